@@ -1,0 +1,178 @@
+"""
+Tests for torch_liberator.shove: fitting one tensor into another.
+"""
+import pytest
+import torch
+
+from torch_liberator import shove
+from torch_liberator.errors import ShapeMismatchError
+from torch_liberator.shove import SHOVE_OUTCOMES, plan_shove, shove_tensor
+
+
+def test_all_is_sorted_and_complete():
+    assert shove.__all__ == sorted(shove.__all__)
+    public = {name for name in vars(shove)
+              if not name.startswith('_') and callable(getattr(shove, name))
+              and getattr(getattr(shove, name), '__module__', None) == shove.__name__}
+    assert public <= set(shove.__all__)
+
+
+def test_full_add_copies_every_element():
+    dst = torch.zeros(3, 4)
+    src = torch.arange(12.).reshape(3, 4)
+    assert shove_tensor(dst, src) == 'full_add'
+    assert torch.equal(dst, src)
+    # the source is only read and the two do not share memory
+    assert dst.data_ptr() != src.data_ptr()
+    assert torch.equal(src, torch.arange(12.).reshape(3, 4))
+
+
+def test_partial_add_all_copies_leading_block_and_keeps_the_rest():
+    dst = torch.full((4, 5), -1.0)
+    src = torch.arange(6.).reshape(2, 3)
+    assert shove_tensor(dst, src) == 'partial_add_all'
+    expected = torch.full((4, 5), -1.0)
+    expected[:2, :3] = src
+    assert torch.equal(dst, expected)
+    for i in range(4):
+        for j in range(5):
+            want = src[i, j] if (i < 2 and j < 3) else -1.0
+            assert dst[i, j] == want
+
+
+def test_partial_add_some_cuts_the_source():
+    dst = torch.full((2, 5), -1.0)
+    src = torch.arange(12.).reshape(4, 3)
+    assert shove_tensor(dst, src) == 'partial_add_some'
+    assert dst.tolist() == [[0.0, 1.0, 2.0, -1.0, -1.0],
+                            [3.0, 4.0, 5.0, -1.0, -1.0]]
+
+
+def test_partial_add_some_when_source_is_larger_everywhere():
+    dst = torch.zeros(2, 2, 1)
+    src = torch.arange(27.).reshape(3, 3, 3)
+    assert shove_tensor(dst, src) == 'partial_add_some'
+    assert torch.equal(dst, src[:2, :2, :1])
+
+
+def test_conv_weight_with_more_output_channels():
+    dst = torch.nn.Conv2d(3, 8, 3).weight
+    before = dst.detach().clone()
+    src = torch.randn(4, 3, 3, 3)
+    assert shove_tensor(dst, src) == 'partial_add_all'
+    assert torch.equal(dst.detach()[:4], src)
+    assert torch.equal(dst.detach()[4:], before[4:])
+    assert dst.requires_grad and dst.grad_fn is None
+
+
+def test_rank_mismatch_raises_and_leaves_dst_unchanged():
+    dst = torch.arange(6.).reshape(2, 3)
+    with pytest.raises(ShapeMismatchError, match=r'shape \(6,\) into one of shape \(2, 3\): ranks differ'):
+        shove_tensor(dst, torch.zeros(6))
+    assert torch.equal(dst, torch.arange(6.).reshape(2, 3))
+
+
+def test_zero_dim():
+    dst = torch.tensor(0.0)
+    assert shove_tensor(dst, torch.tensor(7.0)) == 'full_add'
+    assert dst.item() == 7.0
+    with pytest.raises(ShapeMismatchError, match=r'shape \(\) into one of shape \(1,\)'):
+        shove_tensor(torch.zeros(1), torch.tensor(1.0))
+    with pytest.raises(ShapeMismatchError, match=r'ranks differ \(1 vs 0\)'):
+        shove_tensor(torch.tensor(1.0), torch.zeros(1))
+
+
+def test_num_batches_tracked_style_int_scalar():
+    dst = torch.tensor(0, dtype=torch.long)
+    assert shove_tensor(dst, torch.tensor(5, dtype=torch.long)) == 'full_add'
+    assert dst.item() == 5
+
+
+def test_dtype_conversion():
+    dst = torch.zeros(3, dtype=torch.float16)
+    src = torch.tensor([1.5, 2.25, -3.0], dtype=torch.float64)
+    assert shove_tensor(dst, src) == 'full_add'
+    assert dst.dtype == torch.float16
+    assert dst.tolist() == [1.5, 2.25, -3.0]
+
+    dst = torch.zeros(2, 2, dtype=torch.float64)
+    assert shove_tensor(dst, torch.ones(1, 1, dtype=torch.bfloat16)) == 'partial_add_all'
+    assert dst.tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
+def test_real_into_complex_is_fine():
+    dst = torch.zeros(2, dtype=torch.complex64)
+    assert shove_tensor(dst, torch.tensor([1.0, 2.0])) == 'full_add'
+    assert dst.tolist() == [1 + 0j, 2 + 0j]
+
+
+def test_complex_into_real_is_refused():
+    dst = torch.zeros(2)
+    with pytest.raises(ShapeMismatchError, match='complex64 tensor into a torch.float32 one: the imaginary part would be lost'):
+        shove_tensor(dst, torch.ones(2, dtype=torch.complex64))
+    assert torch.equal(dst, torch.zeros(2))
+
+
+def test_non_tensor_arguments():
+    with pytest.raises(TypeError, match='src must be a torch.Tensor, got list'):
+        shove_tensor(torch.zeros(2), [1.0, 2.0])
+    with pytest.raises(TypeError, match='dst must be a torch.Tensor, got ndarray'):
+        import numpy as np
+        shove_tensor(np.zeros(2), torch.zeros(2))
+
+
+def test_same_tensor_is_a_noop():
+    t = torch.arange(4.)
+    assert shove_tensor(t, t) == 'full_add'
+    assert t.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_empty_overlap():
+    dst = torch.full((0, 3), 1.0)
+    assert shove_tensor(dst, torch.ones(2, 3)) == 'partial_add_some'
+    dst = torch.full((2, 3), -1.0)
+    assert shove_tensor(dst, torch.ones(0, 3)) == 'partial_add_all'
+    assert torch.equal(dst, torch.full((2, 3), -1.0))
+
+
+def test_non_contiguous_views():
+    base = torch.zeros(4, 6)
+    dst = base[:, ::2]  # (4, 3) strided view
+    src = torch.arange(20.).reshape(5, 4).t()  # (4, 5) transposed
+    assert shove_tensor(dst, src) == 'partial_add_some'
+    assert torch.equal(base[:, ::2], src[:, :3])
+    assert torch.equal(base[:, 1::2], torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize('dst_shape, src_shape, outcome', [
+    ((3,), (3,), 'full_add'),
+    ((), (), 'full_add'),
+    ((5,), (3,), 'partial_add_all'),
+    ((3,), (5,), 'partial_add_some'),
+    ((2, 4), (3, 1), 'partial_add_some'),
+    ((3, 4), (3, 1), 'partial_add_all'),
+    ([3, 4], torch.Size([3, 4]), 'full_add'),
+])
+def test_plan_shove_outcomes(dst_shape, src_shape, outcome):
+    assert plan_shove(dst_shape, src_shape) == outcome
+    assert outcome in SHOVE_OUTCOMES
+
+
+def test_plan_shove_matches_shove_tensor():
+    for dst_shape, src_shape in [((3, 3), (3, 3)), ((3, 3), (2, 2)),
+                                 ((2, 2), (3, 1)), ((4,), (4,))]:
+        dst, src = torch.zeros(dst_shape), torch.ones(src_shape)
+        assert plan_shove(dst.shape, src.shape) == shove_tensor(dst, src)
+
+
+def test_plan_shove_errors():
+    with pytest.raises(ShapeMismatchError, match=r'shape \(2, 2\) into one of shape \(4,\): ranks differ \(2 vs 1\)'):
+        plan_shove((4,), (2, 2))
+    with pytest.raises(ShapeMismatchError, match='the imaginary part would be lost'):
+        plan_shove((2,), (2,), torch.float32, torch.complex128)
+    with pytest.raises(ShapeMismatchError, match="dst_shape='ab' is not a shape"):
+        plan_shove('ab', (2,))
+    with pytest.raises(ShapeMismatchError, match=r'src_shape=\(2, -1\) has a negative dimension'):
+        plan_shove((2, 2), (2, -1))
+    # dtypes are optional
+    assert plan_shove((2,), (2,), torch.float32, None) == 'full_add'
