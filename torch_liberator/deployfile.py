@@ -1,0 +1,714 @@
+"""
+The on-disk format of a deploy file, read and written without running code.
+
+A deploy file is a zip holding one top-level folder ``<name>/`` with:
+
+* ``manifest.json`` -- format name and version, the sha256 and size of every
+  other member, the Python / torch / torch_liberator versions, the model's
+  init keyword arguments (as JSON) and the third-party imports its code still
+  needs;
+* ``<Class>_<hash>.py`` -- the model code (see :mod:`torch_liberator.exporter`);
+* ``weights.safetensors`` -- the state dict, in a format that cannot carry code;
+* ``train_info.json`` (optional) -- whatever the caller attached.
+
+The same folder unzipped (a "deploy directory") is read the same way. Files
+written by torch_liberator 0.2 (``<name>/deploy_snapshot.pt`` next to
+``<name>/<Class>_<hash>.py``, no manifest) are still read, with a warning that
+they cannot be verified; their weights are read with
+``torch.load(weights_only=True)``.
+
+Nothing here imports or executes the model code: this module only moves bytes,
+checks hashes and decodes tensors. :mod:`torch_liberator.deployer` decides
+when code may run.
+
+Example:
+    >>> import torch, ubelt as ub
+    >>> from torch_liberator.deployfile import write_deploy_zip, read_deploy_state_dict, read_manifest
+    >>> from torch_liberator.deployfile import encode_state_dict
+    >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+    >>> weights = encode_state_dict({'w': torch.ones(2)})
+    >>> fpath = write_deploy_zip(dpath / 'demo.zip', {'weights.safetensors': weights}, {})
+    >>> read_deploy_state_dict(fpath)['w'].tolist()
+    [1.0, 1.0]
+    >>> sorted(read_manifest(fpath)['members'])
+    ['weights.safetensors']
+"""
+import hashlib
+import io
+import json
+import os
+import secrets
+import warnings
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from torch_liberator.errors import (
+    CheckpointFormatError, CheckpointNotFoundError, DeployError,
+    IntegrityError, UnsafeCheckpointError)
+
+__all__ = [
+    'FORMAT_NAME',
+    'FORMAT_VERSION',
+    'LEGACY_WEIGHTS_FNAME',
+    'MANIFEST_FNAME',
+    'TRAIN_INFO_FNAME',
+    'WEIGHTS_FNAME',
+    'DeployFile',
+    'decode_state_dict',
+    'encode_state_dict',
+    'read_deploy_state_dict',
+    'read_manifest',
+    'sha256_bytes',
+    'write_deploy_zip',
+]
+
+FORMAT_NAME = 'torch_liberator.deploy'
+FORMAT_VERSION = 1
+MANIFEST_FNAME = 'manifest.json'
+WEIGHTS_FNAME = 'weights.safetensors'
+TRAIN_INFO_FNAME = 'train_info.json'
+LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
+
+# Fixed zip metadata so that equal content gives equal bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_ALIAS_KEY = '__torch_liberator_aliases__'
+
+
+def sha256_bytes(data):
+    """
+    Hex sha256 digest of some bytes.
+
+    Example:
+        >>> from torch_liberator.deployfile import sha256_bytes
+        >>> sha256_bytes(b'')[:16]
+        'e3b0c44298fc1c14'
+    """
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_state_dict(state_dict):
+    """
+    Serialize a state dict of tensors to safetensors bytes.
+
+    Tensors are moved to the CPU and made contiguous. Keys whose tensor shares
+    storage with an earlier key (tied weights) are stored once and restored
+    as the same tensor by :func:`decode_state_dict`.
+
+    Args:
+        state_dict (Dict[str, Tensor]): the tensors to store.
+
+    Returns:
+        bytes: safetensors data.
+
+    Raises:
+        DeployError: if a value is not a tensor.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployfile import encode_state_dict, decode_state_dict
+        >>> w = torch.arange(3.)
+        >>> data = encode_state_dict({'a': w, 'b': w})
+        >>> out = decode_state_dict(data)
+        >>> out['a'] is out['b'], out['b'].tolist()
+        (True, [0.0, 1.0, 2.0])
+    """
+    import torch
+    from safetensors.torch import save
+    tensors = {}
+    aliases = {}
+    seen = {}
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        if not isinstance(value, torch.Tensor):
+            raise DeployError(
+                f'state dict value {key!r} is a {type(value).__name__}, not a '
+                'tensor; a deploy file stores tensors only (put other data in '
+                'train_info)')
+        value = value.detach()
+        if value.device.type != 'meta' and value.numel():
+            ident = (value.device, value.untyped_storage().data_ptr(),
+                     value.storage_offset(), tuple(value.shape),
+                     tuple(value.stride()), value.dtype)
+            if ident in seen:
+                aliases[key] = seen[ident]
+                continue
+            seen[ident] = key
+        tensors[key] = value.to('cpu').contiguous()
+    metadata = {_ALIAS_KEY: json.dumps(aliases, sort_keys=True)} if aliases else None
+    try:
+        return save(tensors, metadata=metadata)
+    except Exception as err:
+        raise DeployError(
+            f'cannot serialize the state dict with safetensors: {err}') from err
+
+
+def decode_state_dict(data, device=None):
+    """
+    Read tensors from safetensors bytes (no code, no unpickling).
+
+    Args:
+        data (bytes): what :func:`encode_state_dict` returned.
+        device (str | torch.device | None): where to put the tensors
+            (default: CPU).
+
+    Returns:
+        Dict[str, Tensor]
+
+    Raises:
+        CheckpointFormatError: if the bytes are not valid safetensors data.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployfile import encode_state_dict, decode_state_dict
+        >>> decode_state_dict(encode_state_dict({'x': torch.zeros(1)}))['x'].shape
+        torch.Size([1])
+        >>> try:
+        ...     decode_state_dict(b'junk')
+        ... except ValueError as err:
+        ...     print(type(err).__name__)
+        CheckpointFormatError
+    """
+    from safetensors.torch import load
+    try:
+        tensors = load(bytes(data))
+        aliases = _read_safetensors_metadata(data).get(_ALIAS_KEY)
+    except Exception as err:
+        raise CheckpointFormatError(
+            f'the weights are not valid safetensors data ({err}); the deploy '
+            'file is corrupt, re-deploy the model') from err
+    if aliases:
+        for key, target in json.loads(aliases).items():
+            tensors[key] = tensors[target]
+    if device is not None:
+        moved = {}
+        for key, value in tensors.items():
+            moved[key] = value.to(device)
+        if aliases:
+            for key, target in json.loads(aliases).items():
+                moved[key] = moved[target]
+        tensors = moved
+    return dict(sorted(tensors.items()))
+
+
+def _read_safetensors_metadata(data):
+    # The header is an 8 byte little endian length followed by JSON.
+    size = int.from_bytes(bytes(data[:8]), 'little')
+    header = json.loads(bytes(data[8:8 + size]))
+    return header.get('__metadata__') or {}
+
+
+def _zipinfo(arcname, compress):
+    info = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def write_deploy_zip(fpath, files, manifest):
+    """
+    Write a deploy zip atomically and reproducibly.
+
+    Every file goes under the folder ``<stem of fpath>/``; ``manifest.json``
+    gets a ``members`` entry (sha256 and size of each file) and the format
+    name and version. Members are sorted and time-stamped 1980-01-01, so equal
+    inputs give byte-identical zips. The zip is written to a hidden file in
+    the destination folder and moved into place with :func:`os.replace`, so a
+    failure never leaves a half-written file (and nothing goes to the temp
+    dir).
+
+    Args:
+        fpath (str | PathLike): destination ``.zip`` path.
+        files (Dict[str, bytes]): relative member name -> content.
+        manifest (dict): JSON-able fields to store in ``manifest.json``.
+
+    Returns:
+        Path: ``fpath``.
+
+    Raises:
+        DeployError: if the destination folder does not exist or a member
+            name is unsafe.
+
+    Example:
+        >>> import ubelt as ub
+        >>> from torch_liberator.deployfile import write_deploy_zip
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+        >>> a = write_deploy_zip(dpath / 'a.zip', {'x.txt': b'1'}, {'k': 1}).read_bytes()
+        >>> b = write_deploy_zip(dpath / 'a.zip', {'x.txt': b'1'}, {'k': 1}).read_bytes()
+        >>> a == b
+        True
+    """
+    fpath = Path(fpath)
+    if not fpath.parent.is_dir():
+        raise DeployError(
+            f'cannot write deploy file {os.fspath(fpath)!r}: its folder does '
+            'not exist; create it first')
+    name = fpath.stem
+    members = {}
+    for rel in sorted(files):
+        _check_member_name(rel)
+        data = bytes(files[rel])
+        members[rel] = {'sha256': sha256_bytes(data), 'size': len(data)}
+    manifest = dict(manifest)
+    manifest['format'] = FORMAT_NAME
+    manifest['format_version'] = FORMAT_VERSION
+    manifest['name'] = name
+    manifest['members'] = members
+    manifest_text = json.dumps(manifest, indent=2, sort_keys=True) + '\n'
+    contents = [(MANIFEST_FNAME, manifest_text.encode('utf8'))]
+    contents += [(rel, files[rel]) for rel in sorted(files)]
+    _atomic_write_zip(fpath, name, contents)
+    return fpath
+
+
+def _check_member_name(rel):
+    parts = PurePosixPath(rel).parts
+    if (not parts or rel.startswith('/') or '\\' in rel
+            or any(p in ('', '.', '..') for p in parts) or rel == MANIFEST_FNAME):
+        raise DeployError(
+            f'member name {rel!r} is not allowed in a deploy file; use a plain '
+            'relative name other than manifest.json')
+
+
+def _atomic_write_zip(fpath, name, contents):
+    tmp = fpath.parent / f'.{fpath.name}.{secrets.token_hex(6)}.part'
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, 'wb') as file, zipfile.ZipFile(file, 'w') as zfile:
+            for rel, data in contents:
+                compress = not rel.endswith('.safetensors')
+                zfile.writestr(_zipinfo(f'{name}/{rel}', compress), data,
+                               compresslevel=6 if compress else None)
+        os.replace(tmp, fpath)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise DeployError(
+                f'cannot write deploy file {os.fspath(fpath)!r}: {err}') from err
+        raise
+
+
+def _split_zip_path(fpath):
+    """
+    Split ``a/b.zip/name/member`` into (``a/b.zip``, ``name/member``).
+    Returns (fpath, None) for an existing file or directory.
+    """
+    path = Path(fpath)
+    if path.exists():
+        return path, None
+    parts = path.parts
+    for idx in range(len(parts) - 1, 0, -1):
+        head = Path(*parts[:idx])
+        if head.is_file():
+            if zipfile.is_zipfile(head):
+                return head, '/'.join(parts[idx:])
+            break
+    raise CheckpointNotFoundError(
+        f'deploy file {os.fspath(fpath)!r} does not exist (nor is it a path '
+        'inside an existing zip); check the path')
+
+
+class _ZipSource:
+    def __init__(self, fpath):
+        self.fpath = fpath
+        try:
+            self.zfile = zipfile.ZipFile(fpath)
+        except (zipfile.BadZipFile, OSError) as err:
+            raise CheckpointFormatError(
+                f'{os.fspath(fpath)!r} is not a readable zip file ({err}); '
+                'is it a deploy file?') from err
+        self.infos = {info.filename: info for info in self.zfile.infolist()
+                      if not info.is_dir()}
+
+    def names(self):
+        return sorted(self.infos)
+
+    def size(self, name):
+        return self.infos[name].file_size
+
+    def read(self, name):
+        try:
+            return self.zfile.read(self.infos[name])
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise IntegrityError(
+                f'cannot read member {name!r} of {os.fspath(self.fpath)!r} '
+                f'({err}); the zip is corrupt') from err
+
+    def close(self):
+        self.zfile.close()
+
+
+class _DirSource:
+    def __init__(self, dpath):
+        self.fpath = dpath
+        self._names = sorted(
+            p.relative_to(dpath).as_posix() for p in dpath.rglob('*')
+            if p.is_file() and '__pycache__' not in p.parts)
+
+    def names(self):
+        return self._names
+
+    def size(self, name):
+        return (self.fpath / name).stat().st_size
+
+    def read(self, name):
+        return (self.fpath / name).read_bytes()
+
+    def close(self):
+        pass
+
+
+class DeployFile:
+    """
+    A deploy zip or directory opened for reading; never executes its code.
+
+    Args:
+        fpath (str | PathLike): a deploy ``.zip``, a path inside one
+            (``x.zip/name/weights.safetensors``), or an unzipped deploy
+            directory (the ``<name>`` folder or the folder holding it).
+
+    Attributes:
+        manifest (dict | None): the parsed manifest (None for a 0.2 file).
+        legacy (bool): True for a torch_liberator 0.2 file (no manifest).
+        members (Dict[str, int]): relative member name -> size in bytes.
+
+    Example:
+        >>> import torch, ubelt as ub
+        >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip, encode_state_dict
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+        >>> fpath = write_deploy_zip(dpath / 'df.zip', {'weights.safetensors': encode_state_dict({'w': torch.ones(1)})}, {})
+        >>> with DeployFile(fpath) as dfile:
+        ...     dfile.verify()
+        ...     print(dfile.name, dfile.weights_member, dfile.legacy)
+        df weights.safetensors False
+    """
+
+    def __init__(self, fpath):
+        path, inner = _split_zip_path(fpath)
+        self.fpath = path
+        if path.is_dir():
+            self._source = _DirSource(path)
+            prefix = self._find_root_dir(path)
+        else:
+            self._source = _ZipSource(path)
+            prefix = self._find_root_zip(inner)
+        self._prefix = prefix
+        self.name = prefix.rstrip('/').rsplit('/', 1)[-1] if prefix else path.stem
+        self.members = {
+            name[len(prefix):]: self._source.size(name)
+            for name in self._source.names() if name.startswith(prefix)}
+        self._verified = {}
+        self.manifest = None
+        self.legacy = MANIFEST_FNAME not in self.members
+        if not self.legacy:
+            self.manifest = self._read_manifest()
+        elif LEGACY_WEIGHTS_FNAME not in self.members:
+            self.close()
+            raise CheckpointFormatError(
+                f'{os.fspath(path)!r} is not a deploy file: it has neither '
+                f'{MANIFEST_FNAME} nor {LEGACY_WEIGHTS_FNAME} (members: '
+                f'{sorted(self.members)[:8]})')
+
+    def _find_root_zip(self, inner):
+        names = self._source.names()
+        if inner is not None:
+            # a path inside the zip names its deploy folder
+            parts = inner.strip('/').split('/')
+            for idx in range(len(parts), -1, -1):
+                prefix = '/'.join(parts[:idx])
+                prefix = prefix + '/' if prefix else ''
+                if any(n == prefix + MANIFEST_FNAME or n == prefix + LEGACY_WEIGHTS_FNAME
+                       for n in names):
+                    return prefix
+            raise CheckpointNotFoundError(
+                f'{inner!r} is not a deploy folder inside {os.fspath(self.fpath)!r}')
+        roots = sorted({n.rsplit('/', 1)[0] + '/' if '/' in n else ''
+                        for n in names
+                        if n.endswith('/' + MANIFEST_FNAME) or n == MANIFEST_FNAME
+                        or n.endswith(LEGACY_WEIGHTS_FNAME)})
+        roots = [r for r in roots if r.count('/') <= 1]
+        if len(roots) != 1:
+            self._source.close()
+            raise CheckpointFormatError(
+                f'{os.fspath(self.fpath)!r} holds {len(roots)} deploy folders '
+                f'({roots}); expected exactly one. Is it a deploy file?')
+        return roots[0]
+
+    def _find_root_dir(self, path):
+        names = self._source.names()
+        for marker in (MANIFEST_FNAME, LEGACY_WEIGHTS_FNAME):
+            if marker in names:
+                return ''
+            roots = [n[:-len(marker)] for n in names
+                     if n.endswith('/' + marker) and n.count('/') == 1]
+            if len(roots) == 1:
+                return roots[0]
+        raise CheckpointFormatError(
+            f'directory {os.fspath(path)!r} is not a deploy directory: no '
+            f'{MANIFEST_FNAME} (or {LEGACY_WEIGHTS_FNAME}) in it or in one '
+            'sub-folder')
+
+    def _read_manifest(self):
+        raw = self._source.read(self._prefix + MANIFEST_FNAME)
+        try:
+            manifest = json.loads(raw)
+        except ValueError as err:
+            raise IntegrityError(
+                f'the manifest of {os.fspath(self.fpath)!r} is not valid JSON '
+                f'({err}); the deploy file is corrupt') from err
+        if not isinstance(manifest, dict) or manifest.get('format') != FORMAT_NAME:
+            raise DeployError(
+                f'{os.fspath(self.fpath)!r} has a manifest.json that is not a '
+                f'{FORMAT_NAME} manifest')
+        version = manifest.get('format_version')
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise DeployError(
+                f'{os.fspath(self.fpath)!r} uses deploy format version '
+                f'{version!r}; this torch_liberator reads versions <= '
+                f'{FORMAT_VERSION}, upgrade torch_liberator')
+        if not isinstance(manifest.get('members'), dict):
+            raise IntegrityError(
+                f'the manifest of {os.fspath(self.fpath)!r} lists no members')
+        return manifest
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """
+        Release the open zip file.
+
+        Example:
+            >>> # see the class example
+        """
+        self._source.close()
+
+    @property
+    def weights_member(self):
+        """
+        str: relative name of the weights member.
+
+        Example:
+            >>> # see the class example
+        """
+        if self.legacy:
+            return LEGACY_WEIGHTS_FNAME
+        return self.manifest.get('weights', {}).get('file', WEIGHTS_FNAME)
+
+    @property
+    def code_member(self):
+        """
+        str | None: relative name of the model code member.
+
+        Example:
+            >>> # see the class example
+        """
+        if not self.legacy:
+            return self.manifest.get('model', {}).get('code')
+        pys = sorted(m for m in self.members if m.endswith('.py') and '/' not in m)
+        if len(pys) != 1:
+            raise CheckpointFormatError(
+                f'{os.fspath(self.fpath)!r} (a 0.2 deploy file) holds '
+                f'{len(pys)} .py files ({pys}); expected exactly one')
+        return pys[0]
+
+    def verify(self):
+        """
+        Check the sha256 and size of every member against the manifest.
+
+        The checked bytes are kept so later reads do not touch the file
+        again. Members the manifest does not list, and listed members that
+        are missing, are errors. A 0.2 file cannot be verified: this warns
+        and returns.
+
+        Raises:
+            IntegrityError: on the first mismatch.
+
+        Example:
+            >>> # see the class example
+        """
+        if self.legacy:
+            warnings.warn(
+                f'{os.fspath(self.fpath)!r} was written by torch_liberator 0.2 '
+                'and has no manifest: its contents cannot be verified; '
+                're-deploy it with this version', UserWarning, stacklevel=2)
+            return
+        expected = self.manifest['members']
+        found = set(self.members) - {MANIFEST_FNAME}
+        extra = sorted(found - set(expected))
+        missing = sorted(set(expected) - found)
+        if extra or missing:
+            raise IntegrityError(
+                f'deploy file {os.fspath(self.fpath)!r} does not match its '
+                f'manifest: unlisted members {extra}, missing members '
+                f'{missing}; it was modified after it was written. Nothing '
+                'in it was executed.')
+        for rel in sorted(expected):
+            self._verified[rel] = self._read_checked(rel, expected[rel])
+
+    def _read_checked(self, rel, entry):
+        if self.members[rel] != entry.get('size'):
+            raise IntegrityError(
+                f'member {rel!r} of {os.fspath(self.fpath)!r} is '
+                f'{self.members[rel]} bytes but the manifest records '
+                f'{entry.get("size")}; the file was modified or truncated. '
+                'Nothing in it was executed.')
+        data = self._source.read(self._prefix + rel)
+        digest = sha256_bytes(data)
+        if digest != entry.get('sha256'):
+            raise IntegrityError(
+                f'member {rel!r} of {os.fspath(self.fpath)!r} has sha256 '
+                f'{digest[:16]}... but the manifest records '
+                f'{str(entry.get("sha256"))[:16]}...; the file was modified '
+                'after it was written. Nothing in it was executed.')
+        return data
+
+    def read_member(self, rel, verify=True):
+        """
+        Read one member's bytes, checked against the manifest.
+
+        Args:
+            rel (str): relative member name (e.g. ``weights.safetensors``).
+            verify (bool): check its hash (ignored for 0.2 files).
+
+        Returns:
+            bytes
+
+        Example:
+            >>> # see the class example
+        """
+        if rel in self._verified:
+            return self._verified.pop(rel)
+        if rel not in self.members:
+            raise CheckpointFormatError(
+                f'deploy file {os.fspath(self.fpath)!r} has no member {rel!r} '
+                f'(members: {sorted(self.members)})')
+        if verify and not self.legacy and rel != MANIFEST_FNAME:
+            entry = self.manifest['members'].get(rel)
+            if entry is None:
+                raise IntegrityError(
+                    f'member {rel!r} of {os.fspath(self.fpath)!r} is not in '
+                    'its manifest; the file was modified after it was written')
+            return self._read_checked(rel, entry)
+        return self._source.read(self._prefix + rel)
+
+    def read_state_dict(self, device=None):
+        """
+        Decode the weights member (safetensors, or weights_only torch.load for
+        a 0.2 file).
+
+        Args:
+            device (str | torch.device | None): where to put the tensors.
+
+        Returns:
+            Dict[str, Tensor]
+
+        Example:
+            >>> # see the class example
+        """
+        data = self.read_member(self.weights_member)
+        if not self.legacy:
+            return decode_state_dict(data, device=device)
+        return _read_legacy_weights(data, self.fpath, device)
+
+
+def _read_legacy_weights(data, fpath, device):
+    import pickle
+    import torch
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f'the weights in {os.fspath(fpath)!r} can only be read by '
+            'unpickling arbitrary objects, which can run code; if you trust '
+            'the file, extract it and load it with torch.load(weights_only=False) '
+            f'yourself ({err})') from err
+    except Exception as err:
+        raise CheckpointFormatError(
+            f'cannot read the weights in {os.fspath(fpath)!r}: {err}') from err
+    for key in ('model_state_dict', 'state_dict'):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointFormatError(
+            f'the weights in {os.fspath(fpath)!r} are not a state dict of '
+            'tensors')
+    return state
+
+
+def read_manifest(fpath):
+    """
+    Read the manifest of a deploy file without checking hashes or running
+    code.
+
+    Args:
+        fpath (str | PathLike): a deploy zip, a path inside one, or a deploy
+            directory.
+
+    Returns:
+        dict: the manifest; for a 0.2 file a stand-in with ``format_version``
+        0 and the member sizes.
+
+    Example:
+        >>> import ubelt as ub
+        >>> from torch_liberator.deployfile import write_deploy_zip, read_manifest
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+        >>> fpath = write_deploy_zip(dpath / 'm.zip', {'x.txt': b'hi'}, {'initkw': {}})
+        >>> read_manifest(fpath)['members']['x.txt']['size']
+        2
+    """
+    with DeployFile(fpath) as dfile:
+        if dfile.manifest is not None:
+            return dfile.manifest
+        return {
+            'format': 'torch_liberator 0.2 (no manifest)',
+            'format_version': 0,
+            'name': dfile.name,
+            'members': {k: {'sha256': None, 'size': v}
+                        for k, v in dfile.members.items()},
+        }
+
+
+def read_deploy_state_dict(fpath, device=None):
+    """
+    Read the weights of a deploy file as a state dict; never executes code.
+
+    When the file has a manifest every member's sha256 is checked first.
+
+    Args:
+        fpath (str | PathLike): a deploy ``.zip``, a path inside one
+            (``x.zip/name/deploy_snapshot.pt``), or an unzipped deploy
+            directory.
+        device (str | torch.device | None): where to put the tensors
+            (default: CPU).
+
+    Returns:
+        Dict[str, Tensor]
+
+    Raises:
+        CheckpointNotFoundError: the path does not exist.
+        CheckpointFormatError: not a deploy file, or unreadable weights.
+        IntegrityError: a member does not match the manifest.
+
+    Example:
+        >>> import torch, ubelt as ub
+        >>> from torch_liberator.deployfile import write_deploy_zip, encode_state_dict, read_deploy_state_dict
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+        >>> data = encode_state_dict({'w': torch.zeros(2, 3)})
+        >>> fpath = write_deploy_zip(dpath / 'sd.zip', {'weights.safetensors': data}, {})
+        >>> read_deploy_state_dict(fpath)['w'].shape
+        torch.Size([2, 3])
+        >>> read_deploy_state_dict(fpath / 'sd' / 'weights.safetensors')['w'].shape
+        torch.Size([2, 3])
+    """
+    with DeployFile(fpath) as dfile:
+        dfile.verify()
+        return dfile.read_state_dict(device=device)
