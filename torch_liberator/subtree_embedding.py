@@ -1,0 +1,199 @@
+"""
+Maximum common subtree embedding between two key trees.
+
+An embedding keeps ancestor relations instead of parent-child edges: a level
+may be skipped on either side, so ``layer1.0.conv.weight`` corresponds to
+``backbone.body.layer1.0.conv.weight`` and ``features.0.weight`` to
+``features.block.0.weight``. Matched nodes must carry the same label, and a
+key (leaf) is matched only to a key that is a direct child of the image of its
+parent: a parameter keeps its owning module, so a lone ``fc.weight`` is never
+pushed into some unrelated ``weight``.
+
+Algorithm:
+    Top-down matching from an anchor pair (the two roots, or the anchors
+    found by :func:`torch_liberator.subtree_isomorphism.find_anchors`). For a
+    matched pair ``(u, v)``, each child ``c`` of ``u`` is matched, in order,
+    to the child of ``v`` with the same label when that explains every key
+    below ``c``; otherwise to the best of the shallowest free nodes below
+    ``v`` with that label (a skipped level in the destination). When no node
+    takes ``c`` it is skipped (a level missing in the destination) and its
+    children are matched below ``v`` in its place. Nodes already taken — and
+    their ancestors and descendants — are never reused, so the result is
+    one-to-one and preserves ancestry. Pair scores (keys explained) are
+    memoized.
+
+    The search is exact when every level that exists on one side only has a
+    label absent from the other (wrapping, unwrapping, renamed wrappers,
+    inserted or removed levels, added or dropped subtrees). Where a label
+    is ambiguous it looks at no more than ``MAX_CANDIDATES`` nodes per child.
+
+Notes:
+    Cost: each node of the source is scored against the destination node of
+    the same label below its parent's image — one candidate when structures
+    agree, at most ``MAX_CANDIDATES`` otherwise — with ``O(log N)`` lookups,
+    so ``O(N log N)`` for ``N`` keys in the common cases and
+    ``O(N MAX_CANDIDATES log N)`` at worst, against ``O(N^2)`` or more for a
+    full ordered-forest dynamic program.
+
+Example:
+    >>> from torch_liberator.keytree import KeyTree
+    >>> from torch_liberator.subtree_embedding import embedding_mapping
+    >>> src = KeyTree(['features.0.weight', 'features.1.weight', 'fc.weight'])
+    >>> dst = KeyTree(['features.block.0.weight', 'features.block.1.weight',
+    ...                'head.fc6.weight'])
+    >>> for k, v in embedding_mapping(src, dst).items():
+    ...     print(k, '->', v)
+    features.0.weight -> features.block.0.weight
+    features.1.weight -> features.block.1.weight
+"""
+from bisect import bisect_right, insort
+
+__all__ = ['embedding_mapping', 'MAX_CANDIDATES']
+
+#: at most this many same-label destination nodes are tried for one child
+MAX_CANDIDATES = 8
+
+#: at most this many same-label nodes are scanned to find the shallowest
+SCAN_LIMIT = 4096
+
+
+class _Claims:
+    """Disjoint destination subtrees already taken, as pre-order intervals."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.starts = []
+        self.ends = {}
+
+    def is_free(self, node):
+        """True when ``node`` is neither inside nor above a taken subtree."""
+        starts = self.starts
+        i = bisect_right(starts, node)
+        if i and self.ends[starts[i - 1]] > node:
+            return False  # inside (or equal to) a taken subtree
+        return not (i < len(starts) and starts[i] < self.tree.end[node])
+
+    def take(self, node):
+        insort(self.starts, node)
+        self.ends[node] = self.tree.end[node]
+
+
+class _Embedder:
+    def __init__(self, tree1, tree2):
+        self.tree1 = tree1
+        self.tree2 = tree2
+        self.memo = {}
+
+    def score(self, u, v):
+        """Keys explained by matching ``u`` to ``v``; memoized with choices."""
+        found = self.memo.get((u, v))
+        if found is not None:
+            return found[0]
+        t1, t2 = self.tree1, self.tree2
+        count = int(t1.key[u] is not None and t2.key[v] is not None and u != t1.root)
+        choices = []
+        claims = _Claims(t2)
+        for c in t1.children[u]:
+            count += self._match(c, v, claims, choices)
+        self.memo[(u, v)] = (count, choices)
+        return count
+
+    def _candidates(self, c, v, claims, direct):
+        t2 = self.tree2
+        label = self.tree1.label[c]
+        best_depth = None
+        found = []
+        for scanned, w in enumerate(t2.nodes_labeled(label, v)):
+            if scanned >= SCAN_LIMIT:
+                break
+            if w == direct or not t2.children[w]:
+                continue
+            d = t2.depth[w]
+            if best_depth is not None and d > best_depth:
+                continue
+            if not claims.is_free(w):
+                continue
+            if best_depth is None or d < best_depth:
+                best_depth, found = d, []
+            found.append(w)
+        return found[:MAX_CANDIDATES]
+
+    def _match(self, c, v, claims, choices):
+        """Match source node ``c`` somewhere below destination node ``v``."""
+        t1, t2 = self.tree1, self.tree2
+        direct = t2.child(v, t1.label[c])
+        if direct is not None and not claims.is_free(direct):
+            direct = None
+        if not t1.children[c]:
+            # a key: only a key that is a direct child of v will do
+            if direct is not None and t2.key[direct] is not None and t1.key[c] is not None:
+                claims.take(direct)
+                choices.append((c, direct))
+                return 1
+            return 0
+        best, best_node = 0, None
+        if direct is not None and t2.children[direct]:
+            best, best_node = self.score(c, direct), direct
+        if best < t1.num_keys_below(c):
+            for w in self._candidates(c, v, claims, direct):
+                s = self.score(c, w)
+                if s > best:
+                    best, best_node = s, w
+        if best_node is not None and best > 0:
+            claims.take(best_node)
+            choices.append((c, best_node))
+            return best
+        # no destination node takes c: skip the level, match its children
+        total = 0
+        for g in t1.children[c]:
+            total += self._match(g, v, claims, choices)
+        return total
+
+    def pairs(self, u, v):
+        """Matched key pairs below the pair ``(u, v)``, in source order."""
+        t1, t2 = self.tree1, self.tree2
+        out = []
+        stack = [(u, v)]
+        while stack:
+            a, b = stack.pop()
+            if t1.key[a] is not None and t2.key[b] is not None and a != t1.root:
+                out.append((a, b))
+            if (a, b) in self.memo:
+                stack.extend(reversed(self.memo[(a, b)][1]))
+        out.sort()
+        return out
+
+
+def embedding_mapping(tree1, tree2, anchors=()):
+    """
+    One-to-one key mapping of a maximum common subtree embedding.
+
+    Args:
+        tree1 (KeyTree): source tree.
+        tree2 (KeyTree): destination tree.
+        anchors (Iterable[Tuple[int, int]]): extra node pairs to start from
+            besides the two roots (see
+            :func:`torch_liberator.subtree_isomorphism.find_anchors`); the
+            start that explains the most keys wins, the roots on ties.
+
+    Returns:
+        Dict[str, str]: source key -> destination key, in source order.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.subtree_embedding import embedding_mapping
+        >>> src = KeyTree(['module.conv.weight', 'module.conv.bias'])
+        >>> dst = KeyTree(['conv.weight', 'conv.bias', 'extra.weight'])
+        >>> embedding_mapping(src, dst)
+        {'module.conv.weight': 'conv.weight', 'module.conv.bias': 'conv.bias'}
+    """
+    embedder = _Embedder(tree1, tree2)
+    starts = [(tree1.root, tree2.root)]
+    starts += [a for a in anchors if a not in starts]
+    best, best_start = -1, None
+    for start in starts:
+        s = embedder.score(*start)
+        if s > best:
+            best, best_start = s, start
+    pairs = embedder.pairs(*best_start)
+    return {tree1.key[a]: tree2.key[b] for a, b in pairs}
