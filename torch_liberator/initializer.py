@@ -346,19 +346,15 @@ def _plan_copies(src_state, dst_state, mapping, mangle):
             skips[src_key] = reason
             continue
         src_shape, dst_shape = tuple(src.shape), tuple(dst.shape)
-        if src_shape == dst_shape:
-            how = 'full_add'
-        elif not mangle:
+        if src_shape != dst_shape and not mangle:
             skips[src_key] = (f'shape {src_shape} != model {dst_key!r} '
                               f'{dst_shape} and mangle=False')
             continue
-        else:
-            try:
-                how = plan_shove(dst_shape, src_shape)
-            except ShapeMismatchError as err:
-                skips[src_key] = (f'shape {src_shape} cannot fit model '
-                                  f'{dst_key!r} {dst_shape}: {err}')
-                continue
+        try:
+            how = plan_shove(dst_shape, src_shape, dst.dtype, src.dtype)
+        except ShapeMismatchError as err:
+            skips[src_key] = f'cannot fit model {dst_key!r}: {err}'
+            continue
         # does the copy overwrite all of the destination?
         covers = len(src_shape) == len(dst_shape) and all(
             s >= d for s, d in zip(src_shape, dst_shape))
