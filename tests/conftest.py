@@ -1,0 +1,126 @@
+"""
+Shared test helpers: tiny model factories, and torchvision models that are
+slow to build (each is built once per session, only when a test asks).
+
+Tests that load into a shared model must only check what they loaded; build
+a fresh tiny model when a test needs to see an untouched destination.
+"""
+import pytest
+import torch
+
+
+class Embedder(torch.nn.Module):
+    """A user model holding a sub-network as ``.module`` plus its own layer.
+
+    It is not a wrapper like DataParallel: its ``module`` attribute is just a
+    name and must never be unwrapped.
+    """
+
+    def __init__(self, inner, extra_name='extra'):
+        super().__init__()
+        self.module = inner
+        setattr(self, extra_name, torch.nn.Linear(1, 1))
+
+
+class Backboned(torch.nn.Module):
+    """The same sub-network under another name (``backbone``)."""
+
+    def __init__(self, inner, extra_name='head'):
+        super().__init__()
+        self.backbone = inner
+        setattr(self, extra_name, torch.nn.Linear(1, 1))
+
+
+class Holder(torch.nn.Module):
+    """One parameter ``w`` of a given shape (for shape-fitting tests)."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(*shape))
+
+
+def make_mlp(seed=None):
+    """Linear(4, 3) -> ReLU -> Linear(3, 2); keys 0.weight ... 2.bias."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+
+
+def make_convbn(seed=None):
+    """Conv2d -> BatchNorm2d -> Linear, so there are buffers to load too."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+        torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    with torch.no_grad():  # make the buffers distinguishable
+        net[1].running_mean.uniform_()
+        net[1].running_var.uniform_(1, 2)
+        net[1].num_batches_tracked.fill_(int(torch.randint(1, 100, ())))
+    return net
+
+
+def snapshot(model):
+    """Clones of every tensor of ``model.state_dict()``."""
+    return {key: value.detach().clone()
+            for key, value in model.state_dict().items()}
+
+
+def assert_unchanged(model, before, keys=None):
+    """Every tensor of ``model`` (or only ``keys``) is bit-identical to
+    ``before`` (a :func:`snapshot`)."""
+    after = model.state_dict()
+    assert list(after) == list(before)
+    for key in (before if keys is None else keys):
+        value = after[key]
+        assert value.dtype == before[key].dtype, key
+        assert torch.equal(value, before[key]), key
+
+
+@pytest.fixture(scope='session')
+def torchvision():
+    return pytest.importorskip('torchvision')
+
+
+@pytest.fixture(scope='session')
+def resnet50(torchvision):
+    """A resnet50 (weights=None). Do not load foreign state into it."""
+    torch.manual_seed(0)
+    return torchvision.models.resnet50(weights=None)
+
+
+@pytest.fixture(scope='session')
+def resnet50_other(torchvision):
+    """A second resnet50 with different random weights, as a source."""
+    torch.manual_seed(1)
+    model = torchvision.models.resnet50(weights=None)
+    with torch.no_grad():  # BN buffers are constant at init; vary them
+        for name, buf in model.named_buffers():
+            if name.endswith('running_mean'):
+                buf.uniform_()
+            elif name.endswith('num_batches_tracked'):
+                buf.fill_(7)
+    return model
+
+
+@pytest.fixture(scope='session')
+def faster_rcnn_frozen(torchvision):
+    """Faster R-CNN whose resnet50 backbone uses FrozenBatchNorm2d, as
+    ``fasterrcnn_resnet50_fpn`` builds it for a pretrained backbone."""
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+    from torchvision.ops.misc import FrozenBatchNorm2d
+    torch.manual_seed(2)
+    backbone = resnet_fpn_backbone(
+        backbone_name='resnet50', weights=None, norm_layer=FrozenBatchNorm2d,
+        trainable_layers=3)
+    return FasterRCNN(backbone, num_classes=91)
+
+
+@pytest.fixture(scope='session')
+def faster_rcnn_plain(torchvision):
+    """Today's ``fasterrcnn_resnet50_fpn(weights=None)`` (plain BatchNorm2d)."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+    torch.manual_seed(3)
+    return fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)
