@@ -308,24 +308,44 @@ def test_file_ema(tmp_path):
 
 # --- deploy files --------------------------------------------------------------
 
-def test_deploy_zip_inside_path_and_directory(tmp_path):
-    deployfile = pytest.importorskip('torch_liberator.deployfile')
+def _check_deploy_reads(fpath, name, state, tmp_path):
+    """A deploy zip, a path inside it, its unzipped folder and a glob."""
     import zipfile
-    state = {k: v.contiguous() for k, v in _tiny().state_dict().items()}
-    data = deployfile.encode_state_dict(state)
-    fpath = deployfile.write_deploy_zip(
-        tmp_path / 'model.zip', {'weights.safetensors': data}, {})
-    _assert_same(dict(sorted(read_state_dict(fpath).items())), dict(sorted(state.items())))
-    inner = os.path.join(fpath, 'model', 'weights.safetensors')
-    got = read_state_dict(inner)
-    assert sorted(got) == sorted(state)
+    _assert_same(dict(sorted(read_state_dict(fpath).items())), state)
+    inner = os.path.join(fpath, name)
+    _assert_same(dict(sorted(read_state_dict(inner).items())), state)
     dpath = tmp_path / 'unzipped'
     with zipfile.ZipFile(fpath) as zfile:
         zfile.extractall(dpath)
-    got = read_state_dict(dpath)
-    assert sorted(got) == sorted(state)
-    got = read_state_dict(tmp_path / 'mod*.zip')
-    assert sorted(got) == sorted(state)
+    _assert_same(dict(sorted(read_state_dict(dpath).items())), state)
+    _assert_same(dict(sorted(read_state_dict(tmp_path / '*.zip').items())), state)
+    with pytest.raises(CheckpointFormatError, match='ema=True but the checkpoint holds no EMA weights'):
+        read_state_dict(fpath, ema=True)
+
+
+def test_deploy_zip(tmp_path):
+    deployfile = pytest.importorskip('torch_liberator.deployfile')
+    from safetensors.torch import save
+    state = dict(sorted((k, v.contiguous()) for k, v in _tiny().state_dict().items()))
+    fpath = deployfile.write_deploy_zip(
+        tmp_path / 'model.zip', {'weights.safetensors': save(state)}, {})
+    _check_deploy_reads(fpath, 'model', state, tmp_path)
+
+
+@pytest.mark.filterwarnings('ignore:.*cannot be verified')
+def test_legacy_deploy_zip(tmp_path):
+    # the torch_liberator 0.2 layout: <name>/deploy_snapshot.pt next to the code
+    import io
+    import zipfile
+    pytest.importorskip('torch_liberator.deployfile')
+    state = dict(sorted(_tiny().state_dict().items()))
+    buf = io.BytesIO()
+    torch.save({'model_state_dict': state}, buf)
+    fpath = tmp_path / 'old.zip'
+    with zipfile.ZipFile(fpath, 'w') as zfile:
+        zfile.writestr('old/deploy_snapshot.pt', buf.getvalue())
+        zfile.writestr('old/Tiny_0123456789abcdef.py', 'import torch\n')
+    _check_deploy_reads(fpath, 'old/deploy_snapshot.pt', state, tmp_path)
 
 
 # --- unwrap_state_dict ---------------------------------------------------------
