@@ -24,9 +24,9 @@ when code may run.
 Example:
     >>> import torch, ubelt as ub
     >>> from torch_liberator.deployfile import write_deploy_zip, read_deploy_state_dict, read_manifest
-    >>> from torch_liberator.deployfile import encode_state_dict
+    >>> from torch_liberator.weightsfile import WeightsPayload
     >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-    >>> weights = encode_state_dict({'w': torch.ones(2)})
+    >>> weights = WeightsPayload({'w': torch.ones(2)})
     >>> fpath = write_deploy_zip(dpath / 'demo.zip', {'weights.safetensors': weights}, {})
     >>> read_deploy_state_dict(fpath)['w'].tolist()
     [1.0, 1.0]
@@ -45,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, DeployError,
     IntegrityError, UnsafeCheckpointError)
+from torch_liberator.weightsfile import decode_weights
 
 __all__ = [
     'FORMAT_NAME',
@@ -54,8 +55,6 @@ __all__ = [
     'TRAIN_INFO_FNAME',
     'WEIGHTS_FNAME',
     'DeployFile',
-    'decode_state_dict',
-    'encode_state_dict',
     'read_deploy_state_dict',
     'read_manifest',
     'sha256_bytes',
@@ -71,7 +70,6 @@ LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
 
 # Fixed zip metadata so that equal content gives equal bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-_ALIAS_KEY = '__torch_liberator_aliases__'
 
 
 def sha256_bytes(data):
@@ -84,117 +82,6 @@ def sha256_bytes(data):
         'e3b0c44298fc1c14'
     """
     return hashlib.sha256(data).hexdigest()
-
-
-def encode_state_dict(state_dict):
-    """
-    Serialize a state dict of tensors to safetensors bytes.
-
-    Tensors are moved to the CPU and made contiguous. Keys whose tensor shares
-    storage with an earlier key (tied weights) are stored once and restored
-    as the same tensor by :func:`decode_state_dict`.
-
-    Args:
-        state_dict (Dict[str, Tensor]): the tensors to store.
-
-    Returns:
-        bytes: safetensors data.
-
-    Raises:
-        DeployError: if a value is not a tensor.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.deployfile import encode_state_dict, decode_state_dict
-        >>> w = torch.arange(3.)
-        >>> data = encode_state_dict({'a': w, 'b': w})
-        >>> out = decode_state_dict(data)
-        >>> out['a'] is out['b'], out['b'].tolist()
-        (True, [0.0, 1.0, 2.0])
-    """
-    import torch
-    from safetensors.torch import save
-    tensors = {}
-    aliases = {}
-    seen = {}
-    for key in sorted(state_dict):
-        value = state_dict[key]
-        if not isinstance(value, torch.Tensor):
-            raise DeployError(
-                f'state dict value {key!r} is a {type(value).__name__}, not a '
-                'tensor; a deploy file stores tensors only (put other data in '
-                'train_info)')
-        value = value.detach()
-        if value.device.type != 'meta' and value.numel():
-            ident = (value.device, value.untyped_storage().data_ptr(),
-                     value.storage_offset(), tuple(value.shape),
-                     tuple(value.stride()), value.dtype)
-            if ident in seen:
-                aliases[key] = seen[ident]
-                continue
-            seen[ident] = key
-        tensors[key] = value.to('cpu').contiguous()
-    metadata = {_ALIAS_KEY: json.dumps(aliases, sort_keys=True)} if aliases else None
-    try:
-        return save(tensors, metadata=metadata)
-    except Exception as err:
-        raise DeployError(
-            f'cannot serialize the state dict with safetensors: {err}') from err
-
-
-def decode_state_dict(data, device=None):
-    """
-    Read tensors from safetensors bytes (no code, no unpickling).
-
-    Args:
-        data (bytes): what :func:`encode_state_dict` returned.
-        device (str | torch.device | None): where to put the tensors
-            (default: CPU).
-
-    Returns:
-        Dict[str, Tensor]
-
-    Raises:
-        CheckpointFormatError: if the bytes are not valid safetensors data.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.deployfile import encode_state_dict, decode_state_dict
-        >>> decode_state_dict(encode_state_dict({'x': torch.zeros(1)}))['x'].shape
-        torch.Size([1])
-        >>> try:
-        ...     decode_state_dict(b'junk')
-        ... except ValueError as err:
-        ...     print(type(err).__name__)
-        CheckpointFormatError
-    """
-    from safetensors.torch import load
-    try:
-        tensors = load(bytes(data))
-        aliases = _read_safetensors_metadata(data).get(_ALIAS_KEY)
-    except Exception as err:
-        raise CheckpointFormatError(
-            f'the weights are not valid safetensors data ({err}); the deploy '
-            'file is corrupt, re-deploy the model') from err
-    if aliases:
-        for key, target in json.loads(aliases).items():
-            tensors[key] = tensors[target]
-    if device is not None:
-        moved = {}
-        for key, value in tensors.items():
-            moved[key] = value.to(device)
-        if aliases:
-            for key, target in json.loads(aliases).items():
-                moved[key] = moved[target]
-        tensors = moved
-    return dict(sorted(tensors.items()))
-
-
-def _read_safetensors_metadata(data):
-    # The header is an 8 byte little endian length followed by JSON.
-    size = int.from_bytes(bytes(data[:8]), 'little')
-    header = json.loads(bytes(data[8:8 + size]))
-    return header.get('__metadata__') or {}
 
 
 def _zipinfo(arcname, compress):
@@ -211,7 +98,8 @@ def write_deploy_zip(fpath, files, manifest):
 
     Every file goes under the folder ``<stem of fpath>/``; ``manifest.json``
     gets a ``members`` entry (sha256 and size of each file) and the format
-    name and version. Members are sorted and time-stamped 1980-01-01, so equal
+    name and version; it is written last. Members are sorted and time-stamped
+    1980-01-01, so equal
     inputs give byte-identical zips. The zip is written to a hidden file in
     the destination folder and moved into place with :func:`os.replace`, so a
     failure never leaves a half-written file (and nothing goes to the temp
@@ -219,7 +107,9 @@ def write_deploy_zip(fpath, files, manifest):
 
     Args:
         fpath (str | PathLike): destination ``.zip`` path.
-        files (Dict[str, bytes]): relative member name -> content.
+        files (Dict[str, bytes | WeightsPayload]): relative member name ->
+            content; a :class:`~torch_liberator.weightsfile.WeightsPayload`
+            is streamed and stored uncompressed.
         manifest (dict): JSON-able fields to store in ``manifest.json``.
 
     Returns:
@@ -243,21 +133,32 @@ def write_deploy_zip(fpath, files, manifest):
         raise DeployError(
             f'cannot write deploy file {os.fspath(fpath)!r}: its folder does '
             'not exist; create it first')
-    name = fpath.stem
-    members = {}
-    for rel in sorted(files):
+    for rel in files:
         _check_member_name(rel)
-        data = bytes(files[rel])
-        members[rel] = {'sha256': sha256_bytes(data), 'size': len(data)}
-    manifest = dict(manifest)
-    manifest['format'] = FORMAT_NAME
-    manifest['format_version'] = FORMAT_VERSION
-    manifest['name'] = name
-    manifest['members'] = members
-    manifest_text = json.dumps(manifest, indent=2, sort_keys=True) + '\n'
-    contents = [(MANIFEST_FNAME, manifest_text.encode('utf8'))]
-    contents += [(rel, files[rel]) for rel in sorted(files)]
-    _atomic_write_zip(fpath, name, contents)
+    tmp = fpath.parent / f'.{fpath.name}.{secrets.token_hex(6)}.part'
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, 'wb') as file, zipfile.ZipFile(file, 'w') as zfile:
+            members = _write_members(zfile, fpath.stem, files)
+            manifest = dict(manifest)
+            manifest['format'] = FORMAT_NAME
+            manifest['format_version'] = FORMAT_VERSION
+            manifest['name'] = fpath.stem
+            manifest['members'] = members
+            text = json.dumps(manifest, indent=2, sort_keys=True) + '\n'
+            # the manifest goes last: it holds the hashes of what precedes it
+            zfile.writestr(_zipinfo(f'{fpath.stem}/{MANIFEST_FNAME}', True),
+                           text.encode('utf8'), compresslevel=6)
+        os.replace(tmp, fpath)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise DeployError(
+                f'cannot write deploy file {os.fspath(fpath)!r}: {err}') from err
+        raise
     return fpath
 
 
@@ -270,25 +171,35 @@ def _check_member_name(rel):
             'relative name other than manifest.json')
 
 
-def _atomic_write_zip(fpath, name, contents):
-    tmp = fpath.parent / f'.{fpath.name}.{secrets.token_hex(6)}.part'
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, 'wb') as file, zipfile.ZipFile(file, 'w') as zfile:
-            for rel, data in contents:
-                compress = not rel.endswith('.safetensors')
-                zfile.writestr(_zipinfo(f'{name}/{rel}', compress), data,
-                               compresslevel=6 if compress else None)
-        os.replace(tmp, fpath)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise DeployError(
-                f'cannot write deploy file {os.fspath(fpath)!r}: {err}') from err
-        raise
+def _write_members(zfile, name, files):
+    """
+    Write each member, hashing it in a second thread while zipfile computes
+    its CRC and writes it (both release the GIL on large buffers).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    members = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for rel in sorted(files):
+            content = files[rel]
+            if isinstance(content, (bytes, bytearray, memoryview)):
+                data = bytes(content)
+                size, chunks, compress = len(data), [data], True
+            else:  # a streamed payload (WeightsPayload)
+                size, chunks, compress = content.size, content.chunks(), False
+            info = _zipinfo(f'{name}/{rel}', compress)
+            hasher = hashlib.sha256()
+            if compress:
+                hasher.update(data)
+                zfile.writestr(info, data, compresslevel=6)
+            else:
+                info.file_size = size
+                with zfile.open(info, 'w', force_zip64=size > 2 ** 31) as dst:
+                    for chunk in chunks:
+                        job = pool.submit(hasher.update, chunk)
+                        dst.write(chunk)
+                        job.result()
+            members[rel] = {'sha256': hasher.hexdigest(), 'size': size}
+    return members
 
 
 def _split_zip_path(fpath):
@@ -329,13 +240,31 @@ class _ZipSource:
     def size(self, name):
         return self.infos[name].file_size
 
-    def read(self, name):
+    def read(self, name, raw=False):
+        info = self.infos[name]
         try:
-            return self.zfile.read(self.infos[name])
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            if raw and info.compress_type == zipfile.ZIP_STORED:
+                # Stored member whose sha256 the caller checks: read it
+                # straight into a writable buffer (no CRC pass, no copy).
+                return self._read_stored(info)
+            return self.zfile.read(info)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
             raise IntegrityError(
                 f'cannot read member {name!r} of {os.fspath(self.fpath)!r} '
                 f'({err}); the zip is corrupt') from err
+
+    def _read_stored(self, info):
+        file = self.zfile.fp
+        file.seek(info.header_offset)
+        head = file.read(30)
+        if len(head) != 30 or head[:4] != b'PK\x03\x04':
+            raise zipfile.BadZipFile('bad local file header')
+        skip = int.from_bytes(head[26:28], 'little') + int.from_bytes(head[28:30], 'little')
+        file.seek(info.header_offset + 30 + skip)
+        buf = bytearray(info.file_size)
+        if file.readinto(buf) != info.file_size:
+            raise EOFError('member is truncated')
+        return buf
 
     def close(self):
         self.zfile.close()
@@ -354,8 +283,11 @@ class _DirSource:
     def size(self, name):
         return (self.fpath / name).stat().st_size
 
-    def read(self, name):
-        return (self.fpath / name).read_bytes()
+    def read(self, name, raw=False):
+        with open(self.fpath / name, 'rb') as file:
+            buf = bytearray(os.fstat(file.fileno()).st_size)
+            file.readinto(buf)
+        return buf
 
     def close(self):
         pass
@@ -377,9 +309,10 @@ class DeployFile:
 
     Example:
         >>> import torch, ubelt as ub
-        >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip, encode_state_dict
+        >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
+        >>> from torch_liberator.weightsfile import WeightsPayload
         >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-        >>> fpath = write_deploy_zip(dpath / 'df.zip', {'weights.safetensors': encode_state_dict({'w': torch.ones(1)})}, {})
+        >>> fpath = write_deploy_zip(dpath / 'df.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(1)})}, {})
         >>> with DeployFile(fpath) as dfile:
         ...     dfile.verify()
         ...     print(dfile.name, dfile.weights_member, dfile.legacy)
@@ -559,7 +492,7 @@ class DeployFile:
                 f'{self.members[rel]} bytes but the manifest records '
                 f'{entry.get("size")}; the file was modified or truncated. '
                 'Nothing in it was executed.')
-        data = self._source.read(self._prefix + rel)
+        data = self._source.read(self._prefix + rel, raw=True)
         digest = sha256_bytes(data)
         if digest != entry.get('sha256'):
             raise IntegrityError(
@@ -614,7 +547,7 @@ class DeployFile:
         """
         data = self.read_member(self.weights_member)
         if not self.legacy:
-            return decode_state_dict(data, device=device)
+            return decode_weights(data, device=device)
         return _read_legacy_weights(data, self.fpath, device)
 
 
@@ -700,9 +633,10 @@ def read_deploy_state_dict(fpath, device=None):
 
     Example:
         >>> import torch, ubelt as ub
-        >>> from torch_liberator.deployfile import write_deploy_zip, encode_state_dict, read_deploy_state_dict
+        >>> from torch_liberator.deployfile import write_deploy_zip, read_deploy_state_dict
+        >>> from torch_liberator.weightsfile import WeightsPayload
         >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-        >>> data = encode_state_dict({'w': torch.zeros(2, 3)})
+        >>> data = WeightsPayload({'w': torch.zeros(2, 3)})
         >>> fpath = write_deploy_zip(dpath / 'sd.zip', {'weights.safetensors': data}, {})
         >>> read_deploy_state_dict(fpath)['w'].shape
         torch.Size([2, 3])

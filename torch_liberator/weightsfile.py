@@ -1,0 +1,246 @@
+"""
+Stream a state dict to and from the safetensors format without copies.
+
+The deploy file stores its weights as safetensors: a JSON header (dtype,
+shape and byte range of each tensor) followed by the raw tensor bytes. That
+format cannot carry code, so reading it never unpickles anything. This
+module writes the bytes tensor by tensor (no full in-memory copy, so hashing
+and writing can overlap) and reads them back as tensors that view one
+buffer (no per-tensor copy).
+
+Tensors that share storage (tied weights) are stored once; the header
+metadata records the aliases and :func:`decode_weights` restores them as the
+same tensor object.
+
+Notes:
+    Layout follows https://github.com/huggingface/safetensors (format v1):
+    8-byte little-endian header length, JSON header padded with spaces to a
+    multiple of 8, then the tensors back to back, largest element size first
+    so every tensor is aligned. Writing and reading are O(total bytes).
+
+Example:
+    >>> import torch
+    >>> from torch_liberator.weightsfile import WeightsPayload, decode_weights
+    >>> payload = WeightsPayload({'a.weight': torch.eye(2), 'a.n': torch.tensor(3)})
+    >>> out = decode_weights(payload.to_bytes())
+    >>> out['a.weight'].tolist(), int(out['a.n'])
+    ([[1.0, 0.0], [0.0, 1.0]], 3)
+"""
+import json
+
+from torch_liberator.errors import CheckpointFormatError, DeployError
+
+__all__ = ['WeightsPayload', 'decode_weights']
+
+_ALIAS_KEY = '__torch_liberator_aliases__'
+_CHUNK = 8 * 2 ** 20
+
+_DTYPE_NAMES = {
+    'float64': 'F64', 'float32': 'F32', 'float16': 'F16', 'bfloat16': 'BF16',
+    'int64': 'I64', 'int32': 'I32', 'int16': 'I16', 'int8': 'I8',
+    'uint8': 'U8', 'bool': 'BOOL', 'uint16': 'U16', 'uint32': 'U32',
+    'uint64': 'U64', 'float8_e4m3fn': 'F8_E4M3', 'float8_e5m2': 'F8_E5M2',
+    'complex64': 'C64',
+}
+
+
+def _dtype_tables():
+    import torch
+    to_name = {}
+    from_name = {}
+    for tname, sname in _DTYPE_NAMES.items():
+        dtype = getattr(torch, tname, None)
+        if dtype is not None:
+            to_name[dtype] = sname
+            from_name[sname] = dtype
+    return to_name, from_name
+
+
+class WeightsPayload:
+    """
+    A state dict laid out as safetensors bytes, ready to be streamed.
+
+    Args:
+        state_dict (Dict[str, Tensor]): the tensors (any device; they are
+            copied to the CPU only if they are not there already).
+
+    Attributes:
+        size (int): total number of bytes :meth:`chunks` yields.
+        aliases (Dict[str, str]): key -> the key whose tensor it shares.
+
+    Raises:
+        DeployError: a value is not a tensor or has an unsupported dtype.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.weightsfile import WeightsPayload
+        >>> w = torch.ones(3)
+        >>> payload = WeightsPayload({'x': w, 'y': w})
+        >>> payload.aliases, payload.size == len(payload.to_bytes())
+        ({'y': 'x'}, True)
+    """
+
+    def __init__(self, state_dict):
+        import torch
+        to_name, _ = _dtype_tables()
+        seen = {}
+        self.aliases = {}
+        entries = []
+        for key in sorted(state_dict):
+            value = state_dict[key]
+            if not isinstance(value, torch.Tensor):
+                raise DeployError(
+                    f'state dict value {key!r} is a {type(value).__name__}, '
+                    'not a tensor; a deploy file stores tensors only (put '
+                    'other data in train_info)')
+            if value.dtype not in to_name:
+                raise DeployError(
+                    f'state dict value {key!r} has dtype {value.dtype}, which '
+                    f'the deploy format cannot store; supported: '
+                    f'{sorted(str(d) for d in to_name)}')
+            value = value.detach()
+            if value.numel():
+                ident = (value.device, value.untyped_storage().data_ptr(),
+                         value.storage_offset(), tuple(value.shape),
+                         tuple(value.stride()), value.dtype)
+                if ident in seen:
+                    self.aliases[key] = seen[ident]
+                    continue
+                seen[ident] = key
+            entries.append((key, value))
+        # largest element first keeps every tensor aligned
+        entries.sort(key=lambda kv: (-kv[1].element_size(), kv[0]))
+        header = {}
+        offset = 0
+        self._tensors = []
+        for key, value in entries:
+            nbytes = value.numel() * value.element_size()
+            header[key] = {'dtype': to_name[value.dtype],
+                           'shape': list(value.shape),
+                           'data_offsets': [offset, offset + nbytes]}
+            offset += nbytes
+            self._tensors.append(value)
+        if self.aliases:
+            header['__metadata__'] = {
+                _ALIAS_KEY: json.dumps(self.aliases, sort_keys=True)}
+        text = json.dumps(header, separators=(',', ':'), sort_keys=True)
+        text += ' ' * (-(8 + len(text)) % 8)
+        raw = text.encode('utf8')
+        self._head = len(raw).to_bytes(8, 'little') + raw
+        self.size = len(self._head) + offset
+
+    def chunks(self):
+        """
+        Yield the safetensors bytes as buffers of at most a few MiB.
+
+        Example:
+            >>> import torch
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> payload = WeightsPayload({'x': torch.zeros(5)})
+            >>> sum(len(c) for c in payload.chunks()) == payload.size
+            True
+        """
+        import torch
+        yield self._head
+        for value in self._tensors:
+            if not value.numel():
+                continue
+            value = value.to('cpu').contiguous()
+            flat = value.reshape(-1).view(torch.uint8).numpy()
+            view = memoryview(flat)
+            for start in range(0, len(view), _CHUNK):
+                yield view[start:start + _CHUNK]
+
+    def to_bytes(self):
+        """
+        All the bytes at once (for small state dicts and tests).
+
+        Example:
+            >>> import torch
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> WeightsPayload({}).to_bytes()[:8]
+            b'\\x08\\x00\\x00\\x00\\x00\\x00\\x00\\x00'
+        """
+        return b''.join(bytes(c) for c in self.chunks())
+
+
+def decode_weights(buf, device=None):
+    """
+    Read safetensors bytes into tensors that view ``buf`` (no copy on CPU).
+
+    Args:
+        buf (bytes | bytearray): the whole safetensors data. Pass a bytearray
+            to get writable tensors without a copy; bytes are copied once.
+        device (str | torch.device | None): where to put the tensors
+            (default: CPU).
+
+    Returns:
+        Dict[str, Tensor]: sorted by key.
+
+    Raises:
+        CheckpointFormatError: ``buf`` is not valid safetensors data.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.weightsfile import WeightsPayload, decode_weights
+        >>> out = decode_weights(bytearray(WeightsPayload({'b': torch.arange(4).view(2, 2)}).to_bytes()))
+        >>> out['b'].tolist()
+        [[0, 1], [2, 3]]
+        >>> try:
+        ...     decode_weights(b'not safetensors')
+        ... except ValueError as err:
+        ...     print(type(err).__name__)
+        CheckpointFormatError
+    """
+    import torch
+    _, from_name = _dtype_tables()
+    if not isinstance(buf, bytearray):
+        buf = bytearray(buf)
+    try:
+        hlen = int.from_bytes(buf[:8], 'little')
+        if len(buf) < 8 or 8 + hlen > len(buf):
+            raise ValueError(f'header length {hlen} exceeds the data')
+        header = json.loads(bytes(buf[8:8 + hlen]))
+        if not isinstance(header, dict):
+            raise ValueError('header is not a JSON object')
+        metadata = header.pop('__metadata__', None) or {}
+        base = 8 + hlen
+        spans = []
+        out = {}
+        for key, entry in header.items():
+            dtype = from_name[entry['dtype']]
+            shape = [int(s) for s in entry['shape']]
+            begin, end = (int(x) for x in entry['data_offsets'])
+            numel = 1
+            for s in shape:
+                numel *= s
+            itemsize = torch.empty((), dtype=dtype).element_size()
+            if end - begin != numel * itemsize or begin < 0:
+                raise ValueError(f'tensor {key!r} has an inconsistent byte range')
+            spans.append((begin, end))
+            if numel == 0:
+                out[key] = torch.empty(shape, dtype=dtype)
+            else:
+                out[key] = torch.frombuffer(
+                    buf, dtype=dtype, count=numel, offset=base + begin).view(shape)
+        spans.sort()
+        pos = 0
+        for begin, end in spans:
+            if begin != pos:
+                raise ValueError('tensor byte ranges overlap or leave gaps')
+            pos = end
+        if base + pos != len(buf):
+            raise ValueError('trailing or missing bytes after the tensors')
+        aliases = json.loads(metadata.get(_ALIAS_KEY, '{}'))
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointFormatError(
+            f'the weights are not valid safetensors data ({err}); the deploy '
+            'file is corrupt, re-deploy the model') from err
+    if device is not None:
+        out = {key: value.to(device) for key, value in out.items()}
+    for key, target in aliases.items():
+        if target not in out:
+            raise CheckpointFormatError(
+                f'weights alias {key!r} -> {target!r} names a missing tensor')
+        out[key] = out[target]
+    return dict(sorted(out.items()))
