@@ -1,6 +1,8 @@
 """
 Tests for torch_liberator.shove: fitting one tensor into another.
 """
+import itertools
+
 import pytest
 import torch
 
@@ -176,3 +178,36 @@ def test_plan_shove_errors():
         plan_shove((2, 2), (2, -1))
     # dtypes are optional
     assert plan_shove((2,), (2,), torch.float32, None) == 'full_add'
+
+
+def _reference_shove(dst, src):
+    """Element by element: dst[idx] = src[idx] wherever idx is in both."""
+    out = dst.clone()
+    for idx in itertools.product(*[range(n) for n in dst.shape]):
+        if all(i < n for i, n in zip(idx, src.shape)):
+            out[idx] = src[idx]
+    return out
+
+
+def test_shove_matches_elementwise_reference():
+    hypothesis = pytest.importorskip('hypothesis')
+    st = hypothesis.strategies
+
+    @hypothesis.given(st.integers(0, 3).flatmap(lambda rank: st.tuples(
+        st.lists(st.integers(0, 4), min_size=rank, max_size=rank),
+        st.lists(st.integers(0, 4), min_size=rank, max_size=rank))))
+    @hypothesis.settings(max_examples=60, deadline=None)
+    def check(shapes):
+        dst_shape, src_shape = shapes
+        dst = -torch.arange(float(torch.Size(dst_shape).numel())).reshape(dst_shape) - 1
+        src = torch.arange(float(torch.Size(src_shape).numel())).reshape(src_shape)
+        expected = _reference_shove(dst, src)
+        outcome = shove_tensor(dst, src)
+        assert torch.equal(dst, expected)
+        if dst_shape == src_shape:
+            assert outcome == 'full_add'
+        elif all(s <= d for s, d in zip(src_shape, dst_shape)):
+            assert outcome == 'partial_add_all'
+        else:
+            assert outcome == 'partial_add_some'
+    check()
