@@ -42,85 +42,116 @@ class KeyTree:
         end (List[int]): one past the last pre-order index below the node.
         children (List[List[int]]): children in first-seen key order.
         key (List[str | None]): the full key for nodes that are keys.
-        path (List[str]): the node's full prefix path (root: ``''``).
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
         >>> tree = KeyTree(['a.b.c', 'a.d'])
-        >>> [tree.path[n] for n in range(tree.num_nodes)]
-        ['', 'a', 'a.b', 'a.b.c', 'a.d']
+        >>> tree.label
+        ['', 'a', 'b', 'c', 'd']
         >>> tree.end[1], tree.depth[3]
         (5, 3)
     """
 
     def __init__(self, keys, sep='.'):
         self.sep = sep
-        # Build with insertion-ordered child maps, then renumber in pre-order.
-        childmaps = [{}]
+        # Pass 1: create nodes in first-seen order. A node is found by its
+        # path string, so a key whose parent module exists already (the
+        # usual case) costs one rfind and two dict operations, not one per
+        # path component.
+        ids = {'': 0}
         labels = ['']
+        parents = [-1]
         keyof = [None]
+        childlists = [[]]
+        seplen = len(sep)
         for key in keys:
             if not isinstance(key, str):
                 raise TypeError(
                     f'keys must be strings, got {type(key).__name__}: {key!r}')
-            node = 0
-            for part in key.split(sep):
-                cmap = childmaps[node]
-                nxt = cmap.get(part)
-                if nxt is None:
-                    nxt = len(labels)
-                    cmap[part] = nxt
-                    childmaps.append({})
-                    labels.append(part)
+            node = ids.get(key)
+            if node is None:
+                missing = [key]
+                path = key
+                while True:
+                    i = path.rfind(sep)
+                    path = path[:i] if i >= 0 else ''
+                    node = ids.get(path)
+                    if node is not None:
+                        break
+                    missing.append(path)
+                for path in reversed(missing):
+                    i = path.rfind(sep)
+                    new = len(labels)
+                    ids[path] = new
+                    labels.append(path[i + seplen:] if i >= 0 else path)
+                    parents.append(node)
                     keyof.append(None)
-                node = nxt
-            if keyof[node] is not None:
-                raise ValueError(f'duplicate key {key!r}')
+                    childlists[node].append(new)
+                    childlists.append([])
+                    node = new
+            elif node == 0 or keyof[node] is not None:
+                raise ValueError(f'duplicate or empty key {key!r}')
             keyof[node] = key
-
+        paths = list(ids)
         n = len(labels)
-        order = []
-        stack = [0]
-        while stack:
-            node = stack.pop()
-            order.append(node)
-            stack.extend(reversed(childmaps[node].values()))
-        newid = [0] * n
-        for pos, old in enumerate(order):
-            newid[old] = pos
-
-        self.label = [labels[old] for old in order]
-        self.key = [keyof[old] for old in order]
-        self.children = [[newid[c] for c in childmaps[old].values()]
-                         for old in order]
-        self._childmap = [{labels[c]: newid[c] for c in childmaps[old].values()}
-                          for old in order]
-        parent = [-1] * n
+        if not _is_preorder(childlists):
+            order = _preorder(childlists)
+            newid = [0] * n
+            for pos, old in enumerate(order):
+                newid[old] = pos
+            labels = [labels[old] for old in order]
+            keyof = [keyof[old] for old in order]
+            paths = [paths[old] for old in order]
+            parents = [-1] + [newid[parents[old]] for old in order[1:]]
+            childlists = [[newid[c] for c in childlists[old]] for old in order]
+            ids = {path: pos for pos, path in enumerate(paths)}
         depth = [0] * n
-        path = [''] * n
-        for node in range(n):
-            pdepth = depth[node] + 1
-            ppath = path[node]
-            for c in self.children[node]:
-                parent[c] = node
-                depth[c] = pdepth
-                path[c] = self.label[c] if node == 0 else ppath + sep + self.label[c]
+        for node in range(1, n):
+            depth[node] = depth[parents[node]] + 1
         end = list(range(1, n + 1))
         for node in range(n - 1, 0, -1):
-            p = parent[node]
+            p = parents[node]
             if end[node] > end[p]:
                 end[p] = end[node]
-        self.parent = parent
+        self.label = labels
+        self.key = keyof
+        self.parent = parents
+        self.children = childlists
         self.depth = depth
-        self.path = path
         self.end = end
         self.root = 0
         self.num_nodes = n
-        self._key_nodes = [node for node in range(n) if self.key[node] is not None]
+        self._paths = paths
+        self._ids = ids
+        self._key_nodes = [node for node, k in enumerate(keyof) if k is not None]
         self.num_keys = len(self._key_nodes)
-        self.node_of_key = {self.key[node]: node for node in self._key_nodes}
         self._label_index = None
         self._nkeys_below = None
+
+    def node_of_key(self, key):
+        """
+        The node of ``key``, or None when it is not a key of this tree.
+
+        Example:
+            >>> from torch_liberator.keytree import KeyTree
+            >>> tree = KeyTree(['a.b', 'c'])
+            >>> tree.node_of_key('a.b'), tree.node_of_key('a'), tree.node_of_key('x')
+            (2, None, None)
+        """
+        node = self._ids.get(key)
+        return node if node is not None and self.key[node] is not None else None
+
+    def path(self, node):
+        """
+        The full path of ``node`` (``''`` for the root).
+
+        Example:
+            >>> from torch_liberator.keytree import KeyTree
+            >>> tree = KeyTree(['a.b.c', 'a.d'])
+            >>> [tree.path(n) for n in range(tree.num_nodes)]
+            ['', 'a', 'a.b', 'a.b.c', 'a.d']
+        """
+        return self._paths[node]
 
     def child(self, node, label):
         """
@@ -132,7 +163,9 @@ class KeyTree:
             >>> tree.child(tree.root, 'a'), tree.child(tree.root, 'b')
             (1, None)
         """
-        return self._childmap[node].get(label)
+        if node == 0:
+            return self._ids.get(label) if label else None
+        return self._ids.get(self._paths[node] + self.sep + label)
 
     def keys_below(self, node):
         """
@@ -181,8 +214,8 @@ class KeyTree:
         if node == ancestor:
             return ''
         if ancestor == 0:
-            return self.path[node]
-        return self.path[node][len(self.path[ancestor]) + len(self.sep):]
+            return self._paths[node]
+        return self._paths[node][len(self._paths[ancestor]) + len(self.sep):]
 
     def ancestor(self, node, levels):
         """
@@ -191,7 +224,7 @@ class KeyTree:
         Example:
             >>> from torch_liberator.keytree import KeyTree
             >>> tree = KeyTree(['a.b.c'])
-            >>> tree.path[tree.ancestor(3, 2)]
+            >>> tree.path(tree.ancestor(3, 2))
             'a'
         """
         parent = self.parent
@@ -206,7 +239,7 @@ class KeyTree:
         Example:
             >>> from torch_liberator.keytree import KeyTree
             >>> tree = KeyTree(['a.x.w', 'b.x.w', 'x.w'])
-            >>> [tree.path[n] for n in tree.nodes_labeled('x', tree.root)]
+            >>> [tree.path(n) for n in tree.nodes_labeled('x', tree.root)]
             ['a.x', 'b.x', 'x']
         """
         index = self._label_index
@@ -219,3 +252,31 @@ class KeyTree:
         lo = bisect_left(nodes, below + 1)
         hi = bisect_left(nodes, self.end[below], lo)
         return nodes[lo:hi]
+
+
+def _is_preorder(childlists):
+    """
+    True when nodes numbered in creation order are already numbered in
+    pre-order (keys listed module by module, as ``state_dict()`` lists them).
+    """
+    n = len(childlists)
+    end = list(range(1, n + 1))
+    for node in range(n - 1, -1, -1):
+        expected = node + 1
+        for c in childlists[node]:
+            if c != expected:
+                return False
+            expected = end[c]
+        end[node] = expected
+    return True
+
+
+def _preorder(childlists):
+    """Node ids in pre-order, children in first-seen order."""
+    order = []
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(reversed(childlists[node]))
+    return order

@@ -79,34 +79,42 @@ class _Claims:
 
 
 class _Embedder:
+    """
+    Scores are pairs ``(keys matched, nodes matched)``: more keys first, then
+    more agreeing path components, so ``a.b.x`` goes to ``W.a.b.x`` rather
+    than ``b.x`` when both could.
+    """
+
     def __init__(self, tree1, tree2):
         self.tree1 = tree1
         self.tree2 = tree2
+        self.children1 = tree1.children
+        self.children2 = tree2.children
         self.memo = {}
 
     def score(self, u, v):
-        """Keys explained by matching ``u`` to ``v``; memoized with choices."""
+        """Score of matching ``u`` to ``v``; memoized with its choices."""
         found = self.memo.get((u, v))
         if found is not None:
             return found[0]
         t1, t2 = self.tree1, self.tree2
-        count = int(t1.key[u] is not None and t2.key[v] is not None and u != t1.root)
+        is_pair = t1.key[u] is not None and t2.key[v] is not None and u != t1.root
         choices = []
-        claims = _Claims(t2)
-        for c in t1.children[u]:
-            count += self._match(c, v, claims, choices)
-        self.memo[(u, v)] = (count, choices)
-        return count
+        keys, nodes = self._place(self.children1[u], v, _Claims(t2), choices)
+        result = (keys + is_pair, nodes + 1)
+        self.memo[(u, v)] = (result, choices)
+        return result
 
     def _candidates(self, c, v, claims, direct):
+        """The shallowest free inner nodes below ``v`` labeled like ``c``."""
         t2 = self.tree2
-        label = self.tree1.label[c]
+        children2 = self.children2
         best_depth = None
         found = []
-        for scanned, w in enumerate(t2.nodes_labeled(label, v)):
+        for scanned, w in enumerate(t2.nodes_labeled(self.tree1.label[c], v)):
             if scanned >= SCAN_LIMIT:
                 break
-            if w == direct or not t2.children[w]:
+            if w == direct or not children2[w]:
                 continue
             d = t2.depth[w]
             if best_depth is not None and d > best_depth:
@@ -118,36 +126,66 @@ class _Embedder:
             found.append(w)
         return found[:MAX_CANDIDATES]
 
-    def _match(self, c, v, claims, choices):
-        """Match source node ``c`` somewhere below destination node ``v``."""
+    def _place(self, sources, v, claims, choices):
+        """
+        Match the source nodes ``sources`` (siblings, or the children of
+        skipped levels) to disjoint nodes below destination node ``v``.
+        """
         t1, t2 = self.tree1, self.tree2
-        direct = t2.child(v, t1.label[c])
-        if direct is not None and not claims.is_free(direct):
-            direct = None
-        if not t1.children[c]:
-            # a key: only a key that is a direct child of v will do
-            if direct is not None and t2.key[direct] is not None and t1.key[c] is not None:
-                claims.take(direct)
-                choices.append((c, direct))
-                return 1
-            return 0
-        best, best_node = 0, None
-        if direct is not None and t2.children[direct]:
-            best, best_node = self.score(c, direct), direct
-        if best < t1.num_keys_below(c):
+        children1, children2 = self.children1, self.children2
+        keys = nodes = 0
+        leftover = []
+        # 1. same label directly below v; a key can only go there
+        for c in sources:
+            direct = t2.child(v, t1.label[c])
+            if direct is not None and not claims.is_free(direct):
+                direct = None
+            if not children1[c]:
+                if direct is not None and t2.key[direct] is not None and t1.key[c] is not None:
+                    claims.take(direct)
+                    choices.append((c, direct))
+                    keys += 1
+                    nodes += 1
+                continue
+            if direct is not None and children2[direct]:
+                s = self.score(c, direct)
+                if s[0] == t1.num_keys_below(c):
+                    claims.take(direct)
+                    choices.append((c, direct))
+                    keys += s[0]
+                    nodes += s[1]
+                    continue
+                leftover.append((c, direct, s))
+            else:
+                leftover.append((c, None, (0, 0)))
+        # 2. otherwise the best of the shallowest same-label nodes below v,
+        #    best-scoring sources first
+        ranked = []
+        for order, (c, direct, best) in enumerate(leftover):
+            best_node = direct
             for w in self._candidates(c, v, claims, direct):
                 s = self.score(c, w)
                 if s > best:
                     best, best_node = s, w
-        if best_node is not None and best > 0:
-            claims.take(best_node)
-            choices.append((c, best_node))
-            return best
-        # no destination node takes c: skip the level, match its children
-        total = 0
-        for g in t1.children[c]:
-            total += self._match(g, v, claims, choices)
-        return total
+            ranked.append((best, -order, c, best_node))
+        ranked.sort(reverse=True)
+        skipped = []
+        for best, _, c, w in ranked:
+            if best[0] > 0 and claims.is_free(w):
+                claims.take(w)
+                choices.append((c, w))
+                keys += best[0]
+                nodes += best[1]
+            else:
+                skipped.append(c)
+        # 3. a source level with no counterpart: place its children instead
+        if skipped:
+            skipped.sort()
+            grandchildren = [g for c in skipped for g in children1[c]]
+            k, n = self._place(grandchildren, v, claims, choices)
+            keys += k
+            nodes += n
+        return keys, nodes
 
     def pairs(self, u, v):
         """Matched key pairs below the pair ``(u, v)``, in source order."""
@@ -190,7 +228,7 @@ def embedding_mapping(tree1, tree2, anchors=()):
     embedder = _Embedder(tree1, tree2)
     starts = [(tree1.root, tree2.root)]
     starts += [a for a in anchors if a not in starts]
-    best, best_start = -1, None
+    best, best_start = (-1, -1), None
     for start in starts:
         s = embedder.score(*start)
         if s > best:

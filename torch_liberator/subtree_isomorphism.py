@@ -47,8 +47,13 @@ Example:
     layer1.0.weight -> backbone.body.layer1.0.weight
 """
 from collections import Counter
+from zlib import crc32
 
 __all__ = ['find_anchors', 'isomorphism_mapping', 'anchored_pairs']
+
+#: above this many keys on a side, only a consistent sample of the keys
+#: votes (see :func:`_voters`)
+SAMPLE_ABOVE = 16384
 
 #: a suffix-trie node votes only when (keys of side 1) * (keys of side 2) is
 #: at most this; larger groups are suffixes like ``weight`` that say nothing
@@ -56,15 +61,31 @@ __all__ = ['find_anchors', 'isomorphism_mapping', 'anchored_pairs']
 VOTE_LIMIT = 16
 
 
+def _voters(tree, rate):
+    """
+    The key nodes that vote: all of them, or, at sampling ``rate`` r > 1, the
+    keys whose last two components hash to 0 modulo r. Both trees use the
+    same rule, so two keys that agree on their last two components are
+    sampled together and a moved subtree keeps about 1/r of its votes.
+    """
+    nodes = tree.keys_below(tree.root)
+    if rate <= 1:
+        return nodes
+    keys, sep = tree.key, tree.sep
+    return [node for node in nodes
+            if crc32(sep.join(keys[node].rsplit(sep, 2)[-2:]).encode()) % rate == 0]
+
+
 def _suffix_votes(tree1, tree2):
     """
     Count, for each anchor pair, the key pairs whose longest common suffix
     leads to it (see the module docstring).
     """
+    rate = -(-max(tree1.num_keys, tree2.num_keys) // SAMPLE_ABOVE)
     # suffix-trie node: [children by component, key nodes of tree1, of tree2]
     root = [{}, [], []]
     for side, tree in ((1, tree1), (2, tree2)):
-        for node in tree.keys_below(tree.root):
+        for node in _voters(tree, rate):
             tnode = root
             for part in reversed(tree.key[node].split(tree.sep)):
                 children = tnode[0]
@@ -113,16 +134,18 @@ def anchored_pairs(tree1, tree2, anchor):
     """
     node1, node2 = anchor
     lookup = tree2.node_of_key
-    prefix2 = tree2.path[node2]
-    join = prefix2 + tree2.sep if node2 != tree2.root else ''
+    keys1 = tree1.key
+    cut = len(tree1.path(node1)) + len(tree1.sep) if node1 != tree1.root else 0
+    join = tree2.path(node2) + tree2.sep if node2 != tree2.root else ''
+    resep = tree1.sep != tree2.sep
     pairs = []
     for key_node in tree1.keys_below(node1):
         if key_node == node1:
             continue
-        rel = tree1.relative_path(key_node, node1)
-        if tree1.sep != tree2.sep:
+        rel = keys1[key_node][cut:]
+        if resep:
             rel = rel.replace(tree1.sep, tree2.sep)
-        other = lookup.get(join + rel)
+        other = lookup(join + rel)
         if other is not None:
             pairs.append((key_node, other))
     return pairs
@@ -147,7 +170,7 @@ def find_anchors(tree1, tree2, top=4):
         >>> from torch_liberator.subtree_isomorphism import find_anchors
         >>> t1 = KeyTree(['backbone.c.w', 'backbone.d.w', 'x.w'])
         >>> t2 = KeyTree(['module.c.w', 'module.d.w', 'y.w'])
-        >>> [(n, t1.path[p], t2.path[q]) for n, (p, q) in find_anchors(t1, t2, top=2)]
+        >>> [(n, t1.path(p), t2.path(q)) for n, (p, q) in find_anchors(t1, t2, top=2)]
         [(2, 'backbone', 'module'), (1, 'x', 'y')]
     """
     votes = _suffix_votes(tree1, tree2)
