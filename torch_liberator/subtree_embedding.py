@@ -4,28 +4,35 @@ Maximum common subtree embedding between two key trees.
 An embedding keeps ancestor relations instead of parent-child edges: a level
 may be skipped on either side, so ``layer1.0.conv.weight`` corresponds to
 ``backbone.body.layer1.0.conv.weight`` and ``features.0.weight`` to
-``features.block.0.weight``. Matched nodes must carry the same label, and a
-key (leaf) is matched only to a key that is a direct child of the image of its
-parent: a parameter keeps its owning module, so a lone ``fc.weight`` is never
-pushed into some unrelated ``weight``.
+``features.block.0.weight``. Matched nodes carry the same label, and a key
+(leaf) is matched only below the image of the module that owns it: a
+parameter keeps its module, so a lone ``fc.weight`` is never pushed into some
+unrelated ``weight`` elsewhere in the model.
 
 Algorithm:
-    Top-down matching from an anchor pair (the two roots, or the anchors
-    found by :func:`torch_liberator.subtree_isomorphism.find_anchors`). For a
-    matched pair ``(u, v)``, each child ``c`` of ``u`` is matched, in order,
-    to the child of ``v`` with the same label when that explains every key
-    below ``c``; otherwise to the best of the shallowest free nodes below
-    ``v`` with that label (a skipped level in the destination). When no node
-    takes ``c`` it is skipped (a level missing in the destination) and its
-    children are matched below ``v`` in its place. Nodes already taken — and
-    their ancestors and descendants — are never reused, so the result is
-    one-to-one and preserves ancestry. Pair scores (keys explained) are
-    memoized.
+    Top-down matching from a start pair (the two roots, or the anchors found
+    by :func:`torch_liberator.subtree_isomorphism.find_anchors`). For a
+    matched pair ``(u, v)`` the children of ``u`` are placed below ``v`` in
+    three passes:
 
-    The search is exact when every level that exists on one side only has a
-    label absent from the other (wrapping, unwrapping, renamed wrappers,
-    inserted or removed levels, added or dropped subtrees). Where a label
-    is ambiguous it looks at no more than ``MAX_CANDIDATES`` nodes per child.
+    1. a child goes to the child of ``v`` with the same label when that
+       explains every key below it;
+    2. the others go, best score first, to the best of the shallowest free
+       nodes below ``v`` with their label (levels skipped in the
+       destination);
+    3. a child that found no place is skipped (a level missing in the
+       destination) and its own children are placed below ``v`` instead;
+       its keys then only go to direct children of ``v``.
+
+    Taken destination subtrees are never reused, nor their ancestors, so the
+    result is one-to-one and preserves ancestry. Scores are
+    ``(keys matched, nodes matched)``: more keys first, then more agreeing
+    path components. Scores of node pairs are memoized.
+
+    This greedy search is exact when each level present on one side only has
+    a label absent from the other — wrapping, unwrapping, renamed wrappers,
+    inserted or removed levels, added or dropped subtrees. Where a label is
+    ambiguous it tries at most ``MAX_CANDIDATES`` nodes per child.
 
 Notes:
     Cost: each node of the source is scored against the destination node of
@@ -106,15 +113,25 @@ class _Embedder:
         return result
 
     def _candidates(self, c, v, claims, direct):
-        """The shallowest free inner nodes below ``v`` labeled like ``c``."""
+        """
+        The shallowest free nodes below ``v`` labeled like ``c``: keys for a
+        key, inner nodes for an inner node.
+        """
         t2 = self.tree2
         children2 = self.children2
+        want_inner = bool(self.children1[c])
+        keys2 = t2.key
         best_depth = None
         found = []
         for scanned, w in enumerate(t2.nodes_labeled(self.tree1.label[c], v)):
             if scanned >= SCAN_LIMIT:
                 break
-            if w == direct or not children2[w]:
+            if w == direct:
+                continue
+            if want_inner:
+                if not children2[w]:
+                    continue
+            elif keys2[w] is None or children2[w]:
                 continue
             d = t2.depth[w]
             if best_depth is not None and d > best_depth:
@@ -126,10 +143,12 @@ class _Embedder:
             found.append(w)
         return found[:MAX_CANDIDATES]
 
-    def _place(self, sources, v, claims, choices):
+    def _place(self, sources, v, claims, choices, own=True):
         """
         Match the source nodes ``sources`` (siblings, or the children of
         skipped levels) to disjoint nodes below destination node ``v``.
+        ``own`` says whether ``v`` is the image of their parent: only then
+        may a key go deeper than a direct child of ``v``.
         """
         t1, t2 = self.tree1, self.tree2
         children1, children2 = self.children1, self.children2
@@ -141,11 +160,15 @@ class _Embedder:
             if direct is not None and not claims.is_free(direct):
                 direct = None
             if not children1[c]:
-                if direct is not None and t2.key[direct] is not None and t1.key[c] is not None:
+                if t1.key[c] is None:
+                    continue
+                if direct is not None and t2.key[direct] is not None:
                     claims.take(direct)
                     choices.append((c, direct))
                     keys += 1
                     nodes += 1
+                elif own:
+                    leftover.append((c, None, (0, 0)))
                 continue
             if direct is not None and children2[direct]:
                 s = self.score(c, direct)
@@ -164,7 +187,7 @@ class _Embedder:
         for order, (c, direct, best) in enumerate(leftover):
             best_node = direct
             for w in self._candidates(c, v, claims, direct):
-                s = self.score(c, w)
+                s = self.score(c, w) if children1[c] else (1, 1)
                 if s > best:
                     best, best_node = s, w
             ranked.append((best, -order, c, best_node))
@@ -182,7 +205,7 @@ class _Embedder:
         if skipped:
             skipped.sort()
             grandchildren = [g for c in skipped for g in children1[c]]
-            k, n = self._place(grandchildren, v, claims, choices)
+            k, n = self._place(grandchildren, v, claims, choices, own=False)
             keys += k
             nodes += n
         return keys, nodes
