@@ -1,0 +1,531 @@
+"""
+Ship a model as one zip holding its code and weights, and load it back.
+
+:func:`deploy` exports the model class with :mod:`torch_liberator.exporter`,
+stores the state dict as safetensors and writes a manifest (see
+:mod:`torch_liberator.deployfile`). :class:`DeployedModel` reads such a file:
+its manifest and train info without running anything, and the model only
+after every member's sha256 matches the manifest.
+
+Security model: the hashes detect a deploy file that was corrupted or
+modified after it was written (a tampered ``.py`` is refused before any of
+it runs). They are not a signature: whoever can rewrite the whole zip can
+rewrite its manifest too, so load deploy files only from sources you would
+take a Python package from, and compare the zip's own sha256 if you need to
+pin one.
+
+Example:
+    >>> import torch, ubelt as ub
+    >>> import torch_liberator
+    >>> from torch_liberator.deployer import DeployedModel
+    >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+    >>> model = torch.nn.Conv2d(3, 4, kernel_size=3)
+    >>> fpath = torch_liberator.deploy(model, dpath / 'conv.zip', verbose=0)
+    >>> loaded = DeployedModel(fpath).load_model()
+    >>> x = torch.rand(1, 3, 8, 8)
+    >>> bool(torch.equal(loaded(x), model(x)))
+    True
+"""
+import json
+import linecache
+import os
+import re
+import sys
+import types
+from pathlib import Path
+
+from torch_liberator.deployfile import (
+    TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, sha256_bytes,
+    write_deploy_zip)
+from torch_liberator.errors import DeployError
+
+__all__ = ['DeployedModel', 'deploy', 'deploy_files']
+
+
+def _versions():
+    import platform
+    import torch
+    from torch_liberator import __version__
+    return {'python': platform.python_version(), 'torch': torch.__version__,
+            'torch_liberator': __version__}
+
+
+def _train_info_bytes(train_info):
+    if train_info is None:
+        return None
+    if isinstance(train_info, (str, os.PathLike)):
+        try:
+            train_info = json.loads(Path(train_info).read_text())
+        except (OSError, ValueError) as err:
+            raise DeployError(
+                f'cannot read train_info {os.fspath(train_info)!r} as JSON: '
+                f'{err}') from err
+    try:
+        text = json.dumps(train_info, indent=2, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as err:
+        raise DeployError(
+            f'train_info must be JSON-serializable ({err}); convert its '
+            'values to numbers, strings, lists and dicts') from err
+    return (text + '\n').encode('utf8')
+
+
+def _dest_path(fpath, stem, payload):
+    """A directory destination gets a name derived from code and weights."""
+    fpath = Path(fpath)
+    if fpath.is_dir():
+        import hashlib
+        hasher = hashlib.sha256()
+        for chunk in payload.chunks():
+            hasher.update(chunk)
+        fpath = fpath / f'deploy_{stem}_{hasher.hexdigest()[:12]}.zip'
+    elif fpath.suffix != '.zip':
+        raise DeployError(
+            f'deploy destination {os.fspath(fpath)!r} must end with .zip (or '
+            'be an existing directory)')
+    return fpath
+
+
+def _check_initkw_builds(model, kwargs, how):
+    """Build the class on the meta device from initkw and compare the state
+    dict layout, so a wrong initkw fails now rather than at load time."""
+    import torch
+    cls = type(model)
+    try:
+        with torch.device('meta'):
+            probe = cls(**kwargs)
+    except Exception:
+        if how != 'inferred':
+            return  # cannot build on meta; trust the caller's initkw
+        try:
+            probe = cls(**kwargs)
+        except Exception as err:
+            raise DeployError(
+                f'the inferred initkw {kwargs} does not build {cls.__name__} '
+                f'({type(err).__name__}: {err}); pass initkw= explicitly') from err
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    if want != got:
+        diff = sorted(set(want) ^ set(got))[:5]
+        diff += [k for k in sorted(set(want) & set(got)) if want[k] != got[k]][:5]
+        raise DeployError(
+            f'initkw {kwargs} (from {how}) builds a {cls.__name__} whose state '
+            f'dict differs from the model\'s (first differences: {diff}); '
+            'pass the initkw the model was built with')
+
+
+def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
+           verbose=1):
+    """
+    Write ``model``'s code and weights into one reproducible deploy zip.
+
+    Args:
+        model (torch.nn.Module): the model to ship.
+        fpath (str | PathLike): the ``.zip`` to write, or an existing
+            directory (the file then gets a name from the class and a hash).
+        initkw (dict | None): keyword arguments that build the model; default
+            ``model._initkw``, else inferred (see
+            :func:`torch_liberator.exporter.infer_initkw`). They are checked
+            by building the class on the meta device.
+        export_modules (Iterable[str]): packages whose code is inlined so the
+            deploy file does not import them.
+        train_info (dict | str | PathLike | None): JSON-able metadata (or a
+            JSON file) stored as ``train_info.json``.
+        verbose (int): 1 prints the written path.
+
+    Returns:
+        Path: the zip written. The same model and arguments give the same
+        bytes; the file is written atomically and nothing goes to the temp
+        dir.
+
+    Raises:
+        ExportError: the code cannot be extracted.
+        DeployError: initkw does not rebuild the model, or writing fails.
+
+    Example:
+        >>> import torch, ubelt as ub
+        >>> from torch_liberator.deployer import deploy
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+        >>> model = torch.nn.Linear(4, 2)
+        >>> a = deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0)
+        >>> first = a.read_bytes()
+        >>> deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0).read_bytes() == first
+        True
+    """
+    from torch_liberator.exporter import _resolve_initkw, build_model_code
+    from torch_liberator.weightsfile import WeightsPayload
+    kwargs, how = _resolve_initkw(model, initkw)
+    code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
+    _check_initkw_builds(model, kwargs, how)
+    payload = WeightsPayload(model.state_dict())
+    fpath = _dest_path(fpath, code.fname[:-3], payload)
+    files = {code.fname: code.text.encode('utf8'), WEIGHTS_FNAME: payload}
+    info = _train_info_bytes(train_info)
+    if info is not None:
+        files[TRAIN_INFO_FNAME] = info
+    manifest = {
+        'model': {'class': code.class_name, 'code': code.fname,
+                  'origin': code.origin},
+        'initkw': code.initkw,
+        'initkw_source': how,
+        'requires': code.requires,
+        'versions': _versions(),
+        'weights': {'file': WEIGHTS_FNAME, 'format': 'safetensors',
+                    'tensors': len(payload._tensors),
+                    'aliases': len(payload.aliases)},
+    }
+    fpath = write_deploy_zip(fpath, files, manifest)
+    if verbose:
+        print(f'[DEPLOYER] Deployed zipfpath={os.fspath(fpath)}')
+    return fpath
+
+
+def _static_contract(text, fname):
+    """Class name and literal initkw of a model file, read without running
+    it (None when not a literal)."""
+    import ast
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as err:
+        raise DeployError(f'{fname} is not valid Python: {err}') from err
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = [n for n in ('get_model_cls', 'get_initkw') if n not in funcs]
+    if missing:
+        raise DeployError(
+            f'{fname} defines no {missing}; a deploy model file needs '
+            'get_model_cls() and get_initkw() -- create it with '
+            '`python -m torch_liberator export` or export_model_code')
+    class_name = initkw = None
+    for node in ast.walk(funcs['get_model_cls']):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
+            class_name = node.value.id
+    for node in ast.walk(funcs['get_initkw']):
+        if isinstance(node, ast.Return) and node.value is not None:
+            try:
+                initkw = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                initkw = None
+    if not isinstance(initkw, dict) or not all(isinstance(k, str) for k in initkw):
+        initkw = None
+    else:
+        initkw = json.loads(json.dumps(initkw, default=repr))
+    return class_name, initkw
+
+
+def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
+    """
+    Package an already-exported model file and a checkpoint into a deploy
+    zip (the published CLI form ``--model --weights --info --dst``).
+
+    Args:
+        model_fpath (str | PathLike): a ``.py`` defining ``get_model_cls()``
+            and ``get_initkw()`` (as :func:`export_model_code` writes).
+        weights_fpath (str | PathLike): a checkpoint readable by
+            :func:`torch_liberator.checkpoint.read_state_dict` (safely).
+        fpath (str | PathLike): the ``.zip`` or an existing directory.
+        train_info (dict | str | PathLike | None): JSON metadata.
+        verbose (int): 1 prints the written path.
+
+    Returns:
+        Path: the zip written. Nothing in ``model_fpath`` is executed.
+
+    Example:
+        >>> import torch, ubelt as ub
+        >>> from torch_liberator.exporter import export_model_code
+        >>> from torch_liberator.deployer import deploy_files, DeployedModel
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+        >>> model = torch.nn.Linear(2, 3)
+        >>> code_fpath = export_model_code(dpath, model)
+        >>> torch.save(model.state_dict(), dpath / 'lin.pt')
+        >>> fpath = deploy_files(code_fpath, dpath / 'lin.pt', dpath / 'packed.zip', verbose=0)
+        >>> DeployedModel(fpath).info['manifest']['initkw']
+        {'in_features': 2, 'out_features': 3}
+    """
+    from torch_liberator.checkpoint import read_state_dict
+    from torch_liberator.exporter import find_code_imports
+    from torch_liberator.weightsfile import WeightsPayload
+    model_fpath = Path(model_fpath)
+    try:
+        text = model_fpath.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DeployError(f'cannot read model file {os.fspath(model_fpath)!r}: {err}') from err
+    class_name, initkw = _static_contract(text, model_fpath.name)
+    payload = WeightsPayload(read_state_dict(weights_fpath))
+    stem = class_name or model_fpath.stem
+    fname = f'{stem}_{sha256_bytes(text.encode("utf8"))[:16]}.py'
+    fpath = _dest_path(fpath, fname[:-3], payload)
+    files = {fname: text.encode('utf8'), WEIGHTS_FNAME: payload}
+    info = _train_info_bytes(train_info)
+    if info is not None:
+        files[TRAIN_INFO_FNAME] = info
+    requires = {m: None for m in find_code_imports(text)[0]}
+    manifest = {
+        'model': {'class': class_name, 'code': fname, 'origin': model_fpath.name},
+        'initkw': initkw, 'initkw_source': 'get_initkw()',
+        'requires': requires, 'versions': _versions(),
+        'weights': {'file': WEIGHTS_FNAME, 'format': 'safetensors',
+                    'tensors': len(payload._tensors), 'aliases': len(payload.aliases)},
+    }
+    fpath = write_deploy_zip(fpath, files, manifest)
+    if verbose:
+        print(f'[DEPLOYER] Deployed zipfpath={os.fspath(fpath)}')
+    return fpath
+
+
+def _import_code(text, digest, label):
+    """Run verified model code as a module with a unique, valid name, kept
+    in sys.modules so instances pickle (no zipimport, no temp files)."""
+    stem = re.sub(r'\W', '_', label.rsplit('/', 1)[-1].rsplit('.', 1)[0])
+    modname = f'torch_liberator_deployed_{stem}_{digest[:16]}'
+    module = sys.modules.get(modname)
+    if module is not None and getattr(module, '__torch_liberator_sha256__', None) == digest:
+        return module
+    filename = f'<torch_liberator deploy {label}>'
+    module = types.ModuleType(modname)
+    module.__file__ = filename
+    module.__torch_liberator_source__ = text
+    module.__torch_liberator_sha256__ = digest
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    sys.modules[modname] = module
+    try:
+        exec(compile(text, filename, 'exec'), module.__dict__)
+    except ImportError as err:
+        del sys.modules[modname]
+        raise DeployError(
+            f'the model code in {label} needs {err.name!r}, which is not '
+            f'importable here ({err}); install it (see `python -m '
+            'torch_liberator inspect` for the imports the code needs)') from err
+    except Exception as err:
+        del sys.modules[modname]
+        raise DeployError(
+            f'the model code in {label} failed to run: '
+            f'{type(err).__name__}: {err}') from err
+    for name in ('get_model_cls', 'get_initkw'):
+        if not callable(getattr(module, name, None)):
+            del sys.modules[modname]
+            raise DeployError(
+                f'the model code in {label} defines no {name}(); it was not '
+                'written by torch_liberator')
+    return module
+
+
+def _build_assigned(cls, initkw, state):
+    """Build on the meta device and adopt the loaded tensors (no random
+    init, no copy); None when the model does not allow it."""
+    import torch
+    try:
+        with torch.device('meta'):
+            model = cls(**initkw)
+    except Exception:
+        return None
+    params = list(model.named_parameters(remove_duplicate=False))
+    buffers = list(model.named_buffers(remove_duplicate=False))
+    tensors = [t for _, t in params + buffers]
+    if len({id(t) for t in tensors}) != len(tensors):
+        return None  # tied weights: let load_state_dict keep the ties
+    if {n for n, _ in params + buffers} != set(model.state_dict()):
+        return None  # non-persistent buffers would stay on meta
+    if len({id(v) for v in state.values()}) != len(state):
+        return None
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as err:
+        raise DeployError(
+            f'the deployed weights do not fit {cls.__name__}(**initkw): '
+            f'{err}; use load_model(strict=False) to load what fits') from err
+    if any(t.is_meta for t in model.parameters()) or any(
+            t.is_meta for t in model.buffers()):
+        return None
+    return model
+
+
+class DeployedModel:
+    """
+    A deploy file (zip, unzipped directory, or torch_liberator 0.2 zip).
+
+    Reading ``info`` and ``train_info()`` never runs code; ``load_model``
+    and ``model_definition`` run the code only after every member's sha256
+    matches the manifest.
+
+    Args:
+        fpath (str | PathLike): the deploy file.
+
+    Example:
+        >>> import torch, ubelt as ub
+        >>> from torch_liberator.deployer import deploy, DeployedModel
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+        >>> fpath = deploy(torch.nn.Linear(3, 1), dpath / 'dm.zip', train_info={'lr': 0.1}, verbose=0)
+        >>> loader = DeployedModel(fpath)
+        >>> loader.train_info()
+        {'lr': 0.1}
+        >>> cls, initkw = loader.model_definition()
+        >>> cls.__name__, initkw
+        ('Linear', {'in_features': 3, 'out_features': 1})
+    """
+
+    def __init__(self, fpath):
+        self.fpath = Path(fpath)
+        self.load_info = None
+        with DeployFile(self.fpath):
+            pass  # fail early on a missing or foreign file
+
+    def __repr__(self):
+        return f'DeployedModel({os.fspath(self.fpath)!r})'
+
+    @property
+    def info(self):
+        """
+        dict: ``fpath``, ``name``, ``legacy``, ``manifest`` (None for 0.2
+        files), ``members`` (name -> size) and ``code`` (the code member).
+        Read without running anything.
+
+        Example:
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployer import deploy, DeployedModel
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+            >>> info = DeployedModel(deploy(torch.nn.ReLU(), dpath / 'relu.zip', verbose=0)).info
+            >>> sorted(info['members'])[-1], info['manifest']['model']['class']
+            ('weights.safetensors', 'ReLU')
+        """
+        with DeployFile(self.fpath) as dfile:
+            return {'fpath': os.fspath(self.fpath), 'name': dfile.name,
+                    'legacy': dfile.legacy, 'manifest': dfile.manifest,
+                    'members': dict(dfile.members), 'code': dfile.code_member}
+
+    def train_info(self):
+        """
+        The stored train info (hash-checked JSON), or None if there is none.
+
+        Example:
+            >>> # see the class example
+        """
+        with DeployFile(self.fpath) as dfile:
+            if TRAIN_INFO_FNAME not in dfile.members:
+                return None
+            data = dfile.read_member(TRAIN_INFO_FNAME)
+        try:
+            return json.loads(bytes(data))
+        except ValueError as err:
+            raise DeployError(
+                f'train_info.json in {os.fspath(self.fpath)!r} is not valid '
+                f'JSON: {err}') from err
+
+    def extract_snapshot(self, dpath=None):
+        """
+        Write the (hash-checked) weights file into ``dpath``.
+
+        Args:
+            dpath (str | PathLike | None): destination folder; default the
+                folder holding the deploy file (never the temp dir).
+
+        Returns:
+            Path: ``<dpath>/<name>_weights.safetensors`` (or
+            ``<name>_deploy_snapshot.pt`` for a 0.2 file).
+
+        Example:
+            >>> import torch, ubelt as ub
+            >>> from safetensors.torch import load_file
+            >>> from torch_liberator.deployer import deploy, DeployedModel
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+            >>> fpath = deploy(torch.nn.Linear(1, 1), dpath / 'snap.zip', verbose=0)
+            >>> sorted(load_file(DeployedModel(fpath).extract_snapshot()))
+            ['bias', 'weight']
+        """
+        import secrets
+        with DeployFile(self.fpath) as dfile:
+            member = dfile.weights_member
+            data = dfile.read_member(member)
+            name = dfile.name
+        dpath = Path(dpath) if dpath is not None else self.fpath.parent
+        if self.fpath.is_dir() and dpath == self.fpath.parent:
+            dpath = self.fpath
+        out = dpath / f'{name}_{member}'
+        tmp = dpath / f'.{out.name}.{secrets.token_hex(6)}.part'
+        try:
+            with open(tmp, 'wb') as file:
+                file.write(data)
+            os.replace(tmp, out)
+        except OSError as err:
+            if tmp.exists():
+                tmp.unlink()
+            raise DeployError(f'cannot write {os.fspath(out)!r}: {err}') from err
+        return out
+
+    def _verified_contents(self, with_weights):
+        with DeployFile(self.fpath) as dfile:
+            dfile.verify()  # every hash, before any code runs
+            member = dfile.code_member
+            code = bytes(dfile.read_member(member))
+            state = dfile.read_state_dict() if with_weights else None
+            label = f'{dfile.name}/{member}'
+        try:
+            text = code.decode('utf8')
+        except UnicodeDecodeError as err:
+            raise DeployError(f'{label} is not UTF-8 text') from err
+        module = _import_code(text, sha256_bytes(code), label)
+        return module, state
+
+    def model_definition(self):
+        """
+        Verify the file, import its code and return ``(cls, initkw)``.
+
+        Example:
+            >>> # see the class example
+        """
+        module, _ = self._verified_contents(with_weights=False)
+        return module.get_model_cls(), module.get_initkw()
+
+    def load_model(self, strict=True, device=None, verbose=1):
+        """
+        Verify every member, build the model and load its weights.
+
+        Args:
+            strict (bool): True requires an exact fit (the model is built on
+                the meta device and adopts the stored tensors when it can);
+                False goes through
+                :func:`torch_liberator.initializer.load_partial_state`, whose
+                info dict is kept in ``self.load_info``.
+            device (str | torch.device | None): where to put the model.
+            verbose (int): passed to ``load_partial_state`` (strict=False).
+
+        Returns:
+            torch.nn.Module
+
+        Raises:
+            IntegrityError: a member does not match the manifest (nothing ran).
+            DeployError: the code or the weights do not fit.
+
+        Example:
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployer import deploy, DeployedModel
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+            >>> fpath = deploy(torch.nn.Linear(2, 2), dpath / 'lm.zip', verbose=0)
+            >>> loader = DeployedModel(fpath)
+            >>> model = loader.load_model(strict=False, verbose=0)
+            >>> len(loader.load_info['seen']['full_add'])
+            2
+        """
+        module, state = self._verified_contents(with_weights=True)
+        cls, initkw = module.get_model_cls(), module.get_initkw()
+        model = _build_assigned(cls, initkw, state) if strict else None
+        if model is None:
+            try:
+                model = cls(**initkw)
+            except Exception as err:
+                raise DeployError(
+                    f'{cls.__name__}(**{initkw}) failed: {type(err).__name__}: '
+                    f'{err}') from err
+            if strict:
+                try:
+                    model.load_state_dict(state, strict=True)
+                except RuntimeError as err:
+                    raise DeployError(
+                        f'the deployed weights do not fit {cls.__name__}: '
+                        f'{err}; use load_model(strict=False) to load what '
+                        'fits') from err
+            else:
+                from torch_liberator.initializer import load_partial_state
+                self.load_info = load_partial_state(model, state, verbose=verbose)
+        if device is not None:
+            model = model.to(device)
+        return model
+

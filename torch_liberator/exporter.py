@@ -1,0 +1,621 @@
+"""
+Extract the source code that defines a model class into one ``.py`` file.
+
+The class's source closure (the class, its helpers, the module-level names
+they use, and the imports they need) is gathered statically by the
+`liberator <https://pypi.org/project/liberator/>`_ package, then checked and
+completed with a small fixed contract:
+
+* ``get_model_cls()`` returns the model class;
+* ``get_initkw()`` returns the keyword arguments that build the deployed
+  model (literals, plus classes or functions referenced by name or import
+  path -- never pickled objects);
+* ``__torch_liberator_export__`` records the class, its origin and the
+  third-party imports the code still needs.
+
+Packages named in ``export_modules`` are inlined, so the file no longer
+imports them. Known liberator pitfalls are turned into clear
+:class:`~torch_liberator.errors.ExportError` s instead of wrong code:
+classes without a source file, classes nested in functions, names that
+cannot be resolved, imports of an ``export_modules`` package that could not
+be inlined, and relative imports. Classes defined in the running
+``__main__`` script are read from its file without running it again, and a
+lost ``from __future__ import annotations`` is put back at the top.
+
+Example:
+    >>> import ubelt as ub
+    >>> from torch_liberator.exporter import export_model_code
+    >>> import torch
+    >>> dpath = ub.Path.appdir('torch_liberator/tests/exporter').ensuredir()
+    >>> model = torch.nn.Linear(3, 2)
+    >>> fpath = export_model_code(dpath, model)
+    >>> fpath.name.startswith('Linear_') and fpath.suffix == '.py'
+    True
+    >>> 'def get_model_cls' in fpath.read_text()
+    True
+"""
+import ast
+import contextlib
+import functools
+import importlib
+import inspect
+import io
+import json
+import math
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+
+from torch_liberator.errors import ExportError
+
+__all__ = [
+    'ExportedCode',
+    'build_model_code',
+    'export_model_code',
+    'find_code_imports',
+    'infer_initkw',
+]
+
+_FUTURE_RE = re.compile(
+    r'^from\s+__future__\s+import\s+[^\n]*\bannotations\b', re.MULTILINE)
+
+
+class ExportedCode:
+    """
+    The text of an exported model file and what is known about it.
+
+    Attributes:
+        text (str): the Python source.
+        fname (str): ``<Class>_<sha256 prefix of text>.py``.
+        class_name (str): the model class's name in the file.
+        origin (str): ``module.qualname`` the class was exported from.
+        initkw (dict): JSON form of the init keyword arguments.
+        requires (Dict[str, str | None]): third-party top-level imports the
+            code still needs -> the installed version (None if unknown).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.exporter import build_model_code
+        >>> code = build_model_code(torch.nn.Linear(2, 2))
+        >>> code.class_name, code.initkw
+        ('Linear', {'in_features': 2, 'out_features': 2})
+        >>> 'torch' in code.requires
+        True
+    """
+
+    def __init__(self, text, class_name, origin, initkw, requires):
+        import hashlib
+        self.text = text
+        self.class_name = class_name
+        self.origin = origin
+        self.initkw = initkw
+        self.requires = requires
+        digest = hashlib.sha256(text.encode('utf8')).hexdigest()
+        self.fname = f'{class_name}_{digest[:16]}.py'
+
+    def __repr__(self):
+        return f'<ExportedCode {self.fname} from {self.origin}>'
+
+
+def infer_initkw(model, initkw=None):
+    """
+    Work out the keyword arguments that rebuild ``model``.
+
+    An explicit ``initkw`` wins; then ``model._initkw``; otherwise each
+    parameter of ``type(model).__init__`` is read from the attribute of the
+    same name (or ``_name``) the model stores. Parameters with a default that
+    are not stored are left out (the default applies). Submodules and
+    tensors are never taken as init arguments.
+
+    Args:
+        model (torch.nn.Module): the model instance.
+        initkw (dict | None): explicit keyword arguments.
+
+    Returns:
+        dict: keyword arguments.
+
+    Raises:
+        ExportError: a required argument cannot be found, or an explicit
+            key is not an argument of ``__init__``.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.exporter import infer_initkw
+        >>> infer_initkw(torch.nn.Conv2d(3, 8, 5))
+        {'in_channels': 3, 'out_channels': 8, 'kernel_size': (5, 5), 'stride': (1, 1), 'padding': (0, 0), 'dilation': (1, 1), 'groups': 1, 'padding_mode': 'zeros'}
+        >>> class Net(torch.nn.Module):
+        ...     def __init__(self, width, depth):
+        ...         super().__init__()
+        ...         self.width = width
+        >>> try:
+        ...     infer_initkw(Net(4, 2))
+        ... except ValueError as err:
+        ...     print(str(err)[:60])
+        cannot infer the init arguments of Net: ['depth'] are requir
+    """
+    return _resolve_initkw(model, initkw)[0]
+
+
+def _resolve_initkw(model, initkw):
+    """Returns (initkw, how) with how in {'argument', '_initkw', 'inferred'}."""
+    import torch
+    cls = model if isinstance(model, type) else type(model)
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        sig = None
+    params = list(sig.parameters.values())[1:] if sig is not None else []
+    takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if initkw is None and not isinstance(model, type):
+        stored = getattr(model, '_initkw', None)
+        if isinstance(stored, dict):
+            return _check_names(cls, dict(stored), names, takes_var_kw), '_initkw'
+    if initkw is not None:
+        if not isinstance(initkw, dict):
+            raise ExportError(
+                f'initkw must be a dict of keyword arguments, got '
+                f'{type(initkw).__name__}')
+        return _check_names(cls, dict(initkw), names, takes_var_kw), 'argument'
+    if isinstance(model, type):
+        found, missing = {}, [p.name for p in params if p.default is p.empty
+                              and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    else:
+        found, missing = {}, []
+        for param in params:
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            value = _stored_value(model, param.name, torch)
+            if value is not _MISSING:
+                try:
+                    _encode_value(value, f'initkw[{param.name!r}]', local=None)
+                except ExportError:
+                    value = _MISSING
+            if value is not _MISSING and param.kind is not param.POSITIONAL_ONLY:
+                found[param.name] = value
+            elif param.default is param.empty:
+                missing.append(param.name)
+    if missing:
+        raise ExportError(
+            f'cannot infer the init arguments of {cls.__name__}: {missing} are '
+            f'required by {cls.__name__}.__init__ but the model has no '
+            '_initkw and stores no usable attribute of the same name; pass '
+            'initkw={...} to deploy (or set model._initkw)')
+    return found, 'inferred'
+
+
+_MISSING = object()
+
+
+def _stored_value(model, name, torch):
+    for attr in (name, '_' + name):
+        try:
+            value = getattr(model, attr)
+        except Exception:
+            continue
+        if isinstance(value, (torch.nn.Module, torch.Tensor)) or inspect.ismethod(value):
+            continue
+        return value
+    return _MISSING
+
+
+def _check_names(cls, initkw, names, takes_var_kw):
+    unknown = sorted(k for k in initkw if k not in names)
+    if unknown and not takes_var_kw:
+        raise ExportError(
+            f'initkw has arguments {unknown} that {cls.__name__}.__init__ does '
+            f'not take; valid names: {names}')
+    return initkw
+
+
+# --- init keyword values: JSON form and Python source ----------------------
+
+_MARKERS = ('__tuple__', '__float__', '__ref__', '__dtype__', '__partial__')
+
+
+def _encode_value(value, where, local):
+    """
+    JSON form of one init value. ``local`` is a set that collects objects
+    that must be exported with the code (None: only check).
+    """
+    import torch
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {'__float__': repr(value)}
+    if isinstance(value, list):
+        return [_encode_value(v, f'{where}[{i}]', local) for i, v in enumerate(value)]
+    if isinstance(value, tuple) and type(value) is tuple:
+        return {'__tuple__': [_encode_value(v, f'{where}[{i}]', local)
+                              for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str) or k in _MARKERS]
+        if bad:
+            raise ExportError(
+                f'{where} is a dict with keys {bad!r}; deploy files store '
+                f'dicts with string keys other than {_MARKERS}')
+        return {k: _encode_value(v, f'{where}[{k!r}]', local) for k, v in value.items()}
+    if isinstance(value, torch.dtype):
+        return {'__dtype__': str(value).replace('torch.', '')}
+    if isinstance(value, functools.partial):
+        return {'__partial__': _encode_value(value.func, f'{where}.func', local),
+                'args': [_encode_value(v, f'{where}.args', local) for v in value.args],
+                'keywords': {k: _encode_value(v, f'{where}.keywords', local)
+                             for k, v in value.keywords.items()}}
+    if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
+        return _encode_ref(value, where, local)
+    raise ExportError(
+        f'{where} is {type(value).__name__} {_short_repr(value)}, which a '
+        'deploy file cannot store: use literals (numbers, strings, lists, '
+        'tuples, dicts), dtypes, functools.partial, or classes/functions '
+        'importable by name')
+
+
+def _short_repr(value):
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + '...'
+
+
+def _encode_ref(obj, where, local):
+    modname = getattr(obj, '__module__', None)
+    qualname = getattr(obj, '__qualname__', None)
+    if not modname or not qualname or '<' in qualname:
+        raise ExportError(
+            f'{where} is {obj!r}, which has no importable name (defined inside '
+            'a function, or a lambda); define it at module level')
+    if local is None:  # only checking that the value can be stored
+        return {'__ref__': f'{modname}:{qualname}'}
+    if local.is_local(obj):
+        local.objects.append(obj)
+        return {'__ref__': f'{modname}:{qualname}', 'exported': True}
+    try:
+        found = importlib.import_module(modname)
+        for part in qualname.split('.'):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as err:
+        raise ExportError(
+            f'{where} is {obj!r}, but {modname}:{qualname} cannot be imported '
+            f'again ({err}); define it at module level in an importable '
+            'module, or add its package to export_modules') from err
+    if found is not obj:
+        raise ExportError(
+            f'{where}: {modname}:{qualname} imports a different object than '
+            f'{obj!r}; use the object the module defines')
+    return {'__ref__': f'{modname}:{qualname}'}
+
+
+def _value_code(enc):
+    """Python expression that rebuilds a JSON-form init value."""
+    if isinstance(enc, list):
+        return '[' + ', '.join(_value_code(v) for v in enc) + ']'
+    if isinstance(enc, dict):
+        if '__tuple__' in enc:
+            items = [_value_code(v) for v in enc['__tuple__']]
+            return '(' + ', '.join(items) + (',)' if len(items) == 1 else ')')
+        if '__float__' in enc:
+            return f'float({enc["__float__"]!r})'
+        if '__dtype__' in enc:
+            return f'_tl_import("torch", {enc["__dtype__"]!r})'
+        if '__ref__' in enc:
+            modname, qualname = enc['__ref__'].split(':')
+            if enc.get('exported'):
+                return qualname
+            return f'_tl_import({modname!r}, {qualname!r})'
+        if '__partial__' in enc:
+            parts = [_value_code(enc['__partial__'])]
+            parts += [_value_code(v) for v in enc['args']]
+            parts += [f'{k}={_value_code(v)}' for k, v in enc['keywords'].items()]
+            return '_tl_partial(' + ', '.join(parts) + ')'
+        return '{' + ', '.join(f'{k!r}: {_value_code(v)}' for k, v in enc.items()) + '}'
+    return repr(enc)
+
+
+class _LocalRefs:
+    """Objects whose code is exported with the model (same module as the
+    model, ``__main__``, or an ``export_modules`` package)."""
+
+    def __init__(self, cls, export_modules):
+        self.roots = {cls.__module__, '__main__'}
+        self.packages = tuple(export_modules)
+        self.objects = []
+
+    def is_local(self, obj):
+        modname = obj.__module__
+        return modname in self.roots or any(
+            modname == p or modname.startswith(p + '.') for p in self.packages)
+
+
+# --- source extraction -----------------------------------------------------
+
+def _module_source(obj):
+    """(source, visitor key, visitor modname) of the module defining obj."""
+    modname = obj.__module__
+    qualname = obj.__qualname__
+    if '<locals>' in qualname or '.' in qualname:
+        raise ExportError(
+            f'cannot export {qualname}: it is defined inside a function or '
+            'class; define it at module level')
+    module = sys.modules.get(modname)
+    deployed = getattr(module, '__torch_liberator_source__', None)
+    if deployed is not None:  # code loaded from a deploy file
+        return deployed, f'<deployed {modname}>', modname
+    fpath = getattr(module, '__file__', None)
+    if not fpath or not str(fpath).endswith('.py') or not os.path.isfile(fpath):
+        raise ExportError(
+            f'cannot export {qualname}: its module {modname!r} has no Python '
+            f'source file ({fpath!r}); classes defined in an interactive '
+            'session, a notebook cell, `python -c` or a compiled extension '
+            'cannot be extracted -- move the class into a .py file and import it')
+    import tokenize
+    with tokenize.open(fpath) as file:
+        source = file.read()
+    # The running script keeps the name __main__ so that liberator finds
+    # its already-imported objects instead of importing (re-running) it.
+    return source, os.path.abspath(fpath), modname
+
+
+def _liberate(cls, extra_objs, export_modules):
+    from liberator.core import DefinitionVisitor, Liberator
+    lib = Liberator(logger=-1)
+    sources = {}
+    for obj in [cls] + list(extra_objs):
+        source, key, modname = _module_source(obj)
+        sources[key] = source
+        if key not in lib.visitors:
+            lib.visitors[key] = DefinitionVisitor.parse(
+                source=source, modpath=key, modname=modname, logger=lib.logger)
+        visitor = lib.visitors[key]
+        try:
+            definition = visitor.extract_definition(obj.__name__)
+        except KeyError:
+            raise ExportError(
+                f'cannot export {obj.__qualname__}: {modname} has no top-level '
+                f'definition named {obj.__name__!r} (was it created '
+                'dynamically?); define it with a class/def statement') from None
+        lib._add_definition(definition)
+        lib.close(visitor)
+    if export_modules:
+        lib.expand(list(export_modules))
+    return lib, sources
+
+
+def _run_liberator(cls, extra_objs, export_modules):
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            lib, sources = _liberate(cls, extra_objs, export_modules)
+    except ExportError:
+        raise
+    except AssertionError as err:
+        raise ExportError(
+            f'cannot export {cls.__qualname__}: liberator could not resolve '
+            f'some names ({err}); define them at module level or add their '
+            'package to export_modules') from err
+    except Exception as err:
+        raise ExportError(
+            f'cannot export {cls.__qualname__}: liberator failed with '
+            f'{type(err).__name__}: {err}') from err
+    return lib, sources
+
+
+def find_code_imports(text):
+    """
+    Top-level names of the modules some Python source imports (static).
+
+    Args:
+        text (str): Python source.
+
+    Returns:
+        Tuple[List[str], List[str]]: (third-party module names, relative or
+        ``__main__`` import lines that cannot work in a standalone file).
+
+    Example:
+        >>> from torch_liberator.exporter import find_code_imports
+        >>> find_code_imports('import os\\nimport torch.nn as nn\\nfrom . import x')
+        (['torch'], ['from . import x'])
+    """
+    tree = ast.parse(text)
+    third, bad = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level or node.module == '__main__':
+                bad.append(ast.unparse(node))
+                continue
+            mods = [node.module]
+        else:
+            continue
+        for mod in mods:
+            top = mod.split('.')[0]
+            if top not in sys.stdlib_module_names and top != '__future__':
+                third.add(top)
+    return sorted(third), bad
+
+
+@functools.lru_cache(maxsize=None)
+def _distributions():
+    import importlib.metadata
+    return importlib.metadata.packages_distributions()
+
+
+def _versions(mods):
+    import importlib.metadata
+    out = {}
+    for mod in mods:
+        version = None
+        for dist in _distributions().get(mod, []):
+            with contextlib.suppress(Exception):
+                version = importlib.metadata.version(dist)
+                break
+        out[mod] = version
+    return out
+
+
+_CONTRACT = '''
+
+# --- torch_liberator deploy contract (generated) ---
+__torch_liberator_export__ = {meta}
+
+
+def _tl_import(modname, qualname):
+    import importlib
+    obj = importlib.import_module(modname)
+    for part in qualname.split('.'):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _tl_partial(func, *args, **kwargs):
+    import functools
+    return functools.partial(func, *args, **kwargs)
+
+
+def get_model_cls():
+    """Return the model class this file defines."""
+    return {class_name}
+
+
+def get_initkw():
+    """Return the keyword arguments that build the deployed model."""
+    return {initkw_code}
+'''
+
+
+def build_model_code(model, initkw=None, export_modules=()):
+    """
+    Build the text of a standalone model file (does not write anything).
+
+    Args:
+        model (torch.nn.Module | type): the model, or its class (then
+            ``initkw`` is needed unless ``__init__`` takes no arguments).
+        initkw (dict | None): see :func:`infer_initkw`.
+        export_modules (Iterable[str]): packages whose code is inlined.
+
+    Returns:
+        ExportedCode
+
+    Raises:
+        ExportError: the source cannot be extracted correctly.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.exporter import build_model_code
+        >>> code = build_model_code(torch.nn.Linear, initkw={'in_features': 1, 'out_features': 1})
+        >>> ns = {}
+        >>> exec(compile(code.text, code.fname, 'exec'), ns)
+        >>> ns['get_model_cls']()(**ns['get_initkw']()).weight.shape
+        torch.Size([1, 1])
+    """
+    cls = model if isinstance(model, type) else type(model)
+    if isinstance(export_modules, str):
+        export_modules = [export_modules]
+    export_modules = sorted(set(export_modules))
+    kwargs, _ = _resolve_initkw(model, initkw)
+    local = _LocalRefs(cls, export_modules)
+    enc = {k: _encode_value(v, f'initkw[{k!r}]', local) for k, v in kwargs.items()}
+    lib, sources = _run_liberator(cls, local.objects, export_modules)
+    return _finish_code(cls, lib, sources, enc, export_modules)
+
+
+def _finish_code(cls, lib, sources, enc, export_modules):
+    from liberator.core import undefined_names
+    from torch_liberator import __version__
+    origin = f'{cls.__module__}.{cls.__qualname__}'
+    future = any(_FUTURE_RE.search(sources.get(d.modpath) or _read_text(d.modpath))
+                 for d in lib.body_defs.values())
+    for key, definition in list(lib.header_defs.items()):
+        if definition.native_modname == '__future__':
+            del lib.header_defs[key]
+    names = {}
+    for definition in lib.body_defs.values():
+        other = names.setdefault(definition.name, definition.absname)
+        if other != definition.absname:
+            raise ExportError(
+                f'cannot export {cls.__qualname__}: two definitions named '
+                f'{definition.name!r} ({other} and {definition.absname}) would '
+                'collide in one file; rename one of them')
+    body = lib.current_sourcecode().strip('\n')
+    head = f'"""\n{cls.__name__}: model code exported by torch_liberator ' \
+           f'{__version__} from {origin}.\n\nGenerated; re-export instead of ' \
+           'editing (deploy files check its sha256).\n"""\n'
+    if future:
+        head += 'from __future__ import annotations\n'
+    third, bad = find_code_imports(body)
+    leftover = [m for m in third if any(m == p.split('.')[0] for p in export_modules)]
+    if bad or leftover:
+        raise ExportError(
+            f'cannot export {cls.__qualname__}: the extracted code still has '
+            f'imports that will not work standalone ({bad + leftover}); '
+            'liberator does not inline imports inside functions -- move them '
+            'to module level (or leave the package out of export_modules)')
+    requires = _versions(third)
+    meta = {'class': cls.__name__, 'origin': origin, 'requires': requires,
+            'format_version': 1}
+    text = head + '\n' + body + '\n' + _CONTRACT.format(
+        meta=json.dumps(meta, sort_keys=True), class_name=cls.__name__,
+        initkw_code=_value_code(enc) if enc else '{}')
+    try:
+        compile(text, f'{cls.__name__}.py', 'exec')
+    except SyntaxError as err:
+        raise ExportError(
+            f'cannot export {cls.__qualname__}: the extracted code does not '
+            f'compile ({err}); please report this with the class source') from err
+    undefined = sorted(undefined_names(text))
+    if undefined:
+        raise ExportError(
+            f'cannot export {cls.__qualname__}: the extracted code uses names '
+            f'liberator could not define: {undefined}; define them at module '
+            'level in the model module, or add their package to export_modules')
+    return ExportedCode(text, cls.__name__, origin, enc, requires)
+
+
+def _read_text(fpath):
+    try:
+        return Path(fpath).read_text()
+    except (OSError, TypeError, ValueError):
+        return ''
+
+
+def export_model_code(dpath, model, initkw=None, export_modules=()):
+    """
+    Write the standalone source file of a model class into ``dpath``.
+
+    Args:
+        dpath (str | PathLike): an existing output folder.
+        model (torch.nn.Module | type): the model or its class.
+        initkw (dict | None): see :func:`infer_initkw`.
+        export_modules (Iterable[str]): packages whose code is inlined.
+
+    Returns:
+        Path: ``dpath / '<Class>_<hash>.py'``.
+
+    Raises:
+        ExportError: the source cannot be extracted correctly.
+
+    Example:
+        >>> import torch, ubelt as ub
+        >>> from torch_liberator.exporter import export_model_code
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/exporter').ensuredir()
+        >>> fpath = export_model_code(dpath, torch.nn.Conv1d(1, 2, 3))
+        >>> fpath.name.startswith('Conv1d_')
+        True
+    """
+    import secrets
+    code = build_model_code(model, initkw=initkw, export_modules=export_modules)
+    dpath = Path(dpath)
+    fpath = dpath / code.fname
+    tmp = dpath / f'.{code.fname}.{secrets.token_hex(6)}.part'
+    try:
+        tmp.write_text(code.text)
+        os.replace(tmp, fpath)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ExportError(f'cannot write {os.fspath(fpath)!r}: {err}') from err
+    return fpath
