@@ -1,0 +1,87 @@
+"""
+Project-level checks: the README, CI script, public names and API docs agree.
+"""
+import importlib
+import inspect
+import pathlib
+import re
+
+import torch_liberator
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def quick_start_commands():
+    """The commands of the first code block under the README's Quick start."""
+    lines = (ROOT / 'README.rst').read_text().splitlines()
+    start = lines.index('Quick start')
+    block = next(i for i in range(start, len(lines))
+                 if lines[i].startswith('.. code'))
+    commands = []
+    for line in lines[block + 1:]:
+        if line and not line.startswith((' ', '\t')):
+            break
+        if line.strip():
+            commands.append(line.strip())
+    return commands
+
+
+def test_readme_quick_start_is_two_commands():
+    commands = quick_start_commands()
+    assert commands == [
+        'pip install -e ".[demo]" && python -m torch_liberator demo',
+        'pip install -e ".[tests]" && python -m pytest',
+    ]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_command = quick_start_commands()[1]
+    script = (ROOT / '.ci' / 'run').read_text()
+    lines = [line.strip() for line in script.splitlines()]
+    assert any(line.startswith(test_command) for line in lines), (
+        f'.ci/run does not run the README test command {test_command!r}')
+    assert 'set -euo pipefail' in lines
+    assert 'python -m sphinx -W -b html docs docs/_build/html' in lines
+
+
+def public_names():
+    """``__all__`` less dunder metadata such as ``__version__``."""
+    return [name for name in torch_liberator.__all__
+            if not name.startswith('__')]
+
+
+def test_all_is_sorted_and_unique():
+    names = public_names()
+    assert names == sorted(names)
+    assert len(set(torch_liberator.__all__)) == len(torch_liberator.__all__)
+    # dunder metadata, if any, comes after the public names
+    dunders = torch_liberator.__all__[len(names):]
+    assert all(name.startswith('__') for name in dunders)
+
+
+def test_every_public_name_is_importable_and_has_an_example():
+    for name in torch_liberator.__all__:
+        value = getattr(torch_liberator, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            doc = inspect.getdoc(value) or ''
+            assert 'Example' in doc, f'{name} has no Example in its docstring'
+
+
+def test_every_module_declares_all():
+    for fpath in sorted((ROOT / 'torch_liberator').glob('*.py')):
+        if fpath.name in ('__init__.py', '__main__.py'):
+            continue
+        module = importlib.import_module(f'torch_liberator.{fpath.stem}')
+        assert isinstance(getattr(module, '__all__', None), (list, tuple)), (
+            f'{fpath.name} has no __all__')
+        for name in module.__all__:
+            assert hasattr(module, name), f'{fpath.name}: {name} missing'
+
+
+def test_api_docs_list_exactly_the_public_names():
+    text = (ROOT / 'docs' / 'api.rst').read_text()
+    documented = re.findall(
+        r'^\.\. auto(?:function|class|data|exception):: torch_liberator\.(\w+)\s*$',
+        text, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(public_names())
+    assert len(documented) == len(set(documented))
