@@ -1,0 +1,258 @@
+"""
+The ``python -m torch_liberator`` command line.
+
+Subcommands::
+
+    export MODULE:CLASS [--initkw JSON] [--weights W.pt] [--export-modules PKG ...] --dst X.zip
+    inspect X.zip [--json]      manifest, members, initkw, imports; runs nothing
+    verify X.zip                hashes, then a strict load in a fresh process
+    demo [--verbose N]          partial loading + a deploy -> load round trip
+
+and the published form, which packages an already-exported model file::
+
+    python -m torch_liberator --model FILE.py --weights W.pt [--info I.json] [--dst DIR_OR_ZIP]
+
+Exit status: 0 success, 1 error (one line on stderr, no traceback), 2 usage.
+The CLI only uses the public API and catches
+:class:`~torch_liberator.errors.LiberatorError` at this boundary.
+
+Example:
+    >>> from torch_liberator.cli import main
+    >>> main(['inspect', '/does/not/exist.zip'])
+    1
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from torch_liberator.errors import DeployError, LiberatorError
+
+__all__ = ['main']
+
+_VERIFY_SCRIPT = '''
+import sys
+from torch_liberator.deployer import DeployedModel
+model = DeployedModel(sys.argv[1]).load_model(strict=True)
+print(type(model).__name__, sum(1 for _ in model.state_dict()))
+'''
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog='python -m torch_liberator',
+        description='Single-file model deployments and partial state loading. '
+                    'Without a subcommand, package --model and --weights into '
+                    'a deploy zip (the torch_liberator 0.2 form).')
+    parser.add_argument('--model', help='an exported model .py file '
+                        '(defines get_model_cls() and get_initkw())')
+    parser.add_argument('--weights', help='a checkpoint (.pt/.pth/.safetensors ...)')
+    parser.add_argument('--info', help='a JSON file stored as train_info.json')
+    parser.add_argument('--dst', default='.', help='the .zip to write, or a '
+                        'directory (a name is generated); default: .')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+
+    exp = sub.add_parser('export', help='export a class and its weights to a deploy zip',
+                         description='Build MODULE:CLASS(**initkw), load --weights '
+                                     'strictly if given, and deploy it.')
+    exp.add_argument('target', metavar='MODULE:CLASS',
+                     help='e.g. torchvision.models.resnet:ResNet or path/to/file.py:Net')
+    exp.add_argument('--initkw', default=None, help='JSON object of keyword arguments')
+    exp.add_argument('--weights', default=None, help='a checkpoint to load strictly')
+    exp.add_argument('--export-modules', nargs='*', default=[], metavar='PKG',
+                     help='packages whose code is inlined')
+    exp.add_argument('--info', default=None, help='a JSON file stored as train_info.json')
+    exp.add_argument('--dst', required=True, help='the .zip to write (or a directory)')
+
+    ins = sub.add_parser('inspect', help='show what a deploy file holds (runs nothing)')
+    ins.add_argument('fpath', help='a deploy zip or directory')
+    ins.add_argument('--json', action='store_true', help='print JSON')
+
+    ver = sub.add_parser('verify', help='check hashes, then load strictly in a fresh process')
+    ver.add_argument('fpath', help='a deploy zip or directory')
+
+    demo = sub.add_parser('demo', help='run the built-in demonstration')
+    demo.add_argument('--verbose', type=int, default=1)
+    return parser
+
+
+def main(argv=None):
+    """
+    Run the command line; returns the exit status.
+
+    Args:
+        argv (List[str] | None): arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        int: 0 success, 1 error, 2 usage error.
+
+    Example:
+        >>> from torch_liberator.cli import main
+        >>> main(['--model', 'x.py'])  # --weights is missing
+        2
+    """
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as err:
+        return err.code if isinstance(err.code, int) else 2
+    try:
+        if args.command is None:
+            if not args.model or not args.weights:
+                parser.print_usage(sys.stderr)
+                print('python -m torch_liberator: error: --model and --weights '
+                      'are required (or give a COMMAND; see --help)',
+                      file=sys.stderr)
+                return 2
+            return _run_package(args)
+        return {'export': _run_export, 'inspect': _run_inspect,
+                'verify': _run_verify, 'demo': _run_demo}[args.command](args)
+    except LiberatorError as err:
+        print(f'torch_liberator: error: {err}', file=sys.stderr)
+        return 1
+
+
+def _run_package(args):
+    from torch_liberator.deployer import deploy_files
+    fpath = deploy_files(args.model, args.weights, args.dst,
+                         train_info=args.info, verbose=0)
+    print(os.fspath(fpath))
+    return 0
+
+
+def _import_target(target):
+    import importlib
+    modname, sep, clsname = target.rpartition(':')
+    if not sep or not modname or not clsname:
+        raise DeployError(
+            f'export target {target!r} is not MODULE:CLASS (e.g. '
+            'torchvision.models.alexnet:AlexNet or net.py:Net)')
+    try:
+        if modname.endswith('.py'):
+            import ubelt as ub
+            module = ub.import_module_from_path(os.path.abspath(modname))
+        else:
+            if os.getcwd() not in sys.path and '' not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(modname)
+    except (ImportError, OSError, ValueError) as err:
+        raise DeployError(f'cannot import {modname!r}: {err}') from err
+    try:
+        return getattr(module, clsname)
+    except AttributeError:
+        raise DeployError(
+            f'module {modname!r} defines no {clsname!r}') from None
+
+
+def _run_export(args):
+    from torch_liberator import deploy
+    from torch_liberator.checkpoint import read_state_dict
+    cls = _import_target(args.target)
+    initkw = {}
+    if args.initkw:
+        try:
+            initkw = json.loads(args.initkw)
+        except ValueError as err:
+            raise DeployError(f'--initkw is not valid JSON ({err}): {args.initkw!r}') from err
+        if not isinstance(initkw, dict):
+            raise DeployError(f'--initkw must be a JSON object, got {args.initkw!r}')
+    try:
+        model = cls(**initkw)
+    except Exception as err:
+        raise DeployError(
+            f'{args.target}(**{initkw}) failed: {type(err).__name__}: {err}; '
+            'fix --initkw') from err
+    if args.weights:
+        try:
+            model.load_state_dict(read_state_dict(args.weights), strict=True)
+        except RuntimeError as err:
+            raise DeployError(
+                f'--weights {args.weights!r} do not fit {args.target}: {err}') from err
+    else:
+        print('note: no --weights given; deploying freshly initialized weights',
+              file=sys.stderr)
+    fpath = deploy(model, args.dst, initkw=initkw,
+                   export_modules=args.export_modules, train_info=args.info,
+                   verbose=0)
+    print(os.fspath(fpath))
+    return 0
+
+
+def _describe(fpath):
+    from torch_liberator.deployfile import DeployFile, sha256_bytes
+    from torch_liberator.exporter import find_code_imports
+    with DeployFile(fpath) as dfile:
+        desc = {'fpath': os.fspath(fpath), 'name': dfile.name,
+                'legacy': dfile.legacy, 'members': dict(dfile.members)}
+        if os.path.isfile(fpath):
+            with open(fpath, 'rb') as file:
+                desc['sha256'] = sha256_bytes(file.read())
+        if dfile.legacy:
+            code = bytes(dfile.read_member(dfile.code_member, verify=False))
+            desc['manifest'] = None
+            desc['requires'] = find_code_imports(code.decode('utf8', 'replace'))[0]
+        else:
+            desc['manifest'] = dfile.manifest
+            desc['requires'] = dfile.manifest.get('requires')
+    return desc
+
+
+def _run_inspect(args):
+    desc = _describe(args.fpath)
+    if args.json:
+        print(json.dumps(desc, indent=2, sort_keys=True))
+        return 0
+    manifest = desc['manifest'] or {}
+    print(f'deploy file: {desc["fpath"]}')
+    if 'sha256' in desc:
+        print(f'sha256:      {desc["sha256"]}')
+    if desc['legacy']:
+        print('format:      torch_liberator 0.2 (no manifest: cannot be verified)')
+    else:
+        print(f'format:      {manifest.get("format")} v{manifest.get("format_version")}')
+        model = manifest.get('model', {})
+        print(f'model:       {model.get("class")} (from {model.get("origin")})')
+        print(f'initkw:      {json.dumps(manifest.get("initkw"), sort_keys=True)}')
+        print(f'versions:    {json.dumps(manifest.get("versions"), sort_keys=True)}')
+    print(f'requires:    {json.dumps(desc["requires"], sort_keys=True)}')
+    print('members:')
+    hashes = manifest.get('members', {})
+    for name, size in sorted(desc['members'].items()):
+        digest = (hashes.get(name) or {}).get('sha256') or ''
+        print(f'  {size:>12,d}  {name}  {digest[:16]}')
+    return 0
+
+
+def _run_verify(args):
+    from torch_liberator.deployfile import DeployFile
+    with DeployFile(args.fpath) as dfile:
+        dfile.verify()
+        legacy = dfile.legacy
+    env = dict(os.environ)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env['PYTHONPATH'] = os.pathsep.join(
+        [pkg_parent] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+    proc = subprocess.run(
+        [sys.executable, '-c', _VERIFY_SCRIPT, os.path.abspath(args.fpath)],
+        capture_output=True, text=True, env=env, cwd=os.path.dirname(os.path.abspath(args.fpath)))
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        last = lines[-1] if lines else f'exit status {proc.returncode}'
+        print(f'torch_liberator: error: {args.fpath} did not load in a fresh '
+              f'process: {last}', file=sys.stderr)
+        return 1
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ''
+    note = ' (0.2 file: no hashes to check)' if legacy else ' hashes match;'
+    print(f'OK:{note} {summary} tensors loaded strictly in a fresh process')
+    return 0
+
+
+def _run_demo(args):
+    try:
+        from torch_liberator.demo import main as demo_main
+    except ImportError as err:
+        print(f'torch_liberator: error: the demo needs {err.name!r}; '
+              'pip install "torch_liberator[demo]"', file=sys.stderr)
+        return 1
+    return demo_main(verbose=args.verbose)
