@@ -424,3 +424,20 @@ def test_pretrained_missing_file_leaves_model(tmp_path):
         Pretrained(tmp_path / 'missing.pt', verbose=0).forward(dst)
     assert_unchanged(dst, before)
     assert 'missing.pt' in repr(Pretrained(tmp_path / 'missing.pt'))
+
+
+def test_lazy_module_tensors_are_skipped_with_a_reason(capsys):
+    dst = torch.nn.Sequential(torch.nn.LazyLinear(3))
+    src = torch.nn.Sequential(torch.nn.Linear(2, 3)).state_dict()
+    info = load_partial_state(dst, src, leftover=torch.nn.init.zeros_,
+                              verbose=2)
+    assert info['seen']['skipped'] == ['0.weight', '0.bias']
+    assert 'forward pass' in capsys.readouterr().out
+
+
+def test_empty_checkpoint_sets_nothing():
+    dst = make_mlp(seed=0)
+    before = snapshot(dst)
+    info = load_partial_state(dst, {}, verbose=0)
+    assert info['mapping'] == {} and len(info['self_unset']) == 4
+    assert_unchanged(dst, before)

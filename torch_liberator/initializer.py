@@ -341,7 +341,7 @@ def _plan_copies(src_state, dst_state, mapping, mangle):
             skips[src_key] = f'model key {dst_key!r} is already set'
             continue
         dst = dst_state[dst_key]
-        reason = _unsupported_reason(src)
+        reason = _unsupported_reason(src) or _unsupported_dst_reason(dst)
         if reason:
             skips[src_key] = reason
             continue
@@ -373,6 +373,13 @@ def _unsupported_reason(src):
     return None
 
 
+def _unsupported_dst_reason(dst):
+    if isinstance(dst, torch.nn.parameter.UninitializedTensorMixin):
+        return ('the model tensor is not materialized yet (lazy module); '
+                'run one forward pass before loading')
+    return None
+
+
 def _plan_leftover(leftover, dst_state, copies):
     """
     Run the leftover initializer on scratch tensors for every model tensor
@@ -393,6 +400,9 @@ def _plan_leftover(leftover, dst_state, copies):
     done = set()
     for dst_key, dst in dst_state.items():
         if id(dst) in covered or id(dst) in done:
+            continue
+        if _unsupported_dst_reason(dst):
+            failures[dst_key] = _unsupported_dst_reason(dst)
             continue
         done.add(id(dst))
         scratch = torch.empty_like(dst.detach())
@@ -482,25 +492,30 @@ def _examples(keys, limit=4):
         '(fpn.a.* 2, rpn.conv.* 1)'
         >>> _examples(['a.x.n', 'b.y.n', 'c.z.n', 'd.w.n', 'fc.weight'])
         '(*.n 4, *.weight 1)'
+        >>> _examples(['weight', 'bias'])
+        '(weight 1, bias 1)'
     """
     if not keys:
         return ''
-    for group_of, pattern in ((_prefix_of, '{}.*'), (_leaf_of, '*.{}')):
+    for label_of in (_prefix_label, _leaf_label):
         groups = {}
         for key in keys:
-            group = group_of(key)
-            groups[group] = groups.get(group, 0) + 1
+            label = label_of(key)
+            groups[label] = groups.get(label, 0) + 1
         if len(groups) <= limit:
-            return '(' + ', '.join(pattern.format(group) + f' {count}'
-                                   for group, count in groups.items()) + ')'
+            return '(' + ', '.join(f'{label} {count}'
+                                   for label, count in groups.items()) + ')'
     more = ', ...' if len(keys) > limit else ''
     return '(e.g. ' + ', '.join(keys[:limit]) + more + ')'
 
 
-def _prefix_of(key, depth=2):
+def _prefix_label(key, depth=2):
     parts = key.split('.')
-    return '.'.join(parts[:max(1, min(depth, len(parts) - 1))])
+    if len(parts) == 1:
+        return key
+    return '.'.join(parts[:min(depth, len(parts) - 1)]) + '.*'
 
 
-def _leaf_of(key):
-    return key.rsplit('.', 1)[-1]
+def _leaf_label(key):
+    parts = key.rsplit('.', 1)
+    return key if len(parts) == 1 else '*.' + parts[1]
