@@ -441,3 +441,18 @@ def test_empty_checkpoint_sets_nothing():
     info = load_partial_state(dst, {}, verbose=0)
     assert info['mapping'] == {} and len(info['self_unset']) == 4
     assert_unchanged(dst, before)
+
+
+def test_inference_tensors_are_skipped_not_half_written():
+    with torch.inference_mode():
+        dst = Embedder(make_mlp(seed=1))
+    src = Embedder(make_mlp(seed=0)).state_dict()
+    before = snapshot(dst)
+    info = load_partial_state(dst, src, leftover=torch.nn.init.ones_,
+                              verbose=0)
+    assert len(info['seen']['skipped']) == len(src)
+    assert_unchanged(dst, before)
+    with torch.inference_mode():
+        info = load_partial_state(dst, src, verbose=0)
+    assert info['self_unset'] == []
+    assert torch.equal(dst.extra.weight, src['extra.weight'])

@@ -377,6 +377,10 @@ def _unsupported_dst_reason(dst):
     if isinstance(dst, torch.nn.parameter.UninitializedTensorMixin):
         return ('the model tensor is not materialized yet (lazy module); '
                 'run one forward pass before loading')
+    if dst.is_inference() and not torch.is_inference_mode_enabled():
+        return ('the model tensor was created under torch.inference_mode '
+                'and cannot be written outside it; load inside '
+                'torch.inference_mode() or build the model outside it')
     return None
 
 
