@@ -40,7 +40,6 @@ import functools
 import importlib
 import inspect
 import io
-import json
 import math
 import os
 import re
@@ -558,7 +557,7 @@ def _finish_code(cls, lib, sources, enc, export_modules):
     meta = {'class': cls.__name__, 'origin': origin, 'requires': requires,
             'format_version': 1}
     text = head + '\n' + body + '\n' + _CONTRACT.format(
-        meta=json.dumps(meta, sort_keys=True), class_name=cls.__name__,
+        meta=repr(_sorted_dict(meta)), class_name=cls.__name__,
         initkw_code=_value_code(enc) if enc else '{}')
     try:
         compile(text, f'{cls.__name__}.py', 'exec')
@@ -573,6 +572,12 @@ def _finish_code(cls, lib, sources, enc, export_modules):
             f'liberator could not define: {undefined}; define them at module '
             'level in the model module, or add their package to export_modules')
     return ExportedCode(text, cls.__name__, origin, enc, requires)
+
+
+def _sorted_dict(value):
+    if isinstance(value, dict):
+        return {k: _sorted_dict(value[k]) for k in sorted(value)}
+    return value
 
 
 def _read_text(fpath):
