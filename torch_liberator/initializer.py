@@ -183,11 +183,10 @@ class Pretrained:
             files you trust.
 
     Example:
+        >>> import pathlib, tempfile
         >>> import torch
-        >>> import ubelt as ub
         >>> from torch_liberator.initializer import Pretrained
-        >>> dpath = ub.Path.appdir('torch_liberator', 'doctests', 'pretrained').ensuredir()
-        >>> fpath = dpath / 'mlp.pt'
+        >>> fpath = pathlib.Path(tempfile.mkdtemp()) / 'mlp.pt'
         >>> src = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
         >>> torch.save(src.state_dict(), fpath)
         >>> class Renamed(torch.nn.Module):
