@@ -124,7 +124,7 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
             directory (the file then gets a name from the class and a hash).
         initkw (dict | None): keyword arguments that build the model; default
             ``model._initkw``, else inferred (see
-            :func:`torch_liberator.exporter.infer_initkw`). They are checked
+            :func:`torch_liberator.initkw.infer_initkw`). They are checked
             by building the class on the meta device.
         export_modules (Iterable[str]): packages whose code is inlined so the
             deploy file does not import them.
@@ -151,7 +151,8 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         >>> deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0).read_bytes() == first
         True
     """
-    from torch_liberator.exporter import _resolve_initkw, build_model_code
+    from torch_liberator.exporter import build_model_code
+    from torch_liberator.initkw import _resolve_initkw
     from torch_liberator.weightsfile import WeightsPayload
     kwargs, how = _resolve_initkw(model, initkw)
     code = build_model_code(model, initkw=kwargs, export_modules=export_modules)

@@ -34,7 +34,6 @@ Example:
     ['weights.safetensors']
 """
 import hashlib
-import io
 import json
 import os
 import secrets
@@ -44,8 +43,9 @@ from pathlib import Path, PurePosixPath
 
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, DeployError,
-    IntegrityError, UnsafeCheckpointError)
-from torch_liberator.weightsfile import decode_weights
+    IntegrityError)
+from torch_liberator.deploysource import open_source
+from torch_liberator.weightsfile import decode_weights, read_legacy_weights
 
 __all__ = [
     'FORMAT_NAME',
@@ -202,97 +202,6 @@ def _write_members(zfile, name, files):
     return members
 
 
-def _split_zip_path(fpath):
-    """
-    Split ``a/b.zip/name/member`` into (``a/b.zip``, ``name/member``).
-    Returns (fpath, None) for an existing file or directory.
-    """
-    path = Path(fpath)
-    if path.exists():
-        return path, None
-    parts = path.parts
-    for idx in range(len(parts) - 1, 0, -1):
-        head = Path(*parts[:idx])
-        if head.is_file():
-            if zipfile.is_zipfile(head):
-                return head, '/'.join(parts[idx:])
-            break
-    raise CheckpointNotFoundError(
-        f'deploy file {os.fspath(fpath)!r} does not exist (nor is it a path '
-        'inside an existing zip); check the path')
-
-
-class _ZipSource:
-    def __init__(self, fpath):
-        self.fpath = fpath
-        try:
-            self.zfile = zipfile.ZipFile(fpath)
-        except (zipfile.BadZipFile, OSError) as err:
-            raise CheckpointFormatError(
-                f'{os.fspath(fpath)!r} is not a readable zip file ({err}); '
-                'is it a deploy file?') from err
-        self.infos = {info.filename: info for info in self.zfile.infolist()
-                      if not info.is_dir()}
-
-    def names(self):
-        return sorted(self.infos)
-
-    def size(self, name):
-        return self.infos[name].file_size
-
-    def read(self, name, raw=False):
-        info = self.infos[name]
-        try:
-            if raw and info.compress_type == zipfile.ZIP_STORED:
-                # Stored member whose sha256 the caller checks: read it
-                # straight into a writable buffer (no CRC pass, no copy).
-                return self._read_stored(info)
-            return self.zfile.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-            raise IntegrityError(
-                f'cannot read member {name!r} of {os.fspath(self.fpath)!r} '
-                f'({err}); the zip is corrupt') from err
-
-    def _read_stored(self, info):
-        file = self.zfile.fp
-        file.seek(info.header_offset)
-        head = file.read(30)
-        if len(head) != 30 or head[:4] != b'PK\x03\x04':
-            raise zipfile.BadZipFile('bad local file header')
-        skip = int.from_bytes(head[26:28], 'little') + int.from_bytes(head[28:30], 'little')
-        file.seek(info.header_offset + 30 + skip)
-        buf = bytearray(info.file_size)
-        if file.readinto(buf) != info.file_size:
-            raise EOFError('member is truncated')
-        return buf
-
-    def close(self):
-        self.zfile.close()
-
-
-class _DirSource:
-    def __init__(self, dpath):
-        self.fpath = dpath
-        self._names = sorted(
-            p.relative_to(dpath).as_posix() for p in dpath.rglob('*')
-            if p.is_file() and '__pycache__' not in p.parts)
-
-    def names(self):
-        return self._names
-
-    def size(self, name):
-        return (self.fpath / name).stat().st_size
-
-    def read(self, name, raw=False):
-        with open(self.fpath / name, 'rb') as file:
-            buf = bytearray(os.fstat(file.fileno()).st_size)
-            file.readinto(buf)
-        return buf
-
-    def close(self):
-        pass
-
-
 class DeployFile:
     """
     A deploy zip or directory opened for reading; never executes its code.
@@ -320,13 +229,11 @@ class DeployFile:
     """
 
     def __init__(self, fpath):
-        path, inner = _split_zip_path(fpath)
+        path, inner, self._source = open_source(fpath)
         self.fpath = path
         if path.is_dir():
-            self._source = _DirSource(path)
             prefix = self._find_root_dir(path)
         else:
-            self._source = _ZipSource(path)
             prefix = self._find_root_zip(inner)
         self._prefix = prefix
         self.name = prefix.rstrip('/').rsplit('/', 1)[-1] if prefix else path.stem
@@ -548,33 +455,7 @@ class DeployFile:
         data = self.read_member(self.weights_member)
         if not self.legacy:
             return decode_weights(data, device=device)
-        return _read_legacy_weights(data, self.fpath, device)
-
-
-def _read_legacy_weights(data, fpath, device):
-    import pickle
-    import torch
-    try:
-        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise UnsafeCheckpointError(
-            f'the weights in {os.fspath(fpath)!r} can only be read by '
-            'unpickling arbitrary objects, which can run code; if you trust '
-            'the file, extract it and load it with torch.load(weights_only=False) '
-            f'yourself ({err})') from err
-    except Exception as err:
-        raise CheckpointFormatError(
-            f'cannot read the weights in {os.fspath(fpath)!r}: {err}') from err
-    for key in ('model_state_dict', 'state_dict'):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointFormatError(
-            f'the weights in {os.fspath(fpath)!r} are not a state dict of '
-            'tensors')
-    return state
+        return read_legacy_weights(data, self.fpath, device)
 
 
 def read_manifest(fpath):

@@ -28,9 +28,11 @@ Example:
 """
 import json
 
-from torch_liberator.errors import CheckpointFormatError, DeployError
+import io
 
-__all__ = ['WeightsPayload', 'decode_weights']
+from torch_liberator.errors import CheckpointFormatError, DeployError, UnsafeCheckpointError
+
+__all__ = ['WeightsPayload', 'decode_weights', 'read_legacy_weights']
 
 _ALIAS_KEY = '__torch_liberator_aliases__'
 _CHUNK = 8 * 2 ** 20
@@ -244,3 +246,54 @@ def decode_weights(buf, device=None):
                 f'weights alias {key!r} -> {target!r} names a missing tensor')
         out[key] = out[target]
     return dict(sorted(out.items()))
+
+
+def read_legacy_weights(data, fpath, device=None):
+    """
+    Read the ``deploy_snapshot.pt`` of a torch_liberator 0.2 deploy file
+    with ``torch.load(weights_only=True)`` (never arbitrary unpickling),
+    unwrapping ``model_state_dict`` / ``state_dict``.
+
+    Args:
+        data (bytes): the file's bytes.
+        fpath (str | PathLike): where it came from (for messages).
+        device (str | torch.device | None): ``map_location``.
+
+    Returns:
+        Dict[str, Tensor]
+
+    Raises:
+        UnsafeCheckpointError: reading it would need arbitrary unpickling.
+        CheckpointFormatError: it is not a state dict of tensors.
+
+    Example:
+        >>> import io, torch
+        >>> from torch_liberator.weightsfile import read_legacy_weights
+        >>> buf = io.BytesIO()
+        >>> torch.save({'model_state_dict': {'w': torch.ones(1)}, 'epoch': 2}, buf)
+        >>> read_legacy_weights(buf.getvalue(), 'old.zip')['w'].tolist()
+        [1.0]
+    """
+    import pickle
+    import torch
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f'the weights in {str(fpath)!r} can only be read by '
+            'unpickling arbitrary objects, which can run code; if you trust '
+            'the file, extract it and load it with torch.load(weights_only=False) '
+            f'yourself ({err})') from err
+    except Exception as err:
+        raise CheckpointFormatError(
+            f'cannot read the weights in {str(fpath)!r}: {err}') from err
+    for key in ('model_state_dict', 'state_dict'):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointFormatError(
+            f'the weights in {str(fpath)!r} are not a state dict of '
+            'tensors')
+    return state

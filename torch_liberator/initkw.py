@@ -1,0 +1,284 @@
+"""
+The keyword arguments that rebuild a model ("initkw"): find them, and store
+them without pickling.
+
+:func:`infer_initkw` decides where they come from: an explicit argument
+wins, then ``model._initkw``, then the attributes a model stores under the
+names of its ``__init__`` parameters. Values are stored in a JSON form
+(literals; tuples, non-finite floats, dtypes, ``functools.partial`` and
+classes/functions by import path are tagged) that the exporter turns back
+into Python source for the file's ``get_initkw()``. Nothing is ever pickled.
+
+Example:
+    >>> import torch
+    >>> from torch_liberator.initkw import infer_initkw, encode_initkw
+    >>> kw = infer_initkw(torch.nn.Linear(2, 3))
+    >>> kw
+    {'in_features': 2, 'out_features': 3}
+    >>> encode_initkw({'size': (2, 3), 'act': torch.nn.ReLU})
+    {'size': {'__tuple__': [2, 3]}, 'act': {'__ref__': 'torch.nn.modules.activation:ReLU'}}
+"""
+import functools
+import importlib
+import inspect
+import math
+
+from torch_liberator.errors import ExportError
+
+__all__ = ['encode_initkw', 'infer_initkw']
+
+
+def encode_initkw(initkw):
+    """
+    The JSON form of init keyword arguments (what a manifest records).
+
+    Classes and functions are recorded by import path, which must find the
+    same object again.
+
+    Args:
+        initkw (dict): keyword arguments.
+
+    Returns:
+        dict: JSON-serializable.
+
+    Raises:
+        ExportError: a value cannot be stored without pickling.
+
+    Example:
+        >>> import math, torch
+        >>> from torch_liberator.initkw import encode_initkw
+        >>> encode_initkw({'eps': math.inf, 'dtype': torch.float16})
+        {'eps': {'__float__': 'inf'}, 'dtype': {'__dtype__': 'float16'}}
+    """
+    local = _LocalRefs(None, ())
+    return {k: _encode_value(v, f'initkw[{k!r}]', local) for k, v in initkw.items()}
+
+
+def infer_initkw(model, initkw=None):
+    """
+    Work out the keyword arguments that rebuild ``model``.
+
+    An explicit ``initkw`` wins; then ``model._initkw``; otherwise each
+    parameter of ``type(model).__init__`` is read from the attribute of the
+    same name (or ``_name``) the model stores. Parameters with a default that
+    are not stored are left out (the default applies). Submodules and
+    tensors are never taken as init arguments.
+
+    Args:
+        model (torch.nn.Module): the model instance.
+        initkw (dict | None): explicit keyword arguments.
+
+    Returns:
+        dict: keyword arguments.
+
+    Raises:
+        ExportError: a required argument cannot be found, or an explicit
+            key is not an argument of ``__init__``.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.initkw import infer_initkw
+        >>> infer_initkw(torch.nn.Conv2d(3, 8, 5))
+        {'in_channels': 3, 'out_channels': 8, 'kernel_size': (5, 5), 'stride': (1, 1), 'padding': (0, 0), 'dilation': (1, 1), 'groups': 1, 'padding_mode': 'zeros'}
+        >>> class Net(torch.nn.Module):
+        ...     def __init__(self, width, depth):
+        ...         super().__init__()
+        ...         self.width = width
+        >>> try:
+        ...     infer_initkw(Net(4, 2))
+        ... except ValueError as err:
+        ...     print(str(err)[:60])
+        cannot infer the init arguments of Net: ['depth'] are requir
+    """
+    return _resolve_initkw(model, initkw)[0]
+
+
+def _resolve_initkw(model, initkw):
+    """Returns (initkw, how) with how in {'argument', '_initkw', 'inferred'}."""
+    import torch
+    cls = model if isinstance(model, type) else type(model)
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        sig = None
+    params = list(sig.parameters.values())[1:] if sig is not None else []
+    takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if initkw is None and not isinstance(model, type):
+        stored = getattr(model, '_initkw', None)
+        if isinstance(stored, dict):
+            return _check_names(cls, dict(stored), names, takes_var_kw), '_initkw'
+    if initkw is not None:
+        if not isinstance(initkw, dict):
+            raise ExportError(
+                f'initkw must be a dict of keyword arguments, got '
+                f'{type(initkw).__name__}')
+        return _check_names(cls, dict(initkw), names, takes_var_kw), 'argument'
+    if isinstance(model, type):
+        found, missing = {}, [p.name for p in params if p.default is p.empty
+                              and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    else:
+        found, missing = {}, []
+        for param in params:
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            value = _stored_value(model, param.name, torch)
+            if value is not _MISSING:
+                try:
+                    _encode_value(value, f'initkw[{param.name!r}]', local=None)
+                except ExportError:
+                    value = _MISSING
+            if value is not _MISSING and param.kind is not param.POSITIONAL_ONLY:
+                found[param.name] = value
+            elif param.default is param.empty:
+                missing.append(param.name)
+    if missing:
+        raise ExportError(
+            f'cannot infer the init arguments of {cls.__name__}: {missing} are '
+            f'required by {cls.__name__}.__init__ but the model has no '
+            '_initkw and stores no usable attribute of the same name; pass '
+            'initkw={...} to deploy (or set model._initkw)')
+    return found, 'inferred'
+
+
+_MISSING = object()
+
+
+def _stored_value(model, name, torch):
+    for attr in (name, '_' + name):
+        try:
+            value = getattr(model, attr)
+        except Exception:
+            continue
+        if isinstance(value, (torch.nn.Module, torch.Tensor)) or inspect.ismethod(value):
+            continue
+        return value
+    return _MISSING
+
+
+def _check_names(cls, initkw, names, takes_var_kw):
+    unknown = sorted(k for k in initkw if k not in names)
+    if unknown and not takes_var_kw:
+        raise ExportError(
+            f'initkw has arguments {unknown} that {cls.__name__}.__init__ does '
+            f'not take; valid names: {names}')
+    return initkw
+
+
+# --- init keyword values: JSON form and Python source ----------------------
+
+_MARKERS = ('__tuple__', '__float__', '__ref__', '__dtype__', '__partial__')
+
+
+def _encode_value(value, where, local):
+    """
+    JSON form of one init value. ``local`` is a set that collects objects
+    that must be exported with the code (None: only check).
+    """
+    import torch
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {'__float__': repr(value)}
+    if isinstance(value, list):
+        return [_encode_value(v, f'{where}[{i}]', local) for i, v in enumerate(value)]
+    if isinstance(value, tuple) and type(value) is tuple:
+        return {'__tuple__': [_encode_value(v, f'{where}[{i}]', local)
+                              for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        bad = [k for k in value if not isinstance(k, str) or k in _MARKERS]
+        if bad:
+            raise ExportError(
+                f'{where} is a dict with keys {bad!r}; deploy files store '
+                f'dicts with string keys other than {_MARKERS}')
+        return {k: _encode_value(v, f'{where}[{k!r}]', local) for k, v in value.items()}
+    if isinstance(value, torch.dtype):
+        return {'__dtype__': str(value).replace('torch.', '')}
+    if isinstance(value, functools.partial):
+        return {'__partial__': _encode_value(value.func, f'{where}.func', local),
+                'args': [_encode_value(v, f'{where}.args', local) for v in value.args],
+                'keywords': {k: _encode_value(v, f'{where}.keywords', local)
+                             for k, v in value.keywords.items()}}
+    if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
+        return _encode_ref(value, where, local)
+    raise ExportError(
+        f'{where} is {type(value).__name__} {_short_repr(value)}, which a '
+        'deploy file cannot store: use literals (numbers, strings, lists, '
+        'tuples, dicts), dtypes, functools.partial, or classes/functions '
+        'importable by name')
+
+
+def _short_repr(value):
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + '...'
+
+
+def _encode_ref(obj, where, local):
+    modname = getattr(obj, '__module__', None)
+    qualname = getattr(obj, '__qualname__', None)
+    if not modname or not qualname or '<' in qualname:
+        raise ExportError(
+            f'{where} is {obj!r}, which has no importable name (defined inside '
+            'a function, or a lambda); define it at module level')
+    if local is None:  # only checking that the value can be stored
+        return {'__ref__': f'{modname}:{qualname}'}
+    if local.is_local(obj):
+        local.objects.append(obj)
+        return {'__ref__': f'{modname}:{qualname}', 'exported': True}
+    try:
+        found = importlib.import_module(modname)
+        for part in qualname.split('.'):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as err:
+        raise ExportError(
+            f'{where} is {obj!r}, but {modname}:{qualname} cannot be imported '
+            f'again ({err}); define it at module level in an importable '
+            'module, or add its package to export_modules') from err
+    if found is not obj:
+        raise ExportError(
+            f'{where}: {modname}:{qualname} imports a different object than '
+            f'{obj!r}; use the object the module defines')
+    return {'__ref__': f'{modname}:{qualname}'}
+
+
+def _value_code(enc):
+    """Python expression that rebuilds a JSON-form init value."""
+    if isinstance(enc, list):
+        return '[' + ', '.join(_value_code(v) for v in enc) + ']'
+    if isinstance(enc, dict):
+        if '__tuple__' in enc:
+            items = [_value_code(v) for v in enc['__tuple__']]
+            return '(' + ', '.join(items) + (',)' if len(items) == 1 else ')')
+        if '__float__' in enc:
+            return f'float({enc["__float__"]!r})'
+        if '__dtype__' in enc:
+            return f'_tl_import("torch", {enc["__dtype__"]!r})'
+        if '__ref__' in enc:
+            modname, qualname = enc['__ref__'].split(':')
+            if enc.get('exported'):
+                return qualname
+            return f'_tl_import({modname!r}, {qualname!r})'
+        if '__partial__' in enc:
+            parts = [_value_code(enc['__partial__'])]
+            parts += [_value_code(v) for v in enc['args']]
+            parts += [f'{k}={_value_code(v)}' for k, v in enc['keywords'].items()]
+            return '_tl_partial(' + ', '.join(parts) + ')'
+        return '{' + ', '.join(f'{k!r}: {_value_code(v)}' for k, v in enc.items()) + '}'
+    return repr(enc)
+
+
+class _LocalRefs:
+    """Objects whose code is exported with the model (same module as the
+    model, ``__main__``, or an ``export_modules`` package)."""
+
+    def __init__(self, cls, export_modules):
+        self.roots = set() if cls is None else {cls.__module__, '__main__'}
+        self.packages = tuple(export_modules)
+        self.objects = []
+
+    def is_local(self, obj):
+        modname = obj.__module__
+        return modname in self.roots or any(
+            modname == p or modname.startswith(p + '.') for p in self.packages)
