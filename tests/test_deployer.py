@@ -155,6 +155,9 @@ def test_resnet18_block_class_and_identical_redeploy(tmp_path, isolated_tmp):
     for entry in manifest['members'].values():
         assert len(entry['sha256']) == 64 and entry['size'] > 0
     assert set(manifest['versions']) == {'python', 'torch', 'torch_liberator'}
+    with zipfile.ZipFile(second) as zfile:
+        assert zfile.testzip() is None  # every CRC-32 is right
+        assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in zfile.infolist())
     assert sorted(os.listdir(isolated_tmp)) == before
 
 

@@ -85,11 +85,19 @@ def _dest_path(fpath, stem, payload):
     return fpath
 
 
-def _check_initkw_builds(model, kwargs, how):
+# (class, initkw JSON, state layout) that already passed the check
+_CHECKED = set()
+
+
+def _check_initkw_builds(model, kwargs, how, initkw_json):
     """Build the class on the meta device from initkw and compare the state
     dict layout, so a wrong initkw fails now rather than at load time."""
     import torch
     cls = type(model)
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    key = (cls, json.dumps(initkw_json, sort_keys=True), tuple(sorted(want.items())))
+    if key in _CHECKED:
+        return
     try:
         with torch.device('meta'):
             probe = cls(**kwargs)
@@ -102,7 +110,6 @@ def _check_initkw_builds(model, kwargs, how):
             raise DeployError(
                 f'the inferred initkw {kwargs} does not build {cls.__name__} '
                 f'({type(err).__name__}: {err}); pass initkw= explicitly') from err
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
     if want != got:
         diff = sorted(set(want) ^ set(got))[:5]
@@ -111,6 +118,7 @@ def _check_initkw_builds(model, kwargs, how):
             f'initkw {kwargs} (from {how}) builds a {cls.__name__} whose state '
             f'dict differs from the model\'s (first differences: {diff}); '
             'pass the initkw the model was built with')
+    _CHECKED.add(key)
 
 
 def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
@@ -156,7 +164,7 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
     from torch_liberator.weightsfile import WeightsPayload
     kwargs, how = _resolve_initkw(model, initkw)
     code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
-    _check_initkw_builds(model, kwargs, how)
+    _check_initkw_builds(model, kwargs, how, code.initkw)
     payload = WeightsPayload(model.state_dict())
     fpath = _dest_path(fpath, code.fname[:-3], payload)
     files = {code.fname: code.text.encode('utf8'), WEIGHTS_FNAME: payload}

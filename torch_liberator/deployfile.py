@@ -39,6 +39,7 @@ import os
 import secrets
 import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from torch_liberator.errors import (
@@ -173,33 +174,52 @@ def _check_member_name(rel):
 
 def _write_members(zfile, name, files):
     """
-    Write each member, hashing it in a second thread while zipfile computes
-    its CRC and writes it (both release the GIL on large buffers).
+    Write each member. A streamed payload is hashed (sha256) and checksummed
+    (CRC-32) in two worker threads while the main thread writes it; all three
+    release the GIL on large buffers.
     """
     from concurrent.futures import ThreadPoolExecutor
     members = {}
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         for rel in sorted(files):
             content = files[rel]
-            if isinstance(content, (bytes, bytearray, memoryview)):
+            info = _zipinfo(f'{name}/{rel}', compress=isinstance(
+                content, (bytes, bytearray, memoryview)))
+            if info.compress_type == zipfile.ZIP_DEFLATED:
                 data = bytes(content)
-                size, chunks, compress = len(data), [data], True
-            else:  # a streamed payload (WeightsPayload)
-                size, chunks, compress = content.size, content.chunks(), False
-            info = _zipinfo(f'{name}/{rel}', compress)
-            hasher = hashlib.sha256()
-            if compress:
-                hasher.update(data)
                 zfile.writestr(info, data, compresslevel=6)
-            else:
-                info.file_size = size
-                with zfile.open(info, 'w', force_zip64=size > 2 ** 31) as dst:
-                    for chunk in chunks:
-                        job = pool.submit(hasher.update, chunk)
-                        dst.write(chunk)
-                        job.result()
-            members[rel] = {'sha256': hasher.hexdigest(), 'size': size}
+                members[rel] = {'sha256': sha256_bytes(data), 'size': len(data)}
+            else:  # a streamed payload (WeightsPayload), stored as is
+                digest = _write_stored(zfile, info, content, pool)
+                members[rel] = {'sha256': digest, 'size': content.size}
     return members
+
+
+def _write_stored(zfile, info, payload, pool):
+    info.file_size = payload.size
+    hasher = hashlib.sha256()
+    crc = [0]
+
+    def update_crc(chunk):
+        crc[0] = zlib.crc32(chunk, crc[0])
+
+    with zfile.open(info, 'w', force_zip64=payload.size > 2 ** 31) as dst:
+        # zipfile's own write() computes the CRC inline; when its (private,
+        # stable since 3.6) fields are there, compute it in a worker instead
+        fast = all(hasattr(dst, a) for a in ('_fileobj', '_crc', '_file_size'))
+        for chunk in payload.chunks():
+            jobs = [pool.submit(hasher.update, chunk)]
+            if fast:
+                jobs.append(pool.submit(update_crc, chunk))
+                dst._fileobj.write(chunk)
+                dst._file_size += len(chunk)
+            else:
+                dst.write(chunk)
+            for job in jobs:
+                job.result()
+        if fast:
+            dst._crc = crc[0]
+    return hasher.hexdigest()
 
 
 class DeployFile:

@@ -285,19 +285,45 @@ def build_model_code(model, initkw=None, export_modules=()):
     kwargs, _ = _resolve_initkw(model, initkw)
     local = _LocalRefs(cls, export_modules)
     enc = {k: _encode_value(v, f'initkw[{k!r}]', local) for k, v in kwargs.items()}
-    lib, sources = _run_liberator(cls, local.objects, export_modules)
-    return _finish_code(cls, lib, sources, enc, export_modules)
+    body, future = _extract_body(cls, local.objects, export_modules)
+    return _finish_code(cls, body, future, enc, export_modules)
 
 
-def _finish_code(cls, lib, sources, enc, export_modules):
-    from liberator.core import undefined_names
-    from torch_liberator import __version__
-    origin = f'{cls.__module__}.{cls.__qualname__}'
+# (cls, local objects, export_modules) -> (stamp, body, future): liberator
+# is the slow part of a deploy, and a training loop deploys the same class
+# again and again. The stamp (mtime and size of every source file used)
+# invalidates an entry when a file changes.
+_BODY_CACHE = {}
+
+
+def _file_stamp(paths):
+    stamp = []
+    for path in sorted(set(paths)):
+        try:
+            st = os.stat(path)
+        except (OSError, TypeError, ValueError):
+            stamp.append((str(path), None))
+        else:
+            stamp.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
+
+
+def _extract_body(cls, local_objects, export_modules):
+    """The liberated source (without header and contract) and whether it
+    needs ``from __future__ import annotations``."""
+    key = (cls, tuple(local_objects), tuple(export_modules))
+    try:
+        cached = _BODY_CACHE.get(key)
+    except TypeError:  # unhashable object in the key
+        key, cached = None, None
+    if cached is not None and _file_stamp(cached[0]) == cached[1]:
+        return cached[2], cached[3]
+    lib, sources = _run_liberator(cls, local_objects, export_modules)
     future = any(_FUTURE_RE.search(sources.get(d.modpath) or _read_text(d.modpath))
                  for d in lib.body_defs.values())
-    for key, definition in list(lib.header_defs.items()):
+    for name, definition in list(lib.header_defs.items()):
         if definition.native_modname == '__future__':
-            del lib.header_defs[key]
+            del lib.header_defs[name]
     names = {}
     for definition in lib.body_defs.values():
         other = names.setdefault(definition.name, definition.absname)
@@ -307,6 +333,28 @@ def _finish_code(cls, lib, sources, enc, export_modules):
                 f'{definition.name!r} ({other} and {definition.absname}) would '
                 'collide in one file; rename one of them')
     body = lib.current_sourcecode().strip('\n')
+    if key is not None:
+        paths = [d.modpath for d in lib.body_defs.values() if d.modpath]
+        _BODY_CACHE[key] = (paths, _file_stamp(paths), body, future)
+    return body, future
+
+
+# full results of _finish_code, which checks the text with pyflakes
+_CODE_CACHE = {}
+
+
+def _finish_code(cls, body, future, enc, export_modules):
+    key = (cls, body, future, repr(enc), tuple(export_modules))
+    if key not in _CODE_CACHE:
+        _CODE_CACHE.clear()  # keep only the latest: texts are large
+        _CODE_CACHE[key] = _finish_code_uncached(cls, body, future, enc, export_modules)
+    return _CODE_CACHE[key]
+
+
+def _finish_code_uncached(cls, body, future, enc, export_modules):
+    from liberator.core import undefined_names
+    from torch_liberator import __version__
+    origin = f'{cls.__module__}.{cls.__qualname__}'
     head = f'"""\n{cls.__name__}: model code exported by torch_liberator ' \
            f'{__version__} from {origin}.\n\nGenerated; re-export instead of ' \
            'editing (deploy files check its sha256).\n"""\n'

@@ -1,0 +1,252 @@
+"""
+Deploy / load speed against plain torch.save / torch.load, in one run.
+
+For torchvision resnet50 and vit_b_16 (weights=None) it times, on CPU:
+
+* write: ``torch.save(model.state_dict(), f)`` vs ``torch_liberator.deploy``
+  (first call in the process -- source extraction included -- and repeated
+  calls, as a training loop that deploys each epoch makes);
+* load: ``model.load_state_dict(torch.load(f, weights_only=True))`` into a
+  model that already exists, the same plus building the model (what a user
+  who only has the checkpoint must do), vs ``DeployedModel(f).load_model()``
+  (hash check of every member + code import + build + strict load).
+
+Each timing is the median of ``--repeat`` runs (first-call deploy: one run).
+Ratios are ours / baseline from the same run; nothing is asserted.
+
+Usage::
+
+    python benchmarks/bench_deploy.py [--repeat 5] [--models resnet50 vit_b_16]
+                                      [--json out.json] [--write-docs]
+
+``--write-docs`` replaces the table between the ``bench_deploy`` markers in
+docs/deploy.rst.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+__all__ = ['main']
+
+_BEGIN = '.. bench_deploy: begin'
+_END = '.. bench_deploy: end'
+
+
+def _factory(name):
+    import torchvision
+    from torchvision.models.resnet import Bottleneck, ResNet
+    from torchvision.models.vision_transformer import VisionTransformer
+    if name == 'resnet50':
+        return ResNet, dict(block=Bottleneck, layers=[3, 4, 6, 3])
+    if name == 'vit_b_16':
+        return VisionTransformer, dict(image_size=224, patch_size=16, num_layers=12,
+                                       num_heads=12, hidden_dim=768, mlp_dim=3072)
+    raise KeyError(f'unknown model {name!r}; use resnet50 or vit_b_16 ({torchvision.__version__})')
+
+
+def _timeit(func, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_one(name, dpath, repeat):
+    """
+    Time one model; returns a dict of seconds and ratios.
+
+    Example:
+        >>> # xdoctest: +REQUIRES(--slow)
+        >>> import tempfile
+        >>> from bench_deploy import bench_one
+        >>> with tempfile.TemporaryDirectory() as dpath:
+        ...     row = bench_one('resnet50', dpath, 1)
+        >>> sorted(row)[:2]
+        ['deploy_first_s', 'deploy_s']
+    """
+    import torch
+    import torch_liberator
+    from torch_liberator.deployer import DeployedModel
+    cls, initkw = _factory(name)
+    torch.manual_seed(0)
+    model = cls(**initkw).eval()
+    state = model.state_dict()
+    pt_fpath = os.path.join(dpath, f'{name}.pt')
+    zip_fpath = os.path.join(dpath, f'{name}.zip')
+    row = {'model': name, 'tensors': len(state),
+           'mbytes': sum(v.numel() * v.element_size() for v in state.values()) / 2 ** 20}
+
+    start = time.perf_counter()
+    torch_liberator.deploy(model, zip_fpath, initkw=initkw, verbose=0)
+    row['deploy_first_s'] = time.perf_counter() - start
+    row['save_s'] = _timeit(lambda: torch.save(state, pt_fpath), repeat)
+    row['deploy_s'] = _timeit(
+        lambda: torch_liberator.deploy(model, zip_fpath, initkw=initkw, verbose=0), repeat)
+
+    # writing to a new path: no old file to replace (on ext4, replacing an
+    # existing file by rename flushes the new file's data first)
+    counter = iter(range(10 ** 6))
+
+    def fresh(suffix):
+        path = os.path.join(dpath, f'{name}_new_{next(counter)}{suffix}')
+        return path
+
+    def timed_new(func, suffix):
+        times = []
+        for _ in range(repeat):
+            path = fresh(suffix)
+            start = time.perf_counter()
+            func(path)
+            times.append(time.perf_counter() - start)
+            os.unlink(path)
+        return statistics.median(times)
+
+    row['save_new_s'] = timed_new(lambda p: torch.save(state, p), '.pt')
+    row['deploy_new_s'] = timed_new(
+        lambda p: torch_liberator.deploy(model, p, initkw=initkw, verbose=0), '.zip')
+
+    target = cls(**initkw)
+    row['load_existing_s'] = _timeit(
+        lambda: target.load_state_dict(torch.load(pt_fpath, weights_only=True)), repeat)
+
+    def build_and_load():
+        fresh = cls(**initkw)
+        fresh.load_state_dict(torch.load(pt_fpath, weights_only=True))
+
+    row['build_load_s'] = _timeit(build_and_load, repeat)
+    row['load_model_s'] = _timeit(lambda: DeployedModel(zip_fpath).load_model(), repeat)
+
+    loaded = DeployedModel(zip_fpath).load_model().eval()
+    x = torch.rand(1, 3, 224, 224)
+    with torch.no_grad():
+        row['outputs_equal'] = bool(torch.equal(loaded(x), model(x)))
+    row['zip_mbytes'] = os.path.getsize(zip_fpath) / 2 ** 20
+    row['write_ratio'] = row['deploy_s'] / row['save_s']
+    row['write_first_ratio'] = row['deploy_first_s'] / row['save_s']
+    row['write_new_ratio'] = row['deploy_new_s'] / row['save_new_s']
+    row['load_ratio_vs_existing'] = row['load_model_s'] / row['load_existing_s']
+    row['load_ratio_vs_build'] = row['load_model_s'] / row['build_load_s']
+    return row
+
+
+def machine_info():
+    """
+    A short description of where the numbers come from.
+
+    Example:
+        >>> from bench_deploy import machine_info
+        >>> 'python' in machine_info()
+        True
+    """
+    import torch
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as file:
+            for line in file:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f'{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} '
+            f'({torch.get_num_threads()} threads), python {platform.python_version()}, '
+            f'{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC')
+
+
+def format_table(rows, info):
+    """
+    The RST table written into docs/deploy.rst.
+
+    Example:
+        >>> from bench_deploy import format_table
+        >>> row = dict(model='m', mbytes=1.0, save_s=1.0, deploy_first_s=2.0, deploy_s=1.1,
+        ...            write_new_ratio=1.0,
+        ...            load_existing_s=1.0, build_load_s=2.0, load_model_s=1.2,
+        ...            write_ratio=1.1, write_first_ratio=2.0, load_ratio_vs_existing=1.2,
+        ...            load_ratio_vs_build=0.6, outputs_equal=True)
+        >>> print(format_table([row], 'here').splitlines()[0])
+        Measured on here.
+    """
+    header = ['model', 'MiB', 'torch.save', 'deploy (first)', 'deploy',
+              'write ratio', 'new-file ratio', 'load_state_dict', 'build + load',
+              'load_model', 'load ratio', 'same output']
+    body = []
+    for row in rows:
+        body.append([
+            row['model'], f'{row["mbytes"]:.0f}', f'{row["save_s"]:.3f} s',
+            f'{row["deploy_first_s"]:.3f} s', f'{row["deploy_s"]:.3f} s',
+            f'{row["write_ratio"]:.2f}x ({row["write_first_ratio"]:.2f}x first)',
+            f'{row["write_new_ratio"]:.2f}x',
+            f'{row["load_existing_s"]:.3f} s', f'{row["build_load_s"]:.3f} s',
+            f'{row["load_model_s"]:.3f} s',
+            f'{row["load_ratio_vs_existing"]:.2f}x / {row["load_ratio_vs_build"]:.2f}x',
+            'yes' if row['outputs_equal'] else 'NO'])
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    rule = ' '.join('=' * w for w in widths)
+    lines = [f'Measured on {info}.', '', rule,
+             ' '.join(h.ljust(w) for h, w in zip(header, widths)), rule]
+    lines += [' '.join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
+    lines += [rule]
+    return '\n'.join(lines)
+
+
+def write_docs(table):
+    """
+    Replace the table between the markers in docs/deploy.rst.
+
+    Example:
+        >>> # xdoctest: +SKIP
+        >>> write_docs('table')
+    """
+    fpath = REPO / 'docs' / 'deploy.rst'
+    text = fpath.read_text()
+    begin = text.index(_BEGIN) + len(_BEGIN)
+    end = text.index(_END)
+    fpath.write_text(text[:begin] + '\n\n' + table + '\n\n' + text[end:])
+
+
+def main(argv=None):
+    """
+    Run the benchmark; returns 0.
+
+    Example:
+        >>> # xdoctest: +REQUIRES(--slow)
+        >>> from bench_deploy import main
+        >>> main(['--repeat', '1', '--models', 'resnet50'])
+        0
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--models', nargs='+', default=['resnet50', 'vit_b_16'])
+    parser.add_argument('--json', default=None, help='also write the rows here')
+    parser.add_argument('--write-docs', action='store_true')
+    args = parser.parse_args(argv)
+    info = machine_info()
+    rows = []
+    with tempfile.TemporaryDirectory() as dpath:
+        for name in args.models:
+            rows.append(bench_one(name, dpath, args.repeat))
+            print(json.dumps(rows[-1]), flush=True)
+    table = format_table(rows, info)
+    print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps({'info': info, 'rows': rows}, indent=2))
+    if args.write_docs:
+        write_docs(table)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
