@@ -180,7 +180,8 @@ def _write_members(zfile, name, files):
     """
     from concurrent.futures import ThreadPoolExecutor
     members = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # one thread each keeps every digest's updates in order
+    with ThreadPoolExecutor(1) as sha_pool, ThreadPoolExecutor(1) as crc_pool:
         for rel in sorted(files):
             content = files[rel]
             info = _zipinfo(f'{name}/{rel}', compress=isinstance(
@@ -190,12 +191,12 @@ def _write_members(zfile, name, files):
                 zfile.writestr(info, data, compresslevel=6)
                 members[rel] = {'sha256': sha256_bytes(data), 'size': len(data)}
             else:  # a streamed payload (WeightsPayload), stored as is
-                digest = _write_stored(zfile, info, content, pool)
+                digest = _write_stored(zfile, info, content, sha_pool, crc_pool)
                 members[rel] = {'sha256': digest, 'size': content.size}
     return members
 
 
-def _write_stored(zfile, info, payload, pool):
+def _write_stored(zfile, info, payload, sha_pool, crc_pool):
     info.file_size = payload.size
     hasher = hashlib.sha256()
     crc = [0]
@@ -203,20 +204,22 @@ def _write_stored(zfile, info, payload, pool):
     def update_crc(chunk):
         crc[0] = zlib.crc32(chunk, crc[0])
 
+    jobs = []
     with zfile.open(info, 'w', force_zip64=payload.size > 2 ** 31) as dst:
         # zipfile's own write() computes the CRC inline; when its (private,
-        # stable since 3.6) fields are there, compute it in a worker instead
+        # stable since 3.6) fields are there, compute it in a worker instead.
+        # The chunks view tensor memory, so queueing them copies nothing.
         fast = all(hasattr(dst, a) for a in ('_fileobj', '_crc', '_file_size'))
         for chunk in payload.chunks():
-            jobs = [pool.submit(hasher.update, chunk)]
+            jobs.append(sha_pool.submit(hasher.update, chunk))
             if fast:
-                jobs.append(pool.submit(update_crc, chunk))
+                jobs.append(crc_pool.submit(update_crc, chunk))
                 dst._fileobj.write(chunk)
                 dst._file_size += len(chunk)
             else:
                 dst.write(chunk)
-            for job in jobs:
-                job.result()
+        for job in jobs:
+            job.result()
         if fast:
             dst._crc = crc[0]
     return hasher.hexdigest()

@@ -35,7 +35,7 @@ from torch_liberator.errors import CheckpointFormatError, DeployError, UnsafeChe
 __all__ = ['WeightsPayload', 'decode_weights', 'read_legacy_weights']
 
 _ALIAS_KEY = '__torch_liberator_aliases__'
-_CHUNK = 8 * 2 ** 20
+_CHUNK = 16 * 2 ** 20
 
 _DTYPE_NAMES = {
     'float64': 'F64', 'float32': 'F32', 'float16': 'F16', 'bfloat16': 'BF16',
