@@ -98,6 +98,7 @@ def _steps():
         _step_read_source,
         _step_load_into_embedding_model,
         _step_load_into_faster_rcnn,
+        _step_deploy_round_trip,
     ]
 
 
@@ -131,6 +132,29 @@ def _step_load_into_faster_rcnn(ctx):
     _load_and_check(ctx, 'faster_rcnn', model,
                     'Faster R-CNN resnet50-FPN (torchvision)')
     ctx['faster_rcnn'] = model
+
+
+def _step_deploy_round_trip(ctx):
+    """Deploy a resnet18 (code + weights) to a zip in a temporary directory,
+    load it back with DeployedModel, and check the outputs are identical."""
+    import tempfile
+    from torchvision.models.resnet import BasicBlock, ResNet
+    from torch_liberator.deployer import DeployedModel, deploy
+    torch.manual_seed(3)
+    initkw = dict(block=BasicBlock, layers=[2, 2, 2, 2])
+    model = ResNet(**initkw).eval()
+    with tempfile.TemporaryDirectory() as dpath:
+        fpath = deploy(model, f'{dpath}/resnet18.zip', initkw=initkw, verbose=0)
+        mbytes = fpath.stat().st_size / 2 ** 20
+        loaded = DeployedModel(fpath).load_model().eval()
+    inputs = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        same = torch.equal(loaded(inputs), model(inputs))
+    _say(ctx, f'  -> deploy round trip: resnet18 -> {mbytes:.0f} MiB zip -> '
+              f'DeployedModel.load_model(): '
+              f'{"same outputs [ok]" if same else "outputs differ [MISMATCH]"}')
+    if not same:
+        ctx['failures'].append('deploy: the loaded model gives other outputs')
 
 
 def _load_and_check(ctx, name, model, title):
