@@ -51,6 +51,20 @@ class BufferNet(torch.nn.Module):
         return self.lin(x) * self.scale
 
 
+class AttrTensorNet(torch.nn.Module):
+    """Keeps a tensor as a plain attribute (neither parameter nor buffer)."""
+
+    def __init__(self, dim=3):
+        super().__init__()
+        self.dim = dim
+        self.lin = torch.nn.Linear(dim, dim)
+        self.offset = torch.arange(dim, dtype=torch.float32)
+        self.extras = [torch.ones(dim)]
+
+    def forward(self, x):
+        return self.lin(x) + self.offset + self.extras[0]
+
+
 @pytest.fixture
 def isolated_tmp(tmp_path, monkeypatch):
     """Point the temp dir at an empty folder so leaks can be listed exactly."""
@@ -233,8 +247,9 @@ def test_loaded_model_pickles_and_torch_saves(tmp_path):
     assert torch.equal(torch.load(buf, weights_only=False)(x), model(x))
 
 
-def test_non_persistent_buffer_model(tmp_path):
-    model = BufferNet(3)
+@pytest.mark.parametrize('cls', [BufferNet, AttrTensorNet])
+def test_models_that_cannot_be_built_on_meta(tmp_path, cls):
+    model = cls(3)
     loaded = DeployedModel(deploy(model, tmp_path / 'buf.zip', verbose=0)).load_model()
     x = torch.rand(2, 3)
     assert torch.equal(loaded(x), model(x))

@@ -335,6 +335,8 @@ def _build_assigned(cls, initkw, state):
         return None  # non-persistent buffers would stay on meta
     if len({id(v) for v in state.values()}) != len(state):
         return None
+    if _has_meta_attributes(model, torch):
+        return None  # e.g. self.scale = torch.tensor(2.0): not in the state
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
@@ -345,6 +347,16 @@ def _build_assigned(cls, initkw, state):
             t.is_meta for t in model.buffers()):
         return None
     return model
+
+
+def _has_meta_attributes(model, torch):
+    for module in model.modules():
+        for value in vars(module).values():
+            values = value.values() if isinstance(value, dict) else (
+                value if isinstance(value, (list, tuple)) else [value])
+            if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
+                return True
+    return False
 
 
 class DeployedModel:
