@@ -17,7 +17,7 @@ Ratios are ours / baseline from the same run; nothing is asserted.
 Usage::
 
     python benchmarks/bench_deploy.py [--repeat 5] [--models resnet50 vit_b_16]
-                                      [--json out.json] [--write-docs]
+                                      [--json out.json] [--write-docs] [--compare-021]
 
 ``--write-docs`` replaces the table between the ``bench_deploy`` markers in
 docs/deploy.rst.
@@ -141,6 +141,77 @@ def bench_one(name, dpath, repeat):
     return row
 
 
+_TL021_SCRIPT = r"""
+import json, sys, time, warnings
+sys.path.insert(0, sys.argv[2])
+warnings.simplefilter('ignore')
+import torch, torch_liberator
+from torch_liberator.deployer import DeployedModel
+from torchvision import models
+torch.manual_seed(0)
+model = models.alexnet(weights=None)
+model._initkw = dict(num_classes=1000)
+start = time.perf_counter()
+fpath = torch_liberator.deploy(model, sys.argv[1])
+deploy_s = time.perf_counter() - start
+start = time.perf_counter()
+DeployedModel(fpath).load_model()
+load_s = time.perf_counter() - start
+print(json.dumps({'version': torch_liberator.__version__, 'deploy_s': deploy_s,
+                  'load_s': load_s}))
+"""
+
+
+def bench_alexnet_vs_021(dpath, tl021='/tmp/tl021'):
+    """
+    AlexNet deploy/load with the published 0.2.1 (black box, child process)
+    and with this version; also loads 0.2.1's zip with this version.
+
+    Returns None when 0.2.1 is not installed at ``tl021``.
+
+    Example:
+        >>> # xdoctest: +REQUIRES(--slow)
+        >>> import tempfile
+        >>> from bench_deploy import bench_alexnet_vs_021
+        >>> with tempfile.TemporaryDirectory() as dpath:
+        ...     row = bench_alexnet_vs_021(dpath)
+    """
+    import subprocess
+    import warnings
+    import torch
+    import torch_liberator
+    from torch_liberator.deployer import DeployedModel
+    from torchvision import models
+    if not os.path.isdir(os.path.join(tl021, 'torch_liberator')):
+        return None
+    old_zip = os.path.join(dpath, 'alexnet-021.zip')
+    # 0.2.1 leaves a copy of the weights in the temp dir: keep it in dpath
+    env = dict(os.environ, TMPDIR=dpath)
+    proc = subprocess.run([sys.executable, '-c', _TL021_SCRIPT, old_zip, tl021],
+                          capture_output=True, text=True, cwd=dpath, env=env)
+    if proc.returncode != 0:
+        return {'error': proc.stderr.strip().splitlines()[-1:]}
+    old = json.loads(proc.stdout.strip().splitlines()[-1])
+    torch.manual_seed(0)
+    model = models.alexnet(weights=None)
+    model._initkw = dict(num_classes=1000)
+    new_zip = os.path.join(dpath, 'alexnet-new.zip')
+    start = time.perf_counter()
+    torch_liberator.deploy(model, new_zip, verbose=0)
+    deploy_s = time.perf_counter() - start
+    start = time.perf_counter()
+    DeployedModel(new_zip).load_model()
+    load_s = time.perf_counter() - start
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        start = time.perf_counter()
+        DeployedModel(old_zip).load_model()
+        load_old_zip_s = time.perf_counter() - start
+    return {'old_version': old['version'], 'old_deploy_s': old['deploy_s'],
+            'old_load_s': old['load_s'], 'deploy_s': deploy_s, 'load_s': load_s,
+            'load_021_zip_s': load_old_zip_s}
+
+
 def machine_info():
     """
     A short description of where the numbers come from.
@@ -232,6 +303,8 @@ def main(argv=None):
     parser.add_argument('--models', nargs='+', default=['resnet50', 'vit_b_16'])
     parser.add_argument('--json', default=None, help='also write the rows here')
     parser.add_argument('--write-docs', action='store_true')
+    parser.add_argument('--compare-021', action='store_true',
+                        help='also time AlexNet with the published 0.2.1 at /tmp/tl021')
     args = parser.parse_args(argv)
     info = machine_info()
     rows = []
@@ -239,7 +312,15 @@ def main(argv=None):
         for name in args.models:
             rows.append(bench_one(name, dpath, args.repeat))
             print(json.dumps(rows[-1]), flush=True)
+        alexnet = bench_alexnet_vs_021(dpath) if args.compare_021 else None
     table = format_table(rows, info)
+    if alexnet and 'error' not in alexnet:
+        table += (
+            f'\n\nAlexNet, first deploy of the class in the process: deploy '
+            f'{alexnet["deploy_s"]:.2f} s, load_model {alexnet["load_s"]:.2f} s '
+            f'(published {alexnet["old_version"]}, measured in the same run: deploy '
+            f'{alexnet["old_deploy_s"]:.2f} s, load_model {alexnet["old_load_s"]:.2f} s; '
+            f'its zip loads here in {alexnet["load_021_zip_s"]:.2f} s).')
     print(table)
     if args.json:
         Path(args.json).write_text(json.dumps({'info': info, 'rows': rows}, indent=2))
