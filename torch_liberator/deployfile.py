@@ -33,19 +33,17 @@ Example:
     >>> sorted(read_manifest(fpath)['members'])
     ['weights.safetensors']
 """
-import hashlib
 import json
 import os
-import secrets
 import warnings
-import zipfile
-import zlib
-from pathlib import Path, PurePosixPath
 
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, DeployError,
     IntegrityError)
 from torch_liberator.deploysource import open_source
+from torch_liberator.deploywriter import (  # NOQA: F401 (re-exported)
+    FORMAT_NAME, FORMAT_VERSION, LEGACY_WEIGHTS_FNAME, MANIFEST_FNAME,
+    TRAIN_INFO_FNAME, WEIGHTS_FNAME, sha256_bytes, write_deploy_zip)
 from torch_liberator.weightsfile import decode_weights, read_legacy_weights
 
 __all__ = [
@@ -61,168 +59,6 @@ __all__ = [
     'sha256_bytes',
     'write_deploy_zip',
 ]
-
-FORMAT_NAME = 'torch_liberator.deploy'
-FORMAT_VERSION = 1
-MANIFEST_FNAME = 'manifest.json'
-WEIGHTS_FNAME = 'weights.safetensors'
-TRAIN_INFO_FNAME = 'train_info.json'
-LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
-
-# Fixed zip metadata so that equal content gives equal bytes.
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def sha256_bytes(data):
-    """
-    Hex sha256 digest of some bytes.
-
-    Example:
-        >>> from torch_liberator.deployfile import sha256_bytes
-        >>> sha256_bytes(b'')[:16]
-        'e3b0c44298fc1c14'
-    """
-    return hashlib.sha256(data).hexdigest()
-
-
-def _zipinfo(arcname, compress):
-    info = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
-    info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    info.create_system = 3
-    info.external_attr = 0o644 << 16
-    return info
-
-
-def write_deploy_zip(fpath, files, manifest):
-    """
-    Write a deploy zip atomically and reproducibly.
-
-    Every file goes under the folder ``<stem of fpath>/``; ``manifest.json``
-    gets a ``members`` entry (sha256 and size of each file) and the format
-    name and version; it is written last. Members are sorted and time-stamped
-    1980-01-01, so equal
-    inputs give byte-identical zips. The zip is written to a hidden file in
-    the destination folder and moved into place with :func:`os.replace`, so a
-    failure never leaves a half-written file (and nothing goes to the temp
-    dir).
-
-    Args:
-        fpath (str | PathLike): destination ``.zip`` path.
-        files (Dict[str, bytes | WeightsPayload]): relative member name ->
-            content; a :class:`~torch_liberator.weightsfile.WeightsPayload`
-            is streamed and stored uncompressed.
-        manifest (dict): JSON-able fields to store in ``manifest.json``.
-
-    Returns:
-        Path: ``fpath``.
-
-    Raises:
-        DeployError: if the destination folder does not exist or a member
-            name is unsafe.
-
-    Example:
-        >>> import ubelt as ub
-        >>> from torch_liberator.deployfile import write_deploy_zip
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-        >>> a = write_deploy_zip(dpath / 'a.zip', {'x.txt': b'1'}, {'k': 1}).read_bytes()
-        >>> b = write_deploy_zip(dpath / 'a.zip', {'x.txt': b'1'}, {'k': 1}).read_bytes()
-        >>> a == b
-        True
-    """
-    fpath = Path(fpath)
-    if not fpath.parent.is_dir():
-        raise DeployError(
-            f'cannot write deploy file {os.fspath(fpath)!r}: its folder does '
-            'not exist; create it first')
-    for rel in files:
-        _check_member_name(rel)
-    tmp = fpath.parent / f'.{fpath.name}.{secrets.token_hex(6)}.part'
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, 'wb') as file, zipfile.ZipFile(file, 'w') as zfile:
-            members = _write_members(zfile, fpath.stem, files)
-            manifest = dict(manifest)
-            manifest['format'] = FORMAT_NAME
-            manifest['format_version'] = FORMAT_VERSION
-            manifest['name'] = fpath.stem
-            manifest['members'] = members
-            text = json.dumps(manifest, indent=2, sort_keys=True) + '\n'
-            # the manifest goes last: it holds the hashes of what precedes it
-            zfile.writestr(_zipinfo(f'{fpath.stem}/{MANIFEST_FNAME}', True),
-                           text.encode('utf8'), compresslevel=6)
-        os.replace(tmp, fpath)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise DeployError(
-                f'cannot write deploy file {os.fspath(fpath)!r}: {err}') from err
-        raise
-    return fpath
-
-
-def _check_member_name(rel):
-    parts = PurePosixPath(rel).parts
-    if (not parts or rel.startswith('/') or '\\' in rel
-            or any(p in ('', '.', '..') for p in parts) or rel == MANIFEST_FNAME):
-        raise DeployError(
-            f'member name {rel!r} is not allowed in a deploy file; use a plain '
-            'relative name other than manifest.json')
-
-
-def _write_members(zfile, name, files):
-    """
-    Write each member. A streamed payload is hashed (sha256) and checksummed
-    (CRC-32) in two worker threads while the main thread writes it; all three
-    release the GIL on large buffers.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-    members = {}
-    # one thread each keeps every digest's updates in order
-    with ThreadPoolExecutor(1) as sha_pool, ThreadPoolExecutor(1) as crc_pool:
-        for rel in sorted(files):
-            content = files[rel]
-            info = _zipinfo(f'{name}/{rel}', compress=isinstance(
-                content, (bytes, bytearray, memoryview)))
-            if info.compress_type == zipfile.ZIP_DEFLATED:
-                data = bytes(content)
-                zfile.writestr(info, data, compresslevel=6)
-                members[rel] = {'sha256': sha256_bytes(data), 'size': len(data)}
-            else:  # a streamed payload (WeightsPayload), stored as is
-                digest = _write_stored(zfile, info, content, sha_pool, crc_pool)
-                members[rel] = {'sha256': digest, 'size': content.size}
-    return members
-
-
-def _write_stored(zfile, info, payload, sha_pool, crc_pool):
-    info.file_size = payload.size
-    hasher = hashlib.sha256()
-    crc = [0]
-
-    def update_crc(chunk):
-        crc[0] = zlib.crc32(chunk, crc[0])
-
-    jobs = []
-    with zfile.open(info, 'w', force_zip64=payload.size > 2 ** 31) as dst:
-        # zipfile's own write() computes the CRC inline; when its (private,
-        # stable since 3.6) fields are there, compute it in a worker instead.
-        # The chunks view tensor memory, so queueing them copies nothing.
-        fast = all(hasattr(dst, a) for a in ('_fileobj', '_crc', '_file_size'))
-        for chunk in payload.chunks():
-            jobs.append(sha_pool.submit(hasher.update, chunk))
-            if fast:
-                jobs.append(crc_pool.submit(update_crc, chunk))
-                dst._fileobj.write(chunk)
-                dst._file_size += len(chunk)
-            else:
-                dst.write(chunk)
-        for job in jobs:
-            job.result()
-        if fast:
-            dst._crc = crc[0]
-    return hasher.hexdigest()
 
 
 class DeployFile:
@@ -348,7 +184,13 @@ class DeployFile:
         Release the open zip file.
 
         Example:
-            >>> # see the class example
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
+            >>> dfile = DeployFile(fpath)
+            >>> dfile.close()
         """
         self._source.close()
 
@@ -358,7 +200,14 @@ class DeployFile:
         str: relative name of the weights member.
 
         Example:
-            >>> # see the class example
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
+            >>> with DeployFile(fpath) as dfile:
+            ...     print(dfile.weights_member)
+            weights.safetensors
         """
         if self.legacy:
             return LEGACY_WEIGHTS_FNAME
@@ -370,7 +219,14 @@ class DeployFile:
         str | None: relative name of the model code member.
 
         Example:
-            >>> # see the class example
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
+            >>> with DeployFile(fpath) as dfile:
+            ...     print(dfile.code_member)
+            None
         """
         if not self.legacy:
             return self.manifest.get('model', {}).get('code')
@@ -394,7 +250,15 @@ class DeployFile:
             IntegrityError: on the first mismatch.
 
         Example:
-            >>> # see the class example
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
+            >>> with DeployFile(fpath) as dfile:
+            ...     dfile.verify()  # raises IntegrityError on a mismatch
+            ...     print(sorted(dfile.members))
+            ['info.txt', 'manifest.json', 'weights.safetensors']
         """
         if self.legacy:
             warnings.warn(
@@ -444,7 +308,14 @@ class DeployFile:
             bytes
 
         Example:
-            >>> # see the class example
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
+            >>> with DeployFile(fpath) as dfile:
+            ...     print(bytes(dfile.read_member('info.txt')))
+            b'hi'
         """
         if rel in self._verified:
             return self._verified.pop(rel)
@@ -473,7 +344,14 @@ class DeployFile:
             Dict[str, Tensor]
 
         Example:
-            >>> # see the class example
+            >>> import torch, ubelt as ub
+            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
+            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
+            >>> with DeployFile(fpath) as dfile:
+            ...     print(dfile.read_state_dict()['w'].tolist())
+            [1.0, 1.0]
         """
         data = self.read_member(self.weights_member)
         if not self.legacy:
