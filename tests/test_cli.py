@@ -63,6 +63,20 @@ def test_export_subcommand(tmp_path, capsys):
     assert torch.equal(DeployedModel(dst).load_model().weight, model.weight)
 
 
+def test_export_from_a_file_path(tmp_path, monkeypatch, capsys):
+    (tmp_path / 'mynet.py').write_text(
+        'import torch\n\n\nclass Net(torch.nn.Module):\n'
+        '    def __init__(self, width=2):\n'
+        '        super().__init__()\n'
+        '        self.width = width\n'
+        '        self.lin = torch.nn.Linear(width, 1)\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(['export', 'mynet.py:Net', '--initkw', '{"width": 3}', '--dst', 'net.zip']) == 0
+    assert 'no --weights given' in capsys.readouterr().err
+    loaded = DeployedModel(tmp_path / 'net.zip').load_model()
+    assert loaded.lin.weight.shape == (1, 3)
+
+
 @pytest.mark.parametrize('args, match', [
     (['export', 'torch.nn:Linear', '--initkw', '{bad', '--dst', 'x.zip'], '--initkw is not valid JSON'),
     (['export', 'torch.nn:Nope', '--dst', 'x.zip'], "defines no 'Nope'"),

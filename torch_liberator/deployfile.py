@@ -61,6 +61,9 @@ __all__ = [
 ]
 
 
+_MANIFEST_MAX_BYTES = 16 * 2 ** 20
+
+
 class DeployFile:
     """
     A deploy zip or directory opened for reading; never executes its code.
@@ -151,6 +154,12 @@ class DeployFile:
             'sub-folder')
 
     def _read_manifest(self):
+        size = self.members[MANIFEST_FNAME]
+        if size > _MANIFEST_MAX_BYTES:
+            raise IntegrityError(
+                f'the manifest of {os.fspath(self.fpath)!r} is {size} bytes '
+                f'(more than {_MANIFEST_MAX_BYTES}); it is not a manifest this '
+                'library wrote')
         raw = self._source.read(self._prefix + MANIFEST_FNAME)
         try:
             manifest = json.loads(raw)
