@@ -20,7 +20,9 @@ Measures (names used in the JSON):
 
 Timing: the first call is a warm-up when it takes under 1 s, followed by
 ``repeats`` timed calls; a slower first call counts (plus two more when it is
-under 5 s). Each call runs under a ``SIGALRM`` time limit; a call that hits
+under 5 s). The floor and the end-to-end calls are repeated in round robin
+(floor, embedding, isomorphism, floor, ...) so that a change in the load of
+the shared machine affects their ratios as little as possible. Each call runs under a ``SIGALRM`` time limit; a call that hits
 it is reported as ``timeout`` and the measure stops there.
 
 Example:
@@ -106,34 +108,83 @@ def _call(fn, limit, track_rss, state):
     return seconds, result, delta
 
 
-def _measure(name, fn, summarize, args, state, track_rss=False):
-    """Time ``fn`` with the repeat policy in the module docstring; emit a record."""
-    record = {'type': 'measure', 'measure': name, 'samples': [],
-              'rss_delta_kib': []}
+class _Spec:
+    """One measure: its name, the call, how to summarize its result."""
+
+    def __init__(self, name, fn, summarize, track_rss=False):
+        self.name, self.fn, self.summarize = name, fn, summarize
+        self.track_rss = track_rss
+        self.record = {'type': 'measure', 'measure': name, 'samples': [],
+                       'rss_delta_kib': []}
+        self.result = None
+        self.runs_left = 0
+        self.last_delta = None
+
+    def run(self, limit, state, keep=True):
+        """One call; False once the measure has stopped (timeout or error)."""
+        try:
+            seconds, self.result, delta = _call(
+                self.fn, limit, self.track_rss, state)
+        except _Timeout:
+            self.record['timeout'] = limit
+            return False
+        except Exception as err:  # report it and go on with the next measure
+            self.record['error'] = f'{type(err).__name__}: {err}'[:500]
+            return False
+        self.last_delta = delta
+        if keep:
+            self.keep(seconds, delta)
+        return seconds
+
+    def keep(self, seconds, delta):
+        self.record['samples'].append(seconds)
+        self.record['rss_delta_kib'].append(delta)
+
+    def finish(self):
+        record = self.record
+        if self.result is not None and 'error' not in record:
+            try:
+                record.update(self.summarize(self.result))
+            except Exception as err:
+                record['error'] = f'summary failed: {type(err).__name__}: {err}'
+        if record['samples']:
+            record['median'] = statistics.median(record['samples'])
+        deltas = [d for d in record.pop('rss_delta_kib') if d is not None]
+        if deltas:
+            record['rss_delta_kib'] = max(deltas)
+        _emit(record)
+        self.result = None
+
+
+def _measure(specs, args, state):
+    """
+    Time a group of measures with the policy in the module docstring.
+
+    Fast measures of the group (first call under 1 s) are then repeated in
+    round robin, so a change in machine load hits all of them alike; slow
+    ones are repeated on their own.
+    """
     limit = args.time_limit
-    try:
-        seconds, result, delta = _call(fn, limit, track_rss, state)
+    active = []
+    for spec in specs:
+        seconds = spec.run(limit, state, keep=False)
+        if seconds is False:
+            continue
         if seconds < 1.0:
-            runs = args.repeats
-        else:
-            record['samples'].append(seconds)
-            record['rss_delta_kib'].append(delta)
-            runs = 2 if (seconds < 5.0 and args.repeats >= 3) else 0
-        for _ in range(runs):
-            seconds, result, delta = _call(fn, limit, track_rss, state)
-            record['samples'].append(seconds)
-            record['rss_delta_kib'].append(delta)
-        record.update(summarize(result))
-    except _Timeout:
-        record['timeout'] = limit
-    except Exception as err:  # report it and go on with the next measure
-        record['error'] = f'{type(err).__name__}: {err}'[:500]
-    if record['samples']:
-        record['median'] = statistics.median(record['samples'])
-    deltas = [d for d in record.pop('rss_delta_kib') if d is not None]
-    if deltas:
-        record['rss_delta_kib'] = max(deltas)
-    _emit(record)
+            spec.runs_left = args.repeats
+            active.append(spec)
+        else:  # too slow to throw away: the first call counts
+            spec.keep(seconds, spec.last_delta)
+            more = 2 if (seconds < 5.0 and args.repeats >= 3) else 0
+            for _ in range(more):
+                if spec.run(limit, state) is False:
+                    break
+    while active:
+        for spec in list(active):
+            if spec.run(limit, state) is False or len(spec.record['samples']) >= spec.runs_left:
+                active.remove(spec)
+    for spec in specs:
+        spec.finish()
     gc.collect()
 
 
@@ -205,6 +256,33 @@ def _warm_up(api):
                     pass  # the real measure reports the error
 
 
+def _make_spec(name, api, case, side):
+    """The :class:`_Spec` of one measure name; None (and a record) if unavailable."""
+    kind, _, mode = name.partition('/')
+    src_keys, dst_keys = case['src_keys'], case['dst_keys']
+    if kind == 'floor':
+        model = case['dst_model']
+        own = {k: v.clone() for k, v in model.state_dict().items()}
+        return _Spec(name, lambda: model.load_state_dict(own),
+                     lambda r: {'loaded': len(own)}, track_rss=True)
+    fn_key = {'assoc': 'associate_keys', 'mcos': 'mcos',
+              'e2e': 'load_partial_state'}[kind]
+    func = api.get(fn_key)
+    if func is None:
+        _emit({'type': 'measure', 'measure': name,
+               'error': f'{fn_key} is unavailable on side {side}'})
+        return None
+    if kind == 'assoc':
+        return _Spec(name, lambda: func(src_keys, dst_keys, association=mode),
+                     _summarize_mapping)
+    if kind == 'mcos':
+        return _Spec(name, lambda: func(src_keys, dst_keys, sep='.', mode=mode),
+                     _summarize_subpaths)
+    model, src_state = case['dst_model'], case['src_state']
+    return _Spec(name, lambda: func(model, src_state, association=mode, verbose=0),
+                 lambda r: _summarize_info(r, len(dst_keys)), track_rss=True)
+
+
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--case', required=True)
@@ -231,7 +309,7 @@ def main(argv=None):
     api = _load_api(args.side)
     _warm_up(api)
     measures = []
-    for name in args.measures.split(','):
+    for name in filter(None, args.measures.split(',')):
         if name == 'assoc/*':
             measures.extend(f'assoc/{mode}' for mode in api['associations'])
         else:
@@ -254,34 +332,14 @@ def main(argv=None):
     _emit(info)
     state = {'peak_kib': 0}
 
-    for name in measures:
-        kind, _, mode = name.partition('/')
-        if kind == 'floor':
-            model = case['dst_model']
-            own = {k: v.clone() for k, v in model.state_dict().items()}
-            _measure(name, lambda: model.load_state_dict(own),
-                     lambda r: {'loaded': len(own)}, args, state, track_rss=True)
-            del own
-            continue
-        fn_key = {'assoc': 'associate_keys', 'mcos': 'mcos',
-                  'e2e': 'load_partial_state'}[kind]
-        func = api.get(fn_key)
-        if func is None:
-            _emit({'type': 'measure', 'measure': name,
-                   'error': f'{fn_key} is unavailable on side {args.side}'})
-            continue
-        if kind == 'assoc':
-            _measure(name, lambda: func(src_keys, dst_keys, association=mode),
-                     _summarize_mapping, args, state)
-        elif kind == 'mcos':
-            _measure(name, lambda: func(src_keys, dst_keys, sep='.', mode=mode),
-                     _summarize_subpaths, args, state)
-        else:
-            model, src_state = case['dst_model'], case['src_state']
-            _measure(name, lambda: func(model, src_state, association=mode,
-                                        verbose=0),
-                     lambda r: _summarize_info(r, len(dst_keys)),
-                     args, state, track_rss=True)
+    specs = [_make_spec(name, api, case, args.side) for name in measures]
+    tensor_group = [s for s in specs if s and s.track_rss]
+    for spec in specs:
+        if spec and not spec.track_rss:
+            _measure([spec], args, state)
+    # floor and end-to-end interleaved: their ratios are the targets
+    _measure(tensor_group, args, state)
+    del specs, tensor_group
     mem = read_memory_kib()
     _emit({'type': 'done',
            'peak_rss_kib': max(state['peak_kib'], mem['VmHWM']),
