@@ -65,6 +65,17 @@ class AttrTensorNet(torch.nn.Module):
         return self.lin(x) + self.offset + self.extras[0]
 
 
+class ConvBN(torch.nn.Module):
+    def __init__(self, width=4):
+        super().__init__()
+        self.width = width
+        self.conv = torch.nn.Conv2d(3, width, 3)
+        self.bn = torch.nn.BatchNorm2d(width)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
 @pytest.fixture
 def isolated_tmp(tmp_path, monkeypatch):
     """Point the temp dir at an empty folder so leaks can be listed exactly."""
@@ -229,6 +240,21 @@ def test_same_path_redeploy_in_one_process(tmp_path):
     loaded = DeployedModel(fpath).load_model()
     assert type(loaded).__name__ == 'Conv1d'
     assert torch.equal(loaded(x[..., None]), conv(x[..., None]))
+
+
+def test_strict_load_adopts_the_stored_tensors(tmp_path, monkeypatch):
+    # the fast path: built on meta, then the loaded tensors are assigned
+    from torch_liberator import deployer
+    calls = []
+    real = deployer._build_assigned
+    monkeypatch.setattr(deployer, '_build_assigned',
+                        lambda *a: calls.append(real(*a)) or calls[-1])
+    model = ConvBN(4)
+    loaded = DeployedModel(deploy(model, tmp_path / 's.zip', verbose=0)).load_model()
+    assert calls and calls[0] is loaded
+    assert not any(t.is_meta for t in loaded.state_dict().values())
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(loaded.eval()(x), model.eval()(x))
 
 
 def test_loaded_model_pickles_and_torch_saves(tmp_path):
@@ -396,3 +422,10 @@ def test_redeploy_of_a_loaded_model(tmp_path):
     loaded = DeployedModel(deploy(model, tmp_path / 'a.zip', verbose=0)).load_model()
     again = DeployedModel(deploy(loaded, tmp_path / 'b.zip', verbose=0)).load_model()
     assert torch.equal(again.weight, model.weight)
+
+
+def test_sequential_is_refused_quickly_and_clearly(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with pytest.raises(DeployError, match=r'takes positional \*args .* deploy a model class of your own'):
+        deploy(model, tmp_path / 'seq.zip', verbose=0)
+    assert os.listdir(tmp_path) == []

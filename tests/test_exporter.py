@@ -279,3 +279,10 @@ def test_nested_import_of_exported_package_is_reported(make_pkg):
 def test_find_code_imports():
     text = 'import os\nimport numpy as np\nfrom torch import nn\nfrom . import x\nfrom __main__ import y\n'
     assert find_code_imports(text) == (['numpy', 'torch'], ['from . import x', 'from __main__ import y'])
+
+
+def test_liberator_oscillation_is_stopped():
+    # liberator alternates between two sets of undefined names forever on
+    # torch.nn.Sequential; the export must stop with a clear error instead
+    with pytest.raises(ExportError, match='liberator cannot order its definitions'):
+        build_model_code(torch.nn.Sequential, initkw={})

@@ -87,17 +87,26 @@ def _dest_path(fpath, stem, payload):
     return fpath
 
 
+def _init_params(cls):
+    import inspect
+    try:
+        return list(inspect.signature(cls.__init__).parameters.values())
+    except (TypeError, ValueError):
+        return []
+
+
 # (class, initkw JSON, state layout) that already passed the check
 _CHECKED = set()
 
 
 def _check_initkw_builds(model, kwargs, how, initkw_json):
+    # initkw_json: a stable text of kwargs, part of the cache key
     """Build the class on the meta device from initkw and compare the state
     dict layout, so a wrong initkw fails now rather than at load time."""
     import torch
     cls = type(model)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    key = (cls, json.dumps(initkw_json, sort_keys=True), tuple(sorted(want.items())))
+    key = (cls, initkw_json, tuple(sorted(want.items())))
     if key in _CHECKED:
         return
     try:
@@ -116,10 +125,15 @@ def _check_initkw_builds(model, kwargs, how, initkw_json):
     if want != got:
         diff = sorted(set(want) ^ set(got))[:5]
         diff += [k for k in sorted(set(want) & set(got)) if want[k] != got[k]][:5]
+        hint = 'pass the initkw the model was built with'
+        if any(p.kind is p.VAR_POSITIONAL for p in _init_params(cls)):
+            hint = (f'{cls.__name__} takes positional *args (e.g. submodules, '
+                    'as torch.nn.Sequential does), which initkw cannot give; '
+                    'deploy a model class of your own that builds its layers')
         raise DeployError(
             f'initkw {kwargs} (from {how}) builds a {cls.__name__} whose state '
             f'dict differs from the model\'s (first differences: {diff}); '
-            'pass the initkw the model was built with')
+            f'{hint}')
     _CHECKED.add(key)
 
 
@@ -165,8 +179,8 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
     from torch_liberator.initkw import _resolve_initkw
     from torch_liberator.weightsfile import WeightsPayload
     kwargs, how = _resolve_initkw(model, initkw)
+    _check_initkw_builds(model, kwargs, how, repr(kwargs))  # fast, so first
     code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
-    _check_initkw_builds(model, kwargs, how, code.initkw)
     payload = WeightsPayload(model.state_dict())
     fpath = _dest_path(fpath, code.fname[:-3], payload)
     files = {code.fname: code.text.encode('utf8'), WEIGHTS_FNAME: payload}
@@ -260,8 +274,11 @@ def _build_assigned(cls, initkw, state):
 
 
 def _has_meta_attributes(model, torch):
+    skip = ('_parameters', '_buffers', '_modules')
     for module in model.modules():
-        for value in vars(module).values():
+        for key, value in vars(module).items():
+            if key in skip:
+                continue
             values = value.values() if isinstance(value, dict) else (
                 value if isinstance(value, (list, tuple)) else [value])
             if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):

@@ -149,14 +149,52 @@ def _liberate(cls, extra_objs, export_modules):
     return lib, sources
 
 
+class _NoProgress(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _guard_closing(max_rounds=200):
+    """
+    liberator resolves names in rounds until none is undefined, and stops
+    when a round repeats the previous one. Some modules make it oscillate
+    between two sets forever (a class whose annotations name itself, e.g.
+    torch.nn.Sequential): stop on any repeated set, or after max_rounds.
+    """
+    import liberator.core
+    original = liberator.core.undefined_names
+    seen = []
+
+    def guarded(source):
+        names = original(source)
+        key = frozenset(names)
+        if key and (key in seen[:-1] or len(seen) >= max_rounds):
+            raise _NoProgress(sorted(key))
+        seen.append(key)
+        return names
+
+    liberator.core.undefined_names = guarded
+    try:
+        yield
+    finally:
+        liberator.core.undefined_names = original
+
+
 def _run_liberator(cls, extra_objs, export_modules):
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        with contextlib.redirect_stdout(out), warnings.catch_warnings(), _guard_closing():
             warnings.simplefilter('ignore')
             lib, sources = _liberate(cls, extra_objs, export_modules)
     except ExportError:
         raise
+    except _NoProgress as err:
+        raise ExportError(
+            f'cannot export {cls.__qualname__}: liberator cannot order its '
+            f'definitions (names {err.args[0]} keep coming back undefined, '
+            'often a class that names itself in annotations without '
+            '`from __future__ import annotations`); add that import to the '
+            'module, or deploy a model class of your own') from None
     except AssertionError as err:
         raise ExportError(
             f'cannot export {cls.__qualname__}: liberator could not resolve '
