@@ -231,7 +231,11 @@ def machine_info():
                     break
     except OSError:
         pass
-    return (f'{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} '
+    try:
+        load = f', load average {os.getloadavg()[0]:.1f} at the start'
+    except OSError:
+        load = ''
+    return (f'{cpu}, {os.cpu_count()} CPUs{load}, torch {torch.__version__} '
             f'({torch.get_num_threads()} threads), python {platform.python_version()}, '
             f'{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC')
 
