@@ -195,7 +195,7 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         'requires': code.requires,
         'versions': _versions(),
         'weights': {'file': WEIGHTS_FNAME, 'format': 'safetensors',
-                    'tensors': len(payload._tensors),
+                    'tensors': payload.num_tensors,
                     'aliases': len(payload.aliases)},
     }
     fpath = write_deploy_zip(fpath, files, manifest)

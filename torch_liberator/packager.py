@@ -114,7 +114,7 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
         'initkw': initkw, 'initkw_source': 'get_initkw()',
         'requires': requires, 'versions': _versions(),
         'weights': {'file': WEIGHTS_FNAME, 'format': 'safetensors',
-                    'tensors': len(payload._tensors), 'aliases': len(payload.aliases)},
+                    'tensors': payload.num_tensors, 'aliases': len(payload.aliases)},
     }
     fpath = write_deploy_zip(fpath, files, manifest)
     if verbose:

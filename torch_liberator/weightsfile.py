@@ -131,6 +131,20 @@ class WeightsPayload:
         self._head = len(raw).to_bytes(8, 'little') + raw
         self.size = len(self._head) + offset
 
+    @property
+    def num_tensors(self):
+        """
+        int: how many tensors are stored (aliases not counted).
+
+        Example:
+            >>> import torch
+            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> w = torch.ones(1)
+            >>> WeightsPayload({'a': w, 'b': w, 'c': torch.zeros(1)}).num_tensors
+            2
+        """
+        return len(self._tensors)
+
     def chunks(self):
         """
         Yield the safetensors bytes as buffers of at most a few MiB.
