@@ -80,7 +80,7 @@ def _dest_path(fpath, stem, payload):
         for chunk in payload.chunks():
             hasher.update(chunk)
         fpath = fpath / f'deploy_{stem}_{hasher.hexdigest()[:12]}.zip'
-    elif fpath.suffix != '.zip':
+    elif fpath.suffix.lower() != '.zip':
         raise DeployError(
             f'deploy destination {os.fspath(fpath)!r} must end with .zip (or '
             'be an existing directory)')
