@@ -38,10 +38,9 @@ from torch_liberator.deployfile import (
     TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, sha256_bytes,
     write_deploy_zip)
 from torch_liberator.errors import DeployError
+from torch_liberator.packager import deploy_files  # NOQA: F401 (re-exported)
 
 __all__ = ['DeployedModel', 'deploy', 'deploy_files']
-
-from torch_liberator.packager import deploy_files  # NOQA: E402 (re-exported)
 
 
 def _versions():
@@ -100,9 +99,9 @@ _CHECKED = set()
 
 
 def _check_initkw_builds(model, kwargs, how, initkw_json):
-    # initkw_json: a stable text of kwargs, part of the cache key
     """Build the class on the meta device from initkw and compare the state
-    dict layout, so a wrong initkw fails now rather than at load time."""
+    dict layout, so a wrong initkw fails now rather than at load time
+    (``initkw_json``: a stable text of kwargs for the cache key)."""
     import torch
     cls = type(model)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
