@@ -174,8 +174,9 @@ def _load_and_check(ctx, name, model, title):
                 for key, value in _EXPECTED[name].items()
                 if got[key] != value]
     dst = model.state_dict()
-    wrong = [key for key in info['seen']['full_add']
-             if not torch.equal(dst[info['mapping'][key]], state[key])]
+    full = set(info['seen']['full_add'])   # model keys
+    wrong = [src_key for src_key, dst_key in info['mapping'].items()
+             if dst_key in full and not torch.equal(dst[dst_key], state[src_key])]
     if wrong:
         problems.append(f'{len(wrong)} loaded tensors differ from their '
                         f'source, e.g. {wrong[0]}')

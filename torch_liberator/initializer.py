@@ -97,11 +97,13 @@ def load_partial_state(model, model_state_dict, leftover='noop',
           one), including pairs that were skipped because the shapes do not
           fit;
         * ``seen``: ``{'full_add', 'partial_add_some', 'partial_add_all',
-          'skipped'}`` -> lists of checkpoint keys (all four always
-          present). ``partial_add_all``: the whole source fit into a larger
-          destination; ``partial_add_some``: part of the source was cut off;
-          ``skipped``: not copied (no destination, or shapes that cannot be
-          fitted);
+          'skipped'}`` -> lists of keys, all four always present. The three
+          ``*_add`` lists name the *model* keys that received data, as in
+          0.2: ``full_add``: same shape, copied; ``partial_add_all``: the
+          whole source fit into a larger destination;
+          ``partial_add_some``: part of the source was cut off.
+          ``skipped`` names the *checkpoint* keys that were not copied (no
+          destination, or shapes that cannot be fitted);
         * ``self_unset``: model keys that received nothing (minus
           ``ignore_unset``);
         * ``other_unused``: checkpoint keys that were not copied.
@@ -128,6 +130,8 @@ def load_partial_state(model, model_state_dict, leftover='noop',
         'backbone.0.weight'
         >>> {k: len(v) for k, v in info['seen'].items()}
         {'full_add': 2, 'partial_add_some': 0, 'partial_add_all': 2, 'skipped': 0}
+        >>> info['seen']['partial_add_all']
+        ['backbone.1.weight', 'backbone.1.bias']
         >>> info['self_unset']
         ['head.weight', 'head.bias']
         >>> assert torch.equal(dst.backbone[0].weight, src[0].weight)
@@ -425,7 +429,8 @@ def _make_info(src_state, dst_state, mapping, copies, skips, ignore_unset):
     seen = {name: [] for name in SEEN_CATEGORIES}
     for src_key in src_state:
         if src_key in copies:
-            seen[copies[src_key][1]].append(src_key)
+            dst_key, how, _ = copies[src_key]
+            seen[how].append(dst_key)
         else:
             seen['skipped'].append(src_key)
     set_ids = {id(dst_state[dst_key]) for dst_key, _, _ in copies.values()}
