@@ -76,6 +76,22 @@ class ConvBN(torch.nn.Module):
         return self.bn(self.conv(x))
 
 
+class VersionedNet(torch.nn.Module):
+    """Refuses states without its module version, as torchvision's MNASNet does."""
+
+    _version = 2
+
+    def __init__(self, dim=2):
+        super().__init__()
+        self.dim = dim
+        self.lin = torch.nn.Linear(dim, dim)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args):
+        if local_metadata.get('version') != 2:
+            raise ValueError(f'version should be 2, got {local_metadata.get("version")}')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
+
+
 @pytest.fixture
 def isolated_tmp(tmp_path, monkeypatch):
     """Point the temp dir at an empty folder so leaks can be listed exactly."""
@@ -429,3 +445,13 @@ def test_sequential_is_refused_quickly_and_clearly(tmp_path):
     with pytest.raises(DeployError, match=r'takes positional \*args .* deploy a model class of your own'):
         deploy(model, tmp_path / 'seq.zip', verbose=0)
     assert os.listdir(tmp_path) == []
+
+
+def test_module_versions_survive_the_round_trip(tmp_path):
+    model = VersionedNet(2)
+    fpath = deploy(model, tmp_path / 'ver.zip', verbose=0)
+    state = read_deploy_state_dict(fpath)
+    assert state._metadata[''] == {'version': 2}
+    for strict in (True, False):
+        loaded = DeployedModel(fpath).load_model(strict=strict, verbose=0)
+        assert torch.equal(loaded.lin.weight, model.lin.weight)

@@ -135,6 +135,15 @@ def test_initkw_priority():
     assert infer_initkw(model, {'in_features': 2, 'out_features': 3, 'bias': False})['bias'] is False
 
 
+class VersionArgNet(torch.nn.Module):
+    def __init__(self, version='1_0'):
+        super().__init__()  # torch.nn.Module has a class attribute _version
+
+
+def test_class_attributes_are_not_init_arguments():
+    assert infer_initkw(VersionArgNet('1_1')) == {}
+
+
 def test_initkw_missing_names_the_arguments():
     class Net(torch.nn.Module):
         def __init__(self, width, depth, flag=True):

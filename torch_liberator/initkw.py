@@ -145,11 +145,13 @@ _MISSING = object()
 
 
 def _stored_value(model, name, torch):
+    # only what the instance stored itself: class attributes such as
+    # torch.nn.Module._version must not pass for an init argument
+    stored = vars(model)
     for attr in (name, '_' + name):
-        try:
-            value = getattr(model, attr)
-        except Exception:
+        if attr not in stored:
             continue
+        value = stored[attr]
         if isinstance(value, (torch.nn.Module, torch.Tensor)) or inspect.ismethod(value):
             continue
         return value

@@ -29,12 +29,24 @@ Example:
 import json
 
 import io
+from collections import OrderedDict
 
 from torch_liberator.errors import CheckpointFormatError, DeployError, UnsafeCheckpointError
 
 __all__ = ['WeightsPayload', 'decode_weights', 'read_legacy_weights']
 
 _ALIAS_KEY = '__torch_liberator_aliases__'
+_VERSIONS_KEY = '__torch_liberator_module_metadata__'
+
+
+def _module_versions(state_dict):
+    metadata = getattr(state_dict, '_metadata', None)
+    if not metadata:
+        return None
+    try:
+        return json.dumps(dict(metadata), sort_keys=True)
+    except (TypeError, ValueError):
+        return None  # not plain data: leave it out
 _CHUNK = 16 * 2 ** 20
 
 _DTYPE_NAMES = {
@@ -122,9 +134,16 @@ class WeightsPayload:
                            'data_offsets': [offset, offset + nbytes]}
             offset += nbytes
             self._tensors.append(value)
+        meta = {}
         if self.aliases:
-            header['__metadata__'] = {
-                _ALIAS_KEY: json.dumps(self.aliases, sort_keys=True)}
+            meta[_ALIAS_KEY] = json.dumps(self.aliases, sort_keys=True)
+        # per-module state-dict versions (state_dict._metadata), which some
+        # modules' _load_from_state_dict require
+        versions = _module_versions(state_dict)
+        if versions:
+            meta[_VERSIONS_KEY] = versions
+        if meta:
+            header['__metadata__'] = meta
         text = json.dumps(header, separators=(',', ':'), sort_keys=True)
         text += ' ' * (-(8 + len(text)) % 8)
         raw = text.encode('utf8')
@@ -191,7 +210,8 @@ def decode_weights(buf, device=None):
             (default: CPU).
 
     Returns:
-        Dict[str, Tensor]: sorted by key.
+        Dict[str, Tensor]: sorted by key (an OrderedDict that carries the
+        per-module ``_metadata`` versions, like a ``state_dict()``).
 
     Raises:
         CheckpointFormatError: ``buf`` is not valid safetensors data.
@@ -259,7 +279,10 @@ def decode_weights(buf, device=None):
             raise CheckpointFormatError(
                 f'weights alias {key!r} -> {target!r} names a missing tensor')
         out[key] = out[target]
-    return dict(sorted(out.items()))
+    result = OrderedDict(sorted(out.items()))
+    if metadata.get(_VERSIONS_KEY):
+        result._metadata = json.loads(metadata[_VERSIONS_KEY])
+    return result
 
 
 def read_legacy_weights(data, fpath, device=None):
