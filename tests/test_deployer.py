@@ -455,3 +455,14 @@ def test_module_versions_survive_the_round_trip(tmp_path):
     for strict in (True, False):
         loaded = DeployedModel(fpath).load_model(strict=strict, verbose=0)
         assert torch.equal(loaded.lin.weight, model.lin.weight)
+
+
+def test_inferred_initkw_that_misses_names_the_defaulted_arguments(tmp_path):
+    pytest.importorskip('torchvision')
+    from torchvision.models import squeezenet1_1
+    model = squeezenet1_1(weights=None)  # version='1_1' is not stored
+    with pytest.raises(DeployError, match=r"does not store \['version', 'dropout'\], so their defaults were used"):
+        deploy(model, tmp_path / 'sq.zip', verbose=0)
+    model._initkw = {'version': '1_1'}
+    fpath = deploy(model, tmp_path / 'sq.zip', verbose=0)
+    assert read_manifest(fpath)['initkw_source'] == '_initkw'

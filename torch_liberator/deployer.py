@@ -125,7 +125,13 @@ def _check_initkw_builds(model, kwargs, how, initkw_json):
         diff = sorted(set(want) ^ set(got))[:5]
         diff += [k for k in sorted(set(want) & set(got)) if want[k] != got[k]][:5]
         hint = 'pass the initkw the model was built with'
-        if any(p.kind is p.VAR_POSITIONAL for p in _init_params(cls)):
+        params = _init_params(cls)[1:]
+        defaulted = [p.name for p in params if p.name not in kwargs
+                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if how == 'inferred' and defaulted:
+            hint = (f'the model does not store {defaulted}, so their defaults '
+                    'were used; pass initkw= (or set model._initkw)')
+        if any(p.kind is p.VAR_POSITIONAL for p in params):
             hint = (f'{cls.__name__} takes positional *args (e.g. submodules, '
                     'as torch.nn.Sequential does), which initkw cannot give; '
                     'deploy a model class of your own that builds its layers')
