@@ -253,6 +253,12 @@ def _versions(mods):
     out = {}
     for mod in mods:
         version = None
+        # the distribution usually has the module's name; scanning every
+        # installed distribution (slow: ~0.5 s) is the fallback
+        with contextlib.suppress(Exception):
+            version = importlib.metadata.version(mod)
+            out[mod] = version
+            continue
         for dist in _distributions().get(mod, []):
             with contextlib.suppress(Exception):
                 version = importlib.metadata.version(dist)
