@@ -119,7 +119,8 @@ def _tree_mapping(src_keys, dst_keys, mode, sep):
         return embedding_mapping(tree1, tree2, anchors=anchors)
 
 
-def associate_keys(src_keys, dst_keys, association='isomorphism', sep='.'):
+def associate_keys(src_keys, dst_keys, association='isomorphism', sep='.',
+                   shortcut=True):
     """
     Map checkpoint (source) keys to model (destination) keys.
 
@@ -128,6 +129,10 @@ def associate_keys(src_keys, dst_keys, association='isomorphism', sep='.'):
         dst_keys (Iterable[str]): keys of the model.
         association (str): one of :data:`ASSOCIATIONS`.
         sep (str): separator between path components.
+        shortcut (bool): when the identical keys already make the largest
+            possible mapping (every key of the smaller side exists on the
+            other), return them without building trees; the result is the
+            same. False always runs the chosen solver.
 
     Returns:
         Dict[str, str]: source key -> destination key; one-to-one, in source
@@ -151,7 +156,8 @@ def associate_keys(src_keys, dst_keys, association='isomorphism', sep='.'):
     src_keys = list(src_keys)
     dst_keys = list(dst_keys)
     exact = _strict_mapping(src_keys, dst_keys)
-    if association == 'strict' or len(exact) == min(len(src_keys), len(dst_keys)):
+    if association == 'strict' or (
+            shortcut and len(exact) == min(len(src_keys), len(dst_keys))):
         # nothing can map more keys than identity already does
         return exact
     if association == 'module-hack':

@@ -85,10 +85,10 @@ def load_partial_state(model, model_state_dict, leftover='noop',
             ``'strict'``, ``'module-hack'``, ``'prefix-hack'``,
             ``'embedding'``, ``'isomorphism'``.
         allow_efficiency_tricks (bool): if True (default), the key solver is
-            not run when the checkpoint and model keys are already identical
-            (the identity mapping is what every association returns then).
-            If False, the solver always runs. The result is the same either
-            way.
+            not run when every key of the smaller side already exists on the
+            other (identity is then the largest mapping any association can
+            find). If False, the solver always runs. The result is the same
+            either way.
 
     Returns:
         dict: ``info`` with
@@ -147,8 +147,9 @@ def load_partial_state(model, model_state_dict, leftover='noop',
                  for key, value in model.state_dict(keep_vars=True).items()
                  if isinstance(value, torch.Tensor)}
 
-    mapping = _associate(list(src_state), list(dst_state), association,
-                         allow_efficiency_tricks)
+    mapping = associate_keys(list(src_state), list(dst_state),
+                             association=association,
+                             shortcut=allow_efficiency_tricks)
     copies, skips = _plan_copies(src_state, dst_state, mapping, mangle)
     inits, init_failures = _plan_leftover(leftover, dst_state, copies)
     n_inits = len(inits)
@@ -315,13 +316,6 @@ def _flat_tensor_state(state):
 
 
 # --- planning (nothing here touches the model) ------------------------------
-
-def _associate(src_keys, dst_keys, association, allow_efficiency_tricks):
-    if allow_efficiency_tricks and set(src_keys) == set(dst_keys):
-        return {key: key for key in src_keys}
-    mapping = associate_keys(src_keys, dst_keys, association=association)
-    return {src: dst for src, dst in mapping.items() if dst is not None}
-
 
 def _plan_copies(src_state, dst_state, mapping, mangle):
     """
