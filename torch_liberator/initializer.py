@@ -14,7 +14,7 @@ This module only orchestrates; every step is done by another module:
    into the model's own parameters and buffers
    (:func:`torch_liberator.shove.shove_tensor`);
 5. report what happened in the ``info`` dictionary (and on stdout, as much
-   as ``verbose`` asks for).
+   as ``verbose`` asks for, see :mod:`torch_liberator.report`).
 
 Every check happens before step 4, so a call that raises leaves the model
 exactly as it was.
@@ -29,12 +29,11 @@ import torch
 from torch_liberator.association import ASSOCIATIONS, associate_keys
 from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
 from torch_liberator.errors import CheckpointFormatError, ShapeMismatchError
+from torch_liberator.report import SEEN_CATEGORIES, print_report
 from torch_liberator.shove import plan_shove, shove_tensor
 
 __all__ = ['Pretrained', 'load_partial_state']
 
-#: The categories of ``info['seen']``, in the order they are reported.
-SEEN_CATEGORIES = ('full_add', 'partial_add_some', 'partial_add_all', 'skipped')
 
 # Only these are unwrapped on the model side. A user module that happens to
 # have an attribute called ``module`` is not a wrapper.
@@ -166,8 +165,8 @@ def load_partial_state(model, model_state_dict, leftover='noop',
     info = _make_info(src_state, dst_state, mapping, copies, skips,
                       ignore_unset)
     if verbose:
-        _report(info, copies, skips, n_inits, init_failures, leftover,
-                association, src_state, dst_state, verbose)
+        print_report(info, copies, skips, n_inits, init_failures, leftover,
+                     association, src_state, dst_state, verbose)
     return info
 
 
@@ -440,84 +439,3 @@ def _make_info(src_state, dst_state, mapping, copies, skips, ignore_unset):
         'self_unset': self_unset,
         'other_unused': list(seen['skipped']),
     }
-
-
-def _report(info, copies, skips, n_inits, init_failures, leftover,
-            association, src_state, dst_state, verbose):
-    seen = info['seen']
-    counts = ', '.join(f'{name}={len(seen[name])}' for name in SEEN_CATEGORIES)
-    if verbose >= 2:
-        for src_key in src_state:
-            if src_key in copies:
-                dst_key, how, _ = copies[src_key]
-                shapes = ''
-                if how != 'full_add':
-                    shapes = (f' {tuple(src_state[src_key].shape)} -> '
-                              f'{tuple(dst_state[dst_key].shape)}')
-                print(f'  {how}: {src_key} -> {dst_key}{shapes}')
-            else:
-                print(f'  skipped: {src_key} ({skips[src_key]})')
-        for key in info['self_unset']:
-            print(f'  self_unset: {key}')
-        for key, reason in init_failures.items():
-            print(f'  leftover could not initialize {key}, left as it '
-                  f'was ({reason})')
-    print(f'load_partial_state(association={association!r}): '
-          f'{len(copies)} of {len(src_state)} checkpoint tensors loaded '
-          f'into a model with {len(dst_state)}')
-    if not (info['self_unset'] or info['other_unused'] or
-            seen['partial_add_some'] or seen['partial_add_all']):
-        print('  perfect fit')
-    else:
-        print(f'  {counts}')
-        print(f'  self_unset={len(info["self_unset"])} '
-              f'{_examples(info["self_unset"])}'.rstrip())
-        print(f'  other_unused={len(info["other_unused"])} '
-              f'{_examples(info["other_unused"])}'.rstrip())
-    if callable(leftover):
-        name = getattr(leftover, '__name__', type(leftover).__name__)
-        line = f'  leftover={name}: initialized {n_inits} tensors'
-        if init_failures:
-            line += (f', could not initialize {len(init_failures)} (left as '
-                     'they were; verbose=2 lists them)')
-        print(line)
-
-
-def _examples(keys, limit=4):
-    """
-    Describe many keys in a few words: by shared prefix, else by shared leaf
-    name, else by a few examples.
-
-    Example:
-        >>> from torch_liberator.initializer import _examples
-        >>> _examples(['fpn.a.weight', 'fpn.a.bias', 'rpn.conv.bias'])
-        '(fpn.a.* 2, rpn.conv.* 1)'
-        >>> _examples(['a.x.n', 'b.y.n', 'c.z.n', 'd.w.n', 'fc.weight'])
-        '(*.n 4, *.weight 1)'
-        >>> _examples(['weight', 'bias'])
-        '(weight 1, bias 1)'
-    """
-    if not keys:
-        return ''
-    for label_of in (_prefix_label, _leaf_label):
-        groups = {}
-        for key in keys:
-            label = label_of(key)
-            groups[label] = groups.get(label, 0) + 1
-        if len(groups) <= limit:
-            return '(' + ', '.join(f'{label} {count}'
-                                   for label, count in groups.items()) + ')'
-    more = ', ...' if len(keys) > limit else ''
-    return '(e.g. ' + ', '.join(keys[:limit]) + more + ')'
-
-
-def _prefix_label(key, depth=2):
-    parts = key.split('.')
-    if len(parts) == 1:
-        return key
-    return '.'.join(parts[:min(depth, len(parts) - 1)]) + '.*'
-
-
-def _leaf_label(key):
-    parts = key.rsplit('.', 1)
-    return key if len(parts) == 1 else '*.' + parts[1]
