@@ -83,6 +83,14 @@ def _ratio(entry, side, name):
     return num / den if num is not None and den else None
 
 
+def _best_ratio(entry, side, name):
+    """Ratio of the fastest samples: robust to load from other work."""
+    num, den = _rec(entry, side, name), _rec(entry, side, 'floor')
+    if not num or not den or not num.get('samples') or not den.get('samples'):
+        return None
+    return min(num['samples']) / min(den['samples'])
+
+
 def _speedup(entry, name):
     """(ratio, is_lower_bound) of 0.2.1 time over ours for one measure."""
     ours, base = _median(entry, 'ours', name), _rec(entry, 'baseline', name)
@@ -178,10 +186,21 @@ def check_targets(results):
         got = [r for r in ratios.values() if r is not None]
         worst = max(ratios, key=lambda c: ratios[c] or 0) if got else None
         met = (all(r is not None for r in ratios.values()) and max(got) <= _TARGET_E2E) if got else None
-        add(f'end-to-end {mode} <= {_TARGET_E2E}x floor on every torchvision pair', met,
-            f'worst {ratios[worst]:.2f}x on {worst}' if got else 'no data')
-    kib = {c: _rec(e, 'ours', f'e2e/{m}').get('rss_delta_kib')
-           for c, e in tv.items() for m in _MODES if _rec(e, 'ours', f'e2e/{m}')}
+        best = {c: _best_ratio(e, 'ours', f'e2e/{mode}') for c, e in tv.items()}
+        best = {c: r for c, r in best.items() if r is not None}
+        detail = f'medians: worst {ratios[worst]:.2f}x on {worst}' if got else 'no data'
+        if best:
+            worst_best = max(best, key=best.get)
+            detail += (f'; fastest samples: worst {best[worst_best]:.2f}x '
+                       f'on {worst_best}')
+        add(f'end-to-end {mode} <= {_TARGET_E2E}x floor on every torchvision pair',
+            met, detail)
+    kib = {}
+    for c, e in tv.items():
+        for m in _MODES:
+            delta = (_rec(e, 'ours', f'e2e/{m}') or {}).get('rss_delta_kib')
+            if delta is not None:
+                kib[c] = max(kib.get(c, 0), delta)
     fracs = {c: kib[c] * 1024 / tv[c]['ours']['info']['src_bytes']
              for c in kib if kib[c] is not None and tv[c]['ours'].get('info', {}).get('src_bytes')}
     if fracs:
@@ -254,13 +273,15 @@ def _e2e_rows(results):
                 ratio = _ratio(e, side, f'e2e/{mode}')
                 row.append(format_seconds(_rec(e, side, f'e2e/{mode}'))
                            + (f' ({ratio:.2f}x)' if ratio else ''))
+        best = [_best_ratio(e, 'ours', f'e2e/{m}') for m in _MODES]
+        row.append(' / '.join('n/a' if b is None else f'{b:.2f}x' for b in best))
         row += [_mapped(e, f'e2e/{m}', 'loaded') for m in _MODES]
         deltas = [(_rec(e, 'ours', f'e2e/{m}') or {}).get('rss_delta_kib') for m in _MODES]
         row.append(' / '.join('n/a' if d is None else f'{d / 1024:.1f}' for d in deltas))
         rows.append(row)
     header = ['pair', 'keys src / dst', 'ckpt MiB', 'floor', 'embedding', 'isomorphism',
               '0.2.1 floor', '0.2.1 embedding', '0.2.1 isomorphism',
-              'loaded emb (ours / 0.2.1)', 'loaded iso (ours / 0.2.1)',
+              'fastest emb / iso', 'loaded emb (ours / 0.2.1)', 'loaded iso (ours / 0.2.1)',
               'peak dRSS MiB emb / iso']
     return header, rows
 
@@ -306,7 +327,9 @@ def render_rst(results):
     out += ['End-to-end ``load_partial_state``', '---------------------------------', '',
             'Times are medians; ``(Nx)`` is the ratio to the same side\'s floor '
             '(``load_state_dict`` of the destination\'s own cloned state, in the '
-            'same process). Synthetic pairs hold tiny tensors, so their floor is '
+            'same process). "fastest" is the ratio of the fastest samples '
+            '(ours), which load from other work on the machine disturbs least. '
+            'Synthetic pairs hold tiny tensors, so their floor is '
             'almost pure Python overhead.', '', _table(header, rows)]
 
     rows = []
