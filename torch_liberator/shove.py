@@ -47,6 +47,8 @@ def _as_shape(shape, name):
     """
     Normalize a shape-like (``torch.Size``, tuple or list of ints) to a tuple.
     """
+    if isinstance(shape, torch.Size):
+        return shape  # already a tuple of non-negative ints
     try:
         dims = tuple(int(d) for d in shape)
     except (TypeError, ValueError) as err:
@@ -117,8 +119,8 @@ def plan_shove(dst_shape, src_shape, dst_dtype=None, src_dtype=None):
             '(e.g. src.real) if that is what you want')
     if len(dst_dims) != len(src_dims):
         raise ShapeMismatchError(
-            f'cannot shove a tensor of shape {src_dims} into one of shape '
-            f'{dst_dims}: ranks differ ({len(src_dims)} vs {len(dst_dims)}); '
+            f'cannot shove a tensor of shape {tuple(src_dims)} into one of '
+            f'shape {tuple(dst_dims)}: ranks differ ({len(src_dims)} vs {len(dst_dims)}); '
             'only tensors of the same rank can be fitted, reshape the source '
             'first or leave this tensor out')
     if dst_dims == src_dims:

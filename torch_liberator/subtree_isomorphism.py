@@ -82,34 +82,38 @@ def _suffix_votes(tree1, tree2):
     leads to it (see the module docstring).
     """
     rate = -(-max(tree1.num_keys, tree2.num_keys) // SAMPLE_ABOVE)
-    # suffix-trie node: [children by component, key nodes of tree1, of tree2]
+    # suffix-trie node: [children by component, prefixes in tree1, in tree2]:
+    # a key ending in the node's suffix contributes the tree node of what
+    # remains of it when the suffix is cut off (the anchor it would vote for)
     root = [{}, [], []]
     for side, tree in ((1, tree1), (2, tree2)):
+        label, parent = tree.label, tree.parent
         for node in _voters(tree, rate):
             tnode = root
-            for part in reversed(tree.key[node].split(tree.sep)):
+            while node > 0:
                 children = tnode[0]
+                part = label[node]
                 nxt = children.get(part)
                 if nxt is None:
                     nxt = children[part] = [{}, [], []]
                 tnode = nxt
+                node = parent[node]
                 tnode[side].append(node)
     votes = Counter()
-    stack = [(child, 1) for child in root[0].values()]
+    label1, label2 = tree1.label, tree2.label
+    stack = list(root[0].values())
     while stack:
-        (children, keys1, keys2), depth = stack.pop()
-        if not (keys1 and keys2):
+        children, anchors1, anchors2 = stack.pop()
+        if not (anchors1 and anchors2):
             continue
-        if len(keys1) * len(keys2) <= VOTE_LIMIT:
-            anchors1 = [tree1.ancestor(node, depth) for node in keys1]
-            anchors2 = [tree2.ancestor(node, depth) for node in keys2]
+        if len(anchors1) * len(anchors2) <= VOTE_LIMIT:
             for p in anchors1:
-                up1 = tree1.label[p] if p != tree1.root else None
+                up1 = label1[p] if p else None
                 for q in anchors2:
-                    if up1 is not None and q != tree2.root and tree2.label[q] == up1:
+                    if up1 is not None and q and label2[q] == up1:
                         continue  # the pair shares a longer suffix
                     votes[(p, q)] += 1
-        stack.extend((child, depth + 1) for child in children.values())
+        stack.extend(children.values())
     return votes
 
 
