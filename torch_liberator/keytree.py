@@ -56,8 +56,8 @@ class KeyTree:
         self.sep = sep
         # Pass 1: create nodes in first-seen order. A node is found by its
         # path string, so a key whose parent module exists already (the
-        # usual case) costs one rfind and two dict operations, not one per
-        # path component.
+        # usual case) costs one rfind and a few dict and list operations,
+        # not one dict step per path component.
         ids = {'': 0}
         labels = ['']
         parents = [-1]
@@ -65,33 +65,44 @@ class KeyTree:
         childlists = [[]]
         seplen = len(sep)
         for key in keys:
-            if not isinstance(key, str):
+            if type(key) is not str and not isinstance(key, str):
                 raise TypeError(
                     f'keys must be strings, got {type(key).__name__}: {key!r}')
             node = ids.get(key)
-            if node is None:
-                missing = [key]
-                path = key
-                while True:
-                    i = path.rfind(sep)
-                    path = path[:i] if i >= 0 else ''
-                    node = ids.get(path)
-                    if node is not None:
-                        break
+            if node is not None:
+                # the key names a node that exists: a module path, or a repeat
+                if node == 0 or keyof[node] is not None:
+                    raise ValueError(f'duplicate or empty key {key!r}')
+                keyof[node] = key
+                continue
+            i = key.rfind(sep)
+            parent = ids.get(key[:i]) if i >= 0 else 0
+            if parent is None:
+                # create the missing ancestors, top down
+                missing = []
+                path = key[:i]
+                while parent is None:
                     missing.append(path)
+                    j = path.rfind(sep)
+                    path = path[:j] if j >= 0 else ''
+                    parent = ids.get(path)
                 for path in reversed(missing):
-                    i = path.rfind(sep)
+                    j = path.rfind(sep)
                     new = len(labels)
                     ids[path] = new
-                    labels.append(path[i + seplen:] if i >= 0 else path)
-                    parents.append(node)
+                    labels.append(path[j + seplen:] if j >= 0 else path)
+                    parents.append(parent)
                     keyof.append(None)
-                    childlists[node].append(new)
+                    childlists[parent].append(new)
                     childlists.append([])
-                    node = new
-            elif node == 0 or keyof[node] is not None:
-                raise ValueError(f'duplicate or empty key {key!r}')
-            keyof[node] = key
+                    parent = new
+            new = len(labels)
+            ids[key] = new
+            labels.append(key[i + seplen:] if i >= 0 else key)
+            parents.append(parent)
+            keyof.append(key)
+            childlists[parent].append(new)
+            childlists.append([])
         paths = list(ids)
         n = len(labels)
         if not _is_preorder(childlists):
