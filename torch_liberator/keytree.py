@@ -7,12 +7,16 @@ whose inner nodes are the module paths (``layer1``, ``layer1.0``, ...).
 stores it as flat arrays indexed by pre-order position, so the solvers in
 :mod:`torch_liberator.subtree_isomorphism` and
 :mod:`torch_liberator.subtree_embedding` can ask "which nodes lie below this
-one" (a contiguous range), "which child has this label" (a dict lookup) and
-"where else does this label occur" (a sorted array) in constant or
-logarithmic time.
+one" (a contiguous range), "which child has this label" (a dict lookup of
+its path) and "where else does this label occur" (a sorted array) in constant
+or logarithmic time.
 
 Notes:
-    Building costs ``O(total number of path components)`` time and memory.
+    Building costs ``O(N)`` string operations for ``N`` nodes: a node is
+    created by one ``rfind`` and a dict lookup of its parent's path. When the
+    keys come module by module (as ``state_dict()`` lists them) creation
+    order already is pre-order and no renumbering is needed; otherwise one
+    ``O(N)`` traversal renumbers the nodes.
 
 Example:
     >>> from torch_liberator.keytree import KeyTree
@@ -209,39 +213,6 @@ class KeyTree:
                 counts[self.parent[other]] += counts[other]
             self._nkeys_below = counts
         return counts[node]
-
-    def relative_path(self, node, ancestor):
-        """
-        The path of ``node`` below ``ancestor`` (``''`` when they are equal).
-
-        Example:
-            >>> from torch_liberator.keytree import KeyTree
-            >>> tree = KeyTree(['a.b.c'])
-            >>> tree.relative_path(3, 1)
-            'b.c'
-            >>> tree.relative_path(3, 0)
-            'a.b.c'
-        """
-        if node == ancestor:
-            return ''
-        if ancestor == 0:
-            return self._paths[node]
-        return self._paths[node][len(self._paths[ancestor]) + len(self.sep):]
-
-    def ancestor(self, node, levels):
-        """
-        The ancestor ``levels`` steps above ``node``.
-
-        Example:
-            >>> from torch_liberator.keytree import KeyTree
-            >>> tree = KeyTree(['a.b.c'])
-            >>> tree.path(tree.ancestor(3, 2))
-            'a'
-        """
-        parent = self.parent
-        for _ in range(levels):
-            node = parent[node]
-        return node
 
     def nodes_labeled(self, label, below):
         """
