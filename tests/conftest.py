@@ -61,6 +61,14 @@ def make_convbn(seed=None):
     return net
 
 
+def counts(info):
+    """The sizes of an ``info`` dict's key lists, by name."""
+    out = {key: len(value) for key, value in info['seen'].items()}
+    out['self_unset'] = len(info['self_unset'])
+    out['other_unused'] = len(info['other_unused'])
+    return out
+
+
 def snapshot(model):
     """Clones of every tensor of ``model.state_dict()``."""
     return {key: value.detach().clone()

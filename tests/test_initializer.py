@@ -7,7 +7,7 @@ test_readme_examples.py.
 import pytest
 import torch
 
-from conftest import (Backboned, Embedder, Holder, assert_unchanged,
+from conftest import (Backboned, Embedder, Holder, assert_unchanged, counts,
                       make_convbn, make_mlp, snapshot)
 from torch_liberator.association import ASSOCIATIONS
 from torch_liberator.errors import (CheckpointFormatError,
@@ -15,13 +15,6 @@ from torch_liberator.errors import (CheckpointFormatError,
 from torch_liberator.initializer import Pretrained, load_partial_state
 
 SEEN = ['full_add', 'partial_add_some', 'partial_add_all', 'skipped']
-
-
-def counts(info):
-    out = {key: len(value) for key, value in info['seen'].items()}
-    out['self_unset'] = len(info['self_unset'])
-    out['other_unused'] = len(info['other_unused'])
-    return out
 
 
 def assert_loaded(model, src_state, mapping):

@@ -7,15 +7,8 @@ The torchvision models are built once per session (see conftest.py).
 import pytest
 import torch
 
-from conftest import Backboned, Embedder, snapshot
+from conftest import Backboned, Embedder, counts, snapshot
 from torch_liberator.initializer import Pretrained, load_partial_state
-
-
-def counts(info):
-    out = {key: len(value) for key, value in info['seen'].items()}
-    out['self_unset'] = len(info['self_unset'])
-    out['other_unused'] = len(info['other_unused'])
-    return out
 
 
 def assert_loaded(model, src_state, info):
