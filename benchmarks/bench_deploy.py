@@ -222,15 +222,8 @@ def machine_info():
         True
     """
     import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as file:
-            for line in file:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from run_benchmarks import cpu_model
+    cpu = cpu_model()
     try:
         load = f', load average {os.getloadavg()[0]:.1f} at the start'
     except OSError:

@@ -40,6 +40,25 @@ _MCOS = ['mcos/embedding', 'mcos/isomorphism']
 _E2E = ['e2e/embedding', 'e2e/isomorphism']
 
 
+def cpu_model():
+    """
+    The processor's model name (from /proc/cpuinfo where there is one).
+
+    Example:
+        >>> import run_benchmarks
+        >>> isinstance(run_benchmarks.cpu_model(), str)
+        True
+    """
+    try:
+        with open('/proc/cpuinfo') as file:
+            for line in file:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or 'unknown'
+
+
 def machine_info():
     """
     Describe the machine and the software versions.
@@ -53,15 +72,7 @@ def machine_info():
         >>> info['cores'] >= 1 and 'torch' in info
         True
     """
-    cpu = platform.processor() or 'unknown'
-    try:
-        with open('/proc/cpuinfo') as file:
-            for line in file:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     versions = {}
     for dist in ('torch', 'torchvision', 'numpy', 'networkx'):
         try:
