@@ -241,7 +241,13 @@ def test_tampered_weights_and_extra_members_are_refused(tmp_path):
         DeployedModel(extra).load_model()
 
 
-def test_same_path_redeploy_in_one_process(tmp_path):
+@pytest.mark.parametrize('swap', [True, False], ids=['rename-exchange', 'os-replace'])
+def test_same_path_redeploy_in_one_process(tmp_path, monkeypatch, swap):
+    # over an existing file the new one is swapped in (renameat2 on Linux)
+    # or os.replace'd; either way nothing else is left in the folder
+    from torch_liberator import deploywriter
+    if not swap:
+        monkeypatch.setattr(deploywriter, '_rename_exchange', lambda src, dst: False)
     fpath = tmp_path / 'same.zip'
     x = torch.rand(1, 4)
     torch.manual_seed(0)
@@ -256,6 +262,7 @@ def test_same_path_redeploy_in_one_process(tmp_path):
     loaded = DeployedModel(fpath).load_model()
     assert type(loaded).__name__ == 'Conv1d'
     assert torch.equal(loaded(x[..., None]), conv(x[..., None]))
+    assert os.listdir(tmp_path) == ['same.zip']
 
 
 def test_strict_load_adopts_the_stored_tensors(tmp_path, monkeypatch):

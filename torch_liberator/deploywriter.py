@@ -20,7 +20,10 @@ Example:
 import hashlib
 import json
 import os
+import queue
 import secrets
+import sys
+import threading
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -126,7 +129,7 @@ def write_deploy_zip(fpath, files, manifest):
             # the manifest goes last: it holds the hashes of what precedes it
             zfile.writestr(_zipinfo(f'{fpath.stem}/{MANIFEST_FNAME}', True),
                            text.encode('utf8'), compresslevel=6)
-        os.replace(tmp, fpath)
+        _move_into_place(tmp, fpath)
     except BaseException as err:
         try:
             os.unlink(tmp)
@@ -139,6 +142,41 @@ def write_deploy_zip(fpath, files, manifest):
     return fpath
 
 
+def _move_into_place(tmp, fpath):
+    """
+    Atomically give ``tmp`` the name ``fpath``.
+
+    Over an existing file, ext4 (``auto_da_alloc``) writes the new file's
+    data out before a rename returns, which costs about as much as writing
+    the file again. On Linux, swapping the two names with
+    ``renameat2(RENAME_EXCHANGE)`` and deleting the old file is just as
+    atomic for readers and skips that forced write; the durability after a
+    power cut is then that of :func:`torch.save` over a file. Anywhere the
+    swap is not supported this is :func:`os.replace`.
+    """
+    if fpath.exists() and _rename_exchange(tmp, fpath):
+        try:
+            os.unlink(tmp)  # now the previous file
+        except OSError:
+            pass
+        return
+    os.replace(tmp, fpath)
+
+
+def _rename_exchange(src, dst):
+    """True if ``renameat2(RENAME_EXCHANGE)`` swapped the two names."""
+    if not sys.platform.startswith('linux'):
+        return False
+    import ctypes
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not glibc >= 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst),
+                     rename_exchange) == 0
+
+
 def _check_member_name(rel):
     parts = PurePosixPath(rel).parts
     if (not parts or rel.startswith('/') or '\\' in rel
@@ -149,30 +187,57 @@ def _check_member_name(rel):
 
 
 def _write_members(zfile, name, files):
-    """
-    Write each member. A streamed payload is hashed (sha256) and checksummed
-    (CRC-32) in two worker threads while the main thread writes it; all three
-    release the GIL on large buffers.
-    """
-    from concurrent.futures import ThreadPoolExecutor
     members = {}
-    # one thread each keeps every digest's updates in order
-    with ThreadPoolExecutor(1) as sha_pool, ThreadPoolExecutor(1) as crc_pool:
-        for rel in sorted(files):
-            content = files[rel]
-            info = _zipinfo(f'{name}/{rel}', compress=isinstance(
-                content, (bytes, bytearray, memoryview)))
-            if info.compress_type == zipfile.ZIP_DEFLATED:
-                data = bytes(content)
-                zfile.writestr(info, data, compresslevel=6)
-                members[rel] = {'sha256': sha256_bytes(data), 'size': len(data)}
-            else:  # a streamed payload (WeightsPayload), stored as is
-                digest = _write_stored(zfile, info, content, sha_pool, crc_pool)
-                members[rel] = {'sha256': digest, 'size': content.size}
+    for rel in sorted(files):
+        content = files[rel]
+        info = _zipinfo(f'{name}/{rel}', compress=isinstance(
+            content, (bytes, bytearray, memoryview)))
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            data = bytes(content)
+            zfile.writestr(info, data, compresslevel=6)
+            members[rel] = {'sha256': sha256_bytes(data), 'size': len(data)}
+        else:  # a streamed payload (WeightsPayload), stored as is
+            digest = _write_stored(zfile, info, content)
+            members[rel] = {'sha256': digest, 'size': content.size}
     return members
 
 
-def _write_stored(zfile, info, payload, sha_pool, crc_pool):
+class _Digester(threading.Thread):
+    """
+    Feed buffers, in order, to ``update`` in a worker thread. hashlib and
+    zlib release the GIL on large buffers, so the digest runs while the
+    caller writes. A bounded queue keeps at most ``_MAX_QUEUED`` buffers
+    alive (they matter only when the payload copies tensors off a GPU).
+    """
+    _MAX_QUEUED = 64
+
+    def __init__(self, update):
+        super().__init__(daemon=True)
+        self.update = update
+        self.queue = queue.Queue(self._MAX_QUEUED)
+        self.error = None
+        self.start()
+
+    def run(self):
+        while (chunk := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.update(chunk)
+                except BaseException as err:  # reported by finish()
+                    self.error = err
+
+    def finish(self):
+        self.queue.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _write_stored(zfile, info, payload):
+    """
+    Stream a payload into a stored zip member; sha256 and CRC-32 are
+    computed in two worker threads while the main thread writes.
+    """
     info.file_size = payload.size
     hasher = hashlib.sha256()
     crc = [0]
@@ -180,22 +245,26 @@ def _write_stored(zfile, info, payload, sha_pool, crc_pool):
     def update_crc(chunk):
         crc[0] = zlib.crc32(chunk, crc[0])
 
-    jobs = []
     with zfile.open(info, 'w', force_zip64=payload.size > 2 ** 31) as dst:
         # zipfile's own write() computes the CRC inline; when its (private,
         # stable since 3.6) fields are there, compute it in a worker instead.
         # The chunks view tensor memory, so queueing them copies nothing.
         fast = all(hasattr(dst, a) for a in ('_fileobj', '_crc', '_file_size'))
-        for chunk in payload.chunks():
-            jobs.append(sha_pool.submit(hasher.update, chunk))
-            if fast:
-                jobs.append(crc_pool.submit(update_crc, chunk))
-                dst._fileobj.write(chunk)
-                dst._file_size += len(chunk)
-            else:
-                dst.write(chunk)
-        for job in jobs:
-            job.result()
+        workers = [_Digester(hasher.update)]
+        if fast:
+            workers.append(_Digester(update_crc))
+        try:
+            for chunk in payload.chunks():
+                for worker in workers:
+                    worker.queue.put(chunk)
+                if fast:
+                    dst._fileobj.write(chunk)
+                    dst._file_size += len(chunk)
+                else:
+                    dst.write(chunk)
+        finally:
+            for worker in workers:
+                worker.finish()
         if fast:
             dst._crc = crc[0]
     return hasher.hexdigest()
