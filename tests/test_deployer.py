@@ -267,10 +267,10 @@ def test_same_path_redeploy_in_one_process(tmp_path, monkeypatch, swap):
 
 def test_strict_load_adopts_the_stored_tensors(tmp_path, monkeypatch):
     # the fast path: built on meta, then the loaded tensors are assigned
-    from torch_liberator import deployer
+    from torch_liberator import metabuild
     calls = []
-    real = deployer._build_assigned
-    monkeypatch.setattr(deployer, '_build_assigned',
+    real = metabuild.build_assigned
+    monkeypatch.setattr(metabuild, 'build_assigned',
                         lambda *a: calls.append(real(*a)) or calls[-1])
     model = ConvBN(4)
     loaded = DeployedModel(deploy(model, tmp_path / 's.zip', verbose=0)).load_model()

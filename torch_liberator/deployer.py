@@ -246,51 +246,6 @@ def _import_code(text, digest, label):
     return module
 
 
-def _build_assigned(cls, initkw, state):
-    """Build on the meta device and adopt the loaded tensors (no random
-    init, no copy); None when the model does not allow it."""
-    import torch
-    try:
-        with torch.device('meta'):
-            model = cls(**initkw)
-    except Exception:
-        return None
-    params = list(model.named_parameters(remove_duplicate=False))
-    buffers = list(model.named_buffers(remove_duplicate=False))
-    tensors = [t for _, t in params + buffers]
-    if len({id(t) for t in tensors}) != len(tensors):
-        return None  # tied weights: let load_state_dict keep the ties
-    if {n for n, _ in params + buffers} != set(model.state_dict()):
-        return None  # non-persistent buffers would stay on meta
-    if len({id(v) for v in state.values()}) != len(state):
-        return None
-    if _has_meta_attributes(model, torch):
-        return None  # e.g. self.scale = torch.tensor(2.0): not in the state
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as err:
-        raise DeployError(
-            f'the deployed weights do not fit {cls.__name__}(**initkw): '
-            f'{err}; use load_model(strict=False) to load what fits') from err
-    if any(t.is_meta for t in model.parameters()) or any(
-            t.is_meta for t in model.buffers()):
-        return None
-    return model
-
-
-def _has_meta_attributes(model, torch):
-    skip = ('_parameters', '_buffers', '_modules')
-    for module in model.modules():
-        for key, value in vars(module).items():
-            if key in skip:
-                continue
-            values = value.values() if isinstance(value, dict) else (
-                value if isinstance(value, (list, tuple)) else [value])
-            if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
-                return True
-    return False
-
-
 class DeployedModel:
     """
     A deploy file (zip, unzipped directory, or torch_liberator 0.2 zip).
@@ -470,9 +425,10 @@ class DeployedModel:
             >>> len(loader.load_info['seen']['full_add'])
             2
         """
+        from torch_liberator import metabuild
         module, state = self._verified_contents(with_weights=True)
         cls, initkw = module.get_model_cls(), module.get_initkw()
-        model = _build_assigned(cls, initkw, state) if strict else None
+        model = metabuild.build_assigned(cls, initkw, state) if strict else None
         if model is None:
             try:
                 model = cls(**initkw)

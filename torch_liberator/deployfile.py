@@ -295,8 +295,7 @@ class DeployFile:
                 f'{self.members[rel]} bytes but the manifest records '
                 f'{entry.get("size")}; the file was modified or truncated. '
                 'Nothing in it was executed.')
-        data = self._source.read(self._prefix + rel, raw=True)
-        digest = sha256_bytes(data)
+        data, digest = self._source.read_hashed(self._prefix + rel)
         if digest != entry.get('sha256'):
             raise IntegrityError(
                 f'member {rel!r} of {os.fspath(self.fpath)!r} has sha256 '

@@ -2,9 +2,11 @@
 Byte access to a deploy file: a zip, a path inside one, or a directory.
 
 A source lists member names and sizes and reads members; it knows nothing of
-manifests or hashes (see :mod:`torch_liberator.deployfile`). Stored (not
-compressed) zip members that the caller will hash are read straight into one
-writable buffer, skipping zipfile's CRC pass and a copy.
+manifests (see :mod:`torch_liberator.deployfile`). ``read_hashed`` also
+returns a member's sha256: a stored (not compressed) zip member or a file is
+read in chunks straight into one writable buffer, each chunk hashed in a
+worker thread while the next is read, skipping zipfile's CRC pass (the
+sha256 supersedes it) and any copy.
 
 Example:
     >>> import zipfile, tempfile, os
@@ -14,15 +16,20 @@ Example:
     >>> with zipfile.ZipFile(fpath, 'w') as zfile:
     ...     zfile.writestr('a/x.txt', 'hi')
     >>> path, inner, source = open_source(os.path.join(fpath, 'a', 'x.txt'))
-    >>> inner, source.names(), bytes(source.read('a/x.txt', raw=True))
+    >>> inner, source.names(), bytes(source.read('a/x.txt'))
     ('a/x.txt', ['a/x.txt'], b'hi')
+    >>> buf, digest = source.read_hashed('a/x.txt')
+    >>> bytes(buf), digest[:8]
+    (b'hi', '8f434346')
     >>> source.close()
     >>> tmp.cleanup()
 """
+import hashlib
 import os
 import zipfile
 from pathlib import Path
 
+from torch_liberator.digest import Digester
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, IntegrityError)
 
@@ -39,8 +46,8 @@ def open_source(fpath):
     Returns:
         Tuple[Path, str | None, object]: the zip or directory path, the part
         of ``fpath`` inside the zip (or None), and a source with
-        ``names()``, ``size(name)``, ``read(name, raw=False)`` and
-        ``close()``.
+        ``names()``, ``size(name)``, ``read(name)``, ``read_hashed(name)``
+        (-> writable buffer, hex sha256) and ``close()``.
 
     Raises:
         CheckpointNotFoundError: nothing exists at ``fpath``.
@@ -97,31 +104,34 @@ class _ZipSource:
     def size(self, name):
         return self.infos[name].file_size
 
-    def read(self, name, raw=False):
-        info = self.infos[name]
+    def read(self, name):
         try:
-            if raw and info.compress_type == zipfile.ZIP_STORED:
-                # Stored member whose sha256 the caller checks: read it
-                # straight into a writable buffer (no CRC pass, no copy).
-                return self._read_stored(info)
-            return self.zfile.read(info)
+            return self.zfile.read(self.infos[name])
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-            raise IntegrityError(
-                f'cannot read member {name!r} of {os.fspath(self.fpath)!r} '
-                f'({err}); the zip is corrupt') from err
+            raise self._corrupt(name, err) from err
 
-    def _read_stored(self, info):
-        file = self.zfile.fp
-        file.seek(info.header_offset)
-        head = file.read(30)
-        if len(head) != 30 or head[:4] != b'PK\x03\x04':
-            raise zipfile.BadZipFile('bad local file header')
-        skip = int.from_bytes(head[26:28], 'little') + int.from_bytes(head[28:30], 'little')
-        file.seek(info.header_offset + 30 + skip)
-        buf = bytearray(info.file_size)
-        if file.readinto(buf) != info.file_size:
-            raise EOFError('member is truncated')
-        return buf
+    def read_hashed(self, name):
+        info = self.infos[name]
+        if info.compress_type != zipfile.ZIP_STORED:
+            data = self.read(name)
+            return data, hashlib.sha256(data).hexdigest()
+        try:
+            file = self.zfile.fp
+            file.seek(info.header_offset)
+            head = file.read(30)
+            if len(head) != 30 or head[:4] != b'PK\x03\x04':
+                raise zipfile.BadZipFile('bad local file header')
+            skip = (int.from_bytes(head[26:28], 'little')
+                    + int.from_bytes(head[28:30], 'little'))
+            file.seek(info.header_offset + 30 + skip)
+            return _read_hashing(file, info.file_size)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise self._corrupt(name, err) from err
+
+    def _corrupt(self, name, err):
+        return IntegrityError(
+            f'cannot read member {name!r} of {os.fspath(self.fpath)!r} '
+            f'({err}); the zip is corrupt')
 
     def close(self):
         self.zfile.close()
@@ -140,11 +150,41 @@ class _DirSource:
     def size(self, name):
         return (self.fpath / name).stat().st_size
 
-    def read(self, name, raw=False):
+    def read(self, name):
+        return (self.fpath / name).read_bytes()
+
+    def read_hashed(self, name):
         with open(self.fpath / name, 'rb') as file:
-            buf = bytearray(os.fstat(file.fileno()).st_size)
-            file.readinto(buf)
-        return buf
+            return _read_hashing(file, os.fstat(file.fileno()).st_size)
 
     def close(self):
         pass
+
+
+_CHUNK = 8 * 2 ** 20
+
+
+def _read_hashing(file, size):
+    """
+    Read ``size`` bytes from ``file`` into a new writable buffer and sha256
+    them, hashing each chunk in a worker thread while the next one is read.
+    The buffer is allocated lazily (pages are mapped as they are filled).
+    """
+    import numpy as np
+    buf = memoryview(np.empty(size, dtype=np.uint8)).cast('B')
+    hasher = hashlib.sha256()
+    if size <= _CHUNK:
+        if file.readinto(buf) != size:
+            raise EOFError('member is truncated')
+        hasher.update(buf)
+        return buf, hasher.hexdigest()
+    worker = Digester(hasher.update)
+    try:
+        for start in range(0, size, _CHUNK):
+            part = buf[start:start + _CHUNK]
+            if file.readinto(part) != len(part):
+                raise EOFError('member is truncated')
+            worker.feed(part)
+    finally:
+        worker.finish()
+    return buf, hasher.hexdigest()

@@ -20,14 +20,13 @@ Example:
 import hashlib
 import json
 import os
-import queue
 import secrets
 import sys
-import threading
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from torch_liberator.digest import Digester
 from torch_liberator.errors import DeployError
 
 __all__ = [
@@ -202,37 +201,6 @@ def _write_members(zfile, name, files):
     return members
 
 
-class _Digester(threading.Thread):
-    """
-    Feed buffers, in order, to ``update`` in a worker thread. hashlib and
-    zlib release the GIL on large buffers, so the digest runs while the
-    caller writes. A bounded queue keeps at most ``_MAX_QUEUED`` buffers
-    alive (they matter only when the payload copies tensors off a GPU).
-    """
-    _MAX_QUEUED = 64
-
-    def __init__(self, update):
-        super().__init__(daemon=True)
-        self.update = update
-        self.queue = queue.Queue(self._MAX_QUEUED)
-        self.error = None
-        self.start()
-
-    def run(self):
-        while (chunk := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.update(chunk)
-                except BaseException as err:  # reported by finish()
-                    self.error = err
-
-    def finish(self):
-        self.queue.put(None)
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-
 def _write_stored(zfile, info, payload):
     """
     Stream a payload into a stored zip member; sha256 and CRC-32 are
@@ -250,13 +218,13 @@ def _write_stored(zfile, info, payload):
         # stable since 3.6) fields are there, compute it in a worker instead.
         # The chunks view tensor memory, so queueing them copies nothing.
         fast = all(hasattr(dst, a) for a in ('_fileobj', '_crc', '_file_size'))
-        workers = [_Digester(hasher.update)]
+        workers = [Digester(hasher.update)]
         if fast:
-            workers.append(_Digester(update_crc))
+            workers.append(Digester(update_crc))
         try:
             for chunk in payload.chunks():
                 for worker in workers:
-                    worker.queue.put(chunk)
+                    worker.feed(chunk)
                 if fast:
                     dst._fileobj.write(chunk)
                     dst._file_size += len(chunk)

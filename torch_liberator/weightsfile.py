@@ -204,8 +204,9 @@ def decode_weights(buf, device=None):
     Read safetensors bytes into tensors that view ``buf`` (no copy on CPU).
 
     Args:
-        buf (bytes | bytearray): the whole safetensors data. Pass a bytearray
-            to get writable tensors without a copy; bytes are copied once.
+        buf (bytes-like): the whole safetensors data. A writable buffer
+            (bytearray, writable memoryview) gives tensors that view it
+            without a copy; read-only bytes are copied once.
         device (str | torch.device | None): where to put the tensors
             (default: CPU).
 
@@ -230,8 +231,8 @@ def decode_weights(buf, device=None):
     """
     import torch
     _, from_name = _dtype_tables()
-    if not isinstance(buf, bytearray):
-        buf = bytearray(buf)
+    if memoryview(buf).readonly:
+        buf = bytearray(buf)  # tensors must be able to write to their memory
     try:
         hlen = int.from_bytes(buf[:8], 'little')
         if len(buf) < 8 or 8 + hlen > len(buf):
