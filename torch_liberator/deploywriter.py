@@ -6,7 +6,7 @@ it (and re-exports :func:`write_deploy_zip`). Every member goes under one
 folder named after the zip; ``manifest.json`` comes last and records the
 sha256 and size of every other member. Members are sorted and time-stamped
 1980-01-01; the zip is written to a hidden ``.part`` file in the destination
-folder and moved into place with :func:`os.replace`.
+folder and moved into place atomically.
 
 Example:
     >>> import tempfile, zipfile, os
@@ -80,7 +80,7 @@ def write_deploy_zip(fpath, files, manifest):
     name and version; it is written last. Members are sorted and time-stamped
     1980-01-01, so equal
     inputs give byte-identical zips. The zip is written to a hidden file in
-    the destination folder and moved into place with :func:`os.replace`, so a
+    the destination folder and moved into place atomically, so a
     failure never leaves a half-written file (and nothing goes to the temp
     dir).
 

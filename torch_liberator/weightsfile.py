@@ -37,6 +37,11 @@ __all__ = ['WeightsPayload', 'decode_weights', 'read_legacy_weights']
 
 _ALIAS_KEY = '__torch_liberator_aliases__'
 _VERSIONS_KEY = '__torch_liberator_module_metadata__'
+# Large tensors are yielded as views of at most _CHUNK bytes; small ones
+# (norm layers' vectors, counters) are joined into buffers of about _SMALL
+# bytes, so the writer and its hashing threads handle few, large buffers.
+_CHUNK = 16 * 2 ** 20
+_SMALL = 2 ** 20
 
 
 def _module_versions(state_dict):
@@ -47,7 +52,7 @@ def _module_versions(state_dict):
         return json.dumps(dict(metadata), sort_keys=True)
     except (TypeError, ValueError):
         return None  # not plain data: leave it out
-_CHUNK = 16 * 2 ** 20
+
 
 _DTYPE_NAMES = {
     'float64': 'F64', 'float32': 'F32', 'float16': 'F16', 'bfloat16': 'BF16',
@@ -166,7 +171,8 @@ class WeightsPayload:
 
     def chunks(self):
         """
-        Yield the safetensors bytes as buffers of at most a few MiB.
+        Yield the safetensors bytes as buffers of at most 16 MiB: views of
+        the tensors' memory, with small tensors joined into one buffer.
 
         Example:
             >>> import torch
@@ -177,14 +183,27 @@ class WeightsPayload:
         """
         import torch
         yield self._head
+        small = []  # tensors under _SMALL bytes go out joined
+        small_bytes = 0
         for value in self._tensors:
             if not value.numel():
                 continue
             value = value.to('cpu').contiguous()
-            flat = value.reshape(-1).view(torch.uint8).numpy()
-            view = memoryview(flat)
+            view = memoryview(value.reshape(-1).view(torch.uint8).numpy())
+            if len(view) < _SMALL:
+                small.append(view)
+                small_bytes += len(view)
+                if small_bytes >= _SMALL:
+                    yield b''.join(small)
+                    small, small_bytes = [], 0
+                continue
+            if small:
+                yield b''.join(small)
+                small, small_bytes = [], 0
             for start in range(0, len(view), _CHUNK):
                 yield view[start:start + _CHUNK]
+        if small:
+            yield b''.join(small)
 
     def to_bytes(self):
         """
