@@ -11,7 +11,9 @@ For torchvision resnet50 and vit_b_16 (weights=None) it times, on CPU:
   who only has the checkpoint must do), vs ``DeployedModel(f).load_model()``
   (hash check of every member + code import + build + strict load).
 
-Each timing is the median of ``--repeat`` runs (first-call deploy: one run).
+Each timing is the median of ``--repeat`` runs, taken round-robin (one run
+of every variant per round, so load bursts on a shared machine hit them
+alike); the first-call deploy is one run.
 Ratios are ours / baseline from the same run; nothing is asserted.
 
 Usage::
@@ -54,13 +56,22 @@ def _factory(name):
     raise KeyError(f'unknown model {name!r}; use resnet50 or vit_b_16 ({torchvision.__version__})')
 
 
-def _timeit(func, repeat):
-    times = []
+def _round_robin(tasks, repeat):
+    """
+    Median seconds of each task, run in turn ``repeat`` times (one of each
+    per round), so a burst of load on a shared machine hits every task
+    alike instead of skewing one ratio.
+
+    Example:
+        >>> from bench_deploy import _round_robin
+        >>> sorted(_round_robin({'a': lambda: 1.0, 'b': lambda: 2.0}, 3).items())
+        [('a', 1.0), ('b', 2.0)]
+    """
+    times = {key: [] for key in tasks}
     for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for key, run in tasks.items():
+            times[key].append(run())
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def bench_one(name, dpath, repeat):
@@ -91,42 +102,45 @@ def bench_one(name, dpath, repeat):
     start = time.perf_counter()
     torch_liberator.deploy(model, zip_fpath, initkw=initkw, verbose=0)
     row['deploy_first_s'] = time.perf_counter() - start
-    row['save_s'] = _timeit(lambda: torch.save(state, pt_fpath), repeat)
-    row['deploy_s'] = _timeit(
-        lambda: torch_liberator.deploy(model, zip_fpath, initkw=initkw, verbose=0), repeat)
-
-    # writing to a new path: no old file to replace (on ext4, replacing an
-    # existing file by rename flushes the new file's data first)
+    torch.save(state, pt_fpath)
+    target = cls(**initkw)
     counter = iter(range(10 ** 6))
 
-    def fresh(suffix):
-        path = os.path.join(dpath, f'{name}_new_{next(counter)}{suffix}')
-        return path
+    def timed(func):
+        def run():
+            start = time.perf_counter()
+            func()
+            return time.perf_counter() - start
+        return run
 
     def timed_new(func, suffix):
-        times = []
-        for _ in range(repeat):
-            path = fresh(suffix)
+        # writing to a new path: no old file to replace or truncate
+        def run():
+            path = os.path.join(dpath, f'{name}_new_{next(counter)}{suffix}')
             start = time.perf_counter()
             func(path)
-            times.append(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
             os.unlink(path)
-        return statistics.median(times)
-
-    row['save_new_s'] = timed_new(lambda p: torch.save(state, p), '.pt')
-    row['deploy_new_s'] = timed_new(
-        lambda p: torch_liberator.deploy(model, p, initkw=initkw, verbose=0), '.zip')
-
-    target = cls(**initkw)
-    row['load_existing_s'] = _timeit(
-        lambda: target.load_state_dict(torch.load(pt_fpath, weights_only=True)), repeat)
+            return elapsed
+        return run
 
     def build_and_load():
         fresh = cls(**initkw)
         fresh.load_state_dict(torch.load(pt_fpath, weights_only=True))
 
-    row['build_load_s'] = _timeit(build_and_load, repeat)
-    row['load_model_s'] = _timeit(lambda: DeployedModel(zip_fpath).load_model(), repeat)
+    tasks = {
+        'save_s': timed(lambda: torch.save(state, pt_fpath)),
+        'deploy_s': timed(lambda: torch_liberator.deploy(
+            model, zip_fpath, initkw=initkw, verbose=0)),
+        'save_new_s': timed_new(lambda p: torch.save(state, p), '.pt'),
+        'deploy_new_s': timed_new(lambda p: torch_liberator.deploy(
+            model, p, initkw=initkw, verbose=0), '.zip'),
+        'load_existing_s': timed(lambda: target.load_state_dict(
+            torch.load(pt_fpath, weights_only=True))),
+        'build_load_s': timed(build_and_load),
+        'load_model_s': timed(lambda: DeployedModel(zip_fpath).load_model()),
+    }
+    row.update(_round_robin(tasks, repeat))
 
     loaded = DeployedModel(zip_fpath).load_model().eval()
     x = torch.rand(1, 3, 224, 224)

@@ -85,3 +85,18 @@ def test_api_docs_list_exactly_the_public_names():
         text, flags=re.MULTILINE)
     assert sorted(documented) == sorted(public_names())
     assert len(documented) == len(set(documented))
+
+
+def test_benchmark_scripts_examples_run():
+    # the benchmark scripts are not part of the package, so pytest does not
+    # collect them; their (fast) examples still have to work
+    import os
+    import subprocess
+    import sys
+    bench = ROOT / 'benchmarks'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(bench), str(ROOT)]))
+    for script in sorted(bench.glob('*.py')):
+        proc = subprocess.run(
+            [sys.executable, '-m', 'xdoctest', str(script), 'all'],
+            cwd=bench, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, f'{script.name}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}'
