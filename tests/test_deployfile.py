@@ -16,6 +16,21 @@ from torch_liberator.deployer import DeployedModel, deploy
 from torch_liberator.errors import IntegrityError
 
 
+class LinearBN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(64, 32)
+        self.bn = torch.nn.BatchNorm1d(32)
+
+
+class Tied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(2, 2, bias=False)
+        self.b = torch.nn.Linear(2, 2, bias=False)
+        self.b.weight = self.a.weight
+
+
 #: how many bytes the reader reads (and hands to its hashing thread) at once
 CHUNK_BYTES = deploysource._CHUNK
 
@@ -84,3 +99,34 @@ def test_unzipped_directory_is_checked_too(big_zip, tmp_path):
     wpath.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="member 'weights.safetensors'"):
         DeployedModel(tmp_path / 'big').load_model()
+
+
+def test_loaded_tensors_own_their_memory(tmp_path):
+    # each tensor gets its own storage (as torch.load gives): saving one
+    # parameter later must not drag the whole model's bytes along
+    model = LinearBN()
+    loaded = DeployedModel(deploy(model, tmp_path / 'own.zip', verbose=0)).load_model()
+    for key, value in loaded.state_dict().items():
+        assert value.untyped_storage().nbytes() == value.numel() * value.element_size(), key
+        assert torch.equal(value, model.state_dict()[key])
+
+
+def test_read_state_dict_to_a_device_keeps_aliases(tmp_path):
+    from torch_liberator.deployfile import DeployFile
+    fpath = deploy(Tied(), tmp_path / 'tied.zip', verbose=0)
+    with DeployFile(fpath) as dfile:
+        state = dfile.read_state_dict(device='meta')
+    assert state['a.weight'] is state['b.weight'] and state['a.weight'].is_meta
+
+
+def test_malformed_weights_with_matching_hashes_are_a_format_error(tmp_path):
+    from torch_liberator.errors import CheckpointFormatError
+    fpath = deploy(Tied(), tmp_path / 'm.zip', verbose=0)
+    garbage = b'\x10' + b'\x00' * 7 + b'{"w": 1}' + b'\x00' * 8
+    manifest = json.loads(members_of(fpath)['manifest.json'])
+    manifest['members']['weights.safetensors'] = {
+        'sha256': hashlib.sha256(garbage).hexdigest(), 'size': len(garbage)}
+    bad = rewrite(fpath, tmp_path / 'bad.zip', {
+        'weights.safetensors': garbage, 'manifest.json': json.dumps(manifest).encode()})
+    with pytest.raises(CheckpointFormatError, match='not valid safetensors'):
+        DeployedModel(bad).load_model()

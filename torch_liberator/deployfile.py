@@ -33,6 +33,7 @@ Example:
     >>> sorted(read_manifest(fpath)['members'])
     ['weights.safetensors']
 """
+import hashlib
 import json
 import os
 import warnings
@@ -41,10 +42,11 @@ from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, DeployError,
     IntegrityError)
 from torch_liberator.deploysource import open_source
+from torch_liberator.digest import Digester
 from torch_liberator.deploywriter import (  # NOQA: F401 (re-exported)
     FORMAT_NAME, FORMAT_VERSION, LEGACY_WEIGHTS_FNAME, MANIFEST_FNAME,
     TRAIN_INFO_FNAME, WEIGHTS_FNAME, sha256_bytes, write_deploy_zip)
-from torch_liberator.weightsfile import decode_weights, read_legacy_weights
+from torch_liberator.weightsfile import decode_weights, read_legacy_weights, read_weights
 
 __all__ = [
     'FORMAT_NAME',
@@ -103,6 +105,7 @@ class DeployFile:
             name[len(prefix):]: self._source.size(name)
             for name in self._source.names() if name.startswith(prefix)}
         self._verified = {}
+        self._verified_state = None
         self.manifest = None
         self.legacy = MANIFEST_FNAME not in self.members
         if not self.legacy:
@@ -286,23 +289,60 @@ class DeployFile:
                 f'{missing}; it was modified after it was written. Nothing '
                 'in it was executed.')
         for rel in sorted(expected):
-            self._verified[rel] = self._read_checked(rel, expected[rel])
+            if rel == self.weights_member:
+                self._verified_state = self._read_weights_checked(rel, expected[rel])
+            else:
+                self._verified[rel] = self._read_checked(rel, expected[rel])
 
     def _read_checked(self, rel, entry):
+        self._check_size(rel, entry)
+        data, digest = self._source.read_hashed(self._prefix + rel)
+        self._check_digest(rel, entry, digest)
+        return data
+
+    def _read_weights_checked(self, rel, entry):
+        """
+        Decode the weights while hashing them: each tensor is read straight
+        into its own storage while a worker thread hashes what was read.
+        The tensors are returned only if the sha256 matches.
+        """
+        self._check_size(rel, entry)
+        file = self._source.open_stored(self._prefix + rel)
+        if file is None:  # a compressed member (not written by deploy)
+            return decode_weights(self._read_checked(rel, entry))
+        hasher = hashlib.sha256()
+        worker = Digester(hasher.update)
+        try:
+            with file:
+                state = read_weights(file, entry['size'], worker.feed)
+        except CheckpointFormatError:
+            worker.finish()
+            self._read_checked(rel, entry)  # changed bytes: IntegrityError
+            raise  # the bytes are as written: a malformed file
+        except OSError as err:
+            worker.finish()
+            raise IntegrityError(
+                f'cannot read member {rel!r} of {os.fspath(self.fpath)!r} '
+                f'({err}); the file is corrupt') from err
+        worker.finish()
+        self._check_digest(rel, entry, hasher.hexdigest())
+        return state
+
+    def _check_size(self, rel, entry):
         if self.members[rel] != entry.get('size'):
             raise IntegrityError(
                 f'member {rel!r} of {os.fspath(self.fpath)!r} is '
                 f'{self.members[rel]} bytes but the manifest records '
                 f'{entry.get("size")}; the file was modified or truncated. '
                 'Nothing in it was executed.')
-        data, digest = self._source.read_hashed(self._prefix + rel)
+
+    def _check_digest(self, rel, entry, digest):
         if digest != entry.get('sha256'):
             raise IntegrityError(
                 f'member {rel!r} of {os.fspath(self.fpath)!r} has sha256 '
                 f'{digest[:16]}... but the manifest records '
                 f'{str(entry.get("sha256"))[:16]}...; the file was modified '
                 'after it was written. Nothing in it was executed.')
-        return data
 
     def read_member(self, rel, verify=True):
         """
@@ -361,10 +401,25 @@ class DeployFile:
             ...     print(dfile.read_state_dict()['w'].tolist())
             [1.0, 1.0]
         """
-        data = self.read_member(self.weights_member)
-        if not self.legacy:
-            return decode_weights(data, device=device)
-        return read_legacy_weights(data, self.fpath, device)
+        if self.legacy:
+            data = self.read_member(self.weights_member)
+            return read_legacy_weights(data, self.fpath, device)
+        state, self._verified_state = self._verified_state, None
+        if state is None:
+            rel = self.weights_member
+            if rel not in self.members:
+                raise CheckpointFormatError(
+                    f'deploy file {os.fspath(self.fpath)!r} has no weights '
+                    f'member {rel!r} (members: {sorted(self.members)})')
+            entry = self.manifest['members'].get(rel)
+            if entry is None:
+                raise IntegrityError(
+                    f'member {rel!r} of {os.fspath(self.fpath)!r} is not in '
+                    'its manifest; the file was modified after it was written')
+            state = self._read_weights_checked(rel, entry)
+        if device is not None:
+            state = _to_device(state, device)
+        return state
 
 
 def read_manifest(fpath):
@@ -436,3 +491,16 @@ def read_deploy_state_dict(fpath, device=None):
     with DeployFile(fpath) as dfile:
         dfile.verify()
         return dfile.read_state_dict(device=device)
+
+
+def _to_device(state, device):
+    """Move a state dict's tensors; keys that share a tensor still do."""
+    moved = {}
+    out = type(state)()
+    for key, value in state.items():
+        if id(value) not in moved:
+            moved[id(value)] = value.to(device)
+        out[key] = moved[id(value)]
+    if hasattr(state, '_metadata'):
+        out._metadata = state._metadata
+    return out

@@ -47,7 +47,9 @@ def open_source(fpath):
         Tuple[Path, str | None, object]: the zip or directory path, the part
         of ``fpath`` inside the zip (or None), and a source with
         ``names()``, ``size(name)``, ``read(name)``, ``read_hashed(name)``
-        (-> writable buffer, hex sha256) and ``close()``.
+        (-> writable buffer, hex sha256), ``open_stored(name)`` (-> a new
+        binary file positioned at the member's bytes, None for a
+        compressed member) and ``close()``.
 
     Raises:
         CheckpointNotFoundError: nothing exists at ``fpath``.
@@ -117,16 +119,32 @@ class _ZipSource:
             return data, hashlib.sha256(data).hexdigest()
         try:
             file = self.zfile.fp
-            file.seek(info.header_offset)
-            head = file.read(30)
-            if len(head) != 30 or head[:4] != b'PK\x03\x04':
-                raise zipfile.BadZipFile('bad local file header')
-            skip = (int.from_bytes(head[26:28], 'little')
-                    + int.from_bytes(head[28:30], 'little'))
-            file.seek(info.header_offset + 30 + skip)
+            file.seek(self._data_offset(info, file))
             return _read_hashing(file, info.file_size)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
             raise self._corrupt(name, err) from err
+
+    def open_stored(self, name):
+        info = self.infos[name]
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+        file = open(self.fpath, 'rb')
+        try:
+            file.seek(self._data_offset(info, file))
+        except (zipfile.BadZipFile, OSError) as err:
+            file.close()
+            raise self._corrupt(name, err) from err
+        return file
+
+    @staticmethod
+    def _data_offset(info, file):
+        file.seek(info.header_offset)
+        head = file.read(30)
+        if len(head) != 30 or head[:4] != b'PK\x03\x04':
+            raise zipfile.BadZipFile('bad local file header')
+        skip = (int.from_bytes(head[26:28], 'little')
+                + int.from_bytes(head[28:30], 'little'))
+        return info.header_offset + 30 + skip
 
     def _corrupt(self, name, err):
         return IntegrityError(
@@ -156,6 +174,9 @@ class _DirSource:
     def read_hashed(self, name):
         with open(self.fpath / name, 'rb') as file:
             return _read_hashing(file, os.fstat(file.fileno()).st_size)
+
+    def open_stored(self, name):
+        return open(self.fpath / name, 'rb')
 
     def close(self):
         pass

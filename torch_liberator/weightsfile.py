@@ -33,7 +33,7 @@ from collections import OrderedDict
 
 from torch_liberator.errors import CheckpointFormatError, DeployError, UnsafeCheckpointError
 
-__all__ = ['WeightsPayload', 'decode_weights', 'read_legacy_weights']
+__all__ = ['WeightsPayload', 'decode_weights', 'read_legacy_weights', 'read_weights']
 
 _ALIAS_KEY = '__torch_liberator_aliases__'
 _VERSIONS_KEY = '__torch_liberator_module_metadata__'
@@ -249,49 +249,146 @@ def decode_weights(buf, device=None):
         CheckpointFormatError
     """
     import torch
-    _, from_name = _dtype_tables()
     if memoryview(buf).readonly:
         buf = bytearray(buf)  # tensors must be able to write to their memory
-    try:
+    with _format_errors():
         hlen = int.from_bytes(buf[:8], 'little')
         if len(buf) < 8 or 8 + hlen > len(buf):
             raise ValueError(f'header length {hlen} exceeds the data')
-        header = json.loads(bytes(buf[8:8 + hlen]))
-        if not isinstance(header, dict):
-            raise ValueError('header is not a JSON object')
-        metadata = header.pop('__metadata__', None) or {}
+        entries, metadata = _parse_header(bytes(buf[8:8 + hlen]), len(buf) - 8 - hlen)
         base = 8 + hlen
-        spans = []
         out = {}
-        for key, entry in header.items():
-            dtype = from_name[entry['dtype']]
-            shape = [int(s) for s in entry['shape']]
-            begin, end = (int(x) for x in entry['data_offsets'])
-            numel = 1
-            for s in shape:
-                numel *= s
-            itemsize = torch.empty((), dtype=dtype).element_size()
-            if end - begin != numel * itemsize or begin < 0:
-                raise ValueError(f'tensor {key!r} has an inconsistent byte range')
-            spans.append((begin, end))
-            if numel == 0:
+        for key, dtype, shape, begin, end in entries:
+            if begin == end:
                 out[key] = torch.empty(shape, dtype=dtype)
             else:
+                numel = (end - begin) // dtype.itemsize
                 out[key] = torch.frombuffer(
                     buf, dtype=dtype, count=numel, offset=base + begin).view(shape)
-        spans.sort()
-        pos = 0
-        for begin, end in spans:
-            if begin != pos:
-                raise ValueError('tensor byte ranges overlap or leave gaps')
-            pos = end
-        if base + pos != len(buf):
-            raise ValueError('trailing or missing bytes after the tensors')
+    return _finish(out, metadata, device)
+
+
+def read_weights(file, size, feed=None, device=None):
+    """
+    Read safetensors data of ``size`` bytes from a binary file, straight
+    into one new tensor per entry (as :func:`torch.load` makes them; no
+    intermediate buffer), passing every byte, in order, to ``feed``.
+
+    Args:
+        file (BinaryIO): positioned at the start of the data.
+        size (int): its length in bytes.
+        feed (Callable | None): called with each buffer once it is read
+            (e.g. a hashing thread's ``feed``); the buffer is not changed
+            afterwards.
+        device (str | torch.device | None): where to put the tensors.
+
+    Returns:
+        Dict[str, Tensor]: as :func:`decode_weights` returns.
+
+    Raises:
+        CheckpointFormatError: the data is not valid safetensors data.
+
+    Example:
+        >>> import io, hashlib, torch
+        >>> from torch_liberator.weightsfile import WeightsPayload, read_weights
+        >>> data = WeightsPayload({'w': torch.arange(3.)}).to_bytes()
+        >>> hasher = hashlib.sha256()
+        >>> out = read_weights(io.BytesIO(data), len(data), hasher.update)
+        >>> out['w'].tolist(), hasher.digest() == hashlib.sha256(data).digest()
+        ([0.0, 1.0, 2.0], True)
+    """
+    import torch
+    feed = feed or (lambda buf: None)
+    with _format_errors():
+        head = _read_exactly(file, 8)
+        hlen = int.from_bytes(head, 'little')
+        if size < 8 or 8 + hlen > size:
+            raise ValueError(f'header length {hlen} exceeds the data')
+        raw = _read_exactly(file, hlen)
+        feed(head)
+        feed(raw)
+        entries, metadata = _parse_header(raw, size - 8 - hlen)
+        out = {}
+        for key, dtype, shape, begin, end in entries:  # in file order
+            tensor = torch.empty(shape, dtype=dtype)
+            out[key] = tensor
+            if begin == end:
+                continue
+            view = memoryview(tensor.reshape(-1).view(torch.uint8).numpy())
+            for start in range(0, end - begin, _CHUNK):
+                part = view[start:start + _CHUNK]
+                if file.readinto(part) != len(part):
+                    raise ValueError('the data is truncated')
+                feed(part)
+    return _finish(out, metadata, device)
+
+
+def _read_exactly(file, count):
+    data = file.read(count)
+    if len(data) != count:
+        raise ValueError('the data is truncated')
+    return data
+
+
+class _format_errors:
+    """Turn what malformed data raises into CheckpointFormatError."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if kind is not None and issubclass(kind, (ValueError, KeyError, TypeError, RuntimeError)):
+            if isinstance(err, CheckpointFormatError):
+                return False
+            raise CheckpointFormatError(
+                f'the weights are not valid safetensors data ({err}); the deploy '
+                'file is corrupt, re-deploy the model') from err
+        return False
+
+
+def _parse_header(raw, data_size):
+    """
+    Validate a safetensors JSON header against the size of the data that
+    follows it; returns ([(key, dtype, shape, begin, end)] in file order,
+    metadata). The byte ranges must tile the data exactly.
+    """
+    _, from_name = _dtype_tables()
+    header = json.loads(raw)
+    if not isinstance(header, dict):
+        raise ValueError('header is not a JSON object')
+    metadata = header.pop('__metadata__', None) or {}
+    if not isinstance(metadata, dict):
+        raise ValueError('__metadata__ is not a JSON object')
+    entries = []
+    for key, entry in header.items():
+        dtype = from_name[entry['dtype']]
+        shape = [int(s) for s in entry['shape']]
+        begin, end = (int(x) for x in entry['data_offsets'])
+        numel = 1
+        for dim in shape:
+            if dim < 0:
+                raise ValueError(f'tensor {key!r} has a negative dimension')
+            numel *= dim
+        if end - begin != numel * dtype.itemsize or begin < 0:
+            raise ValueError(f'tensor {key!r} has an inconsistent byte range')
+        entries.append((key, dtype, shape, begin, end))
+    entries.sort(key=lambda e: (e[3], e[4]))
+    pos = 0
+    for _, _, _, begin, end in entries:
+        if begin != pos:
+            raise ValueError('tensor byte ranges overlap or leave gaps')
+        pos = end
+    if pos != data_size:
+        raise ValueError('trailing or missing bytes after the tensors')
+    return entries, metadata
+
+
+def _finish(out, metadata, device):
+    """Move to ``device``, restore aliases and module versions, sort."""
+    with _format_errors():
         aliases = json.loads(metadata.get(_ALIAS_KEY, '{}'))
-    except (ValueError, KeyError, TypeError, RuntimeError) as err:
-        raise CheckpointFormatError(
-            f'the weights are not valid safetensors data ({err}); the deploy '
-            'file is corrupt, re-deploy the model') from err
+        versions = metadata.get(_VERSIONS_KEY)
+        versions = json.loads(versions) if versions else None
     if device is not None:
         out = {key: value.to(device) for key, value in out.items()}
     for key, target in aliases.items():
@@ -300,8 +397,8 @@ def decode_weights(buf, device=None):
                 f'weights alias {key!r} -> {target!r} names a missing tensor')
         out[key] = out[target]
     result = OrderedDict(sorted(out.items()))
-    if metadata.get(_VERSIONS_KEY):
-        result._metadata = json.loads(metadata[_VERSIONS_KEY])
+    if versions:
+        result._metadata = versions
     return result
 
 
