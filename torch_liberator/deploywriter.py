@@ -23,7 +23,6 @@ import os
 import secrets
 import sys
 import zipfile
-import zlib
 from pathlib import Path, PurePosixPath
 
 from torch_liberator.digest import Digester
@@ -203,36 +202,19 @@ def _write_members(zfile, name, files):
 
 def _write_stored(zfile, info, payload):
     """
-    Stream a payload into a stored zip member; sha256 and CRC-32 are
-    computed in two worker threads while the main thread writes.
+    Stream a payload into a stored zip member; its sha256 is computed in a
+    worker thread while the main thread writes (zipfile computes the CRC-32
+    as it writes). Two busy threads, not three, so on a two-core machine
+    the hash is never the one waiting for a core.
     """
     info.file_size = payload.size
     hasher = hashlib.sha256()
-    crc = [0]
-
-    def update_crc(chunk):
-        crc[0] = zlib.crc32(chunk, crc[0])
-
     with zfile.open(info, 'w', force_zip64=payload.size > 2 ** 31) as dst:
-        # zipfile's own write() computes the CRC inline; when its (private,
-        # stable since 3.6) fields are there, compute it in a worker instead.
-        # The chunks view tensor memory, so queueing them copies nothing.
-        fast = all(hasattr(dst, a) for a in ('_fileobj', '_crc', '_file_size'))
-        workers = [Digester(hasher.update)]
-        if fast:
-            workers.append(Digester(update_crc))
+        worker = Digester(hasher.update)
         try:
             for chunk in payload.chunks():
-                for worker in workers:
-                    worker.feed(chunk)
-                if fast:
-                    dst._fileobj.write(chunk)
-                    dst._file_size += len(chunk)
-                else:
-                    dst.write(chunk)
+                worker.feed(chunk)
+                dst.write(chunk)
         finally:
-            for worker in workers:
-                worker.finish()
-        if fast:
-            dst._crc = crc[0]
+            worker.finish()
     return hasher.hexdigest()

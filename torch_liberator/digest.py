@@ -1,11 +1,11 @@
 """
 Digest bytes in a worker thread while the caller reads or writes them.
 
-:mod:`hashlib` and :func:`zlib.crc32` release the GIL on large buffers, so
-a sha256 computed in a worker thread runs at the same time as the file I/O
-of the thread that feeds it. Deploy files use this both ways: the writer
-hashes and checksums the weights while it writes them, and the reader
-hashes each chunk it has read while it reads the next.
+:mod:`hashlib` releases the GIL on large buffers, so a sha256 computed in
+a worker thread runs at the same time as the file I/O of the thread that
+feeds it. Deploy files use this both ways: the writer hashes the weights
+while it writes them (and zipfile computes their CRC-32), and the reader
+hashes what it has read while it reads on.
 
 Example:
     >>> import hashlib
