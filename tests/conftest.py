@@ -39,6 +39,16 @@ class Holder(torch.nn.Module):
         self.w = torch.nn.Parameter(torch.randn(*shape))
 
 
+class TiedLinears(torch.nn.Module):
+    """Two layers sharing one weight tensor (tied weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(2, 2, bias=False)
+        self.b = torch.nn.Linear(2, 2, bias=False)
+        self.b.weight = self.a.weight
+
+
 def make_mlp(seed=None):
     """Linear(4, 3) -> ReLU -> Linear(3, 2); keys 0.weight ... 2.bias."""
     if seed is not None:

@@ -11,6 +11,8 @@ import zipfile
 import pytest
 import torch
 
+from conftest import TiedLinears
+
 from torch_liberator import deploysource
 from torch_liberator.deployer import DeployedModel, deploy
 from torch_liberator.errors import IntegrityError
@@ -21,14 +23,6 @@ class LinearBN(torch.nn.Module):
         super().__init__()
         self.lin = torch.nn.Linear(64, 32)
         self.bn = torch.nn.BatchNorm1d(32)
-
-
-class Tied(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.a = torch.nn.Linear(2, 2, bias=False)
-        self.b = torch.nn.Linear(2, 2, bias=False)
-        self.b.weight = self.a.weight
 
 
 #: how many bytes the reader reads (and hands to its hashing thread) at once
@@ -113,7 +107,7 @@ def test_loaded_tensors_own_their_memory(tmp_path):
 
 def test_read_state_dict_to_a_device_keeps_aliases(tmp_path):
     from torch_liberator.deployfile import DeployFile
-    fpath = deploy(Tied(), tmp_path / 'tied.zip', verbose=0)
+    fpath = deploy(TiedLinears(), tmp_path / 'tied.zip', verbose=0)
     with DeployFile(fpath) as dfile:
         state = dfile.read_state_dict(device='meta')
     assert state['a.weight'] is state['b.weight'] and state['a.weight'].is_meta
@@ -121,7 +115,7 @@ def test_read_state_dict_to_a_device_keeps_aliases(tmp_path):
 
 def test_malformed_weights_with_matching_hashes_are_a_format_error(tmp_path):
     from torch_liberator.errors import CheckpointFormatError
-    fpath = deploy(Tied(), tmp_path / 'm.zip', verbose=0)
+    fpath = deploy(TiedLinears(), tmp_path / 'm.zip', verbose=0)
     garbage = b'\x10' + b'\x00' * 7 + b'{"w": 1}' + b'\x00' * 8
     manifest = json.loads(members_of(fpath)['manifest.json'])
     manifest['members']['weights.safetensors'] = {

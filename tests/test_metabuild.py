@@ -7,6 +7,7 @@ import pytest
 import torch
 import torchvision
 
+from conftest import TiedLinears
 from torch_liberator.metabuild import SkipMetaInit, build_assigned
 
 
@@ -68,12 +69,5 @@ def test_build_assigned_adopts_the_tensors_and_matches_outputs():
 
 
 def test_build_assigned_declines_tied_weights():
-    class Tied(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = torch.nn.Linear(2, 2, bias=False)
-            self.b = torch.nn.Linear(2, 2, bias=False)
-            self.b.weight = self.a.weight
-
-    state = Tied().state_dict()
-    assert build_assigned(Tied, {}, state) is None
+    state = TiedLinears().state_dict()
+    assert build_assigned(TiedLinears, {}, state) is None
