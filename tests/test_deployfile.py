@@ -124,3 +124,15 @@ def test_malformed_weights_with_matching_hashes_are_a_format_error(tmp_path):
         'weights.safetensors': garbage, 'manifest.json': json.dumps(manifest).encode()})
     with pytest.raises(CheckpointFormatError, match='not valid safetensors'):
         DeployedModel(bad).load_model()
+
+
+def test_writing_over_a_directory_fails_and_keeps_it(tmp_path):
+    from torch_liberator.deployfile import write_deploy_zip
+    from torch_liberator.errors import DeployError
+    target = tmp_path / 'taken.zip'
+    target.mkdir()
+    (target / 'keep.txt').write_text('mine')
+    with pytest.raises(DeployError, match='cannot write deploy file'):
+        write_deploy_zip(target, {'a.txt': b'a'}, {})
+    assert (target / 'keep.txt').read_text() == 'mine'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['taken.zip']

@@ -152,7 +152,7 @@ def _move_into_place(tmp, fpath):
     power cut is then that of :func:`torch.save` over a file. Anywhere the
     swap is not supported this is :func:`os.replace`.
     """
-    if fpath.exists() and _rename_exchange(tmp, fpath):
+    if fpath.is_file() and _rename_exchange(tmp, fpath):
         try:
             os.unlink(tmp)  # now the previous file
         except OSError:
