@@ -312,19 +312,21 @@ class DeployFile:
             return decode_weights(self._read_checked(rel, entry))
         hasher = hashlib.sha256()
         worker = Digester(hasher.update)
+        malformed = None
         try:
             with file:
                 state = read_weights(file, entry['size'], worker.feed)
-        except CheckpointFormatError:
-            worker.finish()
-            self._read_checked(rel, entry)  # changed bytes: IntegrityError
-            raise  # the bytes are as written: a malformed file
+        except CheckpointFormatError as err:
+            malformed = err
         except OSError as err:
-            worker.finish()
             raise IntegrityError(
                 f'cannot read member {rel!r} of {os.fspath(self.fpath)!r} '
                 f'({err}); the file is corrupt') from err
-        worker.finish()
+        finally:
+            worker.finish()
+        if malformed is not None:
+            self._read_checked(rel, entry)  # changed bytes: IntegrityError
+            raise malformed  # the bytes are as written: a malformed file
         self._check_digest(rel, entry, hasher.hexdigest())
         return state
 
