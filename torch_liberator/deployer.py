@@ -102,15 +102,14 @@ def _check_initkw_builds(model, kwargs, how, initkw_json):
     """Build the class on the meta device from initkw and compare the state
     dict layout, so a wrong initkw fails now rather than at load time
     (``initkw_json``: a stable text of kwargs for the cache key)."""
-    import torch
+    from torch_liberator.metabuild import build_on_meta
     cls = type(model)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     key = (cls, initkw_json, tuple(sorted(want.items())))
     if key in _CHECKED:
         return
     try:
-        with torch.device('meta'):
-            probe = cls(**kwargs)
+        probe = build_on_meta(cls, kwargs)
     except Exception:
         if how != 'inferred':
             return  # cannot build on meta; trust the caller's initkw

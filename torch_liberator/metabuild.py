@@ -28,7 +28,7 @@ from torch.overrides import TorchFunctionMode
 
 from torch_liberator.errors import DeployError
 
-__all__ = ['SkipMetaInit', 'build_assigned']
+__all__ = ['SkipMetaInit', 'build_assigned', 'build_on_meta']
 
 # in-place ops that change values only (never shape, dtype or strides)
 _VALUE_OPS = (
@@ -65,6 +65,21 @@ class SkipMetaInit(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+def build_on_meta(cls, initkw):
+    """
+    ``cls(**initkw)`` on the meta device, initializers skipped: the model's
+    structure and tensor shapes, with no memory and no random numbers.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.metabuild import build_on_meta
+        >>> build_on_meta(torch.nn.Linear, {'in_features': 2, 'out_features': 3}).weight.shape
+        torch.Size([3, 2])
+    """
+    with torch.device('meta'), SkipMetaInit():
+        return cls(**initkw)
+
+
 def build_assigned(cls, initkw, state):
     """
     Build ``cls(**initkw)`` on the meta device and adopt ``state``'s tensors.
@@ -94,8 +109,7 @@ def build_assigned(cls, initkw, state):
         the deployed weights do not fit Linear(**ini
     """
     try:
-        with torch.device('meta'), SkipMetaInit():
-            model = cls(**initkw)
+        model = build_on_meta(cls, initkw)
     except Exception:
         return None
     params = list(model.named_parameters(remove_duplicate=False))
