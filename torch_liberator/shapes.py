@@ -1,0 +1,121 @@
+"""
+Tensor shapes and specs without tensor data.
+
+Pure: a spec is a shape and a dtype, read from a live tensor or from a file's
+header; nothing here imports torch, so planning and association can work from
+headers alone. :func:`shape_relation` names how two shapes relate, which is
+what the association solvers, the shape policies and the plan ask about.
+
+Example:
+    >>> from torch_liberator.shapes import TensorSpec, shape_relation
+    >>> spec = TensorSpec((768,), 'float32')
+    >>> shape_relation(spec.shape, (768, 1, 1))
+    'units'
+"""
+from typing import NamedTuple, Optional, Sequence, Tuple
+
+__all__ = ['RELATIONS', 'TensorSpec', 'shape_relation', 'squeeze_units']
+
+#: every value :func:`shape_relation` returns, from the closest to the farthest
+RELATIONS = ('equal', 'units', 'same_rank', 'different_rank', 'unknown')
+
+
+class TensorSpec(NamedTuple):
+    """
+    What is known about a tensor without reading its data.
+
+    Attributes:
+        shape (Tuple[int, ...]): the sizes.
+        dtype (object): a ``torch.dtype``, a dtype name such as
+            ``'float32'`` (as file headers give it), or None when unknown.
+
+    Example:
+        >>> from torch_liberator.shapes import TensorSpec
+        >>> TensorSpec((3, 4)).numel
+        12
+        >>> TensorSpec.of(object())
+        Traceback (most recent call last):
+        ...
+        TypeError: TensorSpec.of needs an object with .shape and .dtype, got object
+    """
+
+    shape: Tuple[int, ...]
+    dtype: object = None
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
+
+    @classmethod
+    def of(cls, tensor) -> 'TensorSpec':
+        """
+        The spec of anything with ``.shape`` and ``.dtype`` (a tensor, a
+        meta tensor, a DTensor).
+
+        Example:
+            >>> import torch
+            >>> from torch_liberator.shapes import TensorSpec
+            >>> TensorSpec.of(torch.zeros(2, 3, device='meta'))
+            TensorSpec(shape=(2, 3), dtype=torch.float32)
+        """
+        try:
+            shape, dtype = tensor.shape, tensor.dtype
+        except AttributeError:
+            raise TypeError(
+                'TensorSpec.of needs an object with .shape and .dtype, got '
+                f'{type(tensor).__name__}') from None
+        return cls(tuple(int(size) for size in shape), dtype)
+
+
+def squeeze_units(shape: Sequence[int]) -> Tuple[int, ...]:
+    """
+    ``shape`` without its size-1 dimensions.
+
+    Example:
+        >>> from torch_liberator.shapes import squeeze_units
+        >>> squeeze_units((1, 768, 1, 1))
+        (768,)
+    """
+    return tuple(size for size in shape if size != 1)
+
+
+def shape_relation(src: Optional[Sequence[int]],
+                   dst: Optional[Sequence[int]]) -> str:
+    """
+    How a source shape relates to a destination shape, one of
+    :data:`RELATIONS`.
+
+    * ``'equal'``: the same sizes;
+    * ``'units'``: the same sizes once size-1 dimensions are dropped
+      (``[C]`` and ``[C, 1, 1]``): the same tensor, reshaped losslessly;
+    * ``'same_rank'``: same number of dimensions, other sizes (a shove can
+      copy the overlap);
+    * ``'different_rank'``: nothing reconciles them without a policy;
+    * ``'unknown'``: either shape is None.
+
+    Example:
+        >>> from torch_liberator.shapes import shape_relation
+        >>> shape_relation((10, 5), (10, 5))
+        'equal'
+        >>> shape_relation((1, 1, 8), (8,))
+        'units'
+        >>> shape_relation((1000, 512), (10, 512))
+        'same_rank'
+        >>> shape_relation((8, 3, 3), (8,))
+        'different_rank'
+        >>> shape_relation(None, (8,))
+        'unknown'
+    """
+    if src is None or dst is None:
+        return 'unknown'
+    src, dst = tuple(src), tuple(dst)
+    if src == dst:
+        return 'equal'
+    if squeeze_units(src) == squeeze_units(dst):
+        return 'units'
+    if len(src) == len(dst):
+        return 'same_rank'
+    return 'different_rank'
