@@ -20,7 +20,7 @@ import torch
 
 import torch_liberator
 from torch_liberator.deployer import DeployedModel, deploy
-from torch_liberator.deployfile import read_deploy_state_dict, read_manifest
+from torch_liberator.deployer._format import read_deploy_state_dict, read_manifest
 from torch_liberator.errors import DeployError, IntegrityError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -245,7 +245,7 @@ def test_tampered_weights_and_extra_members_are_refused(tmp_path):
 def test_same_path_redeploy_in_one_process(tmp_path, monkeypatch, swap):
     # over an existing file the new one is swapped in (renameat2 on Linux)
     # or os.replace'd; either way nothing else is left in the folder
-    from torch_liberator import deploywriter
+    from torch_liberator.deployer import _writer as deploywriter
     if not swap:
         monkeypatch.setattr(deploywriter, '_rename_exchange', lambda src, dst: False)
     fpath = tmp_path / 'same.zip'
@@ -267,7 +267,7 @@ def test_same_path_redeploy_in_one_process(tmp_path, monkeypatch, swap):
 
 def test_strict_load_adopts_the_stored_tensors(tmp_path, monkeypatch):
     # the fast path: built on meta, then the loaded tensors are assigned
-    from torch_liberator import metabuild
+    from torch_liberator.deployer import _metabuild as metabuild
     calls = []
     real = metabuild.build_assigned
     monkeypatch.setattr(metabuild, 'build_assigned',
@@ -347,7 +347,7 @@ def test_main_script_class_is_not_rerun(tmp_path):
 
 
 def test_legacy_zip_loads_with_a_warning(tmp_path):
-    from torch_liberator.exporter import build_model_code
+    from torch_liberator.deployer._export import build_model_code
     model = torch.nn.Linear(3, 2)
     code = build_model_code(model)
     buf = io.BytesIO()
@@ -411,7 +411,7 @@ def test_wrong_initkw_is_caught_at_deploy(tmp_path):
 
 
 def test_failed_write_leaves_old_file_and_no_partial(tmp_path, monkeypatch, isolated_tmp):
-    from torch_liberator import weightsfile
+    from torch_liberator.deployer import _weights as weightsfile
     fpath = deploy(torch.nn.Linear(3, 2), tmp_path / 'keep.zip', verbose=0)
     before = fpath.read_bytes()
 

@@ -13,7 +13,7 @@ import torch
 
 from conftest import TiedLinears
 
-from torch_liberator import weightsfile
+from torch_liberator.deployer import _weights as weightsfile
 from torch_liberator.deployer import DeployedModel, deploy
 from torch_liberator.errors import IntegrityError
 
@@ -106,7 +106,7 @@ def test_loaded_tensors_own_their_memory(tmp_path):
 
 
 def test_read_state_dict_to_a_device_keeps_aliases(tmp_path):
-    from torch_liberator.deployfile import DeployFile
+    from torch_liberator.deployer._format import DeployFile
     fpath = deploy(TiedLinears(), tmp_path / 'tied.zip', verbose=0)
     with DeployFile(fpath) as dfile:
         state = dfile.read_state_dict(device='meta')
@@ -127,7 +127,7 @@ def test_malformed_weights_with_matching_hashes_are_a_format_error(tmp_path):
 
 
 def test_writing_over_a_directory_fails_and_keeps_it(tmp_path):
-    from torch_liberator.deployfile import write_deploy_zip
+    from torch_liberator.deployer._format import write_deploy_zip
     from torch_liberator.errors import DeployError
     target = tmp_path / 'taken.zip'
     target.mkdir()

@@ -1,5 +1,5 @@
 """
-Tests for torch_liberator.metabuild: building on meta with initializers
+Tests for torch_liberator.deployer._metabuild: building on meta with initializers
 skipped gives the same tensor layout as a normal build, and adopting a
 state keeps its tensors (no copy).
 """
@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from conftest import TiedLinears
-from torch_liberator.metabuild import SkipMetaInit, build_assigned
+from torch_liberator.deployer._metabuild import SkipMetaInit, build_assigned
 
 
 class ScaledInit(torch.nn.Module):

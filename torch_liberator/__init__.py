@@ -28,15 +28,28 @@ _LAZY = {
     'shove_tensor': 'shove',
     'load_partial_state': 'initializer',
     'Pretrained': 'initializer',
-    'export_model_code': 'exporter',
+    'export_model_code': 'deployer',
     'deploy': 'deployer',
     'DeployedModel': 'deployer',
+    'CheckpointFormatError': 'errors',
+    'CheckpointNotFoundError': 'errors',
+    'DeployError': 'errors',
+    'ExportError': 'errors',
+    'IntegrityError': 'errors',
+    'LiberatorError': 'errors',
+    'ShapeMismatchError': 'errors',
+    'UnsafeCheckpointError': 'errors',
 }
+
+# submodules that are attributes of the package (the 0.2 import paths)
+_SUBMODULES = ('deployer', 'exporter')
 
 __all__ = sorted(_LAZY) + ['__version__']
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f'{__name__}.{name}')
     try:
         modname = _LAZY[name]
     except KeyError:

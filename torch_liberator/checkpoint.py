@@ -12,7 +12,7 @@ file and how to fix it. Supported sources:
 * ``.safetensors`` files;
 * torch_liberator deploy files: a ``.zip``, a path inside one
   (``dir/x.zip/name/weights.safetensors``) or an unzipped deploy directory
-  (read by :func:`torch_liberator.deployfile.read_deploy_state_dict`);
+  (read by :func:`torch_liberator.deployer.read_deploy_state_dict`);
 * a glob pattern that matches exactly one of the above.
 
 What the file held is flattened by :func:`unwrap_state_dict`: training
@@ -116,7 +116,7 @@ def read_state_dict(fpath, device=None, ema=False, allow_unsafe=False):
     path, inside_zip = _resolve_path(fpath)
     kind = 'deploy' if inside_zip else _detect_kind(path)
     if kind == 'deploy':
-        from torch_liberator.deployfile import read_deploy_state_dict
+        from torch_liberator.deployer import read_deploy_state_dict
         obj = read_deploy_state_dict(path, device=device)
     elif kind == 'safetensors':
         obj = _read_safetensors(path, device)

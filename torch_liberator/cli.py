@@ -181,21 +181,10 @@ def _run_export(args):
 
 
 def _describe(fpath):
-    from torch_liberator.deployfile import DeployFile, sha256_bytes
-    from torch_liberator.exporter import find_code_imports
-    with DeployFile(fpath) as dfile:
-        desc = {'fpath': os.fspath(fpath), 'name': dfile.name,
-                'legacy': dfile.legacy, 'members': dict(dfile.members)}
-        if os.path.isfile(fpath):
-            with open(fpath, 'rb') as file:
-                desc['sha256'] = sha256_bytes(file.read())
-        if dfile.legacy:
-            code = bytes(dfile.read_member(dfile.code_member, verify=False))
-            desc['manifest'] = None
-            desc['requires'] = find_code_imports(code.decode('utf8', 'replace'))[0]
-        else:
-            desc['manifest'] = dfile.manifest
-            desc['requires'] = dfile.manifest.get('requires')
+    from torch_liberator.deployer import DeployedModel
+    desc = DeployedModel(fpath).info
+    desc['fpath'] = os.fspath(fpath)
+    desc.pop('code', None)
     return desc
 
 
@@ -226,12 +215,13 @@ def _run_inspect(args):
 
 
 def _run_verify(args):
-    from torch_liberator.deployfile import DeployFile
+    from torch_liberator.deployer import DeployedModel
     import warnings
-    with DeployFile(args.fpath) as dfile, warnings.catch_warnings():
+    loader = DeployedModel(args.fpath)
+    with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # a 0.2 file: the OK line says it
-        dfile.verify()
-        legacy = dfile.legacy
+        loader.verify()
+    legacy = loader.info['legacy']
     env = dict(os.environ)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env['PYTHONPATH'] = os.pathsep.join(

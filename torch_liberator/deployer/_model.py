@@ -1,30 +1,7 @@
 """
-Ship a model as one zip holding its code and weights, and load it back.
-
-:func:`deploy` exports the model class with :mod:`torch_liberator.exporter`,
-stores the state dict as safetensors and writes a manifest (see
-:mod:`torch_liberator.deployfile`). :class:`DeployedModel` reads such a file:
-its manifest and train info without running anything, and the model only
-after every member's sha256 matches the manifest.
-
-Security model: the hashes detect a deploy file that was corrupted or
-modified after it was written (a tampered ``.py`` is refused before any of
-it runs). They are not a signature: whoever can rewrite the whole zip can
-rewrite its manifest too, so load deploy files only from sources you would
-take a Python package from, and compare the zip's own sha256 if you need to
-pin one.
-
-Example:
-    >>> import torch, ubelt as ub
-    >>> import torch_liberator
-    >>> from torch_liberator.deployer import DeployedModel
-    >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
-    >>> model = torch.nn.Conv2d(3, 4, kernel_size=3)
-    >>> fpath = torch_liberator.deploy(model, dpath / 'conv.zip', verbose=0)
-    >>> loaded = DeployedModel(fpath).load_model()
-    >>> x = torch.rand(1, 3, 8, 8)
-    >>> bool(torch.equal(loaded(x), model(x)))
-    True
+The model side of deployment: :func:`deploy` and :func:`deploy_files` write a
+deploy file, :class:`DeployedModel` reads one back (see
+:mod:`torch_liberator.deployer` for the format and what its hashes protect).
 """
 import json
 import linecache
@@ -34,11 +11,10 @@ import sys
 import types
 from pathlib import Path
 
-from torch_liberator.deployfile import (
+from torch_liberator.deployer._format import (
     TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, sha256_bytes,
     write_deploy_zip)
 from torch_liberator.errors import DeployError
-from torch_liberator.packager import deploy_files  # NOQA: F401 (re-exported)
 
 __all__ = ['DeployedModel', 'deploy', 'deploy_files']
 
@@ -102,7 +78,7 @@ def _check_initkw_builds(model, kwargs, how, initkw_json):
     """Build the class on the meta device from initkw and compare the state
     dict layout, so a wrong initkw fails now rather than at load time
     (``initkw_json``: a stable text of kwargs for the cache key)."""
-    from torch_liberator.metabuild import build_on_meta
+    from torch_liberator.deployer._metabuild import build_on_meta
     cls = type(model)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     key = (cls, initkw_json, tuple(sorted(want.items())))
@@ -152,7 +128,7 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
             directory (the file then gets a name from the class and a hash).
         initkw (dict | None): keyword arguments that build the model; default
             ``model._initkw``, else inferred (see
-            :func:`torch_liberator.initkw.infer_initkw`). They are checked
+            :func:`torch_liberator.deployer._initkw.infer_initkw`). They are checked
             by building the class on the meta device.
         export_modules (Iterable[str]): packages whose code is inlined so the
             deploy file does not import them.
@@ -179,10 +155,10 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         >>> deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0).read_bytes() == first
         True
     """
-    from torch_liberator.exporter import build_model_code
-    from torch_liberator.initkw import _resolve_initkw
-    from torch_liberator.weightsfile import WeightsPayload
-    kwargs, how = _resolve_initkw(model, initkw)
+    from torch_liberator.deployer._export import build_model_code
+    from torch_liberator.deployer._initkw import resolve_initkw
+    from torch_liberator.deployer._weights import WeightsPayload
+    kwargs, how = resolve_initkw(model, initkw)
     _check_initkw_builds(model, kwargs, how, repr(kwargs))  # fast, so first
     code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
     payload = WeightsPayload(model.state_dict())
@@ -293,10 +269,38 @@ class DeployedModel:
             >>> sorted(info['members'])[-1], info['manifest']['model']['class']
             ('weights.safetensors', 'ReLU')
         """
+        from torch_liberator.deployer._export import find_code_imports
         with DeployFile(self.fpath) as dfile:
-            return {'fpath': os.fspath(self.fpath), 'name': dfile.name,
+            info = {'fpath': os.fspath(self.fpath), 'name': dfile.name,
                     'legacy': dfile.legacy, 'manifest': dfile.manifest,
                     'members': dict(dfile.members), 'code': dfile.code_member}
+            if dfile.legacy:
+                code = bytes(dfile.read_member(dfile.code_member, verify=False))
+                info['requires'] = find_code_imports(code.decode('utf8', 'replace'))[0]
+            else:
+                info['requires'] = dfile.manifest.get('requires')
+        if self.fpath.is_file():
+            with open(self.fpath, 'rb') as file:
+                info['sha256'] = sha256_bytes(file.read())
+        return info
+
+    def verify(self):
+        """
+        Check every member's sha256 against the manifest; runs nothing.
+
+        Raises:
+            IntegrityError: a member does not match.
+
+        Example:
+            >>> import torch, tempfile, os
+            >>> from torch_liberator.deployer import deploy, DeployedModel
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> fpath = deploy(torch.nn.ReLU(), os.path.join(tmp.name, 'v.zip'), verbose=0)
+            >>> DeployedModel(fpath).verify()
+            >>> tmp.cleanup()
+        """
+        with DeployFile(self.fpath) as dfile:
+            dfile.verify()
 
     def train_info(self):
         """
@@ -424,7 +428,7 @@ class DeployedModel:
             >>> len(loader.load_info['seen']['full_add'])
             2
         """
-        from torch_liberator import metabuild
+        from torch_liberator.deployer import _metabuild as metabuild
         module, state = self._verified_contents(with_weights=True)
         cls, initkw = module.get_model_cls(), module.get_initkw()
         model = metabuild.build_assigned(cls, initkw, state) if strict else None
@@ -450,3 +454,95 @@ class DeployedModel:
             model = model.to(device)
         return model
 
+
+def _static_contract(text, fname):
+    """Class name and literal initkw of a model file, read without running
+    it (None when not a literal)."""
+    import ast
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as err:
+        raise DeployError(f'{fname} is not valid Python: {err}') from err
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = [n for n in ('get_model_cls', 'get_initkw') if n not in funcs]
+    if missing:
+        raise DeployError(
+            f'{fname} defines no {missing}; a deploy model file needs '
+            'get_model_cls() and get_initkw() -- create it with '
+            '`python -m torch_liberator export` or export_model_code')
+    class_name = initkw = None
+    for node in ast.walk(funcs['get_model_cls']):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
+            class_name = node.value.id
+    for node in ast.walk(funcs['get_initkw']):
+        if isinstance(node, ast.Return) and node.value is not None:
+            try:
+                initkw = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                initkw = None
+    if not isinstance(initkw, dict) or not all(isinstance(k, str) for k in initkw):
+        initkw = None
+    else:
+        initkw = json.loads(json.dumps(initkw, default=repr))
+    return class_name, initkw
+
+
+def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
+    """
+    Package an already-exported model file and a checkpoint into a deploy
+    zip (the published CLI form ``--model --weights --info --dst``).
+
+    Args:
+        model_fpath (str | PathLike): a ``.py`` defining ``get_model_cls()``
+            and ``get_initkw()`` (as :func:`export_model_code` writes).
+        weights_fpath (str | PathLike): a checkpoint readable by
+            :func:`torch_liberator.checkpoint.read_state_dict` (safely).
+        fpath (str | PathLike): the ``.zip`` or an existing directory.
+        train_info (dict | str | PathLike | None): JSON metadata.
+        verbose (int): 1 prints the written path.
+
+    Returns:
+        Path: the zip written. Nothing in ``model_fpath`` is executed.
+
+    Example:
+        >>> import torch, ubelt as ub
+        >>> from torch_liberator.deployer._export import export_model_code
+        >>> from torch_liberator.deployer import DeployedModel
+        >>> from torch_liberator.deployer import deploy_files
+        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+        >>> model = torch.nn.Linear(2, 3)
+        >>> code_fpath = export_model_code(dpath, model)
+        >>> torch.save(model.state_dict(), dpath / 'lin.pt')
+        >>> fpath = deploy_files(code_fpath, dpath / 'lin.pt', dpath / 'packed.zip', verbose=0)
+        >>> DeployedModel(fpath).info['manifest']['initkw']
+        {'in_features': 2, 'out_features': 3}
+    """
+    from torch_liberator.checkpoint import read_state_dict
+    from torch_liberator.deployer._export import find_code_imports
+    from torch_liberator.deployer._weights import WeightsPayload
+    model_fpath = Path(model_fpath)
+    try:
+        text = model_fpath.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DeployError(f'cannot read model file {os.fspath(model_fpath)!r}: {err}') from err
+    class_name, initkw = _static_contract(text, model_fpath.name)
+    payload = WeightsPayload(read_state_dict(weights_fpath))
+    stem = class_name or model_fpath.stem
+    fname = f'{stem}_{sha256_bytes(text.encode("utf8"))[:16]}.py'
+    fpath = _dest_path(fpath, fname[:-3], payload)
+    files = {fname: text.encode('utf8'), WEIGHTS_FNAME: payload}
+    info = _train_info_bytes(train_info)
+    if info is not None:
+        files[TRAIN_INFO_FNAME] = info
+    requires = {m: None for m in find_code_imports(text)[0]}
+    manifest = {
+        'model': {'class': class_name, 'code': fname, 'origin': model_fpath.name},
+        'initkw': initkw, 'initkw_source': 'get_initkw()',
+        'requires': requires, 'versions': _versions(),
+        'weights': {'file': WEIGHTS_FNAME, 'format': 'safetensors',
+                    'tensors': payload.num_tensors, 'aliases': len(payload.aliases)},
+    }
+    fpath = write_deploy_zip(fpath, files, manifest)
+    if verbose:
+        print(f'[DEPLOYER] Deployed zipfpath={os.fspath(fpath)}')
+    return fpath

@@ -9,7 +9,7 @@ hashes what it has read while it reads on.
 
 Example:
     >>> import hashlib
-    >>> from torch_liberator.digest import Digester
+    >>> from torch_liberator.deployer._digest import Digester
     >>> hasher = hashlib.sha256()
     >>> worker = Digester(hasher.update)
     >>> for chunk in [b'ab', b'c']:
@@ -39,7 +39,7 @@ class Digester:
 
     Example:
         >>> import zlib
-        >>> from torch_liberator.digest import Digester
+        >>> from torch_liberator.deployer._digest import Digester
         >>> crc = [0]
         >>> worker = Digester(lambda b: crc.__setitem__(0, zlib.crc32(b, crc[0])))
         >>> worker.feed(b'hello')
@@ -68,7 +68,7 @@ class Digester:
         Queue one buffer for ``update``.
 
         Example:
-            >>> from torch_liberator.digest import Digester
+            >>> from torch_liberator.deployer._digest import Digester
             >>> seen = []
             >>> worker = Digester(seen.append)
             >>> worker.feed(b'x')
@@ -83,7 +83,7 @@ class Digester:
         Wait until every fed buffer is digested; re-raise the worker's error.
 
         Example:
-            >>> from torch_liberator.digest import Digester
+            >>> from torch_liberator.deployer._digest import Digester
             >>> worker = Digester(lambda b: 1 / 0)
             >>> worker.feed(b'x')
             >>> try:

@@ -7,7 +7,7 @@ A deploy file is a zip holding one top-level folder ``<name>/`` with:
   other member, the Python / torch / torch_liberator versions, the model's
   init keyword arguments (as JSON) and the third-party imports its code still
   needs;
-* ``<Class>_<hash>.py`` -- the model code (see :mod:`torch_liberator.exporter`);
+* ``<Class>_<hash>.py`` -- the model code (see :mod:`torch_liberator.deployer._export`);
 * ``weights.safetensors`` -- the state dict, in a format that cannot carry code;
 * ``train_info.json`` (optional) -- whatever the caller attached.
 
@@ -23,8 +23,8 @@ when code may run.
 
 Example:
     >>> import torch, ubelt as ub
-    >>> from torch_liberator.deployfile import write_deploy_zip, read_deploy_state_dict, read_manifest
-    >>> from torch_liberator.weightsfile import WeightsPayload
+    >>> from torch_liberator.deployer._format import write_deploy_zip, read_deploy_state_dict, read_manifest
+    >>> from torch_liberator.deployer._weights import WeightsPayload
     >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
     >>> weights = WeightsPayload({'w': torch.ones(2)})
     >>> fpath = write_deploy_zip(dpath / 'demo.zip', {'weights.safetensors': weights}, {})
@@ -41,12 +41,12 @@ import warnings
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, DeployError,
     IntegrityError)
-from torch_liberator.deploysource import open_source
-from torch_liberator.digest import Digester
-from torch_liberator.deploywriter import (  # NOQA: F401 (re-exported)
+from torch_liberator.deployer._source import open_source
+from torch_liberator.deployer._digest import Digester
+from torch_liberator.deployer._writer import (  # NOQA: F401 (re-exported)
     FORMAT_NAME, FORMAT_VERSION, LEGACY_WEIGHTS_FNAME, MANIFEST_FNAME,
     TRAIN_INFO_FNAME, WEIGHTS_FNAME, sha256_bytes, write_deploy_zip)
-from torch_liberator.weightsfile import decode_weights, read_legacy_weights, read_weights
+from torch_liberator.deployer._weights import decode_weights, read_legacy_weights, read_weights
 
 __all__ = [
     'FORMAT_NAME',
@@ -82,8 +82,8 @@ class DeployFile:
 
     Example:
         >>> import torch, ubelt as ub
-        >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
-        >>> from torch_liberator.weightsfile import WeightsPayload
+        >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
+        >>> from torch_liberator.deployer._weights import WeightsPayload
         >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
         >>> fpath = write_deploy_zip(dpath / 'df.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(1)})}, {})
         >>> with DeployFile(fpath) as dfile:
@@ -197,8 +197,8 @@ class DeployFile:
 
         Example:
             >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
             >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
             >>> dfile = DeployFile(fpath)
@@ -213,8 +213,8 @@ class DeployFile:
 
         Example:
             >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
             >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
             >>> with DeployFile(fpath) as dfile:
@@ -232,8 +232,8 @@ class DeployFile:
 
         Example:
             >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
             >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
             >>> with DeployFile(fpath) as dfile:
@@ -263,8 +263,8 @@ class DeployFile:
 
         Example:
             >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
             >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
             >>> with DeployFile(fpath) as dfile:
@@ -359,8 +359,8 @@ class DeployFile:
 
         Example:
             >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
             >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
             >>> with DeployFile(fpath) as dfile:
@@ -395,8 +395,8 @@ class DeployFile:
 
         Example:
             >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployfile import DeployFile, write_deploy_zip
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
             >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
             >>> with DeployFile(fpath) as dfile:
@@ -439,7 +439,7 @@ def read_manifest(fpath):
 
     Example:
         >>> import ubelt as ub
-        >>> from torch_liberator.deployfile import write_deploy_zip, read_manifest
+        >>> from torch_liberator.deployer._format import write_deploy_zip, read_manifest
         >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
         >>> fpath = write_deploy_zip(dpath / 'm.zip', {'x.txt': b'hi'}, {'initkw': {}})
         >>> read_manifest(fpath)['members']['x.txt']['size']
@@ -480,8 +480,8 @@ def read_deploy_state_dict(fpath, device=None):
 
     Example:
         >>> import torch, ubelt as ub
-        >>> from torch_liberator.deployfile import write_deploy_zip, read_deploy_state_dict
-        >>> from torch_liberator.weightsfile import WeightsPayload
+        >>> from torch_liberator.deployer._format import write_deploy_zip, read_deploy_state_dict
+        >>> from torch_liberator.deployer._weights import WeightsPayload
         >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
         >>> data = WeightsPayload({'w': torch.zeros(2, 3)})
         >>> fpath = write_deploy_zip(dpath / 'sd.zip', {'weights.safetensors': data}, {})

@@ -11,7 +11,7 @@ into Python source for the file's ``get_initkw()``. Nothing is ever pickled.
 
 Example:
     >>> import torch
-    >>> from torch_liberator.initkw import infer_initkw, encode_initkw
+    >>> from torch_liberator.deployer._initkw import infer_initkw, encode_initkw
     >>> kw = infer_initkw(torch.nn.Linear(2, 3))
     >>> kw
     {'in_features': 2, 'out_features': 3}
@@ -46,12 +46,12 @@ def encode_initkw(initkw):
 
     Example:
         >>> import math, torch
-        >>> from torch_liberator.initkw import encode_initkw
+        >>> from torch_liberator.deployer._initkw import encode_initkw
         >>> encode_initkw({'eps': math.inf, 'dtype': torch.float16})
         {'eps': {'__float__': 'inf'}, 'dtype': {'__dtype__': 'float16'}}
     """
-    local = _LocalRefs(None, ())
-    return {k: _encode_value(v, f'initkw[{k!r}]', local) for k, v in initkw.items()}
+    local = LocalRefs(None, ())
+    return {k: encode_value(v, f'initkw[{k!r}]', local) for k, v in initkw.items()}
 
 
 def infer_initkw(model, initkw=None):
@@ -77,7 +77,7 @@ def infer_initkw(model, initkw=None):
 
     Example:
         >>> import torch
-        >>> from torch_liberator.initkw import infer_initkw
+        >>> from torch_liberator.deployer._initkw import infer_initkw
         >>> infer_initkw(torch.nn.Conv2d(3, 8, 5))
         {'in_channels': 3, 'out_channels': 8, 'kernel_size': (5, 5), 'stride': (1, 1), 'padding': (0, 0), 'dilation': (1, 1), 'groups': 1, 'padding_mode': 'zeros'}
         >>> class Net(torch.nn.Module):
@@ -90,10 +90,10 @@ def infer_initkw(model, initkw=None):
         ...     print(str(err)[:60])
         cannot infer the init arguments of Net: ['depth'] are requir
     """
-    return _resolve_initkw(model, initkw)[0]
+    return resolve_initkw(model, initkw)[0]
 
 
-def _resolve_initkw(model, initkw):
+def resolve_initkw(model, initkw):
     """Returns (initkw, how) with how in {'argument', '_initkw', 'inferred'}."""
     import torch
     cls = model if isinstance(model, type) else type(model)
@@ -125,7 +125,7 @@ def _resolve_initkw(model, initkw):
             value = _stored_value(model, param.name, torch)
             if value is not _MISSING:
                 try:
-                    _encode_value(value, f'initkw[{param.name!r}]', local=None)
+                    encode_value(value, f'initkw[{param.name!r}]', local=None)
                 except ExportError:
                     value = _MISSING
             if value is not _MISSING and param.kind is not param.POSITIONAL_ONLY:
@@ -172,7 +172,7 @@ def _check_names(cls, initkw, names, takes_var_kw):
 _MARKERS = ('__tuple__', '__float__', '__ref__', '__dtype__', '__partial__')
 
 
-def _encode_value(value, where, local):
+def encode_value(value, where, local):
     """
     JSON form of one init value. ``local`` is a set that collects objects
     that must be exported with the code (None: only check).
@@ -185,9 +185,9 @@ def _encode_value(value, where, local):
     if isinstance(value, float):
         return value if math.isfinite(value) else {'__float__': repr(value)}
     if isinstance(value, list):
-        return [_encode_value(v, f'{where}[{i}]', local) for i, v in enumerate(value)]
+        return [encode_value(v, f'{where}[{i}]', local) for i, v in enumerate(value)]
     if isinstance(value, tuple) and type(value) is tuple:
-        return {'__tuple__': [_encode_value(v, f'{where}[{i}]', local)
+        return {'__tuple__': [encode_value(v, f'{where}[{i}]', local)
                               for i, v in enumerate(value)]}
     if isinstance(value, dict):
         bad = [k for k in value if not isinstance(k, str) or k in _MARKERS]
@@ -195,13 +195,13 @@ def _encode_value(value, where, local):
             raise ExportError(
                 f'{where} is a dict with keys {bad!r}; deploy files store '
                 f'dicts with string keys other than {_MARKERS}')
-        return {k: _encode_value(v, f'{where}[{k!r}]', local) for k, v in value.items()}
+        return {k: encode_value(v, f'{where}[{k!r}]', local) for k, v in value.items()}
     if isinstance(value, torch.dtype):
         return {'__dtype__': str(value).replace('torch.', '')}
     if isinstance(value, functools.partial):
-        return {'__partial__': _encode_value(value.func, f'{where}.func', local),
-                'args': [_encode_value(v, f'{where}.args', local) for v in value.args],
-                'keywords': {k: _encode_value(v, f'{where}.keywords', local)
+        return {'__partial__': encode_value(value.func, f'{where}.func', local),
+                'args': [encode_value(v, f'{where}.args', local) for v in value.args],
+                'keywords': {k: encode_value(v, f'{where}.keywords', local)
                              for k, v in value.keywords.items()}}
     if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
         return _encode_ref(value, where, local)
@@ -245,13 +245,13 @@ def _encode_ref(obj, where, local):
     return {'__ref__': f'{modname}:{qualname}'}
 
 
-def _value_code(enc):
+def value_code(enc):
     """Python expression that rebuilds a JSON-form init value."""
     if isinstance(enc, list):
-        return '[' + ', '.join(_value_code(v) for v in enc) + ']'
+        return '[' + ', '.join(value_code(v) for v in enc) + ']'
     if isinstance(enc, dict):
         if '__tuple__' in enc:
-            items = [_value_code(v) for v in enc['__tuple__']]
+            items = [value_code(v) for v in enc['__tuple__']]
             return '(' + ', '.join(items) + (',)' if len(items) == 1 else ')')
         if '__float__' in enc:
             return f'float({enc["__float__"]!r})'
@@ -263,15 +263,15 @@ def _value_code(enc):
                 return qualname
             return f'_tl_import({modname!r}, {qualname!r})'
         if '__partial__' in enc:
-            parts = [_value_code(enc['__partial__'])]
-            parts += [_value_code(v) for v in enc['args']]
-            parts += [f'{k}={_value_code(v)}' for k, v in enc['keywords'].items()]
+            parts = [value_code(enc['__partial__'])]
+            parts += [value_code(v) for v in enc['args']]
+            parts += [f'{k}={value_code(v)}' for k, v in enc['keywords'].items()]
             return '_tl_partial(' + ', '.join(parts) + ')'
-        return '{' + ', '.join(f'{k!r}: {_value_code(v)}' for k, v in enc.items()) + '}'
+        return '{' + ', '.join(f'{k!r}: {value_code(v)}' for k, v in enc.items()) + '}'
     return repr(enc)
 
 
-class _LocalRefs:
+class LocalRefs:
     """Objects whose code is exported with the model (same module as the
     model, ``__main__``, or an ``export_modules`` package)."""
 

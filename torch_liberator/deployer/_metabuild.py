@@ -17,7 +17,7 @@ return: shape, dtype and strides are unchanged by definition.
 
 Example:
     >>> import torch
-    >>> from torch_liberator.metabuild import build_assigned
+    >>> from torch_liberator.deployer._metabuild import build_assigned
     >>> state = torch.nn.Linear(2, 3).state_dict()
     >>> model = build_assigned(torch.nn.Linear, {'in_features': 2, 'out_features': 3}, state)
     >>> model.weight.data_ptr() == state['weight'].data_ptr()  # no copy
@@ -46,7 +46,7 @@ class SkipMetaInit(TorchFunctionMode):
 
     Example:
         >>> import torch
-        >>> from torch_liberator.metabuild import SkipMetaInit
+        >>> from torch_liberator.deployer._metabuild import SkipMetaInit
         >>> with torch.device('meta'), SkipMetaInit():
         ...     conv = torch.nn.Conv2d(3, 8, 3)
         >>> conv.weight.shape, conv.weight.is_meta
@@ -72,7 +72,7 @@ def build_on_meta(cls, initkw):
 
     Example:
         >>> import torch
-        >>> from torch_liberator.metabuild import build_on_meta
+        >>> from torch_liberator.deployer._metabuild import build_on_meta
         >>> build_on_meta(torch.nn.Linear, {'in_features': 2, 'out_features': 3}).weight.shape
         torch.Size([3, 2])
     """
@@ -100,7 +100,7 @@ def build_assigned(cls, initkw, state):
 
     Example:
         >>> import torch
-        >>> from torch_liberator.metabuild import build_assigned
+        >>> from torch_liberator.deployer._metabuild import build_assigned
         >>> state = {'weight': torch.ones(2, 2)}
         >>> try:
         ...     build_assigned(torch.nn.Linear, {'in_features': 2, 'out_features': 2}, state)

@@ -2,7 +2,7 @@
 Byte access to a deploy file: a zip, a path inside one, or a directory.
 
 A source lists member names and sizes and reads members; it knows nothing of
-manifests (see :mod:`torch_liberator.deployfile`). ``read_hashed`` also
+manifests (see :mod:`torch_liberator.deployer._format`). ``read_hashed`` also
 returns a member's sha256: a stored (not compressed) zip member or a file is
 read in chunks straight into one writable buffer, each chunk hashed in a
 worker thread while the next is read, skipping zipfile's CRC pass (the
@@ -10,7 +10,7 @@ sha256 supersedes it) and any copy.
 
 Example:
     >>> import zipfile, tempfile, os
-    >>> from torch_liberator.deploysource import open_source
+    >>> from torch_liberator.deployer._source import open_source
     >>> tmp = tempfile.TemporaryDirectory()
     >>> fpath = os.path.join(tmp.name, 'a.zip')
     >>> with zipfile.ZipFile(fpath, 'w') as zfile:
@@ -29,7 +29,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from torch_liberator.digest import Digester
+from torch_liberator.deployer._digest import Digester
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, IntegrityError)
 
@@ -57,7 +57,7 @@ def open_source(fpath):
 
     Example:
         >>> import tempfile
-        >>> from torch_liberator.deploysource import open_source
+        >>> from torch_liberator.deployer._source import open_source
         >>> with tempfile.TemporaryDirectory() as dpath:
         ...     path, inner, source = open_source(dpath)
         ...     print(inner, source.names())

@@ -20,7 +20,7 @@ Notes:
 
 Example:
     >>> import torch
-    >>> from torch_liberator.weightsfile import WeightsPayload, decode_weights
+    >>> from torch_liberator.deployer._weights import WeightsPayload, decode_weights
     >>> payload = WeightsPayload({'a.weight': torch.eye(2), 'a.n': torch.tensor(3)})
     >>> out = decode_weights(payload.to_bytes())
     >>> out['a.weight'].tolist(), int(out['a.n'])
@@ -92,7 +92,7 @@ class WeightsPayload:
 
     Example:
         >>> import torch
-        >>> from torch_liberator.weightsfile import WeightsPayload
+        >>> from torch_liberator.deployer._weights import WeightsPayload
         >>> w = torch.ones(3)
         >>> payload = WeightsPayload({'x': w, 'y': w})
         >>> payload.aliases, payload.size == len(payload.to_bytes())
@@ -162,7 +162,7 @@ class WeightsPayload:
 
         Example:
             >>> import torch
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> w = torch.ones(1)
             >>> WeightsPayload({'a': w, 'b': w, 'c': torch.zeros(1)}).num_tensors
             2
@@ -176,7 +176,7 @@ class WeightsPayload:
 
         Example:
             >>> import torch
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> payload = WeightsPayload({'x': torch.zeros(5)})
             >>> sum(len(c) for c in payload.chunks()) == payload.size
             True
@@ -211,7 +211,7 @@ class WeightsPayload:
 
         Example:
             >>> import torch
-            >>> from torch_liberator.weightsfile import WeightsPayload
+            >>> from torch_liberator.deployer._weights import WeightsPayload
             >>> WeightsPayload({}).to_bytes()[:8]
             b'\\x08\\x00\\x00\\x00\\x00\\x00\\x00\\x00'
         """
@@ -238,7 +238,7 @@ def decode_weights(buf, device=None):
 
     Example:
         >>> import torch
-        >>> from torch_liberator.weightsfile import WeightsPayload, decode_weights
+        >>> from torch_liberator.deployer._weights import WeightsPayload, decode_weights
         >>> out = decode_weights(bytearray(WeightsPayload({'b': torch.arange(4).view(2, 2)}).to_bytes()))
         >>> out['b'].tolist()
         [[0, 1], [2, 3]]
@@ -290,7 +290,7 @@ def read_weights(file, size, feed=None, device=None):
 
     Example:
         >>> import io, hashlib, torch
-        >>> from torch_liberator.weightsfile import WeightsPayload, read_weights
+        >>> from torch_liberator.deployer._weights import WeightsPayload, read_weights
         >>> data = WeightsPayload({'w': torch.arange(3.)}).to_bytes()
         >>> hasher = hashlib.sha256()
         >>> out = read_weights(io.BytesIO(data), len(data), hasher.update)
@@ -422,7 +422,7 @@ def read_legacy_weights(data, fpath, device=None):
 
     Example:
         >>> import io, torch
-        >>> from torch_liberator.weightsfile import read_legacy_weights
+        >>> from torch_liberator.deployer._weights import read_legacy_weights
         >>> buf = io.BytesIO()
         >>> torch.save({'model_state_dict': {'w': torch.ones(1)}, 'epoch': 2}, buf)
         >>> read_legacy_weights(buf.getvalue(), 'old.zip')['w'].tolist()

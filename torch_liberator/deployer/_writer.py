@@ -1,7 +1,7 @@
 """
 Write a deploy zip: atomically, reproducibly, hashing while writing.
 
-The layout is described in :mod:`torch_liberator.deployfile`, which reads
+The layout is described in :mod:`torch_liberator.deployer._format`, which reads
 it (and re-exports :func:`write_deploy_zip`). Every member goes under one
 folder named after the zip; ``manifest.json`` comes last and records the
 sha256 and size of every other member. Members are sorted and time-stamped
@@ -10,7 +10,7 @@ folder and moved into place atomically.
 
 Example:
     >>> import tempfile, zipfile, os
-    >>> from torch_liberator.deploywriter import write_deploy_zip
+    >>> from torch_liberator.deployer._writer import write_deploy_zip
     >>> tmp = tempfile.TemporaryDirectory()
     >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'w.zip'), {'a.txt': b'a'}, {})
     >>> zipfile.ZipFile(fpath).namelist()
@@ -25,7 +25,7 @@ import sys
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from torch_liberator.digest import Digester
+from torch_liberator.deployer._digest import Digester
 from torch_liberator.errors import DeployError
 
 __all__ = [
@@ -55,7 +55,7 @@ def sha256_bytes(data):
     Hex sha256 digest of some bytes.
 
     Example:
-        >>> from torch_liberator.deployfile import sha256_bytes
+        >>> from torch_liberator.deployer._format import sha256_bytes
         >>> sha256_bytes(b'')[:16]
         'e3b0c44298fc1c14'
     """
@@ -86,7 +86,7 @@ def write_deploy_zip(fpath, files, manifest):
     Args:
         fpath (str | PathLike): destination ``.zip`` path.
         files (Dict[str, bytes | WeightsPayload]): relative member name ->
-            content; a :class:`~torch_liberator.weightsfile.WeightsPayload`
+            content; a :class:`~torch_liberator.deployer._weights.WeightsPayload`
             is streamed and stored uncompressed.
         manifest (dict): JSON-able fields to store in ``manifest.json``.
 
@@ -99,7 +99,7 @@ def write_deploy_zip(fpath, files, manifest):
 
     Example:
         >>> import ubelt as ub
-        >>> from torch_liberator.deployfile import write_deploy_zip
+        >>> from torch_liberator.deployer._format import write_deploy_zip
         >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
         >>> a = write_deploy_zip(dpath / 'a.zip', {'x.txt': b'1'}, {'k': 1}).read_bytes()
         >>> b = write_deploy_zip(dpath / 'a.zip', {'x.txt': b'1'}, {'k': 1}).read_bytes()
