@@ -96,9 +96,20 @@ def assert_unchanged(model, before, keys=None):
         assert torch.equal(value, before[key]), key
 
 
+def require(modname):
+    """Import an optional third-party package or skip the test: the one way
+    tests skip when torchvision or timm is absent (use the fixtures below)."""
+    return pytest.importorskip(modname)
+
+
 @pytest.fixture(scope='session')
 def torchvision():
-    return pytest.importorskip('torchvision')
+    return require('torchvision')
+
+
+@pytest.fixture(scope='session')
+def timm():
+    return require('timm')
 
 
 @pytest.fixture(scope='session')

@@ -3,9 +3,10 @@ The ``python -m torch_liberator`` command line.
 
 Subcommands::
 
-    export MODULE:CLASS [--initkw JSON] [--weights W.pt] [--export-modules PKG ...] --dst X.zip
+    export MODULE:CLASS|MODULE:FACTORY [--initkw JSON] [--weights W.pt] [--export-modules PKG ...] --dst X.zip
     inspect X.zip [--json]      manifest, members, initkw, imports; runs nothing
-    verify X.zip                hashes, then a strict load in a fresh process
+    verify X.zip                hashes, then a strict load (and the stored example
+                                check) in a fresh process from an empty folder
     demo [--verbose N]          partial loading + a deploy -> load round trip
 
 and the published form, which packages an already-exported model file::
@@ -24,20 +25,11 @@ Example:
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 from torch_liberator.errors import DeployError, LiberatorError
 
 __all__ = ['main']
-
-_VERIFY_SCRIPT = '''
-import sys, warnings
-from torch_liberator.deployer import DeployedModel
-warnings.filterwarnings('ignore', message='.*cannot be verified')
-model = DeployedModel(sys.argv[1]).load_model(strict=True)
-print(type(model).__name__, sum(1 for _ in model.state_dict()))
-'''
 
 
 def _build_parser():
@@ -55,11 +47,17 @@ def _build_parser():
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
 
     exp = sub.add_parser('export', help='export a class and its weights to a deploy zip',
-                         description='Build MODULE:CLASS(**initkw), load --weights '
+                         description='Build MODULE:CLASS(**initkw) (or call a factory, '
+                                     'MODULE:FUNCTION(**initkw)), load --weights '
                                      'strictly if given, and deploy it.')
-    exp.add_argument('target', metavar='MODULE:CLASS',
-                     help='e.g. torchvision.models.resnet:ResNet or path/to/file.py:Net')
-    exp.add_argument('--initkw', default=None, help='JSON object of keyword arguments')
+    exp.add_argument('target', metavar='MODULE:NAME',
+                     help='a class (torchvision.models.resnet:ResNet, path/to/file.py:Net) '
+                          'or a factory (torchvision.models:resnet18, timm:create_model)')
+    exp.add_argument('--initkw', default=None,
+                     help='JSON object of keyword arguments; a string "MODULE:NAME" '
+                          'stands for the class or function it names, e.g. '
+                          '{"block": "torchvision.models.resnet:Bottleneck", '
+                          '"layers": [3, 4, 6, 3]}')
     exp.add_argument('--weights', default=None, help='a checkpoint to load strictly')
     exp.add_argument('--export-modules', nargs='*', default=[], metavar='PKG',
                      help='packages whose code is inlined')
@@ -70,7 +68,8 @@ def _build_parser():
     ins.add_argument('fpath', help='a deploy zip or directory')
     ins.add_argument('--json', action='store_true', help='print JSON')
 
-    ver = sub.add_parser('verify', help='check hashes, then load strictly in a fresh process')
+    ver = sub.add_parser('verify', help='check hashes, then load strictly (and run the '
+                         'stored example check) in a fresh process from an empty folder')
     ver.add_argument('fpath', help='a deploy zip or directory')
 
     demo = sub.add_parser('demo', help='run the built-in demonstration')
@@ -124,11 +123,12 @@ def _run_package(args):
 
 def _import_target(target):
     import importlib
-    modname, sep, clsname = target.rpartition(':')
-    if not sep or not modname or not clsname:
+    modname, sep, name = target.rpartition(':')
+    if not sep or not modname or not name:
         raise DeployError(
-            f'export target {target!r} is not MODULE:CLASS (e.g. '
-            'torchvision.models.alexnet:AlexNet or net.py:Net)')
+            f'export target {target!r} is not MODULE:NAME (e.g. '
+            'torchvision.models.alexnet:AlexNet, torchvision.models:resnet18 '
+            'or net.py:Net)')
     try:
         if modname.endswith('.py'):
             import ubelt as ub
@@ -137,43 +137,49 @@ def _import_target(target):
             if os.getcwd() not in sys.path and '' not in sys.path:
                 sys.path.insert(0, os.getcwd())
             module = importlib.import_module(modname)
-    except (ImportError, OSError, ValueError) as err:
-        raise DeployError(f'cannot import {modname!r}: {err}') from err
+    except Exception as err:  # a module may raise anything on import
+        raise DeployError(
+            f'cannot import {modname!r}: {type(err).__name__}: '
+            f'{" ".join(str(err).split())}') from err
     try:
-        return getattr(module, clsname)
+        return getattr(module, name)
     except AttributeError:
         raise DeployError(
-            f'module {modname!r} defines no {clsname!r}') from None
+            f'module {modname!r} defines no {name!r}') from None
 
 
 def _run_export(args):
+    import inspect
     from torch_liberator import deploy
     from torch_liberator.checkpoint import read_state_dict
-    cls = _import_target(args.target)
-    initkw = {}
-    if args.initkw:
-        try:
-            initkw = json.loads(args.initkw)
-        except ValueError as err:
-            raise DeployError(f'--initkw is not valid JSON ({err}): {args.initkw!r}') from err
-        if not isinstance(initkw, dict):
-            raise DeployError(f'--initkw must be a JSON object, got {args.initkw!r}')
+    from torch_liberator.deployer import describe_layout_difference, parse_initkw
+    build = _import_target(args.target)
+    if not callable(build):
+        raise DeployError(f'export target {args.target!r} is not a class or a factory function')
+    initkw = parse_initkw(args.initkw, name='--initkw') if args.initkw else {}
     try:
-        model = cls(**initkw)
-    except Exception as err:
+        model = build(**initkw)
+    except Exception as err:  # the model's own code may raise anything
         raise DeployError(
-            f'{args.target}(**{initkw}) failed: {type(err).__name__}: {err}; '
-            'fix --initkw') from err
+            f'{args.target}(**{initkw}) failed: {type(err).__name__}: '
+            f'{" ".join(str(err).split())}; fix --initkw') from err
     if args.weights:
+        state = read_state_dict(args.weights)
+        diff = describe_layout_difference(model.state_dict(), state)
         try:
-            model.load_state_dict(read_state_dict(args.weights), strict=True)
-        except RuntimeError as err:
+            if not diff:
+                model.load_state_dict(state, strict=True)
+        except Exception as err:  # the model's load hooks may raise anything
+            diff = f'{type(err).__name__}: {" ".join(str(err).split())}'
+        if diff:
             raise DeployError(
-                f'--weights {args.weights!r} do not fit {args.target}: {err}') from err
+                f'--weights {args.weights!r} do not load strictly into '
+                f'{args.target}: {diff}')
     else:
         print('note: no --weights given; deploying freshly initialized weights',
               file=sys.stderr)
-    fpath = deploy(model, args.dst, initkw=initkw,
+    factory = None if inspect.isclass(build) else build
+    fpath = deploy(model, args.dst, initkw=initkw, factory=factory,
                    export_modules=args.export_modules, train_info=args.info,
                    verbose=0)
     print(os.fspath(fpath))
@@ -215,29 +221,21 @@ def _run_inspect(args):
 
 
 def _run_verify(args):
-    from torch_liberator.deployer import DeployedModel
+    from torch_liberator.deployer import DeployedModel, load_in_fresh_process
     import warnings
     loader = DeployedModel(args.fpath)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # a 0.2 file: the OK line says it
         loader.verify()
     legacy = loader.info['legacy']
-    env = dict(os.environ)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env['PYTHONPATH'] = os.pathsep.join(
-        [pkg_parent] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
-    proc = subprocess.run(
-        [sys.executable, '-c', _VERIFY_SCRIPT, os.path.abspath(args.fpath)],
-        capture_output=True, text=True, env=env, cwd=os.path.dirname(os.path.abspath(args.fpath)))
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        last = lines[-1] if lines else f'exit status {proc.returncode}'
-        print(f'torch_liberator: error: {args.fpath} did not load in a fresh '
-              f'process: {last}', file=sys.stderr)
-        return 1
-    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ''
+    result = load_in_fresh_process(args.fpath)
     note = ' (0.2 file: no hashes to check)' if legacy else ' hashes match;'
-    print(f'OK:{note} {summary} tensors loaded strictly in a fresh process')
+    check = result['check']
+    checked = ('; no example inputs stored to check outputs' if check is None else
+               f'; outputs on the stored example inputs match ({check["tensors"]} '
+               f'tensor(s), max abs diff {check["max_abs_diff"]:.3g})')
+    print(f'OK:{note} {result["class"]} {result["tensors"]} tensors loaded strictly '
+          f'in a fresh process from an empty folder{checked}')
     return 0
 
 

@@ -10,9 +10,13 @@ matches the manifest.
 The package is made of a few modules, one job each:
 
 * ``_format``: the file format (zip container, manifest, hashes, weights);
-* ``_export`` and ``_initkw``: the model's code and init arguments;
+* ``_export``, ``_imports`` and ``_initkw``: the model's code, what it
+  imports, and its init arguments (or the factory that builds it);
+* ``_check``: what deploy checks before writing (the file rebuilds the model);
+* ``_example``: the optional behavioural check (example inputs and outputs);
 * ``_metabuild``: building a model on the meta device;
-* ``_model``: :func:`deploy`, :func:`deploy_files`, :class:`DeployedModel`.
+* ``_model``: :func:`deploy`, :func:`deploy_files`, :class:`DeployedModel`;
+* ``_fresh``: loading a file in a fresh process from an empty folder.
 
 Security model: the hashes detect a deploy file that was corrupted or
 modified after it was written (a tampered ``.py`` is refused before any of
@@ -34,9 +38,13 @@ Example:
     True
     >>> tmp.cleanup()
 """
+from torch_liberator.deployer._check import describe_layout_difference
 from torch_liberator.deployer._export import export_model_code
 from torch_liberator.deployer._format import read_deploy_state_dict
+from torch_liberator.deployer._fresh import load_in_fresh_process
+from torch_liberator.deployer._initkw import parse_initkw
 from torch_liberator.deployer._model import DeployedModel, deploy, deploy_files
 
-__all__ = ['DeployedModel', 'deploy', 'deploy_files', 'export_model_code',
+__all__ = ['DeployedModel', 'deploy', 'deploy_files', 'describe_layout_difference',
+           'export_model_code', 'load_in_fresh_process', 'parse_initkw',
            'read_deploy_state_dict']

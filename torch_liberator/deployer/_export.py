@@ -34,9 +34,7 @@ Example:
     >>> 'def get_model_cls' in fpath.read_text()
     True
 """
-import ast
 import contextlib
-import functools
 import io
 import os
 import re
@@ -45,13 +43,15 @@ import warnings
 from pathlib import Path
 
 from torch_liberator.errors import ExportError
+from torch_liberator.deployer._imports import (
+    find_code_imports, find_local_packages, imported_anywhere, installed_versions)
 from torch_liberator.deployer._initkw import LocalRefs, encode_value, resolve_initkw, value_code
 
 __all__ = [
     'ExportedCode',
+    'build_factory_code',
     'build_model_code',
     'export_model_code',
-    'find_code_imports',
 ]
 
 _FUTURE_RE = re.compile(
@@ -70,6 +70,9 @@ class ExportedCode:
         initkw (dict): JSON form of the init keyword arguments.
         requires (Dict[str, str | None]): third-party top-level imports the
             code still needs -> the installed version (None if unknown).
+        local_imports (Dict[str, str]): modules the code imports (anywhere)
+            that are not installed packages but the user's own code ->
+            where they are here; the file will not load where they are not.
 
     Example:
         >>> import torch
@@ -81,9 +84,10 @@ class ExportedCode:
         True
     """
 
-    def __init__(self, text, class_name, origin, initkw, requires):
+    def __init__(self, text, class_name, origin, initkw, requires, local_imports=None):
         import hashlib
         self.text = text
+        self.local_imports = dict(local_imports or {})
         self.class_name = class_name
         self.origin = origin
         self.initkw = initkw
@@ -207,66 +211,6 @@ def _run_liberator(cls, extra_objs, export_modules):
     return lib, sources
 
 
-def find_code_imports(text):
-    """
-    Top-level names of the modules some Python source imports (static).
-
-    Args:
-        text (str): Python source.
-
-    Returns:
-        Tuple[List[str], List[str]]: (third-party module names, relative or
-        ``__main__`` import lines that cannot work in a standalone file).
-
-    Example:
-        >>> from torch_liberator.deployer._export import find_code_imports
-        >>> find_code_imports('import os\\nimport torch.nn as nn\\nfrom . import x')
-        (['torch'], ['from . import x'])
-    """
-    tree = ast.parse(text)
-    third, bad = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            mods = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level or node.module == '__main__':
-                bad.append(ast.unparse(node))
-                continue
-            mods = [node.module]
-        else:
-            continue
-        for mod in mods:
-            top = mod.split('.')[0]
-            if top not in sys.stdlib_module_names and top != '__future__':
-                third.add(top)
-    return sorted(third), bad
-
-
-@functools.lru_cache(maxsize=None)
-def _distributions():
-    import importlib.metadata
-    return importlib.metadata.packages_distributions()
-
-
-def _versions(mods):
-    import importlib.metadata
-    out = {}
-    for mod in mods:
-        version = None
-        # the distribution usually has the module's name; scanning every
-        # installed distribution (slow: ~0.5 s) is the fallback
-        with contextlib.suppress(Exception):
-            version = importlib.metadata.version(mod)
-            out[mod] = version
-            continue
-        for dist in _distributions().get(mod, []):
-            with contextlib.suppress(Exception):
-                version = importlib.metadata.version(dist)
-                break
-        out[mod] = version
-    return out
-
-
 _CONTRACT = '''
 
 # --- torch_liberator deploy contract (generated) ---
@@ -287,7 +231,7 @@ def _tl_partial(func, *args, **kwargs):
 
 
 def get_model_cls():
-    """Return the model class this file defines."""
+    """Return the model class (or factory) that builds the deployed model."""
     return {class_name}
 
 
@@ -330,8 +274,69 @@ def build_model_code(model, initkw=None, export_modules=()):
     local = LocalRefs(cls, export_modules)
     enc = {k: encode_value(v, f'initkw[{k!r}]', local) for k, v in kwargs.items()}
     body, future = _extract_body(cls, local.objects, export_modules)
-    return _finish_code(cls, body, future, enc, export_modules)
+    code = _finish_code(cls, body, future, enc, export_modules)
+    if code.local_imports:
+        names = sorted(code.local_imports)
+        where = ', '.join(f'{m} ({code.local_imports[m]})' for m in names)
+        warnings.warn(
+            f'the exported code of {cls.__qualname__} imports {where}, which '
+            'is not an installed package: the deploy file will not load where '
+            f'it is missing; pass export_modules={names} to put its code in '
+            'the file (or make it an installed package)', UserWarning, stacklevel=2)
+    return code
 
+
+
+def build_factory_code(factory_ref, initkw, model_cls):
+    """
+    The text of a model file whose ``get_model_cls()`` returns a factory
+    named by import path (the model's code is then not in the file: the
+    factory's package must be installed where it loads).
+
+    Args:
+        factory_ref (str): ``'module:qualname'`` of the factory.
+        initkw (dict): its keyword arguments.
+        model_cls (type): the class it builds (names the file).
+
+    Returns:
+        ExportedCode
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._export import build_factory_code
+        >>> code = build_factory_code('torch.nn:Linear', {'in_features': 2, 'out_features': 1}, torch.nn.Linear)
+        >>> ns = {}
+        >>> exec(compile(code.text, code.fname, 'exec'), ns)
+        >>> ns['get_model_cls']()(**ns['get_initkw']()).weight.shape
+        torch.Size([1, 2])
+        >>> list(code.requires)
+        ['torch']
+    """
+    from torch_liberator import __version__
+    enc = {k: encode_value(v, f'initkw[{k!r}]', LocalRefs(None, ())) for k, v in initkw.items()}
+    modname, qualname = factory_ref.split(':')
+    tops = {modname.split('.')[0]} | {r.split('.')[0] for r in _refs(enc)}
+    requires = installed_versions(sorted(tops - set(sys.stdlib_module_names)))
+    head = f'"""\n{model_cls.__name__}: a model built by {factory_ref}, deployed by ' \
+           f'torch_liberator {__version__}.\n\nGenerated; re-export instead of ' \
+           'editing (deploy files check its sha256).\n"""\n'
+    meta = {'class': model_cls.__name__, 'factory': factory_ref, 'origin': factory_ref,
+            'requires': requires, 'format_version': 1}
+    text = head + _CONTRACT.format(
+        meta=repr(_sorted_dict(meta)),
+        class_name=f'_tl_import({modname!r}, {qualname!r})',
+        initkw_code=value_code(enc) if enc else '{}')
+    return ExportedCode(text, model_cls.__name__, factory_ref, enc, requires)
+
+
+def _refs(enc):
+    """Module names of the ``__ref__`` values in a JSON-form initkw."""
+    if isinstance(enc, list):
+        return [m for v in enc for m in _refs(v)]
+    if isinstance(enc, dict):
+        own = [enc['__ref__'].split(':')[0]] if '__ref__' in enc else []
+        return own + [m for v in enc.values() for m in _refs(v)]
+    return []
 
 # (cls, local objects, export_modules) -> (stamp, body, future): liberator
 # is the slow part of a deploy, and a training loop deploys the same class
@@ -405,14 +410,15 @@ def _finish_code_uncached(cls, body, future, enc, export_modules):
     if future:
         head += 'from __future__ import annotations\n'
     third, bad = find_code_imports(body)
-    leftover = [m for m in third if any(m == p.split('.')[0] for p in export_modules)]
+    anywhere = imported_anywhere(body)
+    leftover = [m for m in anywhere if any(m == p.split('.')[0] for p in export_modules)]
     if bad or leftover:
         raise ExportError(
             f'cannot export {cls.__qualname__}: the extracted code still has '
             f'imports that will not work standalone ({bad + leftover}); '
             'liberator does not inline imports inside functions -- move them '
             'to module level (or leave the package out of export_modules)')
-    requires = _versions(third)
+    requires = installed_versions(third)
     meta = {'class': cls.__name__, 'origin': origin, 'requires': requires,
             'format_version': 1}
     text = head + '\n' + body + '\n' + _CONTRACT.format(
@@ -430,7 +436,8 @@ def _finish_code_uncached(cls, body, future, enc, export_modules):
             f'cannot export {cls.__qualname__}: the extracted code uses names '
             f'liberator could not define: {undefined}; define them at module '
             'level in the model module, or add their package to export_modules')
-    return ExportedCode(text, cls.__name__, origin, enc, requires)
+    return ExportedCode(text, cls.__name__, origin, enc, requires,
+                        local_imports=find_local_packages(anywhere))
 
 
 def _sorted_dict(value):

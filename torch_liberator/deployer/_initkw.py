@@ -22,10 +22,16 @@ import functools
 import importlib
 import inspect
 import math
+import re
 
 from torch_liberator.errors import ExportError
 
-__all__ = ['encode_initkw', 'infer_initkw']
+__all__ = ['encode_initkw', 'import_by_name', 'infer_initkw', 'parse_initkw',
+           'resolve_factory', 'unconfirmed_arguments']
+
+#: factory arguments that would download weights at every load; a deploy
+#: file holds the weights, so they must be off (False / None)
+PRETRAINED_ARGS = ('pretrained', 'pretrained_backbone', 'weights', 'weights_backbone')
 
 
 def encode_initkw(initkw):
@@ -94,14 +100,22 @@ def infer_initkw(model, initkw=None):
 
 
 def resolve_initkw(model, initkw):
-    """Returns (initkw, how) with how in {'argument', '_initkw', 'inferred'}."""
+    """
+    :func:`infer_initkw`, and where the arguments came from.
+
+    Returns:
+        Tuple[dict, str]: ``(initkw, how)``, ``how`` one of ``'argument'``,
+        ``'_initkw'``, ``'inferred'``.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._initkw import resolve_initkw
+        >>> resolve_initkw(torch.nn.ReLU(), None)
+        ({'inplace': False}, 'inferred')
+    """
     import torch
     cls = model if isinstance(model, type) else type(model)
-    try:
-        sig = inspect.signature(cls.__init__)
-    except (TypeError, ValueError):
-        sig = None
-    params = list(sig.parameters.values())[1:] if sig is not None else []
+    params = _init_parameters(cls)
     takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
     names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     if initkw is None and not isinstance(model, type):
@@ -140,6 +154,220 @@ def resolve_initkw(model, initkw):
             'initkw={...} to deploy (or set model._initkw)')
     return found, 'inferred'
 
+
+
+def unconfirmed_arguments(model, initkw):
+    """
+    The ``__init__`` arguments an inferred ``initkw`` leaves to their defaults.
+
+    The model did not store them, so nothing says the defaults are what it
+    was built with (timm's ``VisionTransformer`` does not store
+    ``num_heads``). ``'**kwargs'`` is listed when ``__init__`` takes extra
+    keyword arguments that inference cannot see.
+
+    Args:
+        model (torch.nn.Module): the model.
+        initkw (dict): the inferred keyword arguments.
+
+    Returns:
+        List[str]: argument names, in signature order.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._initkw import infer_initkw, unconfirmed_arguments
+        >>> model = torch.nn.Linear(2, 3)
+        >>> unconfirmed_arguments(model, infer_initkw(model))
+        ['bias', 'device', 'dtype']
+    """
+    params = _init_parameters(type(model))
+    out = [p.name for p in params if p.name not in initkw
+           and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        out.append('**kwargs')
+    return out
+
+
+def _init_parameters(cls):
+    try:
+        return list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return []
+
+
+def import_by_name(name):
+    """
+    The object an import path names: ``'module:qualname'`` (or, for a
+    module-level name, ``'module.name'``).
+
+    Raises:
+        ExportError: it cannot be imported; the message says why.
+
+    Example:
+        >>> from torch_liberator.deployer._initkw import import_by_name
+        >>> import_by_name('torch.nn:Linear').__name__
+        'Linear'
+        >>> import_by_name('collections.OrderedDict').__name__
+        'OrderedDict'
+    """
+    if not isinstance(name, str) or not _REF_RE.match(name):
+        raise ExportError(
+            f'{name!r} is not an import path; write MODULE:NAME (e.g. '
+            "'torchvision.models:resnet18') or MODULE.NAME")
+    modname, sep, qualname = name.partition(':')
+    if not sep:
+        modname, _, qualname = name.rpartition('.')
+        if not modname:
+            raise ExportError(f'{name!r} names no module; write MODULE:NAME')
+    try:
+        obj = importlib.import_module(modname)
+    except Exception as err:  # a module may raise anything on import
+        raise ExportError(
+            f'cannot import {modname!r} (for {name!r}): {type(err).__name__}: '
+            f'{_one_line(err)}') from err
+    for part in qualname.split('.'):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ExportError(f'{name!r}: {modname!r} has no {qualname!r}') from None
+    return obj
+
+
+_REF_RE = re.compile(r'^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$')
+
+
+def _one_line(err):
+    return ' '.join(str(err).split())
+
+
+def resolve_factory(factory, initkw=None):
+    """
+    A factory that builds a model, its import path, and its arguments.
+
+    Args:
+        factory (str | Callable): ``'module:name'`` (or ``'module.name'``)
+            such as ``'torchvision.models:resnet18'`` or
+            ``'timm:create_model'``, or the function (or class) itself,
+            which must be importable by that path.
+        initkw (dict | None): its keyword arguments. Those that would fetch
+            pretrained weights at every load (:data:`PRETRAINED_ARGS`) must
+            be off: the deploy file holds the weights.
+
+    Returns:
+        Tuple[Callable, str, dict]: the factory, ``'module:qualname'`` and
+        the keyword arguments.
+
+    Raises:
+        ExportError: it cannot be imported again by name, is not callable,
+            or the arguments ask for pretrained weights.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._initkw import resolve_factory
+        >>> func, ref, kw = resolve_factory('torch.nn.Linear', {'in_features': 1, 'out_features': 2})
+        >>> func is torch.nn.Linear, ref
+        (True, 'torch.nn:Linear')
+        >>> resolve_factory(torch.nn.Linear)[1]
+        'torch.nn.modules.linear:Linear'
+    """
+    if isinstance(factory, str):  # keep the path as the user wrote it
+        name = factory
+        factory = import_by_name(name)
+        ref = name if ':' in name else ':'.join(name.rsplit('.', 1))
+    else:
+        ref = None
+    if not callable(factory):
+        raise ExportError(
+            f'factory {factory!r} is not callable; name a function (or '
+            "class) that builds the model, e.g. 'torchvision.models:resnet18'")
+    ref = ref or _encode_ref(factory, 'factory', local=None)['__ref__']
+    if import_by_name(ref) is not factory:
+        raise ExportError(
+            f'factory {factory!r} cannot be imported again as {ref!r}; '
+            'define it at module level in an importable module')
+    initkw = {} if initkw is None else initkw
+    if not isinstance(initkw, dict):
+        raise ExportError(
+            f'initkw must be a dict of keyword arguments, got {type(initkw).__name__}')
+    fetch = {k: v for k, v in initkw.items() if k in PRETRAINED_ARGS
+             and v is not None and v is not False}
+    if fetch:
+        raise ExportError(
+            f'initkw {fetch} would make {ref} fetch pretrained weights at every '
+            'load, and the deploy file holds the weights already; pass '
+            'weights=None / pretrained=False')
+    encode_value(initkw, 'initkw', local=None)  # storable without pickling
+    return factory, ref, dict(initkw)
+
+
+def parse_initkw(text, name='initkw'):
+    """
+    Keyword arguments from JSON text, as the command line takes them.
+
+    A string of the form ``MODULE:NAME`` (``"torchvision.models.resnet:
+    Bottleneck"``) stands for the class or function it names; the tagged
+    JSON form a manifest records (``{"__tuple__": [...]}``,
+    ``{"__dtype__": "float16"}``, ``{"__ref__": "torch.nn:ReLU"}``, ...) is
+    accepted too.
+
+    Args:
+        text (str): a JSON object.
+        name (str): what to call it in error messages.
+
+    Returns:
+        dict
+
+    Raises:
+        ExportError: not a JSON object, or a name that cannot be imported.
+
+    Example:
+        >>> from torch_liberator.deployer._initkw import parse_initkw
+        >>> kw = parse_initkw('{"block": "torch.nn:ReLU", "size": {"__tuple__": [2, 3]}, "name": "relu"}')
+        >>> kw['block'].__name__, kw['size'], kw['name']
+        ('ReLU', (2, 3), 'relu')
+    """
+    import json
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise ExportError(f'{name} is not valid JSON ({err}): {text!r}') from err
+    if not isinstance(data, dict):
+        raise ExportError(f'{name} must be a JSON object, got {text!r}')
+    return {k: _decode_value(v, f'{name}[{k!r}]', 0) for k, v in data.items()}
+
+
+_NAME_REF_RE = re.compile(r'^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$')
+
+
+def _decode_value(enc, where, depth):
+    import torch
+    if depth > 50:
+        raise ExportError(f'{where} is nested too deeply')
+    if isinstance(enc, str):
+        return import_by_name(enc) if _NAME_REF_RE.match(enc) else enc
+    if isinstance(enc, list):
+        return [_decode_value(v, f'{where}[{i}]', depth + 1) for i, v in enumerate(enc)]
+    if not isinstance(enc, dict):
+        return enc
+    tags = [m for m in _MARKERS if m in enc]
+    if not tags:
+        return {k: _decode_value(v, f'{where}[{k!r}]', depth + 1) for k, v in enc.items()}
+    tag, value = tags[0], enc[tags[0]]
+    if tag == '__tuple__' and isinstance(value, list):
+        return tuple(_decode_value(v, f'{where}[{i}]', depth + 1) for i, v in enumerate(value))
+    if tag == '__float__' and value in ('inf', '-inf', 'nan'):
+        return float(value)
+    if tag == '__ref__' and isinstance(value, str):
+        return import_by_name(value)
+    if tag == '__dtype__' and isinstance(getattr(torch, str(value), None), torch.dtype):
+        return getattr(torch, value)
+    if tag == '__partial__' and isinstance(enc.get('args', []), list) and isinstance(
+            enc.get('keywords', {}), dict):
+        func = _decode_value(value, f'{where}.func', depth + 1)
+        args = [_decode_value(v, f'{where}.args', depth + 1) for v in enc.get('args', [])]
+        keywords = {k: _decode_value(v, f'{where}.keywords', depth + 1)
+                    for k, v in enc.get('keywords', {}).items()}
+        return functools.partial(func, *args, **keywords)
+    raise ExportError(f'{where}: {enc!r} is not a valid {tag} value')
 
 _MISSING = object()
 

@@ -62,79 +62,44 @@ def _dest_path(fpath, stem, payload):
     return fpath
 
 
-def _init_params(cls):
-    import inspect
-    try:
-        return list(inspect.signature(cls.__init__).parameters.values())
-    except (TypeError, ValueError):
-        return []
-
-
-# (class, initkw JSON, state layout) that already passed the check
-_CHECKED = set()
-
-
-def _check_initkw_builds(model, kwargs, how, initkw_json):
-    """Build the class on the meta device from initkw and compare the state
-    dict layout, so a wrong initkw fails now rather than at load time
-    (``initkw_json``: a stable text of kwargs for the cache key)."""
-    from torch_liberator.deployer._metabuild import build_on_meta
-    cls = type(model)
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    key = (cls, initkw_json, tuple(sorted(want.items())))
-    if key in _CHECKED:
-        return
-    try:
-        probe = build_on_meta(cls, kwargs)
-    except Exception:
-        if how != 'inferred':
-            return  # cannot build on meta; trust the caller's initkw
-        try:
-            probe = cls(**kwargs)
-        except Exception as err:
-            raise DeployError(
-                f'the inferred initkw {kwargs} does not build {cls.__name__} '
-                f'({type(err).__name__}: {err}); pass initkw= explicitly') from err
-    got = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-    if want != got:
-        diff = sorted(set(want) ^ set(got))[:5]
-        diff += [k for k in sorted(set(want) & set(got)) if want[k] != got[k]][:5]
-        hint = 'pass the initkw the model was built with'
-        params = _init_params(cls)[1:]
-        defaulted = [p.name for p in params if p.name not in kwargs
-                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        if how == 'inferred' and defaulted:
-            hint = (f'the model does not store {defaulted}, so their defaults '
-                    'were used; pass initkw= (or set model._initkw)')
-        if any(p.kind is p.VAR_POSITIONAL for p in params):
-            hint = (f'{cls.__name__} takes positional *args (e.g. submodules, '
-                    'as torch.nn.Sequential does), which initkw cannot give; '
-                    'deploy a model class of your own that builds its layers')
-        raise DeployError(
-            f'initkw {kwargs} (from {how}) builds a {cls.__name__} whose state '
-            f'dict differs from the model\'s (first differences: {diff}); '
-            f'{hint}')
-    _CHECKED.add(key)
-
-
 def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
-           verbose=1):
+           verbose=1, *, factory=None, assume_defaults=False,
+           example_inputs=None, example_tolerance=None):
     """
     Write ``model``'s code and weights into one reproducible deploy zip.
+
+    Nothing is written unless the file would rebuild this model: the class
+    (or ``factory``) is called with the init arguments on the meta device
+    and must give the model's class with exactly its state-dict keys and
+    shapes (see :func:`torch_liberator.deployer._check.check_rebuild`).
 
     Args:
         model (torch.nn.Module): the model to ship.
         fpath (str | PathLike): the ``.zip`` to write, or an existing
             directory (the file then gets a name from the class and a hash).
         initkw (dict | None): keyword arguments that build the model; default
-            ``model._initkw``, else inferred (see
-            :func:`torch_liberator.deployer._initkw.infer_initkw`). They are checked
-            by building the class on the meta device.
+            ``model._initkw``, else inferred from the attributes the model
+            stores (see :func:`torch_liberator.deployer._initkw.infer_initkw`).
+            With ``factory``: the factory's keyword arguments.
         export_modules (Iterable[str]): packages whose code is inlined so the
             deploy file does not import them.
         train_info (dict | str | PathLike | None): JSON-able metadata (or a
             JSON file) stored as ``train_info.json``.
         verbose (int): 1 prints the written path.
+        factory (str | Callable | None): build the model by calling this
+            factory (``'torchvision.models:resnet18'``,
+            ``'timm:create_model'`` with ``initkw={'model_name': ...}``)
+            instead of exporting its class's code; the factory's package
+            must then be installed where the file is loaded.
+        assume_defaults (bool): accept an inferred ``initkw`` that leaves
+            arguments the model does not store to their defaults even when
+            the model rebuilt with those defaults differs in some attribute
+            (by default deploy refuses and names the arguments).
+        example_inputs (Tensor | tuple | None): inputs to run the model on;
+            the inputs and outputs are stored in the file and
+            ``load_model(check=True)`` / ``verify`` compare against them.
+        example_tolerance (Tuple[float, float] | None): ``(rtol, atol)`` of
+            that comparison; default ``(1e-4, 1e-5)``.
 
     Returns:
         Path: the zip written. The same model and arguments give the same
@@ -143,27 +108,46 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
 
     Raises:
         ExportError: the code cannot be extracted.
-        DeployError: initkw does not rebuild the model, or writing fails.
+        DeployError: the init arguments do not rebuild the model, a tensor
+            holds no data, or writing fails.
 
     Example:
         >>> import torch, ubelt as ub
-        >>> from torch_liberator.deployer import deploy
+        >>> from torch_liberator.deployer import deploy, DeployedModel
         >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
         >>> model = torch.nn.Linear(4, 2)
         >>> a = deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0)
         >>> first = a.read_bytes()
         >>> deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0).read_bytes() == first
         True
+        >>> fpath = deploy(model, dpath / 'checked.zip', example_inputs=torch.ones(1, 4), verbose=0)
+        >>> DeployedModel(fpath).load_model(check=True).out_features
+        2
     """
-    from torch_liberator.deployer._export import build_model_code
-    from torch_liberator.deployer._initkw import resolve_initkw
+    from torch_liberator.deployer._check import check_materialized, check_rebuild
+    from torch_liberator.deployer._example import EXAMPLE_FNAME, record_example
+    from torch_liberator.deployer._export import build_factory_code, build_model_code
+    from torch_liberator.deployer._initkw import (
+        resolve_factory, resolve_initkw, unconfirmed_arguments)
     from torch_liberator.deployer._weights import WeightsPayload
-    kwargs, how = resolve_initkw(model, initkw)
-    _check_initkw_builds(model, kwargs, how, repr(kwargs))  # fast, so first
-    code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
+    check_materialized(model)
+    if factory is None:
+        kwargs, how = resolve_initkw(model, initkw)
+        unconfirmed = unconfirmed_arguments(model, kwargs) if how == 'inferred' else []
+        check_rebuild(model, type(model), kwargs, how, unconfirmed, assume_defaults)
+        code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
+    else:
+        build, ref, kwargs = resolve_factory(factory, initkw)
+        how = 'factory'
+        check_rebuild(model, build, kwargs, how)
+        code = build_factory_code(ref, kwargs, type(model))
+    files = {code.fname: code.text.encode('utf8')}
+    example = None
+    if example_inputs is not None:
+        files[EXAMPLE_FNAME], example = record_example(model, example_inputs, example_tolerance)
     payload = WeightsPayload(model.state_dict())
+    files[WEIGHTS_FNAME] = payload
     fpath = _dest_path(fpath, code.fname[:-3], payload)
-    files = {code.fname: code.text.encode('utf8'), WEIGHTS_FNAME: payload}
     info = _train_info_bytes(train_info)
     if info is not None:
         files[TRAIN_INFO_FNAME] = info
@@ -178,6 +162,10 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
                     'tensors': payload.num_tensors,
                     'aliases': len(payload.aliases)},
     }
+    if factory is not None:
+        manifest['model']['factory'] = code.origin
+    if example is not None:
+        manifest['example'] = example
     fpath = write_deploy_zip(fpath, files, manifest)
     if verbose:
         print(f'[DEPLOYER] Deployed zipfpath={os.fspath(fpath)}')
@@ -248,6 +236,7 @@ class DeployedModel:
     def __init__(self, fpath):
         self.fpath = Path(fpath)
         self.load_info = None
+        self.check_info = None
         with DeployFile(self.fpath):
             pass  # fail early on a missing or foreign file
 
@@ -269,7 +258,7 @@ class DeployedModel:
             >>> sorted(info['members'])[-1], info['manifest']['model']['class']
             ('weights.safetensors', 'ReLU')
         """
-        from torch_liberator.deployer._export import find_code_imports
+        from torch_liberator.deployer._imports import find_code_imports
         with DeployFile(self.fpath) as dfile:
             info = {'fpath': os.fspath(self.fpath), 'name': dfile.name,
                     'legacy': dfile.legacy, 'manifest': dfile.manifest,
@@ -368,19 +357,29 @@ class DeployedModel:
             raise DeployError(f'cannot write {os.fspath(out)!r}: {err}') from err
         return out
 
-    def _verified_contents(self, with_weights):
+    def _verified_contents(self, with_weights, with_example=False):
+        from torch_liberator.deployer._example import EXAMPLE_FNAME
         with DeployFile(self.fpath) as dfile:
             dfile.verify()  # every hash, before any code runs
             member = dfile.code_member
             code = bytes(dfile.read_member(member))
             state = dfile.read_state_dict() if with_weights else None
             label = f'{dfile.name}/{member}'
+            example = None
+            if with_example:
+                entry = (dfile.manifest or {}).get('example')
+                if entry is None or EXAMPLE_FNAME not in dfile.members:
+                    raise DeployError(
+                        f'{os.fspath(self.fpath)!r} stores no example inputs to '
+                        'check the model with; deploy it with example_inputs=... '
+                        '(or load without check=True)')
+                example = (bytes(dfile.read_member(EXAMPLE_FNAME)), entry)
         try:
             text = code.decode('utf8')
         except UnicodeDecodeError as err:
             raise DeployError(f'{label} is not UTF-8 text') from err
         module = _import_code(text, sha256_bytes(code), label)
-        return module, state
+        return module, state, example
 
     def model_definition(self):
         """
@@ -395,10 +394,10 @@ class DeployedModel:
             >>> cls(**initkw).weight.shape
             torch.Size([4, 2, 3])
         """
-        module, _ = self._verified_contents(with_weights=False)
+        module = self._verified_contents(with_weights=False)[0]
         return module.get_model_cls(), module.get_initkw()
 
-    def load_model(self, strict=True, device=None, verbose=1):
+    def load_model(self, strict=True, device=None, verbose=1, *, check=False):
         """
         Verify every member, build the model and load its weights.
 
@@ -410,13 +409,18 @@ class DeployedModel:
                 info dict is kept in ``self.load_info``.
             device (str | torch.device | None): where to put the model.
             verbose (int): passed to ``load_partial_state`` (strict=False).
+            check (bool): run the model on the example inputs stored at
+                deploy (``deploy(..., example_inputs=...)``) and compare its
+                outputs with the stored ones within the stored tolerance;
+                the summary is kept in ``self.check_info``.
 
         Returns:
             torch.nn.Module
 
         Raises:
             IntegrityError: a member does not match the manifest (nothing ran).
-            DeployError: the code or the weights do not fit.
+            DeployError: the code or the weights do not fit, or (check=True)
+                the outputs differ or no example is stored.
 
         Example:
             >>> import torch, ubelt as ub
@@ -429,7 +433,8 @@ class DeployedModel:
             2
         """
         from torch_liberator.deployer import _metabuild as metabuild
-        module, state = self._verified_contents(with_weights=True)
+        from torch_liberator.deployer._example import check_example
+        module, state, example = self._verified_contents(with_weights=True, with_example=check)
         cls, initkw = module.get_model_cls(), module.get_initkw()
         model = metabuild.build_assigned(cls, initkw, state) if strict else None
         if model is None:
@@ -452,6 +457,8 @@ class DeployedModel:
                 self.load_info = load_partial_state(model, state, verbose=verbose)
         if device is not None:
             model = model.to(device)
+        if check:
+            self.check_info = check_example(model, *example)
         return model
 
 
@@ -502,7 +509,14 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
         verbose (int): 1 prints the written path.
 
     Returns:
-        Path: the zip written. Nothing in ``model_fpath`` is executed.
+        Path: the zip written, only once the weights load strictly into
+        the model the file builds: the model file is run (imported, as
+        ``python`` would) to build it on the meta device, so give only a
+        file you trust.
+
+    Raises:
+        DeployError: the file lacks the contract, does not run, or the
+            weights do not fit the model it builds.
 
     Example:
         >>> import torch, ubelt as ub
@@ -518,15 +532,21 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
         {'in_features': 2, 'out_features': 3}
     """
     from torch_liberator.checkpoint import read_state_dict
-    from torch_liberator.deployer._export import find_code_imports
+    from torch_liberator.deployer._imports import find_code_imports
     from torch_liberator.deployer._weights import WeightsPayload
     model_fpath = Path(model_fpath)
     try:
         text = model_fpath.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise DeployError(f'cannot read model file {os.fspath(model_fpath)!r}: {err}') from err
+    from torch_liberator.deployer._check import check_state_fits
     class_name, initkw = _static_contract(text, model_fpath.name)
-    payload = WeightsPayload(read_state_dict(weights_fpath))
+    state = read_state_dict(weights_fpath)
+    data = text.encode('utf8')
+    module = _import_code(text, sha256_bytes(data), os.fspath(model_fpath))
+    check_state_fits(module.get_model_cls(), module.get_initkw(), state,
+                     os.fspath(weights_fpath))
+    payload = WeightsPayload(state)
     stem = class_name or model_fpath.stem
     fname = f'{stem}_{sha256_bytes(text.encode("utf8"))[:16]}.py'
     fpath = _dest_path(fpath, fname[:-3], payload)
