@@ -7,7 +7,9 @@ dict as safetensors and writes a manifest of sha256 hashes.
 without running anything, and the model only after every member's sha256
 matches the manifest.
 
-The package is made of a few modules, one job each:
+The package is made of a few modules, one job each, imports flowing one
+way (``_model`` -> ``_export`` -> ``_initkw``; ``_model`` -> ``_metabuild``,
+``_format``; :mod:`torch_liberator.checkpoint` -> ``_format``):
 
 * ``_format``: the file format (zip container, manifest, hashes, weights);
 * ``_export`` and ``_initkw``: the model's code and init arguments;
@@ -34,9 +36,31 @@ Example:
     True
     >>> tmp.cleanup()
 """
-from torch_liberator.deployer._export import export_model_code
-from torch_liberator.deployer._format import read_deploy_state_dict
-from torch_liberator.deployer._model import DeployedModel, deploy, deploy_files
+import importlib
 
-__all__ = ['DeployedModel', 'deploy', 'deploy_files', 'export_model_code',
-           'read_deploy_state_dict']
+# public name -> the module that defines it, imported on first use so that
+# torch_liberator.checkpoint can read deploy files through ``_format``
+# without importing the model side (which imports checkpoint)
+_LAZY = {
+    'DeployedModel': '_model',
+    'deploy': '_model',
+    'deploy_files': '_model',
+    'export_model_code': '_export',
+    'read_deploy_state_dict': '_format',
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    try:
+        modname = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}') from None
+    value = getattr(importlib.import_module(f'{__name__}.{modname}'), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
