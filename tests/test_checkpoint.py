@@ -323,12 +323,19 @@ def _check_deploy_reads(fpath, name, state, tmp_path):
         read_state_dict(fpath, ema=True)
 
 
+class TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+        self.bn = torch.nn.BatchNorm2d(2)
+
+
 def test_deploy_zip(tmp_path):
-    deployfile = pytest.importorskip('torch_liberator.deployfile')
-    from safetensors.torch import save
-    state = dict(sorted((k, v.contiguous()) for k, v in _tiny().state_dict().items()))
-    fpath = deployfile.write_deploy_zip(
-        tmp_path / 'model.zip', {'weights.safetensors': save(state)}, {})
+    from torch_liberator.deployer import deploy
+    torch.manual_seed(0)
+    model = TinyNet()
+    state = dict(sorted(model.state_dict().items()))
+    fpath = deploy(model, tmp_path / 'model.zip', verbose=0)
     _check_deploy_reads(fpath, 'model', state, tmp_path)
 
 
@@ -337,7 +344,6 @@ def test_legacy_deploy_zip(tmp_path):
     # the torch_liberator 0.2 layout: <name>/deploy_snapshot.pt next to the code
     import io
     import zipfile
-    pytest.importorskip('torch_liberator.deployfile')
     state = dict(sorted(_tiny().state_dict().items()))
     buf = io.BytesIO()
     torch.save({'model_state_dict': state}, buf)

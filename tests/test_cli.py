@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -12,10 +13,20 @@ import pytest
 import torch
 
 from torch_liberator.cli import main
-from torch_liberator.deployer import DeployedModel, deploy
+from torch_liberator.deployer import DeployedModel, deploy, load_in_fresh_process
 from torch_liberator.exporter import export_model_code
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+class Gated(torch.nn.Module):
+    def __init__(self, width=3):
+        super().__init__()
+        self.width = width
+        self.lin = torch.nn.Linear(width, width)
+
+    def forward(self, x):
+        return torch.tanh(self.lin(x))
 
 
 def one_error_line(capsys):
@@ -132,18 +143,97 @@ def test_verify_fails_on_tampering_and_on_unloadable_code(tmp_path, capsys):
             zout.writestr(info.filename, data)
     assert main(['verify', str(bad)]) == 1
     assert 'weights.safetensors' in one_error_line(capsys)
-    # hashes fine, but the code needs a module the fresh process lacks
-    code = tmp_path / 'Needy.py'
-    code.write_text('import no_such_module_xyz\n\n\ndef get_model_cls():\n    return None\n\n\n'
-                    'def get_initkw():\n    return {}\n')
-    torch.save(torch.nn.Linear(1, 1).state_dict(), tmp_path / 'w.pt')
-    assert main(['--model', str(code), '--weights', str(tmp_path / 'w.pt'),
-                 '--dst', str(tmp_path / 'needy.zip')]) == 0
-    capsys.readouterr()
-    assert main(['inspect', str(tmp_path / 'needy.zip')]) == 0
-    assert '"no_such_module_xyz": null' in capsys.readouterr().out
-    assert main(['verify', str(tmp_path / 'needy.zip')]) == 1
-    assert 'did not load in a fresh process' in one_error_line(capsys)
+
+
+NEEDY_HELPERS = """
+import torch
+
+
+def make_layer(width):
+    return torch.nn.Linear(width, width)
+"""
+
+NEEDY_MODEL = """
+import torch
+
+from tl_needy_helpers import make_layer
+
+
+class NeedyNet(torch.nn.Module):
+    def __init__(self, width=3):
+        super().__init__()
+        self.width = width
+        self.layer = make_layer(width)
+
+    def forward(self, x):
+        return self.layer(x)
+"""
+
+
+@pytest.fixture
+def needy_model(tmp_path, monkeypatch):
+    """A model whose code imports a local module that sits next to the zip."""
+    (tmp_path / 'tl_needy_helpers.py').write_text(NEEDY_HELPERS)
+    (tmp_path / 'tl_needy_model.py').write_text(NEEDY_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from tl_needy_model import NeedyNet
+    yield NeedyNet(3)
+    for name in ('tl_needy_helpers', 'tl_needy_model'):
+        sys.modules.pop(name, None)
+
+
+def test_verify_runs_from_a_clean_folder(tmp_path, monkeypatch, capsys, needy_model):
+    # the zip works only where tl_needy_helpers is importable: next to it
+    # (where verify used to run) it is, anywhere else it is not
+    with pytest.warns(UserWarning, match=r"imports tl_needy_helpers \(.*tl_needy_helpers.py\), which "
+                      r"is not an installed package: .* pass export_modules=\['tl_needy_helpers'\]"):
+        fpath = deploy(needy_model, tmp_path / 'needy.zip', verbose=0)
+    assert main(['inspect', fpath]) == 0
+    assert '"tl_needy_helpers": null' in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    assert main(['verify', 'needy.zip']) == 1
+    line = one_error_line(capsys)
+    assert 'did not load in a fresh process' in line
+    assert "No module named 'tl_needy_helpers'" in line
+    # exported with its helper, it loads anywhere
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        fpath = deploy(needy_model, tmp_path / 'whole.zip', export_modules=['tl_needy_helpers'],
+                       verbose=0)
+    assert main(['verify', fpath]) == 0
+    assert capsys.readouterr().out.startswith('OK: hashes match; NeedyNet 2 tensors loaded strictly '
+                                              'in a fresh process from an empty folder')
+
+
+def test_verify_never_runs_modules_planted_next_to_the_zip(tmp_path, monkeypatch, capsys):
+    dl = tmp_path / 'downloads'
+    dl.mkdir()
+    fpath = deploy(torch.nn.Linear(2, 2), dl / 'model.zip', verbose=0)
+    marker = tmp_path / 'planted.log'
+    for name in ('torch', 'torch_liberator', 'safetensors', 'sitecustomize'):
+        (dl / f'{name}.py').write_text(
+            f'open({str(marker)!r}, "a").write({name!r} + "\\n")\n'
+            f'raise SystemExit("planted {name} ran")\n')
+    monkeypatch.chdir(dl)
+    assert main(['verify', 'model.zip']) == 0
+    assert capsys.readouterr().out.startswith('OK: hashes match; Linear 2 tensors')
+    monkeypatch.chdir(tmp_path)
+    result = load_in_fresh_process(fpath)
+    assert result['torch_file'] == torch.__file__
+    assert not marker.exists()
+
+
+def test_verify_runs_the_stored_example_check(tmp_path, capsys):
+    model = Gated(3)
+    fpath = deploy(model, tmp_path / 'ex.zip', example_inputs=torch.rand(2, 3), verbose=0)
+    assert main(['verify', fpath]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('OK: hashes match; Gated 2 tensors loaded strictly in a fresh process '
+                          'from an empty folder; outputs on the stored example inputs match '
+                          '(1 tensor(s), max abs diff 0)'), out
+    fpath = deploy(model, tmp_path / 'plain.zip', verbose=0)
+    assert main(['verify', fpath]) == 0
+    assert capsys.readouterr().out.strip().endswith('; no example inputs stored to check outputs')
 
 
 def test_demo_subcommand_calls_the_demo(monkeypatch):
@@ -164,3 +254,64 @@ def test_real_subprocess(tmp_path):
                          env=env, capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 1
     assert bad.stderr.count('\n') == 1 and 'Traceback' not in bad.stderr
+
+
+def test_export_a_factory(tmp_path, capsys, torchvision):
+    dst = tmp_path / 'r18.zip'
+    assert main(['export', 'torchvision.models:resnet18', '--initkw', '{"num_classes": 5}',
+                 '--dst', str(dst)]) == 0
+    assert capsys.readouterr().out.strip() == str(dst)
+    loader = DeployedModel(dst)
+    assert loader.info['manifest']['model']['factory'] == 'torchvision.models:resnet18'
+    loaded = loader.load_model()
+    assert type(loaded) is torchvision.models.ResNet and loaded.fc.out_features == 5
+
+
+def test_export_class_valued_initkw(tmp_path, capsys, torchvision):
+    from torchvision.models.resnet import Bottleneck
+    initkw = {'block': 'torchvision.models.resnet:Bottleneck', 'layers': [1, 1, 1, 1],
+              'num_classes': 3}
+    torch.manual_seed(0)
+    model = torchvision.models.resnet.ResNet(Bottleneck, [1, 1, 1, 1], num_classes=3).eval()
+    torch.save(model.state_dict(), tmp_path / 'w.pt')
+    dst = tmp_path / 'rb.zip'
+    assert main(['export', 'torchvision.models.resnet:ResNet', '--initkw', json.dumps(initkw),
+                 '--weights', str(tmp_path / 'w.pt'), '--dst', str(dst)]) == 0
+    loader = DeployedModel(dst)
+    assert loader.info['manifest']['initkw']['block'] == {
+        '__ref__': 'torchvision.models.resnet:Bottleneck', 'exported': True}
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(loader.load_model().eval()(x), model(x))
+
+
+def test_export_errors_that_used_to_be_tracebacks_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / 'tl_raising_module.py').write_text('raise RuntimeError("boom\\nsecond line")\n')
+    assert main(['export', 'tl_raising_module:Net', '--dst', 'x.zip']) == 1
+    assert one_error_line(capsys) == ("torch_liberator: error: cannot import 'tl_raising_module': "
+                                      "RuntimeError: boom second line")
+    torch.save(torch.nn.Linear(3, 3).state_dict(), tmp_path / 'w.pt')
+    assert main(['export', 'torch.nn:Linear', '--initkw', '{"in_features": 3, "out_features": 4}',
+                 '--weights', 'w.pt', '--dst', 'x.zip']) == 1
+    assert one_error_line(capsys) == (
+        "torch_liberator: error: --weights 'w.pt' do not load strictly into torch.nn:Linear: "
+        "shapes: weight (3, 3) instead of (4, 3), bias (3,) instead of (4,)")
+    assert main(['export', 'torch.nn:Linear', '--initkw', '{"in_features": "tl_nope_xyz:Thing"}',
+                 '--dst', 'x.zip']) == 1
+    assert "cannot import 'tl_nope_xyz' (for 'tl_nope_xyz:Thing')" in one_error_line(capsys)
+    # the 0.2 flag form: the weights must fit the model file
+    code = export_model_code(tmp_path, torch.nn.Linear(2, 2))
+    assert main(['--model', str(code), '--weights', 'w.pt', '--dst', 'y.zip']) == 1
+    assert 'do not load strictly into Linear' in one_error_line(capsys)
+    assert sorted(os.listdir(tmp_path)) == sorted([Path(code).name, 'tl_raising_module.py', 'w.pt'])
+
+
+def test_real_subprocess_export_errors(tmp_path):
+    (tmp_path / 'tl_raising_module.py').write_text('raise RuntimeError("boom")\n')
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, '-m', 'torch_liberator', 'export', 'tl_raising_module:Net',
+                           '--dst', 'x.zip'], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr == "torch_liberator: error: cannot import 'tl_raising_module': RuntimeError: boom\n"
+    assert not (tmp_path / 'x.zip').exists()

@@ -1,21 +1,32 @@
 """
-Tests for the deploy file format's integrity data: the manifest's sha256 of
-every member matches what an outside tool computes, and the reader (which
-hashes while it reads, in pieces) catches a change anywhere in a member
-larger than one read.
+Tests for the deploy file format as an attacker or a crash would meet it:
+the manifest's hashes, then hostile and damaged files (every failure is the
+library's error, with bounded memory, and nothing is written outside the
+folder asked for), races between a reader and a writer, and the atomic
+writer's leftovers.
 """
 import hashlib
 import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import TiedLinears
 
-from torch_liberator.deployer import _weights as weightsfile
-from torch_liberator.deployer import DeployedModel, deploy
-from torch_liberator.errors import IntegrityError
+from torch_liberator import (
+    CheckpointFormatError, DeployError, IntegrityError, LiberatorError)
+from torch_liberator.cli import main
+from torch_liberator.deployer import DeployedModel, deploy, read_deploy_state_dict
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class LinearBN(torch.nn.Module):
@@ -24,18 +35,19 @@ class LinearBN(torch.nn.Module):
         self.lin = torch.nn.Linear(64, 32)
         self.bn = torch.nn.BatchNorm1d(32)
 
+    def forward(self, x):
+        return self.bn(self.lin(x))
 
-#: the most bytes the weights reader reads (and hands to its hashing thread) at once
-CHUNK_BYTES = weightsfile._CHUNK
 
+class Tiny(torch.nn.Module):
+    """The smallest model with weights: a small file to fuzz."""
 
-@pytest.fixture(scope='module')
-def big_zip(tmp_path_factory):
-    """A deploy zip whose weights (~21 MiB) span two reads."""
-    torch.manual_seed(0)
-    model = torch.nn.Linear(2400, 2300)
-    fpath = deploy(model, tmp_path_factory.mktemp('big') / 'big.zip', verbose=0)
-    return model, fpath
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.arange(3.0))
+
+    def forward(self, x):
+        return x * self.w
 
 
 def members_of(fpath):
@@ -44,52 +56,89 @@ def members_of(fpath):
                 for info in zfile.infolist()}
 
 
-def rewrite(src, dst, changes):
+def rewrite(src, dst, changes=(), add=(), forge=False):
+    """Copy a deploy zip with some members changed (``changes``: relative
+    name -> bytes) and entries added (``add``: full name -> bytes); with
+    ``forge``, the manifest's hashes are updated too (what someone who
+    rewrites the whole file can do)."""
+    changes = dict(changes)
+    if forge:
+        manifest = json.loads(members_of(src)['manifest.json'])
+        for rel, data in changes.items():
+            manifest['members'][rel] = {'sha256': hashlib.sha256(data).hexdigest(),
+                                        'size': len(data)}
+        changes.setdefault('manifest.json', json.dumps(manifest).encode())
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w') as zout:
         for info in zin.infolist():
             rel = info.filename.split('/', 1)[1]
             zout.writestr(info, changes.get(rel, zin.read(info)))
+        for name, data in add:
+            zout.writestr(name, data)
     return dst
 
 
-def test_manifest_digests_match_an_outside_sha256(big_zip):
-    _, fpath = big_zip
+def with_manifest(src, dst, edit):
+    manifest = json.loads(members_of(src)['manifest.json'])
+    edit(manifest)
+    return rewrite(src, dst, {'manifest.json': json.dumps(manifest).encode()})
+
+
+def patch_central_entry(fpath, name, offset, value, size=4):
+    """Overwrite a field of the central directory entry of ``name``."""
+    data = bytearray(Path(fpath).read_bytes())
+    pos = data.index(b'PK\x01\x02')
+    while True:
+        nlen = int.from_bytes(data[pos + 28:pos + 30], 'little')
+        if data[pos + 46:pos + 46 + nlen] == name.encode():
+            break
+        pos = data.index(b'PK\x01\x02', pos + 4)
+    data[pos + offset:pos + offset + size] = value.to_bytes(size, 'little')
+    Path(fpath).write_bytes(bytes(data))
+
+
+@pytest.fixture(scope='module')
+def tiny_zip(tmp_path_factory):
+    return Path(deploy(Tiny(), tmp_path_factory.mktemp('tiny') / 'tiny.zip',
+                       train_info={'epoch': 1}, verbose=0))
+
+
+# --- hashes ------------------------------------------------------------------
+
+def test_manifest_digests_match_an_outside_sha256(tmp_path):
+    torch.manual_seed(0)
+    model = LinearBN()
+    fpath = deploy(model, tmp_path / 'lbn.zip', verbose=0)
     members = members_of(fpath)
     manifest = json.loads(members.pop('manifest.json'))
     assert sorted(manifest['members']) == sorted(members)
     for rel, data in members.items():
-        entry = manifest['members'][rel]
-        assert entry['size'] == len(data)
-        assert entry['sha256'] == hashlib.sha256(data).hexdigest()
-    assert len(members['weights.safetensors']) > CHUNK_BYTES
+        assert manifest['members'][rel] == {
+            'sha256': hashlib.sha256(data).hexdigest(), 'size': len(data)}
+    loaded = DeployedModel(fpath).load_model().eval()
+    x = torch.rand(3, 64)
+    assert torch.equal(loaded(x), model.eval()(x))
 
 
-def test_round_trip_of_a_multi_read_member(big_zip):
-    model, fpath = big_zip
-    loaded = DeployedModel(fpath).load_model()
-    x = torch.rand(3, 2400)
-    assert torch.equal(loaded(x), model(x))
-
-
-@pytest.mark.parametrize('offset', [0, CHUNK_BYTES - 1, CHUNK_BYTES + 5, -1])
-def test_a_changed_byte_in_any_piece_is_refused(big_zip, tmp_path, offset):
-    _, fpath = big_zip
+@pytest.mark.parametrize('offset', [0, 9, 1000, -1])
+def test_a_changed_weights_byte_is_refused(tmp_path, offset):
+    fpath = deploy(LinearBN(), tmp_path / 'lbn.zip', verbose=0)
     weights = bytearray(members_of(fpath)['weights.safetensors'])
     weights[offset] ^= 0x40
-    bad = rewrite(fpath, tmp_path / 'big.zip', {'weights.safetensors': bytes(weights)})
-    with pytest.raises(IntegrityError, match="member 'weights.safetensors'"):
+    bad = rewrite(fpath, tmp_path / 'bad.zip', {'weights.safetensors': bytes(weights)})
+    with pytest.raises(IntegrityError, match="member 'weights.safetensors' has sha256"):
         DeployedModel(bad).load_model()
 
 
-def test_unzipped_directory_is_checked_too(big_zip, tmp_path):
-    model, fpath = big_zip
+def test_unzipped_directory_is_checked_too(tmp_path):
+    model = LinearBN()
+    fpath = deploy(model, tmp_path / 'big.zip', verbose=0)
     with zipfile.ZipFile(fpath) as zfile:
         zfile.extractall(tmp_path)
     loaded = DeployedModel(tmp_path / 'big').load_model()
-    assert torch.equal(loaded.weight, model.weight)
+    assert torch.equal(loaded.lin.weight, model.lin.weight)
     wpath = tmp_path / 'big' / 'weights.safetensors'
     data = bytearray(wpath.read_bytes())
-    data[CHUNK_BYTES + 1] ^= 1
+    data[-5] ^= 1
     wpath.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="member 'weights.safetensors'"):
         DeployedModel(tmp_path / 'big').load_model()
@@ -105,34 +154,304 @@ def test_loaded_tensors_own_their_memory(tmp_path):
         assert torch.equal(value, model.state_dict()[key])
 
 
-def test_read_state_dict_to_a_device_keeps_aliases(tmp_path):
-    from torch_liberator.deployer._format import DeployFile
+def test_tied_weights_stay_tied_also_on_another_device(tmp_path):
     fpath = deploy(TiedLinears(), tmp_path / 'tied.zip', verbose=0)
-    with DeployFile(fpath) as dfile:
-        state = dfile.read_state_dict(device='meta')
+    manifest = DeployedModel(fpath).info['manifest']
+    assert manifest['weights']['aliases'] == {'b.weight': 'a.weight'}
+    assert manifest['weights']['tensors'] == 1
+    state = read_deploy_state_dict(fpath, device='meta')
     assert state['a.weight'] is state['b.weight'] and state['a.weight'].is_meta
+    loaded = DeployedModel(fpath).load_model()
+    assert loaded.a.weight is loaded.b.weight
 
 
 def test_malformed_weights_with_matching_hashes_are_a_format_error(tmp_path):
-    from torch_liberator.errors import CheckpointFormatError
     fpath = deploy(TiedLinears(), tmp_path / 'm.zip', verbose=0)
     garbage = b'\x10' + b'\x00' * 7 + b'{"w": 1}' + b'\x00' * 8
-    manifest = json.loads(members_of(fpath)['manifest.json'])
-    manifest['members']['weights.safetensors'] = {
-        'sha256': hashlib.sha256(garbage).hexdigest(), 'size': len(garbage)}
-    bad = rewrite(fpath, tmp_path / 'bad.zip', {
-        'weights.safetensors': garbage, 'manifest.json': json.dumps(manifest).encode()})
+    bad = rewrite(fpath, tmp_path / 'bad.zip', {'weights.safetensors': garbage}, forge=True)
     with pytest.raises(CheckpointFormatError, match='not valid safetensors'):
         DeployedModel(bad).load_model()
 
 
-def test_writing_over_a_directory_fails_and_keeps_it(tmp_path):
-    from torch_liberator.deployer._format import write_deploy_zip
-    from torch_liberator.errors import DeployError
-    target = tmp_path / 'taken.zip'
+def test_whole_file_sha256_catches_what_the_manifest_cannot(tmp_path, tiny_zip, capsys):
+    # a file rewritten whole, manifest included, passes the member hashes
+    # but not a sha256 of the whole file published out of band
+    published = hashlib.sha256(tiny_zip.read_bytes()).hexdigest()
+    forged = rewrite(tiny_zip, tmp_path / 'tiny.zip', {'train_info.json': b'{"epoch": 666}'},
+                     forge=True)
+    DeployedModel(forged).verify()
+    with pytest.raises(IntegrityError, match='not the file that was published'):
+        DeployedModel(forged).verify(sha256=published)
+    assert main(['verify', str(forged), '--sha256', published]) == 1
+    assert 'not the file that was published' in capsys.readouterr().err
+    assert main(['verify', str(tiny_zip), '--sha256', published.upper()]) == 0
+    assert capsys.readouterr().out.startswith('OK: hashes match;')
+
+
+# --- hostile files -----------------------------------------------------------
+
+def test_single_byte_flips_give_the_library_error(tiny_zip, tmp_path):
+    # every offset of a real deploy file: a flip is refused with the
+    # library's error, or (zip metadata no hash covers, such as dates)
+    # changes nothing that loads
+    data = tiny_zip.read_bytes()
+    expected = read_deploy_state_dict(tiny_zip)
+    bad = tmp_path / 'tiny.zip'
+    outcomes = {'refused': 0, 'same': 0}
+    for offset in range(len(data)):
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x5A
+        bad.write_bytes(bytes(flipped))
+        try:
+            state = read_deploy_state_dict(bad)
+        except LiberatorError:
+            outcomes['refused'] += 1
+            continue
+        assert sorted(state) == sorted(expected), offset
+        assert all(torch.equal(state[k], expected[k]) for k in state), offset
+        outcomes['same'] += 1
+    assert outcomes['refused'] > 0.8 * len(data)
+
+
+def test_extract_snapshot_stays_in_its_folder(tmp_path, tiny_zip):
+    # the weights name comes from the manifest; a zip with top folder '_'
+    # naming 'pycache__/../../outside/x' beside a real '__pycache__' folder
+    members = members_of(tiny_zip)
+    manifest = json.loads(members['manifest.json'])
+    evil = 'pycache__/../../outside/x'
+    manifest['weights']['file'] = evil
+    manifest['members'][evil] = manifest['members'].pop('weights.safetensors')
+    bad = tmp_path / 'bad.zip'
+    with zipfile.ZipFile(bad, 'w') as zfile:
+        for rel, data in members.items():
+            if rel == 'weights.safetensors':
+                rel = evil
+            zfile.writestr(f'_/{rel}', json.dumps(manifest) if rel == 'manifest.json' else data)
+        zfile.writestr('_/__pycache__/x', b'')
+    out = tmp_path / 'out'
+    out.mkdir()
+    with pytest.raises(IntegrityError, match="plain relative names only"):
+        DeployedModel(bad).extract_snapshot(out)
+    assert list(out.iterdir()) == [] and not (tmp_path / 'outside').exists()
+    # a legal name with folders, in a deploy folder named '..', is reduced
+    # to a plain name inside the folder asked for
+    manifest = json.loads(members['manifest.json'])
+    manifest['weights']['file'] = 'sub/w.safetensors'
+    manifest['members']['sub/w.safetensors'] = manifest['members'].pop('weights.safetensors')
+    odd = tmp_path / 'odd.zip'
+    with zipfile.ZipFile(odd, 'w') as zfile:
+        for rel, data in members.items():
+            rel = 'sub/w.safetensors' if rel == 'weights.safetensors' else rel
+            zfile.writestr(f'../{rel}', json.dumps(manifest) if rel == 'manifest.json' else data)
+    with pytest.raises(IntegrityError, match=r"member named '\.\./"):
+        DeployedModel(odd)
+    legal = tmp_path / 'legal.zip'
+    with zipfile.ZipFile(odd) as zin, zipfile.ZipFile(legal, 'w') as zout:
+        for info in zin.infolist():
+            zout.writestr('legal/' + info.filename[3:], zin.read(info))
+    snap = DeployedModel(legal).extract_snapshot(out)
+    assert snap == str(out / 'legal_w.safetensors')
+    assert sorted(os.listdir(out)) == ['legal_w.safetensors']
+
+
+@pytest.mark.parametrize('edit, match', [
+    (lambda m: m.update(members=[]), "'members' must map names"),
+    (lambda m: m['members']['weights.safetensors'].update(sha256=7), "'members' must map names"),
+    (lambda m: m['members']['weights.safetensors'].update(size='3'), "'members' must map names"),
+    (lambda m: m.update(model='Tiny'), "'model' must hold"),
+    (lambda m: m['model'].update(code=['x.py']), "'model' must hold"),
+    (lambda m: m['weights'].update(aliases=['a']), "'weights' must hold"),
+    (lambda m: m['weights'].update(aliases={'a': 1}), "'weights' must hold"),
+    (lambda m: m['weights'].update(module_versions={'': 2}), "'weights' must hold"),
+    (lambda m: m.update(format_version='2'), 'uses deploy format version'),
+    (lambda m: m.update(format_version=1), 'uses deploy format version 1'),
+    (lambda m: m.update(format='other'), 'not a torch_liberator.deploy manifest'),
+])
+def test_wrong_manifest_types_are_refused(tmp_path, tiny_zip, edit, match):
+    bad = with_manifest(tiny_zip, tmp_path / 'bad.zip', edit)
+    with pytest.raises(LiberatorError, match=match):
+        DeployedModel(bad)
+
+
+def test_aliases_that_name_missing_keys_are_refused(tmp_path, tiny_zip):
+    bad = with_manifest(tiny_zip, tmp_path / 'bad.zip',
+                        lambda m: m['weights'].update(aliases={'v': 'nope'}))
+    with pytest.raises(CheckpointFormatError, match="alias 'v' -> 'nope'"):
+        DeployedModel(bad).load_model()
+
+
+def test_deep_or_huge_json_is_a_clear_error(tmp_path, tiny_zip):
+    deep = rewrite(tiny_zip, tmp_path / 'deep.zip',
+                   {'train_info.json': b'[' * 200000 + b']' * 200000}, forge=True)
+    with pytest.raises(CheckpointFormatError, match='train_info.json .* is not valid JSON'):
+        DeployedModel(deep).train_info()
+    manifest = json.loads(members_of(tiny_zip)['manifest.json'])
+    text = json.dumps({**manifest, 'initkw': 'DEEP'}).replace('"DEEP"', '[' * 200000 + ']' * 200000)
+    deep = rewrite(tiny_zip, tmp_path / 'deep_manifest.zip', {'manifest.json': text.encode()})
+    with pytest.raises(CheckpointFormatError, match='manifest .* is not valid JSON'):
+        DeployedModel(deep)
+    # a train_info that expands past the limit: refused before it is read
+    from torch_liberator.deployer._format import MAX_TEXT_BYTES
+    bomb = rewrite(tiny_zip, tmp_path / 'bomb.zip',
+                   {'train_info.json': b' ' * (MAX_TEXT_BYTES + 1)}, forge=True)
+    assert os.path.getsize(bomb) < MAX_TEXT_BYTES // 100
+    with pytest.raises(IntegrityError, match='more than the 67108864 this reader accepts'):
+        DeployedModel(bomb).train_info()
+
+
+@pytest.mark.parametrize('field, value, match', [
+    (24, 2 ** 32 - 1, 'declares 4294967295 bytes, which its archive cannot hold'),  # size
+    (20, 2 ** 32 - 1, 'declares'),  # compressed size
+    (10, 99, 'compression method 99'),
+    (10, zipfile.ZIP_BZIP2, 'compression method 12'),
+    (8, 1, 'is encrypted'),
+])
+def test_impossible_central_directory_entries(tmp_path, tiny_zip, field, value, match):
+    bad = tmp_path / 'bad.zip'
+    bad.write_bytes(tiny_zip.read_bytes())
+    patch_central_entry(bad, 'tiny/weights.safetensors', field, value,
+                        size=2 if field in (8, 10) else 4)
+    with pytest.raises(LiberatorError, match=match):
+        DeployedModel(bad).load_model()
+
+
+def test_deflated_member_declaring_an_impossible_ratio(tmp_path, tiny_zip):
+    bad = tmp_path / 'bad.zip'
+    bad.write_bytes(tiny_zip.read_bytes())
+    patch_central_entry(bad, 'tiny/train_info.json', 24, 2 ** 32 - 1)
+    with pytest.raises(IntegrityError, match="'train_info.json' declares 4294967295 bytes"):
+        DeployedModel(bad)
+
+
+def test_unlisted_duplicate_and_outside_members_are_refused(tmp_path, tiny_zip):
+    extra = rewrite(tiny_zip, tmp_path / 'extra.zip', add=[('tiny/sub/evil.py', b'x')])
+    with pytest.raises(IntegrityError, match=r"unlisted members \['sub/evil.py'\]"):
+        DeployedModel(extra).verify()
+    with pytest.warns(UserWarning, match='Duplicate name'):
+        dup = rewrite(tiny_zip, tmp_path / 'dup.zip', add=[('tiny/train_info.json', b'{}')])
+    with pytest.raises(IntegrityError, match="holds the member 'train_info.json' twice"):
+        DeployedModel(dup)
+    outside = rewrite(tiny_zip, tmp_path / 'outside.zip', add=[('evil.py', b'x')])
+    with pytest.raises(CheckpointFormatError, match='a deploy zip holds exactly one folder'):
+        DeployedModel(outside)
+    assert main(['verify', str(outside)]) == 1
+
+
+def test_inspect_escapes_terminal_control_characters(tmp_path, tiny_zip, capsys):
+    bad = rewrite(tiny_zip, tmp_path / 'esc.zip', add=[('tiny/a\x1b[2K\rb.txt', b'x')])
+    bad = with_manifest(bad, tmp_path / 'esc2.zip',
+                        lambda m: m['model'].update({'class': 'Net\x1b]0;owned\x07'}))
+    assert main(['inspect', str(bad)]) == 0
+    out = capsys.readouterr().out
+    assert '\x1b' not in out and '\r' not in out and '\x07' not in out
+    assert 'a\\x1b[2K\\rb.txt' in out and 'Net\\x1b]0;owned\\x07' in out
+
+
+def test_legacy_zip_whose_code_does_not_parse(tmp_path, capsys):
+    import io
+    buf = io.BytesIO()
+    torch.save({'w': torch.ones(1)}, buf)
+    fpath = tmp_path / 'old.zip'
+    with zipfile.ZipFile(fpath, 'w') as zfile:
+        zfile.writestr('old/deploy_snapshot.pt', buf.getvalue())
+        zfile.writestr('old/Net_0123456789abcdef.py', 'def broken(:\n')
+    assert DeployedModel(fpath).info['requires'] is None
+    assert main(['inspect', str(fpath)]) == 0
+    assert 'torch_liberator 0.2' in capsys.readouterr().out
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / 'pipe.zip'
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointFormatError, match='not a regular file'):
+        DeployedModel(fifo)
+
+
+# --- races, crashes and the atomic writer --------------------------------------
+
+def test_a_reader_never_sees_a_redeploy_halfway(tmp_path):
+    # load_model reads everything through one open handle; a redeploy
+    # replaces the file (a new inode), so each load sees one whole file
+    fpath = tmp_path / 'race.zip'
+    models = [Tiny(), Tiny()]
+    with torch.no_grad():
+        models[1].w.add_(10)
+    deploy(models[0], fpath, verbose=0)
+    errors, stop = [], threading.Event()
+
+    def write():
+        for idx in range(40):
+            deploy(models[idx % 2], fpath, verbose=0)
+        stop.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    loads = 0
+    while not stop.is_set() or loads == 0:
+        try:
+            got = DeployedModel(fpath).load_model().w
+        except LiberatorError as err:
+            errors.append(err)
+            continue
+        assert any(torch.equal(got, m.w) for m in models)
+        loads += 1
+    writer.join()
+    assert errors == [] and loads > 0
+
+
+def test_redeploy_keeps_the_file_mode_and_removes_stale_parts(tmp_path):
+    fpath = Path(deploy(Tiny(), tmp_path / 'mode.zip', verbose=0))
+    os.chmod(fpath, 0o600)
+    stale = tmp_path / '.mode.zip.999999999-0a0b.tl.part'  # pid of a dead writer
+    stale.write_bytes(b'x' * 100)
+    alive = tmp_path / f'.mode.zip.{os.getpid()}-0c0d.tl.part'  # a writer still at work
+    alive.write_bytes(b'x')
+    deploy(Tiny(), fpath, verbose=0)
+    assert stat.S_IMODE(os.stat(fpath).st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, 'mode.zip'])
+    alive.unlink()
+    stale.write_bytes(b'x')
+    DeployedModel(fpath).verify()
+    assert os.listdir(tmp_path) == ['mode.zip']
+
+
+def test_writing_over_a_directory_fails_and_keeps_it(tmp_path, tiny_zip):
+    target = tmp_path / 'tiny_weights.safetensors'
     target.mkdir()
     (target / 'keep.txt').write_text('mine')
-    with pytest.raises(DeployError, match='cannot write deploy file'):
-        write_deploy_zip(target, {'a.txt': b'a'}, {})
+    with pytest.raises(DeployError, match='cannot write .*tiny_weights.safetensors'):
+        DeployedModel(tiny_zip).extract_snapshot(tmp_path)
     assert (target / 'keep.txt').read_text() == 'mine'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['taken.zip']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['tiny_weights.safetensors']
+
+
+_SIGTERM_CHILD = r'''
+import sys, time, zipfile
+import torch
+from torch_liberator.deployer import deploy
+sys.path.insert(0, sys.argv[2])
+from test_deployfile import Tiny
+real = zipfile.ZipFile.writestr
+def slow(self, info, data, *args, **kwargs):
+    real(self, info, data, *args, **kwargs)
+    print('writing', flush=True)
+    time.sleep(60)
+zipfile.ZipFile.writestr = slow
+deploy(Tiny(), sys.argv[1], verbose=0)
+'''
+
+
+def test_sigterm_during_a_deploy_leaves_no_temp_file(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.Popen(
+        [sys.executable, '-c', _SIGTERM_CHILD, str(tmp_path / 'term.zip'), str(REPO / 'tests')],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == 'writing', proc.stderr.read()
+        assert any(p.name.endswith('.tl.part') for p in tmp_path.iterdir())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()
+    assert os.listdir(tmp_path) == []

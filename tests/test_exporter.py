@@ -107,10 +107,51 @@ def test_local_package_is_inlined(make_pkg):
 
 
 def test_without_export_modules_the_package_is_required(make_pkg):
-    make_pkg('tl_pkg_keep', PKG_FILES)
+    root = make_pkg('tl_pkg_keep', PKG_FILES)
     from tl_pkg_keep.model import TinyNet
-    code = build_model_code(TinyNet(3, 2))
+    with pytest.warns(UserWarning, match=r"the exported code of TinyNet imports tl_pkg_keep \(.*"
+                      r"tl_pkg_keep/__init__.py\), which is not an installed package: the deploy "
+                      r"file will not load where it is missing; pass export_modules="
+                      r"\['tl_pkg_keep'\]"):
+        code = build_model_code(TinyNet(3, 2))
     assert 'tl_pkg_keep' in code.requires
+    assert code.local_imports == {'tl_pkg_keep': str(root / 'tl_pkg_keep' / '__init__.py')}
+
+
+def test_requires_lists_only_imports_that_run_with_the_module(make_pkg):
+    make_pkg('tl_pkg_lazy', {'__init__.py': '', 'model.py': '''
+        import numpy as np
+        import torch
+
+
+        def optional_jax():
+            import no_such_optional_dep_xyz
+            return no_such_optional_dep_xyz
+
+
+        class LazyNet(torch.nn.Module):
+            def __init__(self, dim=2):
+                super().__init__()
+                self.dim = dim
+                self.lin = torch.nn.Linear(dim, dim)
+
+            def forward(self, x):
+                if np.isnan(float(x.sum())):
+                    optional_jax()
+                return self.lin(x)
+        '''})
+    from tl_pkg_lazy.model import LazyNet
+    code = build_model_code(LazyNet(2))
+    assert 'import no_such_optional_dep_xyz' in code.text
+    assert sorted(code.requires) == ['numpy', 'torch']
+    assert code.local_imports == {}
+
+
+def test_timm_requires_no_optional_imports(timm):
+    model = timm.create_model('vit_tiny_patch16_224', pretrained=False)
+    code = build_model_code(model, initkw={'embed_dim': 192, 'depth': 12, 'num_heads': 3})
+    assert 'import jax' in code.text  # inside a function of timm's helpers
+    assert sorted(code.requires) == ['timm', 'torch', 'typing_extensions']
 
 
 def test_same_input_same_text_and_name():

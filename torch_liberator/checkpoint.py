@@ -36,11 +36,12 @@ import glob
 import os
 import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 
 import torch
 
+from torch_liberator.deployer._format import (
+    is_torch_archive, read_deploy_state_dict, split_zip_path)
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 
@@ -116,7 +117,6 @@ def read_state_dict(fpath, device=None, ema=False, allow_unsafe=False):
     path, inside_zip = _resolve_path(fpath)
     kind = 'deploy' if inside_zip else _detect_kind(path)
     if kind == 'deploy':
-        from torch_liberator.deployer import read_deploy_state_dict
         obj = read_deploy_state_dict(path, device=device)
     elif kind == 'safetensors':
         obj = _read_safetensors(path, device)
@@ -285,7 +285,7 @@ def _resolve_path(fpath):
     path = os.path.expanduser(path)
     if os.path.exists(path):
         return path, False
-    if _zip_parent(path) is not None:
+    if split_zip_path(path) is not None:
         return path, True
     if glob.has_magic(path):
         matches = sorted(glob.glob(path, recursive=True))
@@ -301,19 +301,6 @@ def _resolve_path(fpath):
         return matches[0], False
     raise CheckpointNotFoundError(
         f'checkpoint file {path!r} does not exist')
-
-
-def _zip_parent(path):
-    """The existing zip file that ``path`` points inside, or None."""
-    head = os.path.dirname(path)
-    while head and head != os.path.dirname(head):
-        if os.path.exists(head):
-            if (os.path.isfile(head) and zipfile.is_zipfile(head)
-                    and not _is_torch_archive(head)):
-                return head
-            return None
-        head = os.path.dirname(head)
-    return None
 
 
 def _detect_kind(path):
@@ -337,7 +324,7 @@ def _detect_kind(path):
     if path.lower().endswith('.safetensors'):
         return 'safetensors'
     if header.startswith(_ZIP_MAGIC):
-        if path.lower().endswith('.zip') and not _is_torch_archive(path):
+        if path.lower().endswith('.zip') and not is_torch_archive(path):
             return 'deploy'
         return 'torch'
     if len(header) > 8 and header[8:9] == b'{':
@@ -345,16 +332,6 @@ def _detect_kind(path):
         if int.from_bytes(header[:8], 'little') < size:
             return 'safetensors'
     return 'torch'
-
-
-def _is_torch_archive(path):
-    """True if the zip at ``path`` was written by :func:`torch.save`."""
-    try:
-        with zipfile.ZipFile(path) as zfile:
-            names = zfile.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return any(re.fullmatch(r'[^/]+/data\.pkl', name) for name in names)
 
 
 # --- reading -----------------------------------------------------------------

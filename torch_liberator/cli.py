@@ -5,8 +5,9 @@ Subcommands::
 
     export MODULE:CLASS|MODULE:FACTORY [--initkw JSON] [--weights W.pt] [--export-modules PKG ...] --dst X.zip
     inspect X.zip [--json]      manifest, members, initkw, imports; runs nothing
-    verify X.zip                hashes, then a strict load (and the stored example
-                                check) in a fresh process from an empty folder
+    verify X.zip [--sha256 HEX] hashes (and the whole file's), then a strict load (and
+                                the stored example check) in a fresh process from an
+                                empty folder
     demo [--verbose N]          partial loading + a deploy -> load round trip
 
 and the published form, which packages an already-exported model file::
@@ -25,6 +26,7 @@ Example:
 import argparse
 import json
 import os
+import re
 import sys
 
 from torch_liberator.errors import DeployError, LiberatorError
@@ -71,6 +73,8 @@ def _build_parser():
     ver = sub.add_parser('verify', help='check hashes, then load strictly (and run the '
                          'stored example check) in a fresh process from an empty folder')
     ver.add_argument('fpath', help='a deploy zip or directory')
+    ver.add_argument('--sha256', default=None, metavar='HEX',
+                     help="the whole file's sha256, as published by its author")
 
     demo = sub.add_parser('demo', help='run the built-in demonstration')
     demo.add_argument('--verbose', type=int, default=1)
@@ -178,7 +182,9 @@ def _run_export(args):
     else:
         print('note: no --weights given; deploying freshly initialized weights',
               file=sys.stderr)
-    factory = None if inspect.isclass(build) else build
+    factory = None
+    if not inspect.isclass(build):  # a factory: keep the path as written
+        factory = build if args.target.split(':')[0].endswith('.py') else args.target
     fpath = deploy(model, args.dst, initkw=initkw, factory=factory,
                    export_modules=args.export_modules, train_info=args.info,
                    verbose=0)
@@ -194,29 +200,34 @@ def _describe(fpath):
     return desc
 
 
+def _escape(text):
+    """Text from a file, terminal control characters escaped."""
+    return re.sub(r'[\x00-\x1f\x7f-\x9f]', lambda m: repr(m.group())[1:-1], str(text))
+
+
 def _run_inspect(args):
     desc = _describe(args.fpath)
-    if args.json:
+    if args.json:  # json.dumps escapes control characters
         print(json.dumps(desc, indent=2, sort_keys=True))
         return 0
     manifest = desc['manifest'] or {}
-    print(f'deploy file: {desc["fpath"]}')
-    if 'sha256' in desc:
+    print(_escape(f'deploy file: {desc["fpath"]}'))
+    if desc.get('sha256'):
         print(f'sha256:      {desc["sha256"]}')
     if desc['legacy']:
         print('format:      torch_liberator 0.2 (no manifest: cannot be verified)')
     else:
-        print(f'format:      {manifest.get("format")} v{manifest.get("format_version")}')
+        print(_escape(f'format:      {manifest.get("format")} v{manifest.get("format_version")}'))
         model = manifest.get('model', {})
-        print(f'model:       {model.get("class")} (from {model.get("origin")})')
-        print(f'initkw:      {json.dumps(manifest.get("initkw"), sort_keys=True)}')
-        print(f'versions:    {json.dumps(manifest.get("versions"), sort_keys=True)}')
-    print(f'requires:    {json.dumps(desc["requires"], sort_keys=True)}')
+        print(_escape(f'model:       {model.get("class")} (from {model.get("origin")})'))
+        print(_escape(f'initkw:      {json.dumps(manifest.get("initkw"), sort_keys=True)}'))
+        print(_escape(f'versions:    {json.dumps(manifest.get("versions"), sort_keys=True)}'))
+    print(_escape(f'requires:    {json.dumps(desc["requires"], sort_keys=True)}'))
     print('members:')
     hashes = manifest.get('members', {})
     for name, size in sorted(desc['members'].items()):
         digest = (hashes.get(name) or {}).get('sha256') or ''
-        print(f'  {size:>12,d}  {name}  {digest[:16]}')
+        print(_escape(f'  {size:>12,d}  {name}  {digest[:16]}'))
     return 0
 
 
@@ -226,7 +237,7 @@ def _run_verify(args):
     loader = DeployedModel(args.fpath)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # a 0.2 file: the OK line says it
-        loader.verify()
+        loader.verify(sha256=args.sha256)
     legacy = loader.info['legacy']
     result = load_in_fresh_process(args.fpath)
     note = ' (0.2 file: no hashes to check)' if legacy else ' hashes match;'

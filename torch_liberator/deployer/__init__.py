@@ -7,7 +7,11 @@ dict as safetensors and writes a manifest of sha256 hashes.
 without running anything, and the model only after every member's sha256
 matches the manifest.
 
-The package is made of a few modules, one job each:
+The package is made of a few modules, one job each, imports flowing one
+way (``_model`` -> ``_check``, ``_example``, ``_export`` -> ``_imports``,
+``_initkw``; ``_check`` -> ``_metabuild``; ``_model`` -> ``_format``;
+:mod:`torch_liberator.checkpoint` -> ``_format``; ``_fresh`` runs a child
+process):
 
 * ``_format``: the file format (zip container, manifest, hashes, weights);
 * ``_export``, ``_imports`` and ``_initkw``: the model's code, what it
@@ -38,13 +42,34 @@ Example:
     True
     >>> tmp.cleanup()
 """
-from torch_liberator.deployer._check import describe_layout_difference
-from torch_liberator.deployer._export import export_model_code
-from torch_liberator.deployer._format import read_deploy_state_dict
-from torch_liberator.deployer._fresh import load_in_fresh_process
-from torch_liberator.deployer._initkw import parse_initkw
-from torch_liberator.deployer._model import DeployedModel, deploy, deploy_files
+import importlib
 
-__all__ = ['DeployedModel', 'deploy', 'deploy_files', 'describe_layout_difference',
-           'export_model_code', 'load_in_fresh_process', 'parse_initkw',
-           'read_deploy_state_dict']
+# public name -> the module that defines it, imported on first use so that
+# torch_liberator.checkpoint can read deploy files through ``_format``
+# without importing the model side (which imports checkpoint)
+_LAZY = {
+    'DeployedModel': '_model',
+    'deploy': '_model',
+    'deploy_files': '_model',
+    'describe_layout_difference': '_check',
+    'export_model_code': '_export',
+    'load_in_fresh_process': '_fresh',
+    'parse_initkw': '_initkw',
+    'read_deploy_state_dict': '_format',
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    try:
+        modname = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}') from None
+    value = getattr(importlib.import_module(f'{__name__}.{modname}'), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

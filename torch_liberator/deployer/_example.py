@@ -63,9 +63,9 @@ def record_example(model, example_inputs, tolerance=None):
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._example import record_example
-        >>> data, entry = record_example(torch.nn.Identity(), (torch.zeros(2), {'k': torch.ones(1)}))
-        >>> entry['inputs']
-        {'tuple': [{'tensor': 'inputs.0'}, {'dict': {'k': {'tensor': 'inputs.1.k'}}}]}
+        >>> data, entry = record_example(torch.nn.Bilinear(2, 3, 1), (torch.zeros(1, 2), torch.ones(1, 3)))
+        >>> entry['inputs'], entry['outputs']
+        ({'tuple': [{'tensor': 'inputs.0'}, {'tensor': 'inputs.1'}]}, {'tensor': 'outputs'})
         >>> entry['rtol'], entry['atol']
         (0.0001, 1e-05)
     """

@@ -23,16 +23,15 @@ be inlined, and relative imports. Classes defined in the running
 lost ``from __future__ import annotations`` is put back at the top.
 
 Example:
-    >>> import ubelt as ub
+    >>> import tempfile, torch
     >>> from torch_liberator.deployer._export import export_model_code
-    >>> import torch
-    >>> dpath = ub.Path.appdir('torch_liberator/tests/exporter').ensuredir()
-    >>> model = torch.nn.Linear(3, 2)
-    >>> fpath = export_model_code(dpath, model)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> fpath = export_model_code(tmp.name, torch.nn.Linear(3, 2))
     >>> fpath.name.startswith('Linear_') and fpath.suffix == '.py'
     True
     >>> 'def get_model_cls' in fpath.read_text()
     True
+    >>> tmp.cleanup()
 """
 import contextlib
 import io
@@ -470,23 +469,19 @@ def export_model_code(dpath, model, initkw=None, export_modules=()):
         ExportError: the source cannot be extracted correctly.
 
     Example:
-        >>> import torch, ubelt as ub
+        >>> import tempfile, torch
         >>> from torch_liberator.deployer._export import export_model_code
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/exporter').ensuredir()
-        >>> fpath = export_model_code(dpath, torch.nn.Conv1d(1, 2, 3))
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = export_model_code(tmp.name, torch.nn.Conv1d(1, 2, 3))
         >>> fpath.name.startswith('Conv1d_')
         True
+        >>> tmp.cleanup()
     """
-    import secrets
+    from torch_liberator.deployer._format import atomic_write
+    from torch_liberator.errors import DeployError
     code = build_model_code(model, initkw=initkw, export_modules=export_modules)
-    dpath = Path(dpath)
-    fpath = dpath / code.fname
-    tmp = dpath / f'.{code.fname}.{secrets.token_hex(6)}.part'
     try:
-        tmp.write_text(code.text)
-        os.replace(tmp, fpath)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise ExportError(f'cannot write {os.fspath(fpath)!r}: {err}') from err
-    return fpath
+        return atomic_write(Path(dpath) / code.fname,
+                            lambda file: file.write(code.text.encode('utf8')))
+    except DeployError as err:
+        raise ExportError(str(err)) from err

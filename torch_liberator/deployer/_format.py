@@ -1,188 +1,726 @@
 """
-The on-disk format of a deploy file, read and written without running code.
+The deploy file format, read and written without running any code.
 
-A deploy file is a zip holding one top-level folder ``<name>/`` with:
+A deploy file is a zip (:mod:`zipfile`) holding one folder ``<name>/`` with:
 
-* ``manifest.json`` -- format name and version, the sha256 and size of every
-  other member, the Python / torch / torch_liberator versions, the model's
-  init keyword arguments (as JSON) and the third-party imports its code still
-  needs;
-* ``<Class>_<hash>.py`` -- the model code (see :mod:`torch_liberator.deployer._export`);
-* ``weights.safetensors`` -- the state dict, in a format that cannot carry code;
-* ``train_info.json`` (optional) -- whatever the caller attached.
+* ``manifest.json``: the format name and version, the sha256 (:mod:`hashlib`)
+  and size of every other member, the model's class, code member and init
+  arguments, the weights' aliases, the versions it was written with. It is
+  written last and lists every member: anything else in the zip is refused.
+* ``<Class>_<hash>.py``: the model code (see ``_export``);
+* ``weights.safetensors``: the state dict, written by
+  :func:`safetensors.torch.save` (a format that cannot carry code) and stored
+  uncompressed. Tensors that share memory (tied weights) are stored once; the
+  manifest's ``weights.aliases`` names the keys that share them, and reading
+  gives those keys the same tensor again;
+* ``train_info.json`` (optional): whatever the caller attached.
 
-The same folder unzipped (a "deploy directory") is read the same way. Files
-written by torch_liberator 0.2 (``<name>/deploy_snapshot.pt`` next to
-``<name>/<Class>_<hash>.py``, no manifest) are still read, with a warning that
-they cannot be verified; their weights are read with
+The same folder unzipped reads the same. Files written by torch_liberator 0.2
+(``<name>/deploy_snapshot.pt`` and one ``.py``, no manifest) are read with a
+warning that they cannot be verified; their weights go through
 ``torch.load(weights_only=True)``.
 
-Nothing here imports or executes the model code: this module only moves bytes,
-checks hashes and decodes tensors. :mod:`torch_liberator.deployer` decides
-when code may run.
+Every byte of a file is hostile until its hash is checked, and the manifest's
+paths are never trusted: names, sizes, compression and JSON types are checked
+before anything is read, reads are bounded, the whole read goes through one
+open handle, and every failure is a :class:`~torch_liberator.errors.LiberatorError`.
+Files are written with :func:`atomic_write` (a temporary file in the same
+folder, then :func:`os.replace`).
 
 Example:
-    >>> import torch, ubelt as ub
-    >>> from torch_liberator.deployer._format import write_deploy_zip, read_deploy_state_dict, read_manifest
-    >>> from torch_liberator.deployer._weights import WeightsPayload
-    >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-    >>> weights = WeightsPayload({'w': torch.ones(2)})
-    >>> fpath = write_deploy_zip(dpath / 'demo.zip', {'weights.safetensors': weights}, {})
-    >>> read_deploy_state_dict(fpath)['w'].tolist()
-    [1.0, 1.0]
-    >>> sorted(read_manifest(fpath)['members'])
-    ['weights.safetensors']
+    >>> import os, tempfile, torch
+    >>> from torch_liberator.deployer._format import (
+    ...     DeployFile, encode_weights, write_deploy_zip)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> data, weights = encode_weights({'w': torch.ones(2)})
+    >>> manifest = {'model': {'class': 'M', 'code': 'm.py'}, 'weights': weights}
+    >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'demo.zip'),
+    ...                          {'m.py': b'', 'weights.safetensors': data}, manifest)
+    >>> with DeployFile(fpath) as dfile:
+    ...     dfile.verify()
+    ...     print(sorted(dfile.members), dfile.read_state_dict()['w'].tolist())
+    ['m.py', 'manifest.json', 'weights.safetensors'] [1.0, 1.0]
+    >>> tmp.cleanup()
 """
+import concurrent.futures
+import contextlib
+import glob
 import hashlib
+import io
 import json
 import os
+import re
+import secrets
+import signal
+import stat
+import struct
+import threading
 import warnings
+import zipfile
+import zlib
+from collections import OrderedDict
+from pathlib import Path, PurePosixPath
 
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, DeployError,
-    IntegrityError)
-from torch_liberator.deployer._source import open_source
-from torch_liberator.deployer._digest import Digester
-from torch_liberator.deployer._writer import (  # NOQA: F401 (re-exported)
-    FORMAT_NAME, FORMAT_VERSION, LEGACY_WEIGHTS_FNAME, MANIFEST_FNAME,
-    TRAIN_INFO_FNAME, WEIGHTS_FNAME, sha256_bytes, write_deploy_zip)
-from torch_liberator.deployer._weights import decode_weights, read_legacy_weights, read_weights
+    IntegrityError, UnsafeCheckpointError)
 
 __all__ = [
     'FORMAT_NAME',
     'FORMAT_VERSION',
     'LEGACY_WEIGHTS_FNAME',
     'MANIFEST_FNAME',
+    'MAX_TEXT_BYTES',
     'TRAIN_INFO_FNAME',
     'WEIGHTS_FNAME',
     'DeployFile',
+    'atomic_write',
+    'decode_weights',
+    'encode_weights',
+    'is_torch_archive',
+    'load_json',
+    'plain_name',
     'read_deploy_state_dict',
-    'read_manifest',
-    'sha256_bytes',
+    'remove_stale_parts',
+    'sha256_hex',
+    'split_zip_path',
+    'to_device',
     'write_deploy_zip',
 ]
 
+FORMAT_NAME = 'torch_liberator.deploy'
+FORMAT_VERSION = 2
+MANIFEST_FNAME = 'manifest.json'
+WEIGHTS_FNAME = 'weights.safetensors'
+TRAIN_INFO_FNAME = 'train_info.json'
+LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
+#: The largest member other than the weights (manifest, code, train info)
+#: a reader accepts, decompressed.
+MAX_TEXT_BYTES = 64 * 2 ** 20
 
-_MANIFEST_MAX_BYTES = 16 * 2 ** 20
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip metadata: equal content, equal bytes
+_MAX_INFLATE_RATIO = 1100  # deflate cannot expand more (about 1032:1)
+# what zipfile and zlib raise on a malformed archive
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+               NotImplementedError, struct.error, OverflowError, KeyError)
+_HEX64 = re.compile(r'[0-9a-f]{64}')
+
+
+def sha256_hex(data) -> str:
+    """
+    Hex sha256 digest of some bytes.
+
+    Example:
+        >>> from torch_liberator.deployer._format import sha256_hex
+        >>> sha256_hex(b'')[:16]
+        'e3b0c44298fc1c14'
+    """
+    return hashlib.sha256(data).hexdigest()
+
+
+def plain_name(text: str) -> str:
+    """
+    Reduce a name read from a file to a plain file name: no folder parts, no
+    leading dot, only letters, digits, ``.``, ``_`` and ``-``.
+
+    Example:
+        >>> from torch_liberator.deployer._format import plain_name
+        >>> plain_name('pycache__/../../outside/x'), plain_name('..'), plain_name('a b.zip')
+        ('x', '_', 'a_b.zip')
+    """
+    name = re.sub(r'[^A-Za-z0-9._-]', '_', str(text).replace('\\', '/').rsplit('/', 1)[-1])
+    return name.lstrip('.') or '_'
+
+
+# --- paths -------------------------------------------------------------------
+
+def split_zip_path(fpath):
+    """
+    Split a path that points inside a zip file (``a/b.zip/name/member``) into
+    the zip and the part inside it.
+
+    Args:
+        fpath (str | PathLike): a path that does not exist as such.
+
+    Returns:
+        Tuple[Path, str] | None: the existing zip and the inner path, or None
+        when no parent of ``fpath`` is a zip (a zip written by
+        :func:`torch.save` does not count: nothing inside it is a file to
+        read on its own).
+
+    Example:
+        >>> import os, tempfile, zipfile
+        >>> from torch_liberator.deployer._format import split_zip_path
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> zpath = os.path.join(tmp.name, 'a.zip')
+        >>> zipfile.ZipFile(zpath, 'w').close()
+        >>> outer, inner = split_zip_path(os.path.join(zpath, 'a', 'x.txt'))
+        >>> outer.name, inner
+        ('a.zip', 'a/x.txt')
+        >>> split_zip_path(os.path.join(tmp.name, 'nothing', 'x')) is None
+        True
+        >>> tmp.cleanup()
+    """
+    path = Path(fpath)
+    for head in path.parents:
+        if head.exists():
+            if head.is_file() and zipfile.is_zipfile(head) and not is_torch_archive(head):
+                return head, path.relative_to(head).as_posix()
+            return None
+    return None
+
+
+def is_torch_archive(path) -> bool:
+    """
+    True if the zip at ``path`` was written by :func:`torch.save`.
+
+    Example:
+        >>> import os, tempfile, torch
+        >>> from torch_liberator.deployer._format import is_torch_archive
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> torch.save({}, os.path.join(tmp.name, 'a.pt'))
+        >>> is_torch_archive(os.path.join(tmp.name, 'a.pt'))
+        True
+        >>> tmp.cleanup()
+    """
+    try:
+        with zipfile.ZipFile(path) as zfile:
+            return any(re.fullmatch(r'[^/]+/data\.pkl', n) for n in zfile.namelist())
+    except _ZIP_ERRORS:
+        return False
+
+
+def _open_regular(path):
+    """Open a regular file for reading; never blocks on a FIFO or device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
+    except OSError as err:
+        raise CheckpointFormatError(f'cannot open {os.fspath(path)!r}: {err}') from err
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointFormatError(
+            f'{os.fspath(path)!r} is not a regular file (a FIFO, device or '
+            'socket?); give the path of a deploy zip or folder')
+    return os.fdopen(fd, 'rb')
+
+
+# --- writing -----------------------------------------------------------------
+
+def _part_glob(fpath):
+    return str(fpath.parent / f'.{glob.escape(fpath.name)}.*.tl.part')
+
+
+def remove_stale_parts(fpath) -> list:
+    """
+    Remove the temporary files that a write to ``fpath`` left behind when its
+    process was killed (``.<name>.<pid>-<random>.tl.part``, pid no longer
+    running); those of a running process are kept.
+
+    Returns:
+        List[Path]: the files removed.
+
+    Example:
+        >>> import os, tempfile
+        >>> from pathlib import Path
+        >>> from torch_liberator.deployer._format import remove_stale_parts
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> (tmp / '.m.zip.999999999-ab.tl.part').write_bytes(b'x')
+        1
+        >>> (tmp / f'.m.zip.{os.getpid()}-cd.tl.part').write_bytes(b'x')
+        1
+        >>> [p.name for p in remove_stale_parts(tmp / 'm.zip')]
+        ['.m.zip.999999999-ab.tl.part']
+        >>> import shutil; shutil.rmtree(tmp)
+    """
+    fpath = Path(fpath)
+    removed = []
+    for part in sorted(glob.glob(_part_glob(fpath))):
+        pid = Path(part).name[len(fpath.name) + 2:].split('-', 1)[0]
+        if not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+            removed.append(Path(part))
+    return removed
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid < 2 ** 22  # exists (another user's) unless out of range
+    return True
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """In the main thread, with no handler of the caller's, SIGTERM raises
+    SystemExit so that cleanup code runs."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def atomic_write(fpath, write) -> Path:
+    """
+    Write a file atomically: ``write(file)`` fills a temporary file in the
+    same folder, which then replaces ``fpath`` (:func:`os.replace`). On any
+    failure, SIGTERM included, the temporary file is removed and ``fpath`` is
+    as it was; stale temporary files of killed writers are removed first. A
+    file written over keeps its permission bits.
+
+    Args:
+        fpath (str | PathLike): the destination.
+        write (Callable[[BinaryIO], None]): writes the content.
+
+    Returns:
+        Path: ``fpath``.
+
+    Raises:
+        DeployError: the folder does not exist or writing fails.
+
+    Example:
+        >>> import os, tempfile
+        >>> from torch_liberator.deployer._format import atomic_write
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = atomic_write(os.path.join(tmp.name, 'a.txt'), lambda f: f.write(b'hi'))
+        >>> fpath.read_bytes(), os.listdir(tmp.name)
+        (b'hi', ['a.txt'])
+        >>> tmp.cleanup()
+    """
+    fpath = Path(fpath)
+    if not fpath.parent.is_dir():
+        raise DeployError(
+            f'cannot write {os.fspath(fpath)!r}: its folder does not exist; '
+            'create it first')
+    remove_stale_parts(fpath)
+    tmp = fpath.parent / f'.{fpath.name}.{os.getpid()}-{secrets.token_hex(4)}.tl.part'
+    with _sigterm_raises():
+        try:
+            with open(tmp, 'xb') as file:
+                write(file)
+            with contextlib.suppress(FileNotFoundError):
+                old = os.stat(fpath)
+                if stat.S_ISREG(old.st_mode):
+                    os.chmod(tmp, stat.S_IMODE(old.st_mode))
+            os.replace(tmp, fpath)
+        except BaseException as err:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(err, OSError):
+                raise DeployError(f'cannot write {os.fspath(fpath)!r}: {err}') from err
+            raise
+    return fpath
+
+
+def encode_weights(state_dict):
+    """
+    Serialize a state dict with :func:`safetensors.torch.save`.
+
+    Keys whose tensor is the same view of the same memory as an earlier key's
+    (tied weights) are not stored again but recorded as aliases; other
+    tensors that share memory are stored as copies.
+
+    Args:
+        state_dict (Dict[str, Tensor]): the tensors (any device).
+
+    Returns:
+        Tuple[bytes, dict]: the safetensors bytes and the manifest's
+        ``weights`` entry (``file``, ``format``, ``tensors``, ``aliases``,
+        ``module_versions``).
+
+    Raises:
+        DeployError: a value is not a tensor or cannot be stored.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._format import encode_weights
+        >>> w = torch.ones(3)
+        >>> data, entry = encode_weights({'x': w, 'y': w})
+        >>> entry['aliases'], entry['tensors']
+        ({'y': 'x'}, 1)
+    """
+    import torch
+    from safetensors.torch import save
+    tensors, aliases, seen, storages = {}, {}, {}, set()
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        if not isinstance(value, torch.Tensor):
+            raise DeployError(
+                f'state dict value {key!r} is a {type(value).__name__}, not a '
+                'tensor; a deploy file stores tensors only (put other data in '
+                'train_info)')
+        value = value.detach()
+        if value.numel():
+            ptr = (value.device, value.untyped_storage().data_ptr())
+            ident = ptr + (value.storage_offset(), tuple(value.stride()),
+                           tuple(value.shape), value.dtype)
+            if ident in seen:
+                aliases[key] = seen[ident]
+                continue
+            seen[ident] = key
+            value = value.to('cpu')
+            if ptr in storages or not value.is_contiguous():
+                value = value.contiguous().clone()  # one storage per stored key
+            storages.add(ptr)
+        tensors[key] = value.to('cpu')
+    try:
+        data = save(tensors)
+    except Exception as err:  # safetensors raises several types
+        raise DeployError(
+            f'cannot store the state dict as safetensors ({type(err).__name__}: '
+            f'{err}); convert unsupported tensors (dtype, layout) first') from err
+    versions = getattr(state_dict, '_metadata', None)
+    try:
+        versions = json.loads(json.dumps(dict(versions))) if versions else None
+    except (TypeError, ValueError):
+        versions = None  # not plain data: leave it out
+    return data, {'file': WEIGHTS_FNAME, 'format': 'safetensors',
+                  'tensors': len(tensors), 'aliases': aliases,
+                  'module_versions': versions}
+
+
+def _zipinfo(arcname, stored):
+    info = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _check_member_name(rel):
+    parts = PurePosixPath(rel).parts
+    if (not parts or rel.startswith('/') or '\\' in rel or rel == MANIFEST_FNAME
+            or any(p in ('', '.', '..') for p in parts)):
+        raise DeployError(
+            f'member name {rel!r} is not allowed in a deploy file; use a plain '
+            'relative name other than manifest.json')
+
+
+def write_deploy_zip(fpath, files, manifest) -> Path:
+    """
+    Write a deploy zip atomically and reproducibly.
+
+    Every file goes under the folder ``<stem of fpath>/``, sorted, dated
+    1980-01-01, compressed except the weights; ``manifest.json`` comes last
+    with the sha256 and size of every file (hashed in a worker thread while
+    zipfile writes), so equal inputs give byte-identical zips.
+
+    Args:
+        fpath (str | PathLike): the ``.zip`` to write.
+        files (Dict[str, bytes]): relative member name -> content.
+        manifest (dict): JSON-able fields of ``manifest.json``.
+
+    Returns:
+        Path: ``fpath``.
+
+    Raises:
+        DeployError: the folder does not exist, a member name is unsafe, or
+            writing fails.
+
+    Example:
+        >>> import os, tempfile, zipfile
+        >>> from torch_liberator.deployer._format import write_deploy_zip
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'w.zip'), {'a.txt': b'a'}, {})
+        >>> zipfile.ZipFile(fpath).namelist()
+        ['w/a.txt', 'w/manifest.json']
+        >>> tmp.cleanup()
+    """
+    fpath = Path(fpath)
+    for rel in files:
+        _check_member_name(rel)
+
+    def write(file):
+        members = {}
+        with zipfile.ZipFile(file, 'w') as zfile, \
+                concurrent.futures.ThreadPoolExecutor(1) as pool:
+            for rel in sorted(files):
+                data = files[rel]
+                digest = pool.submit(sha256_hex, data)
+                zfile.writestr(_zipinfo(f'{fpath.stem}/{rel}', rel == WEIGHTS_FNAME), data)
+                members[rel] = {'sha256': digest.result(), 'size': len(data)}
+            text = json.dumps({**manifest, 'format': FORMAT_NAME,
+                               'format_version': FORMAT_VERSION, 'name': fpath.stem,
+                               'members': members}, indent=2, sort_keys=True)
+            zfile.writestr(_zipinfo(f'{fpath.stem}/{MANIFEST_FNAME}', False),
+                           (text + '\n').encode('utf8'))
+
+    return atomic_write(fpath, write)
+
+
+# --- reading -----------------------------------------------------------------
+
+def decode_weights(data, aliases=None, module_versions=None):
+    """
+    Read safetensors bytes with :func:`safetensors.torch.load` and restore
+    aliases (keys sharing one tensor) and per-module state-dict versions.
+
+    Raises:
+        CheckpointFormatError: ``data`` is not valid safetensors data or an
+            alias names a missing key.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._format import decode_weights, encode_weights
+        >>> data, entry = encode_weights({'a': torch.eye(2)})
+        >>> out = decode_weights(data, {'b': 'a'})
+        >>> out['a'] is out['b'], out['a'].tolist()
+        (True, [[1.0, 0.0], [0.0, 1.0]])
+    """
+    from safetensors.torch import load
+    try:
+        state = load(bytes(data))
+    except Exception as err:  # safetensors raises several types
+        raise CheckpointFormatError(
+            f'the weights are not valid safetensors data ({type(err).__name__}: '
+            f'{err}); the deploy file is corrupt, re-deploy the model') from err
+    for key, target in sorted((aliases or {}).items()):
+        if target not in state or key in state:
+            raise CheckpointFormatError(
+                f'weights alias {key!r} -> {target!r} does not name one stored '
+                'tensor; the deploy file is corrupt, re-deploy the model')
+        state[key] = state[target]
+    state = OrderedDict(sorted(state.items()))
+    if module_versions:
+        state._metadata = module_versions
+    return state
+
+
+def to_device(state, device):
+    """
+    Move a state dict's tensors to ``device``; keys that share a tensor still
+    share one.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._format import to_device
+        >>> w = torch.ones(1)
+        >>> out = to_device({'a': w, 'b': w}, 'meta')
+        >>> out['a'] is out['b'], out['a'].is_meta
+        (True, True)
+    """
+    moved = {}
+    out = type(state)()
+    for key, value in state.items():
+        out[key] = moved.setdefault(id(value), value.to(device))
+    if hasattr(state, '_metadata'):
+        out._metadata = state._metadata
+    return out
+
+
+def _manifest_problem(manifest):
+    """What makes a parsed manifest unusable (None if nothing)."""
+    def is_map(value, check):
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and check(v) for k, v in value.items())
+
+    def is_entry(entry):
+        return (isinstance(entry, dict) and isinstance(entry.get('sha256'), str)
+                and _HEX64.fullmatch(entry['sha256']) is not None
+                and type(entry.get('size')) is int and entry['size'] >= 0)
+
+    model = manifest.get('model')
+    weights = manifest.get('weights')
+    checks = [
+        (is_map(manifest.get('members'), is_entry),
+         "'members' must map names to {'sha256': hex, 'size': int}"),
+        (isinstance(model, dict) and isinstance(model.get('code'), str),
+         "'model' must hold the name of the 'code' member"),
+        (isinstance(weights, dict) and isinstance(weights.get('file'), str)
+         and is_map(weights.get('aliases', {}), lambda v: isinstance(v, str))
+         and is_map(weights.get('module_versions') or {}, lambda v: isinstance(v, dict)),
+         "'weights' must hold 'file', 'aliases' (names) and 'module_versions'"),
+    ]
+    return next((what for ok, what in checks if not ok), None)
+
+
+def load_json(data, what):
+    """
+    Parse JSON read from a file; any failure (deep nesting included) is a
+    :class:`~torch_liberator.errors.CheckpointFormatError` naming ``what``.
+
+    Example:
+        >>> from torch_liberator.deployer._format import load_json
+        >>> load_json(b'{"a": 1}', 'x')
+        {'a': 1}
+        >>> try:
+        ...     load_json(b'[' * 100000, 'train_info.json')
+        ... except ValueError as err:
+        ...     print(str(err)[:40])
+        train_info.json is not valid JSON (Recur
+    """
+    try:
+        return json.loads(bytes(data).decode('utf8'))
+    except (ValueError, RecursionError) as err:
+        raise CheckpointFormatError(
+            f'{what} is not valid JSON ({type(err).__name__}: {str(err)[:200]}); '
+            'the deploy file is corrupt') from err
 
 
 class DeployFile:
     """
-    A deploy zip or directory opened for reading; never executes its code.
+    A deploy zip or folder opened for reading through one open handle; never
+    executes anything.
+
+    Opening checks the layout (one folder, safe member names, sizes and
+    compression that fit the archive, no duplicates) and reads the manifest;
+    :meth:`verify` checks every member's size and sha256 and keeps the bytes.
 
     Args:
         fpath (str | PathLike): a deploy ``.zip``, a path inside one
-            (``x.zip/name/weights.safetensors``), or an unzipped deploy
-            directory (the ``<name>`` folder or the folder holding it).
+            (``x.zip/name`` or ``x.zip/name/weights.safetensors``), or an
+            unzipped deploy folder (the ``<name>`` folder or its parent).
 
     Attributes:
+        name (str): the deploy folder's name.
         manifest (dict | None): the parsed manifest (None for a 0.2 file).
-        legacy (bool): True for a torch_liberator 0.2 file (no manifest).
-        members (Dict[str, int]): relative member name -> size in bytes.
+        legacy (bool): True for a torch_liberator 0.2 file.
+        members (Dict[str, int]): member name (relative) -> size in bytes.
+
+    Raises:
+        CheckpointNotFoundError: nothing exists at ``fpath``.
+        CheckpointFormatError: it is not a deploy file.
+        IntegrityError: it is damaged.
 
     Example:
-        >>> import torch, ubelt as ub
+        >>> import os, tempfile
         >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
-        >>> from torch_liberator.deployer._weights import WeightsPayload
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-        >>> fpath = write_deploy_zip(dpath / 'df.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(1)})}, {})
-        >>> with DeployFile(fpath) as dfile:
-        ...     dfile.verify()
-        ...     print(dfile.name, dfile.weights_member, dfile.legacy)
-        df weights.safetensors False
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'df.zip'), {'x.txt': b'hi'}, {})
+        >>> try:
+        ...     DeployFile(fpath)
+        ... except ValueError as err:
+        ...     print(str(err)[-60:])
+        e name of the 'code' member; re-deploy or get the file again
+        >>> tmp.cleanup()
     """
 
     def __init__(self, fpath):
-        path, inner, self._source = open_source(fpath)
+        path, inner = Path(fpath), None
+        if not path.exists():
+            split = split_zip_path(path)
+            if split is None:
+                raise CheckpointNotFoundError(
+                    f'deploy file {os.fspath(fpath)!r} does not exist (nor is it '
+                    'a path inside an existing zip); check the path')
+            path, inner = split
         self.fpath = path
-        if path.is_dir():
-            prefix = self._find_root_dir(path)
-        else:
-            prefix = self._find_root_zip(inner)
-        self._prefix = prefix
-        self.name = prefix.rstrip('/').rsplit('/', 1)[-1] if prefix else path.stem
-        self.members = {
-            name[len(prefix):]: self._source.size(name)
-            for name in self._source.names() if name.startswith(prefix)}
         self._verified = {}
-        self._verified_state = None
-        self.manifest = None
-        self.legacy = MANIFEST_FNAME not in self.members
-        if not self.legacy:
-            self.manifest = self._read_manifest()
-        elif LEGACY_WEIGHTS_FNAME not in self.members:
+        self._state = None
+        self._zip = self._file = None
+        try:
+            if path.is_dir():
+                self._members = self._list_folder(path)
+            else:
+                self._members = self._list_zip(path, inner)
+            self.members = {rel: size for rel, (size, _) in self._members.items()}
+            self.legacy = MANIFEST_FNAME not in self.members
+            self.manifest = None if self.legacy else self._read_manifest()
+        except BaseException:
             self.close()
-            raise CheckpointFormatError(
-                f'{os.fspath(path)!r} is not a deploy file: it has neither '
-                f'{MANIFEST_FNAME} nor {LEGACY_WEIGHTS_FNAME} (members: '
-                f'{sorted(self.members)[:8]})')
+            raise
 
-    def _find_root_zip(self, inner):
-        names = self._source.names()
-        if inner is not None:
-            # a path inside the zip names its deploy folder
-            parts = inner.strip('/').split('/')
-            for idx in range(len(parts), -1, -1):
-                prefix = '/'.join(parts[:idx])
-                prefix = prefix + '/' if prefix else ''
-                if any(n == prefix + MANIFEST_FNAME or n == prefix + LEGACY_WEIGHTS_FNAME
-                       for n in names):
-                    return prefix
+    def _fail(self, what, kind=IntegrityError):
+        return kind(f'{os.fspath(self.fpath)!r} {what}')
+
+    def _list_zip(self, path, inner):
+        self._file = _open_regular(path)
+        try:
+            self._zip = zipfile.ZipFile(self._file)
+            infos = [i for i in self._zip.infolist() if not (i.is_dir() and not i.file_size)]
+        except _ZIP_ERRORS as err:
+            raise self._fail(f'is not a readable zip file ({type(err).__name__}: '
+                             f'{err}); is it a deploy file?', CheckpointFormatError) from err
+        roots = sorted({i.filename.split('/', 1)[0] for i in infos if '/' in i.filename})
+        if len(roots) != 1 or any('/' not in i.filename for i in infos):
+            raise self._fail(
+                f'holds {len(roots)} top folders {roots[:4]} (and '
+                f'{sum("/" not in i.filename for i in infos)} files at the top); a '
+                'deploy zip holds exactly one folder. Is it a deploy file?',
+                CheckpointFormatError)
+        self.name = roots[0]
+        if inner is not None and inner.strip('/').split('/')[0] != self.name:
             raise CheckpointNotFoundError(
-                f'{inner!r} is not a deploy folder inside {os.fspath(self.fpath)!r}')
-        roots = sorted({n.rsplit('/', 1)[0] + '/' if '/' in n else ''
-                        for n in names
-                        if n.endswith('/' + MANIFEST_FNAME) or n == MANIFEST_FNAME
-                        or n.endswith(LEGACY_WEIGHTS_FNAME)})
-        roots = [r for r in roots if r.count('/') <= 1]
-        if len(roots) != 1:
-            self._source.close()
-            raise CheckpointFormatError(
-                f'{os.fspath(self.fpath)!r} holds {len(roots)} deploy folders '
-                f'({roots}); expected exactly one. Is it a deploy file?')
-        return roots[0]
+                f'{inner!r} is not inside the deploy folder {self.name!r} of '
+                f'{os.fspath(path)!r}')
+        archive = os.fstat(self._file.fileno()).st_size
+        members = {}
+        for info in infos:
+            rel = info.filename[len(self.name) + 1:]
+            self._check_name(info.filename)
+            if rel in members:
+                raise self._fail(f'holds the member {rel!r} twice; it was modified '
+                                 'after it was written')
+            if info.flag_bits & 1 or info.compress_type not in (
+                    zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise self._fail(f'member {rel!r} is encrypted or uses compression '
+                                 f'method {info.compress_type}; deploy files do not')
+            stored = info.compress_type == zipfile.ZIP_STORED
+            if (info.header_offset + info.compress_size > archive
+                    or (stored and info.file_size != info.compress_size)
+                    or info.file_size > _MAX_INFLATE_RATIO * info.compress_size + 1024):
+                raise self._fail(f'member {rel!r} declares {info.file_size} bytes, '
+                                 'which its archive cannot hold; the file is corrupt')
+            members[rel] = (info.file_size, info)
+        return members
 
-    def _find_root_dir(self, path):
-        names = self._source.names()
-        for marker in (MANIFEST_FNAME, LEGACY_WEIGHTS_FNAME):
-            if marker in names:
-                return ''
-            roots = [n[:-len(marker)] for n in names
-                     if n.endswith('/' + marker) and n.count('/') == 1]
-            if len(roots) == 1:
-                return roots[0]
-        raise CheckpointFormatError(
-            f'directory {os.fspath(path)!r} is not a deploy directory: no '
-            f'{MANIFEST_FNAME} (or {LEGACY_WEIGHTS_FNAME}) in it or in one '
-            'sub-folder')
+    def _list_folder(self, path):
+        markers = (MANIFEST_FNAME, LEGACY_WEIGHTS_FNAME)
+        if not any((path / m).is_file() for m in markers):
+            subs = [p for p in sorted(path.iterdir()) if p.is_dir()
+                    and any((p / m).is_file() for m in markers)]
+            if len(subs) != 1:
+                raise self._fail(f'is not a deploy directory: no {MANIFEST_FNAME} (or '
+                                 f'{LEGACY_WEIGHTS_FNAME}) in it or in one sub-folder',
+                                 CheckpointFormatError)
+            path = subs[0]
+        self.name = path.name
+        members = {}
+        for sub in sorted(path.rglob('*')):
+            if sub.is_dir() and not sub.is_symlink():
+                continue
+            if sub.is_symlink() or not sub.is_file():
+                raise self._fail(f'holds {sub.relative_to(path).as_posix()!r}, which '
+                                 'is not a regular file; deploy folders hold files only')
+            members[sub.relative_to(path).as_posix()] = (sub.stat().st_size, sub)
+        return members
+
+    def _check_name(self, rel):
+        parts = rel.split('/')
+        if '\\' in rel or '\0' in rel or any(p in ('', '.', '..') for p in parts):
+            raise self._fail(f'holds a member named {rel!r}; deploy files hold '
+                             'plain relative names only')
 
     def _read_manifest(self):
-        size = self.members[MANIFEST_FNAME]
-        if size > _MANIFEST_MAX_BYTES:
-            raise IntegrityError(
-                f'the manifest of {os.fspath(self.fpath)!r} is {size} bytes '
-                f'(more than {_MANIFEST_MAX_BYTES}); it is not a manifest this '
-                'library wrote')
-        raw = self._source.read(self._prefix + MANIFEST_FNAME)
-        try:
-            manifest = json.loads(raw)
-        except ValueError as err:
-            raise IntegrityError(
-                f'the manifest of {os.fspath(self.fpath)!r} is not valid JSON '
-                f'({err}); the deploy file is corrupt') from err
+        where = f'the manifest of {os.fspath(self.fpath)!r}'
+        manifest = load_json(self._read_raw(MANIFEST_FNAME), where)
         if not isinstance(manifest, dict) or manifest.get('format') != FORMAT_NAME:
-            raise DeployError(
-                f'{os.fspath(self.fpath)!r} has a manifest.json that is not a '
-                f'{FORMAT_NAME} manifest')
+            raise self._fail(f'has a {MANIFEST_FNAME} that is not a {FORMAT_NAME} '
+                             'manifest', CheckpointFormatError)
         version = manifest.get('format_version')
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise DeployError(
-                f'{os.fspath(self.fpath)!r} uses deploy format version '
-                f'{version!r}; this torch_liberator reads versions <= '
-                f'{FORMAT_VERSION}, upgrade torch_liberator')
-        if not isinstance(manifest.get('members'), dict):
-            raise IntegrityError(
-                f'the manifest of {os.fspath(self.fpath)!r} lists no members')
+        if type(version) is not int or version != FORMAT_VERSION:
+            raise self._fail(
+                f'uses deploy format version {version!r}; this torch_liberator '
+                f'reads version {FORMAT_VERSION} (and 0.2 files): install the '
+                'torch_liberator that wrote it, or re-deploy the model',
+                CheckpointFormatError)
+        problem = _manifest_problem(manifest)
+        if problem:
+            raise self._fail(f'has a malformed manifest: {problem}; re-deploy or '
+                             'get the file again')
         return manifest
 
     def __enter__(self):
@@ -193,280 +731,217 @@ class DeployFile:
 
     def close(self):
         """
-        Release the open zip file.
+        Release the open file.
 
         Example:
-            >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
-            >>> from torch_liberator.deployer._weights import WeightsPayload
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
-            >>> dfile = DeployFile(fpath)
-            >>> dfile.close()
+            >>> from torch_liberator.deployer._format import DeployFile
+            >>> DeployFile.close  # doctest: +ELLIPSIS
+            <function DeployFile.close at ...>
         """
-        self._source.close()
+        for handle in (self._zip, self._file):
+            if handle is not None:
+                handle.close()
 
     @property
-    def weights_member(self):
-        """
-        str: relative name of the weights member.
-
-        Example:
-            >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
-            >>> from torch_liberator.deployer._weights import WeightsPayload
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
-            >>> with DeployFile(fpath) as dfile:
-            ...     print(dfile.weights_member)
-            weights.safetensors
-        """
-        if self.legacy:
-            return LEGACY_WEIGHTS_FNAME
-        return self.manifest.get('weights', {}).get('file', WEIGHTS_FNAME)
+    def weights_member(self) -> str:
+        """str: the name of the weights member."""
+        return LEGACY_WEIGHTS_FNAME if self.legacy else self.manifest['weights']['file']
 
     @property
-    def code_member(self):
-        """
-        str | None: relative name of the model code member.
-
-        Example:
-            >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
-            >>> from torch_liberator.deployer._weights import WeightsPayload
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
-            >>> with DeployFile(fpath) as dfile:
-            ...     print(dfile.code_member)
-            None
-        """
+    def code_member(self) -> str:
+        """str: the name of the model code member."""
         if not self.legacy:
-            return self.manifest.get('model', {}).get('code')
+            return self.manifest['model']['code']
         pys = sorted(m for m in self.members if m.endswith('.py') and '/' not in m)
         if len(pys) != 1:
-            raise CheckpointFormatError(
-                f'{os.fspath(self.fpath)!r} (a 0.2 deploy file) holds '
-                f'{len(pys)} .py files ({pys}); expected exactly one')
+            raise self._fail(f'(a 0.2 deploy file) holds {len(pys)} .py files '
+                             f'{pys[:4]}; expected exactly one', CheckpointFormatError)
         return pys[0]
+
+    def _read_raw(self, rel, limit=MAX_TEXT_BYTES):
+        """A member's bytes, read through the one handle, at most ``limit``
+        (None: the weights, bounded by the archive's size)."""
+        if rel not in self._members:
+            raise self._fail(f'has no member {rel!r} (members: '
+                             f'{sorted(self.members)[:8]})', CheckpointFormatError)
+        size, source = self._members[rel]
+        if limit is not None and size > limit:
+            raise self._fail(f'member {rel!r} is {size} bytes, more than the '
+                             f'{limit} this reader accepts for it')
+        try:
+            with (self._zip.open(source) if self._zip else _open_regular(source)) as file:
+                data = file.read(size + 1)
+        except (CheckpointFormatError, *_ZIP_ERRORS) as err:
+            raise self._fail(f'cannot read member {rel!r} ({type(err).__name__}: '
+                             f'{err}); the file is corrupt') from err
+        if len(data) != size:
+            raise self._fail(f'member {rel!r} changed size while it was read')
+        return data
 
     def verify(self):
         """
-        Check the sha256 and size of every member against the manifest.
-
-        The checked bytes are kept so later reads do not touch the file
-        again. Members the manifest does not list, and listed members that
-        are missing, are errors. A 0.2 file cannot be verified: this warns
-        and returns.
+        Check that the members are exactly those the manifest lists, with
+        their sizes and sha256; keep the checked bytes (and the decoded
+        weights, decoded while the hash is computed) for :meth:`read` and
+        :meth:`read_state_dict`. A 0.2 file cannot be verified: this warns.
 
         Raises:
-            IntegrityError: on the first mismatch.
+            IntegrityError: on the first mismatch; nothing was run.
+            CheckpointFormatError: the weights are malformed though their
+                hash matches.
 
         Example:
-            >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
-            >>> from torch_liberator.deployer._weights import WeightsPayload
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
+            >>> import os, tempfile, torch
+            >>> from torch_liberator.deployer._format import DeployFile, encode_weights, write_deploy_zip
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> data, weights = encode_weights({'w': torch.ones(1)})
+            >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'v.zip'), {'m.py': b'', 'weights.safetensors': data},
+            ...                          {'model': {'class': 'M', 'code': 'm.py'}, 'weights': weights})
             >>> with DeployFile(fpath) as dfile:
-            ...     dfile.verify()  # raises IntegrityError on a mismatch
-            ...     print(sorted(dfile.members))
-            ['info.txt', 'manifest.json', 'weights.safetensors']
+            ...     dfile.verify()
+            ...     print(dfile.read('m.py'))
+            b''
+            >>> tmp.cleanup()
         """
         if self.legacy:
             warnings.warn(
-                f'{os.fspath(self.fpath)!r} was written by torch_liberator 0.2 '
-                'and has no manifest: its contents cannot be verified; '
-                're-deploy it with this version', UserWarning, stacklevel=2)
+                f'{os.fspath(self.fpath)!r} was written by torch_liberator 0.2 and '
+                'has no manifest: its contents cannot be verified; re-deploy it '
+                'with this version', UserWarning, stacklevel=2)
             return
-        expected = self.manifest['members']
+        listed = self.manifest['members']
         found = set(self.members) - {MANIFEST_FNAME}
-        extra = sorted(found - set(expected))
-        missing = sorted(set(expected) - found)
+        extra, missing = sorted(found - set(listed)), sorted(set(listed) - found)
         if extra or missing:
-            raise IntegrityError(
-                f'deploy file {os.fspath(self.fpath)!r} does not match its '
-                f'manifest: unlisted members {extra}, missing members '
-                f'{missing}; it was modified after it was written. Nothing '
-                'in it was executed.')
-        for rel in sorted(expected):
+            raise self._fail(
+                f'does not match its manifest: unlisted members {extra[:8]}, '
+                f'missing members {missing[:8]}; it was modified after it was '
+                'written. Nothing in it was executed.')
+        for rel in sorted(listed):
             if rel == self.weights_member:
-                self._verified_state = self._read_weights_checked(rel, expected[rel])
+                self._state = self._read_checked(rel, decode=True)
             else:
-                self._verified[rel] = self._read_checked(rel, expected[rel])
+                self._verified[rel] = self._read_checked(rel)
 
-    def _read_checked(self, rel, entry):
-        self._check_size(rel, entry)
-        data, digest = self._source.read_hashed(self._prefix + rel)
-        self._check_digest(rel, entry, digest)
-        return data
-
-    def _read_weights_checked(self, rel, entry):
-        """
-        Decode the weights while hashing them: each tensor is read straight
-        into its own storage while a worker thread hashes what was read.
-        The tensors are returned only if the sha256 matches.
-        """
-        self._check_size(rel, entry)
-        file = self._source.open_stored(self._prefix + rel)
-        if file is None:  # a compressed member (not written by deploy)
-            return decode_weights(self._read_checked(rel, entry))
-        hasher = hashlib.sha256()
-        worker = Digester(hasher.update)
-        malformed = None
-        try:
-            with file:
-                state = read_weights(file, entry['size'], worker.feed)
-        except CheckpointFormatError as err:
-            malformed = err
-        except OSError as err:
-            raise IntegrityError(
-                f'cannot read member {rel!r} of {os.fspath(self.fpath)!r} '
-                f'({err}); the file is corrupt') from err
-        finally:
-            worker.finish()
-        if malformed is not None:
-            self._read_checked(rel, entry)  # changed bytes: IntegrityError
-            raise malformed  # the bytes are as written: a malformed file
-        self._check_digest(rel, entry, hasher.hexdigest())
-        return state
-
-    def _check_size(self, rel, entry):
-        if self.members[rel] != entry.get('size'):
-            raise IntegrityError(
-                f'member {rel!r} of {os.fspath(self.fpath)!r} is '
-                f'{self.members[rel]} bytes but the manifest records '
-                f'{entry.get("size")}; the file was modified or truncated. '
+    def _read_checked(self, rel, decode=False):
+        """A member's bytes (decoded weights if ``decode``) after its size
+        and sha256 matched the manifest."""
+        entry = self.manifest['members'].get(rel)
+        if entry is None:
+            raise self._fail(f'member {rel!r} is not in its manifest; the file '
+                             'was modified after it was written')
+        if self.members.get(rel, entry['size']) != entry['size']:
+            raise self._fail(
+                f'member {rel!r} is {self.members[rel]} bytes but the manifest '
+                f'records {entry["size"]}; the file was modified or truncated. '
                 'Nothing in it was executed.')
-
-    def _check_digest(self, rel, entry, digest):
-        if digest != entry.get('sha256'):
-            raise IntegrityError(
-                f'member {rel!r} of {os.fspath(self.fpath)!r} has sha256 '
-                f'{digest[:16]}... but the manifest records '
-                f'{str(entry.get("sha256"))[:16]}...; the file was modified '
+        data = self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES)
+        value = data
+        if decode:  # decoding runs no code: overlap it with the hash
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                digest = pool.submit(sha256_hex, data)
+                try:
+                    value = self._decode(data)
+                except CheckpointFormatError as err:
+                    value = err
+                digest = digest.result()
+        else:
+            digest = sha256_hex(data)
+        if digest != entry['sha256']:
+            raise self._fail(
+                f'member {rel!r} has sha256 {digest[:16]}... but the manifest '
+                f'records {entry["sha256"][:16]}...; the file was modified '
                 'after it was written. Nothing in it was executed.')
+        if isinstance(value, CheckpointFormatError):
+            raise value
+        return value
 
-    def read_member(self, rel, verify=True):
+    def _decode(self, data):
+        weights = self.manifest['weights']
+        return decode_weights(data, weights.get('aliases'), weights.get('module_versions'))
+
+    def file_sha256(self):
         """
-        Read one member's bytes, checked against the manifest.
-
-        Args:
-            rel (str): relative member name (e.g. ``weights.safetensors``).
-            verify (bool): check its hash (ignored for 0.2 files).
-
-        Returns:
-            bytes
+        str | None: the hex sha256 of the whole zip (None for a folder), read
+        through the open handle.
 
         Example:
-            >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
-            >>> from torch_liberator.deployer._weights import WeightsPayload
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
-            >>> with DeployFile(fpath) as dfile:
-            ...     print(bytes(dfile.read_member('info.txt')))
-            b'hi'
+            >>> from torch_liberator.deployer._format import DeployFile
+            >>> callable(DeployFile.file_sha256)
+            True
+        """
+        if self._file is None:
+            return None
+        self._file.seek(0)
+        if hasattr(hashlib, 'file_digest'):
+            return hashlib.file_digest(self._file, 'sha256').hexdigest()
+        hasher = hashlib.sha256()
+        while chunk := self._file.read(2 ** 20):
+            hasher.update(chunk)
+        return hasher.hexdigest()
+
+    def read(self, rel) -> bytes:
+        """
+        A member's bytes, size and sha256 checked (a 0.2 file: as read).
+
+        Example:
+            >>> from torch_liberator.deployer._format import DeployFile
+            >>> callable(DeployFile.read)
+            True
         """
         if rel in self._verified:
-            return self._verified.pop(rel)
-        if rel not in self.members:
-            raise CheckpointFormatError(
-                f'deploy file {os.fspath(self.fpath)!r} has no member {rel!r} '
-                f'(members: {sorted(self.members)})')
-        if verify and not self.legacy and rel != MANIFEST_FNAME:
-            entry = self.manifest['members'].get(rel)
-            if entry is None:
-                raise IntegrityError(
-                    f'member {rel!r} of {os.fspath(self.fpath)!r} is not in '
-                    'its manifest; the file was modified after it was written')
-            return self._read_checked(rel, entry)
-        return self._source.read(self._prefix + rel)
+            return self._verified[rel]
+        if self.legacy or rel == MANIFEST_FNAME:
+            return self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES)
+        return self._read_checked(rel)
 
     def read_state_dict(self, device=None):
         """
-        Decode the weights member (safetensors, or weights_only torch.load for
-        a 0.2 file).
-
-        Args:
-            device (str | torch.device | None): where to put the tensors.
-
-        Returns:
-            Dict[str, Tensor]
+        The weights (hash-checked): a state dict; for a 0.2 file, whatever its
+        ``deploy_snapshot.pt`` held, read with ``torch.load(weights_only=True)``
+        (flatten it with :func:`torch_liberator.checkpoint.unwrap_state_dict`).
 
         Example:
-            >>> import torch, ubelt as ub
-            >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
-            >>> from torch_liberator.deployer._weights import WeightsPayload
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-            >>> fpath = write_deploy_zip(dpath / 'ex.zip', {'weights.safetensors': WeightsPayload({'w': torch.ones(2)}), 'info.txt': b'hi'}, {'model': {'code': None}})
-            >>> with DeployFile(fpath) as dfile:
-            ...     print(dfile.read_state_dict()['w'].tolist())
-            [1.0, 1.0]
+            >>> from torch_liberator.deployer._format import DeployFile
+            >>> callable(DeployFile.read_state_dict)
+            True
         """
         if self.legacy:
-            data = self.read_member(self.weights_member)
-            return read_legacy_weights(data, self.fpath, device)
-        state, self._verified_state = self._verified_state, None
+            return _read_legacy_weights(self._read_raw(LEGACY_WEIGHTS_FNAME, None),
+                                        self.fpath, device)
+        state, self._state = self._state, None
         if state is None:
-            rel = self.weights_member
-            if rel not in self.members:
-                raise CheckpointFormatError(
-                    f'deploy file {os.fspath(self.fpath)!r} has no weights '
-                    f'member {rel!r} (members: {sorted(self.members)})')
-            entry = self.manifest['members'].get(rel)
-            if entry is None:
-                raise IntegrityError(
-                    f'member {rel!r} of {os.fspath(self.fpath)!r} is not in '
-                    'its manifest; the file was modified after it was written')
-            state = self._read_weights_checked(rel, entry)
-        if device is not None:
-            state = _to_device(state, device)
-        return state
+            state = self._read_checked(self.weights_member, decode=True)
+        return state if device is None else to_device(state, device)
 
 
-def read_manifest(fpath):
-    """
-    Read the manifest of a deploy file without checking hashes or running
-    code.
-
-    Args:
-        fpath (str | PathLike): a deploy zip, a path inside one, or a deploy
-            directory.
-
-    Returns:
-        dict: the manifest; for a 0.2 file a stand-in with ``format_version``
-        0 and the member sizes.
-
-    Example:
-        >>> import ubelt as ub
-        >>> from torch_liberator.deployer._format import write_deploy_zip, read_manifest
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-        >>> fpath = write_deploy_zip(dpath / 'm.zip', {'x.txt': b'hi'}, {'initkw': {}})
-        >>> read_manifest(fpath)['members']['x.txt']['size']
-        2
-    """
-    with DeployFile(fpath) as dfile:
-        if dfile.manifest is not None:
-            return dfile.manifest
-        return {
-            'format': 'torch_liberator 0.2 (no manifest)',
-            'format_version': 0,
-            'name': dfile.name,
-            'members': {k: {'sha256': None, 'size': v}
-                        for k, v in dfile.members.items()},
-        }
+def _read_legacy_weights(data, fpath, device):
+    import pickle
+    import torch
+    try:
+        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f'the weights in {os.fspath(fpath)!r} can only be read by unpickling '
+            'arbitrary objects, which can run code; if you trust the file, '
+            'extract it and load it with torch.load(weights_only=False) yourself '
+            f'({err})') from err
+    except Exception as err:  # torch.load raises many types on a corrupt file
+        raise CheckpointFormatError(
+            f'cannot read the weights in {os.fspath(fpath)!r} ({type(err).__name__}: '
+            f'{str(err)[:200]}); the file is corrupt') from err
 
 
 def read_deploy_state_dict(fpath, device=None):
     """
-    Read the weights of a deploy file as a state dict; never executes code.
-
-    When the file has a manifest every member's sha256 is checked first.
+    Read the weights of a deploy file, every member's sha256 checked first;
+    runs no code. For a 0.2 file (which cannot be checked: a warning), what
+    its snapshot held (flatten it with
+    :func:`torch_liberator.checkpoint.unwrap_state_dict`).
 
     Args:
-        fpath (str | PathLike): a deploy ``.zip``, a path inside one
-            (``x.zip/name/deploy_snapshot.pt``), or an unzipped deploy
-            directory.
+        fpath (str | PathLike): a deploy ``.zip``, a path inside one, or an
+            unzipped deploy folder.
         device (str | torch.device | None): where to put the tensors
             (default: CPU).
 
@@ -479,30 +954,16 @@ def read_deploy_state_dict(fpath, device=None):
         IntegrityError: a member does not match the manifest.
 
     Example:
-        >>> import torch, ubelt as ub
-        >>> from torch_liberator.deployer._format import write_deploy_zip, read_deploy_state_dict
-        >>> from torch_liberator.deployer._weights import WeightsPayload
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployfile').ensuredir()
-        >>> data = WeightsPayload({'w': torch.zeros(2, 3)})
-        >>> fpath = write_deploy_zip(dpath / 'sd.zip', {'weights.safetensors': data}, {})
-        >>> read_deploy_state_dict(fpath)['w'].shape
+        >>> import os, tempfile, torch
+        >>> from torch_liberator.deployer import deploy, read_deploy_state_dict
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = deploy(torch.nn.Linear(3, 2), os.path.join(tmp.name, 'sd.zip'), verbose=0)
+        >>> read_deploy_state_dict(fpath)['weight'].shape
         torch.Size([2, 3])
-        >>> read_deploy_state_dict(fpath / 'sd' / 'weights.safetensors')['w'].shape
-        torch.Size([2, 3])
+        >>> read_deploy_state_dict(os.path.join(fpath, 'sd', 'weights.safetensors'))['bias'].shape
+        torch.Size([2])
+        >>> tmp.cleanup()
     """
     with DeployFile(fpath) as dfile:
         dfile.verify()
         return dfile.read_state_dict(device=device)
-
-
-def _to_device(state, device):
-    """Move a state dict's tensors; keys that share a tensor still do."""
-    moved = {}
-    out = type(state)()
-    for key, value in state.items():
-        if id(value) not in moved:
-            moved[id(value)] = value.to(device)
-        out[key] = moved[id(value)]
-    if hasattr(state, '_metadata'):
-        out._metadata = state._metadata
-    return out

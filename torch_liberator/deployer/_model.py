@@ -12,8 +12,8 @@ import types
 from pathlib import Path
 
 from torch_liberator.deployer._format import (
-    TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, sha256_bytes,
-    write_deploy_zip)
+    TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, atomic_write, encode_weights,
+    load_json, plain_name, remove_stale_parts, sha256_hex, write_deploy_zip)
 from torch_liberator.errors import DeployError
 
 __all__ = ['DeployedModel', 'deploy', 'deploy_files']
@@ -46,15 +46,11 @@ def _train_info_bytes(train_info):
     return (text + '\n').encode('utf8')
 
 
-def _dest_path(fpath, stem, payload):
+def _dest_path(fpath, stem, weights):
     """A directory destination gets a name derived from code and weights."""
     fpath = Path(fpath)
     if fpath.is_dir():
-        import hashlib
-        hasher = hashlib.sha256()
-        for chunk in payload.chunks():
-            hasher.update(chunk)
-        fpath = fpath / f'deploy_{stem}_{hasher.hexdigest()[:12]}.zip'
+        fpath = fpath / f'deploy_{stem}_{sha256_hex(weights)[:12]}.zip'
     elif fpath.suffix.lower() != '.zip':
         raise DeployError(
             f'deploy destination {os.fspath(fpath)!r} must end with .zip (or '
@@ -102,7 +98,7 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
             that comparison; default ``(1e-4, 1e-5)``.
 
     Returns:
-        Path: the zip written. The same model and arguments give the same
+        str: the zip written. The same model and arguments give the same
         bytes; the file is written atomically and nothing goes to the temp
         dir.
 
@@ -112,24 +108,26 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
             holds no data, or writing fails.
 
     Example:
-        >>> import torch, ubelt as ub
+        >>> import os, tempfile, torch
         >>> from torch_liberator.deployer import deploy, DeployedModel
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+        >>> tmp = tempfile.TemporaryDirectory()
         >>> model = torch.nn.Linear(4, 2)
-        >>> a = deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0)
-        >>> first = a.read_bytes()
-        >>> deploy(model, dpath / 'lin.zip', train_info={'epoch': 3}, verbose=0).read_bytes() == first
+        >>> fpath = deploy(model, os.path.join(tmp.name, 'lin.zip'), train_info={'epoch': 3}, verbose=0)
+        >>> first = open(fpath, 'rb').read()
+        >>> fpath = deploy(model, os.path.join(tmp.name, 'lin.zip'), train_info={'epoch': 3}, verbose=0)
+        >>> open(fpath, 'rb').read() == first
         True
-        >>> fpath = deploy(model, dpath / 'checked.zip', example_inputs=torch.ones(1, 4), verbose=0)
+        >>> fpath = deploy(model, os.path.join(tmp.name, 'checked.zip'),
+        ...                example_inputs=torch.ones(1, 4), verbose=0)
         >>> DeployedModel(fpath).load_model(check=True).out_features
         2
+        >>> tmp.cleanup()
     """
     from torch_liberator.deployer._check import check_materialized, check_rebuild
     from torch_liberator.deployer._example import EXAMPLE_FNAME, record_example
     from torch_liberator.deployer._export import build_factory_code, build_model_code
     from torch_liberator.deployer._initkw import (
         resolve_factory, resolve_initkw, unconfirmed_arguments)
-    from torch_liberator.deployer._weights import WeightsPayload
     check_materialized(model)
     if factory is None:
         kwargs, how = resolve_initkw(model, initkw)
@@ -145,9 +143,9 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
     example = None
     if example_inputs is not None:
         files[EXAMPLE_FNAME], example = record_example(model, example_inputs, example_tolerance)
-    payload = WeightsPayload(model.state_dict())
-    files[WEIGHTS_FNAME] = payload
-    fpath = _dest_path(fpath, code.fname[:-3], payload)
+    weights, weights_entry = encode_weights(model.state_dict())
+    fpath = _dest_path(fpath, code.fname[:-3], weights)
+    files[WEIGHTS_FNAME] = weights
     info = _train_info_bytes(train_info)
     if info is not None:
         files[TRAIN_INFO_FNAME] = info
@@ -158,17 +156,15 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         'initkw_source': how,
         'requires': code.requires,
         'versions': _versions(),
-        'weights': {'file': WEIGHTS_FNAME, 'format': 'safetensors',
-                    'tensors': payload.num_tensors,
-                    'aliases': len(payload.aliases)},
+        'weights': weights_entry,
     }
     if factory is not None:
         manifest['model']['factory'] = code.origin
     if example is not None:
         manifest['example'] = example
-    fpath = write_deploy_zip(fpath, files, manifest)
+    fpath = os.fspath(write_deploy_zip(fpath, files, manifest))
     if verbose:
-        print(f'[DEPLOYER] Deployed zipfpath={os.fspath(fpath)}')
+        print(f'[DEPLOYER] Deployed zipfpath={fpath}')
     return fpath
 
 
@@ -221,16 +217,17 @@ class DeployedModel:
         fpath (str | PathLike): the deploy file.
 
     Example:
-        >>> import torch, ubelt as ub
+        >>> import os, tempfile, torch
         >>> from torch_liberator.deployer import deploy, DeployedModel
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
-        >>> fpath = deploy(torch.nn.Linear(3, 1), dpath / 'dm.zip', train_info={'lr': 0.1}, verbose=0)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = deploy(torch.nn.Linear(3, 1), os.path.join(tmp.name, 'dm.zip'), train_info={'lr': 0.1}, verbose=0)
         >>> loader = DeployedModel(fpath)
         >>> loader.train_info()
         {'lr': 0.1}
         >>> cls, initkw = loader.model_definition()
         >>> cls.__name__, initkw
         ('Linear', {'in_features': 3, 'out_features': 1})
+        >>> tmp.cleanup()
     """
 
     def __init__(self, fpath):
@@ -244,51 +241,77 @@ class DeployedModel:
         return f'DeployedModel({os.fspath(self.fpath)!r})'
 
     @property
-    def info(self):
+    def info(self) -> dict:
         """
         dict: ``fpath``, ``name``, ``legacy``, ``manifest`` (None for 0.2
-        files), ``members`` (name -> size) and ``code`` (the code member).
-        Read without running anything.
+        files), ``members`` (name -> size), ``code`` (the code member),
+        ``requires`` (imports the code needs) and ``sha256`` (of the whole
+        zip). Read without running anything; hashes are not checked.
 
         Example:
-            >>> import torch, ubelt as ub
+            >>> import os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
-            >>> info = DeployedModel(deploy(torch.nn.ReLU(), dpath / 'relu.zip', verbose=0)).info
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> info = DeployedModel(deploy(torch.nn.ReLU(), os.path.join(tmp.name, 'relu.zip'), verbose=0)).info
             >>> sorted(info['members'])[-1], info['manifest']['model']['class']
             ('weights.safetensors', 'ReLU')
+            >>> tmp.cleanup()
         """
         from torch_liberator.deployer._imports import find_code_imports
         with DeployFile(self.fpath) as dfile:
             info = {'fpath': os.fspath(self.fpath), 'name': dfile.name,
                     'legacy': dfile.legacy, 'manifest': dfile.manifest,
-                    'members': dict(dfile.members), 'code': dfile.code_member}
+                    'members': dict(dfile.members), 'code': dfile.code_member,
+                    'sha256': dfile.file_sha256()}
             if dfile.legacy:
-                code = bytes(dfile.read_member(dfile.code_member, verify=False))
-                info['requires'] = find_code_imports(code.decode('utf8', 'replace'))[0]
+                code = dfile.read(dfile.code_member).decode('utf8', 'replace')
+                try:
+                    info['requires'] = find_code_imports(code)[0]
+                except (SyntaxError, ValueError, RecursionError, MemoryError):
+                    info['requires'] = None  # it would not run either
             else:
                 info['requires'] = dfile.manifest.get('requires')
-        if self.fpath.is_file():
-            with open(self.fpath, 'rb') as file:
-                info['sha256'] = sha256_bytes(file.read())
         return info
 
-    def verify(self):
+    def verify(self, sha256=None):
         """
-        Check every member's sha256 against the manifest; runs nothing.
+        Check every member's size and sha256 against the manifest and, given
+        ``sha256``, the whole file's sha256 (published out of band: the
+        manifest alone does not prove who wrote the file). Runs nothing;
+        removes temporary files that killed deploys left beside the file.
+
+        Args:
+            sha256 (str | None): the expected hex sha256 of the whole file.
 
         Raises:
-            IntegrityError: a member does not match.
+            IntegrityError: a member or the file does not match.
 
         Example:
-            >>> import torch, tempfile, os
+            >>> import hashlib, os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
             >>> tmp = tempfile.TemporaryDirectory()
             >>> fpath = deploy(torch.nn.ReLU(), os.path.join(tmp.name, 'v.zip'), verbose=0)
-            >>> DeployedModel(fpath).verify()
+            >>> with open(fpath, 'rb') as file:
+            ...     digest = hashlib.sha256(file.read()).hexdigest()
+            >>> DeployedModel(fpath).verify(sha256=digest)
+            >>> try:
+            ...     DeployedModel(fpath).verify(sha256='0' * 64)
+            ... except ValueError as err:
+            ...     print(str(err)[-46:])
+            not the file that was published; do not use it
             >>> tmp.cleanup()
         """
+        from torch_liberator.errors import IntegrityError
+        if self.fpath.is_file():
+            remove_stale_parts(self.fpath)
         with DeployFile(self.fpath) as dfile:
+            if sha256 is not None:
+                got = dfile.file_sha256()
+                if got != str(sha256).strip().lower():
+                    raise IntegrityError(
+                        f'{os.fspath(self.fpath)!r} has sha256 {got}, not '
+                        f'{sha256!r}: it is not the file that was published; '
+                        'do not use it')
             dfile.verify()
 
     def train_info(self):
@@ -296,74 +319,65 @@ class DeployedModel:
         The stored train info (hash-checked JSON), or None if there is none.
 
         Example:
-            >>> import torch, ubelt as ub
+            >>> import os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
-            >>> fpath = deploy(torch.nn.Tanh(), dpath / 'ti.zip', train_info={'epoch': 9}, verbose=0)
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> fpath = deploy(torch.nn.Tanh(), os.path.join(tmp.name, 'ti.zip'), train_info={'epoch': 9}, verbose=0)
             >>> DeployedModel(fpath).train_info()
             {'epoch': 9}
-            >>> DeployedModel(deploy(torch.nn.Tanh(), dpath / 'no_ti.zip', verbose=0)).train_info() is None
-            True
+            >>> tmp.cleanup()
         """
         with DeployFile(self.fpath) as dfile:
             if TRAIN_INFO_FNAME not in dfile.members:
                 return None
-            data = dfile.read_member(TRAIN_INFO_FNAME)
-        try:
-            return json.loads(bytes(data))
-        except ValueError as err:
-            raise DeployError(
-                f'train_info.json in {os.fspath(self.fpath)!r} is not valid '
-                f'JSON: {err}') from err
+            data = dfile.read(TRAIN_INFO_FNAME)
+        return load_json(data, f'train_info.json of {os.fspath(self.fpath)!r}')
 
-    def extract_snapshot(self, dpath=None):
+    def extract_snapshot(self, extract_dpath=None) -> str:
         """
-        Write the (hash-checked) weights file into ``dpath``.
+        Write the (hash-checked) weights file into ``extract_dpath``.
 
         Args:
-            dpath (str | PathLike | None): destination folder; default the
-                folder holding the deploy file (never the temp dir).
+            extract_dpath (str | PathLike | None): destination folder;
+                default the folder holding the deploy file.
 
         Returns:
-            Path: ``<dpath>/<name>_weights.safetensors`` (or
-            ``<name>_deploy_snapshot.pt`` for a 0.2 file).
+            str: ``<extract_dpath>/<name>_weights.safetensors`` (or
+            ``<name>_deploy_snapshot.pt`` for a 0.2 file), the names reduced
+            to plain file names.
 
         Example:
-            >>> import torch, ubelt as ub
+            >>> import os, tempfile, torch
             >>> from safetensors.torch import load_file
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
-            >>> fpath = deploy(torch.nn.Linear(1, 1), dpath / 'snap.zip', verbose=0)
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> fpath = deploy(torch.nn.Linear(1, 1), os.path.join(tmp.name, 'snap.zip'), verbose=0)
             >>> sorted(load_file(DeployedModel(fpath).extract_snapshot()))
             ['bias', 'weight']
+            >>> tmp.cleanup()
         """
-        import secrets
         with DeployFile(self.fpath) as dfile:
             member = dfile.weights_member
-            data = dfile.read_member(member)
-            name = dfile.name
-        dpath = Path(dpath) if dpath is not None else self.fpath.parent
-        if self.fpath.is_dir() and dpath == self.fpath.parent:
-            dpath = self.fpath
-        out = dpath / f'{name}_{member}'
-        tmp = dpath / f'.{out.name}.{secrets.token_hex(6)}.part'
-        try:
-            with open(tmp, 'wb') as file:
-                file.write(data)
-            os.replace(tmp, out)
-        except OSError as err:
-            if tmp.exists():
-                tmp.unlink()
-            raise DeployError(f'cannot write {os.fspath(out)!r}: {err}') from err
-        return out
+            data = dfile.read(member)
+            name = plain_name(f'{dfile.name}_{plain_name(member)}')
+        if extract_dpath is None:
+            extract_dpath = self.fpath if self.fpath.is_dir() else self.fpath.parent
+        dpath = Path(extract_dpath).resolve()
+        out = dpath / name
+        if out.parent != dpath:  # plain_name makes this impossible; checked anyway
+            raise DeployError(f'refusing to write {os.fspath(out)!r} outside {os.fspath(dpath)!r}')
+        return os.fspath(atomic_write(out, lambda file: file.write(data)))
 
-    def _verified_contents(self, with_weights, with_example=False):
+    def _verified_module(self, with_weights, with_example=False):
         from torch_liberator.deployer._example import EXAMPLE_FNAME
         with DeployFile(self.fpath) as dfile:
             dfile.verify()  # every hash, before any code runs
             member = dfile.code_member
-            code = bytes(dfile.read_member(member))
+            code = dfile.read(member)
             state = dfile.read_state_dict() if with_weights else None
+            if with_weights and dfile.legacy:
+                from torch_liberator.checkpoint import unwrap_state_dict
+                state = unwrap_state_dict(state)
             label = f'{dfile.name}/{member}'
             example = None
             if with_example:
@@ -373,28 +387,28 @@ class DeployedModel:
                         f'{os.fspath(self.fpath)!r} stores no example inputs to '
                         'check the model with; deploy it with example_inputs=... '
                         '(or load without check=True)')
-                example = (bytes(dfile.read_member(EXAMPLE_FNAME)), entry)
+                example = (dfile.read(EXAMPLE_FNAME), entry)
         try:
             text = code.decode('utf8')
         except UnicodeDecodeError as err:
             raise DeployError(f'{label} is not UTF-8 text') from err
-        module = _import_code(text, sha256_bytes(code), label)
-        return module, state, example
+        return _import_code(text, sha256_hex(code), label), state, example
 
     def model_definition(self):
         """
         Verify the file, import its code and return ``(cls, initkw)``.
 
         Example:
-            >>> import torch, ubelt as ub
+            >>> import os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
-            >>> fpath = deploy(torch.nn.Conv1d(2, 4, 3), dpath / 'md.zip', verbose=0)
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> fpath = deploy(torch.nn.Conv1d(2, 4, 3), os.path.join(tmp.name, 'md.zip'), verbose=0)
             >>> cls, initkw = DeployedModel(fpath).model_definition()
             >>> cls(**initkw).weight.shape
             torch.Size([4, 2, 3])
+            >>> tmp.cleanup()
         """
-        module = self._verified_contents(with_weights=False)[0]
+        module = self._verified_module(with_weights=False)[0]
         return module.get_model_cls(), module.get_initkw()
 
     def load_model(self, strict=True, device=None, verbose=1, *, check=False):
@@ -423,18 +437,19 @@ class DeployedModel:
                 the outputs differ or no example is stored.
 
         Example:
-            >>> import torch, ubelt as ub
+            >>> import os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
-            >>> fpath = deploy(torch.nn.Linear(2, 2), dpath / 'lm.zip', verbose=0)
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> fpath = deploy(torch.nn.Linear(2, 2), os.path.join(tmp.name, 'lm.zip'), verbose=0)
             >>> loader = DeployedModel(fpath)
             >>> model = loader.load_model(strict=False, verbose=0)
             >>> len(loader.load_info['seen']['full_add'])
             2
+            >>> tmp.cleanup()
         """
         from torch_liberator.deployer import _metabuild as metabuild
         from torch_liberator.deployer._example import check_example
-        module, state, example = self._verified_contents(with_weights=True, with_example=check)
+        module, state, example = self._verified_module(with_weights=True, with_example=check)
         cls, initkw = module.get_model_cls(), module.get_initkw()
         model = metabuild.build_assigned(cls, initkw, state) if strict else None
         if model is None:
@@ -509,7 +524,7 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
         verbose (int): 1 prints the written path.
 
     Returns:
-        Path: the zip written, only once the weights load strictly into
+        str: the zip written, only once the weights load strictly into
         the model the file builds: the model file is run (imported, as
         ``python`` would) to build it on the meta device, so give only a
         file you trust.
@@ -519,21 +534,21 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
             weights do not fit the model it builds.
 
     Example:
-        >>> import torch, ubelt as ub
-        >>> from torch_liberator.deployer._export import export_model_code
-        >>> from torch_liberator.deployer import DeployedModel
-        >>> from torch_liberator.deployer import deploy_files
-        >>> dpath = ub.Path.appdir('torch_liberator/tests/deployer').ensuredir()
+        >>> import tempfile, torch
+        >>> from pathlib import Path
+        >>> from torch_liberator.deployer import DeployedModel, deploy_files, export_model_code
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> dpath = Path(tmp.name)
         >>> model = torch.nn.Linear(2, 3)
         >>> code_fpath = export_model_code(dpath, model)
         >>> torch.save(model.state_dict(), dpath / 'lin.pt')
         >>> fpath = deploy_files(code_fpath, dpath / 'lin.pt', dpath / 'packed.zip', verbose=0)
         >>> DeployedModel(fpath).info['manifest']['initkw']
         {'in_features': 2, 'out_features': 3}
+        >>> tmp.cleanup()
     """
     from torch_liberator.checkpoint import read_state_dict
     from torch_liberator.deployer._imports import find_code_imports
-    from torch_liberator.deployer._weights import WeightsPayload
     model_fpath = Path(model_fpath)
     try:
         text = model_fpath.read_text()
@@ -543,26 +558,25 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
     class_name, initkw = _static_contract(text, model_fpath.name)
     state = read_state_dict(weights_fpath)
     data = text.encode('utf8')
-    module = _import_code(text, sha256_bytes(data), os.fspath(model_fpath))
+    module = _import_code(text, sha256_hex(data), os.fspath(model_fpath))
     check_state_fits(module.get_model_cls(), module.get_initkw(), state,
                      os.fspath(weights_fpath))
-    payload = WeightsPayload(state)
-    stem = class_name or model_fpath.stem
-    fname = f'{stem}_{sha256_bytes(text.encode("utf8"))[:16]}.py'
-    fpath = _dest_path(fpath, fname[:-3], payload)
-    files = {fname: text.encode('utf8'), WEIGHTS_FNAME: payload}
+    weights, weights_entry = encode_weights(state)
+    stem = plain_name(class_name or model_fpath.stem)
+    fname = f'{stem}_{sha256_hex(data)[:16]}.py'
+    fpath = _dest_path(fpath, fname[:-3], weights)
+    files = {fname: data, WEIGHTS_FNAME: weights}
     info = _train_info_bytes(train_info)
     if info is not None:
         files[TRAIN_INFO_FNAME] = info
     requires = {m: None for m in find_code_imports(text)[0]}
     manifest = {
-        'model': {'class': class_name, 'code': fname, 'origin': model_fpath.name},
+        'model': {'class': class_name or stem, 'code': fname, 'origin': model_fpath.name},
         'initkw': initkw, 'initkw_source': 'get_initkw()',
         'requires': requires, 'versions': _versions(),
-        'weights': {'file': WEIGHTS_FNAME, 'format': 'safetensors',
-                    'tensors': payload.num_tensors, 'aliases': len(payload.aliases)},
+        'weights': weights_entry,
     }
-    fpath = write_deploy_zip(fpath, files, manifest)
+    fpath = os.fspath(write_deploy_zip(fpath, files, manifest))
     if verbose:
-        print(f'[DEPLOYER] Deployed zipfpath={os.fspath(fpath)}')
+        print(f'[DEPLOYER] Deployed zipfpath={fpath}')
     return fpath
