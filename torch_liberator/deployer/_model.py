@@ -3,6 +3,7 @@ The model side of deployment: :func:`deploy` and :func:`deploy_files` write a
 deploy file, :class:`DeployedModel` reads one back (see
 :mod:`torch_liberator.deployer` for the format and what its hashes protect).
 """
+import hashlib
 import json
 import linecache
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from torch_liberator.deployer._format import (
     TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, atomic_write, encode_weights,
-    load_json, plain_name, remove_stale_parts, sha256_hex, write_deploy_zip)
+    load_json, plain_name, remove_stale_parts, write_deploy_zip)
 from torch_liberator.errors import DeployError
 
 __all__ = ['DeployedModel', 'deploy', 'deploy_files']
@@ -50,7 +51,7 @@ def _dest_path(fpath, stem, weights):
     """A directory destination gets a name derived from code and weights."""
     fpath = Path(fpath)
     if fpath.is_dir():
-        fpath = fpath / f'deploy_{stem}_{sha256_hex(weights)[:12]}.zip'
+        fpath = fpath / f'deploy_{stem}_{hashlib.sha256(weights).hexdigest()[:12]}.zip'
     elif fpath.suffix.lower() != '.zip':
         raise DeployError(
             f'deploy destination {os.fspath(fpath)!r} must end with .zip (or '
@@ -392,7 +393,7 @@ class DeployedModel:
             text = code.decode('utf8')
         except UnicodeDecodeError as err:
             raise DeployError(f'{label} is not UTF-8 text') from err
-        return _import_code(text, sha256_hex(code), label), state
+        return _import_code(text, hashlib.sha256(code).hexdigest(), label), state
 
     def model_definition(self):
         """
@@ -542,7 +543,7 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
     class_name, initkw = _static_contract(text, model_fpath.name)
     weights, weights_entry = encode_weights(read_state_dict(weights_fpath))
     stem = plain_name(class_name or model_fpath.stem)
-    fname = f'{stem}_{sha256_hex(text.encode("utf8"))[:16]}.py'
+    fname = f'{stem}_{hashlib.sha256(text.encode("utf8")).hexdigest()[:16]}.py'
     fpath = _dest_path(fpath, fname[:-3], weights)
     files = {fname: text.encode('utf8'), WEIGHTS_FNAME: weights}
     info = _train_info_bytes(train_info)
