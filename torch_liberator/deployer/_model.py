@@ -349,8 +349,9 @@ class DeployedModel:
         Write the (hash-checked) weights file into ``extract_dpath``.
 
         Args:
-            extract_dpath (str | PathLike | None): destination folder;
-                default the folder holding the deploy file.
+            extract_dpath (str | PathLike | None): destination folder
+                (created if needed); default the folder holding the deploy
+                file.
 
         Returns:
             str: ``<extract_dpath>/<name>_weights.safetensors`` (or
@@ -374,6 +375,7 @@ class DeployedModel:
         if extract_dpath is None:
             extract_dpath = self.fpath if self.fpath.is_dir() else self.fpath.parent
         dpath = Path(extract_dpath).resolve()
+        dpath.mkdir(parents=True, exist_ok=True)
         out = dpath / name
         if out.parent != dpath:  # plain_name makes this impossible; checked anyway
             raise DeployError(f'refusing to write {os.fspath(out)!r} outside {os.fspath(dpath)!r}')
@@ -443,10 +445,10 @@ class DeployedModel:
             2
             >>> tmp.cleanup()
         """
-        from torch_liberator.deployer import _metabuild as metabuild
+        from torch_liberator.deployer._metabuild import build_assigned
         module, state = self._verified_module(with_weights=True)
         cls, initkw = module.get_model_cls(), module.get_initkw()
-        model = metabuild.build_assigned(cls, initkw, state) if strict else None
+        model = build_assigned(cls, initkw, state) if strict else None
         if model is None:
             try:
                 model = cls(**initkw)
