@@ -263,14 +263,19 @@ def test_same_path_redeploy_in_one_process(tmp_path):
 
 def test_strict_load_adopts_the_stored_tensors(tmp_path, monkeypatch):
     # the fast path: built on meta, then the loaded tensors are assigned
-    from torch_liberator.deployer import _metabuild as metabuild
-    calls = []
-    real = metabuild.build_assigned
-    monkeypatch.setattr(metabuild, 'build_assigned',
-                        lambda *a: calls.append(real(*a)) or calls[-1])
+    fpath = deploy(ConvBN(4), tmp_path / 's.zip', verbose=0)
     model = ConvBN(4)
-    loaded = DeployedModel(deploy(model, tmp_path / 's.zip', verbose=0)).load_model()
-    assert calls and calls[0] is loaded
+    deploy(model, fpath, verbose=0)
+    calls = []
+    real = torch.nn.Module.load_state_dict
+
+    def spy(self, state, *args, **kwargs):
+        calls.append((type(self).__name__, kwargs.get('assign')))
+        return real(self, state, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, 'load_state_dict', spy)
+    loaded = DeployedModel(fpath).load_model()
+    assert calls == [('ConvBN', True)]
     assert not any(t.is_meta for t in loaded.state_dict().values())
     x = torch.rand(1, 3, 8, 8)
     assert torch.equal(loaded.eval()(x), model.eval()(x))
@@ -469,3 +474,21 @@ def test_inferred_initkw_that_misses_names_the_defaulted_arguments(tmp_path):
     model._initkw = {'version': '1_1'}
     fpath = deploy(model, tmp_path / 'sq.zip', verbose=0)
     assert DeployedModel(fpath).info['manifest']['initkw_source'] == '_initkw'
+
+
+def test_published_02_deploy_api(tmp_path, capsys):
+    # the 0.2 names and forms: submodules as package attributes, deploy
+    # positionally returning a str, extract_snapshot(extract_dpath=...)
+    assert torch_liberator.deployer.DeployedModel is DeployedModel
+    assert torch_liberator.exporter.export_model_code is torch_liberator.export_model_code
+    model = torch.nn.Linear(2, 3)
+    fpath = torch_liberator.deploy(model, str(tmp_path / 'old-style.zip'))
+    assert fpath == str(tmp_path / 'old-style.zip')
+    assert capsys.readouterr().out == f'[DEPLOYER] Deployed zipfpath={fpath}\n'
+    out = tmp_path / 'snap'
+    snap = DeployedModel(fpath).extract_snapshot(extract_dpath=str(out))
+    assert snap == str(out / 'old-style_weights.safetensors')
+    from safetensors.torch import load_file
+    assert torch.equal(load_file(snap)['weight'], model.weight)
+    code = torch_liberator.export_model_code(str(tmp_path), model)
+    assert Path(code).parent == tmp_path

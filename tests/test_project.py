@@ -68,10 +68,11 @@ def test_every_public_name_is_importable_and_has_an_example():
 
 
 def test_every_module_declares_all():
-    for fpath in sorted((ROOT / 'torch_liberator').glob('*.py')):
+    for fpath in sorted((ROOT / 'torch_liberator').rglob('*.py')):
         if fpath.name in ('__init__.py', '__main__.py'):
             continue
-        module = importlib.import_module(f'torch_liberator.{fpath.stem}')
+        modname = '.'.join(fpath.relative_to(ROOT).with_suffix('').parts)
+        module = importlib.import_module(modname)
         assert isinstance(getattr(module, '__all__', None), (list, tuple)), (
             f'{fpath.name} has no __all__')
         for name in module.__all__:
@@ -100,3 +101,19 @@ def test_benchmark_scripts_examples_run():
             [sys.executable, '-m', 'xdoctest', str(script), 'all'],
             cwd=bench, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, f'{script.name}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}'
+
+
+def test_no_private_name_is_imported_from_another_module():
+    import ast
+    for fpath in sorted((ROOT / 'torch_liberator').rglob('*.py')):
+        for node in ast.walk(ast.parse(fpath.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('torch_liberator'):
+                private = [a.name for a in node.names
+                           if a.name.startswith('_') and not a.name.startswith('__')]
+                assert not private, f'{fpath.name} imports {private} from {node.module}'
+
+
+def test_the_package_ships_its_type_marker():
+    assert (ROOT / 'torch_liberator' / 'py.typed').is_file()
+    text = (ROOT / 'pyproject.toml').read_text()
+    assert '"torch_liberator.deployer"' in text and 'py.typed' in text

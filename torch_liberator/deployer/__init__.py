@@ -22,12 +22,13 @@ process):
 * ``_model``: :func:`deploy`, :func:`deploy_files`, :class:`DeployedModel`;
 * ``_fresh``: loading a file in a fresh process from an empty folder.
 
-Security model: the hashes detect a deploy file that was corrupted or
-modified after it was written (a tampered ``.py`` is refused before any of
-it runs). They are not a signature: whoever can rewrite the whole zip can
-rewrite its manifest too, so load deploy files only from sources you would
-take a Python package from, and compare the zip's own sha256 if you need to
-pin one.
+Security model: the hashes detect a deploy file that was corrupted,
+truncated or modified after it was written (a tampered ``.py`` is refused
+before any of it runs). They are not a signature: whoever can rewrite the
+whole zip can rewrite its manifest too, so load deploy files only from
+sources you would take a Python package from, and check the whole file
+against a sha256 its author published elsewhere
+(``DeployedModel(f).verify(sha256=...)``, ``verify --sha256 HEX``).
 
 Example:
     >>> import torch, tempfile, os

@@ -75,16 +75,13 @@ __all__ = [
     'WEIGHTS_FNAME',
     'DeployFile',
     'atomic_write',
-    'decode_weights',
     'encode_weights',
     'is_torch_archive',
     'load_json',
     'plain_name',
     'read_deploy_state_dict',
     'remove_stale_parts',
-    'sha256_hex',
     'split_zip_path',
-    'to_device',
     'write_deploy_zip',
 ]
 
@@ -99,23 +96,12 @@ LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
 MAX_TEXT_BYTES = 64 * 2 ** 20
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip metadata: equal content, equal bytes
+_CHUNK = 16 * 2 ** 20  # read in pieces this big, hashed while the next is read
 _MAX_INFLATE_RATIO = 1100  # deflate cannot expand more (about 1032:1)
 # what zipfile and zlib raise on a malformed archive
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
                NotImplementedError, struct.error, OverflowError, KeyError)
 _HEX64 = re.compile(r'[0-9a-f]{64}')
-
-
-def sha256_hex(data) -> str:
-    """
-    Hex sha256 digest of some bytes.
-
-    Example:
-        >>> from torch_liberator.deployer._format import sha256_hex
-        >>> sha256_hex(b'')[:16]
-        'e3b0c44298fc1c14'
-    """
-    return hashlib.sha256(data).hexdigest()
 
 
 def plain_name(text: str) -> str:
@@ -449,7 +435,7 @@ def write_deploy_zip(fpath, files, manifest) -> Path:
                 concurrent.futures.ThreadPoolExecutor(1) as pool:
             for rel in sorted(files):
                 data = files[rel]
-                digest = pool.submit(sha256_hex, data)
+                digest = pool.submit(lambda data: hashlib.sha256(data).hexdigest(), data)
                 zfile.writestr(_zipinfo(f'{fpath.stem}/{rel}', rel == WEIGHTS_FNAME), data)
                 members[rel] = {'sha256': digest.result(), 'size': len(data)}
             text = json.dumps({**manifest, 'format': FORMAT_NAME,
@@ -463,23 +449,9 @@ def write_deploy_zip(fpath, files, manifest) -> Path:
 
 # --- reading -----------------------------------------------------------------
 
-def decode_weights(data, aliases=None, module_versions=None):
-    """
-    Read safetensors bytes with :func:`safetensors.torch.load` and restore
-    aliases (keys sharing one tensor) and per-module state-dict versions.
-
-    Raises:
-        CheckpointFormatError: ``data`` is not valid safetensors data or an
-            alias names a missing key.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.deployer._format import decode_weights, encode_weights
-        >>> data, entry = encode_weights({'a': torch.eye(2)})
-        >>> out = decode_weights(data, {'b': 'a'})
-        >>> out['a'] is out['b'], out['a'].tolist()
-        (True, [[1.0, 0.0], [0.0, 1.0]])
-    """
+def _decode_weights(data, aliases=None, module_versions=None):
+    """:func:`safetensors.torch.load`, then the aliases (keys sharing one
+    tensor) and the per-module state-dict versions restored."""
     from safetensors.torch import load
     try:
         state = load(bytes(data))
@@ -499,19 +471,8 @@ def decode_weights(data, aliases=None, module_versions=None):
     return state
 
 
-def to_device(state, device):
-    """
-    Move a state dict's tensors to ``device``; keys that share a tensor still
-    share one.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.deployer._format import to_device
-        >>> w = torch.ones(1)
-        >>> out = to_device({'a': w, 'b': w}, 'meta')
-        >>> out['a'] is out['b'], out['a'].is_meta
-        (True, True)
-    """
+def _to_device(state, device):
+    """The one device mover: keys that share a tensor still share one."""
     moved = {}
     out = type(state)()
     for key, value in state.items():
@@ -628,6 +589,11 @@ class DeployFile:
                 self._members = self._list_zip(path, inner)
             self.members = {rel: size for rel, (size, _) in self._members.items()}
             self.legacy = MANIFEST_FNAME not in self.members
+            if self.legacy and LEGACY_WEIGHTS_FNAME not in self.members:
+                raise self._fail(
+                    f'is not a deploy file: it has neither {MANIFEST_FNAME} nor '
+                    f'{LEGACY_WEIGHTS_FNAME} (members: {sorted(self.members)[:8]})',
+                    CheckpointFormatError)
             self.manifest = None if self.legacy else self._read_manifest()
         except BaseException:
             self.close()
@@ -730,14 +696,7 @@ class DeployFile:
         self.close()
 
     def close(self):
-        """
-        Release the open file.
-
-        Example:
-            >>> from torch_liberator.deployer._format import DeployFile
-            >>> DeployFile.close  # doctest: +ELLIPSIS
-            <function DeployFile.close at ...>
-        """
+        """Release the open file."""
         for handle in (self._zip, self._file):
             if handle is not None:
                 handle.close()
@@ -758,9 +717,10 @@ class DeployFile:
                              f'{pys[:4]}; expected exactly one', CheckpointFormatError)
         return pys[0]
 
-    def _read_raw(self, rel, limit=MAX_TEXT_BYTES):
+    def _read_raw(self, rel, limit=MAX_TEXT_BYTES, feed=None):
         """A member's bytes, read through the one handle, at most ``limit``
-        (None: the weights, bounded by the archive's size)."""
+        (None: the weights, bounded by the archive's size), each piece passed
+        to ``feed`` as soon as it is read."""
         if rel not in self._members:
             raise self._fail(f'has no member {rel!r} (members: '
                              f'{sorted(self.members)[:8]})', CheckpointFormatError)
@@ -770,13 +730,18 @@ class DeployFile:
                              f'{limit} this reader accepts for it')
         try:
             with (self._zip.open(source) if self._zip else _open_regular(source)) as file:
-                data = file.read(size + 1)
+                parts, got = [], 0
+                while got <= size and (part := file.read(min(_CHUNK, size + 1 - got))):
+                    parts.append(part)
+                    got += len(part)
+                    if feed is not None:
+                        feed(part)
         except (CheckpointFormatError, *_ZIP_ERRORS) as err:
             raise self._fail(f'cannot read member {rel!r} ({type(err).__name__}: '
                              f'{err}); the file is corrupt') from err
-        if len(data) != size:
+        if got != size:
             raise self._fail(f'member {rel!r} changed size while it was read')
-        return data
+        return parts[0] if len(parts) == 1 else b''.join(parts)
 
     def verify(self):
         """
@@ -789,19 +754,6 @@ class DeployFile:
             IntegrityError: on the first mismatch; nothing was run.
             CheckpointFormatError: the weights are malformed though their
                 hash matches.
-
-        Example:
-            >>> import os, tempfile, torch
-            >>> from torch_liberator.deployer._format import DeployFile, encode_weights, write_deploy_zip
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> data, weights = encode_weights({'w': torch.ones(1)})
-            >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'v.zip'), {'m.py': b'', 'weights.safetensors': data},
-            ...                          {'model': {'class': 'M', 'code': 'm.py'}, 'weights': weights})
-            >>> with DeployFile(fpath) as dfile:
-            ...     dfile.verify()
-            ...     print(dfile.read('m.py'))
-            b''
-            >>> tmp.cleanup()
         """
         if self.legacy:
             warnings.warn(
@@ -835,18 +787,19 @@ class DeployFile:
                 f'member {rel!r} is {self.members[rel]} bytes but the manifest '
                 f'records {entry["size"]}; the file was modified or truncated. '
                 'Nothing in it was executed.')
-        data = self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES)
-        value = data
-        if decode:  # decoding runs no code: overlap it with the hash
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                digest = pool.submit(sha256_hex, data)
-                try:
-                    value = self._decode(data)
-                except CheckpointFormatError as err:
-                    value = err
-                digest = digest.result()
-        else:
-            digest = sha256_hex(data)
+        hasher = hashlib.sha256()
+        # a worker hashes each piece while the next one is read (and the
+        # weights decoded: that runs no code); one worker keeps the order
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            feed = hasher.update if entry['size'] <= _CHUNK else (
+                lambda part: pool.submit(hasher.update, part))
+            data = self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES,
+                                  feed)
+            try:
+                value = self._decode(data) if decode else data
+            except CheckpointFormatError as err:
+                value = err
+        digest = hasher.hexdigest()
         if digest != entry['sha256']:
             raise self._fail(
                 f'member {rel!r} has sha256 {digest[:16]}... but the manifest '
@@ -858,18 +811,11 @@ class DeployFile:
 
     def _decode(self, data):
         weights = self.manifest['weights']
-        return decode_weights(data, weights.get('aliases'), weights.get('module_versions'))
+        return _decode_weights(data, weights.get('aliases'), weights.get('module_versions'))
 
     def file_sha256(self):
-        """
-        str | None: the hex sha256 of the whole zip (None for a folder), read
-        through the open handle.
-
-        Example:
-            >>> from torch_liberator.deployer._format import DeployFile
-            >>> callable(DeployFile.file_sha256)
-            True
-        """
+        """The hex sha256 of the whole zip, read through the open handle (None
+        for a folder)."""
         if self._file is None:
             return None
         self._file.seek(0)
@@ -881,14 +827,7 @@ class DeployFile:
         return hasher.hexdigest()
 
     def read(self, rel) -> bytes:
-        """
-        A member's bytes, size and sha256 checked (a 0.2 file: as read).
-
-        Example:
-            >>> from torch_liberator.deployer._format import DeployFile
-            >>> callable(DeployFile.read)
-            True
-        """
+        """A member's bytes, size and sha256 checked (a 0.2 file: as read)."""
         if rel in self._verified:
             return self._verified[rel]
         if self.legacy or rel == MANIFEST_FNAME:
@@ -896,23 +835,15 @@ class DeployFile:
         return self._read_checked(rel)
 
     def read_state_dict(self, device=None):
-        """
-        The weights (hash-checked): a state dict; for a 0.2 file, whatever its
-        ``deploy_snapshot.pt`` held, read with ``torch.load(weights_only=True)``
-        (flatten it with :func:`torch_liberator.checkpoint.unwrap_state_dict`).
-
-        Example:
-            >>> from torch_liberator.deployer._format import DeployFile
-            >>> callable(DeployFile.read_state_dict)
-            True
-        """
+        """The weights, hash-checked; for a 0.2 file what its snapshot held,
+        read with ``torch.load(weights_only=True)``."""
         if self.legacy:
             return _read_legacy_weights(self._read_raw(LEGACY_WEIGHTS_FNAME, None),
                                         self.fpath, device)
         state, self._state = self._state, None
         if state is None:
             state = self._read_checked(self.weights_member, decode=True)
-        return state if device is None else to_device(state, device)
+        return state if device is None else _to_device(state, device)
 
 
 def _read_legacy_weights(data, fpath, device):

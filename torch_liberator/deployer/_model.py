@@ -3,6 +3,7 @@ The model side of deployment: :func:`deploy` and :func:`deploy_files` write a
 deploy file, :class:`DeployedModel` reads one back (see
 :mod:`torch_liberator.deployer` for the format and what its hashes protect).
 """
+import hashlib
 import json
 import linecache
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from torch_liberator.deployer._format import (
     TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, atomic_write, encode_weights,
-    load_json, plain_name, remove_stale_parts, sha256_hex, write_deploy_zip)
+    load_json, plain_name, remove_stale_parts, write_deploy_zip)
 from torch_liberator.errors import DeployError
 
 __all__ = ['DeployedModel', 'deploy', 'deploy_files']
@@ -50,7 +51,7 @@ def _dest_path(fpath, stem, weights):
     """A directory destination gets a name derived from code and weights."""
     fpath = Path(fpath)
     if fpath.is_dir():
-        fpath = fpath / f'deploy_{stem}_{sha256_hex(weights)[:12]}.zip'
+        fpath = fpath / f'deploy_{stem}_{hashlib.sha256(weights).hexdigest()[:12]}.zip'
     elif fpath.suffix.lower() != '.zip':
         raise DeployError(
             f'deploy destination {os.fspath(fpath)!r} must end with .zip (or '
@@ -338,8 +339,9 @@ class DeployedModel:
         Write the (hash-checked) weights file into ``extract_dpath``.
 
         Args:
-            extract_dpath (str | PathLike | None): destination folder;
-                default the folder holding the deploy file.
+            extract_dpath (str | PathLike | None): destination folder
+                (created if needed); default the folder holding the deploy
+                file.
 
         Returns:
             str: ``<extract_dpath>/<name>_weights.safetensors`` (or
@@ -363,6 +365,7 @@ class DeployedModel:
         if extract_dpath is None:
             extract_dpath = self.fpath if self.fpath.is_dir() else self.fpath.parent
         dpath = Path(extract_dpath).resolve()
+        dpath.mkdir(parents=True, exist_ok=True)
         out = dpath / name
         if out.parent != dpath:  # plain_name makes this impossible; checked anyway
             raise DeployError(f'refusing to write {os.fspath(out)!r} outside {os.fspath(dpath)!r}')
@@ -392,7 +395,7 @@ class DeployedModel:
             text = code.decode('utf8')
         except UnicodeDecodeError as err:
             raise DeployError(f'{label} is not UTF-8 text') from err
-        return _import_code(text, sha256_hex(code), label), state, example
+        return _import_code(text, hashlib.sha256(code).hexdigest(), label), state, example
 
     def model_definition(self):
         """
@@ -447,11 +450,11 @@ class DeployedModel:
             2
             >>> tmp.cleanup()
         """
-        from torch_liberator.deployer import _metabuild as metabuild
         from torch_liberator.deployer._example import check_example
+        from torch_liberator.deployer._metabuild import build_assigned
         module, state, example = self._verified_module(with_weights=True, with_example=check)
         cls, initkw = module.get_model_cls(), module.get_initkw()
-        model = metabuild.build_assigned(cls, initkw, state) if strict else None
+        model = build_assigned(cls, initkw, state) if strict else None
         if model is None:
             try:
                 model = cls(**initkw)
@@ -558,12 +561,12 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
     class_name, initkw = _static_contract(text, model_fpath.name)
     state = read_state_dict(weights_fpath)
     data = text.encode('utf8')
-    module = _import_code(text, sha256_hex(data), os.fspath(model_fpath))
+    module = _import_code(text, hashlib.sha256(data).hexdigest(), os.fspath(model_fpath))
     check_state_fits(module.get_model_cls(), module.get_initkw(), state,
                      os.fspath(weights_fpath))
     weights, weights_entry = encode_weights(state)
     stem = plain_name(class_name or model_fpath.stem)
-    fname = f'{stem}_{sha256_hex(data)[:16]}.py'
+    fname = f'{stem}_{hashlib.sha256(data).hexdigest()[:16]}.py'
     fpath = _dest_path(fpath, fname[:-3], weights)
     files = {fname: data, WEIGHTS_FNAME: weights}
     info = _train_info_bytes(train_info)
