@@ -151,7 +151,75 @@ def test_timm_requires_no_optional_imports(timm):
     model = timm.create_model('vit_tiny_patch16_224', pretrained=False)
     code = build_model_code(model, initkw={'embed_dim': 192, 'depth': 12, 'num_heads': 3})
     assert 'import jax' in code.text  # inside a function of timm's helpers
-    assert sorted(code.requires) == ['timm', 'torch', 'typing_extensions']
+    # timm binds Literal in a try: typing's, which ran here, not typing_extensions'
+    assert 'from typing import Literal' in code.text
+    assert sorted(code.requires) == ['timm', 'torch']
+
+
+def test_conditional_bindings_keep_what_ran(make_pkg):
+    make_pkg('tl_pkg_cond', {'__init__.py': '', 'model.py': '''
+        import sys
+
+        import torch
+
+        try:
+            import numpy as np
+        except ImportError:
+            np = None
+
+        if sys.version_info >= (3, 0):
+            SCALE = 2.0
+        else:
+            SCALE = 3.0
+
+
+        class CondNet(torch.nn.Module):
+            def __init__(self, dim=2):
+                super().__init__()
+                self.dim = dim
+                self.lin = torch.nn.Linear(dim, dim)
+
+            def forward(self, x):
+                y = self.lin(x) * SCALE
+                return y if np is None else y + 1
+        '''})
+    from tl_pkg_cond.model import CondNet
+    model = CondNet(2)
+    code = build_model_code(model)
+    assert 'import numpy as np' in code.text and 'np = None' not in code.text
+    assert 'SCALE = 2.0' in code.text and 'SCALE = 3.0' not in code.text
+    assert sorted(code.requires) == ['numpy', 'torch']
+    ns = run_code(code)
+    built = ns['get_model_cls']()(**ns['get_initkw']())
+    built.load_state_dict(model.state_dict())
+    x = torch.rand(3, 2)
+    assert torch.equal(built(x), model(x))
+
+
+def test_conditional_binding_that_cannot_be_told_is_refused(make_pkg):
+    make_pkg('tl_pkg_cond2', {'__init__.py': '', 'model.py': '''
+        import os
+
+        import torch
+
+        if os.environ.get('TL_NO_SUCH_VAR_XYZ'):
+            WIDTH = int(os.environ['TL_NO_SUCH_VAR_XYZ'])
+        else:
+            WIDTH = len('abc')
+
+
+        class EnvNet(torch.nn.Module):
+            def __init__(self, dim=2):
+                super().__init__()
+                self.dim = dim
+                self.lin = torch.nn.Linear(dim, WIDTH)
+        '''})
+    from tl_pkg_cond2.model import EnvNet
+    with pytest.raises(ExportError, match=r"cannot export EnvNet: tl_pkg_cond2.model binds 'WIDTH' "
+                       r"conditionally or more than once \(lines \[6, 8\]\), and which binding ran "
+                       r"cannot be told from the code; liberator would keep \"WIDTH = len\('abc'\)\"\. "
+                       r"Bind it once, unconditionally, at module level"):
+        build_model_code(EnvNet(2))
 
 
 def test_same_input_same_text_and_name():

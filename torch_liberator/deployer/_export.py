@@ -42,6 +42,7 @@ import warnings
 from pathlib import Path
 
 from torch_liberator.errors import ExportError
+from torch_liberator.deployer._bindings import pin_conditional_bindings
 from torch_liberator.deployer._imports import (
     find_code_imports, find_local_packages, imported_anywhere, installed_versions)
 from torch_liberator.deployer._initkw import LocalRefs, encode_value, resolve_initkw, value_code
@@ -367,6 +368,12 @@ def _extract_body(cls, local_objects, export_modules):
     if cached is not None and _file_stamp(cached[0]) == cached[1]:
         return cached[2], cached[3]
     lib, sources = _run_liberator(cls, local_objects, export_modules)
+    modnames = {}
+    for key, visitor in lib.visitors.items():
+        modnames[key] = visitor.modname
+        if key not in sources:  # an export_modules module read by liberator
+            sources[key] = _read_text(key)
+    pin_conditional_bindings(lib, sources, modnames, cls.__qualname__)
     future = any(_FUTURE_RE.search(sources.get(d.modpath) or _read_text(d.modpath))
                  for d in lib.body_defs.values())
     for name, definition in list(lib.header_defs.items()):

@@ -11,13 +11,13 @@ imports this torch_liberator by its file path, and everything else from the
 interpreter's own paths (site-packages, ``PYTHONPATH``).
 
 Example:
-    >>> import torch, tempfile, os
-    >>> from torch_liberator.deployer import deploy, load_in_fresh_process
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> fpath = deploy(torch.nn.Linear(2, 2), os.path.join(tmp.name, 'f.zip'), verbose=0)
-    >>> load_in_fresh_process(fpath)['class']
-    'Linear'
-    >>> tmp.cleanup()
+    >>> from torch_liberator.deployer import load_in_fresh_process
+    >>> from torch_liberator.errors import LiberatorError
+    >>> try:
+    ...     load_in_fresh_process('/does/not/exist.zip')
+    ... except LiberatorError as err:
+    ...     print('does not exist' in str(err))
+    True
 """
 import json
 import os
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 
+from torch_liberator.deployer._format import DeployFile
 from torch_liberator.errors import DeployError
 
 __all__ = ['load_in_fresh_process']
@@ -73,6 +74,8 @@ def load_in_fresh_process(fpath, timeout=None):
 
     Raises:
         DeployError: it did not load (the child's error, one line).
+        LiberatorError: it is not a readable deploy file (raised before any
+            process starts).
 
     Example:
         >>> import torch, tempfile, os
@@ -86,6 +89,8 @@ def load_in_fresh_process(fpath, timeout=None):
     """
     import torch_liberator
     fpath = os.path.abspath(os.fspath(fpath))
+    with DeployFile(fpath):
+        pass  # a missing or foreign file fails here, before a process starts
     pkg = os.path.dirname(os.path.abspath(torch_liberator.__file__))
     banned = [os.path.dirname(fpath), os.getcwd()]
     env = dict(os.environ)
