@@ -8,14 +8,15 @@ without running anything, and the model only after every member's sha256
 matches the manifest.
 
 The package is made of a few modules, one job each, imports flowing one
-way (``_model`` -> ``_check``, ``_example``, ``_export`` -> ``_imports``,
-``_initkw``; ``_check`` -> ``_metabuild``; ``_model`` -> ``_format``;
+way (``_model`` -> ``_check``, ``_example``, ``_export`` -> ``_bindings``,
+``_imports``, ``_initkw``; ``_check`` -> ``_metabuild``; ``_model`` -> ``_format``;
 :mod:`torch_liberator.checkpoint` -> ``_format``; ``_fresh`` runs a child
 process):
 
 * ``_format``: the file format (zip container, manifest, hashes, weights);
-* ``_export``, ``_imports`` and ``_initkw``: the model's code, what it
-  imports, and its init arguments (or the factory that builds it);
+* ``_export``, ``_bindings``, ``_imports`` and ``_initkw``: the model's
+  code (with conditional bindings pinned to what ran), what it imports, and
+  its init arguments (or the factory that builds it);
 * ``_check``: what deploy checks before writing (the file rebuilds the model);
 * ``_example``: the optional behavioural check (example inputs and outputs);
 * ``_metabuild``: building a model on the meta device;
