@@ -570,7 +570,7 @@ class DeployFile:
         >>> try:
         ...     DeployFile(fpath)
         ... except ValueError as err:
-        ...     print(str(err).split(' has ')[1][:48])
+        ...     print(str(err).split(' has ')[1][:50])
         a malformed manifest: 'model' must name the 'code'
         >>> tmp.cleanup()
     """
