@@ -112,10 +112,10 @@ def rewrite_zip(src, dst, replace=(), add=()):
     return dst
 
 
-def test_readme_alexnet_example(tmp_path, monkeypatch, isolated_tmp, capsys):
+def test_readme_alexnet_example(tmp_path, monkeypatch, isolated_tmp, capsys, torchvision):
     # The published README's example, as written (weights=None through the
     # legacy pretrained=False flag), in a temporary working directory.
-    models = pytest.importorskip('torchvision.models')
+    models = torchvision.models
     from torch_liberator.deployer import DeployedModel  # NOQA: F811
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
@@ -175,8 +175,7 @@ def test_local_package_loads_where_it_is_not_importable(tmp_path, monkeypatch):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_resnet18_block_class_and_identical_redeploy(tmp_path, isolated_tmp):
-    pytest.importorskip('torchvision')
+def test_resnet18_block_class_and_identical_redeploy(tmp_path, isolated_tmp, torchvision):
     from torchvision.models.resnet import BasicBlock, ResNet
     initkw = dict(block=BasicBlock, layers=[2, 2, 2, 2], num_classes=10)
     torch.manual_seed(0)
@@ -465,8 +464,7 @@ def test_module_versions_survive_the_round_trip(tmp_path):
         assert torch.equal(loaded.lin.weight, model.lin.weight)
 
 
-def test_inferred_initkw_that_misses_names_the_defaulted_arguments(tmp_path):
-    pytest.importorskip('torchvision')
+def test_inferred_initkw_that_misses_names_the_defaulted_arguments(tmp_path, torchvision):
     from torchvision.models import squeezenet1_1
     model = squeezenet1_1(weights=None)  # version='1_1' is not stored
     with pytest.raises(DeployError, match=r"does not store \['version', 'dropout'\], so their defaults were used"):

@@ -97,7 +97,7 @@ MAX_TEXT_BYTES = 64 * 2 ** 20
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip metadata: equal content, equal bytes
 _CHUNK = 16 * 2 ** 20  # read in pieces this big, hashed while the next is read
-_MAX_INFLATE_RATIO = 1100  # deflate cannot expand more (about 1032:1)
+_MAX_INFLATE_RATIO = 100  # more is a zip bomb (deflate reaches 1032:1), not weights
 # what zipfile and zlib raise on a malformed archive
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
                NotImplementedError, struct.error, OverflowError, KeyError)
@@ -231,12 +231,14 @@ def remove_stale_parts(fpath) -> list:
 
 
 def _pid_alive(pid):
+    if os.name != 'posix':
+        return True  # no harmless liveness probe (os.kill(pid, 0) kills on Windows)
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid < 2 ** 22  # exists (another user's) unless out of range
+    except PermissionError:
+        return True  # another user's process
     return True
 
 
@@ -493,17 +495,21 @@ def _manifest_problem(manifest):
                 and _HEX64.fullmatch(entry['sha256']) is not None
                 and type(entry.get('size')) is int and entry['size'] >= 0)
 
-    model = manifest.get('model')
-    weights = manifest.get('weights')
+    model, weights = manifest.get('model'), manifest.get('weights')
+    members = manifest.get('members')
+    listed = set(members) - {MANIFEST_FNAME} if isinstance(members, dict) else set()
+    code = model.get('code') if isinstance(model, dict) else None
+    file = weights.get('file') if isinstance(weights, dict) else None
     checks = [
-        (is_map(manifest.get('members'), is_entry),
+        (is_map(members, is_entry),
          "'members' must map names to {'sha256': hex, 'size': int}"),
-        (isinstance(model, dict) and isinstance(model.get('code'), str),
-         "'model' must hold the name of the 'code' member"),
-        (isinstance(weights, dict) and isinstance(weights.get('file'), str)
+        (isinstance(code, str) and code in listed,
+         "'model' must name the 'code' member, one of the listed members"),
+        (isinstance(file, str) and file in listed and file != code
          and is_map(weights.get('aliases', {}), lambda v: isinstance(v, str))
          and is_map(weights.get('module_versions') or {}, lambda v: isinstance(v, dict)),
-         "'weights' must hold 'file', 'aliases' (names) and 'module_versions'"),
+         "'weights' must name its 'file' (a listed member), 'aliases' and "
+         "'module_versions'"),
     ]
     return next((what for ok, what in checks if not ok), None)
 
@@ -564,8 +570,8 @@ class DeployFile:
         >>> try:
         ...     DeployFile(fpath)
         ... except ValueError as err:
-        ...     print(str(err)[-60:])
-        e name of the 'code' member; re-deploy or get the file again
+        ...     print(str(err).split(' has ')[1][:50])
+        a malformed manifest: 'model' must name the 'code'
         >>> tmp.cleanup()
     """
 
@@ -637,9 +643,10 @@ class DeployFile:
             stored = info.compress_type == zipfile.ZIP_STORED
             if (info.header_offset + info.compress_size > archive
                     or (stored and info.file_size != info.compress_size)
-                    or info.file_size > _MAX_INFLATE_RATIO * info.compress_size + 1024):
-                raise self._fail(f'member {rel!r} declares {info.file_size} bytes, '
-                                 'which its archive cannot hold; the file is corrupt')
+                    or info.file_size > _MAX_INFLATE_RATIO * info.compress_size + 2 ** 16):
+                raise self._fail(f'member {rel!r} declares {info.file_size} bytes in '
+                                 f'{info.compress_size} stored bytes: the file is corrupt '
+                                 '(or a zip bomb)')
             members[rel] = (info.file_size, info)
         return members
 
