@@ -233,7 +233,7 @@ def test_verify_runs_the_stored_example_check(tmp_path, capsys):
 
 
 def test_demo_subcommand_calls_the_demo(monkeypatch):
-    demo = pytest.importorskip('torch_liberator.demo')
+    from torch_liberator import demo
     calls = []
     monkeypatch.setattr(demo, 'main', lambda verbose=1: calls.append(verbose) or 0)
     assert main(['demo', '--verbose', '0']) == 0
