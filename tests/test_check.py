@@ -220,11 +220,19 @@ def test_factory_arguments_are_checked(tmp_path, torchvision):
     with pytest.raises(ExportError, match=r"cannot import 'no_such_pkg_xyz' \(for "
                        r"'no_such_pkg_xyz:make'\): ModuleNotFoundError"):
         deploy(model, tmp_path / 'x.zip', factory='no_such_pkg_xyz:make', verbose=0)
+    with pytest.raises(DeployError, match=r"export_modules=\['torchvision'\] has no effect with "
+                       r"factory="):
+        deploy(model, tmp_path / 'x.zip', factory='torchvision.models:resnet18',
+               export_modules=['torchvision'], verbose=0)
     assert os.listdir(tmp_path) == []
 
 
 def test_factory_timm_create_model(tmp_path, timm):
     model = timm.create_model('vit_tiny_patch16_224', pretrained=False).eval()
+    with pytest.raises(DeployError, match=r"initkw \{\} \(from factory\) cannot build "
+                       r"create_model: it requires \['model_name'\], which initkw does not "
+                       r"give; pass them in initkw"):
+        deploy(model, tmp_path / 'vit.zip', factory='timm:create_model', verbose=0)
     fpath = deploy(model, tmp_path / 'vit.zip', factory='timm.create_model',
                    initkw={'model_name': 'vit_tiny_patch16_224'}, verbose=0)
     loader = DeployedModel(fpath)

@@ -241,11 +241,12 @@ def _check_signature(build, name, initkw, label):
     missing = [p.name for p in params if p.default is p.empty and p.name not in initkw
                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
     if missing:
+        fix = ('pass every argument the model was built with, or name the '
+               "factory that built it (factory='torchvision.models:resnet50', "
+               'initkw={...})') if inspect.isclass(build) else 'pass them in initkw'
         raise DeployError(
             f'{label} cannot build {name}: it requires {missing}, which '
-            'initkw does not give; pass every argument the model was built '
-            'with, or name the factory that built it (factory='
-            "'torchvision.models:resnet50', initkw={...})")
+            f'initkw does not give; {fix}')
 
 
 def _build_probe(build, name, initkw, label):

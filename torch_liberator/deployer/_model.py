@@ -136,17 +136,21 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         check_rebuild(model, type(model), kwargs, how, unconfirmed, assume_defaults)
         code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
     else:
+        if export_modules:
+            raise DeployError(
+                f'export_modules={export_modules!r} has no effect with factory=: '
+                "the file names the factory and exports no code; drop one of them")
         build, ref, kwargs = resolve_factory(factory, initkw)
         how = 'factory'
         check_rebuild(model, build, kwargs, how)
         code = build_factory_code(ref, kwargs, type(model))
     files = {code.fname: code.text.encode('utf8')}
+    weights, weights_entry = encode_weights(model.state_dict())  # before any forward
+    files[WEIGHTS_FNAME] = weights
     example = None
     if example_inputs is not None:
         files[EXAMPLE_FNAME], example = record_example(model, example_inputs, example_tolerance)
-    weights, weights_entry = encode_weights(model.state_dict())
     fpath = _dest_path(fpath, code.fname[:-3], weights)
-    files[WEIGHTS_FNAME] = weights
     info = _train_info_bytes(train_info)
     if info is not None:
         files[TRAIN_INFO_FNAME] = info
