@@ -121,7 +121,8 @@ def test_inspect_and_verify(tmp_path, capsys):
     assert main(['inspect', str(fpath)]) == 0
     out = capsys.readouterr().out
     assert 'model:       Linear (from torch.nn.modules.linear.Linear)' in out
-    assert 'initkw:      {"in_features": 2, "out_features": 2}' in out
+    assert 'initkw:      {"in_features": 2, "out_features": 2} (inferred)' in out
+    assert 'check:' not in out
     assert 'requires:    {"torch":' in out and 'train_info.json' in out
     assert main(['inspect', '--json', str(fpath)]) == 0
     desc = json.loads(capsys.readouterr().out)
@@ -225,6 +226,9 @@ def test_verify_never_runs_modules_planted_next_to_the_zip(tmp_path, monkeypatch
 def test_verify_runs_the_stored_example_check(tmp_path, capsys):
     model = Gated(3)
     fpath = deploy(model, tmp_path / 'ex.zip', example_inputs=torch.rand(2, 3), verbose=0)
+    assert main(['inspect', fpath]) == 0
+    assert ('check:       example inputs and outputs stored (rtol=0.0001, atol=1e-05)'
+            in capsys.readouterr().out)
     assert main(['verify', fpath]) == 0
     out = capsys.readouterr().out
     assert out.startswith('OK: hashes match; Gated 2 tensors loaded strictly in a fresh process '

@@ -220,7 +220,12 @@ def _run_inspect(args):
         print(_escape(f'format:      {manifest.get("format")} v{manifest.get("format_version")}'))
         model = manifest.get('model', {})
         print(_escape(f'model:       {model.get("class")} (from {model.get("origin")})'))
-        print(_escape(f'initkw:      {json.dumps(manifest.get("initkw"), sort_keys=True)}'))
+        print(_escape(f'initkw:      {json.dumps(manifest.get("initkw"), sort_keys=True)} '
+                      f'({manifest.get("initkw_source")})'))
+        example = manifest.get('example')
+        if isinstance(example, dict):
+            print(_escape(f'check:       example inputs and outputs stored (rtol='
+                          f'{example.get("rtol")}, atol={example.get("atol")})'))
         print(_escape(f'versions:    {json.dumps(manifest.get("versions"), sort_keys=True)}'))
     print(_escape(f'requires:    {json.dumps(desc["requires"], sort_keys=True)}'))
     print('members:')
