@@ -461,3 +461,25 @@ def test_sigterm_during_a_deploy_leaves_no_temp_file(tmp_path):
         proc.kill()
         proc.wait()
     assert os.listdir(tmp_path) == []
+
+
+def test_reading_a_file_runs_none_of_its_code(tmp_path, tiny_zip, capsys):
+    # even with hashes that match (a file rewritten whole), info, inspect,
+    # train_info, verify and extract_snapshot run nothing; only loading the
+    # model runs its code, as importing a package would
+    marker = tmp_path / 'marker'
+    manifest = json.loads(members_of(tiny_zip)['manifest.json'])
+    evil = f'open({str(marker)!r}, "w").write("ran")\n'.encode()
+    forged = rewrite(tiny_zip, tmp_path / 'forged.zip', {manifest['model']['code']: evil},
+                     forge=True)
+    loader = DeployedModel(forged)
+    assert loader.info['manifest']['model']['class'] == 'Tiny'
+    assert loader.train_info() == {'epoch': 1}
+    loader.verify()
+    loader.extract_snapshot(tmp_path / 'out')
+    read_deploy_state_dict(forged)
+    assert main(['inspect', str(forged)]) == 0
+    assert not marker.exists()
+    with pytest.raises(DeployError, match='defines no get_model_cls'):
+        loader.load_model()
+    assert marker.read_text() == 'ran'
