@@ -346,11 +346,11 @@ def test_unlisted_duplicate_and_outside_members_are_refused(tmp_path, tiny_zip):
 def test_inspect_escapes_terminal_control_characters(tmp_path, tiny_zip, capsys):
     bad = rewrite(tiny_zip, tmp_path / 'esc.zip', add=[('tiny/a\x1b[2K\rb.txt', b'x')])
     bad = with_manifest(bad, tmp_path / 'esc2.zip',
-                        lambda m: m['model'].update({'class': 'Net\x1b]0;owned\x07'}))
+                        lambda m: m['model'].update({'class': 'Net\x1b]0;owned\x07\u202e'}))
     assert main(['inspect', str(bad)]) == 0
     out = capsys.readouterr().out
-    assert '\x1b' not in out and '\r' not in out and '\x07' not in out
-    assert 'a\\x1b[2K\\rb.txt' in out and 'Net\\x1b]0;owned\\x07' in out
+    assert not any(c in out for c in '\x1b\r\x07\u202e')
+    assert 'a\\x1b[2K\\rb.txt' in out and 'Net\\x1b]0;owned\\x07\\u202e' in out
 
 
 def test_legacy_zip_whose_code_does_not_parse(tmp_path, capsys):
@@ -461,3 +461,25 @@ def test_sigterm_during_a_deploy_leaves_no_temp_file(tmp_path):
         proc.kill()
         proc.wait()
     assert os.listdir(tmp_path) == []
+
+
+def test_reading_a_file_runs_none_of_its_code(tmp_path, tiny_zip, capsys):
+    # even with hashes that match (a file rewritten whole), info, inspect,
+    # train_info, verify and extract_snapshot run nothing; only loading the
+    # model runs its code, as importing a package would
+    marker = tmp_path / 'marker'
+    manifest = json.loads(members_of(tiny_zip)['manifest.json'])
+    evil = f'open({str(marker)!r}, "w").write("ran")\n'.encode()
+    forged = rewrite(tiny_zip, tmp_path / 'forged.zip', {manifest['model']['code']: evil},
+                     forge=True)
+    loader = DeployedModel(forged)
+    assert loader.info['manifest']['model']['class'] == 'Tiny'
+    assert loader.train_info() == {'epoch': 1}
+    loader.verify()
+    loader.extract_snapshot(tmp_path / 'out')
+    read_deploy_state_dict(forged)
+    assert main(['inspect', str(forged)]) == 0
+    assert not marker.exists()
+    with pytest.raises(DeployError, match='defines no get_model_cls'):
+        loader.load_model()
+    assert marker.read_text() == 'ran'

@@ -201,8 +201,10 @@ def _describe(fpath):
 
 
 def _escape(text):
-    """Text from a file, terminal control characters escaped."""
-    return re.sub(r'[\x00-\x1f\x7f-\x9f]', lambda m: repr(m.group())[1:-1], str(text))
+    """Text from a file, terminal control characters (and bidi overrides,
+    which reorder what is shown) escaped."""
+    return re.sub(r'[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]',
+                  lambda m: m.group().encode('unicode_escape').decode('ascii'), str(text))
 
 
 def _run_inspect(args):

@@ -96,7 +96,6 @@ LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
 MAX_TEXT_BYTES = 64 * 2 ** 20
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip metadata: equal content, equal bytes
-_CHUNK = 16 * 2 ** 20  # read in pieces this big, hashed while the next is read
 _MAX_INFLATE_RATIO = 100  # more is a zip bomb (deflate reaches 1032:1), not weights
 # what zipfile and zlib raise on a malformed archive
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
@@ -724,10 +723,9 @@ class DeployFile:
                              f'{pys[:4]}; expected exactly one', CheckpointFormatError)
         return pys[0]
 
-    def _read_raw(self, rel, limit=MAX_TEXT_BYTES, feed=None):
+    def _read_raw(self, rel, limit=MAX_TEXT_BYTES):
         """A member's bytes, read through the one handle, at most ``limit``
-        (None: the weights, bounded by the archive's size), each piece passed
-        to ``feed`` as soon as it is read."""
+        (None: the weights, bounded by the archive's size)."""
         if rel not in self._members:
             raise self._fail(f'has no member {rel!r} (members: '
                              f'{sorted(self.members)[:8]})', CheckpointFormatError)
@@ -737,18 +735,13 @@ class DeployFile:
                              f'{limit} this reader accepts for it')
         try:
             with (self._zip.open(source) if self._zip else _open_regular(source)) as file:
-                parts, got = [], 0
-                while got <= size and (part := file.read(min(_CHUNK, size + 1 - got))):
-                    parts.append(part)
-                    got += len(part)
-                    if feed is not None:
-                        feed(part)
+                data = file.read(size + 1)  # zipfile stops at the declared size
         except (CheckpointFormatError, *_ZIP_ERRORS) as err:
             raise self._fail(f'cannot read member {rel!r} ({type(err).__name__}: '
                              f'{err}); the file is corrupt') from err
-        if got != size:
+        if len(data) != size:
             raise self._fail(f'member {rel!r} changed size while it was read')
-        return parts[0] if len(parts) == 1 else b''.join(parts)
+        return data
 
     def verify(self):
         """
@@ -794,19 +787,18 @@ class DeployFile:
                 f'member {rel!r} is {self.members[rel]} bytes but the manifest '
                 f'records {entry["size"]}; the file was modified or truncated. '
                 'Nothing in it was executed.')
-        hasher = hashlib.sha256()
-        # a worker hashes each piece while the next one is read (and the
-        # weights decoded: that runs no code); one worker keeps the order
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            feed = hasher.update if entry['size'] <= _CHUNK else (
-                lambda part: pool.submit(hasher.update, part))
-            data = self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES,
-                                  feed)
-            try:
-                value = self._decode(data) if decode else data
-            except CheckpointFormatError as err:
-                value = err
-        digest = hasher.hexdigest()
+        data = self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES)
+        value = data
+        if decode:  # decoding runs no code: a worker hashes meanwhile
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+                try:
+                    value = self._decode(data)
+                except CheckpointFormatError as err:
+                    value = err
+                digest = digest.result()
+        else:
+            digest = hashlib.sha256(data).hexdigest()
         if digest != entry['sha256']:
             raise self._fail(
                 f'member {rel!r} has sha256 {digest[:16]}... but the manifest '
