@@ -274,6 +274,14 @@ def test_describe_layout_difference_limits_and_orders():
         'shapes: k0 (1,) instead of (0,), k1 (2,) instead of (1,) and 4 more')
 
 
+def test_attribute_check_is_never_skipped_by_the_cache(tmp_path):
+    # same class, same layout, same inferred initkw: only heads differ
+    deploy(Heads(8), tmp_path / 'a.zip', verbose=0)
+    with pytest.raises(DeployError, match=r'cannot tell the init arguments of Heads'):
+        deploy(Heads(8, heads=2), tmp_path / 'b.zip', verbose=0)
+    assert os.listdir(tmp_path) == ['a.zip']
+
+
 def test_check_rebuild_remembers_what_passed(monkeypatch):
     from torch_liberator.deployer import _metabuild
     calls = []

@@ -282,7 +282,7 @@ def build_model_code(model, initkw=None, export_modules=()):
             f'the exported code of {cls.__qualname__} imports {where}, which '
             'is not an installed package: the deploy file will not load where '
             f'it is missing; pass export_modules={names} to put its code in '
-            'the file (or make it an installed package)', UserWarning, stacklevel=2)
+            'the file (or make it an installed package)', UserWarning, stacklevel=3)
     return code
 
 
