@@ -125,6 +125,16 @@ def test_what_cannot_be_stored_or_run_is_refused_before_writing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+class Sparse(torch.nn.Module):
+    def forward(self, x):
+        return x.to_sparse()
+
+
+def test_tensors_safetensors_cannot_hold_are_refused():
+    with pytest.raises(DeployError, match=r'cannot store the example tensors as safetensors: '):
+        record_example(Sparse(), torch.eye(2))
+
+
 def test_check_without_a_stored_example_says_how(tmp_path):
     fpath = deploy(torch.nn.Linear(2, 2), tmp_path / 'n.zip', verbose=0)
     with pytest.raises(DeployError, match=r"stores no example inputs to check the model with; "

@@ -81,10 +81,15 @@ def record_example(model, example_inputs, tolerance=None):
     outputs = _run(model, args, 'deploy')
     out_spec = _flatten(outputs, 'outputs', tensors)
     from safetensors.torch import save
-    stored = {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items()}
     entry = {'file': EXAMPLE_FNAME, 'inputs': in_spec, 'outputs': out_spec,
              'rtol': float(rtol), 'atol': float(atol)}
-    return save(stored), entry
+    try:
+        return save({key: value.detach().cpu().contiguous().clone()
+                     for key, value in tensors.items()}), entry
+    except Exception as err:  # torch and safetensors raise their own error types
+        raise DeployError(
+            f'cannot store the example tensors as safetensors: {type(err).__name__}: '
+            f'{" ".join(str(err).split())}') from err
 
 
 def check_example(model, data, entry):

@@ -108,4 +108,8 @@ def load_in_fresh_process(fpath, timeout=None):
         errs = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
         last = errs[-1] if errs else f'exit status {proc.returncode}'
         raise DeployError(f'{fpath!r} did not load in a fresh process: {last}')
-    return json.loads(lines[-1])
+    try:
+        return json.loads(lines[-1])
+    except ValueError as err:
+        raise DeployError(f'{fpath!r}: the fresh process printed {lines[-1][:80]!r}, '
+                          'not its summary') from err
