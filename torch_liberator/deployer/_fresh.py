@@ -78,6 +78,7 @@ def load_in_fresh_process(fpath, timeout=None):
             process starts).
 
     Example:
+        >>> # xdoctest: +REQUIRES(--slow)
         >>> import torch, tempfile, os
         >>> from torch_liberator.deployer import deploy, load_in_fresh_process
         >>> tmp = tempfile.TemporaryDirectory()
