@@ -18,6 +18,7 @@ touching the others.
 Needs torchvision (``pip install -e ".[demo]"``).
 """
 import importlib.util
+import os
 
 import torch
 
@@ -145,7 +146,7 @@ def _step_deploy_round_trip(ctx):
     model = ResNet(**initkw).eval()
     with tempfile.TemporaryDirectory() as dpath:
         fpath = deploy(model, f'{dpath}/resnet18.zip', initkw=initkw, verbose=0)
-        mbytes = fpath.stat().st_size / 2 ** 20
+        mbytes = os.path.getsize(fpath) / 2 ** 20
         loaded = DeployedModel(fpath).load_model().eval()
     inputs = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
