@@ -4,8 +4,11 @@ stores inputs and outputs, ``load_model(check=True)`` re-runs and compares
 within the stored tolerance (torch_liberator.deployer._example).
 """
 import functools
+import io
 import json
 import os
+import warnings
+import zipfile
 
 import pytest
 import torch
@@ -140,6 +143,18 @@ def test_check_without_a_stored_example_says_how(tmp_path):
     with pytest.raises(DeployError, match=r"stores no example inputs to check the model with; "
                        r"deploy it with example_inputs="):
         DeployedModel(fpath).load_model(check=True)
+    # a torch_liberator 0.2 file has no manifest, so no example either
+    from torch_liberator.deployer._export import build_model_code
+    model = torch.nn.Linear(2, 2)
+    buf = io.BytesIO()
+    torch.save({'model_state_dict': model.state_dict()}, buf)
+    with zipfile.ZipFile(tmp_path / 'old.zip', 'w') as zfile:
+        zfile.writestr('old/deploy_snapshot.pt', buf.getvalue())
+        zfile.writestr('old/Linear_0123456789abcdef.py', build_model_code(model).text)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # cannot be verified
+        with pytest.raises(DeployError, match=r"stores no example inputs"):
+            DeployedModel(tmp_path / 'old.zip').load_model(check=True)
 
 
 @pytest.mark.parametrize('change, match', [
