@@ -208,8 +208,9 @@ def test_factory_deploys_torchvision_resnet18(tmp_path, torchvision):
 
 def test_factory_arguments_are_checked(tmp_path, torchvision):
     model = torchvision.models.resnet18(weights=None)
-    with pytest.raises(DeployError, match=r"initkw \{\} \(from factory\) builds a resnet34 whose "
-                       r"state dict differs from the model's \(rebuilt: unexpected \['layer1.2"):
+    with pytest.raises(DeployError, match=r"initkw \{\} \(from factory\) builds ResNet \(via "
+                       r"resnet34\) whose state dict differs from the model's \(rebuilt: "
+                       r"unexpected \['layer1.2"):
         deploy(model, tmp_path / 'x.zip', factory='torchvision.models:resnet34', verbose=0)
     with pytest.raises(DeployError, match=r"makes alexnet build a AlexNet, not the model's ResNet"):
         deploy(model, tmp_path / 'x.zip', factory=torchvision.models.alexnet, verbose=0)

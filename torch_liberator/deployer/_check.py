@@ -166,8 +166,9 @@ def check_rebuild(model, build, initkw, how='argument', unconfirmed=(),
             'arguments that built this model')
     diff = describe_layout_difference(want, _layout(probe.state_dict()))
     if diff:
+        what = f'a {name}' if inspect.isclass(build) else f'{type(probe).__name__} (via {name})'
         raise DeployError(
-            f'{label} builds a {name} whose state dict differs from the '
+            f'{label} builds {what} whose state dict differs from the '
             f"model's (rebuilt: {diff}); {_hint(build, name, unconfirmed)}")
     if compare:
         found = _attribute_differences(model, probe)
