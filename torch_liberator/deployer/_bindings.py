@@ -123,6 +123,11 @@ def pin_conditional_bindings(lib, sources, modnames, owner):
                 f'{definition.code.splitlines()[0]!r}. Bind it once, '
                 'unconditionally, at module level')
         definition._code = code  # liberator keeps a definition's text there
+        if definition.code != code.strip():
+            raise ExportError(
+                f'cannot export {owner}: this liberator version does not let '
+                f'torch_liberator fix its choice for {definition.name!r}; '
+                'install liberator>=0.1.1 as pyproject.toml declares')
 
 
 def _binding_code(stmt, name, live, source):
