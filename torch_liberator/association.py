@@ -17,6 +17,14 @@ association modes, from the most literal to the most general:
                   may be skipped on either side
                   (``layer1.0.w`` <-> ``backbone.body.layer1.0.w``,
                   ``features.0.w`` <-> ``features.block.0.w``)
+``structure``     registration order, shapes and the names that agree, across
+                  naming schemes (timm <-> torchvision, renamed submodules,
+                  ``nn.Sequential(*children)``); needs shapes; see
+                  :mod:`torch_liberator.alignment`
+``auto``          an exact mode when one maps every key of the smaller side,
+                  otherwise the general mode that places the most tensors
+                  (see :func:`associate`); ``Association.association`` says
+                  which mode was used
 ================  ============================================================
 
 ``prefix-hack`` and ``isomorphism`` find the same transform (a state dict's
@@ -33,7 +41,9 @@ Example:
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
+from torch_liberator.alignment import align_structure
 from torch_liberator.keytree import KeyTree
+from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping
 from torch_liberator.subtree_isomorphism import find_anchors, isomorphism_mapping
 
@@ -47,7 +57,14 @@ __all__ = [
 ]
 
 #: every value accepted by ``association=``
-ASSOCIATIONS = ('strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism')
+ASSOCIATIONS = ('strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism',
+                'structure', 'auto')
+
+#: the modes ``auto`` takes when one maps every key of the smaller side
+AUTO_EXACT = ('strict', 'module-hack', 'prefix-hack')
+
+#: the modes ``auto`` otherwise compares, in order of preference on ties
+AUTO_GENERAL = ('isomorphism', 'embedding', 'structure')
 
 #: the tree problems accepted by ``mode=`` of maximum_common_ordered_subpaths
 MODES = ('embedding', 'isomorphism')
@@ -176,6 +193,17 @@ def _tree_solver(mode):
     return solve
 
 
+def _structure_solver(src, dst, sep):
+    for name, side in (('src', src), ('dst', dst)):
+        if side and all(shape is None for shape in side.values()):
+            raise ValueError(
+                f"association='structure' needs tensor shapes, but {name} "
+                'gives keys only; pass {key: shape} mappings (a state dict '
+                'works as is)')
+    alignment = align_structure(src, dst, sep=sep)
+    return alignment.mapping, alignment.ambiguous
+
+
 #: association name -> solver(src, dst, sep) -> (mapping, ambiguous), where
 #: src and dst are ``{key: shape or None}`` dicts in their given order
 _SOLVERS: Dict[str, Callable] = {
@@ -184,7 +212,47 @@ _SOLVERS: Dict[str, Callable] = {
     'prefix-hack': _tree_solver('isomorphism'),
     'isomorphism': _tree_solver('isomorphism'),
     'embedding': _tree_solver('embedding'),
+    'structure': _structure_solver,
 }
+
+
+def _fitting_pairs(mapping, src, dst):
+    """How many pairs hold tensors of one shape (up to size-1 dimensions),
+    or of unknown shape."""
+    return sum(shape_relation(src[s], dst[d]) in ('equal', 'units', 'unknown')
+               for s, d in mapping.items())
+
+
+def _auto_solver(src, dst, sep) -> 'Association':
+    """
+    An exact mode when it explains everything, else the best general one.
+
+    The exact modes (:data:`AUTO_EXACT`, in order) are taken as soon as one
+    maps every key of the smaller side: nothing can map more. Otherwise each
+    mode of :data:`AUTO_GENERAL` runs (``structure`` only when shapes are
+    known) and the best is the one that places the most tensors whose
+    shapes fit (equal, or equal up to size-1 dimensions); then the most
+    pairs in all; remaining ties go to the earlier mode (names before
+    structure). Every mode leaves ambiguous keys out, so placing more means
+    recovering more, not guessing more.
+    """
+    smaller = min(len(src), len(dst))
+    for mode in AUTO_EXACT:
+        mapping, ambiguous = _SOLVERS[mode](src, dst, sep)
+        if len(mapping) == smaller:
+            return Association(mapping, ambiguous, mode)
+    has_shapes = (any(shape is not None for shape in src.values())
+                  and any(shape is not None for shape in dst.values()))
+    best, best_score = None, None
+    for mode in AUTO_GENERAL:
+        if mode == 'structure' and not has_shapes:
+            continue
+        mapping, ambiguous = _SOLVERS[mode](src, dst, sep)
+        score = (_fitting_pairs(mapping, src, dst), len(mapping))
+        if best is None or score > best_score:
+            best = Association(mapping, ambiguous, mode)
+            best_score = score
+    return best
 
 
 def associate(src: Side, dst: Side, association: str = 'isomorphism',
@@ -198,7 +266,11 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
             (tuples, ``torch.Size``, tensors, TensorSpecs; None when
             unknown). A state dict can be passed as is.
         dst: the model's keys, or a mapping of its keys to shapes.
-        association: one of :data:`ASSOCIATIONS`.
+        association: one of :data:`ASSOCIATIONS`. ``'structure'`` needs
+            shapes; ``'auto'`` chooses a mode: an exact mode (:data:`AUTO_EXACT`) when one maps every key of
+            the smaller side, else the mode of :data:`AUTO_GENERAL` that
+            places the most tensors whose shapes fit (ties: more pairs, then
+            the earlier mode); ``Association.association`` names it.
         sep: separator between path components.
         shortcut: when the identical keys already make the largest possible
             mapping (every key of the smaller side exists on the other),
@@ -210,7 +282,8 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         order), the ambiguous source keys, and the mode used.
 
     Raises:
-        ValueError: unknown ``association`` or a duplicate key.
+        ValueError: unknown ``association``, a duplicate key, or
+            ``'structure'`` without shapes.
         TypeError: a key that is not a str or a shape that is not a shape.
 
     Example:
@@ -222,6 +295,16 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         {'module.fc.weight': 'fc.weight', 'module.fc.bias': 'fc.bias'}
         >>> result.ambiguous
         {}
+        >>> # names differ, order and shapes agree: 'auto' finds 'structure'
+        >>> src = {'conv1.weight': (8, 3, 3, 3), 'fc.weight': (10, 8)}
+        >>> dst = {'stem.0.weight': (8, 3, 3, 3), 'head.weight': (10, 8)}
+        >>> result = associate(src, dst, association='auto')
+        >>> result.association, result.mapping['fc.weight']
+        ('structure', 'head.weight')
+        >>> associate(list(src), list(dst), association='structure')
+        Traceback (most recent call last):
+        ...
+        ValueError: association='structure' needs tensor shapes, but src gives keys only; pass {key: shape} mappings (a state dict works as is)
     """
     _check_choice('association', association, ASSOCIATIONS)
     src = _as_side(src, 'src')
@@ -230,7 +313,10 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         exact, _ = _strict_solver(src, dst, sep)
         if len(exact) == min(len(src), len(dst)):
             # nothing can map more keys than identity already does
-            return Association(exact, {}, association)
+            used = 'strict' if association == 'auto' else association
+            return Association(exact, {}, used)
+    if association == 'auto':
+        return _auto_solver(src, dst, sep)
     mapping, ambiguous = _SOLVERS[association](src, dst, sep)
     return Association(mapping, ambiguous, association)
 
