@@ -38,11 +38,13 @@ The two group sequences are aligned the way ``diff`` aligns lines:
 4. Leftovers: name partners that were out of order (order is a hint, not a
    law), then groups (or single tensors of containers, such as a class
    token) whose shapes are unique among the leftovers on both sides.
-5. Names that disagree: when most paired modules agree by name (the two
-   models share a naming scheme), a pair whose module names are two
-   different words (``fc`` and ``head``) is dropped: in a shared scheme, a
-   different name means a different module. Integer names (Sequential
-   positions) never count against a pair.
+5. Names that disagree: when more paired tensors sit in modules of the
+   same name than of two different names (the two models share a naming
+   scheme), a pair whose names are two different words (``fc`` and
+   ``head``; a container's own tensors by their own names) is dropped: in a
+   shared scheme, a different name means a different module. Integer names
+   (Sequential positions) and a name found in the other path (an inserted
+   level: ``head.fc`` and ``head``) never count against a pair.
 
 Notes:
     Cost: grouping, name anchors and the longest increasing subsequences are
@@ -73,7 +75,8 @@ Example:
     fc.weight head.weight
     fc.bias head.bias
 """
-from bisect import bisect_left
+from bisect import bisect_left, insort
+from collections import Counter
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from torch_liberator.shapes import squeeze_units
@@ -226,6 +229,8 @@ class _Aligner:
         self.partners = []     # name partners (src index, dst index), valid
         self.partner_of_src = {}
         self.ambiguous = {}    # src group index -> dst group indices
+        self.must_pair = set()  # ambiguous src groups no optimum leaves out
+        self.dst_must_pair = {}  # the same for dst groups -> src candidates
 
     def inner(self, i, j):
         g1, g2 = self.src[i], self.dst[j]
@@ -423,6 +428,16 @@ class _Aligner:
                 self.pair(src_idx[a], dst_idx[partners[0]])
             elif partners:
                 self.ambiguous[src_idx[a]] = [dst_idx[b] for b in partners]
+                if not skippable:
+                    self.must_pair.add(src_idx[a])
+        # the same from the destination's side: a destination group that
+        # every optimal alignment pairs, with several possible sources
+        for b in range(q):
+            partners = [a for a in range(p) if score[a][b] and fwd[a][b]
+                        + score[a][b] + bwd[a + 1][b + 1] == total]
+            if len(partners) > 1 and not any(
+                    fwd[a][b] + bwd[a][b + 1] == total for a in range(p + 1)):
+                self.dst_must_pair[dst_idx[b]] = [src_idx[a] for a in partners]
 
     def _parent(self, path):
         if not path:
@@ -432,10 +447,12 @@ class _Aligner:
 
     def resolve_by_siblings(self):
         """
-        An ambiguous group goes to the one candidate whose parent module is
-        where all its paired siblings went (and whose paired siblings all
-        came from its parent), when that keeps the order: a module's
-        children stay together.
+        An ambiguous group that every optimal alignment pairs goes to the
+        one candidate whose parent module is where all its paired siblings
+        went (and whose paired siblings all came from its parent), when that
+        keeps the order: a module's children stay together. (A group that
+        some optimal alignment leaves out is not resolved: being left out
+        may be the truth.)
         """
         down, up = {}, {}
         for i, j in self.pairs.items():
@@ -443,10 +460,22 @@ class _Aligner:
             down.setdefault(p, set()).add(q)
             up.setdefault(q, set()).add(p)
         paired = sorted(self.pairs)
+
+        def fits(i, j):
+            # keeps the order with the nearest paired source groups
+            at = bisect_left(paired, i)
+            return not ((at and self.pairs[paired[at - 1]] > j) or (
+                at < len(paired) and self.pairs[paired[at]] < j))
+
+        def only(candidates, parent_of, parent):
+            found = [c for c in candidates if parent_of(c) == parent]
+            return found[0] if len(found) == 1 else None
+
         changed = True
         while changed:
             changed = False
-            for i in sorted(self.ambiguous):
+            moves = []
+            for i in self.must_pair:
                 if i in self.pairs:
                     continue
                 p = self._parent(self.src[i].path)
@@ -454,20 +483,38 @@ class _Aligner:
                 if p is None or len(targets) != 1:
                     continue
                 q = next(iter(targets))
-                fits = [j for j in self.ambiguous[i]
-                        if j not in self.paired_dst
-                        and self._parent(self.dst[j].path) == q]
-                if len(fits) != 1 or up.get(q, {p}) != {p}:
+                if up.get(q, {p}) != {p}:
                     continue
-                j = fits[0]
-                at = bisect_left(paired, i)
-                if ((at and self.pairs[paired[at - 1]] > j)
-                        or (at < len(paired) and self.pairs[paired[at]] < j)):
+                free = [j for j in self.ambiguous[i] if j not in self.paired_dst]
+                j = only(free, lambda j: self._parent(self.dst[j].path), q)
+                if j is not None:
+                    moves.append((i, j))
+            for j, candidates in self.dst_must_pair.items():
+                if j in self.paired_dst:
                     continue
+                q = self._parent(self.dst[j].path)
+                sources = up.get(q, ())
+                if q is None or len(sources) != 1:
+                    continue
+                p = next(iter(sources))
+                if down.get(p, {q}) != {q}:
+                    continue
+                free = [i for i in candidates if i not in self.pairs]
+                i = only(free, lambda i: self._parent(self.src[i].path), p)
+                if i is not None:
+                    moves.append((i, j))
+            moves = set(moves)
+            src_count = Counter(i for i, _ in moves)
+            dst_count = Counter(j for _, j in moves)
+            for i, j in sorted(moves):
+                if src_count[i] > 1 or dst_count[j] > 1 or not fits(i, j):
+                    continue  # two claims on one group: leave both out
                 self.pair(i, j)
-                paired.insert(at, i)
+                insort(paired, i)
+                p, q = self._parent(self.src[i].path), self._parent(self.dst[j].path)
+                down.setdefault(p, set()).add(q)
                 up.setdefault(q, set()).add(p)
-                del self.ambiguous[i]
+                self.ambiguous.pop(i, None)
                 changed = True
 
     # -- 4. leftovers -----------------------------------------------------
@@ -542,12 +589,11 @@ class _Aligner:
             return comps[-1], comps
         return group.names[pos], comps + [group.names[pos]]
 
-    def _verdict(self, i, a, j, b):
+    @staticmethod
+    def _compare(name1, comps1, name2, comps2):
         """+1 names agree, -1 two different words, 0 no evidence (an
         integer, or one name appears in the other's path: a level was
         inserted, as ``head.fc`` and ``head``)."""
-        name1, comps1 = self._name_of(self.src, i, a)
-        name2, comps2 = self._name_of(self.dst, j, b)
         if name1 == name2:
             return 1 if _is_word(name1) else 0
         if not (_is_word(name1) and _is_word(name2)):
@@ -556,10 +602,24 @@ class _Aligner:
             return 0
         return -1
 
+    def _verdict(self, i, a, j, b):
+        """How the names of one tensor pair compare (see ``_compare``)."""
+        return self._compare(*self._name_of(self.src, i, a),
+                             *self._name_of(self.dst, j, b))
+
+    def _module_vote(self, i, j):
+        """How the names of two paired modules compare."""
+        comps1 = self.src[i].path.split(self.sep)
+        comps2 = self.dst[j].path.split(self.sep)
+        return self._compare(comps1[-1], comps1, comps2[-1], comps2)
+
     def result(self):
         tensor_pairs = self._tensor_pairs()
         verdicts = [self._verdict(*pair) for pair in tensor_pairs]
-        shared_scheme = verdicts.count(1) > verdicts.count(-1)
+        votes = [self._module_vote(i, j) for i, _, j, _ in tensor_pairs]
+        # the models share a naming scheme when more paired modules agree
+        # by name than disagree
+        shared_scheme = votes.count(1) > votes.count(-1)
         named = set(self.partners)
         found = []
         for (i, a, j, b), ok in zip(tensor_pairs, verdicts):
