@@ -312,7 +312,7 @@ def run(pairs=None, modes=('strict', 'module-hack', 'prefix-hack', 'embedding', 
         >>> from corpus import run, format_table
         >>> scores = run(['mlp-wrapped'], modes=['strict', 'embedding'])
         >>> [(s.association, s.correct, s.wrong) for s in scores]
-        [('strict', 0, 0), ('embedding', 6, 0)]
+        [('strict', 0, 0), ('embedding', 4, 0)]
     """
     scores = []
     for name in (list(PAIRS) if pairs is None else pairs):
@@ -362,11 +362,13 @@ def truth_loader(truth: Mapping) -> Callable:
     reshaped, tensors of one rank are shoved (the overlapping leading block).
 
     Example:
-        >>> from corpus import build_case, judge_case, truth_loader
-        >>> case = build_case('resnet18->resnet18(10 classes)')
-        >>> s = judge_case(case, 'truth', load=truth_loader(case.truth))
-        >>> (s.precision, s.recall)
-        (1.0, 1.0)
+        >>> import torch
+        >>> from corpus import Case, judge_case, truth_loader
+        >>> src, dst = torch.nn.Linear(4, 3), torch.nn.Linear(4, 2)  # a head of another size
+        >>> case = Case(src.state_dict(), dst, {'weight': 'weight', 'bias': 'bias'})
+        >>> s = judge_case(case, 'truth', load=truth_loader(case.truth))  # shoved
+        >>> (s.correct, s.wrong, s.precision, s.recall)
+        (2, 0, 1.0, 1.0)
     """
     def load(model, state, association):
         dst = model.state_dict()

@@ -186,7 +186,7 @@ def select_pairs(patterns=None, fast: bool | None = None) -> list:
 
     Example:
         >>> from corpus_pairs import select_pairs
-        >>> select_pairs(['timm-vit-small*'])
+        >>> select_pairs(['*vit-small*'])
         ['timm-vit-small->tv-vit-small', 'tv-vit-small->timm-vit-small']
     """
     names = [n for n in PAIRS
@@ -423,6 +423,14 @@ def _side_by_side():
     return Case(_keep(src), _Slots(small=tv.models.resnet18(weights=None), large=src), None)
 
 
+@_pair('resnet34+resnet18<-resnet34', 'identity',
+       note='the same with the resnet34 slot first')
+def _side_by_side_reversed():
+    tv = _tv()
+    src = tv.models.resnet34(weights=None)
+    return Case(_keep(src), _Slots(large=src, small=tv.models.resnet18(weights=None)), None)
+
+
 @_pair('resnet18x2<-resnet18 (ambiguous)', 'identity', fast=True,
        note='two identical resnet18 slots: which one is meant is unknowable, '
             'the truth is empty and anything loaded is wrong')
@@ -478,6 +486,39 @@ def _lightning():
     state = {f'model.{k}': v for k, v in _keep(src).items()}
     state.update({f'ema_model.module.{k}': v for k, v in _keep(ema).items()})
     return Case(state, src, None)
+
+
+@_pair('resnet18-lightning-ema-first', 'identity',
+       note='the same with the EMA copy first in the checkpoint')
+def _lightning_ema_first():
+    src = _tv().models.resnet18(weights=None)
+    ema = copy.deepcopy(src)
+    state = {f'ema_model.module.{k}': v for k, v in _keep(ema).items()}
+    state.update({f'model.{k}': v for k, v in _keep(src).items()})
+    return Case(state, src, None)
+
+
+@_pair('resnet18-fx-feature-extractor', 'identity',
+       note='torchvision create_feature_extractor(resnet18, layer2..layer4)')
+def _fx_extractor():
+    from torchvision.models.feature_extraction import create_feature_extractor
+    src = _tv().models.resnet18(weights=None)
+    dst = create_feature_extractor(src, {'layer2': 'c3', 'layer3': 'c4', 'layer4': 'c5'})
+    return Case(_keep(src), dst, None)
+
+
+@_pair('efficientnet_b0-truncated-features', 'identity', fast=True,
+       note='nn.Sequential(*list(efficientnet_b0().features)[:5]): a truncated backbone')
+def _truncated():
+    src = _tv().models.efficientnet_b0(weights=None)
+    return Case(_keep(src), nn.Sequential(*list(src.features)[:5]), None)
+
+
+@_pair('mobilenet_v3-children', 'identity',
+       note='nn.Sequential(*list(mobilenet_v3_large().children())[:-2])')
+def _mobilenet_children():
+    src = _tv().models.mobilenet_v3_large(weights=None)
+    return Case(_keep(src), nn.Sequential(*list(src.children())[:-2]), None)
 
 
 # --- cross-library pairs (truth written by hand, checked by equal outputs)
@@ -572,6 +613,16 @@ def _timm_resnet(arch):
 
 _pair('timm-resnet18->tv-resnet18', 'outputs', fast=True,
       note='timm resnet18 -> torchvision resnet18 (same names)')(lambda: _timm_resnet('resnet18'))
+@_pair('timm-resnet18->timm-features_only', 'names', fast=True,
+       note="timm resnet18 -> timm.create_model('resnet18', features_only=True)")
+def _features_only():
+    timm = _timm()
+    src = timm.create_model('resnet18', pretrained=False)
+    dst = timm.create_model('resnet18', pretrained=False, features_only=True)
+    state = _keep(src)
+    return Case(state, dst, _truth_by_names(state, dst, [('', '')]))
+
+
 _pair('timm-resnet50->tv-resnet50', 'outputs',
       note='timm resnet50 -> torchvision resnet50 (same names)')(lambda: _timm_resnet('resnet50'))
 
@@ -630,11 +681,21 @@ for _name, _src, _dst, _rules, _unknown in _EASY:
 
 def verify_truth(case: Case, atol: float = 1e-4) -> float:
     """
-    Copy the source model's tensors into the destination along the truth and
-    compare outputs (eval mode, ``case.inputs``); returns the largest difference.
+    Check a truth by outputs: copy the source model's tensors into the
+    destination along it and compare outputs (eval mode, ``case.inputs``).
+
+    First every floating tensor of the source model is perturbed (seeded), so
+    that tensors a fresh init makes equal (norm weights of one, zero biases,
+    running statistics) differ and a crossed pair of them changes the output.
+    The check also refuses to pass vacuously: the destination's output before
+    the copy must differ from the source's.
+
+    Returns:
+        float: the largest output difference, relative to the output scale.
 
     Raises:
-        ValueError: the case has no source model or inputs, or the outputs differ.
+        ValueError: no source model or inputs, the outputs differ (the truth
+            is wrong), or they were equal before the copy (nothing is checked).
 
     Example:
         >>> from corpus_pairs import build_case, verify_truth
@@ -643,16 +704,25 @@ def verify_truth(case: Case, atol: float = 1e-4) -> float:
     """
     if case.source_model is None or case.inputs is None:
         raise ValueError('this case has no source model or inputs to compare')
-    src_state = case.source_model.state_dict()
-    dst_state = case.destination.state_dict()
+    gen = torch.Generator().manual_seed(2)
+    model, destination = case.source_model.eval(), case.destination.eval()
+    src_state, dst_state = model.state_dict(), destination.state_dict()
     with torch.no_grad():
+        for key, value in src_state.items():
+            if value.dtype.is_floating_point:
+                noise = torch.rand(value.shape, generator=gen, dtype=value.dtype)
+                if key.endswith('running_var'):
+                    value.mul_(noise + 0.5)
+                else:
+                    value.add_((noise - 0.5) * 0.04)
+        before = destination(case.inputs)
         for s, d in case.truth.items():
             dst_state[d].copy_(src_state[s].reshape(dst_state[d].shape))
-        a = case.source_model.eval()(case.inputs)
-        b = case.destination.eval()(case.inputs)
-    diff = float((a - b).abs().max())
+        want, got = model(case.inputs), destination(case.inputs)
+    scale = max(1.0, float(want.abs().max()))
+    if float((before - want).abs().max()) <= 100 * atol * scale:
+        raise ValueError('the outputs were equal before the copy: the check cannot tell')
+    diff = float((want - got).abs().max()) / scale
     if not diff <= atol:
-        raise ValueError(f'outputs differ by {diff} > {atol}: the truth is wrong')
+        raise ValueError(f'outputs differ by {diff:.3g} > {atol} (relative): the truth is wrong')
     return diff
-
-
