@@ -182,22 +182,48 @@ def test_auto_takes_an_exact_mode_when_it_explains_everything():
     assert associate(dst, dst, association='auto').association == 'strict'
 
 
-def test_auto_prefers_names_on_ties_and_structure_when_names_fail():
-    body = {**conv('conv1', 8, 3), **bn('bn1', 8)}
-    src = {**body, **linear('fc', 10, 8)}
-    dst = {**{'backbone.' + k: v for k, v in body.items()},
-           **linear('classifier', 5, 8)}
+def _vit_like():
+    src = {'cls_token': (1, 1, 4), 'pos_embed': (1, 5, 4),
+           **conv('patch_embed.proj', 4, 3, 2, bias=True),
+           **linear('blocks.0.mlp.fc1', 8, 4), **linear('blocks.0.mlp.fc2', 4, 8),
+           **linear('head', 10, 4)}
+    dst = {'class_token': (1, 1, 4), **conv('conv_proj', 4, 3, 2, bias=True),
+           'encoder.pos_embedding': (1, 5, 4),
+           **linear('encoder.layers.0.mlp.0', 8, 4),
+           **linear('encoder.layers.0.mlp.3', 4, 8), **linear('heads.head', 10, 4)}
+    return src, dst
+
+
+@pytest.mark.parametrize('case', ['names', 'structure'])
+def test_auto_takes_the_mode_placing_most_fitting_tensors(case):
+    if case == 'names':
+        body = {**conv('conv1', 8, 3), **bn('bn1', 8)}
+        src = {**body, **linear('fc', 10, 8)}
+        dst = {**{'backbone.' + k: v for k, v in body.items()},
+               **linear('classifier', 5, 8)}
+    else:
+        src, dst = _vit_like()
     result = associate(src, dst, association='auto')
-    assert result.association == 'isomorphism'
-    assert result.mapping == {k: 'backbone.' + k for k in body}
-    renamed = {**conv('c1', 8, 3), **bn('n1', 8), **linear('head', 10, 8)}
-    result = associate(src, renamed, association='auto')
-    assert result.association == 'structure'
-    assert result.mapping == dict(zip(src, renamed))
-    # keys only: structure cannot run, auto takes the best name mode
-    result = associate(list(src), list(renamed), association='auto')
+    placed = {mode: associate(src, dst, association=mode).mapping
+              for mode in ('isomorphism', 'embedding', 'structure')}
+    if case == 'names':
+        # every mode places the 6 backbone tensors; names come first on ties
+        assert result.association == 'isomorphism'
+        assert result.mapping == {k: 'backbone.' + k for k in body}
+        assert placed['structure'] == result.mapping
+    else:
+        assert result.association == 'structure'
+        assert len(result.mapping) == len(src)
+        assert all(len(placed[mode]) < len(src)
+                   for mode in ('isomorphism', 'embedding'))
+    assert result.mapping == placed[result.association]
+
+
+def test_auto_without_shapes_compares_the_name_modes():
+    src, dst = _vit_like()
+    result = associate(list(src), list(dst), association='auto')
     assert result.association in ('isomorphism', 'embedding')
-    assert result.mapping == associate(list(src), list(renamed),
+    assert result.mapping == associate(list(src), list(dst),
                                        association=result.association).mapping
 
 

@@ -594,6 +594,8 @@ class _Aligner:
         """+1 names agree, -1 two different words, 0 no evidence (an
         integer, or one name appears in the other's path: a level was
         inserted, as ``head.fc`` and ``head``)."""
+        if not name1 or not name2:
+            return 0  # the root has no name
         if name1 == name2:
             return 1 if _is_word(name1) else 0
         if not (_is_word(name1) and _is_word(name2)):

@@ -21,10 +21,11 @@ association modes, from the most literal to the most general:
                   naming schemes (timm <-> torchvision, renamed submodules,
                   ``nn.Sequential(*children)``); needs shapes; see
                   :mod:`torch_liberator.alignment`
-``auto``          an exact mode when one maps every key of the smaller side,
-                  otherwise the general mode that places the most tensors
-                  (see :func:`associate`); ``Association.association`` says
-                  which mode was used
+``auto``          an exact mode when one maps every key of the smaller side
+                  with nothing ambiguous, otherwise the general mode that
+                  places the most tensors whose shapes fit (see
+                  :func:`associate`); ``Association.association`` says which
+                  mode was used
 ================  ============================================================
 
 ``prefix-hack`` and ``isomorphism`` find the same transform (a state dict's
@@ -232,28 +233,29 @@ def _auto_solver(src, dst, sep) -> 'Association':
     An exact mode when it explains everything, else the best general one.
 
     The exact modes (:data:`AUTO_EXACT`, in order) are taken as soon as one
-    maps every key of the smaller side: nothing can map more. Otherwise each
-    mode of :data:`AUTO_GENERAL` runs (``structure`` only when shapes are
-    known) and the best is the one that places the most tensors whose
-    shapes fit (equal, or equal up to size-1 dimensions); then the most
-    pairs in all; remaining ties go to the earlier mode (names before
-    structure). Every mode leaves ambiguous keys out, so placing more means
-    recovering more, not guessing more.
+    maps every key of the smaller side and finds nothing ambiguous: nothing
+    can map more. Otherwise each mode of :data:`AUTO_GENERAL` runs
+    (``structure`` only when shapes are known) and the best is the one that
+    places the most tensors whose shapes fit (equal, or equal up to size-1
+    dimensions); ties go to the earlier mode (names before structure). A
+    pair whose tensors must be shoved counts for nothing here: it is weaker
+    evidence than a fitting one. Every mode leaves ambiguous keys out, so
+    placing more means recovering more, not guessing more.
     """
     smaller = min(len(src), len(dst))
     for mode in AUTO_EXACT:
         mapping, ambiguous = _SOLVERS[mode](src, dst, sep)
-        if len(mapping) == smaller:
+        if len(mapping) == smaller and not ambiguous:
             return Association(mapping, ambiguous, mode)
     has_shapes = (any(shape is not None for shape in src.values())
                   and any(shape is not None for shape in dst.values()))
-    best, best_score = None, None
+    best, best_score = None, -1
     for mode in AUTO_GENERAL:
         if mode == 'structure' and not has_shapes:
             continue
         mapping, ambiguous = _SOLVERS[mode](src, dst, sep)
-        score = (_fitting_pairs(mapping, src, dst), len(mapping))
-        if best is None or score > best_score:
+        score = _fitting_pairs(mapping, src, dst)
+        if score > best_score:
             best = Association(mapping, ambiguous, mode)
             best_score = score
     return best
@@ -271,10 +273,11 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
             unknown). A state dict can be passed as is.
         dst: the model's keys, or a mapping of its keys to shapes.
         association: one of :data:`ASSOCIATIONS`. ``'structure'`` needs
-            shapes; ``'auto'`` chooses a mode: an exact mode (:data:`AUTO_EXACT`) when one maps every key of
-            the smaller side, else the mode of :data:`AUTO_GENERAL` that
-            places the most tensors whose shapes fit (ties: more pairs, then
-            the earlier mode); ``Association.association`` names it.
+            shapes; ``'auto'`` chooses a mode: an exact mode
+            (:data:`AUTO_EXACT`) when one maps every key of the smaller side
+            with nothing ambiguous, else the mode of :data:`AUTO_GENERAL`
+            that places the most tensors whose shapes fit (ties: the
+            earlier mode); ``Association.association`` names it.
         sep: separator between path components.
         shortcut: when the identical keys already make the largest possible
             mapping (every key of the smaller side exists on the other),
@@ -299,12 +302,16 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         {'module.fc.weight': 'fc.weight', 'module.fc.bias': 'fc.bias'}
         >>> result.ambiguous
         {}
-        >>> # names differ, order and shapes agree: 'auto' finds 'structure'
-        >>> src = {'conv1.weight': (8, 3, 3, 3), 'fc.weight': (10, 8)}
-        >>> dst = {'stem.0.weight': (8, 3, 3, 3), 'head.weight': (10, 8)}
+        >>> # timm-like and torchvision-like names: only 'structure' sees
+        >>> # that the tokens and the MLP correspond, and 'auto' takes it
+        >>> src = {'cls_token': (1, 1, 4), 'patch.weight': (4, 3, 2, 2),
+        ...        'blocks.0.mlp.fc1.weight': (8, 4), 'head.weight': (10, 4)}
+        >>> dst = {'class_token': (1, 1, 4), 'conv_proj.weight': (4, 3, 2, 2),
+        ...        'encoder.layers.0.mlp.0.weight': (8, 4),
+        ...        'heads.head.weight': (10, 4)}
         >>> result = associate(src, dst, association='auto')
-        >>> result.association, result.mapping['fc.weight']
-        ('structure', 'head.weight')
+        >>> result.association, len(result.mapping), result.mapping['cls_token']
+        ('structure', 4, 'class_token')
         >>> associate(list(src), list(dst), association='structure')
         Traceback (most recent call last):
         ...
