@@ -11,6 +11,7 @@ Example:
     ('12.3 ms', '> 30 s')
 """
 import math
+import os
 
 __all__ = [
     'format_seconds', 'log_slope', 'summarize_case', 'check_targets',
@@ -395,6 +396,12 @@ def render_rst(results):
             'included), and its wall time.', '',
             _table(['pair', 'peak RSS MiB ours', 'peak RSS MiB 0.2.1',
                     'wall s ours', 'wall s 0.2.1'], rows)]
+    # the 'structure' scaling section, from its own run (bench_structure.py)
+    structure = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             'results', 'structure.rst')
+    if os.path.exists(structure):
+        with open(structure) as file:
+            out += ['', file.read().rstrip('\n')]
     return '\n'.join(out)
 
 

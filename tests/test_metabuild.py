@@ -6,8 +6,10 @@ state keeps its tensors (no copy).
 import pytest
 import torch
 
-from conftest import TiedLinears
+from conftest import TiedLinears, requires
 from torch_liberator.deployer._metabuild import SkipMetaInit, build_assigned
+
+torchvision = requires('torchvision')
 
 
 class ScaledInit(torch.nn.Module):

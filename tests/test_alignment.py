@@ -1,0 +1,347 @@
+"""
+The structure solver (torch_liberator.alignment) and the 'structure' and
+'auto' associations.
+
+Pure cases use key -> shape dicts. Real pairs are judged by values: every
+source tensor gets its own constant value, the mapping copies it, and the
+value read back from each model tensor names the source tensor it holds;
+that is compared with a ground truth built from parameter identity, or,
+across libraries, with equal outputs (eval mode, same input).
+"""
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from torch_liberator.alignment import align_structure
+from torch_liberator.association import associate
+
+
+def bn(prefix, c, tracked=True):
+    keys = {f'{prefix}.weight': (c,), f'{prefix}.bias': (c,),
+            f'{prefix}.running_mean': (c,), f'{prefix}.running_var': (c,)}
+    if tracked:
+        keys[f'{prefix}.num_batches_tracked'] = ()
+    return keys
+
+
+def conv(prefix, o, i, k=3, bias=False):
+    keys = {f'{prefix}.weight': (o, i, k, k)}
+    if bias:
+        keys[f'{prefix}.bias'] = (o,)
+    return keys
+
+
+def linear(prefix, o, i):
+    return {f'{prefix}.weight': (o, i), f'{prefix}.bias': (o,)}
+
+
+# --- pure cases ------------------------------------------------------------
+
+def test_renamed_modules_pair_by_order_and_shape():
+    src = {**conv('conv1', 8, 3), **bn('bn1', 8), **conv('layer1.0.conv1', 8, 8),
+           **bn('layer1.0.bn1', 8), **linear('fc', 10, 8)}
+    dst = {**conv('c1', 8, 3), **bn('n1', 8), **conv('stage1.0.c1', 8, 8),
+           **bn('stage1.0.n1', 8), **linear('head', 10, 8)}
+    result = align_structure(src, dst)
+    assert result.mapping == dict(zip(src, dst))
+    assert result.ambiguous == {}
+
+
+def test_two_equally_good_places_are_ambiguous_not_guessed():
+    src = {**conv('conv', 4, 3), **bn('bn', 4)}
+    dst = {**conv('a.conv', 4, 3), **bn('a.bn', 4),
+           **conv('b.conv', 4, 3), **bn('b.bn', 4)}
+    result = align_structure(src, dst)
+    assert result.mapping == {}
+    assert result.ambiguous['conv.weight'] == ('a.conv.weight', 'b.conv.weight')
+    assert result.ambiguous['bn.running_var'] == ('a.bn.running_var',
+                                                  'b.bn.running_var')
+
+
+def test_frozen_batchnorm_gets_the_four_tensors_it_has():
+    src = {**conv('conv1', 8, 3), **bn('bn1', 8), **linear('fc', 10, 8)}
+    dst = {**conv('backbone.body.conv1', 8, 3),
+           **bn('backbone.body.bn1', 8, tracked=False),
+           **conv('rpn.conv', 8, 8)}
+    result = align_structure(src, dst)
+    assert result.mapping == {
+        'conv1.weight': 'backbone.body.conv1.weight',
+        'bn1.weight': 'backbone.body.bn1.weight',
+        'bn1.bias': 'backbone.body.bn1.bias',
+        'bn1.running_mean': 'backbone.body.bn1.running_mean',
+        'bn1.running_var': 'backbone.body.bn1.running_var'}
+
+
+def test_a_module_never_gets_tensors_of_another_kind_of_module():
+    # a Linear's bias has a BatchNorm's shape; the groups do not fit
+    src = {'proj.weight': (4, 4), 'proj.bias': (4,)}
+    dst = bn('norm', 4)
+    assert align_structure(src, dst).mapping == {}
+
+
+def test_order_is_a_hint_unique_shapes_pair_out_of_order():
+    # timm puts pos_embed before the patch conv, torchvision after it
+    src = {'cls_token': (1, 1, 4), 'pos_embed': (1, 5, 4),
+           **conv('patch_embed.proj', 4, 3, 2, bias=True),
+           **linear('blocks.0.fc1', 8, 4), **linear('head', 10, 4)}
+    dst = {'class_token': (1, 1, 4), **conv('conv_proj', 4, 3, 2, bias=True),
+           'encoder.pos_embedding': (1, 5, 4),
+           **linear('encoder.layers.0.mlp.0', 8, 4),
+           **linear('heads.head', 10, 4)}
+    result = align_structure(src, dst)
+    assert result.mapping == dict(zip(['cls_token', 'pos_embed'],
+                                      ['class_token', 'encoder.pos_embedding'])) | {
+        'patch_embed.proj.weight': 'conv_proj.weight',
+        'patch_embed.proj.bias': 'conv_proj.bias',
+        'blocks.0.fc1.weight': 'encoder.layers.0.mlp.0.weight',
+        'blocks.0.fc1.bias': 'encoder.layers.0.mlp.0.bias',
+        'head.weight': 'heads.head.weight', 'head.bias': 'heads.head.bias'}
+
+
+def test_layer_scale_matches_across_unit_dimensions():
+    src = {'blocks.0.gamma': (8,), **conv('blocks.0.conv_dw', 8, 1, 7)}
+    dst = {'features.0.layer_scale': (8, 1, 1),
+           **conv('features.0.block.0', 8, 1, 7)}
+    assert align_structure(src, dst).mapping == {
+        'blocks.0.gamma': 'features.0.layer_scale',
+        'blocks.0.conv_dw.weight': 'features.0.block.0.weight'}
+
+
+def test_a_new_layer_under_a_shared_naming_scheme_is_not_the_old_one():
+    # the README's custom models: names agree everywhere else, so a layer
+    # whose name is another word is another layer, whatever its shape
+    body = {**conv('conv1', 8, 3), **bn('bn1', 8), **conv('layer1.0.conv1', 8, 8)}
+    src = {**{'backbone.' + k: v for k, v in body.items()},
+           **linear('custom_model2_layer', 1, 1)}
+    dst = {**{'module.' + k: v for k, v in body.items()},
+           **linear('custom_model1_layer', 1, 1)}
+    mapping = align_structure(src, dst).mapping
+    assert mapping == {'backbone.' + k: 'module.' + k for k in body}
+
+
+def test_an_inserted_level_is_not_a_disagreement():
+    # timm swin's head.fc is torchvision swin's head
+    src = {**linear('layers.0.mlp.fc1', 8, 4), **bn('norm', 4),
+           **linear('head.fc', 10, 4)}
+    dst = {**linear('features.0.mlp.fc1', 8, 4), **bn('norm', 4),
+           **linear('head', 10, 4)}
+    mapping = align_structure(src, dst).mapping
+    assert mapping['head.fc.weight'] == 'head.weight'
+    assert len(mapping) == len(src)
+
+
+def test_siblings_decide_between_equal_places():
+    # the stem's conv could go to either backbone; its sibling fc went to b
+    src = {**conv('conv1', 4, 3), **conv('layer1.0.conv1', 4, 4),
+           **linear('fc', 10, 4)}
+    dst = {**conv('a.conv1', 4, 3), **conv('b.conv1', 4, 3),
+           **conv('b.layer1.0.conv1', 4, 4), **linear('b.fc', 10, 4)}
+    mapping = align_structure(src, dst).mapping
+    assert mapping == {'conv1.weight': 'b.conv1.weight',
+                       'layer1.0.conv1.weight': 'b.layer1.0.conv1.weight',
+                       'fc.weight': 'b.fc.weight', 'fc.bias': 'b.fc.bias'}
+
+
+def test_keys_without_shapes_are_never_paired():
+    src = {'a.weight': None, 'b.weight': (3,)}
+    dst = {'x.weight': (2,), 'y.weight': (3,)}
+    assert align_structure(src, dst).mapping == {'b.weight': 'y.weight'}
+
+
+def test_gaps_above_max_cells_are_left_out_and_listed():
+    src = {**linear('x', 4, 4), **linear('y', 4, 4), **linear('head', 9, 4)}
+    dst = {**linear('p', 4, 4), **linear('q', 4, 4), **linear('r', 4, 4),
+           **linear('out', 9, 4)}
+    result = align_structure(src, dst, max_cells=0)
+    assert result.mapping == {'head.weight': 'out.weight',
+                              'head.bias': 'out.bias'}
+    assert result.ambiguous['x.weight'] == ('p.weight', 'q.weight', 'r.weight')
+    with pytest.raises(ValueError, match=r'max_cells=-1 must be >= 0'):
+        align_structure(src, dst, max_cells=-1)
+
+
+def test_empty_sides():
+    assert align_structure({}, {'a.w': (1,)}) == ({}, {})
+    assert align_structure({'a.w': (1,)}, {}) == ({}, {})
+
+
+def test_association_structure_needs_shapes():
+    with pytest.raises(ValueError, match=r"association='structure' needs "
+                       r'tensor shapes, but dst gives keys only'):
+        associate({'a.w': (1,)}, ['b.w'], association='structure')
+
+
+def test_auto_takes_an_exact_mode_when_it_explains_everything():
+    src = {'module.' + k: v for k, v in bn('bn', 4).items()}
+    dst = bn('bn', 4)
+    result = associate(src, dst, association='auto')
+    assert result.association == 'module-hack'
+    assert result.mapping == {'module.' + k: k for k in dst}
+    assert associate(dst, dst, association='auto').association == 'strict'
+
+
+def _vit_like():
+    src = {'cls_token': (1, 1, 4), 'pos_embed': (1, 5, 4),
+           **conv('patch_embed.proj', 4, 3, 2, bias=True),
+           **linear('blocks.0.mlp.fc1', 8, 4), **linear('blocks.0.mlp.fc2', 4, 8),
+           **linear('head', 10, 4)}
+    dst = {'class_token': (1, 1, 4), **conv('conv_proj', 4, 3, 2, bias=True),
+           'encoder.pos_embedding': (1, 5, 4),
+           **linear('encoder.layers.0.mlp.0', 8, 4),
+           **linear('encoder.layers.0.mlp.3', 4, 8), **linear('heads.head', 10, 4)}
+    return src, dst
+
+
+@pytest.mark.parametrize('case', ['names', 'structure'])
+def test_auto_takes_the_mode_placing_most_fitting_tensors(case):
+    if case == 'names':
+        body = {**conv('conv1', 8, 3), **bn('bn1', 8)}
+        src = {**body, **linear('fc', 10, 8)}
+        dst = {**{'backbone.' + k: v for k, v in body.items()},
+               **linear('classifier', 5, 8)}
+    else:
+        src, dst = _vit_like()
+    result = associate(src, dst, association='auto')
+    placed = {mode: associate(src, dst, association=mode).mapping
+              for mode in ('isomorphism', 'embedding', 'structure')}
+    if case == 'names':
+        # every mode places the 6 backbone tensors; names come first on ties
+        assert result.association == 'isomorphism'
+        assert result.mapping == {k: 'backbone.' + k for k in body}
+        assert placed['structure'] == result.mapping
+    else:
+        assert result.association == 'structure'
+        assert len(result.mapping) == len(src)
+        assert all(len(placed[mode]) < len(src)
+                   for mode in ('isomorphism', 'embedding'))
+    assert result.mapping == placed[result.association]
+
+
+def test_auto_without_shapes_compares_the_name_modes():
+    src, dst = _vit_like()
+    result = associate(list(src), list(dst), association='auto')
+    assert result.association in ('isomorphism', 'embedding')
+    assert result.mapping == associate(list(src), list(dst),
+                                       association=result.association).mapping
+
+
+# --- property tests: random trees, fresh names ------------------------------
+
+def _random_tree(rng, depth=0, unique=None, ids=None):
+    """A module: (own tensors [(name, shape, id)], children [(name, module)]).
+    Every tensor gets an id (the ground truth survives renaming); new
+    modules (``ids`` None) get id None. With ``unique`` (a counter), every
+    module gets its own sizes."""
+    def size():
+        if unique is not None:
+            unique[0] += 1
+            return unique[0] + 1
+        return rng.choice((4, 8))
+
+    def tensors(*named):
+        out = []
+        for name, shape in named:
+            out.append((name, shape, None if ids is None else len(ids)))
+            if ids is not None:
+                ids.append(None)
+        return out
+
+    if depth >= 3 or (depth and rng.random() < 0.35):
+        kind = rng.choice(('conv', 'bn', 'linear', 'ln'))
+        c = size()
+        if kind == 'conv':
+            return (tensors(('weight', (c, c, 3, 3))), [])
+        if kind == 'bn':
+            return (tensors(('weight', (c,)), ('bias', (c,)),
+                            ('running_mean', (c,)), ('running_var', (c,)),
+                            ('num_batches_tracked', ())), [])
+        if kind == 'linear':
+            fan_in = size() if unique is not None else c
+            return (tensors(('weight', (c, fan_in)), ('bias', (c,))), [])
+        return (tensors(('weight', (c,)), ('bias', (c,))), [])
+    own = tensors(('gamma', (size(),))) if rng.random() < 0.2 else []
+    sequential = rng.random() < 0.5
+    children = [(str(k) if sequential else f'm{k}',
+                 _random_tree(rng, depth + 1, unique, ids))
+                for k in range(rng.randint(1, 4))]
+    return (own, children)
+
+
+def _renamed(tree, rng, insert=0.0, permute=False, counter=None):
+    """The same tensors under fresh module names (Sequential indices stay
+    integers, shifted); optionally new modules inserted (no counterpart)
+    and siblings permuted."""
+    counter = counter if counter is not None else [0]
+    own, children = tree
+    out = []
+    for name, child in children:
+        counter[0] += 1
+        out.append((name.isdigit(), f'r{counter[0]}',
+                    _renamed(child, rng, insert, permute, counter)))
+    if insert and children and rng.random() < insert:
+        counter[0] += 1
+        new = _random_tree(rng, depth=3)
+        out.insert(rng.randint(0, len(out)), (out[0][0], f'new{counter[0]}', new))
+    if permute:
+        rng.shuffle(out)
+    # Sequential-style children are numbered again, from 3: positions shift
+    return (own, [(str(k + 3) if digit else fresh, child)
+                  for k, (digit, fresh, child) in enumerate(out)])
+
+
+def _flatten(tree, prefix, out):
+    """State-dict order: own tensors, then children."""
+    own, children = tree
+    for name, shape, ident in own:
+        out.append((prefix + name, shape, ident))
+    for name, child in children:
+        _flatten(child, f'{prefix}{name}.', out)
+    return out
+
+
+def _pair(seed, insert=0.0, permute=False, unique=False):
+    rng = random.Random(seed)
+    tree = _random_tree(rng, unique=[0] if unique else None, ids=[])
+    src = _flatten(tree, '', [])
+    dst = _flatten(_renamed(tree, rng, insert, permute), '', [])
+    dst_of = {ident: key for key, _, ident in dst if ident is not None}
+    truth = {key: dst_of[ident] for key, _, ident in src}
+    return ({k: s for k, s, _ in src}, {k: s for k, s, _ in dst}, truth)
+
+
+def _assert_never_wrong(mapping, truth):
+    assert len(set(mapping.values())) == len(mapping)
+    wrong = {k: v for k, v in mapping.items() if truth.get(k) != v}
+    assert wrong == {}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1))
+def test_property_renamed_trees_are_recovered_completely(seed):
+    src, dst, truth = _pair(seed)
+    result = align_structure(src, dst)
+    _assert_never_wrong(result.mapping, truth)
+    assert result.mapping == truth
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_property_inserted_modules_never_cause_a_wrong_pair(seed, reverse):
+    # modules with no counterpart on one side, shapes drawn from two sizes:
+    # every optimal alignment contains the truth, so a kept pair is true
+    src, dst, truth = _pair(seed, insert=0.5)
+    if reverse:
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1))
+def test_property_permuted_siblings_with_telling_shapes(seed):
+    # order is gone; every module's shapes are its own: shapes alone decide
+    src, dst, truth = _pair(seed, permute=True, unique=True)
+    result = align_structure(src, dst)
+    _assert_never_wrong(result.mapping, truth)
+    assert result.mapping == truth

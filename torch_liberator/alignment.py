@@ -1,0 +1,727 @@
+"""
+Align two state dicts by structure: registration order, shapes, and the
+names that agree.
+
+Pure: keys and shapes in, a one-to-one mapping and the ambiguous keys out; no
+torch needed. This is the solver of ``association='structure'``, the mode
+that moves weights between implementations whose names differ (timm and
+torchvision, a model whose every submodule was renamed, a backbone taken
+apart with ``nn.Sequential(*children)``).
+
+A state dict lists each module's own tensors together, then its children, in
+registration order. The keys are therefore cut into *groups*: the tensors of
+one module (a BatchNorm's weight, bias and running statistics). Groups, not
+single tensors, are aligned, so a module's tensors go to one module or to
+none. Two groups can be paired when their tensors' shapes agree position by
+position (shapes that differ only by size-1 dimensions, ``[C]`` and
+``[C, 1, 1]``, agree), or, when their sizes differ (a BatchNorm2d and a
+FrozenBatchNorm2d, which has no ``num_batches_tracked``), when every tensor of
+the smaller group has a same-named, shape-compatible tensor in the other.
+
+The two group sequences are aligned the way ``diff`` aligns lines:
+
+1. *Name anchors*: groups whose module paths share a suffix with at least
+   one word (``layer1.0.conv1`` and ``backbone.body.layer1.0.conv1``) that no
+   other group shares as well (ties go to the smaller difference in depth,
+   so ``model.*`` beats ``ema_model.module.*``), in both directions. A group
+   with such a partner is only ever paired with it.
+2. The anchors that every longest increasing subsequence keeps (pairs in
+   the same order on both sides) cut both sequences into gaps.
+3. Each gap is solved like patience diff: equal gaps pair position by
+   position; otherwise the groups whose shapes are unique in the gap on both
+   sides become anchors (again through the longest increasing subsequence)
+   and the sub-gaps are solved the same way; a gap without such anchors is
+   aligned by dynamic programming (a longest common subsequence scored by
+   the number of paired tensors, ties broken by agreeing name components
+   and exact shapes). A pair is kept only when *every* optimal alignment
+   makes it; the others are ambiguous and listed, never guessed.
+4. Leftovers: name partners that were out of order (order is a hint, not a
+   law), then groups (or single tensors of containers, such as a class
+   token) whose shapes are unique among the leftovers on both sides.
+5. Names that disagree: when more paired tensors sit in modules of the
+   same name than of two different names (the two models share a naming
+   scheme), a pair whose names are two different words (``fc`` and
+   ``head``; a container's own tensors by their own names) is dropped: in a
+   shared scheme, a different name means a different module. Integer names
+   (Sequential positions) and a name found in the other path (an inserted
+   level: ``head.fc`` and ``head``) never count against a pair.
+
+Notes:
+    Cost: grouping, name anchors and the longest increasing subsequences are
+    O(n d + n log n) for n keys of depth d; equal gaps cost O(n). The
+    dynamic programming runs only inside gaps without unique shapes, costs
+    O(p q) for gaps of p and q groups, and is bounded by ``max_cells``
+    (larger gaps are left unpaired and listed as ambiguous). On state dicts
+    of 100,000 keys the cost is near linear (see docs/benchmarks.rst).
+
+    The longest increasing subsequence is the patience-sorting algorithm
+    (Fredman 1975, O(n log n)); the gap alignment is the Needleman-Wunsch /
+    longest-common-subsequence recurrence run forwards and backwards, which
+    tells for each pair whether all optimal alignments contain it.
+
+Example:
+    >>> from torch_liberator.alignment import align_structure
+    >>> src = {'conv1.weight': (8, 3, 3, 3), 'bn1.weight': (8,),
+    ...        'bn1.bias': (8,), 'fc.weight': (10, 8), 'fc.bias': (10,)}
+    >>> dst = {'stem.0.weight': (8, 3, 3, 3), 'stem.1.weight': (8,),
+    ...        'stem.1.bias': (8,), 'head.weight': (10, 8),
+    ...        'head.bias': (10,)}
+    >>> result = align_structure(src, dst)
+    >>> for pair in result.mapping.items():
+    ...     print(*pair)
+    conv1.weight stem.0.weight
+    bn1.weight stem.1.weight
+    bn1.bias stem.1.bias
+    fc.weight head.weight
+    fc.bias head.bias
+"""
+from bisect import bisect_left, insort
+from collections import Counter
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from torch_liberator.shapes import squeeze_units
+
+__all__ = ['Alignment', 'MAX_CELLS', 'align_structure']
+
+#: the largest gap (src groups x dst groups) aligned by dynamic programming
+MAX_CELLS = 1_000_000
+
+#: a shape as the solver sees it: sizes, or None when unknown
+Shape = Optional[Tuple[int, ...]]
+
+
+class Alignment(NamedTuple):
+    """
+    The result of :func:`align_structure`.
+
+    Attributes:
+        mapping (Dict[str, str]): source key -> destination key, one to one,
+            in source order.
+        ambiguous (Dict[str, Tuple[str, ...]]): source key -> the equally
+            good destination keys; such keys are not in ``mapping``.
+
+    Example:
+        >>> from torch_liberator.alignment import align_structure
+        >>> # one source BatchNorm, two identical places for it
+        >>> bn = lambda p: {p + '.weight': (4,), p + '.bias': (4,)}
+        >>> result = align_structure(bn('a'), {**bn('x'), **bn('y')})
+        >>> result.mapping
+        {}
+        >>> result.ambiguous['a.weight']
+        ('x.weight', 'y.weight')
+    """
+
+    mapping: Dict[str, str]
+    ambiguous: Dict[str, Tuple[str, ...]]
+
+
+class _Group:
+    """The tensors that one module holds directly, in state-dict order."""
+
+    __slots__ = ('path', 'keys', 'names', 'shapes', 'squeezed', 'leaf',
+                 'kind', 'words')
+
+    def __init__(self, path):
+        self.path = path
+        self.keys = []
+        self.names = []
+        self.shapes = []
+
+
+def _is_word(component):
+    return not component.isdigit()
+
+
+def _build_groups(side, sep):
+    groups = []
+    for key, shape in side.items():
+        if shape is None:
+            continue  # without a shape there is no structural evidence
+        cut = key.rfind(sep)
+        path, name = (key[:cut], key[cut + len(sep):]) if cut >= 0 else ('', key)
+        if not groups or groups[-1].path != path:
+            groups.append(_Group(path))
+        group = groups[-1]
+        group.keys.append(key)
+        group.names.append(name)
+        group.shapes.append(tuple(shape))
+    inner = set()
+    for group in groups:
+        path = group.path
+        while path:
+            cut = path.rfind(sep)
+            path = path[:cut] if cut >= 0 else ''
+            if path in inner:
+                break
+            inner.add(path)
+    kinds = {}
+    for group in groups:
+        group.leaf = group.path not in inner
+        group.names = tuple(group.names)
+        group.shapes = tuple(group.shapes)
+        group.squeezed = tuple(squeeze_units(s) for s in group.shapes)
+        kind = (group.names, group.shapes, group.leaf)
+        group.kind = kinds.setdefault(kind, len(kinds))
+    return groups
+
+
+def _exact_lcs(shapes1, shapes2):
+    """Longest common subsequence of two short lists of exact shapes."""
+    n, m = len(shapes1), len(shapes2)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            if shapes1[i] == shapes2[j]:
+                table[i][j] = table[i + 1][j + 1] + 1
+            else:
+                table[i][j] = max(table[i + 1][j], table[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        if shapes1[i] == shapes2[j] and table[i][j] == table[i + 1][j + 1] + 1:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _inner_pairs(g1, g2):
+    """
+    Which tensor of ``g1`` goes to which tensor of ``g2`` when the two groups
+    are paired, or None when they cannot be.
+    """
+    if g1.squeezed == g2.squeezed:
+        if g1.names != g2.names and set(g1.names) == set(g2.names):
+            index = {name: j for j, name in enumerate(g2.names)}
+            pairs = [(i, index[name]) for i, name in enumerate(g1.names)]
+            if all(g1.squeezed[i] == g2.squeezed[j] for i, j in pairs):
+                return pairs
+        return [(i, i) for i in range(len(g1.names))]
+    smaller = min(len(g1.names), len(g2.names))
+    index = {name: j for j, name in enumerate(g2.names)}
+    pairs = [(i, index[name]) for i, name in enumerate(g1.names)
+             if name in index and g1.squeezed[i] == g2.squeezed[index[name]]]
+    if len(pairs) == smaller:
+        return pairs
+    if not g1.leaf and not g2.leaf:
+        # containers' own tensors (class tokens, layer scales) stand alone
+        pairs = _exact_lcs(g1.shapes, g2.shapes)
+        if len(pairs) == smaller:
+            return pairs
+    return None
+
+
+class _Aligner:
+    """One alignment problem: both group sequences and what is decided."""
+
+    def __init__(self, src, dst, sep, max_cells):
+        self.sep = sep
+        self.max_cells = max_cells
+        self.src = _build_groups(src, sep)
+        self.dst = _build_groups(dst, sep)
+        self._pair_cache = {}
+        self.pairs = {}        # src group index -> dst group index
+        self.paired_dst = {}   # dst group index -> src group index
+        self.blocked_src = set()
+        self.blocked_dst = set()
+        self.partners = []     # name partners (src index, dst index), valid
+        self.partner_of_src = {}
+        self.ambiguous = {}    # src group index -> dst group indices
+        self.must_pair = set()  # ambiguous src groups no optimum leaves out
+        self.dst_must_pair = {}  # the same for dst groups -> src candidates
+
+    def inner(self, i, j):
+        g1, g2 = self.src[i], self.dst[j]
+        cache_key = (g1.kind, g2.kind)
+        try:
+            return self._pair_cache[cache_key]
+        except KeyError:
+            pairs = _inner_pairs(g1, g2)
+            self._pair_cache[cache_key] = pairs
+            return pairs
+
+    # -- 1. name anchors --------------------------------------------------
+    def _suffix_index(self, groups):
+        index = {}
+        for g, group in enumerate(groups):
+            path = group.path
+            if not path:
+                continue
+            depth = path.count(self.sep) + 1
+            suffix_start = len(path)
+            has_word = False
+            for component in reversed(path.split(self.sep)):
+                suffix_start -= len(component)
+                has_word = has_word or _is_word(component)
+                if has_word:
+                    index.setdefault(path[suffix_start:], {}).setdefault(
+                        depth, []).append(g)
+                suffix_start -= len(self.sep)
+        return index
+
+    def _best_partner(self, group, index):
+        """The unique group of the other side sharing the longest named
+        suffix with ``group`` (ties to the closest depth), or None."""
+        path = group.path
+        if not path:
+            return None
+        depth = path.count(self.sep) + 1
+        start = 0
+        while True:
+            by_depth = index.get(path[start:])
+            if by_depth is not None:
+                best = min(by_depth, key=lambda d: abs(d - depth))
+                ties = [d for d in by_depth
+                        if abs(d - depth) == abs(best - depth)]
+                if len(ties) == 1 and len(by_depth[best]) == 1:
+                    return by_depth[best][0]
+                return None
+            cut = path.find(self.sep, start)
+            if cut < 0:
+                return None
+            start = cut + len(self.sep)
+
+    def find_name_partners(self):
+        src_index = self._suffix_index(self.src)
+        dst_index = self._suffix_index(self.dst)
+        for i, group in enumerate(self.src):
+            j = self._best_partner(group, dst_index)
+            if j is None or self._best_partner(self.dst[j], src_index) != i:
+                continue
+            self.blocked_src.add(i)
+            self.blocked_dst.add(j)
+            if self.inner(i, j) is not None:
+                self.partners.append((i, j))
+                self.partner_of_src[i] = j
+
+    # -- 2, 3. anchors and gaps -------------------------------------------
+    def pair(self, i, j):
+        self.pairs[i] = j
+        self.paired_dst[j] = i
+
+    def solve(self):
+        self.find_name_partners()
+        anchors = _certain_lis(self.partners)
+        for i, j in anchors:
+            self.pair(i, j)
+        bounds = [(-1, -1)] + anchors + [(len(self.src), len(self.dst))]
+        for (i0, j0), (i1, j1) in zip(bounds, bounds[1:]):
+            free_src = [i for i in range(i0 + 1, i1) if i not in self.blocked_src]
+            free_dst = [j for j in range(j0 + 1, j1) if j not in self.blocked_dst]
+            self.solve_gap(free_src, free_dst)
+        self.resolve_by_siblings()
+        self.pair_leftovers()
+        return self.result()
+
+    def solve_gap(self, src_idx, dst_idx):
+        stack = [(src_idx, dst_idx)]
+        while stack:
+            src_idx, dst_idx = stack.pop()
+            if not src_idx or not dst_idx:
+                continue
+            if len(src_idx) == len(dst_idx) and all(
+                    self.src[i].squeezed == self.dst[j].squeezed
+                    for i, j in zip(src_idx, dst_idx)):
+                for i, j in zip(src_idx, dst_idx):
+                    self.pair(i, j)
+                continue
+            anchors = self._unique_shape_anchors(src_idx, dst_idx)
+            if anchors:
+                for a, b in anchors:
+                    self.pair(src_idx[a], dst_idx[b])
+                bounds = [(-1, -1)] + anchors + [(len(src_idx), len(dst_idx))]
+                for (a0, b0), (a1, b1) in zip(bounds, bounds[1:]):
+                    stack.append((src_idx[a0 + 1:a1], dst_idx[b0 + 1:b1]))
+            elif len(src_idx) * len(dst_idx) <= self.max_cells:
+                self._align_dp(src_idx, dst_idx)
+            else:
+                self._give_up(src_idx, dst_idx)
+
+    def _unique_shape_anchors(self, src_idx, dst_idx):
+        def unique_positions(groups, indices):
+            seen = {}
+            for pos, g in enumerate(indices):
+                shapes = groups[g].shapes
+                seen[shapes] = None if shapes in seen else pos
+            return seen
+        src_seen = unique_positions(self.src, src_idx)
+        dst_seen = unique_positions(self.dst, dst_idx)
+        candidates = [(a, dst_seen[shapes]) for shapes, a in src_seen.items()
+                      if a is not None and dst_seen.get(shapes) is not None]
+        candidates.sort()
+        return _certain_lis(candidates)
+
+    def _give_up(self, src_idx, dst_idx):
+        for i in src_idx:
+            options = [j for j in dst_idx if self.inner(i, j) is not None]
+            if options:
+                self.ambiguous[i] = options
+
+    def _name_bonus(self, i, j):
+        """Agreeing trailing path components (when one is a word) plus the
+        tensors whose shapes are exactly equal."""
+        comps1 = self.src[i].path.split(self.sep)
+        comps2 = self.dst[j].path.split(self.sep)
+        common = 0
+        has_word = False
+        for c1, c2 in zip(reversed(comps1), reversed(comps2)):
+            if c1 != c2 or not c1:
+                break
+            common += 1
+            has_word = has_word or _is_word(c1)
+        g1, g2 = self.src[i], self.dst[j]
+        exact = sum(g1.shapes[a] == g2.shapes[b] for a, b in self.inner(i, j))
+        return (common if has_word else 0) + exact
+
+    def _align_dp(self, src_idx, dst_idx):
+        """
+        Longest-common-subsequence alignment of one gap, forwards and
+        backwards; keep the pairs that every optimal alignment makes.
+        """
+        p, q = len(src_idx), len(dst_idx)
+        counts, bonus = [], []
+        max_bonus = 0
+        for i in src_idx:
+            row_c, row_b = [], []
+            for j in dst_idx:
+                pairs = self.inner(i, j)
+                if pairs is None or not pairs:
+                    row_c.append(0)
+                    row_b.append(0)
+                else:
+                    b = self._name_bonus(i, j)
+                    max_bonus = max(max_bonus, b)
+                    row_c.append(len(pairs))
+                    row_b.append(b)
+            counts.append(row_c)
+            bonus.append(row_b)
+        weight = max_bonus * min(p, q) + 1
+        score = [[c * weight + b if c else 0 for c, b in zip(rc, rb)]
+                 for rc, rb in zip(counts, bonus)]
+        fwd = [[0] * (q + 1) for _ in range(p + 1)]
+        for a in range(p):
+            row, nxt, srow = fwd[a], fwd[a + 1], score[a]
+            for b in range(q):
+                best = nxt[b] if nxt[b] > row[b + 1] else row[b + 1]
+                s = srow[b]
+                if s and row[b] + s > best:
+                    best = row[b] + s
+                nxt[b + 1] = best
+        bwd = [[0] * (q + 1) for _ in range(p + 1)]
+        for a in range(p - 1, -1, -1):
+            row, nxt, srow = bwd[a], bwd[a + 1], score[a]
+            for b in range(q - 1, -1, -1):
+                best = nxt[b] if nxt[b] > row[b + 1] else row[b + 1]
+                s = srow[b]
+                if s and nxt[b + 1] + s > best:
+                    best = nxt[b + 1] + s
+                row[b] = best
+        total = fwd[p][q]
+        for a in range(p):
+            before, after, srow = fwd[a], bwd[a + 1], score[a]
+            partners = [b for b in range(q)
+                        if srow[b] and before[b] + srow[b] + after[b + 1] == total]
+            skippable = any(before[b] + after[b] == total for b in range(q + 1))
+            if len(partners) == 1 and not skippable:
+                self.pair(src_idx[a], dst_idx[partners[0]])
+            elif partners:
+                self.ambiguous[src_idx[a]] = [dst_idx[b] for b in partners]
+                if not skippable:
+                    self.must_pair.add(src_idx[a])
+        # the same from the destination's side: a destination group that
+        # every optimal alignment pairs, with several possible sources
+        for b in range(q):
+            partners = [a for a in range(p) if score[a][b] and fwd[a][b]
+                        + score[a][b] + bwd[a + 1][b + 1] == total]
+            if len(partners) > 1 and not any(
+                    fwd[a][b] + bwd[a][b + 1] == total for a in range(p + 1)):
+                self.dst_must_pair[dst_idx[b]] = [src_idx[a] for a in partners]
+
+    def _parent(self, path):
+        if not path:
+            return None
+        cut = path.rfind(self.sep)
+        return path[:cut] if cut >= 0 else ''
+
+    def resolve_by_siblings(self):
+        """
+        An ambiguous group that every optimal alignment pairs goes to the
+        one candidate whose parent module is where all its paired siblings
+        went (and whose paired siblings all came from its parent), when that
+        keeps the order: a module's children stay together. (A group that
+        some optimal alignment leaves out is not resolved: being left out
+        may be the truth.)
+        """
+        down, up = {}, {}
+        for i, j in self.pairs.items():
+            p, q = self._parent(self.src[i].path), self._parent(self.dst[j].path)
+            down.setdefault(p, set()).add(q)
+            up.setdefault(q, set()).add(p)
+        paired = sorted(self.pairs)
+
+        def fits(i, j):
+            # keeps the order with the nearest paired source groups
+            at = bisect_left(paired, i)
+            return not ((at and self.pairs[paired[at - 1]] > j) or (
+                at < len(paired) and self.pairs[paired[at]] < j))
+
+        def only(candidates, parent_of, parent):
+            found = [c for c in candidates if parent_of(c) == parent]
+            return found[0] if len(found) == 1 else None
+
+        changed = True
+        while changed:
+            changed = False
+            moves = []
+            for i in self.must_pair:
+                if i in self.pairs:
+                    continue
+                p = self._parent(self.src[i].path)
+                targets = down.get(p, ())
+                if p is None or len(targets) != 1:
+                    continue
+                q = next(iter(targets))
+                if up.get(q, {p}) != {p}:
+                    continue
+                free = [j for j in self.ambiguous[i] if j not in self.paired_dst]
+                j = only(free, lambda j: self._parent(self.dst[j].path), q)
+                if j is not None:
+                    moves.append((i, j))
+            for j, candidates in self.dst_must_pair.items():
+                if j in self.paired_dst:
+                    continue
+                q = self._parent(self.dst[j].path)
+                sources = up.get(q, ())
+                if q is None or len(sources) != 1:
+                    continue
+                p = next(iter(sources))
+                if down.get(p, {q}) != {q}:
+                    continue
+                free = [i for i in candidates if i not in self.pairs]
+                i = only(free, lambda i: self._parent(self.src[i].path), p)
+                if i is not None:
+                    moves.append((i, j))
+            moves = set(moves)
+            src_count = Counter(i for i, _ in moves)
+            dst_count = Counter(j for _, j in moves)
+            for i, j in sorted(moves):
+                if src_count[i] > 1 or dst_count[j] > 1 or not fits(i, j):
+                    continue  # two claims on one group: leave both out
+                self.pair(i, j)
+                insort(paired, i)
+                p, q = self._parent(self.src[i].path), self._parent(self.dst[j].path)
+                down.setdefault(p, set()).add(q)
+                up.setdefault(q, set()).add(p)
+                self.ambiguous.pop(i, None)
+                changed = True
+
+    # -- 4. leftovers -----------------------------------------------------
+    def pair_leftovers(self):
+        for i, j in self.partners:
+            if i not in self.pairs and j not in self.paired_dst:
+                self.pair(i, j)
+                self.ambiguous.pop(i, None)
+        src_units = self._leftover_units(self.src, set(self.pairs),
+                                         self.blocked_src)
+        dst_units = self._leftover_units(self.dst, self.paired_dst,
+                                         self.blocked_dst)
+        self.loose_pairs = []
+        for shapes, (src_unit, n_src) in src_units.items():
+            dst_unit, n_dst = dst_units.get(shapes, (None, 0))
+            if n_src != 1 or n_dst != 1:
+                continue
+            (i, a), (j, b) = src_unit, dst_unit
+            if a is None and b is None:
+                self.pair(i, j)
+            else:
+                self.loose_pairs.append((i, a or 0, j, b or 0))
+            self.ambiguous.pop(i, None)
+
+    def _leftover_units(self, groups, paired, blocked):
+        """Unpaired leaf groups whole, unpaired containers' tensors one by
+        one, keyed by squeezed shapes: (unit, how many units share them)."""
+        units = {}
+
+        def add(shapes, unit):
+            old = units.get(shapes)
+            units[shapes] = (unit, 1) if old is None else (old[0], old[1] + 1)
+
+        for g, group in enumerate(groups):
+            if g in blocked:
+                continue
+            if g not in paired:
+                if group.leaf or len(group.names) == 1:
+                    add(group.squeezed, (g, None))
+                    continue
+                taken = ()
+            elif group.leaf:
+                continue
+            else:
+                taken = self._taken_positions(g, groups is self.src)
+            for pos, shape in enumerate(group.squeezed):
+                if pos not in taken:
+                    add((shape,), (g, pos))
+        return units
+
+    def _taken_positions(self, g, is_src):
+        if is_src:
+            return {a for a, _ in self.inner(g, self.pairs[g])}
+        return {b for _, b in self.inner(self.paired_dst[g], g)}
+
+    # -- 5. names that disagree, and the result ---------------------------
+    def _tensor_pairs(self):
+        """(src group, src pos, dst group, dst pos) of every paired tensor."""
+        out = []
+        for i, j in self.pairs.items():
+            for a, b in self.inner(i, j):
+                out.append((i, a, j, b))
+        out.extend(self.loose_pairs)
+        return out
+
+    def _name_of(self, groups, g, pos):
+        """The name a tensor is known by: its module's for a leaf module,
+        its own for a container's tensor; with the path's components."""
+        group = groups[g]
+        comps = group.path.split(self.sep) if group.path else []
+        if group.leaf and comps:
+            return comps[-1], comps
+        return group.names[pos], comps + [group.names[pos]]
+
+    @staticmethod
+    def _compare(name1, comps1, name2, comps2):
+        """+1 names agree, -1 two different words, 0 no evidence (an
+        integer, or one name appears in the other's path: a level was
+        inserted, as ``head.fc`` and ``head``)."""
+        if not name1 or not name2:
+            return 0  # the root has no name
+        if name1 == name2:
+            return 1 if _is_word(name1) else 0
+        if not (_is_word(name1) and _is_word(name2)):
+            return 0
+        if name1 in comps2 or name2 in comps1:
+            return 0
+        return -1
+
+    def _verdict(self, i, a, j, b):
+        """How the names of one tensor pair compare (see ``_compare``)."""
+        return self._compare(*self._name_of(self.src, i, a),
+                             *self._name_of(self.dst, j, b))
+
+    def _module_vote(self, i, j):
+        """How the names of two paired modules compare."""
+        comps1 = self.src[i].path.split(self.sep)
+        comps2 = self.dst[j].path.split(self.sep)
+        return self._compare(comps1[-1], comps1, comps2[-1], comps2)
+
+    def result(self):
+        tensor_pairs = self._tensor_pairs()
+        verdicts = [self._verdict(*pair) for pair in tensor_pairs]
+        votes = [self._module_vote(i, j) for i, _, j, _ in tensor_pairs]
+        # the models share a naming scheme when more paired modules agree
+        # by name than disagree
+        shared_scheme = votes.count(1) > votes.count(-1)
+        named = set(self.partners)
+        found = []
+        for (i, a, j, b), ok in zip(tensor_pairs, verdicts):
+            if ok >= 0 or not shared_scheme or (i, j) in named:
+                found.append((self.src[i].keys[a], self.dst[j].keys[b]))
+        order = {}
+        for group in self.src:
+            for key in group.keys:
+                order[key] = len(order)
+        found.sort(key=lambda pair: order[pair[0]])
+        mapping = dict(found)
+        ambiguous = {}
+        for i, options in self.ambiguous.items():
+            if i in self.pairs:
+                continue
+            for a, key in enumerate(self.src[i].keys):
+                if key in mapping:
+                    continue
+                targets = []
+                for j in options:
+                    pairs = dict(self.inner(i, j))
+                    if a in pairs:
+                        targets.append(self.dst[j].keys[pairs[a]])
+                if targets:
+                    ambiguous[key] = tuple(targets)
+        return Alignment(mapping, dict(sorted(ambiguous.items(),
+                                              key=lambda kv: order[kv[0]])))
+
+
+def _certain_lis(pairs):
+    """
+    The pairs that every longest chain increasing on both sides contains.
+
+    ``pairs`` are ``(i, j)`` with distinct ``i`` and distinct ``j``; the
+    result is sorted. Patience sorting, O(n log n).
+    """
+    pairs = sorted(pairs)
+    n = len(pairs)
+    if n == 0:
+        return []
+    ends = [p[1] for p in pairs]
+
+    def lengths(values):
+        tails, out = [], []
+        for value in values:
+            pos = bisect_left(tails, value)
+            if pos == len(tails):
+                tails.append(value)
+            else:
+                tails[pos] = value
+            out.append(pos + 1)
+        return out
+
+    forward = lengths(ends)
+    backward = lengths([-v for v in reversed(ends)])[::-1]
+    longest = max(forward)
+    on_some = [k for k in range(n) if forward[k] + backward[k] - 1 == longest]
+    per_level = {}
+    for k in on_some:
+        per_level[forward[k]] = per_level.get(forward[k], 0) + 1
+    return [pairs[k] for k in on_some if per_level[forward[k]] == 1]
+
+
+def align_structure(src: Mapping[str, Shape], dst: Mapping[str, Shape],
+                    sep: str = '.', max_cells: int = MAX_CELLS) -> Alignment:
+    """
+    Pair source keys with destination keys by structure (see the module
+    docstring): state-dict order, shapes, and the names that agree.
+
+    Args:
+        src: source (checkpoint) keys -> shapes, in state-dict order. Keys
+            whose shape is None are never paired.
+        dst: destination (model) keys -> shapes, in state-dict order.
+        sep: separator between path components.
+        max_cells: the largest gap (source groups x destination groups)
+            aligned by dynamic programming; larger gaps without unique
+            shapes are left unpaired and listed as ambiguous.
+
+    Returns:
+        Alignment: the mapping (one to one, shapes compatible, in source
+        order) and the ambiguous source keys.
+
+    Example:
+        >>> from torch_liberator.alignment import align_structure
+        >>> # timm-style and torchvision-style names for one transformer block
+        >>> src = {'cls_token': (1, 1, 4), 'pos_embed': (1, 5, 4),
+        ...        'patch.weight': (4, 3, 2, 2), 'patch.bias': (4,),
+        ...        'blocks.0.gamma': (4,), 'blocks.0.norm1.weight': (4,),
+        ...        'blocks.0.norm1.bias': (4,)}
+        >>> dst = {'class_token': (1, 1, 4), 'conv_proj.weight': (4, 3, 2, 2),
+        ...        'conv_proj.bias': (4,), 'encoder.pos_embedding': (1, 5, 4),
+        ...        'encoder.layers.0.layer_scale': (4, 1, 1),
+        ...        'encoder.layers.0.ln_1.weight': (4,),
+        ...        'encoder.layers.0.ln_1.bias': (4,)}
+        >>> mapping = align_structure(src, dst).mapping
+        >>> mapping['pos_embed'], mapping['blocks.0.gamma']
+        ('encoder.pos_embedding', 'encoder.layers.0.layer_scale')
+        >>> len(mapping)
+        7
+    """
+    if max_cells < 0:
+        raise ValueError(f'max_cells={max_cells!r} must be >= 0')
+    return _Aligner(src, dst, sep, max_cells).solve()
