@@ -272,9 +272,9 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
         >>> plan.mapping
         {'module.conv.weight': 'conv.weight', 'module.fc.weight': 'head.weight'}
         >>> print(plan)  # doctest: +NORMALIZE_WHITESPACE
-        checkpoint          model        action  n
-        module.conv.weight  conv.weight  copy    1
-        module.fc.weight    head.weight  copy    1  (rename)
+        checkpoint -> model                action  n
+        module.conv.weight -> conv.weight  copy    1
+        module.fc.weight -> head.weight    copy    1  (rename)
         copy 2, shove 0, skip 0 of 2 checkpoint tensors; 2 of 2 model tensors set; association='isomorphism'
     """
     check_plan_options(association, mangle)

@@ -193,10 +193,45 @@ def _short(reason):
     return reason.split(';')[0]
 
 
+def _components(pattern):
+    """Split a pattern on the dots that are not inside ``{...}``."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(pattern):
+        if char == '{':
+            depth += 1
+        elif char == '}':
+            depth -= 1
+        elif char == '.' and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def _prefix_rule(src, dst):
+    """``('', 'backbone.body.', 'layer1.conv.weight')`` for
+    ``layer1.conv.weight -> backbone.body.layer1.conv.weight``: the
+    prefixes that change and the common tail; None when the last
+    components differ."""
+    s, d = _components(src), _components(dst)
+    k = 0
+    while k < min(len(s), len(d)) and s[-1 - k] == d[-1 - k]:
+        k += 1
+    if k == 0:
+        return None
+    def head(parts):
+        return ''.join(part + '.' for part in parts[:len(parts) - k])
+    return head(s), head(d), '.'.join(s[len(s) - k:])
+
+
 def format_plan(plan) -> str:
     """
-    A load plan as a table: one row per folded group of pairs, then the
-    counts per action.
+    A load plan as a table: pairs grouped by how their names change, keys
+    folded into patterns, then the counts per action.
+
+    Rows under a header ``A* -> B*`` load checkpoint key ``A<row>`` into
+    model key ``B<row>``; other rows say ``checkpoint -> model`` in full
+    (``-``: no key on that side).
 
     Args:
         plan (LoadPlan): a :class:`torch_liberator.loadplan.LoadPlan`.
@@ -211,11 +246,12 @@ def format_plan(plan) -> str:
         ...         self.body = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(3)], torch.nn.Linear(4, 2))
         ...         self.extra = torch.nn.Linear(1, 1)
         >>> print(plan_load(Net(), src.state_dict()))
-        checkpoint           model                     action  n
-        {0..2}.{weight,bias}  body.{0..2}.{weight,bias}  copy    6
-        3.weight             body.3.weight             shove   1  (9, 4) -> (2, 4) corner
-        3.bias               body.3.bias               shove   1  (9,) -> (2,) corner
-        -                    extra.{weight,bias}       unset   2
+        checkpoint -> model          action  n
+        * -> body.*
+          {0..2}.{weight,bias}       copy    6
+          3.weight                   shove   1  (9, 4) -> (2, 4) corner
+          3.bias                     shove   1  (9,) -> (2,) corner
+        - -> extra.{weight,bias}     unset   2
         copy 6, shove 2, skip 0 of 8 checkpoint tensors; 8 of 10 model tensors set; association='isomorphism'
     """
     rows = []
@@ -229,14 +265,40 @@ def format_plan(plan) -> str:
             label = ('skip', _short(e.reason))
         rows.append((e.src_key, e.dst_key, label))
     rows.extend((None, key, ('unset', '')) for key in plan.self_unset)
-    table = [('checkpoint', 'model', 'action', 'n', '')]
-    for src, dst, (action, detail), count in _fold_rows(rows):
-        table.append((src or '-', dst or '-', action, str(count), detail))
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    lines = ['  '.join(cell.ljust(width) for cell, width
-                       in zip(row[:4], widths)) + ('  ' + row[4] if row[4] else '')
-             for row in table]
-    lines = [line.rstrip() for line in lines]
+
+    # group the folded rows by the prefix change of their names
+    blocks = {}
+    for src, dst, label, count in _fold_rows(rows):
+        rule = None
+        if src is not None and dst is not None:
+            rule = _prefix_rule(src, dst)
+        if rule is None:
+            name = f'{src or "-"} -> {dst or "-"}'
+            blocks[(src, dst, label)] = [(name, label, count)]
+        else:
+            blocks.setdefault(rule[:2], []).append((rule[2], label, count))
+    table = [('checkpoint -> model', 'action', 'n', '')]
+    for key, members in blocks.items():
+        if len(key) == 3:
+            table.extend((name, action, str(count), detail)
+                         for name, (action, detail), count in members)
+            continue
+        if len(members) == 1:
+            tail, (action, detail), count = members[0]
+            table.append((f'{key[0]}{tail} -> {key[1]}{tail}', action,
+                          str(count), detail))
+            continue
+        table.append((f'{key[0]}* -> {key[1]}*', '', '', ''))
+        table.extend((f'  {tail}', action, str(count), detail)
+                     for tail, (action, detail), count in members)
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    lines = []
+    for row in table:
+        line = '  '.join(cell.ljust(width) for cell, width
+                         in zip(row[:3], widths))
+        if row[3]:
+            line += '  ' + row[3]
+        lines.append(line.rstrip())
     lines.append(_counts_line(plan))
     if plan.ambiguous:
         lines.append(f'ambiguous {len(plan.ambiguous)}: '

@@ -27,7 +27,7 @@ from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
 from torch_liberator.errors import CheckpointFormatError
 from torch_liberator.shapes import TensorSpec
 
-__all__ = ['StateDictSource', 'TensorSource', 'open_source']
+__all__ = ['SpecSource', 'StateDictSource', 'TensorSource', 'open_source']
 
 
 @runtime_checkable
@@ -104,6 +104,43 @@ class StateDictSource:
             {'w': tensor([1.])}
         """
         return {key: self.state[key] for key in keys}
+
+
+class SpecSource:
+    """
+    Keys and specs without tensors, as a :class:`TensorSource` for planning
+    only (a model built on the ``meta`` device, a list of shapes).
+
+    Args:
+        specs (Mapping[str, TensorSpec | Tensor]): key -> spec (tensors,
+            meta ones included, are described by their shape and dtype).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.tensorsource import SpecSource
+        >>> source = SpecSource({'w': torch.empty(2, 3, device='meta')})
+        >>> source.specs, source.problems
+        ({'w': TensorSpec(shape=(2, 3), dtype=torch.float32)}, {})
+        >>> source.read(['w'])
+        Traceback (most recent call last):
+        ...
+        torch_liberator.errors.CheckpointFormatError: this source holds shapes only, no tensor data ('w' asked); load from a checkpoint file or a state dict
+    """
+
+    def __init__(self, specs: Mapping[str, object]):
+        self.specs = {key: value if isinstance(value, TensorSpec)
+                      else TensorSpec.of(value)
+                      for key, value in specs.items()}
+        self.problems = {}
+
+    def read(self, keys: Iterable[str]) -> Dict[str, torch.Tensor]:
+        """Raise: there is no data to read."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        raise CheckpointFormatError(
+            f'this source holds shapes only, no tensor data ({keys[0]!r} '
+            'asked); load from a checkpoint file or a state dict')
 
 
 SourceLike = Union[str, os.PathLike, Mapping[str, torch.Tensor], TensorSource]
