@@ -29,12 +29,12 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 import torch
 
 from torch_liberator.keyrules import KeyFilter
-from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan,
-                                      build_plan, check_plan_options,
-                                      describe_destination,
+from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan, Mangle,
+                                      build_plan, plan_load, check_plan_options,
+                                      check_tensors, describe_destination,
                                       unwritable_reason)
+from torch_liberator.policies import MangleRules, apply_decision, prepare_shove
 from torch_liberator.report import print_report
-from torch_liberator.shove import shove_tensor
 from torch_liberator.tensorsource import SourceLike, open_source
 
 __all__ = ['Pretrained', 'load_partial_state']
@@ -51,7 +51,7 @@ def load_partial_state(model: torch.nn.Module,
                        model_state_dict: SourceLike,
                        leftover: Leftover = 'noop',
                        ignore_unset: Union[bool, Iterable[str]] = False,
-                       verbose: int = 1, mangle: bool = True,
+                       verbose: int = 1, mangle: Mangle = True,
                        association: str = DEFAULT_ASSOCIATION,
                        allow_efficiency_tricks: bool = True,
                        initializer: Optional[Leftover] = None, *,
@@ -154,14 +154,19 @@ def load_partial_state(model: torch.nn.Module,
     check_plan_options(association, mangle)
     keyfilter = KeyFilter(include, exclude)
     model = _unwrap_model(model)
-    source = open_source(model_state_dict, device=_model_device(model))
     dst_specs, dst_state = describe_destination(model)
+    rules = MangleRules(mangle, dst_specs)
+    source = open_source(model_state_dict, device=_model_device(model))
     plan = build_plan(source, dst_specs, dst_state, association=association,
-                      mangle=mangle, rename=rename, keyfilter=keyfilter,
+                      rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
+    tensors = source.read([e.src_key for e in plan.loaded])
+    plan = check_tensors(plan, tensors, dst_state)
+    prepared = {e.src_key: prepare_shove(e.decision, tensors[e.src_key],
+                                         dst_state[e.dst_key], e.dst_key)
+                for e in plan.loaded if e.action == 'shove'}
     inits, init_failures = _plan_leftover(leftover, dst_state, plan)
     n_inits = len(inits)
-    tensors = source.read([e.src_key for e in plan.loaded])
 
     # Nothing above touched the model; from here on nothing can fail on
     # account of the inputs.
@@ -169,9 +174,10 @@ def load_partial_state(model: torch.nn.Module,
         while inits:  # pop as we go, so scratch memory is freed early
             key, scratch = inits.popitem()
             dst_state[key].copy_(scratch)
-        for entry in plan.loaded:
-            _apply_entry(dst_state[entry.dst_key], tensors[entry.src_key],
-                         entry)
+        for e in plan.loaded:
+            apply_decision(e.decision, dst_state[e.dst_key],
+                           tensors[e.src_key], e.dst_key,
+                           prepared.get(e.src_key))
 
     info = _make_info(plan, ignore_unset)
     if verbose:
@@ -216,7 +222,7 @@ class Pretrained:
         >>> assert torch.equal(model.layers[2].weight, src[2].weight)
     """
 
-    def __init__(self, fpath: Union[str, os.PathLike], mangle: bool = True,
+    def __init__(self, fpath: Union[str, os.PathLike], mangle: Mangle = True,
                  leftover: Leftover = 'noop',
                  ignore_unset: Union[bool, Iterable[str]] = False,
                  association: str = DEFAULT_ASSOCIATION,
@@ -260,13 +266,11 @@ class Pretrained:
             >>> plan.counts()
             {'copy': 1, 'shove': 1, 'skip': 0}
         """
-        model = _unwrap_model(model)
-        dst_specs, dst_state = describe_destination(model)
-        return build_plan(self._open(model), dst_specs, dst_state,
-                          association=self.association, mangle=self.mangle,
-                          rename=self.rename,
-                          keyfilter=KeyFilter(self.include, self.exclude),
-                          shortcut=self.allow_efficiency_tricks)
+        return plan_load(
+            _unwrap_model(model), self._open(_unwrap_model(model)),
+            association=self.association, mangle=self.mangle,
+            rename=self.rename, include=self.include, exclude=self.exclude,
+            allow_efficiency_tricks=self.allow_efficiency_tricks)
 
     def forward(self, model: torch.nn.Module) -> Dict:
         """
@@ -345,11 +349,6 @@ def _model_device(model):
     for tensor in model.buffers():
         return tensor.device
     return None
-
-
-def _apply_entry(dst, src, entry):
-    """Write one planned pair into the model's tensor."""
-    shove_tensor(dst, src)
 
 
 # --- planning (nothing here touches the model) ------------------------------

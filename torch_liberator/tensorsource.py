@@ -40,8 +40,8 @@ class TensorSource(Protocol):
             checkpoint's order, with its shape and dtype; known without
             reading tensor data.
         problems (Mapping[str, str]): keys whose tensors cannot be loaded,
-            with the reason (a sparse or quantized tensor, a meta tensor
-            that holds no data); the plan skips them.
+            with the reason (a tensor without a single shape, a dtype the
+            file format cannot give); the plan skips them.
 
     A source also has ``read(keys)``, which returns ``{key: Tensor}`` for
     the keys asked (only those), on the device the source was opened for.
@@ -79,19 +79,21 @@ class StateDictSource:
         >>> source = StateDictSource({'state_dict': {'w': torch.zeros(2)}, 'epoch': 1})
         >>> source.specs
         {'w': TensorSpec(shape=(2,), dtype=torch.float32)}
-        >>> StateDictSource({'w': torch.zeros(2).to_sparse()}).problems
-        {'w': 'torch.sparse_coo tensors are not supported; densify it first'}
+        >>> StateDictSource({'w': torch.zeros(2)}).problems
+        {}
     """
 
     def __init__(self, state: Mapping[str, torch.Tensor]):
         self.state = _flat_tensor_state(state)
-        self.specs = {key: TensorSpec.of(value)
-                      for key, value in self.state.items()}
-        self.problems = {}
+        self.specs, self.problems = {}, {}
         for key, value in self.state.items():
-            reason = _unsupported_reason(value)
-            if reason:
-                self.problems[key] = reason
+            if value.is_nested:
+                self.specs[key] = TensorSpec(None, value.dtype)
+                self.problems[key] = (
+                    'a nested tensor has no single shape to fit; convert '
+                    'it first (e.g. .to_padded_tensor(0))')
+            else:
+                self.specs[key] = TensorSpec.of(value)
 
     def read(self, keys: Iterable[str]) -> Dict[str, torch.Tensor]:
         """
@@ -209,13 +211,3 @@ def _flat_tensor_state(state):
                 f'{type(value).__name__}, not a tensor; remove non-tensor '
                 'entries or pass the nested state dict')
     return dict(state)
-
-
-def _unsupported_reason(src):
-    if src.layout != torch.strided:
-        return f'{src.layout} tensors are not supported; densify it first'
-    if src.is_quantized:
-        return 'quantized tensors are not supported; dequantize it first'
-    if src.is_meta:
-        return 'meta tensors hold no data'
-    return None
