@@ -312,7 +312,8 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
         checkpoint -> model                action  n
         module.conv.weight -> conv.weight  copy    1
         module.fc.weight -> head.weight    copy    1  (rename)
-        copy 2, shove 0, skip 0 of 2 checkpoint tensors; 2 of 2 model tensors set; association='isomorphism'
+        copy 2, shove 0, skip 0 of 2 checkpoint tensors
+        2 of 2 model tensors set, 0 unset; association='isomorphism'
     """
     check_plan_options(association, mangle)
     keyfilter = KeyFilter(include, exclude)
