@@ -61,11 +61,15 @@ def load_partial_state(model: torch.nn.Module,
     Copy as much of a state dict as fits into a model, even when the names or
     shapes differ.
 
-    Checkpoint keys are associated with model keys by ``association``; each
-    associated tensor is copied into the model's own parameter or buffer.
-    Tensors of equal shape are copied as they are; with ``mangle=True`` a
-    tensor of the same rank but different sizes has its overlapping leading
-    block copied ("shoved"), and a tensor of a different rank is skipped.
+    Checkpoint keys are associated with model keys by ``association`` (after
+    your ``rename`` rules); every pair is planned (copy, shove with a shape
+    policy, or skip with the reason, see :mod:`torch_liberator.loadplan`)
+    before anything is written, then each planned tensor is copied into the
+    model's own parameter or buffer. Tensors of equal shape are copied as
+    they are; with ``mangle=True`` a tensor of the same rank but different
+    sizes has its overlapping leading block copied ("shoved"), and a tensor
+    of a different rank is skipped. A call that raises leaves the model as
+    it was.
 
     Args:
         model (torch.nn.Module): the destination. ``DataParallel`` and
@@ -90,8 +94,11 @@ def load_partial_state(model: torch.nn.Module,
         verbose (int): 0 prints nothing; 1 prints a short summary (a few
             lines whatever the model size); 2 or more prints one line per
             key, and says why each skipped key was skipped.
-        mangle (bool): if False, tensors whose shapes differ are skipped
-            instead of partially copied.
+        mangle (bool | str | Callable | Dict[str, object]): what to do with a
+            pair whose shapes differ: True copies the overlapping leading
+            block, False skips it; a policy name, a callable or
+            ``{model key pattern: policy}`` as
+            :class:`torch_liberator.policies.MangleRules` accepts.
         association (str): how keys are matched, one of
             :data:`torch_liberator.association.ASSOCIATIONS`:
             ``'strict'``, ``'module-hack'``, ``'prefix-hack'``,
@@ -101,6 +108,16 @@ def load_partial_state(model: torch.nn.Module,
             other (identity is then the largest mapping any association can
             find). If False, the solver always runs. The result is the same
             either way.
+        initializer (Callable | None): the 0.2 name of ``leftover``
+            (deprecated; giving both is an error).
+        rename (Dict[str, str] | None): your own pairs
+            ``{checkpoint key: model key}`` and/or ``{regex: replacement}``
+            rules over checkpoint keys, applied before the association,
+            which never overrides them (see :mod:`torch_liberator.keyrules`).
+        include (str | List[str] | None): glob patterns; only pairs with a
+            key (either side) matching one may load.
+        exclude (str | List[str] | None): glob patterns; pairs with a key
+            matching one never load.
 
     Returns:
         dict: ``info`` with
@@ -118,11 +135,19 @@ def load_partial_state(model: torch.nn.Module,
           destination, or shapes that cannot be fitted);
         * ``self_unset``: model keys that received nothing (minus
           ``ignore_unset``);
-        * ``other_unused``: checkpoint keys that were not copied.
+        * ``other_unused``: checkpoint keys that were not copied;
+        * ``plan``: the :class:`~torch_liberator.loadplan.LoadPlan` that was
+          applied (what :func:`~torch_liberator.loadplan.plan_load` returns
+          for the same arguments).
 
     Raises:
         ValueError: an unknown ``association``, a ``leftover`` that is
             neither ``'noop'`` nor callable, or a bad ``ignore_unset``.
+        PolicyError: a malformed ``mangle``.
+        KeyRuleError: a bad ``rename``, ``include`` or ``exclude`` rule, or
+            one that matches no key.
+        ShapeMismatchError: ``mangle`` says ``'raise'`` for a pair, or a
+            policy it names cannot fit its pair.
         CheckpointFormatError: the source is not a mapping of names to
             tensors.
         CheckpointNotFoundError: a path names no file.
@@ -195,9 +220,9 @@ class Pretrained:
         fpath (str | PathLike): what :func:`~torch_liberator.checkpoint.read_state_dict`
             accepts: ``.pt`` / ``.pth`` / ``.ckpt``, ``.safetensors``, a
             deploy zip (or a path inside one), or a glob matching one file.
-        mangle, leftover, ignore_unset, association,
-            allow_efficiency_tricks, verbose: as in
-            :func:`load_partial_state` (the published positional order).
+        mangle, leftover, ignore_unset, association, allow_efficiency_tricks, verbose:
+            as in :func:`load_partial_state`, in the published positional
+            order.
         ema (bool): load the EMA weights of a checkpoint that holds them.
         allow_unsafe (bool): allow arbitrary unpickling for checkpoints that
             cannot be read with ``torch.load(weights_only=True)``. Only for
