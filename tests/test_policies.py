@@ -8,8 +8,8 @@ import torch
 from torch_liberator import policies
 from torch_liberator.errors import PolicyError, ShapeMismatchError
 from torch_liberator.policies import (
-    POLICIES, MangleRules, ShoveDecision, apply_decision, check_copyable,
-    interpolate, prepare_shove, suggest_policy, summarize_shoves)
+    POLICIES, MangleRules, ShoveDecision, apply_decision, interpolate,
+    prepare_shove, suggest_policy, summarize_shoves)
 from torch_liberator.shapes import TensorSpec
 
 
@@ -276,49 +276,3 @@ def test_apply_writes_a_parameter_in_place_without_grad():
     apply_decision(d, conv.weight, src, 'weight')
     assert conv.weight is weight and weight.grad_fn is None
     assert torch.equal(weight.detach(), src[:, :, 1:4, 1:4])
-
-
-# --- check_copyable --------------------------------------------------------------
-
-def test_check_copyable_accepts_ordinary_pairs_and_self():
-    t = torch.arange(4.)
-    assert check_copyable(torch.ones(4, dtype=torch.float64), torch.zeros(4)) is None
-    assert check_copyable(t, t) is None  # a model's own state dict loaded back
-    assert check_copyable(torch.ones(3, 4).t(), torch.zeros(4, 3)) is None
-    assert check_copyable(torch.ones(1).expand(4), torch.zeros(4)) is None  # reading is fine
-
-
-def test_check_copyable_refuses_what_would_fail_half_way():
-    assert 'expanded view' in check_copyable(torch.ones(4, 3), torch.zeros(1, 3).expand(4, 3))
-    base = torch.arange(10.)
-    assert 'shares memory' in check_copyable(base[:6], base[4:])
-    nested = torch.nested.nested_tensor([torch.zeros(2, 3), torch.zeros(3, 3)])
-    assert check_copyable(nested, torch.zeros(2, 3)).startswith(
-        'the checkpoint tensor is a nested tensor')
-    jagged = torch.nested.nested_tensor([torch.zeros(2, 3), torch.zeros(3, 3)],
-                                        layout=torch.jagged)
-    assert check_copyable(jagged, torch.zeros(2, 3)).startswith(
-        'the checkpoint tensor is a nested tensor')
-    bits = torch.zeros(4, dtype=torch.uint8).view(torch.bits8)
-    assert check_copyable(bits, torch.zeros(4)) == (
-        'the checkpoint tensor is bits8, which torch cannot copy; convert it to '
-        'a supported dtype first')
-    assert 'the model tensor is bits8' in check_copyable(torch.zeros(4), bits.clone())
-    assert check_copyable(torch.zeros(2, device='meta'), torch.zeros(2)) == 'meta tensors hold no data'
-
-
-def test_uncopyable_dtypes_match_this_torch():
-    """Every dtype torch has either copies into float32 or is listed."""
-    listed = set(policies.UNCOPYABLE_DTYPES)
-    for dtype in {getattr(torch, name) for name in dir(torch)
-                  if isinstance(getattr(torch, name), torch.dtype)}:
-        name = str(dtype).rsplit('.', 1)[-1]
-        if dtype.is_complex:
-            continue  # complex -> real is refused for another reason
-        try:
-            src = torch.empty(4, dtype=dtype)
-            torch.zeros(4).copy_(src)
-            fails = False
-        except (RuntimeError, TypeError):
-            fails = True
-        assert fails == (name in listed), name
