@@ -8,11 +8,11 @@ This module only orchestrates; every step is done by another module:
 2. associate checkpoint keys with model keys
    (:func:`torch_liberator.association.associate_keys`);
 3. plan how each source tensor fits its destination
-   (:func:`torch_liberator.shove.plan_shove`), and try the ``leftover``
+   (:mod:`torch_liberator.policies`), and try the ``leftover``
    initializer on scratch tensors;
 4. only then touch the model: initialize leftovers and copy tensor by tensor
    into the model's own parameters and buffers
-   (:func:`torch_liberator.shove.shove_tensor`);
+   (:func:`torch_liberator.policies.apply_decision`);
 5. report what happened in the ``info`` dictionary (and on stdout, as much
    as ``verbose`` asks for, see :mod:`torch_liberator.report`).
 
@@ -34,7 +34,7 @@ from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan,
                                       describe_destination,
                                       unwritable_reason)
 from torch_liberator.report import print_report
-from torch_liberator.shove import shove_tensor
+from torch_liberator.policies import apply_decision
 from torch_liberator.tensorsource import SourceLike, open_source
 
 __all__ = ['Pretrained', 'load_partial_state']
@@ -45,13 +45,14 @@ __all__ = ['Pretrained', 'load_partial_state']
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 Leftover = Union[str, Callable[[torch.Tensor], object]]
+Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def load_partial_state(model: torch.nn.Module,
                        model_state_dict: SourceLike,
                        leftover: Leftover = 'noop',
                        ignore_unset: Union[bool, Iterable[str]] = False,
-                       verbose: int = 1, mangle: bool = True,
+                       verbose: int = 1, mangle: Mangle = True,
                        association: str = DEFAULT_ASSOCIATION,
                        allow_efficiency_tricks: bool = True,
                        initializer: Optional[Leftover] = None, *,
@@ -63,9 +64,11 @@ def load_partial_state(model: torch.nn.Module,
 
     Checkpoint keys are associated with model keys by ``association``; each
     associated tensor is copied into the model's own parameter or buffer.
-    Tensors of equal shape are copied as they are; with ``mangle=True`` a
+    Tensors of equal shape are copied as they are; tensors whose shapes
+    differ are fitted ("shoved") as ``mangle`` says: with ``mangle=True`` a
     tensor of the same rank but different sizes has its overlapping leading
-    block copied ("shoved"), and a tensor of a different rank is skipped.
+    block copied, a tensor of a different rank is skipped, and shapes that
+    differ only by size-1 dimensions are reshaped.
 
     Args:
         model (torch.nn.Module): the destination. ``DataParallel`` and
@@ -90,8 +93,15 @@ def load_partial_state(model: torch.nn.Module,
         verbose (int): 0 prints nothing; 1 prints a short summary (a few
             lines whatever the model size); 2 or more prints one line per
             key, and says why each skipped key was skipped.
-        mangle (bool): if False, tensors whose shapes differ are skipped
-            instead of partially copied.
+        mangle (bool | str | Callable | Dict[str, ...]): what to do with
+            tensors whose shapes differ. True: ``'corner'`` (the leading
+            block); False: ``'skip'``; a policy name (``'corner'``,
+            ``'center'``, ``'interpolate'``, ``'adapt_channels'``,
+            ``'reshape'``, ``'skip'``, ``'raise'``), a callable
+            ``(src_tensor, dst_tensor, key) -> tensor``, or ``{pattern:
+            policy}`` over model keys (globs, or regexes starting with
+            ``re:``; ``'*'`` sets the default). See
+            :mod:`torch_liberator.policies`.
         association (str): how keys are matched, one of
             :data:`torch_liberator.association.ASSOCIATIONS`:
             ``'strict'``, ``'module-hack'``, ``'prefix-hack'``,
@@ -159,9 +169,10 @@ def load_partial_state(model: torch.nn.Module,
     plan = build_plan(source, dst_specs, dst_state, association=association,
                       mangle=mangle, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
+    tensors = source.read([e.src_key for e in plan.loaded])
+    prepared = plan.prepare(tensors, dst_state)
     inits, init_failures = _plan_leftover(leftover, dst_state, plan)
     n_inits = len(inits)
-    tensors = source.read([e.src_key for e in plan.loaded])
 
     # Nothing above touched the model; from here on nothing can fail on
     # account of the inputs.
@@ -170,8 +181,9 @@ def load_partial_state(model: torch.nn.Module,
             key, scratch = inits.popitem()
             dst_state[key].copy_(scratch)
         for entry in plan.loaded:
-            _apply_entry(dst_state[entry.dst_key], tensors[entry.src_key],
-                         entry)
+            apply_decision(entry.decision, dst_state[entry.dst_key],
+                           tensors[entry.src_key], entry.dst_key,
+                           prepared.get(entry.src_key))
 
     info = _make_info(plan, ignore_unset)
     if verbose:
@@ -216,7 +228,7 @@ class Pretrained:
         >>> assert torch.equal(model.layers[2].weight, src[2].weight)
     """
 
-    def __init__(self, fpath: Union[str, os.PathLike], mangle: bool = True,
+    def __init__(self, fpath: Union[str, os.PathLike], mangle: Mangle = True,
                  leftover: Leftover = 'noop',
                  ignore_unset: Union[bool, Iterable[str]] = False,
                  association: str = DEFAULT_ASSOCIATION,
@@ -345,11 +357,6 @@ def _model_device(model):
     for tensor in model.buffers():
         return tensor.device
     return None
-
-
-def _apply_entry(dst, src, entry):
-    """Write one planned pair into the model's tensor."""
-    shove_tensor(dst, src)
 
 
 # --- planning (nothing here touches the model) ------------------------------

@@ -35,17 +35,17 @@ Example:
     >>> plan.counts()
     {'copy': 2, 'shove': 2, 'skip': 0}
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
 from torch_liberator.association import ASSOCIATIONS, associate
-from torch_liberator.errors import ShapeMismatchError
 from torch_liberator.keyrules import KeyFilter, rename_keys
+from torch_liberator.policies import MangleRules, ShoveDecision, prepare_shove
+from torch_liberator.preflight import check_destination, check_pairs
 from torch_liberator.report import SEEN_CATEGORIES, format_plan
 from torch_liberator.shapes import TensorSpec
-from torch_liberator.shove import plan_shove
 from torch_liberator.tensorsource import SourceLike, TensorSource, open_source
 
 __all__ = ['ACTIONS', 'DEFAULT_ASSOCIATION', 'LoadPlan', 'PlanEntry',
@@ -83,6 +83,9 @@ class PlanEntry:
             (``'corner'``: the leading block).
         reason (str): why a ``'skip'`` is skipped ('' otherwise).
         given (bool): the pair came from the user's ``rename``.
+        decision (ShoveDecision | None): what the shape policies decided for
+            an associated pair (:mod:`torch_liberator.policies`); it carries
+            the policy's implementation for the load.
 
     Example:
         >>> from torch_liberator.loadplan import PlanEntry
@@ -102,6 +105,8 @@ class PlanEntry:
     policy: Optional[str] = None
     reason: str = ''
     given: bool = False
+    decision: Optional[ShoveDecision] = field(
+        default=None, compare=False, repr=False)
 
     @property
     def loads(self) -> bool:
@@ -115,6 +120,8 @@ class PlanEntry:
             return True
         if self.action != 'shove':
             return False
+        if self.decision is not None:
+            return self.decision.covers
         src, dst = self.src_spec.shape, self.dst_spec.shape
         return len(src) == len(dst) and all(s >= d for s, d in zip(src, dst))
 
@@ -218,9 +225,40 @@ class LoadPlan:
     def __str__(self) -> str:
         return format_plan(self)
 
+    def prepare(self, src_tensors: Mapping[str, torch.Tensor],
+                dst_tensors: Mapping[str, torch.Tensor]
+                ) -> Dict[str, Optional[torch.Tensor]]:
+        """
+        The checks that need the tensors, run before the first write: pairs
+        that cannot be copied (:func:`torch_liberator.preflight.check_pairs`:
+        memory shared with the model, expanded views, ...) become skips with
+        the reason, and the values of shoves that compute them
+        (``interpolate``, ``adapt_channels``, callables) are computed.
+
+        Returns:
+            Dict[str, Tensor | None]: checkpoint key -> the value to pass to
+            :func:`torch_liberator.policies.apply_decision`.
+
+        Raises:
+            ShapeMismatchError: a callable policy failed or returned a tensor
+                of the wrong shape; nothing was written.
+        """
+        reasons = check_pairs(
+            (e.src_key, e.dst_key, src_tensors[e.src_key],
+             dst_tensors[e.dst_key]) for e in self.loaded)
+        if reasons:
+            self.entries = [
+                replace(e, action='skip', outcome='skipped',
+                        reason=reasons[e.src_key], decision=None)
+                if e.src_key in reasons else e for e in self.entries]
+            self.self_unset = _unset_keys(None, dst_tensors, self.entries)
+        return {e.src_key: prepare_shove(e.decision, src_tensors[e.src_key],
+                                         dst_tensors[e.dst_key], e.dst_key)
+                for e in self.loaded if e.action == 'shove'}
+
 
 def plan_load(model_or_state_dict: Destination, source: SourceLike,
-              association: str = DEFAULT_ASSOCIATION, mangle: bool = True, *,
+              association: str = DEFAULT_ASSOCIATION, mangle=True, *,
               rename: Optional[Mapping[str, str]] = None,
               include=None, exclude=None,
               allow_efficiency_tricks: bool = True, ema: bool = False,
@@ -239,8 +277,9 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
             :class:`~torch_liberator.tensorsource.TensorSource`.
         association: how keys are matched, one of
             :data:`~torch_liberator.association.ASSOCIATIONS`.
-        mangle: if False, pairs whose shapes differ are skipped instead of
-            shoved.
+        mangle: what to do with pairs whose shapes differ: True (``'corner'``),
+            False (``'skip'``), a policy name or callable, or ``{pattern:
+            policy}`` over model keys (see :mod:`torch_liberator.policies`).
         rename: your own pairs ``{checkpoint key: model key}`` and/or rules
             ``{regex: replacement}`` over checkpoint keys, applied before the
             association, which never overrides them (see
@@ -287,7 +326,7 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
                       shortcut=allow_efficiency_tricks)
 
 
-def check_plan_options(association: str, mangle: bool) -> None:
+def check_plan_options(association: str, mangle) -> None:
     """
     Raise ValueError for an ``association`` or ``mangle`` that is not
     accepted (before anything is read).
@@ -302,10 +341,7 @@ def check_plan_options(association: str, mangle: bool) -> None:
     if not isinstance(association, str) or association not in ASSOCIATIONS:
         raise ValueError(
             f'association={association!r} is not one of {ASSOCIATIONS}')
-    if not isinstance(mangle, bool):
-        raise ValueError(
-            f'mangle={mangle!r} is not True or False; True fits tensors whose '
-            'shapes differ, False skips them')
+    MangleRules(mangle, None)  # raises PolicyError (a ValueError)
 
 
 def describe_destination(model_or_state_dict: Destination
@@ -350,7 +386,7 @@ def describe_destination(model_or_state_dict: Destination
 
 def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                dst_tensors: Optional[Mapping[str, torch.Tensor]] = None, *,
-               association: str = DEFAULT_ASSOCIATION, mangle: bool = True,
+               association: str = DEFAULT_ASSOCIATION, mangle=True,
                rename: Optional[Mapping[str, str]] = None,
                keyfilter: Optional[KeyFilter] = None,
                shortcut: bool = True) -> LoadPlan:
@@ -368,6 +404,7 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         ('shove', 'partial_add_some', 'corner')
     """
     keyfilter = keyfilter or KeyFilter()
+    rules = MangleRules(mangle, dst_specs)
     src_specs = src.specs
     keyfilter.check_used(src_specs, dst_specs)
     names, given = rename_keys(src_specs, dst_specs, rename)
@@ -385,7 +422,7 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
     ambiguous = {back[s]: tuple(d) for s, d in found.ambiguous.items()}
 
     problems = src.problems
-    entries = []
+    entries, hints = [], []
     for key, spec in src_specs.items():
         dst_key = mapping.get(key)
         if dst_key is None:
@@ -400,40 +437,25 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         dst_spec = dst_specs[dst_key]
         reason = (problems.get(key)
                   or (dst_tensors is not None
-                      and unwritable_reason(dst_tensors[dst_key]))
+                      and (unwritable_reason(dst_tensors[dst_key])
+                           or check_destination(dst_tensors[dst_key])))
                   or keyfilter.reason(key, dst_key))
         if reason:
             entry = PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
                               reason=reason, given=key in given)
         else:
-            entry = _fit_entry(key, dst_key, spec, dst_spec, mangle,
-                               given=key in given)
+            decision = rules.decide(key, dst_key, spec, dst_spec)
+            entry = PlanEntry(key, dst_key, decision.action, decision.outcome,
+                              spec, dst_spec, policy=decision.policy,
+                              reason=decision.reason or '', given=key in given,
+                              decision=decision)
+            if decision.hint:
+                hints.append(decision.hint)
         entries.append(entry)
 
     self_unset = _unset_keys(dst_specs, dst_tensors, entries)
     return LoadPlan(entries, self_unset, ambiguous, found.association,
-                    list(dst_specs))
-
-
-def _fit_entry(src_key, dst_key, src_spec, dst_spec, mangle, given):
-    """Decide how a pair whose keys were associated is loaded."""
-    def entry(action, outcome, policy=None, reason=''):
-        return PlanEntry(src_key, dst_key, action, outcome, src_spec,
-                         dst_spec, policy=policy, reason=reason, given=given)
-    same = src_spec.shape == dst_spec.shape
-    if not same and not mangle:
-        return entry('skip', 'skipped', reason=(
-            f'shape {src_spec.shape} != model {dst_spec.shape} and '
-            'mangle=False'))
-    dtypes = [spec.dtype if isinstance(spec.dtype, torch.dtype) else None
-              for spec in (dst_spec, src_spec)]
-    try:
-        outcome = plan_shove(dst_spec.shape, src_spec.shape, *dtypes)
-    except ShapeMismatchError as err:
-        return entry('skip', 'skipped', reason=f'cannot fit: {err}')
-    if outcome == 'full_add':
-        return entry('copy', outcome)
-    return entry('shove', outcome, policy='corner')
+                    list(dst_specs), hints)
 
 
 def unwritable_reason(dst: torch.Tensor) -> Optional[str]:

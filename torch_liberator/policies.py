@@ -37,8 +37,8 @@ Example:
     >>> d.action, d.policy, d.outcome
     ('shove', 'interpolate', 'partial_add_all')
     >>> d = rules.decide('head.weight', 'head.weight', TensorSpec((1000, 768)), TensorSpec((10, 768)))
-    >>> d.describe('head.weight')
-    'head.weight (1000, 768) -> (10, 768) corner'
+    >>> d.policy, d.outcome, d.hint
+    ('corner', 'partial_add_some', None)
 """
 import dataclasses
 import fnmatch
@@ -62,7 +62,6 @@ __all__ = [
     'interpolate',
     'prepare_shove',
     'suggest_policy',
-    'summarize_shoves',
 ]
 
 #: The policy names ``mangle`` accepts (besides True, False and callables).
@@ -88,7 +87,8 @@ class ShoveDecision:
         dst_shape (Tuple[int, ...]): the model tensor's shape.
         reason (str | None): why the pair is skipped.
         hint (str | None): a policy that would likely serve this pair
-            better, as a ``mangle=`` value to paste.
+            better, as a ``mangle=`` value to paste
+            (``"mangle={'pos_embed': 'interpolate'}"``).
         covers (bool): the write sets every element of the model tensor.
         needs_data (bool): a user callable: it is only checked by running it
             (:func:`prepare_shove`), which must happen before the model is
@@ -99,8 +99,6 @@ class ShoveDecision:
     Example:
         >>> from torch_liberator.policies import ShoveDecision
         >>> d = ShoveDecision('shove', 'corner', 'partial_add_some', (1000, 2048), (10, 2048), covers=True)
-        >>> d.describe('fc.weight')
-        'fc.weight (1000, 2048) -> (10, 2048) corner'
         >>> d.as_dict()['outcome']
         'partial_add_some'
     """
@@ -116,15 +114,6 @@ class ShoveDecision:
     needs_data: bool = False
     fn: Optional[Callable] = dataclasses.field(
         default=None, compare=False, repr=False)
-
-    def describe(self, key: str) -> str:
-        """
-        One line for summaries: ``key (src shape) -> (dst shape) policy``.
-        """
-        text = f'{key} {self.src_shape} -> {self.dst_shape}'
-        if self.policy is not None:
-            text += f' {self.policy}'
-        return text
 
     def as_dict(self) -> Dict[str, Any]:
         """
@@ -303,8 +292,9 @@ class MangleRules:
             (:func:`fnmatch.fnmatchcase`), or a regex (:func:`re.search`) when
             the pattern starts with ``re:``. The first matching pattern wins;
             ``'*'`` sets the default (``'corner'`` when absent).
-        dst_keys (Iterable[str]): the model's keys; every pattern must match
-            at least one.
+        dst_keys (Iterable[str] | None): the model's keys; every pattern
+            must match at least one. None checks everything else (for
+            options given before the model is known).
 
     Raises:
         PolicyError: an unknown policy, a pattern that is not a string, a
@@ -322,8 +312,8 @@ class MangleRules:
         ...     MangleRules({'fc.*': 'skip'}, ['head.weight'])
     """
 
-    def __init__(self, mangle, dst_keys: Iterable[str]):
-        dst_keys = list(dst_keys)
+    def __init__(self, mangle, dst_keys: Optional[Iterable[str]]):
+        dst_keys = None if dst_keys is None else list(dst_keys)
         self.default = _BUILTINS['corner']
         self.rules = []  # (pattern, match, policy)
         if isinstance(mangle, dict):
@@ -333,7 +323,8 @@ class MangleRules:
                     self.default = policy
                     continue
                 match = _compile_pattern(pattern)
-                if not any(match(key) for key in dst_keys):
+                if dst_keys is not None and not any(
+                        match(key) for key in dst_keys):
                     raise PolicyError(
                         f'mangle pattern {pattern!r} matches no model key; '
                         f'model keys look like {dst_keys[:3]}; fix or remove '
@@ -388,7 +379,8 @@ class MangleRules:
             >>> rules.decide('fc.weight', 'fc.weight', TensorSpec((5, 2)), TensorSpec((3, 2))).reason
             "shape (5, 2) != model 'fc.weight' (3, 2) and the policy is 'skip'"
         """
-        src_shape, dst_shape = tuple(src_spec.shape), tuple(dst_spec.shape)
+        src_shape, dst_shape = (None if spec.shape is None else tuple(spec.shape)
+                                for spec in (src_spec, dst_spec))
 
         def skip(reason, hint=None):
             return ShoveDecision('skip', None, 'skipped', src_shape, dst_shape,
@@ -397,7 +389,11 @@ class MangleRules:
         reason = check_spec_copyable(src_spec, dst_spec)
         if reason:
             return skip(reason)
-        relation = shape_relation(src_shape, dst_shape)
+        relation = shape_relation(src_spec.shape, dst_spec.shape)
+        if relation == 'unknown':
+            unknown = src_key if src_spec.shape is None else dst_key
+            return skip(f'the shape of {unknown!r} is unknown; nothing can be '
+                        'fitted to it')
         if relation == 'equal':
             return ShoveDecision('copy', None, 'full_add', src_shape, dst_shape)
         policy, pattern = self._lookup(dst_key)
@@ -517,32 +513,7 @@ def _hint(dst_key, src_shape, dst_shape, chosen):
     suggestion = suggest_policy(dst_key, src_shape, dst_shape)
     if suggestion is None or suggestion == chosen:
         return None
-    return f'hint: mangle={{{dst_key!r}: {suggestion!r}}}'
-
-
-def summarize_shoves(decisions) -> str:
-    """
-    One line naming every shoved pair with both shapes and the policy.
-
-    Args:
-        decisions (Mapping[str, ShoveDecision] | Iterable[Tuple[str, ShoveDecision]]):
-            by model key; pairs that are not shoved are left out.
-
-    Example:
-        >>> from torch_liberator.policies import MangleRules, summarize_shoves
-        >>> from torch_liberator.shapes import TensorSpec
-        >>> rules = MangleRules(True, ['fc.weight', 'fc.bias'])
-        >>> decisions = {key: rules.decide(key, key, TensorSpec(s), TensorSpec(d))
-        ...              for key, s, d in [('fc.weight', (1000, 2048), (10, 2048)),
-        ...                                ('fc.bias', (1000,), (10,))]}
-        >>> print(summarize_shoves(decisions))
-        shoved 2: fc.weight (1000, 2048) -> (10, 2048) corner, fc.bias (1000,) -> (10,) corner
-    """
-    items = decisions.items() if hasattr(decisions, 'items') else decisions
-    parts = [d.describe(key) for key, d in items if d.action == 'shove']
-    if not parts:
-        return 'shoved 0'
-    return f'shoved {len(parts)}: ' + ', '.join(parts)
+    return f'mangle={{{dst_key!r}: {suggestion!r}}}'
 
 
 # --- on real tensors -------------------------------------------------------------

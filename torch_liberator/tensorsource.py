@@ -25,6 +25,7 @@ import torch
 
 from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
 from torch_liberator.errors import CheckpointFormatError
+from torch_liberator.preflight import check_source
 from torch_liberator.shapes import TensorSpec
 
 __all__ = ['SpecSource', 'StateDictSource', 'TensorSource', 'open_source']
@@ -85,13 +86,14 @@ class StateDictSource:
 
     def __init__(self, state: Mapping[str, torch.Tensor]):
         self.state = _flat_tensor_state(state)
-        self.specs = {key: TensorSpec.of(value)
-                      for key, value in self.state.items()}
-        self.problems = {}
+        self.specs, self.problems = {}, {}
         for key, value in self.state.items():
-            reason = _unsupported_reason(value)
+            reason = check_source(value)
             if reason:
                 self.problems[key] = reason
+            # a nested tensor has no single shape: planned as unknown, skipped
+            self.specs[key] = (TensorSpec(None, value.dtype) if value.is_nested
+                               else TensorSpec.of(value))
 
     def read(self, keys: Iterable[str]) -> Dict[str, torch.Tensor]:
         """
@@ -209,13 +211,3 @@ def _flat_tensor_state(state):
                 f'{type(value).__name__}, not a tensor; remove non-tensor '
                 'entries or pass the nested state dict')
     return dict(state)
-
-
-def _unsupported_reason(src):
-    if src.layout != torch.strided:
-        return f'{src.layout} tensors are not supported; densify it first'
-    if src.is_quantized:
-        return 'quantized tensors are not supported; dequantize it first'
-    if src.is_meta:
-        return 'meta tensors hold no data'
-    return None
