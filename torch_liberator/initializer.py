@@ -8,11 +8,11 @@ This module only orchestrates; every step is done by another module:
 2. associate checkpoint keys with model keys
    (:func:`torch_liberator.association.associate_keys`);
 3. plan how each source tensor fits its destination
-   (:func:`torch_liberator.shove.plan_shove`), and try the ``leftover``
+   (:mod:`torch_liberator.policies`), and try the ``leftover``
    initializer on scratch tensors;
 4. only then touch the model: initialize leftovers and copy tensor by tensor
    into the model's own parameters and buffers
-   (:func:`torch_liberator.shove.shove_tensor`);
+   (:func:`torch_liberator.policies.apply_decision`);
 5. report what happened in the ``info`` dictionary (and on stdout, as much
    as ``verbose`` asks for, see :mod:`torch_liberator.report`).
 
@@ -45,6 +45,7 @@ __all__ = ['Pretrained', 'load_partial_state']
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 Leftover = Union[str, Callable[[torch.Tensor], object]]
+Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def load_partial_state(model: torch.nn.Module,
@@ -66,10 +67,11 @@ def load_partial_state(model: torch.nn.Module,
     policy, or skip with the reason, see :mod:`torch_liberator.loadplan`)
     before anything is written, then each planned tensor is copied into the
     model's own parameter or buffer. Tensors of equal shape are copied as
-    they are; with ``mangle=True`` a tensor of the same rank but different
-    sizes has its overlapping leading block copied ("shoved"), and a tensor
-    of a different rank is skipped. A call that raises leaves the model as
-    it was.
+    they are; tensors whose shapes differ are fitted ("shoved") as
+    ``mangle`` says: with ``mangle=True`` a tensor of the same rank but
+    different sizes has its overlapping leading block copied, a tensor of a
+    different rank is skipped, and shapes that differ only by size-1
+    dimensions are reshaped. A call that raises leaves the model as it was.
 
     Args:
         model (torch.nn.Module): the destination. ``DataParallel`` and

@@ -43,7 +43,8 @@ import torch
 
 from torch_liberator.association import ASSOCIATIONS, associate
 from torch_liberator.keyrules import KeyFilter, rename_keys
-from torch_liberator.policies import ACTIONS, MangleRules, ShoveDecision, check_copyable
+from torch_liberator.policies import ACTIONS, MangleRules, ShoveDecision
+from torch_liberator.preflight import check_destination, check_pairs
 from torch_liberator.report import SEEN_CATEGORIES, format_plan
 from torch_liberator.shapes import TensorSpec
 from torch_liberator.tensorsource import (SourceLike, StateDictSource,
@@ -246,6 +247,37 @@ class LoadPlan:
     def __str__(self) -> str:
         return format_plan(self)
 
+    def prepare(self, src_tensors: Mapping[str, torch.Tensor],
+                dst_tensors: Mapping[str, torch.Tensor]
+                ) -> Dict[str, Optional[torch.Tensor]]:
+        """
+        The checks that need the tensors, run before the first write: pairs
+        that cannot be copied (:func:`torch_liberator.preflight.check_pairs`:
+        memory shared with the model, expanded views, ...) become skips with
+        the reason, and the values of shoves that compute them
+        (``interpolate``, ``adapt_channels``, callables) are computed.
+
+        Returns:
+            Dict[str, Tensor | None]: checkpoint key -> the value to pass to
+            :func:`torch_liberator.policies.apply_decision`.
+
+        Raises:
+            ShapeMismatchError: a callable policy failed or returned a tensor
+                of the wrong shape; nothing was written.
+        """
+        reasons = check_pairs(
+            (e.src_key, e.dst_key, src_tensors[e.src_key],
+             dst_tensors[e.dst_key]) for e in self.loaded)
+        if reasons:
+            self.entries = [
+                replace(e, action='skip', outcome='skipped',
+                        reason=reasons[e.src_key], decision=None)
+                if e.src_key in reasons else e for e in self.entries]
+            self.self_unset = _unset_keys(None, dst_tensors, self.entries)
+        return {e.src_key: prepare_shove(e.decision, src_tensors[e.src_key],
+                                         dst_tensors[e.dst_key], e.dst_key)
+                for e in self.loaded if e.action == 'shove'}
+
 
 Mangle = Union[bool, str, object, Mapping[str, object]]
 
@@ -346,9 +378,7 @@ def check_plan_options(association: str, mangle: Mangle) -> None:
     if not isinstance(association, str) or association not in ASSOCIATIONS:
         raise ValueError(
             f'association={association!r} is not one of {ASSOCIATIONS}')
-    policies = mangle.values() if isinstance(mangle, Mapping) else [mangle]
-    for policy in policies:
-        MangleRules(policy, [])
+    MangleRules(mangle, None)  # patterns are checked once the keys are known
 
 
 def describe_destination(model_or_state_dict: Destination
@@ -429,7 +459,7 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
     ambiguous = {back[s]: tuple(d) for s, d in found.ambiguous.items()}
 
     problems = src.problems
-    entries = []
+    entries, hints = [], []
     for key, spec in src_specs.items():
         dst_key = mapping.get(key)
         if dst_key is None:
@@ -446,7 +476,8 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                           given=key in given)
         reason = (problems.get(key)
                   or (dst_tensors is not None
-                      and unwritable_reason(dst_tensors[dst_key]))
+                      and (unwritable_reason(dst_tensors[dst_key])
+                           or check_destination(dst_tensors[dst_key])))
                   or keyfilter.reason(key, dst_key))
         if not reason and (spec.shape is None or dst_spec.shape is None):
             reason = 'the shape is unknown'
@@ -474,8 +505,9 @@ def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
                   dst_tensors: Mapping[str, torch.Tensor]) -> LoadPlan:
     """
     The plan with every pair skipped whose copy would fail half-way, as
-    :func:`torch_liberator.policies.check_copyable` finds from the real
-    tensors (memory overlap, expanded views, dtypes). Reads no data.
+    :func:`torch_liberator.preflight.check_pairs` finds from the real tensors
+    (memory shared with the model, also across pairs; sources that hold no
+    data). Reads no tensor data.
 
     Args:
         plan: a plan from :func:`build_plan`.
@@ -493,11 +525,8 @@ def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
         >>> entry.action, entry.reason[:36]
         ('skip', 'the model tensor is an expanded view')
     """
-    reasons = {}
-    for e in plan.loaded:
-        reason = check_copyable(src_tensors[e.src_key], dst_tensors[e.dst_key])
-        if reason:
-            reasons[e.src_key] = reason
+    reasons = check_pairs((e.src_key, e.dst_key, src_tensors[e.src_key],
+                           dst_tensors[e.dst_key]) for e in plan.loaded)
     return plan.skipping(reasons) if reasons else plan
 
 

@@ -14,8 +14,8 @@ one-line warning when under half of the model received data;
 skipped.
 
 This module reads plans by their attributes only (see
-:class:`torch_liberator.loadplan.LoadPlan`), so it does not import the
-planner.
+:class:`torch_liberator.loadplan.LoadPlan`); it imports no other part of the
+library.
 
 Example:
     >>> from torch_liberator.report import fold_keys, summarize_keys
@@ -26,8 +26,6 @@ Example:
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
-
-from torch_liberator.policies import summarize_shoves
 
 __all__ = ['SEEN_CATEGORIES', 'fold_keys', 'format_plan', 'little_loaded',
            'print_report', 'summarize_keys']
@@ -306,7 +304,7 @@ def format_plan(plan) -> str:
         lines.append(f'ambiguous {len(plan.ambiguous)}: '
                      f'{summarize_keys(list(plan.ambiguous))} left out; '
                      'give the pairs in rename= to load them')
-    lines.extend(plan.hints)
+    lines.extend(f'hint: {hint}' for hint in plan.hints)
     return '\n'.join(lines)
 
 
@@ -427,14 +425,15 @@ def print_report(plan, info: Dict, verbose: int, leftover=None,
         print('  ' + ', '.join(f'{name}={len(seen[name])}'
                                for name in SEEN_CATEGORIES))
         if shoved:
-            print('  ' + summarize_shoves((e.dst_key, e.decision)
-                                          for e in shoved))
+            print(f'  shoved {len(shoved)}: ' + ', '.join(
+                f'{e.dst_key} {e.src_spec.shape} -> {e.dst_spec.shape} '
+                f'{e.policy}' for e in shoved))
         print(f'  self_unset={len(info["self_unset"])} '
               f'{summarize_keys(info["self_unset"])}'.rstrip())
         print(f'  other_unused={len(info["other_unused"])} '
               f'{summarize_keys(info["other_unused"])}'.rstrip())
     for hint in plan.hints:
-        print(f'  {hint}')
+        print(f'  hint: {hint}')
     if plan.ambiguous:
         print(f'  ambiguous={len(plan.ambiguous)} '
               f'{summarize_keys(list(plan.ambiguous))}: left out; give the '

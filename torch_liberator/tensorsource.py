@@ -25,6 +25,7 @@ import torch
 
 from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
 from torch_liberator.errors import CheckpointFormatError
+from torch_liberator.preflight import check_source
 from torch_liberator.shapes import TensorSpec
 
 __all__ = ['SpecSource', 'StateDictSource', 'TensorSource', 'open_source']
@@ -87,13 +88,12 @@ class StateDictSource:
         self.state = _flat_tensor_state(state)
         self.specs, self.problems = {}, {}
         for key, value in self.state.items():
-            if value.is_nested:
-                self.specs[key] = TensorSpec(None, value.dtype)
-                self.problems[key] = (
-                    'a nested tensor has no single shape to fit; convert '
-                    'it first (e.g. .to_padded_tensor(0))')
-            else:
-                self.specs[key] = TensorSpec.of(value)
+            reason = check_source(value)
+            if reason:
+                self.problems[key] = reason
+            # a nested tensor has no single shape: planned as unknown, skipped
+            self.specs[key] = (TensorSpec(None, value.dtype) if value.is_nested
+                               else TensorSpec.of(value))
 
     def read(self, keys: Iterable[str]) -> Dict[str, torch.Tensor]:
         """
