@@ -28,9 +28,9 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 import torch
 
-from torch_liberator.keyrules import KeyFilter
+from torch_liberator.keyrules import KeyFilter, Patterns
 from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan, Mangle,
-                                      build_plan, plan_load, check_plan_options,
+                                      build_plan, check_plan_options, plan_load,
                                       check_tensors, describe_destination,
                                       unwritable_reason)
 from torch_liberator.policies import MangleRules, apply_decision, prepare_shove
@@ -45,7 +45,6 @@ __all__ = ['Pretrained', 'load_partial_state']
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 Leftover = Union[str, Callable[[torch.Tensor], object]]
-Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def load_partial_state(model: torch.nn.Module,
@@ -57,7 +56,8 @@ def load_partial_state(model: torch.nn.Module,
                        allow_efficiency_tricks: bool = True,
                        initializer: Optional[Leftover] = None, *,
                        rename: Optional[Mapping[str, str]] = None,
-                       include=None, exclude=None) -> Dict:
+                       include: Patterns = None,
+                       exclude: Patterns = None) -> Dict:
     """
     Copy as much of a state dict as fits into a model, even when the names or
     shapes differ.
@@ -256,7 +256,7 @@ class Pretrained:
                  allow_efficiency_tricks: bool = True, verbose: int = 1, *,
                  ema: bool = False, allow_unsafe: bool = False,
                  rename: Optional[Mapping[str, str]] = None,
-                 include=None, exclude=None):
+                 include: Patterns = None, exclude: Patterns = None):
         self.ignore_unset = _check_options(leftover, ignore_unset)
         check_plan_options(association, mangle)
         KeyFilter(include, exclude)  # checks the patterns' types up front

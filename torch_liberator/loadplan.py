@@ -37,12 +37,12 @@ Example:
 """
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
 from torch_liberator.association import ASSOCIATIONS, associate
-from torch_liberator.keyrules import KeyFilter, rename_keys
+from torch_liberator.keyrules import KeyFilter, Patterns, rename_keys
 from torch_liberator.policies import ACTIONS, MangleRules, ShoveDecision
 from torch_liberator.preflight import check_destination, check_pairs
 from torch_liberator.report import SEEN_CATEGORIES, format_plan
@@ -247,45 +247,15 @@ class LoadPlan:
     def __str__(self) -> str:
         return format_plan(self)
 
-    def prepare(self, src_tensors: Mapping[str, torch.Tensor],
-                dst_tensors: Mapping[str, torch.Tensor]
-                ) -> Dict[str, Optional[torch.Tensor]]:
-        """
-        The checks that need the tensors, run before the first write: pairs
-        that cannot be copied (:func:`torch_liberator.preflight.check_pairs`:
-        memory shared with the model, expanded views, ...) become skips with
-        the reason, and the values of shoves that compute them
-        (``interpolate``, ``adapt_channels``, callables) are computed.
 
-        Returns:
-            Dict[str, Tensor | None]: checkpoint key -> the value to pass to
-            :func:`torch_liberator.policies.apply_decision`.
-
-        Raises:
-            ShapeMismatchError: a callable policy failed or returned a tensor
-                of the wrong shape; nothing was written.
-        """
-        reasons = check_pairs(
-            (e.src_key, e.dst_key, src_tensors[e.src_key],
-             dst_tensors[e.dst_key]) for e in self.loaded)
-        if reasons:
-            self.entries = [
-                replace(e, action='skip', outcome='skipped',
-                        reason=reasons[e.src_key], decision=None)
-                if e.src_key in reasons else e for e in self.entries]
-            self.self_unset = _unset_keys(None, dst_tensors, self.entries)
-        return {e.src_key: prepare_shove(e.decision, src_tensors[e.src_key],
-                                         dst_tensors[e.dst_key], e.dst_key)
-                for e in self.loaded if e.action == 'shove'}
-
-
-Mangle = Union[bool, str, object, Mapping[str, object]]
+#: what ``mangle=`` accepts (see :class:`~torch_liberator.policies.MangleRules`)
+Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def plan_load(model_or_state_dict: Destination, source: SourceLike,
               association: str = DEFAULT_ASSOCIATION, mangle: Mangle = True,
               *, rename: Optional[Mapping[str, str]] = None,
-              include=None, exclude=None,
+              include: Patterns = None, exclude: Patterns = None,
               allow_efficiency_tricks: bool = True, ema: bool = False,
               allow_unsafe: bool = False) -> LoadPlan:
     """

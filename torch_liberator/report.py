@@ -25,7 +25,10 @@ Example:
     [('layer1.{0,1}.conv{1,2}.weight', 4)]
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # for annotations only; loadplan imports this module
+    from torch_liberator.loadplan import LoadPlan
 
 __all__ = ['SEEN_CATEGORIES', 'fold_keys', 'format_plan', 'little_loaded',
            'print_report', 'summarize_keys']
@@ -224,7 +227,7 @@ def _prefix_rule(src, dst):
     return head(s), head(d), '.'.join(s[len(s) - k:])
 
 
-def format_plan(plan) -> str:
+def format_plan(plan: 'LoadPlan') -> str:
     """
     A load plan as a table: pairs grouped by how their names change, keys
     folded into patterns, then the counts per action.
@@ -320,7 +323,7 @@ def _counts_line(plan):
 
 # --- what load_partial_state prints -----------------------------------------
 
-def little_loaded(plan) -> Optional[str]:
+def little_loaded(plan: 'LoadPlan') -> Optional[str]:
     """
     A one-line warning when no tensor or under half of the model received
     data, with the likely cause; None otherwise.
@@ -363,7 +366,7 @@ def little_loaded(plan) -> Optional[str]:
     return head + cause + '; see `python -m torch_liberator map`'
 
 
-def print_report(plan, info: Dict, verbose: int, leftover=None,
+def print_report(plan: 'LoadPlan', info: Dict, verbose: int, leftover=None,
                  n_inits: int = 0,
                  init_failures: Optional[Dict[str, str]] = None) -> None:
     """
