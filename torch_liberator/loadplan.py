@@ -321,7 +321,8 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
     keyfilter = KeyFilter(include, exclude)
     dst_specs, dst_tensors = describe_destination(model_or_state_dict)
     rules = MangleRules(mangle, dst_specs)
-    src = open_source(source, ema=ema, allow_unsafe=allow_unsafe)
+    src = open_source(source, device='cpu', ema=ema,
+                      allow_unsafe=allow_unsafe)
     plan = build_plan(src, dst_specs, dst_tensors, association=association,
                       rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
