@@ -323,14 +323,9 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
     rules = MangleRules(mangle, dst_specs)
     src = open_source(source, device='cpu', ema=ema,
                       allow_unsafe=allow_unsafe)
-    plan = build_plan(src, dst_specs, dst_tensors, association=association,
+    return build_plan(src, dst_specs, dst_tensors, association=association,
                       rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
-    if isinstance(src, StateDictSource) and dst_tensors is not None:
-        # the tensors are at hand: the checks that need them cost nothing
-        plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
-                             dst_tensors)
-    return plan
 
 
 def check_plan_options(association: str, mangle: Mangle) -> None:
@@ -401,7 +396,11 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                shortcut: bool = True) -> LoadPlan:
     """
     The plan of :func:`plan_load` for an opened source and a described
-    model (see :func:`describe_destination`), from specs alone.
+    model (see :func:`describe_destination`), from specs alone; when the
+    source's tensors are already in memory (a
+    :class:`~torch_liberator.tensorsource.StateDictSource`) and the model's
+    tensors are given, also :func:`check_tensors` (tensors read from a file
+    are new, so they cannot share memory with the model).
 
     Example:
         >>> from torch_liberator.loadplan import build_plan
@@ -467,9 +466,13 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         hint = e.decision.hint if e.decision else None
         if hint and hint not in hints:
             hints.append(hint)
-    return LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
+    plan = LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
                     ambiguous, found.association, list(dst_specs), tied,
                     hints)
+    if isinstance(src, StateDictSource) and dst_tensors is not None:
+        plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
+                             dst_tensors)
+    return plan
 
 
 def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
