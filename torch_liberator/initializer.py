@@ -29,12 +29,12 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 import torch
 
 from torch_liberator.keyrules import KeyFilter
-from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan,
-                                      build_plan, check_plan_options,
-                                      describe_destination,
+from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan, Mangle,
+                                      build_plan, plan_load, check_plan_options,
+                                      check_tensors, describe_destination,
                                       unwritable_reason)
+from torch_liberator.policies import MangleRules, apply_decision, prepare_shove
 from torch_liberator.report import print_report
-from torch_liberator.policies import apply_decision
 from torch_liberator.tensorsource import SourceLike, open_source
 
 __all__ = ['Pretrained', 'load_partial_state']
@@ -62,13 +62,16 @@ def load_partial_state(model: torch.nn.Module,
     Copy as much of a state dict as fits into a model, even when the names or
     shapes differ.
 
-    Checkpoint keys are associated with model keys by ``association``; each
-    associated tensor is copied into the model's own parameter or buffer.
-    Tensors of equal shape are copied as they are; tensors whose shapes
-    differ are fitted ("shoved") as ``mangle`` says: with ``mangle=True`` a
-    tensor of the same rank but different sizes has its overlapping leading
-    block copied, a tensor of a different rank is skipped, and shapes that
-    differ only by size-1 dimensions are reshaped.
+    Checkpoint keys are associated with model keys by ``association`` (after
+    your ``rename`` rules); every pair is planned (copy, shove with a shape
+    policy, or skip with the reason, see :mod:`torch_liberator.loadplan`)
+    before anything is written, then each planned tensor is copied into the
+    model's own parameter or buffer. Tensors of equal shape are copied as
+    they are; tensors whose shapes differ are fitted ("shoved") as
+    ``mangle`` says: with ``mangle=True`` a tensor of the same rank but
+    different sizes has its overlapping leading block copied, a tensor of a
+    different rank is skipped, and shapes that differ only by size-1
+    dimensions are reshaped. A call that raises leaves the model as it was.
 
     Args:
         model (torch.nn.Module): the destination. ``DataParallel`` and
@@ -93,15 +96,11 @@ def load_partial_state(model: torch.nn.Module,
         verbose (int): 0 prints nothing; 1 prints a short summary (a few
             lines whatever the model size); 2 or more prints one line per
             key, and says why each skipped key was skipped.
-        mangle (bool | str | Callable | Dict[str, ...]): what to do with
-            tensors whose shapes differ. True: ``'corner'`` (the leading
-            block); False: ``'skip'``; a policy name (``'corner'``,
-            ``'center'``, ``'interpolate'``, ``'adapt_channels'``,
-            ``'reshape'``, ``'skip'``, ``'raise'``), a callable
-            ``(src_tensor, dst_tensor, key) -> tensor``, or ``{pattern:
-            policy}`` over model keys (globs, or regexes starting with
-            ``re:``; ``'*'`` sets the default). See
-            :mod:`torch_liberator.policies`.
+        mangle (bool | str | Callable | Dict[str, object]): what to do with a
+            pair whose shapes differ: True copies the overlapping leading
+            block, False skips it; a policy name, a callable or
+            ``{model key pattern: policy}`` as
+            :class:`torch_liberator.policies.MangleRules` accepts.
         association (str): how keys are matched, one of
             :data:`torch_liberator.association.ASSOCIATIONS`:
             ``'strict'``, ``'module-hack'``, ``'prefix-hack'``,
@@ -111,6 +110,16 @@ def load_partial_state(model: torch.nn.Module,
             other (identity is then the largest mapping any association can
             find). If False, the solver always runs. The result is the same
             either way.
+        initializer (Callable | None): the 0.2 name of ``leftover``
+            (deprecated; giving both is an error).
+        rename (Dict[str, str] | None): your own pairs
+            ``{checkpoint key: model key}`` and/or ``{regex: replacement}``
+            rules over checkpoint keys, applied before the association,
+            which never overrides them (see :mod:`torch_liberator.keyrules`).
+        include (str | List[str] | None): glob patterns; only pairs with a
+            key (either side) matching one may load.
+        exclude (str | List[str] | None): glob patterns; pairs with a key
+            matching one never load.
 
     Returns:
         dict: ``info`` with
@@ -128,11 +137,19 @@ def load_partial_state(model: torch.nn.Module,
           destination, or shapes that cannot be fitted);
         * ``self_unset``: model keys that received nothing (minus
           ``ignore_unset``);
-        * ``other_unused``: checkpoint keys that were not copied.
+        * ``other_unused``: checkpoint keys that were not copied;
+        * ``plan``: the :class:`~torch_liberator.loadplan.LoadPlan` that was
+          applied (what :func:`~torch_liberator.loadplan.plan_load` returns
+          for the same arguments).
 
     Raises:
         ValueError: an unknown ``association``, a ``leftover`` that is
             neither ``'noop'`` nor callable, or a bad ``ignore_unset``.
+        PolicyError: a malformed ``mangle``.
+        KeyRuleError: a bad ``rename``, ``include`` or ``exclude`` rule, or
+            one that matches no key.
+        ShapeMismatchError: ``mangle`` says ``'raise'`` for a pair, or a
+            policy it names cannot fit its pair.
         CheckpointFormatError: the source is not a mapping of names to
             tensors.
         CheckpointNotFoundError: a path names no file.
@@ -164,13 +181,17 @@ def load_partial_state(model: torch.nn.Module,
     check_plan_options(association, mangle)
     keyfilter = KeyFilter(include, exclude)
     model = _unwrap_model(model)
-    source = open_source(model_state_dict, device=_model_device(model))
     dst_specs, dst_state = describe_destination(model)
+    rules = MangleRules(mangle, dst_specs)
+    source = open_source(model_state_dict, device=_model_device(model))
     plan = build_plan(source, dst_specs, dst_state, association=association,
-                      mangle=mangle, rename=rename, keyfilter=keyfilter,
+                      rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
     tensors = source.read([e.src_key for e in plan.loaded])
-    prepared = plan.prepare(tensors, dst_state)
+    plan = check_tensors(plan, tensors, dst_state)
+    prepared = {e.src_key: prepare_shove(e.decision, tensors[e.src_key],
+                                         dst_state[e.dst_key], e.dst_key)
+                for e in plan.loaded if e.action == 'shove'}
     inits, init_failures = _plan_leftover(leftover, dst_state, plan)
     n_inits = len(inits)
 
@@ -180,10 +201,10 @@ def load_partial_state(model: torch.nn.Module,
         while inits:  # pop as we go, so scratch memory is freed early
             key, scratch = inits.popitem()
             dst_state[key].copy_(scratch)
-        for entry in plan.loaded:
-            apply_decision(entry.decision, dst_state[entry.dst_key],
-                           tensors[entry.src_key], entry.dst_key,
-                           prepared.get(entry.src_key))
+        for e in plan.loaded:
+            apply_decision(e.decision, dst_state[e.dst_key],
+                           tensors[e.src_key], e.dst_key,
+                           prepared.get(e.src_key))
 
     info = _make_info(plan, ignore_unset)
     if verbose:
@@ -201,9 +222,9 @@ class Pretrained:
         fpath (str | PathLike): what :func:`~torch_liberator.checkpoint.read_state_dict`
             accepts: ``.pt`` / ``.pth`` / ``.ckpt``, ``.safetensors``, a
             deploy zip (or a path inside one), or a glob matching one file.
-        mangle, leftover, ignore_unset, association,
-            allow_efficiency_tricks, verbose: as in
-            :func:`load_partial_state` (the published positional order).
+        mangle, leftover, ignore_unset, association, allow_efficiency_tricks, verbose:
+            as in :func:`load_partial_state`, in the published positional
+            order.
         ema (bool): load the EMA weights of a checkpoint that holds them.
         allow_unsafe (bool): allow arbitrary unpickling for checkpoints that
             cannot be read with ``torch.load(weights_only=True)``. Only for
@@ -272,13 +293,11 @@ class Pretrained:
             >>> plan.counts()
             {'copy': 1, 'shove': 1, 'skip': 0}
         """
-        model = _unwrap_model(model)
-        dst_specs, dst_state = describe_destination(model)
-        return build_plan(self._open(model), dst_specs, dst_state,
-                          association=self.association, mangle=self.mangle,
-                          rename=self.rename,
-                          keyfilter=KeyFilter(self.include, self.exclude),
-                          shortcut=self.allow_efficiency_tricks)
+        return plan_load(
+            _unwrap_model(model), self._open(_unwrap_model(model)),
+            association=self.association, mangle=self.mangle,
+            rename=self.rename, include=self.include, exclude=self.exclude,
+            allow_efficiency_tricks=self.allow_efficiency_tricks)
 
     def forward(self, model: torch.nn.Module) -> Dict:
         """
