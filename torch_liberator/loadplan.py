@@ -247,37 +247,6 @@ class LoadPlan:
     def __str__(self) -> str:
         return format_plan(self)
 
-    def prepare(self, src_tensors: Mapping[str, torch.Tensor],
-                dst_tensors: Mapping[str, torch.Tensor]
-                ) -> Dict[str, Optional[torch.Tensor]]:
-        """
-        The checks that need the tensors, run before the first write: pairs
-        that cannot be copied (:func:`torch_liberator.preflight.check_pairs`:
-        memory shared with the model, expanded views, ...) become skips with
-        the reason, and the values of shoves that compute them
-        (``interpolate``, ``adapt_channels``, callables) are computed.
-
-        Returns:
-            Dict[str, Tensor | None]: checkpoint key -> the value to pass to
-            :func:`torch_liberator.policies.apply_decision`.
-
-        Raises:
-            ShapeMismatchError: a callable policy failed or returned a tensor
-                of the wrong shape; nothing was written.
-        """
-        reasons = check_pairs(
-            (e.src_key, e.dst_key, src_tensors[e.src_key],
-             dst_tensors[e.dst_key]) for e in self.loaded)
-        if reasons:
-            self.entries = [
-                replace(e, action='skip', outcome='skipped',
-                        reason=reasons[e.src_key], decision=None)
-                if e.src_key in reasons else e for e in self.entries]
-            self.self_unset = _unset_keys(None, dst_tensors, self.entries)
-        return {e.src_key: prepare_shove(e.decision, src_tensors[e.src_key],
-                                         dst_tensors[e.dst_key], e.dst_key)
-                for e in self.loaded if e.action == 'shove'}
-
 
 Mangle = Union[bool, str, object, Mapping[str, object]]
 
