@@ -117,6 +117,11 @@ def test_unit_dimensions_are_reshaped_by_default_even_with_mangle_false():
 def test_a_pattern_naming_the_key_overrides_the_default_reshape():
     d = MangleRules({'gamma': 'skip'}, ['gamma']).decide('gamma', 'gamma', spec(768), spec(768, 1, 1))
     assert (d.action, d.outcome) == ('skip', 'skipped')
+    # a corner or centre copy of such a pair copies one element: not full_add
+    for policy in ('corner', 'center'):
+        d = MangleRules({'w': policy}, ['w']).decide('w', 'w', spec(1, 3), spec(3, 1))
+        assert (d.action, d.policy, d.outcome, d.covers) == (
+            'shove', policy, 'partial_add_some', False)
 
 
 def test_skip_policy_says_why_and_hints():
@@ -190,6 +195,13 @@ def test_interpolate_and_adapt_channels_need_floating_point():
         'w', 'w', spec(8, 3, 3, 3, dtype=torch.int64), spec(8, 1, 3, 3, dtype=torch.int64))
     assert d.action == 'skip'
     assert d.reason == 'adapt_channels: adapt_channels needs floating point tensors, got int64'
+    # dtype names from a file header: known names are checked, unknown ones pass
+    rules = MangleRules('interpolate', ['w'])
+    d = rules.decide('w', 'w', spec(1, 197, 8, dtype='int32'), spec(1, 577, 8))
+    assert d.reason == 'interpolate: interpolate needs floating point tensors, got int32'
+    for name in ('bfloat16', 'float16', 'F32', None):
+        d = rules.decide('w', 'w', spec(1, 197, 8, dtype=name), spec(1, 577, 8))
+        assert (d.action, d.policy) == ('shove', 'interpolate'), name
 
 
 def test_callable_needs_data_and_is_checked_when_prepared():

@@ -133,38 +133,47 @@ class ShoveDecision:
 #   write(dst, src, value) -> in place.
 
 class _Builtin:
-    def __init__(self, name, check, write=None, compute=None):
+    """
+    A built-in policy: ``check(src_shape, dst_shape) -> outcome`` (raises
+    ShapeMismatchError), ``compute(src, dst)`` -> the new value of ``dst``
+    (None: ``write`` reads ``src`` itself), ``write(dst, src, value)`` in
+    place. ``crops``: it writes only the overlap; ``floating``: it computes,
+    so it needs floating point tensors.
+    """
+
+    def __init__(self, name, check, write, compute=None, crops=False,
+                 floating=False):
         self.__name__ = name
         self.check = check
-        self.compute = compute
         self.write = write
+        self.compute = compute
+        self.crops = crops
+        self.floating = floating
 
     def covers(self, src_shape, dst_shape):
-        if self.__name__ in ('corner', 'center'):
-            return len(src_shape) == len(dst_shape) and all(
-                s >= d for s, d in zip(src_shape, dst_shape))
-        return True
+        if not self.crops:
+            return True
+        return len(src_shape) == len(dst_shape) and all(
+            s >= d for s, d in zip(src_shape, dst_shape))
 
     def __call__(self, src, dst, key=None):
-        """The new value of ``dst`` (for tests and callable use)."""
+        """The new value of ``dst`` (policies are callables too)."""
+        outcome = self.check(tuple(src.shape), tuple(dst.shape))
+        decision = ShoveDecision('shove', self.__name__, outcome,
+                                 tuple(src.shape), tuple(dst.shape), fn=self)
         out = dst.detach().clone()
-        value = prepare_shove(self._decision(src, dst), src, dst, key)
-        self.write(out, src, value)
+        with torch.no_grad():
+            self.write(out, src, prepare_shove(decision, src, dst, key))
         return out
 
-    def _decision(self, src, dst):
-        outcome = self.check(tuple(src.shape), tuple(dst.shape))
-        return ShoveDecision('shove', self.__name__, outcome,
-                             tuple(src.shape), tuple(dst.shape), fn=self)
 
-
-def _check_dtype(dtype, policy):
-    if dtype is None:
-        return
-    name = dtype_name(dtype)
-    if not (name.startswith('float') or name.startswith('bfloat')):
+def _check_floating(dtype, policy):
+    """Raise if ``dtype`` is known and not floating point."""
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype_name(dtype), None)
+    if isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
         raise ShapeMismatchError(
-            f'{policy} needs floating point tensors, got {name}')
+            f'{policy} needs floating point tensors, got {dtype_name(dtype)}')
 
 
 class _Interpolate(_Builtin):
@@ -172,7 +181,7 @@ class _Interpolate(_Builtin):
 
     def __init__(self, prefix_tokens=None, grid=None, dst_grid=None):
         super().__init__('interpolate', self._check, _write_value,
-                         self._compute)
+                         self._compute, floating=True)
         self.layout = dict(prefix_tokens=prefix_tokens, grid=grid,
                            dst_grid=dst_grid)
 
@@ -214,14 +223,14 @@ def _compute_adapt(src, dst):
 
 
 _BUILTINS = {
-    'corner': _Builtin('corner', _check_corner, _write_corner),
-    'center': _Builtin('center', shove.check_center, _write_center),
+    'corner': _Builtin('corner', _check_corner, _write_corner, crops=True),
+    'center': _Builtin('center', shove.check_center, _write_center,
+                       crops=True),
     'interpolate': _Interpolate(),
     'adapt_channels': _Builtin('adapt_channels', resample.check_adapt_channels,
-                               _write_value, _compute_adapt),
+                               _write_value, _compute_adapt, floating=True),
     'reshape': _Builtin('reshape', shove.check_reshape, _write_reshape),
 }
-_DTYPE_CHECKED = ('interpolate', 'adapt_channels')
 
 
 def interpolate(prefix_tokens: Optional[int] = None,
@@ -417,8 +426,8 @@ class MangleRules:
                 'shove', name, shove.shove_outcome(src_shape, dst_shape),
                 src_shape, dst_shape, hint=hint, needs_data=True, fn=policy)
         try:
-            if name in _DTYPE_CHECKED:
-                _check_dtype(src_spec.dtype, name)
+            if policy.floating:
+                _check_floating(src_spec.dtype, name)
             outcome = policy.check(src_shape, dst_shape)
         except ShapeMismatchError as err:
             if pattern is None:
