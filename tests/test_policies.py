@@ -218,9 +218,25 @@ def test_callable_needs_data_and_is_checked_when_prepared():
     assert dst.tolist() == [0.0, 0.0]
 
     def boom(src, dst, key):
+        dst.fill_(7)  # works on a copy: the model never sees it
         raise RuntimeError('no')
     d = MangleRules(boom, ['w']).decide('w', 'w', TensorSpec.of(src), TensorSpec.of(dst))
     with pytest.raises(ShapeMismatchError, match=r'the policy raised RuntimeError: no'):
+        prepare_shove(d, src, dst, 'w')
+    assert dst.tolist() == [0.0, 0.0]
+
+    def listy(src, dst, key):
+        return [1.0, 2.0]
+    d = MangleRules(listy, ['w']).decide('w', 'w', TensorSpec.of(src), TensorSpec.of(dst))
+    with pytest.raises(ShapeMismatchError, match=(
+            r"model key 'w': listy from \(3,\) to \(2,\): the policy returned a "
+            r"list, not a tensor")):
+        prepare_shove(d, src, dst, 'w')
+
+    def complex_values(src, dst, key):
+        return torch.ones(2, dtype=torch.complex64)
+    d = MangleRules(complex_values, ['w']).decide('w', 'w', TensorSpec.of(src), TensorSpec.of(dst))
+    with pytest.raises(ShapeMismatchError, match='its result cannot be copied: a complex'):
         prepare_shove(d, src, dst, 'w')
 
 

@@ -43,7 +43,7 @@ Example:
 import dataclasses
 import fnmatch
 import re
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import torch
 
@@ -71,6 +71,7 @@ POLICIES = ('corner', 'center', 'interpolate', 'adapt_channels', 'reshape',
 #: What a :class:`ShoveDecision` says to do with a pair.
 ACTIONS = ('copy', 'shove', 'skip')
 
+
 @dataclasses.dataclass(frozen=True)
 class ShoveDecision:
     """
@@ -83,8 +84,9 @@ class ShoveDecision:
             None for a plain copy.
         outcome (str): the ``info['seen']`` category: one of
             :data:`torch_liberator.shove.SHOVE_OUTCOMES`, or ``'skipped'``.
-        src_shape (Tuple[int, ...]): the checkpoint tensor's shape.
-        dst_shape (Tuple[int, ...]): the model tensor's shape.
+        src_shape (Tuple[int, ...] | None): the checkpoint tensor's shape
+            (None when unknown).
+        dst_shape (Tuple[int, ...] | None): the model tensor's shape.
         reason (str | None): why the pair is skipped.
         hint (str | None): a policy that would likely serve this pair
             better, as a ``mangle=`` value to paste
@@ -121,16 +123,13 @@ class ShoveDecision:
         """
         data = {field.name: getattr(self, field.name)
                 for field in dataclasses.fields(self) if field.name != 'fn'}
-        data['src_shape'] = list(self.src_shape)
-        data['dst_shape'] = list(self.dst_shape)
+        for name in ('src_shape', 'dst_shape'):
+            if data[name] is not None:
+                data[name] = list(data[name])
         return data
 
 
 # --- the built-in policies ---------------------------------------------------
-# Each maps a policy name to (check, compute, write):
-#   check(src_shape, dst_shape) -> outcome, raises ShapeMismatchError;
-#   compute(src, dst) -> new full value of dst (or None: write reads src);
-#   write(dst, src, value) -> in place.
 
 class _Builtin:
     """
@@ -325,7 +324,7 @@ class MangleRules:
         dst_keys = None if dst_keys is None else list(dst_keys)
         self.default = _BUILTINS['corner']
         self.rules = []  # (pattern, match, policy)
-        if isinstance(mangle, dict):
+        if isinstance(mangle, Mapping):
             for pattern, policy in mangle.items():
                 policy = _parse_policy(policy, f'mangle[{pattern!r}]')
                 if pattern == '*':
@@ -535,8 +534,9 @@ def prepare_shove(decision: ShoveDecision, src: torch.Tensor,
     Policies that compute values (``'interpolate'``, ``'adapt_channels'``,
     callables) return the new full value of ``dst``; those that copy views
     (``'corner'``, ``'center'``, ``'reshape'``) and non-shoves return None.
-    A user callable runs here, and its result is checked: a tensor of
-    ``dst``'s shape that ``dst``'s dtype can take.
+    A user callable runs here, on a copy of ``dst`` (so whatever it does,
+    the model is untouched), and its result is checked: a tensor of
+    ``dst``'s shape that can be copied into it.
 
     Raises:
         ShapeMismatchError: the callable raised, or returned something else;
@@ -567,7 +567,7 @@ def prepare_shove(decision: ShoveDecision, src: torch.Tensor,
             raise ShapeMismatchError(f'{where}: {err}') from err
     try:
         with torch.no_grad():
-            value = fn(src.detach(), dst.detach(), key)
+            value = fn(src.detach(), dst.detach().clone(), key)
     except Exception as err:  # a user callable may raise anything
         raise ShapeMismatchError(
             f'{where}: the policy raised {type(err).__name__}: {err}') from err
@@ -582,9 +582,6 @@ def prepare_shove(decision: ShoveDecision, src: torch.Tensor,
     reason = check_copyable(value, dst)
     if reason:
         raise ShapeMismatchError(f'{where}: its result cannot be copied: {reason}')
-    if value.is_complex() and not dst.is_complex():
-        raise ShapeMismatchError(
-            f'{where}: the policy returned a complex tensor for a real one')
     return value
 
 
