@@ -440,11 +440,40 @@ def test_ambiguous_keys_are_left_out_and_said(monkeypatch, capsys):
     assert_unchanged(dst, before, keys=['module.2.weight'])
     out = capsys.readouterr().out
     assert '  ambiguous=1 (2.* 1): left out; give the pairs in rename= to load them' in out
-    assert ('ambiguous 1: (2.* 1) left out; give the pairs in rename= to '
-            'load them') in str(plan).splitlines()
+    table = str(plan).splitlines()
+    assert ('ambiguous 1: left out, e.g. 2.weight could go to module.2.weight '
+            'or other.weight; give the pairs in rename= to load them') in table
+    assert ('2.weight -> -             skip    1  ambiguous: 2 equally good '
+            'places') in table
     assert plan.to_dict()['ambiguous'] == {'2.weight': ['module.2.weight', 'other.weight']}
     # the user settles it: a given pair never goes to the association
     info = load_partial_state(dst, src.state_dict(), verbose=0,
                               rename={'2.weight': 'module.2.weight'})
     assert info['plan'].ambiguous == {}
     assert torch.equal(dst.module[2].weight, src[2].weight)
+
+
+def test_two_backbones_side_by_side_are_ambiguous_until_renamed(capsys):
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = make_convbn(seed=1)
+            self.b = make_convbn(seed=2)
+    src = make_convbn(seed=0)
+    state = distinct_state(src)
+    dst = Two()
+    before = snapshot(dst)
+    info = load_partial_state(dst, state)
+    assert info['plan'].ambiguous == {
+        key: (f'a.{key}', f'b.{key}') for key in state}
+    assert_unchanged(dst, before)  # nothing guessed
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        'warning: 0 of 18 model tensors loaded: 9 checkpoint keys are '
+        'ambiguous and were left out; give their pairs in rename=; see '
+        '`python -m torch_liberator map`')
+    info = load_partial_state(dst, state, verbose=0, rename={'^': 'b.'})
+    assert info['plan'].ambiguous == {}
+    assert_unchanged(dst, before, keys=[f'a.{key}' for key in state])
+    for key, value in state.items():
+        assert torch.equal(dst.state_dict()[f'b.{key}'], value), key

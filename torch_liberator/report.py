@@ -262,6 +262,9 @@ def format_plan(plan: 'LoadPlan') -> str:
     for e in plan.entries:
         if e.action == 'shove':
             detail = f'{e.src_spec.shape} -> {e.dst_spec.shape} {e.policy}'
+        elif e.src_key in plan.ambiguous:  # the places are listed below
+            detail = (f'ambiguous: {len(plan.ambiguous[e.src_key])} equally '
+                      'good places')
         else:
             detail = _short(e.reason)
         if e.given:
@@ -304,9 +307,10 @@ def format_plan(plan: 'LoadPlan') -> str:
         lines.append(line.rstrip())
     lines.append(_counts_line(plan))
     if plan.ambiguous:
-        lines.append(f'ambiguous {len(plan.ambiguous)}: '
-                     f'{summarize_keys(list(plan.ambiguous))} left out; '
-                     'give the pairs in rename= to load them')
+        key, places = next(iter(plan.ambiguous.items()))
+        lines.append(f'ambiguous {len(plan.ambiguous)}: left out, e.g. {key} '
+                     f'could go to {" or ".join(places)}; give the pairs in '
+                     'rename= to load them')
     lines.extend(f'hint: {hint}' for hint in plan.hints)
     return '\n'.join(lines)
 
