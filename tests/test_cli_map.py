@@ -28,7 +28,7 @@ def ckpts(tmp_path):
 
 def test_map_two_checkpoints(ckpts, capsys):
     src, dst = ckpts
-    assert main(['map', str(src), str(dst)]) == 0
+    assert main(['map', str(src), str(dst), '--association', 'isomorphism']) == 0
     assert capsys.readouterr().out.splitlines() == [
         'checkpoint -> model                                action  n',
         '{0,2}.{weight,bias} -> module.{0,2}.{weight,bias}  copy    4',
@@ -72,7 +72,8 @@ def test_map_into_a_factory_model(tmp_path, capsys):
     fpath = tmp_path / 'r18.pt'
     import torchvision
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), fpath)
-    assert main(['map', str(fpath), 'torchvision.models:resnet18']) == 0
+    assert main(['map', str(fpath), 'torchvision.models:resnet18',
+                 '--association', 'isomorphism']) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == ['copy 122, shove 0, skip 0 of 122 checkpoint tensors',
                         "122 of 122 model tensors set, 0 unset; "

@@ -45,7 +45,7 @@ def test_plan_touches_nothing():
     dst = Embedder(make_convbn(seed=1))
     state = src.state_dict()
     before_dst, before_src = snapshot(dst), {k: v.clone() for k, v in state.items()}
-    plan = plan_load(dst, state)
+    plan = plan_load(dst, state, association='isomorphism')
     assert isinstance(plan, LoadPlan)
     assert_unchanged(dst, before_dst)
     for key, value in state.items():

@@ -248,7 +248,7 @@ def format_plan(plan: 'LoadPlan') -> str:
         ...         super().__init__()
         ...         self.body = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(3)], torch.nn.Linear(4, 2))
         ...         self.extra = torch.nn.Linear(1, 1)
-        >>> print(plan_load(Net(), src.state_dict()))
+        >>> print(plan_load(Net(), src.state_dict(), association='isomorphism'))
         checkpoint -> model          action  n
         * -> body.*
           {0..2}.{weight,bias}       copy    6
