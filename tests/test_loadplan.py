@@ -528,3 +528,16 @@ def test_given_pairs_are_never_overridden(perm, chosen):
         assert info['mapping'][src_key] == dst_key
         assert torch.equal(dst.state_dict()[dst_key], src[src_key])
     assert len(set(info['mapping'].values())) == len(info['mapping'])
+
+
+def test_unknown_shapes_are_planned_as_skips_and_print():
+    src = {'0.weight': torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)]),
+           '0.bias': torch.zeros(3)}
+    plan = plan_load(torch.nn.Sequential(torch.nn.LazyLinear(3)), src,
+                     association='strict')
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert [(e['action'], e['src_shape'], e['dst_shape']) for e in data['entries']] == [
+        ('skip', None, None), ('skip', [3], None)]
+    assert 'nested tensor' in plan.entries[0].reason
+    assert 'lazy module' in plan.entries[1].reason
+    assert str(plan).splitlines()[-2] == 'copy 0, shove 0, skip 2 of 2 checkpoint tensors'

@@ -226,7 +226,9 @@ class LoadPlan:
             >>> _ = json.dumps(data)
         """
         def shape(spec):
-            return None if spec is None else list(spec.shape)
+            if spec is None or spec.shape is None:
+                return None
+            return list(spec.shape)
         return {
             'association': self.association,
             'counts': self.counts(),
