@@ -115,3 +115,18 @@ def test_map_help(capsys):
     assert main(['map', '--help']) == 0
     out = capsys.readouterr().out
     assert 'usage:' in out and 'MODULE:FACTORY' in out
+
+
+def test_map_mangle_rules_as_json(tmp_path, capsys):
+    src, dst = tmp_path / 'a.pt', tmp_path / 'b.pt'
+    torch.save(torch.nn.Conv2d(3, 4, 7).state_dict(), src)
+    torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), dst)
+    assert main(['map', str(src), str(dst), '--json', '--association', 'strict',
+                 '--mangle', '{"weight": "center"}']) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(e['src'], e['action'], e['policy'], e['src_shape'], e['dst_shape'])
+            for e in data['entries']] == [
+        ('weight', 'shove', 'center', [4, 3, 7, 7], [4, 3, 3, 3]),
+        ('bias', 'copy', None, [4], [4])]
+    assert main(['map', str(src), str(dst), '--mangle', '{"nope.*": "center"}']) == 1
+    assert "mangle pattern 'nope.*' matches no model key" in one_error_line(capsys)
