@@ -370,7 +370,8 @@ def little_loaded(plan: 'LoadPlan') -> Optional[str]:
     return head + cause + '; see `python -m torch_liberator map`'
 
 
-def print_report(plan: 'LoadPlan', info: Dict, verbose: int, leftover=None,
+def print_report(plan: 'LoadPlan', info: Dict, verbose: int,
+                 leftover: object = None,
                  n_inits: int = 0,
                  init_failures: Optional[Dict[str, str]] = None) -> None:
     """
