@@ -313,16 +313,25 @@ def _grid_reference(pos, prefix, grid, dst_grid):
     return torch.cat([pos[:, :prefix], tokens], dim=1)
 
 
-@pytest.fixture(scope='module')
-def vit_b_16_pair(torchvision):
+def test_vit_b_16_224_into_384(torchvision, capsys):
+    """
+    The default corner copy of the position embedding is named and hinted;
+    'interpolate' gives a grid equal to an explicit bicubic resize.
+    """
     torch.manual_seed(0)
-    return (torchvision.models.vit_b_16(weights=None),
-            torchvision.models.vit_b_16(weights=None, image_size=384))
+    src = torchvision.models.vit_b_16(weights=None)
+    dst = torchvision.models.vit_b_16(weights=None, image_size=384)
+    info = load_partial_state(dst, src.state_dict(), verbose=1)
+    plan = info['plan']
+    assert plan.hints == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
+    out = capsys.readouterr().out
+    assert ('shoved 1: encoder.pos_embedding (1, 197, 768) -> (1, 577, 768) '
+            'corner') in out
+    assert "hint: mangle={'encoder.pos_embedding': 'interpolate'}" in out
+    table = str(plan)
+    assert "hint: mangle={'encoder.pos_embedding': 'interpolate'}" in table
+    assert '(1, 197, 768) -> (1, 577, 768) corner' in table
 
-
-def test_vit_b_16_224_into_384_interpolates_the_grid(vit_b_16_pair, capsys):
-    src, dst = vit_b_16_pair
-    before = snapshot(dst)
     info = load_partial_state(dst, src.state_dict(), verbose=1,
                               mangle={'encoder.pos_embedding': 'interpolate'})
     pos = src.encoder.pos_embedding.detach()
@@ -331,33 +340,18 @@ def test_vit_b_16_224_into_384_interpolates_the_grid(vit_b_16_pair, capsys):
     assert got.shape == (1, 577, 768)
     assert torch.equal(got[:, 0], pos[:, 0])           # class token kept
     assert torch.equal(got, expected)                  # the grid, resized
+    dst_state = dst.state_dict()
     for key, value in src.state_dict().items():        # the rest copied
         if key != 'encoder.pos_embedding':
-            assert torch.equal(dst.state_dict()[key], value), key
+            assert torch.equal(dst_state[key], value), key
     assert info['seen']['partial_add_all'] == ['encoder.pos_embedding']
     assert len(info['seen']['full_add']) == 151
-    entry = [e for e in info['plan'].entries if e.action == 'shove']
-    assert [(e.dst_key, e.policy) for e in entry] == [('encoder.pos_embedding', 'interpolate')]
+    shoves = [(e.dst_key, e.policy) for e in info['plan'].entries if e.action == 'shove']
+    assert shoves == [('encoder.pos_embedding', 'interpolate')]
+    assert info['plan'].hints == []
     out = capsys.readouterr().out
     assert ('shoved 1: encoder.pos_embedding (1, 197, 768) -> (1, 577, 768) '
             'interpolate') in out
-    # put the destination back for the next test
-    dst.load_state_dict(before)
-
-
-def test_vit_b_16_corner_copy_is_named_and_hinted(vit_b_16_pair, capsys):
-    src, dst = vit_b_16_pair
-    before = snapshot(dst)
-    info = load_partial_state(dst, src.state_dict(), verbose=1)
-    plan = info['plan']
-    assert plan.hints == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
-    out = capsys.readouterr().out
-    assert ('shoved 1: encoder.pos_embedding (1, 197, 768) -> (1, 577, 768) '
-            'corner') in out
-    table = str(plan)
-    assert "hint: mangle={'encoder.pos_embedding': 'interpolate'}" in table
-    assert '(1, 197, 768) -> (1, 577, 768) corner' in table
-    dst.load_state_dict(before)
 
 
 def _small_vit(image_size):
