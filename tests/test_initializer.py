@@ -278,7 +278,7 @@ def test_path_is_read(tmp_path):
 
 
 def test_safetensors_path_is_read(tmp_path):
-    safetensors_torch = pytest.importorskip('safetensors.torch')
+    import safetensors.torch as safetensors_torch
     src, dst = make_mlp(seed=0), Embedder(make_mlp(seed=1))
     fpath = tmp_path / 'weights.safetensors'
     safetensors_torch.save_file(src.state_dict(), str(fpath))

@@ -408,3 +408,72 @@ def test_initializer_is_the_0_2_name_of_leftover():
                            leftover=torch.nn.init.ones_,
                            initializer=torch.nn.init.zeros_)
     assert_unchanged(dst, before)
+
+
+# --- ambiguity ----------------------------------------------------------------
+
+def test_ambiguous_keys_are_left_out_and_said(monkeypatch, capsys):
+    # the association reports '2.weight' as ambiguous (a solver that sees two
+    # equally good places); the plan must leave it out and say so everywhere
+    import torch_liberator.loadplan as loadplan
+    from torch_liberator.association import Association, associate
+
+    def ambiguous(src, dst, **kwargs):
+        found = associate(src, dst, **kwargs)
+        if '2.weight' not in src:
+            return found
+        mapping = {k: v for k, v in found.mapping.items() if k != '2.weight'}
+        return Association(mapping, {'2.weight': ('module.2.weight', 'other.weight')},
+                           found.association)
+    monkeypatch.setattr(loadplan, 'associate', ambiguous)
+    src, dst = make_mlp(seed=0), Embedder(make_mlp(seed=1))
+    before = snapshot(dst)
+    info = load_partial_state(dst, src.state_dict())
+    plan = info['plan']
+    assert plan.ambiguous == {'2.weight': ('module.2.weight', 'other.weight')}
+    entry = plan.entries[2]
+    assert (entry.src_key, entry.dst_key, entry.action) == ('2.weight', None, 'skip')
+    assert entry.reason == ("ambiguous: could go to 'module.2.weight' or "
+                            "'other.weight'; give the pair in rename= to load it")
+    assert '2.weight' in info['other_unused']
+    assert 'module.2.weight' in info['self_unset']
+    assert_unchanged(dst, before, keys=['module.2.weight'])
+    out = capsys.readouterr().out
+    assert '  ambiguous=1 (2.* 1): left out; give the pairs in rename= to load them' in out
+    table = str(plan).splitlines()
+    assert ('ambiguous 1: left out, e.g. 2.weight could go to module.2.weight '
+            'or other.weight; give the pairs in rename= to load them') in table
+    assert ('2.weight -> -             skip    1  ambiguous: 2 equally good '
+            'places') in table
+    assert plan.to_dict()['ambiguous'] == {'2.weight': ['module.2.weight', 'other.weight']}
+    # the user settles it: a given pair never goes to the association
+    info = load_partial_state(dst, src.state_dict(), verbose=0,
+                              rename={'2.weight': 'module.2.weight'})
+    assert info['plan'].ambiguous == {}
+    assert torch.equal(dst.module[2].weight, src[2].weight)
+
+
+def test_two_backbones_side_by_side_are_ambiguous_until_renamed(capsys):
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = make_convbn(seed=1)
+            self.b = make_convbn(seed=2)
+    src = make_convbn(seed=0)
+    state = distinct_state(src)
+    dst = Two()
+    before = snapshot(dst)
+    info = load_partial_state(dst, state)
+    assert info['plan'].ambiguous == {
+        key: (f'a.{key}', f'b.{key}') for key in state}
+    assert_unchanged(dst, before)  # nothing guessed
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        'warning: 0 of 18 model tensors loaded: 9 checkpoint keys are '
+        'ambiguous and were left out; give their pairs in rename=; see '
+        '`python -m torch_liberator map`')
+    info = load_partial_state(dst, state, verbose=0, rename={'^': 'b.'})
+    assert info['plan'].ambiguous == {}
+    assert_unchanged(dst, before, keys=[f'a.{key}' for key in state])
+    for key, value in state.items():
+        assert torch.equal(dst.state_dict()[f'b.{key}'], value), key

@@ -6,6 +6,7 @@ import itertools
 import pytest
 import torch
 
+from conftest import requires
 from torch_liberator import shove
 from torch_liberator.errors import ShapeMismatchError
 from torch_liberator.shove import (
@@ -192,7 +193,7 @@ def _reference_shove(dst, src):
 
 
 def test_shove_matches_elementwise_reference():
-    hypothesis = pytest.importorskip('hypothesis')
+    hypothesis = requires('hypothesis')
     st = hypothesis.strategies
 
     @hypothesis.given(st.integers(0, 3).flatmap(lambda rank: st.tuples(

@@ -355,7 +355,7 @@ def _map_side(spec, ema):
     """The state (or specs) named by a map argument: a file, else MODULE:FACTORY."""
     from torch_liberator.tensorsource import SpecSource, open_source
     if os.path.exists(spec) or ':' not in spec:
-        return open_source(spec, ema=ema)
+        return open_source(spec, device='cpu', ema=ema)
     return SpecSource(_build_factory(spec).state_dict())
 
 

@@ -37,12 +37,12 @@ Example:
 """
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
 from torch_liberator.association import ASSOCIATIONS, associate
-from torch_liberator.keyrules import KeyFilter, rename_keys
+from torch_liberator.keyrules import KeyFilter, Patterns, rename_keys
 from torch_liberator.policies import ACTIONS, MangleRules, ShoveDecision
 from torch_liberator.preflight import check_destination, check_pairs
 from torch_liberator.report import SEEN_CATEGORIES, format_plan
@@ -248,13 +248,14 @@ class LoadPlan:
         return format_plan(self)
 
 
-Mangle = Union[bool, str, object, Mapping[str, object]]
+#: what ``mangle=`` accepts (see :class:`~torch_liberator.policies.MangleRules`)
+Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def plan_load(model_or_state_dict: Destination, source: SourceLike,
               association: str = DEFAULT_ASSOCIATION, mangle: Mangle = True,
               *, rename: Optional[Mapping[str, str]] = None,
-              include=None, exclude=None,
+              include: Patterns = None, exclude: Patterns = None,
               allow_efficiency_tricks: bool = True, ema: bool = False,
               allow_unsafe: bool = False) -> LoadPlan:
     """
@@ -320,15 +321,11 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
     keyfilter = KeyFilter(include, exclude)
     dst_specs, dst_tensors = describe_destination(model_or_state_dict)
     rules = MangleRules(mangle, dst_specs)
-    src = open_source(source, ema=ema, allow_unsafe=allow_unsafe)
-    plan = build_plan(src, dst_specs, dst_tensors, association=association,
+    src = open_source(source, device='cpu', ema=ema,
+                      allow_unsafe=allow_unsafe)
+    return build_plan(src, dst_specs, dst_tensors, association=association,
                       rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
-    if isinstance(src, StateDictSource) and dst_tensors is not None:
-        # the tensors are at hand: the checks that need them cost nothing
-        plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
-                             dst_tensors)
-    return plan
 
 
 def check_plan_options(association: str, mangle: Mangle) -> None:
@@ -399,7 +396,11 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                shortcut: bool = True) -> LoadPlan:
     """
     The plan of :func:`plan_load` for an opened source and a described
-    model (see :func:`describe_destination`), from specs alone.
+    model (see :func:`describe_destination`), from specs alone; when the
+    source's tensors are already in memory (a
+    :class:`~torch_liberator.tensorsource.StateDictSource`) and the model's
+    tensors are given, also :func:`check_tensors` (tensors read from a file
+    are new, so they cannot share memory with the model).
 
     Example:
         >>> from torch_liberator.loadplan import build_plan
@@ -465,9 +466,13 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         hint = e.decision.hint if e.decision else None
         if hint and hint not in hints:
             hints.append(hint)
-    return LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
+    plan = LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
                     ambiguous, found.association, list(dst_specs), tied,
                     hints)
+    if isinstance(src, StateDictSource) and dst_tensors is not None:
+        plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
+                             dst_tensors)
+    return plan
 
 
 def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
