@@ -86,13 +86,26 @@ def check_spec_copyable(src_spec: TensorSpec,
         True
     """
     for side, spec in (('checkpoint', src_spec), ('model', dst_spec)):
-        if dtype_name(spec.dtype) in UNCOPYABLE_DTYPES:
+        if _is_uncopyable(spec.dtype):
             return _uncopyable(side, spec.dtype)
-    src_name, dst_name = dtype_name(src_spec.dtype), dtype_name(dst_spec.dtype)
-    if (src_name and dst_name and 'complex' in src_name
-            and 'complex' not in dst_name):
+    if _is_complex(src_spec.dtype) and _is_complex(dst_spec.dtype) is False:
         return _COMPLEX_INTO_REAL
     return None
+
+
+def _is_uncopyable(dtype):
+    if isinstance(dtype, torch.dtype):
+        return dtype in _UNCOPYABLE
+    return dtype_name(dtype) in UNCOPYABLE_DTYPES
+
+
+def _is_complex(dtype):
+    """True, False, or None when the dtype is unknown."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, torch.dtype):
+        return dtype.is_complex
+    return 'complex' in dtype_name(dtype)
 
 
 def check_source(src: torch.Tensor) -> Optional[str]:
