@@ -677,3 +677,39 @@ def test_a_nested_tensor_source_is_skipped_with_a_clear_reason():
         assert entry.reason.startswith('the checkpoint tensor is a nested tensor')
         assert info['seen']['full_add'] == ['bias']
     assert torch.equal(dst.weight, before['weight'])
+
+
+# --- dry runs and files ----------------------------------------------------------------
+
+def test_dry_run_on_a_meta_model_shows_policies_and_hints(torchvision):
+    """The plan needs shapes only: a model on the meta device will do."""
+    from torch_liberator import plan_load
+    torch.manual_seed(0)
+    state = _small_vit(224).state_dict()
+    with torch.device('meta'):
+        model = _small_vit(384)
+    plan = plan_load(model, state, mangle={'encoder.pos_embedding': 'interpolate'})
+    shoves = [(e.dst_key, e.policy, e.outcome, e.src_spec.shape, e.dst_spec.shape)
+              for e in plan.entries if e.action == 'shove']
+    assert shoves == [('encoder.pos_embedding', 'interpolate', 'partial_add_all',
+                       (1, 197, 128), (1, 577, 128))]
+    plan = plan_load(model, state)
+    assert plan.hints == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
+    data = plan.to_dict()
+    assert data['hints'] == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
+
+
+def test_pretrained_file_with_rules(tmp_path, torchvision, resnet18_rgb):
+    from torch_liberator import Pretrained
+    fpath = tmp_path / 'rgb.pt'
+    torch.save(resnet18_rgb.state_dict(), fpath)
+    dst = _resnet18_with_stem(torchvision, 1)
+    dst.fc = torch.nn.Linear(512, 10)
+    fc_before = dst.fc.weight.detach().clone()
+    info = Pretrained(fpath, mangle={'conv1.weight': 'adapt_channels', 'fc.*': 'skip'},
+                      verbose=0).forward(dst)
+    w = resnet18_rgb.conv1.weight.detach()
+    assert torch.allclose(dst.conv1.weight.detach(), w.sum(1, keepdim=True), atol=1e-6, rtol=0)
+    assert torch.equal(dst.fc.weight.detach(), fc_before)
+    assert sorted(info['other_unused']) == ['fc.bias', 'fc.weight']
+    assert info['seen']['partial_add_some'] == ['conv1.weight']

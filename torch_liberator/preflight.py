@@ -168,9 +168,10 @@ def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
     :func:`check_source`, :func:`check_destination` and
     :func:`check_spec_copyable`, plus what only the two tensors together
     tell: a source that overlaps its destination's memory (unless it *is*
-    the destination: copying a tensor onto itself is a no-op), and a model
-    tensor on the meta device (which holds no memory to write). Run it on
-    every pair before the first write; skip the pairs it names.
+    the destination: copying a tensor onto itself is a no-op). A model
+    tensor on the meta device passes, as in :func:`check_destination` (a
+    copy into it does not fail; it stores nothing). Run it on every pair
+    before the first write; skip the pairs it names.
 
     Example:
         >>> import torch
@@ -186,8 +187,6 @@ def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
         return reason
     if src.dtype.is_complex and not dst.dtype.is_complex:
         return _COMPLEX_INTO_REAL
-    if dst.is_meta:
-        return 'the model tensor is on the meta device; materialize it first'
     if _same_view(src, dst):
         return None
     if _overlaps(src, dst):
