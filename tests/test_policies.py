@@ -713,3 +713,36 @@ def test_pretrained_file_with_rules(tmp_path, torchvision, resnet18_rgb):
     assert torch.equal(dst.fc.weight.detach(), fc_before)
     assert sorted(info['other_unused']) == ['fc.bias', 'fc.weight']
     assert info['seen']['partial_add_some'] == ['conv1.weight']
+
+
+def test_decisions_agree_with_what_is_written():
+    """For any shapes and any built-in default policy: decide never raises,
+    a shove writes exactly as much as ``covers`` says, and a skip writes
+    nothing."""
+    hypothesis = pytest.importorskip('hypothesis')
+    st = hypothesis.strategies
+    shapes = st.integers(0, 4).flatmap(lambda rank: st.tuples(
+        st.lists(st.integers(1, 5), min_size=rank, max_size=rank),
+        st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
+    policy_names = st.sampled_from(['corner', 'center', 'interpolate',
+                                    'adapt_channels', 'reshape', 'skip'])
+
+    @hypothesis.given(shapes, policy_names, st.booleans())
+    @hypothesis.settings(max_examples=150, deadline=None)
+    def check(pair, name, drop_rank):
+        src_shape, dst_shape = pair
+        if drop_rank and dst_shape:
+            dst_shape = dst_shape[1:]
+        src = torch.randn(src_shape)
+        dst = torch.full(dst_shape, float('nan'))
+        d = MangleRules(name, ['w']).decide('w', 'w', TensorSpec.of(src), TensorSpec.of(dst))
+        apply_decision(d, dst, src, 'w')
+        written = ~torch.isnan(dst)
+        if d.action == 'skip':
+            assert not written.any()
+            assert d.reason
+        else:
+            assert bool(written.all()) == d.covers
+            if d.outcome == 'full_add':
+                assert torch.equal(dst.flatten(), src.flatten())
+    check()
