@@ -7,6 +7,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import (Backboned, Embedder, TiedLinears, assert_unchanged,
                       make_convbn, make_mlp, snapshot)
@@ -45,7 +47,7 @@ def test_plan_touches_nothing():
     dst = Embedder(make_convbn(seed=1))
     state = src.state_dict()
     before_dst, before_src = snapshot(dst), {k: v.clone() for k, v in state.items()}
-    plan = plan_load(dst, state)
+    plan = plan_load(dst, state, association='isomorphism')
     assert isinstance(plan, LoadPlan)
     assert_unchanged(dst, before_dst)
     for key, value in state.items():
@@ -477,3 +479,65 @@ def test_two_backbones_side_by_side_are_ambiguous_until_renamed(capsys):
     assert_unchanged(dst, before, keys=[f'a.{key}' for key in state])
     for key, value in state.items():
         assert torch.equal(dst.state_dict()[f'b.{key}'], value), key
+
+
+# --- sources: only what the plan needs is read ----------------------------------
+
+class RecordingSource:
+    """A TensorSource that knows its specs up front and records reads."""
+
+    def __init__(self, state):
+        self.state = state
+        self.specs = {k: TensorSpec.of(v) for k, v in state.items()}
+        self.problems = {}
+        self.asked = []
+
+    def read(self, keys):
+        keys = list(keys)
+        self.asked.extend(keys)
+        return {k: self.state[k].clone() for k in keys}
+
+
+def test_only_planned_tensors_are_read():
+    src = Backboned(make_mlp(seed=0))
+    state = distinct_state(src)
+    source = RecordingSource(state)
+    dst = Embedder(make_mlp(seed=1))
+    plan = plan_load(dst, source, association='isomorphism', exclude='*.2.bias')
+    assert source.asked == []  # planning reads nothing
+    info = load_partial_state(dst, source, verbose=0, association='isomorphism',
+                              exclude='*.2.bias')
+    assert info['plan'].entries == plan.entries
+    assert source.asked == ['backbone.0.weight', 'backbone.0.bias',
+                            'backbone.2.weight']
+    assert torch.equal(dst.module[2].weight, state['backbone.2.weight'])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(list(range(6))), st.sets(st.integers(0, 5), min_size=1))
+def test_given_pairs_are_never_overridden(perm, chosen):
+    # six same-shaped tensors: names alone would pair i with i; the user's
+    # pairs send i to perm[i] and must hold, by value
+    src = {f'blocks.{i}.w': torch.full((2,), float(i)) for i in range(6)}
+    dst = torch.nn.ParameterDict({f'b{i}': torch.nn.Parameter(torch.zeros(2))
+                                  for i in range(6)})
+    dst_keys = list(dst.state_dict())
+    rename = {f'blocks.{i}.w': dst_keys[perm[i]] for i in chosen}
+    info = load_partial_state(dst, src, verbose=0, rename=rename)
+    for src_key, dst_key in rename.items():
+        assert info['mapping'][src_key] == dst_key
+        assert torch.equal(dst.state_dict()[dst_key], src[src_key])
+    assert len(set(info['mapping'].values())) == len(info['mapping'])
+
+
+def test_unknown_shapes_are_planned_as_skips_and_print():
+    src = {'0.weight': torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)]),
+           '0.bias': torch.zeros(3)}
+    plan = plan_load(torch.nn.Sequential(torch.nn.LazyLinear(3)), src,
+                     association='strict')
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert [(e['action'], e['src_shape'], e['dst_shape']) for e in data['entries']] == [
+        ('skip', None, None), ('skip', [3], None)]
+    assert 'nested tensor' in plan.entries[0].reason
+    assert 'lazy module' in plan.entries[1].reason
+    assert str(plan).splitlines()[-2] == 'copy 0, shove 0, skip 2 of 2 checkpoint tensors'

@@ -106,7 +106,8 @@ def test_fold_keys_expand_back_to_exactly_the_keys(keys):
 # --- the table ----------------------------------------------------------------
 
 def test_table_reads_back_to_the_plan_on_a_detector(resnet50, faster_rcnn_plain):
-    plan = plan_load(faster_rcnn_plain, resnet50.state_dict())
+    plan = plan_load(faster_rcnn_plain, resnet50.state_dict(),
+                     association='isomorphism')
     text = format_plan(plan)
     triples, counts = read_table(text)
     assert triples == plan_triples(plan)
@@ -127,7 +128,8 @@ def test_table_reads_back_with_shoves_skips_and_renames():
     src['aux.w'] = torch.zeros(5)
     dst = Embedder(torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(3)],
                                        torch.nn.Linear(4, 2)))
-    plan = plan_load(dst, src, rename={'aux.w': 'extra.bias'})
+    plan = plan_load(dst, src, rename={'aux.w': 'extra.bias'},
+                     association='isomorphism')
     text = format_plan(plan)
     triples, counts = read_table(text)
     assert triples == plan_triples(plan)
@@ -139,7 +141,8 @@ def test_table_reads_back_with_shoves_skips_and_renames():
 
 
 def test_plan_str_is_the_table():
-    plan = plan_load(make_mlp(), make_mlp().state_dict())
+    plan = plan_load(make_mlp(), make_mlp().state_dict(),
+                     association='isomorphism')
     assert str(plan) == format_plan(plan)
     assert str(plan).splitlines()[1:] == [
         '{0,2}.{weight,bias} -> {0,2}.{weight,bias}  copy    4',

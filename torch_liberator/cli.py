@@ -286,7 +286,10 @@ def _add_map_parser(sub):
     mp.add_argument('--association', default=DEFAULT_ASSOCIATION,
                     help=f'how keys are matched (default {DEFAULT_ASSOCIATION!r})')
     mp.add_argument('--mangle', default='true',
-                    help='true (fit mismatched shapes) or false (skip them)')
+                    help='what to do with pairs whose shapes differ: true '
+                         "(copy the leading block), false (skip), a policy "
+                         "name (center, interpolate, adapt_channels, reshape, "
+                         'raise) or a JSON object {model key glob: policy}')
     mp.add_argument('--rename', default=None, metavar='JSON',
                     help='JSON object of {checkpoint key: model key} pairs '
                          'and/or {regex: replacement} rules')

@@ -226,7 +226,9 @@ class LoadPlan:
             >>> _ = json.dumps(data)
         """
         def shape(spec):
-            return None if spec is None else list(spec.shape)
+            if spec is None or spec.shape is None:
+                return None
+            return list(spec.shape)
         return {
             'association': self.association,
             'counts': self.counts(),
@@ -307,7 +309,8 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
         >>> src = {'module.conv.weight': torch.zeros(8, 3, 3, 3), 'module.fc.weight': torch.zeros(5, 8)}
         >>> dst = torch.nn.ModuleDict({'conv': torch.nn.Conv2d(3, 8, 3, bias=False),
         ...                            'head': torch.nn.Linear(8, 5, bias=False)})
-        >>> plan = plan_load(dst, src, rename={'module.fc.weight': 'head.weight'})
+        >>> plan = plan_load(dst, src, association='isomorphism',
+        ...                  rename={'module.fc.weight': 'head.weight'})
         >>> plan.mapping
         {'module.conv.weight': 'conv.weight', 'module.fc.weight': 'head.weight'}
         >>> print(plan)  # doctest: +NORMALIZE_WHITESPACE

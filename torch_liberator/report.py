@@ -248,7 +248,7 @@ def format_plan(plan: 'LoadPlan') -> str:
         ...         super().__init__()
         ...         self.body = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(3)], torch.nn.Linear(4, 2))
         ...         self.extra = torch.nn.Linear(1, 1)
-        >>> print(plan_load(Net(), src.state_dict()))
+        >>> print(plan_load(Net(), src.state_dict(), association='isomorphism'))
         checkpoint -> model          action  n
         * -> body.*
           {0..2}.{weight,bias}       copy    6
@@ -370,7 +370,8 @@ def little_loaded(plan: 'LoadPlan') -> Optional[str]:
     return head + cause + '; see `python -m torch_liberator map`'
 
 
-def print_report(plan: 'LoadPlan', info: Dict, verbose: int, leftover=None,
+def print_report(plan: 'LoadPlan', info: Dict, verbose: int,
+                 leftover: object = None,
                  n_inits: int = 0,
                  init_failures: Optional[Dict[str, str]] = None) -> None:
     """
