@@ -1,11 +1,12 @@
 """
 Tests for torch_liberator.policies: parsing ``mangle``, deciding per pair
-from specs, the preflight on real tensors, and applying decisions.
+from specs, applying decisions, and every policy on real models.
 """
 import pytest
 import torch
+from conftest import assert_unchanged, snapshot
 
-from torch_liberator import policies
+from torch_liberator import load_partial_state, policies
 from torch_liberator.errors import PolicyError, ShapeMismatchError
 from torch_liberator.policies import (
     POLICIES, MangleRules, ShoveDecision, apply_decision, interpolate,
@@ -295,10 +296,6 @@ def test_apply_writes_a_parameter_in_place_without_grad():
 
 # --- on real models -------------------------------------------------------------
 # Every policy against an independent reference, element by element.
-
-from conftest import assert_unchanged, snapshot  # noqa: E402
-
-from torch_liberator import load_partial_state  # noqa: E402
 
 
 def _grid_reference(pos, prefix, grid, dst_grid):
