@@ -1,11 +1,12 @@
 """
 Tests for torch_liberator.policies: parsing ``mangle``, deciding per pair
-from specs, the preflight on real tensors, and applying decisions.
+from specs, applying decisions, and every policy on real models.
 """
 import pytest
 import torch
+from conftest import assert_unchanged, snapshot
 
-from torch_liberator import policies
+from torch_liberator import load_partial_state, policies
 from torch_liberator.errors import PolicyError, ShapeMismatchError
 from torch_liberator.policies import (
     POLICIES, MangleRules, ShoveDecision, apply_decision, interpolate,
@@ -296,10 +297,6 @@ def test_apply_writes_a_parameter_in_place_without_grad():
 # --- on real models -------------------------------------------------------------
 # Every policy against an independent reference, element by element.
 
-from conftest import assert_unchanged, snapshot  # noqa: E402
-
-from torch_liberator import load_partial_state  # noqa: E402
-
 
 def _grid_reference(pos, prefix, grid, dst_grid):
     """Split, explicit F.interpolate of the grid as an image, join."""
@@ -313,16 +310,25 @@ def _grid_reference(pos, prefix, grid, dst_grid):
     return torch.cat([pos[:, :prefix], tokens], dim=1)
 
 
-@pytest.fixture(scope='module')
-def vit_b_16_pair(torchvision):
+def test_vit_b_16_224_into_384(torchvision, capsys):
+    """
+    The default corner copy of the position embedding is named and hinted;
+    'interpolate' gives a grid equal to an explicit bicubic resize.
+    """
     torch.manual_seed(0)
-    return (torchvision.models.vit_b_16(weights=None),
-            torchvision.models.vit_b_16(weights=None, image_size=384))
+    src = torchvision.models.vit_b_16(weights=None)
+    dst = torchvision.models.vit_b_16(weights=None, image_size=384)
+    info = load_partial_state(dst, src.state_dict(), verbose=1)
+    plan = info['plan']
+    assert plan.hints == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
+    out = capsys.readouterr().out
+    assert ('shoved 1: encoder.pos_embedding (1, 197, 768) -> (1, 577, 768) '
+            'corner') in out
+    assert "hint: mangle={'encoder.pos_embedding': 'interpolate'}" in out
+    table = str(plan)
+    assert "hint: mangle={'encoder.pos_embedding': 'interpolate'}" in table
+    assert '(1, 197, 768) -> (1, 577, 768) corner' in table
 
-
-def test_vit_b_16_224_into_384_interpolates_the_grid(vit_b_16_pair, capsys):
-    src, dst = vit_b_16_pair
-    before = snapshot(dst)
     info = load_partial_state(dst, src.state_dict(), verbose=1,
                               mangle={'encoder.pos_embedding': 'interpolate'})
     pos = src.encoder.pos_embedding.detach()
@@ -331,33 +337,18 @@ def test_vit_b_16_224_into_384_interpolates_the_grid(vit_b_16_pair, capsys):
     assert got.shape == (1, 577, 768)
     assert torch.equal(got[:, 0], pos[:, 0])           # class token kept
     assert torch.equal(got, expected)                  # the grid, resized
+    dst_state = dst.state_dict()
     for key, value in src.state_dict().items():        # the rest copied
         if key != 'encoder.pos_embedding':
-            assert torch.equal(dst.state_dict()[key], value), key
+            assert torch.equal(dst_state[key], value), key
     assert info['seen']['partial_add_all'] == ['encoder.pos_embedding']
     assert len(info['seen']['full_add']) == 151
-    entry = [e for e in info['plan'].entries if e.action == 'shove']
-    assert [(e.dst_key, e.policy) for e in entry] == [('encoder.pos_embedding', 'interpolate')]
+    shoves = [(e.dst_key, e.policy) for e in info['plan'].entries if e.action == 'shove']
+    assert shoves == [('encoder.pos_embedding', 'interpolate')]
+    assert info['plan'].hints == []
     out = capsys.readouterr().out
     assert ('shoved 1: encoder.pos_embedding (1, 197, 768) -> (1, 577, 768) '
             'interpolate') in out
-    # put the destination back for the next test
-    dst.load_state_dict(before)
-
-
-def test_vit_b_16_corner_copy_is_named_and_hinted(vit_b_16_pair, capsys):
-    src, dst = vit_b_16_pair
-    before = snapshot(dst)
-    info = load_partial_state(dst, src.state_dict(), verbose=1)
-    plan = info['plan']
-    assert plan.hints == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
-    out = capsys.readouterr().out
-    assert ('shoved 1: encoder.pos_embedding (1, 197, 768) -> (1, 577, 768) '
-            'corner') in out
-    table = str(plan)
-    assert "hint: mangle={'encoder.pos_embedding': 'interpolate'}" in table
-    assert '(1, 197, 768) -> (1, 577, 768) corner' in table
-    dst.load_state_dict(before)
 
 
 def _small_vit(image_size):
@@ -683,3 +674,72 @@ def test_a_nested_tensor_source_is_skipped_with_a_clear_reason():
         assert entry.reason.startswith('the checkpoint tensor is a nested tensor')
         assert info['seen']['full_add'] == ['bias']
     assert torch.equal(dst.weight, before['weight'])
+
+
+# --- dry runs and files ----------------------------------------------------------------
+
+def test_dry_run_on_a_meta_model_shows_policies_and_hints(torchvision):
+    """The plan needs shapes only: a model on the meta device will do."""
+    from torch_liberator import plan_load
+    torch.manual_seed(0)
+    state = _small_vit(224).state_dict()
+    with torch.device('meta'):
+        model = _small_vit(384)
+    plan = plan_load(model, state, mangle={'encoder.pos_embedding': 'interpolate'})
+    shoves = [(e.dst_key, e.policy, e.outcome, e.src_spec.shape, e.dst_spec.shape)
+              for e in plan.entries if e.action == 'shove']
+    assert shoves == [('encoder.pos_embedding', 'interpolate', 'partial_add_all',
+                       (1, 197, 128), (1, 577, 128))]
+    plan = plan_load(model, state)
+    assert plan.hints == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
+    data = plan.to_dict()
+    assert data['hints'] == ["mangle={'encoder.pos_embedding': 'interpolate'}"]
+
+
+def test_pretrained_file_with_rules(tmp_path, torchvision, resnet18_rgb):
+    from torch_liberator import Pretrained
+    fpath = tmp_path / 'rgb.pt'
+    torch.save(resnet18_rgb.state_dict(), fpath)
+    dst = _resnet18_with_stem(torchvision, 1)
+    dst.fc = torch.nn.Linear(512, 10)
+    fc_before = dst.fc.weight.detach().clone()
+    info = Pretrained(fpath, mangle={'conv1.weight': 'adapt_channels', 'fc.*': 'skip'},
+                      verbose=0).forward(dst)
+    w = resnet18_rgb.conv1.weight.detach()
+    assert torch.allclose(dst.conv1.weight.detach(), w.sum(1, keepdim=True), atol=1e-6, rtol=0)
+    assert torch.equal(dst.fc.weight.detach(), fc_before)
+    assert sorted(info['other_unused']) == ['fc.bias', 'fc.weight']
+    assert info['seen']['partial_add_some'] == ['conv1.weight']
+
+
+def test_decisions_agree_with_what_is_written():
+    """For any shapes and any built-in default policy: decide never raises,
+    a shove writes exactly as much as ``covers`` says, and a skip writes
+    nothing."""
+    hypothesis = pytest.importorskip('hypothesis')
+    st = hypothesis.strategies
+    shapes = st.integers(0, 4).flatmap(lambda rank: st.tuples(
+        st.lists(st.integers(1, 5), min_size=rank, max_size=rank),
+        st.lists(st.integers(1, 5), min_size=rank, max_size=rank)))
+    policy_names = st.sampled_from(['corner', 'center', 'interpolate',
+                                    'adapt_channels', 'reshape', 'skip'])
+
+    @hypothesis.given(shapes, policy_names, st.booleans())
+    @hypothesis.settings(max_examples=150, deadline=None)
+    def check(pair, name, drop_rank):
+        src_shape, dst_shape = pair
+        if drop_rank and dst_shape:
+            dst_shape = dst_shape[1:]
+        src = torch.randn(src_shape)
+        dst = torch.full(dst_shape, float('nan'))
+        d = MangleRules(name, ['w']).decide('w', 'w', TensorSpec.of(src), TensorSpec.of(dst))
+        apply_decision(d, dst, src, 'w')
+        written = ~torch.isnan(dst)
+        if d.action == 'skip':
+            assert not written.any()
+            assert d.reason
+        else:
+            assert bool(written.all()) == d.covers
+            if d.outcome == 'full_add':
+                assert torch.equal(dst.flatten(), src.flatten())
+    check()
