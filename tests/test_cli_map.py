@@ -130,3 +130,25 @@ def test_map_mangle_rules_as_json(tmp_path, capsys):
         ('bias', 'copy', None, [4], [4])]
     assert main(['map', str(src), str(dst), '--mangle', '{"nope.*": "center"}']) == 1
     assert "mangle pattern 'nope.*' matches no model key" in one_error_line(capsys)
+
+
+def test_map_in_a_real_process(ckpts):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    src, dst = ckpts
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(root)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch_liberator', 'map', str(src), str(dst),
+         '--json'], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)['counts'] == {'copy': 4, 'shove': 0, 'skip': 0}
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch_liberator', 'map', str(src), 'nope.pt'],
+        capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and proc.stdout == ''
+    assert proc.stderr.startswith('torch_liberator: error: ') and 'nope.pt' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -541,3 +541,13 @@ def test_unknown_shapes_are_planned_as_skips_and_print():
     assert 'nested tensor' in plan.entries[0].reason
     assert 'lazy module' in plan.entries[1].reason
     assert str(plan).splitlines()[-2] == 'copy 0, shove 0, skip 2 of 2 checkpoint tensors'
+
+
+def test_len_of_every_info_value_still_works():
+    # the published README prints ub.map_vals(len, ub.dict_diff(info, ['seen']))
+    ub = pytest.importorskip('ubelt')
+    src = Backboned(make_mlp(seed=0))
+    info = load_partial_state(Embedder(make_mlp(seed=1)), src.state_dict(),
+                              verbose=0, association='isomorphism')
+    assert ub.map_vals(len, ub.dict_diff(info, ['seen'])) == {
+        'mapping': 4, 'self_unset': 2, 'other_unused': 2, 'plan': 6}

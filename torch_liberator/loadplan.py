@@ -246,6 +246,12 @@ class LoadPlan:
             'hints': list(self.hints),
         }
 
+    def __len__(self) -> int:
+        """The number of checkpoint keys planned, so that code that takes
+        ``len`` of every ``info`` value (as the 0.2 README does) keeps
+        working."""
+        return len(self.entries)
+
     def __str__(self) -> str:
         return format_plan(self)
 
