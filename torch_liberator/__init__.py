@@ -22,12 +22,16 @@ __version__ = '0.3.0'
 # public name -> submodule that defines it
 _LAZY = {
     'ASSOCIATIONS': 'association',
+    'POLICIES': 'policies',
     'associate_keys': 'association',
     'maximum_common_ordered_subpaths': 'association',
     'read_state_dict': 'checkpoint',
     'shove_tensor': 'shove',
     'load_partial_state': 'initializer',
     'Pretrained': 'initializer',
+    'LoadPlan': 'loadplan',
+    'PlanEntry': 'loadplan',
+    'plan_load': 'loadplan',
     'export_model_code': 'deployer',
     'deploy': 'deployer',
     'DeployedModel': 'deployer',

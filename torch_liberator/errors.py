@@ -18,7 +18,9 @@ __all__ = [
     'DeployError',
     'ExportError',
     'IntegrityError',
+    'KeyRuleError',
     'LiberatorError',
+    'PolicyError',
     'ShapeMismatchError',
     'UnsafeCheckpointError',
 ]
@@ -82,6 +84,18 @@ class ShapeMismatchError(LiberatorError, ValueError):
     """
 
 
+class PolicyError(LiberatorError, ValueError):
+    """
+    A ``mangle`` option is malformed: an unknown policy, a pattern that is
+    not a string or matches no model key.
+
+    Example:
+        >>> from torch_liberator.errors import PolicyError
+        >>> issubclass(PolicyError, ValueError)
+        True
+    """
+
+
 class ExportError(LiberatorError, ValueError):
     """
     The source code of a model cannot be extracted into a standalone file.
@@ -112,5 +126,17 @@ class IntegrityError(DeployError):
     Example:
         >>> from torch_liberator.errors import IntegrityError
         >>> issubclass(IntegrityError, DeployError)
+        True
+    """
+
+
+class KeyRuleError(LiberatorError, ValueError):
+    """
+    A ``rename``, ``include`` or ``exclude`` option is malformed, or a rule
+    of it matches no key.
+
+    Example:
+        >>> from torch_liberator.errors import KeyRuleError
+        >>> issubclass(KeyRuleError, ValueError)
         True
     """

@@ -3,34 +3,42 @@ Load whatever fits of a checkpoint into a model whose structure differs.
 
 This module only orchestrates; every step is done by another module:
 
-1. read the checkpoint (:mod:`torch_liberator.checkpoint`) when a path is
-   given, and check that it is a flat mapping of names to tensors;
-2. associate checkpoint keys with model keys
-   (:func:`torch_liberator.association.associate_keys`);
-3. plan how each source tensor fits its destination
-   (:func:`torch_liberator.shove.plan_shove`), and try the ``leftover``
-   initializer on scratch tensors;
-4. only then touch the model: initialize leftovers and copy tensor by tensor
-   into the model's own parameters and buffers
-   (:func:`torch_liberator.shove.shove_tensor`);
-5. report what happened in the ``info`` dictionary (and on stdout, as much
-   as ``verbose`` asks for, see :mod:`torch_liberator.report`).
+1. open the checkpoint (:mod:`torch_liberator.tensorsource`): a path is read
+   (:mod:`torch_liberator.checkpoint`), a dict is checked to be a mapping of
+   names to tensors;
+2. plan the load (:mod:`torch_liberator.loadplan`): the user's ``rename``
+   rules, the key association (:mod:`torch_liberator.association`), a shape
+   policy for every pair (:mod:`torch_liberator.policies`), the checks that
+   would otherwise fail half-way (:mod:`torch_liberator.preflight`); then
+   compute the values shoves write and try the ``leftover`` initializer on
+   scratch tensors;
+3. only then touch the model: initialize leftovers and write tensor by
+   tensor into the model's own parameters and buffers
+   (:func:`torch_liberator.policies.apply_decision`);
+4. report what happened in the ``info`` dictionary, with the plan (and on
+   stdout, as much as ``verbose`` asks for, see
+   :mod:`torch_liberator.report`).
 
-Every check happens before step 4, so a call that raises leaves the model
+Every check happens before step 3, so a call that raises leaves the model
 exactly as it was.
 
 Direction words: the checkpoint is the *source* ("other"), the model is the
 *destination* ("self").
 """
 import os
+import warnings
+from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 import torch
 
-from torch_liberator.association import ASSOCIATIONS, associate_keys
-from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
-from torch_liberator.errors import CheckpointFormatError, ShapeMismatchError
-from torch_liberator.report import SEEN_CATEGORIES, print_report
-from torch_liberator.shove import plan_shove, shove_tensor
+from torch_liberator.keyrules import KeyFilter, Patterns
+from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan, Mangle,
+                                      build_plan, check_plan_options, plan_load,
+                                      describe_destination,
+                                      unwritable_reason)
+from torch_liberator.policies import MangleRules, apply_decision, prepare_shove
+from torch_liberator.report import print_report
+from torch_liberator.tensorsource import SourceLike, open_source
 
 __all__ = ['Pretrained', 'load_partial_state']
 
@@ -39,20 +47,34 @@ __all__ = ['Pretrained', 'load_partial_state']
 # have an attribute called ``module`` is not a wrapper.
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
+Leftover = Union[str, Callable[[torch.Tensor], object]]
 
-def load_partial_state(model, model_state_dict, leftover='noop',
-                       ignore_unset=False, verbose=1, mangle=True,
-                       association='isomorphism',
-                       allow_efficiency_tricks=True):
+
+def load_partial_state(model: torch.nn.Module,
+                       model_state_dict: SourceLike,
+                       leftover: Leftover = 'noop',
+                       ignore_unset: Union[bool, Iterable[str]] = False,
+                       verbose: int = 1, mangle: Mangle = True,
+                       association: str = DEFAULT_ASSOCIATION,
+                       allow_efficiency_tricks: bool = True,
+                       initializer: Optional[Leftover] = None, *,
+                       rename: Optional[Mapping[str, str]] = None,
+                       include: Patterns = None,
+                       exclude: Patterns = None) -> Dict:
     """
     Copy as much of a state dict as fits into a model, even when the names or
     shapes differ.
 
-    Checkpoint keys are associated with model keys by ``association``; each
-    associated tensor is copied into the model's own parameter or buffer.
-    Tensors of equal shape are copied as they are; with ``mangle=True`` a
-    tensor of the same rank but different sizes has its overlapping leading
-    block copied ("shoved"), and a tensor of a different rank is skipped.
+    Checkpoint keys are associated with model keys by ``association`` (after
+    your ``rename`` rules); every pair is planned (copy, shove with a shape
+    policy, or skip with the reason, see :mod:`torch_liberator.loadplan`)
+    before anything is written, then each planned tensor is copied into the
+    model's own parameter or buffer. Tensors of equal shape are copied as
+    they are; tensors whose shapes differ are fitted ("shoved") as
+    ``mangle`` says: with ``mangle=True`` a tensor of the same rank but
+    different sizes has its overlapping leading block copied, a tensor of a
+    different rank is skipped, and shapes that differ only by size-1
+    dimensions are reshaped. A call that raises leaves the model as it was.
 
     Args:
         model (torch.nn.Module): the destination. ``DataParallel`` and
@@ -77,8 +99,11 @@ def load_partial_state(model, model_state_dict, leftover='noop',
         verbose (int): 0 prints nothing; 1 prints a short summary (a few
             lines whatever the model size); 2 or more prints one line per
             key, and says why each skipped key was skipped.
-        mangle (bool): if False, tensors whose shapes differ are skipped
-            instead of partially copied.
+        mangle (bool | str | Callable | Dict[str, object]): what to do with a
+            pair whose shapes differ: True copies the overlapping leading
+            block, False skips it; a policy name, a callable or
+            ``{model key pattern: policy}`` as
+            :class:`torch_liberator.policies.MangleRules` accepts.
         association (str): how keys are matched, one of
             :data:`torch_liberator.association.ASSOCIATIONS`:
             ``'strict'``, ``'module-hack'``, ``'prefix-hack'``,
@@ -88,6 +113,16 @@ def load_partial_state(model, model_state_dict, leftover='noop',
             other (identity is then the largest mapping any association can
             find). If False, the solver always runs. The result is the same
             either way.
+        initializer (Callable | None): the 0.2 name of ``leftover``
+            (deprecated; giving both is an error).
+        rename (Dict[str, str] | None): your own pairs
+            ``{checkpoint key: model key}`` and/or ``{regex: replacement}``
+            rules over checkpoint keys, applied before the association,
+            which never overrides them (see :mod:`torch_liberator.keyrules`).
+        include (str | List[str] | None): glob patterns; only pairs with a
+            key (either side) matching one may load.
+        exclude (str | List[str] | None): glob patterns; pairs with a key
+            matching one never load.
 
     Returns:
         dict: ``info`` with
@@ -105,11 +140,19 @@ def load_partial_state(model, model_state_dict, leftover='noop',
           destination, or shapes that cannot be fitted);
         * ``self_unset``: model keys that received nothing (minus
           ``ignore_unset``);
-        * ``other_unused``: checkpoint keys that were not copied.
+        * ``other_unused``: checkpoint keys that were not copied;
+        * ``plan``: the :class:`~torch_liberator.loadplan.LoadPlan` that was
+          applied (what :func:`~torch_liberator.loadplan.plan_load` returns
+          for the same arguments).
 
     Raises:
         ValueError: an unknown ``association``, a ``leftover`` that is
             neither ``'noop'`` nor callable, or a bad ``ignore_unset``.
+        PolicyError: a malformed ``mangle``.
+        KeyRuleError: a bad ``rename``, ``include`` or ``exclude`` rule, or
+            one that matches no key.
+        ShapeMismatchError: ``mangle`` says ``'raise'`` for a pair, or a
+            policy it names cannot fit its pair.
         CheckpointFormatError: the source is not a mapping of names to
             tensors.
         CheckpointNotFoundError: a path names no file.
@@ -136,21 +179,22 @@ def load_partial_state(model, model_state_dict, leftover='noop',
         >>> assert torch.equal(dst.backbone[0].weight, src[0].weight)
         >>> assert torch.equal(dst.backbone[1].weight[:2], src[1].weight)
     """
-    ignore_unset = _check_options(leftover, ignore_unset, association)
+    leftover = _resolve_initializer(leftover, initializer)
+    ignore_unset = _check_options(leftover, ignore_unset)
+    check_plan_options(association, mangle)
+    keyfilter = KeyFilter(include, exclude)
     model = _unwrap_model(model)
-    if isinstance(model_state_dict, (str, os.PathLike)):
-        model_state_dict = read_state_dict(
-            model_state_dict, device=_model_device(model))
-    src_state = _flat_tensor_state(model_state_dict)
-    dst_state = {key: value
-                 for key, value in model.state_dict(keep_vars=True).items()
-                 if isinstance(value, torch.Tensor)}
-
-    mapping = associate_keys(list(src_state), list(dst_state),
-                             association=association,
-                             shortcut=allow_efficiency_tricks)
-    copies, skips = _plan_copies(src_state, dst_state, mapping, mangle)
-    inits, init_failures = _plan_leftover(leftover, dst_state, copies)
+    dst_specs, dst_state = describe_destination(model)
+    rules = MangleRules(mangle, dst_specs)
+    source = open_source(model_state_dict, device=_model_device(model))
+    plan = build_plan(source, dst_specs, dst_state, association=association,
+                      rules=rules, rename=rename, keyfilter=keyfilter,
+                      shortcut=allow_efficiency_tricks)
+    tensors = source.read([e.src_key for e in plan.loaded])
+    prepared = {e.src_key: prepare_shove(e.decision, tensors[e.src_key],
+                                         dst_state[e.dst_key], e.dst_key)
+                for e in plan.loaded if e.action == 'shove'}
+    inits, init_failures = _plan_leftover(leftover, dst_state, plan)
     n_inits = len(inits)
 
     # Nothing above touched the model; from here on nothing can fail on
@@ -159,14 +203,15 @@ def load_partial_state(model, model_state_dict, leftover='noop',
         while inits:  # pop as we go, so scratch memory is freed early
             key, scratch = inits.popitem()
             dst_state[key].copy_(scratch)
-        for src_key, (dst_key, _, _) in copies.items():
-            shove_tensor(dst_state[dst_key], src_state[src_key])
+        for e in plan.loaded:
+            apply_decision(e.decision, dst_state[e.dst_key],
+                           tensors[e.src_key], e.dst_key,
+                           prepared.get(e.src_key))
 
-    info = _make_info(src_state, dst_state, mapping, copies, skips,
-                      ignore_unset)
+    info = _make_info(plan, ignore_unset)
     if verbose:
-        print_report(info, copies, skips, n_inits, init_failures, leftover,
-                     association, src_state, dst_state, verbose)
+        print_report(plan, info, verbose, leftover=leftover, n_inits=n_inits,
+                     init_failures=init_failures)
     return info
 
 
@@ -179,12 +224,14 @@ class Pretrained:
         fpath (str | PathLike): what :func:`~torch_liberator.checkpoint.read_state_dict`
             accepts: ``.pt`` / ``.pth`` / ``.ckpt``, ``.safetensors``, a
             deploy zip (or a path inside one), or a glob matching one file.
-        mangle, leftover, ignore_unset, association, verbose: as in
-            :func:`load_partial_state`.
+        mangle, leftover, ignore_unset, association, allow_efficiency_tricks, verbose:
+            as in :func:`load_partial_state`, in the published positional
+            order.
         ema (bool): load the EMA weights of a checkpoint that holds them.
         allow_unsafe (bool): allow arbitrary unpickling for checkpoints that
             cannot be read with ``torch.load(weights_only=True)``. Only for
             files you trust.
+        rename, include, exclude: as in :func:`load_partial_state`.
 
     Example:
         >>> import pathlib, tempfile
@@ -204,23 +251,57 @@ class Pretrained:
         >>> assert torch.equal(model.layers[2].weight, src[2].weight)
     """
 
-    def __init__(self, fpath, mangle=True, leftover='noop', ignore_unset=False,
-                 association='isomorphism', verbose=1, ema=False,
-                 allow_unsafe=False):
-        self.ignore_unset = _check_options(leftover, ignore_unset, association)
+    def __init__(self, fpath: Union[str, os.PathLike], mangle: Mangle = True,
+                 leftover: Leftover = 'noop',
+                 ignore_unset: Union[bool, Iterable[str]] = False,
+                 association: str = DEFAULT_ASSOCIATION,
+                 allow_efficiency_tricks: bool = True, verbose: int = 1, *,
+                 ema: bool = False, allow_unsafe: bool = False,
+                 rename: Optional[Mapping[str, str]] = None,
+                 include: Patterns = None, exclude: Patterns = None):
+        self.ignore_unset = _check_options(leftover, ignore_unset)
+        check_plan_options(association, mangle)
+        KeyFilter(include, exclude)  # checks the patterns' types up front
         self.fpath = fpath
         self.mangle = mangle
         self.leftover = leftover
         self.association = association
+        self.allow_efficiency_tricks = allow_efficiency_tricks
         self.verbose = verbose
         self.ema = ema
         self.allow_unsafe = allow_unsafe
+        self.rename = rename
+        self.include = include
+        self.exclude = exclude
 
     def __repr__(self):
         return (f'{type(self).__name__}({os.fspath(self.fpath)!r}, '
                 f'association={self.association!r})')
 
-    def forward(self, model):
+    def _open(self, model):
+        return open_source(self.fpath, device=_model_device(model),
+                           ema=self.ema, allow_unsafe=self.allow_unsafe)
+
+    def plan(self, model: torch.nn.Module) -> LoadPlan:
+        """
+        What :meth:`forward` would do to ``model``; touches nothing.
+
+        Example:
+            >>> import pathlib, tempfile, torch
+            >>> from torch_liberator.initializer import Pretrained
+            >>> fpath = pathlib.Path(tempfile.mkdtemp()) / 'lin.pt'
+            >>> torch.save(torch.nn.Linear(3, 10).state_dict(), fpath)
+            >>> plan = Pretrained(fpath).plan(torch.nn.Linear(2, 10))
+            >>> plan.counts()
+            {'copy': 1, 'shove': 1, 'skip': 0}
+        """
+        return plan_load(
+            _unwrap_model(model), self._open(_unwrap_model(model)),
+            association=self.association, mangle=self.mangle,
+            rename=self.rename, include=self.include, exclude=self.exclude,
+            allow_efficiency_tricks=self.allow_efficiency_tricks)
+
+    def forward(self, model: torch.nn.Module) -> Dict:
         """
         Read the checkpoint onto the model's device and load what fits.
 
@@ -230,25 +311,36 @@ class Pretrained:
         Returns:
             dict: the ``info`` of :func:`load_partial_state`.
         """
-        state = read_state_dict(
-            self.fpath, device=_model_device(_unwrap_model(model)),
-            ema=self.ema, allow_unsafe=self.allow_unsafe)
         return load_partial_state(
-            model, state, leftover=self.leftover,
+            model, self._open(_unwrap_model(model)), leftover=self.leftover,
             ignore_unset=self.ignore_unset, verbose=self.verbose,
-            mangle=self.mangle, association=self.association)
+            mangle=self.mangle, association=self.association,
+            allow_efficiency_tricks=self.allow_efficiency_tricks,
+            rename=self.rename, include=self.include, exclude=self.exclude)
 
     __call__ = forward
 
 
 # --- checks (nothing here touches the model) --------------------------------
 
-def _check_options(leftover, ignore_unset, association):
+def _resolve_initializer(leftover, initializer):
+    """``initializer=`` is the 0.2 spelling of ``leftover=``."""
+    if initializer is None:
+        return leftover
+    if not (isinstance(leftover, str) and leftover == 'noop') \
+            and leftover is not initializer:
+        raise ValueError(
+            f'initializer={initializer!r} and leftover={leftover!r} are both '
+            'given; initializer= is the old name of leftover=, pass only '
+            'leftover=')
+    warnings.warn('initializer= is deprecated; pass leftover= instead',
+                  DeprecationWarning, stacklevel=3)
+    return initializer
+
+
+def _check_options(leftover, ignore_unset):
     """Raise ValueError for a bad option; return ``ignore_unset`` as a bool
     or a frozenset of keys."""
-    if not isinstance(association, str) or association not in ASSOCIATIONS:
-        raise ValueError(
-            f'association={association!r} is not one of {ASSOCIATIONS}')
     if not (isinstance(leftover, str) and leftover == 'noop') \
             and not callable(leftover):
         raise ValueError(
@@ -288,99 +380,9 @@ def _model_device(model):
     return None
 
 
-def _flat_tensor_state(state):
-    """Return ``state`` as a ``{str: Tensor}`` dict, or raise."""
-    if isinstance(state, torch.nn.Module):
-        raise CheckpointFormatError(
-            f'model_state_dict is a {type(state).__name__} module, not a '
-            'state dict; pass module.state_dict() instead')
-    if not hasattr(state, 'items'):
-        raise CheckpointFormatError(
-            f'model_state_dict is a {type(state).__name__}, not a mapping of '
-            'names to tensors; pass a state dict or a checkpoint path')
-    if not all(isinstance(value, torch.Tensor) for value in state.values()):
-        # maybe a nested checkpoint ({'state_dict': {...}, 'epoch': 3})
-        state = unwrap_state_dict(state)
-    for key, value in state.items():
-        if not isinstance(key, str):
-            raise CheckpointFormatError(
-                f'checkpoint key {key!r} is a {type(key).__name__}, not a '
-                'str; state dict keys must be strings')
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointFormatError(
-                f'checkpoint value for key {key!r} is a '
-                f'{type(value).__name__}, not a tensor; remove non-tensor '
-                'entries or pass the nested state dict')
-    return state
-
-
 # --- planning (nothing here touches the model) ------------------------------
 
-def _plan_copies(src_state, dst_state, mapping, mangle):
-    """
-    Returns:
-        Tuple[dict, dict]: ``copies`` {src_key: (dst_key, how, covers)} in
-        checkpoint order, and ``skips`` {src_key: reason}.
-    """
-    copies = {}
-    skips = {}
-    taken = set()
-    for src_key, src in src_state.items():
-        dst_key = mapping.get(src_key)
-        if dst_key is None:
-            skips[src_key] = 'no matching model key'
-            continue
-        if dst_key not in dst_state:
-            skips[src_key] = f'associated model key {dst_key!r} does not exist'
-            continue
-        if dst_key in taken:
-            skips[src_key] = f'model key {dst_key!r} is already set'
-            continue
-        dst = dst_state[dst_key]
-        reason = _unsupported_reason(src) or _unsupported_dst_reason(dst)
-        if reason:
-            skips[src_key] = reason
-            continue
-        src_shape, dst_shape = tuple(src.shape), tuple(dst.shape)
-        if src_shape != dst_shape and not mangle:
-            skips[src_key] = (f'shape {src_shape} != model {dst_key!r} '
-                              f'{dst_shape} and mangle=False')
-            continue
-        try:
-            how = plan_shove(dst_shape, src_shape, dst.dtype, src.dtype)
-        except ShapeMismatchError as err:
-            skips[src_key] = f'cannot fit model {dst_key!r}: {err}'
-            continue
-        # does the copy overwrite all of the destination?
-        covers = len(src_shape) == len(dst_shape) and all(
-            s >= d for s, d in zip(src_shape, dst_shape))
-        copies[src_key] = (dst_key, how, covers)
-        taken.add(dst_key)
-    return copies, skips
-
-
-def _unsupported_reason(src):
-    if src.layout != torch.strided:
-        return f'{src.layout} tensors are not supported; densify it first'
-    if src.is_quantized:
-        return 'quantized tensors are not supported; dequantize it first'
-    if src.is_meta:
-        return 'meta tensors hold no data'
-    return None
-
-
-def _unsupported_dst_reason(dst):
-    if isinstance(dst, torch.nn.parameter.UninitializedTensorMixin):
-        return ('the model tensor is not materialized yet (lazy module); '
-                'run one forward pass before loading')
-    if dst.is_inference() and not torch.is_inference_mode_enabled():
-        return ('the model tensor was created under torch.inference_mode '
-                'and cannot be written outside it; load inside '
-                'torch.inference_mode() or build the model outside it')
-    return None
-
-
-def _plan_leftover(leftover, dst_state, copies):
+def _plan_leftover(leftover, dst_state, plan):
     """
     Run the leftover initializer on scratch tensors for every model tensor
     not fully covered by a copy.
@@ -392,17 +394,15 @@ def _plan_leftover(leftover, dst_state, copies):
     if not callable(leftover):
         return {}, {}
     # tied weights: one tensor under several keys counts once
-    covered = set()
-    for dst_key, _, covers in copies.values():
-        if covers:
-            covered.add(id(dst_state[dst_key]))
+    covered = {id(dst_state[e.dst_key]) for e in plan.loaded if e.covers}
     inits, failures = {}, {}
     done = set()
     for dst_key, dst in dst_state.items():
         if id(dst) in covered or id(dst) in done:
             continue
-        if _unsupported_dst_reason(dst):
-            failures[dst_key] = _unsupported_dst_reason(dst)
+        reason = unwritable_reason(dst)
+        if reason:
+            failures[dst_key] = reason
             continue
         done.add(id(dst))
         scratch = torch.empty_like(dst.detach())
@@ -418,24 +418,16 @@ def _plan_leftover(leftover, dst_state, copies):
 
 # --- reporting --------------------------------------------------------------
 
-def _make_info(src_state, dst_state, mapping, copies, skips, ignore_unset):
-    seen = {name: [] for name in SEEN_CATEGORIES}
-    for src_key in src_state:
-        if src_key in copies:
-            dst_key, how, _ = copies[src_key]
-            seen[how].append(dst_key)
-        else:
-            seen['skipped'].append(src_key)
-    set_ids = {id(dst_state[dst_key]) for dst_key, _, _ in copies.values()}
+def _make_info(plan: LoadPlan, ignore_unset):
     if ignore_unset is True:
         self_unset = []
     else:
         ignored = frozenset() if ignore_unset is False else ignore_unset
-        self_unset = [key for key, value in dst_state.items()
-                      if id(value) not in set_ids and key not in ignored]
+        self_unset = [key for key in plan.self_unset if key not in ignored]
     return {
-        'mapping': dict(mapping),
-        'seen': seen,
+        'mapping': plan.mapping,
+        'seen': plan.seen(),
         'self_unset': self_unset,
-        'other_unused': list(seen['skipped']),
+        'other_unused': plan.other_unused,
+        'plan': plan,
     }
