@@ -30,8 +30,8 @@ Example:
     >>> associate_keys(src, dst, association='embedding')
     {'conv1.weight': 'backbone.body.conv1.weight', 'layer1.0.weight': 'backbone.body.layer1.0.weight'}
 """
-import gc
-from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.keytree import KeyTree
 from torch_liberator.subtree_embedding import embedding_mapping
@@ -39,7 +39,9 @@ from torch_liberator.subtree_isomorphism import find_anchors, isomorphism_mappin
 
 __all__ = [
     'ASSOCIATIONS',
+    'Association',
     'MODES',
+    'associate',
     'associate_keys',
     'maximum_common_ordered_subpaths',
 ]
@@ -53,15 +55,85 @@ MODES = ('embedding', 'isomorphism')
 #: prefixes that wrappers add in front of every key
 _WRAPPER_PREFIXES = ('module.', '_orig_mod.')
 
+#: a shape as the solvers see it: sizes, or None when unknown
+Shape = Optional[Tuple[int, ...]]
+
+#: what ``associate`` accepts for one side: keys, or keys with their shapes
+#: (a tuple, a ``torch.Size``, anything with ``.shape`` such as a tensor or a
+#: :class:`~torch_liberator.shapes.TensorSpec`, or None when unknown)
+Side = Union[Iterable[str], Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class Association:
+    """
+    The result of :func:`associate`.
+
+    Attributes:
+        mapping (Dict[str, str]): source key -> destination key; one to one,
+            leaf to leaf, in source order.
+        ambiguous (Dict[str, Tuple[str, ...]]): source key -> the equally
+            good destination keys it could go to; such keys are left out of
+            ``mapping`` (a wrong tensor is worse than a missing one).
+        association (str): the mode that was used.
+
+    Example:
+        >>> from torch_liberator.association import associate
+        >>> result = associate({'w': (3,)}, {'w': (3,)}, association='strict')
+        >>> result.mapping, result.ambiguous, result.association
+        ({'w': 'w'}, {}, 'strict')
+    """
+
+    mapping: Dict[str, str]
+    ambiguous: Dict[str, Tuple[str, ...]]
+    association: str
+
 
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f'{name}={value!r} is not one of {choices}')
 
 
-def _strict_mapping(src_keys, dst_keys):
-    dst = set(dst_keys)
-    return {k: k for k in src_keys if k in dst}
+def _shape_of(key, value) -> Shape:
+    if value is None:
+        return None
+    value = getattr(value, 'shape', value)
+    if value is None:
+        return None
+    try:
+        return tuple(int(size) for size in value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f'the shape given for key {key!r} is {value!r}, not a shape; '
+            'pass a tuple of ints, a torch.Size, a tensor or None') from err
+
+
+def _as_side(side, name) -> Dict[str, Shape]:
+    """``{key: shape or None}`` in the given order; duplicates are errors."""
+    if isinstance(side, str):
+        raise TypeError(
+            f'{name} is a str ({side!r}), not a collection of keys; pass a '
+            'list of keys or a mapping of keys to shapes')
+    if isinstance(side, Mapping):
+        pairs = [(key, _shape_of(key, value)) for key, value in side.items()]
+    else:
+        pairs = [(key, None) for key in side]
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f'duplicate or empty key {key!r} in {name}')
+            seen.add(key)
+    for key in out:
+        if not isinstance(key, str):
+            raise TypeError(
+                f'keys must be strings, got {type(key).__name__}: {key!r}')
+    return out
+
+
+def _strict_solver(src, dst, sep):
+    return {k: k for k in src if k in dst}, {}
 
 
 def _strip_wrappers(key):
@@ -75,64 +147,108 @@ def _strip_wrappers(key):
     return key
 
 
-def _module_hack_mapping(src_keys, dst_keys):
+def _module_hack_solver(src, dst, sep):
     """
     Compare both key sets with every wrapper prefix stripped, then keep the
     pairs whose stripped keys agree.
     """
     dst_by_bare = {}
-    for key in dst_keys:
+    for key in dst:
         dst_by_bare.setdefault(_strip_wrappers(key), key)
     mapping = {}
     used = set()
-    for key in src_keys:
+    for key in src:
         target = dst_by_bare.get(_strip_wrappers(key))
         if target is not None and target not in used:
             mapping[key] = target
             used.add(target)
-    return mapping
+    return mapping, {}
 
 
-@contextmanager
-def _gc_paused():
-    """
-    The solvers allocate many small objects that all stay alive until they
-    return; a cyclic-GC pass in between would walk every object of the
-    process (a loaded model included) for nothing.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _tree_mapping(src_keys, dst_keys, mode, sep):
-    with _gc_paused():
-        tree1 = KeyTree(src_keys, sep=sep)
-        tree2 = KeyTree(dst_keys, sep=sep)
+def _tree_solver(mode):
+    def solve(src, dst, sep):
+        tree1 = KeyTree(src, sep=sep)
+        tree2 = KeyTree(dst, sep=sep)
         if mode == 'isomorphism':
-            return isomorphism_mapping(tree1, tree2)
+            return isomorphism_mapping(tree1, tree2), {}
         anchors = [anchor for _, anchor in find_anchors(tree1, tree2, top=2)]
-        return embedding_mapping(tree1, tree2, anchors=anchors)
+        return embedding_mapping(tree1, tree2, anchors=anchors), {}
+    return solve
 
 
-def associate_keys(src_keys, dst_keys, association='isomorphism', sep='.',
-                   shortcut=True):
+#: association name -> solver(src, dst, sep) -> (mapping, ambiguous), where
+#: src and dst are ``{key: shape or None}`` dicts in their given order
+_SOLVERS: Dict[str, Callable] = {
+    'strict': _strict_solver,
+    'module-hack': _module_hack_solver,
+    'prefix-hack': _tree_solver('isomorphism'),
+    'isomorphism': _tree_solver('isomorphism'),
+    'embedding': _tree_solver('embedding'),
+}
+
+
+def associate(src: Side, dst: Side, association: str = 'isomorphism',
+              sep: str = '.', shortcut: bool = True) -> Association:
+    """
+    Decide which checkpoint (source) key goes to which model (destination)
+    key, and which keys are ambiguous.
+
+    Args:
+        src: the checkpoint's keys, or a mapping of its keys to shapes
+            (tuples, ``torch.Size``, tensors, TensorSpecs; None when
+            unknown). A state dict can be passed as is.
+        dst: the model's keys, or a mapping of its keys to shapes.
+        association: one of :data:`ASSOCIATIONS`.
+        sep: separator between path components.
+        shortcut: when the identical keys already make the largest possible
+            mapping (every key of the smaller side exists on the other),
+            return them without building trees; the result is the same.
+            False always runs the chosen solver.
+
+    Returns:
+        Association: the mapping (one to one, leaf to leaf, in source
+        order), the ambiguous source keys, and the mode used.
+
+    Raises:
+        ValueError: unknown ``association`` or a duplicate key.
+        TypeError: a key that is not a str or a shape that is not a shape.
+
+    Example:
+        >>> from torch_liberator.association import associate
+        >>> src = {'module.fc.weight': (10, 5), 'module.fc.bias': (10,)}
+        >>> dst = {'fc.weight': (10, 5), 'fc.bias': (10,)}
+        >>> result = associate(src, dst, association='module-hack')
+        >>> result.mapping
+        {'module.fc.weight': 'fc.weight', 'module.fc.bias': 'fc.bias'}
+        >>> result.ambiguous
+        {}
+    """
+    _check_choice('association', association, ASSOCIATIONS)
+    src = _as_side(src, 'src')
+    dst = _as_side(dst, 'dst')
+    if shortcut and association != 'strict':
+        exact, _ = _strict_solver(src, dst, sep)
+        if len(exact) == min(len(src), len(dst)):
+            # nothing can map more keys than identity already does
+            return Association(exact, {}, association)
+    mapping, ambiguous = _SOLVERS[association](src, dst, sep)
+    return Association(mapping, ambiguous, association)
+
+
+def associate_keys(src_keys: Side, dst_keys: Side,
+                   association: str = 'isomorphism', sep: str = '.',
+                   shortcut: bool = True) -> Dict[str, str]:
     """
     Map checkpoint (source) keys to model (destination) keys.
 
+    The mapping of :func:`associate`; see there.
+
     Args:
-        src_keys (Iterable[str]): keys of the checkpoint.
-        dst_keys (Iterable[str]): keys of the model.
+        src_keys: keys of the checkpoint, or a mapping of them to shapes.
+        dst_keys: keys of the model, or a mapping of them to shapes.
         association (str): one of :data:`ASSOCIATIONS`.
         sep (str): separator between path components.
-        shortcut (bool): when the identical keys already make the largest
-            possible mapping (every key of the smaller side exists on the
-            other), return them without building trees; the result is the
-            same. False always runs the chosen solver.
+        shortcut (bool): as in :func:`associate`.
 
     Returns:
         Dict[str, str]: source key -> destination key; one-to-one, in source
@@ -152,18 +268,8 @@ def associate_keys(src_keys, dst_keys, association='isomorphism', sep='.',
         >>> associate_keys(src, dst, association='prefix-hack')
         {'module.fc.weight': 'fc.weight', 'module.fc.bias': 'fc.bias'}
     """
-    _check_choice('association', association, ASSOCIATIONS)
-    src_keys = list(src_keys)
-    dst_keys = list(dst_keys)
-    exact = _strict_mapping(src_keys, dst_keys)
-    if association == 'strict' or (
-            shortcut and len(exact) == min(len(src_keys), len(dst_keys))):
-        # nothing can map more keys than identity already does
-        return exact
-    if association == 'module-hack':
-        return _module_hack_mapping(src_keys, dst_keys)
-    mode = 'embedding' if association == 'embedding' else 'isomorphism'
-    return _tree_mapping(src_keys, dst_keys, mode, sep)
+    return associate(src_keys, dst_keys, association=association, sep=sep,
+                     shortcut=shortcut).mapping
 
 
 def maximum_common_ordered_subpaths(paths1, paths2, sep='.', mode='embedding'):
@@ -194,5 +300,6 @@ def maximum_common_ordered_subpaths(paths1, paths2, sep='.', mode='embedding'):
         [('stats', 'model.stats'), ('z.mu', 'model.z.mu'), ('z.sigma', 'model.z.sigma')]
     """
     _check_choice('mode', mode, MODES)
-    mapping = _tree_mapping(list(paths1), list(paths2), mode, sep)
+    mapping, _ = _SOLVERS[mode](_as_side(paths1, 'paths1'),
+                                _as_side(paths2, 'paths2'), sep)
     return list(mapping.keys()), list(mapping.values())

@@ -6,6 +6,8 @@ Subcommands::
     export MODULE:CLASS [--initkw JSON] [--weights W.pt] [--export-modules PKG ...] --dst X.zip
     inspect X.zip [--json]      manifest, members, initkw, imports; runs nothing
     verify X.zip                hashes, then a strict load in a fresh process
+    map SRC DST [--json]        the load plan of checkpoint SRC into DST (a
+                                checkpoint or a MODULE:FACTORY model); loads nothing
     demo [--verbose N]          partial loading + a deploy -> load round trip
 
 and the published form, which packages an already-exported model file::
@@ -75,6 +77,7 @@ def _build_parser():
 
     demo = sub.add_parser('demo', help='run the built-in demonstration')
     demo.add_argument('--verbose', type=int, default=1)
+    _add_map_parser(sub)
     return parser
 
 
@@ -108,7 +111,8 @@ def main(argv=None):
                 return 2
             return _run_package(args)
         return {'export': _run_export, 'inspect': _run_inspect,
-                'verify': _run_verify, 'demo': _run_demo}[args.command](args)
+                'verify': _run_verify, 'demo': _run_demo,
+                'map': _run_map}[args.command](args)
     except LiberatorError as err:
         print(f'torch_liberator: error: {err}', file=sys.stderr)
         return 1
@@ -259,3 +263,118 @@ def _run_demo(args):
               'pip install "torch_liberator[demo]"', file=sys.stderr)
         return 1
     return demo_main(verbose=args.verbose)
+
+
+# --- map ---------------------------------------------------------------------
+
+def _add_map_parser(sub):
+    from torch_liberator.loadplan import DEFAULT_ASSOCIATION
+    mp = sub.add_parser(
+        'map', help='show which checkpoint tensor would go where (loads nothing)',
+        description='Print the load plan of checkpoint SRC into DST: every pair '
+                    'with its action (copy, shove with both shapes, skip with '
+                    'the reason), the model keys left unset, and counts per '
+                    'action. SRC and DST are checkpoint files or MODULE:FACTORY '
+                    'models (e.g. torchvision.models:resnet50, built with '
+                    'weights=None on the meta device when possible).')
+    mp.add_argument('src', metavar='SRC', help='the checkpoint (or MODULE:FACTORY)')
+    mp.add_argument('dst', metavar='DST', help='the model: MODULE:FACTORY or a checkpoint')
+    mp.add_argument('--association', default=DEFAULT_ASSOCIATION,
+                    help=f'how keys are matched (default {DEFAULT_ASSOCIATION!r})')
+    mp.add_argument('--mangle', default='true',
+                    help='true (fit mismatched shapes) or false (skip them)')
+    mp.add_argument('--rename', default=None, metavar='JSON',
+                    help='JSON object of {checkpoint key: model key} pairs '
+                         'and/or {regex: replacement} rules')
+    mp.add_argument('--include', action='append', metavar='GLOB',
+                    help='only pairs with a key matching GLOB may load (repeatable)')
+    mp.add_argument('--exclude', action='append', metavar='GLOB',
+                    help='pairs with a key matching GLOB never load (repeatable)')
+    mp.add_argument('--ema', action='store_true',
+                    help="plan the checkpoint's EMA weights")
+    mp.add_argument('--json', action='store_true', help='print the plan as JSON')
+
+
+def _parse_json_option(name, text):
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise UsageError(f'{name} is not valid JSON ({err}): {text!r}') from err
+
+
+def _build_factory(target):
+    """A model from ``MODULE:FACTORY`` (``FACTORY`` may be dotted), built
+    without pretrained weights, on the meta device when it allows."""
+    import importlib
+    import inspect
+    import torch
+    modname, _, attr = target.partition(':')
+    try:
+        obj = importlib.import_module(modname)
+    except ImportError as err:
+        raise UsageError(
+            f'{target!r} names no file, and module {modname!r} cannot be '
+            f'imported ({err}); give a checkpoint path or MODULE:FACTORY') from err
+    for part in attr.split('.'):
+        if not hasattr(obj, part):
+            raise UsageError(
+                f'module {modname!r} has no {attr!r}; give MODULE:FACTORY, '
+                'e.g. torchvision.models:resnet50')
+        obj = getattr(obj, part)
+    kwargs = {}
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if 'weights' in params:
+        kwargs['weights'] = None
+    if 'weights_backbone' in params:
+        kwargs['weights_backbone'] = None
+    if 'pretrained' in params:
+        kwargs['pretrained'] = False
+    try:
+        with torch.device('meta'):
+            model = obj(**kwargs)
+    except Exception:  # some models compute values at build time
+        try:
+            model = obj(**kwargs)
+        except Exception as err:
+            raise UsageError(
+                f'{target}({kwargs}) failed: {type(err).__name__}: {err}') from err
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f'{target} returned a {type(model).__name__}, '
+                         'not a torch.nn.Module')
+    return model
+
+
+def _map_side(spec, ema):
+    """The state (or specs) named by a map argument: a file, else MODULE:FACTORY."""
+    from torch_liberator.tensorsource import SpecSource, open_source
+    if os.path.exists(spec) or ':' not in spec:
+        return open_source(spec, ema=ema)
+    return SpecSource(_build_factory(spec).state_dict())
+
+
+def _run_map(args):
+    from torch_liberator import plan_load
+    mangle = {'true': True, 'false': False}.get(args.mangle.lower(), args.mangle)
+    if isinstance(mangle, str) and mangle.startswith('{'):
+        mangle = _parse_json_option('--mangle', mangle)
+    rename = None
+    if args.rename is not None:
+        rename = _parse_json_option('--rename', args.rename)
+    src = _map_side(args.src, args.ema)
+    dst = _map_side(args.dst, False)
+    try:
+        plan = plan_load(dst.specs, src, association=args.association,
+                         mangle=mangle, rename=rename, include=args.include,
+                         exclude=args.exclude)
+    except ValueError as err:
+        if isinstance(err, LiberatorError):
+            raise
+        raise UsageError(str(err)) from err
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2))
+    else:
+        print(plan)
+    return 0

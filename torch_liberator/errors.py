@@ -19,6 +19,7 @@ __all__ = [
     'ExportError',
     'IntegrityError',
     'LiberatorError',
+    'PolicyError',
     'ShapeMismatchError',
     'UnsafeCheckpointError',
 ]
@@ -78,6 +79,18 @@ class ShapeMismatchError(LiberatorError, ValueError):
     Example:
         >>> from torch_liberator.errors import ShapeMismatchError
         >>> issubclass(ShapeMismatchError, ValueError)
+        True
+    """
+
+
+class PolicyError(LiberatorError, ValueError):
+    """
+    A ``mangle`` option is malformed: an unknown policy, a pattern that is
+    not a string or matches no model key.
+
+    Example:
+        >>> from torch_liberator.errors import PolicyError
+        >>> issubclass(PolicyError, ValueError)
         True
     """
 

@@ -23,14 +23,19 @@ Direction words: the checkpoint is the *source* ("other"), the model is the
 *destination* ("self").
 """
 import os
+import warnings
+from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 import torch
 
-from torch_liberator.association import ASSOCIATIONS, associate_keys
-from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
-from torch_liberator.errors import CheckpointFormatError, ShapeMismatchError
-from torch_liberator.report import SEEN_CATEGORIES, print_report
-from torch_liberator.shove import plan_shove, shove_tensor
+from torch_liberator.keyrules import KeyFilter
+from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan,
+                                      build_plan, check_plan_options,
+                                      describe_destination,
+                                      unwritable_reason)
+from torch_liberator.report import print_report
+from torch_liberator.shove import shove_tensor
+from torch_liberator.tensorsource import SourceLike, open_source
 
 __all__ = ['Pretrained', 'load_partial_state']
 
@@ -39,11 +44,19 @@ __all__ = ['Pretrained', 'load_partial_state']
 # have an attribute called ``module`` is not a wrapper.
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
+Leftover = Union[str, Callable[[torch.Tensor], object]]
 
-def load_partial_state(model, model_state_dict, leftover='noop',
-                       ignore_unset=False, verbose=1, mangle=True,
-                       association='isomorphism',
-                       allow_efficiency_tricks=True):
+
+def load_partial_state(model: torch.nn.Module,
+                       model_state_dict: SourceLike,
+                       leftover: Leftover = 'noop',
+                       ignore_unset: Union[bool, Iterable[str]] = False,
+                       verbose: int = 1, mangle: bool = True,
+                       association: str = DEFAULT_ASSOCIATION,
+                       allow_efficiency_tricks: bool = True,
+                       initializer: Optional[Leftover] = None, *,
+                       rename: Optional[Mapping[str, str]] = None,
+                       include=None, exclude=None) -> Dict:
     """
     Copy as much of a state dict as fits into a model, even when the names or
     shapes differ.
@@ -136,22 +149,19 @@ def load_partial_state(model, model_state_dict, leftover='noop',
         >>> assert torch.equal(dst.backbone[0].weight, src[0].weight)
         >>> assert torch.equal(dst.backbone[1].weight[:2], src[1].weight)
     """
-    ignore_unset = _check_options(leftover, ignore_unset, association)
+    leftover = _resolve_initializer(leftover, initializer)
+    ignore_unset = _check_options(leftover, ignore_unset)
+    check_plan_options(association, mangle)
+    keyfilter = KeyFilter(include, exclude)
     model = _unwrap_model(model)
-    if isinstance(model_state_dict, (str, os.PathLike)):
-        model_state_dict = read_state_dict(
-            model_state_dict, device=_model_device(model))
-    src_state = _flat_tensor_state(model_state_dict)
-    dst_state = {key: value
-                 for key, value in model.state_dict(keep_vars=True).items()
-                 if isinstance(value, torch.Tensor)}
-
-    mapping = associate_keys(list(src_state), list(dst_state),
-                             association=association,
-                             shortcut=allow_efficiency_tricks)
-    copies, skips = _plan_copies(src_state, dst_state, mapping, mangle)
-    inits, init_failures = _plan_leftover(leftover, dst_state, copies)
+    source = open_source(model_state_dict, device=_model_device(model))
+    dst_specs, dst_state = describe_destination(model)
+    plan = build_plan(source, dst_specs, dst_state, association=association,
+                      mangle=mangle, rename=rename, keyfilter=keyfilter,
+                      shortcut=allow_efficiency_tricks)
+    inits, init_failures = _plan_leftover(leftover, dst_state, plan)
     n_inits = len(inits)
+    tensors = source.read([e.src_key for e in plan.loaded])
 
     # Nothing above touched the model; from here on nothing can fail on
     # account of the inputs.
@@ -159,14 +169,14 @@ def load_partial_state(model, model_state_dict, leftover='noop',
         while inits:  # pop as we go, so scratch memory is freed early
             key, scratch = inits.popitem()
             dst_state[key].copy_(scratch)
-        for src_key, (dst_key, _, _) in copies.items():
-            shove_tensor(dst_state[dst_key], src_state[src_key])
+        for entry in plan.loaded:
+            _apply_entry(dst_state[entry.dst_key], tensors[entry.src_key],
+                         entry)
 
-    info = _make_info(src_state, dst_state, mapping, copies, skips,
-                      ignore_unset)
+    info = _make_info(plan, ignore_unset)
     if verbose:
-        print_report(info, copies, skips, n_inits, init_failures, leftover,
-                     association, src_state, dst_state, verbose)
+        print_report(plan, info, verbose, leftover=leftover, n_inits=n_inits,
+                     init_failures=init_failures)
     return info
 
 
@@ -179,12 +189,14 @@ class Pretrained:
         fpath (str | PathLike): what :func:`~torch_liberator.checkpoint.read_state_dict`
             accepts: ``.pt`` / ``.pth`` / ``.ckpt``, ``.safetensors``, a
             deploy zip (or a path inside one), or a glob matching one file.
-        mangle, leftover, ignore_unset, association, verbose: as in
-            :func:`load_partial_state`.
+        mangle, leftover, ignore_unset, association,
+            allow_efficiency_tricks, verbose: as in
+            :func:`load_partial_state` (the published positional order).
         ema (bool): load the EMA weights of a checkpoint that holds them.
         allow_unsafe (bool): allow arbitrary unpickling for checkpoints that
             cannot be read with ``torch.load(weights_only=True)``. Only for
             files you trust.
+        rename, include, exclude: as in :func:`load_partial_state`.
 
     Example:
         >>> import pathlib, tempfile
@@ -204,23 +216,59 @@ class Pretrained:
         >>> assert torch.equal(model.layers[2].weight, src[2].weight)
     """
 
-    def __init__(self, fpath, mangle=True, leftover='noop', ignore_unset=False,
-                 association='isomorphism', verbose=1, ema=False,
-                 allow_unsafe=False):
-        self.ignore_unset = _check_options(leftover, ignore_unset, association)
+    def __init__(self, fpath: Union[str, os.PathLike], mangle: bool = True,
+                 leftover: Leftover = 'noop',
+                 ignore_unset: Union[bool, Iterable[str]] = False,
+                 association: str = DEFAULT_ASSOCIATION,
+                 allow_efficiency_tricks: bool = True, verbose: int = 1, *,
+                 ema: bool = False, allow_unsafe: bool = False,
+                 rename: Optional[Mapping[str, str]] = None,
+                 include=None, exclude=None):
+        self.ignore_unset = _check_options(leftover, ignore_unset)
+        check_plan_options(association, mangle)
+        KeyFilter(include, exclude)  # checks the patterns' types up front
         self.fpath = fpath
         self.mangle = mangle
         self.leftover = leftover
         self.association = association
+        self.allow_efficiency_tricks = allow_efficiency_tricks
         self.verbose = verbose
         self.ema = ema
         self.allow_unsafe = allow_unsafe
+        self.rename = rename
+        self.include = include
+        self.exclude = exclude
 
     def __repr__(self):
         return (f'{type(self).__name__}({os.fspath(self.fpath)!r}, '
                 f'association={self.association!r})')
 
-    def forward(self, model):
+    def _open(self, model):
+        return open_source(self.fpath, device=_model_device(model),
+                           ema=self.ema, allow_unsafe=self.allow_unsafe)
+
+    def plan(self, model: torch.nn.Module) -> LoadPlan:
+        """
+        What :meth:`forward` would do to ``model``; touches nothing.
+
+        Example:
+            >>> import pathlib, tempfile, torch
+            >>> from torch_liberator.initializer import Pretrained
+            >>> fpath = pathlib.Path(tempfile.mkdtemp()) / 'lin.pt'
+            >>> torch.save(torch.nn.Linear(3, 10).state_dict(), fpath)
+            >>> plan = Pretrained(fpath).plan(torch.nn.Linear(2, 10))
+            >>> plan.counts()
+            {'copy': 1, 'shove': 1, 'skip': 0}
+        """
+        model = _unwrap_model(model)
+        dst_specs, dst_state = describe_destination(model)
+        return build_plan(self._open(model), dst_specs, dst_state,
+                          association=self.association, mangle=self.mangle,
+                          rename=self.rename,
+                          keyfilter=KeyFilter(self.include, self.exclude),
+                          shortcut=self.allow_efficiency_tricks)
+
+    def forward(self, model: torch.nn.Module) -> Dict:
         """
         Read the checkpoint onto the model's device and load what fits.
 
@@ -230,25 +278,36 @@ class Pretrained:
         Returns:
             dict: the ``info`` of :func:`load_partial_state`.
         """
-        state = read_state_dict(
-            self.fpath, device=_model_device(_unwrap_model(model)),
-            ema=self.ema, allow_unsafe=self.allow_unsafe)
         return load_partial_state(
-            model, state, leftover=self.leftover,
+            model, self._open(_unwrap_model(model)), leftover=self.leftover,
             ignore_unset=self.ignore_unset, verbose=self.verbose,
-            mangle=self.mangle, association=self.association)
+            mangle=self.mangle, association=self.association,
+            allow_efficiency_tricks=self.allow_efficiency_tricks,
+            rename=self.rename, include=self.include, exclude=self.exclude)
 
     __call__ = forward
 
 
 # --- checks (nothing here touches the model) --------------------------------
 
-def _check_options(leftover, ignore_unset, association):
+def _resolve_initializer(leftover, initializer):
+    """``initializer=`` is the 0.2 spelling of ``leftover=``."""
+    if initializer is None:
+        return leftover
+    if not (isinstance(leftover, str) and leftover == 'noop') \
+            and leftover is not initializer:
+        raise ValueError(
+            f'initializer={initializer!r} and leftover={leftover!r} are both '
+            'given; initializer= is the old name of leftover=, pass only '
+            'leftover=')
+    warnings.warn('initializer= is deprecated; pass leftover= instead',
+                  DeprecationWarning, stacklevel=3)
+    return initializer
+
+
+def _check_options(leftover, ignore_unset):
     """Raise ValueError for a bad option; return ``ignore_unset`` as a bool
     or a frozenset of keys."""
-    if not isinstance(association, str) or association not in ASSOCIATIONS:
-        raise ValueError(
-            f'association={association!r} is not one of {ASSOCIATIONS}')
     if not (isinstance(leftover, str) and leftover == 'noop') \
             and not callable(leftover):
         raise ValueError(
@@ -288,99 +347,14 @@ def _model_device(model):
     return None
 
 
-def _flat_tensor_state(state):
-    """Return ``state`` as a ``{str: Tensor}`` dict, or raise."""
-    if isinstance(state, torch.nn.Module):
-        raise CheckpointFormatError(
-            f'model_state_dict is a {type(state).__name__} module, not a '
-            'state dict; pass module.state_dict() instead')
-    if not hasattr(state, 'items'):
-        raise CheckpointFormatError(
-            f'model_state_dict is a {type(state).__name__}, not a mapping of '
-            'names to tensors; pass a state dict or a checkpoint path')
-    if not all(isinstance(value, torch.Tensor) for value in state.values()):
-        # maybe a nested checkpoint ({'state_dict': {...}, 'epoch': 3})
-        state = unwrap_state_dict(state)
-    for key, value in state.items():
-        if not isinstance(key, str):
-            raise CheckpointFormatError(
-                f'checkpoint key {key!r} is a {type(key).__name__}, not a '
-                'str; state dict keys must be strings')
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointFormatError(
-                f'checkpoint value for key {key!r} is a '
-                f'{type(value).__name__}, not a tensor; remove non-tensor '
-                'entries or pass the nested state dict')
-    return state
+def _apply_entry(dst, src, entry):
+    """Write one planned pair into the model's tensor."""
+    shove_tensor(dst, src)
 
 
 # --- planning (nothing here touches the model) ------------------------------
 
-def _plan_copies(src_state, dst_state, mapping, mangle):
-    """
-    Returns:
-        Tuple[dict, dict]: ``copies`` {src_key: (dst_key, how, covers)} in
-        checkpoint order, and ``skips`` {src_key: reason}.
-    """
-    copies = {}
-    skips = {}
-    taken = set()
-    for src_key, src in src_state.items():
-        dst_key = mapping.get(src_key)
-        if dst_key is None:
-            skips[src_key] = 'no matching model key'
-            continue
-        if dst_key not in dst_state:
-            skips[src_key] = f'associated model key {dst_key!r} does not exist'
-            continue
-        if dst_key in taken:
-            skips[src_key] = f'model key {dst_key!r} is already set'
-            continue
-        dst = dst_state[dst_key]
-        reason = _unsupported_reason(src) or _unsupported_dst_reason(dst)
-        if reason:
-            skips[src_key] = reason
-            continue
-        src_shape, dst_shape = tuple(src.shape), tuple(dst.shape)
-        if src_shape != dst_shape and not mangle:
-            skips[src_key] = (f'shape {src_shape} != model {dst_key!r} '
-                              f'{dst_shape} and mangle=False')
-            continue
-        try:
-            how = plan_shove(dst_shape, src_shape, dst.dtype, src.dtype)
-        except ShapeMismatchError as err:
-            skips[src_key] = f'cannot fit model {dst_key!r}: {err}'
-            continue
-        # does the copy overwrite all of the destination?
-        covers = len(src_shape) == len(dst_shape) and all(
-            s >= d for s, d in zip(src_shape, dst_shape))
-        copies[src_key] = (dst_key, how, covers)
-        taken.add(dst_key)
-    return copies, skips
-
-
-def _unsupported_reason(src):
-    if src.layout != torch.strided:
-        return f'{src.layout} tensors are not supported; densify it first'
-    if src.is_quantized:
-        return 'quantized tensors are not supported; dequantize it first'
-    if src.is_meta:
-        return 'meta tensors hold no data'
-    return None
-
-
-def _unsupported_dst_reason(dst):
-    if isinstance(dst, torch.nn.parameter.UninitializedTensorMixin):
-        return ('the model tensor is not materialized yet (lazy module); '
-                'run one forward pass before loading')
-    if dst.is_inference() and not torch.is_inference_mode_enabled():
-        return ('the model tensor was created under torch.inference_mode '
-                'and cannot be written outside it; load inside '
-                'torch.inference_mode() or build the model outside it')
-    return None
-
-
-def _plan_leftover(leftover, dst_state, copies):
+def _plan_leftover(leftover, dst_state, plan):
     """
     Run the leftover initializer on scratch tensors for every model tensor
     not fully covered by a copy.
@@ -392,17 +366,15 @@ def _plan_leftover(leftover, dst_state, copies):
     if not callable(leftover):
         return {}, {}
     # tied weights: one tensor under several keys counts once
-    covered = set()
-    for dst_key, _, covers in copies.values():
-        if covers:
-            covered.add(id(dst_state[dst_key]))
+    covered = {id(dst_state[e.dst_key]) for e in plan.loaded if e.covers}
     inits, failures = {}, {}
     done = set()
     for dst_key, dst in dst_state.items():
         if id(dst) in covered or id(dst) in done:
             continue
-        if _unsupported_dst_reason(dst):
-            failures[dst_key] = _unsupported_dst_reason(dst)
+        reason = unwritable_reason(dst)
+        if reason:
+            failures[dst_key] = reason
             continue
         done.add(id(dst))
         scratch = torch.empty_like(dst.detach())
@@ -418,24 +390,16 @@ def _plan_leftover(leftover, dst_state, copies):
 
 # --- reporting --------------------------------------------------------------
 
-def _make_info(src_state, dst_state, mapping, copies, skips, ignore_unset):
-    seen = {name: [] for name in SEEN_CATEGORIES}
-    for src_key in src_state:
-        if src_key in copies:
-            dst_key, how, _ = copies[src_key]
-            seen[how].append(dst_key)
-        else:
-            seen['skipped'].append(src_key)
-    set_ids = {id(dst_state[dst_key]) for dst_key, _, _ in copies.values()}
+def _make_info(plan: LoadPlan, ignore_unset):
     if ignore_unset is True:
         self_unset = []
     else:
         ignored = frozenset() if ignore_unset is False else ignore_unset
-        self_unset = [key for key, value in dst_state.items()
-                      if id(value) not in set_ids and key not in ignored]
+        self_unset = [key for key in plan.self_unset if key not in ignored]
     return {
-        'mapping': dict(mapping),
-        'seen': seen,
+        'mapping': plan.mapping,
+        'seen': plan.seen(),
         'self_unset': self_unset,
-        'other_unused': list(seen['skipped']),
+        'other_unused': plan.other_unused,
+        'plan': plan,
     }

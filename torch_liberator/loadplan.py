@@ -1,0 +1,469 @@
+"""
+A load plan: what :func:`~torch_liberator.load_partial_state` would do, worked
+out from keys and shapes alone before any tensor is touched.
+
+:func:`plan_load` takes a model (or its state dict, or ``{key: TensorSpec}``)
+and a checkpoint (a path, a state dict, or any
+:class:`~torch_liberator.tensorsource.TensorSource`), and returns a
+:class:`LoadPlan`: every checkpoint key with its action
+
+* ``'copy'``: same shape, copied as it is;
+* ``'shove'``: shapes differ, fitted by a shape policy (both shapes and the
+  policy are recorded);
+* ``'skip'``: not loaded, with the reason;
+
+and the model keys left unset, the ambiguous keys, and the association used.
+``load_partial_state`` builds the same plan, applies it, and returns it as
+``info['plan']``. Printing a plan gives a table with keys folded by common
+pattern (:func:`torch_liberator.report.format_plan`).
+
+Steps, in order: the user's ``rename`` rules settle their pairs
+(:mod:`torch_liberator.keyrules`); the association places the rest
+(:func:`torch_liberator.association.associate`, on keys and shapes); then
+each pair is checked: source and model tensors that cannot be written,
+``include`` / ``exclude``, and the shapes (``mangle``).
+
+Example:
+    >>> import torch
+    >>> from torch_liberator.loadplan import plan_load
+    >>> src = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 10))
+    >>> dst = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)))
+    >>> plan = plan_load(dst, src.state_dict())
+    >>> [(e.src_key, e.dst_key, e.action) for e in plan.entries]  # doctest: +NORMALIZE_WHITESPACE
+    [('0.weight', '0.0.weight', 'copy'), ('0.bias', '0.0.bias', 'copy'),
+     ('1.weight', '0.1.weight', 'shove'), ('1.bias', '0.1.bias', 'shove')]
+    >>> plan.counts()
+    {'copy': 2, 'shove': 2, 'skip': 0}
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+
+from torch_liberator.association import ASSOCIATIONS, associate
+from torch_liberator.errors import ShapeMismatchError
+from torch_liberator.keyrules import KeyFilter, rename_keys
+from torch_liberator.report import SEEN_CATEGORIES, format_plan
+from torch_liberator.shapes import TensorSpec
+from torch_liberator.shove import plan_shove
+from torch_liberator.tensorsource import SourceLike, TensorSource, open_source
+
+__all__ = ['ACTIONS', 'DEFAULT_ASSOCIATION', 'LoadPlan', 'PlanEntry',
+           'build_plan', 'check_plan_options', 'describe_destination',
+           'plan_load', 'unwritable_reason']
+
+#: what a plan does with a checkpoint key
+ACTIONS = ('copy', 'shove', 'skip')
+
+#: the ``association=`` of :func:`plan_load`, ``load_partial_state`` and
+#: ``Pretrained`` when none is given
+DEFAULT_ASSOCIATION = 'isomorphism'
+
+#: what :func:`plan_load` accepts as the model side
+Destination = Union[torch.nn.Module, Mapping[str, torch.Tensor],
+                    Mapping[str, TensorSpec]]
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """
+    What a plan does with one checkpoint key.
+
+    Attributes:
+        src_key (str): the checkpoint key.
+        dst_key (str | None): the model key it was associated with, or None.
+        action (str): one of :data:`ACTIONS`.
+        outcome (str): the ``info['seen']`` category it counts in:
+            ``'full_add'``, ``'partial_add_all'`` (all of the source fits),
+            ``'partial_add_some'`` (part of the source is cut off) or
+            ``'skipped'``.
+        src_spec (TensorSpec): the checkpoint tensor's shape and dtype.
+        dst_spec (TensorSpec | None): the model tensor's, when associated.
+        policy (str | None): how a ``'shove'`` fits the shapes
+            (``'corner'``: the leading block).
+        reason (str): why a ``'skip'`` is skipped ('' otherwise).
+        given (bool): the pair came from the user's ``rename``.
+
+    Example:
+        >>> from torch_liberator.loadplan import PlanEntry
+        >>> from torch_liberator.shapes import TensorSpec
+        >>> entry = PlanEntry('fc.weight', 'head.weight', 'shove', 'partial_add_some',
+        ...                   TensorSpec((1000, 8)), TensorSpec((10, 8)), policy='corner')
+        >>> entry.loads, entry.covers
+        (True, True)
+    """
+
+    src_key: str
+    dst_key: Optional[str]
+    action: str
+    outcome: str
+    src_spec: TensorSpec
+    dst_spec: Optional[TensorSpec] = None
+    policy: Optional[str] = None
+    reason: str = ''
+    given: bool = False
+
+    @property
+    def loads(self) -> bool:
+        """The model tensor receives data."""
+        return self.action != 'skip'
+
+    @property
+    def covers(self) -> bool:
+        """Every element of the model tensor is written."""
+        if self.action == 'copy':
+            return True
+        if self.action != 'shove':
+            return False
+        src, dst = self.src_spec.shape, self.dst_spec.shape
+        return len(src) == len(dst) and all(s >= d for s, d in zip(src, dst))
+
+
+@dataclass
+class LoadPlan:
+    """
+    Everything a load will do, decided before any tensor is touched.
+
+    Attributes:
+        entries (List[PlanEntry]): one per checkpoint key, in checkpoint
+            order.
+        self_unset (List[str]): model keys that receive nothing (tied
+            tensors count as one: a key is set when its tensor is).
+        ambiguous (Dict[str, Tuple[str, ...]]): checkpoint keys with several
+            equally good model keys; they are left out.
+        association (str): the association mode that was used.
+        model_keys (List[str]): every model key, in model order.
+        hints (List[str]): suggestions (e.g. a shape policy to try).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.loadplan import plan_load
+        >>> plan = plan_load(torch.nn.Linear(2, 3), {'weight': torch.zeros(3, 2), 'x': torch.zeros(1)})
+        >>> plan.mapping, plan.self_unset, plan.other_unused
+        ({'weight': 'weight'}, ['bias'], ['x'])
+        >>> plan.seen()['full_add']
+        ['weight']
+    """
+
+    entries: List[PlanEntry]
+    self_unset: List[str]
+    ambiguous: Dict[str, Tuple[str, ...]]
+    association: str
+    model_keys: List[str]
+    hints: List[str] = field(default_factory=list)
+
+    @property
+    def mapping(self) -> Dict[str, str]:
+        """``{checkpoint key: model key}`` as associated (skipped pairs
+        included), in checkpoint order."""
+        return {e.src_key: e.dst_key for e in self.entries
+                if e.dst_key is not None}
+
+    @property
+    def loaded(self) -> List[PlanEntry]:
+        """The entries that write into the model (copies and shoves)."""
+        return [e for e in self.entries if e.loads]
+
+    @property
+    def other_unused(self) -> List[str]:
+        """Checkpoint keys that are not loaded."""
+        return [e.src_key for e in self.entries if not e.loads]
+
+    def seen(self) -> Dict[str, List[str]]:
+        """The published ``info['seen']``: model keys per ``*_add``
+        category, checkpoint keys under ``'skipped'``."""
+        seen = {name: [] for name in SEEN_CATEGORIES}
+        for e in self.entries:
+            seen[e.outcome].append(e.dst_key if e.loads else e.src_key)
+        return seen
+
+    def counts(self) -> Dict[str, int]:
+        """How many checkpoint keys each action has."""
+        counts = dict.fromkeys(ACTIONS, 0)
+        for e in self.entries:
+            counts[e.action] += 1
+        return counts
+
+    def to_dict(self) -> dict:
+        """
+        The plan as plain JSON-able data (``map --json`` prints it).
+
+        Example:
+            >>> import json, torch
+            >>> from torch_liberator.loadplan import plan_load
+            >>> plan = plan_load(torch.nn.Linear(2, 1), torch.nn.Linear(2, 1).state_dict())
+            >>> data = plan.to_dict()
+            >>> data['counts'], data['entries'][0]
+            ({'copy': 2, 'shove': 0, 'skip': 0}, {'src': 'weight', 'dst': 'weight', 'action': 'copy', 'outcome': 'full_add', 'src_shape': [1, 2], 'dst_shape': [1, 2], 'policy': None, 'reason': '', 'given': False})
+            >>> _ = json.dumps(data)
+        """
+        def shape(spec):
+            return None if spec is None else list(spec.shape)
+        return {
+            'association': self.association,
+            'counts': self.counts(),
+            'entries': [{
+                'src': e.src_key, 'dst': e.dst_key, 'action': e.action,
+                'outcome': e.outcome, 'src_shape': shape(e.src_spec),
+                'dst_shape': shape(e.dst_spec), 'policy': e.policy,
+                'reason': e.reason, 'given': e.given,
+            } for e in self.entries],
+            'self_unset': list(self.self_unset),
+            'other_unused': self.other_unused,
+            'ambiguous': {k: list(v) for k, v in self.ambiguous.items()},
+            'n_model_keys': len(self.model_keys),
+            'hints': list(self.hints),
+        }
+
+    def __str__(self) -> str:
+        return format_plan(self)
+
+
+def plan_load(model_or_state_dict: Destination, source: SourceLike,
+              association: str = DEFAULT_ASSOCIATION, mangle: bool = True, *,
+              rename: Optional[Mapping[str, str]] = None,
+              include=None, exclude=None,
+              allow_efficiency_tricks: bool = True, ema: bool = False,
+              allow_unsafe: bool = False) -> LoadPlan:
+    """
+    Work out what loading ``source`` into a model would do; touch nothing.
+
+    Args:
+        model_or_state_dict: the destination: a model (``DataParallel`` /
+            ``DistributedDataParallel`` are looked through), its state dict,
+            or ``{key: TensorSpec}``. Only keys, shapes and dtypes are used
+            (a model on the ``meta`` device works).
+        source: the checkpoint: a path (read with
+            :func:`~torch_liberator.checkpoint.read_state_dict`), a state dict
+            (nested checkpoint dicts are unwrapped), or a
+            :class:`~torch_liberator.tensorsource.TensorSource`.
+        association: how keys are matched, one of
+            :data:`~torch_liberator.association.ASSOCIATIONS`.
+        mangle: if False, pairs whose shapes differ are skipped instead of
+            shoved.
+        rename: your own pairs ``{checkpoint key: model key}`` and/or rules
+            ``{regex: replacement}`` over checkpoint keys, applied before the
+            association, which never overrides them (see
+            :mod:`torch_liberator.keyrules`). A rule that matches nothing is
+            an error.
+        include: glob pattern(s); only pairs with a key (checkpoint or
+            model side) matching one of them may load.
+        exclude: glob pattern(s); pairs with a key matching one never load.
+        allow_efficiency_tricks: as in ``load_partial_state``.
+        ema: read the EMA copy of a checkpoint that holds one.
+        allow_unsafe: allow arbitrary unpickling (trusted files only).
+
+    Returns:
+        LoadPlan: see its attributes; ``print(plan)`` shows it as a table.
+
+    Raises:
+        ValueError: a bad option (unknown association, bad rename rule or
+            glob pattern).
+        CheckpointFormatError, CheckpointNotFoundError: ``source`` cannot
+            be read.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.loadplan import plan_load
+        >>> src = {'module.conv.weight': torch.zeros(8, 3, 3, 3), 'module.fc.weight': torch.zeros(5, 8)}
+        >>> dst = torch.nn.ModuleDict({'conv': torch.nn.Conv2d(3, 8, 3, bias=False),
+        ...                            'head': torch.nn.Linear(8, 5, bias=False)})
+        >>> plan = plan_load(dst, src, rename={'module.fc.weight': 'head.weight'})
+        >>> plan.mapping
+        {'module.conv.weight': 'conv.weight', 'module.fc.weight': 'head.weight'}
+        >>> print(plan)  # doctest: +NORMALIZE_WHITESPACE
+        checkpoint -> model                action  n
+        module.conv.weight -> conv.weight  copy    1
+        module.fc.weight -> head.weight    copy    1  (rename)
+        copy 2, shove 0, skip 0 of 2 checkpoint tensors; 2 of 2 model tensors set; association='isomorphism'
+    """
+    check_plan_options(association, mangle)
+    keyfilter = KeyFilter(include, exclude)
+    dst_specs, dst_tensors = describe_destination(model_or_state_dict)
+    src = open_source(source, device='cpu', ema=ema,
+                      allow_unsafe=allow_unsafe)
+    return build_plan(src, dst_specs, dst_tensors, association=association,
+                      mangle=mangle, rename=rename, keyfilter=keyfilter,
+                      shortcut=allow_efficiency_tricks)
+
+
+def check_plan_options(association: str, mangle: bool) -> None:
+    """
+    Raise ValueError for an ``association`` or ``mangle`` that is not
+    accepted (before anything is read).
+
+    Example:
+        >>> from torch_liberator.loadplan import check_plan_options
+        >>> check_plan_options('isomorphsm', True)
+        Traceback (most recent call last):
+        ...
+        ValueError: association='isomorphsm' is not one of ('strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism')
+    """
+    if not isinstance(association, str) or association not in ASSOCIATIONS:
+        raise ValueError(
+            f'association={association!r} is not one of {ASSOCIATIONS}')
+    if not isinstance(mangle, bool):
+        raise ValueError(
+            f'mangle={mangle!r} is not True or False; True fits tensors whose '
+            'shapes differ, False skips them')
+
+
+def describe_destination(model_or_state_dict: Destination
+                         ) -> Tuple[Dict[str, TensorSpec],
+                                    Optional[Dict[str, torch.Tensor]]]:
+    """
+    The model side as ``{key: TensorSpec}``, plus its live tensors when it
+    has them (None for a mapping of specs).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.loadplan import describe_destination
+        >>> specs, tensors = describe_destination(torch.nn.Linear(2, 1))
+        >>> specs['weight'].shape, list(tensors)
+        ((1, 2), ['weight', 'bias'])
+    """
+    dst = model_or_state_dict
+    while isinstance(dst, (torch.nn.DataParallel,
+                           torch.nn.parallel.DistributedDataParallel)):
+        dst = dst.module
+    if isinstance(dst, torch.nn.Module):
+        dst = dst.state_dict(keep_vars=True)
+    if not isinstance(dst, Mapping):
+        raise ValueError(
+            f'the model is a {type(dst).__name__}; pass a torch.nn.Module, '
+            'its state dict, or a {key: TensorSpec} mapping')
+    specs, tensors = {}, {}
+    for key, value in dst.items():
+        if isinstance(value, TensorSpec):
+            specs[key] = value
+            tensors = None
+        elif isinstance(value, torch.Tensor):
+            if isinstance(value, torch.nn.parameter.UninitializedTensorMixin):
+                specs[key] = TensorSpec(None, None)  # lazy: no shape yet
+            else:
+                specs[key] = TensorSpec.of(value)
+            if tensors is not None:
+                tensors[key] = value
+        # other entries of a state dict (extra state) are not tensors to load
+    return specs, tensors
+
+
+def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
+               dst_tensors: Optional[Mapping[str, torch.Tensor]] = None, *,
+               association: str = DEFAULT_ASSOCIATION, mangle: bool = True,
+               rename: Optional[Mapping[str, str]] = None,
+               keyfilter: Optional[KeyFilter] = None,
+               shortcut: bool = True) -> LoadPlan:
+    """
+    The plan of :func:`plan_load` for an opened source and a described
+    model (see :func:`describe_destination`).
+
+    Example:
+        >>> from torch_liberator.loadplan import build_plan
+        >>> from torch_liberator.tensorsource import StateDictSource
+        >>> from torch_liberator.shapes import TensorSpec
+        >>> import torch
+        >>> plan = build_plan(StateDictSource({'w': torch.zeros(3)}), {'w': TensorSpec((2,))})
+        >>> plan.entries[0].action, plan.entries[0].outcome, plan.entries[0].policy
+        ('shove', 'partial_add_some', 'corner')
+    """
+    keyfilter = keyfilter or KeyFilter()
+    src_specs = src.specs
+    keyfilter.check_used(src_specs, dst_specs)
+    names, given = rename_keys(src_specs, dst_specs, rename)
+
+    taken = set(given.values())
+    rest_src = {names[key]: spec for key, spec in src_specs.items()
+                if key not in given}
+    back = {names[key]: key for key in src_specs if key not in given}
+    rest_dst = {key: spec for key, spec in dst_specs.items()
+                if key not in taken}
+    found = associate(rest_src, rest_dst, association=association,
+                      shortcut=shortcut)
+    mapping = dict(given)
+    mapping.update((back[s], d) for s, d in found.mapping.items())
+    ambiguous = {back[s]: tuple(d) for s, d in found.ambiguous.items()}
+
+    problems = src.problems
+    entries = []
+    for key, spec in src_specs.items():
+        dst_key = mapping.get(key)
+        if dst_key is None:
+            reason = 'no matching model key'
+            if key in ambiguous:
+                reason = ('ambiguous: could go to ' +
+                          ' or '.join(repr(k) for k in ambiguous[key]) +
+                          '; give the pair in rename= to load it')
+            entries.append(PlanEntry(key, None, 'skip', 'skipped', spec,
+                                     reason=reason))
+            continue
+        dst_spec = dst_specs[dst_key]
+        reason = (problems.get(key)
+                  or (dst_tensors is not None
+                      and unwritable_reason(dst_tensors[dst_key]))
+                  or keyfilter.reason(key, dst_key))
+        if reason:
+            entry = PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
+                              reason=reason, given=key in given)
+        else:
+            entry = _fit_entry(key, dst_key, spec, dst_spec, mangle,
+                               given=key in given)
+        entries.append(entry)
+
+    self_unset = _unset_keys(dst_specs, dst_tensors, entries)
+    return LoadPlan(entries, self_unset, ambiguous, found.association,
+                    list(dst_specs))
+
+
+def _fit_entry(src_key, dst_key, src_spec, dst_spec, mangle, given):
+    """Decide how a pair whose keys were associated is loaded."""
+    def entry(action, outcome, policy=None, reason=''):
+        return PlanEntry(src_key, dst_key, action, outcome, src_spec,
+                         dst_spec, policy=policy, reason=reason, given=given)
+    same = src_spec.shape == dst_spec.shape
+    if not same and not mangle:
+        return entry('skip', 'skipped', reason=(
+            f'shape {src_spec.shape} != model {dst_spec.shape} and '
+            'mangle=False'))
+    dtypes = [spec.dtype if isinstance(spec.dtype, torch.dtype) else None
+              for spec in (dst_spec, src_spec)]
+    try:
+        outcome = plan_shove(dst_spec.shape, src_spec.shape, *dtypes)
+    except ShapeMismatchError as err:
+        return entry('skip', 'skipped', reason=f'cannot fit: {err}')
+    if outcome == 'full_add':
+        return entry('copy', outcome)
+    return entry('shove', outcome, policy='corner')
+
+
+def unwritable_reason(dst: torch.Tensor) -> Optional[str]:
+    """
+    Why a model tensor cannot be written in place, or None.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.loadplan import unwritable_reason
+        >>> unwritable_reason(torch.zeros(2)) is None
+        True
+        >>> print(unwritable_reason(torch.nn.UninitializedParameter()))
+        the model tensor is not materialized yet (lazy module); run one forward pass before loading
+    """
+    if isinstance(dst, torch.nn.parameter.UninitializedTensorMixin):
+        return ('the model tensor is not materialized yet (lazy module); '
+                'run one forward pass before loading')
+    if dst.is_inference() and not torch.is_inference_mode_enabled():
+        return ('the model tensor was created under torch.inference_mode '
+                'and cannot be written outside it; load inside '
+                'torch.inference_mode() or build the model outside it')
+    return None
+
+
+def _unset_keys(dst_specs, dst_tensors, entries):
+    """Model keys that receive nothing; a tied tensor is set when any of
+    its keys is."""
+    set_keys = {e.dst_key for e in entries if e.loads}
+    if dst_tensors is None:
+        return [key for key in dst_specs if key not in set_keys]
+    set_ids = {id(dst_tensors[key]) for key in set_keys}
+    return [key for key, value in dst_tensors.items()
+            if id(value) not in set_ids]
