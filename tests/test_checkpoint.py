@@ -551,14 +551,14 @@ def test_select_ema_keys_without_module_level():
 def test_open_checkpoint_kinds(tmp_path):
     from safetensors.torch import save_file
     from torch_liberator.sources import (
-        MappedStateSource, SafetensorsSource, StateDictSource)
+        MappedStateSource, SafetensorsSource)
     state = _tiny().state_dict()
     torch.save(state, tmp_path / 'a.pt')
     save_file(state, tmp_path / 'a.safetensors')
     torch.save(state, tmp_path / 'old.pt', _use_new_zipfile_serialization=False)
     for name, kind in [('a.pt', MappedStateSource),
                        ('a.safetensors', SafetensorsSource),
-                       ('old.pt', StateDictSource)]:
+                       ('old.pt', MappedStateSource)]:
         source = checkpoint.open_checkpoint(tmp_path / name)
         assert type(source) is kind, name
         got = dict(source.read_tensors(dict.fromkeys(source.specs)))

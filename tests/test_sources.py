@@ -15,7 +15,7 @@ from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundErro
 from torch_liberator.shapes import TensorSpec
 from torch_liberator.sources import (
     MappedStateSource, RenamedSource, SafetensorsSource,
-    ShardedSafetensorsSource, StateDictSource, block_of)
+    ShardedSafetensorsSource, block_of)
 
 
 def _state(seed=0):
@@ -89,7 +89,7 @@ def test_legacy_torch_file_is_read_whole(tmp_path):
     fpath = tmp_path / 'old.pth'
     torch.save(state, fpath, _use_new_zipfile_serialization=False)
     source = open_checkpoint(fpath)
-    assert isinstance(source, StateDictSource)
+    assert isinstance(source, MappedStateSource)
     _assert_same(dict(source.read_tensors(dict.fromkeys(state))), state)
 
 
@@ -103,7 +103,7 @@ def test_mapped_source_notices_a_changed_file(tmp_path):
 
 
 def test_unknown_key_is_refused():
-    source = StateDictSource({'w': torch.zeros(1)})
+    source = MappedStateSource(lambda: {'w': torch.zeros(1)})
     with pytest.raises(KeyError, match="'nope'"):
         list(source.read_tensors({'nope': None}))
 
@@ -127,7 +127,7 @@ def test_batches_are_bounded(tmp_path, monkeypatch):
 
 
 def test_renamed_source():
-    inner = StateDictSource({'a': torch.zeros(2), 'b': torch.ones(2)})
+    inner = MappedStateSource(lambda: {'a': torch.zeros(2), 'b': torch.ones(2)})
     view = RenamedSource(inner, {'x': 'b'})
     assert view.specs == {'x': TensorSpec((2,), torch.float32)}
     assert dict(view.read_tensors({'x': (slice(0, 1),)}))['x'].tolist() == [1.0]

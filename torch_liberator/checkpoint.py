@@ -59,8 +59,7 @@ from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 from torch_liberator.sources import (
     INDEX_SUFFIX, MappedStateSource, RenamedSource, SafetensorsSource,
-    ShardedSafetensorsSource, StateDictSource, TensorSource, describe_error,
-    preview_items)
+    ShardedSafetensorsSource, TensorSource, describe_error, preview_items)
 from torch_liberator.unwrap import (
     EMA_KEYS, EMA_PREFIXES, WRAPPER_KEYS, select_ema_keys, unwrap_state_dict)
 
@@ -196,8 +195,8 @@ def open_checkpoint(fpath, ema=False, allow_unsafe=False) -> TensorSource:
             return _unwrap_file(obj, ema, path)
         return MappedStateSource(open_state, path)
     if kind in ('torch', 'deploy'):
-        return StateDictSource(read_state_dict(
-            path, ema=ema, allow_unsafe=allow_unsafe))
+        state = read_state_dict(path, ema=ema, allow_unsafe=allow_unsafe)
+        return MappedStateSource(lambda: state, path)
     if kind == 'safetensors':
         source = SafetensorsSource(path)
     elif kind == 'sharded':

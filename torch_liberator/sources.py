@@ -14,9 +14,13 @@ caller can plan a whole load from the specs and then read only the tensors
   key (the layout Hugging Face writes); the shards must exist and their
   headers must agree with the index, checked before any tensor is read;
 * :class:`MappedStateSource`: anything that reopens as a flat dict of
-  memory-mapped tensors (``torch.load(mmap=True)``, built by
-  :mod:`torch_liberator.checkpoint`);
-* :class:`StateDictSource`: a state dict already in memory.
+  tensors, memory-mapped (``torch.load(mmap=True)``, built by
+  :mod:`torch_liberator.checkpoint`) or already in memory.
+
+Every source has what a load plan asks of one
+(:class:`torch_liberator.tensorsource.TensorSource`: ``specs``,
+``problems``, ``read(keys)``) plus :meth:`TensorSource.read_tensors`, which
+streams tensors, or only the blocks of them a shove keeps.
 
 :mod:`torch_liberator.dcp` adds the torch.distributed.checkpoint directory.
 
@@ -43,7 +47,7 @@ Example:
 import json
 import os
 import re
-from typing import Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
 import torch
 
@@ -57,13 +61,13 @@ __all__ = [
     'RenamedSource',
     'SafetensorsSource',
     'ShardedSafetensorsSource',
-    'StateDictSource',
     'TensorSource',
     'block_of',
     'describe_error',
     'find_index',
     'preview_items',
     'read_safetensors_specs',
+    'unsupported_reason',
 ]
 
 #: Read at most this many bytes of tensor data per batch (one tensor at
@@ -107,26 +111,38 @@ def block_of(src_shape, dst_shape) -> Tuple[slice, ...]:
 class TensorSource:
     """
     Base class: a checkpoint whose keys and specs are known before any
-    tensor is read. Subclasses fill :attr:`specs` and define
-    :meth:`_read_batch`.
+    tensor is read. Subclasses fill :attr:`specs` (and :attr:`problems`)
+    and define ``_read_batch``.
 
     Attributes:
         specs (Dict[str, TensorSpec]): every tensor of the checkpoint, in the
             order the checkpoint stores them.
-        fpath (str | None): the file or folder read, None in memory.
+        problems (Dict[str, str]): keys whose tensors cannot be loaded, with
+            the reason (the plan skips them).
+        fpath (str | None): the file or folder read.
 
     Example:
         >>> import torch
-        >>> from torch_liberator.sources import StateDictSource
-        >>> source = StateDictSource({'w': torch.ones(3)})
+        >>> from torch_liberator.sources import MappedStateSource
+        >>> source = MappedStateSource(lambda: {'w': torch.ones(3)})
         >>> source.nbytes({'w': None}), source.nbytes({'w': (slice(0, 1),)})
         (12, 4)
+        >>> source.read(['w'])['w'].tolist()
+        [1.0, 1.0, 1.0]
     """
 
     fpath = None
 
     def __init__(self):
         self.specs: Dict[str, TensorSpec] = {}
+        self.problems: Dict[str, str] = {}
+
+    def read(self, keys: Iterable[str]) -> Dict[str, torch.Tensor]:
+        """
+        ``{key: tensor}`` for ``keys``, all at once (see
+        :meth:`read_tensors` to stream them in bounded memory).
+        """
+        return dict(self.read_tensors(dict.fromkeys(keys)))
 
     def __repr__(self):
         where = '' if self.fpath is None else repr(self.fpath) + ', '
@@ -171,8 +187,8 @@ class TensorSource:
 
         Example:
             >>> import torch
-            >>> from torch_liberator.sources import StateDictSource
-            >>> source = StateDictSource({'a': torch.zeros(2), 'b': torch.ones(2)})
+            >>> from torch_liberator.sources import MappedStateSource
+            >>> source = MappedStateSource(lambda: {'a': torch.zeros(2), 'b': torch.ones(2)})
             >>> [key for key, _ in source.read_tensors({'b': None})]
             ['b']
         """
@@ -196,42 +212,18 @@ class TensorSource:
         raise NotImplementedError
 
 
-class StateDictSource(TensorSource):
-    """
-    A state dict already in memory, seen as a source.
-
-    Args:
-        state (Mapping[str, torch.Tensor]): the tensors (not copied).
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.sources import StateDictSource
-        >>> StateDictSource(torch.nn.Linear(2, 3).state_dict()).specs['weight'].shape
-        (3, 2)
-    """
-
-    def __init__(self, state: Mapping[str, torch.Tensor]):
-        super().__init__()
-        self.state = state
-        self.specs = {key: TensorSpec.of(value) for key, value in state.items()}
-
-    def _read_batch(self, batch):
-        for key, block in batch:
-            tensor = self.state[key]
-            yield key, tensor if block is None else tensor[block]
-
-
 class MappedStateSource(TensorSource):
     """
-    A checkpoint that reopens as a flat dict of memory-mapped tensors, such
-    as a file written by :func:`torch.save` read with
-    ``torch.load(mmap=True)``: opening it reads the pickle (names, shapes,
-    dtypes) but no tensor data; a batch reads only the pages of its tensors,
-    and the mapping is dropped after each batch.
+    A checkpoint that reopens as a flat dict of tensors, such as a file
+    written by :func:`torch.save` read with ``torch.load(mmap=True)``:
+    opening it reads the pickle (names, shapes, dtypes) but no tensor data;
+    a batch reads only the pages of its tensors, and the mapping is dropped
+    after each batch. ``lambda: state`` makes a source of a dict already in
+    memory.
 
     Args:
         open_state (Callable[[], Dict[str, torch.Tensor]]): returns the flat
-            state dict of mapped tensors, anew on each call.
+            state dict, anew on each call.
         fpath (str | None): the file, for messages.
 
     Example:
@@ -253,6 +245,9 @@ class MappedStateSource(TensorSource):
         self._open_state = open_state
         state = open_state()
         self.specs = {key: TensorSpec.of(value) for key, value in state.items()}
+        self.problems = {key: unsupported_reason(value)
+                         for key, value in state.items()
+                         if unsupported_reason(value)}
 
     def _read_batch(self, batch):
         state = self._open_state()
@@ -385,8 +380,8 @@ class RenamedSource(TensorSource):
 
     Example:
         >>> import torch
-        >>> from torch_liberator.sources import RenamedSource, StateDictSource
-        >>> inner = StateDictSource({'ema.w': torch.ones(1), 'w': torch.zeros(1)})
+        >>> from torch_liberator.sources import MappedStateSource, RenamedSource
+        >>> inner = MappedStateSource(lambda: {'ema.w': torch.ones(1), 'w': torch.zeros(1)})
         >>> view = RenamedSource(inner, {'w': 'ema.w'})
         >>> dict(view.read_tensors({'w': None}))['w'].tolist()
         [1.0]
@@ -540,6 +535,27 @@ def _read_index(path):
 
 
 # --- helpers shared with the other readers ---------------------------------------
+
+def unsupported_reason(tensor: torch.Tensor) -> Optional[str]:
+    """
+    Why a checkpoint tensor cannot be loaded (sparse, quantized, meta), or
+    None.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.sources import unsupported_reason
+        >>> unsupported_reason(torch.zeros(1).to_sparse())
+        'torch.sparse_coo tensors are not supported; densify it first'
+    """
+    if tensor.layout != torch.strided:
+        return f'{tensor.layout} tensors are not supported; densify it first'
+    if tensor.is_quantized:
+        return 'quantized tensors are not supported; dequantize it first'
+    if tensor.is_meta:
+        return 'meta tensors hold no data'
+    return None
+
+
 
 def describe_error(err: BaseException) -> str:
     """

@@ -23,9 +23,10 @@ from typing import (Dict, Iterable, Mapping, Optional, Protocol, Union,
 
 import torch
 
-from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
+from torch_liberator.checkpoint import open_checkpoint, unwrap_state_dict
 from torch_liberator.errors import CheckpointFormatError
 from torch_liberator.shapes import TensorSpec
+from torch_liberator.sources import unsupported_reason
 
 __all__ = ['SpecSource', 'StateDictSource', 'TensorSource', 'open_source']
 
@@ -89,7 +90,7 @@ class StateDictSource:
                       for key, value in self.state.items()}
         self.problems = {}
         for key, value in self.state.items():
-            reason = _unsupported_reason(value)
+            reason = unsupported_reason(value)
             if reason:
                 self.problems[key] = reason
 
@@ -156,8 +157,11 @@ def open_source(source: SourceLike, device: Optional[torch.device] = None,
         source: a checkpoint path (what
             :func:`~torch_liberator.checkpoint.read_state_dict` accepts), a
             state dict (flat or nested), or a :class:`TensorSource`, returned
-            as it is.
-        device: where tensors read from a path are put (None: as stored).
+            as it is. A path is opened lazily
+            (:func:`~torch_liberator.checkpoint.open_checkpoint`): specs from
+            the file's header or metadata, tensors read on request (to the
+            CPU; the copy into the model moves them to its device).
+        device: unused since paths are opened lazily (kept for callers).
         ema: read the EMA copy of a checkpoint that holds one.
         allow_unsafe: allow arbitrary unpickling (trusted files only).
 
@@ -175,9 +179,7 @@ def open_source(source: SourceLike, device: Optional[torch.device] = None,
         torch_liberator.errors.CheckpointFormatError: model_state_dict is a list, not a mapping of names to tensors; pass a state dict or a checkpoint path
     """
     if isinstance(source, (str, os.PathLike)):
-        state = read_state_dict(source, device=device, ema=ema,
-                                allow_unsafe=allow_unsafe)
-        return StateDictSource(state)
+        return open_checkpoint(source, ema=ema, allow_unsafe=allow_unsafe)
     if isinstance(source, TensorSource) and not hasattr(source, 'items'):
         return source
     if ema and hasattr(source, 'items'):
@@ -209,13 +211,3 @@ def _flat_tensor_state(state):
                 f'{type(value).__name__}, not a tensor; remove non-tensor '
                 'entries or pass the nested state dict')
     return dict(state)
-
-
-def _unsupported_reason(src):
-    if src.layout != torch.strided:
-        return f'{src.layout} tensors are not supported; densify it first'
-    if src.is_quantized:
-        return 'quantized tensors are not supported; dequantize it first'
-    if src.is_meta:
-        return 'meta tensors hold no data'
-    return None
