@@ -234,20 +234,23 @@ def _dcp_load(source, state, no_dist):
                 'changed since its metadata was read: save it again') from err
 
 
-def write_tensor(dst: torch.Tensor, fill) -> None:
+def write_tensor(dst: torch.Tensor, fill, covers: bool = False) -> None:
     """
     Write into ``dst``, which may be a DTensor, with ``fill``: a function
     that modifies a plain tensor of ``dst``'s global shape in place.
 
-    A plain ``dst`` is filled directly. For a DTensor, every rank gathers
-    the whole current value (collective: all ranks must call it, in the same
-    order), fills it, and keeps its own shard. Runs under
+    A plain ``dst`` is filled directly. For a DTensor, every rank builds the
+    whole new value and keeps its own shard: it starts from the current
+    value, gathered from all ranks (collective: all ranks must call it, in
+    the same order), unless ``covers`` says that ``fill`` overwrites every
+    element (then no communication is needed). Runs under
     :func:`torch.no_grad`.
 
     Args:
         dst (torch.Tensor): the destination (a parameter, buffer or DTensor).
         fill (Callable[[torch.Tensor], object]): e.g.
             ``lambda full: shove_tensor(full, src)``.
+        covers (bool): ``fill`` writes every element of the tensor.
 
     Example:
         >>> import torch
@@ -262,7 +265,10 @@ def write_tensor(dst: torch.Tensor, fill) -> None:
             fill(dst)
             return
         from torch.distributed.tensor import distribute_tensor
-        full = dst.full_tensor().clone()
+        if covers:
+            full = torch.empty(dst.shape, dtype=dst.dtype, device=dst.device)
+        else:
+            full = dst.full_tensor().clone()
         fill(full)
         local = distribute_tensor(full, dst.device_mesh, dst.placements,
                                   src_data_rank=None).to_local()

@@ -36,6 +36,8 @@ from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan,
 from torch_liberator.report import print_report
 from torch_liberator.shove import shove_tensor
 from torch_liberator.tensorsource import SourceLike, open_source
+from torch_liberator.transfer import (Destination, settle_meta, transfer_plan,
+                                      warn_meta_left)
 
 __all__ = ['Pretrained', 'load_partial_state']
 
@@ -159,19 +161,23 @@ def load_partial_state(model: torch.nn.Module,
     plan = build_plan(source, dst_specs, dst_state, association=association,
                       mangle=mangle, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
-    inits, init_failures = _plan_leftover(leftover, dst_state, plan)
+    # huge: meta-device tensors are materialised; streamed reads
+    destination = Destination(model, dst_state)
+    plan = settle_meta(plan, destination, leftover)
+    inits, init_failures = _plan_leftover(leftover, destination, plan)
     n_inits = len(inits)
-    tensors = source.read([e.src_key for e in plan.loaded])
 
     # Nothing above touched the model; from here on nothing can fail on
-    # account of the inputs.
+    # account of the inputs (reading a file can still fail on I/O).
     with torch.no_grad():
         while inits:  # pop as we go, so scratch memory is freed early
             key, scratch = inits.popitem()
-            dst_state[key].copy_(scratch)
-        for entry in plan.loaded:
-            _apply_entry(dst_state[entry.dst_key], tensors[entry.src_key],
-                         entry)
+            destination.target(key).copy_(scratch)
+        transfer_plan(plan, source, destination, fit=_apply_entry,
+                      verbose=verbose)
+        destination.assign()
+    if not callable(leftover):
+        warn_meta_left(plan, destination)
 
     info = _make_info(plan, ignore_unset)
     if verbose:
@@ -354,7 +360,7 @@ def _apply_entry(dst, src, entry):
 
 # --- planning (nothing here touches the model) ------------------------------
 
-def _plan_leftover(leftover, dst_state, plan):
+def _plan_leftover(leftover, destination, plan):
     """
     Run the leftover initializer on scratch tensors for every model tensor
     not fully covered by a copy.
@@ -365,6 +371,7 @@ def _plan_leftover(leftover, dst_state, plan):
     """
     if not callable(leftover):
         return {}, {}
+    dst_state = destination.tensors
     # tied weights: one tensor under several keys counts once
     covered = {id(dst_state[e.dst_key]) for e in plan.loaded if e.covers}
     inits, failures = {}, {}
@@ -377,7 +384,7 @@ def _plan_leftover(leftover, dst_state, plan):
             failures[dst_key] = reason
             continue
         done.add(id(dst))
-        scratch = torch.empty_like(dst.detach())
+        scratch = destination.scratch(dst_key)
         try:
             with torch.no_grad():
                 leftover(scratch)
