@@ -176,6 +176,19 @@ def _fsdp_worker(rank, world, port, dpath):
                 assert torch.equal(local, full[rank * rows:(rank + 1) * rows]), key
         _check_loaded({k: v.full_tensor() for k, v in dst.state_dict().items()},
                       src_state, before)
+        # sharded on meta: a clear error until to_empty gives every rank its shards
+        with torch.device('meta'):
+            lazy = Target()
+        fully_shard(lazy, mesh=mesh)
+        try:
+            load_partial_state(lazy, dpath, verbose=0)
+        except ValueError as err:
+            assert 'call model.to_empty(' in str(err), err
+        else:
+            raise AssertionError('a meta DTensor model was loaded')
+        lazy.to_empty(device='cpu')
+        load_partial_state(lazy, dpath, verbose=0)
+        assert torch.equal(lazy.body[0].weight.full_tensor(), src_state['0.weight'])
     finally:
         torch.distributed.destroy_process_group()
 

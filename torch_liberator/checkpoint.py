@@ -20,7 +20,7 @@ file and how to fix it. Supported sources:
 * a glob pattern that matches exactly one of the above.
 
 :func:`read_state_dict` reads every tensor; :func:`open_checkpoint` returns a
-lazy :class:`~torch_liberator.sources.TensorSource` that knows every key and
+lazy :class:`~torch_liberator.sources.LazySource` that knows every key and
 shape from the file's header or metadata and reads tensors only on request
 (for huge checkpoints). Only regular files and folders are read: a FIFO, a
 device or a socket is refused before it is opened.
@@ -59,7 +59,7 @@ from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 from torch_liberator.sources import (
     INDEX_SUFFIX, MappedStateSource, RenamedSource, SafetensorsSource,
-    ShardedSafetensorsSource, TensorSource, describe_error, preview_items)
+    ShardedSafetensorsSource, LazySource, describe_error, preview_items)
 from torch_liberator.unwrap import (
     EMA_KEYS, EMA_PREFIXES, WRAPPER_KEYS, select_ema_keys, unwrap_state_dict)
 
@@ -145,7 +145,7 @@ def read_state_dict(fpath, device=None, ema=False, allow_unsafe=False):
     return _unwrap_file(obj, ema, path)
 
 
-def open_checkpoint(fpath, ema=False, allow_unsafe=False) -> TensorSource:
+def open_checkpoint(fpath, ema=False, allow_unsafe=False) -> LazySource:
     """
     Open a checkpoint lazily: every key and spec now, from the file's header
     or metadata; tensor data only when asked for.
@@ -164,7 +164,7 @@ def open_checkpoint(fpath, ema=False, allow_unsafe=False) -> TensorSource:
         allow_unsafe (bool): as in :func:`read_state_dict`.
 
     Returns:
-        TensorSource: ``.specs`` maps every key to its
+        LazySource: ``.specs`` maps every key to its
         :class:`~torch_liberator.shapes.TensorSpec`;
         ``.read_tensors(requests)`` reads what is asked, in bounded batches.
 

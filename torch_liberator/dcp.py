@@ -46,7 +46,7 @@ import torch
 
 from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundError
 from torch_liberator.shapes import TensorSpec
-from torch_liberator.sources import TensorSource, describe_error, preview_items
+from torch_liberator.sources import LazySource, describe_error, preview_items
 
 __all__ = [
     'DCP_METADATA',
@@ -95,7 +95,7 @@ def is_distributed_tensor(tensor) -> bool:
     return isinstance(tensor, DTensor)
 
 
-class DcpSource(TensorSource):
+class DcpSource(LazySource):
     """
     A torch.distributed.checkpoint directory, known from its metadata.
 
@@ -179,9 +179,10 @@ def load_renamed(source: DcpSource, targets: Mapping[str, torch.Tensor]):
     Load checkpoint tensors into destination tensors of the same global
     shape, under other names, through DCP.
 
-    Collective when a default process group is initialized: every rank must
-    call it with the same keys. Each rank reads only the chunks that overlap
-    its own shard of each destination.
+    Collective when a default process group is initialized and a
+    destination is a DTensor: then every rank must call it with the same
+    keys, and each rank reads only the chunks that overlap its own shard of
+    each destination.
 
     Args:
         source (DcpSource): the checkpoint.
@@ -209,8 +210,11 @@ def load_renamed(source: DcpSource, targets: Mapping[str, torch.Tensor]):
     """
     state = {key: (value.detach() if isinstance(value, torch.nn.Parameter)
                    else value) for key, value in targets.items()}
+    # collective only for sharded destinations: a plain model can be loaded
+    # by one rank alone
     distributed = (torch.distributed.is_available()
-                   and torch.distributed.is_initialized())
+                   and torch.distributed.is_initialized()
+                   and any(is_distributed_tensor(v) for v in state.values()))
     _dcp_load(source, state, no_dist=not distributed)
 
 

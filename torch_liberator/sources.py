@@ -1,7 +1,7 @@
 """
 Checkpoints read lazily: keys and specs first, tensor data only on request.
 
-A :class:`TensorSource` knows every key of a checkpoint and its
+A :class:`LazySource` knows every key of a checkpoint and its
 :class:`~torch_liberator.shapes.TensorSpec` (shape and dtype) from the file's
 header alone, and reads tensors only when asked, a batch at a time, so a
 caller can plan a whole load from the specs and then read only the tensors
@@ -19,7 +19,7 @@ caller can plan a whole load from the specs and then read only the tensors
 
 Every source has what a load plan asks of one
 (:class:`torch_liberator.tensorsource.TensorSource`: ``specs``,
-``problems``, ``read(keys)``) plus :meth:`TensorSource.read_tensors`, which
+``problems``, ``read(keys)``) plus :meth:`LazySource.read_tensors`, which
 streams tensors, or only the blocks of them a shove keeps.
 
 :mod:`torch_liberator.dcp` adds the torch.distributed.checkpoint directory.
@@ -56,12 +56,12 @@ from torch_liberator.shapes import TensorSpec
 
 __all__ = [
     'INDEX_SUFFIX',
+    'LazySource',
     'MappedStateSource',
     'READ_BATCH_BYTES',
     'RenamedSource',
     'SafetensorsSource',
     'ShardedSafetensorsSource',
-    'TensorSource',
     'block_of',
     'describe_error',
     'find_index',
@@ -108,7 +108,7 @@ def block_of(src_shape, dst_shape) -> Tuple[slice, ...]:
                  for s, d in zip(src_shape, dst_shape))
 
 
-class TensorSource:
+class LazySource:
     """
     Base class: a checkpoint whose keys and specs are known before any
     tensor is read. Subclasses fill :attr:`specs` (and :attr:`problems`)
@@ -212,7 +212,7 @@ class TensorSource:
         raise NotImplementedError
 
 
-class MappedStateSource(TensorSource):
+class MappedStateSource(LazySource):
     """
     A checkpoint that reopens as a flat dict of tensors, such as a file
     written by :func:`torch.save` read with ``torch.load(mmap=True)``:
@@ -262,7 +262,7 @@ class MappedStateSource(TensorSource):
         del state  # unmaps the file before the next batch is read
 
 
-class SafetensorsSource(TensorSource):
+class SafetensorsSource(LazySource):
     """
     One ``.safetensors`` file: specs from its header, tensors (or slices of
     them) read with :func:`safetensors.safe_open`.
@@ -294,7 +294,7 @@ class SafetensorsSource(TensorSource):
         yield from _read_safetensors_batch(self.fpath, batch)
 
 
-class ShardedSafetensorsSource(TensorSource):
+class ShardedSafetensorsSource(LazySource):
     """
     A sharded safetensors checkpoint: an index file
     (``model.safetensors.index.json``, its ``weight_map`` naming the shard
@@ -368,13 +368,13 @@ class ShardedSafetensorsSource(TensorSource):
             yield from _read_safetensors_batch(shard, items)
 
 
-class RenamedSource(TensorSource):
+class RenamedSource(LazySource):
     """
     A view of another source with some of its keys under new names (and
     the others left out).
 
     Args:
-        source (TensorSource): the source read.
+        source (LazySource): the source read.
         names (Mapping[str, str]): new key -> key in ``source``, in the
             order the view lists them.
 
@@ -387,7 +387,7 @@ class RenamedSource(TensorSource):
         [1.0]
     """
 
-    def __init__(self, source: TensorSource, names: Mapping[str, str]):
+    def __init__(self, source: LazySource, names: Mapping[str, str]):
         super().__init__()
         self.source = source
         self.fpath = source.fpath

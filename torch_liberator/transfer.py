@@ -10,7 +10,7 @@ where to*:
 
 * Only the planned tensors are read, and of a shove with the ``'corner'``
   policy only the block the copy keeps (:func:`~torch_liberator.sources.block_of`).
-  A source that streams (:meth:`~torch_liberator.sources.TensorSource.read_tensors`)
+  A source that streams (:meth:`~torch_liberator.sources.LazySource.read_tensors`)
   is read a batch at a time, so memory grows by about one batch
   (:data:`~torch_liberator.sources.READ_BATCH_BYTES`), not by the checkpoint.
 * A model tensor on the ``meta`` device holds no data: a fresh tensor is
@@ -98,6 +98,12 @@ class Destination:
         tensors (Dict[str, torch.Tensor] | None): its
             ``state_dict(keep_vars=True)`` tensors (computed if None).
 
+    Raises:
+        ValueError: a DTensor is on the meta device (a model sharded with
+            ``fully_shard`` before ``to_empty``): the message says to call
+            ``model.to_empty(device=...)`` first, which gives every rank its
+            own shards.
+
     Example:
         >>> import torch
         >>> from torch_liberator.transfer import Destination
@@ -120,6 +126,14 @@ class Destination:
         self.tensors = tensors
         self.device = real_device(model)
         self._fresh = {}  # id(meta tensor) -> its materialised value
+        sharded_meta = [key for key, value in tensors.items()
+                        if value.is_meta and is_distributed_tensor(value)]
+        if sharded_meta:
+            raise ValueError(
+                f'{len(sharded_meta)} sharded (DTensor) model tensors are on '
+                f'the meta device, e.g. {sharded_meta[0]!r}; call '
+                "model.to_empty(device='cuda') (or 'cpu') after fully_shard "
+                'so that every rank allocates its own shards, then load')
 
     def is_meta(self, key: str) -> bool:
         """The model tensor of ``key`` is on the meta device."""
@@ -233,9 +247,10 @@ def transfer_plan(plan, source, destination: Destination,
 
     Args:
         plan (LoadPlan): what to load (its ``loaded`` entries).
-        source (TensorSource): where from; a source with ``read_tensors``
-            is streamed in bounded batches, reading only the blocks of
-            ``'corner'`` shoves; any other is asked ``read(keys)``.
+        source (TensorSource): where from (any source a plan takes); one
+            with ``read_tensors`` is streamed in bounded batches, reading
+            only the blocks of ``'corner'`` shoves; any other is asked
+            ``read(keys)``.
         destination (Destination): the model's tensors.
         fit (Callable[[Tensor, Tensor, PlanEntry], object]): writes a source
             tensor into a plain destination tensor of the model key's full
