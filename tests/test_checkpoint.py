@@ -539,6 +539,12 @@ def test_lightning_flat_ema(tmp_path):
     assert 'n_averaged' not in ema
     lazy = checkpoint.open_checkpoint(fpath, ema=True)
     _assert_same(dict(lazy.read_tensors(dict.fromkeys(lazy.specs))), ema)
+    # and through Pretrained, into a fresh model of the inner architecture
+    from torch_liberator.initializer import Pretrained
+    fresh = _tiny()
+    info = Pretrained(fpath, ema=True, verbose=0).forward(fresh)
+    assert info['self_unset'] == [] and info['other_unused'] == []
+    _assert_same(fresh.state_dict(), module.ema_model.module.state_dict())
 
 
 def test_select_ema_keys_without_module_level():
