@@ -8,7 +8,9 @@ import torch
 
 from torch_liberator import shove
 from torch_liberator.errors import ShapeMismatchError
-from torch_liberator.shove import SHOVE_OUTCOMES, plan_shove, shove_tensor
+from torch_liberator.shove import (
+    SHOVE_OUTCOMES, check_center, check_reshape, plan_shove, shove_center,
+    shove_outcome, shove_reshape, shove_tensor)
 
 
 def test_all_is_sorted_and_complete():
@@ -211,3 +213,99 @@ def test_shove_matches_elementwise_reference():
         else:
             assert outcome == 'partial_add_some'
     check()
+
+
+# --- centre --------------------------------------------------------------------
+
+def test_center_keeps_the_middle_of_a_kernel():
+    src = torch.randn(4, 3, 7, 7)
+    dst = torch.zeros(4, 3, 3, 3)
+    assert shove_center(dst, src) == 'partial_add_some'
+    assert torch.equal(dst, src[:, :, 2:5, 2:5])
+
+
+def test_center_pads_a_smaller_kernel_into_the_middle():
+    src = torch.randn(4, 3, 3, 3)
+    dst = torch.full((4, 3, 7, 7), -1.0)
+    assert shove_center(dst, src) == 'partial_add_all'
+    expected = torch.full((4, 3, 7, 7), -1.0)
+    expected[:, :, 2:5, 2:5] = src
+    assert torch.equal(dst, expected)
+
+
+@pytest.mark.parametrize('src_size, dst_size, src_start, dst_start', [
+    (5, 3, 1, 0), (6, 3, 1, 0), (4, 1, 1, 0), (3, 6, 0, 1), (2, 5, 0, 1),
+    (4, 4, 0, 0), (0, 3, 0, 1),
+])
+def test_center_offsets_element_by_element(src_size, dst_size, src_start, dst_start):
+    """(larger - smaller) // 2 elements are skipped at the start."""
+    src = torch.arange(float(src_size))
+    dst = torch.full((dst_size,), -1.0)
+    shove_center(dst, src)
+    n = min(src_size, dst_size)
+    for i in range(dst_size):
+        j = i - dst_start + src_start
+        inside = dst_start <= i < dst_start + n
+        assert dst[i] == (src[j] if inside else -1.0)
+
+
+def test_center_mixed_dimensions_and_parameter():
+    conv = torch.nn.Conv2d(2, 6, 3)
+    src = torch.randn(4, 2, 5, 5)
+    before = conv.weight.detach().clone()
+    assert shove_center(conv.weight, src) == 'partial_add_some'
+    expected = before.clone()
+    expected[1:5] = src[:, :, 1:4, 1:4]
+    assert torch.equal(conv.weight.detach(), expected)
+    assert conv.weight.grad_fn is None
+
+
+def test_center_rank_mismatch():
+    dst = torch.zeros(3, 3)
+    with pytest.raises(ShapeMismatchError, match=(
+            r'cannot fit shape \(9,\) into \(3, 3\): ranks differ \(1 vs 2\); '
+            'the centre policy crops or pads each dimension')):
+        shove_center(dst, torch.ones(9))
+    assert torch.equal(dst, torch.zeros(3, 3))
+    assert check_center((7, 7), (3, 3)) == 'partial_add_some'
+
+
+# --- reshape -------------------------------------------------------------------
+
+@pytest.mark.parametrize('src_shape, dst_shape', [
+    ((8,), (8, 1, 1)), ((8, 1, 1), (8,)), ((1, 8), (8, 1)), ((1, 1, 8), (8,)),
+    ((2, 1, 3), (2, 3)), ((), (1, 1)), ((1,), ()),
+])
+def test_reshape_is_lossless(src_shape, dst_shape):
+    src = torch.arange(float(torch.Size(src_shape).numel())).reshape(src_shape)
+    dst = torch.zeros(dst_shape)
+    assert shove_reshape(dst, src) == 'full_add'
+    assert dst.flatten().tolist() == src.flatten().tolist()
+
+
+def test_reshape_refuses_other_shapes():
+    dst = torch.zeros(2, 3)
+    with pytest.raises(ShapeMismatchError, match=(
+            r'cannot fit shape \(3, 2\) into \(2, 3\): the reshape policy only adds '
+            r'or drops size-1 dimensions')):
+        shove_reshape(dst, torch.ones(3, 2))
+    assert torch.equal(dst, torch.zeros(2, 3))
+    assert check_reshape((4,), (4, 1)) == 'full_add'
+
+
+# --- outcomes ------------------------------------------------------------------
+
+@pytest.mark.parametrize('src, dst, outcome', [
+    ((3, 4), (3, 4), 'full_add'),
+    ((768,), (768, 1, 1), 'full_add'),
+    ((1, 197, 768), (1, 577, 768), 'partial_add_all'),
+    ((1, 577, 768), (1, 197, 768), 'partial_add_some'),
+    ((64, 3, 7, 7), (64, 4, 7, 7), 'partial_add_all'),
+    ((64, 3, 7, 7), (64, 1, 7, 7), 'partial_add_some'),
+    ((4, 3), (3, 4), 'partial_add_some'),
+    ((4, 3), (24,), 'partial_add_all'),
+    ((4, 3), (6,), 'partial_add_some'),
+])
+def test_shove_outcome(src, dst, outcome):
+    assert shove_outcome(src, dst) == outcome
+    assert outcome in SHOVE_OUTCOMES

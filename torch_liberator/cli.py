@@ -267,6 +267,10 @@ def _run_demo(args):
 
 # --- map ---------------------------------------------------------------------
 
+class _MapError(LiberatorError, ValueError):
+    """A ``map`` argument names nothing that can be planned."""
+
+
 def _add_map_parser(sub):
     from torch_liberator.loadplan import DEFAULT_ASSOCIATION
     mp = sub.add_parser(
@@ -299,7 +303,7 @@ def _parse_json_option(name, text):
     try:
         return json.loads(text)
     except ValueError as err:
-        raise UsageError(f'{name} is not valid JSON ({err}): {text!r}') from err
+        raise _MapError(f'{name} is not valid JSON ({err}): {text!r}') from err
 
 
 def _build_factory(target):
@@ -312,12 +316,12 @@ def _build_factory(target):
     try:
         obj = importlib.import_module(modname)
     except ImportError as err:
-        raise UsageError(
+        raise _MapError(
             f'{target!r} names no file, and module {modname!r} cannot be '
             f'imported ({err}); give a checkpoint path or MODULE:FACTORY') from err
     for part in attr.split('.'):
         if not hasattr(obj, part):
-            raise UsageError(
+            raise _MapError(
                 f'module {modname!r} has no {attr!r}; give MODULE:FACTORY, '
                 'e.g. torchvision.models:resnet50')
         obj = getattr(obj, part)
@@ -339,10 +343,10 @@ def _build_factory(target):
         try:
             model = obj(**kwargs)
         except Exception as err:
-            raise UsageError(
+            raise _MapError(
                 f'{target}({kwargs}) failed: {type(err).__name__}: {err}') from err
     if not isinstance(model, torch.nn.Module):
-        raise UsageError(f'{target} returned a {type(model).__name__}, '
+        raise _MapError(f'{target} returned a {type(model).__name__}, '
                          'not a torch.nn.Module')
     return model
 
@@ -369,10 +373,10 @@ def _run_map(args):
         plan = plan_load(dst.specs, src, association=args.association,
                          mangle=mangle, rename=rename, include=args.include,
                          exclude=args.exclude)
-    except ValueError as err:
+    except ValueError as err:  # an unknown --association
         if isinstance(err, LiberatorError):
             raise
-        raise UsageError(str(err)) from err
+        raise _MapError(str(err)) from err
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
     else:

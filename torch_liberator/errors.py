@@ -18,6 +18,7 @@ __all__ = [
     'DeployError',
     'ExportError',
     'IntegrityError',
+    'KeyRuleError',
     'LiberatorError',
     'PolicyError',
     'ShapeMismatchError',
@@ -125,5 +126,17 @@ class IntegrityError(DeployError):
     Example:
         >>> from torch_liberator.errors import IntegrityError
         >>> issubclass(IntegrityError, DeployError)
+        True
+    """
+
+
+class KeyRuleError(LiberatorError, ValueError):
+    """
+    A ``rename``, ``include`` or ``exclude`` option is malformed, or a rule
+    of it matches no key.
+
+    Example:
+        >>> from torch_liberator.errors import KeyRuleError
+        >>> issubclass(KeyRuleError, ValueError)
         True
     """

@@ -8,11 +8,11 @@ This module only orchestrates; every step is done by another module:
 2. associate checkpoint keys with model keys
    (:func:`torch_liberator.association.associate_keys`);
 3. plan how each source tensor fits its destination
-   (:func:`torch_liberator.shove.plan_shove`), and try the ``leftover``
+   (:mod:`torch_liberator.policies`), and try the ``leftover``
    initializer on scratch tensors;
 4. only then touch the model: initialize leftovers and copy tensor by tensor
    into the model's own parameters and buffers
-   (:func:`torch_liberator.shove.shove_tensor`);
+   (:func:`torch_liberator.policies.apply_decision`);
 5. report what happened in the ``info`` dictionary (and on stdout, as much
    as ``verbose`` asks for, see :mod:`torch_liberator.report`).
 
@@ -29,14 +29,15 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 import torch
 
 from torch_liberator.keyrules import KeyFilter
-from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan,
-                                      build_plan, check_plan_options,
+from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan, Mangle,
+                                      build_plan, plan_load, check_plan_options,
                                       describe_destination,
                                       unwritable_reason)
+from torch_liberator.policies import MangleRules
 from torch_liberator.report import print_report
-from torch_liberator.shove import shove_tensor
 from torch_liberator.tensorsource import SourceLike, open_source
-from torch_liberator.transfer import (Destination, settle_meta, transfer_plan,
+from torch_liberator.transfer import (Destination, prepare_transfer,
+                                      settle_meta, transfer_plan,
                                       warn_meta_left)
 
 __all__ = ['Pretrained', 'load_partial_state']
@@ -47,13 +48,14 @@ __all__ = ['Pretrained', 'load_partial_state']
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 Leftover = Union[str, Callable[[torch.Tensor], object]]
+Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def load_partial_state(model: torch.nn.Module,
                        model_state_dict: SourceLike,
                        leftover: Leftover = 'noop',
                        ignore_unset: Union[bool, Iterable[str]] = False,
-                       verbose: int = 1, mangle: bool = True,
+                       verbose: int = 1, mangle: Mangle = True,
                        association: str = DEFAULT_ASSOCIATION,
                        allow_efficiency_tricks: bool = True,
                        initializer: Optional[Leftover] = None, *,
@@ -63,11 +65,16 @@ def load_partial_state(model: torch.nn.Module,
     Copy as much of a state dict as fits into a model, even when the names or
     shapes differ.
 
-    Checkpoint keys are associated with model keys by ``association``; each
-    associated tensor is copied into the model's own parameter or buffer.
-    Tensors of equal shape are copied as they are; with ``mangle=True`` a
-    tensor of the same rank but different sizes has its overlapping leading
-    block copied ("shoved"), and a tensor of a different rank is skipped.
+    Checkpoint keys are associated with model keys by ``association`` (after
+    your ``rename`` rules); every pair is planned (copy, shove with a shape
+    policy, or skip with the reason, see :mod:`torch_liberator.loadplan`)
+    before anything is written, then each planned tensor is copied into the
+    model's own parameter or buffer. Tensors of equal shape are copied as
+    they are; tensors whose shapes differ are fitted ("shoved") as
+    ``mangle`` says: with ``mangle=True`` a tensor of the same rank but
+    different sizes has its overlapping leading block copied, a tensor of a
+    different rank is skipped, and shapes that differ only by size-1
+    dimensions are reshaped. A call that raises leaves the model as it was.
 
     Args:
         model (torch.nn.Module): the destination. ``DataParallel`` and
@@ -92,8 +99,11 @@ def load_partial_state(model: torch.nn.Module,
         verbose (int): 0 prints nothing; 1 prints a short summary (a few
             lines whatever the model size); 2 or more prints one line per
             key, and says why each skipped key was skipped.
-        mangle (bool): if False, tensors whose shapes differ are skipped
-            instead of partially copied.
+        mangle (bool | str | Callable | Dict[str, object]): what to do with a
+            pair whose shapes differ: True copies the overlapping leading
+            block, False skips it; a policy name, a callable or
+            ``{model key pattern: policy}`` as
+            :class:`torch_liberator.policies.MangleRules` accepts.
         association (str): how keys are matched, one of
             :data:`torch_liberator.association.ASSOCIATIONS`:
             ``'strict'``, ``'module-hack'``, ``'prefix-hack'``,
@@ -103,6 +113,16 @@ def load_partial_state(model: torch.nn.Module,
             other (identity is then the largest mapping any association can
             find). If False, the solver always runs. The result is the same
             either way.
+        initializer (Callable | None): the 0.2 name of ``leftover``
+            (deprecated; giving both is an error).
+        rename (Dict[str, str] | None): your own pairs
+            ``{checkpoint key: model key}`` and/or ``{regex: replacement}``
+            rules over checkpoint keys, applied before the association,
+            which never overrides them (see :mod:`torch_liberator.keyrules`).
+        include (str | List[str] | None): glob patterns; only pairs with a
+            key (either side) matching one may load.
+        exclude (str | List[str] | None): glob patterns; pairs with a key
+            matching one never load.
 
     Returns:
         dict: ``info`` with
@@ -120,11 +140,19 @@ def load_partial_state(model: torch.nn.Module,
           destination, or shapes that cannot be fitted);
         * ``self_unset``: model keys that received nothing (minus
           ``ignore_unset``);
-        * ``other_unused``: checkpoint keys that were not copied.
+        * ``other_unused``: checkpoint keys that were not copied;
+        * ``plan``: the :class:`~torch_liberator.loadplan.LoadPlan` that was
+          applied (what :func:`~torch_liberator.loadplan.plan_load` returns
+          for the same arguments).
 
     Raises:
         ValueError: an unknown ``association``, a ``leftover`` that is
             neither ``'noop'`` nor callable, or a bad ``ignore_unset``.
+        PolicyError: a malformed ``mangle``.
+        KeyRuleError: a bad ``rename``, ``include`` or ``exclude`` rule, or
+            one that matches no key.
+        ShapeMismatchError: ``mangle`` says ``'raise'`` for a pair, or a
+            policy it names cannot fit its pair.
         CheckpointFormatError: the source is not a mapping of names to
             tensors.
         CheckpointNotFoundError: a path names no file.
@@ -156,14 +184,17 @@ def load_partial_state(model: torch.nn.Module,
     check_plan_options(association, mangle)
     keyfilter = KeyFilter(include, exclude)
     model = _unwrap_model(model)
-    source = open_source(model_state_dict, device=_model_device(model))
     dst_specs, dst_state = describe_destination(model)
+    rules = MangleRules(mangle, dst_specs)
+    source = open_source(model_state_dict, device=_model_device(model))
     plan = build_plan(source, dst_specs, dst_state, association=association,
-                      mangle=mangle, rename=rename, keyfilter=keyfilter,
+                      rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
-    # huge: meta-device tensors are materialised; streamed reads
+    # huge (transfer.py): meta-device tensors are materialised, file sources
+    # are streamed; preflight and shove values before anything is written
     destination = Destination(model, dst_state)
     plan = settle_meta(plan, destination, leftover)
+    plan, prepared = prepare_transfer(plan, source, destination)
     inits, init_failures = _plan_leftover(leftover, destination, plan)
     n_inits = len(inits)
 
@@ -173,8 +204,7 @@ def load_partial_state(model: torch.nn.Module,
         while inits:  # pop as we go, so scratch memory is freed early
             key, scratch = inits.popitem()
             destination.target(key).copy_(scratch)
-        transfer_plan(plan, source, destination, fit=_apply_entry,
-                      verbose=verbose)
+        transfer_plan(plan, source, destination, prepared, verbose=verbose)
         destination.assign()
     if not callable(leftover):
         warn_meta_left(plan, destination)
@@ -195,9 +225,9 @@ class Pretrained:
         fpath (str | PathLike): what :func:`~torch_liberator.checkpoint.read_state_dict`
             accepts: ``.pt`` / ``.pth`` / ``.ckpt``, ``.safetensors``, a
             deploy zip (or a path inside one), or a glob matching one file.
-        mangle, leftover, ignore_unset, association,
-            allow_efficiency_tricks, verbose: as in
-            :func:`load_partial_state` (the published positional order).
+        mangle, leftover, ignore_unset, association, allow_efficiency_tricks, verbose:
+            as in :func:`load_partial_state`, in the published positional
+            order.
         ema (bool): load the EMA weights of a checkpoint that holds them.
         allow_unsafe (bool): allow arbitrary unpickling for checkpoints that
             cannot be read with ``torch.load(weights_only=True)``. Only for
@@ -222,7 +252,7 @@ class Pretrained:
         >>> assert torch.equal(model.layers[2].weight, src[2].weight)
     """
 
-    def __init__(self, fpath: Union[str, os.PathLike], mangle: bool = True,
+    def __init__(self, fpath: Union[str, os.PathLike], mangle: Mangle = True,
                  leftover: Leftover = 'noop',
                  ignore_unset: Union[bool, Iterable[str]] = False,
                  association: str = DEFAULT_ASSOCIATION,
@@ -266,13 +296,11 @@ class Pretrained:
             >>> plan.counts()
             {'copy': 1, 'shove': 1, 'skip': 0}
         """
-        model = _unwrap_model(model)
-        dst_specs, dst_state = describe_destination(model)
-        return build_plan(self._open(model), dst_specs, dst_state,
-                          association=self.association, mangle=self.mangle,
-                          rename=self.rename,
-                          keyfilter=KeyFilter(self.include, self.exclude),
-                          shortcut=self.allow_efficiency_tricks)
+        return plan_load(
+            _unwrap_model(model), self._open(_unwrap_model(model)),
+            association=self.association, mangle=self.mangle,
+            rename=self.rename, include=self.include, exclude=self.exclude,
+            allow_efficiency_tricks=self.allow_efficiency_tricks)
 
     def forward(self, model: torch.nn.Module) -> Dict:
         """
@@ -351,11 +379,6 @@ def _model_device(model):
     for tensor in model.buffers():
         return tensor.device
     return None
-
-
-def _apply_entry(dst, src, entry):
-    """Write one planned pair into the model's tensor."""
-    shove_tensor(dst, src)
 
 
 # --- planning (nothing here touches the model) ------------------------------

@@ -30,6 +30,8 @@ import fnmatch
 import re
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
+from torch_liberator.errors import KeyRuleError
+
 __all__ = ['KeyFilter', 'rename_keys']
 
 Patterns = Union[None, str, Iterable[str]]
@@ -57,7 +59,7 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
         these.
 
     Raises:
-        ValueError: ``rename`` is not a dict of str to str; a rule matches
+        KeyRuleError: ``rename`` is not a dict of str to str; a rule matches
             no checkpoint key; a regex does not compile; an explicit pair
             names a model key that does not exist; two checkpoint keys would
             go to one model key.
@@ -67,7 +69,7 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
         >>> rename_keys(['a.w'], ['b.w'], {'^x': 'y'})
         Traceback (most recent call last):
         ...
-        ValueError: rename rule '^x' matches no checkpoint key (e.g. 'a.w'); fix the pattern or drop the rule
+        torch_liberator.errors.KeyRuleError: rename rule '^x' matches no checkpoint key (e.g. 'a.w'); fix the pattern or drop the rule
     """
     src_keys = list(src_keys)
     names = {key: key for key in src_keys}
@@ -76,7 +78,7 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
     if not isinstance(rename, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str)
             for k, v in rename.items()):
-        raise ValueError(
+        raise KeyRuleError(
             f'rename={rename!r} is not a dict of str to str; pass '
             '{checkpoint key: model key} pairs and/or {regex: replacement} '
             'rules')
@@ -87,7 +89,7 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
     for pattern, target in rename.items():
         if pattern in src_set:
             if target not in dst_set:
-                raise ValueError(
+                raise KeyRuleError(
                     f'rename pair {pattern!r}: {target!r} names no model key; '
                     'give an existing model key (see map)')
             given[pattern] = target
@@ -95,7 +97,7 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
         try:
             rules.append((pattern, re.compile(pattern), target))
         except re.error as err:
-            raise ValueError(
+            raise KeyRuleError(
                 f'rename rule {pattern!r} is neither a checkpoint key nor a '
                 f'valid regex ({err}); fix the pattern') from err
     hits = {pattern: 0 for pattern, _, _ in rules}
@@ -107,7 +109,7 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
             try:
                 name, count = regex.subn(target, name)
             except (re.error, IndexError) as err:
-                raise ValueError(
+                raise KeyRuleError(
                     f'rename rule {pattern!r}: replacement {target!r} is '
                     f'invalid ({err}); fix the replacement') from err
             hits[pattern] += count
@@ -117,7 +119,7 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
     for pattern, count in hits.items():
         if count == 0:
             example = f' (e.g. {src_keys[0]!r})' if src_keys else ''
-            raise ValueError(
+            raise KeyRuleError(
                 f'rename rule {pattern!r} matches no checkpoint key{example}; '
                 'fix the pattern or drop the rule')
     owner = {}
@@ -125,14 +127,14 @@ def rename_keys(src_keys: Iterable[str], dst_keys: Iterable[str],
         if src_key in given:
             continue
         if name in owner:
-            raise ValueError(
+            raise KeyRuleError(
                 f'rename turns both {owner[name]!r} and {src_key!r} into '
                 f'{name!r}; make the rules one to one')
         owner[name] = src_key
     owner = {}
     for src_key, dst_key in given.items():
         if dst_key in owner:
-            raise ValueError(
+            raise KeyRuleError(
                 f'rename sends both {owner[dst_key]!r} and {src_key!r} to '
                 f'model key {dst_key!r}; a model key takes one tensor, make '
                 'the rules one to one')
@@ -149,7 +151,7 @@ class KeyFilter:
         exclude: a pattern or patterns; None keeps none out.
 
     Raises:
-        ValueError: a pattern is not a str.
+        KeyRuleError: a pattern is not a str.
 
     Example:
         >>> from torch_liberator.keyrules import KeyFilter
@@ -184,21 +186,21 @@ class KeyFilter:
     def check_used(self, src_keys: Iterable[str],
                    dst_keys: Iterable[str]) -> None:
         """
-        Raise ValueError for a pattern that matches no key on either side.
+        Raise KeyRuleError for a pattern that matches no key on either side.
 
         Example:
             >>> from torch_liberator.keyrules import KeyFilter
             >>> KeyFilter(exclude='haed.*').check_used(['head.w'], ['w'])
             Traceback (most recent call last):
             ...
-            ValueError: exclude pattern 'haed.*' matches no checkpoint or model key; fix the pattern or drop it
+            torch_liberator.errors.KeyRuleError: exclude pattern 'haed.*' matches no checkpoint or model key; fix the pattern or drop it
         """
         keys = list(src_keys) + list(dst_keys)
         for name, patterns in (('include', self.include),
                                ('exclude', self.exclude)):
             for pattern in patterns or ():
                 if not any(fnmatch.fnmatchcase(key, pattern) for key in keys):
-                    raise ValueError(
+                    raise KeyRuleError(
                         f'{name} pattern {pattern!r} matches no checkpoint or '
                         'model key; fix the pattern or drop it')
 
@@ -213,7 +215,7 @@ def _as_patterns(name: str, patterns: Patterns) -> Optional[Sequence[str]]:
     except TypeError:
         found = None
     if found is None or not all(isinstance(p, str) for p in found):
-        raise ValueError(
+        raise KeyRuleError(
             f'{name} must be a glob pattern or a list of them (e.g. '
             f"{name}=['backbone.*']), got {patterns!r}")
     return found

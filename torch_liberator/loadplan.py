@@ -35,25 +35,24 @@ Example:
     >>> plan.counts()
     {'copy': 2, 'shove': 2, 'skip': 0}
 """
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
 from torch_liberator.association import ASSOCIATIONS, associate
-from torch_liberator.errors import ShapeMismatchError
 from torch_liberator.keyrules import KeyFilter, rename_keys
+from torch_liberator.policies import ACTIONS, MangleRules, ShoveDecision
+from torch_liberator.preflight import check_destination, check_pairs
 from torch_liberator.report import SEEN_CATEGORIES, format_plan
 from torch_liberator.shapes import TensorSpec
-from torch_liberator.shove import plan_shove
-from torch_liberator.tensorsource import SourceLike, TensorSource, open_source
+from torch_liberator.tensorsource import (SourceLike, StateDictSource,
+                                          TensorSource, open_source)
 
 __all__ = ['ACTIONS', 'DEFAULT_ASSOCIATION', 'LoadPlan', 'PlanEntry',
-           'build_plan', 'check_plan_options', 'describe_destination',
-           'plan_load', 'unwritable_reason']
-
-#: what a plan does with a checkpoint key
-ACTIONS = ('copy', 'shove', 'skip')
+           'build_plan', 'check_plan_options', 'check_tensors',
+           'describe_destination', 'plan_load', 'unwritable_reason']
 
 #: the ``association=`` of :func:`plan_load`, ``load_partial_state`` and
 #: ``Pretrained`` when none is given
@@ -72,25 +71,28 @@ class PlanEntry:
     Attributes:
         src_key (str): the checkpoint key.
         dst_key (str | None): the model key it was associated with, or None.
-        action (str): one of :data:`ACTIONS`.
+        action (str): one of :data:`ACTIONS`: ``'copy'``, ``'shove'`` or
+            ``'skip'``.
         outcome (str): the ``info['seen']`` category it counts in:
             ``'full_add'``, ``'partial_add_all'`` (all of the source fits),
             ``'partial_add_some'`` (part of the source is cut off) or
             ``'skipped'``.
         src_spec (TensorSpec): the checkpoint tensor's shape and dtype.
         dst_spec (TensorSpec | None): the model tensor's, when associated.
-        policy (str | None): how a ``'shove'`` fits the shapes
-            (``'corner'``: the leading block).
+        policy (str | None): the shape policy of a ``'shove'``
+            (``'corner'``, ``'center'``, ``'interpolate'``, ...).
         reason (str): why a ``'skip'`` is skipped ('' otherwise).
         given (bool): the pair came from the user's ``rename``.
+        decision (ShoveDecision | None): the shape policy's full decision
+            for an associated pair (see :mod:`torch_liberator.policies`).
 
     Example:
         >>> from torch_liberator.loadplan import PlanEntry
         >>> from torch_liberator.shapes import TensorSpec
-        >>> entry = PlanEntry('fc.weight', 'head.weight', 'shove', 'partial_add_some',
-        ...                   TensorSpec((1000, 8)), TensorSpec((10, 8)), policy='corner')
+        >>> entry = PlanEntry('fc.weight', None, 'skip', 'skipped', TensorSpec((1000, 8)),
+        ...                   reason='no matching model key')
         >>> entry.loads, entry.covers
-        (True, True)
+        (False, False)
     """
 
     src_key: str
@@ -102,6 +104,8 @@ class PlanEntry:
     policy: Optional[str] = None
     reason: str = ''
     given: bool = False
+    decision: Optional[ShoveDecision] = field(default=None, repr=False,
+                                              compare=False)
 
     @property
     def loads(self) -> bool:
@@ -111,12 +115,14 @@ class PlanEntry:
     @property
     def covers(self) -> bool:
         """Every element of the model tensor is written."""
-        if self.action == 'copy':
-            return True
-        if self.action != 'shove':
+        if not self.loads:
             return False
-        src, dst = self.src_spec.shape, self.dst_spec.shape
-        return len(src) == len(dst) and all(s >= d for s, d in zip(src, dst))
+        return self.decision is None or self.decision.covers
+
+    def skipped(self, reason: str) -> 'PlanEntry':
+        """This pair, skipped for ``reason``."""
+        return dataclasses.replace(self, action='skip', outcome='skipped',
+                                   policy=None, reason=reason)
 
 
 @dataclass
@@ -133,6 +139,8 @@ class LoadPlan:
             equally good model keys; they are left out.
         association (str): the association mode that was used.
         model_keys (List[str]): every model key, in model order.
+        tied (Dict[str, str]): model keys that share their tensor with an
+            earlier key -> that key (tied weights).
         hints (List[str]): suggestions (e.g. a shape policy to try).
 
     Example:
@@ -150,6 +158,7 @@ class LoadPlan:
     ambiguous: Dict[str, Tuple[str, ...]]
     association: str
     model_keys: List[str]
+    tied: Dict[str, str] = field(default_factory=dict)
     hints: List[str] = field(default_factory=list)
 
     @property
@@ -177,6 +186,25 @@ class LoadPlan:
             seen[e.outcome].append(e.dst_key if e.loads else e.src_key)
         return seen
 
+    def skipping(self, reasons: Mapping[str, str]) -> 'LoadPlan':
+        """
+        This plan with the pairs of the checkpoint keys in ``reasons``
+        skipped, for those reasons.
+
+        Example:
+            >>> import torch
+            >>> from torch_liberator.loadplan import plan_load
+            >>> plan = plan_load(torch.nn.Linear(2, 1), torch.nn.Linear(2, 1).state_dict())
+            >>> plan.skipping({'bias': 'not wanted'}).self_unset
+            ['bias']
+        """
+        entries = [e.skipped(reasons[e.src_key])
+                   if e.loads and e.src_key in reasons else e
+                   for e in self.entries]
+        return dataclasses.replace(
+            self, entries=entries,
+            self_unset=_unset_keys(self.model_keys, self.tied, entries))
+
     def counts(self) -> Dict[str, int]:
         """How many checkpoint keys each action has."""
         counts = dict.fromkeys(ACTIONS, 0)
@@ -194,7 +222,7 @@ class LoadPlan:
             >>> plan = plan_load(torch.nn.Linear(2, 1), torch.nn.Linear(2, 1).state_dict())
             >>> data = plan.to_dict()
             >>> data['counts'], data['entries'][0]
-            ({'copy': 2, 'shove': 0, 'skip': 0}, {'src': 'weight', 'dst': 'weight', 'action': 'copy', 'outcome': 'full_add', 'src_shape': [1, 2], 'dst_shape': [1, 2], 'policy': None, 'reason': '', 'given': False})
+            ({'copy': 2, 'shove': 0, 'skip': 0}, {'src': 'weight', 'dst': 'weight', 'action': 'copy', 'outcome': 'full_add', 'src_shape': [1, 2], 'dst_shape': [1, 2], 'policy': None, 'reason': '', 'given': False, 'hint': None})
             >>> _ = json.dumps(data)
         """
         def shape(spec):
@@ -207,6 +235,7 @@ class LoadPlan:
                 'outcome': e.outcome, 'src_shape': shape(e.src_spec),
                 'dst_shape': shape(e.dst_spec), 'policy': e.policy,
                 'reason': e.reason, 'given': e.given,
+                'hint': e.decision.hint if e.decision else None,
             } for e in self.entries],
             'self_unset': list(self.self_unset),
             'other_unused': self.other_unused,
@@ -218,10 +247,44 @@ class LoadPlan:
     def __str__(self) -> str:
         return format_plan(self)
 
+    def prepare(self, src_tensors: Mapping[str, torch.Tensor],
+                dst_tensors: Mapping[str, torch.Tensor]
+                ) -> Dict[str, Optional[torch.Tensor]]:
+        """
+        The checks that need the tensors, run before the first write: pairs
+        that cannot be copied (:func:`torch_liberator.preflight.check_pairs`:
+        memory shared with the model, expanded views, ...) become skips with
+        the reason, and the values of shoves that compute them
+        (``interpolate``, ``adapt_channels``, callables) are computed.
+
+        Returns:
+            Dict[str, Tensor | None]: checkpoint key -> the value to pass to
+            :func:`torch_liberator.policies.apply_decision`.
+
+        Raises:
+            ShapeMismatchError: a callable policy failed or returned a tensor
+                of the wrong shape; nothing was written.
+        """
+        reasons = check_pairs(
+            (e.src_key, e.dst_key, src_tensors[e.src_key],
+             dst_tensors[e.dst_key]) for e in self.loaded)
+        if reasons:
+            self.entries = [
+                replace(e, action='skip', outcome='skipped',
+                        reason=reasons[e.src_key], decision=None)
+                if e.src_key in reasons else e for e in self.entries]
+            self.self_unset = _unset_keys(None, dst_tensors, self.entries)
+        return {e.src_key: prepare_shove(e.decision, src_tensors[e.src_key],
+                                         dst_tensors[e.dst_key], e.dst_key)
+                for e in self.loaded if e.action == 'shove'}
+
+
+Mangle = Union[bool, str, object, Mapping[str, object]]
+
 
 def plan_load(model_or_state_dict: Destination, source: SourceLike,
-              association: str = DEFAULT_ASSOCIATION, mangle: bool = True, *,
-              rename: Optional[Mapping[str, str]] = None,
+              association: str = DEFAULT_ASSOCIATION, mangle: Mangle = True,
+              *, rename: Optional[Mapping[str, str]] = None,
               include=None, exclude=None,
               allow_efficiency_tricks: bool = True, ema: bool = False,
               allow_unsafe: bool = False) -> LoadPlan:
@@ -239,8 +302,10 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
             :class:`~torch_liberator.tensorsource.TensorSource`.
         association: how keys are matched, one of
             :data:`~torch_liberator.association.ASSOCIATIONS`.
-        mangle: if False, pairs whose shapes differ are skipped instead of
-            shoved.
+        mangle: what to do with pairs whose shapes differ: True (copy the
+            leading corner), False (skip), a policy name, a callable, or
+            ``{model key pattern: policy}`` (see
+            :class:`torch_liberator.policies.MangleRules`).
         rename: your own pairs ``{checkpoint key: model key}`` and/or rules
             ``{regex: replacement}`` over checkpoint keys, applied before the
             association, which never overrides them (see
@@ -257,8 +322,12 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
         LoadPlan: see its attributes; ``print(plan)`` shows it as a table.
 
     Raises:
-        ValueError: a bad option (unknown association, bad rename rule or
-            glob pattern).
+        ValueError: an unknown association.
+        PolicyError: a malformed ``mangle``.
+        KeyRuleError: a bad ``rename``, ``include`` or ``exclude`` rule, or
+            one that matches nothing.
+        ShapeMismatchError: ``mangle`` says ``'raise'`` for a pair, or a
+            policy a pattern chose cannot fit its pair.
         CheckpointFormatError, CheckpointNotFoundError: ``source`` cannot
             be read.
 
@@ -275,22 +344,29 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
         checkpoint -> model                action  n
         module.conv.weight -> conv.weight  copy    1
         module.fc.weight -> head.weight    copy    1  (rename)
-        copy 2, shove 0, skip 0 of 2 checkpoint tensors; 2 of 2 model tensors set; association='isomorphism'
+        copy 2, shove 0, skip 0 of 2 checkpoint tensors
+        2 of 2 model tensors set, 0 unset; association='isomorphism'
     """
     check_plan_options(association, mangle)
     keyfilter = KeyFilter(include, exclude)
     dst_specs, dst_tensors = describe_destination(model_or_state_dict)
-    src = open_source(source, device='cpu', ema=ema,
-                      allow_unsafe=allow_unsafe)
-    return build_plan(src, dst_specs, dst_tensors, association=association,
-                      mangle=mangle, rename=rename, keyfilter=keyfilter,
+    rules = MangleRules(mangle, dst_specs)
+    src = open_source(source, ema=ema, allow_unsafe=allow_unsafe)
+    plan = build_plan(src, dst_specs, dst_tensors, association=association,
+                      rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
+    if isinstance(src, StateDictSource) and dst_tensors is not None:
+        # the tensors are at hand: the checks that need them cost nothing
+        plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
+                             dst_tensors)
+    return plan
 
 
-def check_plan_options(association: str, mangle: bool) -> None:
+def check_plan_options(association: str, mangle: Mangle) -> None:
     """
-    Raise ValueError for an ``association`` or ``mangle`` that is not
-    accepted (before anything is read).
+    Raise for an ``association`` or ``mangle`` that is not accepted, before
+    anything is read (``mangle`` patterns are checked against the model's
+    keys later, by :class:`~torch_liberator.policies.MangleRules`).
 
     Example:
         >>> from torch_liberator.loadplan import check_plan_options
@@ -302,10 +378,7 @@ def check_plan_options(association: str, mangle: bool) -> None:
     if not isinstance(association, str) or association not in ASSOCIATIONS:
         raise ValueError(
             f'association={association!r} is not one of {ASSOCIATIONS}')
-    if not isinstance(mangle, bool):
-        raise ValueError(
-            f'mangle={mangle!r} is not True or False; True fits tensors whose '
-            'shapes differ, False skips them')
+    MangleRules(mangle, None)  # patterns are checked once the keys are known
 
 
 def describe_destination(model_or_state_dict: Destination
@@ -350,24 +423,25 @@ def describe_destination(model_or_state_dict: Destination
 
 def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                dst_tensors: Optional[Mapping[str, torch.Tensor]] = None, *,
-               association: str = DEFAULT_ASSOCIATION, mangle: bool = True,
+               association: str = DEFAULT_ASSOCIATION,
+               rules: Optional[MangleRules] = None,
                rename: Optional[Mapping[str, str]] = None,
                keyfilter: Optional[KeyFilter] = None,
                shortcut: bool = True) -> LoadPlan:
     """
     The plan of :func:`plan_load` for an opened source and a described
-    model (see :func:`describe_destination`).
+    model (see :func:`describe_destination`), from specs alone.
 
     Example:
         >>> from torch_liberator.loadplan import build_plan
-        >>> from torch_liberator.tensorsource import StateDictSource
+        >>> from torch_liberator.tensorsource import SpecSource
         >>> from torch_liberator.shapes import TensorSpec
-        >>> import torch
-        >>> plan = build_plan(StateDictSource({'w': torch.zeros(3)}), {'w': TensorSpec((2,))})
+        >>> plan = build_plan(SpecSource({'w': TensorSpec((3,))}), {'w': TensorSpec((2,))})
         >>> plan.entries[0].action, plan.entries[0].outcome, plan.entries[0].policy
         ('shove', 'partial_add_some', 'corner')
     """
     keyfilter = keyfilter or KeyFilter()
+    rules = rules or MangleRules(True, dst_specs)
     src_specs = src.specs
     keyfilter.check_used(src_specs, dst_specs)
     names, given = rename_keys(src_specs, dst_specs, rename)
@@ -385,7 +459,7 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
     ambiguous = {back[s]: tuple(d) for s, d in found.ambiguous.items()}
 
     problems = src.problems
-    entries = []
+    entries, hints = [], []
     for key, spec in src_specs.items():
         dst_key = mapping.get(key)
         if dst_key is None:
@@ -398,42 +472,62 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                                      reason=reason))
             continue
         dst_spec = dst_specs[dst_key]
+        entry = PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
+                          given=key in given)
         reason = (problems.get(key)
                   or (dst_tensors is not None
-                      and unwritable_reason(dst_tensors[dst_key]))
+                      and (unwritable_reason(dst_tensors[dst_key])
+                           or check_destination(dst_tensors[dst_key])))
                   or keyfilter.reason(key, dst_key))
+        if not reason and (spec.shape is None or dst_spec.shape is None):
+            reason = 'the shape is unknown'
         if reason:
-            entry = PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
-                              reason=reason, given=key in given)
-        else:
-            entry = _fit_entry(key, dst_key, spec, dst_spec, mangle,
-                               given=key in given)
-        entries.append(entry)
+            entries.append(dataclasses.replace(entry, reason=reason))
+            continue
+        decision = rules.decide(key, dst_key, spec, dst_spec)
+        entries.append(dataclasses.replace(
+            entry, action=decision.action, outcome=decision.outcome,
+            policy=decision.policy, reason=decision.reason or '',
+            decision=decision))
 
-    self_unset = _unset_keys(dst_specs, dst_tensors, entries)
-    return LoadPlan(entries, self_unset, ambiguous, found.association,
-                    list(dst_specs))
+    tied = _tied_keys(dst_tensors) if dst_tensors is not None else {}
+    hints = []
+    for e in entries:
+        hint = e.decision.hint if e.decision else None
+        if hint and hint not in hints:
+            hints.append(hint)
+    return LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
+                    ambiguous, found.association, list(dst_specs), tied,
+                    hints)
 
 
-def _fit_entry(src_key, dst_key, src_spec, dst_spec, mangle, given):
-    """Decide how a pair whose keys were associated is loaded."""
-    def entry(action, outcome, policy=None, reason=''):
-        return PlanEntry(src_key, dst_key, action, outcome, src_spec,
-                         dst_spec, policy=policy, reason=reason, given=given)
-    same = src_spec.shape == dst_spec.shape
-    if not same and not mangle:
-        return entry('skip', 'skipped', reason=(
-            f'shape {src_spec.shape} != model {dst_spec.shape} and '
-            'mangle=False'))
-    dtypes = [spec.dtype if isinstance(spec.dtype, torch.dtype) else None
-              for spec in (dst_spec, src_spec)]
-    try:
-        outcome = plan_shove(dst_spec.shape, src_spec.shape, *dtypes)
-    except ShapeMismatchError as err:
-        return entry('skip', 'skipped', reason=f'cannot fit: {err}')
-    if outcome == 'full_add':
-        return entry('copy', outcome)
-    return entry('shove', outcome, policy='corner')
+def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
+                  dst_tensors: Mapping[str, torch.Tensor]) -> LoadPlan:
+    """
+    The plan with every pair skipped whose copy would fail half-way, as
+    :func:`torch_liberator.preflight.check_pairs` finds from the real tensors
+    (memory shared with the model, also across pairs; sources that hold no
+    data). Reads no tensor data.
+
+    Args:
+        plan: a plan from :func:`build_plan`.
+        src_tensors: ``{checkpoint key: tensor}`` of every loading pair.
+        dst_tensors: the model's ``{key: tensor}``.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.loadplan import plan_load
+        >>> class Expanded(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.register_buffer('b', torch.zeros(1).expand(3))
+        >>> entry = plan_load(Expanded(), {'b': torch.ones(3)}).entries[0]
+        >>> entry.action, entry.reason[:36]
+        ('skip', 'the model tensor is an expanded view')
+    """
+    reasons = check_pairs((e.src_key, e.dst_key, src_tensors[e.src_key],
+                           dst_tensors[e.dst_key]) for e in plan.loaded)
+    return plan.skipping(reasons) if reasons else plan
 
 
 def unwritable_reason(dst: torch.Tensor) -> Optional[str]:
@@ -458,12 +552,19 @@ def unwritable_reason(dst: torch.Tensor) -> Optional[str]:
     return None
 
 
-def _unset_keys(dst_specs, dst_tensors, entries):
+def _tied_keys(dst_tensors):
+    first, tied = {}, {}
+    for key, value in dst_tensors.items():
+        owner = first.setdefault(id(value), key)
+        if owner != key:
+            tied[key] = owner
+    return tied
+
+
+def _unset_keys(model_keys, tied, entries):
     """Model keys that receive nothing; a tied tensor is set when any of
     its keys is."""
     set_keys = {e.dst_key for e in entries if e.loads}
-    if dst_tensors is None:
-        return [key for key in dst_specs if key not in set_keys]
-    set_ids = {id(dst_tensors[key]) for key in set_keys}
-    return [key for key, value in dst_tensors.items()
-            if id(value) not in set_ids]
+    set_keys |= {tied.get(key, key) for key in set_keys}
+    return [key for key in model_keys
+            if key not in set_keys and tied.get(key, key) not in set_keys]

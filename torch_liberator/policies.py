@@ -6,8 +6,9 @@ The ``mangle`` option of :func:`torch_liberator.load_partial_state` names a
 policy for every model key (:class:`MangleRules`); :meth:`MangleRules.decide`
 turns one associated pair of *specs* (shapes and dtypes, no data) into a
 :class:`ShoveDecision`, so a whole load, or a dry run from file headers, is
-decided and validated before any tensor is touched. :func:`check_copyable`
-adds the checks that need the real tensors (memory overlap, expanded views),
+decided and validated before any tensor is touched.
+:func:`torch_liberator.preflight.check_copyable` adds the checks that need
+the real tensors (memory overlap, expanded views),
 :func:`prepare_shove` runs the policies that compute values (and user
 callables, which can only be checked by running them), and
 :func:`apply_decision` finally writes into the model. The tensor surgery
@@ -36,8 +37,8 @@ Example:
     >>> d.action, d.policy, d.outcome
     ('shove', 'interpolate', 'partial_add_all')
     >>> d = rules.decide('head.weight', 'head.weight', TensorSpec((1000, 768)), TensorSpec((10, 768)))
-    >>> d.describe('head.weight')
-    'head.weight (1000, 768) -> (10, 768) corner'
+    >>> d.policy, d.outcome, d.hint
+    ('corner', 'partial_add_some', None)
 """
 import dataclasses
 import fnmatch
@@ -46,8 +47,10 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 
-from torch_liberator import shove
+from torch_liberator import resample, shove
 from torch_liberator.errors import PolicyError, ShapeMismatchError
+from torch_liberator.preflight import (
+    check_copyable, check_spec_copyable, dtype_name)
 from torch_liberator.shapes import TensorSpec, shape_relation
 
 __all__ = [
@@ -55,13 +58,10 @@ __all__ = [
     'MangleRules',
     'POLICIES',
     'ShoveDecision',
-    'UNCOPYABLE_DTYPES',
     'apply_decision',
-    'check_copyable',
     'interpolate',
     'prepare_shove',
     'suggest_policy',
-    'summarize_shoves',
 ]
 
 #: The policy names ``mangle`` accepts (besides True, False and callables).
@@ -70,17 +70,6 @@ POLICIES = ('corner', 'center', 'interpolate', 'adapt_channels', 'reshape',
 
 #: What a :class:`ShoveDecision` says to do with a pair.
 ACTIONS = ('copy', 'shove', 'skip')
-
-#: dtypes :meth:`torch.Tensor.copy_` cannot read or write in this torch
-#: (sub-byte and bit types, packed float4, quantized types), by name.
-UNCOPYABLE_DTYPES = tuple(
-    name for name in (
-        ['bits1x8', 'bits2x4', 'bits4x2', 'bits8', 'bits16',
-         'float4_e2m1fn_x2', 'qint8', 'qint32', 'quint8', 'quint4x2',
-         'quint2x4']
-        + [f'uint{n}' for n in range(1, 8)] + [f'int{n}' for n in range(1, 8)])
-    if isinstance(getattr(torch, name, None), torch.dtype))
-
 
 @dataclasses.dataclass(frozen=True)
 class ShoveDecision:
@@ -98,7 +87,8 @@ class ShoveDecision:
         dst_shape (Tuple[int, ...]): the model tensor's shape.
         reason (str | None): why the pair is skipped.
         hint (str | None): a policy that would likely serve this pair
-            better, as a ``mangle=`` value to paste.
+            better, as a ``mangle=`` value to paste
+            (``"mangle={'pos_embed': 'interpolate'}"``).
         covers (bool): the write sets every element of the model tensor.
         needs_data (bool): a user callable: it is only checked by running it
             (:func:`prepare_shove`), which must happen before the model is
@@ -109,8 +99,6 @@ class ShoveDecision:
     Example:
         >>> from torch_liberator.policies import ShoveDecision
         >>> d = ShoveDecision('shove', 'corner', 'partial_add_some', (1000, 2048), (10, 2048), covers=True)
-        >>> d.describe('fc.weight')
-        'fc.weight (1000, 2048) -> (10, 2048) corner'
         >>> d.as_dict()['outcome']
         'partial_add_some'
     """
@@ -126,15 +114,6 @@ class ShoveDecision:
     needs_data: bool = False
     fn: Optional[Callable] = dataclasses.field(
         default=None, compare=False, repr=False)
-
-    def describe(self, key: str) -> str:
-        """
-        One line for summaries: ``key (src shape) -> (dst shape) policy``.
-        """
-        text = f'{key} {self.src_shape} -> {self.dst_shape}'
-        if self.policy is not None:
-            text += f' {self.policy}'
-        return text
 
     def as_dict(self) -> Dict[str, Any]:
         """
@@ -182,7 +161,7 @@ class _Builtin:
 def _check_dtype(dtype, policy):
     if dtype is None:
         return
-    name = _dtype_name(dtype)
+    name = dtype_name(dtype)
     if not (name.startswith('float') or name.startswith('bfloat')):
         raise ShapeMismatchError(
             f'{policy} needs floating point tensors, got {name}')
@@ -198,11 +177,11 @@ class _Interpolate(_Builtin):
                            dst_grid=dst_grid)
 
     def _check(self, src_shape, dst_shape):
-        shove.infer_pos_embed_layout(src_shape, dst_shape, **self.layout)
+        resample.infer_pos_embed_layout(src_shape, dst_shape, **self.layout)
         return shove.shove_outcome(src_shape, dst_shape)
 
     def _compute(self, src, dst):
-        return shove.resample_pos_embed(src, tuple(dst.shape), **self.layout)
+        return resample.resample_pos_embed(src, tuple(dst.shape), **self.layout)
 
     def __repr__(self):
         args = ', '.join(f'{k}={v!r}' for k, v in self.layout.items()
@@ -231,14 +210,14 @@ def _check_corner(src_shape, dst_shape):
 
 
 def _compute_adapt(src, dst):
-    return shove.adapt_channels(src, dst.shape[1])
+    return resample.adapt_channels(src, dst.shape[1])
 
 
 _BUILTINS = {
     'corner': _Builtin('corner', _check_corner, _write_corner),
     'center': _Builtin('center', shove.check_center, _write_center),
     'interpolate': _Interpolate(),
-    'adapt_channels': _Builtin('adapt_channels', shove.check_adapt_channels,
+    'adapt_channels': _Builtin('adapt_channels', resample.check_adapt_channels,
                                _write_value, _compute_adapt),
     'reshape': _Builtin('reshape', shove.check_reshape, _write_reshape),
 }
@@ -313,8 +292,9 @@ class MangleRules:
             (:func:`fnmatch.fnmatchcase`), or a regex (:func:`re.search`) when
             the pattern starts with ``re:``. The first matching pattern wins;
             ``'*'`` sets the default (``'corner'`` when absent).
-        dst_keys (Iterable[str]): the model's keys; every pattern must match
-            at least one.
+        dst_keys (Iterable[str] | None): the model's keys; every pattern
+            must match at least one. None checks everything else (for
+            options given before the model is known).
 
     Raises:
         PolicyError: an unknown policy, a pattern that is not a string, a
@@ -332,8 +312,8 @@ class MangleRules:
         ...     MangleRules({'fc.*': 'skip'}, ['head.weight'])
     """
 
-    def __init__(self, mangle, dst_keys: Iterable[str]):
-        dst_keys = list(dst_keys)
+    def __init__(self, mangle, dst_keys: Optional[Iterable[str]]):
+        dst_keys = None if dst_keys is None else list(dst_keys)
         self.default = _BUILTINS['corner']
         self.rules = []  # (pattern, match, policy)
         if isinstance(mangle, dict):
@@ -343,7 +323,8 @@ class MangleRules:
                     self.default = policy
                     continue
                 match = _compile_pattern(pattern)
-                if not any(match(key) for key in dst_keys):
+                if dst_keys is not None and not any(
+                        match(key) for key in dst_keys):
                     raise PolicyError(
                         f'mangle pattern {pattern!r} matches no model key; '
                         f'model keys look like {dst_keys[:3]}; fix or remove '
@@ -398,23 +379,21 @@ class MangleRules:
             >>> rules.decide('fc.weight', 'fc.weight', TensorSpec((5, 2)), TensorSpec((3, 2))).reason
             "shape (5, 2) != model 'fc.weight' (3, 2) and the policy is 'skip'"
         """
-        src_shape, dst_shape = tuple(src_spec.shape), tuple(dst_spec.shape)
+        src_shape, dst_shape = (None if spec.shape is None else tuple(spec.shape)
+                                for spec in (src_spec, dst_spec))
 
         def skip(reason, hint=None):
             return ShoveDecision('skip', None, 'skipped', src_shape, dst_shape,
                                  reason=reason, hint=hint, covers=False)
 
-        for side, spec in (('checkpoint', src_spec), ('model', dst_spec)):
-            name = _dtype_name(spec.dtype)
-            if name in UNCOPYABLE_DTYPES:
-                return skip(f'the {side} tensor is {name}, which torch cannot '
-                            'copy; convert it to a supported dtype first')
-        if (_is_complex(src_spec.dtype) and dst_spec.dtype is not None
-                and not _is_complex(dst_spec.dtype)):
-            return skip(f'a complex checkpoint tensor into a real model '
-                        f'tensor {dst_key!r} would lose the imaginary part; '
-                        'convert the source explicitly if that is intended')
-        relation = shape_relation(src_shape, dst_shape)
+        reason = check_spec_copyable(src_spec, dst_spec)
+        if reason:
+            return skip(reason)
+        relation = shape_relation(src_spec.shape, dst_spec.shape)
+        if relation == 'unknown':
+            unknown = src_key if src_spec.shape is None else dst_key
+            return skip(f'the shape of {unknown!r} is unknown; nothing can be '
+                        'fitted to it')
         if relation == 'equal':
             return ShoveDecision('copy', None, 'full_add', src_shape, dst_shape)
         policy, pattern = self._lookup(dst_key)
@@ -488,17 +467,6 @@ def _compile_pattern(pattern):
     return lambda key: fnmatch.fnmatchcase(key, pattern)
 
 
-def _dtype_name(dtype):
-    if dtype is None:
-        return None
-    return str(dtype).rsplit('.', 1)[-1]
-
-
-def _is_complex(dtype):
-    name = _dtype_name(dtype)
-    return bool(name) and 'complex' in name
-
-
 # --- hints ---------------------------------------------------------------------
 
 def suggest_policy(dst_key: str, src_shape, dst_shape) -> Optional[str]:
@@ -528,12 +496,12 @@ def suggest_policy(dst_key: str, src_shape, dst_shape) -> Optional[str]:
         len(src_shape) == 2 and 'pos' in dst_key.lower())
     if looks_pos:
         try:
-            shove.infer_pos_embed_layout(src_shape, dst_shape)
+            resample.infer_pos_embed_layout(src_shape, dst_shape)
             return 'interpolate'
         except ShapeMismatchError:
             pass
     try:
-        shove.check_adapt_channels(src_shape, dst_shape)
+        resample.check_adapt_channels(src_shape, dst_shape)
     except ShapeMismatchError:
         return None
     if min(src_shape[1], dst_shape[1]) <= 4:
@@ -545,122 +513,10 @@ def _hint(dst_key, src_shape, dst_shape, chosen):
     suggestion = suggest_policy(dst_key, src_shape, dst_shape)
     if suggestion is None or suggestion == chosen:
         return None
-    return f'hint: mangle={{{dst_key!r}: {suggestion!r}}}'
-
-
-def summarize_shoves(decisions) -> str:
-    """
-    One line naming every shoved pair with both shapes and the policy.
-
-    Args:
-        decisions (Mapping[str, ShoveDecision] | Iterable[Tuple[str, ShoveDecision]]):
-            by model key; pairs that are not shoved are left out.
-
-    Example:
-        >>> from torch_liberator.policies import MangleRules, summarize_shoves
-        >>> from torch_liberator.shapes import TensorSpec
-        >>> rules = MangleRules(True, ['fc.weight', 'fc.bias'])
-        >>> decisions = {key: rules.decide(key, key, TensorSpec(s), TensorSpec(d))
-        ...              for key, s, d in [('fc.weight', (1000, 2048), (10, 2048)),
-        ...                                ('fc.bias', (1000,), (10,))]}
-        >>> print(summarize_shoves(decisions))
-        shoved 2: fc.weight (1000, 2048) -> (10, 2048) corner, fc.bias (1000,) -> (10,) corner
-    """
-    items = decisions.items() if hasattr(decisions, 'items') else decisions
-    parts = [d.describe(key) for key, d in items if d.action == 'shove']
-    if not parts:
-        return 'shoved 0'
-    return f'shoved {len(parts)}: ' + ', '.join(parts)
+    return f'mangle={{{dst_key!r}: {suggestion!r}}}'
 
 
 # --- on real tensors -------------------------------------------------------------
-
-def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
-    """
-    Why copying ``src`` into ``dst`` would fail half-way, or None.
-
-    Checks what shapes and dtypes cannot tell: a nested, sparse, quantized
-    or meta source; a dtype :meth:`torch.Tensor.copy_` cannot handle
-    (:data:`UNCOPYABLE_DTYPES`) on either side; a model tensor that is an
-    expanded view (several elements share memory, so it cannot be written
-    element by element); a source that overlaps its destination's memory
-    (unless it *is* the destination: copying a tensor onto itself is a no-op).
-    Run it on every pair before the first write; skip the pairs it names.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.policies import check_copyable
-        >>> check_copyable(torch.ones(3), torch.zeros(3)) is None
-        True
-        >>> print(check_copyable(torch.ones(3), torch.zeros(1).expand(3)))
-        the model tensor is an expanded view (several elements share memory) and cannot be written element by element; give the module its own tensor (e.g. .clone()) before loading
-        >>> base = torch.arange(6.)
-        >>> print(check_copyable(base[:4], base[2:]))
-        the checkpoint tensor shares memory with the model tensor it would be copied into; pass a copy (e.g. {k: v.clone() for k, v in state.items()})
-    """
-    if getattr(src, 'is_nested', False):
-        return ('the checkpoint tensor is a nested tensor, which has no single '
-                'shape to fit; convert it first (e.g. .to_padded_tensor(0))')
-    if src.layout != torch.strided:
-        return f'{src.layout} tensors are not supported; densify it first'
-    if src.is_quantized or dst.is_quantized:
-        return 'quantized tensors are not supported; dequantize it first'
-    if src.is_meta:
-        return 'meta tensors hold no data'
-    for side, tensor in (('checkpoint', src), ('model', dst)):
-        name = _dtype_name(tensor.dtype)
-        if name in UNCOPYABLE_DTYPES:
-            return (f'the {side} tensor is {name}, which torch cannot copy; '
-                    'convert it to a supported dtype first')
-    if dst.is_meta:
-        return 'the model tensor is on the meta device; materialize it first'
-    if _may_self_overlap(dst):
-        return ('the model tensor is an expanded view (several elements share '
-                'memory) and cannot be written element by element; give the '
-                'module its own tensor (e.g. .clone()) before loading')
-    if _same_view(src, dst):
-        return None
-    if _overlaps(src, dst):
-        return ('the checkpoint tensor shares memory with the model tensor it '
-                'would be copied into; pass a copy (e.g. {k: v.clone() for k, '
-                'v in state.items()})')
-    return None
-
-
-def _may_self_overlap(tensor):
-    """True unless the strides prove that no two elements share memory."""
-    dims = sorted((stride, size) for size, stride in
-                  zip(tensor.shape, tensor.stride()) if size > 1)
-    extent = 0  # elements spanned by the dimensions so far, minus one
-    for stride, size in dims:
-        if stride <= extent:
-            return True
-        extent += (size - 1) * stride
-    return False
-
-
-def _byte_range(tensor):
-    start = tensor.data_ptr()
-    span = sum((size - 1) * stride
-               for size, stride in zip(tensor.shape, tensor.stride()))
-    return start, start + (span + 1) * tensor.element_size()
-
-
-def _same_view(src, dst):
-    return (src.device == dst.device and src.data_ptr() == dst.data_ptr()
-            and src.shape == dst.shape and src.stride() == dst.stride()
-            and src.dtype == dst.dtype)
-
-
-def _overlaps(src, dst):
-    if src.device != dst.device or src.numel() == 0 or dst.numel() == 0:
-        return False
-    if src.untyped_storage().data_ptr() != dst.untyped_storage().data_ptr():
-        return False
-    src_start, src_end = _byte_range(src)
-    dst_start, dst_end = _byte_range(dst)
-    return src_start < dst_end and dst_start < src_end
-
 
 def prepare_shove(decision: ShoveDecision, src: torch.Tensor,
                   dst: torch.Tensor, key: str) -> Optional[torch.Tensor]:

@@ -252,18 +252,18 @@ def format_plan(plan) -> str:
           3.weight                   shove   1  (9, 4) -> (2, 4) corner
           3.bias                     shove   1  (9,) -> (2,) corner
         - -> extra.{weight,bias}     unset   2
-        copy 6, shove 2, skip 0 of 8 checkpoint tensors; 8 of 10 model tensors set; association='isomorphism'
+        copy 6, shove 2, skip 0 of 8 checkpoint tensors
+        8 of 10 model tensors set, 2 unset; association='isomorphism'
     """
     rows = []
     for e in plan.entries:
-        if e.action == 'copy':
-            label = ('copy', '(rename)' if e.given else '')
-        elif e.action == 'shove':
-            label = ('shove', f'{e.src_spec.shape} -> {e.dst_spec.shape} '
-                              f'{e.policy}')
+        if e.action == 'shove':
+            detail = f'{e.src_spec.shape} -> {e.dst_spec.shape} {e.policy}'
         else:
-            label = ('skip', _short(e.reason))
-        rows.append((e.src_key, e.dst_key, label))
+            detail = _short(e.reason)
+        if e.given:
+            detail = (detail + ' (rename)').lstrip()
+        rows.append((e.src_key, e.dst_key, (e.action, detail)))
     rows.extend((None, key, ('unset', '')) for key in plan.self_unset)
 
     # group the folded rows by the prefix change of their names
@@ -311,10 +311,11 @@ def format_plan(plan) -> str:
 def _counts_line(plan):
     counts = plan.counts()
     n_model = len(plan.model_keys)
-    n_set = n_model - len(plan.self_unset)
+    n_unset = len(plan.self_unset)
     return (', '.join(f'{action} {n}' for action, n in counts.items()) +
-            f' of {len(plan.entries)} checkpoint tensors; {n_set} of '
-            f'{n_model} model tensors set; association={plan.association!r}')
+            f' of {len(plan.entries)} checkpoint tensors\n'
+            f'{n_model - n_unset} of {n_model} model tensors set, {n_unset} '
+            f'unset; association={plan.association!r}')
 
 
 # --- what load_partial_state prints -----------------------------------------
@@ -337,24 +338,21 @@ def little_loaded(plan) -> Optional[str]:
     if n_model == 0 or 2 * n_set >= n_model and n_set > 0:
         return None
     head = f'{n_set} of {n_model} model tensors loaded: '
+    n_unset = n_model - n_set
     n_src = len(plan.entries)
     paired = [e for e in plan.entries if e.dst_key is not None]
     refused = [e for e in paired if not e.loads]
     if n_src == 0:
         cause = 'the checkpoint holds no tensors'
-    elif not paired and not plan.ambiguous:
+    elif refused and 2 * len(refused) >= n_unset:
+        cause = (f'{len(refused)} matched pairs were not loaded (e.g. '
+                 f'{refused[0].src_key!r}: {_short(refused[0].reason)})')
+    elif plan.ambiguous and 2 * len(plan.ambiguous) >= n_unset:
+        cause = (f'{len(plan.ambiguous)} checkpoint keys are ambiguous and '
+                 'were left out; give their pairs in rename=')
+    elif not paired:
         cause = ('no checkpoint key found a place (the checkpoint looks like '
                  'a different architecture)')
-    elif refused and len(refused) >= len(paired) - n_set:
-        reasons = {}
-        for e in refused:
-            reasons[_short(e.reason)] = reasons.get(_short(e.reason), 0) + 1
-        reason, count = max(reasons.items(), key=lambda item: item[1])
-        cause = (f'{len(refused)} matched pairs were not loaded (e.g. '
-                 f'{count}: {reason})')
-    elif plan.ambiguous and len(plan.ambiguous) >= len(paired):
-        cause = (f'{len(plan.ambiguous)} checkpoint keys are ambiguous and '
-                 'were left out; give the pairs in rename=')
     elif 2 * n_src < n_model:
         cause = (f'the checkpoint has only {n_src} tensors (a part of this '
                  'model, or another architecture)')
@@ -434,6 +432,8 @@ def print_report(plan, info: Dict, verbose: int, leftover=None,
               f'{summarize_keys(info["self_unset"])}'.rstrip())
         print(f'  other_unused={len(info["other_unused"])} '
               f'{summarize_keys(info["other_unused"])}'.rstrip())
+    for hint in plan.hints:
+        print(f'  hint: {hint}')
     if plan.ambiguous:
         print(f'  ambiguous={len(plan.ambiguous)} '
               f'{summarize_keys(list(plan.ambiguous))}: left out; give the '

@@ -14,6 +14,8 @@ Example:
 """
 from typing import NamedTuple, Optional, Sequence, Tuple
 
+from torch_liberator.errors import ShapeMismatchError
+
 __all__ = ['RELATIONS', 'TensorSpec', 'shape_relation', 'squeeze_units']
 
 #: every value :func:`shape_relation` returns, from the closest to the farthest
@@ -55,12 +57,21 @@ class TensorSpec(NamedTuple):
         The spec of anything with ``.shape`` and ``.dtype`` (a tensor, a
         meta tensor, a DTensor).
 
+        Raises:
+            TypeError: ``tensor`` has no ``.shape`` and ``.dtype``.
+            ShapeMismatchError: ``tensor`` is a nested tensor (its
+                components have different shapes).
+
         Example:
             >>> import torch
             >>> from torch_liberator.shapes import TensorSpec
             >>> TensorSpec.of(torch.zeros(2, 3, device='meta'))
             TensorSpec(shape=(2, 3), dtype=torch.float32)
         """
+        if getattr(tensor, 'is_nested', False):
+            raise ShapeMismatchError(
+                'a nested tensor has no single shape (its components differ); '
+                'convert it first, e.g. .to_padded_tensor(0)')
         try:
             shape, dtype = tensor.shape, tensor.dtype
         except AttributeError:

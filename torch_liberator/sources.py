@@ -52,6 +52,7 @@ from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 import torch
 
 from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundError
+from torch_liberator.preflight import check_source
 from torch_liberator.shapes import TensorSpec
 
 __all__ = [
@@ -67,7 +68,6 @@ __all__ = [
     'find_index',
     'preview_items',
     'read_safetensors_specs',
-    'unsupported_reason',
 ]
 
 #: Read at most this many bytes of tensor data per batch (one tensor at
@@ -245,9 +245,9 @@ class MappedStateSource(LazySource):
         self._open_state = open_state
         state = open_state()
         self.specs = {key: TensorSpec.of(value) for key, value in state.items()}
-        self.problems = {key: unsupported_reason(value)
+        self.problems = {key: check_source(value)
                          for key, value in state.items()
-                         if unsupported_reason(value)}
+                         if check_source(value)}
 
     def _read_batch(self, batch):
         state = self._open_state()
@@ -535,27 +535,6 @@ def _read_index(path):
 
 
 # --- helpers shared with the other readers ---------------------------------------
-
-def unsupported_reason(tensor: torch.Tensor) -> Optional[str]:
-    """
-    Why a checkpoint tensor cannot be loaded (sparse, quantized, meta), or
-    None.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.sources import unsupported_reason
-        >>> unsupported_reason(torch.zeros(1).to_sparse())
-        'torch.sparse_coo tensors are not supported; densify it first'
-    """
-    if tensor.layout != torch.strided:
-        return f'{tensor.layout} tensors are not supported; densify it first'
-    if tensor.is_quantized:
-        return 'quantized tensors are not supported; dequantize it first'
-    if tensor.is_meta:
-        return 'meta tensors hold no data'
-    return None
-
-
 
 def describe_error(err: BaseException) -> str:
     """

@@ -25,8 +25,8 @@ import torch
 
 from torch_liberator.checkpoint import open_checkpoint, unwrap_state_dict
 from torch_liberator.errors import CheckpointFormatError
+from torch_liberator.preflight import check_source
 from torch_liberator.shapes import TensorSpec
-from torch_liberator.sources import unsupported_reason
 
 __all__ = ['SpecSource', 'StateDictSource', 'TensorSource', 'open_source']
 
@@ -41,8 +41,8 @@ class TensorSource(Protocol):
             checkpoint's order, with its shape and dtype; known without
             reading tensor data.
         problems (Mapping[str, str]): keys whose tensors cannot be loaded,
-            with the reason (a sparse or quantized tensor, a meta tensor
-            that holds no data); the plan skips them.
+            with the reason (a tensor without a single shape, a dtype the
+            file format cannot give); the plan skips them.
 
     A source also has ``read(keys)``, which returns ``{key: Tensor}`` for
     the keys asked (only those), on the device the source was opened for.
@@ -80,19 +80,20 @@ class StateDictSource:
         >>> source = StateDictSource({'state_dict': {'w': torch.zeros(2)}, 'epoch': 1})
         >>> source.specs
         {'w': TensorSpec(shape=(2,), dtype=torch.float32)}
-        >>> StateDictSource({'w': torch.zeros(2).to_sparse()}).problems
-        {'w': 'torch.sparse_coo tensors are not supported; densify it first'}
+        >>> StateDictSource({'w': torch.zeros(2)}).problems
+        {}
     """
 
     def __init__(self, state: Mapping[str, torch.Tensor]):
         self.state = _flat_tensor_state(state)
-        self.specs = {key: TensorSpec.of(value)
-                      for key, value in self.state.items()}
-        self.problems = {}
+        self.specs, self.problems = {}, {}
         for key, value in self.state.items():
-            reason = unsupported_reason(value)
+            reason = check_source(value)
             if reason:
                 self.problems[key] = reason
+            # a nested tensor has no single shape: planned as unknown, skipped
+            self.specs[key] = (TensorSpec(None, value.dtype) if value.is_nested
+                               else TensorSpec.of(value))
 
     def read(self, keys: Iterable[str]) -> Dict[str, torch.Tensor]:
         """

@@ -5,8 +5,8 @@ live: ordinary tensors, tensors on the ``meta`` device (materialised and
 assigned), DTensors of a model sharded with FSDP2 (``fully_shard``).
 
 :mod:`torch_liberator.initializer` decides *what* to load (the plan) and
-*how* one pair is fitted (``fit``); this module decides *where from and
-where to*:
+*how* one pair is fitted (:mod:`torch_liberator.policies`); this module
+decides *where from and where to*:
 
 * Only the planned tensors are read, and of a shove with the ``'corner'``
   policy only the block the copy keeps (:func:`~torch_liberator.sources.block_of`).
@@ -31,22 +31,14 @@ loaded; everything that depends on the inputs is checked before.
 
 Example:
     >>> import torch
-    >>> from torch_liberator.loadplan import plan_load
-    >>> from torch_liberator.shove import shove_tensor
-    >>> from torch_liberator.tensorsource import open_source
-    >>> from torch_liberator.transfer import Destination, transfer_plan
+    >>> from torch_liberator import load_partial_state
     >>> src = torch.nn.Linear(3, 4)
     >>> with torch.device('meta'):
     ...     model = torch.nn.Sequential(torch.nn.Linear(3, 4))
-    >>> plan = plan_load(model, src.state_dict())
-    >>> dst = Destination(model)
-    >>> transfer_plan(plan, open_source(src.state_dict()), dst,
-    ...               fit=lambda t, s, e: shove_tensor(t, s), verbose=0)
-    >>> dst.assign()
+    >>> info = load_partial_state(model, src.state_dict(), verbose=0)
     >>> model[0].weight.device.type, torch.equal(model[0].weight, src.weight)
     ('cpu', True)
 """
-import dataclasses
 import warnings
 from typing import Callable, Dict, List, Optional
 
@@ -54,11 +46,14 @@ import torch
 
 from torch_liberator.dcp import (
     DcpSource, is_distributed_tensor, load_renamed, write_tensor)
-from torch_liberator.sources import block_of, preview_items
+from torch_liberator.loadplan import check_tensors
+from torch_liberator.policies import apply_decision, prepare_shove
+from torch_liberator.sources import LazySource, block_of, preview_items
 
 __all__ = [
     'PROGRESS_MIN_BYTES',
     'Destination',
+    'prepare_transfer',
     'real_device',
     'settle_meta',
     'transfer_plan',
@@ -218,28 +213,71 @@ def settle_meta(plan, destination: Destination, leftover) -> object:
     """
     if callable(leftover):
         return plan
-    entries, dropped = [], set()
-    for entry in plan.entries:
-        if (entry.loads and not entry.covers
-                and destination.is_meta(entry.dst_key)):
-            entry = dataclasses.replace(
-                entry, action='skip', outcome='skipped', policy=None,
-                reason=(f'the model tensor {entry.dst_key!r} is on the meta '
+    reasons = {
+        entry.src_key: (f'the model tensor {entry.dst_key!r} is on the meta '
                         'device and this shove would set only part of it; '
-                        'pass a callable leftover= to initialise the rest'))
-            dropped.add(id(destination.tensors[entry.dst_key]))
-        entries.append(entry)
-    if not dropped:
-        return plan
-    set_ids = {id(destination.tensors[e.dst_key]) for e in entries if e.loads}
-    unset = [key for key, value in destination.tensors.items()
-             if key in plan.self_unset or (id(value) in dropped
-                                           and id(value) not in set_ids)]
-    return dataclasses.replace(plan, entries=entries, self_unset=unset)
+                        'pass a callable leftover= to initialise the rest')
+        for entry in plan.loaded
+        if not entry.covers and destination.is_meta(entry.dst_key)}
+    return plan.skipping(reasons) if reasons else plan
+
+
+def prepare_transfer(plan, source, destination: Destination):
+    """
+    What must happen before the first write: the checks on the real source
+    tensors of a source held in memory (memory shared with the model,
+    :func:`torch_liberator.loadplan.check_tensors`; a source read from a file
+    cannot share memory with the model), and the values of the shoves whose
+    policy computes them (:func:`torch_liberator.policies.prepare_shove`,
+    which reads those source tensors whole; they are few: heads, stems,
+    position embeddings). A model tensor on the meta device is checked as
+    the fresh tensor that will take its place.
+
+    Args:
+        plan (LoadPlan): the plan.
+        source (TensorSource): the source.
+        destination (Destination): the model's tensors.
+
+    Returns:
+        Tuple[LoadPlan, Dict[str, torch.Tensor]]: the plan (pairs that would
+        fail skipped) and ``{checkpoint key: prepared value}``.
+
+    Raises:
+        ShapeMismatchError: a shove policy (a user callable) failed.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.loadplan import plan_load
+        >>> from torch_liberator.tensorsource import open_source
+        >>> from torch_liberator.transfer import Destination, prepare_transfer
+        >>> model = torch.nn.Linear(2, 2)
+        >>> own = model.state_dict()  # shares memory with the model
+        >>> swapped = {'weight': own['weight'].T, 'bias': own['bias']}
+        >>> plan, prepared = prepare_transfer(plan_load(model, swapped),
+        ...                                   open_source(swapped), Destination(model))
+        >>> plan.counts()['skip'], prepared
+        (1, {})
+    """
+    targets = dict(destination.tensors)
+    for entry in plan.loaded:
+        if destination.is_meta(entry.dst_key):
+            targets[entry.dst_key] = destination.target(entry.dst_key)
+    if not isinstance(source, LazySource):
+        plan = check_tensors(
+            plan, source.read([e.src_key for e in plan.loaded]), targets)
+    shoves = [e for e in plan.loaded if e.action == 'shove']
+    tensors = source.read([e.src_key for e in shoves]) if shoves else {}
+    prepared = {}
+    for entry in shoves:
+        value = prepare_shove(entry.decision, tensors.pop(entry.src_key),
+                              targets[entry.dst_key], entry.dst_key)
+        if value is not None:
+            prepared[entry.src_key] = value
+    return plan, prepared
 
 
 def transfer_plan(plan, source, destination: Destination,
-                  fit: Callable[[torch.Tensor, torch.Tensor, object], object],
+                  prepared: Optional[Dict[str, torch.Tensor]] = None,
                   verbose: int = 1) -> None:
     """
     Read the tensors ``plan`` loads from ``source`` and write them into
@@ -252,23 +290,21 @@ def transfer_plan(plan, source, destination: Destination,
             only the blocks of ``'corner'`` shoves; any other is asked
             ``read(keys)``.
         destination (Destination): the model's tensors.
-        fit (Callable[[Tensor, Tensor, PlanEntry], object]): writes a source
-            tensor into a plain destination tensor of the model key's full
-            shape (a copy, or a shove by the entry's policy).
+        prepared (Dict[str, torch.Tensor] | None): the shove values of
+            :func:`prepare_transfer`; each pair is written by
+            :func:`torch_liberator.policies.apply_decision`.
         verbose (int): >= 1 shows a progress line for large loads.
 
     Example:
         >>> import torch
         >>> from torch_liberator.loadplan import plan_load
-        >>> from torch_liberator.shove import shove_tensor
         >>> from torch_liberator.tensorsource import open_source
         >>> from torch_liberator.transfer import Destination, transfer_plan
         >>> src = {'w': torch.arange(6.).reshape(3, 2)}
         >>> model = torch.nn.Module()
         >>> model.w = torch.nn.Parameter(torch.zeros(2, 2))
         >>> plan = plan_load(model, src)
-        >>> transfer_plan(plan, open_source(src), Destination(model),
-        ...               fit=lambda t, s, e: shove_tensor(t, s), verbose=0)
+        >>> transfer_plan(plan, open_source(src), Destination(model), verbose=0)
         >>> model.w.tolist()
         [[0.0, 1.0], [2.0, 3.0]]
     """
@@ -287,11 +323,13 @@ def transfer_plan(plan, source, destination: Destination,
     total = _nbytes(source, requests)
     if verbose >= 1 and total >= PROGRESS_MIN_BYTES:
         stream = _with_progress(stream, source, requests, total)
+    prepared = prepared or {}
     for key, tensor in stream:
         entry = entries[key]
-        destination.write(entry.dst_key,
-                          lambda full: fit(full, tensor, entry),
-                          covers=entry.covers)
+        destination.write(
+            entry.dst_key,
+            lambda full: _fit(full, tensor, entry, prepared.get(key)),
+            covers=entry.covers)
         del tensor
 
 
@@ -326,6 +364,11 @@ def warn_meta_left(plan, destination: Destination) -> List[str]:
 
 
 # --- helpers --------------------------------------------------------------------
+
+def _fit(dst, src, entry, prepared):
+    """Write one pair into a plain tensor of the model key's shape."""
+    apply_decision(entry.decision, dst, src, entry.dst_key, prepared)
+
 
 def _block(entry):
     """What to read of a source tensor: all, or the block a corner shove

@@ -1,0 +1,266 @@
+"""
+Can a copy be made at all? The checks a load runs on every pair before the
+first write, so that nothing fails half-way.
+
+:func:`check_spec_copyable` works from specs (dtypes known from a file header
+suffice, so a dry run sees these); :func:`check_copyable` needs the real
+tensors and adds what only they tell: nested, sparse, quantized or meta
+sources, expanded model tensors, and memory shared between a source and its
+destination. Both return None or the reason, for the caller to skip the pair
+with.
+
+Example:
+    >>> import torch
+    >>> from torch_liberator.preflight import check_copyable
+    >>> print(check_copyable(torch.ones(3), torch.zeros(1).expand(3)))
+    the model tensor is an expanded view (several elements share memory) and cannot be written element by element; give the module its own tensor (e.g. .clone()) before loading
+"""
+from typing import Dict, Iterable, Optional, Tuple
+
+import torch
+
+from torch_liberator.shapes import TensorSpec
+
+__all__ = [
+    'UNCOPYABLE_DTYPES',
+    'check_copyable',
+    'check_destination',
+    'check_pairs',
+    'check_source',
+    'check_spec_copyable',
+    'dtype_name',
+]
+
+#: dtypes :meth:`torch.Tensor.copy_` cannot read or write in this torch
+#: (sub-byte and bit types, packed float4, quantized types), by name.
+UNCOPYABLE_DTYPES = tuple(
+    name for name in (
+        ['bits1x8', 'bits2x4', 'bits4x2', 'bits8', 'bits16',
+         'float4_e2m1fn_x2', 'qint8', 'qint32', 'quint8', 'quint4x2',
+         'quint2x4']
+        + [f'uint{n}' for n in range(1, 8)] + [f'int{n}' for n in range(1, 8)])
+    if isinstance(getattr(torch, name, None), torch.dtype))
+
+
+def dtype_name(dtype) -> Optional[str]:
+    """
+    The bare name of a ``torch.dtype`` or dtype string (None stays None).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.preflight import dtype_name
+        >>> dtype_name(torch.bits8), dtype_name('float32'), dtype_name(None)
+        ('bits8', 'float32', None)
+    """
+    if dtype is None:
+        return None
+    return str(dtype).rsplit('.', 1)[-1]
+
+
+def check_spec_copyable(src_spec: TensorSpec,
+                        dst_spec: TensorSpec) -> Optional[str]:
+    """
+    Why the dtypes of a pair cannot be copied, or None: a dtype in
+    :data:`UNCOPYABLE_DTYPES` on either side, or a complex source for a real
+    destination (the imaginary part would be lost). Unknown dtypes pass.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.preflight import check_spec_copyable
+        >>> from torch_liberator.shapes import TensorSpec
+        >>> print(check_spec_copyable(TensorSpec((4,), 'int4'), TensorSpec((4,), torch.float32)))
+        the checkpoint tensor is int4, which torch cannot copy; convert it to a supported dtype first
+        >>> check_spec_copyable(TensorSpec((4,)), TensorSpec((4,))) is None
+        True
+    """
+    for side, spec in (('checkpoint', src_spec), ('model', dst_spec)):
+        name = dtype_name(spec.dtype)
+        if name in UNCOPYABLE_DTYPES:
+            return (f'the {side} tensor is {name}, which torch cannot copy; '
+                    'convert it to a supported dtype first')
+    src_name, dst_name = dtype_name(src_spec.dtype), dtype_name(dst_spec.dtype)
+    if (src_name and dst_name and 'complex' in src_name
+            and 'complex' not in dst_name):
+        return ('a complex checkpoint tensor into a real model tensor would '
+                'lose the imaginary part; convert the source explicitly (e.g. '
+                '.real) if that is intended')
+    return None
+
+
+def check_source(src: torch.Tensor) -> Optional[str]:
+    """
+    Why a checkpoint tensor cannot be loaded at all, or None: a nested,
+    sparse, quantized or meta tensor, or a dtype :meth:`torch.Tensor.copy_`
+    cannot read (:data:`UNCOPYABLE_DTYPES`).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.preflight import check_source
+        >>> print(check_source(torch.zeros(2).to_sparse()))
+        torch.sparse_coo tensors are not supported; densify it first
+        >>> check_source(torch.zeros(2)) is None
+        True
+    """
+    if getattr(src, 'is_nested', False):
+        return ('the checkpoint tensor is a nested tensor, which has no single '
+                'shape to fit; convert it first (e.g. .to_padded_tensor(0))')
+    if src.layout != torch.strided:
+        return f'{src.layout} tensors are not supported; densify it first'
+    if src.is_quantized:
+        return 'quantized tensors are not supported; dequantize it first'
+    if src.is_meta:
+        return 'meta tensors hold no data'
+    name = dtype_name(src.dtype)
+    if name in UNCOPYABLE_DTYPES:
+        return (f'the checkpoint tensor is {name}, which torch cannot copy; '
+                'convert it to a supported dtype first')
+    return None
+
+
+def check_destination(dst: torch.Tensor) -> Optional[str]:
+    """
+    Why a model tensor cannot be written element by element, or None: a
+    quantized tensor, a dtype :meth:`torch.Tensor.copy_` cannot write, or an
+    expanded view (several elements share memory). A meta tensor passes (a
+    plan can be made for a model on the meta device).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.preflight import check_destination
+        >>> print(check_destination(torch.zeros(1).expand(3)))
+        the model tensor is an expanded view (several elements share memory) and cannot be written element by element; give the module its own tensor (e.g. .clone()) before loading
+    """
+    if dst.is_quantized:
+        return ('the model tensor is quantized; load into the float model '
+                'before quantizing it')
+    name = dtype_name(dst.dtype)
+    if name in UNCOPYABLE_DTYPES:
+        return (f'the model tensor is {name}, which torch cannot copy; '
+                'convert it to a supported dtype first')
+    if _may_self_overlap(dst):
+        return ('the model tensor is an expanded view (several elements share '
+                'memory) and cannot be written element by element; give the '
+                'module its own tensor (e.g. .clone()) before loading')
+    return None
+
+
+def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
+    """
+    Why copying ``src`` into ``dst`` would fail half-way, or None.
+
+    :func:`check_source`, :func:`check_destination` and
+    :func:`check_spec_copyable`, plus what only the two tensors together
+    tell: a source that overlaps its destination's memory (unless it *is*
+    the destination: copying a tensor onto itself is a no-op). A model
+    tensor on the meta device passes: the load materialises it
+    (:mod:`torch_liberator.transfer`). Run it on every pair before the first
+    write; skip the pairs it names.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.preflight import check_copyable
+        >>> check_copyable(torch.ones(3), torch.zeros(3)) is None
+        True
+        >>> base = torch.arange(6.)
+        >>> print(check_copyable(base[:4], base[2:]))
+        the checkpoint tensor shares memory with the model tensor it would be copied into; pass a copy (e.g. {k: v.clone() for k, v in state.items()})
+    """
+    reason = (check_source(src) or check_destination(dst)
+              or check_spec_copyable(TensorSpec(tuple(src.shape), src.dtype),
+                                     TensorSpec(tuple(dst.shape), dst.dtype)))
+    if reason:
+        return reason
+    if _same_view(src, dst):
+        return None
+    if _overlaps(src, dst):
+        return ('the checkpoint tensor shares memory with the model tensor it '
+                'would be copied into; pass a copy (e.g. {k: v.clone() for k, '
+                'v in state.items()})')
+    return None
+
+
+def check_pairs(pairs: Iterable[Tuple[str, str, torch.Tensor, torch.Tensor]]
+                ) -> Dict[str, str]:
+    """
+    :func:`check_copyable` on every pair of a load, in the order they will
+    be written, plus the one check that needs all of them: a checkpoint
+    tensor that shares memory with a model tensor written *before* it would
+    be read after that write changed it (a state dict of this very model,
+    loaded under other keys).
+
+    Args:
+        pairs: ``(checkpoint key, model key, source, destination)`` in
+            write order.
+
+    Returns:
+        Dict[str, str]: ``{checkpoint key: reason}`` for the pairs to skip.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.preflight import check_pairs
+        >>> model = torch.nn.ModuleDict({'a': torch.nn.Linear(2, 2), 'b': torch.nn.Linear(2, 2)})
+        >>> state = model.state_dict()
+        >>> swap = [('b.weight', 'a.weight', state['b.weight'], model.a.weight),
+        ...         ('a.weight', 'b.weight', state['a.weight'], model.b.weight)]
+        >>> print(check_pairs(swap)['a.weight'])
+        the checkpoint tensor shares memory with model tensor 'a.weight', which is written before it is read; pass a copy (e.g. {k: v.clone() for k, v in state.items()})
+    """
+    reasons = {}
+    written = {}  # storage -> [(start, end, model key)] of real writes
+    for src_key, dst_key, src, dst in pairs:
+        reason = check_copyable(src, dst)
+        if reason is None and src.numel():
+            start, end = _byte_range(src)
+            for lo, hi, other in written.get(_storage_id(src), ()):
+                if start < hi and lo < end:
+                    reason = (
+                        f'the checkpoint tensor shares memory with model '
+                        f'tensor {other!r}, which is written before it is '
+                        'read; pass a copy (e.g. {k: v.clone() for k, v in '
+                        'state.items()})')
+                    break
+        if reason:
+            reasons[src_key] = reason
+        elif dst.numel() and not _same_view(src, dst):
+            written.setdefault(_storage_id(dst), []).append(
+                _byte_range(dst) + (dst_key,))
+    return reasons
+
+
+def _storage_id(tensor):
+    return tensor.device, tensor.untyped_storage().data_ptr()
+
+
+def _may_self_overlap(tensor):
+    """True unless the strides prove that no two elements share memory."""
+    dims = sorted((stride, size) for size, stride in
+                  zip(tensor.shape, tensor.stride()) if size > 1)
+    extent = 0  # elements spanned by the dimensions so far, minus one
+    for stride, size in dims:
+        if stride <= extent:
+            return True
+        extent += (size - 1) * stride
+    return False
+
+
+def _byte_range(tensor):
+    start = tensor.data_ptr()
+    span = sum((size - 1) * stride
+               for size, stride in zip(tensor.shape, tensor.stride()))
+    return start, start + (span + 1) * tensor.element_size()
+
+
+def _same_view(src, dst):
+    return (src.device == dst.device and src.data_ptr() == dst.data_ptr()
+            and src.shape == dst.shape and src.stride() == dst.stride()
+            and src.dtype == dst.dtype)
+
+
+def _overlaps(src, dst):
+    if src.device != dst.device or src.numel() == 0 or dst.numel() == 0:
+        return False
+    if _storage_id(src) != _storage_id(dst):
+        return False
+    src_start, src_end = _byte_range(src)
+    dst_start, dst_end = _byte_range(dst)
+    return src_start < dst_end and dst_start < src_end
