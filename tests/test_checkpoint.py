@@ -556,8 +556,8 @@ def test_select_ema_keys_without_module_level():
 
 def test_open_checkpoint_kinds(tmp_path):
     from safetensors.torch import save_file
-    from torch_liberator.sources import (
-        MappedStateSource, SafetensorsSource)
+    from torch_liberator.safesources import SafetensorsSource
+    from torch_liberator.sources import MappedStateSource
     state = _tiny().state_dict()
     torch.save(state, tmp_path / 'a.pt')
     save_file(state, tmp_path / 'a.safetensors')

@@ -1,5 +1,5 @@
 """
-Tests for torch_liberator.sources: checkpoints read header-first, tensors on
+Tests for torch_liberator.sources and torch_liberator.safesources: checkpoints read header-first, tensors on
 request, in bounded batches; sharded safetensors checked before any read.
 """
 import json
@@ -13,9 +13,11 @@ from torch_liberator import sources
 from torch_liberator.checkpoint import open_checkpoint, read_state_dict
 from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundError
 from torch_liberator.shapes import TensorSpec
+from torch_liberator import safesources
+from torch_liberator.safesources import (
+    SafetensorsSource, ShardedSafetensorsSource)
 from torch_liberator.sources import (
-    MappedStateSource, RenamedSource, SafetensorsSource,
-    ShardedSafetensorsSource, block_of)
+    MappedStateSource, RenamedSource, block_of)
 
 
 def _state(seed=0):
@@ -51,10 +53,11 @@ def _assert_same(got, want):
         assert torch.equal(got[key], want[key]), key
 
 
-def test_all_is_sorted_and_complete():
-    assert sources.__all__ == sorted(sources.__all__)
-    for name in sources.__all__:
-        assert hasattr(sources, name)
+@pytest.mark.parametrize('module', [sources, safesources])
+def test_all_is_sorted_and_complete(module):
+    assert module.__all__ == sorted(module.__all__)
+    for name in module.__all__:
+        assert hasattr(module, name)
 
 
 # --- single files -------------------------------------------------------------
@@ -114,12 +117,12 @@ def test_batches_are_bounded(tmp_path, monkeypatch):
     save_file(state, fpath)
     monkeypatch.setattr(sources, 'READ_BATCH_BYTES', 3 * 1024)
     opened = []
-    real = sources._read_safetensors_batch
+    real = safesources._read_safetensors_batch
 
     def counting(path, batch):
         opened.append([key for key, _ in batch])
         return real(path, batch)
-    monkeypatch.setattr(sources, '_read_safetensors_batch', counting)
+    monkeypatch.setattr(safesources, '_read_safetensors_batch', counting)
     got = dict(SafetensorsSource(fpath).read_tensors(dict.fromkeys(state)))
     _assert_same(got, state)
     assert opened == [['l0', 'l1', 'l2'], ['l3', 'l4', 'l5'],
@@ -159,7 +162,7 @@ def test_sharded_headers_only_until_asked(tmp_path, monkeypatch):
 
     def refuse(path, batch):
         raise AssertionError('tensor data read')
-    monkeypatch.setattr(sources, '_read_safetensors_batch', refuse)
+    monkeypatch.setattr(safesources, '_read_safetensors_batch', refuse)
     source = ShardedSafetensorsSource(index)
     assert source.specs['3.weight'].shape == (5, 4)
 

@@ -11,7 +11,7 @@ file and how to fix it. Supported sources:
   caller opts in with ``allow_unsafe=True``;
 * ``.safetensors`` files;
 * sharded safetensors checkpoints: a ``*.safetensors.index.json`` or the
-  folder holding it (:class:`torch_liberator.sources.ShardedSafetensorsSource`);
+  folder holding it (:class:`torch_liberator.safesources.ShardedSafetensorsSource`);
 * torch.distributed.checkpoint (DCP) directories
   (:class:`torch_liberator.dcp.DcpSource`);
 * torch_liberator deploy files: a ``.zip``, a path inside one
@@ -57,9 +57,11 @@ import torch
 from torch_liberator.dcp import DcpSource, is_dcp_dir
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
+from torch_liberator.safesources import (
+    INDEX_SUFFIX, SafetensorsSource, ShardedSafetensorsSource)
 from torch_liberator.sources import (
-    INDEX_SUFFIX, MappedStateSource, RenamedSource, SafetensorsSource,
-    ShardedSafetensorsSource, LazySource, describe_error, preview_items)
+    LazySource, MappedStateSource, RenamedSource, describe_error,
+    preview_items)
 from torch_liberator.unwrap import (
     EMA_KEYS, EMA_PREFIXES, WRAPPER_KEYS, select_ema_keys, unwrap_state_dict)
 

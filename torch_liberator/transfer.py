@@ -330,7 +330,6 @@ def transfer_plan(plan, source, destination: Destination,
             entry.dst_key,
             lambda full: _fit(full, tensor, entry, prepared.get(key)),
             covers=entry.covers)
-        del tensor
 
 
 def warn_meta_left(plan, destination: Destination) -> List[str]:
