@@ -236,3 +236,20 @@ def test_sharded_ema(tmp_path):
     assert read_state_dict(index, ema=True)['w'].tolist() == [1.0, 1.0]
     with pytest.raises(CheckpointFormatError, match="ema=True but the checkpoint holds no EMA weights"):
         open_checkpoint(write_sharded(tmp_path / 'plain', _state()), ema=True)
+
+
+def test_cli_map_on_a_sharded_index_reads_headers_only(tmp_path, monkeypatch, capsys):
+    from torch_liberator.cli import main
+    state = _state()
+    index = write_sharded(tmp_path / 'ckpt', state, n_shards=2)
+    other = tmp_path / 'other.safetensors'
+    save_file({f'net.{k}': v.contiguous() for k, v in state.items()}, other)
+
+    def refuse(path, batch):
+        raise AssertionError('tensor data read')
+    monkeypatch.setattr(safesources, '_read_safetensors_batch', refuse)
+    assert main(['map', os.path.dirname(index), str(other), '--json']) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan['counts'] == {'copy': len(state), 'shove': 0, 'skip': 0}
+    assert {e['src']: e['dst'] for e in plan['entries']} == {
+        k: f'net.{k}' for k in state}
