@@ -14,7 +14,8 @@ import torch.distributed.checkpoint as dcp
 from torch_liberator import dcp as tl_dcp
 from torch_liberator.checkpoint import open_checkpoint, read_state_dict
 from torch_liberator.dcp import DcpSource
-from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundError
+from torch_liberator.errors import (
+    CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 from torch_liberator.initializer import Pretrained, load_partial_state
 from torch_liberator.loadplan import plan_load
 
@@ -200,3 +201,25 @@ def test_fsdp2_partial_renamed_load_two_processes(tmp_path):
              nprocs=2, join=True)
     names = sorted(os.listdir(tmp_path / 'ckpt'))
     assert names == ['.metadata', '__0_0.distcp', '__1_0.distcp']
+
+
+class _Evil:
+    """Unpickling this runs os.makedirs(path)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.makedirs, (self.path,)
+
+
+def test_dcp_hostile_metadata_runs_nothing(tmp_path):
+    import pickle
+    _save(make_source().state_dict(), tmp_path / 'ckpt')
+    marker = tmp_path / 'pwned'
+    (tmp_path / 'ckpt' / '.metadata').write_bytes(pickle.dumps(_Evil(str(marker))))
+    with pytest.raises(UnsafeCheckpointError, match=(
+            r"DCP metadata refers to (posix|os)\.makedirs, which DCP metadata is never "
+            r"made of; the file may be hostile")):
+        load_partial_state(Target(), tmp_path / 'ckpt', verbose=0)
+    assert not marker.exists()

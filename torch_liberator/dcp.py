@@ -39,12 +39,14 @@ Example:
     >>> tmp.cleanup()
 """
 import os
+import pickle
 import warnings
 from typing import Mapping
 
 import torch
 
-from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundError
+from torch_liberator.errors import (
+    CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 from torch_liberator.shapes import TensorSpec
 from torch_liberator.sources import LazySource, describe_error, preview_items
 
@@ -54,11 +56,28 @@ __all__ = [
     'is_dcp_dir',
     'is_distributed_tensor',
     'load_renamed',
+    'read_dcp_metadata',
     'write_tensor',
 ]
 
 #: The file that makes a directory a DCP checkpoint.
 DCP_METADATA = '.metadata'
+
+# ``.metadata`` is a pickle. It is unpickled with only the classes DCP
+# metadata is made of (Python's "restricting globals"), so that a hostile
+# file cannot run code: module -> allowed names (None: any name).
+_METADATA_GLOBALS = {
+    'torch.distributed.checkpoint.metadata': None,
+    'torch.distributed.checkpoint.filesystem': {'_StorageInfo'},
+    'torch.serialization': {'_get_layout'},
+    'pathlib': {'Path', 'PosixPath', 'WindowsPath', 'PurePosixPath',
+                'PureWindowsPath'},
+    'collections': {'OrderedDict'},
+    'builtins': {'set', 'frozenset', 'slice'},
+}
+
+# A metadata file larger than this is not DCP metadata.
+_MAX_METADATA_BYTES = 2 ** 30
 
 
 def is_dcp_dir(dpath) -> bool:
@@ -149,20 +168,13 @@ class DcpSource(LazySource):
                 'directory written by every rank, or save it again')
 
     def _read_metadata(self):
-        from torch.distributed.checkpoint import FileSystemReader
         if not os.path.isfile(os.path.join(self.fpath, DCP_METADATA)):
             raise CheckpointFormatError(
                 f'{self.fpath!r} has no {DCP_METADATA} file, so it is not a '
                 'complete torch.distributed.checkpoint directory (the save '
                 'did not finish, or only some ranks\' files were copied); '
                 'save it again with torch.distributed.checkpoint.save(...)')
-        try:
-            return FileSystemReader(self.fpath).read_metadata()
-        except Exception as err:
-            raise CheckpointFormatError(
-                f'cannot read {DCP_METADATA} of DCP checkpoint '
-                f'{self.fpath!r} ({describe_error(err)}); it is corrupt or '
-                'was written by an incompatible torch: save it again') from err
+        return read_dcp_metadata(self.fpath)
 
     def _read_batch(self, batch):
         state = {key: torch.empty(self.specs[key].shape,
@@ -172,6 +184,84 @@ class DcpSource(LazySource):
         for key, block in batch:
             tensor = state.pop(key)
             yield key, tensor if block is None else tensor[block]
+
+
+def read_dcp_metadata(dpath):
+    """
+    The :class:`torch.distributed.checkpoint.metadata.Metadata` of a DCP
+    directory, unpickled with only the classes DCP metadata is made of, so
+    that a hostile ``.metadata`` cannot run code.
+
+    Raises:
+        UnsafeCheckpointError: the file refers to anything else.
+        CheckpointFormatError: the file is corrupt, too large, or not DCP
+            metadata.
+
+    Example:
+        >>> import tempfile, warnings, torch
+        >>> import torch.distributed.checkpoint as dcp
+        >>> from torch_liberator.dcp import read_dcp_metadata
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter('ignore')
+        ...     dcp.save({'w': torch.zeros(2)}, checkpoint_id=tmp.name)
+        >>> read_dcp_metadata(tmp.name).state_dict_metadata['w'].size
+        torch.Size([2])
+        >>> tmp.cleanup()
+    """
+    from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
+    fpath = os.path.join(os.fspath(dpath), DCP_METADATA)
+    try:
+        size = os.path.getsize(fpath)
+        if size > _MAX_METADATA_BYTES:
+            raise CheckpointFormatError(
+                f'{fpath!r} is {size} bytes, more than DCP metadata ever is '
+                f'({_MAX_METADATA_BYTES}); it is not DCP metadata')
+        with open(fpath, 'rb') as file:
+            metadata = _MetadataUnpickler(file).load()
+    except (CheckpointFormatError, UnsafeCheckpointError):
+        raise
+    except Exception as err:
+        raise CheckpointFormatError(
+            f'cannot read {DCP_METADATA} of DCP checkpoint {os.fspath(dpath)!r} '
+            f'({describe_error(err)}); it is corrupt or was written by an '
+            'incompatible torch: save it again') from err
+    if not isinstance(metadata, Metadata):
+        raise CheckpointFormatError(
+            f'{fpath!r} holds a {type(metadata).__name__}, not DCP Metadata; '
+            'save the checkpoint again with torch.distributed.checkpoint')
+    if getattr(metadata, 'storage_meta', None) is None:
+        metadata.storage_meta = StorageMeta()
+    return metadata
+
+
+class _MetadataUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        allowed = _METADATA_GLOBALS.get(module, ())
+        if module == 'torch' and (name == 'Size' or isinstance(
+                getattr(torch, name, None), torch.dtype)):
+            allowed = None
+        if allowed is None or name in allowed:
+            return super().find_class(module, name)
+        raise UnsafeCheckpointError(
+            f'DCP metadata refers to {module}.{name}, which DCP metadata is '
+            'never made of; the file may be hostile (unpickling it could run '
+            'code), so it is refused: save the checkpoint again with '
+            'torch.distributed.checkpoint')
+
+
+def _vetted_reader(dpath):
+    """A :class:`FileSystemReader` that reads ``.metadata`` with
+    :func:`read_dcp_metadata` (DCP itself would unpickle anything)."""
+    from torch.distributed.checkpoint import FileSystemReader
+
+    class VettedReader(FileSystemReader):
+        def read_metadata(self, *args, **kwargs):
+            metadata = read_dcp_metadata(dpath)
+            metadata.storage_meta.load_id = self.load_id
+            return metadata
+
+    return VettedReader(dpath)
 
 
 def load_renamed(source: DcpSource, targets: Mapping[str, torch.Tensor]):
@@ -227,7 +317,7 @@ def _dcp_load(source, state, no_dist):
         try:
             with torch.no_grad():
                 dcp.load(state,
-                         storage_reader=dcp.FileSystemReader(source.fpath),
+                         storage_reader=_vetted_reader(source.fpath),
                          planner=dcp.DefaultLoadPlanner(
                              allow_partial_load=True),
                          no_dist=no_dist)
