@@ -223,3 +223,17 @@ def test_dcp_hostile_metadata_runs_nothing(tmp_path):
             r"made of; the file may be hostile")):
         load_partial_state(Target(), tmp_path / 'ckpt', verbose=0)
     assert not marker.exists()
+
+
+def test_dcp_metadata_naming_files_outside_is_refused(tmp_path):
+    import pickle
+    _save(make_source().state_dict(), tmp_path / 'ckpt')
+    path = tmp_path / 'ckpt' / '.metadata'
+    metadata = pickle.loads(path.read_bytes())
+    for info in metadata.storage_data.values():
+        info.relative_path = '../secret.distcp'
+    path.write_bytes(pickle.dumps(metadata))
+    with pytest.raises(CheckpointFormatError, match=(
+            r"has metadata that names data files outside its directory "
+            r"\['\.\./secret\.distcp'\]; the metadata is corrupt or hostile")):
+        open_checkpoint(tmp_path / 'ckpt')

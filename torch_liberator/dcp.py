@@ -158,6 +158,14 @@ class DcpSource(LazySource):
                 self.objects.append(key)
         names = {info.relative_path
                  for info in (metadata.storage_data or {}).values()}
+        outside = sorted(str(name) for name in names
+                         if os.path.basename(str(name)) != str(name)
+                         or str(name) in ('', '.', '..'))
+        if outside:
+            raise CheckpointFormatError(
+                f'DCP checkpoint {self.fpath!r} has metadata that names data '
+                f'files outside its directory {preview_items(map(repr, outside), 5)};'
+                ' the metadata is corrupt or hostile: save the checkpoint again')
         missing = sorted(name for name in names
                          if not os.path.isfile(os.path.join(self.fpath, name)))
         if missing:
