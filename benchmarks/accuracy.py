@@ -1,212 +1,225 @@
 """
-Where do the tensors land? Association accuracy on real model pairs.
+Where do the tensors land? Association accuracy on the corpus of real pairs.
 
-For each pair of torchvision models (weights=None) whose correct
-correspondence is known — a backbone moved between wrappers, into a detector
-or a segmenter, a network of another depth, a renamed wrapper — this loads the
-source state into the destination with ``load_partial_state`` and counts the
-tensors placed in the right place (the known target) and in a wrong place
-(another target, or a key that has no counterpart). Keys whose correct target
-is unknown (different heads) are not counted.
+For every pair of :mod:`corpus_pairs` and every association mode, this loads
+a stamped source into the destination and judges by values
+(:mod:`corpus`): precision (correct / loaded) and recall (correct / truth),
+for this checkout and for the published torch-liberator 0.2.1 as a black box.
+Each side runs in its own child process with its library first on
+``sys.path``; 0.2.1 gets a time limit per load (shown as ``> N s``).
 
-Run ``python benchmarks/accuracy.py [--baseline-dir /tmp/tl021] [--rst
-docs/accuracy.rst]``; with a baseline dir holding the published
-torch-liberator 0.2.1 (see benchmarks/README.md), its numbers are printed side
-by side, computed in a child process; ``--rst`` also writes the table as a
-docs page.
+Run::
+
+    python benchmarks/accuracy.py --baseline-dir /tmp/tl021 --rst docs/accuracy.rst
+    python benchmarks/accuracy.py --fast --no-baseline          # the fast pairs only
+    python benchmarks/accuracy.py --pairs 'resnet18-*' --modes embedding
+
+The modes are ``strict``, ``module-hack``, ``prefix-hack``, ``embedding``,
+``isomorphism`` and any of ``structure``, ``auto`` that this checkout's
+``torch_liberator.association.ASSOCIATIONS`` holds. Every score (with the
+first wrong and missing keys) is kept in ``--json``.
+
+Example:
+    >>> from accuracy import format_cell
+    >>> format_cell({'correct': 42, 'wrong': 18, 'missing': 78, 'expected': 120,
+    ...              'precision': 0.7, 'recall': 0.35, 'error': ''})
+    '0.700/0.35'
+    >>> format_cell({'correct': 120, 'wrong': 0, 'missing': 0, 'expected': 120,
+    ...              'precision': 1.0, 'recall': 1.0, 'error': ''})
+    '1/1'
 """
 import argparse
+import datetime
 import json
+import math
 import os
+import platform
 import subprocess
 import sys
+import time
 
-import torch
-import torchvision
-from torchvision.models import detection, segmentation
-from torchvision.ops.misc import FrozenBatchNorm2d
+import corpus_pairs
 
-MODES = ('embedding', 'isomorphism')
+__all__ = ['format_cell', 'main', 'write_rst']
 
-
-class _Wrap(torch.nn.Module):
-    def __init__(self, name, inner, head_name=None):
-        super().__init__()
-        self.add_module(name, inner)
-        if head_name:
-            self.add_module(head_name, torch.nn.Linear(3, 5))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+#: the modes judged, in report order (those the library under test offers)
+MODES = ('strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto')
+#: the modes of the published 0.2.1
+BASELINE_MODES = MODES[:5]
 
 
-def _frozen_frcnn():
-    backbone = detection.backbone_utils.resnet_fpn_backbone(
-        backbone_name='resnet50', weights=None, norm_layer=FrozenBatchNorm2d,
-        trainable_layers=3)
-    return detection.FasterRCNN(backbone, num_classes=91)
+def _child(lib_dir, names, modes, out_fpath, time_limit):
+    """Judge in this process with ``lib_dir`` first on sys.path; one JSON line per score."""
+    sys.path.insert(0, lib_dir)
+    import torch
+    torch.set_num_threads(1)
+    import torch_liberator
+    where = os.path.abspath(torch_liberator.__file__)
+    if not where.startswith(os.path.abspath(lib_dir) + os.sep):
+        raise RuntimeError(f'imported {where}, not the torch_liberator under {lib_dir}')
+    import corpus
+    try:
+        from torch_liberator.association import ASSOCIATIONS
+        modes = [m for m in modes if m in ASSOCIATIONS]
+    except ImportError:  # 0.2.1
+        pass
 
+    def load(model, state, association):
+        return torch_liberator.load_partial_state(model, state, association=association, verbose=0)
 
-M = torchvision.models
-
-#: name -> (source factory, destination factory, [(src prefix, dst prefix)],
-#:          source prefixes whose target is unknown)
-PAIRS = {
-    'resnet50->wrapper': (M.resnet50, lambda: _Wrap('module', M.resnet50(), 'extra'), [('', 'module.')], []),
-    'resnet50->fasterrcnn': (M.resnet50, lambda: detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None), [('', 'backbone.body.')], []),
-    'resnet50->fasterrcnn(frozen bn)': (M.resnet50, _frozen_frcnn, [('', 'backbone.body.')], []),
-    'resnet50->retinanet': (M.resnet50, lambda: detection.retinanet_resnet50_fpn(weights=None, weights_backbone=None), [('', 'backbone.body.')], []),
-    'resnet50->deeplabv3': (M.resnet50, lambda: segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None, aux_loss=False), [('', 'backbone.')], []),
-    'resnet101->resnet50': (M.resnet101, M.resnet50, [('', '')], []),
-    'resnet50->resnet101': (M.resnet50, M.resnet101, [('', '')], []),
-    'resnet18->resnet34': (M.resnet18, M.resnet34, [('', '')], []),
-    'efficientnet_b1->b0': (M.efficientnet_b1, M.efficientnet_b0, [('', '')], []),
-    'efficientnet_b0->b1': (M.efficientnet_b0, M.efficientnet_b1, [('', '')], []),
-    'maskrcnn->fasterrcnn': (lambda: detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None), lambda: detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None), [('', '')], []),
-    'fasterrcnn->maskrcnn': (lambda: detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None), lambda: detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None), [('', '')], []),
-    'mobilenet_v3->fasterrcnn_mobilenet': (M.mobilenet_v3_large, lambda: detection.fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None), [('features.', 'backbone.body.')], []),
-    'deeplabv3->fcn': (lambda: segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None), lambda: segmentation.fcn_resnet50(weights=None, weights_backbone=None), [('backbone.', 'backbone.')], ['classifier.', 'aux_classifier.']),
-    'vit_b_16->wrapper': (M.vit_b_16, lambda: _Wrap('backbone', M.vit_b_16()), [('', 'backbone.')], []),
-    'vit_b_16->vit_l_16': (M.vit_b_16, M.vit_l_16, [('', '')], []),
-    'swin_t->wrapper': (M.swin_t, lambda: _Wrap('encoder', M.swin_t(), 'head2'), [('', 'encoder.')], []),
-    'convnext_tiny->wrapper': (M.convnext_tiny, lambda: _Wrap('model', M.convnext_tiny()), [('', 'model.')], []),
-    'renamed wrapper': (lambda: _Wrap('module', M.resnet50(), 'head_a'), lambda: _Wrap('backbone', M.resnet50(), 'head_b'), [('module.', 'backbone.')], ['head_a.']),
-    'unwrap DataParallel prefix': (lambda: _Wrap('module', M.resnet18()), M.resnet18, [('module.', '')], []),
-    'densenet121->densenet169': (M.densenet121, M.densenet169, [('', '')], []),
-    'regnet_y_400mf->wrapper': (M.regnet_y_400mf, lambda: _Wrap('net', M.regnet_y_400mf()), [('', 'net.')], []),
-}
-
-
-def _truth(src_keys, dst_keys, rules, unknown):
-    dst = set(dst_keys)
-    truth = {}
-    for key in src_keys:
-        if any(key.startswith(u) for u in unknown):
-            continue
-        target = None
-        for sp, dp in rules:
-            if key.startswith(sp) and dp + key[len(sp):] in dst:
-                target = dp + key[len(sp):]
-                break
-        truth[key] = target
-    return truth
-
-
-def _placed(info):
-    """Source key -> model key of every tensor that was copied."""
-    seen = info['seen']
-    placed = set()
-    for category in ('full_add', 'partial_add_some', 'partial_add_all'):
-        placed.update(seen.get(category, ()))
-    # the placement categories name model keys
-    return {k: v for k, v in info['mapping'].items() if v in placed}
-
-
-def score(placed, truth):
-    right = sum(1 for k, v in placed.items() if k in truth and truth[k] == v)
-    wrong = sum(1 for k, v in placed.items() if k in truth and truth[k] != v)
-    possible = sum(1 for v in truth.values() if v is not None)
-    return right, wrong, possible
-
-
-def run_pairs(names, load_partial_state):
-    results = {}
-    for name in names:
-        make_src, make_dst, rules, unknown = PAIRS[name]
-        torch.manual_seed(0)
-        src_state = make_src().state_dict()
-        dst_model = make_dst()
-        truth = _truth(src_state, dst_model.state_dict(), rules, unknown)
-        for mode in MODES:
-            info = load_partial_state(dst_model, src_state, association=mode, verbose=0)
-            results[f'{name}|{mode}'] = score(_placed(info), truth)
-    return results
-
-
-def _child_main(names, out_fpath):
-    from torch_liberator.initializer import load_partial_state
     with open(out_fpath, 'w') as file:
-        json.dump(run_pairs(names, load_partial_state), file)
+        file.write(json.dumps({'library': where, 'version': torch_liberator.__version__,
+                               'modes': list(modes)}) + '\n')
+        file.flush()
+
+        def keep(score):
+            file.write(json.dumps(score.as_dict()) + '\n')
+            file.flush()
+            print(corpus.format_table([score]).split('\n')[1], flush=True)
+        corpus.run(names, modes, load=load, time_limit=time_limit, progress=keep)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--baseline-dir', default=None,
-                        help='folder holding the published torch-liberator 0.2.1')
-    parser.add_argument('--pairs', nargs='*', default=list(PAIRS))
-    parser.add_argument('--rst', default=None, help='also write the table here (reST)')
-    parser.add_argument('--child-out', default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child_out:
-        return _child_main(args.pairs, args.child_out)
-    from torch_liberator import load_partial_state
-    ours = run_pairs(args.pairs, load_partial_state)
-    theirs = {}
-    if args.baseline_dir:
-        out = os.path.join(os.path.abspath(args.baseline_dir), '_accuracy.json')
-        env = dict(os.environ, PYTHONPATH=os.path.abspath(args.baseline_dir))
-        subprocess.run([sys.executable, os.path.abspath(__file__), '--child-out', out,
-                        '--pairs', *args.pairs], check=True, env=env,
-                       cwd=os.path.dirname(os.path.abspath(args.baseline_dir)))
-        with open(out) as file:
-            theirs = json.load(file)
-    print(f'{"pair":40s} {"mode":12s} {"possible":>8s} {"right":>6s} {"wrong":>6s}'
-          + (f' {"0.2.1 right":>11s} {"0.2.1 wrong":>11s}' if theirs else ''))
-    worse = []
-    for case, (right, wrong, possible) in ours.items():
-        name, mode = case.split('|')
-        line = f'{name:40s} {mode:12s} {possible:8d} {right:6d} {wrong:6d}'
-        if case in theirs:
-            r2, w2, _ = theirs[case]
-            line += f' {r2:11d} {w2:11d}'
-            if right < r2 or wrong > w2:
-                worse.append(case)
-        print(line)
-    if theirs:
-        print('cases worse than 0.2.1:', worse or 'none')
-    if args.rst:
-        _write_rst(args.rst, ours, theirs, worse)
-    return 0
+def _run_side(lib_dir, names, modes, out_fpath, time_limit):
+    cmd = [sys.executable, os.path.abspath(__file__), '--child', lib_dir, out_fpath,
+           '--time-limit', str(time_limit or 0), '--pairs', *names, '--modes', *modes]
+    env = dict(os.environ, PYTHONPATH=HERE)  # only the corpus; the library comes first in the child
+    subprocess.run(cmd, check=True, env=env, cwd=HERE)
+    with open(out_fpath) as file:
+        head, *rows = [json.loads(line) for line in file]
+    return head, {(r['pair'], r['association']): r for r in rows}
 
 
-def _write_rst(fpath, ours, theirs, worse):
-    import datetime
-    import platform
-    header = ['pair', 'mode', 'possible', 'right', 'wrong']
-    if theirs:
-        header += ['0.2.1 right', '0.2.1 wrong']
+def _floor(value, digits):
+    return f'{math.floor(value * 10 ** digits) / 10 ** digits:.{digits}f}'
+
+
+def format_cell(score: dict | None) -> str:
+    """
+    ``precision/recall`` of one score; ``1`` only when exactly right (never rounded up).
+
+    Timeouts and build failures show their message; a load that raised gets ``(error)``.
+    """
+    if score is None:
+        return ''
+    if score['error'].startswith(('timeout', 'build')):
+        return score['error'].replace('timeout ', '')
+    precision = '1' if score['wrong'] == 0 else _floor(score['precision'], 3)
+    recall = '1' if score['correct'] == score['expected'] else _floor(score['recall'], 2)
+    return f'{precision}/{recall}' + (' (error)' if score['error'] else '')
+
+
+def _summary(scores, modes, names):
+    """Per mode: pairs with a wrong tensor, wrong tensors, mean recall (same / cross naming)."""
     rows = []
-    for case, (right, wrong, possible) in ours.items():
-        row = case.split('|') + [str(possible), str(right), str(wrong)]
-        if theirs:
-            row += [str(v) for v in theirs.get(case, ('n/a', 'n/a'))[:2]]
-        rows.append(row)
+    for mode in modes:
+        got = [scores[n, mode] for n in names if (n, mode) in scores
+               and not scores[n, mode]['error'].startswith(('timeout', 'build'))]
+        if not got:
+            continue
+        same = [s['recall'] for s in got if not corpus_pairs.PAIRS[s['pair']].cross_naming]
+        cross = [s['recall'] for s in got if corpus_pairs.PAIRS[s['pair']].cross_naming]
+        rows.append([mode, str(len(got)), str(sum(1 for s in got if s['wrong'])),
+                     str(sum(s['wrong'] for s in got)),
+                     f'{sum(same) / len(same):.3f}' if same else '',
+                     f'{sum(cross) / len(cross):.3f}' if cross else ''])
+    return rows
+
+
+def _table(header, rows):
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     rule = '  '.join('=' * w for w in widths)
+    line = lambda r: '  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # NOQA: E731
+    return [rule, line(header), rule] + [line(r) for r in rows] + [rule, '']
+
+
+def write_rst(fpath, names, sides, note=''):
+    """Write the report page: a summary per mode, then pair x mode for each side."""
+    import torch
     lines = [
         'Accuracy on real model pairs',
         '============================',
         '',
         '.. Generated by benchmarks/accuracy.py --rst; do not edit by hand.',
         '',
-        'Where the tensors land when a torchvision model state (weights=None) is',
-        'loaded with ``load_partial_state`` into a model whose correct',
-        'correspondence is known: *possible* tensors have a known target,',
-        '*right* were copied there, *wrong* were copied anywhere else (or where',
-        'nothing should go). Keys whose target is unknown (different heads) are',
-        'not counted.',
+        'Where the tensors land when a checkpoint is loaded with',
+        '``load_partial_state(model, state, association=mode)`` into a model whose',
+        'correct correspondence is known (benchmarks/corpus_pairs.py: built by',
+        'construction from the same module objects, or written by hand across',
+        'libraries and checked by equal outputs). Judged by values, never by the',
+        'returned report: every source tensor is stamped with distinct values and',
+        'each model tensor is read back (benchmarks/corpus.py).',
+        '',
+        'Each cell is *precision/recall*: precision = correct / loaded, recall =',
+        'correct / tensors that belong. ``1`` means exactly right; a precision',
+        'below 1 means tensors in wrong places. *cross* marks pairs whose names',
+        'differ inside the tree (only a naming-tolerant mode can recover them);',
+        'in an *ambiguous* pair the correct answer loads nothing. ``> N s``: the',
+        'load was stopped after N seconds.',
         '',
         f'Run on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, '
         f'Python {platform.python_version()}, torch {torch.__version__}, '
-        f'torchvision {torchvision.__version__}.'
-        + (f' Cases where ours is worse than 0.2.1: {", ".join(worse) or "none"}.'
-           if theirs else ''),
+        f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. {note}'.rstrip(),
         '',
-        rule,
-        '  '.join(h.ljust(w) for h, w in zip(header, widths)).rstrip(),
-        rule,
     ]
-    lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines += [rule, '']
+    for title, (head, scores) in sides.items():
+        modes = [m for m in head['modes'] if any((n, m) in scores for n in names)]
+        lines += [title, '-' * len(title), '', f'torch_liberator {head["version"]}.', '']
+        lines += _table(['mode', 'pairs', 'pairs with wrong', 'wrong tensors',
+                         'mean recall', 'mean recall (cross)'], _summary(scores, modes, names))
+        rows = []
+        for name in names:
+            pair = corpus_pairs.PAIRS[name]
+            expected = next((scores[name, m]['expected'] for m in modes if (name, m) in scores), '')
+            rows.append([name, 'cross' if pair.cross_naming else '', str(expected)]
+                        + [format_cell(scores.get((name, m))) for m in modes])
+        lines += _table(['pair', 'naming', 'truth'] + modes, rows)
     with open(fpath, 'w') as file:
         file.write('\n'.join(lines))
+
+
+def main(argv=None):
+    """The command line (``python benchmarks/accuracy.py --help``)."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().split('\n\n')[0])
+    parser.add_argument('--pairs', nargs='*', default=None, help='glob patterns (default: all)')
+    parser.add_argument('--fast', action='store_true', help='only the fast pairs')
+    parser.add_argument('--modes', nargs='*', default=list(MODES))
+    parser.add_argument('--ours-path', default=REPO, help='folder holding the torch_liberator under test')
+    parser.add_argument('--baseline-dir', default='/tmp/tl021',
+                        help='folder holding the published torch-liberator 0.2.1')
+    parser.add_argument('--no-baseline', action='store_true')
+    parser.add_argument('--time-limit', type=float, default=120,
+                        help='seconds per 0.2.1 load (default 120)')
+    parser.add_argument('--rst', default=None, help='write the report page here (reST)')
+    parser.add_argument('--json', default=os.path.join(HERE, 'results', 'accuracy.json'))
+    parser.add_argument('--child', nargs=2, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(args.child[0], args.pairs, args.modes, args.child[1], args.time_limit or None)
+    names = corpus_pairs.select_pairs(args.pairs, fast=True if args.fast else None)
+    sides = {}
+    start = time.time()
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    print('== this checkout', flush=True)
+    sides['This checkout'] = _run_side(args.ours_path, names, args.modes,
+                                       args.json + '.ours.jsonl', None)
+    if not args.no_baseline and os.path.isdir(args.baseline_dir):
+        print('== 0.2.1', flush=True)
+        sides['Published 0.2.1'] = _run_side(
+            args.baseline_dir, names, [m for m in args.modes if m in BASELINE_MODES],
+            args.json + '.021.jsonl', args.time_limit)
+    note = f'Whole run {time.time() - start:.0f} s.'
+    with open(args.json, 'w') as file:
+        json.dump({title: {'head': head, 'scores': list(scores.values())}
+                   for title, (head, scores) in sides.items()}, file, indent=1)
+    for title, (head, scores) in sides.items():
+        print(f'\n{title}: pairs with a wrong tensor, per mode')
+        for row in _summary(scores, head['modes'], names):
+            print('   ', row)
+    if args.rst:
+        write_rst(args.rst, names, sides, note)
+    return 0
 
 
 if __name__ == '__main__':

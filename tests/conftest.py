@@ -5,8 +5,40 @@ slow to build (each is built once per session, only when a test asks).
 Tests that load into a shared model must only check what they loaded; build
 a fresh tiny model when a test needs to see an untouched destination.
 """
+import importlib
+
 import pytest
 import torch
+
+
+def requires(name):
+    """
+    Import an optional third-party package (torchvision, timm, ...), or skip
+    the calling test (or, at import time, the whole test module) without it.
+
+    Every test that needs such a package skips through here, so all skip the
+    same way; the package's own modules are imported directly, never skipped.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pytest.skip(f'needs {name}: pip install "torch_liberator[tests]"',
+                    allow_module_level=True)
+
+
+def pytest_addoption(parser):
+    parser.addoption('--run-corpus', action='store_true',
+                     help='also run the full association corpus (tests marked corpus)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``corpus`` run only with ``--run-corpus`` or ``-m corpus``."""
+    if config.getoption('--run-corpus') or 'corpus' in (config.getoption('-m') or ''):
+        return
+    skip = pytest.mark.skip(reason='the full corpus runs with --run-corpus or -m corpus')
+    for item in items:
+        if item.get_closest_marker('corpus'):
+            item.add_marker(skip)
 
 
 class Embedder(torch.nn.Module):
@@ -98,7 +130,7 @@ def assert_unchanged(model, before, keys=None):
 
 @pytest.fixture(scope='session')
 def torchvision():
-    return pytest.importorskip('torchvision')
+    return requires('torchvision')
 
 
 @pytest.fixture(scope='session')

@@ -324,7 +324,7 @@ def _check_deploy_reads(fpath, name, state, tmp_path):
 
 
 def test_deploy_zip(tmp_path):
-    deployfile = pytest.importorskip('torch_liberator.deployfile')
+    from torch_liberator import deployfile
     from safetensors.torch import save
     state = dict(sorted((k, v.contiguous()) for k, v in _tiny().state_dict().items()))
     fpath = deployfile.write_deploy_zip(
@@ -337,7 +337,6 @@ def test_legacy_deploy_zip(tmp_path):
     # the torch_liberator 0.2 layout: <name>/deploy_snapshot.pt next to the code
     import io
     import zipfile
-    pytest.importorskip('torch_liberator.deployfile')
     state = dict(sorted(_tiny().state_dict().items()))
     buf = io.BytesIO()
     torch.save({'model_state_dict': state}, buf)

@@ -147,7 +147,7 @@ def test_verify_fails_on_tampering_and_on_unloadable_code(tmp_path, capsys):
 
 
 def test_demo_subcommand_calls_the_demo(monkeypatch):
-    demo = pytest.importorskip('torch_liberator.demo')
+    from torch_liberator import demo
     calls = []
     monkeypatch.setattr(demo, 'main', lambda verbose=1: calls.append(verbose) or 0)
     assert main(['demo', '--verbose', '0']) == 0

@@ -28,7 +28,7 @@ def ckpts(tmp_path):
 
 def test_map_two_checkpoints(ckpts, capsys):
     src, dst = ckpts
-    assert main(['map', str(src), str(dst)]) == 0
+    assert main(['map', str(src), str(dst), '--association', 'isomorphism']) == 0
     assert capsys.readouterr().out.splitlines() == [
         'checkpoint -> model                                action  n',
         '{0,2}.{weight,bias} -> module.{0,2}.{weight,bias}  copy    4',
@@ -72,7 +72,8 @@ def test_map_into_a_factory_model(tmp_path, capsys):
     fpath = tmp_path / 'r18.pt'
     import torchvision
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), fpath)
-    assert main(['map', str(fpath), 'torchvision.models:resnet18']) == 0
+    assert main(['map', str(fpath), 'torchvision.models:resnet18',
+                 '--association', 'isomorphism']) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == ['copy 122, shove 0, skip 0 of 122 checkpoint tensors',
                         "122 of 122 model tensors set, 0 unset; "
@@ -114,3 +115,40 @@ def test_map_help(capsys):
     assert main(['map', '--help']) == 0
     out = capsys.readouterr().out
     assert 'usage:' in out and 'MODULE:FACTORY' in out
+
+
+def test_map_mangle_rules_as_json(tmp_path, capsys):
+    src, dst = tmp_path / 'a.pt', tmp_path / 'b.pt'
+    torch.save(torch.nn.Conv2d(3, 4, 7).state_dict(), src)
+    torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), dst)
+    assert main(['map', str(src), str(dst), '--json', '--association', 'strict',
+                 '--mangle', '{"weight": "center"}']) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(e['src'], e['action'], e['policy'], e['src_shape'], e['dst_shape'])
+            for e in data['entries']] == [
+        ('weight', 'shove', 'center', [4, 3, 7, 7], [4, 3, 3, 3]),
+        ('bias', 'copy', None, [4], [4])]
+    assert main(['map', str(src), str(dst), '--mangle', '{"nope.*": "center"}']) == 1
+    assert "mangle pattern 'nope.*' matches no model key" in one_error_line(capsys)
+
+
+def test_map_in_a_real_process(ckpts):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    src, dst = ckpts
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(root)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch_liberator', 'map', str(src), str(dst),
+         '--json'], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)['counts'] == {'copy': 4, 'shove': 0, 'skip': 0}
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch_liberator', 'map', str(src), 'nope.pt'],
+        capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and proc.stdout == ''
+    assert proc.stderr.startswith('torch_liberator: error: ') and 'nope.pt' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from conftest import make_mlp
+from conftest import make_mlp, requires
 from torch_liberator import demo
 
 
 def test_demo_runs_and_reports_each_load(capsys):
-    pytest.importorskip('torchvision')
+    requires('torchvision')
     assert demo.main(verbose=1) == 0
     lines = capsys.readouterr().out.splitlines()
     # one line per step, then the verdict

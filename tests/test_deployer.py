@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import requires
 import torch_liberator
 from torch_liberator.deployer import DeployedModel, deploy
 from torch_liberator.deployfile import read_deploy_state_dict, read_manifest
@@ -115,7 +116,7 @@ def rewrite_zip(src, dst, replace=(), add=()):
 def test_readme_alexnet_example(tmp_path, monkeypatch, isolated_tmp, capsys):
     # The published README's example, as written (weights=None through the
     # legacy pretrained=False flag), in a temporary working directory.
-    models = pytest.importorskip('torchvision.models')
+    models = requires('torchvision.models')
     from torch_liberator.deployer import DeployedModel  # NOQA: F811
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
@@ -176,7 +177,7 @@ def test_local_package_loads_where_it_is_not_importable(tmp_path, monkeypatch):
 
 
 def test_resnet18_block_class_and_identical_redeploy(tmp_path, isolated_tmp):
-    pytest.importorskip('torchvision')
+    requires('torchvision')
     from torchvision.models.resnet import BasicBlock, ResNet
     initkw = dict(block=BasicBlock, layers=[2, 2, 2, 2], num_classes=10)
     torch.manual_seed(0)
@@ -384,7 +385,6 @@ def test_unzipped_directory_and_extract_snapshot(tmp_path, isolated_tmp):
 
 
 def test_partial_load_reports(tmp_path):
-    pytest.importorskip('torch_liberator.initializer')
     fpath = deploy(torch.nn.Linear(3, 2), tmp_path / 'p.zip', verbose=0)
     loader = DeployedModel(fpath)
     model = loader.load_model(strict=False, verbose=0)
@@ -393,7 +393,7 @@ def test_partial_load_reports(tmp_path):
 
 
 def test_pretrained_reads_a_deploy_zip(tmp_path):
-    initializer = pytest.importorskip('torch_liberator.initializer')
+    from torch_liberator import initializer
     source = torch.nn.Linear(3, 2)
     fpath = deploy(source, tmp_path / 'pre.zip', verbose=0)
     target = torch.nn.Sequential(torch.nn.Linear(3, 2))
@@ -465,7 +465,7 @@ def test_module_versions_survive_the_round_trip(tmp_path):
 
 
 def test_inferred_initkw_that_misses_names_the_defaulted_arguments(tmp_path):
-    pytest.importorskip('torchvision')
+    requires('torchvision')
     from torchvision.models import squeezenet1_1
     model = squeezenet1_1(weights=None)  # version='1_1' is not stored
     with pytest.raises(DeployError, match=r"does not store \['version', 'dropout'\], so their defaults were used"):

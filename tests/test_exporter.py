@@ -11,6 +11,7 @@ import types
 import pytest
 import torch
 
+from conftest import requires
 from torch_liberator.errors import ExportError
 from torch_liberator.exporter import build_model_code, export_model_code, find_code_imports
 from torch_liberator.initkw import infer_initkw
@@ -160,6 +161,7 @@ def test_initkw_unknown_names():
 
 
 def test_initkw_values_round_trip_through_code():
+    requires('torchvision')
     from torchvision.models.resnet import BasicBlock, ResNet
     initkw = {
         'block': BasicBlock,                       # exported with the code

@@ -71,7 +71,7 @@ def test_renamed_wrapper_isomorphism():
     src = Backboned(make_convbn(seed=0), extra_name='head2')
     dst = Embedder(make_convbn(seed=1), extra_name='head1')
     state = src.state_dict()
-    info = load_partial_state(dst, state, verbose=0)
+    info = load_partial_state(dst, state, verbose=0, association='isomorphism')
     inner = [key for key in state if key.startswith('backbone.')]
     # the *_add lists name model keys, skipped names checkpoint keys (as 0.2)
     assert info['seen']['full_add'] == [
@@ -278,7 +278,7 @@ def test_path_is_read(tmp_path):
 
 
 def test_safetensors_path_is_read(tmp_path):
-    safetensors_torch = pytest.importorskip('safetensors.torch')
+    import safetensors.torch as safetensors_torch
     src, dst = make_mlp(seed=0), Embedder(make_mlp(seed=1))
     fpath = tmp_path / 'weights.safetensors'
     safetensors_torch.save_file(src.state_dict(), str(fpath))
@@ -351,7 +351,8 @@ def test_verbose_0_prints_nothing(capsys):
 def test_verbose_1_is_short_whatever_the_size(capsys):
     src = Backboned(_deep_mlp(200, 0))
     dst = Embedder(_deep_mlp(200, 1))
-    load_partial_state(dst, src.state_dict(), leftover=torch.nn.init.ones_)
+    load_partial_state(dst, src.state_dict(), leftover=torch.nn.init.ones_,
+                       association='isomorphism')
     lines = capsys.readouterr().out.splitlines()
     assert 2 <= len(lines) <= 6, lines
     assert 'full_add=400' in lines[1]
@@ -362,7 +363,7 @@ def test_verbose_2_explains_every_key(capsys):
     src = Backboned(make_mlp(seed=0))
     dst = Embedder(make_mlp(seed=1))
     state = src.state_dict()
-    load_partial_state(dst, state, verbose=2)
+    load_partial_state(dst, state, verbose=2, association='isomorphism')
     out = capsys.readouterr().out
     for key in state:
         assert key in out

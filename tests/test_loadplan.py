@@ -7,6 +7,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import (Backboned, Embedder, TiedLinears, assert_unchanged,
                       make_convbn, make_mlp, snapshot)
@@ -45,7 +47,7 @@ def test_plan_touches_nothing():
     dst = Embedder(make_convbn(seed=1))
     state = src.state_dict()
     before_dst, before_src = snapshot(dst), {k: v.clone() for k, v in state.items()}
-    plan = plan_load(dst, state)
+    plan = plan_load(dst, state, association='isomorphism')
     assert isinstance(plan, LoadPlan)
     assert_unchanged(dst, before_dst)
     for key, value in state.items():
@@ -408,3 +410,144 @@ def test_initializer_is_the_0_2_name_of_leftover():
                            leftover=torch.nn.init.ones_,
                            initializer=torch.nn.init.zeros_)
     assert_unchanged(dst, before)
+
+
+# --- ambiguity ----------------------------------------------------------------
+
+def test_ambiguous_keys_are_left_out_and_said(monkeypatch, capsys):
+    # the association reports '2.weight' as ambiguous (a solver that sees two
+    # equally good places); the plan must leave it out and say so everywhere
+    import torch_liberator.loadplan as loadplan
+    from torch_liberator.association import Association, associate
+
+    def ambiguous(src, dst, **kwargs):
+        found = associate(src, dst, **kwargs)
+        if '2.weight' not in src:
+            return found
+        mapping = {k: v for k, v in found.mapping.items() if k != '2.weight'}
+        return Association(mapping, {'2.weight': ('module.2.weight', 'other.weight')},
+                           found.association)
+    monkeypatch.setattr(loadplan, 'associate', ambiguous)
+    src, dst = make_mlp(seed=0), Embedder(make_mlp(seed=1))
+    before = snapshot(dst)
+    info = load_partial_state(dst, src.state_dict())
+    plan = info['plan']
+    assert plan.ambiguous == {'2.weight': ('module.2.weight', 'other.weight')}
+    entry = plan.entries[2]
+    assert (entry.src_key, entry.dst_key, entry.action) == ('2.weight', None, 'skip')
+    assert entry.reason == ("ambiguous: could go to 'module.2.weight' or "
+                            "'other.weight'; give the pair in rename= to load it")
+    assert '2.weight' in info['other_unused']
+    assert 'module.2.weight' in info['self_unset']
+    assert_unchanged(dst, before, keys=['module.2.weight'])
+    out = capsys.readouterr().out
+    assert '  ambiguous=1 (2.* 1): left out; give the pairs in rename= to load them' in out
+    table = str(plan).splitlines()
+    assert ('ambiguous 1: left out, e.g. 2.weight could go to module.2.weight '
+            'or other.weight; give the pairs in rename= to load them') in table
+    assert ('2.weight -> -             skip    1  ambiguous: 2 equally good '
+            'places') in table
+    assert plan.to_dict()['ambiguous'] == {'2.weight': ['module.2.weight', 'other.weight']}
+    # the user settles it: a given pair never goes to the association
+    info = load_partial_state(dst, src.state_dict(), verbose=0,
+                              rename={'2.weight': 'module.2.weight'})
+    assert info['plan'].ambiguous == {}
+    assert torch.equal(dst.module[2].weight, src[2].weight)
+
+
+def test_two_backbones_side_by_side_are_ambiguous_until_renamed(capsys):
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = make_convbn(seed=1)
+            self.b = make_convbn(seed=2)
+    src = make_convbn(seed=0)
+    state = distinct_state(src)
+    dst = Two()
+    before = snapshot(dst)
+    info = load_partial_state(dst, state)
+    assert info['plan'].ambiguous == {
+        key: (f'a.{key}', f'b.{key}') for key in state}
+    assert_unchanged(dst, before)  # nothing guessed
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        'warning: 0 of 18 model tensors loaded: 9 checkpoint keys are '
+        'ambiguous and were left out; give their pairs in rename=; see '
+        '`python -m torch_liberator map`')
+    info = load_partial_state(dst, state, verbose=0, rename={'^': 'b.'})
+    assert info['plan'].ambiguous == {}
+    assert_unchanged(dst, before, keys=[f'a.{key}' for key in state])
+    for key, value in state.items():
+        assert torch.equal(dst.state_dict()[f'b.{key}'], value), key
+
+
+# --- sources: only what the plan needs is read ----------------------------------
+
+class RecordingSource:
+    """A TensorSource that knows its specs up front and records reads."""
+
+    def __init__(self, state):
+        self.state = state
+        self.specs = {k: TensorSpec.of(v) for k, v in state.items()}
+        self.problems = {}
+        self.asked = []
+
+    def read(self, keys):
+        keys = list(keys)
+        self.asked.extend(keys)
+        return {k: self.state[k].clone() for k in keys}
+
+
+def test_only_planned_tensors_are_read():
+    src = Backboned(make_mlp(seed=0))
+    state = distinct_state(src)
+    source = RecordingSource(state)
+    dst = Embedder(make_mlp(seed=1))
+    plan = plan_load(dst, source, association='isomorphism', exclude='*.2.bias')
+    assert source.asked == []  # planning reads nothing
+    info = load_partial_state(dst, source, verbose=0, association='isomorphism',
+                              exclude='*.2.bias')
+    assert info['plan'].entries == plan.entries
+    assert source.asked == ['backbone.0.weight', 'backbone.0.bias',
+                            'backbone.2.weight']
+    assert torch.equal(dst.module[2].weight, state['backbone.2.weight'])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(list(range(6))), st.sets(st.integers(0, 5), min_size=1))
+def test_given_pairs_are_never_overridden(perm, chosen):
+    # six same-shaped tensors: names alone would pair i with i; the user's
+    # pairs send i to perm[i] and must hold, by value
+    src = {f'blocks.{i}.w': torch.full((2,), float(i)) for i in range(6)}
+    dst = torch.nn.ParameterDict({f'b{i}': torch.nn.Parameter(torch.zeros(2))
+                                  for i in range(6)})
+    dst_keys = list(dst.state_dict())
+    rename = {f'blocks.{i}.w': dst_keys[perm[i]] for i in chosen}
+    info = load_partial_state(dst, src, verbose=0, rename=rename)
+    for src_key, dst_key in rename.items():
+        assert info['mapping'][src_key] == dst_key
+        assert torch.equal(dst.state_dict()[dst_key], src[src_key])
+    assert len(set(info['mapping'].values())) == len(info['mapping'])
+
+
+def test_unknown_shapes_are_planned_as_skips_and_print():
+    src = {'0.weight': torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)]),
+           '0.bias': torch.zeros(3)}
+    plan = plan_load(torch.nn.Sequential(torch.nn.LazyLinear(3)), src,
+                     association='strict')
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert [(e['action'], e['src_shape'], e['dst_shape']) for e in data['entries']] == [
+        ('skip', None, None), ('skip', [3], None)]
+    assert 'nested tensor' in plan.entries[0].reason
+    assert 'lazy module' in plan.entries[1].reason
+    assert str(plan).splitlines()[-2] == 'copy 0, shove 0, skip 2 of 2 checkpoint tensors'
+
+
+def test_len_of_every_info_value_still_works():
+    # the published README prints ub.map_vals(len, ub.dict_diff(info, ['seen']))
+    ub = pytest.importorskip('ubelt')
+    src = Backboned(make_mlp(seed=0))
+    info = load_partial_state(Embedder(make_mlp(seed=1)), src.state_dict(),
+                              verbose=0, association='isomorphism')
+    assert ub.map_vals(len, ub.dict_diff(info, ['seen'])) == {
+        'mapping': 4, 'self_unset': 2, 'other_unused': 2, 'plan': 6}

@@ -5,10 +5,11 @@ state keeps its tensors (no copy).
 """
 import pytest
 import torch
-import torchvision
 
-from conftest import TiedLinears
+from conftest import TiedLinears, requires
 from torch_liberator.metabuild import SkipMetaInit, build_assigned
+
+torchvision = requires('torchvision')
 
 
 class ScaledInit(torch.nn.Module):

@@ -106,7 +106,8 @@ def test_fold_keys_expand_back_to_exactly_the_keys(keys):
 # --- the table ----------------------------------------------------------------
 
 def test_table_reads_back_to_the_plan_on_a_detector(resnet50, faster_rcnn_plain):
-    plan = plan_load(faster_rcnn_plain, resnet50.state_dict())
+    plan = plan_load(faster_rcnn_plain, resnet50.state_dict(),
+                     association='isomorphism')
     text = format_plan(plan)
     triples, counts = read_table(text)
     assert triples == plan_triples(plan)
@@ -127,7 +128,8 @@ def test_table_reads_back_with_shoves_skips_and_renames():
     src['aux.w'] = torch.zeros(5)
     dst = Embedder(torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(3)],
                                        torch.nn.Linear(4, 2)))
-    plan = plan_load(dst, src, rename={'aux.w': 'extra.bias'})
+    plan = plan_load(dst, src, rename={'aux.w': 'extra.bias'},
+                     association='isomorphism')
     text = format_plan(plan)
     triples, counts = read_table(text)
     assert triples == plan_triples(plan)
@@ -139,9 +141,26 @@ def test_table_reads_back_with_shoves_skips_and_renames():
 
 
 def test_plan_str_is_the_table():
-    plan = plan_load(make_mlp(), make_mlp().state_dict())
+    plan = plan_load(make_mlp(), make_mlp().state_dict(),
+                     association='isomorphism')
     assert str(plan) == format_plan(plan)
     assert str(plan).splitlines()[1:] == [
         '{0,2}.{weight,bias} -> {0,2}.{weight,bias}  copy    4',
         'copy 4, shove 0, skip 0 of 4 checkpoint tensors',
         "4 of 4 model tensors set, 0 unset; association='isomorphism'"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(_keys, st.data())
+def test_table_reads_back_to_the_plan_for_random_keys(keys, data):
+    from torch_liberator.shapes import TensorSpec
+    from torch_liberator.tensorsource import SpecSource
+    kept = data.draw(st.lists(st.sampled_from(keys), unique=True))
+    extra = data.draw(st.lists(_keys.map(lambda ks: ks[0]), max_size=3))
+    dst = {f'm.{key}': TensorSpec((2,)) for key in kept}
+    dst.update({f'x.{key}': TensorSpec((3,)) for key in extra})
+    src = SpecSource({key: TensorSpec((2,) if i % 3 else (4,))
+                      for i, key in enumerate(keys)})
+    plan = plan_load(dst, src, association='strict', rename={'^': 'm.'})
+    triples, counts = read_table(format_plan(plan))
+    assert triples == plan_triples(plan)

@@ -6,6 +6,7 @@ import itertools
 import pytest
 import torch
 
+from conftest import requires
 from torch_liberator import shove
 from torch_liberator.errors import ShapeMismatchError
 from torch_liberator.shove import (
@@ -192,7 +193,7 @@ def _reference_shove(dst, src):
 
 
 def test_shove_matches_elementwise_reference():
-    hypothesis = pytest.importorskip('hypothesis')
+    hypothesis = requires('hypothesis')
     st = hypothesis.strategies
 
     @hypothesis.given(st.integers(0, 3).flatmap(lambda rank: st.tuples(
@@ -297,7 +298,8 @@ def test_reshape_refuses_other_shapes():
 
 @pytest.mark.parametrize('src, dst, outcome', [
     ((3, 4), (3, 4), 'full_add'),
-    ((768,), (768, 1, 1), 'full_add'),
+    ((768,), (768, 1, 1), 'partial_add_all'),  # a callable's; reshape says full_add
+    ((1, 3), (3, 1), 'partial_add_some'),
     ((1, 197, 768), (1, 577, 768), 'partial_add_all'),
     ((1, 577, 768), (1, 197, 768), 'partial_add_some'),
     ((64, 3, 7, 7), (64, 4, 7, 7), 'partial_add_all'),
@@ -309,3 +311,38 @@ def test_reshape_refuses_other_shapes():
 def test_shove_outcome(src, dst, outcome):
     assert shove_outcome(src, dst) == outcome
     assert outcome in SHOVE_OUTCOMES
+
+
+def _reference_center(dst, src):
+    """Element by element: dst[i] = src[i - dst_start + src_start] inside."""
+    out = dst.clone()
+    starts = [((max(s, d) - min(s, d)) // 2) for s, d in zip(src.shape, dst.shape)]
+    for idx in itertools.product(*[range(n) for n in dst.shape]):
+        src_idx = []
+        for i, s, d, start in zip(idx, src.shape, dst.shape, starts):
+            j = i + start if s > d else i - start
+            if not 0 <= j < s or (s < d and not start <= i < start + s):
+                break
+            src_idx.append(j)
+        else:
+            out[idx] = src[tuple(src_idx)]
+    return out
+
+
+def test_center_matches_elementwise_reference():
+    hypothesis = pytest.importorskip('hypothesis')
+    st = hypothesis.strategies
+
+    @hypothesis.given(st.integers(0, 3).flatmap(lambda rank: st.tuples(
+        st.lists(st.integers(0, 6), min_size=rank, max_size=rank),
+        st.lists(st.integers(0, 6), min_size=rank, max_size=rank))))
+    @hypothesis.settings(max_examples=60, deadline=None)
+    @hypothesis.example(([1, 3], [3, 1]))
+    def check(shapes):
+        dst_shape, src_shape = shapes
+        dst = -torch.arange(float(torch.Size(dst_shape).numel())).reshape(dst_shape) - 1
+        src = torch.arange(float(torch.Size(src_shape).numel())).reshape(src_shape)
+        expected = _reference_center(dst, src)
+        assert shove_center(dst, src) == shove_outcome(src_shape, dst_shape)
+        assert torch.equal(dst, expected)
+    check()

@@ -22,6 +22,7 @@ __version__ = '0.3.0'
 # public name -> submodule that defines it
 _LAZY = {
     'ASSOCIATIONS': 'association',
+    'POLICIES': 'policies',
     'associate_keys': 'association',
     'maximum_common_ordered_subpaths': 'association',
     'read_state_dict': 'checkpoint',

@@ -167,12 +167,16 @@ def _module_hack_solver(src, dst, sep):
 
 def _tree_solver(mode):
     def solve(src, dst, sep):
-        tree1 = KeyTree(src, sep=sep)
-        tree2 = KeyTree(dst, sep=sep)
+        tree1 = KeyTree(src, sep=sep, shapes=src)
+        tree2 = KeyTree(dst, sep=sep, shapes=dst)
         if mode == 'isomorphism':
-            return isomorphism_mapping(tree1, tree2), {}
-        anchors = [anchor for _, anchor in find_anchors(tree1, tree2, top=2)]
-        return embedding_mapping(tree1, tree2, anchors=anchors), {}
+            mapping, ambiguous = isomorphism_mapping(tree1, tree2)
+        else:
+            anchors = [anchor for _, anchor in find_anchors(tree1, tree2, top=4)]
+            mapping, ambiguous = embedding_mapping(tree1, tree2, anchors=anchors)
+        # in source order
+        return ({k: mapping[k] for k in src if k in mapping},
+                {k: ambiguous[k] for k in src if k in ambiguous})
     return solve
 
 

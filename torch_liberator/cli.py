@@ -286,7 +286,10 @@ def _add_map_parser(sub):
     mp.add_argument('--association', default=DEFAULT_ASSOCIATION,
                     help=f'how keys are matched (default {DEFAULT_ASSOCIATION!r})')
     mp.add_argument('--mangle', default='true',
-                    help='true (fit mismatched shapes) or false (skip them)')
+                    help='what to do with pairs whose shapes differ: true '
+                         "(copy the leading block), false (skip), a policy "
+                         "name (center, interpolate, adapt_channels, reshape, "
+                         'raise) or a JSON object {model key glob: policy}')
     mp.add_argument('--rename', default=None, metavar='JSON',
                     help='JSON object of {checkpoint key: model key} pairs '
                          'and/or {regex: replacement} rules')
@@ -355,7 +358,7 @@ def _map_side(spec, ema):
     """The state (or specs) named by a map argument: a file, else MODULE:FACTORY."""
     from torch_liberator.tensorsource import SpecSource, open_source
     if os.path.exists(spec) or ':' not in spec:
-        return open_source(spec, ema=ema)
+        return open_source(spec, device='cpu', ema=ema)
     return SpecSource(_build_factory(spec).state_dict())
 
 

@@ -3,20 +3,23 @@ Load whatever fits of a checkpoint into a model whose structure differs.
 
 This module only orchestrates; every step is done by another module:
 
-1. read the checkpoint (:mod:`torch_liberator.checkpoint`) when a path is
-   given, and check that it is a flat mapping of names to tensors;
-2. associate checkpoint keys with model keys
-   (:func:`torch_liberator.association.associate_keys`);
-3. plan how each source tensor fits its destination
-   (:mod:`torch_liberator.policies`), and try the ``leftover``
-   initializer on scratch tensors;
-4. only then touch the model: initialize leftovers and copy tensor by tensor
-   into the model's own parameters and buffers
+1. open the checkpoint (:mod:`torch_liberator.tensorsource`): a path is read
+   (:mod:`torch_liberator.checkpoint`), a dict is checked to be a mapping of
+   names to tensors;
+2. plan the load (:mod:`torch_liberator.loadplan`): the user's ``rename``
+   rules, the key association (:mod:`torch_liberator.association`), a shape
+   policy for every pair (:mod:`torch_liberator.policies`), the checks that
+   would otherwise fail half-way (:mod:`torch_liberator.preflight`); then
+   compute the values shoves write and try the ``leftover`` initializer on
+   scratch tensors;
+3. only then touch the model: initialize leftovers and write tensor by
+   tensor into the model's own parameters and buffers
    (:func:`torch_liberator.policies.apply_decision`);
-5. report what happened in the ``info`` dictionary (and on stdout, as much
-   as ``verbose`` asks for, see :mod:`torch_liberator.report`).
+4. report what happened in the ``info`` dictionary, with the plan (and on
+   stdout, as much as ``verbose`` asks for, see
+   :mod:`torch_liberator.report`).
 
-Every check happens before step 4, so a call that raises leaves the model
+Every check happens before step 3, so a call that raises leaves the model
 exactly as it was.
 
 Direction words: the checkpoint is the *source* ("other"), the model is the
@@ -28,9 +31,9 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Union
 
 import torch
 
-from torch_liberator.keyrules import KeyFilter
+from torch_liberator.keyrules import KeyFilter, Patterns
 from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan, Mangle,
-                                      build_plan, plan_load, check_plan_options,
+                                      build_plan, check_plan_options, plan_load,
                                       describe_destination,
                                       unwritable_reason)
 from torch_liberator.policies import MangleRules
@@ -48,7 +51,6 @@ __all__ = ['Pretrained', 'load_partial_state']
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 Leftover = Union[str, Callable[[torch.Tensor], object]]
-Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def load_partial_state(model: torch.nn.Module,
@@ -60,7 +62,8 @@ def load_partial_state(model: torch.nn.Module,
                        allow_efficiency_tricks: bool = True,
                        initializer: Optional[Leftover] = None, *,
                        rename: Optional[Mapping[str, str]] = None,
-                       include=None, exclude=None) -> Dict:
+                       include: Patterns = None,
+                       exclude: Patterns = None) -> Dict:
     """
     Copy as much of a state dict as fits into a model, even when the names or
     shapes differ.
@@ -191,10 +194,10 @@ def load_partial_state(model: torch.nn.Module,
                       rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
     # huge (transfer.py): meta-device tensors are materialised, file sources
-    # are streamed; preflight and shove values before anything is written
+    # are streamed; shove values are prepared before anything is written
     destination = Destination(model, dst_state)
     plan = settle_meta(plan, destination, leftover)
-    plan, prepared = prepare_transfer(plan, source, destination)
+    prepared = prepare_transfer(plan, source, destination)
     inits, init_failures = _plan_leftover(leftover, destination, plan)
     n_inits = len(inits)
 
@@ -259,7 +262,7 @@ class Pretrained:
                  allow_efficiency_tricks: bool = True, verbose: int = 1, *,
                  ema: bool = False, allow_unsafe: bool = False,
                  rename: Optional[Mapping[str, str]] = None,
-                 include=None, exclude=None):
+                 include: Patterns = None, exclude: Patterns = None):
         self.ignore_unset = _check_options(leftover, ignore_unset)
         check_plan_options(association, mangle)
         KeyFilter(include, exclude)  # checks the patterns' types up front

@@ -32,8 +32,9 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from torch_liberator.errors import KeyRuleError
 
-__all__ = ['KeyFilter', 'rename_keys']
+__all__ = ['KeyFilter', 'Patterns', 'rename_keys']
 
+#: what ``include=`` / ``exclude=`` accept: a glob, several, or None
 Patterns = Union[None, str, Iterable[str]]
 
 

@@ -29,7 +29,17 @@ Example:
 """
 from bisect import bisect_left
 
-__all__ = ['KeyTree']
+from torch_liberator.shapes import shape_relation
+
+__all__ = ['KeyTree', 'TIERS', 'pair_tier']
+
+#: how well two keys' shapes agree, best first, as :func:`pair_tier` ranks
+#: them: the same tensor (equal, equal but for size-1 dimensions, or not
+#: known), a tensor to shove (same rank), nothing to reconcile (other rank)
+TIERS = ('same', 'shove', 'veto')
+
+_TIER_OF_RELATION = {'equal': 0, 'units': 0, 'unknown': 0, 'same_rank': 1,
+                     'different_rank': 2}
 
 
 class KeyTree:
@@ -46,6 +56,8 @@ class KeyTree:
         end (List[int]): one past the last pre-order index below the node.
         children (List[List[int]]): children in first-seen key order.
         key (List[str | None]): the full key for nodes that are keys.
+        shape (List[Tuple[int, ...] | None]): the shape of each key node
+            (None for inner nodes and unknown shapes).
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
@@ -56,7 +68,7 @@ class KeyTree:
         (5, 3)
     """
 
-    def __init__(self, keys, sep='.'):
+    def __init__(self, keys, sep='.', shapes=None):
         self.sep = sep
         # Pass 1: create nodes in first-seen order. A node is found by its
         # path string, so a key whose parent module exists already (the
@@ -140,6 +152,10 @@ class KeyTree:
         self._ids = ids
         self._key_nodes = [node for node, k in enumerate(keyof) if k is not None]
         self.num_keys = len(self._key_nodes)
+        self.shape = [None] * n
+        if shapes:
+            for node in self._key_nodes:
+                self.shape[node] = shapes.get(keyof[node])
         self._label_index = None
         self._nkeys_below = None
 
@@ -234,6 +250,24 @@ class KeyTree:
         lo = bisect_left(nodes, below + 1)
         hi = bisect_left(nodes, self.end[below], lo)
         return nodes[lo:hi]
+
+
+def pair_tier(tree1, node1, tree2, node2):
+    """
+    The tier (an index into :data:`TIERS`) of the shapes of two key nodes:
+    0 for the same tensor, 1 for a tensor to shove, 2 for shapes that
+    cannot be reconciled (see :func:`torch_liberator.shapes.shape_relation`).
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree, pair_tier
+        >>> t1 = KeyTree(['w', 'v'], shapes={'w': (8,), 'v': (8, 3)})
+        >>> t2 = KeyTree(['w'], shapes={'w': (8, 1, 1)})
+        >>> w1, v1, w2 = t1.node_of_key('w'), t1.node_of_key('v'), t2.node_of_key('w')
+        >>> [TIERS[pair_tier(t1, n, t2, w2)] for n in (w1, v1)]
+        ['same', 'veto']
+    """
+    return _TIER_OF_RELATION[shape_relation(tree1.shape[node1],
+                                            tree2.shape[node2])]
 
 
 def _is_preorder(childlists):

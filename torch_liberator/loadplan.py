@@ -37,12 +37,12 @@ Example:
 """
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
 from torch_liberator.association import ASSOCIATIONS, associate
-from torch_liberator.keyrules import KeyFilter, rename_keys
+from torch_liberator.keyrules import KeyFilter, Patterns, rename_keys
 from torch_liberator.policies import ACTIONS, MangleRules, ShoveDecision
 from torch_liberator.preflight import check_destination, check_pairs
 from torch_liberator.report import SEEN_CATEGORIES, format_plan
@@ -226,7 +226,9 @@ class LoadPlan:
             >>> _ = json.dumps(data)
         """
         def shape(spec):
-            return None if spec is None else list(spec.shape)
+            if spec is None or spec.shape is None:
+                return None
+            return list(spec.shape)
         return {
             'association': self.association,
             'counts': self.counts(),
@@ -244,48 +246,24 @@ class LoadPlan:
             'hints': list(self.hints),
         }
 
+    def __len__(self) -> int:
+        """The number of checkpoint keys planned, so that code that takes
+        ``len`` of every ``info`` value (as the 0.2 README does) keeps
+        working."""
+        return len(self.entries)
+
     def __str__(self) -> str:
         return format_plan(self)
 
-    def prepare(self, src_tensors: Mapping[str, torch.Tensor],
-                dst_tensors: Mapping[str, torch.Tensor]
-                ) -> Dict[str, Optional[torch.Tensor]]:
-        """
-        The checks that need the tensors, run before the first write: pairs
-        that cannot be copied (:func:`torch_liberator.preflight.check_pairs`:
-        memory shared with the model, expanded views, ...) become skips with
-        the reason, and the values of shoves that compute them
-        (``interpolate``, ``adapt_channels``, callables) are computed.
 
-        Returns:
-            Dict[str, Tensor | None]: checkpoint key -> the value to pass to
-            :func:`torch_liberator.policies.apply_decision`.
-
-        Raises:
-            ShapeMismatchError: a callable policy failed or returned a tensor
-                of the wrong shape; nothing was written.
-        """
-        reasons = check_pairs(
-            (e.src_key, e.dst_key, src_tensors[e.src_key],
-             dst_tensors[e.dst_key]) for e in self.loaded)
-        if reasons:
-            self.entries = [
-                replace(e, action='skip', outcome='skipped',
-                        reason=reasons[e.src_key], decision=None)
-                if e.src_key in reasons else e for e in self.entries]
-            self.self_unset = _unset_keys(None, dst_tensors, self.entries)
-        return {e.src_key: prepare_shove(e.decision, src_tensors[e.src_key],
-                                         dst_tensors[e.dst_key], e.dst_key)
-                for e in self.loaded if e.action == 'shove'}
-
-
-Mangle = Union[bool, str, object, Mapping[str, object]]
+#: what ``mangle=`` accepts (see :class:`~torch_liberator.policies.MangleRules`)
+Mangle = Union[bool, str, Callable, Mapping[str, object]]
 
 
 def plan_load(model_or_state_dict: Destination, source: SourceLike,
               association: str = DEFAULT_ASSOCIATION, mangle: Mangle = True,
               *, rename: Optional[Mapping[str, str]] = None,
-              include=None, exclude=None,
+              include: Patterns = None, exclude: Patterns = None,
               allow_efficiency_tricks: bool = True, ema: bool = False,
               allow_unsafe: bool = False) -> LoadPlan:
     """
@@ -337,7 +315,8 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
         >>> src = {'module.conv.weight': torch.zeros(8, 3, 3, 3), 'module.fc.weight': torch.zeros(5, 8)}
         >>> dst = torch.nn.ModuleDict({'conv': torch.nn.Conv2d(3, 8, 3, bias=False),
         ...                            'head': torch.nn.Linear(8, 5, bias=False)})
-        >>> plan = plan_load(dst, src, rename={'module.fc.weight': 'head.weight'})
+        >>> plan = plan_load(dst, src, association='isomorphism',
+        ...                  rename={'module.fc.weight': 'head.weight'})
         >>> plan.mapping
         {'module.conv.weight': 'conv.weight', 'module.fc.weight': 'head.weight'}
         >>> print(plan)  # doctest: +NORMALIZE_WHITESPACE
@@ -351,15 +330,11 @@ def plan_load(model_or_state_dict: Destination, source: SourceLike,
     keyfilter = KeyFilter(include, exclude)
     dst_specs, dst_tensors = describe_destination(model_or_state_dict)
     rules = MangleRules(mangle, dst_specs)
-    src = open_source(source, ema=ema, allow_unsafe=allow_unsafe)
-    plan = build_plan(src, dst_specs, dst_tensors, association=association,
+    src = open_source(source, device='cpu', ema=ema,
+                      allow_unsafe=allow_unsafe)
+    return build_plan(src, dst_specs, dst_tensors, association=association,
                       rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
-    if isinstance(src, StateDictSource) and dst_tensors is not None:
-        # the tensors are at hand: the checks that need them cost nothing
-        plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
-                             dst_tensors)
-    return plan
 
 
 def check_plan_options(association: str, mangle: Mangle) -> None:
@@ -430,7 +405,11 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                shortcut: bool = True) -> LoadPlan:
     """
     The plan of :func:`plan_load` for an opened source and a described
-    model (see :func:`describe_destination`), from specs alone.
+    model (see :func:`describe_destination`), from specs alone; when the
+    source's tensors are already in memory (a
+    :class:`~torch_liberator.tensorsource.StateDictSource`) and the model's
+    tensors are given, also :func:`check_tensors` (tensors read from a file
+    are new, so they cannot share memory with the model).
 
     Example:
         >>> from torch_liberator.loadplan import build_plan
@@ -496,9 +475,13 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         hint = e.decision.hint if e.decision else None
         if hint and hint not in hints:
             hints.append(hint)
-    return LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
+    plan = LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
                     ambiguous, found.association, list(dst_specs), tied,
                     hints)
+    if isinstance(src, StateDictSource) and dst_tensors is not None:
+        plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
+                             dst_tensors)
+    return plan
 
 
 def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],

@@ -43,7 +43,7 @@ Example:
 import dataclasses
 import fnmatch
 import re
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import torch
 
@@ -71,6 +71,7 @@ POLICIES = ('corner', 'center', 'interpolate', 'adapt_channels', 'reshape',
 #: What a :class:`ShoveDecision` says to do with a pair.
 ACTIONS = ('copy', 'shove', 'skip')
 
+
 @dataclasses.dataclass(frozen=True)
 class ShoveDecision:
     """
@@ -83,8 +84,9 @@ class ShoveDecision:
             None for a plain copy.
         outcome (str): the ``info['seen']`` category: one of
             :data:`torch_liberator.shove.SHOVE_OUTCOMES`, or ``'skipped'``.
-        src_shape (Tuple[int, ...]): the checkpoint tensor's shape.
-        dst_shape (Tuple[int, ...]): the model tensor's shape.
+        src_shape (Tuple[int, ...] | None): the checkpoint tensor's shape
+            (None when unknown).
+        dst_shape (Tuple[int, ...] | None): the model tensor's shape.
         reason (str | None): why the pair is skipped.
         hint (str | None): a policy that would likely serve this pair
             better, as a ``mangle=`` value to paste
@@ -121,50 +123,56 @@ class ShoveDecision:
         """
         data = {field.name: getattr(self, field.name)
                 for field in dataclasses.fields(self) if field.name != 'fn'}
-        data['src_shape'] = list(self.src_shape)
-        data['dst_shape'] = list(self.dst_shape)
+        for name in ('src_shape', 'dst_shape'):
+            if data[name] is not None:
+                data[name] = list(data[name])
         return data
 
 
 # --- the built-in policies ---------------------------------------------------
-# Each maps a policy name to (check, compute, write):
-#   check(src_shape, dst_shape) -> outcome, raises ShapeMismatchError;
-#   compute(src, dst) -> new full value of dst (or None: write reads src);
-#   write(dst, src, value) -> in place.
 
 class _Builtin:
-    def __init__(self, name, check, write=None, compute=None):
+    """
+    A built-in policy: ``check(src_shape, dst_shape) -> outcome`` (raises
+    ShapeMismatchError), ``compute(src, dst)`` -> the new value of ``dst``
+    (None: ``write`` reads ``src`` itself), ``write(dst, src, value)`` in
+    place. ``crops``: it writes only the overlap; ``floating``: it computes,
+    so it needs floating point tensors.
+    """
+
+    def __init__(self, name, check, write, compute=None, crops=False,
+                 floating=False):
         self.__name__ = name
         self.check = check
-        self.compute = compute
         self.write = write
+        self.compute = compute
+        self.crops = crops
+        self.floating = floating
 
     def covers(self, src_shape, dst_shape):
-        if self.__name__ in ('corner', 'center'):
-            return len(src_shape) == len(dst_shape) and all(
-                s >= d for s, d in zip(src_shape, dst_shape))
-        return True
+        if not self.crops:
+            return True
+        return len(src_shape) == len(dst_shape) and all(
+            s >= d for s, d in zip(src_shape, dst_shape))
 
     def __call__(self, src, dst, key=None):
-        """The new value of ``dst`` (for tests and callable use)."""
+        """The new value of ``dst`` (policies are callables too)."""
+        outcome = self.check(tuple(src.shape), tuple(dst.shape))
+        decision = ShoveDecision('shove', self.__name__, outcome,
+                                 tuple(src.shape), tuple(dst.shape), fn=self)
         out = dst.detach().clone()
-        value = prepare_shove(self._decision(src, dst), src, dst, key)
-        self.write(out, src, value)
+        with torch.no_grad():
+            self.write(out, src, prepare_shove(decision, src, dst, key))
         return out
 
-    def _decision(self, src, dst):
-        outcome = self.check(tuple(src.shape), tuple(dst.shape))
-        return ShoveDecision('shove', self.__name__, outcome,
-                             tuple(src.shape), tuple(dst.shape), fn=self)
 
-
-def _check_dtype(dtype, policy):
-    if dtype is None:
-        return
-    name = dtype_name(dtype)
-    if not (name.startswith('float') or name.startswith('bfloat')):
+def _check_floating(dtype, policy):
+    """Raise if ``dtype`` is known and not floating point."""
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype_name(dtype), None)
+    if isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
         raise ShapeMismatchError(
-            f'{policy} needs floating point tensors, got {name}')
+            f'{policy} needs floating point tensors, got {dtype_name(dtype)}')
 
 
 class _Interpolate(_Builtin):
@@ -172,7 +180,7 @@ class _Interpolate(_Builtin):
 
     def __init__(self, prefix_tokens=None, grid=None, dst_grid=None):
         super().__init__('interpolate', self._check, _write_value,
-                         self._compute)
+                         self._compute, floating=True)
         self.layout = dict(prefix_tokens=prefix_tokens, grid=grid,
                            dst_grid=dst_grid)
 
@@ -214,14 +222,14 @@ def _compute_adapt(src, dst):
 
 
 _BUILTINS = {
-    'corner': _Builtin('corner', _check_corner, _write_corner),
-    'center': _Builtin('center', shove.check_center, _write_center),
+    'corner': _Builtin('corner', _check_corner, _write_corner, crops=True),
+    'center': _Builtin('center', shove.check_center, _write_center,
+                       crops=True),
     'interpolate': _Interpolate(),
     'adapt_channels': _Builtin('adapt_channels', resample.check_adapt_channels,
-                               _write_value, _compute_adapt),
+                               _write_value, _compute_adapt, floating=True),
     'reshape': _Builtin('reshape', shove.check_reshape, _write_reshape),
 }
-_DTYPE_CHECKED = ('interpolate', 'adapt_channels')
 
 
 def interpolate(prefix_tokens: Optional[int] = None,
@@ -316,7 +324,7 @@ class MangleRules:
         dst_keys = None if dst_keys is None else list(dst_keys)
         self.default = _BUILTINS['corner']
         self.rules = []  # (pattern, match, policy)
-        if isinstance(mangle, dict):
+        if isinstance(mangle, Mapping):
             for pattern, policy in mangle.items():
                 policy = _parse_policy(policy, f'mangle[{pattern!r}]')
                 if pattern == '*':
@@ -417,8 +425,8 @@ class MangleRules:
                 'shove', name, shove.shove_outcome(src_shape, dst_shape),
                 src_shape, dst_shape, hint=hint, needs_data=True, fn=policy)
         try:
-            if name in _DTYPE_CHECKED:
-                _check_dtype(src_spec.dtype, name)
+            if policy.floating:
+                _check_floating(src_spec.dtype, name)
             outcome = policy.check(src_shape, dst_shape)
         except ShapeMismatchError as err:
             if pattern is None:
@@ -526,8 +534,9 @@ def prepare_shove(decision: ShoveDecision, src: torch.Tensor,
     Policies that compute values (``'interpolate'``, ``'adapt_channels'``,
     callables) return the new full value of ``dst``; those that copy views
     (``'corner'``, ``'center'``, ``'reshape'``) and non-shoves return None.
-    A user callable runs here, and its result is checked: a tensor of
-    ``dst``'s shape that ``dst``'s dtype can take.
+    A user callable runs here, on a copy of ``dst`` (so whatever it does,
+    the model is untouched), and its result is checked: a tensor of
+    ``dst``'s shape that can be copied into it.
 
     Raises:
         ShapeMismatchError: the callable raised, or returned something else;
@@ -558,7 +567,7 @@ def prepare_shove(decision: ShoveDecision, src: torch.Tensor,
             raise ShapeMismatchError(f'{where}: {err}') from err
     try:
         with torch.no_grad():
-            value = fn(src.detach(), dst.detach(), key)
+            value = fn(src.detach(), dst.detach().clone(), key)
     except Exception as err:  # a user callable may raise anything
         raise ShapeMismatchError(
             f'{where}: the policy raised {type(err).__name__}: {err}') from err
@@ -573,9 +582,6 @@ def prepare_shove(decision: ShoveDecision, src: torch.Tensor,
     reason = check_copyable(value, dst)
     if reason:
         raise ShapeMismatchError(f'{where}: its result cannot be copied: {reason}')
-    if value.is_complex() and not dst.is_complex():
-        raise ShapeMismatchError(
-            f'{where}: the policy returned a complex tensor for a real one')
     return value
 
 

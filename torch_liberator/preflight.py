@@ -42,6 +42,18 @@ UNCOPYABLE_DTYPES = tuple(
     if isinstance(getattr(torch, name, None), torch.dtype))
 
 
+_UNCOPYABLE = frozenset(getattr(torch, name) for name in UNCOPYABLE_DTYPES)
+_COMPLEX_INTO_REAL = (
+    'a complex checkpoint tensor into a real model tensor would lose the '
+    'imaginary part; convert the source explicitly (e.g. .real) if that is '
+    'intended')
+
+
+def _uncopyable(side, dtype):
+    return (f'the {side} tensor is {dtype_name(dtype)}, which torch cannot '
+            'copy; convert it to a supported dtype first')
+
+
 def dtype_name(dtype) -> Optional[str]:
     """
     The bare name of a ``torch.dtype`` or dtype string (None stays None).
@@ -74,17 +86,26 @@ def check_spec_copyable(src_spec: TensorSpec,
         True
     """
     for side, spec in (('checkpoint', src_spec), ('model', dst_spec)):
-        name = dtype_name(spec.dtype)
-        if name in UNCOPYABLE_DTYPES:
-            return (f'the {side} tensor is {name}, which torch cannot copy; '
-                    'convert it to a supported dtype first')
-    src_name, dst_name = dtype_name(src_spec.dtype), dtype_name(dst_spec.dtype)
-    if (src_name and dst_name and 'complex' in src_name
-            and 'complex' not in dst_name):
-        return ('a complex checkpoint tensor into a real model tensor would '
-                'lose the imaginary part; convert the source explicitly (e.g. '
-                '.real) if that is intended')
+        if _is_uncopyable(spec.dtype):
+            return _uncopyable(side, spec.dtype)
+    if _is_complex(src_spec.dtype) and _is_complex(dst_spec.dtype) is False:
+        return _COMPLEX_INTO_REAL
     return None
+
+
+def _is_uncopyable(dtype):
+    if isinstance(dtype, torch.dtype):
+        return dtype in _UNCOPYABLE
+    return dtype_name(dtype) in UNCOPYABLE_DTYPES
+
+
+def _is_complex(dtype):
+    """True, False, or None when the dtype is unknown."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, torch.dtype):
+        return dtype.is_complex
+    return 'complex' in dtype_name(dtype)
 
 
 def check_source(src: torch.Tensor) -> Optional[str]:
@@ -110,10 +131,8 @@ def check_source(src: torch.Tensor) -> Optional[str]:
         return 'quantized tensors are not supported; dequantize it first'
     if src.is_meta:
         return 'meta tensors hold no data'
-    name = dtype_name(src.dtype)
-    if name in UNCOPYABLE_DTYPES:
-        return (f'the checkpoint tensor is {name}, which torch cannot copy; '
-                'convert it to a supported dtype first')
+    if src.dtype in _UNCOPYABLE:
+        return _uncopyable('checkpoint', src.dtype)
     return None
 
 
@@ -133,10 +152,8 @@ def check_destination(dst: torch.Tensor) -> Optional[str]:
     if dst.is_quantized:
         return ('the model tensor is quantized; load into the float model '
                 'before quantizing it')
-    name = dtype_name(dst.dtype)
-    if name in UNCOPYABLE_DTYPES:
-        return (f'the model tensor is {name}, which torch cannot copy; '
-                'convert it to a supported dtype first')
+    if dst.dtype in _UNCOPYABLE:
+        return _uncopyable('model', dst.dtype)
     if _may_self_overlap(dst):
         return ('the model tensor is an expanded view (several elements share '
                 'memory) and cannot be written element by element; give the '
@@ -152,9 +169,9 @@ def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
     :func:`check_spec_copyable`, plus what only the two tensors together
     tell: a source that overlaps its destination's memory (unless it *is*
     the destination: copying a tensor onto itself is a no-op). A model
-    tensor on the meta device passes: the load materialises it
-    (:mod:`torch_liberator.transfer`). Run it on every pair before the first
-    write; skip the pairs it names.
+    tensor on the meta device passes, as in :func:`check_destination` (a
+    copy into it does not fail; it stores nothing). Run it on every pair
+    before the first write; skip the pairs it names.
 
     Example:
         >>> import torch
@@ -165,11 +182,11 @@ def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
         >>> print(check_copyable(base[:4], base[2:]))
         the checkpoint tensor shares memory with the model tensor it would be copied into; pass a copy (e.g. {k: v.clone() for k, v in state.items()})
     """
-    reason = (check_source(src) or check_destination(dst)
-              or check_spec_copyable(TensorSpec(tuple(src.shape), src.dtype),
-                                     TensorSpec(tuple(dst.shape), dst.dtype)))
+    reason = check_source(src) or check_destination(dst)
     if reason:
         return reason
+    if src.dtype.is_complex and not dst.dtype.is_complex:
+        return _COMPLEX_INTO_REAL
     if _same_view(src, dst):
         return None
     if _overlaps(src, dst):
@@ -206,13 +223,13 @@ def check_pairs(pairs: Iterable[Tuple[str, str, torch.Tensor, torch.Tensor]]
         the checkpoint tensor shares memory with model tensor 'a.weight', which is written before it is read; pass a copy (e.g. {k: v.clone() for k, v in state.items()})
     """
     reasons = {}
-    written = {}  # storage -> [(start, end, model key)] of real writes
+    written = {}  # storage -> [(model key, tensor)] written so far
     for src_key, dst_key, src, dst in pairs:
         reason = check_copyable(src, dst)
-        if reason is None and src.numel():
-            start, end = _byte_range(src)
-            for lo, hi, other in written.get(_storage_id(src), ()):
-                if start < hi and lo < end:
+        earlier = written.get(_storage_id(src)) if src.numel() else None
+        if reason is None and earlier:
+            for other, tensor in earlier:
+                if _ranges_meet(_byte_range(src), _byte_range(tensor)):
                     reason = (
                         f'the checkpoint tensor shares memory with model '
                         f'tensor {other!r}, which is written before it is '
@@ -222,8 +239,7 @@ def check_pairs(pairs: Iterable[Tuple[str, str, torch.Tensor, torch.Tensor]]
         if reason:
             reasons[src_key] = reason
         elif dst.numel() and not _same_view(src, dst):
-            written.setdefault(_storage_id(dst), []).append(
-                _byte_range(dst) + (dst_key,))
+            written.setdefault(_storage_id(dst), []).append((dst_key, dst))
     return reasons
 
 
@@ -233,6 +249,8 @@ def _storage_id(tensor):
 
 def _may_self_overlap(tensor):
     """True unless the strides prove that no two elements share memory."""
+    if tensor.is_contiguous():
+        return False
     dims = sorted((stride, size) for size, stride in
                   zip(tensor.shape, tensor.stride()) if size > 1)
     extent = 0  # elements spanned by the dimensions so far, minus one
@@ -261,6 +279,8 @@ def _overlaps(src, dst):
         return False
     if _storage_id(src) != _storage_id(dst):
         return False
-    src_start, src_end = _byte_range(src)
-    dst_start, dst_end = _byte_range(dst)
-    return src_start < dst_end and dst_start < src_end
+    return _ranges_meet(_byte_range(src), _byte_range(dst))
+
+
+def _ranges_meet(first, second):
+    return first[0] < second[1] and second[0] < first[1]

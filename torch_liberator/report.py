@@ -25,7 +25,10 @@ Example:
     [('layer1.{0,1}.conv{1,2}.weight', 4)]
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # for annotations only; loadplan imports this module
+    from torch_liberator.loadplan import LoadPlan
 
 __all__ = ['SEEN_CATEGORIES', 'fold_keys', 'format_plan', 'little_loaded',
            'print_report', 'summarize_keys']
@@ -224,7 +227,7 @@ def _prefix_rule(src, dst):
     return head(s), head(d), '.'.join(s[len(s) - k:])
 
 
-def format_plan(plan) -> str:
+def format_plan(plan: 'LoadPlan') -> str:
     """
     A load plan as a table: pairs grouped by how their names change, keys
     folded into patterns, then the counts per action.
@@ -245,7 +248,7 @@ def format_plan(plan) -> str:
         ...         super().__init__()
         ...         self.body = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(3)], torch.nn.Linear(4, 2))
         ...         self.extra = torch.nn.Linear(1, 1)
-        >>> print(plan_load(Net(), src.state_dict()))
+        >>> print(plan_load(Net(), src.state_dict(), association='isomorphism'))
         checkpoint -> model          action  n
         * -> body.*
           {0..2}.{weight,bias}       copy    6
@@ -259,6 +262,9 @@ def format_plan(plan) -> str:
     for e in plan.entries:
         if e.action == 'shove':
             detail = f'{e.src_spec.shape} -> {e.dst_spec.shape} {e.policy}'
+        elif e.src_key in plan.ambiguous:  # the places are listed below
+            detail = (f'ambiguous: {len(plan.ambiguous[e.src_key])} equally '
+                      'good places')
         else:
             detail = _short(e.reason)
         if e.given:
@@ -301,9 +307,10 @@ def format_plan(plan) -> str:
         lines.append(line.rstrip())
     lines.append(_counts_line(plan))
     if plan.ambiguous:
-        lines.append(f'ambiguous {len(plan.ambiguous)}: '
-                     f'{summarize_keys(list(plan.ambiguous))} left out; '
-                     'give the pairs in rename= to load them')
+        key, places = next(iter(plan.ambiguous.items()))
+        lines.append(f'ambiguous {len(plan.ambiguous)}: left out, e.g. {key} '
+                     f'could go to {" or ".join(places)}; give the pairs in '
+                     'rename= to load them')
     lines.extend(f'hint: {hint}' for hint in plan.hints)
     return '\n'.join(lines)
 
@@ -320,7 +327,7 @@ def _counts_line(plan):
 
 # --- what load_partial_state prints -----------------------------------------
 
-def little_loaded(plan) -> Optional[str]:
+def little_loaded(plan: 'LoadPlan') -> Optional[str]:
     """
     A one-line warning when no tensor or under half of the model received
     data, with the likely cause; None otherwise.
@@ -363,7 +370,8 @@ def little_loaded(plan) -> Optional[str]:
     return head + cause + '; see `python -m torch_liberator map`'
 
 
-def print_report(plan, info: Dict, verbose: int, leftover=None,
+def print_report(plan: 'LoadPlan', info: Dict, verbose: int,
+                 leftover: object = None,
                  n_inits: int = 0,
                  init_failures: Optional[Dict[str, str]] = None) -> None:
     """

@@ -205,26 +205,25 @@ def shove_tensor(dst, src):
 
 def shove_outcome(src_shape: Sequence[int], dst_shape: Sequence[int]) -> str:
     """
-    The ``info['seen']`` category of any shove from ``src_shape`` into
-    ``dst_shape``, whatever the policy: :data:`SHOVE_OUTCOMES`.
+    The ``info['seen']`` category of a shove from ``src_shape`` into
+    ``dst_shape`` by a policy that may cut, sum or resample (every policy but
+    the lossless reshape, which is always ``'full_add'``):
+    :data:`SHOVE_OUTCOMES`.
 
-    ``'full_add'`` for equal shapes or shapes equal once unit dimensions are
-    dropped (a lossless reshape); otherwise ``'partial_add_all'`` when no
+    ``'full_add'`` for equal shapes; otherwise ``'partial_add_all'`` when no
     source dimension is larger than the destination's (same rank), or the
     source has no more elements (different ranks), else
     ``'partial_add_some'``.
 
     Example:
         >>> from torch_liberator.shove import shove_outcome
-        >>> shove_outcome((768,), (768, 1, 1))
-        'full_add'
         >>> shove_outcome((1, 197, 768), (1, 577, 768))
         'partial_add_all'
         >>> shove_outcome((64, 3, 7, 7), (64, 1, 7, 7))
         'partial_add_some'
     """
     src_dims, dst_dims = tuple(src_shape), tuple(dst_shape)
-    if shape_relation(src_dims, dst_dims) in ('equal', 'units'):
+    if src_dims == dst_dims:
         return 'full_add'
     if len(src_dims) == len(dst_dims):
         fits = all(s <= d for s, d in zip(src_dims, dst_dims))

@@ -1,46 +1,57 @@
 """
-Maximum common subtree embedding between two key trees.
+Maximum common subtree embedding between two key trees, with shapes.
 
 An embedding keeps ancestor relations instead of parent-child edges: a level
 may be skipped on either side, so ``layer1.0.conv.weight`` corresponds to
 ``backbone.body.layer1.0.conv.weight`` and ``features.0.weight`` to
-``features.block.0.weight``. Matched nodes carry the same label, and a key
-(leaf) is matched only below the image of the module that owns it: a
-parameter keeps its module, so a lone ``fc.weight`` is never pushed into some
-unrelated ``weight`` elsewhere in the model.
+``features.block.0.weight``; a level may also be renamed when what lies below
+it agrees completely (``layer1.*`` <-> ``4.*`` in
+``nn.Sequential(*list(resnet.children())[:-2])``).
+
+Three rules keep the result trustworthy:
+
+* a module's tensors (the keys directly below one node) go to one module or
+  to none: they are matched by name below the image of their module, and a
+  module whose tensors include a pair of different ranks (a convolution
+  against a BatchNorm) is not matched at all;
+* shapes rank the candidates: a pair of the same tensor (equal shapes, or
+  equal but for size-1 dimensions) beats a pair to shove (same rank, other
+  sizes), which is kept only when the two keys have the same relative path
+  (a 1000-class head into a 10-class head);
+* two equally good candidates are a tie, not a choice: the source subtree is
+  left out and reported as ambiguous. Being closer (fewer levels skipped) is
+  not a tie.
 
 Algorithm:
     Top-down matching from a start pair (the two roots, or the anchors found
     by :func:`torch_liberator.subtree_isomorphism.find_anchors`). For a
-    matched pair ``(u, v)`` the children of ``u`` are placed below ``v`` in
-    three passes:
+    matched pair ``(u, v)`` the module tensors of ``u`` are matched to those
+    of ``v`` by name, and the inner children of ``u`` are placed below ``v``:
 
     1. a child goes to the child of ``v`` with the same label when that
-       explains every key below it;
-    2. the others go, best score first, to the best of the shallowest free
-       nodes below ``v`` with their label (levels skipped in the
-       destination);
-    3. a child that found no place is skipped (a level missing in the
-       destination) and its own children are placed below ``v`` instead;
-       its keys then only go to direct children of ``v``.
+       explains every key below it with the same tensors;
+    2. the others compete for candidates: the same-label child of ``v``, the
+       shallowest free same-label nodes deeper below ``v`` (levels inserted
+       in the destination), and children of ``v`` with another label whose
+       subtree agrees completely (a renamed level). Candidates are granted
+       best score first; equal best scores for one source, or for one
+       destination, make a tie;
+    3. a child that found nothing is skipped (a level missing in the
+       destination): its inner children compete below ``v`` instead.
 
     Taken destination subtrees are never reused, nor their ancestors, so the
-    result is one-to-one and preserves ancestry. Scores are
-    ``(keys matched, nodes matched)``: more keys first, then more agreeing
-    path components. Scores of node pairs are memoized.
-
-    This greedy search is exact when each level present on one side only has
-    a label absent from the other — wrapping, unwrapping, renamed wrappers,
-    inserted or removed levels, added or dropped subtrees. Where a label is
-    ambiguous it tries at most ``MAX_CANDIDATES`` nodes per child.
+    result is one-to-one and preserves ancestry. Scores are tuples
+    ``(same tensors, tensors to shove, agreeing labels, -levels skipped)``
+    compared in that order, memoized per node pair.
 
 Notes:
-    Cost: each node of the source is scored against the destination node of
-    the same label below its parent's image — one candidate when structures
-    agree, at most ``MAX_CANDIDATES`` otherwise — with ``O(log N)`` lookups,
-    so ``O(N log N)`` for ``N`` keys in the common cases and
-    ``O(N MAX_CANDIDATES log N)`` at worst, against ``O(N^2)`` or more for a
-    full ordered-forest dynamic program.
+    Cost: each source node is scored against the same-label destination
+    nodes near its parent's image — one when structures agree, at most
+    ``MAX_CANDIDATES`` otherwise — plus, where labels disagree, against the
+    differently-labeled siblings (at most ``RENAME_LIMIT`` pairs per node
+    pair); with ``O(log N)`` lookups that is ``O(N log N)`` for ``N`` keys
+    when names mostly agree. A full ordered-forest dynamic program (the
+    published 0.2 solver) costs ``O(N^2)`` or more.
 
 Example:
     >>> from torch_liberator.keytree import KeyTree
@@ -48,20 +59,31 @@ Example:
     >>> src = KeyTree(['features.0.weight', 'features.1.weight', 'fc.weight'])
     >>> dst = KeyTree(['features.block.0.weight', 'features.block.1.weight',
     ...                'head.fc6.weight'])
-    >>> for k, v in embedding_mapping(src, dst).items():
+    >>> mapping, ambiguous = embedding_mapping(src, dst)
+    >>> for k, v in mapping.items():
     ...     print(k, '->', v)
     features.0.weight -> features.block.0.weight
     features.1.weight -> features.block.1.weight
 """
+import heapq
 from bisect import bisect_right, insort
 
-__all__ = ['embedding_mapping', 'MAX_CANDIDATES']
+from torch_liberator.keytree import pair_tier
+from torch_liberator.subtree_isomorphism import merge_tied
+
+__all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping']
 
 #: at most this many same-label destination nodes are tried for one child
 MAX_CANDIDATES = 8
 
 #: at most this many same-label nodes are scanned to find the shallowest
 SCAN_LIMIT = 4096
+
+#: at most this many (source child, renamed destination child) pairs are
+#: scored below one node pair
+RENAME_LIMIT = 1024
+
+_ZERO = (0, 0, 0, 0)
 
 
 class _Claims:
@@ -85,19 +107,64 @@ class _Claims:
         self.ends[node] = self.tree.end[node]
 
 
+def _module_index(tree):
+    """Per node: ``{label: key node}`` of its leaf keys, and its inner children."""
+    leaves = [None] * tree.num_nodes
+    inner = [()] * tree.num_nodes
+    children, keys, labels = tree.children, tree.key, tree.label
+    for node in range(tree.num_nodes):
+        kids = children[node]
+        if not kids:
+            continue
+        found = {labels[c]: c for c in kids
+                 if not children[c] and keys[c] is not None}
+        leaves[node] = found or None
+        if len(found) < len(kids):
+            inner[node] = [c for c in kids if children[c]]
+    return leaves, inner
+
+
+def _down_chain(leaves, inner, node):
+    """Follow single inner children down to the first node with tensors."""
+    while leaves[node] is None and len(inner[node]) == 1:
+        node = inner[node][0]
+    return node
+
+
 class _Embedder:
-    """
-    Scores are pairs ``(keys matched, nodes matched)``: more keys first, then
-    more agreeing path components, so ``a.b.x`` goes to ``W.a.b.x`` rather
-    than ``b.x`` when both could.
-    """
 
     def __init__(self, tree1, tree2):
         self.tree1 = tree1
         self.tree2 = tree2
-        self.children1 = tree1.children
-        self.children2 = tree2.children
+        self.leaves1, self.inner1 = _module_index(tree1)
+        self.leaves2, self.inner2 = _module_index(tree2)
         self.memo = {}
+        self.shapes_known = (
+            any(tree1.shape[n] is not None for n in tree1.keys_below(0))
+            and any(tree2.shape[n] is not None for n in tree2.keys_below(0)))
+
+    def _leaf_pairs(self, x, y):
+        """
+        The module tensors of source node ``x`` matched by name to those of
+        destination node ``y``: ``(pairs, same, shove)``; nothing when some
+        pair has different ranks (a module never takes another kind's).
+        """
+        leaves1, leaves2 = self.leaves1[x], self.leaves2[y]
+        if not (leaves1 and leaves2):
+            return [], 0, 0
+        t1, t2 = self.tree1, self.tree2
+        pairs = []
+        fair = 0
+        for label, a in leaves1.items():
+            b = leaves2.get(label)
+            if b is None:
+                continue
+            tier = pair_tier(t1, a, t2, b)
+            if tier == 2:
+                return [], 0, 0
+            pairs.append((a, b, tier))
+            fair += tier
+        return pairs, len(pairs) - fair, fair
 
     def score(self, u, v):
         """Score of matching ``u`` to ``v``; memoized with its choices."""
@@ -105,33 +172,53 @@ class _Embedder:
         if found is not None:
             return found[0]
         t1, t2 = self.tree1, self.tree2
-        is_pair = t1.key[u] is not None and t2.key[v] is not None and u != t1.root
+        claims = _Claims(t2)
+        sources = self.inner1[u]
+        leafpairs, good, fair = self._leaf_pairs(u, v)
+        skips = 0
+        if not leafpairs and self.leaves1[u] and not self.leaves2[v]:
+            # levels inserted between the module and its tensors in the
+            # destination: v is a chain of single children down to them
+            w = _down_chain(self.leaves2, self.inner2, v)
+            if w != v:
+                leafpairs, good, fair = self._leaf_pairs(u, w)
+                if leafpairs:
+                    claims.take(w)
+                    skips = t2.depth[w] - t2.depth[v]
+        elif not leafpairs and self.leaves2[v] and not self.leaves1[u]:
+            # ... or in the source
+            x = _down_chain(self.leaves1, self.inner1, u)
+            if x != u:
+                leafpairs, good, fair = self._leaf_pairs(x, v)
+                if leafpairs:
+                    sources = self.inner1[x]
+                    skips = t1.depth[x] - t1.depth[u]
+        if (u and t1.key[u] is not None and t2.key[v] is not None
+                and pair_tier(t1, u, t2, v) < 2):
+            # a key that also has children (rare): the node itself
+            tier = pair_tier(t1, u, t2, v)
+            leafpairs.append((u, v, tier))
+            good += not tier
+            fair += tier
         choices = []
-        keys, nodes = self._place(self.children1[u], v, _Claims(t2), choices)
-        result = (keys + is_pair, nodes + 1)
-        self.memo[(u, v)] = (result, choices)
+        placed = _ZERO
+        if sources:
+            placed = self._place(sources, v, claims, choices)
+        result = (good + placed[0], fair + placed[1],
+                  len(leafpairs) + placed[2], placed[3] - skips)
+        self.memo[(u, v)] = (result, leafpairs, choices)
         return result
 
-    def _candidates(self, c, v, claims, direct):
-        """
-        The shallowest free nodes below ``v`` labeled like ``c``: keys for a
-        key, inner nodes for an inner node.
-        """
+    def _deeper(self, c, v, claims, direct):
+        """The shallowest free inner nodes below ``v`` labeled like ``c``."""
         t2 = self.tree2
-        children2 = self.children2
-        want_inner = bool(self.children1[c])
-        keys2 = t2.key
+        children2 = t2.children
         best_depth = None
         found = []
         for scanned, w in enumerate(t2.nodes_labeled(self.tree1.label[c], v)):
             if scanned >= SCAN_LIMIT:
                 break
-            if w == direct:
-                continue
-            if want_inner:
-                if not children2[w]:
-                    continue
-            elif keys2[w] is None or children2[w]:
+            if w == direct or not children2[w] or t2.parent[w] == v:
                 continue
             d = t2.depth[w]
             if best_depth is not None and d > best_depth:
@@ -143,86 +230,153 @@ class _Embedder:
             found.append(w)
         return found[:MAX_CANDIDATES]
 
-    def _place(self, sources, v, claims, choices, own=True):
+    def _place(self, sources, v, claims, choices):
         """
-        Match the source nodes ``sources`` (siblings, or the children of
-        skipped levels) to disjoint nodes below destination node ``v``.
-        ``own`` says whether ``v`` is the image of their parent: only then
-        may a key go deeper than a direct child of ``v``.
+        Match the inner source nodes ``sources`` (siblings, or the children
+        of skipped levels) to disjoint inner nodes below destination ``v``.
+        Returns the summed score.
         """
         t1, t2 = self.tree1, self.tree2
-        children1, children2 = self.children1, self.children2
-        keys = nodes = 0
-        leftover = []
-        # 1. same label directly below v; a key can only go there
-        for c in sources:
-            direct = t2.child(v, t1.label[c])
-            if direct is not None and not claims.is_free(direct):
-                direct = None
-            if not children1[c]:
-                if t1.key[c] is None:
-                    continue
-                if direct is not None and t2.key[direct] is not None:
-                    claims.take(direct)
-                    choices.append((c, direct))
-                    keys += 1
-                    nodes += 1
-                elif own:
-                    leftover.append((c, None, (0, 0)))
-                continue
-            if direct is not None and children2[direct]:
-                s = self.score(c, direct)
-                if s[0] == t1.num_keys_below(c):
-                    claims.take(direct)
-                    choices.append((c, direct))
-                    keys += s[0]
-                    nodes += s[1]
-                    continue
-                leftover.append((c, direct, s))
-            else:
-                leftover.append((c, None, (0, 0)))
-        # 2. otherwise the best of the shallowest same-label nodes below v,
-        #    best-scoring sources first
-        ranked = []
-        for order, (c, direct, best) in enumerate(leftover):
-            best_node = direct
-            for w in self._candidates(c, v, claims, direct):
-                s = self.score(c, w) if children1[c] else (1, 1)
-                if s > best:
-                    best, best_node = s, w
-            ranked.append((best, -order, c, best_node))
-        ranked.sort(reverse=True)
-        skipped = []
-        for best, _, c, w in ranked:
-            if best[0] > 0 and claims.is_free(w):
-                claims.take(w)
-                choices.append((c, w))
-                keys += best[0]
-                nodes += best[1]
-            else:
-                skipped.append(c)
-        # 3. a source level with no counterpart: place its children instead
-        if skipped:
-            skipped.sort()
-            grandchildren = [g for c in skipped for g in children1[c]]
-            k, n = self._place(grandchildren, v, claims, choices, own=False)
-            keys += k
-            nodes += n
-        return keys, nodes
+        total = [0, 0, 0, 0]
 
-    def pairs(self, u, v):
-        """Matched key pairs below the pair ``(u, v)``, in source order."""
-        t1, t2 = self.tree1, self.tree2
-        out = []
+        def grant(c, d, s):
+            claims.take(d)
+            choices.append(('pair', c, d))
+            for i in range(4):
+                total[i] += s[i]
+
+        # 1. same label directly below v, when it explains everything
+        pending = []
+        for c in sources:
+            d = t2.child(v, t1.label[c])
+            if d is not None and (not t2.children[d] or not claims.is_free(d)):
+                d = None
+            if d is None:
+                pending.append((c, []))
+                continue
+            s = self.score(c, d)
+            s = (s[0], s[1], s[2] + 1, s[3])
+            if s[0] == t1.num_keys_below(c):
+                grant(c, d, s)
+            else:
+                pending.append((c, [(s, d)] if s[0] or s[1] else []))
+        if not pending:
+            return tuple(total)
+        # 2. candidates: deeper same-label nodes, renamed children of v
+        src_labels = {t1.label[c] for c, _ in pending}
+        renamed = [d for d in self.inner2[v]
+                   if t2.label[d] not in src_labels and claims.is_free(d)]
+        if not self.shapes_known or len(renamed) * len(pending) > RENAME_LIMIT:
+            # a renamed level is recognized by its shapes, and only at a
+            # bounded cost
+            renamed = []
+        heap = []
+        for order, (c, cands) in enumerate(pending):
+            direct = cands[0][1] if cands else None
+            for w in self._deeper(c, v, claims, direct):
+                s = self.score(c, w)
+                if s[0]:
+                    cands.append(((s[0], s[1], s[2] + 1,
+                                   s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
+            need = t1.num_keys_below(c)
+            for d in renamed:
+                if (t1.nodes_labeled(t2.label[d], c)
+                        or t2.nodes_labeled(t1.label[c], d)):
+                    continue  # an inserted level, not a renamed one
+                s = self.score(c, d)
+                if s[0] and not s[1] and s[0] == min(need, t2.num_keys_below(d)):
+                    cands.append((s, d))
+            for s, d in cands:
+                heap.append((tuple(-x for x in s), order, d, c, s))
+        heapq.heapify(heap)
+        done = set()
+        while heap:
+            group = [heapq.heappop(heap)]
+            while heap and heap[0][0] == group[0][0]:
+                group.append(heapq.heappop(heap))
+            wants = {}   # source -> free destinations at this score
+            wanted = {}  # destination -> sources at this score
+            for _, _, d, c, s in group:
+                if c in done or not claims.is_free(d):
+                    continue
+                wants.setdefault(c, []).append(d)
+                wanted.setdefault(d, []).append(c)
+            # places granted at one score must not nest: nested ones rival
+            clear = sorted(ds[0] for c, ds in wants.items()
+                           if len(ds) == 1 and len(wanted[ds[0]]) == 1)
+            for d1, d2 in zip(clear, clear[1:]):
+                if d2 < t2.end[d1]:
+                    wanted[d1] = wanted[d1] + wanted[d2]
+                    wanted[d2] = wanted[d1]
+            for c, ds in wants.items():
+                if c in done:
+                    continue
+                d = ds[0]
+                if len(ds) == 1 and len(wanted[d]) == 1:
+                    grant(c, d, group[0][4])  # the group shares one score
+                    done.add(c)
+                    continue
+                # a tie: equally good places for c, or rivals for its place
+                rivals = {r for d2 in ds for r in wanted[d2]}
+                for r in rivals:
+                    if r not in done:
+                        done.add(r)
+                        choices.append(('tie', r, tuple(sorted(wants[r]))))
+                for d2 in ds:
+                    if len(wanted[d2]) > 1 and claims.is_free(d2):
+                        claims.take(d2)  # nobody gets a contested place
+        # 3. a source level with no counterpart: place its children instead
+        skipped = [c for c, _ in pending if c not in done]
+        grandchildren = [g for c in skipped for g in self.inner1[c]]
+        if grandchildren:
+            s = self._place(grandchildren, v, claims, choices)
+            if s[0] or s[1]:
+                for i in range(4):
+                    total[i] += s[i]
+                total[3] -= len(skipped)
+        return tuple(total)
+
+    def collect(self, u, v):
+        """
+        Matched key pairs ``(a, b, tier)`` below the pair ``(u, v)``, and the
+        ties ``(source node, destination nodes)`` met on the way.
+        """
+        pairs, ties = [], []
         stack = [(u, v)]
         while stack:
             a, b = stack.pop()
-            if t1.key[a] is not None and t2.key[b] is not None and a != t1.root:
-                out.append((a, b))
-            if (a, b) in self.memo:
-                stack.extend(reversed(self.memo[(a, b)][1]))
-        out.sort()
-        return out
+            _, leafpairs, choices = self.memo[(a, b)]
+            pairs.extend(leafpairs)
+            for kind, c, d in choices:
+                if kind == 'pair':
+                    stack.append((c, d))
+                else:
+                    ties.append((c, d))
+        return pairs, ties
+
+
+def _relative(tree, node, start):
+    key = tree.key[node]
+    return key[len(tree.path(start)) + len(tree.sep):] if start else key
+
+
+def _start_result(embedder, start):
+    """``({src node: dst node}, {src node: set of dst nodes})`` from a start."""
+    t1, t2 = embedder.tree1, embedder.tree2
+    pairs, ties = embedder.collect(*start)
+    mapping = {}
+    for a, b, tier in pairs:
+        if tier == 0 or (_relative(t1, a, start[0]).split(t1.sep)
+                         == _relative(t2, b, start[1]).split(t2.sep)):
+            mapping[a] = b
+    ambiguous = {}
+    for c, ds in ties:
+        for d in ds:
+            embedder.score(c, d)
+            for a, b, tier in embedder.collect(c, d)[0]:
+                if tier == 0:
+                    ambiguous.setdefault(a, set()).add(b)
+    return mapping, ambiguous
 
 
 def embedding_mapping(tree1, tree2, anchors=()):
@@ -230,15 +384,19 @@ def embedding_mapping(tree1, tree2, anchors=()):
     One-to-one key mapping of a maximum common subtree embedding.
 
     Args:
-        tree1 (KeyTree): source tree.
-        tree2 (KeyTree): destination tree.
+        tree1 (KeyTree): source tree (with shapes, when known).
+        tree2 (KeyTree): destination tree (with shapes, when known).
         anchors (Iterable[Tuple[int, int]]): extra node pairs to start from
             besides the two roots (see
             :func:`torch_liberator.subtree_isomorphism.find_anchors`); the
-            start that explains the most keys wins, the roots on ties.
+            start that scores best wins, the one with fewer skipped levels
+            among equals; equal starts that disagree make their
+            disagreements ambiguous.
 
     Returns:
-        Dict[str, str]: source key -> destination key, in source order.
+        Tuple[Dict[str, str], Dict[str, Tuple[str, ...]]]: source key ->
+        destination key, in source order; and the ambiguous source keys with
+        their equally good destination keys (left out of the mapping).
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
@@ -246,15 +404,21 @@ def embedding_mapping(tree1, tree2, anchors=()):
         >>> src = KeyTree(['module.conv.weight', 'module.conv.bias'])
         >>> dst = KeyTree(['conv.weight', 'conv.bias', 'extra.weight'])
         >>> embedding_mapping(src, dst)
-        {'module.conv.weight': 'conv.weight', 'module.conv.bias': 'conv.bias'}
+        ({'module.conv.weight': 'conv.weight', 'module.conv.bias': 'conv.bias'}, {})
     """
     embedder = _Embedder(tree1, tree2)
     starts = [(tree1.root, tree2.root)]
     starts += [a for a in anchors if a not in starts]
-    best, best_start = (-1, -1), None
+    scored = []
     for start in starts:
         s = embedder.score(*start)
-        if s > best:
-            best, best_start = s, start
-    pairs = embedder.pairs(*best_start)
-    return {tree1.key[a]: tree2.key[b] for a, b in pairs}
+        levels = tree1.depth[start[0]] + tree2.depth[start[1]]
+        scored.append(((s[0], s[1], s[2], s[3] - levels), start))
+    best = max(s for s, _ in scored)
+    tied = [start for s, start in scored if s == best]
+    mapping, ambiguous = merge_tied(
+        [_start_result(embedder, start) for start in tied])
+    keys1, keys2 = tree1.key, tree2.key
+    return ({keys1[a]: keys2[b] for a, b in sorted(mapping.items())},
+            {keys1[a]: tuple(keys2[b] for b in sorted(bs))
+             for a, bs in sorted(ambiguous.items())})

@@ -41,19 +41,21 @@ Example:
     >>> src = KeyTree(['conv1.weight', 'layer1.0.weight', 'fc.weight'])
     >>> dst = KeyTree(['backbone.body.conv1.weight',
     ...                'backbone.body.layer1.0.weight', 'head.weight'])
-    >>> for k, v in isomorphism_mapping(src, dst).items():
+    >>> mapping, ambiguous = isomorphism_mapping(src, dst)
+    >>> for k, v in mapping.items():
     ...     print(k, '->', v)
     conv1.weight -> backbone.body.conv1.weight
     layer1.0.weight -> backbone.body.layer1.0.weight
 """
 from collections import Counter
-from zlib import crc32
 
-__all__ = ['find_anchors', 'isomorphism_mapping', 'anchored_pairs']
+from torch_liberator.keytree import pair_tier
 
-#: above this many keys on a side, only a consistent sample of the keys
-#: votes (see :func:`_voters`)
-SAMPLE_ABOVE = 16384
+__all__ = ['TOP_ANCHORS', 'anchored_pairs', 'find_anchors', 'isomorphism_mapping',
+           'merge_tied']
+
+#: this many anchors (the best by names) are scored with shapes
+TOP_ANCHORS = 4
 
 #: a suffix-trie node votes only when (keys of side 1) * (keys of side 2) is
 #: at most this; larger groups are suffixes like ``weight`` that say nothing
@@ -61,34 +63,18 @@ SAMPLE_ABOVE = 16384
 VOTE_LIMIT = 16
 
 
-def _voters(tree, rate):
-    """
-    The key nodes that vote: all of them, or, at sampling ``rate`` r > 1, the
-    keys whose last two components hash to 0 modulo r. Both trees use the
-    same rule, so two keys that agree on their last two components are
-    sampled together and a moved subtree keeps about 1/r of its votes.
-    """
-    nodes = tree.keys_below(tree.root)
-    if rate <= 1:
-        return nodes
-    keys, sep = tree.key, tree.sep
-    return [node for node in nodes
-            if crc32(sep.join(keys[node].rsplit(sep, 2)[-2:]).encode()) % rate == 0]
-
-
 def _suffix_votes(tree1, tree2):
     """
     Count, for each anchor pair, the key pairs whose longest common suffix
     leads to it (see the module docstring).
     """
-    rate = -(-max(tree1.num_keys, tree2.num_keys) // SAMPLE_ABOVE)
     # suffix-trie node: [children by component, prefixes in tree1, in tree2]:
     # a key ending in the node's suffix contributes the tree node of what
     # remains of it when the suffix is cut off (the anchor it would vote for)
     root = [{}, [], []]
     for side, tree in ((1, tree1), (2, tree2)):
         label, parent = tree.label, tree.parent
-        for node in _voters(tree, rate):
+        for node in tree.keys_below(tree.root):
             tnode = root
             while node > 0:
                 children = tnode[0]
@@ -204,22 +190,90 @@ def isomorphism_mapping(tree1, tree2):
     """
     One-to-one key mapping of the maximum common subtree isomorphism.
 
+    The best anchors by names (:data:`TOP_ANCHORS` of them) are ranked with
+    shapes: pairs of the same tensor (equal shapes, or equal but for size-1
+    dimensions, or unknown) first, then pairs to shove (same rank), then
+    fewer levels cut off or added (a model's own copy before the EMA copy
+    of a Lightning checkpoint). Pairs of different ranks are dropped. Equally
+    good anchors that map a key differently make it ambiguous.
+
     Args:
-        tree1 (KeyTree): source tree.
-        tree2 (KeyTree): destination tree.
+        tree1 (KeyTree): source tree (with shapes, when known).
+        tree2 (KeyTree): destination tree (with shapes, when known).
 
     Returns:
-        Dict[str, str]: source key -> destination key, in source order;
-        empty when nothing corresponds.
+        Tuple[Dict[str, str], Dict[str, Tuple[str, ...]]]: source key ->
+        destination key, in source order (empty when nothing corresponds);
+        and the ambiguous source keys with their equally good destination
+        keys (left out of the mapping).
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
         >>> from torch_liberator.subtree_isomorphism import isomorphism_mapping
         >>> isomorphism_mapping(KeyTree(['a.w']), KeyTree(['b.v']))
-        {}
+        ({}, {})
+        >>> src = KeyTree(['conv.w'])
+        >>> dst = KeyTree(['x.conv.w', 'y.conv.w'])
+        >>> isomorphism_mapping(src, dst)
+        ({}, {'conv.w': ('x.conv.w', 'y.conv.w')})
     """
-    anchors = find_anchors(tree1, tree2, top=1)
-    if not anchors:
-        return {}
-    pairs = anchored_pairs(tree1, tree2, anchors[0][1])
-    return {tree1.key[u]: tree2.key[v] for u, v in pairs}
+    ranked = []
+    for _, anchor in find_anchors(tree1, tree2, top=TOP_ANCHORS):
+        pairs = [(u, v, pair_tier(tree1, u, tree2, v))
+                 for u, v in anchored_pairs(tree1, tree2, anchor)]
+        pairs = [(u, v) for u, v, tier in pairs if tier < 2]
+        good = sum(pair_tier(tree1, u, tree2, v) == 0 for u, v in pairs)
+        levels = tree1.depth[anchor[0]] + tree2.depth[anchor[1]]
+        ranked.append(((good, len(pairs), -levels), pairs))
+    if not ranked:
+        return {}, {}
+    best = max(rank for rank, _ in ranked)
+    # equally good anchors, in find_anchors' order (most votes first)
+    mapping, ambiguous = merge_tied(
+        [(dict(pairs), {}) for rank, pairs in ranked if rank == best])
+    keys1, keys2 = tree1.key, tree2.key
+    return ({keys1[u]: keys2[v] for u, v in sorted(mapping.items())},
+            {keys1[u]: tuple(keys2[v] for v in sorted(vs))
+             for u, vs in sorted(ambiguous.items())})
+
+
+def merge_tied(results):
+    """
+    One answer from several equally good ones: the first, less what the
+    others contradict.
+
+    A source node is ambiguous when the answers send it to different
+    destinations, or when another answer gives its destination to another
+    source; what only one answer maps (answers explaining disjoint parts)
+    is kept from the first.
+
+    Args:
+        results (List[Tuple[Dict[int, int], Dict[int, Set[int]]]]): node
+            mappings, each with its own ambiguous nodes and their
+            candidates.
+
+    Returns:
+        Tuple[Dict[int, int], Dict[int, Set[int]]]: the mapping (ambiguous
+        nodes left out) and the ambiguous nodes with their candidates.
+
+    Example:
+        >>> from torch_liberator.subtree_isomorphism import merge_tied
+        >>> merge_tied([({1: 5, 2: 6}, {}), ({1: 7}, {}), ({3: 6}, {})])
+        ({}, {1: {5, 7}, 2: {6}})
+        >>> merge_tied([({1: 5}, {}), ({2: 6}, {})])
+        ({1: 5}, {})
+    """
+    first, ambiguous = results[0]
+    ambiguous = {u: set(vs) for u, vs in ambiguous.items()}
+    owner = {v: u for u, v in first.items()}
+    for other, other_ambiguous in results[1:]:
+        for u, v in other.items():
+            if u in first and first[u] != v:
+                ambiguous.setdefault(u, {first[u]}).add(v)
+            elif owner.get(v, u) != u:
+                ambiguous.setdefault(owner[v], {v})
+        for u, vs in other_ambiguous.items():
+            if u in first or u in ambiguous:
+                ambiguous.setdefault(u, set()).update(vs)
+    mapping = {u: v for u, v in first.items() if u not in ambiguous}
+    return mapping, ambiguous

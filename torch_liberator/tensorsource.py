@@ -41,8 +41,8 @@ class TensorSource(Protocol):
             checkpoint's order, with its shape and dtype; known without
             reading tensor data.
         problems (Mapping[str, str]): keys whose tensors cannot be loaded,
-            with the reason (a tensor without a single shape, a dtype the
-            file format cannot give); the plan skips them.
+            with the reason (a nested, sparse, quantized or meta tensor, a
+            dtype torch cannot copy); the plan skips them.
 
     A source also has ``read(keys)``, which returns ``{key: Tensor}`` for
     the keys asked (only those), on the device the source was opened for.
@@ -80,8 +80,8 @@ class StateDictSource:
         >>> source = StateDictSource({'state_dict': {'w': torch.zeros(2)}, 'epoch': 1})
         >>> source.specs
         {'w': TensorSpec(shape=(2,), dtype=torch.float32)}
-        >>> StateDictSource({'w': torch.zeros(2)}).problems
-        {}
+        >>> StateDictSource({'w': torch.zeros(2).to_sparse()}).problems
+        {'w': 'torch.sparse_coo tensors are not supported; densify it first'}
     """
 
     def __init__(self, state: Mapping[str, torch.Tensor]):

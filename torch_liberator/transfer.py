@@ -46,9 +46,8 @@ import torch
 
 from torch_liberator.dcp import (
     DcpSource, is_distributed_tensor, load_renamed, write_tensor)
-from torch_liberator.loadplan import check_tensors
 from torch_liberator.policies import apply_decision, prepare_shove
-from torch_liberator.sources import LazySource, block_of, preview_items
+from torch_liberator.sources import block_of, preview_items
 
 __all__ = [
     'PROGRESS_MIN_BYTES',
@@ -224,14 +223,13 @@ def settle_meta(plan, destination: Destination, leftover) -> object:
 
 def prepare_transfer(plan, source, destination: Destination):
     """
-    What must happen before the first write: the checks on the real source
-    tensors of a source held in memory (memory shared with the model,
-    :func:`torch_liberator.loadplan.check_tensors`; a source read from a file
-    cannot share memory with the model), and the values of the shoves whose
-    policy computes them (:func:`torch_liberator.policies.prepare_shove`,
-    which reads those source tensors whole; they are few: heads, stems,
-    position embeddings). A model tensor on the meta device is checked as
-    the fresh tensor that will take its place.
+    The values of the shoves whose policy computes them
+    (:func:`torch_liberator.policies.prepare_shove`), before the first
+    write. Only the shoved source tensors are read for it, whole (they are
+    few: heads, stems, position embeddings). A model tensor on the meta
+    device is given as the fresh tensor that will take its place. (The
+    checks on a source held in memory, such as memory shared with the model,
+    are :func:`torch_liberator.loadplan.build_plan`'s.)
 
     Args:
         plan (LoadPlan): the plan.
@@ -239,8 +237,7 @@ def prepare_transfer(plan, source, destination: Destination):
         destination (Destination): the model's tensors.
 
     Returns:
-        Tuple[LoadPlan, Dict[str, torch.Tensor]]: the plan (pairs that would
-        fail skipped) and ``{checkpoint key: prepared value}``.
+        Dict[str, torch.Tensor]: ``{checkpoint key: prepared value}``.
 
     Raises:
         ShapeMismatchError: a shove policy (a user callable) failed.
@@ -250,30 +247,25 @@ def prepare_transfer(plan, source, destination: Destination):
         >>> from torch_liberator.loadplan import plan_load
         >>> from torch_liberator.tensorsource import open_source
         >>> from torch_liberator.transfer import Destination, prepare_transfer
-        >>> model = torch.nn.Linear(2, 2)
-        >>> own = model.state_dict()  # shares memory with the model
-        >>> swapped = {'weight': own['weight'].T, 'bias': own['bias']}
-        >>> plan, prepared = prepare_transfer(plan_load(model, swapped),
-        ...                                   open_source(swapped), Destination(model))
-        >>> plan.counts()['skip'], prepared
-        (1, {})
+        >>> model = torch.nn.Linear(3, 1)
+        >>> src = {'weight': torch.ones(1, 2), 'bias': torch.ones(1)}
+        >>> plan = plan_load(model, src, mangle={'weight': lambda s, d, k: torch.zeros(1, 3)})
+        >>> prepared = prepare_transfer(plan, open_source(src), Destination(model))
+        >>> {key: value.tolist() for key, value in prepared.items()}
+        {'weight': [[0.0, 0.0, 0.0]]}
     """
-    targets = dict(destination.tensors)
-    for entry in plan.loaded:
-        if destination.is_meta(entry.dst_key):
-            targets[entry.dst_key] = destination.target(entry.dst_key)
-    if not isinstance(source, LazySource):
-        plan = check_tensors(
-            plan, source.read([e.src_key for e in plan.loaded]), targets)
     shoves = [e for e in plan.loaded if e.action == 'shove']
     tensors = source.read([e.src_key for e in shoves]) if shoves else {}
     prepared = {}
     for entry in shoves:
+        dst = destination.tensors[entry.dst_key]
+        if dst.is_meta:
+            dst = destination.target(entry.dst_key)
         value = prepare_shove(entry.decision, tensors.pop(entry.src_key),
-                              targets[entry.dst_key], entry.dst_key)
+                              dst, entry.dst_key)
         if value is not None:
             prepared[entry.src_key] = value
-    return plan, prepared
+    return prepared
 
 
 def transfer_plan(plan, source, destination: Destination,

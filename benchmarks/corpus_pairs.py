@@ -1,0 +1,728 @@
+"""
+The pairs of the association corpus: real model pairs with a known truth.
+
+Each pair is a checkpoint (the *source*, a state dict) and a model (the
+*destination*) built from torchvision or timm with random weights
+(``weights=None`` / ``pretrained=False``), plus the ground truth: the
+one-to-one ``{source key: destination key}`` correspondence that a perfect
+association loads, and nothing else. :mod:`corpus` judges a loader on them.
+
+The truth is built one of three ways (``Pair.truth_from``):
+
+* ``'identity'``: by construction. The destination is built from the very
+  module objects of the source model (``nn.Sequential(*children)``, a
+  torchvision detector whose backbone factory was intercepted, a wrapper
+  that inserts a level ...), so a source tensor belongs exactly where the
+  same tensor object sits in the destination.
+* ``'outputs'``: a hand-written correspondence between two libraries (timm
+  and torchvision), checked by :func:`verify_truth`: after copying the source
+  through it, both models give the same outputs (eval mode, same input).
+* ``'names'``: the published family (wrappers, prefixes, networks of another
+  depth or head size): a source key belongs to the destination key of the
+  same name after a prefix change, shoved when the sizes differ.
+
+Ambiguous pairs: when a checkpoint fits two places equally well (one resnet18
+checkpoint, a model with two identical resnet18 slots), nothing tells which
+slot was meant, so the correct answer loads nothing there: the truth is
+empty and every tensor loaded into either slot is wrong.
+
+Cross-naming pairs (``Pair.cross_naming``): the correct mapping renames
+modules inside the tree (``layer1`` -> ``stage1``, timm's names ->
+torchvision's), not only wrapper levels or prefixes; only a naming-tolerant
+association can recover them, but every mode must keep precision 1.0.
+
+Example:
+    >>> import corpus_pairs
+    >>> case = corpus_pairs.build_case('convbn-renamed')
+    >>> case.truth['1.running_mean']
+    'norm.running_mean'
+    >>> corpus_pairs.PAIRS['convbn-renamed'].truth_from
+    'identity'
+"""
+import contextlib
+import copy
+import dataclasses
+import fnmatch
+import importlib
+import re
+from collections import OrderedDict
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+
+__all__ = [
+    'Case',
+    'PAIRS',
+    'Pair',
+    'build_case',
+    'select_pairs',
+    'verify_truth',
+]
+
+
+# ---------------------------------------------------------------------------
+# cases and pairs
+
+
+class Case:
+    """
+    One built pair: the source state, the destination model and the truth.
+
+    Args:
+        source (Mapping[str, Tensor]): the checkpoint (only its keys, shapes
+            and dtypes matter: the judge stamps its own values).
+        destination (nn.Module): the model to load into.
+        truth (Mapping[str, str] | None): ``{source key: destination key}``,
+            one-to-one. ``None`` builds it by tensor identity: a source tensor
+            belongs where the same tensor object is in
+            ``destination.state_dict(keep_vars=True)``.
+        source_model (nn.Module | None): the model the source came from, for
+            :func:`verify_truth`.
+        inputs (Tensor | None): an input both models accept.
+
+    Example:
+        >>> import torch
+        >>> from corpus_pairs import Case
+        >>> inner = torch.nn.Linear(2, 2)
+        >>> case = Case(inner.state_dict(keep_vars=True),
+        ...             torch.nn.ModuleDict({'a': torch.nn.Linear(2, 2), 'b': inner}), None)
+        >>> case.truth
+        {'weight': 'b.weight', 'bias': 'b.bias'}
+    """
+
+    def __init__(self, source: Mapping, destination: nn.Module, truth: Mapping | None,
+                 source_model: nn.Module | None = None, inputs: torch.Tensor | None = None):
+        self.source = dict(source)
+        self.destination = destination
+        if truth is None:
+            truth = _truth_by_identity(self.source, destination)
+        self.truth = dict(truth)
+        self.source_model = source_model
+        self.inputs = inputs
+        dst_keys = destination.state_dict().keys()
+        bad = [(s, d) for s, d in self.truth.items()
+               if s not in self.source or d not in dst_keys]
+        if bad or len(set(self.truth.values())) != len(self.truth):
+            raise ValueError(f'the truth is not a one-to-one map between existing keys: {bad[:3]}')
+
+
+def _truth_by_identity(source, destination):
+    where = {id(value): key for key, value in destination.state_dict(keep_vars=True).items()}
+    return {key: where[id(value)] for key, value in source.items() if id(value) in where}
+
+
+def _truth_by_names(source, destination, rules, unknown=()):
+    """The same name after the first matching ``(source prefix, dest prefix)`` rule."""
+    dst = destination.state_dict()
+    truth = {}
+    for key in source:
+        if any(key.startswith(u) for u in unknown):
+            continue
+        for src_prefix, dst_prefix in rules:
+            if key.startswith(src_prefix) and dst_prefix + key[len(src_prefix):] in dst:
+                truth[key] = dst_prefix + key[len(src_prefix):]
+                break
+    return truth
+
+
+@dataclasses.dataclass
+class Pair:
+    """
+    A registered pair: how to build it and what kind of pair it is.
+
+    Attributes:
+        name: the registry key.
+        build: ``() -> Case``.
+        truth_from: ``'identity'``, ``'outputs'`` or ``'names'`` (see the module doc).
+        cross_naming: only a naming-tolerant association can recover it.
+        fast: builds and judges one mode in well under a second (the pairs of
+            the default test slice).
+        note: what the pair exercises.
+
+    Example:
+        >>> from corpus_pairs import PAIRS
+        >>> PAIRS['resnet18-renamed'].cross_naming
+        True
+    """
+    name: str
+    build: Callable[[], Case]
+    truth_from: str
+    cross_naming: bool = False
+    fast: bool = False
+    note: str = ''
+
+
+#: name -> Pair, in report order
+PAIRS: 'OrderedDict[str, Pair]' = OrderedDict()
+
+
+def _pair(name, truth_from, cross_naming=False, fast=False, note=''):
+    def register(build):
+        PAIRS[name] = Pair(name, build, truth_from, cross_naming, fast, note)
+        return build
+    return register
+
+
+def build_case(name: str) -> Case:
+    """
+    Build the named pair with a fixed seed.
+
+    Example:
+        >>> from corpus_pairs import build_case
+        >>> case = build_case('mlp-wrapped')
+        >>> sorted(case.truth.items())[0]
+        ('0.bias', 'module.0.bias')
+    """
+    if name not in PAIRS:
+        raise KeyError(f'pair {name!r} is not one of {list(PAIRS)}')
+    torch.manual_seed(0)
+    return PAIRS[name].build()
+
+
+def select_pairs(patterns=None, fast: bool | None = None) -> list:
+    """
+    Names of the registered pairs matching any glob pattern (all when none).
+
+    Example:
+        >>> from corpus_pairs import select_pairs
+        >>> select_pairs(['*vit-small*'])
+        ['timm-vit-small->tv-vit-small', 'tv-vit-small->timm-vit-small']
+    """
+    names = [n for n in PAIRS
+             if not patterns or any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if fast is not None:
+        names = [n for n in names if PAIRS[n].fast == fast]
+    return names
+
+
+# ---------------------------------------------------------------------------
+# model building helpers
+
+
+def _tv():
+    import torchvision
+    return torchvision
+
+
+def _timm():
+    import timm
+    return timm
+
+
+def _keep(model):
+    """The source state of a model: its own tensor objects (for identity)."""
+    return model.state_dict(keep_vars=True)
+
+
+@contextlib.contextmanager
+def _capture(module_name, factory_name, override=None):
+    """Intercept ``module.factory`` (as a builder calls it); yield the models it built."""
+    module = importlib.import_module(module_name)
+    real = getattr(module, factory_name)
+    built = []
+
+    def factory(*args, **kwargs):
+        kwargs.update(override or {})
+        model = real(*args, **kwargs)
+        built.append(model)
+        return model
+
+    setattr(module, factory_name, factory)
+    try:
+        yield built
+    finally:
+        setattr(module, factory_name, real)
+
+
+def _captured_case(module_name, factory_name, build, override=None):
+    """The destination built by ``build()``; the source = the backbone it built inside."""
+    with _capture(module_name, factory_name, override) as built:
+        destination = build()
+    if len(built) != 1:
+        raise RuntimeError(f'expected one {factory_name} built inside, got {len(built)}')
+    return Case(_keep(built[0]), destination, None)
+
+
+class _Wrap(nn.Module):
+    def __init__(self, name, inner, head_name=None):
+        super().__init__()
+        self.add_module(name, inner)
+        if head_name:
+            self.add_module(head_name, nn.Linear(3, 5))
+
+
+class _Slots(nn.Module):
+    """Named sub-networks side by side, in the given order."""
+
+    def __init__(self, **slots):
+        super().__init__()
+        for name, module in slots.items():
+            self.add_module(name, module)
+
+
+class _StemBody(nn.Module):
+    """A resnet split across two submodules (as detectors split backbones)."""
+
+    def __init__(self, resnet):
+        super().__init__()
+        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
+        self.body = nn.Sequential(resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
+        self.pool = resnet.avgpool
+        self.head = resnet.fc
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.pool(self.body(self.stem(x))), 1))
+
+
+class _RenamedBlock(nn.Module):
+    """A torchvision BasicBlock / Bottleneck with every submodule renamed."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.c1, self.n1 = block.conv1, block.bn1
+        self.c2, self.n2 = block.conv2, block.bn2
+        self.deep = hasattr(block, 'conv3')
+        if self.deep:
+            self.c3, self.n3 = block.conv3, block.bn3
+        self.proj = block.downsample
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        out = self.act(self.n1(self.c1(x)))
+        out = self.n2(self.c2(out))
+        if self.deep:
+            out = self.n3(self.c3(self.act(out)))
+        return self.act(out + (x if self.proj is None else self.proj(x)))
+
+
+class _RenamedResNet(nn.Module):
+    """``conv1->c1, bn1->n1, layerN->stageN, downsample->proj, fc->head``."""
+
+    def __init__(self, resnet):
+        super().__init__()
+        self.c1, self.n1 = resnet.conv1, resnet.bn1
+        self.act = nn.ReLU()
+        self.pool = resnet.maxpool
+        for i in range(1, 5):
+            layer = getattr(resnet, f'layer{i}')
+            setattr(self, f'stage{i}', nn.Sequential(*map(_RenamedBlock, layer)))
+        self.gap = resnet.avgpool
+        self.head = resnet.fc
+
+    def forward(self, x):
+        x = self.pool(self.act(self.n1(self.c1(x))))
+        for i in range(1, 5):
+            x = getattr(self, f'stage{i}')(x)
+        return self.head(torch.flatten(self.gap(x), 1))
+
+
+def _image(size=64, batch=1):
+    return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
+
+
+# ---------------------------------------------------------------------------
+# the pairs: tiny ones first (tests of the judge itself)
+
+
+@_pair('mlp-wrapped', 'identity', fast=True, note='a tiny Sequential under module.')
+def _mlp_wrapped():
+    src = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    return Case(_keep(src), _Wrap('module', src, 'extra'), None)
+
+
+@_pair('convbn-renamed', 'identity', cross_naming=True, fast=True,
+       note='Conv-BN-Linear with every module renamed; BN buffers and num_batches_tracked')
+def _convbn_renamed():
+    src = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    ref = copy.deepcopy(src)
+    dst = nn.Sequential(OrderedDict(conv=src[0], norm=src[1], flat=src[2], fc=src[3]))
+    return Case(_keep(src), dst, None, ref, _image(3))
+
+
+# --- children-Sequential and IntermediateLayerGetter idioms
+
+
+def _children(arch):
+    src = getattr(_tv().models, arch)(weights=None)
+    state = _keep(src)
+    return Case(state, nn.Sequential(*list(src.children())[:-2]), None)
+
+
+_pair('resnet18-children', 'identity', fast=True,
+      note='nn.Sequential(*list(resnet18().children())[:-2])')(lambda: _children('resnet18'))
+_pair('resnet50-children', 'identity',
+      note='nn.Sequential(*list(resnet50().children())[:-2])')(lambda: _children('resnet50'))
+
+
+@_pair('resnet18-layergetter', 'identity', fast=True,
+       note='torchvision IntermediateLayerGetter(resnet18, layer1..layer4)')
+def _layergetter():
+    from torchvision.models._utils import IntermediateLayerGetter
+    src = _tv().models.resnet18(weights=None)
+    return Case(_keep(src), IntermediateLayerGetter(
+        src, {'layer1': 'c2', 'layer2': 'c3', 'layer3': 'c4', 'layer4': 'c5'}), None)
+
+
+@_pair('resnet18-fpn', 'identity', fast=True,
+       note='BackboneWithFPN(resnet18): backbone.body.* plus a new FPN')
+def _resnet18_fpn():
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    src = _tv().models.resnet18(weights=None)
+    dst = BackboneWithFPN(src, {'layer1': '0', 'layer2': '1', 'layer3': '2', 'layer4': '3'},
+                          [64, 128, 256, 512], 64)
+    return Case(_keep(src), _Wrap('backbone', dst, 'head'), None)
+
+
+# --- detection and segmentation backbones (the backbone built inside the builder)
+
+
+def _det(name):
+    return lambda: getattr(_tv().models.detection, name)(weights=None, weights_backbone=None)
+
+
+def _seg(name):
+    return lambda: getattr(_tv().models.segmentation, name)(weights=None, weights_backbone=None)
+
+
+for _name, _module, _factory, _build, _override in [
+    ('resnet50->fasterrcnn', 'torchvision.models.detection.faster_rcnn', 'resnet50', _det('fasterrcnn_resnet50_fpn'), None),
+    ('resnet50->retinanet', 'torchvision.models.detection.retinanet', 'resnet50', _det('retinanet_resnet50_fpn'), None),
+    ('resnet50->deeplabv3', 'torchvision.models.segmentation.deeplabv3', 'resnet50', _seg('deeplabv3_resnet50'), None),
+    ('resnet50->fcn', 'torchvision.models.segmentation.fcn', 'resnet50', _seg('fcn_resnet50'), None),
+    ('vgg16->ssd300', 'torchvision.models.detection.ssd', 'vgg16', _det('ssd300_vgg16'), None),
+    ('mobilenet_v3->fasterrcnn_mobilenet', 'torchvision.models.detection.faster_rcnn', 'mobilenet_v3_large',
+     _det('fasterrcnn_mobilenet_v3_large_fpn'), None),
+    ('mobilenet_v3->ssdlite320', 'torchvision.models.detection.ssdlite', 'mobilenet_v3_large',
+     _det('ssdlite320_mobilenet_v3_large'), {'reduced_tail': False}),
+    ('mobilenet_v3->deeplabv3', 'torchvision.models.segmentation.deeplabv3', 'mobilenet_v3_large',
+     _seg('deeplabv3_mobilenet_v3_large'), None),
+    ('mobilenet_v3->lraspp', 'torchvision.models.segmentation.lraspp', 'mobilenet_v3_large',
+     _seg('lraspp_mobilenet_v3_large'), None),
+]:
+    _pair(_name, 'identity', note=f'{_factory} checkpoint into the model whose builder built it')(
+        lambda m=_module, f=_factory, b=_build, o=_override: _captured_case(m, f, b, o))
+
+
+# --- split backbones, backbones side by side, inserted levels, renamed internals
+
+
+@_pair('resnet18-stem-body', 'identity', fast=True,
+       note='resnet18 split into stem (conv1, bn1) and body (layer1..4), fc as head')
+def _stem_body():
+    src = _tv().models.resnet18(weights=None)
+    return Case(_keep(src), _StemBody(src), None, copy.deepcopy(src), _image())
+
+
+@_pair('resnet18+resnet34<-resnet34', 'identity',
+       note='two backbones of one family side by side; a resnet34 checkpoint '
+            'belongs to the resnet34 slot only')
+def _side_by_side():
+    tv = _tv()
+    src = tv.models.resnet34(weights=None)
+    return Case(_keep(src), _Slots(small=tv.models.resnet18(weights=None), large=src), None)
+
+
+@_pair('resnet34+resnet18<-resnet34', 'identity',
+       note='the same with the resnet34 slot first')
+def _side_by_side_reversed():
+    tv = _tv()
+    src = tv.models.resnet34(weights=None)
+    return Case(_keep(src), _Slots(large=src, small=tv.models.resnet18(weights=None)), None)
+
+
+@_pair('resnet18x2<-resnet18 (ambiguous)', 'identity', fast=True,
+       note='two identical resnet18 slots: which one is meant is unknowable, '
+            'the truth is empty and anything loaded is wrong')
+def _twins():
+    tv = _tv()
+    src = tv.models.resnet18(weights=None)
+    dst = _Slots(left=tv.models.resnet18(weights=None), right=tv.models.resnet18(weights=None))
+    return Case(_keep(src), dst, {})
+
+
+@_pair('resnet18-wrapped-blocks', 'identity', fast=True,
+       note='every residual block wrapped in an extra Sequential level (layer1.0.block.conv1)')
+def _wrapped_blocks():
+    src = _tv().models.resnet18(weights=None)
+    ref = copy.deepcopy(src)
+    state = _keep(src)
+    for i in range(1, 5):
+        layer = getattr(src, f'layer{i}')
+        setattr(src, f'layer{i}', nn.Sequential(*[
+            nn.Sequential(OrderedDict(block=b)) for b in layer]))
+    return Case(state, src, None, ref, _image())
+
+
+@_pair('resnet50-inserted-level', 'identity',
+       note='every resnet50 stage gets a middle level (layer1.blocks.0.conv1)')
+def _inserted_level():
+    src = _tv().models.resnet50(weights=None)
+    state = _keep(src)
+    for i in range(1, 5):
+        setattr(src, f'layer{i}', nn.Sequential(OrderedDict(blocks=getattr(src, f'layer{i}'))))
+    return Case(state, src, None)
+
+
+@_pair('resnet18-renamed', 'identity', cross_naming=True, fast=True,
+       note='every submodule renamed: conv1->c1, bn1->n1, layerN->stageN, downsample->proj, fc->head')
+def _renamed18():
+    src = _tv().models.resnet18(weights=None)
+    return Case(_keep(src), _RenamedResNet(src), None, copy.deepcopy(src), _image())
+
+
+@_pair('resnet50-renamed', 'identity', cross_naming=True,
+       note='resnet50 with every submodule renamed')
+def _renamed50():
+    src = _tv().models.resnet50(weights=None)
+    return Case(_keep(src), _RenamedResNet(src), None)
+
+
+@_pair('resnet18-lightning-ema', 'identity', fast=True,
+       note='a Lightning-style checkpoint holding model.* and ema_model.module.*: the model copy belongs')
+def _lightning():
+    src = _tv().models.resnet18(weights=None)
+    ema = copy.deepcopy(src)
+    state = {f'model.{k}': v for k, v in _keep(src).items()}
+    state.update({f'ema_model.module.{k}': v for k, v in _keep(ema).items()})
+    return Case(state, src, None)
+
+
+@_pair('resnet18-lightning-ema-first', 'identity',
+       note='the same with the EMA copy first in the checkpoint')
+def _lightning_ema_first():
+    src = _tv().models.resnet18(weights=None)
+    ema = copy.deepcopy(src)
+    state = {f'ema_model.module.{k}': v for k, v in _keep(ema).items()}
+    state.update({f'model.{k}': v for k, v in _keep(src).items()})
+    return Case(state, src, None)
+
+
+@_pair('resnet18-fx-feature-extractor', 'identity',
+       note='torchvision create_feature_extractor(resnet18, layer2..layer4)')
+def _fx_extractor():
+    from torchvision.models.feature_extraction import create_feature_extractor
+    src = _tv().models.resnet18(weights=None)
+    dst = create_feature_extractor(src, {'layer2': 'c3', 'layer3': 'c4', 'layer4': 'c5'})
+    return Case(_keep(src), dst, None)
+
+
+@_pair('efficientnet_b0-truncated-features', 'identity', fast=True,
+       note='nn.Sequential(*list(efficientnet_b0().features)[:5]): a truncated backbone')
+def _truncated():
+    src = _tv().models.efficientnet_b0(weights=None)
+    return Case(_keep(src), nn.Sequential(*list(src.features)[:5]), None)
+
+
+@_pair('mobilenet_v3-children', 'identity',
+       note='nn.Sequential(*list(mobilenet_v3_large().children())[:-2])')
+def _mobilenet_children():
+    src = _tv().models.mobilenet_v3_large(weights=None)
+    return Case(_keep(src), nn.Sequential(*list(src.children())[:-2]), None)
+
+
+# --- cross-library pairs (truth written by hand, checked by equal outputs)
+
+
+_VIT_RULES = [  # timm name -> torchvision name (regex over full keys)
+    (r'cls_token', 'class_token'),
+    (r'pos_embed', 'encoder.pos_embedding'),
+    (r'patch_embed\.proj\.(\w+)', r'conv_proj.\1'),
+    (r'blocks\.(\d+)\.norm1\.(\w+)', r'encoder.layers.encoder_layer_\1.ln_1.\2'),
+    (r'blocks\.(\d+)\.attn\.qkv\.(\w+)', r'encoder.layers.encoder_layer_\1.self_attention.in_proj_\2'),
+    (r'blocks\.(\d+)\.attn\.proj\.(\w+)', r'encoder.layers.encoder_layer_\1.self_attention.out_proj.\2'),
+    (r'blocks\.(\d+)\.norm2\.(\w+)', r'encoder.layers.encoder_layer_\1.ln_2.\2'),
+    (r'blocks\.(\d+)\.mlp\.fc1\.(\w+)', r'encoder.layers.encoder_layer_\1.mlp.0.\2'),
+    (r'blocks\.(\d+)\.mlp\.fc2\.(\w+)', r'encoder.layers.encoder_layer_\1.mlp.3.\2'),
+    (r'norm\.(\w+)', r'encoder.ln.\1'),
+    (r'head\.(\w+)', r'heads.head.\1'),
+]
+
+
+def _vit_truth(timm_keys):
+    truth = {}
+    for key in timm_keys:
+        for pattern, repl in _VIT_RULES:
+            if re.fullmatch(pattern, key):
+                truth[key] = re.sub(pattern, repl, key)
+                break
+        else:
+            raise KeyError(f'no torchvision name for the timm ViT key {key!r}')
+    return truth
+
+
+def _vits(small):
+    timm, tv = _timm(), _tv()
+    if small:
+        cfg = dict(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
+                   mlp_dim=128, num_classes=10)
+        a = timm.models.vision_transformer.VisionTransformer(
+            img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, mlp_ratio=4,
+            num_classes=10)
+        b = tv.models.vision_transformer.VisionTransformer(**cfg)
+        return a, b, _image(32)
+    return (timm.create_model('vit_base_patch16_224', pretrained=False),
+            tv.models.vit_b_16(weights=None), _image(224))
+
+
+def _vit_case(small, timm_to_tv):
+    a, b, x = _vits(small)
+    truth = _vit_truth(a.state_dict())
+    if timm_to_tv:
+        return Case(_keep(a), b, truth, a, x)
+    return Case(_keep(b), a, {v: k for k, v in truth.items()}, b, x)
+
+
+_pair('timm-vit-small->tv-vit-small', 'outputs', cross_naming=True, fast=True,
+      note='a 2-layer ViT configured alike in timm and torchvision')(lambda: _vit_case(True, True))
+_pair('tv-vit-small->timm-vit-small', 'outputs', cross_naming=True, fast=True,
+      note='the same, torchvision to timm')(lambda: _vit_case(True, False))
+_pair('timm-vit_base->tv-vit_b_16', 'outputs', cross_naming=True,
+      note='timm vit_base_patch16_224 -> torchvision vit_b_16')(lambda: _vit_case(False, True))
+_pair('tv-vit_b_16->timm-vit_base', 'outputs', cross_naming=True,
+      note='torchvision vit_b_16 -> timm vit_base_patch16_224')(lambda: _vit_case(False, False))
+
+
+def _zip_case(src, dst, x):
+    """Truth = the two state dicts zipped in order (checked by shapes here, by outputs in the tests)."""
+    s, d = _keep(src), dst.state_dict()
+    if len(s) != len(d) or any(a.numel() != b.numel() for a, b in zip(s.values(), d.values())):
+        raise RuntimeError('the two state dicts do not zip')
+    return Case(s, dst, dict(zip(s, d)), src, x)
+
+
+@_pair('timm-efficientnet_b0->tv-efficientnet_b0', 'outputs', cross_naming=True,
+       note='timm efficientnet_b0 -> torchvision efficientnet_b0 (same order, other names)')
+def _effnet():
+    return _zip_case(_timm().create_model('efficientnet_b0', pretrained=False),
+                     _tv().models.efficientnet_b0(weights=None), _image(64))
+
+
+@_pair('timm-convnext_tiny->tv-convnext_tiny', 'outputs', cross_naming=True,
+       note="timm convnext_tiny -> torchvision convnext_tiny; timm's gamma [C] is "
+            "torchvision's layer_scale [C, 1, 1]")
+def _convnext():
+    return _zip_case(_timm().create_model('convnext_tiny', pretrained=False),
+                     _tv().models.convnext_tiny(weights=None), _image(64))
+
+
+def _timm_resnet(arch):
+    return _zip_case(_timm().create_model(arch, pretrained=False),
+                     getattr(_tv().models, arch)(weights=None), _image(64))
+
+
+_pair('timm-resnet18->tv-resnet18', 'outputs', fast=True,
+      note='timm resnet18 -> torchvision resnet18 (same names)')(lambda: _timm_resnet('resnet18'))
+@_pair('timm-resnet18->timm-features_only', 'names', fast=True,
+       note="timm resnet18 -> timm.create_model('resnet18', features_only=True)")
+def _features_only():
+    timm = _timm()
+    src = timm.create_model('resnet18', pretrained=False)
+    dst = timm.create_model('resnet18', pretrained=False, features_only=True)
+    state = _keep(src)
+    return Case(state, dst, _truth_by_names(state, dst, [('', '')]))
+
+
+_pair('timm-resnet50->tv-resnet50', 'outputs',
+      note='timm resnet50 -> torchvision resnet50 (same names)')(lambda: _timm_resnet('resnet50'))
+
+
+# --- the easy pairs of the published README family (truth by names)
+
+
+def _names_case(make_src, make_dst, rules, unknown=()):
+    src = make_src()
+    dst = make_dst()
+    state = _keep(src)
+    return Case(state, dst, _truth_by_names(state, dst, rules, unknown))
+
+
+def _frozen_frcnn():
+    tv = _tv()
+    from torchvision.ops.misc import FrozenBatchNorm2d
+    backbone = tv.models.detection.backbone_utils.resnet_fpn_backbone(
+        backbone_name='resnet50', weights=None, norm_layer=FrozenBatchNorm2d, trainable_layers=3)
+    return tv.models.detection.FasterRCNN(backbone, num_classes=91)
+
+
+def _m(name, **kw):
+    return lambda: getattr(_tv().models, name)(weights=None, **kw)
+
+
+_EASY = [
+    ('resnet50->wrapper', _m('resnet50'), lambda: _Wrap('module', _m('resnet50')(), 'extra'), [('', 'module.')], ()),
+    ('resnet50->fasterrcnn(frozen bn)', _m('resnet50'), _frozen_frcnn, [('', 'backbone.body.')], ()),
+    ('resnet101->resnet50', _m('resnet101'), _m('resnet50'), [('', '')], ()),
+    ('resnet50->resnet101', _m('resnet50'), _m('resnet101'), [('', '')], ()),
+    ('resnet18->resnet34', _m('resnet18'), _m('resnet34'), [('', '')], ()),
+    ('resnet18->resnet18(10 classes)', _m('resnet18'), _m('resnet18', num_classes=10), [('', '')], ()),
+    ('efficientnet_b1->b0', _m('efficientnet_b1'), _m('efficientnet_b0'), [('', '')], ()),
+    ('efficientnet_b0->b1', _m('efficientnet_b0'), _m('efficientnet_b1'), [('', '')], ()),
+    ('maskrcnn->fasterrcnn', _det('maskrcnn_resnet50_fpn'), _det('fasterrcnn_resnet50_fpn'), [('', '')], ()),
+    ('fasterrcnn->maskrcnn', _det('fasterrcnn_resnet50_fpn'), _det('maskrcnn_resnet50_fpn'), [('', '')], ()),
+    ('deeplabv3->fcn', lambda: _tv().models.segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None, aux_loss=False),
+     _seg('fcn_resnet50'), [('backbone.', 'backbone.')], ('classifier.', 'aux_classifier.')),
+    ('vit_b_16->wrapper', _m('vit_b_16'), lambda: _Wrap('backbone', _m('vit_b_16')()), [('', 'backbone.')], ()),
+    ('vit_b_16->vit_l_16', _m('vit_b_16'), _m('vit_l_16'), [('', '')], ()),
+    ('swin_t->wrapper', _m('swin_t'), lambda: _Wrap('encoder', _m('swin_t')(), 'head2'), [('', 'encoder.')], ()),
+    ('convnext_tiny->wrapper', _m('convnext_tiny'), lambda: _Wrap('model', _m('convnext_tiny')()), [('', 'model.')], ()),
+    ('renamed wrapper', lambda: _Wrap('module', _m('resnet50')(), 'head_a'),
+     lambda: _Wrap('backbone', _m('resnet50')(), 'head_b'), [('module.', 'backbone.')], ('head_a.',)),
+    ('unwrap DataParallel prefix', lambda: _Wrap('module', _m('resnet18')()), _m('resnet18'), [('module.', '')], ()),
+    ('densenet121->densenet169', _m('densenet121'), _m('densenet169'), [('', '')], ()),
+    ('regnet_y_400mf->wrapper', _m('regnet_y_400mf'), lambda: _Wrap('net', _m('regnet_y_400mf')()), [('', 'net.')], ()),
+]
+for _name, _src, _dst, _rules, _unknown in _EASY:
+    _pair(_name, 'names', fast=_name in ('resnet18->resnet34', 'resnet18->resnet18(10 classes)',
+                                         'unwrap DataParallel prefix'),
+          note='published family: same names after a prefix change')(
+        lambda s=_src, d=_dst, r=_rules, u=_unknown: _names_case(s, d, r, u))
+
+
+def verify_truth(case: Case, atol: float = 1e-4) -> float:
+    """
+    Check a truth by outputs: copy the source model's tensors into the
+    destination along it and compare outputs (eval mode, ``case.inputs``).
+
+    First every floating tensor of the source model is perturbed (seeded), so
+    that tensors a fresh init makes equal (norm weights of one, zero biases,
+    running statistics) differ and a crossed pair of them changes the output.
+    The check also refuses to pass vacuously: the destination's output before
+    the copy must differ from the source's.
+
+    Returns:
+        float: the largest output difference, relative to the output scale.
+
+    Raises:
+        ValueError: no source model or inputs, the outputs differ (the truth
+            is wrong), or they were equal before the copy (nothing is checked).
+
+    Example:
+        >>> from corpus_pairs import build_case, verify_truth
+        >>> verify_truth(build_case('convbn-renamed')) < 1e-4
+        True
+    """
+    if case.source_model is None or case.inputs is None:
+        raise ValueError('this case has no source model or inputs to compare')
+    gen = torch.Generator().manual_seed(2)
+    model, destination = case.source_model.eval(), case.destination.eval()
+    src_state, dst_state = model.state_dict(), destination.state_dict()
+    with torch.no_grad():
+        for key, value in src_state.items():
+            if value.dtype.is_floating_point:
+                noise = torch.rand(value.shape, generator=gen, dtype=value.dtype)
+                if key.endswith('running_var'):
+                    value.mul_(noise + 0.5)
+                else:
+                    value.add_((noise - 0.5) * 0.04)
+        before = destination(case.inputs)
+        for s, d in case.truth.items():
+            dst_state[d].copy_(src_state[s].reshape(dst_state[d].shape))
+        want, got = model(case.inputs), destination(case.inputs)
+    scale = max(1.0, float(want.abs().max()))
+    if float((before - want).abs().max()) <= 100 * atol * scale:
+        raise ValueError('the outputs were equal before the copy: the check cannot tell')
+    diff = float((want - got).abs().max()) / scale
+    if not diff <= atol:
+        raise ValueError(f'outputs differ by {diff:.3g} > {atol} (relative): the truth is wrong')
+    return diff
