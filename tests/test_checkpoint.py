@@ -419,7 +419,8 @@ def test_unwrap_ema_missing_lists_the_keys():
     ckpt = {'epoch': 1, 'state_dict': {'w': torch.zeros(1)}, 'ema': None}
     with pytest.raises(CheckpointFormatError, match=(
             r"ema=True but the checkpoint holds no EMA weights \(looked for "
-            r"\('ema_state_dict', 'state_dict_ema', 'model_ema', 'ema'\)\); keys found: "
+            r"\('ema_state_dict', 'state_dict_ema', 'model_ema', 'ema'\), and for keys under "
+            r"\('ema_model', 'ema_state_dict', 'state_dict_ema', 'model_ema', 'ema'\)\); keys found: "
             r"checkpoint: \['epoch', 'state_dict', 'ema'\]; checkpoint\['state_dict'\]: \['w'\]\. "
             r"Pass ema=False")):
         unwrap_state_dict(ckpt, ema=True)
@@ -490,3 +491,101 @@ def test_unwrap_never_mutates():
     assert list(ckpt['state_dict']) == ['w']
     assert ckpt['state_dict']._metadata == {'': {'version': 1}}
     assert torch.equal(ckpt['state_dict']['w'], before['state_dict']['w'])
+
+
+# --- special files, EMA-only checkpoints, Lightning EMA (issues 8 and 11) -------
+
+@pytest.mark.skipif(not hasattr(os, 'mkfifo'), reason='needs os.mkfifo')
+def test_fifo_is_refused_without_opening_it(tmp_path):
+    fpath = tmp_path / 'model.pt'
+    os.mkfifo(fpath)  # opening it for reading would block forever
+    with pytest.raises(CheckpointFormatError, match=(
+            r"checkpoint path '.*model\.pt' is a FIFO \(named pipe\), not a regular "
+            r"file or folder; pass the path of the checkpoint file itself")):
+        read_state_dict(fpath)
+    with pytest.raises(CheckpointFormatError, match='is a FIFO'):
+        checkpoint.open_checkpoint(tmp_path / '*.pt')
+
+
+def test_device_file_is_refused():
+    if not os.path.exists('/dev/null'):
+        pytest.skip('needs /dev/null')
+    with pytest.raises(CheckpointFormatError, match="'/dev/null' is a character device"):
+        read_state_dict('/dev/null')
+
+
+@pytest.mark.parametrize('key', ['ema', 'model_ema', 'state_dict_ema'])
+def test_ema_only_checkpoint_suggests_ema_true(tmp_path, key):
+    fpath = tmp_path / 'ema.pt'
+    torch.save({'epoch': 3, key: {'w': torch.ones(1)}}, fpath)
+    with pytest.raises(CheckpointFormatError, match=(
+            rf"'.*ema\.pt': checkpoint holds only EMA weights \(under '{key}'\) and "
+            r"none of the regular wrapper keys .*; pass ema=True to load the EMA weights")):
+        read_state_dict(fpath)
+    assert read_state_dict(fpath, ema=True)['w'].item() == 1
+
+
+def test_lightning_flat_ema(tmp_path):
+    # a LightningModule holding self.model and self.ema_model = AveragedModel(self.model)
+    class Module(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = _tiny()
+            self.ema_model = torch.optim.swa_utils.AveragedModel(self.model)
+    module = Module()
+    with torch.no_grad():
+        for value in module.ema_model.module.parameters():
+            value.add_(10)
+    fpath = tmp_path / 'epoch=1.ckpt'
+    torch.save({'epoch': 1, 'state_dict': module.state_dict()}, fpath)
+    regular = read_state_dict(fpath)
+    assert list(regular) == list(module.state_dict())
+    ema = read_state_dict(fpath, ema=True)
+    _assert_same(ema, module.ema_model.module.state_dict())
+    assert 'n_averaged' not in ema
+    lazy = checkpoint.open_checkpoint(fpath, ema=True)
+    _assert_same(dict(lazy.read_tensors(dict.fromkeys(lazy.specs))), ema)
+    # and through Pretrained, into a fresh model of the inner architecture
+    from torch_liberator.initializer import Pretrained
+    fresh = _tiny()
+    info = Pretrained(fpath, ema=True, verbose=0).forward(fresh)
+    assert info['self_unset'] == [] and info['other_unused'] == []
+    _assert_same(fresh.state_dict(), module.ema_model.module.state_dict())
+
+
+def test_select_ema_keys_without_module_level():
+    keys = ['backbone.w', 'model_ema.backbone.w']
+    assert checkpoint.select_ema_keys(keys) == {'backbone.w': 'model_ema.backbone.w'}
+
+
+# --- open_checkpoint -------------------------------------------------------------
+
+def test_open_checkpoint_kinds(tmp_path):
+    from safetensors.torch import save_file
+    from torch_liberator.safesources import SafetensorsSource
+    from torch_liberator.sources import MappedStateSource
+    state = _tiny().state_dict()
+    torch.save(state, tmp_path / 'a.pt')
+    save_file(state, tmp_path / 'a.safetensors')
+    torch.save(state, tmp_path / 'old.pt', _use_new_zipfile_serialization=False)
+    for name, kind in [('a.pt', MappedStateSource),
+                       ('a.safetensors', SafetensorsSource),
+                       ('old.pt', MappedStateSource)]:
+        source = checkpoint.open_checkpoint(tmp_path / name)
+        assert type(source) is kind, name
+        got = dict(source.read_tensors(dict.fromkeys(source.specs)))
+        _assert_same(dict(sorted(got.items())), dict(sorted(state.items())))
+
+
+def test_open_checkpoint_unsafe(tmp_path):
+    fpath = tmp_path / 'train.pt'
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'config': CustomConfig()}, fpath)
+    with pytest.raises(UnsafeCheckpointError, match='allow_unsafe=True'):
+        checkpoint.open_checkpoint(fpath)
+    source = checkpoint.open_checkpoint(fpath, allow_unsafe=True)
+    assert list(source.specs) == ['w']
+
+
+def test_open_checkpoint_missing(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match='does not exist'):
+        checkpoint.open_checkpoint(tmp_path / 'nope.pt')

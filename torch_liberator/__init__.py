@@ -26,6 +26,7 @@ _LAZY = {
     'associate_keys': 'association',
     'maximum_common_ordered_subpaths': 'association',
     'read_state_dict': 'checkpoint',
+    'open_checkpoint': 'checkpoint',
     'shove_tensor': 'shove',
     'load_partial_state': 'initializer',
     'Pretrained': 'initializer',

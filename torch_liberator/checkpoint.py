@@ -10,14 +10,27 @@ file and how to fix it. Supported sources:
   cannot run code; files that need arbitrary unpickling are refused unless the
   caller opts in with ``allow_unsafe=True``;
 * ``.safetensors`` files;
+* sharded safetensors checkpoints: a ``*.safetensors.index.json`` or the
+  folder holding it (:class:`torch_liberator.safesources.ShardedSafetensorsSource`);
+* torch.distributed.checkpoint (DCP) directories
+  (:class:`torch_liberator.dcp.DcpSource`);
 * torch_liberator deploy files: a ``.zip``, a path inside one
   (``dir/x.zip/name/weights.safetensors``) or an unzipped deploy directory
   (read by :func:`torch_liberator.deployer.read_deploy_state_dict`);
 * a glob pattern that matches exactly one of the above.
 
-What the file held is flattened by :func:`unwrap_state_dict`: training
+:func:`read_state_dict` reads every tensor; :func:`open_checkpoint` returns a
+lazy :class:`~torch_liberator.sources.LazySource` that knows every key and
+shape from the file's header or metadata and reads tensors only on request
+(for huge checkpoints). Only regular files and folders are read: a FIFO, a
+device or a socket is refused before it is opened.
+
+What the file held is flattened by
+:func:`torch_liberator.unwrap.unwrap_state_dict` (importable from here too): training
 checkpoints that nest the weights under :data:`WRAPPER_KEYS` (or EMA weights
-under :data:`EMA_KEYS`) are unwrapped.
+under :data:`EMA_KEYS`) are unwrapped; with ``ema=True`` a flat state that
+holds the EMA copy beside the model (``ema_model.module.*``, as Lightning
+writes) gives the EMA copy (:data:`EMA_PREFIXES`).
 
 Example:
     >>> import os, tempfile, torch
@@ -36,32 +49,32 @@ import glob
 import os
 import pickle
 import re
-from collections.abc import Mapping
+import stat
 
 import torch
 
+from torch_liberator.dcp import DcpSource, is_dcp_dir
 from torch_liberator.deployer._format import (
     is_torch_archive, read_deploy_state_dict, split_zip_path)
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
+from torch_liberator.safesources import (
+    INDEX_SUFFIX, SafetensorsSource, ShardedSafetensorsSource)
+from torch_liberator.sources import (
+    LazySource, MappedStateSource, RenamedSource, describe_error,
+    preview_items)
+from torch_liberator.unwrap import (
+    EMA_KEYS, EMA_PREFIXES, WRAPPER_KEYS, select_ema_keys, unwrap_state_dict)
 
 __all__ = [
     'EMA_KEYS',
+    'EMA_PREFIXES',
     'WRAPPER_KEYS',
+    'open_checkpoint',
     'read_state_dict',
+    'select_ema_keys',
     'unwrap_state_dict',
 ]
-
-#: Keys under which training checkpoints nest the model weights, tried in
-#: this order.
-WRAPPER_KEYS = ('model_state_dict', 'state_dict', 'weights', 'model')
-
-#: Keys under which training checkpoints keep exponential-moving-average
-#: weights, tried in this order when ``ema=True``.
-EMA_KEYS = ('ema_state_dict', 'state_dict_ema', 'model_ema', 'ema')
-
-# Wrappers nested deeper than this are assumed to be a cycle or a mistake.
-_MAX_DEPTH = 8
 
 _ZIP_MAGIC = b'PK\x03\x04'
 
@@ -73,14 +86,17 @@ def read_state_dict(fpath, device=None, ema=False, allow_unsafe=False):
     Args:
         fpath (str | PathLike): a checkpoint file (``.pt``, ``.pth``,
             ``.ckpt``, ``.bin``, ``.safetensors``, anything written by
-            :func:`torch.save`), a deploy ``.zip``, a path inside a deploy
-            zip, an unzipped deploy directory, or a glob pattern that matches
-            exactly one of these.
+            :func:`torch.save`), a sharded safetensors index
+            (``model.safetensors.index.json``) or its folder, a
+            torch.distributed.checkpoint directory, a deploy ``.zip``, a path
+            inside a deploy zip, an unzipped deploy directory, or a glob
+            pattern that matches exactly one of these.
         device (str | torch.device | None): where to put the tensors
             (``map_location`` of :func:`torch.load`). None keeps the devices
             the file was saved from (CPU for safetensors and deploy files).
         ema (bool): return the EMA weights of a checkpoint that holds them
-            (see :data:`EMA_KEYS`); an error if it holds none.
+            (see :data:`EMA_KEYS` and :data:`EMA_PREFIXES`); an error if it
+            holds none.
         allow_unsafe (bool): read a :func:`torch.save` file that holds
             arbitrary Python objects with ``torch.load(weights_only=False)``.
             Unpickling can run any code: only use it for files you trust.
@@ -94,8 +110,9 @@ def read_state_dict(fpath, device=None, ema=False, allow_unsafe=False):
             no path or several.
         UnsafeCheckpointError: the file needs arbitrary unpickling and
             ``allow_unsafe`` is False.
-        CheckpointFormatError: the file is corrupt, truncated, unreadable, or
-            does not hold a state dict of tensors.
+        CheckpointFormatError: the file is corrupt, truncated, unreadable,
+            not a regular file or folder (a FIFO, a device), or does not hold
+            a state dict of tensors.
 
     Example:
         >>> import os, tempfile, torch
@@ -116,153 +133,95 @@ def read_state_dict(fpath, device=None, ema=False, allow_unsafe=False):
     """
     path, inside_zip = _resolve_path(fpath)
     kind = 'deploy' if inside_zip else _detect_kind(path)
+    if kind in ('sharded', 'dcp'):
+        source = open_checkpoint(path, ema=ema)
+        return {key: tensor.to(device) if device is not None else tensor
+                for key, tensor in source.read_tensors(
+                    dict.fromkeys(source.specs))}
     if kind == 'deploy':
         obj = read_deploy_state_dict(path, device=device)
     elif kind == 'safetensors':
         obj = _read_safetensors(path, device)
     else:
         obj = _read_torch(path, device, allow_unsafe)
+    return _unwrap_file(obj, ema, path)
+
+
+def open_checkpoint(fpath, ema=False, allow_unsafe=False) -> LazySource:
+    """
+    Open a checkpoint lazily: every key and spec now, from the file's header
+    or metadata; tensor data only when asked for.
+
+    What is read up front, per format: the header of a ``.safetensors`` file
+    or of every shard of a sharded index (checked against the index); the
+    ``.metadata`` of a torch.distributed.checkpoint directory; the pickle of
+    a :func:`torch.save` file opened with ``torch.load(mmap=True)``, whose
+    tensors stay on disk until read. Legacy (pre-1.6, non-zip) torch files
+    cannot be memory-mapped and deploy files are hash-checked as a whole:
+    both are read whole into memory here.
+
+    Args:
+        fpath (str | PathLike): anything :func:`read_state_dict` accepts.
+        ema (bool): the EMA weights, as in :func:`read_state_dict`.
+        allow_unsafe (bool): as in :func:`read_state_dict`.
+
+    Returns:
+        LazySource: ``.specs`` maps every key to its
+        :class:`~torch_liberator.shapes.TensorSpec`;
+        ``.read_tensors(requests)`` reads what is asked, in bounded batches.
+
+    Raises:
+        CheckpointNotFoundError, UnsafeCheckpointError, CheckpointFormatError:
+            as :func:`read_state_dict`, all before any tensor data is read
+            (a sharded index naming a missing shard, or a shard whose header
+            disagrees with the index; a DCP directory without metadata).
+
+    Example:
+        >>> import os, tempfile, torch
+        >>> from torch_liberator.checkpoint import open_checkpoint
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = os.path.join(tmp.name, 'last.ckpt')
+        >>> torch.save({'epoch': 1, 'state_dict': torch.nn.Linear(2, 3).state_dict()}, fpath)
+        >>> source = open_checkpoint(fpath)
+        >>> {key: spec.shape for key, spec in source.specs.items()}
+        {'weight': (3, 2), 'bias': (3,)}
+        >>> dict(source.read_tensors({'bias': None}))['bias'].shape
+        torch.Size([3])
+        >>> tmp.cleanup()
+    """
+    path, inside_zip = _resolve_path(fpath)
+    kind = 'deploy' if inside_zip else _detect_kind(path)
+    if kind == 'torch' and _is_zip(path):
+        def open_state():
+            obj = _read_torch(path, 'cpu', allow_unsafe, mmap=True)
+            return _unwrap_file(obj, ema, path)
+        return MappedStateSource(open_state, path)
+    if kind in ('torch', 'deploy'):
+        state = read_state_dict(path, ema=ema, allow_unsafe=allow_unsafe)
+        return MappedStateSource(lambda: state, path)
+    if kind == 'safetensors':
+        source = SafetensorsSource(path)
+    elif kind == 'sharded':
+        source = ShardedSafetensorsSource(path)
+    else:
+        source = DcpSource(path)
+    if not ema:
+        return source
+    names = select_ema_keys(source.specs)
+    if names is None:
+        raise CheckpointFormatError(
+            f'{path!r}: ema=True but the checkpoint holds no EMA weights '
+            f'(looked for keys under {EMA_PREFIXES}); keys found: '
+            f'{preview_items(map(repr, source.specs))}. Pass ema=False to '
+            'read the regular weights')
+    return RenamedSource(source, names)
+
+
+def _unwrap_file(obj, ema, path):
     try:
         return unwrap_state_dict(obj, ema=ema)
     except CheckpointFormatError as err:
         raise CheckpointFormatError(f'{path!r}: {err}') from err
-
-
-def unwrap_state_dict(obj, ema=False):
-    """
-    Turn what a checkpoint file held into a flat ``{str: Tensor}`` dict.
-
-    * A dict whose values are tensors is a state dict: returned as a new
-      plain dict (the ``_metadata`` attribute of
-      :meth:`torch.nn.Module.state_dict` is dropped).
-    * A dict holding a dict (or module) under one of :data:`WRAPPER_KEYS`
-      (``model_state_dict``, ``state_dict``, ``weights``, ``model``, tried in
-      that order) is unwrapped, recursively: lightning's
-      ``{'state_dict': ..., 'epoch': ...}``, ``{'model': {...}}``.
-    * With ``ema=True``, one of :data:`EMA_KEYS` (``ema_state_dict``,
-      ``state_dict_ema``, ``model_ema``, ``ema``) is preferred at every level.
-    * An :class:`torch.nn.Module` (only found in files read with
-      ``allow_unsafe=True``) gives its ``state_dict()``.
-
-    ``obj`` itself is never modified.
-
-    Args:
-        obj (Mapping | torch.nn.Module): what :func:`torch.load` returned.
-        ema (bool): return the EMA weights; an error if there are none.
-
-    Returns:
-        Dict[str, torch.Tensor]
-
-    Raises:
-        CheckpointFormatError: ``obj`` is neither a state dict nor a known
-            wrapper of one (the message names the keys found and the keys
-            recognized), a key is not a string, a value is not a tensor, or
-            ``ema=True`` and no EMA weights were found.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.checkpoint import unwrap_state_dict
-        >>> weights = torch.nn.Linear(1, 1).state_dict()
-        >>> ckpt = {'epoch': 7, 'state_dict': {'model': weights}}
-        >>> sorted(unwrap_state_dict(ckpt))
-        ['bias', 'weight']
-        >>> ckpt = {'model': weights, 'ema': {'w': torch.ones(1)}}
-        >>> sorted(unwrap_state_dict(ckpt, ema=True))
-        ['w']
-        >>> try:
-        ...     unwrap_state_dict({'epoch': 7, 'optimizer': {}})
-        ... except ValueError as err:
-        ...     print(str(err)[:60])
-        checkpoint holds no tensors and none of the recognized wrapp
-    """
-    return _unwrap(obj, ema, 'checkpoint', [])
-
-
-# --- unwrapping --------------------------------------------------------------
-
-def _is_container(value):
-    return isinstance(value, (Mapping, torch.nn.Module))
-
-
-def _preview(items, limit=10):
-    """A short list repr: the first ``limit`` items and how many more."""
-    items = list(items)
-    text = ', '.join(items[:limit])
-    if len(items) > limit:
-        text += f', ... ({len(items) - limit} more)'
-    return f'[{text}]'
-
-
-def _unwrap(obj, ema, where, trail):
-    """
-    Recursive worker of :func:`unwrap_state_dict`. ``where`` names ``obj``
-    in messages (``checkpoint['state_dict']``); ``trail`` lists
-    ``(where, keys)`` of the wrapper levels above, for the EMA message.
-    """
-    if len(trail) > _MAX_DEPTH:
-        raise CheckpointFormatError(
-            f'{where} is nested more than {_MAX_DEPTH} wrapper levels deep '
-            '(a cycle?); unwrap the checkpoint yourself and pass the state '
-            'dict')
-    if isinstance(obj, torch.nn.Module):
-        module_name = type(obj).__name__
-        obj = obj.state_dict()
-        where = f'{where} ({module_name}.state_dict())'
-    elif not isinstance(obj, Mapping):
-        raise CheckpointFormatError(
-            f'{where} is a {type(obj).__name__}, not a state dict: expected a '
-            'dict of tensors, a dict that nests one under one of '
-            f'{WRAPPER_KEYS}, or an nn.Module')
-    else:
-        if ema:
-            for key in EMA_KEYS:
-                value = obj.get(key)
-                if _is_container(value):
-                    return _unwrap(value, False, f'{where}[{key!r}]',
-                                   trail + [(where, list(obj))])
-        for key in WRAPPER_KEYS:
-            value = obj.get(key)
-            if _is_container(value):
-                return _unwrap(value, ema, f'{where}[{key!r}]',
-                               trail + [(where, list(obj))])
-    return _flat_state(obj, ema, where, trail)
-
-
-def _flat_state(obj, ema, where, trail):
-    """Validate a mapping that should be a flat state dict; copy it."""
-    items = list(obj.items())
-    if items and not any(isinstance(v, torch.Tensor) for _, v in items):
-        recognized = WRAPPER_KEYS + (EMA_KEYS if ema else ())
-        notes = ''.join(
-            f'; {key!r} is present but holds a {type(value).__name__}, not a dict'
-            for key, value in items if key in recognized)
-        raise CheckpointFormatError(
-            f'{where} holds no tensors and none of the recognized wrapper '
-            f'keys {recognized}; keys found: '
-            f'{_preview(repr(k) for k, _ in items)}{notes}. If the weights '
-            'are stored under another key, pass checkpoint[key] instead')
-    bad_keys = [k for k, _ in items if not isinstance(k, str)]
-    if bad_keys:
-        raise CheckpointFormatError(
-            f'{where} has keys that are not strings: '
-            f'{_preview(f"{k!r} ({type(k).__name__})" for k in bad_keys)}; '
-            'state dict keys must be strings such as "layer1.0.weight"')
-    bad_values = [(k, v) for k, v in items if not isinstance(v, torch.Tensor)]
-    if bad_values:
-        raise CheckpointFormatError(
-            f'{where} holds values that are not tensors: '
-            f'{_preview(f"{k!r} ({type(v).__name__})" for k, v in bad_values)}; '
-            'a state dict maps every key to a tensor, remove the other '
-            'entries')
-    if ema:
-        levels = trail + [(where, [k for k, _ in items])]
-        found = '; '.join(f'{name}: {_preview(repr(k) for k in keys)}'
-                          for name, keys in levels)
-        raise CheckpointFormatError(
-            f'ema=True but the checkpoint holds no EMA weights (looked for '
-            f'{EMA_KEYS}); keys found: {found}. Pass ema=False to read the '
-            'regular weights')
-    return dict(items)
 
 
 # --- finding the file --------------------------------------------------------
@@ -296,7 +255,7 @@ def _resolve_path(fpath):
         if len(matches) > 1:
             raise CheckpointNotFoundError(
                 f'the pattern {path!r} matches {len(matches)} paths, expected '
-                f'exactly one: {_preview(repr(m) for m in matches)}; make the '
+                f'exactly one: {preview_items(repr(m) for m in matches)}; make the '
                 'pattern more specific')
         return matches[0], False
     raise CheckpointNotFoundError(
@@ -306,10 +265,26 @@ def _resolve_path(fpath):
 def _detect_kind(path):
     """
     Returns:
-        str: 'deploy', 'safetensors' or 'torch'.
+        str: 'deploy', 'safetensors', 'sharded', 'dcp' or 'torch'.
     """
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise CheckpointFormatError(
+            f'cannot read checkpoint file {path!r}: {err}') from err
+    if stat.S_ISDIR(mode):
+        if is_dcp_dir(path):
+            return 'dcp'
+        if any(name.endswith(INDEX_SUFFIX) for name in os.listdir(path)):
+            return 'sharded'
         return 'deploy'
+    if not stat.S_ISREG(mode):
+        # opening a FIFO would block until someone writes to it
+        raise CheckpointFormatError(
+            f'checkpoint path {path!r} is a {_file_type(mode)}, not a regular '
+            'file or folder; pass the path of the checkpoint file itself')
+    if path.endswith(INDEX_SUFFIX):
+        return 'sharded'
     try:
         with open(path, 'rb') as file:
             header = file.read(16)
@@ -334,17 +309,17 @@ def _detect_kind(path):
     return 'torch'
 
 
+def _file_type(mode):
+    for test, name in ((stat.S_ISFIFO, 'FIFO (named pipe)'),
+                       (stat.S_ISCHR, 'character device'),
+                       (stat.S_ISBLK, 'block device'),
+                       (stat.S_ISSOCK, 'socket')):
+        if test(mode):
+            return name
+    return 'special file'
+
+
 # --- reading -----------------------------------------------------------------
-
-def _describe(err):
-    """``'Type: first line of the message'``, short, without ANSI codes."""
-    lines = re.sub(r'\x1b\[[0-9;]*m', '', str(err)).strip().splitlines()
-    text = lines[0] if lines else ''
-    if len(text) > 200:
-        text = text[:200] + '...'
-    name = type(err).__name__
-    return f'{name}: {text}' if text else name
-
 
 def _read_safetensors(path, device):
     from safetensors.torch import load_file
@@ -353,13 +328,13 @@ def _read_safetensors(path, device):
         return load_file(path, device=target)
     except Exception as err:
         raise CheckpointFormatError(
-            f'cannot read safetensors file {path!r} ({_describe(err)}); it is '
+            f'cannot read safetensors file {path!r} ({describe_error(err)}); it is '
             'corrupt or truncated, save it again') from err
 
 
-def _read_torch(path, device, allow_unsafe):
+def _read_torch(path, device, allow_unsafe, mmap=False):
     try:
-        return torch.load(path, map_location=device,
+        return torch.load(path, map_location=device, mmap=mmap,
                           weights_only=not allow_unsafe)
     except pickle.UnpicklingError as err:
         if not allow_unsafe:
@@ -386,7 +361,7 @@ def _format_error(path, err):
         hint = ('it refers to Python code that cannot be imported here; '
                 'install the code it was saved with, or re-save the state dict')
     return CheckpointFormatError(
-        f'cannot read checkpoint {path!r} ({_describe(_inner(err))}); {hint}')
+        f'cannot read checkpoint {path!r} ({describe_error(_inner(err))}); {hint}')
 
 
 def _unsafe_requirement(err, path):
@@ -409,7 +384,7 @@ def _unsafe_requirement(err, path):
     found = re.search(r'GLOBAL (\S+) was not an allowed global', text)
     if found:
         return f'it holds objects of {found.group(1)}'
-    return f'it holds objects other than tensors ({_describe(_inner(err))})'
+    return f'it holds objects other than tensors ({describe_error(_inner(err))})'
 
 
 def _inner(err):

@@ -36,9 +36,12 @@ from torch_liberator.loadplan import (DEFAULT_ASSOCIATION, LoadPlan, Mangle,
                                       build_plan, check_plan_options, plan_load,
                                       describe_destination,
                                       unwritable_reason)
-from torch_liberator.policies import MangleRules, apply_decision, prepare_shove
+from torch_liberator.policies import MangleRules
 from torch_liberator.report import print_report
 from torch_liberator.tensorsource import SourceLike, open_source
+from torch_liberator.transfer import (Destination, prepare_transfer,
+                                      settle_meta, transfer_plan,
+                                      warn_meta_left)
 
 __all__ = ['Pretrained', 'load_partial_state']
 
@@ -190,23 +193,24 @@ def load_partial_state(model: torch.nn.Module,
     plan = build_plan(source, dst_specs, dst_state, association=association,
                       rules=rules, rename=rename, keyfilter=keyfilter,
                       shortcut=allow_efficiency_tricks)
-    tensors = source.read([e.src_key for e in plan.loaded])
-    prepared = {e.src_key: prepare_shove(e.decision, tensors[e.src_key],
-                                         dst_state[e.dst_key], e.dst_key)
-                for e in plan.loaded if e.action == 'shove'}
-    inits, init_failures = _plan_leftover(leftover, dst_state, plan)
+    # huge (transfer.py): meta-device tensors are materialised, file sources
+    # are streamed; shove values are prepared before anything is written
+    destination = Destination(model, dst_state)
+    plan = settle_meta(plan, destination, leftover)
+    prepared = prepare_transfer(plan, source, destination)
+    inits, init_failures = _plan_leftover(leftover, destination, plan)
     n_inits = len(inits)
 
     # Nothing above touched the model; from here on nothing can fail on
-    # account of the inputs.
+    # account of the inputs (reading a file can still fail on I/O).
     with torch.no_grad():
         while inits:  # pop as we go, so scratch memory is freed early
             key, scratch = inits.popitem()
-            dst_state[key].copy_(scratch)
-        for e in plan.loaded:
-            apply_decision(e.decision, dst_state[e.dst_key],
-                           tensors[e.src_key], e.dst_key,
-                           prepared.get(e.src_key))
+            destination.target(key).copy_(scratch)
+        transfer_plan(plan, source, destination, prepared, verbose=verbose)
+        destination.assign()
+    if not callable(leftover):
+        warn_meta_left(plan, destination)
 
     info = _make_info(plan, ignore_unset)
     if verbose:
@@ -382,7 +386,7 @@ def _model_device(model):
 
 # --- planning (nothing here touches the model) ------------------------------
 
-def _plan_leftover(leftover, dst_state, plan):
+def _plan_leftover(leftover, destination, plan):
     """
     Run the leftover initializer on scratch tensors for every model tensor
     not fully covered by a copy.
@@ -393,6 +397,7 @@ def _plan_leftover(leftover, dst_state, plan):
     """
     if not callable(leftover):
         return {}, {}
+    dst_state = destination.tensors
     # tied weights: one tensor under several keys counts once
     covered = {id(dst_state[e.dst_key]) for e in plan.loaded if e.covers}
     inits, failures = {}, {}
@@ -405,7 +410,7 @@ def _plan_leftover(leftover, dst_state, plan):
             failures[dst_key] = reason
             continue
         done.add(id(dst))
-        scratch = torch.empty_like(dst.detach())
+        scratch = destination.scratch(dst_key)
         try:
             with torch.no_grad():
                 leftover(scratch)

@@ -23,7 +23,7 @@ from typing import (Dict, Iterable, Mapping, Optional, Protocol, Union,
 
 import torch
 
-from torch_liberator.checkpoint import read_state_dict, unwrap_state_dict
+from torch_liberator.checkpoint import open_checkpoint, unwrap_state_dict
 from torch_liberator.errors import CheckpointFormatError
 from torch_liberator.preflight import check_source
 from torch_liberator.shapes import TensorSpec
@@ -158,8 +158,11 @@ def open_source(source: SourceLike, device: Optional[torch.device] = None,
         source: a checkpoint path (what
             :func:`~torch_liberator.checkpoint.read_state_dict` accepts), a
             state dict (flat or nested), or a :class:`TensorSource`, returned
-            as it is.
-        device: where tensors read from a path are put (None: as stored).
+            as it is. A path is opened lazily
+            (:func:`~torch_liberator.checkpoint.open_checkpoint`): specs from
+            the file's header or metadata, tensors read on request (to the
+            CPU; the copy into the model moves them to its device).
+        device: unused since paths are opened lazily (kept for callers).
         ema: read the EMA copy of a checkpoint that holds one.
         allow_unsafe: allow arbitrary unpickling (trusted files only).
 
@@ -177,9 +180,7 @@ def open_source(source: SourceLike, device: Optional[torch.device] = None,
         torch_liberator.errors.CheckpointFormatError: model_state_dict is a list, not a mapping of names to tensors; pass a state dict or a checkpoint path
     """
     if isinstance(source, (str, os.PathLike)):
-        state = read_state_dict(source, device=device, ema=ema,
-                                allow_unsafe=allow_unsafe)
-        return StateDictSource(state)
+        return open_checkpoint(source, ema=ema, allow_unsafe=allow_unsafe)
     if isinstance(source, TensorSource) and not hasattr(source, 'items'):
         return source
     if ema and hasattr(source, 'items'):

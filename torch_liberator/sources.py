@@ -1,0 +1,299 @@
+"""
+Checkpoints read lazily: keys and specs first, tensor data only on request.
+
+A :class:`LazySource` knows every key of a checkpoint and its
+:class:`~torch_liberator.shapes.TensorSpec` (shape and dtype) from the file's
+header alone, and reads tensors only when asked, a batch at a time, so a
+caller can plan a whole load from the specs and then read only the tensors
+(or the slices of them) it will use. The engines are the formats' own:
+
+* :class:`MappedStateSource`: anything that reopens as a flat dict of
+  tensors, memory-mapped (``torch.load(mmap=True)``, built by
+  :mod:`torch_liberator.checkpoint`) or already in memory;
+* :class:`RenamedSource`: another source with some keys renamed.
+
+Every source has what a load plan asks of one
+(:class:`torch_liberator.tensorsource.TensorSource`: ``specs``,
+``problems``, ``read(keys)``) plus :meth:`LazySource.read_tensors`, which
+streams tensors, or only the blocks of them a shove keeps.
+
+:mod:`torch_liberator.safesources` adds ``.safetensors`` files and sharded
+safetensors checkpoints, :mod:`torch_liberator.dcp` the
+torch.distributed.checkpoint directory.
+
+Memory: tensors are read in batches of at most :data:`READ_BATCH_BYTES`
+(or one tensor, if larger), and the file is reopened for each batch, so the
+pages of the file a batch touched are released before the next batch is
+read. The peak memory of reading a whole checkpoint through a source stays
+near one batch, not the size of the checkpoint.
+
+Example:
+    >>> import torch
+    >>> from torch_liberator.sources import MappedStateSource
+    >>> source = MappedStateSource(lambda: {'fc.weight': torch.arange(6.).reshape(3, 2)})
+    >>> source.specs['fc.weight']
+    TensorSpec(shape=(3, 2), dtype=torch.float32)
+    >>> dict(source.read_tensors({'fc.weight': (slice(0, 2), slice(0, 1))}))['fc.weight'].tolist()
+    [[0.0], [2.0]]
+"""
+import re
+from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
+
+import torch
+
+from torch_liberator.errors import CheckpointFormatError
+from torch_liberator.preflight import check_source
+from torch_liberator.shapes import TensorSpec
+
+__all__ = [
+    'LazySource',
+    'MappedStateSource',
+    'READ_BATCH_BYTES',
+    'RenamedSource',
+    'block_of',
+    'describe_error',
+    'preview_items',
+]
+
+#: Read at most this many bytes of tensor data per batch (one tensor at
+#: least): the bound on the memory a lazy read adds on top of the model.
+READ_BATCH_BYTES = 64 * 2 ** 20
+
+Block = Optional[Tuple[slice, ...]]
+
+
+def block_of(src_shape, dst_shape) -> Tuple[slice, ...]:
+    """
+    The leading block of ``src_shape`` that a corner copy into ``dst_shape``
+    keeps (both of one rank): what to read of a source tensor that is shoved.
+
+    Example:
+        >>> from torch_liberator.sources import block_of
+        >>> block_of((1000, 512), (10, 512))
+        (slice(0, 10, None), slice(0, 512, None))
+    """
+    return tuple(slice(0, min(int(s), int(d)))
+                 for s, d in zip(src_shape, dst_shape))
+
+
+class LazySource:
+    """
+    Base class: a checkpoint whose keys and specs are known before any
+    tensor is read. Subclasses fill :attr:`specs` (and :attr:`problems`)
+    and define ``_read_batch``.
+
+    Attributes:
+        specs (Dict[str, TensorSpec]): every tensor of the checkpoint, in the
+            order the checkpoint stores them.
+        problems (Dict[str, str]): keys whose tensors cannot be loaded, with
+            the reason (the plan skips them).
+        fpath (str | None): the file or folder read.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.sources import MappedStateSource
+        >>> source = MappedStateSource(lambda: {'w': torch.ones(3)})
+        >>> source.nbytes({'w': None}), source.nbytes({'w': (slice(0, 1),)})
+        (12, 4)
+        >>> source.read(['w'])['w'].tolist()
+        [1.0, 1.0, 1.0]
+    """
+
+    fpath = None
+
+    def __init__(self):
+        self.specs: Dict[str, TensorSpec] = {}
+        self.problems: Dict[str, str] = {}
+
+    def read(self, keys: Iterable[str]) -> Dict[str, torch.Tensor]:
+        """
+        ``{key: tensor}`` for ``keys``, all at once (see
+        :meth:`read_tensors` to stream them in bounded memory).
+        """
+        return dict(self.read_tensors(dict.fromkeys(keys)))
+
+    def __repr__(self):
+        where = '' if self.fpath is None else repr(self.fpath) + ', '
+        return f'{type(self).__name__}({where}{len(self.specs)} tensors)'
+
+    def nbytes(self, requests: Mapping[str, Block]) -> int:
+        """Bytes of tensor data that reading ``requests`` moves."""
+        return sum(self._request_bytes(key, block)
+                   for key, block in requests.items())
+
+    def _request_bytes(self, key, block):
+        spec = self.specs[key]
+        shape = spec.shape if block is None else [
+            len(range(*part.indices(size)))
+            for part, size in zip(block, spec.shape)]
+        count = 1
+        for size in shape:
+            count *= size
+        itemsize = getattr(spec.dtype, 'itemsize', 4)
+        return count * itemsize
+
+    def read_tensors(self, requests: Mapping[str, Block]
+                     ) -> Iterator[Tuple[str, torch.Tensor]]:
+        """
+        Read the requested tensors, a batch at a time.
+
+        Args:
+            requests (Mapping[str, Tuple[slice, ...] | None]): key -> the
+                block to read (a tuple of slices, one per dimension, see
+                :func:`block_of`) or None for the whole tensor.
+
+        Yields:
+            Tuple[str, torch.Tensor]: key and CPU tensor, in the source's
+            order. A tensor may be a view of a file mapping that is released
+            when the next batch is read: copy it before asking for the next
+            one, and do not keep it.
+
+        Raises:
+            KeyError: a requested key is not in :attr:`specs`.
+            CheckpointFormatError: the file changed or broke since it was
+                opened.
+
+        Example:
+            >>> import torch
+            >>> from torch_liberator.sources import MappedStateSource
+            >>> source = MappedStateSource(lambda: {'a': torch.zeros(2), 'b': torch.ones(2)})
+            >>> [key for key, _ in source.read_tensors({'b': None})]
+            ['b']
+        """
+        missing = [key for key in requests if key not in self.specs]
+        if missing:
+            raise KeyError(f'not in {self!r}: {missing[:5]}')
+        batch, size = [], 0
+        for key in self.specs:
+            if key not in requests:
+                continue
+            nbytes = self._request_bytes(key, requests[key])
+            if batch and size + nbytes > READ_BATCH_BYTES:
+                yield from self._read_batch(batch)
+                batch, size = [], 0
+            batch.append((key, requests[key]))
+            size += nbytes
+        if batch:
+            yield from self._read_batch(batch)
+
+    def _read_batch(self, batch):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class MappedStateSource(LazySource):
+    """
+    A checkpoint that reopens as a flat dict of tensors, such as a file
+    written by :func:`torch.save` read with ``torch.load(mmap=True)``:
+    opening it reads the pickle (names, shapes, dtypes) but no tensor data;
+    a batch reads only the pages of its tensors, and the mapping is dropped
+    after each batch. ``lambda: state`` makes a source of a dict already in
+    memory.
+
+    Args:
+        open_state (Callable[[], Dict[str, torch.Tensor]]): returns the flat
+            state dict, anew on each call.
+        fpath (str | None): the file, for messages.
+
+    Example:
+        >>> import os, tempfile, torch
+        >>> from torch_liberator.sources import MappedStateSource
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> fpath = os.path.join(tmp.name, 'm.pt')
+        >>> torch.save({'w': torch.arange(4.)}, fpath)
+        >>> source = MappedStateSource(lambda: torch.load(fpath, mmap=True, weights_only=True), fpath)
+        >>> dict(source.read_tensors({'w': (slice(1, 3),)}))['w'].tolist()
+        [1.0, 2.0]
+        >>> tmp.cleanup()
+    """
+
+    def __init__(self, open_state: Callable[[], Dict[str, torch.Tensor]],
+                 fpath: Optional[str] = None):
+        super().__init__()
+        self.fpath = fpath
+        self._open_state = open_state
+        state = open_state()
+        self.specs = {key: TensorSpec.of(value) for key, value in state.items()}
+        self.problems = {key: check_source(value)
+                         for key, value in state.items()
+                         if check_source(value)}
+
+    def _read_batch(self, batch):
+        state = self._open_state()
+        for key, block in batch:
+            spec = self.specs[key]
+            tensor = state.get(key)
+            if tensor is None or TensorSpec.of(tensor) != spec:
+                raise CheckpointFormatError(
+                    f'{self.fpath!r} changed while it was being read: '
+                    f'{key!r} is no longer a {spec}; load again')
+            yield key, tensor if block is None else tensor[block]
+        del state  # unmaps the file before the next batch is read
+
+
+class RenamedSource(LazySource):
+    """
+    A view of another source with some of its keys under new names (and
+    the others left out).
+
+    Args:
+        source (LazySource): the source read.
+        names (Mapping[str, str]): new key -> key in ``source``, in the
+            order the view lists them.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.sources import MappedStateSource, RenamedSource
+        >>> inner = MappedStateSource(lambda: {'ema.w': torch.ones(1), 'w': torch.zeros(1)})
+        >>> view = RenamedSource(inner, {'w': 'ema.w'})
+        >>> dict(view.read_tensors({'w': None}))['w'].tolist()
+        [1.0]
+    """
+
+    def __init__(self, source: LazySource, names: Mapping[str, str]):
+        super().__init__()
+        self.source = source
+        self.fpath = source.fpath
+        self.names = dict(names)
+        self.specs = {new: source.specs[old] for new, old in self.names.items()}
+
+    def _read_batch(self, batch):
+        back = {self.names[key]: key for key, _ in batch}
+        requests = {self.names[key]: block for key, block in batch}
+        for old, tensor in self.source.read_tensors(requests):
+            yield back[old], tensor
+
+
+# --- helpers shared with the other readers ---------------------------------------
+
+def describe_error(err: BaseException) -> str:
+    """
+    ``'Type: first line of the message'``, short, without ANSI codes.
+
+    Example:
+        >>> from torch_liberator.sources import describe_error
+        >>> describe_error(ValueError('bad\\nmore'))
+        'ValueError: bad'
+    """
+    lines = re.sub(r'\x1b\[[0-9;]*m', '', str(err)).strip().splitlines()
+    text = lines[0] if lines else ''
+    if len(text) > 200:
+        text = text[:200] + '...'
+    name = type(err).__name__
+    return f'{name}: {text}' if text else name
+
+
+def preview_items(items, limit: int = 10) -> str:
+    """
+    A short list of strings for a message: the first ``limit`` and how many
+    more.
+
+    Example:
+        >>> from torch_liberator.sources import preview_items
+        >>> preview_items(['a', 'b', 'c'], limit=2)
+        '[a, b, ... (1 more)]'
+    """
+    items = list(items)
+    text = ', '.join(items[:limit])
+    if len(items) > limit:
+        text += f', ... ({len(items) - limit} more)'
+    return f'[{text}]'
