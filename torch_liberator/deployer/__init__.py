@@ -9,8 +9,10 @@ matches the manifest.
 
 The package is made of a few modules, one job each, imports flowing one
 way (``_model`` -> ``_export`` -> ``_initkw``; ``_model`` -> ``_metabuild``,
-``_format``; :mod:`torch_liberator.checkpoint` -> ``_format``):
+``_format`` -> ``_files``; :mod:`torch_liberator.checkpoint` -> ``_format``):
 
+* ``_files``: files on disk, safely (the one atomic writer, plain names,
+  paths inside zips, regular files only);
 * ``_format``: the file format (zip container, manifest, hashes, weights);
 * ``_export`` and ``_initkw``: the model's code and init arguments;
 * ``_metabuild``: building a model on the meta device;
