@@ -319,6 +319,10 @@ class DeployedModel:
         with DeployFile(self.fpath) as dfile:
             if sha256 is not None:
                 got = dfile.file_sha256()
+                if got is None:
+                    raise DeployError(
+                        f'{os.fspath(self.fpath)!r} is a folder, which has no sha256 '
+                        'of its own; check the zip it was unpacked from')
                 if got != str(sha256).strip().lower():
                     raise IntegrityError(
                         f'{os.fspath(self.fpath)!r} has sha256 {got}, not '
