@@ -54,8 +54,8 @@ import stat
 import torch
 
 from torch_liberator.dcp import DcpSource, is_dcp_dir
-from torch_liberator.deployer._format import (
-    is_torch_archive, read_deploy_state_dict, split_zip_path)
+from torch_liberator.deployer._files import is_torch_archive, split_zip_path
+from torch_liberator.deployer._format import read_deploy_state_dict
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 from torch_liberator.safesources import (
