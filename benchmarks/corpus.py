@@ -8,8 +8,9 @@ holds ``i``), fills every destination tensor with ``-1``, loads, and reads
 back which source tensor each destination tensor holds. Per pair it counts:
 
 * **correct**: the destination tensor holds its true source and nothing
-  else, element for element (a copy, a reshape that only adds or drops unit
-  dimensions, or for a shoved pair the overlapping leading block);
+  else: element for element when the shapes agree up to unit dimensions (a
+  copy, ``[C]`` <-> ``[C, 1, 1]``); when they differ (a shove, whatever
+  block it places), some values and only values of its true source;
 * **wrong**: it holds data of any other source tensor, data where the truth
   says nothing belongs, or its true source garbled;
 * **missing**: the truth names a source for it and it did not get it.
@@ -131,17 +132,19 @@ def _squeezed(shape):
 
 
 def _holds(value, source):
-    """``value`` holds ``source`` element for element (a copy, a unit reshape or a shove)."""
+    """
+    ``value`` holds ``source``: element for element when the shapes agree up to
+    unit dimensions; when they differ (a shove, whatever the placement
+    policy), some data and only values of ``source``.
+    """
     value = value.detach().cpu()
     source = source.to(value.dtype)
     if value.shape == source.shape:
         return torch.equal(value, source)
     if _squeezed(value.shape) == _squeezed(source.shape):
         return torch.equal(value.reshape(-1), source.reshape(-1))
-    if value.dim() == source.dim():
-        region = tuple(slice(0, min(a, b)) for a, b in zip(value.shape, source.shape))
-        return torch.equal(value[region], source[region])
-    return False
+    held = value[value >= 0]
+    return held.numel() > 0 and bool(torch.isin(held, source.reshape(-1)).all())
 
 
 @dataclasses.dataclass

@@ -106,6 +106,31 @@ def test_judge_catches_every_kind_of_wrong_load():
     assert score.wrong_keys[0] == "left.conv1.weight <- ['conv1.weight'] (truth: None)"
 
 
+def test_a_shove_is_judged_by_whose_values_it_holds():
+    # a 3x3 kernel into a 5x5 one, and a [C] scale into [C, 1, 1]
+    src = {'k': torch.zeros(4, 3, 3), 'b': torch.zeros(4), 'g': torch.zeros(4)}
+    dst = torch.nn.ParameterDict({n: torch.nn.Parameter(torch.zeros(*s)) for n, s in
+                                  [('k', (4, 5, 5)), ('b', (4,)), ('g', (4, 1, 1))]})
+    case = Case(src, dst, {'k': 'k', 'b': 'b', 'g': 'g'})
+
+    def shove(place):
+        def load(model, state, association):
+            with torch.no_grad():
+                model['k'][place] = state['k']
+                model['b'].copy_(state['b'])
+                model['g'].copy_(state['g'].reshape(4, 1, 1))
+        return load
+    leading, centered = (slice(None), slice(0, 3), slice(0, 3)), (slice(None), slice(1, 4), slice(1, 4))
+    assert judge_case(case, 'x', load=shove(leading)).correct == 3
+    assert judge_case(case, 'x', load=shove(centered)).correct == 3
+
+    def mixed(model, state, association):  # the right kernel plus a bias inside it
+        shove(leading)(model, state, association)
+        model['k'].data[0, 4, 4] = state['b'][0]
+    score = judge_case(case, 'x', load=mixed)
+    assert (score.correct, score.wrong, score.wrong_keys) == (2, 1, ["k <- ['k', 'b'] (truth: k)"])
+
+
 def test_judge_reads_values_not_reports():
     case = _case('mlp-wrapped')
 
@@ -140,12 +165,12 @@ def test_a_wrong_truth_gives_other_outputs():
     truth = dict(case.truth)
     a, b = 'blocks.0.norm1.weight', 'blocks.0.norm2.weight'
     truth[a], truth[b] = truth[b], truth[a]
-    source_model = case.source_model
-    with torch.no_grad():  # make the two norms differ (both are ones at init)
-        source_model.blocks[0].norm1.weight.mul_(3)
-    bad = Case(case.source, case.destination, truth, source_model, case.inputs)
-    with pytest.raises(ValueError, match='outputs differ by .* the truth is wrong'):
-        verify_truth(bad)
+    bad = Case(case.source, case.destination, truth, case.source_model, case.inputs)
+    with pytest.raises(ValueError, match=r'outputs differ by .* \(relative\): the truth is wrong'):
+        verify_truth(bad)  # both norms are ones at init: the perturbation tells them apart
+    untouched = Case({}, case.source_model, {}, case.source_model, case.inputs)
+    with pytest.raises(ValueError, match='equal before the copy: the check cannot tell'):
+        verify_truth(untouched)
 
 
 def test_truth_must_be_one_to_one():
