@@ -348,7 +348,7 @@ def check_plan_options(association: str, mangle: Mangle) -> None:
         >>> check_plan_options('isomorphsm', True)
         Traceback (most recent call last):
         ...
-        ValueError: association='isomorphsm' is not one of ('strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism')
+        ValueError: association='isomorphsm' is not one of ('strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto')
     """
     if not isinstance(association, str) or association not in ASSOCIATIONS:
         raise ValueError(
