@@ -186,6 +186,10 @@ def test_whole_file_sha256_catches_what_the_manifest_cannot(tmp_path, tiny_zip, 
     assert 'not the file that was published' in capsys.readouterr().err
     assert main(['verify', str(tiny_zip), '--sha256', published.upper()]) == 0
     assert capsys.readouterr().out.startswith('OK: hashes match;')
+    with zipfile.ZipFile(tiny_zip) as zfile:
+        zfile.extractall(tmp_path / 'unzipped')
+    with pytest.raises(DeployError, match='is a folder, which has no sha256'):
+        DeployedModel(tmp_path / 'unzipped').verify(sha256=published)
 
 
 # --- hostile files -----------------------------------------------------------

@@ -40,8 +40,8 @@ from collections.abc import Mapping
 
 import torch
 
-from torch_liberator.deployer._format import (
-    is_torch_archive, read_deploy_state_dict, split_zip_path)
+from torch_liberator.deployer._files import is_torch_archive, split_zip_path
+from torch_liberator.deployer._format import read_deploy_state_dict
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 

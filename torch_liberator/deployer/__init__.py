@@ -9,10 +9,12 @@ matches the manifest.
 
 The package is made of a few modules, one job each, imports flowing one
 way (``_model`` -> ``_check``, ``_example``, ``_export`` -> ``_bindings``,
-``_imports``, ``_initkw``; ``_check`` -> ``_metabuild``; ``_model`` -> ``_format``;
-:mod:`torch_liberator.checkpoint` -> ``_format``; ``_fresh`` runs a child
-process):
+``_imports``, ``_initkw``; ``_check`` -> ``_metabuild``; ``_model`` -> ``_format``
+-> ``_files``; :mod:`torch_liberator.checkpoint` -> ``_format``; ``_fresh`` runs a
+child process):
 
+* ``_files``: files on disk, safely (the one atomic writer, plain names,
+  paths inside zips, regular files only);
 * ``_format``: the file format (zip container, manifest, hashes, weights);
 * ``_export``, ``_bindings``, ``_imports`` and ``_initkw``: the model's
   code (with conditional bindings pinned to what ran), what it imports, and

@@ -484,7 +484,7 @@ def export_model_code(dpath, model, initkw=None, export_modules=()):
         True
         >>> tmp.cleanup()
     """
-    from torch_liberator.deployer._format import atomic_write
+    from torch_liberator.deployer._files import atomic_write
     from torch_liberator.errors import DeployError
     code = build_model_code(model, initkw=initkw, export_modules=export_modules)
     try:

@@ -12,9 +12,10 @@ import sys
 import types
 from pathlib import Path
 
+from torch_liberator.deployer._files import atomic_write, plain_name, remove_stale_parts
 from torch_liberator.deployer._format import (
-    TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, atomic_write, encode_weights,
-    load_json, plain_name, remove_stale_parts, write_deploy_zip)
+    TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, encode_weights, load_json,
+    write_deploy_zip)
 from torch_liberator.errors import DeployError
 
 __all__ = ['DeployedModel', 'deploy', 'deploy_files']
@@ -312,6 +313,10 @@ class DeployedModel:
         with DeployFile(self.fpath) as dfile:
             if sha256 is not None:
                 got = dfile.file_sha256()
+                if got is None:
+                    raise DeployError(
+                        f'{os.fspath(self.fpath)!r} is a folder, which has no sha256 '
+                        'of its own; check the zip it was unpacked from')
                 if got != str(sha256).strip().lower():
                     raise IntegrityError(
                         f'{os.fspath(self.fpath)!r} has sha256 {got}, not '
