@@ -74,3 +74,23 @@ def test_check_spec_copyable_from_dtype_names_and_dtypes():
     assert check_spec_copyable(TensorSpec((4,), torch.float32),
                                TensorSpec((4,), torch.complex64)) is None
     assert check_spec_copyable(TensorSpec((4,), torch.complex64), TensorSpec((4,))) is None
+
+
+def test_meta_destinations_pass_for_dry_runs():
+    assert check_copyable(torch.ones(3), torch.empty(3, device='meta')) is None
+
+
+def test_check_pairs_only_flags_reads_after_writes():
+    from torch_liberator.preflight import check_pairs
+    model = torch.nn.ModuleDict({'a': torch.nn.Linear(2, 2), 'b': torch.nn.Linear(2, 2)})
+    state = model.state_dict()
+    fresh = torch.randn(2, 2)
+    # b's memory is read first, then written: fine
+    assert check_pairs([('x', 'a.weight', state['b.weight'], model.a.weight),
+                        ('y', 'b.weight', fresh, model.b.weight)]) == {}
+    # a is written, then its memory read: refused
+    assert list(check_pairs([('x', 'a.weight', fresh, model.a.weight),
+                             ('y', 'b.weight', state['a.weight'], model.b.weight)])) == ['y']
+    # a self-copy is a no-op write: nothing after it is refused
+    assert check_pairs([('a', 'a.weight', state['a.weight'], model.a.weight),
+                        ('y', 'b.weight', state['a.weight'], model.b.weight)]) == {}

@@ -182,8 +182,9 @@ class _Embedder:
             w = _down_chain(self.leaves2, self.inner2, v)
             if w != v:
                 leafpairs, good, fair = self._leaf_pairs(u, w)
+                for _, b, _ in leafpairs:
+                    claims.take(b)  # w's tensors; its children stay free
                 if leafpairs:
-                    claims.take(w)
                     skips = t2.depth[w] - t2.depth[v]
         elif not leafpairs and self.leaves2[v] and not self.leaves1[u]:
             # ... or in the source
