@@ -264,3 +264,9 @@ def test_everything_where_the_names_agree(name, mode):
 @pytest.mark.parametrize('name, mode', _params(list(PAIRS)))
 def test_full_corpus_no_tensor_in_a_wrong_place(name, mode):
     _assert_nothing_wrong(name, mode)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize('name', [n for n, p in PAIRS.items() if p.truth_from == 'outputs'])
+def test_full_corpus_hand_written_truths_give_equal_outputs(name):
+    assert verify_truth(_case(name)) <= 1e-4
