@@ -345,3 +345,31 @@ def test_property_permuted_siblings_with_telling_shapes(seed):
     result = align_structure(src, dst)
     _assert_never_wrong(result.mapping, truth)
     assert result.mapping == truth
+
+
+# --- the published README numbers under 'auto' -------------------------------
+
+def _shapes(module):
+    return {key: tuple(value.shape) for key, value in module.state_dict().items()}
+
+
+def test_readme_mappings_are_the_same_under_auto(resnet50, faster_rcnn_frozen,
+                                                 faster_rcnn_plain):
+    # load_partial_state's counts follow from the mapping alone, so equal
+    # mappings keep the README's 320/2/0, 320/2/2/2, 265/55/55/30, 318/2/2/30
+    from conftest import Backboned, Embedder
+    cases = [
+        (resnet50, Embedder(resnet50), 'isomorphism', 320),
+        (Backboned(resnet50, 'custom_model2_layer'),
+         Embedder(resnet50, 'custom_model1_layer'), 'isomorphism', 320),
+        (resnet50, faster_rcnn_frozen, 'embedding', 265),
+        (resnet50, faster_rcnn_frozen, 'isomorphism', 265),
+        (resnet50, faster_rcnn_plain, 'embedding', 318),
+        (resnet50, faster_rcnn_plain, 'isomorphism', 318),
+    ]
+    for src, dst, mode, count in cases:
+        auto = associate(_shapes(src), _shapes(dst), association='auto')
+        explicit = associate(_shapes(src), _shapes(dst), association=mode)
+        assert auto.mapping == explicit.mapping
+        assert len(auto.mapping) == count
+        assert auto.ambiguous == {}
