@@ -150,14 +150,24 @@ def test_keys_without_shapes_are_never_paired():
     assert align_structure(src, dst).mapping == {'b.weight': 'y.weight'}
 
 
-def test_gaps_above_max_cells_are_left_out_and_listed():
+def test_gaps_above_max_cells():
     src = {**linear('x', 4, 4), **linear('y', 4, 4), **linear('head', 9, 4)}
     dst = {**linear('p', 4, 4), **linear('q', 4, 4), **linear('r', 4, 4),
            **linear('out', 9, 4)}
+    # only inserted modules: exact without the dynamic programming; each
+    # source module lies between its leftmost and rightmost embedding
+    result = align_structure(src, dst, max_cells=0)
+    assert result.mapping == {'head.weight': 'out.weight',
+                              'head.bias': 'out.bias'}
+    assert result.ambiguous['x.weight'] == ('p.weight', 'q.weight')
+    assert result.ambiguous['y.bias'] == ('q.bias', 'r.bias')
+    # inserted and removed modules: left out, listed with the candidates
+    src = {**linear('x', 4, 4), **linear('z', 5, 5), **linear('head', 9, 4)}
     result = align_structure(src, dst, max_cells=0)
     assert result.mapping == {'head.weight': 'out.weight',
                               'head.bias': 'out.bias'}
     assert result.ambiguous['x.weight'] == ('p.weight', 'q.weight', 'r.weight')
+    assert 'z.weight' not in result.ambiguous
     with pytest.raises(ValueError, match=r'max_cells=-1 must be >= 0'):
         align_structure(src, dst, max_cells=-1)
 
