@@ -119,6 +119,8 @@ def _shape_of(key, value) -> Shape:
     if value is None:
         return None
     try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError('a string is not a shape')
         return tuple(int(size) for size in value)
     except (TypeError, ValueError) as err:
         raise TypeError(

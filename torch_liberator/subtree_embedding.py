@@ -32,10 +32,12 @@ Algorithm:
        explains every key below it with the same tensors;
     2. the others compete for candidates: the same-label child of ``v``, the
        shallowest free same-label nodes deeper below ``v`` (levels inserted
-       in the destination), and children of ``v`` with another label whose
-       subtree agrees completely (a renamed level). Candidates are granted
-       best score first; equal best scores for one source, or for one
-       destination, make a tie;
+       in the destination), and children or grandchildren of ``v`` with
+       another label whose subtree agrees completely with shapes (a renamed
+       level: a numbered one such as ``layer1`` <-> ``4``, or a module with
+       submodules; a lone module renamed to another name is not matched).
+       Candidates are granted best score first; equal best scores for one
+       source, or for one destination, make a tie;
     3. a child that found nothing is skipped (a level missing in the
        destination): its inner children compete below ``v`` instead.
 
@@ -182,8 +184,9 @@ class _Embedder:
             w = _down_chain(self.leaves2, self.inner2, v)
             if w != v:
                 leafpairs, good, fair = self._leaf_pairs(u, w)
+                for _, b, _ in leafpairs:
+                    claims.take(b)  # w's tensors; its children stay free
                 if leafpairs:
-                    claims.take(w)
                     skips = t2.depth[w] - t2.depth[v]
         elif not leafpairs and self.leaves2[v] and not self.leaves1[u]:
             # ... or in the source
@@ -266,6 +269,10 @@ class _Embedder:
         src_labels = {t1.label[c] for c, _ in pending}
         renamed = [d for d in self.inner2[v]
                    if t2.label[d] not in src_labels and claims.is_free(d)]
+        # ... and their children: a destination level inserted above
+        # renamed ones (a resnet's conv1 and layer1 as stem.0 and body.0)
+        renamed += [g for d in renamed for g in self.inner2[d]
+                    if t2.label[g] not in src_labels]
         if not self.shapes_known or len(renamed) * len(pending) > RENAME_LIMIT:
             # a renamed level is recognized by its shapes, and only at a
             # bounded cost
@@ -279,12 +286,19 @@ class _Embedder:
                     cands.append(((s[0], s[1], s[2] + 1,
                                    s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
             need = t1.num_keys_below(c)
+            bare = not self.inner1[c] and not t1.label[c].isdigit()
             for d in renamed:
+                if bare and not t2.label[d].isdigit():
+                    # one module's tensors under two names (head_a, head_b):
+                    # only names could tell, and they disagree
+                    continue
                 if (t1.nodes_labeled(t2.label[d], c)
                         or t2.nodes_labeled(t1.label[c], d)):
                     continue  # an inserted level, not a renamed one
                 s = self.score(c, d)
                 if s[0] and not s[1] and s[0] == min(need, t2.num_keys_below(d)):
+                    if t2.parent[d] != v:
+                        s = (s[0], s[1], s[2], s[3] - 1)
                     cands.append((s, d))
             for s, d in cands:
                 heap.append((tuple(-x for x in s), order, d, c, s))
@@ -364,17 +378,21 @@ def _start_result(embedder, start):
     """``({src node: dst node}, {src node: set of dst nodes})`` from a start."""
     t1, t2 = embedder.tree1, embedder.tree2
     pairs, ties = embedder.collect(*start)
-    mapping = {}
-    for a, b, tier in pairs:
-        if tier == 0 or (_relative(t1, a, start[0]).split(t1.sep)
-                         == _relative(t2, b, start[1]).split(t2.sep)):
-            mapping[a] = b
+    # a pair to shove needs the same relative name; a module one of whose
+    # pairs fails that is another module, and loses all its pairs
+    parent1 = t1.parent
+    foreign = {parent1[a] for a, b, tier in pairs
+               if tier and (_relative(t1, a, start[0]).split(t1.sep)
+                            != _relative(t2, b, start[1]).split(t2.sep))}
+    mapping = {a: b for a, b, tier in pairs if parent1[a] not in foreign}
     ambiguous = {}
     for c, ds in ties:
         for d in ds:
             embedder.score(c, d)
-            for a, b, tier in embedder.collect(c, d)[0]:
-                if tier == 0:
+            found = embedder.collect(c, d)[0]
+            mixed = {parent1[a] for a, b, tier in found if tier}
+            for a, b, tier in found:
+                if parent1[a] not in mixed:
                     ambiguous.setdefault(a, set()).add(b)
     return mapping, ambiguous
 

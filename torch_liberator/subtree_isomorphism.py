@@ -194,8 +194,9 @@ def isomorphism_mapping(tree1, tree2):
     shapes: pairs of the same tensor (equal shapes, or equal but for size-1
     dimensions, or unknown) first, then pairs to shove (same rank), then
     fewer levels cut off or added (a model's own copy before the EMA copy
-    of a Lightning checkpoint). Pairs of different ranks are dropped. Equally
-    good anchors that map a key differently make it ambiguous.
+    of a Lightning checkpoint). A module with a pair of different ranks (a
+    BatchNorm against a convolution of the same name) loses all its pairs.
+    Equally good anchors that map a key differently make it ambiguous.
 
     Args:
         tree1 (KeyTree): source tree (with shapes, when known).
@@ -221,8 +222,12 @@ def isomorphism_mapping(tree1, tree2):
     for _, anchor in find_anchors(tree1, tree2, top=TOP_ANCHORS):
         pairs = [(u, v, pair_tier(tree1, u, tree2, v))
                  for u, v in anchored_pairs(tree1, tree2, anchor)]
-        pairs = [(u, v) for u, v, tier in pairs if tier < 2]
-        good = sum(pair_tier(tree1, u, tree2, v) == 0 for u, v in pairs)
+        # a module with a pair of different ranks is another kind of module
+        vetoed = {tree1.parent[u] for u, v, tier in pairs if tier == 2}
+        good = sum(tier == 0 for u, v, tier in pairs
+                   if tree1.parent[u] not in vetoed)
+        pairs = [(u, v) for u, v, tier in pairs
+                 if tree1.parent[u] not in vetoed]
         levels = tree1.depth[anchor[0]] + tree2.depth[anchor[1]]
         ranked.append(((good, len(pairs), -levels), pairs))
     if not ranked:
