@@ -6,7 +6,8 @@ a stamped source into the destination and judges by values
 (:mod:`corpus`): precision (correct / loaded) and recall (correct / truth),
 for this checkout and for the published torch-liberator 0.2.1 as a black box.
 Each side runs in its own child process with its library first on
-``sys.path``; 0.2.1 gets a time limit per load (shown as ``> N s``).
+``sys.path`` (the two at once); 0.2.1 gets a time limit per load (shown as
+``> N s``).
 
 Run::
 
@@ -81,11 +82,14 @@ def _child(lib_dir, names, modes, out_fpath, time_limit):
         corpus.run(names, modes, load=load, time_limit=time_limit, progress=keep)
 
 
-def _run_side(lib_dir, names, modes, out_fpath, time_limit):
+def _start_side(lib_dir, names, modes, out_fpath, time_limit):
     cmd = [sys.executable, os.path.abspath(__file__), '--child', lib_dir, out_fpath,
            '--time-limit', str(time_limit or 0), '--pairs', *names, '--modes', *modes]
     env = dict(os.environ, PYTHONPATH=HERE)  # only the corpus; the library comes first in the child
-    subprocess.run(cmd, check=True, env=env, cwd=HERE)
+    return subprocess.Popen(cmd, env=env, cwd=HERE)
+
+
+def _read_side(out_fpath):
     with open(out_fpath) as file:
         head, *rows = [json.loads(line) for line in file]
     return head, {(r['pair'], r['association']): r for r in rows}
@@ -198,17 +202,19 @@ def main(argv=None):
     if args.child:
         return _child(args.child[0], args.pairs, args.modes, args.child[1], args.time_limit or None)
     names = corpus_pairs.select_pairs(args.pairs, fast=True if args.fast else None)
-    sides = {}
     start = time.time()
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    print('== this checkout', flush=True)
-    sides['This checkout'] = _run_side(args.ours_path, names, args.modes,
-                                       args.json + '.ours.jsonl', None)
+    jobs = {'This checkout': (args.ours_path, args.modes, None, args.json + '.ours.jsonl')}
     if not args.no_baseline and os.path.isdir(args.baseline_dir):
-        print('== 0.2.1', flush=True)
-        sides['Published 0.2.1'] = _run_side(
-            args.baseline_dir, names, [m for m in args.modes if m in BASELINE_MODES],
-            args.json + '.021.jsonl', args.time_limit)
+        jobs['Published 0.2.1'] = (args.baseline_dir, [m for m in args.modes if m in BASELINE_MODES],
+                                   args.time_limit, args.json + '.021.jsonl')
+    # the two sides run side by side: only where tensors land is compared, not time
+    procs = {title: _start_side(lib, names, modes, out, limit)
+             for title, (lib, modes, limit, out) in jobs.items()}
+    for title, proc in procs.items():
+        if proc.wait():
+            raise SystemExit(f'{title}: the child failed (exit {proc.returncode})')
+    sides = {title: _read_side(job[3]) for title, job in jobs.items()}
     note = f'Whole run {time.time() - start:.0f} s.'
     with open(args.json, 'w') as file:
         json.dump({title: {'head': head, 'scores': list(scores.values())}

@@ -19,7 +19,10 @@ The truth is built one of three ways (``Pair.truth_from``):
   through it, both models give the same outputs (eval mode, same input).
 * ``'names'``: the published family (wrappers, prefixes, networks of another
   depth or head size): a source key belongs to the destination key of the
-  same name after a prefix change, shoved when the sizes differ.
+  same name after a prefix change, shoved when the sizes differ. Two
+  different heads under one name (deeplabv3's and FCN's ``classifier``) have
+  no known right answer: those destination keys are *unjudged*, whatever
+  lands there counts neither way.
 
 Ambiguous pairs: when a checkpoint fits two places equally well (one resnet18
 checkpoint, a model with two identical resnet18 slots), nothing tells which
@@ -46,7 +49,7 @@ import fnmatch
 import importlib
 import re
 from collections import OrderedDict
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -80,6 +83,9 @@ class Case:
         source_model (nn.Module | None): the model the source came from, for
             :func:`verify_truth`.
         inputs (Tensor | None): an input both models accept.
+        unjudged (Iterable[str]): destination keys whose right content is
+            unknown (two different heads under one name): whatever lands
+            there counts neither as correct nor as wrong.
 
     Example:
         >>> import torch
@@ -92,8 +98,10 @@ class Case:
     """
 
     def __init__(self, source: Mapping, destination: nn.Module, truth: Mapping | None,
-                 source_model: nn.Module | None = None, inputs: torch.Tensor | None = None):
+                 source_model: nn.Module | None = None, inputs: torch.Tensor | None = None,
+                 unjudged: Iterable = ()):
         self.source = dict(source)
+        self.unjudged = frozenset(unjudged)
         self.destination = destination
         if truth is None:
             truth = _truth_by_identity(self.source, destination)
@@ -105,6 +113,8 @@ class Case:
                if s not in self.source or d not in dst_keys]
         if bad or len(set(self.truth.values())) != len(self.truth):
             raise ValueError(f'the truth is not a one-to-one map between existing keys: {bad[:3]}')
+        if self.unjudged & set(self.truth.values()):
+            raise ValueError('a destination key is both in the truth and unjudged')
 
 
 def _truth_by_identity(source, destination):
@@ -113,7 +123,10 @@ def _truth_by_identity(source, destination):
 
 
 def _truth_by_names(source, destination, rules, unknown=()):
-    """The same name after the first matching ``(source prefix, dest prefix)`` rule."""
+    """
+    The same name after the first matching ``(source prefix, dest prefix)``
+    rule; keys under an ``unknown`` prefix (either side) are left out.
+    """
     dst = destination.state_dict()
     truth = {}
     for key in source:
@@ -414,6 +427,25 @@ def _stem_body():
     return Case(_keep(src), _StemBody(src), None, copy.deepcopy(src), _image())
 
 
+@_pair('convnext_tiny-stem-stages', 'identity',
+       note='convnext_tiny features split into stem + stages: every stage index shifts by one')
+def _convnext_split():
+    src = _tv().models.convnext_tiny(weights=None)
+    dst = _Slots(stem=src.features[0], stages=nn.Sequential(*list(src.features)[1:]),
+                 head=src.classifier)
+    return Case(_keep(src), dst, None)
+
+
+@_pair('resnet18-closer-slot', 'identity',
+       note='a resnet18 checkpoint, a model with a resnet18 backbone and another one a '
+            'level deeper (aux.0): the closer slot is right, the deeper gets nothing')
+def _closer_slot():
+    tv = _tv()
+    src = tv.models.resnet18(weights=None)
+    return Case(_keep(src), _Slots(backbone=src, aux=nn.Sequential(tv.models.resnet18(weights=None))),
+                None)
+
+
 @_pair('resnet18+resnet34<-resnet34', 'identity',
        note='two backbones of one family side by side; a resnet34 checkpoint '
             'belongs to the resnet34 slot only')
@@ -512,6 +544,13 @@ def _fx_extractor():
 def _truncated():
     src = _tv().models.efficientnet_b0(weights=None)
     return Case(_keep(src), nn.Sequential(*list(src.features)[:5]), None)
+
+
+@_pair('efficientnet_b0-children', 'identity',
+       note='nn.Sequential(*list(efficientnet_b0().children())[:-2])')
+def _effnet_children():
+    src = _tv().models.efficientnet_b0(weights=None)
+    return Case(_keep(src), nn.Sequential(*list(src.children())[:-2]), None)
 
 
 @_pair('mobilenet_v3-children', 'identity',
@@ -634,7 +673,8 @@ def _names_case(make_src, make_dst, rules, unknown=()):
     src = make_src()
     dst = make_dst()
     state = _keep(src)
-    return Case(state, dst, _truth_by_names(state, dst, rules, unknown))
+    unjudged = [k for k in dst.state_dict() if k.startswith(tuple(unknown))] if unknown else ()
+    return Case(state, dst, _truth_by_names(state, dst, rules, unknown), unjudged=unjudged)
 
 
 def _frozen_frcnn():
@@ -667,7 +707,7 @@ _EASY = [
     ('swin_t->wrapper', _m('swin_t'), lambda: _Wrap('encoder', _m('swin_t')(), 'head2'), [('', 'encoder.')], ()),
     ('convnext_tiny->wrapper', _m('convnext_tiny'), lambda: _Wrap('model', _m('convnext_tiny')()), [('', 'model.')], ()),
     ('renamed wrapper', lambda: _Wrap('module', _m('resnet50')(), 'head_a'),
-     lambda: _Wrap('backbone', _m('resnet50')(), 'head_b'), [('module.', 'backbone.')], ('head_a.',)),
+     lambda: _Wrap('backbone', _m('resnet50')(), 'head_b'), [('module.', 'backbone.')], ('head_a.', 'head_b.')),
     ('unwrap DataParallel prefix', lambda: _Wrap('module', _m('resnet18')()), _m('resnet18'), [('module.', '')], ()),
     ('densenet121->densenet169', _m('densenet121'), _m('densenet169'), [('', '')], ()),
     ('regnet_y_400mf->wrapper', _m('regnet_y_400mf'), lambda: _Wrap('net', _m('regnet_y_400mf')()), [('', 'net.')], ()),
