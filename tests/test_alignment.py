@@ -150,14 +150,24 @@ def test_keys_without_shapes_are_never_paired():
     assert align_structure(src, dst).mapping == {'b.weight': 'y.weight'}
 
 
-def test_gaps_above_max_cells_are_left_out_and_listed():
+def test_gaps_above_max_cells():
     src = {**linear('x', 4, 4), **linear('y', 4, 4), **linear('head', 9, 4)}
     dst = {**linear('p', 4, 4), **linear('q', 4, 4), **linear('r', 4, 4),
            **linear('out', 9, 4)}
+    # only inserted modules: exact without the dynamic programming; each
+    # source module lies between its leftmost and rightmost embedding
+    result = align_structure(src, dst, max_cells=0)
+    assert result.mapping == {'head.weight': 'out.weight',
+                              'head.bias': 'out.bias'}
+    assert result.ambiguous['x.weight'] == ('p.weight', 'q.weight')
+    assert result.ambiguous['y.bias'] == ('q.bias', 'r.bias')
+    # inserted and removed modules: left out, listed with the candidates
+    src = {**linear('x', 4, 4), **linear('z', 5, 5), **linear('head', 9, 4)}
     result = align_structure(src, dst, max_cells=0)
     assert result.mapping == {'head.weight': 'out.weight',
                               'head.bias': 'out.bias'}
     assert result.ambiguous['x.weight'] == ('p.weight', 'q.weight', 'r.weight')
+    assert 'z.weight' not in result.ambiguous
     with pytest.raises(ValueError, match=r'max_cells=-1 must be >= 0'):
         align_structure(src, dst, max_cells=-1)
 
@@ -345,3 +355,31 @@ def test_property_permuted_siblings_with_telling_shapes(seed):
     result = align_structure(src, dst)
     _assert_never_wrong(result.mapping, truth)
     assert result.mapping == truth
+
+
+# --- the published README numbers under 'auto' -------------------------------
+
+def _shapes(module):
+    return {key: tuple(value.shape) for key, value in module.state_dict().items()}
+
+
+def test_readme_mappings_are_the_same_under_auto(resnet50, faster_rcnn_frozen,
+                                                 faster_rcnn_plain):
+    # load_partial_state's counts follow from the mapping alone, so equal
+    # mappings keep the README's 320/2/0, 320/2/2/2, 265/55/55/30, 318/2/2/30
+    from conftest import Backboned, Embedder
+    cases = [
+        (resnet50, Embedder(resnet50), 'isomorphism', 320),
+        (Backboned(resnet50, 'custom_model2_layer'),
+         Embedder(resnet50, 'custom_model1_layer'), 'isomorphism', 320),
+        (resnet50, faster_rcnn_frozen, 'embedding', 265),
+        (resnet50, faster_rcnn_frozen, 'isomorphism', 265),
+        (resnet50, faster_rcnn_plain, 'embedding', 318),
+        (resnet50, faster_rcnn_plain, 'isomorphism', 318),
+    ]
+    for src, dst, mode, count in cases:
+        auto = associate(_shapes(src), _shapes(dst), association='auto')
+        explicit = associate(_shapes(src), _shapes(dst), association=mode)
+        assert auto.mapping == explicit.mapping
+        assert len(auto.mapping) == count
+        assert auto.ambiguous == {}

@@ -230,7 +230,9 @@ FAST_SLICE = [
 def _params(names):
     out = []
     for name in names:
-        for mode in ASSOCIATIONS:
+        # 'structure' needs shapes, which load_partial_state does not pass
+        # yet (tests/test_alignment.py judges it through associate)
+        for mode in (m for m in ASSOCIATIONS if m != 'structure'):
             marks = ()
             if (name, mode) in KNOWN_WRONG:
                 marks = pytest.mark.xfail(strict=False, reason=(

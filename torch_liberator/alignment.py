@@ -81,10 +81,10 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['Alignment', 'MAX_CELLS', 'align_structure']
+__all__ = ['Alignment', 'MAX_CELLS', 'align_structure', 'find_name_conflicts']
 
 #: the largest gap (src groups x dst groups) aligned by dynamic programming
-MAX_CELLS = 1_000_000
+MAX_CELLS = 250_000
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
@@ -118,11 +118,12 @@ class Alignment(NamedTuple):
 class _Group:
     """The tensors that one module holds directly, in state-dict order."""
 
-    __slots__ = ('path', 'keys', 'names', 'shapes', 'squeezed', 'leaf',
-                 'kind', 'words')
+    __slots__ = ('path', 'comps', 'keys', 'names', 'shapes', 'squeezed',
+                 'leaf', 'kind')
 
-    def __init__(self, path):
+    def __init__(self, path, sep):
         self.path = path
+        self.comps = path.split(sep) if path else []
         self.keys = []
         self.names = []
         self.shapes = []
@@ -140,7 +141,7 @@ def _build_groups(side, sep):
         cut = key.rfind(sep)
         path, name = (key[:cut], key[cut + len(sep):]) if cut >= 0 else ('', key)
         if not groups or groups[-1].path != path:
-            groups.append(_Group(path))
+            groups.append(_Group(path, sep))
         group = groups[-1]
         group.keys.append(key)
         group.names.append(name)
@@ -244,39 +245,55 @@ class _Aligner:
 
     # -- 1. name anchors --------------------------------------------------
     def _suffix_index(self, groups):
+        """Every path suffix that holds a word -> the groups ending so."""
         index = {}
+        sep_len = len(self.sep)
         for g, group in enumerate(groups):
-            path = group.path
-            if not path:
-                continue
-            depth = path.count(self.sep) + 1
-            suffix_start = len(path)
-            has_word = False
-            for component in reversed(path.split(self.sep)):
-                suffix_start -= len(component)
-                has_word = has_word or _is_word(component)
-                if has_word:
-                    index.setdefault(path[suffix_start:], {}).setdefault(
-                        depth, []).append(g)
-                suffix_start -= len(self.sep)
+            comps = group.comps
+            last_word = len(comps) - 1
+            while last_word >= 0 and comps[last_word].isdigit():
+                last_word -= 1
+            start = 0
+            for k in range(last_word + 1):
+                suffix = group.path[start:]
+                found = index.get(suffix)
+                if found is None:
+                    index[suffix] = [g]
+                else:
+                    found.append(g)
+                start += len(comps[k]) + sep_len
         return index
 
-    def _best_partner(self, group, index):
-        """The unique group of the other side sharing the longest named
-        suffix with ``group`` (ties to the closest depth), or None."""
+    @staticmethod
+    def _by_depth(candidates, groups):
+        """depth -> the group at that depth, or -1 when several are."""
+        out = {}
+        for g in candidates:
+            depth = len(groups[g].comps)
+            out[depth] = g if depth not in out else -1
+        return out
+
+    def _best_partner(self, group, index, others, cache):
+        """The unique group of ``others`` sharing the longest named suffix
+        with ``group`` (ties to the closest depth), or None."""
         path = group.path
         if not path:
             return None
-        depth = path.count(self.sep) + 1
+        depth = len(group.comps)
         start = 0
         while True:
-            by_depth = index.get(path[start:])
-            if by_depth is not None:
-                best = min(by_depth, key=lambda d: abs(d - depth))
-                ties = [d for d in by_depth
-                        if abs(d - depth) == abs(best - depth)]
-                if len(ties) == 1 and len(by_depth[best]) == 1:
-                    return by_depth[best][0]
+            suffix = path[start:]
+            candidates = index.get(suffix)
+            if candidates is not None:
+                if len(candidates) == 1:
+                    return candidates[0]
+                by_depth = cache.get(suffix)
+                if by_depth is None:
+                    by_depth = cache[suffix] = self._by_depth(candidates, others)
+                gap = min(abs(d - depth) for d in by_depth)
+                closest = [d for d in (depth - gap, depth + gap) if d in by_depth]
+                if len(set(closest)) == 1 and by_depth[closest[0]] >= 0:
+                    return by_depth[closest[0]]
                 return None
             cut = path.find(self.sep, start)
             if cut < 0:
@@ -286,9 +303,11 @@ class _Aligner:
     def find_name_partners(self):
         src_index = self._suffix_index(self.src)
         dst_index = self._suffix_index(self.dst)
+        src_cache, dst_cache = {}, {}
         for i, group in enumerate(self.src):
-            j = self._best_partner(group, dst_index)
-            if j is None or self._best_partner(self.dst[j], src_index) != i:
+            j = self._best_partner(group, dst_index, self.dst, dst_cache)
+            if j is None or self._best_partner(
+                    self.dst[j], src_index, self.src, src_cache) != i:
                 continue
             self.blocked_src.add(i)
             self.blocked_dst.add(j)
@@ -336,7 +355,7 @@ class _Aligner:
                     stack.append((src_idx[a0 + 1:a1], dst_idx[b0 + 1:b1]))
             elif len(src_idx) * len(dst_idx) <= self.max_cells:
                 self._align_dp(src_idx, dst_idx)
-            else:
+            elif not self._align_subsequence(src_idx, dst_idx):
                 self._give_up(src_idx, dst_idx)
 
     def _unique_shape_anchors(self, src_idx, dst_idx):
@@ -354,10 +373,66 @@ class _Aligner:
         return _certain_lis(candidates)
 
     def _give_up(self, src_idx, dst_idx):
+        """List a gap too large to align: each source group with (at most
+        8 of) the destination groups of its shapes in the gap."""
+        by_shapes = {}
+        for j in dst_idx:
+            options = by_shapes.setdefault(self.dst[j].squeezed, [])
+            if len(options) < 8:
+                options.append(j)
         for i in src_idx:
-            options = [j for j in dst_idx if self.inner(i, j) is not None]
-            if options:
-                self.ambiguous[i] = options
+            if self.src[i].squeezed in by_shapes:
+                self.ambiguous[i] = by_shapes[self.src[i].squeezed]
+
+    def _embed(self, small, large, fits, reverse):
+        """Greedy embedding of every group of ``small`` into ``large``
+        (leftmost, or rightmost with ``reverse``): positions in ``large``,
+        or None when ``small`` is not a subsequence of ``large``."""
+        order = range(len(small) - 1, -1, -1) if reverse else range(len(small))
+        out = [0] * len(small)
+        pos = len(large) - 1 if reverse else 0
+        step = -1 if reverse else 1
+        for a in order:
+            while 0 <= pos < len(large) and not fits(small[a], large[pos]):
+                pos += step
+            if not 0 <= pos < len(large):
+                return None
+            out[a] = pos
+            pos += step
+        return out
+
+    def _align_subsequence(self, src_idx, dst_idx):
+        """
+        A gap where one side is a subsequence of the other (modules only
+        inserted, or only removed), every group of the shorter side kept
+        whole: each of its groups lies between its leftmost and its
+        rightmost embedding in all optimal alignments, so it is certain
+        exactly when the two agree. O(p + q). Returns False when the gap is
+        not of that kind.
+        """
+        def src_fits(i, j):
+            pairs = self.inner(i, j)
+            return pairs is not None and len(pairs) == len(self.src[i].keys)
+
+        def dst_fits(j, i):
+            pairs = self.inner(i, j)
+            return pairs is not None and len(pairs) == len(self.dst[j].keys)
+
+        if len(src_idx) <= len(dst_idx):
+            small, large, fits = src_idx, dst_idx, src_fits
+        else:
+            small, large, fits = dst_idx, src_idx, dst_fits
+        left = self._embed(small, large, fits, reverse=False)
+        if left is None:
+            return False
+        right = self._embed(small, large, fits, reverse=True)
+        for a, (lo, hi) in enumerate(zip(left, right)):
+            i, j = (small[a], large[lo]) if small is src_idx else (large[lo], small[a])
+            if lo == hi:
+                self.pair(i, j)
+            elif small is src_idx:
+                self.ambiguous[i] = [large[lo], large[hi]]
+        return True
 
     def _name_bonus(self, i, j):
         """Agreeing trailing path components (when one is a word) plus the
@@ -584,10 +659,9 @@ class _Aligner:
         """The name a tensor is known by: its module's for a leaf module,
         its own for a container's tensor; with the path's components."""
         group = groups[g]
-        comps = group.path.split(self.sep) if group.path else []
-        if group.leaf and comps:
-            return comps[-1], comps
-        return group.names[pos], comps + [group.names[pos]]
+        if group.leaf and group.comps:
+            return group.comps[-1], group.comps
+        return group.names[pos], group.comps + [group.names[pos]]
 
     @staticmethod
     def _compare(name1, comps1, name2, comps2):
@@ -611,22 +685,35 @@ class _Aligner:
 
     def _module_vote(self, i, j):
         """How the names of two paired modules compare."""
-        comps1 = self.src[i].path.split(self.sep)
-        comps2 = self.dst[j].path.split(self.sep)
+        comps1, comps2 = self.src[i].comps, self.dst[j].comps
+        if not comps1 or not comps2:
+            return 0
         return self._compare(comps1[-1], comps1, comps2[-1], comps2)
+
+    def conflicts(self, tensor_pairs):
+        """Positions in ``tensor_pairs`` whose names are two different
+        words while the models share a naming scheme: more of the paired
+        tensors sit in modules of one name than of two different names."""
+        vote_of = {}
+        votes = []
+        for i, _, j, _ in tensor_pairs:
+            vote = vote_of.get((i, j))
+            if vote is None:
+                vote = vote_of[(i, j)] = self._module_vote(i, j)
+            votes.append(vote)
+        if votes.count(1) <= votes.count(-1):
+            return set()
+        return {n for n, pair in enumerate(tensor_pairs)
+                if self._verdict(*pair) < 0}
 
     def result(self):
         tensor_pairs = self._tensor_pairs()
-        verdicts = [self._verdict(*pair) for pair in tensor_pairs]
-        votes = [self._module_vote(i, j) for i, _, j, _ in tensor_pairs]
-        # the models share a naming scheme when more paired modules agree
-        # by name than disagree
-        shared_scheme = votes.count(1) > votes.count(-1)
         named = set(self.partners)
-        found = []
-        for (i, a, j, b), ok in zip(tensor_pairs, verdicts):
-            if ok >= 0 or not shared_scheme or (i, j) in named:
-                found.append((self.src[i].keys[a], self.dst[j].keys[b]))
+        dropped = {n for n in self.conflicts(tensor_pairs)
+                   if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
+        found = [(self.src[i].keys[a], self.dst[j].keys[b])
+                 for n, (i, a, j, b) in enumerate(tensor_pairs)
+                 if n not in dropped]
         order = {}
         for group in self.src:
             for key in group.keys:
@@ -683,6 +770,37 @@ def _certain_lis(pairs):
     for k in on_some:
         per_level[forward[k]] = per_level.get(forward[k], 0) + 1
     return [pairs[k] for k in on_some if per_level[forward[k]] == 1]
+
+
+def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],
+                        mapping: Mapping[str, str], sep: str = '.') -> set:
+    """
+    The source keys of ``mapping`` whose pair joins two modules of different
+    names while the two models share a naming scheme (step 5 of the module
+    docstring), whichever mode made the mapping.
+
+    Example:
+        >>> from torch_liberator.alignment import find_name_conflicts
+        >>> src = {'backbone.conv1.weight': (8, 3, 3, 3),
+        ...        'backbone.layer1.conv1.weight': (8, 8, 3, 3),
+        ...        'custom_model2_layer.weight': (1, 1)}
+        >>> dst = {'module.conv1.weight': (8, 3, 3, 3),
+        ...        'module.layer1.conv1.weight': (8, 8, 3, 3),
+        ...        'custom_model1_layer.weight': (1, 1)}
+        >>> find_name_conflicts(src, dst, dict(zip(src, dst)))
+        {'custom_model2_layer.weight'}
+    """
+    aligner = _Aligner(src, dst, sep, 0)
+    where_src = {key: (g, pos) for g, group in enumerate(aligner.src)
+                 for pos, key in enumerate(group.keys)}
+    where_dst = {key: (g, pos) for g, group in enumerate(aligner.dst)
+                 for pos, key in enumerate(group.keys)}
+    keys, tensor_pairs = [], []
+    for s_key, d_key in mapping.items():
+        if s_key in where_src and d_key in where_dst:
+            keys.append(s_key)
+            tensor_pairs.append(where_src[s_key] + where_dst[d_key])
+    return {keys[n] for n in aligner.conflicts(tensor_pairs)}
 
 
 def align_structure(src: Mapping[str, Shape], dst: Mapping[str, Shape],

@@ -42,7 +42,7 @@ Example:
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
-from torch_liberator.alignment import align_structure
+from torch_liberator.alignment import align_structure, find_name_conflicts
 from torch_liberator.keytree import KeyTree
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping
@@ -241,8 +241,11 @@ def _auto_solver(src, dst, sep) -> 'Association':
     places the most tensors whose shapes fit (equal, or equal up to size-1
     dimensions); ties go to the earlier mode (names before structure). A
     pair whose tensors must be shoved counts for nothing here: it is weaker
-    evidence than a fitting one. Every mode leaves ambiguous keys out, so
-    placing more means recovering more, not guessing more.
+    evidence than a fitting one. Pairs that join two differently named
+    modules while the two models otherwise share their names
+    (:func:`~torch_liberator.alignment.find_name_conflicts`) are left out of
+    every mode's mapping before it is scored. Every mode leaves ambiguous
+    keys out, so placing more means recovering more, not guessing more.
     """
     smaller = min(len(src), len(dst))
     for mode in AUTO_EXACT:
@@ -256,6 +259,8 @@ def _auto_solver(src, dst, sep) -> 'Association':
         if mode == 'structure' and not has_shapes:
             continue
         mapping, ambiguous = _SOLVERS[mode](src, dst, sep)
+        conflicts = find_name_conflicts(src, dst, mapping, sep=sep)
+        mapping = {k: v for k, v in mapping.items() if k not in conflicts}
         score = _fitting_pairs(mapping, src, dst)
         if score > best_score:
             best = Association(mapping, ambiguous, mode)
@@ -279,7 +284,9 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
             (:data:`AUTO_EXACT`) when one maps every key of the smaller side
             with nothing ambiguous, else the mode of :data:`AUTO_GENERAL`
             that places the most tensors whose shapes fit (ties: the
-            earlier mode); ``Association.association`` names it.
+            earlier mode), less any pair joining two differently named
+            modules of a shared naming scheme;
+            ``Association.association`` names it.
         sep: separator between path components.
         shortcut: when the identical keys already make the largest possible
             mapping (every key of the smaller side exists on the other),
