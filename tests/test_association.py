@@ -78,7 +78,7 @@ def test_identical_keys_map_to_themselves(mode, tree):
         result = associate(keys, keys, association=mode, shortcut=shortcut)
         assert result.mapping == {k: k for k in keys}
         assert result.ambiguous == {}
-        # 'auto' reports the mode it used: identity is the strict mapping
+        # 'auto' says which mode it used: identity is 'strict'
         assert result.association == ('strict' if mode == 'auto' else mode)
 
 
