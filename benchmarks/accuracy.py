@@ -193,6 +193,9 @@ def main(argv=None):
     parser.add_argument('--baseline-dir', default='/tmp/tl021',
                         help='folder holding the published torch-liberator 0.2.1')
     parser.add_argument('--no-baseline', action='store_true')
+    parser.add_argument('--baseline-json', default=None,
+                        help='reuse the 0.2.1 side of an earlier --json file instead of '
+                             'running 0.2.1 again (it does not change between runs)')
     parser.add_argument('--time-limit', type=float, default=120,
                         help='seconds per 0.2.1 load (default 120)')
     parser.add_argument('--rst', default=None, help='write the report page here (reST)')
@@ -205,7 +208,13 @@ def main(argv=None):
     start = time.time()
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     jobs = {'This checkout': (args.ours_path, args.modes, None, args.json + '.ours.jsonl')}
-    if not args.no_baseline and os.path.isdir(args.baseline_dir):
+    reused = {}
+    if args.baseline_json:
+        with open(args.baseline_json) as file:
+            old = json.load(file)['Published 0.2.1']
+        reused['Published 0.2.1'] = (old['head'], {(r['pair'], r['association']): r
+                                                   for r in old['scores']})
+    elif not args.no_baseline and os.path.isdir(args.baseline_dir):
         jobs['Published 0.2.1'] = (args.baseline_dir, [m for m in args.modes if m in BASELINE_MODES],
                                    args.time_limit, args.json + '.021.jsonl')
     # the two sides run side by side: only where tensors land is compared, not time
@@ -215,6 +224,7 @@ def main(argv=None):
         if proc.wait():
             raise SystemExit(f'{title}: the child failed (exit {proc.returncode})')
     sides = {title: _read_side(job[3]) for title, job in jobs.items()}
+    sides.update(reused)
     note = f'Whole run {time.time() - start:.0f} s.'
     with open(args.json, 'w') as file:
         json.dump({title: {'head': head, 'scores': list(scores.values())}

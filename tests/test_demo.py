@@ -1,5 +1,4 @@
 """Tests of torch_liberator.demo (the ``python -m torch_liberator demo`` job)."""
-import pytest
 import torch
 
 from conftest import make_mlp, requires

@@ -30,7 +30,8 @@ def test_identical_models_are_a_perfect_fit():
     state = src.state_dict()
     info = load_partial_state(dst, state, verbose=0)
     assert list(info) == ['mapping', 'seen', 'self_unset', 'other_unused',
-                          'plan']
+                          'association', 'plan']
+    assert info['association'] == 'isomorphism'
     assert list(info['seen']) == SEEN
     assert info['mapping'] == {key: key for key in state}
     assert info['seen']['full_add'] == list(state)

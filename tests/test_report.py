@@ -3,10 +3,8 @@ Tests of torch_liberator.report: keys fold into patterns that expand back to
 exactly the keys, the plan table reads back to exactly the plan, and it stays
 short on real models.
 """
-import itertools
 import re
 
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

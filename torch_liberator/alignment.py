@@ -77,7 +77,7 @@ Example:
 """
 from bisect import bisect_left, insort
 from collections import Counter
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 from torch_liberator.shapes import squeeze_units
 

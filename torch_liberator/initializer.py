@@ -144,6 +144,8 @@ def load_partial_state(model: torch.nn.Module,
         * ``self_unset``: model keys that received nothing (minus
           ``ignore_unset``);
         * ``other_unused``: checkpoint keys that were not copied;
+        * ``association``: the association mode that was used (what
+          ``'auto'`` chose);
         * ``plan``: the :class:`~torch_liberator.loadplan.LoadPlan` that was
           applied (what :func:`~torch_liberator.loadplan.plan_load` returns
           for the same arguments).
@@ -434,5 +436,6 @@ def _make_info(plan: LoadPlan, ignore_unset):
         'seen': plan.seen(),
         'self_unset': self_unset,
         'other_unused': plan.other_unused,
+        'association': plan.association,
         'plan': plan,
     }
