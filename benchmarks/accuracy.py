@@ -226,6 +226,9 @@ def main(argv=None):
     sides = {title: _read_side(job[3]) for title, job in jobs.items()}
     sides.update(reused)
     note = f'Whole run {time.time() - start:.0f} s.'
+    if reused:
+        note += (f' The 0.2.1 side is reused from {os.path.basename(args.baseline_json)}'
+                 ' (an earlier run; 0.2.1 does not change).')
     with open(args.json, 'w') as file:
         json.dump({title: {'head': head, 'scores': list(scores.values())}
                    for title, (head, scores) in sides.items()}, file, indent=1)

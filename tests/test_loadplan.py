@@ -208,8 +208,9 @@ def test_rename_pairs_are_loaded_and_never_overridden():
     state = distinct_state(src_model)
     dst = TwoHeads()
     # identity would put head into head; the user says body.2 -> head
+    # (by names: 'structure', which 'auto' may pick, also pairs by order)
     info = load_partial_state(
-        dst, state, verbose=0,
+        dst, state, verbose=0, association='isomorphism',
         rename={'body.2.weight': 'head.weight', 'body.2.bias': 'head.bias'})
     assert info['mapping']['body.2.weight'] == 'head.weight'
     assert torch.equal(dst.head.weight, state['body.2.weight'])
@@ -550,4 +551,5 @@ def test_len_of_every_info_value_still_works():
     info = load_partial_state(Embedder(make_mlp(seed=1)), src.state_dict(),
                               verbose=0, association='isomorphism')
     assert ub.map_vals(len, ub.dict_diff(info, ['seen'])) == {
-        'mapping': 4, 'self_unset': 2, 'other_unused': 2, 'plan': 6}
+        'mapping': 4, 'self_unset': 2, 'other_unused': 2,
+        'association': len('isomorphism'), 'plan': 6}

@@ -110,7 +110,11 @@ def load_partial_state(model: torch.nn.Module,
         association (str): how keys are matched, one of
             :data:`torch_liberator.association.ASSOCIATIONS`:
             ``'strict'``, ``'module-hack'``, ``'prefix-hack'``,
-            ``'embedding'``, ``'isomorphism'``.
+            ``'embedding'``, ``'isomorphism'``, ``'structure'``, or
+            ``'auto'`` (default): an exact mode when one explains every key,
+            otherwise the one of isomorphism / embedding / structure that
+            places the most tensors whose shapes fit
+            (``info['association']`` says which).
         allow_efficiency_tricks (bool): if True (default), the key solver is
             not run when every key of the smaller side already exists on the
             other (identity is then the largest mapping any association can

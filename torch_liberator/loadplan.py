@@ -56,7 +56,7 @@ __all__ = ['ACTIONS', 'DEFAULT_ASSOCIATION', 'LoadPlan', 'PlanEntry',
 
 #: the ``association=`` of :func:`plan_load`, ``load_partial_state`` and
 #: ``Pretrained`` when none is given
-DEFAULT_ASSOCIATION = 'isomorphism'
+DEFAULT_ASSOCIATION = 'auto'
 
 #: what :func:`plan_load` accepts as the model side
 Destination = Union[torch.nn.Module, Mapping[str, torch.Tensor],
