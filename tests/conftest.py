@@ -179,3 +179,19 @@ def faster_rcnn_plain(torchvision):
     from torchvision.models.detection import fasterrcnn_resnet50_fpn
     torch.manual_seed(3)
     return fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)
+
+
+class VersionedNet(torch.nn.Module):
+    """Refuses states without its module version, as torchvision's MNASNet does."""
+
+    _version = 2
+
+    def __init__(self, dim=2):
+        super().__init__()
+        self.dim = dim
+        self.lin = torch.nn.Linear(dim, dim)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args):
+        if local_metadata.get('version') != 2:
+            raise ValueError(f'version should be 2, got {local_metadata.get("version")}')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)

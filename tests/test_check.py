@@ -12,6 +12,7 @@ import re
 import pytest
 import torch
 
+from conftest import VersionedNet
 from torch_liberator.deployer import DeployedModel, deploy, deploy_files, export_model_code
 from torch_liberator.deployer._check import check_rebuild, describe_layout_difference
 from torch_liberator.errors import DeployError, ExportError
@@ -70,22 +71,6 @@ class Closure(torch.nn.Module):
 
     def forward(self, x):
         return self.post(self.lin(x))
-
-
-class Versioned(torch.nn.Module):
-    """Refuses states without its module version (as torchvision's MNASNet)."""
-
-    _version = 2
-
-    def __init__(self, dim=2):
-        super().__init__()
-        self.dim = dim
-        self.lin = torch.nn.Linear(dim, dim)
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args):
-        if local_metadata.get('version') != 2:
-            raise ValueError(f'version should be 2, got {local_metadata.get("version")}')
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
 
 
 class MetaBuffer(torch.nn.Module):
@@ -258,10 +243,10 @@ def test_flag_form_refuses_weights_that_do_not_fit_the_model_file(tmp_path, torc
 
 
 def test_flag_form_runs_the_model_hooks_of_a_strict_load(tmp_path):
-    code = export_model_code(tmp_path, Versioned(2))
-    state = dict(Versioned(2).state_dict())  # a plain dict: no module versions
+    code = export_model_code(tmp_path, VersionedNet(2))
+    state = dict(VersionedNet(2).state_dict())  # a plain dict: no module versions
     torch.save(state, tmp_path / 'v.pt')
-    with pytest.raises(DeployError, match=r"do not load strictly into Versioned\(\*\*\{'dim': 2\}\): "
+    with pytest.raises(DeployError, match=r"do not load strictly into VersionedNet\(\*\*\{'dim': 2\}\): "
                        r"ValueError: version should be 2, got None"):
         deploy_files(code, tmp_path / 'v.pt', tmp_path / 'out.zip', verbose=0)
     assert not (tmp_path / 'out.zip').exists()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import VersionedNet
 import torch_liberator
 from torch_liberator.deployer import DeployedModel, deploy
 from torch_liberator.deployer import read_deploy_state_dict
@@ -74,22 +75,6 @@ class ConvBN(torch.nn.Module):
 
     def forward(self, x):
         return self.bn(self.conv(x))
-
-
-class VersionedNet(torch.nn.Module):
-    """Refuses states without its module version, as torchvision's MNASNet does."""
-
-    _version = 2
-
-    def __init__(self, dim=2):
-        super().__init__()
-        self.dim = dim
-        self.lin = torch.nn.Linear(dim, dim)
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args):
-        if local_metadata.get('version') != 2:
-            raise ValueError(f'version should be 2, got {local_metadata.get("version")}')
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
 
 
 @pytest.fixture
