@@ -5,6 +5,7 @@ slow to build (each is built once per session, only when a test asks).
 Tests that load into a shared model must only check what they loaded; build
 a fresh tiny model when a test needs to see an untouched destination.
 """
+import functools
 import importlib
 
 import pytest
@@ -195,3 +196,20 @@ class VersionedNet(torch.nn.Module):
         if local_metadata.get('version') != 2:
             raise ValueError(f'version should be 2, got {local_metadata.get("version")}')
         super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
+
+
+def scale_by(x, factor):
+    return x * factor
+
+
+class Scaled(torch.nn.Module):
+    """``scale`` changes the outputs but no shape; it lives in a partial."""
+
+    def __init__(self, dim, scale=1.0):
+        super().__init__()
+        self.dim = dim
+        self.lin = torch.nn.Linear(dim, dim)
+        self.post = functools.partial(scale_by, factor=scale)
+
+    def forward(self, x):
+        return self.post(self.lin(x))

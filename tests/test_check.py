@@ -5,14 +5,13 @@ different model, models whose tensors hold no data, and the 0.2 flag form's
 weights when they do not load strictly into the model file
 (torch_liberator.deployer._check, and its use by deploy / deploy_files).
 """
-import functools
 import os
 import re
 
 import pytest
 import torch
 
-from conftest import VersionedNet
+from conftest import Scaled, VersionedNet
 from torch_liberator.deployer import DeployedModel, deploy, deploy_files, export_model_code
 from torch_liberator.deployer._check import check_rebuild, describe_layout_difference
 from torch_liberator.errors import DeployError, ExportError
@@ -41,23 +40,6 @@ class Activated(torch.nn.Module):
 
     def forward(self, x):
         return self.act(self.lin(x))
-
-
-def _scale(x, factor):
-    return x * factor
-
-
-class Scaled(torch.nn.Module):
-    """``scale`` changes the outputs but no shape; it lives in a partial."""
-
-    def __init__(self, dim, scale=1.0):
-        super().__init__()
-        self.dim = dim
-        self.lin = torch.nn.Linear(dim, dim)
-        self.post = functools.partial(_scale, factor=scale)
-
-    def forward(self, x):
-        return self.post(self.lin(x))
 
 
 class Closure(torch.nn.Module):

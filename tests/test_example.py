@@ -3,7 +3,6 @@ The behavioural check kept in a deploy file: ``deploy(..., example_inputs=)``
 stores inputs and outputs, ``load_model(check=True)`` re-runs and compares
 within the stored tolerance (torch_liberator.deployer._example).
 """
-import functools
 import io
 import json
 import os
@@ -13,6 +12,7 @@ import zipfile
 import pytest
 import torch
 
+from conftest import Scaled
 from torch_liberator.deployer import DeployedModel, deploy
 from torch_liberator.deployer._example import (
     EXAMPLE_ATOL, EXAMPLE_FNAME, EXAMPLE_RTOL, check_example, record_example)
@@ -31,21 +31,6 @@ class Multi(torch.nn.Module):
     def forward(self, x, extra):
         y = self.drop(self.lin(x)) + extra['bias']
         return {'y': y, 'parts': (y.argmax(dim=1), [y.sum()]), 'n': 2, 'note': None}
-
-
-def _mul(x, factor):
-    return x * factor
-
-
-class Scaled(torch.nn.Module):
-    def __init__(self, dim, scale=1.0):
-        super().__init__()
-        self.dim = dim
-        self.lin = torch.nn.Linear(dim, dim)
-        self.post = functools.partial(_mul, factor=scale)
-
-    def forward(self, x):
-        return self.post(self.lin(x))
 
 
 class Odd(torch.nn.Module):
