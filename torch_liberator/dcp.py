@@ -48,7 +48,8 @@ import torch
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 from torch_liberator.shapes import TensorSpec
-from torch_liberator.sources import LazySource, describe_error, preview_items
+from torch_liberator.sources import (
+    LazySource, describe_error, open_bounded, preview_items)
 
 __all__ = [
     'DCP_METADATA',
@@ -220,12 +221,7 @@ def read_dcp_metadata(dpath):
     from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
     fpath = os.path.join(os.fspath(dpath), DCP_METADATA)
     try:
-        size = os.path.getsize(fpath)
-        if size > _MAX_METADATA_BYTES:
-            raise CheckpointFormatError(
-                f'{fpath!r} is {size} bytes, more than DCP metadata ever is '
-                f'({_MAX_METADATA_BYTES}); it is not DCP metadata')
-        with open(fpath, 'rb') as file:
+        with open_bounded(fpath, _MAX_METADATA_BYTES, 'DCP metadata') as file:
             metadata = _MetadataUnpickler(file).load()
     except (CheckpointFormatError, UnsafeCheckpointError):
         raise

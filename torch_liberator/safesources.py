@@ -35,7 +35,8 @@ import torch
 
 from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundError
 from torch_liberator.shapes import TensorSpec
-from torch_liberator.sources import LazySource, describe_error, preview_items
+from torch_liberator.sources import (
+    LazySource, describe_error, open_bounded, preview_items)
 
 __all__ = [
     'INDEX_SUFFIX',
@@ -260,12 +261,7 @@ def _read_index(path):
     """``{shard path: [keys]}`` of an index file, checked; shards in the
     order they first appear, keys in index order."""
     try:
-        size = os.path.getsize(path)
-        if size > _MAX_INDEX_BYTES:
-            raise CheckpointFormatError(
-                f'sharded index {path!r} is {size} bytes, more than any '
-                f'index ({_MAX_INDEX_BYTES}); it is not an index file')
-        with open(path, 'rb') as file:
+        with open_bounded(path, _MAX_INDEX_BYTES, 'sharded index') as file:
             index = json.loads(file.read())
     except CheckpointFormatError:
         raise

@@ -36,6 +36,7 @@ Example:
     >>> dict(source.read_tensors({'fc.weight': (slice(0, 2), slice(0, 1))}))['fc.weight'].tolist()
     [[0.0], [2.0]]
 """
+import os
 import re
 from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
@@ -52,6 +53,7 @@ __all__ = [
     'RenamedSource',
     'block_of',
     'describe_error',
+    'open_bounded',
     'preview_items',
 ]
 
@@ -297,3 +299,36 @@ def preview_items(items, limit: int = 10) -> str:
     if len(items) > limit:
         text += f', ... ({len(items) - limit} more)'
     return f'[{text}]'
+
+
+def open_bounded(fpath, limit: int, what: str):
+    """
+    Open a small file that a checkpoint names (an index, metadata) for
+    reading in binary, refusing one larger than ``limit`` bytes: its size is
+    taken from the open handle, so it is the file that is read.
+
+    Raises:
+        CheckpointFormatError: the file is larger than ``limit``.
+        OSError: it cannot be opened.
+
+    Example:
+        >>> import tempfile
+        >>> from torch_liberator.sources import open_bounded
+        >>> with tempfile.NamedTemporaryFile() as tmp:
+        ...     _ = tmp.write(b'{}' * 10); tmp.flush()
+        ...     with open_bounded(tmp.name, 100, 'index') as file:
+        ...         print(file.read())
+        ...     open_bounded(tmp.name, 8, 'index')
+        b'{}{}{}{}{}{}{}{}{}{}'
+        Traceback (most recent call last):
+        ...
+        torch_liberator.errors.CheckpointFormatError: ...is 20 bytes, over the 8 that any index fits in; it is not one
+    """
+    file = open(fpath, 'rb')
+    size = os.fstat(file.fileno()).st_size
+    if size > limit:
+        file.close()
+        raise CheckpointFormatError(
+            f'{os.fspath(fpath)!r} is {size} bytes, over the {limit} that any '
+            f'{what} fits in; it is not one')
+    return file
