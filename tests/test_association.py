@@ -407,3 +407,102 @@ def test_duplicate_or_bad_keys_are_rejected():
         associate('a.b', ['a.b'])
     with pytest.raises(TypeError, match=r"the shape given for key 'w' is 'big', not a shape"):
         associate({'w': 'big'}, ['w'])
+
+
+# --- renamed levels need more than shapes (found on timm -> torchvision pairs)
+
+def _convbn(prefix, conv, bn, c_out, c_in, k):
+    return {f'{prefix}{conv}.weight': (c_out, c_in, k, k),
+            f'{prefix}{bn}.weight': (c_out,), f'{prefix}{bn}.bias': (c_out,)}
+
+
+def _timm_like_effnet():
+    # timm: conv_stem / bn1 at the top, blocks.<stage>.<block>.<named layers>
+    src = {**_convbn('', 'conv_stem', 'bn1', 32, 3, 3)}
+    src.update(_convbn('blocks.0.0.', 'conv_dw', 'bn1', 32, 1, 3))
+    src.update(_convbn('blocks.0.0.', 'conv_pw', 'bn2', 16, 32, 1))
+    src.update(_convbn('blocks.1.0.', 'conv_pw', 'bn1', 96, 16, 1))
+    src.update(_convbn('blocks.1.0.', 'conv_dw', 'bn2', 96, 1, 3))
+    src.update(_convbn('blocks.1.0.', 'conv_pwl', 'bn3', 24, 96, 1))
+    return src
+
+
+def _tv_like_effnet():
+    # torchvision: features.<stage>.<block>.block.<layer>.{0: conv, 1: bn}
+    dst = {**_convbn('features.0.', '0', '1', 32, 3, 3)}
+    dst.update(_convbn('features.1.0.block.0.', '0', '1', 32, 1, 3))
+    dst.update(_convbn('features.1.0.block.1.', '0', '1', 16, 32, 1))
+    dst.update(_convbn('features.2.0.block.0.', '0', '1', 96, 16, 1))
+    dst.update(_convbn('features.2.0.block.1.', '0', '1', 96, 1, 3))
+    dst.update(_convbn('features.2.0.block.2.', '0', '1', 24, 96, 1))
+    return dst
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+@pytest.mark.parametrize('reverse', [False, True])
+def test_equal_shapes_alone_never_rename_a_lone_module(mode, reverse):
+    # timm's blocks.0.0.bn1 has the shape of torchvision's stem BatchNorm
+    # features.0.1; only the names and the levels around could tell, and they
+    # disagree: no mode may put one into the other
+    src, dst = _timm_like_effnet(), _tv_like_effnet()
+    truth = dict(zip(src, dst))  # both written in registration order
+    if reverse:
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_an_item_number_below_a_missing_level_is_no_evidence(mode):
+    # timm convnext: stages.0.blocks.2.norm; torchvision: features.2.0 is the
+    # LayerNorm of the next downsample, of the same width. The number 2 names
+    # a block of one list in one model and a stage of another list in the other
+    src = {'stem.0.weight': (8, 3, 4, 4), 'stem.1.weight': (8,)}
+    for b in range(3):
+        src[f'stages.0.blocks.{b}.conv_dw.weight'] = (8, 1, 7, 7)
+        src[f'stages.0.blocks.{b}.norm.weight'] = (8,)
+    src.update({'stages.1.downsample.0.weight': (8,),
+                'stages.1.downsample.1.weight': (16, 8, 2, 2)})
+    dst = {'features.0.0.weight': (8, 3, 4, 4), 'features.0.1.weight': (8,)}
+    for b in range(3):
+        dst[f'features.1.{b}.block.0.weight'] = (8, 1, 7, 7)
+        dst[f'features.1.{b}.block.2.weight'] = (8,)
+    dst.update({'features.2.0.weight': (8,), 'features.2.1.weight': (16, 8, 2, 2)})
+    truth = dict(zip(src, dst))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
+def test_embedding_renames_a_stage_that_agrees_whole():
+    # a resnet split into stem and body: layer1 -> body.0 although layer1
+    # has a block numbered 0 of its own; every tensor below agrees
+    src = small_resnet()
+    dst, truth = {}, {}
+    for k, s in src.items():
+        head, rest = k.split('.', 1)
+        new = {'conv1': 'stem.0', 'bn1': 'stem.1', 'fc': 'head'}.get(head)
+        new = new or 'body.' + str(int(head[-1]) - 1)
+        dst[new + '.' + rest] = truth[k] = s
+        truth[k] = new + '.' + rest
+    result = associate(src, dst, association='embedding')
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    body = {k: v for k, v in truth.items() if k.startswith('layer')}
+    assert body.items() <= result.mapping.items()
+
+
+def test_isomorphism_keeps_same_named_modules_beside_its_subtree():
+    # every block gained a level (layer1.0.block.conv1): the isomorphism keeps
+    # one block structure, and the stem and head by their identical names
+    src = small_resnet()
+    dst = {}
+    for k, s in src.items():
+        parts = k.split('.')
+        if parts[0].startswith('layer'):
+            parts.insert(2, 'block')
+        dst['.'.join(parts)] = s
+    mapping = associate(src, dst, association='isomorphism').mapping
+    for k in ('conv1.weight', 'bn1.weight', 'bn1.bias', 'fc.weight', 'fc.bias'):
+        assert mapping[k] == k
+    assert all(v == k or v.split('.')[2] == 'block' for k, v in mapping.items())

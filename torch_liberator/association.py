@@ -185,12 +185,36 @@ def _module_hack_solver(src, dst, sep):
     return mapping, {}
 
 
+def _same_name_modules(src, dst, mapping, ambiguous, sep):
+    """
+    Identical keys outside the common subtree, a whole module at a time:
+    the isomorphism keeps one connected subtree, so a model whose blocks
+    gained a level keeps its blocks there and its stem and head by name (as
+    0.2 did). A module with any tensor already mapped, taken or ambiguous
+    (on either side) is left alone, and shapes must fit or be shoved.
+    """
+    def module(key):
+        return key.rpartition(sep)[0]
+
+    taken = set(mapping.values())
+    busy_src = {module(k) for k in mapping} | {module(k) for k in ambiguous}
+    busy_dst = {module(v) for v in taken}
+    busy_dst.update(module(v) for vs in ambiguous.values() for v in vs)
+    same = {k: k for k in src if k in dst and k not in mapping
+            and k not in ambiguous and k not in taken
+            and module(k) not in busy_src and module(k) not in busy_dst}
+    refused = {module(k) for k in same
+               if shape_relation(src[k], dst[k]) == 'different_rank'}
+    return {k: v for k, v in same.items() if module(k) not in refused}
+
+
 def _tree_solver(mode):
     def solve(src, dst, sep):
         tree1 = KeyTree(src, sep=sep, shapes=src)
         tree2 = KeyTree(dst, sep=sep, shapes=dst)
         if mode == 'isomorphism':
             mapping, ambiguous = isomorphism_mapping(tree1, tree2)
+            mapping.update(_same_name_modules(src, dst, mapping, ambiguous, sep))
         else:
             anchors = [anchor for _, anchor in find_anchors(tree1, tree2, top=4)]
             mapping, ambiguous = embedding_mapping(tree1, tree2, anchors=anchors)

@@ -34,12 +34,19 @@ Algorithm:
        shallowest free same-label nodes deeper below ``v`` (levels inserted
        in the destination), and children or grandchildren of ``v`` with
        another label whose subtree agrees completely with shapes (a renamed
-       level: a numbered one such as ``layer1`` <-> ``4``, or a module with
-       submodules; a lone module renamed to another name is not matched).
-       Candidates are granted best score first; equal best scores for one
-       source, or for one destination, make a tie;
+       level: ``layer1`` <-> ``4``, or ``layer1`` <-> ``body.0``). A lone
+       module (tensors, no submodules) is renamed only to a lone module,
+       only to a child of ``v``, only when one of the two labels is a
+       number (``conv1`` <-> ``0``), and never below a skipped level: its
+       shapes alone would speak for it. Candidates are granted best score
+       first; equal best scores for one source, or for one destination,
+       make a tie;
     3. a child that found nothing is skipped (a level missing in the
-       destination): its inner children compete below ``v`` instead.
+       destination): its inner children compete below ``v`` instead. A
+       numbered child (an item of a list) is never skipped, and a number
+       below a skipped level is not sought deeper below ``v``: the number
+       alone does not say which list it was in (``stages.0.blocks.2`` is
+       not ``features.2``).
 
     Taken destination subtrees are never reused, nor their ancestors, so the
     result is one-to-one and preserves ancestry. Scores are tuples
@@ -233,11 +240,11 @@ class _Embedder:
             found.append(w)
         return found[:MAX_CANDIDATES]
 
-    def _place(self, sources, v, claims, choices):
+    def _place(self, sources, v, claims, choices, skipped=False):
         """
         Match the inner source nodes ``sources`` (siblings, or the children
-        of skipped levels) to disjoint inner nodes below destination ``v``.
-        Returns the summed score.
+        of skipped levels when ``skipped``) to disjoint inner nodes below
+        destination ``v``. Returns the summed score.
         """
         t1, t2 = self.tree1, self.tree2
         total = [0, 0, 0, 0]
@@ -271,8 +278,9 @@ class _Embedder:
                    if t2.label[d] not in src_labels and claims.is_free(d)]
         # ... and their children: a destination level inserted above
         # renamed ones (a resnet's conv1 and layer1 as stem.0 and body.0)
+        # (numbers below another parent are no same-label candidates)
         renamed += [g for d in renamed for g in self.inner2[d]
-                    if t2.label[g] not in src_labels]
+                    if t2.label[g] not in src_labels or t2.label[g].isdigit()]
         if not self.shapes_known or len(renamed) * len(pending) > RENAME_LIMIT:
             # a renamed level is recognized by its shapes, and only at a
             # bounded cost
@@ -280,23 +288,40 @@ class _Embedder:
         heap = []
         for order, (c, cands) in enumerate(pending):
             direct = cands[0][1] if cands else None
-            for w in self._deeper(c, v, claims, direct):
+            if skipped and t1.label[c].isdigit():
+                # a number below a skipped level, sought deeper below v:
+                # levels missing on both sides, and an item's number alone
+                # says nothing about which list it was in
+                deeper = ()
+            else:
+                deeper = self._deeper(c, v, claims, direct)
+            for w in deeper:
                 s = self.score(c, w)
                 if s[0]:
                     cands.append(((s[0], s[1], s[2] + 1,
                                    s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
             need = t1.num_keys_below(c)
-            bare = not self.inner1[c] and not t1.label[c].isdigit()
+            bare = not self.inner1[c]
             for d in renamed:
-                if bare and not t2.label[d].isdigit():
-                    # one module's tensors under two names (head_a, head_b):
-                    # only names could tell, and they disagree
+                if bare != (not self.inner2[d]):
+                    continue  # a module with submodules is no lone module
+                if bare and (skipped or t2.parent[d] != v or not (
+                        t1.label[c].isdigit() or t2.label[d].isdigit())):
+                    # a lone module renamed is trusted only as a sibling
+                    # of matched ones, numbered on one side at least (conv1
+                    # -> 0 in nn.Sequential(*resnet.children())); two names
+                    # (head_a, head_b), or a level skipped above, and only
+                    # its shapes would speak for it
                     continue
-                if (t1.nodes_labeled(t2.label[d], c)
-                        or t2.nodes_labeled(t1.label[c], d)):
-                    continue  # an inserted level, not a renamed one
                 s = self.score(c, d)
-                if s[0] and not s[1] and s[0] == min(need, t2.num_keys_below(d)):
+                have = t2.num_keys_below(d)
+                if s[0] != need or need != have:
+                    if (t1.nodes_labeled(t2.label[d], c)
+                            or t2.nodes_labeled(t1.label[c], d)):
+                        # unless both subtrees agree whole, an inserted
+                        # level, not a renamed one
+                        continue
+                if s[0] and not s[1] and s[0] == min(need, have):
                     if t2.parent[d] != v:
                         s = (s[0], s[1], s[2], s[3] - 1)
                     cands.append((s, d))
@@ -339,15 +364,18 @@ class _Embedder:
                 for d2 in ds:
                     if len(wanted[d2]) > 1 and claims.is_free(d2):
                         claims.take(d2)  # nobody gets a contested place
-        # 3. a source level with no counterpart: place its children instead
-        skipped = [c for c, _ in pending if c not in done]
-        grandchildren = [g for c in skipped for g in self.inner1[c]]
+        # 3. a source level with no counterpart: place its children instead;
+        # never a numbered level (an item of a list: skipping it would let
+        # its siblings' equally numbered children pass for one another)
+        missing = [c for c, _ in pending
+                   if c not in done and not t1.label[c].isdigit()]
+        grandchildren = [g for c in missing for g in self.inner1[c]]
         if grandchildren:
-            s = self._place(grandchildren, v, claims, choices)
+            s = self._place(grandchildren, v, claims, choices, skipped=True)
             if s[0] or s[1]:
                 for i in range(4):
                     total[i] += s[i]
-                total[3] -= len(skipped)
+                total[3] -= len(missing)
         return tuple(total)
 
     def collect(self, u, v):
