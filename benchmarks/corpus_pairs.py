@@ -719,6 +719,95 @@ for _name, _src, _dst, _rules, _unknown in _EASY:
         lambda s=_src, d=_dst, r=_rules, u=_unknown: _names_case(s, d, r, u))
 
 
+
+# ---------------------------------------------------------------------------
+# more idioms, families and naming schemes (the hunt for wrong placements)
+
+
+def _tv_model(arch, **kw):
+    return getattr(_tv().models, arch)(weights=None, **kw)
+
+
+def _children_case(arch, drop, **kw):
+    """``nn.Sequential(*list(model.children())[:-drop])``: names become indices."""
+    src = _tv_model(arch, **kw)
+    children = list(src.children())
+    return Case(_keep(src), nn.Sequential(*children[:len(children) - drop]), None)
+
+
+_NO_AUX = dict(aux_logits=False, init_weights=False)
+for _arch, _drop, _kw in [
+    ('vgg16', 1, {}), ('vgg16_bn', 2, {}), ('densenet121', 1, {}), ('mobilenet_v2', 1, {}),
+    ('mobilenet_v3_small', 2, {}), ('regnet_y_400mf', 2, {}), ('convnext_tiny', 2, {}),
+    ('swin_t', 3, {}), ('shufflenet_v2_x1_0', 1, {}), ('mnasnet1_0', 1, {}),
+    ('googlenet', 3, _NO_AUX), ('inception_v3', 3, _NO_AUX), ('squeezenet1_1', 1, {}),
+    ('resnext50_32x4d', 2, {}), ('efficientnet_v2_s', 2, {}),
+]:
+    _pair(f'{_arch}-children', 'identity',
+          fast=_arch in ('squeezenet1_1', 'mobilenet_v3_small'),
+          note=f'nn.Sequential(*list({_arch}().children())[:-{_drop}])')(
+        lambda a=_arch, d=_drop, k=_kw: _children_case(a, d, **k))
+
+
+@_pair('vgg16_bn-features', 'identity',
+       note='vgg16_bn().features alone as the model: features.N -> N')
+def _vgg_features():
+    src = _tv_model('vgg16_bn')
+    return Case(_keep(src), src.features, None)
+
+
+@_pair('resnet50-children-newhead', 'identity',
+       note='nn.Sequential(nn.Sequential(*children[:-1]), nn.Flatten(), nn.Linear(2048, 10)): '
+            'the old fc belongs nowhere (the new head is unjudged)')
+def _children_newhead():
+    src = _tv_model('resnet50')
+    dst = nn.Sequential(nn.Sequential(*list(src.children())[:-1]), nn.Flatten(), nn.Linear(2048, 10))
+    return Case(_keep(src), dst, None, unjudged=['2.weight', '2.bias'])
+
+
+@_pair('vit-small-children', 'identity',
+       note="nn.Sequential(*list(torchvision ViT().children())[:-1]): the root's class_token "
+            'is lost, conv_proj -> 0, encoder -> 1')
+def _vit_children():
+    src = _tv().models.vision_transformer.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=4, num_heads=2, hidden_dim=32, mlp_dim=64)
+    return Case(_keep(src), nn.Sequential(*list(src.children())[:-1]), None)
+
+
+@_pair('densenet121-layergetter', 'identity',
+       note='IntermediateLayerGetter(densenet121().features, denseblock1..4)')
+def _densenet_getter():
+    from torchvision.models._utils import IntermediateLayerGetter
+    src = _tv_model('densenet121')
+    layers = {f'denseblock{i}': str(i) for i in range(1, 5)}
+    return Case(_keep(src), IntermediateLayerGetter(src.features, layers), None)
+
+
+@_pair('mobilenet_v2-layergetter', 'identity', fast=True,
+       note="IntermediateLayerGetter(mobilenet_v2().features, {'3': 'low', '17': 'high'})")
+def _mobilenet_getter():
+    from torchvision.models._utils import IntermediateLayerGetter
+    src = _tv_model('mobilenet_v2')
+    return Case(_keep(src), IntermediateLayerGetter(src.features, {'3': 'low', '17': 'high'}), None)
+
+
+def _fx_case(arch, nodes, **kw):
+    from torchvision.models.feature_extraction import create_feature_extractor
+    src = _tv_model(arch, **kw)
+    return Case(_keep(src), create_feature_extractor(src, nodes), None)
+
+
+_pair('mobilenet_v3_large-fx-extractor', 'identity',
+      note="create_feature_extractor(mobilenet_v3_large, features.3/6/12)")(
+    lambda: _fx_case('mobilenet_v3_large', {'features.3': 'a', 'features.6': 'b', 'features.12': 'c'}))
+_pair('regnet_y_400mf-fx-extractor', 'identity',
+      note='create_feature_extractor(regnet_y_400mf, trunk_output.block2/block4)')(
+    lambda: _fx_case('regnet_y_400mf', {'trunk_output.block2': 'a', 'trunk_output.block4': 'b'}))
+_pair('convnext_tiny-fx-extractor', 'identity',
+      note='create_feature_extractor(convnext_tiny, features.3/features.5)')(
+    lambda: _fx_case('convnext_tiny', {'features.3': 'a', 'features.5': 'b'}))
+
+
 def verify_truth(case: Case, atol: float = 1e-4) -> float:
     """
     Check a truth by outputs: copy the source model's tensors into the

@@ -202,6 +202,11 @@ KNOWN_WRONG = {
     # UTC run): timm's blocks.0.0.bn1 reaches torchvision's stem BatchNorm
     # features.0.1 through a renamed level; 'structure' and 'auto' are right
     ('timm-efficientnet_b0->tv-efficientnet_b0', 'embedding'): '2/360 correct, 7 wrong',
+    # found by the hunt (branch hunt): swin_t's last PatchMerging norm
+    # (features.4.norm, [768]) and the root norm ([768]) are crossed:
+    # norm.weight -> 0.4.norm.weight, features.4.norm.weight -> 1.weight
+    ('swin_t-children', 'embedding'): '179/183 correct, 4 wrong',
+    ('swin_t-children', 'auto'): '179/183 correct, 4 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode
