@@ -719,6 +719,385 @@ for _name, _src, _dst, _rules, _unknown in _EASY:
         lambda s=_src, d=_dst, r=_rules, u=_unknown: _names_case(s, d, r, u))
 
 
+
+# ---------------------------------------------------------------------------
+# more idioms, families and naming schemes (the hunt for wrong placements)
+
+
+def _tv_model(arch, **kw):
+    return getattr(_tv().models, arch)(weights=None, **kw)
+
+
+def _children_case(arch, drop, **kw):
+    """``nn.Sequential(*list(model.children())[:-drop])``: names become indices."""
+    src = _tv_model(arch, **kw)
+    children = list(src.children())
+    return Case(_keep(src), nn.Sequential(*children[:len(children) - drop]), None)
+
+
+_NO_AUX = dict(aux_logits=False, init_weights=False)
+for _arch, _drop, _kw in [
+    ('vgg16', 1, {}), ('vgg16_bn', 2, {}), ('densenet121', 1, {}), ('mobilenet_v2', 1, {}),
+    ('mobilenet_v3_small', 2, {}), ('regnet_y_400mf', 2, {}), ('convnext_tiny', 2, {}),
+    ('swin_t', 3, {}), ('shufflenet_v2_x1_0', 1, {}), ('mnasnet1_0', 1, {}),
+    ('googlenet', 3, _NO_AUX), ('inception_v3', 3, _NO_AUX), ('squeezenet1_1', 1, {}),
+    ('resnext50_32x4d', 2, {}), ('efficientnet_v2_s', 2, {}),
+]:
+    _pair(f'{_arch}-children', 'identity',
+          fast=_arch in ('squeezenet1_1', 'mobilenet_v3_small'),
+          note=f'nn.Sequential(*list({_arch}().children())[:-{_drop}])')(
+        lambda a=_arch, d=_drop, k=_kw: _children_case(a, d, **k))
+
+
+@_pair('vgg16_bn-features', 'identity',
+       note='vgg16_bn().features alone as the model: features.N -> N')
+def _vgg_features():
+    src = _tv_model('vgg16_bn')
+    return Case(_keep(src), src.features, None)
+
+
+@_pair('resnet50-children-newhead', 'identity',
+       note='nn.Sequential(nn.Sequential(*children[:-1]), nn.Flatten(), nn.Linear(2048, 10)): '
+            'the old fc belongs nowhere (the new head is unjudged)')
+def _children_newhead():
+    src = _tv_model('resnet50')
+    dst = nn.Sequential(nn.Sequential(*list(src.children())[:-1]), nn.Flatten(), nn.Linear(2048, 10))
+    return Case(_keep(src), dst, None, unjudged=['2.weight', '2.bias'])
+
+
+@_pair('vit-small-children', 'identity',
+       note="nn.Sequential(*list(torchvision ViT().children())[:-1]): the root's class_token "
+            'is lost, conv_proj -> 0, encoder -> 1')
+def _vit_children():
+    src = _tv().models.vision_transformer.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=4, num_heads=2, hidden_dim=32, mlp_dim=64)
+    return Case(_keep(src), nn.Sequential(*list(src.children())[:-1]), None)
+
+
+@_pair('densenet121-layergetter', 'identity',
+       note='IntermediateLayerGetter(densenet121().features, denseblock1..4)')
+def _densenet_getter():
+    from torchvision.models._utils import IntermediateLayerGetter
+    src = _tv_model('densenet121')
+    layers = {f'denseblock{i}': str(i) for i in range(1, 5)}
+    return Case(_keep(src), IntermediateLayerGetter(src.features, layers), None)
+
+
+@_pair('mobilenet_v2-layergetter', 'identity', fast=True,
+       note="IntermediateLayerGetter(mobilenet_v2().features, {'3': 'low', '17': 'high'})")
+def _mobilenet_getter():
+    from torchvision.models._utils import IntermediateLayerGetter
+    src = _tv_model('mobilenet_v2')
+    return Case(_keep(src), IntermediateLayerGetter(src.features, {'3': 'low', '17': 'high'}), None)
+
+
+def _fx_case(arch, nodes, **kw):
+    from torchvision.models.feature_extraction import create_feature_extractor
+    src = _tv_model(arch, **kw)
+    return Case(_keep(src), create_feature_extractor(src, nodes), None)
+
+
+_pair('mobilenet_v3_large-fx-extractor', 'identity',
+      note="create_feature_extractor(mobilenet_v3_large, features.3/6/12)")(
+    lambda: _fx_case('mobilenet_v3_large', {'features.3': 'a', 'features.6': 'b', 'features.12': 'c'}))
+_pair('regnet_y_400mf-fx-extractor', 'identity',
+      note='create_feature_extractor(regnet_y_400mf, trunk_output.block2/block4)')(
+    lambda: _fx_case('regnet_y_400mf', {'trunk_output.block2': 'a', 'trunk_output.block4': 'b'}))
+_pair('convnext_tiny-fx-extractor', 'identity',
+      note='create_feature_extractor(convnext_tiny, features.3/features.5)')(
+    lambda: _fx_case('convnext_tiny', {'features.3': 'a', 'features.5': 'b'}))
+
+
+
+# --- split backbones (slices re-indexed or keeping their indices)
+
+
+def _reindexed(seq, cuts):
+    """``seq`` cut at ``cuts`` into new Sequentials (their indices restart at 0)."""
+    items, bounds = list(seq), [0, *cuts, len(seq)]
+    return [nn.Sequential(*items[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+def _kept_indices(seq, cuts):
+    """``seq`` cut at ``cuts`` into Sequentials that keep the original indices (LPIPS)."""
+    bounds, out = [0, *cuts, len(seq)], []
+    for a, b in zip(bounds, bounds[1:]):
+        part = nn.Sequential()
+        for i in range(a, b):
+            part.add_module(str(i), seq[i])
+        out.append(part)
+    return out
+
+
+_VGG16_CUTS = [4, 9, 16, 23]  # relu1_2, relu2_2, relu3_3, relu4_3 (perceptual losses)
+
+
+@_pair('vgg16-perceptual-slices', 'identity',
+       note='vgg16.features cut into slice1..slice5 re-indexed from 0, as perceptual losses do')
+def _vgg_slices():
+    src = _tv_model('vgg16')
+    parts = _reindexed(src.features, _VGG16_CUTS)
+    return Case(_keep(src), _Slots(**{f'slice{i + 1}': p for i, p in enumerate(parts)}), None)
+
+
+@_pair('vgg16-lpips-slices', 'identity',
+       note="vgg16.features cut into slice1..slice5 that keep their indices (LPIPS: slice2.4.weight)")
+def _vgg_lpips():
+    src = _tv_model('vgg16')
+    parts = _kept_indices(src.features, _VGG16_CUTS)
+    return Case(_keep(src), _Slots(**{f'slice{i + 1}': p for i, p in enumerate(parts)}), None)
+
+
+@_pair('resnet50-c4', 'identity',
+       note='resnet50 split as a C4 detector: backbone = stem..layer3 re-indexed, '
+            'roi_heads.res5 = layer4, the fc belongs nowhere')
+def _resnet_c4():
+    r = _tv_model('resnet50')
+    backbone = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3)
+    return Case(_keep(r), _Slots(backbone=backbone, roi_heads=_Slots(res5=r.layer4)), None)
+
+
+@_pair('resnet18-three-way', 'identity', fast=True,
+       note='resnet18 as ModuleDict(stem=(conv, bn), stages=ModuleList(layer1..4), head=fc)')
+def _three_way():
+    r = _tv_model('resnet18')
+    dst = nn.ModuleDict(dict(
+        stem=nn.Sequential(OrderedDict(conv=r.conv1, bn=r.bn1)),
+        stages=nn.ModuleList([r.layer1, r.layer2, r.layer3, r.layer4]), head=r.fc))
+    return Case(_keep(r), dst, None)
+
+
+@_pair('mobilenet_v2-low-high', 'identity', fast=True,
+       note='mobilenet_v2.features cut into low = [:4] and high = [4:] re-indexed (deeplab-style)')
+def _mobilenet_split():
+    src = _tv_model('mobilenet_v2')
+    low, high = _reindexed(src.features, [4])
+    return Case(_keep(src), _Slots(low=low, high=high), None)
+
+
+@_pair('densenet121-split', 'identity',
+       note='densenet121.features cut after denseblock2, both halves re-indexed (names lost)')
+def _densenet_split():
+    src = _tv_model('densenet121')
+    first, second = _reindexed(src.features, [6])
+    return Case(_keep(src), _Slots(encoder1=first, encoder2=second, classifier=src.classifier), None)
+
+
+@_pair('efficientnet_b0-stem-blocks-head', 'identity',
+       note='efficientnet_b0.features as stem = [0], blocks = [1:8] re-indexed, head = [8]')
+def _effnet_split():
+    src = _tv_model('efficientnet_b0')
+    f = src.features
+    return Case(_keep(src), _Slots(stem=f[0], blocks=nn.Sequential(*list(f)[1:8]), head=f[8],
+                                   fc=src.classifier), None)
+
+
+@_pair('swin_t-stem-stages', 'identity',
+       note='swin_t.features as stem = [0] and stages = ModuleList([1:]) (every index shifts)')
+def _swin_split():
+    src = _tv_model('swin_t')
+    return Case(_keep(src), _Slots(stem=src.features[0], stages=nn.ModuleList(list(src.features)[1:]),
+                                   norm=src.norm, head=src.head), None)
+
+
+@_pair('regnet_y_400mf-stem-stages', 'identity', fast=True,
+       note='regnet_y_400mf as stem + stages = ModuleList(trunk_output.block1..4) + fc')
+def _regnet_split():
+    src = _tv_model('regnet_y_400mf')
+    return Case(_keep(src), _Slots(stem=src.stem, stages=nn.ModuleList(list(src.trunk_output)),
+                                   fc=src.fc), None)
+
+
+# --- backbones side by side (one belongs, or none when they tie)
+
+
+def _side_case(src_arch, slots, belongs):
+    """``slots``: ``[(name, arch)]``; the source is the slot named ``belongs`` (None: a fresh model, ambiguous)."""
+    models = {name: _tv_model(arch) for name, arch in slots}
+    src = models[belongs] if belongs else _tv_model(src_arch)
+    return Case(_keep(src), _Slots(**models), None if belongs else {})
+
+
+for _name, _src, _slots, _belongs in [
+    ('resnet50+resnet18<-resnet18', 'resnet18', [('teacher', 'resnet50'), ('student', 'resnet18')], 'student'),
+    ('resnet18+resnet50<-resnet18', 'resnet18', [('student', 'resnet18'), ('teacher', 'resnet50')], 'student'),
+    ('resnet18+resnet50<-resnet50', 'resnet50', [('student', 'resnet18'), ('teacher', 'resnet50')], 'teacher'),
+    ('densenet121+densenet169<-densenet121', 'densenet121',
+     [('a', 'densenet121'), ('b', 'densenet169')], 'a'),
+    ('densenet169+densenet121<-densenet121', 'densenet121',
+     [('a', 'densenet169'), ('b', 'densenet121')], 'b'),
+    ('efficientnet_b1+b0<-b0', 'efficientnet_b0',
+     [('big', 'efficientnet_b1'), ('small', 'efficientnet_b0')], 'small'),
+    ('mobilenet_v3_large+small<-small', 'mobilenet_v3_small',
+     [('large', 'mobilenet_v3_large'), ('small', 'mobilenet_v3_small')], 'small'),
+    ('resnet18x3<-resnet18 (ambiguous)', 'resnet18',
+     [('a', 'resnet18'), ('b', 'resnet18'), ('c', 'resnet18')], None),
+    ('resnet50+resnet50<-resnet50 (ambiguous)', 'resnet50',
+     [('online', 'resnet50'), ('target', 'resnet50')], None),
+]:
+    _pair(_name, 'identity', fast=_name.startswith('mobilenet'),
+          note=f'{_src} checkpoint, slots {_slots}: ' + (
+              f'it belongs to {_belongs!r} only' if _belongs else 'the slots tie: nothing belongs'))(
+        lambda s=_src, sl=_slots, b=_belongs: _side_case(s, sl, b))
+
+
+@_pair('vgg11+vgg13 features<-vgg11', 'identity',
+       note='vgg11.features and vgg13.features side by side; a vgg11.features checkpoint '
+            '(its first conv fits both)')
+def _vgg_side():
+    a, b = _tv_model('vgg11').features, _tv_model('vgg13').features
+    return Case(_keep(a), _Slots(vgg13=b, vgg11=a), None)
+
+
+@_pair('siamese rgb/depth swapped order', 'names', fast=True,
+       note='a two-branch checkpoint (rgb.*, depth.*) into the same model with the branches '
+            'registered in the other order: names decide, order must not')
+def _siamese_swapped():
+    src = _Slots(rgb=_tv_model('resnet18'), depth=_tv_model('resnet18'))
+    dst = _Slots(depth=_tv_model('resnet18'), rgb=_tv_model('resnet18'))
+    state = _keep(src)
+    return Case(state, dst, _truth_by_names(state, dst, [('', '')]))
+
+
+# --- other naming schemes built from torchvision modules (truth by identity)
+
+
+class _Named(nn.Module):
+    """A module whose submodules are given as ``(name, module)`` pairs, in that order."""
+
+    def __init__(self, *named):
+        super().__init__()
+        for name, module in named:
+            self.add_module(name, module)
+
+
+class _ConvWithNorm(nn.Module):
+    """detectron2's Conv2d: the kernel as ``weight`` and its norm as ``norm`` (conv1.norm.weight)."""
+
+    def __init__(self, conv, norm):
+        super().__init__()
+        self.weight = conv.weight
+        self.norm = norm
+
+
+def _hf_conv(conv, bn):
+    return _Named(('convolution', conv), ('normalization', bn))
+
+
+def _hf_resnet(r):
+    """HuggingFace transformers' ResNet names: the shortcut is registered before the layers."""
+    stages = []
+    for i in range(1, 5):
+        layers = []
+        for b in getattr(r, f'layer{i}'):
+            convs = [_hf_conv(getattr(b, f'conv{j}'), getattr(b, f'bn{j}')) for j in (1, 2, 3)
+                     if hasattr(b, f'conv{j}')]
+            shortcut = _hf_conv(*b.downsample) if b.downsample is not None else nn.Identity()
+            layers.append(_Named(('shortcut', shortcut), ('layer', nn.Sequential(*convs))))
+        stages.append(_Named(('layers', nn.Sequential(*layers))))
+    embedder = _Named(('embedder', _hf_conv(r.conv1, r.bn1)))
+    resnet = _Named(('embedder', embedder), ('encoder', _Named(('stages', nn.ModuleList(stages)))))
+    return _Named(('resnet', resnet), ('classifier', nn.Sequential(nn.Flatten(), r.fc)))
+
+
+def _d2_resnet(r):
+    """detectron2's names: bottom_up.stem.conv1(.norm), res2..res5, shortcut first, no fc."""
+    stages = []
+    for i in range(1, 5):
+        blocks = []
+        for b in getattr(r, f'layer{i}'):
+            named = []
+            if b.downsample is not None:
+                named.append(('shortcut', _ConvWithNorm(*b.downsample)))
+            named += [(f'conv{j}', _ConvWithNorm(getattr(b, f'conv{j}'), getattr(b, f'bn{j}')))
+                      for j in (1, 2, 3) if hasattr(b, f'conv{j}')]
+            blocks.append(_Named(*named))
+        stages.append((f'res{i + 1}', nn.Sequential(*blocks)))
+    stem = _Named(('conv1', _ConvWithNorm(r.conv1, r.bn1)))
+    return _Named(('backbone', _Named(('bottom_up', _Named(('stem', stem), *stages)))))
+
+
+_pair('resnet50->hf-names', 'identity', cross_naming=True,
+      note='torchvision resnet50 -> the same weights under HuggingFace ResNet names '
+           '(embedder.embedder.convolution, stages.N.layers.M.shortcut first, layer.K)')(
+    lambda: (lambda r: Case(_keep(r), _hf_resnet(r), None))(_tv_model('resnet50')))
+_pair('hf-names->resnet50', 'identity', cross_naming=True,
+      note='the reverse: a HuggingFace-named resnet50 checkpoint into torchvision resnet50')(
+    lambda: (lambda r: Case(_keep(_hf_resnet(r)), r, None))(_tv_model('resnet50')))
+_pair('resnet50->detectron2-names', 'identity', cross_naming=True,
+      note='torchvision resnet50 -> detectron2 names (backbone.bottom_up.res2.0.conv1.norm.weight, '
+           'shortcut before conv1, the fc belongs nowhere)')(
+    lambda: (lambda r: Case(_keep(r), _d2_resnet(r), None))(_tv_model('resnet50')))
+_pair('detectron2-names->resnet18', 'identity', cross_naming=True, fast=True,
+      note='a detectron2-named resnet18 checkpoint into torchvision resnet18 (its fc gets nothing)')(
+    lambda: (lambda r: Case(_keep(_d2_resnet(r)), r, None))(_tv_model('resnet18')))
+
+
+@_pair('densenet121-renamed', 'identity', cross_naming=True,
+       note='densenet121 with denseblockN -> stageN, denselayerM -> unitM, normK -> bnK, convK -> cK')
+def _densenet_renamed():
+    src = _tv_model('densenet121')
+    f = src.features
+    items = []
+    for name, mod in f.named_children():
+        if name.startswith('denseblock'):
+            units = []
+            for lname, layer in mod.named_children():
+                units.append((lname.replace('denselayer', 'unit'), _Named(
+                    ('bn1', layer.norm1), ('c1', layer.conv1), ('bn2', layer.norm2), ('c2', layer.conv2))))
+            mod = _Named(*units)
+            name = name.replace('denseblock', 'stage')
+        items.append((name, mod))
+    return Case(_keep(src), _Named(('body', _Named(*items)), ('fc', src.classifier)), None)
+
+
+# --- prefixes and levels from the way a checkpoint was saved
+
+
+@_pair('resnet18 compiled checkpoint', 'identity', fast=True,
+       note='a state dict saved from torch.compile(model) (_orig_mod.*) into the plain model')
+def _compiled_src():
+    r = _tv_model('resnet18')
+    return Case(torch.compile(r).state_dict(keep_vars=True), r, None)
+
+
+@_pair('resnet18 into compiled model', 'identity', fast=True,
+       note='a plain checkpoint into a torch.compile(model) (whose keys are _orig_mod.*)')
+def _compiled_dst():
+    r = _tv_model('resnet18')
+    return Case(_keep(r), torch.compile(r), None)
+
+
+@_pair('DataParallel at another depth', 'identity',
+       note='a checkpoint of DataParallel(Wrap(backbone=resnet50)) (module.backbone.*) into '
+            'Wrap(backbone=DataParallel(resnet50)) (backbone.module.*)')
+def _dp_depth():
+    r = _tv_model('resnet50')
+    src = nn.DataParallel(_Wrap('backbone', r), device_ids=[])
+    return Case(_keep(src), _Wrap('backbone', nn.DataParallel(r, device_ids=[]), 'head'), None)
+
+
+@_pair('resnet18 + model_ema.module (timm flat)', 'identity', fast=True,
+       note='a flat checkpoint with the model at the root and its EMA under model_ema.module.*: '
+            'the root copy belongs')
+def _timm_flat_ema():
+    r = _tv_model('resnet18')
+    state = dict(_keep(r))
+    state.update({f'model_ema.module.{k}': v for k, v in _keep(copy.deepcopy(r)).items()})
+    return Case(state, r, None)
+
+
+@_pair('resnet50-removed-level', 'identity',
+       note='a checkpoint whose stages had a middle level (layer1.blocks.0.conv1) into plain resnet50')
+def _removed_level():
+    r = _tv_model('resnet50')
+    src = copy.copy(r)
+    src._modules = OrderedDict(r._modules)
+    for i in range(1, 5):
+        src._modules[f'layer{i}'] = nn.Sequential(OrderedDict(blocks=getattr(r, f'layer{i}')))
+    return Case(_keep(src), r, None)
+
+
 def verify_truth(case: Case, atol: float = 1e-4) -> float:
     """
     Check a truth by outputs: copy the source model's tensors into the

@@ -198,9 +198,19 @@ def test_every_pair_is_documented():
 
 #: (pair, mode) -> what the association still does wrong: correct/truth, wrong
 KNOWN_WRONG: dict = {
-    # empty: the last entry (embedding on timm efficientnet_b0 -> torchvision,
-    # 7 wrong) was fixed in subtree_embedding (a lone module is not renamed
-    # below a skipped level; an item number below one is not sought deeper)
+    # found by the hunt (branch hunt): swin_t's last PatchMerging norm
+    # (features.4.norm, [768]) and the root norm ([768]) are crossed:
+    # norm.weight -> 0.4.norm.weight, features.4.norm.weight -> 1.weight
+    ('swin_t-children', 'embedding'): '179/183 correct, 4 wrong',
+    ('swin_t-children', 'auto'): '179/183 correct, 4 wrong',
+    # a HuggingFace-named resnet50 (shortcut registered before the layers):
+    # layers.2.layer.2 (conv + bn, [256, 64, 1, 1]) -> layer1.0.downsample
+    ('hf-names->resnet50', 'embedding'): '20/320 correct, 6 wrong',
+    # a detectron2-named resnet18 (shortcut first, no fc): the order-based
+    # alignment shifts every first block of layer2..4 by one BatchNorm:
+    # res3.0.shortcut.norm -> layer2.0.bn1, res3.0.conv1.norm -> layer2.0.bn2
+    ('detectron2-names->resnet18', 'structure'): '75/120 correct, 45 wrong',
+    ('detectron2-names->resnet18', 'auto'): '75/120 correct, 45 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode
@@ -214,9 +224,7 @@ FAST_SLICE = [
 def _params(names):
     out = []
     for name in names:
-        # 'structure' needs shapes, which load_partial_state does not pass
-        # yet (tests/test_alignment.py judges it through associate)
-        for mode in (m for m in ASSOCIATIONS if m != 'structure'):
+        for mode in ASSOCIATIONS:
             marks = ()
             if (name, mode) in KNOWN_WRONG:
                 marks = pytest.mark.xfail(strict=True, reason=(
