@@ -144,6 +144,35 @@ def test_siblings_decide_between_equal_places():
                        'fc.weight': 'b.fc.weight', 'fc.bias': 'b.fc.bias'}
 
 
+def test_batchnorms_do_not_slide_past_their_convolutions():
+    # detectron2 registers a block's shortcut first and keeps each norm
+    # inside its conv; torchvision lists the downsample last. Counting
+    # tensors, the BatchNorms (five each) line up one place off; counting
+    # modules, the convolutions keep them in place: the solver must not pick
+    # the first. Two stages of two blocks, the first block with a shortcut.
+    src, dst, truth = {}, {}, {}
+    for stage, (c_in, c) in enumerate([(4, 8), (8, 16)]):
+        for b in range(2):
+            s, d = f'res{stage + 2}.{b}.', f'layer{stage + 1}.{b}.'
+            parts = [('shortcut', 'downsample.0', 1)] if b == 0 else []
+            parts += [('conv1', 'conv1', 3), ('conv2', 'conv2', 3)]
+            for name, _, k in parts:
+                src.update({**conv(s + name, c, c_in if name != 'conv2' else c, k=k),
+                            **bn(s + name + '.norm', c)})
+            for name, new, k in sorted(parts, key=lambda part: part[0] == 'shortcut'):
+                norm = 'downsample.1' if name == 'shortcut' else 'bn' + name[-1]
+                dst.update({**conv(d + new, c, c_in if name != 'conv2' else c, k=k),
+                            **bn(d + norm, c)})
+                truth[s + name + '.weight'] = d + new + '.weight'
+                for t in bn('', c):
+                    truth[s + name + '.norm' + t] = d + norm + t
+            c_in = c
+    assert set(truth) == set(src) and set(truth.values()) == set(dst)
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        result = align_structure(a, b)
+        assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}
+
+
 def test_keys_without_shapes_are_never_paired():
     src = {'a.weight': None, 'b.weight': (3,)}
     dst = {'x.weight': (2,), 'y.weight': (3,)}

@@ -453,7 +453,13 @@ class _Aligner:
     def _align_dp(self, src_idx, dst_idx):
         """
         Longest-common-subsequence alignment of one gap, forwards and
-        backwards; keep the pairs that every optimal alignment makes.
+        backwards, under two scores: paired tensors (a BatchNorm weighs five,
+        a convolution one) and paired modules (each weighs one), both with
+        the name bonus to break ties. A pair is kept only when every optimal
+        alignment makes it under both scores; where the two optima disagree
+        (a detectron2 block lists its shortcut first: its BatchNorms line up
+        with torchvision's one place off when tensors are counted, and in
+        place when modules are) the groups are ambiguous, never guessed.
         """
         p, q = len(src_idx), len(dst_idx)
         counts, bonus = [], []
@@ -473,32 +479,15 @@ class _Aligner:
             counts.append(row_c)
             bonus.append(row_b)
         weight = max_bonus * min(p, q) + 1
-        score = [[c * weight + b if c else 0 for c, b in zip(rc, rb)]
-                 for rc, rb in zip(counts, bonus)]
-        fwd = [[0] * (q + 1) for _ in range(p + 1)]
+        verdicts = [
+            _dp_verdicts([[c * weight + b if c else 0 for c, b in zip(rc, rb)]
+                          for rc, rb in zip(counts, bonus)], p, q),
+            _dp_verdicts([[weight + b if c else 0 for c, b in zip(rc, rb)]
+                          for rc, rb in zip(counts, bonus)], p, q)]
         for a in range(p):
-            row, nxt, srow = fwd[a], fwd[a + 1], score[a]
-            for b in range(q):
-                best = nxt[b] if nxt[b] > row[b + 1] else row[b + 1]
-                s = srow[b]
-                if s and row[b] + s > best:
-                    best = row[b] + s
-                nxt[b + 1] = best
-        bwd = [[0] * (q + 1) for _ in range(p + 1)]
-        for a in range(p - 1, -1, -1):
-            row, nxt, srow = bwd[a], bwd[a + 1], score[a]
-            for b in range(q - 1, -1, -1):
-                best = nxt[b] if nxt[b] > row[b + 1] else row[b + 1]
-                s = srow[b]
-                if s and nxt[b + 1] + s > best:
-                    best = nxt[b + 1] + s
-                row[b] = best
-        total = fwd[p][q]
-        for a in range(p):
-            before, after, srow = fwd[a], bwd[a + 1], score[a]
-            partners = [b for b in range(q)
-                        if srow[b] and before[b] + srow[b] + after[b + 1] == total]
-            skippable = any(before[b] + after[b] == total for b in range(q + 1))
+            (partners1, skip1), (partners2, skip2) = (v[0][a] for v in verdicts)
+            partners = sorted(set(partners1) | set(partners2))
+            skippable = skip1 or skip2
             if len(partners) == 1 and not skippable:
                 self.pair(src_idx[a], dst_idx[partners[0]])
             elif partners:
@@ -508,10 +497,9 @@ class _Aligner:
         # the same from the destination's side: a destination group that
         # every optimal alignment pairs, with several possible sources
         for b in range(q):
-            partners = [a for a in range(p) if score[a][b] and fwd[a][b]
-                        + score[a][b] + bwd[a + 1][b + 1] == total]
-            if len(partners) > 1 and not any(
-                    fwd[a][b] + bwd[a][b + 1] == total for a in range(p + 1)):
+            (partners1, skip1), (partners2, skip2) = (v[1][b] for v in verdicts)
+            partners = sorted(set(partners1) | set(partners2))
+            if len(partners) > 1 and not (skip1 or skip2):
                 self.dst_must_pair[dst_idx[b]] = [src_idx[a] for a in partners]
 
     def _parent(self, path):
@@ -736,6 +724,48 @@ class _Aligner:
                     ambiguous[key] = tuple(targets)
         return Alignment(mapping, dict(sorted(ambiguous.items(),
                                               key=lambda kv: order[kv[0]])))
+
+
+def _dp_verdicts(score, p, q):
+    """
+    The optimal alignments of a ``p`` x ``q`` score matrix (0: no pair), as
+    ``(rows, cols)``: for each row, the columns some optimal alignment pairs
+    it with and whether some optimal alignment leaves it out; the same for
+    each column. Forward and backward longest-common-subsequence tables.
+    """
+    fwd = [[0] * (q + 1) for _ in range(p + 1)]
+    for a in range(p):
+        row, nxt, srow = fwd[a], fwd[a + 1], score[a]
+        for b in range(q):
+            best = nxt[b] if nxt[b] > row[b + 1] else row[b + 1]
+            s = srow[b]
+            if s and row[b] + s > best:
+                best = row[b] + s
+            nxt[b + 1] = best
+    bwd = [[0] * (q + 1) for _ in range(p + 1)]
+    for a in range(p - 1, -1, -1):
+        row, nxt, srow = bwd[a], bwd[a + 1], score[a]
+        for b in range(q - 1, -1, -1):
+            best = nxt[b] if nxt[b] > row[b + 1] else row[b + 1]
+            s = srow[b]
+            if s and nxt[b + 1] + s > best:
+                best = nxt[b + 1] + s
+            row[b] = best
+    total = fwd[p][q]
+    rows = []
+    for a in range(p):
+        before, after, srow = fwd[a], bwd[a + 1], score[a]
+        partners = [b for b in range(q)
+                    if srow[b] and before[b] + srow[b] + after[b + 1] == total]
+        skippable = any(before[b] + after[b] == total for b in range(q + 1))
+        rows.append((partners, skippable))
+    cols = []
+    for b in range(q):
+        partners = [a for a in range(p) if score[a][b] and fwd[a][b]
+                    + score[a][b] + bwd[a + 1][b + 1] == total]
+        skippable = any(fwd[a][b] + bwd[a][b + 1] == total for a in range(p + 1))
+        cols.append((partners, skippable))
+    return rows, cols
 
 
 def _certain_lis(pairs):
