@@ -1098,6 +1098,257 @@ def _removed_level():
     return Case(_keep(src), r, None)
 
 
+
+# --- more cross-library pairs (timm <-> torchvision), checked by equal outputs
+
+
+def _timm_tv(timm_arch, tv_arch, size=64, timm_to_tv=True, tv_kw=None, prepare=None):
+    """timm and torchvision models whose state dicts zip in order."""
+    a = _timm().create_model(timm_arch, pretrained=False)
+    b = _tv_model(tv_arch, **(tv_kw or {}))
+    if prepare:
+        prepare(a)
+    return _zip_case(a, b, _image(size)) if timm_to_tv else _zip_case(b, a, _image(size))
+
+
+def _bn_eps(eps):
+    def prepare(model):
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eps = eps
+    return prepare
+
+
+for _name, _args, _kw in [
+    ('timm-densenet121->tv-densenet121', ('densenet121', 'densenet121'), {}),
+    ('tv-densenet121->timm-densenet121', ('densenet121', 'densenet121'), dict(timm_to_tv=False)),
+    ('timm-inception_v3->tv-inception_v3', ('inception_v3', 'inception_v3'),
+     dict(size=96, tv_kw=_NO_AUX)),
+    ('timm-vgg11->tv-vgg11', ('vgg11', 'vgg11'), dict(size=224)),
+    ('timm-mobilenetv2_100->tv-mobilenet_v2', ('mobilenetv2_100', 'mobilenet_v2'), {}),
+    ('tv-mobilenet_v2->timm-mobilenetv2_100', ('mobilenetv2_100', 'mobilenet_v2'), dict(timm_to_tv=False)),
+    # torchvision's MobileNetV3 BatchNorms use eps=1e-3 (timm's 1e-5): set for the output check
+    ('timm-mobilenetv3_large_100->tv-mobilenet_v3_large', ('mobilenetv3_large_100', 'mobilenet_v3_large'),
+     dict(prepare=_bn_eps(1e-3))),
+    ('timm-efficientnet_b2->tv-efficientnet_b2', ('efficientnet_b2', 'efficientnet_b2'), {}),
+    ('timm-resnet34->tv-resnet34', ('resnet34', 'resnet34'), {}),
+    ('timm-resnext50_32x4d->tv-resnext50_32x4d', ('resnext50_32x4d', 'resnext50_32x4d'), {}),
+    ('timm-mnasnet_100->tv-mnasnet1_0', ('mnasnet_100', 'mnasnet1_0'), {}),
+    ('tv-mnasnet1_0->timm-mnasnet_100', ('mnasnet_100', 'mnasnet1_0'), dict(timm_to_tv=False)),
+]:
+    _pair(_name, 'outputs', cross_naming=not _name.startswith('timm-res'),
+          note=f'timm {_args[0]} <-> torchvision {_args[1]} (the state dicts zip in order)')(
+        lambda a=_args, k=_kw: _timm_tv(*a, **k))
+
+
+def _regnet_truth(timm_keys):
+    """timm RegNet names -> torchvision's (timm: conv1..3, se, downsample; torchvision: proj first)."""
+    parts = {'conv1.conv': 'f.a.0', 'conv1.bn': 'f.a.1', 'conv2.conv': 'f.b.0', 'conv2.bn': 'f.b.1',
+             'se.fc1': 'f.se.fc1', 'se.fc2': 'f.se.fc2', 'conv3.conv': 'f.c.0', 'conv3.bn': 'f.c.1',
+             'downsample.conv': 'proj.0', 'downsample.bn': 'proj.1'}
+    truth = {}
+    for key in timm_keys:
+        m = re.fullmatch(r's(\d)\.b(\d+)\.(\w+\.\w+)\.(\w+)', key)
+        if m:
+            stage, block, part, leaf = m.groups()
+            truth[key] = f'trunk_output.block{stage}.block{stage}-{int(block) - 1}.{parts[part]}.{leaf}'
+        elif key.startswith('stem.'):
+            truth[key] = key.replace('stem.conv.', 'stem.0.').replace('stem.bn.', 'stem.1.')
+        elif key.startswith('head.fc.'):
+            truth[key] = key[len('head.'):]
+        else:
+            raise KeyError(f'no torchvision name for the timm RegNet key {key!r}')
+    return truth
+
+
+def _regnet_case(timm_arch, tv_arch, timm_to_tv):
+    a = _timm().create_model(timm_arch, pretrained=False)
+    b = _tv_model(tv_arch)
+    truth = _regnet_truth(a.state_dict())
+    if timm_to_tv:
+        return Case(_keep(a), b, truth, a, _image())
+    return Case(_keep(b), a, {v: k for k, v in truth.items()}, b, _image())
+
+
+_pair('timm-regnety_004->tv-regnet_y_400mf', 'outputs', cross_naming=True,
+      note="timm regnety_004 -> torchvision regnet_y_400mf: torchvision registers the "
+           "shortcut (proj, [48, 32, 1, 1]) before f.a (the same shape): order misleads")(
+    lambda: _regnet_case('regnety_004', 'regnet_y_400mf', True))
+_pair('tv-regnet_y_400mf->timm-regnety_004', 'outputs', cross_naming=True,
+      note='the same, torchvision to timm')(
+    lambda: _regnet_case('regnety_004', 'regnet_y_400mf', False))
+
+
+_SWIN_RULES = [  # timm name -> torchvision name
+    (r'patch_embed\.proj\.(\w+)', r'features.0.0.\1'),
+    (r'patch_embed\.norm\.(\w+)', r'features.0.2.\1'),
+    (r'layers\.(\d)\.blocks\.(\d+)\.mlp\.fc1\.(\w+)', r'features.{2s+1}.\2.mlp.0.\3'),
+    (r'layers\.(\d)\.blocks\.(\d+)\.mlp\.fc2\.(\w+)', r'features.{2s+1}.\2.mlp.3.\3'),
+    (r'layers\.(\d)\.blocks\.(\d+)\.(.+)', r'features.{2s+1}.\2.\3'),
+    (r'layers\.(\d)\.downsample\.(\w+)\.(\w+)', r'features.{2s}.\2.\3'),
+    (r'norm\.(\w+)', r'norm.\1'),
+    (r'head\.fc\.(\w+)', r'head.\1'),
+]
+
+
+def _swin_truth(timm_keys):
+    truth = {}
+    for key in timm_keys:
+        for pattern, repl in _SWIN_RULES:
+            m = re.fullmatch(pattern, key)
+            if m:
+                if '{' in repl:
+                    stage = int(m.group(1))
+                    repl = repl.replace('{2s+1}', str(2 * stage + 1)).replace('{2s}', str(2 * stage))
+                truth[key] = m.expand(repl)
+                break
+        else:
+            raise KeyError(f'no torchvision name for the timm Swin key {key!r}')
+    return truth
+
+
+@_pair('timm-swin_tiny->tv-swin_t', 'outputs', cross_naming=True,
+       note="timm swin_tiny_patch4_window7_224 -> torchvision swin_t: timm's downsample opens "
+            "a stage, torchvision's PatchMerging is its own features entry; torchvision's "
+            'relative_position_index buffers get nothing')
+def _swin_cross():
+    a = _timm().create_model('swin_tiny_patch4_window7_224', pretrained=False)
+    return Case(_keep(a), _tv_model('swin_t'), _swin_truth(a.state_dict()), a, _image(224))
+
+
+@_pair('tv-resnet50->timm-features_only(1,2)', 'names',
+       note="torchvision resnet50 -> timm.create_model('resnet50', features_only=True, "
+            'out_indices=(1, 2)): layer3, layer4 and fc belong nowhere')
+def _tv_features_only():
+    src = _tv_model('resnet50')
+    dst = _timm().create_model('resnet50', pretrained=False, features_only=True, out_indices=(1, 2))
+    state = _keep(src)
+    return Case(state, dst, _truth_by_names(state, dst, [('', '')]))
+
+
+
+# --- a detector's or segmenter's checkpoint back into the plain backbone
+
+
+def _captured_reverse(module_name, factory_name, build, override=None):
+    """The source = a whole detector's state; the destination = the backbone built inside it."""
+    with _capture(module_name, factory_name, override) as built:
+        whole = build()
+    if len(built) != 1:
+        raise RuntimeError(f'expected one {factory_name} built inside, got {len(built)}')
+    return Case(_keep(whole), built[0], None)
+
+
+for _name, _module, _factory, _build, _override in [
+    ('fasterrcnn->resnet50', 'torchvision.models.detection.faster_rcnn', 'resnet50',
+     _det('fasterrcnn_resnet50_fpn'), None),
+    ('retinanet->resnet50', 'torchvision.models.detection.retinanet', 'resnet50',
+     _det('retinanet_resnet50_fpn'), None),
+    ('deeplabv3->resnet50', 'torchvision.models.segmentation.deeplabv3', 'resnet50',
+     _seg('deeplabv3_resnet50'), None),
+    ('ssd300->vgg16', 'torchvision.models.detection.ssd', 'vgg16', _det('ssd300_vgg16'), None),
+    ('lraspp->mobilenet_v3_large', 'torchvision.models.segmentation.lraspp', 'mobilenet_v3_large',
+     _seg('lraspp_mobilenet_v3_large'), None),
+    ('fasterrcnn_mobilenet->mobilenet_v3_large', 'torchvision.models.detection.faster_rcnn',
+     'mobilenet_v3_large', _det('fasterrcnn_mobilenet_v3_large_fpn'), None),
+]:
+    _pair(_name, 'identity',
+          note=f'a whole {_name.split("->")[0]} checkpoint into the {_factory} it was built on: '
+               'its backbone belongs, nothing else (the classifier gets nothing)')(
+        lambda m=_module, f=_factory, b=_build, o=_override: _captured_reverse(m, f, b, o))
+
+
+for _name, _module, _factory, _build in [
+    ('resnet50->fcos', 'torchvision.models.detection.fcos', 'resnet50', _det('fcos_resnet50_fpn')),
+    ('resnet50->keypointrcnn', 'torchvision.models.detection.keypoint_rcnn', 'resnet50',
+     _det('keypointrcnn_resnet50_fpn')),
+    ('resnet50->maskrcnn_v2', 'torchvision.models.detection.mask_rcnn', 'resnet50',
+     _det('maskrcnn_resnet50_fpn_v2')),
+]:
+    _pair(_name, 'identity', note=f'{_factory} checkpoint into the model whose builder built it')(
+        lambda m=_module, f=_factory, b=_build: _captured_case(m, f, b))
+
+
+@_pair('resnet50->detr-backbone(frozen bn)', 'names',
+       note='resnet50 -> a DETR-style Joiner: backbone.0.body = IntermediateLayerGetter(resnet50 '
+            'with FrozenBatchNorm2d) + a position embedding; num_batches_tracked belongs nowhere')
+def _detr():
+    from torchvision.models._utils import IntermediateLayerGetter
+    from torchvision.ops.misc import FrozenBatchNorm2d
+    src = _tv_model('resnet50')
+    body = IntermediateLayerGetter(_tv_model('resnet50', norm_layer=FrozenBatchNorm2d), {'layer4': '0'})
+    joiner = nn.Sequential(_Wrap('body', body), nn.Embedding(50, 128))
+    dst = _Slots(backbone=joiner, input_proj=nn.Conv2d(2048, 256, 1),
+                 class_embed=nn.Linear(256, 92), query_embed=nn.Embedding(100, 256))
+    state = _keep(src)
+    truth = _truth_by_names(state, dst, [('', 'backbone.0.body.')])
+    return Case(state, dst, truth)
+
+
+# --- inserted levels in other families; timm models through children()
+
+
+@_pair('efficientnet_b0-inserted-level', 'identity', fast=True,
+       note='every efficientnet_b0 stage gets a middle level (features.1.blocks.0.block...)')
+def _effnet_inserted():
+    src = _tv_model('efficientnet_b0')
+    state = _keep(src)
+    for i in range(1, 8):
+        src.features[i] = nn.Sequential(OrderedDict(blocks=src.features[i]))
+    return Case(state, src, None)
+
+
+@_pair('vgg16_bn-encoder-level', 'identity',
+       note='vgg16_bn with features moved under encoder.features and classifier under head.mlp')
+def _vgg_levels():
+    src = _tv_model('vgg16_bn')
+    dst = _Slots(encoder=_Slots(features=src.features, pool=src.avgpool),
+                 head=_Slots(mlp=src.classifier))
+    return Case(_keep(src), dst, None)
+
+
+def _timm_children(arch, drop):
+    src = _timm().create_model(arch, pretrained=False)
+    children = list(src.children())
+    return Case(_keep(src), nn.Sequential(*children[:len(children) - drop]), None)
+
+
+_pair('timm-efficientnet_b0-children', 'identity',
+      note="nn.Sequential(*list(timm efficientnet_b0.children())[:-2]) (conv_stem, bn1, "
+           'blocks, conv_head, bn2)')(lambda: _timm_children('efficientnet_b0', 2))
+_pair('timm-convnext_tiny-children', 'identity',
+      note='nn.Sequential(*list(timm convnext_tiny.children())[:-1]) (stem, stages, norm_pre)')(
+    lambda: _timm_children('convnext_tiny', 1))
+_pair('timm-resnet50-children', 'identity',
+      note='nn.Sequential(*list(timm resnet50.children())[:-2])')(
+    lambda: _timm_children('resnet50', 2))
+
+
+@_pair('tv-efficientnet_b0->timm-features_only', 'names', cross_naming=True,
+       note="torchvision efficientnet_b0 -> timm efficientnet_b0 features_only: the truth is "
+            "the verified timm<->torchvision zip (pair timm-efficientnet_b0->tv-efficientnet_b0) "
+            'restricted to the keys features_only keeps (no conv_head, bn2, classifier)')
+def _tv_effnet_features_only():
+    timm = _timm()
+    src = _tv_model('efficientnet_b0')
+    full = timm.create_model('efficientnet_b0', pretrained=False)
+    dst = timm.create_model('efficientnet_b0', pretrained=False, features_only=True)
+    state = _keep(src)
+    kept = dst.state_dict().keys()
+    zipped = dict(zip(state, full.state_dict()))
+    return Case(state, dst, {s: d for s, d in zipped.items() if d in kept})
+
+
+@_pair('timm-vit_small->tv-vit(small config)', 'outputs', cross_naming=True,
+       note='timm vit_small_patch16_224 -> torchvision VisionTransformer configured alike '
+            '(384 wide, 6 heads, 12 layers)')
+def _vit_small_real():
+    a = _timm().create_model('vit_small_patch16_224', pretrained=False)
+    b = _tv().models.vision_transformer.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=12, num_heads=6, hidden_dim=384, mlp_dim=1536)
+    return Case(_keep(a), b, _vit_truth(a.state_dict()), a, _image(224))
+
+
 def verify_truth(case: Case, atol: float = 1e-4) -> float:
     """
     Check a truth by outputs: copy the source model's tensors into the

@@ -211,6 +211,13 @@ KNOWN_WRONG: dict = {
     # res3.0.shortcut.norm -> layer2.0.bn1, res3.0.conv1.norm -> layer2.0.bn2
     ('detectron2-names->resnet18', 'structure'): '75/120 correct, 45 wrong',
     ('detectron2-names->resnet18', 'auto'): '75/120 correct, 45 wrong',
+    # the timm -> torchvision stem BatchNorm crossing (as on efficientnet_b0):
+    # blocks.0.0.bn1.* -> features.0.1.*
+    ('timm-mobilenetv2_100->tv-mobilenet_v2', 'embedding'): '2/314 correct, 5 wrong',
+    ('timm-efficientnet_b2->tv-efficientnet_b2', 'embedding'): '2/508 correct, 5 wrong',
+    # mnasnet: same-shape blocks of one stage crossed (layers.8.1.* <-> blocks.1.2.*)
+    ('timm-mnasnet_100->tv-mnasnet1_0', 'embedding'): '65/314 correct, 1 wrong',
+    ('tv-mnasnet1_0->timm-mnasnet_100', 'embedding'): '17/314 correct, 8 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode
