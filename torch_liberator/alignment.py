@@ -309,11 +309,15 @@ class _Aligner:
             if j is None or self._best_partner(
                     self.dst[j], src_index, self.src, src_cache) != i:
                 continue
+            if self.inner(i, j) is None:
+                # the name is shared but the module is not (a list
+                # re-indexed: high.0.conv is features.4.conv, not
+                # features.0.conv): the name says nothing here
+                continue
             self.blocked_src.add(i)
             self.blocked_dst.add(j)
-            if self.inner(i, j) is not None:
-                self.partners.append((i, j))
-                self.partner_of_src[i] = j
+            self.partners.append((i, j))
+            self.partner_of_src[i] = j
 
     # -- 2, 3. anchors and gaps -------------------------------------------
     def pair(self, i, j):
