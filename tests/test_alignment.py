@@ -173,6 +173,23 @@ def test_batchnorms_do_not_slide_past_their_convolutions():
         assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}
 
 
+def test_a_list_cut_in_two_and_renumbered_is_recovered():
+    # deeplab-style: features[:1] as low.0 and features[1:] as high.0..4;
+    # high.1.conv shares its name with features.1.conv but not its shapes
+    src, truth = {}, {}
+    widths = [4, 8, 8, 16, 16, 32]
+    c_in = 3
+    for n, c in enumerate(widths):
+        side, m = ('low', n) if n < 1 else ('high', n - 1)
+        for k, v in {**conv(f'features.{n}.conv', c, c_in), **bn(f'features.{n}.bn', c)}.items():
+            src[k] = v
+            truth[k] = k.replace(f'features.{n}.', f'{side}.{m}.')
+        c_in = c
+    dst = {truth[k]: v for k, v in src.items()}
+    result = align_structure(src, dst)
+    assert result.mapping == truth
+
+
 def test_keys_without_shapes_are_never_paired():
     src = {'a.weight': None, 'b.weight': (3,)}
     dst = {'x.weight': (2,), 'y.weight': (3,)}

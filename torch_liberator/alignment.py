@@ -20,11 +20,13 @@ the smaller group has a same-named, shape-compatible tensor in the other.
 
 The two group sequences are aligned the way ``diff`` aligns lines:
 
-1. *Name anchors*: groups whose module paths share a suffix with at least
-   one word (``layer1.0.conv1`` and ``backbone.body.layer1.0.conv1``) that no
-   other group shares as well (ties go to the smaller difference in depth,
-   so ``model.*`` beats ``ema_model.module.*``), in both directions. A group
-   with such a partner is only ever paired with it.
+1. *Name anchors*: groups whose module paths share a suffix starting with
+   a word (``layer1.0.conv1`` and ``backbone.body.layer1.0.conv1``; not
+   ``1.bn``, a position that a list cut in two renumbers) that no other
+   group shares as well (ties go to the smaller difference in depth, so
+   ``model.*`` beats ``ema_model.module.*``), in both directions, and whose
+   shapes can pair. A group with such a partner is only ever paired with
+   it.
 2. The anchors that every longest increasing subsequence keeps (pairs in
    the same order on both sides) cut both sequences into gaps.
 3. Each gap is solved like patience diff: equal gaps pair position by
@@ -245,23 +247,23 @@ class _Aligner:
 
     # -- 1. name anchors --------------------------------------------------
     def _suffix_index(self, groups):
-        """Every path suffix that holds a word -> the groups ending so."""
+        """Every path suffix that starts with a word -> the groups ending so.
+        (A suffix starting with a number, ``1.bn``, names a position in a
+        list, which a list cut in two or renumbered does not keep.)"""
         index = {}
         sep_len = len(self.sep)
         for g, group in enumerate(groups):
             comps = group.comps
-            last_word = len(comps) - 1
-            while last_word >= 0 and comps[last_word].isdigit():
-                last_word -= 1
             start = 0
-            for k in range(last_word + 1):
-                suffix = group.path[start:]
-                found = index.get(suffix)
-                if found is None:
-                    index[suffix] = [g]
-                else:
-                    found.append(g)
-                start += len(comps[k]) + sep_len
+            for comp in comps:
+                if _is_word(comp):
+                    suffix = group.path[start:]
+                    found = index.get(suffix)
+                    if found is None:
+                        index[suffix] = [g]
+                    else:
+                        found.append(g)
+                start += len(comp) + sep_len
         return index
 
     @staticmethod
