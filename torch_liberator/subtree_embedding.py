@@ -78,7 +78,7 @@ import heapq
 from bisect import bisect_right, insort
 
 from torch_liberator.keytree import pair_tier
-from torch_liberator.subtree_isomorphism import merge_tied
+from torch_liberator.subtree_isomorphism import agrees_whole, is_renamed, merge_tied
 
 __all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping']
 
@@ -321,7 +321,7 @@ class _Embedder:
                         # unless both subtrees agree whole, an inserted
                         # level, not a renamed one
                         continue
-                if s[0] and not s[1] and s[0] == min(need, have):
+                if s[0] and not s[1] and s[0] == need == have:
                     if t2.parent[d] != v:
                         s = (s[0], s[1], s[2], s[3] - 1)
                     cands.append((s, d))
@@ -408,6 +408,10 @@ def _start_result(embedder, start):
     pairs, ties = embedder.collect(*start)
     # a pair to shove needs the same relative name; a module one of whose
     # pairs fails that is another module, and loses all its pairs
+    if is_renamed(t1, t2, start) and not agrees_whole(t1, t2, start, pairs):
+        # below a start renamed on both sides (features <-> high) only
+        # shapes speak for the rename: they must agree everywhere
+        return {}, {}
     parent1 = t1.parent
     foreign = {parent1[a] for a, b, tier in pairs
                if tier and (_relative(t1, a, start[0]).split(t1.sep)

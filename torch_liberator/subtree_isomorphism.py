@@ -51,7 +51,8 @@ from collections import Counter
 
 from torch_liberator.keytree import pair_tier
 
-__all__ = ['TOP_ANCHORS', 'anchored_pairs', 'find_anchors', 'isomorphism_mapping',
+__all__ = ['TOP_ANCHORS', 'agrees_whole', 'anchored_pairs', 'find_anchors', 'is_renamed',
+           'isomorphism_mapping',
            'merge_tied']
 
 #: this many anchors (the best by names) are scored with shapes
@@ -186,6 +187,48 @@ def find_anchors(tree1, tree2, top=4):
     return [item[0] for item in scored]
 
 
+def is_renamed(tree1, tree2, start):
+    """
+    True when the start pair ``(u, v)`` is renamed inside both trees
+    (``features`` <-> ``high``), not a wrapper added or removed on one side.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.subtree_isomorphism import is_renamed
+        >>> t1, t2 = KeyTree(['a.x.w']), KeyTree(['b.x.w', 'a.y'])
+        >>> is_renamed(t1, t2, (t1.child(0, 'a'), t2.child(0, 'b')))
+        True
+        >>> is_renamed(t1, t2, (t1.child(0, 'a'), t2.child(0, 'a')))
+        False
+        >>> is_renamed(t1, t2, (t1.child(0, 'a'), t2.root))
+        False
+    """
+    u, v = start
+    return (u != tree1.root and v != tree2.root
+            and tree1.label[u] != tree2.label[v])
+
+
+def agrees_whole(tree1, tree2, start, pairs):
+    """
+    True when the key pairs ``(a, b, tier)`` found below ``start`` are all
+    of the same tensor (tier 0) and cover every key below one side of it.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.subtree_isomorphism import agrees_whole
+        >>> t1, t2 = KeyTree(['a.w']), KeyTree(['b.w', 'b.v'])
+        >>> a, b = t1.child(0, 'a'), t2.child(0, 'b')
+        >>> agrees_whole(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 0)])
+        True
+        >>> agrees_whole(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
+        False
+    """
+    if any(tier for _, _, tier in pairs):
+        return False
+    u, v = start
+    return len(pairs) >= min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+
+
 def isomorphism_mapping(tree1, tree2):
     """
     One-to-one key mapping of the maximum common subtree isomorphism.
@@ -222,6 +265,11 @@ def isomorphism_mapping(tree1, tree2):
     for _, anchor in find_anchors(tree1, tree2, top=TOP_ANCHORS):
         pairs = [(u, v, pair_tier(tree1, u, tree2, v))
                  for u, v in anchored_pairs(tree1, tree2, anchor)]
+        if is_renamed(tree1, tree2, anchor) and not agrees_whole(
+                tree1, tree2, anchor, pairs):
+            # below an anchor renamed on both sides (features <-> high) only
+            # shapes speak for the rename: they must agree everywhere
+            continue
         # a module with a pair of different ranks is another kind of module
         vetoed = {tree1.parent[u] for u, v, tier in pairs if tier == 2}
         good = sum(tier == 0 for u, v, tier in pairs
