@@ -506,3 +506,57 @@ def test_isomorphism_keeps_same_named_modules_beside_its_subtree():
     for k in ('conv1.weight', 'bn1.weight', 'bn1.bias', 'fc.weight', 'fc.bias'):
         assert mapping[k] == k
     assert all(v == k or v.split('.')[2] == 'block' for k, v in mapping.items())
+
+
+# --- a list cut in two or three and renumbered, with colliding widths ---------
+
+def _sequential_model(rng, n):
+    """``{key: shape}`` of ``features.0..n-1`` (conv+bn blocks, inverted
+    residual blocks, linear layers; widths from a small set, so shapes
+    collide) and a classifier."""
+    keys, c_in = {}, 3
+    for i in range(n):
+        prefix, c, kind = f'features.{i}.', rng.choice([4, 8, 8, 16]), rng.random()
+        if kind < 0.4:
+            keys[prefix + 'conv.weight'] = (c, c_in, 3, 3)
+            keys.update({f'{prefix}bn.{t}': (c,) for t in ('weight', 'bias', 'running_mean')})
+        elif kind < 0.8:
+            keys[prefix + 'conv.0.0.weight'] = (c, c_in, 1, 1)
+            keys.update({f'{prefix}conv.0.1.{t}': (c,) for t in ('weight', 'bias')})
+            keys[prefix + 'conv.1.weight'] = (c, 1, 3, 3)
+            keys.update({f'{prefix}conv.2.{t}': (c,) for t in ('weight', 'bias')})
+        else:
+            keys.update({prefix + 'weight': (c, c_in), prefix + 'bias': (c,)})
+        c_in = c
+    keys.update({'classifier.weight': (10, c_in), 'classifier.bias': (10,)})
+    return keys
+
+
+@pytest.mark.parametrize('seed', range(40))
+def test_property_a_list_cut_and_renumbered_never_gives_a_wrong_pair(seed):
+    # deeplab / detector style: features[:a], features[a:b], features[b:] as
+    # three renumbered lists (the first may keep the name 'features')
+    import random
+    rng = random.Random(seed)
+    src = _sequential_model(rng, rng.randint(3, 9))
+    n = 1 + max(int(k.split('.')[1]) for k in src if k.startswith('features'))
+    cuts = sorted(rng.sample(range(1, n), min(n - 1, rng.randint(1, 2))))
+    names = rng.choice([['low', 'high', 'top'], ['stem', 'body', 'neck'],
+                        ['features', 'extra', 'more']])
+    head = rng.choice(['classifier', 'head'])
+    truth = {}
+    for k in src:
+        parts = k.split('.')
+        if parts[0] == 'features':
+            i = int(parts[1])
+            segment = sum(i >= c for c in cuts)
+            start = ([0] + cuts)[segment]
+            truth[k] = '.'.join([names[segment], str(i - start)] + parts[2:])
+        else:
+            truth[k] = head + '.' + parts[1]
+    dst = {truth[k]: shape for k, shape in src.items()}
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        for mode in ASSOCIATIONS:
+            result = associate(a, b, association=mode)
+            check_one_to_one(result, a, b)
+            assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}, mode
