@@ -57,7 +57,9 @@ __all__ = [
     'READ_BATCH_FRACTION',
     'RenamedSource',
     'block_of',
+    'check_unchanged',
     'describe_error',
+    'file_identity',
     'open_bounded',
     'preview_items',
     'read_batch_bytes',
@@ -334,6 +336,66 @@ def preview_items(items, limit: int = 10) -> str:
     if len(items) > limit:
         text += f', ... ({len(items) - limit} more)'
     return f'[{text}]'
+
+
+def file_identity(fpath) -> Tuple[int, int, int, int]:
+    """
+    What tells a file from another saved at the same path: its device,
+    inode, size and modification time (ns). A lazy source takes it before
+    reading the header and compares it each time it reopens the file
+    (:func:`check_unchanged`), so that one load never mixes two saves.
+
+    Example:
+        >>> import os, tempfile
+        >>> from torch_liberator.sources import file_identity
+        >>> with tempfile.TemporaryDirectory() as dpath:
+        ...     fpath = os.path.join(dpath, 'a.bin')
+        ...     with open(fpath, 'wb') as file:
+        ...         _ = file.write(b'12')
+        ...     first = file_identity(fpath)
+        ...     with open(fpath + '.new', 'wb') as file:
+        ...         _ = file.write(b'12')
+        ...     os.replace(fpath + '.new', fpath)  # an atomic save
+        ...     first == file_identity(fpath), first[2]
+        (False, 2)
+    """
+    stat = os.stat(fpath)
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def check_unchanged(fpath, identity: Tuple[int, int, int, int]) -> None:
+    """
+    Raise if the file at ``fpath`` is no longer the one whose
+    :func:`file_identity` is ``identity`` (replaced, rewritten or removed
+    since its header was read).
+
+    Raises:
+        CheckpointFormatError: it changed.
+
+    Example:
+        >>> import os, tempfile
+        >>> from torch_liberator.sources import check_unchanged, file_identity
+        >>> with tempfile.TemporaryDirectory() as dpath:
+        ...     fpath = os.path.join(dpath, 'a.bin')
+        ...     open(fpath, 'wb').close()
+        ...     identity = file_identity(fpath)
+        ...     check_unchanged(fpath, identity)
+        ...     os.remove(fpath)
+        ...     check_unchanged(fpath, identity)
+        Traceback (most recent call last):
+        ...
+        torch_liberator.errors.CheckpointFormatError: ...a.bin' changed while it was being read (it was removed, replaced or rewritten since its header was read); one load must not mix two saves: load again once the file is written
+    """
+    try:
+        now = file_identity(fpath)
+    except OSError:
+        now = None
+    if now != tuple(identity):
+        raise CheckpointFormatError(
+            f'{os.fspath(fpath)!r} changed while it was being read (it was '
+            'removed, replaced or rewritten since its header was read); one '
+            'load must not mix two saves: load again once the file is '
+            'written')
 
 
 def open_bounded(fpath, limit: int, what: str):
