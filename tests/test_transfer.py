@@ -279,7 +279,8 @@ def test_read_failure_before_any_write_leaves_the_model(tmp_path, monkeypatch):
     before = {key: value.clone() for key, value in dst.state_dict().items()}
     with pytest.raises(CheckpointFormatError, match=(
             r"failed before any model tensor was overwritten \(OSError: "
-            r"\[Errno 5\] Input/output error\); the model is as it was")):
+            r"\[Errno 5\] Input/output error\); the tensors the plan loads are "
+            r"as they were: fix the cause")):
         load_partial_state(dst, fpath, verbose=0)
     for key, value in dst.state_dict().items():
         assert torch.equal(value, before[key]), key

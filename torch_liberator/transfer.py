@@ -34,7 +34,9 @@ underneath) stops the load with a
 :class:`~torch_liberator.errors.CheckpointFormatError` that says how many
 model tensors were already overwritten, and names them. Tensors of a model
 on the ``meta`` device are assigned only after the last read, so such a
-model is left exactly as it was.
+model is left exactly as it was. (A callable ``leftover`` runs before the
+reads: :func:`~torch_liberator.initializer.load_partial_state` writes its
+values first, to free their memory early.)
 
 Example:
     >>> import torch
@@ -410,8 +412,9 @@ def _read_failed(err, source, written, n_planned, some=False):
     if not written:
         return CheckpointFormatError(
             f'{what} failed before any model tensor was overwritten '
-            f'({cause}); the model is as it was: fix the cause (the file '
-            'must stay in place and unchanged while it loads) and load again')
+            f'({cause}); the tensors the plan loads are as they were: fix '
+            'the cause (the file must stay in place and unchanged while it '
+            'loads) and load again')
     count = (f'up to {len(written)}' if some else f'{len(written)}')
     return CheckpointFormatError(
         f'{what} failed after {count} of the {n_planned} model tensors the '
