@@ -194,6 +194,23 @@ def test_renamed_source():
     assert dict(view.read_tensors({'x': (slice(0, 1),)}))['x'].tolist() == [1.0]
 
 
+def test_renamed_source_reads_its_batch_in_one_open(monkeypatch):
+    monkeypatch.setattr(sources, 'READ_BATCH_BYTES', 1)
+    opens = []
+
+    def open_state():
+        opens.append(1)
+        return {'a': torch.zeros(2), 'b': torch.ones(2), 'c': torch.ones(1)}
+    view = RenamedSource(MappedStateSource(open_state), {'x': 'a', 'y': 'b', 'z': 'c'})
+    opens.clear()  # the one that read the specs
+    got = dict(view.read_tensors(dict.fromkeys('xyz'), batch_bytes=2 ** 20))
+    assert [got[key].tolist() for key in 'xyz'] == [[0.0, 0.0], [1.0, 1.0], [1.0]]
+    assert len(opens) == 1
+    opens.clear()
+    assert len(dict(view.read_tensors(dict.fromkeys('xyz')))) == 3
+    assert len(opens) == 3  # the default bound, READ_BATCH_BYTES
+
+
 # --- sharded safetensors --------------------------------------------------------
 
 @pytest.mark.parametrize('as_folder', [False, True])
