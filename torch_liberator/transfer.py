@@ -143,8 +143,11 @@ class Destination:
     @property
     def nbytes(self) -> int:
         """Bytes of the model's tensors (a tensor held under several keys
-        counted once; meta tensors as they will be materialised)."""
-        unique = {id(value): value for value in self.tensors.values()}
+        counted once; meta tensors as they will be materialised; the
+        uninitialised parameters of lazy modules, which have no size yet,
+        not at all)."""
+        unique = {id(value): value for value in self.tensors.values()
+                  if not torch.nn.parameter.is_lazy(value)}
         return sum(value.numel() * value.element_size()
                    for value in unique.values())
 
