@@ -150,6 +150,12 @@ def test_a_file_replaced_by_another_kind_is_refused_as_replaced(tmp_path):
         list(source.read_tensors({'a': None}))
 
 
+def test_missing_safetensors_file(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match=(
+            r"^safetensors file '.*nope\.safetensors' does not exist; check the path$")):
+        SafetensorsSource(tmp_path / 'nope.safetensors')
+
+
 def test_a_shard_replaced_is_refused(tmp_path):
     state = _state()
     index = write_sharded(tmp_path, state, n_shards=2)

@@ -73,6 +73,7 @@ class SafetensorsSource(LazySource):
         fpath (str | PathLike): the file.
 
     Raises:
+        CheckpointNotFoundError: there is no such file.
         CheckpointFormatError: the header is corrupt or truncated.
 
     Example:
@@ -90,6 +91,10 @@ class SafetensorsSource(LazySource):
     def __init__(self, fpath):
         super().__init__()
         self.fpath = os.fspath(fpath)
+        if not os.path.isfile(self.fpath):
+            raise CheckpointNotFoundError(
+                f'safetensors file {self.fpath!r} does not exist; check the '
+                'path')
         self.identity = file_identity(self.fpath)
         self.specs = read_safetensors_specs(self.fpath)
 
