@@ -14,10 +14,18 @@ resident) before its clock starts:
 * ``mmap .pt`` (the time reference): the same with ``torch.load(mmap=True)``;
 * ``read-all .safetensors``: ``load_state_dict(safetensors.torch.load_file(f))``;
 * ``ours .pt`` / ``ours .safetensors``: ``load_partial_state(model, f)``;
+* ``ours .pt, 64 MiB batches``: the same with
+  ``torch_liberator.sources.READ_BATCH_FRACTION = 0``, so batches are the
+  fixed 64 MiB floor (``READ_BATCH_BYTES``) instead of 1/12 of the model:
+  what the batch size costs in time;
 * ``ours .pt, one batch``: the same with
   ``torch_liberator.sources.READ_BATCH_BYTES`` raised above the checkpoint's
-  size (one ``torch.load(mmap=True)`` for all tensors): the time / memory
-  trade-off of the batch size.
+  size (one ``torch.load(mmap=True)`` for all tensors): the other end of the
+  time / memory trade-off.
+
+CPU time (user + system, page faults included) is reported beside the wall
+time: on a shared machine it counts the work done, not the waits for a core,
+and is the steadier of the two.
 
 Peak RSS growth: the child resets its high-water mark
 (``/proc/self/clear_refs``) after building the model, and reports ``VmHWM``
@@ -37,14 +45,26 @@ measured the same way.
 
 The files (~2x ``--gib`` at the most at once) are written to ``--dir`` and
 deleted at the end. Nothing is asserted; the targets are printed beside the
-measures.
+measures, with the load average (times on a busy machine vary by 2-5x
+between rounds: run it on a quiet one).
 
 Usage::
 
     python benchmarks/bench_huge.py [--gib 1.0] [--repeat 3] [--shards 4]
-                                    [--dir /tmp] [--json out.json]
+                                    [--dir /tmp] [--json out.json] [--write-docs]
+
+To reproduce the figures of docs/huge.rst (about 10 minutes on 2 cores,
+~2.2 GiB of disk under ``--dir`` and ~3 GiB of memory)::
+
+    python benchmarks/bench_huge.py --gib 1.0 --repeat 5 --json benchmarks/results/huge.json --write-docs
+
+``--write-docs`` replaces the block between the ``bench_huge`` markers in
+docs/huge.rst (the table, the verdicts against the targets, the ``map``
+figures); the explanations after it are prose to re-read against the new
+figures.
 """
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -62,7 +82,10 @@ __all__ = ['main']
 
 WIDTH = 2048
 VARIANTS = ('read-all .pt', 'mmap .pt', 'read-all .safetensors',
-            'ours .pt', 'ours .safetensors', 'ours .pt, one batch')
+            'ours .pt', 'ours .safetensors', 'ours .pt, 64 MiB batches',
+            'ours .pt, one batch')
+_BEGIN = '.. bench_huge: begin'
+_END = '.. bench_huge: end'
 
 
 def n_layers(gib):
@@ -138,7 +161,7 @@ def _child_load(variant, dpath, n):
     with open('/proc/self/clear_refs', 'w') as file:
         file.write('5')  # reset VmHWM
     base = _status('VmRSS')
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if variant == 'read-all .pt':
         model.body.load_state_dict(torch.load(pt, weights_only=True))
     elif variant == 'mmap .pt':
@@ -150,17 +173,23 @@ def _child_load(variant, dpath, n):
         info = load_partial_state(model, pt, verbose=0)
     elif variant == 'ours .safetensors':
         info = load_partial_state(model, st, verbose=0)
+    elif variant == 'ours .pt, 64 MiB batches':
+        from torch_liberator import sources
+        sources.READ_BATCH_FRACTION = 0
+        info = load_partial_state(model, pt, verbose=0)
     elif variant == 'ours .pt, one batch':
         from torch_liberator import sources
         sources.READ_BATCH_BYTES = 2 * size
         info = load_partial_state(model, pt, verbose=0)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     growth = _status('VmHWM') - base
     if variant.startswith('ours'):
         assert not info['self_unset'] and not info['other_unused'], info
     last = model.body.layers[n - 1].weight
     assert float(last.abs().sum()) > 0, 'nothing was loaded'
-    return {'seconds': seconds, 'growth': growth / size, 'size': size}
+    return {'seconds': seconds, 'cpu': cpu, 'growth': growth / size,
+            'size': size}
 
 
 def _warm_up(variant, dpath):
@@ -279,14 +308,132 @@ def _warm(dpath):
                 pass
 
 
+def report(results):
+    """
+    The reST block of a run: what was run, the table, the verdicts against
+    the targets and what ``map`` read.
+
+    Example:
+        >>> runs = {v: [{'seconds': 2.0 if v.startswith('ours .pt') else 1.0,
+        ...              'cpu': 1.5 if v.startswith('ours .pt') else 1.0,
+        ...              'growth': 0.08 if v.startswith('ours') else 1.0,
+        ...              'size': 2 ** 30}] for v in VARIANTS}
+        >>> mapped = {'seconds': 0.03, 'size': 2 ** 30, 'rchar': 10, 'page_faults': 5,
+        ...           'read_bytes': 2 ** 25, 'read_ahead_kb': 8192,
+        ...           'read_all_read_bytes': 2 ** 30}
+        >>> text = report({'n_layers': 64, 'size': 2 ** 30, 'repeat': 1, 'runs': runs,
+        ...                'map': mapped, 'when': 'now', 'load': (1.0, 2.0), 'shards': 4})
+        >>> print('\\n'.join(line for line in text.splitlines() if line.startswith('* ')))
+        * memory: met for ``.pt`` (0.08x) and for ``.safetensors`` (0.08x).
+        * time from ``.pt``: **NOT met**, 2.00x (median) / 2.00x (best); CPU time 1.50x.
+        * time from ``.safetensors``: met, 1.00x (median) / 1.00x (best); CPU time 1.00x.
+    """
+    runs, mapped = results['runs'], results['map']
+    ref = statistics.median(r['seconds'] for r in runs['mmap .pt'])
+    ref_min = min(r['seconds'] for r in runs['mmap .pt'])
+    ref_cpu = statistics.median(r['cpu'] for r in runs['mmap .pt'])
+    rows, table = [], {}
+    for variant in VARIANTS:
+        seconds = statistics.median(r['seconds'] for r in runs[variant])
+        best = min(r['seconds'] for r in runs[variant])
+        cpu = statistics.median(r['cpu'] for r in runs[variant])
+        growth = max(r['growth'] for r in runs[variant])
+        table[variant] = {'seconds': seconds, 'ratio': seconds / ref,
+                          'best': best, 'best_ratio': best / ref_min,
+                          'cpu': cpu, 'cpu_ratio': cpu / ref_cpu,
+                          'growth': growth}
+        name = variant.replace('.pt', '``.pt``').replace(
+            '.safetensors', '``.safetensors``')
+        if variant == 'mmap .pt':
+            name += ' (reference)'
+        rows.append([name, f'{seconds:.2f}', f'{seconds / ref:.2f}',
+                     f'{best:.2f}', f'{best / ref_min:.2f}', f'{cpu:.2f}',
+                     f'{cpu / ref_cpu:.2f}', f'{growth:.2f}x'])
+    head = ['variant', 'median s', 'x mmap', 'best s', 'x mmap',
+            'CPU s', 'x mmap', 'peak RSS growth']
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    rule = '  '.join('=' * w for w in widths)
+    lines = [rule, '  '.join(h.ljust(w) for h, w in zip(head, widths)), rule]
+    lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+              for r in rows]
+    lines.append(rule)
+    load = results['load']
+
+    def verdict(*ratios, bound=1.2):  # met only if every statistic is
+        if all(ratio <= bound for ratio in ratios):
+            return 'met'
+        if all(ratio > bound for ratio in ratios):
+            return '**NOT met**'
+        return '**not shown to be met**'
+    ours_pt, ours_st = table['ours .pt'], table['ours .safetensors']
+    text = [
+        f'Run of {results["when"]} ({results["repeat"]} rounds; load average '
+        f'{load[0]:.1f} at the start and {load[1]:.1f} at the end). '
+        f'{results["n_layers"]} x ``Linear({WIDTH}, {WIDTH})`` = '
+        f'{results["size"] / 2 ** 30:.2f} GiB float32, loaded into the same '
+        'layers wrapped under ``body.``.',
+        '', *lines, '',
+        'Against the targets (peak RSS growth <= 0.1x of the model, time <= '
+        '1.2x of ``load_state_dict`` from an mmapped file):', '',
+        f'* memory: {verdict(ours_pt["growth"], ours_st["growth"], bound=0.1)} '
+        f'for ``.pt`` ({ours_pt["growth"]:.2f}x) '
+        f'and for ``.safetensors`` ({ours_st["growth"]:.2f}x).',
+    ]
+    for name, row in (('.pt', ours_pt), ('.safetensors', ours_st)):
+        text.append(
+            f'* time from ``{name}``: '
+            f'{verdict(row["ratio"], row["best_ratio"])}, '
+            f'{row["ratio"]:.2f}x (median) / {row["best_ratio"]:.2f}x (best); '
+            f'CPU time {row["cpu_ratio"]:.2f}x.')
+    text += [
+        '',
+        f'``map`` on the same checkpoint in {results["shards"]} shards, after '
+        'dropping the shards from the page cache '
+        '(``posix_fadvise(DONTNEED)``), running what ``map`` runs '
+        f'(:func:`torch_liberator.plan_load` on the index): '
+        f'{mapped["seconds"]:.2f} s; the process asked for '
+        f'{mapped["rchar"]:,} bytes with ``read()`` and took '
+        f'{mapped["page_faults"]:,} page faults (the headers, read through '
+        f"``safe_open``'s mapping); the disk delivered "
+        f'{mapped["read_bytes"] / 2 ** 20:,.0f} MiB (the readahead window, '
+        f'``read_ahead_kb`` = {mapped["read_ahead_kb"]}, around each header), '
+        f'against {mapped["read_all_read_bytes"] / 2 ** 20:,.0f} MiB when '
+        'every tensor is read.',
+    ]
+    return '\n'.join(text)
+
+
+def write_docs(block):
+    """
+    Replace the block between the ``bench_huge`` markers in docs/huge.rst.
+
+    Example:
+        >>> # xdoctest: +SKIP
+        >>> write_docs('text')
+    """
+    fpath = REPO / 'docs' / 'huge.rst'
+    text = fpath.read_text()
+    begin = text.index(_BEGIN) + len(_BEGIN)
+    end = text.index(_END)
+    fpath.write_text(text[:begin] + '\n\n' + block + '\n\n' + text[end:])
+
+
 def main(argv=None):
-    """Run the benchmark; print the table; return the results."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--gib', type=float, default=1.0)
-    parser.add_argument('--repeat', type=int, default=3)
-    parser.add_argument('--shards', type=int, default=4)
-    parser.add_argument('--dir', default=tempfile.gettempdir())
-    parser.add_argument('--json', default=None)
+    """Run the benchmark; print the report; return the results."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--gib', type=float, default=1.0,
+                        help='checkpoint size in GiB (default 1.0)')
+    parser.add_argument('--repeat', type=int, default=3,
+                        help='rounds of every variant (default 3)')
+    parser.add_argument('--shards', type=int, default=4,
+                        help='shards of the copy that map reads (default 4)')
+    parser.add_argument('--dir', default=tempfile.gettempdir(),
+                        help='where the files are written (and deleted)')
+    parser.add_argument('--json', default=None,
+                        help='write every measure here')
+    parser.add_argument('--write-docs', action='store_true',
+                        help='replace the bench_huge block of docs/huge.rst')
     parser.add_argument('--child', nargs='+', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -296,6 +443,9 @@ def main(argv=None):
         return result
 
     n = n_layers(args.gib)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime(
+        '%H:%M UTC, %b %d').replace(' 0', ' ')
+    load_start = os.getloadavg()[0]
     dpath = tempfile.mkdtemp(prefix='bench_huge_', dir=args.dir)
     try:
         _write_files(dpath, n)
@@ -311,38 +461,17 @@ def main(argv=None):
     finally:
         shutil.rmtree(dpath, ignore_errors=True)
 
-    size = runs['mmap .pt'][0]['size']
-    ref = statistics.median(r['seconds'] for r in runs['mmap .pt'])
-    ref_min = min(r['seconds'] for r in runs['mmap .pt'])
-    print(f'{n} x Linear({WIDTH}, {WIDTH}) = {size / 2 ** 30:.2f} GiB float32; '
-          f'{args.repeat} rounds; load average {os.getloadavg()[0]:.1f}')
-    print(f'{"variant":24s} {"median s":>8s} {"x mmap":>7s} {"best s":>7s} '
-          f'{"x mmap":>7s} {"peak RSS growth":>16s}')
-    table = {}
-    for variant in VARIANTS:
-        seconds = statistics.median(r['seconds'] for r in runs[variant])
-        best = min(r['seconds'] for r in runs[variant])
-        growth = max(r['growth'] for r in runs[variant])
-        table[variant] = {'seconds': seconds, 'ratio': seconds / ref,
-                          'best': best, 'best_ratio': best / ref_min,
-                          'growth': growth}
-        print(f'{variant:24s} {seconds:8.2f} {seconds / ref:7.2f} '
-              f'{best:7.2f} {best / ref_min:7.2f} {growth:15.2f}x')
-    print('targets: ours (batched) peak RSS growth <= 0.10x of the model; '
-          'ours time <= 1.20x of mmap .pt')
-    print(f'map on {args.shards} shards ({mapped["size"] / 2 ** 30:.2f} GiB, '
-          f'page cache dropped): {mapped["seconds"]:.3f} s; the process asked '
-          f'for {mapped["rchar"]:,} bytes with read() and took '
-          f'{mapped["page_faults"]:,} page faults (headers through mmap); the '
-          f'disk delivered {mapped["read_bytes"] / 2 ** 20:,.1f} MiB = the '
-          f'kernel readahead window ({mapped["read_ahead_kb"]} KiB) per shard '
-          f'around its header. Reading every tensor: '
-          f'{mapped["read_all_read_bytes"] / 2 ** 20:,.0f} MiB from disk')
-    results = {'n_layers': n, 'size': size, 'repeat': args.repeat,
-               'loads': table, 'runs': runs, 'map': mapped}
+    results = {'n_layers': n, 'size': runs['mmap .pt'][0]['size'],
+               'repeat': args.repeat, 'shards': args.shards, 'when': when,
+               'load': (load_start, os.getloadavg()[0]), 'runs': runs,
+               'map': mapped}
+    block = report(results)
+    print(block)
     if args.json:
         with open(args.json, 'w') as file:
             json.dump(results, file, indent=2)
+    if args.write_docs:
+        write_docs(block)
     return results
 
 

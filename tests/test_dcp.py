@@ -127,6 +127,40 @@ def test_dcp_missing_data_file(tmp_path):
     assert all(torch.equal(v, before[k]) for k, v in dst.state_dict().items())
 
 
+def _truncate_data_files(dpath):
+    for name in os.listdir(dpath):
+        if name.endswith('.distcp'):
+            with open(dpath / name, 'r+b') as file:
+                file.truncate(16)
+
+
+def test_dcp_data_truncated_after_opening_fails_before_writing(tmp_path):
+    _save(make_source().state_dict(), tmp_path)
+    source = open_checkpoint(tmp_path)  # metadata read, data files there
+    _truncate_data_files(tmp_path)
+    dst = Target()  # the head is shoved: read (and fails) before any write
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    with pytest.raises(CheckpointFormatError, match=(
+            r"^cannot read tensors from DCP checkpoint '.*' \(CheckpointException"
+            r".*\); its data files are corrupt or changed since its metadata was "
+            r"read: save it again$")):
+        load_partial_state(dst, source, verbose=0)
+    assert all(torch.equal(v, before[k]) for k, v in dst.state_dict().items())
+
+
+def test_dcp_data_truncated_during_the_shardwise_load(tmp_path):
+    _save(make_source().state_dict(), tmp_path)
+    source = open_checkpoint(tmp_path)
+    _truncate_data_files(tmp_path)
+    with pytest.raises(CheckpointFormatError, match=(
+            r"^reading '.*' failed after up to 6 of the 6 model tensors the "
+            r"plan loads were overwritten \(CheckpointFormatError: cannot read "
+            r"tensors from DCP checkpoint .*\): the model is partly loaded, "
+            r"\[0\.weight, 0\.bias, 2\.weight, 2\.bias, 4\.weight, \.\.\. "
+            r"\(1 more\)\] hold checkpoint values")):
+        load_partial_state(make_source(seed=1), source, verbose=0)
+
+
 def test_dcp_corrupt_metadata(tmp_path):
     _save(make_source().state_dict(), tmp_path)
     (tmp_path / '.metadata').write_bytes(b'\x80\x04garbage')

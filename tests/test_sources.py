@@ -100,9 +100,73 @@ def test_mapped_source_notices_a_changed_file(tmp_path):
     fpath = tmp_path / 'm.pt'
     torch.save({'w': torch.zeros(3)}, fpath)
     source = open_checkpoint(fpath)
-    torch.save({'w': torch.zeros(4)}, fpath)
-    with pytest.raises(CheckpointFormatError, match=r"changed while it was being read: 'w' is no longer"):
+    torch.save({'w': torch.zeros(4)}, fpath)  # rewritten in place
+    with pytest.raises(CheckpointFormatError, match=r"m\.pt' changed while it was being read \(it was removed"):
         list(source.read_tensors({'w': None}))
+
+
+def test_mapped_source_checks_the_specs_of_every_reopen():
+    states = iter([{'w': torch.zeros(3)}, {'w': torch.zeros(4)}])
+    source = MappedStateSource(lambda: next(states), 'm.pt')
+    with pytest.raises(CheckpointFormatError, match=(
+            r"^'m\.pt' changed while it was being read: 'w' is no longer a "
+            r"TensorSpec\(shape=\(3,\), dtype=torch\.float32\); load again$")):
+        list(source.read_tensors({'w': None}))
+
+
+def _save_as(fpath, state):
+    if str(fpath).endswith('.pt'):
+        torch.save(state, fpath)
+    else:
+        save_file(state, fpath)
+
+
+@pytest.mark.parametrize('suffix', ['.pt', '.safetensors'])
+def test_a_file_replaced_between_batches_is_refused(tmp_path, monkeypatch, suffix):
+    # a training job saving the same path again (write and rename, the safe
+    # way): same keys and shapes, other values; one load must not mix them
+    fpath = tmp_path / f'm{suffix}'
+    _save_as(fpath, {'a': torch.zeros(3), 'b': torch.zeros(3)})
+    source = open_checkpoint(fpath)
+    batches = source.read_tensors({'a': None, 'b': None}, batch_bytes=1)
+    key, tensor = next(batches)
+    assert (key, tensor.tolist()) == ('a', [0.0, 0.0, 0.0])
+    _save_as(tmp_path / f'new{suffix}', {'a': torch.ones(3), 'b': torch.ones(3)})
+    os.replace(tmp_path / f'new{suffix}', fpath)
+    with pytest.raises(CheckpointFormatError, match=(
+            r"m\.(pt|safetensors)' changed while it was being read \(it was "
+            r"removed, replaced or rewritten since its header was read\); one "
+            r"load must not mix two saves")):
+        next(batches)
+
+
+def test_a_file_replaced_by_another_kind_is_refused_as_replaced(tmp_path):
+    fpath = tmp_path / 'm.pt'
+    torch.save({'a': torch.zeros(3)}, fpath)
+    source = open_checkpoint(fpath)
+    (tmp_path / 'junk').write_bytes(b'not a checkpoint')
+    os.replace(tmp_path / 'junk', fpath)
+    with pytest.raises(CheckpointFormatError, match="m\\.pt' changed while it was being read"):
+        list(source.read_tensors({'a': None}))
+
+
+def test_missing_safetensors_file(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match=(
+            r"^safetensors file '.*nope\.safetensors' does not exist; check the path$")):
+        SafetensorsSource(tmp_path / 'nope.safetensors')
+
+
+def test_a_shard_replaced_is_refused(tmp_path):
+    state = _state()
+    index = write_sharded(tmp_path, state, n_shards=2)
+    source = ShardedSafetensorsSource(index)
+    shard = source.shard_of['3.weight']
+    save_file({k: torch.zeros_like(v).contiguous() for k, v in state.items()
+               if source.shard_of[k] == shard}, tmp_path / 'new')
+    os.replace(tmp_path / 'new', shard)
+    assert dict(source.read_tensors({'0.weight': None}))['0.weight'].shape == (4, 3, 3, 3)
+    with pytest.raises(CheckpointFormatError, match='00002.safetensors\' changed while'):
+        list(source.read_tensors({'3.weight': None}))
 
 
 def test_unknown_key_is_refused():
@@ -119,9 +183,9 @@ def test_batches_are_bounded(tmp_path, monkeypatch):
     opened = []
     real = safesources._read_safetensors_batch
 
-    def counting(path, batch):
+    def counting(path, batch, identity):
         opened.append([key for key, _ in batch])
-        return real(path, batch)
+        return real(path, batch, identity)
     monkeypatch.setattr(safesources, '_read_safetensors_batch', counting)
     got = dict(SafetensorsSource(fpath).read_tensors(dict.fromkeys(state)))
     _assert_same(got, state)
@@ -134,6 +198,23 @@ def test_renamed_source():
     view = RenamedSource(inner, {'x': 'b'})
     assert view.specs == {'x': TensorSpec((2,), torch.float32)}
     assert dict(view.read_tensors({'x': (slice(0, 1),)}))['x'].tolist() == [1.0]
+
+
+def test_renamed_source_reads_its_batch_in_one_open(monkeypatch):
+    monkeypatch.setattr(sources, 'READ_BATCH_BYTES', 1)
+    opens = []
+
+    def open_state():
+        opens.append(1)
+        return {'a': torch.zeros(2), 'b': torch.ones(2), 'c': torch.ones(1)}
+    view = RenamedSource(MappedStateSource(open_state), {'x': 'a', 'y': 'b', 'z': 'c'})
+    opens.clear()  # the one that read the specs
+    got = dict(view.read_tensors(dict.fromkeys('xyz'), batch_bytes=2 ** 20))
+    assert [got[key].tolist() for key in 'xyz'] == [[0.0, 0.0], [1.0, 1.0], [1.0]]
+    assert len(opens) == 1
+    opens.clear()
+    assert len(dict(view.read_tensors(dict.fromkeys('xyz')))) == 3
+    assert len(opens) == 3  # the default bound, READ_BATCH_BYTES
 
 
 # --- sharded safetensors --------------------------------------------------------
@@ -160,7 +241,7 @@ def test_sharded_headers_only_until_asked(tmp_path, monkeypatch):
     state = _state()
     index = write_sharded(tmp_path, state, n_shards=2)
 
-    def refuse(path, batch):
+    def refuse(path, batch, identity):
         raise AssertionError('tensor data read')
     monkeypatch.setattr(safesources, '_read_safetensors_batch', refuse)
     source = ShardedSafetensorsSource(index)
@@ -245,7 +326,7 @@ def test_cli_map_on_a_sharded_index_reads_headers_only(tmp_path, monkeypatch, ca
     other = tmp_path / 'other.safetensors'
     save_file({f'net.{k}': v.contiguous() for k, v in state.items()}, other)
 
-    def refuse(path, batch):
+    def refuse(path, batch, identity):
         raise AssertionError('tensor data read')
     monkeypatch.setattr(safesources, '_read_safetensors_batch', refuse)
     assert main(['map', os.path.dirname(index), str(other), '--json']) == 0

@@ -9,8 +9,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from torch_liberator import transfer
+from torch_liberator import sources, transfer
 from torch_liberator.checkpoint import open_checkpoint
+from torch_liberator.errors import CheckpointFormatError
 from torch_liberator.initializer import Pretrained, load_partial_state
 from torch_liberator.sources import MappedStateSource
 
@@ -57,9 +58,9 @@ class Spy(MappedStateSource):
         super().__init__(lambda: state)
         self.asked = []
 
-    def read_tensors(self, requests):
+    def read_tensors(self, requests, batch_bytes=None):
         self.asked.append(dict(requests))
-        return super().read_tensors(requests)
+        return super().read_tensors(requests, batch_bytes)
 
 
 def test_reads_only_planned_keys_and_corner_blocks():
@@ -200,3 +201,103 @@ def test_lazy_file_sources_load_the_same_values(tmp_path, suffix):
     for key, value in src.state_dict().items():
         got = dst.body.state_dict()[key]
         assert torch.equal(got, value[tuple(slice(0, n) for n in got.shape)]), key
+
+
+class Flat(torch.nn.Module):
+    """``n`` parameters of 1 KiB, each filled with its index."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.ps = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.full((256,), float(i))) for i in range(n))
+
+
+def _record_batches(monkeypatch, fail_at=None):
+    """Record the keys of every batch a MappedStateSource reads; raise an
+    OSError instead of reading batch number ``fail_at`` (from 1)."""
+    batches = []
+    real = MappedStateSource._read_batch
+
+    def recording(self, batch):
+        batches.append([key for key, _ in batch])
+        if len(batches) == fail_at:
+            raise OSError(5, 'Input/output error')
+        yield from real(self, batch)
+    monkeypatch.setattr(MappedStateSource, '_read_batch', recording)
+    return batches
+
+
+def test_batches_are_sized_from_the_model(tmp_path, monkeypatch):
+    fpath = tmp_path / 'flat.pt'
+    torch.save(Flat(24).state_dict(), fpath)  # 24 KiB
+    monkeypatch.setattr(sources, 'READ_BATCH_BYTES', 512)
+    batches = _record_batches(monkeypatch)
+    dst = Flat(24)
+    with torch.no_grad():
+        for value in dst.parameters():
+            value.zero_()
+    load_partial_state(dst, fpath, verbose=0)
+    # 1/12 of the model per batch: 2 KiB, two tensors
+    assert batches == [[f'ps.{i}', f'ps.{i + 1}'] for i in range(0, 24, 2)]
+    assert [value.detach()[0].item() for value in dst.ps] == list(range(24))
+
+
+def _two_linears(seed):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+
+
+def test_read_failure_midway_says_what_was_overwritten(tmp_path, monkeypatch):
+    src = _two_linears(0)
+    fpath = tmp_path / 'src.pt'
+    torch.save(src.state_dict(), fpath)
+    monkeypatch.setattr(sources, 'READ_BATCH_BYTES', 1)  # one tensor a batch
+    batches = _record_batches(monkeypatch, fail_at=3)
+    dst = _two_linears(1)
+    before = {key: value.clone() for key, value in dst.state_dict().items()}
+    with pytest.raises(CheckpointFormatError, match=(
+            r"^reading '.*src\.pt' failed after 2 of the 4 model tensors the "
+            r"plan loads were overwritten \(OSError: \[Errno 5\] Input/output "
+            r"error\): the model is partly loaded, \[0\.weight, 0\.bias\] hold "
+            r"checkpoint values and the others their old ones \(undoing it "
+            r"would need a copy of the model\)\. Fix the cause")) as caught:
+        load_partial_state(dst, fpath, verbose=0)
+    assert isinstance(caught.value.__cause__, OSError)
+    assert batches == [['0.weight'], ['0.bias'], ['1.weight']]
+    after = dst.state_dict()
+    for key in ('0.weight', '0.bias'):
+        assert torch.equal(after[key], src.state_dict()[key]), key
+    for key in ('1.weight', '1.bias'):
+        assert torch.equal(after[key], before[key]), key
+
+
+def test_read_failure_before_any_write_leaves_the_model(tmp_path, monkeypatch):
+    fpath = tmp_path / 'src.pt'
+    torch.save(_two_linears(0).state_dict(), fpath)
+    _record_batches(monkeypatch, fail_at=1)
+    dst = _two_linears(1)
+    before = {key: value.clone() for key, value in dst.state_dict().items()}
+    with pytest.raises(CheckpointFormatError, match=(
+            r"failed before any model tensor was overwritten \(OSError: "
+            r"\[Errno 5\] Input/output error\); the tensors the plan loads are "
+            r"as they were: fix the cause")):
+        load_partial_state(dst, fpath, verbose=0)
+    for key, value in dst.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_read_failure_leaves_a_meta_model_as_it_was(tmp_path, monkeypatch):
+    fpath = tmp_path / 'src.pt'
+    torch.save(_two_linears(0).state_dict(), fpath)
+    monkeypatch.setattr(sources, 'READ_BATCH_BYTES', 1)
+    _record_batches(monkeypatch, fail_at=3)
+    with torch.device('meta'):
+        dst = _two_linears(1)
+    before = dst.state_dict(keep_vars=True)
+    with pytest.raises(CheckpointFormatError,
+                       match='failed before any model tensor was overwritten'):
+        load_partial_state(dst, fpath, leftover=torch.nn.init.zeros_,
+                           verbose=0)
+    after = dst.state_dict(keep_vars=True)
+    assert all(after[key] is before[key] and after[key].is_meta
+               for key in before)

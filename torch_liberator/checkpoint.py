@@ -61,8 +61,8 @@ from torch_liberator.errors import (
 from torch_liberator.safesources import (
     INDEX_SUFFIX, SafetensorsSource, ShardedSafetensorsSource)
 from torch_liberator.sources import (
-    LazySource, MappedStateSource, RenamedSource, describe_error,
-    preview_items)
+    LazySource, MappedStateSource, RenamedSource, check_unchanged,
+    describe_error, file_identity, preview_items)
 from torch_liberator.unwrap import (
     EMA_KEYS, EMA_PREFIXES, WRAPPER_KEYS, select_ema_keys, unwrap_state_dict)
 
@@ -192,8 +192,13 @@ def open_checkpoint(fpath, ema=False, allow_unsafe=False) -> LazySource:
     path, inside_zip = _resolve_path(fpath)
     kind = 'deploy' if inside_zip else _detect_kind(path)
     if kind == 'torch' and _is_zip(path):
-        def open_state():
-            obj = _read_torch(path, 'cpu', allow_unsafe, mmap=True)
+        identity = file_identity(path)
+
+        def open_state():  # called again for every batch read
+            try:
+                obj = _read_torch(path, 'cpu', allow_unsafe, mmap=True)
+            finally:  # the file mapped is the first (or explains the error)
+                check_unchanged(path, identity)
             return _unwrap_file(obj, ema, path)
         return MappedStateSource(open_state, path)
     if kind in ('torch', 'deploy'):

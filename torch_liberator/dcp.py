@@ -325,7 +325,8 @@ def _dcp_load(source, state, no_dist):
                          planner=dcp.DefaultLoadPlanner(
                              allow_partial_load=True),
                          no_dist=no_dist)
-        except Exception as err:
+        except (Exception, dcp.CheckpointException) as err:
+            # DCP's CheckpointException derives from BaseException
             raise CheckpointFormatError(
                 f'cannot read tensors from DCP checkpoint {source.fpath!r} '
                 f'({describe_error(err)}); its data files are corrupt or '

@@ -36,7 +36,8 @@ import torch
 from torch_liberator.errors import CheckpointFormatError, CheckpointNotFoundError
 from torch_liberator.shapes import TensorSpec
 from torch_liberator.sources import (
-    LazySource, describe_error, open_bounded, preview_items)
+    LazySource, check_unchanged, describe_error, file_identity, open_bounded,
+    preview_items)
 
 __all__ = [
     'INDEX_SUFFIX',
@@ -72,6 +73,7 @@ class SafetensorsSource(LazySource):
         fpath (str | PathLike): the file.
 
     Raises:
+        CheckpointNotFoundError: there is no such file.
         CheckpointFormatError: the header is corrupt or truncated.
 
     Example:
@@ -89,10 +91,15 @@ class SafetensorsSource(LazySource):
     def __init__(self, fpath):
         super().__init__()
         self.fpath = os.fspath(fpath)
+        if not os.path.isfile(self.fpath):
+            raise CheckpointNotFoundError(
+                f'safetensors file {self.fpath!r} does not exist; check the '
+                'path')
+        self.identity = file_identity(self.fpath)
         self.specs = read_safetensors_specs(self.fpath)
 
     def _read_batch(self, batch):
-        yield from _read_safetensors_batch(self.fpath, batch)
+        yield from _read_safetensors_batch(self.fpath, batch, self.identity)
 
 
 class ShardedSafetensorsSource(LazySource):
@@ -143,7 +150,9 @@ class ShardedSafetensorsSource(LazySource):
         self.fpath = path
         self.shards = _read_index(path)  # {shard path: [keys]}, index order
         self.shard_of = {}
+        self.identities = {}
         for shard, keys in self.shards.items():
+            self.identities[shard] = file_identity(shard)
             specs = read_safetensors_specs(shard)
             expected = set(keys)
             extra = [key for key in specs if key not in expected]
@@ -166,7 +175,8 @@ class ShardedSafetensorsSource(LazySource):
         for key, block in batch:
             by_shard.setdefault(self.shard_of[key], []).append((key, block))
         for shard, items in by_shard.items():
-            yield from _read_safetensors_batch(shard, items)
+            yield from _read_safetensors_batch(shard, items,
+                                               self.identities[shard])
 
 
 # --- safetensors --------------------------------------------------------------
@@ -210,10 +220,11 @@ def read_safetensors_specs(fpath: str) -> Dict[str, TensorSpec]:
     return specs
 
 
-def _read_safetensors_batch(fpath, batch):
+def _read_safetensors_batch(fpath, batch, identity):
     from safetensors import safe_open
     try:
         with safe_open(fpath, framework='pt') as file:
+            check_unchanged(fpath, identity)  # the file opened is the first
             for key, block in batch:
                 if block is None:
                     tensor = file.get_tensor(key)
@@ -223,6 +234,7 @@ def _read_safetensors_batch(fpath, batch):
     except CheckpointFormatError:
         raise
     except Exception as err:
+        check_unchanged(fpath, identity)  # a replaced file explains it
         raise CheckpointFormatError(
             f'cannot read tensors from safetensors file {fpath!r} '
             f'({describe_error(err)}); it changed or broke since it was '

@@ -21,11 +21,15 @@ streams tensors, or only the blocks of them a shove keeps.
 safetensors checkpoints, :mod:`torch_liberator.dcp` the
 torch.distributed.checkpoint directory.
 
-Memory: tensors are read in batches of at most :data:`READ_BATCH_BYTES`
-(or one tensor, if larger), and the file is reopened for each batch, so the
+Memory: tensors are read in batches (of at most :data:`READ_BATCH_BYTES`
+unless the caller asks for another bound, see :func:`read_batch_bytes`; one
+tensor if it is larger), and the file is reopened for each batch, so the
 pages of the file a batch touched are released before the next batch is
 read. The peak memory of reading a whole checkpoint through a source stays
-near one batch, not the size of the checkpoint.
+near one batch, not the size of the checkpoint. Reopening is not free: a
+:func:`torch.save` file is unpickled again on every reopen, which is why a
+load sizes its batches from the model (:func:`read_batch_bytes`) rather
+than reopening every 64 MiB.
 
 Example:
     >>> import torch
@@ -50,16 +54,28 @@ __all__ = [
     'LazySource',
     'MappedStateSource',
     'READ_BATCH_BYTES',
+    'READ_BATCH_FRACTION',
     'RenamedSource',
     'block_of',
+    'check_unchanged',
     'describe_error',
+    'file_identity',
     'open_bounded',
     'preview_items',
+    'read_batch_bytes',
 ]
 
 #: Read at most this many bytes of tensor data per batch (one tensor at
-#: least): the bound on the memory a lazy read adds on top of the model.
+#: least) unless the caller gives another bound: the memory a lazy read adds.
 READ_BATCH_BYTES = 64 * 2 ** 20
+
+#: A load into a model reads batches of up to this fraction of the model's
+#: size when that is more than :data:`READ_BATCH_BYTES`
+#: (:func:`read_batch_bytes`): memory then grows by at most ~0.08x of the
+#: model, and a file is reopened about 12 times whatever its size, where a
+#: fixed bound would reopen it (and unpickle every record again) once per
+#: 64 MiB: a cost that grows with the square of the checkpoint's size.
+READ_BATCH_FRACTION = 1 / 12
 
 Block = Optional[Tuple[slice, ...]]
 
@@ -76,6 +92,20 @@ def block_of(src_shape, dst_shape) -> Tuple[slice, ...]:
     """
     return tuple(slice(0, min(int(s), int(d)))
                  for s, d in zip(src_shape, dst_shape))
+
+
+def read_batch_bytes(model_bytes: int) -> int:
+    """
+    The batch bound of a load into a model of ``model_bytes`` bytes: the
+    larger of :data:`READ_BATCH_BYTES` and :data:`READ_BATCH_FRACTION` of
+    the model.
+
+    Example:
+        >>> from torch_liberator.sources import read_batch_bytes
+        >>> read_batch_bytes(2 ** 20) // 2 ** 20, read_batch_bytes(12 * 2 ** 30) // 2 ** 20
+        (64, 1024)
+    """
+    return max(READ_BATCH_BYTES, int(model_bytes * READ_BATCH_FRACTION))
 
 
 class LazySource:
@@ -134,7 +164,8 @@ class LazySource:
         itemsize = getattr(spec.dtype, 'itemsize', 4)
         return count * itemsize
 
-    def read_tensors(self, requests: Mapping[str, Block]
+    def read_tensors(self, requests: Mapping[str, Block],
+                     batch_bytes: Optional[int] = None,
                      ) -> Iterator[Tuple[str, torch.Tensor]]:
         """
         Read the requested tensors, a batch at a time.
@@ -143,6 +174,8 @@ class LazySource:
             requests (Mapping[str, Tuple[slice, ...] | None]): key -> the
                 block to read (a tuple of slices, one per dimension, see
                 :func:`block_of`) or None for the whole tensor.
+            batch_bytes (int | None): read at most this many bytes per batch
+                (one tensor at least); None: :data:`READ_BATCH_BYTES`.
 
         Yields:
             Tuple[str, torch.Tensor]: key and CPU tensor, in the source's
@@ -165,12 +198,14 @@ class LazySource:
         missing = [key for key in requests if key not in self.specs]
         if missing:
             raise KeyError(f'not in {self!r}: {missing[:5]}')
+        if batch_bytes is None:
+            batch_bytes = READ_BATCH_BYTES
         batch, size = [], 0
         for key in self.specs:
             if key not in requests:
                 continue
             nbytes = self._request_bytes(key, requests[key])
-            if batch and size + nbytes > READ_BATCH_BYTES:
+            if batch and size + nbytes > batch_bytes:
                 yield from self._read_batch(batch)
                 batch, size = [], 0
             batch.append((key, requests[key]))
@@ -261,7 +296,9 @@ class RenamedSource(LazySource):
     def _read_batch(self, batch):
         back = {self.names[key]: key for key, _ in batch}
         requests = {self.names[key]: block for key, block in batch}
-        for old, tensor in self.source.read_tensors(requests):
+        # the batch is already bounded: read it as one
+        whole = self.source.nbytes(requests)
+        for old, tensor in self.source.read_tensors(requests, whole):
             yield back[old], tensor
 
 
@@ -299,6 +336,66 @@ def preview_items(items, limit: int = 10) -> str:
     if len(items) > limit:
         text += f', ... ({len(items) - limit} more)'
     return f'[{text}]'
+
+
+def file_identity(fpath) -> Tuple[int, int, int, int]:
+    """
+    What tells a file from another saved at the same path: its device,
+    inode, size and modification time (ns). A lazy source takes it before
+    reading the header and compares it each time it reopens the file
+    (:func:`check_unchanged`), so that one load never mixes two saves.
+
+    Example:
+        >>> import os, tempfile
+        >>> from torch_liberator.sources import file_identity
+        >>> with tempfile.TemporaryDirectory() as dpath:
+        ...     fpath = os.path.join(dpath, 'a.bin')
+        ...     with open(fpath, 'wb') as file:
+        ...         _ = file.write(b'12')
+        ...     first = file_identity(fpath)
+        ...     with open(fpath + '.new', 'wb') as file:
+        ...         _ = file.write(b'12')
+        ...     os.replace(fpath + '.new', fpath)  # an atomic save
+        ...     first == file_identity(fpath), first[2]
+        (False, 2)
+    """
+    stat = os.stat(fpath)
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def check_unchanged(fpath, identity: Tuple[int, int, int, int]) -> None:
+    """
+    Raise if the file at ``fpath`` is no longer the one whose
+    :func:`file_identity` is ``identity`` (replaced, rewritten or removed
+    since its header was read).
+
+    Raises:
+        CheckpointFormatError: it changed.
+
+    Example:
+        >>> import os, tempfile
+        >>> from torch_liberator.sources import check_unchanged, file_identity
+        >>> with tempfile.TemporaryDirectory() as dpath:
+        ...     fpath = os.path.join(dpath, 'a.bin')
+        ...     open(fpath, 'wb').close()
+        ...     identity = file_identity(fpath)
+        ...     check_unchanged(fpath, identity)
+        ...     os.remove(fpath)
+        ...     check_unchanged(fpath, identity)
+        Traceback (most recent call last):
+        ...
+        torch_liberator.errors.CheckpointFormatError: ...a.bin' changed while it was being read (it was removed, replaced or rewritten since its header was read); one load must not mix two saves: load again once the file is written
+    """
+    try:
+        now = file_identity(fpath)
+    except OSError:
+        now = None
+    if now != tuple(identity):
+        raise CheckpointFormatError(
+            f'{os.fspath(fpath)!r} changed while it was being read (it was '
+            'removed, replaced or rewritten since its header was read); one '
+            'load must not mix two saves: load again once the file is '
+            'written')
 
 
 def open_bounded(fpath, limit: int, what: str):

@@ -11,8 +11,9 @@ decides *where from and where to*:
 * Only the planned tensors are read, and of a shove with the ``'corner'``
   policy only the block the copy keeps (:func:`~torch_liberator.sources.block_of`).
   A source that streams (:meth:`~torch_liberator.sources.LazySource.read_tensors`)
-  is read a batch at a time, so memory grows by about one batch
-  (:data:`~torch_liberator.sources.READ_BATCH_BYTES`), not by the checkpoint.
+  is read a batch at a time, batches sized from the model
+  (:func:`~torch_liberator.sources.read_batch_bytes`: 1/12 of it, 64 MiB at
+  least), so memory grows by about one batch, not by the checkpoint.
 * A model tensor on the ``meta`` device holds no data: a fresh tensor is
   made on the model's real device (:func:`real_device`), filled, and
   assigned in place of the meta tensor (``load_state_dict(assign=True)``;
@@ -25,9 +26,17 @@ decides *where from and where to*:
 * At ``verbose >= 1``, a load of at least :data:`PROGRESS_MIN_BYTES` shows
   one progress line (tensors and bytes done, rate, time left).
 
-Caveat: reading happens while the model is written, so an I/O failure in the
-middle (a file removed or changed underneath) can leave the model partly
-loaded; everything that depends on the inputs is checked before.
+A failed read: everything that depends on the inputs is checked before the
+first write, but reading happens while the model is written (a copy of what
+is overwritten, kept to undo a failure, would cost a copy of the model), so
+an I/O failure in the middle (a disk error, the file removed or replaced
+underneath) stops the load with a
+:class:`~torch_liberator.errors.CheckpointFormatError` that says how many
+model tensors were already overwritten, and names them. Tensors of a model
+on the ``meta`` device are assigned only after the last read, so such a
+model is left exactly as it was. (A callable ``leftover`` runs before the
+reads: :func:`~torch_liberator.initializer.load_partial_state` writes its
+values first, to free their memory early.)
 
 Example:
     >>> import torch
@@ -46,8 +55,10 @@ import torch
 
 from torch_liberator.dcp import (
     DcpSource, is_distributed_tensor, load_renamed, write_tensor)
+from torch_liberator.errors import CheckpointFormatError
 from torch_liberator.policies import apply_decision, prepare_shove
-from torch_liberator.sources import block_of, preview_items
+from torch_liberator.sources import (
+    block_of, describe_error, preview_items, read_batch_bytes)
 
 __all__ = [
     'PROGRESS_MIN_BYTES',
@@ -128,6 +139,17 @@ class Destination:
                 f'the meta device, e.g. {sharded_meta[0]!r}; call '
                 "model.to_empty(device='cuda') (or 'cpu') after fully_shard "
                 'so that every rank allocates its own shards, then load')
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the model's tensors (a tensor held under several keys
+        counted once; meta tensors as they will be materialised; the
+        uninitialised parameters of lazy modules, which have no size yet,
+        not at all)."""
+        unique = {id(value): value for value in self.tensors.values()
+                  if not torch.nn.parameter.is_lazy(value)}
+        return sum(value.numel() * value.element_size()
+                   for value in unique.values())
 
     def is_meta(self, key: str) -> bool:
         """The model tensor of ``key`` is on the meta device."""
@@ -287,6 +309,11 @@ def transfer_plan(plan, source, destination: Destination,
             :func:`torch_liberator.policies.apply_decision`.
         verbose (int): >= 1 shows a progress line for large loads.
 
+    Raises:
+        CheckpointFormatError: reading the source failed part way; the
+            message says which model tensors were already overwritten (none,
+            for tensors on the meta device: they are assigned at the end).
+
     Example:
         >>> import torch
         >>> from torch_liberator.loadplan import plan_load
@@ -301,27 +328,45 @@ def transfer_plan(plan, source, destination: Destination,
         [[0.0, 1.0], [2.0, 3.0]]
     """
     entries = {entry.src_key: entry for entry in plan.loaded}
+    n_planned = len(entries)
+    written = []  # model keys overwritten in place so far
     if isinstance(source, DcpSource):
         shardwise = {key: entry for key, entry in entries.items()
                      if entry.action == 'copy'}
         if shardwise:
             _progress_note(source, shardwise, verbose)
-            load_renamed(source, {key: destination.target(entry.dst_key)
-                                  for key, entry in shardwise.items()})
+            in_place = [entry.dst_key for entry in shardwise.values()
+                        if not destination.is_meta(entry.dst_key)]
+            try:
+                load_renamed(source, {key: destination.target(entry.dst_key)
+                                      for key, entry in shardwise.items()})
+            except Exception as err:
+                raise _read_failed(err, source, in_place, n_planned,
+                                   some=True) from err
+            written += in_place
             entries = {key: entry for key, entry in entries.items()
                        if key not in shardwise}
     requests = {key: _block(entry) for key, entry in entries.items()}
-    stream = _read_stream(source, requests)
+    stream = _read_stream(source, requests, read_batch_bytes(destination.nbytes))
     total = _nbytes(source, requests)
     if verbose >= 1 and total >= PROGRESS_MIN_BYTES:
         stream = _with_progress(stream, source, requests, total)
     prepared = prepared or {}
-    for key, tensor in stream:
+    stream = iter(stream)
+    while True:
+        try:
+            key, tensor = next(stream)
+        except StopIteration:
+            break
+        except Exception as err:
+            raise _read_failed(err, source, written, n_planned) from err
         entry = entries[key]
         destination.write(
             entry.dst_key,
             lambda full: _fit(full, tensor, entry, prepared.get(key)),
             covers=entry.covers)
+        if not destination.is_meta(entry.dst_key):
+            written.append(entry.dst_key)
 
 
 def warn_meta_left(plan, destination: Destination) -> List[str]:
@@ -361,6 +406,29 @@ def _fit(dst, src, entry, prepared):
     apply_decision(entry.decision, dst, src, entry.dst_key, prepared)
 
 
+def _read_failed(err, source, written, n_planned, some=False):
+    """The error of a read that failed part way, saying what state the
+    model is in."""
+    where = getattr(source, 'fpath', None)
+    what = f'reading {where!r}' if where else 'reading the checkpoint'
+    cause = describe_error(err)
+    if not written:
+        return CheckpointFormatError(
+            f'{what} failed before any model tensor was overwritten '
+            f'({cause}); the tensors the plan loads are as they were: fix '
+            'the cause (the file must stay in place and unchanged while it '
+            'loads) and load again')
+    count = (f'up to {len(written)}' if some else f'{len(written)}')
+    return CheckpointFormatError(
+        f'{what} failed after {count} of the {n_planned} model tensors the '
+        f'plan loads were overwritten ({cause}): the model is partly loaded, '
+        f'{preview_items(written, 5)} hold checkpoint values and the others '
+        'their old ones (undoing it would need a copy of the model). Fix the '
+        'cause (the file must stay in place and unchanged while it loads) '
+        'and load again, which writes every planned tensor anew, or rebuild '
+        'the model')
+
+
 def _block(entry):
     """What to read of a source tensor: all, or the block a corner shove
     keeps."""
@@ -370,9 +438,9 @@ def _block(entry):
     return None
 
 
-def _read_stream(source, requests):
+def _read_stream(source, requests, batch_bytes):
     if hasattr(source, 'read_tensors'):
-        return source.read_tensors(requests)
+        return source.read_tensors(requests, batch_bytes)
     tensors = source.read(list(requests))
     return ((key, tensors[key][block] if block is not None else tensors[key])
             for key, block in requests.items())
