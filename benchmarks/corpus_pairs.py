@@ -1349,6 +1349,43 @@ def _vit_small_real():
     return Case(_keep(a), b, _vit_truth(a.state_dict()), a, _image(224))
 
 
+
+# --- nn.Sequential(*model.children()) with nothing dropped (heads included)
+
+
+for _arch, _kw in [
+    ('resnet50', {}), ('vgg16_bn', {}), ('densenet121', {}), ('mobilenet_v3_large', {}),
+    ('convnext_tiny', {}), ('swin_t', {}), ('efficientnet_b0', {}), ('regnet_y_400mf', {}),
+    ('googlenet', _NO_AUX), ('mobilenet_v2', {}), ('shufflenet_v2_x1_0', {}), ('squeezenet1_1', {}),
+]:
+    _pair(f'{_arch}-all-children', 'identity', fast=_arch == 'squeezenet1_1',
+          note=f'nn.Sequential(*{_arch}().children()): every child, the head included')(
+        lambda a=_arch, k=_kw: _children_case(a, 0, **k))
+
+
+# --- a checkpoint read from a .safetensors file: keys sorted by name
+
+
+def _sorted_keys(name):
+    """The named pair with its source in the order safetensors' ``safe_open`` lists keys."""
+    def build():
+        case = PAIRS[name].build()
+        case.source = dict(sorted(case.source.items()))
+        return case
+    return build
+
+
+for _base in ['resnet18-renamed', 'resnet50-children', 'efficientnet_b0-children',
+              'vgg16-perceptual-slices', 'densenet121-split', 'swin_t-stem-stages',
+              'timm-efficientnet_b0->tv-efficientnet_b0', 'timm-convnext_tiny->tv-convnext_tiny',
+              'timm-vit-small->tv-vit-small', 'timm-mobilenetv2_100->tv-mobilenet_v2',
+              'timm-swin_tiny->tv-swin_t', 'resnet18x2<-resnet18 (ambiguous)']:
+    _pair(f'{_base} (sorted keys)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+          fast=_base in ('resnet18-renamed', 'timm-vit-small->tv-vit-small'),
+          note=f'{_base} with the checkpoint keys sorted by name, as read from a .safetensors '
+               'file (features.10 before features.2)')(_sorted_keys(_base))
+
+
 def verify_truth(case: Case, atol: float = 1e-4) -> float:
     """
     Check a truth by outputs: copy the source model's tensors into the
