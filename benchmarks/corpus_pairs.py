@@ -1386,6 +1386,76 @@ for _base in ['resnet18-renamed', 'resnet50-children', 'efficientnet_b0-children
                'file (features.10 before features.2)')(_sorted_keys(_base))
 
 
+
+# --- more of the kinds that went wrong: timm children, shortcut-first names, slots
+
+
+for _arch, _drop in [('mobilenetv2_100', 2), ('mobilenetv3_large_100', 2), ('mnasnet_100', 2),
+                     ('mixnet_s', 2), ('efficientnet_b2', 2), ('regnety_004', 1)]:
+    _pair(f'timm-{_arch}-children', 'identity',
+          note=f'nn.Sequential(*list(timm {_arch}.children())[:-{_drop}])')(
+        lambda a=_arch, d=_drop: _timm_children(a, d))
+
+
+@_pair('timm-mobilenetv2_100->timm-features_only', 'names',
+       note="timm mobilenetv2_100 -> the same with features_only=True (same names)")
+def _timm_mbv2_features_only():
+    timm = _timm()
+    src = timm.create_model('mobilenetv2_100', pretrained=False)
+    dst = timm.create_model('mobilenetv2_100', pretrained=False, features_only=True)
+    state = _keep(src)
+    return Case(state, dst, _truth_by_names(state, dst, [('', '')]))
+
+
+_pair('hf-names->resnet18', 'identity', cross_naming=True, fast=True,
+      note='a HuggingFace-named resnet18 checkpoint (shortcut first) into torchvision resnet18')(
+    lambda: (lambda r: Case(_keep(_hf_resnet(r)), r, None))(_tv_model('resnet18')))
+_pair('detectron2-names->resnet50', 'identity', cross_naming=True,
+      note='a detectron2-named resnet50 checkpoint (shortcut first, no fc) into torchvision resnet50')(
+    lambda: (lambda r: Case(_keep(_d2_resnet(r)), r, None))(_tv_model('resnet50')))
+_pair('resnet18->detectron2-names', 'identity', cross_naming=True, fast=True,
+      note='torchvision resnet18 -> detectron2 names (shortcut before conv1; the fc belongs nowhere)')(
+    lambda: (lambda r: Case(_keep(r), _d2_resnet(r), None))(_tv_model('resnet18')))
+
+
+@_pair('resnet18->renamed resnet34+resnet18', 'identity', cross_naming=True,
+       note='a torchvision resnet18 checkpoint into two renamed backbones side by side '
+            '(_RenamedResNet of resnet34, then of resnet18): only the resnet18 slot')
+def _renamed_slots():
+    src = _tv_model('resnet18')
+    return Case(_keep(src), _Slots(big=_RenamedResNet(_tv_model('resnet34')),
+                                   small=_RenamedResNet(src)), None)
+
+
+@_pair('lightning ema -> model + AveragedModel', 'identity',
+       note='a flat checkpoint (model.*, ema_model.module.*) into a training wrapper holding '
+            'model and ema = AveragedModel(model) (ema.module.*, ema.n_averaged)')
+def _ema_into_wrapper():
+    from torch.optim.swa_utils import AveragedModel
+    r = _tv_model('resnet18')
+    ema = AveragedModel(copy.deepcopy(r))
+    state = {f'model.{k}': v for k, v in _keep(r).items()}
+    state.update({f'ema_model.module.{k}': v for k, v in _keep(ema.module).items()})
+    return Case(state, _Slots(model=r, ema=ema), None)
+
+
+@_pair('compiled DataParallel checkpoint', 'identity', fast=True,
+       note='a state dict of torch.compile(DataParallel(resnet18)) (_orig_mod.module.*) into resnet18')
+def _compiled_dp():
+    r = _tv_model('resnet18')
+    return Case(torch.compile(nn.DataParallel(r, device_ids=[])).state_dict(keep_vars=True), r, None)
+
+
+_EXTRA = [
+    ('resnet34->resnet18', _m('resnet34'), _m('resnet18')),
+    ('resnet50->resnet152', _m('resnet50'), _m('resnet152')),
+    ('densenet169->densenet121', _m('densenet169'), _m('densenet121')),
+]
+for _name, _src, _dst in _EXTRA:
+    _pair(_name, 'names', note='published family: another depth, the same names')(
+        lambda s=_src, d=_dst: _names_case(s, d, [('', '')]))
+
+
 def verify_truth(case: Case, atol: float = 1e-4) -> float:
     """
     Check a truth by outputs: copy the source model's tensors into the
