@@ -199,7 +199,7 @@ def select_pairs(patterns=None, fast: bool | None = None) -> list:
 
     Example:
         >>> from corpus_pairs import select_pairs
-        >>> select_pairs(['*vit-small*'])
+        >>> select_pairs(['*vit-small->*-small'])
         ['timm-vit-small->tv-vit-small', 'tv-vit-small->timm-vit-small']
     """
     names = [n for n in PAIRS
@@ -949,7 +949,7 @@ def _vgg_side():
     return Case(_keep(a), _Slots(vgg13=b, vgg11=a), None)
 
 
-@_pair('siamese rgb/depth swapped order', 'names', fast=True,
+@_pair('siamese rgb/depth swapped order', 'names',
        note='a two-branch checkpoint (rgb.*, depth.*) into the same model with the branches '
             'registered in the other order: names decide, order must not')
 def _siamese_swapped():
@@ -1054,14 +1054,14 @@ def _densenet_renamed():
 # --- prefixes and levels from the way a checkpoint was saved
 
 
-@_pair('resnet18 compiled checkpoint', 'identity', fast=True,
+@_pair('resnet18 compiled checkpoint', 'identity',
        note='a state dict saved from torch.compile(model) (_orig_mod.*) into the plain model')
 def _compiled_src():
     r = _tv_model('resnet18')
     return Case(torch.compile(r).state_dict(keep_vars=True), r, None)
 
 
-@_pair('resnet18 into compiled model', 'identity', fast=True,
+@_pair('resnet18 into compiled model', 'identity',
        note='a plain checkpoint into a torch.compile(model) (whose keys are _orig_mod.*)')
 def _compiled_dst():
     r = _tv_model('resnet18')
@@ -1439,7 +1439,7 @@ def _ema_into_wrapper():
     return Case(state, _Slots(model=r, ema=ema), None)
 
 
-@_pair('compiled DataParallel checkpoint', 'identity', fast=True,
+@_pair('compiled DataParallel checkpoint', 'identity',
        note='a state dict of torch.compile(DataParallel(resnet18)) (_orig_mod.module.*) into resnet18')
 def _compiled_dp():
     r = _tv_model('resnet18')

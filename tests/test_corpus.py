@@ -277,6 +277,9 @@ FAST_SLICE = [
     'mlp-wrapped', 'convbn-renamed', 'resnet18-children', 'resnet18-stem-body',
     'resnet18x2<-resnet18 (ambiguous)', 'resnet18-renamed',
     'timm-vit-small->tv-vit-small', 'tv-vit-small->timm-vit-small',
+    # known wrong today (strict xfails): a fix shows up in the default run
+    'hf-names->resnet18', 'resnet18-renamed (sorted keys)',
+    'resnet18x2<-resnet18 (ambiguous) (sorted keys)',
 ]
 
 
