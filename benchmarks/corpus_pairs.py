@@ -199,7 +199,7 @@ def select_pairs(patterns=None, fast: bool | None = None) -> list:
 
     Example:
         >>> from corpus_pairs import select_pairs
-        >>> select_pairs(['*vit-small*'])
+        >>> select_pairs(['*vit-small->*-small'])
         ['timm-vit-small->tv-vit-small', 'tv-vit-small->timm-vit-small']
     """
     names = [n for n in PAIRS
@@ -949,7 +949,7 @@ def _vgg_side():
     return Case(_keep(a), _Slots(vgg13=b, vgg11=a), None)
 
 
-@_pair('siamese rgb/depth swapped order', 'names', fast=True,
+@_pair('siamese rgb/depth swapped order', 'names',
        note='a two-branch checkpoint (rgb.*, depth.*) into the same model with the branches '
             'registered in the other order: names decide, order must not')
 def _siamese_swapped():
@@ -1054,14 +1054,14 @@ def _densenet_renamed():
 # --- prefixes and levels from the way a checkpoint was saved
 
 
-@_pair('resnet18 compiled checkpoint', 'identity', fast=True,
+@_pair('resnet18 compiled checkpoint', 'identity',
        note='a state dict saved from torch.compile(model) (_orig_mod.*) into the plain model')
 def _compiled_src():
     r = _tv_model('resnet18')
     return Case(torch.compile(r).state_dict(keep_vars=True), r, None)
 
 
-@_pair('resnet18 into compiled model', 'identity', fast=True,
+@_pair('resnet18 into compiled model', 'identity',
        note='a plain checkpoint into a torch.compile(model) (whose keys are _orig_mod.*)')
 def _compiled_dst():
     r = _tv_model('resnet18')
@@ -1347,6 +1347,113 @@ def _vit_small_real():
     b = _tv().models.vision_transformer.VisionTransformer(
         image_size=224, patch_size=16, num_layers=12, num_heads=6, hidden_dim=384, mlp_dim=1536)
     return Case(_keep(a), b, _vit_truth(a.state_dict()), a, _image(224))
+
+
+
+# --- nn.Sequential(*model.children()) with nothing dropped (heads included)
+
+
+for _arch, _kw in [
+    ('resnet50', {}), ('vgg16_bn', {}), ('densenet121', {}), ('mobilenet_v3_large', {}),
+    ('convnext_tiny', {}), ('swin_t', {}), ('efficientnet_b0', {}), ('regnet_y_400mf', {}),
+    ('googlenet', _NO_AUX), ('mobilenet_v2', {}), ('shufflenet_v2_x1_0', {}), ('squeezenet1_1', {}),
+]:
+    _pair(f'{_arch}-all-children', 'identity', fast=_arch == 'squeezenet1_1',
+          note=f'nn.Sequential(*{_arch}().children()): every child, the head included')(
+        lambda a=_arch, k=_kw: _children_case(a, 0, **k))
+
+
+# --- a checkpoint read from a .safetensors file: keys sorted by name
+
+
+def _sorted_keys(name):
+    """The named pair with its source in the order safetensors' ``safe_open`` lists keys."""
+    def build():
+        case = PAIRS[name].build()
+        case.source = dict(sorted(case.source.items()))
+        return case
+    return build
+
+
+for _base in ['resnet18-renamed', 'resnet50-children', 'efficientnet_b0-children',
+              'vgg16-perceptual-slices', 'densenet121-split', 'swin_t-stem-stages',
+              'timm-efficientnet_b0->tv-efficientnet_b0', 'timm-convnext_tiny->tv-convnext_tiny',
+              'timm-vit-small->tv-vit-small', 'timm-mobilenetv2_100->tv-mobilenet_v2',
+              'timm-swin_tiny->tv-swin_t', 'resnet18x2<-resnet18 (ambiguous)']:
+    _pair(f'{_base} (sorted keys)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+          fast=_base in ('resnet18-renamed', 'timm-vit-small->tv-vit-small'),
+          note=f'{_base} with the checkpoint keys sorted by name, as read from a .safetensors '
+               'file (features.10 before features.2)')(_sorted_keys(_base))
+
+
+
+# --- more of the kinds that went wrong: timm children, shortcut-first names, slots
+
+
+for _arch, _drop in [('mobilenetv2_100', 2), ('mobilenetv3_large_100', 2), ('mnasnet_100', 2),
+                     ('mixnet_s', 2), ('efficientnet_b2', 2), ('regnety_004', 1)]:
+    _pair(f'timm-{_arch}-children', 'identity',
+          note=f'nn.Sequential(*list(timm {_arch}.children())[:-{_drop}])')(
+        lambda a=_arch, d=_drop: _timm_children(a, d))
+
+
+@_pair('timm-mobilenetv2_100->timm-features_only', 'names',
+       note="timm mobilenetv2_100 -> the same with features_only=True (same names)")
+def _timm_mbv2_features_only():
+    timm = _timm()
+    src = timm.create_model('mobilenetv2_100', pretrained=False)
+    dst = timm.create_model('mobilenetv2_100', pretrained=False, features_only=True)
+    state = _keep(src)
+    return Case(state, dst, _truth_by_names(state, dst, [('', '')]))
+
+
+_pair('hf-names->resnet18', 'identity', cross_naming=True, fast=True,
+      note='a HuggingFace-named resnet18 checkpoint (shortcut first) into torchvision resnet18')(
+    lambda: (lambda r: Case(_keep(_hf_resnet(r)), r, None))(_tv_model('resnet18')))
+_pair('detectron2-names->resnet50', 'identity', cross_naming=True,
+      note='a detectron2-named resnet50 checkpoint (shortcut first, no fc) into torchvision resnet50')(
+    lambda: (lambda r: Case(_keep(_d2_resnet(r)), r, None))(_tv_model('resnet50')))
+_pair('resnet18->detectron2-names', 'identity', cross_naming=True, fast=True,
+      note='torchvision resnet18 -> detectron2 names (shortcut before conv1; the fc belongs nowhere)')(
+    lambda: (lambda r: Case(_keep(r), _d2_resnet(r), None))(_tv_model('resnet18')))
+
+
+@_pair('resnet18->renamed resnet34+resnet18', 'identity', cross_naming=True,
+       note='a torchvision resnet18 checkpoint into two renamed backbones side by side '
+            '(_RenamedResNet of resnet34, then of resnet18): only the resnet18 slot')
+def _renamed_slots():
+    src = _tv_model('resnet18')
+    return Case(_keep(src), _Slots(big=_RenamedResNet(_tv_model('resnet34')),
+                                   small=_RenamedResNet(src)), None)
+
+
+@_pair('lightning ema -> model + AveragedModel', 'identity',
+       note='a flat checkpoint (model.*, ema_model.module.*) into a training wrapper holding '
+            'model and ema = AveragedModel(model) (ema.module.*, ema.n_averaged)')
+def _ema_into_wrapper():
+    from torch.optim.swa_utils import AveragedModel
+    r = _tv_model('resnet18')
+    ema = AveragedModel(copy.deepcopy(r))
+    state = {f'model.{k}': v for k, v in _keep(r).items()}
+    state.update({f'ema_model.module.{k}': v for k, v in _keep(ema.module).items()})
+    return Case(state, _Slots(model=r, ema=ema), None)
+
+
+@_pair('compiled DataParallel checkpoint', 'identity',
+       note='a state dict of torch.compile(DataParallel(resnet18)) (_orig_mod.module.*) into resnet18')
+def _compiled_dp():
+    r = _tv_model('resnet18')
+    return Case(torch.compile(nn.DataParallel(r, device_ids=[])).state_dict(keep_vars=True), r, None)
+
+
+_EXTRA = [
+    ('resnet34->resnet18', _m('resnet34'), _m('resnet18')),
+    ('resnet50->resnet152', _m('resnet50'), _m('resnet152')),
+    ('densenet169->densenet121', _m('densenet169'), _m('densenet121')),
+]
+for _name, _src, _dst in _EXTRA:
+    _pair(_name, 'names', note='published family: another depth, the same names')(
+        lambda s=_src, d=_dst: _names_case(s, d, [('', '')]))
 
 
 def verify_truth(case: Case, atol: float = 1e-4) -> float:
