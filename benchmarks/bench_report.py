@@ -12,7 +12,6 @@ Example:
     ('12.3 ms', '> 30 s')
 """
 import math
-import os
 
 __all__ = [
     'REGENERATE', 'STRUCTURE_BEGIN', 'STRUCTURE_END', 'check_targets', 'format_seconds',
