@@ -81,7 +81,8 @@ from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['Alignment', 'MAX_CELLS', 'align_structure', 'find_name_conflicts']
+__all__ = ['Alignment', 'MAX_CELLS', 'StructureSides', 'align_structure',
+           'find_name_conflicts']
 
 #: the largest gap (src groups x dst groups) aligned by dynamic programming
 MAX_CELLS = 250_000
@@ -214,24 +215,35 @@ def _inner_pairs(g1, g2):
     return None
 
 
-class _Aligner:
-    """One alignment problem: both group sequences and what is decided."""
+class StructureSides:
+    """
+    Two state dicts cut into module groups (see the module docstring), built
+    once to be aligned (:meth:`align`) or to judge the names of any mapping
+    (:meth:`name_conflicts`).
 
-    def __init__(self, src, dst, sep, max_cells):
+    Args:
+        src: source (checkpoint) keys -> shapes, in state-dict order. Keys
+            whose shape is None are left out of every group.
+        dst: destination (model) keys -> shapes, in state-dict order.
+        sep: separator between path components.
+
+    Example:
+        >>> from torch_liberator.alignment import StructureSides
+        >>> sides = StructureSides({'a.w': (2, 3), 'fc.w': (4,)},
+        ...                        {'b.w': (2, 3), 'head.w': (4,)})
+        >>> sides.align().mapping
+        {'a.w': 'b.w', 'fc.w': 'head.w'}
+        >>> sides.name_conflicts({'a.w': 'b.w'})
+        set()
+    """
+
+    def __init__(self, src: Mapping[str, Shape], dst: Mapping[str, Shape],
+                 sep: str = '.'):
         self.sep = sep
-        self.max_cells = max_cells
         self.src = _build_groups(src, sep)
         self.dst = _build_groups(dst, sep)
         self._pair_cache = {}
-        self.pairs = {}        # src group index -> dst group index
-        self.paired_dst = {}   # dst group index -> src group index
-        self.blocked_src = set()
-        self.blocked_dst = set()
-        self.partners = []     # name partners (src index, dst index), valid
-        self.partner_of_src = {}
-        self.ambiguous = {}    # src group index -> dst group indices
-        self.must_pair = set()  # ambiguous src groups no optimum leaves out
-        self.dst_must_pair = {}  # the same for dst groups -> src candidates
+        self._where = None
 
     def inner(self, i, j):
         g1, g2 = self.src[i], self.dst[j]
@@ -242,6 +254,118 @@ class _Aligner:
             pairs = _inner_pairs(g1, g2)
             self._pair_cache[cache_key] = pairs
             return pairs
+
+    def align(self, max_cells: int = MAX_CELLS) -> Alignment:
+        """
+        Pair the groups (see :func:`align_structure`).
+
+        Example:
+            >>> from torch_liberator.alignment import StructureSides
+            >>> StructureSides({'w': (3,)}, {'v': (3,)}).align().mapping
+            {'w': 'v'}
+        """
+        if max_cells < 0:
+            raise ValueError(f'max_cells={max_cells!r} must be >= 0')
+        return _Aligner(self, max_cells).solve()
+
+    def name_conflicts(self, mapping: Mapping[str, str]) -> set:
+        """
+        The source keys of ``mapping`` whose pair joins two modules of
+        different names while the two models share a naming scheme (see
+        :func:`find_name_conflicts`).
+
+        Example:
+            >>> from torch_liberator.alignment import StructureSides
+            >>> sides = StructureSides(
+            ...     {'x.conv.w': (2,), 'x.bn.w': (3,), 'fc.w': (4,)},
+            ...     {'y.conv.w': (2,), 'y.bn.w': (3,), 'head.w': (4,)})
+            >>> sides.name_conflicts({'x.conv.w': 'y.conv.w',
+            ...                       'x.bn.w': 'y.bn.w', 'fc.w': 'head.w'})
+            {'fc.w'}
+        """
+        if self._where is None:
+            self._where = tuple(
+                {key: (g, pos) for g, group in enumerate(groups)
+                 for pos, key in enumerate(group.keys)}
+                for groups in (self.src, self.dst))
+        where_src, where_dst = self._where
+        keys, tensor_pairs = [], []
+        for s_key, d_key in mapping.items():
+            if s_key in where_src and d_key in where_dst:
+                keys.append(s_key)
+                tensor_pairs.append(where_src[s_key] + where_dst[d_key])
+        return {keys[n] for n in self.conflicts(tensor_pairs)}
+
+    def _name_of(self, groups, g, pos):
+        """The name a tensor is known by: its module's for a leaf module,
+        its own for a container's tensor; with the path's components."""
+        group = groups[g]
+        if group.leaf and group.comps:
+            return group.comps[-1], group.comps
+        return group.names[pos], group.comps + [group.names[pos]]
+
+    @staticmethod
+    def _compare(name1, comps1, name2, comps2):
+        """+1 names agree, -1 two different words, 0 no evidence (an
+        integer, or one name appears in the other's path: a level was
+        inserted, as ``head.fc`` and ``head``)."""
+        if not name1 or not name2:
+            return 0  # the root has no name
+        if name1 == name2:
+            return 1 if _is_word(name1) else 0
+        if not (_is_word(name1) and _is_word(name2)):
+            return 0
+        if name1 in comps2 or name2 in comps1:
+            return 0
+        return -1
+
+    def _verdict(self, i, a, j, b):
+        """How the names of one tensor pair compare (see ``_compare``)."""
+        return self._compare(*self._name_of(self.src, i, a),
+                             *self._name_of(self.dst, j, b))
+
+    def _module_vote(self, i, j):
+        """How the names of two paired modules compare."""
+        comps1, comps2 = self.src[i].comps, self.dst[j].comps
+        if not comps1 or not comps2:
+            return 0
+        return self._compare(comps1[-1], comps1, comps2[-1], comps2)
+
+    def conflicts(self, tensor_pairs):
+        """Positions in ``tensor_pairs`` whose names are two different
+        words while the models share a naming scheme: more of the paired
+        tensors sit in modules of one name than of two different names."""
+        vote_of = {}
+        votes = []
+        for i, _, j, _ in tensor_pairs:
+            vote = vote_of.get((i, j))
+            if vote is None:
+                vote = vote_of[(i, j)] = self._module_vote(i, j)
+            votes.append(vote)
+        if votes.count(1) <= votes.count(-1):
+            return set()
+        return {n for n, pair in enumerate(tensor_pairs)
+                if self._verdict(*pair) < 0}
+
+
+class _Aligner:
+    """One alignment of a :class:`StructureSides`: what is decided."""
+
+    def __init__(self, sides, max_cells):
+        self.sep = sides.sep
+        self.max_cells = max_cells
+        self.src, self.dst = sides.src, sides.dst
+        self.inner = sides.inner
+        self.conflicts = sides.conflicts
+        self.pairs = {}        # src group index -> dst group index
+        self.paired_dst = {}   # dst group index -> src group index
+        self.blocked_src = set()
+        self.blocked_dst = set()
+        self.partners = []     # name partners (src index, dst index), valid
+        self.partner_of_src = {}
+        self.ambiguous = {}    # src group index -> dst group indices
+        self.must_pair = set()  # ambiguous src groups no optimum leaves out
+        self.dst_must_pair = {}  # the same for dst groups -> src candidates
 
     # -- 1. name anchors --------------------------------------------------
     def _suffix_index(self, groups):
@@ -655,57 +779,6 @@ class _Aligner:
         out.extend(self.loose_pairs)
         return out
 
-    def _name_of(self, groups, g, pos):
-        """The name a tensor is known by: its module's for a leaf module,
-        its own for a container's tensor; with the path's components."""
-        group = groups[g]
-        if group.leaf and group.comps:
-            return group.comps[-1], group.comps
-        return group.names[pos], group.comps + [group.names[pos]]
-
-    @staticmethod
-    def _compare(name1, comps1, name2, comps2):
-        """+1 names agree, -1 two different words, 0 no evidence (an
-        integer, or one name appears in the other's path: a level was
-        inserted, as ``head.fc`` and ``head``)."""
-        if not name1 or not name2:
-            return 0  # the root has no name
-        if name1 == name2:
-            return 1 if _is_word(name1) else 0
-        if not (_is_word(name1) and _is_word(name2)):
-            return 0
-        if name1 in comps2 or name2 in comps1:
-            return 0
-        return -1
-
-    def _verdict(self, i, a, j, b):
-        """How the names of one tensor pair compare (see ``_compare``)."""
-        return self._compare(*self._name_of(self.src, i, a),
-                             *self._name_of(self.dst, j, b))
-
-    def _module_vote(self, i, j):
-        """How the names of two paired modules compare."""
-        comps1, comps2 = self.src[i].comps, self.dst[j].comps
-        if not comps1 or not comps2:
-            return 0
-        return self._compare(comps1[-1], comps1, comps2[-1], comps2)
-
-    def conflicts(self, tensor_pairs):
-        """Positions in ``tensor_pairs`` whose names are two different
-        words while the models share a naming scheme: more of the paired
-        tensors sit in modules of one name than of two different names."""
-        vote_of = {}
-        votes = []
-        for i, _, j, _ in tensor_pairs:
-            vote = vote_of.get((i, j))
-            if vote is None:
-                vote = vote_of[(i, j)] = self._module_vote(i, j)
-            votes.append(vote)
-        if votes.count(1) <= votes.count(-1):
-            return set()
-        return {n for n, pair in enumerate(tensor_pairs)
-                if self._verdict(*pair) < 0}
-
     def result(self):
         tensor_pairs = self._tensor_pairs()
         named = set(self.partners)
@@ -790,17 +863,7 @@ def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],
         >>> find_name_conflicts(src, dst, dict(zip(src, dst)))
         {'custom_model2_layer.weight'}
     """
-    aligner = _Aligner(src, dst, sep, 0)
-    where_src = {key: (g, pos) for g, group in enumerate(aligner.src)
-                 for pos, key in enumerate(group.keys)}
-    where_dst = {key: (g, pos) for g, group in enumerate(aligner.dst)
-                 for pos, key in enumerate(group.keys)}
-    keys, tensor_pairs = [], []
-    for s_key, d_key in mapping.items():
-        if s_key in where_src and d_key in where_dst:
-            keys.append(s_key)
-            tensor_pairs.append(where_src[s_key] + where_dst[d_key])
-    return {keys[n] for n in aligner.conflicts(tensor_pairs)}
+    return StructureSides(src, dst, sep).name_conflicts(mapping)
 
 
 def align_structure(src: Mapping[str, Shape], dst: Mapping[str, Shape],
@@ -840,6 +903,4 @@ def align_structure(src: Mapping[str, Shape], dst: Mapping[str, Shape],
         >>> len(mapping)
         7
     """
-    if max_cells < 0:
-        raise ValueError(f'max_cells={max_cells!r} must be >= 0')
-    return _Aligner(src, dst, sep, max_cells).solve()
+    return StructureSides(src, dst, sep).align(max_cells)
