@@ -116,55 +116,70 @@ class Alignment(NamedTuple):
     ambiguous: Dict[str, Tuple[str, ...]]
 
 
-class _Group:
-    """The tensors that one module holds directly, in state-dict order."""
+class _Side:
+    """
+    One state dict cut into groups, the tensors that one module holds
+    directly in state-dict order, as parallel tuples indexed by group
+    number: ``path``, ``comps`` (its components), ``keys``, ``names`` (the
+    tensors' own names), ``shapes``, ``squeezed`` (without size-1
+    dimensions), ``leaf`` (no child module holds tensors) and ``kind`` (one
+    id for groups of equal names, shapes and leafness). (Tuples of strings
+    and ints, unlike one object per group, stay out of the way of Python's
+    garbage collector, which otherwise walks 100k groups again and again.)
+    """
 
     __slots__ = ('path', 'comps', 'keys', 'names', 'shapes', 'squeezed',
                  'leaf', 'kind')
 
-    def __init__(self, path, sep):
-        self.path = path
-        self.comps = path.split(sep) if path else []
-        self.keys = []
-        self.names = []
-        self.shapes = []
+    def __init__(self, side, sep):
+        paths, starts, keys, names, shapes = [], [], [], [], []
+        sep_len = len(sep)
+        for key, shape in side.items():
+            if shape is None:
+                continue  # without a shape there is no structural evidence
+            cut = key.rfind(sep)
+            if cut >= 0:
+                path, name = key[:cut], key[cut + sep_len:]
+            else:
+                path, name = '', key
+            if not paths or paths[-1] != path:
+                paths.append(path)
+                starts.append(len(keys))
+            keys.append(key)
+            names.append(name)
+            shapes.append(tuple(shape))
+        inner = set()
+        for path in paths:
+            while path:
+                cut = path.rfind(sep)
+                path = path[:cut] if cut >= 0 else ''
+                if path in inner:
+                    break
+                inner.add(path)
+        squeezed_of = {}
+        for shape in shapes:
+            if shape not in squeezed_of:
+                squeezed_of[shape] = squeeze_units(shape)
+        ends = starts[1:] + [len(keys)]
+        self.path = tuple(paths)
+        self.comps = tuple(tuple(path.split(sep)) if path else ()
+                           for path in paths)
+        self.keys = tuple(tuple(keys[a:b]) for a, b in zip(starts, ends))
+        self.names = tuple(tuple(names[a:b]) for a, b in zip(starts, ends))
+        self.shapes = tuple(tuple(shapes[a:b]) for a, b in zip(starts, ends))
+        self.squeezed = tuple(tuple(squeezed_of[shape] for shape in group)
+                              for group in self.shapes)
+        self.leaf = tuple(path not in inner for path in paths)
+        kinds = {}
+        self.kind = tuple(kinds.setdefault(kind, len(kinds)) for kind in
+                          zip(self.names, self.shapes, self.leaf))
+
+    def __len__(self):
+        return len(self.path)
 
 
 def _is_word(component):
     return not component.isdigit()
-
-
-def _build_groups(side, sep):
-    groups = []
-    for key, shape in side.items():
-        if shape is None:
-            continue  # without a shape there is no structural evidence
-        cut = key.rfind(sep)
-        path, name = (key[:cut], key[cut + len(sep):]) if cut >= 0 else ('', key)
-        if not groups or groups[-1].path != path:
-            groups.append(_Group(path, sep))
-        group = groups[-1]
-        group.keys.append(key)
-        group.names.append(name)
-        group.shapes.append(tuple(shape))
-    inner = set()
-    for group in groups:
-        path = group.path
-        while path:
-            cut = path.rfind(sep)
-            path = path[:cut] if cut >= 0 else ''
-            if path in inner:
-                break
-            inner.add(path)
-    kinds = {}
-    for group in groups:
-        group.leaf = group.path not in inner
-        group.names = tuple(group.names)
-        group.shapes = tuple(group.shapes)
-        group.squeezed = tuple(squeeze_units(s) for s in group.shapes)
-        kind = (group.names, group.shapes, group.leaf)
-        group.kind = kinds.setdefault(kind, len(kinds))
-    return groups
 
 
 def _exact_lcs(shapes1, shapes2):
@@ -189,27 +204,30 @@ def _exact_lcs(shapes1, shapes2):
     return pairs
 
 
-def _inner_pairs(g1, g2):
+def _inner_pairs(side1, g1, side2, g2):
     """
-    Which tensor of ``g1`` goes to which tensor of ``g2`` when the two groups
-    are paired, or None when they cannot be.
+    Which tensor of group ``g1`` of ``side1`` goes to which tensor of group
+    ``g2`` of ``side2`` when the two groups are paired, or None when they
+    cannot be.
     """
-    if g1.squeezed == g2.squeezed:
-        if g1.names != g2.names and set(g1.names) == set(g2.names):
-            index = {name: j for j, name in enumerate(g2.names)}
-            pairs = [(i, index[name]) for i, name in enumerate(g1.names)]
-            if all(g1.squeezed[i] == g2.squeezed[j] for i, j in pairs):
+    names1, names2 = side1.names[g1], side2.names[g2]
+    squeezed1, squeezed2 = side1.squeezed[g1], side2.squeezed[g2]
+    if squeezed1 == squeezed2:
+        if names1 != names2 and set(names1) == set(names2):
+            index = {name: j for j, name in enumerate(names2)}
+            pairs = [(i, index[name]) for i, name in enumerate(names1)]
+            if all(squeezed1[i] == squeezed2[j] for i, j in pairs):
                 return pairs
-        return [(i, i) for i in range(len(g1.names))]
-    smaller = min(len(g1.names), len(g2.names))
-    index = {name: j for j, name in enumerate(g2.names)}
-    pairs = [(i, index[name]) for i, name in enumerate(g1.names)
-             if name in index and g1.squeezed[i] == g2.squeezed[index[name]]]
+        return [(i, i) for i in range(len(names1))]
+    smaller = min(len(names1), len(names2))
+    index = {name: j for j, name in enumerate(names2)}
+    pairs = [(i, index[name]) for i, name in enumerate(names1)
+             if name in index and squeezed1[i] == squeezed2[index[name]]]
     if len(pairs) == smaller:
         return pairs
-    if not g1.leaf and not g2.leaf:
+    if not side1.leaf[g1] and not side2.leaf[g2]:
         # containers' own tensors (class tokens, layer scales) stand alone
-        pairs = _exact_lcs(g1.shapes, g2.shapes)
+        pairs = _exact_lcs(side1.shapes[g1], side2.shapes[g2])
         if len(pairs) == smaller:
             return pairs
     return None
@@ -240,18 +258,17 @@ class StructureSides:
     def __init__(self, src: Mapping[str, Shape], dst: Mapping[str, Shape],
                  sep: str = '.'):
         self.sep = sep
-        self.src = _build_groups(src, sep)
-        self.dst = _build_groups(dst, sep)
+        self.src = _Side(src, sep)
+        self.dst = _Side(dst, sep)
         self._pair_cache = {}
         self._where = None
 
     def inner(self, i, j):
-        g1, g2 = self.src[i], self.dst[j]
-        cache_key = (g1.kind, g2.kind)
+        cache_key = (self.src.kind[i], self.dst.kind[j])
         try:
             return self._pair_cache[cache_key]
         except KeyError:
-            pairs = _inner_pairs(g1, g2)
+            pairs = _inner_pairs(self.src, i, self.dst, j)
             self._pair_cache[cache_key] = pairs
             return pairs
 
@@ -285,9 +302,9 @@ class StructureSides:
         """
         if self._where is None:
             self._where = tuple(
-                {key: (g, pos) for g, group in enumerate(groups)
-                 for pos, key in enumerate(group.keys)}
-                for groups in (self.src, self.dst))
+                {key: (g, pos) for g, keys in enumerate(side.keys)
+                 for pos, key in enumerate(keys)}
+                for side in (self.src, self.dst))
         where_src, where_dst = self._where
         keys, tensor_pairs = [], []
         for s_key, d_key in mapping.items():
@@ -296,13 +313,15 @@ class StructureSides:
                 tensor_pairs.append(where_src[s_key] + where_dst[d_key])
         return {keys[n] for n in self.conflicts(tensor_pairs)}
 
-    def _name_of(self, groups, g, pos):
+    @staticmethod
+    def _name_of(side, g, pos):
         """The name a tensor is known by: its module's for a leaf module,
         its own for a container's tensor; with the path's components."""
-        group = groups[g]
-        if group.leaf and group.comps:
-            return group.comps[-1], group.comps
-        return group.names[pos], group.comps + [group.names[pos]]
+        comps = side.comps[g]
+        if side.leaf[g] and comps:
+            return comps[-1], comps
+        name = side.names[g][pos]
+        return name, comps + (name,)
 
     @staticmethod
     def _compare(name1, comps1, name2, comps2):
@@ -326,7 +345,7 @@ class StructureSides:
 
     def _module_vote(self, i, j):
         """How the names of two paired modules compare."""
-        comps1, comps2 = self.src[i].comps, self.dst[j].comps
+        comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         if not comps1 or not comps2:
             return 0
         return self._compare(comps1[-1], comps1, comps2[-1], comps2)
@@ -368,49 +387,52 @@ class _Aligner:
         self.dst_must_pair = {}  # the same for dst groups -> src candidates
 
     # -- 1. name anchors --------------------------------------------------
-    def _suffix_index(self, groups):
-        """Every path suffix that holds a word -> the groups ending so."""
+    def _suffix_index(self, side):
+        """Every path suffix that holds a word -> the group ending so (an
+        int), or the list of the groups when several do. (Most suffixes
+        are unique: an int keeps them out of the garbage collector's way.)"""
         index = {}
         sep_len = len(self.sep)
-        for g, group in enumerate(groups):
-            comps = group.comps
+        for g, (path, comps) in enumerate(zip(side.path, side.comps)):
             last_word = len(comps) - 1
             while last_word >= 0 and comps[last_word].isdigit():
                 last_word -= 1
             start = 0
             for k in range(last_word + 1):
-                suffix = group.path[start:]
+                suffix = path[start:]
                 found = index.get(suffix)
                 if found is None:
-                    index[suffix] = [g]
+                    index[suffix] = g
+                elif isinstance(found, int):
+                    index[suffix] = [found, g]
                 else:
                     found.append(g)
                 start += len(comps[k]) + sep_len
         return index
 
     @staticmethod
-    def _by_depth(candidates, groups):
+    def _by_depth(candidates, side):
         """depth -> the group at that depth, or -1 when several are."""
         out = {}
         for g in candidates:
-            depth = len(groups[g].comps)
+            depth = len(side.comps[g])
             out[depth] = g if depth not in out else -1
         return out
 
-    def _best_partner(self, group, index, others, cache):
+    def _best_partner(self, side, g, index, others, cache):
         """The unique group of ``others`` sharing the longest named suffix
-        with ``group`` (ties to the closest depth), or None."""
-        path = group.path
+        with group ``g`` of ``side`` (ties to the closest depth), or None."""
+        path = side.path[g]
         if not path:
             return None
-        depth = len(group.comps)
+        depth = len(side.comps[g])
         start = 0
         while True:
             suffix = path[start:]
             candidates = index.get(suffix)
             if candidates is not None:
-                if len(candidates) == 1:
-                    return candidates[0]
+                if isinstance(candidates, int):
+                    return candidates
                 by_depth = cache.get(suffix)
                 if by_depth is None:
                     by_depth = cache[suffix] = self._by_depth(candidates, others)
@@ -428,10 +450,10 @@ class _Aligner:
         src_index = self._suffix_index(self.src)
         dst_index = self._suffix_index(self.dst)
         src_cache, dst_cache = {}, {}
-        for i, group in enumerate(self.src):
-            j = self._best_partner(group, dst_index, self.dst, dst_cache)
+        for i in range(len(self.src)):
+            j = self._best_partner(self.src, i, dst_index, self.dst, dst_cache)
             if j is None or self._best_partner(
-                    self.dst[j], src_index, self.src, src_cache) != i:
+                    self.dst, j, src_index, self.src, src_cache) != i:
                 continue
             self.blocked_src.add(i)
             self.blocked_dst.add(j)
@@ -465,7 +487,7 @@ class _Aligner:
             if not src_idx or not dst_idx:
                 continue
             if len(src_idx) == len(dst_idx) and all(
-                    self.src[i].squeezed == self.dst[j].squeezed
+                    self.src.squeezed[i] == self.dst.squeezed[j]
                     for i, j in zip(src_idx, dst_idx)):
                 for i, j in zip(src_idx, dst_idx):
                     self.pair(i, j)
@@ -483,10 +505,10 @@ class _Aligner:
                 self._give_up(src_idx, dst_idx)
 
     def _unique_shape_anchors(self, src_idx, dst_idx):
-        def unique_positions(groups, indices):
+        def unique_positions(side, indices):
             seen = {}
             for pos, g in enumerate(indices):
-                shapes = groups[g].shapes
+                shapes = side.shapes[g]
                 seen[shapes] = None if shapes in seen else pos
             return seen
         src_seen = unique_positions(self.src, src_idx)
@@ -501,12 +523,12 @@ class _Aligner:
         8 of) the destination groups of its shapes in the gap."""
         by_shapes = {}
         for j in dst_idx:
-            options = by_shapes.setdefault(self.dst[j].squeezed, [])
+            options = by_shapes.setdefault(self.dst.squeezed[j], [])
             if len(options) < 8:
                 options.append(j)
         for i in src_idx:
-            if self.src[i].squeezed in by_shapes:
-                self.ambiguous[i] = by_shapes[self.src[i].squeezed]
+            if self.src.squeezed[i] in by_shapes:
+                self.ambiguous[i] = by_shapes[self.src.squeezed[i]]
 
     def _embed(self, small, large, fits, reverse):
         """Greedy embedding of every group of ``small`` into ``large``
@@ -536,11 +558,11 @@ class _Aligner:
         """
         def src_fits(i, j):
             pairs = self.inner(i, j)
-            return pairs is not None and len(pairs) == len(self.src[i].keys)
+            return pairs is not None and len(pairs) == len(self.src.keys[i])
 
         def dst_fits(j, i):
             pairs = self.inner(i, j)
-            return pairs is not None and len(pairs) == len(self.dst[j].keys)
+            return pairs is not None and len(pairs) == len(self.dst.keys[j])
 
         if len(src_idx) <= len(dst_idx):
             small, large, fits = src_idx, dst_idx, src_fits
@@ -561,8 +583,7 @@ class _Aligner:
     def _name_bonus(self, i, j):
         """Agreeing trailing path components (when one is a word) plus the
         tensors whose shapes are exactly equal."""
-        comps1 = self.src[i].path.split(self.sep)
-        comps2 = self.dst[j].path.split(self.sep)
+        comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         common = 0
         has_word = False
         for c1, c2 in zip(reversed(comps1), reversed(comps2)):
@@ -570,8 +591,8 @@ class _Aligner:
                 break
             common += 1
             has_word = has_word or _is_word(c1)
-        g1, g2 = self.src[i], self.dst[j]
-        exact = sum(g1.shapes[a] == g2.shapes[b] for a, b in self.inner(i, j))
+        shapes1, shapes2 = self.src.shapes[i], self.dst.shapes[j]
+        exact = sum(shapes1[a] == shapes2[b] for a, b in self.inner(i, j))
         return (common if has_word else 0) + exact
 
     def _align_dp(self, src_idx, dst_idx):
@@ -655,7 +676,7 @@ class _Aligner:
         """
         down, up = {}, {}
         for i, j in self.pairs.items():
-            p, q = self._parent(self.src[i].path), self._parent(self.dst[j].path)
+            p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
             down.setdefault(p, set()).add(q)
             up.setdefault(q, set()).add(p)
         paired = sorted(self.pairs)
@@ -677,7 +698,7 @@ class _Aligner:
             for i in self.must_pair:
                 if i in self.pairs:
                     continue
-                p = self._parent(self.src[i].path)
+                p = self._parent(self.src.path[i])
                 targets = down.get(p, ())
                 if p is None or len(targets) != 1:
                     continue
@@ -685,13 +706,13 @@ class _Aligner:
                 if up.get(q, {p}) != {p}:
                     continue
                 free = [j for j in self.ambiguous[i] if j not in self.paired_dst]
-                j = only(free, lambda j: self._parent(self.dst[j].path), q)
+                j = only(free, lambda j: self._parent(self.dst.path[j]), q)
                 if j is not None:
                     moves.append((i, j))
             for j, candidates in self.dst_must_pair.items():
                 if j in self.paired_dst:
                     continue
-                q = self._parent(self.dst[j].path)
+                q = self._parent(self.dst.path[j])
                 sources = up.get(q, ())
                 if q is None or len(sources) != 1:
                     continue
@@ -699,7 +720,7 @@ class _Aligner:
                 if down.get(p, {q}) != {q}:
                     continue
                 free = [i for i in candidates if i not in self.pairs]
-                i = only(free, lambda i: self._parent(self.src[i].path), p)
+                i = only(free, lambda i: self._parent(self.src.path[i]), p)
                 if i is not None:
                     moves.append((i, j))
             moves = set(moves)
@@ -710,7 +731,7 @@ class _Aligner:
                     continue  # two claims on one group: leave both out
                 self.pair(i, j)
                 insort(paired, i)
-                p, q = self._parent(self.src[i].path), self._parent(self.dst[j].path)
+                p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
                 down.setdefault(p, set()).add(q)
                 up.setdefault(q, set()).add(p)
                 self.ambiguous.pop(i, None)
@@ -738,7 +759,7 @@ class _Aligner:
                 self.loose_pairs.append((i, a or 0, j, b or 0))
             self.ambiguous.pop(i, None)
 
-    def _leftover_units(self, groups, paired, blocked):
+    def _leftover_units(self, side, paired, blocked):
         """Unpaired leaf groups whole, unpaired containers' tensors one by
         one, keyed by squeezed shapes: (unit, how many units share them)."""
         units = {}
@@ -747,19 +768,19 @@ class _Aligner:
             old = units.get(shapes)
             units[shapes] = (unit, 1) if old is None else (old[0], old[1] + 1)
 
-        for g, group in enumerate(groups):
+        for g in range(len(side)):
             if g in blocked:
                 continue
             if g not in paired:
-                if group.leaf or len(group.names) == 1:
-                    add(group.squeezed, (g, None))
+                if side.leaf[g] or len(side.names[g]) == 1:
+                    add(side.squeezed[g], (g, None))
                     continue
                 taken = ()
-            elif group.leaf:
+            elif side.leaf[g]:
                 continue
             else:
-                taken = self._taken_positions(g, groups is self.src)
-            for pos, shape in enumerate(group.squeezed):
+                taken = self._taken_positions(g, side is self.src)
+            for pos, shape in enumerate(side.squeezed[g]):
                 if pos not in taken:
                     add((shape,), (g, pos))
         return units
@@ -784,12 +805,12 @@ class _Aligner:
         named = set(self.partners)
         dropped = {n for n in self.conflicts(tensor_pairs)
                    if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
-        found = [(self.src[i].keys[a], self.dst[j].keys[b])
+        found = [(self.src.keys[i][a], self.dst.keys[j][b])
                  for n, (i, a, j, b) in enumerate(tensor_pairs)
                  if n not in dropped]
         order = {}
-        for group in self.src:
-            for key in group.keys:
+        for keys in self.src.keys:
+            for key in keys:
                 order[key] = len(order)
         found.sort(key=lambda pair: order[pair[0]])
         mapping = dict(found)
@@ -797,14 +818,14 @@ class _Aligner:
         for i, options in self.ambiguous.items():
             if i in self.pairs:
                 continue
-            for a, key in enumerate(self.src[i].keys):
+            for a, key in enumerate(self.src.keys[i]):
                 if key in mapping:
                     continue
                 targets = []
                 for j in options:
                     pairs = dict(self.inner(i, j))
                     if a in pairs:
-                        targets.append(self.dst[j].keys[pairs[a]])
+                        targets.append(self.dst.keys[j][pairs[a]])
                 if targets:
                     ambiguous[key] = tuple(targets)
         return Alignment(mapping, dict(sorted(ambiguous.items(),
