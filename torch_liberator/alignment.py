@@ -363,8 +363,17 @@ class StructureSides:
             votes.append(vote)
         if votes.count(1) <= votes.count(-1):
             return set()
-        return {n for n, pair in enumerate(tensor_pairs)
-                if self._verdict(*pair) < 0}
+        src, dst = self.src, self.dst
+        out = set()
+        for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
+            i, a, j, b = pair
+            if src.leaf[i] and dst.leaf[j] and src.comps[i] and dst.comps[j]:
+                verdict = vote  # both tensors go by their modules' names
+            else:
+                verdict = self._verdict(i, a, j, b)
+            if verdict < 0:
+                out.add(n)
+        return out
 
 
 class _Aligner:
@@ -674,6 +683,8 @@ class _Aligner:
         some optimal alignment leaves out is not resolved: being left out
         may be the truth.)
         """
+        if not self.must_pair and not self.dst_must_pair:
+            return  # nothing to resolve
         down, up = {}, {}
         for i, j in self.pairs.items():
             p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
@@ -805,15 +816,12 @@ class _Aligner:
         named = set(self.partners)
         dropped = {n for n in self.conflicts(tensor_pairs)
                    if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
-        found = [(self.src.keys[i][a], self.dst.keys[j][b])
-                 for n, (i, a, j, b) in enumerate(tensor_pairs)
-                 if n not in dropped]
-        order = {}
-        for keys in self.src.keys:
-            for key in keys:
-                order[key] = len(order)
-        found.sort(key=lambda pair: order[pair[0]])
-        mapping = dict(found)
+        # (group, position) is unique per source tensor and sorts in source
+        # order (groups are runs of the source's keys, in order)
+        kept = sorted(pair for n, pair in enumerate(tensor_pairs)
+                      if n not in dropped)
+        src_keys, dst_keys = self.src.keys, self.dst.keys
+        mapping = {src_keys[i][a]: dst_keys[j][b] for i, a, j, b in kept}
         ambiguous = {}
         for i, options in self.ambiguous.items():
             if i in self.pairs:
@@ -827,9 +835,9 @@ class _Aligner:
                     if a in pairs:
                         targets.append(self.dst.keys[j][pairs[a]])
                 if targets:
-                    ambiguous[key] = tuple(targets)
-        return Alignment(mapping, dict(sorted(ambiguous.items(),
-                                              key=lambda kv: order[kv[0]])))
+                    ambiguous[(i, a)] = tuple(targets)
+        return Alignment(mapping, {src_keys[i][a]: ambiguous[i, a]
+                                   for i, a in sorted(ambiguous)})
 
 
 def _certain_lis(pairs):

@@ -122,7 +122,7 @@ def _shape_of(key, value) -> Shape:
     try:
         if isinstance(value, (str, bytes)):
             raise TypeError('a string is not a shape')
-        return tuple(int(size) for size in value)
+        return tuple(map(int, value))
     except (TypeError, ValueError) as err:
         raise TypeError(
             f'the shape given for key {key!r} is {value!r}, not a shape; '
