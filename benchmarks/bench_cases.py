@@ -204,9 +204,12 @@ def build_case(name, tensors=True):
             cases then allocate nothing).
 
     Returns:
-        Dict[str, object]: ``src_keys``, ``dst_keys`` (lists of str) and,
-        when ``tensors``, ``src_state`` (the checkpoint, a dict of tensors)
-        and ``dst_model`` (an ``nn.Module``).
+        Dict[str, object]: ``src_keys``, ``dst_keys`` (lists of str),
+        ``src_shapes``, ``dst_shapes`` (``{key: shape}``, what association
+        sees) and, when ``tensors``, ``src_state`` (the checkpoint, a dict
+        of tensors) and ``dst_model`` (an ``nn.Module``). Synthetic
+        end-to-end tensors are tiny (at most 2 per dimension); their
+        ``*_shapes`` are the nominal ones.
 
     Example:
         >>> import bench_cases
@@ -214,6 +217,8 @@ def build_case(name, tensors=True):
         >>> dst_keys = list(case['dst_model'].state_dict())
         >>> len(case['src_keys']), dst_keys == case['dst_keys']
         (127, True)
+        >>> case['dst_shapes']['heads.classifier.weight']
+        (10, 64)
     """
     if name not in CASES:
         raise ValueError(f'case {name!r} is not one of {CASES!r}')
@@ -222,6 +227,7 @@ def build_case(name, tensors=True):
         src, dst = make_synthetic_pair(_num_blocks(name))
         case['src_keys'] = [k for k, _ in src]
         case['dst_keys'] = [k for k, _ in dst]
+        case['src_shapes'], case['dst_shapes'] = dict(src), dict(dst)
         if tensors:
             case['src_state'] = module_from_shapes(_tiny(src)).state_dict()
             case['dst_model'] = module_from_shapes(_tiny(dst))
@@ -229,8 +235,11 @@ def build_case(name, tensors=True):
     src_spec, dst_spec = _TORCHVISION[name]
     src_state = _build_torchvision(src_spec).state_dict()
     dst_model = _build_torchvision(dst_spec)
+    dst_state = dst_model.state_dict()
     case['src_keys'] = list(src_state)
-    case['dst_keys'] = list(dst_model.state_dict())
+    case['dst_keys'] = list(dst_state)
+    case['src_shapes'] = {k: tuple(v.shape) for k, v in src_state.items()}
+    case['dst_shapes'] = {k: tuple(v.shape) for k, v in dst_state.items()}
     if tensors:
         case['src_state'] = src_state
         case['dst_model'] = dst_model

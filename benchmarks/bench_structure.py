@@ -17,10 +17,11 @@ public API) on transformer-like key sets of 12 to 10,000 blocks (127 to
 Reports the median time, the keys mapped and ambiguous, the least-squares
 slope of log(time) against log(keys) and the slope between the two largest
 cases. Targets (issue 8): 100k keys in <= 3 s, slope <= 1.2. Results go to
-``benchmarks/results/structure.json`` and a reST section to
-``benchmarks/results/structure.rst``, which ``bench_report`` appends to
-``docs/benchmarks.rst`` (``--write-docs`` also replaces that section in the
-current docs without a full run).
+``<out>/structure.json`` and a reST section to ``<out>/structure.rst``
+(``--out``, default ``benchmarks/results``). ``run_benchmarks.py`` runs this
+script after its cases and puts the section into ``docs/benchmarks.rst``;
+``--write-docs`` replaces that section in the current docs without a full
+run.
 
 Usage:
     python benchmarks/bench_structure.py [--repeats 5] [--write-docs]
@@ -42,13 +43,11 @@ import time
 import bench_cases
 import bench_report
 
-__all__ = ['SERIES', 'make_series_pair', 'measure', 'render_section', 'main']
+__all__ = ['SERIES', 'main', 'make_series_pair', 'measure']
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _RESULTS = os.path.join(_HERE, 'results')
 _DOCS = os.path.join(os.path.dirname(_HERE), 'docs', 'benchmarks.rst')
-_BEGIN = '.. structure-benchmark-begin'
-_END = '.. structure-benchmark-end'
 
 #: the synthetic series, in report order
 SERIES = ('named', 'renamed', 'renamed+inserted')
@@ -127,70 +126,13 @@ def measure(series, num_blocks, repeats):
                 ambiguous=len(result.ambiguous))
 
 
-def render_section(results):
-    """
-    The reST section for ``docs/benchmarks.rst``.
-
-    Example:
-        >>> import bench_structure
-        >>> recs = [dict(series='named', blocks=b, keys=10 * b + 7, median=t,
-        ...              cpu=t, mapped=10 * b + 5, ambiguous=0)
-        ...         for b, t in [(10, 0.001), (100, 0.01)]]
-        >>> text = bench_structure.render_section(dict(records=recs, date='d', loadavg=[1.0]))
-        >>> 'slope' in text
-        True
-    """
-    out = [_BEGIN, '', '``structure`` association at scale',
-           '-----------------------------------', '',
-           '``associate(src, dst, association=\'structure\')`` on synthetic '
-           'transformer-like ``{key: shape}`` pairs (``benchmarks/bench_structure.py``, '
-           f'{results["date"]}, load average {results["loadavg"][0]:.2f} on a shared '
-           'machine). ``named``: same names under a new prefix; ``renamed``: every module '
-           'renamed and every index shifted; ``renamed+inserted``: plus one extra module '
-           'in the middle of the destination. Targets: 100k keys in <= 3 s, slope <= 1.2. '
-           'The CPU time (``time.process_time``) is shown beside the wall time because '
-           'the machine is shared: it is what the solver costs when it has a core.',
-           '']
-    rows = [['series', 'keys', 'wall time', 'CPU time', 'mapped', 'ambiguous']]
-    for rec in results['records']:
-        rows.append([rec['series'], str(rec['keys']),
-                     bench_report.format_seconds(rec),
-                     bench_report.format_seconds(dict(median=rec['cpu'])),
-                     str(rec['mapped']), str(rec['ambiguous'])])
-    out += _table(rows) + ['']
-    rows = [['series', 'clock', 'slope (fit)', 'slope (largest step)',
-             'largest case', 'targets']]
-    for series in SERIES:
-        recs = [r for r in results['records'] if r['series'] == series]
-        if len(recs) < 2:
-            continue
-        for clock, field in (('wall', 'median'), ('CPU', 'cpu')):
-            points = [(r['keys'], max(r[field], 1e-6)) for r in recs]
-            fit = bench_report.log_slope(points)
-            step = bench_report.log_slope(points[-2:])
-            big = recs[-1]
-            met = fit <= 1.2 and (big['keys'] < 100000 or big[field] <= 3.0)
-            rows.append([series, clock, f'{fit:.2f}', f'{step:.2f}',
-                         f'{big["keys"]} keys: {big[field]:.3g} s',
-                         'met' if met else 'NOT met'])
-    out += _table(rows) + ['', _END]
-    return '\n'.join(out) + '\n'
-
-
-def _table(rows):
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    rule = '  '.join('=' * w for w in widths)
-    lines = [rule, '  '.join(c.ljust(w) for c, w in zip(rows[0], widths)).rstrip(), rule]
-    lines += ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows[1:]]
-    return lines + [rule]
-
-
 def _write_docs(section, fpath=_DOCS):
     with open(fpath) as file:
         text = file.read()
-    if _BEGIN in text and _END in text:
-        head, rest = text.split(_BEGIN, 1)
-        tail = rest.split(_END, 1)[1].lstrip('\n')
+    begin, end = bench_report.STRUCTURE_BEGIN, bench_report.STRUCTURE_END
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip('\n')
         text = head + section + ('\n' + tail if tail else '')
     else:
         text = text.rstrip('\n') + '\n\n' + section
@@ -221,7 +163,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'structure.json'), 'w') as file:
         json.dump(results, file, indent=1)
-    section = render_section(results)
+    section = bench_report.render_structure_section(results)
     with open(os.path.join(args.out, 'structure.rst'), 'w') as file:
         file.write(section)
     print(section)

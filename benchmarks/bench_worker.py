@@ -11,19 +11,25 @@ Measures (names used in the JSON):
 
 * ``floor``: ``dst_model.load_state_dict(state)`` where ``state`` is a cloned
   copy of the destination's own state dict (same size, strict).
-* ``assoc/<mode>``: ``associate_keys(src_keys, dst_keys, association=mode)``
-  (ours only; keys in, mapping out).
+* ``assoc/<mode>``: ``associate(src_shapes, dst_shapes, association=mode)``
+  (ours only; ``{key: shape}`` in, as ``load_partial_state`` passes them;
+  the record keeps the mode ``auto`` chose as ``used``).
 * ``mcos/<mode>``: ``maximum_common_ordered_subpaths(src_keys, dst_keys,
   sep='.', mode=mode)``.
 * ``e2e/<mode>``: ``load_partial_state(dst_model, src_state,
-  association=mode, verbose=0)``, with the peak RSS delta of each call.
+  association=mode, verbose=0)``, with the peak RSS delta of each call and
+  the mode ``info['association']`` names (``used``).
 
 Timing: the first call is a warm-up when it takes under 1 s, followed by
 ``repeats`` timed calls; a slower first call counts (plus two more when it is
 under 5 s). The floor and the end-to-end calls are repeated in round robin
-(floor, embedding, isomorphism, floor, ...) so that a change in the load of
-the shared machine affects their ratios as little as possible. Each call runs under a ``SIGALRM`` time limit; a call that hits
-it is reported as ``timeout`` and the measure stops there.
+(floor, embedding, isomorphism, structure, auto, floor, ...) so that a
+change in the load of the shared machine affects their ratios as little as
+possible. Every sample is kept twice: wall time (``samples``) and the
+process's CPU time (``cpu_samples``, ``time.process_time``; with one torch
+thread it is what the call costs when it has a core). Each call runs under a
+``SIGALRM`` time limit; a call that hits it is reported as ``timeout`` and
+the measure stops there.
 
 Example:
     >>> import bench_worker
@@ -42,13 +48,17 @@ import statistics
 import sys
 import time
 
-__all__ = ['MARK', 'read_memory_kib', 'main']
+__all__ = ['BASELINE_E2E_MODES', 'E2E_MODES', 'MARK', 'main', 'read_memory_kib']
 
 #: prefix of the result lines on stdout
 MARK = '@@BENCH@@ '
 
 _DEFAULT_ASSOCIATIONS = (
     'strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism')
+
+#: the end-to-end modes, in round-robin order (0.2.1 has the first two)
+E2E_MODES = ('embedding', 'isomorphism', 'structure', 'auto')
+BASELINE_E2E_MODES = E2E_MODES[:2]
 
 
 class _Timeout(BaseException):
@@ -89,7 +99,7 @@ def _on_alarm(signum, frame):
 
 
 def _call(fn, limit, track_rss, state):
-    """Run ``fn`` once; return (seconds, result, rss delta KiB or None)."""
+    """Run ``fn`` once; return ((wall s, CPU s), result, rss delta KiB or None)."""
     gc.collect()
     if track_rss:
         state['peak_kib'] = max(state['peak_kib'], read_memory_kib()['VmHWM'])
@@ -97,9 +107,9 @@ def _call(fn, limit, track_rss, state):
         rss0 = read_memory_kib()['VmRSS']
     signal.setitimer(signal.ITIMER_REAL, limit)
     try:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = fn()
-        seconds = time.perf_counter() - start
+        seconds = (time.perf_counter() - start, time.process_time() - start_cpu)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     delta = None
@@ -115,13 +125,14 @@ class _Spec:
         self.name, self.fn, self.summarize = name, fn, summarize
         self.track_rss = track_rss
         self.record = {'type': 'measure', 'measure': name, 'samples': [],
-                       'rss_delta_kib': []}
+                       'cpu_samples': [], 'rss_delta_kib': []}
         self.result = None
         self.runs_left = 0
-        self.last_delta = None
+        self.last = None
 
     def run(self, limit, state, keep=True):
-        """One call; False once the measure has stopped (timeout or error)."""
+        """One call: its wall time, or False once the measure has stopped
+        (timeout or error)."""
         try:
             seconds, self.result, delta = _call(
                 self.fn, limit, self.track_rss, state)
@@ -131,13 +142,14 @@ class _Spec:
         except Exception as err:  # report it and go on with the next measure
             self.record['error'] = f'{type(err).__name__}: {err}'[:500]
             return False
-        self.last_delta = delta
+        self.last = seconds, delta
         if keep:
             self.keep(seconds, delta)
-        return seconds
+        return seconds[0]
 
     def keep(self, seconds, delta):
-        self.record['samples'].append(seconds)
+        self.record['samples'].append(seconds[0])
+        self.record['cpu_samples'].append(seconds[1])
         self.record['rss_delta_kib'].append(delta)
 
     def finish(self):
@@ -149,6 +161,7 @@ class _Spec:
                 record['error'] = f'summary failed: {type(err).__name__}: {err}'
         if record['samples']:
             record['median'] = statistics.median(record['samples'])
+            record['cpu_median'] = statistics.median(record['cpu_samples'])
         deltas = [d for d in record.pop('rss_delta_kib') if d is not None]
         if deltas:
             record['rss_delta_kib'] = max(deltas)
@@ -174,7 +187,7 @@ def _measure(specs, args, state):
             spec.runs_left = args.repeats
             active.append(spec)
         else:  # too slow to throw away: the first call counts
-            spec.keep(seconds, spec.last_delta)
+            spec.keep(*spec.last)
             more = 2 if (seconds < 5.0 and args.repeats >= 3) else 0
             for _ in range(more):
                 if spec.run(limit, state) is False:
@@ -207,9 +220,16 @@ def _summarize_subpaths(result):
     return out
 
 
+def _summarize_association(result):
+    out = _summarize_mapping(result.mapping)
+    out['used'] = result.association
+    return out
+
+
 def _summarize_info(info, num_dst):
     return {'loaded': num_dst - len(info['self_unset']),
-            'other_unused': len(info['other_unused'])}
+            'other_unused': len(info['other_unused']),
+            'used': info.get('association')}
 
 
 def _load_api(side):
@@ -222,16 +242,21 @@ def _load_api(side):
             load_partial_state, maximum_common_ordered_subpaths)
         api.update(load_partial_state=load_partial_state,
                    mcos=maximum_common_ordered_subpaths,
-                   associate_keys=None, associations=())
+                   associate=None, associations=BASELINE_E2E_MODES)
         return api
     for attr, key in [('load_partial_state', 'load_partial_state'),
-                      ('maximum_common_ordered_subpaths', 'mcos'),
-                      ('associate_keys', 'associate_keys')]:
+                      ('maximum_common_ordered_subpaths', 'mcos')]:
         try:
             api[key] = getattr(torch_liberator, attr)
         except (AttributeError, ImportError) as err:
             api[key] = None
             api.setdefault('missing', []).append(f'{attr}: {err}')
+    try:
+        from torch_liberator.association import associate
+    except ImportError as err:
+        associate = None
+        api.setdefault('missing', []).append(f'associate: {err}')
+    api['associate'] = associate
     api['associations'] = getattr(
         torch_liberator, 'ASSOCIATIONS', _DEFAULT_ASSOCIATIONS)
     return api
@@ -243,12 +268,16 @@ def _warm_up(api):
     src = torch.nn.Sequential(torch.nn.Linear(2, 2))
     dst = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(2, 2)))
     keys1, keys2 = list(src.state_dict()), list(dst.state_dict())
-    for mode in ('embedding', 'isomorphism'):
+    shapes1 = {k: tuple(v.shape) for k, v in src.state_dict().items()}
+    shapes2 = {k: tuple(v.shape) for k, v in dst.state_dict().items()}
+    for mode in [m for m in E2E_MODES if m in api['associations']]:
         for key, call in [
                 ('mcos', lambda f: f(keys1, keys2, sep='.', mode=mode)),
-                ('associate_keys', lambda f: f(keys1, keys2, association=mode)),
+                ('associate', lambda f: f(shapes1, shapes2, association=mode)),
                 ('load_partial_state', lambda f: f(
                     dst, src.state_dict(), association=mode, verbose=0))]:
+            if key == 'mcos' and mode not in BASELINE_E2E_MODES:
+                continue
             if api.get(key) is not None:
                 try:
                     call(api[key])
@@ -260,12 +289,13 @@ def _make_spec(name, api, case, side):
     """The :class:`_Spec` of one measure name; None (and a record) if unavailable."""
     kind, _, mode = name.partition('/')
     src_keys, dst_keys = case['src_keys'], case['dst_keys']
+    src_shapes, dst_shapes = case['src_shapes'], case['dst_shapes']
     if kind == 'floor':
         model = case['dst_model']
         own = {k: v.clone() for k, v in model.state_dict().items()}
         return _Spec(name, lambda: model.load_state_dict(own),
                      lambda r: {'loaded': len(own)}, track_rss=True)
-    fn_key = {'assoc': 'associate_keys', 'mcos': 'mcos',
+    fn_key = {'assoc': 'associate', 'mcos': 'mcos',
               'e2e': 'load_partial_state'}[kind]
     func = api.get(fn_key)
     if func is None:
@@ -273,8 +303,8 @@ def _make_spec(name, api, case, side):
                'error': f'{fn_key} is unavailable on side {side}'})
         return None
     if kind == 'assoc':
-        return _Spec(name, lambda: func(src_keys, dst_keys, association=mode),
-                     _summarize_mapping)
+        return _Spec(name, lambda: func(src_shapes, dst_shapes, association=mode),
+                     _summarize_association)
     if kind == 'mcos':
         return _Spec(name, lambda: func(src_keys, dst_keys, sep='.', mode=mode),
                      _summarize_subpaths)

@@ -1,16 +1,18 @@
 """
 Benchmark suite runner: association, end-to-end ``load_partial_state`` and the
 ``load_state_dict`` floor, for this checkout and (when installed in its own
-folder) the published torch-liberator 0.2.1, side by side.
+folder) the published torch-liberator 0.2.1, side by side; then the
+``structure`` scaling series of ``bench_structure.py``.
 
 Each case runs in its own child process (``bench_worker.py``), first for this
-checkout, then for 0.2.1 with ``--baseline-dir`` first on ``sys.path``.
-Results go to ``<out>/full.json`` (or ``quick.json``) and a reST report to
-``docs/benchmarks.rst`` (quick runs: ``<out>/quick.rst``).
+checkout, then for 0.2.1 with ``--baseline-dir`` first on ``sys.path``; the
+structure series runs in one more child. Results go to ``<out>/full.json``
+(or ``quick.json``) and a reST report to ``docs/benchmarks.rst`` (quick runs:
+``<out>/quick.rst``).
 
 Usage:
     python benchmarks/run_benchmarks.py --quick
-    python benchmarks/run_benchmarks.py --baseline-dir /tmp/tl021 --time-limit 30
+    python benchmarks/run_benchmarks.py --time-limit 30   # -> docs/benchmarks.rst
     python benchmarks/run_benchmarks.py --cases 'resnet*' synth-100
     python benchmarks/run_benchmarks.py --report-only benchmarks/results/full.json
 
@@ -37,7 +39,8 @@ __all__ = ['main', 'run_case', 'machine_info']
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _REPO = os.path.dirname(_HERE)
 _MCOS = ['mcos/embedding', 'mcos/isomorphism']
-_E2E = ['e2e/embedding', 'e2e/isomorphism']
+_E2E = [f'e2e/{mode}' for mode in bench_worker.E2E_MODES]
+_BASELINE_E2E = [f'e2e/{mode}' for mode in bench_worker.BASELINE_E2E_MODES]
 
 
 def cpu_model():
@@ -209,7 +212,29 @@ def _parse(argv):
                              'quick: <out>/quick.rst)')
     parser.add_argument('--report-only', metavar='JSON', default=None,
                         help='only re-render the report from a results file')
+    parser.add_argument('--structure-repeats', type=int, default=None,
+                        help='repeats of the structure scaling series '
+                             '(bench_structure.py; default 5, quick 3); '
+                             '0 skips it')
     return parser.parse_args(argv)
+
+
+def run_structure_series(repeats, max_blocks, out_dir, lib_path=_REPO):
+    """
+    Run ``bench_structure.py`` in a child process (``lib_path``, the
+    checkout under test, first on its path); returns its results dict, or
+    ``{'error': ...}``.
+    """
+    blocks = [str(b) for b in bench_cases.SYNTHETIC_BLOCKS if b <= max_blocks]
+    cmd = [sys.executable, os.path.join(_HERE, 'bench_structure.py'),
+           '--repeats', str(repeats), '--out', out_dir, '--blocks', *blocks]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        lib_path.split(os.pathsep) + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    proc = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return {'error': proc.stderr[-2000:]}
+    with open(os.path.join(out_dir, 'structure.json')) as file:
+        return json.load(file)
 
 
 def main(argv=None):
@@ -249,6 +274,8 @@ def main(argv=None):
         'baseline_case_limits': case_limits, 'round_robin': True,
         'e2e_max_blocks': args.e2e_max_blocks,
         'floor_max_blocks': args.floor_max_blocks}, 'cases': {}}
+    structure_repeats = (args.structure_repeats if args.structure_repeats is not None
+                         else (3 if args.quick else 5))
     os.makedirs(args.out, exist_ok=True)
     json_fpath = os.path.join(args.out, f'{label}.json')
 
@@ -265,7 +292,8 @@ def main(argv=None):
             case_limit = case_limits.get(case, limit)
             inferred = {} if case in case_limits else _inferred_timeouts(
                 results, case, limit)
-            todo = [m for m in _MCOS + tensor_measures if m not in inferred]
+            todo = [m for m in _MCOS + tensor_measures if m not in inferred
+                    and (not m.startswith('e2e/') or m in _BASELINE_E2E)]
             if todo:
                 print(f'[{case}] 0.2.1 ...', flush=True)
                 entry['baseline'] = run_case(case, 'baseline', baseline, todo,
@@ -273,10 +301,17 @@ def main(argv=None):
             else:  # every measure already timed out on a smaller case
                 entry['baseline'] = {'measures': {}, 'not_run': True}
             entry['baseline']['measures'].update(inferred)
+        entry['loadavg'] = os.getloadavg()
         print(bench_report.summarize_case(case, entry), flush=True)
         with open(json_fpath + '.tmp', 'w') as file:
             json.dump(results, file, indent=1)
 
+    if structure_repeats > 0:
+        print('[structure series] ...', flush=True)
+        results['structure'] = run_structure_series(
+            structure_repeats, 1000 if args.quick else max(bench_cases.SYNTHETIC_BLOCKS),
+            os.path.join(args.out, 'quick-structure' if args.quick else ''),
+            args.ours_path)
     results['machine']['loadavg_end'] = os.getloadavg()
     with open(json_fpath, 'w') as file:
         json.dump(results, file, indent=1)

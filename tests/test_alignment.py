@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torch_liberator.alignment import align_structure
+from torch_liberator.alignment import (
+    StructureSides, align_structure, find_name_conflicts)
 from torch_liberator.association import associate
 
 
@@ -404,6 +405,22 @@ def test_property_permuted_siblings_with_telling_shapes(seed):
 
 
 # --- the published README numbers under 'auto' -------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_property_one_structure_sides_serves_every_call(seed, insert):
+    # 'auto' builds the groups once and shares them between the structure
+    # solver and the name-conflict check of every mode: a call leaves
+    # nothing behind that changes the next one
+    src, dst, truth = _pair(seed, insert=0.3 if insert else 0.0)
+    fresh = align_structure(src, dst)
+    reversed_truth = dict(zip(truth, reversed(list(truth.values()))))
+    sides = StructureSides(src, dst)
+    for mapping in (truth, reversed_truth, fresh.mapping):
+        assert sides.name_conflicts(mapping) == find_name_conflicts(src, dst, mapping)
+        assert sides.align() == fresh
+        assert list(sides.align().mapping.items()) == list(fresh.mapping.items())
+
 
 def _shapes(module):
     return {key: tuple(value.shape) for key, value in module.state_dict().items()}

@@ -15,10 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collections import Counter
+
+from torch_liberator.alignment import find_name_conflicts
 from torch_liberator.association import (
-    ASSOCIATIONS, Association, associate, associate_keys,
-    maximum_common_ordered_subpaths)
-from torch_liberator.shapes import shape_relation
+    ASSOCIATIONS, AUTO_EXACT, AUTO_GENERAL, Association, associate,
+    associate_keys, maximum_common_ordered_subpaths)
+from torch_liberator.shapes import shape_relation, squeeze_units
 
 TREE_MODES = ('isomorphism', 'embedding')
 LABELS = ['a', 'b', 'c', 'conv', 'bn', 'fc', '0', '1', '2', 'layer1', 'block']
@@ -219,6 +222,95 @@ def test_unrelated_trees_map_one_to_one_leaf_to_leaf(mode, src_tree, dst_tree,
         assert k.rsplit('.', 1)[-1] == v.rsplit('.', 1)[-1]
         if with_shapes:
             assert shape_relation(src[k], dst[v]) != 'different_rank'
+
+
+# --- 'auto' is the best of the modes it compares -------------------------------
+
+@st.composite
+def related_pairs(draw):
+    """A source and a destination ``{key: shape or None}``: unrelated,
+    wrapped with a subtree dropped and a new head, renamed and permuted, or
+    with an inserted level; either way round; with shapes or keys only."""
+    tree = draw(trees)
+    src = flatten(tree)
+    kind = draw(st.sampled_from(['unrelated', 'wrapped', 'renamed', 'inserted']))
+    if kind == 'unrelated':
+        dst = flatten(draw(trees))
+    elif kind == 'wrapped':
+        top = [label for label, _ in tree[1]]
+        dropped = draw(st.sampled_from(top + [None]))
+        dst = {'WRAP.' + k: s for k, s in src.items() if k.split('.')[0] != dropped}
+        dst.update({'WRAP.HEAD.W': (3, 3), 'WRAP.HEAD.B': (3,)})
+    elif kind == 'renamed':
+        moved, _ = draw(renamed_and_permuted(tree))
+        dst = flatten(moved)
+    else:
+        inner = sorted({k.rsplit('.', n)[0] for k in src
+                        for n in range(1, k.count('.') + 1)})
+        dst = insert_level(src, draw(st.sampled_from(inner)), 'INSERTED')
+    if draw(st.booleans()):
+        src, dst = dst, src
+    if not draw(st.booleans()):
+        src, dst = dict.fromkeys(src), dict.fromkeys(dst)
+    return src, dst
+
+
+def fitting_pairs(mapping, src, dst):
+    return sum(shape_relation(src[k], dst[v]) in ('equal', 'units', 'unknown')
+               for k, v in mapping.items())
+
+
+def reference_auto(src, dst):
+    """'auto' by its documented rule, every mode run in full on its own."""
+    smaller = min(len(src), len(dst))
+    for mode in AUTO_EXACT:
+        result = associate(src, dst, association=mode, shortcut=False)
+        if len(result.mapping) == smaller and not result.ambiguous:
+            return result
+    has_shapes = (any(s is not None for s in src.values())
+                  and any(s is not None for s in dst.values()))
+    best, best_score = None, -1
+    for mode in AUTO_GENERAL:
+        if mode == 'structure' and not has_shapes:
+            continue
+        result = associate(src, dst, association=mode, shortcut=False)
+        conflicts = find_name_conflicts(src, dst, result.mapping)
+        mapping = {k: v for k, v in result.mapping.items() if k not in conflicts}
+        score = fitting_pairs(mapping, src, dst)
+        if score > best_score:
+            best, best_score = Association(mapping, result.ambiguous, mode), score
+    return best
+
+
+@given(pair=related_pairs())
+@settings(max_examples=60, deadline=None)
+def test_auto_is_the_best_of_the_modes_it_compares(pair):
+    # 'auto' shares work between its solvers and stops comparing once no
+    # later mode can win; neither may change its answer
+    src, dst = pair
+    got = associate(src, dst, association='auto', shortcut=False)
+    want = reference_auto(src, dst)
+    assert got == want
+    assert list(got.mapping.items()) == list(want.mapping.items())
+
+
+@given(pair=related_pairs())
+@settings(max_examples=30, deadline=None)
+def test_no_mode_fits_more_pairs_than_the_shape_classes_hold(pair):
+    # the bound at which 'auto' stops comparing: within each class of shapes
+    # equal up to size-1 dimensions a one-to-one mapping pairs at most the
+    # smaller count, plus whatever has an unknown shape
+    src, dst = pair
+    counts = [Counter(squeeze_units(s) for s in side.values() if s is not None)
+              for side in (src, dst)]
+    unknown = sum(s is None for side in (src, dst) for s in side.values())
+    bound = unknown + sum(min(n, counts[1][c]) for c, n in counts[0].items())
+    for mode in ASSOCIATIONS:
+        if mode == 'structure' and unknown:
+            continue  # needs shapes
+        result = associate(src, dst, association=mode)
+        check_one_to_one(result, src, dst)
+        assert fitting_pairs(result.mapping, src, dst) <= bound
 
 
 # --- the cases a user relies on -----------------------------------------------

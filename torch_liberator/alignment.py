@@ -83,7 +83,8 @@ from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['Alignment', 'MAX_CELLS', 'align_structure', 'find_name_conflicts']
+__all__ = ['Alignment', 'MAX_CELLS', 'StructureSides', 'align_structure',
+           'find_name_conflicts']
 
 #: the largest gap (src groups x dst groups) aligned by dynamic programming
 MAX_CELLS = 250_000
@@ -117,55 +118,70 @@ class Alignment(NamedTuple):
     ambiguous: Dict[str, Tuple[str, ...]]
 
 
-class _Group:
-    """The tensors that one module holds directly, in state-dict order."""
+class _Side:
+    """
+    One state dict cut into groups, the tensors that one module holds
+    directly in state-dict order, as parallel tuples indexed by group
+    number: ``path``, ``comps`` (its components), ``keys``, ``names`` (the
+    tensors' own names), ``shapes``, ``squeezed`` (without size-1
+    dimensions), ``leaf`` (no child module holds tensors) and ``kind`` (one
+    id for groups of equal names, shapes and leafness). (Tuples of strings
+    and ints, unlike one object per group, stay out of the way of Python's
+    garbage collector, which otherwise walks 100k groups again and again.)
+    """
 
     __slots__ = ('path', 'comps', 'keys', 'names', 'shapes', 'squeezed',
                  'leaf', 'kind')
 
-    def __init__(self, path, sep):
-        self.path = path
-        self.comps = path.split(sep) if path else []
-        self.keys = []
-        self.names = []
-        self.shapes = []
+    def __init__(self, side, sep):
+        paths, starts, keys, names, shapes = [], [], [], [], []
+        sep_len = len(sep)
+        for key, shape in side.items():
+            if shape is None:
+                continue  # without a shape there is no structural evidence
+            cut = key.rfind(sep)
+            if cut >= 0:
+                path, name = key[:cut], key[cut + sep_len:]
+            else:
+                path, name = '', key
+            if not paths or paths[-1] != path:
+                paths.append(path)
+                starts.append(len(keys))
+            keys.append(key)
+            names.append(name)
+            shapes.append(tuple(shape))
+        inner = set()
+        for path in paths:
+            while path:
+                cut = path.rfind(sep)
+                path = path[:cut] if cut >= 0 else ''
+                if path in inner:
+                    break
+                inner.add(path)
+        squeezed_of = {}
+        for shape in shapes:
+            if shape not in squeezed_of:
+                squeezed_of[shape] = squeeze_units(shape)
+        ends = starts[1:] + [len(keys)]
+        self.path = tuple(paths)
+        self.comps = tuple(tuple(path.split(sep)) if path else ()
+                           for path in paths)
+        self.keys = tuple(tuple(keys[a:b]) for a, b in zip(starts, ends))
+        self.names = tuple(tuple(names[a:b]) for a, b in zip(starts, ends))
+        self.shapes = tuple(tuple(shapes[a:b]) for a, b in zip(starts, ends))
+        self.squeezed = tuple(tuple(squeezed_of[shape] for shape in group)
+                              for group in self.shapes)
+        self.leaf = tuple(path not in inner for path in paths)
+        kinds = {}
+        self.kind = tuple(kinds.setdefault(kind, len(kinds)) for kind in
+                          zip(self.names, self.shapes, self.leaf))
+
+    def __len__(self):
+        return len(self.path)
 
 
 def _is_word(component):
     return not component.isdigit()
-
-
-def _build_groups(side, sep):
-    groups = []
-    for key, shape in side.items():
-        if shape is None:
-            continue  # without a shape there is no structural evidence
-        cut = key.rfind(sep)
-        path, name = (key[:cut], key[cut + len(sep):]) if cut >= 0 else ('', key)
-        if not groups or groups[-1].path != path:
-            groups.append(_Group(path, sep))
-        group = groups[-1]
-        group.keys.append(key)
-        group.names.append(name)
-        group.shapes.append(tuple(shape))
-    inner = set()
-    for group in groups:
-        path = group.path
-        while path:
-            cut = path.rfind(sep)
-            path = path[:cut] if cut >= 0 else ''
-            if path in inner:
-                break
-            inner.add(path)
-    kinds = {}
-    for group in groups:
-        group.leaf = group.path not in inner
-        group.names = tuple(group.names)
-        group.shapes = tuple(group.shapes)
-        group.squeezed = tuple(squeeze_units(s) for s in group.shapes)
-        kind = (group.names, group.shapes, group.leaf)
-        group.kind = kinds.setdefault(kind, len(kinds))
-    return groups
 
 
 def _exact_lcs(shapes1, shapes2):
@@ -190,41 +206,187 @@ def _exact_lcs(shapes1, shapes2):
     return pairs
 
 
-def _inner_pairs(g1, g2):
+def _inner_pairs(side1, g1, side2, g2):
     """
-    Which tensor of ``g1`` goes to which tensor of ``g2`` when the two groups
-    are paired, or None when they cannot be.
+    Which tensor of group ``g1`` of ``side1`` goes to which tensor of group
+    ``g2`` of ``side2`` when the two groups are paired, or None when they
+    cannot be.
     """
-    if g1.squeezed == g2.squeezed:
-        if g1.names != g2.names and set(g1.names) == set(g2.names):
-            index = {name: j for j, name in enumerate(g2.names)}
-            pairs = [(i, index[name]) for i, name in enumerate(g1.names)]
-            if all(g1.squeezed[i] == g2.squeezed[j] for i, j in pairs):
+    names1, names2 = side1.names[g1], side2.names[g2]
+    squeezed1, squeezed2 = side1.squeezed[g1], side2.squeezed[g2]
+    if squeezed1 == squeezed2:
+        if names1 != names2 and set(names1) == set(names2):
+            index = {name: j for j, name in enumerate(names2)}
+            pairs = [(i, index[name]) for i, name in enumerate(names1)]
+            if all(squeezed1[i] == squeezed2[j] for i, j in pairs):
                 return pairs
-        return [(i, i) for i in range(len(g1.names))]
-    smaller = min(len(g1.names), len(g2.names))
-    index = {name: j for j, name in enumerate(g2.names)}
-    pairs = [(i, index[name]) for i, name in enumerate(g1.names)
-             if name in index and g1.squeezed[i] == g2.squeezed[index[name]]]
+        return [(i, i) for i in range(len(names1))]
+    smaller = min(len(names1), len(names2))
+    index = {name: j for j, name in enumerate(names2)}
+    pairs = [(i, index[name]) for i, name in enumerate(names1)
+             if name in index and squeezed1[i] == squeezed2[index[name]]]
     if len(pairs) == smaller:
         return pairs
-    if not g1.leaf and not g2.leaf:
+    if not side1.leaf[g1] and not side2.leaf[g2]:
         # containers' own tensors (class tokens, layer scales) stand alone
-        pairs = _exact_lcs(g1.shapes, g2.shapes)
+        pairs = _exact_lcs(side1.shapes[g1], side2.shapes[g2])
         if len(pairs) == smaller:
             return pairs
     return None
 
 
-class _Aligner:
-    """One alignment problem: both group sequences and what is decided."""
+class StructureSides:
+    """
+    Two state dicts cut into module groups (see the module docstring), built
+    once to be aligned (:meth:`align`) or to judge the names of any mapping
+    (:meth:`name_conflicts`).
 
-    def __init__(self, src, dst, sep, max_cells):
+    Args:
+        src: source (checkpoint) keys -> shapes, in state-dict order. Keys
+            whose shape is None are left out of every group.
+        dst: destination (model) keys -> shapes, in state-dict order.
+        sep: separator between path components.
+
+    Example:
+        >>> from torch_liberator.alignment import StructureSides
+        >>> sides = StructureSides({'a.w': (2, 3), 'fc.w': (4,)},
+        ...                        {'b.w': (2, 3), 'head.w': (4,)})
+        >>> sides.align().mapping
+        {'a.w': 'b.w', 'fc.w': 'head.w'}
+        >>> sides.name_conflicts({'a.w': 'b.w'})
+        set()
+    """
+
+    def __init__(self, src: Mapping[str, Shape], dst: Mapping[str, Shape],
+                 sep: str = '.'):
         self.sep = sep
-        self.max_cells = max_cells
-        self.src = _build_groups(src, sep)
-        self.dst = _build_groups(dst, sep)
+        self.src = _Side(src, sep)
+        self.dst = _Side(dst, sep)
         self._pair_cache = {}
+        self._where = None
+
+    def inner(self, i, j):
+        cache_key = (self.src.kind[i], self.dst.kind[j])
+        try:
+            return self._pair_cache[cache_key]
+        except KeyError:
+            pairs = _inner_pairs(self.src, i, self.dst, j)
+            self._pair_cache[cache_key] = pairs
+            return pairs
+
+    def align(self, max_cells: int = MAX_CELLS) -> Alignment:
+        """
+        Pair the groups (see :func:`align_structure`).
+
+        Example:
+            >>> from torch_liberator.alignment import StructureSides
+            >>> StructureSides({'w': (3,)}, {'v': (3,)}).align().mapping
+            {'w': 'v'}
+        """
+        if max_cells < 0:
+            raise ValueError(f'max_cells={max_cells!r} must be >= 0')
+        return _Aligner(self, max_cells).solve()
+
+    def name_conflicts(self, mapping: Mapping[str, str]) -> set:
+        """
+        The source keys of ``mapping`` whose pair joins two modules of
+        different names while the two models share a naming scheme (see
+        :func:`find_name_conflicts`).
+
+        Example:
+            >>> from torch_liberator.alignment import StructureSides
+            >>> sides = StructureSides(
+            ...     {'x.conv.w': (2,), 'x.bn.w': (3,), 'fc.w': (4,)},
+            ...     {'y.conv.w': (2,), 'y.bn.w': (3,), 'head.w': (4,)})
+            >>> sides.name_conflicts({'x.conv.w': 'y.conv.w',
+            ...                       'x.bn.w': 'y.bn.w', 'fc.w': 'head.w'})
+            {'fc.w'}
+        """
+        if self._where is None:
+            self._where = tuple(
+                {key: (g, pos) for g, keys in enumerate(side.keys)
+                 for pos, key in enumerate(keys)}
+                for side in (self.src, self.dst))
+        where_src, where_dst = self._where
+        keys, tensor_pairs = [], []
+        for s_key, d_key in mapping.items():
+            if s_key in where_src and d_key in where_dst:
+                keys.append(s_key)
+                tensor_pairs.append(where_src[s_key] + where_dst[d_key])
+        return {keys[n] for n in self.conflicts(tensor_pairs)}
+
+    @staticmethod
+    def _name_of(side, g, pos):
+        """The name a tensor is known by: its module's for a leaf module,
+        its own for a container's tensor; with the path's components."""
+        comps = side.comps[g]
+        if side.leaf[g] and comps:
+            return comps[-1], comps
+        name = side.names[g][pos]
+        return name, comps + (name,)
+
+    @staticmethod
+    def _compare(name1, comps1, name2, comps2):
+        """+1 names agree, -1 two different words, 0 no evidence (an
+        integer, or one name appears in the other's path: a level was
+        inserted, as ``head.fc`` and ``head``)."""
+        if not name1 or not name2:
+            return 0  # the root has no name
+        if name1 == name2:
+            return 1 if _is_word(name1) else 0
+        if not (_is_word(name1) and _is_word(name2)):
+            return 0
+        if name1 in comps2 or name2 in comps1:
+            return 0
+        return -1
+
+    def _verdict(self, i, a, j, b):
+        """How the names of one tensor pair compare (see ``_compare``)."""
+        return self._compare(*self._name_of(self.src, i, a),
+                             *self._name_of(self.dst, j, b))
+
+    def _module_vote(self, i, j):
+        """How the names of two paired modules compare."""
+        comps1, comps2 = self.src.comps[i], self.dst.comps[j]
+        if not comps1 or not comps2:
+            return 0
+        return self._compare(comps1[-1], comps1, comps2[-1], comps2)
+
+    def conflicts(self, tensor_pairs):
+        """Positions in ``tensor_pairs`` whose names are two different
+        words while the models share a naming scheme: more of the paired
+        tensors sit in modules of one name than of two different names."""
+        vote_of = {}
+        votes = []
+        for i, _, j, _ in tensor_pairs:
+            vote = vote_of.get((i, j))
+            if vote is None:
+                vote = vote_of[(i, j)] = self._module_vote(i, j)
+            votes.append(vote)
+        if votes.count(1) <= votes.count(-1):
+            return set()
+        src, dst = self.src, self.dst
+        out = set()
+        for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
+            i, a, j, b = pair
+            if src.leaf[i] and dst.leaf[j] and src.comps[i] and dst.comps[j]:
+                verdict = vote  # both tensors go by their modules' names
+            else:
+                verdict = self._verdict(i, a, j, b)
+            if verdict < 0:
+                out.add(n)
+        return out
+
+
+class _Aligner:
+    """One alignment of a :class:`StructureSides`: what is decided."""
+
+    def __init__(self, sides, max_cells):
+        self.sep = sides.sep
+        self.max_cells = max_cells
+        self.src, self.dst = sides.src, sides.dst
+        self.inner = sides.inner
+        self.conflicts = sides.conflicts
         self.pairs = {}        # src group index -> dst group index
         self.paired_dst = {}   # dst group index -> src group index
         self.blocked_src = set()
@@ -235,60 +397,53 @@ class _Aligner:
         self.must_pair = set()  # ambiguous src groups no optimum leaves out
         self.dst_must_pair = {}  # the same for dst groups -> src candidates
 
-    def inner(self, i, j):
-        g1, g2 = self.src[i], self.dst[j]
-        cache_key = (g1.kind, g2.kind)
-        try:
-            return self._pair_cache[cache_key]
-        except KeyError:
-            pairs = _inner_pairs(g1, g2)
-            self._pair_cache[cache_key] = pairs
-            return pairs
-
     # -- 1. name anchors --------------------------------------------------
-    def _suffix_index(self, groups):
-        """Every path suffix that starts with a word -> the groups ending so.
-        (A suffix starting with a number, ``1.bn``, names a position in a
-        list, which a list cut in two or renumbered does not keep.)"""
+    def _suffix_index(self, side):
+        """Every path suffix that starts with a word -> the group ending so
+        (an int), or the list of the groups when several do. (A suffix
+        starting with a number, ``1.bn``, names a position in a list, which
+        a list cut in two or renumbered does not keep. Most suffixes are
+        unique: an int keeps them out of the garbage collector's way.)"""
         index = {}
         sep_len = len(self.sep)
-        for g, group in enumerate(groups):
-            comps = group.comps
+        for g, (path, comps) in enumerate(zip(side.path, side.comps)):
             start = 0
             for comp in comps:
                 if _is_word(comp):
-                    suffix = group.path[start:]
+                    suffix = path[start:]
                     found = index.get(suffix)
                     if found is None:
-                        index[suffix] = [g]
+                        index[suffix] = g
+                    elif isinstance(found, int):
+                        index[suffix] = [found, g]
                     else:
                         found.append(g)
                 start += len(comp) + sep_len
         return index
 
     @staticmethod
-    def _by_depth(candidates, groups):
+    def _by_depth(candidates, side):
         """depth -> the group at that depth, or -1 when several are."""
         out = {}
         for g in candidates:
-            depth = len(groups[g].comps)
+            depth = len(side.comps[g])
             out[depth] = g if depth not in out else -1
         return out
 
-    def _best_partner(self, group, index, others, cache):
+    def _best_partner(self, side, g, index, others, cache):
         """The unique group of ``others`` sharing the longest named suffix
-        with ``group`` (ties to the closest depth), or None."""
-        path = group.path
+        with group ``g`` of ``side`` (ties to the closest depth), or None."""
+        path = side.path[g]
         if not path:
             return None
-        depth = len(group.comps)
+        depth = len(side.comps[g])
         start = 0
         while True:
             suffix = path[start:]
             candidates = index.get(suffix)
             if candidates is not None:
-                if len(candidates) == 1:
-                    return candidates[0]
+                if isinstance(candidates, int):
+                    return candidates
                 by_depth = cache.get(suffix)
                 if by_depth is None:
                     by_depth = cache[suffix] = self._by_depth(candidates, others)
@@ -306,10 +461,10 @@ class _Aligner:
         src_index = self._suffix_index(self.src)
         dst_index = self._suffix_index(self.dst)
         src_cache, dst_cache = {}, {}
-        for i, group in enumerate(self.src):
-            j = self._best_partner(group, dst_index, self.dst, dst_cache)
+        for i in range(len(self.src)):
+            j = self._best_partner(self.src, i, dst_index, self.dst, dst_cache)
             if j is None or self._best_partner(
-                    self.dst[j], src_index, self.src, src_cache) != i:
+                    self.dst, j, src_index, self.src, src_cache) != i:
                 continue
             if self.inner(i, j) is None:
                 # the name is shared but the module is not (a list
@@ -347,7 +502,7 @@ class _Aligner:
             if not src_idx or not dst_idx:
                 continue
             if len(src_idx) == len(dst_idx) and all(
-                    self.src[i].squeezed == self.dst[j].squeezed
+                    self.src.squeezed[i] == self.dst.squeezed[j]
                     for i, j in zip(src_idx, dst_idx)):
                 for i, j in zip(src_idx, dst_idx):
                     self.pair(i, j)
@@ -365,10 +520,10 @@ class _Aligner:
                 self._give_up(src_idx, dst_idx)
 
     def _unique_shape_anchors(self, src_idx, dst_idx):
-        def unique_positions(groups, indices):
+        def unique_positions(side, indices):
             seen = {}
             for pos, g in enumerate(indices):
-                shapes = groups[g].shapes
+                shapes = side.shapes[g]
                 seen[shapes] = None if shapes in seen else pos
             return seen
         src_seen = unique_positions(self.src, src_idx)
@@ -383,12 +538,12 @@ class _Aligner:
         8 of) the destination groups of its shapes in the gap."""
         by_shapes = {}
         for j in dst_idx:
-            options = by_shapes.setdefault(self.dst[j].squeezed, [])
+            options = by_shapes.setdefault(self.dst.squeezed[j], [])
             if len(options) < 8:
                 options.append(j)
         for i in src_idx:
-            if self.src[i].squeezed in by_shapes:
-                self.ambiguous[i] = by_shapes[self.src[i].squeezed]
+            if self.src.squeezed[i] in by_shapes:
+                self.ambiguous[i] = by_shapes[self.src.squeezed[i]]
 
     def _embed(self, small, large, fits, reverse):
         """Greedy embedding of every group of ``small`` into ``large``
@@ -418,11 +573,11 @@ class _Aligner:
         """
         def src_fits(i, j):
             pairs = self.inner(i, j)
-            return pairs is not None and len(pairs) == len(self.src[i].keys)
+            return pairs is not None and len(pairs) == len(self.src.keys[i])
 
         def dst_fits(j, i):
             pairs = self.inner(i, j)
-            return pairs is not None and len(pairs) == len(self.dst[j].keys)
+            return pairs is not None and len(pairs) == len(self.dst.keys[j])
 
         if len(src_idx) <= len(dst_idx):
             small, large, fits = src_idx, dst_idx, src_fits
@@ -443,8 +598,7 @@ class _Aligner:
     def _name_bonus(self, i, j):
         """Agreeing trailing path components (when one is a word) plus the
         tensors whose shapes are exactly equal."""
-        comps1 = self.src[i].path.split(self.sep)
-        comps2 = self.dst[j].path.split(self.sep)
+        comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         common = 0
         has_word = False
         for c1, c2 in zip(reversed(comps1), reversed(comps2)):
@@ -452,8 +606,8 @@ class _Aligner:
                 break
             common += 1
             has_word = has_word or _is_word(c1)
-        g1, g2 = self.src[i], self.dst[j]
-        exact = sum(g1.shapes[a] == g2.shapes[b] for a, b in self.inner(i, j))
+        shapes1, shapes2 = self.src.shapes[i], self.dst.shapes[j]
+        exact = sum(shapes1[a] == shapes2[b] for a, b in self.inner(i, j))
         return (common if has_word else 0) + exact
 
     def _align_dp(self, src_idx, dst_idx):
@@ -523,9 +677,11 @@ class _Aligner:
         some optimal alignment leaves out is not resolved: being left out
         may be the truth.)
         """
+        if not self.must_pair and not self.dst_must_pair:
+            return  # nothing to resolve
         down, up = {}, {}
         for i, j in self.pairs.items():
-            p, q = self._parent(self.src[i].path), self._parent(self.dst[j].path)
+            p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
             down.setdefault(p, set()).add(q)
             up.setdefault(q, set()).add(p)
         paired = sorted(self.pairs)
@@ -547,7 +703,7 @@ class _Aligner:
             for i in self.must_pair:
                 if i in self.pairs:
                     continue
-                p = self._parent(self.src[i].path)
+                p = self._parent(self.src.path[i])
                 targets = down.get(p, ())
                 if p is None or len(targets) != 1:
                     continue
@@ -555,13 +711,13 @@ class _Aligner:
                 if up.get(q, {p}) != {p}:
                     continue
                 free = [j for j in self.ambiguous[i] if j not in self.paired_dst]
-                j = only(free, lambda j: self._parent(self.dst[j].path), q)
+                j = only(free, lambda j: self._parent(self.dst.path[j]), q)
                 if j is not None:
                     moves.append((i, j))
             for j, candidates in self.dst_must_pair.items():
                 if j in self.paired_dst:
                     continue
-                q = self._parent(self.dst[j].path)
+                q = self._parent(self.dst.path[j])
                 sources = up.get(q, ())
                 if q is None or len(sources) != 1:
                     continue
@@ -569,7 +725,7 @@ class _Aligner:
                 if down.get(p, {q}) != {q}:
                     continue
                 free = [i for i in candidates if i not in self.pairs]
-                i = only(free, lambda i: self._parent(self.src[i].path), p)
+                i = only(free, lambda i: self._parent(self.src.path[i]), p)
                 if i is not None:
                     moves.append((i, j))
             moves = set(moves)
@@ -580,7 +736,7 @@ class _Aligner:
                     continue  # two claims on one group: leave both out
                 self.pair(i, j)
                 insort(paired, i)
-                p, q = self._parent(self.src[i].path), self._parent(self.dst[j].path)
+                p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
                 down.setdefault(p, set()).add(q)
                 up.setdefault(q, set()).add(p)
                 self.ambiguous.pop(i, None)
@@ -608,7 +764,7 @@ class _Aligner:
                 self.loose_pairs.append((i, a or 0, j, b or 0))
             self.ambiguous.pop(i, None)
 
-    def _leftover_units(self, groups, paired, blocked):
+    def _leftover_units(self, side, paired, blocked):
         """Unpaired leaf groups whole, unpaired containers' tensors one by
         one, keyed by squeezed shapes: (unit, how many units share them)."""
         units = {}
@@ -617,19 +773,19 @@ class _Aligner:
             old = units.get(shapes)
             units[shapes] = (unit, 1) if old is None else (old[0], old[1] + 1)
 
-        for g, group in enumerate(groups):
+        for g in range(len(side)):
             if g in blocked:
                 continue
             if g not in paired:
-                if group.leaf or len(group.names) == 1:
-                    add(group.squeezed, (g, None))
+                if side.leaf[g] or len(side.names[g]) == 1:
+                    add(side.squeezed[g], (g, None))
                     continue
                 taken = ()
-            elif group.leaf:
+            elif side.leaf[g]:
                 continue
             else:
-                taken = self._taken_positions(g, groups is self.src)
-            for pos, shape in enumerate(group.squeezed):
+                taken = self._taken_positions(g, side is self.src)
+            for pos, shape in enumerate(side.squeezed[g]):
                 if pos not in taken:
                     add((shape,), (g, pos))
         return units
@@ -649,87 +805,33 @@ class _Aligner:
         out.extend(self.loose_pairs)
         return out
 
-    def _name_of(self, groups, g, pos):
-        """The name a tensor is known by: its module's for a leaf module,
-        its own for a container's tensor; with the path's components."""
-        group = groups[g]
-        if group.leaf and group.comps:
-            return group.comps[-1], group.comps
-        return group.names[pos], group.comps + [group.names[pos]]
-
-    @staticmethod
-    def _compare(name1, comps1, name2, comps2):
-        """+1 names agree, -1 two different words, 0 no evidence (an
-        integer, or one name appears in the other's path: a level was
-        inserted, as ``head.fc`` and ``head``)."""
-        if not name1 or not name2:
-            return 0  # the root has no name
-        if name1 == name2:
-            return 1 if _is_word(name1) else 0
-        if not (_is_word(name1) and _is_word(name2)):
-            return 0
-        if name1 in comps2 or name2 in comps1:
-            return 0
-        return -1
-
-    def _verdict(self, i, a, j, b):
-        """How the names of one tensor pair compare (see ``_compare``)."""
-        return self._compare(*self._name_of(self.src, i, a),
-                             *self._name_of(self.dst, j, b))
-
-    def _module_vote(self, i, j):
-        """How the names of two paired modules compare."""
-        comps1, comps2 = self.src[i].comps, self.dst[j].comps
-        if not comps1 or not comps2:
-            return 0
-        return self._compare(comps1[-1], comps1, comps2[-1], comps2)
-
-    def conflicts(self, tensor_pairs):
-        """Positions in ``tensor_pairs`` whose names are two different
-        words while the models share a naming scheme: more of the paired
-        tensors sit in modules of one name than of two different names."""
-        vote_of = {}
-        votes = []
-        for i, _, j, _ in tensor_pairs:
-            vote = vote_of.get((i, j))
-            if vote is None:
-                vote = vote_of[(i, j)] = self._module_vote(i, j)
-            votes.append(vote)
-        if votes.count(1) <= votes.count(-1):
-            return set()
-        return {n for n, pair in enumerate(tensor_pairs)
-                if self._verdict(*pair) < 0}
-
     def result(self):
         tensor_pairs = self._tensor_pairs()
         named = set(self.partners)
         dropped = {n for n in self.conflicts(tensor_pairs)
                    if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
-        found = [(self.src[i].keys[a], self.dst[j].keys[b])
-                 for n, (i, a, j, b) in enumerate(tensor_pairs)
-                 if n not in dropped]
-        order = {}
-        for group in self.src:
-            for key in group.keys:
-                order[key] = len(order)
-        found.sort(key=lambda pair: order[pair[0]])
-        mapping = dict(found)
+        # (group, position) is unique per source tensor and sorts in source
+        # order (groups are runs of the source's keys, in order)
+        kept = sorted(pair for n, pair in enumerate(tensor_pairs)
+                      if n not in dropped)
+        src_keys, dst_keys = self.src.keys, self.dst.keys
+        mapping = {src_keys[i][a]: dst_keys[j][b] for i, a, j, b in kept}
         ambiguous = {}
         for i, options in self.ambiguous.items():
             if i in self.pairs:
                 continue
-            for a, key in enumerate(self.src[i].keys):
+            for a, key in enumerate(self.src.keys[i]):
                 if key in mapping:
                     continue
                 targets = []
                 for j in options:
                     pairs = dict(self.inner(i, j))
                     if a in pairs:
-                        targets.append(self.dst[j].keys[pairs[a]])
+                        targets.append(self.dst.keys[j][pairs[a]])
                 if targets:
-                    ambiguous[key] = tuple(targets)
-        return Alignment(mapping, dict(sorted(ambiguous.items(),
-                                              key=lambda kv: order[kv[0]])))
+                    ambiguous[(i, a)] = tuple(targets)
+        return Alignment(mapping, {src_keys[i][a]: ambiguous[i, a]
+                                   for i, a in sorted(ambiguous)})
 
 
 def _dp_verdicts(score, p, q):
@@ -826,17 +928,7 @@ def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],
         >>> find_name_conflicts(src, dst, dict(zip(src, dst)))
         {'custom_model2_layer.weight'}
     """
-    aligner = _Aligner(src, dst, sep, 0)
-    where_src = {key: (g, pos) for g, group in enumerate(aligner.src)
-                 for pos, key in enumerate(group.keys)}
-    where_dst = {key: (g, pos) for g, group in enumerate(aligner.dst)
-                 for pos, key in enumerate(group.keys)}
-    keys, tensor_pairs = [], []
-    for s_key, d_key in mapping.items():
-        if s_key in where_src and d_key in where_dst:
-            keys.append(s_key)
-            tensor_pairs.append(where_src[s_key] + where_dst[d_key])
-    return {keys[n] for n in aligner.conflicts(tensor_pairs)}
+    return StructureSides(src, dst, sep).name_conflicts(mapping)
 
 
 def align_structure(src: Mapping[str, Shape], dst: Mapping[str, Shape],
@@ -876,6 +968,4 @@ def align_structure(src: Mapping[str, Shape], dst: Mapping[str, Shape],
         >>> len(mapping)
         7
     """
-    if max_cells < 0:
-        raise ValueError(f'max_cells={max_cells!r} must be >= 0')
-    return _Aligner(src, dst, sep, max_cells).solve()
+    return StructureSides(src, dst, sep).align(max_cells)

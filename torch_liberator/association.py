@@ -39,12 +39,13 @@ Example:
     >>> associate_keys(src, dst, association='embedding')
     {'conv1.weight': 'backbone.body.conv1.weight', 'layer1.0.weight': 'backbone.body.layer1.0.weight'}
 """
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
-from torch_liberator.alignment import align_structure, find_name_conflicts
+from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
-from torch_liberator.shapes import shape_relation
+from torch_liberator.shapes import shape_relation, squeeze_units
 from torch_liberator.subtree_embedding import embedding_mapping
 from torch_liberator.subtree_isomorphism import find_anchors, isomorphism_mapping
 
@@ -121,7 +122,7 @@ def _shape_of(key, value) -> Shape:
     try:
         if isinstance(value, (str, bytes)):
             raise TypeError('a string is not a shape')
-        return tuple(int(size) for size in value)
+        return tuple(map(int, value))
     except (TypeError, ValueError) as err:
         raise TypeError(
             f'the shape given for key {key!r} is {value!r}, not a shape; '
@@ -152,7 +153,33 @@ def _as_side(side, name) -> Dict[str, Shape]:
     return out
 
 
-def _strict_solver(src, dst, sep):
+class _Problem:
+    """
+    One association problem: both sides (``{key: shape or None}`` in their
+    given order), the separator, and what the solvers build from them (the
+    key trees, the module groups), built once and shared when ``auto`` runs
+    several solvers. The solvers only read what is built here.
+    """
+
+    def __init__(self, src, dst, sep):
+        self.src, self.dst, self.sep = src, dst, sep
+        self._trees = None
+        self._sides = None
+
+    def trees(self) -> Tuple[KeyTree, KeyTree]:
+        if self._trees is None:
+            self._trees = (KeyTree(self.src, sep=self.sep, shapes=self.src),
+                           KeyTree(self.dst, sep=self.sep, shapes=self.dst))
+        return self._trees
+
+    def sides(self) -> StructureSides:
+        if self._sides is None:
+            self._sides = StructureSides(self.src, self.dst, sep=self.sep)
+        return self._sides
+
+
+def _strict_solver(problem):
+    src, dst = problem.src, problem.dst
     return {k: k for k in src if k in dst}, {}
 
 
@@ -167,17 +194,17 @@ def _strip_wrappers(key):
     return key
 
 
-def _module_hack_solver(src, dst, sep):
+def _module_hack_solver(problem):
     """
     Compare both key sets with every wrapper prefix stripped, then keep the
     pairs whose stripped keys agree.
     """
     dst_by_bare = {}
-    for key in dst:
+    for key in problem.dst:
         dst_by_bare.setdefault(_strip_wrappers(key), key)
     mapping = {}
     used = set()
-    for key in src:
+    for key in problem.src:
         target = dst_by_bare.get(_strip_wrappers(key))
         if target is not None and target not in used:
             mapping[key] = target
@@ -208,41 +235,45 @@ def _same_name_modules(src, dst, mapping, ambiguous, sep):
     return {k: v for k, v in same.items() if module(k) not in refused}
 
 
-def _tree_solver(mode):
-    def solve(src, dst, sep):
-        tree1 = KeyTree(src, sep=sep, shapes=src)
-        tree2 = KeyTree(dst, sep=sep, shapes=dst)
-        if mode == 'isomorphism':
-            mapping, ambiguous = isomorphism_mapping(tree1, tree2)
-            mapping.update(_same_name_modules(src, dst, mapping, ambiguous, sep))
-        else:
-            anchors = [anchor for _, anchor in find_anchors(tree1, tree2, top=4)]
-            mapping, ambiguous = embedding_mapping(tree1, tree2, anchors=anchors)
-        # in source order
-        return ({k: mapping[k] for k in src if k in mapping},
-                {k: ambiguous[k] for k in src if k in ambiguous})
-    return solve
+def _in_source_order(problem, mapping, ambiguous):
+    src = problem.src
+    return ({k: mapping[k] for k in src if k in mapping},
+            {k: ambiguous[k] for k in src if k in ambiguous})
 
 
-def _structure_solver(src, dst, sep):
-    for name, side in (('src', src), ('dst', dst)):
+def _isomorphism_solver(problem):
+    mapping, ambiguous = isomorphism_mapping(*problem.trees())
+    mapping.update(_same_name_modules(problem.src, problem.dst, mapping,
+                                      ambiguous, problem.sep))
+    return _in_source_order(problem, mapping, ambiguous)
+
+
+def _embedding_solver(problem):
+    tree1, tree2 = problem.trees()
+    anchors = [anchor for _, anchor in find_anchors(tree1, tree2, top=4)]
+    return _in_source_order(
+        problem, *embedding_mapping(tree1, tree2, anchors=anchors))
+
+
+def _structure_solver(problem):
+    for name, side in (('src', problem.src), ('dst', problem.dst)):
         if side and all(shape is None for shape in side.values()):
             raise ValueError(
                 f"association='structure' needs tensor shapes, but {name} "
                 'gives keys only; pass {key: shape} mappings (a state dict '
                 'works as is)')
-    alignment = align_structure(src, dst, sep=sep)
+    alignment = problem.sides().align()
     return alignment.mapping, alignment.ambiguous
 
 
-#: association name -> solver(src, dst, sep) -> (mapping, ambiguous), where
-#: src and dst are ``{key: shape or None}`` dicts in their given order
+#: association name -> solver(problem) -> (mapping, ambiguous) for a
+#: :class:`_Problem`; ``prefix-hack`` and ``isomorphism`` are one solver
 _SOLVERS: Dict[str, Callable] = {
     'strict': _strict_solver,
     'module-hack': _module_hack_solver,
-    'prefix-hack': _tree_solver('isomorphism'),
-    'isomorphism': _tree_solver('isomorphism'),
-    'embedding': _tree_solver('embedding'),
+    'prefix-hack': _isomorphism_solver,
+    'isomorphism': _isomorphism_solver,
+    'embedding': _embedding_solver,
     'structure': _structure_solver,
 }
 
@@ -254,7 +285,21 @@ def _fitting_pairs(mapping, src, dst):
                for s, d in mapping.items())
 
 
-def _auto_solver(src, dst, sep) -> 'Association':
+def _fit_bound(src, dst):
+    """
+    The most pairs whose shapes fit (:func:`_fitting_pairs`) that any
+    one-to-one mapping between ``src`` and ``dst`` can hold: within each
+    class of shapes equal up to size-1 dimensions, the smaller count, plus
+    every key of unknown shape.
+    """
+    counts = [Counter(squeeze_units(shape) for shape in side.values()
+                      if shape is not None) for side in (src, dst)]
+    unknown = sum(shape is None for side in (src, dst) for shape in side.values())
+    return unknown + sum(min(n, counts[1][shape])
+                         for shape, n in counts[0].items())
+
+
+def _auto_solver(problem) -> 'Association':
     """
     An exact mode when it explains everything, else the best general one.
 
@@ -270,25 +315,43 @@ def _auto_solver(src, dst, sep) -> 'Association':
     (:func:`~torch_liberator.alignment.find_name_conflicts`) are left out of
     every mode's mapping before it is scored. Every mode leaves ambiguous
     keys out, so placing more means recovering more, not guessing more.
+
+    Work that cannot change the answer is skipped: a solver that two modes
+    share (``prefix-hack`` and ``isomorphism``) runs once, and the comparison
+    stops as soon as the best score reaches :func:`_fit_bound`, which no
+    later mode can beat (ties go to the earlier mode).
     """
+    src, dst = problem.src, problem.dst
+    solved = {}
+
+    def solve(mode):
+        solver = _SOLVERS[mode]
+        if solver not in solved:
+            solved[solver] = solver(problem)
+        return solved[solver]
+
     smaller = min(len(src), len(dst))
     for mode in AUTO_EXACT:
-        mapping, ambiguous = _SOLVERS[mode](src, dst, sep)
+        mapping, ambiguous = solve(mode)
         if len(mapping) == smaller and not ambiguous:
             return Association(mapping, ambiguous, mode)
     has_shapes = (any(shape is not None for shape in src.values())
                   and any(shape is not None for shape in dst.values()))
-    best, best_score = None, -1
+    best, best_score, bound = None, -1, None
     for mode in AUTO_GENERAL:
         if mode == 'structure' and not has_shapes:
             continue
-        mapping, ambiguous = _SOLVERS[mode](src, dst, sep)
-        conflicts = find_name_conflicts(src, dst, mapping, sep=sep)
+        mapping, ambiguous = solve(mode)
+        conflicts = problem.sides().name_conflicts(mapping)
         mapping = {k: v for k, v in mapping.items() if k not in conflicts}
         score = _fitting_pairs(mapping, src, dst)
         if score > best_score:
             best = Association(mapping, ambiguous, mode)
             best_score = score
+        if bound is None:
+            bound = _fit_bound(src, dst)
+        if best_score >= bound:
+            break
     return best
 
 
@@ -351,17 +414,16 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         ValueError: association='structure' needs tensor shapes, but src gives keys only; pass {key: shape} mappings (a state dict works as is)
     """
     _check_choice('association', association, ASSOCIATIONS)
-    src = _as_side(src, 'src')
-    dst = _as_side(dst, 'dst')
+    problem = _Problem(_as_side(src, 'src'), _as_side(dst, 'dst'), sep)
     if shortcut and association != 'strict':
-        exact, _ = _strict_solver(src, dst, sep)
-        if len(exact) == min(len(src), len(dst)):
+        exact, _ = _strict_solver(problem)
+        if len(exact) == min(len(problem.src), len(problem.dst)):
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)
     if association == 'auto':
-        return _auto_solver(src, dst, sep)
-    mapping, ambiguous = _SOLVERS[association](src, dst, sep)
+        return _auto_solver(problem)
+    mapping, ambiguous = _SOLVERS[association](problem)
     return Association(mapping, ambiguous, association)
 
 
@@ -430,6 +492,6 @@ def maximum_common_ordered_subpaths(paths1, paths2, sep='.', mode='embedding'):
         [('stats', 'model.stats'), ('z.mu', 'model.z.mu'), ('z.sigma', 'model.z.sigma')]
     """
     _check_choice('mode', mode, MODES)
-    mapping, _ = _SOLVERS[mode](_as_side(paths1, 'paths1'),
-                                _as_side(paths2, 'paths2'), sep)
+    mapping, _ = _SOLVERS[mode](_Problem(_as_side(paths1, 'paths1'),
+                                         _as_side(paths2, 'paths2'), sep))
     return list(mapping.keys()), list(mapping.values())
