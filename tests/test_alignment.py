@@ -446,3 +446,23 @@ def test_readme_mappings_are_the_same_under_auto(resnet50, faster_rcnn_frozen,
         assert auto.mapping == explicit.mapping
         assert len(auto.mapping) == count
         assert auto.ambiguous == {}
+
+
+def test_keys_sorted_by_name_give_order_no_say():
+    # a safetensors file lists its tensors sorted by name: 'bn1' before
+    # 'conv1', 'layer1.0.bn2' before 'layer1.0.conv1'. Paired by their order,
+    # renamed modules cross; only names and unique shapes may speak
+    src = {**conv('conv1', 8, 3), **bn('bn1', 8), **conv('layer1.0.conv1', 8, 8),
+           **bn('layer1.0.bn1', 8), **conv('layer1.0.conv2', 8, 8),
+           **bn('layer1.0.bn2', 8), **linear('fc', 10, 8)}
+    dst = {**conv('c1', 8, 3), **bn('n1', 8), **conv('stage1.0.c1', 8, 8),
+           **bn('stage1.0.n1', 8), **conv('stage1.0.c2', 8, 8),
+           **bn('stage1.0.n2', 8), **linear('head', 10, 8)}
+    truth = dict(zip(src, dst))
+    assert align_structure(src, dst).mapping == truth  # registration order
+    shuffled = {k: src[k] for k in sorted(src)}
+    result = align_structure(shuffled, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    # what is unique by shape is still found
+    assert result.mapping['conv1.weight'] == 'c1.weight'
+    assert result.mapping['fc.weight'] == 'head.weight'

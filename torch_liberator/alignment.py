@@ -84,7 +84,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['Alignment', 'MAX_CELLS', 'StructureSides', 'align_structure',
-           'find_name_conflicts']
+           'find_name_conflicts', 'order_is_lost']
 
 #: the largest gap (src groups x dst groups) aligned by dynamic programming
 MAX_CELLS = 250_000
@@ -260,6 +260,12 @@ class StructureSides:
     def __init__(self, src: Mapping[str, Shape], dst: Mapping[str, Shape],
                  sep: str = '.'):
         self.sep = sep
+        #: False when either side's keys come sorted by name (a safetensors
+        #: file) instead of in registration order: then order is no evidence,
+        #: and a module's tensors are compared in one order on both sides
+        self.ordered = not (order_is_lost(src) or order_is_lost(dst))
+        if not self.ordered:
+            src, dst = _by_leaf_name(src, sep), _by_leaf_name(dst, sep)
         self.src = _Side(src, sep)
         self.dst = _Side(dst, sep)
         self._pair_cache = {}
@@ -385,6 +391,7 @@ class _Aligner:
         self.sep = sides.sep
         self.max_cells = max_cells
         self.src, self.dst = sides.src, sides.dst
+        self.sides = sides
         self.inner = sides.inner
         self.conflicts = sides.conflicts
         self.pairs = {}        # src group index -> dst group index
@@ -483,6 +490,11 @@ class _Aligner:
 
     def solve(self):
         self.find_name_partners()
+        if not self.sides.ordered:
+            # keys sorted by name: neighbours in the listing are not
+            # neighbours in the model, so only names and unique shapes speak
+            self.pair_leftovers()
+            return self.result()
         anchors = _certain_lis(self.partners)
         for i, j in anchors:
             self.pair(i, j)
@@ -832,6 +844,45 @@ class _Aligner:
                     ambiguous[(i, a)] = tuple(targets)
         return Alignment(mapping, {src_keys[i][a]: ambiguous[i, a]
                                    for i, a in sorted(ambiguous)})
+
+
+def _by_leaf_name(side, sep):
+    """``side`` with each run of one module's tensors sorted by name."""
+    out, run, parent = {}, [], None
+    for key in list(side) + [None]:
+        here = None if key is None else key.rpartition(sep)[0]
+        if key is None or here != parent:
+            out.update((k, side[k]) for k in sorted(run))
+            run, parent = [], here
+        if key is not None:
+            run.append(key)
+    return out
+
+
+def order_is_lost(keys, min_keys: int = 8) -> bool:
+    """
+    True when ``keys`` (at least ``min_keys`` of them) come sorted by name,
+    in at most three sorted runs (safetensors files list their tensors by
+    dtype, then name), rather than in a model's registration order. A state
+    dict lists a module's ``weight`` before its ``bias`` and ``conv1`` before
+    ``bn1``, so its keys are almost never sorted; when they are, the order
+    tells nothing about which modules are neighbours.
+
+    Example:
+        >>> from torch_liberator.alignment import order_is_lost
+        >>> registered = ['conv1.weight', 'bn1.weight', 'bn1.bias',
+        ...               'layer1.0.conv1.weight', 'layer1.0.bn1.weight',
+        ...               'layer1.0.bn1.bias', 'fc.weight', 'fc.bias']
+        >>> order_is_lost(registered)
+        False
+        >>> order_is_lost(sorted(registered))
+        True
+    """
+    keys = list(keys)
+    if len(keys) < min_keys:
+        return False
+    descents = sum(a > b for a, b in zip(keys, keys[1:]))
+    return descents <= 2
 
 
 def _dp_verdicts(score, p, q):
