@@ -369,10 +369,10 @@ def _extract_body(cls, local_objects, export_modules):
         return cached[2], cached[3]
     lib, sources = _run_liberator(cls, local_objects, export_modules)
     modnames = {}
-    for key, visitor in lib.visitors.items():
-        modnames[key] = visitor.modname
-        if key not in sources:  # an export_modules module read by liberator
-            sources[key] = _read_text(key)
+    for modpath, visitor in lib.visitors.items():
+        modnames[modpath] = visitor.modname
+        if modpath not in sources:  # an export_modules module read by liberator
+            sources[modpath] = _read_text(modpath)
     pin_conditional_bindings(lib, sources, modnames, cls.__qualname__)
     future = any(_FUTURE_RE.search(sources.get(d.modpath) or _read_text(d.modpath))
                  for d in lib.body_defs.values())

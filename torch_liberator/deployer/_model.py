@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch_liberator.deployer._files import atomic_write, plain_name, remove_stale_parts
 from torch_liberator.deployer._format import (
-    TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, encode_weights, load_json,
+    TRAIN_INFO_FNAME, DeployFile, encode_weights, load_json,
     write_deploy_zip)
 from torch_liberator.errors import DeployError
 
@@ -46,18 +46,6 @@ def _train_info_bytes(train_info):
             f'train_info must be JSON-serializable ({err}); convert its '
             'values to numbers, strings, lists and dicts') from err
     return (text + '\n').encode('utf8')
-
-
-def _dest_path(fpath, stem, weights):
-    """A directory destination gets a name derived from code and weights."""
-    fpath = Path(fpath)
-    if fpath.is_dir():
-        fpath = fpath / f'deploy_{stem}_{hashlib.sha256(weights).hexdigest()[:12]}.zip'
-    elif fpath.suffix.lower() != '.zip':
-        raise DeployError(
-            f'deploy destination {os.fspath(fpath)!r} must end with .zip (or '
-            'be an existing directory)')
-    return fpath
 
 
 def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
@@ -146,12 +134,10 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         check_rebuild(model, build, kwargs, how)
         code = build_factory_code(ref, kwargs, type(model))
     files = {code.fname: code.text.encode('utf8')}
-    weights, weights_entry = encode_weights(model.state_dict())  # before any forward
-    files[WEIGHTS_FNAME] = weights
+    tensors, weights_entry = encode_weights(model.state_dict())  # before any forward
     example = None
     if example_inputs is not None:
         files[EXAMPLE_FNAME], example = record_example(model, example_inputs, example_tolerance)
-    fpath = _dest_path(fpath, code.fname[:-3], weights)
     info = _train_info_bytes(train_info)
     if info is not None:
         files[TRAIN_INFO_FNAME] = info
@@ -168,7 +154,7 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         manifest['model']['factory'] = code.origin
     if example is not None:
         manifest['example'] = example
-    fpath = os.fspath(write_deploy_zip(fpath, files, manifest))
+    fpath = os.fspath(write_deploy_zip(fpath, files, manifest, tensors))
     if verbose:
         print(f'[DEPLOYER] Deployed zipfpath={fpath}')
     return fpath
@@ -573,11 +559,10 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
     module = _import_code(text, hashlib.sha256(data).hexdigest(), os.fspath(model_fpath))
     check_state_fits(module.get_model_cls(), module.get_initkw(), state,
                      os.fspath(weights_fpath))
-    weights, weights_entry = encode_weights(state)
+    tensors, weights_entry = encode_weights(state)
     stem = plain_name(class_name or model_fpath.stem)
     fname = f'{stem}_{hashlib.sha256(data).hexdigest()[:16]}.py'
-    fpath = _dest_path(fpath, fname[:-3], weights)
-    files = {fname: data, WEIGHTS_FNAME: weights}
+    files = {fname: data}
     info = _train_info_bytes(train_info)
     if info is not None:
         files[TRAIN_INFO_FNAME] = info
@@ -588,7 +573,7 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
         'requires': requires, 'versions': _versions(),
         'weights': weights_entry,
     }
-    fpath = os.fspath(write_deploy_zip(fpath, files, manifest))
+    fpath = os.fspath(write_deploy_zip(fpath, files, manifest, tensors))
     if verbose:
         print(f'[DEPLOYER] Deployed zipfpath={fpath}')
     return fpath
