@@ -165,11 +165,13 @@ def _import_code(text, digest, label):
     sys.modules[modname] = module
     try:
         exec(compile(text, filename, 'exec'), module.__dict__)
-        missing = [n for n in ('get_model_cls', 'get_initkw')
+        missing = [f'{n}()' for n in ('get_model_cls', 'get_initkw')
                    if not callable(getattr(module, n, None))]
         if missing:
-            raise DeployError(f'the model code in {label} defines no {missing[0]}(); it was '
-                              'not written by torch_liberator')
+            raise DeployError(
+                f'the model code in {label} defines no {" or ".join(missing)}; a deploy model '
+                'file needs both -- create it with `python -m torch_liberator export` or '
+                'export_model_code')
     except BaseException as err:
         del sys.modules[modname]
         if isinstance(err, ImportError):
@@ -426,35 +428,6 @@ class DeployedModel:
         return model
 
 
-def _static_contract(text, fname):
-    """Class name and literal initkw of a model file, read without running it."""
-    import ast
-    try:
-        tree = ast.parse(text)
-    except SyntaxError as err:
-        raise DeployError(f'{fname} is not valid Python: {err}') from err
-    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    missing = [n for n in ('get_model_cls', 'get_initkw') if n not in funcs]
-    if missing:
-        raise DeployError(
-            f'{fname} defines no {missing}; a deploy model file needs get_model_cls() and '
-            'get_initkw() -- create it with `python -m torch_liberator export` or '
-            'export_model_code')
-    class_name = initkw = None
-    for node in ast.walk(funcs['get_model_cls']):
-        if isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
-            class_name = node.value.id
-    for node in ast.walk(funcs['get_initkw']):
-        if isinstance(node, ast.Return) and node.value is not None:
-            try:
-                initkw = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                initkw = None
-    if isinstance(initkw, dict) and all(isinstance(k, str) for k in initkw):
-        return class_name, json.loads(json.dumps(initkw, default=repr))
-    return class_name, None
-
-
 def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1) -> str:
     """
     Package an exported model file and a checkpoint into a deploy zip (the
@@ -492,21 +465,26 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1) 
     from torch_liberator.checkpoint import read_state_dict
     from torch_liberator.deployer._check import check_state_fits
     from torch_liberator.deployer._export import find_code_imports
+    from torch_liberator.deployer._initkw import encode_initkw
+    from torch_liberator.errors import ExportError
     model_fpath = Path(model_fpath)
     try:
         text = model_fpath.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise DeployError(f'cannot read model file {os.fspath(model_fpath)!r}: {err}') from err
-    class_name, initkw = _static_contract(text, model_fpath.name)
     state = read_state_dict(weights_fpath)
     data = text.encode('utf8')
     digest = hashlib.sha256(data).hexdigest()
     module = _import_code(text, digest, os.fspath(model_fpath))
-    check_state_fits(module.get_model_cls(), module.get_initkw(), state, os.fspath(weights_fpath))
-    stem = plain_name(class_name or model_fpath.stem)
+    build, initkw = module.get_model_cls(), module.get_initkw()
+    check_state_fits(build, initkw, state, os.fspath(weights_fpath))
+    try:
+        initkw = encode_initkw(initkw)[0]
+    except ExportError:
+        initkw = None  # not storable in JSON: the code still builds it
+    stem = plain_name(getattr(build, '__name__', model_fpath.stem))
     fname = f'{stem}_{digest[:16]}.py'
-    manifest = {'model': {'class': class_name or stem, 'code': fname,
-                          'origin': model_fpath.name},
+    manifest = {'model': {'class': stem, 'code': fname, 'origin': model_fpath.name},
                 'initkw': initkw, 'initkw_source': 'get_initkw()',
                 'requires': {m: None for m in find_code_imports(text)[0]}}
     return _write(fpath, {fname: data}, manifest, state, train_info, verbose)
