@@ -51,7 +51,7 @@ from torch_liberator.errors import (
 
 __all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'LEGACY_WEIGHTS_FNAME', 'MANIFEST_FNAME',
            'MAX_TEXT_BYTES', 'TRAIN_INFO_FNAME', 'WEIGHTS_FNAME', 'DeployFile',
-           'encode_weights', 'load_json', 'read_deploy_state_dict', 'to_device',
+           'encode_weights', 'read_deploy_state_dict', 'to_device',
            'write_deploy_zip']
 
 FORMAT_NAME = 'torch_liberator.deploy'
@@ -271,19 +271,8 @@ def _manifest_problem(manifest):
     return next((what for ok, what in checks if not ok), None)
 
 
-def load_json(data, what):
-    """
-    Parse JSON read from a file; any failure (deep nesting included) is a
-    :class:`~torch_liberator.errors.CheckpointFormatError` naming ``what``.
-
-    Example:
-        >>> from torch_liberator.deployer._format import load_json
-        >>> try:
-        ...     load_json(b'[' * 100000, 'train_info.json')
-        ... except ValueError as err:
-        ...     print(str(err)[:40])
-        train_info.json is not valid JSON (Recur
-    """
+def _load_json(data, what):
+    """Parsed JSON; any failure (deep nesting too) is a CheckpointFormatError."""
     try:
         return json.loads(bytes(data).decode('utf8'))
     except (ValueError, RecursionError) as err:
@@ -418,7 +407,7 @@ class DeployFile:
         return members
 
     def _read_manifest(self):
-        manifest = load_json(self._read_raw(MANIFEST_FNAME),
+        manifest = _load_json(self._read_raw(MANIFEST_FNAME),
                              f'the manifest of {os.fspath(self.fpath)!r}')
         if not isinstance(manifest, dict) or manifest.get('format') != FORMAT_NAME:
             raise self._fail(f'has a {MANIFEST_FNAME} that is not a {FORMAT_NAME} manifest',
@@ -577,6 +566,10 @@ class DeployFile:
             return None
         self._file.seek(0)
         return hashlib.file_digest(self._file, 'sha256').hexdigest()
+
+    def read_json(self, rel):
+        """A member parsed as JSON, size and sha256 checked."""
+        return _load_json(self.read(rel), f'{rel} of {os.fspath(self.fpath)!r}')
 
     def read(self, rel) -> bytes:
         """A member's bytes, size and sha256 checked (a 0.2 file: as read)."""

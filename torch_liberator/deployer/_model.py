@@ -16,7 +16,7 @@ from pathlib import Path
 
 from torch_liberator.deployer._files import atomic_write, plain_name, remove_stale_parts
 from torch_liberator.deployer._format import (
-    TRAIN_INFO_FNAME, DeployFile, encode_weights, load_json, write_deploy_zip)
+    TRAIN_INFO_FNAME, DeployFile, encode_weights, write_deploy_zip)
 from torch_liberator.errors import DeployError, IntegrityError
 
 __all__ = ['DeployedModel', 'deploy', 'deploy_files', 'load_in_fresh_process']
@@ -299,10 +299,9 @@ class DeployedModel:
             >>> tmp.cleanup()
         """
         with DeployFile(self.fpath) as dfile:
-            if TRAIN_INFO_FNAME not in dfile.members:
-                return None
-            data = dfile.read(TRAIN_INFO_FNAME)
-        return load_json(data, f'train_info.json of {os.fspath(self.fpath)!r}')
+            if TRAIN_INFO_FNAME in dfile.members:
+                return dfile.read_json(TRAIN_INFO_FNAME)
+        return None
 
     def extract_snapshot(self, extract_dpath=None) -> str:
         """
