@@ -205,11 +205,18 @@ def write_deploy_zip(fpath, files, manifest, tensors=None) -> Path:
 
 
 def _sha256(data):
-    """The hex sha256 of bytes, or of a file's content given its path."""
+    """The hex sha256 of bytes, of an open binary file, or of a file's content."""
     if isinstance(data, bytes):
         return hashlib.sha256(data).hexdigest()
-    with open(data, 'rb') as file:
-        return hashlib.file_digest(file, 'sha256').hexdigest()
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, 'rb') as file:
+            return _sha256(file)
+    if hasattr(hashlib, 'file_digest'):  # Python >= 3.11
+        return hashlib.file_digest(data, 'sha256').hexdigest()
+    hasher = hashlib.sha256()
+    while chunk := data.read(2 ** 20):
+        hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 def to_device(value, device):
@@ -565,7 +572,7 @@ class DeployFile:
         if self._file is None:
             return None
         self._file.seek(0)
-        return hashlib.file_digest(self._file, 'sha256').hexdigest()
+        return _sha256(self._file)
 
     def read_json(self, rel):
         """A member parsed as JSON, size and sha256 checked."""
