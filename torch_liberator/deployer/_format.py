@@ -126,18 +126,12 @@ def _zipinfo(arcname, stored):
 
 def write_deploy_zip(fpath, files, manifest, tensors=None) -> Path:
     """
-    Write a deploy zip atomically and reproducibly: every member under
-    ``<stem>/``, sorted, dated 1980, compressed except the weights, and
-    ``manifest.json`` last with every member's sha256 and size. ``tensors``
-    go to ``weights.safetensors`` through a temporary file beside ``fpath``
-    (no copy of the weights is held in memory), hashed meanwhile.
-
-    Args:
-        fpath (str | PathLike): the ``.zip``, or an existing folder (the file
-            is then named ``deploy_<code stem>_<weights hash>.zip``).
-        files (Dict[str, bytes]): relative member name -> content.
-        manifest (dict): JSON-able fields of ``manifest.json``.
-        tensors (Dict[str, Tensor] | None): from :func:`encode_weights`.
+    Write a deploy zip atomically and reproducibly: ``files`` (name ->
+    bytes) under ``<stem>/``, sorted, dated 1980, compressed; ``tensors``
+    (from :func:`encode_weights`) as ``weights.safetensors``, stored, through
+    a temporary file beside ``fpath`` (no copy held in memory); and
+    ``manifest`` plus every member's sha256 and size last. An existing
+    folder ``fpath`` gets ``deploy_<code stem>_<weights hash>.zip``.
 
     Raises:
         DeployError: a bad destination or member name, or writing fails.
@@ -290,20 +284,12 @@ def _load_json(data, what):
 
 class DeployFile:
     """
-    A deploy zip or folder opened for reading through one handle; runs
-    nothing. Opening checks the layout (one folder, plain member names, sizes
-    and compression that fit the archive, no duplicates) and the manifest;
-    :meth:`verify` checks every member's size and sha256 and keeps the bytes.
-
-    Args:
-        fpath (str | PathLike): a deploy ``.zip``, a path inside one, or an
-            unzipped deploy folder (or its parent).
-
-    Attributes:
-        name (str): the deploy folder's name.
-        manifest (dict | None): the manifest (None for a 0.2 file).
-        legacy (bool): True for a torch_liberator 0.2 file.
-        members (Dict[str, int]): member name -> size.
+    A deploy zip (or a path inside one, or an unzipped folder) opened for
+    reading through one handle; runs nothing. Opening checks the layout (one
+    folder, plain member names, sizes and compression that fit the archive,
+    no duplicates) and the manifest; :meth:`verify` checks every member's
+    size and sha256 and keeps the bytes. Attributes: ``name``, ``manifest``
+    (None for a 0.2 file), ``legacy``, ``members`` (name -> size).
 
     Example:
         >>> import os, tempfile

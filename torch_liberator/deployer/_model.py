@@ -434,14 +434,10 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1) 
     weights load strictly into the model the file builds. The model file is
     run (imported) to build it on meta: give only a file you trust.
 
-    Args:
-        model_fpath (str | PathLike): a ``.py`` defining ``get_model_cls()``
-            and ``get_initkw()`` (as :func:`export_model_code` writes).
-        weights_fpath (str | PathLike): a checkpoint that
-            :func:`torch_liberator.checkpoint.read_state_dict` reads.
-        fpath (str | PathLike): the ``.zip`` or an existing directory.
-        train_info (dict | str | PathLike | None): JSON metadata.
-        verbose (int): 1 prints the written path.
+    ``model_fpath`` defines ``get_model_cls()`` and ``get_initkw()`` (as
+    :func:`export_model_code` writes); ``weights_fpath`` is any checkpoint
+    :func:`torch_liberator.checkpoint.read_state_dict` reads; the other
+    arguments are :func:`deploy`'s.
 
     Raises:
         DeployError: the file lacks the contract, does not run, or the
@@ -525,13 +521,11 @@ def load_in_fresh_process(fpath, timeout=None) -> dict:
     ``torch.py`` planted beside the zip never runs). The child imports this
     torch_liberator by its path, everything else from the interpreter's paths.
 
-    Returns:
-        dict: ``class``, ``tensors`` (state dict entries), ``check`` (None or
-        the example check's summary) and ``torch_file``.
+    Returns ``class``, ``tensors`` (state-dict entries), ``check`` (None or
+    the example check's summary) and ``torch_file``.
 
     Raises:
         DeployError: it did not load (the child's error, one line).
-        LiberatorError: not a readable deploy file (before any process starts).
 
     Example:
         >>> from torch_liberator.deployer import load_in_fresh_process
