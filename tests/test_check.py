@@ -251,10 +251,10 @@ def test_attribute_check_is_never_skipped_by_the_cache(tmp_path):
 
 
 def test_check_rebuild_remembers_what_passed(monkeypatch):
-    from torch_liberator.deployer import _metabuild
+    from torch_liberator.deployer import _check
     calls = []
-    real = _metabuild.build_on_meta
-    monkeypatch.setattr(_metabuild, 'build_on_meta', lambda *a: calls.append(1) or real(*a))
+    real = _check.build_on_meta
+    monkeypatch.setattr(_check, 'build_on_meta', lambda *a: calls.append(1) or real(*a))
     model = torch.nn.Linear(5, 7)
     for _ in range(3):
         check_rebuild(model, torch.nn.Linear, {'in_features': 5, 'out_features': 7})

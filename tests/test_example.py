@@ -1,7 +1,7 @@
 """
 The behavioural check kept in a deploy file: ``deploy(..., example_inputs=)``
 stores inputs and outputs, ``load_model(check=True)`` re-runs and compares
-within the stored tolerance (torch_liberator.deployer._example).
+within the stored tolerance (torch_liberator.deployer._check).
 """
 import io
 import json
@@ -14,7 +14,7 @@ import torch
 
 from conftest import Scaled
 from torch_liberator.deployer import DeployedModel, deploy
-from torch_liberator.deployer._example import (
+from torch_liberator.deployer._check import (
     EXAMPLE_ATOL, EXAMPLE_FNAME, EXAMPLE_RTOL, check_example, record_example)
 from torch_liberator.errors import DeployError
 
@@ -67,10 +67,10 @@ def test_nested_inputs_and_outputs_round_trip(tmp_path):
 
 
 def test_without_check_the_example_is_not_run(tmp_path, monkeypatch):
-    from torch_liberator.deployer import _example
+    from torch_liberator.deployer import _check
     fpath = deploy(torch.nn.Linear(2, 2), tmp_path / 'l.zip', example_inputs=torch.ones(1, 2),
                    verbose=0)
-    monkeypatch.setattr(_example, 'check_example', None)  # would fail if called
+    monkeypatch.setattr(_check, 'check_example', None)  # would fail if called
     loader = DeployedModel(fpath)
     loader.load_model()
     assert loader.check_info is None

@@ -14,7 +14,7 @@ import torch
 from conftest import requires
 from torch_liberator.errors import ExportError
 from torch_liberator.deployer._export import build_model_code, export_model_code
-from torch_liberator.deployer._imports import find_code_imports
+from torch_liberator.deployer._export import find_code_imports
 from torch_liberator.deployer._initkw import infer_initkw
 
 PKG_FILES = {

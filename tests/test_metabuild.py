@@ -1,5 +1,5 @@
 """
-Tests for torch_liberator.deployer._metabuild: building on meta with initializers
+Tests for building on meta (torch_liberator.deployer._check): building on meta with initializers
 skipped gives the same tensor layout as a normal build, and adopting a
 state keeps its tensors (no copy).
 """
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import TiedLinears, requires
-from torch_liberator.deployer._metabuild import SkipMetaInit, build_assigned
+from torch_liberator.deployer._check import SkipMetaInit, build_assigned
 
 torchvision = requires('torchvision')
 

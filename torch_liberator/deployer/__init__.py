@@ -7,23 +7,13 @@ dict as safetensors and writes a manifest of sha256 hashes.
 without running anything, and the model only after every member's sha256
 matches the manifest.
 
-The package is made of a few modules, one job each, imports flowing one
-way (``_model`` -> ``_check``, ``_example``, ``_export`` -> ``_bindings``,
-``_imports``, ``_initkw``; ``_check`` -> ``_metabuild``; ``_model`` -> ``_format``
--> ``_files``; :mod:`torch_liberator.checkpoint` -> ``_format``; ``_fresh`` runs a
-child process):
-
-* ``_files``: files on disk, safely (the one atomic writer, plain names,
-  paths inside zips, regular files only);
-* ``_format``: the file format (zip container, manifest, hashes, weights);
-* ``_export``, ``_bindings``, ``_imports`` and ``_initkw``: the model's
-  code (with conditional bindings pinned to what ran), what it imports, and
-  its init arguments (or the factory that builds it);
-* ``_check``: what deploy checks before writing (the file rebuilds the model);
-* ``_example``: the optional behavioural check (example inputs and outputs);
-* ``_metabuild``: building a model on the meta device;
-* ``_model``: :func:`deploy`, :func:`deploy_files`, :class:`DeployedModel`;
-* ``_fresh``: loading a file in a fresh process from an empty folder.
+Modules, one job each, imports flowing one way (``_model`` -> ``_check``,
+``_export`` -> ``_initkw``; everything -> ``_format`` -> ``_files``):
+``_files`` (safe files: the atomic writer, plain names, zip paths),
+``_format`` (zip, manifest, hashes, weights), ``_export`` (the model's code,
+via liberator), ``_initkw`` (init arguments and factories), ``_check``
+(rebuild and example checks, building on meta) and ``_model`` (:func:`deploy`,
+:func:`deploy_files`, :class:`DeployedModel`, :func:`load_in_fresh_process`).
 
 Security model: the hashes detect a deploy file that was corrupted,
 truncated or modified after it was written (a tampered ``.py`` is refused
@@ -48,16 +38,15 @@ Example:
 """
 import importlib
 
-# public name -> the module that defines it, imported on first use so that
-# torch_liberator.checkpoint can read deploy files through ``_format``
-# without importing the model side (which imports checkpoint)
+# public name -> its module, imported on first use (torch_liberator.checkpoint
+# reads deploy files through ``_format`` without importing the model side)
 _LAZY = {
     'DeployedModel': '_model',
     'deploy': '_model',
     'deploy_files': '_model',
     'describe_layout_difference': '_check',
     'export_model_code': '_export',
-    'load_in_fresh_process': '_fresh',
+    'load_in_fresh_process': '_model',
     'parse_initkw': '_initkw',
     'read_deploy_state_dict': '_format',
 }

@@ -1,16 +1,17 @@
 """
-What :func:`~torch_liberator.deploy` checks before it writes anything: that
-the file would rebuild the model it is given.
+That a deploy file rebuilds the model it was given: checked at deploy, before
+anything is written, and (on request) at load.
 
-* :func:`check_materialized`: every tensor holds data (none on ``meta``).
 * :func:`check_rebuild`: the class (or factory) called with the init
-  arguments, on the ``meta`` device, gives the model's class and exactly
-  its state-dict keys and shapes. When some arguments were left to their
-  defaults because the model does not store them (an inferred ``initkw``),
-  the rebuilt model must also equal the model in every plain attribute of
-  every submodule (``num_heads``, ``eps``, ``p`` of a dropout, activation
-  classes, ...): same shapes with a different configuration is a different
-  model.
+  arguments on the ``meta`` device gives the model's class with exactly its
+  state-dict keys and shapes; when some arguments were left to defaults the
+  model does not store, also every plain attribute of every submodule.
+* :func:`build_on_meta` / :func:`build_assigned`: build a model on ``meta``
+  with initializers skipped (:class:`SkipMetaInit`), and adopt loaded
+  tensors without a copy.
+* :func:`record_example` / :func:`check_example`: example inputs and the
+  outputs the model gave, stored as ``example.safetensors``; compared with
+  :func:`torch.allclose` (float tensors) or exactly (anything else).
 
 Example:
     >>> import torch
@@ -28,26 +29,142 @@ import inspect
 import math
 
 import torch
+from torch.overrides import TorchFunctionMode
 
+from torch_liberator.deployer._format import to_device
 from torch_liberator.errors import DeployError
 
-__all__ = ['check_materialized', 'check_rebuild', 'check_state_fits',
-           'describe_layout_difference']
+__all__ = ['EXAMPLE_ATOL', 'EXAMPLE_FNAME', 'EXAMPLE_RTOL', 'SkipMetaInit',
+           'build_assigned', 'build_on_meta', 'check_example', 'check_materialized',
+           'check_rebuild', 'check_state_fits', 'describe_layout_difference',
+           'record_example']
+
+#: the member that holds the example inputs and outputs
+EXAMPLE_FNAME = 'example.safetensors'
+#: default tolerances of the example comparison (float tensors)
+EXAMPLE_RTOL, EXAMPLE_ATOL = 1e-4, 1e-5
 
 # attributes every torch.nn.Module has (hooks, flags): not configuration
 _MODULE_MACHINERY = frozenset(vars(torch.nn.Module())) | {'training'}
-# attributes commonly set on a model after it is built (timm's create_model,
-# torch_liberator's own _initkw): compared only when __init__ made them
+# set on a model after it is built (timm, torch_liberator): compared only if __init__ made them
 _POST_INIT = ('_initkw', 'pretrained_cfg', 'default_cfg', 'pretrained_model_args',
               '_model_args', 'pretrained_cfg_overlay')
+# in-place ops that change values only (never shape, dtype or strides)
+_VALUE_OPS = ('normal_', 'uniform_', 'zero_', 'fill_', 'random_', 'bernoulli_',
+              'exponential_', 'geometric_', 'log_normal_', 'cauchy_', 'erfinv_', 'mul_',
+              'add_', 'sub_', 'div_', 'clamp_', 'clamp_min_', 'clamp_max_', 'copy_',
+              'abs_', 'neg_', 'sqrt_', 'exp_', 'log_')
+_MAX_DEPTH = 32
 
+
+def _one_line(err):
+    return f'{type(err).__name__}: {" ".join(str(err).split())}'
+
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+# --- building on meta ---------------------------------------------------------
+
+class SkipMetaInit(TorchFunctionMode):
+    """
+    A torch function mode in which ``torch.nn.init`` functions and value-only
+    in-place ops on meta tensors return their tensor without running (they
+    would change no shape, dtype or stride; for resnet50 about half the
+    build time).
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._check import SkipMetaInit
+        >>> with torch.device('meta'), SkipMetaInit():
+        ...     conv = torch.nn.Conv2d(3, 8, 3)
+        >>> conv.weight.shape, conv.weight.is_meta
+        (torch.Size([8, 3, 3, 3]), True)
+    """
+
+    _skip = frozenset(
+        {getattr(torch.Tensor, name) for name in _VALUE_OPS if hasattr(torch.Tensor, name)}
+        | {func for name, func in vars(torch.nn.init).items()
+           if name.endswith('_') and not name.startswith('_') and callable(func)})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self._skip and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def build_on_meta(cls, initkw):
+    """
+    ``cls(**initkw)`` on the meta device, initializers skipped.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._check import build_on_meta
+        >>> build_on_meta(torch.nn.Linear, {'in_features': 2, 'out_features': 3}).weight.shape
+        torch.Size([3, 2])
+    """
+    with torch.device('meta'), SkipMetaInit():
+        return cls(**initkw)
+
+
+def build_assigned(cls, initkw, state):
+    """
+    Build ``cls(**initkw)`` on meta and adopt ``state``'s tensors (no copy,
+    no random init). None when the model cannot be built that way (it fails
+    on meta, ties weights, has non-persistent buffers or tensor attributes);
+    the caller then builds it normally.
+
+    Raises:
+        DeployError: the model was built but ``state`` does not fit it.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._check import build_assigned
+        >>> state = torch.nn.Linear(2, 3).state_dict()
+        >>> model = build_assigned(torch.nn.Linear, {'in_features': 2, 'out_features': 3}, state)
+        >>> model.weight.data_ptr() == state['weight'].data_ptr()
+        True
+    """
+    try:
+        model = build_on_meta(cls, initkw)
+    except Exception:  # the user's code may raise anything: build normally
+        return None
+    named = list(model.named_parameters(remove_duplicate=False))
+    named += list(model.named_buffers(remove_duplicate=False))
+    if (len({id(t) for _, t in named}) != len(named)  # tied weights: keep the ties
+            or {n for n, _ in named} != set(model.state_dict())  # non-persistent buffers
+            or len({id(v) for v in state.values()}) != len(state)
+            or _has_meta_attributes(model)):  # e.g. self.scale = torch.tensor(2.0)
+        return None
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as err:
+        raise DeployError(f'the deployed weights do not fit {cls.__name__}(**initkw): {err}; '
+                          'use load_model(strict=False) to load what fits') from err
+    if any(t.is_meta for t in model.parameters()) or any(t.is_meta for t in model.buffers()):
+        return None
+    return model
+
+
+def _has_meta_attributes(model):
+    for module in model.modules():
+        for key, value in vars(module).items():
+            if key in ('_parameters', '_buffers', '_modules'):
+                continue
+            values = value.values() if isinstance(value, dict) else (
+                value if isinstance(value, (list, tuple)) else [value])
+            if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
+                return True
+    return False
+
+
+# --- the rebuild check ----------------------------------------------------------
 
 def check_materialized(model):
     """
-    Refuse a model whose parameters or buffers hold no data (``meta``).
-
-    Raises:
-        DeployError: names the tensors and how to give them values.
+    Refuse a model whose tensors are on the ``meta`` device (no values).
 
     Example:
         >>> import torch
@@ -66,46 +183,33 @@ def check_materialized(model):
     if meta:
         raise DeployError(
             f'cannot deploy {type(model).__name__}: its tensors {meta[:5]}'
-            f'{" ..." if len(meta) > 5 else ""} are on the meta device and hold '
-            'no values; give them values first (e.g. model.to_empty(device='
-            "'cpu') and load the weights, or build the model off meta)")
-
-
-def _layout(state):
-    return {key: tuple(value.shape) for key, value in state.items()}
+            f'{" ..." if len(meta) > 5 else ""} are on the meta device and hold no values; '
+            "give them values first (e.g. model.to_empty(device='cpu') and load the "
+            'weights, or build the model off meta)')
 
 
 def describe_layout_difference(want, got, limit=3):
     """
-    One line saying how a state-dict layout differs from the one wanted
-    ('' if they agree): keys it is missing, keys it has in excess, and
-    shapes (``got instead of wanted``).
-
-    Args:
-        want (Dict[str, Tensor | Sequence[int]]): the model's state dict (or
-            key -> shape).
-        got (Dict[str, Tensor | Sequence[int]]): the other one.
-        limit (int): how many keys to name per kind of difference.
+    One line saying how the state-dict layout ``got`` differs from ``want``
+    (key -> tensor or shape); '' if they agree.
 
     Example:
-        >>> import torch
         >>> from torch_liberator.deployer._check import describe_layout_difference
         >>> describe_layout_difference({'w': (2, 3), 'b': (2,)}, {'w': (3, 3), 'c': (1,)})
         "missing ['b']; unexpected ['c']; shapes: w (3, 3) instead of (2, 3)"
     """
     want = {k: tuple(getattr(v, 'shape', v)) for k, v in want.items()}
     got = {k: tuple(getattr(v, 'shape', v)) for k, v in got.items()}
+    shapes = [k for k in want if k in got and want[k] != got[k]]
     parts = []
     for label, keys in (('missing', [k for k in want if k not in got]),
-                        ('unexpected', [k for k in got if k not in want])):
+                        ('unexpected', [k for k in got if k not in want]),
+                        ('shapes:', shapes)):
         if keys:
+            named = (str(keys[:limit]) if label != 'shapes:' else ', '.join(
+                f'{k} {got[k]} instead of {want[k]}' for k in keys[:limit]))
             more = f' and {len(keys) - limit} more' if len(keys) > limit else ''
-            parts.append(f'{label} {keys[:limit]}{more}')
-    shapes = [k for k in want if k in got and want[k] != got[k]]
-    if shapes:
-        more = f' and {len(shapes) - limit} more' if len(shapes) > limit else ''
-        parts.append('shapes: ' + ', '.join(
-            f'{k} {got[k]} instead of {want[k]}' for k in shapes[:limit]) + more)
+            parts.append(f'{label} {named}{more}')
     return '; '.join(parts)
 
 
@@ -113,25 +217,12 @@ def describe_layout_difference(want, got, limit=3):
 _PASSED = set()
 
 
-def check_rebuild(model, build, initkw, how='argument', unconfirmed=(),
-                  assume_defaults=False):
+def check_rebuild(model, build, initkw, how='argument', unconfirmed=(), assume_defaults=False):
     """
-    Refuse ``initkw`` unless ``build(**initkw)`` rebuilds ``model``.
-
-    The model is built on the ``meta`` device (initializers skipped; a
-    normal build if that fails). It must be of the model's class and have
-    the model's state-dict keys and shapes. With ``unconfirmed`` arguments
-    (left to their defaults because the model does not store them) it must
-    also have the model's submodules and the same plain attributes in each.
-
-    Args:
-        model (torch.nn.Module): the model being deployed.
-        build (Callable): its class, or a factory.
-        initkw (dict): keyword arguments for ``build``.
-        how (str): where ``initkw`` came from (for the message).
-        unconfirmed (Sequence[str]): arguments whose defaults were used.
-        assume_defaults (bool): trust those defaults (skip the attribute
-            comparison; the layout is still checked).
+    Refuse ``initkw`` unless ``build(**initkw)``, built on meta, is of the
+    model's class with the model's state-dict keys and shapes; with
+    ``unconfirmed`` arguments (defaults the model does not store) and not
+    ``assume_defaults``, also with the same submodules and plain attributes.
 
     Raises:
         DeployError: names what differs and what to pass instead.
@@ -139,15 +230,14 @@ def check_rebuild(model, build, initkw, how='argument', unconfirmed=(),
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._check import check_rebuild
-        >>> model = torch.nn.Dropout(p=0.3)
         >>> try:  # as if inference had not found p
-        ...     check_rebuild(model, torch.nn.Dropout, {}, 'inferred', ['p'])
+        ...     check_rebuild(torch.nn.Dropout(p=0.3), torch.nn.Dropout, {}, 'inferred', ['p'])
         ... except ValueError as err:
         ...     print(str(err)[:78])
         cannot tell the init arguments of Dropout: the model does not store ['p'], so
     """
     name = getattr(build, '__name__', repr(build))
-    want = _layout(model.state_dict())
+    want = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     compare = bool(unconfirmed) and not assume_defaults
     try:  # the layout check depends on these only; attributes are per model
         key = None if compare else (build, repr(initkw), tuple(sorted(want.items())))
@@ -157,55 +247,38 @@ def check_rebuild(model, build, initkw, how='argument', unconfirmed=(),
     if key is not None and key in _PASSED:
         return
     label = f'initkw {initkw} (from {how})'
-    _check_signature(build, name, initkw, label)
     probe = _build_probe(build, name, initkw, label)
     if type(probe) is not type(model):
         raise DeployError(
-            f'{label} makes {name} build a {type(probe).__qualname__}, not the '
-            f"model's {type(model).__qualname__}; name the factory and "
-            'arguments that built this model')
-    diff = describe_layout_difference(want, _layout(probe.state_dict()))
+            f'{label} makes {name} build a {type(probe).__qualname__}, not the model\'s '
+            f'{type(model).__qualname__}; name the factory and arguments that built this model')
+    diff = describe_layout_difference(want, probe.state_dict())
     if diff:
         what = f'a {name}' if inspect.isclass(build) else f'{type(probe).__name__} (via {name})'
+        raise DeployError(f"{label} builds {what} whose state dict differs from the model's "
+                          f'(rebuilt: {diff}); {_hint(build, name, unconfirmed)}')
+    found = _attribute_differences(model, probe) if compare else []
+    if found:
+        where, mine, theirs = found[0]
+        leaves = {w.rsplit('.', 1)[-1].lstrip('_') for w, _, _ in found}
+        likely = [n for n in unconfirmed if any(
+            leaf == n or leaf.endswith('_' + n) for leaf in leaves)]
+        likely = f' (likely {likely})' if likely else ''
         raise DeployError(
-            f'{label} builds {what} whose state dict differs from the '
-            f"model's (rebuilt: {diff}); {_hint(build, name, unconfirmed)}")
-    if compare:
-        found = _attribute_differences(model, probe)
-        if found:
-            where, mine, theirs = found[0]
-            leaves = {w.rsplit('.', 1)[-1].lstrip('_') for w, _, _ in found}
-            likely = [n for n in unconfirmed if any(
-                leaf == n or leaf.endswith('_' + n) for leaf in leaves)]
-            likely = f' (likely {likely})' if likely else ''
-            raise DeployError(
-                f'cannot tell the init arguments of {name}: the model does not '
-                f'store {list(unconfirmed)}, so their defaults would be used, '
-                f'and rebuilt that way it differs{likely} at {where} ('
-                f'{_short(mine)} in the model, {_short(theirs)} rebuilt; '
-                f'{len(found)} difference(s)); pass initkw= with their values '
-                '(or set model._initkw), or assume_defaults=True if the '
-                'defaults are right')
+            f'cannot tell the init arguments of {name}: the model does not store '
+            f'{list(unconfirmed)}, so their defaults would be used, and rebuilt that way it '
+            f'differs{likely} at {where} ({_short(mine, 40)} in the model, '
+            f'{_short(theirs, 40)} rebuilt; {len(found)} difference(s)); pass initkw= with '
+            'their values (or set model._initkw), or assume_defaults=True if the defaults '
+            'are right')
     if key is not None:
         _PASSED.add(key)
 
 
 def check_state_fits(build, initkw, state, where):
     """
-    Refuse ``state`` unless it loads strictly into ``build(**initkw)``.
-
-    The model is built on the ``meta`` device (a normal build if that
-    fails) and loaded with ``load_state_dict(strict=True)``, so the model's
-    own load hooks run too.
-
-    Args:
-        build (Callable): the model class or factory.
-        initkw (dict): its keyword arguments.
-        state (Dict[str, Tensor]): the weights.
-        where (str): names the weights in the message.
-
-    Raises:
-        DeployError: names the keys and shapes that differ.
+    Refuse ``state`` unless it loads strictly (load hooks included) into
+    ``build(**initkw)`` built on meta.
 
     Example:
         >>> import torch
@@ -219,7 +292,6 @@ def check_state_fits(build, initkw, state, where):
     """
     name = getattr(build, '__name__', repr(build))
     label = f'{name}(**{initkw})'
-    _check_signature(build, name, initkw, label)
     probe = _build_probe(build, name, initkw, label)
     diff = describe_layout_difference(probe.state_dict(), state)
     if not diff:
@@ -227,30 +299,26 @@ def check_state_fits(build, initkw, state, where):
             probe.load_state_dict(state, strict=True, assign=any(
                 t.is_meta for t in probe.state_dict().values()))
         except Exception as err:  # a model's load hooks may raise anything
-            diff = f'{type(err).__name__}: {" ".join(str(err).split())}'
+            diff = _one_line(err)
     if diff:
-        raise DeployError(
-            f'the weights in {where} do not load strictly into {label}: {diff}')
-
-def _check_signature(build, name, initkw, label):
-    try:
-        sig = inspect.signature(build)
-    except (TypeError, ValueError):
-        return
-    params = sig.parameters.values()
-    missing = [p.name for p in params if p.default is p.empty and p.name not in initkw
-               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
-    if missing:
-        fix = ('pass every argument the model was built with, or name the '
-               "factory that built it (factory='torchvision.models:resnet50', "
-               'initkw={...})') if inspect.isclass(build) else 'pass them in initkw'
-        raise DeployError(
-            f'{label} cannot build {name}: it requires {missing}, which '
-            f'initkw does not give; {fix}')
+        raise DeployError(f'the weights in {where} do not load strictly into {label}: {diff}')
 
 
 def _build_probe(build, name, initkw, label):
-    from torch_liberator.deployer._metabuild import build_on_meta
+    """``build(**initkw)`` on meta (for real if that fails), after checking
+    that ``initkw`` gives every required argument."""
+    try:
+        params = inspect.signature(build).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    missing = [p.name for p in params if p.default is p.empty and p.name not in initkw
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+    if missing:
+        fix = ('pass every argument the model was built with, or name the factory that '
+               "built it (factory='torchvision.models:resnet50', initkw={...})"
+               if inspect.isclass(build) else 'pass them in initkw')
+        raise DeployError(f'{label} cannot build {name}: it requires {missing}, which '
+                          f'initkw does not give; {fix}')
     try:
         return build_on_meta(build, initkw)
     except Exception:  # some models cannot be built on meta: build for real
@@ -259,43 +327,32 @@ def _build_probe(build, name, initkw, label):
         with torch.no_grad():
             return build(**initkw)
     except Exception as err:  # the user's code may raise anything
-        raise DeployError(
-            f'{label} does not build {name}: {type(err).__name__}: '
-            f'{" ".join(str(err).split())}') from err
+        raise DeployError(f'{label} does not build {name}: {_one_line(err)}') from err
 
 
 def _hint(build, name, unconfirmed):
-    params = []
-    if inspect.isclass(build):
-        try:
-            params = list(inspect.signature(build.__init__).parameters.values())[1:]
-        except (TypeError, ValueError):
-            pass
+    try:
+        params = list(inspect.signature(build.__init__).parameters.values())[1:] \
+            if inspect.isclass(build) else []
+    except (TypeError, ValueError):
+        params = []
     if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return (f'{name} takes positional *args (e.g. submodules, as '
-                'torch.nn.Sequential does), which initkw cannot give; deploy a '
-                'model class of your own that builds its layers')
+        return (f'{name} takes positional *args (e.g. submodules, as torch.nn.Sequential '
+                'does), which initkw cannot give; deploy a model class of your own that '
+                'builds its layers')
     if unconfirmed:
-        return (f'the model does not store {list(unconfirmed)}, so their '
-                'defaults were used; pass initkw= (or set model._initkw)')
+        return (f'the model does not store {list(unconfirmed)}, so their defaults were '
+                'used; pass initkw= (or set model._initkw)')
     return 'pass the initkw the model was built with'
-
-
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + '...'
 
 
 def _attribute_differences(model, probe):
     """(where, model's value, rebuilt value) for every submodule and plain
-    attribute in which the two differ."""
+    attribute in which the two differ, in module order."""
     mine = dict(model.named_modules(remove_duplicate=False))
     theirs = dict(probe.named_modules(remove_duplicate=False))
-    out = []
-    for where in mine.keys() | theirs.keys():
-        if where not in mine or where not in theirs:
-            out.append((where or '<root>', type(mine.get(where)).__name__,
-                        type(theirs.get(where)).__name__))
+    out = [(w or '<root>', type(mine.get(w)).__name__, type(theirs.get(w)).__name__)
+           for w in mine.keys() ^ theirs.keys()]
     for where, module in mine.items():
         other = theirs.get(where)
         if other is None:
@@ -308,16 +365,14 @@ def _attribute_differences(model, probe):
             if attr not in other_attrs and (not where or attr in _POST_INIT):
                 continue  # set on the model after it was built
             path = f'{where}.{attr}' if where else attr
-            if attr not in attrs or attr not in other_attrs:
+            if attr not in attrs or attr not in other_attrs or not _same(
+                    attrs[attr], other_attrs[attr]):
                 out.append((path, attrs.get(attr, '<unset>'), other_attrs.get(attr, '<unset>')))
-            elif not _same(attrs[attr], other_attrs[attr]):
-                out.append((path, attrs[attr], other_attrs[attr]))
     order = {name: index for index, name in enumerate(mine)}
 
     def module_index(item):
-        path = item[0]
-        head = path if path in order else path.rpartition('.')[0]
-        return (order.get(head, len(order)), path)
+        head = item[0] if item[0] in order else item[0].rpartition('.')[0]
+        return (order.get(head, len(order)), item[0])
 
     return sorted(out, key=module_index)
 
@@ -328,8 +383,7 @@ def _same(a, b, depth=0):
     if a is b:
         return True
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
-                and a.shape == b.shape)
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
     if type(a) is not type(b) or depth > 8:
         return False
     if isinstance(a, torch.nn.Module):
@@ -341,8 +395,7 @@ def _same(a, b, depth=0):
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a)
     if isinstance(a, functools.partial):
-        return (_same(a.func, b.func, depth + 1) and _same(a.args, b.args, depth + 1)
-                and _same(a.keywords, b.keywords, depth + 1))
+        return _same((a.func, a.args, a.keywords), (b.func, b.args, b.keywords), depth + 1)
     if inspect.ismethod(a):  # bound to model and rebuilt model: same function?
         return a.__func__ is b.__func__
     if inspect.isroutine(a) or inspect.isclass(a):
@@ -352,6 +405,165 @@ def _same(a, b, depth=0):
             return bool(a == b)
         except Exception:  # an __eq__ that does not give a bool
             return False
-    if hasattr(a, '__dict__'):
-        return _same(vars(a), vars(b), depth + 1)
-    return False
+    return hasattr(a, '__dict__') and _same(vars(a), vars(b), depth + 1)
+
+
+# --- the example check ------------------------------------------------------------
+
+def record_example(model, example_inputs, tolerance=None):
+    """
+    Run ``model`` (in eval mode, flags restored) on example inputs (a tensor,
+    or a tuple of positional arguments: tensors or nestings of them); return
+    the ``example.safetensors`` bytes and the manifest entry.
+
+    Raises:
+        DeployError: a bad tolerance, the model fails, or a value cannot be stored.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._check import record_example
+        >>> data, entry = record_example(torch.nn.Bilinear(2, 3, 1), (torch.zeros(1, 2), torch.ones(1, 3)))
+        >>> entry['inputs'], entry['outputs'], entry['rtol']
+        ({'tuple': [{'tensor': 'inputs.0'}, {'tensor': 'inputs.1'}]}, {'tensor': 'outputs'}, 0.0001)
+    """
+    from safetensors.torch import save
+    rtol, atol = (EXAMPLE_RTOL, EXAMPLE_ATOL) if tolerance is None else tolerance
+    if not all(isinstance(t, (int, float)) and math.isfinite(t) and t >= 0 for t in (rtol, atol)):
+        raise DeployError(f'example tolerance {tolerance!r} must be (rtol, atol), two finite '
+                          'numbers >= 0')
+    args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    tensors = {}
+    entry = {'file': EXAMPLE_FNAME, 'inputs': _flatten(args, 'inputs', tensors),
+             'outputs': _flatten(_run(model, args, 'deploy'), 'outputs', tensors),
+             'rtol': float(rtol), 'atol': float(atol)}
+    try:
+        return save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}), entry
+    except Exception as err:  # torch and safetensors raise their own error types
+        raise DeployError(
+            f'cannot store the example tensors as safetensors: {_one_line(err)}') from err
+
+
+def check_example(model, data, entry):
+    """
+    Run ``model`` on the stored inputs and compare with the stored outputs;
+    returns ``{'tensors': compared, 'max_abs_diff': over float outputs}``.
+
+    Raises:
+        DeployError: the outputs differ, or the stored check is malformed.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._check import check_example, record_example
+        >>> data, entry = record_example(torch.nn.Linear(2, 2), torch.ones(1, 2))
+        >>> try:
+        ...     check_example(torch.nn.Linear(2, 2), data, entry)
+        ... except ValueError as err:
+        ...     print(str(err)[:53])
+        the loaded model's outputs differ from those stored a
+    """
+    from safetensors.torch import load
+    if not isinstance(entry, dict):
+        raise DeployError(f'the manifest example entry is malformed: {_short(entry)}')
+    for name in ('rtol', 'atol'):
+        value = entry.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value >= 0):
+            raise DeployError(f'the manifest example {name} {value!r} is not a number >= 0')
+    rtol, atol = float(entry['rtol']), float(entry['atol'])
+    try:
+        tensors = load(bytes(data))
+    except Exception as err:  # safetensors raises its own error types
+        raise DeployError(f'{EXAMPLE_FNAME} is not a valid safetensors file: '
+                          f'{_one_line(err)}') from err
+    args = _unflatten(entry.get('inputs'), tensors, 'inputs', 0)
+    if not isinstance(args, tuple):
+        raise DeployError(f'the stored example inputs are not a tuple of arguments: {args!r}')
+    device = next((t.device for t in model.parameters()), torch.device('cpu'))
+    got = {}
+    spec = _flatten(_run(model, to_device(args, device), 'load'), 'outputs', got, strict=False)
+    if spec != entry.get('outputs'):
+        raise DeployError(
+            "the loaded model's outputs differ from those stored at deploy in structure "
+            f'({_short(spec)} vs {_short(entry.get("outputs"))}); the file does not rebuild '
+            'the deployed model')
+    worst = 0.0
+    for key, value in got.items():
+        want, value = tensors.get(key), value.detach().cpu()
+        if want is None:
+            raise DeployError(f'the stored example has no tensor {key!r}')
+        if value.shape != want.shape or value.dtype != want.dtype:
+            raise DeployError(
+                f"the loaded model's output {key} is {value.dtype} {tuple(value.shape)}, but "
+                f'{want.dtype} {tuple(want.shape)} was stored at deploy; the file does not '
+                'rebuild the deployed model')
+        if value.is_floating_point() or value.is_complex():
+            diff = (value - want).abs()
+            finite = torch.isfinite(diff)
+            if finite.any():
+                worst = max(worst, float(diff[finite].max()))
+            if not torch.allclose(value, want, rtol=rtol, atol=atol, equal_nan=True):
+                raise DeployError(
+                    f"the loaded model's outputs differ from those stored at deploy: {key} by "
+                    f'up to {float(diff.max()):.3g} (tolerance rtol={rtol:g}, atol={atol:g}); '
+                    'the file does not rebuild the deployed model (or the model is not '
+                    'deterministic)')
+        elif not torch.equal(value, want):
+            raise DeployError(f"the loaded model's output {key} differs from the one stored "
+                              'at deploy; the file does not rebuild the deployed model')
+    return {'tensors': len(got), 'max_abs_diff': worst}
+
+
+def _run(model, args, when):
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            return model(*args)
+    except Exception as err:  # the model's own code may raise anything
+        raise DeployError(f'{type(model).__name__} failed on the example inputs at {when}: '
+                          f'{_one_line(err)}') from err
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+def _flatten(value, key, tensors, depth=0, strict=True):
+    """The JSON spec of a nesting of tensors; tensors go into ``tensors``."""
+    if depth > _MAX_DEPTH:
+        raise DeployError(f'example {key} is nested more than {_MAX_DEPTH} deep')
+    if isinstance(value, torch.Tensor):
+        if key in tensors:
+            raise DeployError(f'example {key} is named twice (a dict key holds a dot); use '
+                              'dict keys without dots')
+        tensors[key] = value
+        return {'tensor': key}
+    if value is None or isinstance(value, (bool, int, str)) or (
+            isinstance(value, float) and math.isfinite(value)):
+        return {'value': value}
+    if isinstance(value, (tuple, list)):
+        return {'tuple' if isinstance(value, tuple) else 'list': [
+            _flatten(v, f'{key}.{i}', tensors, depth + 1, strict) for i, v in enumerate(value)]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {'dict': {k: _flatten(v, f'{key}.{k}', tensors, depth + 1, strict)
+                         for k, v in value.items()}}
+    if not strict:
+        return {'unsupported': type(value).__name__}
+    raise DeployError(
+        f'example {key} is a {type(value).__name__}, which a deploy file cannot store; use '
+        'tensors, or tuples, lists and dicts of them (and plain numbers, strings, None)')
+
+
+def _unflatten(spec, tensors, where, depth):
+    """A value rebuilt from a spec read from a manifest (checked: hostile)."""
+    if depth <= _MAX_DEPTH and isinstance(spec, dict) and len(spec) == 1:
+        (kind, body), = spec.items()
+        if kind == 'tensor' and isinstance(body, str) and body in tensors:
+            return tensors[body]
+        if kind == 'value' and (body is None or isinstance(body, (bool, int, float, str))):
+            return body
+        if kind in ('tuple', 'list') and isinstance(body, list):
+            items = [_unflatten(v, tensors, f'{where}.{i}', depth + 1) for i, v in enumerate(body)]
+            return tuple(items) if kind == 'tuple' else items
+        if kind == 'dict' and isinstance(body, dict):
+            return {k: _unflatten(v, tensors, f'{where}.{k}', depth + 1) for k, v in body.items()}
+    raise DeployError(f'the stored example spec at {where} is malformed: {_short(spec)}')

@@ -1,39 +1,33 @@
 """
 Extract the source code that defines a model class into one ``.py`` file.
 
-The class's source closure (the class, its helpers, the module-level names
-they use, and the imports they need) is gathered statically by the
-`liberator <https://pypi.org/project/liberator/>`_ package, then checked and
-completed with a small fixed contract:
-
-* ``get_model_cls()`` returns the model class;
-* ``get_initkw()`` returns the keyword arguments that build the deployed
-  model (literals, plus classes or functions referenced by name or import
-  path -- never pickled objects; see :mod:`torch_liberator.deployer._initkw`);
-* ``__torch_liberator_export__`` records the class, its origin and the
-  third-party imports the code still needs.
-
-Packages named in ``export_modules`` are inlined, so the file no longer
-imports them. Known liberator pitfalls are turned into clear
-:class:`~torch_liberator.errors.ExportError` s instead of wrong code:
-classes without a source file, classes nested in functions, names that
-cannot be resolved, imports of an ``export_modules`` package that could not
-be inlined, and relative imports. Classes defined in the running
-``__main__`` script are read from its file without running it again, and a
-lost ``from __future__ import annotations`` is put back at the top.
+`liberator <https://pypi.org/project/liberator/>`_ gathers the class's source
+closure statically (the class, its helpers, the module-level names they use,
+their imports; ``export_modules`` packages inlined). The file ends with a
+fixed contract: ``get_model_cls()``, ``get_initkw()`` (literals and names
+imported by path, never pickles) and ``__torch_liberator_export__``.
+liberator's pitfalls become :class:`~torch_liberator.errors.ExportError`\\ s
+instead of wrong code: no source file, nested classes, unresolved names,
+imports that cannot work standalone, and names bound conditionally
+(``try: import numpy as np / except ImportError: np = None``: liberator keeps
+the last binding; the one that ran here is put in the file, or export stops).
+``requires`` lists the third-party imports that run with the module (not
+those inside functions), with their installed versions.
 
 Example:
     >>> import tempfile, torch
     >>> from torch_liberator.deployer._export import export_model_code
     >>> tmp = tempfile.TemporaryDirectory()
     >>> fpath = export_model_code(tmp.name, torch.nn.Linear(3, 2))
-    >>> fpath.name.startswith('Linear_') and fpath.suffix == '.py'
-    True
-    >>> 'def get_model_cls' in fpath.read_text()
-    True
+    >>> fpath.name.startswith('Linear_'), 'def get_model_cls' in fpath.read_text()
+    (True, True)
     >>> tmp.cleanup()
 """
+import ast
 import contextlib
+import functools
+import hashlib
+import importlib
 import io
 import os
 import re
@@ -41,74 +35,229 @@ import sys
 import warnings
 from pathlib import Path
 
-from torch_liberator.errors import ExportError
-from torch_liberator.deployer._bindings import pin_conditional_bindings
-from torch_liberator.deployer._imports import (
-    find_code_imports, find_local_packages, imported_anywhere, installed_versions)
-from torch_liberator.deployer._initkw import LocalRefs, encode_value, resolve_initkw, value_code
+from torch_liberator.deployer._initkw import encode_initkw, initkw_code, resolve_initkw
+from torch_liberator.errors import DeployError, ExportError
 
-__all__ = [
-    'ExportedCode',
-    'build_factory_code',
-    'build_model_code',
-    'export_model_code',
-]
+__all__ = ['ExportedCode', 'build_factory_code', 'build_model_code', 'export_model_code',
+           'find_code_imports']
 
-_FUTURE_RE = re.compile(
-    r'^from\s+__future__\s+import\s+[^\n]*\bannotations\b', re.MULTILINE)
+_FUTURE_RE = re.compile(r'^from\s+__future__\s+import\s+[^\n]*\bannotations\b', re.MULTILINE)
 
 
 class ExportedCode:
     """
-    The text of an exported model file and what is known about it.
-
-    Attributes:
-        text (str): the Python source.
-        fname (str): ``<Class>_<sha256 prefix of text>.py``.
-        class_name (str): the model class's name in the file.
-        origin (str): ``module.qualname`` the class was exported from.
-        initkw (dict): JSON form of the init keyword arguments.
-        requires (Dict[str, str | None]): third-party top-level imports the
-            code still needs -> the installed version (None if unknown).
-        local_imports (Dict[str, str]): modules the code imports (anywhere)
-            that are not installed packages but the user's own code ->
-            where they are here; the file will not load where they are not.
+    The text of an exported model file and what is known about it:
+    ``text``, ``fname`` (``<Class>_<sha256 prefix>.py``), ``class_name``,
+    ``origin``, ``initkw`` (JSON form), ``requires`` (third-party imports ->
+    installed version) and ``local_imports`` (imported modules that are the
+    user's own, not installed, code -> where they are here).
 
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._export import build_model_code
         >>> code = build_model_code(torch.nn.Linear(2, 2))
-        >>> code.class_name, code.initkw
-        ('Linear', {'in_features': 2, 'out_features': 2})
-        >>> 'torch' in code.requires
-        True
+        >>> code.class_name, code.initkw, 'torch' in code.requires
+        ('Linear', {'in_features': 2, 'out_features': 2}, True)
     """
 
     def __init__(self, text, class_name, origin, initkw, requires, local_imports=None):
-        import hashlib
-        self.text = text
+        self.text, self.class_name, self.origin = text, class_name, origin
+        self.initkw, self.requires = initkw, requires
         self.local_imports = dict(local_imports or {})
-        self.class_name = class_name
-        self.origin = origin
-        self.initkw = initkw
-        self.requires = requires
-        digest = hashlib.sha256(text.encode('utf8')).hexdigest()
-        self.fname = f'{class_name}_{digest[:16]}.py'
+        self.fname = f'{class_name}_{hashlib.sha256(text.encode("utf8")).hexdigest()[:16]}.py'
 
     def __repr__(self):
         return f'<ExportedCode {self.fname} from {self.origin}>'
 
 
-# --- source extraction -----------------------------------------------------
+# --- imports ------------------------------------------------------------------
+
+def find_code_imports(text):
+    """
+    The third-party top-level modules Python source imports when run (at
+    module level, in module-level blocks and class bodies; not in functions),
+    and the relative or ``__main__`` import lines (anywhere).
+
+    Example:
+        >>> from torch_liberator.deployer._export import find_code_imports
+        >>> find_code_imports('import os\\nimport torch.nn as nn\\nfrom . import x\\ndef f():\\n    import jax')
+        (['torch'], ['from . import x'])
+    """
+    tree = ast.parse(text)
+    bad = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+           and (node.level or node.module == '__main__')]
+    return _third_party(tree, in_functions=False), bad
+
+
+def _third_party(tree, in_functions):
+    """Sorted third-party top-level module names imported in ``tree``."""
+    tops, stack = set(), [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import):
+            tops.update(alias.name.split('.')[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if not node.level and node.module != '__main__':
+                tops.add(node.module.split('.')[0])
+        elif in_functions or not isinstance(
+                node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+    return sorted(t for t in tops if t not in sys.stdlib_module_names and t != '__future__')
+
+
+def _local_packages(mods):
+    """The modules importable here that are not installed (a user's own code)."""
+    import importlib.util
+    import site
+    import sysconfig
+    roots = {os.path.realpath(p) for p in site.getsitepackages() + [
+        site.getusersitepackages(), sysconfig.get_paths()['purelib'],
+        sysconfig.get_paths()['platlib']]}
+    found = {}
+    for mod in mods:
+        try:
+            spec = importlib.util.find_spec(mod)
+        except (ImportError, ValueError):
+            continue
+        where = spec and (spec.origin if spec.origin not in (None, 'namespace') else
+                          next(iter(spec.submodule_search_locations or []), None))
+        if not where or not os.path.exists(where):
+            continue  # not importable here, or built in
+        real = os.path.realpath(where)
+        if not any(real.startswith(root + os.sep) for root in roots) \
+                and mod not in _distributions():
+            found[mod] = where
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _distributions():
+    import importlib.metadata
+    return importlib.metadata.packages_distributions()
+
+
+def _installed_versions(mods):
+    """Module -> the installed version of its distribution (None if unknown)."""
+    import importlib.metadata
+    out = {}
+    for mod in mods:
+        out[mod] = None
+        # the distribution usually has the module's name; scanning them all is slow
+        for dist in [mod] + _distributions().get(mod, []):
+            with contextlib.suppress(Exception):
+                out[mod] = importlib.metadata.version(dist)
+                break
+    return out
+
+
+# --- conditional bindings ---------------------------------------------------------
+
+_BLOCKS = ('body', 'orelse', 'finalbody')
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _conditional_names(source):
+    """Module-level names bound more than once or inside a block -> the statements."""
+    bound = {}
+
+    def visit(stmts, nested):
+        for stmt in stmts:
+            for name in _bound_names(stmt):
+                bound.setdefault(name, []).append((nested, stmt))
+            if isinstance(stmt, _SCOPES):
+                continue
+            for field in _BLOCKS:
+                visit(getattr(stmt, field, None) or [], True)
+            for block in (getattr(stmt, 'handlers', None) or []) + (
+                    getattr(stmt, 'cases', None) or []):
+                visit(block.body, True)
+
+    visit(ast.parse(source).body, False)
+    return {name: [stmt for _, stmt in found] for name, found in bound.items()
+            if len(found) > 1 or found[0][0]}
+
+
+def _bound_names(stmt):
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return [alias.asname or alias.name.split('.')[0] for alias in stmt.names]
+    if isinstance(stmt, _SCOPES):
+        return [stmt.name]
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else (
+        [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else [])
+    return [node.id for target in targets for node in ast.walk(target)
+            if isinstance(node, ast.Name)]
+
+
+def _pin_conditional_bindings(lib, sources, modnames, owner):
+    """Rewrite each conditionally bound name in a liberator result to the
+    binding that gives the running module's object, or raise."""
+    found = {}
+    for definition in list(lib.body_defs.values()) + list(lib.header_defs.values()):
+        key = definition.modpath
+        if key not in found:
+            found[key] = _conditional_names(sources[key]) if sources.get(key) else {}
+        stmts = found[key].get(definition.name)
+        module = sys.modules.get(modnames.get(key, ''))
+        if (not stmts or module is None or not hasattr(module, definition.name)
+                or definition.type not in ('Import', 'ImportFrom', 'Assign')):
+            continue  # liberator takes a def's or class's code from the live object
+        live = getattr(module, definition.name)
+        code = next((c for c in (_binding_code(s, definition.name, live, sources[key])
+                                 for s in stmts) if c is not None), None)
+        if code is None:
+            raise ExportError(
+                f'cannot export {owner}: {module.__name__} binds {definition.name!r} '
+                f'conditionally or more than once (lines {sorted(s.lineno for s in stmts)}), '
+                'and which binding ran cannot be told from the code; liberator would keep '
+                f'{definition.code.splitlines()[0]!r}. Bind it once, unconditionally, at '
+                'module level')
+        definition._code = code  # liberator keeps a definition's text there
+        if definition.code != code.strip():
+            raise ExportError(
+                f'cannot export {owner}: this liberator version does not let '
+                f'torch_liberator fix its choice for {definition.name!r}; install '
+                'liberator>=0.1.1 as pyproject.toml declares')
+
+
+def _binding_code(stmt, name, live, source):
+    """Source of one statement binding ``name`` to ``live``, or None."""
+    if isinstance(stmt, ast.Assign) and [getattr(t, 'id', None) for t in stmt.targets] == [name]:
+        try:
+            value = ast.literal_eval(stmt.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+        return ast.get_source_segment(source, stmt) \
+            if type(value) is type(live) and value == live else None
+    if not isinstance(stmt, (ast.Import, ast.ImportFrom)) or (
+            isinstance(stmt, ast.ImportFrom) and (stmt.level or not stmt.module)):
+        return None
+    for alias in stmt.names:
+        if (alias.asname or alias.name.split('.')[0]) != name:
+            continue
+        try:  # a module may raise anything on import
+            if isinstance(stmt, ast.ImportFrom):
+                value = getattr(importlib.import_module(stmt.module), alias.name, None)
+                if value is None:
+                    value = importlib.import_module(f'{stmt.module}.{alias.name}')
+                code = f'from {stmt.module} import {alias.name}' + (
+                    f' as {name}' if name != alias.name else '')
+            else:
+                value = importlib.import_module(alias.name if alias.asname else name)
+                code = f'import {alias.name}' + (f' as {alias.asname}' if alias.asname else '')
+        except Exception:
+            return None
+        return code if value is live else None
+    return None
+
+
+# --- source extraction ------------------------------------------------------------
 
 def _module_source(obj):
-    """(source, visitor key, visitor modname) of the module defining obj."""
-    modname = obj.__module__
-    qualname = obj.__qualname__
+    """(source, liberator key, module name) of the module defining ``obj``."""
+    modname, qualname = obj.__module__, obj.__qualname__
     if '<locals>' in qualname or '.' in qualname:
-        raise ExportError(
-            f'cannot export {qualname}: it is defined inside a function or '
-            'class; define it at module level')
+        raise ExportError(f'cannot export {qualname}: it is defined inside a function or '
+                          'class; define it at module level')
     module = sys.modules.get(modname)
     deployed = getattr(module, '__torch_liberator_source__', None)
     if deployed is not None:  # code loaded from a deploy file
@@ -116,41 +265,15 @@ def _module_source(obj):
     fpath = getattr(module, '__file__', None)
     if not fpath or not str(fpath).endswith('.py') or not os.path.isfile(fpath):
         raise ExportError(
-            f'cannot export {qualname}: its module {modname!r} has no Python '
-            f'source file ({fpath!r}); classes defined in an interactive '
-            'session, a notebook cell, `python -c` or a compiled extension '
-            'cannot be extracted -- move the class into a .py file and import it')
+            f'cannot export {qualname}: its module {modname!r} has no Python source file '
+            f'({fpath!r}); classes defined in an interactive session, a notebook cell, '
+            '`python -c` or a compiled extension cannot be extracted -- move the class into '
+            'a .py file and import it')
     import tokenize
     with tokenize.open(fpath) as file:
-        source = file.read()
-    # The running script keeps the name __main__ so that liberator finds
-    # its already-imported objects instead of importing (re-running) it.
-    return source, os.path.abspath(fpath), modname
-
-
-def _liberate(cls, extra_objs, export_modules):
-    from liberator.core import DefinitionVisitor, Liberator
-    lib = Liberator(logger=-1)
-    sources = {}
-    for obj in [cls] + list(extra_objs):
-        source, key, modname = _module_source(obj)
-        sources[key] = source
-        if key not in lib.visitors:
-            lib.visitors[key] = DefinitionVisitor.parse(
-                source=source, modpath=key, modname=modname, logger=lib.logger)
-        visitor = lib.visitors[key]
-        try:
-            definition = visitor.extract_definition(obj.__name__)
-        except KeyError:
-            raise ExportError(
-                f'cannot export {obj.__qualname__}: {modname} has no top-level '
-                f'definition named {obj.__name__!r} (was it created '
-                'dynamically?); define it with a class/def statement') from None
-        lib._add_definition(definition)
-        lib.close(visitor)
-    if export_modules:
-        lib.expand(list(export_modules))
-    return lib, sources
+        # the running script keeps the name __main__, so that liberator finds
+        # its objects instead of importing (re-running) it
+        return file.read(), os.path.abspath(fpath), modname
 
 
 class _NoProgress(Exception):
@@ -159,15 +282,10 @@ class _NoProgress(Exception):
 
 @contextlib.contextmanager
 def _guard_closing(max_rounds=200):
-    """
-    liberator resolves names in rounds until none is undefined, and stops
-    when a round repeats the previous one. Some modules make it oscillate
-    between two sets forever (a class whose annotations name itself, e.g.
-    torch.nn.Sequential): stop on any repeated set, or after max_rounds.
-    """
+    """Stop liberator when its name-resolution rounds repeat a set (some
+    modules, e.g. torch.nn.Sequential's, make it oscillate forever)."""
     import liberator.core
-    original = liberator.core.undefined_names
-    seen = []
+    original, seen = liberator.core.undefined_names, []
 
     def guarded(source):
         names = original(source)
@@ -185,29 +303,45 @@ def _guard_closing(max_rounds=200):
 
 
 def _run_liberator(cls, extra_objs, export_modules):
-    out = io.StringIO()
+    from liberator.core import DefinitionVisitor, Liberator
     try:
-        with contextlib.redirect_stdout(out), warnings.catch_warnings(), _guard_closing():
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+                _guard_closing():
             warnings.simplefilter('ignore')
-            lib, sources = _liberate(cls, extra_objs, export_modules)
+            lib, sources = Liberator(logger=-1), {}
+            for obj in [cls] + list(extra_objs):
+                source, key, modname = _module_source(obj)
+                sources[key] = source
+                if key not in lib.visitors:
+                    lib.visitors[key] = DefinitionVisitor.parse(
+                        source=source, modpath=key, modname=modname, logger=lib.logger)
+                try:
+                    definition = lib.visitors[key].extract_definition(obj.__name__)
+                except KeyError:
+                    raise ExportError(
+                        f'cannot export {obj.__qualname__}: {modname} has no top-level '
+                        f'definition named {obj.__name__!r} (was it created dynamically?); '
+                        'define it with a class/def statement') from None
+                lib._add_definition(definition)
+                lib.close(lib.visitors[key])
+            if export_modules:
+                lib.expand(list(export_modules))
     except ExportError:
         raise
     except _NoProgress as err:
         raise ExportError(
-            f'cannot export {cls.__qualname__}: liberator cannot order its '
-            f'definitions (names {err.args[0]} keep coming back undefined, '
-            'often a class that names itself in annotations without '
-            '`from __future__ import annotations`); add that import to the '
-            'module, or deploy a model class of your own') from None
+            f'cannot export {cls.__qualname__}: liberator cannot order its definitions (names '
+            f'{err.args[0]} keep coming back undefined, often a class that names itself in '
+            'annotations without `from __future__ import annotations`); add that import to '
+            'the module, or deploy a model class of your own') from None
     except AssertionError as err:
         raise ExportError(
-            f'cannot export {cls.__qualname__}: liberator could not resolve '
-            f'some names ({err}); define them at module level or add their '
-            'package to export_modules') from err
+            f'cannot export {cls.__qualname__}: liberator could not resolve some names '
+            f'({err}); define them at module level or add their package to export_modules') \
+            from err
     except Exception as err:
-        raise ExportError(
-            f'cannot export {cls.__qualname__}: liberator failed with '
-            f'{type(err).__name__}: {err}') from err
+        raise ExportError(f'cannot export {cls.__qualname__}: liberator failed with '
+                          f'{type(err).__name__}: {err}') from err
     return lib, sources
 
 
@@ -241,13 +375,21 @@ def get_initkw():
 '''
 
 
+def _contract(head, meta, class_name, enc):
+    from torch_liberator import __version__
+    head = f'"""\n{head}, deployed by torch_liberator {__version__}.\n\nGenerated; ' \
+           're-export instead of editing (deploy files check its sha256).\n"""\n'
+    meta = {k: meta[k] for k in sorted(meta)}
+    return head, _CONTRACT.format(meta=repr(meta), class_name=class_name,
+                                  initkw_code=initkw_code(enc))
+
+
 def build_model_code(model, initkw=None, export_modules=()):
     """
-    Build the text of a standalone model file (does not write anything).
+    Build the text of a standalone model file (writes nothing).
 
     Args:
-        model (torch.nn.Module | type): the model, or its class (then
-            ``initkw`` is needed unless ``__init__`` takes no arguments).
+        model (torch.nn.Module | type): the model, or its class.
         initkw (dict | None): see :func:`torch_liberator.deployer._initkw.infer_initkw`.
         export_modules (Iterable[str]): packages whose code is inlined.
 
@@ -267,39 +409,28 @@ def build_model_code(model, initkw=None, export_modules=()):
         torch.Size([1, 1])
     """
     cls = model if isinstance(model, type) else type(model)
-    if isinstance(export_modules, str):
-        export_modules = [export_modules]
-    export_modules = sorted(set(export_modules))
+    export_modules = sorted({export_modules} if isinstance(export_modules, str)
+                            else set(export_modules))
     kwargs, _ = resolve_initkw(model, initkw)
-    local = LocalRefs(cls, export_modules)
-    enc = {k: encode_value(v, f'initkw[{k!r}]', local) for k, v in kwargs.items()}
-    body, future = _extract_body(cls, local.objects, export_modules)
-    code = _finish_code(cls, body, future, enc, export_modules)
+    enc, objects = encode_initkw(kwargs, cls, export_modules)
+    body, future = _extract_body(cls, objects, export_modules)
+    code = _finish_code(cls, body, future, repr(enc), tuple(export_modules))
     if code.local_imports:
         names = sorted(code.local_imports)
         where = ', '.join(f'{m} ({code.local_imports[m]})' for m in names)
         warnings.warn(
-            f'the exported code of {cls.__qualname__} imports {where}, which '
-            'is not an installed package: the deploy file will not load where '
-            f'it is missing; pass export_modules={names} to put its code in '
-            'the file (or make it an installed package)', UserWarning, stacklevel=3)
+            f'the exported code of {cls.__qualname__} imports {where}, which is not an '
+            'installed package: the deploy file will not load where it is missing; pass '
+            f'export_modules={names} to put its code in the file (or make it an installed '
+            'package)', UserWarning, stacklevel=3)
     return code
-
 
 
 def build_factory_code(factory_ref, initkw, model_cls):
     """
     The text of a model file whose ``get_model_cls()`` returns a factory
-    named by import path (the model's code is then not in the file: the
-    factory's package must be installed where it loads).
-
-    Args:
-        factory_ref (str): ``'module:qualname'`` of the factory.
-        initkw (dict): its keyword arguments.
-        model_cls (type): the class it builds (names the file).
-
-    Returns:
-        ExportedCode
+    named by import path (``'module:qualname'``); its package must be
+    installed where the file loads.
 
     Example:
         >>> import torch
@@ -307,41 +438,24 @@ def build_factory_code(factory_ref, initkw, model_cls):
         >>> code = build_factory_code('torch.nn:Linear', {'in_features': 2, 'out_features': 1}, torch.nn.Linear)
         >>> ns = {}
         >>> exec(compile(code.text, code.fname, 'exec'), ns)
-        >>> ns['get_model_cls']()(**ns['get_initkw']()).weight.shape
-        torch.Size([1, 2])
-        >>> list(code.requires)
-        ['torch']
+        >>> ns['get_model_cls']()(**ns['get_initkw']()).weight.shape, list(code.requires)
+        (torch.Size([1, 2]), ['torch'])
     """
-    from torch_liberator import __version__
-    enc = {k: encode_value(v, f'initkw[{k!r}]', LocalRefs(None, ())) for k, v in initkw.items()}
+    enc = encode_initkw(initkw)[0]
     modname, qualname = factory_ref.split(':')
-    tops = {modname.split('.')[0]} | {r.split('.')[0] for r in _refs(enc)}
-    requires = installed_versions(sorted(tops - set(sys.stdlib_module_names)))
-    head = f'"""\n{model_cls.__name__}: a model built by {factory_ref}, deployed by ' \
-           f'torch_liberator {__version__}.\n\nGenerated; re-export instead of ' \
-           'editing (deploy files check its sha256).\n"""\n'
+    tops = {modname.split('.')[0]} | {r.split('.')[0] for r in re.findall(
+        r"'__ref__': '([^':]+):", repr(enc))}
+    requires = _installed_versions(sorted(tops - set(sys.stdlib_module_names)))
     meta = {'class': model_cls.__name__, 'factory': factory_ref, 'origin': factory_ref,
             'requires': requires, 'format_version': 1}
-    text = head + _CONTRACT.format(
-        meta=repr(_sorted_dict(meta)),
-        class_name=f'_tl_import({modname!r}, {qualname!r})',
-        initkw_code=value_code(enc) if enc else '{}')
-    return ExportedCode(text, model_cls.__name__, factory_ref, enc, requires)
+    head, contract = _contract(f'{model_cls.__name__}: a model built by {factory_ref}', meta,
+                               f'_tl_import({modname!r}, {qualname!r})', enc)
+    return ExportedCode(head + contract, model_cls.__name__, factory_ref, enc, requires)
 
 
-def _refs(enc):
-    """Module names of the ``__ref__`` values in a JSON-form initkw."""
-    if isinstance(enc, list):
-        return [m for v in enc for m in _refs(v)]
-    if isinstance(enc, dict):
-        own = [enc['__ref__'].split(':')[0]] if '__ref__' in enc else []
-        return own + [m for v in enc.values() for m in _refs(v)]
-    return []
-
-# (cls, local objects, export_modules) -> (stamp, body, future): liberator
-# is the slow part of a deploy, and a training loop deploys the same class
-# again and again. The stamp (mtime and size of every source file used)
-# invalidates an entry when a file changes.
+# (cls, local objects, export_modules) -> (paths, stamp, body, future): liberator is
+# the slow part of a deploy, and a training loop deploys the same class again and
+# again; the stamp (mtime and size of every source file) invalidates an entry
 _BODY_CACHE = {}
 
 
@@ -350,30 +464,28 @@ def _file_stamp(paths):
     for path in sorted(set(paths)):
         try:
             st = os.stat(path)
+            stamp.append((str(path), st.st_mtime_ns, st.st_size))
         except (OSError, TypeError, ValueError):
             stamp.append((str(path), None))
-        else:
-            stamp.append((str(path), st.st_mtime_ns, st.st_size))
     return tuple(stamp)
 
 
 def _extract_body(cls, local_objects, export_modules):
-    """The liberated source (without header and contract) and whether it
-    needs ``from __future__ import annotations``."""
+    """The liberated source and whether it needs ``from __future__ import annotations``."""
     key = (cls, tuple(local_objects), tuple(export_modules))
     try:
         cached = _BODY_CACHE.get(key)
-    except TypeError:  # unhashable object in the key
+    except TypeError:  # an unhashable object in the key
         key, cached = None, None
     if cached is not None and _file_stamp(cached[0]) == cached[1]:
         return cached[2], cached[3]
     lib, sources = _run_liberator(cls, local_objects, export_modules)
     modnames = {}
-    for key, visitor in lib.visitors.items():
-        modnames[key] = visitor.modname
-        if key not in sources:  # an export_modules module read by liberator
-            sources[key] = _read_text(key)
-    pin_conditional_bindings(lib, sources, modnames, cls.__qualname__)
+    for modpath, visitor in lib.visitors.items():
+        modnames[modpath] = visitor.modname
+        if modpath not in sources:  # an export_modules module read by liberator
+            sources[modpath] = _read_text(modpath)
+    _pin_conditional_bindings(lib, sources, modnames, cls.__qualname__)
     future = any(_FUTURE_RE.search(sources.get(d.modpath) or _read_text(d.modpath))
                  for d in lib.body_defs.values())
     for name, definition in list(lib.header_defs.items()):
@@ -385,8 +497,8 @@ def _extract_body(cls, local_objects, export_modules):
         if other != definition.absname:
             raise ExportError(
                 f'cannot export {cls.__qualname__}: two definitions named '
-                f'{definition.name!r} ({other} and {definition.absname}) would '
-                'collide in one file; rename one of them')
+                f'{definition.name!r} ({other} and {definition.absname}) would collide in '
+                'one file; rename one of them')
     body = lib.current_sourcecode().strip('\n')
     if key is not None:
         paths = [d.modpath for d in lib.body_defs.values() if d.modpath]
@@ -394,62 +506,40 @@ def _extract_body(cls, local_objects, export_modules):
     return body, future
 
 
-# full results of _finish_code, which checks the text with pyflakes
-_CODE_CACHE = {}
-
-
-def _finish_code(cls, body, future, enc, export_modules):
-    key = (cls, body, future, repr(enc), tuple(export_modules))
-    if key not in _CODE_CACHE:
-        _CODE_CACHE.clear()  # keep only the latest: texts are large
-        _CODE_CACHE[key] = _finish_code_uncached(cls, body, future, enc, export_modules)
-    return _CODE_CACHE[key]
-
-
-def _finish_code_uncached(cls, body, future, enc, export_modules):
+@functools.lru_cache(maxsize=1)  # the latest only: texts are large
+def _finish_code(cls, body, future, enc_text, export_modules):
+    """The checked file text (pyflakes runs on it) around a liberated body."""
     from liberator.core import undefined_names
-    from torch_liberator import __version__
+    enc = ast.literal_eval(enc_text)
     origin = f'{cls.__module__}.{cls.__qualname__}'
-    head = f'"""\n{cls.__name__}: model code exported by torch_liberator ' \
-           f'{__version__} from {origin}.\n\nGenerated; re-export instead of ' \
-           'editing (deploy files check its sha256).\n"""\n'
-    if future:
-        head += 'from __future__ import annotations\n'
     third, bad = find_code_imports(body)
-    anywhere = imported_anywhere(body)
+    anywhere = _third_party(ast.parse(body), in_functions=True)
     leftover = [m for m in anywhere if any(m == p.split('.')[0] for p in export_modules)]
     if bad or leftover:
         raise ExportError(
-            f'cannot export {cls.__qualname__}: the extracted code still has '
-            f'imports that will not work standalone ({bad + leftover}); '
-            'liberator does not inline imports inside functions -- move them '
-            'to module level (or leave the package out of export_modules)')
-    requires = installed_versions(third)
-    meta = {'class': cls.__name__, 'origin': origin, 'requires': requires,
-            'format_version': 1}
-    text = head + '\n' + body + '\n' + _CONTRACT.format(
-        meta=repr(_sorted_dict(meta)), class_name=cls.__name__,
-        initkw_code=value_code(enc) if enc else '{}')
+            f'cannot export {cls.__qualname__}: the extracted code still has imports that '
+            f'will not work standalone ({bad + leftover}); liberator does not inline imports '
+            'inside functions -- move them to module level (or leave the package out of '
+            'export_modules)')
+    requires = _installed_versions(third)
+    meta = {'class': cls.__name__, 'origin': origin, 'requires': requires, 'format_version': 1}
+    head, contract = _contract(f'{cls.__name__}: model code exported from {origin}', meta,
+                               cls.__name__, enc)
+    text = head + ('from __future__ import annotations\n' if future else '') + '\n' + body \
+        + '\n' + contract
     try:
         compile(text, f'{cls.__name__}.py', 'exec')
     except SyntaxError as err:
-        raise ExportError(
-            f'cannot export {cls.__qualname__}: the extracted code does not '
-            f'compile ({err}); please report this with the class source') from err
+        raise ExportError(f'cannot export {cls.__qualname__}: the extracted code does not '
+                          f'compile ({err}); please report this with the class source') from err
     undefined = sorted(undefined_names(text))
     if undefined:
         raise ExportError(
-            f'cannot export {cls.__qualname__}: the extracted code uses names '
-            f'liberator could not define: {undefined}; define them at module '
-            'level in the model module, or add their package to export_modules')
+            f'cannot export {cls.__qualname__}: the extracted code uses names liberator could '
+            f'not define: {undefined}; define them at module level in the model module, or '
+            'add their package to export_modules')
     return ExportedCode(text, cls.__name__, origin, enc, requires,
-                        local_imports=find_local_packages(anywhere))
-
-
-def _sorted_dict(value):
-    if isinstance(value, dict):
-        return {k: _sorted_dict(value[k]) for k in sorted(value)}
-    return value
+                        local_imports=_local_packages(anywhere))
 
 
 def _read_text(fpath):
@@ -461,16 +551,8 @@ def _read_text(fpath):
 
 def export_model_code(dpath, model, initkw=None, export_modules=()):
     """
-    Write the standalone source file of a model class into ``dpath``.
-
-    Args:
-        dpath (str | PathLike): an existing output folder.
-        model (torch.nn.Module | type): the model or its class.
-        initkw (dict | None): see :func:`torch_liberator.deployer._initkw.infer_initkw`.
-        export_modules (Iterable[str]): packages whose code is inlined.
-
-    Returns:
-        Path: ``dpath / '<Class>_<hash>.py'``.
+    Write the standalone source file of a model class into the folder
+    ``dpath``; returns ``dpath / '<Class>_<hash>.py'``.
 
     Raises:
         ExportError: the source cannot be extracted correctly.
@@ -479,13 +561,11 @@ def export_model_code(dpath, model, initkw=None, export_modules=()):
         >>> import tempfile, torch
         >>> from torch_liberator.deployer._export import export_model_code
         >>> tmp = tempfile.TemporaryDirectory()
-        >>> fpath = export_model_code(tmp.name, torch.nn.Conv1d(1, 2, 3))
-        >>> fpath.name.startswith('Conv1d_')
+        >>> export_model_code(tmp.name, torch.nn.Conv1d(1, 2, 3)).name.startswith('Conv1d_')
         True
         >>> tmp.cleanup()
     """
     from torch_liberator.deployer._files import atomic_write
-    from torch_liberator.errors import DeployError
     code = build_model_code(model, initkw=initkw, export_modules=export_modules)
     try:
         return atomic_write(Path(dpath) / code.fname,

@@ -1,13 +1,10 @@
 """
-Files on disk, handled safely: every write atomic, names taken from files
-reduced to plain names, paths inside zips split once, and only regular files
-opened.
+Files on disk, handled safely: atomic writes, plain names, paths inside zips,
+regular files only.
 
-:func:`atomic_write` is the one way torch_liberator writes a file: a
-temporary file ``.<name>.<pid>-<random>.tl.part`` in the destination's
-folder, moved into place with :func:`os.replace`. A failure (SIGTERM too)
-removes it; the temporary files of a killed writer are removed by the next
-write to that path (:func:`remove_stale_parts`).
+Temporary files are named ``.<name>.<pid>-<random>.tl.part`` beside their
+destination and removed on failure (SIGTERM too); those a killed process
+left are removed by the next write into that folder (:func:`remove_stale_parts`).
 
 Example:
     >>> import os, tempfile
@@ -19,7 +16,6 @@ Example:
     >>> tmp.cleanup()
 """
 import contextlib
-import glob
 import os
 import re
 import secrets
@@ -31,20 +27,16 @@ from pathlib import Path
 
 from torch_liberator.errors import CheckpointFormatError, DeployError
 
-__all__ = [
-    'atomic_write',
-    'is_torch_archive',
-    'open_regular',
-    'plain_name',
-    'remove_stale_parts',
-    'split_zip_path',
-]
+__all__ = ['atomic_write', 'is_torch_archive', 'open_regular', 'plain_name',
+           'remove_stale_parts', 'split_zip_path', 'temp_path']
+
+_PART_RE = re.compile(r'\..+\.(\d+)-[0-9a-f]+\.tl\.part')
 
 
 def plain_name(text: str) -> str:
     """
-    Reduce a name read from a file to a plain file name: no folder parts, no
-    leading dot, only letters, digits, ``.``, ``_`` and ``-``.
+    A name read from a file reduced to a plain file name (no folders, no
+    leading dot, only ``[A-Za-z0-9._-]``).
 
     Example:
         >>> from torch_liberator.deployer._files import plain_name
@@ -55,21 +47,11 @@ def plain_name(text: str) -> str:
     return name.lstrip('.') or '_'
 
 
-# --- paths -------------------------------------------------------------------
-
 def split_zip_path(fpath):
     """
-    Split a path that points inside a zip file (``a/b.zip/name/member``) into
-    the zip and the part inside it.
-
-    Args:
-        fpath (str | PathLike): a path that does not exist as such.
-
-    Returns:
-        Tuple[Path, str] | None: the existing zip and the inner path, or None
-        when no parent of ``fpath`` is a zip (a zip written by
-        :func:`torch.save` does not count: nothing inside it is a file to
-        read on its own).
+    Split a path inside a zip (``a/b.zip/name/member``) into the zip and the
+    inner path; None when no parent is a zip (a :func:`torch.save` archive
+    does not count).
 
     Example:
         >>> import os, tempfile, zipfile
@@ -85,11 +67,10 @@ def split_zip_path(fpath):
         >>> tmp.cleanup()
     """
     path = Path(fpath)
-    for head in path.parents:
-        if head.exists():
-            if head.is_file() and zipfile.is_zipfile(head) and not is_torch_archive(head):
-                return head, path.relative_to(head).as_posix()
-            return None
+    head = next((h for h in path.parents if h.exists()), None)
+    if head is not None and head.is_file() and zipfile.is_zipfile(head) \
+            and not is_torch_archive(head):
+        return head, path.relative_to(head).as_posix()
     return None
 
 
@@ -116,17 +97,15 @@ def is_torch_archive(path) -> bool:
 def open_regular(path):
     """
     Open a regular file for binary reading; anything else (a FIFO would
-    block, a device never ends) is a
-    :class:`~torch_liberator.errors.CheckpointFormatError`.
+    block) is a :class:`~torch_liberator.errors.CheckpointFormatError`.
 
     Example:
         >>> import os, tempfile
         >>> from torch_liberator.deployer._files import open_regular
         >>> with tempfile.TemporaryDirectory() as dpath:
-        ...     fifo = os.path.join(dpath, 'pipe')
-        ...     os.mkfifo(fifo)
+        ...     os.mkfifo(os.path.join(dpath, 'pipe'))
         ...     try:
-        ...         open_regular(fifo)
+        ...         open_regular(os.path.join(dpath, 'pipe'))
         ...     except ValueError as err:
         ...         print(str(err)[-39:])
         give the path of a deploy zip or folder
@@ -143,20 +122,10 @@ def open_regular(path):
     return os.fdopen(fd, 'rb')
 
 
-# --- writing -----------------------------------------------------------------
-
-def _part_glob(fpath):
-    return str(fpath.parent / f'.{glob.escape(fpath.name)}.*.tl.part')
-
-
 def remove_stale_parts(fpath) -> list:
     """
-    Remove the temporary files that a write to ``fpath`` left behind when its
-    process was killed (``.<name>.<pid>-<random>.tl.part``, pid no longer
-    running); those of a running process are kept.
-
-    Returns:
-        List[Path]: the files removed.
+    Remove the temporary files that killed processes left in ``fpath``'s
+    folder (those of running processes are kept); returns them.
 
     Example:
         >>> import os, tempfile
@@ -171,15 +140,14 @@ def remove_stale_parts(fpath) -> list:
         ['.m.zip.999999999-ab.tl.part']
         >>> import shutil; shutil.rmtree(tmp)
     """
-    fpath = Path(fpath)
     removed = []
-    for part in sorted(glob.glob(_part_glob(fpath))):
-        pid = Path(part).name[len(fpath.name) + 2:].split('-', 1)[0]
-        if not pid.isdigit() or _pid_alive(int(pid)):
-            continue
-        with contextlib.suppress(OSError):
-            os.unlink(part)
-            removed.append(Path(part))
+    with contextlib.suppress(OSError):
+        for part in sorted(Path(fpath).parent.iterdir()):
+            match = _PART_RE.fullmatch(part.name)
+            if match and not _pid_alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    part.unlink()
+                    removed.append(part)
     return removed
 
 
@@ -196,38 +164,47 @@ def _pid_alive(pid):
 
 
 @contextlib.contextmanager
-def _sigterm_raises():
-    """In the main thread, with no handler of the caller's, SIGTERM raises
-    SystemExit so that cleanup code runs."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
-        yield
-        return
+def temp_path(fpath):
+    """
+    A fresh temporary path beside ``fpath`` (stale ones removed first),
+    removed on exit; in the main thread SIGTERM raises SystemExit meanwhile
+    so that the removal runs.
 
-    def terminate(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
+    Example:
+        >>> import os, tempfile
+        >>> from torch_liberator.deployer._files import temp_path
+        >>> with tempfile.TemporaryDirectory() as dpath:
+        ...     with temp_path(os.path.join(dpath, 'x')) as tmp:
+        ...         _ = tmp.write_bytes(b'1')
+        ...     os.listdir(dpath)
+        []
+    """
+    fpath = Path(fpath)
+    remove_stale_parts(fpath)
+    tmp = fpath.parent / f'.{fpath.name}.{os.getpid()}-{secrets.token_hex(4)}.tl.part'
+    own = (threading.current_thread() is threading.main_thread()
+           and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+    if own:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
-        yield
+        yield tmp
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if own:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def atomic_write(fpath, write) -> Path:
     """
-    Write a file atomically: ``write(file)`` fills a temporary file in the
-    same folder, which then replaces ``fpath`` (:func:`os.replace`). On any
-    failure, SIGTERM included, the temporary file is removed and ``fpath`` is
-    as it was; stale temporary files of killed writers are removed first. A
-    file written over keeps its permission bits.
-
-    Args:
-        fpath (str | PathLike): the destination.
-        write (Callable[[BinaryIO], None]): writes the content.
-
-    Returns:
-        Path: ``fpath``.
+    Write ``fpath`` atomically: ``write(file)`` fills a temporary file in the
+    same folder that then replaces ``fpath`` (:func:`os.replace`), keeping
+    its permission bits. On any failure ``fpath`` is as it was and no
+    temporary file is left.
 
     Raises:
         DeployError: the folder does not exist or writing fails.
@@ -243,12 +220,9 @@ def atomic_write(fpath, write) -> Path:
     """
     fpath = Path(fpath)
     if not fpath.parent.is_dir():
-        raise DeployError(
-            f'cannot write {os.fspath(fpath)!r}: its folder does not exist; '
-            'create it first')
-    remove_stale_parts(fpath)
-    tmp = fpath.parent / f'.{fpath.name}.{os.getpid()}-{secrets.token_hex(4)}.tl.part'
-    with _sigterm_raises():
+        raise DeployError(f'cannot write {os.fspath(fpath)!r}: its folder does not '
+                          'exist; create it first')
+    with temp_path(fpath) as tmp:
         try:
             with open(tmp, 'xb') as file:
                 write(file)
@@ -257,10 +231,6 @@ def atomic_write(fpath, write) -> Path:
                 if stat.S_ISREG(old.st_mode):
                     os.chmod(tmp, stat.S_IMODE(old.st_mode))
             os.replace(tmp, fpath)
-        except BaseException as err:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(err, OSError):
-                raise DeployError(f'cannot write {os.fspath(fpath)!r}: {err}') from err
-            raise
+        except OSError as err:
+            raise DeployError(f'cannot write {os.fspath(fpath)!r}: {err}') from err
     return fpath

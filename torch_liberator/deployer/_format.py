@@ -1,40 +1,29 @@
 """
 The deploy file format, read and written without running any code.
 
-A deploy file is a zip (:mod:`zipfile`) holding one folder ``<name>/`` with:
+A deploy file is a zip holding one folder ``<name>/`` with ``manifest.json``
+(format, version, the sha256 and size of every other member, the model's
+class, code member and init arguments, the weights' aliases, versions),
+``<Class>_<hash>.py`` (the model code), ``weights.safetensors`` (written by
+:func:`safetensors.torch.save_file`, stored uncompressed; tied weights stored
+once, the manifest's ``weights.aliases`` names the keys sharing them) and
+optionally ``train_info.json`` and ``example.safetensors``. The manifest is
+written last and lists every member; anything else is refused. The folder
+unzipped reads the same. torch_liberator 0.2 files (``deploy_snapshot.pt``
+and one ``.py``, no manifest) are read with a warning; their weights go
+through ``torch.load(weights_only=True)``.
 
-* ``manifest.json``: the format name and version, the sha256 (:mod:`hashlib`)
-  and size of every other member, the model's class, code member and init
-  arguments, the weights' aliases, the versions it was written with. It is
-  written last and lists every member: anything else in the zip is refused.
-* ``<Class>_<hash>.py``: the model code (see ``_export``);
-* ``weights.safetensors``: the state dict, written by
-  :func:`safetensors.torch.save` (a format that cannot carry code) and stored
-  uncompressed. Tensors that share memory (tied weights) are stored once; the
-  manifest's ``weights.aliases`` names the keys that share them, and reading
-  gives those keys the same tensor again;
-* ``train_info.json`` (optional): whatever the caller attached.
-
-The same folder unzipped reads the same. Files written by torch_liberator 0.2
-(``<name>/deploy_snapshot.pt`` and one ``.py``, no manifest) are read with a
-warning that they cannot be verified; their weights go through
-``torch.load(weights_only=True)``.
-
-Every byte of a file is hostile until its hash is checked, and the manifest's
-paths are never trusted: names, sizes, compression and JSON types are checked
-before anything is read, reads are bounded, the whole read goes through one
-open handle, and every failure is a :class:`~torch_liberator.errors.LiberatorError`.
-Files are written with ``_files.atomic_write``.
+Every byte is hostile until its hash is checked: names, sizes, compression
+and JSON types are checked first, reads are bounded and go through one open
+handle, and every failure is a :class:`~torch_liberator.errors.LiberatorError`.
 
 Example:
     >>> import os, tempfile, torch
-    >>> from torch_liberator.deployer._format import (
-    ...     DeployFile, encode_weights, write_deploy_zip)
+    >>> from torch_liberator.deployer._format import DeployFile, encode_weights, write_deploy_zip
     >>> tmp = tempfile.TemporaryDirectory()
-    >>> data, weights = encode_weights({'w': torch.ones(2)})
+    >>> tensors, weights = encode_weights({'w': torch.ones(2)})
     >>> manifest = {'model': {'class': 'M', 'code': 'm.py'}, 'weights': weights}
-    >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'demo.zip'),
-    ...                          {'m.py': b'', 'weights.safetensors': data}, manifest)
+    >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'demo.zip'), {'m.py': b''}, manifest, tensors)
     >>> with DeployFile(fpath) as dfile:
     ...     dfile.verify()
     ...     print(sorted(dfile.members), dfile.read_state_dict()['w'].tolist())
@@ -47,32 +36,23 @@ import io
 import json
 import os
 import re
+import shutil
 import struct
 import warnings
 import zipfile
 import zlib
-from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
-from torch_liberator.deployer._files import atomic_write, open_regular, split_zip_path
+from torch_liberator.deployer._files import (
+    atomic_write, open_regular, split_zip_path, temp_path)
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, DeployError,
     IntegrityError, UnsafeCheckpointError)
 
-__all__ = [
-    'FORMAT_NAME',
-    'FORMAT_VERSION',
-    'LEGACY_WEIGHTS_FNAME',
-    'MANIFEST_FNAME',
-    'MAX_TEXT_BYTES',
-    'TRAIN_INFO_FNAME',
-    'WEIGHTS_FNAME',
-    'DeployFile',
-    'encode_weights',
-    'load_json',
-    'read_deploy_state_dict',
-    'write_deploy_zip',
-]
+__all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'LEGACY_WEIGHTS_FNAME', 'MANIFEST_FNAME',
+           'MAX_TEXT_BYTES', 'TRAIN_INFO_FNAME', 'WEIGHTS_FNAME', 'DeployFile',
+           'encode_weights', 'read_deploy_state_dict', 'to_device',
+           'write_deploy_zip']
 
 FORMAT_NAME = 'torch_liberator.deploy'
 FORMAT_VERSION = 2
@@ -80,85 +60,60 @@ MANIFEST_FNAME = 'manifest.json'
 WEIGHTS_FNAME = 'weights.safetensors'
 TRAIN_INFO_FNAME = 'train_info.json'
 LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
-#: The largest member other than the weights (manifest, code, train info)
-#: a reader accepts, decompressed.
+#: the largest member other than the weights a reader accepts, decompressed
 MAX_TEXT_BYTES = 64 * 2 ** 20
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip metadata: equal content, equal bytes
 _MAX_INFLATE_RATIO = 100  # more is a zip bomb (deflate reaches 1032:1), not weights
-# what zipfile and zlib raise on a malformed archive
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
                NotImplementedError, struct.error, OverflowError, KeyError)
 _HEX64 = re.compile(r'[0-9a-f]{64}')
 
 
-# --- writing -----------------------------------------------------------------
-
 def encode_weights(state_dict):
     """
-    Serialize a state dict with :func:`safetensors.torch.save`.
-
-    Keys whose tensor is the same view of the same memory as an earlier key's
-    (tied weights) are not stored again but recorded as aliases; other
-    tensors that share memory are stored as copies.
-
-    Args:
-        state_dict (Dict[str, Tensor]): the tensors (any device).
-
-    Returns:
-        Tuple[bytes, dict]: the safetensors bytes and the manifest's
-        ``weights`` entry (``file``, ``format``, ``tensors``, ``aliases``,
-        ``module_versions``).
+    The tensors to store and the manifest's ``weights`` entry. A key whose
+    tensor is the same view of the same memory as an earlier key's (tied
+    weights) becomes an alias; other tensors sharing memory are copied.
 
     Raises:
-        DeployError: a value is not a tensor or cannot be stored.
+        DeployError: a value is not a tensor.
 
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._format import encode_weights
         >>> w = torch.ones(3)
-        >>> data, entry = encode_weights({'x': w, 'y': w})
+        >>> tensors, entry = encode_weights({'x': w, 'y': w})
         >>> entry['aliases'], entry['tensors']
         ({'y': 'x'}, 1)
     """
     import torch
-    from safetensors.torch import save
     tensors, aliases, seen, storages = {}, {}, {}, set()
     for key in sorted(state_dict):
         value = state_dict[key]
         if not isinstance(value, torch.Tensor):
             raise DeployError(
-                f'state dict value {key!r} is a {type(value).__name__}, not a '
-                'tensor; a deploy file stores tensors only (put other data in '
-                'train_info)')
+                f'state dict value {key!r} is a {type(value).__name__}, not a tensor; '
+                'a deploy file stores tensors only (put other data in train_info)')
         value = value.detach()
         if value.numel():
             ptr = (value.device, value.untyped_storage().data_ptr())
-            ident = ptr + (value.storage_offset(), tuple(value.stride()),
-                           tuple(value.shape), value.dtype)
+            ident = ptr + (value.storage_offset(), value.stride(), value.shape, value.dtype)
             if ident in seen:
                 aliases[key] = seen[ident]
                 continue
             seen[ident] = key
-            value = value.to('cpu')
             if ptr in storages or not value.is_contiguous():
                 value = value.contiguous().clone()  # one storage per stored key
             storages.add(ptr)
         tensors[key] = value.to('cpu')
-    try:
-        data = save(tensors)
-    except Exception as err:  # safetensors raises several types
-        raise DeployError(
-            f'cannot store the state dict as safetensors ({type(err).__name__}: '
-            f'{err}); convert unsupported tensors (dtype, layout) first') from err
     versions = getattr(state_dict, '_metadata', None)
     try:
         versions = json.loads(json.dumps(dict(versions))) if versions else None
     except (TypeError, ValueError):
         versions = None  # not plain data: leave it out
-    return data, {'file': WEIGHTS_FNAME, 'format': 'safetensors',
-                  'tensors': len(tensors), 'aliases': aliases,
-                  'module_versions': versions}
+    return tensors, {'file': WEIGHTS_FNAME, 'format': 'safetensors', 'tensors': len(tensors),
+                     'aliases': aliases, 'module_versions': versions}
 
 
 def _zipinfo(arcname, stored):
@@ -169,35 +124,17 @@ def _zipinfo(arcname, stored):
     return info
 
 
-def _check_member_name(rel):
-    parts = PurePosixPath(rel).parts
-    if (not parts or rel.startswith('/') or '\\' in rel or rel == MANIFEST_FNAME
-            or any(p in ('', '.', '..') for p in parts)):
-        raise DeployError(
-            f'member name {rel!r} is not allowed in a deploy file; use a plain '
-            'relative name other than manifest.json')
-
-
-def write_deploy_zip(fpath, files, manifest) -> Path:
+def write_deploy_zip(fpath, files, manifest, tensors=None) -> Path:
     """
-    Write a deploy zip atomically and reproducibly.
-
-    Every file goes under the folder ``<stem of fpath>/``, sorted, dated
-    1980-01-01, compressed except the weights; ``manifest.json`` comes last
-    with the sha256 and size of every file (hashed in a worker thread while
-    zipfile writes), so equal inputs give byte-identical zips.
-
-    Args:
-        fpath (str | PathLike): the ``.zip`` to write.
-        files (Dict[str, bytes]): relative member name -> content.
-        manifest (dict): JSON-able fields of ``manifest.json``.
-
-    Returns:
-        Path: ``fpath``.
+    Write a deploy zip atomically and reproducibly: ``files`` (name ->
+    bytes) under ``<stem>/``, sorted, dated 1980, compressed; ``tensors``
+    (from :func:`encode_weights`) as ``weights.safetensors``, stored, through
+    a temporary file beside ``fpath`` (no copy held in memory); and
+    ``manifest`` plus every member's sha256 and size last. An existing
+    folder ``fpath`` gets ``deploy_<code stem>_<weights hash>.zip``.
 
     Raises:
-        DeployError: the folder does not exist, a member name is unsafe, or
-            writing fails.
+        DeployError: a bad destination or member name, or writing fails.
 
     Example:
         >>> import os, tempfile, zipfile
@@ -208,61 +145,103 @@ def write_deploy_zip(fpath, files, manifest) -> Path:
         ['w/a.txt', 'w/manifest.json']
         >>> tmp.cleanup()
     """
+    from safetensors.torch import save_file
     fpath = Path(fpath)
+    folder = fpath if fpath.is_dir() else fpath.parent
+    if not fpath.is_dir() and fpath.suffix.lower() != '.zip':
+        raise DeployError(f'deploy destination {os.fspath(fpath)!r} must end with .zip '
+                          '(or be an existing directory)')
+    if not folder.is_dir():
+        raise DeployError(f'cannot write {os.fspath(fpath)!r}: its folder does not exist; '
+                          'create it first')
     for rel in files:
-        _check_member_name(rel)
+        parts = PurePosixPath(rel).parts
+        if (not parts or rel.startswith('/') or '\\' in rel or rel == MANIFEST_FNAME
+                or any(p in ('', '.', '..') for p in parts)):
+            raise DeployError(f'member name {rel!r} is not allowed in a deploy file; use '
+                              'a plain relative name other than manifest.json')
+    with temp_path(folder / WEIGHTS_FNAME) as wpath, \
+            concurrent.futures.ThreadPoolExecutor(1) as pool:
+        sizes = {rel: len(data) for rel, data in files.items()}
+        digests = {rel: pool.submit(_sha256, data) for rel, data in files.items()}
+        if tensors is not None:
+            try:
+                save_file(tensors, wpath)
+            except Exception as err:  # safetensors raises several types
+                raise DeployError(
+                    f'cannot store the state dict as safetensors ({type(err).__name__}: '
+                    f'{err}); convert unsupported tensors (dtype, layout) first') from err
+            sizes[WEIGHTS_FNAME] = os.path.getsize(wpath)
+            digests[WEIGHTS_FNAME] = pool.submit(_sha256, wpath)
+        if fpath.is_dir():
+            stem = str(manifest.get('model', {}).get('code', 'model'))[:-3]
+            fpath = fpath / f'deploy_{stem}_{digests[WEIGHTS_FNAME].result()[:12]}.zip'
 
-    def write(file):
-        members = {}
-        with zipfile.ZipFile(file, 'w') as zfile, \
-                concurrent.futures.ThreadPoolExecutor(1) as pool:
-            for rel in sorted(files):
-                data = files[rel]
-                digest = pool.submit(lambda data: hashlib.sha256(data).hexdigest(), data)
-                zfile.writestr(_zipinfo(f'{fpath.stem}/{rel}', rel == WEIGHTS_FNAME), data)
-                members[rel] = {'sha256': digest.result(), 'size': len(data)}
-            text = json.dumps({**manifest, 'format': FORMAT_NAME,
-                               'format_version': FORMAT_VERSION, 'name': fpath.stem,
-                               'members': members}, indent=2, sort_keys=True)
-            zfile.writestr(_zipinfo(f'{fpath.stem}/{MANIFEST_FNAME}', False),
-                           (text + '\n').encode('utf8'))
+        def write(file):
+            with zipfile.ZipFile(file, 'w') as zfile:
+                for rel in sorted(sizes):
+                    info = _zipinfo(f'{fpath.stem}/{rel}', rel == WEIGHTS_FNAME)
+                    if rel in files:
+                        zfile.writestr(info, files[rel])
+                        continue
+                    info.file_size = sizes[rel]
+                    with open(wpath, 'rb') as src, zfile.open(info, 'w') as dst:
+                        shutil.copyfileobj(src, dst, 2 ** 22)
+                members = {rel: {'sha256': digests[rel].result(), 'size': size}
+                           for rel, size in sizes.items()}
+                text = json.dumps({**manifest, 'format': FORMAT_NAME,
+                                   'format_version': FORMAT_VERSION, 'name': fpath.stem,
+                                   'members': members}, indent=2, sort_keys=True)
+                zfile.writestr(_zipinfo(f'{fpath.stem}/{MANIFEST_FNAME}', False),
+                               (text + '\n').encode('utf8'))
 
-    return atomic_write(fpath, write)
-
-
-# --- reading -----------------------------------------------------------------
-
-def _decode_weights(data, aliases=None, module_versions=None):
-    """:func:`safetensors.torch.load`, then the aliases (keys sharing one
-    tensor) and the per-module state-dict versions restored."""
-    from safetensors.torch import load
-    try:
-        state = load(bytes(data))
-    except Exception as err:  # safetensors raises several types
-        raise CheckpointFormatError(
-            f'the weights are not valid safetensors data ({type(err).__name__}: '
-            f'{err}); the deploy file is corrupt, re-deploy the model') from err
-    for key, target in sorted((aliases or {}).items()):
-        if target not in state or key in state:
-            raise CheckpointFormatError(
-                f'weights alias {key!r} -> {target!r} does not name one stored '
-                'tensor; the deploy file is corrupt, re-deploy the model')
-        state[key] = state[target]
-    state = OrderedDict(sorted(state.items()))
-    if module_versions:
-        state._metadata = module_versions
-    return state
+        return atomic_write(fpath, write)
 
 
-def _to_device(state, device):
-    """The one device mover: keys that share a tensor still share one."""
+def _sha256(data):
+    """The hex sha256 of bytes, of an open binary file, or of a file's content."""
+    if isinstance(data, bytes):
+        return hashlib.sha256(data).hexdigest()
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, 'rb') as file:
+            return _sha256(file)
+    if hasattr(hashlib, 'file_digest'):  # Python >= 3.11
+        return hashlib.file_digest(data, 'sha256').hexdigest()
+    hasher = hashlib.sha256()
+    while chunk := data.read(2 ** 20):
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def to_device(value, device):
+    """
+    Tensors in ``value`` (a state dict, or tuples, lists and dicts) moved to
+    ``device``; tensors shared before are shared after.
+
+    Example:
+        >>> import torch
+        >>> from torch_liberator.deployer._format import to_device
+        >>> w = torch.ones(2)
+        >>> out = to_device({'a': w, 'b': [w]}, 'meta')
+        >>> out['a'].is_meta, out['a'] is out['b'][0]
+        (True, True)
+    """
+    import torch
     moved = {}
-    out = type(state)()
-    for key, value in state.items():
-        out[key] = moved.setdefault(id(value), value.to(device))
-    if hasattr(state, '_metadata'):
-        out._metadata = state._metadata
-    return out
+
+    def move(value):
+        if isinstance(value, torch.Tensor):
+            return moved.setdefault(id(value), value.to(device))
+        if isinstance(value, (tuple, list)):
+            return type(value)(move(v) for v in value)
+        if isinstance(value, dict):
+            out = type(value)((k, move(v)) for k, v in value.items())
+            if hasattr(value, '_metadata'):
+                out._metadata = value._metadata
+            return out
+        return value
+
+    return move(value)
 
 
 def _manifest_problem(manifest):
@@ -282,34 +261,19 @@ def _manifest_problem(manifest):
     code = model.get('code') if isinstance(model, dict) else None
     file = weights.get('file') if isinstance(weights, dict) else None
     checks = [
-        (is_map(members, is_entry),
-         "'members' must map names to {'sha256': hex, 'size': int}"),
+        (is_map(members, is_entry), "'members' must map names to {'sha256': hex, 'size': int}"),
         (isinstance(code, str) and code in listed,
          "'model' must name the 'code' member, one of the listed members"),
         (isinstance(file, str) and file in listed and file != code
          and is_map(weights.get('aliases', {}), lambda v: isinstance(v, str))
          and is_map(weights.get('module_versions') or {}, lambda v: isinstance(v, dict)),
-         "'weights' must name its 'file' (a listed member), 'aliases' and "
-         "'module_versions'"),
+         "'weights' must name its 'file' (a listed member), 'aliases' and 'module_versions'"),
     ]
     return next((what for ok, what in checks if not ok), None)
 
 
-def load_json(data, what):
-    """
-    Parse JSON read from a file; any failure (deep nesting included) is a
-    :class:`~torch_liberator.errors.CheckpointFormatError` naming ``what``.
-
-    Example:
-        >>> from torch_liberator.deployer._format import load_json
-        >>> load_json(b'{"a": 1}', 'x')
-        {'a': 1}
-        >>> try:
-        ...     load_json(b'[' * 100000, 'train_info.json')
-        ... except ValueError as err:
-        ...     print(str(err)[:40])
-        train_info.json is not valid JSON (Recur
-    """
+def _load_json(data, what):
+    """Parsed JSON; any failure (deep nesting too) is a CheckpointFormatError."""
     try:
         return json.loads(bytes(data).decode('utf8'))
     except (ValueError, RecursionError) as err:
@@ -320,28 +284,12 @@ def load_json(data, what):
 
 class DeployFile:
     """
-    A deploy zip or folder opened for reading through one open handle; never
-    executes anything.
-
-    Opening checks the layout (one folder, safe member names, sizes and
-    compression that fit the archive, no duplicates) and reads the manifest;
-    :meth:`verify` checks every member's size and sha256 and keeps the bytes.
-
-    Args:
-        fpath (str | PathLike): a deploy ``.zip``, a path inside one
-            (``x.zip/name`` or ``x.zip/name/weights.safetensors``), or an
-            unzipped deploy folder (the ``<name>`` folder or its parent).
-
-    Attributes:
-        name (str): the deploy folder's name.
-        manifest (dict | None): the parsed manifest (None for a 0.2 file).
-        legacy (bool): True for a torch_liberator 0.2 file.
-        members (Dict[str, int]): member name (relative) -> size in bytes.
-
-    Raises:
-        CheckpointNotFoundError: nothing exists at ``fpath``.
-        CheckpointFormatError: it is not a deploy file.
-        IntegrityError: it is damaged.
+    A deploy zip (or a path inside one, or an unzipped folder) opened for
+    reading through one handle; runs nothing. Opening checks the layout (one
+    folder, plain member names, sizes and compression that fit the archive,
+    no duplicates) and the manifest; :meth:`verify` checks every member's
+    size and sha256 and keeps the bytes. Attributes: ``name``, ``manifest``
+    (None for a 0.2 file), ``legacy``, ``members`` (name -> size).
 
     Example:
         >>> import os, tempfile
@@ -362,18 +310,14 @@ class DeployFile:
             split = split_zip_path(path)
             if split is None:
                 raise CheckpointNotFoundError(
-                    f'deploy file {os.fspath(fpath)!r} does not exist (nor is it '
-                    'a path inside an existing zip); check the path')
+                    f'deploy file {os.fspath(fpath)!r} does not exist (nor is it a path '
+                    'inside an existing zip); check the path')
             path, inner = split
         self.fpath = path
-        self._verified = {}
-        self._state = None
+        self._verified, self._state = {}, None
         self._zip = self._file = None
         try:
-            if path.is_dir():
-                self._members = self._list_folder(path)
-            else:
-                self._members = self._list_zip(path, inner)
+            self._members = self._list_folder(path) if path.is_dir() else self._list_zip(path, inner)
             self.members = {rel: size for rel, (size, _) in self._members.items()}
             self.legacy = MANIFEST_FNAME not in self.members
             if self.legacy and LEGACY_WEIGHTS_FNAME not in self.members:
@@ -395,32 +339,34 @@ class DeployFile:
             self._zip = zipfile.ZipFile(self._file)
             infos = [i for i in self._zip.infolist() if not (i.is_dir() and not i.file_size)]
         except _ZIP_ERRORS as err:
-            raise self._fail(f'is not a readable zip file ({type(err).__name__}: '
-                             f'{err}); is it a deploy file?', CheckpointFormatError) from err
+            raise self._fail(f'is not a readable zip file ({type(err).__name__}: {err}); '
+                             'is it a deploy file?', CheckpointFormatError) from err
         roots = sorted({i.filename.split('/', 1)[0] for i in infos if '/' in i.filename})
-        if len(roots) != 1 or any('/' not in i.filename for i in infos):
+        top = sum('/' not in i.filename for i in infos)
+        if len(roots) != 1 or top:
             raise self._fail(
-                f'holds {len(roots)} top folders {roots[:4]} (and '
-                f'{sum("/" not in i.filename for i in infos)} files at the top); a '
-                'deploy zip holds exactly one folder. Is it a deploy file?',
+                f'holds {len(roots)} top folders {roots[:4]} (and {top} files at the top); '
+                'a deploy zip holds exactly one folder. Is it a deploy file?',
                 CheckpointFormatError)
         self.name = roots[0]
         if inner is not None and inner.strip('/').split('/')[0] != self.name:
-            raise CheckpointNotFoundError(
-                f'{inner!r} is not inside the deploy folder {self.name!r} of '
-                f'{os.fspath(path)!r}')
+            raise CheckpointNotFoundError(f'{inner!r} is not inside the deploy folder '
+                                          f'{self.name!r} of {os.fspath(path)!r}')
         archive = os.fstat(self._file.fileno()).st_size
         members = {}
         for info in infos:
             rel = info.filename[len(self.name) + 1:]
-            self._check_name(info.filename)
+            if '\\' in rel or '\0' in rel or any(
+                    p in ('', '.', '..') for p in info.filename.split('/')):
+                raise self._fail(f'holds a member named {info.filename!r}; deploy files '
+                                 'hold plain relative names only')
             if rel in members:
-                raise self._fail(f'holds the member {rel!r} twice; it was modified '
-                                 'after it was written')
+                raise self._fail(f'holds the member {rel!r} twice; it was modified after '
+                                 'it was written')
             if info.flag_bits & 1 or info.compress_type not in (
                     zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise self._fail(f'member {rel!r} is encrypted or uses compression '
-                                 f'method {info.compress_type}; deploy files do not')
+                raise self._fail(f'member {rel!r} is encrypted or uses compression method '
+                                 f'{info.compress_type}; deploy files do not')
             stored = info.compress_type == zipfile.ZIP_STORED
             if (info.header_offset + info.compress_size > archive
                     or (stored and info.file_size != info.compress_size)
@@ -434,8 +380,8 @@ class DeployFile:
     def _list_folder(self, path):
         markers = (MANIFEST_FNAME, LEGACY_WEIGHTS_FNAME)
         if not any((path / m).is_file() for m in markers):
-            subs = [p for p in sorted(path.iterdir()) if p.is_dir()
-                    and any((p / m).is_file() for m in markers)]
+            subs = [p for p in sorted(path.iterdir())
+                    if p.is_dir() and any((p / m).is_file() for m in markers)]
             if len(subs) != 1:
                 raise self._fail(f'is not a deploy directory: no {MANIFEST_FNAME} (or '
                                  f'{LEGACY_WEIGHTS_FNAME}) in it or in one sub-folder',
@@ -446,35 +392,29 @@ class DeployFile:
         for sub in sorted(path.rglob('*')):
             if sub.is_dir() and not sub.is_symlink():
                 continue
+            rel = sub.relative_to(path).as_posix()
             if sub.is_symlink() or not sub.is_file():
-                raise self._fail(f'holds {sub.relative_to(path).as_posix()!r}, which '
-                                 'is not a regular file; deploy folders hold files only')
-            members[sub.relative_to(path).as_posix()] = (sub.stat().st_size, sub)
+                raise self._fail(f'holds {rel!r}, which is not a regular file; deploy '
+                                 'folders hold files only')
+            members[rel] = (sub.stat().st_size, sub)
         return members
 
-    def _check_name(self, rel):
-        parts = rel.split('/')
-        if '\\' in rel or '\0' in rel or any(p in ('', '.', '..') for p in parts):
-            raise self._fail(f'holds a member named {rel!r}; deploy files hold '
-                             'plain relative names only')
-
     def _read_manifest(self):
-        where = f'the manifest of {os.fspath(self.fpath)!r}'
-        manifest = load_json(self._read_raw(MANIFEST_FNAME), where)
+        manifest = _load_json(self._read_raw(MANIFEST_FNAME),
+                             f'the manifest of {os.fspath(self.fpath)!r}')
         if not isinstance(manifest, dict) or manifest.get('format') != FORMAT_NAME:
-            raise self._fail(f'has a {MANIFEST_FNAME} that is not a {FORMAT_NAME} '
-                             'manifest', CheckpointFormatError)
+            raise self._fail(f'has a {MANIFEST_FNAME} that is not a {FORMAT_NAME} manifest',
+                             CheckpointFormatError)
         version = manifest.get('format_version')
         if type(version) is not int or version != FORMAT_VERSION:
             raise self._fail(
-                f'uses deploy format version {version!r}; this torch_liberator '
-                f'reads version {FORMAT_VERSION} (and 0.2 files): install the '
-                'torch_liberator that wrote it, or re-deploy the model',
-                CheckpointFormatError)
+                f'uses deploy format version {version!r}; this torch_liberator reads '
+                f'version {FORMAT_VERSION} (and 0.2 files): install the torch_liberator '
+                'that wrote it, or re-deploy the model', CheckpointFormatError)
         problem = _manifest_problem(manifest)
         if problem:
-            raise self._fail(f'has a malformed manifest: {problem}; re-deploy or '
-                             'get the file again')
+            raise self._fail(f'has a malformed manifest: {problem}; re-deploy or get the '
+                             'file again')
         return manifest
 
     def __enter__(self):
@@ -501,56 +441,57 @@ class DeployFile:
             return self.manifest['model']['code']
         pys = sorted(m for m in self.members if m.endswith('.py') and '/' not in m)
         if len(pys) != 1:
-            raise self._fail(f'(a 0.2 deploy file) holds {len(pys)} .py files '
-                             f'{pys[:4]}; expected exactly one', CheckpointFormatError)
+            raise self._fail(f'(a 0.2 deploy file) holds {len(pys)} .py files {pys[:4]}; '
+                             'expected exactly one', CheckpointFormatError)
         return pys[0]
 
     def _read_raw(self, rel, limit=MAX_TEXT_BYTES):
-        """A member's bytes, read through the one handle, at most ``limit``
-        (None: the weights, bounded by the archive's size)."""
+        """A member's bytes through the one handle, at most ``limit`` (None:
+        the weights, bounded by the archive)."""
         if rel not in self._members:
-            raise self._fail(f'has no member {rel!r} (members: '
-                             f'{sorted(self.members)[:8]})', CheckpointFormatError)
+            raise self._fail(f'has no member {rel!r} (members: {sorted(self.members)[:8]})',
+                             CheckpointFormatError)
         size, source = self._members[rel]
         if limit is not None and size > limit:
-            raise self._fail(f'member {rel!r} is {size} bytes, more than the '
-                             f'{limit} this reader accepts for it')
+            raise self._fail(f'member {rel!r} is {size} bytes, more than the {limit} '
+                             'this reader accepts for it')
         try:
             with (self._zip.open(source) if self._zip else open_regular(source)) as file:
                 data = file.read(size + 1)  # zipfile stops at the declared size
         except (CheckpointFormatError, *_ZIP_ERRORS) as err:
-            raise self._fail(f'cannot read member {rel!r} ({type(err).__name__}: '
-                             f'{err}); the file is corrupt') from err
+            raise self._fail(f'cannot read member {rel!r} ({type(err).__name__}: {err}); '
+                             'the file is corrupt') from err
         if len(data) != size:
             raise self._fail(f'member {rel!r} changed size while it was read')
         return data
 
+    def _limit(self, rel):
+        return None if rel == self.weights_member else MAX_TEXT_BYTES
+
     def verify(self):
         """
         Check that the members are exactly those the manifest lists, with
-        their sizes and sha256; keep the checked bytes (and the decoded
-        weights, decoded while the hash is computed) for :meth:`read` and
-        :meth:`read_state_dict`. A 0.2 file cannot be verified: this warns.
+        their sizes and sha256, and keep the checked bytes (and decoded
+        weights) for :meth:`read` and :meth:`read_state_dict`. A 0.2 file
+        cannot be verified: this warns.
 
         Raises:
             IntegrityError: on the first mismatch; nothing was run.
-            CheckpointFormatError: the weights are malformed though their
-                hash matches.
         """
         if self.legacy:
             warnings.warn(
-                f'{os.fspath(self.fpath)!r} was written by torch_liberator 0.2 and '
-                'has no manifest: its contents cannot be verified; re-deploy it '
-                'with this version', UserWarning, stacklevel=2)
+                f'{os.fspath(self.fpath)!r} was written by torch_liberator 0.2 and has no '
+                'manifest: its contents cannot be verified; re-deploy it with this version',
+                UserWarning, stacklevel=2)
             return
         listed = self.manifest['members']
         found = set(self.members) - {MANIFEST_FNAME}
         extra, missing = sorted(found - set(listed)), sorted(set(listed) - found)
         if extra or missing:
             raise self._fail(
-                f'does not match its manifest: unlisted members {extra[:8]}, '
-                f'missing members {missing[:8]}; it was modified after it was '
-                'written. Nothing in it was executed.')
+                f'does not match its manifest: unlisted members {extra[:8]}, missing '
+                f'members {missing[:8]}; it was modified after it was written. Nothing in '
+                'it was executed.')
         for rel in sorted(listed):
             if rel == self.weights_member:
                 self._state = self._read_checked(rel, decode=True)
@@ -558,61 +499,77 @@ class DeployFile:
                 self._verified[rel] = self._read_checked(rel)
 
     def _read_checked(self, rel, decode=False):
-        """A member's bytes (decoded weights if ``decode``) after its size
-        and sha256 matched the manifest."""
+        """A member's bytes (decoded weights if ``decode``) once its size and
+        sha256 match the manifest; a worker hashes while the weights decode."""
         entry = self.manifest['members'].get(rel)
         if entry is None:
-            raise self._fail(f'member {rel!r} is not in its manifest; the file '
-                             'was modified after it was written')
+            raise self._fail(f'member {rel!r} is not in its manifest; the file was '
+                             'modified after it was written')
         if self.members.get(rel, entry['size']) != entry['size']:
             raise self._fail(
-                f'member {rel!r} is {self.members[rel]} bytes but the manifest '
-                f'records {entry["size"]}; the file was modified or truncated. '
-                'Nothing in it was executed.')
-        data = self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES)
-        value = data
-        if decode:  # decoding runs no code: a worker hashes meanwhile
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+                f'member {rel!r} is {self.members[rel]} bytes but the manifest records '
+                f'{entry["size"]}; the file was modified or truncated. Nothing in it was '
+                'executed.')
+        data = value = self._read_raw(rel, self._limit(rel))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            digest = pool.submit(_sha256, data)
+            if decode:
                 try:
                     value = self._decode(data)
                 except CheckpointFormatError as err:
                     value = err
-                digest = digest.result()
-        else:
-            digest = hashlib.sha256(data).hexdigest()
+            digest = digest.result()
         if digest != entry['sha256']:
             raise self._fail(
-                f'member {rel!r} has sha256 {digest[:16]}... but the manifest '
-                f'records {entry["sha256"][:16]}...; the file was modified '
-                'after it was written. Nothing in it was executed.')
+                f'member {rel!r} has sha256 {digest[:16]}... but the manifest records '
+                f'{entry["sha256"][:16]}...; the file was modified after it was written. '
+                'Nothing in it was executed.')
         if isinstance(value, CheckpointFormatError):
             raise value
         return value
 
     def _decode(self, data):
+        """:func:`safetensors.torch.load`, then the aliases and the
+        per-module state-dict versions restored."""
+        from collections import OrderedDict
+
+        from safetensors.torch import load
         weights = self.manifest['weights']
-        return _decode_weights(data, weights.get('aliases'), weights.get('module_versions'))
+        try:
+            state = load(bytes(data))
+        except Exception as err:  # safetensors raises several types
+            raise CheckpointFormatError(
+                f'the weights are not valid safetensors data ({type(err).__name__}: '
+                f'{err}); the deploy file is corrupt, re-deploy the model') from err
+        for key, target in sorted((weights.get('aliases') or {}).items()):
+            if target not in state or key in state:
+                raise CheckpointFormatError(
+                    f'weights alias {key!r} -> {target!r} does not name one stored '
+                    'tensor; the deploy file is corrupt, re-deploy the model')
+            state[key] = state[target]
+        state = OrderedDict(sorted(state.items()))
+        if weights.get('module_versions'):
+            state._metadata = weights['module_versions']
+        return state
 
     def file_sha256(self):
-        """The hex sha256 of the whole zip, read through the open handle (None
-        for a folder)."""
+        """The hex sha256 of the whole zip through the open handle (None for
+        a folder)."""
         if self._file is None:
             return None
         self._file.seek(0)
-        if hasattr(hashlib, 'file_digest'):
-            return hashlib.file_digest(self._file, 'sha256').hexdigest()
-        hasher = hashlib.sha256()
-        while chunk := self._file.read(2 ** 20):
-            hasher.update(chunk)
-        return hasher.hexdigest()
+        return _sha256(self._file)
+
+    def read_json(self, rel):
+        """A member parsed as JSON, size and sha256 checked."""
+        return _load_json(self.read(rel), f'{rel} of {os.fspath(self.fpath)!r}')
 
     def read(self, rel) -> bytes:
         """A member's bytes, size and sha256 checked (a 0.2 file: as read)."""
         if rel in self._verified:
             return self._verified[rel]
         if self.legacy or rel == MANIFEST_FNAME:
-            return self._read_raw(rel, None if rel == self.weights_member else MAX_TEXT_BYTES)
+            return self._read_raw(rel, self._limit(rel))
         return self._read_checked(rel)
 
     def read_state_dict(self, device=None):
@@ -624,20 +581,20 @@ class DeployFile:
         state, self._state = self._state, None
         if state is None:
             state = self._read_checked(self.weights_member, decode=True)
-        return state if device is None else _to_device(state, device)
+        return state if device is None else to_device(state, device)
 
 
 def _read_legacy_weights(data, fpath, device):
     import pickle
+
     import torch
     try:
         return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
-            f'the weights in {os.fspath(fpath)!r} can only be read by unpickling '
-            'arbitrary objects, which can run code; if you trust the file, '
-            'extract it and load it with torch.load(weights_only=False) yourself '
-            f'({err})') from err
+            f'the weights in {os.fspath(fpath)!r} can only be read by unpickling arbitrary '
+            'objects, which can run code; if you trust the file, extract it and load it '
+            f'with torch.load(weights_only=False) yourself ({err})') from err
     except Exception as err:  # torch.load raises many types on a corrupt file
         raise CheckpointFormatError(
             f'cannot read the weights in {os.fspath(fpath)!r} ({type(err).__name__}: '
@@ -646,19 +603,9 @@ def _read_legacy_weights(data, fpath, device):
 
 def read_deploy_state_dict(fpath, device=None):
     """
-    Read the weights of a deploy file, every member's sha256 checked first;
-    runs no code. For a 0.2 file (which cannot be checked: a warning), what
-    its snapshot held (flatten it with
-    :func:`torch_liberator.checkpoint.unwrap_state_dict`).
-
-    Args:
-        fpath (str | PathLike): a deploy ``.zip``, a path inside one, or an
-            unzipped deploy folder.
-        device (str | torch.device | None): where to put the tensors
-            (default: CPU).
-
-    Returns:
-        Dict[str, Tensor]
+    The weights of a deploy file (a zip, a path inside one, or a folder),
+    every member's sha256 checked first; runs no code. For a 0.2 file (a
+    warning: it cannot be checked) what its snapshot held.
 
     Raises:
         CheckpointNotFoundError: the path does not exist.

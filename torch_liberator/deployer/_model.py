@@ -1,75 +1,74 @@
 """
 The model side of deployment: :func:`deploy` and :func:`deploy_files` write a
-deploy file, :class:`DeployedModel` reads one back (see
-:mod:`torch_liberator.deployer` for the format and what its hashes protect).
+deploy file, :class:`DeployedModel` reads one back, and
+:func:`load_in_fresh_process` loads one the way someone else would.
 """
 import hashlib
 import json
 import linecache
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 
 from torch_liberator.deployer._files import atomic_write, plain_name, remove_stale_parts
 from torch_liberator.deployer._format import (
-    TRAIN_INFO_FNAME, WEIGHTS_FNAME, DeployFile, encode_weights, load_json,
-    write_deploy_zip)
-from torch_liberator.errors import DeployError
+    TRAIN_INFO_FNAME, DeployFile, encode_weights, write_deploy_zip)
+from torch_liberator.errors import DeployError, IntegrityError
 
-__all__ = ['DeployedModel', 'deploy', 'deploy_files']
+__all__ = ['DeployedModel', 'deploy', 'deploy_files', 'load_in_fresh_process']
 
 
 def _versions():
     import platform
+
     import torch
+
     from torch_liberator import __version__
     return {'python': platform.python_version(), 'torch': torch.__version__,
             'torch_liberator': __version__}
 
 
 def _train_info_bytes(train_info):
-    if train_info is None:
-        return None
     if isinstance(train_info, (str, os.PathLike)):
         try:
             train_info = json.loads(Path(train_info).read_text())
         except (OSError, ValueError) as err:
-            raise DeployError(
-                f'cannot read train_info {os.fspath(train_info)!r} as JSON: '
-                f'{err}') from err
+            raise DeployError(f'cannot read train_info {os.fspath(train_info)!r} as JSON: '
+                              f'{err}') from err
     try:
         text = json.dumps(train_info, indent=2, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError) as err:
-        raise DeployError(
-            f'train_info must be JSON-serializable ({err}); convert its '
-            'values to numbers, strings, lists and dicts') from err
+        raise DeployError(f'train_info must be JSON-serializable ({err}); convert its '
+                          'values to numbers, strings, lists and dicts') from err
     return (text + '\n').encode('utf8')
 
 
-def _dest_path(fpath, stem, weights):
-    """A directory destination gets a name derived from code and weights."""
-    fpath = Path(fpath)
-    if fpath.is_dir():
-        fpath = fpath / f'deploy_{stem}_{hashlib.sha256(weights).hexdigest()[:12]}.zip'
-    elif fpath.suffix.lower() != '.zip':
-        raise DeployError(
-            f'deploy destination {os.fspath(fpath)!r} must end with .zip (or '
-            'be an existing directory)')
+def _write(fpath, files, manifest, state, train_info, verbose):
+    """Write the deploy zip (the part :func:`deploy` and :func:`deploy_files` share)."""
+    tensors, manifest['weights'] = encode_weights(state)
+    manifest['versions'] = _versions()
+    if train_info is not None:
+        files[TRAIN_INFO_FNAME] = _train_info_bytes(train_info)
+    fpath = os.fspath(write_deploy_zip(fpath, files, manifest, tensors))
+    if verbose:
+        print(f'[DEPLOYER] Deployed zipfpath={fpath}')
     return fpath
 
 
 def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
            verbose=1, *, factory=None, assume_defaults=False,
-           example_inputs=None, example_tolerance=None):
+           example_inputs=None, example_tolerance=None) -> str:
     """
     Write ``model``'s code and weights into one reproducible deploy zip.
 
     Nothing is written unless the file would rebuild this model: the class
     (or ``factory``) is called with the init arguments on the meta device
     and must give the model's class with exactly its state-dict keys and
-    shapes (see :func:`torch_liberator.deployer._check.check_rebuild`).
+    shapes.
 
     Args:
         model (torch.nn.Module): the model to ship.
@@ -77,32 +76,25 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
             directory (the file then gets a name from the class and a hash).
         initkw (dict | None): keyword arguments that build the model; default
             ``model._initkw``, else inferred from the attributes the model
-            stores (see :func:`torch_liberator.deployer._initkw.infer_initkw`).
-            With ``factory``: the factory's keyword arguments.
-        export_modules (Iterable[str]): packages whose code is inlined so the
-            deploy file does not import them.
+            stores. With ``factory``: the factory's keyword arguments.
+        export_modules (Iterable[str]): packages whose code is inlined.
         train_info (dict | str | PathLike | None): JSON-able metadata (or a
             JSON file) stored as ``train_info.json``.
         verbose (int): 1 prints the written path.
-        factory (str | Callable | None): build the model by calling this
-            factory (``'torchvision.models:resnet18'``,
-            ``'timm:create_model'`` with ``initkw={'model_name': ...}``)
-            instead of exporting its class's code; the factory's package
-            must then be installed where the file is loaded.
+        factory (str | Callable | None): build the model with this factory
+            (``'torchvision.models:resnet18'``, ``'timm:create_model'`` with
+            ``initkw={'model_name': ...}``) instead of exporting its class.
         assume_defaults (bool): accept an inferred ``initkw`` that leaves
             arguments the model does not store to their defaults even when
-            the model rebuilt with those defaults differs in some attribute
-            (by default deploy refuses and names the arguments).
+            the model rebuilt that way differs in some attribute.
         example_inputs (Tensor | tuple | None): inputs to run the model on;
-            the inputs and outputs are stored in the file and
-            ``load_model(check=True)`` / ``verify`` compare against them.
-        example_tolerance (Tuple[float, float] | None): ``(rtol, atol)`` of
-            that comparison; default ``(1e-4, 1e-5)``.
+            inputs and outputs are stored, and ``load_model(check=True)`` /
+            ``verify`` compare against them.
+        example_tolerance (Tuple[float, float] | None): ``(rtol, atol)``;
+            default ``(1e-4, 1e-5)``.
 
     Returns:
-        str: the zip written. The same model and arguments give the same
-        bytes; the file is written atomically and nothing goes to the temp
-        dir.
+        str: the zip written (atomically; equal inputs give equal bytes).
 
     Raises:
         ExportError: the code cannot be extracted.
@@ -125,8 +117,8 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         2
         >>> tmp.cleanup()
     """
-    from torch_liberator.deployer._check import check_materialized, check_rebuild
-    from torch_liberator.deployer._example import EXAMPLE_FNAME, record_example
+    from torch_liberator.deployer._check import (
+        EXAMPLE_FNAME, check_materialized, check_rebuild, record_example)
     from torch_liberator.deployer._export import build_factory_code, build_model_code
     from torch_liberator.deployer._initkw import (
         resolve_factory, resolve_initkw, unconfirmed_arguments)
@@ -136,51 +128,33 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
         unconfirmed = unconfirmed_arguments(model, kwargs) if how == 'inferred' else []
         check_rebuild(model, type(model), kwargs, how, unconfirmed, assume_defaults)
         code = build_model_code(model, initkw=kwargs, export_modules=export_modules)
+    elif export_modules:
+        raise DeployError(f'export_modules={export_modules!r} has no effect with factory=: '
+                          'the file names the factory and exports no code; drop one of them')
     else:
-        if export_modules:
-            raise DeployError(
-                f'export_modules={export_modules!r} has no effect with factory=: '
-                "the file names the factory and exports no code; drop one of them")
         build, ref, kwargs = resolve_factory(factory, initkw)
         how = 'factory'
         check_rebuild(model, build, kwargs, how)
         code = build_factory_code(ref, kwargs, type(model))
+    state = model.state_dict()  # before any forward
     files = {code.fname: code.text.encode('utf8')}
-    weights, weights_entry = encode_weights(model.state_dict())  # before any forward
-    files[WEIGHTS_FNAME] = weights
-    example = None
-    if example_inputs is not None:
-        files[EXAMPLE_FNAME], example = record_example(model, example_inputs, example_tolerance)
-    fpath = _dest_path(fpath, code.fname[:-3], weights)
-    info = _train_info_bytes(train_info)
-    if info is not None:
-        files[TRAIN_INFO_FNAME] = info
-    manifest = {
-        'model': {'class': code.class_name, 'code': code.fname,
-                  'origin': code.origin},
-        'initkw': code.initkw,
-        'initkw_source': how,
-        'requires': code.requires,
-        'versions': _versions(),
-        'weights': weights_entry,
-    }
+    manifest = {'model': {'class': code.class_name, 'code': code.fname, 'origin': code.origin},
+                'initkw': code.initkw, 'initkw_source': how, 'requires': code.requires}
     if factory is not None:
         manifest['model']['factory'] = code.origin
-    if example is not None:
-        manifest['example'] = example
-    fpath = os.fspath(write_deploy_zip(fpath, files, manifest))
-    if verbose:
-        print(f'[DEPLOYER] Deployed zipfpath={fpath}')
-    return fpath
+    if example_inputs is not None:
+        files[EXAMPLE_FNAME], manifest['example'] = record_example(
+            model, example_inputs, example_tolerance)
+    return _write(fpath, files, manifest, state, train_info, verbose)
 
 
 def _import_code(text, digest, label):
-    """Run verified model code as a module with a unique, valid name, kept
-    in sys.modules so instances pickle (no zipimport, no temp files)."""
+    """Run verified model code as a module with a unique name, kept in
+    sys.modules so instances pickle (no zipimport, no temp files)."""
     stem = re.sub(r'\W', '_', label.rsplit('/', 1)[-1].rsplit('.', 1)[0])
     modname = f'torch_liberator_deployed_{stem}_{digest[:16]}'
     module = sys.modules.get(modname)
-    if module is not None and getattr(module, '__torch_liberator_sha256__', None) == digest:
+    if getattr(module, '__torch_liberator_sha256__', None) == digest:
         return module
     filename = f'<torch_liberator deploy {label}>'
     module = types.ModuleType(modname)
@@ -191,33 +165,32 @@ def _import_code(text, digest, label):
     sys.modules[modname] = module
     try:
         exec(compile(text, filename, 'exec'), module.__dict__)
-    except ImportError as err:
-        del sys.modules[modname]
-        raise DeployError(
-            f'the model code in {label} needs {err.name!r}, which is not '
-            f'importable here ({err}); install it (see `python -m '
-            'torch_liberator inspect` for the imports the code needs)') from err
-    except Exception as err:
-        del sys.modules[modname]
-        raise DeployError(
-            f'the model code in {label} failed to run: '
-            f'{type(err).__name__}: {err}') from err
-    for name in ('get_model_cls', 'get_initkw'):
-        if not callable(getattr(module, name, None)):
-            del sys.modules[modname]
+        missing = [f'{n}()' for n in ('get_model_cls', 'get_initkw')
+                   if not callable(getattr(module, n, None))]
+        if missing:
             raise DeployError(
-                f'the model code in {label} defines no {name}(); it was not '
-                'written by torch_liberator')
+                f'the model code in {label} defines no {" or ".join(missing)}; a deploy model '
+                'file needs both -- create it with `python -m torch_liberator export` or '
+                'export_model_code')
+    except BaseException as err:
+        del sys.modules[modname]
+        if isinstance(err, ImportError):
+            raise DeployError(
+                f'the model code in {label} needs {err.name!r}, which is not importable '
+                f'here ({err}); install it (see `python -m torch_liberator inspect` for the '
+                'imports the code needs)') from err
+        if isinstance(err, Exception) and not isinstance(err, DeployError):
+            raise DeployError(f'the model code in {label} failed to run: '
+                              f'{type(err).__name__}: {err}') from err
+        raise
     return module
 
 
 class DeployedModel:
     """
-    A deploy file (zip, unzipped directory, or torch_liberator 0.2 zip).
-
-    Reading ``info`` and ``train_info()`` never runs code; ``load_model``
-    and ``model_definition`` run the code only after every member's sha256
-    matches the manifest.
+    A deploy file (zip, unzipped folder, or torch_liberator 0.2 zip).
+    ``info`` and ``train_info()`` never run code; ``load_model`` and
+    ``model_definition`` run it only after every member's sha256 matches.
 
     Args:
         fpath (str | PathLike): the deploy file.
@@ -238,8 +211,7 @@ class DeployedModel:
 
     def __init__(self, fpath):
         self.fpath = Path(fpath)
-        self.load_info = None
-        self.check_info = None
+        self.load_info = self.check_info = None
         with DeployFile(self.fpath):
             pass  # fail early on a missing or foreign file
 
@@ -249,10 +221,9 @@ class DeployedModel:
     @property
     def info(self) -> dict:
         """
-        dict: ``fpath``, ``name``, ``legacy``, ``manifest`` (None for 0.2
-        files), ``members`` (name -> size), ``code`` (the code member),
-        ``requires`` (imports the code needs) and ``sha256`` (of the whole
-        zip). Read without running anything; hashes are not checked.
+        dict: ``fpath``, ``name``, ``legacy``, ``manifest`` (None for 0.2),
+        ``members`` (name -> size), ``code``, ``requires`` and ``sha256`` (of
+        the whole zip). Read without running anything; hashes not checked.
 
         Example:
             >>> import os, tempfile, torch
@@ -263,12 +234,11 @@ class DeployedModel:
             ('weights.safetensors', 'ReLU')
             >>> tmp.cleanup()
         """
-        from torch_liberator.deployer._imports import find_code_imports
+        from torch_liberator.deployer._export import find_code_imports
         with DeployFile(self.fpath) as dfile:
-            info = {'fpath': os.fspath(self.fpath), 'name': dfile.name,
-                    'legacy': dfile.legacy, 'manifest': dfile.manifest,
-                    'members': dict(dfile.members), 'code': dfile.code_member,
-                    'sha256': dfile.file_sha256()}
+            info = {'fpath': os.fspath(self.fpath), 'name': dfile.name, 'legacy': dfile.legacy,
+                    'manifest': dfile.manifest, 'members': dict(dfile.members),
+                    'code': dfile.code_member, 'sha256': dfile.file_sha256()}
             if dfile.legacy:
                 code = dfile.read(dfile.code_member).decode('utf8', 'replace')
                 try:
@@ -282,12 +252,8 @@ class DeployedModel:
     def verify(self, sha256=None):
         """
         Check every member's size and sha256 against the manifest and, given
-        ``sha256``, the whole file's sha256 (published out of band: the
-        manifest alone does not prove who wrote the file). Runs nothing;
+        ``sha256`` (published out of band), the whole file's. Runs nothing;
         removes temporary files that killed deploys left beside the file.
-
-        Args:
-            sha256 (str | None): the expected hex sha256 of the whole file.
 
         Raises:
             IntegrityError: a member or the file does not match.
@@ -297,9 +263,7 @@ class DeployedModel:
             >>> from torch_liberator.deployer import deploy, DeployedModel
             >>> tmp = tempfile.TemporaryDirectory()
             >>> fpath = deploy(torch.nn.ReLU(), os.path.join(tmp.name, 'v.zip'), verbose=0)
-            >>> with open(fpath, 'rb') as file:
-            ...     digest = hashlib.sha256(file.read()).hexdigest()
-            >>> DeployedModel(fpath).verify(sha256=digest)
+            >>> DeployedModel(fpath).verify(sha256=hashlib.sha256(open(fpath, 'rb').read()).hexdigest())
             >>> try:
             ...     DeployedModel(fpath).verify(sha256='0' * 64)
             ... except ValueError as err:
@@ -307,26 +271,23 @@ class DeployedModel:
             not the file that was published; do not use it
             >>> tmp.cleanup()
         """
-        from torch_liberator.errors import IntegrityError
         if self.fpath.is_file():
             remove_stale_parts(self.fpath)
         with DeployFile(self.fpath) as dfile:
             if sha256 is not None:
                 got = dfile.file_sha256()
                 if got is None:
-                    raise DeployError(
-                        f'{os.fspath(self.fpath)!r} is a folder, which has no sha256 '
-                        'of its own; check the zip it was unpacked from')
+                    raise DeployError(f'{os.fspath(self.fpath)!r} is a folder, which has no '
+                                      'sha256 of its own; check the zip it was unpacked from')
                 if got != str(sha256).strip().lower():
                     raise IntegrityError(
-                        f'{os.fspath(self.fpath)!r} has sha256 {got}, not '
-                        f'{sha256!r}: it is not the file that was published; '
-                        'do not use it')
+                        f'{os.fspath(self.fpath)!r} has sha256 {got}, not {sha256!r}: it is '
+                        'not the file that was published; do not use it')
             dfile.verify()
 
     def train_info(self):
         """
-        The stored train info (hash-checked JSON), or None if there is none.
+        The stored train info (hash-checked JSON), or None.
 
         Example:
             >>> import os, tempfile, torch
@@ -338,24 +299,15 @@ class DeployedModel:
             >>> tmp.cleanup()
         """
         with DeployFile(self.fpath) as dfile:
-            if TRAIN_INFO_FNAME not in dfile.members:
-                return None
-            data = dfile.read(TRAIN_INFO_FNAME)
-        return load_json(data, f'train_info.json of {os.fspath(self.fpath)!r}')
+            if TRAIN_INFO_FNAME in dfile.members:
+                return dfile.read_json(TRAIN_INFO_FNAME)
+        return None
 
     def extract_snapshot(self, extract_dpath=None) -> str:
         """
-        Write the (hash-checked) weights file into ``extract_dpath``.
-
-        Args:
-            extract_dpath (str | PathLike | None): destination folder
-                (created if needed); default the folder holding the deploy
-                file.
-
-        Returns:
-            str: ``<extract_dpath>/<name>_weights.safetensors`` (or
-            ``<name>_deploy_snapshot.pt`` for a 0.2 file), the names reduced
-            to plain file names.
+        Write the (hash-checked) weights into ``extract_dpath`` (default: the
+        deploy file's folder) as ``<name>_weights.safetensors`` (0.2 files:
+        ``<name>_deploy_snapshot.pt``), names reduced to plain file names.
 
         Example:
             >>> import os, tempfile, torch
@@ -368,37 +320,32 @@ class DeployedModel:
             >>> tmp.cleanup()
         """
         with DeployFile(self.fpath) as dfile:
-            member = dfile.weights_member
-            data = dfile.read(member)
-            name = plain_name(f'{dfile.name}_{plain_name(member)}')
+            data = dfile.read(dfile.weights_member)
+            name = plain_name(f'{dfile.name}_{plain_name(dfile.weights_member)}')
         if extract_dpath is None:
             extract_dpath = self.fpath if self.fpath.is_dir() else self.fpath.parent
         dpath = Path(extract_dpath).resolve()
         dpath.mkdir(parents=True, exist_ok=True)
-        out = dpath / name
-        if out.parent != dpath:  # plain_name makes this impossible; checked anyway
-            raise DeployError(f'refusing to write {os.fspath(out)!r} outside {os.fspath(dpath)!r}')
-        return os.fspath(atomic_write(out, lambda file: file.write(data)))
+        return os.fspath(atomic_write(dpath / name, lambda file: file.write(data)))
 
     def _verified_module(self, with_weights, with_example=False):
-        from torch_liberator.deployer._example import EXAMPLE_FNAME
+        from torch_liberator.deployer._check import EXAMPLE_FNAME
         with DeployFile(self.fpath) as dfile:
             dfile.verify()  # every hash, before any code runs
-            member = dfile.code_member
-            code = dfile.read(member)
+            code = dfile.read(dfile.code_member)
             state = dfile.read_state_dict() if with_weights else None
             if with_weights and dfile.legacy:
                 from torch_liberator.checkpoint import unwrap_state_dict
                 state = unwrap_state_dict(state)
-            label = f'{dfile.name}/{member}'
+            label = f'{dfile.name}/{dfile.code_member}'
             example = None
             if with_example:
                 entry = (dfile.manifest or {}).get('example')
                 if entry is None or EXAMPLE_FNAME not in dfile.members:
                     raise DeployError(
-                        f'{os.fspath(self.fpath)!r} stores no example inputs to '
-                        'check the model with; deploy it with example_inputs=... '
-                        '(or load without check=True)')
+                        f'{os.fspath(self.fpath)!r} stores no example inputs to check the '
+                        'model with; deploy it with example_inputs=... (or load without '
+                        'check=True)')
                 example = (dfile.read(EXAMPLE_FNAME), entry)
         try:
             text = code.decode('utf8')
@@ -429,24 +376,19 @@ class DeployedModel:
 
         Args:
             strict (bool): True requires an exact fit (the model is built on
-                the meta device and adopts the stored tensors when it can);
-                False goes through
-                :func:`torch_liberator.initializer.load_partial_state`, whose
+                meta and adopts the loaded tensors when it can); False goes
+                through :func:`torch_liberator.load_partial_state`, whose
                 info dict is kept in ``self.load_info``.
             device (str | torch.device | None): where to put the model.
             verbose (int): passed to ``load_partial_state`` (strict=False).
             check (bool): run the model on the example inputs stored at
-                deploy (``deploy(..., example_inputs=...)``) and compare its
-                outputs with the stored ones within the stored tolerance;
-                the summary is kept in ``self.check_info``.
-
-        Returns:
-            torch.nn.Module
+                deploy and compare with the stored outputs (summary in
+                ``self.check_info``).
 
         Raises:
             IntegrityError: a member does not match the manifest (nothing ran).
-            DeployError: the code or the weights do not fit, or (check=True)
-                the outputs differ or no example is stored.
+            DeployError: the code or weights do not fit, or (check=True) the
+                outputs differ or no example is stored.
 
         Example:
             >>> import os, tempfile, torch
@@ -459,8 +401,7 @@ class DeployedModel:
             2
             >>> tmp.cleanup()
         """
-        from torch_liberator.deployer._example import check_example
-        from torch_liberator.deployer._metabuild import build_assigned
+        from torch_liberator.deployer._check import build_assigned, check_example
         module, state, example = self._verified_module(with_weights=True, with_example=check)
         cls, initkw = module.get_model_cls(), module.get_initkw()
         model = build_assigned(cls, initkw, state) if strict else None
@@ -468,17 +409,14 @@ class DeployedModel:
             try:
                 model = cls(**initkw)
             except Exception as err:
-                raise DeployError(
-                    f'{cls.__name__}(**{initkw}) failed: {type(err).__name__}: '
-                    f'{err}') from err
+                raise DeployError(f'{cls.__name__}(**{initkw}) failed: {type(err).__name__}: '
+                                  f'{err}') from err
             if strict:
                 try:
                     model.load_state_dict(state, strict=True)
                 except RuntimeError as err:
-                    raise DeployError(
-                        f'the deployed weights do not fit {cls.__name__}: '
-                        f'{err}; use load_model(strict=False) to load what '
-                        'fits') from err
+                    raise DeployError(f'the deployed weights do not fit {cls.__name__}: {err}; '
+                                      'use load_model(strict=False) to load what fits') from err
             else:
                 from torch_liberator.initializer import load_partial_state
                 self.load_info = load_partial_state(model, state, verbose=verbose)
@@ -489,57 +427,17 @@ class DeployedModel:
         return model
 
 
-def _static_contract(text, fname):
-    """Class name and literal initkw of a model file, read without running
-    it (None when not a literal)."""
-    import ast
-    try:
-        tree = ast.parse(text)
-    except SyntaxError as err:
-        raise DeployError(f'{fname} is not valid Python: {err}') from err
-    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    missing = [n for n in ('get_model_cls', 'get_initkw') if n not in funcs]
-    if missing:
-        raise DeployError(
-            f'{fname} defines no {missing}; a deploy model file needs '
-            'get_model_cls() and get_initkw() -- create it with '
-            '`python -m torch_liberator export` or export_model_code')
-    class_name = initkw = None
-    for node in ast.walk(funcs['get_model_cls']):
-        if isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
-            class_name = node.value.id
-    for node in ast.walk(funcs['get_initkw']):
-        if isinstance(node, ast.Return) and node.value is not None:
-            try:
-                initkw = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                initkw = None
-    if not isinstance(initkw, dict) or not all(isinstance(k, str) for k in initkw):
-        initkw = None
-    else:
-        initkw = json.loads(json.dumps(initkw, default=repr))
-    return class_name, initkw
-
-
-def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
+def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1) -> str:
     """
-    Package an already-exported model file and a checkpoint into a deploy
-    zip (the published CLI form ``--model --weights --info --dst``).
+    Package an exported model file and a checkpoint into a deploy zip (the
+    published CLI form ``--model --weights --info --dst``), only once the
+    weights load strictly into the model the file builds. The model file is
+    run (imported) to build it on meta: give only a file you trust.
 
-    Args:
-        model_fpath (str | PathLike): a ``.py`` defining ``get_model_cls()``
-            and ``get_initkw()`` (as :func:`export_model_code` writes).
-        weights_fpath (str | PathLike): a checkpoint readable by
-            :func:`torch_liberator.checkpoint.read_state_dict` (safely).
-        fpath (str | PathLike): the ``.zip`` or an existing directory.
-        train_info (dict | str | PathLike | None): JSON metadata.
-        verbose (int): 1 prints the written path.
-
-    Returns:
-        str: the zip written, only once the weights load strictly into
-        the model the file builds: the model file is run (imported, as
-        ``python`` would) to build it on the meta device, so give only a
-        file you trust.
+    ``model_fpath`` defines ``get_model_cls()`` and ``get_initkw()`` (as
+    :func:`export_model_code` writes); ``weights_fpath`` is any checkpoint
+    :func:`torch_liberator.checkpoint.read_state_dict` reads; the other
+    arguments are :func:`deploy`'s.
 
     Raises:
         DeployError: the file lacks the contract, does not run, or the
@@ -560,35 +458,106 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1):
         >>> tmp.cleanup()
     """
     from torch_liberator.checkpoint import read_state_dict
-    from torch_liberator.deployer._imports import find_code_imports
+    from torch_liberator.deployer._check import check_state_fits
+    from torch_liberator.deployer._export import find_code_imports
+    from torch_liberator.deployer._initkw import encode_initkw
+    from torch_liberator.errors import ExportError
     model_fpath = Path(model_fpath)
     try:
         text = model_fpath.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise DeployError(f'cannot read model file {os.fspath(model_fpath)!r}: {err}') from err
-    from torch_liberator.deployer._check import check_state_fits
-    class_name, initkw = _static_contract(text, model_fpath.name)
     state = read_state_dict(weights_fpath)
     data = text.encode('utf8')
-    module = _import_code(text, hashlib.sha256(data).hexdigest(), os.fspath(model_fpath))
-    check_state_fits(module.get_model_cls(), module.get_initkw(), state,
-                     os.fspath(weights_fpath))
-    weights, weights_entry = encode_weights(state)
-    stem = plain_name(class_name or model_fpath.stem)
-    fname = f'{stem}_{hashlib.sha256(data).hexdigest()[:16]}.py'
-    fpath = _dest_path(fpath, fname[:-3], weights)
-    files = {fname: data, WEIGHTS_FNAME: weights}
-    info = _train_info_bytes(train_info)
-    if info is not None:
-        files[TRAIN_INFO_FNAME] = info
-    requires = {m: None for m in find_code_imports(text)[0]}
-    manifest = {
-        'model': {'class': class_name or stem, 'code': fname, 'origin': model_fpath.name},
-        'initkw': initkw, 'initkw_source': 'get_initkw()',
-        'requires': requires, 'versions': _versions(),
-        'weights': weights_entry,
-    }
-    fpath = os.fspath(write_deploy_zip(fpath, files, manifest))
-    if verbose:
-        print(f'[DEPLOYER] Deployed zipfpath={fpath}')
-    return fpath
+    digest = hashlib.sha256(data).hexdigest()
+    module = _import_code(text, digest, os.fspath(model_fpath))
+    build, initkw = module.get_model_cls(), module.get_initkw()
+    check_state_fits(build, initkw, state, os.fspath(weights_fpath))
+    try:
+        initkw = encode_initkw(initkw)[0]
+    except ExportError:
+        initkw = None  # not storable in JSON: the code still builds it
+    stem = plain_name(getattr(build, '__name__', model_fpath.stem))
+    fname = f'{stem}_{digest[:16]}.py'
+    manifest = {'model': {'class': stem, 'code': fname, 'origin': model_fpath.name},
+                'initkw': initkw, 'initkw_source': 'get_initkw()',
+                'requires': {m: None for m in find_code_imports(text)[0]}}
+    return _write(fpath, {fname: data}, manifest, state, train_info, verbose)
+
+
+# argv: torch_liberator's folder, the deploy file, then folders to keep off
+# sys.path. Only the standard library is imported before sys.path is clean.
+_CHILD = '''
+import importlib.util, json, os, sys, warnings
+pkg, fpath, banned = sys.argv[1], sys.argv[2], sys.argv[3:]
+banned = {os.path.realpath(p) for p in banned + [os.getcwd()]}
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.getcwd()) not in banned]
+spec = importlib.util.spec_from_file_location(
+    'torch_liberator', os.path.join(pkg, '__init__.py'), submodule_search_locations=[pkg])
+module = importlib.util.module_from_spec(spec)
+sys.modules['torch_liberator'] = module
+spec.loader.exec_module(module)
+from torch_liberator.deployer import DeployedModel
+from torch_liberator.errors import LiberatorError
+warnings.filterwarnings('ignore', message='.*cannot be verified')
+try:
+    loader = DeployedModel(fpath)
+    check = bool((loader.info['manifest'] or {}).get('example'))
+    model = loader.load_model(strict=True, check=check, verbose=0)
+except LiberatorError as err:
+    sys.exit(f'{type(err).__name__}: {err}')
+print(json.dumps({'class': type(model).__name__, 'tensors': len(model.state_dict()),
+                  'check': loader.check_info,
+                  'torch_file': getattr(sys.modules.get('torch'), '__file__', None)}))
+'''
+
+
+def load_in_fresh_process(fpath, timeout=None) -> dict:
+    """
+    Load a deploy file strictly, and run its stored example check, the way
+    someone else would: in a fresh Python process, from an empty temporary
+    folder, with neither the current folder nor the file's on ``sys.path``
+    (so a local package the file needs but lacks fails here too, and a
+    ``torch.py`` planted beside the zip never runs). The child imports this
+    torch_liberator by its path, everything else from the interpreter's paths.
+
+    Returns ``class``, ``tensors`` (state-dict entries), ``check`` (None or
+    the example check's summary) and ``torch_file``.
+
+    Raises:
+        DeployError: it did not load (the child's error, one line).
+
+    Example:
+        >>> from torch_liberator.deployer import load_in_fresh_process
+        >>> from torch_liberator.errors import LiberatorError
+        >>> try:
+        ...     load_in_fresh_process('/does/not/exist.zip')
+        ... except LiberatorError as err:
+        ...     print('does not exist' in str(err))
+        True
+    """
+    import torch_liberator
+    fpath = os.path.abspath(os.fspath(fpath))
+    with DeployFile(fpath):
+        pass  # a missing or foreign file fails here, before a process starts
+    pkg = os.path.dirname(os.path.abspath(torch_liberator.__file__))
+    env = dict(os.environ)
+    env.pop('PYTHONSTARTUP', None)
+    with tempfile.TemporaryDirectory(prefix='torch_liberator_verify_') as empty:
+        try:
+            proc = subprocess.run(
+                [sys.executable, '-c', _CHILD, pkg, fpath, os.path.dirname(fpath), os.getcwd()],
+                cwd=empty, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise DeployError(f'{fpath!r} did not load in a fresh process within {timeout} s') \
+                from err
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{')]
+    if proc.returncode != 0 or not lines:
+        errs = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        last = errs[-1] if errs else f'exit status {proc.returncode}'
+        raise DeployError(f'{fpath!r} did not load in a fresh process: {last}')
+    try:
+        return json.loads(lines[-1])
+    except ValueError as err:
+        raise DeployError(f'{fpath!r}: the fresh process printed {lines[-1][:80]!r}, not its '
+                          'summary') from err
