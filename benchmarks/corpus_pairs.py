@@ -1379,7 +1379,12 @@ for _base in ['resnet18-renamed', 'resnet50-children', 'efficientnet_b0-children
               'vgg16-perceptual-slices', 'densenet121-split', 'swin_t-stem-stages',
               'timm-efficientnet_b0->tv-efficientnet_b0', 'timm-convnext_tiny->tv-convnext_tiny',
               'timm-vit-small->tv-vit-small', 'timm-mobilenetv2_100->tv-mobilenet_v2',
-              'timm-swin_tiny->tv-swin_t', 'resnet18x2<-resnet18 (ambiguous)']:
+              'timm-swin_tiny->tv-swin_t', 'resnet18x2<-resnet18 (ambiguous)',
+              'resnet50+resnet50<-resnet50 (ambiguous)', 'resnet18+resnet34<-resnet34',
+              'resnet50+resnet18<-resnet18', 'siamese rgb/depth swapped order',
+              'resnet18-lightning-ema', 'resnet18-stem-body', 'resnet50-c4', 'vgg16-lpips-slices',
+              'timm-regnety_004->tv-regnet_y_400mf', 'timm-vit_small->tv-vit(small config)',
+              'mobilenet_v3->ssdlite320', 'resnet18-fpn']:
     _pair(f'{_base} (sorted keys)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
           fast=_base in ('resnet18-renamed', 'timm-vit-small->tv-vit-small'),
           note=f'{_base} with the checkpoint keys sorted by name, as read from a .safetensors '
