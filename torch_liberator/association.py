@@ -376,8 +376,9 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
             ``Association.association`` names it.
         sep: separator between path components.
         shortcut: when the identical keys already make the largest possible
-            mapping (every key of the smaller side exists on the other),
-            return them without building trees; the result is the same.
+            mapping (every key of the smaller side exists on the other)
+            and no identical pair joins tensors of different ranks, return
+            them without building trees; the result is the same.
             False always runs the chosen solver.
 
     Returns:
@@ -417,7 +418,9 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
     problem = _Problem(_as_side(src, 'src'), _as_side(dst, 'dst'), sep)
     if shortcut and association != 'strict':
         exact, _ = _strict_solver(problem)
-        if len(exact) == min(len(problem.src), len(problem.dst)):
+        if len(exact) == min(len(problem.src), len(problem.dst)) and not any(
+                shape_relation(problem.src[k], problem.dst[k]) == 'different_rank'
+                for k in exact):
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)
