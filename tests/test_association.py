@@ -404,6 +404,20 @@ def test_shapes_pick_the_backbone_of_the_right_size(mode):
 
 
 @pytest.mark.parametrize('mode', TREE_MODES)
+def test_the_place_filled_whole_beats_one_filled_in_part(mode):
+    # an efficientnet_b0 checkpoint into a model holding a b1 (the same
+    # layers and more) and a b0: the b0 slot takes it whole
+    src = {'stem.weight': (8, 3, 3, 3), 'blocks.0.weight': (8, 8), 'blocks.1.weight': (8, 8)}
+    dst = {'large.stem.weight': (8, 3, 3, 3), 'large.blocks.0.weight': (8, 8),
+           'large.blocks.1.weight': (8, 8), 'large.blocks.2.weight': (8, 8),
+           'small.stem.weight': (8, 3, 3, 3), 'small.blocks.0.weight': (8, 8),
+           'small.blocks.1.weight': (8, 8)}
+    result = associate(src, dst, association=mode)
+    assert result.mapping == {k: 'small.' + k for k in src}
+    assert result.ambiguous == {}
+
+
+@pytest.mark.parametrize('mode', TREE_MODES)
 @pytest.mark.parametrize('ema_first', [False, True])
 def test_closer_copy_wins_over_the_ema_copy(mode, ema_first):
     # a flat Lightning checkpoint: the model and its EMA copy

@@ -463,7 +463,9 @@ def embedding_mapping(tree1, tree2, anchors=()):
     for start in starts:
         s = embedder.score(*start)
         levels = tree1.depth[start[0]] + tree2.depth[start[1]]
-        scored.append(((s[0], s[1], s[2], s[3] - levels), start))
+        # among equals, the place filled whole before one filled in part
+        unfilled = tree2.num_keys_below(start[1]) - s[0] - s[1]
+        scored.append(((s[0], s[1], s[2], s[3] - levels, -unfilled), start))
     best = max(s for s, _ in scored)
     tied = [start for s, start in scored if s == best]
     mapping, ambiguous = merge_tied(

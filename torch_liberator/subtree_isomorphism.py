@@ -277,7 +277,10 @@ def isomorphism_mapping(tree1, tree2):
         pairs = [(u, v) for u, v, tier in pairs
                  if tree1.parent[u] not in vetoed]
         levels = tree1.depth[anchor[0]] + tree2.depth[anchor[1]]
-        ranked.append(((good, len(pairs), -levels), pairs))
+        # among equals, the place the checkpoint fills whole (a b0 into the
+        # b0 of a model holding a b1 and a b0) before one it fills in part
+        unfilled = tree2.num_keys_below(anchor[1]) - len(pairs)
+        ranked.append(((good, len(pairs), -levels, -unfilled), pairs))
     if not ranked:
         return {}, {}
     best = max(rank for rank, _ in ranked)
