@@ -438,7 +438,9 @@ def render_rst(results):
               'structure, auto, ...)'
               if cfg.get('round_robin') else 'timed one measure after the other'),
            _load_note(m, [e['loadavg'][0] for e in results['cases'].values()
-                          if 'loadavg' in e]), '']
+                          if 'loadavg' in e])]
+    # notes added to the JSON by hand (e.g. an interrupted run)
+    out += [f'* {note}' for note in results.get('notes', [])] + ['']
     out += ['Targets', '-------', '']
     out += [f'* {c["text"]}' for c in check_targets(results)] + ['']
 
