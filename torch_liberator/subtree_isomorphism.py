@@ -211,7 +211,9 @@ def is_renamed(tree1, tree2, start):
 def agrees_whole(tree1, tree2, start, pairs):
     """
     True when the key pairs ``(a, b, tier)`` found below ``start`` are all
-    of the same tensor (tier 0) and cover every key below one side of it.
+    of the same tensor (tier 0) and, when every one of them hangs below a
+    numbered child of ``start`` (positions in a list, which a list cut in two
+    and renumbered no longer keeps), cover every key below one side of it.
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
@@ -223,10 +225,21 @@ def agrees_whole(tree1, tree2, start, pairs):
         >>> agrees_whole(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
         False
     """
-    if any(tier for _, _, tier in pairs):
+    if not pairs or any(tier for _, _, tier in pairs):
         return False
     u, v = start
+    if any(not tree1.label[a].isdigit() for a in _path_nodes(tree1, u, pairs)):
+        return True  # named relative paths (transition1.conv) speak too
     return len(pairs) >= min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+
+
+def _path_nodes(tree, start, pairs):
+    """The first node below ``start`` on the way to each paired key."""
+    for a, _, _ in pairs:
+        node = a
+        while tree.parent[node] != start:
+            node = tree.parent[node]
+        yield node
 
 
 def isomorphism_mapping(tree1, tree2):
