@@ -452,12 +452,15 @@ def test_keys_sorted_by_name_give_order_no_say():
     # a safetensors file lists its tensors sorted by name: 'bn1' before
     # 'conv1', 'layer1.0.bn2' before 'layer1.0.conv1'. Paired by their order,
     # renamed modules cross; only names and unique shapes may speak
-    src = {**conv('conv1', 8, 3), **bn('bn1', 8), **conv('layer1.0.conv1', 8, 8),
-           **bn('layer1.0.bn1', 8), **conv('layer1.0.conv2', 8, 8),
-           **bn('layer1.0.bn2', 8), **linear('fc', 10, 8)}
-    dst = {**conv('c1', 8, 3), **bn('n1', 8), **conv('stage1.0.c1', 8, 8),
-           **bn('stage1.0.n1', 8), **conv('stage1.0.c2', 8, 8),
-           **bn('stage1.0.n2', 8), **linear('head', 10, 8)}
+    src = {**conv('conv1', 8, 3), **bn('bn1', 8)}
+    dst = {**conv('c1', 8, 3), **bn('n1', 8)}
+    for b in range(3):  # enough keys for a sorted listing to tell
+        src.update({**conv(f'layer1.{b}.conv1', 8, 8), **bn(f'layer1.{b}.bn1', 8),
+                    **conv(f'layer1.{b}.conv2', 8, 8), **bn(f'layer1.{b}.bn2', 8)})
+        dst.update({**conv(f'stage1.{b}.c1', 8, 8), **bn(f'stage1.{b}.n1', 8),
+                    **conv(f'stage1.{b}.c2', 8, 8), **bn(f'stage1.{b}.n2', 8)})
+    src.update(linear('fc', 10, 8))
+    dst.update(linear('head', 10, 8))
     truth = dict(zip(src, dst))
     assert align_structure(src, dst).mapping == truth  # registration order
     shuffled = {k: src[k] for k in sorted(src)}

@@ -261,8 +261,9 @@ class StructureSides:
                  sep: str = '.'):
         self.sep = sep
         #: False when either side's keys come sorted by name (a safetensors
-        #: file) instead of in registration order: then order is no evidence,
-        #: and a module's tensors are compared in one order on both sides
+        #: file; see order_is_lost) instead of in registration order: then
+        #: order is no evidence, and a module's tensors are compared in one
+        #: order on both sides
         self.ordered = not (order_is_lost(src) or order_is_lost(dst))
         if not self.ordered:
             src, dst = _by_leaf_name(src, sep), _by_leaf_name(dst, sep)
@@ -859,11 +860,12 @@ def _by_leaf_name(side, sep):
     return out
 
 
-def order_is_lost(keys, min_keys: int = 8) -> bool:
+def order_is_lost(keys, min_keys: int = 32) -> bool:
     """
-    True when ``keys`` (at least ``min_keys`` of them) come sorted by name,
-    in at most three sorted runs (safetensors files list their tensors by
-    dtype, then name), rather than in a model's registration order. A state
+    True when ``keys`` (at least ``min_keys`` of them: a few keys may come
+    sorted by chance) come sorted by name, in at most three sorted runs
+    (safetensors files list their tensors by dtype, then name), rather than
+    in a model's registration order. A state
     dict lists a module's ``weight`` before its ``bias`` and ``conv1`` before
     ``bn1``, so its keys are almost never sorted; when they are, the order
     tells nothing about which modules are neighbours.
@@ -875,8 +877,10 @@ def order_is_lost(keys, min_keys: int = 8) -> bool:
         ...               'layer1.0.bn1.bias', 'fc.weight', 'fc.bias']
         >>> order_is_lost(registered)
         False
-        >>> order_is_lost(sorted(registered))
+        >>> order_is_lost(sorted(registered), min_keys=8)
         True
+        >>> order_is_lost(sorted(registered))  # too few keys to tell
+        False
     """
     keys = list(keys)
     if len(keys) < min_keys:
