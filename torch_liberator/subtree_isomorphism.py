@@ -213,7 +213,9 @@ def agrees_whole(tree1, tree2, start, pairs):
     True when the key pairs ``(a, b, tier)`` found below ``start`` are all
     of the same tensor (tier 0) and, when every one of them hangs below a
     numbered child of ``start`` (positions in a list, which a list cut in two
-    and renumbered no longer keeps), cover every key below one side of it.
+    and renumbered no longer keeps), cover at least three quarters of the
+    keys below the smaller side (a detector's copy of a backbone's first
+    blocks, kept under their indices, ends with a part of the next block).
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
@@ -230,7 +232,7 @@ def agrees_whole(tree1, tree2, start, pairs):
     u, v = start
     if any(not tree1.label[a].isdigit() for a in _path_nodes(tree1, u, pairs)):
         return True  # named relative paths (transition1.conv) speak too
-    return len(pairs) >= min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+    return 4 * len(pairs) >= 3 * min(tree1.num_keys_below(u), tree2.num_keys_below(v))
 
 
 def _path_nodes(tree, start, pairs):
