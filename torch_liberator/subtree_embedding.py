@@ -78,7 +78,7 @@ import heapq
 from bisect import bisect_right, insort
 
 from torch_liberator.keytree import pair_tier
-from torch_liberator.subtree_isomorphism import agrees_whole, is_renamed, merge_tied
+from torch_liberator.subtree_isomorphism import merge_tied, start_is_supported
 
 __all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping']
 
@@ -406,12 +406,10 @@ def _start_result(embedder, start):
     """``({src node: dst node}, {src node: set of dst nodes})`` from a start."""
     t1, t2 = embedder.tree1, embedder.tree2
     pairs, ties = embedder.collect(*start)
+    if not start_is_supported(t1, t2, start, pairs):
+        return {}, {}  # renamed on both sides, and only shapes speak for it
     # a pair to shove needs the same relative name; a module one of whose
     # pairs fails that is another module, and loses all its pairs
-    if is_renamed(t1, t2, start) and not agrees_whole(t1, t2, start, pairs):
-        # below a start renamed on both sides (features <-> high) only
-        # shapes speak for the rename: they must agree everywhere
-        return {}, {}
     parent1 = t1.parent
     foreign = {parent1[a] for a, b, tier in pairs
                if tier and (_relative(t1, a, start[0]).split(t1.sep)

@@ -51,9 +51,8 @@ from collections import Counter
 
 from torch_liberator.keytree import pair_tier
 
-__all__ = ['TOP_ANCHORS', 'agrees_whole', 'anchored_pairs', 'find_anchors', 'is_renamed',
-           'isomorphism_mapping',
-           'merge_tied']
+__all__ = ['TOP_ANCHORS', 'anchored_pairs', 'find_anchors', 'is_renamed',
+           'isomorphism_mapping', 'merge_tied', 'start_is_supported']
 
 #: this many anchors (the best by names) are scored with shapes
 TOP_ANCHORS = 4
@@ -208,25 +207,31 @@ def is_renamed(tree1, tree2, start):
             and tree1.label[u] != tree2.label[v])
 
 
-def agrees_whole(tree1, tree2, start, pairs):
+def start_is_supported(tree1, tree2, start, pairs):
     """
-    True when the key pairs ``(a, b, tier)`` found below ``start`` are all
-    of the same tensor (tier 0) and, when every one of them hangs below a
-    numbered child of ``start`` (positions in a list, which a list cut in two
-    and renumbered no longer keeps), cover at least three quarters of the
-    keys below the smaller side (a detector's copy of a backbone's first
-    blocks, kept under their indices, ends with a part of the next block).
+    False when ``start`` is renamed on both sides (:func:`is_renamed`) and
+    the key pairs ``(a, b, tier)`` found below it do not speak for the
+    rename: only shapes do then, so every pair must be of the same tensor
+    (tier 0) and, when every one of them hangs below a numbered child of
+    ``start`` (positions in a list, which a list cut in two and renumbered
+    no longer keeps), they must cover at least three quarters of the keys
+    below the smaller side (a detector's copy of a backbone's first blocks,
+    kept under their indices, ends with a part of the next block).
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
-        >>> from torch_liberator.subtree_isomorphism import agrees_whole
+        >>> from torch_liberator.subtree_isomorphism import start_is_supported
         >>> t1, t2 = KeyTree(['a.w']), KeyTree(['b.w', 'b.v'])
         >>> a, b = t1.child(0, 'a'), t2.child(0, 'b')
-        >>> agrees_whole(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 0)])
+        >>> start_is_supported(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 0)])
         True
-        >>> agrees_whole(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
+        >>> start_is_supported(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
         False
+        >>> start_is_supported(t1, t2, (a, t2.root), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
+        True
     """
+    if not is_renamed(tree1, tree2, start):
+        return True
     if not pairs or any(tier for _, _, tier in pairs):
         return False
     u, v = start
@@ -280,10 +285,9 @@ def isomorphism_mapping(tree1, tree2):
     for _, anchor in find_anchors(tree1, tree2, top=TOP_ANCHORS):
         pairs = [(u, v, pair_tier(tree1, u, tree2, v))
                  for u, v in anchored_pairs(tree1, tree2, anchor)]
-        if is_renamed(tree1, tree2, anchor) and not agrees_whole(
-                tree1, tree2, anchor, pairs):
-            # below an anchor renamed on both sides (features <-> high) only
-            # shapes speak for the rename: they must agree everywhere
+        if not start_is_supported(tree1, tree2, anchor, pairs):
+            # renamed on both sides (features <-> high), and only shapes
+            # speak for it
             continue
         # a module with a pair of different ranks is another kind of module
         vetoed = {tree1.parent[u] for u, v, tier in pairs if tier == 2}
