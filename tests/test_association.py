@@ -666,3 +666,57 @@ def test_property_a_list_cut_and_renumbered_never_gives_a_wrong_pair(seed):
             result = associate(a, b, association=mode)
             check_one_to_one(result, a, b)
             assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}, mode
+
+
+@pytest.mark.parametrize('seed', range(30))
+def test_property_a_list_split_in_place_never_gives_a_wrong_pair(seed):
+    # resnet's layer4 as layer4.part.0 + layer4.encoder.{0,1} (each part
+    # renumbered from 0, or keeping its indices): the part's numbers no
+    # longer say which block they are, so `encoder.1` is not `layer4.1`
+    import random
+    rng = random.Random(seed)
+    src = _sequential_model(rng, rng.randint(3, 9))
+    n = 1 + max(int(k.split('.')[1]) for k in src if k.startswith('features'))
+    cuts = sorted(rng.sample(range(1, n), min(n - 1, rng.randint(1, 2))))
+    names = rng.sample(['part', 'encoder', 'blocks', 'rest'], 3)
+    renumber = rng.random() < 0.7
+    truth = {}
+    for k in src:
+        parts = k.split('.')
+        if parts[0] == 'features':
+            i = int(parts[1])
+            segment = sum(i >= c for c in cuts)
+            start = ([0] + cuts)[segment] if renumber else 0
+            truth[k] = '.'.join(['features', names[segment], str(i - start)] + parts[2:])
+        else:
+            truth[k] = k
+    dst = {truth[k]: shape for k, shape in src.items()}
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        for mode in ASSOCIATIONS:
+            result = associate(a, b, association=mode)
+            check_one_to_one(result, a, b)
+            assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}, mode
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+@pytest.mark.parametrize('split', ['0|1,2', '0,1|2', 'wrapped 0|1,2', '0|wrapped 1,2'])
+def test_a_stage_split_in_two_renumbered_parts(mode, split):
+    # layer3 (3 equal blocks) as layer3.part.0 + layer3.rest.{0,1}: the
+    # rest's numbers no longer say which block they are (found on resnet50's
+    # layer4 by a mutation fuzz: 36 tensors one block off in embedding)
+    src = small_resnet()
+    place = {'0|1,2': ['part.0', 'rest.0', 'rest.1'],
+             '0,1|2': ['part.0', 'part.1', 'rest.0'],
+             'wrapped 0|1,2': ['blk', 'rest.0', 'rest.1'],
+             '0|wrapped 1,2': ['0', 'rest.0', 'rest.1']}[split]
+    truth = {}
+    for k in src:
+        parts = k.split('.')
+        if parts[0] == 'layer3':
+            parts[1] = place[int(parts[1])]
+        truth[k] = '.'.join(parts)
+    dst = {truth[k]: shape for k, shape in src.items()}
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        result = associate(a, b, association=mode)
+        check_one_to_one(result, a, b)
+        assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}

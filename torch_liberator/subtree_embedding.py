@@ -140,6 +140,24 @@ def _down_chain(leaves, inner, node):
     return node
 
 
+def _numbers_carry(items, parents, siblings, tree, inner):
+    """
+    Whether list items found below levels inserted on one side (children of
+    the nodes ``parents`` of ``tree``) may be matched by their numbers to the
+    numbered nodes ``items`` of the other side: only when their numbers
+    still say which item they are. Not when a number occurs under two of
+    the parents (a list split in parts, each renumbered from 0), nor beside
+    them (a numbered node among ``siblings``), nor when there are fewer
+    items than on the other side (the list's head moved elsewhere: its
+    renumbered tail would pass for it).
+    """
+    if not parents or any(tree.label[s].isdigit() for s in siblings):
+        return False
+    numbers = [tree.label[g] for p in parents for g in inner[p]
+               if tree.label[g].isdigit()]
+    return len(set(numbers)) == len(numbers) >= len(items)
+
+
 class _Embedder:
 
     def __init__(self, tree1, tree2):
@@ -286,16 +304,25 @@ class _Embedder:
             # bounded cost
             renamed = []
         heap = []
-        for order, (c, cands) in enumerate(pending):
-            direct = cands[0][1] if cands else None
+        deeper_of = {}
+        for c, cands in pending:
             if skipped and t1.label[c].isdigit():
                 # a number below a skipped level, sought deeper below v:
                 # levels missing on both sides, and an item's number alone
                 # says nothing about which list it was in
-                deeper = ()
+                deeper_of[c] = ()
             else:
-                deeper = self._deeper(c, v, claims, direct)
-            for w in deeper:
+                deeper_of[c] = self._deeper(c, v, claims, cands[0][1] if cands else None)
+        if not _numbers_carry(
+                [c for c in sources if t1.label[c].isdigit()],
+                {t2.parent[w] for c, ws in deeper_of.items()
+                 if t1.label[c].isdigit() for w in ws},
+                self.inner2[v], t2, self.inner2):
+            for c in deeper_of:
+                if t1.label[c].isdigit():
+                    deeper_of[c] = ()
+        for order, (c, cands) in enumerate(pending):
+            for w in deeper_of[c]:
                 s = self.score(c, w)
                 if s[0]:
                     cands.append(((s[0], s[1], s[2] + 1,
@@ -369,7 +396,13 @@ class _Embedder:
         # its siblings' equally numbered children pass for one another)
         missing = [c for c, _ in pending
                    if c not in done and not t1.label[c].isdigit()]
-        grandchildren = [g for c in missing for g in self.inner1[c]]
+        numbered = [c for c in missing
+                    if any(t1.label[g].isdigit() for g in self.inner1[c])]
+        keep_numbers = _numbers_carry(
+            [c for c in self.inner2[v] if t2.label[c].isdigit()],
+            numbered, sources, t1, self.inner1)
+        grandchildren = [g for c in missing for g in self.inner1[c]
+                         if keep_numbers or not t1.label[g].isdigit()]
         if grandchildren:
             s = self._place(grandchildren, v, claims, choices, skipped=True)
             if s[0] or s[1]:
