@@ -285,23 +285,26 @@ def _fitting_pairs(mapping, src, dst):
                for s, d in mapping.items())
 
 
-def _fit_bound(src, dst):
+def _disputed(mapping, others):
     """
-    The most pairs whose shapes fit (:func:`_fitting_pairs`) that any
-    one-to-one mapping between ``src`` and ``dst`` can hold: within each
-    class of shapes equal up to size-1 dimensions, the smaller count, plus
-    every key of unknown shape.
+    ``{source key: destination keys}`` for the pairs of ``mapping`` that
+    another mode's mapping contradicts: it sends the key elsewhere, or
+    gives its place to another key.
     """
-    counts = [Counter(squeeze_units(shape) for shape in side.values()
-                      if shape is not None) for side in (src, dst)]
-    unknown = sum(shape is None for side in (src, dst) for shape in side.values())
-    return unknown + sum(min(n, counts[1][shape])
-                         for shape, n in counts[0].items())
+    disputed = {}
+    for other in others:
+        owner = {d: s for s, d in other.items()}
+        for s, d in mapping.items():
+            alt, rival = other.get(s, d), owner.get(d, s)
+            if alt != d or rival != s:
+                disputed.setdefault(s, {d}).add(alt)
+    return disputed
 
 
 def _auto_solver(problem) -> 'Association':
     """
-    An exact mode when it explains everything, else the best general one.
+    An exact mode when it explains everything, else the best general one,
+    less what the other general modes contradict.
 
     The exact modes (:data:`AUTO_EXACT`, in order) are taken as soon as one
     maps every key of the smaller side and finds nothing ambiguous: nothing
@@ -316,10 +319,11 @@ def _auto_solver(problem) -> 'Association':
     every mode's mapping before it is scored. Every mode leaves ambiguous
     keys out, so placing more means recovering more, not guessing more.
 
-    Work that cannot change the answer is skipped: a solver that two modes
-    share (``prefix-hack`` and ``isomorphism``) runs once, and the comparison
-    stops as soon as the best score reaches :func:`_fit_bound`, which no
-    later mode can beat (ties go to the earlier mode).
+    The modes are independent witnesses: a pair of the best mapping that
+    another mode contradicts (it sends the key elsewhere, or gives the place
+    to another key) is left out and reported as ambiguous. Two right answers
+    never disagree, so this costs nothing where every mode is right, and
+    keeps one mode's mistake from reaching the model.
     """
     src, dst = problem.src, problem.dst
     solved = {}
@@ -337,22 +341,23 @@ def _auto_solver(problem) -> 'Association':
             return Association(mapping, ambiguous, mode)
     has_shapes = (any(shape is not None for shape in src.values())
                   and any(shape is not None for shape in dst.values()))
-    best, best_score, bound = None, -1, None
+    candidates = []
     for mode in AUTO_GENERAL:
         if mode == 'structure' and not has_shapes:
             continue
         mapping, ambiguous = solve(mode)
         conflicts = problem.sides().name_conflicts(mapping)
         mapping = {k: v for k, v in mapping.items() if k not in conflicts}
-        score = _fitting_pairs(mapping, src, dst)
-        if score > best_score:
-            best = Association(mapping, ambiguous, mode)
-            best_score = score
-        if bound is None:
-            bound = _fit_bound(src, dst)
-        if best_score >= bound:
-            break
-    return best
+        candidates.append((_fitting_pairs(mapping, src, dst), mode, mapping, ambiguous))
+    best = max(candidates, key=lambda c: c[0])  # the first of the best
+    _, mode, mapping, ambiguous = best
+    disputed = _disputed(mapping, [c[2] for c in candidates if c is not best])
+    if disputed:
+        ambiguous = dict(ambiguous)
+        ambiguous.update((k, tuple(sorted(ds))) for k, ds in disputed.items())
+        mapping = {k: v for k, v in mapping.items() if k not in disputed}
+        ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
+    return Association(mapping, ambiguous, mode)
 
 
 def associate(src: Side, dst: Side, association: str = 'isomorphism',
