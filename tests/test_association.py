@@ -732,3 +732,144 @@ def test_a_stage_split_in_two_renumbered_parts(mode, split):
         result = associate(a, b, association=mode)
         check_one_to_one(result, a, b)
         assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}
+
+
+# --- the published modes, no worse than 0.2.1 (issue 8, section 2) -----------
+
+def _detectron2_names(keys):
+    """``small_resnet`` keys under detectron2's names: the body below
+    ``backbone.bottom_up``, stem.conv1, res2.., each BatchNorm below its
+    convolution as ``norm``, no fc; returns the keys and the truth (only the
+    convolutions keep their names below the renamed stages)."""
+    out, truth = {}, {}
+    for key, shape in keys.items():
+        parts = key.split('.')
+        if parts[0] == 'fc':
+            continue
+        if parts[0] in ('conv1', 'bn1'):
+            parts = ['stem', 'conv1'] + (['norm'] if parts[0] == 'bn1' else []) + parts[1:]
+        else:
+            parts[0] = f'res{int(parts[0][-1]) + 1}'
+            if parts[2].startswith('bn'):
+                parts[2:3] = ['conv' + parts[2][2:], 'norm']
+        new = 'backbone.bottom_up.' + '.'.join(parts)
+        out[new] = shape
+        if not key.startswith(('layer', 'bn1')) or '.bn' not in key:
+            truth[key] = new
+    return out, truth
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_embedding_renames_lists_of_the_same_items_that_agree_in_part(reverse):
+    # torchvision resnet -> detectron2 names (and back): layer1 <-> res2 holds
+    # the same blocks 0 and 1 whose convolutions keep their names; the
+    # BatchNorms moved below them (conv1.norm) and stay out. 0.2.1 loaded the
+    # convolutions of the stages; the stem's convolution is found by name
+    src = small_resnet()
+    dst, truth = _detectron2_names(src)
+    want = {k: v for k, v in truth.items() if k.endswith('conv1.weight')
+            or k.endswith('conv2.weight')}
+    assert len(want) == 1 + 2 * 7
+    if reverse:
+        src, dst, want = dst, src, {v: k for k, v in want.items()}
+    result = associate(src, dst, association='embedding')
+    assert result.mapping == want
+    assert result.ambiguous == {}
+
+
+def test_lists_renamed_in_part_need_the_same_items_and_the_same_tensors():
+    src = small_resnet()
+    dst, _ = _detectron2_names(src)
+    # res4 holds blocks 0..2 like layer3, but res2 gains a block (0..2 where
+    # layer1 has 0, 1): only the positions of lists of the same items speak
+    dst.update({k.replace('res2.1.', 'res2.2.'): s for k, s in dst.items() if '.res2.1.' in k})
+    mapping = associate(src, dst, association='embedding').mapping
+    assert not [k for k in mapping if k.startswith('layer1.')]
+    assert mapping['layer3.2.conv2.weight'] == 'backbone.bottom_up.res4.2.conv2.weight'
+    # a stage of another width (tensors to shove) is not a rename
+    src2 = {k: s for k, s in src.items() if not k.startswith('layer2.')}
+    src2.update({k.replace('layer3.', 'layer2.'): s for k, s in src.items()
+                 if k.startswith('layer3.') and not k.startswith('layer3.2.')})
+    mapping = associate(src2, _detectron2_names(small_resnet())[0],
+                        association='embedding').mapping
+    assert not [k for k in mapping if k.startswith('layer2.')]
+
+
+def test_embedding_renamed_levels_among_many_candidates():
+    # inception_v3 as nn.Sequential(*children): Mixed_6b -> 11 among a dozen
+    # renamed blocks holding many branches each; only blocks with as many
+    # keys can agree whole, so the cost limit counts only them (it used to
+    # count every pair of blocks and branches, and gave up on all)
+    src, truth = {}, {}
+    for i in range(12):
+        for j in range(9):
+            width = 8 + i if j == 0 else 4 + j  # branch0's width is unique
+            for part, shape in (('conv.weight', (width, 4, 3, 3)),
+                                ('bn.weight', (width,)), ('bn.bias', (width,))):
+                key = f'Mixed_{i}.branch{j}.{part}'
+                src[key] = shape
+                truth[key] = f'{i}.branch{j}.{part}'
+    dst = {truth[k]: s for k, s in src.items()}
+    result = associate(src, dst, association='embedding')
+    assert result.mapping == truth
+
+
+def _stages_of_equal_width(stages):
+    """A resnet-like state dict whose stages (``layerK.i.convJ`` and
+    ``bnJ``) all have one width, and its detectron2 names with the truth."""
+    src = {}
+    for stage, blocks in enumerate(stages, start=1):
+        for block in range(blocks):
+            for j in (1, 2):
+                src[f'layer{stage}.{block}.conv{j}.weight'] = (16, 16, 3, 3)
+                src[f'layer{stage}.{block}.bn{j}.weight'] = (16,)
+                src[f'layer{stage}.{block}.bn{j}.bias'] = (16,)
+    dst, truth = _detectron2_names(src)
+    return src, dst, truth
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_isomorphism_renames_lists_of_the_same_items_not_renumbered_items(reverse):
+    # layer2.{0,1} <-> res3.{0,1}: the same items, so their positions and the
+    # names below them speak. layer1.0 <-> res3.1 (an item renumbered as
+    # another, named paths below) would be a guess: every block has the same
+    # shapes, so only the numbers could tell, and they disagree
+    src, dst, truth = _stages_of_equal_width([1, 2])
+    want = {k: v for k, v in truth.items() if k.startswith('layer2.') and '.conv' in k}
+    assert len(want) == 4
+    if reverse:
+        src, dst, want = dst, src, {v: k for k, v in want.items()}
+    result = associate(src, dst, association='isomorphism')
+    assert result.mapping == want
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_isomorphism_never_takes_an_item_renumbered_as_another(reverse):
+    # every convolution has one shape: layer1.0 with conv1..3 agrees with
+    # res3.1 by its named paths, but 0 <-> 1 is only a position, and another
+    # list's (found on generated detectron2-named pairs: 0.2 moved it there)
+    src = {}
+    for stage, block, convs in [(1, 0, 3), (2, 0, 2), (2, 1, 3)]:
+        for j in range(1, convs + 1):
+            src[f'layer{stage}.{block}.conv{j}.weight'] = (16, 16, 3, 3)
+            src[f'layer{stage}.{block}.bn{j}.weight'] = (16,)
+            src[f'layer{stage}.{block}.bn{j}.bias'] = (16,)
+    dst, truth = _detectron2_names(src)
+    want = {k: v for k, v in truth.items() if k.startswith('layer2.') and '.conv' in k}
+    if reverse:
+        src, dst, want = dst, src, {v: k for k, v in want.items()}
+    assert associate(src, dst, association='isomorphism').mapping == want
+
+
+def test_a_refused_start_does_not_hide_the_next_best():
+    # a.{0..5} against b.{0..2}: a list cut and renumbered, where the three
+    # pairs below the renamed a <-> b rest on positions only and cover half
+    # of either side: refused. The heads, paired by name from the roots, are
+    # still loaded (the refused start used to take everything with it)
+    src = {f'a.{i}.w': (4, 4) for i in range(6)}
+    src.update({'head.weight': (10, 4), 'head.bias': (10,)})
+    dst = {f'b.{i}.w': (4, 4) for i in range(3)}
+    dst.update({f'b.{i}.v': (2,) for i in range(3)})
+    dst.update({'head.weight': (10, 4), 'head.bias': (10,)})
+    result = associate(src, dst, association='embedding')
+    assert result.mapping == {'head.weight': 'head.weight', 'head.bias': 'head.bias'}

@@ -39,15 +39,15 @@ Example:
     >>> associate_keys(src, dst, association='embedding')
     {'conv1.weight': 'backbone.body.conv1.weight', 'layer1.0.weight': 'backbone.body.layer1.0.weight'}
 """
-from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
-from torch_liberator.shapes import shape_relation, squeeze_units
+from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping
-from torch_liberator.subtree_isomorphism import find_anchors, isomorphism_mapping
+from torch_liberator.subtree_isomorphism import (
+    TOP_ANCHORS, find_anchors, isomorphism_mapping)
 
 __all__ = [
     'ASSOCIATIONS',
@@ -157,13 +157,15 @@ class _Problem:
     """
     One association problem: both sides (``{key: shape or None}`` in their
     given order), the separator, and what the solvers build from them (the
-    key trees, the module groups), built once and shared when ``auto`` runs
-    several solvers. The solvers only read what is built here.
+    key trees, their anchors, the module groups), built once and shared
+    when ``auto`` runs several solvers. The solvers only read what is built
+    here.
     """
 
     def __init__(self, src, dst, sep):
         self.src, self.dst, self.sep = src, dst, sep
         self._trees = None
+        self._anchors = None
         self._sides = None
 
     def trees(self) -> Tuple[KeyTree, KeyTree]:
@@ -171,6 +173,13 @@ class _Problem:
             self._trees = (KeyTree(self.src, sep=self.sep, shapes=self.src),
                            KeyTree(self.dst, sep=self.sep, shapes=self.dst))
         return self._trees
+
+    def anchors(self):
+        """``find_anchors`` of the two trees (the isomorphism's candidates
+        and the embedding's extra starts)."""
+        if self._anchors is None:
+            self._anchors = find_anchors(*self.trees(), top=TOP_ANCHORS)
+        return self._anchors
 
     def sides(self) -> StructureSides:
         if self._sides is None:
@@ -242,17 +251,17 @@ def _in_source_order(problem, mapping, ambiguous):
 
 
 def _isomorphism_solver(problem):
-    mapping, ambiguous = isomorphism_mapping(*problem.trees())
+    mapping, ambiguous = isomorphism_mapping(*problem.trees(),
+                                             anchors=problem.anchors())
     mapping.update(_same_name_modules(problem.src, problem.dst, mapping,
                                       ambiguous, problem.sep))
     return _in_source_order(problem, mapping, ambiguous)
 
 
 def _embedding_solver(problem):
-    tree1, tree2 = problem.trees()
-    anchors = [anchor for _, anchor in find_anchors(tree1, tree2, top=4)]
+    anchors = [anchor for _, anchor in problem.anchors()]
     return _in_source_order(
-        problem, *embedding_mapping(tree1, tree2, anchors=anchors))
+        problem, *embedding_mapping(*problem.trees(), anchors=anchors))
 
 
 def _structure_solver(problem):

@@ -23,8 +23,13 @@ Three rules keep the result trustworthy:
   not a tie.
 
 Algorithm:
-    Top-down matching from a start pair (the two roots, or the anchors found
-    by :func:`torch_liberator.subtree_isomorphism.find_anchors`). For a
+    Top-down matching from a start pair (the two roots, the nodes below
+    either root's chain of wrapper levels such as ``backbone.bottom_up``, or
+    the anchors found by
+    :func:`torch_liberator.subtree_isomorphism.find_anchors`); the best
+    start that its own pairs support wins (a refused start, see
+    :func:`~torch_liberator.subtree_isomorphism.start_is_supported`, does
+    not hide the others). For a
     matched pair ``(u, v)`` the module tensors of ``u`` are matched to those
     of ``v`` by name, and the inner children of ``u`` are placed below ``v``:
 
@@ -34,7 +39,11 @@ Algorithm:
        shallowest free same-label nodes deeper below ``v`` (levels inserted
        in the destination), and children or grandchildren of ``v`` with
        another label whose subtree agrees completely with shapes (a renamed
-       level: ``layer1`` <-> ``4``, or ``layer1`` <-> ``body.0``). A lone
+       level: ``layer1`` <-> ``4``, or ``layer1`` <-> ``body.0``), or, for
+       two lists of the same items, one named at least (``layer1.{0,1}``
+       <-> ``res2.{0,1}``), in part: every item found its namesake and every
+       pair below is of the same tensor (the positions are kept, and the
+       names below them agree). A lone
        module (tensors, no submodules) is renamed only to a lone module,
        only to a child of ``v``, only when one of the two labels is a
        number (``conv1`` <-> ``0``), and never below a skipped level: its
@@ -57,8 +66,9 @@ Notes:
     Cost: each source node is scored against the same-label destination
     nodes near its parent's image — one when structures agree, at most
     ``MAX_CANDIDATES`` otherwise — plus, where labels disagree, against the
-    differently-labeled siblings (at most ``RENAME_LIMIT`` pairs per node
-    pair); with ``O(log N)`` lookups that is ``O(N log N)`` for ``N`` keys
+    differently-labeled siblings that could be renamed ones (as many keys
+    below, or lists of the same items; at most ``RENAME_LIMIT`` pairs per
+    node pair); with ``O(log N)`` lookups that is ``O(N log N)`` for ``N`` keys
     when names mostly agree. A full ordered-forest dynamic program (the
     published 0.2 solver) costs ``O(N^2)`` or more.
 
@@ -78,7 +88,8 @@ import heapq
 from bisect import bisect_right, insort
 
 from torch_liberator.keytree import pair_tier
-from torch_liberator.subtree_isomorphism import merge_tied, start_is_supported
+from torch_liberator.subtree_isomorphism import (
+    list_items, merge_tied, start_is_supported)
 
 __all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping']
 
@@ -88,7 +99,8 @@ MAX_CANDIDATES = 8
 #: at most this many same-label nodes are scanned to find the shallowest
 SCAN_LIMIT = 4096
 
-#: at most this many (source child, renamed destination child) pairs are
+#: at most this many (source child, renamed destination node) pairs that
+#: could agree (as many keys below each, or lists of the same items) are
 #: scored below one node pair
 RENAME_LIMIT = 1024
 
@@ -237,6 +249,25 @@ class _Embedder:
         self.memo[(u, v)] = (result, leafpairs, choices)
         return result
 
+    def _same_list(self, c, d):
+        """
+        True when the lists ``c`` and ``d`` (``layer1`` and ``res2``, one
+        named at least) hold the same items and each item of ``c`` went to
+        its namesake when ``c`` was scored against ``d``: the positions are
+        kept, so the names below the items speak for the rename even where
+        the two agree only in part.
+        """
+        t1, t2 = self.tree1, self.tree2
+        if t1.label[c].isdigit() and t2.label[d].isdigit():
+            return False  # an item renumbered as another: only positions
+        items = list_items(t1, c)
+        if not items or items != list_items(t2, d):
+            return False
+        _, _, choices = self.memo[(c, d)]
+        paired = {(x, y) for kind, x, y in choices if kind == 'pair'}
+        return all((x, t2.child(d, t1.label[x])) in paired
+                   for x in t1.children[c])
+
     def _deeper(self, c, v, claims, direct):
         """The shallowest free inner nodes below ``v`` labeled like ``c``."""
         t2 = self.tree2
@@ -299,10 +330,24 @@ class _Embedder:
         # (numbers below another parent are no same-label candidates)
         renamed += [g for d in renamed for g in self.inner2[d]
                     if t2.label[g] not in src_labels or t2.label[g].isdigit()]
-        if not self.shapes_known or len(renamed) * len(pending) > RENAME_LIMIT:
-            # a renamed level is recognized by its shapes, and only at a
-            # bounded cost
-            renamed = []
+        # a renamed level is recognized by its shapes, and only at a bounded
+        # cost: only (source, destination) pairs with as many keys below
+        # each can agree whole, so only they count against the limit
+        # ... or two lists of the same items (layer1.{0,1} <-> res2.{0,1})
+        renamed_for = {}
+        if self.shapes_known and renamed:
+            by_count, by_items = {}, {}
+            for d in renamed:
+                by_count.setdefault(t2.num_keys_below(d), []).append(d)
+                items = list_items(t2, d)
+                if items:
+                    by_items.setdefault(items, []).append(d)
+            renamed_for = {
+                c: set(by_count.get(t1.num_keys_below(c), ())).union(
+                    by_items.get(list_items(t1, c), ()))
+                for c, _ in pending}
+            if sum(map(len, renamed_for.values())) > RENAME_LIMIT:
+                renamed_for = {}
         heap = []
         deeper_of = {}
         for c, cands in pending:
@@ -329,7 +374,7 @@ class _Embedder:
                                    s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
             need = t1.num_keys_below(c)
             bare = not self.inner1[c]
-            for d in renamed:
+            for d in sorted(renamed_for.get(c, ())):
                 if bare != (not self.inner2[d]):
                     continue  # a module with submodules is no lone module
                 if bare and (skipped or t2.parent[d] != v or not (
@@ -348,7 +393,10 @@ class _Embedder:
                         # unless both subtrees agree whole, an inserted
                         # level, not a renamed one
                         continue
-                if s[0] and not s[1] and s[0] == need == have:
+                whole = s[0] == need == have
+                if not whole and not self._same_list(c, d):
+                    continue
+                if s[0] and not s[1]:
                     if t2.parent[d] != v:
                         s = (s[0], s[1], s[2], s[3] - 1)
                     cands.append((s, d))
@@ -430,6 +478,16 @@ class _Embedder:
         return pairs, ties
 
 
+def _hanging(embedder, side):
+    """The root of one side, and the node below its chain of wrapper
+    levels (levels holding one submodule and no tensors), if any."""
+    tree = embedder.tree1 if side == 1 else embedder.tree2
+    leaves, inner = ((embedder.leaves1, embedder.inner1) if side == 1
+                     else (embedder.leaves2, embedder.inner2))
+    below = _down_chain(leaves, inner, tree.root)
+    return [tree.root] if below == tree.root else [tree.root, below]
+
+
 def _relative(tree, node, start):
     key = tree.key[node]
     return key[len(tree.path(start)) + len(tree.sep):] if start else key
@@ -440,7 +498,7 @@ def _start_result(embedder, start):
     t1, t2 = embedder.tree1, embedder.tree2
     pairs, ties = embedder.collect(*start)
     if not start_is_supported(t1, t2, start, pairs):
-        return {}, {}  # renamed on both sides, and only shapes speak for it
+        return None  # renamed on both sides, and only shapes speak for it
     # a pair to shove needs the same relative name; a module one of whose
     # pairs fails that is another module, and loses all its pairs
     parent1 = t1.parent
@@ -468,11 +526,11 @@ def embedding_mapping(tree1, tree2, anchors=()):
         tree1 (KeyTree): source tree (with shapes, when known).
         tree2 (KeyTree): destination tree (with shapes, when known).
         anchors (Iterable[Tuple[int, int]]): extra node pairs to start from
-            besides the two roots (see
-            :func:`torch_liberator.subtree_isomorphism.find_anchors`); the
-            start that scores best wins, the one with fewer skipped levels
-            among equals; equal starts that disagree make their
-            disagreements ambiguous.
+            besides the two roots and the nodes below their wrapper levels
+            (see :func:`torch_liberator.subtree_isomorphism.find_anchors`);
+            the start that scores best among those its own pairs support
+            wins, the one with fewer skipped levels among equals; equal
+            starts that disagree make their disagreements ambiguous.
 
     Returns:
         Tuple[Dict[str, str], Dict[str, Tuple[str, ...]]]: source key ->
@@ -489,18 +547,32 @@ def embedding_mapping(tree1, tree2, anchors=()):
     """
     embedder = _Embedder(tree1, tree2)
     starts = [(tree1.root, tree2.root)]
-    starts += [a for a in anchors if a not in starts]
-    scored = []
+    # ... and where each model hangs below levels that hold only one
+    # submodule each (backbone.bottom_up.*): its own wrappers
+    starts += [(u, v) for u in _hanging(embedder, 1)
+               for v in _hanging(embedder, 2)]
+    starts += list(anchors)
+    scored = {}
     for start in starts:
+        if start in scored:
+            continue
         s = embedder.score(*start)
         levels = tree1.depth[start[0]] + tree2.depth[start[1]]
         # among equals, the place filled whole before one filled in part
         unfilled = tree2.num_keys_below(start[1]) - s[0] - s[1]
-        scored.append(((s[0], s[1], s[2], s[3] - levels, -unfilled), start))
-    best = max(s for s, _ in scored)
-    tied = [start for s, start in scored if s == best]
-    mapping, ambiguous = merge_tied(
-        [_start_result(embedder, start) for start in tied])
+        scored[start] = (s[0], s[1], s[2], s[3] - levels, -unfilled)
+    # the best start that its own pairs support (a refused one does not
+    # hide the others)
+    results = []
+    for rank in sorted(set(scored.values()), reverse=True):
+        tied = [start for start, s in scored.items() if s == rank]
+        results = [_start_result(embedder, start) for start in tied]
+        results = [r for r in results if r is not None]
+        if results:
+            break
+    if not results:
+        return {}, {}
+    mapping, ambiguous = merge_tied(results)
     keys1, keys2 = tree1.key, tree2.key
     return ({keys1[a]: keys2[b] for a, b in sorted(mapping.items())},
             {keys1[a]: tuple(keys2[b] for b in sorted(bs))

@@ -52,7 +52,8 @@ from collections import Counter
 from torch_liberator.keytree import pair_tier
 
 __all__ = ['TOP_ANCHORS', 'anchored_pairs', 'find_anchors', 'is_renamed',
-           'isomorphism_mapping', 'merge_tied', 'start_is_supported']
+           'isomorphism_mapping', 'list_items', 'merge_tied',
+           'start_is_supported']
 
 #: this many anchors (the best by names) are scored with shapes
 TOP_ANCHORS = 4
@@ -235,9 +236,39 @@ def start_is_supported(tree1, tree2, start, pairs):
     if not pairs or any(tier for _, _, tier in pairs):
         return False
     u, v = start
-    if any(not tree1.label[a].isdigit() for a in _path_nodes(tree1, u, pairs)):
-        return True  # named relative paths (transition1.conv) speak too
+    heads = set(_path_nodes(tree1, u, pairs))
+    numbered = tree1.label[u].isdigit() and tree2.label[v].isdigit()
+    if not numbered and any(not tree1.label[a].isdigit() for a in heads):
+        # named relative paths (transition1.conv) speak too; not below an
+        # item renumbered as another (layer1.0 <-> res3.1), where only the
+        # positions would
+        return True
+    items = list_items(tree1, u)
+    if (items and not numbered and len(heads) == len(items)
+            and items == list_items(tree2, v)):
+        # lists of the same items (layer1 <-> res2, blocks <-> 1), one
+        # named at least, each item paired: the positions are kept
+        return True
     return 4 * len(pairs) >= 3 * min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+
+
+def list_items(tree, node):
+    """
+    The labels of ``node``'s children when ``node`` is a list: its children
+    are all numbered modules (a list's items); else None.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.subtree_isomorphism import list_items
+        >>> tree = KeyTree(['layer1.0.w', 'layer1.1.w', 'layer1.1.v', 'x.0', 'x.a.w'])
+        >>> list_items(tree, tree.child(0, 'layer1')), list_items(tree, tree.child(0, 'x'))
+        (('0', '1'), None)
+    """
+    kids = tree.children[node]
+    if not kids or not all(tree.label[k].isdigit() and tree.children[k]
+                           for k in kids):
+        return None
+    return tuple(sorted(tree.label[k] for k in kids))
 
 
 def _path_nodes(tree, start, pairs):
@@ -249,7 +280,7 @@ def _path_nodes(tree, start, pairs):
         yield node
 
 
-def isomorphism_mapping(tree1, tree2):
+def isomorphism_mapping(tree1, tree2, anchors=None):
     """
     One-to-one key mapping of the maximum common subtree isomorphism.
 
@@ -264,6 +295,10 @@ def isomorphism_mapping(tree1, tree2):
     Args:
         tree1 (KeyTree): source tree (with shapes, when known).
         tree2 (KeyTree): destination tree (with shapes, when known).
+        anchors (List[Tuple[int, Tuple[int, int]]] | None): what
+            ``find_anchors(tree1, tree2, top=TOP_ANCHORS)`` returns, when
+            already computed (the embedding starts from the same anchors);
+            None computes it.
 
     Returns:
         Tuple[Dict[str, str], Dict[str, Tuple[str, ...]]]: source key ->
@@ -281,8 +316,10 @@ def isomorphism_mapping(tree1, tree2):
         >>> isomorphism_mapping(src, dst)
         ({}, {'conv.w': ('x.conv.w', 'y.conv.w')})
     """
+    if anchors is None:
+        anchors = find_anchors(tree1, tree2, top=TOP_ANCHORS)
     ranked = []
-    for _, anchor in find_anchors(tree1, tree2, top=TOP_ANCHORS):
+    for _, anchor in anchors:
         pairs = [(u, v, pair_tier(tree1, u, tree2, v))
                  for u, v in anchored_pairs(tree1, tree2, anchor)]
         if not start_is_supported(tree1, tree2, anchor, pairs):
