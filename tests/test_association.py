@@ -873,3 +873,57 @@ def test_a_refused_start_does_not_hide_the_next_best():
     dst.update({'head.weight': (10, 4), 'head.bias': (10,)})
     result = associate(src, dst, association='embedding')
     assert result.mapping == {'head.weight': 'head.weight', 'head.bias': 'head.bias'}
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+@pytest.mark.parametrize('cut', [4, 8])
+def test_a_later_part_of_a_cut_list_is_not_the_list_s_head(mode, cut):
+    # timm's blocks.{0..11} cut into blocks_a.{0..cut-1} + blocks_b.{0..}
+    # (each renumbered): blocks_b.0 is blocks.{cut}, not blocks.0, whichever
+    # part is longer (hunt 2: deit and mixer, 96 and 60 tensors wrong)
+    block = {'norm1.weight': (8,), 'attn.qkv.weight': (24, 8), 'mlp.fc1.weight': (32, 8),
+             'mlp.fc2.weight': (8, 32)}
+    src = {'patch_embed.proj.weight': (8, 3, 4, 4)}
+    truth = {'patch_embed.proj.weight': 'patch_embed.proj.weight'}
+    for i in range(12):
+        part, j = ('blocks_a', i) if i < cut else ('blocks_b', i - cut)
+        for k, s in block.items():
+            src[f'blocks.{i}.{k}'] = s
+            truth[f'blocks.{i}.{k}'] = f'{part}.{j}.{k}'
+    src['head.weight'] = truth['head.weight'] = 'head.weight'
+    src['head.weight'] = (10, 8)
+    dst = {truth[k]: s for k, s in src.items()}
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        result = associate(a, b, association=mode)
+        check_one_to_one(result, a, b)
+        assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_stage_is_not_a_window_of_the_flattened_list(mode):
+    # convnext's features with the stages spliced in place (0 stem, 1-3 the
+    # first stage's blocks, 4 a downsample, ...): features.1.{1,2} are not
+    # the flat list's 1 and 2 (hunt 2: 18 tensors wrong)
+    def blk(c):
+        return {'dw.weight': (c, 1, 7, 7), 'norm.weight': (c,), 'pw.weight': (4 * c, c)}
+    stages = [(8, 3), (16, 3), (32, 2)]
+    src, truth, flat = {}, {}, 0
+    for k, s in {'0.weight': (8, 3, 4, 4), '1.weight': (8,)}.items():
+        src['features.0.' + k], truth['features.0.' + k] = s, f'{flat}.{k}'
+    flat += 1
+    for n, (c, depth) in enumerate(stages):
+        if n:
+            for k, s in {'0.weight': (c // 2,), '1.weight': (c, c // 2, 2, 2)}.items():
+                key = f'features.{2 * n}.{k}'
+                src[key], truth[key] = s, f'{flat}.{k}'
+            flat += 1
+        for b in range(depth):
+            for k, s in blk(c).items():
+                key = f'features.{2 * n + 1}.{b}.{k}'
+                src[key], truth[key] = s, f'{flat}.{k}'
+            flat += 1
+    dst = {truth[k]: s for k, s in src.items()}
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        result = associate(a, b, association=mode)
+        check_one_to_one(result, a, b)
+        assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}

@@ -89,7 +89,7 @@ from bisect import bisect_right, insort
 
 from torch_liberator.keytree import pair_tier
 from torch_liberator.subtree_isomorphism import (
-    list_items, merge_tied, start_is_supported)
+    list_items, merge_tied, shove_is_positional, start_is_supported)
 
 __all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping']
 
@@ -243,7 +243,8 @@ class _Embedder:
         choices = []
         placed = _ZERO
         if sources:
-            placed = self._place(sources, v, claims, choices)
+            placed = self._place(sources, v, claims, choices,
+                                 renames=not self._positional(u, v))
         result = (good + placed[0], fair + placed[1],
                   len(leafpairs) + placed[2], placed[3] - skips)
         self.memo[(u, v)] = (result, leafpairs, choices)
@@ -289,11 +290,25 @@ class _Embedder:
             found.append(w)
         return found[:MAX_CANDIDATES]
 
-    def _place(self, sources, v, claims, choices, skipped=False):
+    def _positional(self, u, v):
+        """
+        True when ``u`` and ``v`` are items of the same number in lists of
+        different lengths whose names differ (``features.2`` and ``2`` of a
+        flattened list): only the position pairs them, so what lies below
+        must agree by names, and no level below is renamed.
+        """
+        t1, t2 = self.tree1, self.tree2
+        p1, p2 = t1.parent[u], t2.parent[v]
+        return (p1 is not None and p2 is not None and t1.label[u].isdigit()
+                and t1.label[p1] != t2.label[p2]
+                and len(t1.children[p1]) != len(t2.children[p2]))
+
+    def _place(self, sources, v, claims, choices, skipped=False, renames=True):
         """
         Match the inner source nodes ``sources`` (siblings, or the children
         of skipped levels when ``skipped``) to disjoint inner nodes below
-        destination ``v``. Returns the summed score.
+        destination ``v``; levels renamed only when ``renames``. Returns the
+        summed score.
         """
         t1, t2 = self.tree1, self.tree2
         total = [0, 0, 0, 0]
@@ -335,7 +350,7 @@ class _Embedder:
         # each can agree whole, so only they count against the limit
         # ... or two lists of the same items (layer1.{0,1} <-> res2.{0,1})
         renamed_for = {}
-        if self.shapes_known and renamed:
+        if self.shapes_known and renamed and renames:
             by_count, by_items = {}, {}
             for d in renamed:
                 by_count.setdefault(t2.num_keys_below(d), []).append(d)
@@ -452,7 +467,8 @@ class _Embedder:
         grandchildren = [g for c in missing for g in self.inner1[c]
                          if keep_numbers or not t1.label[g].isdigit()]
         if grandchildren:
-            s = self._place(grandchildren, v, claims, choices, skipped=True)
+            s = self._place(grandchildren, v, claims, choices, skipped=True,
+                            renames=renames)
             if s[0] or s[1]:
                 for i in range(4):
                     total[i] += s[i]
@@ -504,7 +520,8 @@ def _start_result(embedder, start):
     parent1 = t1.parent
     foreign = {parent1[a] for a, b, tier in pairs
                if tier and (_relative(t1, a, start[0]).split(t1.sep)
-                            != _relative(t2, b, start[1]).split(t2.sep))}
+                            != _relative(t2, b, start[1]).split(t2.sep)
+                            or shove_is_positional(t1, a, t2, b, start))}
     mapping = {a: b for a, b, tier in pairs if parent1[a] not in foreign}
     ambiguous = {}
     for c, ds in ties:

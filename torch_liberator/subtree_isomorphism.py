@@ -53,7 +53,7 @@ from torch_liberator.keytree import pair_tier
 
 __all__ = ['TOP_ANCHORS', 'anchored_pairs', 'find_anchors', 'is_renamed',
            'isomorphism_mapping', 'list_items', 'merge_tied',
-           'start_is_supported']
+           'shove_is_positional', 'start_is_supported']
 
 #: this many anchors (the best by names) are scored with shapes
 TOP_ANCHORS = 4
@@ -210,8 +210,9 @@ def is_renamed(tree1, tree2, start):
 
 def start_is_supported(tree1, tree2, start, pairs):
     """
-    False when ``start`` is renamed on both sides (:func:`is_renamed`) and
-    the key pairs ``(a, b, tier)`` found below it do not speak for the
+    False when ``start`` pairs a later part of a list cut in parts with a
+    longer list (:func:`_window_of_a_longer_list`), or when it is renamed on
+    both sides (:func:`is_renamed`) and the key pairs ``(a, b, tier)`` found below it do not speak for the
     rename: only shapes do then, so every pair must be of the same tensor
     (tier 0) and, when every one of them hangs below a numbered child of
     ``start`` (positions in a list, which a list cut in two and renumbered
@@ -231,11 +232,14 @@ def start_is_supported(tree1, tree2, start, pairs):
         >>> start_is_supported(t1, t2, (a, t2.root), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
         True
     """
+    u, v = start
+    if (tree1.label[u] != tree2.label[v]
+            and _window_of_a_longer_list(tree1, u, tree2, v)):
+        return False
     if not is_renamed(tree1, tree2, start):
         return True
     if not pairs or any(tier for _, _, tier in pairs):
         return False
-    u, v = start
     heads = set(_path_nodes(tree1, u, pairs))
     numbered = tree1.label[u].isdigit() and tree2.label[v].isdigit()
     if not numbered and any(not tree1.label[a].isdigit() for a in heads):
@@ -250,6 +254,60 @@ def start_is_supported(tree1, tree2, start, pairs):
         # named at least, each item paired: the positions are kept
         return True
     return 4 * len(pairs) >= 3 * min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+
+
+def _window_of_a_longer_list(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are lists of different lengths and the shorter
+    one follows another list among its siblings: it is then a later part of
+    a list cut in parts and renumbered (``blocks.{0..11}`` <->
+    ``blocks_b.{0..7}`` beside ``blocks_a.{0..3}``), and its numbers do not
+    say where in the longer list it starts. The first part (a detector's
+    copy of a backbone's first blocks) starts where the longer one does.
+    """
+    items1, items2 = list_items(tree1, u), list_items(tree2, v)
+    if not items1 or not items2 or len(items1) == len(items2):
+        return False
+    tree, node = (tree1, u) if len(items1) < len(items2) else (tree2, v)
+    parent = tree.parent[node]
+    if parent is None:
+        return False
+    for sibling in tree.children[parent]:
+        if sibling == node:
+            return False
+        if list_items(tree, sibling):
+            return True
+    return False
+
+
+def shove_is_positional(tree1, a, tree2, b, start):
+    """
+    True when the pair to shove ``(a, b)`` below ``start`` (a start whose
+    labels differ: a prefix stripped or a level renamed) is paired only by
+    a position in lists of different lengths: ``features.4`` of a list of
+    stages and ``4`` of a flattened list of blocks are not one module, and
+    their tensors' other sizes say so. Same-named starts keep published
+    shoves (a resnet50's blocks into a resnet18's).
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.subtree_isomorphism import shove_is_positional
+        >>> t1 = KeyTree(['f.0.w', 'f.1.w'])
+        >>> t2 = KeyTree(['0.w', '1.w', '2.w'])
+        >>> a, b = t1.child(t1.child(t1.child(0, 'f'), '1'), 'w'), t2.child(t2.child(0, '1'), 'w')
+        >>> shove_is_positional(t1, a, t2, b, (t1.child(0, 'f'), t2.root))
+        True
+    """
+    u, v = start
+    if tree1.label[u] == tree2.label[v]:
+        return False
+    while a != u and b != v:
+        if tree1.label[a].isdigit() and (
+                len(tree1.children[tree1.parent[a]])
+                != len(tree2.children[tree2.parent[b]])):
+            return True
+        a, b = tree1.parent[a], tree2.parent[b]
+    return False
 
 
 def list_items(tree, node):
@@ -327,7 +385,8 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
             # speak for it
             continue
         # a module with a pair of different ranks is another kind of module
-        vetoed = {tree1.parent[u] for u, v, tier in pairs if tier == 2}
+        vetoed = {tree1.parent[u] for u, v, tier in pairs if tier == 2 or (
+            tier and shove_is_positional(tree1, u, tree2, v, anchor))}
         good = sum(tier == 0 for u, v, tier in pairs
                    if tree1.parent[u] not in vetoed)
         pairs = [(u, v) for u, v, tier in pairs
