@@ -390,7 +390,7 @@ def build_model_code(model, initkw=None, export_modules=()):
 
     Args:
         model (torch.nn.Module | type): the model, or its class.
-        initkw (dict | None): see :func:`torch_liberator.deployer._initkw.infer_initkw`.
+        initkw (dict | None): see :func:`torch_liberator.deployer._initkw.resolve_initkw`.
         export_modules (Iterable[str]): packages whose code is inlined.
 
     Returns:
