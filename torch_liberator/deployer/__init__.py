@@ -18,7 +18,8 @@ Example:
     >>> from torch_liberator.deployer import DeployedModel, deploy
     >>> tmp = tempfile.TemporaryDirectory()
     >>> model = torch.nn.Conv2d(3, 4, kernel_size=3)
-    >>> loaded = DeployedModel(deploy(model, os.path.join(tmp.name, 'c.zip'), verbose=0)).load_model()
+    >>> fpath = deploy(model, os.path.join(tmp.name, 'c.zip'), verbose=0)
+    >>> loaded = DeployedModel(fpath).load_model()
     >>> x = torch.rand(1, 3, 8, 8)
     >>> bool(torch.equal(loaded(x), model(x)))
     True

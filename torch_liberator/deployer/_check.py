@@ -335,7 +335,8 @@ def record_example(model, example_inputs, tolerance=None):
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._check import record_example
-        >>> data, entry = record_example(torch.nn.Bilinear(2, 3, 1), (torch.zeros(1, 2), torch.ones(1, 3)))
+        >>> inputs = (torch.zeros(1, 2), torch.ones(1, 3))
+        >>> data, entry = record_example(torch.nn.Bilinear(2, 3, 1), inputs)
         >>> entry['inputs'], entry['outputs'], entry['rtol']
         ({'tuple': [{'tensor': 'inputs.0'}, {'tensor': 'inputs.1'}]}, {'tensor': 'outputs'}, 0.0001)
     """

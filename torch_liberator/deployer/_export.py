@@ -80,7 +80,7 @@ def find_code_imports(text):
 
     Example:
         >>> from torch_liberator.deployer._export import find_code_imports
-        >>> find_code_imports('import os\\nimport torch.nn as nn\\nfrom . import x\\ndef f():\\n    import jax')
+        >>> find_code_imports('import os, torch\\nfrom . import x\\ndef f():\\n    import jax')
         (['torch'], ['from . import x'])
     """
     tree = ast.parse(text)
@@ -435,7 +435,8 @@ def build_factory_code(factory_ref, initkw, model_cls):
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._export import build_factory_code
-        >>> code = build_factory_code('torch.nn:Linear', {'in_features': 2, 'out_features': 1}, torch.nn.Linear)
+        >>> initkw = {'in_features': 2, 'out_features': 1}
+        >>> code = build_factory_code('torch.nn:Linear', initkw, torch.nn.Linear)
         >>> ns = {}
         >>> exec(compile(code.text, code.fname, 'exec'), ns)
         >>> ns['get_model_cls']()(**ns['get_initkw']()).weight.shape, list(code.requires)

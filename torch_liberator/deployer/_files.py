@@ -10,7 +10,8 @@ Example:
     >>> import os, tempfile
     >>> from torch_liberator.deployer._files import atomic_write, plain_name
     >>> tmp = tempfile.TemporaryDirectory()
-    >>> fpath = atomic_write(os.path.join(tmp.name, plain_name('../a.txt')), lambda f: f.write(b'hi'))
+    >>> fpath = os.path.join(tmp.name, plain_name('../a.txt'))
+    >>> fpath = atomic_write(fpath, lambda f: f.write(b'hi'))
     >>> fpath.read_bytes(), os.listdir(tmp.name)
     (b'hi', ['a.txt'])
     >>> tmp.cleanup()

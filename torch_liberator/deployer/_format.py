@@ -18,7 +18,8 @@ Example:
     >>> tmp = tempfile.TemporaryDirectory()
     >>> tensors, weights = encode_weights({'w': torch.ones(2)})
     >>> manifest = {'model': {'class': 'M', 'code': 'm.py'}, 'weights': weights}
-    >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'demo.zip'), {'m.py': b''}, manifest, tensors)
+    >>> fpath = os.path.join(tmp.name, 'demo.zip')
+    >>> fpath = write_deploy_zip(fpath, {'m.py': b''}, manifest, tensors)
     >>> with DeployFile(fpath) as dfile:
     ...     dfile.verify()
     ...     print(sorted(dfile.members), dfile.read_state_dict()['w'].tolist())
@@ -263,7 +264,8 @@ class DeployFile:
         self.fpath, self._verified, self._state = path, {}, None
         self._zip = self._file = None
         try:
-            self._members = self._list_folder(path) if path.is_dir() else self._list_zip(path, inner)
+            self._members = (self._list_folder(path) if path.is_dir()
+                             else self._list_zip(path, inner))
             self.members = {rel: size for rel, (size, _) in self._members.items()}
             self.legacy = MANIFEST_FNAME not in self.members
             if self.legacy and LEGACY_WEIGHTS_FNAME not in self.members:

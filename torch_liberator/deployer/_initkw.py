@@ -149,7 +149,7 @@ def resolve_factory(factory, initkw=None):
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._initkw import resolve_factory
-        >>> func, ref, kw = resolve_factory('torch.nn.Linear', {'in_features': 1, 'out_features': 2})
+        >>> func, ref, kw = resolve_factory('torch.nn.Linear', {'in_features': 1})
         >>> func is torch.nn.Linear, ref, resolve_factory(torch.nn.Linear)[1]
         (True, 'torch.nn:Linear', 'torch.nn.modules.linear:Linear')
     """
