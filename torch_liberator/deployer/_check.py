@@ -33,6 +33,13 @@ _POST_INIT = ('_initkw', 'pretrained_cfg', 'default_cfg', 'pretrained_model_args
 _MAX_DEPTH = 32
 
 
+def _check_tolerance(rtol, atol, what):
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+               and t >= 0 for t in (rtol, atol)):
+        raise DeployError(f'{what} must be (rtol, atol), two finite numbers >= 0')
+    return float(rtol), float(atol)
+
+
 def _one_line(err):
     return f'{type(err).__name__}: {" ".join(str(err).split())}'
 
@@ -341,15 +348,13 @@ def record_example(model, example_inputs, tolerance=None):
         ({'tuple': [{'tensor': 'inputs.0'}, {'tensor': 'inputs.1'}]}, {'tensor': 'outputs'}, 0.0001)
     """
     from safetensors.torch import save
-    rtol, atol = tolerance or (EXAMPLE_RTOL, EXAMPLE_ATOL)
-    if not all(isinstance(t, (int, float)) and math.isfinite(t) and t >= 0 for t in (rtol, atol)):
-        raise DeployError(f'example tolerance {tolerance!r} must be (rtol, atol), two finite '
-                          'numbers >= 0')
+    rtol, atol = _check_tolerance(*(tolerance or (EXAMPLE_RTOL, EXAMPLE_ATOL)),
+                                  f'example tolerance {tolerance!r}')
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     tensors = {}
     entry = {'file': EXAMPLE_FNAME, 'inputs': _flatten(args, 'inputs', tensors),
              'outputs': _flatten(_run(model, args, 'deploy'), 'outputs', tensors),
-             'rtol': float(rtol), 'atol': float(atol)}
+             'rtol': rtol, 'atol': atol}
     try:
         return save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}), entry
     except Exception as err:  # torch and safetensors raise their own error types
@@ -374,12 +379,9 @@ def check_example(model, data, entry):
     """
     from safetensors.torch import load
     entry = entry if isinstance(entry, dict) else {}
-    for name in ('rtol', 'atol'):
-        value = entry.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0):
-            raise DeployError(f'the manifest example {name} {value!r} is not a number >= 0')
-    rtol, atol = float(entry['rtol']), float(entry['atol'])
+    rtol, atol = _check_tolerance(entry.get('rtol'), entry.get('atol'),
+                                  f"the manifest example's tolerance {_short(entry.get('rtol'))}, "
+                                  f"{_short(entry.get('atol'))}")
     device = next((t.device for t in model.parameters()), torch.device('cpu'))
     try:
         tensors = {k: v.to(device) for k, v in load(bytes(data)).items()}

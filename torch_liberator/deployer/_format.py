@@ -232,12 +232,10 @@ def _load_json(data, what):
 
 class DeployFile:
     """
-    A deploy zip (or a path inside one, or an unzipped folder) opened for
-    reading through one handle; runs nothing. Opening checks the layout (one
-    folder, plain member names, sizes and compression that fit the archive,
-    no duplicates) and the manifest; :meth:`verify` checks every member's size
-    and sha256. Attributes: ``name``, ``manifest`` (None for a 0.2 file),
-    ``legacy``, ``members`` (name -> size).
+    A deploy zip (a path inside one, or an unzipped folder) read through one
+    handle; runs nothing. Opening checks the layout and the manifest;
+    :meth:`verify` every member's size and sha256. Attributes: ``name``,
+    ``manifest`` (None for a 0.2 file), ``legacy``, ``members`` (name -> size).
 
     Example:
         >>> import os, tempfile
@@ -545,11 +543,6 @@ def read_deploy_state_dict(fpath, device=None):
     The weights of a deploy file (a zip, a path inside one, or a folder),
     every member's sha256 checked first; runs no code. For a 0.2 file (a
     warning: it cannot be checked) what its snapshot held.
-
-    Raises:
-        CheckpointNotFoundError: the path does not exist.
-        CheckpointFormatError: not a deploy file, or unreadable weights.
-        IntegrityError: a member does not match the manifest.
 
     Example:
         >>> import os, tempfile, torch

@@ -386,7 +386,8 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1) 
         >>> tmp = Path(tempfile.mkdtemp())
         >>> model = torch.nn.Linear(2, 3)
         >>> torch.save(model.state_dict(), tmp / 'lin.pt')
-        >>> fpath = deploy_files(export_model_code(tmp, model), tmp / 'lin.pt', tmp / 'p.zip', verbose=0)
+        >>> code_fpath = export_model_code(tmp, model)
+        >>> fpath = deploy_files(code_fpath, tmp / 'lin.pt', tmp / 'p.zip', verbose=0)
         >>> DeployedModel(fpath).info['manifest']['initkw']
         {'in_features': 2, 'out_features': 3}
         >>> import shutil; shutil.rmtree(tmp)
