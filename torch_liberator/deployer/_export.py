@@ -30,6 +30,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from torch_liberator.deployer._files import atomic_write, plain_name
 from torch_liberator.deployer._initkw import encode_initkw, initkw_code, resolve_initkw
 from torch_liberator.errors import DeployError, ExportError
 
@@ -58,7 +59,8 @@ class ExportedCode:
         self.text, self.class_name, self.origin = text, class_name, origin
         self.initkw, self.requires = initkw, requires
         self.local_imports = dict(local_imports or {})
-        self.fname = f'{class_name}_{hashlib.sha256(text.encode("utf8")).hexdigest()[:16]}.py'
+        digest = hashlib.sha256(text.encode('utf8')).hexdigest()
+        self.fname = f'{plain_name(class_name)}_{digest[:16]}.py'  # a factory's class may be odd
 
     def __repr__(self):
         return f'<ExportedCode {self.fname} from {self.origin}>'
@@ -542,7 +544,6 @@ def export_model_code(dpath, model, initkw=None, export_modules=()):
         True
         >>> tmp.cleanup()
     """
-    from torch_liberator.deployer._files import atomic_write
     code = build_model_code(model, initkw=initkw, export_modules=export_modules)
     try:
         return atomic_write(Path(dpath) / code.fname,
