@@ -383,14 +383,14 @@ def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1) 
         >>> import tempfile, torch
         >>> from pathlib import Path
         >>> from torch_liberator.deployer import DeployedModel, deploy_files, export_model_code
-        >>> tmp = Path(tempfile.mkdtemp())
-        >>> model = torch.nn.Linear(2, 3)
-        >>> torch.save(model.state_dict(), tmp / 'lin.pt')
-        >>> code_fpath = export_model_code(tmp, model)
-        >>> fpath = deploy_files(code_fpath, tmp / 'lin.pt', tmp / 'p.zip', verbose=0)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> dpath, model = Path(tmp.name), torch.nn.Linear(2, 3)
+        >>> torch.save(model.state_dict(), dpath / 'lin.pt')
+        >>> code_fpath = export_model_code(dpath, model)
+        >>> fpath = deploy_files(code_fpath, dpath / 'lin.pt', dpath / 'p.zip', verbose=0)
         >>> DeployedModel(fpath).info['manifest']['initkw']
         {'in_features': 2, 'out_features': 3}
-        >>> import shutil; shutil.rmtree(tmp)
+        >>> tmp.cleanup()
     """
     from torch_liberator.checkpoint import read_state_dict
     from torch_liberator.deployer._check import check_state_fits
