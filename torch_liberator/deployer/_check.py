@@ -63,13 +63,15 @@ def build_on_meta(cls, initkw):
         return cls(**initkw)
 
 
-def _tensors_in(model):
-    # every tensor a module holds: parameters, buffers and plain attributes
-    for module in model.modules():
-        for value in vars(module).values():
-            values = value.values() if isinstance(value, dict) else (
-                value if isinstance(value, (list, tuple)) else [value])
-            yield from (v for v in values if isinstance(v, torch.Tensor))
+def _holds_meta(value, depth=0):
+    # a meta tensor in a module's __dict__ value (parameters, buffers, plain
+    # attributes, and lists, tuples and dicts of them)
+    if isinstance(value, torch.Tensor):
+        return value.is_meta
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, (list, tuple)) and depth < 8 and any(
+        _holds_meta(v, depth + 1) for v in value)
 
 
 def build_assigned(cls, initkw, state):
@@ -107,7 +109,7 @@ def build_assigned(cls, initkw, state):
     except RuntimeError as err:
         raise DeployError(f'the deployed weights do not fit {cls.__name__}(**initkw): {err}; '
                           'use load_model(strict=False) to load what fits') from err
-    return None if any(t.is_meta for t in _tensors_in(model)) else model
+    return None if any(_holds_meta(vars(m)) for m in model.modules()) else model
 
 
 def check_materialized(model):
