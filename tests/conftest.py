@@ -213,3 +213,15 @@ class Scaled(torch.nn.Module):
 
     def forward(self, x):
         return self.post(self.lin(x))
+
+
+class OddName(torch.nn.Linear):
+    """A class whose name no file name may carry (a factory may make one)."""
+
+
+OddName.__name__ = '../odd name'
+
+
+def make_odd_name():
+    """A factory of OddName models, importable as ``conftest:make_odd_name``."""
+    return OddName(2, 2)

@@ -475,3 +475,13 @@ def test_published_02_deploy_api(tmp_path, capsys):
     assert torch.equal(load_file(snap)['weight'], model.weight)
     code = torch_liberator.export_model_code(str(tmp_path), model)
     assert Path(code).parent == tmp_path
+
+
+def test_a_factory_model_with_an_odd_class_name_gets_a_plain_member_name(tmp_path):
+    from conftest import make_odd_name
+    model = make_odd_name()
+    fpath = deploy(model, tmp_path / 'odd.zip', factory='conftest:make_odd_name', verbose=0)
+    info = DeployedModel(fpath).info
+    assert info['code'].startswith('odd_name_') and '/' not in info['code']
+    x = torch.rand(3, 2)
+    assert torch.equal(DeployedModel(fpath).load_model()(x), model(x))

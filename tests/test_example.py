@@ -143,8 +143,8 @@ def test_check_without_a_stored_example_says_how(tmp_path):
 
 
 @pytest.mark.parametrize('change, match', [
-    (lambda e: e.update(rtol='0.1'), r"example rtol '0.1' is not a number >= 0"),
-    (lambda e: e.update(atol=float('inf')), r'example atol inf is not a number >= 0'),
+    (lambda e: e.update(rtol='0.1'), r"example's tolerance '0.1', 1e-05 must be \(rtol, atol\)"),
+    (lambda e: e.update(atol=float('inf')), r"example's tolerance 0.0001, inf must be \(rtol, "),
     (lambda e: e.update(inputs={'tensor': 'nope'}), r'spec at inputs is malformed'),
     (lambda e: e.update(inputs={'tuple': [{'eval': 'x'}]}), r'spec at inputs.0 is malformed'),
     (lambda e: e.update(inputs={'tensor': 'inputs.0'}), r'stored example inputs are not a tuple'),

@@ -15,7 +15,7 @@ from conftest import requires
 from torch_liberator.errors import ExportError
 from torch_liberator.deployer._export import build_model_code, export_model_code
 from torch_liberator.deployer._export import find_code_imports
-from torch_liberator.deployer._initkw import infer_initkw
+from torch_liberator.deployer._initkw import resolve_initkw
 
 PKG_FILES = {
     '__init__.py': '',
@@ -240,10 +240,11 @@ def test_export_model_code_writes_one_file(tmp_path):
 
 def test_initkw_priority():
     model = torch.nn.Linear(2, 3)
-    assert infer_initkw(model) == {'in_features': 2, 'out_features': 3}
+    assert resolve_initkw(model, None)[0] == {'in_features': 2, 'out_features': 3}
     model._initkw = {'in_features': 2, 'out_features': 3, 'bias': True}
-    assert infer_initkw(model)['bias'] is True
-    assert infer_initkw(model, {'in_features': 2, 'out_features': 3, 'bias': False})['bias'] is False
+    assert resolve_initkw(model, None)[0]['bias'] is True
+    given = {'in_features': 2, 'out_features': 3, 'bias': False}
+    assert resolve_initkw(model, given)[0]['bias'] is False
 
 
 class VersionArgNet(torch.nn.Module):
@@ -252,7 +253,7 @@ class VersionArgNet(torch.nn.Module):
 
 
 def test_class_attributes_are_not_init_arguments():
-    assert infer_initkw(VersionArgNet('1_1')) == {}
+    assert resolve_initkw(VersionArgNet('1_1'), None)[0] == {}
 
 
 def test_initkw_missing_names_the_arguments():
@@ -262,12 +263,12 @@ def test_initkw_missing_names_the_arguments():
             self.width = width
 
     with pytest.raises(ExportError, match=r"\['depth'\] are required by Net.__init__"):
-        infer_initkw(Net(3, 4))
+        resolve_initkw(Net(3, 4), None)
 
 
 def test_initkw_unknown_names():
     with pytest.raises(ExportError, match=r"arguments \['nope'\] that Linear.__init__ does not take"):
-        infer_initkw(torch.nn.Linear(1, 1), {'in_features': 1, 'out_features': 1, 'nope': 1})
+        resolve_initkw(torch.nn.Linear(1, 1), {'in_features': 1, 'out_features': 1, 'nope': 1})
 
 
 def test_initkw_values_round_trip_through_code():

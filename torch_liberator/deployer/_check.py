@@ -1,60 +1,43 @@
 """
-That a deploy file rebuilds the model it was given: checked at deploy, before
-anything is written, and (on request) at load.
-
-* :func:`check_rebuild`: the class (or factory) called with the init
-  arguments on the ``meta`` device gives the model's class with exactly its
-  state-dict keys and shapes; when some arguments were left to defaults the
-  model does not store, also every plain attribute of every submodule.
-* :func:`build_on_meta` / :func:`build_assigned`: build a model on ``meta``
-  with initializers skipped (:class:`SkipMetaInit`), and adopt loaded
-  tensors without a copy.
-* :func:`record_example` / :func:`check_example`: example inputs and the
-  outputs the model gave, stored as ``example.safetensors``; compared with
-  :func:`torch.allclose` (float tensors) or exactly (anything else).
+That a deploy file rebuilds the model it was given: the rebuild check at
+deploy (on the ``meta`` device, before anything is written), building on
+``meta`` at load, and the example check (inputs and outputs stored at
+deploy, compared at load).
 
 Example:
     >>> import torch
     >>> from torch_liberator.deployer._check import check_rebuild
-    >>> model = torch.nn.Linear(2, 3)
-    >>> check_rebuild(model, torch.nn.Linear, {'in_features': 2, 'out_features': 3})
-    >>> try:
-    ...     check_rebuild(model, torch.nn.Linear, {'in_features': 2, 'out_features': 4})
-    ... except ValueError as err:
-    ...     print(str(err)[:62])
-    initkw {'in_features': 2, 'out_features': 4} (from argument) b
+    >>> check_rebuild(torch.nn.Linear(2, 3), torch.nn.Linear, {'in_features': 2, 'out_features': 3})
 """
 import functools
 import inspect
 import math
 
 import torch
-from torch.overrides import TorchFunctionMode
 
-from torch_liberator.deployer._format import to_device
 from torch_liberator.errors import DeployError
 
-__all__ = ['EXAMPLE_ATOL', 'EXAMPLE_FNAME', 'EXAMPLE_RTOL', 'SkipMetaInit',
-           'build_assigned', 'build_on_meta', 'check_example', 'check_materialized',
-           'check_rebuild', 'check_state_fits', 'describe_layout_difference',
-           'record_example']
+__all__ = ['EXAMPLE_ATOL', 'EXAMPLE_FNAME', 'EXAMPLE_RTOL', 'build_assigned', 'build_on_meta',
+           'check_example', 'check_materialized', 'check_rebuild', 'check_state_fits',
+           'describe_layout_difference', 'record_example']
 
 #: the member that holds the example inputs and outputs
 EXAMPLE_FNAME = 'example.safetensors'
 #: default tolerances of the example comparison (float tensors)
 EXAMPLE_RTOL, EXAMPLE_ATOL = 1e-4, 1e-5
-
 # attributes every torch.nn.Module has (hooks, flags): not configuration
 _MODULE_MACHINERY = frozenset(vars(torch.nn.Module())) | {'training'}
 # set on a model after it is built (timm, torch_liberator): compared only if __init__ made them
 _POST_INIT = ('_initkw', 'pretrained_cfg', 'default_cfg', 'pretrained_model_args',
               '_model_args', 'pretrained_cfg_overlay')
-# in-place ops that change values only (never shape, dtype or strides)
-_VALUE_OPS = ('normal_', 'uniform_', 'zero_', 'fill_', 'random_', 'bernoulli_',
-              'exponential_', 'geometric_', 'log_normal_', 'cauchy_', 'erfinv_', 'mul_',
-              'add_', 'sub_', 'div_', 'clamp_', 'clamp_min_', 'clamp_max_', 'copy_',
-              'abs_', 'neg_', 'sqrt_', 'exp_', 'log_')
 _MAX_DEPTH = 32
+
+
+def _check_tolerance(rtol, atol, what):
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+               and t >= 0 for t in (rtol, atol)):
+        raise DeployError(f'{what} must be (rtol, atol), two finite numbers >= 0')
+    return float(rtol), float(atol)
 
 
 def _one_line(err):
@@ -66,38 +49,9 @@ def _short(value, limit=80):
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
-# --- building on meta ---------------------------------------------------------
-
-class SkipMetaInit(TorchFunctionMode):
-    """
-    A torch function mode in which ``torch.nn.init`` functions and value-only
-    in-place ops on meta tensors return their tensor without running (they
-    would change no shape, dtype or stride; for resnet50 about half the
-    build time).
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.deployer._check import SkipMetaInit
-        >>> with torch.device('meta'), SkipMetaInit():
-        ...     conv = torch.nn.Conv2d(3, 8, 3)
-        >>> conv.weight.shape, conv.weight.is_meta
-        (torch.Size([8, 3, 3, 3]), True)
-    """
-
-    _skip = frozenset(
-        {getattr(torch.Tensor, name) for name in _VALUE_OPS if hasattr(torch.Tensor, name)}
-        | {func for name, func in vars(torch.nn.init).items()
-           if name.endswith('_') and not name.startswith('_') and callable(func)})
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in self._skip and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
-        return func(*args, **(kwargs or {}))
-
-
 def build_on_meta(cls, initkw):
     """
-    ``cls(**initkw)`` on the meta device, initializers skipped.
+    ``cls(**initkw)`` built on the meta device (shapes only, no values).
 
     Example:
         >>> import torch
@@ -105,16 +59,28 @@ def build_on_meta(cls, initkw):
         >>> build_on_meta(torch.nn.Linear, {'in_features': 2, 'out_features': 3}).weight.shape
         torch.Size([3, 2])
     """
-    with torch.device('meta'), SkipMetaInit():
+    with torch.device('meta'):
         return cls(**initkw)
+
+
+def _holds_meta(value, depth=0):
+    # a meta tensor in a module's __dict__ value (parameters, buffers, plain
+    # attributes, and lists, tuples and dicts of them)
+    if isinstance(value, torch.Tensor):
+        return value.is_meta
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, (list, tuple)) and depth < 8 and any(
+        _holds_meta(v, depth + 1) for v in value)
 
 
 def build_assigned(cls, initkw, state):
     """
-    Build ``cls(**initkw)`` on meta and adopt ``state``'s tensors (no copy,
-    no random init). None when the model cannot be built that way (it fails
-    on meta, ties weights, has non-persistent buffers or tensor attributes);
-    the caller then builds it normally.
+    ``cls(**initkw)`` built on meta, adopting ``state``'s tensors (no random
+    init, no copy); None where that could differ from a normal build
+    (building fails on meta, tied weights, a tensor left on meta after the
+    load: non-persistent buffers, tensor attributes), so the caller builds
+    normally.
 
     Raises:
         DeployError: the model was built but ``state`` does not fit it.
@@ -131,36 +97,20 @@ def build_assigned(cls, initkw, state):
         model = build_on_meta(cls, initkw)
     except Exception:  # the user's code may raise anything: build normally
         return None
-    named = list(model.named_parameters(remove_duplicate=False))
-    named += list(model.named_buffers(remove_duplicate=False))
-    if (len({id(t) for _, t in named}) != len(named)  # tied weights: keep the ties
-            or {n for n, _ in named} != set(model.state_dict())  # non-persistent buffers
-            or len({id(v) for v in state.values()}) != len(state)
-            or _has_meta_attributes(model)):  # e.g. self.scale = torch.tensor(2.0)
+    named = dict(model.named_parameters(remove_duplicate=False))
+    named.update(model.named_buffers(remove_duplicate=False))
+    if (len({id(t) for t in named.values()}) != len(named)  # tied weights stay tied
+            or len({id(t) for t in state.values()}) != len(state)
+            or any(not t.is_meta or (k in state and t.dtype != state[k].dtype)
+                   for k, t in named.items())):  # made off meta, or cast by a normal load
         return None
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
         raise DeployError(f'the deployed weights do not fit {cls.__name__}(**initkw): {err}; '
                           'use load_model(strict=False) to load what fits') from err
-    if any(t.is_meta for t in model.parameters()) or any(t.is_meta for t in model.buffers()):
-        return None
-    return model
+    return None if any(_holds_meta(vars(m)) for m in model.modules()) else model
 
-
-def _has_meta_attributes(model):
-    for module in model.modules():
-        for key, value in vars(module).items():
-            if key in ('_parameters', '_buffers', '_modules'):
-                continue
-            values = value.values() if isinstance(value, dict) else (
-                value if isinstance(value, (list, tuple)) else [value])
-            if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
-                return True
-    return False
-
-
-# --- the rebuild check ----------------------------------------------------------
 
 def check_materialized(model):
     """
@@ -169,13 +119,7 @@ def check_materialized(model):
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._check import check_materialized
-        >>> with torch.device('meta'):
-        ...     model = torch.nn.Linear(2, 2)
-        >>> try:
-        ...     check_materialized(model)
-        ... except ValueError as err:
-        ...     print(str(err)[:58])
-        cannot deploy Linear: its tensors ['weight', 'bias'] are o
+        >>> check_materialized(torch.nn.Linear(2, 2))
     """
     named = list(model.named_parameters(remove_duplicate=False))
     named += list(model.named_buffers(remove_duplicate=False))
@@ -200,28 +144,28 @@ def describe_layout_difference(want, got, limit=3):
     """
     want = {k: tuple(getattr(v, 'shape', v)) for k, v in want.items()}
     got = {k: tuple(getattr(v, 'shape', v)) for k, v in got.items()}
-    shapes = [k for k in want if k in got and want[k] != got[k]]
+    shapes = [f'{k} {got[k]} instead of {want[k]}' for k in want if k in got and want[k] != got[k]]
     parts = []
-    for label, keys in (('missing', [k for k in want if k not in got]),
-                        ('unexpected', [k for k in got if k not in want]),
-                        ('shapes:', shapes)):
-        if keys:
-            named = (str(keys[:limit]) if label != 'shapes:' else ', '.join(
-                f'{k} {got[k]} instead of {want[k]}' for k in keys[:limit]))
-            more = f' and {len(keys) - limit} more' if len(keys) > limit else ''
+    for label, items in (('missing', [k for k in want if k not in got]),
+                         ('unexpected', [k for k in got if k not in want]),
+                         ('shapes:', shapes)):
+        if items:
+            named = ', '.join(items[:limit]) if label == 'shapes:' else str(items[:limit])
+            more = f' and {len(items) - limit} more' if len(items) > limit else ''
             parts.append(f'{label} {named}{more}')
     return '; '.join(parts)
 
 
-# (builder, initkw text, layout) whose layout check already passed
+# (builder, initkw text, layout) whose layout check passed: a training loop
+# deploys the same model again and again
 _PASSED = set()
 
 
 def check_rebuild(model, build, initkw, how='argument', unconfirmed=(), assume_defaults=False):
     """
     Refuse ``initkw`` unless ``build(**initkw)``, built on meta, is of the
-    model's class with the model's state-dict keys and shapes; with
-    ``unconfirmed`` arguments (defaults the model does not store) and not
+    model's class with its state-dict keys and shapes; with ``unconfirmed``
+    arguments (defaults the model does not store) and not
     ``assume_defaults``, also with the same submodules and plain attributes.
 
     Raises:
@@ -233,19 +177,18 @@ def check_rebuild(model, build, initkw, how='argument', unconfirmed=(), assume_d
         >>> try:  # as if inference had not found p
         ...     check_rebuild(torch.nn.Dropout(p=0.3), torch.nn.Dropout, {}, 'inferred', ['p'])
         ... except ValueError as err:
-        ...     print(str(err)[:78])
-        cannot tell the init arguments of Dropout: the model does not store ['p'], so
+        ...     print(str(err)[:53])
+        cannot tell the init arguments of Dropout: the model
     """
     name = getattr(build, '__name__', repr(build))
     want = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     compare = bool(unconfirmed) and not assume_defaults
-    try:  # the layout check depends on these only; attributes are per model
-        key = None if compare else (build, repr(initkw), tuple(sorted(want.items())))
-        hash(key)
-    except TypeError:
+    key = None if compare else (build, repr(initkw), tuple(sorted(want.items())))
+    try:
+        if key in _PASSED:
+            return
+    except TypeError:  # an unhashable builder
         key = None
-    if key is not None and key in _PASSED:
-        return
     label = f'initkw {initkw} (from {how})'
     probe = _build_probe(build, name, initkw, label)
     if type(probe) is not type(model):
@@ -284,11 +227,7 @@ def check_state_fits(build, initkw, state, where):
         >>> import torch
         >>> from torch_liberator.deployer._check import check_state_fits
         >>> state = torch.nn.Linear(3, 3).state_dict()
-        >>> try:
-        ...     check_state_fits(torch.nn.Linear, {'in_features': 3, 'out_features': 4}, state, 'w.pt')
-        ... except ValueError as err:
-        ...     print(err)
-        the weights in w.pt do not load strictly into Linear(**{'in_features': 3, 'out_features': 4}): shapes: weight (3, 3) instead of (4, 3), bias (3,) instead of (4,)
+        >>> check_state_fits(torch.nn.Linear, {'in_features': 3, 'out_features': 3}, state, 'w.pt')
     """
     name = getattr(build, '__name__', repr(build))
     label = f'{name}(**{initkw})'
@@ -305,8 +244,7 @@ def check_state_fits(build, initkw, state, where):
 
 
 def _build_probe(build, name, initkw, label):
-    """``build(**initkw)`` on meta (for real if that fails), after checking
-    that ``initkw`` gives every required argument."""
+    # build(**initkw) on meta (for real if that fails), every required argument given
     try:
         params = inspect.signature(build).parameters.values()
     except (TypeError, ValueError):
@@ -332,11 +270,11 @@ def _build_probe(build, name, initkw, label):
 
 def _hint(build, name, unconfirmed):
     try:
-        params = list(inspect.signature(build.__init__).parameters.values())[1:] \
-            if inspect.isclass(build) else []
+        varargs = inspect.isclass(build) and any(
+            p.kind is p.VAR_POSITIONAL for p in inspect.signature(build).parameters.values())
     except (TypeError, ValueError):
-        params = []
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        varargs = False
+    if varargs:
         return (f'{name} takes positional *args (e.g. submodules, as torch.nn.Sequential '
                 'does), which initkw cannot give; deploy a model class of your own that '
                 'builds its layers')
@@ -347,16 +285,11 @@ def _hint(build, name, unconfirmed):
 
 
 def _attribute_differences(model, probe):
-    """(where, model's value, rebuilt value) for every submodule and plain
-    attribute in which the two differ, in module order."""
-    mine = dict(model.named_modules(remove_duplicate=False))
+    # (where, model's value, rebuilt value) for each submodule and plain attribute that differ
     theirs = dict(probe.named_modules(remove_duplicate=False))
-    out = [(w or '<root>', type(mine.get(w)).__name__, type(theirs.get(w)).__name__)
-           for w in mine.keys() ^ theirs.keys()]
-    for where, module in mine.items():
-        other = theirs.get(where)
-        if other is None:
-            continue
+    out = []
+    for where, module in model.named_modules(remove_duplicate=False):
+        other = theirs.pop(where, None)
         if type(module) is not type(other):
             out.append((where or '<root>', type(module).__name__, type(other).__name__))
             continue
@@ -364,22 +297,16 @@ def _attribute_differences(model, probe):
         for attr in sorted((attrs.keys() | other_attrs.keys()) - _MODULE_MACHINERY):
             if attr not in other_attrs and (not where or attr in _POST_INIT):
                 continue  # set on the model after it was built
-            path = f'{where}.{attr}' if where else attr
             if attr not in attrs or attr not in other_attrs or not _same(
                     attrs[attr], other_attrs[attr]):
-                out.append((path, attrs.get(attr, '<unset>'), other_attrs.get(attr, '<unset>')))
-    order = {name: index for index, name in enumerate(mine)}
-
-    def module_index(item):
-        head = item[0] if item[0] in order else item[0].rpartition('.')[0]
-        return (order.get(head, len(order)), item[0])
-
-    return sorted(out, key=module_index)
+                out.append((f'{where}.{attr}' if where else attr,
+                            attrs.get(attr, '<unset>'), other_attrs.get(attr, '<unset>')))
+    return out + [(where, 'NoneType', type(other).__name__) for where, other in theirs.items()]
 
 
 def _same(a, b, depth=0):
-    """Equal as configuration: tensors by shape, submodules by place (they
-    are compared on their own), routines and classes by identity."""
+    # equal as configuration: tensors by shape, submodules by place (compared
+    # on their own), routines and classes by identity
     if a is b:
         return True
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
@@ -408,34 +335,28 @@ def _same(a, b, depth=0):
     return hasattr(a, '__dict__') and _same(vars(a), vars(b), depth + 1)
 
 
-# --- the example check ------------------------------------------------------------
-
 def record_example(model, example_inputs, tolerance=None):
     """
-    Run ``model`` (in eval mode, flags restored) on example inputs (a tensor,
-    or a tuple of positional arguments: tensors or nestings of them); return
-    the ``example.safetensors`` bytes and the manifest entry.
-
-    Raises:
-        DeployError: a bad tolerance, the model fails, or a value cannot be stored.
+    Run ``model`` in eval mode (flags restored) on example inputs (a tensor or
+    a tuple of arguments: tensors or nestings of them); returns the
+    ``example.safetensors`` bytes and the manifest entry.
 
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._check import record_example
-        >>> data, entry = record_example(torch.nn.Bilinear(2, 3, 1), (torch.zeros(1, 2), torch.ones(1, 3)))
+        >>> inputs = (torch.zeros(1, 2), torch.ones(1, 3))
+        >>> data, entry = record_example(torch.nn.Bilinear(2, 3, 1), inputs)
         >>> entry['inputs'], entry['outputs'], entry['rtol']
         ({'tuple': [{'tensor': 'inputs.0'}, {'tensor': 'inputs.1'}]}, {'tensor': 'outputs'}, 0.0001)
     """
     from safetensors.torch import save
-    rtol, atol = (EXAMPLE_RTOL, EXAMPLE_ATOL) if tolerance is None else tolerance
-    if not all(isinstance(t, (int, float)) and math.isfinite(t) and t >= 0 for t in (rtol, atol)):
-        raise DeployError(f'example tolerance {tolerance!r} must be (rtol, atol), two finite '
-                          'numbers >= 0')
+    rtol, atol = _check_tolerance(*(tolerance or (EXAMPLE_RTOL, EXAMPLE_ATOL)),
+                                  f'example tolerance {tolerance!r}')
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     tensors = {}
     entry = {'file': EXAMPLE_FNAME, 'inputs': _flatten(args, 'inputs', tensors),
              'outputs': _flatten(_run(model, args, 'deploy'), 'outputs', tensors),
-             'rtol': float(rtol), 'atol': float(atol)}
+             'rtol': rtol, 'atol': atol}
     try:
         return save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}), entry
     except Exception as err:  # torch and safetensors raise their own error types
@@ -454,33 +375,26 @@ def check_example(model, data, entry):
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._check import check_example, record_example
-        >>> data, entry = record_example(torch.nn.Linear(2, 2), torch.ones(1, 2))
-        >>> try:
-        ...     check_example(torch.nn.Linear(2, 2), data, entry)
-        ... except ValueError as err:
-        ...     print(str(err)[:53])
-        the loaded model's outputs differ from those stored a
+        >>> model = torch.nn.Linear(2, 2)
+        >>> check_example(model, *record_example(model, torch.ones(1, 2)))
+        {'tensors': 1, 'max_abs_diff': 0.0}
     """
     from safetensors.torch import load
-    if not isinstance(entry, dict):
-        raise DeployError(f'the manifest example entry is malformed: {_short(entry)}')
-    for name in ('rtol', 'atol'):
-        value = entry.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0):
-            raise DeployError(f'the manifest example {name} {value!r} is not a number >= 0')
-    rtol, atol = float(entry['rtol']), float(entry['atol'])
+    entry = entry if isinstance(entry, dict) else {}
+    rtol, atol = _check_tolerance(entry.get('rtol'), entry.get('atol'),
+                                  f"the manifest example's tolerance {_short(entry.get('rtol'))}, "
+                                  f"{_short(entry.get('atol'))}")
+    device = next((t.device for t in model.parameters()), torch.device('cpu'))
     try:
-        tensors = load(bytes(data))
+        tensors = {k: v.to(device) for k, v in load(bytes(data)).items()}
     except Exception as err:  # safetensors raises its own error types
         raise DeployError(f'{EXAMPLE_FNAME} is not a valid safetensors file: '
                           f'{_one_line(err)}') from err
     args = _unflatten(entry.get('inputs'), tensors, 'inputs', 0)
     if not isinstance(args, tuple):
         raise DeployError(f'the stored example inputs are not a tuple of arguments: {args!r}')
-    device = next((t.device for t in model.parameters()), torch.device('cpu'))
     got = {}
-    spec = _flatten(_run(model, to_device(args, device), 'load'), 'outputs', got, strict=False)
+    spec = _flatten(_run(model, args, 'load'), 'outputs', got, strict=False)
     if spec != entry.get('outputs'):
         raise DeployError(
             "the loaded model's outputs differ from those stored at deploy in structure "
@@ -488,7 +402,7 @@ def check_example(model, data, entry):
             'the deployed model')
     worst = 0.0
     for key, value in got.items():
-        want, value = tensors.get(key), value.detach().cpu()
+        want = tensors.get(key)
         if want is None:
             raise DeployError(f'the stored example has no tensor {key!r}')
         if value.shape != want.shape or value.dtype != want.dtype:
@@ -496,20 +410,19 @@ def check_example(model, data, entry):
                 f"the loaded model's output {key} is {value.dtype} {tuple(value.shape)}, but "
                 f'{want.dtype} {tuple(want.shape)} was stored at deploy; the file does not '
                 'rebuild the deployed model')
-        if value.is_floating_point() or value.is_complex():
-            diff = (value - want).abs()
-            finite = torch.isfinite(diff)
-            if finite.any():
-                worst = max(worst, float(diff[finite].max()))
-            if not torch.allclose(value, want, rtol=rtol, atol=atol, equal_nan=True):
-                raise DeployError(
-                    f"the loaded model's outputs differ from those stored at deploy: {key} by "
-                    f'up to {float(diff.max()):.3g} (tolerance rtol={rtol:g}, atol={atol:g}); '
-                    'the file does not rebuild the deployed model (or the model is not '
-                    'deterministic)')
-        elif not torch.equal(value, want):
-            raise DeployError(f"the loaded model's output {key} differs from the one stored "
-                              'at deploy; the file does not rebuild the deployed model')
+        if not (value.is_floating_point() or value.is_complex()):
+            if not torch.equal(value, want):
+                raise DeployError(f"the loaded model's output {key} differs from the one "
+                                  'stored at deploy; the file does not rebuild the deployed model')
+            continue
+        diff = (value - want).abs()
+        worst = max(worst, float(diff.nan_to_num(0.0, 0.0, 0.0).max()) if diff.numel() else 0.0)
+        if not torch.allclose(value, want, rtol=rtol, atol=atol, equal_nan=True):
+            raise DeployError(
+                f"the loaded model's outputs differ from those stored at deploy: {key} by "
+                f'up to {float(diff.max()):.3g} (tolerance rtol={rtol:g}, atol={atol:g}); '
+                'the file does not rebuild the deployed model (or the model is not '
+                'deterministic)')
     return {'tensors': len(got), 'max_abs_diff': worst}
 
 
@@ -528,7 +441,7 @@ def _run(model, args, when):
 
 
 def _flatten(value, key, tensors, depth=0, strict=True):
-    """The JSON spec of a nesting of tensors; tensors go into ``tensors``."""
+    # the JSON spec of a nesting of tensors; the tensors go into ``tensors``
     if depth > _MAX_DEPTH:
         raise DeployError(f'example {key} is nested more than {_MAX_DEPTH} deep')
     if isinstance(value, torch.Tensor):
@@ -554,7 +467,7 @@ def _flatten(value, key, tensors, depth=0, strict=True):
 
 
 def _unflatten(spec, tensors, where, depth):
-    """A value rebuilt from a spec read from a manifest (checked: hostile)."""
+    # a value rebuilt from a spec read from a manifest (checked: hostile)
     if depth <= _MAX_DEPTH and isinstance(spec, dict) and len(spec) == 1:
         (kind, body), = spec.items()
         if kind == 'tensor' and isinstance(body, str) and body in tensors:

@@ -2,17 +2,12 @@
 Extract the source code that defines a model class into one ``.py`` file.
 
 `liberator <https://pypi.org/project/liberator/>`_ gathers the class's source
-closure statically (the class, its helpers, the module-level names they use,
-their imports; ``export_modules`` packages inlined). The file ends with a
-fixed contract: ``get_model_cls()``, ``get_initkw()`` (literals and names
-imported by path, never pickles) and ``__torch_liberator_export__``.
-liberator's pitfalls become :class:`~torch_liberator.errors.ExportError`\\ s
-instead of wrong code: no source file, nested classes, unresolved names,
-imports that cannot work standalone, and names bound conditionally
-(``try: import numpy as np / except ImportError: np = None``: liberator keeps
-the last binding; the one that ran here is put in the file, or export stops).
-``requires`` lists the third-party imports that run with the module (not
-those inside functions), with their installed versions.
+closure (``export_modules`` packages inlined); the file ends with
+``get_model_cls()`` and ``get_initkw()``. What liberator would get wrong is an
+:class:`~torch_liberator.errors.ExportError` instead: no source file, nested
+classes, unresolved names, imports that cannot work standalone, and names
+bound conditionally (liberator keeps the last binding; the one that ran here
+is put in the file, or export stops).
 
 Example:
     >>> import tempfile, torch
@@ -35,6 +30,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from torch_liberator.deployer._files import atomic_write, plain_name
 from torch_liberator.deployer._initkw import encode_initkw, initkw_code, resolve_initkw
 from torch_liberator.errors import DeployError, ExportError
 
@@ -46,11 +42,10 @@ _FUTURE_RE = re.compile(r'^from\s+__future__\s+import\s+[^\n]*\bannotations\b', 
 
 class ExportedCode:
     """
-    The text of an exported model file and what is known about it:
-    ``text``, ``fname`` (``<Class>_<sha256 prefix>.py``), ``class_name``,
-    ``origin``, ``initkw`` (JSON form), ``requires`` (third-party imports ->
-    installed version) and ``local_imports`` (imported modules that are the
-    user's own, not installed, code -> where they are here).
+    An exported model file: ``text``, ``fname`` (``<Class>_<sha256>.py``),
+    ``class_name``, ``origin``, ``initkw`` (JSON form), ``requires`` (imports
+    run at load -> installed version) and ``local_imports`` (imported modules
+    that are not installed packages -> where they are here).
 
     Example:
         >>> import torch
@@ -64,7 +59,8 @@ class ExportedCode:
         self.text, self.class_name, self.origin = text, class_name, origin
         self.initkw, self.requires = initkw, requires
         self.local_imports = dict(local_imports or {})
-        self.fname = f'{class_name}_{hashlib.sha256(text.encode("utf8")).hexdigest()[:16]}.py'
+        digest = hashlib.sha256(text.encode('utf8')).hexdigest()
+        self.fname = f'{plain_name(class_name)}_{digest[:16]}.py'  # a factory's class may be odd
 
     def __repr__(self):
         return f'<ExportedCode {self.fname} from {self.origin}>'
@@ -80,7 +76,7 @@ def find_code_imports(text):
 
     Example:
         >>> from torch_liberator.deployer._export import find_code_imports
-        >>> find_code_imports('import os\\nimport torch.nn as nn\\nfrom . import x\\ndef f():\\n    import jax')
+        >>> find_code_imports('import os, torch\\nfrom . import x\\ndef f():\\n    import jax')
         (['torch'], ['from . import x'])
     """
     tree = ast.parse(text)
@@ -386,18 +382,9 @@ def _contract(head, meta, class_name, enc):
 
 def build_model_code(model, initkw=None, export_modules=()):
     """
-    Build the text of a standalone model file (writes nothing).
-
-    Args:
-        model (torch.nn.Module | type): the model, or its class.
-        initkw (dict | None): see :func:`torch_liberator.deployer._initkw.infer_initkw`.
-        export_modules (Iterable[str]): packages whose code is inlined.
-
-    Returns:
-        ExportedCode
-
-    Raises:
-        ExportError: the source cannot be extracted correctly.
+    The text of a standalone model file (an :class:`ExportedCode`; writes
+    nothing). ``model`` may be a class; ``initkw`` as in
+    :func:`torch_liberator.deployer._initkw.resolve_initkw`.
 
     Example:
         >>> import torch
@@ -409,12 +396,19 @@ def build_model_code(model, initkw=None, export_modules=()):
         torch.Size([1, 1])
     """
     cls = model if isinstance(model, type) else type(model)
-    export_modules = sorted({export_modules} if isinstance(export_modules, str)
-                            else set(export_modules))
+    export_modules = tuple(sorted({export_modules} if isinstance(export_modules, str)
+                                  else set(export_modules)))
     kwargs, _ = resolve_initkw(model, initkw)
     enc, objects = encode_initkw(kwargs, cls, export_modules)
-    body, future = _extract_body(cls, objects, export_modules)
-    code = _finish_code(cls, body, future, repr(enc), tuple(export_modules))
+    key = (cls, tuple(objects), export_modules, repr(enc))
+    try:
+        paths, stamp, code = _CODE_CACHE.get(key, ((), None, None))
+    except TypeError:  # an unhashable object in the key
+        key, paths, stamp, code = None, (), None, None
+    if code is None or _file_stamp(paths) != stamp:
+        code, paths = _export_code(cls, objects, export_modules, enc)
+        if key is not None:
+            _CODE_CACHE[key] = (paths, _file_stamp(paths), code)
     if code.local_imports:
         names = sorted(code.local_imports)
         where = ', '.join(f'{m} ({code.local_imports[m]})' for m in names)
@@ -435,7 +429,8 @@ def build_factory_code(factory_ref, initkw, model_cls):
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._export import build_factory_code
-        >>> code = build_factory_code('torch.nn:Linear', {'in_features': 2, 'out_features': 1}, torch.nn.Linear)
+        >>> initkw = {'in_features': 2, 'out_features': 1}
+        >>> code = build_factory_code('torch.nn:Linear', initkw, torch.nn.Linear)
         >>> ns = {}
         >>> exec(compile(code.text, code.fname, 'exec'), ns)
         >>> ns['get_model_cls']()(**ns['get_initkw']()).weight.shape, list(code.requires)
@@ -453,32 +448,26 @@ def build_factory_code(factory_ref, initkw, model_cls):
     return ExportedCode(head + contract, model_cls.__name__, factory_ref, enc, requires)
 
 
-# (cls, local objects, export_modules) -> (paths, stamp, body, future): liberator is
-# the slow part of a deploy, and a training loop deploys the same class again and
-# again; the stamp (mtime and size of every source file) invalidates an entry
-_BODY_CACHE = {}
+# (cls, local objects, export_modules, initkw) -> (source paths, their stamp, code):
+# liberator is the slow part of a deploy, and a training loop deploys the same
+# class again and again; the stamp (mtime and size of every source) invalidates
+_CODE_CACHE = {}
 
 
 def _file_stamp(paths):
     stamp = []
-    for path in sorted(set(paths)):
+    for path in paths:
         try:
             st = os.stat(path)
-            stamp.append((str(path), st.st_mtime_ns, st.st_size))
+            stamp.append((st.st_mtime_ns, st.st_size))
         except (OSError, TypeError, ValueError):
-            stamp.append((str(path), None))
+            stamp.append(None)
     return tuple(stamp)
 
 
-def _extract_body(cls, local_objects, export_modules):
-    """The liberated source and whether it needs ``from __future__ import annotations``."""
-    key = (cls, tuple(local_objects), tuple(export_modules))
-    try:
-        cached = _BODY_CACHE.get(key)
-    except TypeError:  # an unhashable object in the key
-        key, cached = None, None
-    if cached is not None and _file_stamp(cached[0]) == cached[1]:
-        return cached[2], cached[3]
+def _export_code(cls, local_objects, export_modules, enc):
+    # the checked file text around liberator's body, and the sources it came from
+    from liberator.core import undefined_names
     lib, sources = _run_liberator(cls, local_objects, export_modules)
     modnames = {}
     for modpath, visitor in lib.visitors.items():
@@ -500,17 +489,6 @@ def _extract_body(cls, local_objects, export_modules):
                 f'{definition.name!r} ({other} and {definition.absname}) would collide in '
                 'one file; rename one of them')
     body = lib.current_sourcecode().strip('\n')
-    if key is not None:
-        paths = [d.modpath for d in lib.body_defs.values() if d.modpath]
-        _BODY_CACHE[key] = (paths, _file_stamp(paths), body, future)
-    return body, future
-
-
-@functools.lru_cache(maxsize=1)  # the latest only: texts are large
-def _finish_code(cls, body, future, enc_text, export_modules):
-    """The checked file text (pyflakes runs on it) around a liberated body."""
-    from liberator.core import undefined_names
-    enc = ast.literal_eval(enc_text)
     origin = f'{cls.__module__}.{cls.__qualname__}'
     third, bad = find_code_imports(body)
     anywhere = _third_party(ast.parse(body), in_functions=True)
@@ -538,8 +516,9 @@ def _finish_code(cls, body, future, enc_text, export_modules):
             f'cannot export {cls.__qualname__}: the extracted code uses names liberator could '
             f'not define: {undefined}; define them at module level in the model module, or '
             'add their package to export_modules')
+    paths = sorted({d.modpath for d in lib.body_defs.values() if d.modpath})
     return ExportedCode(text, cls.__name__, origin, enc, requires,
-                        local_imports=_local_packages(anywhere))
+                        local_imports=_local_packages(anywhere)), paths
 
 
 def _read_text(fpath):
@@ -565,7 +544,6 @@ def export_model_code(dpath, model, initkw=None, export_modules=()):
         True
         >>> tmp.cleanup()
     """
-    from torch_liberator.deployer._files import atomic_write
     code = build_model_code(model, initkw=initkw, export_modules=export_modules)
     try:
         return atomic_write(Path(dpath) / code.fname,

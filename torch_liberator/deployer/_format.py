@@ -1,20 +1,15 @@
 """
 The deploy file format, read and written without running any code.
 
-A deploy file is a zip holding one folder ``<name>/`` with ``manifest.json``
-(format, version, the sha256 and size of every other member, the model's
-class, code member and init arguments, the weights' aliases, versions),
-``<Class>_<hash>.py`` (the model code), ``weights.safetensors`` (written by
-:func:`safetensors.torch.save_file`, stored uncompressed; tied weights stored
-once, the manifest's ``weights.aliases`` names the keys sharing them) and
-optionally ``train_info.json`` and ``example.safetensors``. The manifest is
-written last and lists every member; anything else is refused. The folder
-unzipped reads the same. torch_liberator 0.2 files (``deploy_snapshot.pt``
-and one ``.py``, no manifest) are read with a warning; their weights go
-through ``torch.load(weights_only=True)``.
-
-Every byte is hostile until its hash is checked: names, sizes, compression
-and JSON types are checked first, reads are bounded and go through one open
+A deploy zip holds one folder ``<name>/``: ``manifest.json`` (written last:
+format, version, every other member's sha256 and size, the model's class,
+code member and init arguments, the weights' aliases, versions), the model
+code ``<Class>_<hash>.py``, ``weights.safetensors`` (stored uncompressed; tied
+weights once, ``weights.aliases`` names the keys sharing them) and optionally
+``train_info.json`` and ``example.safetensors``; members not listed are
+refused, and the folder unzipped reads the same. torch_liberator 0.2 files
+(``deploy_snapshot.pt`` and one ``.py``) are read with a warning. Every byte is
+hostile until its hash is checked, reads are bounded and go through one
 handle, and every failure is a :class:`~torch_liberator.errors.LiberatorError`.
 
 Example:
@@ -23,7 +18,8 @@ Example:
     >>> tmp = tempfile.TemporaryDirectory()
     >>> tensors, weights = encode_weights({'w': torch.ones(2)})
     >>> manifest = {'model': {'class': 'M', 'code': 'm.py'}, 'weights': weights}
-    >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'demo.zip'), {'m.py': b''}, manifest, tensors)
+    >>> fpath = os.path.join(tmp.name, 'demo.zip')
+    >>> fpath = write_deploy_zip(fpath, {'m.py': b''}, manifest, tensors)
     >>> with DeployFile(fpath) as dfile:
     ...     dfile.verify()
     ...     print(sorted(dfile.members), dfile.read_state_dict()['w'].tolist())
@@ -41,7 +37,7 @@ import struct
 import warnings
 import zipfile
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from torch_liberator.deployer._files import (
     atomic_write, open_regular, split_zip_path, temp_path)
@@ -51,8 +47,7 @@ from torch_liberator.errors import (
 
 __all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'LEGACY_WEIGHTS_FNAME', 'MANIFEST_FNAME',
            'MAX_TEXT_BYTES', 'TRAIN_INFO_FNAME', 'WEIGHTS_FNAME', 'DeployFile',
-           'encode_weights', 'read_deploy_state_dict', 'to_device',
-           'write_deploy_zip']
+           'encode_weights', 'read_deploy_state_dict', 'write_deploy_zip']
 
 FORMAT_NAME = 'torch_liberator.deploy'
 FORMAT_VERSION = 2
@@ -63,7 +58,6 @@ LEGACY_WEIGHTS_FNAME = 'deploy_snapshot.pt'
 #: the largest member other than the weights a reader accepts, decompressed
 MAX_TEXT_BYTES = 64 * 2 ** 20
 
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip metadata: equal content, equal bytes
 _MAX_INFLATE_RATIO = 100  # more is a zip bomb (deflate reaches 1032:1), not weights
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
                NotImplementedError, struct.error, OverflowError, KeyError)
@@ -72,12 +66,9 @@ _HEX64 = re.compile(r'[0-9a-f]{64}')
 
 def encode_weights(state_dict):
     """
-    The tensors to store and the manifest's ``weights`` entry. A key whose
+    The tensors to store and the manifest's ``weights`` entry: a key whose
     tensor is the same view of the same memory as an earlier key's (tied
     weights) becomes an alias; other tensors sharing memory are copied.
-
-    Raises:
-        DeployError: a value is not a tensor.
 
     Example:
         >>> import torch
@@ -117,32 +108,29 @@ def encode_weights(state_dict):
 
 
 def _zipinfo(arcname, stored):
-    info = zipfile.ZipInfo(arcname, date_time=_ZIP_EPOCH)
+    # fixed metadata (dated 1980): equal content gives equal bytes
+    info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
     info.create_system = 3
     info.external_attr = 0o644 << 16
     return info
 
 
-def write_deploy_zip(fpath, files, manifest, tensors=None) -> Path:
+def write_deploy_zip(fpath, files, manifest, tensors) -> Path:
     """
-    Write a deploy zip atomically and reproducibly: ``files`` (name ->
-    bytes) under ``<stem>/``, sorted, dated 1980, compressed; ``tensors``
-    (from :func:`encode_weights`) as ``weights.safetensors``, stored, through
-    a temporary file beside ``fpath`` (no copy held in memory); and
-    ``manifest`` plus every member's sha256 and size last. An existing
-    folder ``fpath`` gets ``deploy_<code stem>_<weights hash>.zip``.
-
-    Raises:
-        DeployError: a bad destination or member name, or writing fails.
+    Write a deploy zip atomically and reproducibly: ``files`` (name -> bytes)
+    and ``tensors`` as ``weights.safetensors`` (through a temporary file
+    beside ``fpath``, hashed by a worker meanwhile) under ``<stem>/``, then
+    ``manifest`` with every member's sha256 and size. An existing folder
+    ``fpath`` gets ``deploy_<code stem>_<weights hash>.zip``.
 
     Example:
         >>> import os, tempfile, zipfile
         >>> from torch_liberator.deployer._format import write_deploy_zip
         >>> tmp = tempfile.TemporaryDirectory()
-        >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'w.zip'), {'a.txt': b'a'}, {})
+        >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'w.zip'), {'a.txt': b'a'}, {}, {})
         >>> zipfile.ZipFile(fpath).namelist()
-        ['w/a.txt', 'w/manifest.json']
+        ['w/a.txt', 'w/weights.safetensors', 'w/manifest.json']
         >>> tmp.cleanup()
     """
     from safetensors.torch import save_file
@@ -154,25 +142,18 @@ def write_deploy_zip(fpath, files, manifest, tensors=None) -> Path:
     if not folder.is_dir():
         raise DeployError(f'cannot write {os.fspath(fpath)!r}: its folder does not exist; '
                           'create it first')
-    for rel in files:
-        parts = PurePosixPath(rel).parts
-        if (not parts or rel.startswith('/') or '\\' in rel or rel == MANIFEST_FNAME
-                or any(p in ('', '.', '..') for p in parts)):
-            raise DeployError(f'member name {rel!r} is not allowed in a deploy file; use '
-                              'a plain relative name other than manifest.json')
     with temp_path(folder / WEIGHTS_FNAME) as wpath, \
             concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            save_file(tensors, wpath)
+        except Exception as err:  # safetensors raises several types
+            raise DeployError(
+                f'cannot store the state dict as safetensors ({type(err).__name__}: '
+                f'{err}); convert unsupported tensors (dtype, layout) first') from err
         sizes = {rel: len(data) for rel, data in files.items()}
+        sizes[WEIGHTS_FNAME] = os.path.getsize(wpath)
         digests = {rel: pool.submit(_sha256, data) for rel, data in files.items()}
-        if tensors is not None:
-            try:
-                save_file(tensors, wpath)
-            except Exception as err:  # safetensors raises several types
-                raise DeployError(
-                    f'cannot store the state dict as safetensors ({type(err).__name__}: '
-                    f'{err}); convert unsupported tensors (dtype, layout) first') from err
-            sizes[WEIGHTS_FNAME] = os.path.getsize(wpath)
-            digests[WEIGHTS_FNAME] = pool.submit(_sha256, wpath)
+        digests[WEIGHTS_FNAME] = pool.submit(_sha256, wpath)
         if fpath.is_dir():
             stem = str(manifest.get('model', {}).get('code', 'model'))[:-3]
             fpath = fpath / f'deploy_{stem}_{digests[WEIGHTS_FNAME].result()[:12]}.zip'
@@ -199,7 +180,7 @@ def write_deploy_zip(fpath, files, manifest, tensors=None) -> Path:
 
 
 def _sha256(data):
-    """The hex sha256 of bytes, of an open binary file, or of a file's content."""
+    # the hex sha256 of bytes, of a file's content (path) or of an open binary file
     if isinstance(data, bytes):
         return hashlib.sha256(data).hexdigest()
     if isinstance(data, (str, os.PathLike)):
@@ -213,39 +194,8 @@ def _sha256(data):
     return hasher.hexdigest()
 
 
-def to_device(value, device):
-    """
-    Tensors in ``value`` (a state dict, or tuples, lists and dicts) moved to
-    ``device``; tensors shared before are shared after.
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.deployer._format import to_device
-        >>> w = torch.ones(2)
-        >>> out = to_device({'a': w, 'b': [w]}, 'meta')
-        >>> out['a'].is_meta, out['a'] is out['b'][0]
-        (True, True)
-    """
-    import torch
-    moved = {}
-
-    def move(value):
-        if isinstance(value, torch.Tensor):
-            return moved.setdefault(id(value), value.to(device))
-        if isinstance(value, (tuple, list)):
-            return type(value)(move(v) for v in value)
-        if isinstance(value, dict):
-            out = type(value)((k, move(v)) for k, v in value.items())
-            if hasattr(value, '_metadata'):
-                out._metadata = value._metadata
-            return out
-        return value
-
-    return move(value)
-
-
 def _manifest_problem(manifest):
-    """What makes a parsed manifest unusable (None if nothing)."""
+    # what makes a parsed (hostile) manifest unusable; None if nothing
     def is_map(value, check):
         return isinstance(value, dict) and all(
             isinstance(k, str) and check(v) for k, v in value.items())
@@ -260,23 +210,21 @@ def _manifest_problem(manifest):
     listed = set(members) - {MANIFEST_FNAME} if isinstance(members, dict) else set()
     code = model.get('code') if isinstance(model, dict) else None
     file = weights.get('file') if isinstance(weights, dict) else None
-    checks = [
-        (is_map(members, is_entry), "'members' must map names to {'sha256': hex, 'size': int}"),
-        (isinstance(code, str) and code in listed,
-         "'model' must name the 'code' member, one of the listed members"),
-        (isinstance(file, str) and file in listed and file != code
-         and is_map(weights.get('aliases', {}), lambda v: isinstance(v, str))
-         and is_map(weights.get('module_versions') or {}, lambda v: isinstance(v, dict)),
-         "'weights' must name its 'file' (a listed member), 'aliases' and 'module_versions'"),
-    ]
-    return next((what for ok, what in checks if not ok), None)
+    if not is_map(members, is_entry):
+        return "'members' must map names to {'sha256': hex, 'size': int}"
+    if not (isinstance(code, str) and code in listed):
+        return "'model' must name the 'code' member, one of the listed members"
+    if not (isinstance(file, str) and file in listed and file != code
+            and is_map(weights.get('aliases', {}), lambda v: isinstance(v, str))
+            and is_map(weights.get('module_versions') or {}, lambda v: isinstance(v, dict))):
+        return "'weights' must name its 'file' (a listed member), 'aliases' and 'module_versions'"
+    return None
 
 
 def _load_json(data, what):
-    """Parsed JSON; any failure (deep nesting too) is a CheckpointFormatError."""
     try:
         return json.loads(bytes(data).decode('utf8'))
-    except (ValueError, RecursionError) as err:
+    except (ValueError, RecursionError) as err:  # deep nesting too
         raise CheckpointFormatError(
             f'{what} is not valid JSON ({type(err).__name__}: {str(err)[:200]}); '
             'the deploy file is corrupt') from err
@@ -284,18 +232,16 @@ def _load_json(data, what):
 
 class DeployFile:
     """
-    A deploy zip (or a path inside one, or an unzipped folder) opened for
-    reading through one handle; runs nothing. Opening checks the layout (one
-    folder, plain member names, sizes and compression that fit the archive,
-    no duplicates) and the manifest; :meth:`verify` checks every member's
-    size and sha256 and keeps the bytes. Attributes: ``name``, ``manifest``
-    (None for a 0.2 file), ``legacy``, ``members`` (name -> size).
+    A deploy zip (a path inside one, or an unzipped folder) read through one
+    handle; runs nothing. Opening checks the layout and the manifest;
+    :meth:`verify` every member's size and sha256. Attributes: ``name``,
+    ``manifest`` (None for a 0.2 file), ``legacy``, ``members`` (name -> size).
 
     Example:
         >>> import os, tempfile
         >>> from torch_liberator.deployer._format import DeployFile, write_deploy_zip
         >>> tmp = tempfile.TemporaryDirectory()
-        >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'df.zip'), {'x.txt': b'hi'}, {})
+        >>> fpath = write_deploy_zip(os.path.join(tmp.name, 'df.zip'), {'x.txt': b'hi'}, {}, {})
         >>> try:
         ...     DeployFile(fpath)
         ... except ValueError as err:
@@ -313,11 +259,11 @@ class DeployFile:
                     f'deploy file {os.fspath(fpath)!r} does not exist (nor is it a path '
                     'inside an existing zip); check the path')
             path, inner = split
-        self.fpath = path
-        self._verified, self._state = {}, None
+        self.fpath, self._verified, self._state = path, {}, None
         self._zip = self._file = None
         try:
-            self._members = self._list_folder(path) if path.is_dir() else self._list_zip(path, inner)
+            self._members = (self._list_folder(path) if path.is_dir()
+                             else self._list_zip(path, inner))
             self.members = {rel: size for rel, (size, _) in self._members.items()}
             self.legacy = MANIFEST_FNAME not in self.members
             if self.legacy and LEGACY_WEIGHTS_FNAME not in self.members:
@@ -401,7 +347,7 @@ class DeployFile:
 
     def _read_manifest(self):
         manifest = _load_json(self._read_raw(MANIFEST_FNAME),
-                             f'the manifest of {os.fspath(self.fpath)!r}')
+                              f'the manifest of {os.fspath(self.fpath)!r}')
         if not isinstance(manifest, dict) or manifest.get('format') != FORMAT_NAME:
             raise self._fail(f'has a {MANIFEST_FNAME} that is not a {FORMAT_NAME} manifest',
                              CheckpointFormatError)
@@ -445,16 +391,15 @@ class DeployFile:
                              'expected exactly one', CheckpointFormatError)
         return pys[0]
 
-    def _read_raw(self, rel, limit=MAX_TEXT_BYTES):
-        """A member's bytes through the one handle, at most ``limit`` (None:
-        the weights, bounded by the archive)."""
+    def _read_raw(self, rel):
+        # a member's bytes through the one handle, bounded by its declared size
         if rel not in self._members:
             raise self._fail(f'has no member {rel!r} (members: {sorted(self.members)[:8]})',
                              CheckpointFormatError)
         size, source = self._members[rel]
-        if limit is not None and size > limit:
-            raise self._fail(f'member {rel!r} is {size} bytes, more than the {limit} '
-                             'this reader accepts for it')
+        if size > MAX_TEXT_BYTES and (rel == MANIFEST_FNAME or rel != self.weights_member):
+            raise self._fail(f'member {rel!r} is {size} bytes, more than the '
+                             f'{MAX_TEXT_BYTES} this reader accepts for it')
         try:
             with (self._zip.open(source) if self._zip else open_regular(source)) as file:
                 data = file.read(size + 1)  # zipfile stops at the declared size
@@ -465,18 +410,12 @@ class DeployFile:
             raise self._fail(f'member {rel!r} changed size while it was read')
         return data
 
-    def _limit(self, rel):
-        return None if rel == self.weights_member else MAX_TEXT_BYTES
-
     def verify(self):
         """
         Check that the members are exactly those the manifest lists, with
-        their sizes and sha256, and keep the checked bytes (and decoded
-        weights) for :meth:`read` and :meth:`read_state_dict`. A 0.2 file
-        cannot be verified: this warns.
-
-        Raises:
-            IntegrityError: on the first mismatch; nothing was run.
+        their sizes and sha256, keeping what was read for :meth:`read` and
+        :meth:`read_state_dict`; nothing runs. A 0.2 file cannot be verified:
+        this warns.
         """
         if self.legacy:
             warnings.warn(
@@ -499,8 +438,8 @@ class DeployFile:
                 self._verified[rel] = self._read_checked(rel)
 
     def _read_checked(self, rel, decode=False):
-        """A member's bytes (decoded weights if ``decode``) once its size and
-        sha256 match the manifest; a worker hashes while the weights decode."""
+        # a member's bytes (decoded weights if decode) once its size and sha256
+        # match the manifest; a worker hashes while the weights decode
         entry = self.manifest['members'].get(rel)
         if entry is None:
             raise self._fail(f'member {rel!r} is not in its manifest; the file was '
@@ -510,7 +449,7 @@ class DeployFile:
                 f'member {rel!r} is {self.members[rel]} bytes but the manifest records '
                 f'{entry["size"]}; the file was modified or truncated. Nothing in it was '
                 'executed.')
-        data = value = self._read_raw(rel, self._limit(rel))
+        data = value = self._read_raw(rel)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             digest = pool.submit(_sha256, data)
             if decode:
@@ -529,14 +468,13 @@ class DeployFile:
         return value
 
     def _decode(self, data):
-        """:func:`safetensors.torch.load`, then the aliases and the
-        per-module state-dict versions restored."""
+        # safetensors' own loader, then the aliases and the per-module versions
         from collections import OrderedDict
 
         from safetensors.torch import load
         weights = self.manifest['weights']
         try:
-            state = load(bytes(data))
+            state = load(data)
         except Exception as err:  # safetensors raises several types
             raise CheckpointFormatError(
                 f'the weights are not valid safetensors data ({type(err).__name__}: '
@@ -553,8 +491,7 @@ class DeployFile:
         return state
 
     def file_sha256(self):
-        """The hex sha256 of the whole zip through the open handle (None for
-        a folder)."""
+        """The hex sha256 of the whole zip read through the open handle (None for a folder)."""
         if self._file is None:
             return None
         self._file.seek(0)
@@ -569,36 +506,36 @@ class DeployFile:
         if rel in self._verified:
             return self._verified[rel]
         if self.legacy or rel == MANIFEST_FNAME:
-            return self._read_raw(rel, self._limit(rel))
+            return self._read_raw(rel)
         return self._read_checked(rel)
 
     def read_state_dict(self, device=None):
-        """The weights, hash-checked; for a 0.2 file what its snapshot held,
-        read with ``torch.load(weights_only=True)``."""
+        """The weights, hash-checked; for a 0.2 file what its snapshot held, read
+        with ``torch.load(weights_only=True)``."""
+        import pickle
+
+        import torch
         if self.legacy:
-            return _read_legacy_weights(self._read_raw(LEGACY_WEIGHTS_FNAME, None),
-                                        self.fpath, device)
+            data = io.BytesIO(self._read_raw(LEGACY_WEIGHTS_FNAME))
+            try:
+                return torch.load(data, map_location=device, weights_only=True)
+            except pickle.UnpicklingError as err:
+                raise UnsafeCheckpointError(
+                    f'the weights in {os.fspath(self.fpath)!r} can only be read by unpickling '
+                    'arbitrary objects, which can run code; if you trust the file, extract it '
+                    f'and load it with torch.load(weights_only=False) yourself ({err})') from err
+            except Exception as err:  # torch.load raises many types on a corrupt file
+                raise CheckpointFormatError(
+                    f'cannot read the weights in {os.fspath(self.fpath)!r} '
+                    f'({type(err).__name__}: {str(err)[:200]}); the file is corrupt') from err
         state, self._state = self._state, None
         if state is None:
             state = self._read_checked(self.weights_member, decode=True)
-        return state if device is None else to_device(state, device)
-
-
-def _read_legacy_weights(data, fpath, device):
-    import pickle
-
-    import torch
-    try:
-        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise UnsafeCheckpointError(
-            f'the weights in {os.fspath(fpath)!r} can only be read by unpickling arbitrary '
-            'objects, which can run code; if you trust the file, extract it and load it '
-            f'with torch.load(weights_only=False) yourself ({err})') from err
-    except Exception as err:  # torch.load raises many types on a corrupt file
-        raise CheckpointFormatError(
-            f'cannot read the weights in {os.fspath(fpath)!r} ({type(err).__name__}: '
-            f'{str(err)[:200]}); the file is corrupt') from err
+        if device is not None:
+            moved = {id(v): v.to(device) for v in state.values()}  # aliases stay shared
+            for key, value in state.items():
+                state[key] = moved[id(value)]
+        return state
 
 
 def read_deploy_state_dict(fpath, device=None):
@@ -606,11 +543,6 @@ def read_deploy_state_dict(fpath, device=None):
     The weights of a deploy file (a zip, a path inside one, or a folder),
     every member's sha256 checked first; runs no code. For a 0.2 file (a
     warning: it cannot be checked) what its snapshot held.
-
-    Raises:
-        CheckpointNotFoundError: the path does not exist.
-        CheckpointFormatError: not a deploy file, or unreadable weights.
-        IntegrityError: a member does not match the manifest.
 
     Example:
         >>> import os, tempfile, torch

@@ -1,16 +1,15 @@
 """
-The keyword arguments that rebuild a model ("initkw"): where they come from
-(an explicit argument, then ``model._initkw``, then the attributes a model
-stores under its ``__init__`` parameter names), or the factory that builds
-it; and their JSON form (literals; tuples, non-finite floats, dtypes,
-``functools.partial`` and classes/functions by import path tagged), which the
-exporter turns into Python source. Nothing is ever pickled.
+The keyword arguments that rebuild a model ("initkw"): given, ``model._initkw``
+or read from the attributes the model stores under its ``__init__`` parameter
+names; or the factory that builds it. Their JSON form (tuples, non-finite
+floats, dtypes, ``functools.partial`` and classes/functions by import path
+tagged) becomes Python source in the exported file; nothing is pickled.
 
 Example:
     >>> import torch
-    >>> from torch_liberator.deployer._initkw import encode_initkw, infer_initkw
-    >>> infer_initkw(torch.nn.Linear(2, 3))
-    {'in_features': 2, 'out_features': 3}
+    >>> from torch_liberator.deployer._initkw import encode_initkw, resolve_initkw
+    >>> resolve_initkw(torch.nn.Linear(2, 3), None)
+    ({'in_features': 2, 'out_features': 3}, 'inferred')
     >>> encode_initkw({'size': (2, 3), 'act': torch.nn.ReLU})[0]
     {'size': {'__tuple__': [2, 3]}, 'act': {'__ref__': 'torch.nn.modules.activation:ReLU'}}
 """
@@ -23,8 +22,8 @@ import re
 
 from torch_liberator.errors import ExportError
 
-__all__ = ['PRETRAINED_ARGS', 'encode_initkw', 'infer_initkw', 'initkw_code', 'parse_initkw',
-           'resolve_factory', 'resolve_initkw', 'unconfirmed_arguments']
+__all__ = ['PRETRAINED_ARGS', 'encode_initkw', 'initkw_code', 'parse_initkw', 'resolve_factory',
+           'resolve_initkw', 'unconfirmed_arguments']
 
 #: factory arguments that would download weights at every load (the file has them)
 PRETRAINED_ARGS = ('pretrained', 'pretrained_backbone', 'weights', 'weights_backbone')
@@ -43,19 +42,6 @@ def _init_parameters(cls):
         return []
 
 
-def infer_initkw(model, initkw=None):
-    """
-    The keyword arguments that rebuild ``model`` (see :func:`resolve_initkw`).
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.deployer._initkw import infer_initkw
-        >>> infer_initkw(torch.nn.Conv2d(3, 8, 5))['kernel_size']
-        (5, 5)
-    """
-    return resolve_initkw(model, initkw)[0]
-
-
 def resolve_initkw(model, initkw):
     """
     The keyword arguments that rebuild ``model`` and where they came from
@@ -64,24 +50,11 @@ def resolve_initkw(model, initkw):
     name (or ``_name``), never a submodule or tensor; parameters with a
     default that are not stored are left out.
 
-    Raises:
-        ExportError: a required argument cannot be found, or an explicit key
-            is not an argument of ``__init__``.
-
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._initkw import resolve_initkw
         >>> resolve_initkw(torch.nn.ReLU(), None)
         ({'inplace': False}, 'inferred')
-        >>> class Net(torch.nn.Module):
-        ...     def __init__(self, width, depth):
-        ...         super().__init__()
-        ...         self.width = width
-        >>> try:
-        ...     resolve_initkw(Net(4, 2), None)
-        ... except ValueError as err:
-        ...     print(str(err)[:60])
-        cannot infer the init arguments of Net: ['depth'] are requir
     """
     import torch
     is_cls = isinstance(model, type)
@@ -100,19 +73,21 @@ def resolve_initkw(model, initkw):
             raise ExportError(f'initkw has arguments {unknown} that {cls.__name__}.__init__ '
                               f'does not take; valid names: {names}')
         return dict(given), how
+    def storable(value):
+        if isinstance(value, (torch.nn.Module, torch.Tensor)) or inspect.ismethod(value):
+            return False
+        try:
+            return _encode_value(value, '', None) or True
+        except ExportError:
+            return False
+
+    stored = {} if is_cls else vars(model)  # not class attributes such as _version
     found, missing = {}, []
     for param in params:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        stored = {} if is_cls else vars(model)  # not class attributes such as _version
-        value = next((stored[a] for a in (param.name, '_' + param.name) if a in stored and not (
-            isinstance(stored[a], (torch.nn.Module, torch.Tensor)) or inspect.ismethod(stored[a]))),
-            _MISSING)
-        if value is not _MISSING:
-            try:
-                _encode_value(value, param.name, None)
-            except ExportError:
-                value = _MISSING
+        value = next((stored[a] for a in (param.name, '_' + param.name)
+                      if a in stored and storable(stored[a])), _MISSING)
         if value is not _MISSING and param.kind is not param.POSITIONAL_ONLY:
             found[param.name] = value
         elif param.default is param.empty:
@@ -132,9 +107,8 @@ def unconfirmed_arguments(model, initkw):
 
     Example:
         >>> import torch
-        >>> from torch_liberator.deployer._initkw import infer_initkw, unconfirmed_arguments
-        >>> model = torch.nn.Linear(2, 3)
-        >>> unconfirmed_arguments(model, infer_initkw(model))
+        >>> from torch_liberator.deployer._initkw import unconfirmed_arguments
+        >>> unconfirmed_arguments(torch.nn.Linear(2, 3), {'in_features': 2, 'out_features': 3})
         ['bias', 'device', 'dtype']
     """
     params = _init_parameters(type(model))
@@ -144,7 +118,7 @@ def unconfirmed_arguments(model, initkw):
 
 
 def _import_by_name(name):
-    """The object ``'module:qualname'`` (or ``'module.name'``) names."""
+    # the object 'module:qualname' (or 'module.name') names
     if not isinstance(name, str) or not _REF_RE.match(name):
         raise ExportError(f"{name!r} is not an import path; write MODULE:NAME (e.g. "
                           "'torchvision.models:resnet18') or MODULE.NAME")
@@ -169,18 +143,13 @@ def _import_by_name(name):
 def resolve_factory(factory, initkw=None):
     """
     ``(factory, 'module:qualname', initkw)`` for a factory given by import
-    path or as an object importable by that path. Arguments that would
-    fetch pretrained weights at every load (:data:`PRETRAINED_ARGS`) must be
-    off: the deploy file holds the weights.
-
-    Raises:
-        ExportError: not importable again by name, not callable, or asking
-            for pretrained weights.
+    path or as an object importable by that path; :data:`PRETRAINED_ARGS`
+    must be off (the deploy file holds the weights).
 
     Example:
         >>> import torch
         >>> from torch_liberator.deployer._initkw import resolve_factory
-        >>> func, ref, kw = resolve_factory('torch.nn.Linear', {'in_features': 1, 'out_features': 2})
+        >>> func, ref, kw = resolve_factory('torch.nn.Linear', {'in_features': 1})
         >>> func is torch.nn.Linear, ref, resolve_factory(torch.nn.Linear)[1]
         (True, 'torch.nn:Linear', 'torch.nn.modules.linear:Linear')
     """
@@ -212,17 +181,13 @@ def resolve_factory(factory, initkw=None):
 def parse_initkw(text, name='initkw'):
     """
     Keyword arguments from JSON text, as the command line takes them: a
-    string ``MODULE:NAME`` stands for what it names; the tagged JSON form a
-    manifest records is accepted too.
-
-    Raises:
-        ExportError: not a JSON object, or a name that cannot be imported.
+    string ``MODULE:NAME`` stands for the class or function it names.
 
     Example:
         >>> from torch_liberator.deployer._initkw import parse_initkw
-        >>> kw = parse_initkw('{"block": "torch.nn:ReLU", "size": {"__tuple__": [2, 3]}, "name": "relu"}')
-        >>> kw['block'].__name__, kw['size'], kw['name']
-        ('ReLU', (2, 3), 'relu')
+        >>> kw = parse_initkw('{"block": "torch.nn:ReLU", "layers": [2, 2], "name": "relu"}')
+        >>> kw['block'].__name__, kw['layers'], kw['name']
+        ('ReLU', [2, 2], 'relu')
     """
     try:
         data = json.loads(text)
@@ -230,38 +195,15 @@ def parse_initkw(text, name='initkw'):
         raise ExportError(f'{name} is not valid JSON ({err}): {text!r}') from err
     if not isinstance(data, dict):
         raise ExportError(f'{name} must be a JSON object, got {text!r}')
-    return {k: _decode_value(v, f'{name}[{k!r}]', 0) for k, v in data.items()}
 
+    def decode(value):
+        if isinstance(value, str) and _COLON_REF_RE.match(value):
+            return _import_by_name(value)
+        if isinstance(value, list):
+            return [decode(v) for v in value]
+        return {k: decode(v) for k, v in value.items()} if isinstance(value, dict) else value
 
-def _decode_value(enc, where, depth):
-    import torch
-    if depth > 50:
-        raise ExportError(f'{where} is nested too deeply')
-    if isinstance(enc, str):
-        return _import_by_name(enc) if _COLON_REF_RE.match(enc) else enc
-    if isinstance(enc, list):
-        return [_decode_value(v, f'{where}[{i}]', depth + 1) for i, v in enumerate(enc)]
-    if not isinstance(enc, dict):
-        return enc
-    tag = next((m for m in _MARKERS if m in enc), None)
-    if tag is None:
-        return {k: _decode_value(v, f'{where}[{k!r}]', depth + 1) for k, v in enc.items()}
-    value = enc[tag]
-    if tag == '__tuple__' and isinstance(value, list):
-        return tuple(_decode_value(value, where, depth + 1))
-    if tag == '__float__' and value in ('inf', '-inf', 'nan'):
-        return float(value)
-    if tag == '__ref__' and isinstance(value, str):
-        return _import_by_name(value)
-    if tag == '__dtype__' and isinstance(getattr(torch, str(value), None), torch.dtype):
-        return getattr(torch, value)
-    if tag == '__partial__' and isinstance(enc.get('args', []), list) and isinstance(
-            enc.get('keywords', {}), dict):
-        return functools.partial(_decode_value(value, f'{where}.func', depth + 1),
-                                 *_decode_value(enc.get('args', []), f'{where}.args', depth + 1),
-                                 **_decode_value(enc.get('keywords', {}), f'{where}.keywords',
-                                                 depth + 1))
-    raise ExportError(f'{where}: {enc!r} is not a valid {tag} value')
+    return decode(data)
 
 
 def encode_initkw(initkw, cls=None, export_modules=()):
@@ -270,9 +212,6 @@ def encode_initkw(initkw, cls=None, export_modules=()):
     them whose code must be exported with the model (those of ``cls``'s
     module, ``__main__`` or an ``export_modules`` package); others are
     recorded by an import path that must find the same object again.
-
-    Raises:
-        ExportError: a value cannot be stored without pickling.
 
     Example:
         >>> import math, torch
@@ -285,8 +224,7 @@ def encode_initkw(initkw, cls=None, export_modules=()):
 
 
 def _encode_value(value, where, local):
-    """JSON form of one value; ``local`` = (roots, packages, found objects),
-    None to check only."""
+    # JSON form of one value; local = (roots, packages, found objects), None to check only
     import torch
     if value is None or isinstance(value, (bool, str)):
         return value

@@ -22,16 +22,6 @@ from torch_liberator.errors import DeployError, IntegrityError
 __all__ = ['DeployedModel', 'deploy', 'deploy_files', 'load_in_fresh_process']
 
 
-def _versions():
-    import platform
-
-    import torch
-
-    from torch_liberator import __version__
-    return {'python': platform.python_version(), 'torch': torch.__version__,
-            'torch_liberator': __version__}
-
-
 def _train_info_bytes(train_info):
     if isinstance(train_info, (str, os.PathLike)):
         try:
@@ -48,9 +38,15 @@ def _train_info_bytes(train_info):
 
 
 def _write(fpath, files, manifest, state, train_info, verbose):
-    """Write the deploy zip (the part :func:`deploy` and :func:`deploy_files` share)."""
+    # the part deploy and deploy_files share
+    import platform
+
+    import torch
+
+    from torch_liberator import __version__
     tensors, manifest['weights'] = encode_weights(state)
-    manifest['versions'] = _versions()
+    manifest['versions'] = {'python': platform.python_version(), 'torch': torch.__version__,
+                            'torch_liberator': __version__}
     if train_info is not None:
         files[TRAIN_INFO_FNAME] = _train_info_bytes(train_info)
     fpath = os.fspath(write_deploy_zip(fpath, files, manifest, tensors))
@@ -63,55 +59,39 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
            verbose=1, *, factory=None, assume_defaults=False,
            example_inputs=None, example_tolerance=None) -> str:
     """
-    Write ``model``'s code and weights into one reproducible deploy zip.
-
-    Nothing is written unless the file would rebuild this model: the class
-    (or ``factory``) is called with the init arguments on the meta device
-    and must give the model's class with exactly its state-dict keys and
-    shapes.
+    Write ``model``'s code and weights into one deploy zip, atomically (equal
+    inputs give equal bytes), only once the class (or ``factory``) called
+    with the init arguments on the meta device gives the model's class with
+    exactly its state-dict keys and shapes.
 
     Args:
-        model (torch.nn.Module): the model to ship.
-        fpath (str | PathLike): the ``.zip`` to write, or an existing
-            directory (the file then gets a name from the class and a hash).
-        initkw (dict | None): keyword arguments that build the model; default
-            ``model._initkw``, else inferred from the attributes the model
-            stores. With ``factory``: the factory's keyword arguments.
+        fpath (str | PathLike): the ``.zip``, or an existing directory (the
+            file then gets a name from the class and a hash).
+        initkw (dict | None): what builds the model; default ``model._initkw``,
+            else read from the attributes the model stores. With ``factory``:
+            the factory's keyword arguments.
         export_modules (Iterable[str]): packages whose code is inlined.
         train_info (dict | str | PathLike | None): JSON-able metadata (or a
             JSON file) stored as ``train_info.json``.
-        verbose (int): 1 prints the written path.
-        factory (str | Callable | None): build the model with this factory
+        factory (str | Callable | None): build with this factory
             (``'torchvision.models:resnet18'``, ``'timm:create_model'`` with
-            ``initkw={'model_name': ...}``) instead of exporting its class.
+            ``initkw={'model_name': ...}``) instead of exporting the class.
         assume_defaults (bool): accept an inferred ``initkw`` that leaves
-            arguments the model does not store to their defaults even when
-            the model rebuilt that way differs in some attribute.
-        example_inputs (Tensor | tuple | None): inputs to run the model on;
-            inputs and outputs are stored, and ``load_model(check=True)`` /
-            ``verify`` compare against them.
-        example_tolerance (Tuple[float, float] | None): ``(rtol, atol)``;
+            arguments the model does not store to their defaults although the
+            model rebuilt that way differs in some attribute.
+        example_inputs (Tensor | tuple | None): inputs whose outputs are
+            stored; ``load_model(check=True)`` and ``verify`` compare them.
+        example_tolerance (Tuple[float, float] | None): ``(rtol, atol)``,
             default ``(1e-4, 1e-5)``.
 
     Returns:
-        str: the zip written (atomically; equal inputs give equal bytes).
-
-    Raises:
-        ExportError: the code cannot be extracted.
-        DeployError: the init arguments do not rebuild the model, a tensor
-            holds no data, or writing fails.
+        str: the zip written.
 
     Example:
         >>> import os, tempfile, torch
         >>> from torch_liberator.deployer import deploy, DeployedModel
         >>> tmp = tempfile.TemporaryDirectory()
-        >>> model = torch.nn.Linear(4, 2)
-        >>> fpath = deploy(model, os.path.join(tmp.name, 'lin.zip'), train_info={'epoch': 3}, verbose=0)
-        >>> first = open(fpath, 'rb').read()
-        >>> fpath = deploy(model, os.path.join(tmp.name, 'lin.zip'), train_info={'epoch': 3}, verbose=0)
-        >>> open(fpath, 'rb').read() == first
-        True
-        >>> fpath = deploy(model, os.path.join(tmp.name, 'checked.zip'),
+        >>> fpath = deploy(torch.nn.Linear(4, 2), os.path.join(tmp.name, 'lin.zip'),
         ...                example_inputs=torch.ones(1, 4), verbose=0)
         >>> DeployedModel(fpath).load_model(check=True).out_features
         2
@@ -149,8 +129,8 @@ def deploy(model, fpath, initkw=None, export_modules=(), train_info=None,
 
 
 def _import_code(text, digest, label):
-    """Run verified model code as a module with a unique name, kept in
-    sys.modules so instances pickle (no zipimport, no temp files)."""
+    # verified model code run as a module with a unique name, kept in
+    # sys.modules so that instances pickle (no zipimport, no temp files)
     stem = re.sub(r'\W', '_', label.rsplit('/', 1)[-1].rsplit('.', 1)[0])
     modname = f'torch_liberator_deployed_{stem}_{digest[:16]}'
     module = sys.modules.get(modname)
@@ -188,18 +168,16 @@ def _import_code(text, digest, label):
 
 class DeployedModel:
     """
-    A deploy file (zip, unzipped folder, or torch_liberator 0.2 zip).
+    A deploy file (zip, unzipped folder, or torch_liberator 0.2 zip):
     ``info`` and ``train_info()`` never run code; ``load_model`` and
     ``model_definition`` run it only after every member's sha256 matches.
-
-    Args:
-        fpath (str | PathLike): the deploy file.
 
     Example:
         >>> import os, tempfile, torch
         >>> from torch_liberator.deployer import deploy, DeployedModel
         >>> tmp = tempfile.TemporaryDirectory()
-        >>> fpath = deploy(torch.nn.Linear(3, 1), os.path.join(tmp.name, 'dm.zip'), train_info={'lr': 0.1}, verbose=0)
+        >>> fpath = deploy(torch.nn.Linear(3, 1), os.path.join(tmp.name, 'dm.zip'),
+        ...                train_info={'lr': 0.1}, verbose=0)
         >>> loader = DeployedModel(fpath)
         >>> loader.train_info()
         {'lr': 0.1}
@@ -223,16 +201,16 @@ class DeployedModel:
         """
         dict: ``fpath``, ``name``, ``legacy``, ``manifest`` (None for 0.2),
         ``members`` (name -> size), ``code``, ``requires`` and ``sha256`` (of
-        the whole zip). Read without running anything; hashes not checked.
+        the whole zip); runs nothing, checks no hash.
 
         Example:
             >>> import os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> info = DeployedModel(deploy(torch.nn.ReLU(), os.path.join(tmp.name, 'relu.zip'), verbose=0)).info
-            >>> sorted(info['members'])[-1], info['manifest']['model']['class']
-            ('weights.safetensors', 'ReLU')
-            >>> tmp.cleanup()
+            >>> with tempfile.TemporaryDirectory() as dpath:
+            ...     fpath = deploy(torch.nn.ReLU(), os.path.join(dpath, 'r.zip'), verbose=0)
+            ...     info = DeployedModel(fpath).info
+            >>> info['manifest']['model']['class']
+            'ReLU'
         """
         from torch_liberator.deployer._export import find_code_imports
         with DeployFile(self.fpath) as dfile:
@@ -252,24 +230,15 @@ class DeployedModel:
     def verify(self, sha256=None):
         """
         Check every member's size and sha256 against the manifest and, given
-        ``sha256`` (published out of band), the whole file's. Runs nothing;
-        removes temporary files that killed deploys left beside the file.
-
-        Raises:
-            IntegrityError: a member or the file does not match.
+        ``sha256`` (published out of band), the whole file's; runs nothing.
+        Removes temporary files that killed deploys left beside the file.
 
         Example:
-            >>> import hashlib, os, tempfile, torch
+            >>> import os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> fpath = deploy(torch.nn.ReLU(), os.path.join(tmp.name, 'v.zip'), verbose=0)
-            >>> DeployedModel(fpath).verify(sha256=hashlib.sha256(open(fpath, 'rb').read()).hexdigest())
-            >>> try:
-            ...     DeployedModel(fpath).verify(sha256='0' * 64)
-            ... except ValueError as err:
-            ...     print(str(err)[-46:])
-            not the file that was published; do not use it
-            >>> tmp.cleanup()
+            >>> with tempfile.TemporaryDirectory() as dpath:
+            ...     fpath = deploy(torch.nn.ReLU(), os.path.join(dpath, 'v.zip'), verbose=0)
+            ...     DeployedModel(fpath).verify()
         """
         if self.fpath.is_file():
             remove_stale_parts(self.fpath)
@@ -287,16 +256,7 @@ class DeployedModel:
 
     def train_info(self):
         """
-        The stored train info (hash-checked JSON), or None.
-
-        Example:
-            >>> import os, tempfile, torch
-            >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> fpath = deploy(torch.nn.Tanh(), os.path.join(tmp.name, 'ti.zip'), train_info={'epoch': 9}, verbose=0)
-            >>> DeployedModel(fpath).train_info()
-            {'epoch': 9}
-            >>> tmp.cleanup()
+        The stored train info (hash-checked JSON), or None; see the class example.
         """
         with DeployFile(self.fpath) as dfile:
             if TRAIN_INFO_FNAME in dfile.members:
@@ -311,13 +271,11 @@ class DeployedModel:
 
         Example:
             >>> import os, tempfile, torch
-            >>> from safetensors.torch import load_file
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> fpath = deploy(torch.nn.Linear(1, 1), os.path.join(tmp.name, 'snap.zip'), verbose=0)
-            >>> sorted(load_file(DeployedModel(fpath).extract_snapshot()))
-            ['bias', 'weight']
-            >>> tmp.cleanup()
+            >>> with tempfile.TemporaryDirectory() as dpath:
+            ...     fpath = deploy(torch.nn.Linear(1, 1), os.path.join(dpath, 's.zip'), verbose=0)
+            ...     print(os.path.basename(DeployedModel(fpath).extract_snapshot()))
+            s_weights.safetensors
         """
         with DeployFile(self.fpath) as dfile:
             data = dfile.read(dfile.weights_member)
@@ -355,17 +313,8 @@ class DeployedModel:
 
     def model_definition(self):
         """
-        Verify the file, import its code and return ``(cls, initkw)``.
-
-        Example:
-            >>> import os, tempfile, torch
-            >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> fpath = deploy(torch.nn.Conv1d(2, 4, 3), os.path.join(tmp.name, 'md.zip'), verbose=0)
-            >>> cls, initkw = DeployedModel(fpath).model_definition()
-            >>> cls(**initkw).weight.shape
-            torch.Size([4, 2, 3])
-            >>> tmp.cleanup()
+        Verify the file, import its code and return ``(cls, initkw)``; see the
+        class example.
         """
         module = self._verified_module(with_weights=False)[0]
         return module.get_model_cls(), module.get_initkw()
@@ -376,30 +325,24 @@ class DeployedModel:
 
         Args:
             strict (bool): True requires an exact fit (the model is built on
-                meta and adopts the loaded tensors when it can); False goes
-                through :func:`torch_liberator.load_partial_state`, whose
-                info dict is kept in ``self.load_info``.
+                meta and adopts the loaded tensors where that gives the same
+                model); False loads what fits with
+                :func:`torch_liberator.load_partial_state` (its info dict in
+                ``self.load_info``).
             device (str | torch.device | None): where to put the model.
-            verbose (int): passed to ``load_partial_state`` (strict=False).
-            check (bool): run the model on the example inputs stored at
-                deploy and compare with the stored outputs (summary in
-                ``self.check_info``).
-
-        Raises:
-            IntegrityError: a member does not match the manifest (nothing ran).
-            DeployError: the code or weights do not fit, or (check=True) the
-                outputs differ or no example is stored.
+            verbose (int): passed to ``load_partial_state``.
+            check (bool): run the example stored at deploy and compare the
+                outputs (summary in ``self.check_info``).
 
         Example:
             >>> import os, tempfile, torch
             >>> from torch_liberator.deployer import deploy, DeployedModel
-            >>> tmp = tempfile.TemporaryDirectory()
-            >>> fpath = deploy(torch.nn.Linear(2, 2), os.path.join(tmp.name, 'lm.zip'), verbose=0)
-            >>> loader = DeployedModel(fpath)
-            >>> model = loader.load_model(strict=False, verbose=0)
+            >>> with tempfile.TemporaryDirectory() as dpath:
+            ...     fpath = deploy(torch.nn.Linear(2, 2), os.path.join(dpath, 'l.zip'), verbose=0)
+            ...     loader = DeployedModel(fpath)
+            ...     model = loader.load_model(strict=False, verbose=0)
             >>> len(loader.load_info['seen']['full_add'])
             2
-            >>> tmp.cleanup()
         """
         from torch_liberator.deployer._check import build_assigned, check_example
         module, state, example = self._verified_module(with_weights=True, with_example=check)
@@ -429,30 +372,22 @@ class DeployedModel:
 
 def deploy_files(model_fpath, weights_fpath, fpath, train_info=None, verbose=1) -> str:
     """
-    Package an exported model file and a checkpoint into a deploy zip (the
-    published CLI form ``--model --weights --info --dst``), only once the
+    Package a model file (defining ``get_model_cls()`` and ``get_initkw()``,
+    as :func:`export_model_code` writes) and any checkpoint
+    :func:`torch_liberator.checkpoint.read_state_dict` reads into a deploy zip
+    (the published CLI form ``--model --weights --info --dst``), once the
     weights load strictly into the model the file builds. The model file is
-    run (imported) to build it on meta: give only a file you trust.
-
-    ``model_fpath`` defines ``get_model_cls()`` and ``get_initkw()`` (as
-    :func:`export_model_code` writes); ``weights_fpath`` is any checkpoint
-    :func:`torch_liberator.checkpoint.read_state_dict` reads; the other
-    arguments are :func:`deploy`'s.
-
-    Raises:
-        DeployError: the file lacks the contract, does not run, or the
-            weights do not fit the model it builds.
+    run to build it on meta: give only a file you trust.
 
     Example:
         >>> import tempfile, torch
         >>> from pathlib import Path
         >>> from torch_liberator.deployer import DeployedModel, deploy_files, export_model_code
         >>> tmp = tempfile.TemporaryDirectory()
-        >>> dpath = Path(tmp.name)
-        >>> model = torch.nn.Linear(2, 3)
-        >>> code_fpath = export_model_code(dpath, model)
+        >>> dpath, model = Path(tmp.name), torch.nn.Linear(2, 3)
         >>> torch.save(model.state_dict(), dpath / 'lin.pt')
-        >>> fpath = deploy_files(code_fpath, dpath / 'lin.pt', dpath / 'packed.zip', verbose=0)
+        >>> code_fpath = export_model_code(dpath, model)
+        >>> fpath = deploy_files(code_fpath, dpath / 'lin.pt', dpath / 'p.zip', verbose=0)
         >>> DeployedModel(fpath).info['manifest']['initkw']
         {'in_features': 2, 'out_features': 3}
         >>> tmp.cleanup()
@@ -514,18 +449,13 @@ print(json.dumps({'class': type(model).__name__, 'tensors': len(model.state_dict
 
 def load_in_fresh_process(fpath, timeout=None) -> dict:
     """
-    Load a deploy file strictly, and run its stored example check, the way
-    someone else would: in a fresh Python process, from an empty temporary
-    folder, with neither the current folder nor the file's on ``sys.path``
-    (so a local package the file needs but lacks fails here too, and a
-    ``torch.py`` planted beside the zip never runs). The child imports this
-    torch_liberator by its path, everything else from the interpreter's paths.
-
-    Returns ``class``, ``tensors`` (state-dict entries), ``check`` (None or
-    the example check's summary) and ``torch_file``.
-
-    Raises:
-        DeployError: it did not load (the child's error, one line).
+    Load a deploy file strictly (and run its stored example check) the way
+    someone else would: in a fresh Python process started in an empty
+    temporary folder, with neither the current folder nor the file's on
+    ``sys.path``, so a local package the file lacks fails here too and a
+    ``torch.py`` planted beside the zip never runs. Returns ``class``,
+    ``tensors``, ``check`` (None or the example check's summary) and
+    ``torch_file``; the child's error is a one-line DeployError.
 
     Example:
         >>> from torch_liberator.deployer import load_in_fresh_process
@@ -541,13 +471,11 @@ def load_in_fresh_process(fpath, timeout=None) -> dict:
     with DeployFile(fpath):
         pass  # a missing or foreign file fails here, before a process starts
     pkg = os.path.dirname(os.path.abspath(torch_liberator.__file__))
-    env = dict(os.environ)
-    env.pop('PYTHONSTARTUP', None)
     with tempfile.TemporaryDirectory(prefix='torch_liberator_verify_') as empty:
         try:
             proc = subprocess.run(
                 [sys.executable, '-c', _CHILD, pkg, fpath, os.path.dirname(fpath), os.getcwd()],
-                cwd=empty, env=env, capture_output=True, text=True, timeout=timeout)
+                cwd=empty, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:
             raise DeployError(f'{fpath!r} did not load in a fresh process within {timeout} s') \
                 from err
