@@ -90,8 +90,8 @@ def test_export_from_a_file_path(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize('args, match', [
     (['export', 'torch.nn:Linear', '--initkw', '{bad', '--dst', 'x.zip'], '--initkw is not valid JSON'),
-    (['export', 'torch.nn:Nope', '--dst', 'x.zip'], "defines no 'Nope'"),
-    (['export', 'no_such_module_xyz:Net', '--dst', 'x.zip'], "cannot import 'no_such_module_xyz'"),
+    (['export', 'torch.nn:Nope', '--dst', 'x.zip'], "module 'torch.nn' has no 'Nope'"),
+    (['export', 'no_such_module_xyz:Net', '--dst', 'x.zip'], "cannot import module 'no_such_module_xyz'"),
     (['export', 'torch.nn:Linear', '--initkw', '{"in_features": 2}', '--dst', 'x.zip'], 'fix --initkw'),
     (['inspect', 'missing.zip'], 'does not exist'),
     (['verify', 'missing.zip'], 'does not exist'),
@@ -289,7 +289,7 @@ def test_export_errors_that_used_to_be_tracebacks_are_one_line(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / 'tl_raising_module.py').write_text('raise RuntimeError("boom\\nsecond line")\n')
     assert main(['export', 'tl_raising_module:Net', '--dst', 'x.zip']) == 1
-    assert one_error_line(capsys) == ("torch_liberator: error: cannot import 'tl_raising_module': "
+    assert one_error_line(capsys) == ("torch_liberator: error: cannot import module 'tl_raising_module': "
                                       "RuntimeError: boom second line")
     torch.save(torch.nn.Linear(3, 3).state_dict(), tmp_path / 'w.pt')
     assert main(['export', 'torch.nn:Linear', '--initkw', '{"in_features": 3, "out_features": 4}',

@@ -95,7 +95,7 @@ def test_map_factory_as_source_plans_without_data(tmp_path, capsys):
 
 @pytest.mark.parametrize('args, match', [
     (['map', 'missing.pt', 'torch.nn:Linear'], 'missing.pt'),
-    (['map', 'no_such_module_xyz:net', 'x.pt'], "module 'no_such_module_xyz' cannot be imported"),
+    (['map', 'no_such_module_xyz:net', 'x.pt'], "cannot import module 'no_such_module_xyz'"),
     (['map', 'SRC', 'torch.nn:NoSuchThing'], "module 'torch.nn' has no 'NoSuchThing'"),
     (['map', 'SRC', 'DST', '--association', 'isomorphsm'], "association='isomorphsm' is not one of"),
     (['map', 'SRC', 'DST', '--rename', '{bad'], '--rename is not valid JSON'),

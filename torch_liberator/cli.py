@@ -129,31 +129,35 @@ def _run_package(args):
     return 0
 
 
-def _import_target(target):
+def _import_target(target, error=DeployError):
+    """
+    The object ``MODULE:NAME`` names (``NAME`` may be dotted; ``MODULE`` may
+    be a ``.py`` file, or a module importable from the current folder);
+    failures raise ``error`` with what to write instead.
+    """
     import importlib
-    modname, sep, name = target.rpartition(':')
+    modname, sep, name = target.partition(':')
     if not sep or not modname or not name:
-        raise DeployError(
-            f'export target {target!r} is not MODULE:NAME (e.g. '
-            'torchvision.models.alexnet:AlexNet, torchvision.models:resnet18 '
-            'or net.py:Net)')
+        raise error(
+            f'{target!r} is not MODULE:NAME (e.g. torchvision.models:resnet18, '
+            'torchvision.models.alexnet:AlexNet or net.py:Net)')
     try:
         if modname.endswith('.py'):
             import ubelt as ub
-            module = ub.import_module_from_path(os.path.abspath(modname))
+            obj = ub.import_module_from_path(os.path.abspath(modname))
         else:
             if os.getcwd() not in sys.path and '' not in sys.path:
                 sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(modname)
+            obj = importlib.import_module(modname)
     except Exception as err:  # a module may raise anything on import
-        raise DeployError(
-            f'cannot import {modname!r}: {type(err).__name__}: '
+        raise error(
+            f'cannot import module {modname!r}: {type(err).__name__}: '
             f'{" ".join(str(err).split())}') from err
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise DeployError(
-            f'module {modname!r} defines no {name!r}') from None
+    for part in name.split('.'):
+        if not hasattr(obj, part):
+            raise error(f'module {modname!r} has no {name!r}')
+        obj = getattr(obj, part)
+    return obj
 
 
 def _run_export(args):
@@ -318,22 +322,9 @@ def _parse_json_option(name, text):
 def _build_factory(target):
     """A model from ``MODULE:FACTORY`` (``FACTORY`` may be dotted), built
     without pretrained weights, on the meta device when it allows."""
-    import importlib
     import inspect
     import torch
-    modname, _, attr = target.partition(':')
-    try:
-        obj = importlib.import_module(modname)
-    except ImportError as err:
-        raise _MapError(
-            f'{target!r} names no file, and module {modname!r} cannot be '
-            f'imported ({err}); give a checkpoint path or MODULE:FACTORY') from err
-    for part in attr.split('.'):
-        if not hasattr(obj, part):
-            raise _MapError(
-                f'module {modname!r} has no {attr!r}; give MODULE:FACTORY, '
-                'e.g. torchvision.models:resnet50')
-        obj = getattr(obj, part)
+    obj = _import_target(target, error=_MapError)
     kwargs = {}
     try:
         params = inspect.signature(obj).parameters
