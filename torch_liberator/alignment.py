@@ -40,7 +40,16 @@ The two group sequences are aligned the way ``diff`` aligns lines:
 4. Leftovers: name partners that were out of order (order is a hint, not a
    law), then groups (or single tensors of containers, such as a class
    token) whose shapes are unique among the leftovers on both sides.
-5. Names that disagree: when more paired tensors sit in modules of the
+5. Modules as wholes (:mod:`torch_liberator.modulefit`): a module
+   around an unpaired group whose shapes, place by place, are those of the
+   module around the partners of its paired groups (their parents holding
+   the same pairs) is that module: its other groups pair by position (a
+   shortcut registered first: its convolution pairs by its unique shape,
+   its BatchNorm goes with it); the gaps are then aligned again between
+   all pairs, and the leftovers paired again. Before all this, a side
+   that, whole, has the shapes and tree shape of exactly one module of the
+   other side goes there.
+6. Names that disagree: when more paired tensors sit in modules of the
    same name than of two different names (the two models share a naming
    scheme), a pair whose names are two different words (``fc`` and
    ``head``; a container's own tensors by their own names) is dropped: in a
@@ -52,9 +61,11 @@ Notes:
     The parts live in their own modules: :mod:`torch_liberator.keygroups`
     cuts keys into groups and pairs two groups' tensors (and tells sorted
     keys from a registration order), :mod:`torch_liberator.lcs` holds the
-    subsequence algorithms, :mod:`torch_liberator.groupalign` runs steps 1
-    to 5, :mod:`torch_liberator.namevotes` judges names (step 5); this
-    module is the entry point.
+    subsequence algorithms, :mod:`torch_liberator.nameanchors` finds the
+    name anchors (step 1), :mod:`torch_liberator.groupalign` runs steps 1
+    to 6, :mod:`torch_liberator.modulefit` finds the module evidence (step
+    5), :mod:`torch_liberator.namevotes` judges names (step 6); this module
+    is the entry point.
 
     Cost: grouping, name anchors and the longest increasing subsequences are
     O(n d + n log n) for n keys of depth d; equal gaps cost O(n). The
@@ -226,7 +237,7 @@ def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],
                         mapping: Mapping[str, str], sep: str = '.') -> set:
     """
     The source keys of ``mapping`` whose pair joins two modules of different
-    names while the two models share a naming scheme (step 5 of the module
+    names while the two models share a naming scheme (step 6 of the module
     docstring), whichever mode made the mapping.
 
     Example:

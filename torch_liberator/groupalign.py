@@ -7,8 +7,9 @@ Pure: two :class:`~torch_liberator.keygroups.KeyGroups` sides (held by a
 mapping of keys and the ambiguous keys out. The steps (the module docstring
 of :mod:`torch_liberator.alignment` tells why each is sound):
 
-1. name anchors: groups whose paths share a suffix starting with a word
-   that no other group shares, both ways, and whose shapes can pair;
+1. name anchors (:mod:`torch_liberator.nameanchors`): groups whose paths
+   share a suffix starting with a word that no other group shares, both
+   ways, and whose shapes can pair;
 2. the anchors every longest increasing subsequence keeps cut both
    sequences into gaps;
 3. each gap is solved like patience diff (equal gaps position by position,
@@ -16,7 +17,11 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    only when every optimal alignment makes it; an ambiguous group that
    every optimum pairs goes where its siblings went;
 4. leftovers whose shapes are unique on both sides;
-5. pairs whose names disagree in a shared naming scheme are dropped.
+5. modules as wholes (:mod:`torch_liberator.modulefit`): a side that,
+   whole, fits exactly one module of the other goes there (before step 1);
+   a module around known pairs pulls in its other groups, then the gaps
+   are aligned again and the leftovers paired again;
+6. pairs whose names disagree in a shared naming scheme are dropped.
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -32,6 +37,8 @@ from collections import Counter
 
 from torch_liberator.keygroups import is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
+from torch_liberator.modulefit import module_closure, module_spans, whole_fit
+from torch_liberator.nameanchors import name_partners
 
 __all__ = ['GroupAligner']
 
@@ -75,81 +82,12 @@ class GroupAligner:
         self.ambiguous = {}    # src group index -> dst group indices
         self.must_pair = set()  # ambiguous src groups no optimum leaves out
         self.dst_must_pair = {}  # the same for dst groups -> src candidates
+        self.loose_pairs = []  # containers' tensors paired one by one
+        self.spans = None      # module spans of both sides, when needed
 
-    # -- 1. name anchors --------------------------------------------------
-    def _suffix_index(self, side):
-        """Every path suffix that starts with a word -> the group ending so
-        (an int), or the list of the groups when several do. (A suffix
-        starting with a number, ``1.bn``, names a position in a list, which
-        a list cut in two or renumbered does not keep. Most suffixes are
-        unique: an int keeps them out of the garbage collector's way.)"""
-        index = {}
-        sep_len = len(self.sep)
-        for g, (path, comps) in enumerate(zip(side.path, side.comps)):
-            start = 0
-            for comp in comps:
-                if is_word(comp):
-                    suffix = path[start:]
-                    found = index.get(suffix)
-                    if found is None:
-                        index[suffix] = g
-                    elif isinstance(found, int):
-                        index[suffix] = [found, g]
-                    else:
-                        found.append(g)
-                start += len(comp) + sep_len
-        return index
-
-    @staticmethod
-    def _by_depth(candidates, side):
-        """depth -> the group at that depth, or -1 when several are."""
-        out = {}
-        for g in candidates:
-            depth = len(side.comps[g])
-            out[depth] = g if depth not in out else -1
-        return out
-
-    def _best_partner(self, side, g, index, others, cache):
-        """The unique group of ``others`` sharing the longest named suffix
-        with group ``g`` of ``side`` (ties to the closest depth), or None."""
-        path = side.path[g]
-        if not path:
-            return None
-        depth = len(side.comps[g])
-        start = 0
-        while True:
-            suffix = path[start:]
-            candidates = index.get(suffix)
-            if candidates is not None:
-                if isinstance(candidates, int):
-                    return candidates
-                by_depth = cache.get(suffix)
-                if by_depth is None:
-                    by_depth = cache[suffix] = self._by_depth(candidates, others)
-                gap = min(abs(d - depth) for d in by_depth)
-                closest = [d for d in (depth - gap, depth + gap) if d in by_depth]
-                if len(set(closest)) == 1 and by_depth[closest[0]] >= 0:
-                    return by_depth[closest[0]]
-                return None
-            cut = path.find(self.sep, start)
-            if cut < 0:
-                return None
-            start = cut + len(self.sep)
-
+    # -- 1. name anchors (torch_liberator.nameanchors) --------------------
     def _find_name_partners(self):
-        src_index = self._suffix_index(self.src)
-        dst_index = self._suffix_index(self.dst)
-        src_cache, dst_cache = {}, {}
-        for i in range(len(self.src)):
-            j = self._best_partner(self.src, i, dst_index, self.dst, dst_cache)
-            if j is None or self._best_partner(
-                    self.dst, j, src_index, self.src, src_cache) != i:
-                continue
-            if self.inner(i, j) is None:
-                # the name is shared but the module is not (a list
-                # re-indexed: high.0.conv is features.4.conv, not
-                # features.0.conv): the name says nothing here
-                continue
+        for i, j in name_partners(self.src, self.dst, self.inner, self.sep):
             self.blocked_src.add(i)
             self.blocked_dst.add(j)
             self.partners.append((i, j))
@@ -181,6 +119,8 @@ class GroupAligner:
             # neighbours in the model, so only names and unique shapes speak
             self._pair_leftovers()
             return self._result()
+        if self._fit_whole():
+            return self._result()
         anchors = certain_lis(self.partners)
         for i, j in anchors:
             self._pair(i, j)
@@ -191,7 +131,79 @@ class GroupAligner:
             self._solve_gap(free_src, free_dst)
         self._resolve_by_siblings()
         self._pair_leftovers()
+        while self._close_modules():
+            self._solve_gaps_again()
+            self._resolve_by_siblings()
+            self._pair_leftovers()
         return self._result()
+
+    # -- 5. modules as wholes (torch_liberator.modulefit) -----------------
+    def _spans(self):
+        if self.spans is None:
+            self.spans = (module_spans(self.src),
+                          module_spans(self.dst))
+        return self.spans
+
+    def _fit_whole(self):
+        """One side whole into the one module of the other side that has
+        its shapes (unless a name partner says otherwise)."""
+        n_src, n_dst = len(self.src), len(self.dst)
+        if n_src == n_dst:
+            return False
+        if n_src < n_dst:
+            start = whole_fit(self.src, self.dst)
+            pairs = None if start is None else [(k, start + k) for k in range(n_src)]
+        else:
+            start = whole_fit(self.dst, self.src)
+            pairs = None if start is None else [(start + k, k) for k in range(n_dst)]
+        if pairs is None:
+            return False
+        partner_of_dst = {j: i for i, j in self.partners}
+        if any(self.partner_of_src.get(i, j) != j or partner_of_dst.get(j, i) != i
+               for i, j in pairs):
+            return False
+        for i, j in pairs:
+            self._pair(i, j)
+        return True
+
+    def _close_modules(self):
+        """Pair what modules around known pairs imply; True when any."""
+        if len(self.pairs) in (len(self.src), len(self.dst)):
+            return False  # one side is all paired: nothing left to imply
+        loose_src = {i for i, _, _, _ in self.loose_pairs}
+        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+        frozen_src, frozen_dst = self.blocked_src | loose_src, self.blocked_dst | loose_dst
+        open_src = {self.src.squeezed[i] for i in range(len(self.src))
+                    if i not in self.pairs and i not in frozen_src}
+        if not any(self.dst.squeezed[j] in open_src for j in range(len(self.dst))
+                   if j not in self.paired_dst and j not in frozen_dst):
+            return False  # no unpaired group has a counterpart to imply
+        new = module_closure(self.src, self.dst, self.pairs, *self._spans(),
+                             frozen_src=frozen_src, frozen_dst=frozen_dst)
+        for i, j in new:
+            self._pair(i, j)
+            self.ambiguous.pop(i, None)
+        return bool(new)
+
+    def _solve_gaps_again(self):
+        """Align the groups still unpaired in the gaps between the pairs
+        that every longest increasing chain of all pairs keeps."""
+        loose_src = {i for i, _, _, _ in self.loose_pairs}
+        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+        anchors = certain_lis(self.pairs.items())
+        bounds = [(-1, -1)] + anchors + [(len(self.src), len(self.dst))]
+        for (i0, j0), (i1, j1) in zip(bounds, bounds[1:]):
+            free_src = [i for i in range(i0 + 1, i1) if i not in self.pairs
+                        and i not in self.blocked_src and i not in loose_src]
+            free_dst = [j for j in range(j0 + 1, j1) if j not in self.paired_dst
+                        and j not in self.blocked_dst and j not in loose_dst]
+            if free_src and free_dst:
+                for i in free_src:
+                    self.ambiguous.pop(i, None)
+                    self.must_pair.discard(i)
+                for j in free_dst:
+                    self.dst_must_pair.pop(j, None)
+                self._solve_gap(free_src, free_dst)
 
     def _solve_gap(self, src_idx, dst_idx):
         stack = [(src_idx, dst_idx)]
@@ -493,7 +505,7 @@ class GroupAligner:
             return {a for a, _ in self.inner(g, self.pairs[g])}
         return {b for _, b in self.inner(self.paired_dst[g], g)}
 
-    # -- 5. names that disagree, and the result ---------------------------
+    # -- 6. names that disagree, and the result ---------------------------
     def _tensor_pairs(self):
         """(src group, src pos, dst group, dst pos) of every paired tensor."""
         out = []
