@@ -580,3 +580,34 @@ def test_module_evidence_never_moves_a_batchnorm_of_a_flat_block():
     result = align_structure(src, dst)
     assert result.mapping == {'b.conv1.weight': 'b.m1.conv.weight',
                               'b.conv2.weight': 'b.m2.conv.weight'}
+
+
+def _moved(tree, rng, counter):
+    """The same tensors under fresh module names, with one child of about
+    half the modules registered first (as detectron2 registers a block's
+    shortcut)."""
+    own, children = tree
+    out = []
+    for name, child in children:
+        counter[0] += 1
+        out.append((name.isdigit(), f'r{counter[0]}', _moved(child, rng, counter)))
+    if len(out) > 1 and rng.random() < 0.5:
+        out.insert(0, out.pop(rng.randrange(1, len(out))))
+    return (own, [(str(k + 3) if digit else fresh, child)
+                  for k, (digit, fresh, child) in enumerate(out)])
+
+
+@pytest.mark.parametrize('seed', [1061, 1230])
+def test_a_module_pulls_in_no_interchangeable_groups(seed):
+    # two siblings of one shape swapped inside a module whose own tensor is
+    # paired: only their order could place them, and it is wrong here; the
+    # module's evidence must not pair them by position
+    rng = random.Random(seed)
+    tree = _random_tree(rng, ids=[])
+    src = _flatten(tree, '', [])
+    dst = _flatten(_moved(tree, rng, [0]), '', [])
+    dst_of = {ident: key for key, _, ident in dst if ident is not None}
+    truth = {key: dst_of[ident] for key, _, ident in src}
+    src, dst = {k: s for k, s, _ in src}, {k: s for k, s, _ in dst}
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
+    _assert_never_wrong(align_structure(dst, src).mapping, {v: k for k, v in truth.items()})

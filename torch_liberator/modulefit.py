@@ -7,13 +7,15 @@ group pairs out. A state dict lists a module's groups as one contiguous run
 (its *span*), so a module is a run of groups with a shape signature (the
 squeezed shapes of its groups, in order). Two pieces of evidence follow:
 
-* :func:`whole_fit`: one side, whole, has the signature of exactly one
-  module of the other side (a resnet18 checkpoint into a model holding a
-  renamed resnet34 and a renamed resnet18): it belongs there, as the tree
-  modes load a checkpoint into the one place it fills whole.
+* :func:`whole_fit`: one side, whole, has the signature and the tree shape
+  of exactly one module of the other side (a resnet18 checkpoint into a
+  model holding a renamed resnet34 and a renamed resnet18): it belongs
+  there, as the tree modes load a checkpoint into the one place it fills
+  whole.
 * :func:`module_closure`: a paired group lies in a module whose signature
-  equals that of a module around its partner, at the same position: the two
-  modules are one, so their other groups pair position by position
+  equals that of a module around its partner, at the same position, inside
+  parents holding the same pairs: the two modules are one, so their other
+  groups pair position by position, unless two of those have one shape
   (detectron2 and HuggingFace register a block's shortcut before its convs,
   which the order cannot place; once the shortcut's convolution is paired by
   its unique shape, its BatchNorm goes with it).
@@ -176,9 +178,11 @@ def module_closure(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
     modules, and whose parent modules hold the same known pairs (every
     known pair inside one lands inside the other; a root only matches a
     root), are one module: their unpaired groups pair position by
-    position. (Two such module pairs never disagree: the modules around one
-    group are nested, and the larger pair holds the smaller one's known
-    pairs at the same positions.)
+    position, unless two of them have one shape (then only their order
+    would place them, which the first alignment found ambiguous). Two such
+    module pairs never disagree: the modules around one group are nested,
+    and the larger pair holds the smaller one's known pairs at the same
+    positions.
 
     Args:
         src: the source's groups.
@@ -280,4 +284,6 @@ def _closure(src, dst, pairs, paired_dst, key, frozen_src, frozen_dst):
             new.append((g, h))
         elif partner != h:
             return ()
+    if len({src.squeezed[g] for g, _ in new}) < len(new):
+        return ()  # interchangeable groups: only their order would place them
     return tuple(new)
