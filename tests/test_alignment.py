@@ -469,3 +469,145 @@ def test_keys_sorted_by_name_give_order_no_say():
     # what is unique by shape is still found
     assert result.mapping['conv1.weight'] == 'c1.weight'
     assert result.mapping['fc.weight'] == 'head.weight'
+
+
+# --- module evidence: a module's tensors go to one module ---------------------
+
+def _bottleneck_pair(style):
+    """Two torchvision Bottleneck stages (downsample registered last) and
+    the same weights in detectron2's or HuggingFace's layout (the shortcut
+    registered first, each BatchNorm inside its conv's module). In the first
+    block conv3 and the shortcut have one shape, [16, 4, 1, 1] (c_in ==
+    width, as in resnet50's layer1.0); in the second stage's first block
+    only their BatchNorms do."""
+    src, dst, truth = {}, {}, {}
+    c_in = 4
+    for stage, (width, out, blocks) in enumerate([(4, 16, 2), (8, 32, 1)]):
+        for b in range(blocks):
+            s = f'layer{stage + 1}.{b}.'
+            parts = [('conv1', (width, c_in, 1, 1)), ('conv2', (width, width, 3, 3)),
+                     ('conv3', (out, width, 1, 1))]
+            if b == 0:
+                parts.append(('downsample', (out, c_in, 1, 1)))
+            names = {}
+            for name, shape in sorted(parts, key=lambda p: p[0] != 'downsample'):
+                if style == 'detectron2':
+                    d = f'res{stage + 2}.{b}.' + ('shortcut' if name == 'downsample' else name)
+                    names[name] = (d + '.weight', d + '.norm')
+                    dst.update({d + '.weight': shape, **bn(d + '.norm', shape[0])})
+                else:
+                    d = f'stages.{stage}.layers.{b}.' + (
+                        'shortcut' if name == 'downsample' else f'layer.{int(name[-1]) - 1}')
+                    names[name] = (d + '.convolution.weight', d + '.normalization')
+                    dst.update({d + '.convolution.weight': shape,
+                                **bn(d + '.normalization', shape[0])})
+            for name, shape in parts:
+                conv_key, norm_prefix = names[name]
+                if name == 'downsample':
+                    key, norm = s + 'downsample.0.weight', s + 'downsample.1'
+                else:
+                    key, norm = s + name + '.weight', s + 'bn' + name[-1]
+                src.update({key: shape, **bn(norm, shape[0])})
+                truth[key] = conv_key
+                for t in bn('', shape[0]):
+                    truth[norm + t] = norm_prefix + t
+            c_in = out
+    assert set(truth) == set(src) and set(truth.values()) == set(dst)
+    return src, dst, truth
+
+
+def test_a_shortcut_registered_first_takes_its_batchnorm_along():
+    # detectron2: the shortcut's conv pairs by its unique shape; its module
+    # (weight + norm) is the downsample module (conv + bn) around its
+    # partner: the norm goes with it, and each conv's norm with its conv
+    src, dst, truth = _bottleneck_pair('detectron2')
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        result = align_structure(a, b)
+        assert result.mapping == want
+        assert result.ambiguous == {}
+
+
+def test_huggingface_shortcut_modules_pair_as_modules():
+    # the second stage's shortcut conv pairs by its unique shape, and its
+    # module (convolution + normalization) is the downsample (conv + bn):
+    # the BatchNorm goes with it. In the first block conv3 and the shortcut
+    # have one shape, and so do their BatchNorms: only the order around the
+    # shortcut that moved could tell them apart, so they stay out
+    # (ambiguous), never crossed
+    src, dst, truth = _bottleneck_pair('hf')
+    first = {k for k in src if k.startswith(('layer1.0.conv3', 'layer1.0.bn3',
+                                            'layer1.0.downsample'))}
+    for a, b, want, unsure in ((src, dst, truth, first),
+                               (dst, src, {v: k for k, v in truth.items()},
+                                {truth[k] for k in first})):
+        result = align_structure(a, b)
+        assert result.mapping == {k: v for k, v in want.items() if k not in unsure}
+        assert set(result.ambiguous) <= unsure
+
+
+def test_a_checkpoint_goes_whole_into_the_one_module_it_fills():
+    # a two-block checkpoint into a model holding a renamed three-block
+    # network and a renamed two-block one: only the second is filled whole
+    def net(prefix, blocks, names=('conv1', 'bn1', 'layer1', 'fc')):
+        c, n, layer, fc = names
+        out = {**conv(prefix + c, 8, 3), **bn(prefix + n, 8)}
+        for b in range(blocks):
+            out.update({**conv(f'{prefix}{layer}.{b}.{c}', 8, 8),
+                        **bn(f'{prefix}{layer}.{b}.{n}', 8)})
+        out.update(linear(prefix + fc, 10, 8))
+        return out
+
+    renamed = ('c1', 'n1', 'stage1', 'head')
+    src = net('', 2)
+    dst = {**net('big.', 3, renamed), **net('small.', 2, renamed)}
+    result = align_structure(src, dst)
+    assert result.mapping == dict(zip(src, net('small.', 2, renamed)))
+    # two slots it fills whole: ambiguous, nothing loaded
+    twins = {**net('a.', 2, renamed), **net('b.', 2, renamed)}
+    assert align_structure(src, twins).mapping == {}
+    # the other way: the model is one module of the checkpoint
+    back = align_structure(dst, src)
+    assert back.mapping == dict(zip(net('small.', 2, renamed), src))
+
+
+def test_module_evidence_never_moves_a_batchnorm_of_a_flat_block():
+    # a block that registers both convs, then both BatchNorms, against one
+    # that keeps each pair in a module: nothing says which BatchNorm is
+    # whose (the flat side has no module around them), so they stay out
+    src = {**conv('b.conv1', 8, 4), **conv('b.conv2', 8, 8), **bn('b.bn1', 8), **bn('b.bn2', 8)}
+    dst = {**conv('b.m1.conv', 8, 4), **bn('b.m1.bn', 8),
+           **conv('b.m2.conv', 8, 8), **bn('b.m2.bn', 8)}
+    result = align_structure(src, dst)
+    assert result.mapping == {'b.conv1.weight': 'b.m1.conv.weight',
+                              'b.conv2.weight': 'b.m2.conv.weight'}
+
+
+def _moved(tree, rng, counter):
+    """The same tensors under fresh module names, with one child of about
+    half the modules registered first (as detectron2 registers a block's
+    shortcut)."""
+    own, children = tree
+    out = []
+    for name, child in children:
+        counter[0] += 1
+        out.append((name.isdigit(), f'r{counter[0]}', _moved(child, rng, counter)))
+    if len(out) > 1 and rng.random() < 0.5:
+        out.insert(0, out.pop(rng.randrange(1, len(out))))
+    return (own, [(str(k + 3) if digit else fresh, child)
+                  for k, (digit, fresh, child) in enumerate(out)])
+
+
+@pytest.mark.parametrize('seed', [1061, 1230])
+def test_a_module_pulls_in_no_interchangeable_groups(seed):
+    # two siblings of one shape swapped inside a module whose own tensor is
+    # paired: only their order could place them, and it is wrong here; the
+    # module's evidence must not pair them by position
+    rng = random.Random(seed)
+    tree = _random_tree(rng, ids=[])
+    src = _flatten(tree, '', [])
+    dst = _flatten(_moved(tree, rng, [0]), '', [])
+    dst_of = {ident: key for key, _, ident in dst if ident is not None}
+    truth = {key: dst_of[ident] for key, _, ident in src}
+    src, dst = {k: s for k, s, _ in src}, {k: s for k, s, _ in dst}
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
+    _assert_never_wrong(align_structure(dst, src).mapping, {v: k for k, v in truth.items()})

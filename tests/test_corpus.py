@@ -249,6 +249,19 @@ def test_everything_where_the_names_agree(name, mode):
     assert (score.correct, score.wrong) == (score.expected, 0)
 
 
+@pytest.mark.parametrize('name, expected', [
+    # the shortcut registered before the convs (each BatchNorm in its conv's
+    # module): the shortcut's BatchNorm goes with its conv (was 75/120, 77/122)
+    ('detectron2-names->resnet18', 120),
+    ('hf-names->resnet18', 122),
+    # the one module the checkpoint fills whole (was 0/122: all ambiguous)
+    ('resnet18->renamed resnet34+resnet18', 122),
+])
+def test_structure_crosses_naming_schemes_completely(name, expected):
+    score = judge_case(_case(name), 'structure', pair=name)
+    assert (score.correct, score.wrong, score.expected) == (expected, 0, expected)
+
+
 @pytest.mark.corpus
 @pytest.mark.parametrize('name, mode', _params(list(PAIRS)))
 def test_full_corpus_no_tensor_in_a_wrong_place(name, mode):

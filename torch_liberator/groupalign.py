@@ -1,0 +1,544 @@
+"""
+The structure solver's alignment of two group sequences, the way ``diff``
+aligns lines.
+
+Pure: two :class:`~torch_liberator.keygroups.KeyGroups` sides (held by a
+:class:`~torch_liberator.alignment.StructureSides`) in, a one-to-one
+mapping of keys and the ambiguous keys out. The steps (the module docstring
+of :mod:`torch_liberator.alignment` tells why each is sound):
+
+1. name anchors (:mod:`torch_liberator.nameanchors`): groups whose paths
+   share a suffix starting with a word that no other group shares, both
+   ways, and whose shapes can pair;
+2. the anchors every longest increasing subsequence keeps cut both
+   sequences into gaps;
+3. each gap is solved like patience diff (equal gaps position by position,
+   unique shapes as anchors, otherwise dynamic programming); a pair is kept
+   only when every optimal alignment makes it; an ambiguous group that
+   every optimum pairs goes where its siblings went;
+4. leftovers whose shapes are unique on both sides;
+5. modules as wholes (:mod:`torch_liberator.modulefit`): a side that,
+   whole, fits exactly one module of the other goes there (before step 1);
+   a module around known pairs pulls in its other groups, then the gaps
+   are aligned again and the leftovers paired again;
+6. pairs whose names disagree in a shared naming scheme are dropped.
+
+Example:
+    >>> from torch_liberator.alignment import StructureSides
+    >>> from torch_liberator.groupalign import GroupAligner
+    >>> bn = lambda p: {p + '.weight': (4,), p + '.bias': (4,)}
+    >>> mapping, ambiguous = GroupAligner(
+    ...     StructureSides(bn('a'), {**bn('x'), **bn('y')}), 100).solve()
+    >>> mapping, ambiguous['a.bias']
+    ({}, ('x.bias', 'y.bias'))
+"""
+from bisect import bisect_left, insort
+from collections import Counter
+
+from torch_liberator.keygroups import is_word
+from torch_liberator.lcs import certain_lis, dp_verdicts
+from torch_liberator.modulefit import module_closure, module_spans, whole_fit
+from torch_liberator.nameanchors import name_partners
+
+__all__ = ['GroupAligner']
+
+
+class GroupAligner:
+    """
+    One alignment of the two sides of a
+    :class:`~torch_liberator.alignment.StructureSides`: what is decided so
+    far, and the steps that decide it (see the module docstring).
+
+    Args:
+        sides (StructureSides): the two grouped sides; its ``src``,
+            ``dst``, ``sep``, ``ordered``, ``inner(i, j)`` and
+            ``votes.conflicts`` are used.
+        max_cells (int): the largest gap (source groups x destination
+            groups) aligned by dynamic programming.
+
+    Example:
+        >>> from torch_liberator.alignment import StructureSides
+        >>> from torch_liberator.groupalign import GroupAligner
+        >>> sides = StructureSides({'a.w': (2, 3), 'fc.w': (4,)},
+        ...                        {'b.w': (2, 3), 'head.w': (4,)})
+        >>> mapping, ambiguous = GroupAligner(sides, 100).solve()
+        >>> mapping, ambiguous
+        ({'a.w': 'b.w', 'fc.w': 'head.w'}, {})
+    """
+
+    def __init__(self, sides, max_cells: int):
+        self.sep = sides.sep
+        self.max_cells = max_cells
+        self.src, self.dst = sides.src, sides.dst
+        self.sides = sides
+        self.inner = sides.inner
+        self.conflicts = sides.votes.conflicts
+        self.pairs = {}        # src group index -> dst group index
+        self.paired_dst = {}   # dst group index -> src group index
+        self.blocked_src = set()
+        self.blocked_dst = set()
+        self.partners = []     # name partners (src index, dst index), valid
+        self.partner_of_src = {}
+        self.ambiguous = {}    # src group index -> dst group indices
+        self.must_pair = set()  # ambiguous src groups no optimum leaves out
+        self.dst_must_pair = {}  # the same for dst groups -> src candidates
+        self.loose_pairs = []  # containers' tensors paired one by one
+        self.spans = None      # module spans of both sides, when needed
+
+    # -- 1. name anchors (torch_liberator.nameanchors) --------------------
+    def _find_name_partners(self):
+        for i, j in name_partners(self.src, self.dst, self.inner, self.sep):
+            self.blocked_src.add(i)
+            self.blocked_dst.add(j)
+            self.partners.append((i, j))
+            self.partner_of_src[i] = j
+
+    # -- 2, 3. anchors and gaps -------------------------------------------
+    def _pair(self, i, j):
+        self.pairs[i] = j
+        self.paired_dst[j] = i
+
+    def solve(self):
+        """
+        Run the steps.
+
+        Returns:
+            Tuple[Dict[str, str], Dict[str, Tuple[str, ...]]]: the mapping
+            (source key -> destination key, in source order) and the
+            ambiguous source keys -> their equally good destination keys.
+
+        Example:
+            >>> from torch_liberator.alignment import StructureSides
+            >>> from torch_liberator.groupalign import GroupAligner
+            >>> GroupAligner(StructureSides({'w': (3,)}, {'v': (3,)}), 100).solve()
+            ({'w': 'v'}, {})
+        """
+        self._find_name_partners()
+        if not self.sides.ordered:
+            # keys sorted by name: neighbours in the listing are not
+            # neighbours in the model, so only names and unique shapes speak
+            self._pair_leftovers()
+            return self._result()
+        if self._fit_whole():
+            return self._result()
+        anchors = certain_lis(self.partners)
+        for i, j in anchors:
+            self._pair(i, j)
+        bounds = [(-1, -1)] + anchors + [(len(self.src), len(self.dst))]
+        for (i0, j0), (i1, j1) in zip(bounds, bounds[1:]):
+            free_src = [i for i in range(i0 + 1, i1) if i not in self.blocked_src]
+            free_dst = [j for j in range(j0 + 1, j1) if j not in self.blocked_dst]
+            self._solve_gap(free_src, free_dst)
+        self._resolve_by_siblings()
+        self._pair_leftovers()
+        while self._close_modules():
+            self._solve_gaps_again()
+            self._resolve_by_siblings()
+            self._pair_leftovers()
+        return self._result()
+
+    # -- 5. modules as wholes (torch_liberator.modulefit) -----------------
+    def _spans(self):
+        if self.spans is None:
+            self.spans = (module_spans(self.src),
+                          module_spans(self.dst))
+        return self.spans
+
+    def _fit_whole(self):
+        """One side whole into the one module of the other side that has
+        its shapes (unless a name partner says otherwise)."""
+        n_src, n_dst = len(self.src), len(self.dst)
+        if n_src == n_dst:
+            return False
+        if n_src < n_dst:
+            start = whole_fit(self.src, self.dst)
+            pairs = None if start is None else [(k, start + k) for k in range(n_src)]
+        else:
+            start = whole_fit(self.dst, self.src)
+            pairs = None if start is None else [(start + k, k) for k in range(n_dst)]
+        if pairs is None:
+            return False
+        partner_of_dst = {j: i for i, j in self.partners}
+        if any(self.partner_of_src.get(i, j) != j or partner_of_dst.get(j, i) != i
+               for i, j in pairs):
+            return False
+        for i, j in pairs:
+            self._pair(i, j)
+        return True
+
+    def _close_modules(self):
+        """Pair what modules around known pairs imply; True when any."""
+        if len(self.pairs) in (len(self.src), len(self.dst)):
+            return False  # one side is all paired: nothing left to imply
+        loose_src = {i for i, _, _, _ in self.loose_pairs}
+        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+        frozen_src, frozen_dst = self.blocked_src | loose_src, self.blocked_dst | loose_dst
+        open_src = {self.src.squeezed[i] for i in range(len(self.src))
+                    if i not in self.pairs and i not in frozen_src}
+        if not any(self.dst.squeezed[j] in open_src for j in range(len(self.dst))
+                   if j not in self.paired_dst and j not in frozen_dst):
+            return False  # no unpaired group has a counterpart to imply
+        new = module_closure(self.src, self.dst, self.pairs, *self._spans(),
+                             frozen_src=frozen_src, frozen_dst=frozen_dst)
+        for i, j in new:
+            self._pair(i, j)
+            self.ambiguous.pop(i, None)
+        return bool(new)
+
+    def _solve_gaps_again(self):
+        """Align the groups still unpaired in the gaps between the pairs
+        that every longest increasing chain of all pairs keeps."""
+        loose_src = {i for i, _, _, _ in self.loose_pairs}
+        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+        anchors = certain_lis(self.pairs.items())
+        bounds = [(-1, -1)] + anchors + [(len(self.src), len(self.dst))]
+        for (i0, j0), (i1, j1) in zip(bounds, bounds[1:]):
+            free_src = [i for i in range(i0 + 1, i1) if i not in self.pairs
+                        and i not in self.blocked_src and i not in loose_src]
+            free_dst = [j for j in range(j0 + 1, j1) if j not in self.paired_dst
+                        and j not in self.blocked_dst and j not in loose_dst]
+            if free_src and free_dst:
+                for i in free_src:
+                    self.ambiguous.pop(i, None)
+                    self.must_pair.discard(i)
+                for j in free_dst:
+                    self.dst_must_pair.pop(j, None)
+                self._solve_gap(free_src, free_dst)
+
+    def _solve_gap(self, src_idx, dst_idx):
+        stack = [(src_idx, dst_idx)]
+        while stack:
+            src_idx, dst_idx = stack.pop()
+            if not src_idx or not dst_idx:
+                continue
+            if len(src_idx) == len(dst_idx) and all(
+                    self.src.squeezed[i] == self.dst.squeezed[j]
+                    for i, j in zip(src_idx, dst_idx)):
+                for i, j in zip(src_idx, dst_idx):
+                    self._pair(i, j)
+                continue
+            anchors = self._unique_shape_anchors(src_idx, dst_idx)
+            if anchors:
+                for a, b in anchors:
+                    self._pair(src_idx[a], dst_idx[b])
+                bounds = [(-1, -1)] + anchors + [(len(src_idx), len(dst_idx))]
+                for (a0, b0), (a1, b1) in zip(bounds, bounds[1:]):
+                    stack.append((src_idx[a0 + 1:a1], dst_idx[b0 + 1:b1]))
+            elif len(src_idx) * len(dst_idx) <= self.max_cells:
+                self._align_dp(src_idx, dst_idx)
+            elif not self._align_subsequence(src_idx, dst_idx):
+                self._give_up(src_idx, dst_idx)
+
+    def _unique_shape_anchors(self, src_idx, dst_idx):
+        def unique_positions(side, indices):
+            seen = {}
+            for pos, g in enumerate(indices):
+                shapes = side.shapes[g]
+                seen[shapes] = None if shapes in seen else pos
+            return seen
+        src_seen = unique_positions(self.src, src_idx)
+        dst_seen = unique_positions(self.dst, dst_idx)
+        candidates = [(a, dst_seen[shapes]) for shapes, a in src_seen.items()
+                      if a is not None and dst_seen.get(shapes) is not None]
+        candidates.sort()
+        return certain_lis(candidates)
+
+    def _give_up(self, src_idx, dst_idx):
+        """List a gap too large to align: each source group with (at most
+        8 of) the destination groups of its shapes in the gap."""
+        by_shapes = {}
+        for j in dst_idx:
+            options = by_shapes.setdefault(self.dst.squeezed[j], [])
+            if len(options) < 8:
+                options.append(j)
+        for i in src_idx:
+            if self.src.squeezed[i] in by_shapes:
+                self.ambiguous[i] = by_shapes[self.src.squeezed[i]]
+
+    def _embed(self, small, large, fits, reverse):
+        """Greedy embedding of every group of ``small`` into ``large``
+        (leftmost, or rightmost with ``reverse``): positions in ``large``,
+        or None when ``small`` is not a subsequence of ``large``."""
+        order = range(len(small) - 1, -1, -1) if reverse else range(len(small))
+        out = [0] * len(small)
+        pos = len(large) - 1 if reverse else 0
+        step = -1 if reverse else 1
+        for a in order:
+            while 0 <= pos < len(large) and not fits(small[a], large[pos]):
+                pos += step
+            if not 0 <= pos < len(large):
+                return None
+            out[a] = pos
+            pos += step
+        return out
+
+    def _align_subsequence(self, src_idx, dst_idx):
+        """
+        A gap where one side is a subsequence of the other (modules only
+        inserted, or only removed), every group of the shorter side kept
+        whole: each of its groups lies between its leftmost and its
+        rightmost embedding in all optimal alignments, so it is certain
+        exactly when the two agree. O(p + q). Returns False when the gap is
+        not of that kind.
+        """
+        def src_fits(i, j):
+            pairs = self.inner(i, j)
+            return pairs is not None and len(pairs) == len(self.src.keys[i])
+
+        def dst_fits(j, i):
+            pairs = self.inner(i, j)
+            return pairs is not None and len(pairs) == len(self.dst.keys[j])
+
+        if len(src_idx) <= len(dst_idx):
+            small, large, fits = src_idx, dst_idx, src_fits
+        else:
+            small, large, fits = dst_idx, src_idx, dst_fits
+        left = self._embed(small, large, fits, reverse=False)
+        if left is None:
+            return False
+        right = self._embed(small, large, fits, reverse=True)
+        for a, (lo, hi) in enumerate(zip(left, right)):
+            i, j = (small[a], large[lo]) if small is src_idx else (large[lo], small[a])
+            if lo == hi:
+                self._pair(i, j)
+            elif small is src_idx:
+                self.ambiguous[i] = [large[lo], large[hi]]
+        return True
+
+    def _name_bonus(self, i, j):
+        """Agreeing trailing path components (when one is a word) plus the
+        tensors whose shapes are exactly equal."""
+        comps1, comps2 = self.src.comps[i], self.dst.comps[j]
+        common = 0
+        has_word = False
+        for c1, c2 in zip(reversed(comps1), reversed(comps2)):
+            if c1 != c2 or not c1:
+                break
+            common += 1
+            has_word = has_word or is_word(c1)
+        shapes1, shapes2 = self.src.shapes[i], self.dst.shapes[j]
+        exact = sum(shapes1[a] == shapes2[b] for a, b in self.inner(i, j))
+        return (common if has_word else 0) + exact
+
+    def _align_dp(self, src_idx, dst_idx):
+        """
+        Longest-common-subsequence alignment of one gap, forwards and
+        backwards, under two scores: paired tensors (a BatchNorm weighs five,
+        a convolution one) and paired modules (each weighs one), both with
+        the name bonus to break ties. A pair is kept only when every optimal
+        alignment makes it under both scores; where the two optima disagree
+        (a detectron2 block lists its shortcut first: its BatchNorms line up
+        with torchvision's one place off when tensors are counted, and in
+        place when modules are) the groups are ambiguous, never guessed.
+        """
+        p, q = len(src_idx), len(dst_idx)
+        counts, bonus = [], []
+        max_bonus = 0
+        for i in src_idx:
+            row_c, row_b = [], []
+            for j in dst_idx:
+                pairs = self.inner(i, j)
+                if pairs is None or not pairs:
+                    row_c.append(0)
+                    row_b.append(0)
+                else:
+                    b = self._name_bonus(i, j)
+                    max_bonus = max(max_bonus, b)
+                    row_c.append(len(pairs))
+                    row_b.append(b)
+            counts.append(row_c)
+            bonus.append(row_b)
+        weight = max_bonus * min(p, q) + 1
+        verdicts = [
+            dp_verdicts([[c * weight + b if c else 0 for c, b in zip(rc, rb)]
+                          for rc, rb in zip(counts, bonus)], p, q),
+            dp_verdicts([[weight + b if c else 0 for c, b in zip(rc, rb)]
+                          for rc, rb in zip(counts, bonus)], p, q)]
+        for a in range(p):
+            (partners1, skip1), (partners2, skip2) = (v[0][a] for v in verdicts)
+            partners = sorted(set(partners1) | set(partners2))
+            skippable = skip1 or skip2
+            if len(partners) == 1 and not skippable:
+                self._pair(src_idx[a], dst_idx[partners[0]])
+            elif partners:
+                self.ambiguous[src_idx[a]] = [dst_idx[b] for b in partners]
+                if not skippable:
+                    self.must_pair.add(src_idx[a])
+        # the same from the destination's side: a destination group that
+        # every optimal alignment pairs, with several possible sources
+        for b in range(q):
+            (partners1, skip1), (partners2, skip2) = (v[1][b] for v in verdicts)
+            partners = sorted(set(partners1) | set(partners2))
+            if len(partners) > 1 and not (skip1 or skip2):
+                self.dst_must_pair[dst_idx[b]] = [src_idx[a] for a in partners]
+
+    def _parent(self, path):
+        if not path:
+            return None
+        cut = path.rfind(self.sep)
+        return path[:cut] if cut >= 0 else ''
+
+    def _resolve_by_siblings(self):
+        """
+        An ambiguous group that every optimal alignment pairs goes to the
+        one candidate whose parent module is where all its paired siblings
+        went (and whose paired siblings all came from its parent), when that
+        keeps the order: a module's children stay together. (A group that
+        some optimal alignment leaves out is not resolved: being left out
+        may be the truth.)
+        """
+        if not self.must_pair and not self.dst_must_pair:
+            return  # nothing to resolve
+        down, up = {}, {}
+        for i, j in self.pairs.items():
+            p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
+            down.setdefault(p, set()).add(q)
+            up.setdefault(q, set()).add(p)
+        paired = sorted(self.pairs)
+
+        def fits(i, j):
+            # keeps the order with the nearest paired source groups
+            at = bisect_left(paired, i)
+            return not ((at and self.pairs[paired[at - 1]] > j) or (
+                at < len(paired) and self.pairs[paired[at]] < j))
+
+        def only(candidates, parent_of, parent):
+            found = [c for c in candidates if parent_of(c) == parent]
+            return found[0] if len(found) == 1 else None
+
+        changed = True
+        while changed:
+            changed = False
+            moves = []
+            for i in self.must_pair:
+                if i in self.pairs:
+                    continue
+                p = self._parent(self.src.path[i])
+                targets = down.get(p, ())
+                if p is None or len(targets) != 1:
+                    continue
+                q = next(iter(targets))
+                if up.get(q, {p}) != {p}:
+                    continue
+                free = [j for j in self.ambiguous[i] if j not in self.paired_dst]
+                j = only(free, lambda j: self._parent(self.dst.path[j]), q)
+                if j is not None:
+                    moves.append((i, j))
+            for j, candidates in self.dst_must_pair.items():
+                if j in self.paired_dst:
+                    continue
+                q = self._parent(self.dst.path[j])
+                sources = up.get(q, ())
+                if q is None or len(sources) != 1:
+                    continue
+                p = next(iter(sources))
+                if down.get(p, {q}) != {q}:
+                    continue
+                free = [i for i in candidates if i not in self.pairs]
+                i = only(free, lambda i: self._parent(self.src.path[i]), p)
+                if i is not None:
+                    moves.append((i, j))
+            moves = set(moves)
+            src_count = Counter(i for i, _ in moves)
+            dst_count = Counter(j for _, j in moves)
+            for i, j in sorted(moves):
+                if src_count[i] > 1 or dst_count[j] > 1 or not fits(i, j):
+                    continue  # two claims on one group: leave both out
+                self._pair(i, j)
+                insort(paired, i)
+                p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
+                down.setdefault(p, set()).add(q)
+                up.setdefault(q, set()).add(p)
+                self.ambiguous.pop(i, None)
+                changed = True
+
+    # -- 4. leftovers -----------------------------------------------------
+    def _pair_leftovers(self):
+        for i, j in self.partners:
+            if i not in self.pairs and j not in self.paired_dst:
+                self._pair(i, j)
+                self.ambiguous.pop(i, None)
+        src_units = self._leftover_units(self.src, set(self.pairs),
+                                         self.blocked_src)
+        dst_units = self._leftover_units(self.dst, self.paired_dst,
+                                         self.blocked_dst)
+        self.loose_pairs = []
+        for shapes, (src_unit, n_src) in src_units.items():
+            dst_unit, n_dst = dst_units.get(shapes, (None, 0))
+            if n_src != 1 or n_dst != 1:
+                continue
+            (i, a), (j, b) = src_unit, dst_unit
+            if a is None and b is None:
+                self._pair(i, j)
+            else:
+                self.loose_pairs.append((i, a or 0, j, b or 0))
+            self.ambiguous.pop(i, None)
+
+    def _leftover_units(self, side, paired, blocked):
+        """Unpaired leaf groups whole, unpaired containers' tensors one by
+        one, keyed by squeezed shapes: (unit, how many units share them)."""
+        units = {}
+
+        def add(shapes, unit):
+            old = units.get(shapes)
+            units[shapes] = (unit, 1) if old is None else (old[0], old[1] + 1)
+
+        for g in range(len(side)):
+            if g in blocked:
+                continue
+            if g not in paired:
+                if side.leaf[g] or len(side.names[g]) == 1:
+                    add(side.squeezed[g], (g, None))
+                    continue
+                taken = ()
+            elif side.leaf[g]:
+                continue
+            else:
+                taken = self._taken_positions(g, side is self.src)
+            for pos, shape in enumerate(side.squeezed[g]):
+                if pos not in taken:
+                    add((shape,), (g, pos))
+        return units
+
+    def _taken_positions(self, g, is_src):
+        if is_src:
+            return {a for a, _ in self.inner(g, self.pairs[g])}
+        return {b for _, b in self.inner(self.paired_dst[g], g)}
+
+    # -- 6. names that disagree, and the result ---------------------------
+    def _tensor_pairs(self):
+        """(src group, src pos, dst group, dst pos) of every paired tensor."""
+        out = []
+        for i, j in self.pairs.items():
+            for a, b in self.inner(i, j):
+                out.append((i, a, j, b))
+        out.extend(self.loose_pairs)
+        return out
+
+    def _result(self):
+        tensor_pairs = self._tensor_pairs()
+        named = set(self.partners)
+        dropped = {n for n in self.conflicts(tensor_pairs)
+                   if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
+        # (group, position) is unique per source tensor and sorts in source
+        # order (groups are runs of the source's keys, in order)
+        kept = sorted(pair for n, pair in enumerate(tensor_pairs)
+                      if n not in dropped)
+        src_keys, dst_keys = self.src.keys, self.dst.keys
+        mapping = {src_keys[i][a]: dst_keys[j][b] for i, a, j, b in kept}
+        ambiguous = {}
+        for i, options in self.ambiguous.items():
+            if i in self.pairs:
+                continue
+            for a, key in enumerate(self.src.keys[i]):
+                if key in mapping:
+                    continue
+                targets = []
+                for j in options:
+                    pairs = dict(self.inner(i, j))
+                    if a in pairs:
+                        targets.append(self.dst.keys[j][pairs[a]])
+                if targets:
+                    ambiguous[(i, a)] = tuple(targets)
+        return mapping, {src_keys[i][a]: ambiguous[i, a]
+                         for i, a in sorted(ambiguous)}

@@ -1,0 +1,249 @@
+"""
+A state dict's keys cut into module groups, the units the structure solver
+aligns.
+
+Pure: keys and shapes in; no torch needed. A state dict lists each module's
+own tensors together, then its children, in registration order, so the keys
+fall into *groups*: the tensors that one module holds directly (a
+BatchNorm's weight, bias and running statistics). :class:`KeyGroups` holds
+one side's groups; :func:`group_tensor_pairs` says which tensor of one group
+goes to which tensor of another when the two are paired (a module's tensors
+go to one module or to none); :func:`order_is_lost` tells a registration
+order from keys sorted by name, and :func:`sort_within_modules` puts each
+module's tensors in one order when the order says nothing.
+
+Example:
+    >>> from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
+    >>> src = KeyGroups({'bn.weight': (4,), 'bn.bias': (4,), 'fc.weight': (2, 4)})
+    >>> dst = KeyGroups({'norm.weight': (4, 1, 1), 'norm.bias': (4,)})
+    >>> src.path, src.keys[0]
+    (('bn', 'fc'), ('bn.weight', 'bn.bias'))
+    >>> group_tensor_pairs(src, 0, dst, 0)
+    [(0, 0), (1, 1)]
+    >>> print(group_tensor_pairs(src, 1, dst, 0))
+    None
+"""
+from typing import Iterable, List, Mapping, Optional, Tuple
+
+from torch_liberator.shapes import squeeze_units
+
+__all__ = ['KeyGroups', 'Shape', 'group_tensor_pairs', 'is_word',
+           'order_is_lost', 'sort_within_modules']
+
+#: a shape as the solver sees it: sizes, or None when unknown
+Shape = Optional[Tuple[int, ...]]
+
+
+def is_word(component: str) -> bool:
+    """
+    True when a path component is a name rather than a position in a list.
+
+    Example:
+        >>> from torch_liberator.keygroups import is_word
+        >>> is_word('layer1'), is_word('0')
+        (True, False)
+    """
+    return not component.isdigit()
+
+
+class KeyGroups:
+    """
+    One state dict cut into groups, the tensors that one module holds
+    directly in state-dict order, as parallel tuples indexed by group
+    number: ``path``, ``comps`` (its components), ``keys``, ``names`` (the
+    tensors' own names), ``shapes``, ``squeezed`` (without size-1
+    dimensions), ``leaf`` (no child module holds tensors) and ``kind`` (one
+    id for groups of equal names, shapes and leafness). (Tuples of strings
+    and ints, unlike one object per group, stay out of the way of Python's
+    garbage collector, which otherwise walks 100k groups again and again.)
+
+    Args:
+        side: keys -> shapes, in state-dict order. Keys whose shape is None
+            are left out (without a shape there is no structural evidence).
+        sep: separator between path components.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> groups = KeyGroups({'cls_token': (1, 1, 4), 'blocks.0.norm.weight': (4,),
+        ...                     'blocks.0.norm.bias': (4,), 'head.weight': None})
+        >>> len(groups), groups.path, groups.leaf
+        (2, ('', 'blocks.0.norm'), (False, True))
+        >>> groups.names[1], groups.squeezed[0]
+        (('weight', 'bias'), ((4,),))
+    """
+
+    __slots__ = ('path', 'comps', 'keys', 'names', 'shapes', 'squeezed',
+                 'leaf', 'kind')
+
+    def __init__(self, side: Mapping[str, Shape], sep: str = '.'):
+        paths, starts, keys, names, shapes = [], [], [], [], []
+        sep_len = len(sep)
+        for key, shape in side.items():
+            if shape is None:
+                continue  # without a shape there is no structural evidence
+            cut = key.rfind(sep)
+            if cut >= 0:
+                path, name = key[:cut], key[cut + sep_len:]
+            else:
+                path, name = '', key
+            if not paths or paths[-1] != path:
+                paths.append(path)
+                starts.append(len(keys))
+            keys.append(key)
+            names.append(name)
+            shapes.append(tuple(shape))
+        inner = set()
+        for path in paths:
+            while path:
+                cut = path.rfind(sep)
+                path = path[:cut] if cut >= 0 else ''
+                if path in inner:
+                    break
+                inner.add(path)
+        squeezed_of = {}
+        for shape in shapes:
+            if shape not in squeezed_of:
+                squeezed_of[shape] = squeeze_units(shape)
+        ends = starts[1:] + [len(keys)]
+        self.path = tuple(paths)
+        self.comps = tuple(tuple(path.split(sep)) if path else ()
+                           for path in paths)
+        self.keys = tuple(tuple(keys[a:b]) for a, b in zip(starts, ends))
+        self.names = tuple(tuple(names[a:b]) for a, b in zip(starts, ends))
+        self.shapes = tuple(tuple(shapes[a:b]) for a, b in zip(starts, ends))
+        self.squeezed = tuple(tuple(squeezed_of[shape] for shape in group)
+                              for group in self.shapes)
+        self.leaf = tuple(path not in inner for path in paths)
+        kinds = {}
+        self.kind = tuple(kinds.setdefault(kind, len(kinds)) for kind in
+                          zip(self.names, self.shapes, self.leaf))
+
+    def __len__(self):
+        return len(self.path)
+
+
+def _exact_lcs(shapes1, shapes2):
+    """Longest common subsequence of two short lists of exact shapes."""
+    n, m = len(shapes1), len(shapes2)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            if shapes1[i] == shapes2[j]:
+                table[i][j] = table[i + 1][j + 1] + 1
+            else:
+                table[i][j] = max(table[i + 1][j], table[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        if shapes1[i] == shapes2[j] and table[i][j] == table[i + 1][j + 1] + 1:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
+                       g2: int) -> Optional[List[Tuple[int, int]]]:
+    """
+    Which tensor of group ``g1`` of ``side1`` goes to which tensor of group
+    ``g2`` of ``side2`` when the two groups are paired, or None when they
+    cannot be.
+
+    Two groups pair when their tensors' shapes agree position by position
+    (shapes that differ only by size-1 dimensions agree; same names in
+    another order are followed), or, when their sizes differ (a BatchNorm2d
+    and a FrozenBatchNorm2d, which has no ``num_batches_tracked``), when
+    every tensor of the smaller group has a same-named, shape-compatible
+    tensor in the other. Containers' own tensors (class tokens, layer
+    scales) stand alone: their longest common subsequence of exact shapes
+    pairs when it covers the smaller group.
+
+    Returns:
+        List[Tuple[int, int]] | None: ``(position in g1, position in g2)``
+        pairs, or None.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
+        >>> bn = {'weight': (4,), 'bias': (4,), 'running_mean': (4,),
+        ...       'running_var': (4,), 'num_batches_tracked': ()}
+        >>> tracked = KeyGroups({f'bn.{k}': v for k, v in bn.items()})
+        >>> frozen = KeyGroups({f'n.{k}': v for k, v in bn.items()
+        ...                     if k != 'num_batches_tracked'})
+        >>> group_tensor_pairs(tracked, 0, frozen, 0)
+        [(0, 0), (1, 1), (2, 2), (3, 3)]
+    """
+    names1, names2 = side1.names[g1], side2.names[g2]
+    squeezed1, squeezed2 = side1.squeezed[g1], side2.squeezed[g2]
+    if squeezed1 == squeezed2:
+        if names1 != names2 and set(names1) == set(names2):
+            index = {name: j for j, name in enumerate(names2)}
+            pairs = [(i, index[name]) for i, name in enumerate(names1)]
+            if all(squeezed1[i] == squeezed2[j] for i, j in pairs):
+                return pairs
+        return [(i, i) for i in range(len(names1))]
+    smaller = min(len(names1), len(names2))
+    index = {name: j for j, name in enumerate(names2)}
+    pairs = [(i, index[name]) for i, name in enumerate(names1)
+             if name in index and squeezed1[i] == squeezed2[index[name]]]
+    if len(pairs) == smaller:
+        return pairs
+    if not side1.leaf[g1] and not side2.leaf[g2]:
+        # containers' own tensors (class tokens, layer scales) stand alone
+        pairs = _exact_lcs(side1.shapes[g1], side2.shapes[g2])
+        if len(pairs) == smaller:
+            return pairs
+    return None
+
+
+def order_is_lost(keys: Iterable[str], min_keys: int = 32) -> bool:
+    """
+    True when ``keys`` (at least ``min_keys`` of them: a few keys may come
+    sorted by chance) come sorted by name, in at most three sorted runs
+    (safetensors files list their tensors by dtype, then name), rather than
+    in a model's registration order. A state
+    dict lists a module's ``weight`` before its ``bias`` and ``conv1`` before
+    ``bn1``, so its keys are almost never sorted; when they are, the order
+    tells nothing about which modules are neighbours.
+
+    Example:
+        >>> from torch_liberator.keygroups import order_is_lost
+        >>> registered = ['conv1.weight', 'bn1.weight', 'bn1.bias',
+        ...               'layer1.0.conv1.weight', 'layer1.0.bn1.weight',
+        ...               'layer1.0.bn1.bias', 'fc.weight', 'fc.bias']
+        >>> order_is_lost(registered)
+        False
+        >>> order_is_lost(sorted(registered), min_keys=8)
+        True
+        >>> order_is_lost(sorted(registered))  # too few keys to tell
+        False
+    """
+    keys = list(keys)
+    if len(keys) < min_keys:
+        return False
+    descents = sum(a > b for a, b in zip(keys, keys[1:]))
+    return descents <= 2
+
+
+def sort_within_modules(side: Mapping[str, Shape],
+                        sep: str = '.') -> dict:
+    """
+    ``side`` with each run of one module's tensors sorted by name, so that
+    two sides whose order was lost compare a module's tensors in one order.
+
+    Example:
+        >>> from torch_liberator.keygroups import sort_within_modules
+        >>> list(sort_within_modules({'bn.weight': (4,), 'bn.bias': (4,),
+        ...                           'conv.weight': (4, 3)}))
+        ['bn.bias', 'bn.weight', 'conv.weight']
+    """
+    out, run, parent = {}, [], None
+    for key in list(side) + [None]:
+        here = None if key is None else key.rpartition(sep)[0]
+        if key is None or here != parent:
+            out.update((k, side[k]) for k in sorted(run))
+            run, parent = [], here
+        if key is not None:
+            run.append(key)
+    return out

@@ -1,0 +1,289 @@
+"""
+Module evidence for the structure solver: a module's tensors go to one
+module, or to none.
+
+Pure: :class:`~torch_liberator.keygroups.KeyGroups` and group pairs in, new
+group pairs out. A state dict lists a module's groups as one contiguous run
+(its *span*), so a module is a run of groups with a shape signature (the
+squeezed shapes of its groups, in order). Two pieces of evidence follow:
+
+* :func:`whole_fit`: one side, whole, has the signature and the tree shape
+  of exactly one module of the other side (a resnet18 checkpoint into a
+  model holding a renamed resnet34 and a renamed resnet18): it belongs
+  there, as the tree modes load a checkpoint into the one place it fills
+  whole.
+* :func:`module_closure`: a paired group lies in a module whose signature
+  equals that of a module around its partner, at the same position, inside
+  parents holding the same pairs: the two modules are one, so their other
+  groups pair position by position, unless two of those have one shape
+  (detectron2 and HuggingFace register a block's shortcut before its convs,
+  which the order cannot place; once the shortcut's convolution is paired by
+  its unique shape, its BatchNorm goes with it).
+
+Example:
+    >>> from torch_liberator.keygroups import KeyGroups
+    >>> from torch_liberator.modulefit import module_closure, module_spans
+    >>> src = KeyGroups({'down.0.w': (8, 4), 'down.1.w': (8,), 'bn3.w': (8,)})
+    >>> dst = KeyGroups({'bn.w': (8,), 'short.conv.w': (8, 4), 'short.norm.w': (8,)})
+    >>> # down.0 <-> short.conv is known; down is [conv, norm] like short
+    >>> module_closure(src, dst, {0: 1}, module_spans(src), module_spans(dst))
+    [(1, 2)]
+"""
+from typing import Dict, List, Mapping, Optional, Set, Tuple
+
+from torch_liberator.keygroups import KeyGroups
+
+__all__ = ['FIT_BUDGET', 'module_closure', 'module_spans', 'whole_fit']
+
+#: a module's groups: ``(first group, one past the last)``
+Span = Tuple[int, int]
+
+#: :func:`whole_fit` compares at most this many groups per group searched
+FIT_BUDGET = 4
+
+
+def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
+    """
+    For each group, the spans of the modules around it, innermost first
+    (the group's own module, its parent, ... the root), leaving out modules
+    whose groups are not one contiguous run and repeating none (a wrapper
+    level spans what its only child spans).
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import module_spans
+        >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.w': (3,)})
+        >>> module_spans(side)
+        (((0, 1), (0, 2), (0, 3)), ((1, 2), (0, 2), (0, 3)), ((2, 3), (0, 3)))
+    """
+    # one pass in state-dict order: a module opens at its first group and
+    # closes at the first group outside it; a path that opens again was
+    # not one contiguous run
+    starts, ends = [], []
+    first_of, split = {}, set()
+    open_ids, chains, previous = [], [], None
+    for g, comps in enumerate(side.comps):
+        keep = 0
+        if previous is not None:
+            keep = 1  # the root stays open
+            for c1, c2 in zip(previous, comps):
+                if c1 != c2:
+                    break
+                keep += 1
+        for occurrence in open_ids[keep:]:
+            ends[occurrence] = g
+        del open_ids[keep:]
+        for depth in range(keep, len(comps) + 1):
+            occurrence = len(starts)
+            starts.append(g)
+            ends.append(len(side))
+            path = comps[:depth]
+            if path in first_of:
+                split.update((first_of[path], occurrence))
+            else:
+                first_of[path] = occurrence
+            open_ids.append(occurrence)
+        chains.append(tuple(open_ids))
+        previous = comps
+    out = []
+    for chain in chains:
+        spans = []
+        for occurrence in reversed(chain):
+            if occurrence in split:
+                continue
+            span = (starts[occurrence], ends[occurrence])
+            if not spans or spans[-1] != span:
+                spans.append(span)
+        out.append(tuple(spans))
+    return tuple(out)
+
+
+def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
+    """
+    The first group of the one module of ``large`` whose groups have the
+    shapes of all of ``small``, position by position, at the same depths
+    (a tree of the same shape, the names aside) and are containers' own
+    tensors where those of ``small`` are; None when no module or several do
+    (several equally good places: ambiguous), when ``large`` is no larger
+    than ``small``, or when ``small`` is a single group (one group is one
+    shape: the leftovers of unique shapes judge it). The search compares at
+    most :data:`FIT_BUDGET` groups per group of ``large`` (shapes repeated
+    at many offsets); past that it answers None, as for ambiguity.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import whole_fit
+        >>> small = KeyGroups({'conv.w': (4, 3), 'bn.w': (4,)})
+        >>> large = KeyGroups({'big.c.w': (4, 3), 'big.x.w': (9,), 'big.n.w': (4,),
+        ...                    'tiny.c.w': (4, 3), 'tiny.n.w': (4,)})
+        >>> whole_fit(small, large)
+        3
+        >>> twice = KeyGroups({'a.conv.w': (4, 3), 'a.bn.w': (4,),
+        ...                    'b.conv.w': (4, 3), 'b.bn.w': (4,)})
+        >>> print(whole_fit(small, twice))
+        None
+    """
+    n, size = len(small), len(large)
+    if n < 2 or size <= n:
+        return None  # one group is one shape: no structure to recognise
+    depth = [len(comps) - len(small.comps[0]) for comps in small.comps]
+    first, last = small.squeezed[0], small.squeezed[-1]
+    found, work = [], 0
+    for s in range(size - n + 1):
+        if large.squeezed[s] != first or large.squeezed[s + n - 1] != last:
+            continue
+        k = 0
+        while k < n and (small.squeezed[k] == large.squeezed[s + k]
+                         and small.leaf[k] == large.leaf[s + k]
+                         and len(large.comps[s + k]) - len(large.comps[s]) == depth[k]):
+            k += 1
+        work += k + 1
+        if k == n and _is_one_module(large, s, n):
+            found.append(s)
+            if len(found) > 1:
+                return None
+        if work > FIT_BUDGET * size:
+            return None
+    return found[0] if found else None
+
+
+def _is_one_module(side, start, n):
+    """Whether groups ``start`` .. ``start + n - 1`` are one module's, all
+    of them (the module around the first and the last; no other group)."""
+    first, last = side.comps[start], side.comps[start + n - 1]
+    common = 0
+    for c1, c2 in zip(first, last):
+        if c1 != c2:
+            break
+        common += 1
+    if not common:
+        return False  # the root
+    prefix = first[:common]
+    inside = [comps[:common] == prefix for comps in side.comps]
+    return sum(inside) == n and all(inside[start:start + n])
+
+
+def module_closure(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
+                   src_spans: Tuple[Tuple[Span, ...], ...],
+                   dst_spans: Tuple[Tuple[Span, ...], ...],
+                   frozen_src: Set[int] = frozenset(),
+                   frozen_dst: Set[int] = frozenset()) -> List[Tuple[int, int]]:
+    """
+    New group pairs that modules around known pairs imply.
+
+    A module around an unpaired source group and a module of the
+    destination with as many groups, the same shapes position by position,
+    holding at least one known pair at the same position on both sides,
+    every other group either unpaired on both sides or paired within the two
+    modules, and whose parent modules hold the same known pairs (every
+    known pair inside one lands inside the other; a root only matches a
+    root), are one module: their unpaired groups pair position by
+    position, unless two of them have one shape (then only their order
+    would place them, which the first alignment found ambiguous). Two such
+    module pairs never disagree: the modules around one group are nested,
+    and the larger pair holds the smaller one's known pairs at the same
+    positions.
+
+    Args:
+        src: the source's groups.
+        dst: the destination's groups.
+        pairs: the known pairs, source group -> destination group.
+        src_spans: :func:`module_spans` of ``src``.
+        dst_spans: :func:`module_spans` of ``dst``.
+        frozen_src: unpaired source groups that must stay unpaired (a module
+            holding one is not closed).
+        frozen_dst: the same for the destination.
+
+    Returns:
+        List[Tuple[int, int]]: the new pairs, sorted.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import module_closure, module_spans
+        >>> conv_bn = lambda p: {p + '.c.w': (8, 4), p + '.n.w': (8,)}
+        >>> src = KeyGroups({**conv_bn('a'), 'x.w': (8,)})
+        >>> dst = KeyGroups({**conv_bn('p'), **conv_bn('q')})
+        >>> # a = [c, n] is p = [c, n]: a.n goes to p.n, unless p.n is taken
+        >>> module_closure(src, dst, {0: 0}, module_spans(src), module_spans(dst))
+        [(1, 1)]
+        >>> module_closure(src, dst, {0: 0, 2: 1}, module_spans(src), module_spans(dst))
+        []
+    """
+    paired_dst = {j: i for i, j in pairs.items()}
+    # the nearest paired source group at or before / after each group
+    before, after = [-1] * len(src), [len(src)] * len(src)
+    last = -1
+    for g in range(len(src)):
+        if g in pairs:
+            last = g
+        before[g] = last
+    last = len(src)
+    for g in range(len(src) - 1, -1, -1):
+        if g in pairs:
+            last = g
+        after[g] = last
+    checked = {}
+    found: Dict[int, int] = {}
+    for g in range(len(src)):
+        if g in pairs or g in frozen_src:
+            continue
+        chain = src_spans[g]
+        for level, (s0, s1) in enumerate(chain):
+            # any known pair inside decides which destination module it is
+            i = before[g] if before[g] >= s0 else after[g]
+            if i >= s1:
+                continue
+            j = pairs[i]
+            d0 = j - (i - s0)
+            try:
+                dst_level = dst_spans[j].index((d0, d0 + s1 - s0))
+            except ValueError:
+                continue
+            key = (s0, d0, s1 - s0)
+            new = checked.get(key)
+            if new is None:
+                new = checked[key] = _closure(src, dst, pairs, paired_dst, key,
+                                              frozen_src, frozen_dst)
+            if not new:
+                continue
+            parents = (_parent(chain, level), _parent(dst_spans[j], dst_level))
+            same = checked.get(parents)
+            if same is None:
+                same = checked[parents] = _hold_the_same_pairs(pairs, paired_dst, *parents)
+            if same:
+                found.update(new)
+    return sorted(found.items())
+
+
+def _parent(chain, level):
+    return chain[level + 1] if level + 1 < len(chain) else None
+
+
+def _hold_the_same_pairs(pairs, paired_dst, src_span, dst_span):
+    """Whether every known pair inside one span lands inside the other and
+    the other way round (two roots: yes; a root and a module: no)."""
+    if src_span is None or dst_span is None:
+        return src_span is None and dst_span is None
+    (s0, s1), (d0, d1) = src_span, dst_span
+    return (all(d0 <= pairs[g] < d1 for g in range(s0, s1) if g in pairs)
+            and all(s0 <= paired_dst[h] < s1 for h in range(d0, d1) if h in paired_dst))
+
+
+def _closure(src, dst, pairs, paired_dst, key, frozen_src, frozen_dst):
+    """The unpaired group pairs of two equal modules, or () when they are not."""
+    s0, d0, length = key
+    if not all(src.squeezed[s0 + k] == dst.squeezed[d0 + k] for k in range(length)):
+        return ()
+    new = []
+    for k in range(length):
+        g, h = s0 + k, d0 + k
+        partner = pairs.get(g)
+        if partner is None and h not in paired_dst:
+            if g in frozen_src or h in frozen_dst:
+                return ()
+            new.append((g, h))
+        elif partner != h:
+            return ()
+    if len({src.squeezed[g] for g, _ in new}) < len(new):
+        return ()  # interchangeable groups: only their order would place them
+    return tuple(new)

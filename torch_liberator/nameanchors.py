@@ -1,0 +1,130 @@
+"""
+Name anchors for the structure solver: groups whose module paths share a
+suffix that no other group shares.
+
+Pure: two :class:`~torch_liberator.keygroups.KeyGroups` in, pairs of group
+indices out. A suffix must start with a word (``layer1.0.conv1`` and
+``backbone.body.layer1.0.conv1``; not ``1.bn``, a position in a list, which
+a list cut in two or renumbered does not keep); among several groups sharing
+the longest suffix, the one at the closest depth wins when it is alone there
+(so ``model.*`` beats ``ema_model.module.*``). A pair is an anchor when each
+is the other's partner and their tensors can pair.
+
+Example:
+    >>> from torch_liberator.alignment import StructureSides
+    >>> from torch_liberator.nameanchors import name_partners
+    >>> sides = StructureSides({'layer1.0.conv1.weight': (4, 3), 'fc.weight': (2, 4)},
+    ...                        {'backbone.layer1.0.conv1.weight': (4, 3),
+    ...                         'head.weight': (2, 4)})
+    >>> name_partners(sides.src, sides.dst, sides.inner)
+    [(0, 0)]
+"""
+from typing import Callable, List, Optional, Tuple
+
+from torch_liberator.keygroups import KeyGroups, is_word
+
+__all__ = ['name_partners']
+
+
+def _suffix_index(side, sep):
+    """Every path suffix that starts with a word -> the group ending so
+    (an int), or the list of the groups when several do. (Most suffixes are
+    unique: an int keeps them out of the garbage collector's way.)"""
+    index = {}
+    sep_len = len(sep)
+    for g, (path, comps) in enumerate(zip(side.path, side.comps)):
+        start = 0
+        for comp in comps:
+            if is_word(comp):
+                suffix = path[start:]
+                found = index.get(suffix)
+                if found is None:
+                    index[suffix] = g
+                elif isinstance(found, int):
+                    index[suffix] = [found, g]
+                else:
+                    found.append(g)
+            start += len(comp) + sep_len
+    return index
+
+
+def _by_depth(candidates, side):
+    """depth -> the group at that depth, or -1 when several are."""
+    out = {}
+    for g in candidates:
+        depth = len(side.comps[g])
+        out[depth] = g if depth not in out else -1
+    return out
+
+
+def _best_partner(side, g, index, others, cache, sep):
+    """The unique group of ``others`` sharing the longest named suffix
+    with group ``g`` of ``side`` (ties to the closest depth), or None."""
+    path = side.path[g]
+    if not path:
+        return None
+    depth = len(side.comps[g])
+    start = 0
+    while True:
+        suffix = path[start:]
+        candidates = index.get(suffix)
+        if candidates is not None:
+            if isinstance(candidates, int):
+                return candidates
+            by_depth = cache.get(suffix)
+            if by_depth is None:
+                by_depth = cache[suffix] = _by_depth(candidates, others)
+            gap = min(abs(d - depth) for d in by_depth)
+            closest = [d for d in (depth - gap, depth + gap) if d in by_depth]
+            if len(set(closest)) == 1 and by_depth[closest[0]] >= 0:
+                return by_depth[closest[0]]
+            return None
+        cut = path.find(sep, start)
+        if cut < 0:
+            return None
+        start = cut + len(sep)
+
+
+def name_partners(src: KeyGroups, dst: KeyGroups,
+                  inner: Callable[[int, int], Optional[list]],
+                  sep: str = '.') -> List[Tuple[int, int]]:
+    """
+    The name anchors: ``(source group, destination group)`` pairs, each the
+    other's best partner by name, whose tensors can pair.
+
+    Args:
+        src: the source's groups.
+        dst: the destination's groups.
+        inner: ``inner(i, j)``: how source group ``i`` and destination group
+            ``j`` pair tensor by tensor, None when they cannot
+            (:meth:`~torch_liberator.alignment.StructureSides.inner`).
+        sep: separator between path components.
+
+    Returns:
+        List[Tuple[int, int]]: the pairs, in source order.
+
+    Example:
+        >>> from torch_liberator.alignment import StructureSides
+        >>> from torch_liberator.nameanchors import name_partners
+        >>> # model.* beats ema_model.module.* (the closer depth)
+        >>> sides = StructureSides({'model.fc.weight': (2, 4),
+        ...                         'ema_model.module.fc.weight': (2, 4)},
+        ...                        {'fc.weight': (2, 4)})
+        >>> name_partners(sides.src, sides.dst, sides.inner)
+        [(0, 0)]
+    """
+    src_index = _suffix_index(src, sep)
+    dst_index = _suffix_index(dst, sep)
+    src_cache, dst_cache = {}, {}
+    out = []
+    for i in range(len(src)):
+        j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
+        if j is None or _best_partner(dst, j, src_index, src, src_cache, sep) != i:
+            continue
+        if inner(i, j) is None:
+            # the name is shared but the module is not (a list re-indexed:
+            # high.0.conv is features.4.conv, not features.0.conv): the name
+            # says nothing here
+            continue
+        out.append((i, j))
+    return out

@@ -1,0 +1,133 @@
+"""
+Do two models share a naming scheme, and which pairs go against it?
+
+Pure: two :class:`~torch_liberator.keygroups.KeyGroups` and tensor pairs in,
+the pairs whose names disagree out. When more paired tensors sit in modules
+of the same name than of two different names, the two models share a naming
+scheme, and a pair whose names are two different words (``fc`` and
+``head``; a container's own tensors by their own names) is a conflict: in a
+shared scheme, a different name means a different module. Integer names
+(Sequential positions) and a name found in the other path (an inserted
+level: ``head.fc`` and ``head``) never count against a pair.
+
+Example:
+    >>> from torch_liberator.keygroups import KeyGroups
+    >>> from torch_liberator.namevotes import NameVotes
+    >>> src = KeyGroups({'x.conv.w': (2,), 'x.bn.w': (3,), 'fc.w': (4,)})
+    >>> dst = KeyGroups({'y.conv.w': (2,), 'y.bn.w': (3,), 'head.w': (4,)})
+    >>> # (src group, src position, dst group, dst position) per tensor pair
+    >>> NameVotes(src, dst).conflicts([(0, 0, 0, 0), (1, 0, 1, 0), (2, 0, 2, 0)])
+    {2}
+"""
+from typing import Sequence, Set, Tuple
+
+from torch_liberator.keygroups import KeyGroups, is_word
+
+__all__ = ['NameVotes', 'compare_names']
+
+
+def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
+                  comps2: Tuple[str, ...]) -> int:
+    """
+    How two names compare: +1 they agree, -1 two different words, 0 no
+    evidence (an empty name, an integer, or one name appears in the other's
+    path: a level was inserted, as ``head.fc`` and ``head``).
+
+    Example:
+        >>> from torch_liberator.namevotes import compare_names
+        >>> compare_names('fc', ('fc',), 'head', ('head',))
+        -1
+        >>> compare_names('fc', ('head', 'fc'), 'head', ('head',))
+        0
+        >>> compare_names('bn1', ('bn1',), 'bn1', ('body', 'bn1'))
+        1
+    """
+    if not name1 or not name2:
+        return 0  # the root has no name
+    if name1 == name2:
+        return 1 if is_word(name1) else 0
+    if not (is_word(name1) and is_word(name2)):
+        return 0
+    if name1 in comps2 or name2 in comps1:
+        return 0
+    return -1
+
+
+class NameVotes:
+    """
+    Judges the names of tensor pairs between two grouped sides.
+
+    Args:
+        src: the source's groups.
+        dst: the destination's groups.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.namevotes import NameVotes
+        >>> votes = NameVotes(KeyGroups({'fc.w': (4,)}), KeyGroups({'head.w': (4,)}))
+        >>> votes.conflicts([(0, 0, 0, 0)])  # no shared scheme: no conflict
+        set()
+    """
+
+    def __init__(self, src: KeyGroups, dst: KeyGroups):
+        self.src, self.dst = src, dst
+
+    @staticmethod
+    def _name_of(side, g, pos):
+        """The name a tensor is known by: its module's for a leaf module,
+        its own for a container's tensor; with the path's components."""
+        comps = side.comps[g]
+        if side.leaf[g] and comps:
+            return comps[-1], comps
+        name = side.names[g][pos]
+        return name, comps + (name,)
+
+    def _verdict(self, i, a, j, b):
+        """How the names of one tensor pair compare (see compare_names)."""
+        return compare_names(*self._name_of(self.src, i, a),
+                             *self._name_of(self.dst, j, b))
+
+    def _module_vote(self, i, j):
+        """How the names of two paired modules compare."""
+        comps1, comps2 = self.src.comps[i], self.dst.comps[j]
+        if not comps1 or not comps2:
+            return 0
+        return compare_names(comps1[-1], comps1, comps2[-1], comps2)
+
+    def conflicts(self, tensor_pairs: Sequence[Tuple[int, int, int, int]]) -> Set[int]:
+        """
+        Positions in ``tensor_pairs`` (``(src group, src position, dst
+        group, dst position)`` each) whose names are two different words
+        while the models share a naming scheme: more of the paired tensors
+        sit in modules of one name than of two different names.
+
+        Example:
+            >>> from torch_liberator.keygroups import KeyGroups
+            >>> from torch_liberator.namevotes import NameVotes
+            >>> votes = NameVotes(KeyGroups({'a.conv.w': (2,), 'fc.w': (4,)}),
+            ...                   KeyGroups({'b.conv.w': (2,), 'head.w': (4,)}))
+            >>> votes.conflicts([(0, 0, 0, 0)])
+            set()
+            >>> votes.conflicts([(0, 0, 0, 0), (0, 0, 0, 0), (1, 0, 1, 0)])
+            {2}
+        """
+        vote_of = {}
+        votes = []
+        for i, _, j, _ in tensor_pairs:
+            vote = vote_of.get((i, j))
+            if vote is None:
+                vote = vote_of[(i, j)] = self._module_vote(i, j)
+            votes.append(vote)
+        if votes.count(1) <= votes.count(-1):
+            return set()
+        src, dst = self.src, self.dst
+        out = set()
+        for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
+            i, a, j, b = pair
+            if src.leaf[i] and dst.leaf[j] and src.comps[i] and dst.comps[j]:
+                verdict = vote  # both tensors go by their modules' names
+            else:
+                verdict = self._verdict(i, a, j, b)
+            if verdict < 0:
+                out.add(n)
+        return out
