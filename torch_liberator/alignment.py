@@ -159,11 +159,12 @@ class StructureSides:
     def __init__(self, src: Mapping[str, Shape], dst: Mapping[str, Shape],
                  sep: str = '.'):
         self.sep = sep
-        #: False when either side's keys come sorted by name (a safetensors
-        #: file; see order_is_lost) instead of in registration order: then
-        #: order is no evidence, and a module's tensors are compared in one
-        #: order on both sides
-        self.ordered = not (order_is_lost(src) or order_is_lost(dst))
+        #: False when either side's keys are not in registration order
+        #: (sorted by name as in a safetensors file, parameters before
+        #: buffers, back to front; see order_is_lost): then order is no
+        #: evidence, and a module's tensors are compared in one order on
+        #: both sides
+        self.ordered = not (order_is_lost(src, sep=sep) or order_is_lost(dst, sep=sep))
         if not self.ordered:
             src, dst = sort_within_modules(src, sep), sort_within_modules(dst, sep)
         self.src = KeyGroups(src, sep)

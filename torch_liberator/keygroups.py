@@ -197,24 +197,34 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
     return None
 
 
-def order_is_lost(keys: Iterable[str], min_keys: int = 32) -> bool:
+def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bool:
     """
     True when ``keys`` (at least ``min_keys`` of them: a few keys may come
-    sorted by chance) come sorted by name, in at most three sorted runs
-    (safetensors files list their tensors by dtype, then name), rather than
-    in a model's registration order. A state
-    dict lists a module's ``weight`` before its ``bias`` and ``conv1`` before
-    ``bn1``, so its keys are almost never sorted; when they are, the order
-    tells nothing about which modules are neighbours.
+    in any order by chance) are not in a model's registration order, the
+    order ``state_dict()`` writes: then the order tells nothing about which
+    modules are neighbours. Three signs, each impossible in a state dict:
+
+    * sorted by name, in at most three sorted runs (safetensors files list
+      their tensors by dtype, then name);
+    * one module's tensors in two places (every parameter, then every
+      buffer: a checkpoint built from ``named_parameters()`` and
+      ``named_buffers()``);
+    * most modules listing ``bias`` before ``weight`` (a state dict rebuilt
+      back to front).
 
     Example:
         >>> from torch_liberator.keygroups import order_is_lost
-        >>> registered = ['conv1.weight', 'bn1.weight', 'bn1.bias',
+        >>> registered = ['conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean',
         ...               'layer1.0.conv1.weight', 'layer1.0.bn1.weight',
         ...               'layer1.0.bn1.bias', 'fc.weight', 'fc.bias']
-        >>> order_is_lost(registered)
+        >>> order_is_lost(registered, min_keys=8)
         False
         >>> order_is_lost(sorted(registered), min_keys=8)
+        True
+        >>> order_is_lost(registered[::-1], min_keys=8)
+        True
+        >>> params_first = [k for k in registered if 'running' not in k] + ['bn1.running_mean']
+        >>> order_is_lost(params_first, min_keys=8)
         True
         >>> order_is_lost(sorted(registered))  # too few keys to tell
         False
@@ -222,8 +232,21 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32) -> bool:
     keys = list(keys)
     if len(keys) < min_keys:
         return False
-    descents = sum(a > b for a, b in zip(keys, keys[1:]))
-    return descents <= 2
+    if sum(a > b for a, b in zip(keys, keys[1:])) <= 2:
+        return True
+    seen, previous = set(), None
+    order = {}  # module -> its weight and bias, in the order they come
+    for key in keys:
+        module, _, name = key.rpartition(sep)
+        if module != previous:
+            if module in seen:
+                return True
+            seen.add(module)
+            previous = module
+        if name in ('weight', 'bias'):
+            order.setdefault(module, []).append(name)
+    both = [names for names in order.values() if len(names) == 2]
+    return 2 * sum(names[0] == 'bias' for names in both) > len(both)
 
 
 def sort_within_modules(side: Mapping[str, Shape],
