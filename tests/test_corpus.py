@@ -1,5 +1,5 @@
 """
-Tests of the association corpus (benchmarks/corpus.py, benchmarks/corpus_pairs.py).
+Tests of the association corpus (benchmarks/corpus.py, benchmarks/corpus_pairs/).
 
 Two jobs: the judge itself works (a perfect loader scores 1.0 / 1.0, every
 kind of wrong loader is caught, the hand-written cross-library truths give

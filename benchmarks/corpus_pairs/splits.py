@@ -1,0 +1,210 @@
+"""
+Pairs of split backbones and moved levels: a backbone cut into stem/body/head
+or into slices (re-indexed, or keeping their indices as LPIPS does), stages
+under an inserted middle level, a checkpoint whose middle level is removed.
+Truth by identity.
+
+Example:
+    >>> from corpus_pairs import build_case
+    >>> build_case('resnet18-stem-body').truth['layer1.0.conv1.weight']
+    'body.0.0.conv1.weight'
+"""
+import copy
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from corpus_pairs.models import Slots, image, keep, torchvision_module, tv_model
+from corpus_pairs.registry import Case, register_pair
+
+
+# --- a resnet or convnext cut into stem and body
+
+
+class _StemBody(nn.Module):
+    """A resnet split across two submodules (as detectors split backbones)."""
+
+    def __init__(self, resnet):
+        super().__init__()
+        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
+        self.body = nn.Sequential(resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
+        self.pool = resnet.avgpool
+        self.head = resnet.fc
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.pool(self.body(self.stem(x))), 1))
+
+
+@register_pair('resnet18-stem-body', 'identity', fast=True,
+               note='resnet18 split into stem (conv1, bn1) and body (layer1..4), fc as head')
+def _stem_body():
+    src = torchvision_module().models.resnet18(weights=None)
+    return Case(keep(src), _StemBody(src), None, copy.deepcopy(src), image())
+
+
+@register_pair('convnext_tiny-stem-stages', 'identity',
+               note='convnext_tiny features split into stem + stages: every stage index shifts by one')
+def _convnext_split():
+    src = torchvision_module().models.convnext_tiny(weights=None)
+    dst = Slots(stem=src.features[0], stages=nn.Sequential(*list(src.features)[1:]),
+                head=src.classifier)
+    return Case(keep(src), dst, None)
+
+
+# --- inserted and removed levels
+
+
+@register_pair('resnet18-wrapped-blocks', 'identity', fast=True,
+               note='every residual block wrapped in an extra Sequential level (layer1.0.block.conv1)')
+def _wrapped_blocks():
+    src = torchvision_module().models.resnet18(weights=None)
+    ref = copy.deepcopy(src)
+    state = keep(src)
+    for i in range(1, 5):
+        layer = getattr(src, f'layer{i}')
+        setattr(src, f'layer{i}', nn.Sequential(*[
+            nn.Sequential(OrderedDict(block=b)) for b in layer]))
+    return Case(state, src, None, ref, image())
+
+
+@register_pair('resnet50-inserted-level', 'identity',
+               note='every resnet50 stage gets a middle level (layer1.blocks.0.conv1)')
+def _inserted_level():
+    src = torchvision_module().models.resnet50(weights=None)
+    state = keep(src)
+    for i in range(1, 5):
+        setattr(src, f'layer{i}', nn.Sequential(OrderedDict(blocks=getattr(src, f'layer{i}'))))
+    return Case(state, src, None)
+
+
+# --- split backbones (slices re-indexed or keeping their indices)
+
+
+def _reindexed(seq, cuts):
+    """``seq`` cut at ``cuts`` into new Sequentials (their indices restart at 0)."""
+    items, bounds = list(seq), [0, *cuts, len(seq)]
+    return [nn.Sequential(*items[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+def _kept_indices(seq, cuts):
+    """``seq`` cut at ``cuts`` into Sequentials that keep the original indices (LPIPS)."""
+    bounds, out = [0, *cuts, len(seq)], []
+    for a, b in zip(bounds, bounds[1:]):
+        part = nn.Sequential()
+        for i in range(a, b):
+            part.add_module(str(i), seq[i])
+        out.append(part)
+    return out
+
+
+_VGG16_CUTS = [4, 9, 16, 23]  # relu1_2, relu2_2, relu3_3, relu4_3 (perceptual losses)
+
+
+@register_pair('vgg16-perceptual-slices', 'identity',
+               note='vgg16.features cut into slice1..slice5 re-indexed from 0, as perceptual losses do')
+def _vgg_slices():
+    src = tv_model('vgg16')
+    parts = _reindexed(src.features, _VGG16_CUTS)
+    return Case(keep(src), Slots(**{f'slice{i + 1}': p for i, p in enumerate(parts)}), None)
+
+
+@register_pair('vgg16-lpips-slices', 'identity',
+               note="vgg16.features cut into slice1..slice5 that keep their indices (LPIPS: slice2.4.weight)")
+def _vgg_lpips():
+    src = tv_model('vgg16')
+    parts = _kept_indices(src.features, _VGG16_CUTS)
+    return Case(keep(src), Slots(**{f'slice{i + 1}': p for i, p in enumerate(parts)}), None)
+
+
+@register_pair('resnet50-c4', 'identity',
+               note='resnet50 split as a C4 detector: backbone = stem..layer3 re-indexed, '
+                    'roi_heads.res5 = layer4, the fc belongs nowhere')
+def _resnet_c4():
+    r = tv_model('resnet50')
+    backbone = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3)
+    return Case(keep(r), Slots(backbone=backbone, roi_heads=Slots(res5=r.layer4)), None)
+
+
+@register_pair('resnet18-three-way', 'identity', fast=True,
+               note='resnet18 as ModuleDict(stem=(conv, bn), stages=ModuleList(layer1..4), head=fc)')
+def _three_way():
+    r = tv_model('resnet18')
+    dst = nn.ModuleDict(dict(
+        stem=nn.Sequential(OrderedDict(conv=r.conv1, bn=r.bn1)),
+        stages=nn.ModuleList([r.layer1, r.layer2, r.layer3, r.layer4]), head=r.fc))
+    return Case(keep(r), dst, None)
+
+
+@register_pair('mobilenet_v2-low-high', 'identity', fast=True,
+               note='mobilenet_v2.features cut into low = [:4] and high = [4:] re-indexed (deeplab-style)')
+def _mobilenet_split():
+    src = tv_model('mobilenet_v2')
+    low, high = _reindexed(src.features, [4])
+    return Case(keep(src), Slots(low=low, high=high), None)
+
+
+@register_pair('densenet121-split', 'identity',
+               note='densenet121.features cut after denseblock2, both halves re-indexed (names lost)')
+def _densenet_split():
+    src = tv_model('densenet121')
+    first, second = _reindexed(src.features, [6])
+    return Case(keep(src), Slots(encoder1=first, encoder2=second, classifier=src.classifier), None)
+
+
+@register_pair('efficientnet_b0-stem-blocks-head', 'identity',
+               note='efficientnet_b0.features as stem = [0], blocks = [1:8] re-indexed, head = [8]')
+def _effnet_split():
+    src = tv_model('efficientnet_b0')
+    f = src.features
+    return Case(keep(src), Slots(stem=f[0], blocks=nn.Sequential(*list(f)[1:8]), head=f[8],
+                                   fc=src.classifier), None)
+
+
+@register_pair('swin_t-stem-stages', 'identity',
+               note='swin_t.features as stem = [0] and stages = ModuleList([1:]) (every index shifts)')
+def _swin_split():
+    src = tv_model('swin_t')
+    return Case(keep(src), Slots(stem=src.features[0], stages=nn.ModuleList(list(src.features)[1:]),
+                                   norm=src.norm, head=src.head), None)
+
+
+@register_pair('regnet_y_400mf-stem-stages', 'identity', fast=True,
+               note='regnet_y_400mf as stem + stages = ModuleList(trunk_output.block1..4) + fc')
+def _regnet_split():
+    src = tv_model('regnet_y_400mf')
+    return Case(keep(src), Slots(stem=src.stem, stages=nn.ModuleList(list(src.trunk_output)),
+                                   fc=src.fc), None)
+
+
+# --- inserted and removed levels in other families
+
+
+@register_pair('efficientnet_b0-inserted-level', 'identity', fast=True,
+               note='every efficientnet_b0 stage gets a middle level (features.1.blocks.0.block...)')
+def _effnet_inserted():
+    src = tv_model('efficientnet_b0')
+    state = keep(src)
+    for i in range(1, 8):
+        src.features[i] = nn.Sequential(OrderedDict(blocks=src.features[i]))
+    return Case(state, src, None)
+
+
+@register_pair('vgg16_bn-encoder-level', 'identity',
+               note='vgg16_bn with features moved under encoder.features and classifier under head.mlp')
+def _vgg_levels():
+    src = tv_model('vgg16_bn')
+    dst = Slots(encoder=Slots(features=src.features, pool=src.avgpool),
+                head=Slots(mlp=src.classifier))
+    return Case(keep(src), dst, None)
+
+
+@register_pair('resnet50-removed-level', 'identity',
+               note='a checkpoint whose stages had a middle level (layer1.blocks.0.conv1) into plain resnet50')
+def _removed_level():
+    r = tv_model('resnet50')
+    src = copy.copy(r)
+    src._modules = OrderedDict(r._modules)
+    for i in range(1, 5):
+        src._modules[f'layer{i}'] = nn.Sequential(OrderedDict(blocks=getattr(r, f'layer{i}')))
+    return Case(keep(src), r, None)
