@@ -282,3 +282,71 @@ def _timm_mbv2_features_only():
     src = timm.create_model('mobilenetv2_100', pretrained=False)
     dst = timm.create_model('mobilenetv2_100', pretrained=False, features_only=True)
     state = keep(src)
+
+
+# --- more timm <-> torchvision families (hunt 2), checked by equal outputs
+
+
+for _name, _args, _kw in [
+    # torchvision's EfficientNetV2 and MobileNetV3 BatchNorms use eps=1e-3 (timm's 1e-5)
+    ('timm-efficientnetv2_s->tv-efficientnet_v2_s', ('efficientnetv2_s', 'efficientnet_v2_s'),
+     dict(prepare=_bn_eps(1e-3))),
+    ('timm-mobilenetv3_small_100->tv-mobilenet_v3_small', ('mobilenetv3_small_100', 'mobilenet_v3_small'),
+     dict(prepare=_bn_eps(1e-3))),
+    ('tv-mobilenet_v3_small->timm-mobilenetv3_small_100', ('mobilenetv3_small_100', 'mobilenet_v3_small'),
+     dict(prepare=_bn_eps(1e-3), timm_to_tv=False)),
+    ('timm-efficientnet_b3->tv-efficientnet_b3', ('efficientnet_b3', 'efficientnet_b3'), {}),
+    ('tv-efficientnet_b0->timm-efficientnet_b0', ('efficientnet_b0', 'efficientnet_b0'),
+     dict(timm_to_tv=False)),
+    ('timm-convnext_small->tv-convnext_small', ('convnext_small', 'convnext_small'), {}),
+    ('tv-convnext_tiny->timm-convnext_tiny', ('convnext_tiny', 'convnext_tiny'), dict(timm_to_tv=False)),
+    ('timm-wide_resnet50_2->tv-wide_resnet50_2', ('wide_resnet50_2', 'wide_resnet50_2'), {}),
+    ('timm-densenet169->tv-densenet169', ('densenet169', 'densenet169'), {}),
+]:
+    register_pair(_name, 'outputs', cross_naming=not _name.startswith('timm-wide'),
+                  note=f'timm {_args[0]} <-> torchvision {_args[1]} (the state dicts zip in order)')(
+        lambda a=_args, k=_kw: _timm_tv(*a, **k))
+
+
+register_pair('timm-regnetx_016->tv-regnet_x_1_6gf', 'outputs', cross_naming=True,
+              note='timm regnetx_016 -> torchvision regnet_x_1_6gf (no SE; proj registered first '
+                   'in torchvision)')(lambda: _regnet_case('regnetx_016', 'regnet_x_1_6gf', True))
+register_pair('tv-regnet_x_1_6gf->timm-regnetx_016', 'outputs', cross_naming=True,
+              note='the same, torchvision to timm')(
+    lambda: _regnet_case('regnetx_016', 'regnet_x_1_6gf', False))
+register_pair('timm-regnety_016->tv-regnet_y_1_6gf', 'outputs', cross_naming=True,
+              note='timm regnety_016 -> torchvision regnet_y_1_6gf (27 blocks, SE)')(
+    lambda: _regnet_case('regnety_016', 'regnet_y_1_6gf', True))
+
+
+def _timm_vit_case(timm_arch, tv_cfg, timm_to_tv=True):
+    a = timm_module().create_model(timm_arch, pretrained=False)
+    b = torchvision_module().models.vision_transformer.VisionTransformer(image_size=224, **tv_cfg)
+    truth = _vit_truth(a.state_dict())
+    if timm_to_tv:
+        return Case(keep(a), b, truth, a, image(224))
+    return Case(keep(b), a, {v: k for k, v in truth.items()}, b, image(224))
+
+
+_DEIT_TINY = dict(patch_size=16, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768)
+register_pair('timm-deit_tiny->tv-vit(tiny config)', 'outputs', cross_naming=True,
+              note='timm deit_tiny_patch16_224 -> torchvision VisionTransformer configured alike '
+                   '(192 wide, 3 heads, 12 layers: 12 blocks of equal shapes)')(
+    lambda: _timm_vit_case('deit_tiny_patch16_224', _DEIT_TINY))
+register_pair('tv-vit(tiny config)->timm-deit_tiny', 'outputs', cross_naming=True,
+              note='the same, torchvision to timm')(
+    lambda: _timm_vit_case('deit_tiny_patch16_224', _DEIT_TINY, False))
+register_pair('timm-vit_base_patch32->tv-vit_b_32', 'outputs', cross_naming=True,
+              note='timm vit_base_patch32_224 -> torchvision vit_b_32')(
+    lambda: _timm_vit_case('vit_base_patch32_224', dict(patch_size=32, num_layers=12, num_heads=12,
+                                                        hidden_dim=768, mlp_dim=3072)))
+
+
+@register_pair('tv-swin_t->timm-swin_tiny', 'outputs', cross_naming=True,
+               note="torchvision swin_t -> timm swin_tiny_patch4_window7_224 (the reverse of "
+                    "timm-swin_tiny->tv-swin_t; torchvision's relative_position_index buffers belong nowhere)")
+def _swin_cross_reverse():
+    a = timm_module().create_model('swin_tiny_patch4_window7_224', pretrained=False)
+    b = tv_model('swin_t')
+    truth = _swin_truth(a.state_dict())
+    return Case(keep(b), a, {v: k for k, v in truth.items()}, b, image(224))
