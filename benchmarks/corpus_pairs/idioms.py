@@ -218,3 +218,83 @@ for _arch, _drop in [('mobilenetv2_100', 2), ('mobilenetv3_large_100', 2), ('mna
     register_pair(f'timm-{_arch}-children', 'identity',
                   note=f'nn.Sequential(*list(timm {_arch}.children())[:-{_drop}])')(
         lambda a=_arch, d=_drop: _timm_children(a, d))
+
+
+# --- more children idioms (hunt 2): flattened, ModuleList, ModuleDict, nested
+
+
+register_pair('resnet50-children[:-1]', 'identity',
+              note='nn.Sequential(*list(resnet50().children())[:-1]): the avgpool kept, the fc dropped')(
+    lambda: _children_case('resnet50', 1))
+
+
+@register_pair('resnet18-flat-blocks', 'identity',
+               note='children of children: nn.Sequential(conv1, bn1, relu, maxpool, *layer1, ..., '
+                    '*layer4): every block at the top level (layer2.0 -> 6)')
+def _flat_blocks():
+    r = tv_model('resnet18')
+    flat = [r.conv1, r.bn1, r.relu, r.maxpool]
+    for i in range(1, 5):
+        flat += list(getattr(r, f'layer{i}'))
+    return Case(keep(r), nn.Sequential(*flat), None)
+
+
+@register_pair('resnet18-modulelist-children', 'identity', fast=True,
+               note='nn.ModuleList(list(resnet18().children())[:-1])')
+def _modulelist_children():
+    r = tv_model('resnet18')
+    return Case(keep(r), nn.ModuleList(list(r.children())[:-1]), None)
+
+
+@register_pair('resnet18-moduledict-reversed', 'identity', fast=True,
+               note='nn.ModuleDict of resnet18 children under their own names, registered in '
+                    'reverse order (fc first, conv1 last): names agree, order does not')
+def _moduledict_reversed():
+    r = tv_model('resnet18')
+    return Case(keep(r), nn.ModuleDict(list(r.named_children())[::-1]), None)
+
+
+@register_pair('efficientnet_b0-flat-blocks', 'identity',
+               note='efficientnet_b0.features with its stages flattened: nn.Sequential(stem, '
+                    '*stage1, ..., *stage7, head conv): 16 MBConv blocks re-indexed 1..16')
+def _effnet_flat():
+    src = tv_model('efficientnet_b0')
+    f = src.features
+    flat = [f[0]] + [block for stage in list(f)[1:8] for block in stage] + [f[8]]
+    return Case(keep(src), nn.Sequential(*flat), None)
+
+
+@register_pair('convnext_tiny-flat-stages', 'identity',
+               note='convnext_tiny.features with the block stages flattened between the '
+                    'downsample layers (18 CNBlocks and 4 norm-conv layers re-indexed)')
+def _convnext_flat():
+    src = tv_model('convnext_tiny')
+    flat = []
+    for i, part in enumerate(src.features):
+        flat += list(part) if i % 2 else [part]
+    return Case(keep(src), nn.Sequential(*flat), None)
+
+
+@register_pair('mobilenet_v2-features[:-1]', 'identity',
+               note='nn.Sequential(*list(mobilenet_v2().features.children())[:-1]): the last 1x1 '
+                    'conv and the classifier belong nowhere')
+def _mobilenet_features_cut():
+    src = tv_model('mobilenet_v2')
+    return Case(keep(src), nn.Sequential(*list(src.features.children())[:-1]), None)
+
+
+@register_pair('densenet121-features-children', 'identity',
+               note='nn.Sequential(*densenet121().features.children()): denseblock1 -> 4, '
+                    'transition1 -> 5, ... (names lost one level down)')
+def _densenet_features_children():
+    src = tv_model('densenet121')
+    return Case(keep(src), nn.Sequential(*src.features.children()), None)
+
+
+register_pair('timm-vit_small-children', 'identity',
+              note="nn.Sequential(*list(timm vit_small_patch16_224.children())[:-1]): the root's "
+                   'cls_token and pos_embed are lost; 12 blocks of equal shapes')(
+    lambda: _timm_children('vit_small_patch16_224', 1))
+register_pair('timm-mixer_s16-children', 'identity',
+              note='nn.Sequential(*list(timm mixer_s16_224.children())[:-1]): 8 mixer blocks '
+                   'of equal shapes')(lambda: _timm_children('mixer_s16_224', 1))

@@ -15,7 +15,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from corpus_pairs.models import Slots, image, keep, torchvision_module, tv_model
+from corpus_pairs.models import Slots, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
 
@@ -208,3 +208,100 @@ def _removed_level():
     for i in range(1, 5):
         src._modules[f'layer{i}'] = nn.Sequential(OrderedDict(blocks=getattr(r, f'layer{i}')))
     return Case(keep(src), r, None)
+
+
+# --- more split backbones (hunt 2): three parts, SSD-like, split transformer stacks
+
+
+@register_pair('resnet50-three-parts', 'identity',
+               note='resnet50 as stem = (conv1, bn1, relu, maxpool), low = (layer1, layer2), '
+                    'high = (layer3, layer4) re-indexed, fc')
+def _resnet_three_parts():
+    r = tv_model('resnet50')
+    dst = Slots(stem=nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool),
+                low=nn.Sequential(r.layer1, r.layer2), high=nn.Sequential(r.layer3, r.layer4), fc=r.fc)
+    return Case(keep(r), dst, None)
+
+
+@register_pair('vgg16-ssd-three-parts', 'identity',
+               note='SSD-style: vgg16.features[:23] (to conv4_3) and [23:30] (conv5) re-indexed, '
+                    'new dilated fc6/fc7 convolutions and extras; the vgg classifier belongs nowhere')
+def _vgg_ssd_split():
+    src = tv_model('vgg16')
+    f = list(src.features)
+    dst = Slots(conv4_3=nn.Sequential(*f[:23]), conv5=nn.Sequential(*f[23:30]),
+                fc=nn.Sequential(nn.Conv2d(512, 1024, 3, padding=6, dilation=6), nn.ReLU(),
+                                 nn.Conv2d(1024, 1024, 1), nn.ReLU()),
+                extras=nn.ModuleList([nn.Conv2d(1024, 256, 1), nn.Conv2d(256, 512, 3, 2, 1),
+                                      nn.Conv2d(512, 128, 1), nn.Conv2d(128, 256, 3, 2, 1)]))
+    return Case(keep(src), dst, None)
+
+
+@register_pair('swin_t-three-parts', 'identity',
+               note='swin_t.features cut into [0:3], [3:5], [5:8], each re-indexed, then norm and head')
+def _swin_three_parts():
+    src = tv_model('swin_t')
+    a, b, c = _reindexed(src.features, [3, 5])
+    return Case(keep(src), Slots(early=a, middle=b, late=c, norm=src.norm, head=src.head), None)
+
+
+@register_pair('efficientnet_b0-low-high', 'identity',
+               note='efficientnet_b0.features cut into low = [:4] and high = [4:] re-indexed')
+def _effnet_low_high():
+    src = tv_model('efficientnet_b0')
+    low, high = _reindexed(src.features, [4])
+    return Case(keep(src), Slots(low=low, high=high, classifier=src.classifier), None)
+
+
+class _SplitViT(nn.Module):
+    """A torchvision ViT whose encoder layers are two ModuleLists (first half, second half)."""
+
+    def __init__(self, vit, cut):
+        super().__init__()
+        self.class_token = vit.class_token
+        self.conv_proj = vit.conv_proj
+        layers = list(vit.encoder.layers)
+        self.pos_embedding = vit.encoder.pos_embedding
+        self.first = nn.ModuleList(layers[:cut])
+        self.second = nn.ModuleList(layers[cut:])
+        self.ln = vit.encoder.ln
+        self.heads = vit.heads
+
+
+@register_pair('tv-vit(tiny config)-split-encoder', 'identity',
+               note='a 12-layer torchvision ViT (192 wide) with the encoder layers split into '
+                    'first = ModuleList(layers[:6]) and second = ModuleList(layers[6:]): 12 '
+                    'blocks of equal shapes, the second half re-indexed from 0')
+def _vit_split():
+    vit = torchvision_module().models.vision_transformer.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768)
+    return Case(keep(vit), _SplitViT(vit, 6), None)
+
+
+class _SplitTimmViT(nn.Module):
+    """A timm ViT whose blocks are cut into two Sequentials."""
+
+    def __init__(self, vit, cut):
+        super().__init__()
+        self.cls_token, self.pos_embed = vit.cls_token, vit.pos_embed
+        self.patch_embed = vit.patch_embed
+        self.blocks_a = nn.Sequential(*list(vit.blocks)[:cut])
+        self.blocks_b = nn.Sequential(*list(vit.blocks)[cut:])
+        self.norm, self.head = vit.norm, vit.head
+
+
+@register_pair('timm-deit_tiny-split-blocks', 'identity',
+               note='timm deit_tiny_patch16_224 with blocks cut into blocks_a = [:4] and '
+                    'blocks_b = [4:] re-indexed (12 blocks of equal shapes)')
+def _timm_vit_split():
+    vit = timm_module().create_model('deit_tiny_patch16_224', pretrained=False)
+    return Case(keep(vit), _SplitTimmViT(vit, 4), None)
+
+
+@register_pair('timm-mixer_s16-split-blocks', 'identity',
+               note='timm mixer_s16_224 with its 8 equal blocks cut into two Sequentials at 3')
+def _mixer_split():
+    m = timm_module().create_model('mixer_s16_224', pretrained=False)
+    blocks = list(m.blocks)
+    return Case(keep(m), Slots(stem=m.stem, early=nn.Sequential(*blocks[:3]),
+                               late=nn.Sequential(*blocks[3:]), norm=m.norm, head=m.head), None)
