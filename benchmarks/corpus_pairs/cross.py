@@ -282,6 +282,7 @@ def _timm_mbv2_features_only():
     src = timm.create_model('mobilenetv2_100', pretrained=False)
     dst = timm.create_model('mobilenetv2_100', pretrained=False, features_only=True)
     state = keep(src)
+    return Case(state, dst, truth_by_names(state, dst, [('', '')]))
 
 
 # --- more timm <-> torchvision families (hunt 2), checked by equal outputs
