@@ -192,3 +192,79 @@ def _ema_into_wrapper():
 def _compiled_dp():
     r = tv_model('resnet18')
     return Case(torch.compile(nn.DataParallel(r, device_ids=[])).state_dict(keep_vars=True), r, None)
+
+
+# --- more side by side (hunt 2): a checkpoint that fits a bigger slot too, twins renamed
+
+
+def _vit(layers):
+    return torchvision_module().models.vision_transformer.VisionTransformer(
+        image_size=64, patch_size=16, num_layers=layers, num_heads=3, hidden_dim=96, mlp_dim=192)
+
+
+def _slots_case(makers, belongs, unjudged_slots=()):
+    """``makers``: ``[(name, () -> model)]``; the source is the slot ``belongs``."""
+    models = {name: make() for name, make in makers}
+    dst = Slots(**models)
+    unjudged = [k for k in dst.state_dict() if k.split('.')[0] in unjudged_slots]
+    return Case(keep(models[belongs]), dst, None, unjudged=unjudged)
+
+
+def _m(arch):
+    return lambda: tv_model(arch)
+
+
+for _name, _makers, _belongs, _note in [
+    ('resnet34+resnet18<-resnet18', [('large', _m('resnet34')), ('small', _m('resnet18'))], 'small',
+     'every resnet18 key also fits the resnet34 slot (same names, same shapes): the resnet18 slot '
+     'is complete, the other is not'),
+    ('resnet18+resnet34<-resnet18', [('small', _m('resnet18')), ('large', _m('resnet34'))], 'small',
+     'the same with the resnet18 slot first'),
+    ('convnext_small+convnext_tiny<-convnext_tiny',
+     [('small', _m('convnext_small')), ('tiny', _m('convnext_tiny'))], 'tiny',
+     'convnext_tiny fits convnext_small (stage 3 has 27 blocks instead of 9, same shapes)'),
+    ('convnext_tiny+convnext_small<-convnext_small',
+     [('tiny', _m('convnext_tiny')), ('small', _m('convnext_small'))], 'small',
+     'a convnext_small checkpoint: the tiny slot can hold 9 of its 27 stage-3 blocks'),
+    ('swin_s+swin_t<-swin_t', [('s', _m('swin_s')), ('t', _m('swin_t'))], 't',
+     'swin_t fits swin_s (18 blocks in stage 3 instead of 6)'),
+    ('vit(12 layers)+vit(6 layers)<-vit(6 layers)', [('deep', lambda: _vit(12)), ('shallow', lambda: _vit(6))],
+     'shallow', 'two small torchvision ViTs of one width: the 6-layer checkpoint fits both'),
+    ('resnet50 encoder + resnet18-block decoder<-resnet50',
+     [('encoder', _m('resnet50')),
+      ('decoder', lambda: Slots(**{f'up{i}': getattr(tv_model('resnet18'), f'layer{i}') for i in (4, 3, 2, 1)}))],
+     'encoder', "a decoder built of resnet18 stages (its 3x3 64-channel convs have the shapes of "
+     "resnet50's layer1 conv2)"),
+]:
+    register_pair(_name, 'identity', note=_note)(lambda mk=_makers, b=_belongs: _slots_case(mk, b))
+
+
+@register_pair('resnet18+renamed resnet18<-resnet18', 'identity', cross_naming=True,
+               note='a resnet18 checkpoint; the model holds a resnet18 and a RenamedResNet(resnet18): '
+                    'the same-named slot belongs, the renamed slot is unjudged (a worse fit by names)')
+def _plain_and_renamed():
+    return _slots_case([('plain', _m('resnet18')), ('renamed', lambda: RenamedResNet(tv_model('resnet18')))],
+                       'plain', ('renamed',))
+
+
+@register_pair('renamed resnet18+resnet18<-resnet18', 'identity', cross_naming=True,
+               note='the same with the renamed slot first')
+def _renamed_and_plain():
+    return _slots_case([('renamed', lambda: RenamedResNet(tv_model('resnet18'))), ('plain', _m('resnet18'))],
+                       'plain', ('renamed',))
+
+
+@register_pair('moco checkpoint->resnet18 (ambiguous)', 'identity',
+               note='a MoCo checkpoint (module.encoder_q.*, module.encoder_k.*, module.queue) of '
+                    'resnet18s with MLP heads into a plain resnet18: q and k tie (same depth, same '
+                    'shapes), nothing tells which is meant: the truth is empty')
+def _moco():
+    def encoder():
+        r = tv_model('resnet18')
+        r.fc = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 128))
+        return r
+    state = {f'module.encoder_q.{k}': v for k, v in keep(encoder()).items()}
+    state.update({f'module.encoder_k.{k}': v for k, v in keep(encoder()).items()})
+    state['module.queue'] = torch.zeros(128, 4096)
+    state['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
+    return Case(state, tv_model('resnet18'), {})
