@@ -125,3 +125,89 @@ def _detr():
     state = keep(src)
     truth = truth_by_names(state, dst, [('', 'backbone.0.body.')])
     return Case(state, dst, truth)
+
+
+# --- more detectors and segmenters (hunt 2): v2 builders, reverses, a U-Net encoder
+
+
+_DET, _SEG = 'torchvision.models.detection.', 'torchvision.models.segmentation.'
+for _name, _module, _factory, _build, _override in [
+    ('resnet50->retinanet_v2', _DET + 'retinanet', 'resnet50', tv_detector('retinanet_resnet50_fpn_v2'), None),
+    ('resnet50->fasterrcnn_v2', _DET + 'faster_rcnn', 'resnet50', tv_detector('fasterrcnn_resnet50_fpn_v2'), None),
+    ('mobilenet_v3->fasterrcnn_mobilenet_320', _DET + 'faster_rcnn', 'mobilenet_v3_large',
+     tv_detector('fasterrcnn_mobilenet_v3_large_320_fpn'), None),
+]:
+    register_pair(_name, 'identity', note=f'{_factory} checkpoint into the model whose builder built it')(
+        lambda m=_module, f=_factory, b=_build, o=_override: _captured_case(m, f, b, o))
+
+
+for _name, _module, _factory, _build, _override in [
+    ('keypointrcnn->resnet50', _DET + 'keypoint_rcnn', 'resnet50', tv_detector('keypointrcnn_resnet50_fpn'), None),
+    ('maskrcnn_v2->resnet50', _DET + 'mask_rcnn', 'resnet50', tv_detector('maskrcnn_resnet50_fpn_v2'), None),
+    ('fcos->resnet50', _DET + 'fcos', 'resnet50', tv_detector('fcos_resnet50_fpn'), None),
+    ('retinanet_v2->resnet50', _DET + 'retinanet', 'resnet50', tv_detector('retinanet_resnet50_fpn_v2'), None),
+    ('ssdlite320->mobilenet_v3_large', _DET + 'ssdlite', 'mobilenet_v3_large',
+     tv_detector('ssdlite320_mobilenet_v3_large'), {'reduced_tail': False}),
+    ('deeplabv3_mobilenet->mobilenet_v3_large', _SEG + 'deeplabv3', 'mobilenet_v3_large',
+     tv_segmenter('deeplabv3_mobilenet_v3_large'), None),
+]:
+    register_pair(_name, 'identity',
+                  note=f'a whole {_name.split("->")[0]} checkpoint into the {_factory} it was built on: '
+                       'its backbone belongs, nothing else')(
+        lambda m=_module, f=_factory, b=_build, o=_override: _captured_reverse(m, f, b, o))
+
+
+@register_pair('fasterrcnn->keypointrcnn', 'names',
+               note='a fasterrcnn_resnet50_fpn checkpoint into keypointrcnn_resnet50_fpn: backbone, '
+                    'rpn and box head by name, the 91-class box predictor shoved into the 2-class one, '
+                    'the keypoint head new')
+def _frcnn_to_keypoint():
+    src = tv_detector('fasterrcnn_resnet50_fpn')()
+    dst = tv_detector('keypointrcnn_resnet50_fpn')()
+    state = keep(src)
+    return Case(state, dst, truth_by_names(state, dst, [('', '')]))
+
+
+def _conv_bn_relu(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class _DecoderBlock(nn.Module):
+    def __init__(self, cin, skip, cout):
+        super().__init__()
+        self.conv1 = _conv_bn_relu(cin + skip, cout)
+        self.conv2 = _conv_bn_relu(cout, cout)
+
+
+def _smp_unet(resnet):
+    """segmentation_models_pytorch's Unet names: encoder = the resnet without fc and avgpool."""
+    del resnet.fc, resnet.avgpool
+    channels = [(512, 256, 256), (256, 128, 128), (128, 64, 64), (64, 64, 32), (32, 0, 16)]
+    decoder = Slots(center=nn.Identity(), blocks=nn.ModuleList([_DecoderBlock(*c) for c in channels]))
+    return Slots(encoder=resnet, decoder=decoder,
+                 segmentation_head=nn.Sequential(nn.Conv2d(16, 2, 3, padding=1)))
+
+
+@register_pair('resnet34->smp-unet', 'identity',
+               note='a resnet34 checkpoint into a segmentation_models_pytorch-style Unet (encoder.* = '
+                    'the resnet without fc/avgpool, decoder.blocks.N.convK.{0,1}, segmentation_head)')
+def _to_smp():
+    r = tv_model('resnet34')
+    state = keep(r)
+    return Case(state, _smp_unet(r), None)
+
+
+@register_pair('smp-unet->resnet34', 'identity',
+               note='the reverse: an smp-style Unet checkpoint into torchvision resnet34 (its fc gets nothing)')
+def _from_smp():
+    r = tv_model('resnet34')
+    fresh = tv_model('resnet34')
+    unet = _smp_unet(r)
+    return Case(keep(unet), _with_same_tensors(fresh, unet.encoder), None)
+
+
+def _with_same_tensors(model, encoder):
+    """``model`` whose tensors are the very objects of ``encoder`` where names agree (for identity)."""
+    for name, module in encoder.named_children():
+        setattr(model, name, module)
+    return model
