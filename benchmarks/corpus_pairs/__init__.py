@@ -42,7 +42,9 @@ removed levels), :mod:`corpus_pairs.slots` (backbones side by side, EMA
 copies, saved-with prefixes), :mod:`corpus_pairs.renamed` (renamed
 internals, HuggingFace and detectron2 names), :mod:`corpus_pairs.cross`
 (timm <-> torchvision), :mod:`corpus_pairs.published` (the published
-family), :mod:`corpus_pairs.sorted_keys` (checkpoints with sorted keys).
+family), :mod:`corpus_pairs.surgery` (blocks deleted, heads replaced,
+checkpoints with extra keys, quantizable models),
+:mod:`corpus_pairs.sorted_keys` (checkpoints with sorted or reversed keys).
 :mod:`corpus_pairs.registry` holds the cases and the registry,
 :mod:`corpus_pairs.models` the shared model building blocks.
 
@@ -59,7 +61,7 @@ from corpus_pairs.registry import PAIRS, Case, Pair, build_case, select_pairs, v
 
 # the families register their pairs on import, in report order
 from corpus_pairs import idioms, detection, splits, slots, renamed, cross  # noqa: F401,E402
-from corpus_pairs import published, sorted_keys  # noqa: F401,E402
+from corpus_pairs import published, surgery, sorted_keys  # noqa: F401,E402
 
 __all__ = [
     'Case',
