@@ -41,7 +41,8 @@ backbones), :mod:`corpus_pairs.splits` (split backbones, inserted and
 removed levels), :mod:`corpus_pairs.slots` (backbones side by side, EMA
 copies, saved-with prefixes), :mod:`corpus_pairs.renamed` (renamed
 internals, HuggingFace and detectron2 names), :mod:`corpus_pairs.cross`
-(timm <-> torchvision), :mod:`corpus_pairs.published` (the published
+(timm <-> torchvision), :mod:`corpus_pairs.foreign_names` (HuggingFace and
+mmpretrain names), :mod:`corpus_pairs.published` (the published
 family), :mod:`corpus_pairs.surgery` (blocks deleted, heads replaced,
 checkpoints with extra keys, quantizable models),
 :mod:`corpus_pairs.sorted_keys` (checkpoints with sorted or reversed keys).
@@ -61,7 +62,7 @@ from corpus_pairs.registry import PAIRS, Case, Pair, build_case, select_pairs, v
 
 # the families register their pairs on import, in report order
 from corpus_pairs import idioms, detection, splits, slots, renamed, cross  # noqa: F401,E402
-from corpus_pairs import published, surgery, sorted_keys  # noqa: F401,E402
+from corpus_pairs import foreign_names, published, surgery, sorted_keys  # noqa: F401,E402
 
 __all__ = [
     'Case',

@@ -16,6 +16,8 @@ from torch import nn
 from corpus_pairs.models import NO_AUX, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair, truth_by_names
 
+__all__ = ['vit_truth']
+
 
 # --- cross-library pairs (truth written by hand, checked by equal outputs)
 
@@ -43,7 +45,15 @@ def _zip_case(src, dst, x):
     return Case(s, dst, dict(zip(s, d)), src, x)
 
 
-def _vit_truth(timm_keys):
+def vit_truth(timm_keys) -> dict:
+    """
+    ``{timm ViT key: torchvision ViT key}`` for every key of a timm VisionTransformer.
+
+    Example:
+        >>> from corpus_pairs.cross import vit_truth
+        >>> vit_truth(['blocks.3.attn.qkv.weight'])
+        {'blocks.3.attn.qkv.weight': 'encoder.layers.encoder_layer_3.self_attention.in_proj_weight'}
+    """
     truth = {}
     for key in timm_keys:
         for pattern, repl in _VIT_RULES:
@@ -71,7 +81,7 @@ def _vits(small):
 
 def _vit_case(small, timm_to_tv):
     a, b, x = _vits(small)
-    truth = _vit_truth(a.state_dict())
+    truth = vit_truth(a.state_dict())
     if timm_to_tv:
         return Case(keep(a), b, truth, a, x)
     return Case(keep(b), a, {v: k for k, v in truth.items()}, b, x)
@@ -272,7 +282,7 @@ def _vit_small_real():
     a = timm_module().create_model('vit_small_patch16_224', pretrained=False)
     b = torchvision_module().models.vision_transformer.VisionTransformer(
         image_size=224, patch_size=16, num_layers=12, num_heads=6, hidden_dim=384, mlp_dim=1536)
-    return Case(keep(a), b, _vit_truth(a.state_dict()), a, image(224))
+    return Case(keep(a), b, vit_truth(a.state_dict()), a, image(224))
 
 
 @register_pair('timm-mobilenetv2_100->timm-features_only', 'names',
@@ -323,7 +333,7 @@ register_pair('timm-regnety_016->tv-regnet_y_1_6gf', 'outputs', cross_naming=Tru
 def _timm_vit_case(timm_arch, tv_cfg, timm_to_tv=True):
     a = timm_module().create_model(timm_arch, pretrained=False)
     b = torchvision_module().models.vision_transformer.VisionTransformer(image_size=224, **tv_cfg)
-    truth = _vit_truth(a.state_dict())
+    truth = vit_truth(a.state_dict())
     if timm_to_tv:
         return Case(keep(a), b, truth, a, image(224))
     return Case(keep(b), a, {v: k for k, v in truth.items()}, b, image(224))

@@ -135,3 +135,33 @@ register_pair('detectron2-names->resnet50', 'identity', cross_naming=True,
 register_pair('resnet18->detectron2-names', 'identity', cross_naming=True, fast=True,
               note='torchvision resnet18 -> detectron2 names (shortcut before conv1; the fc belongs nowhere)')(
     lambda: (lambda r: Case(keep(r), _d2_resnet(r), None))(tv_model('resnet18')))
+
+
+# --- more naming schemes (hunt 2): HuggingFace MobileNetV2 and ConvNext, mmpretrain ViT
+
+
+def _hf_mobilenet_v2(m):
+    """HuggingFace MobileNetV2 names (conv_stem holds the first block; layer.N.expand_1x1 ...)."""
+    f = m.features
+
+    def head(seq):  # a Conv2dNormActivation's conv and norm (slicing it would rebuild the class)
+        return seq[0], seq[1]
+
+    def block(b):
+        return _Named(('expand_1x1', _hf_conv(*head(b.conv[0]))), ('conv_3x3', _hf_conv(*head(b.conv[1]))),
+                      ('reduce_1x1', _hf_conv(b.conv[2], b.conv[3])))
+
+    stem = _Named(('first_conv', _hf_conv(*head(f[0]))), ('conv_3x3', _hf_conv(*head(f[1].conv[0]))),
+                  ('reduce_1x1', _hf_conv(f[1].conv[1], f[1].conv[2])))
+    body = _Named(('conv_stem', stem), ('layer', nn.ModuleList([block(b) for b in list(f)[2:18]])),
+                  ('conv_1x1', _hf_conv(*head(f[18]))))
+    return _Named(('mobilenet_v2', body), ('classifier', m.classifier[1]))
+
+
+register_pair('mobilenet_v2->hf-names', 'identity', cross_naming=True,
+              note='torchvision mobilenet_v2 -> the same modules under HuggingFace MobileNetV2 names '
+                   '(mobilenet_v2.conv_stem.{first_conv,conv_3x3,reduce_1x1}, layer.N.expand_1x1.convolution)')(
+    lambda: (lambda m: Case(keep(m), _hf_mobilenet_v2(m), None))(tv_model('mobilenet_v2')))
+register_pair('hf-names->mobilenet_v2', 'identity', cross_naming=True,
+              note='the reverse: a HuggingFace-named mobilenet_v2 checkpoint into torchvision mobilenet_v2')(
+    lambda: (lambda m: Case(keep(_hf_mobilenet_v2(m)), m, None))(tv_model('mobilenet_v2')))
