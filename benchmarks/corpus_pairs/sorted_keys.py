@@ -1,7 +1,8 @@
 """
-Variants of earlier pairs whose checkpoint keys come sorted by name, the
-order ``safetensors.safe_open(...).keys()`` gives (``features.10`` before
-``features.2``). Imported last: it builds on the pairs registered before.
+Variants of earlier pairs whose checkpoint keys come sorted by name (the
+order ``safetensors.safe_open(...).keys()`` gives: ``features.10`` before
+``features.2``), or in reverse order (a dict rebuilt back to front).
+Imported last: it builds on the pairs registered before.
 
 Example:
     >>> from corpus_pairs import build_case
@@ -37,3 +38,37 @@ for _base in ['resnet18-renamed', 'resnet50-children', 'efficientnet_b0-children
                   fast=_base in ('resnet18-renamed', 'timm-vit-small->tv-vit-small'),
                   note=f'{_base} with the checkpoint keys sorted by name, as read from a .safetensors '
                        'file (features.10 before features.2)')(_sorted_keys(_base))
+
+
+# --- hunt 2: more sorted-key variants, and checkpoints whose keys come in reverse order
+
+
+for _base in ['tv-vit(tiny config)-split-encoder', 'resnet50-three-parts', 'timm-deit_tiny->tv-vit(tiny config)',
+              'timm-regnetx_016->tv-regnet_x_1_6gf', 'resnet34+resnet18<-resnet18', 'hf-names->mobilenet_v2',
+              'mmpretrain-vit-names->timm-deit_tiny', 'resnet34->smp-unet', 'resnet50 checkpoint with junk keys',
+              'timm-efficientnetv2_s->tv-efficientnet_v2_s', 'resnet18-moduledict-reversed',
+              'resnet18-flat-blocks', 'swin_t-three-parts', 'moco checkpoint->resnet18 (ambiguous)',
+              'hf-convnext-names->tv-convnext_tiny', 'resnet50-delattr-layer3.2']:
+    register_pair(f'{_base} (sorted keys)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+                  note=f'{_base} with the checkpoint keys sorted by name, as read from a .safetensors '
+                       'file (features.10 before features.2)')(_sorted_keys(_base))
+
+
+def _reversed_keys(name):
+    """The named pair with its source keys in reverse order (a dict rebuilt back to front)."""
+    def build():
+        case = PAIRS[name].build()
+        case.source = dict(reversed(list(case.source.items())))
+        return case
+    return build
+
+
+for _base in ['resnet50-children', 'resnet18-renamed', 'timm-efficientnet_b0->tv-efficientnet_b0',
+              'timm-deit_tiny->tv-vit(tiny config)', 'resnet18+resnet34<-resnet34',
+              'resnet18x2<-resnet18 (ambiguous)', 'hf-names->resnet18', 'swin_t-stem-stages',
+              'resnet50-three-parts', 'tv-vit(tiny config)-split-encoder', 'resnet18-lightning-ema',
+              'detectron2-names->resnet18', 'mobilenet_v2->hf-names', 'resnet18-stem-body']:
+    register_pair(f'{_base} (reversed keys)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+                  fast=_base in ('resnet18-renamed', 'resnet18x2<-resnet18 (ambiguous)'),
+                  note=f'{_base} with the checkpoint keys in reverse order (a state dict rebuilt back '
+                       'to front)')(_reversed_keys(_base))
