@@ -361,3 +361,65 @@ def _swin_cross_reverse():
     b = tv_model('swin_t')
     truth = _swin_truth(a.state_dict())
     return Case(keep(b), a, {v: k for k, v in truth.items()}, b, image(224))
+
+
+# --- timm features_only models whose module names lose a dot (stages.0 -> stages_0)
+
+
+def _features_only_truth(names, dst):
+    """``{key: key with the first '.' of a features_only module name turned into '_'}`` where it exists."""
+    kept = dst.state_dict().keys()
+    truth = {}
+    for key in names:
+        for candidate in (key, re.sub(r'^(\w+)\.(\d+)\.', r'\1_\2.', key)):
+            if candidate in kept:
+                truth[key] = candidate
+                break
+    return truth
+
+
+@register_pair('timm-convnext_tiny->timm-features_only', 'names',
+               note="timm convnext_tiny -> the same with features_only=True: stem.0 -> stem_0, "
+                    'stages.N -> stages_N, the head belongs nowhere')
+def _convnext_features_only():
+    timm = timm_module()
+    src = timm.create_model('convnext_tiny', pretrained=False)
+    dst = timm.create_model('convnext_tiny', pretrained=False, features_only=True)
+    state = keep(src)
+    return Case(state, dst, _features_only_truth(state, dst))
+
+
+@register_pair('timm-swin_tiny->timm-features_only', 'names',
+               note="timm swin_tiny_patch4_window7_224 -> features_only=True: layers.N -> layers_N; "
+                    'the final norm and head belong nowhere')
+def _swin_features_only():
+    timm = timm_module()
+    src = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False)
+    dst = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False, features_only=True)
+    state = keep(src)
+    return Case(state, dst, _features_only_truth(state, dst))
+
+
+@register_pair('tv-convnext_tiny->timm-features_only', 'names', cross_naming=True,
+               note='torchvision convnext_tiny -> timm convnext_tiny features_only: the truth is the '
+                    'verified zip (timm-convnext_tiny->tv-convnext_tiny) through the renamed stem_0/stages_N')
+def _tv_convnext_features_only():
+    timm = timm_module()
+    src = tv_model('convnext_tiny')
+    full = timm.create_model('convnext_tiny', pretrained=False)
+    dst = timm.create_model('convnext_tiny', pretrained=False, features_only=True)
+    state = keep(src)
+    to_dst = _features_only_truth(full.state_dict(), dst)
+    return Case(state, dst, {s: to_dst[t] for s, t in zip(state, full.state_dict()) if t in to_dst})
+
+
+@register_pair('timm-efficientnet_b0->tv-efficientnet_b0 (no num_batches_tracked)', 'outputs',
+               cross_naming=True,
+               note='the timm -> torchvision efficientnet_b0 pair from a checkpoint saved before '
+                    'BatchNorm had num_batches_tracked (PyTorch < 0.4.1): 49 fewer keys')
+def _effnet_no_counters():
+    case = _zip_case(timm_module().create_model('efficientnet_b0', pretrained=False),
+                     tv_model('efficientnet_b0'), image(64))
+    case.source = {k: v for k, v in case.source.items() if not k.endswith('num_batches_tracked')}
+    case.truth = {k: v for k, v in case.truth.items() if k in case.source}
+    return case

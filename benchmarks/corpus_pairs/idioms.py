@@ -298,3 +298,72 @@ register_pair('timm-vit_small-children', 'identity',
 register_pair('timm-mixer_s16-children', 'identity',
               note='nn.Sequential(*list(timm mixer_s16_224.children())[:-1]): 8 mixer blocks '
                    'of equal shapes')(lambda: _timm_children('mixer_s16_224', 1))
+
+
+# --- more flattened stages (hunt 2, after convnext_tiny-flat-stages went wrong)
+
+
+def _flatten_odd(features):
+    """``features`` with every odd entry (a stage of blocks) spliced in place."""
+    flat = []
+    for i, part in enumerate(features):
+        flat += list(part) if i % 2 else [part]
+    return nn.Sequential(*flat)
+
+
+register_pair('swin_t-flat-stages', 'identity',
+              note='swin_t.features with the block stages flattened between the patch-merging layers')(
+    lambda: (lambda m: Case(keep(m), _flatten_odd(m.features), None))(tv_model('swin_t')))
+register_pair('convnext_small-flat-stages', 'identity',
+              note='convnext_small.features with the block stages flattened (27 equal blocks in stage 3)')(
+    lambda: (lambda m: Case(keep(m), _flatten_odd(m.features), None))(tv_model('convnext_small')))
+
+
+@register_pair('timm-convnext_tiny-flat-stages', 'identity',
+               note='timm convnext_tiny as nn.Sequential(stem, then per stage its downsample and '
+                    'its blocks spliced in place)')
+def _timm_convnext_flat():
+    m = timm_module().create_model('convnext_tiny', pretrained=False)
+    flat = [m.stem]
+    for stage in m.stages:
+        flat += [stage.downsample, *stage.blocks]
+    return Case(keep(m), nn.Sequential(*flat), None)
+
+
+@register_pair('regnet_y_400mf-flat-blocks', 'identity',
+               note='regnet_y_400mf as nn.Sequential(stem, *block1, ..., *block4): names like '
+                    'block2-3 become top-level indices')
+def _regnet_flat():
+    m = tv_model('regnet_y_400mf')
+    flat = [m.stem] + [b for stage in m.trunk_output for b in stage]
+    return Case(keep(m), nn.Sequential(*flat), None)
+
+
+@register_pair('resnet50-grouped-stem-children', 'identity',
+               note='nn.Sequential(nn.Sequential(conv1, bn1, relu, maxpool), layer1, ..., layer4): the '
+                    'stem grouped one level down, the stages re-indexed 1..4')
+def _grouped_stem():
+    r = tv_model('resnet50')
+    children = list(r.children())
+    return Case(keep(r), nn.Sequential(nn.Sequential(*children[:4]), *children[4:8]), None)
+
+
+@register_pair('vit(tiny config)-layers-as-blocks', 'identity',
+               note='a torchvision ViT whose encoder layers are re-registered as blocks = '
+                    'ModuleList(encoder.layers) (encoder_layer_N -> blocks.N), the rest in place')
+def _vit_layers_as_blocks():
+    vit = torchvision_module().models.vision_transformer.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768)
+    state = keep(vit)
+    vit.blocks = nn.ModuleList(list(vit.encoder.layers))
+    vit.encoder.layers = nn.Sequential()
+    return Case(state, vit, None)
+
+
+@register_pair('resnet18-renamed-reversed-dict', 'identity', cross_naming=True,
+               note='nn.ModuleDict(head=fc, stage4=layer4, ..., stage1=layer1, norm=bn1, stem=conv1): '
+                    'renamed AND registered in reverse order; neither names nor order agree')
+def _renamed_reversed():
+    r = tv_model('resnet18')
+    named = [('stem', r.conv1), ('norm', r.bn1)] + [(f'stage{i}', getattr(r, f'layer{i}')) for i in range(1, 5)]
+    return Case(keep(r), nn.ModuleDict([('head', r.fc)] + named[::-1]), None)

@@ -72,3 +72,15 @@ _EXTRA = [
 for _name, _src, _dst in _EXTRA:
     register_pair(_name, 'names', note='published family: another depth, the same names')(
         lambda s=_src, d=_dst: _names_case(s, d, [('', '')]))
+
+
+def _vit(layers):
+    return lambda: torchvision_module().models.vision_transformer.VisionTransformer(
+        image_size=64, patch_size=16, num_layers=layers, num_heads=3, hidden_dim=96, mlp_dim=192)
+
+
+for _name, _src, _dst in [('vit(12 layers)->vit(6 layers)', _vit(12), _vit(6)),
+                          ('vit(6 layers)->vit(12 layers)', _vit(6), _vit(12))]:
+    register_pair(_name, 'names', note='a torchvision ViT of another depth, one width: the same names '
+                                       '(encoder_layer_N of equal shapes)')(
+        lambda s=_src, d=_dst: _names_case(s, d, [('', '')]))

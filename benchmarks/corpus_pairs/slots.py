@@ -15,7 +15,7 @@ import copy
 import torch
 from torch import nn
 
-from corpus_pairs.models import RenamedResNet, Slots, Wrap, keep, torchvision_module, tv_model
+from corpus_pairs.models import RenamedResNet, Slots, Wrap, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair, truth_by_names
 
 
@@ -268,3 +268,29 @@ def _moco():
     state['module.queue'] = torch.zeros(128, 4096)
     state['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
     return Case(state, tv_model('resnet18'), {})
+
+
+@register_pair('resnet18->renamed resnet18+resnet34', 'identity', cross_naming=True,
+               note='a torchvision resnet18 into two renamed backbones side by side, the resnet18 '
+                    'slot first: only that slot')
+def _renamed_slots_small_first():
+    src = tv_model('resnet18')
+    return Case(keep(src), Slots(small=RenamedResNet(src), big=RenamedResNet(tv_model('resnet34'))), None)
+
+
+register_pair('vit(6 layers)+vit(12 layers)<-vit(12 layers)', 'identity',
+              note='a 12-layer ViT checkpoint; the 6-layer slot can hold half of it, the 12-layer '
+                   'slot all')(
+    lambda: _slots_case([('shallow', lambda: _vit(6)), ('deep', lambda: _vit(12))], 'deep'))
+
+
+@register_pair('timm-efficientnet_b0->tv-efficientnet_b1+b0', 'names', cross_naming=True,
+               note='a timm efficientnet_b0 checkpoint into torchvision efficientnet_b1 and b0 side '
+                    'by side: the b0 slot by the timm<->torchvision zip (verified by outputs in '
+                    'timm-efficientnet_b0->tv-efficientnet_b0), the b1 slot gets nothing')
+def _timm_b0_into_slots():
+    src = timm_module().create_model('efficientnet_b0', pretrained=False)
+    b0 = tv_model('efficientnet_b0')
+    dst = Slots(big=tv_model('efficientnet_b1'), small=b0)
+    state = keep(src)
+    return Case(state, dst, {s: f'small.{d}' for s, d in zip(state, b0.state_dict())})

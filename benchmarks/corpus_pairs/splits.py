@@ -305,3 +305,68 @@ def _mixer_split():
     blocks = list(m.blocks)
     return Case(keep(m), Slots(stem=m.stem, early=nn.Sequential(*blocks[:3]),
                                late=nn.Sequential(*blocks[3:]), norm=m.norm, head=m.head), None)
+
+
+# --- equal blocks cut into stacks (hunt 2, after the first cut went wrong)
+
+
+class _StackedTimmViT(nn.Module):
+    """A timm ViT whose blocks are cut at ``cuts`` into Sequentials named ``names``."""
+
+    def __init__(self, vit, cuts, names):
+        super().__init__()
+        self.cls_token, self.pos_embed = vit.cls_token, vit.pos_embed
+        self.patch_embed = vit.patch_embed
+        for name, part in zip(names, _reindexed(vit.blocks, cuts)):
+            self.add_module(name, part)
+        self.norm, self.head = vit.norm, vit.head
+
+
+@register_pair('timm-deit_tiny-three-stacks', 'identity',
+               note='timm deit_tiny blocks cut into three stacks of 4 (stack1..3), each re-indexed from 0')
+def _timm_vit_three():
+    vit = timm_module().create_model('deit_tiny_patch16_224', pretrained=False)
+    return Case(keep(vit), _StackedTimmViT(vit, [4, 8], ['stack1', 'stack2', 'stack3']), None)
+
+
+@register_pair('timm-deit_tiny-blocks+blocks2', 'identity',
+               note='timm deit_tiny blocks cut at 6: blocks keeps [:6] under its name, blocks2 = [6:] '
+                    're-indexed from 0')
+def _timm_vit_keep_first():
+    vit = timm_module().create_model('deit_tiny_patch16_224', pretrained=False)
+    return Case(keep(vit), _StackedTimmViT(vit, [6], ['blocks', 'blocks2']), None)
+
+
+@register_pair('resnet34-layer3-split', 'identity',
+               note='resnet34 with layer3 (6 blocks, 5 of equal shapes) cut into layer3 = [:3] and '
+                    'layer3_tail = [3:] re-indexed, registered after layer3')
+def _resnet34_layer3_split():
+    r = tv_model('resnet34')
+    state = keep(r)
+    head, tail = _reindexed(r.layer3, [3])
+    modules = OrderedDict()
+    for name, child in r.named_children():
+        modules[name] = head if name == 'layer3' else child
+        if name == 'layer3':
+            modules['layer3_tail'] = tail
+    return Case(state, nn.Sequential(modules), None)
+
+
+@register_pair('swin_t-stage3-split', 'identity',
+               note="swin_t's third stage (features.5, 6 equal blocks) cut into two ModuleLists "
+                    'features.5.0 = [:3] and features.5.1 = [3:] re-indexed')
+def _swin_stage_split():
+    src = tv_model('swin_t')
+    state = keep(src)
+    src.features[5] = nn.ModuleList([nn.ModuleList(p) for p in _reindexed(src.features[5], [3])])
+    return Case(state, src, None)
+
+
+@register_pair('convnext_small-stage3-split', 'identity',
+               note="convnext_small's third stage (features.5, 27 equal blocks) cut into "
+                    'features.5.0 = [:9] and features.5.1 = [9:] re-indexed')
+def _convnext_stage_split():
+    src = tv_model('convnext_small')
+    state = keep(src)
+    src.features[5] = nn.Sequential(*_reindexed(src.features[5], [9]))
+    return Case(state, src, None)

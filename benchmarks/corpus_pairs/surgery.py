@@ -141,3 +141,11 @@ def _quant_back():
     dst = tv_model('mobilenet_v2')
     state = keep(src)
     return Case(state, dst, truth_by_names(state, dst, [('', '')]))
+
+
+@register_pair('resnet50 checkpoint without num_batches_tracked', 'identity',
+               note='a resnet50 checkpoint saved before BatchNorm had num_batches_tracked '
+                    '(PyTorch < 0.4.1): those model keys get nothing')
+def _no_counters():
+    r = tv_model('resnet50')
+    return Case({k: v for k, v in keep(r).items() if not k.endswith('num_batches_tracked')}, r, None)
