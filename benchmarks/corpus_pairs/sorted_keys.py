@@ -9,6 +9,8 @@ Example:
     >>> list(build_case('resnet18-renamed (sorted keys)').source)[:2]
     ['bn1.bias', 'bn1.num_batches_tracked']
 """
+from torch import nn
+
 from corpus_pairs.registry import PAIRS, register_pair
 
 
@@ -72,3 +74,33 @@ for _base in ['resnet50-children', 'resnet18-renamed', 'timm-efficientnet_b0->tv
                   fast=_base in ('resnet18-renamed', 'resnet18x2<-resnet18 (ambiguous)'),
                   note=f'{_base} with the checkpoint keys in reverse order (a state dict rebuilt back '
                        'to front)')(_reversed_keys(_base))
+
+
+# --- hunt 2: checkpoints built from named_parameters() (then named_buffers(), or alone)
+
+
+def _params_first(name, buffers=True):
+    """The named pair with its source rebuilt as ``{**named_parameters(), **named_buffers()}``
+    (or the parameters alone), as hand-made checkpoints often are."""
+    def build():
+        case = PAIRS[name].build()
+        params = {k: v for k, v in case.source.items() if isinstance(v, nn.Parameter)}
+        rest = {k: v for k, v in case.source.items() if k not in params} if buffers else {}
+        case.source = {**params, **rest}
+        case.truth = {k: v for k, v in case.truth.items() if k in case.source}
+        return case
+    return build
+
+
+for _base in ['resnet18-renamed', 'timm-efficientnet_b0->tv-efficientnet_b0', 'resnet50-children',
+              'hf-names->resnet18', 'swin_t-stem-stages', 'resnet18x2<-resnet18 (ambiguous)',
+              'timm-convnext_tiny->tv-convnext_tiny', 'mobilenet_v2->hf-names', 'resnet18-lightning-ema',
+              'timm-regnety_004->tv-regnet_y_400mf']:
+    register_pair(f'{_base} (params then buffers)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+                  note=f'{_base} with the checkpoint rebuilt as named_parameters() then named_buffers() '
+                       '(every running statistic after every weight)')(_params_first(_base))
+for _base in ['resnet18-renamed', 'timm-efficientnet_b0->tv-efficientnet_b0', 'resnet50-children',
+              'timm-mobilenetv3_large_100->tv-mobilenet_v3_large', 'hf-names->resnet18']:
+    register_pair(f'{_base} (parameters only)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+                  note=f'{_base} from a checkpoint of named_parameters() alone: no running statistics, '
+                       'no num_batches_tracked')(_params_first(_base, buffers=False))
