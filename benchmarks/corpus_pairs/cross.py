@@ -423,3 +423,24 @@ def _effnet_no_counters():
     case.source = {k: v for k, v in case.source.items() if not k.endswith('num_batches_tracked')}
     case.truth = {k: v for k, v in case.truth.items() if k in case.source}
     return case
+
+
+@register_pair('timm-deit_tiny->timm-features_only', 'names',
+               note="timm deit_tiny -> features_only=True (the ViT wrapped as model.*): the head "
+                    'and final norm belong nowhere')
+def _deit_features_only():
+    timm = timm_module()
+    src = timm.create_model('deit_tiny_patch16_224', pretrained=False)
+    dst = timm.create_model('deit_tiny_patch16_224', pretrained=False, features_only=True)
+    state = keep(src)
+    return Case(state, dst, truth_by_names(state, dst, [('', 'model.')]))
+
+
+@register_pair('timm-regnety_016->timm-features_only', 'names',
+               note='timm regnety_016 -> the same with features_only=True (same names, the head dropped)')
+def _regnet_features_only():
+    timm = timm_module()
+    src = timm.create_model('regnety_016', pretrained=False)
+    dst = timm.create_model('regnety_016', pretrained=False, features_only=True)
+    state = keep(src)
+    return Case(state, dst, truth_by_names(state, dst, [('', '')]))

@@ -367,3 +367,30 @@ def _renamed_reversed():
     r = tv_model('resnet18')
     named = [('stem', r.conv1), ('norm', r.bn1)] + [(f'stage{i}', getattr(r, f'layer{i}')) for i in range(1, 5)]
     return Case(keep(r), nn.ModuleDict([('head', r.fc)] + named[::-1]), None)
+
+
+def _flat_resnet(model):
+    flat = [model.conv1, model.bn1, model.act1 if hasattr(model, 'act1') else model.relu, model.maxpool]
+    for i in range(1, 5):
+        flat += list(getattr(model, f'layer{i}'))
+    return nn.Sequential(*flat)
+
+
+register_pair('resnet50-flat-blocks', 'identity',
+              note='resnet50 as nn.Sequential(conv1, bn1, relu, maxpool, *layer1, ..., *layer4): 16 '
+                   'bottlenecks at the top level, runs of equal shapes in each stage')(
+    lambda: (lambda m: Case(keep(m), _flat_resnet(m), None))(tv_model('resnet50')))
+register_pair('timm-resnet50-flat-blocks', 'identity',
+              note='the same for timm resnet50 (act1 instead of relu)')(
+    lambda: (lambda m: Case(keep(m), _flat_resnet(m), None))(
+        timm_module().create_model('resnet50', pretrained=False)))
+
+
+@register_pair('densenet121-flat-layers', 'identity',
+               note='densenet121.features with every denseblock spliced in place (denselayerN -> an index)')
+def _densenet_flat():
+    src = tv_model('densenet121')
+    flat = []
+    for name, child in src.features.named_children():
+        flat += list(child.children()) if name.startswith('denseblock') else [child]
+    return Case(keep(src), nn.Sequential(*flat), None)

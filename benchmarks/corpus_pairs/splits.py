@@ -370,3 +370,21 @@ def _convnext_stage_split():
     state = keep(src)
     src.features[5] = nn.Sequential(*_reindexed(src.features[5], [9]))
     return Case(state, src, None)
+
+
+@register_pair('convnext_tiny-stage3-split', 'identity',
+               note="convnext_tiny's third stage (features.5, 9 equal blocks) cut into "
+                    'features.5.0 = [:3] and features.5.1 = [3:] re-indexed')
+def _convnext_tiny_stage_split():
+    src = tv_model('convnext_tiny')
+    state = keep(src)
+    src.features[5] = nn.Sequential(*_reindexed(src.features[5], [3]))
+    return Case(state, src, None)
+
+
+@register_pair('timm-mixer_s16-three-stacks', 'identity',
+               note='timm mixer_s16_224 with its 8 equal blocks cut into stacks [0:3], [3:6], [6:8]')
+def _mixer_three():
+    m = timm_module().create_model('mixer_s16_224', pretrained=False)
+    a, b, c = _reindexed(m.blocks, [3, 6])
+    return Case(keep(m), Slots(stem=m.stem, s1=a, s2=b, s3=c, norm=m.norm, head=m.head), None)
