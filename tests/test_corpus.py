@@ -249,6 +249,10 @@ KNOWN_WRONG: dict = {
     ('mobilenet_v2->hf-names (reversed keys)', 'structure'): '18/314, 54 wrong',
     ('mobilenet_v2->hf-names (reversed keys)', 'auto'): '18/314, 54 wrong',
     ('resnet18-stem-body (reversed keys)', 'structure'): '12/122, 15 wrong',
+    ('convnext_tiny-stage3-split', 'embedding'): '101/182, 27 wrong',
+    # a checkpoint of named_parameters() then named_buffers(): the twins no longer tie
+    ('resnet18x2<-resnet18 (ambiguous) (params then buffers)', 'structure'): '0/0, 122 wrong',
+    ('resnet18x2<-resnet18 (ambiguous) (params then buffers)', 'auto'): '0/0, 122 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode
