@@ -444,3 +444,16 @@ def _regnet_features_only():
     dst = timm.create_model('regnety_016', pretrained=False, features_only=True)
     state = keep(src)
     return Case(state, dst, truth_by_names(state, dst, [('', '')]))
+
+
+@register_pair('timm-efficientnet_b0 (no head)->tv-efficientnet_b0', 'names', cross_naming=True,
+               note='the timm -> torchvision efficientnet_b0 pair from a checkpoint without '
+                    'conv_head, bn2 and classifier (a saved feature extractor); the truth is the '
+                    'verified zip restricted to the keys kept')
+def _effnet_no_head():
+    case = _zip_case(timm_module().create_model('efficientnet_b0', pretrained=False),
+                     tv_model('efficientnet_b0'), image(64))
+    case.source = {k: v for k, v in case.source.items()
+                   if not k.startswith(('conv_head.', 'bn2.', 'classifier.'))}
+    case.truth = {k: v for k, v in case.truth.items() if k in case.source}
+    return case

@@ -294,3 +294,15 @@ def _timm_b0_into_slots():
     dst = Slots(big=tv_model('efficientnet_b1'), small=b0)
     state = keep(src)
     return Case(state, dst, {s: f'small.{d}' for s, d in zip(state, b0.state_dict())})
+
+
+@register_pair('distillation checkpoint->resnet18', 'identity',
+               note='a distillation checkpoint (teacher.* = resnet50, student.* = resnet18, plus a '
+                    'projection) into a resnet18: the student belongs; the teacher shares only shapes '
+                    'of a few layers (conv1, layer1 3x3 convs, their BatchNorms)')
+def _distillation():
+    teacher, student = tv_model('resnet50'), tv_model('resnet18')
+    state = {f'teacher.{k}': v for k, v in keep(teacher).items()}
+    state.update({f'student.{k}': v for k, v in keep(student).items()})
+    state['proj.weight'] = torch.zeros(2048, 512)
+    return Case(state, student, None)

@@ -106,3 +106,23 @@ for _base in ['resnet18-renamed', 'timm-efficientnet_b0->tv-efficientnet_b0', 'r
                   PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
                   note=f'{_base} from a checkpoint of named_parameters() alone: no running statistics, '
                        'no num_batches_tracked')(_params_first(_base, buffers=False))
+
+
+def _head_first(name, head):
+    """The named pair with the keys under ``head`` moved to the front (``{**head_state, **rest}``)."""
+    def build():
+        case = PAIRS[name].build()
+        first = {k: v for k, v in case.source.items() if k.startswith(head)}
+        case.source = {**first, **{k: v for k, v in case.source.items() if k not in first}}
+        return case
+    return build
+
+
+for _base, _head in [('resnet18-renamed', 'fc.'), ('timm-efficientnet_b0->tv-efficientnet_b0', 'classifier.'),
+                     ('timm-convnext_tiny->tv-convnext_tiny', 'head.'), ('resnet50-children', 'fc.')]:
+    register_pair(f'{_base} (head first)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+                  note=f'{_base} with the head ({_head}*) first in the checkpoint, as '
+                       '{**head_state, **backbone_state} writes it')(_head_first(_base, _head))
+register_pair('resnet18+renamed resnet18<-resnet18 (sorted keys)', 'identity', True,
+              note='resnet18+renamed resnet18<-resnet18 with the checkpoint keys sorted by name')(
+    _sorted_keys('resnet18+renamed resnet18<-resnet18'))
