@@ -19,7 +19,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from corpus_pairs.models import NO_AUX, keep, torchvision_module, tv_model
+from corpus_pairs.models import NO_AUX, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair, truth_by_names
 
 
@@ -149,3 +149,59 @@ def _quant_back():
 def _no_counters():
     r = tv_model('resnet50')
     return Case({k: v for k, v in keep(r).items() if not k.endswith('num_batches_tracked')}, r, None)
+
+
+# --- LoRA adapters inserted below the layers (HuggingFace PEFT names)
+
+
+class _LoraLinear(nn.Module):
+    """PEFT's LoRA wrapper: the original layer as base_layer, lora_A/lora_B.default beside it."""
+
+    def __init__(self, base, rank=8):
+        super().__init__()
+        self.base_layer = base
+        self.lora_A = nn.ModuleDict({'default': nn.Linear(base.in_features, rank, bias=False)})
+        self.lora_B = nn.ModuleDict({'default': nn.Linear(rank, base.out_features, bias=False)})
+
+
+def _with_lora(vit):
+    for block in vit.blocks:
+        block.attn.qkv, block.attn.proj = _LoraLinear(block.attn.qkv), _LoraLinear(block.attn.proj)
+        block.mlp.fc1, block.mlp.fc2 = _LoraLinear(block.mlp.fc1), _LoraLinear(block.mlp.fc2)
+    return vit
+
+
+@register_pair('timm-deit_tiny->peft-lora', 'identity',
+               note='a deit_tiny checkpoint into the same model with PEFT LoRA adapters on every '
+                    'attention and MLP linear (blocks.N.attn.qkv.base_layer.weight, lora_A.default, '
+                    'lora_B.default): a level inserted below the layers; the adapters get nothing')
+def _into_lora():
+    vit = timm_module().create_model('deit_tiny_patch16_224', pretrained=False)
+    state = keep(vit)
+    return Case(state, _with_lora(vit), None)
+
+
+@register_pair('peft-lora->timm-deit_tiny', 'identity',
+               note='the reverse: a LoRA-wrapped deit_tiny checkpoint (base_layer and adapters) into '
+                    'the plain model: base_layer belongs, the adapters nowhere')
+def _from_lora():
+    vit = timm_module().create_model('deit_tiny_patch16_224', pretrained=False)
+    plain = copy.copy(vit)
+    plain._modules = OrderedDict(vit._modules)
+    wrapped = _with_lora(copy.deepcopy(vit))
+    # the plain model holds the wrapped model's base layers (same tensors, for identity)
+    plain.blocks = nn.Sequential(*[copy.copy(b) for b in wrapped.blocks])
+    for pb, wb in zip(plain.blocks, wrapped.blocks):
+        pb._modules = OrderedDict(wb._modules)
+        pb.attn = copy.copy(wb.attn)
+        pb.attn._modules = OrderedDict(qkv=wb.attn.qkv.base_layer, q_norm=wb.attn.q_norm,
+                                       k_norm=wb.attn.k_norm, attn_drop=wb.attn.attn_drop,
+                                       norm=wb.attn.norm, proj=wb.attn.proj.base_layer,
+                                       proj_drop=wb.attn.proj_drop)
+        pb.mlp = copy.copy(wb.mlp)
+        pb.mlp._modules = OrderedDict((k, m.base_layer if isinstance(m, _LoraLinear) else m)
+                                      for k, m in wb.mlp._modules.items())
+    for name in ('patch_embed', 'norm', 'head'):
+        setattr(plain, name, getattr(wrapped, name))
+    plain.cls_token, plain.pos_embed = wrapped.cls_token, wrapped.pos_embed
+    return Case(keep(wrapped), plain, None)
