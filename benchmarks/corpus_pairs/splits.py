@@ -388,3 +388,22 @@ def _mixer_three():
     m = timm_module().create_model('mixer_s16_224', pretrained=False)
     a, b, c = _reindexed(m.blocks, [3, 6])
     return Case(keep(m), Slots(stem=m.stem, s1=a, s2=b, s3=c, norm=m.norm, head=m.head), None)
+
+
+@register_pair('mobilenet_v3_large-three-parts', 'identity',
+               note='mobilenet_v3_large.features cut into [:4], [4:7], [7:] re-indexed (low, mid, high '
+                    'feature levels of a segmentation head), the classifier kept')
+def _mobilenet_three():
+    src = tv_model('mobilenet_v3_large')
+    low, mid, high = _reindexed(src.features, [4, 7])
+    return Case(keep(src), Slots(low=low, mid=mid, high=high, classifier=src.classifier), None)
+
+
+@register_pair('efficientnet_b0-named-stages', 'identity',
+               note='efficientnet_b0.features as named slots stem, stage1..stage7, head_conv '
+                    '(features.N -> stageN.*), the classifier as fc')
+def _effnet_named_stages():
+    src = tv_model('efficientnet_b0')
+    f = src.features
+    slots = {'stem': f[0], **{f'stage{i}': f[i] for i in range(1, 8)}, 'head_conv': f[8], 'fc': src.classifier}
+    return Case(keep(src), Slots(**slots), None)
