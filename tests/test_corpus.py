@@ -187,6 +187,14 @@ def test_truth_must_be_one_to_one():
              {'weight': '0.weight', 'bias': '0.weight'})
 
 
+def test_a_pair_name_is_registered_once():
+    from corpus_pairs.registry import register_pair
+    count = len(PAIRS)
+    with pytest.raises(ValueError, match="the pair 'mlp-wrapped' is registered twice"):
+        register_pair('mlp-wrapped', 'identity', note='a second pair under a taken name')
+    assert len(PAIRS) == count
+
+
 def test_every_pair_is_documented():
     for pair in PAIRS.values():
         assert pair.note and pair.truth_from in ('identity', 'outputs', 'names'), pair.name

@@ -146,6 +146,9 @@ def register_pair(name: str, truth_from: str, cross_naming: bool = False, fast: 
         >>> 'mlp-wrapped' in PAIRS and PAIRS['mlp-wrapped'].truth_from
         'identity'
     """
+    if name in PAIRS:
+        raise ValueError(f'the pair {name!r} is registered twice: give the new one another name')
+
     def register(build):
         PAIRS[name] = Pair(name, build, truth_from, cross_naming, fast, note)
         return build
