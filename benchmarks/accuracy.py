@@ -149,7 +149,7 @@ def write_rst(fpath, names, sides, note=''):
         '',
         'Where the tensors land when a checkpoint is loaded with',
         '``load_partial_state(model, state, association=mode)`` into a model whose',
-        'correct correspondence is known (benchmarks/corpus_pairs.py: built by',
+        'correct correspondence is known (benchmarks/corpus_pairs/: built by',
         'construction from the same module objects, or written by hand across',
         'libraries and checked by equal outputs). Judged by values, never by the',
         'returned report: every source tensor is stamped with distinct values and',

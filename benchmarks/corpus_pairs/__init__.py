@@ -1,0 +1,74 @@
+"""
+The pairs of the association corpus: real model pairs with a known truth.
+
+Each pair is a checkpoint (the *source*, a state dict) and a model (the
+*destination*) built from torchvision or timm with random weights
+(``weights=None`` / ``pretrained=False``), plus the ground truth: the
+one-to-one ``{source key: destination key}`` correspondence that a perfect
+association loads, and nothing else. :mod:`corpus` judges a loader on them.
+
+The truth is built one of three ways (``Pair.truth_from``):
+
+* ``'identity'``: by construction. The destination is built from the very
+  module objects of the source model (``nn.Sequential(*children)``, a
+  torchvision detector whose backbone factory was intercepted, a wrapper
+  that inserts a level ...), so a source tensor belongs exactly where the
+  same tensor object sits in the destination.
+* ``'outputs'``: a hand-written correspondence between two libraries (timm
+  and torchvision), checked by :func:`verify_truth`: after copying the source
+  through it, both models give the same outputs (eval mode, same input).
+* ``'names'``: the published family (wrappers, prefixes, networks of another
+  depth or head size): a source key belongs to the destination key of the
+  same name after a prefix change, shoved when the sizes differ. Two
+  different heads under one name (deeplabv3's and FCN's ``classifier``) have
+  no known right answer: those destination keys are *unjudged*, whatever
+  lands there counts neither way.
+
+Ambiguous pairs: when a checkpoint fits two places equally well (one resnet18
+checkpoint, a model with two identical resnet18 slots), nothing tells which
+slot was meant, so the correct answer loads nothing there: the truth is
+empty and every tensor loaded into either slot is wrong.
+
+Cross-naming pairs (``Pair.cross_naming``): the correct mapping renames
+modules inside the tree (``layer1`` -> ``stage1``, timm's names ->
+torchvision's), not only wrapper levels or prefixes; only a naming-tolerant
+association can recover them, but every mode must keep precision 1.0.
+
+The pairs live in one module per family (imported here in report order):
+:mod:`corpus_pairs.idioms` (children-Sequential, layer getters, feature
+extractors), :mod:`corpus_pairs.detection` (detector and segmenter
+backbones), :mod:`corpus_pairs.splits` (split backbones, inserted and
+removed levels), :mod:`corpus_pairs.slots` (backbones side by side, EMA
+copies, saved-with prefixes), :mod:`corpus_pairs.renamed` (renamed
+internals, HuggingFace and detectron2 names), :mod:`corpus_pairs.cross`
+(timm <-> torchvision), :mod:`corpus_pairs.foreign_names` (HuggingFace and
+mmpretrain names), :mod:`corpus_pairs.published` (the published
+family), :mod:`corpus_pairs.surgery` (blocks deleted, heads replaced,
+checkpoints with extra keys, quantizable models),
+:mod:`corpus_pairs.sorted_keys` (checkpoints with sorted or reversed keys).
+:mod:`corpus_pairs.registry` holds the cases and the registry,
+:mod:`corpus_pairs.models` the shared model building blocks.
+
+Example:
+    >>> import corpus_pairs
+    >>> case = corpus_pairs.build_case('convbn-renamed')
+    >>> case.truth['1.running_mean']
+    'norm.running_mean'
+    >>> corpus_pairs.PAIRS['convbn-renamed'].truth_from
+    'identity'
+"""
+
+from corpus_pairs.registry import PAIRS, Case, Pair, build_case, select_pairs, verify_truth
+
+# the families register their pairs on import, in report order
+from corpus_pairs import idioms, detection, splits, slots, renamed, cross  # noqa: F401,E402
+from corpus_pairs import foreign_names, published, surgery, sorted_keys  # noqa: F401,E402
+
+__all__ = [
+    'Case',
+    'PAIRS',
+    'Pair',
+    'build_case',
+    'select_pairs',
+    'verify_truth',
+]

@@ -1,0 +1,101 @@
+"""
+Checkpoints under other libraries' names (HuggingFace transformers' ConvNext,
+mmpretrain's VisionTransformer), made by renaming a timm model's own tensors:
+into that timm model the truth is by identity; into torchvision it goes
+through the timm <-> torchvision correspondence verified by outputs in
+:mod:`corpus_pairs.cross`.
+
+Example:
+    >>> from corpus_pairs import build_case
+    >>> case = build_case('mmpretrain-vit-names->timm-deit_tiny')
+    >>> case.truth['backbone.layers.0.ffn.layers.0.0.weight']
+    'blocks.0.mlp.fc1.weight'
+"""
+import re
+
+from corpus_pairs.cross import vit_truth
+from corpus_pairs.models import keep, timm_module, torchvision_module, tv_model
+from corpus_pairs.registry import Case, register_pair
+
+
+def _renamed_state(model, rules):
+    """The model's own tensors under names rewritten by the first matching ``(regex, replacement)``."""
+    out = {}
+    for key, value in keep(model).items():
+        for pattern, repl in rules:
+            if re.fullmatch(pattern, key):
+                out[re.sub(pattern, repl, key)] = value
+                break
+        else:
+            raise KeyError(f'no rule renames {key!r}')
+    return out
+
+
+_HF_CONVNEXT = [  # timm convnext key -> HuggingFace ConvNextForImageClassification key
+    (r'stem\.0\.(\w+)', r'convnext.embeddings.patch_embeddings.\1'),
+    (r'stem\.1\.(\w+)', r'convnext.embeddings.layernorm.\1'),
+    (r'stages\.(\d)\.downsample\.(\d)\.(\w+)', r'convnext.encoder.stages.\1.downsampling_layer.\2.\3'),
+    (r'stages\.(\d)\.blocks\.(\d+)\.gamma', r'convnext.encoder.stages.\1.layers.\2.layer_scale_parameter'),
+    (r'stages\.(\d)\.blocks\.(\d+)\.conv_dw\.(\w+)', r'convnext.encoder.stages.\1.layers.\2.dwconv.\3'),
+    (r'stages\.(\d)\.blocks\.(\d+)\.norm\.(\w+)', r'convnext.encoder.stages.\1.layers.\2.layernorm.\3'),
+    (r'stages\.(\d)\.blocks\.(\d+)\.mlp\.fc1\.(\w+)', r'convnext.encoder.stages.\1.layers.\2.pwconv1.\3'),
+    (r'stages\.(\d)\.blocks\.(\d+)\.mlp\.fc2\.(\w+)', r'convnext.encoder.stages.\1.layers.\2.pwconv2.\3'),
+    (r'head\.norm\.(\w+)', r'convnext.layernorm.\1'),
+    (r'head\.fc\.(\w+)', r'classifier.\1'),
+]
+
+_MM_VIT = [  # timm ViT key -> mmpretrain VisionTransformer (ImageClassifier) key
+    (r'cls_token', 'backbone.cls_token'),
+    (r'pos_embed', 'backbone.pos_embed'),
+    (r'patch_embed\.proj\.(\w+)', r'backbone.patch_embed.projection.\1'),
+    (r'blocks\.(\d+)\.norm1\.(\w+)', r'backbone.layers.\1.ln1.\2'),
+    (r'blocks\.(\d+)\.attn\.(qkv|proj)\.(\w+)', r'backbone.layers.\1.attn.\2.\3'),
+    (r'blocks\.(\d+)\.norm2\.(\w+)', r'backbone.layers.\1.ln2.\2'),
+    (r'blocks\.(\d+)\.mlp\.fc1\.(\w+)', r'backbone.layers.\1.ffn.layers.0.0.\2'),
+    (r'blocks\.(\d+)\.mlp\.fc2\.(\w+)', r'backbone.layers.\1.ffn.layers.1.\2'),
+    (r'norm\.(\w+)', r'backbone.ln1.\1'),
+    (r'head\.(\w+)', r'head.layers.head.\1'),
+]
+
+
+def _renamed_timm_case(arch, rules, to_torchvision=None):
+    """A checkpoint of a timm model under another library's names, into the timm model (identity)
+    or into torchvision through a truth verified by outputs elsewhere (``to_torchvision``)."""
+    src = timm_module().create_model(arch, pretrained=False)
+    state = _renamed_state(src, rules)
+    if to_torchvision is None:
+        return Case(state, src, None)
+    dst, timm_to_tv = to_torchvision()
+    back = {id(v): k for k, v in keep(src).items()}
+    return Case(state, dst, {k: timm_to_tv[back[id(v)]] for k, v in state.items()})
+
+
+def _tv_convnext_tiny():
+    timm_keys = timm_module().create_model('convnext_tiny', pretrained=False).state_dict()
+    dst = tv_model('convnext_tiny')
+    return dst, dict(zip(timm_keys, dst.state_dict()))
+
+
+def _tv_vit_tiny():
+    dst = torchvision_module().models.vision_transformer.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768)
+    timm_keys = timm_module().create_model('deit_tiny_patch16_224', pretrained=False).state_dict()
+    return dst, vit_truth(timm_keys)
+
+
+register_pair('hf-convnext-names->timm-convnext_tiny', 'identity', cross_naming=True,
+              note='a convnext_tiny checkpoint under HuggingFace ConvNext names (convnext.encoder.stages.N.'
+                   'layers.M.dwconv, downsampling_layer, layer_scale_parameter) into timm convnext_tiny')(
+    lambda: _renamed_timm_case('convnext_tiny', _HF_CONVNEXT))
+register_pair('hf-convnext-names->tv-convnext_tiny', 'names', cross_naming=True,
+              note='the same checkpoint into torchvision convnext_tiny: the truth goes through timm '
+                   '(verified by outputs in timm-convnext_tiny->tv-convnext_tiny)')(
+    lambda: _renamed_timm_case('convnext_tiny', _HF_CONVNEXT, _tv_convnext_tiny))
+register_pair('mmpretrain-vit-names->timm-deit_tiny', 'identity', cross_naming=True,
+              note='a deit_tiny checkpoint under mmpretrain names (backbone.layers.N.ln1, attn.qkv, '
+                   'ffn.layers.0.0, backbone.ln1, head.layers.head) into timm deit_tiny_patch16_224')(
+    lambda: _renamed_timm_case('deit_tiny_patch16_224', _MM_VIT))
+register_pair('mmpretrain-vit-names->tv-vit(tiny config)', 'names', cross_naming=True,
+              note='the same checkpoint into a torchvision ViT configured alike: the truth goes '
+                   'through timm (verified by outputs in timm-deit_tiny->tv-vit(tiny config))')(
+    lambda: _renamed_timm_case('deit_tiny_patch16_224', _MM_VIT, _tv_vit_tiny))
