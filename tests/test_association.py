@@ -927,3 +927,21 @@ def test_a_stage_is_not_a_window_of_the_flattened_list(mode):
         result = associate(a, b, association=mode)
         check_one_to_one(result, a, b)
         assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_stage_at_an_offset_in_a_flattened_list(mode):
+    # timm convnext's stages.0.blocks.{0,1,2} spliced into one flat list after
+    # the two stem items: the flat list's 2 is blocks.0, not blocks.2
+    block = {'conv_dw.weight': (8, 1, 7, 7), 'norm.weight': (8,), 'mlp.fc1.weight': (32, 8)}
+    src = {'stem.0.weight': (8, 3, 4, 4), 'stem.1.weight': (8,)}
+    truth = {'stem.0.weight': '0.weight', 'stem.1.weight': '1.weight'}
+    for b in range(3):
+        for k, s in block.items():
+            src[f'stages.0.blocks.{b}.{k}'] = s
+            truth[f'stages.0.blocks.{b}.{k}'] = f'{2 + b}.{k}'
+    dst = {truth[k]: s for k, s in src.items()}
+    for a, b, want in ((src, dst, truth), (dst, src, {v: k for k, v in truth.items()})):
+        result = associate(a, b, association=mode)
+        check_one_to_one(result, a, b)
+        assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}

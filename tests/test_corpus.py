@@ -206,61 +206,12 @@ def test_every_pair_is_documented():
 
 #: (pair, mode) -> what the association still does wrong: correct/truth, wrong
 KNOWN_WRONG: dict = {
-    # The hunt's 54 entries (timm stem BatchNorms renamed through a skipped
-    # level, detectron2/HF shortcut-first blocks, safetensors' sorted keys, ...)
-    # were fixed in the solvers; a new failure goes here as a strict xfail with
-    # its measured numbers. Hunt 2 (/work/wt/hunt2-failures.md):
-    # convnext stages flattened between the downsample layers
-    ('convnext_tiny-flat-stages', 'prefix-hack'): '0/178, 18 wrong',
-    ('convnext_tiny-flat-stages', 'isomorphism'): '0/178, 18 wrong',
-    ('convnext_tiny-flat-stages', 'embedding'): '0/178, 27 wrong',
-    # a stack of equal blocks cut in two, the second part re-indexed from 0
-    ('timm-deit_tiny-split-blocks', 'prefix-hack'): '8/152, 96 wrong',
-    ('timm-deit_tiny-split-blocks', 'embedding'): '0/152, 96 wrong',
-    ('timm-deit_tiny-split-blocks', 'isomorphism'): '8/152, 96 wrong',
-    ('timm-mixer_s16-split-blocks', 'prefix-hack'): '6/102, 60 wrong',
-    ('timm-mixer_s16-split-blocks', 'embedding'): '0/102, 60 wrong',
-    ('timm-mixer_s16-split-blocks', 'isomorphism'): '6/102, 60 wrong',
-    # block stages flattened between their downsample layers
-    ('swin_t-flat-stages', 'prefix-hack'): '0/181, 14 wrong',
-    ('swin_t-flat-stages', 'isomorphism'): '0/181, 14 wrong',
-    ('swin_t-flat-stages', 'embedding'): '0/181, 28 wrong',
-    ('convnext_small-flat-stages', 'prefix-hack'): '0/340, 216 wrong',
-    ('convnext_small-flat-stages', 'isomorphism'): '0/340, 216 wrong',
-    ('convnext_small-flat-stages', 'embedding'): '0/340, 162 wrong',
-    ('timm-convnext_tiny-flat-stages', 'prefix-hack'): '0/178, 9 wrong',
-    ('timm-convnext_tiny-flat-stages', 'embedding'): '0/178, 9 wrong',
-    ('timm-convnext_tiny-flat-stages', 'isomorphism'): '0/178, 9 wrong',
-    # a stage of 27 equal blocks cut in two one level down
-    ('convnext_small-stage3-split', 'prefix-hack'): '101/344, 162 wrong',
-    ('convnext_small-stage3-split', 'isomorphism'): '101/344, 162 wrong',
-    ('convnext_small-stage3-split', 'embedding'): '101/344, 81 wrong',
-    # the final norm into a patch-merging norm of the same shape (layers.N -> layers_N)
-    ('timm-swin_tiny->timm-features_only', 'embedding'): '88/169, 2 wrong',
-    # checkpoint keys in reverse order
-    ('resnet18-renamed (reversed keys)', 'structure'): '12/122, 24 wrong',
-    ('resnet18-renamed (reversed keys)', 'auto'): '12/122, 24 wrong',
-    ('resnet50-children (reversed keys)', 'structure'): '13/318, 86 wrong',
-    ('timm-efficientnet_b0->tv-efficientnet_b0 (reversed keys)', 'structure'): '26/360, 52 wrong',
-    ('timm-efficientnet_b0->tv-efficientnet_b0 (reversed keys)', 'auto'): '26/360, 52 wrong',
-    ('resnet18+resnet34<-resnet34 (reversed keys)', 'structure'): '101/218, 10 wrong',
-    ('resnet18x2<-resnet18 (ambiguous) (reversed keys)', 'structure'): '0/0, 15 wrong',
-    ('resnet18x2<-resnet18 (ambiguous) (reversed keys)', 'auto'): '0/0, 15 wrong',
-    ('hf-names->resnet18 (reversed keys)', 'structure'): '12/122, 24 wrong',
-    ('hf-names->resnet18 (reversed keys)', 'auto'): '12/122, 24 wrong',
-    ('swin_t-stem-stages (reversed keys)', 'structure'): '11/185, 24 wrong',
-    ('tv-vit(tiny config)-split-encoder (reversed keys)', 'structure'): '8/152, 72 wrong',
-    ('tv-vit(tiny config)-split-encoder (reversed keys)', 'auto'): '8/152, 72 wrong',
-    ('resnet18-lightning-ema (reversed keys)', 'structure'): '121/122, 1 wrong',
-    ('detectron2-names->resnet18 (reversed keys)', 'structure'): '12/120, 24 wrong',
-    ('detectron2-names->resnet18 (reversed keys)', 'auto'): '12/120, 24 wrong',
-    ('mobilenet_v2->hf-names (reversed keys)', 'structure'): '18/314, 54 wrong',
-    ('mobilenet_v2->hf-names (reversed keys)', 'auto'): '18/314, 54 wrong',
-    ('resnet18-stem-body (reversed keys)', 'structure'): '12/122, 15 wrong',
-    ('convnext_tiny-stage3-split', 'embedding'): '101/182, 27 wrong',
-    # a checkpoint of named_parameters() then named_buffers(): the twins no longer tie
-    ('resnet18x2<-resnet18 (ambiguous) (params then buffers)', 'structure'): '0/0, 122 wrong',
-    ('resnet18x2<-resnet18 (ambiguous) (params then buffers)', 'auto'): '0/0, 122 wrong',
+    # Empty. The first hunt's 54 cells (timm stem BatchNorms renamed through
+    # a skipped level, detectron2/HF shortcut-first blocks, safetensors'
+    # sorted keys, ...) and hunt 2's 44 (equal blocks cut in stacks or
+    # flattened, a final norm into a patch merging's, keys reversed or
+    # parameters before buffers) were fixed in the solvers; a new failure
+    # goes here as a strict xfail with its measured numbers.
 }
 
 #: the pairs of the default run: small, and each hard for some mode

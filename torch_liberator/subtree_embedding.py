@@ -178,6 +178,7 @@ class _Embedder:
         self.leaves1, self.inner1 = _module_index(tree1)
         self.leaves2, self.inner2 = _module_index(tree2)
         self.memo = {}
+        self.named_pairs1 = None  # (parent label, label) of the source's nodes
         self.shapes_known = (
             any(tree1.shape[n] is not None for n in tree1.keys_below(0))
             and any(tree2.shape[n] is not None for n in tree2.keys_below(0)))
@@ -290,6 +291,24 @@ class _Embedder:
             found.append(w)
         return found[:MAX_CANDIDATES]
 
+    def _lone_fits(self, c, w):
+        """
+        Whether the lone module ``c`` may go to ``w``, found below levels
+        inserted in the destination: not when ``w``'s parent has another
+        name and the source has a module of ``w``'s name below a parent of
+        that name (``norm`` is not ``layers_2.downsample.norm`` while
+        ``layers.2.downsample.norm`` exists: a final norm and a patch
+        merging's norm of one width).
+        """
+        t1, t2 = self.tree1, self.tree2
+        parent_label = t2.label[t2.parent[w]]
+        if parent_label == t1.label[t1.parent[c]]:
+            return True
+        if self.named_pairs1 is None:
+            self.named_pairs1 = {(t1.label[t1.parent[n]], t1.label[n])
+                                 for n in range(1, t1.num_nodes)}
+        return (parent_label, t2.label[w]) not in self.named_pairs1
+
     def _positional(self, u, v):
         """
         True when ``u`` and ``v`` are items of the same number in lists of
@@ -373,6 +392,8 @@ class _Embedder:
                 deeper_of[c] = ()
             else:
                 deeper_of[c] = self._deeper(c, v, claims, cands[0][1] if cands else None)
+                if not self.inner1[c]:
+                    deeper_of[c] = [w for w in deeper_of[c] if self._lone_fits(c, w)]
         if not _numbers_carry(
                 [c for c in sources if t1.label[c].isdigit()],
                 {t2.parent[w] for c, ws in deeper_of.items()

@@ -233,8 +233,9 @@ def start_is_supported(tree1, tree2, start, pairs):
         True
     """
     u, v = start
-    if (tree1.label[u] != tree2.label[v]
-            and _window_of_a_longer_list(tree1, u, tree2, v)):
+    if tree1.label[u] != tree2.label[v] and (
+            _window_of_a_longer_list(tree1, u, tree2, v)
+            or _offset_items(tree1, u, tree2, v, pairs)):
         return False
     if not is_renamed(tree1, tree2, start):
         return True
@@ -254,6 +255,24 @@ def start_is_supported(tree1, tree2, start, pairs):
         # named at least, each item paired: the positions are kept
         return True
     return 4 * len(pairs) >= 3 * min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+
+
+def _offset_items(tree1, u, tree2, v, pairs):
+    """
+    True when ``u`` and ``v`` are lists of different lengths and some item
+    is paired while an item of a lower number, present on both sides, is
+    not: the shorter list then sits at an offset in the longer one
+    (``stages.0.blocks.{0,1,2}`` in a flattened list whose items 0 and 1
+    are the stem), where equal numbers are not the same item.
+    """
+    items1, items2 = list_items(tree1, u), list_items(tree2, v)
+    if not items1 or not items2 or len(items1) == len(items2):
+        return False
+    paired = {int(tree1.label[n]) for n in _path_nodes(tree1, u, pairs)}
+    if not paired:
+        return False
+    common = set(map(int, items1)) & set(map(int, items2))
+    return any(i not in paired for i in common if i < max(paired))
 
 
 def _window_of_a_longer_list(tree1, u, tree2, v):
