@@ -807,3 +807,40 @@ def test_a_refused_start_does_not_hide_the_next_best():
     dst.update({'head.weight': (10, 4), 'head.bias': (10,)})
     result = associate(src, dst, association='embedding')
     assert result.mapping == {'head.weight': 'head.weight', 'head.bias': 'head.bias'}
+
+
+def _swin_like(depths, widths):
+    """timm-like Swin keys (``layers.i.blocks.j``, a downsample opening each
+    later stage) and torchvision-like ones (``features.2i+1.j``, a
+    relative_position_index buffer in every block, ``mlp.0`` for
+    ``mlp.fc1``) with the truth for the blocks."""
+    src, dst, truth = {}, {}, {}
+    for i, (depth, w) in enumerate(zip(depths, widths)):
+        if i:
+            src[f'layers.{i}.downsample.reduction.weight'] = (w, 2 * w)
+            dst[f'features.{2 * i}.reduction.weight'] = (w, 2 * w)
+        for j in range(depth):
+            for name, shape in (('norm1.weight', (w,)), ('attn.qkv.weight', (3 * w, w)),
+                                ('mlp.fc1.weight', (4 * w, w))):
+                key = f'layers.{i}.blocks.{j}.{name}'
+                src[key] = shape
+                truth[key] = f'features.{2 * i + 1}.{j}.{name.replace("fc1", "0")}'
+                dst[truth[key]] = shape
+            dst[f'features.{2 * i + 1}.{j}.attn.relative_position_index'] = (49,)
+    return src, dst, truth
+
+
+def test_embedding_repeats_a_renamed_stage_beside_it():
+    # timm swin -> torchvision swin: the stage with the most blocks is the
+    # best start (layers.2.blocks <-> features.5); the other stages are the
+    # lists beside it, each agreeing whole with exactly one (0.2.1 loaded
+    # them, with the downsamples one stage off)
+    src, dst, truth = _swin_like([2, 2, 6, 2], [4, 8, 16, 32])
+    result = associate(src, dst, association='embedding')
+    assert result.mapping == truth
+    # two stages of the same widths and depths: their places are a tie
+    src, dst, truth = _swin_like([2, 2, 6, 2], [4, 8, 16, 4])
+    mapping = associate(src, dst, association='embedding').mapping
+    assert {k: v for k, v in mapping.items() if truth[k] != v} == {}
+    assert not [k for k in mapping if k.startswith(('layers.0.', 'layers.3.'))]
+    assert [k for k in mapping if k.startswith('layers.1.')]
