@@ -71,33 +71,38 @@ def _suffix_votes(tree1, tree2):
     Count, for each anchor pair, the key pairs whose longest common suffix
     leads to it (see the module docstring).
     """
-    # suffix-trie node: [children by component, prefixes in tree1, in tree2]:
-    # a key ending in the node's suffix contributes the tree node of what
-    # remains of it when the suffix is cut off (the anchor it would vote for)
-    # (a key's shape is kept beside its prefix: a group too large to vote
-    # may hold few keys of one shape, such as the squeeze-excitation of the
-    # first block of a stage among sixteen)
-    root = [{}, [], [], [], []]
+    # suffix-trie node: [children by component, keys of tree1, of tree2]
+    # ending in the node's suffix; a key at trie depth d votes with the tree
+    # node d levels above it (what remains when the suffix is cut off)
+    root = [{}, [], []]
     for side, tree in ((1, tree1), (2, tree2)):
-        label, parent, shape = tree.label, tree.parent, tree.shape
-        for node in tree.keys_below(tree.root):
-            key_shape = shape[node]
+        label, parent = tree.label, tree.parent
+        for key in tree.keys_below(tree.root):
             tnode = root
+            node = key
             while node > 0:
                 children = tnode[0]
                 part = label[node]
                 nxt = children.get(part)
                 if nxt is None:
-                    nxt = children[part] = [{}, [], [], [], []]
+                    nxt = children[part] = [{}, [], []]
                 tnode = nxt
                 node = parent[node]
-                tnode[side].append(node)
-                tnode[side + 2].append(key_shape)
+                tnode[side].append(key)
     votes = Counter()
     label1, label2 = tree1.label, tree2.label
+    parent1, parent2 = tree1.parent, tree2.parent
+    shape1, shape2 = tree1.shape, tree2.shape
 
-    def vote(anchors1, anchors2):
-        for p in anchors1:
+    def up(parent, node, depth):
+        for _ in range(depth):
+            node = parent[node]
+        return node
+
+    def vote(keys1, keys2, depth):
+        anchors2 = [up(parent2, q, depth) for q in keys2]
+        for p in keys1:
+            p = up(parent1, p, depth)
             up1 = label1[p] if p else None
             for q in anchors2:
                 if up1 is not None and q and label2[q] == up1:
@@ -106,25 +111,28 @@ def _suffix_votes(tree1, tree2):
 
     stack = [(tnode, 1) for tnode in root[0].values()]
     while stack:
-        (children, anchors1, anchors2, shapes1, shapes2), depth = stack.pop()
-        if not (anchors1 and anchors2):
+        (children, keys1, keys2), depth = stack.pop()
+        if not (keys1 and keys2):
             continue
-        if len(anchors1) * len(anchors2) <= VOTE_LIMIT:
-            vote(anchors1, anchors2)
+        if len(keys1) * len(keys2) <= VOTE_LIMIT:
+            vote(keys1, keys2, depth)
         elif depth > 1:
-            # split by shape only below a named module (se.fc1.weight):
-            # a tensor's name alone (weight) with its shape is no evidence
-            # of where a module went
+            # a group too large to vote may hold few keys of one shape (the
+            # squeeze-excitation of a stage's first block among sixteen);
+            # split by shape only below a named module (se.fc1.weight): a
+            # tensor's name alone (weight) with its shape is no evidence of
+            # where a module went
             by_shape = {}
-            for p, s in zip(anchors1, shapes1):
-                by_shape.setdefault(s, ([], []))[0].append(p)
-            for q, s in zip(anchors2, shapes2):
-                group = by_shape.get(s)
+            for p in keys1:
+                by_shape.setdefault(shape1[p], ([], []))[0].append(p)
+            for q in keys2:
+                group = by_shape.get(shape2[q])
                 if group is not None:
                     group[1].append(q)
-            for group1, group2 in by_shape.values():
-                if len(by_shape) > 1 and len(group1) * len(group2) <= VOTE_LIMIT:
-                    vote(group1, group2)
+            if len(by_shape) > 1:
+                for group1, group2 in by_shape.values():
+                    if group2 and len(group1) * len(group2) <= VOTE_LIMIT:
+                        vote(group1, group2, depth)
         stack.extend((tnode, depth + 1) for tnode in children.values())
     return votes
 
