@@ -945,3 +945,76 @@ def test_a_stage_at_an_offset_in_a_flattened_list(mode):
         result = associate(a, b, association=mode)
         check_one_to_one(result, a, b)
         assert {k: v for k, v in result.mapping.items() if want[k] != v} == {}
+
+
+def _swin_like(depths, widths):
+    """timm-like Swin keys (``layers.i.blocks.j``, a downsample opening each
+    later stage) and torchvision-like ones (``features.2i+1.j``, a
+    relative_position_index buffer in every block, ``mlp.0`` for
+    ``mlp.fc1``) with the truth for the blocks."""
+    src, dst, truth = {}, {}, {}
+    for i, (depth, w) in enumerate(zip(depths, widths)):
+        if i:
+            src[f'layers.{i}.downsample.reduction.weight'] = (w, 2 * w)
+            dst[f'features.{2 * i}.reduction.weight'] = (w, 2 * w)
+        for j in range(depth):
+            for name, shape in (('norm1.weight', (w,)), ('attn.qkv.weight', (3 * w, w)),
+                                ('mlp.fc1.weight', (4 * w, w))):
+                key = f'layers.{i}.blocks.{j}.{name}'
+                src[key] = shape
+                truth[key] = f'features.{2 * i + 1}.{j}.{name.replace("fc1", "0")}'
+                dst[truth[key]] = shape
+            dst[f'features.{2 * i + 1}.{j}.attn.relative_position_index'] = (49,)
+    return src, dst, truth
+
+
+def test_embedding_repeats_a_renamed_stage_beside_it():
+    # timm swin -> torchvision swin: the stage with the most blocks is the
+    # best start (layers.2.blocks <-> features.5); the other stages are the
+    # lists beside it, each agreeing whole with exactly one (0.2.1 loaded
+    # them, with the downsamples one stage off)
+    src, dst, truth = _swin_like([2, 2, 6, 2], [4, 8, 16, 32])
+    result = associate(src, dst, association='embedding')
+    assert result.mapping == truth
+    # two stages of the same widths and depths: their places are a tie
+    src, dst, truth = _swin_like([2, 2, 6, 2], [4, 8, 16, 4])
+    mapping = associate(src, dst, association='embedding').mapping
+    assert {k: v for k, v in mapping.items() if truth[k] != v} == {}
+    assert not [k for k in mapping if k.startswith(('layers.0.', 'layers.3.'))]
+    assert [k for k in mapping if k.startswith('layers.1.')]
+
+
+def _regnet_like():
+    """timm-like RegNet blocks (``s1.b1.se.fc1``) and torchvision-like ones
+    (``trunk_output.block1.block1-0.f.se.fc1``): the squeeze-excitation
+    keeps its names, the first block of a stage has shapes of its own, the
+    later blocks of a stage are alike."""
+    src, truth = {}, {}
+    c_in = 8
+    for stage, (w, depth) in enumerate([(16, 1), (24, 3), (40, 3)], start=1):
+        for j in range(depth):
+            se = (c_in if j == 0 else w) // 4
+            old = f's{stage}.b{j + 1}.'
+            new = f'trunk_output.block{stage}.block{stage}-{j}.f.'
+            for name, shape in (('conv1.conv.weight', (w, c_in if j == 0 else w, 1, 1)),
+                                ('se.fc1.weight', (se, w, 1, 1)), ('se.fc1.bias', (se,)),
+                                ('se.fc2.weight', (w, se, 1, 1)), ('se.fc2.bias', (w,))):
+                src[old + name] = shape
+                truth[old + name] = new + name.replace('conv1.conv', 'a.0')
+        c_in = w
+    dst = {truth[k]: s for k, s in src.items()}
+    return src, dst, truth
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_isomorphism_finds_a_module_whose_name_is_common_by_its_shapes(reverse):
+    # se.fc1.weight ends nine keys on each side: too many to say where a
+    # block went, but only one of them has each first block's shapes. The
+    # blocks alike after it are a tie (0.2.1 loaded the first block's SE)
+    src, dst, truth = _regnet_like()
+    if reverse:
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+    result = associate(src, dst, association='isomorphism')
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    first = 'trunk_output.block1.block1-0.f.' if reverse else 's1.b1.'
+    assert sorted(result.mapping) == sorted(k for k in truth if k.startswith(first + 'se.'))

@@ -86,10 +86,11 @@ Example:
 """
 import heapq
 from bisect import bisect_right, insort
+from collections import Counter
 
 from torch_liberator.keytree import pair_tier
 from torch_liberator.subtree_isomorphism import (
-    list_items, merge_tied, shove_is_positional, start_is_supported)
+    is_renamed, list_items, merge_tied, shove_is_positional, start_is_supported)
 
 __all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping']
 
@@ -295,15 +296,15 @@ class _Embedder:
         """
         Whether the lone module ``c`` may go to ``w``, found below levels
         inserted in the destination: not when ``w``'s parent has another
-        name and the source has a module of ``w``'s name below a parent of
+        name (or a number) and the source has a module of ``w``'s name below a parent of
         that name (``norm`` is not ``layers_2.downsample.norm`` while
         ``layers.2.downsample.norm`` exists: a final norm and a patch
         merging's norm of one width).
         """
         t1, t2 = self.tree1, self.tree2
         parent_label = t2.label[t2.parent[w]]
-        if parent_label == t1.label[t1.parent[c]]:
-            return True
+        if parent_label == t1.label[t1.parent[c]] and not parent_label.isdigit():
+            return True  # (equal numbers are no evidence: any list has a 0)
         if self.named_pairs1 is None:
             self.named_pairs1 = {(t1.label[t1.parent[n]], t1.label[n])
                                  for n in range(1, t1.num_nodes)}
@@ -525,6 +526,73 @@ def _hanging(embedder, side):
     return [tree.root] if below == tree.root else [tree.root, below]
 
 
+def _around(tree, node):
+    """The nodes beside ``node`` (its siblings) and those labeled like it."""
+    found = set(tree.children[tree.parent[node]])
+    found.update(tree.nodes_labeled(tree.label[node], tree.root))
+    found.discard(node)
+    return sorted(found)
+
+
+def _repeats(embedder, start, mapping, ambiguous):
+    """
+    The pairs of the lists that repeat a renamed start's pattern, beside
+    it: a renamed start ``(u, v)`` that is a list of the same items on both
+    sides (timm's ``layers.2.blocks`` <-> torchvision's ``features.5``)
+    stands for one stage of several; the other stages are the lists labeled
+    like ``u`` or beside it, against those labeled like ``v`` or beside it
+    (``layers.0.blocks`` <-> ``features.1``). A pair of them is kept when
+    the two are lists of the same items that agree whole (every key of the
+    smaller side, the same tensors; torchvision's blocks also hold a
+    buffer), neither has another such counterpart, and nothing below either
+    is mapped or ambiguous yet; nothing is kept when ``u`` or ``v`` agrees
+    whole with another of them (the start itself is then in doubt).
+    """
+    t1, t2 = embedder.tree1, embedder.tree2
+    u, v = start
+    if not is_renamed(t1, t2, start) or list_items(t1, u) is None:
+        return {}
+
+    # the start itself takes part: a list that agrees whole with the
+    # start's other side as well makes the start a tie, and nothing repeats
+    sources, targets = [u] + _around(t1, u), [v] + _around(t2, v)
+    if len(sources) * len(targets) > RENAME_LIMIT:
+        return {}
+    whole = []
+    for x in sources:
+        items = list_items(t1, x)
+        need = t1.num_keys_below(x)
+        for y in targets:
+            if items is None or list_items(t2, y) != items:
+                continue
+            s = embedder.score(x, y)
+            if s[0] == min(need, t2.num_keys_below(y)) and not s[1]:
+                whole.append((x, y))
+    if any((x == u) != (y == v) for x, y in whole):
+        return {}
+    whole = [(x, y) for x, y in whole if x != u]
+    count1 = Counter(x for x, _ in whole)
+    count2 = Counter(y for _, y in whole)
+    used1 = set(mapping) | set(ambiguous)
+    used2 = set(mapping.values()).union(*ambiguous.values())
+    extra = {}
+    for x, y in whole:
+        if count1[x] > 1 or count2[y] > 1:
+            continue  # a tie
+        found = _start_result(embedder, (x, y))
+        if found is None or found[1]:
+            continue
+        pairs = found[0]
+        if (len(pairs) != embedder.score(x, y)[0]
+                or used1.intersection(t1.keys_below(x))
+                or used2.intersection(t2.keys_below(y))):
+            continue
+        extra.update(pairs)
+        used1.update(t1.keys_below(x))
+        used2.update(t2.keys_below(y))
+    return extra
+
+
 def _relative(tree, node, start):
     key = tree.key[node]
     return key[len(tree.path(start)) + len(tree.sep):] if start else key
@@ -604,13 +672,15 @@ def embedding_mapping(tree1, tree2, anchors=()):
     results = []
     for rank in sorted(set(scored.values()), reverse=True):
         tied = [start for start, s in scored.items() if s == rank]
-        results = [_start_result(embedder, start) for start in tied]
-        results = [r for r in results if r is not None]
+        results = [(start, _start_result(embedder, start)) for start in tied]
+        results = [(start, r) for start, r in results if r is not None]
         if results:
             break
     if not results:
         return {}, {}
-    mapping, ambiguous = merge_tied(results)
+    mapping, ambiguous = merge_tied([r for _, r in results])
+    if len(results) == 1:
+        mapping.update(_repeats(embedder, results[0][0], mapping, ambiguous))
     keys1, keys2 = tree1.key, tree2.key
     return ({keys1[a]: keys2[b] for a, b in sorted(mapping.items())},
             {keys1[a]: tuple(keys2[b] for b in sorted(bs))

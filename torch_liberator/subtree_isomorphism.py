@@ -18,7 +18,9 @@ Algorithm:
     ``σ`` votes for the anchor obtained by cutting ``σ`` off both keys. Only
     trie nodes holding few keys of each side vote (suffixes such as ``weight``
     that end thousands of keys carry no information about where a network
-    moved), which bounds the voting at ``O(1)`` per trie node.
+    moved), which bounds the voting at ``O(1)`` per trie node; a larger
+    node whose suffix names a module (``se.fc1.weight``) votes within the
+    groups of keys of one shape that are that small.
     Each anchor pair ``(P, Q)`` found that way is then scored exactly — the
     number of relative paths present below both — in decreasing order of
     votes, skipping pairs whose subtrees are too small to beat the best score
@@ -69,14 +71,15 @@ def _suffix_votes(tree1, tree2):
     Count, for each anchor pair, the key pairs whose longest common suffix
     leads to it (see the module docstring).
     """
-    # suffix-trie node: [children by component, prefixes in tree1, in tree2]:
-    # a key ending in the node's suffix contributes the tree node of what
-    # remains of it when the suffix is cut off (the anchor it would vote for)
+    # suffix-trie node: [children by component, keys of tree1, of tree2]
+    # ending in the node's suffix; a key at trie depth d votes with the tree
+    # node d levels above it (what remains when the suffix is cut off)
     root = [{}, [], []]
     for side, tree in ((1, tree1), (2, tree2)):
         label, parent = tree.label, tree.parent
-        for node in tree.keys_below(tree.root):
+        for key in tree.keys_below(tree.root):
             tnode = root
+            node = key
             while node > 0:
                 children = tnode[0]
                 part = label[node]
@@ -85,22 +88,52 @@ def _suffix_votes(tree1, tree2):
                     nxt = children[part] = [{}, [], []]
                 tnode = nxt
                 node = parent[node]
-                tnode[side].append(node)
+                tnode[side].append(key)
     votes = Counter()
     label1, label2 = tree1.label, tree2.label
-    stack = list(root[0].values())
+    parent1, parent2 = tree1.parent, tree2.parent
+    shape1, shape2 = tree1.shape, tree2.shape
+
+    def up(parent, node, depth):
+        for _ in range(depth):
+            node = parent[node]
+        return node
+
+    def vote(keys1, keys2, depth):
+        anchors2 = [up(parent2, q, depth) for q in keys2]
+        for p in keys1:
+            p = up(parent1, p, depth)
+            up1 = label1[p] if p else None
+            for q in anchors2:
+                if up1 is not None and q and label2[q] == up1:
+                    continue  # the pair shares a longer suffix
+                votes[(p, q)] += 1
+
+    stack = [(tnode, 1) for tnode in root[0].values()]
     while stack:
-        children, anchors1, anchors2 = stack.pop()
-        if not (anchors1 and anchors2):
+        (children, keys1, keys2), depth = stack.pop()
+        if not (keys1 and keys2):
             continue
-        if len(anchors1) * len(anchors2) <= VOTE_LIMIT:
-            for p in anchors1:
-                up1 = label1[p] if p else None
-                for q in anchors2:
-                    if up1 is not None and q and label2[q] == up1:
-                        continue  # the pair shares a longer suffix
-                    votes[(p, q)] += 1
-        stack.extend(children.values())
+        if len(keys1) * len(keys2) <= VOTE_LIMIT:
+            vote(keys1, keys2, depth)
+        elif depth > 1:
+            # a group too large to vote may hold few keys of one shape (the
+            # squeeze-excitation of a stage's first block among sixteen);
+            # split by shape only below a named module (se.fc1.weight): a
+            # tensor's name alone (weight) with its shape is no evidence of
+            # where a module went
+            by_shape = {}
+            for p in keys1:
+                by_shape.setdefault(shape1[p], ([], []))[0].append(p)
+            for q in keys2:
+                group = by_shape.get(shape2[q])
+                if group is not None:
+                    group[1].append(q)
+            if len(by_shape) > 1:
+                for group1, group2 in by_shape.values():
+                    if group2 and len(group1) * len(group2) <= VOTE_LIMIT:
+                        vote(group1, group2, depth)
+        stack.extend((tnode, depth + 1) for tnode in children.values())
     return votes
 
 
@@ -367,7 +400,9 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
     fewer levels cut off or added (a model's own copy before the EMA copy
     of a Lightning checkpoint). A module with a pair of different ranks (a
     BatchNorm against a convolution of the same name) loses all its pairs.
-    Equally good anchors that map a key differently make it ambiguous.
+    Equally good anchors that map a key differently make it ambiguous; when
+    that leaves nothing, the next best anchors are taken, less the tied
+    keys.
 
     Args:
         tree1 (KeyTree): source tree (with shapes, when known).
@@ -415,12 +450,19 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
         # b0 of a model holding a b1 and a b0) before one it fills in part
         unfilled = tree2.num_keys_below(anchor[1]) - len(pairs)
         ranked.append(((good, len(pairs), -levels, -unfilled), pairs))
-    if not ranked:
-        return {}, {}
-    best = max(rank for rank, _ in ranked)
-    # equally good anchors, in find_anchors' order (most votes first)
-    mapping, ambiguous = merge_tied(
-        [(dict(pairs), {}) for rank, pairs in ranked if rank == best])
+    mapping, ambiguous = {}, {}
+    for best in sorted({rank for rank, _ in ranked}, reverse=True):
+        # equally good anchors, in find_anchors' order (most votes first)
+        mapping, tied = merge_tied(
+            [(dict(pairs), {}) for rank, pairs in ranked if rank == best])
+        # a tie that leaves nothing does not hide the next best anchor, as
+        # long as that one stays clear of the tied keys
+        taken = set().union(*ambiguous.values())
+        mapping = {u: v for u, v in mapping.items()
+                   if u not in ambiguous and v not in taken}
+        ambiguous.update(tied)
+        if mapping:
+            break
     keys1, keys2 = tree1.key, tree2.key
     return ({keys1[u]: keys2[v] for u, v in sorted(mapping.items())},
             {keys1[u]: tuple(keys2[v] for v in sorted(vs))
