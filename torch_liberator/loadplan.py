@@ -451,8 +451,6 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                                      reason=reason))
             continue
         dst_spec = dst_specs[dst_key]
-        entry = PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
-                          given=key in given)
         reason = (problems.get(key)
                   or (dst_tensors is not None
                       and (unwritable_reason(dst_tensors[dst_key])
@@ -461,13 +459,14 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         if not reason and (spec.shape is None or dst_spec.shape is None):
             reason = 'the shape is unknown'
         if reason:
-            entries.append(dataclasses.replace(entry, reason=reason))
+            entries.append(PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
+                                     reason=reason, given=key in given))
             continue
         decision = rules.decide(key, dst_key, spec, dst_spec)
-        entries.append(dataclasses.replace(
-            entry, action=decision.action, outcome=decision.outcome,
+        entries.append(PlanEntry(
+            key, dst_key, decision.action, decision.outcome, spec, dst_spec,
             policy=decision.policy, reason=decision.reason or '',
-            decision=decision))
+            given=key in given, decision=decision))
 
     tied = _tied_keys(dst_tensors) if dst_tensors is not None else {}
     hints = []

@@ -48,6 +48,7 @@ Example:
     >>> model[0].weight.device.type, torch.equal(model[0].weight, src.weight)
     ('cpu', True)
 """
+import itertools
 import warnings
 from typing import Callable, Dict, List, Optional
 
@@ -87,7 +88,7 @@ def real_device(model: torch.nn.Module) -> torch.device:
         >>> real_device(torch.nn.Linear(1, 1, device='meta'))
         device(type='cpu')
     """
-    for tensor in list(model.parameters()) + list(model.buffers()):
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         if not tensor.is_meta:
             return tensor.device
     return torch.device('cpu')
