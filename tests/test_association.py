@@ -263,13 +263,18 @@ def fitting_pairs(mapping, src, dst):
 def reference_auto(src, dst):
     """'auto' by its documented rule, every mode run in full on its own."""
     smaller = min(len(src), len(dst))
+    best, best_score, mappings = None, -1, []
     for mode in AUTO_EXACT:
         result = associate(src, dst, association=mode, shortcut=False)
         if len(result.mapping) == smaller and not result.ambiguous:
-            return result
+            score = fitting_pairs(result.mapping, src, dst)
+            if score == len(result.mapping):
+                return result
+            best, best_score = result, score
+            mappings.append(result.mapping)
+            break
     has_shapes = (any(s is not None for s in src.values())
                   and any(s is not None for s in dst.values()))
-    best, best_score, mappings = None, -1, []
     for mode in AUTO_GENERAL:
         if mode == 'structure' and not has_shapes:
             continue
@@ -1018,3 +1023,18 @@ def test_isomorphism_finds_a_module_whose_name_is_common_by_its_shapes(reverse):
     assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
     first = 'trunk_output.block1.block1-0.f.' if reverse else 's1.b1.'
     assert sorted(result.mapping) == sorted(k for k in truth if k.startswith(first + 'se.'))
+
+
+def test_auto_takes_no_exact_mode_that_must_shove_what_another_mode_fits():
+    # the model holds a wider variant under 'module' (an EMA wrapper's name)
+    # beside the checkpoint's own architecture, one child renamed: stripping
+    # 'module.' explains every key by name but shoves nearly all of them
+    src = small_resnet()
+    dst = {}
+    for k, s in src.items():
+        dst['module.' + k] = tuple(2 * n for n in s)
+    for k, s in src.items():
+        dst['backbone.' + k.replace('fc.', 'head.')] = s
+    result = associate(src, dst, association='auto')
+    check_one_to_one(result, src, dst)
+    assert not any(v.startswith('module.') for v in result.mapping.values())

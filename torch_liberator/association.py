@@ -316,8 +316,11 @@ def _auto_solver(problem) -> 'Association':
     less what the other general modes contradict.
 
     The exact modes (:data:`AUTO_EXACT`, in order) are taken as soon as one
-    maps every key of the smaller side and finds nothing ambiguous: nothing
-    can map more. Otherwise each mode of :data:`AUTO_GENERAL` runs
+    maps every key of the smaller side, finds nothing ambiguous and pairs
+    only tensors whose shapes fit: nothing can map more. When the first
+    that maps every key must shove some pairs (a 1000-class head into a
+    10-class one, or a wider model under the same names), it competes with
+    the general modes below, first on ties. Otherwise each mode of :data:`AUTO_GENERAL` runs
     (``structure`` only when shapes are known) and the best is the one that
     places the most tensors whose shapes fit (equal, or equal up to size-1
     dimensions); ties go to the earlier mode (names before structure). A
@@ -344,13 +347,19 @@ def _auto_solver(problem) -> 'Association':
         return solved[solver]
 
     smaller = min(len(src), len(dst))
+    candidates = []
     for mode in AUTO_EXACT:
         mapping, ambiguous = solve(mode)
         if len(mapping) == smaller and not ambiguous:
-            return Association(mapping, ambiguous, mode)
+            fitting = _fitting_pairs(mapping, src, dst)
+            if fitting == len(mapping):
+                return Association(mapping, ambiguous, mode)
+            # names explain everything, but some pairs must be shoved: the
+            # general modes may place more tensors whose shapes fit
+            candidates.append((fitting, mode, mapping, ambiguous))
+            break
     has_shapes = (any(shape is not None for shape in src.values())
                   and any(shape is not None for shape in dst.values()))
-    candidates = []
     for mode in AUTO_GENERAL:
         if mode == 'structure' and not has_shapes:
             continue
