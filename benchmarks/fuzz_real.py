@@ -1,0 +1,219 @@
+"""
+A mutation fuzz on real models: two random views of one torchvision or timm
+model that share its module objects, judged by values in every mode.
+
+Each seed builds a model (``weights=None``) and, independently for the
+checkpoint and for the model, rearranges its module tree without copying a
+tensor: levels kept, wrapped under a new name, a child renamed or given an
+inserted level, a list split in place into named parts (renumbered, or
+keeping its indices), a container flattened into ``nn.Sequential``, the
+last children dropped; sometimes another model is put beside either side,
+and sometimes the checkpoint's keys come sorted (a safetensors file). The
+truth is tensor identity (``corpus.Case`` with ``truth=None``), so every
+pair of views has an exact answer; ``corpus.judge_case`` loads stamped
+values and reads back where each tensor landed. A (seed, mode) that puts a
+tensor in a wrong place is appended to the output as one JSON line with the
+operations on both sides and example keys; the rest is printed.
+
+Found this way (and fixed, with tests): resnet50's ``layer4`` split in place
+into renumbered parts (36 tensors one block off in embedding and auto), an
+exact mode that shoved a checkpoint into a wider network under ``module.``.
+Cases it still reports are discussed in the notes of issue 8 (a head taken
+from another model beside a headless one; two identical networks side by
+side, where the closer copy wins by design).
+
+Usage (from the repository root)::
+
+    export PYTHONPATH=$PWD
+    python benchmarks/fuzz_real.py 0 200 /tmp/fuzz-wrong.jsonl [strict,embedding,...]
+"""
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+import torchvision.models as tvm
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from corpus import Case, judge_case  # noqa: E402
+
+__all__ = ['MODELS', 'MODES', 'main', 'make_case']
+
+#: the modes judged
+MODES = ['strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']
+VOCAB = ['backbone', 'body', 'model', 'net', 'encoder', 'trunk', 'features', 'stem', 'blocks',
+         'stage', 'part', 'head', 'module', 'base', 'extractor', 'layers', 'core', 'main']
+
+def _tv(name, **kw):
+    return lambda: getattr(tvm, name)(weights=None, **kw)
+
+def _tm(name, **kw):
+    def b():
+        import timm
+        return timm.create_model(name, pretrained=False, **kw)
+    return b
+
+#: name -> builder of the real models the views are made of
+MODELS = {
+    'resnet18': _tv('resnet18'), 'resnet50': _tv('resnet50'), 'mobilenet_v2': _tv('mobilenet_v2'),
+    'mobilenet_v3_small': _tv('mobilenet_v3_small'), 'efficientnet_b0': _tv('efficientnet_b0'),
+    'vgg11_bn': _tv('vgg11_bn'), 'convnext_tiny': _tv('convnext_tiny'), 'swin_t': _tv('swin_t'),
+    'regnet_y_400mf': _tv('regnet_y_400mf'), 'shufflenet_v2_x0_5': _tv('shufflenet_v2_x0_5'),
+    'mnasnet0_5': _tv('mnasnet0_5'), 'squeezenet1_0': _tv('squeezenet1_0'),
+    'googlenet': _tv('googlenet', aux_logits=False, init_weights=False),
+    'resnext50': _tv('resnext50_32x4d'), 'wide_resnet50': _tv('wide_resnet50_2'),
+    'timm_resnet18': _tm('resnet18'), 'timm_vit_tiny': _tm('vit_tiny_patch16_224'),
+    'timm_effb0': _tm('efficientnet_b0'), 'timm_convnext_atto': _tm('convnext_atto'),
+    'timm_mixer': _tm('mixer_s16_224'), 'timm_deit_tiny': _tm('deit_tiny_patch16_224'),
+    'vit_small': lambda: tvm.VisionTransformer(224, 16, 6, 6, 384, 1536),
+    'resnet34': _tv('resnet34'), 'densenet121': _tv('densenet121'),
+}
+
+def _shadow(m, children):
+    s = nn.Module()
+    for n, p in m._parameters.items():
+        if p is not None:
+            s.register_parameter(n, p)
+    for n, b in m._buffers.items():
+        if b is not None:
+            s.register_buffer(n, b, persistent=n not in m._non_persistent_buffers_set)
+    for n, c in children:
+        s.add_module(n, c)
+    return s
+
+def _wrap(name, inner):
+    w = nn.Module()
+    w.add_module(name, inner)
+    return w
+
+def _is_list(m):
+    names = [n for n, _ in m.named_children()]
+    return len(names) >= 3 and all(n.isdigit() for n in names)
+
+def _view(m, rng, depth, log, top=False):
+    kids = list(m.named_children())
+    if not kids or depth > 3:
+        return m
+    ops = ['keep', 'recurse', 'recurse', 'wrap', 'insert', 'rename']
+    if _is_list(m):
+        ops += ['split', 'split_keep']
+    if len(kids) >= 2 and not m._parameters and not any(b is not None for b in m._buffers.values()):
+        ops += ['flatten']
+    if (top or _is_list(m)) and len(kids) >= 3 and not m._parameters:
+        ops += ['truncate']
+    op = rng.choice(ops)
+    log.append(f'{depth}:{type(m).__name__}:{op}')
+    if op == 'keep':
+        return m
+    if op == 'wrap':
+        return _wrap(rng.choice(VOCAB), _view(m, rng, depth + 1, log))
+    if op == 'recurse':
+        return _shadow(m, [(n, _view(c, rng, depth + 1, log) if rng.random() < 0.4 else c)
+                          for n, c in kids])
+    if op == 'insert':
+        i = rng.randrange(len(kids))
+        kids = [(n, _wrap(rng.choice(VOCAB), c) if j == i else c) for j, (n, c) in enumerate(kids)]
+        return _shadow(m, kids)
+    if op == 'rename':
+        i = rng.randrange(len(kids))
+        new = rng.choice(VOCAB) + rng.choice(['', '_x', '2'])
+        if new in dict(kids):
+            return m
+        kids = [(new if j == i else n, c) for j, (n, c) in enumerate(kids)]
+        return _shadow(m, kids)
+    if op in ('split', 'split_keep'):
+        cuts = sorted(rng.sample(range(1, len(kids)), min(rng.choice([1, 2]), len(kids) - 1)))
+        parts, prev = [], 0
+        for c in cuts + [len(kids)]:
+            parts.append(kids[prev:c])
+            prev = c
+        names = rng.sample(VOCAB, len(parts))
+        out = []
+        for nm, part in zip(names, parts):
+            if op == 'split':
+                out.append((nm, nn.Sequential(*[c for _, c in part])))
+            else:
+                out.append((nm, _shadow(nn.Module(), part)))
+        return _shadow(m, out)
+    if op == 'flatten':
+        return nn.Sequential(*[c for _, c in kids])
+    if op == 'truncate':
+        k = rng.choice([1, 2])
+        return _shadow(m, kids[:-k])
+    raise AssertionError(op)
+
+def make_case(seed):
+    """
+    One random pair: ``(model name, other model or None, source ops, model
+    ops, Case)``; the truth is by tensor identity.
+
+    Example:
+        >>> import fuzz_real
+        >>> name, other, src_ops, dst_ops, case = fuzz_real.make_case(7)
+        >>> name, len(case.truth)
+        ('resnet50', 320)
+    """
+    rng = random.Random(seed)
+    name = rng.choice(sorted(MODELS))
+    torch.manual_seed(seed)
+    m = MODELS[name]().eval()
+    log_s, log_d = [], []
+    src = _view(m, rng, 0, log_s, top=True)
+    dst = _view(m, rng, 0, log_d, top=True)
+    other = None
+    if rng.random() < 0.15:
+        other = rng.choice(sorted(MODELS))
+        o = MODELS[other]()
+        a, b = rng.sample(VOCAB, 2)
+        pair = [(a, src), (b, o)]
+        rng.shuffle(pair)
+        src = _shadow(nn.Module(), pair)
+        log_s.append('side-by-side ' + other)
+    elif rng.random() < 0.25:
+        other = rng.choice(sorted(MODELS))
+        o = MODELS[other]()
+        a, b = rng.sample(VOCAB, 2)
+        pair = [(a, dst), (b, o)]
+        rng.shuffle(pair)
+        dst = _shadow(nn.Module(), pair)
+    state = src.state_dict(keep_vars=True)
+    if rng.random() < 0.2:
+        state = dict(sorted(state.items()))
+        log_s.append('sorted keys')
+    case = Case(state, dst, None)
+    return name, other, log_s, log_d, case
+
+def main(argv=None):
+    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    lo, hi, out = int(argv[0]), int(argv[1]), argv[2]
+    modes = argv[3].split(',') if len(argv) > 3 else MODES
+    for seed in range(lo, hi):
+        t = time.time()
+        try:
+            name, other, ls, ld, case = make_case(seed)
+        except Exception as err:
+            print(seed, 'build failed', err, flush=True)
+            continue
+        if not case.truth:
+            print(seed, name, 'empty truth', flush=True)
+            continue
+        res = {}
+        for mode in modes:
+            s = judge_case(case, mode, time_limit=60)
+            res[mode] = (s.correct, s.wrong, s.missing, s.error)
+            if s.wrong:
+                with open(out, 'a') as f:
+                    f.write(json.dumps({'seed': seed, 'model': name, 'other': other, 'mode': mode,
+                                        'wrong': s.wrong, 'truth': len(case.truth),
+                                        'src_ops': ls, 'dst_ops': ld,
+                                        'examples': s.wrong_keys[:6]}) + '\n')
+        print(seed, name, other, len(case.truth),
+              ' '.join(f'{m[:4]}={c}/{w}' for m, (c, w, _, e) in res.items()),
+              f'{time.time() - t:.1f}s', flush=True)
+
+if __name__ == '__main__':
+    sys.exit(main())
