@@ -243,10 +243,12 @@ def is_renamed(tree1, tree2, start):
 
 def start_is_supported(tree1, tree2, start, pairs):
     """
-    False when ``start`` pairs a later part of a list cut in parts with a
-    longer list (:func:`_window_of_a_longer_list`), or when it is renamed on
-    both sides (:func:`is_renamed`) and the key pairs ``(a, b, tier)`` found below it do not speak for the
-    rename: only shapes do then, so every pair must be of the same tensor
+    False when ``start`` relabels two lists of different lengths whose
+    numbers no longer say which item is which (the shorter is a later part
+    of a list cut in parts, or sits at an offset in the longer one), or when
+    it is renamed on both sides (:func:`is_renamed`) and the key pairs
+    ``(a, b, tier)`` found below it do not speak for the rename: only
+    shapes do then, so every pair must be of the same tensor
     (tier 0) and, when every one of them hangs below a numbered child of
     ``start`` (positions in a list, which a list cut in two and renumbered
     no longer keeps), they must cover at least three quarters of the keys
@@ -290,6 +292,15 @@ def start_is_supported(tree1, tree2, start, pairs):
     return 4 * len(pairs) >= 3 * min(tree1.num_keys_below(u), tree2.num_keys_below(v))
 
 
+def _unequal_lists(tree1, u, tree2, v):
+    """The list items of ``u`` and ``v`` when both are lists of different
+    lengths, else None."""
+    items1, items2 = list_items(tree1, u), list_items(tree2, v)
+    if not items1 or not items2 or len(items1) == len(items2):
+        return None
+    return items1, items2
+
+
 def _offset_items(tree1, u, tree2, v, pairs):
     """
     True when ``u`` and ``v`` are lists of different lengths and some item
@@ -298,9 +309,10 @@ def _offset_items(tree1, u, tree2, v, pairs):
     (``stages.0.blocks.{0,1,2}`` in a flattened list whose items 0 and 1
     are the stem), where equal numbers are not the same item.
     """
-    items1, items2 = list_items(tree1, u), list_items(tree2, v)
-    if not items1 or not items2 or len(items1) == len(items2):
+    lists = _unequal_lists(tree1, u, tree2, v)
+    if lists is None:
         return False
+    items1, items2 = lists
     paired = {int(tree1.label[n]) for n in _path_nodes(tree1, u, pairs)}
     if not paired:
         return False
@@ -317,10 +329,10 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
     say where in the longer list it starts. The first part (a detector's
     copy of a backbone's first blocks) starts where the longer one does.
     """
-    items1, items2 = list_items(tree1, u), list_items(tree2, v)
-    if not items1 or not items2 or len(items1) == len(items2):
+    lists = _unequal_lists(tree1, u, tree2, v)
+    if lists is None:
         return False
-    tree, node = (tree1, u) if len(items1) < len(items2) else (tree2, v)
+    tree, node = (tree1, u) if len(lists[0]) < len(lists[1]) else (tree2, v)
     parent = tree.parent[node]
     if parent is None:
         return False
