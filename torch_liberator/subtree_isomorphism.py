@@ -268,6 +268,8 @@ def start_is_supported(tree1, tree2, start, pairs):
         True
     """
     u, v = start
+    if _renumbered_item(tree1, u, tree2, v):
+        return False
     if tree1.label[u] != tree2.label[v] and (
             _window_of_a_longer_list(tree1, u, tree2, v)
             or _offset_items(tree1, u, tree2, v, pairs)):
@@ -290,6 +292,22 @@ def start_is_supported(tree1, tree2, start, pairs):
         # named at least, each item paired: the positions are kept
         return True
     return 4 * len(pairs) >= 3 * min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+
+
+def _renumbered_item(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are items of different numbers in two lists of
+    the same items (``features.5`` <-> ``model.6``, both lists holding
+    0..12): such lists pair their items by number, and two equal blocks
+    at different positions are not one.
+    """
+    if u == tree1.root or v == tree2.root:
+        return False
+    label1, label2 = tree1.label[u], tree2.label[v]
+    if not (label1.isdigit() and label2.isdigit()) or label1 == label2:
+        return False
+    items = list_items(tree1, tree1.parent[u])
+    return items is not None and items == list_items(tree2, tree2.parent[v])
 
 
 def _unequal_lists(tree1, u, tree2, v):
