@@ -378,26 +378,27 @@ def _features_only_truth(names, dst):
     return truth
 
 
+def _timm_to_features_only(arch):
+    """A timm model into the same model built with ``features_only=True``."""
+    timm = timm_module()
+    src = timm.create_model(arch, pretrained=False)
+    dst = timm.create_model(arch, pretrained=False, features_only=True)
+    state = keep(src)
+    return Case(state, dst, _features_only_truth(state, dst))
+
+
 @register_pair('timm-convnext_tiny->timm-features_only', 'names',
                note="timm convnext_tiny -> the same with features_only=True: stem.0 -> stem_0, "
                     'stages.N -> stages_N, the head belongs nowhere')
 def _convnext_features_only():
-    timm = timm_module()
-    src = timm.create_model('convnext_tiny', pretrained=False)
-    dst = timm.create_model('convnext_tiny', pretrained=False, features_only=True)
-    state = keep(src)
-    return Case(state, dst, _features_only_truth(state, dst))
+    return _timm_to_features_only('convnext_tiny')
 
 
 @register_pair('timm-swin_tiny->timm-features_only', 'names',
                note="timm swin_tiny_patch4_window7_224 -> features_only=True: layers.N -> layers_N; "
                     'the final norm and head belong nowhere')
 def _swin_features_only():
-    timm = timm_module()
-    src = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False)
-    dst = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False, features_only=True)
-    state = keep(src)
-    return Case(state, dst, _features_only_truth(state, dst))
+    return _timm_to_features_only('swin_tiny_patch4_window7_224')
 
 
 @register_pair('tv-convnext_tiny->timm-features_only', 'names', cross_naming=True,
