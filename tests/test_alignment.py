@@ -570,6 +570,37 @@ def test_a_checkpoint_goes_whole_into_the_one_module_it_fills():
     assert back.mapping == dict(zip(net('small.', 2, renamed), src))
 
 
+def _stage_net(prefix, depths, nested):
+    """A stem, stages of conv+bn blocks (the first of each stage widens) and
+    a head; ``nested`` files them torchvision-style (``features.S.B.block``),
+    else timm-style (``blocks.S.B``)."""
+    out = {**conv(prefix + ('features.0.0' if nested else 'conv_stem'), 8, 3),
+           **bn(prefix + ('features.0.1' if nested else 'bn1'), 8)}
+    width = 8
+    for s, depth in enumerate(depths):
+        for b in range(depth):
+            new = width * 2 if b == 0 else width
+            path = f'{prefix}features.{s + 1}.{b}.block' if nested else f'{prefix}blocks.{s}.{b}'
+            out.update({**conv(path + '.0.0', new, width), **bn(path + '.0.1', new)})
+            width = new
+    out.update(linear(prefix + ('classifier.1' if nested else 'classifier'), 10, width))
+    return out
+
+
+def test_a_checkpoint_goes_whole_into_the_one_module_of_another_nesting():
+    # timm efficientnet_b0 into torchvision's b1 and b0 side by side: the b0
+    # checkpoint also fits the deeper b1 as a subsequence, but fills only
+    # the b0 module whole, and its shapes occur at that one offset
+    src = _stage_net('', [1, 2, 2], nested=False)
+    small = _stage_net('small.', [1, 2, 2], nested=True)
+    dst = {**_stage_net('big.', [2, 3, 3], nested=True), **small}
+    result = align_structure(src, dst)
+    assert result.mapping == dict(zip(src, small))
+    # the same shapes at two offsets: nothing says which, nothing loaded
+    twins = {**_stage_net('a.', [1, 2, 2], nested=True), **small}
+    assert align_structure(src, twins).mapping == {}
+
+
 def test_module_evidence_never_moves_a_batchnorm_of_a_flat_block():
     # a block that registers both convs, then both BatchNorms, against one
     # that keeps each pair in a module: nothing says which BatchNorm is

@@ -7,11 +7,12 @@ group pairs out. A state dict lists a module's groups as one contiguous run
 (its *span*), so a module is a run of groups with a shape signature (the
 squeezed shapes of its groups, in order). Two pieces of evidence follow:
 
-* :func:`whole_fit`: one side, whole, has the signature and the tree shape
-  of exactly one module of the other side (a resnet18 checkpoint into a
-  model holding a renamed resnet34 and a renamed resnet18): it belongs
-  there, as the tree modes load a checkpoint into the one place it fills
-  whole.
+* :func:`whole_fit`: one side, whole, has the signature of exactly one
+  module of the other side (a resnet18 checkpoint into a model holding a
+  renamed resnet34 and a renamed resnet18; a timm efficientnet_b0 into
+  torchvision's b1 and b0 side by side, where the b0 fills one module
+  whole and the b1 only in part): it belongs there, as the tree modes load
+  a checkpoint into the one place it fills whole.
 * :func:`module_closure`: a paired group lies in a module whose signature
   equals that of a module around its partner, at the same position, inside
   parents holding the same pairs: the two modules are one, so their other
@@ -101,14 +102,21 @@ def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
 def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     """
     The first group of the one module of ``large`` whose groups have the
-    shapes of all of ``small``, position by position, at the same depths
-    (a tree of the same shape, the names aside) and are containers' own
-    tensors where those of ``small`` are; None when no module or several do
-    (several equally good places: ambiguous), when ``large`` is no larger
-    than ``small``, or when ``small`` is a single group (one group is one
-    shape: the leftovers of unique shapes judge it). The search compares at
-    most :data:`FIT_BUDGET` groups per group of ``large`` (shapes repeated
-    at many offsets); past that it answers None, as for ambiguity.
+    shapes of all of ``small``, position by position, and are containers'
+    own tensors where those of ``small`` are; None when there is no such
+    module or several (several equally good places: ambiguous), when
+    ``large`` is no larger than ``small``, or when ``small`` is a single
+    group (one group is one shape: the leftovers of unique shapes judge it).
+
+    A module whose groups also sit at the same depths as those of
+    ``small`` (a tree of the same shape, the names aside) is looked for
+    first, among whole modules. Failing that, a module of another tree
+    shape (another library's nesting of the same network: timm's
+    ``blocks.0.0`` is torchvision's ``features.1.0.block``) is taken only
+    when the shapes of ``small`` occur at one offset of ``large`` and no
+    other, module or not. The search compares at most :data:`FIT_BUDGET`
+    groups per group of ``large`` (shapes repeated at many offsets); past
+    that it answers None, as for ambiguity.
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
@@ -122,29 +130,39 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         ...                    'b.conv.w': (4, 3), 'b.bn.w': (4,)})
         >>> print(whole_fit(small, twice))
         None
+        >>> # another nesting: found only because its shapes occur once
+        >>> nested = KeyGroups({'big.c.w': (4, 3), 'big.x.w': (9,), 'big.n.w': (4,),
+        ...                     'tiny.stem.0.w': (4, 3), 'tiny.stem.1.w': (4,)})
+        >>> whole_fit(small, nested)
+        3
     """
     n, size = len(small), len(large)
     if n < 2 or size <= n:
         return None  # one group is one shape: no structure to recognise
     depth = [len(comps) - len(small.comps[0]) for comps in small.comps]
     first, last = small.squeezed[0], small.squeezed[-1]
-    found, work = [], 0
+    same_tree, same_shapes, work = [], [], 0
     for s in range(size - n + 1):
         if large.squeezed[s] != first or large.squeezed[s + n - 1] != last:
             continue
         k = 0
         while k < n and (small.squeezed[k] == large.squeezed[s + k]
-                         and small.leaf[k] == large.leaf[s + k]
-                         and len(large.comps[s + k]) - len(large.comps[s]) == depth[k]):
+                         and small.leaf[k] == large.leaf[s + k]):
             k += 1
         work += k + 1
-        if k == n and _is_one_module(large, s, n):
-            found.append(s)
-            if len(found) > 1:
-                return None
         if work > FIT_BUDGET * size:
             return None
-    return found[0] if found else None
+        if k < n:
+            continue
+        same_shapes.append(s)
+        if (all(len(large.comps[s + k]) - len(large.comps[s]) == depth[k] for k in range(n))
+                and _is_one_module(large, s, n)):
+            same_tree.append(s)
+    if same_tree:
+        return same_tree[0] if len(same_tree) == 1 else None
+    if len(same_shapes) == 1 and _is_one_module(large, same_shapes[0], n):
+        return same_shapes[0]
+    return None
 
 
 def _is_one_module(side, start, n):
