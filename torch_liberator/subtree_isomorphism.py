@@ -345,7 +345,9 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
     a list cut in parts and renumbered (``blocks.{0..11}`` <->
     ``blocks_b.{0..7}`` beside ``blocks_a.{0..3}``), and its numbers do not
     say where in the longer list it starts. The first part (a detector's
-    copy of a backbone's first blocks) starts where the longer one does.
+    copy of a backbone's first blocks) starts where the longer one does;
+    but when the keys are not in registration order (sorted by name), no
+    part is known to be first, and any sibling list makes it a part.
     """
     lists = _unequal_lists(tree1, u, tree2, v)
     if lists is None:
@@ -356,8 +358,9 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
         return False
     for sibling in tree.children[parent]:
         if sibling == node:
-            return False
-        if list_items(tree, sibling):
+            if tree.ordered:
+                return False
+        elif list_items(tree, sibling):
             return True
     return False
 
