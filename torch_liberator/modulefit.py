@@ -34,13 +34,19 @@ from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['FIT_BUDGET', 'module_closure', 'module_spans', 'whole_fit']
+__all__ = ['FIT_BUDGET', 'NESTING_FIT_MIN', 'module_closure', 'module_spans', 'unpaired_module_size',
+           'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
 Span = Tuple[int, int]
 
 #: :func:`whole_fit` compares at most this many groups per group searched
 FIT_BUDGET = 4
+
+#: the fewest groups whose shapes, found at one place only, say that a side
+#: nested differently is that module (fewer repeat by chance: a short model
+#: with a layer inserted fits the wrong module as well as the right one)
+NESTING_FIT_MIN = 32
 
 
 def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
@@ -99,6 +105,38 @@ def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
     return tuple(out)
 
 
+def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int) -> int:
+    """
+    How many groups the largest module around group ``g`` holds when none
+    of them but ``g`` is paired (``g`` may be): 1 for a group whose neighbours found their
+    partners, the size of a whole network when ``g`` lies in one that
+    found none (a second backbone beside the one that aligned).
+
+    Args:
+        spans: the spans around ``g``, innermost first (an item of
+            :func:`module_spans`).
+        paired: running counts of paired groups: ``paired[k]`` is how many
+            of groups ``0 .. k - 1`` are paired (``len(side) + 1`` items).
+        g: the group.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import module_spans, unpaired_module_size
+        >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.p.w': (3,), 'b.q.w': (4,)})
+        >>> spans = module_spans(side)
+        >>> paired = [0, 1, 1, 1, 1]  # only a.x is paired
+        >>> unpaired_module_size(spans[1], paired, 1), unpaired_module_size(spans[3], paired, 3)
+        (1, 2)
+    """
+    own = paired[g + 1] - paired[g]  # g itself, when it is paired
+    size = 1
+    for start, stop in spans:
+        if paired[stop] - paired[start] > own:
+            break
+        size = stop - start
+    return size
+
+
 def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     """
     The first group of the one module of ``large`` whose groups have the
@@ -109,12 +147,15 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     group (one group is one shape: the leftovers of unique shapes judge it).
 
     A module whose groups also sit at the same depths as those of
-    ``small`` (a tree of the same shape, the names aside) is looked for
-    first, among whole modules. Failing that, a module of another tree
+    ``small`` is looked for first, among whole modules; it is taken when
+    its modules span the same groups as those of ``small`` (a tree of the
+    same shape, the names aside). Failing that, a module of another tree
     shape (another library's nesting of the same network: timm's
     ``blocks.0.0`` is torchvision's ``features.1.0.block``) is taken only
     when the shapes of ``small`` occur at one offset of ``large`` and no
-    other, module or not. The search compares at most :data:`FIT_BUDGET`
+    other, module or not, when the two nestings agree (no module of one
+    side ends inside a module of the other), and when ``small`` has at
+    least :data:`NESTING_FIT_MIN` groups. The search compares at most :data:`FIT_BUDGET`
     groups per group of ``large`` (shapes repeated at many offsets); past
     that it answers None, as for ambiguity.
 
@@ -130,11 +171,13 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         ...                    'b.conv.w': (4, 3), 'b.bn.w': (4,)})
         >>> print(whole_fit(small, twice))
         None
-        >>> # another nesting: found only because its shapes occur once
-        >>> nested = KeyGroups({'big.c.w': (4, 3), 'big.x.w': (9,), 'big.n.w': (4,),
-        ...                     'tiny.stem.0.w': (4, 3), 'tiny.stem.1.w': (4,)})
-        >>> whole_fit(small, nested)
-        3
+        >>> # nested differently: found because 32 shapes occur at one place
+        >>> shapes = [(c, c + 1) for c in range(32)]
+        >>> flat = KeyGroups({f'l{c}.w': s for c, s in enumerate(shapes)})
+        >>> nested = KeyGroups({**{f'a.{c}.w': s for c, s in enumerate(shapes[:8])},
+        ...                     **{f'b.s{c // 4}.{c}.w': s for c, s in enumerate(shapes)}})
+        >>> whole_fit(flat, nested)
+        8
     """
     n, size = len(small), len(large)
     if n < 2 or size <= n:
@@ -159,10 +202,38 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
                 and _is_one_module(large, s, n)):
             same_tree.append(s)
     if same_tree:
+        own = _spans_within(small, 0, n)
+        same_tree = [s for s in same_tree if _spans_within(large, s, n) == own]
+    if same_tree:
         return same_tree[0] if len(same_tree) == 1 else None
-    if len(same_shapes) == 1 and _is_one_module(large, same_shapes[0], n):
-        return same_shapes[0]
+    if (n >= NESTING_FIT_MIN and len(same_shapes) == 1
+            and _is_one_module(large, same_shapes[0], n)):
+        s = same_shapes[0]
+        if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)):
+            return s
     return None
+
+
+def _spans_within(side, start, n):
+    """The spans of the modules within groups ``start .. start + n - 1``,
+    counted from ``start``: the shape of that part of the tree."""
+    return {(a - start, b - start) for spans in module_spans(side)[start:start + n]
+            for a, b in spans if start <= a and b <= start + n}
+
+
+def _nest(spans):
+    """Whether any two of the spans ``(start, stop)`` are nested or apart,
+    none crossing: two nestings of one sequence of modules that agree (a
+    stage of one is a stage, or several blocks, of the other), unlike a
+    module of one that ends inside a module of the other."""
+    open_stops = []
+    for start, stop in sorted(spans, key=lambda span: (span[0], -span[1])):
+        while open_stops and open_stops[-1] <= start:
+            open_stops.pop()
+        if open_stops and stop > open_stops[-1]:
+            return False
+        open_stops.append(stop)
+    return True
 
 
 def _is_one_module(side, start, n):
