@@ -486,10 +486,11 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
 def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
                   dst_tensors: Mapping[str, torch.Tensor]) -> LoadPlan:
     """
-    The plan with every pair skipped whose copy would fail half-way, as
-    :func:`torch_liberator.preflight.check_pairs` finds from the real tensors
-    (memory shared with the model, also across pairs; sources that hold no
-    data). Reads no tensor data.
+    The plan with every pair skipped whose copy would read memory that the
+    load writes: a checkpoint tensor that shares memory with its model
+    tensor, or with one written before it
+    (:func:`torch_liberator.preflight.check_pairs`). Reads no tensor data.
+    The checks of single tensors are :func:`build_plan`'s.
 
     Args:
         plan: a plan from :func:`build_plan`.
@@ -499,13 +500,13 @@ def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
     Example:
         >>> import torch
         >>> from torch_liberator.loadplan import plan_load
-        >>> class Expanded(torch.nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.register_buffer('b', torch.zeros(1).expand(3))
-        >>> entry = plan_load(Expanded(), {'b': torch.ones(3)}).entries[0]
-        >>> entry.action, entry.reason[:36]
-        ('skip', 'the model tensor is an expanded view')
+        >>> model = torch.nn.ModuleDict({'a': torch.nn.Linear(2, 2), 'b': torch.nn.Linear(2, 2)})
+        >>> swapped = {'a.weight': model.b.weight.detach(), 'b.weight': model.a.weight.detach()}
+        >>> plan = plan_load(model, swapped, rename={'a.weight': 'a.weight', 'b.weight': 'b.weight'})
+        >>> [(e.src_key, e.action) for e in plan.entries]
+        [('a.weight', 'copy'), ('b.weight', 'skip')]
+        >>> plan.entries[1].reason[:60]
+        "the checkpoint tensor shares memory with model tensor 'a.wei"
     """
     reasons = check_pairs((e.src_key, e.dst_key, src_tensors[e.src_key],
                            dst_tensors[e.dst_key]) for e in plan.loaded)
