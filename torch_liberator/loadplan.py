@@ -438,7 +438,10 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
     ambiguous = {back[s]: tuple(d) for s, d in found.ambiguous.items()}
 
     problems = src.problems
-    entries, hints = [], []
+    # a copy (equal shapes) depends on the two specs alone: decided once
+    # per pair of specs, and the one immutable decision shared
+    copies = {}
+    entries = []
     for key, spec in src_specs.items():
         dst_key = mapping.get(key)
         if dst_key is None:
@@ -455,14 +458,20 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                   or (dst_tensors is not None
                       and (unwritable_reason(dst_tensors[dst_key])
                            or check_destination(dst_tensors[dst_key])))
-                  or keyfilter.reason(key, dst_key))
+                  or (keyfilter.reason(key, dst_key) if keyfilter else None))
         if not reason and (spec.shape is None or dst_spec.shape is None):
             reason = 'the shape is unknown'
         if reason:
             entries.append(PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
                                      reason=reason, given=key in given))
             continue
-        decision = rules.decide(key, dst_key, spec, dst_spec)
+        specs = (tuple(spec.shape), spec.dtype,
+                 tuple(dst_spec.shape), dst_spec.dtype)
+        decision = copies.get(specs)
+        if decision is None:
+            decision = rules.decide(key, dst_key, spec, dst_spec)
+            if decision.action == 'copy':
+                copies[specs] = decision
         entries.append(PlanEntry(
             key, dst_key, decision.action, decision.outcome, spec, dst_spec,
             policy=decision.policy, reason=decision.reason or '',
