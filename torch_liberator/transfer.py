@@ -362,10 +362,7 @@ def _transfer(entries, source, destination, prepared, verbose):
             entries = {key: entry for key, entry in entries.items()
                        if key not in shardwise}
     requests = {key: _block(entry) for key, entry in entries.items()}
-    try:
-        stream = _read_stream(source, requests, destination)
-    except Exception as err:
-        raise _read_failed(err, source, written, n_planned) from err
+    stream = _read_stream(source, requests, destination)
     total = _nbytes(source, requests)
     if verbose >= 1 and total >= PROGRESS_MIN_BYTES:
         stream = _with_progress(stream, source, requests, total)
@@ -467,12 +464,12 @@ def _read_stream(source, requests, destination):
                                    read_batch_bytes(destination.nbytes))
     tensors = source.read(list(requests))
     for key in requests:
-        shape = tuple(tensors[key].shape)
-        if shape != source.specs[key].shape:
+        shape, spec = tuple(tensors[key].shape), tuple(source.specs[key].shape)
+        if shape != spec:
             raise CheckpointFormatError(
-                f'the source gave checkpoint tensor {key!r} with shape '
-                f'{shape}, but its specs say {source.specs[key].shape}; a '
-                'source must read the tensors it describes')
+                f'the source read checkpoint tensor {key!r} with shape '
+                f'{shape}, but its specs say {spec}; nothing was loaded: '
+                'make the source read the tensors its specs describe')
     return ((key, tensors[key][block] if block is not None else tensors[key])
             for key, block in requests.items())
 
