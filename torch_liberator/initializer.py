@@ -150,7 +150,7 @@ def load_partial_state(model: torch.nn.Module,
         * ``other_unused``: checkpoint keys that were not copied;
         * ``association``: the association mode that was used (what
           ``'auto'`` chose);
-        * ``plan``: the :class:`~torch_liberator.loadplan.LoadPlan` that was
+        * ``plan``: the :class:`~torch_liberator.plantypes.LoadPlan` that was
           applied (what :func:`~torch_liberator.loadplan.plan_load` returns
           for the same arguments).
 
