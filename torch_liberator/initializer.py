@@ -13,8 +13,8 @@ This module only orchestrates; every step is done by another module:
    compute the values shoves write and try the ``leftover`` initializer on
    scratch tensors;
 3. only then touch the model: initialize leftovers and write tensor by
-   tensor into the model's own parameters and buffers
-   (:func:`torch_liberator.policies.apply_decision`);
+   tensor into the model's own parameters and buffers, under one
+   :func:`torch.no_grad` (:func:`torch_liberator.transfer.transfer_plan`);
 4. report what happened in the ``info`` dictionary, with the plan (and on
    stdout, as much as ``verbose`` asks for, see
    :mod:`torch_liberator.report`).
