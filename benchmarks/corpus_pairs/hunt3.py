@@ -326,12 +326,14 @@ def _timm_ema_v3():
 @register_pair('teacher(resnet34)+student(resnet18) checkpoint->student slot', 'identity',
                note='a distillation checkpoint (teacher = resnet34, student = resnet18) into a model '
                     'with a new teacher resnet50 and the student slot: the student (same names, same '
-                    'shapes) belongs; the teacher resnet34 fits nowhere whole')
+                    'shapes) belongs to student.* only; the teacher slot (same names, other blocks: '
+                    'shoved as published) is unjudged')
 def _distill_slots():
     teacher, student = tv_model('resnet34'), tv_model('resnet18')
     state = {f'teacher.{k}': v for k, v in keep(teacher).items()}
     state.update({f'student.{k}': v for k, v in keep(student).items()})
-    return Case(state, Slots(teacher=tv_model('resnet50'), student=student), None)
+    dst = Slots(teacher=tv_model('resnet50'), student=student)
+    return Case(state, dst, None, unjudged=[k for k in dst.state_dict() if k.startswith('teacher.')])
 
 
 # --- other libraries' names
@@ -601,3 +603,145 @@ register_pair('inception_v3->quantizable inception_v3(aux)', 'names',
                    'AuxLogits gets nothing')(
     lambda: _by_names(tv_model('inception_v3', **NO_AUX),
                       _quantizable('inception_v3', aux_logits=True, init_weights=False)))
+
+
+# --- more decoys: a slot that needs a shove, a spare res5, renamed checkpoints into slots
+
+
+def _fc10_slots(ten_first, checkpoint_classes):
+    ten, full = tv_model('resnet18', num_classes=10), tv_model('resnet18')
+    models = {'ten': ten, 'full': full} if ten_first else {'full': full, 'ten': ten}
+    return _slots_of('ten' if checkpoint_classes == 10 else 'full', **models)
+
+
+for _first, _classes in [(True, 1000), (False, 1000), (True, 10), (False, 10)]:
+    _order = 'resnet18(10 classes)+resnet18' if _first else 'resnet18+resnet18(10 classes)'
+    register_pair(f'{_order}<-resnet18({_classes} classes)', 'identity', fast=_first and _classes == 1000,
+                  note=f'two resnet18 slots that differ only by the fc (10 or 1000 classes); a '
+                       f'{_classes}-class checkpoint fits its own slot whole, the other but for the fc: '
+                       'its own slot only')(
+        lambda f=_first, c=_classes: _fc10_slots(f, c))
+
+
+@register_pair('resnet50+spare res5<-resnet50', 'identity',
+               note='a resnet50 backbone and roi_heads.res5 = a fresh copy of its layer4 (same shapes, '
+                    'a new name): layer4 belongs to backbone.layer4 only')
+def _spare_res5():
+    r = tv_model('resnet50')
+    return Case(keep(r), Slots(backbone=r, roi_heads=Slots(res5=copy.deepcopy(r.layer4))), None)
+
+
+@register_pair('keras-names->resnet101+resnet50', 'identity', cross_naming=True,
+               note='a Keras-named resnet50 checkpoint into resnet101 and resnet50 side by side: '
+                    'the resnet50 slot only')
+def _keras_slots():
+    r = tv_model('resnet50')
+    return Case(keep(_keras_resnet50(r)), Slots(deep=tv_model('resnet101'), plain=r), None)
+
+
+@register_pair('hf-vit-names->tv-vit(12)+tv-vit(6)', 'names', cross_naming=True,
+               note='the HuggingFace-named deit_tiny checkpoint into two torchvision ViTs of its width '
+                    '(12 layers, then 6): the 12-layer slot only')
+def _hf_vit_slots():
+    src = timm_module().create_model('deit_tiny_patch16_224', pretrained=False)
+    state = _hf_vit_state(src)
+    to_tv = vit_truth(src.state_dict())
+    back = {id(v): k for k, v in keep(src).items()}
+    shallow = torchvision_module().models.vision_transformer.VisionTransformer(
+        image_size=224, patch_size=16, num_layers=6, num_heads=3, hidden_dim=192, mlp_dim=768)
+    dst = Slots(deep=_vit_tiny(), shallow=shallow)
+    return Case(state, dst, {k: 'deep.' + to_tv[back[id(v)]] for k, v in state.items()})
+
+
+def _det(name):
+    return getattr(torchvision_module().models.detection, name)(weights=None, weights_backbone=None)
+
+
+@register_pair('retinanet->fasterrcnn', 'names',
+               note='a retinanet_resnet50_fpn checkpoint into fasterrcnn_resnet50_fpn: backbone.body by '
+                    'name; the FPNs take other levels (retinanet C3-C5 + P6/P7, faster C2-C5: '
+                    'inner_blocks.0 is [256, 512] vs [256, 256]), unjudged; the heads share nothing')
+def _retina_to_faster():
+    src, dst = _det('retinanet_resnet50_fpn'), _det('fasterrcnn_resnet50_fpn')
+    state = keep(src)
+    unjudged = [k for k in dst.state_dict() if k.startswith('backbone.fpn.')]
+    truth = {k: v for k, v in truth_by_names(state, dst, [('backbone.body.', 'backbone.body.')]).items()}
+    return Case(state, dst, truth, unjudged=unjudged)
+
+
+@register_pair('keypointrcnn->maskrcnn', 'names',
+               note='a keypointrcnn_resnet50_fpn checkpoint into maskrcnn_resnet50_fpn: backbone, rpn, '
+                    'box head by name, the 2-class box predictor shoved into 91 classes; the keypoint '
+                    'head and the mask head share nothing')
+def _kp_to_mask():
+    src, dst = _det('keypointrcnn_resnet50_fpn'), _det('maskrcnn_resnet50_fpn')
+    state = keep(src)
+    truth = truth_by_names(state, dst, [('', '')])
+    return Case(state, dst, {k: v for k, v in truth.items() if 'keypoint' not in k})
+
+
+# --- a list kept under its name with its tail re-indexed and registered first (hunt 3's wrong cells)
+
+
+def _rebuilt(model, children):
+    """A module holding ``model``'s own parameters and buffers, then ``children`` in order."""
+    out = nn.Module()
+    for name, p in model._parameters.items():
+        if p is not None:
+            out.register_parameter(name, p)
+    for name, b in model._buffers.items():
+        if b is not None:
+            out.register_buffer(name, b)
+    for name, child in children:
+        out.add_module(name, child)
+    return out
+
+
+def _tail_first_case(model, list_name, keep_count, tail_name):
+    state = keep(model)
+    items = list(getattr(model, list_name))
+    children = []
+    for name, child in model.named_children():
+        if name == list_name:
+            children += [(tail_name, nn.Sequential(*items[keep_count:])),
+                         (list_name, nn.Sequential(*items[:keep_count]))]
+        else:
+            children.append((name, child))
+    return Case(state, _rebuilt(model, children), None)
+
+
+@register_pair('linear x3: blocks[:1] + tail[1:] registered first', 'identity', fast=True,
+               note='the smallest of the kind: blocks = ModuleList of 3 Linear(4, 4); the model keeps '
+                    'blocks = [:1] under its name and blocks_b = [1:] re-indexed, registered first: '
+                    'blocks.0 belongs to blocks.0 (same name), blocks.1-2 to blocks_b.0-1')
+def _linear_tail_first():
+    src = nn.Module()
+    src.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    return _tail_first_case(src, 'blocks', 1, 'blocks_b')
+
+
+@register_pair('timm-deit_tiny-blocks[:4]+tail first', 'identity',
+               note='timm deit_tiny with blocks = [:4] kept under its name and blocks_tail = [4:] '
+                    're-indexed, registered before blocks (12 blocks of equal shapes)')
+def _deit_tail_first():
+    return _tail_first_case(timm_module().create_model('deit_tiny_patch16_224', pretrained=False),
+                            'blocks', 4, 'blocks_tail')
+
+
+@register_pair('resnet34-layer3[:2]+tail first', 'identity',
+               note='resnet34 with layer3 = [:2] kept under its name and layer3_tail = [2:] re-indexed '
+                    '(4 blocks of the shapes of layer3.1), registered before layer3')
+def _resnet34_tail_first():
+    return _tail_first_case(tv_model('resnet34'), 'layer3', 2, 'layer3_tail')
+
+
+@register_pair('linear x4: layers -> second=[2:] + first=[:2]', 'identity', fast=True,
+               note='the smallest of the second-first split: layers = 4 Linear(4, 4), the model holds '
+                    'second = [2:] then first = [:2], both re-indexed: nothing tells the halves apart '
+                    'but registration order, which misleads: a correct answer leaves them out')
+def _linear_second_first():
+    src = nn.Module()
+    src.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(4)])
+    dst = nn.Module()
+    dst.second, dst.first = nn.ModuleList(src.layers[2:]), nn.ModuleList(src.layers[:2])
+    return Case(keep(src), dst, None)
