@@ -456,14 +456,14 @@ def _to_mmseg():
 
 
 def _keras_resnet50(r):
-    """resnet50's modules under Keras ResNet50 layer names, flat, the shortcut first in each block."""
+    """A resnet's modules under Keras ResNet50 layer names, flat, the shortcut first in each block."""
     flat = OrderedDict(conv1_conv=r.conv1, conv1_bn=r.bn1)
     for stage in range(1, 5):
         for index, block in enumerate(getattr(r, f'layer{stage}')):
             name = f'conv{stage + 1}_block{index + 1}'
             if block.downsample is not None:
                 flat[f'{name}_0_conv'], flat[f'{name}_0_bn'] = block.downsample[0], block.downsample[1]
-            for k in (1, 2, 3):
+            for k in (1, 2, 3) if hasattr(block, 'conv3') else (1, 2):
                 flat[f'{name}_{k}_conv'] = getattr(block, f'conv{k}')
                 flat[f'{name}_{k}_bn'] = getattr(block, f'bn{k}')
     flat['predictions'] = r.fc
@@ -745,3 +745,102 @@ def _linear_second_first():
     dst = nn.Module()
     dst.second, dst.first = nn.ModuleList(src.layers[2:]), nn.ModuleList(src.layers[:2])
     return Case(keep(src), dst, None)
+
+
+# --- the idioms backwards: a checkpoint saved from the view into the plain model
+
+
+def _backwards(make):
+    """``make() -> (model, view)`` sharing modules; the checkpoint is the view's state."""
+    model, view = make()
+    return Case(keep(view), model, None)
+
+
+def _children_view(arch, drop):
+    model = tv_model(arch)
+    return model, nn.Sequential(*list(model.children())[:len(list(model.children())) - drop])
+
+
+def _flat_effnet_view():
+    model = tv_model('efficientnet_b0')
+    f = model.features
+    return model, nn.Sequential(f[0], *[b for stage in f[1:8] for b in stage], f[8])
+
+
+def _vgg_slices_view():
+    model = tv_model('vgg16')
+    return model, Slots(**{f'slice{i + 1}': p for i, p in enumerate(_cut(model.features, [4, 9, 16, 23]))})
+
+
+def _resnet_flat_view():
+    r = tv_model('resnet50')
+    return r, nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool,
+                            *[b for i in range(1, 5) for b in getattr(r, f'layer{i}')])
+
+
+def _swin_stages_view():
+    model = tv_model('swin_t')
+    return model, Slots(stem=model.features[0], stages=nn.ModuleList(list(model.features)[1:]),
+                        norm=model.norm, head=model.head)
+
+
+for _name, _make, _note in [
+    ('resnet50-children checkpoint->resnet50', lambda: _children_view('resnet50', 2),
+     'a checkpoint of nn.Sequential(*list(resnet50().children())[:-2]) (0.weight, 4.0.conv1 ...) into resnet50'),
+    ('mobilenet_v3-children checkpoint->mobilenet_v3_large', lambda: _children_view('mobilenet_v3_large', 2),
+     'a checkpoint of the children-Sequential of mobilenet_v3_large (0.N.block...) into the model'),
+    ('efficientnet_b0-flat-blocks checkpoint->efficientnet_b0', _flat_effnet_view,
+     'a checkpoint of efficientnet_b0 flattened to Sequential(stem, 16 blocks, head conv) into the model'),
+    ('vgg16-perceptual-slices checkpoint->vgg16', _vgg_slices_view,
+     'a perceptual-loss checkpoint (slice1..slice5 re-indexed) into vgg16: the classifier gets nothing'),
+    ('resnet50-flat-blocks checkpoint->resnet50', _resnet_flat_view,
+     'a checkpoint of resnet50 as Sequential(conv1, bn1, relu, maxpool, 16 bottlenecks) into resnet50'),
+    ('swin_t-stem-stages checkpoint->swin_t', _swin_stages_view,
+     'a checkpoint of swin_t as stem + stages = ModuleList(features[1:]) + norm + head into swin_t'),
+]:
+    register_pair(_name, 'identity', note=_note)(lambda m=_make: _backwards(m))
+
+
+# --- foreign names into slots, reduced (hunt 3's wrong cells in structure and auto)
+
+
+for _order in (('deep', 'plain'), ('plain', 'deep')):
+    register_pair(f'keras-names(resnet18)->resnet{"34+resnet18" if _order[0] == "deep" else "18+resnet34"}',
+                  'identity', cross_naming=True,
+                  note='a Keras-named resnet18 checkpoint (flat names, the shortcut first in a block) into '
+                       'resnet34 and resnet18 side by side (' + ', then '.join(_order) + '): the resnet18 '
+                       'slot only')(
+        lambda o=_order: (lambda r: Case(keep(_keras_resnet50(r)), Slots(**{
+            name: (r if name == 'plain' else tv_model('resnet34')) for name in o}), None))(tv_model('resnet18')))
+
+
+@register_pair('keras-names->wide_resnet50_2+resnet50', 'identity', cross_naming=True,
+               note='a Keras-named resnet50 checkpoint into wide_resnet50_2 and resnet50 side by side: the '
+                    'resnet50 slot only (the wide one shares the stem shapes and nothing else whole)')
+def _keras_wide():
+    r = tv_model('resnet50')
+    return Case(keep(_keras_resnet50(r)), Slots(deep=tv_model('wide_resnet50_2'), plain=r), None)
+
+
+def _small_hf_vit_slots(depth, slots):
+    """A ``depth``-layer 32-wide timm ViT under HuggingFace names into torchvision ViTs of the depths
+    ``slots`` (``[(name, depth)]``); the slot of ``depth`` layers belongs."""
+    timm, tv = timm_module(), torchvision_module()
+    src = timm.models.vision_transformer.VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=32, depth=depth, num_heads=2, mlp_ratio=4)
+    state = _hf_vit_state(src)
+    to_tv, back = vit_truth(src.state_dict()), {id(v): k for k, v in keep(src).items()}
+    dst = Slots(**{name: tv.models.vision_transformer.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=d, num_heads=2, hidden_dim=32, mlp_dim=128) for name, d in slots})
+    right = next(name for name, d in slots if d == depth)
+    return Case(state, dst, {k: f'{right}.{to_tv[back[id(v)]]}' for k, v in state.items()})
+
+
+register_pair('hf-vit-names(2 layers)->tv-vit(1)+tv-vit(2)', 'names', cross_naming=True, fast=True,
+              note='a 2-layer 32-wide ViT under HuggingFace names (layer norms last in each layer) into '
+                   'torchvision ViTs of 1 and 2 layers: the 2-layer slot only (truth through timm, '
+                   'verified in timm-vit-small->tv-vit-small)')(
+    lambda: _small_hf_vit_slots(2, [('shallow', 1), ('deep', 2)]))
+register_pair('hf-vit-names(3 layers)->tv-vit(3)+tv-vit(2)', 'names', cross_naming=True,
+              note='the same with 3 layers into ViTs of 3 then 2 layers: the 3-layer slot only')(
+    lambda: _small_hf_vit_slots(3, [('deep', 3), ('shallow', 2)]))
