@@ -844,3 +844,36 @@ register_pair('hf-vit-names(2 layers)->tv-vit(1)+tv-vit(2)', 'names', cross_nami
 register_pair('hf-vit-names(3 layers)->tv-vit(3)+tv-vit(2)', 'names', cross_naming=True,
               note='the same with 3 layers into ViTs of 3 then 2 layers: the 3-layer slot only')(
     lambda: _small_hf_vit_slots(3, [('deep', 3), ('shallow', 2)]))
+
+
+# --- a backbone with a split stage beside a deeper one of its family (fuzz seed 5144, reduced)
+
+
+def _stage_split(model, stage, at, names=('part', 'rest')):
+    """A view of ``model`` (its own modules) whose ``stage`` is cut at ``at`` into two named
+    re-indexed Sequentials one level down (layer2.part.0, layer2.rest.0, ...)."""
+    children = []
+    for name, child in model.named_children():
+        if name == stage:
+            a, b = _cut(child, [at])
+            child = Slots(**{names[0]: a, names[1]: b})
+        children.append((name, child))
+    return _rebuilt(model, children)
+
+
+def _inserted_stage(model, stage, level='extractor'):
+    """A view of ``model`` whose ``stage`` gets a middle level (layer2.extractor.0 ...)."""
+    return _rebuilt(model, [(n, Slots(**{level: c}) if n == stage else c) for n, c in model.named_children()])
+
+
+for _arch, _at, _inserted in [('resnet18', 1, False), ('resnet34', 2, False), ('resnet34', 2, True)]:
+    register_pair(f'{_arch}{" (layer2 inserted level)" if _inserted else ""}->{_arch}(layer2 split)+resnet50',
+                  'identity',
+                  note=f'a {_arch} checkpoint' + (' whose layer2 had a middle level (layer2.extractor.N)'
+                                                  if _inserted else '')
+                       + f' into backbone = the same {_arch} with layer2 cut at {_at} into layer2.part / '
+                         'layer2.rest, beside encoder = resnet50 (same names everywhere, other shapes but '
+                         'the stem and the layer2 BatchNorms): backbone only (mutation fuzz seed 5144)')(
+        lambda a=_arch, t=_at, i=_inserted: (lambda r: Case(
+            keep(_inserted_stage(r, 'layer2') if i else r),
+            Slots(backbone=_stage_split(r, 'layer2', t), encoder=tv_model('resnet50')), None))(tv_model(a)))
