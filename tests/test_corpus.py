@@ -265,6 +265,17 @@ KNOWN_WRONG: dict = {
     ('resnet34->resnet34(layer2 split)+resnet50', 'auto'): '0/218 correct, 44 wrong',
     ('resnet34 (layer2 inserted level)->resnet34(layer2 split)+resnet50', 'embedding'):
         '158/218 correct, 44 wrong',
+    ('resnet18->resnet50+resnet18(layer2 split)', 'prefix-hack'): '0/122 correct, 96 wrong',
+    ('resnet18->resnet50+resnet18(layer2 split)', 'isomorphism'): '0/122 correct, 96 wrong',
+    ('resnet18->resnet50+resnet18(layer2 split)', 'structure'): '64/122 correct, 50 wrong',
+    # hunt 3, debatable (the resnet34 slot takes every key by name and shape
+    # but is not filled whole; the backbone is, with one level added): every
+    # tree mode and auto load the resnet34 slot
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'prefix-hack'): '0/122 correct, 122 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'embedding'): '0/122 correct, 122 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'isomorphism'): '0/122 correct, 122 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'structure'): '0/122 correct, 98 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'auto'): '0/122 correct, 122 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode

@@ -877,3 +877,16 @@ for _arch, _at, _inserted in [('resnet18', 1, False), ('resnet34', 2, False), ('
         lambda a=_arch, t=_at, i=_inserted: (lambda r: Case(
             keep(_inserted_stage(r, 'layer2') if i else r),
             Slots(backbone=_stage_split(r, 'layer2', t), encoder=tv_model('resnet50')), None))(tv_model(a)))
+
+
+register_pair('resnet18->resnet50+resnet18(layer2 split)', 'identity',
+              note='the resnet18 pair above with the resnet50 slot registered first')(
+    lambda: (lambda r: Case(keep(r), Slots(encoder=tv_model('resnet50'), backbone=_stage_split(r, 'layer2', 1)),
+                            None))(tv_model('resnet18')))
+register_pair('resnet18->resnet18(layer2 inserted level)+resnet34', 'identity',
+              note='a resnet18 checkpoint into backbone = the same resnet18 whose layer2 got a middle level, '
+                   'beside encoder = resnet34: the resnet34 slot takes every key by name and shape but is '
+                   'not filled whole, the backbone is filled whole with one level added: the backbone '
+                   'belongs (debatable: completeness against closeness; loading into encoder is a guess)')(
+    lambda: (lambda r: Case(keep(r), Slots(backbone=_inserted_stage(r, 'layer2'), encoder=tv_model('resnet34')),
+                            None))(tv_model('resnet18')))
