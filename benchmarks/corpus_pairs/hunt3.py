@@ -890,3 +890,32 @@ register_pair('resnet18->resnet18(layer2 inserted level)+resnet34', 'identity',
                    'belongs (debatable: completeness against closeness; loading into encoder is a guess)')(
     lambda: (lambda r: Case(keep(r), Slots(backbone=_inserted_stage(r, 'layer2'), encoder=tv_model('resnet34')),
                             None))(tv_model('resnet18')))
+
+
+def _features_split(model, at):
+    """A view of a torchvision model whose ``features`` are cut at ``at`` into low / high (re-indexed)."""
+    f = list(model.features)
+    return _rebuilt(model, [(n, Slots(low=nn.Sequential(*f[:at]), high=nn.Sequential(*f[at:]))
+                             if n == 'features' else c) for n, c in model.named_children()])
+
+
+for _name, _make, _note in [
+    ('resnet50->resnet50(layer3 split)+wide_resnet50_2',
+     lambda r: Slots(backbone=_stage_split(r, 'layer3', 3), encoder=tv_model('wide_resnet50_2')),
+     'a resnet50 checkpoint into backbone = resnet50 with layer3 cut into layer3.part / layer3.rest, beside '
+     'wide_resnet50_2 (same names; bn3, downsample and the stem share shapes)'),
+    ('vgg11->vgg11(features split)+vgg16',
+     lambda m: Slots(backbone=_features_split(m, 6), aux=tv_model('vgg16')),
+     'a vgg11 checkpoint into backbone = vgg11 with features cut into low / high, beside vgg16 (its '
+     'features.0 and classifier have the same names and shapes): the complete backbone only'),
+    ('mobilenet_v3_large->mobilenet_v3_large(features split)+mobilenet_v3_small',
+     lambda m: Slots(backbone=_features_split(m, 7), aux=tv_model('mobilenet_v3_small')),
+     'a mobilenet_v3_large checkpoint into backbone = the same with features cut into low / high, beside '
+     'mobilenet_v3_small: the backbone only'),
+    ('efficientnet_b0->efficientnet_b0(features split)+efficientnet_v2_s',
+     lambda m: Slots(backbone=_features_split(m, 4), aux=tv_model('efficientnet_v2_s')),
+     'an efficientnet_b0 checkpoint into backbone = the same with features cut into low / high, beside '
+     'efficientnet_v2_s (its classifier has the same shape): the backbone only'),
+]:
+    register_pair(_name, 'identity', note=_note)(
+        lambda mk=_make, a=_name.split('->')[0]: (lambda m: Case(keep(m), mk(m), None))(tv_model(a)))
