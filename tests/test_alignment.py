@@ -690,3 +690,68 @@ def test_a_network_that_did_not_align_lends_no_unique_shape():
         src = {**parts[1 - first], **parts[first]}
         result = align_structure(src, full)
         assert result.mapping == {f'main.{k}': k for k in cut}
+
+
+def _named_net(prefix, blocks, shortcut_first, flat):
+    """A stem, then stages of blocks (conv, bn, conv, bn, and in each
+    stage's first block a shortcut conv + bn), then a head. ``flat`` names
+    every module at the top level (Keras style); ``shortcut_first`` lists a
+    block's shortcut before its convolutions (Keras and detectron2 do)."""
+    out = {**conv(prefix + ('conv1_conv' if flat else 'conv1'), 8, 3),
+           **bn(prefix + ('conv1_bn' if flat else 'bn1'), 8)}
+    width = 8
+    for s, depth in enumerate(blocks):
+        for b in range(depth):
+            new = width * 2 if b == 0 else width
+            name = (lambda part: f'{prefix}s{s}_b{b}_{part}') if flat else (
+                lambda part: f'{prefix}layer{s}.{b}.{part}')
+            body = {**conv(name('conv1'), new, width), **bn(name('bn1'), new),
+                    **conv(name('conv2'), new, new), **bn(name('bn2'), new)}
+            short = {**conv(name('down0'), new, width, 1), **bn(name('down1'), new)} if b == 0 else {}
+            out.update({**short, **body} if shortcut_first else {**body, **short})
+            width = new
+    out.update(linear(prefix + ('predictions' if flat else 'fc'), 10, width))
+    return out
+
+
+def test_a_whole_checkpoint_of_other_order_goes_to_the_one_slot_with_its_modules():
+    # hunt 3: a Keras-named resnet50 (flat names, each block's shortcut
+    # first) into a model holding a resnet101 and a resnet50 (121 tensors
+    # wrong: the alignment crossed between the two). The checkpoint holds
+    # the same modules as the second slot, in another order, and no other
+    # module does: it is aligned with that slot alone
+    src = _named_net('', [2, 3, 4], shortcut_first=True, flat=True)
+    plain = _named_net('plain.', [2, 3, 4], shortcut_first=False, flat=False)
+    dst = {**_named_net('deep.', [2, 5, 4], shortcut_first=False, flat=False), **plain}
+    result = align_structure(src, dst)
+    assert result.mapping and all(v.startswith('plain.') for v in result.mapping.values())
+    truth = dict(zip(_named_net('', [2, 3, 4], shortcut_first=False, flat=True), plain))
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
+def test_two_slots_the_alignment_wandered_between_give_nothing():
+    # hunt 3: a two-block checkpoint, named otherwise and listing each
+    # block's norms last, into a one-block and a two-block network side by
+    # side: the alignment put the first block into the one-block network
+    # and the rest into the other (23 of 32 tensors wrong); both are left
+    # short and either could hold what the other got, so nothing is kept
+    def block(prefix, norms_last):
+        mlp = {**linear(prefix + 'attn', 24, 8), **linear(prefix + 'out', 8, 8),
+               **linear(prefix + 'fc1', 32, 8), **linear(prefix + 'fc2', 8, 32)}
+        norms = {f'{prefix}norm1.weight': (8,), f'{prefix}norm2.weight': (8,)}
+        return {**mlp, **norms} if norms_last else {**norms, **mlp}
+
+    src = {'embed.proj.weight': (8, 3, 4, 4)}
+    for b in range(2):
+        src.update(block(f'enc.layer.{b}.', norms_last=True))
+    src.update(linear('classifier', 10, 8))
+    dst = {}
+    for slot, depth in (('shallow', 1), ('deep', 2)):
+        dst[f'{slot}.conv_proj.weight'] = (8, 3, 4, 4)
+        for b in range(depth):
+            dst.update(block(f'{slot}.layers.{b}.', norms_last=False))
+        dst.update(linear(f'{slot}.head', 10, 8))
+    result = align_structure(src, dst)
+    assert not any(v.startswith('shallow.') for v in result.mapping.values())
+    assert not any(k.startswith('enc.layer.0.') and not v.startswith('deep.layers.0.')
+                   for k, v in result.mapping.items())

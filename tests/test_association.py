@@ -1063,3 +1063,57 @@ def test_auto_takes_no_exact_mode_that_must_shove_what_another_mode_fits():
     result = associate(src, dst, association='auto')
     check_one_to_one(result, src, dst)
     assert not any(v.startswith('module.') for v in result.mapping.values())
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_list_kept_under_its_name_is_not_its_tail(mode):
+    # hunt 3: blocks = [:1] kept under its name, blocks_b = [1:] re-indexed
+    # and registered first: blocks.0 is blocks.0, never blocks_b.0 (the
+    # tree modes followed the longer part: 4 of 6 tensors one block off)
+    src = {f'blocks.{i}.{n}': s for i in range(3) for n, s in (('weight', (4, 4)), ('bias', (4,)))}
+    truth = {f'blocks.{i}.{n}': (f'blocks.{i}.{n}' if i == 0 else f'blocks_b.{i - 1}.{n}')
+             for i in range(3) for n in ('weight', 'bias')}
+    dst = {truth[k]: src[k] for k in list(src)[2:] + list(src)[:2]}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    if mode not in ('strict', 'module-hack'):
+        assert result.mapping['blocks.0.weight'] == 'blocks.0.weight'
+
+
+def _block(prefix, c_in, c, bottleneck):
+    """A resnet block's keys -> shapes: basic (two 3x3 convs) or
+    bottleneck (1x1, 3x3, 1x1 x4), BatchNorms of ``c`` channels."""
+    bn = {'weight': (c,), 'bias': (c,), 'running_mean': (c,), 'running_var': (c,)}
+    out = {}
+    convs = ([(c, c_in, 1, 1), (c, c, 3, 3), (4 * c, c, 1, 1)] if bottleneck
+             else [(c, c_in, 3, 3), (c, c, 3, 3)])
+    for k, shape in enumerate(convs, 1):
+        out[f'{prefix}.conv{k}.weight'] = shape
+        width = shape[0]
+        out.update({f'{prefix}.bn{k}.{n}': (width,) for n in bn})
+    return out
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'isomorphism', 'embedding', 'structure', 'auto'])
+def test_of_two_slots_with_its_names_the_one_without_shoves_wins(mode):
+    # hunt 3 (mutation fuzz seed 5144): a basic-block checkpoint into its
+    # own copy (one stage renamed) beside a bottleneck network with the same
+    # names: the bottleneck slot matches more names and its BatchNorms of
+    # equal widths, but every conv there has another shape
+    src = {'conv1.weight': (8, 3, 7, 7)}
+    for s, c in enumerate((8, 16, 32), 1):
+        for b in range(2):
+            src.update(_block(f'layer{s}.{b}', c if b else c // 2 if s > 1 else 8, c, False))
+    copy = {('backbone.' + k.replace('layer2.', 'layer2.part.')): v for k, v in src.items()}
+    other = {'encoder.conv1.weight': (8, 3, 7, 7)}
+    for s, c in enumerate((8, 16, 32), 1):
+        for b in range(2):
+            other.update({f'encoder.{k}': v for k, v in
+                          _block(f'layer{s}.{b}', 4 * c if b else 4 * c // 2, c, True).items()})
+    dst = {**copy, **other}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    wrong = {k: v for k, v in result.mapping.items() if not v.startswith('backbone.')}
+    assert wrong == {}
+    assert result.mapping['layer1.0.conv1.weight'] == 'backbone.layer1.0.conv1.weight'

@@ -104,6 +104,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 from torch_liberator.groupalign import GroupAligner
 from torch_liberator.keygroups import (
     KeyGroups, Shape, group_tensor_pairs, order_is_lost, sort_within_modules)
+from torch_liberator.modulefit import same_groups_fit
 from torch_liberator.namevotes import NameVotes
 
 __all__ = ['Alignment', 'MAX_CELLS', 'StructureSides', 'align_structure',
@@ -207,7 +208,34 @@ class StructureSides:
         """
         if max_cells < 0:
             raise ValueError(f'max_cells={max_cells!r} must be >= 0')
+        narrowed = self._narrowed()
+        if narrowed is not None:
+            return narrowed.align(max_cells)
         return Alignment(*GroupAligner(self, max_cells).solve())
+
+    def _narrowed(self):
+        """The two sides less what lies outside the one module of the larger
+        that holds the same groups as the whole smaller side (modulefit's
+        same_groups_fit), or None."""
+        src, dst = self.src, self.dst
+        if len(src) < len(dst):
+            start = same_groups_fit(src, dst)
+            if start is None:
+                return None
+            inside, outside = range(start, start + len(src)), dst
+        else:
+            start = same_groups_fit(dst, src)
+            if start is None:
+                return None
+            inside, outside = range(start, start + len(dst)), src
+        part = {key: shape for g in inside
+                for key, shape in zip(outside.keys[g], outside.shapes[g])}
+        whole = {key: shape for side in ((src,) if outside is dst else (dst,))
+                 for g in range(len(side))
+                 for key, shape in zip(side.keys[g], side.shapes[g])}
+        if outside is dst:
+            return StructureSides(whole, part, self.sep)
+        return StructureSides(part, whole, self.sep)
 
     def name_conflicts(self, mapping: Mapping[str, str]) -> set:
         """

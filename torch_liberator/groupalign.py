@@ -24,7 +24,8 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
 6. pairs whose names disagree in a shared naming scheme are dropped, and
    (keys in registration order) so is a pair, however found, that is the
    only one inside a module of more than :data:`LONE_LIMIT` groups on
-   either side.
+   either side, and so are the pairs in parts left unfilled when two or
+   more are (two alternatives the alignment wandered between).
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -551,6 +552,10 @@ class GroupAligner:
             lone = self._lone_groups()
             dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs)
                            if (i, j) not in named and lone(i, j))
+            for side, at in ((self.dst, 2), (self.src, 0)):
+                kept = [n for n in range(len(tensor_pairs)) if n not in dropped]
+                crossed = _parts_left_unfilled(side, {tensor_pairs[n][at] for n in kept})
+                dropped.update(n for n in kept if tensor_pairs[n][at] in crossed)
         # (group, position) is unique per source tensor and sorts in source
         # order (groups are runs of the source's keys, in order)
         kept = sorted(pair for n, pair in enumerate(tensor_pairs)
@@ -573,3 +578,54 @@ class GroupAligner:
                     ambiguous[(i, a)] = tuple(targets)
         return mapping, {src_keys[i][a]: ambiguous[i, a]
                          for i, a in sorted(ambiguous)}
+
+
+def _parts_left_unfilled(side, paired):
+    """
+    The paired groups that lie in parts left unfilled, when two or more
+    are: below the deepest module holding every paired group of ``side``,
+    each child receiving pairs is a part, and a part is unfilled when some
+    of its groups are unpaired. A network spread over parts fills each
+    (a backbone cut into low, mid and high) or leaves only its last one
+    short (a truncated checkpoint), and stages of one network hold other
+    widths; two parts left short, one of which could hold all that the
+    other received, are two alternatives the alignment wandered between
+    (a checkpoint of a two-layer network, named otherwise, whose first
+    layer went into a one-layer network beside the right one): nothing in
+    either is known.
+    """
+    if not paired:
+        return set()
+    first = side.comps[min(paired)]
+    depth = min(len(side.comps[g]) for g in paired)
+    for g in paired:
+        comps = side.comps[g]
+        k = 0
+        while k < depth and k < len(comps) and comps[k] == first[k]:
+            k += 1
+        depth = k
+    prefix = first[:depth]
+
+    def part(g):
+        comps = side.comps[g]
+        return comps[depth] if len(comps) > depth and comps[:depth] == prefix else None
+
+    unfilled = {part(g) for g in range(len(side))
+                if g not in paired and part(g) is not None}
+    receiving = {part(g) for g in paired} - {None}
+    short = sorted(receiving & unfilled)
+    if len(short) < 2:
+        return set()
+    held, got = {}, {}
+    for g in range(len(side)):
+        name = part(g)
+        if name in unfilled:
+            signature = (side.squeezed[g], side.leaf[g])
+            held.setdefault(name, Counter())[signature] += 1
+            if g in paired:
+                got.setdefault(name, Counter())[signature] += 1
+    # two parts are alternatives when what one received the other could
+    # hold as well (two networks of one family; not two stages of one)
+    wandered = {name for a in short for b in short
+                if a != b and not got[a] - held[b] for name in (a, b)}
+    return {g for g in paired if part(g) in wandered}

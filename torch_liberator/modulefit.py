@@ -30,12 +30,13 @@ Example:
     >>> module_closure(src, dst, {0: 1}, module_spans(src), module_spans(dst))
     [(1, 2)]
 """
+from collections import Counter
 from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['FIT_BUDGET', 'NESTING_FIT_MIN', 'module_closure', 'module_spans', 'unpaired_module_size',
-           'whole_fit']
+__all__ = ['FIT_BUDGET', 'NESTING_FIT_MIN', 'module_closure', 'module_spans', 'same_groups_fit',
+           'unpaired_module_size', 'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
 Span = Tuple[int, int]
@@ -212,6 +213,38 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)):
             return s
     return None
+
+
+def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
+    """
+    The first group of the one module of ``large`` that holds the same
+    groups as all of ``small`` (the same squeezed shapes and leafness, as
+    many of each), in any order; None when no module or several do, or when
+    ``small`` has fewer than :data:`NESTING_FIT_MIN` groups. Another
+    library may list a block's modules in another order (Keras and
+    detectron2 put the shortcut first), so the exact sequence of
+    :func:`whole_fit` is not found; the same groups, in one module and no
+    other, still say where a whole checkpoint goes (a Keras-named resnet50
+    into a model holding a resnet101 and a resnet50).
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import same_groups_fit
+        >>> shapes = [(c, c + 1) for c in range(32)]
+        >>> small = KeyGroups({f'l{c}.w': s for c, s in enumerate(shapes[::-1])})
+        >>> large = KeyGroups({**{f'a.{c}.w': s for c, s in enumerate(shapes[:8])},
+        ...                    **{f'b.{c}.w': s for c, s in enumerate(shapes)}})
+        >>> same_groups_fit(small, large)
+        8
+    """
+    n = len(small)
+    if n < NESTING_FIT_MIN or len(large) <= n:
+        return None
+    starts = {a for spans in module_spans(large) for a, b in spans if b - a == n}
+    want = Counter(zip(small.squeezed, small.leaf))
+    found = [a for a in sorted(starts)
+             if Counter(zip(large.squeezed[a:a + n], large.leaf[a:a + n])) == want]
+    return found[0] if len(found) == 1 else None
 
 
 def _spans_within(side, start, n):

@@ -243,7 +243,8 @@ def is_renamed(tree1, tree2, start):
 
 def start_is_supported(tree1, tree2, start, pairs):
     """
-    False when ``start`` relabels two lists of different lengths whose
+    False when ``start`` pairs two nodes of different labels while one has
+    a namesake beside the other, when it relabels two lists of different lengths whose
     numbers no longer say which item is which (the shorter is a later part
     of a list cut in parts, or sits at an offset in the longer one), or when
     it is renamed on both sides (:func:`is_renamed`) and the key pairs
@@ -268,7 +269,7 @@ def start_is_supported(tree1, tree2, start, pairs):
         True
     """
     u, v = start
-    if _renumbered_item(tree1, u, tree2, v):
+    if _renumbered_item(tree1, u, tree2, v) or _namesake_beside(tree1, u, tree2, v):
         return False
     if tree1.label[u] != tree2.label[v] and (
             _window_of_a_longer_list(tree1, u, tree2, v)
@@ -308,6 +309,20 @@ def _renumbered_item(tree1, u, tree2, v):
         return False
     items = list_items(tree1, tree1.parent[u])
     return items is not None and items == list_items(tree2, tree2.parent[v])
+
+
+def _namesake_beside(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` have different labels and one of them has a
+    namesake beside the other (``blocks`` <-> ``blocks_b`` while the model
+    also holds ``blocks``, the first part of the list kept under its name):
+    the names then say where ``u`` goes, and it is not ``v``.
+    """
+    label1, label2 = tree1.label[u], tree2.label[v]
+    if label1 == label2:
+        return False
+    return ((v != tree2.root and tree2.child(tree2.parent[v], label1) is not None)
+            or (u != tree1.root and tree1.child(tree1.parent[u], label2) is not None))
 
 
 def _unequal_lists(tree1, u, tree2, v):
@@ -429,9 +444,9 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
 
     The best anchors by names (:data:`TOP_ANCHORS` of them) are ranked with
     shapes: pairs of the same tensor (equal shapes, or equal but for size-1
-    dimensions, or unknown) less pairs of other shapes first, then the
-    pairs of the same tensor, then the pairs kept (those to shove too),
-    then fewer levels cut off or added (a model's own copy before the EMA copy
+    dimensions, or unknown) in modules without pairs of other shapes, less
+    the other pairs, first; then the pairs of the same tensor, then the
+    pairs kept (those to shove too), then fewer levels cut off or added (a model's own copy before the EMA copy
     of a Lightning checkpoint). A module with a pair of different ranks (a
     BatchNorm against a convolution of the same name) loses all its pairs.
     Equally good anchors that map a key differently make it ambiguous; when
@@ -477,18 +492,23 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
             tier and shove_is_positional(tree1, u, tree2, v, anchor))}
         good = sum(tier == 0 for u, v, tier in pairs
                    if tree1.parent[u] not in vetoed)
-        # a pair of other shapes, shoved or vetoed, is evidence against
-        # its place: of two slots with the same names (a resnet18 and a
-        # resnet50 side by side, for a resnet18 checkpoint), the one with
-        # fewer pairs of the same tensor but no others wins
-        against = sum(tier != 0 for u, v, tier in pairs)
+        # a pair of other shapes, shoved or vetoed, is evidence against its
+        # place, and so against the pairs of the same tensor in the module
+        # around it: of two slots with the same names (a basic-block
+        # checkpoint, its own copy and a bottleneck network side by side,
+        # whose BatchNorms have the same widths), the one whose blocks are
+        # all the same wins
+        grand = [tree1.parent[tree1.parent[u]] for u, v, tier in pairs]
+        odd = {g for g, (u, v, tier) in zip(grand, pairs) if tier}
+        clean = sum(not tier and g not in odd for g, (u, v, tier) in zip(grand, pairs))
+        against = len(pairs) - clean
         pairs = [(u, v) for u, v, tier in pairs
                  if tree1.parent[u] not in vetoed]
         levels = tree1.depth[anchor[0]] + tree2.depth[anchor[1]]
         # among equals, the place the checkpoint fills whole (a b0 into the
         # b0 of a model holding a b1 and a b0) before one it fills in part
         unfilled = tree2.num_keys_below(anchor[1]) - len(pairs)
-        ranked.append(((good - against, good, len(pairs), -levels, -unfilled), pairs))
+        ranked.append(((clean - against, good, len(pairs), -levels, -unfilled), pairs))
     mapping, ambiguous = {}, {}
     for best in sorted({rank for rank, _ in ranked}, reverse=True):
         # equally good anchors, in find_anchors' order (most votes first)
