@@ -316,13 +316,17 @@ def _namesake_beside(tree1, u, tree2, v):
     True when ``u`` and ``v`` have different labels and one of them has a
     namesake beside the other (``blocks`` <-> ``blocks_b`` while the model
     also holds ``blocks``, the first part of the list kept under its name):
-    the names then say where ``u`` goes, and it is not ``v``.
+    the names then say where ``u`` goes, and it is not ``v``. A position
+    (``0``) is no name: lists renumber their items.
     """
     label1, label2 = tree1.label[u], tree2.label[v]
     if label1 == label2:
         return False
-    return ((v != tree2.root and tree2.child(tree2.parent[v], label1) is not None)
-            or (u != tree1.root and tree1.child(tree1.parent[u], label2) is not None))
+    # a position (``0``) beside the other is no namesake: lists renumber
+    return ((v != tree2.root and not label1.isdigit()
+             and tree2.child(tree2.parent[v], label1) is not None)
+            or (u != tree1.root and not label2.isdigit()
+                and tree1.child(tree1.parent[u], label2) is not None))
 
 
 def _unequal_lists(tree1, u, tree2, v):
