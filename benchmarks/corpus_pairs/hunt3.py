@@ -919,3 +919,36 @@ for _name, _make, _note in [
 ]:
     register_pair(_name, 'identity', note=_note)(
         lambda mk=_make, a=_name.split('->')[0]: (lambda m: Case(keep(m), mk(m), None))(tv_model(a)))
+
+
+# --- a cross-naming pair of the corpus with a sibling slot beside its model
+
+
+def _beside(base, other_arch, other_first):
+    """The registered pair ``base`` with its destination put in slot ``b`` beside ``a`` = a fresh
+    ``other_arch``; the truth moves to ``b.``."""
+    from corpus_pairs.registry import PAIRS
+    case = PAIRS[base].build()
+    other = tv_model(other_arch)
+    dst = Slots(a=other, b=case.destination) if other_first else Slots(b=case.destination, a=other)
+    return Case(case.source, dst, {k: f'b.{v}' for k, v in case.truth.items()})
+
+
+for _first in (True, False):
+    register_pair(f'hf-names->resnet18 beside resnet34 ({"resnet34 first" if _first else "resnet34 second"})',
+                  'identity', cross_naming=True,
+                  note='the HuggingFace-named resnet18 checkpoint (shortcut first) into resnet18 (slot b) '
+                       'beside resnet34 (slot a): slot b only')(
+        lambda f=_first: _beside('hf-names->resnet18', 'resnet34', f))
+
+
+register_pair('vgg16-ssd conv5 registered first', 'identity',
+              note='vgg16.features cut SSD-style into conv4 = [:23] and conv5 = [23:30] re-indexed, conv5 '
+                   'registered first')(
+    lambda: (lambda m: Case(keep(m), Slots(conv5=_cut(list(m.features)[:30], [23])[1],
+                                           conv4=_cut(list(m.features)[:30], [23])[0]), None))(tv_model('vgg16')))
+register_pair('resnet50 stages in reverse (ModuleList)', 'identity',
+              note='resnet50 as nn.ModuleList([layer4, layer3, layer2, layer1, Sequential(conv1, bn1)]): '
+                   'registration order reversed, names lost')(
+    lambda: (lambda r: Case(keep(r), nn.ModuleList([r.layer4, r.layer3, r.layer2, r.layer1,
+                                                    nn.Sequential(r.conv1, r.bn1)]), None))(tv_model('resnet50')))
