@@ -952,3 +952,32 @@ register_pair('resnet50 stages in reverse (ModuleList)', 'identity',
                    'registration order reversed, names lost')(
     lambda: (lambda r: Case(keep(r), nn.ModuleList([r.layer4, r.layer3, r.layer2, r.layer1,
                                                     nn.Sequential(r.conv1, r.bn1)]), None))(tv_model('resnet50')))
+
+
+# --- a checkpoint of a list split into named parts whose keys come sorted (fuzz seed 5016, reduced)
+
+
+def _parts_sorted_case(model, list_name, cut, names=('main', 'head')):
+    """A checkpoint of ``model`` whose list ``list_name`` was cut at ``cut`` into two named re-indexed
+    parts (``names``: first part, second part), its keys sorted by name (``head`` sorts before ``main``)."""
+    items = list(getattr(model, list_name))
+    parts = Slots(**{names[0]: nn.Sequential(*items[:cut]), names[1]: nn.Sequential(*items[cut:])})
+    view = _rebuilt(model, [(n, parts if n == list_name else c) for n, c in model.named_children()])
+    return Case(dict(sorted(keep(view).items())), model, None)
+
+
+@register_pair('linear x3 parts main/head (sorted keys)->linear x3', 'identity', fast=True,
+               note='the smallest of the kind: a checkpoint of blocks = 3 Linear(4, 4) cut into '
+                    'blocks.main = [:1] and blocks.head = [1:] re-indexed, keys sorted (head first): '
+                    'nothing but the lost order tells the parts apart: leaving them out is right')
+def _linear_parts_sorted():
+    model = nn.Module()
+    model.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    return _parts_sorted_case(model, 'blocks', 1)
+
+
+register_pair('timm-deit_tiny parts main/head (sorted keys)->timm-deit_tiny', 'identity',
+              note='a deit_tiny checkpoint whose blocks were cut into blocks.main = [:5] and blocks.head '
+                   '= [5:] re-indexed, keys sorted (mutation fuzz seed 5016 on a mixer, reduced)')(
+    lambda: _parts_sorted_case(timm_module().create_model('deit_tiny_patch16_224', pretrained=False),
+                               'blocks', 5))
