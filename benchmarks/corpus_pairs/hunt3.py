@@ -908,6 +908,9 @@ for _name, _make, _note in [
      lambda m: Slots(backbone=_features_split(m, 6), aux=tv_model('vgg16')),
      'a vgg11 checkpoint into backbone = vgg11 with features cut into low / high, beside vgg16 (its '
      'features.0 and classifier have the same names and shapes): the complete backbone only'),
+    ('vgg11->vgg11(features split)+vgg11_bn',
+     lambda m: Slots(backbone=_features_split(m, 6), aux=tv_model('vgg11_bn')),
+     'the same beside vgg11_bn (its features.0 and classifier have the same names and shapes)'),
     ('mobilenet_v3_large->mobilenet_v3_large(features split)+mobilenet_v3_small',
      lambda m: Slots(backbone=_features_split(m, 7), aux=tv_model('mobilenet_v3_small')),
      'a mobilenet_v3_large checkpoint into backbone = the same with features cut into low / high, beside '
