@@ -363,3 +363,31 @@ register_pair('timm-deit_tiny parts main/head (sorted keys)->timm-deit_tiny', 'i
                    '= [5:] re-indexed, keys sorted (mutation fuzz seed 5016 on a mixer, reduced)')(
     lambda: _parts_sorted_case(timm_module().create_model('deit_tiny_patch16_224', pretrained=False),
                                'blocks', 5))
+
+
+# --- the same kind that stays right: a split model beside a wider sibling of its family
+
+
+def _vit_encoder_split(vit, cut):
+    """A view of a torchvision ViT whose encoder layers are cut into encoder.low / encoder.high."""
+    layers = list(vit.encoder.layers)
+    encoder = rebuilt(vit.encoder, [('low', nn.Sequential(*layers[:cut])),
+                                    ('high', nn.Sequential(*layers[cut:])), ('ln', vit.encoder.ln)])
+    return rebuilt(vit, [('conv_proj', vit.conv_proj), ('encoder', encoder), ('heads', vit.heads)])
+
+
+@register_pair('vit(tiny config)->vit(encoder split)+vit(small config)', 'identity',
+               note='a deit_tiny-configured torchvision ViT checkpoint into backbone = the same with its '
+                    'encoder layers cut into encoder.low / encoder.high, beside a 384-wide ViT (same '
+                    'names, other shapes): the backbone only')
+def _vit_split_beside_wider():
+    vit = vit_tiny_config()
+    wider = torchvision_module().models.vision_transformer.VisionTransformer(224, 16, 12, 6, 384, 1536)
+    return Case(keep(vit), Slots(backbone=_vit_encoder_split(vit, 6), aux=wider), None)
+
+
+register_pair('convnext_tiny->convnext_tiny(features split)+convnext_base', 'identity',
+              note='a convnext_tiny checkpoint into backbone = the same with features cut into low / high, '
+                   'beside convnext_base (same names, other widths): the backbone only')(
+    lambda: (lambda m: Case(keep(m), Slots(backbone=_features_split(m, 4), aux=tv_model('convnext_base')),
+                            None))(tv_model('convnext_tiny')))
