@@ -46,8 +46,10 @@ mmpretrain names), :mod:`corpus_pairs.published` (the published
 family), :mod:`corpus_pairs.surgery` (blocks deleted, heads replaced,
 checkpoints with extra keys, quantizable models),
 :mod:`corpus_pairs.sorted_keys` (checkpoints with sorted or reversed keys),
-:mod:`corpus_pairs.hunt3` (idiom variations, more splits, slots, foreign names,
-timm <-> torchvision, segmentation, video and quantizable models).
+:mod:`corpus_pairs.hunt3` (idiom variations, more splits, slots),
+:mod:`corpus_pairs.hunt3_names` (HuggingFace ViT, mmdet / mmseg and Keras
+names, more timm <-> torchvision, segmentation, video and quantizable
+models), :mod:`corpus_pairs.hunt3_decoys` (hunt 3's wrong cells reduced).
 :mod:`corpus_pairs.registry` holds the cases and the registry,
 :mod:`corpus_pairs.models` the shared model building blocks.
 
@@ -75,10 +77,12 @@ from corpus_pairs import published
 from corpus_pairs import surgery
 from corpus_pairs import sorted_keys
 from corpus_pairs import hunt3
+from corpus_pairs import hunt3_names
+from corpus_pairs import hunt3_decoys
 
 #: the family modules; importing them registered their pairs, in report order
 FAMILIES = (idioms, detection, splits, slots, renamed, cross, foreign_names, published,
-            surgery, sorted_keys, hunt3)
+            surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys)
 
 __all__ = [
     'Case',
