@@ -1,0 +1,364 @@
+"""
+Lists moved, cut in parts or spliced: item-by-item correspondences by order.
+
+A network's repeated blocks are a list (``blocks.{0..7}``), and code that
+reuses a network reshapes its lists without renaming what is inside the
+items: it cuts a list into consecutive parts, each renumbered from 0
+(``blocks.{0..7}`` -> ``early.{0..2}`` + ``late.{0..4}``, as SSD cuts VGG),
+moves a list whole under numbered labels of another form
+(``encoder.layers.encoder_layer_{i}`` -> ``blocks.{i}``), or splices a list's
+sub-lists into one flat list (``features.{0..7}`` whose stages become
+``{0..21}``). Names alone cannot follow these: the numbers no longer say
+which item is which. The order can, when the items agree whole.
+
+A *list* is a node whose children are all numbered modules: labels that
+are numbers, or numbered labels of one common stem (``encoder_layer_3``,
+``denselayer3``, ``block2-3``: item 3). Its items are taken in the order of
+their numbers. An item's *signature* is its relative key paths with their
+shapes (size-1 dimensions dropped): two items agree when everything below
+them does, names and shapes.
+
+A list ``L`` of one tree *fits* a run of the other tree: consecutive lists
+among one node's children (in registration order, the model's own), whose
+items, concatenated, agree one-to-one with ``L``'s items in order; an item
+of ``L`` that is itself a list may be spliced (its items take its place),
+and the alignment must be the only one. A fit is kept only when:
+
+* it has evidence beyond one list of the same length: two parts or more (a
+  list cut), a spliced item, or numbered labels of another form on either
+  side (the list moved whole); a plain list that fits another plain list is
+  left to the name-based solvers, but still counts as a rival;
+* it has no rival: no other run fits ``L``, no other list fits any of its
+  parts (two equal lists side by side, or a part that could belong to two
+  lists), and it shares no key with another fit.
+
+Shapes must be known on both sides (with names only, a list of the same
+length would pass for the same list). Fits are sought both ways: a
+checkpoint of the whole list into a model of parts, and a checkpoint of
+parts into a model of the whole list.
+
+Notes:
+    Cost: ``O(N)`` to build the signatures of ``N`` keys, plus, per node,
+    ``O(m * MAX_PARTS)`` runs of its ``m`` list children, each looked up by
+    its key count and concatenated signatures; a splice is aligned by an
+    ``O(n * n')`` count of alignments only against lists of the same number
+    of keys.
+
+Example:
+    >>> from torch_liberator.keytree import KeyTree
+    >>> from torch_liberator.listparts import list_part_pairs
+    >>> def block(prefix, width):
+    ...     return {prefix + '.conv.weight': (width, width, 3, 3),
+    ...             prefix + '.norm.weight': (width,)}
+    >>> src = {}
+    >>> for i, w in enumerate([8, 8, 16, 16, 16]):
+    ...     src.update(block(f'blocks.{i}', w))
+    >>> dst = {}
+    >>> for i, w in enumerate([8, 8, 16]):
+    ...     dst.update(block(f'early.{i}', w))
+    >>> for i, w in enumerate([16, 16]):
+    ...     dst.update(block(f'late.{i}', w))
+    >>> pairs = list_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+    >>> pairs['blocks.3.conv.weight'], pairs['blocks.2.norm.weight']
+    ('late.0.conv.weight', 'early.2.norm.weight')
+"""
+import re
+from typing import Dict
+
+from torch_liberator.shapes import squeeze_units
+
+__all__ = ['MAX_PARTS', 'list_part_pairs']
+
+#: a run holds at most this many consecutive parts
+MAX_PARTS = 8
+
+_NUMBERED = re.compile(r'^(.*?)(\d+)$')
+
+
+def _list_items(tree, node):
+    """
+    ``(items in order, renumbered)`` when ``node`` is a list, else None:
+    every child has submodules or tensors below it and a numbered label;
+    ``renumbered`` when the labels carry a stem (``encoder_layer_3``).
+    """
+    kids = tree.children[node]
+    if not kids or tree.key[node] is not None:
+        return None
+    stems, numbered = set(), []
+    for kid in kids:
+        if not tree.children[kid]:
+            return None  # a tensor directly below: a module, not a list
+        found = _NUMBERED.match(tree.label[kid])
+        if found is None:
+            return None
+        stems.add(found.group(1))
+        numbered.append((int(found.group(2)), kid))
+    if len(stems) != 1 or len({n for n, _ in numbered}) != len(numbered):
+        return None
+    numbered.sort()
+    renumbered = stems != {''}
+    if renumbered and not all(
+            any(tree.children[g] for g in tree.children[kid]) for _, kid in numbered):
+        # numbered names of modules (fc1, fc2; conv1, conv2) are names,
+        # not items: an item of a list of that form is a block that holds
+        # submodules (encoder_layer_3.ln_1)
+        return None
+    return [kid for _, kid in numbered], renumbered
+
+
+class _Side:
+    """One tree's lists and the signatures of their items."""
+
+    def __init__(self, tree, sig_ids):
+        self.tree = tree
+        self.sig_ids = sig_ids  # shared by both sides
+        self.sig = {}      # node -> signature id (None: a shape unknown)
+        self.lists = {}    # node -> (items, renumbered)
+        for node in range(tree.num_nodes):
+            found = _list_items(tree, node)
+            if found is not None:
+                self.lists[node] = found
+
+    def signature(self, node):
+        """An id shared by the nodes whose subtrees agree whole."""
+        if node in self.sig:
+            return self.sig[node]
+        tree = self.tree
+        cut = len(tree.path(node)) + len(tree.sep)
+        parts = []
+        for key in tree.keys_below(node):
+            shape = tree.shape[key]
+            if shape is None or key == node:
+                self.sig[node] = None
+                return None
+            parts.append((tree.key[key][cut:].split(tree.sep),
+                          squeeze_units(shape)))
+        parts.sort()
+        found = self.sig_ids.setdefault(tuple(map(repr, parts)), len(self.sig_ids))
+        self.sig[node] = found
+        return found
+
+    def item_sigs(self, node):
+        sigs = [self.signature(item) for item in self.lists[node][0]]
+        return None if None in sigs else tuple(sigs)
+
+
+def _runs(side):
+    """
+    ``(parent, parts)`` for every run of consecutive lists (at most
+    :data:`MAX_PARTS`) among one node's children.
+    """
+    tree = side.tree
+    if tree.root in side.lists:
+        yield None, (tree.root,)  # the model itself is a list
+    for parent in range(tree.num_nodes):
+        kids = [k for k in tree.children[parent] if tree.children[k]]
+        for start, kid in enumerate(kids):
+            parts = []
+            for part in kids[start:start + MAX_PARTS]:
+                if part not in side.lists:
+                    break
+                parts.append(part)
+                yield parent, tuple(parts)
+
+
+def _align(whole, side, node, items, sigs):
+    """
+    The item pairs of the only alignment of list ``node`` of ``whole``
+    (items spliced or not) with the concatenated ``items`` (signatures
+    ``sigs``) of the other side; ``(pairs, spliced)`` or None when there is
+    none or more than one.
+    """
+    own = whole.lists[node][0]
+    forms = []  # per item of node: (its signature, its items' signatures)
+    for item in own:
+        inner = whole.lists.get(item)
+        spliced = whole.item_sigs(item) if inner is not None else None
+        forms.append((whole.signature(item), spliced))
+    n, m = len(own), len(items)
+    # count[i][j]: alignments (capped at 2) of the first i items with the
+    # first j
+    count = [[0] * (m + 1) for _ in range(n + 1)]
+    count[0][0] = 1
+    for i, (sig, spliced) in enumerate(forms, 1):
+        for j in range(1, m + 1):
+            ways = 0
+            if sig is not None and sigs[j - 1] == sig:
+                ways += count[i - 1][j - 1]
+            if spliced and j >= len(spliced) and sigs[j - len(spliced):j] == spliced:
+                ways += count[i - 1][j - len(spliced)]
+            count[i][j] = min(ways, 2)
+    if count[n][m] != 1:
+        return None
+    pairs, used_splice = [], False
+    j = m
+    for i in range(n, 0, -1):
+        sig, spliced = forms[i - 1]
+        if sig is not None and sigs[j - 1] == sig and count[i - 1][j - 1]:
+            pairs.append((own[i - 1], items[j - 1]))
+            j -= 1
+        else:
+            subitems = whole.lists[own[i - 1]][0]
+            pairs.extend(zip(subitems, items[j - len(spliced):j]))
+            j -= len(spliced)
+            used_splice = True
+    pairs.reverse()
+    return pairs, used_splice
+
+
+def _fits(whole, parts):
+    """
+    ``(list node, part nodes, item pairs, has evidence)`` for every list of
+    ``whole`` that some run of ``parts`` fits.
+    """
+    t1, t2 = whole.tree, parts.tree
+    by_content = {}  # (keys below, concatenated signatures) -> runs
+    flat_by_keys = {}  # keys below -> single lists (candidates to splice into)
+    for parent, run in _runs(parts):
+        sigs = []
+        for part in run:
+            found = parts.item_sigs(part)
+            if found is None:
+                break
+            sigs.extend(found)
+        else:
+            nkeys = sum(t2.num_keys_below(p) for p in run)
+            by_content.setdefault((nkeys, tuple(sigs)), []).append(run)
+            if len(run) == 1:
+                flat_by_keys.setdefault(nkeys, []).append(run)
+    found = []
+    for node, (items, renumbered) in whole.lists.items():
+        sigs = whole.item_sigs(node)
+        nkeys = t1.num_keys_below(node)
+        seen = set()
+        if sigs is not None:
+            for run in by_content.get((nkeys, sigs), ()):
+                seen.add(run)
+                pairs = []
+                for part in run:
+                    pairs.extend(parts.lists[part][0])
+                evidence = (len(run) > 1 or renumbered
+                            or any(parts.lists[p][1] for p in run))
+                found.append((node, run, list(zip(items, pairs)), evidence))
+        if not any(item in whole.lists for item in items):
+            continue
+        for run in flat_by_keys.get(nkeys, ()):
+            if run in seen:
+                continue
+            target = parts.lists[run[0]][0]
+            aligned = _align(whole, parts, node, target, parts.item_sigs(run[0]))
+            if aligned is not None:
+                found.append((node, run, aligned[0], aligned[1]))
+    return found
+
+
+def _key_pairs(whole, parts, item_pairs):
+    """The key pairs below item pairs that agree whole: by relative path."""
+    t1, t2 = whole.tree, parts.tree
+    pairs = []
+    for x, y in item_pairs:
+        cut1 = len(t1.path(x)) + len(t1.sep)
+        base2 = t2.path(y) + t2.sep
+        for key in t1.keys_below(x):
+            rel = t1.key[key][cut1:]
+            other = t2.node_of_key(base2 + rel.replace(t1.sep, t2.sep))
+            pairs.append((key, other))
+    return pairs
+
+
+def _accepted(whole, parts):
+    """Key node pairs ``(whole's, parts')`` of the fits without rivals."""
+    fits = _fits(whole, parts)
+    per_list, per_part = {}, {}
+    for node, run, _, _ in fits:
+        per_list[node] = per_list.get(node, 0) + 1
+        for part in run:
+            per_part[part] = per_part.get(part, 0) + 1
+    pairs = []
+    for node, run, item_pairs, evidence in fits:
+        if (evidence and per_list[node] == 1
+                and all(per_part[p] == 1 for p in run)
+                and not _named_elsewhere(whole, parts, node, run, item_pairs)):
+            pairs.append(_key_pairs(whole, parts, item_pairs))
+    return pairs
+
+
+def _namesake(tree, node, other):
+    """The node of ``other`` at ``node``'s path in ``tree``, or None."""
+    found = other.root
+    for label in tree.path(node).split(tree.sep):
+        found = other.child(found, label)
+        if found is None:
+            return None
+    return found
+
+
+def _named_elsewhere(whole, parts, node, run, item_pairs):
+    """
+    True when names point elsewhere: the list's namesake on the other side
+    is neither a part of the run nor above one (``layer3`` cut into
+    ``layer3`` and ``layer3_tail``, ``features.5`` into ``features.5.{0,1}``
+    are fine), or an item's namesake agrees with it whole and is not its
+    partner.
+    """
+    t1, t2 = whole.tree, parts.tree
+    same = _namesake(t1, node, t2)
+    if same is not None and not any(
+            same == part or same < part < t2.end[same] for part in run):
+        return True
+    for x, y in item_pairs:
+        same = _namesake(t1, x, t2)
+        if (same is not None and same != y
+                and parts.signature(same) == whole.signature(x)):
+            return True
+    return False
+
+
+def list_part_pairs(tree1, tree2) -> Dict[str, str]:
+    """
+    Source key -> destination key for the lists moved, cut in parts or
+    spliced between two trees (see the module docstring).
+
+    Args:
+        tree1 (KeyTree): source tree, with shapes.
+        tree2 (KeyTree): destination tree, with shapes.
+
+    Returns:
+        Dict[str, str]: one-to-one pairs, in no particular order; empty when
+        a shape is unknown on either side or nothing fits without a rival.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.listparts import list_part_pairs
+        >>> src = {f'encoder.layers.encoder_layer_{i}.ln.weight': (4,) for i in range(3)}
+        >>> dst = {f'blocks.{i}.ln.weight': (4,) for i in range(3)}
+        >>> pairs = list_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+        >>> pairs['encoder.layers.encoder_layer_2.ln.weight']
+        'blocks.2.ln.weight'
+        >>> # two equal lists side by side: either could be the one
+        >>> dst2 = {f'{name}.{i}.ln.weight': (4,) for name in ('a', 'b') for i in range(3)}
+        >>> list_part_pairs(KeyTree(src, shapes=src), KeyTree(dst2, shapes=dst2))
+        {}
+    """
+    if not (any(s is not None for s in tree1.shape)
+            and any(s is not None for s in tree2.shape)):
+        return {}
+    sig_ids = {}
+    side1, side2 = _Side(tree1, sig_ids), _Side(tree2, sig_ids)
+    groups = [[(a, b) for a, b in pairs] for pairs in _accepted(side1, side2)]
+    groups += [[(a, b) for b, a in pairs] for pairs in _accepted(side2, side1)]
+    # a key in two fits (nested lists, or found both ways differently):
+    # neither fit is trusted
+    seen1, seen2 = {}, {}
+    for index, pairs in enumerate(groups):
+        for a, b in pairs:
+            seen1.setdefault(a, set()).add((index, b))
+            seen2.setdefault(b, set()).add((index, a))
+    clash = set()
+    for seen in (seen1, seen2):
+        for entries in seen.values():
+            if len({other for _, other in entries}) > 1:
+                clash.update(index for index, _ in entries)
+    keys1, keys2 = tree1.key, tree2.key
+    return {keys1[a]: keys2[b] for index, pairs in enumerate(groups)
+            if index not in clash for a, b in pairs}
