@@ -44,7 +44,7 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
-from torch_liberator.listparts import list_part_pairs
+from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping
 from torch_liberator.subtree_isomorphism import (
@@ -184,14 +184,15 @@ class _Problem:
             self._anchors = find_anchors(*self.trees(), top=TOP_ANCHORS)
         return self._anchors
 
-    def list_parts(self) -> Tuple[Dict[str, str], '_Problem']:
+    def moved_parts(self) -> Tuple[Dict[str, str], '_Problem']:
         """
-        The pairs of the lists moved, cut in parts or spliced
-        (:func:`~torch_liberator.listparts.list_part_pairs`), and the
+        The pairs of the lists moved, cut in parts or spliced and of the
+        modules under joined names
+        (:func:`~torch_liberator.movedparts.moved_part_pairs`), and the
         problem of the keys they leave.
         """
         if self._parts is None:
-            pairs = list_part_pairs(*self.trees())
+            pairs = moved_part_pairs(*self.trees())
             rest = self
             if pairs:
                 taken = set(pairs.values())
@@ -288,14 +289,15 @@ def _embedding_solver(problem):
         problem, *embedding_mapping(*problem.trees(), anchors=anchors))
 
 
-def _with_list_parts(solver):
+def _with_moved_parts(solver):
     """
-    ``solver`` run on what the lists moved, cut in parts or spliced leave
-    (:meth:`_Problem.list_parts`), with their pairs added: names cannot
-    follow an item renumbered in a part, its order and contents can.
+    ``solver`` run on what the lists moved, cut in parts or spliced and
+    the modules under joined names leave (:meth:`_Problem.moved_parts`),
+    with their pairs added: names cannot follow an item renumbered in a
+    part, its order and contents can.
     """
     def solve(problem):
-        pairs, rest = problem.list_parts()
+        pairs, rest = problem.moved_parts()
         if not pairs:
             return solver(problem)
         mapping, ambiguous = solver(rest)
@@ -340,8 +342,8 @@ _SOLVERS: Dict[str, Callable] = {
     'strict': _strict_solver,
     'module-hack': _module_hack_solver,
     'prefix-hack': _isomorphism_solver,
-    'isomorphism': _with_list_parts(_isomorphism_solver),
-    'embedding': _with_list_parts(_embedding_solver),
+    'isomorphism': _with_moved_parts(_isomorphism_solver),
+    'embedding': _with_moved_parts(_embedding_solver),
     'structure': _structure_solver,
 }
 

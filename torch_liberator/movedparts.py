@@ -1,5 +1,5 @@
 """
-Lists moved, cut in parts or spliced: item-by-item correspondences by order.
+Parts moved under other names: lists cut, moved or spliced, and names joined.
 
 A network's repeated blocks are a list (``blocks.{0..7}``), and code that
 reuses a network reshapes its lists without renaming what is inside the
@@ -13,10 +13,11 @@ which item is which. The order can, when the items agree whole.
 
 A *list* is a node whose children are all numbered modules: labels that
 are numbers, or numbered labels of one common stem (``encoder_layer_3``,
-``denselayer3``, ``block2-3``: item 3). Its items are taken in the order of
-their numbers. An item's *signature* is its relative key paths with their
-shapes (size-1 dimensions dropped): two items agree when everything below
-them does, names and shapes.
+``denselayer3``, ``block2-3``: item 3) whose items hold submodules
+(``fc1``, ``fc2`` are two named layers, not a list). Its items are taken in
+the order of their numbers. An item's *signature* is its relative key
+paths with their shapes (size-1 dimensions dropped): two items agree when
+everything below them does, names and shapes.
 
 A list ``L`` of one tree *fits* a run of the other tree: consecutive lists
 among one node's children (in registration order, the model's own), whose
@@ -30,23 +31,38 @@ and the alignment must be the only one. A fit is kept only when:
   left to the name-based solvers, but still counts as a rival;
 * it has no rival: no other run fits ``L``, no other list fits any of its
   parts (two equal lists side by side, or a part that could belong to two
-  lists), and it shares no key with another fit.
+  lists), and it shares no key with another fit;
+* names do not point elsewhere: ``L``'s namesake on the other side, if
+  any, is a part or holds the parts (``layer3`` cut into ``layer3`` and
+  ``layer3_tail``), and no item has a namesake that agrees with it whole
+  other than its partner.
+
+Registration order is the evidence for the order of the parts: parts of
+equal blocks registered in another order than they run are beyond what
+keys and shapes can tell.
+
+A module may also move under a *joined* name: timm's ``features_only``
+models register ``stages.0`` as ``stages_0``. A label that is the
+``_``-join of a path of several levels on the other side, below the same
+parent path, is that path when the two agree whole and nothing else
+explains the label.
 
 Shapes must be known on both sides (with names only, a list of the same
-length would pass for the same list). Fits are sought both ways: a
+length would pass for the same list). Everything is sought both ways: a
 checkpoint of the whole list into a model of parts, and a checkpoint of
-parts into a model of the whole list.
+parts into a model of the whole list. Pairs that two fits give
+differently are left out, both fits whole.
 
 Notes:
     Cost: ``O(N)`` to build the signatures of ``N`` keys, plus, per node,
     ``O(m * MAX_PARTS)`` runs of its ``m`` list children, each looked up by
     its key count and concatenated signatures; a splice is aligned by an
     ``O(n * n')`` count of alignments only against lists of the same number
-    of keys.
+    of keys; a joined label of ``w`` words tries ``2 ** (w - 1)`` paths.
 
 Example:
     >>> from torch_liberator.keytree import KeyTree
-    >>> from torch_liberator.listparts import list_part_pairs
+    >>> from torch_liberator.movedparts import moved_part_pairs
     >>> def block(prefix, width):
     ...     return {prefix + '.conv.weight': (width, width, 3, 3),
     ...             prefix + '.norm.weight': (width,)}
@@ -58,7 +74,7 @@ Example:
     ...     dst.update(block(f'early.{i}', w))
     >>> for i, w in enumerate([16, 16]):
     ...     dst.update(block(f'late.{i}', w))
-    >>> pairs = list_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+    >>> pairs = moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
     >>> pairs['blocks.3.conv.weight'], pairs['blocks.2.norm.weight']
     ('late.0.conv.weight', 'early.2.norm.weight')
 """
@@ -67,10 +83,13 @@ from typing import Dict
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['MAX_PARTS', 'list_part_pairs']
+__all__ = ['MAX_PARTS', 'moved_part_pairs']
 
 #: a run holds at most this many consecutive parts
 MAX_PARTS = 8
+
+#: a label joins at most this many ``_``-separated words (``stages_0``: 2)
+MAX_JOINED = 6
 
 _NUMBERED = re.compile(r'^(.*?)(\d+)$')
 
@@ -314,10 +333,73 @@ def _named_elsewhere(whole, parts, node, run, item_pairs):
     return False
 
 
-def list_part_pairs(tree1, tree2) -> Dict[str, str]:
+def _split_joins(tokens):
+    """Every way to group ``tokens`` into two components or more, each
+    the ``_``-join of consecutive tokens."""
+    n = len(tokens)
+    for mask in range(1, 2 ** (n - 1)):
+        parts, start = [], 0
+        for i in range(1, n):
+            if mask >> (i - 1) & 1:
+                parts.append('_'.join(tokens[start:i]))
+                start = i
+        parts.append('_'.join(tokens[start:]))
+        yield parts
+
+
+def _node_at(tree, path):
+    """The node at ``path`` (``''``: the root), or None."""
+    node = tree.root
+    for label in (path.split(tree.sep) if path else ()):
+        node = tree.child(node, label)
+        if node is None:
+            return None
+    return node
+
+
+def _joined(joined, spelled):
+    """
+    ``[(node of spelled, node of joined)]``: a node of ``joined`` whose
+    label is the ``_``-join of a path of several levels of ``spelled``
+    below the same parent path (timm's ``features_only`` registers
+    ``stages.0`` as ``stages_0``), when the two agree whole and nothing else
+    explains the label: ``spelled`` has no node of that label there and
+    ``joined`` none at the spelled path, and no other grouping agrees.
+    """
+    t1, t2 = spelled.tree, joined.tree
+    found = []
+    for y in range(1, t2.num_nodes):
+        label = t2.label[y]
+        tokens = label.split('_')
+        if not t2.children[y] or not 1 < len(tokens) <= MAX_JOINED or '' in tokens:
+            continue
+        parent_path = t2.path(t2.parent[y])
+        anchor = _node_at(t1, parent_path)
+        if anchor is None or t1.child(anchor, label) is not None:
+            continue
+        fits = []
+        for parts in _split_joins(tokens):
+            x = anchor
+            for part in parts:
+                x = t1.child(x, part)
+                if x is None:
+                    break
+            else:
+                spelled_path = t1.sep.join(filter(None, [parent_path] + parts))
+                if (t1.children[x] and _node_at(t2, spelled_path) is None
+                        and spelled.signature(x) is not None
+                        and spelled.signature(x) == joined.signature(y)):
+                    fits.append(x)
+        if len(fits) == 1:
+            found.append((fits[0], y))
+    return found
+
+
+def moved_part_pairs(tree1, tree2) -> Dict[str, str]:
     """
     Source key -> destination key for the lists moved, cut in parts or
-    spliced between two trees (see the module docstring).
+    spliced between two trees, and the modules under joined names (see the
+    module docstring).
 
     Args:
         tree1 (KeyTree): source tree, with shapes.
@@ -329,16 +411,21 @@ def list_part_pairs(tree1, tree2) -> Dict[str, str]:
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
-        >>> from torch_liberator.listparts import list_part_pairs
+        >>> from torch_liberator.movedparts import moved_part_pairs
         >>> src = {f'encoder.layers.encoder_layer_{i}.ln.weight': (4,) for i in range(3)}
         >>> dst = {f'blocks.{i}.ln.weight': (4,) for i in range(3)}
-        >>> pairs = list_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+        >>> pairs = moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
         >>> pairs['encoder.layers.encoder_layer_2.ln.weight']
         'blocks.2.ln.weight'
         >>> # two equal lists side by side: either could be the one
         >>> dst2 = {f'{name}.{i}.ln.weight': (4,) for name in ('a', 'b') for i in range(3)}
-        >>> list_part_pairs(KeyTree(src, shapes=src), KeyTree(dst2, shapes=dst2))
+        >>> moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst2, shapes=dst2))
         {}
+        >>> # timm's features_only names: stages.0 -> stages_0
+        >>> src = {'stages.0.conv.weight': (4, 3, 3, 3), 'stages.1.conv.weight': (8, 4, 3, 3)}
+        >>> dst = {'stages_0.conv.weight': (4, 3, 3, 3), 'stages_1.conv.weight': (8, 4, 3, 3)}
+        >>> moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+        {'stages.0.conv.weight': 'stages_0.conv.weight', 'stages.1.conv.weight': 'stages_1.conv.weight'}
     """
     if not (any(s is not None for s in tree1.shape)
             and any(s is not None for s in tree2.shape)):
@@ -347,6 +434,9 @@ def list_part_pairs(tree1, tree2) -> Dict[str, str]:
     side1, side2 = _Side(tree1, sig_ids), _Side(tree2, sig_ids)
     groups = [[(a, b) for a, b in pairs] for pairs in _accepted(side1, side2)]
     groups += [[(a, b) for b, a in pairs] for pairs in _accepted(side2, side1)]
+    groups += [_key_pairs(side1, side2, [pair]) for pair in _joined(side2, side1)]
+    groups += [[(a, b) for b, a in _key_pairs(side2, side1, [pair])]
+               for pair in _joined(side1, side2)]
     # a key in two fits (nested lists, or found both ways differently):
     # neither fit is trusted
     seen1, seen2 = {}, {}

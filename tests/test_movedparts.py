@@ -1,11 +1,11 @@
 """
-Lists moved, cut in parts or spliced (torch_liberator.listparts), and what
+Lists moved, cut in parts or spliced (torch_liberator.movedparts), and what
 the tree modes make of them: exact pairs where order and contents leave one
 answer, nothing where they leave two.
 """
 from torch_liberator.association import associate
 from torch_liberator.keytree import KeyTree
-from torch_liberator.listparts import list_part_pairs
+from torch_liberator.movedparts import moved_part_pairs
 
 
 def _block(prefix, width):
@@ -22,7 +22,7 @@ def _blocks(prefix, widths, start=0):
 
 
 def _pairs(src, dst):
-    return list_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+    return moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
 
 
 def _expected(items):
@@ -140,7 +140,7 @@ def test_a_namesake_list_wins_over_parts():
 def test_names_alone_are_not_enough():
     src = list(_blocks('blocks', [8] * 4))
     dst = list({**_blocks('early', [8] * 2), **_blocks('late', [8] * 2)})
-    assert list_part_pairs(KeyTree(src), KeyTree(dst)) == {}
+    assert moved_part_pairs(KeyTree(src), KeyTree(dst)) == {}
 
 
 def test_tree_modes_place_parts_and_the_rest_by_names():
@@ -158,3 +158,35 @@ def test_tree_modes_place_parts_and_the_rest_by_names():
         assert found.ambiguous == {}
     # prefix-hack keeps its published meaning: one prefix change, no lists
     assert 'blocks.3.conv.weight' not in associate(src, dst, association='prefix-hack').mapping
+
+
+def test_features_only_joined_names_are_the_paths_they_join():
+    src = {'stem.0.weight': (8, 3, 4, 4), 'stem.1.weight': (8,),
+           **_blocks('stages.0.blocks', [8, 8]), **_blocks('stages.1.blocks', [16]),
+           'head.fc.weight': (10, 16)}
+    dst = {'stem_0.weight': (8, 3, 4, 4), 'stem_1.weight': (8,),
+           **_blocks('stages_0.blocks', [8, 8]), **_blocks('stages_1.blocks', [16])}
+    want = {'stem.0.weight': 'stem_0.weight', 'stem.1.weight': 'stem_1.weight'}
+    want.update(_expected([('stages.0.blocks.0', 'stages_0.blocks.0'),
+                           ('stages.0.blocks.1', 'stages_0.blocks.1'),
+                           ('stages.1.blocks.0', 'stages_1.blocks.0')]))
+    assert _pairs(src, dst) == want
+    # the features_only checkpoint into the full model
+    assert _pairs(dst, src) == {b: a for a, b in want.items()}
+    for mode in ('embedding', 'isomorphism', 'auto'):
+        assert associate(src, dst, association=mode).mapping == want, mode
+
+
+def test_joined_names_need_the_whole_module_and_one_reading():
+    src = {'stem.0.weight': (8, 3, 4, 4), 'stem.1.weight': (8,)}
+    # other contents: not the same module (stem_1 still is stem.1)
+    assert _pairs(src, {'stem_0.weight': (8, 3, 2, 2), 'stem_1.weight': (8,)}) == {
+        'stem.1.weight': 'stem_1.weight'}
+    # the spelled path exists beside the joined name: names explain it
+    both = {'stem_0.weight': (8, 3, 4, 4), 'stem.0.weight': (8, 3, 4, 4)}
+    assert _pairs(src, both) == {}
+    # a_b_c read as a.b_c and as a_b.c, both agreeing: no reading wins
+    two = {'a.b_c.w.weight': (4, 4), 'a_b.c.w.weight': (4, 4)}
+    assert _pairs(two, {'a_b_c.w.weight': (4, 4)}) == {}
+    # an underscore in a plain name (ln_1) is no join when no path spells it
+    assert _pairs({'ln.weight': (4,)}, {'ln_1.weight': (4,)}) == {}
