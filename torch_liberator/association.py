@@ -44,7 +44,7 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
-from torch_liberator.movedparts import moved_part_pairs
+from torch_liberator.movedparts import moved_part_pairs, repeated_item_pairs
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping
 from torch_liberator.subtree_isomorphism import (
@@ -285,8 +285,13 @@ def _isomorphism_solver(problem):
 
 def _embedding_solver(problem):
     anchors = [anchor for _, anchor in problem.anchors()]
-    return _in_source_order(
-        problem, *embedding_mapping(*problem.trees(), anchors=anchors))
+    mapping, ambiguous = embedding_mapping(*problem.trees(), anchors=anchors)
+    # equal blocks that names cannot tell apart, in lists the embedding
+    # pairs position by position
+    more = repeated_item_pairs(*problem.trees(), mapping)
+    mapping.update(more)
+    ambiguous = {k: v for k, v in ambiguous.items() if k not in more}
+    return _in_source_order(problem, mapping, ambiguous)
 
 
 def _with_moved_parts(solver):
