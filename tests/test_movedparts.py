@@ -235,3 +235,20 @@ def test_repeated_items_refuse_what_positions_do_not_support():
     two = {**dst, **_stage('other', 'x', 3, 8)}
     both = {**first, 's2.b2.se.fc.weight': 'other.x1.f.se.fc.weight'}
     assert _repeated(src, two, both) == {}
+
+
+def test_parts_of_equal_blocks_need_labels_that_give_their_order():
+    src = _blocks('blocks', [8] * 6)
+    want = _expected([(f'blocks.{i}', f'stack{i // 2 + 1}.{i % 2}') for i in range(6)])
+    stacks = {**_blocks('stack1', [8] * 2), **_blocks('stack2', [8] * 2),
+              **_blocks('stack3', [8] * 2)}
+    assert _pairs(src, stacks) == want
+    kept = {**_blocks('blocks', [8] * 4), **_blocks('blocks2', [8] * 2)}
+    assert _pairs(src, kept) == _expected(
+        [(f'blocks.{i}', f'blocks.{i}') for i in range(4)]
+        + [(f'blocks.{i}', f'blocks2.{i - 4}') for i in range(4, 6)])
+    # registered out of order: equal blocks cannot show it, the labels do
+    assert _pairs(src, {**_blocks('late', [8] * 4), **_blocks('early', [8] * 2)}) == {}
+    assert _pairs(src, {**_blocks('stack2', [8] * 4), **_blocks('stack1', [8] * 2)}) == {}
+    # labels that say nothing about the order
+    assert _pairs(src, {**_blocks('body', [8] * 4), **_blocks('extra', [8] * 2)}) == {}

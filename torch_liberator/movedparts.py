@@ -78,16 +78,29 @@ Example:
     >>> pairs['blocks.3.conv.weight'], pairs['blocks.2.norm.weight']
     ('late.0.conv.weight', 'early.2.norm.weight')
 """
+import itertools
+import os
 import re
 from typing import Dict
 
 from torch_liberator.keytree import pair_tier
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['MAX_JOINED', 'MAX_PARTS', 'moved_part_pairs', 'repeated_item_pairs']
+__all__ = ['MAX_JOINED', 'MAX_PARTS', 'MAX_PERMUTED', 'ORDINAL_WORDS', 'moved_part_pairs',
+           'repeated_item_pairs']
 
 #: a run holds at most this many consecutive parts
 MAX_PARTS = 8
+
+#: parts of a run whose labels do not give their order are tried in every
+#: other order (to see whether only the registration order fits) up to
+#: this many parts
+MAX_PERMUTED = 5
+
+#: words that give the order of parts, in order
+ORDINAL_WORDS = (('first', 'second', 'third', 'fourth', 'fifth', 'sixth'),
+                 ('early', 'mid', 'middle', 'late'), ('low', 'mid', 'middle', 'high'),
+                 ('head', 'tail'), ('front', 'back'))
 
 #: a label joins at most this many ``_``-separated words (``stages_0``: 2)
 MAX_JOINED = 6
@@ -127,16 +140,23 @@ def _list_items(tree, node):
 
 
 class _Side:
-    """One tree's lists and the signatures of their items."""
+    """
+    One tree's lists and the signatures of their items. On the model's side
+    (``model``) the registration order is the model's own: a list whose
+    items are registered in another order than their numbers (``stack2``
+    before ``stack1``) is no list, its order is in doubt. A checkpoint's
+    key order is not evidence (files sort their keys): numbers decide.
+    """
 
-    def __init__(self, tree, sig_ids):
+    def __init__(self, tree, sig_ids, model):
         self.tree = tree
         self.sig_ids = sig_ids  # shared by both sides
         self.sig = {}      # node -> signature id (None: a shape unknown)
         self.lists = {}    # node -> (items, renumbered)
         for node in range(tree.num_nodes):
             found = _list_items(tree, node)
-            if found is not None:
+            if found is not None and not (
+                    model and found[0] != [k for k in tree.children[node]]):
                 self.lists[node] = found
 
     def signature(self, node):
@@ -226,6 +246,60 @@ def _align(whole, side, node, items, sigs):
     return pairs, used_splice
 
 
+def _cores(labels):
+    """What differs between ``labels`` once their common prefix and
+    suffix are cut (``stack1``, ``stack2`` -> ``1``, ``2``)."""
+    prefix = os.path.commonprefix(labels)
+    rest = [label[len(prefix):] for label in labels]
+    suffix = os.path.commonprefix([r[::-1] for r in rest])[::-1]
+    return [r[:len(r) - len(suffix)] for r in rest]
+
+
+def _labels_in_order(labels, list_label):
+    """
+    Whether the part labels, in registration order, say they are in order:
+    numbers or letters that increase (``stack1``, ``stack2``;
+    ``blocks_a``, ``blocks_b``; ``blocks``, ``blocks2``; the items
+    ``features.5.0``, ``features.5.1``), words of one of
+    :data:`ORDINAL_WORDS` in its order (``early``, ``late``), or two parts
+    of which the first keeps the list's own label (``layer3``,
+    ``layer3_tail``).
+    """
+    if len(labels) == 2 and labels[0] == list_label:
+        return True
+    cores = _cores(labels)
+    if all(c.isdigit() for c in cores[1:]) and (cores[0].isdigit() or not cores[0]):
+        numbers = [int(c) if c else -1 for c in cores]
+        return all(a < b for a, b in zip(numbers, numbers[1:]))
+    if all(len(c) == 1 and c.isalpha() for c in cores):
+        return all(a < b for a, b in zip(cores, cores[1:]))
+    for words in ORDINAL_WORDS:
+        if all(c in words for c in cores):
+            places = [words.index(c) for c in cores]
+            return all(a < b for a, b in zip(places, places[1:]))
+    return False
+
+
+def _order_is_known(whole, parts, node, run, sigs):
+    """
+    Whether the parts of ``run`` (registration order) are known to run in
+    that order: no other order of them fits the list (different blocks
+    place them), or their labels say so (:func:`_labels_in_order`); parts
+    of equal blocks with labels that say nothing could have been
+    registered in any order.
+    """
+    t1, t2 = whole.tree, parts.tree
+    if _labels_in_order([t2.label[p] for p in run], t1.label[node]):
+        return True
+    if len(run) > MAX_PERMUTED:
+        return False
+    part_sigs = {p: parts.item_sigs(p) for p in run}
+    for order in itertools.permutations(run):
+        if order != run and sum((part_sigs[p] for p in order), ()) == sigs:
+            return False
+    return True
+
+
 def _fits(whole, parts):
     """
     ``(list node, part nodes, item pairs, has evidence)`` for every list of
@@ -257,8 +331,10 @@ def _fits(whole, parts):
                 pairs = []
                 for part in run:
                     pairs.extend(parts.lists[part][0])
-                evidence = (len(run) > 1 or renumbered
-                            or any(parts.lists[p][1] for p in run))
+                if len(run) > 1:
+                    evidence = _order_is_known(whole, parts, node, run, sigs)
+                else:
+                    evidence = renumbered or parts.lists[run[0]][1]
                 found.append((node, run, list(zip(items, pairs)), evidence))
         if not any(item in whole.lists for item in items):
             continue
@@ -432,7 +508,7 @@ def moved_part_pairs(tree1, tree2) -> Dict[str, str]:
             and any(s is not None for s in tree2.shape)):
         return {}
     sig_ids = {}
-    side1, side2 = _Side(tree1, sig_ids), _Side(tree2, sig_ids)
+    side1, side2 = _Side(tree1, sig_ids, False), _Side(tree2, sig_ids, True)
     groups = [[(a, b) for a, b in pairs] for pairs in _accepted(side1, side2)]
     groups += [[(a, b) for b, a in pairs] for pairs in _accepted(side2, side1)]
     groups += [_key_pairs(side1, side2, [pair]) for pair in _joined(side2, side1)]
