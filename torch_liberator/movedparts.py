@@ -153,7 +153,11 @@ class _Side:
         self.sig_ids = sig_ids  # shared by both sides
         self.sig = {}      # node -> signature id (None: a shape unknown)
         self.lists = {}    # node -> (items, renumbered)
+        self.squeezed = {}  # shape -> shape without its size-1 dimensions
+        children = tree.children
         for node in range(tree.num_nodes):
+            if not children[node] or not children[children[node][0]]:
+                continue  # a tensor, or a module with a tensor first
             found = _list_items(tree, node)
             if found is not None and not (
                     model and found[0] != [k for k in tree.children[node]]):
@@ -171,10 +175,12 @@ class _Side:
             if shape is None or key == node:
                 self.sig[node] = None
                 return None
-            parts.append((tree.key[key][cut:].split(tree.sep),
-                          squeeze_units(shape)))
+            squeezed = self.squeezed.get(shape)
+            if squeezed is None:
+                squeezed = self.squeezed[shape] = squeeze_units(shape)
+            parts.append((tree.key[key][cut:], squeezed))
         parts.sort()
-        found = self.sig_ids.setdefault(tuple(map(repr, parts)), len(self.sig_ids))
+        found = self.sig_ids.setdefault((tree.sep, tuple(parts)), len(self.sig_ids))
         self.sig[node] = found
         return found
 
@@ -191,7 +197,8 @@ def _runs(side):
     tree = side.tree
     if tree.root in side.lists:
         yield None, (tree.root,)  # the model itself is a list
-    for parent in range(tree.num_nodes):
+    parents = sorted({tree.parent[node] for node in side.lists if node != tree.root})
+    for parent in parents:
         kids = [k for k in tree.children[parent] if tree.children[k]]
         for start, kid in enumerate(kids):
             parts = []
