@@ -5,7 +5,7 @@ answer, nothing where they leave two.
 """
 from torch_liberator.association import associate
 from torch_liberator.keytree import KeyTree
-from torch_liberator.movedparts import moved_part_pairs, repeated_item_pairs
+from torch_liberator.movedparts import moved_part_pairs
 
 
 def _block(prefix, width):
@@ -190,51 +190,6 @@ def test_joined_names_need_the_whole_module_and_one_reading():
     assert _pairs(two, {'a_b_c.w.weight': (4, 4)}) == {}
     # an underscore in a plain name (ln_1) is no join when no path spells it
     assert _pairs({'ln.weight': (4,)}, {'ln_1.weight': (4,)}) == {}
-
-
-def _stage(prefix, item, n, width, start=0):
-    """A stage of ``n`` blocks named ``item`` + number, each with an se
-    module of ``width`` and a body named per library."""
-    out = {}
-    for i in range(start, start + n):
-        out[f'{prefix}.{item}{i}.{"" if item == "b" else "f."}se.fc.weight'] = (width, width)
-    return out
-
-
-def _repeated(src, dst, known):
-    return repeated_item_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst), known)
-
-
-def test_equal_blocks_repeat_what_the_first_pair_shows_position_by_position():
-    src = _stage('s2', 'b', 3, 8, start=1)
-    dst = _stage('block2', 'block2-', 3, 8)
-    known = {'s2.b1.se.fc.weight': 'block2.block2-0.f.se.fc.weight'}
-    assert _repeated(src, dst, known) == {
-        's2.b2.se.fc.weight': 'block2.block2-1.f.se.fc.weight',
-        's2.b3.se.fc.weight': 'block2.block2-2.f.se.fc.weight'}
-
-
-def test_repeated_items_refuse_what_positions_do_not_support():
-    src = _stage('s2', 'b', 3, 8, start=1)
-    dst = _stage('block2', 'block2-', 3, 8)
-    # a known pair one position off: the lists do not line up
-    off = {'s2.b1.se.fc.weight': 'block2.block2-1.f.se.fc.weight'}
-    assert _repeated(src, dst, off) == {}
-    # lists of other lengths
-    dst4 = _stage('block2', 'block2-', 4, 8)
-    first = {'s2.b1.se.fc.weight': 'block2.block2-0.f.se.fc.weight'}
-    assert _repeated(src, dst4, first) == {}
-    # another tensor at a position: that module stays out, the rest goes
-    dst_wide = dict(dst)
-    dst_wide['block2.block2-1.f.se.fc.weight'] = (16, 16)
-    assert _repeated(src, dst_wide, first) == {
-        's2.b3.se.fc.weight': 'block2.block2-2.f.se.fc.weight'}
-    # keys without shapes prove nothing
-    assert repeated_item_pairs(KeyTree(list(src)), KeyTree(list(dst)), first) == {}
-    # one list paired with two: neither is trusted
-    two = {**dst, **_stage('other', 'x', 3, 8)}
-    both = {**first, 's2.b2.se.fc.weight': 'other.x1.f.se.fc.weight'}
-    assert _repeated(src, two, both) == {}
 
 
 def test_parts_of_equal_blocks_need_labels_that_give_their_order():

@@ -44,7 +44,8 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
-from torch_liberator.movedparts import moved_part_pairs, repeated_item_pairs
+from torch_liberator.movedparts import moved_part_pairs
+from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping
 from torch_liberator.subtree_isomorphism import (

@@ -81,13 +81,12 @@ Example:
 import itertools
 import os
 import re
-from typing import Dict
+from typing import Dict, List, Optional, Tuple
 
-from torch_liberator.keytree import pair_tier
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['MAX_JOINED', 'MAX_PARTS', 'MAX_PERMUTED', 'ORDINAL_WORDS', 'moved_part_pairs',
-           'repeated_item_pairs']
+__all__ = ['MAX_ALIGNED', 'MAX_JOINED', 'MAX_PARTS', 'MAX_PERMUTED', 'ORDINAL_WORDS',
+           'moved_part_pairs', 'numbered_items']
 
 #: a run holds at most this many consecutive parts
 MAX_PARTS = 8
@@ -96,6 +95,10 @@ MAX_PARTS = 8
 #: other order (to see whether only the registration order fits) up to
 #: this many parts
 MAX_PERMUTED = 5
+
+#: a splice is aligned only when (items of the list) * (items of the flat
+#: list) is at most this
+MAX_ALIGNED = 1 << 18
 
 #: words that give the order of parts, in order
 ORDINAL_WORDS = (('first', 'second', 'third', 'fourth', 'fifth', 'sixth'),
@@ -108,11 +111,24 @@ MAX_JOINED = 6
 _NUMBERED = re.compile(r'^(.*?)(\d+)$')
 
 
-def _list_items(tree, node):
+def numbered_items(tree, node) -> Optional[Tuple[List[int], bool]]:
     """
-    ``(items in order, renumbered)`` when ``node`` is a list, else None:
-    every child has submodules or tensors below it and a numbered label;
-    ``renumbered`` when the labels carry a stem (``encoder_layer_3``).
+    ``(items in order, renumbered)`` when ``node`` of ``tree`` is a list,
+    else None: every child has submodules or tensors below it and a
+    numbered label (a number, or one stem and a number: ``encoder_layer_3``,
+    whose items then hold submodules); items in the order of their numbers;
+    ``renumbered`` when the labels carry a stem.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.movedparts import numbered_items
+        >>> tree = KeyTree(['layers.encoder_layer_1.ln.w', 'layers.encoder_layer_0.ln.w',
+        ...                 'se.fc1.w', 'se.fc2.w'])
+        >>> items, renumbered = numbered_items(tree, tree.child(0, 'layers'))
+        >>> [tree.label[n] for n in items], renumbered
+        (['encoder_layer_0', 'encoder_layer_1'], True)
+        >>> numbered_items(tree, tree.child(0, 'se')) is None  # two named layers
+        True
     """
     kids = tree.children[node]
     if not kids or tree.key[node] is not None:
@@ -158,7 +174,7 @@ class _Side:
         for node in range(tree.num_nodes):
             if not children[node] or not children[children[node][0]]:
                 continue  # a tensor, or a module with a tensor first
-            found = _list_items(tree, node)
+            found = numbered_items(tree, node)
             if found is not None and not (
                     model and found[0] != [k for k in tree.children[node]]):
                 self.lists[node] = found
@@ -209,7 +225,7 @@ def _runs(side):
                 yield parent, tuple(parts)
 
 
-def _align(whole, side, node, items, sigs):
+def _align(whole, node, items, sigs):
     """
     The item pairs of the only alignment of list ``node`` of ``whole``
     (items spliced or not) with the concatenated ``items`` (signatures
@@ -223,6 +239,8 @@ def _align(whole, side, node, items, sigs):
         spliced = whole.item_sigs(item) if inner is not None else None
         forms.append((whole.signature(item), spliced))
     n, m = len(own), len(items)
+    if n * m > MAX_ALIGNED:
+        return None
     # count[i][j]: alignments (capped at 2) of the first i items with the
     # first j
     count = [[0] * (m + 1) for _ in range(n + 1)]
@@ -349,7 +367,7 @@ def _fits(whole, parts):
             if run in seen:
                 continue
             target = parts.lists[run[0]][0]
-            aligned = _align(whole, parts, node, target, parts.item_sigs(run[0]))
+            aligned = _align(whole, node, target, parts.item_sigs(run[0]))
             if aligned is not None:
                 found.append((node, run, aligned[0], aligned[1]))
     return found
@@ -508,8 +526,11 @@ def moved_part_pairs(tree1, tree2) -> Dict[str, str]:
         >>> # timm's features_only names: stages.0 -> stages_0
         >>> src = {'stages.0.conv.weight': (4, 3, 3, 3), 'stages.1.conv.weight': (8, 4, 3, 3)}
         >>> dst = {'stages_0.conv.weight': (4, 3, 3, 3), 'stages_1.conv.weight': (8, 4, 3, 3)}
-        >>> moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
-        {'stages.0.conv.weight': 'stages_0.conv.weight', 'stages.1.conv.weight': 'stages_1.conv.weight'}
+        >>> pairs = moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+        >>> for key, value in pairs.items():
+        ...     print(key, '->', value)
+        stages.0.conv.weight -> stages_0.conv.weight
+        stages.1.conv.weight -> stages_1.conv.weight
     """
     if not (any(s is not None for s in tree1.shape)
             and any(s is not None for s in tree2.shape)):
@@ -536,113 +557,3 @@ def moved_part_pairs(tree1, tree2) -> Dict[str, str]:
     keys1, keys2 = tree1.key, tree2.key
     return {keys1[a]: keys2[b] for index, pairs in enumerate(groups)
             if index not in clash for a, b in pairs}
-
-
-def _block_lists(tree):
-    """``{list node: items}`` of the lists of blocks (items that hold
-    submodules), and ``{item: (list node, position)}``."""
-    blocks, where = {}, {}
-    for node in range(tree.num_nodes):
-        found = _list_items(tree, node)
-        if found is None or not all(
-                any(tree.children[g] for g in tree.children[item]) for item in found[0]):
-            continue
-        blocks[node] = found[0]
-        for position, item in enumerate(found[0]):
-            where[item] = (node, position)
-    return blocks, where
-
-
-def _block_item(tree, node, where):
-    """``(list, position)`` of the innermost list of blocks above ``node``."""
-    while node > 0:
-        found = where.get(node)
-        if found is not None:
-            return found
-        node = tree.parent[node]
-    return None
-
-
-def repeated_item_pairs(tree1, tree2, mapping: Dict[str, str]) -> Dict[str, str]:
-    """
-    More pairs between two lists of blocks of the same length that
-    ``mapping`` already pairs position by position: what the paired items
-    show (``b1.se.fc1.weight`` -> ``block2-0.f.se.fc1.weight``) repeats for
-    the items at the same positions (timm's ``s2.b{1..3}`` and
-    torchvision's ``block2.block2-{0..2}``, whose equal blocks names alone
-    cannot tell apart).
-
-    A pair of lists counts only when every pair of ``mapping`` between their
-    items joins items at the same position, neither list is paired with
-    another, and the relative paths learned agree (one target each). A key
-    is added only when its place is free, of the same tensor (equal known
-    shapes, up to size-1 dimensions), and every key of its module found a
-    place of the same tensor.
-
-    Args:
-        tree1 (KeyTree): source tree, with shapes.
-        tree2 (KeyTree): destination tree, with shapes.
-        mapping (Dict[str, str]): the pairs found so far.
-
-    Returns:
-        Dict[str, str]: the new pairs only (source keys not in ``mapping``,
-        destination keys not among its values).
-
-    Example:
-        >>> from torch_liberator.keytree import KeyTree
-        >>> from torch_liberator.movedparts import repeated_item_pairs
-        >>> src = {f's1.b{i}.se.fc.weight': (4, 4) for i in (1, 2, 3)}
-        >>> dst = {f'block1.block1-{i}.f.se.fc.weight': (4, 4) for i in (0, 1, 2)}
-        >>> known = {'s1.b1.se.fc.weight': 'block1.block1-0.f.se.fc.weight'}
-        >>> repeated_item_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst), known)
-        {'s1.b2.se.fc.weight': 'block1.block1-1.f.se.fc.weight', 's1.b3.se.fc.weight': 'block1.block1-2.f.se.fc.weight'}
-    """
-    lists1, where1 = _block_lists(tree1)
-    lists2, where2 = _block_lists(tree2)
-    votes = {}  # (list1, list2) -> [(pos1, pos2, rel1, rel2)]
-    for key1, key2 in mapping.items():
-        a, b = tree1.node_of_key(key1), tree2.node_of_key(key2)
-        if a is None or b is None:
-            continue
-        item1, item2 = _block_item(tree1, a, where1), _block_item(tree2, b, where2)
-        if item1 is None or item2 is None:
-            continue
-        (l1, p1), (l2, p2) = item1, item2
-        x, y = lists1[l1][p1], lists2[l2][p2]
-        votes.setdefault((l1, l2), []).append(
-            (p1, p2, key1[len(tree1.path(x)) + 1:], key2[len(tree2.path(y)) + 1:]))
-    partners1, partners2 = {}, {}
-    for l1, l2 in votes:
-        partners1.setdefault(l1, set()).add(l2)
-        partners2.setdefault(l2, set()).add(l1)
-    taken = set(mapping.values())
-    found = {}
-    for (l1, l2), pairs in votes.items():
-        items1, items2 = lists1[l1], lists2[l2]
-        if (len(items1) != len(items2) or len(partners1[l1]) > 1
-                or len(partners2[l2]) > 1 or any(p1 != p2 for p1, p2, _, _ in pairs)):
-            continue
-        learned = {}
-        for _, _, rel1, rel2 in pairs:
-            learned.setdefault(rel1, set()).add(rel2)
-        learned = {r1: r2s.pop() for r1, r2s in learned.items() if len(r2s) == 1}
-        for x, y in zip(items1, items2):
-            base1, base2 = tree1.path(x) + tree1.sep, tree2.path(y) + tree2.sep
-            by_module = {}
-            for rel1, rel2 in learned.items():
-                a, b = tree1.node_of_key(base1 + rel1), tree2.node_of_key(base2 + rel2)
-                if a is None:
-                    continue
-                fits = (b is not None and tree1.key[a] not in mapping
-                        and tree2.key[b] not in taken
-                        and None not in (tree1.shape[a], tree2.shape[b])
-                        and pair_tier(tree1, a, tree2, b) == 0)
-                by_module.setdefault(tree1.parent[a], []).append((a, b, fits))
-            for entries in by_module.values():
-                if all(fits for _, _, fits in entries):
-                    found.update((tree1.key[a], tree2.key[b]) for a, b, _ in entries)
-    # one place per key (two list pairs could name the same one)
-    count = {}
-    for key2 in found.values():
-        count[key2] = count.get(key2, 0) + 1
-    return {k: v for k, v in found.items() if count[v] == 1}
