@@ -207,3 +207,17 @@ def test_parts_of_equal_blocks_need_labels_that_give_their_order():
     assert _pairs(src, {**_blocks('stack2', [8] * 4), **_blocks('stack1', [8] * 2)}) == {}
     # labels that say nothing about the order
     assert _pairs(src, {**_blocks('body', [8] * 4), **_blocks('extra', [8] * 2)}) == {}
+
+
+def test_tree_modes_leave_two_equal_split_copies_alone():
+    src = {'stem.weight': (8, 3, 3, 3), **_blocks('blocks', [8, 8, 16, 16, 16])}
+    dst = {}
+    for copy in ('a', 'b'):
+        dst.update({f'{copy}.stem.weight': (8, 3, 3, 3), **_blocks(f'{copy}.early', [8, 8]),
+                    **_blocks(f'{copy}.late', [16, 16, 16])})
+    assert _pairs(src, dst) == {}
+    for mode in ('embedding', 'isomorphism'):
+        found = associate(src, dst, association=mode)
+        assert found.mapping == {}, mode
+        assert found.ambiguous['blocks.1.conv.weight'] == (
+            'a.early.1.conv.weight', 'b.early.1.conv.weight')
