@@ -83,6 +83,7 @@ import os
 import re
 from typing import Dict, List, Optional, Tuple
 
+from torch_liberator.keytree import KeyTree
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['MAX_ALIGNED', 'MAX_JOINED', 'MAX_PARTS', 'MAX_PERMUTED', 'ORDINAL_WORDS',
@@ -111,7 +112,7 @@ MAX_JOINED = 6
 _NUMBERED = re.compile(r'^(.*?)(\d+)$')
 
 
-def numbered_items(tree, node) -> Optional[Tuple[List[int], bool]]:
+def numbered_items(tree: KeyTree, node: int) -> Optional[Tuple[List[int], bool]]:
     """
     ``(items in order, renumbered)`` when ``node`` of ``tree`` is a list,
     else None: every child has submodules or tensors below it and a
@@ -497,7 +498,7 @@ def _joined(joined, spelled):
     return found
 
 
-def moved_part_pairs(tree1, tree2) -> Dict[str, str]:
+def moved_part_pairs(tree1: KeyTree, tree2: KeyTree) -> Dict[str, str]:
     """
     Source key -> destination key for the lists moved, cut in parts or
     spliced between two trees, and the modules under joined names (see the

@@ -25,7 +25,7 @@ Example:
 """
 from typing import Dict
 
-from torch_liberator.keytree import pair_tier
+from torch_liberator.keytree import KeyTree, pair_tier
 from torch_liberator.movedparts import numbered_items
 
 __all__ = ['repeated_item_pairs']
@@ -56,7 +56,8 @@ def _block_item(tree, node, where):
     return None
 
 
-def repeated_item_pairs(tree1, tree2, mapping: Dict[str, str]) -> Dict[str, str]:
+def repeated_item_pairs(tree1: KeyTree, tree2: KeyTree,
+                        mapping: Dict[str, str]) -> Dict[str, str]:
     """
     More pairs between two lists of blocks of the same length that
     ``mapping`` already pairs position by position: what the paired items
