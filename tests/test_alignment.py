@@ -394,6 +394,23 @@ def test_property_inserted_modules_never_cause_a_wrong_pair(seed, reverse):
     _assert_never_wrong(align_structure(src, dst).mapping, truth)
 
 
+@pytest.mark.parametrize('seed', [264, 892, 3650, 5720])
+@pytest.mark.parametrize('reverse', [False, True])
+def test_a_module_of_the_same_shapes_but_another_tree_is_no_fit(seed, reverse):
+    # seeds of the property above. 892: the source's last conv is a
+    # top-level sibling ('1') while the model's module '3' of the same
+    # shapes holds its last conv inside its second child (the nestings
+    # cross); 264: a two-group source fits an inserted module as well as
+    # the right one (too short to tell); 3650 and 5720: the same depths,
+    # but the source's first two BatchNorms share a parent that the
+    # model's do not (not the same tree). Each put one module in a wrong
+    # place through whole_fit
+    src, dst, truth = _pair(seed, insert=0.5)
+    if reverse:
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2 ** 32 - 1))
 def test_property_permuted_siblings_with_telling_shapes(seed):
@@ -570,6 +587,41 @@ def test_a_checkpoint_goes_whole_into_the_one_module_it_fills():
     assert back.mapping == dict(zip(net('small.', 2, renamed), src))
 
 
+def _stage_net(prefix, depths, nested):
+    """A stem, stages of conv+bn blocks (the first of each stage widens) and
+    a head; ``nested`` files them torchvision-style (``features.S.B.block``),
+    else timm-style (``blocks.S.B``)."""
+    out = {**conv(prefix + ('features.0.0' if nested else 'conv_stem'), 8, 3),
+           **bn(prefix + ('features.0.1' if nested else 'bn1'), 8)}
+    width = 8
+    for s, depth in enumerate(depths):
+        for b in range(depth):
+            new = width * 2 if b == 0 else width
+            path = f'{prefix}features.{s + 1}.{b}.block' if nested else f'{prefix}blocks.{s}.{b}'
+            out.update({**conv(path + '.0.0', new, width), **bn(path + '.0.1', new)})
+            width = new
+    out.update(linear(prefix + ('classifier.1' if nested else 'classifier'), 10, width))
+    return out
+
+
+def test_a_checkpoint_goes_whole_into_the_one_module_of_another_nesting():
+    # timm efficientnet_b0 into torchvision's b1 and b0 side by side: the b0
+    # checkpoint also fits the deeper b1 as a subsequence, but fills only
+    # the b0 module whole, and its shapes occur at that one offset
+    src = _stage_net('', [3, 4, 4, 5], nested=False)
+    small = _stage_net('small.', [3, 4, 4, 5], nested=True)
+    dst = {**_stage_net('big.', [4, 5, 5, 6], nested=True), **small}
+    result = align_structure(src, dst)
+    assert result.mapping == dict(zip(src, small))
+    # the same shapes at two offsets: nothing says which, nothing loaded
+    twins = {**_stage_net('a.', [3, 4, 4, 5], nested=True), **small}
+    assert align_structure(src, twins).mapping == {}
+    # a short network (under NESTING_FIT_MIN groups) is no such evidence
+    short = _stage_net('', [1, 2, 2], nested=False)
+    dst = {**_stage_net('big.', [2, 3, 3], nested=True), **_stage_net('small.', [1, 2, 2], nested=True)}
+    assert align_structure(short, dst).mapping == {}
+
+
 def test_module_evidence_never_moves_a_batchnorm_of_a_flat_block():
     # a block that registers both convs, then both BatchNorms, against one
     # that keeps each pair in a module: nothing says which BatchNorm is
@@ -611,3 +663,30 @@ def test_a_module_pulls_in_no_interchangeable_groups(seed):
     src, dst = {k: s for k, s, _ in src}, {k: s for k, s, _ in dst}
     _assert_never_wrong(align_structure(src, dst).mapping, truth)
     _assert_never_wrong(align_structure(dst, src).mapping, {v: k for k, v in truth.items()})
+
+
+def test_a_network_that_did_not_align_lends_no_unique_shape():
+    # mutation fuzz seed 7011: a resnext50 with layer2 cut short and a
+    # resnet18 beside it, into a whole resnext50. The resnet18's
+    # downsample conv [512, 256, 1, 1] was the only leftover of the shape
+    # of the missing block's conv3, and was paired with it
+    def block(prefix, c_in, c):
+        return {**conv(prefix + '.conv1', c, c_in, 1), **bn(prefix + '.bn1', c),
+                **conv(prefix + '.conv2', c, c), **bn(prefix + '.bn2', c),
+                **conv(prefix + '.conv3', 2 * c, c, 1), **bn(prefix + '.bn3', 2 * c)}
+    full = {**conv('conv1', 16, 3), **bn('bn1', 16)}
+    for b in range(3):
+        full.update(block(f'layer1.{b}', 16 if b == 0 else 32, 16))
+    cut = dict(full)
+    full.update(block('layer1.3', 32, 16))
+    other = {**conv('stem', 8, 3), **bn('stem_bn', 8)}
+    for b in range(3):
+        other.update({**conv(f'layer.{b}.conv1', 8, 8), **bn(f'layer.{b}.bn1', 8),
+                      **conv(f'layer.{b}.conv2', 8, 8), **bn(f'layer.{b}.bn2', 8)})
+    other.update(conv('layer.0.downsample.0', 32, 16, 1))  # the shape of layer1.3.conv3
+    for first in (True, False):  # a leftover; in the last gap, a unique shape
+        parts = [{f'backbone.{k}': s for k, s in other.items()},
+                 {f'main.{k}': s for k, s in cut.items()}]
+        src = {**parts[1 - first], **parts[first]}
+        result = align_structure(src, full)
+        assert result.mapping == {f'main.{k}': k for k in cut}

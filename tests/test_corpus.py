@@ -212,6 +212,87 @@ KNOWN_WRONG: dict = {
     # flattened, a final norm into a patch merging's, keys reversed or
     # parameters before buffers) were fixed in the solvers; a new failure
     # goes here as a strict xfail with its measured numbers.
+    #
+    # hunt 3: a list kept under its name with its re-indexed tail registered
+    # FIRST: the tree modes send blocks.0.. to the tail's items (0.2.1's
+    # prefix-hack and isomorphism are right here); auto keeps what structure
+    # leaves out rather than contradicts
+    ('linear x3: blocks[:1] + tail[1:] registered first', 'prefix-hack'): '0/6 correct, 4 wrong',
+    ('linear x3: blocks[:1] + tail[1:] registered first', 'embedding'): '0/6 correct, 4 wrong',
+    ('linear x3: blocks[:1] + tail[1:] registered first', 'isomorphism'): '0/6 correct, 4 wrong',
+    ('linear x3: blocks[:1] + tail[1:] registered first', 'auto'): '0/6 correct, 2 wrong',
+    ('timm-deit_tiny-blocks[:4]+tail first', 'prefix-hack'): '8/152 correct, 96 wrong',
+    ('timm-deit_tiny-blocks[:4]+tail first', 'embedding'): '0/152 correct, 96 wrong',
+    ('timm-deit_tiny-blocks[:4]+tail first', 'isomorphism'): '8/152 correct, 96 wrong',
+    ('timm-deit_tiny-blocks[:4]+tail first', 'auto'): '8/152 correct, 48 wrong',
+    # hunt 3: a list split into twins registered second-half first: only
+    # registration order tells them apart, and it misleads (structure follows it)
+    ('linear x4: layers -> second=[2:] + first=[:2]', 'prefix-hack'): '0/8 correct, 4 wrong',
+    ('linear x4: layers -> second=[2:] + first=[:2]', 'embedding'): '0/8 correct, 4 wrong',
+    ('linear x4: layers -> second=[2:] + first=[:2]', 'isomorphism'): '0/8 correct, 4 wrong',
+    ('linear x4: layers -> second=[2:] + first=[:2]', 'structure'): '0/8 correct, 8 wrong',
+    ('linear x4: layers -> second=[2:] + first=[:2]', 'auto'): '0/8 correct, 8 wrong',
+    ('tv-vit(tiny config)-split-second-first', 'structure'): '8/152 correct, 144 wrong',
+    ('tv-vit(tiny config)-split-second-first', 'auto'): '8/152 correct, 144 wrong',
+    # hunt 3: foreign names (Keras flat, shortcut first; HuggingFace ViT, layer
+    # norms last) into two slots of one family: structure crosses slots or
+    # shifts blocks by one
+    ('keras-names->resnet101+resnet50', 'structure'): '51/320 correct, 123 wrong',
+    ('keras-names->resnet101+resnet50', 'auto'): '51/320 correct, 123 wrong',
+    ('keras-names(resnet18)->resnet34+resnet18', 'structure'): '21/122 correct, 4 wrong',
+    ('keras-names(resnet18)->resnet34+resnet18', 'auto'): '21/122 correct, 4 wrong',
+    ('keras-names(resnet18)->resnet18+resnet34', 'structure'): '31/122 correct, 33 wrong',
+    ('keras-names(resnet18)->resnet18+resnet34', 'auto'): '31/122 correct, 33 wrong',
+    ('keras-names->wide_resnet50_2+resnet50', 'structure'): '269/320 correct, 7 wrong (the stem)',
+    ('keras-names->wide_resnet50_2+resnet50', 'auto'): '269/320 correct, 7 wrong (the stem)',
+    ('hf-vit-names->tv-vit(12)+tv-vit(6)', 'structure'): '11/152 correct, 16 wrong',
+    ('hf-vit-names->tv-vit(12)+tv-vit(6)', 'auto'): '11/152 correct, 16 wrong',
+    ('hf-vit-names(2 layers)->tv-vit(1)+tv-vit(2)', 'structure'): '8/32 correct, 23 wrong',
+    ('hf-vit-names(2 layers)->tv-vit(1)+tv-vit(2)', 'auto'): '8/32 correct, 23 wrong',
+    ('hf-vit-names(3 layers)->tv-vit(3)+tv-vit(2)', 'structure'): '11/44 correct, 28 wrong (one block off)',
+    ('hf-vit-names(3 layers)->tv-vit(3)+tv-vit(2)', 'auto'): '11/44 correct, 28 wrong (one block off)',
+    # hunt 3 (mutation fuzz seed 5144, reduced): a backbone whose layer2 is
+    # split one level down, beside a resnet50 with the same names: the tree
+    # modes take the same-named slot across shapes (shoves), embedding and
+    # structure split BatchNorms and 3x3 convs from their blocks
+    ('resnet18->resnet18(layer2 split)+resnet50', 'prefix-hack'): '0/122 correct, 96 wrong',
+    ('resnet18->resnet18(layer2 split)+resnet50', 'isomorphism'): '0/122 correct, 96 wrong',
+    ('resnet18->resnet18(layer2 split)+resnet50', 'structure'): '37/122 correct, 60 wrong',
+    ('resnet34->resnet34(layer2 split)+resnet50', 'prefix-hack'): '0/218 correct, 218 wrong',
+    ('resnet34->resnet34(layer2 split)+resnet50', 'embedding'): '158/218 correct, 44 wrong',
+    ('resnet34->resnet34(layer2 split)+resnet50', 'isomorphism'): '0/218 correct, 218 wrong',
+    ('resnet34->resnet34(layer2 split)+resnet50', 'structure'): '49/218 correct, 143 wrong',
+    ('resnet34->resnet34(layer2 split)+resnet50', 'auto'): '0/218 correct, 44 wrong',
+    ('resnet34 (layer2 inserted level)->resnet34(layer2 split)+resnet50', 'embedding'):
+        '158/218 correct, 44 wrong',
+    ('resnet18->resnet50+resnet18(layer2 split)', 'prefix-hack'): '0/122 correct, 96 wrong',
+    ('resnet18->resnet50+resnet18(layer2 split)', 'isomorphism'): '0/122 correct, 96 wrong',
+    ('resnet18->resnet50+resnet18(layer2 split)', 'structure'): '64/122 correct, 50 wrong',
+    # hunt 3, debatable (the resnet34 slot takes every key by name and shape
+    # but is not filled whole; the backbone is, with one level added): every
+    # tree mode and auto load the resnet34 slot
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'prefix-hack'): '0/122 correct, 122 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'embedding'): '0/122 correct, 122 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'isomorphism'): '0/122 correct, 122 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'structure'): '0/122 correct, 98 wrong',
+    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'auto'): '0/122 correct, 122 wrong',
+    # hunt 3: a model with its features (or a stage) cut one level down beside
+    # a sibling of another size: the sibling's same-named, same-shaped
+    # tensors (a stem, BatchNorms, a classifier) win over the complete backbone
+    ('vgg11->vgg11(features split)+vgg16', 'prefix-hack'): '0/22 correct, 8 wrong',
+    ('vgg11->vgg11(features split)+vgg16', 'embedding'): '0/22 correct, 14 wrong',
+    ('vgg11->vgg11(features split)+vgg16', 'isomorphism'): '0/22 correct, 8 wrong',
+    ('vgg11->vgg11(features split)+vgg16', 'structure'): '0/22 correct, 14 wrong',
+    ('vgg11->vgg11(features split)+vgg16', 'auto'): '0/22 correct, 14 wrong',
+    ('resnet50->resnet50(layer3 split)+wide_resnet50_2', 'embedding'): '198/320 correct, 36 wrong',
+    ('resnet50->resnet50(layer3 split)+wide_resnet50_2', 'structure'): '145/320 correct, 59 wrong',
+    ('resnet50->resnet50(layer3 split)+wide_resnet50_2', 'auto'): '177/320 correct, 36 wrong',
+    ('mobilenet_v3_large->mobilenet_v3_large(features split)+mobilenet_v3_small', 'structure'):
+        '269/312 correct, 43 wrong',
+    ('efficientnet_b0->efficientnet_b0(features split)+efficientnet_v2_s', 'structure'):
+        '328/360 correct, 32 wrong',
+    ('efficientnet_b0->efficientnet_b0(features split)+efficientnet_v2_s', 'auto'):
+        '328/360 correct, 2 wrong (the classifier)',
 }
 
 #: the pairs of the default run: small, and each hard for some mode
@@ -227,6 +308,9 @@ FAST_SLICE = [
     'resnet18-moduledict-reversed', 'vit(12 layers)+vit(6 layers)<-vit(6 layers)',
     'moco checkpoint->resnet18 (ambiguous)', 'resnet18-renamed (reversed keys)',
     'timm-mixer_s16-split-blocks',
+    # hunt 3: the smallest of its wrong kinds (known wrong), a two-stream model
+    'linear x3: blocks[:1] + tail[1:] registered first',
+    'linear x4: layers -> second=[2:] + first=[:2]', 'two-stream rgb+flow<-resnet18',
 ]
 
 

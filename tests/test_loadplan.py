@@ -188,6 +188,42 @@ def test_tensors_that_would_fail_half_way_are_planned_as_skips():
     assert torch.equal(dst.lin.weight, src['lin.weight'])
 
 
+def test_every_pair_that_would_fail_is_skipped_once_and_the_rest_loads():
+    """The checks of one tensor run once (source when it is opened, model
+    tensor and dtypes when the pair is planned), the checks of memory shared
+    between tensors once per load: each bad pair is skipped with its own
+    reason, every good pair still loads, nothing else changes."""
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name in ('good', 'sparse', 'meta', 'complex', 'own', 'later'):
+                self.register_buffer(name, torch.zeros(3))
+            self.register_buffer('expanded', torch.zeros(1).expand(3))
+    dst = Model()
+    src = {
+        'good': torch.arange(3.),
+        'sparse': torch.ones(3).to_sparse(),
+        'meta': torch.empty(3, device='meta'),
+        'complex': torch.ones(3, dtype=torch.complex64),
+        'expanded': torch.ones(3),
+        'own': dst.own,  # the model's own tensor: a no-op copy, not refused
+        'later': dst.good,  # read after 'good' was written: refused
+    }
+    before = snapshot(dst)
+    info = load_partial_state(dst, src, association='strict', verbose=0)
+    reasons = {e.src_key: e.reason for e in info['plan'].entries}
+    assert [e.src_key for e in info['plan'].entries if e.loads] == ['good', 'own']
+    assert reasons['sparse'] == 'torch.sparse_coo tensors are not supported; densify it first'
+    assert reasons['meta'] == 'meta tensors hold no data'
+    assert reasons['complex'].startswith('a complex checkpoint tensor into a real model tensor')
+    assert reasons['expanded'].startswith('the model tensor is an expanded view')
+    assert reasons['later'].startswith(
+        "the checkpoint tensor shares memory with model tensor 'good', which "
+        'is written before it is read')
+    assert torch.equal(dst.good, torch.arange(3.))
+    assert_unchanged(dst, before, keys=[k for k in before if k != 'good'])
+
+
 def test_pretrained_plan_matches_forward(tmp_path):
     src = Backboned(make_mlp(seed=0))
     fpath = tmp_path / 'w.pt'

@@ -301,3 +301,47 @@ def test_read_failure_leaves_a_meta_model_as_it_was(tmp_path, monkeypatch):
     after = dst.state_dict(keep_vars=True)
     assert all(after[key] is before[key] and after[key].is_meta
                for key in before)
+
+
+class Misreporting:
+    """A TensorSource (the protocol, not a library class) whose ``read``
+    returns a tensor of another shape than its specs announce."""
+
+    def __init__(self, state, wrong_key):
+        from torch_liberator.shapes import TensorSpec
+        self.state = dict(state)
+        self.specs = {key: TensorSpec.of(value) for key, value in state.items()}
+        self.problems = {}
+        self.wrong_key = wrong_key
+
+    def read(self, keys):
+        out = {key: self.state[key] for key in keys}
+        out[self.wrong_key] = torch.ones(1)  # broadcastable into anything
+        return out
+
+
+def test_a_source_misreporting_a_shape_fails_before_any_write():
+    src = _distinct(Net(), seed=0)
+    dst = _distinct(Net(), seed=1)
+    before = {key: value.clone() for key, value in dst.state_dict().items()}
+    source = Misreporting(src.state_dict(), 'head.bias')
+    with pytest.raises(CheckpointFormatError, match=(
+            r"the source read checkpoint tensor 'head.bias' with shape \(1,\), "
+            r"but its specs say \(10,\); nothing was loaded")):
+        load_partial_state(dst, source, verbose=0)
+    for key, value in dst.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_loaded_parameters_stay_leaves_that_require_grad():
+    src = _distinct(Net(), seed=0)
+    dst = _distinct(Wrapped(), seed=1)
+    params = dict(dst.named_parameters())
+    info = load_partial_state(dst, src.state_dict(), verbose=0)
+    assert len(info['seen']['full_add']) == len(src.state_dict())
+    for key, value in src.state_dict().items():
+        assert torch.equal(dst.state_dict()['body.' + key], value), key
+    for name, param in dst.named_parameters():
+        assert param is params[name]
+        assert param.requires_grad and param.grad_fn is None and param.is_leaf
+    assert torch.is_grad_enabled()

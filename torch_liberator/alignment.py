@@ -39,7 +39,11 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    makes it; the others are ambiguous and listed, never guessed.
 4. Leftovers: name partners that were out of order (order is a hint, not a
    law), then groups (or single tensors of containers, such as a class
-   token) whose shapes are unique among the leftovers on both sides.
+   token) whose shapes are unique among the leftovers on both sides. Not
+   from inside a module of more than a few groups none of which found a
+   partner (keys in registration order): a whole network that did not
+   align (a second backbone beside the one that did) holds shapes that
+   are unique by coincidence.
 5. Modules as wholes (:mod:`torch_liberator.modulefit`): a module
    around an unpaired group whose shapes, place by place, are those of the
    module around the partners of its paired groups (their parents holding

@@ -342,8 +342,10 @@ def write_tensor(dst: torch.Tensor, fill, covers: bool = False) -> None:
     whole new value and keeps its own shard: it starts from the current
     value, gathered from all ranks (collective: all ranks must call it, in
     the same order), unless ``covers`` says that ``fill`` overwrites every
-    element (then no communication is needed). Runs under
-    :func:`torch.no_grad`.
+    element (then no communication is needed). Call it under
+    :func:`torch.no_grad` when ``dst`` requires grad (a parameter):
+    :func:`torch_liberator.transfer.transfer_plan` holds one over a whole
+    load.
 
     Args:
         dst (torch.Tensor): the destination (a parameter, buffer or DTensor).
@@ -355,20 +357,20 @@ def write_tensor(dst: torch.Tensor, fill, covers: bool = False) -> None:
         >>> import torch
         >>> from torch_liberator.dcp import write_tensor
         >>> dst = torch.nn.Parameter(torch.zeros(3))
-        >>> write_tensor(dst, lambda full: full[:2].fill_(1))
+        >>> with torch.no_grad():
+        ...     write_tensor(dst, lambda full: full[:2].fill_(1))
         >>> dst.tolist()
         [1.0, 1.0, 0.0]
     """
-    with torch.no_grad():
-        if not is_distributed_tensor(dst):
-            fill(dst)
-            return
-        from torch.distributed.tensor import distribute_tensor
-        if covers:
-            full = torch.empty(dst.shape, dtype=dst.dtype, device=dst.device)
-        else:
-            full = dst.full_tensor().clone()
-        fill(full)
-        local = distribute_tensor(full, dst.device_mesh, dst.placements,
-                                  src_data_rank=None).to_local()
-        dst.to_local().copy_(local)
+    if not is_distributed_tensor(dst):
+        fill(dst)
+        return
+    from torch.distributed.tensor import distribute_tensor
+    if covers:
+        full = torch.empty(dst.shape, dtype=dst.dtype, device=dst.device)
+    else:
+        full = dst.full_tensor().clone()
+    fill(full)
+    local = distribute_tensor(full, dst.device_mesh, dst.placements,
+                              src_data_rank=None).to_local()
+    dst.to_local().copy_(local)

@@ -21,7 +21,10 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    whole, fits exactly one module of the other goes there (before step 1);
    a module around known pairs pulls in its other groups, then the gaps
    are aligned again and the leftovers paired again;
-6. pairs whose names disagree in a shared naming scheme are dropped.
+6. pairs whose names disagree in a shared naming scheme are dropped, and
+   (keys in registration order) so is a pair, however found, that is the
+   only one inside a module of more than :data:`LONE_LIMIT` groups on
+   either side.
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -37,10 +40,15 @@ from collections import Counter
 
 from torch_liberator.keygroups import is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
-from torch_liberator.modulefit import module_closure, module_spans, whole_fit
+from torch_liberator.modulefit import (
+    module_closure, module_spans, unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import name_partners
 
-__all__ = ['GroupAligner']
+__all__ = ['LONE_LIMIT', 'GroupAligner']
+
+#: a pair is dropped when it is the only one inside a module of more groups
+#: than this, on either side (keys in registration order)
+LONE_LIMIT = 4
 
 
 class GroupAligner:
@@ -474,6 +482,25 @@ class GroupAligner:
                 self.loose_pairs.append((i, a or 0, j, b or 0))
             self.ambiguous.pop(i, None)
 
+    def _lone_groups(self):
+        """A test of a pair ``(i, j)`` made: True when either
+        group lies in a module of more than :data:`LONE_LIMIT` groups none of
+        which but it is paired. In registration order, such a module did not
+        align as a whole (a second network beside the one that did), so one
+        shape inside it that fits is a coincidence, not evidence."""
+        spans_src, spans_dst = self._spans()
+        counts = []
+        for side, paired in ((self.src, self.pairs), (self.dst, self.paired_dst)):
+            running = [0]
+            for g in range(len(side)):
+                running.append(running[-1] + (g in paired))
+            counts.append(running)
+
+        def lone(i, j):
+            return (unpaired_module_size(spans_src[i], counts[0], i) > LONE_LIMIT
+                    or unpaired_module_size(spans_dst[j], counts[1], j) > LONE_LIMIT)
+        return lone
+
     def _leftover_units(self, side, paired, blocked):
         """Unpaired leaf groups whole, unpaired containers' tensors one by
         one, keyed by squeezed shapes: (unit, how many units share them)."""
@@ -520,6 +547,10 @@ class GroupAligner:
         named = set(self.partners)
         dropped = {n for n in self.conflicts(tensor_pairs)
                    if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
+        if self.sides.ordered:
+            lone = self._lone_groups()
+            dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs)
+                           if (i, j) not in named and lone(i, j))
         # (group, position) is unique per source tensor and sorts in source
         # order (groups are runs of the source's keys, in order)
         kept = sorted(pair for n, pair in enumerate(tensor_pairs)

@@ -13,8 +13,8 @@ This module only orchestrates; every step is done by another module:
    compute the values shoves write and try the ``leftover`` initializer on
    scratch tensors;
 3. only then touch the model: initialize leftovers and write tensor by
-   tensor into the model's own parameters and buffers
-   (:func:`torch_liberator.policies.apply_decision`);
+   tensor into the model's own parameters and buffers, under one
+   :func:`torch.no_grad` (:func:`torch_liberator.transfer.transfer_plan`);
 4. report what happened in the ``info`` dictionary, with the plan (and on
    stdout, as much as ``verbose`` asks for, see
    :mod:`torch_liberator.report`).
@@ -150,7 +150,7 @@ def load_partial_state(model: torch.nn.Module,
         * ``other_unused``: checkpoint keys that were not copied;
         * ``association``: the association mode that was used (what
           ``'auto'`` chose);
-        * ``plan``: the :class:`~torch_liberator.loadplan.LoadPlan` that was
+        * ``plan``: the :class:`~torch_liberator.plantypes.LoadPlan` that was
           applied (what :func:`~torch_liberator.loadplan.plan_load` returns
           for the same arguments).
 

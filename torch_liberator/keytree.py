@@ -29,6 +29,7 @@ Example:
 """
 from bisect import bisect_left
 
+from torch_liberator.keygroups import order_is_lost
 from torch_liberator.shapes import shape_relation
 
 __all__ = ['KeyTree', 'TIERS', 'pair_tier']
@@ -70,6 +71,7 @@ class KeyTree:
 
     def __init__(self, keys, sep='.', shapes=None):
         self.sep = sep
+        keys = self._keys = list(keys)
         # Pass 1: create nodes in first-seen order. A node is found by its
         # path string, so a key whose parent module exists already (the
         # usual case) costs one rfind and a few dict and list operations,
@@ -158,6 +160,25 @@ class KeyTree:
                 self.shape[node] = shapes.get(keyof[node])
         self._label_index = None
         self._nkeys_below = None
+        self._ordered = None
+
+    @property
+    def ordered(self):
+        """
+        Whether the keys came in a model's registration order, so that
+        siblings listed first were registered first (False for sorted keys
+        and the other orders of
+        :func:`torch_liberator.keygroups.order_is_lost`).
+
+        Example:
+            >>> from torch_liberator.keytree import KeyTree
+            >>> keys = [f'blocks.{i}.{n}.weight' for i in range(12) for n in ('norm', 'fc', 'proj')]
+            >>> KeyTree(keys).ordered, KeyTree(sorted(keys)).ordered
+            (True, False)
+        """
+        if self._ordered is None:
+            self._ordered = not order_is_lost(self._keys, sep=self.sep)
+        return self._ordered
 
     def node_of_key(self, key):
         """

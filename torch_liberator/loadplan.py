@@ -15,7 +15,9 @@ and a checkpoint (a path, a state dict, or any
 and the model keys left unset, the ambiguous keys, and the association used.
 ``load_partial_state`` builds the same plan, applies it, and returns it as
 ``info['plan']``. Printing a plan gives a table with keys folded by common
-pattern (:func:`torch_liberator.report.format_plan`).
+pattern (:func:`torch_liberator.report.format_plan`). The plan's types are
+:mod:`torch_liberator.plantypes`'s (importable from here too); this module
+makes plans.
 
 Steps, in order: the user's ``rename`` rules settle their pairs
 (:mod:`torch_liberator.keyrules`); the association places the rest
@@ -35,17 +37,15 @@ Example:
     >>> plan.counts()
     {'copy': 2, 'shove': 2, 'skip': 0}
 """
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 
 from torch_liberator.association import ASSOCIATIONS, associate
 from torch_liberator.keyrules import KeyFilter, Patterns, rename_keys
-from torch_liberator.policies import ACTIONS, MangleRules, ShoveDecision
+from torch_liberator.plantypes import LoadPlan, PlanEntry, unset_model_keys
+from torch_liberator.policies import ACTIONS, MangleRules
 from torch_liberator.preflight import check_destination, check_pairs
-from torch_liberator.report import SEEN_CATEGORIES, format_plan
 from torch_liberator.shapes import TensorSpec
 from torch_liberator.tensorsource import (SourceLike, StateDictSource,
                                           TensorSource, open_source)
@@ -61,200 +61,6 @@ DEFAULT_ASSOCIATION = 'auto'
 #: what :func:`plan_load` accepts as the model side
 Destination = Union[torch.nn.Module, Mapping[str, torch.Tensor],
                     Mapping[str, TensorSpec]]
-
-
-@dataclass(frozen=True)
-class PlanEntry:
-    """
-    What a plan does with one checkpoint key.
-
-    Attributes:
-        src_key (str): the checkpoint key.
-        dst_key (str | None): the model key it was associated with, or None.
-        action (str): one of :data:`ACTIONS`: ``'copy'``, ``'shove'`` or
-            ``'skip'``.
-        outcome (str): the ``info['seen']`` category it counts in:
-            ``'full_add'``, ``'partial_add_all'`` (all of the source fits),
-            ``'partial_add_some'`` (part of the source is cut off) or
-            ``'skipped'``.
-        src_spec (TensorSpec): the checkpoint tensor's shape and dtype.
-        dst_spec (TensorSpec | None): the model tensor's, when associated.
-        policy (str | None): the shape policy of a ``'shove'``
-            (``'corner'``, ``'center'``, ``'interpolate'``, ...).
-        reason (str): why a ``'skip'`` is skipped ('' otherwise).
-        given (bool): the pair came from the user's ``rename``.
-        decision (ShoveDecision | None): the shape policy's full decision
-            for an associated pair (see :mod:`torch_liberator.policies`).
-
-    Example:
-        >>> from torch_liberator.loadplan import PlanEntry
-        >>> from torch_liberator.shapes import TensorSpec
-        >>> entry = PlanEntry('fc.weight', None, 'skip', 'skipped', TensorSpec((1000, 8)),
-        ...                   reason='no matching model key')
-        >>> entry.loads, entry.covers
-        (False, False)
-    """
-
-    src_key: str
-    dst_key: Optional[str]
-    action: str
-    outcome: str
-    src_spec: TensorSpec
-    dst_spec: Optional[TensorSpec] = None
-    policy: Optional[str] = None
-    reason: str = ''
-    given: bool = False
-    decision: Optional[ShoveDecision] = field(default=None, repr=False,
-                                              compare=False)
-
-    @property
-    def loads(self) -> bool:
-        """The model tensor receives data."""
-        return self.action != 'skip'
-
-    @property
-    def covers(self) -> bool:
-        """Every element of the model tensor is written."""
-        if not self.loads:
-            return False
-        return self.decision is None or self.decision.covers
-
-    def skipped(self, reason: str) -> 'PlanEntry':
-        """This pair, skipped for ``reason``."""
-        return dataclasses.replace(self, action='skip', outcome='skipped',
-                                   policy=None, reason=reason)
-
-
-@dataclass
-class LoadPlan:
-    """
-    Everything a load will do, decided before any tensor is touched.
-
-    Attributes:
-        entries (List[PlanEntry]): one per checkpoint key, in checkpoint
-            order.
-        self_unset (List[str]): model keys that receive nothing (tied
-            tensors count as one: a key is set when its tensor is).
-        ambiguous (Dict[str, Tuple[str, ...]]): checkpoint keys with several
-            equally good model keys; they are left out.
-        association (str): the association mode that was used.
-        model_keys (List[str]): every model key, in model order.
-        tied (Dict[str, str]): model keys that share their tensor with an
-            earlier key -> that key (tied weights).
-        hints (List[str]): suggestions (e.g. a shape policy to try).
-
-    Example:
-        >>> import torch
-        >>> from torch_liberator.loadplan import plan_load
-        >>> plan = plan_load(torch.nn.Linear(2, 3), {'weight': torch.zeros(3, 2), 'x': torch.zeros(1)})
-        >>> plan.mapping, plan.self_unset, plan.other_unused
-        ({'weight': 'weight'}, ['bias'], ['x'])
-        >>> plan.seen()['full_add']
-        ['weight']
-    """
-
-    entries: List[PlanEntry]
-    self_unset: List[str]
-    ambiguous: Dict[str, Tuple[str, ...]]
-    association: str
-    model_keys: List[str]
-    tied: Dict[str, str] = field(default_factory=dict)
-    hints: List[str] = field(default_factory=list)
-
-    @property
-    def mapping(self) -> Dict[str, str]:
-        """``{checkpoint key: model key}`` as associated (skipped pairs
-        included), in checkpoint order."""
-        return {e.src_key: e.dst_key for e in self.entries
-                if e.dst_key is not None}
-
-    @property
-    def loaded(self) -> List[PlanEntry]:
-        """The entries that write into the model (copies and shoves)."""
-        return [e for e in self.entries if e.loads]
-
-    @property
-    def other_unused(self) -> List[str]:
-        """Checkpoint keys that are not loaded."""
-        return [e.src_key for e in self.entries if not e.loads]
-
-    def seen(self) -> Dict[str, List[str]]:
-        """The published ``info['seen']``: model keys per ``*_add``
-        category, checkpoint keys under ``'skipped'``."""
-        seen = {name: [] for name in SEEN_CATEGORIES}
-        for e in self.entries:
-            seen[e.outcome].append(e.dst_key if e.loads else e.src_key)
-        return seen
-
-    def skipping(self, reasons: Mapping[str, str]) -> 'LoadPlan':
-        """
-        This plan with the pairs of the checkpoint keys in ``reasons``
-        skipped, for those reasons.
-
-        Example:
-            >>> import torch
-            >>> from torch_liberator.loadplan import plan_load
-            >>> plan = plan_load(torch.nn.Linear(2, 1), torch.nn.Linear(2, 1).state_dict())
-            >>> plan.skipping({'bias': 'not wanted'}).self_unset
-            ['bias']
-        """
-        entries = [e.skipped(reasons[e.src_key])
-                   if e.loads and e.src_key in reasons else e
-                   for e in self.entries]
-        return dataclasses.replace(
-            self, entries=entries,
-            self_unset=_unset_keys(self.model_keys, self.tied, entries))
-
-    def counts(self) -> Dict[str, int]:
-        """How many checkpoint keys each action has."""
-        counts = dict.fromkeys(ACTIONS, 0)
-        for e in self.entries:
-            counts[e.action] += 1
-        return counts
-
-    def to_dict(self) -> dict:
-        """
-        The plan as plain JSON-able data (``map --json`` prints it).
-
-        Example:
-            >>> import json, torch
-            >>> from torch_liberator.loadplan import plan_load
-            >>> plan = plan_load(torch.nn.Linear(2, 1), torch.nn.Linear(2, 1).state_dict())
-            >>> data = plan.to_dict()
-            >>> data['counts'], data['entries'][0]
-            ({'copy': 2, 'shove': 0, 'skip': 0}, {'src': 'weight', 'dst': 'weight', 'action': 'copy', 'outcome': 'full_add', 'src_shape': [1, 2], 'dst_shape': [1, 2], 'policy': None, 'reason': '', 'given': False, 'hint': None})
-            >>> _ = json.dumps(data)
-        """
-        def shape(spec):
-            if spec is None or spec.shape is None:
-                return None
-            return list(spec.shape)
-        return {
-            'association': self.association,
-            'counts': self.counts(),
-            'entries': [{
-                'src': e.src_key, 'dst': e.dst_key, 'action': e.action,
-                'outcome': e.outcome, 'src_shape': shape(e.src_spec),
-                'dst_shape': shape(e.dst_spec), 'policy': e.policy,
-                'reason': e.reason, 'given': e.given,
-                'hint': e.decision.hint if e.decision else None,
-            } for e in self.entries],
-            'self_unset': list(self.self_unset),
-            'other_unused': self.other_unused,
-            'ambiguous': {k: list(v) for k, v in self.ambiguous.items()},
-            'n_model_keys': len(self.model_keys),
-            'hints': list(self.hints),
-        }
-
-    def __len__(self) -> int:
-        """The number of checkpoint keys planned, so that code that takes
-        ``len`` of every ``info`` value (as the 0.2 README does) keeps
-        working."""
-        return len(self.entries)
-
-    def __str__(self) -> str:
-        return format_plan(self)
-
 
 #: what ``mangle=`` accepts (see :class:`~torch_liberator.policies.MangleRules`)
 Mangle = Union[bool, str, Callable, Mapping[str, object]]
@@ -438,7 +244,10 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
     ambiguous = {back[s]: tuple(d) for s, d in found.ambiguous.items()}
 
     problems = src.problems
-    entries, hints = [], []
+    # a copy (equal shapes) depends on the two specs alone: decided once
+    # per pair of specs, and the one immutable decision shared
+    copies = {}
+    entries = []
     for key, spec in src_specs.items():
         dst_key = mapping.get(key)
         if dst_key is None:
@@ -455,14 +264,20 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
                   or (dst_tensors is not None
                       and (unwritable_reason(dst_tensors[dst_key])
                            or check_destination(dst_tensors[dst_key])))
-                  or keyfilter.reason(key, dst_key))
+                  or (keyfilter.reason(key, dst_key) if keyfilter else None))
         if not reason and (spec.shape is None or dst_spec.shape is None):
             reason = 'the shape is unknown'
         if reason:
             entries.append(PlanEntry(key, dst_key, 'skip', 'skipped', spec, dst_spec,
                                      reason=reason, given=key in given))
             continue
-        decision = rules.decide(key, dst_key, spec, dst_spec)
+        specs = (tuple(spec.shape), spec.dtype,
+                 tuple(dst_spec.shape), dst_spec.dtype)
+        decision = copies.get(specs)
+        if decision is None:
+            decision = rules.decide(key, dst_key, spec, dst_spec)
+            if decision.action == 'copy':
+                copies[specs] = decision
         entries.append(PlanEntry(
             key, dst_key, decision.action, decision.outcome, spec, dst_spec,
             policy=decision.policy, reason=decision.reason or '',
@@ -474,7 +289,7 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         hint = e.decision.hint if e.decision else None
         if hint and hint not in hints:
             hints.append(hint)
-    plan = LoadPlan(entries, _unset_keys(list(dst_specs), tied, entries),
+    plan = LoadPlan(entries, unset_model_keys(list(dst_specs), tied, entries),
                     ambiguous, found.association, list(dst_specs), tied,
                     hints)
     if isinstance(src, StateDictSource) and dst_tensors is not None:
@@ -486,10 +301,11 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
 def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
                   dst_tensors: Mapping[str, torch.Tensor]) -> LoadPlan:
     """
-    The plan with every pair skipped whose copy would fail half-way, as
-    :func:`torch_liberator.preflight.check_pairs` finds from the real tensors
-    (memory shared with the model, also across pairs; sources that hold no
-    data). Reads no tensor data.
+    The plan with every pair skipped whose copy would read memory that the
+    load writes: a checkpoint tensor that shares memory with its model
+    tensor, or with one written before it
+    (:func:`torch_liberator.preflight.check_pairs`). Reads no tensor data.
+    The checks of single tensors are :func:`build_plan`'s.
 
     Args:
         plan: a plan from :func:`build_plan`.
@@ -499,13 +315,13 @@ def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],
     Example:
         >>> import torch
         >>> from torch_liberator.loadplan import plan_load
-        >>> class Expanded(torch.nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.register_buffer('b', torch.zeros(1).expand(3))
-        >>> entry = plan_load(Expanded(), {'b': torch.ones(3)}).entries[0]
-        >>> entry.action, entry.reason[:36]
-        ('skip', 'the model tensor is an expanded view')
+        >>> model = torch.nn.ModuleDict({'a': torch.nn.Linear(2, 2), 'b': torch.nn.Linear(2, 2)})
+        >>> swapped = {'a.weight': model.b.weight.detach(), 'b.weight': model.a.weight.detach()}
+        >>> plan = plan_load(model, swapped, rename={'a.weight': 'a.weight', 'b.weight': 'b.weight'})
+        >>> [(e.src_key, e.action) for e in plan.entries]
+        [('a.weight', 'copy'), ('b.weight', 'skip')]
+        >>> plan.entries[1].reason[:60]
+        "the checkpoint tensor shares memory with model tensor 'a.wei"
     """
     reasons = check_pairs((e.src_key, e.dst_key, src_tensors[e.src_key],
                            dst_tensors[e.dst_key]) for e in plan.loaded)
@@ -541,12 +357,3 @@ def _tied_keys(dst_tensors):
         if owner != key:
             tied[key] = owner
     return tied
-
-
-def _unset_keys(model_keys, tied, entries):
-    """Model keys that receive nothing; a tied tensor is set when any of
-    its keys is."""
-    set_keys = {e.dst_key for e in entries if e.loads}
-    set_keys |= {tied.get(key, key) for key in set_keys}
-    return [key for key in model_keys
-            if key not in set_keys and tied.get(key, key) not in set_keys]

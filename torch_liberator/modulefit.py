@@ -7,11 +7,12 @@ group pairs out. A state dict lists a module's groups as one contiguous run
 (its *span*), so a module is a run of groups with a shape signature (the
 squeezed shapes of its groups, in order). Two pieces of evidence follow:
 
-* :func:`whole_fit`: one side, whole, has the signature and the tree shape
-  of exactly one module of the other side (a resnet18 checkpoint into a
-  model holding a renamed resnet34 and a renamed resnet18): it belongs
-  there, as the tree modes load a checkpoint into the one place it fills
-  whole.
+* :func:`whole_fit`: one side, whole, has the signature of exactly one
+  module of the other side (a resnet18 checkpoint into a model holding a
+  renamed resnet34 and a renamed resnet18; a timm efficientnet_b0 into
+  torchvision's b1 and b0 side by side, where the b0 fills one module
+  whole and the b1 only in part): it belongs there, as the tree modes load
+  a checkpoint into the one place it fills whole.
 * :func:`module_closure`: a paired group lies in a module whose signature
   equals that of a module around its partner, at the same position, inside
   parents holding the same pairs: the two modules are one, so their other
@@ -33,13 +34,19 @@ from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['FIT_BUDGET', 'module_closure', 'module_spans', 'whole_fit']
+__all__ = ['FIT_BUDGET', 'NESTING_FIT_MIN', 'module_closure', 'module_spans', 'unpaired_module_size',
+           'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
 Span = Tuple[int, int]
 
 #: :func:`whole_fit` compares at most this many groups per group searched
 FIT_BUDGET = 4
+
+#: the fewest groups whose shapes, found at one place only, say that a side
+#: nested differently is that module (fewer repeat by chance: a short model
+#: with a layer inserted fits the wrong module as well as the right one)
+NESTING_FIT_MIN = 32
 
 
 def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
@@ -98,17 +105,59 @@ def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
     return tuple(out)
 
 
+def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int) -> int:
+    """
+    How many groups the largest module around group ``g`` holds when none
+    of them but ``g`` is paired (``g`` may be): 1 for a group whose neighbours found their
+    partners, the size of a whole network when ``g`` lies in one that
+    found none (a second backbone beside the one that aligned).
+
+    Args:
+        spans: the spans around ``g``, innermost first (an item of
+            :func:`module_spans`).
+        paired: running counts of paired groups: ``paired[k]`` is how many
+            of groups ``0 .. k - 1`` are paired (``len(side) + 1`` items).
+        g: the group.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import module_spans, unpaired_module_size
+        >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.p.w': (3,), 'b.q.w': (4,)})
+        >>> spans = module_spans(side)
+        >>> paired = [0, 1, 1, 1, 1]  # only a.x is paired
+        >>> unpaired_module_size(spans[1], paired, 1), unpaired_module_size(spans[3], paired, 3)
+        (1, 2)
+    """
+    own = paired[g + 1] - paired[g]  # g itself, when it is paired
+    size = 1
+    for start, stop in spans:
+        if paired[stop] - paired[start] > own:
+            break
+        size = stop - start
+    return size
+
+
 def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     """
     The first group of the one module of ``large`` whose groups have the
-    shapes of all of ``small``, position by position, at the same depths
-    (a tree of the same shape, the names aside) and are containers' own
-    tensors where those of ``small`` are; None when no module or several do
-    (several equally good places: ambiguous), when ``large`` is no larger
-    than ``small``, or when ``small`` is a single group (one group is one
-    shape: the leftovers of unique shapes judge it). The search compares at
-    most :data:`FIT_BUDGET` groups per group of ``large`` (shapes repeated
-    at many offsets); past that it answers None, as for ambiguity.
+    shapes of all of ``small``, position by position, and are containers'
+    own tensors where those of ``small`` are; None when there is no such
+    module or several (several equally good places: ambiguous), when
+    ``large`` is no larger than ``small``, or when ``small`` is a single
+    group (one group is one shape: the leftovers of unique shapes judge it).
+
+    A module whose groups also sit at the same depths as those of
+    ``small`` is looked for first, among whole modules; it is taken when
+    its modules span the same groups as those of ``small`` (a tree of the
+    same shape, the names aside). Failing that, a module of another tree
+    shape (another library's nesting of the same network: timm's
+    ``blocks.0.0`` is torchvision's ``features.1.0.block``) is taken only
+    when the shapes of ``small`` occur at one offset of ``large`` and no
+    other, module or not, when the two nestings agree (no module of one
+    side ends inside a module of the other), and when ``small`` has at
+    least :data:`NESTING_FIT_MIN` groups. The search compares at most :data:`FIT_BUDGET`
+    groups per group of ``large`` (shapes repeated at many offsets); past
+    that it answers None, as for ambiguity.
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
@@ -122,29 +171,69 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         ...                    'b.conv.w': (4, 3), 'b.bn.w': (4,)})
         >>> print(whole_fit(small, twice))
         None
+        >>> # nested differently: found because 32 shapes occur at one place
+        >>> shapes = [(c, c + 1) for c in range(32)]
+        >>> flat = KeyGroups({f'l{c}.w': s for c, s in enumerate(shapes)})
+        >>> nested = KeyGroups({**{f'a.{c}.w': s for c, s in enumerate(shapes[:8])},
+        ...                     **{f'b.s{c // 4}.{c}.w': s for c, s in enumerate(shapes)}})
+        >>> whole_fit(flat, nested)
+        8
     """
     n, size = len(small), len(large)
     if n < 2 or size <= n:
         return None  # one group is one shape: no structure to recognise
     depth = [len(comps) - len(small.comps[0]) for comps in small.comps]
     first, last = small.squeezed[0], small.squeezed[-1]
-    found, work = [], 0
+    same_tree, same_shapes, work = [], [], 0
     for s in range(size - n + 1):
         if large.squeezed[s] != first or large.squeezed[s + n - 1] != last:
             continue
         k = 0
         while k < n and (small.squeezed[k] == large.squeezed[s + k]
-                         and small.leaf[k] == large.leaf[s + k]
-                         and len(large.comps[s + k]) - len(large.comps[s]) == depth[k]):
+                         and small.leaf[k] == large.leaf[s + k]):
             k += 1
         work += k + 1
-        if k == n and _is_one_module(large, s, n):
-            found.append(s)
-            if len(found) > 1:
-                return None
         if work > FIT_BUDGET * size:
             return None
-    return found[0] if found else None
+        if k < n:
+            continue
+        same_shapes.append(s)
+        if (all(len(large.comps[s + k]) - len(large.comps[s]) == depth[k] for k in range(n))
+                and _is_one_module(large, s, n)):
+            same_tree.append(s)
+    if same_tree:
+        own = _spans_within(small, 0, n)
+        same_tree = [s for s in same_tree if _spans_within(large, s, n) == own]
+    if same_tree:
+        return same_tree[0] if len(same_tree) == 1 else None
+    if (n >= NESTING_FIT_MIN and len(same_shapes) == 1
+            and _is_one_module(large, same_shapes[0], n)):
+        s = same_shapes[0]
+        if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)):
+            return s
+    return None
+
+
+def _spans_within(side, start, n):
+    """The spans of the modules within groups ``start .. start + n - 1``,
+    counted from ``start``: the shape of that part of the tree."""
+    return {(a - start, b - start) for spans in module_spans(side)[start:start + n]
+            for a, b in spans if start <= a and b <= start + n}
+
+
+def _nest(spans):
+    """Whether any two of the spans ``(start, stop)`` are nested or apart,
+    none crossing: two nestings of one sequence of modules that agree (a
+    stage of one is a stage, or several blocks, of the other), unlike a
+    module of one that ends inside a module of the other."""
+    open_stops = []
+    for start, stop in sorted(spans, key=lambda span: (span[0], -span[1])):
+        while open_stops and open_stops[-1] <= start:
+            open_stops.pop()
+        if open_stops and stop > open_stops[-1]:
+            return False
+        open_stops.append(stop)
+    return True
 
 
 def _is_one_module(side, start, n):

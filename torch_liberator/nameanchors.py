@@ -8,7 +8,9 @@ indices out. A suffix must start with a word (``layer1.0.conv1`` and
 a list cut in two or renumbered does not keep); among several groups sharing
 the longest suffix, the one at the closest depth wins when it is alone there
 (so ``model.*`` beats ``ema_model.module.*``). A pair is an anchor when each
-is the other's partner and their tensors can pair.
+is the other's partner, their tensors can pair, and so can those of every
+sibling with a namesake beside the partner (a resnet34 block's ``bn1`` is
+not the ``bn1`` of a resnet50 block, whose ``conv1`` has another shape).
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -116,6 +118,8 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     src_index = _suffix_index(src, sep)
     dst_index = _suffix_index(dst, sep)
     src_cache, dst_cache = {}, {}
+    siblings = _children_of(src)
+    dst_group = {path: g for g, path in enumerate(dst.path)}
     out = []
     for i in range(len(src)):
         j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
@@ -126,5 +130,32 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             # high.0.conv is features.4.conv, not features.0.conv): the name
             # says nothing here
             continue
+        if _parents_differ(src, i, dst, j, siblings, dst_group, inner, sep):
+            continue
         out.append((i, j))
     return out
+
+
+def _children_of(side):
+    """module path -> its child groups (those one level below it)."""
+    out = {}
+    for g, comps in enumerate(side.comps):
+        if comps:
+            out.setdefault(comps[:-1], []).append(g)
+    return out
+
+
+def _parents_differ(src, i, dst, j, siblings, dst_group, inner, sep):
+    """Whether a sibling of group ``i`` has a namesake beside group ``j``
+    whose tensors cannot pair with its own: the modules around the two are
+    then two kinds of module (a resnet34's basic block ``layer2.0`` and a
+    resnet50's bottleneck ``encoder.layer2.0`` share ``bn1``, not
+    ``conv1``), and the shared name says nothing about where ``i`` goes."""
+    if not src.comps[i] or not dst.comps[j]:
+        return False
+    parent = dst.path[j][:len(dst.path[j]) - len(dst.comps[j][-1])]
+    for g in siblings[src.comps[i][:-1]]:
+        h = dst_group.get(parent + src.comps[g][-1])
+        if h is not None and g != i and inner(g, h) is None:
+            return True
+    return False

@@ -11,8 +11,10 @@ decided and validated before any tensor is touched.
 the real tensors (memory overlap, expanded views),
 :func:`prepare_shove` runs the policies that compute values (and user
 callables, which can only be checked by running them), and
-:func:`apply_decision` finally writes into the model. The tensor surgery
-itself is :mod:`torch_liberator.shove`'s.
+:func:`apply_decision` writes one decided pair (a load writes its shoves
+with it; a planned copy is a plain ``copy_``, see
+:mod:`torch_liberator.transfer`). The tensor surgery itself is
+:mod:`torch_liberator.shove`'s.
 
 Policies (:data:`POLICIES`):
 

@@ -170,8 +170,7 @@ def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
     tell: a source that overlaps its destination's memory (unless it *is*
     the destination: copying a tensor onto itself is a no-op). A model
     tensor on the meta device passes, as in :func:`check_destination` (a
-    copy into it does not fail; it stores nothing). Run it on every pair
-    before the first write; skip the pairs it names.
+    copy into it does not fail; it stores nothing).
 
     Example:
         >>> import torch
@@ -187,23 +186,24 @@ def check_copyable(src: torch.Tensor, dst: torch.Tensor) -> Optional[str]:
         return reason
     if src.dtype.is_complex and not dst.dtype.is_complex:
         return _COMPLEX_INTO_REAL
-    if _same_view(src, dst):
-        return None
-    if _overlaps(src, dst):
-        return ('the checkpoint tensor shares memory with the model tensor it '
-                'would be copied into; pass a copy (e.g. {k: v.clone() for k, '
-                'v in state.items()})')
-    return None
+    return check_pairs([('', '', src, dst)]).get('')  # a load of one pair
 
 
 def check_pairs(pairs: Iterable[Tuple[str, str, torch.Tensor, torch.Tensor]]
                 ) -> Dict[str, str]:
     """
-    :func:`check_copyable` on every pair of a load, in the order they will
-    be written, plus the one check that needs all of them: a checkpoint
-    tensor that shares memory with a model tensor written *before* it would
-    be read after that write changed it (a state dict of this very model,
-    loaded under other keys).
+    What only the tensors of a load together tell: memory shared between a
+    checkpoint tensor and a model tensor, pair by pair in the order they
+    will be written.
+
+    A pair is refused when its checkpoint tensor overlaps its own model
+    tensor (unless it *is* that tensor, same view: copying a tensor onto
+    itself is a no-op), or overlaps a model tensor written *before* it (it
+    would be read after that write changed it: a state dict of this very
+    model, loaded under other keys). The checks of one tensor at a time
+    (:func:`check_source`, :func:`check_destination`,
+    :func:`check_spec_copyable`) are not repeated here: a plan runs them
+    once per tensor.
 
     Args:
         pairs: ``(checkpoint key, model key, source, destination)`` in
@@ -225,11 +225,16 @@ def check_pairs(pairs: Iterable[Tuple[str, str, torch.Tensor, torch.Tensor]]
     reasons = {}
     written = {}  # storage -> [(model key, tensor)] written so far
     for src_key, dst_key, src, dst in pairs:
-        reason = check_copyable(src, dst)
-        earlier = written.get(_storage_id(src)) if src.numel() else None
-        if reason is None and earlier:
-            for other, tensor in earlier:
-                if _ranges_meet(_byte_range(src), _byte_range(tensor)):
+        src_storage, dst_storage = _storage_id(src), _storage_id(dst)
+        same = src_storage == dst_storage and _same_view(src, dst)
+        reason = None
+        if src_storage == dst_storage and not same and _meet(src, dst):
+            reason = ('the checkpoint tensor shares memory with the model '
+                      'tensor it would be copied into; pass a copy (e.g. '
+                      '{k: v.clone() for k, v in state.items()})')
+        if reason is None:
+            for other, tensor in written.get(src_storage, ()):
+                if _meet(src, tensor):
                     reason = (
                         f'the checkpoint tensor shares memory with model '
                         f'tensor {other!r}, which is written before it is '
@@ -238,8 +243,8 @@ def check_pairs(pairs: Iterable[Tuple[str, str, torch.Tensor, torch.Tensor]]
                     break
         if reason:
             reasons[src_key] = reason
-        elif dst.numel() and not _same_view(src, dst):
-            written.setdefault(_storage_id(dst), []).append((dst_key, dst))
+        elif not same:
+            written.setdefault(dst_storage, []).append((dst_key, dst))
     return reasons
 
 
@@ -269,18 +274,13 @@ def _byte_range(tensor):
 
 
 def _same_view(src, dst):
-    return (src.device == dst.device and src.data_ptr() == dst.data_ptr()
-            and src.shape == dst.shape and src.stride() == dst.stride()
-            and src.dtype == dst.dtype)
+    return (src.data_ptr() == dst.data_ptr() and src.shape == dst.shape
+            and src.stride() == dst.stride() and src.dtype == dst.dtype)
 
 
-def _overlaps(src, dst):
-    if src.device != dst.device or src.numel() == 0 or dst.numel() == 0:
+def _meet(first, second):
+    """The memory of two tensors of one storage overlaps."""
+    if first.numel() == 0 or second.numel() == 0:
         return False
-    if _storage_id(src) != _storage_id(dst):
-        return False
-    return _ranges_meet(_byte_range(src), _byte_range(dst))
-
-
-def _ranges_meet(first, second):
-    return first[0] < second[1] and second[0] < first[1]
+    (start1, end1), (start2, end2) = _byte_range(first), _byte_range(second)
+    return start1 < end2 and start2 < end1

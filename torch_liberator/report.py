@@ -14,7 +14,7 @@ one-line warning when under half of the model received data;
 skipped.
 
 This module reads plans by their attributes only (see
-:class:`torch_liberator.loadplan.LoadPlan`); it imports no other part of the
+:class:`torch_liberator.plantypes.LoadPlan`); it imports no other part of the
 library.
 
 Example:
@@ -27,8 +27,8 @@ Example:
 import re
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-if TYPE_CHECKING:  # for annotations only; loadplan imports this module
-    from torch_liberator.loadplan import LoadPlan
+if TYPE_CHECKING:  # for annotations only; plantypes imports this module
+    from torch_liberator.plantypes import LoadPlan
 
 __all__ = ['SEEN_CATEGORIES', 'fold_keys', 'format_plan', 'little_loaded',
            'print_report', 'summarize_keys']
@@ -237,7 +237,7 @@ def format_plan(plan: 'LoadPlan') -> str:
     (``-``: no key on that side).
 
     Args:
-        plan (LoadPlan): a :class:`torch_liberator.loadplan.LoadPlan`.
+        plan (LoadPlan): a :class:`torch_liberator.plantypes.LoadPlan`.
 
     Example:
         >>> import torch

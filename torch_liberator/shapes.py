@@ -78,7 +78,7 @@ class TensorSpec(NamedTuple):
             raise TypeError(
                 'TensorSpec.of needs an object with .shape and .dtype, got '
                 f'{type(tensor).__name__}') from None
-        return cls(tuple(int(size) for size in shape), dtype)
+        return cls(tuple(map(int, shape)), dtype)
 
 
 def squeeze_units(shape: Sequence[int]) -> Tuple[int, ...]:

@@ -345,7 +345,9 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
     a list cut in parts and renumbered (``blocks.{0..11}`` <->
     ``blocks_b.{0..7}`` beside ``blocks_a.{0..3}``), and its numbers do not
     say where in the longer list it starts. The first part (a detector's
-    copy of a backbone's first blocks) starts where the longer one does.
+    copy of a backbone's first blocks) starts where the longer one does;
+    but when the keys are not in registration order (sorted by name), no
+    part is known to be first, and any sibling list makes it a part.
     """
     lists = _unequal_lists(tree1, u, tree2, v)
     if lists is None:
@@ -356,8 +358,9 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
         return False
     for sibling in tree.children[parent]:
         if sibling == node:
-            return False
-        if list_items(tree, sibling):
+            if tree.ordered:
+                return False
+        elif list_items(tree, sibling):
             return True
     return False
 
@@ -426,8 +429,9 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
 
     The best anchors by names (:data:`TOP_ANCHORS` of them) are ranked with
     shapes: pairs of the same tensor (equal shapes, or equal but for size-1
-    dimensions, or unknown) first, then pairs to shove (same rank), then
-    fewer levels cut off or added (a model's own copy before the EMA copy
+    dimensions, or unknown) less pairs of other shapes first, then the
+    pairs of the same tensor, then the pairs kept (those to shove too),
+    then fewer levels cut off or added (a model's own copy before the EMA copy
     of a Lightning checkpoint). A module with a pair of different ranks (a
     BatchNorm against a convolution of the same name) loses all its pairs.
     Equally good anchors that map a key differently make it ambiguous; when
@@ -473,13 +477,18 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
             tier and shove_is_positional(tree1, u, tree2, v, anchor))}
         good = sum(tier == 0 for u, v, tier in pairs
                    if tree1.parent[u] not in vetoed)
+        # a pair of other shapes, shoved or vetoed, is evidence against
+        # its place: of two slots with the same names (a resnet18 and a
+        # resnet50 side by side, for a resnet18 checkpoint), the one with
+        # fewer pairs of the same tensor but no others wins
+        against = sum(tier != 0 for u, v, tier in pairs)
         pairs = [(u, v) for u, v, tier in pairs
                  if tree1.parent[u] not in vetoed]
         levels = tree1.depth[anchor[0]] + tree2.depth[anchor[1]]
         # among equals, the place the checkpoint fills whole (a b0 into the
         # b0 of a model holding a b1 and a b0) before one it fills in part
         unfilled = tree2.num_keys_below(anchor[1]) - len(pairs)
-        ranked.append(((good, len(pairs), -levels, -unfilled), pairs))
+        ranked.append(((good - against, good, len(pairs), -levels, -unfilled), pairs))
     mapping, ambiguous = {}, {}
     for best in sorted({rank for rank, _ in ranked}, reverse=True):
         # equally good anchors, in find_anchors' order (most votes first)

@@ -181,8 +181,8 @@ def open_source(source: SourceLike, device: Optional[torch.device] = None,
     """
     if isinstance(source, (str, os.PathLike)):
         return open_checkpoint(source, ema=ema, allow_unsafe=allow_unsafe)
-    if isinstance(source, TensorSource) and not hasattr(source, 'items'):
-        return source
+    if not hasattr(source, 'items') and isinstance(source, TensorSource):
+        return source  # (a mapping is a state dict, even with .specs)
     if ema and hasattr(source, 'items'):
         source = unwrap_state_dict(source, ema=True)
     return StateDictSource(source)

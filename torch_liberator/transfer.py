@@ -182,7 +182,9 @@ class Destination:
     def write(self, key: str, fill: Callable[[torch.Tensor], object],
               covers: bool = False) -> None:
         """Write into ``key``'s tensor with ``fill(plain_tensor)``; see
-        :func:`torch_liberator.dcp.write_tensor` (DTensors)."""
+        :func:`torch_liberator.dcp.write_tensor` (DTensors). Call it under
+        :func:`torch.no_grad` (:func:`transfer_plan` holds one over the
+        whole load)."""
         write_tensor(self.target(key), fill, covers=covers)
 
     def assign(self) -> None:
@@ -296,7 +298,15 @@ def transfer_plan(plan, source, destination: Destination,
                   verbose: int = 1) -> None:
     """
     Read the tensors ``plan`` loads from ``source`` and write them into
-    ``destination``.
+    ``destination``, all under one :func:`torch.no_grad`.
+
+    The plan has already checked every pair (shapes, dtypes, memory shared
+    with the model), so a ``'copy'`` is a plain :meth:`torch.Tensor.copy_`;
+    a ``'shove'`` is written by
+    :func:`torch_liberator.policies.apply_decision`. A tensor whose shape
+    is not the one its source announced (a file changed underneath, a
+    source that misreports) stops the load with a
+    :class:`~torch_liberator.errors.CheckpointFormatError`.
 
     Args:
         plan (LoadPlan): what to load (its ``loaded`` entries).
@@ -306,8 +316,7 @@ def transfer_plan(plan, source, destination: Destination,
             ``read(keys)``.
         destination (Destination): the model's tensors.
         prepared (Dict[str, torch.Tensor] | None): the shove values of
-            :func:`prepare_transfer`; each pair is written by
-            :func:`torch_liberator.policies.apply_decision`.
+            :func:`prepare_transfer`.
         verbose (int): >= 1 shows a progress line for large loads.
 
     Raises:
@@ -329,6 +338,11 @@ def transfer_plan(plan, source, destination: Destination,
         [[0.0, 1.0], [2.0, 3.0]]
     """
     entries = {entry.src_key: entry for entry in plan.loaded}
+    with torch.no_grad():
+        _transfer(entries, source, destination, prepared or {}, verbose)
+
+
+def _transfer(entries, source, destination, prepared, verbose):
     n_planned = len(entries)
     written = []  # model keys overwritten in place so far
     if isinstance(source, DcpSource):
@@ -348,11 +362,10 @@ def transfer_plan(plan, source, destination: Destination,
             entries = {key: entry for key, entry in entries.items()
                        if key not in shardwise}
     requests = {key: _block(entry) for key, entry in entries.items()}
-    stream = _read_stream(source, requests, read_batch_bytes(destination.nbytes))
+    stream = _read_stream(source, requests, destination)
     total = _nbytes(source, requests)
     if verbose >= 1 and total >= PROGRESS_MIN_BYTES:
         stream = _with_progress(stream, source, requests, total)
-    prepared = prepared or {}
     stream = iter(stream)
     while True:
         try:
@@ -404,7 +417,10 @@ def warn_meta_left(plan, destination: Destination) -> List[str]:
 
 def _fit(dst, src, entry, prepared):
     """Write one pair into a plain tensor of the model key's shape."""
-    apply_decision(entry.decision, dst, src, entry.dst_key, prepared)
+    if entry.action == 'copy':
+        dst.copy_(src)  # shapes, dtypes and memory were checked by the plan
+    else:
+        apply_decision(entry.decision, dst, src, entry.dst_key, prepared)
 
 
 def _read_failed(err, source, written, n_planned, some=False):
@@ -439,10 +455,21 @@ def _block(entry):
     return None
 
 
-def _read_stream(source, requests, batch_bytes):
+def _read_stream(source, requests, destination):
+    """``(key, tensor)`` of every request, a tensor cut to its block. A
+    streaming source checks what it reads against its specs; any other is
+    read at once and checked here, before anything is written."""
     if hasattr(source, 'read_tensors'):
-        return source.read_tensors(requests, batch_bytes)
+        return source.read_tensors(requests,
+                                   read_batch_bytes(destination.nbytes))
     tensors = source.read(list(requests))
+    for key in requests:
+        shape, spec = tuple(tensors[key].shape), tuple(source.specs[key].shape)
+        if shape != spec:
+            raise CheckpointFormatError(
+                f'the source read checkpoint tensor {key!r} with shape '
+                f'{shape}, but its specs say {spec}; nothing was loaded: '
+                'make the source read the tensors its specs describe')
     return ((key, tensors[key][block] if block is not None else tensors[key])
             for key, block in requests.items())
 

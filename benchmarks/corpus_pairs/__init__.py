@@ -45,7 +45,9 @@ internals, HuggingFace and detectron2 names), :mod:`corpus_pairs.cross`
 mmpretrain names), :mod:`corpus_pairs.published` (the published
 family), :mod:`corpus_pairs.surgery` (blocks deleted, heads replaced,
 checkpoints with extra keys, quantizable models),
-:mod:`corpus_pairs.sorted_keys` (checkpoints with sorted or reversed keys).
+:mod:`corpus_pairs.sorted_keys` (checkpoints with sorted or reversed keys),
+:mod:`corpus_pairs.hunt3` (idiom variations, more splits, slots, foreign names,
+timm <-> torchvision, segmentation, video and quantizable models).
 :mod:`corpus_pairs.registry` holds the cases and the registry,
 :mod:`corpus_pairs.models` the shared model building blocks.
 
@@ -72,10 +74,11 @@ from corpus_pairs import foreign_names
 from corpus_pairs import published
 from corpus_pairs import surgery
 from corpus_pairs import sorted_keys
+from corpus_pairs import hunt3
 
 #: the family modules; importing them registered their pairs, in report order
 FAMILIES = (idioms, detection, splits, slots, renamed, cross, foreign_names, published,
-            surgery, sorted_keys)
+            surgery, sorted_keys, hunt3)
 
 __all__ = [
     'Case',
