@@ -255,19 +255,6 @@ KNOWN_WRONG: dict = {
     # split one level down, beside a resnet50 with the same names: the tree
     # modes take the same-named slot across shapes (shoves), embedding and
     # structure split BatchNorms and 3x3 convs from their blocks
-    ('resnet18->resnet18(layer2 split)+resnet50', 'prefix-hack'): '0/122 correct, 96 wrong',
-    ('resnet18->resnet18(layer2 split)+resnet50', 'isomorphism'): '0/122 correct, 96 wrong',
-    ('resnet18->resnet18(layer2 split)+resnet50', 'structure'): '37/122 correct, 60 wrong',
-    ('resnet34->resnet34(layer2 split)+resnet50', 'prefix-hack'): '0/218 correct, 218 wrong',
-    ('resnet34->resnet34(layer2 split)+resnet50', 'embedding'): '158/218 correct, 44 wrong',
-    ('resnet34->resnet34(layer2 split)+resnet50', 'isomorphism'): '0/218 correct, 218 wrong',
-    ('resnet34->resnet34(layer2 split)+resnet50', 'structure'): '49/218 correct, 143 wrong',
-    ('resnet34->resnet34(layer2 split)+resnet50', 'auto'): '0/218 correct, 44 wrong',
-    ('resnet34 (layer2 inserted level)->resnet34(layer2 split)+resnet50', 'embedding'):
-        '158/218 correct, 44 wrong',
-    ('resnet18->resnet50+resnet18(layer2 split)', 'prefix-hack'): '0/122 correct, 96 wrong',
-    ('resnet18->resnet50+resnet18(layer2 split)', 'isomorphism'): '0/122 correct, 96 wrong',
-    ('resnet18->resnet50+resnet18(layer2 split)', 'structure'): '64/122 correct, 50 wrong',
     # hunt 3, debatable (the resnet34 slot takes every key by name and shape
     # but is not filled whole; the backbone is, with one level added): every
     # tree mode and auto load the resnet34 slot
@@ -280,8 +267,6 @@ KNOWN_WRONG: dict = {
     # a sibling of another size: the sibling's same-named, same-shaped
     # tensors (a stem, BatchNorms, a classifier) win over the complete backbone
     ('vgg11->vgg11(features split)+vgg16', 'prefix-hack'): '0/22 correct, 8 wrong',
-    ('vgg11->vgg11(features split)+vgg16', 'embedding'): '0/22 correct, 14 wrong',
-    ('vgg11->vgg11(features split)+vgg16', 'isomorphism'): '0/22 correct, 8 wrong',
     ('vgg11->vgg11(features split)+vgg16', 'structure'): '0/22 correct, 14 wrong',
     ('vgg11->vgg11(features split)+vgg16', 'auto'): '0/22 correct, 14 wrong',
     ('vgg11->vgg11(features split)+vgg11_bn', 'prefix-hack'): '0/22 correct, 10 wrong',
@@ -291,7 +276,6 @@ KNOWN_WRONG: dict = {
     ('vgg11->vgg11(features split)+vgg11_bn', 'auto'): '0/22 correct, 18 wrong',
     ('resnet50->resnet50(layer3 split)+wide_resnet50_2', 'embedding'): '198/320 correct, 36 wrong',
     ('resnet50->resnet50(layer3 split)+wide_resnet50_2', 'structure'): '145/320 correct, 59 wrong',
-    ('resnet50->resnet50(layer3 split)+wide_resnet50_2', 'auto'): '177/320 correct, 36 wrong',
     ('mobilenet_v3_large->mobilenet_v3_large(features split)+mobilenet_v3_small', 'structure'):
         '269/312 correct, 43 wrong',
     ('efficientnet_b0->efficientnet_b0(features split)+efficientnet_v2_s', 'structure'):

@@ -44,6 +44,8 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
+from torch_liberator.movedparts import moved_part_pairs
+from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping
 from torch_liberator.subtree_isomorphism import (
@@ -157,9 +159,9 @@ class _Problem:
     """
     One association problem: both sides (``{key: shape or None}`` in their
     given order), the separator, and what the solvers build from them (the
-    key trees, their anchors, the module groups), built once and shared
-    when ``auto`` runs several solvers. The solvers only read what is built
-    here.
+    key trees, their anchors, the module groups, the lists cut in parts,
+    the isomorphism that ``prefix-hack`` shares), built once and shared
+    when ``auto`` runs several solvers.
     """
 
     def __init__(self, src, dst, sep):
@@ -167,6 +169,8 @@ class _Problem:
         self._trees = None
         self._anchors = None
         self._sides = None
+        self._parts = None
+        self.isomorphism = None  # (mapping, ambiguous), once solved
 
     def trees(self) -> Tuple[KeyTree, KeyTree]:
         if self._trees is None:
@@ -180,6 +184,25 @@ class _Problem:
         if self._anchors is None:
             self._anchors = find_anchors(*self.trees(), top=TOP_ANCHORS)
         return self._anchors
+
+    def moved_parts(self) -> Tuple[Dict[str, str], '_Problem']:
+        """
+        The pairs of the lists moved, cut in parts or spliced and of the
+        modules under joined names
+        (:func:`~torch_liberator.movedparts.moved_part_pairs`), and the
+        problem of the keys they leave.
+        """
+        if self._parts is None:
+            pairs = moved_part_pairs(*self.trees())
+            rest = self
+            if pairs:
+                taken = set(pairs.values())
+                rest = _Problem(
+                    {k: v for k, v in self.src.items() if k not in pairs},
+                    {k: v for k, v in self.dst.items() if k not in taken},
+                    self.sep)
+            self._parts = (pairs, rest)
+        return self._parts
 
     def sides(self) -> StructureSides:
         if self._sides is None:
@@ -251,17 +274,60 @@ def _in_source_order(problem, mapping, ambiguous):
 
 
 def _isomorphism_solver(problem):
-    mapping, ambiguous = isomorphism_mapping(*problem.trees(),
-                                             anchors=problem.anchors())
-    mapping.update(_same_name_modules(problem.src, problem.dst, mapping,
-                                      ambiguous, problem.sep))
-    return _in_source_order(problem, mapping, ambiguous)
+    if problem.isomorphism is None:  # prefix-hack and isomorphism share it
+        mapping, ambiguous = isomorphism_mapping(*problem.trees(),
+                                                 anchors=problem.anchors())
+        mapping.update(_same_name_modules(problem.src, problem.dst, mapping,
+                                          ambiguous, problem.sep))
+        problem.isomorphism = _in_source_order(problem, mapping, ambiguous)
+    mapping, ambiguous = problem.isomorphism
+    return dict(mapping), dict(ambiguous)
 
 
 def _embedding_solver(problem):
     anchors = [anchor for _, anchor in problem.anchors()]
-    return _in_source_order(
-        problem, *embedding_mapping(*problem.trees(), anchors=anchors))
+    mapping, ambiguous = embedding_mapping(*problem.trees(), anchors=anchors)
+    # equal blocks that names cannot tell apart, in lists the embedding
+    # pairs position by position
+    more = repeated_item_pairs(*problem.trees(), mapping)
+    mapping.update(more)
+    ambiguous = {k: v for k, v in ambiguous.items() if k not in more}
+    return _in_source_order(problem, mapping, ambiguous)
+
+
+def _with_moved_parts(solver):
+    """
+    ``solver`` run on what the lists moved, cut in parts or spliced and
+    the modules under joined names leave (:meth:`_Problem.moved_parts`),
+    with their pairs added: names cannot follow an item renumbered in a
+    part, its order and contents can.
+    """
+    def solve(problem):
+        pairs, rest = problem.moved_parts()
+        if not pairs:
+            return solver(problem)
+        mapping, ambiguous = solver(rest)
+        mapping.update(pairs)
+        # what the solver finds with the lists in place (the start it
+        # prefers may change without them) joins, where nothing disagrees;
+        # a disagreement leaves both out
+        whole, whole_ambiguous = solver(problem)
+        owner = {d: s for s, d in mapping.items()}
+        for s, d in whole.items():
+            if mapping.get(s, d) != d or owner.get(d, s) != s:
+                ambiguous[s] = tuple(sorted({d, mapping.get(s, d)}))
+                mapping.pop(s, None)
+                rival = owner.get(d)
+                if rival is not None and rival != s:
+                    ambiguous[rival] = (d,)
+                    mapping.pop(rival, None)
+            else:
+                mapping[s] = d
+        for s, ds in whole_ambiguous.items():
+            if s not in mapping:
+                ambiguous.setdefault(s, ds)
+        return _in_source_order(problem, mapping, ambiguous)
+    return solve
 
 
 def _structure_solver(problem):
@@ -276,13 +342,14 @@ def _structure_solver(problem):
 
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
-#: :class:`_Problem`; ``prefix-hack`` and ``isomorphism`` are one solver
+#: :class:`_Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
+#: moved or cut in parts
 _SOLVERS: Dict[str, Callable] = {
     'strict': _strict_solver,
     'module-hack': _module_hack_solver,
     'prefix-hack': _isomorphism_solver,
-    'isomorphism': _isomorphism_solver,
-    'embedding': _embedding_solver,
+    'isomorphism': _with_moved_parts(_isomorphism_solver),
+    'embedding': _with_moved_parts(_embedding_solver),
     'structure': _structure_solver,
 }
 

@@ -1,0 +1,223 @@
+"""
+Lists moved, cut in parts or spliced (torch_liberator.movedparts), and what
+the tree modes make of them: exact pairs where order and contents leave one
+answer, nothing where they leave two.
+"""
+from torch_liberator.association import associate
+from torch_liberator.keytree import KeyTree
+from torch_liberator.movedparts import moved_part_pairs
+
+
+def _block(prefix, width):
+    """A block with a submodule: conv + norm (a list item)."""
+    return {f'{prefix}.conv.weight': (width, width, 3, 3),
+            f'{prefix}.norm.weight': (width,), f'{prefix}.norm.bias': (width,)}
+
+
+def _blocks(prefix, widths, start=0):
+    out = {}
+    for i, width in enumerate(widths, start):
+        out.update(_block(f'{prefix}.{i}', width))
+    return out
+
+
+def _pairs(src, dst):
+    return moved_part_pairs(KeyTree(src, shapes=src), KeyTree(dst, shapes=dst))
+
+
+def _expected(items):
+    """Key pairs of ``(source item, destination item)`` pairs of blocks."""
+    return {f'{a}.{leaf}': f'{b}.{leaf}' for a, b in items
+            for leaf in ('conv.weight', 'norm.weight', 'norm.bias')}
+
+
+def test_equal_blocks_cut_in_two_parts_pair_in_registration_order():
+    src = _blocks('blocks', [8] * 8)
+    dst = {**_blocks('early', [8] * 3), **_blocks('late', [8] * 5)}
+    want = [(f'blocks.{i}', f'early.{i}') for i in range(3)]
+    want += [(f'blocks.{i}', f'late.{i - 3}') for i in range(3, 8)]
+    assert _pairs(src, dst) == _expected(want)
+    # and the checkpoint of the parts into the model of the whole list
+    assert _pairs(dst, src) == {b: a for a, b in _expected(want).items()}
+
+
+def test_three_parts_of_different_blocks():
+    widths = [4, 8, 8, 16, 16, 16, 32]
+    src = {'stem.weight': (4, 3, 3, 3), **_blocks('features', widths)}
+    dst = {'stem.weight': (4, 3, 3, 3), **_blocks('low', widths[:1]),
+           **_blocks('mid', widths[1:3]), **_blocks('high', widths[3:])}
+    want = [('features.0', 'low.0'), ('features.1', 'mid.0'), ('features.2', 'mid.1')]
+    want += [(f'features.{i}', f'high.{i - 3}') for i in range(3, 7)]
+    assert _pairs(src, dst) == _expected(want)
+
+
+def test_a_list_cut_where_the_first_part_keeps_the_name():
+    src = _blocks('layer3', [16, 8, 8, 8])
+    dst = {**_blocks('layer3', [16, 8]), **_blocks('layer3_tail', [8, 8])}
+    want = [('layer3.0', 'layer3.0'), ('layer3.1', 'layer3.1'),
+            ('layer3.2', 'layer3_tail.0'), ('layer3.3', 'layer3_tail.1')]
+    assert _pairs(src, dst) == _expected(want)
+
+
+def test_numbered_labels_are_items_of_a_list_moved_whole():
+    src = {'conv_proj.weight': (8, 3, 4, 4)}
+    for i in range(4):
+        src.update(_block(f'encoder.layers.encoder_layer_{i}', 8))
+    dst = {'conv_proj.weight': (8, 3, 4, 4), **_blocks('blocks', [8] * 4)}
+    want = [(f'encoder.layers.encoder_layer_{i}', f'blocks.{i}') for i in range(4)]
+    assert _pairs(src, dst) == _expected(want)
+    # items ordered by their numbers, not as the keys come (a sorted file)
+    src2 = {k: src[k] for k in sorted(src)}
+    assert _pairs(src2, dst) == _expected(want)
+
+
+def test_numbered_module_names_are_not_items():
+    # fc1, fc2 are two named layers, not a list: same shapes elsewhere
+    # prove nothing
+    src = {'se.fc1.weight': (4, 8), 'se.fc2.weight': (8, 4)}
+    dst = {'gate.0.weight': (4, 8), 'gate.1.weight': (8, 4)}
+    assert _pairs(src, dst) == {}
+
+
+def test_stages_spliced_between_downsample_layers():
+    # features = [stem (conv, norm), stage (2 blocks), down (conv, norm),
+    # stage (2 blocks)] flattened into one list of 6 items
+    def down(prefix, cin, cout):
+        return {f'{prefix}.0.weight': (cout, cin, 2, 2), f'{prefix}.1.weight': (cout,)}
+    src = {**down('features.0', 3, 8), **_blocks('features.1', [8, 8]),
+           **down('features.2', 8, 16), **_blocks('features.3', [16, 16])}
+    dst = {**down('0', 3, 8), **_blocks('', [8, 8], 1),
+           **down('3', 8, 16), **_blocks('', [16, 16], 4)}
+    dst = {k.lstrip('.'): v for k, v in dst.items()}
+    want = {'features.0.0.weight': '0.0.weight', 'features.0.1.weight': '0.1.weight',
+            'features.2.0.weight': '3.0.weight', 'features.2.1.weight': '3.1.weight'}
+    want.update(_expected([('features.1.0', '1'), ('features.1.1', '2'),
+                           ('features.3.0', '4'), ('features.3.1', '5')]))
+    assert _pairs(src, dst) == want
+
+
+def test_two_equal_lists_side_by_side_are_refused():
+    src = _blocks('blocks', [8] * 4)
+    dst = {**_blocks('a.blocks', [8] * 2), **_blocks('a.more', [8] * 2),
+           **_blocks('b.blocks', [8] * 2), **_blocks('b.more', [8] * 2)}
+    assert _pairs(src, dst) == {}
+    # ... on the checkpoint's side too
+    src2 = {**_blocks('x', [8] * 4), **_blocks('y', [8] * 4)}
+    dst2 = {**_blocks('early', [8] * 2), **_blocks('late', [8] * 2)}
+    assert _pairs(src2, dst2) == {}
+
+
+def test_a_part_that_could_belong_to_two_lists_is_refused():
+    src = {**_blocks('x', [8, 8, 16, 16]), **_blocks('y', [8, 8])}
+    dst = {**_blocks('p', [8, 8]), **_blocks('q', [16, 16])}
+    assert _pairs(src, dst) == {}
+
+
+def test_parts_registered_out_of_order_are_refused():
+    src = _blocks('blocks', [8, 8, 16, 16, 16])
+    dst = {**_blocks('late', [16, 16, 16]), **_blocks('early', [8, 8])}
+    assert _pairs(src, dst) == {}
+
+
+def test_a_list_of_the_same_length_only_is_refused():
+    src = _blocks('blocks', [8] * 4)
+    assert _pairs(src, {**_blocks('early', [8] * 2), **_blocks('late', [16] * 2)}) == {}
+    assert _pairs(src, {**_blocks('early', [8] * 2), **_blocks('late', [8] * 3)}) == {}
+    other = {f'early.{i}.other.weight': (8, 8, 3, 3) for i in range(2)}
+    other.update({f'late.{i}.other.weight': (8, 8, 3, 3) for i in range(2)})
+    assert _pairs({k: v for k, v in src.items() if 'conv' in k}, other) == {}
+
+
+def test_a_namesake_list_wins_over_parts():
+    src = _blocks('blocks', [8] * 4)
+    dst = {**_blocks('blocks', [8] * 4), **_blocks('early', [8] * 2),
+           **_blocks('late', [8] * 2)}
+    assert _pairs(src, dst) == {}
+    mapping = associate(src, dst, association='embedding').mapping
+    assert mapping == {k: k for k in src}
+
+
+def test_names_alone_are_not_enough():
+    src = list(_blocks('blocks', [8] * 4))
+    dst = list({**_blocks('early', [8] * 2), **_blocks('late', [8] * 2)})
+    assert moved_part_pairs(KeyTree(src), KeyTree(dst)) == {}
+
+
+def test_tree_modes_place_parts_and_the_rest_by_names():
+    src = {'stem.weight': (8, 3, 3, 3), **_blocks('blocks', [8] * 5),
+           'norm.weight': (8,), 'head.weight': (10, 8)}
+    dst = {'stem.weight': (8, 3, 3, 3), **_blocks('early', [8] * 2),
+           **_blocks('late', [8] * 3), 'norm.weight': (8,), 'head.weight': (10, 8)}
+    want = {'stem.weight': 'stem.weight', 'norm.weight': 'norm.weight',
+            'head.weight': 'head.weight'}
+    want.update(_expected([(f'blocks.{i}', f'early.{i}') for i in range(2)]
+                          + [(f'blocks.{i}', f'late.{i - 2}') for i in range(2, 5)]))
+    for mode in ('embedding', 'isomorphism', 'auto'):
+        found = associate(src, dst, association=mode)
+        assert found.mapping == {k: want[k] for k in src}, mode
+        assert found.ambiguous == {}
+    # prefix-hack keeps its published meaning: one prefix change, no lists
+    assert 'blocks.3.conv.weight' not in associate(src, dst, association='prefix-hack').mapping
+
+
+def test_features_only_joined_names_are_the_paths_they_join():
+    src = {'stem.0.weight': (8, 3, 4, 4), 'stem.1.weight': (8,),
+           **_blocks('stages.0.blocks', [8, 8]), **_blocks('stages.1.blocks', [16]),
+           'head.fc.weight': (10, 16)}
+    dst = {'stem_0.weight': (8, 3, 4, 4), 'stem_1.weight': (8,),
+           **_blocks('stages_0.blocks', [8, 8]), **_blocks('stages_1.blocks', [16])}
+    want = {'stem.0.weight': 'stem_0.weight', 'stem.1.weight': 'stem_1.weight'}
+    want.update(_expected([('stages.0.blocks.0', 'stages_0.blocks.0'),
+                           ('stages.0.blocks.1', 'stages_0.blocks.1'),
+                           ('stages.1.blocks.0', 'stages_1.blocks.0')]))
+    assert _pairs(src, dst) == want
+    # the features_only checkpoint into the full model
+    assert _pairs(dst, src) == {b: a for a, b in want.items()}
+    for mode in ('embedding', 'isomorphism', 'auto'):
+        assert associate(src, dst, association=mode).mapping == want, mode
+
+
+def test_joined_names_need_the_whole_module_and_one_reading():
+    src = {'stem.0.weight': (8, 3, 4, 4), 'stem.1.weight': (8,)}
+    # other contents: not the same module (stem_1 still is stem.1)
+    assert _pairs(src, {'stem_0.weight': (8, 3, 2, 2), 'stem_1.weight': (8,)}) == {
+        'stem.1.weight': 'stem_1.weight'}
+    # the spelled path exists beside the joined name: names explain it
+    both = {'stem_0.weight': (8, 3, 4, 4), 'stem.0.weight': (8, 3, 4, 4)}
+    assert _pairs(src, both) == {}
+    # a_b_c read as a.b_c and as a_b.c, both agreeing: no reading wins
+    two = {'a.b_c.w.weight': (4, 4), 'a_b.c.w.weight': (4, 4)}
+    assert _pairs(two, {'a_b_c.w.weight': (4, 4)}) == {}
+    # an underscore in a plain name (ln_1) is no join when no path spells it
+    assert _pairs({'ln.weight': (4,)}, {'ln_1.weight': (4,)}) == {}
+
+
+def test_parts_of_equal_blocks_need_labels_that_give_their_order():
+    src = _blocks('blocks', [8] * 6)
+    want = _expected([(f'blocks.{i}', f'stack{i // 2 + 1}.{i % 2}') for i in range(6)])
+    stacks = {**_blocks('stack1', [8] * 2), **_blocks('stack2', [8] * 2),
+              **_blocks('stack3', [8] * 2)}
+    assert _pairs(src, stacks) == want
+    kept = {**_blocks('blocks', [8] * 4), **_blocks('blocks2', [8] * 2)}
+    assert _pairs(src, kept) == _expected(
+        [(f'blocks.{i}', f'blocks.{i}') for i in range(4)]
+        + [(f'blocks.{i}', f'blocks2.{i - 4}') for i in range(4, 6)])
+    # registered out of order: equal blocks cannot show it, the labels do
+    assert _pairs(src, {**_blocks('late', [8] * 4), **_blocks('early', [8] * 2)}) == {}
+    assert _pairs(src, {**_blocks('stack2', [8] * 4), **_blocks('stack1', [8] * 2)}) == {}
+    # labels that say nothing about the order
+    assert _pairs(src, {**_blocks('body', [8] * 4), **_blocks('extra', [8] * 2)}) == {}
+
+
+def test_tree_modes_leave_two_equal_split_copies_alone():
+    src = {'stem.weight': (8, 3, 3, 3), **_blocks('blocks', [8, 8, 16, 16, 16])}
+    dst = {}
+    for copy in ('a', 'b'):
+        dst.update({f'{copy}.stem.weight': (8, 3, 3, 3), **_blocks(f'{copy}.early', [8, 8]),
+                    **_blocks(f'{copy}.late', [16, 16, 16])})
+    assert _pairs(src, dst) == {}
+    for mode in ('embedding', 'isomorphism'):
+        found = associate(src, dst, association=mode)
+        assert found.mapping == {}, mode
+        assert found.ambiguous['blocks.1.conv.weight'] == (
+            'a.early.1.conv.weight', 'b.early.1.conv.weight')
