@@ -1117,3 +1117,21 @@ def test_of_two_slots_with_its_names_the_one_without_shoves_wins(mode):
     wrong = {k: v for k, v in result.mapping.items() if not v.startswith('backbone.')}
     assert wrong == {}
     assert result.mapping['layer1.0.conv1.weight'] == 'backbone.layer1.0.conv1.weight'
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+@pytest.mark.parametrize('blocks', [4, 24])
+def test_parts_registered_against_their_labels_are_not_placed_by_order(mode, blocks):
+    # hunt 3: layers cut into first = [:n] and second = [n:], second
+    # registered first: the registration order (which structure follows,
+    # and which the tree modes use to call a part the head of its list)
+    # says the opposite of the labels (4 to 144 tensors a half off)
+    item = {'ln.weight': (8,), 'fc.weight': (8, 8), 'fc.bias': (8,)}
+    half = blocks // 2
+    truth = {f'layers.{i}.{k}': f'{"first" if i < half else "second"}.{i % half}.{k}'
+             for i in range(blocks) for k in item}
+    src = {f'layers.{i}.{k}': s for i in range(blocks) for k, s in item.items()}
+    dst = {truth[k]: src[k] for k in sorted(src, key=lambda k: int(k.split('.')[1]) < half)}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}

@@ -25,7 +25,8 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    (keys in registration order) so is a pair, however found, that is the
    only one inside a module of more than :data:`LONE_LIMIT` groups on
    either side, and so are the pairs in parts left unfilled when two or
-   more are (two alternatives the alignment wandered between).
+   more are (two alternatives the alignment wandered between), and those
+   in lists registered against the order their labels give.
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -42,7 +43,7 @@ from collections import Counter
 from torch_liberator.keygroups import is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
-    module_closure, module_spans, unpaired_module_size, whole_fit)
+    module_closure, module_spans, parts_against_their_labels, unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import name_partners
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
@@ -553,6 +554,8 @@ class GroupAligner:
             dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs)
                            if (i, j) not in named and lone(i, j))
             for side, at in ((self.dst, 2), (self.src, 0)):
+                against = parts_against_their_labels(side)
+                dropped.update(n for n, pair in enumerate(tensor_pairs) if pair[at] in against)
                 kept = [n for n in range(len(tensor_pairs)) if n not in dropped]
                 crossed = _parts_left_unfilled(side, {tensor_pairs[n][at] for n in kept})
                 dropped.update(n for n in kept if tensor_pairs[n][at] in crossed)

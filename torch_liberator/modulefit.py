@@ -23,6 +23,7 @@ squeezed shapes of its groups, in order). Two pieces of evidence follow:
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups
+from torch_liberator.movedparts import labels_in_order
     >>> from torch_liberator.modulefit import module_closure, module_spans
     >>> src = KeyGroups({'down.0.w': (8, 4), 'down.1.w': (8,), 'bn3.w': (8,)})
     >>> dst = KeyGroups({'bn.w': (8,), 'short.conv.w': (8, 4), 'short.norm.w': (8,)})
@@ -34,9 +35,11 @@ from collections import Counter
 from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
+from torch_liberator.movedparts import labels_in_order
 
-__all__ = ['FIT_BUDGET', 'NESTING_FIT_MIN', 'module_closure', 'module_spans', 'same_groups_fit',
-           'unpaired_module_size', 'whole_fit']
+__all__ = ['FIT_BUDGET', 'NESTING_FIT_MIN', 'module_closure', 'module_spans',
+           'parts_against_their_labels', 'same_groups_fit', 'unpaired_module_size',
+           'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
 Span = Tuple[int, int]
@@ -59,6 +62,7 @@ def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
+from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import module_spans
         >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.w': (3,)})
         >>> module_spans(side)
@@ -122,6 +126,7 @@ def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int) -> 
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
+from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import module_spans, unpaired_module_size
         >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.p.w': (3,), 'b.q.w': (4,)})
         >>> spans = module_spans(side)
@@ -162,6 +167,7 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
+from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import whole_fit
         >>> small = KeyGroups({'conv.w': (4, 3), 'bn.w': (4,)})
         >>> large = KeyGroups({'big.c.w': (4, 3), 'big.x.w': (9,), 'big.n.w': (4,),
@@ -229,6 +235,7 @@ def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
+from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import same_groups_fit
         >>> shapes = [(c, c + 1) for c in range(32)]
         >>> small = KeyGroups({f'l{c}.w': s for c, s in enumerate(shapes[::-1])})
@@ -245,6 +252,56 @@ def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     found = [a for a in sorted(starts)
              if Counter(zip(large.squeezed[a:a + n], large.leaf[a:a + n])) == want]
     return found[0] if len(found) == 1 else None
+
+
+def parts_against_their_labels(side: KeyGroups) -> Set[int]:
+    """
+    The groups inside lists registered against the order their labels give
+    (``second = layers[2:]`` registered before ``first = layers[:2]``, see
+    :func:`torch_liberator.movedparts.labels_in_order`): there the
+    registration order, which the structure solver follows, says the
+    opposite of the names, and nothing in such a list is known, when it
+    shares a kind of group with another of them (lists of distinct shapes
+    are placed by their shapes, whatever the order).
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import parts_against_their_labels
+        >>> keys = {f'{part}.{i}.w': (4, 4) for part in ('second', 'first') for i in range(2)}
+        >>> sorted(parts_against_their_labels(KeyGroups(keys)))
+        [0, 1, 2, 3]
+        >>> # labels that give no order (two streams), or the order kept
+        >>> parts_against_their_labels(KeyGroups({k.replace('second', 'rgb').replace('first', 'depth'): s
+        ...                                       for k, s in keys.items()}))
+        set()
+        >>> parts_against_their_labels(KeyGroups(dict(sorted(keys.items()))))
+        set()
+    """
+    lists = {}  # parent path -> its children that are lists, in order
+    for comps in side.comps:
+        for depth in range(len(comps) - 1):
+            if comps[depth + 1].isdigit():
+                children = lists.setdefault(comps[:depth], [])
+                if comps[depth] not in children:
+                    children.append(comps[depth])
+    marked = set()
+    for parent, children in lists.items():
+        if len(children) > 1 and labels_in_order(children[::-1], ''):
+            marked.update(parent + (child,) for child in children)
+    if not marked:
+        return set()
+    inside = {}  # marked list -> its groups
+    for g, comps in enumerate(side.comps):
+        for depth in range(len(comps)):
+            if comps[:depth + 1] in marked:
+                inside.setdefault(comps[:depth + 1], []).append(g)
+                break
+    # only lists that share a kind of group can be taken for one another
+    # (distinct shapes place themselves, whatever the order)
+    kinds = Counter(shape for groups in inside.values()
+                    for shape in {side.squeezed[g] for g in groups})
+    return {g for groups in inside.values() for g in groups
+            if any(kinds[side.squeezed[h]] > 1 for h in groups)}
 
 
 def _spans_within(side, start, n):
@@ -321,6 +378,7 @@ def module_closure(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
+from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import module_closure, module_spans
         >>> conv_bn = lambda p: {p + '.c.w': (8, 4), p + '.n.w': (8,)}
         >>> src = KeyGroups({**conv_bn('a'), 'x.w': (8,)})

@@ -87,7 +87,7 @@ from torch_liberator.keytree import KeyTree
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['MAX_ALIGNED', 'MAX_JOINED', 'MAX_PARTS', 'MAX_PERMUTED', 'ORDINAL_WORDS',
-           'moved_part_pairs', 'numbered_items']
+           'labels_in_order', 'moved_part_pairs', 'numbered_items']
 
 #: a run holds at most this many consecutive parts
 MAX_PARTS = 8
@@ -281,7 +281,7 @@ def _cores(labels):
     return [r[:len(r) - len(suffix)] for r in rest]
 
 
-def _labels_in_order(labels, list_label):
+def labels_in_order(labels: List[str], list_label: str) -> bool:
     """
     Whether the part labels, in registration order, say they are in order:
     numbers or letters that increase (``stack1``, ``stack2``;
@@ -290,6 +290,13 @@ def _labels_in_order(labels, list_label):
     :data:`ORDINAL_WORDS` in its order (``early``, ``late``), or two parts
     of which the first keeps the list's own label (``layer3``,
     ``layer3_tail``).
+
+    Example:
+        >>> from torch_liberator.movedparts import labels_in_order
+        >>> labels_in_order(['first', 'second'], 'layers'), labels_in_order(['second', 'first'], 'layers')
+        (True, False)
+        >>> labels_in_order(['stack1', 'stack2'], 'blocks'), labels_in_order(['a', 'b'], 'x')
+        (True, True)
     """
     if len(labels) == 2 and labels[0] == list_label:
         return True
@@ -310,12 +317,12 @@ def _order_is_known(whole, parts, node, run, sigs):
     """
     Whether the parts of ``run`` (registration order) are known to run in
     that order: no other order of them fits the list (different blocks
-    place them), or their labels say so (:func:`_labels_in_order`); parts
+    place them), or their labels say so (:func:`labels_in_order`); parts
     of equal blocks with labels that say nothing could have been
     registered in any order.
     """
     t1, t2 = whole.tree, parts.tree
-    if _labels_in_order([t2.label[p] for p in run], t1.label[node]):
+    if labels_in_order([t2.label[p] for p in run], t1.label[node]):
         return True
     if len(run) > MAX_PERMUTED:
         return False

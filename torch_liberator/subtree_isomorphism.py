@@ -52,6 +52,7 @@ Example:
 from collections import Counter
 
 from torch_liberator.keytree import pair_tier
+from torch_liberator.movedparts import labels_in_order
 
 __all__ = ['TOP_ANCHORS', 'anchored_pairs', 'find_anchors', 'is_renamed',
            'isomorphism_mapping', 'list_items', 'merge_tied',
@@ -366,7 +367,9 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
     say where in the longer list it starts. The first part (a detector's
     copy of a backbone's first blocks) starts where the longer one does;
     but when the keys are not in registration order (sorted by name), no
-    part is known to be first, and any sibling list makes it a part.
+    part is known to be first, and any sibling list makes it a part; nor
+    when the parts' labels give an order against their registration
+    (``second`` registered before ``first``).
     """
     lists = _unequal_lists(tree1, u, tree2, v)
     if lists is None:
@@ -375,6 +378,11 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
     parent = tree.parent[node]
     if parent is None:
         return False
+    parts = [c for c in tree.children[parent] if c == node or list_items(tree, c)]
+    longer = (tree2, v) if tree is tree1 else (tree1, u)
+    if len(parts) > 1 and labels_in_order([tree.label[c] for c in parts[::-1]],
+                                          longer[0].label[longer[1]]):
+        return True  # registered against the order their labels give
     for sibling in tree.children[parent]:
         if sibling == node:
             if tree.ordered:
