@@ -1135,3 +1135,29 @@ def test_parts_registered_against_their_labels_are_not_placed_by_order(mode, blo
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'isomorphism', 'embedding', 'auto'])
+def test_equal_numbers_in_two_different_lists_are_no_pair(mode):
+    # hunt 3: a VGG11 checkpoint into its own copy with the features cut in
+    # two, beside a VGG16: features.0 and the classifier matched the VGG16
+    # by name (8 wrong), though VGG16's features hold other items
+    # ({0, 2, 5, ..} against {0, 3, 6, ..}): equal numbers there are
+    # positions, and the VGG16 is no place for the checkpoint
+    def vgg(prefix, layout):
+        out, c_in = {}, 3
+        for i, c in layout:
+            out[f'{prefix}features.{i}.weight'], out[f'{prefix}features.{i}.bias'] = (c, c_in, 3, 3), (c,)
+            c_in = c
+        out.update({f'{prefix}classifier.0.weight': (64, 256), f'{prefix}classifier.0.bias': (64,)})
+        return out
+    vgg11 = [(0, 8), (3, 16), (6, 32), (8, 32)]
+    vgg16 = [(0, 8), (2, 8), (5, 16), (7, 16), (10, 32), (12, 32)]
+    src = vgg('', vgg11)
+    copy = {k.replace('features.0.', 'features.low.0.').replace('features.3.', 'features.low.3.')
+            .replace('features.6.', 'features.high.0.').replace('features.8.', 'features.high.2.'): s
+            for k, s in vgg('backbone.', vgg11).items()}
+    dst = {**copy, **vgg('aux.', vgg16)}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(v.startswith('aux.') for v in result.mapping.values())

@@ -392,6 +392,28 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
     return False
 
 
+def _in_other_lists(tree1, a, tree2, b, start, cache):
+    """
+    True when the pair ``(a, b)`` below a relabelled ``start`` hangs below
+    two lists whose items are not one set within the other (a VGG11's
+    ``features.{0,3,6,..}`` and a VGG16's ``features.{0,2,5,..}``): the
+    lists are different, and an equal number in both is a coincidence of
+    positions, not one item. (A list cut short keeps the other's items.)
+    """
+    while a != start[0] and b != start[1]:
+        if tree1.label[a].isdigit() and tree2.label[b].isdigit():
+            key = (tree1.parent[a], tree2.parent[b])
+            if key not in cache:
+                items1 = set(list_items(tree1, key[0]) or ())
+                items2 = set(list_items(tree2, key[1]) or ())
+                cache[key] = bool(items1 and items2) and not (
+                    items1 <= items2 or items2 <= items1)
+            if cache[key]:
+                return True
+        a, b = tree1.parent[a], tree2.parent[b]
+    return False
+
+
 def shove_is_positional(tree1, a, tree2, b, start):
     """
     True when the pair to shove ``(a, b)`` below ``start`` (a start whose
@@ -502,6 +524,10 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
         # a module with a pair of different ranks is another kind of module
         vetoed = {tree1.parent[u] for u, v, tier in pairs if tier == 2 or (
             tier and shove_is_positional(tree1, u, tree2, v, anchor))}
+        if tree1.label[anchor[0]] != tree2.label[anchor[1]]:
+            lists = {}
+            vetoed.update(tree1.parent[u] for u, v, _ in pairs
+                          if _in_other_lists(tree1, u, tree2, v, anchor, lists))
         good = sum(tier == 0 for u, v, tier in pairs
                    if tree1.parent[u] not in vetoed)
         # a pair of other shapes, shoved or vetoed, is evidence against its
@@ -512,7 +538,8 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
         # all the same wins
         grand = [tree1.parent[tree1.parent[u]] for u, v, tier in pairs]
         odd = {g for g, (u, v, tier) in zip(grand, pairs) if tier}
-        clean = sum(not tier and g not in odd for g, (u, v, tier) in zip(grand, pairs))
+        clean = sum(not tier and g not in odd and tree1.parent[u] not in vetoed
+                    for g, (u, v, tier) in zip(grand, pairs))
         against = len(pairs) - clean
         pairs = [(u, v) for u, v, tier in pairs
                  if tree1.parent[u] not in vetoed]
