@@ -1137,7 +1137,7 @@ def test_parts_registered_against_their_labels_are_not_placed_by_order(mode, blo
     assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
 
 
-@pytest.mark.parametrize('mode', ['prefix-hack', 'isomorphism', 'embedding', 'auto'])
+@pytest.mark.parametrize('mode', ['prefix-hack', 'isomorphism', 'embedding', 'structure', 'auto'])
 def test_equal_numbers_in_two_different_lists_are_no_pair(mode):
     # hunt 3: a VGG11 checkpoint into its own copy with the features cut in
     # two, beside a VGG16: features.0 and the classifier matched the VGG16
@@ -1151,13 +1151,24 @@ def test_equal_numbers_in_two_different_lists_are_no_pair(mode):
             c_in = c
         out.update({f'{prefix}classifier.0.weight': (64, 256), f'{prefix}classifier.0.bias': (64,)})
         return out
-    vgg11 = [(0, 8), (3, 16), (6, 32), (8, 32)]
-    vgg16 = [(0, 8), (2, 8), (5, 16), (7, 16), (10, 32), (12, 32)]
+    vgg11 = [(0, 8), (3, 16), (6, 32), (8, 32), (11, 64), (13, 64), (16, 64), (18, 64)]
+    vgg16 = [(0, 8), (2, 8), (5, 16), (7, 16), (10, 32), (12, 32), (14, 32),
+             (17, 64), (19, 64), (21, 64), (24, 64), (26, 64), (28, 64)]
     src = vgg('', vgg11)
-    copy = {k.replace('features.0.', 'features.low.0.').replace('features.3.', 'features.low.3.')
-            .replace('features.6.', 'features.high.0.').replace('features.8.', 'features.high.2.'): s
-            for k, s in vgg('backbone.', vgg11).items()}
-    dst = {**copy, **vgg('aux.', vgg16)}
+    high = {'features.6.': 'features.high.0.', 'features.8.': 'features.high.2.',
+            'features.11.': 'features.high.5.', 'features.13.': 'features.high.7.',
+            'features.16.': 'features.high.10.', 'features.18.': 'features.high.12.',
+            'features.0.': 'features.low.0.', 'features.3.': 'features.low.3.'}
+    truth = {}
+    for key in src:
+        place = 'backbone.' + key
+        for old, new in high.items():
+            if key.startswith(old):
+                place = 'backbone.' + new + key[len(old):]
+        truth[key] = place
+    dst = {**{truth[k]: s for k, s in src.items()}, **vgg('aux.', vgg16)}
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
-    assert not any(v.startswith('aux.') for v in result.mapping.values())
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    if mode == 'structure':  # the copy, whole: eight groups whose words agree
+        assert result.mapping == truth

@@ -37,7 +37,7 @@ from typing import Dict, List, Mapping, Optional, Set, Tuple
 from torch_liberator.keygroups import KeyGroups
 from torch_liberator.movedparts import labels_in_order
 
-__all__ = ['FIT_BUDGET', 'NESTING_FIT_MIN', 'module_closure', 'module_spans',
+__all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'module_closure', 'module_spans',
            'parts_against_their_labels', 'same_groups_fit', 'unpaired_module_size',
            'whole_fit']
 
@@ -51,6 +51,11 @@ FIT_BUDGET = 4
 #: nested differently is that module (fewer repeat by chance: a short model
 #: with a layer inserted fits the wrong module as well as the right one)
 NESTING_FIT_MIN = 32
+
+#: the fewest groups that do the same when every group shares a word of its
+#: path with its place (a VGG11's ``features.6`` and its copy's
+#: ``features.high.0``)
+NAMED_FIT_MIN = 8
 
 
 def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
@@ -161,7 +166,8 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     when the shapes of ``small`` occur at one offset of ``large`` and no
     other, module or not, when the two nestings agree (no module of one
     side ends inside a module of the other), and when ``small`` has at
-    least :data:`NESTING_FIT_MIN` groups. The search compares at most :data:`FIT_BUDGET`
+    least :data:`NESTING_FIT_MIN` groups (:data:`NAMED_FIT_MIN` when each
+    shares a word of its path with its place). The search compares at most :data:`FIT_BUDGET`
     groups per group of ``large`` (shapes repeated at many offsets); past
     that it answers None, as for ambiguity.
 
@@ -213,8 +219,9 @@ from torch_liberator.movedparts import labels_in_order
         same_tree = [s for s in same_tree if _spans_within(large, s, n) == own]
     if same_tree:
         return same_tree[0] if len(same_tree) == 1 else None
-    if (n >= NESTING_FIT_MIN and len(same_shapes) == 1
-            and _is_one_module(large, same_shapes[0], n)):
+    if (len(same_shapes) == 1 and _is_one_module(large, same_shapes[0], n)
+            and (n >= NESTING_FIT_MIN
+                 or (n >= NAMED_FIT_MIN and _words_agree(small, large, same_shapes[0])))):
         s = same_shapes[0]
         if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)):
             return s
@@ -302,6 +309,16 @@ def parts_against_their_labels(side: KeyGroups) -> Set[int]:
                     for shape in {side.squeezed[g] for g in groups})
     return {g for groups in inside.values() for g in groups
             if any(kinds[side.squeezed[h]] > 1 for h in groups)}
+
+
+def _words_agree(small, large, start):
+    """Whether every group of ``small`` shares a word (not a position) of
+    its path with the group of ``large`` at its place from ``start``."""
+    for k, comps in enumerate(small.comps):
+        words = {c for c in comps if not c.isdigit()}
+        if not words.intersection(large.comps[start + k]):
+            return False
+    return True
 
 
 def _spans_within(side, start, n):

@@ -10,7 +10,9 @@ the longest suffix, the one at the closest depth wins when it is alone there
 (so ``model.*`` beats ``ema_model.module.*``). A pair is an anchor when each
 is the other's partner, their tensors can pair, and so can those of every
 sibling with a namesake beside the partner (a resnet34 block's ``bn1`` is
-not the ``bn1`` of a resnet50 block, whose ``conv1`` has another shape).
+not the ``bn1`` of a resnet50 block, whose ``conv1`` has another shape), and
+no position in the shared suffix numbers two lists of different items (a
+VGG11's ``features.0`` is not a VGG16's).
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -120,6 +122,7 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     src_cache, dst_cache = {}, {}
     siblings = _children_of(src)
     dst_group = {path: g for g, path in enumerate(dst.path)}
+    items = (_list_items(src), _list_items(dst))
     out = []
     for i in range(len(src)):
         j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
@@ -132,8 +135,38 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if _parents_differ(src, i, dst, j, siblings, dst_group, inner, sep):
             continue
+        if _lists_differ(src.comps[i], dst.comps[j], items):
+            continue
         out.append((i, j))
     return out
+
+
+def _list_items(side):
+    """module path -> the labels of its children (every level)."""
+    out = {}
+    for comps in side.comps:
+        for depth in range(len(comps)):
+            out.setdefault(comps[:depth], set()).add(comps[depth])
+    return out
+
+
+def _lists_differ(comps1, comps2, items):
+    """Whether a position shared by the two paths' suffix (the ``0`` of
+    ``features.0`` and ``aux.features.0``) numbers two lists whose items
+    are not one set within the other (a VGG11's ``features.{0,3,6,..}``, a
+    VGG16's ``features.{0,2,5,..}``): then the equal number is a
+    coincidence of positions, and the name says nothing."""
+    items1, items2 = items
+    for k in range(1, min(len(comps1), len(comps2)) + 1):
+        a, b = comps1[-k], comps2[-k]
+        if a != b:
+            break
+        if a.isdigit():
+            labels1 = items1.get(comps1[:-k], set())
+            labels2 = items2.get(comps2[:-k], set())
+            if not (labels1 <= labels2 or labels2 <= labels1):
+                return True
+    return False
 
 
 def _children_of(side):
