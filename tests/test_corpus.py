@@ -206,9 +206,10 @@ def test_every_pair_is_documented():
 
 #: (pair, mode) -> what the association still does wrong: correct/truth, wrong
 KNOWN_WRONG: dict = {
-    # The first hunt's 54 cells, hunt 2's 44 and 66 of hunt 3's 75 were
-    # fixed in the solvers; a new failure goes here as a strict xfail with
-    # its measured numbers. Left (hunt 3, all value-judged):
+    # The first hunt's 54 cells, hunt 2's 44 and 66 of hunt 3's 75 (and the
+    # two VGG cells of structure found after it) were fixed in the solvers; a
+    # new failure goes here as a strict xfail with its measured numbers.
+    # Left (hunt 3, all value-judged):
     #
     # a checkpoint of a list cut into named parts whose 6 keys come sorted
     # (blocks.head before blocks.main): too few keys to tell a sorted listing
@@ -226,10 +227,6 @@ KNOWN_WRONG: dict = {
     ('resnet18->resnet18(layer2 inserted level)+resnet34', 'embedding'): '0/122 correct, 122 wrong',
     ('resnet18->resnet18(layer2 inserted level)+resnet34', 'isomorphism'): '0/122 correct, 122 wrong',
     ('resnet18->resnet18(layer2 inserted level)+resnet34', 'prefix-hack'): '0/122 correct, 122 wrong',
-    # structure alone (auto refuses them): VGG11's convs aligned with the
-    # VGG16/VGG11-BN beside its own copy whose features are cut in two
-    ('vgg11->vgg11(features split)+vgg11_bn', 'structure'): '0/22 correct, 6 wrong',
-    ('vgg11->vgg11(features split)+vgg16', 'structure'): '0/22 correct, 14 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode
