@@ -156,6 +156,16 @@ def _twins(name):
     return {name}
 
 
+def _beside(view, name, rng):
+    """``view`` and another model (never a twin of ``name``: that would be
+    ambiguous) side by side under two random names, in random order."""
+    other = rng.choice(sorted(set(MODELS) - _twins(name)))
+    a, b = rng.sample(VOCAB, 2)
+    pair = [(a, view), (b, MODELS[other]())]
+    rng.shuffle(pair)
+    return _shadow(nn.Module(), pair), other
+
+
 def make_case(seed):
     """
     One random pair: ``(model name, other model or None, source ops, model
@@ -176,20 +186,10 @@ def make_case(seed):
     dst = _view(m, rng, 0, log_d, top=True)
     other = None
     if rng.random() < 0.15:
-        other = rng.choice(sorted(set(MODELS) - _twins(name)))  # a twin is ambiguous
-        o = MODELS[other]()
-        a, b = rng.sample(VOCAB, 2)
-        pair = [(a, src), (b, o)]
-        rng.shuffle(pair)
-        src = _shadow(nn.Module(), pair)
+        src, other = _beside(src, name, rng)
         log_s.append('side-by-side ' + other)
     elif rng.random() < 0.25:
-        other = rng.choice(sorted(set(MODELS) - _twins(name)))  # a twin is ambiguous
-        o = MODELS[other]()
-        a, b = rng.sample(VOCAB, 2)
-        pair = [(a, dst), (b, o)]
-        rng.shuffle(pair)
-        dst = _shadow(nn.Module(), pair)
+        dst, other = _beside(dst, name, rng)
     state = src.state_dict(keep_vars=True)
     if rng.random() < 0.2:
         state = dict(sorted(state.items()))
