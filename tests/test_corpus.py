@@ -206,20 +206,11 @@ def test_every_pair_is_documented():
 
 #: (pair, mode) -> what the association still does wrong: correct/truth, wrong
 KNOWN_WRONG: dict = {
-    # The first hunt's 54 cells, hunt 2's 44 and 66 of hunt 3's 75 (and the
+    # The first hunt's 54 cells, hunt 2's 44 and 71 of hunt 3's 75 (and the
     # two VGG cells of structure found after it) were fixed in the solvers; a
     # new failure goes here as a strict xfail with its measured numbers.
     # Left (hunt 3, all value-judged):
     #
-    # a checkpoint of a list cut into named parts whose 6 keys come sorted
-    # (blocks.head before blocks.main): too few keys to tell a sorted listing
-    # from a registration order (order_is_lost needs 32; deit_tiny's 152 are
-    # right), so the first listed part is taken for the list's head
-    ('linear x3 parts main/head (sorted keys)->linear x3', 'auto'): '0/6 correct, 6 wrong',
-    ('linear x3 parts main/head (sorted keys)->linear x3', 'embedding'): '0/6 correct, 4 wrong',
-    ('linear x3 parts main/head (sorted keys)->linear x3', 'isomorphism'): '0/6 correct, 4 wrong',
-    ('linear x3 parts main/head (sorted keys)->linear x3', 'prefix-hack'): '0/6 correct, 4 wrong',
-    ('linear x3 parts main/head (sorted keys)->linear x3', 'structure'): '0/6 correct, 6 wrong',
     # debatable: the resnet34 slot takes every key of the resnet18 checkpoint
     # by name and shape (and is the closer place), the complete resnet18 has
     # one inserted level; the truth picks the complete one

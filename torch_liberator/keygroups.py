@@ -33,6 +33,11 @@ __all__ = ['KeyGroups', 'Shape', 'group_tensor_pairs', 'is_word',
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
 
+#: below ``min_keys``, :func:`order_is_lost` believes a listing whose every
+#: module puts ``bias`` before ``weight`` when at least this many modules
+#: hold both (a sorted listing of a few Linear layers)
+FEW_MODULES = 3
+
 
 def is_word(component: str) -> bool:
     """
@@ -210,7 +215,9 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
       buffer: a checkpoint built from ``named_parameters()`` and
       ``named_buffers()``);
     * most modules listing ``bias`` before ``weight`` (a state dict rebuilt
-      back to front).
+      back to front). Torch registers ``weight`` first, so with fewer keys
+      than ``min_keys`` this sign alone still counts when every module
+      (at least :data:`FEW_MODULES` of them) lists ``bias`` first.
 
     Example:
         >>> from torch_liberator.keygroups import order_is_lost
@@ -226,27 +233,34 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
         >>> params_first = [k for k in registered if 'running' not in k] + ['bn1.running_mean']
         >>> order_is_lost(params_first, min_keys=8)
         True
-        >>> order_is_lost(sorted(registered))  # too few keys to tell
+        >>> order_is_lost(['fc.weight', 'conv.weight', 'conv.bias'])  # too few to tell
         False
+        >>> linears = ['blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight',
+        ...            'blocks.1.bias', 'blocks.2.weight', 'blocks.2.bias']
+        >>> order_is_lost(linears), order_is_lost(sorted(linears))
+        (False, True)
     """
     keys = list(keys)
-    if len(keys) < min_keys:
-        return False
-    if sum(a > b for a, b in zip(keys, keys[1:])) <= 2:
+    if len(keys) >= min_keys and sum(a > b for a, b in zip(keys, keys[1:])) <= 2:
         return True
     seen, previous = set(), None
     order = {}  # module -> its weight and bias, in the order they come
     for key in keys:
         module, _, name = key.rpartition(sep)
         if module != previous:
-            if module in seen:
+            if module in seen and len(keys) >= min_keys:
                 return True
             seen.add(module)
             previous = module
         if name in ('weight', 'bias'):
             order.setdefault(module, []).append(name)
     both = [names for names in order.values() if len(names) == 2]
-    return 2 * sum(names[0] == 'bias' for names in both) > len(both)
+    bias_first = sum(names[0] == 'bias' for names in both)
+    if len(keys) < min_keys:
+        # few keys: only every module listing bias first, in at least
+        # three modules, is not chance (torch registers weight first)
+        return bias_first == len(both) >= FEW_MODULES
+    return 2 * bias_first > len(both)
 
 
 def sort_within_modules(side: Mapping[str, Shape],
