@@ -434,6 +434,24 @@ def test_the_place_filled_whole_beats_one_filled_in_part(mode):
     assert result.ambiguous == {}
 
 
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)
+def test_a_closer_place_filled_in_part_ties_with_a_farther_one_filled_whole(mode):
+    # a resnet18 checkpoint into a model holding a resnet34 (the same names
+    # and more blocks) and the resnet18 with one level inserted: the first is
+    # closer, the second the same network; neither wins, nothing is loaded
+    src = {'stem.weight': (8, 3, 3, 3), 'blocks.0.weight': (8, 8),
+           'blocks.1.weight': (8, 8), 'fc.weight': (2, 8)}
+    deep = {'encoder.' + k: s for k, s in src.items()}
+    deep['encoder.blocks.2.weight'] = (8, 8)
+    own = {'backbone.' + k.replace('blocks.', 'blocks.inner.'): s for k, s in src.items()}
+    for dst in ({**deep, **own}, {**own, **deep}):
+        result = associate(src, dst, association=mode)
+        assert result.mapping == {}
+        assert {k: set(v) for k, v in result.ambiguous.items()} == {
+            k: {'encoder.' + k, 'backbone.' + k.replace('blocks.', 'blocks.inner.')}
+            for k in src}
+
+
 @pytest.mark.parametrize('mode', TREE_MODES)
 @pytest.mark.parametrize('ema_first', [False, True])
 def test_closer_copy_wins_over_the_ema_copy(mode, ema_first):

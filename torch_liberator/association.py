@@ -47,7 +47,7 @@ from torch_liberator.keytree import KeyTree
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.shapes import shape_relation
-from torch_liberator.subtree_embedding import embedding_mapping
+from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
     TOP_ANCHORS, find_anchors, isomorphism_mapping)
 
@@ -267,6 +267,18 @@ def _same_name_modules(src, dst, mapping, ambiguous, sep):
     return {k: v for k, v in same.items() if module(k) not in refused}
 
 
+def _leave_out_contested(problem, mapping, ambiguous):
+    """Move to ``ambiguous`` the pairs of a place filled in part that a
+    place filled whole contests (see
+    :func:`~torch_liberator.subtree_embedding.whole_rivals`): a closer place
+    does not outweigh the same network."""
+    contested = whole_rivals(*problem.trees(), mapping,
+                             anchors=[a for _, a in problem.anchors()])
+    for key, places in contested.items():
+        mapping.pop(key, None)
+        ambiguous[key] = places
+
+
 def _in_source_order(problem, mapping, ambiguous):
     src = problem.src
     return ({k: mapping[k] for k in src if k in mapping},
@@ -279,6 +291,7 @@ def _isomorphism_solver(problem):
                                                  anchors=problem.anchors())
         mapping.update(_same_name_modules(problem.src, problem.dst, mapping,
                                           ambiguous, problem.sep))
+        _leave_out_contested(problem, mapping, ambiguous)
         problem.isomorphism = _in_source_order(problem, mapping, ambiguous)
     mapping, ambiguous = problem.isomorphism
     return dict(mapping), dict(ambiguous)
@@ -338,7 +351,9 @@ def _structure_solver(problem):
                 'gives keys only; pass {key: shape} mappings (a state dict '
                 'works as is)')
     alignment = problem.sides().align()
-    return alignment.mapping, alignment.ambiguous
+    mapping, ambiguous = dict(alignment.mapping), dict(alignment.ambiguous)
+    _leave_out_contested(problem, mapping, ambiguous)
+    return _in_source_order(problem, mapping, ambiguous)
 
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a

@@ -88,11 +88,12 @@ import heapq
 from bisect import bisect_right, insort
 from collections import Counter
 
+from torch_liberator.keygroups import is_word
 from torch_liberator.keytree import pair_tier
 from torch_liberator.subtree_isomorphism import (
     is_renamed, list_items, merge_tied, shove_is_positional, start_is_supported)
 
-__all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping']
+__all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping', 'whole_rivals']
 
 #: at most this many same-label destination nodes are tried for one child
 MAX_CANDIDATES = 8
@@ -624,6 +625,89 @@ def _start_result(embedder, start):
     return mapping, ambiguous
 
 
+def _fills_lists_in_part(tree, nodes):
+    """True when the destination key nodes ``nodes`` take some items of a
+    list and leave others empty: the place holds a longer network than the
+    checkpoint (a resnet18 in a resnet34)."""
+    seen = set()
+    for node in nodes:
+        while node != tree.root and node not in seen:
+            seen.add(node)
+            node = tree.parent[node]
+    lists = {tree.parent[n] for n in seen if not is_word(tree.label[n])}
+    return any(c not in seen for p in lists for c in tree.children[p]
+               if not is_word(tree.label[c]))
+
+
+def _rivals(embedder, starts, chosen):
+    """
+    The answers, disagreeing with ``chosen`` (source node -> destination
+    node), of the starts that place at least as many tensors and fill their
+    place whole, when ``chosen`` fills lists in part: a resnet18 checkpoint
+    fits a resnet34 slot by name, and its own copy beside it with one level
+    inserted; being closer does not outweigh being the same network, so the
+    two are a tie.
+    """
+    t2 = embedder.tree2
+    if not chosen or not _fills_lists_in_part(t2, chosen.values()):
+        return []
+    found = []
+    for start in dict.fromkeys(starts):
+        good, fair, _, _ = embedder.score(*start)
+        if good + fair < len(chosen) or t2.num_keys_below(start[1]) != good + fair:
+            continue
+        result = _start_result(embedder, start)
+        if result is not None and any(chosen.get(a, b) != b for a, b in result[0].items()):
+            found.append(result)
+    return found
+
+
+def whole_rivals(tree1, tree2, mapping, anchors=()):
+    """
+    The keys of ``mapping`` that a place filled whole contests: when
+    ``mapping`` fills the model's lists in part (a checkpoint of a shorter
+    network), an embedding start that places at least as many tensors and
+    fills its place whole, mapping them elsewhere, makes them ambiguous.
+
+    Args:
+        tree1 (KeyTree): source tree (with shapes, when known).
+        tree2 (KeyTree): destination tree (with shapes, when known).
+        mapping (Dict[str, str]): source key -> destination key, from any
+            solver.
+        anchors (Iterable[Tuple[int, int]]): extra starts, as for
+            :func:`embedding_mapping`.
+
+    Returns:
+        Dict[str, Tuple[str, ...]]: the contested source keys and their
+        destinations (the mapping's and the rivals'), to leave out.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.subtree_embedding import whole_rivals
+        >>> src = KeyTree(['blocks.0.w', 'blocks.1.w'], shapes={'blocks.0.w': (2,), 'blocks.1.w': (3,)})
+        >>> dst_keys = {'long.blocks.0.w': (2,), 'long.blocks.1.w': (3,), 'long.blocks.2.w': (3,),
+        ...             'own.inner.blocks.0.w': (2,), 'own.inner.blocks.1.w': (3,)}
+        >>> dst = KeyTree(dst_keys, shapes=dst_keys)
+        >>> from torch_liberator.subtree_isomorphism import find_anchors
+        >>> anchors = [anchor for _, anchor in find_anchors(src, dst)]
+        >>> mapping = {'blocks.0.w': 'long.blocks.0.w', 'blocks.1.w': 'long.blocks.1.w'}
+        >>> whole_rivals(src, dst, mapping, anchors)
+        {'blocks.0.w': ('long.blocks.0.w', 'own.inner.blocks.0.w'), 'blocks.1.w': ('long.blocks.1.w', 'own.inner.blocks.1.w')}
+    """
+    chosen = {tree1.node_of_key(k): tree2.node_of_key(v) for k, v in mapping.items()}
+    if not chosen or not _fills_lists_in_part(tree2, chosen.values()):
+        return {}  # (the cheap test first: most mappings fill what they touch)
+    embedder = _Embedder(tree1, tree2)
+    starts = [(u, v) for u in _hanging(embedder, 1) for v in _hanging(embedder, 2)]
+    starts += list(anchors)
+    rivals = _rivals(embedder, starts, chosen)
+    if not rivals:
+        return {}
+    _, tied = merge_tied([(chosen, {})] + rivals)
+    keys1, keys2 = tree1.key, tree2.key
+    return {keys1[a]: tuple(keys2[b] for b in sorted(bs)) for a, bs in sorted(tied.items())}
+
+
 def embedding_mapping(tree1, tree2, anchors=()):
     """
     One-to-one key mapping of a maximum common subtree embedding.
@@ -678,8 +762,10 @@ def embedding_mapping(tree1, tree2, anchors=()):
             break
     if not results:
         return {}, {}
-    mapping, ambiguous = merge_tied([r for _, r in results])
-    if len(results) == 1:
+    answers = [r for _, r in results]
+    answers += _rivals(embedder, starts, answers[0][0])
+    mapping, ambiguous = merge_tied(answers)
+    if len(answers) == 1:
         mapping.update(_repeats(embedder, results[0][0], mapping, ambiguous))
     keys1, keys2 = tree1.key, tree2.key
     return ({keys1[a]: keys2[b] for a, b in sorted(mapping.items())},
