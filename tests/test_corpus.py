@@ -206,18 +206,9 @@ def test_every_pair_is_documented():
 
 #: (pair, mode) -> what the association still does wrong: correct/truth, wrong
 KNOWN_WRONG: dict = {
-    # The first hunt's 54 cells, hunt 2's 44 and 71 of hunt 3's 75 (and the
+    # The first hunt's 54 cells, hunt 2's 44 and hunt 3's 75 (and the
     # two VGG cells of structure found after it) were fixed in the solvers; a
     # new failure goes here as a strict xfail with its measured numbers.
-    # Left (hunt 3, all value-judged):
-    #
-    # debatable: the resnet34 slot takes every key of the resnet18 checkpoint
-    # by name and shape (and is the closer place), the complete resnet18 has
-    # one inserted level; the truth picks the complete one
-    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'auto'): '0/122 correct, 122 wrong',
-    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'embedding'): '0/122 correct, 122 wrong',
-    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'isomorphism'): '0/122 correct, 122 wrong',
-    ('resnet18->resnet18(layer2 inserted level)+resnet34', 'prefix-hack'): '0/122 correct, 122 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode
