@@ -16,10 +16,12 @@ Example:
     >>> case.truth['layer1.0.conv1.weight']
     'b.inner.layer1.0.conv1.weight'
 """
+from torch import nn
+
 from corpus_pairs.models import Slots, keep, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['headless_rival_case', 'wrapped_rival_case']
+__all__ = ['headless_rival_case', 'idiom_rival_case', 'wrapped_rival_case']
 
 
 def wrapped_rival_case(short: str, long: str, long_first: bool = True) -> Case:
@@ -57,6 +59,43 @@ def headless_rival_case(short: str, long: str, classes: int = 10) -> Case:
         if name != 'fc':
             setattr(tuned, name, child)
     return Case(keep(own), Slots(a=tv_model(long), b=tuned), None)
+
+
+def idiom_rival_case(idiom: str, own_first: bool = False) -> Case:
+    """
+    A resnet18 checkpoint into ``Slots(a=resnet34, b=...)`` whose ``b`` is the
+    resnet18 itself rebuilt by a common idiom: ``children`` (``nn.Sequential(
+    *children())``), ``children[:-1]`` (headless, registered first when
+    ``own_first``), ``stem-body`` (``stem = [conv1, bn1]``, ``body = layers``).
+
+    Example:
+        >>> from corpus_pairs.rivals import idiom_rival_case
+        >>> case = idiom_rival_case('stem-body')
+        >>> case.truth['layer1.0.conv1.weight']
+        'b.body.0.0.conv1.weight'
+    """
+    own = tv_model('resnet18')
+    children = list(own.children())
+    built = {'children': lambda: nn.Sequential(*children),
+             'children[:-1]': lambda: nn.Sequential(*children[:-1]),
+             'stem-body': lambda: Slots(stem=nn.Sequential(own.conv1, own.bn1),
+                                        body=nn.Sequential(own.layer1, own.layer2, own.layer3, own.layer4),
+                                        fc=own.fc)}[idiom]()
+    slots = {'b': built, 'a': tv_model('resnet34')} if own_first else {'a': tv_model('resnet34'), 'b': built}
+    return Case(keep(own), Slots(**slots), None)
+
+
+for _idiom, _first in [('children', False), ('children[:-1]', True), ('stem-body', False)]:
+    register_pair(f'{"resnet18 " + _idiom + "+resnet34" if _first else "resnet34+resnet18 " + _idiom}<-resnet18',
+                  'identity',
+                  note=f'a resnet18 checkpoint into a = resnet34 (every key by name and shape) beside '
+                       f'b = the resnet18 itself as {_idiom}: ambiguous')(
+        lambda i=_idiom, f=_first: idiom_rival_case(i, f))
+register_pair('efficientnet_b1+b0(wrapped)<-b0', 'identity',
+              note='an efficientnet_b0 checkpoint into a = efficientnet_b1 (every key by name and shape) '
+                   'beside b.inner = the b0 itself: ambiguous')(
+    lambda: (lambda own: Case(keep(own), Slots(a=tv_model('efficientnet_b1'), b=Slots(inner=own)), None))(
+        tv_model('efficientnet_b0')))
 
 
 for _short, _long in [('resnet18', 'resnet34'), ('resnet50', 'resnet101')]:
