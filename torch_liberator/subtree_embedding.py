@@ -639,47 +639,75 @@ def _fills_lists_in_part(tree, nodes):
                if not is_word(tree.label[c]))
 
 
-def _rivals(embedder, starts, chosen):
+def _rival_starts(embedder, starts, n):
+    """``starts``, and the source's roots against every model module that
+    holds from half of ``n`` keys up to the source's size: the places a
+    whole network could fill, whatever their names."""
+    t1, t2 = embedder.tree1, embedder.tree2
+    low, high = (n + 1) // 2, t1.num_keys
+    places = [v for v in range(t2.num_nodes)
+              if t2.key[v] is None and low <= t2.num_keys_below(v) <= high]
+    return list(dict.fromkeys(list(starts) + [
+        (u, v) for u in _hanging(embedder, 1) for v in places]))
+
+
+def _contest(embedder, starts, chosen):
     """
-    The answers, disagreeing with ``chosen`` (source node -> destination
-    node), of the starts that place at least as many tensors and fill their
-    place whole, when ``chosen`` fills lists in part: a resnet18 checkpoint
-    fits a resnet34 slot by name, and its own copy beside it with one level
-    inserted; being closer does not outweigh being the same network, so the
-    two are a tie.
+    ``chosen`` (source node -> destination node), less what a rival place
+    contests: when ``chosen`` fills the model's lists in part (a resnet18
+    checkpoint in a resnet34 slot, every key by name and shape), a start
+    that places at least half as many tensors, every one of the same tensor
+    or to shove by name, and fills its own place whole (the resnet18 one
+    level deeper, fine-tuned to another head, or as
+    ``nn.Sequential(*children)``) is as good: being closer does not
+    outweigh being the network itself. The keys the two map differently
+    are ambiguous; when that is half of ``chosen`` or more, the place
+    itself is in question and all of ``chosen`` is left out.
+
+    Returns:
+        Tuple[Dict[int, int], Dict[int, Set[int]]]: what is kept, and the
+        contested source nodes with their destinations.
     """
     t2 = embedder.tree2
     if not chosen or not _fills_lists_in_part(t2, chosen.values()):
-        return []
-    found = []
-    for start in dict.fromkeys(starts):
+        return chosen, {}
+    rivals = []
+    for start in _rival_starts(embedder, starts, len(chosen)):
         good, fair, _, _ = embedder.score(*start)
-        if good + fair < len(chosen) or t2.num_keys_below(start[1]) != good + fair:
+        if 2 * (good + fair) < len(chosen) or t2.num_keys_below(start[1]) != good + fair:
             continue
         result = _start_result(embedder, start)
         if result is not None and any(chosen.get(a, b) != b for a, b in result[0].items()):
-            found.append(result)
-    return found
+            rivals.append(result)
+    if not rivals:
+        return chosen, {}
+    kept, tied = merge_tied([(chosen, {})] + rivals)
+    if 2 * len(tied) >= len(chosen):
+        for a, b in kept.items():
+            tied[a] = {b}
+        kept = {}
+    return kept, tied
 
 
 def whole_rivals(tree1, tree2, mapping, anchors=()):
     """
-    The keys of ``mapping`` that a place filled whole contests: when
-    ``mapping`` fills the model's lists in part (a checkpoint of a shorter
-    network), an embedding start that places at least as many tensors and
-    fills its place whole, mapping them elsewhere, makes them ambiguous.
+    The keys of ``mapping`` (from any solver) that a place filled whole
+    contests: when ``mapping`` fills the model's lists in part (a checkpoint
+    of a shorter network in a longer sibling), an embedding start that
+    places at least half as many tensors and fills its own place whole
+    makes the keys the two map differently ambiguous (all of ``mapping``,
+    when they are half of it or more).
 
     Args:
         tree1 (KeyTree): source tree (with shapes, when known).
         tree2 (KeyTree): destination tree (with shapes, when known).
-        mapping (Dict[str, str]): source key -> destination key, from any
-            solver.
+        mapping (Dict[str, str]): source key -> destination key.
         anchors (Iterable[Tuple[int, int]]): extra starts, as for
             :func:`embedding_mapping`.
 
     Returns:
         Dict[str, Tuple[str, ...]]: the contested source keys and their
-        destinations (the mapping's and the rivals'), to leave out.
+        destinations, to leave out.
 
     Example:
         >>> from torch_liberator.keytree import KeyTree
@@ -688,22 +716,17 @@ def whole_rivals(tree1, tree2, mapping, anchors=()):
         >>> dst_keys = {'long.blocks.0.w': (2,), 'long.blocks.1.w': (3,), 'long.blocks.2.w': (3,),
         ...             'own.inner.blocks.0.w': (2,), 'own.inner.blocks.1.w': (3,)}
         >>> dst = KeyTree(dst_keys, shapes=dst_keys)
-        >>> from torch_liberator.subtree_isomorphism import find_anchors
-        >>> anchors = [anchor for _, anchor in find_anchors(src, dst)]
         >>> mapping = {'blocks.0.w': 'long.blocks.0.w', 'blocks.1.w': 'long.blocks.1.w'}
-        >>> whole_rivals(src, dst, mapping, anchors)
-        {'blocks.0.w': ('long.blocks.0.w', 'own.inner.blocks.0.w'), 'blocks.1.w': ('long.blocks.1.w', 'own.inner.blocks.1.w')}
+        >>> for key, places in whole_rivals(src, dst, mapping).items():
+        ...     print(key, places)
+        blocks.0.w ('long.blocks.0.w', 'own.inner.blocks.0.w')
+        blocks.1.w ('long.blocks.1.w', 'own.inner.blocks.1.w')
     """
     chosen = {tree1.node_of_key(k): tree2.node_of_key(v) for k, v in mapping.items()}
     if not chosen or not _fills_lists_in_part(tree2, chosen.values()):
         return {}  # (the cheap test first: most mappings fill what they touch)
     embedder = _Embedder(tree1, tree2)
-    starts = [(u, v) for u in _hanging(embedder, 1) for v in _hanging(embedder, 2)]
-    starts += list(anchors)
-    rivals = _rivals(embedder, starts, chosen)
-    if not rivals:
-        return {}
-    _, tied = merge_tied([(chosen, {})] + rivals)
+    _, tied = _contest(embedder, anchors, chosen)
     keys1, keys2 = tree1.key, tree2.key
     return {keys1[a]: tuple(keys2[b] for b in sorted(bs)) for a, bs in sorted(tied.items())}
 
@@ -762,10 +785,11 @@ def embedding_mapping(tree1, tree2, anchors=()):
             break
     if not results:
         return {}, {}
-    answers = [r for _, r in results]
-    answers += _rivals(embedder, starts, answers[0][0])
-    mapping, ambiguous = merge_tied(answers)
-    if len(answers) == 1:
+    mapping, ambiguous = merge_tied([r for _, r in results])
+    mapping, contested = _contest(embedder, starts, mapping)
+    for a, bs in contested.items():
+        ambiguous.setdefault(a, set()).update(bs)
+    if len(results) == 1 and not contested:
         mapping.update(_repeats(embedder, results[0][0], mapping, ambiguous))
     keys1, keys2 = tree1.key, tree2.key
     return ({keys1[a]: keys2[b] for a, b in sorted(mapping.items())},
