@@ -227,6 +227,33 @@ KNOWN_WRONG: dict = {
     ('resnet18->resnet18(layer2 inserted level)+resnet34', 'embedding'): '0/122 correct, 122 wrong',
     ('resnet18->resnet18(layer2 inserted level)+resnet34', 'isomorphism'): '0/122 correct, 122 wrong',
     ('resnet18->resnet18(layer2 inserted level)+resnet34', 'prefix-hack'): '0/122 correct, 122 wrong',
+    #
+    # hunt 4, debatable: a plain vgg into its _bn sibling (the convs shared,
+    # so every conv after the first moves to another index) or back: the
+    # name modes load same-named convs of other places (shoved when the
+    # shapes differ, copied at features.18 where they agree); structure
+    # places all, auto leaves them out. A conv bias into a BatchNorm of the
+    # same name (strict, module-hack) was fixed (7 -> 6 wrong on vgg11).
+    ('h4-vgg11->vgg11_bn(convs shared)', 'strict'): '8/22 correct, 6 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'module-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'prefix-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'embedding'): '12/22 correct, 4 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'isomorphism'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'strict'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'module-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'prefix-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'embedding'): '12/22 correct, 4 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'isomorphism'): '8/22 correct, 6 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'strict'): '8/32 correct, 10 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'module-hack'): '8/32 correct, 10 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'prefix-hack'): '8/32 correct, 10 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'embedding'): '10/32 correct, 6 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'isomorphism'): '8/32 correct, 10 wrong',
+    # hunt 4: a resnet50 checkpoint into densenet121 (nothing belongs): structure
+    # places the stem and scatters 1x1 convs and BatchNorms of layer2's blocks
+    # over dense layers of block 2 (one bottleneck's norms into two dense layers)
+    ('h4-resnet50->densenet121 (unrelated)', 'structure'): '0/0 correct, 52 wrong',
+    ('h4-resnet50->densenet121 (unrelated)', 'auto'): '0/0 correct, 52 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode

@@ -23,8 +23,8 @@ from collections import OrderedDict
 
 from torch import nn
 
-from corpus_pairs.hunt3 import cut_reindexed, slots_case
-from corpus_pairs.models import NO_AUX, Slots, keep, tv_model
+from corpus_pairs.hunt3 import cut_reindexed, names_case, slots_case
+from corpus_pairs.models import NO_AUX, Slots, keep, tv_detector, tv_model
 from corpus_pairs.registry import Case, register_pair
 
 __all__ = ['getter']
@@ -234,4 +234,62 @@ def _simclr():
 def _teacher_into_resnet50():
     teacher, student = tv_model('resnet50'), tv_model('resnet18')
     return Case(keep(Slots(teacher=teacher, student=student)), teacher, None)
+
+
+
+# --- published neighbours whose names collide with other meanings
+
+
+def _vgg_from_bn(bn_model, arch='vgg11'):
+    """A plain vgg built from a vgg_bn's own convs and classifier (no batch norms): features indices shift."""
+    layers = [m for m in bn_model.features if not isinstance(m, nn.BatchNorm2d)]
+    plain = tv_model(arch)
+    plain.features = nn.Sequential(*layers)
+    plain.classifier = bn_model.classifier
+    return plain
+
+
+@register_pair('h4-vgg11->vgg11_bn(convs shared)', 'identity',
+               note="a vgg11 checkpoint into vgg11_bn whose convs are vgg11's: features.N -> the conv's "
+                    'index after the inserted BatchNorms; features.0 keeps its name, features.18 names '
+                    'another conv of the same shape in each; the BatchNorms get nothing')
+def _vgg11_to_bn():
+    bn_model = tv_model('vgg11_bn')
+    return Case(keep(_vgg_from_bn(bn_model)), bn_model, None)
+
+
+@register_pair('h4-vgg11_bn->vgg11(convs shared)', 'identity',
+               note='the same backwards: a vgg11_bn checkpoint into vgg11 (its BatchNorms belong nowhere)')
+def _vgg11_bn_to_plain():
+    bn_model = tv_model('vgg11_bn')
+    return Case(keep(bn_model), _vgg_from_bn(bn_model), None)
+
+
+@register_pair('h4-vgg16->vgg16_bn(convs shared)', 'identity',
+               note="a vgg16 checkpoint into vgg16_bn whose convs are vgg16's: every conv after the "
+                    'first moves to another index; same names name other convs or BatchNorms')
+def _vgg16_to_bn():
+    bn_model = tv_model('vgg16_bn')
+    return Case(keep(_vgg_from_bn(bn_model, 'vgg16')), bn_model, None)
+
+
+@register_pair('h4-retinanet->fcos', 'names',
+               note='a retinanet_resnet50_fpn checkpoint into fcos_resnet50_fpn: backbone and fpn '
+                    '(LastLevelP6P7(256, 256) in both) by names; the head towers differ '
+                    '(GroupNorm in fcos): unjudged')
+def _retinanet_fcos():
+    src, dst = tv_detector('retinanet_resnet50_fpn')(), tv_detector('fcos_resnet50_fpn')()
+    case = names_case(src, dst, [('backbone.', 'backbone.')])
+    head = [k for k in dst.state_dict() if k.startswith('head.')]
+    return Case(case.source, dst, case.truth, unjudged=head)
+
+
+@register_pair('h4-fcos->retinanet', 'names',
+               note='an fcos_resnet50_fpn checkpoint into retinanet_resnet50_fpn: backbone and fpn by '
+                    'names; the heads unjudged')
+def _fcos_retinanet():
+    src, dst = tv_detector('fcos_resnet50_fpn')(), tv_detector('retinanet_resnet50_fpn')()
+    case = names_case(src, dst, [('backbone.', 'backbone.')])
+    head = [k for k in dst.state_dict() if k.startswith('head.')]
+    return Case(case.source, dst, case.truth, unjudged=head)
 
