@@ -56,7 +56,8 @@ siblings side by side, extra heads), :mod:`corpus_pairs.hunt4_names`
 torchvision idioms, detector <-> segmenter), :mod:`corpus_pairs.hunt4_flat`
 (Caffe, MXNet and Detectron 1 flat names, in model order or sorted),
 :mod:`corpus_pairs.hunt4_more` (efficientnet_pytorch names, neighbours
-whose names collide, unrelated networks).
+whose names collide, converted checkpoints into detectors and beside a
+sibling, an unrelated network).
 :mod:`corpus_pairs.registry` holds the cases and the registry,
 :mod:`corpus_pairs.models` the shared model building blocks.
 

@@ -1,6 +1,7 @@
 """
 Hunt 4, more: efficientnet_pytorch's names, neighbours whose names collide
-with other meanings (faster R-CNN v1 -> v2), and a
+with other meanings (faster R-CNN v1 -> v2), converted (Detectron 1, Caffe,
+efficientnet_pytorch) checkpoints into detectors and beside a sibling, and a
 checkpoint of an unrelated network some of whose layers have the model's
 shapes (nothing belongs: every tensor loaded is wrong).
 
@@ -12,7 +13,8 @@ Example:
 import re
 
 from corpus_pairs.hunt4_names import renamed_state
-from corpus_pairs.models import keep, tv_detector, tv_model
+from corpus_pairs.hunt4_flat import caffe_resnet_name, detectron1_resnet_name
+from corpus_pairs.models import Slots, keep, tv_detector, tv_model, tv_segmenter
 from corpus_pairs.registry import Case, register_pair
 
 __all__ = ['lukemelas_efficientnet_name']
@@ -104,3 +106,51 @@ register_pair('h4-resnet50->densenet121 (unrelated)', 'names',
               note='a resnet50 checkpoint into densenet121: another network (the stems have one shape, '
                    "some 1x1 convs and norms too); nothing belongs (the truth is empty)")(
     lambda: Case(keep(tv_model('resnet50')), tv_model('densenet121'), {}))
+
+
+# --- converted checkpoints into detectors, and beside a sibling
+
+
+def _renamed_into(rename, make):
+    """``make() -> (module whose tensors are renamed, destination holding it)``."""
+    part, dst = make()
+    return Case(renamed_state(part, rename), dst, None)
+
+
+def _frcnn_body():
+    det = tv_detector('fasterrcnn_resnet50_fpn')()
+    return det.backbone.body, det
+
+
+def _deeplab_body():
+    seg = tv_segmenter('deeplabv3_resnet50')()
+    return seg.backbone, seg
+
+
+def _beside(arch, other):
+    model = tv_model(arch)
+    return model, Slots(a=tv_model(other), b=model)
+
+
+for _name, _rename, _make, _note in [
+    ('h4-detectron1-names->fasterrcnn', detectron1_resnet_name, _frcnn_body,
+     'a Detectron 1 R-50 checkpoint (res2_0_branch2a_w, _bn_s, _bn_b; no statistics) into '
+     "fasterrcnn_resnet50_fpn: the detector's backbone.body (FrozenBatchNorm2d)"),
+    ('h4-caffe-names->deeplabv3', caffe_resnet_name, _deeplab_body,
+     'a Caffe ResNet-50 checkpoint (res2a_branch2a, bn / scale split) into deeplabv3_resnet50: '
+     "the segmenter's backbone (dilated, same shapes)"),
+    ('h4-caffe-names->wide_resnet50_2+resnet50', caffe_resnet_name, lambda: _beside('resnet50', 'wide_resnet50_2'),
+     'a Caffe ResNet-50 checkpoint into Slots(a = wide_resnet50_2, b = resnet50): b only'),
+    ('h4-lukemelas-efficientnet-names->mobilenet_v2+efficientnet_b0', None,
+     lambda: _beside('efficientnet_b0', 'mobilenet_v2'),
+     'an efficientnet_pytorch efficientnet-b0 checkpoint into Slots(a = mobilenet_v2, b = '
+     'efficientnet_b0) (the stems and first blocks have the same shapes): b only'),
+]:
+    register_pair(_name, 'identity', cross_naming=True, note=_note)(
+        lambda r=_rename, f=_make: _renamed_into(r, f) if r else _lukemelas_beside(f))
+
+
+def _lukemelas_beside(make):
+    part, dst = make()
+    index = _flat_index(part)
+    return Case(renamed_state(part, lambda k: lukemelas_efficientnet_name(k, index)), dst, None)
