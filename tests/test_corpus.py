@@ -209,6 +209,34 @@ KNOWN_WRONG: dict = {
     # The first hunt's 54 cells, hunt 2's 44 and hunt 3's 75 (and the
     # two VGG cells of structure found after it) were fixed in the solvers; a
     # new failure goes here as a strict xfail with its measured numbers.
+    # Left (hunt 4, all value-judged):
+    #
+    # debatable: a plain vgg into its _bn sibling (the convs shared,
+    # so every conv after the first moves to another index) or back: the
+    # name modes load same-named convs of other places (shoved when the
+    # shapes differ, copied at features.18 where they agree); structure
+    # places all, auto leaves them out. A conv bias into a BatchNorm of the
+    # same name (strict, module-hack) was fixed (7 -> 6 wrong on vgg11).
+    ('h4-vgg11->vgg11_bn(convs shared)', 'strict'): '8/22 correct, 6 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'module-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'prefix-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'embedding'): '12/22 correct, 4 wrong',
+    ('h4-vgg11->vgg11_bn(convs shared)', 'isomorphism'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'strict'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'module-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'prefix-hack'): '8/22 correct, 6 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'embedding'): '12/22 correct, 4 wrong',
+    ('h4-vgg11_bn->vgg11(convs shared)', 'isomorphism'): '8/22 correct, 6 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'strict'): '8/32 correct, 10 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'module-hack'): '8/32 correct, 10 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'prefix-hack'): '8/32 correct, 10 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'embedding'): '10/32 correct, 6 wrong',
+    ('h4-vgg16->vgg16_bn(convs shared)', 'isomorphism'): '8/32 correct, 10 wrong',
+    # hunt 4: a resnet50 checkpoint into densenet121 (nothing belongs): structure
+    # places the stem and scatters 1x1 convs and BatchNorms of layer2's blocks
+    # over dense layers of block 2 (one bottleneck's norms into two dense layers)
+    ('h4-resnet50->densenet121 (unrelated)', 'structure'): '0/0 correct, 52 wrong',
+    ('h4-resnet50->densenet121 (unrelated)', 'auto'): '0/0 correct, 52 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode

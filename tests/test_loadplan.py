@@ -589,3 +589,27 @@ def test_len_of_every_info_value_still_works():
     assert ub.map_vals(len, ub.dict_diff(info, ['seen'])) == {
         'mapping': 4, 'self_unset': 2, 'other_unused': 2,
         'association': len('isomorphism'), 'plan': 6}
+
+
+def test_a_module_paired_with_another_kind_sends_nothing():
+    # vgg11 -> vgg11_bn by name: features.1 is a conv in one and a BatchNorm
+    # in the other; the conv's 4-d weight cannot go, so its bias must not go
+    # into the BatchNorm's bias either (it did: a conv bias in a norm)
+    src = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 3),
+                              torch.nn.Linear(2, 2)).state_dict()
+    dst = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                              torch.nn.Linear(2, 2))
+    for association in ('strict', 'embedding', 'auto'):
+        plan = plan_load(dst, src, association=association)
+        loaded = {e.src_key: e.dst_key for e in plan.loaded}
+        assert loaded == {'0.weight': '0.weight', '0.bias': '0.bias',
+                          '2.weight': '2.weight', '2.bias': '2.bias'}, association
+        skipped = {e.src_key: e.reason for e in plan.entries if e.action == 'skip'}
+        assert association != 'strict' or 'different kinds' in skipped['1.bias']
+    # a pair the user named is kept
+    plan = plan_load(dst, src, association='strict', rename={'1.bias': '1.bias'})
+    assert '1.bias' in {e.src_key for e in plan.loaded}
+    # a reshape is no other kind: a 1x1 conv head into a Linear loads whole
+    head = torch.nn.Sequential(torch.nn.Conv2d(4, 3, 1)).state_dict()
+    plan = plan_load(torch.nn.Sequential(torch.nn.Linear(4, 3)), head, association='strict')
+    assert [e.src_key for e in plan.loaded] == ['0.weight', '0.bias']

@@ -46,7 +46,7 @@ from torch_liberator.keyrules import KeyFilter, Patterns, rename_keys
 from torch_liberator.plantypes import LoadPlan, PlanEntry, unset_model_keys
 from torch_liberator.policies import ACTIONS, MangleRules
 from torch_liberator.preflight import check_destination, check_pairs
-from torch_liberator.shapes import TensorSpec
+from torch_liberator.shapes import TensorSpec, shape_relation
 from torch_liberator.tensorsource import (SourceLike, StateDictSource,
                                           TensorSource, open_source)
 
@@ -220,7 +220,7 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
     Example:
         >>> from torch_liberator.loadplan import build_plan
         >>> from torch_liberator.tensorsource import SpecSource
-        >>> from torch_liberator.shapes import TensorSpec
+        >>> from torch_liberator.shapes import TensorSpec, shape_relation
         >>> plan = build_plan(SpecSource({'w': TensorSpec((3,))}), {'w': TensorSpec((2,))})
         >>> plan.entries[0].action, plan.entries[0].outcome, plan.entries[0].policy
         ('shove', 'partial_add_some', 'corner')
@@ -283,6 +283,7 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
             policy=decision.policy, reason=decision.reason or '',
             given=key in given, decision=decision))
 
+    entries = _drop_other_kinds(entries)
     tied = _tied_keys(dst_tensors) if dst_tensors is not None else {}
     hints = []
     for e in entries:
@@ -296,6 +297,37 @@ def build_plan(src: TensorSource, dst_specs: Mapping[str, TensorSpec],
         plan = check_tensors(plan, src.read(e.src_key for e in plan.loaded),
                              dst_tensors)
     return plan
+
+
+def _drop_other_kinds(entries):
+    """
+    A module paired with another kind of module sends nothing: when one of
+    its tensors is skipped because the ranks differ (a conv's 4-d weight
+    against a BatchNorm's 1-d one), the pair's other tensors (the conv's
+    bias into the BatchNorm's bias) are skipped too. Pairs the user gave in
+    ``rename`` are kept.
+    """
+    def module(key):
+        return key.rpartition('.')[0]
+
+    other = {}
+    for e in entries:
+        if (e.action == 'skip' and e.dst_key is not None and not e.given and e.dst_spec is not None
+                and shape_relation(e.src_spec.shape, e.dst_spec.shape) == 'different_rank'):
+            other[module(e.src_key), module(e.dst_key)] = e
+    if not other:
+        return entries
+    out = []
+    for e in entries:
+        cause = (other.get((module(e.src_key), module(e.dst_key)))
+                 if e.loads and not e.given else None)
+        if cause is not None:
+            e = PlanEntry(e.src_key, e.dst_key, 'skip', 'skipped', e.src_spec, e.dst_spec,
+                          reason=f'{cause.src_key!r} {tuple(cause.src_spec.shape)} cannot go to '
+                                 f'{cause.dst_key!r} {tuple(cause.dst_spec.shape)}: the two '
+                                 'modules are of different kinds')
+        out.append(e)
+    return out
 
 
 def check_tensors(plan: LoadPlan, src_tensors: Mapping[str, torch.Tensor],

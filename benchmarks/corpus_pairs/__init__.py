@@ -50,8 +50,16 @@ checkpoints with extra keys, quantizable models),
 :mod:`corpus_pairs.hunt3_names` (HuggingFace ViT, mmdet / mmseg and Keras
 names, more timm <-> torchvision, segmentation, video and quantizable
 models), :mod:`corpus_pairs.hunt3_decoys` (hunt 3's wrong cells reduced),
-:mod:`corpus_pairs.rivals` (a shorter network beside a longer sibling of
-its family and itself, nested or with another head).
+:mod:`corpus_pairs.hunt4` (idioms on less used models, regrouped internals,
+siblings side by side, extra heads), :mod:`corpus_pairs.hunt4_names`
+(HuggingFace RegNet / EfficientNet and Keras names, timm checkpoints into
+torchvision idioms, detector <-> segmenter), :mod:`corpus_pairs.hunt4_flat`
+(Caffe, MXNet and Detectron 1 flat names, in model order or sorted),
+:mod:`corpus_pairs.hunt4_more` (efficientnet_pytorch names, neighbours
+whose names collide, converted checkpoints into detectors and beside a
+sibling, an unrelated network), :mod:`corpus_pairs.rivals` (a shorter
+network beside a longer sibling of its family and itself, nested, rebuilt
+by an idiom or with another head).
 :mod:`corpus_pairs.registry` holds the cases and the registry,
 :mod:`corpus_pairs.models` the shared model building blocks.
 
@@ -81,11 +89,16 @@ from corpus_pairs import sorted_keys
 from corpus_pairs import hunt3
 from corpus_pairs import hunt3_names
 from corpus_pairs import hunt3_decoys
+from corpus_pairs import hunt4
+from corpus_pairs import hunt4_names
+from corpus_pairs import hunt4_flat
+from corpus_pairs import hunt4_more
 from corpus_pairs import rivals
 
 #: the family modules; importing them registered their pairs, in report order
 FAMILIES = (idioms, detection, splits, slots, renamed, cross, foreign_names, published,
-            surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys, rivals)
+            surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys, hunt4, hunt4_names,
+            hunt4_flat, hunt4_more, rivals)
 
 __all__ = [
     'Case',

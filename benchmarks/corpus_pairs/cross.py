@@ -16,7 +16,7 @@ from torch import nn
 from corpus_pairs.models import NO_AUX, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair, truth_by_names
 
-__all__ = ['vit_truth']
+__all__ = ['regnet_truth', 'swin_truth', 'vit_truth']
 
 
 # --- cross-library pairs (truth written by hand, checked by equal outputs)
@@ -175,8 +175,15 @@ for _name, _args, _kw in [
         lambda a=_args, k=_kw: _timm_tv(*a, **k))
 
 
-def _regnet_truth(timm_keys):
-    """timm RegNet names -> torchvision's (timm: conv1..3, se, downsample; torchvision: proj first)."""
+def regnet_truth(timm_keys) -> dict:
+    """
+    timm RegNet names -> torchvision's (timm: conv1..3, se, downsample; torchvision: proj first).
+
+    Example:
+        >>> from corpus_pairs.cross import regnet_truth
+        >>> regnet_truth(['s2.b1.downsample.conv.weight'])
+        {'s2.b1.downsample.conv.weight': 'trunk_output.block2.block2-0.proj.0.weight'}
+    """
     parts = {'conv1.conv': 'f.a.0', 'conv1.bn': 'f.a.1', 'conv2.conv': 'f.b.0', 'conv2.bn': 'f.b.1',
              'se.fc1': 'f.se.fc1', 'se.fc2': 'f.se.fc2', 'conv3.conv': 'f.c.0', 'conv3.bn': 'f.c.1',
              'downsample.conv': 'proj.0', 'downsample.bn': 'proj.1'}
@@ -198,7 +205,7 @@ def _regnet_truth(timm_keys):
 def _regnet_case(timm_arch, tv_arch, timm_to_tv):
     a = timm_module().create_model(timm_arch, pretrained=False)
     b = tv_model(tv_arch)
-    truth = _regnet_truth(a.state_dict())
+    truth = regnet_truth(a.state_dict())
     if timm_to_tv:
         return Case(keep(a), b, truth, a, image())
     return Case(keep(b), a, {v: k for k, v in truth.items()}, b, image())
@@ -225,7 +232,15 @@ _SWIN_RULES = [  # timm name -> torchvision name
 ]
 
 
-def _swin_truth(timm_keys):
+def swin_truth(timm_keys) -> dict:
+    """
+    timm Swin names -> torchvision's.
+
+    Example:
+        >>> from corpus_pairs.cross import swin_truth
+        >>> swin_truth(['layers.1.downsample.norm.weight'])
+        {'layers.1.downsample.norm.weight': 'features.2.norm.weight'}
+    """
     truth = {}
     for key in timm_keys:
         for pattern, repl in _SWIN_RULES:
@@ -247,7 +262,7 @@ def _swin_truth(timm_keys):
                     'relative_position_index buffers get nothing')
 def _swin_cross():
     a = timm_module().create_model('swin_tiny_patch4_window7_224', pretrained=False)
-    return Case(keep(a), tv_model('swin_t'), _swin_truth(a.state_dict()), a, image(224))
+    return Case(keep(a), tv_model('swin_t'), swin_truth(a.state_dict()), a, image(224))
 
 
 @register_pair('tv-resnet50->timm-features_only(1,2)', 'names',
@@ -359,7 +374,7 @@ register_pair('timm-vit_base_patch32->tv-vit_b_32', 'outputs', cross_naming=True
 def _swin_cross_reverse():
     a = timm_module().create_model('swin_tiny_patch4_window7_224', pretrained=False)
     b = tv_model('swin_t')
-    truth = _swin_truth(a.state_dict())
+    truth = swin_truth(a.state_dict())
     return Case(keep(b), a, {v: k for k, v in truth.items()}, b, image(224))
 
 
