@@ -8,69 +8,30 @@ may be skipped on either side, so ``layer1.0.conv.weight`` corresponds to
 it agrees completely (``layer1.*`` <-> ``4.*`` in
 ``nn.Sequential(*list(resnet.children())[:-2])``).
 
-Three rules keep the result trustworthy:
+The node pairs are scored by :class:`torch_liberator.embedder.Embedder`
+(its docstring gives the rules: a module's tensors go to one module or to
+none, shapes rank the candidates, ties are left out). This module tries the
+starts and makes the mapping:
 
-* a module's tensors (the keys directly below one node) go to one module or
-  to none: they are matched by name below the image of their module, and a
-  module whose tensors include a pair of different ranks (a convolution
-  against a BatchNorm) is not matched at all;
-* shapes rank the candidates: a pair of the same tensor (equal shapes, or
-  equal but for size-1 dimensions) beats a pair to shove (same rank, other
-  sizes), which is kept only when the two keys have the same relative path
-  (a 1000-class head into a 10-class head);
-* two equally good candidates are a tie, not a choice: the source subtree is
-  left out and reported as ambiguous. Being closer (fewer levels skipped) is
-  not a tie.
-
-Algorithm:
-    Top-down matching from a start pair (the two roots, the nodes below
-    either root's chain of wrapper levels such as ``backbone.bottom_up``, or
-    the anchors found by
-    :func:`torch_liberator.subtree_isomorphism.find_anchors`); the best
-    start that its own pairs support wins (a refused start, see
-    :func:`~torch_liberator.subtree_isomorphism.start_is_supported`, does
-    not hide the others). For a
-    matched pair ``(u, v)`` the module tensors of ``u`` are matched to those
-    of ``v`` by name, and the inner children of ``u`` are placed below ``v``:
-
-    1. a child goes to the child of ``v`` with the same label when that
-       explains every key below it with the same tensors;
-    2. the others compete for candidates: the same-label child of ``v``, the
-       shallowest free same-label nodes deeper below ``v`` (levels inserted
-       in the destination), and children or grandchildren of ``v`` with
-       another label whose subtree agrees completely with shapes (a renamed
-       level: ``layer1`` <-> ``4``, or ``layer1`` <-> ``body.0``), or, for
-       two lists of the same items, one named at least (``layer1.{0,1}``
-       <-> ``res2.{0,1}``), in part: every item found its namesake and every
-       pair below is of the same tensor (the positions are kept, and the
-       names below them agree). A lone
-       module (tensors, no submodules) is renamed only to a lone module,
-       only to a child of ``v``, only when one of the two labels is a
-       number (``conv1`` <-> ``0``), and never below a skipped level: its
-       shapes alone would speak for it. Candidates are granted best score
-       first; equal best scores for one source, or for one destination,
-       make a tie;
-    3. a child that found nothing is skipped (a level missing in the
-       destination): its inner children compete below ``v`` instead. A
-       numbered child (an item of a list) is never skipped, and a number
-       below a skipped level is not sought deeper below ``v``: the number
-       alone does not say which list it was in (``stages.0.blocks.2`` is
-       not ``features.2``).
-
-    Taken destination subtrees are never reused, nor their ancestors, so the
-    result is one-to-one and preserves ancestry. Scores are tuples
-    ``(same tensors, tensors to shove, agreeing labels, -levels skipped)``
-    compared in that order, memoized per node pair.
+* the starts are the two roots, the nodes below either root's chain of
+  wrapper levels such as ``backbone.bottom_up``, and the anchors found by
+  :func:`torch_liberator.subtree_isomorphism.find_anchors`; the best start
+  that its own pairs support wins (a refused start, see
+  :func:`~torch_liberator.subtree_isomorphism.start_is_supported`, does
+  not hide the others), the one with fewer skipped levels among equals;
+* equally good starts that disagree make their disagreements ambiguous;
+* a renamed start that is one stage of several repeats beside it;
+* a mapping that fills the model's lists in part (a checkpoint of a shorter
+  network in a longer sibling) is contested by a place filled whole
+  (:func:`whole_rivals`).
 
 Notes:
-    Cost: each source node is scored against the same-label destination
-    nodes near its parent's image — one when structures agree, at most
-    ``MAX_CANDIDATES`` otherwise — plus, where labels disagree, against the
-    differently-labeled siblings that could be renamed ones (as many keys
-    below, or lists of the same items; at most ``RENAME_LIMIT`` pairs per
-    node pair); with ``O(log N)`` lookups that is ``O(N log N)`` for ``N`` keys
-    when names mostly agree. A full ordered-forest dynamic program (the
-    published 0.2 solver) costs ``O(N^2)`` or more.
+    Cost: a few starts, each scored by the memoized
+    :class:`~torch_liberator.embedder.Embedder` (``O(N log N)`` for ``N`` keys
+    when names mostly agree; see :mod:`torch_liberator.embedder`); the
+    rivals of a mapping that fills lists in part add the starts of the model
+    modules of half to all the checkpoint's size. A full ordered-forest
+    dynamic program (the published 0.2 solver) costs ``O(N^2)`` or more.
 
 Example:
     >>> from torch_liberator.keytree import KeyTree
@@ -84,447 +45,14 @@ Example:
     features.0.weight -> features.block.0.weight
     features.1.weight -> features.block.1.weight
 """
-import heapq
-from bisect import bisect_right, insort
 from collections import Counter
 
+from torch_liberator.embedder import RENAME_LIMIT, Embedder
 from torch_liberator.keygroups import is_word
-from torch_liberator.keytree import pair_tier
 from torch_liberator.subtree_isomorphism import (
     is_renamed, list_items, merge_tied, shove_is_positional, start_is_supported)
 
-__all__ = ['MAX_CANDIDATES', 'RENAME_LIMIT', 'embedding_mapping', 'whole_rivals']
-
-#: at most this many same-label destination nodes are tried for one child
-MAX_CANDIDATES = 8
-
-#: at most this many same-label nodes are scanned to find the shallowest
-SCAN_LIMIT = 4096
-
-#: at most this many (source child, renamed destination node) pairs that
-#: could agree (as many keys below each, or lists of the same items) are
-#: scored below one node pair
-RENAME_LIMIT = 1024
-
-_ZERO = (0, 0, 0, 0)
-
-
-class _Claims:
-    """Disjoint destination subtrees already taken, as pre-order intervals."""
-
-    def __init__(self, tree):
-        self.tree = tree
-        self.starts = []
-        self.ends = {}
-
-    def is_free(self, node):
-        """True when ``node`` is neither inside nor above a taken subtree."""
-        starts = self.starts
-        i = bisect_right(starts, node)
-        if i and self.ends[starts[i - 1]] > node:
-            return False  # inside (or equal to) a taken subtree
-        return not (i < len(starts) and starts[i] < self.tree.end[node])
-
-    def take(self, node):
-        insort(self.starts, node)
-        self.ends[node] = self.tree.end[node]
-
-
-def _module_index(tree):
-    """Per node: ``{label: key node}`` of its leaf keys, and its inner children."""
-    leaves = [None] * tree.num_nodes
-    inner = [()] * tree.num_nodes
-    children, keys, labels = tree.children, tree.key, tree.label
-    for node in range(tree.num_nodes):
-        kids = children[node]
-        if not kids:
-            continue
-        found = {labels[c]: c for c in kids
-                 if not children[c] and keys[c] is not None}
-        leaves[node] = found or None
-        if len(found) < len(kids):
-            inner[node] = [c for c in kids if children[c]]
-    return leaves, inner
-
-
-def _down_chain(leaves, inner, node):
-    """Follow single inner children down to the first node with tensors."""
-    while leaves[node] is None and len(inner[node]) == 1:
-        node = inner[node][0]
-    return node
-
-
-def _numbers_carry(items, parents, siblings, tree, inner):
-    """
-    Whether list items found below levels inserted on one side (children of
-    the nodes ``parents`` of ``tree``) may be matched by their numbers to the
-    numbered nodes ``items`` of the other side: only when their numbers
-    still say which item they are. Not when a number occurs under two of
-    the parents (a list split in parts, each renumbered from 0), nor beside
-    them (a numbered node among ``siblings``), nor when there are fewer
-    items than on the other side (the list's head moved elsewhere: its
-    renumbered tail would pass for it).
-    """
-    if not parents or any(tree.label[s].isdigit() for s in siblings):
-        return False
-    numbers = [tree.label[g] for p in parents for g in inner[p]
-               if tree.label[g].isdigit()]
-    return len(set(numbers)) == len(numbers) >= len(items)
-
-
-class _Embedder:
-
-    def __init__(self, tree1, tree2):
-        self.tree1 = tree1
-        self.tree2 = tree2
-        self.leaves1, self.inner1 = _module_index(tree1)
-        self.leaves2, self.inner2 = _module_index(tree2)
-        self.memo = {}
-        self.named_pairs1 = None  # (parent label, label) of the source's nodes
-        self.shapes_known = (
-            any(tree1.shape[n] is not None for n in tree1.keys_below(0))
-            and any(tree2.shape[n] is not None for n in tree2.keys_below(0)))
-
-    def _leaf_pairs(self, x, y):
-        """
-        The module tensors of source node ``x`` matched by name to those of
-        destination node ``y``: ``(pairs, same, shove)``; nothing when some
-        pair has different ranks (a module never takes another kind's).
-        """
-        leaves1, leaves2 = self.leaves1[x], self.leaves2[y]
-        if not (leaves1 and leaves2):
-            return [], 0, 0
-        t1, t2 = self.tree1, self.tree2
-        pairs = []
-        fair = 0
-        for label, a in leaves1.items():
-            b = leaves2.get(label)
-            if b is None:
-                continue
-            tier = pair_tier(t1, a, t2, b)
-            if tier == 2:
-                return [], 0, 0
-            pairs.append((a, b, tier))
-            fair += tier
-        return pairs, len(pairs) - fair, fair
-
-    def score(self, u, v):
-        """Score of matching ``u`` to ``v``; memoized with its choices."""
-        found = self.memo.get((u, v))
-        if found is not None:
-            return found[0]
-        t1, t2 = self.tree1, self.tree2
-        claims = _Claims(t2)
-        sources = self.inner1[u]
-        leafpairs, good, fair = self._leaf_pairs(u, v)
-        skips = 0
-        if not leafpairs and self.leaves1[u] and not self.leaves2[v]:
-            # levels inserted between the module and its tensors in the
-            # destination: v is a chain of single children down to them
-            w = _down_chain(self.leaves2, self.inner2, v)
-            if w != v:
-                leafpairs, good, fair = self._leaf_pairs(u, w)
-                for _, b, _ in leafpairs:
-                    claims.take(b)  # w's tensors; its children stay free
-                if leafpairs:
-                    skips = t2.depth[w] - t2.depth[v]
-        elif not leafpairs and self.leaves2[v] and not self.leaves1[u]:
-            # ... or in the source
-            x = _down_chain(self.leaves1, self.inner1, u)
-            if x != u:
-                leafpairs, good, fair = self._leaf_pairs(x, v)
-                if leafpairs:
-                    sources = self.inner1[x]
-                    skips = t1.depth[x] - t1.depth[u]
-        if (u and t1.key[u] is not None and t2.key[v] is not None
-                and pair_tier(t1, u, t2, v) < 2):
-            # a key that also has children (rare): the node itself
-            tier = pair_tier(t1, u, t2, v)
-            leafpairs.append((u, v, tier))
-            good += not tier
-            fair += tier
-        choices = []
-        placed = _ZERO
-        if sources:
-            placed = self._place(sources, v, claims, choices,
-                                 renames=not self._positional(u, v))
-        result = (good + placed[0], fair + placed[1],
-                  len(leafpairs) + placed[2], placed[3] - skips)
-        self.memo[(u, v)] = (result, leafpairs, choices)
-        return result
-
-    def _same_list(self, c, d):
-        """
-        True when the lists ``c`` and ``d`` (``layer1`` and ``res2``, one
-        named at least) hold the same items and each item of ``c`` went to
-        its namesake when ``c`` was scored against ``d``: the positions are
-        kept, so the names below the items speak for the rename even where
-        the two agree only in part.
-        """
-        t1, t2 = self.tree1, self.tree2
-        if t1.label[c].isdigit() and t2.label[d].isdigit():
-            return False  # an item renumbered as another: only positions
-        items = list_items(t1, c)
-        if not items or items != list_items(t2, d):
-            return False
-        _, _, choices = self.memo[(c, d)]
-        paired = {(x, y) for kind, x, y in choices if kind == 'pair'}
-        return all((x, t2.child(d, t1.label[x])) in paired
-                   for x in t1.children[c])
-
-    def _deeper(self, c, v, claims, direct):
-        """The shallowest free inner nodes below ``v`` labeled like ``c``."""
-        t2 = self.tree2
-        children2 = t2.children
-        best_depth = None
-        found = []
-        for scanned, w in enumerate(t2.nodes_labeled(self.tree1.label[c], v)):
-            if scanned >= SCAN_LIMIT:
-                break
-            if w == direct or not children2[w] or t2.parent[w] == v:
-                continue
-            d = t2.depth[w]
-            if best_depth is not None and d > best_depth:
-                continue
-            if not claims.is_free(w):
-                continue
-            if best_depth is None or d < best_depth:
-                best_depth, found = d, []
-            found.append(w)
-        return found[:MAX_CANDIDATES]
-
-    def _lone_fits(self, c, w):
-        """
-        Whether the lone module ``c`` may go to ``w``, found below levels
-        inserted in the destination: not when ``w``'s parent has another
-        name (or a number) and the source has a module of ``w``'s name below a parent of
-        that name (``norm`` is not ``layers_2.downsample.norm`` while
-        ``layers.2.downsample.norm`` exists: a final norm and a patch
-        merging's norm of one width).
-        """
-        t1, t2 = self.tree1, self.tree2
-        parent_label = t2.label[t2.parent[w]]
-        if parent_label == t1.label[t1.parent[c]] and not parent_label.isdigit():
-            return True  # (equal numbers are no evidence: any list has a 0)
-        if self.named_pairs1 is None:
-            self.named_pairs1 = {(t1.label[t1.parent[n]], t1.label[n])
-                                 for n in range(1, t1.num_nodes)}
-        return (parent_label, t2.label[w]) not in self.named_pairs1
-
-    def _positional(self, u, v):
-        """
-        True when ``u`` and ``v`` are items of the same number in lists of
-        different lengths whose names differ (``features.2`` and ``2`` of a
-        flattened list): only the position pairs them, so what lies below
-        must agree by names, and no level below is renamed.
-        """
-        t1, t2 = self.tree1, self.tree2
-        p1, p2 = t1.parent[u], t2.parent[v]
-        return (p1 is not None and p2 is not None and t1.label[u].isdigit()
-                and t1.label[p1] != t2.label[p2]
-                and len(t1.children[p1]) != len(t2.children[p2]))
-
-    def _place(self, sources, v, claims, choices, skipped=False, renames=True):
-        """
-        Match the inner source nodes ``sources`` (siblings, or the children
-        of skipped levels when ``skipped``) to disjoint inner nodes below
-        destination ``v``; levels renamed only when ``renames``. Returns the
-        summed score.
-        """
-        t1, t2 = self.tree1, self.tree2
-        total = [0, 0, 0, 0]
-
-        def grant(c, d, s):
-            claims.take(d)
-            choices.append(('pair', c, d))
-            for i in range(4):
-                total[i] += s[i]
-
-        # 1. same label directly below v, when it explains everything
-        pending = []
-        for c in sources:
-            d = t2.child(v, t1.label[c])
-            if d is not None and (not t2.children[d] or not claims.is_free(d)):
-                d = None
-            if d is None:
-                pending.append((c, []))
-                continue
-            s = self.score(c, d)
-            s = (s[0], s[1], s[2] + 1, s[3])
-            if s[0] == t1.num_keys_below(c):
-                grant(c, d, s)
-            else:
-                pending.append((c, [(s, d)] if s[0] or s[1] else []))
-        if not pending:
-            return tuple(total)
-        # 2. candidates: deeper same-label nodes, renamed children of v
-        src_labels = {t1.label[c] for c, _ in pending}
-        renamed = [d for d in self.inner2[v]
-                   if t2.label[d] not in src_labels and claims.is_free(d)]
-        # ... and their children: a destination level inserted above
-        # renamed ones (a resnet's conv1 and layer1 as stem.0 and body.0)
-        # (numbers below another parent are no same-label candidates)
-        renamed += [g for d in renamed for g in self.inner2[d]
-                    if t2.label[g] not in src_labels or t2.label[g].isdigit()]
-        # a renamed level is recognized by its shapes, and only at a bounded
-        # cost: only (source, destination) pairs with as many keys below
-        # each can agree whole, so only they count against the limit
-        # ... or two lists of the same items (layer1.{0,1} <-> res2.{0,1})
-        renamed_for = {}
-        if self.shapes_known and renamed and renames:
-            by_count, by_items = {}, {}
-            for d in renamed:
-                by_count.setdefault(t2.num_keys_below(d), []).append(d)
-                items = list_items(t2, d)
-                if items:
-                    by_items.setdefault(items, []).append(d)
-            renamed_for = {
-                c: set(by_count.get(t1.num_keys_below(c), ())).union(
-                    by_items.get(list_items(t1, c), ()))
-                for c, _ in pending}
-            if sum(map(len, renamed_for.values())) > RENAME_LIMIT:
-                renamed_for = {}
-        heap = []
-        deeper_of = {}
-        for c, cands in pending:
-            if skipped and t1.label[c].isdigit():
-                # a number below a skipped level, sought deeper below v:
-                # levels missing on both sides, and an item's number alone
-                # says nothing about which list it was in
-                deeper_of[c] = ()
-            else:
-                deeper_of[c] = self._deeper(c, v, claims, cands[0][1] if cands else None)
-                if not self.inner1[c]:
-                    deeper_of[c] = [w for w in deeper_of[c] if self._lone_fits(c, w)]
-        if not _numbers_carry(
-                [c for c in sources if t1.label[c].isdigit()],
-                {t2.parent[w] for c, ws in deeper_of.items()
-                 if t1.label[c].isdigit() for w in ws},
-                self.inner2[v], t2, self.inner2):
-            for c in deeper_of:
-                if t1.label[c].isdigit():
-                    deeper_of[c] = ()
-        for order, (c, cands) in enumerate(pending):
-            for w in deeper_of[c]:
-                s = self.score(c, w)
-                if s[0]:
-                    cands.append(((s[0], s[1], s[2] + 1,
-                                   s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
-            need = t1.num_keys_below(c)
-            bare = not self.inner1[c]
-            for d in sorted(renamed_for.get(c, ())):
-                if bare != (not self.inner2[d]):
-                    continue  # a module with submodules is no lone module
-                if bare and (skipped or t2.parent[d] != v or not (
-                        t1.label[c].isdigit() or t2.label[d].isdigit())):
-                    # a lone module renamed is trusted only as a sibling
-                    # of matched ones, numbered on one side at least (conv1
-                    # -> 0 in nn.Sequential(*resnet.children())); two names
-                    # (head_a, head_b), or a level skipped above, and only
-                    # its shapes would speak for it
-                    continue
-                s = self.score(c, d)
-                have = t2.num_keys_below(d)
-                if s[0] != need or need != have:
-                    if (t1.nodes_labeled(t2.label[d], c)
-                            or t2.nodes_labeled(t1.label[c], d)):
-                        # unless both subtrees agree whole, an inserted
-                        # level, not a renamed one
-                        continue
-                whole = s[0] == need == have
-                if not whole and not self._same_list(c, d):
-                    continue
-                if s[0] and not s[1]:
-                    if t2.parent[d] != v:
-                        s = (s[0], s[1], s[2], s[3] - 1)
-                    cands.append((s, d))
-            for s, d in cands:
-                heap.append((tuple(-x for x in s), order, d, c, s))
-        heapq.heapify(heap)
-        done = set()
-        while heap:
-            group = [heapq.heappop(heap)]
-            while heap and heap[0][0] == group[0][0]:
-                group.append(heapq.heappop(heap))
-            wants = {}   # source -> free destinations at this score
-            wanted = {}  # destination -> sources at this score
-            for _, _, d, c, s in group:
-                if c in done or not claims.is_free(d):
-                    continue
-                wants.setdefault(c, []).append(d)
-                wanted.setdefault(d, []).append(c)
-            # places granted at one score must not nest: nested ones rival
-            clear = sorted(ds[0] for c, ds in wants.items()
-                           if len(ds) == 1 and len(wanted[ds[0]]) == 1)
-            for d1, d2 in zip(clear, clear[1:]):
-                if d2 < t2.end[d1]:
-                    wanted[d1] = wanted[d1] + wanted[d2]
-                    wanted[d2] = wanted[d1]
-            for c, ds in wants.items():
-                if c in done:
-                    continue
-                d = ds[0]
-                if len(ds) == 1 and len(wanted[d]) == 1:
-                    grant(c, d, group[0][4])  # the group shares one score
-                    done.add(c)
-                    continue
-                # a tie: equally good places for c, or rivals for its place
-                rivals = {r for d2 in ds for r in wanted[d2]}
-                for r in rivals:
-                    if r not in done:
-                        done.add(r)
-                        choices.append(('tie', r, tuple(sorted(wants[r]))))
-                for d2 in ds:
-                    if len(wanted[d2]) > 1 and claims.is_free(d2):
-                        claims.take(d2)  # nobody gets a contested place
-        # 3. a source level with no counterpart: place its children instead;
-        # never a numbered level (an item of a list: skipping it would let
-        # its siblings' equally numbered children pass for one another)
-        missing = [c for c, _ in pending
-                   if c not in done and not t1.label[c].isdigit()]
-        numbered = [c for c in missing
-                    if any(t1.label[g].isdigit() for g in self.inner1[c])]
-        keep_numbers = _numbers_carry(
-            [c for c in self.inner2[v] if t2.label[c].isdigit()],
-            numbered, sources, t1, self.inner1)
-        grandchildren = [g for c in missing for g in self.inner1[c]
-                         if keep_numbers or not t1.label[g].isdigit()]
-        if grandchildren:
-            s = self._place(grandchildren, v, claims, choices, skipped=True,
-                            renames=renames)
-            if s[0] or s[1]:
-                for i in range(4):
-                    total[i] += s[i]
-                total[3] -= len(missing)
-        return tuple(total)
-
-    def collect(self, u, v):
-        """
-        Matched key pairs ``(a, b, tier)`` below the pair ``(u, v)``, and the
-        ties ``(source node, destination nodes)`` met on the way.
-        """
-        pairs, ties = [], []
-        stack = [(u, v)]
-        while stack:
-            a, b = stack.pop()
-            _, leafpairs, choices = self.memo[(a, b)]
-            pairs.extend(leafpairs)
-            for kind, c, d in choices:
-                if kind == 'pair':
-                    stack.append((c, d))
-                else:
-                    ties.append((c, d))
-        return pairs, ties
-
-
-def _hanging(embedder, side):
-    """The root of one side, and the node below its chain of wrapper
-    levels (levels holding one submodule and no tensors), if any."""
-    tree = embedder.tree1 if side == 1 else embedder.tree2
-    leaves, inner = ((embedder.leaves1, embedder.inner1) if side == 1
-                     else (embedder.leaves2, embedder.inner2))
-    below = _down_chain(leaves, inner, tree.root)
-    return [tree.root] if below == tree.root else [tree.root, below]
+__all__ = ['embedding_mapping', 'whole_rivals']
 
 
 def _around(tree, node):
@@ -648,7 +176,7 @@ def _rival_starts(embedder, starts, n):
     places = [v for v in range(t2.num_nodes)
               if t2.key[v] is None and low <= t2.num_keys_below(v) <= high]
     return list(dict.fromkeys(list(starts) + [
-        (u, v) for u in _hanging(embedder, 1) for v in places]))
+        (u, v) for u in embedder.hanging(1) for v in places]))
 
 
 def _contest(embedder, starts, chosen):
@@ -725,7 +253,7 @@ def whole_rivals(tree1, tree2, mapping, anchors=()):
     chosen = {tree1.node_of_key(k): tree2.node_of_key(v) for k, v in mapping.items()}
     if not chosen or not _fills_lists_in_part(tree2, chosen.values()):
         return {}  # (the cheap test first: most mappings fill what they touch)
-    embedder = _Embedder(tree1, tree2)
+    embedder = Embedder(tree1, tree2)
     _, tied = _contest(embedder, anchors, chosen)
     keys1, keys2 = tree1.key, tree2.key
     return {keys1[a]: tuple(keys2[b] for b in sorted(bs)) for a, bs in sorted(tied.items())}
@@ -758,12 +286,12 @@ def embedding_mapping(tree1, tree2, anchors=()):
         >>> embedding_mapping(src, dst)
         ({'module.conv.weight': 'conv.weight', 'module.conv.bias': 'conv.bias'}, {})
     """
-    embedder = _Embedder(tree1, tree2)
+    embedder = Embedder(tree1, tree2)
     starts = [(tree1.root, tree2.root)]
     # ... and where each model hangs below levels that hold only one
     # submodule each (backbone.bottom_up.*): its own wrappers
-    starts += [(u, v) for u in _hanging(embedder, 1)
-               for v in _hanging(embedder, 2)]
+    starts += [(u, v) for u in embedder.hanging(1)
+               for v in embedder.hanging(2)]
     starts += list(anchors)
     scored = {}
     for start in starts:
