@@ -49,7 +49,8 @@ checkpoints with extra keys, quantizable models),
 :mod:`corpus_pairs.hunt3` (idiom variations, more splits, slots),
 :mod:`corpus_pairs.hunt3_names` (HuggingFace ViT, mmdet / mmseg and Keras
 names, more timm <-> torchvision, segmentation, video and quantizable
-models), :mod:`corpus_pairs.hunt3_decoys` (hunt 3's wrong cells reduced).
+models), :mod:`corpus_pairs.hunt3_decoys` (hunt 3's wrong cells reduced),
+:mod:`corpus_pairs.fuzz4` (the mutation fuzz's wrong cells from seed 9000 reduced).
 :mod:`corpus_pairs.registry` holds the cases and the registry,
 :mod:`corpus_pairs.models` the shared model building blocks.
 
@@ -79,10 +80,11 @@ from corpus_pairs import sorted_keys
 from corpus_pairs import hunt3
 from corpus_pairs import hunt3_names
 from corpus_pairs import hunt3_decoys
+from corpus_pairs import fuzz4
 
 #: the family modules; importing them registered their pairs, in report order
 FAMILIES = (idioms, detection, splits, slots, renamed, cross, foreign_names, published,
-            surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys)
+            surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys, fuzz4)
 
 __all__ = [
     'Case',
