@@ -29,21 +29,29 @@ from typing import Dict, Iterable, Mapping
 __all__ = ['rival_pairs']
 
 
-def _feeder(src_parts, dst_parts):
+def _feeder(src_module, dst_module, sep):
     """The source and destination nodes above the longest common suffix of
-    two keys, and the first label of that suffix (None when there is none)."""
-    n, most = 0, min(len(src_parts), len(dst_parts))
-    while n < most and src_parts[-1 - n] == dst_parts[-1 - n]:
-        n += 1
-    if not n:
-        return None
-    return (tuple(src_parts[:len(src_parts) - n]), tuple(dst_parts[:len(dst_parts) - n]),
-            src_parts[len(src_parts) - n])
+    two keys of one leaf name, given their modules ('' is the root), and the
+    first label of that suffix (None when it is the leaf's name alone)."""
+    if src_module == dst_module:
+        return '', '', src_module.partition(sep)[0] or None
+    if dst_module.endswith(sep + src_module) and src_module:
+        return '', dst_module[:-len(src_module) - len(sep)], src_module.partition(sep)[0]
+    if src_module.endswith(sep + dst_module) and dst_module:
+        return src_module[:-len(dst_module) - len(sep)], '', dst_module.partition(sep)[0]
+    x, n, label = src_module, dst_module, None
+    while x and n:
+        x_head, _, x_label = x.rpartition(sep)
+        n_head, _, n_label = n.rpartition(sep)
+        if x_label != n_label:
+            break
+        x, n, label = x_head, n_head, x_label
+    return x, n, label
 
 
-def _nested(a, b):
-    """Whether one of two node paths is at or below the other."""
-    return a[:len(b)] == b or b[:len(a)] == a
+def _nested(a, b, sep):
+    """Whether one of two node paths is at or below the other ('' is the root)."""
+    return (not a or not b or a == b or a.startswith(b + sep) or b.startswith(a + sep))
 
 
 def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
@@ -70,24 +78,27 @@ def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
         ...              'b.fc.weight': 'fc.weight'}, src)
         {'b.fc.weight': 'fc.weight'}
     """
-    fed = {}  # destination node -> {source node: {first labels}}
-    where = {}
+    modules = {}  # (source module, destination module) -> leaf names
     for s, d in mapping.items():
-        found = _feeder(s.split(sep), d.split(sep))
-        if found is None:
-            continue
-        x, n, label = found
-        fed.setdefault(n, {}).setdefault(x, set()).add(label)
-        where[s] = (x, n)
+        s_module, _, s_leaf = s.rpartition(sep)
+        d_module, _, d_leaf = d.rpartition(sep)
+        if s_leaf == d_leaf:
+            modules.setdefault((s_module, d_module), set()).add(s_leaf)
+    fed = {}  # destination node -> {source node: {first labels}}
+    where = {}  # (source module, destination module) -> (source node, destination node)
+    for (s_module, d_module), leaves in modules.items():
+        x, n, label = _feeder(s_module, d_module, sep)
+        where[s_module, d_module] = (x, n)
+        fed.setdefault(n, {}).setdefault(x, set()).update([label] if label else leaves)
     shared = {n: feeders for n, feeders in fed.items() if len(feeders) > 1}
     if not shared:
         return {}
     wanted = {x for feeders in shared.values() for x in feeders}
     children = {x: set() for x in wanted}
     for key in src_keys:
-        parts = tuple(key.split(sep))
+        parts = key.split(sep)
         for i in range(len(parts)):
-            below = children.get(parts[:i])
+            below = children.get(sep.join(parts[:i]))
             if below is not None:
                 below.add(parts[i])
     rivals = set()
@@ -95,6 +106,8 @@ def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
         for x, labels in feeders.items():
             names = {c for c in children[x] - labels if not c.isdigit()}
             if any(names & other for y, other in feeders.items()
-                   if y != x and not _nested(x, y)):
+                   if y != x and not _nested(x, y, sep)):
                 rivals.add((x, n))
-    return {s: d for s, d in mapping.items() if where.get(s) in rivals}
+    return {s: d for s, d in mapping.items()
+            if where.get((s.rpartition(sep)[0], d.rpartition(sep)[0])) in rivals
+            and s.rpartition(sep)[2] == d.rpartition(sep)[2]}
