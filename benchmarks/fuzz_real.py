@@ -17,7 +17,10 @@ operations on both sides and example keys; the rest is printed.
 
 Found this way (and fixed, with tests): resnet50's ``layer4`` split in place
 into renumbered parts (36 tensors one block off in embedding and auto), an
-exact mode that shoved a checkpoint into a wider network under ``module.``.
+exact mode that shoved a checkpoint into a wider network under ``module.``,
+a headless network beside another whole one that lent the model its head
+(seeds 9005, 9160), a ViT's two blocks swapped in structure when each had
+a level inserted, one in the checkpoint, one in the model (seed 9171).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -4,7 +4,9 @@ on) reduced to real pairs: a headless network beside another whole one of
 the same names, whose head has the shape of the model's (seed 9005: the
 resnet50's fc went to the resnext50's head in embedding, structure and
 auto); and a split checkpoint whose parts share no name, which keeps its
-head.
+head; a ViT whose blocks gained a level at one item in the checkpoint and
+at another in the model (seed 9171: structure took the two items, alone at
+their depth, for one another, 24 wrong).
 
 Example:
     >>> from corpus_pairs import build_case
@@ -14,10 +16,10 @@ Example:
 """
 from torch import nn
 
-from corpus_pairs.models import Slots, keep, tv_model
+from corpus_pairs.models import Slots, keep, timm_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['headless']
+__all__ = ['headless', 'item_wrapped']
 
 
 def headless(model: nn.Module, head: str = 'fc') -> nn.Module:
@@ -59,3 +61,42 @@ def _headless_beside(arch):
 def _split_head():
     model = tv_model('resnext50_32x4d')
     return Case(keep(Slots(backbone=headless(model), head=Slots(fc=model.fc))), model, None)
+
+
+def item_wrapped(blocks: nn.Module, index: int, label: str) -> nn.Module:
+    """
+    ``blocks`` (a list) with item ``index`` one level down under ``label`` (the same module objects).
+
+    Example:
+        >>> from torch import nn
+        >>> from corpus_pairs.fuzz4 import item_wrapped
+        >>> list(item_wrapped(nn.Sequential(nn.Linear(1, 1), nn.Linear(1, 1)), 1, 'main').state_dict())
+        ['0.weight', '0.bias', '1.main.weight', '1.main.bias']
+    """
+    out = nn.Module()
+    for name, child in blocks.named_children():
+        if name == str(index):
+            wrapper = nn.Module()
+            wrapper.add_module(label, child)
+            child = wrapper
+        out.add_module(name, child)
+    return out
+
+
+def _vit_items(src_item, dst_item):
+    vit = timm_module().create_model('vit_tiny_patch16_224', pretrained=False)
+    views = []
+    for item, label in ((src_item, 'main'), (dst_item, 'stem')):
+        view = nn.Module()
+        for name, child in vit.named_children():
+            view.add_module(name, item_wrapped(child, item, label) if name == 'blocks' else child)
+        views.append(view)
+    return Case(keep(views[0]), views[1], None)
+
+
+for _src_item, _dst_item in [(1, 3), (3, 1)]:
+    register_pair(f'timm-vit_tiny blocks.{_src_item}.main->blocks.{_dst_item}.stem', 'identity',
+                  note=f'one ViT, its blocks.{_src_item} a level down in the checkpoint and its '
+                       f'blocks.{_dst_item} in the model: each alone at its depth, the two are '
+                       'not one another (mutation fuzz seed 9171)')(
+        lambda a=_src_item, b=_dst_item: _vit_items(a, b))
