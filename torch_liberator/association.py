@@ -46,6 +46,7 @@ from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
+from torch_liberator.rivalsources import rival_pairs
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
@@ -356,6 +357,24 @@ def _structure_solver(problem):
     return _in_source_order(problem, mapping, ambiguous)
 
 
+def _without_rivals(solver):
+    """
+    ``solver`` less the pairs that fill a module from a rival copy of the
+    module that fills it (:func:`~torch_liberator.rivalsources.rival_pairs`),
+    reported as ambiguous.
+    """
+    def solve(problem):
+        mapping, ambiguous = solver(problem)
+        rivals = rival_pairs(mapping, problem.src, problem.sep)
+        if not rivals:
+            return mapping, ambiguous
+        ambiguous = dict(ambiguous)
+        ambiguous.update((s, (d,)) for s, d in rivals.items())
+        mapping = {s: d for s, d in mapping.items() if s not in rivals}
+        return _in_source_order(problem, mapping, ambiguous)
+    return solve
+
+
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`_Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
 #: moved or cut in parts
@@ -364,8 +383,8 @@ _SOLVERS: Dict[str, Callable] = {
     'module-hack': _module_hack_solver,
     'prefix-hack': _isomorphism_solver,
     'isomorphism': _with_moved_parts(_isomorphism_solver),
-    'embedding': _with_moved_parts(_embedding_solver),
-    'structure': _structure_solver,
+    'embedding': _without_rivals(_with_moved_parts(_embedding_solver)),
+    'structure': _without_rivals(_structure_solver),
 }
 
 

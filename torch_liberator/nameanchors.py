@@ -81,7 +81,16 @@ def _best_partner(side, g, index, others, cache, sep):
             gap = min(abs(d - depth) for d in by_depth)
             closest = [d for d in (depth - gap, depth + gap) if d in by_depth]
             if len(set(closest)) == 1 and by_depth[closest[0]] >= 0:
-                return by_depth[closest[0]]
+                found = by_depth[closest[0]]
+                # depth tells wrapper levels apart (model.* and
+                # ema_model.module.*), not the items of a list: one item
+                # with an inserted level is the only one at its depth
+                # (blocks.1.main.norm1 is not blocks.3.stem.norm1)
+                shared = suffix.count(sep) + 1
+                if any(c.isdigit() for c in side.comps[g][:depth - shared]) or any(
+                        c.isdigit() for c in others.comps[found][:closest[0] - shared]):
+                    return None
+                return found
             return None
         cut = path.find(sep, start)
         if cut < 0:

@@ -1,0 +1,48 @@
+"""
+Tests of :mod:`torch_liberator.nameanchors`: the depth tells wrapper levels
+apart, never the items of a list (mutation fuzz seed 9171: a ViT whose
+blocks.1 gained a level in the checkpoint and blocks.3 in the model;
+structure swapped the two blocks, 24 tensors wrong).
+"""
+import pytest
+
+from torch_liberator.alignment import StructureSides
+from torch_liberator.association import associate
+from torch_liberator.nameanchors import name_partners
+
+
+def _block(prefix):
+    return {prefix + 'norm1.weight': (8,), prefix + 'norm1.bias': (8,),
+            prefix + 'attn.qkv.weight': (24, 8), prefix + 'attn.qkv.bias': (24,),
+            prefix + 'mlp.fc1.weight': (16, 8), prefix + 'mlp.fc1.bias': (16,)}
+
+
+def _blocks(count, inserted, label):
+    out = {'cls_token': (1, 1, 8), 'patch.weight': (8, 3, 4, 4)}
+    for i in range(count):
+        out.update(_block(f'blocks.{i}.' + (label + '.' if i == inserted else '')))
+    out.update({'norm.weight': (8,), 'head.weight': (5, 8)})
+    return out
+
+
+@pytest.mark.parametrize('count, a, b', [(12, 1, 3), (4, 1, 3), (12, 3, 1), (6, 0, 2)])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_an_item_with_an_inserted_level_keeps_its_number(mode, count, a, b):
+    src, dst = _blocks(count, a, 'main'), _blocks(count, b, 'stem')
+    mapping = associate(src, dst, association=mode).mapping
+    wrong = {k: v for k, v in mapping.items() if k.split('.')[:2] != v.split('.')[:2]}
+    assert not wrong
+    assert len(mapping) == len(src)
+
+
+def test_no_anchor_between_two_items_only_alone_at_their_depth():
+    sides = StructureSides(_blocks(4, 1, 'main'), _blocks(4, 3, 'stem'))
+    pairs = {(sides.src.path[i], sides.dst.path[j])
+             for i, j in name_partners(sides.src, sides.dst, sides.inner)}
+    assert ('blocks.1.main.norm1', 'blocks.3.stem.norm1') not in pairs
+
+
+def test_the_closer_wrapper_still_wins():
+    sides = StructureSides({'model.fc.weight': (2, 4), 'ema_model.module.fc.weight': (2, 4)},
+                           {'fc.weight': (2, 4)})
+    assert name_partners(sides.src, sides.dst, sides.inner) == [(0, 0)]

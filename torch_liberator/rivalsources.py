@@ -1,0 +1,113 @@
+"""
+Pairs that fill one module from a rival copy of the module that fills it.
+
+A general mode may skip a level on either side, so two sibling source
+modules can both feed one destination module: a checkpoint holding a
+headless network (``stage.conv``, ``stage.bn``) beside another whole one
+(``body.conv``, ``body.bn``, ``body.fc``) loaded into the first network
+with its head (``conv``, ``bn``, ``fc``) gets ``stage``'s tensors and
+``body.fc``. But ``body`` has a ``conv`` too, and it is not the one the
+model's ``conv`` holds: ``body`` is another network of the same names,
+and nothing says its ``fc`` is the model's (mutation fuzz seed 9005: a
+resnext50 without its fc beside a resnet50, into a resnext50). Such pairs
+are left out; a split checkpoint (``backbone.conv``, ``head.fc``) shares
+no name between its parts and keeps its pairs. Positions (numbered
+children) are no names: the parts of a list cut in two share them.
+
+Example:
+    >>> from torch_liberator.rivalsources import rival_pairs
+    >>> src = ['stage.conv.weight', 'body.conv.weight', 'body.fc.weight']
+    >>> mapping = {'stage.conv.weight': 'conv.weight', 'body.fc.weight': 'fc.weight'}
+    >>> rival_pairs(mapping, src)
+    {'body.fc.weight': 'fc.weight'}
+    >>> rival_pairs({'stage.conv.weight': 'conv.weight', 'head.fc.weight': 'fc.weight'},
+    ...             ['stage.conv.weight', 'head.fc.weight'])
+    {}
+"""
+from typing import Dict, Iterable, Mapping
+
+__all__ = ['rival_pairs']
+
+
+def _feeder(src_module, dst_module, sep):
+    """The source and destination nodes above the longest common suffix of
+    two keys of one leaf name, given their modules ('' is the root), and the
+    first label of that suffix (None when it is the leaf's name alone)."""
+    if src_module == dst_module:
+        return '', '', src_module.partition(sep)[0] or None
+    if dst_module.endswith(sep + src_module) and src_module:
+        return '', dst_module[:-len(src_module) - len(sep)], src_module.partition(sep)[0]
+    if src_module.endswith(sep + dst_module) and dst_module:
+        return src_module[:-len(dst_module) - len(sep)], '', dst_module.partition(sep)[0]
+    x, n, label = src_module, dst_module, None
+    while x and n:
+        x_head, _, x_label = x.rpartition(sep)
+        n_head, _, n_label = n.rpartition(sep)
+        if x_label != n_label:
+            break
+        x, n, label = x_head, n_head, x_label
+    return x, n, label
+
+
+def _nested(a, b, sep):
+    """Whether one of two node paths is at or below the other ('' is the root)."""
+    return (not a or not b or a == b or a.startswith(b + sep) or b.startswith(a + sep))
+
+
+def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
+                sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of ``mapping`` that fill a destination module ``N`` from a
+    source module ``X`` (the nodes above the longest common suffix of the two
+    keys) while another source module ``Y``, neither above nor below ``X``,
+    fills ``N`` too and fills ``N.L`` for a named child ``L`` that ``X``
+    also has: ``X`` is a rival copy of ``Y``, not the other part of it.
+
+    Args:
+        mapping: source key -> destination key.
+        src_keys: every source key (the children of ``X`` are read from them).
+        sep: separator between path components.
+
+    Returns:
+        Dict[str, str]: the rival pairs, a sub-mapping of ``mapping``.
+
+    Example:
+        >>> from torch_liberator.rivalsources import rival_pairs
+        >>> src = ['a.conv.weight', 'a.bn.weight', 'b.conv.weight', 'b.bn.weight', 'b.fc.weight']
+        >>> rival_pairs({'a.conv.weight': 'conv.weight', 'a.bn.weight': 'bn.weight',
+        ...              'b.fc.weight': 'fc.weight'}, src)
+        {'b.fc.weight': 'fc.weight'}
+    """
+    modules = {}  # (source module, destination module) -> leaf names
+    for s, d in mapping.items():
+        s_module, _, s_leaf = s.rpartition(sep)
+        d_module, _, d_leaf = d.rpartition(sep)
+        if s_leaf == d_leaf:
+            modules.setdefault((s_module, d_module), set()).add(s_leaf)
+    fed = {}  # destination node -> {source node: {first labels}}
+    where = {}  # (source module, destination module) -> (source node, destination node)
+    for (s_module, d_module), leaves in modules.items():
+        x, n, label = _feeder(s_module, d_module, sep)
+        where[s_module, d_module] = (x, n)
+        fed.setdefault(n, {}).setdefault(x, set()).update([label] if label else leaves)
+    shared = {n: feeders for n, feeders in fed.items() if len(feeders) > 1}
+    if not shared:
+        return {}
+    wanted = {x for feeders in shared.values() for x in feeders}
+    children = {x: set() for x in wanted}
+    for key in src_keys:
+        parts = key.split(sep)
+        for i in range(len(parts)):
+            below = children.get(sep.join(parts[:i]))
+            if below is not None:
+                below.add(parts[i])
+    rivals = set()
+    for n, feeders in shared.items():
+        for x, labels in feeders.items():
+            names = {c for c in children[x] - labels if not c.isdigit()}
+            if any(names & other for y, other in feeders.items()
+                   if y != x and not _nested(x, y, sep)):
+                rivals.add((x, n))
+    return {s: d for s, d in mapping.items()
+            if where.get((s.rpartition(sep)[0], d.rpartition(sep)[0])) in rivals
+            and s.rpartition(sep)[2] == d.rpartition(sep)[2]}
