@@ -237,6 +237,13 @@ KNOWN_WRONG: dict = {
     # over dense layers of block 2 (one bottleneck's norms into two dense layers)
     ('h4-resnet50->densenet121 (unrelated)', 'structure'): '0/0 correct, 52 wrong',
     ('h4-resnet50->densenet121 (unrelated)', 'auto'): '0/0 correct, 52 wrong',
+    # mutation fuzz seed 9387, reduced: a checkpoint of a list cut short
+    # (features[:11] of 13) whose keys come sorted, into the children idiom:
+    # the start features -> 0 is refused (a window of a longer list, order
+    # lost) and an item anchor features.10 -> 0.11 (equal blocks) wins
+    ('mobilenet_v3_small features[:11] (sorted keys)->children', 'prefix-hack'): '0/216 correct, 22 wrong',
+    ('mobilenet_v3_small features[:11] (sorted keys)->children', 'embedding'): '0/216 correct, 22 wrong',
+    ('mobilenet_v3_small features[:11] (sorted keys)->children', 'isomorphism'): '0/216 correct, 22 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode

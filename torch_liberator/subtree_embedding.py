@@ -153,13 +153,27 @@ def _start_result(embedder, start):
     return mapping, ambiguous
 
 
+def _place_of(tree, nodes):
+    """The lowest module holding all the nodes ``nodes``."""
+    end, parent = tree.end, tree.parent
+    place = None
+    for node in nodes:
+        place = node if place is None else place
+        while not place <= node < end[place]:
+            place = parent[place]
+    return place
+
+
 def _fills_lists_in_part(tree, nodes):
     """True when the destination key nodes ``nodes`` take some items of a
-    list and leave others empty: the place holds a longer network than the
-    checkpoint (a resnet18 in a resnet34)."""
+    list inside their place (:func:`_place_of`) and leave others empty: the
+    place holds a longer network than the checkpoint (a resnet18 in a
+    resnet34). Lists around the place do not count (one block of
+    ``nn.Sequential(*children)`` is not a shorter network)."""
+    place = _place_of(tree, nodes)
     seen = set()
     for node in nodes:
-        while node != tree.root and node not in seen:
+        while node != place and node not in seen:
             seen.add(node)
             node = tree.parent[node]
     lists = {tree.parent[n] for n in seen if not is_word(tree.label[n])}
@@ -185,7 +199,9 @@ def _contest(embedder, starts, chosen):
     contests: when ``chosen`` fills the model's lists in part (a resnet18
     checkpoint in a resnet34 slot, every key by name and shape), a start
     that places at least half as many tensors, every one of the same tensor
-    or to shove by name, and fills its own place whole (the resnet18 one
+    or to shove by name, and fills its own place whole, beside the chosen
+    place (neither inside nor around the module holding all of ``chosen``'s
+    destinations; the resnet18 one
     level deeper, fine-tuned to another head, or as
     ``nn.Sequential(*children)``) is as good: being closer does not
     outweigh being the network itself. The keys the two map differently
@@ -199,8 +215,13 @@ def _contest(embedder, starts, chosen):
     t2 = embedder.tree2
     if not chosen or not _fills_lists_in_part(t2, chosen.values()):
         return chosen, {}
+    # a rival place lies beside the chosen one, neither inside nor around it
+    end, place = t2.end, _place_of(t2, chosen.values())
     rivals = []
     for start in _rival_starts(embedder, starts, len(chosen)):
+        v = start[1]
+        if place <= v < end[place] or v <= place < end[v]:
+            continue
         good, fair, _, _ = embedder.score(*start)
         if 2 * (good + fair) < len(chosen) or t2.num_keys_below(start[1]) != good + fair:
             continue

@@ -6,7 +6,9 @@ resnet50's fc went to the resnext50's head in embedding, structure and
 auto); and a split checkpoint whose parts share no name, which keeps its
 head; a ViT whose blocks gained a level at one item in the checkpoint and
 at another in the model (seed 9171: structure took the two items, alone at
-their depth, for one another, 24 wrong).
+their depth, for one another, 24 wrong); a mobilenet_v3_small checkpoint
+of its first 11 feature blocks, keys sorted, into ``nn.Sequential(*children())``
+(seed 9387: the tree modes put feature block 10 into the model's 11).
 
 Example:
     >>> from corpus_pairs import build_case
@@ -100,3 +102,18 @@ for _src_item, _dst_item in [(1, 3), (3, 1)]:
                        f'blocks.{_dst_item} in the model: each alone at its depth, the two are '
                        'not one another (mutation fuzz seed 9171)')(
         lambda a=_src_item, b=_dst_item: _vit_items(a, b))
+
+
+def _mnv3_small_cut_sorted(cut):
+    """A mobilenet_v3_small checkpoint of ``features[:cut]`` and the classifier, keys sorted, into
+    the whole network as ``nn.Sequential(*children())`` (mutation fuzz seed 9387, reduced)."""
+    model = tv_model('mobilenet_v3_small')
+    view = Slots(features=nn.Sequential(*list(model.features)[:cut]), classifier=model.classifier)
+    return Case(dict(sorted(keep(view).items())), nn.Sequential(*model.children()), None)
+
+
+for _cut in (11, 13):
+    register_pair(f'mobilenet_v3_small features[:{_cut}] (sorted keys)->children', 'identity',
+                  note=f'a mobilenet_v3_small checkpoint of features[:{_cut}] (of 13) and the classifier, '
+                       'keys sorted, into nn.Sequential(*children()): the features are the model\'s 0 '
+                       '(mutation fuzz seed 9387, reduced)')(lambda c=_cut: _mnv3_small_cut_sorted(c))
