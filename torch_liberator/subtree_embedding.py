@@ -164,12 +164,12 @@ def _place_of(tree, nodes):
     return place
 
 
-def _fills_lists_in_part(tree, nodes):
-    """True when the destination key nodes ``nodes`` take some items of a
-    list inside their place (:func:`_place_of`) and leave others empty: the
-    place holds a longer network than the checkpoint (a resnet18 in a
-    resnet34). Lists around the place do not count (one block of
-    ``nn.Sequential(*children)`` is not a shorter network)."""
+def _partly_filled_place(tree, nodes):
+    """The place of the destination key nodes ``nodes`` (:func:`_place_of`)
+    when they take some items of a list inside it and leave others empty
+    (the place holds a longer network than the checkpoint: a resnet18 in a
+    resnet34), else None. Lists around the place do not count (one block of
+    ``nn.Sequential(*children)`` is no shorter network)."""
     place = _place_of(tree, nodes)
     seen = set()
     for node in nodes:
@@ -177,8 +177,10 @@ def _fills_lists_in_part(tree, nodes):
             seen.add(node)
             node = tree.parent[node]
     lists = {tree.parent[n] for n in seen if not is_word(tree.label[n])}
-    return any(c not in seen for p in lists for c in tree.children[p]
-               if not is_word(tree.label[c]))
+    if any(c not in seen for p in lists for c in tree.children[p]
+           if not is_word(tree.label[c])):
+        return place
+    return None
 
 
 def _rival_starts(embedder, starts, n):
@@ -212,18 +214,23 @@ def _contest(embedder, starts, chosen):
         Tuple[Dict[int, int], Dict[int, Set[int]]]: what is kept, and the
         contested source nodes with their destinations.
     """
-    t2 = embedder.tree2
-    if not chosen or not _fills_lists_in_part(t2, chosen.values()):
+    place = _partly_filled_place(embedder.tree2, chosen.values()) if chosen else None
+    if place is None:
         return chosen, {}
-    # a rival place lies beside the chosen one, neither inside nor around it
-    end, place = t2.end, _place_of(t2, chosen.values())
+    return _contest_place(embedder, starts, chosen, place)
+
+
+def _contest_place(embedder, starts, chosen, place):
+    """:func:`_contest` once ``place`` is known to be filled in part."""
+    t2 = embedder.tree2
+    end = t2.end  # a rival place lies beside ``place``, neither inside nor around it
     rivals = []
     for start in _rival_starts(embedder, starts, len(chosen)):
         v = start[1]
         if place <= v < end[place] or v <= place < end[v]:
             continue
         good, fair, _, _ = embedder.score(*start)
-        if 2 * (good + fair) < len(chosen) or t2.num_keys_below(start[1]) != good + fair:
+        if 2 * (good + fair) < len(chosen) or t2.num_keys_below(v) != good + fair:
             continue
         result = _start_result(embedder, start)
         if result is not None and any(chosen.get(a, b) != b for a, b in result[0].items()):
@@ -272,10 +279,10 @@ def whole_rivals(tree1, tree2, mapping, anchors=()):
         blocks.1.w ('long.blocks.1.w', 'own.inner.blocks.1.w')
     """
     chosen = {tree1.node_of_key(k): tree2.node_of_key(v) for k, v in mapping.items()}
-    if not chosen or not _fills_lists_in_part(tree2, chosen.values()):
+    place = _partly_filled_place(tree2, chosen.values()) if chosen else None
+    if place is None:
         return {}  # (the cheap test first: most mappings fill what they touch)
-    embedder = Embedder(tree1, tree2)
-    _, tied = _contest(embedder, anchors, chosen)
+    _, tied = _contest_place(Embedder(tree1, tree2), anchors, chosen, place)
     keys1, keys2 = tree1.key, tree2.key
     return {keys1[a]: tuple(keys2[b] for b in sorted(bs)) for a, bs in sorted(tied.items())}
 
