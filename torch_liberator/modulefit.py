@@ -23,7 +23,6 @@ squeezed shapes of its groups, in order). Two pieces of evidence follow:
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups
-from torch_liberator.movedparts import labels_in_order
     >>> from torch_liberator.modulefit import module_closure, module_spans
     >>> src = KeyGroups({'down.0.w': (8, 4), 'down.1.w': (8,), 'bn3.w': (8,)})
     >>> dst = KeyGroups({'bn.w': (8,), 'short.conv.w': (8, 4), 'short.norm.w': (8,)})
@@ -67,7 +66,6 @@ def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
-from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import module_spans
         >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.w': (3,)})
         >>> module_spans(side)
@@ -131,7 +129,6 @@ def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int) -> 
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
-from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import module_spans, unpaired_module_size
         >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.p.w': (3,), 'b.q.w': (4,)})
         >>> spans = module_spans(side)
@@ -173,7 +170,6 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
-from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import whole_fit
         >>> small = KeyGroups({'conv.w': (4, 3), 'bn.w': (4,)})
         >>> large = KeyGroups({'big.c.w': (4, 3), 'big.x.w': (9,), 'big.n.w': (4,),
@@ -242,7 +238,6 @@ def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
-from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import same_groups_fit
         >>> shapes = [(c, c + 1) for c in range(32)]
         >>> small = KeyGroups({f'l{c}.w': s for c, s in enumerate(shapes[::-1])})
@@ -395,7 +390,6 @@ def module_closure(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
-from torch_liberator.movedparts import labels_in_order
         >>> from torch_liberator.modulefit import module_closure, module_spans
         >>> conv_bn = lambda p: {p + '.c.w': (8, 4), p + '.n.w': (8,)}
         >>> src = KeyGroups({**conv_bn('a'), 'x.w': (8,)})
