@@ -60,6 +60,11 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    shared scheme, a different name means a different module. Integer names
    (Sequential positions) and a name found in the other path (an inserted
    level: ``head.fc`` and ``head``) never count against a pair.
+7. Coincidences (:mod:`torch_liberator.coincidence`, keys in registration
+   order): a norm or layer scale paired away from the layer beside it, and
+   an alignment that no name anchors holding under a tenth of the smaller
+   side or a twentieth of the larger (the stem of a resnet in a densenet),
+   are left out and listed as ambiguous.
 
 Notes:
     The parts live in their own modules: :mod:`torch_liberator.keygroups`
@@ -67,7 +72,7 @@ Notes:
     keys from a registration order), :mod:`torch_liberator.lcs` holds the
     subsequence algorithms, :mod:`torch_liberator.nameanchors` finds the
     name anchors (step 1), :mod:`torch_liberator.groupalign` runs steps 1
-    to 6, :mod:`torch_liberator.modulefit` finds the module evidence (step
+    to 7, :mod:`torch_liberator.modulefit` finds the module evidence (step
     5), :mod:`torch_liberator.namevotes` judges names (step 6); this module
     is the entry point.
 

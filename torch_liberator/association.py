@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.alignment import StructureSides
+from torch_liberator.coincidence import thin_and_unnamed
 from torch_liberator.keytree import KeyTree
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
@@ -436,7 +437,11 @@ def _auto_solver(problem) -> 'Association':
     another mode contradicts (it sends the key elsewhere, or gives the place
     to another key) is left out and reported as ambiguous. Two right answers
     never disagree, so this costs nothing where every mode is right, and
-    keeps one mode's mistake from reaching the model.
+    keeps one mode's mistake from reaching the model. And in registration
+    order, a general mode's mapping that holds under a tenth of the smaller
+    side with names agreeing nowhere
+    (:func:`~torch_liberator.coincidence.thin_and_unnamed`: the stem of a
+    resnet in a densenet) is chance: nothing is loaded.
     """
     src, dst = problem.src, problem.dst
     solved = {}
@@ -470,6 +475,12 @@ def _auto_solver(problem) -> 'Association':
         candidates.append((_fitting_pairs(mapping, src, dst), mode, mapping, ambiguous))
     best = max(candidates, key=lambda c: c[0])  # the first of the best
     _, mode, mapping, ambiguous = best
+    if (mode in AUTO_GENERAL and has_shapes and problem.sides().ordered
+            and thin_and_unnamed(mapping, len(src), len(dst), problem.sep)):
+        # a few shapes in common, names agreeing nowhere: chance, not a network
+        ambiguous = {**ambiguous, **{k: (v,) for k, v in mapping.items()}}
+        ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
+        return Association({}, ambiguous, mode)
     disputed = _disputed(mapping, [c[2] for c in candidates if c is not best])
     if disputed:
         ambiguous = dict(ambiguous)

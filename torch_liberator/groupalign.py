@@ -26,7 +26,9 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    only one inside a module of more than :data:`LONE_LIMIT` groups on
    either side, and so are the pairs in parts left unfilled when two or
    more are (two alternatives the alignment wandered between), and those
-   in lists registered against the order their labels give.
+   in lists registered against the order their labels give, and
+   (:mod:`torch_liberator.coincidence`) norms placed away from their
+   layers and alignments too thin to be the same network.
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -40,6 +42,7 @@ Example:
 from bisect import bisect_left, insort
 from collections import Counter
 
+from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
 from torch_liberator.keygroups import is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
@@ -557,8 +560,16 @@ class GroupAligner:
                 against = parts_against_their_labels(side)
                 dropped.update(n for n, pair in enumerate(tensor_pairs) if pair[at] in against)
                 kept = [n for n in range(len(tensor_pairs)) if n not in dropped]
-                crossed = _parts_left_unfilled(side, {tensor_pairs[n][at] for n in kept})
+                crossed = parts_left_unfilled(side, {tensor_pairs[n][at] for n in kept})
                 dropped.update(n for n in kept if tensor_pairs[n][at] in crossed)
+        # shapes shared by chance (in registration order): a norm away from
+        # its layer, or too little of either network
+        chance = set()
+        if self.sides.ordered:
+            chance = chance_pairs(self.src, self.dst, [
+                pair for n, pair in enumerate(tensor_pairs) if n not in dropped], named)
+        by_chance = [pair for pair in tensor_pairs if (pair[0], pair[2]) in chance]
+        dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs) if (i, j) in chance)
         # (group, position) is unique per source tensor and sorts in source
         # order (groups are runs of the source's keys, in order)
         kept = sorted(pair for n, pair in enumerate(tensor_pairs)
@@ -579,56 +590,7 @@ class GroupAligner:
                         targets.append(self.dst.keys[j][pairs[a]])
                 if targets:
                     ambiguous[(i, a)] = tuple(targets)
+        for i, a, j, b in by_chance:  # listed with the one place they fit
+            ambiguous[(i, a)] = (dst_keys[j][b],)
         return mapping, {src_keys[i][a]: ambiguous[i, a]
                          for i, a in sorted(ambiguous)}
-
-
-def _parts_left_unfilled(side, paired):
-    """
-    The paired groups that lie in parts left unfilled, when two or more
-    are: below the deepest module holding every paired group of ``side``,
-    each child receiving pairs is a part, and a part is unfilled when some
-    of its groups are unpaired. A network spread over parts fills each
-    (a backbone cut into low, mid and high) or leaves only its last one
-    short (a truncated checkpoint), and stages of one network hold other
-    widths; two parts left short, one of which could hold all that the
-    other received, are two alternatives the alignment wandered between
-    (a checkpoint of a two-layer network, named otherwise, whose first
-    layer went into a one-layer network beside the right one): nothing in
-    either is known.
-    """
-    if not paired:
-        return set()
-    first = side.comps[min(paired)]
-    depth = min(len(side.comps[g]) for g in paired)
-    for g in paired:
-        comps = side.comps[g]
-        k = 0
-        while k < depth and k < len(comps) and comps[k] == first[k]:
-            k += 1
-        depth = k
-    prefix = first[:depth]
-
-    def part(g):
-        comps = side.comps[g]
-        return comps[depth] if len(comps) > depth and comps[:depth] == prefix else None
-
-    unfilled = {part(g) for g in range(len(side))
-                if g not in paired and part(g) is not None}
-    receiving = {part(g) for g in paired} - {None}
-    short = sorted(receiving & unfilled)
-    if len(short) < 2:
-        return set()
-    held, got = {}, {}
-    for g in range(len(side)):
-        name = part(g)
-        if name in unfilled:
-            signature = (side.squeezed[g], side.leaf[g])
-            held.setdefault(name, Counter())[signature] += 1
-            if g in paired:
-                got.setdefault(name, Counter())[signature] += 1
-    # two parts are alternatives when what one received the other could
-    # hold as well (two networks of one family; not two stages of one)
-    wandered = {name for a in short for b in short
-                if a != b and not got[a] - held[b] for name in (a, b)}
-    return {g for g in paired if part(g) in wandered}

@@ -1,0 +1,58 @@
+"""
+Unrelated networks: a checkpoint of one architecture into a model of
+another, where some layers share shapes by chance (a 7x7 stem and its
+BatchNorm, a 1x1 convolution of 256 to 128 channels, an inverted residual
+block of one width). Nothing belongs: every tensor loaded is wrong, except
+at keys the two models share by name, which the published same-name rule
+loads (shoved when the shapes differ) and which are left unjudged.
+
+Found by loading every ordered pair of 17 torchvision classifiers of
+different families in every mode: before the evidence rule
+(:mod:`torch_liberator.evidence`), ``structure`` and ``auto`` put up to 73
+tensors in wrong places (mobilenet_v2 -> efficientnet_b0) and the name
+modes one or a few (``transition1.conv`` -> ``inception3b.branch1.conv``).
+
+Example:
+    >>> from corpus_pairs.unrelated import unrelated_case
+    >>> import torch
+    >>> case = unrelated_case(torch.nn.Linear(2, 3), torch.nn.Sequential(torch.nn.Linear(2, 3)))
+    >>> case.truth, sorted(case.unjudged)
+    ({}, [])
+"""
+from torch import nn
+
+from corpus_pairs.models import keep, tv_model
+from corpus_pairs.registry import Case, register_pair
+
+__all__ = ['unrelated_case']
+
+
+def unrelated_case(source: nn.Module, destination: nn.Module) -> Case:
+    """
+    Nothing belongs; the destination keys that the source also holds are unjudged.
+
+    Example:
+        >>> import torch
+        >>> from corpus_pairs.unrelated import unrelated_case
+        >>> case = unrelated_case(torch.nn.Linear(2, 3), torch.nn.Linear(4, 3))
+        >>> sorted(case.unjudged)
+        ['bias', 'weight']
+    """
+    state = keep(source)
+    same = [k for k in destination.state_dict() if k in state]
+    return Case(state, destination, {}, unjudged=same)
+
+
+def _tv(arch):
+    kw = {'aux_logits': False, 'init_weights': False} if arch == 'googlenet' else {}
+    return tv_model(arch, **kw)
+
+
+for _src, _dst in [('resnet18', 'vgg11'), ('vgg11', 'resnet18'), ('resnet18', 'densenet121'),
+                   ('densenet121', 'googlenet'), ('densenet121', 'resnext50_32x4d'),
+                   ('mobilenet_v2', 'efficientnet_b0'), ('efficientnet_b0', 'mobilenet_v2'),
+                   ('mobilenet_v3_small', 'mnasnet0_5'), ('mobilenet_v2', 'mnasnet0_5'),
+                   ('regnet_y_400mf', 'efficientnet_b0'), ('vgg11', 'alexnet')]:
+    register_pair(f'u-{_src}->{_dst} (unrelated)', 'names',
+                  note=f'a {_src} checkpoint into {_dst}: nothing belongs but the same-named keys '
+                       '(unjudged)')(lambda s=_src, d=_dst: unrelated_case(_tv(s), _tv(d)))

@@ -1,0 +1,115 @@
+"""
+Tests of :mod:`torch_liberator.coincidence`: shapes that unrelated networks
+share by chance are no evidence (a resnet50 checkpoint into densenet121:
+structure and auto put its stem and 46 BatchNorm and 1x1 convolution
+tensors of layer2 into dense layers of block 2; googlenet got densenet's
+stem, two BatchNorms and its classifier). Checkpoints of the same network
+in other names (Caffe's, Keras's, a renamed resnet) must still align.
+"""
+import pytest
+import torch
+
+from conftest import requires
+from torch_liberator import load_partial_state
+from torch_liberator.association import associate
+from torch_liberator.coincidence import (
+    MIN_SHARE, MIN_SHARE_OF_LARGER, names_agree, thin_and_unnamed, too_thin, unattached_pairs)
+from torch_liberator.keygroups import KeyGroups
+
+
+def _stem_and_blocks(stem, body, make):
+    """A 7x7 stem with its BatchNorm (3 tensors), then 32 convolutions (64 tensors)."""
+    keys = {f'{stem[0]}.weight': (64, 3, 7, 7), f'{stem[1]}.weight': (64,), f'{stem[1]}.bias': (64,)}
+    keys.update(make(body))
+    return keys
+
+
+def _conv(path, shape):
+    return {f'{path}.weight': shape, f'{path}.bias': shape[:1]}
+
+
+RESNETISH = _stem_and_blocks(('conv1', 'bn1'), 'layer', lambda p: {
+    key: shape for i in range(1, 5) for j in range(4) for k in range(1, 3)
+    for key, shape in _conv(f'{p}{i}.{j}.conv{k}', (32 * i + k, 32 * i + j, 3, 3)).items()})
+DENSEISH = _stem_and_blocks(('features.conv0', 'features.norm0'), 'features.block', lambda p: {
+    key: shape for i in range(1, 5) for j in range(8)
+    for key, shape in _conv(f'{p}{i}.layer{j}.conv', (16 * i + j, 8 * j + 1, 1, 1)).items()})
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_stem_shared_by_chance_loads_nothing(mode):
+    result = associate(RESNETISH, DENSEISH, association=mode)
+    assert result.mapping == {}
+    if mode == 'structure':  # and it is said: listed with the one place it fits
+        assert result.ambiguous['conv1.weight'] == ('features.conv0.weight',)
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_the_same_network_renamed_still_aligns(mode):
+    renamed = {k.replace('conv1.', 'c1.').replace('bn1', 'n1').replace('layer', 'stage'): v
+               for k, v in RESNETISH.items()}
+    result = associate(RESNETISH, renamed, association=mode)
+    assert len(result.mapping) == len(RESNETISH)
+    assert result.mapping['layer2.1.conv2.weight'] == 'stage2.1.conv2.weight'
+
+
+def test_a_norm_away_from_its_layer_is_chance():
+    # a bottleneck's bn2 (128) lines up with a dense layer's norm2 (128)
+    # while the convolutions around both pair with nothing
+    src = KeyGroups({'block.conv1.w': (4, 8), 'block.bn1.w': (4,), 'block.conv2.w': (6, 4),
+                     'block.bn2.w': (6,), 'block.conv3.w': (9, 6)})
+    dst = KeyGroups({'a.norm1.w': (3,), 'a.conv1.w': (4, 8), 'a.norm2.w': (4,),
+                     'b.norm1.w': (5,), 'b.conv1.w': (2, 5), 'b.norm2.w': (6,), 'b.conv2.w': (1, 6)})
+    found = [(0, 1), (1, 2), (3, 5)]
+    assert unattached_pairs(src, dst, found) == {(3, 5)}
+    # a norm before its layer (pre-activation) is attached by the layer after it
+    assert unattached_pairs(src, dst, [(1, 2), (2, 3)]) == set()
+
+
+def test_too_thin_counts_tensors_of_either_side():
+    assert (MIN_SHARE, MIN_SHARE_OF_LARGER) == (0.1, 0.05)
+    assert too_thin(1, 10, 20) is False  # a tenth of 10, a twentieth of 20
+    assert too_thin(1, 11, 20) is True
+    assert too_thin(1, 10, 21) is True  # under a twentieth of the larger side
+    assert too_thin(0, 0, 0) is False
+
+
+def test_a_name_anchor_spares_a_thin_alignment():
+    # one block of 12 named alike on both sides: kept although thin
+    src = {**{f'other{i}.weight': (i + 1, 7) for i in range(40)},
+           'neck.fuse.weight': (8, 8, 3, 3), 'neck.fuse.bias': (8,)}
+    dst = {**{f'z{i}.weight': (i + 60, 5) for i in range(40)},
+           'fpn.neck.fuse.weight': (8, 8, 3, 3), 'fpn.neck.fuse.bias': (8,)}
+    result = associate(src, dst, association='structure')
+    assert result.mapping == {'neck.fuse.weight': 'fpn.neck.fuse.weight',
+                              'neck.fuse.bias': 'fpn.neck.fuse.bias'}
+
+
+def test_names_agree_needs_two_module_names_one_a_word():
+    assert names_agree('layer1.0.conv1.weight', 'body.layer1.0.conv1.weight')
+    assert names_agree('x.head.fc.bias', 'head.fc.bias')
+    assert names_agree('fc.weight', 'fc.weight')  # identical keys
+    assert not names_agree('features.conv0.weight', 'conv1.weight')
+    assert not names_agree('transition1.conv.weight', 'inception3b.branch1.conv.weight')
+    assert not names_agree('a.3.1.weight', 'b.3.1.weight')  # positions only
+    assert not names_agree('head.fc.weight', 'head.fc.bias')
+
+
+def test_thin_and_unnamed():
+    assert thin_and_unnamed({'conv1.weight': 'features.conv0.weight'}, 320, 727)
+    assert not thin_and_unnamed({'fc.weight': 'fc.weight'}, 320, 727)
+    assert not thin_and_unnamed({}, 320, 727)
+    many = {f's{i}': f'd{i}' for i in range(40)}
+    assert not thin_and_unnamed(many, 320, 727)
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_resnet50_into_densenet121_loads_nothing(mode):
+    tvm = requires('torchvision').models
+    torch.manual_seed(0)
+    model = tvm.densenet121(weights=None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = tvm.resnet50(weights=None).state_dict()
+    info = load_partial_state(model, state, association=mode, verbose=0)
+    assert not any(info['seen'][c] for c in ('full_add', 'partial_add_some', 'partial_add_all'))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -1,0 +1,267 @@
+"""
+Group pairs of the structure alignment that are coincidences, not
+evidence: shapes that two unrelated networks share by chance.
+
+Pure: two :class:`~torch_liberator.keygroups.KeyGroups` and the group
+pairs ``(i, j)`` found, in; the pairs to leave out, out
+(:func:`chance_pairs`). Two signs, both read from registration order:
+
+* **A norm without its layer** (:func:`unattached_pairs`): in
+  registration order, a pair of groups whose tensors are all vectors (a
+  BatchNorm or LayerNorm, a layer scale) counts only beside a pair of the
+  groups next to them (before or after) on both sides: a norm is placed by
+  the layer it normalizes. Vectors of one width are everywhere; a resnet50
+  bottleneck's ``bn1`` and ``bn2`` (128 channels) line up with the
+  ``norm2`` of successive densenet121 dense layers, between convolutions
+  that pair with nothing.
+* **Too thin to be a network** (:func:`too_thin`): in registration
+  order, when what aligned holds less than :data:`MIN_SHARE` of the smaller
+  side's tensors, or less than :data:`MIN_SHARE_OF_LARGER` of the larger
+  side's, and no name anchored any of it: the 7x7 convolution and
+  BatchNorm that start a resnet, a densenet and a googlenet alike, and a
+  BatchNorm or two of a width both happen to use, four convolutions of a
+  resnet18's last stage in a vgg11 (a fifth of the vgg, a thirtieth of
+  the resnet). The same architecture,
+  however renamed, aligns far more (a checkpoint in Caffe's names aligns
+  a fifth of a resnet50 even where its order is another). With keys
+  sorted (a safetensors file) there is no order to align: a shape unique on
+  both sides is all the evidence there is, for a renamed network and for
+  an unrelated one alike, and such pairs are kept.
+
+And two parts of one module left short, one of which could hold what the
+other received (:func:`parts_left_unfilled`), are two alternatives the
+alignment wandered between.
+
+The same test, by keys, judges what ``auto`` picks in registration order
+(:func:`thin_and_unnamed`): a general mode's mapping that thin, whose
+names agree nowhere, is chance.
+
+Example:
+    >>> from torch_liberator.keygroups import KeyGroups
+    >>> from torch_liberator.coincidence import unattached_pairs
+    >>> src = KeyGroups({'block.conv1.w': (4, 8), 'block.bn1.w': (6,), 'block.conv2.w': (9, 6)})
+    >>> dst = KeyGroups({'a.norm1.w': (3,), 'a.conv1.w': (5, 3), 'a.norm2.w': (6,),
+    ...                  'a.conv2.w': (7, 6)})
+    >>> unattached_pairs(src, dst, [(1, 2)])
+    {(1, 2)}
+"""
+from collections import Counter
+from typing import Iterable, Mapping, Set, Tuple
+
+from torch_liberator.keygroups import KeyGroups
+
+__all__ = ['MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'names_agree', 'parts_left_unfilled', 'thin_and_unnamed', 'too_thin', 'unattached_pairs']
+
+#: an alignment without name anchors holding less than this share of the
+#: smaller side's tensors is a coincidence
+MIN_SHARE = 0.1
+
+#: ... and so is one holding less than this share of the larger side's
+MIN_SHARE_OF_LARGER = 0.05
+
+
+def unattached_pairs(src: KeyGroups, dst: KeyGroups,
+                     group_pairs: Iterable[Tuple[int, int]]) -> Set[Tuple[int, int]]:
+    """
+    The pairs ``(i, j)`` of vector-only groups (every tensor of at most one
+    dimension besides size-1 ones) with no pair of neighbouring groups
+    beside them: ``i - 1`` or ``i + 1`` paired with ``j - 1`` or ``j + 1``
+    (a norm registered after its layer on one side and before it on the
+    other, as Swin's patch merging in timm and in torchvision, still sits
+    by it). Keys in registration order; see the module docstring.
+
+    Args:
+        src, dst: the two grouped sides.
+        group_pairs: ``(source group, destination group)`` pairs, one to one.
+
+    Returns:
+        Set[Tuple[int, int]]: the pairs to leave out.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.coincidence import unattached_pairs
+        >>> src = KeyGroups({'c1.w': (4, 8), 'n1.w': (4,), 'c2.w': (6, 4), 'n2.w': (4,)})
+        >>> dst = KeyGroups({'a.conv.w': (4, 8), 'a.norm.w': (4,), 'b.conv.w': (9, 9),
+        ...                  'b.norm.w': (4,)})
+        >>> # n1 sits by its conv on both sides; n2's conv paired with nothing
+        >>> sorted(unattached_pairs(src, dst, [(0, 0), (1, 1), (3, 3)]))
+        [(3, 3)]
+    """
+    pairs = set(group_pairs)
+    out = set()
+    for i, j in pairs:
+        if all(len(shape) <= 1 for shape in src.squeezed[i]) and not any(
+                (a, b) in pairs for a in (i - 1, i + 1) for b in (j - 1, j + 1)):
+            out.add((i, j))
+    return out
+
+
+def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[int, int, int, int]],
+                 anchored: Iterable[Tuple[int, int]] = ()) -> Set[Tuple[int, int]]:
+    """
+    The group pairs of an alignment (keys in registration order) that are
+    chance: norms away from their layers (:func:`unattached_pairs`), then
+    all that is left when it is too thin (:func:`too_thin`) and no name
+    anchored any of it. Pairs that names anchored are never chance, and
+    neither is an alignment that pairs every group of a side (nothing
+    else was there to pair).
+
+    Args:
+        src, dst: the two grouped sides.
+        tensor_pairs: ``(source group, position, destination group,
+            position)`` of every paired tensor.
+        anchored: group pairs that name anchors made.
+
+    Returns:
+        Set[Tuple[int, int]]: the group pairs to leave out.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.coincidence import chance_pairs
+        >>> src = KeyGroups({'stem.w': (8, 3, 7, 7), **{f'b{i}.w': (i + 9, 8) for i in range(30)}})
+        >>> dst = KeyGroups({'conv0.w': (8, 3, 7, 7), **{f'l{i}.w': (i + 50, 8) for i in range(30)}})
+        >>> chance_pairs(src, dst, [(0, 0, 0, 0)])
+        {(0, 0)}
+        >>> chance_pairs(src, dst, [(0, 0, 0, 0)], anchored=[(0, 0)])
+        set()
+    """
+    tensor_pairs = list(tensor_pairs)
+    anchored = set(anchored)
+    group_pairs = {(i, j) for i, _, j, _ in tensor_pairs}
+    if len(group_pairs) >= min(len(src), len(dst)):
+        return set()
+    chance = unattached_pairs(src, dst, group_pairs) - anchored
+    group_pairs -= chance
+    held = sum(1 for i, _, j, _ in tensor_pairs if (i, j) in group_pairs)
+    if not group_pairs & anchored and too_thin(
+            held, sum(map(len, src.keys)), sum(map(len, dst.keys))):
+        chance |= group_pairs
+    return chance
+
+
+def too_thin(held: int, n_src: int, n_dst: int) -> bool:
+    """
+    True when ``held`` paired tensors are less than :data:`MIN_SHARE` of the
+    smaller side's ``min(n_src, n_dst)`` tensors or less than
+    :data:`MIN_SHARE_OF_LARGER` of the larger side's (see the module
+    docstring; the caller spares what names anchored).
+
+    Example:
+        >>> from torch_liberator.coincidence import too_thin
+        >>> too_thin(6, 320, 727)    # a stem's conv and BatchNorm
+        True
+        >>> too_thin(4, 122, 22)     # four convolutions of a resnet18 in a vgg11
+        True
+        >>> too_thin(55, 267, 320)   # Caffe's names: the convolutions of a resnet50
+        False
+    """
+    return held < MIN_SHARE * min(n_src, n_dst) or held < MIN_SHARE_OF_LARGER * max(n_src, n_dst)
+
+
+def names_agree(src_key: str, dst_key: str, sep: str = '.') -> bool:
+    """
+    True when the two keys are identical, or end in the same tensor name
+    under two or more equal module names, one of them a word (not a list
+    position).
+
+    Example:
+        >>> from torch_liberator.coincidence import names_agree
+        >>> names_agree('layer1.0.conv1.weight', 'backbone.body.layer1.0.conv1.weight')
+        True
+        >>> names_agree('features.transition1.conv.weight', 'inception3b.branch1.conv.weight')
+        False
+        >>> names_agree('features.0.1.weight', 'layers.0.1.weight')
+        False
+    """
+    if src_key == dst_key:
+        return True
+    a, b = src_key.split(sep), dst_key.split(sep)
+    if a[-1] != b[-1]:
+        return False
+    agreeing, word = 0, False
+    for x, y in zip(reversed(a[:-1]), reversed(b[:-1])):
+        if x != y:
+            break
+        agreeing += 1
+        word = word or not x.isdigit()
+    return agreeing >= 2 and word
+
+
+def thin_and_unnamed(mapping: Mapping[str, str], n_src: int, n_dst: int,
+                     sep: str = '.') -> bool:
+    """
+    True when ``mapping`` is thin as in :func:`too_thin` (counted in keys)
+    and no pair's names agree
+    (:func:`names_agree`).
+
+    Example:
+        >>> from torch_liberator.coincidence import thin_and_unnamed
+        >>> thin_and_unnamed({'features.0.0.weight': 'layers.0.weight'}, 244, 263)
+        True
+        >>> thin_and_unnamed({'fc.weight': 'fc.weight'}, 244, 263)
+        False
+    """
+    if not mapping or not too_thin(len(mapping), n_src, n_dst):
+        return False
+    return not any(names_agree(s, d, sep) for s, d in mapping.items())
+
+
+def parts_left_unfilled(side: KeyGroups, paired: Set[int]) -> Set[int]:
+    """
+    The paired groups that lie in parts left unfilled, when two or more
+    are: below the deepest module holding every paired group of ``side``,
+    each child receiving pairs is a part, and a part is unfilled when some
+    of its groups are unpaired. A network spread over parts fills each
+    (a backbone cut into low, mid and high) or leaves only its last one
+    short (a truncated checkpoint), and stages of one network hold other
+    widths; two parts left short, one of which could hold all that the
+    other received, are two alternatives the alignment wandered between
+    (a checkpoint of a two-layer network, named otherwise, whose first
+    layer went into a one-layer network beside the right one): nothing in
+    either is known.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.coincidence import parts_left_unfilled
+        >>> side = KeyGroups({'a.0.w': (4, 3), 'a.1.w': (5, 4), 'b.0.w': (4, 3), 'b.1.w': (5, 4)})
+        >>> # the first layer of each copy: two alternatives, nothing known
+        >>> sorted(parts_left_unfilled(side, {0, 2}))
+        [0, 2]
+        >>> parts_left_unfilled(side, {0, 1})
+        set()
+    """
+    if not paired:
+        return set()
+    first = side.comps[min(paired)]
+    depth = min(len(side.comps[g]) for g in paired)
+    for g in paired:
+        comps = side.comps[g]
+        k = 0
+        while k < depth and k < len(comps) and comps[k] == first[k]:
+            k += 1
+        depth = k
+    prefix = first[:depth]
+
+    def part(g):
+        comps = side.comps[g]
+        return comps[depth] if len(comps) > depth and comps[:depth] == prefix else None
+
+    unfilled = {part(g) for g in range(len(side))
+                if g not in paired and part(g) is not None}
+    receiving = {part(g) for g in paired} - {None}
+    short = sorted(receiving & unfilled)
+    if len(short) < 2:
+        return set()
+    held, got = {}, {}
+    for g in range(len(side)):
+        name = part(g)
+        if name in unfilled:
+            signature = (side.squeezed[g], side.leaf[g])
+            held.setdefault(name, Counter())[signature] += 1
+            if g in paired:
+                got.setdefault(name, Counter())[signature] += 1
+    # two parts are alternatives when what one received the other could
+    # hold as well (two networks of one family; not two stages of one)
+    wandered = {name for a in short for b in short
+                if a != b and not got[a] - held[b] for name in (a, b)}
+    return {g for g in paired if part(g) in wandered}
