@@ -45,6 +45,7 @@ from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 from torch_liberator.alignment import StructureSides
 from torch_liberator.coincidence import thin_and_unnamed
 from torch_liberator.keytree import KeyTree
+from torch_liberator.listpositions import positions_disagree
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import rival_pairs
@@ -376,15 +377,35 @@ def _without_rivals(solver):
     return solve
 
 
+def _positions_checked(solver):
+    """
+    ``solver`` less the pairs that rest on a list position which the two
+    lists holding it give to different layers
+    (:func:`~torch_liberator.listpositions.positions_disagree`: vgg11's
+    ``features.8`` is not vgg11_bn's), reported as ambiguous. For the modes
+    that read positions as names.
+    """
+    def solve(problem):
+        mapping, ambiguous = solver(problem)
+        moved = positions_disagree(mapping, problem.src, problem.dst, problem.sep)
+        if not moved:
+            return mapping, ambiguous
+        ambiguous = dict(ambiguous)
+        ambiguous.update((s, (mapping[s],)) for s in moved)
+        mapping = {s: d for s, d in mapping.items() if s not in moved}
+        return _in_source_order(problem, mapping, ambiguous)
+    return solve
+
+
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`_Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
 #: moved or cut in parts
 _SOLVERS: Dict[str, Callable] = {
-    'strict': _strict_solver,
-    'module-hack': _module_hack_solver,
-    'prefix-hack': _isomorphism_solver,
-    'isomorphism': _with_moved_parts(_isomorphism_solver),
-    'embedding': _without_rivals(_with_moved_parts(_embedding_solver)),
+    'strict': _positions_checked(_strict_solver),
+    'module-hack': _positions_checked(_module_hack_solver),
+    'prefix-hack': _positions_checked(_isomorphism_solver),
+    'isomorphism': _positions_checked(_with_moved_parts(_isomorphism_solver)),
+    'embedding': _positions_checked(_without_rivals(_with_moved_parts(_embedding_solver))),
     'structure': _without_rivals(_structure_solver),
 }
 

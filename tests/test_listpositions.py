@@ -1,0 +1,43 @@
+"""
+Tests of :mod:`torch_liberator.listpositions`: a list position is a name
+only where the two lists agree up to it (hunt 4: a vgg11 checkpoint into
+vgg11_bn, where every convolution after the first sits at another index:
+the name modes shoved vgg11's convolutions into other convolutions of
+vgg11_bn and copied its eighth into the sixth, 6 wrong in strict). Judged by
+values on the real pair in tests/test_corpus.py (its fast slice).
+"""
+from torch_liberator.association import associate
+from torch_liberator.listpositions import list_positions, positions_disagree
+
+def test_list_positions_are_the_labels_that_hold_tensors():
+    keys = ['features.0.weight', 'features.3.weight', 'features.3.bias', 'layer1.0.conv1.weight',
+            'layer1.1.conv1.weight', 'fc.weight']
+    assert list_positions(keys) == {'features': {0, 3}, 'layer1': {0, 1}}
+
+
+def test_a_position_after_an_inserted_layer_names_another_layer():
+    src = ['f.0.weight', 'f.2.weight', 'f.4.weight']
+    dst = ['f.0.weight', 'f.1.weight', 'f.2.weight', 'f.4.weight']
+    mapping = {k: k for k in src}
+    assert positions_disagree(mapping, src, dst) == {'f.2.weight', 'f.4.weight'}
+
+
+def test_truncated_sliced_and_renumbered_lists_keep_their_pairs():
+    full = [f'features.{i}.weight' for i in (0, 2, 5, 7, 10)]
+    # a checkpoint of features[:6] (a prefix), a slice features[2:8] that keeps its labels
+    assert positions_disagree({k: k for k in full[:3]}, full[:3], full) == set()
+    sliced = [f'slice.{i}.weight' for i in (2, 5, 7)]
+    assert positions_disagree({f'features.{i}.weight': f'slice.{i}.weight' for i in (2, 5, 7)},
+                              full, sliced) == set()
+    # renumbered parts: the labels differ, so no pair rests on them
+    assert positions_disagree({'features.5.weight': 'second.0.weight'}, full,
+                              ['second.0.weight', 'second.1.weight']) == set()
+
+
+def test_the_moved_convolutions_are_reported_with_their_place():
+    src = {'features.0.weight': (8, 3, 3, 3), 'features.3.weight': (16, 8, 3, 3)}
+    dst = {'features.0.weight': (8, 3, 3, 3), 'features.1.weight': (8,),
+           'features.3.weight': (16, 8, 3, 3)}
+    result = associate(src, dst, association='strict')
+    assert result.mapping == {'features.0.weight': 'features.0.weight'}
+    assert result.ambiguous == {'features.3.weight': ('features.3.weight',)}

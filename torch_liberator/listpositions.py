@@ -1,0 +1,98 @@
+"""
+When is a list position evidence? Only where the two lists agree up to it.
+
+The name modes (``strict`` to ``embedding``) read a key's components as
+names, and in an ``nn.Sequential`` or ``nn.ModuleList`` a name is a position:
+``features.8`` is the ninth item. A position names the same layer in two
+lists only if the lists hold their layers at the same positions up to it.
+Insert one layer and every later position names another layer: torchvision's
+vgg11 holds its convolutions at ``features.{0, 3, 6, 8, ...}``, vgg11_bn at
+``features.{0, 4, 8, 11, ...}`` with BatchNorms between, so vgg11's
+``features.8`` (its fourth convolution, 256 to 256) and vgg11_bn's
+``features.8`` (its third, 128 to 256) are two different layers, and so are
+the two ``features.18`` although their shapes agree.
+
+:func:`positions_disagree` finds the pairs whose keys share a position label
+where the two lists holding it disagree: the positions that hold tensors,
+from the first position both lists hold (a slice ``features[4:9]`` keeps its
+labels) up to the label, are not the same in both.
+
+Example:
+    >>> from torch_liberator.listpositions import positions_disagree
+    >>> vgg = ['features.0.weight', 'features.3.weight', 'features.8.weight']
+    >>> vgg_bn = ['features.0.weight', 'features.1.weight', 'features.4.weight',
+    ...           'features.8.weight']
+    >>> sorted(positions_disagree({k: k for k in vgg if k in vgg_bn}, vgg, vgg_bn))
+    ['features.8.weight']
+"""
+from typing import Dict, Iterable, Mapping, Set
+
+__all__ = ['list_positions', 'positions_disagree']
+
+
+def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
+    """
+    ``{module path: the integer child labels under it that hold tensors}``.
+
+    Example:
+        >>> from torch_liberator.listpositions import list_positions
+        >>> list_positions(['features.0.weight', 'features.3.bias', 'fc.weight'])
+        {'features': {0, 3}}
+    """
+    out = {}
+    for key in keys:
+        comps = key.split(sep)
+        for c in range(len(comps) - 1):
+            if comps[c].isdigit():
+                out.setdefault(sep.join(comps[:c]), set()).add(int(comps[c]))
+    return out
+
+
+def _agree(a: Set[int], b: Set[int], label: int) -> bool:
+    lo = max(min(a), min(b))
+    return {p for p in a if lo <= p <= label} == {p for p in b if lo <= p <= label}
+
+
+def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
+                       dst_keys: Iterable[str], sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` whose pair rests on a position label
+    that the two lists holding it give to different layers (see the module
+    docstring). Only labels shared by both keys, read from the tensor name
+    back to the first components that differ, are looked at: a position
+    that a list cut in parts renumbered is not a name the pair relies on.
+
+    Args:
+        mapping: source key -> destination key.
+        src_keys, dst_keys: every key of each side.
+        sep: separator between path components.
+
+    Example:
+        >>> from torch_liberator.listpositions import positions_disagree
+        >>> src = ['features.0.weight', 'features.2.weight', 'features.5.weight']
+        >>> # a slice keeps its labels: features[2:6] holds 2 and 5 as the list does
+        >>> dst = ['slice.2.weight', 'slice.5.weight']
+        >>> positions_disagree({'features.2.weight': 'slice.2.weight',
+        ...                     'features.5.weight': 'slice.5.weight'}, src, dst)
+        set()
+    """
+    src_lists = dst_lists = None
+    out = set()
+    for s, d in mapping.items():
+        a, b = s.split(sep), d.split(sep)
+        if not any(c.isdigit() for c in a[:-1]):
+            continue
+        if src_lists is None:
+            src_lists, dst_lists = list_positions(src_keys, sep), list_positions(dst_keys, sep)
+        for back in range(2, min(len(a), len(b)) + 1):
+            x, y = a[-back], b[-back]
+            if x != y:
+                break
+            if not x.isdigit():
+                continue
+            held_a = src_lists.get(sep.join(a[:-back]))
+            held_b = dst_lists.get(sep.join(b[:-back]))
+            if held_a and held_b and not _agree(held_a, held_b, int(x)):
+                out.add(s)
+                break
+    return out
