@@ -16,10 +16,11 @@ def test_list_positions_are_the_labels_that_hold_tensors():
 
 
 def test_a_position_after_an_inserted_layer_names_another_layer():
-    src = ['f.0.weight', 'f.2.weight', 'f.4.weight']
-    dst = ['f.0.weight', 'f.1.weight', 'f.2.weight', 'f.4.weight']
-    mapping = {k: k for k in src}
-    assert positions_disagree(mapping, src, dst) == {'f.2.weight', 'f.4.weight'}
+    # vgg11's convolutions at 0, 3, 6, 8; vgg11_bn's at 0, 4, 8 with norms at 1, 5
+    src = ['f.0.weight', 'f.3.weight', 'f.6.weight', 'f.8.weight']
+    dst = ['f.0.weight', 'f.1.weight', 'f.4.weight', 'f.5.weight', 'f.8.weight']
+    mapping = {'f.0.weight': 'f.0.weight', 'f.8.weight': 'f.8.weight'}
+    assert positions_disagree(mapping, src, dst) == {'f.8.weight'}
 
 
 def test_truncated_sliced_and_renumbered_lists_keep_their_pairs():
@@ -29,15 +30,19 @@ def test_truncated_sliced_and_renumbered_lists_keep_their_pairs():
     sliced = [f'slice.{i}.weight' for i in (2, 5, 7)]
     assert positions_disagree({f'features.{i}.weight': f'slice.{i}.weight' for i in (2, 5, 7)},
                               full, sliced) == set()
+    # a block removed in place (pruned, delattr) keeps the other labels
+    pruned = [k for k in full if k != 'features.5.weight']
+    assert positions_disagree({k: k for k in pruned}, pruned, full) == set()
     # renumbered parts: the labels differ, so no pair rests on them
     assert positions_disagree({'features.5.weight': 'second.0.weight'}, full,
                               ['second.0.weight', 'second.1.weight']) == set()
 
 
 def test_the_moved_convolutions_are_reported_with_their_place():
-    src = {'features.0.weight': (8, 3, 3, 3), 'features.3.weight': (16, 8, 3, 3)}
+    src = {'features.0.weight': (8, 3, 3, 3), 'features.3.weight': (16, 8, 3, 3),
+           'features.6.weight': (16, 16, 3, 3)}
     dst = {'features.0.weight': (8, 3, 3, 3), 'features.1.weight': (8,),
-           'features.3.weight': (16, 8, 3, 3)}
+           'features.4.weight': (16, 8, 3, 3), 'features.6.weight': (16, 16, 3, 3)}
     result = associate(src, dst, association='strict')
     assert result.mapping == {'features.0.weight': 'features.0.weight'}
-    assert result.ambiguous == {'features.3.weight': ('features.3.weight',)}
+    assert result.ambiguous == {'features.6.weight': ('features.6.weight',)}

@@ -13,9 +13,11 @@ vgg11 holds its convolutions at ``features.{0, 3, 6, 8, ...}``, vgg11_bn at
 the two ``features.18`` although their shapes agree.
 
 :func:`positions_disagree` finds the pairs whose keys share a position label
-where the two lists holding it disagree: the positions that hold tensors,
-from the first position both lists hold (a slice ``features[4:9]`` keeps its
-labels) up to the label, are not the same in both.
+where the two lists holding it disagree: of the positions that hold
+tensors, from the first position both lists hold (a slice ``features[4:9]``
+keeps its labels) up to the label, each list holds some that the other
+does not. One holding a subset of the other's is a list with items removed
+in place (a pruned block, ``del model.layer3[2]``), which keeps its labels.
 
 Example:
     >>> from torch_liberator.listpositions import positions_disagree
@@ -50,7 +52,9 @@ def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
 
 def _agree(a: Set[int], b: Set[int], label: int) -> bool:
     lo = max(min(a), min(b))
-    return {p for p in a if lo <= p <= label} == {p for p in b if lo <= p <= label}
+    a = {p for p in a if lo <= p <= label}
+    b = {p for p in b if lo <= p <= label}
+    return a <= b or b <= a
 
 
 def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
