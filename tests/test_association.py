@@ -501,6 +501,20 @@ def test_module_hack_strips_and_adds_wrapper_prefixes(prefix):
     assert associate_keys(keys, wrapped, 'module-hack') == dict(zip(keys, wrapped))
 
 
+def test_module_hack_strips_only_a_wrapper_of_the_whole_side():
+    # a `module` child beside other modules is a module of the network, not
+    # DataParallel's wrapper (mutation fuzz seed 9236: a resnet50 as
+    # `module.*` beside an efficientnet as `head.*`; its bn1 went to the
+    # efficientnet's); a top-level tensor beside the wrapper (AveragedModel's
+    # n_averaged) leaves it a wrapper
+    src = ['module.bn1.weight', 'head.bn1.weight']
+    assert associate_keys(src, ['bn1.weight'], 'module-hack') == {}
+    assert associate_keys(['bn1.weight'], src, 'module-hack') == {}
+    averaged = ['module.bn1.weight', 'n_averaged']
+    assert associate_keys(averaged, ['bn1.weight', 'n_averaged'], 'module-hack') == {
+        'module.bn1.weight': 'bn1.weight', 'n_averaged': 'n_averaged'}
+
+
 def test_strict_keeps_only_identical_keys():
     assert associate_keys(['a.w', 'b.w'], ['b.w', 'c.w'], 'strict') == {'b.w': 'b.w'}
 

@@ -8,7 +8,8 @@ association modes, from the most literal to the most general:
 ``strict``        identical keys only
 ``module-hack``   identical after adding or stripping the ``module.`` prefix
                   of (Distributed)DataParallel or the ``_orig_mod.`` prefix
-                  that ``torch.compile`` leaves
+                  that ``torch.compile`` leaves (a prefix every key of a side
+                  carries: a wrapper)
 ``prefix-hack``   the single best "remove prefix P, add prefix Q" transform
 ``isomorphism``   maximum common subtree isomorphism of the two key trees:
                   parent-child edges kept, the names of the two subtree roots
@@ -216,29 +217,43 @@ def _strict_solver(problem):
     return {k: k for k in src if k in dst}, {}
 
 
-def _strip_wrappers(key):
-    stripped = True
-    while stripped:
-        stripped = False
+def _wrapper_chain(keys):
+    """
+    The wrapper prefixes in front of every key of one side that lies in a
+    module (``module.`` of DataParallel, ``_orig_mod.``, or both), as one
+    string: a wrapper holds one child and no module beside it. Keys at the
+    top level (AveragedModel's ``n_averaged``) do not count; a side whose
+    ``module`` child has siblings with tensors below them is not wrapped
+    (mutation fuzz seed 9236: ``module.bn1.*`` of a resnet50 beside
+    ``head.*``, an efficientnet, went to the model's ``bn1``).
+    """
+    dotted = [k for k in keys if '.' in k]
+    chain, found = '', bool(dotted)
+    while found:
+        found = False
         for prefix in _WRAPPER_PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-                stripped = True
-    return key
+            if all(k.startswith(chain + prefix) for k in dotted):
+                chain, found = chain + prefix, True
+    return chain
 
 
 def _module_hack_solver(problem):
     """
-    Compare both key sets with every wrapper prefix stripped, then keep the
-    pairs whose stripped keys agree.
+    Compare both key sets with each side's wrapper prefixes stripped
+    (:func:`_wrapper_chain`), then keep the pairs whose stripped keys agree.
     """
+    def stripper(keys):
+        chain = _wrapper_chain(keys)
+        return lambda key: key[len(chain):] if key.startswith(chain) else key
+
+    bare_dst, bare_src = stripper(problem.dst), stripper(problem.src)
     dst_by_bare = {}
     for key in problem.dst:
-        dst_by_bare.setdefault(_strip_wrappers(key), key)
+        dst_by_bare.setdefault(bare_dst(key), key)
     mapping = {}
     used = set()
     for key in problem.src:
-        target = dst_by_bare.get(_strip_wrappers(key))
+        target = dst_by_bare.get(bare_src(key))
         if target is not None and target not in used:
             mapping[key] = target
             used.add(target)
