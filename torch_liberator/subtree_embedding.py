@@ -23,7 +23,9 @@ starts and makes the mapping:
 * a renamed start that is one stage of several repeats beside it;
 * a mapping that fills the model's lists in part (a checkpoint of a shorter
   network in a longer sibling) is contested by a place filled whole
-  (:func:`whole_rivals`).
+  (:func:`whole_rivals`), or by another checkpoint module that fills one of
+  the model's modules whole (the model's own network beside a shorter one
+  of its names).
 
 Notes:
     Cost: a few starts, each scored by the memoized
@@ -208,7 +210,11 @@ def _contest(embedder, starts, chosen):
     ``nn.Sequential(*children)``) is as good: being closer does not
     outweigh being the network itself. The keys the two map differently
     are ambiguous; when that is half of ``chosen`` or more, the place
-    itself is in question and all of ``chosen`` is left out.
+    itself is in question and all of ``chosen`` is left out. A start from
+    a checkpoint module beside the one ``chosen`` comes from that fills a
+    model module whole the same way (the checkpoint holds the model's own
+    network beside a shorter one of its names) leaves all of ``chosen``
+    out: it comes from another network.
 
     Returns:
         Tuple[Dict[int, int], Dict[int, Set[int]]]: what is kept, and the
@@ -220,25 +226,40 @@ def _contest(embedder, starts, chosen):
     return _contest_place(embedder, starts, chosen, place)
 
 
+def _beside(tree, a, b):
+    """Whether nodes ``a`` and ``b`` are neither one inside nor around the other."""
+    end = tree.end
+    return not (a <= b < end[a] or b <= a < end[b])
+
+
 def _contest_place(embedder, starts, chosen, place):
-    """:func:`_contest` once ``place`` is known to be filled in part."""
-    t2 = embedder.tree2
-    end = t2.end  # a rival place lies beside ``place``, neither inside nor around it
-    rivals = []
+    """:func:`_contest` once ``place`` is known to be filled in part. A
+    rival fills a model module whole: one beside ``place`` (another place
+    for the checkpoint), or any from a checkpoint module beside the one
+    ``chosen`` comes from (another network in the checkpoint: a resnet34
+    as ``nn.Sequential(*children)`` beside a resnet18 of the model's
+    names, whose ``layer3`` the resnet34's fills whole)."""
+    t1, t2 = embedder.tree1, embedder.tree2
+    source = _place_of(t1, chosen)
+    owner = {b: a for a, b in chosen.items()}
+    rivals, other_network = [], False
     for start in _rival_starts(embedder, starts, len(chosen)):
-        v = start[1]
-        if place <= v < end[place] or v <= place < end[v]:
+        u, v = start
+        from_beside = _beside(t1, source, u)
+        if not _beside(t2, place, v) and not from_beside:
             continue
         good, fair, _, _ = embedder.score(*start)
         if 2 * (good + fair) < len(chosen) or t2.num_keys_below(v) != good + fair:
             continue
         result = _start_result(embedder, start)
-        if result is not None and any(chosen.get(a, b) != b for a, b in result[0].items()):
+        if result is not None and any(owner.get(b, a) != a or chosen.get(a, b) != b
+                                      for a, b in result[0].items()):
             rivals.append(result)
+            other_network |= from_beside
     if not rivals:
         return chosen, {}
     kept, tied = merge_tied([(chosen, {})] + rivals)
-    if 2 * len(tied) >= len(chosen):
+    if other_network or 2 * len(tied) >= len(chosen):
         for a, b in kept.items():
             tied[a] = {b}
         kept = {}
