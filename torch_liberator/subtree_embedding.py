@@ -238,14 +238,20 @@ def _contest_place(embedder, starts, chosen, place):
     for the checkpoint), or any from a checkpoint module beside the one
     ``chosen`` comes from (another network in the checkpoint: a resnet34
     as ``nn.Sequential(*children)`` beside a resnet18 of the model's
-    names, whose ``layer3`` the resnet34's fills whole)."""
+    names, whose ``layer3`` the resnet34's fills whole), when ``chosen``
+    maps half of its own module's keys or more (a shorter network, not a
+    mapping that found little of it: an EMA copy beside it is no other
+    network)."""
     t1, t2 = embedder.tree1, embedder.tree2
     source = _place_of(t1, chosen)
+    # a shorter network maps most of its own keys; a mapping that leaves
+    # most of them out says nothing of the network's length
+    shorter = 2 * len(chosen) >= t1.num_keys_below(source)
     owner = {b: a for a, b in chosen.items()}
     rivals, other_network = [], False
     for start in _rival_starts(embedder, starts, len(chosen)):
         u, v = start
-        from_beside = _beside(t1, source, u)
+        from_beside = shorter and _beside(t1, source, u)
         if not _beside(t2, place, v) and not from_beside:
             continue
         good, fair, _, _ = embedder.score(*start)
