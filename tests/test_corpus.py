@@ -263,6 +263,11 @@ FAST_SLICE = [
     'linear x3: blocks[:1] + tail[1:] registered first',
     'linear x4: layers -> second=[2:] + first=[:2]', 'two-stream rgb+flow<-resnet18',
     'linear x3 parts main/head (sorted keys)->linear x3',
+    # mutation fuzz seeds 9252, 9477, 9236 (reduced): a shorter network of the model's names
+    # beside the model itself, a classifier by name into another network, a module child
+    # that is no wrapper
+    'resnet34 children+resnet18->resnet34', 'efficientnet_b0->efficientnet_b0 children+mobilenet_v2',
+    'resnet18->resnet34 (module.*)+resnet18 (head.*)',
 ]
 
 
