@@ -475,6 +475,27 @@ def test_a_shorter_network_of_the_model_names_is_no_better_than_the_model_itself
     assert not any(k.startswith('body.') for k in result.mapping)
 
 
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)
+@pytest.mark.parametrize('long_first', [False, True])
+def test_a_longer_network_of_the_model_names_is_no_better_than_the_model_itself(mode, long_first):
+    # the test above the other way round: the model is the shorter network,
+    # saved as nn.Sequential(*children) beside a longer one of its names;
+    # the longer one fills the model whole by name (its lists in part), the
+    # model's own fills it whole too: nothing of the longer one is loaded
+    dst = {'stem.weight': (8, 3, 3, 3), 'blocks.0.a.weight': (8, 8),
+           'blocks.0.b.weight': (8, 8), 'blocks.1.a.weight': (8, 8),
+           'blocks.1.b.weight': (8, 8), 'fc.weight': (2, 8)}
+    longer = dict(dst, **{'blocks.2.a.weight': (8, 8), 'blocks.2.b.weight': (8, 8)})
+    children = {'0.weight': (8, 3, 3, 3), '2.weight': (2, 8)}
+    children.update({'1.' + k[len('blocks.'):]: s for k, s in dst.items()
+                     if k.startswith('blocks.')})
+    parts = [{'body.' + k: s for k, s in longer.items()},
+             {'main.' + k: s for k, s in children.items()}]
+    src = {**parts[0], **parts[1]} if long_first else {**parts[1], **parts[0]}
+    result = associate(src, dst, association=mode)
+    assert not any(k.startswith('body.') for k in result.mapping)
+
+
 @pytest.mark.parametrize('mode', TREE_MODES)
 @pytest.mark.parametrize('ema_first', [False, True])
 def test_closer_copy_wins_over_the_ema_copy(mode, ema_first):
