@@ -83,3 +83,27 @@ def test_a_split_model_keeps_its_head():
                'fc.weight': 'head.fc.weight'}
     dst = list(mapping.values()) + ['backbone.fc.weight']
     assert rival_places(mapping, dst) == {}
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+def test_a_head_beside_the_bulk_with_an_empty_place_for_it_is_left_out(mode):
+    # no name but the classifier's is shared: the features go to main.0,
+    # main.1 is an empty place of the classifier's shapes (seed 9650)
+    src = {'stem.weight': (8, 3, 3, 3), 'blocks.0.weight': (8, 8), 'blocks.1.weight': (16, 8),
+           'classifier.weight': (5, 16), 'classifier.bias': (5,)}
+    dst = {'main.0.0.weight': (8, 3, 3, 3), 'main.0.1.0.weight': (8, 8), 'main.0.1.1.weight': (16, 8),
+           'main.1.weight': (5, 16), 'main.1.bias': (5,),
+           'body.features.weight': (4, 3, 3, 3), 'body.classifier.1.weight': (5, 16),
+           'body.classifier.1.bias': (5,)}
+    result = associate(src, dst, association=mode)
+    assert not any(v.startswith('body.') for v in result.mapping.values()), result.mapping
+
+
+def test_a_head_beside_a_bulk_without_a_place_for_it_stays():
+    from torch_liberator.rivalsources import stray_parts
+    dst = {'backbone.conv.weight': (8, 3), 'backbone.mid.weight': (16, 8),
+           'backbone.fc.weight': (10, 16), 'head.fc.weight': (5, 16)}
+    mapping = {'conv.weight': 'backbone.conv.weight', 'mid.weight': 'backbone.mid.weight',
+               'fc.weight': 'head.fc.weight'}
+    assert stray_parts(mapping, dst) == {}
+    assert stray_parts(mapping, {k: None for k in dst}) == {}

@@ -47,7 +47,7 @@ from torch_liberator.alignment import StructureSides
 from torch_liberator.keytree import KeyTree
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
-from torch_liberator.rivalsources import rival_pairs, rival_places
+from torch_liberator.rivalsources import rival_pairs, rival_places, stray_parts
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
@@ -378,12 +378,14 @@ def _without_rivals(solver):
     module that fills it (:func:`~torch_liberator.rivalsources.rival_pairs`)
     or a part of the checkpoint into another network of its names than the
     one its bulk went to (:func:`~torch_liberator.rivalsources.rival_places`),
-    reported as ambiguous.
+    or beside it while the bulk's module has an empty place for it
+    (:func:`~torch_liberator.rivalsources.stray_parts`), reported as ambiguous.
     """
     def solve(problem):
         mapping, ambiguous = solver(problem)
         rivals = rival_pairs(mapping, problem.src, problem.sep)
         rivals.update(rival_places(mapping, problem.dst, problem.sep))
+        rivals.update(stray_parts(mapping, problem.dst, problem.sep))
         if not rivals:
             return mapping, ambiguous
         ambiguous = dict(ambiguous)
