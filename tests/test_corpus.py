@@ -244,6 +244,22 @@ KNOWN_WRONG: dict = {
     ('mobilenet_v3_small features[:11] (sorted keys)->children', 'prefix-hack'): '0/216 correct, 22 wrong',
     ('mobilenet_v3_small features[:11] (sorted keys)->children', 'embedding'): '0/216 correct, 22 wrong',
     ('mobilenet_v3_small features[:11] (sorted keys)->children', 'isomorphism'): '0/216 correct, 22 wrong',
+    # mutation fuzz seed 9627, reduced: stage2 cut in parts on both sides, the names colliding
+    # (base.0 is block 2 in the checkpoint, block 0 in the model); block 2's branch2 goes to
+    # block 0's by its full name (strict, module-hack, prefix-hack) or by name and order
+    # (structure); embedding and auto leave it out
+    ('shufflenet_v2_x0_5 stage2 parts (base collides)', 'strict'): '254/338 correct, 18 wrong',
+    ('shufflenet_v2_x0_5 stage2 parts (base collides)', 'module-hack'): '254/338 correct, 18 wrong',
+    ('shufflenet_v2_x0_5 stage2 parts (base collides)', 'prefix-hack'): '254/338 correct, 18 wrong',
+    ('shufflenet_v2_x0_5 stage2 parts (base collides)', 'structure'): '266/338 correct, 18 wrong',
+    # mutation fuzz seed 9719, reduced: layer1.part.0 (block 0 alone) into layer1.stage whose
+    # block 2 is a level down: embedding renames part <-> stage.2 and 0 <-> blocks (the only
+    # complete agreement two levels deep), though stage.0 and stage.1 hold the same tensors
+    ('resnet34 layer1.part.0->layer1.stage (item 2 a level down)', 'embedding'): '182/194 correct, 12 wrong',
+    ('resnet34 layer1.part.0->layer1.stage (item 2 a level down) (sorted keys)', 'embedding'):
+        '182/194 correct, 12 wrong',
+    ('resnet34 layer1.part.0->layer1.stage (item 2 a level down) (sorted keys)', 'auto'):
+        '182/194 correct, 12 wrong',
 }
 
 #: the pairs of the default run: small, and each hard for some mode

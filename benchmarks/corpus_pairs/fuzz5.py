@@ -6,10 +6,16 @@ DataParallel's wrapper and loaded the ``module`` network's ``bn1``), and
 a model of that kind; a
 resnet34 saved as ``nn.Sequential(*children)`` beside a resnet18 of the
 model's names, into the resnet34 (seed 9252: the name modes loaded the
-resnet18, 122 wrong); an efficientnet_b0 checkpoint into a model holding
+resnet18, 122 wrong), and a resnet18 beside a longer resnet34 of its names
+(every name mode and auto wrong); an efficientnet_b0 checkpoint into a model holding
 the b0 as ``nn.Sequential(*children)`` beside a mobilenet_v2 (seed 9477:
 embedding gave the b0's classifier to the mobilenet_v2's, same name and
-shape).
+shape; seed 9650: the same with timm's b0, whose names the mobilenet_v2
+shares but ``classifier``). Left wrong (strict xfails): seed 9627, a
+stage cut in parts of colliding names on both sides (``base.0`` is block 2
+in the checkpoint, block 0 in the model), and seed 9719, a list cut to its
+first block under ``part`` into the list with block 2 a level down, whose
+double rename (``part.0`` <-> ``stage.2.blocks``) embedding takes.
 
 Example:
     >>> from corpus_pairs import build_case
@@ -19,10 +25,11 @@ Example:
 """
 from torch import nn
 
+from corpus_pairs.fuzz4 import item_wrapped
 from corpus_pairs.models import Slots, keep, timm_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['beside_children']
+__all__ = ['beside_children', 'with_child']
 
 
 def beside_children(own: nn.Module, other: nn.Module, own_first: bool = True) -> nn.Module:
@@ -83,6 +90,16 @@ for _first in (True, False):
                                            own, None))(tv_model('resnet34')))
 
 
+for _own, _other in (('resnet18', 'resnet34'), ('efficientnet_b0', 'efficientnet_b1')):
+    register_pair(f'{_own} children+{_other}->{_own}', 'identity',
+                  note=f'the mirror: a checkpoint of a {_own} as nn.Sequential(*children) beside a longer '
+                       f'{_other} of the model\'s names, into the {_own}: the {_other} fills the model '
+                       f'whole by name (its lists in part), the {_own} fills it whole too; the longer '
+                       'network is no better than the model itself (nothing by name, structure finds it)')(
+        lambda a=_own, o=_other: (lambda own: Case(keep(beside_children(own, tv_model(o))), own, None))(
+            tv_model(a)))
+
+
 for _arch, _other in (('efficientnet_b0', 'mobilenet_v2'), ('mobilenet_v2', 'efficientnet_b0')):
     for _first in (True, False):
         _slots = f'{_arch} children+{_other}' if _first else f'{_other}+{_arch} children'
@@ -94,3 +111,71 @@ for _arch, _other in (('efficientnet_b0', 'mobilenet_v2'), ('mobilenet_v2', 'eff
                            'seed 9477, reduced)')(
             lambda a=_arch, o=_other, f=_first: (lambda own: Case(
                 keep(own), beside_children(own, tv_model(o), f), None))(tv_model(a)))
+
+
+for _first in (True, False):
+    _slots = ('timm-efficientnet_b0 children+mobilenet_v2' if _first
+              else 'mobilenet_v2+timm-efficientnet_b0 children')
+    register_pair(f'timm-efficientnet_b0->{_slots}', 'identity',
+                  note='a timm efficientnet_b0 checkpoint into a model holding it as nn.Sequential(*children) '
+                       '(main) beside a torchvision mobilenet_v2 (body): the b0\'s classifier has the name and '
+                       'shape of body.classifier.1, and main.6 is an empty place for it; no other name of the '
+                       'two networks agrees (mutation fuzz seed 9650, reduced)')(
+        lambda f=_first: (lambda own: Case(keep(own), beside_children(own, tv_model('mobilenet_v2'), f), None))(
+            timm_module().create_model('efficientnet_b0', pretrained=False)))
+
+
+def with_child(model: nn.Module, name: str, child: nn.Module) -> nn.Module:
+    """
+    ``model``'s children with ``name`` replaced by ``child``, in a plain module.
+
+    Example:
+        >>> from torch import nn
+        >>> from corpus_pairs.fuzz5 import with_child
+        >>> m = nn.Sequential(nn.Linear(1, 1), nn.Linear(1, 1))
+        >>> list(with_child(m, '1', nn.Module()).state_dict())
+        ['0.weight', '0.bias']
+    """
+    out = nn.Module()
+    for label, old in model.named_children():
+        out.add_module(label, child if label == name else old)
+    return out
+
+
+def _items(blocks, indices):
+    out = nn.Module()
+    for i in indices:
+        out.add_module(str(i), blocks[i])
+    return out
+
+
+@register_pair('shufflenet_v2_x0_5 stage2 parts (base collides)', 'identity',
+               note='one shufflenet_v2_x0_5, its stage2 cut in the checkpoint as extractor=[0, 1], '
+                    'base=[2], backbone=[3] (renumbered) and in the model as base={0}, features={1, 2}, '
+                    'encoder={3} (indices kept): stage2.base.0.branch2 is block 2\'s in the checkpoint, '
+                    'block 0\'s in the model (mutation fuzz seed 9627, reduced)')
+def _shufflenet_parts():
+    model = tv_model('shufflenet_v2_x0_5')
+    b = list(model.stage2)
+    src = with_child(model, 'stage2', Slots(extractor=nn.Sequential(b[0], b[1]), base=nn.Sequential(b[2]),
+                                            backbone=nn.Sequential(b[3])))
+    dst = with_child(model, 'stage2', Slots(base=_items(b, [0]), features=_items(b, [1, 2]),
+                                            encoder=_items(b, [3])))
+    return Case(keep(src), dst, None)
+
+
+def _resnet34_layer1_cut(sort):
+    model = tv_model('resnet34')
+    src = with_child(model, 'layer1', Slots(part=nn.Sequential(model.layer1[0])))
+    dst = with_child(model, 'layer1', Slots(stage=item_wrapped(model.layer1, 2, 'blocks')))
+    state = keep(src)
+    return Case(dict(sorted(state.items())) if sort else state, dst, None)
+
+
+for _sort in (False, True):
+    register_pair('resnet34 layer1.part.0->layer1.stage (item 2 a level down)' + (' (sorted keys)' if _sort else ''),
+                  'identity',
+                  note='one resnet34, its layer1 cut to block 0 under part in the checkpoint, all of it under '
+                       'stage with block 2 one level down (stage.2.blocks) in the model: part.0 is '
+                       'stage.0, its three blocks are equal (mutation fuzz seed 9719, reduced)')(
+        lambda f=_sort: _resnet34_layer1_cut(f))
