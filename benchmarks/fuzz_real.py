@@ -20,7 +20,12 @@ into renumbered parts (36 tensors one block off in embedding and auto), an
 exact mode that shoved a checkpoint into a wider network under ``module.``,
 a headless network beside another whole one that lent the model its head
 (seeds 9005, 9160), a ViT's two blocks swapped in structure when each had
-a level inserted, one in the checkpoint, one in the model (seed 9171).
+a level inserted, one in the checkpoint, one in the model (seed 9171), a
+top-level ``module`` child beside another network taken for DataParallel's
+wrapper in module-hack (seed 9236), a resnet18 of the model's names loaded
+beside the resnet34 itself saved as ``nn.Sequential(*children)`` (seed
+9252), a classifier by name into another network of the checkpoint's names
+(seed 9477).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -452,6 +452,50 @@ def test_a_closer_place_filled_in_part_ties_with_a_farther_one_filled_whole(mode
             for k in src}
 
 
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)
+@pytest.mark.parametrize('long_first', [False, True])
+def test_a_shorter_network_of_the_model_names_is_no_better_than_the_model_itself(mode, long_first):
+    # the mirror of the test above, on the checkpoint's side (mutation fuzz
+    # seed 9252): a resnet34 saved as nn.Sequential(*children) (no name of
+    # the model's) beside a resnet18 of the model's names, into the
+    # resnet34; the resnet18 fills every list in part, the resnet34's list
+    # fills the model's whole: the resnet18 is another network, nothing of
+    # it is loaded (not even its stem and head, which have no rival)
+    short = {'stem.weight': (8, 3, 3, 3), 'blocks.0.a.weight': (8, 8),
+             'blocks.0.b.weight': (8, 8), 'blocks.1.a.weight': (8, 8),
+             'blocks.1.b.weight': (8, 8), 'fc.weight': (2, 8)}
+    dst = dict(short, **{'blocks.2.a.weight': (8, 8), 'blocks.2.b.weight': (8, 8)})
+    children = {'0.weight': (8, 3, 3, 3), '2.weight': (2, 8)}
+    children.update({'1.' + k[len('blocks.'):]: s for k, s in dst.items()
+                     if k.startswith('blocks.')})
+    parts = [{'body.' + k: s for k, s in short.items()},
+             {'main.' + k: s for k, s in children.items()}]
+    src = {**parts[1], **parts[0]} if long_first else {**parts[0], **parts[1]}
+    result = associate(src, dst, association=mode)
+    assert not any(k.startswith('body.') for k in result.mapping)
+
+
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)
+@pytest.mark.parametrize('long_first', [False, True])
+def test_a_longer_network_of_the_model_names_is_no_better_than_the_model_itself(mode, long_first):
+    # the test above the other way round: the model is the shorter network,
+    # saved as nn.Sequential(*children) beside a longer one of its names;
+    # the longer one fills the model whole by name (its lists in part), the
+    # model's own fills it whole too: nothing of the longer one is loaded
+    dst = {'stem.weight': (8, 3, 3, 3), 'blocks.0.a.weight': (8, 8),
+           'blocks.0.b.weight': (8, 8), 'blocks.1.a.weight': (8, 8),
+           'blocks.1.b.weight': (8, 8), 'fc.weight': (2, 8)}
+    longer = dict(dst, **{'blocks.2.a.weight': (8, 8), 'blocks.2.b.weight': (8, 8)})
+    children = {'0.weight': (8, 3, 3, 3), '2.weight': (2, 8)}
+    children.update({'1.' + k[len('blocks.'):]: s for k, s in dst.items()
+                     if k.startswith('blocks.')})
+    parts = [{'body.' + k: s for k, s in longer.items()},
+             {'main.' + k: s for k, s in children.items()}]
+    src = {**parts[0], **parts[1]} if long_first else {**parts[1], **parts[0]}
+    result = associate(src, dst, association=mode)
+    assert not any(k.startswith('body.') for k in result.mapping)
+
+
 @pytest.mark.parametrize('mode', TREE_MODES)
 @pytest.mark.parametrize('ema_first', [False, True])
 def test_closer_copy_wins_over_the_ema_copy(mode, ema_first):
@@ -499,6 +543,20 @@ def test_module_hack_strips_and_adds_wrapper_prefixes(prefix):
     wrapped = [prefix + k for k in keys]
     assert associate_keys(wrapped, keys, 'module-hack') == dict(zip(wrapped, keys))
     assert associate_keys(keys, wrapped, 'module-hack') == dict(zip(keys, wrapped))
+
+
+def test_module_hack_strips_only_a_wrapper_of_the_whole_side():
+    # a `module` child beside other modules is a module of the network, not
+    # DataParallel's wrapper (mutation fuzz seed 9236: a resnet50 as
+    # `module.*` beside an efficientnet as `head.*`; its bn1 went to the
+    # efficientnet's); a top-level tensor beside the wrapper (AveragedModel's
+    # n_averaged) leaves it a wrapper
+    src = ['module.bn1.weight', 'head.bn1.weight']
+    assert associate_keys(src, ['bn1.weight'], 'module-hack') == {}
+    assert associate_keys(['bn1.weight'], src, 'module-hack') == {}
+    averaged = ['module.bn1.weight', 'n_averaged']
+    assert associate_keys(averaged, ['bn1.weight', 'n_averaged'], 'module-hack') == {
+        'module.bn1.weight': 'bn1.weight', 'n_averaged': 'n_averaged'}
 
 
 def test_strict_keeps_only_identical_keys():

@@ -2,12 +2,14 @@
 Tests of :mod:`torch_liberator.rivalsources`: a module filled from a rival
 copy of the module that fills it (mutation fuzz seed 9005: a resnext50
 without its fc beside a whole resnet50, into a resnext50; the resnet50's fc
-went to the resnext50's head in embedding, structure and auto).
+went to the resnext50's head in embedding, structure and auto), and the
+mirror on the model's side (seed 9477: an efficientnet_b0's classifier into a
+mobilenet_v2's beside the b0 as ``nn.Sequential(*children)``).
 """
 import pytest
 
 from torch_liberator.association import associate
-from torch_liberator.rivalsources import rival_pairs
+from torch_liberator.rivalsources import rival_pairs, rival_places
 
 
 def _net(width, prefix='', head=True):
@@ -52,3 +54,56 @@ def test_nested_sources_are_no_rivals():
     src = ['conv.weight', 'extra.conv.weight', 'extra.fc.weight']
     mapping = {'conv.weight': 'conv.weight', 'extra.fc.weight': 'fc.weight'}
     assert rival_pairs(mapping, src) == {}
+
+
+def _features_head(prefix='', width=8, classes=5):
+    return {prefix + 'features.0.weight': (width, 3, 3, 3), prefix + 'features.1.weight': (width, width),
+            prefix + 'features.2.weight': (16, width), prefix + 'classifier.weight': (classes, 16)}
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+@pytest.mark.parametrize('own_first', [False, True])
+def test_a_head_into_another_network_of_its_names_is_left_out(mode, own_first):
+    # the checkpoint's features go to `main.0` (the network as
+    # nn.Sequential(*children)); `body` is another network with a
+    # `features` of its own and a classifier of the same shape
+    src = _features_head()
+    own = {'main.0.0.weight': (8, 3, 3, 3), 'main.0.1.weight': (8, 8), 'main.0.2.weight': (16, 8),
+           'main.1.weight': (5, 16)}
+    other = _features_head('body.', width=4)
+    dst = {**own, **other} if own_first else {**other, **own}
+    result = associate(src, dst, association=mode)
+    assert not any(v.startswith('body.') for v in result.mapping.values()), result.mapping
+
+
+def test_a_split_model_keeps_its_head():
+    # the bulk in `backbone`, whose `fc` is another shape; the head's fc is
+    # the checkpoint's: `head` has no child named like the bulk
+    mapping = {'conv.weight': 'backbone.conv.weight', 'mid.weight': 'backbone.mid.weight',
+               'fc.weight': 'head.fc.weight'}
+    dst = list(mapping.values()) + ['backbone.fc.weight']
+    assert rival_places(mapping, dst) == {}
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+def test_a_head_beside_the_bulk_with_an_empty_place_for_it_is_left_out(mode):
+    # no name but the classifier's is shared: the features go to main.0,
+    # main.1 is an empty place of the classifier's shapes (seed 9650)
+    src = {'stem.weight': (8, 3, 3, 3), 'blocks.0.weight': (8, 8), 'blocks.1.weight': (16, 8),
+           'classifier.weight': (5, 16), 'classifier.bias': (5,)}
+    dst = {'main.0.0.weight': (8, 3, 3, 3), 'main.0.1.0.weight': (8, 8), 'main.0.1.1.weight': (16, 8),
+           'main.1.weight': (5, 16), 'main.1.bias': (5,),
+           'body.features.weight': (4, 3, 3, 3), 'body.classifier.1.weight': (5, 16),
+           'body.classifier.1.bias': (5,)}
+    result = associate(src, dst, association=mode)
+    assert not any(v.startswith('body.') for v in result.mapping.values()), result.mapping
+
+
+def test_a_head_beside_a_bulk_without_a_place_for_it_stays():
+    from torch_liberator.rivalsources import stray_parts
+    dst = {'backbone.conv.weight': (8, 3), 'backbone.mid.weight': (16, 8),
+           'backbone.fc.weight': (10, 16), 'head.fc.weight': (5, 16)}
+    mapping = {'conv.weight': 'backbone.conv.weight', 'mid.weight': 'backbone.mid.weight',
+               'fc.weight': 'head.fc.weight'}
+    assert stray_parts(mapping, dst) == {}
+    assert stray_parts(mapping, {k: None for k in dst}) == {}

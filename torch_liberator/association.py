@@ -8,7 +8,8 @@ association modes, from the most literal to the most general:
 ``strict``        identical keys only
 ``module-hack``   identical after adding or stripping the ``module.`` prefix
                   of (Distributed)DataParallel or the ``_orig_mod.`` prefix
-                  that ``torch.compile`` leaves
+                  that ``torch.compile`` leaves (a prefix every key of a side
+                  carries: a wrapper)
 ``prefix-hack``   the single best "remove prefix P, add prefix Q" transform
 ``isomorphism``   maximum common subtree isomorphism of the two key trees:
                   parent-child edges kept, the names of the two subtree roots
@@ -48,7 +49,7 @@ from torch_liberator.keytree import KeyTree
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
-from torch_liberator.rivalsources import rival_pairs
+from torch_liberator.rivalsources import rival_pairs, rival_places, stray_parts
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
@@ -218,29 +219,43 @@ def _strict_solver(problem):
     return {k: k for k in src if k in dst}, {}
 
 
-def _strip_wrappers(key):
-    stripped = True
-    while stripped:
-        stripped = False
+def _wrapper_chain(keys):
+    """
+    The wrapper prefixes in front of every key of one side that lies in a
+    module (``module.`` of DataParallel, ``_orig_mod.``, or both), as one
+    string: a wrapper holds one child and no module beside it. Keys at the
+    top level (AveragedModel's ``n_averaged``) do not count; a side whose
+    ``module`` child has siblings with tensors below them is not wrapped
+    (mutation fuzz seed 9236: ``module.bn1.*`` of a resnet50 beside
+    ``head.*``, an efficientnet, went to the model's ``bn1``).
+    """
+    dotted = [k for k in keys if '.' in k]
+    chain, found = '', bool(dotted)
+    while found:
+        found = False
         for prefix in _WRAPPER_PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-                stripped = True
-    return key
+            if all(k.startswith(chain + prefix) for k in dotted):
+                chain, found = chain + prefix, True
+    return chain
 
 
 def _module_hack_solver(problem):
     """
-    Compare both key sets with every wrapper prefix stripped, then keep the
-    pairs whose stripped keys agree.
+    Compare both key sets with each side's wrapper prefixes stripped
+    (:func:`_wrapper_chain`), then keep the pairs whose stripped keys agree.
     """
+    def stripper(keys):
+        chain = _wrapper_chain(keys)
+        return lambda key: key[len(chain):] if key.startswith(chain) else key
+
+    bare_dst, bare_src = stripper(problem.dst), stripper(problem.src)
     dst_by_bare = {}
     for key in problem.dst:
-        dst_by_bare.setdefault(_strip_wrappers(key), key)
+        dst_by_bare.setdefault(bare_dst(key), key)
     mapping = {}
     used = set()
     for key in problem.src:
-        target = dst_by_bare.get(_strip_wrappers(key))
+        target = dst_by_bare.get(bare_src(key))
         if target is not None and target not in used:
             mapping[key] = target
             used.add(target)
@@ -362,12 +377,17 @@ def _structure_solver(problem):
 def _without_rivals(solver):
     """
     ``solver`` less the pairs that fill a module from a rival copy of the
-    module that fills it (:func:`~torch_liberator.rivalsources.rival_pairs`),
-    reported as ambiguous.
+    module that fills it (:func:`~torch_liberator.rivalsources.rival_pairs`)
+    or a part of the checkpoint into another network of its names than the
+    one its bulk went to (:func:`~torch_liberator.rivalsources.rival_places`),
+    or beside it while the bulk's module has an empty place for it
+    (:func:`~torch_liberator.rivalsources.stray_parts`), reported as ambiguous.
     """
     def solve(problem):
         mapping, ambiguous = solver(problem)
         rivals = rival_pairs(mapping, problem.src, problem.sep)
+        rivals.update(rival_places(mapping, problem.dst, problem.sep))
+        rivals.update(stray_parts(mapping, problem.dst, problem.sep))
         if not rivals:
             return mapping, ambiguous
         ambiguous = dict(ambiguous)

@@ -14,6 +14,18 @@ are left out; a split checkpoint (``backbone.conv``, ``head.fc``) shares
 no name between its parts and keeps its pairs. Positions (numbered
 children) are no names: the parts of a list cut in two share them.
 
+The mirror on the model's side (:func:`rival_places`): a checkpoint whose
+bulk went to one model module, and a small part of it (``classifier``) to
+another module that has a child named like the bulk (``features``), gives
+that module another network's part: a model holding an efficientnet_b0 as
+``nn.Sequential(*children)`` beside a mobilenet_v2 (whose classifier has
+the b0's shape) does not take its classifier from the mobilenet_v2's
+name (mutation fuzz seed 9477). And when names say nothing of the other
+network (:func:`stray_parts`: a timm efficientnet_b0's ``classifier``
+into a mobilenet_v2's ``classifier.1``, seed 9650), a part that went
+beside the bulk while the bulk's module has an empty module of the same
+tensors fits two places.
+
 Example:
     >>> from torch_liberator.rivalsources import rival_pairs
     >>> src = ['stage.conv.weight', 'body.conv.weight', 'body.fc.weight']
@@ -24,9 +36,10 @@ Example:
     ...             ['stage.conv.weight', 'head.fc.weight'])
     {}
 """
+from collections import Counter
 from typing import Dict, Iterable, Mapping
 
-__all__ = ['rival_pairs']
+__all__ = ['rival_pairs', 'rival_places', 'stray_parts']
 
 
 def _feeder(src_module, dst_module, sep):
@@ -111,3 +124,143 @@ def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
     return {s: d for s, d in mapping.items()
             if where.get((s.rpartition(sep)[0], d.rpartition(sep)[0])) in rivals
             and s.rpartition(sep)[2] == d.rpartition(sep)[2]}
+
+
+def _groups(mapping, sep):
+    """The pairs of ``mapping`` by ``(source node, destination node)`` above
+    the longest common suffix of their two keys (same leaf names only),
+    with the first labels of those suffixes."""
+    groups = {}
+    for s, d in mapping.items():
+        s_module, _, s_leaf = s.rpartition(sep)
+        d_module, _, d_leaf = d.rpartition(sep)
+        if s_leaf != d_leaf:
+            continue
+        x, n, label = _feeder(s_module, d_module, sep)
+        pairs, labels = groups.setdefault((x, n), ({}, set()))
+        pairs[s] = d
+        labels.add(label or s_leaf)
+    return groups
+
+
+def rival_places(mapping: Mapping[str, str], dst_keys: Iterable[str],
+                 sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of ``mapping`` that fill a destination module ``N`` from a
+    source module ``X`` (the nodes above the longest common suffix of the two
+    keys) while more of ``X`` (``X.C`` or ``X`` itself under label ``C``)
+    went to a destination module beside ``N``, and ``N`` has a named child
+    ``C`` of its own: ``N`` is another network of ``X``'s names, the bulk of
+    ``X`` went elsewhere, and the small part in ``N`` is there by name alone.
+
+    Args:
+        mapping: source key -> destination key.
+        dst_keys: every destination key (the children of ``N`` are read from them).
+        sep: separator between path components.
+
+    Returns:
+        Dict[str, str]: the rival pairs, a sub-mapping of ``mapping``.
+
+    Example:
+        >>> from torch_liberator.rivalsources import rival_places
+        >>> dst = ['main.0.0.weight', 'main.0.1.weight', 'main.2.weight',
+        ...        'other.features.0.weight', 'other.classifier.weight']
+        >>> mapping = {'features.0.weight': 'main.0.0.weight', 'features.1.weight': 'main.0.1.weight',
+        ...            'classifier.weight': 'other.classifier.weight'}
+        >>> rival_places(mapping, dst)
+        {'classifier.weight': 'other.classifier.weight'}
+    """
+    groups = _groups(mapping, sep)
+    if len(groups) < 2:
+        return {}
+    children = {n: set() for _, n in groups}
+    for key in dst_keys:
+        parts = key.split(sep)
+        for i in range(len(parts)):
+            below = children.get(sep.join(parts[:i]))
+            if below is not None:
+                below.add(parts[i])
+    rivals = {}
+    for (x, n), (pairs, labels) in groups.items():
+        names = {c for c in children[n] - labels if not c.isdigit()}
+        for (y, m), (other, other_labels) in groups.items():
+            if _nested(n, m, sep) or len(other) <= len(pairs):
+                continue
+            if y == x:
+                parts = other_labels
+            elif not x or y.startswith(x + sep):
+                parts = {y[len(x) + len(sep) if x else 0:].partition(sep)[0]}
+            else:
+                continue
+            if names & parts:
+                rivals.update(pairs)
+                break
+    return {s: d for s, d in mapping.items() if s in rivals}
+
+
+def _signatures(dst_shapes, sep):
+    """Destination module -> its ``(leaf, shape)`` pairs, sorted."""
+    modules = {}
+    for key, shape in dst_shapes.items():
+        module, _, leaf = key.rpartition(sep)
+        modules.setdefault(module, []).append((leaf, None if shape is None else tuple(shape)))
+    return {m: tuple(sorted(leaves)) for m, leaves in modules.items()}
+
+
+def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of ``mapping`` whose destinations lie in a model module beside
+    the one that holds most of them (below the lowest module holding all),
+    when that module has, for each destination module of the part, an empty
+    module of the same tensors (leaf names and shapes): the part fits the
+    bulk's own place as well as the one it went to (a classifier by name
+    into another network beside the one the features went to). Unknown
+    shapes decide nothing.
+
+    Args:
+        mapping: source key -> destination key.
+        dst_shapes: every destination key -> its shape.
+        sep: separator between path components.
+
+    Returns:
+        Dict[str, str]: the stray pairs, a sub-mapping of ``mapping``.
+
+    Example:
+        >>> from torch_liberator.rivalsources import stray_parts
+        >>> dst = {'main.0.weight': (8, 3), 'main.1.weight': (8, 8), 'main.2.weight': (5, 8),
+        ...        'other.features.weight': (4, 3), 'other.classifier.weight': (5, 8)}
+        >>> mapping = {'conv.weight': 'main.0.weight', 'mid.weight': 'main.1.weight',
+        ...            'classifier.weight': 'other.classifier.weight'}
+        >>> stray_parts(mapping, dst)
+        {'classifier.weight': 'other.classifier.weight'}
+    """
+    if len(mapping) < 2:
+        return {}
+    paths = [d.split(sep) for d in mapping.values()]
+    depth = 0
+    while all(len(p) > depth + 1 and p[depth] == paths[0][depth] for p in paths):
+        depth += 1
+    if any(len(p) == depth + 1 for p in paths):
+        return {}  # a tensor beside the modules: no module to compare
+    parts = {}
+    for s, p in zip(mapping, paths):
+        parts.setdefault(p[depth], {})[s] = mapping[s]
+    if len(parts) < 2:
+        return {}
+    sizes = sorted((len(pairs), label) for label, pairs in parts.items())
+    if sizes[-1][0] == sizes[-2][0]:
+        return {}
+    bulk = sep.join(paths[0][:depth] + [sizes[-1][1]])
+    signatures = _signatures(dst_shapes, sep)
+    filled = {d.rpartition(sep)[0] for d in mapping.values()}
+    free = Counter(sig for m, sig in signatures.items()
+                   if (m == bulk or m.startswith(bulk + sep)) and m not in filled)
+    stray = {}
+    for label, pairs in parts.items():
+        if label == sizes[-1][1]:
+            continue
+        needed = Counter(signatures[m] for m in {d.rpartition(sep)[0] for d in pairs.values()})
+        if all(shape is not None for sig in needed for _, shape in sig) and all(
+                free[sig] >= count for sig, count in needed.items()):
+            stray.update(pairs)
+    return {s: d for s, d in mapping.items() if s in stray}

@@ -23,7 +23,9 @@ starts and makes the mapping:
 * a renamed start that is one stage of several repeats beside it;
 * a mapping that fills the model's lists in part (a checkpoint of a shorter
   network in a longer sibling) is contested by a place filled whole
-  (:func:`whole_rivals`).
+  (:func:`whole_rivals`), or by another checkpoint module that fills one of
+  the model's modules whole (the model's own network beside a shorter one
+  of its names).
 
 Notes:
     Cost: a few starts, each scored by the memoized
@@ -183,16 +185,50 @@ def _partly_filled_place(tree, nodes):
     return None
 
 
-def _rival_starts(embedder, starts, n):
+def _rival_starts(embedder, starts, n, source=None, target=None):
     """``starts``, and the source's roots against every model module that
     holds from half of ``n`` keys up to the source's size: the places a
-    whole network could fill, whatever their names."""
+    whole network could fill, whatever their names; with ``source``, also
+    the checkpoint modules of half of ``n`` keys or more beside it (beside
+    it or one of its ancestors) against ``target``: the other networks a
+    checkpoint holds side by side."""
     t1, t2 = embedder.tree1, embedder.tree2
     low, high = (n + 1) // 2, t1.num_keys
     places = [v for v in range(t2.num_nodes)
               if t2.key[v] is None and low <= t2.num_keys_below(v) <= high]
-    return list(dict.fromkeys(list(starts) + [
-        (u, v) for u in embedder.hanging(1) for v in places]))
+    extra = [(u, v) for u in embedder.hanging(1) for v in places]
+    node = source
+    while node is not None and node != t1.root:
+        parent = t1.parent[node]
+        extra += [(u, target) for u in t1.children[parent]
+                  if u != node and t1.key[u] is None and t1.num_keys_below(u) >= low]
+        node = parent
+    return list(dict.fromkeys(list(starts) + extra))
+
+
+def _contested_sides(tree1, tree2, chosen):
+    """
+    What :func:`_contest` needs to look at, cheaply: ``(place, source,
+    target, other)`` where ``place`` is the model module ``chosen`` fills in
+    part (or None), ``source`` and ``target`` the modules holding all of
+    ``chosen``'s keys on each side, and ``other`` whether another network of
+    the checkpoint may contest: ``chosen`` is a shorter network that maps
+    most of its own keys, or a longer one (its lists used in part) that
+    fills most of the model module. None when nothing can contest.
+    """
+    if not chosen:
+        return None
+    place = _partly_filled_place(tree2, chosen.values())
+    source, target = _place_of(tree1, chosen), _place_of(tree2, chosen.values())
+    n = 2 * len(chosen)
+    if place is not None:
+        other = n >= tree1.num_keys_below(source)
+    else:
+        other = (n >= tree2.num_keys_below(target)
+                 and _partly_filled_place(tree1, chosen) is not None)
+    if place is None and not other:
+        return None
+    return place, source, target, other
 
 
 def _contest(embedder, starts, chosen):
@@ -210,35 +246,56 @@ def _contest(embedder, starts, chosen):
     are ambiguous; when that is half of ``chosen`` or more, the place
     itself is in question and all of ``chosen`` is left out.
 
+    The same on the checkpoint's side: when ``chosen`` is a shorter network
+    that maps most of its keys or a longer one that fills most of the model
+    module, a start from a checkpoint module beside the one ``chosen``
+    comes from, that places at least half as many tensors and fills its
+    model module whole or uses its own module whole, is another network of
+    the checkpoint (the model's own, as ``nn.Sequential(*children)``,
+    beside a resnet18 or a resnet34 of the model's names): all of
+    ``chosen`` is left out. A mapping that found little of its network says
+    nothing of its length (an EMA copy beside it is no other network).
+
     Returns:
         Tuple[Dict[int, int], Dict[int, Set[int]]]: what is kept, and the
         contested source nodes with their destinations.
     """
-    place = _partly_filled_place(embedder.tree2, chosen.values()) if chosen else None
-    if place is None:
+    sides = _contested_sides(embedder.tree1, embedder.tree2, chosen)
+    if sides is None:
         return chosen, {}
-    return _contest_place(embedder, starts, chosen, place)
+    return _contest_sides(embedder, starts, chosen, *sides)
 
 
-def _contest_place(embedder, starts, chosen, place):
-    """:func:`_contest` once ``place`` is known to be filled in part."""
-    t2 = embedder.tree2
-    end = t2.end  # a rival place lies beside ``place``, neither inside nor around it
-    rivals = []
-    for start in _rival_starts(embedder, starts, len(chosen)):
-        v = start[1]
-        if place <= v < end[place] or v <= place < end[v]:
+def _beside(tree, a, b):
+    """Whether nodes ``a`` and ``b`` are neither one inside nor around the other."""
+    end = tree.end
+    return not (a <= b < end[a] or b <= a < end[b])
+
+
+def _contest_sides(embedder, starts, chosen, place, source, target, other):
+    """:func:`_contest` once :func:`_contested_sides` has found something to contest."""
+    t1, t2 = embedder.tree1, embedder.tree2
+    owner = {b: a for a, b in chosen.items()}
+    rivals, other_network = [], False
+    for start in _rival_starts(embedder, starts, len(chosen), source if other else None, target):
+        u, v = start
+        from_beside = other and _beside(t1, source, u)
+        if not from_beside and (place is None or not _beside(t2, place, v)):
             continue
         good, fair, _, _ = embedder.score(*start)
-        if 2 * (good + fair) < len(chosen) or t2.num_keys_below(v) != good + fair:
+        whole = t2.num_keys_below(v) == good + fair or (
+            from_beside and t1.num_keys_below(u) == good + fair)
+        if 2 * (good + fair) < len(chosen) or not whole:
             continue
         result = _start_result(embedder, start)
-        if result is not None and any(chosen.get(a, b) != b for a, b in result[0].items()):
+        if result is not None and any(owner.get(b, a) != a or chosen.get(a, b) != b
+                                      for a, b in result[0].items()):
             rivals.append(result)
+            other_network |= from_beside
     if not rivals:
         return chosen, {}
     kept, tied = merge_tied([(chosen, {})] + rivals)
-    if 2 * len(tied) >= len(chosen):
+    if other_network or 2 * len(tied) >= len(chosen):
         for a, b in kept.items():
             tied[a] = {b}
         kept = {}
@@ -252,7 +309,9 @@ def whole_rivals(tree1, tree2, mapping, anchors=()):
     of a shorter network in a longer sibling), an embedding start that
     places at least half as many tensors and fills its own place whole
     makes the keys the two map differently ambiguous (all of ``mapping``,
-    when they are half of it or more).
+    when they are half of it or more); another network of the checkpoint
+    beside the one ``mapping`` comes from contests it too (see
+    :func:`_contest`).
 
     Args:
         tree1 (KeyTree): source tree (with shapes, when known).
@@ -279,10 +338,10 @@ def whole_rivals(tree1, tree2, mapping, anchors=()):
         blocks.1.w ('long.blocks.1.w', 'own.inner.blocks.1.w')
     """
     chosen = {tree1.node_of_key(k): tree2.node_of_key(v) for k, v in mapping.items()}
-    place = _partly_filled_place(tree2, chosen.values()) if chosen else None
-    if place is None:
+    sides = _contested_sides(tree1, tree2, chosen)
+    if sides is None:
         return {}  # (the cheap test first: most mappings fill what they touch)
-    _, tied = _contest_place(Embedder(tree1, tree2), anchors, chosen, place)
+    _, tied = _contest_sides(Embedder(tree1, tree2), anchors, chosen, *sides)
     keys1, keys2 = tree1.key, tree2.key
     return {keys1[a]: tuple(keys2[b] for b in sorted(bs)) for a, bs in sorted(tied.items())}
 

@@ -60,7 +60,10 @@ whose names collide, converted checkpoints into detectors and beside a
 sibling, an unrelated network), :mod:`corpus_pairs.rivals` (a shorter
 network beside a longer sibling of its family and itself, nested, rebuilt
 by an idiom or with another head), :mod:`corpus_pairs.fuzz4` (the mutation
-fuzz's wrong cells from seed 9000 reduced), :mod:`corpus_pairs.unrelated`
+fuzz's wrong cells from seed 9000 reduced), :mod:`corpus_pairs.fuzz5` (those
+of seeds 9236, 9252 and 9477: a ``module`` child that is no wrapper, a
+network of the model's names beside the model itself, a classifier by name
+into another network), :mod:`corpus_pairs.unrelated`
 (networks of other families: nothing belongs).
 :mod:`corpus_pairs.registry` holds the cases and the registry,
 :mod:`corpus_pairs.models` the shared model building blocks.
@@ -97,12 +100,13 @@ from corpus_pairs import hunt4_flat
 from corpus_pairs import hunt4_more
 from corpus_pairs import rivals
 from corpus_pairs import fuzz4
+from corpus_pairs import fuzz5
 from corpus_pairs import unrelated
 
 #: the family modules; importing them registered their pairs, in report order
 FAMILIES = (idioms, detection, splits, slots, renamed, cross, foreign_names, published,
             surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys, hunt4, hunt4_names,
-            hunt4_flat, hunt4_more, rivals, fuzz4, unrelated)
+            hunt4_flat, hunt4_more, rivals, fuzz4, fuzz5, unrelated)
 
 __all__ = [
     'Case',
