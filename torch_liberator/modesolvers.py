@@ -1,0 +1,437 @@
+"""
+The association modes' solvers: one :class:`Problem` (both sides' keys and
+shapes, and what the solvers build from them, shared), a solver per mode in
+:data:`SOLVERS`, and :func:`solve_auto`, which picks among them.
+
+Each solver returns ``(mapping, ambiguous)``: source key -> destination
+key, and source key -> the destination keys it could equally go to (left
+out). A solver is the mode's core (identical keys, wrapper prefixes
+stripped, the common subtree isomorphism or embedding of the key trees,
+the structural alignment) wrapped in the checks that leave pairs out: lists
+moved or cut in parts (:mod:`torch_liberator.movedparts`), rival copies of
+a network (:mod:`torch_liberator.rivalsources`), list positions that name
+other layers (:mod:`torch_liberator.listpositions`). The public entry point
+is :func:`torch_liberator.association.associate`.
+
+Example:
+    >>> from torch_liberator.modesolvers import SOLVERS, Problem
+    >>> problem = Problem({'layer1.0.w': (4, 3), 'fc.w': (2, 4)},
+    ...                   {'backbone.layer1.0.w': (4, 3), 'head.w': (2, 4)}, '.')
+    >>> SOLVERS['embedding'](problem)[0]
+    {'layer1.0.w': 'backbone.layer1.0.w'}
+"""
+from typing import Callable, Dict, Tuple
+
+from torch_liberator.alignment import StructureSides
+from torch_liberator.coincidence import thin_and_unnamed
+from torch_liberator.keytree import KeyTree
+from torch_liberator.listpositions import positions_disagree
+from torch_liberator.movedparts import moved_part_pairs
+from torch_liberator.repeateditems import repeated_item_pairs
+from torch_liberator.rivalsources import rival_pairs, rival_places, stray_parts
+from torch_liberator.shapes import shape_relation
+from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
+from torch_liberator.subtree_isomorphism import (
+    TOP_ANCHORS, find_anchors, isomorphism_mapping)
+
+__all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'SOLVERS', 'Problem', 'solve_auto', 'strict_pairs']
+
+#: the modes ``auto`` takes when one maps every key of the smaller side
+AUTO_EXACT = ('strict', 'module-hack', 'prefix-hack')
+
+#: the modes ``auto`` otherwise compares, in order of preference on ties
+AUTO_GENERAL = ('isomorphism', 'embedding', 'structure')
+
+#: prefixes that wrappers add in front of every key
+_WRAPPER_PREFIXES = ('module.', '_orig_mod.')
+
+
+class Problem:
+    """
+    One association problem: both sides (``{key: shape or None}`` in their
+    given order), the separator, and what the solvers build from them (the
+    key trees, their anchors, the module groups, the lists cut in parts,
+    the isomorphism that ``prefix-hack`` shares), built once and shared
+    when ``auto`` runs several solvers.
+    """
+
+    def __init__(self, src, dst, sep):
+        self.src, self.dst, self.sep = src, dst, sep
+        self._trees = None
+        self._anchors = None
+        self._sides = None
+        self._parts = None
+        self.isomorphism = None  # (mapping, ambiguous), once solved
+
+    def trees(self) -> Tuple[KeyTree, KeyTree]:
+        """The two sides as :class:`~torch_liberator.keytree.KeyTree`, built once."""
+        if self._trees is None:
+            self._trees = (KeyTree(self.src, sep=self.sep, shapes=self.src),
+                           KeyTree(self.dst, sep=self.sep, shapes=self.dst))
+        return self._trees
+
+    def anchors(self):
+        """``find_anchors`` of the two trees (the isomorphism's candidates
+        and the embedding's extra starts)."""
+        if self._anchors is None:
+            self._anchors = find_anchors(*self.trees(), top=TOP_ANCHORS)
+        return self._anchors
+
+    def moved_parts(self) -> Tuple[Dict[str, str], 'Problem']:
+        """
+        The pairs of the lists moved, cut in parts or spliced and of the
+        modules under joined names
+        (:func:`~torch_liberator.movedparts.moved_part_pairs`), and the
+        problem of the keys they leave.
+        """
+        if self._parts is None:
+            pairs = moved_part_pairs(*self.trees())
+            rest = self
+            if pairs:
+                taken = set(pairs.values())
+                rest = Problem(
+                    {k: v for k, v in self.src.items() if k not in pairs},
+                    {k: v for k, v in self.dst.items() if k not in taken},
+                    self.sep)
+            self._parts = (pairs, rest)
+        return self._parts
+
+    def sides(self) -> StructureSides:
+        if self._sides is None:
+            self._sides = StructureSides(self.src, self.dst, sep=self.sep)
+        return self._sides
+
+
+def strict_pairs(problem: 'Problem') -> Tuple[Dict[str, str], dict]:
+    """
+    The identical keys, before any check (``strict`` less the list
+    positions that disagree; ``associate``'s shortcut starts from them).
+
+    Example:
+        >>> from torch_liberator.modesolvers import Problem, strict_pairs
+        >>> strict_pairs(Problem({'a': (1,), 'b': (2,)}, {'b': (2,)}, '.'))
+        ({'b': 'b'}, {})
+    """
+    src, dst = problem.src, problem.dst
+    return {k: k for k in src if k in dst}, {}
+
+
+def _wrapper_chain(keys):
+    """
+    The wrapper prefixes in front of every key of one side that lies in a
+    module (``module.`` of DataParallel, ``_orig_mod.``, or both), as one
+    string: a wrapper holds one child and no module beside it. Keys at the
+    top level (AveragedModel's ``n_averaged``) do not count; a side whose
+    ``module`` child has siblings with tensors below them is not wrapped
+    (mutation fuzz seed 9236: ``module.bn1.*`` of a resnet50 beside
+    ``head.*``, an efficientnet, went to the model's ``bn1``).
+    """
+    dotted = [k for k in keys if '.' in k]
+    chain, found = '', bool(dotted)
+    while found:
+        found = False
+        for prefix in _WRAPPER_PREFIXES:
+            if all(k.startswith(chain + prefix) for k in dotted):
+                chain, found = chain + prefix, True
+    return chain
+
+
+def _module_hack_solver(problem):
+    """
+    Compare both key sets with each side's wrapper prefixes stripped
+    (:func:`_wrapper_chain`), then keep the pairs whose stripped keys agree.
+    """
+    def stripper(keys):
+        chain = _wrapper_chain(keys)
+        return lambda key: key[len(chain):] if key.startswith(chain) else key
+
+    bare_dst, bare_src = stripper(problem.dst), stripper(problem.src)
+    dst_by_bare = {}
+    for key in problem.dst:
+        dst_by_bare.setdefault(bare_dst(key), key)
+    mapping = {}
+    used = set()
+    for key in problem.src:
+        target = dst_by_bare.get(bare_src(key))
+        if target is not None and target not in used:
+            mapping[key] = target
+            used.add(target)
+    return mapping, {}
+
+
+def _same_name_modules(src, dst, mapping, ambiguous, sep):
+    """
+    Identical keys outside the common subtree, a whole module at a time:
+    the isomorphism keeps one connected subtree, so a model whose blocks
+    gained a level keeps its blocks there and its stem and head by name (as
+    0.2 did). A module with any tensor already mapped, taken or ambiguous
+    (on either side) is left alone, and shapes must fit or be shoved.
+    """
+    def module(key):
+        return key.rpartition(sep)[0]
+
+    taken = set(mapping.values())
+    busy_src = {module(k) for k in mapping} | {module(k) for k in ambiguous}
+    busy_dst = {module(v) for v in taken}
+    busy_dst.update(module(v) for vs in ambiguous.values() for v in vs)
+    same = {k: k for k in src if k in dst and k not in mapping
+            and k not in ambiguous and k not in taken
+            and module(k) not in busy_src and module(k) not in busy_dst}
+    refused = {module(k) for k in same
+               if shape_relation(src[k], dst[k]) == 'different_rank'}
+    return {k: v for k, v in same.items() if module(k) not in refused}
+
+
+def _leave_out_contested(problem, mapping, ambiguous):
+    """Move to ``ambiguous`` the pairs of a place filled in part that a
+    place filled whole contests (see
+    :func:`~torch_liberator.subtree_embedding.whole_rivals`): a closer place
+    does not outweigh the same network."""
+    contested = whole_rivals(*problem.trees(), mapping,
+                             anchors=[a for _, a in problem.anchors()])
+    for key, places in contested.items():
+        mapping.pop(key, None)
+        ambiguous[key] = places
+
+
+def _in_source_order(problem, mapping, ambiguous):
+    src = problem.src
+    return ({k: mapping[k] for k in src if k in mapping},
+            {k: ambiguous[k] for k in src if k in ambiguous})
+
+
+def _isomorphism_solver(problem):
+    if problem.isomorphism is None:  # prefix-hack and isomorphism share it
+        mapping, ambiguous = isomorphism_mapping(*problem.trees(),
+                                                 anchors=problem.anchors())
+        mapping.update(_same_name_modules(problem.src, problem.dst, mapping,
+                                          ambiguous, problem.sep))
+        _leave_out_contested(problem, mapping, ambiguous)
+        problem.isomorphism = _in_source_order(problem, mapping, ambiguous)
+    mapping, ambiguous = problem.isomorphism
+    return dict(mapping), dict(ambiguous)
+
+
+def _embedding_solver(problem):
+    anchors = [anchor for _, anchor in problem.anchors()]
+    mapping, ambiguous = embedding_mapping(*problem.trees(), anchors=anchors)
+    # equal blocks that names cannot tell apart, in lists the embedding
+    # pairs position by position
+    more = repeated_item_pairs(*problem.trees(), mapping)
+    mapping.update(more)
+    ambiguous = {k: v for k, v in ambiguous.items() if k not in more}
+    return _in_source_order(problem, mapping, ambiguous)
+
+
+def _with_moved_parts(solver):
+    """
+    ``solver`` run on what the lists moved, cut in parts or spliced and
+    the modules under joined names leave (:meth:`Problem.moved_parts`),
+    with their pairs added: names cannot follow an item renumbered in a
+    part, its order and contents can.
+    """
+    def solve(problem):
+        pairs, rest = problem.moved_parts()
+        if not pairs:
+            return solver(problem)
+        mapping, ambiguous = solver(rest)
+        mapping.update(pairs)
+        # what the solver finds with the lists in place (the start it
+        # prefers may change without them) joins, where nothing disagrees;
+        # a disagreement leaves both out
+        whole, whole_ambiguous = solver(problem)
+        owner = {d: s for s, d in mapping.items()}
+        for s, d in whole.items():
+            if mapping.get(s, d) != d or owner.get(d, s) != s:
+                ambiguous[s] = tuple(sorted({d, mapping.get(s, d)}))
+                mapping.pop(s, None)
+                rival = owner.get(d)
+                if rival is not None and rival != s:
+                    ambiguous[rival] = (d,)
+                    mapping.pop(rival, None)
+            else:
+                mapping[s] = d
+        for s, ds in whole_ambiguous.items():
+            if s not in mapping:
+                ambiguous.setdefault(s, ds)
+        return _in_source_order(problem, mapping, ambiguous)
+    return solve
+
+
+def _structure_solver(problem):
+    for name, side in (('src', problem.src), ('dst', problem.dst)):
+        if side and all(shape is None for shape in side.values()):
+            raise ValueError(
+                f"association='structure' needs tensor shapes, but {name} "
+                'gives keys only; pass {key: shape} mappings (a state dict '
+                'works as is)')
+    alignment = problem.sides().align()
+    mapping, ambiguous = dict(alignment.mapping), dict(alignment.ambiguous)
+    _leave_out_contested(problem, mapping, ambiguous)
+    return _in_source_order(problem, mapping, ambiguous)
+
+
+def _without_rivals(solver):
+    """
+    ``solver`` less the pairs that fill a module from a rival copy of the
+    module that fills it (:func:`~torch_liberator.rivalsources.rival_pairs`)
+    or a part of the checkpoint into another network of its names than the
+    one its bulk went to (:func:`~torch_liberator.rivalsources.rival_places`),
+    or beside it while the bulk's module has an empty place for it
+    (:func:`~torch_liberator.rivalsources.stray_parts`), reported as ambiguous.
+    """
+    def solve(problem):
+        mapping, ambiguous = solver(problem)
+        rivals = rival_pairs(mapping, problem.src, problem.sep)
+        rivals.update(rival_places(mapping, problem.dst, problem.sep))
+        rivals.update(stray_parts(mapping, problem.dst, problem.sep))
+        if not rivals:
+            return mapping, ambiguous
+        ambiguous = dict(ambiguous)
+        ambiguous.update((s, (d,)) for s, d in rivals.items())
+        mapping = {s: d for s, d in mapping.items() if s not in rivals}
+        return _in_source_order(problem, mapping, ambiguous)
+    return solve
+
+
+def _positions_checked(solver):
+    """
+    ``solver`` less the pairs that rest on a list position which the two
+    lists holding it give to different layers
+    (:func:`~torch_liberator.listpositions.positions_disagree`: vgg11's
+    ``features.8`` is not vgg11_bn's), reported as ambiguous. For the modes
+    that read positions as names.
+    """
+    def solve(problem):
+        mapping, ambiguous = solver(problem)
+        moved = positions_disagree(mapping, problem.src, problem.dst, problem.sep)
+        if not moved:
+            return mapping, ambiguous
+        ambiguous = dict(ambiguous)
+        ambiguous.update((s, (mapping[s],)) for s in moved)
+        mapping = {s: d for s, d in mapping.items() if s not in moved}
+        return _in_source_order(problem, mapping, ambiguous)
+    return solve
+
+
+#: association name -> solver(problem) -> (mapping, ambiguous) for a
+#: :class:`Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
+#: moved or cut in parts
+SOLVERS: Dict[str, Callable] = {
+    'strict': _positions_checked(strict_pairs),
+    'module-hack': _positions_checked(_module_hack_solver),
+    'prefix-hack': _positions_checked(_isomorphism_solver),
+    'isomorphism': _positions_checked(_with_moved_parts(_isomorphism_solver)),
+    'embedding': _positions_checked(_without_rivals(_with_moved_parts(_embedding_solver))),
+    'structure': _without_rivals(_structure_solver),
+}
+
+
+def _fitting_pairs(mapping, src, dst):
+    """How many pairs hold tensors of one shape (up to size-1 dimensions),
+    or of unknown shape."""
+    return sum(shape_relation(src[s], dst[d]) in ('equal', 'units', 'unknown')
+               for s, d in mapping.items())
+
+
+def _disputed(mapping, others):
+    """
+    ``{source key: destination keys}`` for the pairs of ``mapping`` that
+    another mode's mapping contradicts: it sends the key elsewhere, or
+    gives its place to another key.
+    """
+    disputed = {}
+    for other in others:
+        owner = {d: s for s, d in other.items()}
+        for s, d in mapping.items():
+            alt, rival = other.get(s, d), owner.get(d, s)
+            if alt != d or rival != s:
+                disputed.setdefault(s, {d}).add(alt)
+    return disputed
+
+
+def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str, ...]], str]:
+    """
+    An exact mode when it explains everything, else the best general one,
+    less what the other general modes contradict.
+
+    The exact modes (:data:`AUTO_EXACT`, in order) are taken as soon as one
+    maps every key of the smaller side, finds nothing ambiguous and pairs
+    only tensors whose shapes fit: nothing can map more. When the first
+    that maps every key must shove some pairs (a 1000-class head into a
+    10-class one, or a wider model under the same names), it competes with
+    the general modes below, first on ties. Otherwise each mode of :data:`AUTO_GENERAL` runs
+    (``structure`` only when shapes are known) and the best is the one that
+    places the most tensors whose shapes fit (equal, or equal up to size-1
+    dimensions); ties go to the earlier mode (names before structure). A
+    pair whose tensors must be shoved counts for nothing here: it is weaker
+    evidence than a fitting one. Pairs that join two differently named
+    modules while the two models otherwise share their names
+    (:func:`~torch_liberator.alignment.find_name_conflicts`) are left out of
+    every mode's mapping before it is scored. Every mode leaves ambiguous
+    keys out, so placing more means recovering more, not guessing more.
+
+    The modes are independent witnesses: a pair of the best mapping that
+    another mode contradicts (it sends the key elsewhere, or gives the place
+    to another key) is left out and reported as ambiguous. Two right answers
+    never disagree, so this costs nothing where every mode is right, and
+    keeps one mode's mistake from reaching the model. And in registration
+    order, a general mode's mapping that holds under a tenth of the smaller
+    side with names agreeing nowhere
+    (:func:`~torch_liberator.coincidence.thin_and_unnamed`: the stem of a
+    resnet in a densenet) is chance: nothing is loaded.
+
+    Returns:
+        Tuple: the mapping, the ambiguous keys, and the mode used.
+
+    Example:
+        >>> from torch_liberator.modesolvers import Problem, solve_auto
+        >>> mapping, ambiguous, mode = solve_auto(Problem({'module.w': (3,)}, {'w': (3,)}, '.'))
+        >>> mapping, mode
+        ({'module.w': 'w'}, 'module-hack')
+    """
+    src, dst = problem.src, problem.dst
+    solved = {}
+
+    def solve(mode):
+        solver = SOLVERS[mode]
+        if solver not in solved:
+            solved[solver] = solver(problem)
+        return solved[solver]
+
+    smaller = min(len(src), len(dst))
+    candidates = []
+    for mode in AUTO_EXACT:
+        mapping, ambiguous = solve(mode)
+        if len(mapping) == smaller and not ambiguous:
+            fitting = _fitting_pairs(mapping, src, dst)
+            if fitting == len(mapping):
+                return mapping, ambiguous, mode
+            # names explain everything, but some pairs must be shoved: the
+            # general modes may place more tensors whose shapes fit
+            candidates.append((fitting, mode, mapping, ambiguous))
+            break
+    has_shapes = (any(shape is not None for shape in src.values())
+                  and any(shape is not None for shape in dst.values()))
+    for mode in AUTO_GENERAL:
+        if mode == 'structure' and not has_shapes:
+            continue
+        mapping, ambiguous = solve(mode)
+        conflicts = problem.sides().name_conflicts(mapping)
+        mapping = {k: v for k, v in mapping.items() if k not in conflicts}
+        candidates.append((_fitting_pairs(mapping, src, dst), mode, mapping, ambiguous))
+    best = max(candidates, key=lambda c: c[0])  # the first of the best
+    _, mode, mapping, ambiguous = best
+    if (mode in AUTO_GENERAL and has_shapes and problem.sides().ordered
+            and thin_and_unnamed(mapping, len(src), len(dst), problem.sep)):
+        # a few shapes in common, names agreeing nowhere: chance, not a network
+        ambiguous = {**ambiguous, **{k: (v,) for k, v in mapping.items()}}
+        ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
+        return {}, ambiguous, mode
+    disputed = _disputed(mapping, [c[2] for c in candidates if c is not best])
+    if disputed:
+        ambiguous = dict(ambiguous)
+        ambiguous.update((k, tuple(sorted(ds))) for k, ds in disputed.items())
+        mapping = {k: v for k, v in mapping.items() if k not in disputed}
+        ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
+    return mapping, ambiguous, mode
