@@ -545,15 +545,21 @@ def test_module_hack_strips_and_adds_wrapper_prefixes(prefix):
     assert associate_keys(keys, wrapped, 'module-hack') == dict(zip(keys, wrapped))
 
 
-def test_module_hack_strips_only_a_wrapper_of_the_whole_side():
-    # a `module` child beside other modules is a module of the network, not
+def test_module_hack_strips_only_a_wrapper():
+    # a `module` child beside another network is a module of the model, not
     # DataParallel's wrapper (mutation fuzz seed 9236: a resnet50 as
     # `module.*` beside an efficientnet as `head.*`; its bn1 went to the
-    # efficientnet's); a top-level tensor beside the wrapper (AveragedModel's
-    # n_averaged) leaves it a wrapper
-    src = ['module.bn1.weight', 'head.bn1.weight']
-    assert associate_keys(src, ['bn1.weight'], 'module-hack') == {}
-    assert associate_keys(['bn1.weight'], src, 'module-hack') == {}
+    # efficientnet's); one small layer beside it (the published README's
+    # CustomModel: module = resnet50, extra = Linear(1, 1)) or a top-level
+    # tensor (AveragedModel's n_averaged) leaves it a wrapper
+    src = ['module.bn1.weight', 'module.bn1.bias', 'head.bn1.weight', 'head.fc.weight']
+    assert associate_keys(src, ['bn1.weight', 'bn1.bias'], 'module-hack') == {}
+    assert associate_keys(['bn1.weight', 'bn1.bias'], src, 'module-hack') == {}
+    custom = ['module.conv1.weight', 'module.bn1.weight', 'module.bn1.bias', 'extra.weight',
+              'extra.bias']
+    assert associate_keys(['bn1.weight'], custom, 'module-hack') == {'bn1.weight': 'module.bn1.weight'}
+    tiny = ['module.w', 'extra.weight', 'extra.bias']  # the extra layer is no smaller
+    assert associate_keys(['w'], tiny, 'module-hack') == {}
     averaged = ['module.bn1.weight', 'n_averaged']
     assert associate_keys(averaged, ['bn1.weight', 'n_averaged'], 'module-hack') == {
         'module.bn1.weight': 'bn1.weight', 'n_averaged': 'n_averaged'}

@@ -8,8 +8,8 @@ association modes, from the most literal to the most general:
 ``strict``        identical keys only
 ``module-hack``   identical after adding or stripping the ``module.`` prefix
                   of (Distributed)DataParallel or the ``_orig_mod.`` prefix
-                  that ``torch.compile`` leaves (a prefix every key of a side
-                  carries: a wrapper)
+                  that ``torch.compile`` leaves, where it wraps the side (one
+                  smaller layer beside it aside)
 ``prefix-hack``   the single best "remove prefix P, add prefix Q" transform
 ``isomorphism``   maximum common subtree isomorphism of the two key trees:
                   parent-child edges kept, the names of the two subtree roots

@@ -118,20 +118,25 @@ def strict_pairs(problem: 'Problem') -> Tuple[Dict[str, str], dict]:
 
 def _wrapper_chain(keys):
     """
-    The wrapper prefixes in front of every key of one side that lies in a
-    module (``module.`` of DataParallel, ``_orig_mod.``, or both), as one
-    string: a wrapper holds one child and no module beside it. Keys at the
-    top level (AveragedModel's ``n_averaged``) do not count; a side whose
-    ``module`` child has siblings with tensors below them is not wrapped
-    (mutation fuzz seed 9236: ``module.bn1.*`` of a resnet50 beside
-    ``head.*``, an efficientnet, went to the model's ``bn1``).
+    The wrapper prefixes in front of the keys of one side (``module.`` of
+    DataParallel, ``_orig_mod.``, or both), as one string: a prefix that the
+    side's keys in modules carry, but for at most one small module beside
+    it (fewer keys than it holds). Top-level keys (AveragedModel's
+    ``n_averaged``) do not count, nor does one layer beside the wrapped
+    network (the published README's ``CustomModel`` holds ``module`` = a
+    resnet50 and a one-unit ``extra`` layer). A ``module`` child beside
+    another network is a part of the model, no wrapper (mutation fuzz seed
+    9236: ``module.bn1.*`` of a resnet50 beside ``head.*``, an
+    efficientnet, went to the model's ``bn1``).
     """
     dotted = [k for k in keys if '.' in k]
     chain, found = '', bool(dotted)
     while found:
         found = False
         for prefix in _WRAPPER_PREFIXES:
-            if all(k.startswith(chain + prefix) for k in dotted):
+            outside = [k for k in dotted if not k.startswith(chain + prefix)]
+            if len(outside) < len(dotted) - len(outside) and len(
+                    {k.rpartition('.')[0] for k in outside}) <= 1:
                 chain, found = chain + prefix, True
     return chain
 
