@@ -276,47 +276,52 @@ def _structure_solver(problem):
     return _in_source_order(problem, mapping, ambiguous)
 
 
-def _without_rivals(solver):
+def _leaving_out(finder):
     """
-    ``solver`` less the pairs that fill a module from a rival copy of the
-    module that fills it (:func:`~torch_liberator.rivalsources.rival_pairs`)
-    or a part of the checkpoint into another network of its names than the
-    one its bulk went to (:func:`~torch_liberator.rivalsources.rival_places`),
-    or beside it while the bulk's module has an empty place for it
-    (:func:`~torch_liberator.rivalsources.stray_parts`), reported as ambiguous.
+    A wrapper of solvers: the solver's mapping less the source keys that
+    ``finder(problem, mapping)`` returns, which join the ambiguous keys with
+    the one place they were given.
     """
-    def solve(problem):
-        mapping, ambiguous = solver(problem)
-        rivals = rival_pairs(mapping, problem.src, problem.sep)
-        rivals.update(rival_places(mapping, problem.dst, problem.sep))
-        rivals.update(stray_parts(mapping, problem.dst, problem.sep))
-        if not rivals:
-            return mapping, ambiguous
-        ambiguous = dict(ambiguous)
-        ambiguous.update((s, (d,)) for s, d in rivals.items())
-        mapping = {s: d for s, d in mapping.items() if s not in rivals}
-        return _in_source_order(problem, mapping, ambiguous)
-    return solve
+    def wrap(solver):
+        def solve(problem):
+            mapping, ambiguous = solver(problem)
+            out = finder(problem, mapping)
+            if not out:
+                return mapping, ambiguous
+            ambiguous = dict(ambiguous)
+            ambiguous.update((s, (mapping[s],)) for s in out)
+            mapping = {s: d for s, d in mapping.items() if s not in out}
+            return _in_source_order(problem, mapping, ambiguous)
+        return solve
+    return wrap
 
 
-def _positions_checked(solver):
+@_leaving_out
+def _without_rivals(problem, mapping):
     """
-    ``solver`` less the pairs that rest on a list position which the two
-    lists holding it give to different layers
+    The pairs that fill a module from a rival copy of the module that fills
+    it (:func:`~torch_liberator.rivalsources.rival_pairs`), that put a part
+    of the checkpoint into another network of its names than the one its
+    bulk went to (:func:`~torch_liberator.rivalsources.rival_places`), or
+    beside it while the bulk's module has an empty place for it
+    (:func:`~torch_liberator.rivalsources.stray_parts`).
+    """
+    rivals = set(rival_pairs(mapping, problem.src, problem.sep))
+    rivals.update(rival_places(mapping, problem.dst, problem.sep))
+    rivals.update(stray_parts(mapping, problem.dst, problem.sep))
+    return rivals
+
+
+@_leaving_out
+def _positions_checked(problem, mapping):
+    """
+    The pairs that rest on a list position which the two lists holding it
+    give to different layers
     (:func:`~torch_liberator.listpositions.positions_disagree`: vgg11's
-    ``features.8`` is not vgg11_bn's), reported as ambiguous. For the modes
-    that read positions as names.
+    ``features.8`` is not vgg11_bn's); for the modes that read positions as
+    names.
     """
-    def solve(problem):
-        mapping, ambiguous = solver(problem)
-        moved = positions_disagree(mapping, problem.src, problem.dst, problem.sep)
-        if not moved:
-            return mapping, ambiguous
-        ambiguous = dict(ambiguous)
-        ambiguous.update((s, (mapping[s],)) for s in moved)
-        mapping = {s: d for s, d in mapping.items() if s not in moved}
-        return _in_source_order(problem, mapping, ambiguous)
-    return solve
+    return positions_disagree(mapping, problem.src, problem.dst, problem.sep)
 
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
