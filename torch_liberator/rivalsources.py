@@ -183,6 +183,8 @@ def rival_places(mapping: Mapping[str, str], dst_keys: Iterable[str],
     rivals = {}
     for (x, n), (pairs, labels) in groups.items():
         names = {c for c in children[n] - labels if not c.isdigit()}
+        if not names:
+            continue  # N holds no named child left unfilled: no rival to look for
         for (y, m), (other, other_labels) in groups.items():
             if _nested(n, m, sep) or len(other) <= len(pairs):
                 continue
