@@ -131,7 +131,7 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     src_cache, dst_cache = {}, {}
     siblings = _children_of(src)
     dst_group = {path: g for g, path in enumerate(dst.path)}
-    items = (_list_items(src), _list_items(dst))
+    items = (_list_items(src), _list_items(dst), {})
     out = []
     for i in range(len(src)):
         j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
@@ -165,15 +165,18 @@ def _lists_differ(comps1, comps2, items):
     are not one set within the other (a VGG11's ``features.{0,3,6,..}``, a
     VGG16's ``features.{0,2,5,..}``): then the equal number is a
     coincidence of positions, and the name says nothing."""
-    items1, items2 = items
+    items1, items2, nested = items  # nested: (list1, list2) -> verdict, once per pair
     for k in range(1, min(len(comps1), len(comps2)) + 1):
         a, b = comps1[-k], comps2[-k]
         if a != b:
             break
         if a.isdigit():
-            labels1 = items1.get(comps1[:-k], set())
-            labels2 = items2.get(comps2[:-k], set())
-            if not (labels1 <= labels2 or labels2 <= labels1):
+            lists = (comps1[:-k], comps2[:-k])
+            one_in_other = nested.get(lists)
+            if one_in_other is None:
+                labels1, labels2 = items1.get(lists[0], set()), items2.get(lists[1], set())
+                one_in_other = nested[lists] = labels1 <= labels2 or labels2 <= labels1
+            if not one_in_other:
                 return True
     return False
 
