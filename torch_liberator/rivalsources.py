@@ -67,6 +67,18 @@ def _nested(a, b, sep):
     return (not a or not b or a == b or a.startswith(b + sep) or b.startswith(a + sep))
 
 
+def _child_labels(keys, nodes, sep):
+    """Each of ``nodes`` (paths, '' the root) -> the labels of its children in ``keys``."""
+    children = {x: set() for x in nodes}
+    for key in keys:
+        parts = key.split(sep)
+        for i in range(len(parts)):
+            below = children.get(sep.join(parts[:i]))
+            if below is not None:
+                below.add(parts[i])
+    return children
+
+
 def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
                 sep: str = '.') -> Dict[str, str]:
     """
@@ -107,13 +119,7 @@ def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
     if not shared:
         return {}
     wanted = {x for feeders in shared.values() for x in feeders}
-    children = {x: set() for x in wanted}
-    for key in src_keys:
-        parts = key.split(sep)
-        for i in range(len(parts)):
-            below = children.get(sep.join(parts[:i]))
-            if below is not None:
-                below.add(parts[i])
+    children = _child_labels(src_keys, wanted, sep)
     rivals = set()
     for n, feeders in shared.items():
         for x, labels in feeders.items():
@@ -173,13 +179,7 @@ def rival_places(mapping: Mapping[str, str], dst_keys: Iterable[str],
     groups = _groups(mapping, sep)
     if len(groups) < 2:
         return {}
-    children = {n: set() for _, n in groups}
-    for key in dst_keys:
-        parts = key.split(sep)
-        for i in range(len(parts)):
-            below = children.get(sep.join(parts[:i]))
-            if below is not None:
-                below.add(parts[i])
+    children = _child_labels(dst_keys, {n for _, n in groups}, sep)
     rivals = {}
     for (x, n), (pairs, labels) in groups.items():
         names = {c for c in children[n] - labels if not c.isdigit()}
