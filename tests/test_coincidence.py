@@ -13,7 +13,8 @@ from conftest import requires
 from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
-    MIN_SHARE, MIN_SHARE_OF_LARGER, names_agree, thin_and_unnamed, too_thin, unattached_pairs)
+    FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, few_shapes, names_agree,
+    thin_and_unnamed, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
 
@@ -113,3 +114,26 @@ def test_resnet50_into_densenet121_loads_nothing(mode):
     info = load_partial_state(model, state, association=mode, verbose=0)
     assert not any(info['seen'][c] for c in ('full_add', 'partial_add_some', 'partial_add_all'))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_few_shapes_needs_few_kernels_and_under_half_of_the_shared():
+    assert (FEW_SHAPES, MIN_SHAPE_SHARE) == (3, 0.5)
+    shared = {(i, 8, 3, 3) for i in range(1, 8)}  # seven kernel shapes in common
+    run = [(5, 8, 3, 3), (6, 8, 3, 3), (6, 8, 3, 3), (6,)]  # two kernel shapes, a vector
+    assert few_shapes(run, shared)
+    assert not few_shapes(run, {(5, 8, 3, 3), (6, 8, 3, 3), (7, 8, 3, 3)})  # 2 of 3 shared
+    four = {(i, 8, 3, 3) for i in range(1, 5)}
+    assert not few_shapes(four, shared | {(i, 8, 3, 3) for i in range(8, 20)})  # 4 > FEW_SHAPES
+    assert not few_shapes([], set())
+
+
+@pytest.mark.parametrize('src, dst', [('resnet18', 'vgg11_bn'), ('resnet18', 'vgg13_bn')])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_last_stage_shared_by_chance_loads_nothing(src, dst, mode):
+    # resnet18's layer4 (512-channel 3x3 convs and BatchNorms: 19 tensors, a
+    # third of the vgg) went into the vgg's last convolutions (before
+    # few_shapes); the vgg's own names are unjudged nowhere: none agree
+    tvm = requires('torchvision').models
+    result = associate(getattr(tvm, src)(weights=None).state_dict(),
+                       getattr(tvm, dst)(weights=None).state_dict(), association=mode)
+    assert result.mapping == {}

@@ -287,8 +287,10 @@ FAST_SLICE = [
     # that is no wrapper
     'resnet34 children+resnet18->resnet34', 'efficientnet_b0->efficientnet_b0 children+mobilenet_v2',
     'resnet18->resnet34 (module.*)+resnet18 (head.*)',
-    # unrelated networks: a stem and a conv shared by chance
-    'u-resnet18->vgg11 (unrelated)',
+    # unrelated networks: a stem and a conv shared by chance, a last stage of one shape
+    'u-resnet18->vgg11 (unrelated)', 'u-resnet18->vgg11_bn (unrelated)',
+    # flat names of other frameworks (Keras's /, Detectron 1's _): whole, and a run by chance
+    'h4-keras-mobilenet_v2-names->tv-mobilenet_v2', 'h5-detectron1-names(resnet18)->vgg11_bn (unrelated)',
     # list positions after an inserted layer name other layers
     'h4-vgg11->vgg11_bn(convs shared)',
 ]

@@ -4,7 +4,7 @@ evidence: shapes that two unrelated networks share by chance.
 
 Pure: two :class:`~torch_liberator.keygroups.KeyGroups` and the group
 pairs ``(i, j)`` found, in; the pairs to leave out, out
-(:func:`chance_pairs`). Two signs, both read from registration order:
+(:func:`chance_pairs`). Three signs, all read from registration order:
 
 * **A norm without its layer** (:func:`unattached_pairs`): in
   registration order, a pair of groups whose tensors are all vectors (a
@@ -27,6 +27,14 @@ pairs ``(i, j)`` found, in; the pairs to leave out, out
   sorted (a safetensors file) there is no order to align: a shape unique on
   both sides is all the evidence there is, for a renamed network and for
   an unrelated one alike, and such pairs are kept.
+* **Too few shapes to be a network** (:func:`few_shapes`): what aligned,
+  though not thin, holds kernels of at most :data:`FEW_SHAPES` shapes,
+  fewer than :data:`MIN_SHAPE_SHARE` of the kernel shapes the two sides
+  share, and no name anchored any of it: the last stage of a resnet18
+  (512-channel 3x3 convolutions and their BatchNorms, 19 tensors) in the
+  last stage of a vgg11_bn, while the 128- and 256-channel convolutions
+  both networks also hold pair with nothing. A network aligns the shapes
+  it shares with the other throughout.
 
 And two parts of one module left short, one of which could hold what the
 other received (:func:`parts_left_unfilled`), are two alternatives the
@@ -50,7 +58,7 @@ from typing import Iterable, Mapping, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'names_agree', 'parts_left_unfilled', 'thin_and_unnamed', 'too_thin', 'unattached_pairs']
+__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'names_agree', 'parts_left_unfilled', 'thin_and_unnamed', 'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
 #: smaller side's tensors is a coincidence
@@ -58,6 +66,16 @@ MIN_SHARE = 0.1
 
 #: ... and so is one holding less than this share of the larger side's
 MIN_SHARE_OF_LARGER = 0.05
+
+#: ... and one whose kernels come in at most :data:`FEW_SHAPES` shapes,
+#: less than this share of the kernel shapes the two sides share
+#: (:func:`few_shapes`)
+MIN_SHAPE_SHARE = 0.5
+
+#: see :data:`MIN_SHAPE_SHARE`: more kernel shapes than this, in order, are
+#: a network, however few of the shared ones (a densenet, whose every dense
+#: layer has a width of its own, aligns ten of 35 under other names)
+FEW_SHAPES = 3
 
 
 def unattached_pairs(src: KeyGroups, dst: KeyGroups,
@@ -101,8 +119,8 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
     """
     The group pairs of an alignment (keys in registration order) that are
     chance: norms away from their layers (:func:`unattached_pairs`), then
-    all that is left when it is too thin (:func:`too_thin`) and no name
-    anchored any of it. Pairs that names anchored are never chance, and
+    all that is left when it is too thin (:func:`too_thin`) or holds too
+    few kernel shapes (:func:`few_shapes`) and no name anchored any of it. Pairs that names anchored are never chance, and
     neither is an alignment that pairs every group of a side (nothing
     else was there to pair).
 
@@ -132,11 +150,39 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
         return set()
     chance = unattached_pairs(src, dst, group_pairs) - anchored
     group_pairs -= chance
-    held = sum(1 for i, _, j, _ in tensor_pairs if (i, j) in group_pairs)
-    if not group_pairs & anchored and too_thin(
-            held, sum(map(len, src.keys)), sum(map(len, dst.keys))):
+    held = [(i, a) for i, a, j, _ in tensor_pairs if (i, j) in group_pairs]
+    if not group_pairs & anchored and (
+            too_thin(len(held), sum(map(len, src.keys)), sum(map(len, dst.keys)))
+            or few_shapes({src.squeezed[i][a] for i, a in held},
+                          _kernel_shapes(src) & _kernel_shapes(dst))):
         chance |= group_pairs
     return chance
+
+
+def _kernel_shapes(side: KeyGroups) -> Set[Tuple[int, ...]]:
+    return {shape for shapes in side.squeezed for shape in shapes if len(shape) >= 2}
+
+
+def few_shapes(held_shapes: Iterable[Tuple[int, ...]], shared: Set[Tuple[int, ...]]) -> bool:
+    """
+    True when the kernels (tensors of two or more dimensions besides size-1
+    ones) of an alignment come in at most :data:`FEW_SHAPES` shapes, fewer
+    than :data:`MIN_SHAPE_SHARE` of the kernel shapes that the two sides
+    share: a run of layers of one or two common shapes (the 512-channel 3x3 convolutions that end a resnet18 and
+    a vgg11_bn), not a network, which aligns the shapes it shares with the
+    other throughout. Vectors (norms, biases) take no part.
+
+    Example:
+        >>> from torch_liberator.coincidence import few_shapes
+        >>> shared = {(128, 64, 3, 3), (256, 128, 3, 3), (256, 256, 3, 3),
+        ...           (512, 256, 3, 3), (512, 512, 3, 3)}
+        >>> few_shapes({(512, 256, 3, 3), (512, 512, 3, 3), (512,)}, shared)
+        True
+        >>> few_shapes(shared, shared | {(1000, 512)})
+        False
+    """
+    used = {shape for shape in held_shapes if len(shape) >= 2}
+    return len(used) <= FEW_SHAPES and len(used) < MIN_SHAPE_SHARE * len(shared)
 
 
 def too_thin(held: int, n_src: int, n_dst: int) -> bool:

@@ -24,6 +24,7 @@ from typing import Callable, Dict, Tuple
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.coincidence import thin_and_unnamed
+from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.movedparts import moved_part_pairs
@@ -296,6 +297,38 @@ def _leaving_out(finder):
     return wrap
 
 
+def _in_torch_spelling(solver):
+    """
+    ``solver`` run with the keys of a flat side (another framework's
+    ``bn/gamma`` or ``res2_0_branch2a_bn_s``) spelled as torch spells them
+    (:func:`~torch_liberator.flatnames.torch_spelling`), its answer in the
+    given keys: the module path is what the structure solver aligns, and
+    the tensor's own name what tells a module's tensors apart. With a flat
+    side, an alignment of under half of the smaller side is left out
+    (:func:`~torch_liberator.flatnames.enough_for_flat`).
+    """
+    def solve(problem):
+        src = torch_spelling(problem.src, problem.sep)
+        dst = torch_spelling(problem.dst, problem.sep)
+        if src is None and dst is None:
+            return solver(problem)
+        src = src or {k: k for k in problem.src}
+        dst = dst or {k: k for k in problem.dst}
+        mapping, ambiguous = solver(Problem(
+            {src[k]: shape for k, shape in problem.src.items()},
+            {dst[k]: shape for k, shape in problem.dst.items()}, problem.sep))
+        src_key = {new: k for k, new in src.items()}
+        dst_key = {new: k for k, new in dst.items()}
+        mapping = {src_key[s]: dst_key[d] for s, d in mapping.items()}
+        ambiguous = {src_key[s]: tuple(dst_key[d] for d in ds) for s, ds in ambiguous.items()}
+        if not enough_for_flat(len(mapping), len(problem.src), len(problem.dst)):
+            # a run of shared shapes, not a network: listed with its places
+            ambiguous.update((s, (d,)) for s, d in mapping.items())
+            return {}, {k: ambiguous[k] for k in problem.src if k in ambiguous}
+        return mapping, ambiguous
+    return solve
+
+
 @_leaving_out
 def _without_rivals(problem, mapping):
     """
@@ -333,7 +366,7 @@ SOLVERS: Dict[str, Callable] = {
     'prefix-hack': _positions_checked(_isomorphism_solver),
     'isomorphism': _positions_checked(_with_moved_parts(_isomorphism_solver)),
     'embedding': _positions_checked(_without_rivals(_with_moved_parts(_embedding_solver))),
-    'structure': _without_rivals(_structure_solver),
+    'structure': _in_torch_spelling(_without_rivals(_structure_solver)),
 }
 
 

@@ -171,3 +171,23 @@ for _base in ['h4-hf-regnet-names->tv-regnet_y_400mf', 'h4-hf-efficientnet-names
               'h4-tv-mobilenet_v3_large->timm-mobilenetv3_large_100']:
     register_pair(f'{_base} (sorted keys)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
                   note=f'{_base} with the checkpoint keys sorted by name')(_sorted_variant(_base))
+
+
+# --- flat names into another network: nothing belongs
+
+
+def _flat_unrelated(arch, rename, other):
+    """Flat names share no key with the torch model: nothing is unjudged."""
+    return Case(renamed_state(tv_model(arch), rename), tv_model(other), {})
+
+
+for _name, _arch, _rename, _other, _note in [
+    ('h5-detectron1-names(resnet18)->vgg11_bn (unrelated)', 'resnet18', detectron1_resnet_name, 'vgg11_bn',
+     "a resnet18 under Detectron 1 names into vgg11_bn: its three stage-opening convolutions "
+     "(128, 256, 512 channels) and its last stage line up with the vgg's by their channels alone "
+     "(12 tensors in structure and auto, before flat sides had to align half a network)"),
+    ('h5-mxnet-names(resnet18)->vgg11_bn (unrelated)', 'resnet18', mxnet_resnet_name, 'vgg11_bn',
+     'a resnet18 under MXNet flat names into vgg11_bn'),
+]:
+    register_pair(_name, 'names', note=_note)(
+        lambda a=_arch, r=_rename, o=_other: _flat_unrelated(a, r, o))

@@ -11,6 +11,10 @@ different families in every mode: before the evidence rule
 (:mod:`torch_liberator.evidence`), ``structure`` and ``auto`` put up to 73
 tensors in wrong places (mobilenet_v2 -> efficientnet_b0) and the name
 modes one or a few (``transition1.conv`` -> ``inception3b.branch1.conv``).
+resnet18 -> vgg11_bn and vgg13_bn (added later): ``structure`` and ``auto``
+put resnet18's last stage (512-channel 3x3 convolutions and BatchNorms, 19
+tensors) into the vgg's last convolutions before the few-shapes rule
+(:func:`torch_liberator.coincidence.few_shapes`).
 
 Example:
     >>> from corpus_pairs.unrelated import unrelated_case
@@ -52,7 +56,8 @@ for _src, _dst in [('resnet18', 'vgg11'), ('vgg11', 'resnet18'), ('resnet18', 'd
                    ('densenet121', 'googlenet'), ('densenet121', 'resnext50_32x4d'),
                    ('mobilenet_v2', 'efficientnet_b0'), ('efficientnet_b0', 'mobilenet_v2'),
                    ('mobilenet_v3_small', 'mnasnet0_5'), ('mobilenet_v2', 'mnasnet0_5'),
-                   ('regnet_y_400mf', 'efficientnet_b0'), ('vgg11', 'alexnet')]:
+                   ('regnet_y_400mf', 'efficientnet_b0'), ('vgg11', 'alexnet'),
+                   ('resnet18', 'vgg11_bn'), ('resnet18', 'vgg13_bn')]:
     register_pair(f'u-{_src}->{_dst} (unrelated)', 'names',
                   note=f'a {_src} checkpoint into {_dst}: nothing belongs but the same-named keys '
                        '(unjudged)')(lambda s=_src, d=_dst: unrelated_case(_tv(s), _tv(d)))
