@@ -211,7 +211,7 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         if len(exact) == min(len(problem.src), len(problem.dst)) and not any(
                 shape_relation(problem.src[k], problem.dst[k]) == 'different_rank'
                 for k in exact) and not positions_disagree(exact, problem.src, problem.dst,
-                                                            problem.sep):
+                                                            problem.sep, lists=problem.lists()):
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)

@@ -27,7 +27,7 @@ Example:
     >>> sorted(positions_disagree({k: k for k in vgg if k in vgg_bn}, vgg, vgg_bn))
     ['features.8.weight']
 """
-from typing import Dict, Iterable, Mapping, Set
+from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
 __all__ = ['list_positions', 'positions_disagree']
 
@@ -58,7 +58,8 @@ def _agree(a: Set[int], b: Set[int], label: int) -> bool:
 
 
 def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
-                       dst_keys: Iterable[str], sep: str = '.') -> Set[str]:
+                       dst_keys: Iterable[str], sep: str = '.',
+                       lists: Optional[Tuple[dict, dict]] = None) -> Set[str]:
     """
     The source keys of ``mapping`` whose pair rests on a position label
     that the two lists holding it give to different layers (see the module
@@ -70,6 +71,8 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
         mapping: source key -> destination key.
         src_keys, dst_keys: every key of each side.
         sep: separator between path components.
+        lists: the two sides' :func:`list_positions`, when the caller has
+            them already (they are read from the keys otherwise).
 
     Example:
         >>> from torch_liberator.listpositions import positions_disagree
@@ -80,7 +83,8 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
         ...                     'features.5.weight': 'slice.5.weight'}, src, dst)
         set()
     """
-    src_lists = dst_lists = None
+    src_lists, dst_lists = lists or (None, None)
+    verdicts = {}
     out = set()
     for s, d in mapping.items():
         a, b = s.split(sep), d.split(sep)
@@ -94,9 +98,13 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
                 break
             if not x.isdigit():
                 continue
-            held_a = src_lists.get(sep.join(a[:-back]))
-            held_b = dst_lists.get(sep.join(b[:-back]))
-            if held_a and held_b and not _agree(held_a, held_b, int(x)):
+            lists_at = (sep.join(a[:-back]), sep.join(b[:-back]), x)
+            agree = verdicts.get(lists_at)
+            if agree is None:  # one verdict per pair of lists and label
+                held_a, held_b = src_lists.get(lists_at[0]), dst_lists.get(lists_at[1])
+                agree = verdicts[lists_at] = not (held_a and held_b) or _agree(
+                    held_a, held_b, int(x))
+            if not agree:
                 out.add(s)
                 break
     return out

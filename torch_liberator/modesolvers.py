@@ -26,7 +26,7 @@ from torch_liberator.alignment import StructureSides
 from torch_liberator.coincidence import thin_and_unnamed
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
-from torch_liberator.listpositions import positions_disagree
+from torch_liberator.listpositions import list_positions, positions_disagree
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import rival_pairs, rival_places, stray_parts
@@ -62,6 +62,7 @@ class Problem:
         self._anchors = None
         self._sides = None
         self._parts = None
+        self._lists = None
         self.isomorphism = None  # (mapping, ambiguous), once solved
 
     def trees(self) -> Tuple[KeyTree, KeyTree]:
@@ -77,6 +78,14 @@ class Problem:
         if self._anchors is None:
             self._anchors = find_anchors(*self.trees(), top=TOP_ANCHORS)
         return self._anchors
+
+    def lists(self):
+        """Both sides' :func:`~torch_liberator.listpositions.list_positions`,
+        read once (five of ``auto``'s solvers check list positions)."""
+        if self._lists is None:
+            self._lists = (list_positions(self.src, self.sep),
+                           list_positions(self.dst, self.sep))
+        return self._lists
 
     def moved_parts(self) -> Tuple[Dict[str, str], 'Problem']:
         """
@@ -354,7 +363,8 @@ def _positions_checked(problem, mapping):
     ``features.8`` is not vgg11_bn's); for the modes that read positions as
     names.
     """
-    return positions_disagree(mapping, problem.src, problem.dst, problem.sep)
+    return positions_disagree(mapping, problem.src, problem.dst, problem.sep,
+                              lists=problem.lists())
 
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
