@@ -35,7 +35,7 @@ from corpus_pairs.hunt4_names import hf_regnet_name, renamed_state, through_view
 from corpus_pairs.models import Slots, Wrap, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['raft_original_name']
+__all__ = ['beside_sibling', 'raft_original_name']
 
 
 def _video(arch, **kw):
@@ -60,9 +60,6 @@ for _name, _arch, _make, _wrap, _note in [
      lambda m: nn.Sequential(*list(m.children())[:-1]), None,
      'nn.Sequential(*list(r2plus1d_18().children())[:-1]): stem -> 0, layerN -> N, fc dropped '
      '(the (2+1)D convs are Sequentials one level deeper than r3d_18)'),
-    ('h5-r2plus1d_18 (module.*)->children[:-1]', 'r2plus1d_18',
-     lambda m: nn.Sequential(*list(m.children())[:-1]), 'module',
-     'a DataParallel r2plus1d_18 checkpoint (module.*) into its children-Sequential'),
     ('h5-r2plus1d_18-low-high', 'r2plus1d_18',
      lambda m: Slots(low=nn.Sequential(m.stem, m.layer1, m.layer2),
                      high=nn.Sequential(m.layer3, m.layer4), fc=m.fc), None,
@@ -105,13 +102,9 @@ for _name, _a, _b, _belongs, _note in [
     ('h5-mc3_18+r3d_18<-r3d_18', 'mc3_18', 'r3d_18', 'b',
      'an r3d_18 checkpoint into Slots(a = mc3_18, b = r3d_18): every name is in both slots, the stem '
      'and layer1 have one shape in both (mc3 keeps 3x3x3 kernels there): b only'),
-    ('h5-r3d_18+mc3_18<-mc3_18', 'r3d_18', 'mc3_18', 'b',
-     'an mc3_18 checkpoint into Slots(a = r3d_18, b = mc3_18): b only'),
     ('h5-r3d_18+r2plus1d_18<-r2plus1d_18', 'r3d_18', 'r2plus1d_18', 'b',
      'an r2plus1d_18 checkpoint into Slots(a = r3d_18, b = r2plus1d_18): the bn widths and the fc '
      'agree, the (2+1)D convs are a level deeper: b only'),
-    ('h5-r2plus1d_18+r3d_18<-r3d_18', 'r2plus1d_18', 'r3d_18', 'b',
-     'an r3d_18 checkpoint into Slots(a = r2plus1d_18, b = r3d_18): b only'),
     ('h5-mvit_v2_s+mvit_v1_b<-mvit_v1_b', 'mvit_v2_s', 'mvit_v1_b', 'b',
      'an mvit_v1_b checkpoint into Slots(a = mvit_v2_s, b = mvit_v1_b): one family, 16 blocks each, '
      'many shapes shared: b only'),
@@ -130,16 +123,53 @@ register_pair('h5-swin_t+swin3d_t<-swin3d_t', 'identity',
                    'tensors have one shape in both, one features index apart (swin3d_t keeps '
                    'patch_embed apart): video only')(
     lambda: _image_video('video', ('image', 'video')))
-register_pair('h5-swin3d_t+swin_t<-swin_t', 'identity',
-              note='a swin_t checkpoint into Slots(video = swin3d_t, image = swin_t): image only')(
-    lambda: _image_video('image', ('video', 'image')))
 register_pair('h5-swin_t+swin_v2_t<-swin_v2_t', 'identity',
               note='a swin_v2_t checkpoint into Slots(a = swin_t, b = swin_v2_t): the same names and '
                    'shapes but for the v2 attention (cpb_mlp, logit_scale): b only')(
     lambda: slots_case('b', a=tv_model('swin_t'), b=tv_model('swin_v2_t')))
-register_pair('h5-swin_v2_t+swin_t<-swin_t', 'identity',
-              note='a swin_t checkpoint into Slots(a = swin_v2_t, b = swin_t): b only')(
-    lambda: slots_case('b', a=tv_model('swin_v2_t'), b=tv_model('swin_t')))
+
+
+def beside_sibling(own: nn.Module, sibling: nn.Module, cut=None) -> Case:
+    """
+    ``own``'s checkpoint into ``Slots(a = sibling, b = nn.Sequential(*list(own.children())[:cut]))``.
+
+    The sibling (another network of the family) holds the checkpoint's own
+    names, the children-Sequential its tensors renamed by position: ``b``
+    only (truth by identity; what ``cut`` drops has no home, not even the
+    sibling's tensor of its name and shape).
+
+    Example:
+        >>> from torch import nn
+        >>> from corpus_pairs.hunt5 import beside_sibling
+        >>> own = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 3))
+        >>> beside_sibling(own, nn.Sequential(nn.Linear(2, 2)), cut=-1).truth
+        {'0.weight': 'b.0.weight', '0.bias': 'b.0.bias'}
+    """
+    return Case(keep(own), Slots(a=sibling, b=nn.Sequential(*list(own.children())[:cut])), None)
+
+
+for _name, _own, _sibling, _cut, _note in [
+    ('h5-regnet_x_800mf+regnet_x_400mf children<-regnet_x_400mf', lambda: tv_model('regnet_x_400mf'),
+     lambda: tv_model('regnet_x_800mf'), None,
+     'a regnet_x_400mf checkpoint into Slots(a = regnet_x_800mf, b = its children-Sequential): the '
+     "800mf's stem has the 400mf's names and shape, its fc the names: b only (stem -> b.0, "
+     'trunk_output -> b.1, fc -> b.3)'),
+    ('h5-regnet_x_800mf+regnet_x_400mf children[:-1]<-regnet_x_400mf', lambda: tv_model('regnet_x_400mf'),
+     lambda: tv_model('regnet_x_800mf'), -1,
+     'the same without the fc in b: the 400mf fc has no home'),
+    ('h5-mc3_18+r3d_18 children[:-1]<-r3d_18', lambda: _video('r3d_18'), lambda: _video('mc3_18'), -1,
+     "an r3d_18 checkpoint into Slots(a = mc3_18, b = r3d_18's children[:-1]): mc3_18's stem and "
+     "layer1 have the checkpoint's names and shapes, its fc too; they are the sibling's: b only, "
+     'the fc nowhere'),
+    ('h5-r2plus1d_18+r3d_18 children[:-1]<-r3d_18', lambda: _video('r3d_18'), lambda: _video('r2plus1d_18'), -1,
+     "an r3d_18 checkpoint into Slots(a = r2plus1d_18, b = r3d_18's children[:-1]): r2plus1d_18's "
+     "BatchNorms (convN.1) have the checkpoint's names and widths, its convs are a level deeper: b only"),
+    ('h5-swin_t+swin_v2_t children[:-1]<-swin_v2_t', lambda: tv_model('swin_v2_t'), lambda: tv_model('swin_t'), -1,
+     "a swin_v2_t checkpoint into Slots(a = swin_t, b = swin_v2_t's children[:-1]): swin_t has the "
+     "checkpoint's names and shapes but for the v2 attention: b only, the head nowhere"),
+]:
+    register_pair(_name, 'identity', note=_note)(
+        lambda o=_own, g=_sibling, c=_cut: beside_sibling(o(), g(), c))
 
 
 # --- second-generation image transformers under the idioms
@@ -220,12 +250,6 @@ register_pair('h5-raft-original fnet->raft_small', 'identity', cross_naming=True
 # --- regnet width variants side by side
 
 
-register_pair('h5-regnet_x_800mf+regnet_x_400mf children<-regnet_x_400mf', 'identity',
-              note='a regnet_x_400mf checkpoint into Slots(a = regnet_x_800mf, b = '
-                   'nn.Sequential(*regnet_x_400mf().children())): b only (stem -> b.0, trunk_output -> '
-                   'b.1, fc -> b.3)')(
-    lambda: (lambda m: Case(keep(m), Slots(a=tv_model('regnet_x_800mf'),
-                                             b=nn.Sequential(*m.children())), None))(tv_model('regnet_x_400mf')))
 register_pair('h5-regnet_y_400mf+regnet_x_400mf<-regnet_x_400mf', 'identity',
               note='a regnet_x_400mf checkpoint into Slots(a = regnet_y_400mf, b = regnet_x_400mf): '
                    'the stems agree: b only')(
@@ -238,28 +262,17 @@ register_pair('h5-regnet_y_400mf+regnet_x_400mf<-regnet_x_400mf', 'identity',
 for _name, _src, _dst, _note in [
     ('h5-timm-resnet26->resnet50', ('resnet26', {}), ('resnet50', {}),
      'timm resnet26 (bottlenecks 2-2-2-2) -> resnet50 (3-4-6-3): the same names, the extra blocks stay'),
-    ('h5-timm-resnet50->resnet26', ('resnet50', {}), ('resnet26', {}),
-     'timm resnet50 -> resnet26: the blocks past the second of each layer have no home'),
     ('h5-timm-convnext_tiny->convnext_small', ('convnext_tiny', {}), ('convnext_small', {}),
      'timm convnext_tiny -> convnext_small: stage 3 has 9 blocks, not 27; the same names'),
-    ('h5-timm-convnext_small->convnext_tiny', ('convnext_small', {}), ('convnext_tiny', {}),
-     'timm convnext_small -> convnext_tiny: stages.2.blocks.9..26 have no home'),
     ('h5-timm-efficientnet_b0->b1', ('efficientnet_b0', {}), ('efficientnet_b1', {}),
      'timm efficientnet_b0 -> efficientnet_b1: one more block in most stages, the same names'),
-    ('h5-timm-efficientnet_b1->b0', ('efficientnet_b1', {}), ('efficientnet_b0', {}),
-     "timm efficientnet_b1 -> efficientnet_b0: b1's extra blocks have no home"),
     ('h5-timm-levit_128s->levit_128', ('levit_128s', {}), ('levit_128', {}),
      'timm levit_128s (depths 2-3-4, heads 4-6-8) -> levit_128 (4-4-4, heads 4-8-12): the same '
      'names; the attention of more heads is shoved'),
-    ('h5-timm-levit_128->levit_128s', ('levit_128', {}), ('levit_128s', {}),
-     'timm levit_128 -> levit_128s'),
     ('h5-timm-beit(4 blocks)->beit(2 blocks)', ('beit_base_patch16_224', dict(depth=4, embed_dim=192, num_heads=3)),
      ('beit_base_patch16_224', dict(depth=2, embed_dim=192, num_heads=3)),
      'a timm BEiT of 4 blocks (192 wide) -> one of 2: the same names (relative position tables '
      'per block, gamma_1/2, q_bias/v_bias)'),
-    ('h5-timm-beit(2 blocks)->beit(4 blocks)', ('beit_base_patch16_224', dict(depth=2, embed_dim=192, num_heads=3)),
-     ('beit_base_patch16_224', dict(depth=4, embed_dim=192, num_heads=3)),
-     'a timm BEiT of 2 blocks -> one of 4'),
     ('h5-timm-swinv2_tiny->swinv2_small', ('swinv2_tiny_window8_256', {}), ('swinv2_small_window8_256', {}),
      'timm swinv2_tiny_window8_256 -> swinv2_small_window8_256: layer 3 has 6 blocks, not 18'),
 ]:
@@ -306,9 +319,6 @@ register_pair('h5-timm-maxvit_tiny_rw+coatnet_0_rw<-coatnet_0_rw', 'identity',
               note='a timm coatnet_0_rw checkpoint into Slots(a = maxvit_tiny_rw, b = coatnet_0_rw): '
                    'one family (maxxvit), the stems alike: b only')(
     lambda: slots_case('b', a=_timm('maxvit_tiny_rw_224'), b=_timm('coatnet_0_rw_224')))
-register_pair('h5-timm-coatnet_0_rw+maxvit_tiny_rw<-maxvit_tiny_rw', 'identity',
-              note='a timm maxvit_tiny_rw checkpoint into Slots(a = coatnet_0_rw, b = maxvit_tiny_rw): b only')(
-    lambda: slots_case('b', a=_timm('coatnet_0_rw_224'), b=_timm('maxvit_tiny_rw_224')))
 
 
 # --- the model's own backbone under another library's names, plus an extra head
