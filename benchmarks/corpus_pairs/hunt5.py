@@ -68,10 +68,6 @@ for _name, _arch, _make, _wrap, _note in [
      lambda m: nn.Sequential(*list(m.features.children())), 'model',
      's3d checkpoint under model.* into nn.Sequential(*s3d().features.children()): '
      'model.features.N -> N, the classifier dropped'),
-    ('h5-s3d-features-split', 's3d',
-     lambda m: Slots(stem=nn.Sequential(*list(m.features)[:8]),
-                     body=nn.Sequential(*cut_reindexed(list(m.features)[8:], [4]))), None,
-     's3d features cut at 8 (stem) and 12 (two re-indexed halves of the rest); classifier dropped'),
     ('h5-swin3d_t-children[:-1]', 'swin3d_t',
      lambda m: nn.Sequential(*list(m.children())[:-1]), None,
      'nn.Sequential(*list(swin3d_t().children())[:-1]): patch_embed -> 0, features -> 2, '
@@ -102,9 +98,6 @@ for _name, _a, _b, _belongs, _note in [
     ('h5-mc3_18+r3d_18<-r3d_18', 'mc3_18', 'r3d_18', 'b',
      'an r3d_18 checkpoint into Slots(a = mc3_18, b = r3d_18): every name is in both slots, the stem '
      'and layer1 have one shape in both (mc3 keeps 3x3x3 kernels there): b only'),
-    ('h5-r3d_18+r2plus1d_18<-r2plus1d_18', 'r3d_18', 'r2plus1d_18', 'b',
-     'an r2plus1d_18 checkpoint into Slots(a = r3d_18, b = r2plus1d_18): the bn widths and the fc '
-     'agree, the (2+1)D convs are a level deeper: b only'),
     ('h5-mvit_v2_s+mvit_v1_b<-mvit_v1_b', 'mvit_v2_s', 'mvit_v1_b', 'b',
      'an mvit_v1_b checkpoint into Slots(a = mvit_v2_s, b = mvit_v1_b): one family, 16 blocks each, '
      'many shapes shared: b only'),
@@ -167,9 +160,24 @@ for _name, _own, _sibling, _cut, _note in [
     ('h5-swin_t+swin_v2_t children[:-1]<-swin_v2_t', lambda: tv_model('swin_v2_t'), lambda: tv_model('swin_t'), -1,
      "a swin_v2_t checkpoint into Slots(a = swin_t, b = swin_v2_t's children[:-1]): swin_t has the "
      "checkpoint's names and shapes but for the v2 attention: b only, the head nowhere"),
+    ('h5-timm-resnet50d+resnet50 children[:-1]<-resnet50', lambda: _timm('resnet50'),
+     lambda: _timm('resnet50d'), -1,
+     "a timm resnet50 checkpoint into Slots(a = resnet50d, b = resnet50's children[:-1]): every block "
+     "tensor of resnet50d has the checkpoint's name and shape (the stem and the downsample differ): "
+     'b only, the fc nowhere'),
 ]:
     register_pair(_name, 'identity', note=_note)(
         lambda o=_own, g=_sibling, c=_cut: beside_sibling(o(), g(), c))
+
+
+def _sorted(case):
+    case.source = dict(sorted(case.source.items()))
+    return case
+
+
+register_pair('h5-mc3_18+r3d_18 children[:-1]<-r3d_18 (sorted keys)', 'identity',
+              note='h5-mc3_18+r3d_18 children[:-1]<-r3d_18 with the checkpoint keys sorted by name')(
+    lambda: _sorted(beside_sibling(_video('r3d_18'), _video('mc3_18'), -1)))
 
 
 # --- second-generation image transformers under the idioms
