@@ -309,6 +309,11 @@ FAST_SLICE = [
     'u-resnet18->vgg11 (unrelated)',
     # list positions after an inserted layer name other layers
     'h4-vgg11->vgg11_bn(convs shared)',
+    # hunt 5: a network's children-Sequential beside a sibling of its names: a trunk moved into
+    # the children left a stem and fc that took the sibling's by name (isomorphism, auto; fixed),
+    # BatchNorms of the sibling's names (structure, known wrong)
+    'h5-regnet_x_800mf+regnet_x_400mf children[:-1]<-regnet_x_400mf',
+    'h5-r2plus1d_18+r3d_18 children[:-1]<-r3d_18',
 ]
 
 
