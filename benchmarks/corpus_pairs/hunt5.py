@@ -9,12 +9,16 @@ every name and the stem's and layer1's shapes; swin3d_t beside swin_t share
 the block shapes, one feature index apart); swin_v2_t beside swin_t, maxvit_t
 split; raft_small, whose feature and context encoders are two encoders of one
 family side by side (the same keys, only the last conv's width differs),
-under the original RAFT names; timm variant neighbours (resnet26 ->
-resnet50, resnet50 -> resnet50d with its deep stem, convnext_tiny <->
-convnext_small, efficientnet_b0 <-> b1, levit_128s <-> levit_128, a deeper
-beit, swinv2 / coatnet / maxvit split or side by side); and checkpoints that
-are the model's own backbone under another library's names plus an extra
-head. Truth by identity, or by names where the published family says so.
+alone, regrouped in the other order and under the original RAFT names; a
+network's children-Sequential beside a sibling of its names (regnet_x_800mf,
+mc3_18, r2plus1d_18, swin_t, timm resnet50d: the sibling holds the
+checkpoint's names, the copy its tensors); timm variant neighbours (resnet26
+-> resnet50, resnet50 -> resnet50d with its deep stem, convnext_tiny ->
+convnext_small, efficientnet_b0 -> b1, levit_128s -> levit_128, a shallower
+beit, swinv2_tiny -> swinv2_small, swinv2 / coatnet split, maxvit and
+coatnet side by side); and checkpoints that are the model's own backbone
+under another library's names plus an extra head. Truth by identity, or by
+names where the published family says so.
 
 Example:
     >>> from corpus_pairs import build_case
@@ -239,6 +243,12 @@ register_pair('h5-raft_small feature_encoder->raft_small', 'identity',
 register_pair('h5-raft_small context_encoder->raft_small', 'identity',
               note="a raft_small context_encoder's checkpoint (no prefix) into raft_small: the "
                    'context_encoder only')(lambda: _raft_encoder('context_encoder'))
+register_pair('h5-raft_small->context/feature/update regrouped', 'identity', cross_naming=True,
+              note='a raft_small checkpoint into Slots(context = context_encoder, features = '
+                   'feature_encoder, update = update_block): the two encoders renamed and registered '
+                   'the other way round (the order disagrees, only the last conv tells them apart)')(
+    lambda: (lambda m: Case(keep(m), Slots(context=m.context_encoder, features=m.feature_encoder,
+                                             update=m.update_block), None))(_raft()))
 register_pair('h5-raft-original-names->raft_small', 'identity', cross_naming=True,
               note='raft_small under the original RAFT names (fnet / cnet, conv1 / layerN.M.convK / '
                    'conv2, update_block.encoder.convc1 / convf1 / convf2, update_block.gru) into '
@@ -316,9 +326,6 @@ for _name, _arch, _make, _note in [
      lambda m: Slots(stem=m.stem, conv=nn.Sequential(*list(m.stages)[:2]),
                      attn=nn.Sequential(*list(m.stages)[2:]), norm=m.norm, head=m.head),
      'timm coatnet_0_rw stages split into the conv stages (0, 1) and the attention stages (2, 3 -> 0, 1)'),
-    ('h5-timm-maxvit_tiny_rw-children[:-1]', 'maxvit_tiny_rw_224',
-     lambda m: nn.Sequential(*list(m.children())[:-1]),
-     'nn.Sequential(*list(timm maxvit_tiny_rw().children())[:-1]): stem -> 0, stages -> 1, norm -> 2'),
 ]:
     register_pair(_name, 'identity', note=_note)(lambda a=_arch, f=_make: _view(_timm(a), f))
 
