@@ -355,6 +355,25 @@ def _without_rivals(problem, mapping):
 
 
 @_leaving_out
+def _rivals_beside_moved(problem, mapping):
+    """
+    When lists moved (:meth:`Problem.moved_parts`), the pairs that the
+    solve of what they left finds and the solve with the lists in place does
+    not, and that fill a module from another network of the checkpoint's
+    names than the one its bulk went to
+    (:func:`~torch_liberator.rivalsources.rival_places`): with the list
+    gone, what is left of the checkpoint (a stem, a head) fits the other
+    network by name alone (a regnet's trunk moved into a children-Sequential
+    beside a wider regnet, its stem and fc into the wider one's).
+    """
+    if not problem.moved_parts()[0]:
+        return set()
+    whole = problem.isomorphism[0] if problem.isomorphism else {}
+    return {s for s in rival_places(mapping, problem.dst, problem.sep)
+            if whole.get(s) != mapping[s]}
+
+
+@_leaving_out
 def _positions_checked(problem, mapping):
     """
     The pairs that rest on a list position which the two lists holding it
@@ -374,7 +393,7 @@ SOLVERS: Dict[str, Callable] = {
     'strict': _positions_checked(strict_pairs),
     'module-hack': _positions_checked(_module_hack_solver),
     'prefix-hack': _positions_checked(_isomorphism_solver),
-    'isomorphism': _positions_checked(_with_moved_parts(_isomorphism_solver)),
+    'isomorphism': _positions_checked(_rivals_beside_moved(_with_moved_parts(_isomorphism_solver))),
     'embedding': _positions_checked(_without_rivals(_with_moved_parts(_embedding_solver))),
     'structure': _in_torch_spelling(_without_rivals(_structure_solver)),
 }

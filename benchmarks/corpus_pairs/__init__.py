@@ -57,7 +57,10 @@ torchvision idioms, detector <-> segmenter), :mod:`corpus_pairs.hunt4_flat`
 (Caffe, MXNet and Detectron 1 flat names, in model order or sorted),
 :mod:`corpus_pairs.hunt4_more` (efficientnet_pytorch names, neighbours
 whose names collide, converted checkpoints into detectors and beside a
-sibling, an unrelated network), :mod:`corpus_pairs.rivals` (a shorter
+sibling, an unrelated network), :mod:`corpus_pairs.hunt5` (video and
+optical-flow models, second-generation transformers side by side, timm
+variant neighbours, backbones under other names plus an extra head),
+:mod:`corpus_pairs.rivals` (a shorter
 network beside a longer sibling of its family and itself, nested, rebuilt
 by an idiom or with another head), :mod:`corpus_pairs.fuzz4` (the mutation
 fuzz's wrong cells from seed 9000 reduced), :mod:`corpus_pairs.fuzz5` (those
@@ -98,6 +101,7 @@ from corpus_pairs import hunt4
 from corpus_pairs import hunt4_names
 from corpus_pairs import hunt4_flat
 from corpus_pairs import hunt4_more
+from corpus_pairs import hunt5
 from corpus_pairs import rivals
 from corpus_pairs import fuzz4
 from corpus_pairs import fuzz5
@@ -106,7 +110,7 @@ from corpus_pairs import unrelated
 #: the family modules; importing them registered their pairs, in report order
 FAMILIES = (idioms, detection, splits, slots, renamed, cross, foreign_names, published,
             surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys, hunt4, hunt4_names,
-            hunt4_flat, hunt4_more, rivals, fuzz4, fuzz5, unrelated)
+            hunt4_flat, hunt4_more, hunt5, rivals, fuzz4, fuzz5, unrelated)
 
 __all__ = [
     'Case',
