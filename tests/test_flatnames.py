@@ -55,6 +55,11 @@ def test_torch_spelling_of_the_three_schemes():
     assert torch_spelling(['stage1_unit1_bn1_moving_mean', 'fc1_bias']) == {
         'stage1_unit1_bn1_moving_mean': 'stage1_unit1_bn1.running_mean', 'fc1_bias': 'fc1.bias'}
     assert TENSOR_NAMES['moving_variance'] == 'running_var'
+    # a Keras application's model name holds a dot; every key is a / path
+    assert torch_spelling(['mobilenetv2_1.00_224/bn_Conv1/gamma:0',
+                           'mobilenetv2_1.00_224/bn_Conv1/beta:0']) == {
+        'mobilenetv2_1.00_224/bn_Conv1/gamma:0': 'mobilenetv2_1_00_224.bn_Conv1.weight',
+        'mobilenetv2_1.00_224/bn_Conv1/beta:0': 'mobilenetv2_1_00_224.bn_Conv1.bias'}
 
 
 @pytest.mark.parametrize('keys', [

@@ -19,13 +19,14 @@ often hold no dot at all:
 Read as torch keys, such a checkpoint is one module holding every tensor,
 and the structure solver finds no module to align. :func:`torch_spelling`
 spells each key of such a *flat* side the torch way: the path split at
-``/``, or the tensor's own name split off at its last ``_`` when it is a
+``/`` (a dot inside a ``/`` path is no separator), or the tensor's own
+name split off at its last ``_`` when it is a
 name that frameworks give tensors (:data:`TENSOR_NAMES`), and that name
 translated to torch's (``gamma`` -> ``weight``, ``moving_variance`` ->
 ``running_var``). A key that ends in no such name stays a tensor of the
-top-level module. Keys with a ``sep`` in them are torch's already and are
-never respelled, so the published modes and every dotted checkpoint are
-unaffected. A flat side has no module tree to hold the alignment
+top-level module. A side with a ``sep`` in any key (unless every key is a
+``/`` path) is torch's already and is never respelled, and the published
+modes never respell: torch checkpoints read as before. A flat side has no module tree to hold the alignment
 together (only the order of its modules), so what aligns is believed only
 when it is most of a network (:func:`enough_for_flat`): a Detectron 1
 resnet18's three stage-opening convolutions line up with three of a
@@ -77,7 +78,9 @@ _SUFFIXES = sorted(TENSOR_NAMES, key=len, reverse=True)
 def _respelled(key: str, sep: str) -> str:
     bare = _OUTPUT_INDEX.sub('', key)
     if '/' in bare:
-        path, _, name = bare.rpartition('/')
+        # a TensorFlow path: its components may hold dots (a Keras model
+        # named mobilenetv2_1.00_224), which are no separators here
+        path, _, name = bare.replace(sep, '_').rpartition('/')
         path = path.replace('/', sep)
         return f'{path}{sep}{_PATH_TENSOR_NAMES.get(name, name)}' if path else bare
     for name in _SUFFIXES:
@@ -89,7 +92,8 @@ def _respelled(key: str, sep: str) -> str:
 def torch_spelling(keys: Iterable[str], sep: str = '.') -> Optional[Dict[str, str]]:
     """
     ``{key: the key spelled as torch spells it}`` for a flat side (no key
-    holds ``sep``) whose keys mostly end in a framework's tensor name; None
+    holds ``sep``, or every key is a ``/`` path) whose keys mostly end in a
+    framework's tensor name; None
     for any other side, and when two keys would be spelled alike or a key
     would name a module of another (nothing is guessed).
 
@@ -101,6 +105,8 @@ def torch_spelling(keys: Iterable[str], sep: str = '.') -> Optional[Dict[str, st
         >>> from torch_liberator.flatnames import torch_spelling
         >>> torch_spelling(['arg:stage1_unit1_conv1_weight', 'arg:stage1_unit1_bn1_gamma'])
         {'arg:stage1_unit1_conv1_weight': 'arg:stage1_unit1_conv1.weight', 'arg:stage1_unit1_bn1_gamma': 'arg:stage1_unit1_bn1.weight'}
+        >>> torch_spelling(['mobilenetv2_1.00_224/Conv1/kernel:0'])  # a dot inside a / path
+        {'mobilenetv2_1.00_224/Conv1/kernel:0': 'mobilenetv2_1_00_224.Conv1.weight'}
         >>> print(torch_spelling(['layer1.0.conv1.weight', 'fc_w']))  # dotted: torch's already
         None
         >>> print(torch_spelling(['bn/gamma', 'bn/weight']))  # both would be bn.weight
@@ -109,7 +115,8 @@ def torch_spelling(keys: Iterable[str], sep: str = '.') -> Optional[Dict[str, st
         None
     """
     keys = list(keys)
-    if not keys or any(sep in key for key in keys):
+    slashed = bool(keys) and all('/' in key for key in keys)
+    if not keys or (not slashed and any(sep in key for key in keys)):
         return None
     spelled = {key: _respelled(key, sep) for key in keys}
     changed = sum(key != new for key, new in spelled.items())
