@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from collections import Counter
 
+from conftest import requires
 from torch_liberator.alignment import find_name_conflicts
+from torch_liberator.modesolvers import Problem, one_prefix_pairs
 from torch_liberator.association import (
     ASSOCIATIONS, AUTO_EXACT, AUTO_GENERAL, Association, associate,
     associate_keys, maximum_common_ordered_subpaths)
@@ -1254,3 +1256,35 @@ def test_equal_numbers_in_two_different_lists_are_no_pair(mode):
     assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
     if mode == 'structure':  # the copy, whole: eight groups whose words agree
         assert result.mapping == truth
+
+
+def _resnet18_shapes():
+    tvm = requires('torchvision').models
+    return {k: tuple(v.shape) for k, v in tvm.resnet18(weights=None).state_dict().items()}
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_one_prefix_shortcut_gives_the_solvers_answer(mode):
+    # a wrapped model with a small extra layer: the shortcut's pairs are the
+    # solver's, without building trees
+    net = _resnet18_shapes()
+    model = {**{'model.' + k: v for k, v in net.items()}, 'extra.weight': (1, 512)}
+    fast = associate(net, model, association=mode)
+    slow = associate(net, model, association=mode, shortcut=False)
+    assert fast.mapping == slow.mapping == {k: 'model.' + k for k in net}
+    assert fast.ambiguous == slow.ambiguous == {}
+    assert fast.association == ('prefix-hack' if mode == 'auto' else mode)
+    assert one_prefix_pairs(Problem(net, model, '.')) == fast.mapping
+
+
+def test_one_prefix_shortcut_leaves_a_second_place_to_the_solvers():
+    net = _resnet18_shapes()
+    wrapped = {'model.' + k: v for k, v in net.items()}
+    ema = {'ema.' + k: v for k, v in net.items()}
+    assert one_prefix_pairs(Problem(net, {**wrapped, **ema}, '.')) == {}
+    # the same network under other names beside it (a children-Sequential)
+    renamed = {f'copy.{i}.w': v for i, v in enumerate(net.values())}
+    assert one_prefix_pairs(Problem(net, {**wrapped, **renamed}, '.')) == {}
+    # a shape that differs: the solvers decide (and shove)
+    other = dict(wrapped, **{'model.fc.weight': (10, 512), 'model.fc.bias': (10,)})
+    assert one_prefix_pairs(Problem(net, other, '.')) == {}

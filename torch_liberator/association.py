@@ -45,7 +45,7 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modesolvers import (
-    AUTO_EXACT, AUTO_GENERAL, SOLVERS, Problem, solve_auto, strict_pairs)
+    AUTO_EXACT, AUTO_GENERAL, SOLVERS, Problem, one_prefix_pairs, solve_auto, strict_pairs)
 from torch_liberator.shapes import shape_relation
 
 __all__ = [
@@ -168,8 +168,12 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         shortcut: when the identical keys already make the largest possible
             mapping (every key of the smaller side exists on the other)
             and no identical pair joins tensors of different ranks, return
-            them without building trees; the result is the same.
-            False always runs the chosen solver.
+            them without building trees; and in the tree modes (not
+            ``'structure'``), when the smaller side's keys are the other's
+            under one prefix with equal shapes and under no other
+            (:func:`~torch_liberator.modesolvers.one_prefix_pairs`), return
+            those; the result is the same. False always runs the chosen
+            solver.
 
     Returns:
         Association: the mapping (one to one, leaf to leaf, in source
@@ -215,6 +219,14 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)
+    if shortcut and association in ('prefix-hack', 'embedding', 'isomorphism', 'auto'):
+        pairs = one_prefix_pairs(problem)
+        if pairs and not positions_disagree(pairs, problem.src, problem.dst, problem.sep,
+                                            lists=problem.lists()):
+            # one prefix explains every key of the smaller side, and no
+            # other place holds it whole: what the tree modes find
+            used = 'prefix-hack' if association == 'auto' else association
+            return Association(pairs, {}, used)
     if association == 'auto':
         return Association(*solve_auto(problem))
     mapping, ambiguous = SOLVERS[association](problem)

@@ -35,7 +35,8 @@ from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
     TOP_ANCHORS, find_anchors, isomorphism_mapping)
 
-__all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'SOLVERS', 'Problem', 'solve_auto', 'strict_pairs']
+__all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'solve_auto',
+           'strict_pairs']
 
 #: the modes ``auto`` takes when one maps every key of the smaller side
 AUTO_EXACT = ('strict', 'module-hack', 'prefix-hack')
@@ -124,6 +125,64 @@ def strict_pairs(problem: 'Problem') -> Tuple[Dict[str, str], dict]:
     """
     src, dst = problem.src, problem.dst
     return {k: k for k in src if k in dst}, {}
+
+
+#: :func:`one_prefix_pairs` applies only when the larger side holds at
+#: most this share of the smaller side's key count besides it
+ONE_PREFIX_ROOM = 0.1
+
+
+def one_prefix_pairs(problem: 'Problem') -> Dict[str, str]:
+    """
+    When every key of the smaller side is a key of the other under one
+    prefix (``model.``, ``_orig_mod.``) with the same shape, under no other
+    prefix, and the other side holds few keys besides (at most
+    :data:`ONE_PREFIX_ROOM` of the smaller side's: a wrapper and a small
+    extra layer): those pairs; else ``{}``. The tree modes find no other
+    answer then (each key has one place of its name and shape, and there is
+    no room for a second copy of the network under other names), so
+    ``associate`` returns it without building trees, as it returns
+    identical keys. A second place, complete (a model and its EMA copy) or
+    under other names (the children-Sequential of the same network beside
+    a deeper one of its names), leaves it to the solvers.
+
+    Example:
+        >>> from torch_liberator.modesolvers import Problem, one_prefix_pairs
+        >>> net = {f'layers.{i}.weight': (i + 2, i + 1) for i in range(10)}
+        >>> wrapped = {'model.' + k: v for k, v in net.items()}
+        >>> pairs = one_prefix_pairs(Problem(net, {**wrapped, 'extra.weight': (1, 2)}, '.'))
+        >>> len(pairs), pairs['layers.9.weight']
+        (10, 'model.layers.9.weight')
+        >>> ema = {'ema.' + k: v for k, v in net.items()}
+        >>> one_prefix_pairs(Problem(net, {**wrapped, **ema}, '.'))
+        {}
+        >>> copy = {f'copy.{i}.weight': v for i, v in enumerate(net.values())}  # another copy
+        >>> one_prefix_pairs(Problem(net, {**wrapped, **copy}, '.'))
+        {}
+    """
+    small, large = problem.src, problem.dst
+    if len(small) > len(large):
+        small, large = large, small
+    if not small:
+        return {}
+    first = next(iter(small))
+    tail = problem.sep + first
+    complete = []
+    for key in large:
+        if not key.endswith(tail):
+            continue
+        prefix = key[:len(key) - len(first)]
+        if all(large.get(prefix + k, ()) == shape for k, shape in small.items()):
+            complete.append(prefix)
+            if len(complete) > 1:
+                return {}
+    if not complete or len(large) - len(small) > len(small) * ONE_PREFIX_ROOM:
+        return {}
+    pairs = {k: complete[0] + k for k in small}
+    if small is problem.dst:
+        pairs = {v: k for k, v in pairs.items()}
+        pairs = {k: pairs[k] for k in problem.src if k in pairs}
+    return pairs
 
 
 def _wrapper_chain(keys):
