@@ -1263,7 +1263,7 @@ def _resnet18_shapes():
     return {k: tuple(v.shape) for k, v in tvm.resnet18(weights=None).state_dict().items()}
 
 
-@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_one_prefix_shortcut_gives_the_solvers_answer(mode):
     # a wrapped model with a small extra layer: the shortcut's pairs are the
     # solver's, without building trees

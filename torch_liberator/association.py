@@ -168,8 +168,8 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         shortcut: when the identical keys already make the largest possible
             mapping (every key of the smaller side exists on the other)
             and no identical pair joins tensors of different ranks, return
-            them without building trees; and in the tree modes (not
-            ``'structure'``), when the smaller side's keys are the other's
+            them without building trees; and in the tree modes, ``'structure'``
+            and ``'auto'``, when the smaller side's keys are the other's
             under one prefix with equal shapes and under no other
             (:func:`~torch_liberator.modesolvers.one_prefix_pairs`), return
             those; the result is the same. False always runs the chosen
@@ -219,7 +219,7 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)
-    if shortcut and association in ('prefix-hack', 'embedding', 'isomorphism', 'auto'):
+    if shortcut and association not in ('strict', 'module-hack'):
         pairs = one_prefix_pairs(problem)
         if pairs and not positions_disagree(pairs, problem.src, problem.dst, problem.sep,
                                             lists=problem.lists()):

@@ -138,7 +138,7 @@ def one_prefix_pairs(problem: 'Problem') -> Dict[str, str]:
     prefix (``model.``, ``_orig_mod.``) with the same shape, under no other
     prefix, and the other side holds few keys besides (at most
     :data:`ONE_PREFIX_ROOM` of the smaller side's: a wrapper and a small
-    extra layer): those pairs; else ``{}``. The tree modes find no other
+    extra layer): those pairs; else ``{}``. The tree modes and ``structure`` find no other
     answer then (each key has one place of its name and shape, and there is
     no room for a second copy of the network under other names), so
     ``associate`` returns it without building trees, as it returns
