@@ -71,7 +71,8 @@ _PATH_TENSOR_NAMES = {**TENSOR_NAMES, 'scale': 'weight', 'mean': 'running_mean',
 #: TensorFlow's output index (``kernel:0``)
 _OUTPUT_INDEX = re.compile(r':\d+$')
 
-#: longest first, so ``moving_mean`` wins over ``mean``-less shorter names
+#: longest first: ``sep_depthwise_kernel`` is module ``sep``'s
+#: ``depthwise_kernel``, not module ``sep_depthwise``'s ``kernel``
 _SUFFIXES = sorted(TENSOR_NAMES, key=len, reverse=True)
 
 
@@ -95,7 +96,9 @@ def torch_spelling(keys: Iterable[str], sep: str = '.') -> Optional[Dict[str, st
     holds ``sep``, or every key is a ``/`` path) whose keys mostly end in a
     framework's tensor name; None
     for any other side, and when two keys would be spelled alike or a key
-    would name a module of another (nothing is guessed).
+    would name a module of another (nothing is guessed: a Keras
+    ``SeparableConv2D`` holds a ``depthwise_kernel`` and a
+    ``pointwise_kernel``, two torch modules' weights, in one layer).
 
     Args:
         keys: one side's keys, in order.
