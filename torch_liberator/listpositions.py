@@ -42,11 +42,17 @@ def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
         {'features': {0, 3}}
     """
     out = {}
+    seen = set()
     for key in keys:
-        comps = key.split(sep)
-        for c in range(len(comps) - 1):
-            if comps[c].isdigit():
-                out.setdefault(sep.join(comps[:c]), set()).add(int(comps[c]))
+        module = key.rpartition(sep)[0]
+        if module in seen:  # a module's tensors hold the same labels
+            continue
+        seen.add(module)
+        path = ''
+        for comp in module.split(sep) if module else ():
+            if comp.isdigit():
+                out.setdefault(path, set()).add(int(comp))
+            path = f'{path}{sep}{comp}' if path else comp
     return out
 
 
@@ -86,7 +92,15 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
     src_lists, dst_lists = lists or (None, None)
     verdicts = {}
     out = set()
+    by_modules = {}  # the verdict reads the module paths only
     for s, d in mapping.items():
+        modules = (s.rpartition(sep)[0], d.rpartition(sep)[0])
+        wrong = by_modules.get(modules)
+        if wrong is not None:
+            if wrong:
+                out.add(s)
+            continue
+        by_modules[modules] = False
         a, b = s.split(sep), d.split(sep)
         if not any(c.isdigit() for c in a[:-1]):
             continue
@@ -106,5 +120,6 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
                     held_a, held_b, int(x))
             if not agree:
                 out.add(s)
+                by_modules[modules] = True
                 break
     return out
