@@ -14,7 +14,11 @@ modes one or a few (``transition1.conv`` -> ``inception3b.branch1.conv``).
 resnet18 -> vgg11_bn and vgg13_bn (added later): ``structure`` and ``auto``
 put resnet18's last stage (512-channel 3x3 convolutions and BatchNorms, 19
 tensors) into the vgg's last convolutions before the few-shapes rule
-(:func:`torch_liberator.coincidence.few_shapes`).
+(:func:`torch_liberator.coincidence.few_shapes`). alexnet -> vgg11 and
+convnext_tiny <-> swin_t (added last, known wrong): ``structure`` and
+``auto`` align AlexNet's classifier with VGG's, and ConvNeXt's stem and
+MLPs (``[384, 96]``, ``[96, 384]``, ...) with Swin's patch embedding and
+MLPs, which ConvNeXt was designed after.
 
 Example:
     >>> from corpus_pairs.unrelated import unrelated_case
@@ -57,7 +61,8 @@ for _src, _dst in [('resnet18', 'vgg11'), ('vgg11', 'resnet18'), ('resnet18', 'd
                    ('mobilenet_v2', 'efficientnet_b0'), ('efficientnet_b0', 'mobilenet_v2'),
                    ('mobilenet_v3_small', 'mnasnet0_5'), ('mobilenet_v2', 'mnasnet0_5'),
                    ('regnet_y_400mf', 'efficientnet_b0'), ('vgg11', 'alexnet'),
-                   ('resnet18', 'vgg11_bn'), ('resnet18', 'vgg13_bn')]:
+                   ('resnet18', 'vgg11_bn'), ('resnet18', 'vgg13_bn'), ('alexnet', 'vgg11'),
+                   ('convnext_tiny', 'swin_t'), ('swin_t', 'convnext_tiny')]:
     register_pair(f'u-{_src}->{_dst} (unrelated)', 'names',
                   note=f'a {_src} checkpoint into {_dst}: nothing belongs but the same-named keys '
                        '(unjudged)')(lambda s=_src, d=_dst: unrelated_case(_tv(s), _tv(d)))
