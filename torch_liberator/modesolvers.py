@@ -138,9 +138,10 @@ def one_prefix_pairs(problem: 'Problem') -> Dict[str, str]:
     prefix (``model.``, ``_orig_mod.``) with the same shape, under no other
     prefix, and the other side holds few keys besides (at most
     :data:`ONE_PREFIX_ROOM` of the smaller side's: a wrapper and a small
-    extra layer): those pairs; else ``{}``. The tree modes and ``structure`` find no other
-    answer then (each key has one place of its name and shape, and there is
-    no room for a second copy of the network under other names), so
+    extra layer): those pairs; else ``{}``. The tree modes and
+    ``structure`` find no other answer then (each key has one place of its
+    name and shape, and there is no room for a second copy of the network
+    under other names), so
     ``associate`` returns it without building trees, as it returns
     identical keys. A second place, complete (a model and its EMA copy) or
     under other names (the children-Sequential of the same network beside
@@ -163,8 +164,8 @@ def one_prefix_pairs(problem: 'Problem') -> Dict[str, str]:
     small, large = problem.src, problem.dst
     if len(small) > len(large):
         small, large = large, small
-    if not small:
-        return {}
+    if not small or len(large) - len(small) > len(small) * ONE_PREFIX_ROOM:
+        return {}  # (no room is the cheap test: most problems end here)
     first = next(iter(small))
     tail = problem.sep + first
     complete = []
@@ -176,13 +177,13 @@ def one_prefix_pairs(problem: 'Problem') -> Dict[str, str]:
             complete.append(prefix)
             if len(complete) > 1:
                 return {}
-    if not complete or len(large) - len(small) > len(small) * ONE_PREFIX_ROOM:
+    if not complete:
         return {}
-    pairs = {k: complete[0] + k for k in small}
-    if small is problem.dst:
-        pairs = {v: k for k, v in pairs.items()}
-        pairs = {k: pairs[k] for k in problem.src if k in pairs}
-    return pairs
+    prefix = complete[0]
+    if small is problem.src:
+        return {k: prefix + k for k in small}
+    return {k: k[len(prefix):] for k in problem.src  # in source order
+            if k.startswith(prefix) and k[len(prefix):] in small}
 
 
 def _wrapper_chain(keys):
