@@ -1288,3 +1288,52 @@ def test_one_prefix_shortcut_leaves_a_second_place_to_the_solvers():
     # a shape that differs: the solvers decide (and shove)
     other = dict(wrapped, **{'model.fc.weight': (10, 512), 'model.fc.bias': (10,)})
     assert one_prefix_pairs(Problem(net, other, '.')) == {}
+
+
+def _small_resnet(deep_stem):
+    """A two-stage bottleneck network; ``deep_stem`` gives it resnet-d's
+    stem (three convolutions) and pooled shortcuts (``downsample.1`` is the
+    convolution), as timm's resnet50d beside resnet50."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, c, down):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c)
+            self.conv2, self.bn2 = nn.Conv2d(c, c, 3, bias=False), nn.BatchNorm2d(c)
+            self.conv3, self.bn3 = nn.Conv2d(c, 2 * c, 1, bias=False), nn.BatchNorm2d(2 * c)
+            if down:
+                parts = [nn.Conv2d(c, 2 * c, 1, bias=False), nn.BatchNorm2d(2 * c)]
+                self.downsample = nn.Sequential(*([nn.AvgPool2d(2)] if deep_stem else []), *parts)
+
+    net = nn.Module()
+    net.conv1 = (nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3))
+                 if deep_stem else nn.Conv2d(3, 16, 7, bias=False))
+    net.bn1 = nn.BatchNorm2d(16)
+    net.layer1 = nn.Sequential(Block(16, True), Block(16, False))
+    net.layer2 = nn.Sequential(Block(32, True), Block(32, False))
+    net.fc = nn.Linear(64, 10)
+    return net
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'auto'])
+def test_a_sibling_of_the_checkpoint_names_beside_its_children_gets_nothing(mode):
+    # Slots(a = the deep-stem sibling, b = the network's children[:-1]): the
+    # checkpoint is b's (same tensors); a has its names and, but for the stem
+    # and shortcuts, its shapes. isomorphism and structure follow the names
+    # into a, embedding the order into b: auto keeps none of what they
+    # dispute, nor what only some of them made (bn1 and fc by name into a)
+    from torch import nn
+    own = _small_resnet(deep_stem=False)
+    model = nn.ModuleDict({'a': _small_resnet(deep_stem=True),
+                           'b': nn.Sequential(*list(own.children())[:-1])})
+    src = {k: tuple(v.shape) for k, v in own.state_dict().items()}
+    dst = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    result = associate(src, dst, association=mode)
+    assert not [d for d in result.mapping.values() if d.startswith('a.')]
+    position = {'conv1': '0', 'bn1': '1', 'layer1': '2', 'layer2': '3'}
+    for s, d in result.mapping.items():
+        head, _, rest = s.partition('.')
+        assert d == f'b.{position[head]}.{rest}', (s, d)
+    if mode == 'embedding':  # the order places the blocks in b
+        assert len(result.mapping) >= 60, len(result.mapping)

@@ -107,3 +107,25 @@ def test_a_head_beside_a_bulk_without_a_place_for_it_stays():
                'fc.weight': 'head.fc.weight'}
     assert stray_parts(mapping, dst) == {}
     assert stray_parts(mapping, {k: None for k in dst}) == {}
+
+
+def test_a_part_most_of_which_fits_empty_places_of_the_bulk_is_left_out_whole():
+    # mc3_18 beside r3d_18's children[:-1], an r3d_18 checkpoint: the stem
+    # went by name into the sibling `a` (its empty place b.0 has the same
+    # tensors), and so did the fc, which `b` has no place for; the part is
+    # one mistake, left out whole
+    from torch_liberator.rivalsources import stray_parts
+    dst = {'a.stem.0.weight': (8, 3, 3), 'a.stem.1.weight': (8,), 'a.layer1.0.weight': (4, 8),
+           'a.fc.weight': (5, 16),
+           'b.0.0.weight': (8, 3, 3), 'b.0.1.weight': (8,), 'b.1.0.weight': (16, 8),
+           'b.2.0.weight': (16, 16), 'b.3.0.weight': (16, 16), 'b.4.0.weight': (16, 16)}
+    mapping = {'stem.0.weight': 'a.stem.0.weight', 'stem.1.weight': 'a.stem.1.weight',
+               'fc.weight': 'a.fc.weight', 'layer1.0.weight': 'b.1.0.weight',
+               'layer2.0.weight': 'b.2.0.weight', 'layer3.0.weight': 'b.3.0.weight',
+               'layer4.0.weight': 'b.4.0.weight'}
+    assert stray_parts(mapping, dst) == {'stem.0.weight': 'a.stem.0.weight',
+                                         'stem.1.weight': 'a.stem.1.weight',
+                                         'fc.weight': 'a.fc.weight'}
+    # without the stem's empty place in b, the part is where it belongs
+    del dst['b.0.0.weight'], dst['b.0.1.weight']
+    assert stray_parts(mapping, dst) == {}

@@ -507,7 +507,12 @@ def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str,
     another mode contradicts (it sends the key elsewhere, or gives the place
     to another key) is left out and reported as ambiguous. Two right answers
     never disagree, so this costs nothing where every mode is right, and
-    keeps one mode's mistake from reaching the model. And in registration
+    keeps one mode's mistake from reaching the model. When they contradict
+    most of the best mapping, they saw the checkpoint in different places
+    (a network's children-Sequential beside a sibling of its names: the
+    names lead to the sibling, the order to the children), and a pair only
+    some of them made is no evidence either: only the pairs every mode
+    made stay. And in registration
     order, a general mode's mapping that holds under a tenth of the smaller
     side with names agreeing nowhere
     (:func:`~torch_liberator.coincidence.thin_and_unnamed`: the stem of a
@@ -560,7 +565,13 @@ def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str,
         ambiguous = {**ambiguous, **{k: (v,) for k, v in mapping.items()}}
         ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
         return {}, ambiguous, mode
-    disputed = _disputed(mapping, [c[2] for c in candidates if c is not best])
+    others = [c[2] for c in candidates if c is not best]
+    disputed = _disputed(mapping, others)
+    if len(disputed) * 2 > len(mapping):
+        # the witnesses saw the checkpoint in different places: what they
+        # did not contradict is no evidence either, unless all of them made it
+        disputed.update((s, {d}) for s, d in mapping.items()
+                        if s not in disputed and any(other.get(s) != d for other in others))
     if disputed:
         ambiguous = dict(ambiguous)
         ambiguous.update((k, tuple(sorted(ds))) for k, ds in disputed.items())

@@ -213,10 +213,14 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
     """
     The pairs of ``mapping`` whose destinations lie in a model module beside
     the one that holds most of them (below the lowest module holding all),
-    when that module has, for each destination module of the part, an empty
-    module of the same tensors (leaf names and shapes): the part fits the
-    bulk's own place as well as the one it went to (a classifier by name
-    into another network beside the one the features went to). Unknown
+    when that module has empty modules of the same tensors (leaf names and
+    shapes) for destination modules of the part holding most of its
+    tensors: the part fits the bulk's own place as well as the one it went
+    to (a classifier by name into another network beside the one the
+    features went to). The part is left out whole: what of it has no room
+    in the bulk's module (mc3_18's fc, beside r3d_18's children[:-1], took
+    the r3d_18 checkpoint's fc by name, with the stem and first stage that
+    belong in the children) went there by the same mistake. Unknown
     shapes decide nothing.
 
     Args:
@@ -261,8 +265,15 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
     for label, pairs in parts.items():
         if label == sizes[-1][1]:
             continue
-        needed = Counter(signatures[m] for m in {d.rpartition(sep)[0] for d in pairs.values()})
-        if all(shape is not None for sig in needed for _, shape in sig) and all(
-                free[sig] >= count for sig, count in needed.items()):
+        modules = Counter(d.rpartition(sep)[0] for d in pairs.values())
+        if any(shape is None for m in modules for _, shape in signatures[m]):
+            continue
+        # the part's modules that an empty module of the bulk could hold
+        room, fits = Counter(free), 0
+        for module, count in sorted(modules.items()):
+            if room[signatures[module]]:
+                room[signatures[module]] -= 1
+                fits += count
+        if fits * 2 > len(pairs):
             stray.update(pairs)
     return {s: d for s, d in mapping.items() if s in stray}
