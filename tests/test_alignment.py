@@ -755,3 +755,19 @@ def test_two_slots_the_alignment_wandered_between_give_nothing():
     assert not any(v.startswith('shallow.') for v in result.mapping.values())
     assert not any(k.startswith('enc.layer.0.') and not v.startswith('deep.layers.0.')
                    for k, v in result.mapping.items())
+
+
+def test_run_fit_needs_one_place_and_the_same_tree():
+    from torch_liberator.keygroups import KeyGroups
+    from torch_liberator.modulefit import run_fit
+    net = KeyGroups({'conv.w': (4, 3), 'bn.w': (4,), 'block.c.w': (8, 4), 'block.n.w': (8,),
+                     'fc.w': (10, 8)})
+    children = KeyGroups({'b.0.w': (4, 3), 'b.1.w': (4,), 'b.2.c.w': (8, 4), 'b.2.n.w': (8,)})
+    assert run_fit(children, 0, 4, net) == 0
+    # the block flattened: another tree, no run
+    flat = KeyGroups({'b.0.w': (4, 3), 'b.1.w': (4,), 'b.2.w': (8, 4), 'b.3.w': (8,)})
+    assert run_fit(flat, 0, 4, net) is None
+    # the run twice in the checkpoint: no one place
+    twice = KeyGroups({f'{p}.{k}': v for p in ('x', 'y') for k, v in
+                       {'conv.w': (4, 3), 'bn.w': (4,), 'block.c.w': (8, 4), 'block.n.w': (8,)}.items()})
+    assert run_fit(children, 0, 4, twice) is None

@@ -1316,13 +1316,14 @@ def _small_resnet(deep_stem):
     return net
 
 
-@pytest.mark.parametrize('mode', ['embedding', 'auto'])
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
 def test_a_sibling_of_the_checkpoint_names_beside_its_children_gets_nothing(mode):
     # Slots(a = the deep-stem sibling, b = the network's children[:-1]): the
     # checkpoint is b's (same tensors); a has its names and, but for the stem
-    # and shortcuts, its shapes. isomorphism and structure follow the names
-    # into a, embedding the order into b: auto keeps none of what they
-    # dispute, nor what only some of them made (bn1 and fc by name into a)
+    # and shortcuts, its shapes. structure sees that b holds the checkpoint
+    # whole but its fc, more than the names place in a; isomorphism follows
+    # the names into a, and auto keeps none of what the modes dispute, nor
+    # what only some of them made (bn1 and fc by name into a)
     from torch import nn
     own = _small_resnet(deep_stem=False)
     model = nn.ModuleDict({'a': _small_resnet(deep_stem=True),
@@ -1337,3 +1338,20 @@ def test_a_sibling_of_the_checkpoint_names_beside_its_children_gets_nothing(mode
         assert d == f'b.{position[head]}.{rest}', (s, d)
     if mode == 'embedding':  # the order places the blocks in b
         assert len(result.mapping) >= 60, len(result.mapping)
+    if mode == 'structure':  # all but the fc, which has no place in b
+        assert len(result.mapping) == len(src) - 2
+        assert set(result.ambiguous) == {'fc.weight', 'fc.bias'}
+
+
+def test_a_children_run_does_not_beat_a_whole_copy_of_the_checkpoint_names():
+    # the same network twice: by its names (closer) and as children: the
+    # names decide, though they leave conv1 and bn1 (names every block has)
+    # to the order
+    from torch import nn
+    own = _small_resnet(deep_stem=False)
+    model = nn.ModuleDict({'a': _small_resnet(deep_stem=False),
+                           'b': nn.Sequential(*list(_small_resnet(deep_stem=False).children())[:-1])})
+    src = {k: tuple(v.shape) for k, v in own.state_dict().items()}
+    dst = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    result = associate(src, dst, association='structure')
+    assert result.mapping == {k: 'a.' + k for k in src}

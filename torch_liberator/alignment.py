@@ -52,7 +52,13 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    its BatchNorm goes with it); the gaps are then aligned again between
    all pairs, and the leftovers paired again. Before all this, a side
    that, whole, has the shapes and tree shape of exactly one module of the
-   other side goes there.
+   other side goes there; and a module of the model that is a run of the
+   checkpoint's groups (a network's ``nn.Sequential(*children[:-1])``)
+   takes that run when name partners send part of it into a sibling of
+   the checkpoint's names that fits it only in part (timm's resnet50d
+   beside resnet50's children, for a resnet50 checkpoint); the sibling's
+   partners are then listed as ambiguous. A sibling that holds the run
+   whole is a copy of the network, closer by its names, and keeps it.
 6. Names that disagree: when more paired tensors sit in modules of the
    same name than of two different names (the two models share a naming
    scheme), a pair whose names are two different words (``fc`` and

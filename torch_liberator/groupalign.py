@@ -18,7 +18,9 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    every optimum pairs goes where its siblings went;
 4. leftovers whose shapes are unique on both sides;
 5. modules as wholes (:mod:`torch_liberator.modulefit`): a side that,
-   whole, fits exactly one module of the other goes there (before step 1);
+   whole, fits exactly one module of the other goes there (before step 1),
+   and so does a run of the source that one module of the destination
+   holds, against name partners into a sibling that holds it in part;
    a module around known pairs pulls in its other groups, then the gaps
    are aligned again and the leftovers paired again;
 6. pairs whose names disagree in a shared naming scheme are dropped, and
@@ -46,7 +48,8 @@ from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
 from torch_liberator.keygroups import is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
-    module_closure, module_spans, parts_against_their_labels, unpaired_module_size, whole_fit)
+    module_closure, module_spans, parts_against_their_labels, run_fit, unpaired_module_size,
+    whole_fit)
 from torch_liberator.nameanchors import name_partners
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
@@ -132,7 +135,7 @@ class GroupAligner:
             # neighbours in the model, so only names and unique shapes speak
             self._pair_leftovers()
             return self._result()
-        if self._fit_whole():
+        if self._fit_whole() or self._fit_run():
             return self._result()
         anchors = certain_lis(self.partners)
         for i, j in anchors:
@@ -177,6 +180,68 @@ class GroupAligner:
             return False
         for i, j in pairs:
             self._pair(i, j)
+        return True
+
+    def _fit_run(self):
+        """
+        A module of the destination that is a run of the source's groups
+        (:func:`~torch_liberator.modulefit.run_fit`: a network's
+        ``nn.Sequential(*list(net.children())[:-1])``) while name partners
+        send some of that run elsewhere: when the run holds more groups
+        than those partners, the names found a sibling of the checkpoint's
+        names that fits it in part (timm's resnet50d beside resnet50's
+        children), and the run is the checkpoint's place, unless the lowest
+        module holding the disputed partners is a run of the checkpoint too
+        (two copies of the network: the one of its names is closer). The
+        partners inside that module are listed as ambiguous, not paired.
+        """
+        n_src, n_dst = len(self.src), len(self.dst)
+        if not self.partners or n_src < 2:
+            return False
+        partner_dst = [0] * (n_dst + 1)
+        for _, j in self.partners:
+            partner_dst[j + 1] = 1
+        for j in range(n_dst):
+            partner_dst[j + 1] += partner_dst[j]
+        _, dst_spans = self._spans()
+        candidates = set()
+        for chain in dst_spans:
+            for a, b in reversed(chain):  # outermost first: the large ones
+                if 2 * (b - a) < n_src:
+                    break
+                if b - a <= n_src and b - a < n_dst and partner_dst[b] == partner_dst[a]:
+                    candidates.add((a, b))
+        found = []
+        for a, b in sorted(candidates, key=lambda span: (span[0] - span[1], span[0])):
+            if any(a0 <= a and b <= b0 for a0, b0, _ in found):
+                continue
+            at = run_fit(self.dst, a, b - a, self.src)
+            if at is not None:
+                found.append((a, b, at))
+        if len(found) != 1:
+            return False
+        a, b, at = found[0]
+        disputed = [(i, j) for i, j in self.partners if at <= i < at + b - a]
+        if not disputed or len(disputed) >= b - a:
+            return False
+        # the module the disputed partners lie in: when it holds a run of
+        # the checkpoint as well (the same network, closer by its names),
+        # the names decide
+        paths = [self.dst.comps[j] for _, j in disputed]
+        common = 0
+        while all(len(p) > common and p[common] == paths[0][common] for p in paths):
+            common += 1
+        lost = paths[0][:common]
+        inside = [j for j in range(n_dst) if self.dst.comps[j][:common] == lost]
+        if (not common or inside != list(range(inside[0], inside[-1] + 1))
+                or run_fit(self.dst, inside[0], len(inside), self.src) is not None):
+            return False
+        for i, j in self.partners:
+            if self.dst.comps[j][:common] == lost and not at <= i < at + b - a:
+                self.ambiguous[i] = [j]
+        for k in range(b - a):
+            self._pair(at + k, a + k)
+        self.partners, self.partner_of_src = [], {}
         return True
 
     def _close_modules(self):

@@ -5,7 +5,7 @@ module, or to none.
 Pure: :class:`~torch_liberator.keygroups.KeyGroups` and group pairs in, new
 group pairs out. A state dict lists a module's groups as one contiguous run
 (its *span*), so a module is a run of groups with a shape signature (the
-squeezed shapes of its groups, in order). Two pieces of evidence follow:
+squeezed shapes of its groups, in order). Three pieces of evidence follow:
 
 * :func:`whole_fit`: one side, whole, has the signature of exactly one
   module of the other side (a resnet18 checkpoint into a model holding a
@@ -13,6 +13,9 @@ squeezed shapes of its groups, in order). Two pieces of evidence follow:
   torchvision's b1 and b0 side by side, where the b0 fills one module
   whole and the b1 only in part): it belongs there, as the tree modes load
   a checkpoint into the one place it fills whole.
+* :func:`run_fit`: a module of one side is a run of the other side's
+  groups, not a module there (a network's children-Sequential without its
+  head holds the checkpoint's groups but the head's).
 * :func:`module_closure`: a paired group lies in a module whose signature
   equals that of a module around its partner, at the same position, inside
   parents holding the same pairs: the two modules are one, so their other
@@ -37,7 +40,7 @@ from torch_liberator.keygroups import KeyGroups
 from torch_liberator.movedparts import labels_in_order
 
 __all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'module_closure', 'module_spans',
-           'parts_against_their_labels', 'same_groups_fit', 'unpaired_module_size',
+           'parts_against_their_labels', 'run_fit', 'same_groups_fit', 'unpaired_module_size',
            'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
@@ -222,6 +225,53 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)):
             return s
     return None
+
+
+def run_fit(module: KeyGroups, start: int, n: int, side: KeyGroups) -> Optional[int]:
+    """
+    Where in ``side`` the module of ``module`` holding groups ``start ..
+    start + n - 1`` is a run of groups: the one offset of ``side`` whose
+    ``n`` groups have its shapes and leafness, place by place, and its tree
+    below it (the same modules, at the same depths); None when there is
+    none or several (or past :data:`FIT_BUDGET` comparisons per group of
+    ``side``). The run need not be a module of ``side``: a
+    network's ``nn.Sequential(*list(net.children())[:-1])`` is the
+    checkpoint's groups but its head, under no module of their own.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import run_fit
+        >>> net = KeyGroups({'conv.w': (4, 3), 'bn.w': (4,), 'block.c.w': (8, 4),
+        ...                  'block.n.w': (8,), 'fc.w': (10, 8)})
+        >>> model = KeyGroups({'x.w': (2,), 'b.0.w': (4, 3), 'b.1.w': (4,), 'b.2.c.w': (8, 4),
+        ...                    'b.2.n.w': (8,)})
+        >>> run_fit(model, 1, 4, net)
+        0
+    """
+    if n < 2 or n > len(side):
+        return None
+    base = len(module.comps[start])
+    depth = [len(module.comps[start + k]) - base for k in range(n)]
+    own = _spans_within(module, start, n) - {(0, n)}
+    found, work = [], 0
+    for s in range(len(side) - n + 1):
+        if (side.squeezed[s] != module.squeezed[start]
+                or side.squeezed[s + n - 1] != module.squeezed[start + n - 1]):
+            continue
+        k, top = 0, len(side.comps[s])
+        while k < n and (side.squeezed[s + k] == module.squeezed[start + k]
+                         and side.leaf[s + k] == module.leaf[start + k]
+                         and len(side.comps[s + k]) - top == depth[k]):
+            k += 1
+        work += k + 1
+        if work > FIT_BUDGET * len(side):
+            return None  # shapes repeated at many offsets: no one place
+        if k == n:
+            if _spans_within(side, s, n) - {(0, n)} == own:
+                found.append(s)
+                if len(found) > 1:
+                    return None
+    return found[0] if found else None
 
 
 def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
