@@ -1,0 +1,356 @@
+"""
+Other libraries' real models, not their names rebuilt: HuggingFace
+``transformers`` (ResNet, ViT, ConvNeXt, Swin, MobileNetV2),
+``efficientnet_pytorch`` (lukemelas) and Cadene's ``pretrainedmodels``
+(SE-ResNet-50), into torchvision and timm models and their idioms, and back.
+
+The other families build other libraries' names by hand from what those
+libraries write (:mod:`corpus_pairs.foreign_names`,
+:mod:`corpus_pairs.hunt4_more`); these pairs build the libraries' own
+models (random weights, no download), so what the names and order really
+are is checked, not assumed. The truth is a hand-written correspondence of
+the two libraries' names; where the two compute the same function
+(HuggingFace's ResNet and torchvision's) it is checked by equal outputs
+(``truth_from='outputs'``), elsewhere (another padding, an attention
+whose ``query``, ``key`` and ``value`` are three Linears where torchvision
+packs one ``in_proj_weight``: those have no place) it is not
+(``'names'``). A library that is not installed registers no pair
+(``pip install -e ".[corpus]"`` installs all three).
+
+Example:
+    >>> from corpus_pairs.real_libraries import hf_resnet_name
+    >>> hf_resnet_name('resnet.encoder.stages.0.layers.0.shortcut.normalization.weight')
+    'layer1.0.downsample.1.weight'
+    >>> hf_resnet_name('resnet.encoder.stages.2.layers.1.layer.2.convolution.weight')
+    'layer3.1.conv3.weight'
+"""
+import importlib.util
+import re
+
+import torch
+from torch import nn
+
+from corpus_pairs.models import timm_module, torchvision_module, tv_model
+from corpus_pairs.registry import Case, register_pair
+
+__all__ = ['effpt_name', 'hf_convnext_name', 'hf_mobilenet_v2_name', 'hf_resnet_name',
+           'hf_swin_name', 'hf_vit_name']
+
+
+def _have(package):
+    return importlib.util.find_spec(package) is not None
+
+
+def _rules(rules):
+    """A name function from ``(pattern, replacement)`` regex rules, the first that matches."""
+    def name(key):
+        for pattern, replacement in rules:
+            if re.fullmatch(pattern, key):
+                return re.sub(pattern, replacement, key)
+        return None
+    return name
+
+
+def hf_resnet_name(key):
+    """HuggingFace ``ResNetForImageClassification`` key -> torchvision resnet key (or None)."""
+    m = re.fullmatch(r'resnet\.embedder\.embedder\.(convolution|normalization)\.(.*)', key)
+    if m:
+        return ('conv1.' if m[1] == 'convolution' else 'bn1.') + m[2]
+    m = re.fullmatch(r'resnet\.encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.(\w+)\.(.*)', key)
+    if m:
+        return f'layer{int(m[1]) + 1}.{m[2]}.downsample.{int(m[3] != "convolution")}.{m[4]}'
+    m = re.fullmatch(r'resnet\.encoder\.stages\.(\d+)\.layers\.(\d+)\.layer\.(\d+)\.(\w+)\.(.*)', key)
+    if m:
+        kind = 'conv' if m[4] == 'convolution' else 'bn'
+        return f'layer{int(m[1]) + 1}.{m[2]}.{kind}{int(m[3]) + 1}.{m[5]}'
+    m = re.fullmatch(r'classifier\.1\.(.*)', key)
+    return 'fc.' + m[1] if m else None
+
+
+#: HuggingFace ``ViTForImageClassification`` -> torchvision ``VisionTransformer``
+#: (``query`` / ``key`` / ``value`` have no place: torchvision packs them)
+hf_vit_name = _rules([
+    (r'vit\.embeddings\.cls_token', 'class_token'),
+    (r'vit\.embeddings\.position_embeddings', 'encoder.pos_embedding'),
+    (r'vit\.embeddings\.patch_embeddings\.projection\.(.*)', r'conv_proj.\1'),
+    (r'vit\.encoder\.layer\.(\d+)\.attention\.output\.dense\.(.*)',
+     r'encoder.layers.encoder_layer_\1.self_attention.out_proj.\2'),
+    (r'vit\.encoder\.layer\.(\d+)\.intermediate\.dense\.(.*)', r'encoder.layers.encoder_layer_\1.mlp.0.\2'),
+    (r'vit\.encoder\.layer\.(\d+)\.output\.dense\.(.*)', r'encoder.layers.encoder_layer_\1.mlp.3.\2'),
+    (r'vit\.encoder\.layer\.(\d+)\.layernorm_before\.(.*)', r'encoder.layers.encoder_layer_\1.ln_1.\2'),
+    (r'vit\.encoder\.layer\.(\d+)\.layernorm_after\.(.*)', r'encoder.layers.encoder_layer_\1.ln_2.\2'),
+    (r'vit\.layernorm\.(.*)', r'encoder.ln.\1'),
+    (r'classifier\.(.*)', r'heads.head.\1'),
+])
+
+_CONVNEXT_PARTS = {'dwconv': 'block.0', 'layernorm': 'block.2', 'pwconv1': 'block.3',
+                   'pwconv2': 'block.5', 'layer_scale_parameter': 'layer_scale'}
+
+
+def hf_convnext_name(key):
+    """HuggingFace ``ConvNextForImageClassification`` key -> torchvision convnext key."""
+    m = re.fullmatch(r'convnext\.embeddings\.(patch_embeddings|layernorm)\.(.*)', key)
+    if m:
+        return f'features.0.{int(m[1] == "layernorm")}.{m[2]}'
+    m = re.fullmatch(r'convnext\.encoder\.stages\.(\d+)\.downsampling_layer\.(\d)\.(.*)', key)
+    if m:
+        return f'features.{2 * int(m[1])}.{m[2]}.{m[3]}'
+    m = re.fullmatch(r'convnext\.encoder\.stages\.(\d+)\.layers\.(\d+)\.(\w+)(\..*)?', key)
+    if m:
+        return f'features.{2 * int(m[1]) + 1}.{m[2]}.{_CONVNEXT_PARTS[m[3]]}{m[4] or ""}'
+    m = re.fullmatch(r'convnext\.layernorm\.(.*)', key)
+    if m:
+        return 'classifier.0.' + m[1]
+    m = re.fullmatch(r'classifier\.(.*)', key)
+    return 'classifier.2.' + m[1] if m else None
+
+
+_SWIN_PARTS = {'layernorm_before': 'norm1', 'attention.output.dense': 'attn.proj',
+               'layernorm_after': 'norm2', 'intermediate.dense': 'mlp.0', 'output.dense': 'mlp.3'}
+
+
+def hf_swin_name(key):
+    """HuggingFace ``SwinForImageClassification`` key -> torchvision swin key
+    (``query`` / ``key`` / ``value`` and the relative position index, another
+    shape, have no place)."""
+    m = re.fullmatch(r'swin\.embeddings\.(patch_embeddings\.projection|norm)\.(.*)', key)
+    if m:
+        return f'features.0.{0 if m[1] != "norm" else 2}.{m[2]}'
+    m = re.fullmatch(r'swin\.encoder\.layers\.(\d+)\.blocks\.(\d+)\.(.*)\.(\w+)', key)
+    if m:
+        block = f'features.{2 * int(m[1]) + 1}.{m[2]}'
+        if m[3] == 'attention.self' and m[4] == 'relative_position_bias_table':
+            return f'{block}.attn.relative_position_bias_table'
+        return f'{block}.{_SWIN_PARTS[m[3]]}.{m[4]}' if m[3] in _SWIN_PARTS else None
+    m = re.fullmatch(r'swin\.encoder\.layers\.(\d+)\.downsample\.(.*)', key)
+    if m:
+        return f'features.{2 * int(m[1]) + 2}.{m[2]}'
+    return _rules([(r'swin\.layernorm\.(.*)', r'norm.\1'), (r'classifier\.(.*)', r'head.\1')])(key)
+
+
+def hf_mobilenet_v2_name(key):
+    """HuggingFace ``MobileNetV2ForImageClassification`` key -> torchvision mobilenet_v2 key."""
+    def conv_bn(kind):
+        return '0' if kind == 'convolution' else '1'
+    m = re.fullmatch(r'mobilenet_v2\.conv_stem\.(\w+)\.(\w+)\.(.*)', key)
+    if m:
+        place = {'first_conv': f'features.0.{conv_bn(m[2])}',
+                 'conv_3x3': f'features.1.conv.0.{conv_bn(m[2])}',
+                 'reduce_1x1': f'features.1.conv.{1 if m[2] == "convolution" else 2}'}[m[1]]
+        return f'{place}.{m[3]}'
+    m = re.fullmatch(r'mobilenet_v2\.layer\.(\d+)\.(\w+)\.(\w+)\.(.*)', key)
+    if m:
+        block = f'features.{int(m[1]) + 2}.conv'
+        place = {'expand_1x1': f'{block}.0.{conv_bn(m[3])}', 'conv_3x3': f'{block}.1.{conv_bn(m[3])}',
+                 'reduce_1x1': f'{block}.{2 if m[3] == "convolution" else 3}'}[m[2]]
+        return f'{place}.{m[4]}'
+    m = re.fullmatch(r'mobilenet_v2\.conv_1x1\.(\w+)\.(.*)', key)
+    if m:
+        return f'features.18.{conv_bn(m[1])}.{m[2]}'
+    m = re.fullmatch(r'classifier\.(.*)', key)
+    return 'classifier.1.' + m[1] if m else None
+
+
+_EFFPT_PARTS = {'_expand_conv': (0, '0'), '_bn0': (0, '1'), '_depthwise_conv': (1, '0'),
+                '_bn1': (1, '1'), '_se_reduce': (2, 'fc1'), '_se_expand': (2, 'fc2'),
+                '_project_conv': (3, '0'), '_bn2': (3, '1')}
+
+
+def effpt_name(repeats):
+    """
+    The name function of ``efficientnet_pytorch``'s EfficientNet (blocks in
+    one flat list) into torchvision's, for stages of ``repeats`` blocks (the
+    first stage has no expansion convolution).
+
+    Example:
+        >>> from corpus_pairs.real_libraries import effpt_name
+        >>> name = effpt_name([1, 2, 2, 3, 3, 4, 1])
+        >>> name('_blocks.0._depthwise_conv.weight'), name('_blocks.2._se_reduce.bias')
+        ('features.1.0.block.0.0.weight', 'features.2.1.block.2.fc1.bias')
+    """
+    where = [(stage, j) for stage, r in enumerate(repeats, 1) for j in range(r)]
+    top = len(repeats) + 1
+
+    def name(key):
+        m = re.fullmatch(r'_blocks\.(\d+)\.(\w+)\.(.*)', key)
+        if m:
+            stage, j = where[int(m[1])]
+            index, part = _EFFPT_PARTS[m[2]]
+            return f'features.{stage}.{j}.block.{index - (stage == 1)}.{part}.{m[3]}'
+        return _rules([(r'_conv_stem\.(.*)', r'features.0.0.\1'), (r'_bn0\.(.*)', r'features.0.1.\1'),
+                       (r'_conv_head\.(.*)', rf'features.{top}.0.\1'),
+                       (r'_bn1\.(.*)', rf'features.{top}.1.\1'), (r'_fc\.(.*)', r'classifier.1.\1')])(key)
+    return name
+
+
+#: Cadene's se_resnet50 -> timm's seresnet50 (``layer0`` is the stem, ``se_module`` is ``se``)
+_cadene_timm = _rules([(r'layer0\.(conv1|bn1)\.(.*)', r'\1.\2'),
+                       (r'(layer\d\.\d+)\.se_module\.(.*)', r'\1.se.\2'),
+                       (r'last_linear\.(.*)', r'fc.\1'), (r'(layer\d\..*)', r'\1')])
+#: ... -> torchvision's resnet50, which has no squeeze-excitation
+_cadene_tv = _rules([(r'layer0\.(conv1|bn1)\.(.*)', r'\1.\2'), (r'last_linear\.(.*)', r'fc.\1'),
+                     (r'(layer\d\.\d+\.(conv|bn|downsample).*)', r'\1')])
+
+#: a resnet's children-Sequential: torchvision / timm child -> its position
+_RESNET_CHILDREN = {'conv1': '0', 'bn1': '1', 'layer1': '4', 'layer2': '5', 'layer3': '6', 'layer4': '7'}
+
+
+def _case(source_model, destination, name, reverse=False, outputs=False, inputs=None):
+    """A case from a name function over the source's keys (reversed:
+    the destination's checkpoint into the source model)."""
+    src = source_model.state_dict(keep_vars=True)
+    dst_keys = destination.state_dict().keys()
+    truth = {k: name(k) for k in src if name(k) in dst_keys}
+    if reverse:
+        return Case(destination.state_dict(keep_vars=True), source_model,
+                    {d: s for s, d in truth.items()})
+    return Case(src, destination, truth, source_model=source_model if outputs else None,
+                inputs=inputs if outputs else None)
+
+
+def _in(prefix, name, table=None):
+    """``name`` with its result under ``prefix``, its first component
+    replaced by ``table``'s (a position; empty: dropped) when given; None
+    for what ``table`` does not name."""
+    def renamed(key):
+        out = name(key)
+        if out is None:
+            return None
+        if table is None:
+            return prefix + out
+        head, _, rest = out.partition('.')
+        if head not in table:
+            return None
+        return prefix + (f'{table[head]}.{rest}' if table[head] else rest)
+    return renamed
+
+
+def _logits(model):
+    """A HuggingFace model whose call returns the logits tensor (its state dict unchanged)."""
+    forward = model.forward
+    model.forward = lambda x: forward(x).logits
+    return model
+
+
+if _have('transformers'):
+    def _hf(kind, **config):
+        import transformers
+        config = getattr(transformers, f'{kind}Config')(**config)
+        return _logits(getattr(transformers, f'{kind}ForImageClassification')(config))
+
+    def _hf_resnet(depth):
+        if depth == 50:
+            return _hf('ResNet', layer_type='bottleneck', depths=[3, 4, 6, 3],
+                       hidden_sizes=[256, 512, 1024, 2048], num_labels=1000)
+        return _hf('ResNet', layer_type='basic', depths=[2, 2, 2, 2],
+                   hidden_sizes=[64, 128, 256, 512], num_labels=1000)
+
+    def _small_vit():
+        return _hf('ViT', hidden_size=192, num_hidden_layers=4, num_attention_heads=3,
+                   intermediate_size=768, image_size=32, patch_size=8, num_labels=10)
+
+    def _tv_small_vit():
+        return torchvision_module().models.VisionTransformer(
+            image_size=32, patch_size=8, num_layers=4, num_heads=3, hidden_dim=192, mlp_dim=768,
+            num_classes=10)
+
+    for _name, _build, _note in [
+        ('real-hf-resnet50->tv-resnet50',
+         lambda: _case(_hf_resnet(50), tv_model('resnet50'), hf_resnet_name, outputs=True,
+                       inputs=torch.randn(1, 3, 64, 64)),
+         "HuggingFace's ResNet-50 (shortcut registered first, stages.N.layers.M.layer.K) into "
+         "torchvision's: everything but layer1.0's last convolution and shortcut (one shape, "
+         'the order tells them apart only wrongly) can be placed'),
+        ('real-hf-resnet18->tv-resnet18',
+         lambda: _case(_hf_resnet(18), tv_model('resnet18'), hf_resnet_name, outputs=True,
+                       inputs=torch.randn(1, 3, 64, 64)),
+         "HuggingFace's ResNet-18 into torchvision's"),
+        ('real-tv-resnet50->hf-resnet50',
+         lambda: _case(_hf_resnet(50), tv_model('resnet50'), hf_resnet_name, reverse=True),
+         "torchvision's resnet50 checkpoint into HuggingFace's ResNet-50"),
+        ('real-hf-resnet50->tv-fasterrcnn',
+         lambda: _case(_hf_resnet(50), torchvision_module().models.detection.fasterrcnn_resnet50_fpn(
+             weights=None, weights_backbone=None), _in('backbone.body.', hf_resnet_name)),
+         "HuggingFace's ResNet-50 into torchvision's Faster R-CNN backbone (backbone.body.*)"),
+        ('real-hf-resnet50->tv-resnet50-children[:-2]',
+         lambda: _case(_hf_resnet(50), nn.Sequential(*list(tv_model('resnet50').children())[:-2]),
+                       _in('', hf_resnet_name, _RESNET_CHILDREN)),
+         "HuggingFace's ResNet-50 into nn.Sequential(*list(resnet50().children())[:-2])"),
+        ('real-hf-vit(small)->tv-vit(small)',
+         lambda: _case(_small_vit(), _tv_small_vit(), hf_vit_name),
+         "HuggingFace's ViT (4 layers of 192) into torchvision's VisionTransformer of that "
+         'config: query, key and value are three Linears there, packed in in_proj here (no '
+         'place); the layer norms are registered last in each HuggingFace layer'),
+        ('real-tv-vit(small)->hf-vit(small)',
+         lambda: _case(_small_vit(), _tv_small_vit(), hf_vit_name, reverse=True),
+         'the same, back'),
+        ('real-hf-convnext_tiny->tv-convnext_tiny',
+         lambda: _case(_hf('ConvNext', num_labels=1000), tv_model('convnext_tiny'), hf_convnext_name),
+         "HuggingFace's ConvNeXt-T into torchvision's (the layer scale [C] into [C, 1, 1])"),
+        ('real-hf-convnext_tiny->tv-convnext_tiny.features',
+         lambda: _case(_hf('ConvNext', num_labels=1000), tv_model('convnext_tiny').features,
+                       _in('', hf_convnext_name, {'features': ''})),
+         "HuggingFace's ConvNeXt-T into torchvision's convnext_tiny().features"),
+        ('real-hf-swin_t->tv-swin_t',
+         lambda: _case(_hf('Swin', num_labels=1000), tv_model('swin_t'), hf_swin_name),
+         "HuggingFace's Swin-T into torchvision's: query, key and value (three Linears) and "
+         'the relative position index (another shape) have no place'),
+        ('real-hf-mobilenet_v2->tv-mobilenet_v2',
+         lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
+                       hf_mobilenet_v2_name),
+         "HuggingFace's MobileNetV2 (conv_stem holds the first block) into torchvision's"),
+    ]:
+        # the two ResNets compute one function: those truths are checked by outputs
+        _outputs = _name in ('real-hf-resnet50->tv-resnet50', 'real-hf-resnet18->tv-resnet18')
+        register_pair(_name, 'outputs' if _outputs else 'names', cross_naming=True,
+                      note=_note)(_build)
+
+if _have('efficientnet_pytorch'):
+    def _effpt(variant):
+        from efficientnet_pytorch import EfficientNet
+        return EfficientNet.from_name(f'efficientnet-{variant}')
+
+    _B0, _B3 = [1, 2, 2, 3, 3, 4, 1], [2, 3, 3, 5, 5, 6, 2]
+    for _name, _build, _note in [
+        ('real-effpt-b0->tv-efficientnet_b0',
+         lambda: _case(_effpt('b0'), tv_model('efficientnet_b0'), effpt_name(_B0)),
+         "efficientnet_pytorch's b0 (blocks in one flat list, TF padding) into torchvision's"),
+        ('real-effpt-b3->tv-efficientnet_b3',
+         lambda: _case(_effpt('b3'), tv_model('efficientnet_b3'), effpt_name(_B3)),
+         "efficientnet_pytorch's b3 into torchvision's"),
+        ('real-tv-efficientnet_b0->effpt-b0',
+         lambda: _case(_effpt('b0'), tv_model('efficientnet_b0'), effpt_name(_B0), reverse=True),
+         "torchvision's efficientnet_b0 checkpoint into efficientnet_pytorch's"),
+        ('real-effpt-b0->tv-efficientnet_b0.features',
+         lambda: _case(_effpt('b0'), tv_model('efficientnet_b0').features,
+                       _in('', effpt_name(_B0), {'features': ''})),
+         "efficientnet_pytorch's b0 into torchvision's efficientnet_b0().features"),
+    ]:
+        register_pair(_name, 'names', cross_naming=True, note=_note)(_build)
+
+if _have('pretrainedmodels'):
+    def _se_resnet50():
+        import pretrainedmodels
+        return pretrainedmodels.se_resnet50(num_classes=1000, pretrained=None)
+
+    def _timm_seresnet50():
+        return timm_module().create_model('seresnet50', pretrained=False)
+
+    for _name, _build, _note in [
+        ('real-cadene-se_resnet50->timm-seresnet50',
+         lambda: _case(_se_resnet50(), _timm_seresnet50(), _cadene_timm),
+         "Cadene's se_resnet50 (layer0.*, se_module, last_linear) into timm's seresnet50"),
+        ('real-cadene-se_resnet50->timm-seresnet50-children[:-1]',
+         lambda: _case(_se_resnet50(),
+                       nn.Sequential(*list(_timm_seresnet50().children())[:-1]),
+                       _in('', _cadene_timm, _RESNET_CHILDREN)),
+         "Cadene's se_resnet50 into timm's seresnet50 children[:-1]"),
+        ('real-cadene-se_resnet50->tv-resnet50',
+         lambda: _case(_se_resnet50(), tv_model('resnet50'), _cadene_tv),
+         "Cadene's se_resnet50 into torchvision's resnet50: the squeeze-excitations have no "
+         'place'),
+        ('real-tv-resnet50->cadene-se_resnet50',
+         lambda: _case(_se_resnet50(), tv_model('resnet50'), _cadene_tv, reverse=True),
+         "torchvision's resnet50 into Cadene's se_resnet50"),
+    ]:
+        register_pair(_name, 'names', cross_naming=True, note=_note)(_build)
