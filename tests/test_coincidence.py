@@ -13,8 +13,8 @@ from conftest import requires
 from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
-    FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, few_shapes, names_agree,
-    thin_and_unnamed, too_thin, unattached_pairs)
+    FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, chance_pairs, few_shapes, names_agree,
+    thin_unnamed_pairs, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
 
@@ -96,12 +96,16 @@ def test_names_agree_needs_two_module_names_one_a_word():
     assert not names_agree('head.fc.weight', 'head.fc.bias')
 
 
-def test_thin_and_unnamed():
-    assert thin_and_unnamed({'conv1.weight': 'features.conv0.weight'}, 320, 727)
-    assert not thin_and_unnamed({'fc.weight': 'fc.weight'}, 320, 727)
-    assert not thin_and_unnamed({}, 320, 727)
+def test_thin_unnamed_pairs():
+    assert thin_unnamed_pairs({'conv1.weight': 'features.conv0.weight'}, 320, 727) == {'conv1.weight'}
+    assert thin_unnamed_pairs({'fc.weight': 'fc.weight'}, 320, 727) == set()
+    assert thin_unnamed_pairs({}, 320, 727) == set()
     many = {f's{i}': f'd{i}' for i in range(40)}
-    assert not thin_and_unnamed(many, 320, 727)
+    assert thin_unnamed_pairs(many, 320, 727) == set()
+    # names vouch for their own pairs only: a block by shapes beside a shared classifier
+    mixed = {'classifier.1.weight': 'classifier.1.weight',
+             'features.14.conv.0.0.weight': 'layers.13.0.layers.0.weight'}
+    assert thin_unnamed_pairs(mixed, 314, 262) == {'features.14.conv.0.0.weight'}
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
@@ -137,3 +141,38 @@ def test_a_last_stage_shared_by_chance_loads_nothing(src, dst, mode):
     result = associate(getattr(tvm, src)(weights=None).state_dict(),
                        getattr(tvm, dst)(weights=None).state_dict(), association=mode)
     assert result.mapping == {}
+
+
+def test_an_inserted_part_is_another_design():
+    # a mobilenet_v2 block into an efficientnet_b0 block: the same expand,
+    # depthwise and project layers, and a squeeze-excitation (two groups)
+    # between them that the other block has nothing for
+    from torch_liberator.coincidence import inserted_parts
+    mb = KeyGroups({'f.2.conv.0.0.w': (96, 16), 'f.2.conv.0.1.w': (96,), 'f.2.conv.1.0.w': (96, 1, 3, 3),
+                    'f.2.conv.1.1.w': (96,), 'f.2.conv.2.w': (24, 96), 'f.2.conv.3.w': (24,),
+                    'f.3.w': (7, 24)})
+    eff = KeyGroups({'f.2.0.block.0.0.w': (96, 16), 'f.2.0.block.0.1.w': (96,),
+                     'f.2.0.block.1.0.w': (96, 1, 3, 3), 'f.2.0.block.1.1.w': (96,),
+                     'f.2.0.block.2.fc1.w': (4, 96), 'f.2.0.block.2.fc2.w': (96, 4),
+                     'f.2.0.block.3.0.w': (24, 96), 'f.2.0.block.3.1.w': (24,), 'f.3.w': (9, 24)})
+    pairs = {0: 0, 1: 1, 2: 2, 3: 3, 4: 6, 5: 7}
+    assert inserted_parts(eff, {j: i for i, j in pairs.items()}) == {0, 1, 2, 3, 6, 7}
+    assert inserted_parts(mb, pairs) == set()  # nothing between its pairs
+    assert chance_pairs(mb, eff, [(i, 0, j, 0) for i, j in pairs.items()]) == set(pairs.items())
+    # a BatchNorm after each convolution in one network only (vgg11 into
+    # vgg11_bn) is no other design: single groups
+    vgg = KeyGroups({'features.0.w': (8, 3), 'features.3.w': (16, 8), 'features.6.w': (32, 16)})
+    vgg_bn = KeyGroups({'features.0.w': (8, 3), 'features.1.w': (8,), 'features.4.w': (16, 8),
+                        'features.5.w': (16,), 'features.8.w': (32, 16)})
+    assert inserted_parts(vgg_bn, {0: 0, 2: 1, 4: 2}) == set()
+
+
+def test_names_vouch_only_for_their_own_pairs_in_a_thin_alignment():
+    # two networks that share a stem's names and, by order, one block of
+    # shapes: the block is chance, the named stem stays
+    src = KeyGroups({'stem.w': (8, 3, 3, 3), 'blk.a.w': (16, 8), 'blk.b.w': (16,),
+                     **{f'x{i}.w': (i + 100, 7) for i in range(60)}})
+    dst = KeyGroups({'stem.w': (8, 3, 3, 3), 'other.a.w': (16, 8), 'other.b.w': (16,),
+                     **{f'y{i}.w': (i + 300, 7) for i in range(60)}})
+    pairs = [(0, 0, 0, 0), (1, 0, 1, 0), (2, 0, 2, 0)]
+    assert chance_pairs(src, dst, pairs, anchored=[(0, 0)]) == {(1, 1), (2, 2)}

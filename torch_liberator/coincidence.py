@@ -4,7 +4,7 @@ evidence: shapes that two unrelated networks share by chance.
 
 Pure: two :class:`~torch_liberator.keygroups.KeyGroups` and the group
 pairs ``(i, j)`` found, in; the pairs to leave out, out
-(:func:`chance_pairs`). Three signs, all read from registration order:
+(:func:`chance_pairs`). Four signs, all read from registration order:
 
 * **A norm without its layer** (:func:`unattached_pairs`): in
   registration order, a pair of groups whose tensors are all vectors (a
@@ -14,6 +14,12 @@ pairs ``(i, j)`` found, in; the pairs to leave out, out
   bottleneck's ``bn1`` and ``bn2`` (128 channels) line up with the
   ``norm2`` of successive densenet121 dense layers, between convolutions
   that pair with nothing.
+* **A part inserted in a block** (:func:`inserted_parts`): a module
+  whose paired children have, between them, an unpaired child of two or
+  more groups, while their partners lie in one unbroken run of the other
+  side: the other block has nothing there, so it is another design (a
+  mobilenet_v2 block and an efficientnet_b0 block are the same layers but
+  for the latter's squeeze-excitation).
 * **Too thin to be a network** (:func:`too_thin`): in registration
   order, when what aligned holds less than :data:`MIN_SHARE` of the smaller
   side's tensors, or less than :data:`MIN_SHARE_OF_LARGER` of the larger
@@ -26,7 +32,10 @@ pairs ``(i, j)`` found, in; the pairs to leave out, out
   a fifth of a resnet50 even where its order is another). With keys
   sorted (a safetensors file) there is no order to align: a shape unique on
   both sides is all the evidence there is, for a renamed network and for
-  an unrelated one alike, and such pairs are kept.
+  an unrelated one alike, and such pairs are kept. Names vouch for their
+  own pairs only: in an alignment that thin, the pairs names anchored stay
+  and the rest is left out (a mobilenet_v2 and an efficientnet_b0 share
+  the stem's and the classifier's names).
 * **Too few shapes to be a network** (:func:`few_shapes`): what aligned,
   though not thin, holds kernels of at most :data:`FEW_SHAPES` shapes,
   fewer than :data:`MIN_SHAPE_SHARE` of the kernel shapes the two sides
@@ -41,8 +50,8 @@ other received (:func:`parts_left_unfilled`), are two alternatives the
 alignment wandered between.
 
 The same test, by keys, judges what ``auto`` picks in registration order
-(:func:`thin_and_unnamed`): a general mode's mapping that thin, whose
-names agree nowhere, is chance.
+(:func:`thin_unnamed_pairs`): in a general mode's mapping that thin, the
+pairs whose names do not agree are chance.
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups
@@ -54,11 +63,11 @@ Example:
     {(1, 2)}
 """
 from collections import Counter
-from typing import Iterable, Mapping, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'names_agree', 'parts_left_unfilled', 'thin_and_unnamed', 'too_thin', 'unattached_pairs']
+__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'inserted_parts', 'names_agree', 'parts_left_unfilled', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
 #: smaller side's tensors is a coincidence
@@ -149,14 +158,73 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
     if len(group_pairs) >= min(len(src), len(dst)):
         return set()
     chance = unattached_pairs(src, dst, group_pairs) - anchored
+    for side, at in ((src, 0), (dst, 1)):
+        partner = {pair[at]: pair[1 - at] for pair in group_pairs}
+        inserted = inserted_parts(side, partner)
+        chance |= {pair for pair in group_pairs if pair[at] in inserted} - anchored
     group_pairs -= chance
     held = [(i, a) for i, a, j, _ in tensor_pairs if (i, j) in group_pairs]
-    if not group_pairs & anchored and (
-            too_thin(len(held), sum(map(len, src.keys)), sum(map(len, dst.keys)))
-            or few_shapes({src.squeezed[i][a] for i, a in held},
-                          _kernel_shapes(src) & _kernel_shapes(dst))):
+    thin = too_thin(len(held), sum(map(len, src.keys)), sum(map(len, dst.keys)))
+    if not group_pairs & anchored and (thin or few_shapes(
+            {src.squeezed[i][a] for i, a in held}, _kernel_shapes(src) & _kernel_shapes(dst))):
         chance |= group_pairs
+    elif thin:
+        # names vouch for their own pairs, not for the rest of so little
+        chance |= group_pairs - anchored
     return chance
+
+
+def inserted_parts(side: KeyGroups, partner: Mapping[int, int]) -> Set[int]:
+    """
+    The paired groups of ``side`` inside a module of another design than
+    their partners': the module has, between two children that hold paired
+    groups, a child of two or more groups none of which is paired (a
+    squeeze-excitation of two convolutions), while the partners of its
+    paired groups form one unbroken run of the other side (the other
+    module has nothing there). Two implementations of one block have the
+    same parts; a mobilenet_v2 block aligns with an efficientnet_b0 block
+    but for the latter's squeeze-excitation. A single unpaired group (a
+    BatchNorm that one network has after each convolution and the other
+    not) is no other design: VGG11's convolutions go into VGG11-BN's.
+
+    Args:
+        side: one grouped side (keys in registration order).
+        partner: its paired groups -> their groups on the other side.
+
+    Returns:
+        Set[int]: the groups of ``side`` whose pairs to leave out.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.coincidence import inserted_parts
+        >>> block = KeyGroups({'b.expand.w': (6, 2), 'b.dw.w': (6, 3, 3), 'b.se.fc1.w': (2, 6),
+        ...                    'b.se.fc2.w': (6, 2), 'b.project.w': (3, 6)})
+        >>> sorted(inserted_parts(block, {0: 0, 1: 1, 4: 2}))
+        [0, 1, 4]
+        >>> sorted(inserted_parts(block, {0: 0, 1: 1, 4: 5}))  # the other has a part there too
+        []
+    """
+    # module path -> its children in order: (child path, [groups])
+    children: Dict[Tuple[str, ...], Dict[Tuple[str, ...], List[int]]] = {}
+    for g, comps in enumerate(side.comps):
+        for depth in range(len(comps)):
+            children.setdefault(comps[:depth], {}).setdefault(comps[:depth + 1], []).append(g)
+    out = set()
+    for parts in children.values():
+        if len(parts) < 3:
+            continue
+        held = [any(g in partner for g in groups) for groups in parts.values()]
+        if held.count(True) < 2:
+            continue
+        first, last = held.index(True), len(held) - 1 - held[::-1].index(True)
+        sizes = [len(groups) for groups in parts.values()]
+        if not any(not held[c] and sizes[c] >= 2 for c in range(first + 1, last)):
+            continue
+        mine = [g for groups in parts.values() for g in groups if g in partner]
+        theirs = sorted(partner[g] for g in mine)
+        if theirs[-1] - theirs[0] + 1 == len(theirs):
+            out.update(mine)
+    return out
 
 
 def _kernel_shapes(side: KeyGroups) -> Set[Tuple[int, ...]]:
@@ -233,23 +301,25 @@ def names_agree(src_key: str, dst_key: str, sep: str = '.') -> bool:
     return agreeing >= 2 and word
 
 
-def thin_and_unnamed(mapping: Mapping[str, str], n_src: int, n_dst: int,
-                     sep: str = '.') -> bool:
+def thin_unnamed_pairs(mapping: Mapping[str, str], n_src: int, n_dst: int,
+                       sep: str = '.') -> Set[str]:
     """
-    True when ``mapping`` is thin as in :func:`too_thin` (counted in keys)
-    and no pair's names agree
-    (:func:`names_agree`).
+    The source keys of ``mapping`` whose names do not agree
+    (:func:`names_agree`), when the mapping is thin as in :func:`too_thin`
+    (counted in keys); none otherwise. Names vouch for their own pairs, not
+    for the rest of so little: a mobilenet_v2 and an mnasnet share a
+    ``classifier.1`` and, by shapes alone, one inverted residual block.
 
     Example:
-        >>> from torch_liberator.coincidence import thin_and_unnamed
-        >>> thin_and_unnamed({'features.0.0.weight': 'layers.0.weight'}, 244, 263)
-        True
-        >>> thin_and_unnamed({'fc.weight': 'fc.weight'}, 244, 263)
-        False
+        >>> from torch_liberator.coincidence import thin_unnamed_pairs
+        >>> thin_unnamed_pairs({'features.0.0.weight': 'layers.0.weight'}, 244, 263)
+        {'features.0.0.weight'}
+        >>> sorted(thin_unnamed_pairs({'fc.weight': 'fc.weight', 'a.0.weight': 'b.3.weight'}, 244, 263))
+        ['a.0.weight']
     """
     if not mapping or not too_thin(len(mapping), n_src, n_dst):
-        return False
-    return not any(names_agree(s, d, sep) for s, d in mapping.items())
+        return set()
+    return {s for s, d in mapping.items() if not names_agree(s, d, sep)}
 
 
 def parts_left_unfilled(side: KeyGroups, paired: Set[int]) -> Set[int]:

@@ -23,7 +23,7 @@ Example:
 from typing import Callable, Dict, Tuple
 
 from torch_liberator.alignment import StructureSides
-from torch_liberator.coincidence import thin_and_unnamed
+from torch_liberator.coincidence import thin_unnamed_pairs
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listpositions import list_positions, positions_disagree
@@ -513,10 +513,10 @@ def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str,
     names lead to the sibling, the order to the children), and a pair only
     some of them made is no evidence either: only the pairs every mode
     made stay. And in registration
-    order, a general mode's mapping that holds under a tenth of the smaller
-    side with names agreeing nowhere
-    (:func:`~torch_liberator.coincidence.thin_and_unnamed`: the stem of a
-    resnet in a densenet) is chance: nothing is loaded.
+    order, in a general mode's mapping that holds under a tenth of the
+    smaller side, the pairs whose names do not agree
+    (:func:`~torch_liberator.coincidence.thin_unnamed_pairs`: the stem of a
+    resnet in a densenet) are chance and left out.
 
     Returns:
         Tuple: the mapping, the ambiguous keys, and the mode used.
@@ -559,12 +559,13 @@ def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str,
         candidates.append((_fitting_pairs(mapping, src, dst), mode, mapping, ambiguous))
     best = max(candidates, key=lambda c: c[0])  # the first of the best
     _, mode, mapping, ambiguous = best
-    if (mode in AUTO_GENERAL and has_shapes and problem.sides().ordered
-            and thin_and_unnamed(mapping, len(src), len(dst), problem.sep)):
-        # a few shapes in common, names agreeing nowhere: chance, not a network
-        ambiguous = {**ambiguous, **{k: (v,) for k, v in mapping.items()}}
-        ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
-        return {}, ambiguous, mode
+    if mode in AUTO_GENERAL and has_shapes and problem.sides().ordered:
+        # a few shapes in common: chance, not a network, where names do not agree
+        chance = thin_unnamed_pairs(mapping, len(src), len(dst), problem.sep)
+        if chance:
+            ambiguous = {**ambiguous, **{k: (mapping[k],) for k in chance}}
+            ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
+            mapping = {k: v for k, v in mapping.items() if k not in chance}
     others = [c[2] for c in candidates if c is not best]
     disputed = _disputed(mapping, others)
     if len(disputed) * 2 > len(mapping):
