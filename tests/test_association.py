@@ -1355,3 +1355,24 @@ def test_a_children_run_does_not_beat_a_whole_copy_of_the_checkpoint_names():
     dst = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     result = associate(src, dst, association='structure')
     assert result.mapping == {k: 'a.' + k for k in src}
+
+
+@pytest.mark.parametrize('renamed', [False, True])
+def test_a_mapping_short_of_an_exact_run_of_the_checkpoint_loses_to_it(renamed):
+    # mutation fuzz seed 10141: a checkpoint holding a wide_resnet50_2 under
+    # resnet50's names (model.*) beside the resnet50 itself as a
+    # children-Sequential (net.*), into a resnet50 (one stage renamed or
+    # not): the names lead embedding to the wide network, two thirds of whose
+    # pairs must be shoved; the children are the model, every shape equal
+    from torch import nn
+    tvm = requires('torchvision').models
+    checkpoint = nn.ModuleDict({'model': tvm.wide_resnet50_2(weights=None),
+                                'net': nn.Sequential(*tvm.resnet50(weights=None).children())})
+    src = {k: tuple(v.shape) for k, v in checkpoint.state_dict().items()}
+    dst = {k: tuple(v.shape) for k, v in tvm.resnet50(weights=None).state_dict().items()}
+    if renamed:
+        dst = {k.replace('layer2', 'stage2'): v for k, v in dst.items()}
+    for mode in ('embedding', 'structure', 'auto'):
+        result = associate(src, dst, association=mode)
+        assert not [s for s in result.mapping if s.startswith('model.')], mode
+    assert associate(src, dst, association='structure').mapping['net.0.weight'] == 'conv1.weight'

@@ -27,6 +27,7 @@ from torch_liberator.coincidence import thin_unnamed_pairs
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listpositions import list_positions, positions_disagree
+from torch_liberator.modulefit import run_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import rival_pairs, rival_places, stray_parts
@@ -434,6 +435,35 @@ def _rivals_beside_moved(problem, mapping):
 
 
 @_leaving_out
+def _short_of_an_exact_run(problem, mapping):
+    """
+    When the model, whole, is a run of the checkpoint's groups, every shape
+    equal (:func:`~torch_liberator.modulefit.run_fit`), while the mapping
+    fills it less well (fewer tensors placed without a shove) from outside
+    that run: the names found a sibling of the model's names of other
+    widths (a wide_resnet50_2 under resnet50's names, beside the resnet50
+    itself as a children-Sequential), and the run is the better place; the
+    pairs from outside it are left out. A mapping that fills the whole
+    model without a shove stays (the names decide between two exact
+    places).
+    """
+    src, dst = problem.src, problem.dst
+    if len(src) <= len(dst) or not mapping:
+        return set()
+    exact = sum(shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items())
+    if exact >= len(dst):
+        return set()
+    sides = problem.sides()
+    if not sides.ordered or len(sides.dst) >= len(sides.src):
+        return set()
+    at = run_fit(sides.dst, 0, len(sides.dst), sides.src)
+    if at is None:
+        return set()
+    run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}
+    return {s for s in mapping if s not in run}
+
+
+@_leaving_out
 def _positions_checked(problem, mapping):
     """
     The pairs that rest on a list position which the two lists holding it
@@ -454,7 +484,8 @@ SOLVERS: Dict[str, Callable] = {
     'module-hack': _positions_checked(_module_hack_solver),
     'prefix-hack': _positions_checked(_isomorphism_solver),
     'isomorphism': _positions_checked(_rivals_beside_moved(_with_moved_parts(_isomorphism_solver))),
-    'embedding': _positions_checked(_without_rivals(_with_moved_parts(_embedding_solver))),
+    'embedding': _positions_checked(_short_of_an_exact_run(
+        _without_rivals(_with_moved_parts(_embedding_solver)))),
     'structure': _in_torch_spelling(_without_rivals(_structure_solver)),
 }
 
