@@ -27,7 +27,7 @@ from torch_liberator.coincidence import thin_unnamed_pairs
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listpositions import list_positions, positions_disagree
-from torch_liberator.modulefit import run_fit
+from torch_liberator.modulefit import module_spans, run_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import rival_pairs, rival_places, stray_parts
@@ -464,6 +464,49 @@ def _short_of_an_exact_run(problem, mapping):
 
 
 @_leaving_out
+def _beside_an_exact_run(problem, mapping):
+    """
+    When a module of the model that the mapping leaves empty is a run of
+    the checkpoint's groups, every shape equal
+    (:func:`~torch_liberator.modulefit.run_fit`), holding more of the
+    checkpoint's tensors than the mapping places without a shove, and most
+    of the mapping comes from that run's tensors (a rival place for them,
+    not another part of the checkpoint): the names found a sibling of the
+    checkpoint's names that holds it only in part (timm's resnet50d, its
+    stem and shortcuts of other shapes, beside resnet50's own
+    children-Sequential, for a resnet50 checkpoint), and the run is the
+    better place; the mapping is left out. (The structure solver's twin of
+    this step places the run: :class:`~torch_liberator.groupalign.GroupAligner`.)
+    """
+    src, dst = problem.src, problem.dst
+    exact = sum(shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items())
+    if not mapping or exact >= len(src) or len(dst) - len(mapping) <= exact:
+        return set()  # no room beside the mapping for a run holding more
+    sides = problem.sides()
+    if not sides.ordered:
+        return set()
+    used = set(mapping.values())
+    keys_before, held_before = [0], [0]  # running counts over the groups
+    for keys in sides.dst.keys:
+        keys_before.append(keys_before[-1] + len(keys))
+        held_before.append(held_before[-1] + any(key in used for key in keys))
+    spans = {span for chain in module_spans(sides.dst) for span in chain}
+    src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
+    for a, b in sorted(spans, key=lambda span: span[0] - span[1]):
+        if (keys_before[b] - keys_before[a] <= exact or b - a > len(sides.src)
+                or held_before[b] != held_before[a]):
+            continue
+        at = run_fit(sides.dst, a, b - a, sides.src)
+        if at is None:
+            continue
+        # a rival for the same tensors: most of the mapping comes from the run
+        inside = sum(at <= src_group[s] < at + b - a for s in mapping)
+        if 2 * inside > len(mapping):
+            return set(mapping)
+    return set()
+
+
+@_leaving_out
 def _positions_checked(problem, mapping):
     """
     The pairs that rest on a list position which the two lists holding it
@@ -483,7 +526,8 @@ SOLVERS: Dict[str, Callable] = {
     'strict': _positions_checked(strict_pairs),
     'module-hack': _positions_checked(_module_hack_solver),
     'prefix-hack': _positions_checked(_isomorphism_solver),
-    'isomorphism': _positions_checked(_rivals_beside_moved(_with_moved_parts(_isomorphism_solver))),
+    'isomorphism': _positions_checked(_beside_an_exact_run(
+        _rivals_beside_moved(_with_moved_parts(_isomorphism_solver)))),
     'embedding': _positions_checked(_short_of_an_exact_run(
         _without_rivals(_with_moved_parts(_embedding_solver)))),
     'structure': _in_torch_spelling(_without_rivals(_structure_solver)),
