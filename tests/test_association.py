@@ -498,6 +498,29 @@ def test_a_longer_network_of_the_model_names_is_no_better_than_the_model_itself(
     assert not any(k.startswith('body.') for k in result.mapping)
 
 
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)
+@pytest.mark.parametrize('order', ['sorted', 'long_first', 'short_first'])
+def test_a_longer_network_of_the_model_names_is_no_better_than_a_copy_with_a_renamed_module(
+        mode, order):
+    # mutation fuzz seed 10681 (reduced): the model's own network beside a
+    # longer one of its names, its stem saved under another name; the longer
+    # one fills the model whole by name, the copy all but the renamed stem,
+    # whose one key is left over on each side with one shape: the same
+    # network, so nothing of the longer one is loaded
+    dst = {'stem.weight': (8, 3, 3, 3), 'blocks.0.a.weight': (8, 8),
+           'blocks.0.b.weight': (8, 8), 'blocks.1.a.weight': (8, 8),
+           'blocks.1.b.weight': (8, 8), 'fc.weight': (2, 8)}
+    longer = dict(dst, **{'blocks.2.a.weight': (8, 8), 'blocks.2.b.weight': (8, 8)})
+    parts = [{'extractor.' + k: s for k, s in longer.items()},
+             {'main.' + k.replace('stem.', 'first.'): s for k, s in dst.items()}]
+    src = {**parts[0], **parts[1]} if order == 'long_first' else {**parts[1], **parts[0]}
+    if order == 'sorted':
+        src = dict(sorted(src.items()))
+    result = associate(src, dst, association=mode)
+    assert not any(k.startswith('extractor.') for k in result.mapping)
+    assert all(result.mapping[k] == k.replace('main.', '') for k in result.mapping)
+
+
 @pytest.mark.parametrize('mode', TREE_MODES)
 @pytest.mark.parametrize('ema_first', [False, True])
 def test_closer_copy_wins_over_the_ema_copy(mode, ema_first):

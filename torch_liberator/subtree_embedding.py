@@ -250,7 +250,9 @@ def _contest(embedder, starts, chosen):
     that maps most of its keys or a longer one that fills most of the model
     module, a start from a checkpoint module beside the one ``chosen``
     comes from, that places at least half as many tensors and fills its
-    model module whole or uses its own module whole, is another network of
+    model module whole or uses its own module whole (or all but a few
+    renamed modules: as many keys left over on each side, of the same
+    shapes; see :func:`_whole_but_renamed`), is another network of
     the checkpoint (the model's own, as ``nn.Sequential(*children)``,
     beside a resnet18 or a resnet34 of the model's names): all of
     ``chosen`` is left out. A mapping that found little of its network says
@@ -283,11 +285,15 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
         if not from_beside and (place is None or not _beside(t2, place, v)):
             continue
         good, fair, _, _ = embedder.score(*start)
+        if 2 * (good + fair) < len(chosen):
+            continue
         whole = t2.num_keys_below(v) == good + fair or (
             from_beside and t1.num_keys_below(u) == good + fair)
-        if 2 * (good + fair) < len(chosen) or not whole:
+        if not whole and not from_beside:
             continue
         result = _start_result(embedder, start)
+        if not whole and (result is None or not _whole_but_renamed(t1, t2, start, result[0])):
+            continue
         if result is not None and any(owner.get(b, a) != a or chosen.get(a, b) != b
                                       for a, b in result[0].items()):
             rivals.append(result)
@@ -300,6 +306,22 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
             tied[a] = {b}
         kept = {}
     return kept, tied
+
+
+def _whole_but_renamed(tree1, tree2, start, pairs):
+    """Whether the pairs ``pairs`` of a start ``(u, v)`` leave as many keys
+    of ``u`` unused as of ``v`` unfilled, of the same shapes, and few (a
+    quarter of the pairs at most): the same network with a module renamed
+    where the names could not follow (``bn1`` saved as ``norm``)."""
+    u, v = start
+    used, filled = set(pairs), set(pairs.values())
+    unused = [tree1.shape[a] for a in tree1.keys_below(u) if a not in used]
+    unfilled = [tree2.shape[b] for b in tree2.keys_below(v) if b not in filled]
+    if not unused or len(unused) != len(unfilled) or 4 * len(unused) > len(pairs):
+        return False
+    if None in unused or None in unfilled:
+        return False
+    return sorted(map(tuple, unused)) == sorted(map(tuple, unfilled))
 
 
 def whole_rivals(tree1, tree2, mapping, anchors=()):
