@@ -27,7 +27,12 @@ beside the resnet34 itself saved as ``nn.Sequential(*children)`` (seed
 9252), a classifier by name into another network of the checkpoint's names
 (seed 9477), a wide_resnet50_2 under resnet50's names beside the resnet50
 itself as a children-Sequential in the checkpoint, which embedding shoved
-into a resnet50 (seed 10141; seeds 9720-10399 found nothing else).
+into a resnet50 (seed 10141), a timm resnet18 with one child renamed beside
+a torchvision resnet34 of its names, keys sorted (seed 10681: the resnet34
+loaded in the name modes), a googlenet's inception3b saved as ``body``
+beside the model's inception4c wrapped as ``inception4c.body``, keys sorted
+(seed 10714: one BatchNorm by its name in structure; seeds 9720-10809 found
+nothing else).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

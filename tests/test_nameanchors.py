@@ -46,3 +46,34 @@ def test_the_closer_wrapper_still_wins():
     sides = StructureSides({'model.fc.weight': (2, 4), 'ema_model.module.fc.weight': (2, 4)},
                            {'fc.weight': (2, 4)})
     assert name_partners(sides.src, sides.dst, sides.inner) == [(0, 0)]
+
+
+def _conv_bn(prefix, cin, cout, conv='conv'):
+    return {f'{prefix}.{conv}.weight': (cout, cin, 1, 1), f'{prefix}.bn.weight': (cout,),
+            f'{prefix}.bn.bias': (cout,)}
+
+
+def test_a_namesake_beside_a_renamed_sibling_of_another_shape_is_no_anchor():
+    # mutation fuzz seed 10714 (reduced): an inception saved as `body` beside
+    # the model's other inception wrapped as `inc4.body`, whose conv is renamed;
+    # `body.branch1.bn` matches `inc4.body.branch1.bn` by its whole name and
+    # shape, but the conv beside it has another shape than the one beside
+    # the partner: two kinds of module, no anchor
+    src = {**_conv_bn('body.branch1', 256, 128), **_conv_bn('inc4.branch1', 512, 128)}
+    dst = {**_conv_bn('inc3.branch1', 256, 128), **_conv_bn('inc4.body.branch1', 512, 128, 'x')}
+    sides = StructureSides(dict(sorted(src.items())), dict(sorted(dst.items())))
+    pairs = {(sides.src.path[i], sides.dst.path[j])
+             for i, j in name_partners(sides.src, sides.dst, sides.inner)}
+    assert ('body.branch1.bn', 'inc4.body.branch1.bn') not in pairs
+    mapping = associate(dict(sorted(src.items())), dst, association='structure').mapping
+    assert mapping.get('body.branch1.bn.weight') != 'inc4.body.branch1.bn.weight'
+
+
+def test_a_renamed_sibling_that_can_pair_keeps_the_anchor():
+    # the same with the renamed conv of the partner's shape: one kind of module
+    src = _conv_bn('body.branch1', 512, 128)
+    dst = _conv_bn('inc4.body.branch1', 512, 128, 'x')
+    sides = StructureSides(src, dst)
+    pairs = {(sides.src.path[i], sides.dst.path[j])
+             for i, j in name_partners(sides.src, sides.dst, sides.inner)}
+    assert pairs == {('body.branch1.bn', 'inc4.body.branch1.bn')}

@@ -129,8 +129,7 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     src_index = _suffix_index(src, sep)
     dst_index = _suffix_index(dst, sep)
     src_cache, dst_cache = {}, {}
-    siblings = _children_of(src)
-    dst_group = {path: g for g, path in enumerate(dst.path)}
+    siblings, dst_siblings = _children_of(src), _children_of(dst)
     items = (_list_items(src), _list_items(dst), {})
     out = []
     for i in range(len(src)):
@@ -142,7 +141,7 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             # high.0.conv is features.4.conv, not features.0.conv): the name
             # says nothing here
             continue
-        if _parents_differ(src, i, dst, j, siblings, dst_group, inner, sep):
+        if _parents_differ(src, i, dst, j, siblings, dst_siblings, inner):
             continue
         if _lists_differ(src.comps[i], dst.comps[j], items):
             continue
@@ -190,17 +189,37 @@ def _children_of(side):
     return out
 
 
-def _parents_differ(src, i, dst, j, siblings, dst_group, inner, sep):
-    """Whether a sibling of group ``i`` has a namesake beside group ``j``
-    whose tensors cannot pair with its own: the modules around the two are
-    then two kinds of module (a resnet34's basic block ``layer2.0`` and a
+#: the most siblings without a namesake compared on each side (beyond, a
+#: flat listing of many modules says nothing of one module's kind)
+UNNAMED_SIBLINGS = 8
+
+
+def _parents_differ(src, i, dst, j, siblings, dst_siblings, inner):
+    """
+    Whether the modules around groups ``i`` and ``j`` are two kinds of
+    module, so that the name they share says nothing about where ``i``
+    goes: a sibling of ``i`` has a namesake beside ``j`` whose tensors
+    cannot pair with its own (a resnet34's basic block ``layer2.0`` and a
     resnet50's bottleneck ``encoder.layer2.0`` share ``bn1``, not
-    ``conv1``), and the shared name says nothing about where ``i`` goes."""
+    ``conv1``), or both have siblings without a namesake on the other side
+    and none of these can pair (a googlenet's inception3b saved as
+    ``body`` beside the model's inception4c wrapped as
+    ``inception4c.body``: their ``branch1.bn`` agree, and the convolution
+    beside it, renamed in the model, has another shape; not at the top
+    level, where the two are whole models).
+    """
     if not src.comps[i] or not dst.comps[j]:
         return False
-    parent = dst.path[j][:len(dst.path[j]) - len(dst.comps[j][-1])]
-    for g in siblings[src.comps[i][:-1]]:
-        h = dst_group.get(parent + src.comps[g][-1])
-        if h is not None and g != i and inner(g, h) is None:
+    mine = {src.comps[g][-1]: g for g in siblings[src.comps[i][:-1]] if g != i}
+    theirs = {dst.comps[h][-1]: h for h in dst_siblings[dst.comps[j][:-1]] if h != j}
+    for label, g in mine.items():
+        h = theirs.get(label)
+        if h is not None and inner(g, h) is None:
             return True
-    return False
+    if len(src.comps[i]) < 2 or len(dst.comps[j]) < 2:
+        return False  # beside the root: the whole models, no one module's kind
+    lone1 = [g for label, g in mine.items() if label not in theirs]
+    lone2 = [h for label, h in theirs.items() if label not in mine]
+    if not lone1 or not lone2 or max(len(lone1), len(lone2)) > UNNAMED_SIBLINGS:
+        return False
+    return all(inner(g, h) is None for g in lone1 for h in lone2)
