@@ -31,8 +31,9 @@ into a resnet50 (seed 10141), a timm resnet18 with one child renamed beside
 a torchvision resnet34 of its names, keys sorted (seed 10681: the resnet34
 loaded in the name modes), a googlenet's inception3b saved as ``body``
 beside the model's inception4c wrapped as ``inception4c.body``, keys sorted
-(seed 10714: one BatchNorm by its name in structure; seeds 9720-10809 found
-nothing else).
+(seed 10714: one BatchNorm by its name in structure), a network's
+classifier by name and shape into another network of the model beside the
+headless one (seeds 10819, 10981; seeds 9720-11099 found nothing else).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -129,3 +129,42 @@ def test_a_part_most_of_which_fits_empty_places_of_the_bulk_is_left_out_whole():
     # without the stem's empty place in b, the part is where it belongs
     del dst['b.0.0.weight'], dst['b.0.1.weight']
     assert stray_parts(mapping, dst) == {}
+
+
+def _deep(prefix='', head=True):
+    keys = {f'blocks.{i}.conv.weight': (8, 8, 3, 3) for i in range(4)}
+    keys.update({f'blocks.{i}.bn.weight': (8,) for i in range(4)})
+    keys['stem.weight'] = (8, 3, 3, 3)
+    if head:
+        keys['classifier.weight'] = (5, 8)
+    return {prefix + k: v for k, v in keys.items()}
+
+
+@pytest.mark.parametrize('mode', ['isomorphism', 'embedding', 'structure', 'auto'])
+@pytest.mark.parametrize('classes', [5, 7])
+def test_a_head_into_another_network_beside_the_headless_one_is_left_out(mode, classes):
+    # mutation fuzz seed 10819 (reduced): a whole network into a model holding it
+    # headless beside another network of other blocks with a head of the same
+    # shape and name: the bulk fills the headless one whole, the head would
+    # be the other network's only tensor from the checkpoint
+    other = {f'other.layers.{i}.weight': (16, 16) for i in range(6)}
+    other['other.classifier.1.weight'] = (classes, 8)  # (7: a head to shove, seed 10981)
+    dst = {**_deep('main.', head=False), **other}
+    result = associate(_deep(), dst, association=mode)
+    assert 'classifier.weight' not in result.mapping
+    assert result.mapping == {k: 'main.' + k for k in _deep(head=False)}
+
+
+def test_foreign_parts_need_a_bulk_filled_whole():
+    # the bulk's own module half empty: nothing says the part is foreign
+    from torch_liberator.rivalsources import foreign_parts
+    dst = [f'main.{i}.weight' for i in range(10)] + [
+        'other.a.weight', 'other.b.weight', 'other.c.weight', 'other.fc.weight']
+    mapping = {f'c{i}.weight': f'main.{i}.weight' for i in range(8)}
+    mapping['fc.weight'] = 'other.fc.weight'
+    assert foreign_parts(mapping, dst) == {}
+    mapping.update({f'c{i}.weight': f'main.{i}.weight' for i in range(8, 10)})
+    assert foreign_parts(mapping, dst) == {'fc.weight': 'other.fc.weight'}
+    # ... nor more than an eighth of the checkpoint's pairs elsewhere
+    mapping['a.weight'] = 'other.a.weight'
+    assert foreign_parts(mapping, dst) == {}

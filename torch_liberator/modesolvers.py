@@ -30,7 +30,7 @@ from torch_liberator.listpositions import list_positions, positions_disagree
 from torch_liberator.modulefit import module_spans, run_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
-from torch_liberator.rivalsources import rival_pairs, rival_places, stray_parts
+from torch_liberator.rivalsources import foreign_parts, rival_pairs, rival_places, stray_parts
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
@@ -416,6 +416,16 @@ def _without_rivals(problem, mapping):
 
 
 @_leaving_out
+def _into_other_networks(problem, mapping):
+    """
+    The pairs that put a small part of the checkpoint into another network
+    of the model, beside the one its bulk filled whole
+    (:func:`~torch_liberator.rivalsources.foreign_parts`).
+    """
+    return set(foreign_parts(mapping, problem.dst, problem.sep))
+
+
+@_leaving_out
 def _rivals_beside_moved(problem, mapping):
     """
     When lists moved (:meth:`Problem.moved_parts`), the pairs that the
@@ -526,11 +536,11 @@ SOLVERS: Dict[str, Callable] = {
     'strict': _positions_checked(strict_pairs),
     'module-hack': _positions_checked(_module_hack_solver),
     'prefix-hack': _positions_checked(_isomorphism_solver),
-    'isomorphism': _positions_checked(_beside_an_exact_run(
-        _rivals_beside_moved(_with_moved_parts(_isomorphism_solver)))),
-    'embedding': _positions_checked(_short_of_an_exact_run(
-        _without_rivals(_with_moved_parts(_embedding_solver)))),
-    'structure': _in_torch_spelling(_without_rivals(_structure_solver)),
+    'isomorphism': _positions_checked(_into_other_networks(_beside_an_exact_run(
+        _rivals_beside_moved(_with_moved_parts(_isomorphism_solver))))),
+    'embedding': _positions_checked(_into_other_networks(_short_of_an_exact_run(
+        _without_rivals(_with_moved_parts(_embedding_solver))))),
+    'structure': _in_torch_spelling(_into_other_networks(_without_rivals(_structure_solver))),
 }
 
 

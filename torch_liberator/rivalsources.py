@@ -24,7 +24,9 @@ name (mutation fuzz seed 9477). And when names say nothing of the other
 network (:func:`stray_parts`: a timm efficientnet_b0's ``classifier``
 into a mobilenet_v2's ``classifier.1``, seed 9650), a part that went
 beside the bulk while the bulk's module has an empty module of the same
-tensors fits two places.
+tensors fits two places; and when the bulk fills a model module whole
+(:func:`foreign_parts`), a small part that went into another network of
+the model, hung under another wrapper, went there by name alone.
 
 Example:
     >>> from torch_liberator.rivalsources import rival_pairs
@@ -39,7 +41,7 @@ Example:
 from collections import Counter
 from typing import Dict, Iterable, Mapping
 
-__all__ = ['rival_pairs', 'rival_places', 'stray_parts']
+__all__ = ['foreign_parts', 'rival_pairs', 'rival_places', 'stray_parts']
 
 
 def _feeder(src_module, dst_module, sep):
@@ -209,6 +211,84 @@ def _signatures(dst_shapes, sep):
     return {m: tuple(sorted(leaves)) for m, leaves in modules.items()}
 
 
+def _parts(mapping, sep):
+    """``(prefix, {label: pairs})``: the pairs of ``mapping`` by the child of
+    the lowest module holding all their destinations (``prefix``, a list of
+    labels) that holds them; None when a destination lies in that module
+    itself or one child holds them all."""
+    paths = [d.split(sep) for d in mapping.values()]
+    depth = 0
+    while all(len(p) > depth + 1 and p[depth] == paths[0][depth] for p in paths):
+        depth += 1
+    if any(len(p) == depth + 1 for p in paths):
+        return None  # a tensor beside the modules: no module to compare
+    parts = {}
+    for s, p in zip(mapping, paths):
+        parts.setdefault(p[depth], {})[s] = mapping[s]
+    if len(parts) < 2:
+        return None
+    return paths[0][:depth], parts
+
+
+def foreign_parts(mapping: Mapping[str, str], dst_keys: Iterable[str],
+                  sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of ``mapping`` that put a small part of the checkpoint (an
+    eighth at most) into a model module beside the one its bulk filled
+    (nearly) whole, a module that takes a quarter of its keys at most from
+    the checkpoint, and that hangs in the model otherwise than the bulk
+    (under another wrapper level): the model holds another network there,
+    and the part (a classifier, by its name and shape) came to it by name
+    alone (mutation fuzz seed 10819: a timm
+    efficientnet_b0's classifier into a mnasnet beside the headless b0).
+
+    Args:
+        mapping: source key -> destination key.
+        dst_keys: every destination key.
+        sep: separator between path components.
+
+    Returns:
+        Dict[str, str]: the foreign pairs, a sub-mapping of ``mapping``.
+
+    Example:
+        >>> from torch_liberator.rivalsources import foreign_parts
+        >>> dst = [f'main.{i}.weight' for i in range(8)] + [
+        ...     'other.a.weight', 'other.b.weight', 'other.c.weight', 'other.fc.weight']
+        >>> mapping = {f'c{i}.weight': f'main.{i}.weight' for i in range(8)}
+        >>> mapping['fc.weight'] = 'other.fc.weight'
+        >>> foreign_parts(mapping, dst)
+        {'fc.weight': 'other.fc.weight'}
+    """
+    if len(mapping) < 2:
+        return {}
+    found = _parts(mapping, sep)
+    if found is None:
+        return {}
+    prefix, parts = found
+    size = Counter()
+    start = len(prefix)
+    for key in dst_keys:
+        path = key.split(sep)
+        if len(path) > start + 1 and path[:start] == prefix:
+            size[path[start]] += 1
+    bulk = max(parts, key=lambda label: len(parts[label]))
+    if 8 * (len(mapping) - len(parts[bulk])) > len(mapping):
+        return {}  # no bulk: the checkpoint spread over the model's parts
+    if 10 * len(parts[bulk]) < 9 * size[bulk]:
+        return {}  # the bulk's own network is not filled: no other one to tell
+    # where the bulk's keys hang in the model (their common suffixes' tops)
+    hangs = Counter(n for (_, n), (pairs, _) in _groups(parts[bulk], sep).items()
+                    for _ in pairs).most_common(1)
+    foreign = {}
+    for label, pairs in parts.items():
+        if label == bulk or 4 * len(pairs) > size[label] or label.isdigit() or bulk.isdigit():
+            continue  # (items of one list are parts of one sequence)
+        if hangs and all(n == hangs[0][0] for _, n in _groups(pairs, sep)):
+            continue  # hung as the bulk is: one network's parts (a detector's box head)
+        foreign.update(pairs)
+    return {s: d for s, d in mapping.items() if s in foreign}
+
+
 def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.') -> Dict[str, str]:
     """
     The pairs of ``mapping`` whose destinations lie in a model module beside
@@ -242,21 +322,14 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
     """
     if len(mapping) < 2:
         return {}
-    paths = [d.split(sep) for d in mapping.values()]
-    depth = 0
-    while all(len(p) > depth + 1 and p[depth] == paths[0][depth] for p in paths):
-        depth += 1
-    if any(len(p) == depth + 1 for p in paths):
-        return {}  # a tensor beside the modules: no module to compare
-    parts = {}
-    for s, p in zip(mapping, paths):
-        parts.setdefault(p[depth], {})[s] = mapping[s]
-    if len(parts) < 2:
+    found = _parts(mapping, sep)
+    if found is None:
         return {}
+    prefix, parts = found
     sizes = sorted((len(pairs), label) for label, pairs in parts.items())
     if sizes[-1][0] == sizes[-2][0]:
         return {}
-    bulk = sep.join(paths[0][:depth] + [sizes[-1][1]])
+    bulk = sep.join(prefix + [sizes[-1][1]])
     signatures = _signatures(dst_shapes, sep)
     filled = {d.rpartition(sep)[0] for d in mapping.values()}
     free = Counter(sig for m, sig in signatures.items()
