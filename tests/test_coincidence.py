@@ -13,8 +13,8 @@ from conftest import requires
 from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
-    FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, chance_pairs, few_shapes, names_agree,
-    thin_unnamed_pairs, too_thin, unattached_pairs)
+    FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, chance_pairs, few_shapes, lone_items,
+    names_agree, thin_unnamed_pairs, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
 
@@ -176,3 +176,28 @@ def test_names_vouch_only_for_their_own_pairs_in_a_thin_alignment():
                      **{f'y{i}.w': (i + 300, 7) for i in range(60)}})
     pairs = [(0, 0, 0, 0), (1, 0, 1, 0), (2, 0, 2, 0)]
     assert chance_pairs(src, dst, pairs, anchored=[(0, 0)]) == {(1, 1), (2, 2)}
+
+
+@pytest.mark.parametrize('src, dst', [('convnext_tiny', 'swin_t'), ('swin_t', 'convnext_tiny')])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_block_paired_alone_and_in_part_among_its_equals_is_chance(src, dst, mode):
+    # ConvNeXt was designed after Swin: the MLP of each stage's last block
+    # (two Linears of one shape) paired with the MLP of the other's, and the
+    # stem and the classifier beside them (20-22 tensors); the depthwise
+    # convolutions and the attention pair nothing, nor do the other blocks;
+    # the patchifying stem's convolution (one key, one shape) may go by name
+    tvm = requires('torchvision').models
+    result = associate(getattr(tvm, src)(weights=None).state_dict(),
+                       getattr(tvm, dst)(weights=None).state_dict(), association=mode)
+    assert {k: v for k, v in result.mapping.items() if k != v} == {}
+
+
+def test_lone_items_need_equal_items_and_a_part():
+    def block(i, dw=(4, 1, 7, 7)):
+        return {f'blocks.{i}.dw.w': dw, f'blocks.{i}.fc.w': (4, 4)}
+    side = KeyGroups({**block(0), **block(1), **block(2)})
+    assert lone_items(side, {5}) == {5}          # blocks.2.fc alone among equals
+    assert lone_items(side, {4, 5}) == set()     # blocks.2 paired whole
+    assert lone_items(side, {1, 5}) == set()     # two items hold pairs
+    other = KeyGroups({**block(0, (8, 1, 7, 7)), **block(1, (9, 1, 7, 7)), **block(2)})
+    assert lone_items(other, {5}) == set()       # items of different shapes

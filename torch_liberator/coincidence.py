@@ -4,7 +4,7 @@ evidence: shapes that two unrelated networks share by chance.
 
 Pure: two :class:`~torch_liberator.keygroups.KeyGroups` and the group
 pairs ``(i, j)`` found, in; the pairs to leave out, out
-(:func:`chance_pairs`). Four signs, all read from registration order:
+(:func:`chance_pairs`). Five signs, all read from registration order:
 
 * **A norm without its layer** (:func:`unattached_pairs`): in
   registration order, a pair of groups whose tensors are all vectors (a
@@ -45,6 +45,12 @@ pairs ``(i, j)`` found, in; the pairs to leave out, out
   both networks also hold pair with nothing. A network aligns the shapes
   it shares with the other throughout.
 
+* **A block paired alone** (:func:`lone_items`): of two or more equal
+  items of a list on each side, one alone holds pairs, and only some of
+  its groups: a network aligned with its own design pairs every item it
+  can (the last block of each ConvNeXt stage pairs its MLP with the MLP of
+  the last block of each Swin stage, and nothing else of either).
+
 And two parts of one module left short, one of which could hold what the
 other received (:func:`parts_left_unfilled`), are two alternatives the
 alignment wandered between.
@@ -67,7 +73,7 @@ from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'inserted_parts', 'names_agree', 'parts_left_unfilled', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
+__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'inserted_parts', 'lone_items', 'names_agree', 'parts_left_unfilled', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
 #: smaller side's tensors is a coincidence
@@ -127,9 +133,12 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
                  anchored: Iterable[Tuple[int, int]] = ()) -> Set[Tuple[int, int]]:
     """
     The group pairs of an alignment (keys in registration order) that are
-    chance: norms away from their layers (:func:`unattached_pairs`), then
-    all that is left when it is too thin (:func:`too_thin`) or holds too
-    few kernel shapes (:func:`few_shapes`) and no name anchored any of it. Pairs that names anchored are never chance, and
+    chance: norms away from their layers (:func:`unattached_pairs`), parts
+    of blocks of another design (:func:`inserted_parts`), blocks paired
+    alone among their equals on both sides (:func:`lone_items`), then all
+    that is left when it is too thin (:func:`too_thin`) or holds too few
+    kernel shapes (:func:`few_shapes`) and no name anchored any of it.
+    Pairs that names anchored are never chance, and
     neither is an alignment that pairs every group of a side (nothing
     else was there to pair).
 
@@ -162,6 +171,9 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
         partner = {pair[at]: pair[1 - at] for pair in group_pairs}
         inserted = inserted_parts(side, partner)
         chance |= {pair for pair in group_pairs if pair[at] in inserted} - anchored
+    lone_src = lone_items(src, {i for i, _ in group_pairs})
+    lone_dst = lone_items(dst, {j for _, j in group_pairs})
+    chance |= {(i, j) for i, j in group_pairs if i in lone_src and j in lone_dst} - anchored
     group_pairs -= chance
     held = [(i, a) for i, a, j, _ in tensor_pairs if (i, j) in group_pairs]
     thin = too_thin(len(held), sum(map(len, src.keys)), sum(map(len, dst.keys)))
@@ -224,6 +236,58 @@ def inserted_parts(side: KeyGroups, partner: Mapping[int, int]) -> Set[int]:
         theirs = sorted(partner[g] for g in mine)
         if theirs[-1] - theirs[0] + 1 == len(theirs):
             out.update(mine)
+    return out
+
+
+def lone_items(side: KeyGroups, paired: Set[int]) -> Set[int]:
+    """
+    The paired groups of ``side`` in the one item, of two or more equal
+    items of a list (same groups, names and shapes), that holds any pair,
+    when that item is paired in part only: a network aligned with its own
+    design pairs every item it can, and a block paired alone and in part
+    among its equals is a coincidence of shapes (the last block of each
+    ConvNeXt stage pairs its MLP with the MLP of the last block of each
+    Swin stage; the depthwise convolution and the attention pair nothing,
+    nor do the other blocks).
+
+    Args:
+        side: one grouped side.
+        paired: its paired groups.
+
+    Returns:
+        Set[int]: the groups of such lone items.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.coincidence import lone_items
+        >>> side = KeyGroups({f'blocks.{i}.{n}.w': (4, 4) if n != 'dw' else (4, 1, 7, 7)
+        ...                   for i in range(3) for n in ('dw', 'fc')})
+        >>> sorted(lone_items(side, {5}))  # blocks.2.fc alone, its dw unpaired
+        [5]
+        >>> sorted(lone_items(side, {1, 5}))  # two items: no lone one
+        []
+    """
+    # list path -> item label -> the item's groups
+    items: Dict[Tuple[str, ...], Dict[str, List[int]]] = {}
+    for g, comps in enumerate(side.comps):
+        for depth in range(1, len(comps)):
+            if comps[depth].isdigit():
+                items.setdefault(comps[:depth], {}).setdefault(comps[depth], []).append(g)
+    out = set()
+    for path, members in items.items():
+        if len(members) < 2:
+            continue
+        held = [label for label, groups in members.items() if any(g in paired for g in groups)]
+        if len(held) != 1 or all(g in paired for g in members[held[0]]):
+            continue
+        below = len(path) + 1
+
+        def signature(groups):
+            return tuple((side.comps[g][below:], side.shapes[g]) for g in groups)
+
+        mine = signature(members[held[0]])
+        if sum(1 for groups in members.values() if signature(groups) == mine) >= 2:
+            out.update(g for g in members[held[0]] if g in paired)
     return out
 
 
