@@ -1400,3 +1400,24 @@ def test_a_mapping_short_of_an_exact_run_of_the_checkpoint_loses_to_it(renamed):
         result = associate(src, dst, association=mode)
         assert not [s for s in result.mapping if s.startswith('model.')], mode
     assert associate(src, dst, association='structure').mapping['net.0.weight'] == 'conv1.weight'
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'auto'])
+def test_two_equal_blocks_renamed_on_both_sides_are_a_tie(mode):
+    # mutation fuzz seed 12178 (reduced): a resnet18 checkpoint whose
+    # layer1.{0, model_x} (keys sorted) into a model whose layer1.extractor.{model2, 1}:
+    # no name says which block is which; the tie at layer1 made the level look
+    # missing, and its blocks were then sought below the model one module at
+    # a time (12 tensors in the wrong block)
+    tvm = requires('torchvision').models
+    shapes = {k: tuple(v.shape) for k, v in tvm.resnet18(weights=None).state_dict().items()}
+    src = {k.replace('layer1.1.', 'layer1.model_x.'): s for k, s in sorted(shapes.items())}
+    src = dict(sorted(src.items()))
+    dst = {'extractor.' + k.replace('layer1.0.', 'layer1.extractor.model2.')
+           .replace('layer1.1.', 'layer1.extractor.1.'): s for k, s in shapes.items()}
+    result = associate(src, dst, association=mode)
+    assert not any(k.startswith('layer1.') for k in result.mapping)
+    assert result.mapping['layer2.0.conv1.weight'] == 'extractor.layer2.0.conv1.weight'
+    if mode == 'embedding':
+        assert set(result.ambiguous['layer1.0.conv1.weight']) == {
+            'extractor.layer1.extractor.model2.conv1.weight', 'extractor.layer1.extractor.1.conv1.weight'}

@@ -43,7 +43,9 @@ Algorithm:
        make a tie;
     3. a child that found nothing is skipped (a level missing in the
        destination): its inner children compete below ``v`` instead. A
-       numbered child (an item of a list) is never skipped, and a number
+       child whose one place of its name holds only ties (two equal blocks
+       renamed on both sides) is not skipped: it takes that place, and the
+       ties are reported. A numbered child (an item of a list) is never skipped, and a number
        below a skipped level is not sought deeper below ``v``: the number
        alone does not say which list it was in (``stages.0.blocks.2`` is
        not ``features.2``).
@@ -252,6 +254,11 @@ class Embedder:
         self.memo[(u, v)] = (result, leafpairs, choices)
         return result
 
+    def _only_ties(self, c, d):
+        """Whether ``c`` scored against ``d`` placed nothing and met ties."""
+        s = self.score(c, d)
+        return not s[0] and not s[1] and any(kind == 'tie' for kind, _, _ in self.memo[c, d][2])
+
     def _same_list(self, c, d):
         """
         True when the lists ``c`` and ``d`` (``layer1`` and ``res2``, one
@@ -403,9 +410,16 @@ class Embedder:
             for c in deeper_of:
                 if t1.label[c].isdigit():
                     deeper_of[c] = ()
+        tied_in = {}  # source -> the places of its name holding only ties
+        for c, cands in pending:
+            d = t2.child(v, t1.label[c])
+            if d is not None and not cands and self._only_ties(c, d):
+                tied_in.setdefault(c, []).append(d)
         for order, (c, cands) in enumerate(pending):
             for w in deeper_of[c]:
                 s = self.score(c, w)
+                if not s[0] and self._only_ties(c, w):
+                    tied_in.setdefault(c, []).append(w)
                 if s[0]:
                     cands.append(((s[0], s[1], s[2] + 1,
                                    s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
@@ -479,8 +493,16 @@ class Embedder:
         # 3. a source level with no counterpart: place its children instead;
         # never a numbered level (an item of a list: skipping it would let
         # its siblings' equally numbered children pass for one another)
+        for c, places in tied_in.items():
+            # a place of its name that holds only ties (two equal blocks
+            # renamed on both sides) is its place, and what goes where in
+            # it is ambiguous: skipping the level would let the blocks be
+            # sought elsewhere, where the tie is not seen
+            if c not in done and len(places) == 1 and claims.is_free(places[0]):
+                grant(c, places[0], _ZERO)
+                done.add(c)
         missing = [c for c, _ in pending
-                   if c not in done and not t1.label[c].isdigit()]
+                   if c not in done and not t1.label[c].isdigit() and c not in tied_in]
         numbered = [c for c in missing
                     if any(t1.label[g].isdigit() for g in self.inner1[c])]
         keep_numbers = _numbers_carry(
