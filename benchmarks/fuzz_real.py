@@ -33,7 +33,15 @@ loaded in the name modes), a googlenet's inception3b saved as ``body``
 beside the model's inception4c wrapped as ``inception4c.body``, keys sorted
 (seed 10714: one BatchNorm by its name in structure), a network's
 classifier by name and shape into another network of the model beside the
-headless one (seeds 10819, 10981; seeds 9720-11099 found nothing else).
+headless one (seeds 10819, 10981, and 11346 on the checkpoint's side), a
+ViT block's MLP given to the next block, its own a level deeper (seed
+11418, structure), two equal blocks renamed on both sides, where the tie
+made embedding skip their level and place them one module at a time (seed
+12178). Seeds 9720-12299 found nothing else but adversarial names (seeds
+11587, 12068: the checkpoint holds the model's exact key on another
+network's tensor, which the strict modes shove as published; 12097: a list
+cut in parts named like the list itself; 11416: prefix-hack one block off
+in a list split keeping its indices).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

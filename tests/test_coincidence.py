@@ -14,7 +14,7 @@ from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
     FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, chance_pairs, few_shapes, lone_items,
-    names_agree, thin_unnamed_pairs, too_thin, unattached_pairs)
+    names_agree, split_items, thin_unnamed_pairs, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
 
@@ -201,3 +201,44 @@ def test_lone_items_need_equal_items_and_a_part():
     assert lone_items(side, {1, 5}) == set()     # two items hold pairs
     other = KeyGroups({**block(0, (8, 1, 7, 7)), **block(1, (9, 1, 7, 7)), **block(2)})
     assert lone_items(other, {5}) == set()       # items of different shapes
+
+
+def _vit_blocks(count, deeper=None):
+    keys = {}
+    for i in range(count):
+        for m, shape in (('norm1', (8,)), ('attn.qkv', (24, 8)), ('attn.proj', (8, 8)),
+                         ('norm2', (8,)), ('mlp.fc1', (32, 8)), ('mlp.fc2', (8, 32))):
+            if i == deeper and m.startswith('mlp.'):
+                m = m.replace('mlp.', 'mlp.stem.')
+            keys[f'blocks.{i}.{m}.weight'] = shape
+            keys[f'blocks.{i}.{m}.bias'] = shape[:1]
+    return keys
+
+
+def test_a_block_goes_to_one_block():
+    # mutation fuzz seed 11418 (reduced): a ViT of 11 blocks into one of 12
+    # whose block 10 holds its MLP a level deeper; structure gave block 10's
+    # MLP to block 11 (of the same names, which the checkpoint has no block for)
+    src, dst = _vit_blocks(11), _vit_blocks(12, deeper=10)
+    mapping = associate(src, dst, association='structure').mapping
+    assert not any(v.startswith('blocks.11.') for v in mapping.values())
+    assert all(k.split('.')[:2] == v.split('.')[:2] for k, v in mapping.items())
+
+
+def test_split_items_keeps_a_block_cut_in_two_whole_items():
+    # attention and MLP as two items of the other side's list: both filled whole
+    first, second = ('attn', 'norm1', 'norm2'), ('fc1', 'fc2')
+    src = [f'blocks.{i}.{m}.w' for i in range(2) for m in first + second]
+    dst = [f'layers.{2 * i}.{m}.w' for i in range(2) for m in first]
+    dst += [f'layers.{2 * i + 1}.{m}.w' for i in range(2) for m in second]
+    mapping = {f'blocks.{i}.{m}.w': f'layers.{2 * i}.{m}.w' for i in range(2) for m in first}
+    mapping.update({f'blocks.{i}.{m}.w': f'layers.{2 * i + 1}.{m}.w' for i in range(2) for m in second})
+    assert split_items(mapping, src, {k: (4, 4) for k in dst}) == set()
+    # ... but an MLP item left short, while the larger part's item has empty
+    # places of its shapes, is another block's
+    dst += ['layers.1.extra.w', 'layers.3.extra.w']
+    assert split_items(mapping, src, {k: (4, 4) for k in dst}) == set()
+    dst += [f'layers.{2 * i}.{m}.w' for i in range(2) for m in ('fc1b', 'fc2b')]
+    out = {f'blocks.{i}.{m}.w' for i in range(2) for m in second}
+    assert split_items(mapping, src, {k: (4, 4) for k in dst}) == out
+    assert split_items(mapping, src, {k: (6, 6) if k.endswith('b.w') else (4, 4) for k in dst}) == set()

@@ -384,7 +384,7 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
     assert verify_truth(_case(name)) <= 1e-4
 
 
-@pytest.mark.parametrize('seed', [2241, 3154, 10681, 10981])
+@pytest.mark.parametrize('seed', [2241, 3154, 10681, 10981, 11346, 11418, 12178])
 def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # benchmarks/fuzz_real.py: 2241 put a resnet18 checkpoint into a wider
     # resnet under 'module.' (auto took module-hack's 120 shoves); 3154 paired
@@ -393,7 +393,9 @@ def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # loaded a resnet34 of the model's names beside the resnet18 itself with
     # its bn1 renamed, keys sorted (122 wrong in the name modes and auto);
     # 10981 shoved a regnet's fc into a resnext50's beside the headless regnet
-    # (isomorphism, auto)
+    # (isomorphism, auto); 11346 filled an efficientnet_b0's classifier from a
+    # mobilenet_v2 beside the headless b0 (embedding, auto); 11418 gave a ViT
+    # block's MLP to the next block, its own a level deeper (structure)
     import fuzz_real
     *_, case = fuzz_real.make_case(seed)
     for mode in fuzz_real.MODES:

@@ -162,9 +162,24 @@ def test_foreign_parts_need_a_bulk_filled_whole():
         'other.a.weight', 'other.b.weight', 'other.c.weight', 'other.fc.weight']
     mapping = {f'c{i}.weight': f'main.{i}.weight' for i in range(8)}
     mapping['fc.weight'] = 'other.fc.weight'
-    assert foreign_parts(mapping, dst) == {}
+    assert foreign_parts(mapping, list(mapping), dst) == {}
     mapping.update({f'c{i}.weight': f'main.{i}.weight' for i in range(8, 10)})
-    assert foreign_parts(mapping, dst) == {'fc.weight': 'other.fc.weight'}
+    assert foreign_parts(mapping, list(mapping), dst) == {'fc.weight': 'other.fc.weight'}
     # ... nor more than an eighth of the checkpoint's pairs elsewhere
     mapping['a.weight'] = 'other.a.weight'
-    assert foreign_parts(mapping, dst) == {}
+    assert foreign_parts(mapping, list(mapping), dst) == {}
+
+
+@pytest.mark.parametrize('mode', ['isomorphism', 'embedding', 'structure', 'auto'])
+def test_a_head_from_another_network_beside_the_headless_one_is_left_out(mode):
+    # the mirror, on the checkpoint's side (mutation fuzz seed 11346, reduced):
+    # a headless network beside another network of other blocks with a head
+    # of the model's shape, into the whole network as nn.Sequential(*children)
+    other = {f'extractor.layers.{i}.weight': (16, 16) for i in range(6)}
+    other['extractor.classifier.1.weight'] = (5, 8)
+    src = {**_deep('model.', head=False), **other}
+    dst = {k.replace('blocks.', 'body.').replace('classifier.', 'head.1.'): s
+           for k, s in _deep().items()}
+    result = associate(src, dst, association=mode)
+    assert 'extractor.classifier.1.weight' not in result.mapping
+    assert all(k.startswith('model.') for k in result.mapping)

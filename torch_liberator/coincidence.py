@@ -73,7 +73,7 @@ from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'inserted_parts', 'lone_items', 'names_agree', 'parts_left_unfilled', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
+__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'inserted_parts', 'lone_items', 'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
 #: smaller side's tensors is a coincidence
@@ -384,6 +384,97 @@ def thin_unnamed_pairs(mapping: Mapping[str, str], n_src: int, n_dst: int,
     if not mapping or not too_thin(len(mapping), n_src, n_dst):
         return set()
     return {s for s, d in mapping.items() if not names_agree(s, d, sep)}
+
+
+def _items_of(keys, sep):
+    """Each key -> its item: the outermost module at a list position (a
+    numbered child) that holds two or more modules' tensors (a stage, or a
+    block of a flat list; not the parts of a block); None when no such
+    module holds it."""
+    modules = {}  # module path -> the modules of tensors below it
+    for key in keys:
+        parts = key.split(sep)
+        module = sep.join(parts[:-1])
+        for depth in range(1, len(parts) - 1):
+            if parts[depth].isdigit():
+                modules.setdefault(sep.join(parts[:depth + 1]), set()).add(module)
+    out = {}
+    for key in keys:
+        parts = key.split(sep)
+        out[key] = None
+        for depth in range(1, len(parts) - 1):
+            path = sep.join(parts[:depth + 1])
+            if parts[depth].isdigit() and len(modules[path]) >= 2:
+                out[key] = path
+                break
+    return out
+
+
+def split_items(mapping: Mapping[str, str], src_keys: Iterable[str], dst_shapes: Mapping,
+                sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` in the smaller part of a source item (a
+    block at a list position) split between two items of one list of the
+    model, when the item that smaller part went to is filled in part only
+    and the item the larger part went to has empty places of the smaller
+    part's shapes: a block goes to one block (a ViT's ``blocks.10``, whose
+    MLP the model holds a level deeper, gave that MLP to the model's
+    ``blocks.11``, which the checkpoint has no block for). A block the
+    other side cuts in two whole items (attention and MLP as two children)
+    fills both; a stage against the other side's blocks (HF's ``stages.0``
+    and torchvision's ``layer1.0``, ``layer1.1``) fills each block it can.
+
+    Args:
+        mapping: source key -> destination key.
+        src_keys: every source key.
+        dst_shapes: every destination key -> its shape (unknown shapes
+            decide nothing).
+        sep: separator between path components.
+
+    Returns:
+        Set[str]: the source keys to leave out.
+
+    Example:
+        >>> from torch_liberator.coincidence import split_items
+        >>> src = [f'blocks.{i}.{m}.w' for i in range(2) for m in ('attn', 'norm', 'mlp')]
+        >>> dst = {k: (4, 4) for k in src + ['blocks.2.attn.w', 'blocks.2.norm.w', 'blocks.2.mlp.w']}
+        >>> mapping = {k: k for k in src}
+        >>> mapping['blocks.1.mlp.w'] = 'blocks.2.mlp.w'
+        >>> sorted(split_items(mapping, src, dst))
+        ['blocks.1.mlp.w']
+    """
+    src_item = _items_of(src_keys, sep)
+    dst_item = _items_of(dst_shapes, sep)
+    size = Counter(dst_item.values())
+    filled = Counter(dst_item[d] for d in mapping.values())
+    taken = set(mapping.values())
+    empty = {}  # destination item -> the shapes of its keys left empty
+    for d, item in dst_item.items():
+        if item is not None and d not in taken:
+            empty.setdefault(item, Counter())[_shape_of(dst_shapes[d])] += 1
+    went = {}  # source item -> destination item -> its source keys
+    for s, d in mapping.items():
+        if src_item.get(s) is not None and dst_item.get(d) is not None:
+            went.setdefault(src_item[s], {}).setdefault(dst_item[d], []).append(s)
+    out = set()
+    for targets in went.values():
+        if len(targets) < 2:
+            continue
+        ranked = sorted(targets, key=lambda item: -len(targets[item]))
+        main, lists = ranked[0], {item.rpartition(sep)[0] for item in ranked}
+        if len(lists) != 1 or len(targets[main]) == len(targets[ranked[1]]):
+            continue  # items of several lists, or no larger part
+        room = empty.get(main, Counter())
+        for item in ranked[1:]:
+            shapes = Counter(_shape_of(dst_shapes[mapping[s]]) for s in targets[item])
+            if (filled[item] < size[item] and None not in shapes
+                    and all(room[shape] >= n for shape, n in shapes.items())):
+                out.update(targets[item])
+    return out
+
+
+def _shape_of(shape):
+    return None if shape is None else tuple(shape)
 
 
 def parts_left_unfilled(side: KeyGroups, paired: Set[int]) -> Set[int]:

@@ -23,7 +23,7 @@ Example:
 from typing import Callable, Dict, Tuple
 
 from torch_liberator.alignment import StructureSides
-from torch_liberator.coincidence import thin_unnamed_pairs
+from torch_liberator.coincidence import split_items, thin_unnamed_pairs
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listpositions import list_positions, positions_disagree
@@ -416,13 +416,28 @@ def _without_rivals(problem, mapping):
 
 
 @_leaving_out
+def _blocks_kept_whole(problem, mapping):
+    """
+    The smaller part of a block split between two blocks of one list of
+    the model, the one it went to filled in part only
+    (:func:`~torch_liberator.coincidence.split_items`).
+    """
+    return split_items(mapping, problem.src, problem.dst, problem.sep)
+
+
+@_leaving_out
 def _into_other_networks(problem, mapping):
     """
     The pairs that put a small part of the checkpoint into another network
-    of the model, beside the one its bulk filled whole
-    (:func:`~torch_liberator.rivalsources.foreign_parts`).
+    of the model, beside the one its bulk filled whole, or that fill a
+    small part of the model from another network of the checkpoint, beside
+    the one the bulk came from whole
+    (:func:`~torch_liberator.rivalsources.foreign_parts`, both ways).
     """
-    return set(foreign_parts(mapping, problem.dst, problem.sep))
+    out = set(foreign_parts(mapping, problem.src, problem.dst, problem.sep))
+    inverse = {d: s for s, d in mapping.items()}
+    out.update(foreign_parts(inverse, problem.dst, problem.src, problem.sep).values())
+    return out
 
 
 @_leaving_out
@@ -540,7 +555,8 @@ SOLVERS: Dict[str, Callable] = {
         _rivals_beside_moved(_with_moved_parts(_isomorphism_solver))))),
     'embedding': _positions_checked(_into_other_networks(_short_of_an_exact_run(
         _without_rivals(_with_moved_parts(_embedding_solver))))),
-    'structure': _in_torch_spelling(_into_other_networks(_without_rivals(_structure_solver))),
+    'structure': _in_torch_spelling(_into_other_networks(_blocks_kept_whole(
+        _without_rivals(_structure_solver)))),
 }
 
 

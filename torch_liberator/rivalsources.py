@@ -230,20 +230,34 @@ def _parts(mapping, sep):
     return paths[0][:depth], parts
 
 
-def foreign_parts(mapping: Mapping[str, str], dst_keys: Iterable[str],
+def _whole_module(keys, all_keys, sep):
+    """Whether ``keys`` are every key of the lowest module holding them all."""
+    paths = [k.split(sep)[:-1] for k in keys]
+    depth = 0
+    while all(len(p) > depth and p[depth] == paths[0][depth] for p in paths):
+        depth += 1
+    prefix = sep.join(paths[0][:depth])
+    if not prefix:
+        return False
+    below = sum(1 for k in all_keys if k.startswith(prefix + sep))
+    return below == len(keys)
+
+
+def foreign_parts(mapping: Mapping[str, str], src_keys: Iterable[str], dst_keys: Iterable[str],
                   sep: str = '.') -> Dict[str, str]:
     """
     The pairs of ``mapping`` that put a small part of the checkpoint (an
-    eighth at most) into a model module beside the one its bulk filled
-    (nearly) whole, a module that takes a quarter of its keys at most from
-    the checkpoint, and that hangs in the model otherwise than the bulk
-    (under another wrapper level): the model holds another network there,
-    and the part (a classifier, by its name and shape) came to it by name
-    alone (mutation fuzz seed 10819: a timm
+    eighth at most, a whole module of it) into a model module beside the
+    one its bulk filled (nearly) whole, a module that takes a quarter of
+    its keys at most from the checkpoint, and that hangs in the model
+    otherwise than the bulk (under another wrapper level): the model holds
+    another network there, and the part (a classifier, by its name and
+    shape) came to it by name alone (mutation fuzz seed 10819: a timm
     efficientnet_b0's classifier into a mnasnet beside the headless b0).
 
     Args:
         mapping: source key -> destination key.
+        src_keys: every source key.
         dst_keys: every destination key.
         sep: separator between path components.
 
@@ -256,7 +270,7 @@ def foreign_parts(mapping: Mapping[str, str], dst_keys: Iterable[str],
         ...     'other.a.weight', 'other.b.weight', 'other.c.weight', 'other.fc.weight']
         >>> mapping = {f'c{i}.weight': f'main.{i}.weight' for i in range(8)}
         >>> mapping['fc.weight'] = 'other.fc.weight'
-        >>> foreign_parts(mapping, dst)
+        >>> foreign_parts(mapping, list(mapping), dst)
         {'fc.weight': 'other.fc.weight'}
     """
     if len(mapping) < 2:
@@ -285,6 +299,8 @@ def foreign_parts(mapping: Mapping[str, str], dst_keys: Iterable[str],
             continue  # (items of one list are parts of one sequence)
         if hangs and all(n == hangs[0][0] for _, n in _groups(pairs, sep)):
             continue  # hung as the bulk is: one network's parts (a detector's box head)
+        if not _whole_module(list(pairs), src_keys, sep):
+            continue  # a sliver on both sides: one stage aligned in part
         foreign.update(pairs)
     return {s: d for s, d in mapping.items() if s in foreign}
 
