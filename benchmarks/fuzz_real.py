@@ -37,11 +37,14 @@ headless one (seeds 10819, 10981, and 11346 on the checkpoint's side), a
 ViT block's MLP given to the next block, its own a level deeper (seed
 11418, structure), two equal blocks renamed on both sides, where the tie
 made embedding skip their level and place them one module at a time (seed
-12178). Seeds 9720-12299 found nothing else but adversarial names (seeds
-11587, 12068: the checkpoint holds the model's exact key on another
-network's tensor, which the strict modes shove as published; 12097: a list
-cut in parts named like the list itself; 11416: prefix-hack one block off
-in a list split keeping its indices).
+12178), an item of a list started at another number while its namesake
+item fits as well (seeds 11416, 12302, 12561, 12867: equal blocks of a
+list split keeping its numbers, in the name modes). Seeds 9720-13099
+found nothing else but adversarial names (seeds 11587, 12068, 12814: the
+checkpoint holds the model's exact key on another network's tensor, which
+the strict modes shove as published; 12097, 12523: a list cut in parts,
+one named like the list itself, ``blocks.blocks.0``) and a head by name
+into another network where structure found nothing else (seed 12659).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

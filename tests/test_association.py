@@ -1421,3 +1421,21 @@ def test_two_equal_blocks_renamed_on_both_sides_are_a_tie(mode):
     if mode == 'embedding':
         assert set(result.ambiguous['layer1.0.conv1.weight']) == {
             'extractor.layer1.extractor.model2.conv1.weight', 'extractor.layer1.extractor.1.conv1.weight'}
+
+
+def test_an_item_is_no_start_for_another_number_when_its_namesake_fits_as_well():
+    # mutation fuzz seeds 11416, 12302 (reduced): with the list split keeping
+    # its numbers (blocks.{1..3}) the checkpoint's features.2 fits blocks.2 and
+    # blocks.3 alike; nothing but the order of the nodes picked blocks.3
+    from torch_liberator.keytree import KeyTree
+    from torch_liberator.subtree_isomorphism import start_is_supported
+    src = {f'features.{i}.{m}.weight': (8, 8) for i in range(4) for m in ('a', 'b')}
+    dst = {f'blocks.{i}.{m}.weight': (8, 8) for i in range(1, 4) for m in ('a', 'b')}
+    t1, t2 = KeyTree(src, shapes=src), KeyTree(dst, shapes=dst)
+    f2 = t1.child(t1.child(t1.root, 'features'), '2')
+    blocks = t2.child(t2.root, 'blocks')
+    b2, b3 = t2.child(blocks, '2'), t2.child(blocks, '3')
+    def pairs(b):
+        return [(t1.child(f2, m), t2.child(b, m), 0) for m in ('a', 'b')]
+    assert not start_is_supported(t1, t2, (f2, b3), pairs(b3))
+    assert start_is_supported(t1, t2, (f2, b2), pairs(b2))

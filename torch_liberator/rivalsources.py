@@ -248,11 +248,11 @@ def foreign_parts(mapping: Mapping[str, str], src_keys: Iterable[str], dst_keys:
     """
     The pairs of ``mapping`` that put a small part of the checkpoint (an
     eighth at most, a whole module of it) into a model module beside the
-    one its bulk filled (nearly) whole, a module that takes a quarter of
-    its keys at most from the checkpoint, and that hangs in the model
-    otherwise than the bulk (under another wrapper level): the model holds
-    another network there, and the part (a classifier, by its name and
-    shape) came to it by name alone (mutation fuzz seed 10819: a timm
+    ones its bulk (the rest) filled (nearly) whole, a module that takes a
+    quarter of its keys at most from the checkpoint, and that hangs in the
+    model otherwise than the bulk (under another wrapper level): the model
+    holds another network there, and the part (a classifier, by its name
+    and shape) came to it by name alone (mutation fuzz seed 10819: a timm
     efficientnet_b0's classifier into a mnasnet beside the headless b0).
 
     Args:
@@ -285,18 +285,19 @@ def foreign_parts(mapping: Mapping[str, str], src_keys: Iterable[str], dst_keys:
         path = key.split(sep)
         if len(path) > start + 1 and path[:start] == prefix:
             size[path[start]] += 1
-    bulk = max(parts, key=lambda label: len(parts[label]))
-    if 8 * (len(mapping) - len(parts[bulk])) > len(mapping):
-        return {}  # no bulk: the checkpoint spread over the model's parts
-    if 10 * len(parts[bulk]) < 9 * size[bulk]:
-        return {}  # the bulk's own network is not filled: no other one to tell
-    # where the bulk's keys hang in the model (their common suffixes' tops)
-    hangs = Counter(n for (_, n), (pairs, _) in _groups(parts[bulk], sep).items()
-                    for _ in pairs).most_common(1)
     foreign = {}
     for label, pairs in parts.items():
-        if label == bulk or 4 * len(pairs) > size[label] or label.isdigit() or bulk.isdigit():
+        if 8 * len(pairs) > len(mapping) or 4 * len(pairs) > size[label] or label.isdigit():
             continue  # (items of one list are parts of one sequence)
+        # the bulk: the rest of the checkpoint, filling its modules (nearly) whole
+        rest = [other for other in parts if other != label]
+        if any(other.isdigit() for other in rest):
+            continue
+        if 10 * sum(len(parts[other]) for other in rest) < 9 * sum(size[other] for other in rest):
+            continue  # the bulk's own network is not filled: no other one to tell
+        # where the bulk's keys hang in the model (their common suffixes' tops)
+        hangs = Counter(n for other in rest for (_, n), (group, _) in _groups(parts[other], sep).items()
+                        for _ in group).most_common(1)
         if hangs and all(n == hangs[0][0] for _, n in _groups(pairs, sep)):
             continue  # hung as the bulk is: one network's parts (a detector's box head)
         if not _whole_module(list(pairs), src_keys, sep):

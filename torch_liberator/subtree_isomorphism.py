@@ -270,7 +270,8 @@ def start_is_supported(tree1, tree2, start, pairs):
         True
     """
     u, v = start
-    if _renumbered_item(tree1, u, tree2, v) or _namesake_beside(tree1, u, tree2, v):
+    if (_renumbered_item(tree1, u, tree2, v) or _namesake_beside(tree1, u, tree2, v)
+            or _namesake_item_fits(tree1, u, tree2, v)):
         return False
     if tree1.label[u] != tree2.label[v] and (
             _window_of_a_longer_list(tree1, u, tree2, v)
@@ -310,6 +311,27 @@ def _renumbered_item(tree1, u, tree2, v):
         return False
     items = list_items(tree1, tree1.parent[u])
     return items is not None and items == list_items(tree2, tree2.parent[v])
+
+
+def _namesake_item_fits(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are items of different numbers and the item
+    of ``u``'s number beside ``v`` (or of ``v``'s beside ``u``) takes as
+    many keys: two equal blocks (``features.5`` against ``blocks.5`` and
+    ``blocks.6`` of a list split keeping its numbers), and nothing but the
+    order of the nodes would pick ``blocks.6``.
+    """
+    if u == tree1.root or v == tree2.root:
+        return False
+    label1, label2 = tree1.label[u], tree2.label[v]
+    if not (label1.isdigit() and label2.isdigit()) or label1 == label2:
+        return False
+    count = len(anchored_pairs(tree1, tree2, (u, v)))
+    w = tree2.child(tree2.parent[v], label1)
+    if w is not None and len(anchored_pairs(tree1, tree2, (u, w))) >= count:
+        return True
+    x = tree1.child(tree1.parent[u], label2)
+    return x is not None and len(anchored_pairs(tree1, tree2, (x, v))) >= count
 
 
 def _namesake_beside(tree1, u, tree2, v):
