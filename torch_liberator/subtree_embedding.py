@@ -289,7 +289,7 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
             continue
         whole = t2.num_keys_below(v) == good + fair or (
             from_beside and t1.num_keys_below(u) == good + fair)
-        if not whole and not from_beside:
+        if not whole and not (from_beside and _may_be_renamed(t1, t2, start, good + fair)):
             continue
         result = _start_result(embedder, start)
         if not whole and (result is None or not _whole_but_renamed(t1, t2, start, result[0])):
@@ -306,6 +306,13 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
             tied[a] = {b}
         kept = {}
     return kept, tied
+
+
+def _may_be_renamed(tree1, tree2, start, placed):
+    """The cheap half of :func:`_whole_but_renamed`, from the counts of a
+    start that places ``placed`` keys."""
+    left = tree1.num_keys_below(start[0]) - placed
+    return 0 < left == tree2.num_keys_below(start[1]) - placed and 4 * left <= placed
 
 
 def _whole_but_renamed(tree1, tree2, start, pairs):

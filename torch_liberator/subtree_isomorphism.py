@@ -315,11 +315,16 @@ def _renumbered_item(tree1, u, tree2, v):
 
 def _namesake_item_fits(tree1, u, tree2, v):
     """
-    True when ``u`` and ``v`` are items of different numbers and the item
-    of ``u``'s number beside ``v`` (or of ``v``'s beside ``u``) takes as
-    many keys: two equal blocks (``features.5`` against ``blocks.5`` and
-    ``blocks.6`` of a list split keeping its numbers), and nothing but the
-    order of the nodes would pick ``blocks.6``.
+    True when ``u`` and ``v`` are items of different numbers and the
+    items of the same numbers fit as well: the item of ``u``'s number
+    beside ``v`` takes as many keys from ``u``, or the item of ``v``'s
+    number beside ``u`` as many into ``v``, and neither exists without
+    fitting. Two equal blocks (``features.{5,6}`` against ``blocks.{5,6}``
+    of a list split keeping its numbers, or a list cut short against the
+    whole one): nothing but the order of the nodes would pick ``blocks.6``
+    for ``features.5``. A list spliced at an offset (``stages.0.blocks.0``
+    as a flat list's ``2`` after two stem items) has, at the other number,
+    an item of another kind: the numbers are not the evidence there.
     """
     if u == tree1.root or v == tree2.root:
         return False
@@ -328,10 +333,11 @@ def _namesake_item_fits(tree1, u, tree2, v):
         return False
     count = len(anchored_pairs(tree1, tree2, (u, v)))
     w = tree2.child(tree2.parent[v], label1)
-    if w is not None and len(anchored_pairs(tree1, tree2, (u, w))) >= count:
-        return True
     x = tree1.child(tree1.parent[u], label2)
-    return x is not None and len(anchored_pairs(tree1, tree2, (x, v))) >= count
+    fits_w = w is not None and len(anchored_pairs(tree1, tree2, (u, w))) >= count
+    fits_x = x is not None and len(anchored_pairs(tree1, tree2, (x, v))) >= count
+    # either namesake fits as well, and the other, where it exists, too
+    return (fits_w or fits_x) and (fits_w or w is None) and (fits_x or x is None)
 
 
 def _namesake_beside(tree1, u, tree2, v):
