@@ -214,8 +214,10 @@ def _signatures(dst_shapes, sep):
 def _parts(mapping, sep):
     """``(prefix, {label: pairs})``: the pairs of ``mapping`` by the child of
     the lowest module holding all their destinations (``prefix``, a list of
-    labels) that holds them; None when a destination lies in that module
-    itself or one child holds them all."""
+    labels) that holds them; None when there are fewer than two pairs, a
+    destination lies in that module itself or one child holds them all."""
+    if len(mapping) < 2:
+        return None
     paths = [d.split(sep) for d in mapping.values()]
     depth = 0
     while all(len(p) > depth + 1 and p[depth] == paths[0][depth] for p in paths):
@@ -273,8 +275,6 @@ def foreign_parts(mapping: Mapping[str, str], src_keys: Iterable[str], dst_keys:
         >>> foreign_parts(mapping, list(mapping), dst)
         {'fc.weight': 'other.fc.weight'}
     """
-    if len(mapping) < 2:
-        return {}
     found = _parts(mapping, sep)
     if found is None:
         return {}
@@ -337,8 +337,6 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
         >>> stray_parts(mapping, dst)
         {'classifier.weight': 'other.classifier.weight'}
     """
-    if len(mapping) < 2:
-        return {}
     found = _parts(mapping, sep)
     if found is None:
         return {}
