@@ -419,7 +419,8 @@ def _without_rivals(problem, mapping):
 def _blocks_kept_whole(problem, mapping):
     """
     The smaller part of a block split between two blocks of one list of
-    the model, the one it went to filled in part only
+    the model, the one it went to filled in part only while the block of
+    the larger part has empty places of its shapes
     (:func:`~torch_liberator.coincidence.split_items`).
     """
     return split_items(mapping, problem.src, problem.dst, problem.sep)
