@@ -11,6 +11,8 @@ wrong pair, where only shapes can tell (a missing pair is allowed there).
 Labels added by a transformation are fresh (upper case), as a new module
 name would be.
 """
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -1439,3 +1441,25 @@ def test_an_item_is_no_start_for_another_number_when_its_namesake_fits_as_well()
         return [(t1.child(f2, m), t2.child(b, m), 0) for m in ('a', 'b')]
     assert not start_is_supported(t1, t2, (f2, b3), pairs(b3))
     assert start_is_supported(t1, t2, (f2, b2), pairs(b2))
+
+
+@pytest.mark.parametrize('sort', [False, True])
+def test_a_named_module_renamed_to_one_of_equal_items_is_a_tie(sort):
+    # mutation fuzz seed 9719 (reduced, the corpus's 'resnet34 layer1.part.0->layer1.stage
+    # (item 2 a level down)'): a resnet34 whose layer1 is cut to its first block under
+    # `part` into one whose whole layer1 is `stage`, with block 2 a level down
+    # (`stage.2.blocks`); embedding renamed part -> stage.2 and 0 -> blocks, the only
+    # complete agreement, though stage.0 and stage.1 hold the same tensors: which
+    # block part.0 was, nothing says
+    tvm = requires('torchvision').models
+    shapes = {k: tuple(v.shape) for k, v in tvm.resnet34(weights=None).state_dict().items()}
+    src = {k.replace('layer1.0.', 'layer1.part.0.'): s for k, s in shapes.items()
+           if not k.startswith(('layer1.1.', 'layer1.2.'))}
+    dst = {re.sub(r'^layer1\.(\d)\.', lambda m: 'layer1.stage.' + m[1] + ('.blocks.' if m[1] == '2' else '.'), k): s
+           for k, s in shapes.items()}
+    if sort:
+        src = dict(sorted(src.items()))
+    result = associate(src, dst, association='embedding')
+    assert not any(k.startswith('layer1.') for k in result.mapping)
+    assert result.mapping['layer2.0.conv1.weight'] == 'layer2.0.conv1.weight'
+    assert 'layer1.stage.2.blocks.conv1.weight' in result.ambiguous['layer1.part.0.conv1.weight']

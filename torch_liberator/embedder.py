@@ -34,7 +34,10 @@ Algorithm:
        two lists of the same items, one named at least (``layer1.{0,1}``
        <-> ``res2.{0,1}``), in part: every item found its namesake and every
        pair below is of the same tensor (the positions are kept, and the
-       names below them agree). A lone
+       names below them agree). A named child renamed to one item of a
+       list ties with the list's other free items of the same shapes
+       (``part`` <-> ``stage.2`` beside equal ``stage.0``, ``stage.1``:
+       the number is chance). A lone
        module (tensors, no submodules) is renamed only to a lone module,
        only to a child of ``v``, only when one of the two labels is a
        number (``conv1`` <-> ``0``), and never below a skipped level: its
@@ -182,6 +185,7 @@ class Embedder:
         self.leaves2, self.inner2 = _module_index(tree2)
         self.memo = {}
         self.named_pairs1 = None  # (parent label, label) of the source's nodes
+        self.shape_runs = {}  # destination node -> shapes of its keys, in order
         self.shapes_known = (
             any(tree1.shape[n] is not None for n in tree1.keys_below(0))
             and any(tree2.shape[n] is not None for n in tree2.keys_below(0)))
@@ -317,6 +321,30 @@ class Embedder:
                                  for n in range(1, t1.num_nodes)}
         return (parent_label, t2.label[w]) not in self.named_pairs1
 
+    def _equal_items(self, d, claims):
+        """
+        The free items of ``d``'s list (``d`` numbered) other than ``d``
+        that hold tensors of ``d``'s shapes, in order: places as good as
+        ``d`` for a named module that only its shapes placed there.
+        """
+        t2 = self.tree2
+        parent = t2.parent[d]
+        if not t2.label[d].isdigit() or parent is None:
+            return []
+        run = self._shape_run(d)
+        return [e for e in self.inner2[parent]
+                if e != d and t2.label[e].isdigit() and claims.is_free(e)
+                and t2.num_keys_below(e) == len(run) and self._shape_run(e) == run]
+
+    def _shape_run(self, node):
+        """The shapes of the destination keys below ``node``, in order."""
+        run = self.shape_runs.get(node)
+        if run is None:
+            t2 = self.tree2
+            run = tuple(t2.shape[k] for k in t2.keys_below(node))
+            self.shape_runs[node] = run
+        return run
+
     def _positional(self, u, v):
         """
         True when ``u`` and ``v`` are items of the same number in lists of
@@ -451,6 +479,10 @@ class Embedder:
                     if t2.parent[d] != v:
                         s = (s[0], s[1], s[2], s[3] - 1)
                     cands.append((s, d))
+                    if not t1.label[c].isdigit():
+                        # a named module renamed to one of equal items:
+                        # its number is chance, the items tie
+                        cands.extend((s, e) for e in self._equal_items(d, claims))
             for s, d in cands:
                 heap.append((tuple(-x for x in s), order, d, c, s))
         heapq.heapify(heap)
