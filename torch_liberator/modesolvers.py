@@ -35,6 +35,7 @@ from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
     TOP_ANCHORS, find_anchors, isomorphism_mapping)
+from torch_liberator.swappednames import swapped_shoves
 
 __all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'solve_auto',
            'strict_pairs']
@@ -545,19 +546,31 @@ def _positions_checked(problem, mapping):
                               lists=problem.lists())
 
 
+@_leaving_out
+def _swaps_left_out(problem, mapping):
+    """
+    The shoves into a model module of the checkpoint part's names while an
+    empty model module holds the part's tensors exactly and an unused part
+    of the checkpoint the module's
+    (:func:`~torch_liberator.swappednames.swapped_shoves`: a name that
+    means two modules); for every mode, the exact ones included.
+    """
+    return swapped_shoves(mapping, problem.src, problem.dst, problem.sep)
+
+
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
 #: moved or cut in parts
 SOLVERS: Dict[str, Callable] = {
-    'strict': _positions_checked(strict_pairs),
-    'module-hack': _positions_checked(_module_hack_solver),
-    'prefix-hack': _positions_checked(_isomorphism_solver),
-    'isomorphism': _positions_checked(_into_other_networks(_beside_an_exact_run(
-        _rivals_beside_moved(_with_moved_parts(_isomorphism_solver))))),
-    'embedding': _positions_checked(_into_other_networks(_short_of_an_exact_run(
-        _without_rivals(_with_moved_parts(_embedding_solver))))),
-    'structure': _in_torch_spelling(_into_other_networks(_blocks_kept_whole(
-        _without_rivals(_structure_solver)))),
+    'strict': _swaps_left_out(_positions_checked(strict_pairs)),
+    'module-hack': _swaps_left_out(_positions_checked(_module_hack_solver)),
+    'prefix-hack': _swaps_left_out(_positions_checked(_isomorphism_solver)),
+    'isomorphism': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
+        _rivals_beside_moved(_with_moved_parts(_isomorphism_solver)))))),
+    'embedding': _swaps_left_out(_positions_checked(_into_other_networks(_short_of_an_exact_run(
+        _without_rivals(_with_moved_parts(_embedding_solver)))))),
+    'structure': _swaps_left_out(_in_torch_spelling(_into_other_networks(_blocks_kept_whole(
+        _without_rivals(_structure_solver))))),
 }
 
 

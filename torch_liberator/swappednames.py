@@ -1,0 +1,153 @@
+"""
+Shoves that a swap of names explains.
+
+A same-named pair of other sizes is shoved (a 1000-class head into a
+10-class one). But a name can move: a checkpoint whose ``layer3`` was saved
+as ``body2``, loaded into a model whose ``layer4`` is named ``body2``,
+would get ``layer3``'s tensors cropped into ``layer4`` by name, while the
+checkpoint's ``layer4`` fits the model's ``body2`` exactly and its
+``body2`` fits the model's empty ``layer3`` exactly (mutation fuzz seed
+13419). Such a swap is evidence that the shared name means two different
+modules: the shoved pairs are left out (:func:`swapped_shoves`). A shove
+with no exact fit on either side, or with one on one side only, stays.
+
+Example:
+    >>> from torch_liberator.swappednames import swapped_shoves
+    >>> src = {'a.w': (4, 2), 'body.w': (8, 4)}
+    >>> dst = {'a.w': (4, 2), 'body.w': (16, 8), 'mid.w': (8, 4)}
+    >>> src['c.w'] = (16, 8)  # the model's body, saved under another name
+    >>> mapping = {'a.w': 'a.w', 'body.w': 'body.w'}
+    >>> swapped_shoves(mapping, src, dst)
+    {'body.w': 'body.w'}
+    >>> del src['c.w']  # no exact fit for the model's body: a shove as published
+    >>> swapped_shoves(mapping, src, dst)
+    {}
+"""
+from bisect import bisect_left
+from collections import Counter
+from typing import Dict, Mapping, Optional, Sequence
+
+from torch_liberator.shapes import shape_relation
+
+__all__ = ['swapped_shoves']
+
+Shapes = Mapping[str, Optional[Sequence[int]]]
+
+
+def _is_scalar(shape):
+    """A tensor of one value (a BatchNorm's ``num_batches_tracked``): it
+    fits anywhere and says nothing about which module it belongs to."""
+    return shape is not None and all(size == 1 for size in shape)
+
+
+def _ancestors(key, sep):
+    """The node paths above ``key``, nearest first ('' is the root)."""
+    parts = key.split(sep)
+    return [sep.join(parts[:i]) for i in range(len(parts) - 1, -1, -1)]
+
+
+def _shoved_parts(mapping, src, dst, sep):
+    """
+    ``{(source node, destination node)}``: the highest node pairs whose
+    mapped tensors (scalars aside) are all shoved, each to the same path
+    below the other node, with nothing else mapped into the destination node.
+    """
+    shoved = {s for s, d in mapping.items()
+              if shape_relation(src[s], dst[d]) in ('same_rank', 'different_rank')}
+    if not shoved:
+        return set()
+    mapped, filled, shoved_below = Counter(), Counter(), Counter()
+    tops = {}
+    for s, d in mapping.items():
+        if _is_scalar(src[s]) and _is_scalar(dst[d]):
+            continue
+        for a in _ancestors(s, sep):
+            mapped[a] += 1
+        for b in _ancestors(d, sep):
+            filled[b] += 1
+        if s not in shoved:
+            continue
+        # the node pairs above the pair's common suffix of labels
+        s_parts, d_parts = s.split(sep), d.split(sep)
+        common = 0
+        while (common < min(len(s_parts), len(d_parts))
+               and s_parts[-1 - common] == d_parts[-1 - common]):
+            common += 1
+        pairs = [(sep.join(s_parts[:-j]), sep.join(d_parts[:-j])) for j in range(1, common + 1)]
+        for pair in pairs:
+            shoved_below[pair] += 1
+        tops[s] = pairs
+    found = set()
+    for s, pairs in tops.items():
+        valid = [(a, b) for a, b in pairs  # (a root has nothing beside it)
+                 if a and b and shoved_below[a, b] == mapped[a] == filled[b]]
+        if valid:
+            found.add(valid[-1])
+    return found
+
+
+class _Side:
+    """One side's keys, sorted for prefix ranges, and its free nodes
+    (none of whose keys is ``taken``) with their number of keys."""
+
+    def __init__(self, shapes, taken, sep):
+        self.shapes, self.sep = shapes, sep
+        self.sorted = sorted(shapes)
+        count, busy = Counter(), set()
+        for key in shapes:
+            for a in _ancestors(key, sep)[:-1]:  # the root is never free
+                count[a] += 1
+                if key in taken:
+                    busy.add(a)
+        self.free = {a: n for a, n in count.items() if a not in busy}
+
+    def signature(self, node):
+        """The keys below ``node`` relative to it, with their shapes, sorted."""
+        start = node + self.sep if node else ''
+        lo = bisect_left(self.sorted, start)
+        hi = bisect_left(self.sorted, start + '\U0010ffff', lo) if start else len(self.sorted)
+        return tuple(sorted((k[len(start):], None if self.shapes[k] is None else tuple(self.shapes[k]))
+                            for k in self.sorted[lo:hi]))
+
+    def has_exact_fit(self, signature, avoid):
+        """Whether a free node outside ``avoid`` holds exactly ``signature``."""
+        for node, n in self.free.items():
+            if (n == len(signature) and node != avoid and not node.startswith(avoid + self.sep)
+                    and self.signature(node) == signature):
+                return True
+        return False
+
+
+def swapped_shoves(mapping: Mapping[str, str], src_shapes: Shapes, dst_shapes: Shapes,
+                   sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of ``mapping`` that shove a part of the checkpoint into a
+    model module of its names (every tensor of the part shoved, to the same
+    path) while the model has an empty module holding exactly the part's
+    tensors and the checkpoint an unused module holding exactly the model
+    module's: the name was swapped, and the shoves are wrong.
+
+    Cost: nothing beyond one pass when no pair is shoved; otherwise
+    ``O(N * depth)`` for ``N`` keys, plus one signature per free module of
+    a shoved part's size.
+
+    Example:
+        >>> from torch_liberator.swappednames import swapped_shoves
+        >>> src = {'stem.w': (8, 3), 'body2.0.w': (16, 8), 'layer4.0.w': (32, 16)}
+        >>> dst = {'stem.w': (8, 3), 'layer3.0.w': (16, 8), 'body2.0.w': (32, 16)}
+        >>> swapped_shoves({'stem.w': 'stem.w', 'body2.0.w': 'body2.0.w'}, src, dst)
+        {'body2.0.w': 'body2.0.w'}
+    """
+    parts = _shoved_parts(mapping, src_shapes, dst_shapes, sep)
+    if not parts:
+        return {}
+    source = _Side(src_shapes, set(mapping), sep)
+    model = _Side(dst_shapes, set(mapping.values()), sep)
+    out = {}
+    for a, b in sorted(parts):
+        if not (model.has_exact_fit(source.signature(a), b)
+                and source.has_exact_fit(model.signature(b), a)):
+            continue
+        below = a + sep if a else ''
+        out.update((s, d) for s, d in mapping.items() if s.startswith(below))
+    return {s: out[s] for s in mapping if s in out}
