@@ -39,12 +39,16 @@ ViT block's MLP given to the next block, its own a level deeper (seed
 made embedding skip their level and place them one module at a time (seed
 12178), an item of a list started at another number while its namesake
 item fits as well (seeds 11416, 12302, 12561, 12867: equal blocks of a
-list split keeping its numbers, in the name modes). Seeds 9720-13099
-found nothing else but adversarial names (seeds 11587, 12068, 12814: the
-checkpoint holds the model's exact key on another network's tensor, which
-the strict modes shove as published; 12097, 12523: a list cut in parts,
-one named like the list itself, ``blocks.blocks.0``) and a head by name
-into another network where structure found nothing else (seed 12659).
+list split keeping its numbers, in the name modes), a head by name into
+another network where structure found nothing else, and that network's
+stem granted by order before its rival's in embedding (seeds 12659,
+13322), a name swapped between two stages, the checkpoint's ``layer3``
+saved as ``body2`` and the model's ``layer4`` named ``body2`` (seed 13419:
+30 shoves in the name modes). Seeds 9720-13599 found nothing else but
+adversarial names (seeds 11587, 12068, 12814: the checkpoint holds the
+model's exact key on another network's tensor, which the strict modes
+shove as published; 12097, 12523: a list cut in parts, one named like the
+list itself, ``blocks.blocks.0``).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -1463,3 +1463,23 @@ def test_a_named_module_renamed_to_one_of_equal_items_is_a_tie(sort):
     assert not any(k.startswith('layer1.') for k in result.mapping)
     assert result.mapping['layer2.0.conv1.weight'] == 'layer2.0.conv1.weight'
     assert 'layer1.stage.2.blocks.conv1.weight' in result.ambiguous['layer1.part.0.conv1.weight']
+
+
+def test_namesakes_below_two_missing_levels_compete_on_equal_terms():
+    # mutation fuzz seed 13322 (reduced): a resnet50 (model.*) beside a headless
+    # resnext50 (trunk.*) in the checkpoint, into a resnext50 whose conv1 is a
+    # level down. Both levels are missing in the model, so their children
+    # compete below its root: the resnet50's bn1 explained the model's bn1 whole
+    # and was granted it before the resnext50's could compete (the first of two
+    # equal places by order); the rival filter then left out all but one pair
+    tvm = requires('torchvision').models
+    resnet = {k: tuple(v.shape) for k, v in tvm.resnet50(weights=None).state_dict().items()}
+    resnext = {k: tuple(v.shape) for k, v in tvm.resnext50_32x4d(weights=None).state_dict().items()}
+    src = {**{'model.' + k: s for k, s in resnet.items()},
+           **{'trunk.' + k: s for k, s in resnext.items() if not k.startswith('fc.')}}
+    dst = {k.replace('conv1.', 'conv1.extractor.', 1) if k.startswith('conv1.') else k: s
+           for k, s in resnext.items()}
+    result = associate(src, dst, association='embedding')
+    assert not [s for s in result.mapping if s.startswith('model.')]
+    assert result.mapping['trunk.layer1.0.conv2.weight'] == 'layer1.0.conv2.weight'
+    assert len(result.mapping) >= 312

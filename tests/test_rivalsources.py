@@ -9,7 +9,7 @@ mobilenet_v2's beside the b0 as ``nn.Sequential(*children)``).
 import pytest
 
 from torch_liberator.association import associate
-from torch_liberator.rivalsources import rival_pairs, rival_places
+from torch_liberator.rivalsources import lone_namesakes, rival_pairs, rival_places
 
 
 def _net(width, prefix='', head=True):
@@ -183,3 +183,40 @@ def test_a_head_from_another_network_beside_the_headless_one_is_left_out(mode):
     result = associate(src, dst, association=mode)
     assert 'extractor.classifier.1.weight' not in result.mapping
     assert all(k.startswith('model.') for k in result.mapping)
+
+
+def _torchvision_shapes(name, prefix=''):
+    from conftest import requires
+    model = getattr(requires('torchvision').models, name)(weights=None)
+    return {prefix + k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def test_a_head_by_its_name_alone_is_left_out_when_its_network_fits_nothing():
+    # mutation fuzz seed 13322: a resnet50 beside a headless resnext50 in the
+    # checkpoint, into a resnext50 whose conv1 is a level down; structure found
+    # nothing of the networks and paired the resnet50's fc with the
+    # resnext50's by name and shape (seed 12659: the same with the resnet50
+    # in the model)
+    resnext = _torchvision_shapes('resnext50_32x4d')
+    src = {**_torchvision_shapes('resnet50', 'model.'),
+           **{'trunk.' + k: s for k, s in resnext.items() if not k.startswith('fc.')}}
+    dst = {k.replace('conv1.', 'conv1.extractor.', 1) if k.startswith('conv1.') else k: s
+           for k, s in resnext.items()}
+    result = associate(src, dst, association='structure')
+    assert not [(s, d) for s, d in result.mapping.items() if s.startswith('model.')]
+
+
+def test_lone_namesakes_needs_another_network_that_fitted_nothing():
+    src = {f'net.layer{i}.conv.{t}': (8,) for i in range(4) for t in ('weight', 'bias')}
+    src.update({'net.fc.weight': (5, 8), 'net.fc.bias': (5,)})
+    dst = {k[4:]: (16,) if 'conv' in k else s for k, s in src.items()}
+    head = {'net.fc.weight': 'fc.weight', 'net.fc.bias': 'fc.bias'}
+    assert lone_namesakes(head, src, dst) == head
+    # one block of the network went to its namesake: the head is its head
+    assert lone_namesakes({**head, 'net.layer3.conv.weight': 'layer3.conv.weight'}, src, dst) == {}
+    # ... or elsewhere (renamed): the network fitted, and the head with it
+    assert lone_namesakes({**head, 'net.layer3.conv.weight': 'layer0.conv.weight'}, src, dst) == {}
+    # a part bigger than a quarter of the rest is no lone head
+    assert lone_namesakes(head, dict(list(src.items())[2:]), dst) == {}
+    # the rest of the same shapes: the same network, only not placed
+    assert lone_namesakes(head, src, {k[4:]: s for k, s in src.items()}) == {}

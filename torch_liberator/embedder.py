@@ -82,6 +82,7 @@ Example:
 """
 import heapq
 from bisect import bisect_right, insort
+from collections import Counter
 
 from torch_liberator.keytree import pair_tier
 from torch_liberator.subtree_isomorphism import list_items
@@ -374,8 +375,10 @@ class Embedder:
             for i in range(4):
                 total[i] += s[i]
 
-        # 1. same label directly below v, when it explains everything
+        # 1. same label directly below v, when it explains everything and
+        # no other source of that label (below another skipped level) wants it
         pending = []
+        labels = Counter(t1.label[c] for c in sources) if skipped else {}
         for c in sources:
             d = t2.child(v, t1.label[c])
             if d is not None and (not t2.children[d] or not claims.is_free(d)):
@@ -385,7 +388,7 @@ class Embedder:
                 continue
             s = self.score(c, d)
             s = (s[0], s[1], s[2] + 1, s[3])
-            if s[0] == t1.num_keys_below(c):
+            if s[0] == t1.num_keys_below(c) and labels.get(t1.label[c], 1) == 1:
                 grant(c, d, s)
             else:
                 pending.append((c, [(s, d)] if s[0] or s[1] else []))

@@ -30,7 +30,8 @@ from torch_liberator.listpositions import list_positions, positions_disagree
 from torch_liberator.modulefit import module_spans, run_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
-from torch_liberator.rivalsources import foreign_parts, rival_pairs, rival_places, stray_parts
+from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, rival_pairs, rival_places,
+                                         stray_parts)
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
@@ -408,11 +409,15 @@ def _without_rivals(problem, mapping):
     of the checkpoint into another network of its names than the one its
     bulk went to (:func:`~torch_liberator.rivalsources.rival_places`), or
     beside it while the bulk's module has an empty place for it
-    (:func:`~torch_liberator.rivalsources.stray_parts`).
+    (:func:`~torch_liberator.rivalsources.stray_parts`), or that fill a small
+    part of the model by its name alone while the rest of its network,
+    named like the model's and of other shapes, fitted nothing
+    (:func:`~torch_liberator.rivalsources.lone_namesakes`).
     """
     rivals = set(rival_pairs(mapping, problem.src, problem.sep))
     rivals.update(rival_places(mapping, problem.dst, problem.sep))
     rivals.update(stray_parts(mapping, problem.dst, problem.sep))
+    rivals.update(lone_namesakes(mapping, problem.src, problem.dst, problem.sep))
     return rivals
 
 

@@ -38,10 +38,13 @@ Example:
     ...             ['stage.conv.weight', 'head.fc.weight'])
     {}
 """
+from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, Mapping
 
-__all__ = ['foreign_parts', 'rival_pairs', 'rival_places', 'stray_parts']
+from torch_liberator.shapes import shape_relation
+
+__all__ = ['foreign_parts', 'lone_namesakes', 'rival_pairs', 'rival_places', 'stray_parts']
 
 
 def _feeder(src_module, dst_module, sep):
@@ -365,3 +368,67 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
         if fits * 2 > len(pairs):
             stray.update(pairs)
     return {s: d for s, d in mapping.items() if s in stray}
+
+
+def lone_namesakes(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Mapping,
+                   sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of ``mapping`` that fill a small part of a destination module
+    ``N`` from a source module ``X`` (the nodes above the longest common
+    suffix of the two keys) by its name alone while the rest of ``X`` is
+    another network of ``N``'s names: ``X`` and ``N`` share other named
+    children, at least four times the part's tensors in ``X``, none of
+    which went anywhere, and a quarter of their tensors at least have
+    other shapes than their namesakes below ``N``. Its head (``fc``) fits
+    by name and shape, and that is all (mutation fuzz seeds 12659, 13322:
+    a resnet50's ``fc`` into a resnext50's while a resnext50 beside the
+    resnet50 in the checkpoint, or in the model, took nothing in
+    ``structure``). When the rest has the same shapes, it is the same
+    network, only not placed (its order lost with the keys sorted), and the
+    part stays.
+
+    Example:
+        >>> from torch_liberator.rivalsources import lone_namesakes
+        >>> src = {f'net.layer{i}.conv.weight': (8, 8) for i in range(4)}
+        >>> src['net.fc.weight'] = (5, 8)
+        >>> dst = {f'layer{i}.conv.weight': (16, 8) for i in range(4)}
+        >>> dst['fc.weight'] = (5, 8)
+        >>> lone_namesakes({'net.fc.weight': 'fc.weight'}, src, dst)
+        {'net.fc.weight': 'fc.weight'}
+        >>> same = {k: (8, 8) if 'conv' in k else v for k, v in dst.items()}
+        >>> lone_namesakes({'net.fc.weight': 'fc.weight'}, src, same)
+        {}
+    """
+    groups = _groups(mapping, sep)
+    if not groups:
+        return {}
+    src_keys, dst_keys = sorted(src_shapes), sorted(dst_shapes)
+
+    def below(keys, node):
+        """``{child label: keys below it}`` of ``node`` ('' the root)."""
+        start = node + sep if node else ''
+        found = {}
+        for key in keys[bisect_left(keys, start):]:
+            if not key.startswith(start):
+                break
+            label, _, rest = key[len(start):].partition(sep)
+            if rest:  # a tensor of the module itself is no child
+                found.setdefault(label, []).append(key)
+        return found
+
+    lone = {}
+    for (x, n), (pairs, labels) in groups.items():
+        x_children, n_children = below(src_keys, x), below(dst_keys, n)
+        shared = {c for c in x_children.keys() & n_children.keys()
+                  if not c.isdigit() and c not in labels}
+        held = [k for c in shared for k in x_children[c]]
+        if not held or len(held) < 4 * len(pairs) or any(k in mapping for k in held):
+            continue
+        x_start, n_start = (x + sep if x else ''), (n + sep if n else '')
+        namesakes = [(k, n_start + k[len(x_start):]) for k in held]
+        namesakes = [(k, d) for k, d in namesakes if d in dst_shapes]
+        other = sum(shape_relation(src_shapes[k], dst_shapes[d]) not in ('equal', 'units')
+                    for k, d in namesakes)
+        if namesakes and 4 * other >= len(namesakes):
+            lone.update(pairs)
+    return {s: d for s, d in mapping.items() if s in lone}
