@@ -77,3 +77,54 @@ def test_a_renamed_sibling_that_can_pair_keeps_the_anchor():
     pairs = {(sides.src.path[i], sides.dst.path[j])
              for i, j in name_partners(sides.src, sides.dst, sides.inner)}
     assert pairs == {('body.branch1.bn', 'inc4.body.branch1.bn')}
+
+
+def _net(prefix, width, head=True):
+    """A small network: a stem, two stages of one block, a head."""
+    keys = {'conv1.weight': (8, 3, 3, 3), 'bn1.weight': (8,), 'bn1.bias': (8,)}
+    for s in (1, 2):
+        keys.update({f'layer{s}.0.conv1.weight': (width, 8, 1, 1), f'layer{s}.0.bn1.weight': (width,),
+                     f'layer{s}.0.conv2.weight': (8, width, 1, 1), f'layer{s}.0.bn2.weight': (8,)})
+    if head:
+        keys.update({'fc.weight': (10, 8), 'fc.bias': (10,)})
+    return {prefix + k: v for k, v in keys.items()}
+
+
+@pytest.mark.parametrize('side', ['checkpoint', 'model'])
+def test_a_name_unique_only_because_a_copy_lacks_it_is_no_anchor(side):
+    # mutation fuzz seeds 14133, 14940: a whole wide_resnet50_2 (net.*) beside a
+    # headless resnet50 (model.*) in the checkpoint, into a resnet50: `fc` is
+    # the wide network's alone, and as an anchor it held the alignment to
+    # the wide network ahead of it (109 tensors wrong in structure)
+    wide, own = _net('net.', 16), _net('model.', 4, head=False)
+    src, dst = {**wide, **own}, _net('', 4)
+    if side == 'model':
+        src, dst = _net('', 16), {**_net('a.', 16, head=False), **_net('b.', 4)}
+    sides = StructureSides(src, dst)
+    partners = [(sides.src.path[i], sides.dst.path[j])
+                for i, j in name_partners(sides.src, sides.dst, sides.inner)]
+    assert not [p for p in partners if p[0].endswith('fc')]
+
+
+def test_a_headless_network_beside_a_whole_wider_one_goes_to_its_own_place():
+    # the seeds above, whole: the anchor gone, the resnet50 run aligns
+    from conftest import requires
+    tvm = requires('torchvision').models
+    wide = {k: tuple(v.shape) for k, v in tvm.wide_resnet50_2(weights=None).state_dict().items()}
+    own = {k: tuple(v.shape) for k, v in tvm.resnet50(weights=None).state_dict().items()}
+    src = {**{'net.' + k: s for k, s in wide.items()},
+           **{'model.' + k: s for k, s in own.items() if not k.startswith('fc.')}}
+    mapping = associate(src, own, association='structure').mapping
+    assert not [s for s in mapping if s.startswith('net.')]
+    assert mapping['model.layer2.0.conv2.weight'] == 'layer2.0.conv2.weight'
+    assert len(mapping) >= 300
+
+
+def test_a_split_checkpoint_keeps_its_head_anchor():
+    # head.fc is unique because the head was saved apart, not because a
+    # copy of the network lacks it
+    src = {**_net('backbone.', 4, head=False), 'head.fc.weight': (10, 8), 'head.fc.bias': (10,)}
+    sides = StructureSides(src, _net('', 4))
+    partners = [(sides.src.path[i], sides.dst.path[j])
+                for i, j in name_partners(sides.src, sides.dst, sides.inner)]
+    assert ('head.fc', 'fc') in partners

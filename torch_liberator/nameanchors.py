@@ -12,7 +12,9 @@ is the other's partner, their tensors can pair, and so can those of every
 sibling with a namesake beside the partner (a resnet34 block's ``bn1`` is
 not the ``bn1`` of a resnet50 block, whose ``conv1`` has another shape), and
 no position in the shared suffix numbers two lists of different items (a
-VGG11's ``features.0`` is not a VGG16's).
+VGG11's ``features.0`` is not a VGG16's), and the suffix is not unique only
+because a copy of its network beside it lacks it (a wide_resnet50_2's ``fc``
+beside a headless resnet50).
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -131,6 +133,7 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     src_cache, dst_cache = {}, {}
     siblings, dst_siblings = _children_of(src), _children_of(dst)
     items = (_list_items(src), _list_items(dst), {})
+    rivals = _Rivals(src, dst)
     out = []
     for i in range(len(src)):
         j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
@@ -145,8 +148,60 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if _lists_differ(src.comps[i], dst.comps[j], items):
             continue
+        if rivals.copy_lacks(i, j):
+            continue
         out.append((i, j))
     return out
+
+
+class _Rivals:
+    """
+    Whether a name anchor's suffix is unique only because a copy of its
+    network lacks it: the module above the shared suffix, on either side,
+    has a sibling holding every other named child it has (two or more) and
+    not the anchor's (a whole wide_resnet50_2 beside a headless resnet50 of the
+    same names, whose ``fc`` is the wide one's alone, mutation fuzz seed
+    14940): the name says which network has a head, not that the model's
+    head is that network's.
+    """
+
+    def __init__(self, src, dst):
+        self.sides = (src, dst)
+        self.children = [None, None]  # per side: module path -> its child labels
+
+    def _children(self, at):
+        if self.children[at] is None:
+            found = {}
+            for comps in self.sides[at].comps:
+                for k in range(len(comps)):
+                    found.setdefault(comps[:k], set()).add(comps[k])
+            self.children[at] = found
+        return self.children[at]
+
+    def _lacks(self, at, comps, shared):
+        above = comps[:len(comps) - shared]
+        if not above:
+            return False
+        children = self._children(at)
+        parent, own = above[:-1], children[above]
+        label = comps[len(above)]
+        rest = {c for c in own - {label} if is_word(c)}
+        if len(rest) < 2:
+            return False  # (the items of lists are no names: lists cut share them)
+        for sibling in children[parent] - {above[-1]}:
+            theirs = children.get(parent + (sibling,), set())
+            if rest <= theirs and label not in theirs:
+                return True
+        return False
+
+    def copy_lacks(self, i, j):
+        """For the anchor ``(i, j)``: see the class docstring."""
+        src, dst = self.sides
+        a, b = src.comps[i], dst.comps[j]
+        shared = 0
+        while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+            shared += 1
+        return self._lacks(0, a, shared) or self._lacks(1, b, shared)
 
 
 def _list_items(side):
