@@ -44,11 +44,18 @@ another network where structure found nothing else, and that network's
 stem granted by order before its rival's in embedding (seeds 12659,
 13322), a name swapped between two stages, the checkpoint's ``layer3``
 saved as ``body2`` and the model's ``layer4`` named ``body2`` (seed 13419:
-30 shoves in the name modes). Seeds 9720-13599 found nothing else but
+30 shoves in the name modes), a resnet18 saved under the name of the
+model's wrapper, lending a resnext50 its stem and head (seed 13978: name
+modes), a wide_resnet50_2's ``fc`` taken as a name anchor though only the
+headless resnet50 beside it lacked one (seeds 14133, 14940: structure
+aligned the wide network, 109 wrong). Seeds 9720-15199 found nothing else but
 adversarial names (seeds 11587, 12068, 12814: the checkpoint holds the
 model's exact key on another network's tensor, which the strict modes
 shove as published; 12097, 12523: a list cut in parts, one named like the
-list itself, ``blocks.blocks.0``).
+list itself, ``blocks.blocks.0``; 14384: the model's exact key
+``stage.classifier.weight`` on another network's head) and a head by its
+unique shape alone into another network of the model, keys sorted, where
+structure placed nothing else (seed 14339).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -376,7 +376,8 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
     assert verify_truth(_case(name)) <= 1e-4
 
 
-@pytest.mark.parametrize('seed', [2241, 3154, 10681, 10981, 11346, 11416, 11418, 12178, 13322, 13419])
+@pytest.mark.parametrize('seed', [2241, 3154, 10681, 10981, 11346, 11416, 11418, 12178, 13322, 13419,
+                                  13978, 14940])
 def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # benchmarks/fuzz_real.py: 2241 put a resnet18 checkpoint into a wider
     # resnet under 'module.' (auto took module-hack's 120 shoves); 3154 paired
@@ -394,7 +395,11 @@ def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # resnet50's fc with a resnext50's beside the other network (structure;
     # 12659 the same with the resnet50 in the model) and took the resnet50's
     # stem for the resnext50's (embedding); 13419 shoved the checkpoint's
-    # layer3, saved as body2, into the model's layer4 named body2 (name modes)
+    # layer3, saved as body2, into the model's layer4 named body2 (name modes);
+    # 13978 gave a resnext50 a resnet18's stem and head, saved under the name
+    # of the model's wrapper (prefix-hack, isomorphism); 14940 aligned a
+    # resnet50 with a wide_resnet50_2 beside its own headless copy, held by
+    # the wide network's fc as a name anchor (structure, 109 wrong)
     import fuzz_real
     *_, case = fuzz_real.make_case(seed)
     for mode in fuzz_real.MODES:

@@ -220,3 +220,17 @@ def test_lone_namesakes_needs_another_network_that_fitted_nothing():
     assert lone_namesakes(head, dict(list(src.items())[2:]), dst) == {}
     # the rest of the same shapes: the same network, only not placed
     assert lone_namesakes(head, src, {k[4:]: s for k, s in src.items()}) == {}
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'isomorphism', 'auto'])
+def test_a_network_saved_under_the_name_of_the_model_s_wrapper_lends_it_nothing(mode):
+    # mutation fuzz seed 13978 (reduced): a resnet18 saved as `stage` beside a
+    # resnext50 (`core`) in the checkpoint, into a resnext50 wrapped as
+    # `stem.stage`: the name modes gave the resnext50 the resnet18's stem by
+    # name and shape and shoved its fc (8 wrong), though none of the
+    # resnet18's stages fits the resnext50's
+    resnext = _torchvision_shapes('resnext50_32x4d')
+    src = {**_torchvision_shapes('resnet18', 'stage.'), **{'core.' + k: s for k, s in resnext.items()}}
+    dst = {'stem.stage.' + k: s for k, s in resnext.items()}
+    result = associate(src, dst, association=mode)
+    assert not [s for s in result.mapping if s.startswith('stage.')]

@@ -409,16 +409,25 @@ def _without_rivals(problem, mapping):
     of the checkpoint into another network of its names than the one its
     bulk went to (:func:`~torch_liberator.rivalsources.rival_places`), or
     beside it while the bulk's module has an empty place for it
-    (:func:`~torch_liberator.rivalsources.stray_parts`), or that fill a small
-    part of the model by its name alone while the rest of its network,
-    named like the model's and of other shapes, fitted nothing
-    (:func:`~torch_liberator.rivalsources.lone_namesakes`).
+    (:func:`~torch_liberator.rivalsources.stray_parts`).
     """
     rivals = set(rival_pairs(mapping, problem.src, problem.sep))
     rivals.update(rival_places(mapping, problem.dst, problem.sep))
     rivals.update(stray_parts(mapping, problem.dst, problem.sep))
-    rivals.update(lone_namesakes(mapping, problem.src, problem.dst, problem.sep))
     return rivals
+
+
+@_leaving_out
+def _by_name_alone(problem, mapping):
+    """
+    The pairs that fill a small part of a model module by its name alone
+    while the rest of its network, named like the module's and of other
+    shapes there, went nowhere
+    (:func:`~torch_liberator.rivalsources.lone_namesakes`: a resnet50's
+    ``fc`` into a resnext50's; a resnet18's stem and head, saved under the
+    name of the model's wrapper, into a resnext50's).
+    """
+    return set(lone_namesakes(mapping, problem.src, problem.dst, problem.sep))
 
 
 @_leaving_out
@@ -569,13 +578,13 @@ def _swaps_left_out(problem, mapping):
 SOLVERS: Dict[str, Callable] = {
     'strict': _swaps_left_out(_positions_checked(strict_pairs)),
     'module-hack': _swaps_left_out(_positions_checked(_module_hack_solver)),
-    'prefix-hack': _swaps_left_out(_positions_checked(_isomorphism_solver)),
+    'prefix-hack': _swaps_left_out(_positions_checked(_by_name_alone(_isomorphism_solver))),
     'isomorphism': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
-        _rivals_beside_moved(_with_moved_parts(_isomorphism_solver)))))),
+        _rivals_beside_moved(_by_name_alone(_with_moved_parts(_isomorphism_solver))))))),
     'embedding': _swaps_left_out(_positions_checked(_into_other_networks(_short_of_an_exact_run(
-        _without_rivals(_with_moved_parts(_embedding_solver)))))),
+        _without_rivals(_by_name_alone(_with_moved_parts(_embedding_solver))))))),
     'structure': _swaps_left_out(_in_torch_spelling(_into_other_networks(_blocks_kept_whole(
-        _without_rivals(_structure_solver))))),
+        _without_rivals(_by_name_alone(_structure_solver)))))),
 }
 
 

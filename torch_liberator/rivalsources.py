@@ -418,6 +418,14 @@ def lone_namesakes(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: 
 
     lone = {}
     for (x, n), (pairs, labels) in groups.items():
+        while len(labels) == 1 and all(s.count(sep) > (x.count(sep) + 1 if x else 0) + 1
+                                       for s in pairs):
+            # all the pairs below one child, a module: it is the part's network
+            # (a checkpoint's `stage.*` into the model's `stem.stage.*`)
+            label = labels.pop()
+            x, n = (x + sep + label if x else label), (n + sep + label if n else label)
+            depth = x.count(sep) + 1
+            labels = {s.split(sep)[depth] for s in pairs}
         x_children, n_children = below(src_keys, x), below(dst_keys, n)
         shared = {c for c in x_children.keys() & n_children.keys()
                   if not c.isdigit() and c not in labels}
