@@ -44,11 +44,13 @@ another network where structure found nothing else, and that network's
 stem granted by order before its rival's in embedding (seeds 12659,
 13322), a name swapped between two stages, the checkpoint's ``layer3``
 saved as ``body2`` and the model's ``layer4`` named ``body2`` (seed 13419:
-30 shoves in the name modes), a resnet18 saved under the name of the
+30 shoves in the name modes; seed 15300, the same one module deep: a
+flattened ConvNeXt's classifier norm as ``features.2.0``, the model's
+downsampling norm of that key), a resnet18 saved under the name of the
 model's wrapper, lending a resnext50 its stem and head (seed 13978: name
 modes), a wide_resnet50_2's ``fc`` taken as a name anchor though only the
 headless resnet50 beside it lacked one (seeds 14133, 14940: structure
-aligned the wide network, 109 wrong). Seeds 9720-15199 found nothing else but
+aligned the wide network, 109 wrong). Seeds 9720-15399 found nothing else but
 adversarial names (seeds 11587, 12068, 12814: the checkpoint holds the
 model's exact key on another network's tensor, which the strict modes
 shove as published; 12097, 12523: a list cut in parts, one named like the

@@ -377,7 +377,7 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
 
 
 @pytest.mark.parametrize('seed', [2241, 3154, 10681, 10981, 11346, 11416, 11418, 12178, 13322, 13419,
-                                  13978, 14940])
+                                  13978, 14940, 15300])
 def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # benchmarks/fuzz_real.py: 2241 put a resnet18 checkpoint into a wider
     # resnet under 'module.' (auto took module-hack's 120 shoves); 3154 paired
@@ -399,7 +399,9 @@ def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # 13978 gave a resnext50 a resnet18's stem and head, saved under the name
     # of the model's wrapper (prefix-hack, isomorphism); 14940 aligned a
     # resnet50 with a wide_resnet50_2 beside its own headless copy, held by
-    # the wide network's fc as a name anchor (structure, 109 wrong)
+    # the wide network's fc as a name anchor (structure, 109 wrong); 15300
+    # shoved a flattened ConvNeXt's classifier norm, `features.2.0` there, into
+    # the model's downsampling norm of that key (strict, module-hack)
     import fuzz_real
     *_, case = fuzz_real.make_case(seed)
     for mode in fuzz_real.MODES:

@@ -55,3 +55,20 @@ def test_a_module_of_shoves_beside_a_copy_is_judged_alone():
     mapping = {'b.w': 'b.w', 'b.n': 'b.n'}
     assert swapped_shoves(mapping, src, dst) == mapping
     assert swapped_shoves({'b.w': 'b.w'}, src, {'b.w': (8,), 'y.w': (4,)}) == {}
+
+
+def test_a_swap_is_sought_at_the_module_before_the_levels_above_it():
+    # mutation fuzz seed 15300 (reduced): a ConvNeXt flattened under `features`
+    # in the checkpoint, so its classifier is `features.2` there, while the
+    # model's `features.2` is a downsampling stage; their first norms share
+    # the key `features.2.0.weight`. Everything mapped below `features` is that
+    # one shove, so the level above is no part to compare: the norm is
+    norm = lambda p, c: {p + '.weight': (c,), p + '.bias': (c,)}
+    src = {**norm('features.0.2.0', 192), 'features.0.2.1.weight': (384, 192, 2, 2),
+           **norm('features.2.0', 768), 'features.2.2.weight': (1000, 768)}
+    dst = {**norm('features.2.0', 192), 'features.2.1.weight': (384, 192, 2, 2),
+           **norm('classifier.0', 768), 'classifier.2.weight': (1000, 768)}
+    mapping = {'features.2.0.weight': 'features.2.0.weight', 'features.2.0.bias': 'features.2.0.bias'}
+    assert swapped_shoves(mapping, src, dst) == mapping
+    for mode in ('strict', 'module-hack'):
+        assert associate(src, dst, association=mode).mapping == {}, mode

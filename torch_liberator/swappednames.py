@@ -48,14 +48,15 @@ def _ancestors(key, sep):
 
 def _shoved_parts(mapping, src, dst, sep):
     """
-    ``{(source node, destination node)}``: the highest node pairs whose
-    mapped tensors (scalars aside) are all shoved, each to the same path
-    below the other node, with nothing else mapped into the destination node.
+    ``[[(source node, destination node), ...], ...]``: for each shoved pair,
+    the node pairs above it, lowest first, whose mapped tensors (scalars
+    aside) are all shoved, each to the same path below the other node,
+    with nothing else mapped into the destination node.
     """
     shoved = {s for s, d in mapping.items()
               if shape_relation(src[s], dst[d]) in ('same_rank', 'different_rank')}
     if not shoved:
-        return set()
+        return []
     mapped, filled, shoved_below = Counter(), Counter(), Counter()
     tops = {}
     for s, d in mapping.items():
@@ -77,13 +78,9 @@ def _shoved_parts(mapping, src, dst, sep):
         for pair in pairs:
             shoved_below[pair] += 1
         tops[s] = pairs
-    found = set()
-    for s, pairs in tops.items():
-        valid = [(a, b) for a, b in pairs  # (a root has nothing beside it)
-                 if a and b and shoved_below[a, b] == mapped[a] == filled[b]]
-        if valid:
-            found.add(valid[-1])
-    return found
+    return [[(a, b) for a, b in pairs  # (a root has nothing beside it)
+             if a and b and shoved_below[a, b] == mapped[a] == filled[b]]
+            for pairs in tops.values()]
 
 
 class _Side:
@@ -127,9 +124,14 @@ def swapped_shoves(mapping: Mapping[str, str], src_shapes: Shapes, dst_shapes: S
     tensors and the checkpoint an unused module holding exactly the model
     module's: the name was swapped, and the shoves are wrong.
 
+    The swap is sought at the shoved module first, then at each level above
+    it whose mapped tensors are all shoved to the same paths: a checkpoint's
+    ``features.2.0`` (a classifier's norm, in a flattened ConvNeXt) against
+    the model's ``features.2.0`` (a downsampling norm) swaps as one module.
+
     Cost: nothing beyond one pass when no pair is shoved; otherwise
     ``O(N * depth)`` for ``N`` keys, plus one signature per free module of
-    a shoved part's size.
+    a shoved part's size, per level tried.
 
     Example:
         >>> from torch_liberator.swappednames import swapped_shoves
@@ -138,16 +140,19 @@ def swapped_shoves(mapping: Mapping[str, str], src_shapes: Shapes, dst_shapes: S
         >>> swapped_shoves({'stem.w': 'stem.w', 'body2.0.w': 'body2.0.w'}, src, dst)
         {'body2.0.w': 'body2.0.w'}
     """
-    parts = _shoved_parts(mapping, src_shapes, dst_shapes, sep)
-    if not parts:
+    levels = [found for found in _shoved_parts(mapping, src_shapes, dst_shapes, sep) if found]
+    if not levels:
         return {}
     source = _Side(src_shapes, set(mapping), sep)
     model = _Side(dst_shapes, set(mapping.values()), sep)
-    out = {}
-    for a, b in sorted(parts):
-        if not (model.has_exact_fit(source.signature(a), b)
-                and source.has_exact_fit(model.signature(b), a)):
-            continue
-        below = a + sep if a else ''
-        out.update((s, d) for s, d in mapping.items() if s.startswith(below))
-    return {s: out[s] for s in mapping if s in out}
+    swapped, seen = set(), {}
+    for found in levels:
+        for a, b in found:  # the module first, then the levels above it
+            if (a, b) not in seen:
+                seen[a, b] = (model.has_exact_fit(source.signature(a), b)
+                              and source.has_exact_fit(model.signature(b), a))
+            if seen[a, b]:
+                swapped.add(a)
+                break
+    return {s: d for s, d in mapping.items()
+            if any(a in swapped for a in _ancestors(s, sep))}
