@@ -399,9 +399,10 @@ def lone_namesakes(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: 
         >>> lone_namesakes({'net.fc.weight': 'fc.weight'}, src, same)
         {}
     """
-    groups = _groups(mapping, sep)
-    if not groups:
+    unused = len(src_shapes) - len(mapping)  # the rest of a lone part's network is among these
+    if unused < 4:
         return {}
+    groups = _groups(mapping, sep)
     src_keys, dst_keys = sorted(src_shapes), sorted(dst_shapes)
 
     def below(keys, node):
@@ -418,6 +419,8 @@ def lone_namesakes(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: 
 
     lone = {}
     for (x, n), (pairs, labels) in groups.items():
+        if unused < 4 * len(pairs):
+            continue
         while len(labels) == 1 and all(s.count(sep) > (x.count(sep) + 1 if x else 0) + 1
                                        for s in pairs):
             # all the pairs below one child, a module: it is the part's network
