@@ -26,7 +26,10 @@ into a mobilenet_v2's ``classifier.1``, seed 9650), a part that went
 beside the bulk while the bulk's module has an empty module of the same
 tensors fits two places; and when the bulk fills a model module whole
 (:func:`foreign_parts`), a small part that went into another network of
-the model, hung under another wrapper, went there by name alone.
+the model, hung under another wrapper, went there by name alone. With no
+bulk at all (:func:`lone_namesakes`), a small part placed by its name while
+the rest of its network, named like the model's and of other shapes, went
+nowhere is another network's part.
 
 Example:
     >>> from torch_liberator.rivalsources import rival_pairs
@@ -383,7 +386,10 @@ def lone_namesakes(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: 
     by name and shape, and that is all (mutation fuzz seeds 12659, 13322:
     a resnet50's ``fc`` into a resnext50's while a resnext50 beside the
     resnet50 in the checkpoint, or in the model, took nothing in
-    ``structure``). When the rest has the same shapes, it is the same
+    ``structure``). When all the pairs lie below one module on both sides,
+    that module is the part's network (seed 13978: a resnet18 saved as
+    ``stage``, into a resnext50 wrapped as ``stem.stage``, lends it neither
+    stem nor head). When the rest has the same shapes, it is the same
     network, only not placed (its order lost with the keys sorted), and the
     part stays.
 
