@@ -133,7 +133,6 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     src_cache, dst_cache = {}, {}
     siblings, dst_siblings = _children_of(src), _children_of(dst)
     items = (_list_items(src), _list_items(dst), {})
-    rivals = _Rivals(src, dst)
     out = []
     for i in range(len(src)):
         j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
@@ -148,64 +147,46 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if _lists_differ(src.comps[i], dst.comps[j], items):
             continue
-        if rivals.copy_lacks(i, j):
+        if _copy_lacks(src, i, dst, j, items):
             continue
         out.append((i, j))
     return out
 
 
-class _Rivals:
+def _copy_lacks(src, i, dst, j, children):
     """
-    Whether a name anchor's suffix is unique only because a copy of its
-    network lacks it: the module above the shared suffix, on either side,
-    has a sibling holding every other named child it has (two or more) and
-    not the anchor's (a whole wide_resnet50_2 beside a headless resnet50 of the
-    same names, whose ``fc`` is the wide one's alone, mutation fuzz seed
-    14940): the name says which network has a head, not that the model's
-    head is that network's.
+    Whether the name anchor ``(i, j)``'s suffix is unique only because a
+    copy of its network lacks it: the module above the shared suffix, on
+    either side, has a sibling holding every other named child it has (two
+    or more) and not the anchor's (a whole wide_resnet50_2 beside a
+    headless resnet50 of the same names, whose ``fc`` is the wide one's
+    alone, mutation fuzz seed 14940): the name says which network has a
+    head, not that the model's head is that network's. ``children``: each
+    side's module path -> its child labels (:func:`_list_items`).
     """
-
-    def __init__(self, src, dst):
-        self.sides = (src, dst)
-        self.children = [None, None]  # per side: module path -> its child labels
-
-    def _children(self, at):
-        if self.children[at] is None:
-            found = {}
-            for comps in self.sides[at].comps:
-                for k in range(len(comps)):
-                    found.setdefault(comps[:k], set()).add(comps[k])
-            self.children[at] = found
-        return self.children[at]
-
-    def _lacks(self, at, comps, shared):
+    a, b = src.comps[i], dst.comps[j]
+    shared = 0
+    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+        shared += 1
+    for comps, labels in ((a, children[0]), (b, children[1])):
         above = comps[:len(comps) - shared]
         if not above:
-            return False
-        children = self._children(at)
-        parent, own = above[:-1], children[above]
+            continue
         label = comps[len(above)]
-        rest = {c for c in own - {label} if is_word(c)}
+        rest = {c for c in labels[above] - {label} if is_word(c)}
         if len(rest) < 2:
-            return False  # (the items of lists are no names: lists cut share them)
-        for sibling in children[parent] - {above[-1]}:
-            theirs = children.get(parent + (sibling,), set())
+            continue  # (the items of lists are no names: lists cut share them)
+        parent = above[:-1]
+        for sibling in labels[parent] - {above[-1]}:
+            theirs = labels.get(parent + (sibling,), set())
             if rest <= theirs and label not in theirs:
                 return True
-        return False
-
-    def copy_lacks(self, i, j):
-        """For the anchor ``(i, j)``: see the class docstring."""
-        src, dst = self.sides
-        a, b = src.comps[i], dst.comps[j]
-        shared = 0
-        while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
-            shared += 1
-        return self._lacks(0, a, shared) or self._lacks(1, b, shared)
+    return False
 
 
 def _list_items(side):
-    """module path -> the labels of its children (every level)."""
+    """module path -> the labels of its children (every level): the items
+    of lists, and the named children of modules."""
     out = {}
     for comps in side.comps:
         for depth in range(len(comps)):
