@@ -50,14 +50,18 @@ downsampling norm of that key), a resnet18 saved under the name of the
 model's wrapper, lending a resnext50 its stem and head (seed 13978: name
 modes), a wide_resnet50_2's ``fc`` taken as a name anchor though only the
 headless resnet50 beside it lacked one (seeds 14133, 14940: structure
-aligned the wide network, 109 wrong). Seeds 9720-15399 found nothing else but
+aligned the wide network, 109 wrong), a list cut in parts, a later one
+named like the list itself (seeds 12097, 12523: ``blocks.blocks.0``, the
+fifth item, taken for the model's ``blocks.0`` once ``blocks.`` was
+stripped, in every tree mode). Seeds 9720-16199 found nothing else but
 adversarial names (seeds 11587, 12068, 12814: the checkpoint holds the
 model's exact key on another network's tensor, which the strict modes
-shove as published; 12097, 12523: a list cut in parts, one named like the
-list itself, ``blocks.blocks.0``; 14384: the model's exact key
+shove as published; 14384: the model's exact key
 ``stage.classifier.weight`` on another network's head) and a head by its
 unique shape alone into another network of the model, keys sorted, where
-structure placed nothing else (seed 14339).
+structure placed nothing else (seed 14339), or a shortcut by its name and
+shape into the resnext50 beside the model's own truncated network, keys
+sorted (seed 15824, structure).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

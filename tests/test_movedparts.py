@@ -3,6 +3,8 @@ Lists moved, cut in parts or spliced (torch_liberator.movedparts), and what
 the tree modes make of them: exact pairs where order and contents leave one
 answer, nothing where they leave two.
 """
+import pytest
+
 from torch_liberator.association import associate
 from torch_liberator.keytree import KeyTree
 from torch_liberator.movedparts import moved_part_pairs
@@ -221,3 +223,60 @@ def test_tree_modes_leave_two_equal_split_copies_alone():
         assert found.mapping == {}, mode
         assert found.ambiguous['blocks.1.conv.weight'] == (
             'a.early.1.conv.weight', 'b.early.1.conv.weight')
+
+
+MODES = ['strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']
+
+
+def _cut(parts, keys_sorted=False):
+    """A mixer-like checkpoint whose ``blocks`` (8 equal items) is cut into
+    named parts (``[(label, count), ...]``, renumbered), and the model."""
+    ends = {'stem.weight': (8, 3, 4, 4), 'norm.weight': (8,), 'head.weight': (5, 8)}
+    model = {'stem.weight': ends['stem.weight'], **_blocks('blocks', [8] * 8),
+             'norm.weight': (8,), 'head.weight': (5, 8)}
+    truth, src, at = {}, {'stem.weight': ends['stem.weight']}, 0
+    for label, count in parts:
+        src.update(_blocks(f'blocks.{label}', [8] * count))
+        truth.update(_expected([(f'blocks.{label}.{i}', f'blocks.{at + i}') for i in range(count)]))
+        at += count
+    src.update({'norm.weight': (8,), 'head.weight': (5, 8)})
+    truth.update({k: k for k in ends})
+    return (dict(sorted(src.items())) if keys_sorted else src), model, truth
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('parts, keys_sorted', [
+    ([('layers', 4), ('main', 1), ('blocks', 3)], False),
+    ([('a', 1), ('blocks', 4), ('c', 3)], False),
+    ([('layers', 4), ('main', 1), ('blocks', 3)], True)])
+def test_a_later_part_named_like_the_list_is_not_its_start(mode, parts, keys_sorted):
+    # mutation fuzz seeds 12097 (a mixer), 12523 (a deit): `blocks` cut into
+    # parts, the last (or middle) one named `blocks`; stripping `blocks.` made
+    # `blocks.blocks.0` the model's `blocks.0` (the truth: `blocks.5`), in every
+    # tree mode, 36 tensors wrong
+    src, dst, truth = _cut(parts, keys_sorted)
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
+    if mode in ('structure', 'auto') and not keys_sorted:
+        assert mapping == truth  # registration order places the parts
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure'])
+def test_the_first_part_named_like_the_list_keeps_its_numbers(mode):
+    src, dst, truth = _cut([('blocks', 4), ('main', 1), ('x', 3)])
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
+    assert mapping['blocks.blocks.3.conv.weight'] == 'blocks.3.conv.weight'
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism'])
+def test_stage_lists_with_namesakes_are_no_parts(mode):
+    # a shorter network's stages (resnet18's two blocks each, under a
+    # wrapper) into a longer one's (three each): `layer1` before `layer2` is
+    # another stage of the model, not a part of its `layer2`
+    src = {'backbone.stem.weight': (8, 3, 4, 4), **_blocks('backbone.layer1', [8] * 2),
+           **_blocks('backbone.layer2', [8] * 2)}
+    dst = {'stem.weight': (8, 3, 4, 4), **_blocks('layer1', [8] * 3), **_blocks('layer2', [8] * 3)}
+    mapping = associate(src, dst, association=mode).mapping
+    assert mapping['backbone.layer2.1.conv.weight'] == 'layer2.1.conv.weight'
+    assert {s: d for s, d in mapping.items() if s != 'backbone.' + d} == {}

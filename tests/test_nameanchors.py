@@ -128,3 +128,47 @@ def test_a_split_checkpoint_keeps_its_head_anchor():
     partners = [(sides.src.path[i], sides.dst.path[j])
                 for i, j in name_partners(sides.src, sides.dst, sides.inner)]
     assert ('head.fc', 'fc') in partners
+
+
+def _parts(parts):
+    out = {}
+    for label, count in parts:
+        for i in range(count):
+            out.update(_block(f'blocks.{label}.{i}.'))
+    return out
+
+
+def test_a_later_part_named_like_the_list_is_no_anchor():
+    # mutation fuzz seed 12097: `blocks.blocks.0.norm1` shares the suffix
+    # `blocks.0.norm1` with the model's, but it is the fifth item of the list
+    # cut into `layers`, `main` and `blocks`
+    src = _parts([('layers', 4), ('main', 1), ('blocks', 3)])
+    dst = _parts([('', 8)])
+    dst = {k.replace('blocks..', 'blocks.'): v for k, v in dst.items()}
+    for ordered in (True, False):
+        sides = StructureSides(src if ordered else dict(sorted(src.items())), dst)
+        assert name_partners(sides.src, sides.dst, sides.inner, ordered=ordered) == []
+    # the first part keeps its numbers
+    sides = StructureSides(_parts([('blocks', 4), ('main', 1), ('x', 3)]), dst)
+    partners = {(sides.src.path[i], sides.dst.path[j])
+                for i, j in name_partners(sides.src, sides.dst, sides.inner)}
+    assert ('blocks.blocks.0.norm1', 'blocks.0.norm1') in partners
+
+
+def test_a_part_that_keeps_the_list_name_at_its_level_is_its_first():
+    # the corpus's 'timm-deit_tiny-blocks[:4]+tail first': the model keeps
+    # blocks[:4] under its name and registers blocks_tail = blocks[4:] first;
+    # the anchor holds blocks.0 in place (the order alone would give it to
+    # blocks_tail.0)
+    src = {k.replace('blocks..', 'blocks.'): v for k, v in _parts([('', 6)]).items()}
+    dst = {**{k.replace('blocks.blocks_tail.', 'blocks_tail.'): v
+              for k, v in _parts([('blocks_tail', 4)]).items()},
+           **{k.replace('blocks.blocks.', 'blocks.'): v for k, v in _parts([('blocks', 2)]).items()}}
+    assert list(dst)[0].startswith('blocks_tail.0.')
+    sides = StructureSides(src, dst)
+    partners = {(sides.src.path[i], sides.dst.path[j])
+                for i, j in name_partners(sides.src, sides.dst, sides.inner)}
+    assert ('blocks.0.norm1', 'blocks.0.norm1') in partners
+    mapping = associate(src, dst, association='structure').mapping
+    assert mapping['blocks.1.mlp.fc1.weight'] == 'blocks.1.mlp.fc1.weight'
+    assert [s for s, d in mapping.items() if s.startswith('blocks.') and s != d] == []

@@ -103,7 +103,8 @@ class GroupAligner:
 
     # -- 1. name anchors (torch_liberator.nameanchors) --------------------
     def _find_name_partners(self):
-        for i, j in name_partners(self.src, self.dst, self.inner, self.sep):
+        for i, j in name_partners(self.src, self.dst, self.inner, self.sep,
+                                  ordered=self.sides.ordered):
             self.blocked_src.add(i)
             self.blocked_dst.add(j)
             self.partners.append((i, j))

@@ -14,7 +14,9 @@ not the ``bn1`` of a resnet50 block, whose ``conv1`` has another shape), and
 no position in the shared suffix numbers two lists of different items (a
 VGG11's ``features.0`` is not a VGG16's), and the suffix is not unique only
 because a copy of its network beside it lacks it (a wide_resnet50_2's ``fc``
-beside a headless resnet50).
+beside a headless resnet50), and no position in it numbers a later part of
+a list cut in parts against the whole list (``blocks.blocks.0`` beside
+``blocks.layers`` is not the model's ``blocks.0``).
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -102,7 +104,7 @@ def _best_partner(side, g, index, others, cache, sep):
 
 def name_partners(src: KeyGroups, dst: KeyGroups,
                   inner: Callable[[int, int], Optional[list]],
-                  sep: str = '.') -> List[Tuple[int, int]]:
+                  sep: str = '.', ordered: bool = True) -> List[Tuple[int, int]]:
     """
     The name anchors: ``(source group, destination group)`` pairs, each the
     other's best partner by name, whose tensors can pair.
@@ -114,6 +116,8 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             ``j`` pair tensor by tensor, None when they cannot
             (:meth:`~torch_liberator.alignment.StructureSides.inner`).
         sep: separator between path components.
+        ordered: whether both sides' keys are in registration order (not
+            sorted by name).
 
     Returns:
         List[Tuple[int, int]]: the pairs, in source order.
@@ -133,6 +137,12 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     src_cache, dst_cache = {}, {}
     siblings, dst_siblings = _children_of(src), _children_of(dst)
     items = (_list_items(src), _list_items(dst), {})
+    built = []
+
+    def cut_lists():  # built when an anchor first needs them
+        if not built:
+            built.extend((_Lists(src, items[0]), _Lists(dst, items[1])))
+        return built
     out = []
     for i in range(len(src)):
         j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
@@ -149,8 +159,93 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if _copy_lacks(src, i, dst, j, items):
             continue
+        if _later_part(src, i, dst, j, items, cut_lists, inner, ordered):
+            continue
         out.append((i, j))
     return out
+
+
+def _later_part(src, i, dst, j, children, cut_lists, inner, ordered):
+    """
+    Whether a position in the name anchor ``(i, j)``'s shared suffix
+    numbers two lists of different lengths, the shorter a later part of a
+    list cut in parts named like the whole (a mixer's ``blocks`` cut into
+    ``blocks.layers``, ``blocks.main`` and ``blocks.blocks``, whose
+    ``blocks.blocks.0`` is the model's ``blocks.5``, mutation fuzz seeds
+    12097, 12523): the shorter follows (any, when the keys are sorted), among
+    its siblings, a list that has no namesake beside the longer one and
+    whose first item holds a module at the anchor's path that pairs with
+    the longer list's first item's; a part that keeps the list's name is
+    its first part, unless it hangs below the list's namesake.
+    ``children``: each side's module path
+    -> its child labels (:func:`_list_items`); ``cut_lists()``: the two
+    sides' :class:`_Lists`.
+    """
+    a, b = src.comps[i], dst.comps[j]
+    for k in range(1, min(len(a), len(b)) + 1):
+        if a[-k] != b[-k]:
+            break
+        if not a[-k].isdigit():
+            continue
+        lists = (a[:-k], b[:-k])
+        sizes = [len(children[0].get(lists[0], ())), len(children[1].get(lists[1], ()))]
+        if sizes[0] == sizes[1]:
+            continue
+        rest = a[len(a) - k + 1:]
+        s = 0 if sizes[0] < sizes[1] else 1  # the shorter side
+        part_path, name = lists[s], lists[1 - s][-1:]
+        if part_path[-1:] == name and part_path[-2:-1] != name:
+            continue  # the first part keeps the list's name (layer3, layer3_tail)
+        part, whole = cut_lists()[s], cut_lists()[1 - s]
+        theirs = whole.first_item(lists[1 - s], rest)
+        if theirs is None:
+            continue
+        beside = children[1 - s].get(lists[1 - s][:-1], ()) if lists[1 - s] else ()
+        for sibling in part.earlier_lists(lists[s], ordered):
+            if sibling[-1] in beside:
+                continue
+            mine = part.first_item(sibling, rest)
+            if mine is not None and (inner(mine, theirs) if s == 0
+                                     else inner(theirs, mine)) is not None:
+                return True
+    return False
+
+
+class _Lists:
+    """One side's lists, for :func:`_later_part`: module paths in
+    registration order, and the group at a path."""
+
+    def __init__(self, side, children):
+        self.children = children
+        self.first = {}  # module path -> the first group below it
+        self.group = {}  # module path -> its group
+        for g, comps in enumerate(side.comps):
+            self.group[comps] = g
+            for depth in range(len(comps)):
+                self.first.setdefault(comps[:depth], g)
+
+    def is_list(self, path):
+        labels = self.children.get(path)
+        return bool(labels) and all(label.isdigit() for label in labels)
+
+    def first_item(self, path, rest):
+        """The group at ``rest`` below the list ``path``'s first item."""
+        labels = self.children.get(path)
+        if not labels or not self.is_list(path):
+            return None
+        return self.group.get(path + (min(labels, key=int),) + rest)
+
+    def earlier_lists(self, path, ordered):
+        """The lists beside ``path`` registered before it (all of them
+        when the keys are sorted)."""
+        if not path:
+            return
+        parent = path[:-1]
+        for label in sorted(self.children.get(parent, ())):
+            other = parent + (label,)
+            if other != path and self.is_list(other) and (
+                    not ordered or self.first[other] < self.first[path]):
+                yield other
 
 
 def _copy_lacks(src, i, dst, j, children):

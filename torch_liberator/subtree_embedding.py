@@ -52,7 +52,8 @@ from collections import Counter
 from torch_liberator.embedder import RENAME_LIMIT, Embedder
 from torch_liberator.keygroups import is_word
 from torch_liberator.subtree_isomorphism import (
-    is_renamed, list_items, merge_tied, shove_is_positional, start_is_supported)
+    is_renamed, later_part_modules, list_items, merge_tied, shove_is_positional,
+    start_is_supported)
 
 __all__ = ['embedding_mapping', 'whole_rivals']
 
@@ -142,6 +143,7 @@ def _start_result(embedder, start):
                if tier and (_relative(t1, a, start[0]).split(t1.sep)
                             != _relative(t2, b, start[1]).split(t2.sep)
                             or shove_is_positional(t1, a, t2, b, start))}
+    foreign.update(later_part_modules(t1, t2, start, pairs))
     mapping = {a: b for a, b, tier in pairs if parent1[a] not in foreign}
     ambiguous = {}
     for c, ds in ties:

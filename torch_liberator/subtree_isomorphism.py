@@ -56,7 +56,7 @@ from torch_liberator.movedparts import labels_in_order
 
 __all__ = ['TOP_ANCHORS', 'anchored_pairs', 'find_anchors', 'is_renamed',
            'isomorphism_mapping', 'list_items', 'merge_tied',
-           'shove_is_positional', 'start_is_supported']
+           'later_part_modules', 'shove_is_positional', 'start_is_supported']
 
 #: this many anchors (the best by names) are scored with shapes
 TOP_ANCHORS = 4
@@ -420,6 +420,113 @@ def _window_of_a_longer_list(tree1, u, tree2, v):
     return False
 
 
+def _same_tensors(tree1, x, tree2, y):
+    """How many key pairs below ``(x, y)`` hold the same tensor."""
+    return sum(pair_tier(tree1, a, tree2, b) == 0
+               for a, b in anchored_pairs(tree1, tree2, (x, y)))
+
+
+def _part_of_a_cut_list(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are lists of different lengths and the
+    shorter one follows (any, when the keys are sorted), among its
+    siblings, a list that has no namesake beside the longer one and whose
+    first item holds as many of the longer list's first item's tensors as
+    the shorter list's first item does: the shorter is then a later part of
+    a list cut in parts, and its numbers do not say where in the longer
+    list it starts. A part that keeps the longer list's name is its first
+    part (``blocks`` beside ``blocks_tail``, registered in either order),
+    unless it hangs below the list's namesake (``blocks.blocks`` beside
+    ``blocks.layers``: the parts of ``blocks`` are named anew, and one
+    happens to repeat the list's name).
+    """
+    lists = _unequal_lists(tree1, u, tree2, v)
+    if lists is None:
+        return False
+    shorter_is_1 = len(lists[0]) < len(lists[1])
+    (tree, node), (other, whole) = ((tree1, u), (tree2, v)) if shorter_is_1 else (
+        (tree2, v), (tree1, u))
+    parent = tree.parent[node]
+    if parent is None:
+        return False
+    name = other.label[whole]
+    if tree.label[node] == name and tree.label[parent] != name:
+        return False  # the first part keeps the list's name (layer3, layer3_tail)
+    beside = other.parent[whole]
+
+    def fit(first):  # tensors of ``first`` that the whole's first item holds
+        head = other.child(whole, min(list_items(other, whole), key=int))
+        return (_same_tensors(tree, first, other, head) if shorter_is_1
+                else _same_tensors(other, head, tree, first))
+
+    own = None
+    for sibling in tree.children[parent]:
+        if sibling == node:
+            if tree.ordered:
+                return False
+            continue
+        items = list_items(tree, sibling)
+        if not items or (beside is not None
+                         and other.child(beside, tree.label[sibling]) is not None):
+            continue
+        if own is None:
+            own = fit(tree.child(node, min(list_items(tree, node), key=int)))
+        if own and fit(tree.child(sibling, min(items, key=int))) >= own:
+            return True
+    return False
+
+
+def later_part_modules(tree1, tree2, start, pairs):
+    """
+    The source modules (parents of the key nodes ``a``) of the pairs
+    ``(a, b, tier)`` below ``start`` that rest on a position (the same
+    number on both sides) in two lists of which the shorter is a later part
+    of a list cut in parts (:func:`_part_of_a_cut_list`), whatever its
+    name: a mixer's ``blocks`` cut into ``blocks.layers``, ``blocks.main``
+    and ``blocks.blocks``, whose ``blocks.blocks.0`` is the model's
+    ``blocks.5``, not the ``blocks.0`` that stripping ``blocks.`` names
+    (mutation fuzz seeds 12097, 12523). Their pairs are no evidence.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.subtree_isomorphism import later_part_modules
+        >>> keys = [f'blocks.{part}.{i}.w' for part, n in [('a', 2), ('blocks', 1)]
+        ...         for i in range(n)]
+        >>> t1 = KeyTree(keys, shapes={k: (4,) for k in keys})
+        >>> t2 = KeyTree([f'blocks.{i}.w' for i in range(3)],
+        ...              shapes={f'blocks.{i}.w': (4,) for i in range(3)})
+        >>> start = (t1.child(0, 'blocks'), t2.root)
+        >>> pairs = [(t1.node_of_key('blocks.blocks.0.w'), t2.node_of_key('blocks.0.w'), 0)]
+        >>> [t1.path(m) for m in later_part_modules(t1, t2, start, pairs)]
+        ['blocks.blocks.0']
+    """
+    u, v = start
+    verdicts, seen, out = {}, {}, set()
+    for a, b, _ in pairs:
+        x, y, walked, found = tree1.parent[a], tree2.parent[b], [], False
+        while x != u and y != v:  # from the modules up (the verdict of a
+            known = seen.get((x, y))  # pair of modules holds for all below)
+            if known is not None:
+                found = known
+                break
+            walked.append((x, y))
+            label = tree1.label[x]
+            if label.isdigit() and label == tree2.label[y]:
+                lists = (tree1.parent[x], tree2.parent[y])
+                verdict = verdicts.get(lists)
+                if verdict is None:
+                    verdict = verdicts[lists] = _part_of_a_cut_list(
+                        tree1, lists[0], tree2, lists[1])
+                if verdict:
+                    found = True
+                    break
+            x, y = tree1.parent[x], tree2.parent[y]
+        seen.update((step, found) for step in walked)
+        if found:
+            out.add(tree1.parent[a])
+    return out
+
+
 def _in_other_lists(tree1, a, tree2, b, start, cache):
     """
     True when the pair ``(a, b)`` below a relabelled ``start`` hangs below
@@ -552,6 +659,7 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
         # a module with a pair of different ranks is another kind of module
         vetoed = {tree1.parent[u] for u, v, tier in pairs if tier == 2 or (
             tier and shove_is_positional(tree1, u, tree2, v, anchor))}
+        vetoed.update(later_part_modules(tree1, tree2, anchor, pairs))
         if tree1.label[anchor[0]] != tree2.label[anchor[1]]:
             lists = {}
             vetoed.update(tree1.parent[u] for u, v, _ in pairs
