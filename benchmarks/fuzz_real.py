@@ -53,15 +53,18 @@ headless resnet50 beside it lacked one (seeds 14133, 14940: structure
 aligned the wide network, 109 wrong), a list cut in parts, a later one
 named like the list itself (seeds 12097, 12523: ``blocks.blocks.0``, the
 fifth item, taken for the model's ``blocks.0`` once ``blocks.`` was
-stripped, in every tree mode). Seeds 9720-16199 found nothing else but
-adversarial names (seeds 11587, 12068, 12814: the checkpoint holds the
-model's exact key on another network's tensor, which the strict modes
-shove as published; 14384: the model's exact key
-``stage.classifier.weight`` on another network's head) and a head by its
-unique shape alone into another network of the model, keys sorted, where
-structure placed nothing else (seed 14339), or a shortcut by its name and
-shape into the resnext50 beside the model's own truncated network, keys
-sorted (seed 15824, structure).
+stripped, in every tree mode), a head by its unique shape alone into
+another network of the model, keys sorted, where structure placed nothing
+else (seed 14339), a wide_resnet50_2's shortcut by its name and shape into
+the resnext50 beside the model's own truncated network, keys sorted (seed
+15824, structure; embedding had paired two equal parts of a list by the
+order of their sorted names), a resnext50 into a wide_resnet50_2 of its
+very names beside its own renamed copy, every conv2 shoved (seed 16495:
+320 wrong in embedding, 291 in structure, 174 in auto). Seeds 9720-16999
+found nothing else but adversarial names (seeds 11587, 12068, 12814: the
+checkpoint holds the model's exact key on another network's tensor, which
+the strict modes shove as published; 14384: the model's exact key
+``stage.classifier.weight`` on another network's head).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

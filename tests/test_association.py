@@ -1483,3 +1483,65 @@ def test_namesakes_below_two_missing_levels_compete_on_equal_terms():
     assert not [s for s in result.mapping if s.startswith('model.')]
     assert result.mapping['trunk.layer1.0.conv2.weight'] == 'layer1.0.conv2.weight'
     assert len(result.mapping) >= 312
+
+
+def _grouped(keys, groups):
+    """small_resnet with every block's conv2 grouped (a resnext of its widths)."""
+    return {k: ((s[0], s[1] // groups) + s[2:] if k.endswith('conv2.weight') else s)
+            for k, s in keys.items()}
+
+
+@pytest.mark.parametrize('mode', TREE_MODES + ('auto',))
+def test_blocks_that_take_a_shove_lose_to_blocks_that_fit(mode):
+    # mutation fuzz seed 16495: a resnext50 checkpoint into a model holding a
+    # wide_resnet50_2 of its very names (`main.*`, every block's conv2 of
+    # another shape) and the resnext50 itself under `module.*`, its layer1
+    # wrapped and its last block dropped; embedding and auto loaded the wide
+    # network, 320 and 174 tensors wrong (16 conv2 shoved)
+    src = _grouped(small_resnet(), 4)
+    wide = {'main.' + k: s for k, s in small_resnet().items()}
+    own = {'module.' + k.replace('layer1.', 'layer1.body.'): s for k, s in src.items()
+           if not k.startswith(('layer3.1.', 'layer3.2.'))}
+    for dst in ({**wide, **own}, {**own, **wide}):
+        mapping = associate(src, dst, association=mode).mapping
+        assert [s for s, d in mapping.items() if d.startswith('main.')] == []
+        assert mapping.get('layer2.1.conv2.weight', 'module.layer2.1.conv2.weight') == \
+            'module.layer2.1.conv2.weight'
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_disputed_stem_alone_does_not_hold_the_names_place(mode):
+    # the corpus's 'h5-swin_t+swin_v2_t children[:-1]<-swin_v2_t', reduced:
+    # Slots(a = a sibling of the checkpoint's names whose blocks are of
+    # another kind, b = the network's children[:-1]); once the blocks' name
+    # anchors into a were refused, only the stem's were left, and the stem
+    # module alone is a run of the checkpoint: it held the names' place
+    # (structure loaded a, 147 tensors wrong on the swin pair)
+    body = {k: s for k, s in small_resnet().items() if not k.startswith(('conv1', 'bn1', 'fc'))}
+    stem = {'stem.conv.weight': (8, 3, 7, 7), 'stem.bn.weight': (8,), 'stem.bn.bias': (8,)}
+    src = {**stem, **body, 'fc.weight': (10, 32), 'fc.bias': (10,)}
+    sibling = {'a.' + k: s for k, s in {**stem, **_grouped(body, 4), 'fc.weight': (10, 32),
+                                         'fc.bias': (10,)}.items()}
+    position = {'stem': '0', 'layer1': '1', 'layer2': '2', 'layer3': '3'}
+    children = {f'b.{position[k.split(".")[0]]}.{k.partition(".")[2]}': s
+                for k, s in {**stem, **body}.items()}
+    mapping = associate(src, {**sibling, **children}, association=mode).mapping
+    assert [d for d in mapping.values() if d.startswith('a.')] == []
+    assert mapping['stem.conv.weight'] == 'b.0.conv.weight'
+    assert len(mapping) == len(src) - 2
+
+
+def test_a_head_by_its_unique_shape_alone_is_no_evidence_with_sorted_keys():
+    # mutation fuzz seed 14339: a resnet18 flattened to net.0..9, keys sorted,
+    # into a model holding a resnet34 (stage.*, with its head) and the
+    # resnet18 headless (stem.*): the blocks have two places, so structure
+    # placed nothing but the fc, by its unique shape, into the resnet34
+    own = small_resnet()
+    position = {'conv1': '0', 'bn1': '1', 'layer1': '4', 'layer2': '5', 'layer3': '6', 'fc': '9'}
+    src = dict(sorted((f'net.{position[k.split(".")[0]]}.{k.partition(".")[2]}', s)
+                      for k, s in own.items()))
+    deeper = {**own, **{f'layer3.3.{k}': s for k, s in bottleneck(32).items()}}
+    dst = {**{'stage.' + k: s for k, s in deeper.items()},
+           **{'stem.' + k: s for k, s in own.items() if not k.startswith('fc.')}}
+    mapping = associate(src, dst, association='structure').mapping
+    assert 'net.9.weight' not in mapping

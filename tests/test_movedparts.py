@@ -280,3 +280,20 @@ def test_stage_lists_with_namesakes_are_no_parts(mode):
     mapping = associate(src, dst, association=mode).mapping
     assert mapping['backbone.layer2.1.conv.weight'] == 'layer2.1.conv.weight'
     assert {s: d for s, d in mapping.items() if s != 'backbone.' + d} == {}
+
+
+def test_sorted_keys_make_no_run_of_some_parts():
+    # parts a, c, b registered so; the model's list holds a's item and c's:
+    # with the keys sorted, a and b are neighbours in the listing only (the
+    # first version paired b.0 with layer.1, seen on mutation fuzz seed 15824)
+    src = {**_blocks('layer.a', [8]), **_blocks('layer.c', [16]), **_blocks('layer.b', [16])}
+    dst = _blocks('layer', [8, 16])
+    assert _pairs(src, dst) == _expected([('layer.a.0', 'layer.0'), ('layer.c.0', 'layer.1')])
+    assert _pairs(dict(sorted(src.items())), dst) == {}
+    # all the parts, sorted: their contents give the order
+    whole = {**_blocks('layer.a', [8]), **_blocks('layer.b', [16, 16])}
+    assert _pairs(dict(sorted(whole.items())), _blocks('layer', [8, 16, 16])) == _expected(
+        [('layer.a.0', 'layer.0'), ('layer.b.0', 'layer.1'), ('layer.b.1', 'layer.2')])
+    for mode in ('embedding', 'isomorphism', 'auto'):
+        mapping = associate(dict(sorted(src.items())), dst, association=mode).mapping
+        assert not [s for s in mapping if s.startswith('layer.b.')], mode

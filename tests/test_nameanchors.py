@@ -172,3 +172,28 @@ def test_a_part_that_keeps_the_list_name_at_its_level_is_its_first():
     mapping = associate(src, dst, association='structure').mapping
     assert mapping['blocks.1.mlp.fc1.weight'] == 'blocks.1.mlp.fc1.weight'
     assert [s for s, d in mapping.items() if s.startswith('blocks.') and s != d] == []
+
+
+def _bottleneck(prefix, width, groups=1):
+    layers = [('conv1', (width, 16, 1, 1)), ('bn1', (width,)),
+              ('conv2', (width, width // groups, 3, 3)), ('bn2', (width,)),
+              ('conv3', (16, width, 1, 1)), ('bn3', (16,)),
+              ('downsample.0', (16, 8, 1, 1)), ('downsample.1', (16,))]
+    return {f'{prefix}.{name}.weight': shape for name, shape in layers}
+
+
+def test_a_shortcut_in_a_block_of_another_kind_is_no_anchor():
+    # mutation fuzz seed 15824: a wide_resnet50_2's layer3.0.downsample
+    # matched a resnext50's (backbone.layer3.0.downsample) by name and shape,
+    # keys sorted; the blocks around them differ (the grouped conv2)
+    src = _bottleneck('layer3.0', 32)
+    dst = {**_bottleneck('backbone.layer3.0', 32, groups=4), **_bottleneck('net.layer3.x.0', 32)}
+    sides = StructureSides(dict(sorted(src.items())), dst)
+    partners = {(sides.src.path[i], sides.dst.path[j])
+                for i, j in name_partners(sides.src, sides.dst, sides.inner, ordered=False)}
+    assert not [p for p in partners if p[1].startswith('backbone.')]
+    # the same block of one kind keeps its anchors
+    sides = StructureSides(src, _bottleneck('backbone.layer3.0', 32))
+    partners = {(sides.src.path[i], sides.dst.path[j])
+                for i, j in name_partners(sides.src, sides.dst, sides.inner)}
+    assert ('layer3.0.downsample.0', 'backbone.layer3.0.downsample.0') in partners

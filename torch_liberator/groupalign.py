@@ -24,9 +24,9 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    a module around known pairs pulls in its other groups, then the gaps
    are aligned again and the leftovers paired again;
 6. pairs whose names disagree in a shared naming scheme are dropped, and
-   (keys in registration order) so is a pair, however found, that is the
-   only one inside a module of more than :data:`LONE_LIMIT` groups on
-   either side, and so are the pairs in parts left unfilled when two or
+   so is a pair, however found, that is the only one inside a module of
+   more than :data:`LONE_LIMIT` groups on either side, and (keys in
+   registration order) so are the pairs in parts left unfilled when two or
    more are (two alternatives the alignment wandered between), and those
    in lists registered against the order their labels give, and
    (:mod:`torch_liberator.coincidence`) norms placed away from their
@@ -232,13 +232,19 @@ class GroupAligner:
         common = 0
         while all(len(p) > common and p[common] == paths[0][common] for p in paths):
             common += 1
+        # (a module of the run's size at least, or a top-level one: a stem
+        # alone, disputed, is a run of any checkpoint of its kind, swin_t's
+        # beside swin_v2_t's)
         lost = paths[0][:common]
         inside = [j for j in range(n_dst) if self.dst.comps[j][:common] == lost]
+        while len(lost) > 1 and len(inside) < b - a:
+            lost = lost[:-1]
+            inside = [j for j in range(n_dst) if self.dst.comps[j][:len(lost)] == lost]
         if (not common or inside != list(range(inside[0], inside[-1] + 1))
                 or run_fit(self.dst, inside[0], len(inside), self.src) is not None):
             return False
         for i, j in self.partners:
-            if self.dst.comps[j][:common] == lost and not at <= i < at + b - a:
+            if self.dst.comps[j][:len(lost)] == lost and not at <= i < at + b - a:
                 self.ambiguous[i] = [j]
         for k in range(b - a):
             self._pair(at + k, a + k)
@@ -556,9 +562,12 @@ class GroupAligner:
     def _lone_groups(self):
         """A test of a pair ``(i, j)`` made: True when either
         group lies in a module of more than :data:`LONE_LIMIT` groups none of
-        which but it is paired. In registration order, such a module did not
-        align as a whole (a second network beside the one that did), so one
-        shape inside it that fits is a coincidence, not evidence."""
+        which but it is paired. Such a module did not align as a whole (a
+        second network beside the one that did; with the keys sorted, a
+        network whose equal blocks have two places), so one shape inside
+        it that fits is a coincidence, not evidence (mutation fuzz seed
+        14339: a resnet18's fc by its unique shape into the resnet34 beside
+        the model's headless resnet18, keys sorted)."""
         spans_src, spans_dst = self._spans()
         counts = []
         for side, paired in ((self.src, self.pairs), (self.dst, self.paired_dst)):
@@ -618,10 +627,11 @@ class GroupAligner:
         named = set(self.partners)
         dropped = {n for n in self.conflicts(tensor_pairs)
                    if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
+        # (a module's keys stay together when they are sorted by name)
+        lone = self._lone_groups()
+        dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs)
+                       if (i, j) not in named and lone(i, j))
         if self.sides.ordered:
-            lone = self._lone_groups()
-            dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs)
-                           if (i, j) not in named and lone(i, j))
             for side, at in ((self.dst, 2), (self.src, 0)):
                 against = parts_against_their_labels(side)
                 dropped.update(n for n, pair in enumerate(tensor_pairs) if pair[at] in against)

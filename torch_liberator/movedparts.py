@@ -209,7 +209,10 @@ class _Side:
 def _runs(side):
     """
     ``(parent, parts)`` for every run of consecutive lists (at most
-    :data:`MAX_PARTS`) among one node's children.
+    :data:`MAX_PARTS`) among one node's children. With the keys sorted by
+    name, neighbours in the listing are not neighbours in the model: a run
+    of several parts is then only all the lists below their parent (``a``,
+    ``b`` of parts ``a``, ``c``, ``b`` registered so would be a run).
     """
     tree = side.tree
     if tree.root in side.lists:
@@ -217,13 +220,15 @@ def _runs(side):
     parents = sorted({tree.parent[node] for node in side.lists if node != tree.root})
     for parent in parents:
         kids = [k for k in tree.children[parent] if tree.children[k]]
+        every = None if tree.ordered else sum(k in side.lists for k in kids)
         for start, kid in enumerate(kids):
             parts = []
             for part in kids[start:start + MAX_PARTS]:
                 if part not in side.lists:
                     break
                 parts.append(part)
-                yield parent, tuple(parts)
+                if every is None or len(parts) in (1, every):
+                    yield parent, tuple(parts)
 
 
 def _align(whole, node, items, sigs):

@@ -10,9 +10,12 @@ the longest suffix, the one at the closest depth wins when it is alone there
 (so ``model.*`` beats ``ema_model.module.*``). A pair is an anchor when each
 is the other's partner, their tensors can pair, and so can those of every
 sibling with a namesake beside the partner (a resnet34 block's ``bn1`` is
-not the ``bn1`` of a resnet50 block, whose ``conv1`` has another shape), and
-no position in the shared suffix numbers two lists of different items (a
-VGG11's ``features.0`` is not a VGG16's), and the suffix is not unique only
+not the ``bn1`` of a resnet50 block, whose ``conv1`` has another shape),
+and of every layer with a namesake in a list item the suffix shares (a
+wide_resnet50_2 block's shortcut is not a resnext50 block's, whose grouped
+``conv2`` has another shape), and no position in the shared suffix
+numbers two lists of different items (a VGG11's ``features.0`` is not a
+VGG16's), and the suffix is not unique only
 because a copy of its network beside it lacks it (a wide_resnet50_2's ``fc``
 beside a headless resnet50), and no position in it numbers a later part of
 a list cut in parts against the whole list (``blocks.blocks.0`` beside
@@ -155,6 +158,8 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if _parents_differ(src, i, dst, j, siblings, dst_siblings, inner):
             continue
+        if _blocks_differ(src, i, dst, j, siblings, dst_siblings, inner):
+            continue
         if _lists_differ(src.comps[i], dst.comps[j], items):
             continue
         if _copy_lacks(src, i, dst, j, items):
@@ -175,8 +180,9 @@ def _later_part(src, i, dst, j, children, cut_lists, inner, ordered):
     12097, 12523): the shorter follows (any, when the keys are sorted), among
     its siblings, a list that has no namesake beside the longer one and
     whose first item holds a module at the anchor's path that pairs with
-    the longer list's first item's; a part that keeps the list's name is
-    its first part, unless it hangs below the list's namesake.
+    the longer list's first item's. Parts of disjoint numbers kept the
+    list's own; a part that keeps the list's name is its first part,
+    unless it hangs below the list's namesake.
     ``children``: each side's module path
     -> its child labels (:func:`_list_items`); ``cut_lists()``: the two
     sides' :class:`_Lists`.
@@ -201,9 +207,10 @@ def _later_part(src, i, dst, j, children, cut_lists, inner, ordered):
         if theirs is None:
             continue
         beside = children[1 - s].get(lists[1 - s][:-1], ()) if lists[1 - s] else ()
+        numbers = children[s][lists[s]]
         for sibling in part.earlier_lists(lists[s], ordered):
-            if sibling[-1] in beside:
-                continue
+            if sibling[-1] in beside or numbers.isdisjoint(children[s][sibling]):
+                continue  # (parts of disjoint numbers kept the list's: they say where)
             mine = part.first_item(sibling, rest)
             if mine is not None and (inner(mine, theirs) if s == 0
                                      else inner(theirs, mine)) is not None:
@@ -246,6 +253,32 @@ class _Lists:
             if other != path and self.is_list(other) and (
                     not ordered or self.first[other] < self.first[path]):
                 yield other
+
+
+def _blocks_differ(src, i, dst, j, siblings, dst_siblings, inner):
+    """
+    Whether a list item that both paths hold in their shared suffix (a
+    block: ``layer3.0`` of ``layer3.0.downsample.0``) holds, directly, a
+    layer with a namesake in the other's block whose tensors cannot pair
+    with its own: two kinds of block (a wide_resnet50_2's ``conv2`` and a
+    resnext50's grouped one, mutation fuzz seed 15824), whose shortcuts
+    agree by name and shape only because the two networks share them. The
+    anchor's own parent is :func:`_parents_differ`'s.
+    """
+    a, b = src.comps[i], dst.comps[j]
+    shared = 0
+    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+        shared += 1
+    for up in range(2, shared):
+        if not a[-1 - up].isdigit():
+            continue  # a named module: a head of another size may differ
+        mine = siblings.get(a[:-up], ())
+        theirs = {dst.comps[h][-1]: h for h in dst_siblings.get(b[:-up], ())}
+        for g in mine:
+            h = theirs.get(src.comps[g][-1])
+            if h is not None and inner(g, h) is None:
+                return True
+    return False
 
 
 def _copy_lacks(src, i, dst, j, children):

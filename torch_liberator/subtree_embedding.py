@@ -233,6 +233,33 @@ def _contested_sides(tree1, tree2, chosen):
     return place, source, target, other
 
 
+def _shoved_blocks(tree1, pairs):
+    """
+    ``(clean, against)`` for the key pairs ``(a, b, tier)`` of a start:
+    a block (a list item around the pair's module: ``layer1.0`` of
+    ``layer1.0.conv2``) that takes a shove is another kind of block, and all
+    its pairs count against the start; the pairs of the same tensor
+    elsewhere count for it, and a shove outside such blocks (a 1000-class
+    head into a 10-class one) neither. Of a resnext50's blocks, a
+    wide_resnet50_2 of its very names takes every ``conv2`` as a shove,
+    the model's own renamed copy none (mutation fuzz seed 16495).
+    """
+    parent, label = tree1.parent, tree1.label
+    odd = set()
+    for a, _, tier in pairs:
+        if tier:
+            block = parent[parent[a]]
+            if block is not None and label[block].isdigit():
+                odd.add(block)
+    clean = against = 0
+    for a, _, tier in pairs:
+        if parent[parent[a]] in odd:
+            against += 1
+        elif not tier:
+            clean += 1
+    return clean, against
+
+
 def _contest(embedder, starts, chosen):
     """
     ``chosen`` (source node -> destination node), less what a rival place
@@ -244,7 +271,8 @@ def _contest(embedder, starts, chosen):
     destinations; the resnet18 one
     level deeper, fine-tuned to another head, or as
     ``nn.Sequential(*children)``) is as good: being closer does not
-    outweigh being the network itself. The keys the two map differently
+    outweigh being the network itself (a place most of whose blocks take a
+    shove is another kind of network and contests nothing, :func:`_shoved_blocks`). The keys the two map differently
     are ambiguous; when that is half of ``chosen`` or more, the place
     itself is in question and all of ``chosen`` is left out.
 
@@ -293,6 +321,9 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
             from_beside and t1.num_keys_below(u) == good + fair)
         if not whole and not (from_beside and _may_be_renamed(t1, t2, start, good + fair)):
             continue
+        clean, against = _shoved_blocks(t1, embedder.collect(*start)[0])
+        if clean < against:
+            continue  # most of its blocks take a shove: another kind of network
         result = _start_result(embedder, start)
         if not whole and (result is None or not _whole_but_renamed(t1, t2, start, result[0])):
             continue
@@ -419,7 +450,9 @@ def embedding_mapping(tree1, tree2, anchors=()):
         levels = tree1.depth[start[0]] + tree2.depth[start[1]]
         # among equals, the place filled whole before one filled in part
         unfilled = tree2.num_keys_below(start[1]) - s[0] - s[1]
-        scored[start] = (s[0], s[1], s[2], s[3] - levels, -unfilled)
+        # blocks that take a shove speak against their place first
+        clean, against = _shoved_blocks(tree1, embedder.collect(*start)[0])
+        scored[start] = (clean - against, s[0], s[1], s[2], s[3] - levels, -unfilled)
     # the best start that its own pairs support (a refused one does not
     # hide the others)
     results = []

@@ -434,7 +434,8 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
     first item holds as many of the longer list's first item's tensors as
     the shorter list's first item does: the shorter is then a later part of
     a list cut in parts, and its numbers do not say where in the longer
-    list it starts. A part that keeps the longer list's name is its first
+    list it starts. Parts of disjoint numbers kept the list's own (a list
+    split keeping its numbers); a part that keeps the longer list's name is its first
     part (``blocks`` beside ``blocks_tail``, registered in either order),
     unless it hangs below the list's namesake (``blocks.blocks`` beside
     ``blocks.layers``: the parts of ``blocks`` are named anew, and one
@@ -459,16 +460,16 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
         return (_same_tensors(tree, first, other, head) if shorter_is_1
                 else _same_tensors(other, head, tree, first))
 
-    own = None
+    own, numbers = None, set(list_items(tree, node))
     for sibling in tree.children[parent]:
         if sibling == node:
             if tree.ordered:
                 return False
             continue
         items = list_items(tree, sibling)
-        if not items or (beside is not None
-                         and other.child(beside, tree.label[sibling]) is not None):
-            continue
+        if not items or numbers.isdisjoint(items) or (
+                beside is not None and other.child(beside, tree.label[sibling]) is not None):
+            continue  # (parts of disjoint numbers kept the list's: they say where)
         if own is None:
             own = fit(tree.child(node, min(list_items(tree, node), key=int)))
         if own and fit(tree.child(sibling, min(items, key=int))) >= own:
@@ -666,16 +667,7 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
                           if _in_other_lists(tree1, u, tree2, v, anchor, lists))
         good = sum(tier == 0 for u, v, tier in pairs
                    if tree1.parent[u] not in vetoed)
-        # a pair of other shapes, shoved or vetoed, is evidence against its
-        # place, and so against the pairs of the same tensor in the module
-        # around it: of two slots with the same names (a basic-block
-        # checkpoint, its own copy and a bottleneck network side by side,
-        # whose BatchNorms have the same widths), the one whose blocks are
-        # all the same wins
-        grand = [tree1.parent[tree1.parent[u]] for u, v, tier in pairs]
-        odd = {g for g, (u, v, tier) in zip(grand, pairs) if tier}
-        clean = sum(not tier and g not in odd and tree1.parent[u] not in vetoed
-                    for g, (u, v, tier) in zip(grand, pairs))
+        clean = _clean_pairs(tree1, pairs, vetoed)
         against = len(pairs) - clean
         pairs = [(u, v) for u, v, tier in pairs
                  if tree1.parent[u] not in vetoed]
@@ -701,6 +693,23 @@ def isomorphism_mapping(tree1, tree2, anchors=None):
     return ({keys1[u]: keys2[v] for u, v in sorted(mapping.items())},
             {keys1[u]: tuple(keys2[v] for v in sorted(vs))
              for u, vs in sorted(ambiguous.items())})
+
+
+def _clean_pairs(tree1, pairs, vetoed=()):
+    """
+    How many of the key pairs ``(a, b, tier)`` hold the same tensor in a
+    block (the module around ``a``'s module) none of whose pairs is of
+    other shapes, their module not ``vetoed``. A pair of other shapes,
+    shoved or vetoed, is evidence against its place, and so against the
+    pairs of the same tensor in the block around it: of two places with
+    the same names (a basic-block checkpoint, its own copy and a
+    bottleneck network side by side, whose BatchNorms have the same
+    widths), the one whose blocks are all the same wins.
+    """
+    parent = tree1.parent
+    odd = {parent[parent[a]] for a, _, tier in pairs if tier}
+    return sum(not tier and parent[parent[a]] not in odd and parent[a] not in vetoed
+               for a, _, tier in pairs)
 
 
 def merge_tied(results):
