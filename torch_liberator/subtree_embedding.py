@@ -242,7 +242,10 @@ def _shoved_blocks(tree1, pairs):
     elsewhere count for it, and a shove outside such blocks (a 1000-class
     head into a 10-class one) neither. Of a resnext50's blocks, a
     wide_resnet50_2 of its very names takes every ``conv2`` as a shove,
-    the model's own renamed copy none (mutation fuzz seed 16495).
+    the model's own renamed copy none (mutation fuzz seed 16495). (The
+    isomorphism's anchors count any module around a shove against their
+    place; a start here may be a sub-start of another, which that reading
+    would let win by leaving a shoved head out.)
     """
     parent, label = tree1.parent, tree1.label
     odd = set()

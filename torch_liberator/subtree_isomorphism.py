@@ -704,7 +704,9 @@ def _clean_pairs(tree1, pairs, vetoed=()):
     pairs of the same tensor in the block around it: of two places with
     the same names (a basic-block checkpoint, its own copy and a
     bottleneck network side by side, whose BatchNorms have the same
-    widths), the one whose blocks are all the same wins.
+    widths), the one whose blocks are all the same wins. (The embedding
+    reads only list items as blocks: ``subtree_embedding``'s starts include
+    sub-starts, and a head's shove must not let them win.)
     """
     parent = tree1.parent
     odd = {parent[parent[a]] for a, _, tier in pairs if tier}
