@@ -60,11 +60,16 @@ the resnext50 beside the model's own truncated network, keys sorted (seed
 15824, structure; embedding had paired two equal parts of a list by the
 order of their sorted names), a resnext50 into a wide_resnet50_2 of its
 very names beside its own renamed copy, every conv2 shoved (seed 16495:
-320 wrong in embedding, 291 in structure, 174 in auto). Seeds 9720-16999
-found nothing else but adversarial names (seeds 11587, 12068, 12814: the
-checkpoint holds the model's exact key on another network's tensor, which
-the strict modes shove as published; 14384: the model's exact key
-``stage.classifier.weight`` on another network's head).
+320 wrong in embedding, 291 in structure, 174 in auto), a timm resnet18,
+keys sorted, into a resnet34 of its names beside its own copy with a stage
+and the head renamed (seed 17245: 120 wrong in the name modes). Seeds
+9720-17342 and 17400-17728 found nothing else but adversarial names (seeds
+11587, 12068, 12814: the checkpoint holds the model's exact key on another
+network's tensor, which the strict modes shove as published; 14384: the
+model's exact key ``stage.classifier.weight`` on another network's head)
+and prefix-hack's published meaning (seed 17649: a resnet34 into a
+resnet18 of its names beside its own children-Sequential, 92 wrong, the
+family of the corpus's resnet50d cell).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

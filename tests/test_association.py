@@ -1545,3 +1545,22 @@ def test_a_head_by_its_unique_shape_alone_is_no_evidence_with_sorted_keys():
            **{'stem.' + k: s for k, s in own.items() if not k.startswith('fc.')}}
     mapping = associate(src, dst, association='structure').mapping
     assert 'net.9.weight' not in mapping
+
+
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)
+def test_a_renamed_own_copy_contests_a_longer_network_of_its_names(mode):
+    # mutation fuzz seed 17245: a timm resnet18 (head renamed head_x), keys
+    # sorted, into a model holding a resnet34 of its names (model.*) and the
+    # resnet18 itself with layer4 renamed stage_x (backbone.*): the names
+    # filled the resnet34's lists in part (120 wrong in the name modes); the
+    # own copy, whole but for a renamed stage and head of the same shapes, is
+    # as good a place, so neither is taken
+    own = small_resnet()
+    src = dict(sorted({('head_x.' + k[3:] if k.startswith('fc.') else k): s
+                       for k, s in own.items()}.items()))
+    longer = {**own, **{f'layer{n}.2.{k}': s for n, c in ((1, 8), (2, 16))
+                        for k, s in bottleneck(c).items()}}
+    dst = {**{'model.' + k: s for k, s in longer.items()},
+           **{'backbone.' + k.replace('layer3.', 'stage_x.'): s for k, s in own.items()}}
+    mapping = associate(src, dst, association=mode).mapping
+    assert [d for d in mapping.values() if d.startswith('model.')] == []
