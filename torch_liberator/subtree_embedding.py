@@ -130,10 +130,11 @@ def _relative(tree, node, start):
     return key[len(tree.path(start)) + len(tree.sep):] if start else key
 
 
-def _start_result(embedder, start):
-    """``({src node: dst node}, {src node: set of dst nodes})`` from a start."""
+def _start_result(embedder, start, collected=None):
+    """``({src node: dst node}, {src node: set of dst nodes})`` from a start
+    (``collected``: its :meth:`Embedder.collect`, when the caller has it)."""
     t1, t2 = embedder.tree1, embedder.tree2
-    pairs, ties = embedder.collect(*start)
+    pairs, ties = collected or embedder.collect(*start)
     if not start_is_supported(t1, t2, start, pairs):
         return None  # renamed on both sides, and only shapes speak for it
     # a pair to shove needs the same relative name; a module one of whose
@@ -326,10 +327,11 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
             from_beside and t1.num_keys_below(u) == good + fair)
         if not whole and not _may_be_renamed(t1, t2, start, good + fair):
             continue
-        clean, against = _shoved_blocks(t1, embedder.collect(*start)[0])
+        collected = embedder.collect(*start)
+        clean, against = _shoved_blocks(t1, collected[0])
         if clean < against:
             continue  # most of its blocks take a shove: another kind of network
-        result = _start_result(embedder, start)
+        result = _start_result(embedder, start, collected)
         if not whole and (result is None or not _whole_but_renamed(t1, t2, start, result[0])):
             continue
         if result is not None and any(owner.get(b, a) != a or chosen.get(a, b) != b
@@ -448,7 +450,7 @@ def embedding_mapping(tree1, tree2, anchors=()):
     starts += [(u, v) for u in embedder.hanging(1)
                for v in embedder.hanging(2)]
     starts += list(anchors)
-    scored = {}
+    scored, collected = {}, {}
     for start in starts:
         if start in scored:
             continue
@@ -457,14 +459,15 @@ def embedding_mapping(tree1, tree2, anchors=()):
         # among equals, the place filled whole before one filled in part
         unfilled = tree2.num_keys_below(start[1]) - s[0] - s[1]
         # blocks that take a shove speak against their place first
-        clean, against = _shoved_blocks(tree1, embedder.collect(*start)[0])
+        collected[start] = embedder.collect(*start)
+        clean, against = _shoved_blocks(tree1, collected[start][0])
         scored[start] = (clean - against, s[0], s[1], s[2], s[3] - levels, -unfilled)
     # the best start that its own pairs support (a refused one does not
     # hide the others)
     results = []
     for rank in sorted(set(scored.values()), reverse=True):
         tied = [start for start, s in scored.items() if s == rank]
-        results = [(start, _start_result(embedder, start)) for start in tied]
+        results = [(start, _start_result(embedder, start, collected[start])) for start in tied]
         results = [(start, r) for start, r in results if r is not None]
         if results:
             break
