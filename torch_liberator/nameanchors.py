@@ -255,6 +255,14 @@ class _Lists:
                 yield other
 
 
+def _shared_length(a, b):
+    """How many trailing components the paths ``a`` and ``b`` share."""
+    shared = 0
+    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+        shared += 1
+    return shared
+
+
 def _blocks_differ(src, i, dst, j, siblings, dst_siblings, inner):
     """
     Whether a list item that both paths hold in their shared suffix (a
@@ -266,9 +274,7 @@ def _blocks_differ(src, i, dst, j, siblings, dst_siblings, inner):
     anchor's own parent is :func:`_parents_differ`'s.
     """
     a, b = src.comps[i], dst.comps[j]
-    shared = 0
-    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
-        shared += 1
+    shared = _shared_length(a, b)
     for up in range(2, shared):
         if not a[-1 - up].isdigit():
             continue  # a named module: a head of another size may differ
@@ -293,9 +299,7 @@ def _copy_lacks(src, i, dst, j, children):
     side's module path -> its child labels (:func:`_list_items`).
     """
     a, b = src.comps[i], dst.comps[j]
-    shared = 0
-    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
-        shared += 1
+    shared = _shared_length(a, b)
     for comps, labels in ((a, children[0]), (b, children[1])):
         above = comps[:len(comps) - shared]
         if not above:
