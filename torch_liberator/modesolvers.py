@@ -574,11 +574,12 @@ def _swaps_left_out(problem, mapping):
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
-#: moved or cut in parts
+#: moved or cut in parts (and so without what their solve finds)
 SOLVERS: Dict[str, Callable] = {
     'strict': _swaps_left_out(_positions_checked(strict_pairs)),
     'module-hack': _swaps_left_out(_positions_checked(_module_hack_solver)),
-    'prefix-hack': _swaps_left_out(_positions_checked(_by_name_alone(_isomorphism_solver))),
+    'prefix-hack': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
+        _by_name_alone(_isomorphism_solver))))),
     'isomorphism': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
         _rivals_beside_moved(_by_name_alone(_with_moved_parts(_isomorphism_solver))))))),
     'embedding': _swaps_left_out(_positions_checked(_into_other_networks(_short_of_an_exact_run(
