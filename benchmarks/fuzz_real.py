@@ -69,7 +69,13 @@ network's tensor, which the strict modes shove as published; 14384: the
 model's exact key ``stage.classifier.weight`` on another network's head)
 and prefix-hack's published meaning (seed 17649: a resnet34 into a
 resnet18 of its names beside its own children-Sequential, 92 wrong, the
-family of the corpus's resnet50d cell).
+family of the corpus's resnet50d cell; fixed since). Seeds 17729-19999
+found (and fixed): an item renumbered because its namesake renames a
+layer (17803), a whole list cut short against a later part of the
+model's (18033), a headless own copy beside a longer network of its names
+(18519), a head whose shape a copy beside lacks as a shape anchor (18862),
+identical keys below a wrapper and a part both named ``blocks`` (19398);
+seed 18409 is the strict modes' exact key on another network's head.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -1443,6 +1443,26 @@ def test_an_item_is_no_start_for_another_number_when_its_namesake_fits_as_well()
     assert start_is_supported(t1, t2, (f2, b2), pairs(b2))
 
 
+@pytest.mark.parametrize('mode', ['embedding', 'auto'])
+def test_an_item_keeps_its_number_when_its_namesake_renames_a_layer(mode):
+    # mutation fuzz seed 17803 (reduced): a resnet34 checkpoint whose layer2 is
+    # cut to two blocks, into the whole resnet34 whose layer2.1 calls its conv2
+    # `main` and whose layer2.3 has a level inserted above its conv2: layer2.2
+    # agreed with the checkpoint's layer2.1 by every name, and embedding took
+    # it (18 tensors one block off); equal blocks are told apart by their
+    # numbers alone
+    tvm = requires('torchvision').models
+    shapes = {k: tuple(v.shape) for k, v in tvm.resnet34(weights=None).state_dict().items()}
+    src = {k: s for k, s in shapes.items() if not k.startswith(('layer2.2.', 'layer2.3.'))}
+    dst = {k.replace('layer2.1.conv2.', 'layer2.1.main.')
+           .replace('layer2.3.conv2.', 'layer2.3.conv2.extractor.'): s for k, s in shapes.items()}
+    result = associate(src, dst, association=mode)
+    for s, d in result.mapping.items():
+        assert d == s, (s, d)
+    assert result.mapping['layer2.1.bn2.weight'] == 'layer2.1.bn2.weight'
+    assert 'layer2.1.conv2.weight' not in result.mapping
+
+
 @pytest.mark.parametrize('sort', [False, True])
 def test_a_named_module_renamed_to_one_of_equal_items_is_a_tie(sort):
     # mutation fuzz seed 9719 (reduced, the corpus's 'resnet34 layer1.part.0->layer1.stage
@@ -1510,6 +1530,22 @@ def test_blocks_that_take_a_shove_lose_to_blocks_that_fit(mode):
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_head_that_a_copy_beside_lacks_is_no_shape_anchor(mode):
+    # mutation fuzz seed 18862 (reduced): a checkpoint holding a resnext
+    # (main.*, with its fc) and, after it, the model's own network without its
+    # head (head.*: a wide network of the same names, every conv2 of another
+    # shape than the resnext's); the fc's shape was the one unique to both
+    # sides and pulled the alignment onto the resnext (structure: 304 wrong)
+    wide = small_resnet()
+    src = {**{'main.' + k: s for k, s in _grouped(wide, 4).items()},
+           **{'head.' + k: s for k, s in wide.items() if not k.startswith('fc.')}}
+    mapping = associate(src, wide, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if s != 'head.' + d} == {}
+    # the blocks by their order; the stem is either network's by order alone
+    assert [k for k in wide if k.startswith('layer') and 'head.' + k not in mapping] == []
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_disputed_stem_alone_does_not_hold_the_names_place(mode):
     # the corpus's 'h5-swin_t+swin_v2_t children[:-1]<-swin_v2_t', reduced:
     # Slots(a = a sibling of the checkpoint's names whose blocks are of
@@ -1545,6 +1581,24 @@ def test_a_head_by_its_unique_shape_alone_is_no_evidence_with_sorted_keys():
            **{'stem.' + k: s for k, s in own.items() if not k.startswith('fc.')}}
     mapping = associate(src, dst, association='structure').mapping
     assert 'net.9.weight' not in mapping
+
+
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES + ('structure', 'auto'))
+def test_a_headless_own_copy_contests_a_longer_network_of_its_names(mode):
+    # mutation fuzz seed 18519: a resnet18 whose conv1 is saved as part2, into
+    # a model holding the resnet18 without its fc (core.*) and a resnet34
+    # (encoder.*) of its names: every name but part2 is the resnet34's, which
+    # it fills in part (121 wrong in the name modes and auto); the own copy,
+    # whole but for the renamed stem, lacks only the head: as good a place
+    own = small_resnet()
+    src = {('part2.weight' if k == 'conv1.weight' else k): s for k, s in own.items()}
+    longer = {**own, **{f'layer{n}.2.{k}': s for n, c in ((1, 8), (2, 16))
+                        for k, s in bottleneck(c).items()}}
+    dst = {**{'core.' + k: s for k, s in own.items() if not k.startswith('fc.')},
+           **{'encoder.' + k: s for k, s in longer.items()}}
+    mapping = associate(src, dst, association=mode).mapping
+    assert [d for d in mapping.values() if d.startswith('encoder.')] == []
+    assert {s: d for s, d in mapping.items() if d != 'core.' + s} == {}
 
 
 @pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)

@@ -3,8 +3,11 @@ Lists moved, cut in parts or spliced (torch_liberator.movedparts), and what
 the tree modes make of them: exact pairs where order and contents leave one
 answer, nothing where they leave two.
 """
+import re
+
 import pytest
 
+from conftest import requires
 from torch_liberator.association import associate
 from torch_liberator.keytree import KeyTree
 from torch_liberator.movedparts import moved_part_pairs
@@ -297,3 +300,29 @@ def test_sorted_keys_make_no_run_of_some_parts():
     for mode in ('embedding', 'isomorphism', 'auto'):
         mapping = associate(dict(sorted(src.items())), dst, association=mode).mapping
         assert not [s for s in mapping if s.startswith('layer.b.')], mode
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_a_whole_list_cut_short_is_not_a_later_part_of_the_model(mode):
+    # mutation fuzz seed 18033 (reduced): a shufflenet checkpoint whose stage4
+    # is cut to its first two blocks (the downsampling one, then one of three
+    # equal blocks), into one whose stage4 is cut in parts: `layers.0` (the
+    # downsampling block) and `blocks.{0,1,2}`. The checkpoint's stage4.1 is
+    # the model's stage4.blocks.0; its number made it blocks.1 in embedding
+    # (the moved parts took stage4.0, and the rest looked whole), structure
+    # (the name bonus of the alignment) and auto: 18 tensors one block off
+    tvm = requires('torchvision').models
+    shapes = {k: tuple(v.shape) for k, v in tvm.shufflenet_v2_x0_5(weights=None).state_dict().items()}
+
+    def moved(key):
+        m = re.match(r'stage4\.(\d)\.(.*)', key)
+        if not m:
+            return key
+        return (f'stage4.layers.0.{m[2]}' if m[1] == '0'
+                else f'stage4.blocks.{int(m[1]) - 1}.{m[2]}')
+    src = {k: s for k, s in shapes.items() if not re.match(r'stage4\.[23]\.', k)}
+    dst = {moved(k): s for k, s in shapes.items()}
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if moved(s) != d} == {}
+    if mode in ('embedding', 'isomorphism', 'structure', 'auto'):
+        assert mapping['stage4.0.branch1.0.weight'] == 'stage4.layers.0.branch1.0.weight'

@@ -456,9 +456,18 @@ class Embedder:
                                    s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
             need = t1.num_keys_below(c)
             bare = not self.inner1[c]
+            namesake = t2.child(v, t1.label[c]) if t1.label[c].isdigit() else None
             for d in sorted(renamed_for.get(c, ())):
                 if bare != (not self.inner2[d]):
                     continue  # a module with submodules is no lone module
+                if (namesake is not None and t2.label[d].isdigit()
+                        and self.inner2[namesake] and self._shape_run(d) == self._shape_run(namesake)):
+                    # an item renumbered as an item of its namesake's
+                    # shapes: the number is all that tells equal blocks
+                    # apart, a name renamed inside one of them is no reason
+                    # to take another (layer2.1 is not layer2.2 because the
+                    # model's layer2.1 calls its conv2 main)
+                    continue
                 if bare and (skipped or t2.parent[d] != v or not (
                         t1.label[c].isdigit() or t2.label[d].isdigit())):
                     # a lone module renamed is trusted only as a sibling

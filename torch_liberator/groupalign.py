@@ -13,9 +13,11 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
 2. the anchors every longest increasing subsequence keeps cut both
    sequences into gaps;
 3. each gap is solved like patience diff (equal gaps position by position,
-   unique shapes as anchors, otherwise dynamic programming); a pair is kept
-   only when every optimal alignment makes it; an ambiguous group that
-   every optimum pairs goes where its siblings went;
+   unique shapes as anchors, unless a copy of the network beside one of
+   them lacks the module, otherwise dynamic programming, whose name bonus
+   stops at a position that numbers a later part of a list cut in parts);
+   a pair is kept only when every optimal alignment makes it; an
+   ambiguous group that every optimum pairs goes where its siblings went;
 4. leftovers whose shapes are unique on both sides;
 5. modules as wholes (:mod:`torch_liberator.modulefit`): a side that,
    whole, fits exactly one module of the other goes there (before step 1),
@@ -50,7 +52,8 @@ from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
     module_closure, module_spans, parts_against_their_labels, run_fit, unpaired_module_size,
     whole_fit)
-from torch_liberator.nameanchors import name_partners
+from torch_liberator.nameanchors import (
+    LaterParts, lacked_by_a_copy, module_children, name_partners, shared_length)
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
 
@@ -100,11 +103,14 @@ class GroupAligner:
         self.dst_must_pair = {}  # the same for dst groups -> src candidates
         self.loose_pairs = []  # containers' tensors paired one by one
         self.spans = None      # module spans of both sides, when needed
+        self.children = (module_children(self.src), module_children(self.dst))
+        self.later_parts = LaterParts(self.src, self.dst, self.inner, sides.ordered,
+                                      children=self.children)
 
     # -- 1. name anchors (torch_liberator.nameanchors) --------------------
     def _find_name_partners(self):
         for i, j in name_partners(self.src, self.dst, self.inner, self.sep,
-                                  ordered=self.sides.ordered):
+                                  ordered=self.sides.ordered, later=self.later_parts):
             self.blocked_src.add(i)
             self.blocked_dst.add(j)
             self.partners.append((i, j))
@@ -324,9 +330,22 @@ class GroupAligner:
         src_seen = unique_positions(self.src, src_idx)
         dst_seen = unique_positions(self.dst, dst_idx)
         candidates = [(a, dst_seen[shapes]) for shapes, a in src_seen.items()
-                      if a is not None and dst_seen.get(shapes) is not None]
+                      if a is not None and dst_seen.get(shapes) is not None
+                      and not self._copy_lacks(src_idx[a], dst_idx[dst_seen[shapes]])]
         candidates.sort()
         return certain_lis(candidates)
+
+    def _copy_lacks(self, i, j):
+        """Whether a shape unique to groups ``i`` and ``j`` is unique only
+        because a copy of the network beside one of them lacks the module
+        (:func:`~torch_liberator.nameanchors.lacked_by_a_copy`: a resnext50's
+        fc beside a headless wide_resnet50_2 in the checkpoint, mutation
+        fuzz seed 18862, would pull the model's wide_resnet50_2 onto the
+        resnext50 before it)."""
+        a, b = self.src.comps[i], self.dst.comps[j]
+        shared = max(1, shared_length(a, b))
+        return (lacked_by_a_copy(a, shared, self.children[0])
+                or lacked_by_a_copy(b, shared, self.children[1]))
 
     def _give_up(self, src_idx, dst_idx):
         """List a gap too large to align: each source group with (at most
@@ -391,16 +410,23 @@ class GroupAligner:
         return True
 
     def _name_bonus(self, i, j):
-        """Agreeing trailing path components (when one is a word) plus the
-        tensors whose shapes are exactly equal."""
+        """Agreeing trailing path components (when one is a word), up to a
+        position that numbers a later part of a list cut in parts against
+        the other list (:class:`~torch_liberator.nameanchors.LaterParts`:
+        the model's ``stage4.blocks.1`` is not the checkpoint's
+        ``stage4.1`` when ``stage4.layers.0`` holds its ``stage4.0``), plus
+        the tensors whose shapes are exactly equal."""
         comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         common = 0
-        has_word = False
         for c1, c2 in zip(reversed(comps1), reversed(comps2)):
             if c1 != c2 or not c1:
                 break
             common += 1
-            has_word = has_word or is_word(c1)
+        if any(c.isdigit() for c in comps1[len(comps1) - common:]):
+            later = self.later_parts.position(i, j)
+            if later:
+                common = later - 1
+        has_word = any(is_word(c) for c in comps1[len(comps1) - common:])
         shapes1, shapes2 = self.src.shapes[i], self.dst.shapes[j]
         exact = sum(shapes1[a] == shapes2[b] for a, b in self.inner(i, j))
         return (common if has_word else 0) + exact

@@ -35,7 +35,7 @@ from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, rival_p
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import (
-    TOP_ANCHORS, find_anchors, isomorphism_mapping)
+    TOP_ANCHORS, find_anchors, isomorphism_mapping, later_part_modules)
 from torch_liberator.swappednames import swapped_shoves
 
 __all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'solve_auto',
@@ -553,11 +553,44 @@ def _positions_checked(problem, mapping):
     The pairs that rest on a list position which the two lists holding it
     give to different layers
     (:func:`~torch_liberator.listpositions.positions_disagree`: vgg11's
-    ``features.8`` is not vgg11_bn's); for the modes that read positions as
-    names.
+    ``features.8`` is not vgg11_bn's), or on a position in two lists of
+    which one is a later part of a list cut in parts
+    (:func:`~torch_liberator.subtree_isomorphism.later_part_modules` on the
+    whole trees: the model's ``blocks.blocks.0`` after ``blocks.stem.{0,1}``
+    is not the ``blocks.blocks.0`` of a checkpoint wrapped as ``blocks``,
+    though the keys are identical, mutation fuzz seed 19398; nor, once the
+    moved parts took ``stage4.0`` and the rest looks whole, is the model's
+    ``stage4.blocks.1`` the checkpoint's ``stage4.1``, seed 18033); for the
+    modes that read positions as names.
     """
-    return positions_disagree(mapping, problem.src, problem.dst, problem.sep,
-                              lists=problem.lists())
+    out = set(positions_disagree(mapping, problem.src, problem.dst, problem.sep,
+                                 lists=problem.lists()))
+    modules = {(s.rpartition(problem.sep)[0], d.rpartition(problem.sep)[0])
+               for s, d in mapping.items()}
+    if not any(_in_unequal_lists(problem, a, b) for a, b in modules):
+        return out  # (the cheap test first: no position numbers lists of two lengths)
+    tree1, tree2 = problem.trees()
+    nodes = {s: tree1.node_of_key(s) for s in mapping}
+    pairs = [(nodes[s], tree2.node_of_key(d), 0) for s, d in mapping.items()]
+    modules = later_part_modules(tree1, tree2, (tree1.root, tree2.root), pairs)
+    out.update(s for s, a in nodes.items() if tree1.parent[a] in modules)
+    return out
+
+
+def _in_unequal_lists(problem, src_module, dst_module):
+    """Whether a position that the two module paths share, counted from
+    their ends up to their first disagreement, numbers lists of different
+    lengths."""
+    sep = problem.sep
+    lists1, lists2 = problem.lists()
+    a, b = src_module.split(sep), dst_module.split(sep)
+    for k in range(1, min(len(a), len(b)) + 1):
+        if a[-k] != b[-k]:
+            return False
+        if a[-k].isdigit() and (len(lists1.get(sep.join(a[:-k]), ()))
+                                != len(lists2.get(sep.join(b[:-k]), ()))):
+            return True
+    return False
 
 
 @_leaving_out

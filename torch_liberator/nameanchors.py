@@ -18,8 +18,10 @@ numbers two lists of different items (a VGG11's ``features.0`` is not a
 VGG16's), and the suffix is not unique only
 because a copy of its network beside it lacks it (a wide_resnet50_2's ``fc``
 beside a headless resnet50), and no position in it numbers a later part of
-a list cut in parts against the whole list (``blocks.blocks.0`` beside
-``blocks.layers`` is not the model's ``blocks.0``).
+a list cut in parts against the other list (``blocks.blocks.0`` beside
+``blocks.layers`` is not the model's ``blocks.0``; nor is the model's
+``stage4.blocks.1`` beside ``stage4.layers`` a whole ``stage4.1`` cut
+short: :class:`LaterParts`).
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -34,7 +36,7 @@ from typing import Callable, List, Optional, Tuple
 
 from torch_liberator.keygroups import KeyGroups, is_word
 
-__all__ = ['name_partners']
+__all__ = ['LaterParts', 'lacked_by_a_copy', 'module_children', 'name_partners', 'shared_length']
 
 
 def _suffix_index(side, sep):
@@ -107,7 +109,8 @@ def _best_partner(side, g, index, others, cache, sep):
 
 def name_partners(src: KeyGroups, dst: KeyGroups,
                   inner: Callable[[int, int], Optional[list]],
-                  sep: str = '.', ordered: bool = True) -> List[Tuple[int, int]]:
+                  sep: str = '.', ordered: bool = True,
+                  later: Optional['LaterParts'] = None) -> List[Tuple[int, int]]:
     """
     The name anchors: ``(source group, destination group)`` pairs, each the
     other's best partner by name, whose tensors can pair.
@@ -121,6 +124,7 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
         sep: separator between path components.
         ordered: whether both sides' keys are in registration order (not
             sorted by name).
+        later: the sides' :class:`LaterParts`, when already built.
 
     Returns:
         List[Tuple[int, int]]: the pairs, in source order.
@@ -139,13 +143,9 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
     dst_index = _suffix_index(dst, sep)
     src_cache, dst_cache = {}, {}
     siblings, dst_siblings = _children_of(src), _children_of(dst)
-    items = (_list_items(src), _list_items(dst), {})
-    built = []
-
-    def cut_lists():  # built when an anchor first needs them
-        if not built:
-            built.extend((_Lists(src, items[0]), _Lists(dst, items[1])))
-        return built
+    if later is None:
+        later = LaterParts(src, dst, inner, ordered)
+    items = (*later.children, {})
     out = []
     for i in range(len(src)):
         j = _best_partner(src, i, dst_index, dst, dst_cache, sep)
@@ -164,62 +164,99 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if _copy_lacks(src, i, dst, j, items):
             continue
-        if _later_part(src, i, dst, j, items, cut_lists, inner, ordered):
+        if later.position(i, j):
             continue
         out.append((i, j))
     return out
 
 
-def _later_part(src, i, dst, j, children, cut_lists, inner, ordered):
+class LaterParts:
     """
-    Whether a position in the name anchor ``(i, j)``'s shared suffix
-    numbers two lists of different lengths, the shorter a later part of a
-    list cut in parts named like the whole (a mixer's ``blocks`` cut into
-    ``blocks.layers``, ``blocks.main`` and ``blocks.blocks``, whose
-    ``blocks.blocks.0`` is the model's ``blocks.5``, mutation fuzz seeds
-    12097, 12523): the shorter follows (any, when the keys are sorted), among
-    its siblings, a list that has no namesake beside the longer one and
-    whose first item holds a module at the anchor's path that pairs with
-    the longer list's first item's. Parts of disjoint numbers kept the
-    list's own; a part that keeps the list's name is its first part,
-    unless it hangs below the list's namesake.
-    ``children``: each side's module path
-    -> its child labels (:func:`_list_items`); ``cut_lists()``: the two
-    sides' :class:`_Lists`.
+    Where a position in two groups' shared suffix numbers two lists of
+    different lengths, one a later part of a list cut in parts (a mixer's
+    ``blocks`` cut into ``blocks.layers``, ``blocks.main`` and
+    ``blocks.blocks``, whose ``blocks.blocks.0`` is the model's
+    ``blocks.5``, mutation fuzz seeds 12097, 12523; or the model's
+    ``stage4.blocks.{0,1,2}`` after ``stage4.layers.0`` against the
+    checkpoint's whole ``stage4.{0,1}`` cut short, seed 18033): the part
+    follows (any, when the keys are sorted), among its siblings, a list
+    that has no namesake beside the other list and whose first item holds
+    a module at the groups' path below the position that pairs with the
+    other list's first item's. Parts of disjoint numbers kept the list's
+    own; a part that keeps the other list's name is its first part, unless
+    it hangs below the list's namesake. Such a position is no evidence:
+    not for a name anchor, nor for the name bonus of an alignment.
+
+    Args:
+        src, dst: the two sides' groups.
+        inner: ``inner(i, j)``, None when groups ``i`` and ``j`` cannot pair.
+        ordered: whether both sides' keys are in registration order.
+        children: each side's module path -> its child labels
+            (:func:`module_children`), when already built.
+
+    Example:
+        >>> from torch_liberator.alignment import StructureSides
+        >>> from torch_liberator.nameanchors import LaterParts
+        >>> src = {'s.0.a.w': (4, 4), 's.0.b.w': (8, 4), 's.1.b.w': (8, 4)}
+        >>> dst = {'s.first.0.a.w': (4, 4), 's.first.0.b.w': (8, 4)}
+        >>> dst.update({f's.rest.{i}.b.w': (8, 4) for i in range(3)})
+        >>> sides = StructureSides(src, dst)
+        >>> later = LaterParts(sides.src, sides.dst, sides.inner)
+        >>> later.position(2, 2), later.position(2, 3)  # s.1.b <-> s.rest.{0, 1}.b
+        (0, 2)
     """
-    a, b = src.comps[i], dst.comps[j]
-    for k in range(1, min(len(a), len(b)) + 1):
-        if a[-k] != b[-k]:
-            break
-        if not a[-k].isdigit():
-            continue
-        lists = (a[:-k], b[:-k])
-        sizes = [len(children[0].get(lists[0], ())), len(children[1].get(lists[1], ()))]
-        if sizes[0] == sizes[1]:
-            continue
-        rest = a[len(a) - k + 1:]
-        s = 0 if sizes[0] < sizes[1] else 1  # the shorter side
+
+    def __init__(self, src: KeyGroups, dst: KeyGroups,
+                 inner: Callable[[int, int], Optional[list]], ordered: bool = True,
+                 children=None):
+        self.src, self.dst, self.inner, self.ordered = src, dst, inner, ordered
+        self.children = children or (module_children(src), module_children(dst))
+        self._lists = None
+
+    def position(self, i: int, j: int) -> int:
+        """How many trailing components of the groups' paths reach the
+        deepest position that numbers such a part (counting it), or 0."""
+        a, b = self.src.comps[i], self.dst.comps[j]
+        children = self.children
+        for k in range(1, min(len(a), len(b)) + 1):
+            if a[-k] != b[-k]:
+                break
+            if not a[-k].isdigit():
+                continue
+            lists = (a[:-k], b[:-k])
+            if len(children[0].get(lists[0], ())) == len(children[1].get(lists[1], ())):
+                continue
+            rest = a[len(a) - k + 1:]
+            if self._follows_a_part(lists, rest, 0) or self._follows_a_part(lists, rest, 1):
+                return k
+        return 0
+
+    def _follows_a_part(self, lists, rest, s):
+        """Whether side ``s``'s list of ``lists`` is the later part."""
+        children = self.children
         part_path, name = lists[s], lists[1 - s][-1:]
         if part_path[-1:] == name and part_path[-2:-1] != name:
-            continue  # the first part keeps the list's name (layer3, layer3_tail)
-        part, whole = cut_lists()[s], cut_lists()[1 - s]
+            return False  # the first part keeps the list's name (layer3, layer3_tail)
+        if self._lists is None:
+            self._lists = (_Lists(self.src, children[0]), _Lists(self.dst, children[1]))
+        part, whole = self._lists[s], self._lists[1 - s]
         theirs = whole.first_item(lists[1 - s], rest)
         if theirs is None:
-            continue
+            return False
         beside = children[1 - s].get(lists[1 - s][:-1], ()) if lists[1 - s] else ()
         numbers = children[s][lists[s]]
-        for sibling in part.earlier_lists(lists[s], ordered):
+        for sibling in part.earlier_lists(lists[s], self.ordered):
             if sibling[-1] in beside or numbers.isdisjoint(children[s][sibling]):
                 continue  # (parts of disjoint numbers kept the list's: they say where)
             mine = part.first_item(sibling, rest)
-            if mine is not None and (inner(mine, theirs) if s == 0
-                                     else inner(theirs, mine)) is not None:
+            if mine is not None and (self.inner(mine, theirs) if s == 0
+                                     else self.inner(theirs, mine)) is not None:
                 return True
-    return False
+        return False
 
 
 class _Lists:
-    """One side's lists, for :func:`_later_part`: module paths in
+    """One side's lists, for :class:`LaterParts`: module paths in
     registration order, and the group at a path."""
 
     def __init__(self, side, children):
@@ -255,8 +292,15 @@ class _Lists:
                 yield other
 
 
-def _shared_length(a, b):
-    """How many trailing components the paths ``a`` and ``b`` share."""
+def shared_length(a: Tuple[str, ...], b: Tuple[str, ...]) -> int:
+    """
+    How many trailing components the paths ``a`` and ``b`` share.
+
+    Example:
+        >>> from torch_liberator.nameanchors import shared_length
+        >>> shared_length(('body', 'layer1', 'conv'), ('layer1', 'conv'))
+        2
+    """
     shared = 0
     while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
         shared += 1
@@ -274,7 +318,7 @@ def _blocks_differ(src, i, dst, j, siblings, dst_siblings, inner):
     anchor's own parent is :func:`_parents_differ`'s.
     """
     a, b = src.comps[i], dst.comps[j]
-    shared = _shared_length(a, b)
+    shared = shared_length(a, b)
     for up in range(2, shared):
         if not a[-1 - up].isdigit():
             continue  # a named module: a head of another size may differ
@@ -296,29 +340,61 @@ def _copy_lacks(src, i, dst, j, children):
     headless resnet50 of the same names, whose ``fc`` is the wide one's
     alone, mutation fuzz seed 14940): the name says which network has a
     head, not that the model's head is that network's. ``children``: each
-    side's module path -> its child labels (:func:`_list_items`).
+    side's module path -> its child labels (:func:`module_children`).
     """
     a, b = src.comps[i], dst.comps[j]
-    shared = _shared_length(a, b)
-    for comps, labels in ((a, children[0]), (b, children[1])):
-        above = comps[:len(comps) - shared]
-        if not above:
-            continue
-        label = comps[len(above)]
-        rest = {c for c in labels[above] - {label} if is_word(c)}
-        if len(rest) < 2:
-            continue  # (the items of lists are no names: lists cut share them)
-        parent = above[:-1]
-        for sibling in labels[parent] - {above[-1]}:
-            theirs = labels.get(parent + (sibling,), set())
-            if rest <= theirs and label not in theirs:
-                return True
+    shared = shared_length(a, b)
+    return (lacked_by_a_copy(a, shared, children[0])
+            or lacked_by_a_copy(b, shared, children[1]))
+
+
+def lacked_by_a_copy(comps: Tuple[str, ...], shared: int, labels) -> bool:
+    """
+    Whether the module of path ``comps`` above its last ``shared``
+    components has a sibling holding every other named child it has (two
+    or more) and not the one on the way to ``comps``: a copy of its
+    network that lacks the part ``comps`` is in (a headless copy beside a
+    whole one), so that what is unique about ``comps``, its name or its
+    shape, says which copy has the part, not where the other side's goes.
+    ``labels``: the side's module path -> its child labels
+    (:func:`module_children`).
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.nameanchors import lacked_by_a_copy, module_children
+        >>> keys = {f'{net}.{m}.weight': (2,) for net in ('a', 'b') for m in ('conv', 'bn')}
+        >>> side = KeyGroups({**keys, 'a.fc.weight': (3, 2)})
+        >>> lacked_by_a_copy(('a', 'fc'), 1, module_children(side))
+        True
+        >>> lacked_by_a_copy(('a', 'conv'), 1, module_children(side))
+        False
+    """
+    above = comps[:len(comps) - shared]
+    if not above:
+        return False
+    label = comps[len(above)]
+    rest = {c for c in labels[above] - {label} if is_word(c)}
+    if len(rest) < 2:
+        return False  # (the items of lists are no names: lists cut share them)
+    parent = above[:-1]
+    for sibling in labels[parent] - {above[-1]}:
+        theirs = labels.get(parent + (sibling,), set())
+        if rest <= theirs and label not in theirs:
+            return True
     return False
 
 
-def _list_items(side):
-    """module path -> the labels of its children (every level): the items
-    of lists, and the named children of modules."""
+def module_children(side: KeyGroups) -> dict:
+    """
+    Module path -> the labels of its children (every level): the items
+    of lists, and the named children of modules.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.nameanchors import module_children
+        >>> sorted(module_children(KeyGroups({'a.0.w': (1,), 'a.1.w': (1,)}))[('a',)])
+        ['0', '1']
+    """
     out = {}
     for comps in side.comps:
         for depth in range(len(comps)):

@@ -272,7 +272,8 @@ def _contest(embedder, starts, chosen):
     that places at least half as many tensors, every one of the same tensor
     or to shove by name, and fills its own place whole (or all but a few
     renamed modules, :func:`_whole_but_renamed`: the model's own copy with
-    a stage and the head renamed, mutation fuzz seed 17245), beside the chosen
+    a stage and the head renamed, mutation fuzz seed 17245, or with its stem
+    renamed and no head, seed 18519), beside the chosen
     place (neither inside nor around the module holding all of ``chosen``'s
     destinations; the resnet18 one
     level deeper, fine-tuned to another head, or as
@@ -325,14 +326,17 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
             continue
         whole = t2.num_keys_below(v) == good + fair or (
             from_beside and t1.num_keys_below(u) == good + fair)
-        if not whole and not _may_be_renamed(t1, t2, start, good + fair):
+        # a model place may lack the checkpoint's head (its children[:-1])
+        headless = place is not None and _beside(t2, place, v)
+        if not whole and not _may_be_renamed(t1, t2, start, good + fair, headless):
             continue
         collected = embedder.collect(*start)
         clean, against = _shoved_blocks(t1, collected[0])
         if clean < against:
             continue  # most of its blocks take a shove: another kind of network
         result = _start_result(embedder, start, collected)
-        if not whole and (result is None or not _whole_but_renamed(t1, t2, start, result[0])):
+        if not whole and (result is None
+                          or not _whole_but_renamed(t1, t2, start, result[0], headless)):
             continue
         if result is not None and any(owner.get(b, a) != a or chosen.get(a, b) != b
                                       for a, b in result[0].items()):
@@ -348,28 +352,35 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
     return kept, tied
 
 
-def _may_be_renamed(tree1, tree2, start, placed):
+def _may_be_renamed(tree1, tree2, start, placed, headless=False):
     """The cheap half of :func:`_whole_but_renamed`, from the counts of a
     start that places ``placed`` keys."""
     left = tree1.num_keys_below(start[0]) - placed
-    return 0 < left == tree2.num_keys_below(start[1]) - placed and 2 * left <= placed
+    room = tree2.num_keys_below(start[1]) - placed
+    if headless:
+        return 0 < room <= left and 2 * left <= placed
+    return 0 < left == room and 2 * left <= placed
 
 
-def _whole_but_renamed(tree1, tree2, start, pairs):
+def _whole_but_renamed(tree1, tree2, start, pairs, headless=False):
     """Whether the pairs ``pairs`` of a start ``(u, v)`` leave as many keys
     of ``u`` unused as of ``v`` unfilled, of the same shapes, and few (half
     the pairs at most): the same network with a module renamed where the
     names could not follow (``bn1`` saved as ``norm``; a stage and the
-    head)."""
+    head). ``headless``: ``v`` may lack some of ``u``'s keys besides (the
+    model's copy without the head, its stem renamed: mutation fuzz seed
+    18519), every key of ``v`` left having one of ``u``'s shapes."""
     u, v = start
     used, filled = set(pairs), set(pairs.values())
     unused = [tree1.shape[a] for a in tree1.keys_below(u) if a not in used]
     unfilled = [tree2.shape[b] for b in tree2.keys_below(v) if b not in filled]
-    if not unused or len(unused) != len(unfilled) or 2 * len(unused) > len(pairs):
+    if not unfilled or len(unused) < len(unfilled) or 2 * len(unused) > len(pairs):
+        return False
+    if not headless and len(unused) != len(unfilled):
         return False
     if None in unused or None in unfilled:
         return False
-    return sorted(map(tuple, unused)) == sorted(map(tuple, unfilled))
+    return not Counter(map(tuple, unfilled)) - Counter(map(tuple, unused))
 
 
 def whole_rivals(tree1, tree2, mapping, anchors=()):

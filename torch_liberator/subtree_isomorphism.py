@@ -428,25 +428,35 @@ def _same_tensors(tree1, x, tree2, y):
 
 def _part_of_a_cut_list(tree1, u, tree2, v):
     """
-    True when ``u`` and ``v`` are lists of different lengths and the
-    shorter one follows (any, when the keys are sorted), among its
-    siblings, a list that has no namesake beside the longer one and whose
-    first item holds as many of the longer list's first item's tensors as
-    the shorter list's first item does: the shorter is then a later part of
-    a list cut in parts, and its numbers do not say where in the longer
-    list it starts. Parts of disjoint numbers kept the list's own (a list
-    split keeping its numbers); a part that keeps the longer list's name is its first
-    part (``blocks`` beside ``blocks_tail``, registered in either order),
-    unless it hangs below the list's namesake (``blocks.blocks`` beside
-    ``blocks.layers``: the parts of ``blocks`` are named anew, and one
-    happens to repeat the list's name).
+    True when ``u`` and ``v`` are lists of different lengths and one of
+    them follows (any, when the keys are sorted), among its siblings, a
+    list that has no namesake beside the other and whose first item holds
+    as many of the other's first item's tensors as its own first item
+    does: it is then a later part of a list cut in parts, and its numbers
+    do not say where in the other list it starts. The shorter is such a
+    part of the longer (``blocks.blocks`` of a list cut into
+    ``blocks.layers`` and ``blocks.blocks``), or the longer of the shorter,
+    a whole list cut short (the checkpoint's ``stage4.{0,1}`` against the
+    model's ``stage4.blocks.{0,1,2}`` after ``stage4.layers.0``, mutation
+    fuzz seed 18033). Parts of disjoint numbers kept the list's own (a list
+    split keeping its numbers); a part that keeps the other list's name is
+    its first part (``blocks`` beside ``blocks_tail``, registered in either
+    order), unless it hangs below the list's namesake (``blocks.blocks``
+    beside ``blocks.layers``: the parts of ``blocks`` are named anew, and
+    one happens to repeat the list's name).
     """
-    lists = _unequal_lists(tree1, u, tree2, v)
-    if lists is None:
+    if _unequal_lists(tree1, u, tree2, v) is None:
         return False
-    shorter_is_1 = len(lists[0]) < len(lists[1])
-    (tree, node), (other, whole) = ((tree1, u), (tree2, v)) if shorter_is_1 else (
-        (tree2, v), (tree1, u))
+    return (_follows_a_part(tree1, u, tree2, v, True)
+            or _follows_a_part(tree2, v, tree1, u, False))
+
+
+def _follows_a_part(tree, node, other, whole, node_is_src):
+    """
+    :func:`_part_of_a_cut_list` for the list ``node`` of ``tree`` as the
+    later part, against the list ``whole`` of ``other``; ``node_is_src``
+    says which tree is the source.
+    """
     parent = tree.parent[node]
     if parent is None:
         return False
@@ -457,7 +467,7 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
 
     def fit(first):  # tensors of ``first`` that the whole's first item holds
         head = other.child(whole, min(list_items(other, whole), key=int))
-        return (_same_tensors(tree, first, other, head) if shorter_is_1
+        return (_same_tensors(tree, first, other, head) if node_is_src
                 else _same_tensors(other, head, tree, first))
 
     own, numbers = None, set(list_items(tree, node))
@@ -481,7 +491,7 @@ def later_part_modules(tree1, tree2, start, pairs):
     """
     The source modules (parents of the key nodes ``a``) of the pairs
     ``(a, b, tier)`` below ``start`` that rest on a position (the same
-    number on both sides) in two lists of which the shorter is a later part
+    number on both sides) in two lists of which one is a later part
     of a list cut in parts (:func:`_part_of_a_cut_list`), whatever its
     name: a mixer's ``blocks`` cut into ``blocks.layers``, ``blocks.main``
     and ``blocks.blocks``, whose ``blocks.blocks.0`` is the model's
