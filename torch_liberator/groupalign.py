@@ -52,8 +52,7 @@ from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
     module_closure, module_spans, parts_against_their_labels, run_fit, unpaired_module_size,
     whole_fit)
-from torch_liberator.nameanchors import (
-    LaterParts, lacked_by_a_copy, module_children, name_partners, shared_length)
+from torch_liberator.nameanchors import LaterParts, copy_lacks, module_children, name_partners
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
 
@@ -331,21 +330,14 @@ class GroupAligner:
         dst_seen = unique_positions(self.dst, dst_idx)
         candidates = [(a, dst_seen[shapes]) for shapes, a in src_seen.items()
                       if a is not None and dst_seen.get(shapes) is not None
-                      and not self._copy_lacks(src_idx[a], dst_idx[dst_seen[shapes]])]
+                      # a shape unique only because a copy beside lacks the
+                      # module (a resnext50's fc beside a headless
+                      # wide_resnet50_2, seed 18862) is no anchor
+                      and not copy_lacks(self.src, src_idx[a], self.dst,
+                                         dst_idx[dst_seen[shapes]], self.children, at_least=1)]
         candidates.sort()
         return certain_lis(candidates)
 
-    def _copy_lacks(self, i, j):
-        """Whether a shape unique to groups ``i`` and ``j`` is unique only
-        because a copy of the network beside one of them lacks the module
-        (:func:`~torch_liberator.nameanchors.lacked_by_a_copy`: a resnext50's
-        fc beside a headless wide_resnet50_2 in the checkpoint, mutation
-        fuzz seed 18862, would pull the model's wide_resnet50_2 onto the
-        resnext50 before it)."""
-        a, b = self.src.comps[i], self.dst.comps[j]
-        shared = max(1, shared_length(a, b))
-        return (lacked_by_a_copy(a, shared, self.children[0])
-                or lacked_by_a_copy(b, shared, self.children[1]))
 
     def _give_up(self, src_idx, dst_idx):
         """List a gap too large to align: each source group with (at most

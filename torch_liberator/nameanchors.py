@@ -36,7 +36,7 @@ from typing import Callable, List, Optional, Tuple
 
 from torch_liberator.keygroups import KeyGroups, is_word
 
-__all__ = ['LaterParts', 'lacked_by_a_copy', 'module_children', 'name_partners', 'shared_length']
+__all__ = ['LaterParts', 'copy_lacks', 'lacked_by_a_copy', 'module_children', 'name_partners', 'shared_length']
 
 
 def _suffix_index(side, sep):
@@ -162,7 +162,7 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if _lists_differ(src.comps[i], dst.comps[j], items):
             continue
-        if _copy_lacks(src, i, dst, j, items):
+        if copy_lacks(src, i, dst, j, items):
             continue
         if later.position(i, j):
             continue
@@ -331,19 +331,29 @@ def _blocks_differ(src, i, dst, j, siblings, dst_siblings, inner):
     return False
 
 
-def _copy_lacks(src, i, dst, j, children):
+def copy_lacks(src: KeyGroups, i: int, dst: KeyGroups, j: int, children,
+               at_least: int = 0) -> bool:
     """
-    Whether the name anchor ``(i, j)``'s suffix is unique only because a
-    copy of its network lacks it: the module above the shared suffix, on
-    either side, has a sibling holding every other named child it has (two
-    or more) and not the anchor's (a whole wide_resnet50_2 beside a
-    headless resnet50 of the same names, whose ``fc`` is the wide one's
-    alone, mutation fuzz seed 14940): the name says which network has a
-    head, not that the model's head is that network's. ``children``: each
-    side's module path -> its child labels (:func:`module_children`).
+    Whether the pair of groups ``(i, j)`` is unique only because a copy of
+    its network lacks it (:func:`lacked_by_a_copy`, on either side, above
+    the suffix the two paths share, of at least ``at_least`` components): a
+    whole wide_resnet50_2 beside a headless resnet50 of the same names,
+    whose ``fc`` is the wide one's alone (mutation fuzz seed 14940): the
+    name, or the shape, says which network has a head, not that the other
+    side's head is that network's. ``children``: each side's module path
+    -> its child labels (:func:`module_children`).
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.nameanchors import copy_lacks, module_children
+        >>> keys = {f'{net}.{m}.weight': (2,) for net in ('a', 'b') for m in ('conv', 'bn')}
+        >>> src = KeyGroups({**keys, 'a.fc.weight': (3, 2)})
+        >>> dst = KeyGroups({'fc.weight': (3, 2)})
+        >>> copy_lacks(src, 4, dst, 0, (module_children(src), module_children(dst)))
+        True
     """
     a, b = src.comps[i], dst.comps[j]
-    shared = shared_length(a, b)
+    shared = max(at_least, shared_length(a, b))
     return (lacked_by_a_copy(a, shared, children[0])
             or lacked_by_a_copy(b, shared, children[1]))
 
