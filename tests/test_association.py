@@ -1430,7 +1430,7 @@ def test_an_item_is_no_start_for_another_number_when_its_namesake_fits_as_well()
     # its numbers (blocks.{1..3}) the checkpoint's features.2 fits blocks.2 and
     # blocks.3 alike; nothing but the order of the nodes picked blocks.3
     from torch_liberator.keytree import KeyTree
-    from torch_liberator.subtree_isomorphism import start_is_supported
+    from torch_liberator.listparts import start_is_supported
     src = {f'features.{i}.{m}.weight': (8, 8) for i in range(4) for m in ('a', 'b')}
     dst = {f'blocks.{i}.{m}.weight': (8, 8) for i in range(1, 4) for m in ('a', 'b')}
     t1, t2 = KeyTree(src, shapes=src), KeyTree(dst, shapes=dst)

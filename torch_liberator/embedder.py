@@ -85,7 +85,7 @@ from bisect import bisect_right, insort
 from collections import Counter
 
 from torch_liberator.keytree import pair_tier
-from torch_liberator.subtree_isomorphism import list_items
+from torch_liberator.listparts import list_items
 
 __all__ = ['Embedder', 'MAX_CANDIDATES', 'RENAME_LIMIT', 'SCAN_LIMIT']
 

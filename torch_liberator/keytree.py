@@ -32,7 +32,7 @@ from bisect import bisect_left
 from torch_liberator.keygroups import order_is_lost
 from torch_liberator.shapes import shape_relation
 
-__all__ = ['KeyTree', 'TIERS', 'pair_tier']
+__all__ = ['KeyTree', 'TIERS', 'anchored_pairs', 'pair_tier']
 
 #: how well two keys' shapes agree, best first, as :func:`pair_tier` ranks
 #: them: the same tensor (equal, equal but for size-1 dimensions, or not
@@ -289,6 +289,44 @@ def pair_tier(tree1, node1, tree2, node2):
     """
     return _TIER_OF_RELATION[shape_relation(tree1.shape[node1],
                                             tree2.shape[node2])]
+
+
+def anchored_pairs(tree1, tree2, anchor):
+    """
+    The key pairs ``(P.s, Q.s)`` below an anchor pair ``(P, Q)``.
+
+    Args:
+        tree1 (KeyTree): source tree.
+        tree2 (KeyTree): destination tree.
+        anchor (Tuple[int, int]): a node of each tree.
+
+    Returns:
+        List[Tuple[int, int]]: key node pairs, in ``tree1`` pre-order.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.keytree import anchored_pairs
+        >>> t1, t2 = KeyTree(['a.x', 'a.y']), KeyTree(['b.y', 'b.z'])
+        >>> [(t1.key[u], t2.key[v]) for u, v in anchored_pairs(t1, t2, (1, 1))]
+        [('a.y', 'b.y')]
+    """
+    node1, node2 = anchor
+    lookup = tree2.node_of_key
+    keys1 = tree1.key
+    cut = len(tree1.path(node1)) + len(tree1.sep) if node1 != tree1.root else 0
+    join = tree2.path(node2) + tree2.sep if node2 != tree2.root else ''
+    resep = tree1.sep != tree2.sep
+    pairs = []
+    for key_node in tree1.keys_below(node1):
+        if key_node == node1:
+            continue
+        rel = keys1[key_node][cut:]
+        if resep:
+            rel = rel.replace(tree1.sep, tree2.sep)
+        other = lookup(join + rel)
+        if other is not None:
+            pairs.append((key_node, other))
+    return pairs
 
 
 def _is_preorder(childlists):

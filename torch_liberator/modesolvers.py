@@ -26,6 +26,7 @@ from torch_liberator.alignment import StructureSides
 from torch_liberator.coincidence import split_items, thin_unnamed_pairs
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
+from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import list_positions, positions_disagree
 from torch_liberator.modulefit import module_spans, run_fit
 from torch_liberator.movedparts import moved_part_pairs
@@ -34,8 +35,7 @@ from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, rival_p
                                          stray_parts)
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
-from torch_liberator.subtree_isomorphism import (
-    TOP_ANCHORS, find_anchors, isomorphism_mapping, later_part_modules)
+from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
 from torch_liberator.swappednames import swapped_shoves
 
 __all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'solve_auto',
@@ -555,7 +555,7 @@ def _positions_checked(problem, mapping):
     (:func:`~torch_liberator.listpositions.positions_disagree`: vgg11's
     ``features.8`` is not vgg11_bn's), or on a position in two lists of
     which one is a later part of a list cut in parts
-    (:func:`~torch_liberator.subtree_isomorphism.later_part_modules` on the
+    (:func:`~torch_liberator.listparts.later_part_modules` on the
     whole trees: the model's ``blocks.blocks.0`` after ``blocks.stem.{0,1}``
     is not the ``blocks.blocks.0`` of a checkpoint wrapped as ``blocks``,
     though the keys are identical, mutation fuzz seed 19398; nor, once the

@@ -17,7 +17,7 @@ starts and makes the mapping:
   wrapper levels such as ``backbone.bottom_up``, and the anchors found by
   :func:`torch_liberator.subtree_isomorphism.find_anchors`; the best start
   that its own pairs support wins (a refused start, see
-  :func:`~torch_liberator.subtree_isomorphism.start_is_supported`, does
+  :func:`~torch_liberator.listparts.start_is_supported`, does
   not hide the others), the one with fewer skipped levels among equals;
 * equally good starts that disagree make their disagreements ambiguous;
 * a renamed start that is one stage of several repeats beside it;
@@ -51,9 +51,9 @@ from collections import Counter
 
 from torch_liberator.embedder import RENAME_LIMIT, Embedder
 from torch_liberator.keygroups import is_word
-from torch_liberator.subtree_isomorphism import (
-    is_renamed, later_part_modules, list_items, merge_tied, shove_is_positional,
-    start_is_supported)
+from torch_liberator.listparts import (
+    is_renamed, later_part_modules, list_items, shove_is_positional, start_is_supported)
+from torch_liberator.subtree_isomorphism import merge_tied
 
 __all__ = ['embedding_mapping', 'whole_rivals']
 

@@ -1,0 +1,426 @@
+"""
+Which items of two lists are one module, and which starts keep them so.
+
+Numbers in key paths (``layer1.0``, ``features.5``) name positions in lists,
+and positions are weak evidence: a list cut in two and renumbered, a list
+spliced at an offset after a stem, or two lists of different lengths all pair
+items of equal numbers that are not one module. The tree solvers
+(:mod:`torch_liberator.subtree_isomorphism`,
+:mod:`torch_liberator.subtree_embedding` and the checks of
+:mod:`torch_liberator.modesolvers`) ask this module when a start pair
+``(u, v)`` — a node of each tree below which relative paths are paired — is
+supported by its keys (:func:`start_is_supported`), which pairs below it rest
+only on a position in a later part of a list cut in parts
+(:func:`later_part_modules`) or in two different lists
+(:func:`in_other_lists`), and which shoves pair modules only by a position
+(:func:`shove_is_positional`).
+
+Example:
+    >>> from torch_liberator.keytree import KeyTree
+    >>> from torch_liberator.listparts import list_items
+    >>> tree = KeyTree(['layer1.0.w', 'layer1.1.w'])
+    >>> list_items(tree, tree.child(tree.root, 'layer1'))
+    ('0', '1')
+"""
+from torch_liberator.keytree import anchored_pairs, pair_tier
+from torch_liberator.movedparts import labels_in_order
+
+__all__ = ['in_other_lists', 'is_renamed', 'later_part_modules', 'list_items',
+           'shove_is_positional', 'start_is_supported']
+
+
+def is_renamed(tree1, tree2, start):
+    """
+    True when the start pair ``(u, v)`` is renamed inside both trees
+    (``features`` <-> ``high``), not a wrapper added or removed on one side.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.listparts import is_renamed
+        >>> t1, t2 = KeyTree(['a.x.w']), KeyTree(['b.x.w', 'a.y'])
+        >>> is_renamed(t1, t2, (t1.child(0, 'a'), t2.child(0, 'b')))
+        True
+        >>> is_renamed(t1, t2, (t1.child(0, 'a'), t2.child(0, 'a')))
+        False
+        >>> is_renamed(t1, t2, (t1.child(0, 'a'), t2.root))
+        False
+    """
+    u, v = start
+    return (u != tree1.root and v != tree2.root
+            and tree1.label[u] != tree2.label[v])
+
+
+def start_is_supported(tree1, tree2, start, pairs):
+    """
+    False when ``start`` pairs two nodes of different labels while one has
+    a namesake beside the other, when it relabels two lists of different lengths whose
+    numbers no longer say which item is which (the shorter is a later part
+    of a list cut in parts, or sits at an offset in the longer one), or when
+    it is renamed on both sides (:func:`is_renamed`) and the key pairs
+    ``(a, b, tier)`` found below it do not speak for the rename: only
+    shapes do then, so every pair must be of the same tensor
+    (tier 0) and, when every one of them hangs below a numbered child of
+    ``start`` (positions in a list, which a list cut in two and renumbered
+    no longer keeps), they must cover at least three quarters of the keys
+    below the smaller side (a detector's copy of a backbone's first blocks,
+    kept under their indices, ends with a part of the next block).
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.listparts import start_is_supported
+        >>> t1, t2 = KeyTree(['a.w']), KeyTree(['b.w', 'b.v'])
+        >>> a, b = t1.child(0, 'a'), t2.child(0, 'b')
+        >>> start_is_supported(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 0)])
+        True
+        >>> start_is_supported(t1, t2, (a, b), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
+        False
+        >>> start_is_supported(t1, t2, (a, t2.root), [(t1.child(a, 'w'), t2.child(b, 'w'), 1)])
+        True
+    """
+    u, v = start
+    if (_renumbered_item(tree1, u, tree2, v) or _namesake_beside(tree1, u, tree2, v)
+            or _namesake_item_fits(tree1, u, tree2, v)):
+        return False
+    if tree1.label[u] != tree2.label[v] and (
+            _window_of_a_longer_list(tree1, u, tree2, v)
+            or _offset_items(tree1, u, tree2, v, pairs)):
+        return False
+    if not is_renamed(tree1, tree2, start):
+        return True
+    if not pairs or any(tier for _, _, tier in pairs):
+        return False
+    heads = set(_path_nodes(tree1, u, pairs))
+    numbered = tree1.label[u].isdigit() and tree2.label[v].isdigit()
+    if not numbered and any(not tree1.label[a].isdigit() for a in heads):
+        # named relative paths (transition1.conv) speak too; not below an
+        # item renumbered as another (layer1.0 <-> res3.1), where only the
+        # positions would
+        return True
+    items = list_items(tree1, u)
+    if (items and not numbered and len(heads) == len(items)
+            and items == list_items(tree2, v)):
+        # lists of the same items (layer1 <-> res2, blocks <-> 1), one
+        # named at least, each item paired: the positions are kept
+        return True
+    return 4 * len(pairs) >= 3 * min(tree1.num_keys_below(u), tree2.num_keys_below(v))
+
+
+def _renumbered_item(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are items of different numbers in two lists of
+    the same items (``features.5`` <-> ``model.6``, both lists holding
+    0..12): such lists pair their items by number, and two equal blocks
+    at different positions are not one.
+    """
+    if u == tree1.root or v == tree2.root:
+        return False
+    label1, label2 = tree1.label[u], tree2.label[v]
+    if not (label1.isdigit() and label2.isdigit()) or label1 == label2:
+        return False
+    items = list_items(tree1, tree1.parent[u])
+    return items is not None and items == list_items(tree2, tree2.parent[v])
+
+
+def _namesake_item_fits(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are items of different numbers and the
+    items of the same numbers fit as well: the item of ``u``'s number
+    beside ``v`` takes as many keys from ``u``, or the item of ``v``'s
+    number beside ``u`` as many into ``v``, and neither exists without
+    fitting. Two equal blocks (``features.{5,6}`` against ``blocks.{5,6}``
+    of a list split keeping its numbers, or a list cut short against the
+    whole one): nothing but the order of the nodes would pick ``blocks.6``
+    for ``features.5``. A list spliced at an offset (``stages.0.blocks.0``
+    as a flat list's ``2`` after two stem items) has, at the other number,
+    an item of another kind: the numbers are not the evidence there.
+    """
+    if u == tree1.root or v == tree2.root:
+        return False
+    label1, label2 = tree1.label[u], tree2.label[v]
+    if not (label1.isdigit() and label2.isdigit()) or label1 == label2:
+        return False
+    count = len(anchored_pairs(tree1, tree2, (u, v)))
+    w = tree2.child(tree2.parent[v], label1)
+    x = tree1.child(tree1.parent[u], label2)
+    fits_w = w is not None and len(anchored_pairs(tree1, tree2, (u, w))) >= count
+    fits_x = x is not None and len(anchored_pairs(tree1, tree2, (x, v))) >= count
+    # either namesake fits as well, and the other, where it exists, too
+    return (fits_w or fits_x) and (fits_w or w is None) and (fits_x or x is None)
+
+
+def _namesake_beside(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` have different labels and one of them has a
+    namesake beside the other (``blocks`` <-> ``blocks_b`` while the model
+    also holds ``blocks``, the first part of the list kept under its name):
+    the names then say where ``u`` goes, and it is not ``v``. A position
+    (``0``) is no name: lists renumber their items.
+    """
+    label1, label2 = tree1.label[u], tree2.label[v]
+    if label1 == label2:
+        return False
+    # a position (``0``) beside the other is no namesake: lists renumber
+    return ((v != tree2.root and not label1.isdigit()
+             and tree2.child(tree2.parent[v], label1) is not None)
+            or (u != tree1.root and not label2.isdigit()
+                and tree1.child(tree1.parent[u], label2) is not None))
+
+
+def _unequal_lists(tree1, u, tree2, v):
+    """The list items of ``u`` and ``v`` when both are lists of different
+    lengths, else None."""
+    items1, items2 = list_items(tree1, u), list_items(tree2, v)
+    if not items1 or not items2 or len(items1) == len(items2):
+        return None
+    return items1, items2
+
+
+def _offset_items(tree1, u, tree2, v, pairs):
+    """
+    True when ``u`` and ``v`` are lists of different lengths and some item
+    is paired while an item of a lower number, present on both sides, is
+    not: the shorter list then sits at an offset in the longer one
+    (``stages.0.blocks.{0,1,2}`` in a flattened list whose items 0 and 1
+    are the stem), where equal numbers are not the same item.
+    """
+    lists = _unequal_lists(tree1, u, tree2, v)
+    if lists is None:
+        return False
+    items1, items2 = lists
+    paired = {int(tree1.label[n]) for n in _path_nodes(tree1, u, pairs)}
+    if not paired:
+        return False
+    common = set(map(int, items1)) & set(map(int, items2))
+    return any(i not in paired for i in common if i < max(paired))
+
+
+def _window_of_a_longer_list(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are lists of different lengths and the shorter
+    one follows another list among its siblings: it is then a later part of
+    a list cut in parts and renumbered (``blocks.{0..11}`` <->
+    ``blocks_b.{0..7}`` beside ``blocks_a.{0..3}``), and its numbers do not
+    say where in the longer list it starts. The first part (a detector's
+    copy of a backbone's first blocks) starts where the longer one does;
+    but when the keys are not in registration order (sorted by name), no
+    part is known to be first, and any sibling list makes it a part; nor
+    when the parts' labels give an order against their registration
+    (``second`` registered before ``first``).
+    """
+    lists = _unequal_lists(tree1, u, tree2, v)
+    if lists is None:
+        return False
+    tree, node = (tree1, u) if len(lists[0]) < len(lists[1]) else (tree2, v)
+    parent = tree.parent[node]
+    if parent is None:
+        return False
+    parts = [c for c in tree.children[parent] if c == node or list_items(tree, c)]
+    longer = (tree2, v) if tree is tree1 else (tree1, u)
+    if len(parts) > 1 and labels_in_order([tree.label[c] for c in parts[::-1]],
+                                          longer[0].label[longer[1]]):
+        return True  # registered against the order their labels give
+    for sibling in tree.children[parent]:
+        if sibling == node:
+            if tree.ordered:
+                return False
+        elif list_items(tree, sibling):
+            return True
+    return False
+
+
+def _same_tensors(tree1, x, tree2, y):
+    """How many key pairs below ``(x, y)`` hold the same tensor."""
+    return sum(pair_tier(tree1, a, tree2, b) == 0
+               for a, b in anchored_pairs(tree1, tree2, (x, y)))
+
+
+def _part_of_a_cut_list(tree1, u, tree2, v):
+    """
+    True when ``u`` and ``v`` are lists of different lengths and one of
+    them follows (any, when the keys are sorted), among its siblings, a
+    list that has no namesake beside the other and whose first item holds
+    as many of the other's first item's tensors as its own first item
+    does: it is then a later part of a list cut in parts, and its numbers
+    do not say where in the other list it starts. The shorter is such a
+    part of the longer (``blocks.blocks`` of a list cut into
+    ``blocks.layers`` and ``blocks.blocks``), or the longer of the shorter,
+    a whole list cut short (the checkpoint's ``stage4.{0,1}`` against the
+    model's ``stage4.blocks.{0,1,2}`` after ``stage4.layers.0``, mutation
+    fuzz seed 18033). Parts of disjoint numbers kept the list's own (a list
+    split keeping its numbers); a part that keeps the other list's name is
+    its first part (``blocks`` beside ``blocks_tail``, registered in either
+    order), unless it hangs below the list's namesake (``blocks.blocks``
+    beside ``blocks.layers``: the parts of ``blocks`` are named anew, and
+    one happens to repeat the list's name).
+    """
+    if _unequal_lists(tree1, u, tree2, v) is None:
+        return False
+    return (_follows_a_part(tree1, u, tree2, v, True)
+            or _follows_a_part(tree2, v, tree1, u, False))
+
+
+def _follows_a_part(tree, node, other, whole, node_is_src):
+    """
+    :func:`_part_of_a_cut_list` for the list ``node`` of ``tree`` as the
+    later part, against the list ``whole`` of ``other``; ``node_is_src``
+    says which tree is the source.
+    """
+    parent = tree.parent[node]
+    if parent is None:
+        return False
+    name = other.label[whole]
+    if tree.label[node] == name and tree.label[parent] != name:
+        return False  # the first part keeps the list's name (layer3, layer3_tail)
+    beside = other.parent[whole]
+
+    def fit(first):  # tensors of ``first`` that the whole's first item holds
+        head = other.child(whole, min(list_items(other, whole), key=int))
+        return (_same_tensors(tree, first, other, head) if node_is_src
+                else _same_tensors(other, head, tree, first))
+
+    own, numbers = None, set(list_items(tree, node))
+    for sibling in tree.children[parent]:
+        if sibling == node:
+            if tree.ordered:
+                return False
+            continue
+        items = list_items(tree, sibling)
+        if not items or numbers.isdisjoint(items) or (
+                beside is not None and other.child(beside, tree.label[sibling]) is not None):
+            continue  # (parts of disjoint numbers kept the list's: they say where)
+        if own is None:
+            own = fit(tree.child(node, min(list_items(tree, node), key=int)))
+        if own and fit(tree.child(sibling, min(items, key=int))) >= own:
+            return True
+    return False
+
+
+def later_part_modules(tree1, tree2, start, pairs):
+    """
+    The source modules (parents of the key nodes ``a``) of the pairs
+    ``(a, b, tier)`` below ``start`` that rest on a position (the same
+    number on both sides) in two lists of which one is a later part
+    of a list cut in parts (:func:`_part_of_a_cut_list`), whatever its
+    name: a mixer's ``blocks`` cut into ``blocks.layers``, ``blocks.main``
+    and ``blocks.blocks``, whose ``blocks.blocks.0`` is the model's
+    ``blocks.5``, not the ``blocks.0`` that stripping ``blocks.`` names
+    (mutation fuzz seeds 12097, 12523). Their pairs are no evidence.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.listparts import later_part_modules
+        >>> keys = [f'blocks.{part}.{i}.w' for part, n in [('a', 2), ('blocks', 1)]
+        ...         for i in range(n)]
+        >>> t1 = KeyTree(keys, shapes={k: (4,) for k in keys})
+        >>> t2 = KeyTree([f'blocks.{i}.w' for i in range(3)],
+        ...              shapes={f'blocks.{i}.w': (4,) for i in range(3)})
+        >>> start = (t1.child(0, 'blocks'), t2.root)
+        >>> pairs = [(t1.node_of_key('blocks.blocks.0.w'), t2.node_of_key('blocks.0.w'), 0)]
+        >>> [t1.path(m) for m in later_part_modules(t1, t2, start, pairs)]
+        ['blocks.blocks.0']
+    """
+    u, v = start
+    verdicts, seen, out = {}, {}, set()
+    for a, b, _ in pairs:
+        x, y, walked, found = tree1.parent[a], tree2.parent[b], [], False
+        while x != u and y != v:  # from the modules up (the verdict of a
+            known = seen.get((x, y))  # pair of modules holds for all below)
+            if known is not None:
+                found = known
+                break
+            walked.append((x, y))
+            label = tree1.label[x]
+            if label.isdigit() and label == tree2.label[y]:
+                lists = (tree1.parent[x], tree2.parent[y])
+                verdict = verdicts.get(lists)
+                if verdict is None:
+                    verdict = verdicts[lists] = _part_of_a_cut_list(
+                        tree1, lists[0], tree2, lists[1])
+                if verdict:
+                    found = True
+                    break
+            x, y = tree1.parent[x], tree2.parent[y]
+        seen.update((step, found) for step in walked)
+        if found:
+            out.add(tree1.parent[a])
+    return out
+
+
+def in_other_lists(tree1, a, tree2, b, start, cache):
+    """
+    True when the pair ``(a, b)`` below a relabelled ``start`` hangs below
+    two lists whose items are not one set within the other (a VGG11's
+    ``features.{0,3,6,..}`` and a VGG16's ``features.{0,2,5,..}``): the
+    lists are different, and an equal number in both is a coincidence of
+    positions, not one item. (A list cut short keeps the other's items.)
+    """
+    while a != start[0] and b != start[1]:
+        if tree1.label[a].isdigit() and tree2.label[b].isdigit():
+            key = (tree1.parent[a], tree2.parent[b])
+            if key not in cache:
+                items1 = set(list_items(tree1, key[0]) or ())
+                items2 = set(list_items(tree2, key[1]) or ())
+                cache[key] = bool(items1 and items2) and not (
+                    items1 <= items2 or items2 <= items1)
+            if cache[key]:
+                return True
+        a, b = tree1.parent[a], tree2.parent[b]
+    return False
+
+
+def shove_is_positional(tree1, a, tree2, b, start):
+    """
+    True when the pair to shove ``(a, b)`` below ``start`` (a start whose
+    labels differ: a prefix stripped or a level renamed) is paired only by
+    a position in lists of different lengths: ``features.4`` of a list of
+    stages and ``4`` of a flattened list of blocks are not one module, and
+    their tensors' other sizes say so. Same-named starts keep published
+    shoves (a resnet50's blocks into a resnet18's).
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.listparts import shove_is_positional
+        >>> t1 = KeyTree(['f.0.w', 'f.1.w'])
+        >>> t2 = KeyTree(['0.w', '1.w', '2.w'])
+        >>> a, b = t1.child(t1.child(t1.child(0, 'f'), '1'), 'w'), t2.child(t2.child(0, '1'), 'w')
+        >>> shove_is_positional(t1, a, t2, b, (t1.child(0, 'f'), t2.root))
+        True
+    """
+    u, v = start
+    if tree1.label[u] == tree2.label[v]:
+        return False
+    while a != u and b != v:
+        if tree1.label[a].isdigit() and (
+                len(tree1.children[tree1.parent[a]])
+                != len(tree2.children[tree2.parent[b]])):
+            return True
+        a, b = tree1.parent[a], tree2.parent[b]
+    return False
+
+
+def list_items(tree, node):
+    """
+    The labels of ``node``'s children when ``node`` is a list: its children
+    are all numbered modules (a list's items); else None.
+
+    Example:
+        >>> from torch_liberator.keytree import KeyTree
+        >>> from torch_liberator.listparts import list_items
+        >>> tree = KeyTree(['layer1.0.w', 'layer1.1.w', 'layer1.1.v', 'x.0', 'x.a.w'])
+        >>> list_items(tree, tree.child(0, 'layer1')), list_items(tree, tree.child(0, 'x'))
+        (('0', '1'), None)
+    """
+    kids = tree.children[node]
+    if not kids or not all(tree.label[k].isdigit() and tree.children[k]
+                           for k in kids):
+        return None
+    return tuple(sorted(tree.label[k] for k in kids))
+
+
+def _path_nodes(tree, start, pairs):
+    """The first node below ``start`` on the way to each paired key."""
+    for a, _, _ in pairs:
+        node = a
+        while tree.parent[node] != start:
+            node = tree.parent[node]
+        yield node
