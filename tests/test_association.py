@@ -264,12 +264,27 @@ def fitting_pairs(mapping, src, dst):
                for k, v in mapping.items())
 
 
+def leaves_no_fitting_key(mapping, src, dst):
+    """Every key of one side that some key of the other side fits is mapped."""
+    fits = ('equal', 'units', 'unknown')
+    for keys, mapped, other in ((src, set(mapping), dst), (dst, set(mapping.values()), src)):
+        if not any(any(shape_relation(keys[k], shape) in fits for shape in other.values())
+                   for k in keys if k not in mapped):
+            return True
+    return False
+
+
 def reference_auto(src, dst):
     """'auto' by its documented rule, every mode run in full on its own."""
     smaller = min(len(src), len(dst))
+    exact = [associate(src, dst, association=mode, shortcut=False) for mode in AUTO_EXACT]
     best, best_score, mappings = None, -1, []
-    for mode in AUTO_EXACT:
-        result = associate(src, dst, association=mode, shortcut=False)
+    for i, result in enumerate(exact):
+        if (result.mapping and not result.ambiguous
+                and fitting_pairs(result.mapping, src, dst) == len(result.mapping)
+                and leaves_no_fitting_key(result.mapping, src, dst)
+                and not any(len(later.mapping) > len(result.mapping) for later in exact[i + 1:])):
+            return result
         if len(result.mapping) == smaller and not result.ambiguous:
             score = fitting_pairs(result.mapping, src, dst)
             if score == len(result.mapping):
@@ -1172,6 +1187,23 @@ def test_auto_takes_no_exact_mode_that_must_shove_what_another_mode_fits():
     result = associate(src, dst, association='auto')
     check_one_to_one(result, src, dst)
     assert not any(v.startswith('module.') for v in result.mapping.values())
+
+
+def test_auto_takes_an_exact_mode_that_leaves_only_keys_without_a_place():
+    # a classifier checkpoint into a detector: prefix-hack pairs the whole
+    # backbone and leaves only the head, whose shapes the detector lacks;
+    # nothing can place more, so auto stops there (the general modes would
+    # cost several times the exact one)
+    src = small_resnet()
+    dst = {'backbone.body.' + k: s for k, s in src.items() if not k.startswith('fc.')}
+    dst.update({'roi_heads.cls.weight': (7, 32), 'roi_heads.cls.bias': (7,)})
+    assert not any(s in {(7, 32), (7,)} for s in src.values())
+    result = associate(src, dst, association='auto')
+    assert result.association == 'prefix-hack'
+    assert result.mapping == {k: 'backbone.body.' + k for k in src if not k.startswith('fc.')}
+    # a head of the checkpoint's shape is a place open to a general mode
+    dst['roi_heads.cls.weight'], dst['roi_heads.cls.bias'] = src['fc.weight'], src['fc.bias']
+    assert associate(src, dst, association='auto').association != 'prefix-hack'
 
 
 @pytest.mark.parametrize('mode', ASSOCIATIONS)

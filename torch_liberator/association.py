@@ -23,6 +23,7 @@ association modes, from the most literal to the most general:
                   ``nn.Sequential(*children)``); needs shapes; see
                   :mod:`torch_liberator.alignment`
 ``auto``          an exact mode when one maps every key of the smaller side
+                  (or all that have a tensor of their shape on the other)
                   with nothing ambiguous, otherwise the general mode that
                   places the most tensors whose shapes fit (see
                   :func:`associate`); ``Association.association`` says which
@@ -159,7 +160,8 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         association: one of :data:`ASSOCIATIONS`. ``'structure'`` needs
             shapes; ``'auto'`` chooses a mode: an exact mode
             (:data:`AUTO_EXACT`) when one maps every key of the smaller side
-            with nothing ambiguous, else the mode of :data:`AUTO_GENERAL`
+            (or every key of one side that has a tensor of its shape on the
+            other) with nothing ambiguous, else the mode of :data:`AUTO_GENERAL`
             that places the most tensors whose shapes fit (ties: the
             earlier mode), less any pair joining two differently named
             modules of a shared naming scheme;

@@ -33,7 +33,7 @@ from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, rival_pairs, rival_places,
                                          stray_parts)
-from torch_liberator.shapes import shape_relation
+from torch_liberator.shapes import shape_relation, squeeze_units
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
 from torch_liberator.swappednames import swapped_shoves
@@ -41,7 +41,8 @@ from torch_liberator.swappednames import swapped_shoves
 __all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'solve_auto',
            'strict_pairs']
 
-#: the modes ``auto`` takes when one maps every key of the smaller side
+#: the modes ``auto`` takes when one maps every key of the smaller side (or
+#: every key of one side that has a tensor of its shape on the other)
 AUTO_EXACT = ('strict', 'module-hack', 'prefix-hack')
 
 #: the modes ``auto`` otherwise compares, in order of preference on ties
@@ -629,6 +630,22 @@ def _fitting_pairs(mapping, src, dst):
                for s, d in mapping.items())
 
 
+def _places_all_it_can(mapping, src, dst):
+    """
+    True when ``mapping`` pairs every key of one side that has a tensor of
+    its shape (up to size-1 dimensions, or unknown) anywhere on the other:
+    no mapping can then hold more pairs whose shapes fit (a classifier's
+    ``fc``, which a detector lacks, is no place left open).
+    """
+    for keys, mapped, other in ((src, mapping.keys(), dst), (dst, set(mapping.values()), src)):
+        shapes = {None if shape is None else squeeze_units(shape) for shape in other.values()}
+        if all(key in mapped or (shape is not None and None not in shapes
+                                 and squeeze_units(shape) not in shapes)
+               for key, shape in keys.items()):
+            return True
+    return False
+
+
 def _disputed(mapping, others):
     """
     ``{source key: destination keys}`` for the pairs of ``mapping`` that
@@ -652,7 +669,12 @@ def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str,
 
     The exact modes (:data:`AUTO_EXACT`, in order) are taken as soon as one
     maps every key of the smaller side, finds nothing ambiguous and pairs
-    only tensors whose shapes fit: nothing can map more. When the first
+    only tensors whose shapes fit: nothing can map more. So is one that
+    maps something, every key of one side that has a tensor of its shape
+    (up to size-1 dimensions) on the other (all but a classifier's head
+    that a detector lacks), nothing ambiguous, only tensors whose shapes
+    fit, while no later exact mode pairs more keys (by shoving what has no
+    place of its shape). When the first
     that maps every key must shove some pairs (a 1000-class head into a
     10-class one, or a wider model under the same names), it competes with
     the general modes below, first on ties. Otherwise each mode of :data:`AUTO_GENERAL` runs
@@ -701,8 +723,15 @@ def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str,
 
     smaller = min(len(src), len(dst))
     candidates = []
-    for mode in AUTO_EXACT:
+    for index, mode in enumerate(AUTO_EXACT):
         mapping, ambiguous = solve(mode)
+        if (mapping and not ambiguous and len(mapping) < smaller
+                and _fitting_pairs(mapping, src, dst) == len(mapping)
+                and _places_all_it_can(mapping, src, dst)
+                and all(len(solve(later)[0]) <= len(mapping) for later in AUTO_EXACT[index + 1:])):
+            # all that has a place of its shape, and no later exact mode
+            # pairs more (by shoving what has none)
+            return mapping, ambiguous, mode
         if len(mapping) == smaller and not ambiguous:
             fitting = _fitting_pairs(mapping, src, dst)
             if fitting == len(mapping):
