@@ -44,9 +44,9 @@ Example:
 from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
+from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
 from torch_liberator.listpositions import positions_disagree
-from torch_liberator.modesolvers import (
-    AUTO_EXACT, AUTO_GENERAL, SOLVERS, Problem, one_prefix_pairs, solve_auto, strict_pairs)
+from torch_liberator.modesolvers import SOLVERS, Problem, one_prefix_pairs, strict_pairs
 from torch_liberator.shapes import shape_relation
 
 __all__ = [

@@ -1,7 +1,8 @@
 """
 The association modes' solvers: one :class:`Problem` (both sides' keys and
-shapes, and what the solvers build from them, shared), a solver per mode in
-:data:`SOLVERS`, and :func:`solve_auto`, which picks among them.
+shapes, and what the solvers build from them, shared) and a solver per mode
+in :data:`SOLVERS` (:mod:`torch_liberator.autoselect` picks among them for
+``auto``).
 
 Each solver returns ``(mapping, ambiguous)``: source key -> destination
 key, and source key -> the destination keys it could equally go to (left
@@ -23,7 +24,7 @@ Example:
 from typing import Callable, Dict, Tuple
 
 from torch_liberator.alignment import StructureSides
-from torch_liberator.coincidence import split_items, thin_unnamed_pairs
+from torch_liberator.coincidence import split_items
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listparts import later_part_modules
@@ -33,20 +34,12 @@ from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, rival_pairs, rival_places,
                                          stray_parts)
-from torch_liberator.shapes import shape_relation, squeeze_units
+from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
 from torch_liberator.swappednames import swapped_shoves
 
-__all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'solve_auto',
-           'strict_pairs']
-
-#: the modes ``auto`` takes when one maps every key of the smaller side (or
-#: every key of one side that has a tensor of its shape on the other)
-AUTO_EXACT = ('strict', 'module-hack', 'prefix-hack')
-
-#: the modes ``auto`` otherwise compares, in order of preference on ties
-AUTO_GENERAL = ('isomorphism', 'embedding', 'structure')
+__all__ = ['ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'strict_pairs']
 
 #: prefixes that wrappers add in front of every key
 _WRAPPER_PREFIXES = ('module.', '_orig_mod.')
@@ -621,153 +614,3 @@ SOLVERS: Dict[str, Callable] = {
     'structure': _swaps_left_out(_in_torch_spelling(_into_other_networks(_blocks_kept_whole(
         _without_rivals(_by_name_alone(_structure_solver)))))),
 }
-
-
-def _fitting_pairs(mapping, src, dst):
-    """How many pairs hold tensors of one shape (up to size-1 dimensions),
-    or of unknown shape."""
-    return sum(shape_relation(src[s], dst[d]) in ('equal', 'units', 'unknown')
-               for s, d in mapping.items())
-
-
-def _places_all_it_can(mapping, src, dst):
-    """
-    True when ``mapping`` pairs every key of one side that has a tensor of
-    its shape (up to size-1 dimensions, or unknown) anywhere on the other:
-    no mapping can then hold more pairs whose shapes fit (a classifier's
-    ``fc``, which a detector lacks, is no place left open).
-    """
-    for keys, mapped, other in ((src, mapping.keys(), dst), (dst, set(mapping.values()), src)):
-        shapes = {None if shape is None else squeeze_units(shape) for shape in other.values()}
-        if all(key in mapped or (shape is not None and None not in shapes
-                                 and squeeze_units(shape) not in shapes)
-               for key, shape in keys.items()):
-            return True
-    return False
-
-
-def _disputed(mapping, others):
-    """
-    ``{source key: destination keys}`` for the pairs of ``mapping`` that
-    another mode's mapping contradicts: it sends the key elsewhere, or
-    gives its place to another key.
-    """
-    disputed = {}
-    for other in others:
-        owner = {d: s for s, d in other.items()}
-        for s, d in mapping.items():
-            alt, rival = other.get(s, d), owner.get(d, s)
-            if alt != d or rival != s:
-                disputed.setdefault(s, {d}).add(alt)
-    return disputed
-
-
-def solve_auto(problem: 'Problem') -> Tuple[Dict[str, str], Dict[str, Tuple[str, ...]], str]:
-    """
-    An exact mode when it explains everything, else the best general one,
-    less what the other general modes contradict.
-
-    The exact modes (:data:`AUTO_EXACT`, in order) are taken as soon as one
-    maps every key of the smaller side, finds nothing ambiguous and pairs
-    only tensors whose shapes fit: nothing can map more. So is one that
-    maps something, every key of one side that has a tensor of its shape
-    (up to size-1 dimensions) on the other (all but a classifier's head
-    that a detector lacks), nothing ambiguous, only tensors whose shapes
-    fit, while no later exact mode pairs more keys (by shoving what has no
-    place of its shape). When the first
-    that maps every key must shove some pairs (a 1000-class head into a
-    10-class one, or a wider model under the same names), it competes with
-    the general modes below, first on ties. Otherwise each mode of :data:`AUTO_GENERAL` runs
-    (``structure`` only when shapes are known) and the best is the one that
-    places the most tensors whose shapes fit (equal, or equal up to size-1
-    dimensions); ties go to the earlier mode (names before structure). A
-    pair whose tensors must be shoved counts for nothing here: it is weaker
-    evidence than a fitting one. Pairs that join two differently named
-    modules while the two models otherwise share their names
-    (:func:`~torch_liberator.alignment.find_name_conflicts`) are left out of
-    every mode's mapping before it is scored. Every mode leaves ambiguous
-    keys out, so placing more means recovering more, not guessing more.
-
-    The modes are independent witnesses: a pair of the best mapping that
-    another mode contradicts (it sends the key elsewhere, or gives the place
-    to another key) is left out and reported as ambiguous. Two right answers
-    never disagree, so this costs nothing where every mode is right, and
-    keeps one mode's mistake from reaching the model. When they contradict
-    most of the best mapping, they saw the checkpoint in different places
-    (a network's children-Sequential beside a sibling of its names: the
-    names lead to the sibling, the order to the children), and a pair only
-    some of them made is no evidence either: only the pairs every mode
-    made stay. And in registration
-    order, in a general mode's mapping that holds under a tenth of the
-    smaller side, the pairs whose names do not agree
-    (:func:`~torch_liberator.coincidence.thin_unnamed_pairs`: the stem of a
-    resnet in a densenet) are chance and left out.
-
-    Returns:
-        Tuple: the mapping, the ambiguous keys, and the mode used.
-
-    Example:
-        >>> from torch_liberator.modesolvers import Problem, solve_auto
-        >>> mapping, ambiguous, mode = solve_auto(Problem({'module.w': (3,)}, {'w': (3,)}, '.'))
-        >>> mapping, mode
-        ({'module.w': 'w'}, 'module-hack')
-    """
-    src, dst = problem.src, problem.dst
-    solved = {}
-
-    def solve(mode):
-        solver = SOLVERS[mode]
-        if solver not in solved:
-            solved[solver] = solver(problem)
-        return solved[solver]
-
-    smaller = min(len(src), len(dst))
-    candidates = []
-    for index, mode in enumerate(AUTO_EXACT):
-        mapping, ambiguous = solve(mode)
-        if (mapping and not ambiguous and len(mapping) < smaller
-                and _fitting_pairs(mapping, src, dst) == len(mapping)
-                and _places_all_it_can(mapping, src, dst)
-                and all(len(solve(later)[0]) <= len(mapping) for later in AUTO_EXACT[index + 1:])):
-            # all that has a place of its shape, and no later exact mode
-            # pairs more (by shoving what has none)
-            return mapping, ambiguous, mode
-        if len(mapping) == smaller and not ambiguous:
-            fitting = _fitting_pairs(mapping, src, dst)
-            if fitting == len(mapping):
-                return mapping, ambiguous, mode
-            # names explain everything, but some pairs must be shoved: the
-            # general modes may place more tensors whose shapes fit
-            candidates.append((fitting, mode, mapping, ambiguous))
-            break
-    has_shapes = (any(shape is not None for shape in src.values())
-                  and any(shape is not None for shape in dst.values()))
-    for mode in AUTO_GENERAL:
-        if mode == 'structure' and not has_shapes:
-            continue
-        mapping, ambiguous = solve(mode)
-        conflicts = problem.sides().name_conflicts(mapping)
-        mapping = {k: v for k, v in mapping.items() if k not in conflicts}
-        candidates.append((_fitting_pairs(mapping, src, dst), mode, mapping, ambiguous))
-    best = max(candidates, key=lambda c: c[0])  # the first of the best
-    _, mode, mapping, ambiguous = best
-    if mode in AUTO_GENERAL and has_shapes and problem.sides().ordered:
-        # a few shapes in common: chance, not a network, where names do not agree
-        chance = thin_unnamed_pairs(mapping, len(src), len(dst), problem.sep)
-        if chance:
-            ambiguous = {**ambiguous, **{k: (mapping[k],) for k in chance}}
-            ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
-            mapping = {k: v for k, v in mapping.items() if k not in chance}
-    others = [c[2] for c in candidates if c is not best]
-    disputed = _disputed(mapping, others)
-    if len(disputed) * 2 > len(mapping):
-        # the witnesses saw the checkpoint in different places: what they
-        # did not contradict is no evidence either, unless all of them made it
-        disputed.update((s, {d}) for s, d in mapping.items()
-                        if s not in disputed and any(other.get(s) != d for other in others))
-    if disputed:
-        ambiguous = dict(ambiguous)
-        ambiguous.update((k, tuple(sorted(ds))) for k, ds in disputed.items())
-        mapping = {k: v for k, v in mapping.items() if k not in disputed}
-        ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
-    return mapping, ambiguous, mode
