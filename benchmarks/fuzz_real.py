@@ -76,6 +76,12 @@ model's (18033), a headless own copy beside a longer network of its names
 (18519), a head whose shape a copy beside lacks as a shape anchor (18862),
 identical keys below a wrapper and a part both named ``blocks`` (19398);
 seed 18409 is the strict modes' exact key on another network's head.
+Seeds 17343-17399 and 20000-21399 found (and fixed): a wide_resnet50 saved
+as ``main`` beside a flattened regnet, into a model whose ``main`` is that
+regnet: strict and module-hack shoved the resnet's ``main.fc`` into the
+regnet's, the one name the two share (20518); a mixer's ``blocks`` cut to
+seven, into the mixer as ``nn.Sequential``: embedding skipped ``blocks``
+and put ``blocks.1``'s norms into the model's ``1.7`` (20979).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

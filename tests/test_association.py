@@ -1189,6 +1189,60 @@ def test_auto_takes_no_exact_mode_that_must_shove_what_another_mode_fits():
     assert not any(v.startswith('module.') for v in result.mapping.values())
 
 
+@pytest.mark.parametrize('mode', ['strict', 'module-hack'])
+def test_an_exact_name_shared_by_two_networks_is_not_shoved(mode):
+    # mutation fuzz seed 20518: the checkpoint's 'main' is a resnet, the
+    # model's 'main' a regnet-like network (the checkpoint holds it too,
+    # flattened elsewhere); 'main.fc' is the one name they share: strict
+    # shoved the resnet's fc.weight into the regnet's and took its fc.bias
+    # (equal shapes) along
+    src = {'main.conv1.weight': (8, 3, 7, 7), 'main.bn1.weight': (8,),
+           'main.layer1.0.conv1.weight': (8, 8, 3, 3), 'main.fc.weight': (10, 32),
+           'main.fc.bias': (10,)}
+    flat = {'layers.features.main.0.weight': (4, 3, 3, 3), 'layers.features.main.1.weight': (16, 4, 1, 1),
+            'layers.features.main.3.weight': (10, 16), 'layers.features.main.3.bias': (10,)}
+    src.update(flat)
+    dst = {'main.stem.0.weight': (4, 3, 3, 3), 'main.trunk.block1.conv.weight': (16, 4, 1, 1),
+           'main.fc.weight': (10, 16), 'main.fc.bias': (10,)}
+    result = associate(src, dst, association=mode)
+    assert not any(k.startswith('main.fc') for k in result.mapping)
+    # the same names at other widths are one network: shoved, as published
+    wider = {k: (2 * s[0],) + s[1:] for k, s in src.items()
+             if k.startswith('main.') and '.fc.' not in k}
+    wider.update({'main.fc.weight': (10, 64), 'main.fc.bias': (10,)})
+    result = associate(src, wider, association=mode)
+    assert result.mapping['main.fc.weight'] == 'main.fc.weight'
+    assert result.mapping['main.fc.bias'] == 'main.fc.bias'
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_an_item_below_a_skipped_level_is_not_sought_in_a_list_of_its_number(mode):
+    # mutation fuzz seed 20979: a mixer checkpoint (blocks cut to 7) into
+    # the mixer as nn.Sequential(stem, blocks, norm, ...): embedding skipped
+    # 'blocks', paired blocks.1 with the model's list '1' by its number and
+    # put its norms into 1.7's
+    def block(prefix):
+        keys = {}
+        for norm, mlp, (a, b) in (('norm1', 'mlp_tokens', (6, 9)), ('norm2', 'mlp_channels', (32, 8))):
+            keys.update({f'{prefix}{norm}.weight': (8,), f'{prefix}{norm}.bias': (8,),
+                         f'{prefix}{mlp}.fc1.weight': (a, b), f'{prefix}{mlp}.fc1.bias': (a,),
+                         f'{prefix}{mlp}.fc2.weight': (b, a), f'{prefix}{mlp}.fc2.bias': (b,)})
+        return keys
+    src = {'stem.0.weight': (8, 3, 4, 4), 'stem.0.bias': (8,)}
+    for i in range(7):
+        src.update(block(f'blocks.{i}.'))
+    src.update({'norm.weight': (8,), 'norm.bias': (8,), 'head.weight': (5, 8), 'head.bias': (5,)})
+    dst = {'0.proj.weight': (8, 3, 4, 4), '0.proj.bias': (8,)}
+    for i in range(8):
+        dst.update(block(f'1.{i}.'))
+    dst.update({'2.weight': (8,), '2.bias': (8,), '4.weight': (5, 8), '4.bias': (5,)})
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    wrong = {k: v for k, v in result.mapping.items() if k.startswith('blocks.')
+             and not v.startswith('1.' + k.split('.')[1] + '.')}
+    assert wrong == {}
+
+
 def test_auto_takes_an_exact_mode_that_leaves_only_keys_without_a_place():
     # a classifier checkpoint into a detector: prefix-hack pairs the whole
     # backbone and leaves only the head, whose shapes the detector lacks;

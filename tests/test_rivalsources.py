@@ -9,7 +9,7 @@ mobilenet_v2's beside the b0 as ``nn.Sequential(*children)``).
 import pytest
 
 from torch_liberator.association import associate
-from torch_liberator.rivalsources import lone_namesakes, rival_pairs, rival_places
+from torch_liberator.rivalsources import lone_namesakes, lone_shoves, rival_pairs, rival_places
 
 
 def _net(width, prefix='', head=True):
@@ -234,3 +234,36 @@ def test_a_network_saved_under_the_name_of_the_model_s_wrapper_lends_it_nothing(
     dst = {'stem.stage.' + k: s for k, s in resnext.items()}
     result = associate(src, dst, association=mode)
     assert not [s for s in result.mapping if s.startswith('stage.')]
+
+
+def test_a_lone_shove_is_another_network_s_head():
+    # only 'fc' pairs below the root, both sides hold other tensors: the
+    # head of another network (its bias, of equal shape, goes with it)
+    src = _net(8)
+    dst = {'stem.weight': (4, 3, 3, 3), 'fc.weight': (5, 4), 'fc.bias': (5,)}
+    mapping = {'fc.weight': 'fc.weight', 'fc.bias': 'fc.bias'}
+    assert lone_shoves(mapping, src, dst) == mapping
+    # a head of equal shapes is no shove: names alone cannot tell
+    dst['fc.weight'] = (5, 16)
+    assert lone_shoves(mapping, src, dst) == {}
+
+
+def test_shoves_with_company_or_alone_stay():
+    # a wider network of the same names: every layer pairs by name
+    src, wide = _net(8), _net(16)
+    mapping = {k: k for k in src}
+    assert lone_shoves(mapping, src, wide) == {}
+    # a classifier alone (nothing else on the checkpoint's side) into a
+    # model with fewer classes and more layers
+    head = {'fc.weight': (1000, 16), 'fc.bias': (1000,)}
+    assert lone_shoves({k: k for k in head}, head, _net(8)) == {}
+    # a module's own tensors beside its only child pair too (vit_b_16 into
+    # vit_l_16: self_attention.in_proj_weight beside self_attention.out_proj)
+    attn = {'blk.attn.in_proj_weight': (24, 8), 'blk.attn.out_proj.weight': (8, 8),
+            'blk.mlp.weight': (8, 8)}
+    wide_attn = {'blk.attn.in_proj_weight': (48, 16), 'blk.attn.out_proj.weight': (16, 16),
+                 'blk.mlp.weight': (16, 16)}
+    assert lone_shoves({k: k for k in attn}, attn, wide_attn) == {}
+    # under a wrapper the parents are the wrapper's modules
+    wrapped = {'module.' + k: v for k, v in _net(16).items()}
+    assert lone_shoves({k: 'module.' + k for k in src}, src, wrapped) == {}

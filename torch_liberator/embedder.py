@@ -51,7 +51,9 @@ Algorithm:
        ties are reported. A numbered child (an item of a list) is never skipped, and a number
        below a skipped level is not sought deeper below ``v``: the number
        alone does not say which list it was in (``stages.0.blocks.2`` is
-       not ``features.2``).
+       not ``features.2``); nor does it take its namesake below ``v`` when
+       that is a list and the item is not (a mixer's ``blocks.1``, its
+       list skipped, would sit in one of the model's ``1.{0..7}``).
 
     Taken destination subtrees are never reused, nor their ancestors, so the
     result is one-to-one and preserves ancestry. Scores are tuples
@@ -382,6 +384,13 @@ class Embedder:
         for c in sources:
             d = t2.child(v, t1.label[c])
             if d is not None and (not t2.children[d] or not claims.is_free(d)):
+                d = None
+            if (d is not None and skipped and t1.label[c].isdigit()
+                    and list_items(t2, d) and not list_items(t1, c)):
+                # an item below a skipped level, its namesake a list of
+                # items: it would sit in one of them, a position in another
+                # list that its number does not name (a mixer's blocks.1,
+                # blocks skipped, is none of the model's 1.{0..7})
                 d = None
             if d is None:
                 pending.append((c, []))

@@ -32,8 +32,8 @@ from torch_liberator.listpositions import list_positions, positions_disagree
 from torch_liberator.modulefit import module_spans, run_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
-from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, rival_pairs, rival_places,
-                                         stray_parts)
+from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
+                                         rival_places, stray_parts)
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
@@ -412,6 +412,17 @@ def _without_rivals(problem, mapping):
 
 
 @_leaving_out
+def _without_lone_shoves(problem, mapping):
+    """
+    The exact modes' pairs of a module paired by name alone that must be
+    shoved, two networks sharing nothing else below the module's parents
+    (:func:`~torch_liberator.rivalsources.lone_shoves`: a wide_resnet50's
+    ``main.fc`` into a regnet's).
+    """
+    return set(lone_shoves(mapping, problem.src, problem.dst, problem.sep))
+
+
+@_leaving_out
 def _by_name_alone(problem, mapping):
     """
     The pairs that fill a small part of a model module by its name alone
@@ -603,8 +614,8 @@ def _swaps_left_out(problem, mapping):
 #: :class:`Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
 #: moved or cut in parts (and so without what their solve finds)
 SOLVERS: Dict[str, Callable] = {
-    'strict': _swaps_left_out(_positions_checked(strict_pairs)),
-    'module-hack': _swaps_left_out(_positions_checked(_module_hack_solver)),
+    'strict': _swaps_left_out(_without_lone_shoves(_positions_checked(strict_pairs))),
+    'module-hack': _swaps_left_out(_without_lone_shoves(_positions_checked(_module_hack_solver))),
     'prefix-hack': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
         _by_name_alone(_isomorphism_solver))))),
     'isomorphism': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(

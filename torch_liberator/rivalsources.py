@@ -29,7 +29,9 @@ tensors fits two places; and when the bulk fills a model module whole
 the model, hung under another wrapper, went there by name alone. With no
 bulk at all (:func:`lone_namesakes`), a small part placed by its name while
 the rest of its network, named like the model's and of other shapes, went
-nowhere is another network's part.
+nowhere is another network's part; and a module paired by its name alone
+whose tensors must be shoved, the only pair of two networks that share
+nothing else (:func:`lone_shoves`), is another network's head.
 
 Example:
     >>> from torch_liberator.rivalsources import rival_pairs
@@ -47,7 +49,7 @@ from typing import Dict, Iterable, Mapping
 
 from torch_liberator.shapes import shape_relation
 
-__all__ = ['foreign_parts', 'lone_namesakes', 'rival_pairs', 'rival_places', 'stray_parts']
+__all__ = ['foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs', 'rival_places', 'stray_parts']
 
 
 def _feeder(src_module, dst_module, sep):
@@ -449,3 +451,63 @@ def lone_namesakes(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: 
         if namesakes and 4 * other >= len(namesakes):
             lone.update(pairs)
     return {s: d for s, d in mapping.items() if s in lone}
+
+
+def lone_shoves(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Mapping,
+                sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of the module pairs of ``mapping`` that must shove a tensor
+    (shapes of other sizes) while nothing else pairs below their parents,
+    both of which hold other tensors: the module is the one name two
+    different networks share, not one network's layer of another width
+    (mutation fuzz seed 20518: a wide_resnet50 saved as ``main`` beside a
+    flattened regnet, into a model whose ``main`` is that regnet; strict
+    shoved the resnet's ``fc`` into the regnet's, its bias of equal shape
+    along). A module of its own (a 1000-class ``fc`` into a 10-class one,
+    nothing beside it) and a network of other widths, whose other layers
+    pair by the same names, keep their pairs.
+
+    Example:
+        >>> from torch_liberator.rivalsources import lone_shoves
+        >>> src = {'net.conv.weight': (8, 3), 'net.fc.weight': (10, 8), 'net.fc.bias': (10,)}
+        >>> dst = {'net.stem.weight': (4, 3), 'net.fc.weight': (10, 4), 'net.fc.bias': (10,)}
+        >>> sorted(lone_shoves({k: k for k in ('net.fc.weight', 'net.fc.bias')}, src, dst))
+        ['net.fc.bias', 'net.fc.weight']
+        >>> wider = {'net.conv.weight': (16, 3), 'net.fc.weight': (10, 16), 'net.fc.bias': (10,)}
+        >>> lone_shoves({k: k for k in src}, src, wider)
+        {}
+    """
+    modules = {}  # (source module, destination module) -> its source keys
+    for s, d in mapping.items():
+        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    shoved = [pair for pair, keys in modules.items() if pair[0] and pair[1] and any(
+        shape_relation(src_shapes[s], dst_shapes[mapping[s]]) in ('same_rank', 'different_rank')
+        for s in keys)]
+    if not shoved:
+        return {}
+    below = Counter()  # (source node, destination node) -> module pairs at or below both
+    for x, y in modules:
+        below[x, y] += 1  # (a module's own tensors beside its child: an attention's in_proj)
+        while x and y:
+            x, y = x.rpartition(sep)[0], y.rpartition(sep)[0]
+            below[x, y] += 1
+    src_keys, dst_keys = sorted(src_shapes), sorted(dst_shapes)
+    lone = {}
+    for x, y in shoved:
+        parents = (x.rpartition(sep)[0], y.rpartition(sep)[0])
+        if (below[parents] == 1 and _holds_more(src_keys, parents[0], x, sep)
+                and _holds_more(dst_keys, parents[1], y, sep)):
+            lone.update((s, mapping[s]) for s in modules[x, y])
+    return lone
+
+
+def _holds_more(keys, node, module, sep):
+    """Whether ``node`` ('' the root) holds a key of the sorted ``keys``
+    outside its descendant ``module``."""
+    start, inside = (node + sep if node else ''), module + sep
+    for key in keys[bisect_left(keys, start):]:
+        if not key.startswith(start):
+            return False
+        if not key.startswith(inside):
+            return True
+    return False
