@@ -81,7 +81,13 @@ as ``main`` beside a flattened regnet, into a model whose ``main`` is that
 regnet: strict and module-hack shoved the resnet's ``main.fc`` into the
 regnet's, the one name the two share (20518); a mixer's ``blocks`` cut to
 seven, into the mixer as ``nn.Sequential``: embedding skipped ``blocks``
-and put ``blocks.1``'s norms into the model's ``1.7`` (20979).
+and put ``blocks.1``'s norms into the model's ``1.7`` (20979). Seeds
+21400-21781 and 21800-22199 found a mobilenet_v3_small whose
+``features.11`` is renamed inside, into a model whose ``features`` is split
+keeping its numbers: prefix-hack and isomorphism took ``features.10`` for
+the model's ``features.part.11``, its renamed twin not counted as the
+namesake (22139, fixed); and 21679, the strict modes' exact key on another
+network's head of the same shape.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -1529,6 +1529,31 @@ def test_an_item_is_no_start_for_another_number_when_its_namesake_fits_as_well()
     assert start_is_supported(t1, t2, (f2, b2), pairs(b2))
 
 
+def test_an_item_is_no_start_for_another_number_when_its_twin_is_renamed_inside():
+    # mutation fuzz seed 22139 (reduced): the checkpoint's features.3 is the
+    # same block as features.2 with its layers named anew, so it pairs with
+    # nothing; it is still the namesake of the model's blocks.3, and
+    # features.2 -> blocks.3 rests on the order of the nodes alone
+    # (prefix-hack and isomorphism put 22 tensors one block off)
+    from torch_liberator.keytree import KeyTree
+    from torch_liberator.listparts import start_is_supported
+    src = {f'features.{i}.{m}.weight': (8, 8) for i in range(3) for m in ('a', 'b')}
+    src.update({f'features.3.{m}.weight': (8, 8) for m in ('x', 'y')})
+    dst = {f'blocks.{i}.{m}.weight': (8, 8) for i in (2, 3) for m in ('a', 'b')}
+    t1, t2 = KeyTree(src, shapes=src), KeyTree(dst, shapes=dst)
+    f2 = t1.child(t1.child(t1.root, 'features'), '2')
+    blocks = t2.child(t2.root, 'blocks')
+    b3 = t2.child(blocks, '3')
+    pairs = [(t1.child(f2, m), t2.child(b3, m), 0) for m in ('a', 'b')]
+    assert not start_is_supported(t1, t2, (f2, b3), pairs)
+    # a namesake of other shapes (a stem item at an offset) is another kind
+    src.update({f'features.3.{m}.weight': (4, 8) for m in ('x', 'y')})
+    t1 = KeyTree(src, shapes=src)
+    f2 = t1.child(t1.child(t1.root, 'features'), '2')
+    pairs = [(t1.child(f2, m), t2.child(b3, m), 0) for m in ('a', 'b')]
+    assert start_is_supported(t1, t2, (f2, b3), pairs)
+
+
 @pytest.mark.parametrize('mode', ['embedding', 'auto'])
 def test_an_item_keeps_its_number_when_its_namesake_renames_a_layer(mode):
     # mutation fuzz seed 17803 (reduced): a resnet34 checkpoint whose layer2 is

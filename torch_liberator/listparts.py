@@ -126,8 +126,9 @@ def _namesake_item_fits(tree1, u, tree2, v):
     True when ``u`` and ``v`` are items of different numbers and the
     items of the same numbers fit as well: the item of ``u``'s number
     beside ``v`` takes as many keys from ``u``, or the item of ``v``'s
-    number beside ``u`` as many into ``v``, and neither exists without
-    fitting. Two equal blocks (``features.{5,6}`` against ``blocks.{5,6}``
+    number beside ``u`` as many into ``v`` (or holds the same shapes as
+    its neighbour: the same block, named anew inside, mutation fuzz seed
+    22139), and neither exists without fitting. Two equal blocks (``features.{5,6}`` against ``blocks.{5,6}``
     of a list split keeping its numbers, or a list cut short against the
     whole one): nothing but the order of the nodes would pick ``blocks.6``
     for ``features.5``. A list spliced at an offset (``stages.0.blocks.0``
@@ -142,10 +143,23 @@ def _namesake_item_fits(tree1, u, tree2, v):
     count = len(anchored_pairs(tree1, tree2, (u, v)))
     w = tree2.child(tree2.parent[v], label1)
     x = tree1.child(tree1.parent[u], label2)
-    fits_w = w is not None and len(anchored_pairs(tree1, tree2, (u, w))) >= count
-    fits_x = x is not None and len(anchored_pairs(tree1, tree2, (x, v))) >= count
+    # a namesake of the very shapes fits too, named anew inside or not (the
+    # checkpoint's features.11, its block renamed, beside features.10)
+    fits_w = w is not None and (len(anchored_pairs(tree1, tree2, (u, w))) >= count
+                                or _same_shapes(tree2, w, v))
+    fits_x = x is not None and (len(anchored_pairs(tree1, tree2, (x, v))) >= count
+                                or _same_shapes(tree1, x, u))
     # either namesake fits as well, and the other, where it exists, too
     return (fits_w or fits_x) and (fits_w or w is None) and (fits_x or x is None)
+
+
+def _same_shapes(tree, a, b):
+    """Whether nodes ``a`` and ``b`` of ``tree`` hold keys of the same known
+    shapes (as many of each)."""
+    shapes_a = [tree.shape[k] for k in tree.keys_below(a)]
+    if not shapes_a or None in shapes_a:
+        return False
+    return sorted(shapes_a) == sorted(tree.shape[k] for k in tree.keys_below(b))
 
 
 def _namesake_beside(tree1, u, tree2, v):
