@@ -128,8 +128,9 @@ def _namesake_item_fits(tree1, u, tree2, v):
     beside ``v`` takes as many keys from ``u``, or the item of ``v``'s
     number beside ``u`` as many into ``v`` (or holds the same shapes as
     its neighbour: the same block, named anew inside, mutation fuzz seed
-    22139), and neither exists without fitting. Two equal blocks (``features.{5,6}`` against ``blocks.{5,6}``
-    of a list split keeping its numbers, or a list cut short against the
+    22139), and neither exists without fitting. Two equal blocks
+    (``features.{5,6}`` against ``blocks.{5,6}`` of a list split keeping
+    its numbers, or a list cut short against the
     whole one): nothing but the order of the nodes would pick ``blocks.6``
     for ``features.5``. A list spliced at an offset (``stages.0.blocks.0``
     as a flat list's ``2`` after two stem items) has, at the other number,

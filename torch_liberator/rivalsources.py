@@ -49,7 +49,8 @@ from typing import Dict, Iterable, Mapping
 
 from torch_liberator.shapes import shape_relation
 
-__all__ = ['foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs', 'rival_places', 'stray_parts']
+__all__ = ['foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs', 'rival_places',
+           'stray_parts']
 
 
 def _feeder(src_module, dst_module, sep):
@@ -477,12 +478,15 @@ def lone_shoves(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
         >>> lone_shoves({k: k for k in src}, src, wider)
         {}
     """
+    shoves = {s for s, d in mapping.items()
+              if shape_relation(src_shapes[s], dst_shapes[d]) in ('same_rank', 'different_rank')}
+    if not shoves:
+        return {}  # (most mappings: no grouping then)
     modules = {}  # (source module, destination module) -> its source keys
     for s, d in mapping.items():
         modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
-    shoved = [pair for pair, keys in modules.items() if pair[0] and pair[1] and any(
-        shape_relation(src_shapes[s], dst_shapes[mapping[s]]) in ('same_rank', 'different_rank')
-        for s in keys)]
+    shoved = [pair for pair, keys in modules.items()
+              if pair[0] and pair[1] and not shoves.isdisjoint(keys)]
     if not shoved:
         return {}
     below = Counter()  # (source node, destination node) -> module pairs at or below both
