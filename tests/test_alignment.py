@@ -82,6 +82,24 @@ def test_a_module_never_gets_tensors_of_another_kind_of_module():
     assert align_structure(src, dst).mapping == {}
 
 
+def test_a_layer_with_a_bias_is_not_one_without():
+    # a squeeze-excitation's fc1 (a 1x1 convolution with a bias) lined up
+    # with mnasnet's pointwise convolution (no bias) by order and shape:
+    # its weight went there and its bias nowhere
+    src = {**conv('stem', 8, 3), **bn('stem_bn', 8), **conv('se.fc1', 4, 8, 1, bias=True),
+           **conv('se.fc2', 8, 4, 1, bias=True), **linear('head', 10, 8)}
+    dst = {**conv('c0', 8, 3), **bn('n0', 8), **conv('pw', 4, 8, 1), **bn('pw_bn', 4),
+           **linear('classifier', 10, 8)}
+    mapping = align_structure(src, dst).mapping
+    assert 'se.fc1.weight' not in mapping
+    assert mapping['stem.weight'] == 'c0.weight'
+    # under its own name it is the same layer (an FPN's convolution, biased
+    # in fasterrcnn's and followed by a BatchNorm instead in fasterrcnn_v2's)
+    dst = {**conv('stem', 8, 3), **bn('stem_bn', 8), **conv('se.fc1', 4, 8, 1),
+           **conv('se.fc2', 8, 4, 1, bias=True), **linear('head', 10, 8)}
+    assert align_structure(src, dst).mapping['se.fc1.weight'] == 'se.fc1.weight'
+
+
 def test_order_is_a_hint_unique_shapes_pair_out_of_order():
     # timm puts pos_embed before the patch conv, torchvision after it
     src = {'cls_token': (1, 1, 4), 'pos_embed': (1, 5, 4),

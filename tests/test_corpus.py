@@ -227,12 +227,10 @@ KNOWN_WRONG: dict = {
     # level down, which embedding and auto gave stage.2 by renaming part <-> stage.2 and
     # 0 <-> blocks, was fixed: a named module renamed to one of equal items is a tie)
     # networks of other families (nothing belongs; same-named keys unjudged).
-    # Debatable: mobilenet_v3_small's first blocks and mnasnet's stem line up in
-    # order and shape, a squeeze-excitation's first convolution with a pointwise one (fixed:
-    # mobilenet_v2 <-> efficientnet_b0 and mobilenet_v2 -> mnasnet, whose blocks are one
-    # design but for the squeeze-excitation, or a block or two by chance beside a shared stem)
-    ('u-mobilenet_v3_small->mnasnet0_5 (unrelated)', 'structure'): '0/0 correct, 36 wrong',
-    ('u-mobilenet_v3_small->mnasnet0_5 (unrelated)', 'auto'): '0/0 correct, 36 wrong',
+    # (fixed: mobilenet_v2 <-> efficientnet_b0 and mobilenet_v2 -> mnasnet, whose blocks
+    # are one design but for the squeeze-excitation, or a block or two by chance beside a
+    # shared stem; mobilenet_v3_small -> mnasnet0_5 in structure and auto, 36 wrong, where a
+    # squeeze-excitation's fc1, with a bias, went into a pointwise convolution without one)
     # the published name modes' meaning: a pair that shares a tensor name,
     # a module name and a shape (a stem renamed by shape, densenet's
     # transition1.conv into googlenet's inception3b.branch1.conv); 0.2.1

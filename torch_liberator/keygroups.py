@@ -149,6 +149,17 @@ def _exact_lcs(shapes1, shapes2):
     return pairs
 
 
+def _bias_left_over(names1, names2, pairs) -> bool:
+    """True when a group's ``weight`` is paired and a ``bias`` of either
+    group is not: a layer with a bias and one without compute different
+    things."""
+    if not any(names1[i] == 'weight' for i, _ in pairs):
+        return False
+    left1 = set(names1) - {names1[i] for i, _ in pairs}
+    left2 = set(names2) - {names2[j] for _, j in pairs}
+    return 'bias' in left1 or 'bias' in left2
+
+
 def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
                        g2: int) -> Optional[List[Tuple[int, int]]]:
     """
@@ -161,9 +172,11 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
     another order are followed), or, when their sizes differ (a BatchNorm2d
     and a FrozenBatchNorm2d, which has no ``num_batches_tracked``), when
     every tensor of the smaller group has a same-named, shape-compatible
-    tensor in the other. Containers' own tensors (class tokens, layer
-    scales) stand alone: their longest common subsequence of exact shapes
-    pairs when it covers the smaller group.
+    tensor in the other, and a paired ``weight`` does not leave a ``bias``
+    behind unless the two groups have the same path (a layer with a bias
+    and one without compute different things). Containers' own tensors
+    (class tokens, layer scales) stand alone: their longest common
+    subsequence of exact shapes pairs when it covers the smaller group.
 
     Returns:
         List[Tuple[int, int]] | None: ``(position in g1, position in g2)``
@@ -178,6 +191,9 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
         ...                     if k != 'num_batches_tracked'})
         >>> group_tensor_pairs(tracked, 0, frozen, 0)
         [(0, 0), (1, 1), (2, 2), (3, 3)]
+        >>> biased = KeyGroups({'se.fc1.weight': (8, 16, 1, 1), 'se.fc1.bias': (8,)})
+        >>> print(group_tensor_pairs(biased, 0, KeyGroups({'pw.weight': (8, 16, 1, 1)}), 0))
+        None
     """
     names1, names2 = side1.names[g1], side2.names[g2]
     squeezed1, squeezed2 = side1.squeezed[g1], side2.squeezed[g2]
@@ -192,7 +208,8 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
     index = {name: j for j, name in enumerate(names2)}
     pairs = [(i, index[name]) for i, name in enumerate(names1)
              if name in index and squeezed1[i] == squeezed2[index[name]]]
-    if len(pairs) == smaller:
+    if len(pairs) == smaller and (side1.path[g1] == side2.path[g2]
+                                  or not _bias_left_over(names1, names2, pairs)):
         return pairs
     if not side1.leaf[g1] and not side2.leaf[g2]:
         # containers' own tensors (class tokens, layer scales) stand alone
