@@ -1243,6 +1243,64 @@ def test_an_item_below_a_skipped_level_is_not_sought_in_a_list_of_its_number(mod
     assert wrong == {}
 
 
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_an_item_below_a_skipped_level_needs_more_than_its_number(mode):
+    # cross-library fuzz seed 3: timm's mobilenetv2_100 into torchvision's
+    # mobilenet_v2 as nn.Sequential(features, classifier): embedding skipped
+    # 'blocks', paired blocks.0 with the model's 0 (features) and blocks.0.0
+    # with 0.0 (the stem) by their numbers, and bn1 -> 1 put the first
+    # block's BatchNorm into the stem's
+    def bn(prefix, c):
+        return {f'{prefix}.{n}': (c,) for n in ('weight', 'bias', 'running_mean', 'running_var')}
+    src = {'conv_stem.weight': (32, 3, 3, 3), **bn('bn1', 32),
+           'blocks.0.0.conv_dw.weight': (32, 1, 3, 3), **bn('blocks.0.0.bn1', 32),
+           'blocks.0.0.conv_pw.weight': (16, 32, 1, 1), **bn('blocks.0.0.bn2', 16),
+           'blocks.1.0.conv_pw.weight': (96, 16, 1, 1), **bn('blocks.1.0.bn1', 96),
+           'conv_head.weight': (1280, 96, 1, 1), **bn('bn2', 1280),
+           'classifier.weight': (10, 1280), 'classifier.bias': (10,)}
+    dst = {'0.0.0.weight': (32, 3, 3, 3), **bn('0.0.1', 32),
+           '0.1.conv.0.0.weight': (32, 1, 3, 3), **bn('0.1.conv.0.1', 32),
+           '0.1.conv.1.weight': (16, 32, 1, 1), **bn('0.1.conv.2', 16),
+           '0.2.conv.0.0.weight': (96, 16, 1, 1), **bn('0.2.conv.0.1', 96),
+           '0.3.0.weight': (1280, 96, 1, 1), **bn('0.3.1', 1280),
+           '1.1.weight': (10, 1280), '1.1.bias': (10,)}
+    truth = dict(zip(src, dst))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_parts_of_a_list_that_keep_its_numbers_go_by_number(mode):
+    # mutation fuzz seed 22633: mobilenet_v2's features cut in place into
+    # stem.{0,1}, layers.{2..5}, base.{6..18}, into a model whose features.5
+    # is wrapped as features.5.base (its conv renamed body2): embedding
+    # took features.base for features.5.base by name and put block 6 into
+    # block 5 (18 wrong), and placed little else
+    tvm = requires('torchvision').models
+    state = {k: tuple(v.shape) for k, v in tvm.mobilenet_v2(weights=None).state_dict().items()}
+
+    def part(key):
+        m = re.match(r'features\.(\d+)\.(.*)', key)
+        if not m:
+            return key
+        i = int(m.group(1))
+        return f"features.{'stem' if i < 2 else 'layers' if i < 6 else 'base'}.{i}.{m.group(2)}"
+
+    def model_key(key):
+        key = re.sub(r'^features\.5\.conv\.', 'features.5.base.body2.', key)
+        return re.sub(r'^features\.1\.', 'features.1.layers.', key)
+
+    src = {part(k): s for k, s in state.items()}
+    dst = {model_key(k): s for k, s in state.items()}
+    truth = dict(zip(src, dst))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    if mode == 'embedding':  # every block but the wrapped one, by number
+        assert len(result.mapping) == 296
+
+
 def test_auto_takes_an_exact_mode_that_leaves_only_keys_without_a_place():
     # a classifier checkpoint into a detector: prefix-hack pairs the whole
     # backbone and leaves only the head, whose shapes the detector lacks;

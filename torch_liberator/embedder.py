@@ -45,15 +45,20 @@ Algorithm:
        first; equal best scores for one source, or for one destination,
        make a tie;
     3. a child that found nothing is skipped (a level missing in the
-       destination): its inner children compete below ``v`` instead. A
+       destination): its inner children compete below ``v`` instead. The
+       named parts of a list cut in place keeping its numbers are skipped
+       even when they found places, if their items, by number, place as
+       many of the same tensors below ``v`` or more. A
        child whose one place of its name holds only ties (two equal blocks
        renamed on both sides) is not skipped: it takes that place, and the
        ties are reported. A numbered child (an item of a list) is never skipped, and a number
        below a skipped level is not sought deeper below ``v``: the number
        alone does not say which list it was in (``stages.0.blocks.2`` is
-       not ``features.2``); nor does it take its namesake below ``v`` when
-       that is a list and the item is not (a mixer's ``blocks.1``, its
-       list skipped, would sit in one of the model's ``1.{0..7}``).
+       not ``features.2``); nor does it take its namesake below ``v``
+       unless that explains every key below it (timm's ``blocks.0``,
+       ``blocks`` skipped, is not torchvision's ``features`` as ``0``,
+       whose stem would take its BatchNorm; a mixer's ``blocks.1`` is
+       none of the model's ``1.{0..7}``).
 
     Taken destination subtrees are never reused, nor their ancestors, so the
     result is one-to-one and preserves ancestry. Scores are tuples
@@ -385,20 +390,20 @@ class Embedder:
             d = t2.child(v, t1.label[c])
             if d is not None and (not t2.children[d] or not claims.is_free(d)):
                 d = None
-            if (d is not None and skipped and t1.label[c].isdigit()
-                    and list_items(t2, d) and not list_items(t1, c)):
-                # an item below a skipped level, its namesake a list of
-                # items: it would sit in one of them, a position in another
-                # list that its number does not name (a mixer's blocks.1,
-                # blocks skipped, is none of the model's 1.{0..7})
-                d = None
             if d is None:
                 pending.append((c, []))
                 continue
             s = self.score(c, d)
             s = (s[0], s[1], s[2] + 1, s[3])
-            if s[0] == t1.num_keys_below(c) and labels.get(t1.label[c], 1) == 1:
+            need = t1.num_keys_below(c)
+            if s[0] == need and labels.get(t1.label[c], 1) == 1:
                 grant(c, d, s)
+            elif skipped and t1.label[c].isdigit() and s[0] + s[1] < need:
+                # an item below a skipped level whose namesake explains it
+                # in part: only its number says it is that item (timm's
+                # blocks.0, blocks skipped, is not torchvision's features,
+                # 0, whose stem would take its BatchNorm)
+                pending.append((c, []))
             else:
                 pending.append((c, [(s, d)] if s[0] or s[1] else []))
         if not pending:
@@ -504,6 +509,8 @@ class Embedder:
                         # a named module renamed to one of equal items:
                         # its number is chance, the items tie
                         cands.extend((s, e) for e in self._equal_items(d, claims))
+        self._prefer_parts_by_number(pending, sources, v, claims, renames)
+        for order, (c, cands) in enumerate(pending):
             for s, d in cands:
                 heap.append((tuple(-x for x in s), order, d, c, s))
         heapq.heapify(heap)
@@ -571,6 +578,34 @@ class Embedder:
                     total[i] += s[i]
                 total[3] -= len(missing)
         return tuple(total)
+
+    def _prefer_parts_by_number(self, pending, sources, v, claims, renames):
+        """
+        Clear the candidates of the named parts of a list cut in place
+        (``stem.{0,1}``, ``layers.{2..5}``, ``base.{6..18}``) when, skipped
+        together, their items would go by number to ``v``'s items and place
+        as many of the same tensors as their candidates do, or more: a part
+        named by chance like a level inserted in the model
+        (``features.5.base``) would otherwise take it, and the numbers that
+        say where every item goes would never be read.
+        """
+        t1, t2 = self.tree1, self.tree2
+        parts = [(c, cands) for c, cands in pending if not t1.label[c].isdigit()
+                 and any(t1.label[g].isdigit() for g in self.inner1[c])]
+        items = [d for d in self.inner2[v] if t2.label[d].isdigit()]
+        if not parts or not items or not _numbers_carry(
+                items, [c for c, _ in parts], sources, t1, self.inner1):
+            return
+        if not any(cands for _, cands in parts):
+            return  # skipped anyway
+        best = sum(max((s[0] for s, _ in cands), default=0) for _, cands in parts)
+        trial = _Claims(t2)
+        trial.starts, trial.ends = list(claims.starts), dict(claims.ends)
+        by_number = self._place([g for c, _ in parts for g in self.inner1[c]], v, trial, [],
+                                skipped=True, renames=renames)
+        if by_number[0] and by_number[0] >= best:
+            for _, cands in parts:
+                cands.clear()
 
     def collect(self, u, v):
         """
