@@ -111,7 +111,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import Case, judge_case  # noqa: E402
 
-__all__ = ['MODELS', 'MODES', 'main', 'make_case']
+__all__ = ['CROSS', 'MODELS', 'MODES', 'main', 'make_case', 'make_cross_case']
 
 #: the modes judged
 MODES = ['strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']
@@ -285,15 +285,126 @@ def make_case(seed):
     case = Case(state, dst, None)
     return name, other, log_s, log_d, case
 
+def _zip_truth(a_keys, b_keys):
+    return dict(zip(a_keys, b_keys))
+
+
+def _cross_truth(kind):
+    def truth(a_keys, b_keys):
+        from corpus_pairs import cross
+        return getattr(cross, kind)(a_keys)
+    return truth
+
+
+#: one architecture in two libraries: timm model, torchvision model, and
+#: ``truth(timm keys, torchvision keys) -> {timm key: torchvision key}``
+CROSS = {
+    'efficientnet_b0': (_tm('efficientnet_b0'), _tv('efficientnet_b0'), _zip_truth),
+    'mobilenet_v2': (_tm('mobilenetv2_100'), _tv('mobilenet_v2'), _zip_truth),
+    'mnasnet1_0': (_tm('mnasnet_100'), _tv('mnasnet1_0'), _zip_truth),
+    'mobilenet_v3_large': (_tm('mobilenetv3_large_100'), _tv('mobilenet_v3_large'), _zip_truth),
+    'resnet18': (_tm('resnet18'), _tv('resnet18'), _zip_truth),
+    'convnext_tiny': (_tm('convnext_tiny'), _tv('convnext_tiny'), _zip_truth),
+    'regnet_y_400mf': (_tm('regnety_004'), _tv('regnet_y_400mf'), _cross_truth('regnet_truth')),
+    'vit_tiny': (_tm('deit_tiny_patch16_224'),
+                 lambda: tvm.VisionTransformer(224, 16, 12, 3, 192, 768), _cross_truth('vit_truth')),
+    'swin_t': (_tm('swin_tiny_patch4_window7_224'), _tv('swin_t'), _cross_truth('swin_truth')),
+}
+
+
+def _tie(a, b, truth):
+    """
+    Put ``a``'s tensor objects into ``b`` where ``truth`` pairs keys of
+    equal shapes; the keys of ``b`` left with tensors of their own (a timm
+    layer scale ``[C]`` against torchvision's ``[C, 1, 1]``) are returned,
+    to be left unjudged.
+    """
+    a_state, b_state = a.state_dict(keep_vars=True), b.state_dict(keep_vars=True)
+    untied = set()
+    for ka, kb in truth.items():
+        path, _, leaf = kb.rpartition('.')
+        owner = b.get_submodule(path) if path else b
+        value = a_state[ka]
+        if value.shape != b_state[kb].shape or (
+                (leaf in owner._parameters) != isinstance(value, nn.Parameter)):
+            untied.add(kb)
+        elif leaf in owner._parameters:
+            owner._parameters[leaf] = value
+        else:
+            owner._buffers[leaf] = value
+    return untied
+
+
+def make_cross_case(seed):
+    """
+    One random pair across libraries: an architecture of :data:`CROSS` in
+    timm and in torchvision, the model's tensors tied to the checkpoint's
+    by the known name map, then both rearranged as :func:`make_case` does
+    (the truth is by tensor identity again). Returns what :func:`make_case`
+    returns, the name marked with its direction.
+
+    Example:
+        >>> import fuzz_real
+        >>> name, other, src_ops, dst_ops, case = fuzz_real.make_cross_case(3)
+        >>> name.split(' ')[0] in fuzz_real.CROSS, len(case.truth) > 100
+        (True, True)
+    """
+    rng = random.Random(seed)
+    arch = rng.choice(sorted(CROSS))
+    make_timm, make_tv, truth_of = CROSS[arch]
+    torch.manual_seed(seed)
+    a, b = make_timm().eval(), make_tv().eval()
+    direction = 'timm->tv'
+    truth = truth_of(list(a.state_dict()), list(b.state_dict()))
+    if rng.random() < 0.5:
+        a, b, direction = b, a, 'tv->timm'
+        truth = {v: k for k, v in truth.items()}
+    untied = _tie(a, b, truth)
+    log_s, log_d = [], []
+    src = _view(a, rng, 0, log_s, top=True)
+    dst = _view(b, rng, 0, log_d, top=True)
+    other = None
+    if rng.random() < 0.15:
+        src, other = _beside_cross(src, a, b, rng)
+        log_s.append('side-by-side ' + other)
+    elif rng.random() < 0.25:
+        dst, other = _beside_cross(dst, a, b, rng)
+    # the untied keys under the views' names: where b's own tensor sits
+    own = {id(b.state_dict(keep_vars=True)[k]) for k in untied}
+    unjudged = [k for k, v in dst.state_dict(keep_vars=True).items() if id(v) in own]
+    state = src.state_dict(keep_vars=True)
+    if rng.random() < 0.2:
+        state = dict(sorted(state.items()))
+        log_s.append('sorted keys')
+    return f'{arch} {direction}', other, log_s, log_d, Case(state, dst, None, unjudged=unjudged)
+
+
+def _beside_cross(view, a, b, rng):
+    """``view`` and a model of :data:`MODELS` whose shapes are neither
+    ``a``'s nor ``b``'s (that would be two equally good places)."""
+    sigs = {tuple(tuple(v.shape) for v in m.state_dict().values()) for m in (a, b)}
+    others = sorted(n for n in MODELS if _signature(n) not in sigs)
+    other = rng.choice(others)
+    x, y = rng.sample(VOCAB, 2)
+    pair = [(x, view), (y, MODELS[other]())]
+    rng.shuffle(pair)
+    return _shadow(nn.Module(), pair), other
+
+
 def main(argv=None):
-    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES]``."""
+    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross]``
+    (``--cross``: :func:`make_cross_case` instead of :func:`make_case`)."""
     argv = sys.argv[1:] if argv is None else argv
+    build = make_case
+    if '--cross' in argv:
+        argv = [arg for arg in argv if arg != '--cross']
+        build = make_cross_case
     lo, hi, out = int(argv[0]), int(argv[1]), argv[2]
     modes = argv[3].split(',') if len(argv) > 3 else MODES
     for seed in range(lo, hi):
         t = time.time()
         try:
-            name, other, ls, ld, case = make_case(seed)
+            name, other, ls, ld, case = build(seed)
         except Exception as err:
             print(seed, 'build failed', err, flush=True)
             continue
