@@ -1301,6 +1301,47 @@ def test_parts_of_a_list_that_keep_its_numbers_go_by_number(mode):
         assert len(result.mapping) == 296
 
 
+def _cross_library_cases():
+    """Three pairs of the cross-library mutation fuzz (fuzz_real --cross),
+    as keys and shapes: (checkpoint, model, truth)."""
+    torch = requires('torch')
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    tv3 = tvm.mobilenet_v3_large(weights=None)
+    tm3 = timm.create_model('mobilenetv3_large_100', pretrained=False)
+    # seed 52: a torchvision mobilenet_v3_large's features beside a
+    # mnasnet0_5, into timm's as nn.Sequential(*children): the two stems are
+    # of one design, and the mnasnet's, closer to the root, took the model's
+    flat = keys(torch.nn.Sequential(*tm3.children()))
+    yield ({**keys(tvm.mnasnet0_5(weights=None), 'base.'), **keys(tv3.features, 'trunk.features.')},
+           flat, dict(zip(keys(tv3.features, 'trunk.features.'), flat)))
+    # seed 67: torchvision's efficientnet_b0 as nn.Sequential(*children) into
+    # timm's (headless): features, 0, was sought as the model's blocks.0,
+    # and its stem's BatchNorm went into the first block's
+    tve, tme = tvm.efficientnet_b0(weights=None), timm.create_model('efficientnet_b0', pretrained=False)
+    src = keys(torch.nn.Sequential(*tve.children()))
+    yield (src, {k: v for k, v in keys(tme).items() if not k.startswith('classifier.')},
+           dict(zip(src, keys(tme))))
+    # seed 109: torchvision's mobilenet_v3_large features, keys sorted, into
+    # timm's beside a torchvision mobilenet_v2: features.15's block, skipped,
+    # and the mobilenet_v2's features.15.conv, inserted, let block.0 pass
+    # for conv.0
+    src = dict(sorted(keys(tv3.features, 'features.').items()))
+    yield (src, {**keys(tm3, 'net.'), **keys(tvm.mobilenet_v2(weights=None), 'part.')},
+           dict(zip(keys(tv3.features, 'features.'), keys(tm3, 'net.'))))
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'auto'])
+def test_cross_library_pairs_under_mutations_put_nothing_in_a_wrong_place(mode):
+    for src, dst, truth in _cross_library_cases():
+        result = associate(src, dst, association=mode)
+        check_one_to_one(result, src, dst)
+        assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
+
+
 def test_auto_takes_an_exact_mode_that_leaves_only_keys_without_a_place():
     # a classifier checkpoint into a detector: prefix-hack pairs the whole
     # backbone and leaves only the head, whose shapes the detector lacks;

@@ -236,7 +236,6 @@ KNOWN_WRONG: dict = {
     # transition1.conv into googlenet's inception3b.branch1.conv); 0.2.1
     # loads such pairs too (3 wrong in embedding on densenet121 -> googlenet)
     ('u-densenet121->googlenet (unrelated)', 'prefix-hack'): '0/0 correct, 1 wrong',
-    ('u-densenet121->googlenet (unrelated)', 'embedding'): '0/0 correct, 1 wrong',
     ('u-densenet121->googlenet (unrelated)', 'isomorphism'): '0/0 correct, 1 wrong',
     ('u-densenet121->resnext50_32x4d (unrelated)', 'embedding'): '0/0 correct, 1 wrong',
     ('u-efficientnet_b0->mobilenet_v2 (unrelated)', 'embedding'): '0/0 correct, 6 wrong',

@@ -58,7 +58,12 @@ Algorithm:
        unless that explains every key below it (timm's ``blocks.0``,
        ``blocks`` skipped, is not torchvision's ``features`` as ``0``,
        whose stem would take its BatchNorm; a mixer's ``blocks.1`` is
-       none of the model's ``1.{0..7}``).
+       none of the model's ``1.{0..7}``), nor, as a lone module, while
+       items of its list that find their numbers do not fit them, nor its
+       namesake below a level inserted in the destination unless the two
+       lists agree item by item. An item sought
+       below a level inserted in the destination (not below a skipped one)
+       likewise needs a place that explains it whole.
 
     Taken destination subtrees are never reused, nor their ancestors, so the
     result is one-to-one and preserves ancestry. Scores are tuples
@@ -275,7 +280,8 @@ class Embedder:
         """
         True when the lists ``c`` and ``d`` (``layer1`` and ``res2``, one
         named at least) hold the same items and each item of ``c`` went to
-        its namesake when ``c`` was scored against ``d``: the positions are
+        its namesake, with a tensor of the same shape at least, when ``c``
+        was scored against ``d``: the positions are
         kept, so the names below the items speak for the rename even where
         the two agree only in part.
         """
@@ -287,8 +293,22 @@ class Embedder:
             return False
         _, _, choices = self.memo[(c, d)]
         paired = {(x, y) for kind, x, y in choices if kind == 'pair'}
-        return all((x, t2.child(d, t1.label[x])) in paired
-                   for x in t1.children[c])
+        for x in t1.children[c]:
+            y = t2.child(d, t1.label[x])
+            if (x, y) not in paired or not self.memo[(x, y)][0][0]:
+                return False  # (an item that only takes shoves found no namesake)
+        return True
+
+    def _items_agree(self, p, q):
+        """Whether every numbered child of ``p`` whose namesake is below
+        ``q`` is that namesake's same tensors, whole."""
+        t1, t2 = self.tree1, self.tree2
+        for x in self.inner1[p]:
+            y = t2.child(q, t1.label[x]) if t1.label[x].isdigit() else None
+            if y is not None and (not t2.children[y]
+                                  or self.score(x, y)[0] != t1.num_keys_below(x)):
+                return False
+        return True
 
     def _deeper(self, c, v, claims, direct):
         """The shallowest free inner nodes below ``v`` labeled like ``c``."""
@@ -386,24 +406,40 @@ class Embedder:
         # no other source of that label (below another skipped level) wants it
         pending = []
         labels = Counter(t1.label[c] for c in sources) if skipped else {}
+        found = []
         for c in sources:
             d = t2.child(v, t1.label[c])
             if d is not None and (not t2.children[d] or not claims.is_free(d)):
                 d = None
+            s = None if d is None else self.score(c, d)
+            found.append((c, d, s))
+        loose = set()  # below a skipped level: lists whose numbers do not carry
+        if skipped:
+            fits = {}
+            for c, d, s in found:
+                if d is not None and t1.label[c].isdigit():
+                    fits.setdefault(t1.parent[c], []).append(
+                        s[0] + s[1] == t1.num_keys_below(c))
+            loose = {p for p, whole in fits.items() if not all(whole)}
+        for c, d, s in found:
             if d is None:
                 pending.append((c, []))
                 continue
-            s = self.score(c, d)
             s = (s[0], s[1], s[2] + 1, s[3])
             need = t1.num_keys_below(c)
-            if s[0] == need and labels.get(t1.label[c], 1) == 1:
-                grant(c, d, s)
-            elif skipped and t1.label[c].isdigit() and s[0] + s[1] < need:
+            by_number = skipped and t1.label[c].isdigit()
+            if by_number and (s[0] + s[1] < need
+                              or (not self.inner1[c] and t1.parent[c] in loose)):
                 # an item below a skipped level whose namesake explains it
                 # in part: only its number says it is that item (timm's
                 # blocks.0, blocks skipped, is not torchvision's features,
-                # 0, whose stem would take its BatchNorm)
+                # 0, whose stem would take its BatchNorm); nor does a lone
+                # module's number carry when items of its list that find
+                # their numbers do not fit them (mnasnet's layers.{0,1}, a
+                # stem, against a timm network flattened)
                 pending.append((c, []))
+            elif s[0] == need and labels.get(t1.label[c], 1) == 1:
+                grant(c, d, s)
             else:
                 pending.append((c, [(s, d)] if s[0] or s[1] else []))
         if not pending:
@@ -461,19 +497,34 @@ class Embedder:
             if d is not None and not cands and self._only_ties(c, d):
                 tied_in.setdefault(c, []).append(d)
         for order, (c, cands) in enumerate(pending):
+            need = t1.num_keys_below(c)
             for w in deeper_of[c]:
                 s = self.score(c, w)
                 if not s[0] and self._only_ties(c, w):
                     tied_in.setdefault(c, []).append(w)
+                if s[0] and t1.label[c].isdigit() and s[0] + s[1] < need:
+                    # an item sought below a level inserted in the model
+                    # that explains it in part: only its number says it is
+                    # that item (torchvision's features, 0, flattened, is
+                    # not timm's blocks.0, whose first BatchNorm its stem's
+                    # would take)
+                    continue
                 if s[0]:
                     cands.append(((s[0], s[1], s[2] + 1,
                                    s[3] - (t2.depth[w] - t2.depth[v] - 1)), w))
-            need = t1.num_keys_below(c)
             bare = not self.inner1[c]
             namesake = t2.child(v, t1.label[c]) if t1.label[c].isdigit() else None
             for d in sorted(renamed_for.get(c, ())):
                 if bare != (not self.inner2[d]):
                     continue  # a module with submodules is no lone module
+                if (skipped and t2.parent[d] != v and t2.label[d] == t1.label[c]
+                        and not self._items_agree(t1.parent[c], t2.parent[d])):
+                    # an item below a skipped level, as its namesake below a
+                    # level inserted in the model: the two lists must agree
+                    # item by item (mobilenet_v3's features.15.block.0 is
+                    # not mobilenet_v2's features.15.conv.0: block.1 and
+                    # conv.1 differ)
+                    continue
                 if (namesake is not None and t2.label[d].isdigit()
                         and self.inner2[namesake] and self._shape_run(d) == self._shape_run(namesake)):
                     # an item renumbered as an item of its namesake's

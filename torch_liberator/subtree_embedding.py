@@ -18,7 +18,9 @@ starts and makes the mapping:
   :func:`torch_liberator.subtree_isomorphism.find_anchors`; the best start
   that its own pairs support wins (a refused start, see
   :func:`~torch_liberator.listparts.start_is_supported`, does
-  not hide the others), the one with fewer skipped levels among equals;
+  not hide the others), the one with fewer skipped levels among equals
+  when one of them places every key below its source node (copies of a
+  network), else equals at any depth tie (fragments of two networks);
 * equally good starts that disagree make their disagreements ambiguous;
 * a renamed start that is one stage of several repeats beside it;
 * a mapping that fills the model's lists in part (a checkpoint of a shorter
@@ -56,6 +58,12 @@ from torch_liberator.listparts import (
 from torch_liberator.subtree_isomorphism import merge_tied
 
 __all__ = ['embedding_mapping', 'whole_rivals']
+
+
+def _explained_whole(embedder, start):
+    """Whether the start's pairs place every key below its source node."""
+    s = embedder.score(*start)
+    return s[0] + s[1] == embedder.tree1.num_keys_below(start[0])
 
 
 def _around(tree, node):
@@ -461,7 +469,7 @@ def embedding_mapping(tree1, tree2, anchors=()):
     starts += [(u, v) for u in embedder.hanging(1)
                for v in embedder.hanging(2)]
     starts += list(anchors)
-    scored, collected = {}, {}
+    scored, collected, unranked = {}, {}, {}
     for start in starts:
         if start in scored:
             continue
@@ -473,11 +481,17 @@ def embedding_mapping(tree1, tree2, anchors=()):
         collected[start] = embedder.collect(*start)
         clean, against = _shoved_blocks(tree1, collected[start][0])
         scored[start] = (clean - against, s[0], s[1], s[2], s[3] - levels, -unfilled)
+        unranked[start] = (clean - against, s[0], s[1], s[2], s[3], -unfilled)
     # the best start that its own pairs support (a refused one does not
     # hide the others)
     results = []
     for rank in sorted(set(scored.values()), reverse=True):
         tied = [start for start, s in scored.items() if s == rank]
+        if not any(_explained_whole(embedder, start) for start in tied):
+            # being closer decides between copies of a network (a model and
+            # its EMA copy), not between parts of two networks that each
+            # place the same few tensors (two stems of one design)
+            tied = [start for start, s in unranked.items() if s == unranked[tied[0]]]
         results = [(start, _start_result(embedder, start, collected[start])) for start in tied]
         results = [(start, r) for start, r in results if r is not None]
         if results:
