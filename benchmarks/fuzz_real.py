@@ -87,7 +87,27 @@ and put ``blocks.1``'s norms into the model's ``1.7`` (20979). Seeds
 keeping its numbers: prefix-hack and isomorphism took ``features.10`` for
 the model's ``features.part.11``, its renamed twin not counted as the
 namesake (22139, fixed); and 21679, the strict modes' exact key on another
-network's head of the same shape.
+network's head of the same shape. Seeds 22200-23399 found timm's
+mobilenet_v2 cut in place into ``stem``/``layers``/``base`` parts keeping
+its numbers, into a model whose ``features.5`` is wrapped as
+``features.5.base`` (22633: embedding took the part for the wrapper by
+name, fixed); a resnet50 wrapped as ``module`` into a model whose
+``module`` is a timm resnet18 beside the resnet50 flattened (23012: the
+strict modes and isomorphism load the exact keys, the published meaning);
+and a shufflenet stage cut into parts keeping their numbers, into the same
+stage cut into parts renumbered from 0 (23131: embedding put block 1 into
+the model's ``core.1``, block 2; not fixed).
+With ``--cross`` (one architecture in timm and in torchvision), seeds
+0-699 found, in embedding: timm's ``blocks.0`` (``blocks`` skipped) taken
+for torchvision's ``features`` as ``0`` (3), and the reverse (67, 121,
+125, 149); two stems of one design side by side, the closer one taken
+(52); mobilenet_v3's ``features.15.block.0`` as mobilenet_v2's
+``features.15.conv.0`` (109): all fixed. The rest put a classifier, a stem
+or a BatchNorm of another network by its name and shape (the published
+name modes' meaning, as in the corpus's unrelated pairs), or (605) a
+regnet's stem, clean, for a timm mnasnet's flattened one whose exact keys
+(``layers.{0,1}``) the model happens to use, in prefix-hack and
+isomorphism; auto was never wrong.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
