@@ -96,7 +96,8 @@ name, fixed); a resnet50 wrapped as ``module`` into a model whose
 strict modes and isomorphism load the exact keys, the published meaning);
 and a shufflenet stage cut into parts keeping their numbers, into the same
 stage cut into parts renumbered from 0 (23131: embedding put block 1 into
-the model's ``core.1``, block 2; not fixed).
+the model's ``core.1``, block 2, on a correspondence the moved parts
+contradicted; fixed).
 With ``--cross`` (one architecture in timm and in torchvision), seeds
 0-699 found, in embedding: timm's ``blocks.0`` (``blocks`` skipped) taken
 for torchvision's ``features`` as ``0`` (3), and the reverse (67, 121,

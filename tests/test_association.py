@@ -1342,6 +1342,29 @@ def test_cross_library_pairs_under_mutations_put_nothing_in_a_wrong_place(mode):
         assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
 
 
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_list_correspondence_the_moved_parts_contradict_places_nothing(mode):
+    # mutation fuzz seed 23131: shufflenet's stage4 cut into parts keeping
+    # their numbers (part.{0,1}, features.2, stem.3) against the same stage
+    # cut into parts renumbered from 0 (features.0, core.{0,1}, net.0): the
+    # solve with the lists in place took part for core (part.0 -> core.0,
+    # part.1 -> core.1); the moved parts put part.0 in features.0, and
+    # part.1 stayed in core.1, block 2 (18 wrong in embedding)
+    tvm = requires('torchvision').models
+    state = {k: tuple(v.shape) for k, v in tvm.shufflenet_v2_x0_5(weights=None).state_dict().items()}
+
+    def view(key, parts):
+        m = re.match(r'stage4\.(\d+)\.(.*)', key)
+        return f'stage4.{parts[int(m.group(1))]}.{m.group(2)}' if m else key
+
+    src = {view(k, ('part.0', 'part.1', 'features.2', 'stem.3')): s for k, s in state.items()}
+    dst = {view(k, ('features.0', 'core.0', 'core.1', 'net.0')): s for k, s in state.items()}
+    truth = dict(zip(src, dst))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
 def test_auto_takes_an_exact_mode_that_leaves_only_keys_without_a_place():
     # a classifier checkpoint into a detector: prefix-hack pairs the whole
     # backbone and leaves only the head, whose shapes the detector lacks;

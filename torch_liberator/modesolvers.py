@@ -300,7 +300,10 @@ def _with_moved_parts(solver):
     ``solver`` run on what the lists moved, cut in parts or spliced and
     the modules under joined names leave (:meth:`Problem.moved_parts`),
     with their pairs added: names cannot follow an item renumbered in a
-    part, its order and contents can.
+    part, its order and contents can. What the solver finds with the
+    lists in place joins where nothing disagrees (a key that was a tie
+    without the moved lists included), less what rests on a
+    correspondence that a disagreement contradicts.
     """
     def solve(problem):
         pairs, rest = problem.moved_parts()
@@ -313,8 +316,10 @@ def _with_moved_parts(solver):
         # a disagreement leaves both out
         whole, whole_ambiguous = solver(problem)
         owner = {d: s for s, d in mapping.items()}
+        contradicted, only_whole = set(), []
         for s, d in whole.items():
             if mapping.get(s, d) != d or owner.get(d, s) != s:
+                contradicted.add(_correspondence(s, d, problem.sep))
                 ambiguous[s] = tuple(sorted({d, mapping.get(s, d)}))
                 mapping.pop(s, None)
                 rival = owner.get(d)
@@ -322,12 +327,34 @@ def _with_moved_parts(solver):
                     ambiguous[rival] = (d,)
                     mapping.pop(rival, None)
             else:
+                if s not in mapping:
+                    only_whole.append(s)
+                    ambiguous.pop(s, None)  # a tie only without the lists
                 mapping[s] = d
+        # a correspondence that the moved lists contradict (the checkpoint's
+        # part.0 is not the model's core.0) places nothing else on its own
+        # (part.1 is not core.1)
+        for s in only_whole:
+            if _correspondence(s, mapping[s], problem.sep) in contradicted:
+                ambiguous[s] = (mapping.pop(s),)
         for s, ds in whole_ambiguous.items():
             if s not in mapping:
                 ambiguous.setdefault(s, ds)
         return _in_source_order(problem, mapping, ambiguous)
     return solve
+
+
+def _correspondence(src_key, dst_key, sep):
+    """The two prefixes left when the longest common suffix of whole
+    components is cut off both keys: the places whose correspondence the
+    pair rests on (``features.stage4.part.1.conv.weight`` ->
+    ``stage4.core.1.conv.weight`` rests on ``features.stage4.part`` being
+    ``stage4.core``)."""
+    a, b = src_key.split(sep), dst_key.split(sep)
+    k = 0
+    while k < min(len(a), len(b)) and a[-1 - k] == b[-1 - k]:
+        k += 1
+    return sep.join(a[:len(a) - k]), sep.join(b[:len(b) - k])
 
 
 def _structure_solver(problem):
