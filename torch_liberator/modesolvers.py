@@ -32,8 +32,8 @@ from torch_liberator.listpositions import list_positions, positions_disagree
 from torch_liberator.modulefit import module_spans, run_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
-from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
-                                         rival_places, stray_parts)
+from torch_liberator.rivalsources import (feeder_nodes, foreign_parts, lone_namesakes, lone_shoves,
+                                         rival_pairs, rival_places, stray_parts)
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
@@ -345,16 +345,10 @@ def _with_moved_parts(solver):
 
 
 def _correspondence(src_key, dst_key, sep):
-    """The two prefixes left when the longest common suffix of whole
-    components is cut off both keys: the places whose correspondence the
-    pair rests on (``features.stage4.part.1.conv.weight`` ->
-    ``stage4.core.1.conv.weight`` rests on ``features.stage4.part`` being
-    ``stage4.core``)."""
-    a, b = src_key.split(sep), dst_key.split(sep)
-    k = 0
-    while k < min(len(a), len(b)) and a[-1 - k] == b[-1 - k]:
-        k += 1
-    return sep.join(a[:len(a) - k]), sep.join(b[:len(b) - k])
+    """The places a key pair rests on (``features.stage4.part`` being
+    ``stage4.core`` for ``...part.1.conv.weight`` -> ``...core.1.conv.weight``;
+    :func:`~torch_liberator.rivalsources.feeder_nodes`)."""
+    return feeder_nodes(src_key.rpartition(sep)[0], dst_key.rpartition(sep)[0], sep)[:2]
 
 
 def _structure_solver(problem):

@@ -49,14 +49,24 @@ from typing import Dict, Iterable, Mapping
 
 from torch_liberator.shapes import shape_relation
 
-__all__ = ['foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs', 'rival_places',
-           'stray_parts']
+__all__ = ['feeder_nodes', 'foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs',
+           'rival_places', 'stray_parts']
 
 
-def _feeder(src_module, dst_module, sep):
-    """The source and destination nodes above the longest common suffix of
+def feeder_nodes(src_module: str, dst_module: str, sep: str = '.'):
+    """
+    The source and destination nodes above the longest common suffix of
     two keys of one leaf name, given their modules ('' is the root), and the
-    first label of that suffix (None when it is the leaf's name alone)."""
+    first label of that suffix (None when it is the leaf's name alone): the
+    two places whose correspondence the pair of keys rests on.
+
+    Example:
+        >>> from torch_liberator.rivalsources import feeder_nodes
+        >>> feeder_nodes('features.stage4.part.1.conv', 'stage4.core.1.conv')
+        ('features.stage4.part', 'stage4.core', '1')
+        >>> feeder_nodes('layer1.0', 'backbone.body.layer1.0')
+        ('', 'backbone.body', 'layer1')
+    """
     if src_module == dst_module:
         return '', '', src_module.partition(sep)[0] or None
     if dst_module.endswith(sep + src_module) and src_module:
@@ -123,7 +133,7 @@ def rival_pairs(mapping: Mapping[str, str], src_keys: Iterable[str],
     fed = {}  # destination node -> {source node: {first labels}}
     where = {}  # (source module, destination module) -> (source node, destination node)
     for (s_module, d_module), leaves in modules.items():
-        x, n, label = _feeder(s_module, d_module, sep)
+        x, n, label = feeder_nodes(s_module, d_module, sep)
         where[s_module, d_module] = (x, n)
         fed.setdefault(n, {}).setdefault(x, set()).update([label] if label else leaves)
     shared = {n: feeders for n, feeders in fed.items() if len(feeders) > 1}
@@ -153,7 +163,7 @@ def _groups(mapping, sep):
         d_module, _, d_leaf = d.rpartition(sep)
         if s_leaf != d_leaf:
             continue
-        x, n, label = _feeder(s_module, d_module, sep)
+        x, n, label = feeder_nodes(s_module, d_module, sep)
         pairs, labels = groups.setdefault((x, n), ({}, set()))
         pairs[s] = d
         labels.add(label or s_leaf)
