@@ -135,6 +135,12 @@ class _Claims:
         insort(self.starts, node)
         self.ends[node] = self.tree.end[node]
 
+    def copy(self):
+        """The same claims, to try placements on without touching these."""
+        other = _Claims(self.tree)
+        other.starts, other.ends = list(self.starts), dict(self.ends)
+        return other
+
 
 def _module_index(tree):
     """Per node: ``{label: key node}`` of its leaf keys, and its inner children."""
@@ -650,10 +656,8 @@ class Embedder:
         if not any(cands for _, cands in parts):
             return  # skipped anyway
         best = sum(max((s[0] for s, _ in cands), default=0) for _, cands in parts)
-        trial = _Claims(t2)
-        trial.starts, trial.ends = list(claims.starts), dict(claims.ends)
-        by_number = self._place([g for c, _ in parts for g in self.inner1[c]], v, trial, [],
-                                skipped=True, renames=renames)
+        by_number = self._place([g for c, _ in parts for g in self.inner1[c]], v, claims.copy(),
+                                [], skipped=True, renames=renames)
         if by_number[0] and by_number[0] >= best:
             for _, cands in parts:
                 cands.clear()
