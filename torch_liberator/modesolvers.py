@@ -29,7 +29,7 @@ from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import list_positions, positions_disagree
-from torch_liberator.modulefit import module_spans, run_fit
+from torch_liberator.modulefit import module_spans, run_fit, whole_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import (feeder_nodes, foreign_parts, lone_namesakes, lone_shoves,
@@ -542,8 +542,13 @@ def _beside_an_exact_run(problem, mapping):
     checkpoint's names that holds it only in part (timm's resnet50d, its
     stem and shortcuts of other shapes, beside resnet50's own
     children-Sequential, for a resnet50 checkpoint), and the run is the
-    better place; the mapping is left out. (The structure solver's twin of
-    this step places the run: :class:`~torch_liberator.groupalign.GroupAligner`.)
+    better place; the mapping is left out. The same holds for an empty
+    module holding the whole checkpoint in another library's nesting
+    (:func:`~torch_liberator.modulefit.whole_fit`: timm's mnasnet_100 into
+    a model holding torchvision's mnasnet1_0 beside timm's efficientnet_b0,
+    whose names are the checkpoint's and whose shapes are in part, cross
+    fuzz seed 1237). (The structure solver's twin of this step places the
+    run: :class:`~torch_liberator.groupalign.GroupAligner`.)
     """
     src, dst = problem.src, problem.dst
     exact = sum(shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items())
@@ -570,6 +575,11 @@ def _beside_an_exact_run(problem, mapping):
         inside = sum(at <= src_group[s] < at + b - a for s in mapping)
         if 2 * inside > len(mapping):
             return set(mapping)
+    # the whole checkpoint in another library's nesting
+    at, n = whole_fit(sides.src, sides.dst), len(sides.src)
+    if (at is not None and held_before[at + n] == held_before[at]
+            and keys_before[at + n] - keys_before[at] > exact):
+        return set(mapping)
     return set()
 
 
@@ -642,7 +652,7 @@ SOLVERS: Dict[str, Callable] = {
     'isomorphism': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
         _rivals_beside_moved(_by_name_alone(_with_moved_parts(_isomorphism_solver))))))),
     'embedding': _swaps_left_out(_positions_checked(_into_other_networks(_short_of_an_exact_run(
-        _without_rivals(_by_name_alone(_with_moved_parts(_embedding_solver))))))),
+        _beside_an_exact_run(_without_rivals(_by_name_alone(_with_moved_parts(_embedding_solver)))))))),
     'structure': _swaps_left_out(_in_torch_spelling(_into_other_networks(_blocks_kept_whole(
         _without_rivals(_by_name_alone(_structure_solver)))))),
 }
