@@ -1366,6 +1366,45 @@ def test_a_sibling_of_the_checkpoint_names_is_not_its_place_when_another_holds_i
         assert result.mapping == truth
 
 
+def _whole_in_another_nesting_cases():
+    """Cross fuzz seeds 900, 1064 and 206, rebuilt: (checkpoint, model,
+    truth) where one network is whole on one side, in the other library's
+    nesting, and names lead into another network of the same design."""
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    tv2, tm2 = keys(tvm.mobilenet_v2(weights=None)), keys(timm.create_model('mobilenetv2_100'))
+    # 900: a torchvision mobilenet_v2 into timm's beside a torchvision
+    # regnet, whose stem.{0,1} took the checkpoint's features.0.{0,1}
+    dst = {**keys(tvm.regnet_y_400mf(weights=None), 'features.'), **{'net.' + k: v for k, v in tm2.items()}}
+    yield tv2, dst, dict(zip(tv2, ['net.' + k for k in tm2]))
+    # 1064: timm's mobilenetv2_100 beside a torchvision efficientnet_b0 into
+    # a torchvision mobilenet_v2: the efficientnet's stem, last conv and
+    # classifier went by their names
+    src = {**{'stage.' + k: v for k, v in tm2.items()},
+           **keys(tvm.efficientnet_b0(weights=None), 'head.')}
+    yield src, tv2, dict(zip(['stage.' + k for k in tm2], tv2))
+    # 206: torchvision's convnext_tiny beside timm's deit_tiny into timm's
+    # convnext_tiny: the ViT's mlp.fc1/fc2 went into the stage blocks' own
+    tvc = keys(tvm.convnext_tiny(weights=None), 'main.')
+    tmc = keys(timm.create_model('convnext_tiny'))
+    src = {**tvc, **keys(timm.create_model('deit_tiny_patch16_224'), 'core.')}
+    yield src, tmc, dict(zip(tvc, tmc))
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_a_network_whole_in_another_nesting_outweighs_names_into_another_network(mode):
+    for src, dst, truth in _whole_in_another_nesting_cases():
+        assert all(squeeze_units(src[k]) == squeeze_units(dst[v]) for k, v in truth.items())
+        result = associate(src, dst, association=mode)
+        check_one_to_one(result, src, dst)
+        assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
+        if mode == 'auto':
+            assert result.mapping == truth
+
+
 @pytest.mark.parametrize('mode', ASSOCIATIONS)
 def test_a_list_correspondence_the_moved_parts_contradict_places_nothing(mode):
     # mutation fuzz seed 23131: shufflenet's stage4 cut into parts keeping

@@ -510,7 +510,12 @@ def _short_of_an_exact_run(problem, mapping):
     that run: the names found a sibling of the model's names of other
     widths (a wide_resnet50_2 under resnet50's names, beside the resnet50
     itself as a children-Sequential), and the run is the better place; the
-    pairs from outside it are left out. A mapping that fills the whole
+    pairs from outside it are left out. A module of the checkpoint that
+    holds the whole model in another library's nesting
+    (:func:`~torch_liberator.modulefit.whole_fit`) counts as such a run
+    (timm's mobilenetv2_100 beside a torchvision efficientnet_b0, into a
+    torchvision mobilenet_v2: the efficientnet's stem, last convolution and
+    classifier have the model's names and shapes, cross fuzz seed 1064). A mapping that fills the whole
     model without a shove stays (the names decide between two exact
     places).
     """
@@ -524,6 +529,8 @@ def _short_of_an_exact_run(problem, mapping):
     if not sides.ordered or len(sides.dst) >= len(sides.src):
         return set()
     at = run_fit(sides.dst, 0, len(sides.dst), sides.src)
+    if at is None:  # or in another library's nesting, one module of the checkpoint
+        at = whole_fit(sides.dst, sides.src)
     if at is None:
         return set()
     run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}
@@ -542,13 +549,18 @@ def _beside_an_exact_run(problem, mapping):
     checkpoint's names that holds it only in part (timm's resnet50d, its
     stem and shortcuts of other shapes, beside resnet50's own
     children-Sequential, for a resnet50 checkpoint), and the run is the
-    better place; the mapping is left out. The same holds for an empty
-    module holding the whole checkpoint in another library's nesting
-    (:func:`~torch_liberator.modulefit.whole_fit`: timm's mnasnet_100 into
-    a model holding torchvision's mnasnet1_0 beside timm's efficientnet_b0,
-    whose names are the checkpoint's and whose shapes are in part, cross
-    fuzz seed 1237). (The structure solver's twin of this step places the
-    run: :class:`~torch_liberator.groupalign.GroupAligner`.)
+    better place; the mapping is left out. A module holding the whole
+    checkpoint in another library's nesting, one place only
+    (:func:`~torch_liberator.modulefit.whole_fit`), is such a place too,
+    and the mapping's pairs that it contradicts are left out, those it
+    confirms kept: timm's mnasnet_100 into a model holding torchvision's
+    mnasnet1_0 beside timm's efficientnet_b0, whose names are the
+    checkpoint's and whose shapes are in part (cross fuzz seed 1237: all
+    left out); a torchvision mobilenet_v2 into timm's beside a regnet, the
+    classifier by its name into timm's (kept) and the stem by its numbers
+    into the regnet's (left out, seed 900). (The structure solver's twin
+    of this step places the run:
+    :class:`~torch_liberator.groupalign.GroupAligner`.)
     """
     src, dst = problem.src, problem.dst
     exact = sum(shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items())
@@ -575,12 +587,13 @@ def _beside_an_exact_run(problem, mapping):
         inside = sum(at <= src_group[s] < at + b - a for s in mapping)
         if 2 * inside > len(mapping):
             return set(mapping)
-    # the whole checkpoint in another library's nesting
+    # the whole checkpoint in another library's nesting: what the mapping
+    # puts elsewhere, or elsewhere in it, is left out
     at, n = whole_fit(sides.src, sides.dst), len(sides.src)
-    if (at is not None and held_before[at + n] == held_before[at]
-            and keys_before[at + n] - keys_before[at] > exact):
-        return set(mapping)
-    return set()
+    if at is None or keys_before[at + n] - keys_before[at] <= exact:
+        return set()
+    place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
+    return {s for s, d in mapping.items() if place.get(d) != src_group[s]}
 
 
 @_leaving_out
@@ -647,10 +660,11 @@ def _swaps_left_out(problem, mapping):
 SOLVERS: Dict[str, Callable] = {
     'strict': _swaps_left_out(_without_lone_shoves(_positions_checked(strict_pairs))),
     'module-hack': _swaps_left_out(_without_lone_shoves(_positions_checked(_module_hack_solver))),
-    'prefix-hack': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
-        _by_name_alone(_isomorphism_solver))))),
-    'isomorphism': _swaps_left_out(_positions_checked(_into_other_networks(_beside_an_exact_run(
-        _rivals_beside_moved(_by_name_alone(_with_moved_parts(_isomorphism_solver))))))),
+    'prefix-hack': _swaps_left_out(_positions_checked(_into_other_networks(_short_of_an_exact_run(
+        _beside_an_exact_run(_by_name_alone(_isomorphism_solver)))))),
+    'isomorphism': _swaps_left_out(_positions_checked(_into_other_networks(_short_of_an_exact_run(
+        _beside_an_exact_run(_rivals_beside_moved(_by_name_alone(_with_moved_parts(
+            _isomorphism_solver)))))))),
     'embedding': _swaps_left_out(_positions_checked(_into_other_networks(_short_of_an_exact_run(
         _beside_an_exact_run(_without_rivals(_by_name_alone(_with_moved_parts(_embedding_solver)))))))),
     'structure': _swaps_left_out(_in_torch_spelling(_into_other_networks(_blocks_kept_whole(
