@@ -1366,6 +1366,29 @@ def test_a_sibling_of_the_checkpoint_names_is_not_its_place_when_another_holds_i
         assert result.mapping == truth
 
 
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_lone_module_is_not_renamed_beside_siblings_that_place_nothing(mode):
+    # cross fuzz seed 1686: torchvision's mobilenet_v2 features under
+    # blocks.0 into timm's: the stem, blocks.0.0 = {0: conv, 1: BatchNorm},
+    # met timm's first block, blocks.0.0 = {conv_dw, bn1, ...}, by name;
+    # its conv fits none of the block's, and its BatchNorm took bn1 by
+    # shape alone (embedding, 5 wrong)
+    def bn(prefix, c):
+        return {f'{prefix}.{n}': (c,) for n in ('weight', 'bias', 'running_mean', 'running_var')}
+    src = {'blocks.0.0.0.weight': (32, 3, 3, 3), **bn('blocks.0.0.1', 32),
+           'blocks.0.1.conv.0.0.weight': (32, 1, 3, 3), **bn('blocks.0.1.conv.0.1', 32),
+           'blocks.0.1.conv.1.weight': (16, 32, 1, 1), **bn('blocks.0.1.conv.2', 16)}
+    dst = {'conv_stem.weight': (32, 3, 3, 3), **bn('bn1', 32),
+           'blocks.0.0.conv_dw.weight': (32, 1, 3, 3), **bn('blocks.0.0.bn1', 32),
+           'blocks.0.0.conv_pw.weight': (16, 32, 1, 1), **bn('blocks.0.0.bn2', 16)}
+    truth = dict(zip(src, dst))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    if mode in ('structure', 'auto'):
+        assert result.mapping == truth
+
+
 def _whole_in_another_nesting_cases():
     """Cross fuzz seeds 900, 1064 and 206, rebuilt: (checkpoint, model,
     truth) where one network is whole on one side, in the other library's

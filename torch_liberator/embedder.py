@@ -40,10 +40,11 @@ Algorithm:
        the number is chance). A lone
        module (tensors, no submodules) is renamed only to a lone module,
        only to a child of ``v``, only when one of the two labels is a
-       number (``conv1`` <-> ``0``), and never below a skipped level: its
-       shapes alone would speak for it. Candidates are granted best score
-       first; equal best scores for one source, or for one destination,
-       make a tie;
+       number (``conv1`` <-> ``0``), only beside a module of its parent
+       that places tensors below ``v`` too (when it has any), and never
+       below a skipped level: its shapes alone would speak for it.
+       Candidates are granted best score first; equal best scores for one
+       source, or for one destination, make a tie;
     3. a child that found nothing is skipped (a level missing in the
        destination): its inner children compete below ``v`` instead. The
        named parts of a list cut in place keeping its numbers are skipped
@@ -204,6 +205,7 @@ class Embedder:
         self.leaves2, self.inner2 = _module_index(tree2)
         self.memo = {}
         self.named_pairs1 = None  # (parent label, label) of the source's nodes
+        self.sibling_places = {}  # (source node, destination node) -> children placing
         self.shape_runs = {}  # destination node -> shapes of its keys, in order
         self.shapes_known = (
             any(tree1.shape[n] is not None for n in tree1.keys_below(0))
@@ -336,6 +338,20 @@ class Embedder:
                 best_depth, found = d, []
             found.append(w)
         return found[:MAX_CANDIDATES]
+
+    def _siblings_place(self, c, v):
+        """Whether a module beside ``c`` (another child of its parent)
+        places a tensor of the same shape in a module of ``v``, or ``c`` is
+        its parent's only module."""
+        u = self.tree1.parent[c]
+        if len(self.inner1[u]) == 1:
+            return True
+        found = self.sibling_places.get((u, v))
+        if found is None:
+            found = {x for x in self.inner1[u]
+                     if any(self.score(x, w)[0] for w in self.inner2[v])}
+            self.sibling_places[u, v] = found
+        return bool(found - {c})
 
     def _lone_fits(self, c, w):
         """
@@ -540,12 +556,15 @@ class Embedder:
                     # model's layer2.1 calls its conv2 main)
                     continue
                 if bare and (skipped or t2.parent[d] != v or not (
-                        t1.label[c].isdigit() or t2.label[d].isdigit())):
+                        t1.label[c].isdigit() or t2.label[d].isdigit())
+                        or not self._siblings_place(c, v)):
                     # a lone module renamed is trusted only as a sibling
                     # of matched ones, numbered on one side at least (conv1
                     # -> 0 in nn.Sequential(*resnet.children())); two names
-                    # (head_a, head_b), or a level skipped above, and only
-                    # its shapes would speak for it
+                    # (head_a, head_b), a level skipped above, or siblings
+                    # that place nothing (a stem's conv and BatchNorm, 0 and
+                    # 1, against a block's conv_dw and bn1 of another
+                    # kernel), and only its shapes would speak for it
                     continue
                 s = self.score(c, d)
                 have = t2.num_keys_below(d)
