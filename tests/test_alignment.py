@@ -82,6 +82,39 @@ def test_a_module_never_gets_tensors_of_another_kind_of_module():
     assert align_structure(src, dst).mapping == {}
 
 
+def test_a_norm_tied_between_two_places_follows_the_layer_before_it():
+    # Keras names one unit per convolution (conv2_block1_0_conv, _0_bn: the
+    # shortcut, registered first) where torchvision nests the block; the two
+    # 8-channel BatchNorms tie by shape and order, and no parent module says
+    # which is which: the convolution registered just before each does
+    def bn(prefix, c):
+        return {f'{prefix}.{n}': (c,) for n in ('weight', 'bias', 'running_mean', 'running_var')}
+    src = {'stem_conv.weight': (4, 3, 7, 7), **bn('stem_bn', 4),
+           'b_0_conv.weight': (8, 4, 1, 1), **bn('b_0_bn', 8),
+           'b_1_conv.weight': (2, 4, 1, 1), **bn('b_1_bn', 2),
+           'b_2_conv.weight': (2, 2, 3, 3), **bn('b_2_bn', 2),
+           'b_3_conv.weight': (8, 2, 1, 1), **bn('b_3_bn', 8)}
+    dst = {'conv1.weight': (4, 3, 7, 7), **bn('bn1', 4),
+           'layer1.0.conv1.weight': (2, 4, 1, 1), **bn('layer1.0.bn1', 2),
+           'layer1.0.conv2.weight': (2, 2, 3, 3), **bn('layer1.0.bn2', 2),
+           'layer1.0.conv3.weight': (8, 2, 1, 1), **bn('layer1.0.bn3', 8),
+           'layer1.0.downsample.0.weight': (8, 4, 1, 1), **bn('layer1.0.downsample.1', 8)}
+    order = ['stem_conv', 'stem_bn', 'b_1_conv', 'b_1_bn', 'b_2_conv', 'b_2_bn', 'b_3_conv',
+             'b_3_bn', 'b_0_conv', 'b_0_bn']
+    truth = dict(zip([k for m in order for k in src if k.startswith(m + '.')], dst))
+    for mode in ('structure', 'auto'):
+        result = associate(src, dst, association=mode)
+        assert result.mapping == {k: truth[k] for k in src}
+        # and the other way round: the model's BatchNorms tied
+        result = associate(dst, src, association=mode)
+        assert result.mapping == {v: k for k, v in truth.items()}
+    # with the shortcut's convolution of the block's shape, nothing tells
+    # the two apart: both units stay ties
+    src['b_0_conv.weight'] = dst['layer1.0.downsample.0.weight'] = (8, 2, 1, 1)
+    result = associate(src, dst, association='structure')
+    assert not any(k.startswith(('b_0_', 'b_3_')) for k in result.mapping)
+
+
 def test_a_layer_with_a_bias_is_not_one_without():
     # a squeeze-excitation's fc1 (a 1x1 convolution with a bias) lined up
     # with mnasnet's pointwise convolution (no bias) by order and shape:

@@ -59,6 +59,10 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    beside resnet50's children, for a resnet50 checkpoint); the sibling's
    partners are then listed as ambiguous. A sibling that holds the run
    whole is a copy of the network, closer by its names, and keeps it.
+   A BatchNorm tied between places follows the layer registered just
+   before it, to the place just after that layer's partner (Keras's flat
+   ``conv3_block1_0_conv`` / ``_bn`` units have no module to follow); kept
+   only when it adds norms and changes nothing else.
 6. Names that disagree: when more paired tensors sit in modules of the
    same name than of two different names (the two models share a naming
    scheme), a pair whose names are two different words (``fc`` and

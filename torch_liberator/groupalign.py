@@ -84,7 +84,7 @@ class GroupAligner:
         ({'a.w': 'b.w', 'fc.w': 'head.w'}, {})
     """
 
-    def __init__(self, sides, max_cells: int):
+    def __init__(self, sides, max_cells: int, settle_norms: bool = True):
         self.sep = sides.sep
         self.max_cells = max_cells
         self.src, self.dst = sides.src, sides.dst
@@ -101,6 +101,9 @@ class GroupAligner:
         self.must_pair = set()  # ambiguous src groups no optimum leaves out
         self.dst_must_pair = {}  # the same for dst groups -> src candidates
         self.loose_pairs = []  # containers' tensors paired one by one
+        self.settle_norms = settle_norms  # may norms follow their layers
+        self.after_layer = set()  # src groups placed by the layer before them
+        self.late_pass = False  # siblings resolved again after the leftovers
         self.spans = None      # module spans of both sides, when needed
         self.children = (module_children(self.src), module_children(self.dst))
         self.later_parts = LaterParts(self.src, self.dst, self.inner, sides.ordered,
@@ -153,11 +156,23 @@ class GroupAligner:
             self._solve_gap(free_src, free_dst)
         self._resolve_by_siblings()
         self._pair_leftovers()
-        while self._close_modules():
-            self._solve_gaps_again()
-            self._resolve_by_siblings()
+        while True:
+            if self._close_modules():
+                self._solve_gaps_again()
+                self._resolve_by_siblings()
+            elif not self._settled_late():
+                break
             self._pair_leftovers()
-        return self._result()
+        mapping, ambiguous = self._result()
+        if self.after_layer or self.late_pass:
+            # norms settled by their layers may add norms, nothing else
+            plain = GroupAligner(self.sides, self.max_cells, settle_norms=False).solve()
+            norms = {key for i in range(len(self.src)) if self._is_norm(i)
+                     for key in self.src.keys[i]}
+            if any(mapping.get(k) != v for k, v in plain[0].items()) or any(
+                    k not in plain[0] and k not in norms for k in mapping):
+                return plain
+        return mapping, ambiguous
 
     # -- 5. modules as wholes (torch_liberator.modulefit) -----------------
     def _spans(self):
@@ -512,7 +527,8 @@ class GroupAligner:
         changed = True
         while changed:
             changed = False
-            moves = []
+            by_layer = self._beside_their_layers()
+            moves = list(by_layer)
             for i in self.must_pair:
                 if i in self.pairs:
                     continue
@@ -545,15 +561,85 @@ class GroupAligner:
             src_count = Counter(i for i, _ in moves)
             dst_count = Counter(j for _, j in moves)
             for i, j in sorted(moves):
-                if src_count[i] > 1 or dst_count[j] > 1 or not fits(i, j):
-                    continue  # two claims on one group: leave both out
+                # two claims on one group: leave both out (a norm beside
+                # its layer keeps the order where it sits)
+                if src_count[i] > 1 or dst_count[j] > 1 or (
+                        (i, j) not in by_layer and not fits(i, j)):
+                    continue
                 self._pair(i, j)
+                if (i, j) in by_layer:
+                    self.after_layer.add(i)
                 insort(paired, i)
                 p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
                 down.setdefault(p, set()).add(q)
                 up.setdefault(q, set()).add(p)
                 self.ambiguous.pop(i, None)
                 changed = True
+
+    def _settled_late(self):
+        """After the leftovers, which may have paired the layers that tied
+        norms follow: resolve again; True when that paired anything."""
+        if not self.settle_norms:
+            return False
+        before = len(self.pairs)
+        self._resolve_by_siblings()
+        self.late_pass |= len(self.pairs) > before
+        return len(self.pairs) > before
+
+    def _beside_their_layers(self):
+        """
+        Moves ``(i, j)`` for the BatchNorms left tied between places that
+        the layer registered just before each settles: when that layer is
+        paired and the group just after its partner is one of the norm's
+        places, free, the norm goes there (a BatchNorm follows its
+        convolution on both sides), and every other place is just after a
+        paired layer of its own (a module inserted in the model between a
+        convolution and its BatchNorm leaves two places after one layer:
+        a tie). Keras names one unit per convolution,
+        ``conv3_block1_0_conv`` and ``conv3_block1_0_bn``, against
+        torchvision's ``layer2.0.downsample.{0,1}`` and ``layer2.0.conv3``
+        / ``bn3``: the two 512-channel BatchNorms have no parent module to
+        follow, their convolutions' shapes differ. Source ties, then model
+        ties, the same way. :meth:`solve` keeps what they settle only when
+        it adds norms and changes nothing else: in a chance alignment
+        they make it look thicker than it is (a mobilenet_v3_small and a
+        mnasnet, stems and first blocks, whose alignment the coincidence
+        checks leave out whole).
+        """
+        if not self.settle_norms:
+            return []
+
+        def after_layers(places, paired, side):
+            # every place is just after a paired layer of its own
+            return all(p - 1 in paired and self._is_layer(p - 1, side) for p in places)
+
+        moves = []
+        for i in self.must_pair:
+            j = self.pairs.get(i - 1)
+            if (i not in self.pairs and j is not None and self._is_norm(i)
+                    and self._is_layer(i - 1, self.src) and j + 1 in self.ambiguous[i]
+                    and j + 1 not in self.paired_dst
+                    and after_layers(self.ambiguous[i], self.paired_dst, self.dst)):
+                moves.append((i, j + 1))
+        for j, candidates in self.dst_must_pair.items():
+            i = self.paired_dst.get(j - 1)
+            if (j not in self.paired_dst and i is not None and i + 1 in candidates
+                    and i + 1 not in self.pairs and self._is_norm(i + 1)
+                    and self._is_layer(j - 1, self.dst)
+                    and after_layers(candidates, self.pairs, self.src)):
+                moves.append((i + 1, j))
+        return moves
+
+    def _is_norm(self, i):
+        # a BatchNorm: vectors with running statistics (a LayerNorm's place
+        # in the order is the library's: HF's ViT registers layernorm_before
+        # after the MLP's output layer)
+        return ('running_mean' in self.src.names[i]
+                and all(len(shape) <= 1 for shape in self.src.squeezed[i]))
+
+    @staticmethod
+    def _is_layer(g, side):
+        return any(len(shape) >= 2 for shape in side.squeezed[g])
 
     # -- 4. leftovers -----------------------------------------------------
     def _pair_leftovers(self):
