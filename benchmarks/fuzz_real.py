@@ -108,7 +108,19 @@ or a BatchNorm of another network by its name and shape (the published
 name modes' meaning, as in the corpus's unrelated pairs), or (605) a
 regnet's stem, clean, for a timm mnasnet's flattened one whose exact keys
 (``layers.{0,1}``) the model happens to use, in prefix-hack and
-isomorphism; auto was never wrong.
+isomorphism; auto was never wrong. Seeds 700-1900 found more of that
+family, the largest timm's mnasnet_100 into torchvision's mnasnet1_0
+beside timm's efficientnet_b0, whose names and many shapes are the
+checkpoint's (1237: 194-199 wrong in the name modes); a network whole, in
+the other library's nesting, on one side now outweighs names into another
+network (fixed there and in 206, 228, 232, 277, 327, 345, 363, 411, 433,
+493, 648, 766, 864, 900, 928, 965, 989, 1027, 1064, 1195); and a stem's
+BatchNorm renamed by number beside a conv that placed nothing (1686,
+fixed). Left: a stem taken by its position numbers (235, 605, 1089, 1305,
+1541, 1625: 6 wrong in prefix-hack and isomorphism, 1305 in embedding
+too; keys sorted, or a regnet's proj registered first, so no whole fit)
+and a timm resnet18's ``bn1`` by name beside a mobilenet_v3 (371: 5
+wrong in the name modes).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
