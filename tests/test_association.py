@@ -1389,6 +1389,29 @@ def test_a_lone_module_is_not_renamed_beside_siblings_that_place_nothing(mode):
         assert result.mapping == truth
 
 
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_an_exact_key_of_the_same_shape_contests_a_renamed_pair_into_it(mode):
+    # cross fuzz seed 605: timm's mnasnet_100 flattened (nn.Sequential of
+    # its children, under layers) beside a torchvision regnet, keys sorted,
+    # into torchvision's mnasnet1_0: a renamed start took the regnet's
+    # encoder.stem.{0,1} for the model's layers.{0,1}, though the
+    # checkpoint's own layers.{0,1} are exactly those keys and shapes
+    torch = requires('torch')
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    flat = keys(torch.nn.Sequential(*timm.create_model('mnasnet_100').children()), 'layers.')
+    src = dict(sorted({**keys(tvm.regnet_y_400mf(weights=None), 'encoder.'), **flat}.items()))
+    dst = keys(tvm.mnasnet1_0(weights=None))
+    truth = dict(zip(flat, dst))
+    assert all(src[k] == dst[v] for k, v in truth.items())
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
+
+
 def _whole_in_another_nesting_cases():
     """Cross fuzz seeds 900, 1064 and 206, rebuilt: (checkpoint, model,
     truth) where one network is whole on one side, in the other library's
