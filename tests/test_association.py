@@ -1413,9 +1413,10 @@ def test_an_exact_key_of_the_same_shape_contests_a_renamed_pair_into_it(mode):
 
 
 def _whole_in_another_nesting_cases():
-    """Cross fuzz seeds 900, 1064 and 206, rebuilt: (checkpoint, model,
-    truth) where one network is whole on one side, in the other library's
-    nesting, and names lead into another network of the same design."""
+    """Cross fuzz seeds 900, 1064, 206 and 2315, rebuilt: (checkpoint,
+    model, truth, whether auto loads it all) where one network is whole on one side (or less its
+    head), in the other library's nesting, and names lead into another
+    network of the same design."""
     tvm, timm = requires('torchvision').models, requires('timm')
 
     def keys(m, prefix=''):
@@ -1425,29 +1426,39 @@ def _whole_in_another_nesting_cases():
     # 900: a torchvision mobilenet_v2 into timm's beside a torchvision
     # regnet, whose stem.{0,1} took the checkpoint's features.0.{0,1}
     dst = {**keys(tvm.regnet_y_400mf(weights=None), 'features.'), **{'net.' + k: v for k, v in tm2.items()}}
-    yield tv2, dst, dict(zip(tv2, ['net.' + k for k in tm2]))
+    yield tv2, dst, dict(zip(tv2, ['net.' + k for k in tm2])), True
     # 1064: timm's mobilenetv2_100 beside a torchvision efficientnet_b0 into
     # a torchvision mobilenet_v2: the efficientnet's stem, last conv and
     # classifier went by their names
     src = {**{'stage.' + k: v for k, v in tm2.items()},
            **keys(tvm.efficientnet_b0(weights=None), 'head.')}
-    yield src, tv2, dict(zip(['stage.' + k for k in tm2], tv2))
+    yield src, tv2, dict(zip(['stage.' + k for k in tm2], tv2)), True
     # 206: torchvision's convnext_tiny beside timm's deit_tiny into timm's
     # convnext_tiny: the ViT's mlp.fc1/fc2 went into the stage blocks' own
     tvc = keys(tvm.convnext_tiny(weights=None), 'main.')
     tmc = keys(timm.create_model('convnext_tiny'))
     src = {**tvc, **keys(timm.create_model('deit_tiny_patch16_224'), 'core.')}
-    yield src, tmc, dict(zip(tvc, tmc))
+    yield src, tmc, dict(zip(tvc, tmc)), True
+    # 2315: timm's efficientnet_b0 beside a torchvision mobilenet_v3_large,
+    # into timm's mobilenetv3_large_100 without its classifier: the model is
+    # the first part of the torchvision network, less its head, and the
+    # efficientnet has the model's names (143 wrong in the name modes and
+    # auto; structure loads nothing either, so auto is not held to all of it)
+    tv3 = keys(tvm.mobilenet_v3_large(weights=None), 'extractor.')
+    tm3 = {k: v for k, v in keys(timm.create_model('mobilenetv3_large_100')).items()
+           if not k.startswith('classifier.')}
+    src = {**keys(timm.create_model('efficientnet_b0'), 'encoder.'), **tv3}
+    yield src, tm3, dict(zip(tv3, tm3)), False
 
 
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
 def test_a_network_whole_in_another_nesting_outweighs_names_into_another_network(mode):
-    for src, dst, truth in _whole_in_another_nesting_cases():
+    for src, dst, truth, complete in _whole_in_another_nesting_cases():
         assert all(squeeze_units(src[k]) == squeeze_units(dst[v]) for k, v in truth.items())
         result = associate(src, dst, association=mode)
         check_one_to_one(result, src, dst)
         assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
-        if mode == 'auto':
+        if mode == 'auto' and complete:
             assert result.mapping == truth
 
 

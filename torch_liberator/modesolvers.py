@@ -29,7 +29,7 @@ from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import list_positions, positions_disagree
-from torch_liberator.modulefit import module_spans, run_fit, whole_fit
+from torch_liberator.modulefit import head_fit, module_spans, run_fit, whole_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import (feeder_nodes, foreign_parts, lone_namesakes, lone_shoves,
@@ -515,7 +515,12 @@ def _short_of_an_exact_run(problem, mapping):
     (:func:`~torch_liberator.modulefit.whole_fit`) counts as such a run
     (timm's mobilenetv2_100 beside a torchvision efficientnet_b0, into a
     torchvision mobilenet_v2: the efficientnet's stem, last convolution and
-    classifier have the model's names and shapes, cross fuzz seed 1064). A mapping that fills the whole
+    classifier have the model's names and shapes, cross fuzz seed 1064),
+    and so does one whose first part is the whole model, the module less
+    its head (:func:`~torch_liberator.modulefit.head_fit`: a timm
+    mobilenetv3_large_100 without its classifier, whose names a timm
+    efficientnet_b0 beside a torchvision mobilenet_v3_large in the
+    checkpoint has, seed 2315). A mapping that fills the whole
     model without a shove stays (the names decide between two exact
     places).
     """
@@ -529,8 +534,10 @@ def _short_of_an_exact_run(problem, mapping):
     if not sides.ordered or len(sides.dst) >= len(sides.src):
         return set()
     at = run_fit(sides.dst, 0, len(sides.dst), sides.src)
-    if at is None:  # or in another library's nesting, one module of the checkpoint
+    if at is None:  # or in another library's nesting, a module of the checkpoint
         at = whole_fit(sides.dst, sides.src)
+    if at is None:  # or the first part of one, less its head
+        at = head_fit(sides.dst, sides.src)
     if at is None:
         return set()
     run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}

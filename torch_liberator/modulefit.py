@@ -13,6 +13,9 @@ squeezed shapes of its groups, in order). Three pieces of evidence follow:
   torchvision's b1 and b0 side by side, where the b0 fills one module
   whole and the b1 only in part): it belongs there, as the tree modes load
   a checkpoint into the one place it fills whole.
+* :func:`head_fit`: one side, whole, is the first part of exactly one
+  module of the other side, that module less its head, in either
+  library's nesting.
 * :func:`run_fit`: a module of one side is a run of the other side's
   groups, not a module there (a network's children-Sequential without its
   head holds the checkpoint's groups but the head's).
@@ -39,7 +42,8 @@ from typing import Dict, List, Mapping, Optional, Set, Tuple
 from torch_liberator.keygroups import KeyGroups
 from torch_liberator.movedparts import labels_in_order
 
-__all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'module_closure', 'module_spans',
+__all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'head_fit', 'module_closure',
+           'module_spans',
            'parts_against_their_labels', 'run_fit', 'same_groups_fit', 'unpaired_module_size',
            'whole_fit']
 
@@ -274,6 +278,51 @@ def run_fit(module: KeyGroups, start: int, n: int, side: KeyGroups) -> Optional[
     return found[0] if found else None
 
 
+def head_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
+    """
+    The first group of the one run of ``large`` that has the shapes of
+    all of ``small``, position by position (and its containers' own
+    tensors where those of ``small`` are), and begins a module of
+    ``large`` that holds more after it: ``small`` is that module less its
+    last groups (a network without its head, or truncated), in either
+    library's nesting. None when there is no such run or several, when the
+    two nestings disagree (a module of one ends inside a module of the
+    other), when ``small`` has fewer than :data:`NESTING_FIT_MIN` groups,
+    or past :data:`FIT_BUDGET` comparisons per group of ``large``.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import head_fit
+        >>> shapes = [(c, c + 1) for c in range(40)]
+        >>> headless = KeyGroups({f'l{c}.w': s for c, s in enumerate(shapes[:32])})
+        >>> model = KeyGroups({**{f'a.{c}.w': (c + 2, 1) for c in range(8)},
+        ...                    **{f'b.s{c // 4}.{c}.w': s for c, s in enumerate(shapes)}})
+        >>> head_fit(headless, model)
+        8
+    """
+    n, size = len(small), len(large)
+    if n < NESTING_FIT_MIN or size <= n:
+        return None
+    first, last = small.squeezed[0], small.squeezed[-1]
+    found, work = [], 0
+    for s in range(size - n + 1):
+        if large.squeezed[s] != first or large.squeezed[s + n - 1] != last:
+            continue
+        k = 0
+        while k < n and (small.squeezed[k] == large.squeezed[s + k]
+                         and small.leaf[k] == large.leaf[s + k]):
+            k += 1
+        work += k + 1
+        if work > FIT_BUDGET * size:
+            return None
+        if k == n:
+            found.append(s)
+    if len(found) != 1 or not _begins_a_module(large, found[0], n):
+        return None
+    s = found[0]
+    return s if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)) else None
+
+
 def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     """
     The first group of the one module of ``large`` that holds the same
@@ -386,6 +435,23 @@ def _nest(spans):
             return False
         open_stops.append(stop)
     return True
+
+
+def _begins_a_module(side, start, n):
+    """Whether groups ``start`` .. ``start + n - 1`` are the first groups
+    of one module (the module around the first and the last), which holds
+    more after them."""
+    first, last = side.comps[start], side.comps[start + n - 1]
+    common = 0
+    for c1, c2 in zip(first, last):
+        if c1 != c2:
+            break
+        common += 1
+    if not common:
+        return False  # the root
+    prefix = first[:common]
+    inside = [g for g, comps in enumerate(side.comps) if comps[:common] == prefix]
+    return inside[0] == start and len(inside) > n and inside == list(range(start, start + len(inside)))
 
 
 def _is_one_module(side, start, n):
