@@ -120,7 +120,15 @@ fixed). Left: a stem taken by its position numbers (235, 605, 1089, 1305,
 1541, 1625: 6 wrong in prefix-hack and isomorphism, 1305 in embedding
 too; keys sorted, or a regnet's proj registered first, so no whole fit)
 and a timm resnet18's ``bn1`` by name beside a mobilenet_v3 (371: 5
-wrong in the name modes).
+wrong in the name modes). Seeds 1900-2399 found a regnet's stem into a
+flattened mnasnet's exact keys (605's kind, fixed), a model without its
+head whose names another network of the checkpoint has (2315: 143 wrong
+in the name modes and auto, fixed), more of the stem family (1935, 2175),
+a stem norm by suffix in embedding (2254: 2; 2333, ConvNeXt into Swin, as
+in the corpus: 4), and, left open, a torchvision resnet18 without its head
+into a model holding timm's resnet18 (renamed inside) beside a resnet34
+of the checkpoint's very names (2276: 120 wrong in every tree mode and
+auto; the resnet34 holds every key by name, its lists in part).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
