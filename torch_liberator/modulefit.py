@@ -199,24 +199,12 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     if n < 2 or size <= n:
         return None  # one group is one shape: no structure to recognise
     depth = [len(comps) - len(small.comps[0]) for comps in small.comps]
-    first, last = small.squeezed[0], small.squeezed[-1]
-    same_tree, same_shapes, work = [], [], 0
-    for s in range(size - n + 1):
-        if large.squeezed[s] != first or large.squeezed[s + n - 1] != last:
-            continue
-        k = 0
-        while k < n and (small.squeezed[k] == large.squeezed[s + k]
-                         and small.leaf[k] == large.leaf[s + k]):
-            k += 1
-        work += k + 1
-        if work > FIT_BUDGET * size:
-            return None
-        if k < n:
-            continue
-        same_shapes.append(s)
-        if (all(len(large.comps[s + k]) - len(large.comps[s]) == depth[k] for k in range(n))
-                and _is_one_module(large, s, n)):
-            same_tree.append(s)
+    same_shapes = _same_shape_runs(small, large)
+    if same_shapes is None:
+        return None
+    same_tree = [s for s in same_shapes
+                 if all(len(large.comps[s + k]) - len(large.comps[s]) == depth[k] for k in range(n))
+                 and _is_one_module(large, s, n)]
     if same_tree:
         own = _spans_within(small, 0, n)
         same_tree = [s for s in same_tree if _spans_within(large, s, n) == own]
@@ -303,6 +291,22 @@ def head_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     n, size = len(small), len(large)
     if n < NESTING_FIT_MIN or size <= n:
         return None
+    found = _same_shape_runs(small, large)
+    if not found or len(found) != 1:
+        return None
+    s = found[0]
+    inside = _module_around(large, s, n)
+    if (not inside or inside[0] != s or len(inside) <= n
+            or inside != list(range(s, s + len(inside)))):
+        return None  # not the first part of one module holding more
+    return s if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)) else None
+
+
+def _same_shape_runs(small, large):
+    """The offsets of ``large`` whose ``len(small)`` groups have the
+    squeezed shapes and leafness of ``small``'s, place by place; None past
+    :data:`FIT_BUDGET` comparisons per group of ``large``."""
+    n, size = len(small), len(large)
     first, last = small.squeezed[0], small.squeezed[-1]
     found, work = [], 0
     for s in range(size - n + 1):
@@ -317,10 +321,7 @@ def head_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
             return None
         if k == n:
             found.append(s)
-    if len(found) != 1 or not _begins_a_module(large, found[0], n):
-        return None
-    s = found[0]
-    return s if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)) else None
+    return found
 
 
 def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
@@ -437,10 +438,9 @@ def _nest(spans):
     return True
 
 
-def _begins_a_module(side, start, n):
-    """Whether groups ``start`` .. ``start + n - 1`` are the first groups
-    of one module (the module around the first and the last), which holds
-    more after them."""
+def _module_around(side, start, n):
+    """The groups of the module around groups ``start`` and ``start + n -
+    1`` (their longest common path), in order; None for the root."""
     first, last = side.comps[start], side.comps[start + n - 1]
     common = 0
     for c1, c2 in zip(first, last):
@@ -448,26 +448,15 @@ def _begins_a_module(side, start, n):
             break
         common += 1
     if not common:
-        return False  # the root
+        return None
     prefix = first[:common]
-    inside = [g for g, comps in enumerate(side.comps) if comps[:common] == prefix]
-    return inside[0] == start and len(inside) > n and inside == list(range(start, start + len(inside)))
+    return [g for g, comps in enumerate(side.comps) if comps[:common] == prefix]
 
 
 def _is_one_module(side, start, n):
     """Whether groups ``start`` .. ``start + n - 1`` are one module's, all
     of them (the module around the first and the last; no other group)."""
-    first, last = side.comps[start], side.comps[start + n - 1]
-    common = 0
-    for c1, c2 in zip(first, last):
-        if c1 != c2:
-            break
-        common += 1
-    if not common:
-        return False  # the root
-    prefix = first[:common]
-    inside = [comps[:common] == prefix for comps in side.comps]
-    return sum(inside) == n and all(inside[start:start + n])
+    return _module_around(side, start, n) == list(range(start, start + n))
 
 
 def module_closure(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
