@@ -89,6 +89,16 @@ class TiedLinears(torch.nn.Module):
         self.b.weight = self.a.weight
 
 
+def bn(prefix, c, tracked=True):
+    """The keys and shapes of a ``c``-channel BatchNorm at ``prefix``
+    (``num_batches_tracked`` too, unless ``tracked`` is False)."""
+    keys = {f'{prefix}.weight': (c,), f'{prefix}.bias': (c,),
+            f'{prefix}.running_mean': (c,), f'{prefix}.running_var': (c,)}
+    if tracked:
+        keys[f'{prefix}.num_batches_tracked'] = ()
+    return keys
+
+
 def make_mlp(seed=None):
     """Linear(4, 3) -> ReLU -> Linear(3, 2); keys 0.weight ... 2.bias."""
     if seed is not None:

@@ -14,17 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import bn
 from torch_liberator.alignment import (
     StructureSides, align_structure, find_name_conflicts)
 from torch_liberator.association import associate
-
-
-def bn(prefix, c, tracked=True):
-    keys = {f'{prefix}.weight': (c,), f'{prefix}.bias': (c,),
-            f'{prefix}.running_mean': (c,), f'{prefix}.running_var': (c,)}
-    if tracked:
-        keys[f'{prefix}.num_batches_tracked'] = ()
-    return keys
 
 
 def conv(prefix, o, i, k=3, bias=False):
@@ -87,18 +80,16 @@ def test_a_norm_tied_between_two_places_follows_the_layer_before_it():
     # shortcut, registered first) where torchvision nests the block; the two
     # 8-channel BatchNorms tie by shape and order, and no parent module says
     # which is which: the convolution registered just before each does
-    def bn(prefix, c):
-        return {f'{prefix}.{n}': (c,) for n in ('weight', 'bias', 'running_mean', 'running_var')}
-    src = {'stem_conv.weight': (4, 3, 7, 7), **bn('stem_bn', 4),
-           'b_0_conv.weight': (8, 4, 1, 1), **bn('b_0_bn', 8),
-           'b_1_conv.weight': (2, 4, 1, 1), **bn('b_1_bn', 2),
-           'b_2_conv.weight': (2, 2, 3, 3), **bn('b_2_bn', 2),
-           'b_3_conv.weight': (8, 2, 1, 1), **bn('b_3_bn', 8)}
-    dst = {'conv1.weight': (4, 3, 7, 7), **bn('bn1', 4),
-           'layer1.0.conv1.weight': (2, 4, 1, 1), **bn('layer1.0.bn1', 2),
-           'layer1.0.conv2.weight': (2, 2, 3, 3), **bn('layer1.0.bn2', 2),
-           'layer1.0.conv3.weight': (8, 2, 1, 1), **bn('layer1.0.bn3', 8),
-           'layer1.0.downsample.0.weight': (8, 4, 1, 1), **bn('layer1.0.downsample.1', 8)}
+    src = {'stem_conv.weight': (4, 3, 7, 7), **bn('stem_bn', 4, tracked=False),
+           'b_0_conv.weight': (8, 4, 1, 1), **bn('b_0_bn', 8, tracked=False),
+           'b_1_conv.weight': (2, 4, 1, 1), **bn('b_1_bn', 2, tracked=False),
+           'b_2_conv.weight': (2, 2, 3, 3), **bn('b_2_bn', 2, tracked=False),
+           'b_3_conv.weight': (8, 2, 1, 1), **bn('b_3_bn', 8, tracked=False)}
+    dst = {'conv1.weight': (4, 3, 7, 7), **bn('bn1', 4, tracked=False),
+           'layer1.0.conv1.weight': (2, 4, 1, 1), **bn('layer1.0.bn1', 2, tracked=False),
+           'layer1.0.conv2.weight': (2, 2, 3, 3), **bn('layer1.0.bn2', 2, tracked=False),
+           'layer1.0.conv3.weight': (8, 2, 1, 1), **bn('layer1.0.bn3', 8, tracked=False),
+           'layer1.0.downsample.0.weight': (8, 4, 1, 1), **bn('layer1.0.downsample.1', 8, tracked=False)}
     order = ['stem_conv', 'stem_bn', 'b_1_conv', 'b_1_bn', 'b_2_conv', 'b_2_bn', 'b_3_conv',
              'b_3_bn', 'b_0_conv', 'b_0_bn']
     truth = dict(zip([k for m in order for k in src if k.startswith(m + '.')], dst))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from collections import Counter
 
-from conftest import requires
+from conftest import bn, requires
 from torch_liberator.alignment import find_name_conflicts
 from torch_liberator.modesolvers import Problem, one_prefix_pairs
 from torch_liberator.association import (
@@ -1250,19 +1250,17 @@ def test_an_item_below_a_skipped_level_needs_more_than_its_number(mode):
     # 'blocks', paired blocks.0 with the model's 0 (features) and blocks.0.0
     # with 0.0 (the stem) by their numbers, and bn1 -> 1 put the first
     # block's BatchNorm into the stem's
-    def bn(prefix, c):
-        return {f'{prefix}.{n}': (c,) for n in ('weight', 'bias', 'running_mean', 'running_var')}
-    src = {'conv_stem.weight': (32, 3, 3, 3), **bn('bn1', 32),
-           'blocks.0.0.conv_dw.weight': (32, 1, 3, 3), **bn('blocks.0.0.bn1', 32),
-           'blocks.0.0.conv_pw.weight': (16, 32, 1, 1), **bn('blocks.0.0.bn2', 16),
-           'blocks.1.0.conv_pw.weight': (96, 16, 1, 1), **bn('blocks.1.0.bn1', 96),
-           'conv_head.weight': (1280, 96, 1, 1), **bn('bn2', 1280),
+    src = {'conv_stem.weight': (32, 3, 3, 3), **bn('bn1', 32, tracked=False),
+           'blocks.0.0.conv_dw.weight': (32, 1, 3, 3), **bn('blocks.0.0.bn1', 32, tracked=False),
+           'blocks.0.0.conv_pw.weight': (16, 32, 1, 1), **bn('blocks.0.0.bn2', 16, tracked=False),
+           'blocks.1.0.conv_pw.weight': (96, 16, 1, 1), **bn('blocks.1.0.bn1', 96, tracked=False),
+           'conv_head.weight': (1280, 96, 1, 1), **bn('bn2', 1280, tracked=False),
            'classifier.weight': (10, 1280), 'classifier.bias': (10,)}
-    dst = {'0.0.0.weight': (32, 3, 3, 3), **bn('0.0.1', 32),
-           '0.1.conv.0.0.weight': (32, 1, 3, 3), **bn('0.1.conv.0.1', 32),
-           '0.1.conv.1.weight': (16, 32, 1, 1), **bn('0.1.conv.2', 16),
-           '0.2.conv.0.0.weight': (96, 16, 1, 1), **bn('0.2.conv.0.1', 96),
-           '0.3.0.weight': (1280, 96, 1, 1), **bn('0.3.1', 1280),
+    dst = {'0.0.0.weight': (32, 3, 3, 3), **bn('0.0.1', 32, tracked=False),
+           '0.1.conv.0.0.weight': (32, 1, 3, 3), **bn('0.1.conv.0.1', 32, tracked=False),
+           '0.1.conv.1.weight': (16, 32, 1, 1), **bn('0.1.conv.2', 16, tracked=False),
+           '0.2.conv.0.0.weight': (96, 16, 1, 1), **bn('0.2.conv.0.1', 96, tracked=False),
+           '0.3.0.weight': (1280, 96, 1, 1), **bn('0.3.1', 1280, tracked=False),
            '1.1.weight': (10, 1280), '1.1.bias': (10,)}
     truth = dict(zip(src, dst))
     result = associate(src, dst, association=mode)
@@ -1373,14 +1371,12 @@ def test_a_lone_module_is_not_renamed_beside_siblings_that_place_nothing(mode):
     # met timm's first block, blocks.0.0 = {conv_dw, bn1, ...}, by name;
     # its conv fits none of the block's, and its BatchNorm took bn1 by
     # shape alone (embedding, 5 wrong)
-    def bn(prefix, c):
-        return {f'{prefix}.{n}': (c,) for n in ('weight', 'bias', 'running_mean', 'running_var')}
-    src = {'blocks.0.0.0.weight': (32, 3, 3, 3), **bn('blocks.0.0.1', 32),
-           'blocks.0.1.conv.0.0.weight': (32, 1, 3, 3), **bn('blocks.0.1.conv.0.1', 32),
-           'blocks.0.1.conv.1.weight': (16, 32, 1, 1), **bn('blocks.0.1.conv.2', 16)}
-    dst = {'conv_stem.weight': (32, 3, 3, 3), **bn('bn1', 32),
-           'blocks.0.0.conv_dw.weight': (32, 1, 3, 3), **bn('blocks.0.0.bn1', 32),
-           'blocks.0.0.conv_pw.weight': (16, 32, 1, 1), **bn('blocks.0.0.bn2', 16)}
+    src = {'blocks.0.0.0.weight': (32, 3, 3, 3), **bn('blocks.0.0.1', 32, tracked=False),
+           'blocks.0.1.conv.0.0.weight': (32, 1, 3, 3), **bn('blocks.0.1.conv.0.1', 32, tracked=False),
+           'blocks.0.1.conv.1.weight': (16, 32, 1, 1), **bn('blocks.0.1.conv.2', 16, tracked=False)}
+    dst = {'conv_stem.weight': (32, 3, 3, 3), **bn('bn1', 32, tracked=False),
+           'blocks.0.0.conv_dw.weight': (32, 1, 3, 3), **bn('blocks.0.0.bn1', 32, tracked=False),
+           'blocks.0.0.conv_pw.weight': (16, 32, 1, 1), **bn('blocks.0.0.bn2', 16, tracked=False)}
     truth = dict(zip(src, dst))
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
