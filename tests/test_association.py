@@ -1458,6 +1458,37 @@ def test_a_network_whole_in_another_nesting_outweighs_names_into_another_network
             assert result.mapping == truth
 
 
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('body_first', [True, False])
+def test_names_that_fill_a_longer_network_in_part_do_not_outweigh_a_whole_fit(mode, body_first):
+    # cross fuzz seed 2276: a headless resnet18 into a model holding a
+    # resnet18 (two blocks renamed, its fc kept) beside a resnet34 of the
+    # checkpoint's names: every mode put all 120 tensors into the resnet34,
+    # skipping its third and later blocks, while the resnet18 holds the
+    # checkpoint whole, in order, with a head after it
+    tvm = requires('torchvision').models
+    head = {k: tuple(v.shape) for k, v in tvm.resnet18(weights=None).state_dict().items()}
+    src = {k: v for k, v in head.items() if not k.startswith('fc.')}
+
+    def renamed(key):
+        return 'body.' + key.replace('layer1.0.', 'layer1.net.').replace('layer2.1.', 'layer2.1.body.')
+
+    body = {renamed(k): v for k, v in head.items()}
+    deeper = {'blocks.' + k: tuple(v.shape)
+              for k, v in tvm.resnet34(weights=None).state_dict().items()}
+    dst = {**body, **deeper} if body_first else {**deeper, **body}
+    truth = {k: renamed(k) for k in src}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    # names equally good on both (a student and a teacher of torchvision's
+    # names): the network that holds the checkpoint whole takes it all
+    student = {'student.' + k: v for k, v in head.items()}
+    dst = {**student, **deeper} if body_first else {**deeper, **student}
+    result = associate(head, dst, association=mode)
+    assert result.mapping == {k: 'student.' + k for k in head}
+
+
 @pytest.mark.parametrize('mode', ASSOCIATIONS)
 def test_a_list_correspondence_the_moved_parts_contradict_places_nothing(mode):
     # mutation fuzz seed 23131: shufflenet's stage4 cut into parts keeping

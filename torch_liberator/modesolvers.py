@@ -527,7 +527,7 @@ def _short_of_an_exact_run(problem, mapping):
     src, dst = problem.src, problem.dst
     if len(src) <= len(dst) or not mapping:
         return set()
-    exact = sum(shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items())
+    exact = _unshoved(problem, mapping)
     if exact >= len(dst):
         return set()
     sides = problem.sides()
@@ -556,31 +556,18 @@ def _beside_an_exact_run(problem, mapping):
     checkpoint's names that holds it only in part (timm's resnet50d, its
     stem and shortcuts of other shapes, beside resnet50's own
     children-Sequential, for a resnet50 checkpoint), and the run is the
-    better place; the mapping is left out. A module holding the whole
-    checkpoint in another library's nesting, one place only
-    (:func:`~torch_liberator.modulefit.whole_fit`), is such a place too,
-    and the mapping's pairs that it contradicts are left out, those it
-    confirms kept: timm's mnasnet_100 into a model holding torchvision's
-    mnasnet1_0 beside timm's efficientnet_b0, whose names are the
-    checkpoint's and whose shapes are in part (cross fuzz seed 1237: all
-    left out); a torchvision mobilenet_v2 into timm's beside a regnet, the
-    classifier by its name into timm's (kept) and the stem by its numbers
-    into the regnet's (left out, seed 900). (The structure solver's twin
+    better place; the mapping is left out. (The structure solver's twin
     of this step places the run:
     :class:`~torch_liberator.groupalign.GroupAligner`.)
     """
     src, dst = problem.src, problem.dst
-    exact = sum(shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items())
+    exact = _unshoved(problem, mapping)
     if not mapping or exact >= len(src) or len(dst) - len(mapping) <= exact:
         return set()  # no room beside the mapping for a run holding more
     sides = problem.sides()
     if not sides.ordered:
         return set()
-    used = set(mapping.values())
-    keys_before, held_before = [0], [0]  # running counts over the groups
-    for keys in sides.dst.keys:
-        keys_before.append(keys_before[-1] + len(keys))
-        held_before.append(held_before[-1] + any(key in used for key in keys))
+    keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
     spans = {span for chain in module_spans(sides.dst) for span in chain}
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
     for a, b in sorted(spans, key=lambda span: span[0] - span[1]):
@@ -594,13 +581,70 @@ def _beside_an_exact_run(problem, mapping):
         inside = sum(at <= src_group[s] < at + b - a for s in mapping)
         if 2 * inside > len(mapping):
             return set(mapping)
-    # the whole checkpoint in another library's nesting: what the mapping
-    # puts elsewhere, or elsewhere in it, is left out
-    at, n = whole_fit(sides.src, sides.dst), len(sides.src)
-    if at is None or keys_before[at + n] - keys_before[at] <= exact:
+    return set()
+
+
+@_leaving_out
+def _beside_a_whole_fit(problem, mapping):
+    """
+    When one module of the model holds the whole checkpoint, in order,
+    every shape equal, at one place only, in its own nesting or another
+    library's (:func:`~torch_liberator.modulefit.whole_fit`), or is the
+    whole checkpoint and a head after it
+    (:func:`~torch_liberator.modulefit.head_fit`), and that module holds
+    more of the checkpoint than the mapping places without a shove, or as
+    much while the mapping's place skips groups of the model between those
+    it fills (a longer network, filled in part): the mapping's pairs that
+    the fit contradicts are left out, those it confirms kept. Cases: timm's
+    mnasnet_100 into a model holding torchvision's mnasnet1_0 beside timm's
+    efficientnet_b0, whose names are the checkpoint's and whose shapes are
+    in part (cross fuzz seed 1237: all left out); a torchvision
+    mobilenet_v2 into timm's beside a regnet, the classifier by its name
+    into timm's (kept) and the stem by its numbers into the regnet's (left
+    out, seed 900); a headless resnet18 into a model holding a resnet18
+    with two blocks renamed beside a resnet34 of the checkpoint's names,
+    which the names fill every other block of (seed 2276: all left out).
+    """
+    src, dst = problem.src, problem.dst
+    exact = _unshoved(problem, mapping)
+    if not mapping or len(dst) - len(mapping) < exact:
+        return set()  # no room beside the mapping for a fit holding as much
+    sides = problem.sides()
+    if not sides.ordered:
         return set()
+    keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
+    held = [g for g in range(len(sides.dst)) if held_before[g + 1] > held_before[g]]
+    gapped = bool(held) and held[-1] - held[0] + 1 > len(held)
+    if exact >= len(src) and not gapped:
+        return set()  # (the cheap test first: the whole checkpoint in one run)
+    n = len(sides.src)
+    at = whole_fit(sides.src, sides.dst)
+    if at is None:
+        at = head_fit(sides.src, sides.dst)
+    if at is None:
+        return set()
+    room = keys_before[at + n] - keys_before[at]
+    if room < exact or (room == exact and not gapped):
+        return set()
+    src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
     place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
     return {s for s, d in mapping.items() if place.get(d) != src_group[s]}
+
+
+def _unshoved(problem, mapping):
+    """How many of the mapping's pairs need no shove."""
+    return sum(shape_relation(problem.src[s], problem.dst[d]) in ('equal', 'units')
+               for s, d in mapping.items())
+
+
+def _running_counts(side, used):
+    """Per group boundary of ``side``: the keys before it, and the groups
+    before it holding a key of ``used``."""
+    keys_before, held_before = [0], [0]
+    for keys in side.keys:
+        keys_before.append(keys_before[-1] + len(keys))
+        held_before.append(held_before[-1] + any(key in used for key in keys))
+    return keys_before, held_before
 
 
 @_leaving_out
@@ -684,13 +728,14 @@ SOLVERS: Dict[str, Callable] = {
     'strict': _swaps_left_out(_without_lone_shoves(_positions_checked(strict_pairs))),
     'module-hack': _swaps_left_out(_without_lone_shoves(_positions_checked(_module_hack_solver))),
     'prefix-hack': _swaps_left_out(_exact_keys_contest(_positions_checked(_into_other_networks(
-        _short_of_an_exact_run(_beside_an_exact_run(_by_name_alone(_isomorphism_solver))))))),
+        _short_of_an_exact_run(_beside_a_whole_fit(_beside_an_exact_run(_by_name_alone(
+            _isomorphism_solver)))))))),
     'isomorphism': _swaps_left_out(_exact_keys_contest(_positions_checked(_into_other_networks(
-        _short_of_an_exact_run(_beside_an_exact_run(_rivals_beside_moved(_by_name_alone(
-            _with_moved_parts(_isomorphism_solver))))))))),
+        _short_of_an_exact_run(_beside_a_whole_fit(_beside_an_exact_run(_rivals_beside_moved(
+            _by_name_alone(_with_moved_parts(_isomorphism_solver)))))))))),
     'embedding': _swaps_left_out(_exact_keys_contest(_positions_checked(_into_other_networks(
-        _short_of_an_exact_run(_beside_an_exact_run(_without_rivals(_by_name_alone(
-            _with_moved_parts(_embedding_solver))))))))),
+        _short_of_an_exact_run(_beside_a_whole_fit(_beside_an_exact_run(_without_rivals(
+            _by_name_alone(_with_moved_parts(_embedding_solver)))))))))),
     'structure': _swaps_left_out(_in_torch_spelling(_into_other_networks(_blocks_kept_whole(
-        _without_rivals(_by_name_alone(_structure_solver)))))),
+        _beside_a_whole_fit(_without_rivals(_by_name_alone(_structure_solver))))))),
 }
