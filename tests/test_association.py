@@ -1490,6 +1490,39 @@ def test_names_that_fill_a_longer_network_in_part_do_not_outweigh_a_whole_fit(mo
 
 
 @pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_stem_met_by_its_list_positions_alone_is_chance(mode):
+    # cross fuzz seeds 235, 1089, 1541: a mobilenet_v2's stem features.0.{0,1}
+    # (a 32-channel 3x3 conv and its BatchNorm) met a regnet's stem.{0,1} by
+    # the positions 0 and 1 alone, and nothing else of either network: the
+    # name modes loaded it (6 wrong each); a network of one design places
+    # far more
+    tvm = requires('torchvision').models
+
+    def keys(m, prefix):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    mobilenet = keys(tvm.mobilenet_v2(weights=None), 'net.')
+    regnet = keys(tvm.regnet_y_400mf(weights=None), 'model.')
+    assert mobilenet['net.features.0.0.weight'] == regnet['model.stem.0.weight']
+    for src, dst in ((mobilenet, regnet), (regnet, mobilenet)):
+        result = associate(src, dst, association=mode)
+        assert result.mapping == {}
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism'])
+def test_a_stem_met_by_its_list_positions_stays_where_the_structure_agrees(mode):
+    # torchvision's ConvNeXt into timm's: the name modes meet only the stem
+    # (features.0.{0,1} against stem.{0,1}) and the head; the structure
+    # mode aligns the whole network and makes the same pairs, so they stay
+    tvm, timm = requires('torchvision').models, requires('timm')
+    src = {k: tuple(v.shape) for k, v in tvm.convnext_tiny(weights=None).state_dict().items()}
+    dst = {k: tuple(v.shape) for k, v in timm.create_model('convnext_tiny').state_dict().items()}
+    mapping = associate(src, dst, association=mode).mapping
+    assert mapping['features.0.0.weight'] == 'stem.0.weight'
+    assert mapping['features.0.1.bias'] == 'stem.1.bias'
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
 def test_a_list_correspondence_the_moved_parts_contradict_places_nothing(mode):
     # mutation fuzz seed 23131: shufflenet's stage4 cut into parts keeping
     # their numbers (part.{0,1}, features.2, stem.3) against the same stage

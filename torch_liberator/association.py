@@ -46,7 +46,7 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
 from torch_liberator.listpositions import positions_disagree
-from torch_liberator.modesolvers import SOLVERS, Problem, one_prefix_pairs, strict_pairs
+from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs
 from torch_liberator.shapes import shape_relation
 
 __all__ = [
@@ -231,7 +231,7 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
             return Association(pairs, {}, used)
     if association == 'auto':
         return Association(*solve_auto(problem))
-    mapping, ambiguous = SOLVERS[association](problem)
+    mapping, ambiguous = problem.solve(association)
     return Association(mapping, ambiguous, association)
 
 
@@ -300,6 +300,5 @@ def maximum_common_ordered_subpaths(paths1, paths2, sep='.', mode='embedding'):
         [('stats', 'model.stats'), ('z.mu', 'model.z.mu'), ('z.sigma', 'model.z.sigma')]
     """
     _check_choice('mode', mode, MODES)
-    mapping, _ = SOLVERS[mode](Problem(_as_side(paths1, 'paths1'),
-                                         _as_side(paths2, 'paths2'), sep))
+    mapping, _ = Problem(_as_side(paths1, 'paths1'), _as_side(paths2, 'paths2'), sep).solve(mode)
     return list(mapping.keys()), list(mapping.values())

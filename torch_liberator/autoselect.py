@@ -119,14 +119,7 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
         ({'module.w': 'w'}, 'module-hack')
     """
     src, dst = problem.src, problem.dst
-    solved = {}
-
-    def solve(mode):
-        solver = SOLVERS[mode]
-        if solver not in solved:
-            solved[solver] = solver(problem)
-        return solved[solver]
-
+    solve = problem.solve
     smaller = min(len(src), len(dst))
     candidates = []
     for index, mode in enumerate(AUTO_EXACT):
