@@ -15,7 +15,7 @@ Example:
 from typing import Dict, Tuple
 
 from torch_liberator.coincidence import thin_unnamed_pairs
-from torch_liberator.modesolvers import SOLVERS, Problem
+from torch_liberator.modesolvers import Problem
 from torch_liberator.shapes import shape_relation, squeeze_units
 
 __all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'solve_auto']
@@ -139,8 +139,7 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
             # general modes may place more tensors whose shapes fit
             candidates.append((fitting, mode, mapping, ambiguous))
             break
-    has_shapes = (any(shape is not None for shape in src.values())
-                  and any(shape is not None for shape in dst.values()))
+    has_shapes = problem.has_shapes()
     for mode in AUTO_GENERAL:
         if mode == 'structure' and not has_shapes:
             continue

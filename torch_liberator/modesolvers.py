@@ -114,6 +114,11 @@ class Problem:
             self._solved[solver] = solver(self)
         return self._solved[solver]
 
+    def has_shapes(self) -> bool:
+        """Whether both sides give shapes (the structure mode can run)."""
+        return all(any(shape is not None for shape in side.values())
+                   for side in (self.src, self.dst))
+
     def sides(self) -> StructureSides:
         if self._sides is None:
             self._sides = StructureSides(self.src, self.dst, sep=self.sep)
@@ -690,16 +695,10 @@ def _thin_and_unnamed(problem, mapping):
     """
     src, dst = problem.src, problem.dst
     chance = thin_unnamed_pairs(mapping, len(src), len(dst), problem.sep)
-    if not chance or not _has_shapes(problem):
+    if not chance or not problem.has_shapes():
         return set()
     witness = problem.solve('structure')[0]
     return {s for s in chance if witness.get(s) != mapping[s]}
-
-
-def _has_shapes(problem):
-    """Whether both sides give shapes (the structure mode can run)."""
-    return all(any(shape is not None for shape in side.values())
-               for side in (problem.src, problem.dst))
 
 
 @_leaving_out
