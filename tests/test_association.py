@@ -1523,6 +1523,60 @@ def test_a_stem_met_by_its_list_positions_stays_where_the_structure_agrees(mode)
 
 
 @pytest.mark.parametrize('mode', ASSOCIATIONS)
+@pytest.mark.parametrize('net_first', [True, False])
+def test_a_module_that_is_the_checkpoint_less_its_head_in_another_nesting_outweighs_names(
+        mode, net_first):
+    # cross fuzz seed 2837: torchvision's mobilenet_v3_large into a model
+    # holding timm's mobilenetv3_large_100 without its classifier beside a
+    # torchvision mobilenet_v3_small: the small network has the checkpoint's
+    # names and, in its stem and first blocks, its shapes (41-47 wrong in the
+    # name modes and auto), while timm's network is the checkpoint, in order,
+    # less its last layer
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    src = keys(tvm.mobilenet_v3_large(weights=None))
+    net = {k: v for k, v in keys(timm.create_model('mobilenetv3_large_100'), 'net.').items()
+           if not k.startswith('net.classifier.')}
+    small = keys(tvm.mobilenet_v3_small(weights=None), 'encoder.')
+    dst = {**net, **small} if net_first else {**small, **net}
+    truth = dict(zip(list(src)[:len(net)], net))
+    assert all(squeeze_units(src[k]) == squeeze_units(net[v]) for k, v in truth.items())
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
+    if mode in ('structure', 'auto'):
+        assert result.mapping == truth
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_part_from_beside_the_bulk_network_is_left_out_when_the_bulk_holds_its_own(mode):
+    # cross fuzz seed 2861, reduced: a checkpoint holding timm's regnety_004
+    # as `features` and timm's efficientnet_b0 as `stem`, into torchvision's
+    # regnet_y_400mf (trunk_output renamed): embedding took the
+    # efficientnet's stem (stem.conv_stem, stem.bn1) for the model's
+    # stem.{0,1} by the word `stem`, while the regnet's own
+    # features.stem.{conv,bn}, of the same shapes, went unused (6 wrong)
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    src = {**keys(timm.create_model('efficientnet_b0'), 'stem.'),
+           **keys(timm.create_model('regnety_004'), 'features.')}
+    dst = {k.replace('trunk_output.', 'net_x.'): v
+           for k, v in keys(tvm.regnet_y_400mf(weights=None)).items()}
+    assert src['stem.conv_stem.weight'] == src['features.stem.conv.weight'] == dst['stem.0.weight']
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(k.startswith('stem.') for k in result.mapping)
+    if mode in ('structure', 'auto'):
+        assert result.mapping['features.stem.conv.weight'] == 'stem.0.weight'
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
 def test_a_list_correspondence_the_moved_parts_contradict_places_nothing(mode):
     # mutation fuzz seed 23131: shufflenet's stage4 cut into parts keeping
     # their numbers (part.{0,1}, features.2, stem.3) against the same stage

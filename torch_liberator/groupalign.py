@@ -50,8 +50,8 @@ from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
 from torch_liberator.keygroups import is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
-    module_closure, module_spans, parts_against_their_labels, run_fit, unpaired_module_size,
-    whole_fit)
+    module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
+    unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import LaterParts, copy_lacks, module_children, name_partners
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
@@ -237,6 +237,8 @@ class GroupAligner:
             if any(a0 <= a and b <= b0 for a0, b0, _ in found):
                 continue
             at = run_fit(self.dst, a, b - a, self.src)
+            if at is None:  # or in another library's nesting
+                at = nested_run_fit(self.dst, a, b - a, self.src, self.sep)
             if at is not None:
                 found.append((a, b, at))
         if len(found) != 1:

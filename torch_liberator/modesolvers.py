@@ -24,12 +24,12 @@ Example:
 from typing import Callable, Dict, Tuple
 
 from torch_liberator.alignment import StructureSides
-from torch_liberator.coincidence import split_items, thin_unnamed_pairs
+from torch_liberator.coincidence import names_agree, split_items, thin_unnamed_pairs
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import list_positions, positions_disagree
-from torch_liberator.modulefit import head_fit, module_spans, run_fit, whole_fit
+from torch_liberator.modulefit import head_fit, module_spans, nested_run_fit, run_fit, whole_fit
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import (feeder_nodes, foreign_parts, lone_namesakes, lone_shoves,
@@ -439,11 +439,21 @@ def _without_rivals(problem, mapping):
     of the checkpoint into another network of its names than the one its
     bulk went to (:func:`~torch_liberator.rivalsources.rival_places`), or
     beside it while the bulk's module has an empty place for it
-    (:func:`~torch_liberator.rivalsources.stray_parts`).
+    (:func:`~torch_liberator.rivalsources.stray_parts`), or that take a
+    part from beside the checkpoint network the bulk came from while that
+    network holds unused tensors of the part's names and shapes, unless
+    their names agree (:func:`~torch_liberator.coincidence.names_agree`:
+    a Swin's final ``norm`` beside its ``features``): the same test, both
+    ways (the stem of an efficientnet saved as ``stem``, beside a regnet as
+    ``features`` whose own ``stem`` went unused, taken by that name for the
+    model regnet's stem; cross fuzz seed 2861).
     """
     rivals = set(rival_pairs(mapping, problem.src, problem.sep))
     rivals.update(rival_places(mapping, problem.dst, problem.sep))
     rivals.update(stray_parts(mapping, problem.dst, problem.sep))
+    inverse = {d: s for s, d in mapping.items()}
+    rivals.update(s for s in stray_parts(inverse, problem.src, problem.sep).values()
+                  if not names_agree(s, mapping[s], problem.sep))  # names vouch for their own
     return rivals
 
 
@@ -590,6 +600,8 @@ def _beside_an_exact_run(problem, mapping):
                 or held_before[b] != held_before[a]):
             continue
         at = run_fit(sides.dst, a, b - a, sides.src)
+        if at is None:  # or in another library's nesting
+            at = nested_run_fit(sides.dst, a, b - a, sides.src, problem.sep)
         if at is None:
             continue
         # a rival for the same tensors: most of the mapping comes from the run

@@ -43,9 +43,8 @@ from torch_liberator.keygroups import KeyGroups
 from torch_liberator.movedparts import labels_in_order
 
 __all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'head_fit', 'module_closure',
-           'module_spans',
-           'parts_against_their_labels', 'run_fit', 'same_groups_fit', 'unpaired_module_size',
-           'whole_fit']
+           'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'run_fit',
+           'same_groups_fit', 'unpaired_module_size', 'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
 Span = Tuple[int, int]
@@ -296,10 +295,41 @@ def head_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         return None
     s = found[0]
     inside = _module_around(large, s, n)
+    if inside is None and s == 0:
+        inside = list(range(size))  # the first part of the whole side
     if (not inside or inside[0] != s or len(inside) <= n
             or inside != list(range(s, s + len(inside)))):
         return None  # not the first part of one module holding more
     return s if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)) else None
+
+
+def nested_run_fit(side: KeyGroups, start: int, n: int, other: KeyGroups,
+                   sep: str = '.') -> Optional[int]:
+    """
+    Where in ``other`` the module of ``side`` holding groups ``start ..
+    start + n - 1`` is a run in another library's nesting: the first group
+    of the one module of ``other`` that it is whole
+    (:func:`whole_fit`), or whose first part it is, the rest a head
+    (:func:`head_fit`; the whole of ``other`` counts as such a module);
+    None when there is none, or when the module has fewer than
+    :data:`NESTING_FIT_MIN` groups.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import nested_run_fit
+        >>> shapes = [(c, c + 1) for c in range(40)]
+        >>> net = KeyGroups({f'body.s{c // 4}.{c}.w': s for c, s in enumerate(shapes)})
+        >>> model = KeyGroups({**{f'other.{c}.w': (c + 2, 1) for c in range(8)},
+        ...                    **{f'net.l{c}.w': s for c, s in enumerate(shapes[:36])}})
+        >>> nested_run_fit(model, 8, 36, net)
+        0
+    """
+    if n < NESTING_FIT_MIN:
+        return None
+    part = KeyGroups({key: shape for g in range(start, start + n)
+                      for key, shape in zip(side.keys[g], side.shapes[g])}, sep)
+    at = whole_fit(part, other)
+    return head_fit(part, other) if at is None else at
 
 
 def _same_shape_runs(small, large):
