@@ -1577,6 +1577,58 @@ def test_a_part_from_beside_the_bulk_network_is_left_out_when_the_bulk_holds_its
 
 
 @pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_later_parts_of_one_length_cut_at_different_places_do_not_pair_by_number(mode):
+    # mutation fuzz seed 25363: a mixer's eight blocks cut 7 + 1 in the
+    # checkpoint (backbone.0-6, net.0) and 5 + 1 + 2 in the model
+    # (extractor.0-4, blocks.0, body.0-1): embedding took net.0 (block 7) for
+    # blocks.0 (block 5), two lists of one item, each a later part (12 wrong)
+    block = {'norm1.weight': (512,), 'norm1.bias': (512,),
+             'mlp_tokens.fc1.weight': (256, 196), 'mlp_tokens.fc1.bias': (256,),
+             'mlp_tokens.fc2.weight': (196, 256), 'mlp_tokens.fc2.bias': (196,),
+             'norm2.weight': (512,), 'norm2.bias': (512,),
+             'mlp_channels.fc1.weight': (2048, 512), 'mlp_channels.fc1.bias': (2048,),
+             'mlp_channels.fc2.weight': (512, 2048), 'mlp_channels.fc2.bias': (512,)}
+
+    def mixer(stem, parts):
+        out = {f'stem.{stem}.weight': (512, 3, 16, 16), f'stem.{stem}.bias': (512,)}
+        for part, n in parts:
+            out.update({f'blocks.{part}.{i}.{k}': v for i in range(n) for k, v in block.items()})
+        out.update({'norm.weight': (512,), 'norm.bias': (512,),
+                    'head.weight': (1000, 512), 'head.bias': (1000,)})
+        return out
+
+    src = mixer('proj', [('backbone', 7), ('net', 1)])
+    dst = mixer('encoder_x', [('extractor', 5), ('blocks', 1), ('body', 2)])
+    truth = dict(zip(src, dst))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_names_two_libraries_share_do_not_outweigh_the_structure_in_a_thin_mapping(mode):
+    # cross fuzz seed 2910: a torchvision ConvNeXt (cut short) beside timm's
+    # DeiT-tiny in the checkpoint, into timm's ConvNeXt: the DeiT's
+    # blocks.{0,1,2}.mlp.fc{1,2} have the names and shapes (192 <-> 768) of
+    # the ConvNeXt's second stage, stages.1.blocks.{0,1,2}.mlp.fc{1,2}; the
+    # name modes placed those 12 tensors and nothing else, while the
+    # structure mode gives those places to the torchvision ConvNeXt
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    convnext = keys(tvm.convnext_tiny(weights=None), 'base.')
+    src = {**{k: v for k, v in convnext.items() if not k.startswith('base.classifier.')},
+           **keys(timm.create_model('deit_tiny_patch16_224'), 'vit.')}
+    dst = keys(timm.create_model('convnext_tiny'))
+    assert src['vit.blocks.0.mlp.fc1.weight'] == dst['stages.1.blocks.0.mlp.fc1.weight']
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(k.startswith('vit.') for k in result.mapping)
+
+
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
 def test_a_list_correspondence_the_moved_parts_contradict_places_nothing(mode):
     # mutation fuzz seed 23131: shufflenet's stage4 cut into parts keeping
     # their numbers (part.{0,1}, features.2, stem.3) against the same stage

@@ -268,10 +268,28 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
     beside ``blocks.layers``: the parts of ``blocks`` are named anew, and
     one happens to repeat the list's name).
     """
-    if _unequal_lists(tree1, u, tree2, v) is None:
-        return False
-    return (_follows_a_part(tree1, u, tree2, v, True)
-            or _follows_a_part(tree2, v, tree1, u, False))
+    if _unequal_lists(tree1, u, tree2, v) is not None:
+        return (_follows_a_part(tree1, u, tree2, v, True)
+                or _follows_a_part(tree2, v, tree1, u, False))
+    # lists of one length, both later parts of lists cut in parts, at
+    # different offsets: their numbers restart at different places (a
+    # mixer's blocks cut 7 + 1 against 5 + 1 + 2: the checkpoint's
+    # ``net.0`` is block 7, the model's ``blocks.0`` block 5; mutation fuzz
+    # seed 25363)
+    return (tree1.ordered and tree2.ordered and list_items(tree1, u) is not None
+            and _follows_a_part(tree1, u, tree2, v, True)
+            and _follows_a_part(tree2, v, tree1, u, False)
+            and _items_before(tree1, u) != _items_before(tree2, v))
+
+
+def _items_before(tree, node):
+    """How many list items the siblings registered before ``node`` hold."""
+    count = 0
+    for sibling in tree.children[tree.parent[node]]:
+        if sibling == node:
+            return count
+        count += len(list_items(tree, sibling) or ())
+    return count
 
 
 def _follows_a_part(tree, node, other, whole, node_is_src):

@@ -24,7 +24,7 @@ Example:
 from typing import Callable, Dict, Tuple
 
 from torch_liberator.alignment import StructureSides
-from torch_liberator.coincidence import names_agree, split_items, thin_unnamed_pairs
+from torch_liberator.coincidence import names_agree, split_items, thin_unnamed_pairs, too_thin
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listparts import later_part_modules
@@ -696,21 +696,28 @@ def _thin_and_unnamed(problem, mapping):
     In a mapping that places under a tenth of the smaller side (a twentieth
     of the larger), the pairs whose names do not agree
     (:func:`~torch_liberator.coincidence.thin_unnamed_pairs`) and that the
-    structure mode does not make as well: list positions alone
-    (``features.0.0``, ``features.0.1`` against ``stem.0``, ``stem.1``)
-    meet in networks of one design (torchvision's ConvNeXt and timm's,
-    whose stems the structure mode aligns with the rest) and in networks of
-    two (a mobilenet_v2's stem and a regnet's, which it does not; cross
-    fuzz seeds 235, 1089, 1541). The structure mode is the witness here
-    because it reads the order of the rest of both networks, which the
-    names cannot reach.
+    structure mode does not make as well, and the pairs whose names agree
+    but that the structure mode contradicts (it gives the key, or the
+    place, to another). List positions alone (``features.0.0``,
+    ``features.0.1`` against ``stem.0``, ``stem.1``) meet in networks of
+    one design (torchvision's ConvNeXt and timm's, whose stems the
+    structure mode aligns with the rest) and in networks of two (a
+    mobilenet_v2's stem and a regnet's, which it does not; cross fuzz
+    seeds 235, 1089, 1541); and two libraries may name two networks alike
+    (a DeiT's ``blocks.0.mlp.fc1`` beside a torchvision ConvNeXt, whose
+    second stage is timm's ``stages.1.blocks.0.mlp.fc1`` of the same
+    shapes: seed 2910). The structure mode is the witness because it reads
+    the order of the rest of both networks, which the names cannot reach.
     """
     src, dst = problem.src, problem.dst
-    chance = thin_unnamed_pairs(mapping, len(src), len(dst), problem.sep)
-    if not chance or not problem.has_shapes():
+    if not mapping or not too_thin(len(mapping), len(src), len(dst)) or not problem.has_shapes():
         return set()
     witness = problem.solve('structure')[0]
-    return {s for s in chance if witness.get(s) != mapping[s]}
+    taken = {d: s for s, d in witness.items()}
+    unnamed = thin_unnamed_pairs(mapping, len(src), len(dst), problem.sep)
+    return {s for s, d in mapping.items()
+            if (witness.get(s) != d if s in unnamed
+                else s in witness and witness[s] != d or taken.get(d, s) != s)}
 
 
 @_leaving_out
@@ -733,7 +740,7 @@ def _positions_checked(problem, mapping):
                                  lists=problem.lists()))
     modules = {(s.rpartition(problem.sep)[0], d.rpartition(problem.sep)[0])
                for s, d in mapping.items()}
-    if not any(_in_unequal_lists(problem, a, b) for a, b in modules):
+    if not any(_in_unequal_or_cut_lists(problem, a, b) for a, b in modules):
         return out  # (the cheap test first: no position numbers lists of two lengths)
     tree1, tree2 = problem.trees()
     nodes = {s: tree1.node_of_key(s) for s in mapping}
@@ -743,20 +750,33 @@ def _positions_checked(problem, mapping):
     return out
 
 
-def _in_unequal_lists(problem, src_module, dst_module):
+def _in_unequal_or_cut_lists(problem, src_module, dst_module):
     """Whether a position that the two module paths share, counted from
     their ends up to their first disagreement, numbers lists of different
-    lengths."""
+    lengths, or lists of differing names that each have a list beside them
+    (parts of lists cut in parts)."""
     sep = problem.sep
     lists1, lists2 = problem.lists()
     a, b = src_module.split(sep), dst_module.split(sep)
     for k in range(1, min(len(a), len(b)) + 1):
         if a[-k] != b[-k]:
             return False
-        if a[-k].isdigit() and (len(lists1.get(sep.join(a[:-k]), ()))
-                                != len(lists2.get(sep.join(b[:-k]), ()))):
+        if not a[-k].isdigit():
+            continue
+        list1, list2 = sep.join(a[:-k]), sep.join(b[:-k])
+        if len(lists1.get(list1, ())) != len(lists2.get(list2, ())):
+            return True
+        if (k < min(len(a), len(b)) and a[-k - 1] != b[-k - 1]
+                and _beside_another_list(list1, lists1, sep)
+                and _beside_another_list(list2, lists2, sep)):
             return True
     return False
+
+
+def _beside_another_list(path, lists, sep):
+    """Whether the module holding the list ``path`` holds another list."""
+    parent = path.rpartition(sep)[0]
+    return any(other != path and other.rpartition(sep)[0] == parent for other in lists)
 
 
 @_leaving_out
