@@ -270,9 +270,9 @@ def head_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     The first group of the one run of ``large`` that has the shapes of
     all of ``small``, position by position (and its containers' own
     tensors where those of ``small`` are), and begins a module of
-    ``large`` that holds more after it: ``small`` is that module less its
-    last groups (a network without its head, or truncated), in either
-    library's nesting. None when there is no such run or several, when the
+    ``large`` that holds more after it (or ``large`` itself, when the run
+    is its start): ``small`` is that module less its last groups (a
+    network without its head, or truncated), in either library's nesting. None when there is no such run or several, when the
     two nestings disagree (a module of one ends inside a module of the
     other), when ``small`` has fewer than :data:`NESTING_FIT_MIN` groups,
     or past :data:`FIT_BUDGET` comparisons per group of ``large``.
