@@ -140,7 +140,12 @@ an efficientnet's stem saved as ``stem`` taken for a regnet's while the
 regnet's own went unused (2861: 6 in embedding); all fixed. Ordinary
 seeds 24700-25399 found a mixer's blocks cut 7 + 1 against 5 + 1 + 2,
 two later parts of one item paired by their number (25363: 12 in
-embedding, fixed).
+embedding, fixed). Cross seeds 3100-3399 found nothing; ordinary seeds
+25400-25699 found a shufflenet's stage3 (keys sorted, its last block
+renamed) paired by number with the model's stage3 cut into ``encoder.0``
+and ``backbone.{0..6}`` (25601: 126 wrong in prefix-hack, 108 in
+embedding, isomorphism and auto; fixed), and 11587 above is fixed (a
+shove into ``head.fc`` while an unused module of the checkpoint fits it).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -362,7 +362,7 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
 
 
 @pytest.mark.parametrize('seed', [2241, 3154, 10681, 10981, 11346, 11416, 11418, 12097, 12178, 13322,
-                                  13419, 13978, 14940, 15300, 16495])
+                                  13419, 13978, 14940, 15300, 16495, 11587, 25601])
 def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # benchmarks/fuzz_real.py: 2241 put a resnet18 checkpoint into a wider
     # resnet under 'module.' (auto took module-hack's 120 shoves); 3154 paired
@@ -390,7 +390,13 @@ def test_mutation_fuzz_seeds_that_went_wrong(seed):
     # shoved a flattened ConvNeXt's classifier norm, `features.2.0` there, into
     # the model's downsampling norm of that key (strict, module-hack); 16495
     # loaded a resnext50 into a wide_resnet50_2 of its names beside its own
-    # renamed copy, shoving every conv2 (embedding 320 wrong, structure, auto)
+    # renamed copy, shoving every conv2 (embedding 320 wrong, structure, auto);
+    # 11587 shoved a regnet's fc, saved under the name of the model's ConvNeXt
+    # head, head.fc, into it while the checkpoint's flattened ConvNeXt head fits
+    # it exactly (prefix-hack); 25601 paired a shufflenet's stage3.k (keys
+    # sorted, its last block renamed) with the model's stage3.backbone.k, a
+    # later part after stage3.encoder.0 (126 wrong in prefix-hack, 108 in
+    # embedding, isomorphism and auto)
     import fuzz_real
     *_, case = fuzz_real.make_case(seed)
     for mode in fuzz_real.MODES:

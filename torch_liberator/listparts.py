@@ -271,25 +271,44 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
     if _unequal_lists(tree1, u, tree2, v) is not None:
         return (_follows_a_part(tree1, u, tree2, v, True)
                 or _follows_a_part(tree2, v, tree1, u, False))
-    # lists of one length, both later parts of lists cut in parts, at
-    # different offsets: their numbers restart at different places (a
-    # mixer's blocks cut 7 + 1 against 5 + 1 + 2: the checkpoint's
-    # ``net.0`` is block 7, the model's ``blocks.0`` block 5; mutation fuzz
-    # seed 25363)
-    return (tree1.ordered and tree2.ordered and list_items(tree1, u) is not None
-            and _follows_a_part(tree1, u, tree2, v, True)
-            and _follows_a_part(tree2, v, tree1, u, False)
-            and _items_before(tree1, u) != _items_before(tree2, v))
+    # lists of one length that start at different items of the lists they
+    # were cut from: both later parts (a mixer's blocks cut 7 + 1 against
+    # 5 + 1 + 2: the checkpoint's ``net.0`` is block 7, the model's
+    # ``blocks.0`` block 5; mutation fuzz seed 25363); or one a whole list, keys sorted or not, the other a
+    # later part (a shufflenet's stage3, its last block renamed, against the
+    # model's stage3 cut into encoder.0 and backbone.0-6: stage3.1 is
+    # backbone.0; seed 25601)
+    # (both cut from lists of one length: two networks side by side are no
+    # parts of one list, a vgg13's features before a vgg11's)
+    if len(_numbered(tree1, u)) != len(_numbered(tree2, v)) or not _numbered(tree1, u):
+        return False
+    first = _offset(tree1, u, tree2, v, True)
+    second = _offset(tree2, v, tree1, u, False)
+    return (first is not None and second is not None and first[0] != second[0]
+            and first[1] == second[1])
 
 
-def _items_before(tree, node):
-    """How many list items the siblings registered before ``node`` hold."""
-    count = 0
+def _numbered(tree, node):
+    """The numbered children of ``node`` that hold something."""
+    return [k for k in tree.children[node] if tree.label[k].isdigit() and tree.children[k]]
+
+
+def _offset(tree, node, other, whole, node_is_src):
+    """``(start, length)`` of the list ``node`` was cut from: ``(0, its
+    children)`` when it is no later part (:func:`_follows_a_part`); when it
+    is one, the items its siblings registered before it hold and the items
+    of all the parts; None when the start is unknown (keys sorted)."""
+    if not _follows_a_part(tree, node, other, whole, node_is_src):
+        return 0, len(tree.children[node])
+    if not tree.ordered:
+        return None
+    start, total, seen = 0, 0, False
     for sibling in tree.children[tree.parent[node]]:
-        if sibling == node:
-            return count
-        count += len(list_items(tree, sibling) or ())
-    return count
+        seen = seen or sibling == node
+        items = len(_numbered(tree, sibling))
+        total += items
+        start += 0 if seen else items
+    return start, total
 
 
 def _follows_a_part(tree, node, other, whole, node_is_src):
@@ -307,11 +326,11 @@ def _follows_a_part(tree, node, other, whole, node_is_src):
     beside = other.parent[whole]
 
     def fit(first):  # tensors of ``first`` that the whole's first item holds
-        head = other.child(whole, min(list_items(other, whole), key=int))
+        head = min(_numbered(other, whole), key=lambda k: int(other.label[k]))
         return (_same_tensors(tree, first, other, head) if node_is_src
                 else _same_tensors(other, head, tree, first))
 
-    own, numbers = None, set(list_items(tree, node))
+    own, numbers = None, {tree.label[k] for k in _numbered(tree, node)}
     for sibling in tree.children[parent]:
         if sibling == node:
             if tree.ordered:
@@ -322,7 +341,7 @@ def _follows_a_part(tree, node, other, whole, node_is_src):
                 beside is not None and other.child(beside, tree.label[sibling]) is not None):
             continue  # (parts of disjoint numbers kept the list's: they say where)
         if own is None:
-            own = fit(tree.child(node, min(list_items(tree, node), key=int)))
+            own = fit(min(_numbered(tree, node), key=lambda k: int(tree.label[k])))
         if own and fit(tree.child(sibling, min(items, key=int))) >= own:
             return True
     return False

@@ -37,7 +37,7 @@ from torch_liberator.rivalsources import (feeder_nodes, foreign_parts, lone_name
 from torch_liberator.shapes import shape_relation
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
-from torch_liberator.swappednames import swapped_shoves
+from torch_liberator.swappednames import shoves_beside_exact_fits, swapped_shoves
 
 __all__ = ['ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'strict_pairs']
 
@@ -791,19 +791,34 @@ def _swaps_left_out(problem, mapping):
     return swapped_shoves(mapping, problem.src, problem.dst, problem.sep)
 
 
+@_leaving_out
+def _shoves_beside_exact_fits(problem, mapping):
+    """
+    The pairs into a model module, one of them shoved, while an unused
+    module of the checkpoint holds the model module's tensors exactly
+    (:func:`~torch_liberator.swappednames.shoves_beside_exact_fits`), and
+    the swapped names of :func:`_swaps_left_out`: in the tree modes a pair
+    that must be shoved never beats one that fits, and the name alone does
+    not say which is meant.
+    """
+    out = set(shoves_beside_exact_fits(mapping, problem.src, problem.dst, problem.sep))
+    out.update(swapped_shoves(mapping, problem.src, problem.dst, problem.sep))
+    return out
+
+
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`; ``prefix-hack`` is ``isomorphism`` without the lists
 #: moved or cut in parts (and so without what their solve finds)
 SOLVERS: Dict[str, Callable] = {
     'strict': _swaps_left_out(_without_lone_shoves(_positions_checked(strict_pairs))),
     'module-hack': _swaps_left_out(_without_lone_shoves(_positions_checked(_module_hack_solver))),
-    'prefix-hack': _swaps_left_out(_thin_and_unnamed(_exact_keys_contest(_positions_checked(
+    'prefix-hack': _shoves_beside_exact_fits(_thin_and_unnamed(_exact_keys_contest(_positions_checked(
         _into_other_networks(_short_of_an_exact_run(_beside_a_whole_fit(_beside_an_exact_run(
             _by_name_alone(_isomorphism_solver))))))))),
-    'isomorphism': _swaps_left_out(_thin_and_unnamed(_exact_keys_contest(_positions_checked(
+    'isomorphism': _shoves_beside_exact_fits(_thin_and_unnamed(_exact_keys_contest(_positions_checked(
         _into_other_networks(_short_of_an_exact_run(_beside_a_whole_fit(_beside_an_exact_run(
             _rivals_beside_moved(_by_name_alone(_with_moved_parts(_isomorphism_solver))))))))))),
-    'embedding': _swaps_left_out(_thin_and_unnamed(_exact_keys_contest(_positions_checked(
+    'embedding': _shoves_beside_exact_fits(_thin_and_unnamed(_exact_keys_contest(_positions_checked(
         _into_other_networks(_short_of_an_exact_run(_beside_a_whole_fit(_beside_an_exact_run(
             _without_rivals(_by_name_alone(_with_moved_parts(_embedding_solver))))))))))),
     'structure': _swaps_left_out(_in_torch_spelling(_into_other_networks(_blocks_kept_whole(

@@ -29,7 +29,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 from torch_liberator.shapes import shape_relation
 
-__all__ = ['swapped_shoves']
+__all__ = ['shoves_beside_exact_fits', 'swapped_shoves']
 
 Shapes = Mapping[str, Optional[Sequence[int]]]
 
@@ -156,3 +156,39 @@ def swapped_shoves(mapping: Mapping[str, str], src_shapes: Shapes, dst_shapes: S
                 break
     return {s: d for s, d in mapping.items()
             if any(a in swapped for a in _ancestors(s, sep))}
+
+
+def shoves_beside_exact_fits(mapping: Mapping[str, str], src_shapes: Shapes, dst_shapes: Shapes,
+                             sep: str = '.') -> Dict[str, str]:
+    """
+    The pairs of ``mapping`` from a checkpoint module into a model module
+    when one of them is shoved while an unused module of the checkpoint
+    holds exactly the model module's tensors: a pair that must be shoved
+    does not beat a module that fits as it is, and neither is guessed (a
+    regnet's ``fc``, saved under the name of the model's ConvNeXt head,
+    ``head.fc``, while the checkpoint's ConvNeXt head, under another name,
+    fits it; mutation fuzz seed 11587). :func:`swapped_shoves` asks for a
+    fit on both sides; this one-sided test is for the modes in which shapes
+    take part in the matching.
+
+    Example:
+        >>> from torch_liberator.swappednames import shoves_beside_exact_fits
+        >>> src = {'head.fc.w': (1000, 440), 'head.fc.b': (1000,),
+        ...        'x.5.fc.w': (1000, 320), 'x.5.fc.b': (1000,)}
+        >>> dst = {'head.fc.w': (1000, 320), 'head.fc.b': (1000,)}
+        >>> mapping = {'head.fc.w': 'head.fc.w', 'head.fc.b': 'head.fc.b'}
+        >>> sorted(shoves_beside_exact_fits(mapping, src, dst))
+        ['head.fc.b', 'head.fc.w']
+        >>> del src['x.5.fc.w'], src['x.5.fc.b']  # no exact fit: a shove as published
+        >>> shoves_beside_exact_fits(mapping, src, dst)
+        {}
+    """
+    modules = {(s.rpartition(sep)[0], d.rpartition(sep)[0]) for s, d in mapping.items()
+               if shape_relation(src_shapes[s], dst_shapes[d]) in ('same_rank', 'different_rank')}
+    if not modules:
+        return {}
+    source = _Side(src_shapes, set(mapping), sep)
+    model = _Side(dst_shapes, set(mapping.values()), sep)
+    out = {(a, b) for a, b in modules if b and source.has_exact_fit(model.signature(b), a)}
+    return {s: d for s, d in mapping.items()
+            if (s.rpartition(sep)[0], d.rpartition(sep)[0]) in out}
