@@ -24,7 +24,7 @@ Example:
 from typing import Callable, Dict, Tuple
 
 from torch_liberator.alignment import StructureSides
-from torch_liberator.coincidence import names_agree, split_items, thin_unnamed_pairs, too_thin
+from torch_liberator.coincidence import names_agree, split_items, too_thin
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
 from torch_liberator.listparts import later_part_modules
@@ -714,7 +714,7 @@ def _thin_and_unnamed(problem, mapping):
         return set()
     witness = problem.solve('structure')[0]
     taken = {d: s for s, d in witness.items()}
-    unnamed = thin_unnamed_pairs(mapping, len(src), len(dst), problem.sep)
+    unnamed = {s for s, d in mapping.items() if not names_agree(s, d, problem.sep)}
     return {s for s, d in mapping.items()
             if (witness.get(s) != d if s in unnamed
                 else s in witness and witness[s] != d or taken.get(d, s) != s)}
