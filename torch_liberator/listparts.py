@@ -271,15 +271,15 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
     if _unequal_lists(tree1, u, tree2, v) is not None:
         return (_follows_a_part(tree1, u, tree2, v, True)
                 or _follows_a_part(tree2, v, tree1, u, False))
-    # lists of one length that start at different items of the lists they
-    # were cut from: both later parts (a mixer's blocks cut 7 + 1 against
+    # lists of one length cut from lists of one length, starting at
+    # different items: both later parts (a mixer's blocks cut 7 + 1 against
     # 5 + 1 + 2: the checkpoint's ``net.0`` is block 7, the model's
-    # ``blocks.0`` block 5; mutation fuzz seed 25363); or one a whole list, keys sorted or not, the other a
-    # later part (a shufflenet's stage3, its last block renamed, against the
-    # model's stage3 cut into encoder.0 and backbone.0-6: stage3.1 is
-    # backbone.0; seed 25601)
-    # (both cut from lists of one length: two networks side by side are no
-    # parts of one list, a vgg13's features before a vgg11's)
+    # ``blocks.0`` block 5; mutation fuzz seed 25363), or a whole list, keys
+    # sorted or not, against a later part (a shufflenet's stage3, its last
+    # block renamed, against the model's stage3 cut into encoder.0 and
+    # backbone.0-6: stage3.1 is backbone.0; seed 25601). Lists cut from
+    # lists of other lengths are two networks side by side, not parts (a
+    # vgg13's features before a vgg11's).
     if len(_numbered(tree1, u)) != len(_numbered(tree2, v)) or not _numbered(tree1, u):
         return False
     first = _offset(tree1, u, tree2, v, True)
