@@ -2137,3 +2137,25 @@ def test_a_renamed_own_copy_contests_a_longer_network_of_its_names(mode):
            **{'backbone.' + k.replace('layer3.', 'stage_x.'): s for k, s in own.items()}}
     mapping = associate(src, dst, association=mode).mapping
     assert [d for d in mapping.values() if d.startswith('model.')] == []
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_a_module_named_alike_in_another_network_of_a_thin_mapping_is_not_its_own(mode):
+    # cross fuzz seed 3585: torchvision's efficientnet_b0, keys sorted, into
+    # timm's efficientnet_b0 beside a torchvision mobilenet_v2: the stem's
+    # BatchNorm features.0.1 has the mobilenet's very name and shape, and
+    # the structure mode, which places nothing of the mobilenet, puts its
+    # neighbour features.0.0 in timm's conv_stem; embedding put the five
+    # tensors in trunk.features.0.1
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    src = dict(sorted(keys(tvm.efficientnet_b0(weights=None)).items()))
+    dst = {**keys(timm.create_model('efficientnet_b0'), 'backbone.'),
+           **keys(tvm.mobilenet_v2(weights=None), 'trunk.')}
+    assert src['features.0.1.weight'] == dst['trunk.features.0.1.weight']
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(d.startswith('trunk.') for d in result.mapping.values())

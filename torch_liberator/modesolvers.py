@@ -698,7 +698,11 @@ def _thin_and_unnamed(problem, mapping):
     (:func:`~torch_liberator.coincidence.thin_unnamed_pairs`) and that the
     structure mode does not make as well, and the pairs whose names agree
     but that the structure mode contradicts (it gives the key, or the
-    place, to another). List positions alone (``features.0.0``,
+    place, to another, or puts the other modules beside the key's module
+    under another parent: torchvision's efficientnet_b0 stem BatchNorm
+    ``features.0.1`` is a mobilenet_v2's by name and shape, but its
+    neighbour ``features.0.0`` goes to timm's ``conv_stem``, cross fuzz
+    seed 3585). List positions alone (``features.0.0``,
     ``features.0.1`` against ``stem.0``, ``stem.1``) meet in networks of
     one design (torchvision's ConvNeXt and timm's, whose stems the
     structure mode aligns with the rest) and in networks of two (a
@@ -714,10 +718,16 @@ def _thin_and_unnamed(problem, mapping):
         return set()
     witness = problem.solve('structure')[0]
     taken = {d: s for s, d in witness.items()}
-    unnamed = {s for s, d in mapping.items() if not names_agree(s, d, problem.sep)}
+    sep = problem.sep
+    unnamed = {s for s, d in mapping.items() if not names_agree(s, d, sep)}
+    owner = lambda key: key.rsplit(sep, 2)[0] if key.count(sep) >= 2 else ''  # NOQA: E731
+    owners = {}  # source module holding a module -> where the witness puts their keys
+    for s, d in witness.items():
+        owners.setdefault(owner(s), set()).add(owner(d))
     return {s for s, d in mapping.items()
             if (witness.get(s) != d if s in unnamed
-                else s in witness and witness[s] != d or taken.get(d, s) != s)}
+                else s in witness and witness[s] != d or taken.get(d, s) != s
+                or owner(d) not in owners.get(owner(s), {owner(d)}))}
 
 
 @_leaving_out
