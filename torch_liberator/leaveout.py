@@ -1,0 +1,485 @@
+"""
+The checks that leave pairs out of a solver's mapping.
+
+A mode's solver (:data:`torch_liberator.modesolvers.SOLVERS`) is its core
+followed by checks (:func:`checked`, :data:`CHECKS`). Each check finds the
+pairs that rest on evidence something else contradicts (a rival copy of a
+network, a list position that names another layer, a module of the model
+that holds the whole checkpoint in another nesting, a thin mapping the
+structure mode does not witness, ...), and they move from the mapping to
+the ambiguous keys with the one place they were given: a wrong tensor is
+worse than a missing one.
+
+A check reads only the :class:`~torch_liberator.modesolvers.Problem` it is
+given (its sides, trees, lists and, for the thin-mapping witness, the
+structure mode's cached answer) and the mapping so far.
+
+Example:
+    >>> from torch_liberator.leaveout import checked
+    >>> from torch_liberator.modesolvers import Problem
+    >>> # the model's exact key, of the same shape, is in the checkpoint unused
+    >>> solve = checked(lambda problem: ({'stem.w': 'layers.w'}, {}), 'exact_keys_contest')
+    >>> solve(Problem({'stem.w': (3,), 'layers.w': (3,)}, {'layers.w': (3,)}, '.'))
+    ({}, {'stem.w': ('layers.w',)})
+"""
+from typing import Callable, Dict
+
+from torch_liberator import swappednames
+from torch_liberator.coincidence import names_agree, split_items, too_thin
+from torch_liberator.listparts import later_part_modules
+from torch_liberator.listpositions import positions_disagree
+from torch_liberator.modulefit import head_fit, module_spans, nested_run_fit, run_fit, whole_fit
+from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
+                                         rival_places, stray_parts)
+from torch_liberator.shapes import shape_relation
+
+__all__ = ['CHECKS', 'checked', 'in_source_order']
+
+
+def in_source_order(problem, mapping, ambiguous):
+    """
+    ``(mapping, ambiguous)`` with their keys in the order of ``problem.src``.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from torch_liberator.leaveout import in_source_order
+        >>> problem = SimpleNamespace(src={'a': (1,), 'b': (2,)})
+        >>> in_source_order(problem, {'b': 'y', 'a': 'x'}, {})
+        ({'a': 'x', 'b': 'y'}, {})
+    """
+    src = problem.src
+    return ({k: mapping[k] for k in src if k in mapping},
+            {k: ambiguous[k] for k in src if k in ambiguous})
+
+
+def checked(solver: Callable, *checks: str) -> Callable:
+    """
+    ``solver`` followed by the named checks, in the order given: each check
+    finds the source keys of the mapping so far that its evidence
+    contradicts, and they move to the ambiguous keys with the one place
+    they were given. The names are those of :data:`CHECKS`.
+
+    Args:
+        solver: ``solver(problem) -> (mapping, ambiguous)``.
+        *checks: names of :data:`CHECKS`.
+
+    Returns:
+        Callable: a solver of the same signature.
+
+    Example:
+        >>> from torch_liberator.leaveout import checked
+        >>> from torch_liberator.modesolvers import Problem
+        >>> solve = checked(lambda problem: ({'b.w': 'a.w'}, {}), 'exact_keys_contest')
+        >>> solve(Problem({'a.w': (3,), 'b.w': (3,)}, {'a.w': (3,)}, '.'))
+        ({}, {'b.w': ('a.w',)})
+        >>> checked(solve, 'no such check')
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown check 'no such check'; one of ['beside_a_whole_fit', ...]
+    """
+    unknown = [name for name in checks if name not in CHECKS]
+    if unknown:
+        raise ValueError(f'unknown check {unknown[0]!r}; one of {sorted(CHECKS)}')
+    finders = [CHECKS[name] for name in checks]
+
+    def solve(problem):
+        mapping, ambiguous = solver(problem)
+        for finder in finders:
+            out = finder(problem, mapping)
+            if out:
+                ambiguous = dict(ambiguous)
+                ambiguous.update((s, (mapping[s],)) for s in out)
+                mapping = {s: d for s, d in mapping.items() if s not in out}
+                mapping, ambiguous = in_source_order(problem, mapping, ambiguous)
+        return mapping, ambiguous
+    return solve
+
+
+def _without_rivals(problem, mapping):
+    """
+    The pairs that fill a module from a rival copy of the module that fills
+    it (:func:`~torch_liberator.rivalsources.rival_pairs`), that put a part
+    of the checkpoint into another network of its names than the one its
+    bulk went to (:func:`~torch_liberator.rivalsources.rival_places`), or
+    beside it while the bulk's module has an empty place for it
+    (:func:`~torch_liberator.rivalsources.stray_parts`), or that take a
+    part from beside the checkpoint network the bulk came from while that
+    network holds unused tensors of the part's names and shapes, unless
+    their names agree (:func:`~torch_liberator.coincidence.names_agree`:
+    a Swin's final ``norm`` beside its ``features``): the same test, both
+    ways (the stem of an efficientnet saved as ``stem``, beside a regnet as
+    ``features`` whose own ``stem`` went unused, taken by that name for the
+    model regnet's stem; cross fuzz seed 2861).
+    """
+    rivals = set(rival_pairs(mapping, problem.src, problem.sep))
+    rivals.update(rival_places(mapping, problem.dst, problem.sep))
+    rivals.update(stray_parts(mapping, problem.dst, problem.sep))
+    inverse = {d: s for s, d in mapping.items()}
+    rivals.update(s for s in stray_parts(inverse, problem.src, problem.sep).values()
+                  if not names_agree(s, mapping[s], problem.sep))  # names vouch for their own
+    return rivals
+
+
+def _without_lone_shoves(problem, mapping):
+    """
+    The exact modes' pairs of a module paired by name alone that must be
+    shoved, two networks sharing nothing else below the module's parents
+    (:func:`~torch_liberator.rivalsources.lone_shoves`: a wide_resnet50's
+    ``main.fc`` into a regnet's).
+    """
+    return set(lone_shoves(mapping, problem.src, problem.dst, problem.sep))
+
+
+def _by_name_alone(problem, mapping):
+    """
+    The pairs that fill a small part of a model module by its name alone
+    while the rest of its network, named like the module's and of other
+    shapes there, went nowhere
+    (:func:`~torch_liberator.rivalsources.lone_namesakes`: a resnet50's
+    ``fc`` into a resnext50's; a resnet18's stem and head, saved under the
+    name of the model's wrapper, into a resnext50's).
+    """
+    return set(lone_namesakes(mapping, problem.src, problem.dst, problem.sep))
+
+
+def _blocks_kept_whole(problem, mapping):
+    """
+    The smaller part of a block split between two blocks of one list of
+    the model, the one it went to filled in part only while the block of
+    the larger part has empty places of its shapes
+    (:func:`~torch_liberator.coincidence.split_items`).
+    """
+    return split_items(mapping, problem.src, problem.dst, problem.sep)
+
+
+def _into_other_networks(problem, mapping):
+    """
+    The pairs that put a small part of the checkpoint into another network
+    of the model, beside the one its bulk filled whole, or that fill a
+    small part of the model from another network of the checkpoint, beside
+    the one the bulk came from whole
+    (:func:`~torch_liberator.rivalsources.foreign_parts`, both ways).
+    """
+    out = set(foreign_parts(mapping, problem.src, problem.dst, problem.sep))
+    inverse = {d: s for s, d in mapping.items()}
+    out.update(foreign_parts(inverse, problem.dst, problem.src, problem.sep).values())
+    return out
+
+
+def _rivals_beside_moved(problem, mapping):
+    """
+    When lists moved (:meth:`~torch_liberator.modesolvers.Problem.moved_parts`), the pairs that the
+    solve of what they left finds and the solve with the lists in place does
+    not, and that fill a module from another network of the checkpoint's
+    names than the one its bulk went to
+    (:func:`~torch_liberator.rivalsources.rival_places`): with the list
+    gone, what is left of the checkpoint (a stem, a head) fits the other
+    network by name alone (a regnet's trunk moved into a children-Sequential
+    beside a wider regnet, its stem and fc into the wider one's).
+    """
+    if not problem.moved_parts()[0]:
+        return set()
+    whole = problem.isomorphism[0] if problem.isomorphism else {}
+    return {s for s in rival_places(mapping, problem.dst, problem.sep)
+            if whole.get(s) != mapping[s]}
+
+
+def _short_of_an_exact_run(problem, mapping):
+    """
+    When the model, whole, is a run of the checkpoint's groups, every shape
+    equal (:func:`~torch_liberator.modulefit.run_fit`), while the mapping
+    fills it less well (fewer tensors placed without a shove) from outside
+    that run: the names found a sibling of the model's names of other
+    widths (a wide_resnet50_2 under resnet50's names, beside the resnet50
+    itself as a children-Sequential), and the run is the better place; the
+    pairs from outside it are left out. A module of the checkpoint that
+    holds the whole model in another library's nesting
+    (:func:`~torch_liberator.modulefit.whole_fit`) counts as such a run
+    (timm's mobilenetv2_100 beside a torchvision efficientnet_b0, into a
+    torchvision mobilenet_v2: the efficientnet's stem, last convolution and
+    classifier have the model's names and shapes, cross fuzz seed 1064),
+    and so does one whose first part is the whole model, the module less
+    its head (:func:`~torch_liberator.modulefit.head_fit`: a timm
+    mobilenetv3_large_100 without its classifier, whose names a timm
+    efficientnet_b0 beside a torchvision mobilenet_v3_large in the
+    checkpoint has, seed 2315). A mapping that fills the whole
+    model without a shove stays (the names decide between two exact
+    places).
+    """
+    src, dst = problem.src, problem.dst
+    if len(src) <= len(dst) or not mapping:
+        return set()
+    exact = _unshoved(problem, mapping)
+    if exact >= len(dst):
+        return set()
+    sides = problem.sides()
+    if not sides.ordered or len(sides.dst) >= len(sides.src):
+        return set()
+    at = run_fit(sides.dst, 0, len(sides.dst), sides.src)
+    if at is None:  # or in another library's nesting, a module of the checkpoint
+        at = whole_fit(sides.dst, sides.src)
+    if at is None:  # or the first part of one, less its head
+        at = head_fit(sides.dst, sides.src)
+    if at is None:
+        return set()
+    run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}
+    return {s for s in mapping if s not in run}
+
+
+def _beside_an_exact_run(problem, mapping):
+    """
+    When a module of the model that the mapping leaves empty is a run of
+    the checkpoint's groups, every shape equal
+    (:func:`~torch_liberator.modulefit.run_fit`), holding more of the
+    checkpoint's tensors than the mapping places without a shove, and most
+    of the mapping comes from that run's tensors (a rival place for them,
+    not another part of the checkpoint): the names found a sibling of the
+    checkpoint's names that holds it only in part (timm's resnet50d, its
+    stem and shortcuts of other shapes, beside resnet50's own
+    children-Sequential, for a resnet50 checkpoint), and the run is the
+    better place; the mapping is left out. (The structure solver's twin
+    of this step places the run:
+    :class:`~torch_liberator.groupalign.GroupAligner`.)
+    """
+    src, dst = problem.src, problem.dst
+    exact = _unshoved(problem, mapping)
+    if not mapping or exact >= len(src) or len(dst) - len(mapping) <= exact:
+        return set()  # no room beside the mapping for a run holding more
+    sides = problem.sides()
+    if not sides.ordered:
+        return set()
+    keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
+    spans = {span for chain in module_spans(sides.dst) for span in chain}
+    src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
+    for a, b in sorted(spans, key=lambda span: span[0] - span[1]):
+        if (keys_before[b] - keys_before[a] <= exact or b - a > len(sides.src)
+                or held_before[b] != held_before[a]):
+            continue
+        at = run_fit(sides.dst, a, b - a, sides.src)
+        if at is None:  # or in another library's nesting
+            at = nested_run_fit(sides.dst, a, b - a, sides.src, problem.sep)
+        if at is None:
+            continue
+        # a rival for the same tensors: most of the mapping comes from the run
+        inside = sum(at <= src_group[s] < at + b - a for s in mapping)
+        if 2 * inside > len(mapping):
+            return set(mapping)
+    return set()
+
+
+def _beside_a_whole_fit(problem, mapping):
+    """
+    When one module of the model holds the whole checkpoint, in order,
+    every shape equal, at one place only, in its own nesting or another
+    library's (:func:`~torch_liberator.modulefit.whole_fit`), or is the
+    whole checkpoint and a head after it
+    (:func:`~torch_liberator.modulefit.head_fit`), and that module holds
+    more of the checkpoint than the mapping places without a shove, or as
+    much while the mapping's place skips groups of the model between those
+    it fills (a longer network, filled in part): the mapping's pairs that
+    the fit contradicts are left out, those it confirms kept. Cases: timm's
+    mnasnet_100 into a model holding torchvision's mnasnet1_0 beside timm's
+    efficientnet_b0, whose names are the checkpoint's and whose shapes are
+    in part (cross fuzz seed 1237: all left out); a torchvision
+    mobilenet_v2 into timm's beside a regnet, the classifier by its name
+    into timm's (kept) and the stem by its numbers into the regnet's (left
+    out, seed 900); a headless resnet18 into a model holding a resnet18
+    with two blocks renamed beside a resnet34 of the checkpoint's names,
+    which the names fill every other block of (seed 2276: all left out).
+    """
+    src, dst = problem.src, problem.dst
+    exact = _unshoved(problem, mapping)
+    if not mapping or len(dst) - len(mapping) < exact:
+        return set()  # no room beside the mapping for a fit holding as much
+    sides = problem.sides()
+    if not sides.ordered:
+        return set()
+    keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
+    held = [g for g in range(len(sides.dst)) if held_before[g + 1] > held_before[g]]
+    gapped = bool(held) and held[-1] - held[0] + 1 > len(held)
+    if exact >= len(src) and not gapped:
+        return set()  # (the cheap test first: the whole checkpoint in one run)
+    n = len(sides.src)
+    at = whole_fit(sides.src, sides.dst)
+    if at is None:
+        at = head_fit(sides.src, sides.dst)
+    if at is None:
+        return set()
+    room = keys_before[at + n] - keys_before[at]
+    if room < exact or (room == exact and not gapped):
+        return set()
+    src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
+    place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
+    return {s for s, d in mapping.items() if place.get(d) != src_group[s]}
+
+
+def _unshoved(problem, mapping):
+    """How many of the mapping's pairs need no shove."""
+    return sum(shape_relation(problem.src[s], problem.dst[d]) in ('equal', 'units')
+               for s, d in mapping.items())
+
+
+def _running_counts(side, used):
+    """Per group boundary of ``side``: the keys before it, and the groups
+    before it holding a key of ``used``."""
+    keys_before, held_before = [0], [0]
+    for keys in side.keys:
+        keys_before.append(keys_before[-1] + len(keys))
+        held_before.append(held_before[-1] + any(key in used for key in keys))
+    return keys_before, held_before
+
+
+def _exact_keys_contest(problem, mapping):
+    """
+    The pairs that fill a model key whose exact namesake in the checkpoint,
+    of the same shape, went nowhere: the two are rivals for that place, and
+    the names speak for the other (cross fuzz seed 605: a regnet's
+    ``encoder.stem.{0,1}`` taken for the model's ``layers.{0,1}`` by a
+    renamed start, while the checkpoint's own ``layers.{0,1}``, a
+    flattened mnasnet's stem, are exactly the model's keys).
+    """
+    src, dst = problem.src, problem.dst
+    return {s for s, d in mapping.items()
+            if s != d and d in src and d not in mapping
+            and shape_relation(src[d], dst[d]) in ('equal', 'units')}
+
+
+def _thin_and_unnamed(problem, mapping):
+    """
+    In a mapping that places under a tenth of the smaller side (a twentieth
+    of the larger), the pairs whose names do not agree
+    (:func:`~torch_liberator.coincidence.thin_unnamed_pairs`) and that the
+    structure mode does not make as well, and the pairs whose names agree
+    but that the structure mode contradicts (it gives the key, or the
+    place, to another, or puts the other modules beside the key's module
+    under another parent: torchvision's efficientnet_b0 stem BatchNorm
+    ``features.0.1`` is a mobilenet_v2's by name and shape, but its
+    neighbour ``features.0.0`` goes to timm's ``conv_stem``, cross fuzz
+    seed 3585). List positions alone (``features.0.0``,
+    ``features.0.1`` against ``stem.0``, ``stem.1``) meet in networks of
+    one design (torchvision's ConvNeXt and timm's, whose stems the
+    structure mode aligns with the rest) and in networks of two (a
+    mobilenet_v2's stem and a regnet's, which it does not; cross fuzz
+    seeds 235, 1089, 1541); and two libraries may name two networks alike
+    (a DeiT's ``blocks.0.mlp.fc1`` beside a torchvision ConvNeXt, whose
+    second stage is timm's ``stages.1.blocks.0.mlp.fc1`` of the same
+    shapes: seed 2910). The structure mode is the witness because it reads
+    the order of the rest of both networks, which the names cannot reach.
+    """
+    src, dst = problem.src, problem.dst
+    if not mapping or not too_thin(len(mapping), len(src), len(dst)) or not problem.has_shapes():
+        return set()
+    witness = problem.solve('structure')[0]
+    taken = {d: s for s, d in witness.items()}
+    sep = problem.sep
+    unnamed = {s for s, d in mapping.items() if not names_agree(s, d, sep)}
+    owner = lambda key: key.rsplit(sep, 2)[0] if key.count(sep) >= 2 else ''  # NOQA: E731
+    owners = {}  # source module holding a module -> where the witness puts their keys
+    for s, d in witness.items():
+        owners.setdefault(owner(s), set()).add(owner(d))
+    return {s for s, d in mapping.items()
+            if (witness.get(s) != d if s in unnamed
+                else s in witness and witness[s] != d or taken.get(d, s) != s
+                or owner(d) not in owners.get(owner(s), {owner(d)}))}
+
+
+def _positions_checked(problem, mapping):
+    """
+    The pairs that rest on a list position which the two lists holding it
+    give to different layers
+    (:func:`~torch_liberator.listpositions.positions_disagree`: vgg11's
+    ``features.8`` is not vgg11_bn's), or on a position in two lists of
+    which one is a later part of a list cut in parts
+    (:func:`~torch_liberator.listparts.later_part_modules` on the
+    whole trees: the model's ``blocks.blocks.0`` after ``blocks.stem.{0,1}``
+    is not the ``blocks.blocks.0`` of a checkpoint wrapped as ``blocks``,
+    though the keys are identical, mutation fuzz seed 19398; nor, once the
+    moved parts took ``stage4.0`` and the rest looks whole, is the model's
+    ``stage4.blocks.1`` the checkpoint's ``stage4.1``, seed 18033); for the
+    modes that read positions as names.
+    """
+    out = set(positions_disagree(mapping, problem.src, problem.dst, problem.sep,
+                                 lists=problem.lists()))
+    modules = {(s.rpartition(problem.sep)[0], d.rpartition(problem.sep)[0])
+               for s, d in mapping.items()}
+    if not any(_in_unequal_or_cut_lists(problem, a, b) for a, b in modules):
+        return out  # (the cheap test first: no position numbers lists of two lengths)
+    tree1, tree2 = problem.trees()
+    nodes = {s: tree1.node_of_key(s) for s in mapping}
+    pairs = [(nodes[s], tree2.node_of_key(d), 0) for s, d in mapping.items()]
+    modules = later_part_modules(tree1, tree2, (tree1.root, tree2.root), pairs)
+    out.update(s for s, a in nodes.items() if tree1.parent[a] in modules)
+    return out
+
+
+def _in_unequal_or_cut_lists(problem, src_module, dst_module):
+    """Whether a position that the two module paths share, counted from
+    their ends up to their first disagreement, numbers lists of different
+    lengths, or lists of differing names that each have a list beside them
+    (parts of lists cut in parts)."""
+    sep = problem.sep
+    lists1, lists2 = problem.lists()
+    a, b = src_module.split(sep), dst_module.split(sep)
+    for k in range(1, min(len(a), len(b)) + 1):
+        if a[-k] != b[-k]:
+            return False
+        if not a[-k].isdigit():
+            continue
+        list1, list2 = sep.join(a[:-k]), sep.join(b[:-k])
+        if len(lists1.get(list1, ())) != len(lists2.get(list2, ())):
+            return True
+        if (k < min(len(a), len(b)) and a[-k - 1] != b[-k - 1]
+                and _beside_another_list(list1, lists1, sep)
+                and _beside_another_list(list2, lists2, sep)):
+            return True
+    return False
+
+
+def _beside_another_list(path, lists, sep):
+    """Whether the module holding the list ``path`` holds another list."""
+    parent = path.rpartition(sep)[0]
+    return any(other != path and other.rpartition(sep)[0] == parent for other in lists)
+
+
+def _swaps_left_out(problem, mapping):
+    """
+    The shoves into a model module of the checkpoint part's names while an
+    empty model module holds the part's tensors exactly and an unused part
+    of the checkpoint the module's
+    (:func:`~torch_liberator.swappednames.swapped_shoves`: a name that
+    means two modules); for every mode, the exact ones included.
+    """
+    return swappednames.swapped_shoves(mapping, problem.src, problem.dst, problem.sep)
+
+
+def _shoves_beside_exact_fits(problem, mapping):
+    """
+    The pairs into a model module, one of them shoved, while an unused
+    module of the checkpoint holds the model module's tensors exactly
+    (:func:`~torch_liberator.swappednames.shoves_beside_exact_fits`), and
+    the swapped names of the ``swaps_left_out`` check: in the tree modes a pair
+    that must be shoved never beats one that fits, and the name alone does
+    not say which is meant.
+    """
+    out = set(swappednames.shoves_beside_exact_fits(mapping, problem.src, problem.dst, problem.sep))
+    out.update(swappednames.swapped_shoves(mapping, problem.src, problem.dst, problem.sep))
+    return out
+
+
+#: check name -> ``finder(problem, mapping)``, the source keys it leaves out
+CHECKS: Dict[str, Callable] = {
+    'without_rivals': _without_rivals,
+    'without_lone_shoves': _without_lone_shoves,
+    'by_name_alone': _by_name_alone,
+    'blocks_kept_whole': _blocks_kept_whole,
+    'into_other_networks': _into_other_networks,
+    'rivals_beside_moved': _rivals_beside_moved,
+    'short_of_an_exact_run': _short_of_an_exact_run,
+    'beside_an_exact_run': _beside_an_exact_run,
+    'beside_a_whole_fit': _beside_a_whole_fit,
+    'exact_keys_contest': _exact_keys_contest,
+    'thin_and_unnamed': _thin_and_unnamed,
+    'positions_checked': _positions_checked,
+    'swaps_left_out': _swaps_left_out,
+    'shoves_beside_exact_fits': _shoves_beside_exact_fits,
+}
