@@ -15,6 +15,20 @@ def test_list_positions_are_the_labels_that_hold_tensors():
     assert list_positions(keys) == {'features': {0, 3}, 'layer1': {0, 1}}
 
 
+def test_list_positions_read_every_level_of_nested_lists():
+    # an efficientnet's features.{stage}.{block}.block.{layer}.{0,1}, a
+    # top-level list (nn.Sequential(*children)), and a module reached
+    # again after its list was read
+    keys = ['0.weight', 'features.1.0.block.0.0.weight', 'features.1.0.block.0.1.weight',
+            'features.1.0.block.2.0.weight', 'features.2.1.block.0.0.weight',
+            'features.1.3.block.1.fc1.weight', '2.fc.weight']
+    assert list_positions(keys) == {
+        '': {0, 2}, 'features': {1, 2}, 'features.1': {0, 3}, 'features.2': {1},
+        'features.1.0.block': {0, 2}, 'features.1.0.block.0': {0, 1},
+        'features.1.0.block.2': {0}, 'features.2.1.block': {0}, 'features.2.1.block.0': {0},
+        'features.1.3.block': {1}}
+
+
 def test_a_position_after_an_inserted_layer_names_another_layer():
     # vgg11's convolutions at 0, 3, 6, 8; vgg11_bn's at 0, 4, 8 with norms at 1, 5
     src = ['f.0.weight', 'f.3.weight', 'f.6.weight', 'f.8.weight']

@@ -42,17 +42,15 @@ def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
         {'features': {0, 3}}
     """
     out = {}
-    seen = set()
+    seen = set()  # module paths read, with every path above them
     for key in keys:
         module = key.rpartition(sep)[0]
-        if module in seen:  # a module's tensors hold the same labels
-            continue
-        seen.add(module)
-        path = ''
-        for comp in module.split(sep) if module else ():
+        while module and module not in seen:
+            seen.add(module)
+            parent, _, comp = module.rpartition(sep)
             if comp.isdigit():
-                out.setdefault(path, set()).add(int(comp))
-            path = f'{path}{sep}{comp}' if path else comp
+                out.setdefault(parent, set()).add(int(comp))
+            module = parent
     return out
 
 
@@ -101,23 +99,24 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
                 out.add(s)
             continue
         by_modules[modules] = False
-        a, b = s.split(sep), d.split(sep)
-        if not any(c.isdigit() for c in a[:-1]):
+        path_a, path_b = modules
+        if not any(c.isdigit() for c in path_a.split(sep)):
             continue
         if src_lists is None:
             src_lists, dst_lists = list_positions(src_keys, sep), list_positions(dst_keys, sep)
-        for back in range(2, min(len(a), len(b)) + 1):
-            x, y = a[-back], b[-back]
+        while path_a and path_b:  # the module components, from the last up
+            path_a, _, x = path_a.rpartition(sep)
+            path_b, _, y = path_b.rpartition(sep)
             if x != y:
                 break
             if not x.isdigit():
                 continue
-            lists_at = (sep.join(a[:-back]), sep.join(b[:-back]), x)
+            lists_at = (path_a, path_b, x)
             agree = verdicts.get(lists_at)
             if agree is None:  # one verdict per pair of lists and label
                 held_a, held_b = src_lists.get(lists_at[0]), dst_lists.get(lists_at[1])
-                agree = verdicts[lists_at] = not (held_a and held_b) or _agree(
-                    held_a, held_b, int(x))
+                agree = verdicts[lists_at] = (not (held_a and held_b) or held_a == held_b
+                                              or _agree(held_a, held_b, int(x)))
             if not agree:
                 out.add(s)
                 by_modules[modules] = True
