@@ -2159,3 +2159,33 @@ def test_a_module_named_alike_in_another_network_of_a_thin_mapping_is_not_its_ow
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert not any(d.startswith('trunk.') for d in result.mapping.values())
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_one_network_does_not_go_to_two_networks_turn_about(mode):
+    # cross fuzz seed 3955: a torchvision mobilenet_v2 whose first block and
+    # last layer gained levels, into a model holding timm's
+    # mobilenetv2_100 without its classifier (net) beside a torchvision
+    # mnasnet0_5 (stem): structure and auto sent the stem and first blocks
+    # into net, blocks 4 and 14 into the mnasnet's blocks of the same
+    # design, block 17 and the last convolution back into net and the last
+    # BatchNorm and the classifier into the mnasnet (20 of 33 wrong)
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    levels = [('features.1.conv.', 'features.1.extractor.conv.body.'),
+              ('features.18.0.', 'features.18.features.0.extractor.'),
+              ('features.18.1.', 'features.18.features.1.')]
+    src = {}
+    for key, shape in keys(tvm.mobilenet_v2(weights=None)).items():
+        for old, new in levels:
+            key = new + key[len(old):] if key.startswith(old) else key
+        src[key] = shape
+    dst = {**keys(tvm.mnasnet0_5(weights=None), 'stem.'),
+           **{k: v for k, v in keys(timm.create_model('mobilenetv2_100'), 'net.').items()
+              if not k.startswith('net.classifier.')}}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(d.startswith('stem.') for d in result.mapping.values())

@@ -466,6 +466,53 @@ def _shoves_beside_exact_fits(problem, mapping):
     return out
 
 
+def _one_network_in_two(problem, mapping):
+    """
+    The pairs into two network-sized parts of the model (children of the
+    module around every place the mapping fills, each holding at least
+    half as many keys as the checkpoint) when, in the checkpoint's
+    registration order, the mapping leaves one part for the other and
+    comes back: one network of the checkpoint does not go to two copies
+    of itself turn about, and which share is right the order cannot say.
+    A torchvision mobilenet_v2 with levels inserted, into a model holding
+    timm's mobilenetv2_100 beside a torchvision mnasnet0_5: the structure
+    mode sent its stem and first blocks into the mobilenet, blocks 4 and
+    14 into the mnasnet's blocks of the same design, block 17 and the last
+    convolution back into the mobilenet and the last BatchNorm and the
+    classifier into the mnasnet's (cross fuzz seed 3955: 20 wrong of 33).
+    A checkpoint of both networks fills each part in one run, and so does
+    one network split between two parts (SSD's VGG).
+    """
+    if not mapping:
+        return set()
+    sep = problem.sep
+    paths = [d.split(sep)[:-1] for d in mapping.values()]
+    depth = 0
+    while all(len(p) > depth and p[depth] == paths[0][depth] for p in paths):
+        depth += 1
+    prefix = sep.join(paths[0][:depth])
+    under = prefix + sep if prefix else ''
+    sizes = {}
+    for key in problem.dst:
+        if key.startswith(under):
+            part = key[len(under):].split(sep, 1)[0]
+            sizes[part] = sizes.get(part, 0) + 1
+    parts = {part for part, n in sizes.items() if 2 * n >= len(problem.src)}
+    if len(parts) < 2 or not problem.sides().ordered:
+        return set()
+    part_of = {s: d[len(under):].split(sep, 1)[0] for s, d in mapping.items()}
+    left, last = set(), None
+    for s in problem.src:
+        part = part_of.get(s)
+        if part not in parts or part == last:
+            continue
+        if part in left:
+            return {k for k, p in part_of.items() if p in parts}
+        if last is not None:
+            left.add(last)
+        last = part
+    return set()
+
 #: check name -> ``finder(problem, mapping)``, the source keys it leaves out
 CHECKS: Dict[str, Callable] = {
     'without_rivals': _without_rivals,
@@ -482,4 +529,5 @@ CHECKS: Dict[str, Callable] = {
     'positions_checked': _positions_checked,
     'swaps_left_out': _swaps_left_out,
     'shoves_beside_exact_fits': _shoves_beside_exact_fits,
+    'one_network_in_two': _one_network_in_two,
 }
