@@ -2189,3 +2189,41 @@ def test_one_network_does_not_go_to_two_networks_turn_about(mode):
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert not any(d.startswith('stem.') for d in result.mapping.values())
+
+
+def test_a_model_module_is_not_filled_from_two_checkpoint_modules_by_child_names():
+    # the corpus's 'shufflenet_v2_x0_5 stage2 parts (base collides)' in
+    # structure (mutation fuzz seed 9627): stage2 cut in parts on both
+    # sides, the checkpoint's block 2 named base.0 (branch2 only), the
+    # model's block 0 named base.0 (branch1 and branch2); structure filled
+    # the model's base.0 with block 0's branch1 (extractor.0.branch1) and
+    # block 2's branch2 by its name: 18 wrong
+    tvm = requires('torchvision').models
+    state = {k: tuple(v.shape) for k, v in tvm.shufflenet_v2_x0_5(weights=None).state_dict().items()}
+
+    def view(key, parts):
+        m = re.match(r'stage2\.(\d+)\.(.*)', key)
+        return f'stage2.{parts[int(m.group(1))]}.{m.group(2)}' if m else key
+
+    src = {view(k, ('extractor.0', 'extractor.1', 'base.0', 'backbone.0')): s
+           for k, s in state.items()}
+    dst = {view(k, ('base.0', 'features.1', 'features.2', 'encoder.3')): s
+           for k, s in state.items()}
+    truth = dict(zip(src, dst))
+    result = associate(src, dst, association='structure')
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    assert result.mapping['stage2.extractor.0.branch1.0.weight'] == 'stage2.base.0.branch1.0.weight'
+
+
+@pytest.mark.parametrize('mode', ['structure', 'embedding', 'auto'])
+def test_modules_merged_into_one_keep_their_pairs(mode):
+    # the other side of the rule above: the model's root takes conv1 and
+    # bn1 from the checkpoint's stem and layer1 and fc from its root;
+    # neither checkpoint module holds all four, so both shares stay
+    src = {'stem.conv1.weight': (8, 3, 3, 3), 'stem.bn1.weight': (8,), 'stem.bn1.bias': (8,),
+           'layer1.conv.weight': (16, 8, 3, 3), 'layer1.bn.weight': (16,),
+           'layer1.bn.bias': (16,), 'fc.weight': (10, 16), 'fc.bias': (10,)}
+    dst = {k.replace('stem.', ''): v for k, v in src.items()}
+    result = associate(src, dst, association=mode)
+    assert result.mapping == {k: k.replace('stem.', '') for k in src}

@@ -513,6 +513,58 @@ def _one_network_in_two(problem, mapping):
         last = part
     return set()
 
+def _one_module_from_two(problem, mapping):
+    """
+    The pairs that fill a model module from a second checkpoint module
+    while another checkpoint module holds every child the mapping fills it
+    with: the pairs keep their child names (``branch1``, ``branch2``), so
+    each says which checkpoint module the model module is, and two
+    answers cannot both be right. The one whose module has all those
+    children is kept, the other's pairs are left out. A shufflenet's
+    stage cut in parts on both sides, the names colliding: the
+    checkpoint's block 2 is ``base.0`` (``branch2`` only), the model's
+    block 0 is ``base.0`` (``branch1`` and ``branch2``); the structure mode
+    filled it with block 0's ``branch1`` (``extractor.0``) and block 2's
+    ``branch2`` by its name (18 wrong). A pair speaks for the module just
+    above the first word its two paths end in (``branch1`` of
+    ``...extractor.0.branch1.0``), not higher: ``blocks.blocks.3.conv``
+    and ``blocks.3.conv`` say that ``blocks.blocks.3`` is ``blocks.3``,
+    not that the checkpoint's ``blocks`` is the model's root. Only word
+    children count: a list cut in parts keeping its numbers fills one list
+    from two parts.
+    """
+    sep = problem.sep
+    modules = {}  # (checkpoint module, model module) -> source keys
+    for s, d in mapping.items():
+        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    sources = {}  # model module -> {checkpoint module: source keys}
+    for (a, b), keys in modules.items():
+        while a and b:  # up the module components both paths end in, to the first word
+            a, _, x = a.rpartition(sep)
+            b, _, y = b.rpartition(sep)
+            if x != y:
+                break
+            if not x.isdigit():
+                sources.setdefault(b, {}).setdefault(a, set()).update(keys)
+                break
+    out = set()
+    children = None
+    for dst_mod, by_src in sources.items():
+        if len(by_src) < 2:
+            continue
+        if children is None:  # checkpoint module -> the names of its children
+            children = {}
+            for key in problem.src:
+                parts = key.split(sep)
+                for i in range(len(parts) - 1):
+                    children.setdefault(sep.join(parts[:i]), set()).add(parts[i])
+        skip = len(dst_mod.split(sep)) if dst_mod else 0
+        filled = {mapping[s].split(sep)[skip] for keys in by_src.values() for s in keys}
+        whole = [m for m in by_src if filled <= children.get(m, set())]
+        if len(whole) == 1:
+            out.update(s for m, keys in by_src.items() if m != whole[0] for s in keys)
+    return out
+
 #: check name -> ``finder(problem, mapping)``, the source keys it leaves out
 CHECKS: Dict[str, Callable] = {
     'without_rivals': _without_rivals,
@@ -530,4 +582,5 @@ CHECKS: Dict[str, Callable] = {
     'swaps_left_out': _swaps_left_out,
     'shoves_beside_exact_fits': _shoves_beside_exact_fits,
     'one_network_in_two': _one_network_in_two,
+    'one_module_from_two': _one_module_from_two,
 }
