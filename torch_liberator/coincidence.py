@@ -443,6 +443,8 @@ def split_items(mapping: Mapping[str, str], src_keys: Iterable[str], dst_shapes:
         >>> sorted(split_items(mapping, src, dst))
         ['blocks.1.mlp.w']
     """
+    if len(mapping) >= len(dst_shapes):
+        return set()  # (one-to-one and every place filled: no item has an empty place)
     src_item = _items_of(src_keys, sep)
     dst_item = _items_of(dst_shapes, sep)
     size = Counter(dst_item.values())

@@ -22,6 +22,7 @@ Example:
     >>> solve(Problem({'stem.w': (3,), 'layers.w': (3,)}, {'layers.w': (3,)}, '.'))
     ({}, {'stem.w': ('layers.w',)})
 """
+import os
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
@@ -486,12 +487,10 @@ def _one_network_in_two(problem, mapping):
     if not mapping:
         return set()
     sep = problem.sep
-    paths = [d.split(sep)[:-1] for d in mapping.values()]
-    depth = 0
-    while all(len(p) > depth and p[depth] == paths[0][depth] for p in paths):
-        depth += 1
-    prefix = sep.join(paths[0][:depth])
-    under = prefix + sep if prefix else ''
+    # the module around every place filled, as a prefix ending in sep ('' for the root)
+    under = os.path.commonprefix([d.rpartition(sep)[0] + sep if sep in d else ''
+                                  for d in mapping.values()])
+    under = under[:under.rfind(sep) + 1]
     sizes = {}
     for key in problem.dst:
         if key.startswith(under):

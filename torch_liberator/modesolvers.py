@@ -272,7 +272,7 @@ def _leave_out_contested(problem, mapping, ambiguous):
     :func:`~torch_liberator.subtree_embedding.whole_rivals`): a closer place
     does not outweigh the same network."""
     contested = whole_rivals(*problem.trees(), mapping,
-                             anchors=[a for _, a in problem.anchors()])
+                             anchors=lambda: [a for _, a in problem.anchors()])
     for key, places in contested.items():
         mapping.pop(key, None)
         ambiguous[key] = places

@@ -406,8 +406,10 @@ def whole_rivals(tree1, tree2, mapping, anchors=()):
         tree1 (KeyTree): source tree (with shapes, when known).
         tree2 (KeyTree): destination tree (with shapes, when known).
         mapping (Dict[str, str]): source key -> destination key.
-        anchors (Iterable[Tuple[int, int]]): extra starts, as for
-            :func:`embedding_mapping`.
+        anchors (Iterable[Tuple[int, int]] | Callable): extra starts, as for
+            :func:`embedding_mapping`, or a function returning them, called
+            only when ``mapping`` leaves a place to contest (finding
+            anchors costs more than the cheap test on big state dicts).
 
     Returns:
         Dict[str, Tuple[str, ...]]: the contested source keys and their
@@ -430,6 +432,8 @@ def whole_rivals(tree1, tree2, mapping, anchors=()):
     sides = _contested_sides(tree1, tree2, chosen)
     if sides is None:
         return {}  # (the cheap test first: most mappings fill what they touch)
+    if callable(anchors):
+        anchors = anchors()
     _, tied = _contest_sides(Embedder(tree1, tree2), anchors, chosen, *sides)
     keys1, keys2 = tree1.key, tree2.key
     return {keys1[a]: tuple(keys2[b] for b in sorted(bs)) for a, bs in sorted(tied.items())}
