@@ -226,6 +226,10 @@ def main(argv=None):
     sides = {title: _read_side(job[3]) for title, job in jobs.items()}
     sides.update(reused)
     note = f'Whole run {time.time() - start:.0f} s.'
+    commit = subprocess.run(['git', '-C', args.ours_path, 'rev-parse', '--short', 'HEAD'],
+                            capture_output=True, text=True).stdout.strip()
+    if commit:
+        note += f' This checkout: commit {commit}.'
     if reused:
         note += (f' The 0.2.1 side is reused from {os.path.basename(args.baseline_json)}'
                  ' (an earlier run; 0.2.1 does not change).')
