@@ -31,7 +31,7 @@ from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modulefit import head_fit, module_spans, nested_run_fit, run_fit, whole_fit
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
-                                         rival_places, stray_parts)
+                                          rival_places, stray_parts)
 from torch_liberator.shapes import shape_relation
 
 __all__ = ['CHECKS', 'checked', 'in_source_order']
@@ -374,7 +374,10 @@ def _thin_and_unnamed(problem, mapping):
     taken = {d: s for s, d in witness.items()}
     sep = problem.sep
     unnamed = {s for s, d in mapping.items() if not names_agree(s, d, sep)}
-    owner = lambda key: key.rsplit(sep, 2)[0] if key.count(sep) >= 2 else ''  # NOQA: E731
+
+    def owner(key):  # the module holding the key's module
+        return key.rsplit(sep, 2)[0] if key.count(sep) >= 2 else ''
+
     owners = {}  # source module holding a module -> where the witness puts their keys
     for s, d in witness.items():
         owners.setdefault(owner(s), set()).add(owner(d))
@@ -512,6 +515,7 @@ def _one_network_in_two(problem, mapping):
         last = part
     return set()
 
+
 def _one_module_from_two(problem, mapping):
     """
     The pairs that fill a model module from a second checkpoint module
@@ -563,6 +567,7 @@ def _one_module_from_two(problem, mapping):
         if len(whole) == 1:
             out.update(s for m, keys in by_src.items() if m != whole[0] for s in keys)
     return out
+
 
 #: check name -> ``finder(problem, mapping)``, the source keys it leaves out
 CHECKS: Dict[str, Callable] = {
