@@ -140,9 +140,12 @@ def main(argv=None):
         print(f'{len(build_cache(args.cache, args.pairs))} pairs cached in {args.cache}')
     elif args.command == 'run' and not args.child:
         # a child with only that checkout first on sys.path (no editable install in the way)
-        cmd = [sys.executable, os.path.abspath(__file__), *(argv or sys.argv[1:]), '--child']
-        return subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=os.path.abspath(args.repo)),
-                              cwd=HERE).returncode
+        repo = os.path.abspath(args.repo)
+        cmd = [sys.executable, os.path.abspath(__file__), 'run', args.cache, args.out,
+               '--repo', repo, '--modes', *args.modes, '--child']
+        if args.pairs:
+            cmd += ['--pairs', *args.pairs]
+        return subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=repo)).returncode
     elif args.command == 'run':
         import torch_liberator
         where = os.path.abspath(torch_liberator.__file__)
