@@ -326,3 +326,27 @@ def test_a_whole_list_cut_short_is_not_a_later_part_of_the_model(mode):
     assert {s: d for s, d in mapping.items() if moved(s) != d} == {}
     if mode in ('embedding', 'isomorphism', 'structure', 'auto'):
         assert mapping['stage4.0.branch1.0.weight'] == 'stage4.layers.0.branch1.0.weight'
+
+
+def _cut_in_the_model_under_a_level(parts):
+    """The mirror of :func:`_cut` with one more level: the model's
+    ``blocks`` holds ``main``, which holds the parts (renumbered)."""
+    src, dst, truth = _cut(parts)
+    model = {('blocks.main.' + k[len('blocks.'):] if k.startswith('blocks.') else k): v
+             for k, v in src.items()}
+    inverse = {d: ('blocks.main.' + s[len('blocks.'):] if s.startswith('blocks.') else s)
+               for s, d in truth.items()}
+    return dst, model, inverse
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'known wrong, measured on 879a9fc: 9 of 12 mapped wrong in each mode (mutation fuzz seed '
+    '27733, a mixer: 36 wrong in prefix-hack, embedding, isomorphism, structure and auto); the '
+    'later part named like the list is not seen as a later part under the inserted level'))
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+def test_a_later_part_named_like_the_list_under_an_inserted_level_is_not_its_start(mode):
+    # the model's blocks.main.{model.0-2, blocks.0-2, trunk.0-1}: the
+    # checkpoint's blocks.{0,1,2} went to blocks.main.blocks.{0,1,2}, blocks 3-5
+    src, dst, truth = _cut_in_the_model_under_a_level([('model', 3), ('blocks', 3), ('trunk', 2)])
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
