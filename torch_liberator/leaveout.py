@@ -551,22 +551,27 @@ def _one_module_from_two(problem, mapping):
                 sources.setdefault(b, {}).setdefault(a, set()).update(keys)
                 break
     out = set()
-    children = None
     for dst_mod, by_src in sources.items():
         if len(by_src) < 2:
             continue
-        if children is None:  # checkpoint module -> the names of its children
-            children = {}
-            for key in problem.src:
-                parts = key.split(sep)
-                for i in range(len(parts) - 1):
-                    children.setdefault(sep.join(parts[:i]), set()).add(parts[i])
+        tree = problem.trees()[0]
         skip = len(dst_mod.split(sep)) if dst_mod else 0
         filled = {mapping[s].split(sep)[skip] for keys in by_src.values() for s in keys}
-        whole = [m for m in by_src if filled <= children.get(m, set())]
+        whole = [m for m in by_src if _holds_children(tree, m, filled)]
         if len(whole) == 1:
             out.update(s for m, keys in by_src.items() if m != whole[0] for s in keys)
     return out
+
+
+def _holds_children(tree, path, labels):
+    """Whether the module at ``path`` of ``tree`` (a KeyTree) has a child
+    of every label."""
+    node = tree.root
+    for comp in path.split(tree.sep) if path else ():
+        node = tree.child(node, comp)
+        if node is None:
+            return False
+    return all(tree.child(node, label) is not None for label in labels)
 
 
 #: check name -> ``finder(problem, mapping)``, the source keys it leaves out
