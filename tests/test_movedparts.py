@@ -339,14 +339,15 @@ def _cut_in_the_model_under_a_level(parts):
     return dst, model, inverse
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'known wrong, measured on 879a9fc: 9 of 12 mapped wrong in each mode (mutation fuzz seed '
-    '27733, a mixer: 36 wrong in prefix-hack, embedding, isomorphism, structure and auto); the '
-    'later part named like the list is not seen as a later part under the inserted level'))
-@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+@pytest.mark.parametrize('mode', MODES)
 def test_a_later_part_named_like_the_list_under_an_inserted_level_is_not_its_start(mode):
-    # the model's blocks.main.{model.0-2, blocks.0-2, trunk.0-1}: the
-    # checkpoint's blocks.{0,1,2} went to blocks.main.blocks.{0,1,2}, blocks 3-5
+    # mutation fuzz seed 27733 (a mixer), the mirror of seeds 12097/12523
+    # under an inserted level: the model's blocks.main.{model.0-2, blocks.0-2,
+    # trunk.0-1}; the checkpoint's blocks.{0,1,2} went by name to
+    # blocks.main.blocks.{0,1,2} (blocks 3-5): 9 of 12 mapped wrong in
+    # embedding, structure and auto, 36 tensors in five modes on the real pair
     src, dst, truth = _cut_in_the_model_under_a_level([('model', 3), ('blocks', 3), ('trunk', 2)])
     mapping = associate(src, dst, association=mode).mapping
     assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
+    if mode in ('structure', 'auto'):
+        assert mapping == truth  # registration order places the parts

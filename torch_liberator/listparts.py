@@ -264,9 +264,10 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
     fuzz seed 18033). Parts of disjoint numbers kept the list's own (a list
     split keeping its numbers); a part that keeps the other list's name is
     its first part (``blocks`` beside ``blocks_tail``, registered in either
-    order), unless it hangs below the list's namesake (``blocks.blocks``
-    beside ``blocks.layers``: the parts of ``blocks`` are named anew, and
-    one happens to repeat the list's name).
+    order), unless it hangs below the list's namesake, however deep
+    (``blocks.blocks`` beside ``blocks.layers``, or ``blocks.main.blocks``
+    beside ``blocks.main.model``, mutation fuzz seed 27733: the parts of
+    ``blocks`` are named anew, and one happens to repeat the list's name).
     """
     if _unequal_lists(tree1, u, tree2, v) is not None:
         return (_follows_a_part(tree1, u, tree2, v, True)
@@ -318,10 +319,10 @@ def _follows_a_part(tree, node, other, whole, node_is_src):
     says which tree is the source.
     """
     parent = tree.parent[node]
-    if parent is None:
-        return False
+    if parent < 0:
+        return False  # (the root is no part)
     name = other.label[whole]
-    if tree.label[node] == name and tree.label[parent] != name:
+    if tree.label[node] == name and name not in _labels_above(tree, node):
         return False  # the first part keeps the list's name (layer3, layer3_tail)
     beside = other.parent[whole]
 
@@ -345,6 +346,15 @@ def _follows_a_part(tree, node, other, whole, node_is_src):
         if own and fit(tree.child(sibling, min(items, key=int))) >= own:
             return True
     return False
+
+
+def _labels_above(tree, node):
+    """The labels of the modules above ``node`` (the root's excluded)."""
+    out, node = set(), tree.parent[node]
+    while node > tree.root:
+        out.add(tree.label[node])
+        node = tree.parent[node]
+    return out
 
 
 def later_part_modules(tree1, tree2, start, pairs):

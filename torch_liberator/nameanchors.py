@@ -184,7 +184,8 @@ class LaterParts:
     a module at the groups' path below the position that pairs with the
     other list's first item's. Parts of disjoint numbers kept the list's
     own; a part that keeps the other list's name is its first part, unless
-    it hangs below the list's namesake. Such a position is no evidence:
+    it hangs below the list's namesake, however deep (``blocks.main.blocks``
+    after ``blocks.main.model``, seed 27733). Such a position is no evidence:
     not for a name anchor, nor for the name bonus of an alignment.
 
     Args:
@@ -235,7 +236,7 @@ class LaterParts:
         """Whether side ``s``'s list of ``lists`` is the later part."""
         children = self.children
         part_path, name = lists[s], lists[1 - s][-1:]
-        if part_path[-1:] == name and part_path[-2:-1] != name:
+        if part_path[-1:] == name and name[0] not in part_path[:-1]:
             return False  # the first part keeps the list's name (layer3, layer3_tail)
         if self._lists is None:
             self._lists = (_Lists(self.src, children[0]), _Lists(self.dst, children[1]))
