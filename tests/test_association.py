@@ -739,6 +739,44 @@ def test_embedding_renames_a_stage_that_agrees_whole():
     assert body.items() <= result.mapping.items()
 
 
+def _conv_bn(prefix, out, inp, k, names=('0', '1')):
+    conv, bn = names
+    return {f'{prefix}.{conv}.weight': (out, inp, k, k), f'{prefix}.{bn}.weight': (out,),
+            f'{prefix}.{bn}.bias': (out,), f'{prefix}.{bn}.running_mean': (out,),
+            f'{prefix}.{bn}.running_var': (out,)}
+
+
+@pytest.mark.parametrize('wrapped', [False, True])
+@pytest.mark.parametrize('mode', ['embedding', 'auto'])
+def test_a_shortcut_and_a_first_conv_of_one_shape_are_a_tie_in_a_renamed_block(mode, wrapped):
+    # cross-library fuzz seed 5131: torchvision's regnet block registers its
+    # shortcut first (proj, then f.a, f.b, f.c), timm's last (conv1, conv2,
+    # conv3, downsample); proj and f.a have one shape. With the model's
+    # downsample wrapped (downsample.features), embedding took the closer
+    # conv1 for proj and gave f.a the shortcut: 12 tensors wrong
+    shortcut = 'stage.b1.downsample' + ('.features' if wrapped else '')
+    src = {'stem.0.weight': (4, 3, 3, 3),
+           **_conv_bn('stage.blk.proj', 8, 4, 1), **_conv_bn('stage.blk.f.a', 8, 4, 1),
+           **_conv_bn('stage.blk.f.b', 8, 8, 3), **_conv_bn('stage.blk.f.c', 8, 8, 1)}
+    dst = {'stem.0.weight': (4, 3, 3, 3),
+           **_conv_bn('stage.b1.conv1', 8, 4, 1, ('conv', 'bn')),
+           **_conv_bn('stage.b1.conv2', 8, 8, 3, ('conv', 'bn')),
+           **_conv_bn('stage.b1.conv3', 8, 8, 1, ('conv', 'bn')),
+           **_conv_bn(shortcut, 8, 4, 1, ('conv', 'bn'))}
+    truth = {'stem.0.weight': 'stem.0.weight'}
+    for a, b in [('proj', shortcut[len('stage.b1.'):]), ('f.a', 'conv1'), ('f.b', 'conv2'),
+                 ('f.c', 'conv3')]:
+        truth.update(zip(_conv_bn(f'stage.blk.{a}', 8, 8, 1),
+                         _conv_bn(f'stage.b1.{b}', 8, 8, 1, ('conv', 'bn'))))
+    result = associate(src, dst, association=mode)
+    assert {s: d for s, d in result.mapping.items() if truth[s] != d} == {}
+    if mode == 'embedding':  # the rest of the block is still this block
+        assert result.mapping == {s: d for s, d in truth.items()
+                                  if '.proj.' not in s and '.f.a.' not in s}
+        assert result.ambiguous['stage.blk.proj.0.weight'] == (
+            'stage.b1.conv1.conv.weight', shortcut + '.conv.weight')
+
+
 def test_isomorphism_keeps_same_named_modules_beside_its_subtree():
     # every block gained a level (layer1.0.block.conv1): the isomorphism keeps
     # one block structure, and the stem and head by their identical names

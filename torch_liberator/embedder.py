@@ -16,7 +16,11 @@ Three rules keep the result trustworthy:
   (a 1000-class head into a 10-class head);
 * two equally good candidates are a tie, not a choice: the source subtree is
   left out and reported as ambiguous. Being closer (fewer levels skipped) is
-  not a tie.
+  not a tie, except between places that only shapes find (renamed ones): a
+  child of ``v`` and a grandchild below an inserted level tie (a regnet's
+  shortcut ``proj`` and first conv ``f.a``, of one shape, against timm's
+  ``conv1`` and a wrapped ``downsample.features``, cross-library fuzz seed
+  5131).
 
 Algorithm:
     Top-down matching from a start pair (which starts are tried and which
@@ -37,7 +41,10 @@ Algorithm:
        names below them agree). A named child renamed to one item of a
        list ties with the list's other free items of the same shapes
        (``part`` <-> ``stage.2`` beside equal ``stage.0``, ``stage.1``:
-       the number is chance). A lone
+       the number is chance). A subtree that agrees whole but for the ties
+       met inside it is renamed too, its ties reported (the block that
+       holds the shortcut and the conv of one shape is still that block).
+       A lone
        module (tensors, no submodules) is renamed only to a lone module,
        only to a child of ``v``, only when one of the two labels is a
        number (``conv1`` <-> ``0``), only beside a module of its parent
@@ -283,6 +290,19 @@ class Embedder:
         """Whether ``c`` scored against ``d`` placed nothing and met ties."""
         s = self.score(c, d)
         return not s[0] and not s[1] and any(kind == 'tie' for kind, _, _ in self.memo[c, d][2])
+
+    def _tied_keys(self, c, d):
+        """How many keys below ``c`` ties left out when ``c`` was scored
+        against ``d``."""
+        self.score(c, d)
+        count, stack = 0, [(c, d)]
+        while stack:
+            for kind, x, y in self.memo[stack.pop()][2]:
+                if kind == 'pair':
+                    stack.append((x, y))
+                else:
+                    count += self.tree1.num_keys_below(x)
+        return count
 
     def _same_list(self, c, d):
         """
@@ -574,12 +594,13 @@ class Embedder:
                         # unless both subtrees agree whole, an inserted
                         # level, not a renamed one
                         continue
-                whole = s[0] == need == have
+                # whole, or whole but for ties met inside (a shortcut and a
+                # first conv of one shape: which is which is left out, the
+                # rest of the block is still this block)
+                whole = need == have and s[0] in (need, need - self._tied_keys(c, d))
                 if not whole and not self._same_list(c, d):
                     continue
                 if s[0] and not s[1]:
-                    if t2.parent[d] != v:
-                        s = (s[0], s[1], s[2], s[3] - 1)
                     cands.append((s, d))
                     if not t1.label[c].isdigit():
                         # a named module renamed to one of equal items:
