@@ -192,7 +192,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import Case, judge_case  # noqa: E402
 
-__all__ = ['CROSS', 'MODELS', 'MODES', 'main', 'make_case', 'make_cross_case']
+__all__ = ['CROSS', 'MODELS', 'MODES', 'WIDE', 'ZOO', 'main', 'make_case', 'make_cross_case']
 
 #: the modes judged
 MODES = ['strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']
@@ -223,6 +223,49 @@ MODELS = {
     'vit_small': lambda: tvm.VisionTransformer(224, 16, 6, 6, 384, 1536),
     'resnet34': _tv('resnet34'), 'densenet121': _tv('densenet121'),
 }
+
+def _det(name, **kw):
+    def b():
+        import torchvision.models.detection as det
+        return getattr(det, name)(weights=None, weights_backbone=None, **kw)
+    return b
+
+def _seg(name, **kw):
+    def b():
+        import torchvision.models.segmentation as seg
+        return getattr(seg, name)(weights=None, weights_backbone=None, **kw)
+    return b
+
+#: more models for ``--wide`` (added to :data:`MODELS`; without the flag a
+#: seed builds what it always built): other families, other libraries'
+#: block designs, detection and segmentation models around a backbone
+WIDE = {
+    'alexnet': _tv('alexnet'), 'inception_v3': _tv('inception_v3', aux_logits=False,
+                                                    init_weights=False),
+    'mobilenet_v3_large': _tv('mobilenet_v3_large'), 'efficientnet_v2_s': _tv('efficientnet_v2_s'),
+    'regnet_x_400mf': _tv('regnet_x_400mf'), 'shufflenet_v2_x1_0': _tv('shufflenet_v2_x1_0'),
+    'mnasnet1_0': _tv('mnasnet1_0'), 'maxvit_t': _tv('maxvit_t'), 'swin_v2_t': _tv('swin_v2_t'),
+    'resnet101': _tv('resnet101'), 'densenet169': _tv('densenet169'),
+    'fasterrcnn_mbv3': _det('fasterrcnn_mobilenet_v3_large_fpn'),
+    'deeplabv3_mbv3': _seg('deeplabv3_mobilenet_v3_large'),
+    'lraspp_mbv3': _seg('lraspp_mobilenet_v3_large'), 'fcn_resnet50': _seg('fcn_resnet50'),
+    'timm_resnet50d': _tm('resnet50d'), 'timm_efficientnet_lite0': _tm('efficientnet_lite0'),
+    'timm_mobilenetv3_small': _tm('mobilenetv3_small_100'), 'timm_convnext_nano': _tm('convnext_nano'),
+    'timm_swin_tiny': _tm('swin_tiny_patch4_window7_224'), 'timm_cspresnet50': _tm('cspresnet50'),
+    'timm_dla34': _tm('dla34'), 'timm_hrnet_w18_small': _tm('hrnet_w18_small'),
+    'timm_res2net50': _tm('res2net50_26w_4s'), 'timm_rexnet_100': _tm('rexnet_100'),
+    'timm_ghostnet_100': _tm('ghostnet_100'), 'timm_dpn68': _tm('dpn68'),
+    'timm_regnetx_002': _tm('regnetx_002'), 'timm_levit_128s': _tm('levit_128s'),
+    'timm_poolformer_s12': _tm('poolformer_s12'), 'timm_resmlp_12': _tm('resmlp_12_224'),
+    'timm_effv2_b0': _tm('tf_efficientnetv2_b0'), 'timm_mobilevit_xs': _tm('mobilevit_xs'),
+    'timm_edgenext_xs': _tm('edgenext_x_small'), 'timm_repvgg_a0': _tm('repvgg_a0'),
+    'timm_inception_v3': _tm('inception_v3'), 'timm_xception41': _tm('xception41'),
+    'timm_densenet121': _tm('densenet121'), 'timm_caformer_s18': _tm('caformer_s18'),
+    'timm_tiny_vit_5m': _tm('tiny_vit_5m_224'), 'timm_eva02_tiny': _tm('eva02_tiny_patch14_224'),
+}
+
+#: every model a seed may draw with ``--wide``
+ZOO = {**MODELS, **WIDE}
 
 def _shadow(m, children):
     s = nn.Module()
@@ -302,10 +345,10 @@ def _signature(name):
     """The sequence of state-dict shapes of model ``name`` (its names left
     out), built under a forked torch RNG so no seed's values change."""
     with torch.random.fork_rng(devices=[]):
-        return tuple(tuple(v.shape) for v in MODELS[name]().state_dict().values())
+        return tuple(tuple(v.shape) for v in ZOO[name]().state_dict().values())
 
 
-def _twins(name):
+def _twins(name, zoo=MODELS):
     """
     The models of one architecture as ``name``: those whose sequence of
     key shapes is identical (timm's and torchvision's resnet18, say). A twin
@@ -317,48 +360,51 @@ def _twins(name):
         ['timm_deit_tiny', 'timm_vit_tiny']
     """
     sig = _signature(name)
-    return {n for n in MODELS if _signature(n) == sig}
+    return {n for n in zoo if _signature(n) == sig}
 
 
-def _beside(view, name, rng):
+def _beside(view, name, rng, zoo=MODELS):
     """``view`` and another model (never a twin of ``name``: that would be
     ambiguous) side by side under two random names, in random order. A twin
     drawn is drawn again, so a seed whose first draw is no twin builds the
     case it always built."""
-    twins, others = _twins(name), sorted(set(MODELS) - {name})
+    twins, others = _twins(name, zoo), sorted(set(zoo) - {name})
     other = rng.choice(others)
     while other in twins:
         other = rng.choice(others)
     a, b = rng.sample(VOCAB, 2)
-    pair = [(a, view), (b, MODELS[other]())]
+    pair = [(a, view), (b, zoo[other]())]
     rng.shuffle(pair)
     return _shadow(nn.Module(), pair), other
 
 
-def make_case(seed):
+def make_case(seed, zoo=MODELS):
     """
     One random pair: ``(model name, other model or None, source ops, model
-    ops, Case)``; the truth is by tensor identity.
+    ops, Case)``; the truth is by tensor identity. ``zoo``: the models to
+    draw from (:data:`ZOO` for ``--wide``).
 
     Example:
         >>> import fuzz_real
         >>> name, other, src_ops, dst_ops, case = fuzz_real.make_case(7)
         >>> name, len(case.truth)
         ('resnet50', 266)
+        >>> fuzz_real.make_case(7, zoo=fuzz_real.ZOO)[0]  # --wide
+        'timm_effv2_b0'
     """
     rng = random.Random(seed)
-    name = rng.choice(sorted(MODELS))
+    name = rng.choice(sorted(zoo))
     torch.manual_seed(seed)
-    m = MODELS[name]().eval()
+    m = zoo[name]().eval()
     log_s, log_d = [], []
     src = _view(m, rng, 0, log_s, top=True)
     dst = _view(m, rng, 0, log_d, top=True)
     other = None
     if rng.random() < 0.15:
-        src, other = _beside(src, name, rng)
+        src, other = _beside(src, name, rng, zoo)
         log_s.append('side-by-side ' + other)
     elif rng.random() < 0.25:
-        dst, other = _beside(dst, name, rng)
+        dst, other = _beside(dst, name, rng, zoo)
     state = src.state_dict(keep_vars=True)
     if rng.random() < 0.2:
         state = dict(sorted(state.items()))
@@ -473,10 +519,14 @@ def _beside_cross(view, a, b, rng):
 
 
 def main(argv=None):
-    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross]``
-    (``--cross``: :func:`make_cross_case` instead of :func:`make_case`)."""
+    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross | --wide]``
+    (``--cross``: :func:`make_cross_case` instead of :func:`make_case`;
+    ``--wide``: :func:`make_case` drawing from :data:`ZOO`)."""
     argv = sys.argv[1:] if argv is None else argv
     build = make_case
+    if '--wide' in argv:
+        argv = [arg for arg in argv if arg != '--wide']
+        build = functools.partial(make_case, zoo=ZOO)
     if '--cross' in argv:
         argv = [arg for arg in argv if arg != '--cross']
         build = make_cross_case
