@@ -192,7 +192,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import Case, judge_case  # noqa: E402
 
-__all__ = ['CROSS', 'MODELS', 'MODES', 'WIDE', 'ZOO', 'main', 'make_case', 'make_cross_case']
+__all__ = ['CROSS', 'CROSS_WIDE', 'MODELS', 'MODES', 'WIDE', 'ZOO', 'main', 'make_case', 'make_cross_case']
 
 #: the modes judged
 MODES = ['strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']
@@ -439,6 +439,20 @@ CROSS = {
 }
 
 
+#: more architectures for ``--cross --wide`` (added to :data:`CROSS`)
+CROSS_WIDE = {
+    'efficientnet_b1': (_tm('efficientnet_b1'), _tv('efficientnet_b1'), _zip_truth),
+    'efficientnet_v2_s': (_tm('tf_efficientnetv2_s'), _tv('efficientnet_v2_s'), _zip_truth),
+    'mnasnet0_5': (_tm('mnasnet_050'), _tv('mnasnet0_5'), _zip_truth),
+    'convnext_small': (_tm('convnext_small'), _tv('convnext_small'), _zip_truth),
+    'regnet_y_1_6gf': (_tm('regnety_016'), _tv('regnet_y_1_6gf'), _cross_truth('regnet_truth')),
+    'resnext50': (_tm('resnext50_32x4d'), _tv('resnext50_32x4d'), _zip_truth),
+    'densenet121': (_tm('densenet121'), _tv('densenet121'), _zip_truth),
+    'inception_v3': (_tm('inception_v3'), _tv('inception_v3', aux_logits=False,
+                                             init_weights=False), _zip_truth),
+}
+
+
 def _tie(a, b, truth):
     """
     Put ``a``'s tensor objects into ``b`` where ``truth`` pairs keys of
@@ -462,9 +476,9 @@ def _tie(a, b, truth):
     return untied
 
 
-def make_cross_case(seed):
+def make_cross_case(seed, cross=CROSS):
     """
-    One random pair across libraries: an architecture of :data:`CROSS` in
+    One random pair across libraries: an architecture of ``cross`` in
     timm and in torchvision, the model's tensors tied to the checkpoint's
     by the known name map, then both rearranged as :func:`make_case` does
     (the truth is by tensor identity again). Returns what :func:`make_case`
@@ -477,8 +491,8 @@ def make_cross_case(seed):
         (True, True)
     """
     rng = random.Random(seed)
-    arch = rng.choice(sorted(CROSS))
-    make_timm, make_tv, truth_of = CROSS[arch]
+    arch = rng.choice(sorted(cross))
+    make_timm, make_tv, truth_of = cross[arch]
     torch.manual_seed(seed)
     a, b = make_timm().eval(), make_tv().eval()
     direction = 'timm->tv'
@@ -519,17 +533,20 @@ def _beside_cross(view, a, b, rng):
 
 
 def main(argv=None):
-    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross | --wide]``
+    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross] [--wide]``
     (``--cross``: :func:`make_cross_case` instead of :func:`make_case`;
-    ``--wide``: :func:`make_case` drawing from :data:`ZOO`)."""
+    ``--wide``: :func:`make_case` drawing from :data:`ZOO`, or with
+    ``--cross`` from :data:`CROSS` and :data:`CROSS_WIDE`)."""
     argv = sys.argv[1:] if argv is None else argv
     build = make_case
-    if '--wide' in argv:
+    wide = '--wide' in argv
+    if wide:
         argv = [arg for arg in argv if arg != '--wide']
         build = functools.partial(make_case, zoo=ZOO)
     if '--cross' in argv:
         argv = [arg for arg in argv if arg != '--cross']
-        build = make_cross_case
+        build = (functools.partial(make_cross_case, cross={**CROSS, **CROSS_WIDE}) if wide
+                 else make_cross_case)
     lo, hi, out = int(argv[0]), int(argv[1]), argv[2]
     modes = argv[3].split(',') if len(argv) > 3 else MODES
     for seed in range(lo, hi):

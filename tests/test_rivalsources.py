@@ -248,6 +248,35 @@ def test_a_lone_shove_is_another_network_s_head():
     assert lone_shoves(mapping, src, dst) == {}
 
 
+@pytest.mark.parametrize('mode', ['strict', 'module-hack'])
+def test_shoves_into_a_namesake_network_whose_other_parts_pair_nothing_are_left_out(mode):
+    # mutation fuzz seed 157 of --wide (reduced): a VGG saved as `trunk`, into
+    # a model whose `trunk` is a mobilenet_v3 (the VGG beside it as `base`):
+    # both have classifier.0 and classifier.3, of other shapes, and the
+    # strict modes shoved the VGG's head into the mobilenet's (4 wrong);
+    # both `trunk.features` hold tensors and pair nothing
+    vgg = {'features.0.weight': (64, 3, 3, 3), 'features.0.bias': (64,),
+           'features.3.weight': (128, 64, 3, 3), 'features.3.bias': (128,),
+           'classifier.0.weight': (4096, 25088), 'classifier.0.bias': (4096,),
+           'classifier.3.weight': (4096, 4096), 'classifier.3.bias': (4096,)}
+    mobile = {'features.0.0.weight': (16, 3, 3, 3), 'features.0.1.weight': (16,),
+              'features.1.block.0.0.weight': (16, 1, 3, 3),
+              'classifier.0.weight': (1024, 576), 'classifier.0.bias': (1024,),
+              'classifier.3.weight': (1000, 1024), 'classifier.3.bias': (1000,)}
+    src = {'trunk.' + k: v for k, v in vgg.items()}
+    dst = {**{'trunk.' + k: v for k, v in mobile.items()},
+           **{'base.' + k: v for k, v in vgg.items()}}
+    assert associate(src, dst, association=mode).mapping == {}
+    head = {k: k for k in src if '.classifier.' in k}
+    assert lone_shoves(head, src, dst) == head
+    # a VGG of other widths in `trunk`: its features pair by name, so the
+    # shoves are one network's layers of other widths
+    wide = {'trunk.' + k: tuple(2 * n for n in v) for k, v in vgg.items()}
+    assert lone_shoves({k: k for k in src}, src, wide) == {}
+    # ... and so is a head whose model namesake keeps nothing else apart
+    assert lone_shoves(head, src, {k: wide[k] for k in head}) == {}
+
+
 def test_shoves_with_company_or_alone_stay():
     # a wider network of the same names: every layer pairs by name
     src, wide = _net(8), _net(16)

@@ -474,7 +474,10 @@ def lone_shoves(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
     (mutation fuzz seed 20518: a wide_resnet50 saved as ``main`` beside a
     flattened regnet, into a model whose ``main`` is that regnet; strict
     shoved the resnet's ``fc`` into the regnet's, its bias of equal shape
-    along). A module of its own (a 1000-class ``fc`` into a 10-class one,
+    along); likewise the modules below the first common module that holds
+    tensors paired nowhere, when every pair below it shoves and a child of
+    one name holds tensors on both sides and pairs nothing (the two
+    ``trunk``s are other networks: :func:`_in_namesakes_apart`). A module of its own (a 1000-class ``fc`` into a 10-class one,
     nothing beside it) and a network of other widths, whose other layers
     pair by the same names, keep their pairs.
 
@@ -500,19 +503,70 @@ def lone_shoves(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
     if not shoved:
         return {}
     below = Counter()  # (source node, destination node) -> module pairs at or below both
+    shoved_below = Counter()  # ... of which shove
+    shoving = set(shoved)
     for x, y in modules:
+        shoves_here = (x, y) in shoving
         below[x, y] += 1  # (a module's own tensors beside its child: an attention's in_proj)
+        shoved_below[x, y] += shoves_here
         while x and y:
             x, y = x.rpartition(sep)[0], y.rpartition(sep)[0]
             below[x, y] += 1
+            shoved_below[x, y] += shoves_here
     src_keys, dst_keys = sorted(src_shapes), sorted(dst_shapes)
+    paired = (set(mapping), set(mapping.values()))
+    contents = {}
     lone = {}
     for x, y in shoved:
         parents = (x.rpartition(sep)[0], y.rpartition(sep)[0])
-        if (below[parents] == 1 and _holds_more(src_keys, parents[0], x, sep)
-                and _holds_more(dst_keys, parents[1], y, sep)):
+        if ((below[parents] == 1 and _holds_more(src_keys, parents[0], x, sep)
+                and _holds_more(dst_keys, parents[1], y, sep))
+                or _in_namesakes_apart((x, y), below, shoved_below, (src_keys, dst_keys),
+                                       paired, contents, sep)):
             lone.update((s, mapping[s]) for s in modules[x, y])
     return lone
+
+
+def _in_namesakes_apart(node, below, shoved_below, keys, paired, contents, sep):
+    """
+    Whether, up from the module pair ``node`` while every pair below
+    shoves, the first ancestor pair that holds keys paired nowhere on both
+    sides also holds a child of one name on both sides below which nothing
+    pairs: the two are different networks that share some names (the
+    checkpoint's ``trunk`` a VGG, the model's a mobilenet_v3: both
+    ``classifier.{0,3}`` shove, both ``features`` pair nothing; mutation
+    fuzz seed 157 of ``--wide``). ``contents`` caches
+    :func:`_children_apart` per node.
+    """
+    while node[0] and node[1] and shoved_below[node] == below[node]:
+        node = (node[0].rpartition(sep)[0], node[1].rpartition(sep)[0])
+        found = []
+        for side in (0, 1):
+            if (side, node[side]) not in contents:
+                contents[side, node[side]] = _children_apart(
+                    keys[side], node[side], paired[side], sep)
+            found.append(contents[side, node[side]])
+        (src_unpaired, src_apart), (dst_unpaired, dst_apart) = found
+        if src_unpaired and dst_unpaired:
+            return shoved_below[node] == below[node] and not src_apart.isdisjoint(dst_apart)
+    return False
+
+
+def _children_apart(keys, node, paired, sep):
+    """``(whether node holds a key not in paired, the labels of its
+    children that hold keys, none of them paired)``."""
+    start = node + sep if node else ''
+    holding, pairing, unpaired = set(), set(), False
+    for key in keys[bisect_left(keys, start):]:
+        if not key.startswith(start):
+            break
+        label = key[len(start):].partition(sep)[0]
+        holding.add(label)
+        if key in paired:
+            pairing.add(label)
+        else:
+            unpaired = True
+    return unpaired, holding - pairing
 
 
 def _holds_more(keys, node, module, sep):
