@@ -197,3 +197,29 @@ def test_a_shortcut_in_a_block_of_another_kind_is_no_anchor():
     partners = {(sides.src.path[i], sides.dst.path[j])
                 for i, j in name_partners(sides.src, sides.dst, sides.inner)}
     assert ('layer3.0.downsample.0', 'backbone.layer3.0.downsample.0') in partners
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_unique_suffix_that_crosses_two_namesakes_is_no_anchor(mode):
+    # cross-library mutation fuzz seed 179 of --wide (reduced): an
+    # inception_v3 whose Mixed_7c.branch3x3dbl_3b gained a level in the
+    # checkpoint (.body) and whose Mixed_7b.branch3x3dbl_3b.conv gained one
+    # in the model (conv.head): `b3b.conv.weight` was then a unique suffix on
+    # both sides, the checkpoint's Mixed_7b against the model's Mixed_7c, and
+    # structure swapped the two convolutions
+    def block(prefix, conv='conv'):
+        return {f'{prefix}.{conv}.weight': (8, 8, 3, 1), f'{prefix}.bn.weight': (8,),
+                f'{prefix}.bn.bias': (8,)}
+    src, dst = {'stem.weight': (8, 3, 3, 3)}, {'stem.weight': (8, 3, 3, 3)}
+    truth = {'stem.weight': 'stem.weight'}
+    for m in ('Mixed_7b', 'Mixed_7c'):
+        for b in ('b1', 'b3a', 'b3b'):
+            s = block(f'{m}.{b}' + ('.body' if (m, b) == ('Mixed_7c', 'b3b') else ''))
+            d = block(f'{m}.{b}', 'conv.head' if (m, b) == ('Mixed_7b', 'b3b') else 'conv')
+            src.update(s)
+            dst.update(d)
+            truth.update(zip(s, d))
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
+    if mode in ('structure', 'auto'):
+        assert mapping == truth

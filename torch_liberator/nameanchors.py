@@ -166,8 +166,31 @@ def name_partners(src: KeyGroups, dst: KeyGroups,
             continue
         if later.position(i, j):
             continue
+        if _names_crossed(src.comps[i], dst.comps[j], items):
+            continue
         out.append((i, j))
     return out
+
+
+def _names_crossed(comps1, comps2, children):
+    """
+    Whether the two paths differ just above their shared suffix by names
+    that both sides hold there (``Mixed_7b`` and ``Mixed_7c`` above
+    ``branch3x3dbl_3b.conv``, the checkpoint's own ``Mixed_7c`` one a level
+    deeper and the model's ``Mixed_7b`` one too: each is unique as a
+    suffix, and the names above say each is the other's): the suffix
+    crosses two namesakes (cross-library mutation fuzz seed 179 of
+    ``--wide``, an inception_v3, a swap in structure). ``children``: each
+    side's module path -> its child labels (:func:`module_children`).
+    """
+    shared = shared_length(comps1, comps2)
+    if shared >= min(len(comps1), len(comps2)):
+        return False
+    a, b = comps1[-1 - shared], comps2[-1 - shared]
+    if a.isdigit() or b.isdigit():
+        return False  # (positions: the lists' checks)
+    return (a in children[1].get(comps2[:-1 - shared], ())
+            and b in children[0].get(comps1[:-1 - shared], ()))
 
 
 class LaterParts:
