@@ -351,3 +351,41 @@ def test_a_later_part_named_like_the_list_under_an_inserted_level_is_not_its_sta
     assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
     if mode in ('structure', 'auto'):
         assert mapping == truth  # registration order places the parts
+
+
+def _shuffle_block(prefix, width, down=False):
+    """A shufflenet block: ``branch1`` (when it downsamples) and ``branch2``."""
+    def norm(path):
+        return {f'{path}.{leaf}': (width,) for leaf in ('weight', 'bias', 'running_mean',
+                                                         'running_var')}
+    out = {}
+    if down:
+        out.update({f'{prefix}.branch1.0.weight': (width, 1, 3, 3), **norm(f'{prefix}.branch1.1'),
+                    f'{prefix}.branch1.2.weight': (width, width, 1, 1),
+                    **norm(f'{prefix}.branch1.3')})
+    out.update({f'{prefix}.branch2.0.weight': (width, width, 1, 1), **norm(f'{prefix}.branch2.1'),
+                f'{prefix}.branch2.3.weight': (width, 1, 3, 3), **norm(f'{prefix}.branch2.4'),
+                f'{prefix}.branch2.5.weight': (width, width, 1, 1), **norm(f'{prefix}.branch2.6')})
+    return out
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'auto'])
+def test_the_parts_left_of_a_list_cut_in_parts_are_not_placed_by_their_numbers(mode):
+    # mutation fuzz seed 561 of --wide (reduced): a shufflenet's stage3 cut
+    # into main.0 (the downsampling block) and encoder.0-6, into a model
+    # whose block 7 is a level deeper (stage3.7.extractor). The moved parts
+    # placed main.0; without block 0, encoder.1-5 met the model's blocks 1-5
+    # by number and encoder.0 took block 7 by its shapes (18 wrong in
+    # embedding; 15 here)
+    src = {'conv1.weight': (8, 3, 3, 3), **_shuffle_block('stage3.main.0', 16, down=True)}
+    dst = {'model.conv1.weight': (8, 3, 3, 3), **_shuffle_block('model.stage3.0', 16, down=True)}
+    for i in range(7):
+        src.update(_shuffle_block(f'stage3.encoder.{i}', 16))
+        dst.update(_shuffle_block(f'model.stage3.{i + 1}' + ('.extractor' if i == 6 else ''), 16))
+    src.update(_shuffle_block('stage4.0', 32, down=True))
+    dst.update(_shuffle_block('model.stage4.0', 32, down=True))
+    truth = dict(zip(src, dst))
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
+    if mode == 'auto':
+        assert mapping == truth
