@@ -1378,6 +1378,34 @@ def test_cross_library_pairs_under_mutations_put_nothing_in_a_wrong_place(mode):
         assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
 
 
+@pytest.mark.parametrize('keys_sorted', [False, True])
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_a_network_of_the_checkpoint_names_and_other_widths_is_not_its_place(mode, keys_sorted):
+    # cross fuzz seeds 393 (keys sorted) and 635 (headless) of --wide: a
+    # torchvision regnet_y_1_6gf into a model holding timm's regnety_016
+    # (every shape the checkpoint's, other names, the shortcut last) beside
+    # torchvision's regnet_y_400mf (its names, other widths): the name modes
+    # shoved every tensor into the latter (294 to 296 wrong, auto 268); no
+    # order finds the fit, the shapes do
+    tvm, timm = requires('torchvision').models, requires('timm')
+    from corpus_pairs.cross import regnet_truth
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    src = keys(tvm.regnet_y_1_6gf(weights=None))
+    timm_keys = keys(timm.create_model('regnety_016', pretrained=False))
+    dst = {**{'net.' + k: v for k, v in timm_keys.items()},
+           **keys(tvm.regnet_y_400mf(weights=None), 'encoder.')}
+    truth = {tv: 'net.' + tm for tm, tv in regnet_truth(list(timm_keys)).items()}
+    assert all(src[k] == dst[v] for k, v in truth.items())
+    if keys_sorted:
+        src = dict(sorted(src.items()))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+
+
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
 def test_a_sibling_of_the_checkpoint_names_is_not_its_place_when_another_holds_it_whole(mode):
     # cross fuzz seed 1237: timm's mnasnet_100 into a model holding

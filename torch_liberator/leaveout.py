@@ -29,7 +29,8 @@ from torch_liberator import swappednames
 from torch_liberator.coincidence import names_agree, split_items, too_thin
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
-from torch_liberator.modulefit import head_fit, module_spans, nested_run_fit, run_fit, whole_fit
+from torch_liberator.modulefit import (head_fit, module_spans, nested_run_fit, run_fit, shapes_fit,
+                                       whole_fit)
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
                                           rival_places, stray_parts)
 from torch_liberator.shapes import shape_relation
@@ -248,7 +249,7 @@ def _beside_an_exact_run(problem, mapping):
         return set()  # no room beside the mapping for a run holding more
     sides = problem.sides()
     if not sides.ordered:
-        return set()
+        return _outside_shapes_fit(problem, mapping, exact)
     keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
     spans = {span for chain in module_spans(sides.dst) for span in chain}
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
@@ -294,7 +295,7 @@ def _beside_a_whole_fit(problem, mapping):
         return set()  # no room beside the mapping for a fit holding as much
     sides = problem.sides()
     if not sides.ordered:
-        return set()
+        return _outside_shapes_fit(problem, mapping, exact)
     keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
     held = [g for g in range(len(sides.dst)) if held_before[g + 1] > held_before[g]]
     gapped = bool(held) and held[-1] - held[0] + 1 > len(held)
@@ -305,13 +306,36 @@ def _beside_a_whole_fit(problem, mapping):
     if at is None:
         at = head_fit(sides.src, sides.dst)
     if at is None:
-        return set()
+        return _outside_shapes_fit(problem, mapping, exact)
     room = keys_before[at + n] - keys_before[at]
     if room < exact or (room == exact and not gapped):
         return set()
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
     place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
     return {s for s, d in mapping.items() if place.get(d) != src_group[s]}
+
+
+def _outside_shapes_fit(problem, mapping, exact):
+    """
+    The pairs of ``mapping`` outside the one module of the model that holds
+    the checkpoint's shapes, as many of each (:func:`~torch_liberator.
+    modulefit.shapes_fit`), when the mapping places fewer than all of them
+    without a shove: the fit that the order cannot find (keys sorted, or
+    another library's order: a torchvision regnet's shortcut first, timm's
+    last), whose pairs cannot be checked one by one; what the mapping puts
+    elsewhere goes. A torchvision regnet_y_1_6gf into a model holding
+    timm's beside torchvision's regnet_y_400mf, whose names are the
+    checkpoint's and whose widths are not: the name modes shoved every
+    tensor into the latter (cross fuzz seeds 393, keys sorted, and 635, both
+    headless, of ``--wide``).
+    """
+    if len(problem.src) <= exact:
+        return set()
+    module = shapes_fit(problem.src, problem.dst, problem.sep)
+    if module is None:
+        return set()
+    inside = module + problem.sep
+    return {s for s, d in mapping.items() if not d.startswith(inside)}
 
 
 def _unshoved(problem, mapping):

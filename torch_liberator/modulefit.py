@@ -44,7 +44,7 @@ from torch_liberator.movedparts import labels_in_order
 
 __all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'head_fit', 'module_closure',
            'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'run_fit',
-           'same_groups_fit', 'unpaired_module_size', 'whole_fit']
+           'same_groups_fit', 'shapes_fit', 'unpaired_module_size', 'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
 Span = Tuple[int, int]
@@ -149,6 +149,57 @@ def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int) -> 
             break
         size = stop - start
     return size
+
+
+def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
+               sep: str = '.') -> Optional[str]:
+    """
+    The one module of ``large`` (its path) whose keys have the shapes of
+    all of ``small``'s keys, as many of each, when the order says nothing
+    (keys sorted by name): the place :func:`whole_fit` finds by order,
+    found by the shapes alone. None when no module has them, or several
+    (a wrapper and the module it holds are one), or when ``large`` has
+    nothing beside it, or ``small`` has fewer than :data:`NESTING_FIT_MIN`
+    keys (a few shapes say little).
+
+    Example:
+        >>> from torch_liberator.modulefit import shapes_fit
+        >>> small = {f'layer{i}.weight': (4, 4) for i in range(40)}
+        >>> small['fc.weight'] = (3, 4)
+        >>> large = {'wide.fc.weight': (3, 8), 'wide.body.weight': (8, 8)}
+        >>> large.update({f'net.x{i}.weight': (4, 4) for i in range(40)})
+        >>> large['net.head.weight'] = (3, 4)
+        >>> shapes_fit(small, large)
+        'net'
+        >>> copy = {f'copy.x{i}.weight': (4, 4) for i in range(40)}
+        >>> shapes_fit(small, {**large, **copy, 'copy.head.weight': (3, 4)}) is None  # two places
+        True
+    """
+    want = len(small)
+    if want < NESTING_FIT_MIN or len(large) <= want:
+        return None
+    counts = Counter()
+    for key in large:
+        path = key
+        while True:
+            path = path.rpartition(sep)[0]
+            if not path:
+                break
+            counts[path] += 1
+    sized = [path for path, count in counts.items() if count == want]
+    if not sized:
+        return None
+    shapes = Counter(tuple(shape) for shape in small.values() if shape is not None)
+    found = []
+    for path in sized:
+        inside = path + sep
+        held = Counter(tuple(shape) for key, shape in large.items()
+                       if key.startswith(inside) and shape is not None)
+        if held == shapes and sum(shapes.values()) == want:
+            found.append(path)
+    # a chain of wrappers around one module holds the same keys: one place
+    outer = [p for p in found if not any(p.startswith(q + sep) for q in found)]
+    return outer[0] if len(outer) == 1 else None
 
 
 def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
