@@ -249,7 +249,7 @@ def _beside_an_exact_run(problem, mapping):
         return set()  # no room beside the mapping for a run holding more
     sides = problem.sides()
     if not sides.ordered:
-        return _outside_shapes_fit(problem, mapping, exact)
+        return set()
     keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
     spans = {span for chain in module_spans(sides.dst) for span in chain}
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
@@ -288,6 +288,8 @@ def _beside_a_whole_fit(problem, mapping):
     out, seed 900); a headless resnet18 into a model holding a resnet18
     with two blocks renamed beside a resnet34 of the checkpoint's names,
     which the names fill every other block of (seed 2276: all left out).
+    Where no order finds such a module, the one module holding exactly the
+    checkpoint's shapes serves (:func:`_outside_shapes_fit`).
     """
     src, dst = problem.src, problem.dst
     exact = _unshoved(problem, mapping)
