@@ -1378,6 +1378,29 @@ def test_cross_library_pairs_under_mutations_put_nothing_in_a_wrong_place(mode):
         assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
 
 
+@pytest.mark.parametrize('mode', ['strict', 'module-hack'])
+def test_the_exact_modes_leave_a_namesake_network_while_another_module_holds_the_checkpoint(mode):
+    # mutation fuzz seed 23012 (reduced): a resnet50 saved under `module.`,
+    # into a model holding it as nn.Sequential(*children) (`body`) beside a
+    # resnet18 under `module`: strict copied or shoved 97 tensors into the
+    # resnet18 by their exact keys, while `body` holds the whole checkpoint,
+    # every shape equal, in order. Without `body`, the names load as published
+    tvm = requires('torchvision').models
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    resnet50 = tvm.resnet50(weights=None)
+    src = keys(resnet50, 'module.')
+    body = keys(requires('torch').nn.Sequential(*resnet50.children()), 'body.')
+    resnet18 = keys(tvm.resnet18(weights=None), 'module.')
+    truth = dict(zip(src, body))
+    mapping = associate(src, {**body, **resnet18}, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
+    alone = associate(src, resnet18, association=mode).mapping
+    assert alone['module.layer1.0.conv1.weight'] == 'module.layer1.0.conv1.weight'  # a shove
+
+
 @pytest.mark.parametrize('keys_sorted', [False, True])
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
 def test_a_network_of_the_checkpoint_names_and_other_widths_is_not_its_place(mode, keys_sorted):
