@@ -168,7 +168,19 @@ wrong in prefix-hack, embedding, isomorphism, structure and auto); and a
 torchvision regnet_y_400mf (a stage renamed, a swin_t beside it) into
 timm's, whose first block's shortcut projection has the shape of its
 first convolution (5131: 12 wrong in embedding, the shortcut-first
-family).
+family). Both fixed the next session, which also fixed the exact modes'
+cases left open as their published meaning (21679, 23012: a module of the
+model holding the whole checkpoint now outweighs exact names elsewhere)
+and added ``--wide`` (42 more models: other families, other libraries'
+blocks, detection and segmentation models; 8 more architectures with
+``--cross``). Ordinary seeds 27900-28239 and cross seeds 5200-5499 found
+nothing; ``--wide`` seeds 0-699 found a VGG's head shoved into a namesake
+mobilenet (157, strict), a cut list's remaining parts placed by numbers
+(561, embedding), and with ``--cross`` a suffix crossing two namesakes
+(179, an inception_v3 in structure) and a regnet shoved whole into a
+namesake network of other widths while timm's, of its very shapes, sat
+beside (393, 635: up to 296 wrong in the name modes and auto); all fixed.
+``--wide`` seeds 700-1099, with and without ``--cross``, found nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
