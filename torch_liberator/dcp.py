@@ -109,10 +109,14 @@ def is_distributed_tensor(tensor) -> bool:
         >>> is_distributed_tensor(torch.zeros(1))
         False
     """
-    if not torch.distributed.is_available():
-        return False
+    if type(tensor) in _PLAIN or not torch.distributed.is_available():
+        return False  # (a parameter of a DTensor has the DTensor's type)
     from torch.distributed.tensor import DTensor
     return isinstance(tensor, DTensor)
+
+
+#: the tensor types that are never a DTensor
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
 class DcpSource(LazySource):
