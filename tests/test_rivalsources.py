@@ -296,3 +296,29 @@ def test_shoves_with_company_or_alone_stay():
     # under a wrapper the parents are the wrapper's modules
     wrapped = {'module.' + k: v for k, v in _net(16).items()}
     assert lone_shoves({k: 'module.' + k for k in src}, src, wrapped) == {}
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_thin_mapping_through_two_kinds_of_module_is_chance(mode):
+    # mutation fuzz seed 1304 of --wide (reduced): a poolformer, keys sorted,
+    # into a model holding its stem beside a tiny_vit. The two share
+    # stages.1.blocks.{0,1}.mlp.fc{1,2} (one shape, but for unit dimensions)
+    # and head.{norm,fc} (other widths): every tree mode and auto loaded the
+    # MLPs (8 wrong), prefix-hack and isomorphism shoved the head too. The
+    # blocks are of two kinds (norms and layer scales against attn and
+    # local_conv), and a head that must be shoved is all that is left
+    from conftest import requires
+    timm = requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    pool = keys(timm.create_model('poolformer_s12', pretrained=False))
+    src = dict(sorted(pool.items()))
+    dst = {**{'head.' + k: v for k, v in pool.items() if k.startswith('stem.')},
+           **keys(timm.create_model('tiny_vit_5m_224', pretrained=False), 'stage.')}
+    truth = {k: 'head.' + k for k in pool if k.startswith('stem.')}
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
+    if mode in ('embedding', 'structure', 'auto'):
+        assert mapping == truth

@@ -72,8 +72,9 @@ from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
+from torch_liberator.shapes import squeeze_units
 
-__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'inserted_parts', 'lone_items', 'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
+__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'UNNAMED_CHILDREN', 'inserted_parts', 'kinds_apart', 'lone_items', 'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
 #: smaller side's tensors is a coincidence
@@ -384,6 +385,87 @@ def thin_unnamed_pairs(mapping: Mapping[str, str], n_src: int, n_dst: int,
     if not mapping or not too_thin(len(mapping), n_src, n_dst):
         return set()
     return {s for s, d in mapping.items() if not names_agree(s, d, sep)}
+
+
+#: the most children without a namesake compared on each side (beyond, a
+#: flat listing of many modules says nothing of one module's kind)
+UNNAMED_CHILDREN = 8
+
+
+def kinds_apart(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Mapping,
+                sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` that pass, on the way up their shared
+    names (below the top), through two modules of different kinds: each
+    holds children the other has no namesake of, tensors at least, and
+    none of those has the shapes of one of the other's (a poolformer block's
+    ``norm1``, ``norm2`` and layer scales against a tiny_vit block's
+    ``attn`` and ``local_conv``), so the name they share below (``mlp.fc1``,
+    of one shape) is chance. For thin mappings, whose few names vouch for
+    little (:func:`too_thin`; mutation fuzz seed 1304 of ``--wide``, keys
+    sorted).
+
+    Example:
+        >>> from torch_liberator.coincidence import kinds_apart
+        >>> src = {'blk.mlp.fc1.weight': (8, 4), 'blk.norm1.weight': (4,), 'blk.scale.weight': (4,)}
+        >>> dst = {'net.blk.mlp.fc1.weight': (8, 4), 'net.blk.attn.qkv.weight': (12, 4)}
+        >>> sorted(kinds_apart({'blk.mlp.fc1.weight': 'net.blk.mlp.fc1.weight'}, src, dst))
+        ['blk.mlp.fc1.weight']
+        >>> dst['net.blk.norm.weight'] = (4,)  # a renamed norm: the same kind
+        >>> kinds_apart({'blk.mlp.fc1.weight': 'net.blk.mlp.fc1.weight'}, src, dst)
+        set()
+    """
+    contents = ({}, {})
+    verdicts, out = {}, set()
+    for s, d in mapping.items():
+        a, b = s.split(sep)[:-1], d.split(sep)[:-1]
+        shared = 0
+        while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+            shared += 1
+        for up in range(1, shared):
+            x, y = sep.join(a[:len(a) - up]), sep.join(b[:len(b) - up])
+            verdict = verdicts.get((x, y))
+            if verdict is None:
+                for side, path, shapes in ((0, x, src_shapes), (1, y, dst_shapes)):
+                    if path not in contents[side]:
+                        contents[side][path] = _children_shapes(shapes, path, sep)
+                verdict = verdicts[x, y] = _two_kinds(contents[0][x], contents[1][y])
+            if verdict:
+                out.add(s)
+                break
+    return out
+
+
+def _children_shapes(shapes, path, sep):
+    """``(child label -> the shapes below it, all the shapes below the
+    module)`` of the module ``path``, as many of each (unit dimensions and
+    scalars left out); lists (children all numbered) are left out of the
+    children: the parts of a list cut in parts are no kind of module."""
+    start, out, lists, whole = path + sep, {}, {}, Counter()
+    for key, shape in shapes.items():
+        if key.startswith(start):
+            label, _, rest = key[len(start):].partition(sep)
+            held = out.setdefault(label, Counter())
+            squeezed = None if shape is None else squeeze_units(shape)
+            if squeezed != ():  # (a BatchNorm's counter is not in every library's)
+                held[squeezed] += 1
+                whole[squeezed] += 1
+            lists[label] = lists.get(label, True) and rest.partition(sep)[0].isdigit()
+    return {label: held for label, held in out.items() if not lists[label]}, whole
+
+
+def _two_kinds(mine, theirs):
+    """Whether two modules (:func:`_children_shapes`) are two kinds of
+    module (see :func:`kinds_apart`); the same tensors organized otherwise
+    (detectron2's ``conv1.norm`` for torchvision's ``bn1``) are one."""
+    (mine, whole1), (theirs, whole2) = mine, theirs
+    if whole1 == whole2:
+        return False
+    lone1 = [c for c in mine if c not in theirs]
+    lone2 = [c for c in theirs if c not in mine]
+    if not lone1 or not lone2 or max(len(lone1), len(lone2)) > UNNAMED_CHILDREN:
+        return False
+    return all(mine[c] != theirs[e] for c in lone1 for e in lone2)
 
 
 def _items_of(keys, sep):

@@ -26,7 +26,7 @@ import os
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
-from torch_liberator.coincidence import names_agree, split_items, too_thin
+from torch_liberator.coincidence import kinds_apart, names_agree, split_items, too_thin
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modulefit import (head_fit, module_spans, nested_run_fit, run_fit, shapes_fit,
@@ -413,6 +413,33 @@ def _thin_and_unnamed(problem, mapping):
                 or owner(d) not in owners.get(owner(s), {owner(d)}))}
 
 
+def _thin_across_kinds(problem, mapping):
+    """
+    In a thin mapping (:func:`~torch_liberator.coincidence.too_thin`), the
+    pairs whose shared names pass through two modules of different kinds
+    (:func:`~torch_liberator.coincidence.kinds_apart`): a poolformer's
+    ``stages.1.blocks.0.mlp.fc1``, keys sorted, is not a tiny_vit's of that
+    name and shape beside the model's poolformer stem, whose block holds
+    ``attn`` and ``local_conv`` where the poolformer's holds norms and
+    layer scales (mutation fuzz seed 1304 of ``--wide``: 8 wrong in every
+    tree mode and ``auto``, the structure mode, reading no order in sorted
+    keys, making them too); and, when what is left must all be shoved,
+    the rest: no tensor fits as it is, and the names met by chance (the
+    poolformer's ``head.norm`` and ``head.fc`` into the tiny_vit's, 512
+    wide into 320). A mapping that places more keeps such a head: a
+    detector's class head of another size, beside the backbone it fills,
+    is shoved as published.
+    """
+    src, dst = problem.src, problem.dst
+    if not mapping or not too_thin(len(mapping), len(src), len(dst)) or not problem.has_shapes():
+        return set()
+    out = kinds_apart(mapping, src, dst, problem.sep)
+    if all(shape_relation(src[s], dst[d]) in ('same_rank', 'different_rank')
+           for s, d in mapping.items() if s not in out):
+        out.update(mapping)
+    return out
+
+
 def _positions_checked(problem, mapping):
     """
     The pairs that rest on a list position which the two lists holding it
@@ -603,6 +630,7 @@ def _holds_children(tree, path, labels):
 #: check name -> ``finder(problem, mapping)``, the source keys it leaves out
 CHECKS: Dict[str, Callable] = {
     'without_rivals': _without_rivals,
+    'thin_across_kinds': _thin_across_kinds,
     'without_lone_shoves': _without_lone_shoves,
     'by_name_alone': _by_name_alone,
     'blocks_kept_whole': _blocks_kept_whole,
