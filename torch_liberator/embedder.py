@@ -51,7 +51,8 @@ Algorithm:
        that places tensors below ``v`` too (when it has any), and never
        below a skipped level: its shapes alone would speak for it.
        Candidates are granted best score first; equal best scores for one
-       source, or for one destination, make a tie;
+       source, or for one destination, make a tie, and a later source that
+       comes for a place of a tie meets it too;
     3. a child that found nothing is skipped (a level missing in the
        destination): its inner children compete below ``v`` instead. The
        named parts of a list cut in place keeping its numbers are skipped
@@ -130,6 +131,7 @@ class _Claims:
         self.tree = tree
         self.starts = []
         self.ends = {}
+        self.contested = set()  # free places one tied source may own
 
     def is_free(self, node):
         """True when ``node`` is neither inside nor above a taken subtree."""
@@ -147,6 +149,7 @@ class _Claims:
         """The same claims, to try placements on without touching these."""
         other = _Claims(self.tree)
         other.starts, other.ends = list(self.starts), dict(self.ends)
+        other.contested = set(self.contested)
         return other
 
 
@@ -440,6 +443,9 @@ class Embedder:
 
         def grant(c, d, s):
             claims.take(d)
+            if d in claims.contested:
+                choices.append(('tie', c, (d,)))
+                return
             choices.append(('pair', c, d))
             for i in range(4):
                 total[i] += s[i]
@@ -647,6 +653,14 @@ class Embedder:
                 for d2 in ds:
                     if len(wanted[d2]) > 1 and claims.is_free(d2):
                         claims.take(d2)  # nobody gets a contested place
+                    else:
+                        # one of a source's equal places may be that
+                        # source's: whoever comes for it later meets the
+                        # tie (a regnet's shortcut tied between timm's
+                        # downsample and conv1; conv1, a level deeper,
+                        # took the shortcut's place; cross fuzz seed 1485
+                        # of --wide)
+                        claims.contested.add(d2)
         # 3. a source level with no counterpart: place its children instead;
         # never a numbered level (an item of a list: skipping it would let
         # its siblings' equally numbered children pass for one another)
