@@ -180,7 +180,21 @@ mobilenet (157, strict), a cut list's remaining parts placed by numbers
 (179, an inception_v3 in structure) and a regnet shoved whole into a
 namesake network of other widths while timm's, of its very shapes, sat
 beside (393, 635: up to 296 wrong in the name modes and auto); all fixed.
-``--wide`` seeds 700-1099, with and without ``--cross``, found nothing.
+``--wide`` seeds 700-1099, with and without ``--cross``, found nothing;
+1100-1499 found a poolformer's MLPs by name and shape in a tiny_vit, keys
+sorted (1304, every tree mode and auto) and, with ``--cross``, the mirror
+of 5131 (1485, embedding); both fixed. On that session's final code,
+``--wide`` seeds 1500-1799 found three cases, left open: a res2net50 whose
+layer1 blocks are flattened or renamed in the checkpoint, into its own
+layer1 cut short (1554: structure took ``layer1.2`` for the model's
+``layer1.1`` by the names the flattened ``layer1.1`` lost, 25 wrong; auto
+right); with ``--cross``, a torchvision efficientnet_b0's stem BatchNorm
+by its full name ``features.0.1`` into a torchvision mobilenet_v2, the
+checkpoint's timm mobilenetv2 beside it, keys sorted (1525: embedding, 5
+wrong, the family of 3585); and a torchvision resnext50, keys sorted,
+block 3 of layer3 a level deeper, into timm's whose layer3 is
+split into ``backbone.{0..4}`` and ``core.0`` (1747: embedding and
+auto put block 3 in ``core.0``, 18 wrong).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
