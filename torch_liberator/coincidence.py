@@ -74,7 +74,10 @@ from typing import Dict, Iterable, List, Mapping, Set, Tuple
 from torch_liberator.keygroups import KeyGroups
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'chance_pairs', 'few_shapes', 'UNNAMED_CHILDREN', 'inserted_parts', 'kinds_apart', 'lone_items', 'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs', 'too_thin', 'unattached_pairs']
+__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'UNNAMED_CHILDREN',
+           'chance_pairs', 'few_shapes', 'inserted_parts', 'kinds_apart', 'lone_items',
+           'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs', 'too_thin',
+           'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
 #: smaller side's tensors is a coincidence

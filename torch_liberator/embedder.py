@@ -603,7 +603,8 @@ class Embedder:
                 # whole, or whole but for ties met inside (a shortcut and a
                 # first conv of one shape: which is which is left out, the
                 # rest of the block is still this block)
-                whole = need == have and s[0] in (need, need - self._tied_keys(c, d))
+                whole = need == have and (s[0] == need
+                                          or s[0] == need - self._tied_keys(c, d))
                 if not whole and not self._same_list(c, d):
                     continue
                 if s[0] and not s[1]:

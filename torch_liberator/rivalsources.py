@@ -477,9 +477,10 @@ def lone_shoves(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
     along); likewise the modules below the first common module that holds
     tensors paired nowhere, when every pair below it shoves and a child of
     one name holds tensors on both sides and pairs nothing (the two
-    ``trunk``s are other networks: :func:`_in_namesakes_apart`). A module of its own (a 1000-class ``fc`` into a 10-class one,
-    nothing beside it) and a network of other widths, whose other layers
-    pair by the same names, keep their pairs.
+    ``trunk``s are other networks: :func:`_in_namesakes_apart`). A module
+    of its own (a 1000-class ``fc`` into a 10-class one, nothing beside it)
+    and a network of other widths, whose other layers pair by the same
+    names, keep their pairs.
 
     Example:
         >>> from torch_liberator.rivalsources import lone_shoves
