@@ -68,6 +68,7 @@ Example:
     >>> unattached_pairs(src, dst, [(1, 2)])
     {(1, 2)}
 """
+from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
@@ -419,6 +420,7 @@ def kinds_apart(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
         set()
     """
     contents = ({}, {})
+    ordered = (sorted(src_shapes), sorted(dst_shapes))
     verdicts, out = {}, set()
     for s, d in mapping.items():
         a, b = s.split(sep)[:-1], d.split(sep)[:-1]
@@ -431,7 +433,7 @@ def kinds_apart(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
             if verdict is None:
                 for side, path, shapes in ((0, x, src_shapes), (1, y, dst_shapes)):
                     if path not in contents[side]:
-                        contents[side][path] = _children_shapes(shapes, path, sep)
+                        contents[side][path] = _children_shapes(shapes, ordered[side], path, sep)
                 verdict = verdicts[x, y] = _two_kinds(contents[0][x], contents[1][y])
             if verdict:
                 out.add(s)
@@ -439,21 +441,24 @@ def kinds_apart(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
     return out
 
 
-def _children_shapes(shapes, path, sep):
+def _children_shapes(shapes, keys, path, sep):
     """``(child label -> the shapes below it, all the shapes below the
     module)`` of the module ``path``, as many of each (unit dimensions and
     scalars left out); lists (children all numbered) are left out of the
-    children: the parts of a list cut in parts are no kind of module."""
+    children: the parts of a list cut in parts are no kind of module.
+    ``keys``: the keys of ``shapes``, sorted."""
     start, out, lists, whole = path + sep, {}, {}, Counter()
-    for key, shape in shapes.items():
-        if key.startswith(start):
-            label, _, rest = key[len(start):].partition(sep)
-            held = out.setdefault(label, Counter())
-            squeezed = None if shape is None else squeeze_units(shape)
-            if squeezed != ():  # (a BatchNorm's counter is not in every library's)
-                held[squeezed] += 1
-                whole[squeezed] += 1
-            lists[label] = lists.get(label, True) and rest.partition(sep)[0].isdigit()
+    for key in keys[bisect_left(keys, start):]:
+        if not key.startswith(start):
+            break
+        shape = shapes[key]
+        label, _, rest = key[len(start):].partition(sep)
+        held = out.setdefault(label, Counter())
+        squeezed = None if shape is None else squeeze_units(shape)
+        if squeezed != ():  # (a BatchNorm's counter is not in every library's)
+            held[squeezed] += 1
+            whole[squeezed] += 1
+        lists[label] = lists.get(label, True) and rest.partition(sep)[0].isdigit()
     return {label: held for label, held in out.items() if not lists[label]}, whole
 
 

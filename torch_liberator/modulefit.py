@@ -36,6 +36,7 @@ Example:
     >>> module_closure(src, dst, {0: 1}, module_spans(src), module_spans(dst))
     [(1, 2)]
 """
+from bisect import bisect_left
 from collections import Counter
 from typing import Dict, List, Mapping, Optional, Set, Tuple
 
@@ -190,12 +191,13 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     if not sized:
         return None
     shapes = Counter(tuple(shape) for shape in small.values() if shape is not None)
-    found = []
+    if sum(shapes.values()) != want:
+        return None  # (unknown shapes)
+    keys, found = sorted(large), []
     for path in sized:
-        inside = path + sep
-        held = Counter(tuple(shape) for key, shape in large.items()
-                       if key.startswith(inside) and shape is not None)
-        if held == shapes and sum(shapes.values()) == want:
+        at = bisect_left(keys, path + sep)
+        held = Counter(tuple(large[key]) for key in keys[at:at + want] if large[key] is not None)
+        if held == shapes:
             found.append(path)
     # a chain of wrappers around one module holds the same keys: one place
     outer = [p for p in found if not any(p.startswith(q + sep) for q in found)]
