@@ -73,6 +73,7 @@ from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
+from torch_liberator.nameanchors import shared_length
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'UNNAMED_CHILDREN',
@@ -424,10 +425,7 @@ def kinds_apart(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
     verdicts, out = {}, set()
     for s, d in mapping.items():
         a, b = s.split(sep)[:-1], d.split(sep)[:-1]
-        shared = 0
-        while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
-            shared += 1
-        for up in range(1, shared):
+        for up in range(1, shared_length(a, b)):
             x, y = sep.join(a[:len(a) - up]), sep.join(b[:len(b) - up])
             verdict = verdicts.get((x, y))
             if verdict is None:

@@ -298,14 +298,7 @@ class Embedder:
         """How many keys below ``c`` ties left out when ``c`` was scored
         against ``d``."""
         self.score(c, d)
-        count, stack = 0, [(c, d)]
-        while stack:
-            for kind, x, y in self.memo[stack.pop()][2]:
-                if kind == 'pair':
-                    stack.append((x, y))
-                else:
-                    count += self.tree1.num_keys_below(x)
-        return count
+        return sum(self.tree1.num_keys_below(x) for x, _ in self.collect(c, d)[1])
 
     def _same_list(self, c, d):
         """

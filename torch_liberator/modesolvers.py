@@ -378,9 +378,7 @@ def _cut_lists(keys, sep):
 
 def _in_parts(key, lists, sep):
     """Whether ``key`` lies below an item of a named part of one of ``lists``."""
-    comps = key.split(sep)[:-1]
-    return any(comps[depth].isdigit() and not comps[depth - 1].isdigit()
-               and sep.join(comps[:depth - 1]) in lists for depth in range(2, len(comps)))
+    return not _cut_lists([key], sep).isdisjoint(lists)
 
 
 def _correspondence(src_key, dst_key, sep):
