@@ -802,6 +802,45 @@ def test_a_place_of_a_tie_is_no_free_place_for_a_later_source(mode):
                        if '.downsample.' not in s and '.conv1.' not in s}
 
 
+def _basic_block(prefix, c, names=('conv1', 'bn1', 'conv2', 'bn2')):
+    keys = {}
+    for conv, norm in zip(names[::2], names[1::2]):
+        keys.update(_conv_bn(prefix, c, c, 3, (conv, norm)))
+    return keys
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'auto', 'isomorphism', 'structure'])
+def test_an_item_in_a_wrapper_is_no_likelier_the_named_part_of_a_cut_list(mode):
+    # cross fuzz seed 1747 of --wide: a resnext's keys sorted, its layer3.3
+    # wrapped (layer3.3.features), into timm's, whose layer3 is cut into
+    # backbone.{0..4} and core.0 (block 5). Block 3's wrapper matched core's
+    # one item level, so embedding and auto put block 3 into core.0: 18 wrong
+    src = {'stem.weight': (8, 3, 3, 3), **_conv_bn('layer3.0.downsample', 8, 8, 1)}
+    dst = {'stem.weight': (8, 3, 3, 3)}
+    truth = {'stem.weight': 'stem.weight'}
+    for i in range(6):
+        place = f'layer3.backbone.{i}' if i < 5 else 'layer3.core.0'
+        block = _basic_block(f'layer3.{i}' + ('.features' if i == 3 else ''), 8)
+        into = _basic_block(place, 8)
+        src.update(block)
+        dst.update(into)
+        truth.update(zip(block, into))
+    truth.update(zip(_conv_bn('layer3.0.downsample', 8, 8, 1),
+                     _conv_bn('layer3.backbone.0.downsample', 8, 8, 1)))
+    dst.update(_conv_bn('layer3.backbone.0.downsample', 8, 8, 1))
+    for layer, c in (('layer2', 4), ('layer4', 16)):
+        for i in range(2):
+            block = _basic_block(f'{layer}.{i}', c)
+            src.update(block)
+            dst.update(block)
+            truth.update(zip(block, block))
+    src = dict(sorted(src.items()))
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
+    if mode in ('embedding', 'auto'):  # the block with a shortcut is still itself
+        assert mapping['layer3.0.downsample.0.weight'] == 'layer3.backbone.0.downsample.0.weight'
+
+
 def test_isomorphism_keeps_same_named_modules_beside_its_subtree():
     # every block gained a level (layer1.0.block.conv1): the isomorphism keeps
     # one block structure, and the stem and head by their identical names

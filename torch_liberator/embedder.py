@@ -41,7 +41,10 @@ Algorithm:
        names below them agree). A named child renamed to one item of a
        list ties with the list's other free items of the same shapes
        (``part`` <-> ``stage.2`` beside equal ``stage.0``, ``stage.1``:
-       the number is chance). A subtree that agrees whole but for the ties
+       the number is chance), and an item renamed to a named module ties
+       with the equal items beside it that still seek places (``3`` <->
+       ``core`` beside equal ``1``, ``2``: a wrapper that makes one item
+       look like the module is no evidence). A subtree that agrees whole but for the ties
        met inside it is renamed too, its ties reported (the block that
        holds the shortcut and the conv of one shape is still that block).
        A lone
@@ -217,6 +220,7 @@ class Embedder:
         self.named_pairs1 = None  # (parent label, label) of the source's nodes
         self.sibling_places = {}  # (source node, destination node) -> children placing
         self.shape_runs = {}  # destination node -> shapes of its keys, in order
+        self.source_shapes = {}  # source node -> shapes of its keys, counted
         self.shapes_known = (
             any(tree1.shape[n] is not None for n in tree1.keys_below(0))
             and any(tree2.shape[n] is not None for n in tree2.keys_below(0)))
@@ -402,6 +406,23 @@ class Embedder:
                 if e != d and t2.label[e].isdigit() and claims.is_free(e)
                 and t2.num_keys_below(e) == len(run) and self._shape_run(e) == run]
 
+    def _equal_sources(self, c, pending):
+        """The numbered sources of ``pending`` other than ``c`` that hold
+        as many tensors of each shape as ``c``: items that ``c``'s place
+        fits as well, whatever levels wrap their modules."""
+        return [e for e, _ in pending
+                if e != c and self.tree1.label[e].isdigit()
+                and self._source_shapes(e) == self._source_shapes(c)]
+
+    def _source_shapes(self, node):
+        """The shapes of the source keys below ``node``, counted."""
+        found = self.source_shapes.get(node)
+        if found is None:
+            t1 = self.tree1
+            found = frozenset(Counter(t1.shape[k] for k in t1.keys_below(node)).items())
+            self.source_shapes[node] = found
+        return found
+
     def _shape_run(self, node):
         """The shapes of the destination keys below ``node``, in order."""
         run = self.shape_runs.get(node)
@@ -537,6 +558,7 @@ class Embedder:
             d = t2.child(v, t1.label[c])
             if d is not None and not cands and self._only_ties(c, d):
                 tied_in.setdefault(c, []).append(d)
+        rivals = []  # (source, score, place): equal items of renamed ones
         for order, (c, cands) in enumerate(pending):
             need = t1.num_keys_below(c)
             for w in deeper_of[c]:
@@ -606,7 +628,19 @@ class Embedder:
                         # a named module renamed to one of equal items:
                         # its number is chance, the items tie
                         cands.extend((s, e) for e in self._equal_items(d, claims))
+                    elif not t2.label[d].isdigit():
+                        # ... and the mirror: an item renamed to a named
+                        # module ties with the equal items beside it that
+                        # still seek places; a wrapper around one item
+                        # (layer3.3.features) makes it no likelier that
+                        # item (timm's layer3 cut into backbone.{0..4} and
+                        # core.0, which is block 5; cross fuzz seed 1747
+                        # of --wide)
+                        rivals.extend((e, s, d) for e in self._equal_sources(c, pending))
         self._prefer_parts_by_number(pending, sources, v, claims, renames)
+        cands_of = dict(pending)
+        for e, s, d in rivals:
+            cands_of[e].append((s, d))
         for order, (c, cands) in enumerate(pending):
             for s, d in cands:
                 heap.append((tuple(-x for x in s), order, d, c, s))
