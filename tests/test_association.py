@@ -841,6 +841,35 @@ def test_an_item_in_a_wrapper_is_no_likelier_the_named_part_of_a_cut_list(mode):
         assert mapping['layer3.0.downsample.0.weight'] == 'layer3.backbone.0.downsample.0.weight'
 
 
+@pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding', 'isomorphism'])
+def test_a_layer_of_another_item_gets_no_name_bonus_for_its_layer_name(mode):
+    # mutation fuzz seed 1554 of --wide: a res2net's layer1.{0,1} flattened
+    # (their modules numbered), layer1.2 keeping its names, into its own
+    # layer1 cut to two blocks. In structure's alignment, layer1.2.conv1
+    # and the model's layer1.1.conv1 agreed on conv1, layer1.1.0 agreed on
+    # nothing: block 2 took block 1's place (25 wrong; 8 in auto here)
+    def block(prefix, c, flat):
+        conv1, bn1, conv2, bn2 = ('0', '1', '2', '3') if flat else ('conv1', 'bn1', 'conv2', 'bn2')
+        return {**_conv_bn(prefix, c, c, 1, (conv1, bn1)), **_conv_bn(prefix, c, c, 3, (conv2, bn2))}
+
+    src = {'stem.weight': (8, 3, 3, 3)}
+    dst = {'stem.weight': (8, 3, 3, 3)}
+    for i in range(3):
+        src.update(block(f'layer1.{i}', 8, flat=i < 2))
+    truth = {'stem.weight': 'stem.weight'}
+    for i in range(2):
+        truth.update(zip(block(f'layer1.{i}', 8, flat=True), block(f'layer1.{i}', 8, flat=False)))
+        dst.update(block(f'layer1.{i}', 8, flat=False))
+    for i in range(2):
+        named = block(f'layer2.{i}', 16, flat=False)
+        src.update(named)
+        dst.update(named)
+        truth.update(zip(named, named))
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
+    assert {k: k for k in dst if k.startswith('layer2.')}.items() <= mapping.items()
+
+
 def test_isomorphism_keeps_same_named_modules_beside_its_subtree():
     # every block gained a level (layer1.0.block.conv1): the isomorphism keeps
     # one block structure, and the stem and head by their identical names

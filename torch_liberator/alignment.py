@@ -34,8 +34,9 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    sides become anchors (again through the longest increasing subsequence)
    and the sub-gaps are solved the same way; a gap without such anchors is
    aligned by dynamic programming (a longest common subsequence scored by
-   the number of paired tensors, ties broken by agreeing name components
-   and exact shapes). A pair is kept only when *every* optimal alignment
+   the number of paired tensors, ties broken by agreeing trailing name
+   components, none when they end at two different numbers: the same
+   layer of another item, and exact shapes). A pair is kept only when *every* optimal alignment
    makes it; the others are ambiguous and listed, never guessed.
 4. Leftovers: name partners that were out of order (order is a hint, not a
    law), then groups (or single tensors of containers, such as a class

@@ -419,7 +419,11 @@ class GroupAligner:
         return True
 
     def _name_bonus(self, i, j):
-        """Agreeing trailing path components (when one is a word), up to a
+        """Agreeing trailing path components (when one is a word; none when
+        they end at two different numbers in lists of one name, the same
+        layer of another item: the checkpoint's ``layer1.2.conv1`` is not
+        the model's ``layer1.1.conv1`` by its name, mutation fuzz seed
+        1554), up to a
         position that numbers a later part of a list cut in parts against
         the other list (:class:`~torch_liberator.nameanchors.LaterParts`:
         the model's ``stage4.blocks.1`` is not the checkpoint's
@@ -429,6 +433,10 @@ class GroupAligner:
         common = 0
         for c1, c2 in zip(reversed(comps1), reversed(comps2)):
             if c1 != c2 or not c1:
+                if (c1.isdigit() and c2.isdigit() and len(comps1) > common + 1
+                        and len(comps2) > common + 1
+                        and comps1[-common - 2] == comps2[-common - 2]):
+                    common = 0  # the same layer of another item of one list
                 break
             common += 1
         if any(c.isdigit() for c in comps1[len(comps1) - common:]):
