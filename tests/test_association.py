@@ -2343,6 +2343,28 @@ def test_a_module_named_alike_in_another_network_of_a_thin_mapping_is_not_its_ow
     assert not any(d.startswith('trunk.') for d in result.mapping.values())
 
 
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_a_module_named_alike_in_another_network_of_the_checkpoint_is_not_the_models(mode):
+    # the mirror of seed 3585 (cross fuzz seed 1525 of --wide): timm's
+    # mobilenetv2_100 beside a torchvision efficientnet_b0 (base), keys
+    # sorted, into a torchvision mobilenet_v2: base.features.0.1 has the
+    # model's stem BatchNorm's name and shape, and the structure mode, which
+    # places nothing of base, fills the BatchNorm's neighbour features.0.0
+    # from timm's conv_stem; embedding put the five tensors in features.0.1
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    src = dict(sorted({**keys(timm.create_model('mobilenetv2_100'), 'layers.'),
+                       **keys(tvm.efficientnet_b0(weights=None), 'base.')}.items()))
+    dst = keys(tvm.mobilenet_v2(weights=None))
+    assert src['base.features.0.1.weight'] == dst['features.0.1.weight']
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('base.') for s in result.mapping)
+
+
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_one_network_does_not_go_to_two_networks_turn_about(mode):
     # cross fuzz seed 3955: a torchvision mobilenet_v2 whose first block and

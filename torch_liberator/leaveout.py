@@ -382,7 +382,10 @@ def _thin_and_unnamed(problem, mapping):
     under another parent: torchvision's efficientnet_b0 stem BatchNorm
     ``features.0.1`` is a mobilenet_v2's by name and shape, but its
     neighbour ``features.0.0`` goes to timm's ``conv_stem``, cross fuzz
-    seed 3585). List positions alone (``features.0.0``,
+    seed 3585; or fills the place's neighbours from another module: the
+    mirror, the checkpoint's efficientnet_b0 beside timm's mobilenetv2,
+    whose ``conv_stem`` fills the model's ``features.0.0``, cross fuzz seed
+    1525 of ``--wide``). List positions alone (``features.0.0``,
     ``features.0.1`` against ``stem.0``, ``stem.1``) meet in networks of
     one design (torchvision's ConvNeXt and timm's, whose stems the
     structure mode aligns with the rest) and in networks of two (a
@@ -405,12 +408,15 @@ def _thin_and_unnamed(problem, mapping):
         return key.rsplit(sep, 2)[0] if key.count(sep) >= 2 else ''
 
     owners = {}  # source module holding a module -> where the witness puts their keys
+    feeders = {}  # destination module holding a module -> whence the witness fills it
     for s, d in witness.items():
         owners.setdefault(owner(s), set()).add(owner(d))
+        feeders.setdefault(owner(d), set()).add(owner(s))
     return {s for s, d in mapping.items()
             if (witness.get(s) != d if s in unnamed
                 else s in witness and witness[s] != d or taken.get(d, s) != s
-                or owner(d) not in owners.get(owner(s), {owner(d)}))}
+                or owner(d) not in owners.get(owner(s), {owner(d)})
+                or owner(s) not in feeders.get(owner(d), {owner(s)}))}
 
 
 def _thin_across_kinds(problem, mapping):
