@@ -314,13 +314,16 @@ def _is_list(m):
     names = [n for n, _ in m.named_children()]
     return len(names) >= 3 and all(n.isdigit() for n in names)
 
-def _view(m, rng, depth, log, top=False):
+
+def _view(m, rng, depth, log, top=False, reorder=False):
     kids = list(m.named_children())
     if not kids or depth > 3:
         return m
     ops = ['keep', 'recurse', 'recurse', 'wrap', 'insert', 'rename']
     if _is_list(m):
         ops += ['split', 'split_keep']
+    elif reorder and len(kids) >= 2:
+        ops += ['reorder']
     if len(kids) >= 2 and not m._parameters and not any(b is not None for b in m._buffers.values()):
         ops += ['flatten']
     if (top or _is_list(m)) and len(kids) >= 3 and not m._parameters:
@@ -330,10 +333,10 @@ def _view(m, rng, depth, log, top=False):
     if op == 'keep':
         return m
     if op == 'wrap':
-        return _wrap(rng.choice(VOCAB), _view(m, rng, depth + 1, log))
+        return _wrap(rng.choice(VOCAB), _view(m, rng, depth + 1, log, reorder=reorder))
     if op == 'recurse':
-        return _shadow(m, [(n, _view(c, rng, depth + 1, log) if rng.random() < 0.4 else c)
-                          for n, c in kids])
+        deeper = functools.partial(_view, rng=rng, depth=depth + 1, log=log, reorder=reorder)
+        return _shadow(m, [(n, deeper(c) if rng.random() < 0.4 else c) for n, c in kids])
     if op == 'insert':
         i = rng.randrange(len(kids))
         kids = [(n, _wrap(rng.choice(VOCAB), c) if j == i else c) for j, (n, c) in enumerate(kids)]
@@ -361,10 +364,27 @@ def _view(m, rng, depth, log, top=False):
         return _shadow(m, out)
     if op == 'flatten':
         return nn.Sequential(*[c for _, c in kids])
+    if op == 'reorder':
+        # the named children registered in another order (a head before
+        # its backbone, a shortcut first); children of one shape signature
+        # keep their relative order: only order tells them apart
+        order = kids[:]
+        rng.shuffle(order)
+        same = {}
+        for n, c in kids:
+            same.setdefault(_shapes(c), []).append((n, c))
+        left = {sig: iter(group) for sig, group in same.items()}
+        return _shadow(m, [next(left[_shapes(c)]) for _, c in order])
     if op == 'truncate':
         k = rng.choice([1, 2])
         return _shadow(m, kids[:-k])
     raise AssertionError(op)
+
+
+def _shapes(module):
+    """The shapes of ``module``'s state, sorted: what tells it from its siblings."""
+    return tuple(sorted(tuple(v.shape) for v in module.state_dict().values()))
+
 
 @functools.lru_cache(maxsize=None)
 def _signature(name):
@@ -404,11 +424,13 @@ def _beside(view, name, rng, zoo=MODELS):
     return _shadow(nn.Module(), pair), other
 
 
-def make_case(seed, zoo=MODELS):
+def make_case(seed, zoo=MODELS, reorder=False):
     """
     One random pair: ``(model name, other model or None, source ops, model
     ops, Case)``; the truth is by tensor identity. ``zoo``: the models to
-    draw from (:data:`ZOO` for ``--wide``).
+    draw from (:data:`ZOO` for ``--wide``); ``reorder`` (``--reorder``):
+    named children may also be registered in another order, and the
+    checkpoint's keys may come sorted, reversed, or parameters first.
 
     Example:
         >>> import fuzz_real
@@ -423,18 +445,15 @@ def make_case(seed, zoo=MODELS):
     torch.manual_seed(seed)
     m = zoo[name]().eval()
     log_s, log_d = [], []
-    src = _view(m, rng, 0, log_s, top=True)
-    dst = _view(m, rng, 0, log_d, top=True)
+    src = _view(m, rng, 0, log_s, top=True, reorder=reorder)
+    dst = _view(m, rng, 0, log_d, top=True, reorder=reorder)
     other = None
     if rng.random() < 0.15:
         src, other = _beside(src, name, rng, zoo)
         log_s.append('side-by-side ' + other)
     elif rng.random() < 0.25:
         dst, other = _beside(dst, name, rng, zoo)
-    state = src.state_dict(keep_vars=True)
-    if rng.random() < 0.2:
-        state = dict(sorted(state.items()))
-        log_s.append('sorted keys')
+    state = _key_order(src.state_dict(keep_vars=True), rng, log_s, reorder)
     case = Case(state, dst, None)
     return name, other, log_s, log_d, case
 
@@ -502,7 +521,23 @@ def _tie(a, b, truth):
     return untied
 
 
-def make_cross_case(seed, cross=CROSS):
+def _key_order(state, rng, log, reorder):
+    """The checkpoint's keys as saved: sometimes sorted (a safetensors
+    file); with ``reorder``, also reversed or parameters first."""
+    if rng.random() >= 0.2:
+        return state
+    order = rng.choice(['sorted keys', 'reversed keys', 'parameters first']) if reorder \
+        else 'sorted keys'
+    log.append(order)
+    if order == 'sorted keys':
+        return dict(sorted(state.items()))
+    if order == 'reversed keys':
+        return dict(reversed(state.items()))
+    params = {k: v for k, v in state.items() if isinstance(v, nn.Parameter)}
+    return {**params, **{k: v for k, v in state.items() if k not in params}}
+
+
+def make_cross_case(seed, cross=CROSS, reorder=False):
     """
     One random pair across libraries: an architecture of ``cross`` in
     timm and in torchvision, the model's tensors tied to the checkpoint's
@@ -528,8 +563,8 @@ def make_cross_case(seed, cross=CROSS):
         truth = {v: k for k, v in truth.items()}
     untied = _tie(a, b, truth)
     log_s, log_d = [], []
-    src = _view(a, rng, 0, log_s, top=True)
-    dst = _view(b, rng, 0, log_d, top=True)
+    src = _view(a, rng, 0, log_s, top=True, reorder=reorder)
+    dst = _view(b, rng, 0, log_d, top=True, reorder=reorder)
     other = None
     if rng.random() < 0.15:
         src, other = _beside_cross(src, a, b, rng)
@@ -539,10 +574,7 @@ def make_cross_case(seed, cross=CROSS):
     # the untied keys under the views' names: where b's own tensor sits
     own = {id(b.state_dict(keep_vars=True)[k]) for k in untied}
     unjudged = [k for k, v in dst.state_dict(keep_vars=True).items() if id(v) in own]
-    state = src.state_dict(keep_vars=True)
-    if rng.random() < 0.2:
-        state = dict(sorted(state.items()))
-        log_s.append('sorted keys')
+    state = _key_order(src.state_dict(keep_vars=True), rng, log_s, reorder)
     return f'{arch} {direction}', other, log_s, log_d, Case(state, dst, None, unjudged=unjudged)
 
 
@@ -559,20 +591,21 @@ def _beside_cross(view, a, b, rng):
 
 
 def main(argv=None):
-    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross] [--wide]``
-    (``--cross``: :func:`make_cross_case` instead of :func:`make_case`;
-    ``--wide``: :func:`make_case` drawing from :data:`ZOO`, or with
-    ``--cross`` from :data:`CROSS` and :data:`CROSS_WIDE`)."""
+    """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross]
+    [--wide] [--reorder]`` (``--cross``: :func:`make_cross_case` instead of
+    :func:`make_case`; ``--wide``: :func:`make_case` drawing from
+    :data:`ZOO`, or with ``--cross`` from :data:`CROSS` and
+    :data:`CROSS_WIDE`; ``--reorder``: children and keys in other orders
+    too)."""
     argv = sys.argv[1:] if argv is None else argv
-    build = make_case
-    wide = '--wide' in argv
-    if wide:
-        argv = [arg for arg in argv if arg != '--wide']
-        build = functools.partial(make_case, zoo=ZOO)
-    if '--cross' in argv:
-        argv = [arg for arg in argv if arg != '--cross']
-        build = (functools.partial(make_cross_case, cross={**CROSS, **CROSS_WIDE}) if wide
-                 else make_cross_case)
+    flags = {arg for arg in argv if arg.startswith('--')}
+    argv = [arg for arg in argv if arg not in flags]
+    wide, reorder = '--wide' in flags, '--reorder' in flags
+    if '--cross' in flags:
+        build = functools.partial(make_cross_case, reorder=reorder,
+                                  cross={**CROSS, **CROSS_WIDE} if wide else CROSS)
+    else:
+        build = functools.partial(make_case, reorder=reorder, zoo=ZOO if wide else MODELS)
     lo, hi, out = int(argv[0]), int(argv[1]), argv[2]
     modes = argv[3].split(',') if len(argv) > 3 else MODES
     for seed in range(lo, hi):
