@@ -2366,6 +2366,35 @@ def test_a_module_named_alike_in_another_network_of_the_checkpoint_is_not_the_mo
 
 
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_module_of_the_checkpoint_that_is_the_model_less_its_head_outweighs_names(mode):
+    # cross fuzz seed 2548 of --wide: timm's mnasnet_100 without its
+    # classifier (net) beside a torchvision mnasnet0_5 (layers), into a
+    # torchvision mnasnet1_0. The mnasnet0_5 has the model's names, and its
+    # last BatchNorm and classifier the model's shapes: the name modes put
+    # those 7 tensors there, and structure aligned blocks of the mnasnet0_5
+    # into the model's blocks of its widths (59 wrong)
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    headless = {k: v for k, v in keys(timm.create_model('mnasnet_100'), 'net.').items()
+                if not k.startswith('net.classifier.')}
+    src = {**keys(tvm.mnasnet0_5(weights=None), 'layers.'), **headless}
+    dst = keys(tvm.mnasnet1_0(weights=None))
+    assert src['layers.layers.15.weight'] == dst['layers.15.weight']
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('layers.') for s in result.mapping)
+    # the model's own network and its head, saved as two parts, still load
+    # (the isomorphism modes keep one common subtree: the body)
+    own = {**{'body.' + k: v for k, v in dst.items() if not k.startswith('classifier.')},
+           **{'head.' + k: v for k, v in dst.items() if k.startswith('classifier.')}}
+    mapping = associate(own, dst, association=mode).mapping
+    assert len(mapping) == len(dst) - 2 * (mode in ('prefix-hack', 'isomorphism'))
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_one_network_does_not_go_to_two_networks_turn_about(mode):
     # cross fuzz seed 3955: a torchvision mobilenet_v2 whose first block and
     # last layer gained levels, into a model holding timm's

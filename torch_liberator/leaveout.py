@@ -29,8 +29,8 @@ from torch_liberator import swappednames
 from torch_liberator.coincidence import kinds_apart, names_agree, split_items, too_thin
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
-from torch_liberator.modulefit import (head_fit, module_spans, nested_run_fit, run_fit, shapes_fit,
-                                       whole_fit)
+from torch_liberator.modulefit import (NESTING_FIT_MIN, head_fit, module_spans, nested_run_fit,
+                                       run_fit, shapes_fit, whole_fit)
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
                                           rival_places, stray_parts)
 from torch_liberator.shapes import shape_relation
@@ -204,8 +204,15 @@ def _short_of_an_exact_run(problem, mapping):
     its head (:func:`~torch_liberator.modulefit.head_fit`: a timm
     mobilenetv3_large_100 without its classifier, whose names a timm
     efficientnet_b0 beside a torchvision mobilenet_v3_large in the
-    checkpoint has, seed 2315). A mapping that fills the whole
-    model without a shove stays (the names decide between two exact
+    checkpoint has, seed 2315). The other way about, a module of the
+    checkpoint that is the model less its head
+    (:func:`_model_less_its_head`) is the place of what it holds: the pairs
+    from outside it into its place are left out, and so are the head's
+    from a part of the checkpoint that sent them (timm's mnasnet_100
+    without its classifier beside a torchvision mnasnet0_5, into a
+    torchvision mnasnet1_0: the mnasnet0_5's last BatchNorm and classifier
+    by name, cross fuzz seed 2548 of ``--wide``). A mapping that fills the
+    whole model without a shove stays (the names decide between two exact
     places).
     """
     src, dst = problem.src, problem.dst
@@ -222,10 +229,47 @@ def _short_of_an_exact_run(problem, mapping):
         at = whole_fit(sides.dst, sides.src)
     if at is None:  # or the first part of one, less its head
         at = head_fit(sides.dst, sides.src)
-    if at is None:
+    if at is not None:
+        run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}
+        return {s for s in mapping if s not in run}
+    # or, the other way about, a module of the checkpoint is the model less
+    # its head: the pairs from outside it into its place are left out, and
+    # so are the head's from a module of the checkpoint that sent them
+    span = _model_less_its_head(sides, problem.sep)
+    if span is None:
         return set()
-    run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}
-    return {s for s in mapping if s not in run}
+    a, b = span
+    run = {key for keys in sides.src.keys[a:b] for key in keys}
+    place = {key for keys in sides.dst.keys[:b - a] for key in keys}
+    sep = problem.sep
+
+    def part(key):  # the child of the checkpoint's root holding the key
+        return key.split(sep, 1)[0]
+    out = {s for s, d in mapping.items() if s not in run and d in place}
+    rivals = {part(s) for s in out}
+    out.update(s for s in mapping if s not in run and part(s) in rivals)
+    return out
+
+
+def _model_less_its_head(sides, sep):
+    """
+    The span of the one module of the checkpoint whose groups are the
+    model's first ones, in its nesting or another library's, while the
+    model holds more after them (its head, which the module lacks), the
+    module at least half the model and :data:`~torch_liberator.modulefit.NESTING_FIT_MIN`
+    groups; None when there is none or several.
+    """
+    m = len(sides.dst)
+    spans = {span for chain in module_spans(sides.src) for span in chain
+             if max(NESTING_FIT_MIN, (m + 1) // 2) <= span[1] - span[0] < m}
+    found = []
+    for a, b in sorted(spans):
+        at = run_fit(sides.src, a, b - a, sides.dst)
+        if at is None:
+            at = nested_run_fit(sides.src, a, b - a, sides.dst, sep)
+        if at == 0:
+            found.append((a, b))
+    return found[0] if len(found) == 1 else None
 
 
 def _beside_an_exact_run(problem, mapping):
