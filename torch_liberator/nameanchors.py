@@ -236,6 +236,7 @@ class LaterParts:
         self.src, self.dst, self.inner, self.ordered = src, dst, inner, ordered
         self.children = children or (module_children(src), module_children(dst))
         self._lists = None
+        self._cut = {}  # (list path, list path) -> their cut_offset
 
     def position(self, i: int, j: int) -> int:
         """How many trailing components of the groups' paths reach the
@@ -248,12 +249,29 @@ class LaterParts:
             if not a[-k].isdigit():
                 continue
             lists = (a[:-k], b[:-k])
+            if self._cut_apart(lists):
+                return k
             if len(children[0].get(lists[0], ())) == len(children[1].get(lists[1], ())):
                 continue
             rest = a[len(a) - k + 1:]
             if self._follows_a_part(lists, rest, 0) or self._follows_a_part(lists, rest, 1):
                 return k
         return 0
+
+    def _cut_apart(self, lists):
+        """Whether the two lists are parts of lists of one length cut in
+        other places, whatever their names (both called ``encoder``: the
+        checkpoint's items 11-12 of a mobilenet_v3_small, the model's items
+        10-12, mutation fuzz seed 2729 of ``--wide``)."""
+        if not self.ordered:
+            return False
+        if self._lists is None:
+            self._lists = (_Lists(self.src, self.children[0]), _Lists(self.dst, self.children[1]))
+        cut = self._cut.get(lists)
+        if cut is None:
+            cut = self._cut[lists] = (self._lists[0].cut_offset(lists[0]),
+                                      self._lists[1].cut_offset(lists[1]))
+        return None not in cut and cut[0][0] != cut[1][0] and cut[0][1] == cut[1][1]
 
     def _follows_a_part(self, lists, rest, s):
         """Whether side ``s``'s list of ``lists`` is the later part."""
@@ -284,7 +302,7 @@ class _Lists:
     registration order, and the group at a path."""
 
     def __init__(self, side, children):
-        self.children = children
+        self.side, self.children = side, children
         self.first = {}  # module path -> the first group below it
         self.group = {}  # module path -> its group
         for g, comps in enumerate(side.comps):
@@ -302,6 +320,37 @@ class _Lists:
         if not labels or not self.is_list(path):
             return None
         return self.group.get(path + (min(labels, key=int),) + rest)
+
+    def cut_offset(self, path):
+        """``(start, items)`` of the list that the list ``path`` is a part
+        of, when lists of overlapping numbers (parts, each renumbered from
+        0) are beside it: where its items start, and the shapes of every
+        item of the parts joined in order (a resnet's stages are no parts
+        of one list: joined, they are not the other side's joined parts);
+        None otherwise."""
+        if not path or not self.is_list(path):
+            return None
+        numbers, parent = self.children[path], path[:-1]
+        beside = [parent + (label,) for label in self.children.get(parent, ())]
+        parts = sorted((other for other in beside
+                        if self.is_list(other) and not numbers.isdisjoint(self.children[other])),
+                       key=self.first.__getitem__)
+        if len(parts) < 2:
+            return None
+        before = parts.index(path)
+        items = tuple(self._shapes(part + (label,)) for part in parts
+                      for label in sorted(self.children[part], key=int))
+        return sum(len(self.children[p]) for p in parts[:before]), items
+
+    def _shapes(self, path):
+        """The shapes of the groups below ``path`` (from its first one on,
+        while they are below it), sorted."""
+        side, out = self.side, []
+        g = self.first[path] if path in self.first else self.group[path]
+        while g < len(side.comps) and side.comps[g][:len(path)] == path:
+            out.extend(map(str, side.shapes[g]))
+            g += 1
+        return tuple(sorted(out))
 
     def earlier_lists(self, path, ordered):
         """The lists beside ``path`` registered before it (all of them
