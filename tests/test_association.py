@@ -2427,6 +2427,33 @@ def test_parts_of_one_list_cut_in_other_places_are_not_paired_by_their_names(mod
         assert mapping == truth
 
 
+@pytest.mark.parametrize('order', ['head first', 'sorted'])
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_module_of_the_checkpoint_with_the_models_shapes_outweighs_names_without_order(
+        mode, order):
+    # cross fuzz seed 54 of --reorder: a torchvision efficientnet_b1 beside
+    # timm's b0 (model), into timm's b1 whose children are registered head
+    # first: b0 has the model's names and, block for block, its shapes, so
+    # the name modes put all its 360 tensors there; the torchvision b1
+    # holds the model's shapes, as many of each, and no order finds it
+    tvm, timm = requires('torchvision').models, requires('timm')
+
+    def keys(m, prefix=''):
+        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    src = {**keys(tvm.efficientnet_b1(weights=None), 'extractor.'),
+           **keys(timm.create_model('efficientnet_b0'), 'model.')}
+    b1 = keys(timm.create_model('efficientnet_b1'))
+    head = ('classifier.', 'bn2.', 'conv_head.')
+    dst = {**{k: v for k, v in b1.items() if k.startswith(head)},
+           **{k: v for k, v in b1.items() if not k.startswith(head)}}
+    if order == 'sorted':
+        src, dst = dict(sorted(src.items())), b1
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('model.') for s in result.mapping)
+
+
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_one_network_does_not_go_to_two_networks_turn_about(mode):
     # cross fuzz seed 3955: a torchvision mobilenet_v2 whose first block and

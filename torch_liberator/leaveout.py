@@ -221,9 +221,11 @@ def _short_of_an_exact_run(problem, mapping):
     exact = _unshoved(problem, mapping)
     if exact >= len(dst):
         return set()
-    sides = problem.sides()
-    if not sides.ordered or len(sides.dst) >= len(sides.src):
+    sides, sep = problem.sides(), problem.sep
+    if len(sides.dst) >= len(sides.src):
         return set()
+    if not sides.ordered:
+        return _outside_a_shapes_fit(problem, mapping)
     at = run_fit(sides.dst, 0, len(sides.dst), sides.src)
     if at is None:  # or in another library's nesting, a module of the checkpoint
         at = whole_fit(sides.dst, sides.src)
@@ -235,13 +237,12 @@ def _short_of_an_exact_run(problem, mapping):
     # or, the other way about, a module of the checkpoint is the model less
     # its head: the pairs from outside it into its place are left out, and
     # so are the head's from a module of the checkpoint that sent them
-    span = _model_less_its_head(sides, problem.sep)
+    span = _model_less_its_head(sides, sep)
     if span is None:
-        return set()
+        return _outside_a_shapes_fit(problem, mapping)
     a, b = span
     run = {key for keys in sides.src.keys[a:b] for key in keys}
     place = {key for keys in sides.dst.keys[:b - a] for key in keys}
-    sep = problem.sep
 
     def part(key):  # the child of the checkpoint's root holding the key
         return key.split(sep, 1)[0]
@@ -249,6 +250,20 @@ def _short_of_an_exact_run(problem, mapping):
     rivals = {part(s) for s in out}
     out.update(s for s in mapping if s not in run and part(s) in rivals)
     return out
+
+
+def _outside_a_shapes_fit(problem, mapping):
+    """The pairs of ``mapping`` from outside the one module of the
+    checkpoint that holds the model's shapes, as many of each
+    (:func:`~torch_liberator.modulefit.shapes_fit`): the fit that no order
+    finds (keys sorted, or the model's children registered in another
+    order: timm's efficientnet_b1 against a torchvision one beside timm's
+    b0, whose names are the model's, cross fuzz seed 54 of ``--reorder``)."""
+    module = shapes_fit(problem.dst, problem.src, problem.sep)
+    if module is None:
+        return set()
+    inside = module + problem.sep
+    return {s for s in mapping if not s.startswith(inside)}
 
 
 def _model_less_its_head(sides, sep):
