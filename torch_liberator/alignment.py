@@ -70,7 +70,11 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    ``head``; a container's own tensors by their own names) is dropped: in a
    shared scheme, a different name means a different module. Integer names
    (Sequential positions) and a name found in the other path (an inserted
-   level: ``head.fc`` and ``head``) never count against a pair.
+   level: ``head.fc`` and ``head``) never count against a pair. Nor, in
+   such a scheme, is a pair kept whose paths, the same below, first
+   differ in two words that each name a module beside the other
+   (``branch3x3_2a.bn`` against ``branch3x3dbl_2.bn`` where the model has
+   a ``branch3x3_2a`` too: its branches registered in another order).
 7. Coincidences (:mod:`torch_liberator.coincidence`, keys in registration
    order): a norm or layer scale paired away from the layer beside it, and
    an alignment that no name anchors holding under a tenth of the smaller

@@ -8,7 +8,10 @@ scheme, and a pair whose names are two different words (``fc`` and
 ``head``; a container's own tensors by their own names) is a conflict: in a
 shared scheme, a different name means a different module. Integer names
 (Sequential positions) and a name found in the other path (an inserted
-level: ``head.fc`` and ``head``) never count against a pair.
+level: ``head.fc`` and ``head``) never count against a pair. In a shared
+scheme, a pair whose names agree is a conflict too when the paths, the same
+below, first differ in two words that each name a module beside the other:
+the namesake is there, and only order chose the other.
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups
@@ -71,6 +74,7 @@ class NameVotes:
 
     def __init__(self, src: KeyGroups, dst: KeyGroups):
         self.src, self.dst = src, dst
+        self._modules = None  # each side's module paths, once needed
 
     @staticmethod
     def _name_of(side, g, pos):
@@ -128,6 +132,32 @@ class NameVotes:
                 verdict = vote  # both tensors go by their modules' names
             else:
                 verdict = self._verdict(i, a, j, b)
-            if verdict < 0:
+            if verdict < 0 or (verdict > 0 and self._namesakes_above(i, j)):
                 out.add(n)
         return out
+
+    def _namesakes_above(self, i, j):
+        """Whether the paths of groups ``i`` and ``j``, the same below,
+        first differ in two words each of which names a module beside the
+        other (``Mixed_7b.branch3x3_2a.bn`` against the model's
+        ``Mixed_7b.branch3x3dbl_2.bn`` while its ``Mixed_7b.branch3x3_2a``
+        exists: the model's branches registered in another order, mutation
+        fuzz seed 649 of ``--reorder``)."""
+        comps1, comps2 = self.src.comps[i], self.dst.comps[j]
+        k = 1
+        while k <= min(len(comps1), len(comps2)) and comps1[-k] == comps2[-k]:
+            k += 1
+        if k > min(len(comps1), len(comps2)):
+            return False
+        x1, x2 = comps1[-k], comps2[-k]
+        if not (is_word(x1) and is_word(x2)):
+            return False
+        if self._modules is None:
+            self._modules = (_module_paths(self.src), _module_paths(self.dst))
+        return (comps2[:-k] + (x1,) in self._modules[1]
+                and comps1[:-k] + (x2,) in self._modules[0])
+
+
+def _module_paths(side: KeyGroups) -> Set[Tuple[str, ...]]:
+    """Every module path of ``side`` (each group's path and those above it)."""
+    return {comps[:depth] for comps in side.comps for depth in range(len(comps) + 1)}
