@@ -356,6 +356,11 @@ def bottleneck(c):
             'conv2.weight': (c, c, 3, 3), 'bn2.weight': (c,), 'bn2.bias': (c,)}
 
 
+def model_keys(module, prefix=''):
+    """``{key: shape}`` of a module's state dict, each key after ``prefix``."""
+    return {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
 def small_resnet():
     keys = {'conv1.weight': (8, 3, 7, 7), 'bn1.weight': (8,), 'bn1.bias': (8,)}
     for stage, (c, blocks) in enumerate([(8, 2), (16, 2), (32, 3)], start=1):
@@ -1461,31 +1466,30 @@ def _cross_library_cases():
     torch = requires('torch')
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
     tv3 = tvm.mobilenet_v3_large(weights=None)
     tm3 = timm.create_model('mobilenetv3_large_100', pretrained=False)
     # seed 52: a torchvision mobilenet_v3_large's features beside a
     # mnasnet0_5, into timm's as nn.Sequential(*children): the two stems are
     # of one design, and the mnasnet's, closer to the root, took the model's
-    flat = keys(torch.nn.Sequential(*tm3.children()))
-    yield ({**keys(tvm.mnasnet0_5(weights=None), 'base.'), **keys(tv3.features, 'trunk.features.')},
-           flat, dict(zip(keys(tv3.features, 'trunk.features.'), flat)))
+    flat = model_keys(torch.nn.Sequential(*tm3.children()))
+    trunk = model_keys(tv3.features, 'trunk.features.')
+    yield ({**model_keys(tvm.mnasnet0_5(weights=None), 'base.'), **trunk},
+           flat, dict(zip(trunk, flat)))
     # seed 67: torchvision's efficientnet_b0 as nn.Sequential(*children) into
     # timm's (headless): features, 0, was sought as the model's blocks.0,
     # and its stem's BatchNorm went into the first block's
-    tve, tme = tvm.efficientnet_b0(weights=None), timm.create_model('efficientnet_b0', pretrained=False)
-    src = keys(torch.nn.Sequential(*tve.children()))
-    yield (src, {k: v for k, v in keys(tme).items() if not k.startswith('classifier.')},
-           dict(zip(src, keys(tme))))
+    tve = tvm.efficientnet_b0(weights=None)
+    tme = timm.create_model('efficientnet_b0', pretrained=False)
+    src = model_keys(torch.nn.Sequential(*tve.children()))
+    yield (src, {k: v for k, v in model_keys(tme).items() if not k.startswith('classifier.')},
+           dict(zip(src, model_keys(tme))))
     # seed 109: torchvision's mobilenet_v3_large features, keys sorted, into
     # timm's beside a torchvision mobilenet_v2: features.15's block, skipped,
     # and the mobilenet_v2's features.15.conv, inserted, let block.0 pass
     # for conv.0
-    src = dict(sorted(keys(tv3.features, 'features.').items()))
-    yield (src, {**keys(tm3, 'net.'), **keys(tvm.mobilenet_v2(weights=None), 'part.')},
-           dict(zip(keys(tv3.features, 'features.'), keys(tm3, 'net.'))))
+    src = dict(sorted(model_keys(tv3.features, 'features.').items()))
+    yield (src, {**model_keys(tm3, 'net.'), **model_keys(tvm.mobilenet_v2(weights=None), 'part.')},
+           dict(zip(model_keys(tv3.features, 'features.'), model_keys(tm3, 'net.'))))
 
 
 @pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'auto'])
@@ -1505,13 +1509,10 @@ def test_the_exact_modes_leave_a_namesake_network_while_another_module_holds_the
     # every shape equal, in order. Without `body`, the names load as published
     tvm = requires('torchvision').models
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
     resnet50 = tvm.resnet50(weights=None)
-    src = keys(resnet50, 'module.')
-    body = keys(requires('torch').nn.Sequential(*resnet50.children()), 'body.')
-    resnet18 = keys(tvm.resnet18(weights=None), 'module.')
+    src = model_keys(resnet50, 'module.')
+    body = model_keys(requires('torch').nn.Sequential(*resnet50.children()), 'body.')
+    resnet18 = model_keys(tvm.resnet18(weights=None), 'module.')
     truth = dict(zip(src, body))
     mapping = associate(src, {**body, **resnet18}, association=mode).mapping
     assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
@@ -1531,13 +1532,10 @@ def test_a_network_of_the_checkpoint_names_and_other_widths_is_not_its_place(mod
     tvm, timm = requires('torchvision').models, requires('timm')
     from corpus_pairs.cross import regnet_truth
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    src = keys(tvm.regnet_y_1_6gf(weights=None))
-    timm_keys = keys(timm.create_model('regnety_016', pretrained=False))
+    src = model_keys(tvm.regnet_y_1_6gf(weights=None))
+    timm_keys = model_keys(timm.create_model('regnety_016', pretrained=False))
     dst = {**{'net.' + k: v for k, v in timm_keys.items()},
-           **keys(tvm.regnet_y_400mf(weights=None), 'encoder.')}
+           **model_keys(tvm.regnet_y_400mf(weights=None), 'encoder.')}
     truth = {tv: 'net.' + tm for tm, tv in regnet_truth(list(timm_keys)).items()}
     assert all(src[k] == dst[v] for k, v in truth.items())
     if keys_sorted:
@@ -1556,12 +1554,9 @@ def test_a_sibling_of_the_checkpoint_names_is_not_its_place_when_another_holds_i
     # there); the name modes put 194 to 199 tensors into the efficientnet
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    src = keys(timm.create_model('mnasnet_100', pretrained=False))
-    own = keys(tvm.mnasnet1_0(weights=None), 'core.')
-    dst = {**own, **keys(timm.create_model('efficientnet_b0', pretrained=False), 'part.')}
+    src = model_keys(timm.create_model('mnasnet_100', pretrained=False))
+    own = model_keys(tvm.mnasnet1_0(weights=None), 'core.')
+    dst = {**own, **model_keys(timm.create_model('efficientnet_b0', pretrained=False), 'part.')}
     truth = dict(zip(src, own))
     assert all(src[k] == dst[v] for k, v in truth.items())
     result = associate(src, dst, association=mode)
@@ -1602,12 +1597,9 @@ def test_an_exact_key_of_the_same_shape_contests_a_renamed_pair_into_it(mode):
     torch = requires('torch')
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    flat = keys(torch.nn.Sequential(*timm.create_model('mnasnet_100').children()), 'layers.')
-    src = dict(sorted({**keys(tvm.regnet_y_400mf(weights=None), 'encoder.'), **flat}.items()))
-    dst = keys(tvm.mnasnet1_0(weights=None))
+    flat = model_keys(torch.nn.Sequential(*timm.create_model('mnasnet_100').children()), 'layers.')
+    src = dict(sorted({**model_keys(tvm.regnet_y_400mf(weights=None), 'encoder.'), **flat}.items()))
+    dst = model_keys(tvm.mnasnet1_0(weights=None))
     truth = dict(zip(flat, dst))
     assert all(src[k] == dst[v] for k, v in truth.items())
     result = associate(src, dst, association=mode)
@@ -1622,35 +1614,34 @@ def _whole_in_another_nesting_cases():
     network of the same design."""
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    tv2, tm2 = keys(tvm.mobilenet_v2(weights=None)), keys(timm.create_model('mobilenetv2_100'))
+    tv2 = model_keys(tvm.mobilenet_v2(weights=None))
+    tm2 = model_keys(timm.create_model('mobilenetv2_100'))
     # 900: a torchvision mobilenet_v2 into timm's beside a torchvision
     # regnet, whose stem.{0,1} took the checkpoint's features.0.{0,1}
-    dst = {**keys(tvm.regnet_y_400mf(weights=None), 'features.'), **{'net.' + k: v for k, v in tm2.items()}}
+    dst = {**model_keys(tvm.regnet_y_400mf(weights=None), 'features.'),
+           **{'net.' + k: v for k, v in tm2.items()}}
     yield tv2, dst, dict(zip(tv2, ['net.' + k for k in tm2])), True
     # 1064: timm's mobilenetv2_100 beside a torchvision efficientnet_b0 into
     # a torchvision mobilenet_v2: the efficientnet's stem, last conv and
     # classifier went by their names
     src = {**{'stage.' + k: v for k, v in tm2.items()},
-           **keys(tvm.efficientnet_b0(weights=None), 'head.')}
+           **model_keys(tvm.efficientnet_b0(weights=None), 'head.')}
     yield src, tv2, dict(zip(['stage.' + k for k in tm2], tv2)), True
     # 206: torchvision's convnext_tiny beside timm's deit_tiny into timm's
     # convnext_tiny: the ViT's mlp.fc1/fc2 went into the stage blocks' own
-    tvc = keys(tvm.convnext_tiny(weights=None), 'main.')
-    tmc = keys(timm.create_model('convnext_tiny'))
-    src = {**tvc, **keys(timm.create_model('deit_tiny_patch16_224'), 'core.')}
+    tvc = model_keys(tvm.convnext_tiny(weights=None), 'main.')
+    tmc = model_keys(timm.create_model('convnext_tiny'))
+    src = {**tvc, **model_keys(timm.create_model('deit_tiny_patch16_224'), 'core.')}
     yield src, tmc, dict(zip(tvc, tmc)), True
     # 2315: timm's efficientnet_b0 beside a torchvision mobilenet_v3_large,
     # into timm's mobilenetv3_large_100 without its classifier: the model is
     # the first part of the torchvision network, less its head, and the
     # efficientnet has the model's names (143 wrong in the name modes and
     # auto; structure loads nothing either, so auto is not held to all of it)
-    tv3 = keys(tvm.mobilenet_v3_large(weights=None), 'extractor.')
-    tm3 = {k: v for k, v in keys(timm.create_model('mobilenetv3_large_100')).items()
+    tv3 = model_keys(tvm.mobilenet_v3_large(weights=None), 'extractor.')
+    tm3 = {k: v for k, v in model_keys(timm.create_model('mobilenetv3_large_100')).items()
            if not k.startswith('classifier.')}
-    src = {**keys(timm.create_model('efficientnet_b0'), 'encoder.'), **tv3}
+    src = {**model_keys(timm.create_model('efficientnet_b0'), 'encoder.'), **tv3}
     yield src, tm3, dict(zip(tv3, tm3)), False
 
 
@@ -1705,11 +1696,8 @@ def test_a_stem_met_by_its_list_positions_alone_is_chance(mode):
     # far more
     tvm = requires('torchvision').models
 
-    def keys(m, prefix):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    mobilenet = keys(tvm.mobilenet_v2(weights=None), 'net.')
-    regnet = keys(tvm.regnet_y_400mf(weights=None), 'model.')
+    mobilenet = model_keys(tvm.mobilenet_v2(weights=None), 'net.')
+    regnet = model_keys(tvm.regnet_y_400mf(weights=None), 'model.')
     assert mobilenet['net.features.0.0.weight'] == regnet['model.stem.0.weight']
     for src, dst in ((mobilenet, regnet), (regnet, mobilenet)):
         result = associate(src, dst, association=mode)
@@ -1741,13 +1729,10 @@ def test_a_module_that_is_the_checkpoint_less_its_head_in_another_nesting_outwei
     # less its last layer
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    src = keys(tvm.mobilenet_v3_large(weights=None))
-    net = {k: v for k, v in keys(timm.create_model('mobilenetv3_large_100'), 'net.').items()
+    src = model_keys(tvm.mobilenet_v3_large(weights=None))
+    net = {k: v for k, v in model_keys(timm.create_model('mobilenetv3_large_100'), 'net.').items()
            if not k.startswith('net.classifier.')}
-    small = keys(tvm.mobilenet_v3_small(weights=None), 'encoder.')
+    small = model_keys(tvm.mobilenet_v3_small(weights=None), 'encoder.')
     dst = {**net, **small} if net_first else {**small, **net}
     truth = dict(zip(list(src)[:len(net)], net))
     assert all(squeeze_units(src[k]) == squeeze_units(net[v]) for k, v in truth.items())
@@ -1768,13 +1753,10 @@ def test_a_part_from_beside_the_bulk_network_is_left_out_when_the_bulk_holds_its
     # features.stem.{conv,bn}, of the same shapes, went unused (6 wrong)
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    src = {**keys(timm.create_model('efficientnet_b0'), 'stem.'),
-           **keys(timm.create_model('regnety_004'), 'features.')}
+    src = {**model_keys(timm.create_model('efficientnet_b0'), 'stem.'),
+           **model_keys(timm.create_model('regnety_004'), 'features.')}
     dst = {k.replace('trunk_output.', 'net_x.'): v
-           for k, v in keys(tvm.regnet_y_400mf(weights=None)).items()}
+           for k, v in model_keys(tvm.regnet_y_400mf(weights=None)).items()}
     assert src['stem.conv_stem.weight'] == src['features.stem.conv.weight'] == dst['stem.0.weight']
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
@@ -1822,13 +1804,10 @@ def test_names_two_libraries_share_do_not_outweigh_the_structure_in_a_thin_mappi
     # structure mode gives those places to the torchvision ConvNeXt
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    convnext = keys(tvm.convnext_tiny(weights=None), 'base.')
+    convnext = model_keys(tvm.convnext_tiny(weights=None), 'base.')
     src = {**{k: v for k, v in convnext.items() if not k.startswith('base.classifier.')},
-           **keys(timm.create_model('deit_tiny_patch16_224'), 'vit.')}
-    dst = keys(timm.create_model('convnext_tiny'))
+           **model_keys(timm.create_model('deit_tiny_patch16_224'), 'vit.')}
+    dst = model_keys(timm.create_model('convnext_tiny'))
     assert src['vit.blocks.0.mlp.fc1.weight'] == dst['stages.1.blocks.0.mlp.fc1.weight']
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
@@ -2356,12 +2335,9 @@ def test_a_module_named_alike_in_another_network_of_a_thin_mapping_is_not_its_ow
     # tensors in trunk.features.0.1
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    src = dict(sorted(keys(tvm.efficientnet_b0(weights=None)).items()))
-    dst = {**keys(timm.create_model('efficientnet_b0'), 'backbone.'),
-           **keys(tvm.mobilenet_v2(weights=None), 'trunk.')}
+    src = dict(sorted(model_keys(tvm.efficientnet_b0(weights=None)).items()))
+    dst = {**model_keys(timm.create_model('efficientnet_b0'), 'backbone.'),
+           **model_keys(tvm.mobilenet_v2(weights=None), 'trunk.')}
     assert src['features.0.1.weight'] == dst['trunk.features.0.1.weight']
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
@@ -2378,12 +2354,9 @@ def test_a_module_named_alike_in_another_network_of_the_checkpoint_is_not_the_mo
     # from timm's conv_stem; embedding put the five tensors in features.0.1
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    src = dict(sorted({**keys(timm.create_model('mobilenetv2_100'), 'layers.'),
-                       **keys(tvm.efficientnet_b0(weights=None), 'base.')}.items()))
-    dst = keys(tvm.mobilenet_v2(weights=None))
+    src = dict(sorted({**model_keys(timm.create_model('mobilenetv2_100'), 'layers.'),
+                       **model_keys(tvm.efficientnet_b0(weights=None), 'base.')}.items()))
+    dst = model_keys(tvm.mobilenet_v2(weights=None))
     assert src['base.features.0.1.weight'] == dst['features.0.1.weight']
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
@@ -2400,13 +2373,10 @@ def test_a_module_of_the_checkpoint_that_is_the_model_less_its_head_outweighs_na
     # into the model's blocks of its widths (59 wrong)
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    headless = {k: v for k, v in keys(timm.create_model('mnasnet_100'), 'net.').items()
+    headless = {k: v for k, v in model_keys(timm.create_model('mnasnet_100'), 'net.').items()
                 if not k.startswith('net.classifier.')}
-    src = {**keys(tvm.mnasnet0_5(weights=None), 'layers.'), **headless}
-    dst = keys(tvm.mnasnet1_0(weights=None))
+    src = {**model_keys(tvm.mnasnet0_5(weights=None), 'layers.'), **headless}
+    dst = model_keys(tvm.mnasnet1_0(weights=None))
     assert src['layers.layers.15.weight'] == dst['layers.15.weight']
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
@@ -2463,12 +2433,9 @@ def test_a_module_of_the_checkpoint_with_the_models_shapes_outweighs_names_witho
     # holds the model's shapes, as many of each, and no order finds it
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
-    src = {**keys(tvm.efficientnet_b1(weights=None), 'extractor.'),
-           **keys(timm.create_model('efficientnet_b0'), 'model.')}
-    b1 = keys(timm.create_model('efficientnet_b1'))
+    src = {**model_keys(tvm.efficientnet_b1(weights=None), 'extractor.'),
+           **model_keys(timm.create_model('efficientnet_b0'), 'model.')}
+    b1 = model_keys(timm.create_model('efficientnet_b1'))
     head = ('classifier.', 'bn2.', 'conv_head.')
     dst = {**{k: v for k, v in b1.items() if k.startswith(head)},
            **{k: v for k, v in b1.items() if not k.startswith(head)}}
@@ -2490,19 +2457,16 @@ def test_one_network_does_not_go_to_two_networks_turn_about(mode):
     # BatchNorm and the classifier into the mnasnet (20 of 33 wrong)
     tvm, timm = requires('torchvision').models, requires('timm')
 
-    def keys(m, prefix=''):
-        return {prefix + k: tuple(v.shape) for k, v in m.state_dict().items()}
-
     levels = [('features.1.conv.', 'features.1.extractor.conv.body.'),
               ('features.18.0.', 'features.18.features.0.extractor.'),
               ('features.18.1.', 'features.18.features.1.')]
     src = {}
-    for key, shape in keys(tvm.mobilenet_v2(weights=None)).items():
+    for key, shape in model_keys(tvm.mobilenet_v2(weights=None)).items():
         for old, new in levels:
             key = new + key[len(old):] if key.startswith(old) else key
         src[key] = shape
-    dst = {**keys(tvm.mnasnet0_5(weights=None), 'stem.'),
-           **{k: v for k, v in keys(timm.create_model('mobilenetv2_100'), 'net.').items()
+    dst = {**model_keys(tvm.mnasnet0_5(weights=None), 'stem.'),
+           **{k: v for k, v in model_keys(timm.create_model('mobilenetv2_100'), 'net.').items()
               if not k.startswith('net.classifier.')}}
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
