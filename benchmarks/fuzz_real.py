@@ -194,7 +194,23 @@ checkpoint's timm mobilenetv2 beside it, keys sorted (1525: embedding, 5
 wrong, the family of 3585); and a torchvision resnext50, keys sorted,
 block 3 of layer3 a level deeper, into timm's whose layer3 is
 split into ``backbone.{0..4}`` and ``core.0`` (1747: embedding and
-auto put block 3 in ``core.0``, 18 wrong).
+auto put block 3 in ``core.0``, 18 wrong). All three were fixed the next
+session. ``--wide`` seeds 1800-2999 then found a mobilenet_v3_small's
+``features`` cut in parts in other places on the two sides, both called
+``encoder`` (2729: every tree mode and auto), and with ``--cross`` a
+module of the checkpoint that is the model less its head beside a
+network of the model's names (2548: the name modes, structure and auto);
+both fixed. ``--reorder`` (children registered in another order, keys
+reversed or parameters first) found, in seeds 0-799 and cross seeds
+0-499, the model's shapes in one module of the checkpoint that no order
+finds (cross 54: 360 wrong in the name modes; fixed) and an inception
+block whose branches the model registers in another order (649:
+structure; fixed); and, left as the structure mode's nature, pairs that
+only a falsified order places: a regnet block registered shortcut-like
+in the checkpoint (cross 105: 12 wrong in structure and auto) and an
+hrnet's children shuffled against the model flattened to numbers (199:
+6 wrong in structure; auto right). No names agree there, and the order
+is the only evidence left.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
