@@ -2446,6 +2446,44 @@ def test_a_module_of_the_checkpoint_with_the_models_shapes_outweighs_names_witho
     assert not any(s.startswith('model.') for s in result.mapping)
 
 
+@pytest.mark.parametrize('mode', ['strict', 'module-hack', 'prefix-hack', 'embedding',
+                                  'isomorphism', 'structure', 'auto'])
+def test_a_whole_model_in_the_checkpoint_outweighs_identical_keys_of_another_network(mode):
+    # mutation fuzz seed 1321 of --reorder: timm's resnet50d saved a level
+    # deeper (part.stem) beside a res2net50 under the model's wrapper name
+    # (extractor), into the resnet50d as extractor: strict and module-hack
+    # copied the res2net50's 199 keys that are the model's keys with the
+    # model's shapes
+    timm = requires('timm')
+    resnet = model_keys(timm.create_model('resnet50d'))
+    src = {**{'part.stem.' + k: v for k, v in resnet.items()},
+           **model_keys(timm.create_model('res2net50_26w_4s'), 'extractor.')}
+    dst = {'extractor.' + k: v for k, v in resnet.items()}
+    assert sum(k in src and src[k] == v for k, v in dst.items()) > 100
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('extractor.') for s in result.mapping)
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
+def test_a_shapes_fit_counts_a_layer_scale_of_either_library_as_one_shape(mode):
+    # cross fuzz seed 876 of --reorder: timm's convnext_small beside a
+    # torchvision convnext_tiny, into a torchvision convnext_small whose
+    # classifier is registered first: the tiny's names are the model's and
+    # its blocks have the model's shapes (160 wrong in the name modes); the
+    # timm network holds the model's shapes once its layer scales, [C]
+    # there and [C, 1, 1] here, count as one shape
+    tvm, timm = requires('torchvision').models, requires('timm')
+    src = {**model_keys(timm.create_model('convnext_small'), 'net.'),
+           **model_keys(tvm.convnext_tiny(weights=None), 'stage.')}
+    small = model_keys(tvm.convnext_small(weights=None))
+    dst = {**{k: v for k, v in small.items() if k.startswith('classifier.')},
+           **{k: v for k, v in small.items() if not k.startswith('classifier.')}}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('stage.') for s in result.mapping)
+
+
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_one_network_does_not_go_to_two_networks_turn_about(mode):
     # cross fuzz seed 3955: a torchvision mobilenet_v2 whose first block and

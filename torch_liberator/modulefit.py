@@ -42,6 +42,7 @@ from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 from torch_liberator.movedparts import labels_in_order
+from torch_liberator.shapes import squeeze_units
 
 __all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'head_fit', 'module_closure',
            'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'run_fit',
@@ -156,7 +157,8 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
                sep: str = '.') -> Optional[str]:
     """
     The one module of ``large`` (its path) whose keys have the shapes of
-    all of ``small``'s keys, as many of each, when the order says nothing
+    all of ``small``'s keys, as many of each (size-1 dimensions aside: a
+    layer scale ``[C]`` in timm is ``[C, 1, 1]`` in torchvision), when the order says nothing
     (keys sorted by name): the place :func:`whole_fit` finds by order,
     found by the shapes alone. None when no module has them, or several
     (a wrapper and the module it holds are one), or when ``large`` has
@@ -190,13 +192,16 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     sized = [path for path, count in counts.items() if count == want]
     if not sized:
         return None
-    shapes = Counter(tuple(shape) for shape in small.values() if shape is not None)
+    # shapes that differ only by size-1 dimensions are one tensor's (a
+    # layer scale [C] in timm, [C, 1, 1] in torchvision)
+    shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
     if sum(shapes.values()) != want:
         return None  # (unknown shapes)
     keys, found = sorted(large), []
     for path in sized:
         at = bisect_left(keys, path + sep)
-        held = Counter(tuple(large[key]) for key in keys[at:at + want] if large[key] is not None)
+        held = Counter(squeeze_units(large[key]) for key in keys[at:at + want]
+                       if large[key] is not None)
         if held == shapes:
             found.append(path)
     # a chain of wrappers around one module holds the same keys: one place
