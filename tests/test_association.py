@@ -875,26 +875,29 @@ def test_a_layer_of_another_item_gets_no_name_bonus_for_its_layer_name(mode):
     assert {k: k for k in dst if k.startswith('layer2.')}.items() <= mapping.items()
 
 
+@pytest.mark.parametrize('flat', [False, True])
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_branch_registered_elsewhere_is_not_its_namesakes_sibling_by_order(mode):
+def test_a_branch_registered_elsewhere_is_not_its_namesakes_sibling_by_order(mode, flat):
     # mutation fuzz seed 649 of --reorder: timm's inception_v3 flattened
     # (head.16 for Mixed_7b), into one whose Mixed_7b registers its
     # branches in another order; branch3x3_2a and branch3x3dbl_2 are of one
     # shape, and the names below them (conv, bn) agree: structure paired
-    # them by order against their own names (16 wrong)
-    def branch(prefix, c):
-        return _conv_bn(prefix, c, c, 3, ('conv', 'bn'))
+    # them by order against their own names (16 wrong); seed 828: the same
+    # with the checkpoint's branches flattened (conv, bn as 0, 1; 7 wrong)
+    def branch(prefix, c, names=('conv', 'bn')):
+        return _conv_bn(prefix, c, c, 3, names)
 
+    mine = ('0', '1') if flat else ('conv', 'bn')
     src, dst, truth = {'stem.weight': (8, 3, 3, 3)}, {'stem.weight': (8, 3, 3, 3)}, {}
     names = ('pool_a', 'pool_b', 'branch_x', 'branch_y')
     for n, mixed in enumerate(('mixed_b', 'mixed_c')):
         order = names if n else names[2:] + names[:2]
         for name in names:
-            src.update(branch(f'head.{n}.{name}', 8))
+            src.update(branch(f'head.{n}.{name}', 8, mine))
         for name in order:
             dst.update(branch(f'{mixed}.{name}', 8))
         for name in names:
-            truth.update(zip(branch(f'head.{n}.{name}', 8), branch(f'{mixed}.{name}', 8)))
+            truth.update(zip(branch(f'head.{n}.{name}', 8, mine), branch(f'{mixed}.{name}', 8)))
     truth['stem.weight'] = 'stem.weight'
     mapping = associate(src, dst, association=mode).mapping
     assert {s: d for s, d in mapping.items() if truth[s] != d} == {}

@@ -132,7 +132,7 @@ class NameVotes:
                 verdict = vote  # both tensors go by their modules' names
             else:
                 verdict = self._verdict(i, a, j, b)
-            if verdict < 0 or (verdict > 0 and self._namesakes_above(i, j)):
+            if verdict < 0 or self._namesakes_above(i, j):
                 out.add(n)
         return out
 
@@ -142,10 +142,14 @@ class NameVotes:
         other (``Mixed_7b.branch3x3_2a.bn`` against the model's
         ``Mixed_7b.branch3x3dbl_2.bn`` while its ``Mixed_7b.branch3x3_2a``
         exists: the model's branches registered in another order, mutation
-        fuzz seed 649 of ``--reorder``)."""
+        fuzz seed 649 of ``--reorder``; positions against names below them
+        are passed over, a level flattened on one side, seed 828)."""
         comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         k = 1
-        while k <= min(len(comps1), len(comps2)) and comps1[-k] == comps2[-k]:
+        # (a position against a name below is a level flattened on one
+        # side: ``branch3x3_2a.0`` is ``branch3x3_2a.conv``)
+        while k <= min(len(comps1), len(comps2)) and (
+                comps1[-k] == comps2[-k] or comps1[-k].isdigit() or comps2[-k].isdigit()):
             k += 1
         if k > min(len(comps1), len(comps2)):
             return False
