@@ -211,7 +211,9 @@ def _short_of_an_exact_run(problem, mapping):
     from a part of the checkpoint that sent them (timm's mnasnet_100
     without its classifier beside a torchvision mnasnet0_5, into a
     torchvision mnasnet1_0: the mnasnet0_5's last BatchNorm and classifier
-    by name, cross fuzz seed 2548 of ``--wide``). A mapping that fills the
+    by name, cross fuzz seed 2548 of ``--wide``); where no order finds
+    such a module, the one holding the model's shapes serves
+    (:func:`_outside_a_shapes_fit`). A mapping that fills the
     whole model without a shove stays (the names decide between two exact
     places).
     """
@@ -243,12 +245,14 @@ def _short_of_an_exact_run(problem, mapping):
     a, b = span
     run = {key for keys in sides.src.keys[a:b] for key in keys}
     place = {key for keys in sides.dst.keys[:b - a] for key in keys}
-
-    def part(key):  # the child of the checkpoint's root holding the key
-        return key.split(sep, 1)[0]
     out = {s for s, d in mapping.items() if s not in run and d in place}
-    rivals = {part(s) for s in out}
-    out.update(s for s in mapping if s not in run and part(s) in rivals)
+    if out:
+        # the parts of the checkpoint (children of the module around all
+        # of it, a wrapper passed) that sent them
+        root = len(os.path.commonprefix([key.split(sep)[:-1] for key in problem.src]))
+        rivals = {tuple(s.split(sep)[:root + 1]) for s in out}
+        out.update(s for s in mapping
+                   if s not in run and tuple(s.split(sep)[:root + 1]) in rivals)
     return out
 
 
