@@ -44,11 +44,11 @@ Algorithm:
        the number is chance), and an item renamed to a named module ties
        with the equal items beside it that still seek places (``3`` <->
        ``core`` beside equal ``1``, ``2``: a wrapper that makes one item
-       look like the module is no evidence). A subtree that agrees whole but for the ties
-       met inside it is renamed too, its ties reported (the block that
-       holds the shortcut and the conv of one shape is still that block).
-       A lone
-       module (tensors, no submodules) is renamed only to a lone module,
+       look like the module is no evidence). A subtree that agrees whole
+       but for the ties met inside it is renamed too, its ties reported
+       (the block that holds the shortcut and the conv of one shape is
+       still that block). A lone module (tensors, no submodules) is
+       renamed only to a lone module,
        only to a child of ``v``, only when one of the two labels is a
        number (``conv1`` <-> ``0``), only beside a module of its parent
        that places tensors below ``v`` too (when it has any), and never
