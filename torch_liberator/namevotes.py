@@ -25,6 +25,7 @@ Example:
 from typing import Sequence, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups, is_word
+from torch_liberator.nameanchors import module_children
 
 __all__ = ['NameVotes', 'compare_names']
 
@@ -74,7 +75,7 @@ class NameVotes:
 
     def __init__(self, src: KeyGroups, dst: KeyGroups):
         self.src, self.dst = src, dst
-        self._modules = None  # each side's module paths, once needed
+        self._children = None  # each side's module_children, once needed
 
     @staticmethod
     def _name_of(side, g, pos):
@@ -126,14 +127,21 @@ class NameVotes:
             return set()
         src, dst = self.src, self.dst
         out = set()
+        beside = {}  # (src group, dst group) -> _namesakes_above, once per pair
         for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
             i, a, j, b = pair
             if src.leaf[i] and dst.leaf[j] and src.comps[i] and dst.comps[j]:
                 verdict = vote  # both tensors go by their modules' names
             else:
                 verdict = self._verdict(i, a, j, b)
-            if verdict < 0 or self._namesakes_above(i, j):
+            if verdict < 0:
                 out.add(n)
+            else:
+                above = beside.get((i, j))
+                if above is None:
+                    above = beside[i, j] = self._namesakes_above(i, j)
+                if above:
+                    out.add(n)
         return out
 
     def _namesakes_above(self, i, j):
@@ -156,12 +164,7 @@ class NameVotes:
         x1, x2 = comps1[-k], comps2[-k]
         if not (is_word(x1) and is_word(x2)):
             return False
-        if self._modules is None:
-            self._modules = (_module_paths(self.src), _module_paths(self.dst))
-        return (comps2[:-k] + (x1,) in self._modules[1]
-                and comps1[:-k] + (x2,) in self._modules[0])
-
-
-def _module_paths(side: KeyGroups) -> Set[Tuple[str, ...]]:
-    """Every module path of ``side`` (each group's path and those above it)."""
-    return {comps[:depth] for comps in side.comps for depth in range(len(comps) + 1)}
+        if self._children is None:
+            self._children = (module_children(self.src), module_children(self.dst))
+        return (x1 in self._children[1].get(comps2[:-k], ())
+                and x2 in self._children[0].get(comps1[:-k], ()))
