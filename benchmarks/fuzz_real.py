@@ -226,8 +226,9 @@ under ``head`` whose ``head.norm`` is the model's key and shape (cross
 own network in the checkpoint in another library's nesting and order,
 which no fit finds), and a regnet in structure by order alone (cross
 1697: 5 wrong, auto right). On the final code, ``--wide --reorder``
-2000-2299, ``--cross --wide`` 3000-3299, ordinary seeds 28240-28539 and
-cross seeds 5500-5799 found nothing.
+2000-2699, ``--cross --wide --reorder`` 1700-2099, ``--cross --wide``
+3000-3299, ordinary seeds 28240-28539 and cross seeds 5500-5799 found
+nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
