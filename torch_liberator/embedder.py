@@ -558,7 +558,8 @@ class Embedder:
             d = t2.child(v, t1.label[c])
             if d is not None and not cands and self._only_ties(c, d):
                 tied_in.setdefault(c, []).append(d)
-        rivals = []  # (source, score, place): equal items of renamed ones
+        equal_items = []  # (source, score, place): equal items of renamed ones
+        equal_to = {}  # source -> the equal items beside it, once asked
         for order, (c, cands) in enumerate(pending):
             need = t1.num_keys_below(c)
             for w in deeper_of[c]:
@@ -636,10 +637,12 @@ class Embedder:
                         # item (timm's layer3 cut into backbone.{0..4} and
                         # core.0, which is block 5; cross fuzz seed 1747
                         # of --wide)
-                        rivals.extend((e, s, d) for e in self._equal_sources(c, pending))
+                        if c not in equal_to:
+                            equal_to[c] = self._equal_sources(c, pending)
+                        equal_items.extend((e, s, d) for e in equal_to[c])
         self._prefer_parts_by_number(pending, sources, v, claims, renames)
         cands_of = dict(pending)
-        for e, s, d in rivals:
+        for e, s, d in equal_items:
             cands_of[e].append((s, d))
         for order, (c, cands) in enumerate(pending):
             for s, d in cands:
