@@ -2396,6 +2396,27 @@ def test_a_module_of_the_checkpoint_that_is_the_model_less_its_head_outweighs_na
 
 
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_head_from_another_network_is_not_lent_to_a_headless_one(mode):
+    # cross fuzz seed 820 of --wide --reorder: a torchvision inception_v3
+    # without its fc (net) beside a resnext50 (layers), parameters before
+    # buffers, into timm's inception_v3: the resnext50's fc has the
+    # model's name and shape. Structure placed the body in part (the order
+    # of the keys is broken) and took that fc for the model's (2 wrong)
+    tvm, timm = requires('torchvision').models, requires('timm')
+    inception = tvm.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    headless = {k: v for k, v in model_keys(inception, 'net.').items()
+                if not k.startswith('net.fc.')}
+    src = {**model_keys(tvm.resnext50_32x4d(weights=None), 'layers.'), **headless}
+    buffers = ('running_mean', 'running_var', 'num_batches_tracked')
+    src = dict(sorted(src.items(), key=lambda item: item[0].endswith(buffers)))
+    dst = model_keys(timm.create_model('inception_v3'))
+    assert src['layers.fc.weight'] == dst['fc.weight']
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('layers.') for s in result.mapping)
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_parts_of_one_list_cut_in_other_places_are_not_paired_by_their_names(mode):
     # mutation fuzz seed 2729 of --wide: a mobilenet_v3_small's features cut
     # into head.{0,1}, blocks.{0..8}, encoder.{0,1} in the checkpoint and

@@ -275,6 +275,12 @@ def foreign_parts(mapping: Mapping[str, str], src_keys: Iterable[str], dst_keys:
     holds another network there, and the part (a classifier, by its name
     and shape) came to it by name alone (mutation fuzz seed 10819: a timm
     efficientnet_b0's classifier into a mnasnet beside the headless b0).
+    When the module it went to is 32 times the part or more, the bulk need
+    not fill its own whole: the part is a sliver of a network that gets
+    nothing else, a head by its name alone (seen from the model, cross
+    fuzz seed 820 of ``--wide --reorder``: a resnext50's ``fc`` beside a
+    headless inception_v3 in the checkpoint, into an inception_v3 whose
+    body the order placed in part).
 
     Args:
         mapping: source key -> destination key.
@@ -312,8 +318,10 @@ def foreign_parts(mapping: Mapping[str, str], src_keys: Iterable[str], dst_keys:
         rest = [other for other in parts if other != label]
         if any(other.isdigit() for other in rest):
             continue
-        if 10 * sum(len(parts[other]) for other in rest) < 9 * sum(size[other] for other in rest):
-            continue  # the bulk's own network is not filled: no other one to tell
+        if (10 * sum(len(parts[other]) for other in rest) < 9 * sum(size[other] for other in rest)
+                and 32 * len(pairs) > size[label]):
+            continue  # the bulk's own network is not filled, and the part is
+            # no sliver of the module it went to: no other one to tell
         # where the bulk's keys hang in the model (their common suffixes' tops)
         hangs = Counter(n for other in rest for (_, n), (group, _) in _groups(parts[other], sep).items()
                         for _ in group).most_common(1)
