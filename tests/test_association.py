@@ -2395,6 +2395,27 @@ def test_a_module_of_the_checkpoint_that_is_the_model_less_its_head_outweighs_na
     assert len(mapping) == len(dst) - 2 * (mode in ('prefix-hack', 'isomorphism'))
 
 
+@pytest.mark.parametrize('mode', ['strict', 'module-hack', 'embedding', 'structure', 'auto'])
+def test_a_head_is_not_shoved_into_another_network_beside_its_body(mode):
+    # mutation fuzz seed 3256 of --wide --reorder: a timm rexnet_100 into a
+    # model holding it headless as trunk beside a resnet50d as head, whose
+    # head.fc is the checkpoint's key of another width: strict and
+    # module-hack shoved the rexnet's classifier into the resnet's (2 wrong)
+    timm = requires('timm')
+    src = model_keys(timm.create_model('rexnet_100'))
+    body = {'trunk.' + k: v for k, v in src.items() if not k.startswith('head.')}
+    dst = {**body, **model_keys(timm.create_model('resnet50d'), 'head.')}
+    assert src['head.fc.weight'] != dst['head.fc.weight']
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('head.') for s in result.mapping)
+    # a head of its own right after the body is still shoved by its name
+    own = {**body, 'head.fc.weight': (10, 1280), 'head.fc.bias': (10,)}
+    mapping = associate(src, own, association=mode).mapping
+    if mode != 'structure':  # (which shoves nothing by name alone)
+        assert mapping['head.fc.weight'] == 'head.fc.weight'
+
+
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_a_head_from_another_network_is_not_lent_to_a_headless_one(mode):
     # cross fuzz seed 820 of --wide --reorder: a torchvision inception_v3

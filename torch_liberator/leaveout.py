@@ -206,7 +206,7 @@ def _short_of_an_exact_run(problem, mapping):
     efficientnet_b0 beside a torchvision mobilenet_v3_large in the
     checkpoint has, seed 2315). The other way about, a module of the
     checkpoint that is the model less its head
-    (:func:`_model_less_its_head`) is the place of what it holds: the pairs
+    (:func:`_less_its_head`) is the place of what it holds: the pairs
     from outside it into its place are left out, and so are the head's
     from a part of the checkpoint that sent them (timm's mnasnet_100
     without its classifier beside a torchvision mnasnet0_5, into a
@@ -239,7 +239,7 @@ def _short_of_an_exact_run(problem, mapping):
     # or, the other way about, a module of the checkpoint is the model less
     # its head: the pairs from outside it into its place are left out, and
     # so are the head's from a module of the checkpoint that sent them
-    span = _model_less_its_head(sides, sep)
+    span = _less_its_head(sides.dst, sides.src, sep)
     if span is None:
         return _outside_a_shapes_fit(problem, mapping)
     a, b = span
@@ -270,22 +270,22 @@ def _outside_a_shapes_fit(problem, mapping):
     return {s for s in mapping if not s.startswith(inside)}
 
 
-def _model_less_its_head(sides, sep):
+def _less_its_head(whole, side, sep):
     """
-    The span of the one module of the checkpoint whose groups are the
-    model's first ones, in its nesting or another library's, while the
-    model holds more after them (its head, which the module lacks), the
-    module at least half the model and :data:`~torch_liberator.modulefit.NESTING_FIT_MIN`
+    The span of the one module of ``side`` whose groups are the first ones
+    of ``whole``, in its nesting or another library's, while ``whole``
+    holds more after them (its head, which the module lacks), the module
+    at least half of ``whole`` and :data:`~torch_liberator.modulefit.NESTING_FIT_MIN`
     groups; None when there is none or several.
     """
-    m = len(sides.dst)
-    spans = {span for chain in module_spans(sides.src) for span in chain
+    m = len(whole)
+    spans = {span for chain in module_spans(side) for span in chain
              if max(NESTING_FIT_MIN, (m + 1) // 2) <= span[1] - span[0] < m}
     found = []
     for a, b in sorted(spans):
-        at = run_fit(sides.src, a, b - a, sides.dst)
+        at = run_fit(side, a, b - a, whole)
         if at is None:
-            at = nested_run_fit(sides.src, a, b - a, sides.dst, sep)
+            at = nested_run_fit(side, a, b - a, whole, sep)
         if at == 0:
             found.append((a, b))
     return found[0] if len(found) == 1 else None
@@ -351,8 +351,10 @@ def _beside_a_whole_fit(problem, mapping):
     out, seed 900); a headless resnet18 into a model holding a resnet18
     with two blocks renamed beside a resnet34 of the checkpoint's names,
     which the names fill every other block of (seed 2276: all left out).
-    Where no order finds such a module, the one module holding exactly the
-    checkpoint's shapes serves (:func:`_outside_shapes_fit`).
+    A module of the model that is the checkpoint less its head judges the
+    mapping too (:func:`_beside_its_body`). Where no order finds such a
+    module, the one module holding exactly the checkpoint's shapes serves
+    (:func:`_outside_shapes_fit`).
     """
     src, dst = problem.src, problem.dst
     exact = _unshoved(problem, mapping)
@@ -370,7 +372,10 @@ def _beside_a_whole_fit(problem, mapping):
     at = whole_fit(sides.src, sides.dst)
     if at is None:
         at = head_fit(sides.src, sides.dst)
-    if at is None:
+    if at is None:  # or the checkpoint less its head
+        span = _less_its_head(sides.src, sides.dst, problem.sep)
+        if span is not None:
+            return _beside_its_body(problem, mapping, exact, span)
         return _outside_shapes_fit(problem, mapping, exact)
     room = keys_before[at + n] - keys_before[at]
     if room < exact or (room == exact and not gapped):
@@ -378,6 +383,48 @@ def _beside_a_whole_fit(problem, mapping):
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
     place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
     return {s for s, d in mapping.items() if place.get(d) != src_group[s]}
+
+
+def _beside_its_body(problem, mapping, exact, span):
+    """
+    The pairs of ``mapping`` that the module of the model at ``span``
+    contradicts, when it is the checkpoint less its head
+    (:func:`_less_its_head`) and holds more of the checkpoint than the
+    mapping places without a shove: those of the body that go elsewhere,
+    and those of the head that go, not to the groups after the body's, but
+    into a part of the model beside it that holds more than twice the
+    head: another network. Case: a timm rexnet_100 into a model holding it
+    headless as ``trunk`` beside a resnet50d as ``head``, whose
+    ``head.fc`` strict shoved the rexnet's classifier into (mutation fuzz
+    seed 3256 of ``--wide --reorder``). A head of the model's own (beside
+    the body, or after a neck) keeps its pairs.
+    """
+    sides, sep = problem.sides(), problem.sep
+    a, b = span
+    keys_before, _ = _running_counts(sides.dst, ())
+    if keys_before[b] - keys_before[a] <= exact:
+        return set()
+    body = b - a
+    src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
+    dst_group = {key: g for g, keys in enumerate(sides.dst.keys) for key in keys}
+    after = range(b, b + len(sides.src) - body)
+    head = sum(len(keys) for keys in sides.src.keys[body:])
+    place = list(os.path.commonprefix(list(sides.dst.comps[a:b])))
+    out, sizes = set(), {}
+    for s, d in mapping.items():
+        g = src_group[s]
+        if g < body:
+            if dst_group[d] != a + g:
+                out.add(s)
+        elif dst_group[d] not in after:
+            # the part of the model beside the body's place that holds d
+            path = d.split(sep)
+            part = sep.join(path[:len(os.path.commonprefix([place, path])) + 1]) + sep
+            if part not in sizes:
+                sizes[part] = sum(key.startswith(part) for key in problem.dst)
+            if sizes[part] > 2 * head:
+                out.add(s)
+    return out
 
 
 def _outside_shapes_fit(problem, mapping, exact):
