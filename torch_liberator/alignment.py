@@ -83,8 +83,9 @@ The two group sequences are aligned the way ``diff`` aligns lines:
 
 Notes:
     The parts live in their own modules: :mod:`torch_liberator.keygroups`
-    cuts keys into groups and pairs two groups' tensors (and tells sorted
-    keys from a registration order), :mod:`torch_liberator.lcs` holds the
+    cuts keys into groups and pairs two groups' tensors,
+    :mod:`torch_liberator.keyorder` tells sorted keys from a registration
+    order, :mod:`torch_liberator.lcs` holds the
     subsequence algorithms, :mod:`torch_liberator.nameanchors` finds the
     name anchors (step 1), :mod:`torch_liberator.groupalign` runs steps 1
     to 7, :mod:`torch_liberator.modulefit` finds the module evidence (step
@@ -122,8 +123,8 @@ Example:
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from torch_liberator.groupalign import GroupAligner
-from torch_liberator.keygroups import (
-    KeyGroups, Shape, group_tensor_pairs, order_is_lost, sort_within_modules)
+from torch_liberator.keygroups import KeyGroups, Shape, group_tensor_pairs
+from torch_liberator.keyorder import order_is_lost, sort_within_modules
 from torch_liberator.modulefit import same_groups_fit
 from torch_liberator.namevotes import NameVotes
 

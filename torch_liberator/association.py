@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
+from torch_liberator.keyorder import registration_order
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs
 from torch_liberator.shapes import shape_relation
@@ -150,7 +151,9 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
               sep: str = '.', shortcut: bool = True) -> Association:
     """
     Decide which checkpoint (source) key goes to which model (destination)
-    key, and which keys are ambiguous.
+    key, and which keys are ambiguous. A side listed as every parameter,
+    then every buffer (or buffers first) is solved in registration order
+    (:func:`~torch_liberator.keyorder.registration_order`).
 
     Args:
         src: the checkpoint's keys, or a mapping of its keys to shapes
@@ -211,7 +214,20 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         ValueError: association='structure' needs tensor shapes, but src gives keys only; pass {key: shape} mappings (a state dict works as is)
     """
     _check_choice('association', association, ASSOCIATIONS)
-    problem = Problem(_as_side(src, 'src'), _as_side(dst, 'dst'), sep)
+    src, dst = _as_side(src, 'src'), _as_side(dst, 'dst')
+    # a listing cut in two sections (parameters, then buffers) is solved in
+    # registration order, and the answer given in the order listed
+    problem = Problem(registration_order(src, sep), registration_order(dst, sep), sep)
+    result = _solve(problem, association, shortcut)
+    if problem.src is src:
+        return result
+    return Association({k: result.mapping[k] for k in src if k in result.mapping},
+                       {k: result.ambiguous[k] for k in src if k in result.ambiguous},
+                       result.association)
+
+
+def _solve(problem: Problem, association: str, shortcut: bool) -> Association:
+    """The body of :func:`associate`, on one :class:`Problem`."""
     if shortcut and association != 'strict':
         exact, _ = strict_pairs(problem)
         if len(exact) == min(len(problem.src), len(problem.dst)) and not any(

@@ -8,9 +8,8 @@ fall into *groups*: the tensors that one module holds directly (a
 BatchNorm's weight, bias and running statistics). :class:`KeyGroups` holds
 one side's groups; :func:`group_tensor_pairs` says which tensor of one group
 goes to which tensor of another when the two are paired (a module's tensors
-go to one module or to none); :func:`order_is_lost` tells a registration
-order from keys sorted by name, and :func:`sort_within_modules` puts each
-module's tensors in one order when the order says nothing.
+go to one module or to none). What a listing's order says is
+:mod:`torch_liberator.keyorder`'s.
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
@@ -23,20 +22,14 @@ Example:
     >>> print(group_tensor_pairs(src, 1, dst, 0))
     None
 """
-from typing import Iterable, List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['KeyGroups', 'Shape', 'group_tensor_pairs', 'is_word',
-           'order_is_lost', 'sort_within_modules']
+__all__ = ['KeyGroups', 'Shape', 'group_tensor_pairs', 'is_word']
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
-
-#: below ``min_keys``, :func:`order_is_lost` believes a listing whose every
-#: module puts ``bias`` before ``weight`` when at least this many modules
-#: hold both (a sorted listing of a few Linear layers)
-FEW_MODULES = 3
 
 
 def is_word(component: str) -> bool:
@@ -217,87 +210,3 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
         if len(pairs) == smaller:
             return pairs
     return None
-
-
-def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bool:
-    """
-    True when ``keys`` (at least ``min_keys`` of them: a few keys may come
-    in any order by chance) are not in a model's registration order, the
-    order ``state_dict()`` writes: then the order tells nothing about which
-    modules are neighbours. Three signs, each impossible in a state dict:
-
-    * sorted by name, in at most three sorted runs (safetensors files list
-      their tensors by dtype, then name);
-    * one module's tensors in two places (every parameter, then every
-      buffer: a checkpoint built from ``named_parameters()`` and
-      ``named_buffers()``);
-    * most modules listing ``bias`` before ``weight`` (a state dict rebuilt
-      back to front). Torch registers ``weight`` first, so with fewer keys
-      than ``min_keys`` this sign alone still counts when every module
-      (at least :data:`FEW_MODULES` of them) lists ``bias`` first.
-
-    Example:
-        >>> from torch_liberator.keygroups import order_is_lost
-        >>> registered = ['conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean',
-        ...               'layer1.0.conv1.weight', 'layer1.0.bn1.weight',
-        ...               'layer1.0.bn1.bias', 'fc.weight', 'fc.bias']
-        >>> order_is_lost(registered, min_keys=8)
-        False
-        >>> order_is_lost(sorted(registered), min_keys=8)
-        True
-        >>> order_is_lost(registered[::-1], min_keys=8)
-        True
-        >>> params_first = [k for k in registered if 'running' not in k] + ['bn1.running_mean']
-        >>> order_is_lost(params_first, min_keys=8)
-        True
-        >>> order_is_lost(['fc.weight', 'conv.weight', 'conv.bias'])  # too few to tell
-        False
-        >>> linears = ['blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight',
-        ...            'blocks.1.bias', 'blocks.2.weight', 'blocks.2.bias']
-        >>> order_is_lost(linears), order_is_lost(sorted(linears))
-        (False, True)
-    """
-    keys = list(keys)
-    if len(keys) >= min_keys and sum(a > b for a, b in zip(keys, keys[1:])) <= 2:
-        return True
-    seen, previous = set(), None
-    order = {}  # module -> its weight and bias, in the order they come
-    for key in keys:
-        module, _, name = key.rpartition(sep)
-        if module != previous:
-            if module in seen and len(keys) >= min_keys:
-                return True
-            seen.add(module)
-            previous = module
-        if name in ('weight', 'bias'):
-            order.setdefault(module, []).append(name)
-    both = [names for names in order.values() if len(names) == 2]
-    bias_first = sum(names[0] == 'bias' for names in both)
-    if len(keys) < min_keys:
-        # few keys: only every module listing bias first, in at least
-        # three modules, is not chance (torch registers weight first)
-        return bias_first == len(both) >= FEW_MODULES
-    return 2 * bias_first > len(both)
-
-
-def sort_within_modules(side: Mapping[str, Shape],
-                        sep: str = '.') -> dict:
-    """
-    ``side`` with each run of one module's tensors sorted by name, so that
-    two sides whose order was lost compare a module's tensors in one order.
-
-    Example:
-        >>> from torch_liberator.keygroups import sort_within_modules
-        >>> list(sort_within_modules({'bn.weight': (4,), 'bn.bias': (4,),
-        ...                           'conv.weight': (4, 3)}))
-        ['bn.bias', 'bn.weight', 'conv.weight']
-    """
-    out, run, parent = {}, [], None
-    for key in list(side) + [None]:
-        here = None if key is None else key.rpartition(sep)[0]
-        if key is None or here != parent:
-            out.update((k, side[k]) for k in sorted(run))
-            run, parent = [], here
-        if key is not None:
-            run.append(key)
-    return out

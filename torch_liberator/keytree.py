@@ -29,7 +29,7 @@ Example:
 """
 from bisect import bisect_left
 
-from torch_liberator.keygroups import order_is_lost
+from torch_liberator.keyorder import order_is_lost
 from torch_liberator.shapes import shape_relation
 
 __all__ = ['KeyTree', 'TIERS', 'anchored_pairs', 'pair_tier']
@@ -168,7 +168,7 @@ class KeyTree:
         Whether the keys came in a model's registration order, so that
         siblings listed first were registered first (False for sorted keys
         and the other orders of
-        :func:`torch_liberator.keygroups.order_is_lost`).
+        :func:`torch_liberator.keyorder.order_is_lost`).
 
         Example:
             >>> from torch_liberator.keytree import KeyTree

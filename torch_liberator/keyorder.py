@@ -1,0 +1,264 @@
+"""
+What the order of a state dict's keys says.
+
+Pure: keys (and shapes) in; no torch needed. ``state_dict()`` lists a
+model's tensors in registration order: each module's own tensors together,
+then its children, so that neighbours in the listing are neighbours in the
+model, the evidence the structure mode aligns by. A checkpoint may list
+them otherwise: sorted by name (a safetensors file), back to front, or cut
+in two sections (every parameter, then every buffer, as a checkpoint built
+from ``named_parameters()`` and ``named_buffers()`` is; buffers first, as
+some consolidation tools write). :func:`registration_order` joins the two
+sections back into registration order where only one joining is possible;
+:func:`order_is_lost` tells the other listings, whose order says nothing,
+and :func:`sort_within_modules` then puts each module's tensors in one
+order.
+
+Example:
+    >>> from torch_liberator.keyorder import order_is_lost, registration_order
+    >>> keys = [f'{m}.{n}' for m in ('conv1', 'bn1', 'conv2', 'bn2', 'fc')
+    ...         for n in ('weight', 'bias', 'running_mean') if n != 'running_mean' or 'bn' in m]
+    >>> params_first = sorted(keys, key=lambda k: k.endswith('running_mean'))
+    >>> params_first[3:6]
+    ['bn1.bias', 'conv2.weight', 'conv2.bias']
+    >>> order_is_lost(params_first, min_keys=8)
+    True
+    >>> rejoined = registration_order(dict.fromkeys(params_first), min_keys=8)
+    >>> list(rejoined) == keys
+    True
+"""
+from typing import Iterable, List, Mapping, Optional
+
+from torch_liberator.keygroups import Shape
+
+__all__ = ['FEW_MODULES', 'order_is_lost', 'registration_order', 'sort_within_modules']
+
+#: below ``min_keys``, :func:`order_is_lost` believes a listing whose every
+#: module puts ``bias`` before ``weight`` when at least this many modules
+#: hold both (a sorted listing of a few Linear layers)
+FEW_MODULES = 3
+
+#: the buffers torch's normalization layers register (to tell which of two
+#: sections holds the buffers, which a module lists after its parameters)
+NORM_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
+
+
+def _sorted_runs(keys):
+    """Whether ``keys`` are sorted by name in at most three runs."""
+    return sum(a > b for a, b in zip(keys, keys[1:])) <= 2
+
+
+def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bool:
+    """
+    True when ``keys`` (at least ``min_keys`` of them: a few keys may come
+    in any order by chance) are not in a model's registration order, the
+    order ``state_dict()`` writes: then the order tells nothing about which
+    modules are neighbours. Three signs, each impossible in a state dict:
+
+    * sorted by name, in at most three sorted runs (safetensors files list
+      their tensors by dtype, then name);
+    * one module's tensors in two places (every parameter, then every
+      buffer: a checkpoint built from ``named_parameters()`` and
+      ``named_buffers()``);
+    * most modules listing ``bias`` before ``weight`` (a state dict rebuilt
+      back to front). Torch registers ``weight`` first, so with fewer keys
+      than ``min_keys`` this sign alone still counts when every module
+      (at least :data:`FEW_MODULES` of them) lists ``bias`` first.
+
+    Example:
+        >>> from torch_liberator.keyorder import order_is_lost
+        >>> registered = ['conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean',
+        ...               'layer1.0.conv1.weight', 'layer1.0.bn1.weight',
+        ...               'layer1.0.bn1.bias', 'fc.weight', 'fc.bias']
+        >>> order_is_lost(registered, min_keys=8)
+        False
+        >>> order_is_lost(sorted(registered), min_keys=8)
+        True
+        >>> order_is_lost(registered[::-1], min_keys=8)
+        True
+        >>> params_first = [k for k in registered if 'running' not in k] + ['bn1.running_mean']
+        >>> order_is_lost(params_first, min_keys=8)
+        True
+        >>> order_is_lost(['fc.weight', 'conv.weight', 'conv.bias'])  # too few to tell
+        False
+        >>> linears = ['blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight',
+        ...            'blocks.1.bias', 'blocks.2.weight', 'blocks.2.bias']
+        >>> order_is_lost(linears), order_is_lost(sorted(linears))
+        (False, True)
+    """
+    keys = list(keys)
+    if len(keys) >= min_keys and _sorted_runs(keys):
+        return True
+    seen, previous = set(), None
+    order = {}  # module -> its weight and bias, in the order they come
+    for key in keys:
+        module, _, name = key.rpartition(sep)
+        if module != previous:
+            if module in seen and len(keys) >= min_keys:
+                return True
+            seen.add(module)
+            previous = module
+        if name in ('weight', 'bias'):
+            order.setdefault(module, []).append(name)
+    both = [names for names in order.values() if len(names) == 2]
+    bias_first = sum(names[0] == 'bias' for names in both)
+    if len(keys) < min_keys:
+        # few keys: only every module listing bias first, in at least
+        # three modules, is not chance (torch registers weight first)
+        return bias_first == len(both) >= FEW_MODULES
+    return 2 * bias_first > len(both)
+
+
+def sort_within_modules(side: Mapping[str, Shape],
+                        sep: str = '.') -> dict:
+    """
+    ``side`` with each run of one module's tensors sorted by name, so that
+    two sides whose order was lost compare a module's tensors in one order.
+
+    Example:
+        >>> from torch_liberator.keyorder import sort_within_modules
+        >>> list(sort_within_modules({'bn.weight': (4,), 'bn.bias': (4,),
+        ...                           'conv.weight': (4, 3)}))
+        ['bn.bias', 'bn.weight', 'conv.weight']
+    """
+    out, run, parent = {}, [], None
+    for key in list(side) + [None]:
+        here = None if key is None else key.rpartition(sep)[0]
+        if key is None or here != parent:
+            out.update((k, side[k]) for k in sorted(run))
+            run, parent = [], here
+        if key is not None:
+            run.append(key)
+    return out
+
+
+def registration_order(side: Mapping[str, Shape], sep: str = '.',
+                       min_keys: int = 32) -> Mapping[str, Shape]:
+    """
+    ``side`` in registration order when its listing is that order cut in
+    two sections, every parameter, then every buffer (or buffers first):
+    each module's tensors joined, its parameters before its buffers, the
+    modules in the one order both sections agree with. The section holding
+    more of torch's normalization buffers (:data:`NORM_BUFFERS`) is the
+    buffers', or, with as many on both sides, the one without a
+    ``weight``; the modules at the cut listed once belong to the
+    parameters'. ``side`` itself when its listing is already registration
+    order, is no such cut, is sorted by name, has fewer than ``min_keys``
+    keys, when nothing tells the sections apart, or when they join in more
+    than one order (modules listed in one section only between the same
+    two modules of both, or normalization buffers at the cut in a module
+    listed once).
+
+    Args:
+        side: keys -> shapes, as listed.
+        sep: separator between path components.
+        min_keys: fewer keys are left as they are (too few to tell).
+
+    Returns:
+        Mapping[str, Shape]: the same items, perhaps in another order.
+
+    Example:
+        >>> from torch_liberator.keyorder import registration_order
+        >>> buffers_first = ['bn1.running_mean', 'bn2.running_mean', 'bn3.running_mean',
+        ...                  'conv1.weight', 'bn1.weight', 'conv2.weight', 'bn2.weight',
+        ...                  'conv3.weight', 'bn3.weight', 'fc.weight']
+        >>> for key in registration_order(dict.fromkeys(buffers_first), min_keys=4):
+        ...     print(key)
+        conv1.weight
+        bn1.weight
+        bn1.running_mean
+        conv2.weight
+        bn2.weight
+        bn2.running_mean
+        conv3.weight
+        bn3.weight
+        bn3.running_mean
+        fc.weight
+        >>> # a module listed once among the buffers (x), beside one listed
+        >>> # once among the parameters (c), between the same two modules
+        >>> odd = ['a.weight', 'c.weight', 'b.weight', 'a.running_mean', 'x.running_mean',
+        ...        'b.running_mean']
+        >>> list(registration_order(dict.fromkeys(odd), min_keys=4)) == odd
+        True
+    """
+    keys = list(side)
+    if len(keys) < min_keys or _sorted_runs(keys):
+        return side
+    runs = []  # (module, its keys) for each run of one module's keys
+    for key in keys:
+        module = key.rpartition(sep)[0]
+        if runs and runs[-1][0] == module:
+            runs[-1][1].append(key)
+        else:
+            runs.append((module, [key]))
+    modules = [module for module, _ in runs]
+    again = _first_repeat(modules)
+    if again is None:
+        return side  # each module in one place: registration order already
+    # a cut at t lists each module once on either side of it: t in [since, again]
+    since = len(modules) - _first_repeat(modules[::-1])
+    if since > again:
+        return side  # a module in three places: no cut in two
+    if _leaves(runs[since:again], NORM_BUFFERS, sep):
+        return side  # buffers at the cut: it could be on either side of them
+    before, after = runs[:since], runs[again:]
+    norms = _leaves(before, NORM_BUFFERS, sep), _leaves(after, NORM_BUFFERS, sep)
+    weights = _leaves(before, ('weight',), sep), _leaves(after, ('weight',), sep)
+    if norms[0] != norms[1]:
+        buffers_first = norms[0] > norms[1]
+    elif (weights[0] == 0) != (weights[1] == 0):  # or the one without a weight
+        buffers_first = weights[0] == 0
+    else:
+        return side  # nothing tells the sections apart
+    t = since if buffers_first else again  # (the modules at the cut: parameters')
+    order = _join(modules[:t], modules[t:])
+    if order is None:
+        return side
+    sections = ({m: k for m, k in runs[:t]}, {m: k for m, k in runs[t:]})
+    params, buffers = sections[::-1] if buffers_first else sections
+    return {key: side[key] for module in order
+            for key in params.get(module, []) + buffers.get(module, [])}
+
+
+def _first_repeat(seq: List[str]) -> Optional[int]:
+    """The index of the first item of ``seq`` seen before it, or None."""
+    seen = set()
+    for i, item in enumerate(seq):
+        if item in seen:
+            return i
+        seen.add(item)
+    return None
+
+
+def _leaves(runs, names, sep) -> int:
+    """How many keys of ``runs`` end in one of ``names``."""
+    return sum(key.rpartition(sep)[2] in names for _, keys in runs for key in keys)
+
+
+def _join(first: List[str], second: List[str]) -> Optional[List[str]]:
+    """
+    The modules of two sections (each listing a module once, in
+    registration order) in the one order both agree with; None when the
+    modules in both come in other orders, or when a stretch between two of
+    them holds modules of each section alone (their order is unknown).
+    """
+    in_second, in_first = set(second), set(first)
+    common = [m for m in first if m in in_second]
+    if not common or common != [m for m in second if m in in_first]:
+        return None
+    order, i, j = [], 0, 0
+    for module in common + [None]:
+        alone_first, alone_second = [], []
+        while i < len(first) and first[i] != module:
+            alone_first.append(first[i])
+            i += 1
+        while j < len(second) and second[j] != module:
+            alone_second.append(second[j])
+            j += 1
+        if alone_first and alone_second:
+            return None
+        order += alone_first + alone_second
+        if module is not None:
+            order.append(module)
+            i, j = i + 1, j + 1
+    return order
