@@ -2414,6 +2414,12 @@ def test_a_head_is_not_shoved_into_another_network_beside_its_body(mode):
     mapping = associate(src, own, association=mode).mapping
     if mode != 'structure':  # (which shoves nothing by name alone)
         assert mapping['head.fc.weight'] == 'head.fc.weight'
+    # a key without a shape tells nothing (it was a KeyError), and the rest
+    # of the exact modes' answer stands
+    unknown = {**src, 'head.fc.weight': None}
+    result = associate(unknown, dst, association=mode)
+    if mode in ('strict', 'module-hack'):
+        assert 'head.fc.bias' not in result.mapping
 
 
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])

@@ -326,7 +326,7 @@ def _beside_an_exact_run(problem, mapping):
         if at is None:
             continue
         # a rival for the same tensors: most of the mapping comes from the run
-        inside = sum(at <= src_group[s] < at + b - a for s in mapping)
+        inside = sum(at <= src_group.get(s, -1) < at + b - a for s in mapping)
         if 2 * inside > len(mapping):
             return set(mapping)
     return set()
@@ -382,7 +382,7 @@ def _beside_a_whole_fit(problem, mapping):
         return set()
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
     place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
-    return {s for s, d in mapping.items() if place.get(d) != src_group[s]}
+    return {s for s, d in mapping.items() if s in src_group and place.get(d) != src_group[s]}
 
 
 def _beside_its_body(problem, mapping, exact, span):
@@ -412,7 +412,9 @@ def _beside_its_body(problem, mapping, exact, span):
     place = list(os.path.commonprefix(list(sides.dst.comps[a:b])))
     out, sizes = set(), {}
     for s, d in mapping.items():
-        g = src_group[s]
+        g = src_group.get(s)
+        if g is None or d not in dst_group:
+            continue  # (a key without a shape is in no group and tells nothing)
         if g < body:
             if dst_group[d] != a + g:
                 out.add(s)
