@@ -10,6 +10,7 @@ import torch
 
 from conftest import requires
 from torch_liberator import load_partial_state
+from torch_liberator.association import associate
 from torch_liberator.keyorder import order_is_lost, registration_order
 
 
@@ -99,3 +100,20 @@ def test_a_checkpoint_of_parameters_then_buffers_crosses_naming_schemes(first, m
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(dst(x), src(x))
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_keys_sorted_the_other_way_give_order_no_say(mode):
+    # timm's convnext_tiny, its keys sorted by name from z to a, into
+    # torchvision's: taken for a registration order (a module's weight
+    # before its bias), structure aligned neighbours that are none (38
+    # tensors in wrong places); now only what names and unique shapes tell
+    tvm, timm = requires('torchvision').models, requires('timm')
+    src = {k: tuple(v.shape) for k, v in timm.create_model('convnext_tiny').state_dict().items()}
+    dst = {k: tuple(v.shape) for k, v in tvm.convnext_tiny(weights=None).state_dict().items()}
+    truth = associate(src, dst, association='structure').mapping  # registration order
+    assert len(truth) == len(dst)
+    backwards = dict(sorted(src.items(), reverse=True))
+    assert order_is_lost(backwards)
+    mapping = associate(backwards, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth[s] != d} == {}

@@ -44,8 +44,9 @@ NORM_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
 
 
 def _sorted_runs(keys):
-    """Whether ``keys`` are sorted by name in at most three runs."""
-    return sum(a > b for a, b in zip(keys, keys[1:])) <= 2
+    """Whether ``keys`` are sorted by name, either way, in at most three runs."""
+    down = sum(a > b for a, b in zip(keys, keys[1:]))
+    return down <= 2 or len(keys) - 1 - down <= 2
 
 
 def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bool:
@@ -56,7 +57,7 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
     modules are neighbours. Three signs, each impossible in a state dict:
 
     * sorted by name, in at most three sorted runs (safetensors files list
-      their tensors by dtype, then name);
+      their tensors by dtype, then name), or sorted the other way;
     * one module's tensors in two places (every parameter, then every
       buffer: a checkpoint built from ``named_parameters()`` and
       ``named_buffers()``);
@@ -68,11 +69,15 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
     Example:
         >>> from torch_liberator.keyorder import order_is_lost
         >>> registered = ['conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean',
-        ...               'layer1.0.conv1.weight', 'layer1.0.bn1.weight',
-        ...               'layer1.0.bn1.bias', 'fc.weight', 'fc.bias']
+        ...               'layer1.0.conv1.weight', 'layer1.0.bn1.weight', 'layer1.0.bn1.bias',
+        ...               'layer1.0.bn1.running_mean', 'layer1.0.conv2.weight',
+        ...               'layer1.0.bn2.weight', 'layer1.0.bn2.bias',
+        ...               'layer1.0.bn2.running_mean', 'fc.weight', 'fc.bias']
         >>> order_is_lost(registered, min_keys=8)
         False
         >>> order_is_lost(sorted(registered), min_keys=8)
+        True
+        >>> order_is_lost(sorted(registered, reverse=True), min_keys=8)
         True
         >>> order_is_lost(registered[::-1], min_keys=8)
         True
