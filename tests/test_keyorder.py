@@ -11,7 +11,7 @@ import torch
 from conftest import requires
 from torch_liberator import load_partial_state
 from torch_liberator.association import associate
-from torch_liberator.keyorder import order_is_lost, registration_order
+from torch_liberator.keyorder import order_is_lost, registration_order, sort_within_modules
 
 
 def split_listing(model, first):
@@ -38,6 +38,18 @@ def test_a_listing_cut_in_parameters_and_buffers_is_joined_back(first):
         assert order_is_lost(listed), name
         # exactly the order state_dict() writes, every key once
         assert list(registration_order(listed)) == list(model.state_dict()), name
+
+
+def test_a_listing_back_to_front_is_turned_around():
+    for name, model in split_models().items():
+        keys = list(model.state_dict())
+        backwards = dict.fromkeys(keys[::-1])
+        assert order_is_lost(backwards), name
+        assert list(registration_order(backwards)) == keys, name
+        # each module's tensors sorted by name, the modules in registration
+        # order: bias before weight too, but the lists run forwards
+        sorted_within = dict.fromkeys(sort_within_modules(dict.fromkeys(keys)))
+        assert registration_order(sorted_within) is sorted_within, name
 
 
 def test_listings_that_are_no_such_cut_are_left_as_they_are():

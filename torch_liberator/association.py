@@ -151,9 +151,9 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
               sep: str = '.', shortcut: bool = True) -> Association:
     """
     Decide which checkpoint (source) key goes to which model (destination)
-    key, and which keys are ambiguous. A side listed as every parameter,
-    then every buffer (or buffers first) is solved in registration order
-    (:func:`~torch_liberator.keyorder.registration_order`).
+    key, and which keys are ambiguous. A side listed back to front, or as
+    every parameter, then every buffer (or buffers first), is solved in
+    registration order (:func:`~torch_liberator.keyorder.registration_order`).
 
     Args:
         src: the checkpoint's keys, or a mapping of its keys to shapes
@@ -215,8 +215,8 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
     """
     _check_choice('association', association, ASSOCIATIONS)
     src, dst = _as_side(src, 'src'), _as_side(dst, 'dst')
-    # a listing cut in two sections (parameters, then buffers) is solved in
-    # registration order, and the answer given in the order listed
+    # a listing back to front, or cut in two sections (parameters, then
+    # buffers), is solved in registration order; the answer keeps the order listed
     problem = Problem(registration_order(src, sep), registration_order(dst, sep), sep)
     result = _solve(problem, association, shortcut)
     if problem.src is src:

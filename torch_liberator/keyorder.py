@@ -8,8 +8,9 @@ model, the evidence the structure mode aligns by. A checkpoint may list
 them otherwise: sorted by name (a safetensors file), back to front, or cut
 in two sections (every parameter, then every buffer, as a checkpoint built
 from ``named_parameters()`` and ``named_buffers()`` is; buffers first, as
-some consolidation tools write). :func:`registration_order` joins the two
-sections back into registration order where only one joining is possible;
+some consolidation tools write). :func:`registration_order` turns a
+listing back to front around, and joins the two sections back into
+registration order where only one joining is possible;
 :func:`order_is_lost` tells the other listings, whose order says nothing,
 and :func:`sort_within_modules` then puts each module's tensors in one
 order.
@@ -140,8 +141,11 @@ def sort_within_modules(side: Mapping[str, Shape],
 def registration_order(side: Mapping[str, Shape], sep: str = '.',
                        min_keys: int = 32) -> Mapping[str, Shape]:
     """
-    ``side`` in registration order when its listing is that order cut in
-    two sections, every parameter, then every buffer (or buffers first):
+    ``side`` in registration order when its listing is that order back to
+    front (the items of every list last first, and most modules' ``bias``
+    before their ``weight``: both impossible in a state dict), or that
+    order cut in two sections, every parameter, then every buffer (or
+    buffers first):
     each module's tensors joined, its parameters before its buffers, the
     modules in the one order both sections agree with. The section holding
     more of torch's normalization buffers (:data:`NORM_BUFFERS`) is the
@@ -185,6 +189,10 @@ def registration_order(side: Mapping[str, Shape], sep: str = '.',
         ...        'b.running_mean']
         >>> list(registration_order(dict.fromkeys(odd), min_keys=4)) == odd
         True
+        >>> registered = [f'blocks.{i}.{layer}.{name}' for i in range(4)
+        ...               for layer in ('conv', 'bn') for name in ('weight', 'bias')]
+        >>> list(registration_order(dict.fromkeys(registered[::-1]), min_keys=8)) == registered
+        True
     """
     keys = list(side)
     if len(keys) < min_keys or _sorted_runs(keys):
@@ -198,8 +206,12 @@ def registration_order(side: Mapping[str, Shape], sep: str = '.',
             runs.append((module, [key]))
     modules = [module for module, _ in runs]
     again = _first_repeat(modules)
-    if again is None:
-        return side  # each module in one place: registration order already
+    if again is None:  # each module in one place: registration order, or back to front
+        if order_is_lost(keys, min_keys, sep) and _lists_descend(keys, sep):
+            forwards = keys[::-1]
+            if not order_is_lost(forwards, min_keys, sep):
+                return {key: side[key] for key in forwards}
+        return side
     # a cut at t lists each module once on either side of it: t in [since, again]
     since = len(modules) - _first_repeat(modules[::-1])
     if since > again:
@@ -223,6 +235,24 @@ def registration_order(side: Mapping[str, Shape], sep: str = '.',
     params, buffers = sections[::-1] if buffers_first else sections
     return {key: side[key] for module in order
             for key in params.get(module, []) + buffers.get(module, [])}
+
+
+def _lists_descend(keys: List[str], sep: str) -> bool:
+    """Whether the items of lists come last first in ``keys``, twice at
+    least and never the other way: a list registers item 0 first, so
+    ``keys`` are listed back to front."""
+    last = {}  # a list's path -> the item number seen last under it
+    down = up = 0
+    for key in keys:
+        path = key.split(sep)
+        for i, component in enumerate(path[:-1]):
+            if component.isdigit():
+                parent, item = sep.join(path[:i]), int(component)
+                seen = last.get(parent, item)
+                down += item < seen
+                up += item > seen
+                last[parent] = item
+    return up == 0 and down >= 2
 
 
 def _first_repeat(seq: List[str]) -> Optional[int]:
