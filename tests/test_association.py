@@ -2328,6 +2328,25 @@ def test_a_renamed_own_copy_contests_a_longer_network_of_its_names(mode):
     assert [d for d in mapping.values() if d.startswith('model.')] == []
 
 
+@pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES + ('structure', 'auto'))
+def test_a_renamed_own_copy_with_a_head_contests_a_longer_network_of_its_names(mode):
+    # cross fuzz seed 6128: a checkpoint holding a resnet34 (extractor.*)
+    # and the resnet18 itself with bn1 saved as base (main.*), into a
+    # resnet18 without its fc: every name is the resnet34's, which the names
+    # filled in part (120 wrong in the name modes and auto); the own copy,
+    # whole but for the renamed BatchNorm and the head the model lacks, is
+    # as good a place, so neither is taken
+    own = small_resnet()
+    longer = {**own, **{f'layer{n}.2.{k}': s for n, c in ((1, 8), (2, 16))
+                        for k, s in bottleneck(c).items()}}
+    src = {**{'extractor.' + k: s for k, s in longer.items()},
+           **{'main.' + ('base.' + k[4:] if k.startswith('bn1.') else k): s
+              for k, s in own.items()}}
+    dst = {k: s for k, s in own.items() if not k.startswith('fc.')}
+    mapping = associate(src, dst, association=mode).mapping
+    assert [s for s in mapping if s.startswith('extractor.')] == []
+
+
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
 def test_a_module_named_alike_in_another_network_of_a_thin_mapping_is_not_its_own(mode):
     # cross fuzz seed 3585: torchvision's efficientnet_b0, keys sorted, into

@@ -297,10 +297,12 @@ def _contest(embedder, starts, chosen):
     comes from, that places at least half as many tensors and fills its
     model module whole or uses its own module whole (or all but a few
     renamed modules: as many keys left over on each side, of the same
-    shapes; see :func:`_whole_but_renamed`), is another network of
+    shapes, or more on the checkpoint's, its head the model lacks; see
+    :func:`_whole_but_renamed`), is another network of
     the checkpoint (the model's own, as ``nn.Sequential(*children)``,
-    beside a resnet18 or a resnet34 of the model's names): all of
-    ``chosen`` is left out. A mapping that found little of its network says
+    beside a resnet18 or a resnet34 of the model's names; or with a
+    BatchNorm renamed, into the model without its head, cross fuzz seed
+    6128): all of ``chosen`` is left out. A mapping that found little of its network says
     nothing of its length (an EMA copy beside it is no other network).
 
     Returns:
@@ -334,8 +336,9 @@ def _contest_sides(embedder, starts, chosen, place, source, target, other):
             continue
         whole = t2.num_keys_below(v) == good + fair or (
             from_beside and t1.num_keys_below(u) == good + fair)
-        # a model place may lack the checkpoint's head (its children[:-1])
-        headless = place is not None and _beside(t2, place, v)
+        # a model place may lack the checkpoint's head (its children[:-1]),
+        # and so may the model that a network beside the chosen one fills
+        headless = from_beside or (place is not None and _beside(t2, place, v))
         if not whole and not _may_be_renamed(t1, t2, start, good + fair, headless):
             continue
         collected = embedder.collect(*start)
