@@ -207,6 +207,9 @@ def registration_order(side: Mapping[str, Shape], sep: str = '.',
     modules = [module for module, _ in runs]
     again = _first_repeat(modules)
     if again is None:  # each module in one place: registration order, or back to front
+        bias = sep + 'bias'
+        if not any(a.endswith(bias) and b == a[:-4] + 'weight' for a, b in zip(keys, keys[1:])):
+            return side  # (the cheap test first: no bias right before its weight)
         if order_is_lost(keys, min_keys, sep) and _lists_descend(keys, sep):
             forwards = keys[::-1]
             if not order_is_lost(forwards, min_keys, sep):
