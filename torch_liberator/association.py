@@ -215,20 +215,34 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
     """
     _check_choice('association', association, ASSOCIATIONS)
     src, dst = _as_side(src, 'src'), _as_side(dst, 'dst')
+    problem = Problem(src, dst, sep)
+    found = _shortcut(problem, association) if shortcut else None
+    if found is not None:
+        return found
     # a listing back to front, or cut in two sections (parameters, then
     # buffers), is solved in registration order; the answer keeps the order listed
-    problem = Problem(registration_order(src, sep), registration_order(dst, sep), sep)
-    result = _solve(problem, association, shortcut)
-    if problem.src is src:
+    ordered = Problem(registration_order(src, sep), registration_order(dst, sep), sep)
+    if ordered.src is src and ordered.dst is dst:
+        ordered = problem  # (what it has built stays)
+    if association == 'auto':
+        result = Association(*solve_auto(ordered))
+    else:
+        result = Association(*ordered.solve(association), association)
+    if ordered.src is src:
         return result
     return Association({k: result.mapping[k] for k in src if k in result.mapping},
                        {k: result.ambiguous[k] for k in src if k in result.ambiguous},
                        result.association)
 
 
-def _solve(problem: Problem, association: str, shortcut: bool) -> Association:
-    """The body of :func:`associate`, on one :class:`Problem`."""
-    if shortcut and association != 'strict':
+def _shortcut(problem: Problem, association: str) -> Optional[Association]:
+    """
+    :func:`associate`'s answer when no solver can do better (the order of
+    the keys plays no part here), else None: the identical keys, when they
+    explain every key of the smaller side, and else, in the tree modes,
+    the one prefix that does.
+    """
+    if association != 'strict':
         exact, _ = strict_pairs(problem)
         if len(exact) == min(len(problem.src), len(problem.dst)) and not any(
                 shape_relation(problem.src[k], problem.dst[k]) == 'different_rank'
@@ -237,7 +251,7 @@ def _solve(problem: Problem, association: str, shortcut: bool) -> Association:
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)
-    if shortcut and association not in ('strict', 'module-hack'):
+    if association not in ('strict', 'module-hack'):
         pairs = one_prefix_pairs(problem)
         if pairs and not positions_disagree(pairs, problem.src, problem.dst, problem.sep,
                                             lists=problem.lists()):
@@ -245,10 +259,7 @@ def _solve(problem: Problem, association: str, shortcut: bool) -> Association:
             # other place holds it whole: what the tree modes find
             used = 'prefix-hack' if association == 'auto' else association
             return Association(pairs, {}, used)
-    if association == 'auto':
-        return Association(*solve_auto(problem))
-    mapping, ambiguous = problem.solve(association)
-    return Association(mapping, ambiguous, association)
+    return None
 
 
 def associate_keys(src_keys: Side, dst_keys: Side,
