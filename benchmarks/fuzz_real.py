@@ -235,7 +235,12 @@ resnet50d named ``head`` (3256: the rexnet's classifier shoved into the
 resnet's ``head.fc`` by strict and module-hack; fixed); ``--cross --wide
 --reorder`` 2100-2699 found nothing. ``--split`` (each checkpoint listed
 parameters first and buffers first, which the modes now join back into
-registration order) found only 105 and 199 again.
+registration order) found only 105 and 199 again. ``--cross`` seeds
+5800-6299 found a resnet34 of the model's names beside the resnet18
+itself with ``bn1`` renamed, into a headless resnet18 (6128: 120 wrong in
+the name modes and auto; fixed); ``--cross`` 6300-6799, ordinary seeds
+28540-29005 with ``--split`` and ``--wide --reorder`` 3300-3799 (keys
+back to front now turned around) found nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
