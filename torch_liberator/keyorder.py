@@ -143,11 +143,11 @@ def registration_order(side: Mapping[str, Shape], sep: str = '.',
     """
     ``side`` in registration order when its listing is that order back to
     front (the items of every list last first, and most modules' ``bias``
-    before their ``weight``: both impossible in a state dict), or that
-    order cut in two sections, every parameter, then every buffer (or
-    buffers first):
-    each module's tensors joined, its parameters before its buffers, the
-    modules in the one order both sections agree with. The section holding
+    before their ``weight``: both impossible in a state dict), turned
+    around; or when it is that order cut in two sections (every parameter,
+    then every buffer, or buffers first), joined: each module's tensors
+    together, its parameters before its buffers, the modules in the one
+    order both sections agree with. The section holding
     more of torch's normalization buffers (:data:`NORM_BUFFERS`) is the
     buffers', or, with as many on both sides, the one without a
     ``weight``; the modules at the cut listed once belong to the
