@@ -240,7 +240,13 @@ registration order) found only 105 and 199 again. ``--cross`` seeds
 itself with ``bn1`` renamed, into a headless resnet18 (6128: 120 wrong in
 the name modes and auto; fixed); ``--cross`` 6300-6799, ordinary seeds
 28540-29005 with ``--split`` and ``--wide --reorder`` 3300-3799 (keys
-back to front now turned around) found nothing.
+back to front now turned around) found nothing. ``--cross --wide
+--reorder`` 2700-3199 found two more of structure's order-only family,
+both there before this session's changes and auto right: a regnet
+block registered otherwise and flattened (2737: 5 wrong) and an
+inception_v3 whose children the checkpoint registers in another order
+against the model flattened to numbers (3002: ``Mixed_6c`` and
+``Mixed_6d``, equal blocks, swapped, 60 wrong).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
