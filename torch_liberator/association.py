@@ -46,6 +46,7 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
 from torch_liberator.keyorder import registration_order
+from torch_liberator.leaveout import in_source_order
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs
 from torch_liberator.shapes import shape_relation
@@ -230,8 +231,7 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         result = Association(*ordered.solve(association), association)
     if ordered.src is src:
         return result
-    return Association({k: result.mapping[k] for k in src if k in result.mapping},
-                       {k: result.ambiguous[k] for k in src if k in result.ambiguous},
+    return Association(*in_source_order(problem, result.mapping, result.ambiguous),
                        result.association)
 
 
