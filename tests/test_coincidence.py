@@ -13,8 +13,9 @@ from conftest import requires
 from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
-    FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, chance_pairs, few_shapes, lone_items,
-    names_agree, split_items, thin_unnamed_pairs, too_thin, unattached_pairs)
+    FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, against_shared_names,
+    chance_pairs, few_shapes, lone_items, names_agree, split_items, thin_unnamed_pairs, too_thin,
+    unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
 
@@ -254,3 +255,34 @@ def test_split_items_keeps_a_block_cut_in_two_whole_items():
     out = {f'blocks.{i}.{m}.w' for i in range(2) for m in second}
     assert split_items(mapping, src, {k: (4, 4) for k in dst}) == out
     assert split_items(mapping, src, {k: (6, 6) if k.endswith('b.w') else (4, 4) for k in dst}) == set()
+
+
+def _meta_state(arch):
+    with torch.device('meta'):
+        return getattr(requires('torchvision').models, arch)(weights=None).state_dict()
+
+
+@pytest.mark.parametrize('src, dst', [('vgg11', 'alexnet'), ('alexnet', 'vgg11')])
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+def test_vgg_and_alexnet_share_nothing_but_their_same_named_keys(src, dst, mode):
+    # features.{0,3,6,8} of both differ in shapes the other holds nowhere;
+    # the classifiers' middle Linear ([4096, 4096] at classifier.3 and
+    # classifier.4) and vgg11's features.8 -> AlexNet's features.10 ([256,
+    # 256, 3, 3]) were paired by order or suffix (2 or 4 wrong each)
+    result = associate(_meta_state(src), _meta_state(dst), association=mode)
+    assert {s: d for s, d in result.mapping.items() if s != d} == {}
+
+
+def test_against_shared_names_spares_a_list_renumbered():
+    # a vgg16 into a vgg16_bn: the BatchNorms shift every convolution, so
+    # the shared names features.7, 10, ... hold other convolutions, each of
+    # a shape the other side holds elsewhere
+    src, dst = _meta_state('vgg16'), _meta_state('vgg16_bn')
+    src, dst = ({k: tuple(v.shape) for k, v in side.items()} for side in (src, dst))
+    assert against_shared_names({'features.2.weight': 'features.3.weight'}, src, dst) == set()
+    assert associate(src, dst, association='embedding').mapping['features.2.weight'] == (
+        'features.3.weight')
+    vgg11, alexnet = ({k: tuple(v.shape) for k, v in _meta_state(arch).items()}
+                      for arch in ('vgg11', 'alexnet'))
+    assert against_shared_names({'classifier.3.weight': 'classifier.4.weight'},
+                                vgg11, alexnet) == {'classifier.3.weight'}

@@ -77,9 +77,9 @@ from torch_liberator.nameanchors import shared_length
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'UNNAMED_CHILDREN',
-           'chance_pairs', 'few_shapes', 'inserted_parts', 'kinds_apart', 'lone_items',
-           'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs', 'too_thin',
-           'unattached_pairs']
+           'against_shared_names', 'chance_pairs', 'few_shapes', 'inserted_parts', 'kinds_apart',
+           'lone_items', 'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs',
+           'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
 #: smaller side's tensors is a coincidence
@@ -369,6 +369,58 @@ def names_agree(src_key: str, dst_key: str, sep: str = '.') -> bool:
         agreeing += 1
         word = word or not x.isdigit()
     return agreeing >= 2 and word
+
+
+def against_shared_names(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Mapping,
+                         sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` placed by position alone (their names
+    do not agree, :func:`names_agree`), when the keys the two sides share
+    speak against one design: more of the shared kernels (tensors of two
+    or more dimensions besides size-1 ones) differ in shape, with a shape
+    the other side holds nowhere, than agree and than are placed by
+    position, together. A vgg11 and an AlexNet share ``features.{0,3,6,8}``
+    in shapes of their own and ``classifier.6`` alone in one: the middle
+    layers of their classifiers, ``[4096, 4096]`` at ``classifier.3`` and
+    ``classifier.4``, meet by chance. A renamed network placed by position
+    outnumbers the few names it shares with the model by chance (a head of
+    another size). A list renumbered (a vgg16 into a vgg16_bn, whose
+    BatchNorms shift the convolutions) gives its shared names shapes that
+    the other side holds elsewhere, and speaks for neither.
+
+    Example:
+        >>> from torch_liberator.coincidence import against_shared_names
+        >>> src = {'f.0.w': (8, 3, 3, 3), 'f.3.w': (9, 8, 3, 3), 'f.6.w': (7, 9, 3, 3),
+        ...        'c.3.w': (6, 6), 'c.6.w': (2, 6)}
+        >>> dst = {'f.0.w': (8, 3, 7, 7), 'f.3.w': (9, 8, 5, 5), 'f.6.w': (5, 9, 3, 3),
+        ...        'c.4.w': (6, 6), 'c.6.w': (2, 6)}
+        >>> mapping = {'c.3.w': 'c.4.w', 'c.6.w': 'c.6.w'}
+        >>> sorted(against_shared_names(mapping, src, dst))
+        ['c.3.w']
+        >>> dst['f.3.w'] = (9, 8, 3, 3)  # two of the four shared kernels agree
+        >>> against_shared_names(mapping, src, dst)
+        set()
+    """
+    present = [{squeeze_units(shape) for shape in side.values() if shape is not None}
+               for side in (src_shapes, dst_shapes)]
+    against = agree = 0
+    for key, shape in src_shapes.items():
+        other = dst_shapes.get(key)
+        if shape is None or other is None:
+            continue
+        mine, theirs = squeeze_units(shape), squeeze_units(other)
+        if len(mine) < 2 and len(theirs) < 2:
+            continue
+        if mine == theirs:
+            agree += 1
+        elif mine not in present[1] or theirs not in present[0]:
+            against += 1  # (both shapes elsewhere on the other side: a list renumbered)
+    if against <= agree:
+        return set()
+    unnamed = {s for s, d in mapping.items() if s != d and not names_agree(s, d, sep)}
+    placed = sum(1 for s in unnamed if src_shapes.get(s) is not None
+                 and len(squeeze_units(src_shapes[s])) >= 2)
+    return unnamed if against > agree + placed else set()
 
 
 def thin_unnamed_pairs(mapping: Mapping[str, str], n_src: int, n_dst: int,

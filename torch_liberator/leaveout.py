@@ -26,7 +26,8 @@ import os
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
-from torch_liberator.coincidence import kinds_apart, names_agree, split_items, too_thin
+from torch_liberator.coincidence import (against_shared_names, kinds_apart, names_agree,
+                                         split_items, too_thin)
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modulefit import (NESTING_FIT_MIN, head_fit, module_spans, nested_run_fit,
@@ -77,7 +78,7 @@ def checked(solver: Callable, *checks: str) -> Callable:
         >>> checked(solve, 'no such check')
         Traceback (most recent call last):
         ...
-        ValueError: unknown check 'no such check'; one of ['beside_a_whole_fit', ...]
+        ValueError: unknown check 'no such check'; one of ['against_shared_names', ...]
     """
     unknown = [name for name in checks if name not in CHECKS]
     if unknown:
@@ -531,6 +532,19 @@ def _thin_and_unnamed(problem, mapping):
                 or owner(s) not in feeders.get(owner(d), {owner(s)}))}
 
 
+def _against_shared_names(problem, mapping):
+    """
+    The pairs placed by position alone between two networks whose shared
+    names speak against one design
+    (:func:`~torch_liberator.coincidence.against_shared_names`): a vgg11
+    into an AlexNet, whose ``classifier.3`` and ``classifier.4`` (``[4096,
+    4096]``) and ``features.8`` and ``features.10`` (``[256, 256, 3, 3]``)
+    the tree modes and ``structure`` paired while ``features.{0,3,6,8}``
+    of both differ in shape.
+    """
+    return against_shared_names(mapping, problem.src, problem.dst, problem.sep)
+
+
 def _thin_across_kinds(problem, mapping):
     """
     In a thin mapping (:func:`~torch_liberator.coincidence.too_thin`), the
@@ -749,6 +763,7 @@ def _holds_children(tree, path, labels):
 CHECKS: Dict[str, Callable] = {
     'without_rivals': _without_rivals,
     'thin_across_kinds': _thin_across_kinds,
+    'against_shared_names': _against_shared_names,
     'without_lone_shoves': _without_lone_shoves,
     'by_name_alone': _by_name_alone,
     'blocks_kept_whole': _blocks_kept_whole,

@@ -438,7 +438,7 @@ def _in_torch_spelling(solver):
 _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'short_of_an_exact_run', 'into_other_networks', 'positions_checked',
                 'exact_keys_contest', 'thin_and_unnamed', 'thin_across_kinds',
-                'shoves_beside_exact_fits',
+                'against_shared_names', 'shoves_beside_exact_fits',
                 'one_network_in_two', 'one_module_from_two')
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
@@ -459,6 +459,6 @@ SOLVERS: Dict[str, Callable] = {
     'structure': checked(_in_torch_spelling(checked(
         _structure_solver, 'by_name_alone', 'without_rivals', 'beside_a_whole_fit',
         'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks', 'one_network_in_two',
-        'one_module_from_two', 'thin_across_kinds')),
+        'one_module_from_two', 'thin_across_kinds', 'against_shared_names')),
         'swaps_left_out'),
 }

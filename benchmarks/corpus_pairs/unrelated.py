@@ -14,11 +14,13 @@ modes one or a few (``transition1.conv`` -> ``inception3b.branch1.conv``).
 resnet18 -> vgg11_bn and vgg13_bn (added later): ``structure`` and ``auto``
 put resnet18's last stage (512-channel 3x3 convolutions and BatchNorms, 19
 tensors) into the vgg's last convolutions before the few-shapes rule
-(:func:`torch_liberator.coincidence.few_shapes`). alexnet -> vgg11 and
-convnext_tiny <-> swin_t (added last, known wrong): ``structure`` and
-``auto`` align AlexNet's classifier with VGG's, and ConvNeXt's stem and
-MLPs (``[384, 96]``, ``[96, 384]``, ...) with Swin's patch embedding and
-MLPs, which ConvNeXt was designed after.
+(:func:`torch_liberator.coincidence.few_shapes`). alexnet <-> vgg11 and
+convnext_tiny <-> swin_t (added last): ``structure`` and ``auto`` aligned
+AlexNet's classifier with VGG's, and ConvNeXt's stem and MLPs (``[384,
+96]``, ``[96, 384]``, ...) with Swin's patch embedding and MLPs, which
+ConvNeXt was designed after (fixed by
+:func:`torch_liberator.coincidence.lone_items` and
+:func:`torch_liberator.coincidence.against_shared_names`).
 
 Example:
     >>> from corpus_pairs.unrelated import unrelated_case
