@@ -26,6 +26,7 @@ from typing import Callable, Dict, Tuple
 from torch_liberator.alignment import StructureSides
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keytree import KeyTree
+from torch_liberator.openmodules import fill_open_modules
 from torch_liberator.leaveout import checked, in_source_order
 from torch_liberator.listpositions import list_positions
 from torch_liberator.movedparts import moved_part_pairs
@@ -397,6 +398,10 @@ def _structure_solver(problem):
                 'works as is)')
     alignment = problem.sides().align()
     mapping, ambiguous = dict(alignment.mapping), dict(alignment.ambiguous)
+    sides = problem.sides()
+    filled = fill_open_modules(sides.src, sides.dst, mapping, problem.sep)
+    mapping.update(filled)
+    ambiguous = {k: v for k, v in ambiguous.items() if k not in filled}
     _leave_out_contested(problem, mapping, ambiguous)
     return in_source_order(problem, mapping, ambiguous)
 

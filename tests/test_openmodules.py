@@ -1,0 +1,105 @@
+"""
+Tests of :mod:`torch_liberator.openmodules`: modules the structure alignment
+left open (two of one shape, registered in another order on each side) are
+placed by the pairs around them, and never by a region that is mostly open.
+"""
+import pytest
+import torch
+
+from conftest import requires
+from torch_liberator import load_partial_state
+from torch_liberator.association import associate
+from torch_liberator.keygroups import KeyGroups
+from torch_liberator.openmodules import fill_open_modules as _fill
+
+
+def fill_open_modules(src, dst, mapping, sep):
+    return _fill(KeyGroups(src, sep), KeyGroups(dst, sep), mapping, sep)
+
+
+def _block(side, i, width, shortcut, layers):
+    """A bottleneck's shortcut then three layers; the middle one has the shortcut's shape."""
+    shapes = [(width, 4), (4, 4), (width, 4), (4, width)]
+    return {f'{side}.{i}.{name}.weight': shape for name, shape in zip([shortcut, *layers], shapes)}
+
+
+def _two_blocks(side, shortcut, layers):
+    return {**_block(side, 0, 8, shortcut, layers), **_block(side, 1, 9, shortcut, layers)}
+
+
+SRC = _two_blocks('stages', 'shortcut', ['layer.0', 'layer.1', 'layer.2'])
+DST = _two_blocks('layer1', 'downsample', ['conv1', 'conv2', 'conv3'])
+PAIRED = {'stages.0.layer.0.weight': 'layer1.0.conv1.weight',
+          'stages.0.layer.2.weight': 'layer1.0.conv3.weight',
+          'stages.1.shortcut.weight': 'layer1.1.downsample.weight',
+          'stages.1.layer.0.weight': 'layer1.1.conv1.weight',
+          'stages.1.layer.1.weight': 'layer1.1.conv2.weight',
+          'stages.1.layer.2.weight': 'layer1.1.conv3.weight'}
+
+
+def test_two_open_modules_of_one_shape_are_placed_by_analogy():
+    assert fill_open_modules(SRC, DST, PAIRED, '.') == {
+        'stages.0.shortcut.weight': 'layer1.0.downsample.weight',
+        'stages.0.layer.1.weight': 'layer1.0.conv2.weight'}
+
+
+def test_without_an_analogy_two_open_modules_of_one_shape_stay_open():
+    # block 1's shortcut and middle layer are open too, and the model's
+    # middle layer has a name of its own: nothing says which is which
+    dst = {k.replace('conv2', 'mid'): v for k, v in DST.items()}
+    paired = {s: d for s, d in PAIRED.items() if 'layer.1' not in s and 'shortcut' not in s}
+    assert fill_open_modules(SRC, dst, paired, '.') == {}
+    # the layer list's other items went to conv1 and conv3: layer.1 goes to conv2
+    assert fill_open_modules(SRC, DST, paired, '.') == {
+        'stages.0.layer.1.weight': 'layer1.0.conv2.weight',
+        'stages.0.shortcut.weight': 'layer1.0.downsample.weight',
+        'stages.1.layer.1.weight': 'layer1.1.conv2.weight',
+        'stages.1.shortcut.weight': 'layer1.1.downsample.weight'}
+
+
+def test_the_last_open_module_of_its_shape_in_a_region_is_placed():
+    src = {'s.0.conv1.weight': (8, 4), 's.0.conv2.weight': (8, 8), 's.0.conv3.weight': (9, 8),
+           's.0.downsample.weight': (9, 4)}
+    dst = {'t.0.proj.weight': (9, 4), 't.0.f.a.weight': (8, 4), 't.0.f.b.weight': (8, 8),
+           't.0.f.c.weight': (9, 8)}
+    paired = {'s.0.conv1.weight': 't.0.f.a.weight', 's.0.conv2.weight': 't.0.f.b.weight',
+              's.0.conv3.weight': 't.0.f.c.weight'}
+    assert fill_open_modules(src, dst, paired, '.') == {'s.0.downsample.weight': 't.0.proj.weight'}
+    # the shapes differ: no place
+    assert fill_open_modules(src, {**dst, 't.0.proj.weight': (9, 5)}, paired, '.') == {}
+    # a module of the model takes a module of the checkpoint whole
+    extra = {**src, 's.0.downsample.bias': (9,)}
+    assert fill_open_modules(extra, dst, paired, '.') == {}
+
+
+def test_a_region_more_open_than_paired_places_nothing():
+    # a stem and a classifier paired by name make no region of two networks
+    src = {'features.0.weight': (8, 3), 'classifier.weight': (10, 8),
+           **{f'features.{i}.weight': (8 + i, 8) for i in range(1, 5)}}
+    dst = {'features.0.weight': (8, 3), 'classifier.weight': (10, 8),
+           **{f'features.{i}.block.weight': (8 + i, 8) for i in range(1, 5)}}
+    paired = {'features.0.weight': 'features.0.weight', 'classifier.weight': 'classifier.weight'}
+    assert fill_open_modules(src, dst, paired, '.') == {}
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_timm_regnet_into_torchvision_regnet_gives_equal_outputs(mode):
+    # timm registers downsample after conv1..conv3, torchvision proj before f;
+    # in each stage's first block they are of one shape: 48 tensors were left
+    # out (336 of 384), the stems of four stages
+    timm = requires('timm')
+    tvm = requires('torchvision').models
+    torch.manual_seed(0)
+    src = timm.create_model('regnety_004', pretrained=False).eval()
+    dst = tvm.regnet_y_400mf(weights=None).eval()
+    info = load_partial_state(dst, src.state_dict(), association=mode, verbose=0)
+    assert len(info['plan'].mapping) == 384
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(src(x), dst(x), atol=1e-5)
+
+
+def test_keys_only_are_left_alone():
+    keys = {k: None for k in SRC}
+    assert fill_open_modules(keys, DST, PAIRED, '.') == {}
+    assert associate(SRC, DST, association='structure').mapping  # runs end to end

@@ -1,0 +1,244 @@
+"""
+Modules the structure alignment left open, placed by the pairs around them.
+
+The alignment leaves a module of the checkpoint out when a module of the
+same shapes could take its place and the order of the two networks
+disagrees: HF's ResNet registers a bottleneck's ``shortcut`` before its
+``layer`` list, torchvision's ``downsample`` after ``conv3``, and in the
+first block of ``layer1`` the two are of one shape (``[256, 64, 1, 1]``);
+timm's RegNet registers ``downsample`` after ``conv1``, torchvision's
+``proj`` before ``f.a``, and in a stage's first block the two are of one
+shape. The pairs around such a module still say where it goes. Two rules,
+in order, each inside a *region*: a module of the checkpoint and a module
+of the model that the mapping makes one (every pair under the one goes
+under the other and back; neither is the root), holding no more open
+tensors than paired ones on either side (a mobilenet_v2's stem and
+classifier, paired by name with an efficientnet_b0's, make no region of
+the two networks whose every open block could be placed by shape):
+
+1. **By analogy** (:func:`fill_open_modules`, first pass): an open module
+   of the checkpoint goes to the one open module of the model in its
+   region with its tensors' names and shapes whose path, digits dropped
+   (``layer..conv``), is one its own path, digits dropped, goes to
+   elsewhere in the mapping: the ``layer.2`` of every other bottleneck
+   went to a ``conv3``, the ``shortcut`` of every other stage to a
+   ``downsample``.
+2. **The last of its shapes** (second pass): an open module of the
+   checkpoint whose names and shapes no other open module of its region
+   has, on either side, goes to that one module of the model (the
+   RegNet's ``downsample``, once ``conv1`` went to ``f.a`` by analogy).
+
+Only a module none of whose tensors is mapped counts as open, on either
+side; a module of the model must take a module of the checkpoint whole,
+and nothing is placed that two candidates claim. The mode's checks then
+judge these pairs as any other.
+
+Example:
+    >>> from torch_liberator.keygroups import KeyGroups
+    >>> from torch_liberator.openmodules import fill_open_modules
+    >>> # a block: a shortcut and three layers, the middle one of the shortcut's shape
+    >>> def block(side, i, n, shortcut, layers):
+    ...     shapes = [(n, 4), (4, 4), (n, 4), (4, n)]
+    ...     names = [shortcut, *layers]
+    ...     return {f'{side}.{i}.{name}.w': shape for name, shape in zip(names, shapes)}
+    >>> src = {**block('b', 0, 8, 'short', ['layer.0', 'layer.1', 'layer.2']),
+    ...        **block('b', 1, 9, 'short', ['layer.0', 'layer.1', 'layer.2'])}
+    >>> dst = {**block('l', 0, 8, 'down', ['c1', 'c2', 'c3']),
+    ...        **block('l', 1, 9, 'down', ['c1', 'c2', 'c3'])}
+    >>> mapping = {'b.0.layer.0.w': 'l.0.c1.w', 'b.0.layer.2.w': 'l.0.c3.w',
+    ...            'b.1.short.w': 'l.1.down.w', 'b.1.layer.0.w': 'l.1.c1.w',
+    ...            'b.1.layer.1.w': 'l.1.c2.w', 'b.1.layer.2.w': 'l.1.c3.w'}
+    >>> # b.0.short and b.0.layer.1 are both (8, 4): block 1 tells them apart
+    >>> fill_open_modules(KeyGroups(src), KeyGroups(dst), mapping, '.')
+    {'b.0.short.w': 'l.0.down.w', 'b.0.layer.1.w': 'l.0.c2.w'}
+"""
+import re
+from bisect import bisect_left
+from collections import Counter
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from torch_liberator.keygroups import KeyGroups
+
+__all__ = ['fill_open_modules']
+
+_DIGITS = re.compile('[0-9]+')
+
+
+def _open_groups(groups: KeyGroups, used) -> Dict[str, Tuple[str, ...]]:
+    """Module path -> its keys, for the modules (one group each) of which no key is in ``used``."""
+    found = {path: keys for path, keys in zip(groups.path, groups.keys)
+             if path and keys[0] not in used and not any(key in used for key in keys)}
+    if found:
+        seen = Counter(path for path in groups.path if path in found)
+        found = {path: keys for path, keys in found.items() if seen[path] == 1}
+    return found
+
+
+def _signatures(groups: KeyGroups, paths) -> Dict[str, tuple]:
+    index = {path: i for i, path in enumerate(groups.path) if path in paths}
+    return {path: tuple(sorted(zip(groups.names[i], groups.squeezed[i])))
+            for path, i in index.items()}
+
+
+def _ancestors(module: str, sep: str):
+    """The module's enclosing modules, nearest first, the root excluded."""
+    while sep in module:
+        module = module.rpartition(sep)[0]
+        yield module
+
+
+class _Under:
+    """How many of some keys lie under a module: a sorted list and bisection."""
+
+    def __init__(self, keys, sep: str):
+        self.keys = sorted(keys)
+        self.sep = sep
+
+    def span(self, module: str) -> Tuple[int, int]:
+        prefix = module + self.sep
+        bound = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return bisect_left(self.keys, prefix), bisect_left(self.keys, bound)
+
+    def count(self, module: str) -> int:
+        lo, hi = self.span(module)
+        return hi - lo
+
+
+def _common_module(keys, sep: str) -> str:
+    """The longest module path that every key lies under ('' for none)."""
+    common = None
+    for key in keys:
+        comps = key.split(sep)[:-1]
+        if common is None:
+            common = comps
+        else:
+            n = 0
+            while n < len(common) and n < len(comps) and common[n] == comps[n]:
+                n += 1
+            del common[n:]
+        if not common:
+            return ''
+    return sep.join(common or ())
+
+
+class _Regions:
+    """The region of each module of the checkpoint under a mapping."""
+
+    def __init__(self, mapping: Mapping[str, str], sep: str):
+        self.mapping = mapping
+        self.sep = sep
+        self.src = _Under(mapping, sep)
+        self.dst = _Under(mapping.values(), sep)
+        self._cache: Dict[str, Optional[str]] = {}
+
+    def of(self, module: str) -> Optional[Tuple[str, str, int]]:
+        """``(checkpoint module, model module, pairs)``: the nearest
+        enclosing module holding pairs, the model module that holds exactly
+        those pairs, widened while its parent holds no others, and how many
+        pairs they are; None when either module is the root or the pairs are
+        not one to one."""
+        sep = self.sep
+        for up in _ancestors(module, sep):
+            lo, hi = self.src.span(up)
+            if hi == lo:
+                continue
+            if up not in self._cache:
+                place = _common_module((self.mapping[k] for k in self.src.keys[lo:hi]), sep)
+                if place and self.dst.count(place) == hi - lo:
+                    while sep in place:
+                        parent = place.rpartition(sep)[0]
+                        if self.dst.count(parent) != hi - lo:
+                            break
+                        place = parent
+                else:
+                    place = None
+                self._cache[up] = place
+            place = self._cache[up]
+            return None if place is None else (up, place, hi - lo)
+        return None
+
+
+def _templates(mapping: Mapping[str, str], sep: str) -> Dict[str, set]:
+    """Checkpoint module path without digits -> the model's module paths,
+    without digits, its modules went to."""
+    out: Dict[str, set] = {}
+    for s, d in mapping.items():
+        out.setdefault(_DIGITS.sub('', s.rpartition(sep)[0]), set()).add(
+            _DIGITS.sub('', d.rpartition(sep)[0]))
+    return out
+
+
+def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, by_analogy):
+    by_region: Dict[Tuple[str, str, int], List[str]] = {}
+    for module in open_src:
+        region = regions.of(module)
+        if region is not None:
+            by_region.setdefault(region, []).append(module)
+    if not by_region:
+        return {}
+    dst_under: Dict[str, List[str]] = {}
+    places = {place for _, place, _ in by_region}
+    for module in open_dst:
+        for up in _ancestors(module, sep):
+            if up in places:
+                dst_under.setdefault(up, []).append(module)
+    mine = _signatures(src, {m for modules in by_region.values() for m in modules})
+    theirs = _signatures(dst, {m for modules in dst_under.values() for m in modules})
+    templates = _templates(regions.mapping, sep) if by_analogy else {}
+    claims: Dict[str, List[str]] = {}  # model module -> checkpoint modules claiming it
+    for (_, place, count), modules in by_region.items():
+        candidates = dst_under.get(place, [])
+        if (sum(len(open_src[m]) for m in modules) > count
+                or sum(len(open_dst[m]) for m in candidates) > count):
+            continue  # more open than paired: the region is no evidence
+        for module in modules:
+            fits = [m for m in candidates if theirs[m] == mine[module]]
+            if by_analogy:
+                wanted = templates.get(_DIGITS.sub('', module), ())
+                fits = [m for m in fits if _DIGITS.sub('', m) in wanted]
+            elif sum(1 for other in modules if mine[other] == mine[module]) != 1:
+                continue
+            if len(fits) == 1:
+                claims.setdefault(fits[0], []).append(module)
+    out = {}
+    for place, modules in claims.items():
+        if len(modules) == 1:
+            names = {key.rpartition(sep)[2]: key for key in open_dst[place]}
+            out.update((key, names[key.rpartition(sep)[2]]) for key in open_src[modules[0]])
+    return out
+
+
+def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str],
+                      sep: str) -> Dict[str, str]:
+    """
+    The pairs that place open modules of the checkpoint by analogy, then
+    as the last of their shapes in their region (see the module
+    docstring). ``src`` and ``dst`` are the two sides cut in groups;
+    ``mapping`` is not changed.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.openmodules import fill_open_modules
+        >>> src = KeyGroups({'s.0.conv.w': (8, 4), 's.0.down.w': (8, 4), 's.0.c2.w': (8, 8),
+        ...                  's.0.c3.w': (9, 8)})
+        >>> dst = KeyGroups({'t.0.proj.w': (8, 4), 't.0.f.a.w': (8, 4), 't.0.f.b.w': (8, 8),
+        ...                  't.0.f.c.w': (9, 8)})
+        >>> paired = {'s.0.c2.w': 't.0.f.b.w', 's.0.c3.w': 't.0.f.c.w'}
+        >>> fill_open_modules(src, dst, paired, '.')  # two open modules of one shape
+        {}
+        >>> fill_open_modules(src, dst, {**paired, 's.0.conv.w': 't.0.f.a.w'}, '.')
+        {'s.0.down.w': 't.0.proj.w'}
+    """
+    open_src = _open_groups(src, mapping)
+    open_dst = _open_groups(dst, set(mapping.values()))
+    if not open_src or not open_dst or not mapping:
+        return {}
+    regions = _Regions(mapping, sep)
+    found = _one_pass(src, dst, open_src, open_dst, regions, sep, by_analogy=True)
+    if found:
+        taken = set(found.values())
+        open_src = {m: keys for m, keys in open_src.items() if keys[0] not in found}
+        open_dst = {m: keys for m, keys in open_dst.items() if keys[0] not in taken}
+        regions = _Regions({**mapping, **found}, sep)
+    found.update(_one_pass(src, dst, open_src, open_dst, regions, sep, by_analogy=False))
+    return found
