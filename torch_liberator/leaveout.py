@@ -484,6 +484,58 @@ def _exact_keys_contest(problem, mapping):
             and shape_relation(src[d], dst[d]) in ('equal', 'units')}
 
 
+def _prefix_ties(problem, mapping):
+    """
+    In a thin mapping (:func:`~torch_liberator.coincidence.too_thin`), the
+    pairs that give a checkpoint key to the model key of that name under
+    one prefix, while the model holds the name under another prefix too,
+    unused and of a shape that fits, and no other pair of a module that
+    fits whole goes under the one prefix more than under the other: two places as
+    good, and nothing to choose between them (mutation fuzz seed 4159 of
+    ``--wide``: a rexnet's ``stem.conv`` and ``stem.bn``, keys sorted, into
+    a model holding a rexnet cut to its stem as ``layers`` and a regnet as
+    ``extractor``, whose stems are of one shape; embedding took the
+    regnet's, and with the rexnet's ``head.fc`` shoved into the regnet's,
+    its stem too).
+    """
+    src, dst, sep = problem.src, problem.dst, problem.sep
+    if not mapping or not too_thin(len(mapping), len(src), len(dst)):
+        return set()
+    prefix = {s: d[:-len(s) - len(sep)] for s, d in mapping.items()
+              if d != s and d.endswith(sep + s)}
+    if not prefix:
+        return set()
+    taken = set(mapping.values())
+    lengths = {s.count(sep) + 1 for s in prefix}
+    rivals = {}  # source key -> the other prefixes holding its name, unused
+    for key, shape in dst.items():
+        if key in taken:
+            continue
+        comps = key.split(sep)
+        for n in lengths:
+            name = sep.join(comps[-n:])
+            if len(comps) > n and name in prefix and shape_relation(
+                    src[name], shape) in ('equal', 'units'):
+                rivals.setdefault(name, set()).add(sep.join(comps[:-n]))
+    if not rivals:
+        return set()
+    fits = {s: shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items()}
+    shoved = {s.rpartition(sep)[0] for s, fit in fits.items() if not fit}
+    support = {}  # prefix -> pairs under it of modules that fit whole (a shove is no support)
+    for s, d in mapping.items():
+        if s not in rivals and s.rpartition(sep)[0] not in shoved:
+            for up in _prefixes(d, sep):
+                support[up] = support.get(up, 0) + 1
+    return {s for s, others in rivals.items()
+            if any(support.get(other, 0) >= support.get(prefix[s], 0) for other in others)}
+
+
+def _prefixes(key, sep):
+    """The module paths above ``key``, the root excluded."""
+    comps = key.split(sep)[:-1]
+    return (sep.join(comps[:n]) for n in range(1, len(comps) + 1))
+
+
 def _thin_and_unnamed(problem, mapping):
     """
     In a mapping that places under a tenth of the smaller side (a twentieth
@@ -555,19 +607,22 @@ def _thin_across_kinds(problem, mapping):
     ``attn`` and ``local_conv`` where the poolformer's holds norms and
     layer scales (mutation fuzz seed 1304 of ``--wide``: 8 wrong in every
     tree mode and ``auto``, the structure mode, reading no order in sorted
-    keys, making them too); and, when what is left must all be shoved,
-    the rest: no tensor fits as it is, and the names met by chance (the
-    poolformer's ``head.norm`` and ``head.fc`` into the tiny_vit's, 512
-    wide into 320). A mapping that places more keeps such a head: a
+    keys, making them too); and, when every module left must be shoved in
+    part, the rest: no module fits as it is, and the names met by chance
+    (the poolformer's ``head.norm`` and ``head.fc`` into the tiny_vit's,
+    512 wide into 320; a rexnet's ``head.fc`` into a regnet's, whose bias
+    of 1000 fits). A mapping that places more keeps such a head: a
     detector's class head of another size, beside the backbone it fills,
     is shoved as published.
     """
     src, dst = problem.src, problem.dst
     if not mapping or not too_thin(len(mapping), len(src), len(dst)) or not problem.has_shapes():
         return set()
-    out = kinds_apart(mapping, src, dst, problem.sep)
-    if all(shape_relation(src[s], dst[d]) in ('same_rank', 'different_rank')
-           for s, d in mapping.items() if s not in out):
+    sep = problem.sep
+    out = kinds_apart(mapping, src, dst, sep)
+    shoved = {s.rpartition(sep)[0] for s, d in mapping.items()
+              if shape_relation(src[s], dst[d]) in ('same_rank', 'different_rank')}
+    if all(s.rpartition(sep)[0] in shoved for s in mapping if s not in out):
         out.update(mapping)
     return out
 
@@ -773,6 +828,7 @@ CHECKS: Dict[str, Callable] = {
     'beside_an_exact_run': _beside_an_exact_run,
     'beside_a_whole_fit': _beside_a_whole_fit,
     'exact_keys_contest': _exact_keys_contest,
+    'prefix_ties': _prefix_ties,
     'thin_and_unnamed': _thin_and_unnamed,
     'positions_checked': _positions_checked,
     'swaps_left_out': _swaps_left_out,
