@@ -174,6 +174,20 @@ def test_a_part_that_keeps_the_list_name_at_its_level_is_its_first():
     assert [s for s, d in mapping.items() if s.startswith('blocks.') and s != d] == []
 
 
+def test_a_later_part_whose_name_only_ends_like_the_list_follows_its_order():
+    # cross fuzz seed 7274: a torchvision ConvNeXt's features.5 (9 equal
+    # blocks) cut into body (2) and blocks (7, renumbered), into timm's
+    # stages.2.blocks: the suffix blocks.k put the checkpoint's blocks.k at
+    # the model's blocks.k, two places short (56 wrong in structure and auto)
+    src = {k.replace('blocks.', 'features.5.', 1): v
+           for k, v in _parts([('body', 2), ('blocks', 7)]).items()}
+    dst = {k.replace('blocks..', 'stages.2.blocks.'): v for k, v in _parts([('', 9)]).items()}
+    mapping = associate(src, dst, association='structure').mapping
+    assert mapping['features.5.blocks.0.mlp.fc1.weight'] == 'stages.2.blocks.2.mlp.fc1.weight'
+    assert mapping['features.5.body.1.norm1.weight'] == 'stages.2.blocks.1.norm1.weight'
+    assert len(mapping) == len(src)
+
+
 def _bottleneck(prefix, width, groups=1):
     layers = [('conv1', (width, 16, 1, 1)), ('bn1', (width,)),
               ('conv2', (width, width // groups, 3, 3)), ('bn2', (width,)),

@@ -208,8 +208,12 @@ class LaterParts:
     other list's first item's. Parts of disjoint numbers kept the list's
     own; a part that keeps the other list's name is its first part, unless
     it hangs below the list's namesake, however deep (``blocks.main.blocks``
-    after ``blocks.main.model``, seed 27733). Such a position is no evidence:
-    not for a name anchor, nor for the name bonus of an alignment.
+    after ``blocks.main.model``, seed 27733), or, with the keys in order,
+    only its name is the list's, not its path (a ConvNeXt's ``features.5``
+    cut into ``body`` and ``blocks`` against timm's ``stages.2.blocks``:
+    ``blocks`` follows ``body``, cross fuzz seed 7274). Such a position is
+    no evidence: not for a name anchor, nor for the name bonus of an
+    alignment.
 
     Args:
         src, dst: the two sides' groups.
@@ -277,8 +281,12 @@ class LaterParts:
         """Whether side ``s``'s list of ``lists`` is the later part."""
         children = self.children
         part_path, name = lists[s], lists[1 - s][-1:]
-        if part_path[-1:] == name and name[0] not in part_path[:-1]:
-            return False  # the first part keeps the list's name (layer3, layer3_tail)
+        if (part_path[-1:] == name and name[0] not in part_path[:-1]
+                and (not self.ordered or lists[0] == lists[1])):
+            # the first part keeps the list's name (layer3, layer3_tail), at
+            # the list's own path; a part registered later whose name only
+            # ends like the other list's is placed by the order
+            return False
         if self._lists is None:
             self._lists = (_Lists(self.src, children[0]), _Lists(self.dst, children[1]))
         part, whole = self._lists[s], self._lists[1 - s]
