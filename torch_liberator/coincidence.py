@@ -401,20 +401,25 @@ def against_shared_names(mapping: Mapping[str, str], src_shapes: Mapping, dst_sh
         >>> against_shared_names(mapping, src, dst)
         set()
     """
-    present = [{squeeze_units(shape) for shape in side.values() if shape is not None}
-               for side in (src_shapes, dst_shapes)]
-    against = agree = 0
+    agree, differ = 0, []
     for key, shape in src_shapes.items():
         other = dst_shapes.get(key)
         if shape is None or other is None:
             continue
-        mine, theirs = squeeze_units(shape), squeeze_units(other)
+        mine = squeeze_units(shape)
+        theirs = mine if other == shape else squeeze_units(other)
         if len(mine) < 2 and len(theirs) < 2:
             continue
         if mine == theirs:
             agree += 1
-        elif mine not in present[1] or theirs not in present[0]:
-            against += 1  # (both shapes elsewhere on the other side: a list renumbered)
+        else:
+            differ.append((mine, theirs))
+    if len(differ) <= agree:
+        return set()
+    present = [{squeeze_units(shape) for shape in side.values() if shape is not None}
+               for side in (src_shapes, dst_shapes)]
+    # (both shapes elsewhere on the other side: a list renumbered)
+    against = sum(1 for mine, theirs in differ if mine not in present[1] or theirs not in present[0])
     if against <= agree:
         return set()
     unnamed = {s for s, d in mapping.items() if s != d and not names_agree(s, d, sep)}
