@@ -419,7 +419,8 @@ def against_shared_names(mapping: Mapping[str, str], src_shapes: Mapping, dst_sh
     present = [{squeeze_units(shape) for shape in side.values() if shape is not None}
                for side in (src_shapes, dst_shapes)]
     # (both shapes elsewhere on the other side: a list renumbered)
-    against = sum(1 for mine, theirs in differ if mine not in present[1] or theirs not in present[0])
+    against = sum(1 for mine, theirs in differ
+                  if mine not in present[1] or theirs not in present[0])
     if against <= agree:
         return set()
     unnamed = {s for s, d in mapping.items() if s != d and not names_agree(s, d, sep)}
