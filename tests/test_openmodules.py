@@ -49,12 +49,8 @@ def test_without_an_analogy_two_open_modules_of_one_shape_stay_open():
     dst = {k.replace('conv2', 'mid'): v for k, v in DST.items()}
     paired = {s: d for s, d in PAIRED.items() if 'layer.1' not in s and 'shortcut' not in s}
     assert fill_open_modules(SRC, dst, paired, '.') == {}
-    # the layer list's other items went to conv1 and conv3: layer.1 goes to conv2
-    assert fill_open_modules(SRC, DST, paired, '.') == {
-        'stages.0.layer.1.weight': 'layer1.0.conv2.weight',
-        'stages.0.shortcut.weight': 'layer1.0.downsample.weight',
-        'stages.1.layer.1.weight': 'layer1.1.conv2.weight',
-        'stages.1.shortcut.weight': 'layer1.1.downsample.weight'}
+    # nor do names alike: layer.1 is conv2 only where a block says so
+    assert fill_open_modules(SRC, DST, paired, '.') == {}
 
 
 def test_the_last_open_module_of_its_shape_in_a_region_is_placed():

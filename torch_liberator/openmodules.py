@@ -17,12 +17,13 @@ classifier, paired by name with an efficientnet_b0's, make no region of
 the two networks whose every open block could be placed by shape):
 
 1. **By analogy** (:func:`fill_open_modules`, first pass): an open module
-   of the checkpoint goes to the one open module of the model in its
-   region with its tensors' names and shapes whose path, digits dropped
-   (``layer..conv``), is one its own path, digits dropped, goes to
-   elsewhere in the mapping: the ``layer.2`` of every other bottleneck
-   went to a ``conv3``, the ``shortcut`` of every other stage to a
-   ``downsample``.
+   of the checkpoint goes to the one open module of the model, below the
+   lowest model module of its region, with its tensors' names and shapes
+   and at the path below it where the mapping puts the module of its own
+   path in the other regions named alike, digits aside (``s2.b1`` and
+   ``block2.block2-0`` for ``s1.b1`` and ``block1.block1-0``): the
+   ``layer.2`` of every other bottleneck went to its ``conv3``, the
+   ``shortcut`` of every other first block to its ``downsample``.
 2. **The last of its shapes** (second pass): an open module of the
    checkpoint whose names and shapes no other open module of its region
    has, on either side, goes to that one module of the model (the
@@ -129,14 +130,14 @@ class _Regions:
         self.sep = sep
         self.src = _Under(mapping, sep)
         self.dst = _Under(mapping.values(), sep)
-        self._cache: Dict[str, Optional[str]] = {}
+        self._cache: Dict[str, Optional[Tuple[str, str]]] = {}
 
-    def of(self, module: str) -> Optional[Tuple[str, str, int]]:
-        """``(checkpoint module, model module, pairs)``: the nearest
-        enclosing module holding pairs, the model module that holds exactly
-        those pairs, widened while its parent holds no others, and how many
-        pairs they are; None when either module is the root or the pairs are
-        not one to one."""
+    def of(self, module: str) -> Optional[Tuple[str, str, str, int]]:
+        """``(checkpoint module, model module, widened, pairs)``: the
+        nearest enclosing module holding pairs, the model module that holds
+        exactly those pairs (the lowest), the same widened while its parent
+        holds no others, and how many pairs they are; None when either
+        module is the root or the pairs are not one to one."""
         sep = self.sep
         for up in _ancestors(module, sep):
             lo, hi = self.src.span(up)
@@ -144,32 +145,41 @@ class _Regions:
                 continue
             if up not in self._cache:
                 place = _common_module((self.mapping[k] for k in self.src.keys[lo:hi]), sep)
+                found = None
                 if place and self.dst.count(place) == hi - lo:
-                    while sep in place:
-                        parent = place.rpartition(sep)[0]
+                    wide = place
+                    while sep in wide:
+                        parent = wide.rpartition(sep)[0]
                         if self.dst.count(parent) != hi - lo:
                             break
-                        place = parent
-                else:
-                    place = None
-                self._cache[up] = place
-            place = self._cache[up]
-            return None if place is None else (up, place, hi - lo)
+                        wide = parent
+                    found = (place, wide)
+                self._cache[up] = found
+            found = self._cache[up]
+            return None if found is None else (up, *found, hi - lo)
         return None
 
 
-def _templates(mapping: Mapping[str, str], sep: str) -> Dict[str, set]:
-    """Checkpoint module path without digits -> the model's module paths,
-    without digits, its modules went to."""
+def _analogies(mapping: Mapping[str, str], region: Tuple[str, str], sep: str) -> Dict[str, set]:
+    """Where the mapping puts, in every pair of modules named as the
+    region's two are, digits aside (``s2.b1`` and ``block2.block2-0`` for
+    ``s1.b1`` and ``block1.block1-0``), each module below the checkpoint's:
+    its path below it -> the paths below the model's."""
+    mine, theirs = region
+    depth = (mine.count(sep) + 1, theirs.count(sep) + 1)
+    names = (_DIGITS.sub('', mine), _DIGITS.sub('', theirs))
     out: Dict[str, set] = {}
     for s, d in mapping.items():
-        out.setdefault(_DIGITS.sub('', s.rpartition(sep)[0]), set()).add(
-            _DIGITS.sub('', d.rpartition(sep)[0]))
+        a, b = s.split(sep), d.split(sep)
+        if (len(a) > depth[0] + 1 and len(b) > depth[1] + 1
+                and _DIGITS.sub('', sep.join(a[:depth[0]])) == names[0]
+                and _DIGITS.sub('', sep.join(b[:depth[1]])) == names[1]):
+            out.setdefault(sep.join(a[depth[0]:-1]), set()).add(sep.join(b[depth[1]:-1]))
     return out
 
 
 def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, by_analogy):
-    by_region: Dict[Tuple[str, str, int], List[str]] = {}
+    by_region: Dict[Tuple[str, str, str, int], List[str]] = {}
     for module in open_src:
         region = regions.of(module)
         if region is not None:
@@ -177,25 +187,31 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
     if not by_region:
         return {}
     dst_under: Dict[str, List[str]] = {}
-    places = {place for _, place, _ in by_region}
+    places = {place for _, lowest, wide, _ in by_region for place in (lowest, wide)}
     for module in open_dst:
         for up in _ancestors(module, sep):
             if up in places:
                 dst_under.setdefault(up, []).append(module)
     mine = _signatures(src, {m for modules in by_region.values() for m in modules})
     theirs = _signatures(dst, {m for modules in dst_under.values() for m in modules})
-    templates = _templates(regions.mapping, sep) if by_analogy else {}
+    analogies: Dict[Tuple[str, str], Dict[str, set]] = {}  # by the region's names, digits aside
     claims: Dict[str, List[str]] = {}  # model module -> checkpoint modules claiming it
-    for (_, place, count), modules in by_region.items():
-        candidates = dst_under.get(place, [])
+    for (module_of, lowest, wide, count), modules in by_region.items():
         if (sum(len(open_src[m]) for m in modules) > count
-                or sum(len(open_dst[m]) for m in candidates) > count):
+                or sum(len(open_dst[m]) for m in dst_under.get(wide, [])) > count):
             continue  # more open than paired: the region is no evidence
+        # by analogy, below the lowest model module of the region (the same
+        # for each block of a kind); the last of its shapes, in all of it
+        place = lowest if by_analogy else wide
+        candidates = dst_under.get(place, [])
         for module in modules:
             fits = [m for m in candidates if theirs[m] == mine[module]]
             if by_analogy:
-                wanted = templates.get(_DIGITS.sub('', module), ())
-                fits = [m for m in fits if _DIGITS.sub('', m) in wanted]
+                names = (_DIGITS.sub('', module_of), _DIGITS.sub('', place))
+                if names not in analogies:
+                    analogies[names] = _analogies(regions.mapping, (module_of, place), sep)
+                wanted = analogies[names].get(module[len(module_of) + len(sep):], ())
+                fits = [m for m in fits if m[len(place) + len(sep):] in wanted]
             elif sum(1 for other in modules if mine[other] == mine[module]) != 1:
                 continue
             if len(fits) == 1:
