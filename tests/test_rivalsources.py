@@ -8,6 +8,7 @@ mobilenet_v2's beside the b0 as ``nn.Sequential(*children)``).
 """
 import pytest
 
+from conftest import requires
 from torch_liberator.association import associate
 from torch_liberator.rivalsources import lone_namesakes, lone_shoves, rival_pairs, rival_places
 
@@ -322,3 +323,23 @@ def test_a_thin_mapping_through_two_kinds_of_module_is_chance(mode):
     assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
     if mode in ('embedding', 'structure', 'auto'):
         assert mapping == truth
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_part_whose_layer_has_no_room_in_the_bulk_is_no_stray(mode):
+    # timm's regnetx_004 into torchvision's regnet_x_400mf: the last stages
+    # differ in width, so the bulk is stages 2 and 3 in trunk_output. The
+    # stem (a 3x3 convolution from RGB and a BatchNorm of 32) went to the
+    # model's stem, beside trunk_output, whose empty first block has
+    # BatchNorms of 32: the BatchNorm's five tensors made the stem a stray
+    # part, left out (no layer of the bulk has the convolution's shape)
+    tvm, timm = requires('torchvision').models, requires('timm')
+    from corpus_pairs.cross import regnet_truth
+
+    src = {k: tuple(v.shape) for k, v in timm.create_model('regnetx_004').state_dict().items()}
+    dst = {k: tuple(v.shape) for k, v in tvm.regnet_x_400mf(weights=None).state_dict().items()}
+    truth = regnet_truth(list(src))
+    mapping = associate(src, dst, association=mode).mapping
+    assert {k: v for k, v in mapping.items() if truth[k] != v} == {}
+    assert mapping['stem.conv.weight'] == 'stem.0.weight'
+    assert mapping['stem.bn.running_var'] == 'stem.1.running_var'

@@ -47,7 +47,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, Mapping
 
-from torch_liberator.shapes import shape_relation
+from torch_liberator.shapes import shape_relation, squeeze_units
 
 __all__ = ['feeder_nodes', 'foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs',
            'rival_places', 'stray_parts']
@@ -344,8 +344,13 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
     features went to). The part is left out whole: what of it has no room
     in the bulk's module (mc3_18's fc, beside r3d_18's children[:-1], took
     the r3d_18 checkpoint's fc by name, with the stem and first stage that
-    belong in the children) went there by the same mistake. Unknown
-    shapes decide nothing.
+    belong in the children) went there by the same mistake. A part none
+    of whose layers (modules holding a kernel) has room is no stray,
+    however many of its norms have: a norm of one width fits many places
+    (timm's regnetx_004 into torchvision's regnet_x_400mf, whose last
+    stages differ in width: the stem, a convolution of its own and a
+    BatchNorm of 32 channels, went to the model's stem, and the empty
+    first block has BatchNorms of 32). Unknown shapes decide nothing.
 
     Args:
         mapping: source key -> destination key.
@@ -384,12 +389,15 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
         if any(shape is None for m in modules for _, shape in signatures[m]):
             continue
         # the part's modules that an empty module of the bulk could hold
-        room, fits = Counter(free), 0
+        room, fits, kernels = Counter(free), 0, [0, 0]  # kernel modules: with room, in all
         for module, count in sorted(modules.items()):
+            kernel = any(len(squeeze_units(shape)) >= 2 for _, shape in signatures[module])
+            kernels[1] += kernel
             if room[signatures[module]]:
                 room[signatures[module]] -= 1
                 fits += count
-        if fits * 2 > len(pairs):
+                kernels[0] += kernel
+        if fits * 2 > len(pairs) and (kernels[0] or not kernels[1]):
             stray.update(pairs)
     return {s: d for s, d in mapping.items() if s in stray}
 
