@@ -340,6 +340,25 @@ register_pair('timm-regnetx_016->tv-regnet_x_1_6gf', 'outputs', cross_naming=Tru
 register_pair('tv-regnet_x_1_6gf->timm-regnetx_016', 'outputs', cross_naming=True,
               note='the same, torchvision to timm')(
     lambda: _regnet_case('regnetx_016', 'regnet_x_1_6gf', False))
+def _regnet_last_stage_differs(timm_to_tv):
+    """timm's regnetx_004 and torchvision's regnet_x_400mf: one design, but
+    the last stage is 384 wide in timm and 400 in torchvision; its blocks
+    and the head belong nowhere."""
+    a = timm_module().create_model('regnetx_004', pretrained=False)
+    b = tv_model('regnet_x_400mf')
+    truth = {k: v for k, v in regnet_truth(a.state_dict()).items()
+             if not k.startswith(('s4.', 'head.'))}
+    if timm_to_tv:
+        return Case(keep(a), b, truth)
+    return Case(keep(b), a, {v: k for k, v in truth.items()})
+
+
+register_pair('timm-regnetx_004->tv-regnet_x_400mf (last stage wider)', 'names', cross_naming=True,
+              note='timm regnetx_004 -> torchvision regnet_x_400mf: the first three stages and '
+                   'the stem are one design, the last stage is 384 wide in timm, 400 in '
+                   'torchvision')(lambda: _regnet_last_stage_differs(True))
+register_pair('tv-regnet_x_400mf->timm-regnetx_004 (last stage wider)', 'names', cross_naming=True,
+              note='the same, torchvision to timm')(lambda: _regnet_last_stage_differs(False))
 register_pair('timm-regnety_016->tv-regnet_y_1_6gf', 'outputs', cross_naming=True,
               note='timm regnety_016 -> torchvision regnet_y_1_6gf (27 blocks, SE)')(
     lambda: _regnet_case('regnety_016', 'regnet_y_1_6gf', True))
