@@ -28,6 +28,12 @@ the two networks whose every open block could be placed by shape):
    checkpoint whose names and shapes no other open module of its region
    has, on either side, goes to that one module of the model (the
    RegNet's ``downsample``, once ``conv1`` went to ``f.a`` by analogy).
+   A region more open than paired serves too when its open modules are
+   the same on both sides, names and shapes, as many of each: then they
+   are one set of modules, and each of a kind of its own has one place
+   (with the keys sorted by name the alignment places only what has a
+   shape of its own; a renamed resnet18, keys sorted, gets 24 of its 122
+   tensors instead of 9).
 
 Only a module none of whose tensors is mapped counts as open, on either
 side; a module of the model must take a module of the checkpoint whole,
@@ -198,8 +204,10 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
     claims: Dict[str, List[str]] = {}  # model module -> checkpoint modules claiming it
     for (module_of, lowest, wide, count), modules in by_region.items():
         if (sum(len(open_src[m]) for m in modules) > count
-                or sum(len(open_dst[m]) for m in dst_under.get(wide, [])) > count):
-            continue  # more open than paired: the region is no evidence
+                or sum(len(open_dst[m]) for m in dst_under.get(wide, [])) > count) and (
+                    by_analogy or Counter(mine[m] for m in modules)
+                    != Counter(theirs[m] for m in dst_under.get(wide, []))):
+            continue  # more open than paired, and not the same modules: no evidence
         # by analogy, below the lowest model module of the region (the same
         # for each block of a kind); the last of its shapes, in all of it
         place = lowest if by_analogy else wide
