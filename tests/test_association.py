@@ -2667,3 +2667,21 @@ def test_a_name_under_two_prefixes_with_nothing_to_choose_is_left_out(mode):
     mapping = associate(regnet, dst, association=mode).mapping
     if mode != 'prefix-hack':  # (which keeps one prefix)
         assert mapping['stem.conv.weight'] == 'extractor.stem.conv.weight'
+
+
+@pytest.mark.parametrize('head_first', [False, True])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_layer_and_its_norm_alone_in_another_network_are_chance(mode, head_first):
+    # mutation fuzz seed 4213 of --wide --reorder: a tiny_vit_5m into a
+    # model holding its patch_embed as head and a resnet18 as core: the
+    # tiny_vit's stages.1.downsample.conv1 (a 1x1 convolution of 64 to 128
+    # and its BatchNorm) went to the resnet18's layer2.0.downsample, the
+    # only pair in that network (6 wrong)
+    timm, tvm = requires('timm'), requires('torchvision').models
+    src = model_keys(timm.create_model('tiny_vit_5m_224'))
+    stem = {'head.' + k: v for k, v in src.items() if k.startswith('patch_embed.')}
+    core = model_keys(tvm.resnet18(weights=None), 'core.')
+    dst = {**stem, **core} if head_first else {**core, **stem}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert result.mapping == {k: 'head.' + k for k in src if k.startswith('patch_embed.')}

@@ -47,7 +47,7 @@ from bisect import bisect_left, insort
 from collections import Counter
 
 from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
-from torch_liberator.keygroups import is_word
+from torch_liberator.keygroups import KeyGroups, is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
     module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
@@ -59,6 +59,11 @@ __all__ = ['LONE_LIMIT', 'GroupAligner']
 #: a pair is dropped when it is the only one inside a module of more groups
 #: than this, on either side (keys in registration order)
 LONE_LIMIT = 4
+
+
+def _vectors(side: KeyGroups, g: int) -> bool:
+    """Whether group ``g`` holds vectors only (a norm, a layer scale)."""
+    return all(len(shape) <= 1 for shape in side.squeezed[g])
 
 
 class GroupAligner:
@@ -676,12 +681,16 @@ class GroupAligner:
     def _lone_groups(self):
         """A test of a pair ``(i, j)`` made: True when either
         group lies in a module of more than :data:`LONE_LIMIT` groups none of
-        which but it is paired. Such a module did not align as a whole (a
-        second network beside the one that did; with the keys sorted, a
-        network whose equal blocks have two places), so one shape inside
-        it that fits is a coincidence, not evidence (mutation fuzz seed
-        14339: a resnet18's fc by its unique shape into the resnet34 beside
-        the model's headless resnet18, keys sorted)."""
+        which but it is paired, or but it and the norm registered just after
+        it (or, for a norm, the layer just before it). Such a module did
+        not align as a whole (a second network beside the one that did; with
+        the keys sorted, a network whose equal blocks have two places), so
+        one shape inside it that fits is a coincidence, not evidence
+        (mutation fuzz seed 14339: a resnet18's fc by its unique shape into
+        the resnet34 beside the model's headless resnet18, keys sorted; seed
+        4213 of ``--wide --reorder``: a tiny_vit's downsampling convolution
+        and its BatchNorm, ``[128, 64, 1, 1]``, into a resnet18's
+        ``layer2.0.downsample`` beside the model's tiny_vit stem)."""
         spans_src, spans_dst = self._spans()
         counts = []
         for side, paired in ((self.src, self.pairs), (self.dst, self.paired_dst)):
@@ -690,9 +699,20 @@ class GroupAligner:
                 running.append(running[-1] + (g in paired))
             counts.append(running)
 
+        def unit(side, running, g):  # a layer and the norm registered just after it
+            def paired(k):
+                return 0 <= k < len(side) and running[k + 1] > running[k]
+            if paired(g + 1) and _vectors(side, g + 1) and not _vectors(side, g):
+                return g, g + 2
+            if _vectors(side, g) and paired(g - 1) and not _vectors(side, g - 1):
+                return g - 1, g + 1
+            return None
+
         def lone(i, j):
-            return (unpaired_module_size(spans_src[i], counts[0], i) > LONE_LIMIT
-                    or unpaired_module_size(spans_dst[j], counts[1], j) > LONE_LIMIT)
+            return (unpaired_module_size(spans_src[i], counts[0], i,
+                                         unit(self.src, counts[0], i)) > LONE_LIMIT
+                    or unpaired_module_size(spans_dst[j], counts[1], j,
+                                            unit(self.dst, counts[1], j)) > LONE_LIMIT)
         return lone
 
     def _leftover_units(self, side, paired, blocked):

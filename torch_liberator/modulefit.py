@@ -121,12 +121,15 @@ def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
     return tuple(out)
 
 
-def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int) -> int:
+def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int,
+                         unit: Optional[Span] = None) -> int:
     """
     How many groups the largest module around group ``g`` holds when none
     of them but ``g`` is paired (``g`` may be): 1 for a group whose neighbours found their
     partners, the size of a whole network when ``g`` lies in one that
-    found none (a second backbone beside the one that aligned).
+    found none (a second backbone beside the one that aligned). ``unit``
+    (a span holding ``g``, such as a layer and its norm) widens "but ``g``"
+    to the groups of the unit.
 
     Args:
         spans: the spans around ``g``, innermost first (an item of
@@ -144,7 +147,8 @@ def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int) -> 
         >>> unpaired_module_size(spans[1], paired, 1), unpaired_module_size(spans[3], paired, 3)
         (1, 2)
     """
-    own = paired[g + 1] - paired[g]  # g itself, when it is paired
+    first, last = unit or (g, g + 1)
+    own = paired[last] - paired[first]  # g (or its unit) itself, when paired
     size = 1
     for start, stop in spans:
         if paired[stop] - paired[start] > own:
