@@ -763,8 +763,9 @@ class GroupAligner:
                    if (tensor_pairs[n][0], tensor_pairs[n][2]) not in named}
         # (a module's keys stay together when they are sorted by name)
         lone = self._lone_groups()
-        dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs)
-                       if (i, j) not in named and lone(i, j))
+        alone = [n for n, (i, _, j, _) in enumerate(tensor_pairs)
+                 if (i, j) not in named and lone(i, j)]
+        dropped.update(alone)
         if self.sides.ordered:
             for side, at in ((self.dst, 2), (self.src, 0)):
                 against = parts_against_their_labels(side)
@@ -779,6 +780,7 @@ class GroupAligner:
             chance = chance_pairs(self.src, self.dst, [
                 pair for n, pair in enumerate(tensor_pairs) if n not in dropped], named)
         by_chance = [pair for pair in tensor_pairs if (pair[0], pair[2]) in chance]
+        by_chance.extend(tensor_pairs[n] for n in alone)
         dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs) if (i, j) in chance)
         # (group, position) is unique per source tensor and sorts in source
         # order (groups are runs of the source's keys, in order)
