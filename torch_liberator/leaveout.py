@@ -23,6 +23,7 @@ Example:
     ({}, {'stem.w': ('layers.w',)})
 """
 import os
+from bisect import bisect_left
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
@@ -32,9 +33,10 @@ from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modulefit import (NESTING_FIT_MIN, head_fit, module_spans, nested_run_fit,
                                        run_fit, shapes_fit, whole_fit)
+from torch_liberator.nameanchors import shared_length
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
                                           rival_places, stray_parts)
-from torch_liberator.shapes import shape_relation
+from torch_liberator.shapes import shape_relation, squeeze_units
 
 __all__ = ['CHECKS', 'checked', 'in_source_order']
 
@@ -484,6 +486,51 @@ def _exact_keys_contest(problem, mapping):
             and shape_relation(src[d], dst[d]) in ('equal', 'units')}
 
 
+def _namesake_module_free(problem, mapping):
+    """
+    The pairs under a module of the checkpoint that went to a module of
+    another name, while the model holds the module's namesake, every key of
+    it unused and its shapes those of the checkpoint module's: two places,
+    and the name speaks for the other (mutation fuzz seed 5286 of
+    ``--wide``: a distilled LeViT's ``head``, whose ``linear`` the model
+    calls ``features_x``, went to the model's ``head_dist``, the same
+    shapes under the checkpoint's child names; 7 wrong in embedding).
+    """
+    src, dst, sep = problem.src, problem.dst, problem.sep
+    taken = set(mapping.values())
+    sorted_src, sorted_dst = None, None
+    verdicts, out = {}, set()
+    for s, d in mapping.items():
+        if s == d:
+            continue
+        a, b = s.split(sep), d.split(sep)
+        n = shared_length(a, b)
+        if n == 0 or n == min(len(a), len(b)):
+            continue
+        module = sep.join(a[:-n])
+        verdict = verdicts.get(module)
+        if verdict is None:
+            if sorted_src is None:
+                sorted_src, sorted_dst = sorted(src), sorted(dst)
+            theirs = _keys_under(sorted_dst, module + sep)
+            verdict = bool(theirs) and not any(k in taken for k in theirs) and (
+                sorted(_shape_of(dst[k]) for k in theirs)
+                == sorted(_shape_of(src[k]) for k in _keys_under(sorted_src, module + sep)))
+            verdicts[module] = verdict
+        if verdict:
+            out.add(s)
+    return out
+
+
+def _keys_under(keys, prefix):
+    """The keys of the sorted list ``keys`` that start with ``prefix``."""
+    return keys[bisect_left(keys, prefix):bisect_left(keys, prefix[:-1] + chr(ord(prefix[-1]) + 1))]
+
+
+def _shape_of(shape):
+    return () if shape is None else squeeze_units(shape)
+
+
 def _prefix_ties(problem, mapping):
     """
     In a thin mapping (:func:`~torch_liberator.coincidence.too_thin`), the
@@ -829,6 +876,7 @@ CHECKS: Dict[str, Callable] = {
     'beside_a_whole_fit': _beside_a_whole_fit,
     'exact_keys_contest': _exact_keys_contest,
     'prefix_ties': _prefix_ties,
+    'namesake_module_free': _namesake_module_free,
     'thin_and_unnamed': _thin_and_unnamed,
     'positions_checked': _positions_checked,
     'swaps_left_out': _swaps_left_out,

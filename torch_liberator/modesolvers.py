@@ -442,7 +442,8 @@ def _in_torch_spelling(solver):
 #: insert theirs after the first)
 _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'short_of_an_exact_run', 'into_other_networks', 'positions_checked',
-                'exact_keys_contest', 'prefix_ties', 'thin_and_unnamed', 'thin_across_kinds',
+                'exact_keys_contest', 'namesake_module_free', 'prefix_ties', 'thin_and_unnamed',
+                'thin_across_kinds',
                 'against_shared_names', 'shoves_beside_exact_fits',
                 'one_network_in_two', 'one_module_from_two')
 
