@@ -2701,3 +2701,18 @@ def test_a_module_does_not_go_past_its_free_namesake_of_its_shapes(mode):
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert not any(d.startswith('head_dist.') for d in result.mapping.values())
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'auto'])
+def test_a_head_shoved_by_name_into_another_network_of_a_thin_mapping_stays_out(mode):
+    # mutation fuzz seed 4952 of --wide: a tiny_vit_5m into a model holding
+    # its patch_embed as layers and a repvgg_a0 as trunk: the tiny_vit's
+    # head.fc (320 wide) was shoved into trunk.head.fc (1280 wide), its bias
+    # of 1000 along, outside the module that took everything that fits
+    timm = requires('timm')
+    src = model_keys(timm.create_model('tiny_vit_5m_224'))
+    stem = {'layers.' + k: v for k, v in src.items() if k.startswith('patch_embed.')}
+    dst = {**stem, **model_keys(timm.create_model('repvgg_a0'), 'trunk.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert result.mapping == {k: 'layers.' + k for k in src if k.startswith('patch_embed.')}
