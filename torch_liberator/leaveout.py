@@ -661,9 +661,9 @@ def _thin_across_kinds(problem, mapping):
     of 1000 fits); and a module shoved under another name outside the model
     module that holds every pair that fits (a tiny_vit's ``head.fc``, 320
     wide, into a repvgg's ``trunk.head.fc`` beside the model's tiny_vit
-    stem, which took the rest: mutation fuzz seed 4952 of ``--wide``). A mapping that places more keeps such a head: a
-    detector's class head of another size, beside the backbone it fills,
-    is shoved as published.
+    stem, which took the rest: mutation fuzz seed 4952 of ``--wide``). A
+    mapping that places more keeps such a head: a detector's class head of
+    another size, beside the backbone it fills, is shoved as published.
     """
     src, dst = problem.src, problem.dst
     if not mapping or not too_thin(len(mapping), len(src), len(dst)) or not problem.has_shapes():
