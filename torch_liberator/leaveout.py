@@ -500,8 +500,10 @@ def _namesake_module_free(problem, mapping):
     taken = set(mapping.values())
     sorted_src, sorted_dst = None, None
     verdicts, out = {}, set()
+    tops = {k.split(sep, 1)[0] for k in dst}  # (the namesake must start with one)
     for s, d in mapping.items():
-        if s == d:
+        if (s == d or d.endswith(sep + s) or s.endswith(sep + d)
+                or s.split(sep, 1)[0] not in tops):
             continue
         a, b = s.split(sep), d.split(sep)
         n = shared_length(a, b)
