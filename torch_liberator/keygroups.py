@@ -22,11 +22,11 @@ Example:
     >>> print(group_tensor_pairs(src, 1, dst, 0))
     None
 """
-from typing import List, Mapping, Optional, Tuple
+from typing import Iterable, List, Mapping, Optional, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['KeyGroups', 'Shape', 'group_tensor_pairs', 'is_word']
+__all__ = ['KeyGroups', 'Shape', 'common_module', 'group_tensor_pairs', 'is_word']
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
@@ -42,6 +42,33 @@ def is_word(component: str) -> bool:
         (True, False)
     """
     return not component.isdigit()
+
+
+def common_module(keys: Iterable[str], sep: str = '.') -> str:
+    """
+    The longest module path that every key lies under ('' for none, or
+    for no keys).
+
+    Example:
+        >>> from torch_liberator.keygroups import common_module
+        >>> common_module(['net.layer1.0.conv1.weight', 'net.layer1.1.bn1.bias'])
+        'net.layer1'
+        >>> common_module(['fc.weight', 'layer1.0.conv1.weight'])
+        ''
+    """
+    common = None
+    for key in keys:
+        comps = key.split(sep)[:-1]
+        if common is None:
+            common = comps
+        else:
+            n = 0
+            while n < len(common) and n < len(comps) and common[n] == comps[n]:
+                n += 1
+            del common[n:]
+        if not common:
+            return ''
+    return sep.join(common or ())
 
 
 class KeyGroups:

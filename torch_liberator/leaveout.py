@@ -29,6 +29,7 @@ from typing import Callable, Dict
 from torch_liberator import swappednames
 from torch_liberator.coincidence import (against_shared_names, kinds_apart, names_agree,
                                          split_items, too_thin)
+from torch_liberator.keygroups import common_module
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modulefit import (NESTING_FIT_MIN, head_fit, module_spans, nested_run_fit,
@@ -681,26 +682,12 @@ def _thin_across_kinds(problem, mapping):
     # holds every pair that fits: a head lent by its name to another network
     fitting = [d for s, d in mapping.items()
                if s not in out and s.rpartition(sep)[0] not in shoved]
-    home = _common_prefix([d.split(sep)[:-1] for d in fitting])
+    home = common_module(fitting, sep)
     if home:
-        prefix = sep.join(home) + sep
+        prefix = home + sep
         out.update(s for s, d in mapping.items() if s != d and s.rpartition(sep)[0] in shoved
                    and not d.startswith(prefix))
     return out
-
-
-def _common_prefix(paths):
-    """The longest list of components that every path in ``paths`` starts with."""
-    if not paths:
-        return []
-    first, n = paths[0], len(paths[0])
-    for path in paths[1:]:
-        n = min(n, len(path))
-        for k in range(n):
-            if path[k] != first[k]:
-                n = k
-                break
-    return first[:n]
 
 
 def _positions_checked(problem, mapping):

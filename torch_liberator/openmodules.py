@@ -41,7 +41,7 @@ and nothing is placed that two candidates claim. The mode's checks then
 judge these pairs as any other.
 
 Example:
-    >>> from torch_liberator.keygroups import KeyGroups
+    >>> from torch_liberator.keygroups import KeyGroups, common_module
     >>> from torch_liberator.openmodules import fill_open_modules
     >>> # a block: a shortcut and three layers, the middle one of the shortcut's shape
     >>> def block(side, i, n, shortcut, layers):
@@ -64,7 +64,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from torch_liberator.keygroups import KeyGroups
+from torch_liberator.keygroups import KeyGroups, common_module
 
 __all__ = ['fill_open_modules']
 
@@ -111,23 +111,6 @@ class _Under:
         return hi - lo
 
 
-def _common_module(keys, sep: str) -> str:
-    """The longest module path that every key lies under ('' for none)."""
-    common = None
-    for key in keys:
-        comps = key.split(sep)[:-1]
-        if common is None:
-            common = comps
-        else:
-            n = 0
-            while n < len(common) and n < len(comps) and common[n] == comps[n]:
-                n += 1
-            del common[n:]
-        if not common:
-            return ''
-    return sep.join(common or ())
-
-
 class _Regions:
     """The region of each module of the checkpoint under a mapping."""
 
@@ -150,7 +133,7 @@ class _Regions:
             if hi == lo:
                 continue
             if up not in self._cache:
-                place = _common_module((self.mapping[k] for k in self.src.keys[lo:hi]), sep)
+                place = common_module((self.mapping[k] for k in self.src.keys[lo:hi]), sep)
                 found = None
                 if place and self.dst.count(place) == hi - lo:
                     wide = place
@@ -241,7 +224,7 @@ def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str]
     ``mapping`` is not changed.
 
     Example:
-        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.keygroups import KeyGroups, common_module
         >>> from torch_liberator.openmodules import fill_open_modules
         >>> src = KeyGroups({'s.0.conv.w': (8, 4), 's.0.down.w': (8, 4), 's.0.c2.w': (8, 8),
         ...                  's.0.c3.w': (9, 8)})
