@@ -246,7 +246,26 @@ both there before this session's changes and auto right: a regnet
 block registered otherwise and flattened (2737: 5 wrong) and an
 inception_v3 whose children the checkpoint registers in another order
 against the model flattened to numbers (3002: ``Mixed_6c`` and
-``Mixed_6d``, equal blocks, swapped, 60 wrong).
+``Mixed_6d``, equal blocks, swapped, 60 wrong). The session after found,
+in ``--wide`` 3900-4399, a rexnet's stem, keys sorted, between a rexnet
+cut to its stem and a regnet, whose stems are of one shape (4159: the
+regnet's taken in embedding; fixed, left out as a tie); in ``--cross``
+6800-7299, a ConvNeXt stage cut into ``body`` and ``blocks`` against
+timm's ``stages.2.blocks`` (7274: 56 wrong in structure and auto; fixed)
+and a timm ConvNeXt's head, keys sorted, into a Swin beside the model's
+headless ConvNeXt (7185: 4 wrong in structure and auto by unique shapes,
+open); in ``--wide --reorder`` 3800-4299 a tiny_vit's downsampling
+convolution and BatchNorm into a resnet18 (4213; fixed) and in ``--wide``
+4900-5399 the same again (5034), a tiny_vit's head shoved into a repvgg's
+(4952) and a distilled LeViT's head into ``head_dist`` (5286), all fixed;
+``--cross --wide --reorder`` 3200-3699 found two more of structure's
+order-only family (3310, 3648: a regnet block registered otherwise, 12
+and 10 wrong, auto too, present before). On the final code ``--wide``
+5400-5899 found a mobilenet_v3_small block's squeeze-excitation, keys
+sorted and the block renamed, in the next block in prefix-hack and
+isomorphism (5876: 4 wrong, present before, open). ``--cross --wide``
+3900-4399, ``--cross`` 7300-7799 and ordinary seeds 29006-30005 found
+nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
