@@ -22,11 +22,13 @@ Example:
     >>> print(group_tensor_pairs(src, 1, dst, 0))
     None
 """
-from typing import Iterable, List, Mapping, Optional, Tuple
+from bisect import bisect_left
+from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['KeyGroups', 'Shape', 'common_module', 'group_tensor_pairs', 'is_word']
+__all__ = ['KeyGroups', 'Shape', 'common_module', 'enclosing_modules', 'group_tensor_pairs',
+           'is_word', 'key_span']
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
@@ -69,6 +71,37 @@ def common_module(keys: Iterable[str], sep: str = '.') -> str:
         if not common:
             return ''
     return sep.join(common or ())
+
+
+def enclosing_modules(path: str, sep: str = '.') -> Iterator[str]:
+    """
+    The module paths above ``path`` (a key, or a module's path), nearest
+    first, the root excluded.
+
+    Example:
+        >>> from torch_liberator.keygroups import enclosing_modules
+        >>> list(enclosing_modules('layer1.0.conv1.weight'))
+        ['layer1.0.conv1', 'layer1.0', 'layer1']
+    """
+    while sep in path:
+        path = path.rpartition(sep)[0]
+        yield path
+
+
+def key_span(sorted_keys: Sequence[str], module: str, sep: str = '.') -> Tuple[int, int]:
+    """
+    ``(lo, hi)``: where the keys below ``module`` lie in the sorted list
+    ``sorted_keys`` (``sorted_keys[lo:hi]``).
+
+    Example:
+        >>> from torch_liberator.keygroups import key_span
+        >>> keys = sorted(['fc.weight', 'layer1.0.weight', 'layer1.1.weight', 'layer10.weight'])
+        >>> key_span(keys, 'layer1')
+        (1, 3)
+    """
+    prefix = module + sep
+    bound = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return bisect_left(sorted_keys, prefix), bisect_left(sorted_keys, bound)
 
 
 class KeyGroups:

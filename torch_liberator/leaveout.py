@@ -23,13 +23,12 @@ Example:
     ({}, {'stem.w': ('layers.w',)})
 """
 import os
-from bisect import bisect_left
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
 from torch_liberator.coincidence import (against_shared_names, kinds_apart, names_agree,
                                          split_items, too_thin)
-from torch_liberator.keygroups import common_module
+from torch_liberator.keygroups import common_module, enclosing_modules, key_span
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modulefit import (NESTING_FIT_MIN, head_fit, module_spans, nested_run_fit,
@@ -515,19 +514,15 @@ def _namesake_module_free(problem, mapping):
         if verdict is None:
             if sorted_src is None:
                 sorted_src, sorted_dst = sorted(src), sorted(dst)
-            theirs = _keys_under(sorted_dst, module + sep)
+            theirs = sorted_dst[slice(*key_span(sorted_dst, module, sep))]
+            mine = sorted_src[slice(*key_span(sorted_src, module, sep))]
             verdict = bool(theirs) and not any(k in taken for k in theirs) and (
                 sorted(_shape_of(dst[k]) for k in theirs)
-                == sorted(_shape_of(src[k]) for k in _keys_under(sorted_src, module + sep)))
+                == sorted(_shape_of(src[k]) for k in mine))
             verdicts[module] = verdict
         if verdict:
             out.add(s)
     return out
-
-
-def _keys_under(keys, prefix):
-    """The keys of the sorted list ``keys`` that start with ``prefix``."""
-    return keys[bisect_left(keys, prefix):bisect_left(keys, prefix[:-1] + chr(ord(prefix[-1]) + 1))]
 
 
 def _shape_of(shape):
@@ -574,16 +569,10 @@ def _prefix_ties(problem, mapping):
     support = {}  # prefix -> pairs under it of modules that fit whole (a shove is no support)
     for s, d in mapping.items():
         if s not in rivals and s.rpartition(sep)[0] not in shoved:
-            for up in _prefixes(d, sep):
+            for up in enclosing_modules(d, sep):
                 support[up] = support.get(up, 0) + 1
     return {s for s, others in rivals.items()
             if any(support.get(other, 0) >= support.get(prefix[s], 0) for other in others)}
-
-
-def _prefixes(key, sep):
-    """The module paths above ``key``, the root excluded."""
-    comps = key.split(sep)[:-1]
-    return (sep.join(comps[:n]) for n in range(1, len(comps) + 1))
 
 
 def _thin_and_unnamed(problem, mapping):

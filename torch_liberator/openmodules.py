@@ -41,7 +41,7 @@ and nothing is placed that two candidates claim. The mode's checks then
 judge these pairs as any other.
 
 Example:
-    >>> from torch_liberator.keygroups import KeyGroups, common_module
+    >>> from torch_liberator.keygroups import KeyGroups
     >>> from torch_liberator.openmodules import fill_open_modules
     >>> # a block: a shortcut and three layers, the middle one of the shortcut's shape
     >>> def block(side, i, n, shortcut, layers):
@@ -60,11 +60,10 @@ Example:
     {'b.0.short.w': 'l.0.down.w', 'b.0.layer.1.w': 'l.0.c2.w'}
 """
 import re
-from bisect import bisect_left
 from collections import Counter
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from torch_liberator.keygroups import KeyGroups, common_module
+from torch_liberator.keygroups import KeyGroups, common_module, enclosing_modules, key_span
 
 __all__ = ['fill_open_modules']
 
@@ -87,13 +86,6 @@ def _signatures(groups: KeyGroups, paths) -> Dict[str, tuple]:
             for path, i in index.items()}
 
 
-def _ancestors(module: str, sep: str):
-    """The module's enclosing modules, nearest first, the root excluded."""
-    while sep in module:
-        module = module.rpartition(sep)[0]
-        yield module
-
-
 class _Under:
     """How many of some keys lie under a module: a sorted list and bisection."""
 
@@ -102,9 +94,7 @@ class _Under:
         self.sep = sep
 
     def span(self, module: str) -> Tuple[int, int]:
-        prefix = module + self.sep
-        bound = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        return bisect_left(self.keys, prefix), bisect_left(self.keys, bound)
+        return key_span(self.keys, module, self.sep)
 
     def count(self, module: str) -> int:
         lo, hi = self.span(module)
@@ -128,7 +118,7 @@ class _Regions:
         holds no others, and how many pairs they are; None when either
         module is the root or the pairs are not one to one."""
         sep = self.sep
-        for up in _ancestors(module, sep):
+        for up in enclosing_modules(module, sep):
             lo, hi = self.src.span(up)
             if hi == lo:
                 continue
@@ -178,7 +168,7 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
     dst_under: Dict[str, List[str]] = {}
     places = {place for _, lowest, wide, _ in by_region for place in (lowest, wide)}
     for module in open_dst:
-        for up in _ancestors(module, sep):
+        for up in enclosing_modules(module, sep):
             if up in places:
                 dst_under.setdefault(up, []).append(module)
     mine = _signatures(src, {m for modules in by_region.values() for m in modules})
@@ -224,7 +214,7 @@ def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str]
     ``mapping`` is not changed.
 
     Example:
-        >>> from torch_liberator.keygroups import KeyGroups, common_module
+        >>> from torch_liberator.keygroups import KeyGroups
         >>> from torch_liberator.openmodules import fill_open_modules
         >>> src = KeyGroups({'s.0.conv.w': (8, 4), 's.0.down.w': (8, 4), 's.0.c2.w': (8, 8),
         ...                  's.0.c3.w': (9, 8)})
