@@ -129,7 +129,7 @@ def unattached_pairs(src: KeyGroups, dst: KeyGroups,
     pairs = set(group_pairs)
     out = set()
     for i, j in pairs:
-        if all(len(shape) <= 1 for shape in src.squeezed[i]) and not any(
+        if src.vectors_only(i) and not any(
                 (a, b) in pairs for a in (i - 1, i + 1) for b in (j - 1, j + 1)):
             out.add((i, j))
     return out

@@ -47,7 +47,7 @@ from bisect import bisect_left, insort
 from collections import Counter
 
 from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
-from torch_liberator.keygroups import KeyGroups, is_word
+from torch_liberator.keygroups import is_word
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
     module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
@@ -59,11 +59,6 @@ __all__ = ['LONE_LIMIT', 'GroupAligner']
 #: a pair is dropped when it is the only one inside a module of more groups
 #: than this, on either side (keys in registration order)
 LONE_LIMIT = 4
-
-
-def _vectors(side: KeyGroups, g: int) -> bool:
-    """Whether group ``g`` holds vectors only (a norm, a layer scale)."""
-    return all(len(shape) <= 1 for shape in side.squeezed[g])
 
 
 class GroupAligner:
@@ -649,8 +644,7 @@ class GroupAligner:
         # a BatchNorm: vectors with running statistics (a LayerNorm's place
         # in the order is the library's: HF's ViT registers layernorm_before
         # after the MLP's output layer)
-        return ('running_mean' in self.src.names[i]
-                and all(len(shape) <= 1 for shape in self.src.squeezed[i]))
+        return 'running_mean' in self.src.names[i] and self.src.vectors_only(i)
 
     @staticmethod
     def _is_layer(g, side):
@@ -702,9 +696,9 @@ class GroupAligner:
         def unit(side, running, g):  # a layer and the norm registered just after it
             def paired(k):
                 return 0 <= k < len(side) and running[k + 1] > running[k]
-            if paired(g + 1) and _vectors(side, g + 1) and not _vectors(side, g):
+            if paired(g + 1) and side.vectors_only(g + 1) and not side.vectors_only(g):
                 return g, g + 2
-            if _vectors(side, g) and paired(g - 1) and not _vectors(side, g - 1):
+            if side.vectors_only(g) and paired(g - 1) and not side.vectors_only(g - 1):
                 return g - 1, g + 1
             return None
 

@@ -179,6 +179,20 @@ class KeyGroups:
     def __len__(self):
         return len(self.path)
 
+    def vectors_only(self, g: int) -> bool:
+        """
+        Whether group ``g`` holds vectors only, size-1 dimensions aside (a
+        norm, a layer scale).
+
+        Example:
+            >>> from torch_liberator.keygroups import KeyGroups
+            >>> groups = KeyGroups({'conv.weight': (8, 3, 3, 3), 'bn.weight': (8,),
+            ...                     'scale.gamma': (1, 8, 1, 1)})
+            >>> [groups.vectors_only(g) for g in range(len(groups))]
+            [False, True, True]
+        """
+        return all(len(shape) <= 1 for shape in self.squeezed[g])
+
 
 def _exact_lcs(shapes1, shapes2):
     """Longest common subsequence of two short lists of exact shapes."""

@@ -564,8 +564,8 @@ def _prefix_ties(problem, mapping):
                 rivals.setdefault(name, set()).add(sep.join(comps[:-n]))
     if not rivals:
         return set()
-    fits = {s: shape_relation(src[s], dst[d]) in ('equal', 'units') for s, d in mapping.items()}
-    shoved = {s.rpartition(sep)[0] for s, fit in fits.items() if not fit}
+    shoved = {s.rpartition(sep)[0] for s, d in mapping.items()
+              if shape_relation(src[s], dst[d]) not in ('equal', 'units')}
     support = {}  # prefix -> pairs under it of modules that fit whole (a shove is no support)
     for s, d in mapping.items():
         if s not in rivals and s.rpartition(sep)[0] not in shoved:
