@@ -2716,3 +2716,36 @@ def test_a_head_shoved_by_name_into_another_network_of_a_thin_mapping_stays_out(
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert result.mapping == {k: 'layers.' + k for k in src if k.startswith('patch_embed.')}
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'isomorphism', 'embedding', 'structure', 'auto'])
+def test_a_block_does_not_go_into_the_item_before_it(mode):
+    # mutation fuzz seed 5876 of --wide: a mobilenet_v3_small, keys sorted,
+    # its features.10 cut short before its SE, the block of features.11
+    # renamed module_x and three other items a level down, into the network
+    # under net.net2: features.11's SE (four tensors) went to the SE of
+    # net.net2.10, an item of another number in lists of the same items
+    # 0..12, once the whole-list anchor fell short of its support (4 wrong
+    # in prefix-hack and isomorphism)
+    tvm = requires('torchvision').models
+    net = model_keys(tvm.mobilenet_v3_small(weights=None))
+    moves = [(r'^features\.11\.block\.', 'features.11.module_x.'),
+             (r'^features\.2\.block\.', 'features.2.block.stage.'),
+             (r'^features\.8\.block\.', 'features.8.part.extractor.block.'),
+             (r'^features\.12\.0\.', 'features.12.core.stage.0.'),
+             (r'^features\.12\.1\.', 'features.12.core.core.0.')]
+    src = {}
+    for key, shape in net.items():
+        if key.startswith('features.10.block.3.'):
+            continue
+        for pattern, repl in moves:
+            key = re.sub(pattern, repl, key)
+        src[key] = shape
+    src = dict(sorted(src.items()))
+    dst = {'net.net2.' + k[len('features.'):]: v for k, v in net.items()
+           if k.startswith('features.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    for s, d in result.mapping.items():
+        number = s.split('.')[1]
+        assert d.split('.')[2] == number, (s, d)
