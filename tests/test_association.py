@@ -2749,3 +2749,54 @@ def test_a_block_does_not_go_into_the_item_before_it(mode):
     for s, d in result.mapping.items():
         number = s.split('.')[1]
         assert d.split('.')[2] == number, (s, d)
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding'])
+def test_a_head_of_sorted_keys_does_not_go_to_the_other_network_of_its_shapes(mode):
+    # cross fuzz seed 7185: a timm convnext_tiny, keys sorted, into a model
+    # holding a torchvision convnext_tiny's features as encoder and a swin_t
+    # as extractor: the checkpoint's head.fc ([1000, 768]) and head.norm
+    # went to the swin's head and norm, each the one place of its shape,
+    # though the encoder holds nearly all the checkpoint's shapes (4 wrong)
+    timm, tvm = requires('timm'), requires('torchvision').models
+    src = dict(sorted(model_keys(timm.create_model('convnext_tiny')).items()))
+    encoder = model_keys(tvm.convnext_tiny(weights=None).features, 'encoder.features.')
+    dst = {**encoder, **model_keys(tvm.swin_t(weights=None), 'extractor.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(d.startswith('extractor.') for d in result.mapping.values())
+
+
+@pytest.mark.parametrize('order', ['sorted', 'reversed'])
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+def test_sorted_keys_of_another_design_place_nothing_by_shapes_alone(mode, order):
+    # a mobilenet_v2 checkpoint with its keys sorted (as a .safetensors file
+    # lists them) or reversed, into an efficientnet_b0: with no order to
+    # read, structure and auto paired 31 tensors of the blocks the two
+    # designs share in shape, under other names (embedding 6, by the
+    # structure mode's witness); only the same-named keys may load
+    tvm = requires('torchvision').models
+    net = model_keys(tvm.mobilenet_v2(weights=None))
+    src = dict(sorted(net.items()) if order == 'sorted' else reversed(list(net.items())))
+    dst = model_keys(tvm.efficientnet_b0(weights=None))
+    for s, d in [(src, dst), ({k: dst[k] for k in sorted(dst)}, net)]:
+        result = associate(s, d, association=mode)
+        check_one_to_one(result, s, d)
+        assert all(key == place for key, place in result.mapping.items())
+    # a port of the same design keeps what its shapes alone place
+    timm = requires('timm')
+    port = dict(sorted(model_keys(timm.create_model('mobilenetv2_100')).items()))
+    assert len(associate(port, net, association='structure').mapping) >= 29
+
+
+def test_design_share_of_real_networks():
+    tvm, timm = requires('torchvision').models, requires('timm')
+    from torch_liberator.coincidence import ONE_DESIGN_SHARE, design_share
+    shapes = {name: list(model_keys(net).values()) for name, net in [
+        ('mobilenet_v2', tvm.mobilenet_v2(weights=None)),
+        ('efficientnet_b0', tvm.efficientnet_b0(weights=None)),
+        ('resnet18', tvm.resnet18(weights=None)), ('vgg13_bn', tvm.vgg13_bn(weights=None)),
+        ('timm-mobilenetv2_100', timm.create_model('mobilenetv2_100'))]}
+    assert design_share(shapes['timm-mobilenetv2_100'], shapes['mobilenet_v2']) == 1.0
+    assert design_share(shapes['mobilenet_v2'], shapes['efficientnet_b0']) < 0.25
+    assert design_share(shapes['resnet18'], shapes['vgg13_bn']) < ONE_DESIGN_SHARE

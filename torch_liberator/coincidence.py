@@ -32,7 +32,11 @@ pairs ``(i, j)`` found, in; the pairs to leave out, out
   a fifth of a resnet50 even where its order is another). With keys
   sorted (a safetensors file) there is no order to align: a shape unique on
   both sides is all the evidence there is, for a renamed network and for
-  an unrelated one alike, and such pairs are kept. Names vouch for their
+  an unrelated one alike. Such pairs are kept between networks of one
+  design (:func:`design_share` at least :data:`ONE_DESIGN_SHARE`: a
+  timm mobilenetv2_100 and torchvision's mobilenet_v2 hold the same
+  kernels), and left out between two designs (a mobilenet_v2 and an
+  efficientnet_b0 share under half of theirs). Names vouch for their
   own pairs only: in an alignment that thin, the pairs names anchored stay
   and the rest is left out (a mobilenet_v2 and an efficientnet_b0 share
   the stem's and the classifier's names).
@@ -76,8 +80,9 @@ from torch_liberator.keygroups import KeyGroups
 from torch_liberator.nameanchors import shared_length
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'UNNAMED_CHILDREN',
-           'against_shared_names', 'chance_pairs', 'few_shapes', 'inserted_parts', 'kinds_apart',
+__all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'ONE_DESIGN_SHARE',
+           'UNNAMED_CHILDREN', 'against_shared_names', 'chance_pairs', 'design_share',
+           'few_shapes', 'inserted_parts', 'kinds_apart',
            'lone_items', 'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs',
            'too_thin', 'unattached_pairs']
 
@@ -92,6 +97,11 @@ MIN_SHARE_OF_LARGER = 0.05
 #: less than this share of the kernel shapes the two sides share
 #: (:func:`few_shapes`)
 MIN_SHAPE_SHARE = 0.5
+
+#: two networks whose :func:`design_share` is at least this are of one
+#: design (the same architecture in two libraries shares all its kernels,
+#: a resnet18 and a vgg13_bn share 0.69 of theirs)
+ONE_DESIGN_SHARE = 0.8
 
 #: see :data:`MIN_SHAPE_SHARE`: more kernel shapes than this, in order, are
 #: a network, however few of the shared ones (a densenet, whose every dense
@@ -321,6 +331,30 @@ def few_shapes(held_shapes: Iterable[Tuple[int, ...]], shared: Set[Tuple[int, ..
     """
     used = {shape for shape in held_shapes if len(shape) >= 2}
     return len(used) <= FEW_SHAPES and len(used) < MIN_SHAPE_SHARE * len(shared)
+
+
+def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
+    """
+    The share of kernels (tensors of two or more dimensions besides size-1
+    ones) that two networks hold alike: the size of the common multiset of
+    kernel shapes over the smaller side's count of kernels (0 when a side
+    holds none). A network and its port to another library, or a part of
+    it, share all; two designs share some (a mobilenet_v2 and an
+    efficientnet_b0, 0.23; a resnet18 and a vgg13_bn, 0.69).
+
+    Example:
+        >>> from torch_liberator.coincidence import design_share
+        >>> design_share([(8, 3, 3, 3), (8,), (4, 8)], [(8, 3, 3, 3), (4, 8), (4, 4)])
+        1.0
+        >>> design_share([(8, 3, 3, 3), (4, 8)], [(8, 3, 7, 7), (4, 8), (1, 4, 8)])
+        0.5
+    """
+    kernels = []
+    for shapes in (src_shapes, dst_shapes):
+        squeezed = (squeeze_units(shape) for shape in shapes if shape is not None)
+        kernels.append(Counter(shape for shape in squeezed if len(shape) >= 2))
+    smaller = min(sum(kernels[0].values()), sum(kernels[1].values()))
+    return sum((kernels[0] & kernels[1]).values()) / smaller if smaller else 0.0
 
 
 def too_thin(held: int, n_src: int, n_dst: int) -> bool:

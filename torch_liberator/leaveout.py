@@ -26,8 +26,9 @@ import os
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
-from torch_liberator.coincidence import (against_shared_names, kinds_apart, names_agree,
-                                         split_items, too_thin)
+from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
+                                         kinds_apart, names_agree, split_items,
+                                         too_thin)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
@@ -623,6 +624,61 @@ def _thin_and_unnamed(problem, mapping):
                 or owner(s) not in feeders.get(owner(d), {owner(s)}))}
 
 
+def _thin_in_lost_order(problem, mapping):
+    """
+    In a thin mapping between key lists of which one lost its registration
+    order (sorted keys, as safetensors stores them), the pairs whose names
+    do not agree (:func:`~torch_liberator.coincidence.thin_unnamed_pairs`)
+    into a part of the model of another design than the checkpoint
+    (:func:`~torch_liberator.coincidence.design_share` under
+    :data:`~torch_liberator.coincidence.ONE_DESIGN_SHARE`), or of less
+    of its design than another part. A part is the model below its
+    wrappers or, when it holds two or more, one of its network-sized
+    children (each holding at least half as many keys as the
+    checkpoint). Neither names nor positions speak for such pairs, only
+    shapes that met by chance: a mobilenet_v2 checkpoint, keys sorted,
+    put 31 tensors into an efficientnet_b0 by the shapes of the blocks
+    the two designs share; a timm ConvNeXt gave its ``head.fc``
+    (``[1000, 768]``) and ``head.norm`` to the ``head`` and ``norm`` of a
+    Swin beside a torchvision ConvNeXt cut before its classifier (cross
+    fuzz seed 7185). A network of the checkpoint's design keeps them: a
+    timm ViT's ``patch_embed.proj``, ``pos_embed`` and head, each the one
+    place of its shape in torchvision's.
+    """
+    if problem.sides().ordered:
+        return set()
+    src, dst, sep = problem.src, problem.dst, problem.sep
+    unnamed = [s for s, d in mapping.items() if not names_agree(s, d, sep)]
+    if not unnamed:
+        return set()
+    parts = _network_parts(dst, len(src), sep)
+    if len(parts) < 2:
+        parts = {'': list(dst)}
+    shares = {prefix: design_share(src.values(), (dst[k] for k in keys))
+              for prefix, keys in parts.items()}
+    best = max(shares.values())
+    weak = [prefix for prefix, share in shares.items()
+            if share < ONE_DESIGN_SHARE or share < best]
+    return {s for s in unnamed if any(mapping[s].startswith(prefix) for prefix in weak)}
+
+
+def _network_parts(dst, size, sep):
+    """The children, below the wrappers (modules holding every key), of
+    the model whose keys ``dst`` are, that hold at least half of ``size``
+    keys: prefix (ending in ``sep``) -> its keys."""
+    prefix, keys = '', list(dst)
+    while True:
+        children = {}
+        for key in keys:
+            head, found, _ = key[len(prefix):].partition(sep)
+            if found:
+                children.setdefault(prefix + head + sep, []).append(key)
+        if len(children) == 1 and len(next(iter(children.values()))) == len(keys):
+            prefix = next(iter(children))
+            continue
+        return {p: ks for p, ks in children.items() if 2 * len(ks) >= size}
+
+
 def _against_shared_names(problem, mapping):
     """
     The pairs placed by position alone between two networks whose shared
@@ -871,6 +927,7 @@ CHECKS: Dict[str, Callable] = {
     'without_rivals': _without_rivals,
     'thin_across_kinds': _thin_across_kinds,
     'against_shared_names': _against_shared_names,
+    'thin_in_lost_order': _thin_in_lost_order,
     'without_lone_shoves': _without_lone_shoves,
     'by_name_alone': _by_name_alone,
     'blocks_kept_whole': _blocks_kept_whole,
