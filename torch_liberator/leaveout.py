@@ -624,12 +624,12 @@ def _thin_and_unnamed(problem, mapping):
                 or owner(s) not in feeders.get(owner(d), {owner(s)}))}
 
 
-def _thin_in_lost_order(problem, mapping):
+def _other_design_in_lost_order(problem, mapping):
     """
-    In a thin mapping between key lists of which one lost its registration
-    order (sorted keys, as safetensors stores them), the pairs whose names
-    do not agree (:func:`~torch_liberator.coincidence.thin_unnamed_pairs`)
-    into a part of the model of another design than the checkpoint
+    Between key lists of which one lost its registration order (sorted
+    keys, as safetensors stores them, or reversed), the pairs whose names
+    do not agree (:func:`~torch_liberator.coincidence.names_agree`) into a
+    part of the model of another design than the checkpoint
     (:func:`~torch_liberator.coincidence.design_share` under
     :data:`~torch_liberator.coincidence.ONE_DESIGN_SHARE`), or of less
     of its design than another part. A part is the model below its
@@ -927,7 +927,7 @@ CHECKS: Dict[str, Callable] = {
     'without_rivals': _without_rivals,
     'thin_across_kinds': _thin_across_kinds,
     'against_shared_names': _against_shared_names,
-    'thin_in_lost_order': _thin_in_lost_order,
+    'other_design_in_lost_order': _other_design_in_lost_order,
     'without_lone_shoves': _without_lone_shoves,
     'by_name_alone': _by_name_alone,
     'blocks_kept_whole': _blocks_kept_whole,

@@ -466,6 +466,6 @@ SOLVERS: Dict[str, Callable] = {
         _structure_solver, 'by_name_alone', 'without_rivals', 'beside_a_whole_fit',
         'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks', 'one_network_in_two',
         'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
-        'thin_in_lost_order')),
+        'other_design_in_lost_order')),
         'swaps_left_out'),
 }
