@@ -2800,3 +2800,26 @@ def test_design_share_of_real_networks():
     assert design_share(shapes['timm-mobilenetv2_100'], shapes['mobilenet_v2']) == 1.0
     assert design_share(shapes['mobilenet_v2'], shapes['efficientnet_b0']) < 0.25
     assert design_share(shapes['resnet18'], shapes['vgg13_bn']) < ONE_DESIGN_SHARE
+
+
+@pytest.mark.parametrize('mode', ['module-hack', 'prefix-hack', 'embedding', 'isomorphism',
+                                  'structure', 'auto'])
+def test_identical_names_all_shoved_do_not_beat_a_copy_that_fits(mode):
+    # cross fuzz seed 7800: a checkpoint holding a torchvision mnasnet0_5
+    # under the model's own names and a timm mnasnet_100 beside it, into a
+    # torchvision mnasnet1_0: the identical names explained every model key
+    # and were returned at once, every one of them shoved (314 wrong in
+    # every mode but strict); the timm copy fits every tensor
+    timm, tvm = requires('timm'), requires('torchvision').models
+    half = model_keys(tvm.mnasnet0_5(weights=None), 'model.')
+    port = model_keys(timm.create_model('mnasnet_100'), 'features.')
+    dst = model_keys(tvm.mnasnet1_0(weights=None), 'model.')
+    src = {**half, **port}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('model.') for s in result.mapping)
+    if mode in ('structure', 'auto'):
+        assert len(result.mapping) == len(dst)
+    # without the copy that fits, the same names are shoved as published
+    result = associate(half, dst, association=mode)
+    assert result.mapping == {k: k for k in half}

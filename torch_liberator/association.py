@@ -41,6 +41,7 @@ Example:
     >>> associate_keys(src, dst, association='embedding')
     {'conv1.weight': 'backbone.body.conv1.weight', 'layer1.0.weight': 'backbone.body.layer1.0.weight'}
 """
+from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
@@ -49,7 +50,7 @@ from torch_liberator.keyorder import registration_order
 from torch_liberator.leaveout import in_source_order
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs
-from torch_liberator.shapes import shape_relation
+from torch_liberator.shapes import shape_relation, squeeze_units
 
 __all__ = [
     'ASSOCIATIONS',
@@ -173,8 +174,10 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         sep: separator between path components.
         shortcut: when the identical keys already make the largest possible
             mapping (every key of the smaller side exists on the other)
-            and no identical pair joins tensors of different ranks, return
-            them without building trees; and in the tree modes, ``'structure'``
+            and no identical pair joins tensors of different ranks, nor
+            must be shoved while the rest of the checkpoint holds a tensor
+            of the model's shape for each such pair, return them without
+            building trees; and in the tree modes, ``'structure'``
             and ``'auto'``, when the smaller side's keys are the other's
             under one prefix with equal shapes and under no other
             (:func:`~torch_liberator.modesolvers.one_prefix_pairs`), return
@@ -246,8 +249,9 @@ def _shortcut(problem: Problem, association: str) -> Optional[Association]:
         exact, _ = strict_pairs(problem)
         if len(exact) == min(len(problem.src), len(problem.dst)) and not any(
                 shape_relation(problem.src[k], problem.dst[k]) == 'different_rank'
-                for k in exact) and not positions_disagree(exact, problem.src, problem.dst,
-                                                            problem.sep, lists=problem.lists()):
+                for k in exact) and not _shoved_beside_a_fit(problem, exact) and not \
+                positions_disagree(exact, problem.src, problem.dst, problem.sep,
+                                   lists=problem.lists()):
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)
@@ -260,6 +264,28 @@ def _shortcut(problem: Problem, association: str) -> Optional[Association]:
             used = 'prefix-hack' if association == 'auto' else association
             return Association(pairs, {}, used)
     return None
+
+
+def _shoved_beside_a_fit(problem: Problem, exact: Dict[str, str]) -> bool:
+    """
+    Whether identical pairs of ``exact`` must be shoved while the checkpoint
+    keys outside it hold a tensor of the model's shape for every one of
+    them: another network of the checkpoint may then fit where the same
+    names do not, and the solver, not identity, must decide (cross fuzz
+    seed 7800: a checkpoint holding an mnasnet0_5 under the model's own
+    names and a timm mnasnet1_0 beside it, into torchvision's mnasnet1_0;
+    every identical pair was shoved). A deeper network of one family
+    (a densenet169 into a densenet121) holds no other head of the model's
+    shape, and keeps its identical pairs.
+    """
+    src, dst = problem.src, problem.dst
+    shoved = Counter(squeeze_units(dst[k]) for k in exact
+                     if shape_relation(src[k], dst[k]) == 'same_rank')
+    if not shoved or len(src) == len(exact):
+        return False
+    rest = Counter(squeeze_units(shape) for key, shape in src.items()
+                   if key not in exact and shape is not None)
+    return not shoved - rest
 
 
 def associate_keys(src_keys: Side, dst_keys: Side,
