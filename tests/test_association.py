@@ -2848,3 +2848,29 @@ def test_a_network_of_another_design_beside_the_models_own_gives_nothing(mode, o
     # the small network alone still gives what its names and shapes share
     small = {k: v for k, v in src.items() if k.startswith('backbone.')}
     assert associate(small, dst, association=mode).mapping
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mode):
+    # corpus pair h5-timm-resnet50d+resnet50 children[:-1]<-resnet50 with
+    # the keys sorted: a timm resnet50 checkpoint into a model holding a
+    # resnet50d of the checkpoint's names as a and resnet50's children less
+    # the fc as b; with no order to find b, prefix-hack and isomorphism put
+    # 295 tensors into the resnet50d (structure 288), whose stem and
+    # downsample differ. b holds every shape of the checkpoint but the fc's
+    import torch
+    timm = requires('timm')
+    net = timm.create_model('resnet50')
+    src = dict(sorted(model_keys(net).items()))
+    body = model_keys(torch.nn.Sequential(*list(net.children())[:-1]), 'b.')
+    dst = {**model_keys(timm.create_model('resnet50d'), 'a.'), **body}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert all(d.startswith('b.') for d in result.mapping.values())
+    # a head of the model's own beside the body keeps the checkpoint's head
+    own = {**body, 'head.weight': src['fc.weight'], 'head.bias': src['fc.bias']}
+    own.update(model_keys(timm.create_model('resnet50d'), 'a.'))
+    from torch_liberator.leaveout import CHECKS
+    mapping = {'fc.weight': 'head.weight', 'fc.bias': 'head.bias',
+               'conv1.weight': 'a.conv1.0.weight'}
+    assert CHECKS['beside_a_whole_fit'](Problem(src, own, '.'), mapping) == {'conv1.weight'}

@@ -32,8 +32,8 @@ from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names,
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
-from torch_liberator.modulefit import (NESTING_FIT_MIN, head_fit, module_spans, nested_run_fit,
-                                       run_fit, shapes_fit, whole_fit)
+from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit, module_spans,
+                                       nested_run_fit, run_fit, shapes_fit, whole_fit)
 from torch_liberator.nameanchors import shared_length
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
                                           rival_places, stray_parts)
@@ -449,11 +449,45 @@ def _outside_shapes_fit(problem, mapping, exact):
     """
     if len(problem.src) <= exact:
         return set()
-    module = shapes_fit(problem.src, problem.dst, problem.sep)
-    if module is None:
+    sep = problem.sep
+    module = shapes_fit(problem.src, problem.dst, sep)
+    if module is not None:
+        inside = module + sep
+        return {s for s, d in mapping.items() if not d.startswith(inside)}
+    # the checkpoint less its head (keys sorted, against children()[:-1]):
+    # the body's pairs go inside; the head's stay only beside it, in a
+    # part of the model no bigger than twice the head (a head of its own)
+    found = body_shapes_fit(problem.src, problem.dst, sep)
+    if found is None:
         return set()
-    inside = module + problem.sep
-    return {s for s, d in mapping.items() if not d.startswith(inside)}
+    module, head = found
+    inside, head_prefix = module + sep, head + sep
+    body = sum(1 for d in problem.dst if d.startswith(inside))
+    if body <= exact:
+        return set()
+
+    def in_head(key):
+        return key.startswith(head_prefix) and sep not in key[len(head_prefix):]
+
+    size = sum(1 for s in problem.src if in_head(s))
+    out = set()
+    for s, d in mapping.items():
+        if d.startswith(inside):
+            continue
+        if not in_head(s):
+            out.add(s)
+            continue
+        part = _part_beside(d, module, sep)
+        if sum(1 for k in problem.dst if k.startswith(part)) > 2 * size:
+            out.add(s)
+    return out
+
+
+def _part_beside(key, module, sep):
+    """The module holding ``key`` one level below the innermost module that
+    holds both ``key`` and ``module``, as a prefix."""
+    path, place = key.split(sep), module.split(sep)
+    return sep.join(path[:len(os.path.commonprefix([place, path[:-1]])) + 1]) + sep
 
 
 def _unshoved(problem, mapping):

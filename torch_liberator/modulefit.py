@@ -44,7 +44,8 @@ from torch_liberator.keygroups import KeyGroups
 from torch_liberator.movedparts import labels_in_order
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'head_fit', 'module_closure',
+__all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'body_shapes_fit', 'head_fit',
+           'module_closure',
            'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'run_fit',
            'same_groups_fit', 'shapes_fit', 'unpaired_module_size', 'whole_fit']
 
@@ -210,6 +211,67 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
             found.append(path)
     # a chain of wrappers around one module holds the same keys: one place
     outer = [p for p in found if not any(p.startswith(q + sep) for q in found)]
+    return outer[0] if len(outer) == 1 else None
+
+
+def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
+                    sep: str = '.') -> Optional[Tuple[str, str]]:
+    """
+    :func:`shapes_fit` for ``small`` less its head, when the order says
+    nothing: the one module of ``large`` whose keys have the shapes of all
+    of ``small``'s but those of one module of ``small`` (the head a
+    ``children()[:-1]`` cut off), as many of each, and that module. None
+    when no module of ``large`` has them, or several, or the shapes left
+    over are those of no module of ``small``, or of several, or when
+    :func:`shapes_fit` would decline (too few keys, nothing beside).
+
+    Returns:
+        Tuple[str, str] | None: the module of ``large`` and the module of
+        ``small`` left over.
+
+    Example:
+        >>> from torch_liberator.modulefit import body_shapes_fit
+        >>> small = {f'layer{i}.weight': (4, 4) for i in range(40)}
+        >>> small.update({'fc.weight': (3, 4), 'fc.bias': (3,)})
+        >>> large = {f'other.x{i}.weight': (4, 4) for i in range(40)}
+        >>> large.update({'other.fc.weight': (3, 4), 'other.fc.bias': (3,)})
+        >>> large.update({f'body.{i}.weight': (4, 4) for i in range(40)})
+        >>> body_shapes_fit(small, large)
+        ('body', 'fc')
+        >>> body_shapes_fit(small, {**large, **{f'copy.{i}.weight': (4, 4) for i in range(40)}})
+    """
+    want = len(small)
+    if want < NESTING_FIT_MIN or len(large) <= want:
+        return None
+    shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
+    if sum(shapes.values()) != want:
+        return None  # (unknown shapes)
+    modules: Dict[str, Counter] = {}
+    for key, shape in small.items():
+        modules.setdefault(key.rpartition(sep)[0], Counter())[squeeze_units(shape)] += 1
+    sizes = {sum(held.values()) for held in modules.values()}
+    counts = Counter()
+    for key in large:
+        path = key
+        while True:
+            path = path.rpartition(sep)[0]
+            if not path:
+                break
+            counts[path] += 1
+    keys, found = sorted(large), []
+    for path, count in counts.items():
+        if want - count not in sizes:
+            continue
+        at = bisect_left(keys, path + sep)
+        held = Counter(squeeze_units(large[key]) for key in keys[at:at + count]
+                       if large[key] is not None)
+        if held - shapes:
+            continue
+        left = shapes - held
+        heads = [module for module, kept in modules.items() if kept == left]
+        if len(heads) == 1:
+            found.append((path, heads[0]))
+    outer = [(p, h) for p, h in found if not any(p.startswith(q + sep) for q, _ in found)]
     return outer[0] if len(outer) == 1 else None
 
 

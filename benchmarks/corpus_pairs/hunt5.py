@@ -33,11 +33,11 @@ import re
 import torch
 from torch import nn
 
-from corpus_pairs.hunt3 import cut_reindexed, names_case, slots_case
+from corpus_pairs.hunt3 import names_case, slots_case
 from corpus_pairs.hunt4 import getter
 from corpus_pairs.hunt4_names import hf_regnet_name, renamed_state, through_view
 from corpus_pairs.models import Slots, Wrap, keep, timm_module, torchvision_module, tv_model
-from corpus_pairs.registry import Case, register_pair
+from corpus_pairs.registry import PAIRS, Case, register_pair
 
 __all__ = ['beside_sibling', 'raft_original_name']
 
@@ -182,6 +182,18 @@ def _sorted(case):
 register_pair('h5-mc3_18+r3d_18 children[:-1]<-r3d_18 (sorted keys)', 'identity',
               note='h5-mc3_18+r3d_18 children[:-1]<-r3d_18 with the checkpoint keys sorted by name')(
     lambda: _sorted(beside_sibling(_video('r3d_18'), _video('mc3_18'), -1)))
+# (the rest added later: with keys sorted, prefix-hack, isomorphism and
+# structure put 295 of resnet50's tensors into the resnet50d, structure 98
+# of r3d_18's into the r2plus1d_18, until the checkpoint less its head was
+# found by shapes alone, modulefit.body_shapes_fit)
+for _name in ['h5-regnet_x_800mf+regnet_x_400mf children<-regnet_x_400mf',
+              'h5-regnet_x_800mf+regnet_x_400mf children[:-1]<-regnet_x_400mf',
+              'h5-r2plus1d_18+r3d_18 children[:-1]<-r3d_18',
+              'h5-swin_t+swin_v2_t children[:-1]<-swin_v2_t',
+              'h5-timm-resnet50d+resnet50 children[:-1]<-resnet50']:
+    register_pair(f'{_name} (sorted keys)', 'identity',
+                  note=f'{_name} with the checkpoint keys sorted by name')(
+        lambda build=PAIRS[_name].build: _sorted(build()))
 
 
 # --- second-generation image transformers under the idioms
