@@ -2874,3 +2874,29 @@ def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mod
     mapping = {'fc.weight': 'head.weight', 'fc.bias': 'head.bias',
                'conv1.weight': 'a.conv1.0.weight'}
     assert CHECKS['beside_a_whole_fit'](Problem(src, own, '.'), mapping) == {'conv1.weight'}
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
+def test_both_sides_sorted_a_small_network_goes_to_the_module_of_its_shapes(mode):
+    # corpus pair vgg11->vgg11(features split)+vgg16 with both key lists
+    # sorted (a map between two .safetensors files): the vgg16 beside the
+    # model's vgg11 has the checkpoint's classifier and features.0, names
+    # and shapes; embedding put 14 tensors there (auto 8). The backbone
+    # holds the checkpoint's 22 shapes, as many of each: nine kernel
+    # shapes are no chance, though under NESTING_FIT_MIN keys
+    import torch
+    tvm = requires('torchvision').models
+    with torch.device('meta'):  # (shapes only: no time spent filling 4096-wide layers)
+        vgg11, vgg16 = model_keys(tvm.vgg11(weights=None)), model_keys(tvm.vgg16(weights=None))
+    src = dict(sorted(vgg11.items()))
+    backbone = {}
+    for key, shape in vgg11.items():
+        if key.startswith('features.'):
+            index, rest = key[len('features.'):].split('.', 1)
+            part, index = ('low', int(index)) if int(index) < 6 else ('high', int(index) - 6)
+            key = f'features.{part}.{index}.{rest}'
+        backbone['backbone.' + key] = shape
+    dst = dict(sorted({**backbone, **{'aux.' + k: v for k, v in vgg16.items()}}.items()))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert all(d.startswith('backbone.') for d in result.mapping.values())

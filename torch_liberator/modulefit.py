@@ -44,8 +44,8 @@ from torch_liberator.keygroups import KeyGroups
 from torch_liberator.movedparts import labels_in_order
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'body_shapes_fit', 'head_fit',
-           'module_closure',
+__all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'SHAPES_FIT_KINDS', 'body_shapes_fit',
+           'head_fit', 'module_closure',
            'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'run_fit',
            'same_groups_fit', 'shapes_fit', 'unpaired_module_size', 'whole_fit']
 
@@ -59,6 +59,12 @@ FIT_BUDGET = 4
 #: nested differently is that module (fewer repeat by chance: a short model
 #: with a layer inserted fits the wrong module as well as the right one)
 NESTING_FIT_MIN = 32
+
+#: :func:`shapes_fit` also takes fewer keys than :data:`NESTING_FIT_MIN`
+#: when they hold kernels (two or more dimensions besides size-1 ones) of
+#: at least this many shapes: a vgg11's 22 tensors come in nine kernel
+#: shapes, which a module holds as many of each by design, not by chance
+SHAPES_FIT_KINDS = 8
 
 #: the fewest groups that do the same when every group shares a word of its
 #: path with its place (a VGG11's ``features.6`` and its copy's
@@ -168,7 +174,8 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     found by the shapes alone. None when no module has them, or several
     (a wrapper and the module it holds are one), or when ``large`` has
     nothing beside it, or ``small`` has fewer than :data:`NESTING_FIT_MIN`
-    keys (a few shapes say little).
+    keys with kernels of fewer than :data:`SHAPES_FIT_KINDS` shapes (a
+    few shapes say little).
 
     Example:
         >>> from torch_liberator.modulefit import shapes_fit
@@ -184,7 +191,7 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         True
     """
     want = len(small)
-    if want < NESTING_FIT_MIN or len(large) <= want:
+    if len(large) <= want or want < NESTING_FIT_MIN and _kernel_kinds(small) < SHAPES_FIT_KINDS:
         return None
     counts = Counter()
     for key in large:
@@ -212,6 +219,12 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     # a chain of wrappers around one module holds the same keys: one place
     outer = [p for p in found if not any(p.startswith(q + sep) for q in found)]
     return outer[0] if len(outer) == 1 else None
+
+
+def _kernel_kinds(shapes: Mapping[str, tuple]) -> int:
+    """How many shapes of kernels (two or more dimensions besides size-1 ones) ``shapes`` holds."""
+    return len({kernel for kernel in (squeeze_units(shape) for shape in shapes.values()
+                                      if shape is not None) if len(kernel) >= 2})
 
 
 def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
