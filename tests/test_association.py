@@ -2900,3 +2900,18 @@ def test_both_sides_sorted_a_small_network_goes_to_the_module_of_its_shapes(mode
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert all(d.startswith('backbone.') for d in result.mapping.values())
+
+
+@pytest.mark.parametrize('mode', ['isomorphism', 'structure', 'auto'])
+def test_later_stages_of_another_design_place_nothing_by_shapes_alone(mode):
+    # the last 60 % of a mobilenet_v2's keys, in registration order (its
+    # later blocks and head), into an mnasnet0_5: structure and auto put an
+    # inverted residual block of the shapes the two designs share and the
+    # last BatchNorm there (23 tensors), isomorphism and auto the block
+    tvm = requires('torchvision').models
+    net = list(model_keys(tvm.mobilenet_v2(weights=None)).items())
+    src = dict(net[int(len(net) * 0.4):])
+    dst = model_keys(tvm.mnasnet0_5(weights=None))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert all(s == d for s, d in result.mapping.items())

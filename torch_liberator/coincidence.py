@@ -337,9 +337,9 @@ def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
     """
     The share of kernels (tensors of two or more dimensions besides size-1
     ones) that two networks hold alike: the size of the common multiset of
-    kernel shapes over the smaller side's count of kernels (0 when a side
-    holds none). A network and its port to another library, or a part of
-    it, share all; two designs share some (a mobilenet_v2 and an
+    kernel shapes over the smaller side's count of kernels (1 when a side
+    holds none: nothing tells the designs apart). A network and its port
+    to another library, or a part of it, share all; two designs share some (a mobilenet_v2 and an
     efficientnet_b0, 0.23; a resnet18 and a vgg13_bn, 0.69).
 
     Example:
@@ -348,13 +348,15 @@ def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
         1.0
         >>> design_share([(8, 3, 3, 3), (4, 8)], [(8, 3, 7, 7), (4, 8), (1, 4, 8)])
         0.5
+        >>> design_share([(8,), (8,)], [(4, 8)])
+        1.0
     """
     kernels = []
     for shapes in (src_shapes, dst_shapes):
         squeezed = (squeeze_units(shape) for shape in shapes if shape is not None)
         kernels.append(Counter(shape for shape in squeezed if len(shape) >= 2))
     smaller = min(sum(kernels[0].values()), sum(kernels[1].values()))
-    return sum((kernels[0] & kernels[1]).values()) / smaller if smaller else 0.0
+    return sum((kernels[0] & kernels[1]).values()) / smaller if smaller else 1.0
 
 
 def too_thin(held: int, n_src: int, n_dst: int) -> bool:

@@ -445,7 +445,8 @@ _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'exact_keys_contest', 'namesake_module_free', 'prefix_ties', 'thin_and_unnamed',
                 'thin_across_kinds',
                 'against_shared_names', 'shoves_beside_exact_fits',
-                'one_network_in_two', 'one_module_from_two', 'other_design_beside_own')
+                'one_network_in_two', 'one_module_from_two', 'other_design_beside_own',
+                'other_design_by_shapes')
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`: the mode's core, then the checks of
@@ -466,6 +467,6 @@ SOLVERS: Dict[str, Callable] = {
         _structure_solver, 'by_name_alone', 'without_rivals', 'beside_a_whole_fit',
         'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks', 'one_network_in_two',
         'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
-        'other_design_in_lost_order', 'other_design_beside_own')),
+        'other_design_by_shapes', 'other_design_beside_own')),
         'swaps_left_out'),
 }

@@ -88,3 +88,19 @@ for _src, _dst in [('resnet18', 'vgg11'), ('vgg11', 'resnet18'), ('resnet18', 'd
                       note=f'u-{_src}->{_dst} with the checkpoint keys {_order}: no registration '
                            'order to read')(
             lambda s=_src, d=_dst, o=_order: _reordered_case(_tv(s), _tv(d), o))
+
+
+def _later_part(source, destination, share=0.6):
+    """:func:`unrelated_case` with the checkpoint cut to the last ``share``
+    of its keys, in registration order (later stages and the head)."""
+    case = unrelated_case(source, destination)
+    items = list(case.source.items())
+    case.source = dict(items[len(items) - int(len(items) * share):])
+    return case
+
+
+for _src, _dst in [('mobilenet_v2', 'mnasnet0_5'), ('swin_t', 'convnext_tiny')]:
+    register_pair(f'u-{_src}->{_dst} (unrelated, later 60 %)', 'names',
+                  note=f'the last 60 % of a {_src} checkpoint (in order) into {_dst}: an inverted '
+                       'residual block and a BatchNorm, or MLPs, of shapes both designs hold')(
+        lambda s=_src, d=_dst: _later_part(_tv(s), _tv(d)))
