@@ -2915,3 +2915,24 @@ def test_later_stages_of_another_design_place_nothing_by_shapes_alone(mode):
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert all(s == d for s, d in result.mapping.items())
+
+
+@pytest.mark.parametrize('mode', ['strict', 'module-hack'])
+def test_a_shove_by_name_yields_to_an_unused_module_that_fits(mode):
+    # cross fuzz seed 8598: a torchvision swin_t saved as trunk beside a
+    # wide_resnet50_2 saved as head, into timm's swin: the exact modes
+    # shoved the resnet's head.fc ([1000, 2048]) into the model's head.fc
+    # ([1000, 768]) while the checkpoint's trunk.head holds a weight of
+    # [1000, 768] and a bias, unused
+    import torch
+    timm, tvm = requires('timm'), requires('torchvision').models
+    with torch.device('meta'):
+        src = {**model_keys(tvm.swin_t(weights=None), 'trunk.'),
+               **model_keys(tvm.wide_resnet50_2(weights=None), 'head.')}
+        dst = model_keys(timm.create_model('swin_tiny_patch4_window7_224'))
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('head.fc.') for s in result.mapping)
+    # a head of another size and nothing that fits is shoved as published
+    alone = {k: v for k, v in src.items() if k.startswith('head.fc.')}
+    assert associate(alone, dst, association=mode).mapping == {k: k for k in alone}

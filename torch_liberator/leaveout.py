@@ -136,6 +136,44 @@ def _without_lone_shoves(problem, mapping):
     return set(lone_shoves(mapping, problem.src, problem.dst, problem.sep))
 
 
+def _shoved_beside_a_fit(problem, mapping):
+    """
+    The pairs of a module that must be shoved into a model module when a
+    module of the checkpoint that the mapping leaves unused holds that
+    model module's tensors, names and shapes, exactly: the names met by
+    chance, the fit is elsewhere. A wide_resnet50 saved as ``head`` beside
+    a torchvision swin_t as ``trunk``, into timm's swin: strict shoved the
+    resnet's ``head.fc`` (``[1000, 2048]``) into the model's ``head.fc``
+    (``[1000, 768]``), while the checkpoint's ``trunk.head`` holds a
+    ``weight`` of ``[1000, 768]`` and a ``bias`` (cross fuzz seed 8598). A
+    head of another size with no such module (a 1000-class ``fc`` into a
+    10-class one) is shoved as published.
+    """
+    src, dst, sep = problem.src, problem.dst, problem.sep
+    shoved = {}
+    for s, d in mapping.items():
+        if shape_relation(src[s], dst[d]) in ('same_rank', 'different_rank'):
+            shoved.setdefault(d.rpartition(sep)[0], set()).add(s.rpartition(sep)[0])
+    if not shoved:
+        return set()
+    wanted = {}
+    for key, shape in dst.items():
+        module, _, name = key.rpartition(sep)
+        if module in shoved:
+            wanted.setdefault(module, []).append((name, _shape_of(shape)))
+    signatures = {tuple(sorted(v)): module for module, v in wanted.items()}
+    held = {}
+    used = set(mapping)
+    for key, shape in src.items():
+        if key not in used:
+            module, _, name = key.rpartition(sep)
+            held.setdefault(module, []).append((name, _shape_of(shape)))
+    fits = {signatures[sig] for sig in (tuple(sorted(v)) for v in held.values())
+            if sig in signatures}
+    modules = {m for place in fits for m in shoved[place]}
+    return {s for s in mapping if s.rpartition(sep)[0] in modules}
+
+
 def _by_name_alone(problem, mapping):
     """
     The pairs that fill a small part of a model module by its name alone
@@ -1003,6 +1041,7 @@ CHECKS: Dict[str, Callable] = {
     'other_design_by_shapes': _other_design_by_shapes,
     'other_design_beside_own': _other_design_beside_own,
     'without_lone_shoves': _without_lone_shoves,
+    'shoved_beside_a_fit': _shoved_beside_a_fit,
     'by_name_alone': _by_name_alone,
     'blocks_kept_whole': _blocks_kept_whole,
     'into_other_networks': _into_other_networks,
