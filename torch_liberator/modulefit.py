@@ -191,16 +191,9 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         True
     """
     want = len(small)
-    if len(large) <= want or want < NESTING_FIT_MIN and _kernel_kinds(small) < SHAPES_FIT_KINDS:
+    if _too_small_to_fit(small, large):
         return None
-    counts = Counter()
-    for key in large:
-        path = key
-        while True:
-            path = path.rpartition(sep)[0]
-            if not path:
-                break
-            counts[path] += 1
+    counts = _keys_per_module(large, sep)
     sized = [path for path, count in counts.items() if count == want]
     if not sized:
         return None
@@ -221,10 +214,31 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     return outer[0] if len(outer) == 1 else None
 
 
-def _kernel_kinds(shapes: Mapping[str, tuple]) -> int:
-    """How many shapes of kernels (two or more dimensions besides size-1 ones) ``shapes`` holds."""
-    return len({kernel for kernel in (squeeze_units(shape) for shape in shapes.values()
-                                      if shape is not None) if len(kernel) >= 2})
+def _too_small_to_fit(small: Mapping[str, tuple], large: Mapping[str, tuple]) -> bool:
+    """Whether :func:`shapes_fit` and :func:`body_shapes_fit` decline: ``large``
+    holds nothing beside ``small``, or ``small`` has fewer than
+    :data:`NESTING_FIT_MIN` keys with kernels (two or more dimensions besides
+    size-1 ones) of fewer than :data:`SHAPES_FIT_KINDS` shapes."""
+    if len(large) <= len(small):
+        return True
+    if len(small) >= NESTING_FIT_MIN:
+        return False
+    kinds = {kernel for kernel in (squeeze_units(shape) for shape in small.values()
+                                   if shape is not None) if len(kernel) >= 2}
+    return len(kinds) < SHAPES_FIT_KINDS
+
+
+def _keys_per_module(keys, sep: str) -> Counter:
+    """Module path -> how many of ``keys`` lie below it (the root left out)."""
+    counts: Counter = Counter()
+    for key in keys:
+        path = key
+        while True:
+            path = path.rpartition(sep)[0]
+            if not path:
+                break
+            counts[path] += 1
+    return counts
 
 
 def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
@@ -236,7 +250,8 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     ``children()[:-1]`` cut off), as many of each, and that module. None
     when no module of ``large`` has them, or several, or the shapes left
     over are those of no module of ``small``, or of several, or when
-    :func:`shapes_fit` would decline (too few keys, nothing beside).
+    :func:`shapes_fit` would decline (too few keys and kernel shapes,
+    nothing beside).
 
     Returns:
         Tuple[str, str] | None: the module of ``large`` and the module of
@@ -254,7 +269,7 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         >>> body_shapes_fit(small, {**large, **{f'copy.{i}.weight': (4, 4) for i in range(40)}})
     """
     want = len(small)
-    if want < NESTING_FIT_MIN or len(large) <= want:
+    if _too_small_to_fit(small, large):
         return None
     shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
     if sum(shapes.values()) != want:
@@ -263,14 +278,7 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     for key, shape in small.items():
         modules.setdefault(key.rpartition(sep)[0], Counter())[squeeze_units(shape)] += 1
     sizes = {sum(held.values()) for held in modules.values()}
-    counts = Counter()
-    for key in large:
-        path = key
-        while True:
-            path = path.rpartition(sep)[0]
-            if not path:
-                break
-            counts[path] += 1
+    counts = _keys_per_module(large, sep)
     keys, found = sorted(large), []
     for path, count in counts.items():
         if want - count not in sizes:
