@@ -2850,8 +2850,9 @@ def test_a_network_of_another_design_beside_the_models_own_gives_nothing(mode, o
     assert associate(small, dst, association=mode).mapping
 
 
+@pytest.mark.parametrize('wrapper', ['', 'module.'])
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
-def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mode):
+def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mode, wrapper):
     # corpus pair h5-timm-resnet50d+resnet50 children[:-1]<-resnet50 with
     # the keys sorted: a timm resnet50 checkpoint into a model holding a
     # resnet50d of the checkpoint's names as a and resnet50's children less
@@ -2860,20 +2861,25 @@ def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mod
     # downsample differ. b holds every shape of the checkpoint but the fc's
     import torch
     timm = requires('timm')
+    # (saved from DataParallel, the structure mode placed the resnet50d's
+    # 319 tensors, the checkpoint's head and all but its 7x7 stem, as many
+    # as the body: the body's count is of the pairs below the head)
     net = timm.create_model('resnet50')
-    src = dict(sorted(model_keys(net).items()))
+    src = dict(sorted(model_keys(net, wrapper).items()))
     body = model_keys(torch.nn.Sequential(*list(net.children())[:-1]), 'b.')
     dst = {**model_keys(timm.create_model('resnet50d'), 'a.'), **body}
     result = associate(src, dst, association=mode)
     check_one_to_one(result, src, dst)
     assert all(d.startswith('b.') for d in result.mapping.values())
     # a head of the model's own beside the body keeps the checkpoint's head
-    own = {**body, 'head.weight': src['fc.weight'], 'head.bias': src['fc.bias']}
+    own = {**body, 'head.weight': src[wrapper + 'fc.weight'],
+           'head.bias': src[wrapper + 'fc.bias']}
     own.update(model_keys(timm.create_model('resnet50d'), 'a.'))
     from torch_liberator.leaveout import CHECKS
-    mapping = {'fc.weight': 'head.weight', 'fc.bias': 'head.bias',
-               'conv1.weight': 'a.conv1.0.weight'}
-    assert CHECKS['beside_a_whole_fit'](Problem(src, own, '.'), mapping) == {'conv1.weight'}
+    mapping = {wrapper + 'fc.weight': 'head.weight', wrapper + 'fc.bias': 'head.bias',
+               wrapper + 'conv1.weight': 'a.conv1.0.weight'}
+    left_out = CHECKS['beside_a_whole_fit'](Problem(src, own, '.'), mapping)
+    assert left_out == {wrapper + 'conv1.weight'}
 
 
 @pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])

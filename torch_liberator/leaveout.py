@@ -500,12 +500,14 @@ def _outside_shapes_fit(problem, mapping, exact):
         return set()
     module, head = found
     inside, head_prefix = module + sep, head + sep
-    body = sum(1 for d in problem.dst if d.startswith(inside))
-    if body <= exact:
-        return set()
 
     def in_head(key):
         return key.startswith(head_prefix) and sep not in key[len(head_prefix):]
+
+    body = sum(1 for d in problem.dst if d.startswith(inside))
+    placed = _unshoved(problem, {s: d for s, d in mapping.items() if not in_head(s)})
+    if body <= placed:
+        return set()  # the mapping places as much of the body without a shove
 
     size = sum(1 for s in problem.src if in_head(s))
     out = set()
