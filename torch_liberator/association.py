@@ -249,7 +249,7 @@ def _shortcut(problem: Problem, association: str) -> Optional[Association]:
         exact, _ = strict_pairs(problem)
         if len(exact) == min(len(problem.src), len(problem.dst)) and not any(
                 shape_relation(problem.src[k], problem.dst[k]) == 'different_rank'
-                for k in exact) and not _shoved_beside_a_fit(problem, exact) and not \
+                for k in exact) and not _shoves_have_a_copy(problem, exact) and not \
                 positions_disagree(exact, problem.src, problem.dst, problem.sep,
                                    lists=problem.lists()):
             # nothing can map more keys than identity already does
@@ -266,7 +266,7 @@ def _shortcut(problem: Problem, association: str) -> Optional[Association]:
     return None
 
 
-def _shoved_beside_a_fit(problem: Problem, exact: Dict[str, str]) -> bool:
+def _shoves_have_a_copy(problem: Problem, exact: Dict[str, str]) -> bool:
     """
     Whether identical pairs of ``exact`` must be shoved while the checkpoint
     keys outside it hold a tensor of the model's shape for every one of
