@@ -451,7 +451,7 @@ def _beside_its_body(problem, mapping, exact, span):
     dst_group = {key: g for g, keys in enumerate(sides.dst.keys) for key in keys}
     after = range(b, b + len(sides.src) - body)
     head = sum(len(keys) for keys in sides.src.keys[body:])
-    place = list(os.path.commonprefix(list(sides.dst.comps[a:b])))
+    place = sep.join(os.path.commonprefix(list(sides.dst.comps[a:b])))
     out, sizes = set(), {}
     for s, d in mapping.items():
         g = src_group.get(s)
@@ -460,14 +460,9 @@ def _beside_its_body(problem, mapping, exact, span):
         if g < body:
             if dst_group[d] != a + g:
                 out.add(s)
-        elif dst_group[d] not in after:
-            # the part of the model beside the body's place that holds d
-            path = d.split(sep)
-            part = sep.join(path[:len(os.path.commonprefix([place, path])) + 1]) + sep
-            if part not in sizes:
-                sizes[part] = sum(key.startswith(part) for key in problem.dst)
-            if sizes[part] > 2 * head:
-                out.add(s)
+        elif dst_group[d] not in after and _in_a_larger_part(
+                d, place, head, problem.dst, sep, sizes):
+            out.add(s)
     return out
 
 
@@ -510,24 +505,23 @@ def _outside_shapes_fit(problem, mapping, exact):
         return set()  # the mapping places as much of the body without a shove
 
     size = sum(1 for s in problem.src if in_head(s))
-    out = set()
-    for s, d in mapping.items():
-        if d.startswith(inside):
-            continue
-        if not in_head(s):
-            out.add(s)
-            continue
-        part = _part_beside(d, module, sep)
-        if sum(1 for k in problem.dst if k.startswith(part)) > 2 * size:
-            out.add(s)
-    return out
+    sizes = {}
+    return {s for s, d in mapping.items() if not d.startswith(inside) and (
+        not in_head(s) or _in_a_larger_part(d, module, size, problem.dst, sep, sizes))}
 
 
-def _part_beside(key, module, sep):
-    """The module holding ``key`` one level below the innermost module that
-    holds both ``key`` and ``module``, as a prefix."""
-    path, place = key.split(sep), module.split(sep)
-    return sep.join(path[:len(os.path.commonprefix([place, path[:-1]])) + 1]) + sep
+def _in_a_larger_part(key, module, head, dst_keys, sep, sizes):
+    """
+    Whether ``key`` lies in a part of the model beside ``module`` (the
+    module one level below the innermost one holding both) that holds more
+    than twice ``head`` keys: another network, not a head of the model's
+    own beside the body. ``sizes`` caches the parts' key counts.
+    """
+    path, place = key.split(sep), module.split(sep) if module else []
+    part = sep.join(path[:len(os.path.commonprefix([place, path[:-1]])) + 1]) + sep
+    if part not in sizes:
+        sizes[part] = sum(k.startswith(part) for k in dst_keys)
+    return sizes[part] > 2 * head
 
 
 def _unshoved(problem, mapping):
