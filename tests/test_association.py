@@ -2942,3 +2942,25 @@ def test_a_shove_by_name_yields_to_an_unused_module_that_fits(mode):
     # a head of another size and nothing that fits is shoved as published
     alone = {k: v for k, v in src.items() if k.startswith('head.fc.')}
     assert associate(alone, dst, association=mode).mapping == {k: k for k in alone}
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+@pytest.mark.parametrize('order', ['registered', 'ema first', 'sorted'])
+def test_a_model_beside_its_ema_copy_saved_from_dataparallel_loads_the_model(mode, order):
+    # module.* beside module.model_ema.module.*: only the EMA copy is a
+    # module of its own, so the one-module fits found it alone and
+    # structure loaded all 122 tensors from it; the model copy, closer by
+    # its names, is as good a place by shapes and belongs
+    import torch
+    tvm = requires('torchvision').models
+    with torch.device('meta'):
+        net = model_keys(tvm.resnet18(weights=None))
+    model = {'module.' + k: v for k, v in net.items()}
+    ema = {'module.model_ema.module.' + k: v for k, v in net.items()}
+    src = {**ema, **model} if order == 'ema first' else {**model, **ema}
+    if order == 'sorted':
+        src = dict(sorted(src.items()))
+    result = associate(src, net, association=mode)
+    check_one_to_one(result, src, net)
+    assert all(s == 'module.' + d for s, d in result.mapping.items())
+    assert len(result.mapping) >= len(net) - 6  # (sorted: the stem is left out)

@@ -175,7 +175,9 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     (a wrapper and the module it holds are one), or when ``large`` has
     nothing beside it, or ``small`` has fewer than :data:`NESTING_FIT_MIN`
     keys with kernels of fewer than :data:`SHAPES_FIT_KINDS` shapes (a
-    few shapes say little).
+    few shapes say little), or when the rest of the module around the one
+    found holds the same shapes (a copy that is no module of its own:
+    :func:`_copy_beside`).
 
     Example:
         >>> from torch_liberator.modulefit import shapes_fit
@@ -188,6 +190,11 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         'net'
         >>> copy = {f'copy.x{i}.weight': (4, 4) for i in range(40)}
         >>> shapes_fit(small, {**large, **copy, 'copy.head.weight': (3, 4)}) is None  # two places
+        True
+        >>> # a copy beside the one module, no module itself, is a place too
+        >>> ema = {f'module.{k}': v for k, v in small.items()}
+        >>> ema.update({f'module.ema.{k}': v for k, v in small.items()})
+        >>> shapes_fit(small, ema) is None
         True
     """
     want = len(small)
@@ -211,7 +218,9 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
             found.append(path)
     # a chain of wrappers around one module holds the same keys: one place
     outer = [p for p in found if not any(p.startswith(q + sep) for q in found)]
-    return outer[0] if len(outer) == 1 else None
+    if len(outer) != 1 or _copy_beside_keys(large, outer[0], sep):
+        return None
+    return outer[0]
 
 
 def _too_small_to_fit(small: Mapping[str, tuple], large: Mapping[str, tuple]) -> bool:
@@ -239,6 +248,24 @@ def _keys_per_module(keys, sep: str) -> Counter:
                 break
             counts[path] += 1
     return counts
+
+
+def _copy_beside_keys(large: Mapping[str, tuple], path: str, sep: str) -> bool:
+    """Whether the module ``path`` of ``large`` lies in a module (or the
+    whole of ``large``) whose other keys are a copy of it, shapes alike as
+    many of each: :func:`_copy_beside` for keys without order."""
+    inside = [key for key in large if key.startswith(path + sep)]
+    parent = path
+    while True:
+        parent = parent.rpartition(sep)[0]
+        around = [key for key in large if not parent or key.startswith(parent + sep)]
+        if len(around) > len(inside) or not parent:
+            break
+    if len(around) != 2 * len(inside):
+        return False
+    held = set(inside)
+    return (Counter(squeeze_units(large[key]) for key in inside)
+            == Counter(squeeze_units(large[key]) for key in around if key not in held))
 
 
 def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
@@ -301,7 +328,8 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     The first group of the one module of ``large`` whose groups have the
     shapes of all of ``small``, position by position, and are containers'
     own tensors where those of ``small`` are; None when there is no such
-    module or several (several equally good places: ambiguous), when
+    module or several (several equally good places: ambiguous; a copy that
+    is no module of its own counts, :func:`_copy_beside`), when
     ``large`` is no larger than ``small``, or when ``small`` is a single
     group (one group is one shape: the leftovers of unique shapes judge it).
 
@@ -353,7 +381,9 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         own = _spans_within(small, 0, n)
         same_tree = [s for s in same_tree if _spans_within(large, s, n) == own]
     if same_tree:
-        return same_tree[0] if len(same_tree) == 1 else None
+        if len(same_tree) != 1 or _copy_beside(large, same_tree[0], n):
+            return None
+        return same_tree[0]
     if (len(same_shapes) == 1 and _is_one_module(large, same_shapes[0], n)
             and (n >= NESTING_FIT_MIN
                  or (n >= NAMED_FIT_MIN and _words_agree(small, large, same_shapes[0])))):
@@ -504,7 +534,8 @@ def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     The first group of the one module of ``large`` that holds the same
     groups as all of ``small`` (the same squeezed shapes and leafness, as
     many of each), in any order; None when no module or several do, or when
-    ``small`` has fewer than :data:`NESTING_FIT_MIN` groups. Another
+    ``small`` has fewer than :data:`NESTING_FIT_MIN` groups, or when the
+    rest of the module around it is a copy (:func:`_copy_beside`). Another
     library may list a block's modules in another order (Keras and
     detectron2 put the shortcut first), so the exact sequence of
     :func:`whole_fit` is not found; the same groups, in one module and no
@@ -528,7 +559,29 @@ def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     want = Counter(zip(small.squeezed, small.leaf))
     found = [a for a in sorted(starts)
              if Counter(zip(large.squeezed[a:a + n], large.leaf[a:a + n])) == want]
-    return found[0] if len(found) == 1 else None
+    if len(found) != 1 or _copy_beside(large, found[0], n):
+        return None
+    return found[0]
+
+
+def _copy_beside(side: KeyGroups, start: int, n: int) -> bool:
+    """
+    Whether the module of ``side`` holding groups ``start .. start + n -
+    1`` lies in a module (or the whole side) whose other groups are a copy
+    of it: the same squeezed shapes and leafness, as many of each. That
+    copy is no module of its own, yet as good a place: a model beside its
+    EMA copy, saved from DataParallel (``module.*`` and
+    ``module.model_ema.module.*``), where only the EMA copy is one module.
+    A fit found there is no one place; the names decide.
+    """
+    chain = module_spans(side)[start]
+    larger = [(a, b) for a, b in chain if a <= start and start + n <= b and b - a > n]
+    a, b = larger[0] if larger else (0, len(side))
+    if b - a != 2 * n:
+        return False
+    rest = [g for g in range(a, b) if not start <= g < start + n]
+    return (Counter((side.squeezed[g], side.leaf[g]) for g in rest)
+            == Counter((side.squeezed[g], side.leaf[g]) for g in range(start, start + n)))
 
 
 def parts_against_their_labels(side: KeyGroups) -> Set[int]:

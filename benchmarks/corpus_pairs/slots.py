@@ -166,6 +166,26 @@ def _timm_flat_ema():
     return Case(state, r, None)
 
 
+@register_pair('resnet18 + model_ema.module under DataParallel', 'identity',
+               note='the timm-flat checkpoint saved from DataParallel: module.* beside '
+                    'module.model_ema.module.*, where only the EMA copy is a module of its own; '
+                    'the model copy (closer) belongs')
+def _dp_flat_ema():
+    r = tv_model('resnet18')
+    state = {f'module.{k}': v for k, v in keep(r).items()}
+    state.update({f'module.model_ema.module.{k}': v for k, v in keep(copy.deepcopy(r)).items()})
+    return Case(state, r, None)
+
+
+@register_pair('mobilenet_v2 + model_ema.module under DataParallel (EMA first)', 'identity',
+               note='the same for mobilenet_v2, the EMA copy listed first')
+def _dp_flat_ema_first():
+    r = tv_model('mobilenet_v2')
+    state = {f'module.model_ema.module.{k}': v for k, v in keep(copy.deepcopy(r)).items()}
+    state.update({f'module.{k}': v for k, v in keep(r).items()})
+    return Case(state, r, None)
+
+
 @register_pair('resnet18->renamed resnet34+resnet18', 'identity', cross_naming=True,
                note='a torchvision resnet18 checkpoint into two renamed backbones side by side '
                     '(RenamedResNet of resnet34, then of resnet18): only the resnet18 slot')

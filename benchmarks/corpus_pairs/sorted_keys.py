@@ -50,7 +50,8 @@ for _base in ['tv-vit(tiny config)-split-encoder', 'resnet50-three-parts', 'timm
               'mmpretrain-vit-names->timm-deit_tiny', 'resnet34->smp-unet', 'resnet50 checkpoint with junk keys',
               'timm-efficientnetv2_s->tv-efficientnet_v2_s', 'resnet18-moduledict-reversed',
               'resnet18-flat-blocks', 'swin_t-three-parts', 'moco checkpoint->resnet18 (ambiguous)',
-              'hf-convnext-names->tv-convnext_tiny', 'resnet50-delattr-layer3.2']:
+              'hf-convnext-names->tv-convnext_tiny', 'resnet50-delattr-layer3.2',
+              'resnet18 + model_ema.module under DataParallel']:
     register_pair(f'{_base} (sorted keys)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
                   note=f'{_base} with the checkpoint keys sorted by name, as read from a .safetensors '
                        'file (features.10 before features.2)')(_sorted_keys(_base))
