@@ -2964,3 +2964,25 @@ def test_a_model_beside_its_ema_copy_saved_from_dataparallel_loads_the_model(mod
     check_one_to_one(result, src, net)
     assert all(s == 'module.' + d for s, d in result.mapping.items())
     assert len(result.mapping) >= len(net) - 6  # (sorted: the stem is left out)
+
+
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('wrapper', ['module.', 'model.'])
+@pytest.mark.parametrize('shortcut', [True, False])
+def test_a_deeper_densenet_under_a_wrapper_goes_by_its_names(mode, wrapper, shortcut):
+    # densenet169 -> densenet121 under module. (DataParallel) or model.
+    # (Lightning): structure filled block 4's open layers by analogy,
+    # digits aside, putting denselayer1 (640 inputs) into denselayer5 (of
+    # 640 inputs too) beside its namesake: 72 wrong. Under module. the
+    # names explain every key of the model once the wrapper is stripped,
+    # as they do without it, and every mode shoves block 4 by name
+    import torch
+    tvm = requires('torchvision').models
+    with torch.device('meta'):
+        src = model_keys(tvm.densenet169(weights=None), wrapper)
+        dst = model_keys(tvm.densenet121(weights=None))
+    result = associate(src, dst, association=mode, shortcut=shortcut)
+    check_one_to_one(result, src, dst)
+    assert all(s == wrapper + d for s, d in result.mapping.items())
+    if wrapper == 'module.' and shortcut:
+        assert len(result.mapping) == len(dst)

@@ -553,6 +553,29 @@ def test_lightning_flat_ema(tmp_path):
     _assert_same(fresh.state_dict(), module.ema_model.module.state_dict())
 
 
+def test_flat_ema_saved_from_dataparallel(tmp_path):
+    # timm's train loop keeps model_ema beside the model; a module holding
+    # both, saved from DataParallel, has module.* and module.model_ema.module.*
+    class Module(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _tiny()
+            self.model_ema = torch.optim.swa_utils.AveragedModel(self.net)
+    module = Module()
+    with torch.no_grad():
+        for value in module.model_ema.module.parameters():
+            value.add_(10)
+    fpath = tmp_path / 'last.pth'
+    torch.save(torch.nn.DataParallel(module, device_ids=[]).state_dict(), fpath)
+    ema = read_state_dict(fpath, ema=True)
+    _assert_same(ema, module.model_ema.module.state_dict())
+    from torch_liberator.initializer import Pretrained
+    fresh = _tiny()
+    info = Pretrained(fpath, ema=True, verbose=0).forward(fresh)
+    assert info['self_unset'] == [] and info['other_unused'] == []
+    _assert_same(fresh.state_dict(), module.model_ema.module.state_dict())
+
+
 def test_select_ema_keys_without_module_level():
     keys = ['backbone.w', 'model_ema.backbone.w']
     assert checkpoint.select_ema_keys(keys) == {'backbone.w': 'model_ema.backbone.w'}

@@ -273,6 +273,30 @@ class StructureSides:
             ...                       'x.bn.w': 'y.bn.w', 'fc.w': 'head.w'})
             {'fc.w'}
         """
+        keys, tensor_pairs = self._tensor_pairs(mapping)
+        return {keys[n] for n in self.votes.conflicts(tensor_pairs)}
+
+    def namesakes_crossed(self, mapping: Mapping[str, str]) -> set:
+        """
+        The source keys of ``mapping`` whose modules' paths, the same below,
+        first differ in two words each of which names a module beside the
+        other (:meth:`~torch_liberator.namevotes.NameVotes.namesakes_above`):
+        the namesake is there, whatever else the names say.
+
+        Example:
+            >>> from torch_liberator.alignment import StructureSides
+            >>> keys = {'b.layer1.bn.w': (4,), 'b.layer5.bn.w': (8,), 'b.layer6.bn.w': (4,)}
+            >>> sides = StructureSides(keys, keys)
+            >>> sides.namesakes_crossed({'b.layer1.bn.w': 'b.layer6.bn.w'})
+            {'b.layer1.bn.w'}
+        """
+        keys, tensor_pairs = self._tensor_pairs(mapping)
+        return {key for key, (i, _, j, _) in zip(keys, tensor_pairs)
+                if self.votes.namesakes_above(i, j)}
+
+    def _tensor_pairs(self, mapping):
+        """The source keys of ``mapping`` found on both sides, and their
+        ``(src group, src position, dst group, dst position)``."""
         if self._where is None:
             self._where = tuple(
                 {key: (g, pos) for g, keys in enumerate(side.keys)
@@ -284,7 +308,7 @@ class StructureSides:
             if s_key in where_src and d_key in where_dst:
                 keys.append(s_key)
                 tensor_pairs.append(where_src[s_key] + where_dst[d_key])
-        return {keys[n] for n in self.votes.conflicts(tensor_pairs)}
+        return keys, tensor_pairs
 
 
 def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],

@@ -49,7 +49,7 @@ from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
 from torch_liberator.keyorder import registration_order
 from torch_liberator.leaveout import in_source_order
 from torch_liberator.listpositions import positions_disagree
-from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs
+from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs, unwrapped_pairs
 from torch_liberator.shapes import shape_relation, squeeze_units
 
 __all__ = [
@@ -247,15 +247,18 @@ def _shortcut(problem: Problem, association: str) -> Optional[Association]:
     """
     if association != 'strict':
         exact, _ = strict_pairs(problem)
-        if len(exact) == min(len(problem.src), len(problem.dst)) and not any(
-                shape_relation(problem.src[k], problem.dst[k]) == 'different_rank'
-                for k in exact) and not _shoves_have_a_copy(problem, exact) and not \
-                positions_disagree(exact, problem.src, problem.dst, problem.sep,
-                                   lists=problem.lists()):
+        if _names_explain_all(problem, exact):
             # nothing can map more keys than identity already does
             used = 'strict' if association == 'auto' else association
             return Association(exact, {}, used)
     if association not in ('strict', 'module-hack'):
+        # the same, once each side's wrapper prefixes are stripped (a
+        # densenet169 saved from DataParallel into a densenet121: the
+        # solvers would align block 4's layers by their input widths)
+        unwrapped = unwrapped_pairs(problem)
+        if unwrapped != exact and _names_explain_all(problem, unwrapped):
+            used = 'module-hack' if association == 'auto' else association
+            return Association(unwrapped, {}, used)
         pairs = one_prefix_pairs(problem)
         if pairs and not positions_disagree(pairs, problem.src, problem.dst, problem.sep,
                                             lists=problem.lists()):
@@ -264,6 +267,19 @@ def _shortcut(problem: Problem, association: str) -> Optional[Association]:
             used = 'prefix-hack' if association == 'auto' else association
             return Association(pairs, {}, used)
     return None
+
+
+def _names_explain_all(problem: Problem, pairs: Dict[str, str]) -> bool:
+    """Whether ``pairs`` (of equal names) hold every key of the smaller
+    side, none joining tensors of different ranks, none resting on a list
+    position that the two lists give to different layers, and not all of
+    the shoved ones beside a copy (:func:`_shoves_have_a_copy`)."""
+    src, dst = problem.src, problem.dst
+    return (len(pairs) == min(len(src), len(dst))
+            and not any(shape_relation(src[s], dst[d]) == 'different_rank'
+                        for s, d in pairs.items())
+            and not _shoves_have_a_copy(problem, pairs)
+            and not positions_disagree(pairs, src, dst, problem.sep, lists=problem.lists()))
 
 
 def _shoves_have_a_copy(problem: Problem, exact: Dict[str, str]) -> bool:
@@ -279,8 +295,8 @@ def _shoves_have_a_copy(problem: Problem, exact: Dict[str, str]) -> bool:
     shape, and keeps its identical pairs.
     """
     src, dst = problem.src, problem.dst
-    shoved = Counter(squeeze_units(dst[k]) for k in exact
-                     if shape_relation(src[k], dst[k]) == 'same_rank')
+    shoved = Counter(squeeze_units(dst[d]) for s, d in exact.items()
+                     if shape_relation(src[s], dst[d]) == 'same_rank')
     if not shoved or len(src) == len(exact):
         return False
     rest = Counter(squeeze_units(shape) for key, shape in src.items()

@@ -37,10 +37,12 @@ from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
 
 
-__all__ = ['ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'strict_pairs']
+__all__ = ['ONE_PREFIX_ROOM', 'SOLVERS', 'WRAPPER_PREFIXES', 'Problem', 'one_prefix_pairs',
+           'strict_pairs', 'unwrapped_pairs']
 
-#: prefixes that wrappers add in front of every key
-_WRAPPER_PREFIXES = ('module.', '_orig_mod.')
+#: prefixes that wrappers add in front of every key (DataParallel and
+#: DistributedDataParallel, torch.compile)
+WRAPPER_PREFIXES = ('module.', '_orig_mod.')
 
 
 class Problem:
@@ -213,7 +215,7 @@ def _wrapper_chain(keys):
     chain, found = '', bool(dotted)
     while found:
         found = False
-        for prefix in _WRAPPER_PREFIXES:
+        for prefix in WRAPPER_PREFIXES:
             outside = [k for k in dotted if not k.startswith(chain + prefix)]
             if len(outside) < len(dotted) - len(outside) and len(
                     {k.rpartition('.')[0] for k in outside}) <= 1:
@@ -221,10 +223,19 @@ def _wrapper_chain(keys):
     return chain
 
 
-def _module_hack_solver(problem):
+def unwrapped_pairs(problem: 'Problem') -> Dict[str, str]:
     """
-    Compare both key sets with each side's wrapper prefixes stripped
-    (:func:`_wrapper_chain`), then keep the pairs whose stripped keys agree.
+    The keys equal once each side's wrapper prefixes are stripped
+    (``module.`` of DataParallel, ``_orig_mod.`` of torch.compile; see
+    :func:`_wrapper_chain`), before any check: ``module-hack``'s pairs, from
+    which ``associate``'s shortcut starts as it does from
+    :func:`strict_pairs`.
+
+    Example:
+        >>> from torch_liberator.modesolvers import Problem, unwrapped_pairs
+        >>> unwrapped_pairs(Problem({'module.a.w': (1,), 'module.b.w': (2,)},
+        ...                         {'b.w': (3,)}, '.'))
+        {'module.b.w': 'b.w'}
     """
     def stripper(keys):
         chain = _wrapper_chain(keys)
@@ -241,7 +252,15 @@ def _module_hack_solver(problem):
         if target is not None and target not in used:
             mapping[key] = target
             used.add(target)
-    return mapping, {}
+    return mapping
+
+
+def _module_hack_solver(problem):
+    """
+    Compare both key sets with each side's wrapper prefixes stripped
+    (:func:`_wrapper_chain`), then keep the pairs whose stripped keys agree.
+    """
+    return unwrapped_pairs(problem), {}
 
 
 def _same_name_modules(src, dst, mapping, ambiguous, sep):
@@ -400,6 +419,11 @@ def _structure_solver(problem):
     mapping, ambiguous = dict(alignment.mapping), dict(alignment.ambiguous)
     sides = problem.sides()
     filled = fill_open_modules(sides.src, sides.dst, mapping, problem.sep)
+    # (an analogy that only digits aside holds: a densenet169's block-4
+    # denselayer1 into a densenet121's denselayer5, of its shapes, beside
+    # the namesake)
+    crossed = sides.namesakes_crossed(filled)
+    filled = {s: d for s, d in filled.items() if s not in crossed}
     mapping.update(filled)
     ambiguous = {k: v for k, v in ambiguous.items() if k not in filled}
     _leave_out_contested(problem, mapping, ambiguous)

@@ -127,7 +127,7 @@ class NameVotes:
             return set()
         src, dst = self.src, self.dst
         out = set()
-        beside = {}  # (src group, dst group) -> _namesakes_above, once per pair
+        beside = {}  # (src group, dst group) -> namesakes_above, once per pair
         for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
             i, a, j, b = pair
             if src.leaf[i] and dst.leaf[j] and src.comps[i] and dst.comps[j]:
@@ -139,19 +139,30 @@ class NameVotes:
             else:
                 above = beside.get((i, j))
                 if above is None:
-                    above = beside[i, j] = self._namesakes_above(i, j)
+                    above = beside[i, j] = self.namesakes_above(i, j)
                 if above:
                     out.add(n)
         return out
 
-    def _namesakes_above(self, i, j):
-        """Whether the paths of groups ``i`` and ``j``, the same below,
-        first differ in two words each of which names a module beside the
-        other (``Mixed_7b.branch3x3_2a.bn`` against the model's
-        ``Mixed_7b.branch3x3dbl_2.bn`` while its ``Mixed_7b.branch3x3_2a``
-        exists: the model's branches registered in another order, mutation
-        fuzz seed 649 of ``--reorder``; positions against names below them
-        are passed over, a level flattened on one side, seed 828)."""
+    def namesakes_above(self, i: int, j: int) -> bool:
+        """
+        Whether the paths of source group ``i`` and destination group
+        ``j``, the same below, first differ in two words each of which
+        names a module beside the other (``Mixed_7b.branch3x3_2a.bn``
+        against the model's ``Mixed_7b.branch3x3dbl_2.bn`` while its
+        ``Mixed_7b.branch3x3_2a`` exists: the model's branches registered
+        in another order, mutation fuzz seed 649 of ``--reorder``;
+        positions against names below them are passed over, a level
+        flattened on one side, seed 828).
+
+        Example:
+            >>> from torch_liberator.keygroups import KeyGroups
+            >>> from torch_liberator.namevotes import NameVotes
+            >>> keys = {'block.layer1.bn.w': (4,), 'block.layer5.bn.w': (8,)}
+            >>> votes = NameVotes(KeyGroups(keys), KeyGroups(keys))
+            >>> votes.namesakes_above(0, 1), votes.namesakes_above(0, 0)
+            (True, False)
+        """
         comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         k = 1
         # (a position against a name below is a level flattened on one

@@ -37,8 +37,13 @@ the two networks whose every open block could be placed by shape):
 
 Only a module none of whose tensors is mapped counts as open, on either
 side; a module of the model must take a module of the checkpoint whole,
-and nothing is placed that two candidates claim. The mode's checks then
-judge these pairs as any other.
+and nothing is placed that two candidates claim. The structure solver
+drops a placed module whose path first differs from its place's in two
+names each of which the other side holds there (a densenet169's block-4
+``denselayer1`` by analogy, digits aside, into a densenet121's
+``denselayer5`` beside its ``denselayer1``:
+:meth:`~torch_liberator.alignment.StructureSides.namesakes_crossed`); the
+mode's checks then judge these pairs as any other.
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups

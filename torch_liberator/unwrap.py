@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import torch
 
 from torch_liberator.errors import CheckpointFormatError
+from torch_liberator.modesolvers import WRAPPER_PREFIXES
 from torch_liberator.sources import preview_items
 
 __all__ = [
@@ -216,11 +217,22 @@ def select_ema_keys(keys):
         {'fc.weight': 'ema_model.module.fc.weight'}
         >>> select_ema_keys(['fc.weight']) is None
         True
+        >>> # saved from DataParallel or torch.compile: module.model_ema.module.*
+        >>> select_ema_keys(['module.fc.weight', 'module.model_ema.module.fc.weight'])
+        {'fc.weight': 'module.model_ema.module.fc.weight'}
     """
     keys = list(keys)
+    # the saving wrapper's levels (DataParallel's module., torch.compile's
+    # _orig_mod.) come before the EMA prefix
+    bare = {}
+    for key in keys:
+        name = key
+        while name.startswith(WRAPPER_PREFIXES):
+            name = name.partition('.')[2]
+        bare[key] = name
     for prefix in EMA_PREFIXES:
-        inner = {key[len(prefix) + 1:]: key for key in keys
-                 if key.startswith(prefix + '.')}
+        inner = {bare[key][len(prefix) + 1:]: key for key in keys
+                 if bare[key].startswith(prefix + '.')}
         if not inner:
             continue
         wrapped = {key[len('module.'):]: old for key, old in inner.items()

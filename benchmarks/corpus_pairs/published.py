@@ -73,6 +73,15 @@ for _name, _src, _dst in _EXTRA:
     register_pair(_name, 'names', note='published family: another depth, the same names')(
         lambda s=_src, d=_dst: _names_case(s, d, [('', '')]))
 
+for _name, _wrapper in [('densenet169 (DataParallel)->densenet121', 'module'),
+                        ('densenet169 (Lightning model.*)->densenet121', 'model')]:
+    register_pair(_name, 'names',
+                  note=f'densenet169->densenet121 saved under {_wrapper}.: the names decide, '
+                       'block 4 is shoved by name as without the prefix (not its denselayer1 '
+                       'into denselayer5, of its input width)')(
+        lambda w=_wrapper: _names_case(lambda: Wrap(w, _m('densenet169')()), _m('densenet121'),
+                                       [(w + '.', '')]))
+
 
 def _vit(layers):
     return lambda: torchvision_module().models.vision_transformer.VisionTransformer(
