@@ -2986,3 +2986,44 @@ def test_a_deeper_densenet_under_a_wrapper_goes_by_its_names(mode, wrapper, shor
     assert all(s == wrapper + d for s, d in result.mapping.items())
     if wrapper == 'module.' and shortcut:
         assert len(result.mapping) == len(dst)
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('order', ['registered', 'sorted'])
+def test_a_model_and_its_ema_copy_into_a_dataparallel_model(mode, order):
+    # model.* and model_ema.module.* into DataParallel(resnet18)
+    # (module.*): the EMA copy shares the whole suffix module.conv1.weight
+    # with the model's keys, the model copy only conv1.weight; every tree
+    # mode loaded the EMA copy (122 wrong). A wrapper's module. is no name
+    import torch
+    tvm = requires('torchvision').models
+    with torch.device('meta'):
+        net = model_keys(tvm.resnet18(weights=None))
+    src = {**{'model.' + k: v for k, v in net.items()},
+           **{'model_ema.module.' + k: v for k, v in net.items()}}
+    if order == 'sorted':
+        src = dict(sorted(src.items()))
+    dst = {'module.' + k: v for k, v in net.items()}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert all(s == 'model.' + d[len('module.'):] for s, d in result.mapping.items())
+    assert len(result.mapping) >= len(net) - 6  # (sorted structure: the stem is left out)
+
+
+@pytest.mark.parametrize('mode', ['isomorphism', 'embedding', 'structure', 'auto'])
+def test_a_root_that_names_nothing_on_the_other_side_is_a_wrapper(mode):
+    # a Lightning checkpoint (model.*) of a three-layer list, into a model
+    # that registers the list's tail (blocks_b) before its head (blocks):
+    # without the prefix the names anchor blocks.0; under model. the
+    # structure solver lost that anchor and followed the order alone
+    # (6 wrong)
+    src = {f'model.blocks.{i}.{name}': shape for i in range(3)
+           for name, shape in (('weight', (4, 4)), ('bias', (4,)))}
+    dst = {f'{part}.{i}.{name}': shape for part, n in (('blocks_b', 2), ('blocks', 1))
+           for i in range(n) for name, shape in (('weight', (4, 4)), ('bias', (4,)))}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    right = {'model.blocks.0.weight': 'blocks.0.weight', 'model.blocks.0.bias': 'blocks.0.bias',
+             'model.blocks.1.weight': 'blocks_b.0.weight', 'model.blocks.1.bias': 'blocks_b.0.bias',
+             'model.blocks.2.weight': 'blocks_b.1.weight', 'model.blocks.2.bias': 'blocks_b.1.bias'}
+    assert all(right[s] == d for s, d in result.mapping.items())

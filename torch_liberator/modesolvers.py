@@ -11,7 +11,9 @@ stripped, the common subtree isomorphism or embedding of the key trees,
 the structural alignment), the lists moved or cut in parts solved apart
 (:mod:`torch_liberator.movedparts`), wrapped in the checks that leave pairs
 out (:mod:`torch_liberator.leaveout`: rival copies of a network, list
-positions that name other layers, a whole fit elsewhere, ...). The public
+positions that name other layers, a whole fit elsewhere, ...). The tree
+modes and ``structure`` solve with each side's wrappers stripped first
+(:meth:`Problem.unwrapped`): a wrapper's name is no name. The public
 entry point is :func:`torch_liberator.association.associate`.
 
 Example:
@@ -21,7 +23,7 @@ Example:
     >>> SOLVERS['embedding'](problem)[0]
     {'layer1.0.w': 'backbone.layer1.0.w'}
 """
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
@@ -63,6 +65,7 @@ class Problem:
         self._lists = None
         self.isomorphism = None  # (mapping, ambiguous), once solved
         self._solved = {}  # solver -> (mapping, ambiguous)
+        self._unwrapped = None
 
     def trees(self) -> Tuple[KeyTree, KeyTree]:
         """The two sides as :class:`~torch_liberator.keytree.KeyTree`, built once."""
@@ -104,6 +107,50 @@ class Problem:
                     self.sep)
             self._parts = (pairs, rest)
         return self._parts
+
+    def unwrapped(self) -> Optional[Tuple['Problem', Dict[str, str], Dict[str, str]]]:
+        """
+        The problem with each side's wrapper prefixes stripped
+        (:func:`_wrapper_chain`: ``module.`` of DataParallel, ``_orig_mod.``),
+        then the root that every key of a side has and no key of the other
+        side names (:func:`_unmatched_root`: Lightning's ``model.``), and
+        each side's stripped keys -> its keys; built once, None when
+        neither side has either (a wrapper whose stripping would join two
+        keys is kept).
+
+        Example:
+            >>> from torch_liberator.modesolvers import Problem
+            >>> problem = Problem({'model.layer1.w': (2,), 'model.fc.w': (3,)},
+            ...                   {'module.layer1.w': (2,), 'module.fc.w': (3,)}, '.')
+            >>> bare, src_key, dst_key = problem.unwrapped()
+            >>> list(bare.src) == list(bare.dst) == ['layer1.w', 'fc.w']
+            True
+            >>> src_key['fc.w'], dst_key['fc.w']
+            ('model.fc.w', 'module.fc.w')
+            >>> Problem({'layer4.0.w': (2,)}, {'layer4.0.w': (2,)}, '.').unwrapped() is None
+            True
+        """
+        if self._unwrapped is None:
+            renamed = []
+            for side, other in ((self.src, self.dst), (self.dst, self.src)):
+                chain = _wrapper_chain(side)
+                bare = {(k[len(chain):] if chain and k.startswith(chain) else k): k
+                        for k in side}
+                if len(bare) != len(side):
+                    bare = {k: k for k in side}
+                root = _unmatched_root(bare, other, self.sep)
+                if root:
+                    bare = {b[len(root):]: k for b, k in bare.items()}
+                renamed.append(bare if any(b != k for b, k in bare.items()) else None)
+            if renamed == [None, None]:
+                self._unwrapped = (None,)
+            else:
+                src_key, dst_key = (bare or {k: k for k in side} for bare, side
+                                    in zip(renamed, (self.src, self.dst)))
+                bare = Problem({b: self.src[k] for b, k in src_key.items()},
+                               {b: self.dst[k] for b, k in dst_key.items()}, self.sep)
+                self._unwrapped = (bare, src_key, dst_key)
+        return None if self._unwrapped[0] is None else self._unwrapped
 
     def solve(self, mode: str) -> Tuple[Dict[str, str], dict]:
         """The ``mode`` solver's (mapping, ambiguous), solved once (``auto``
@@ -462,6 +509,44 @@ def _in_torch_spelling(solver):
     return solve
 
 
+def _unmatched_root(keys, other, sep):
+    """The leading components (with their separators) that every key of
+    ``keys`` has and no key of ``other`` has anywhere in its path: a root
+    wrapper whose name says nothing (Lightning's ``model.``), not a part
+    of the other side (a checkpoint of ``layer4.*`` alone)."""
+    root = ''
+    while True:
+        first = next(iter(keys), '')[len(root):].partition(sep)
+        if not first[1]:
+            return root
+        prefix = root + first[0] + sep
+        if not all(k.startswith(prefix) for k in keys):
+            return root
+        if any(first[0] in k.split(sep) for k in other):
+            return root
+        root = prefix
+
+
+def _with_wrappers_stripped(solver):
+    """
+    ``solver`` run with each side's wrapper prefixes stripped
+    (:meth:`Problem.unwrapped`), its answer in the given keys: a wrapper's
+    ``module.`` is no name. A model wrapped in DataParallel (``module.*``)
+    and a checkpoint holding the model and its EMA copy (``model.*`` and
+    ``model_ema.module.*``) share the suffix ``module.conv1.weight`` with
+    the EMA copy, not with the model copy.
+    """
+    def solve(problem):
+        found = problem.unwrapped()
+        if found is None:
+            return solver(problem)
+        bare, src_key, dst_key = found
+        mapping, ambiguous = solver(bare)
+        return ({src_key[s]: dst_key[d] for s, d in mapping.items()},
+                {src_key[s]: tuple(dst_key[d] for d in ds) for s, ds in ambiguous.items()})
+    return solve
+
+
 #: the checks after the tree modes' core (``isomorphism`` and ``embedding``
 #: insert theirs after the first)
 _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
@@ -483,15 +568,17 @@ SOLVERS: Dict[str, Callable] = {
     'module-hack': checked(_module_hack_solver, 'positions_checked', 'without_lone_shoves',
                            'swaps_left_out', 'beside_a_whole_fit', 'short_of_an_exact_run',
                            'shoved_beside_a_fit'),
-    'prefix-hack': checked(_isomorphism_solver, *_NAME_CHECKS),
-    'isomorphism': checked(_with_moved_parts(_isomorphism_solver), 'by_name_alone',
-                           'rivals_beside_moved', *_NAME_CHECKS[1:]),
-    'embedding': checked(_with_moved_parts(_embedding_solver), 'by_name_alone', 'without_rivals',
-                         *_NAME_CHECKS[1:]),
-    'structure': checked(_in_torch_spelling(checked(
+    'prefix-hack': _with_wrappers_stripped(checked(_isomorphism_solver, *_NAME_CHECKS)),
+    'isomorphism': _with_wrappers_stripped(checked(
+        _with_moved_parts(_isomorphism_solver), 'by_name_alone', 'rivals_beside_moved',
+        *_NAME_CHECKS[1:])),
+    'embedding': _with_wrappers_stripped(checked(
+        _with_moved_parts(_embedding_solver), 'by_name_alone', 'without_rivals',
+        *_NAME_CHECKS[1:])),
+    'structure': _with_wrappers_stripped(checked(_in_torch_spelling(checked(
         _structure_solver, 'by_name_alone', 'without_rivals', 'beside_a_whole_fit',
         'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks', 'one_network_in_two',
         'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
         'other_design_by_shapes', 'other_design_beside_own')),
-        'swaps_left_out'),
+        'swaps_left_out')),
 }
