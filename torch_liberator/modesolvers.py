@@ -193,7 +193,8 @@ ONE_PREFIX_ROOM = 0.1
 
 def one_prefix_pairs(problem: 'Problem') -> Dict[str, str]:
     """
-    When every key of the smaller side is a key of the other under one
+    When every key of the smaller side (of either, when they are of one
+    size) is a key of the other under one
     prefix (``model.``, ``_orig_mod.``) with the same shape, under no other
     prefix, and the other side holds few keys besides (at most
     :data:`ONE_PREFIX_ROOM` of the smaller side's: a wrapper and a small
@@ -219,10 +220,22 @@ def one_prefix_pairs(problem: 'Problem') -> Dict[str, str]:
         >>> copy = {f'copy.{i}.weight': v for i, v in enumerate(net.values())}  # another copy
         >>> one_prefix_pairs(Problem(net, {**wrapped, **copy}, '.'))
         {}
+        >>> # sides of one size: either may be the wrapped one
+        >>> one_prefix_pairs(Problem(wrapped, net, '.'))['model.layers.9.weight']
+        'layers.9.weight'
     """
+    if len(problem.src) == len(problem.dst):
+        # (either side may be the wrapped one)
+        return _one_prefix_pairs(problem, problem.src, problem.dst) or _one_prefix_pairs(
+            problem, problem.dst, problem.src)
     small, large = problem.src, problem.dst
     if len(small) > len(large):
         small, large = large, small
+    return _one_prefix_pairs(problem, small, large)
+
+
+def _one_prefix_pairs(problem, small, large):
+    """:func:`one_prefix_pairs` with ``small`` the side looked for in ``large``."""
     if not small or len(large) - len(small) > len(small) * ONE_PREFIX_ROOM:
         return {}  # (no room is the cheap test: most problems end here)
     first = next(iter(small))
