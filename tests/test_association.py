@@ -3027,3 +3027,33 @@ def test_a_root_that_names_nothing_on_the_other_side_is_a_wrapper(mode):
              'model.blocks.1.weight': 'blocks_b.0.weight', 'model.blocks.1.bias': 'blocks_b.0.bias',
              'model.blocks.2.weight': 'blocks_b.1.weight', 'model.blocks.2.bias': 'blocks_b.1.bias'}
     assert all(right[s] == d for s, d in result.mapping.items())
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('saved', ['no counters', 'parameters only', 'frozen model'])
+def test_a_buffer_missing_on_one_side_changes_no_place(mode, saved):
+    # a resnet18 checkpoint of torch < 0.4.1 (no num_batches_tracked), or
+    # of named_parameters() alone, into a resnet34 (a.*) beside a resnet18
+    # one level deeper (b.inner.*): every
+    # BatchNorm of the model had more tensors than the checkpoint's, the
+    # resnet18 slot no longer fit whole, and every general mode put the
+    # checkpoint into the resnet34 by name (102 wrong). The same with the
+    # counters missing on the model's side (FrozenBatchNorm2d)
+    import torch
+    tvm = requires('torchvision').models
+    with torch.device('meta'):
+        net = model_keys(tvm.resnet18(weights=None))
+        big = model_keys(tvm.resnet34(weights=None))
+    dst = {**{'a.' + k: v for k, v in big.items()}, **{'b.inner.' + k: v for k, v in net.items()}}
+    gone = {'no counters': ('num_batches_tracked',), 'frozen model': ('num_batches_tracked',),
+            'parameters only': ('running_mean', 'running_var', 'num_batches_tracked')}[saved]
+    src = dict(net)
+    if saved == 'frozen model':
+        dst = {k: v for k, v in dst.items() if not k.endswith(gone)}
+    else:
+        src = {k: v for k, v in src.items() if not k.endswith(gone)}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert all(d == 'b.inner.' + s for s, d in result.mapping.items())
+    if mode in ('structure', 'auto'):  # (the name modes see a tie, as with every buffer)
+        assert len(result.mapping) == len({k for k in src if 'b.inner.' + k in dst})

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
-from torch_liberator.keyorder import registration_order
+from torch_liberator.keyorder import NORM_BUFFERS, registration_order
 from torch_liberator.leaveout import in_source_order
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs, unwrapped_pairs
@@ -218,7 +218,7 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         ValueError: association='structure' needs tensor shapes, but src gives keys only; pass {key: shape} mappings (a state dict works as is)
     """
     _check_choice('association', association, ASSOCIATIONS)
-    src, dst = _as_side(src, 'src'), _as_side(dst, 'dst')
+    src, dst = _without_lone_buffers(_as_side(src, 'src'), _as_side(dst, 'dst'), sep)
     problem = Problem(src, dst, sep)
     found = _shortcut(problem, association) if shortcut else None
     if found is not None:
@@ -236,6 +236,35 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         return result
     return Association(*in_source_order(problem, result.mapping, result.ambiguous),
                        result.association)
+
+
+def _without_lone_buffers(src: Dict[str, Shape], dst: Dict[str, Shape],
+                          sep: str) -> Tuple[Dict[str, Shape], Dict[str, Shape]]:
+    """
+    Both sides, less one side's keys of a normalization buffer
+    (:data:`~torch_liberator.keyorder.NORM_BUFFERS`: ``running_mean``,
+    ``running_var``, ``num_batches_tracked``) that the other side, of the
+    same tensor names otherwise, has none of: they can pair with nothing
+    of their kind, and a module of five tensors against one of four is no
+    longer one signature. Checkpoints of old torch have no
+    ``num_batches_tracked``, nor has a FrozenBatchNorm2d; a checkpoint of
+    ``named_parameters()`` has no buffers at all. (A resnet18 checkpoint
+    of old torch into a resnet34 beside a resnet18 went to the resnet34 by
+    name, its own slot no longer an exact fit.) Another framework's names
+    (Keras' ``moving_mean``) are not the same tensor names: nothing is
+    left out there.
+    """
+    def leaf(key):
+        return key.rpartition(sep)[2]
+
+    leaves = ({leaf(k) for k in src}, {leaf(k) for k in dst})
+    lone = [{name for name in NORM_BUFFERS if name in mine and name not in theirs}
+            if theirs <= mine else set() for mine, theirs in (leaves, leaves[::-1])]
+    if lone[0]:
+        src = {k: v for k, v in src.items() if leaf(k) not in lone[0]}
+    if lone[1]:
+        dst = {k: v for k, v in dst.items() if leaf(k) not in lone[1]}
+    return src, dst
 
 
 def _shortcut(problem: Problem, association: str) -> Optional[Association]:

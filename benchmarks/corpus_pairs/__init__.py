@@ -67,8 +67,9 @@ fuzz's wrong cells from seed 9000 reduced), :mod:`corpus_pairs.fuzz5` (those
 of seeds 9236, 9252 and 9477: a ``module`` child that is no wrapper, a
 network of the model's names beside the model itself, a classifier by name
 into another network), :mod:`corpus_pairs.unrelated`
-(networks of other families: nothing belongs), :mod:`corpus_pairs.wrapped`
-(checkpoints under Lightning's ``model.``, models in DataParallel),
+(networks of other families: nothing belongs), :mod:`corpus_pairs.saved_otherwise`
+(checkpoints under Lightning's ``model.``, models in DataParallel, checkpoints
+without ``num_batches_tracked`` or of parameters only),
 :mod:`corpus_pairs.real_libraries`
 (HuggingFace, efficientnet_pytorch and Cadene's models themselves, when
 installed: the ``corpus`` extra).
@@ -110,13 +111,14 @@ from corpus_pairs import rivals
 from corpus_pairs import fuzz4
 from corpus_pairs import fuzz5
 from corpus_pairs import unrelated
-from corpus_pairs import wrapped
+from corpus_pairs import saved_otherwise
 from corpus_pairs import real_libraries
 
 #: the family modules; importing them registered their pairs, in report order
 FAMILIES = (idioms, detection, splits, slots, renamed, cross, foreign_names, published,
             surgery, sorted_keys, hunt3, hunt3_names, hunt3_decoys, hunt4, hunt4_names,
-            hunt4_flat, hunt4_more, hunt5, rivals, fuzz4, fuzz5, unrelated, wrapped, real_libraries)
+            hunt4_flat, hunt4_more, hunt5, rivals, fuzz4, fuzz5, unrelated, saved_otherwise,
+            real_libraries)
 
 __all__ = [
     'Case',

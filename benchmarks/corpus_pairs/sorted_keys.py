@@ -80,7 +80,7 @@ for _base in ['resnet50-children', 'resnet18-renamed', 'timm-efficientnet_b0->tv
 # --- hunt 2: checkpoints built from named_parameters() (then named_buffers(), or alone)
 
 
-def _params_first(name, buffers=True):
+def params_first(name, buffers=True):
     """The named pair with its source rebuilt as ``{**named_parameters(), **named_buffers()}``
     (or the parameters alone), as hand-made checkpoints often are."""
     def build():
@@ -99,14 +99,14 @@ for _base in ['resnet18-renamed', 'timm-efficientnet_b0->tv-efficientnet_b0', 'r
               'timm-regnety_004->tv-regnet_y_400mf']:
     register_pair(f'{_base} (params then buffers)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
                   note=f'{_base} with the checkpoint rebuilt as named_parameters() then named_buffers() '
-                       '(every running statistic after every weight)')(_params_first(_base))
+                       '(every running statistic after every weight)')(params_first(_base))
 for _base in ['resnet18-renamed', 'timm-efficientnet_b0->tv-efficientnet_b0', 'resnet50-children',
               'timm-mobilenetv3_large_100->tv-mobilenet_v3_large', 'hf-names->resnet18']:
     # a truth checked by outputs, restricted to the parameters, can no longer be checked so
     register_pair(f'{_base} (parameters only)', 'names' if PAIRS[_base].truth_from == 'outputs' else
                   PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
                   note=f'{_base} from a checkpoint of named_parameters() alone: no running statistics, '
-                       'no num_batches_tracked')(_params_first(_base, buffers=False))
+                       'no num_batches_tracked')(params_first(_base, buffers=False))
 
 
 def _head_first(name, head):

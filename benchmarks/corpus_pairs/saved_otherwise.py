@@ -1,8 +1,10 @@
 """
-Variants of earlier pairs saved or loaded through a wrapper: the checkpoint
-under Lightning's ``model.`` (a LightningModule holding ``self.model``), the
-model inside ``nn.DataParallel`` (``module.*``). A wrapper's name is no
-name: each variant must load what its base pair loads. Imported after the
+Variants of earlier pairs saved or loaded another way: the checkpoint under
+Lightning's ``model.`` (a LightningModule holding ``self.model``), the
+model inside ``nn.DataParallel`` (``module.*``), a checkpoint of torch <
+0.4.1 (no ``num_batches_tracked``) or of ``named_parameters()`` alone. A
+wrapper's name is no name, and a buffer missing on one side changes no
+place: each variant must load what its base pair loads. Imported after the
 pairs it builds on.
 
 Example:
@@ -14,6 +16,7 @@ Example:
 from torch import nn
 
 from corpus_pairs.registry import PAIRS, register_pair
+from corpus_pairs.sorted_keys import params_first
 
 
 def _checkpoint_under(name, prefix):
@@ -54,3 +57,29 @@ for _base in ['timm ModelEmaV3 checkpoint->resnet50', 'resnet18-lightning-ema (r
                        'holding model_ema.module.* shares the whole suffix module.conv1.weight '
                        'with the model\'s keys, the model copy only conv1.weight')(
         _model_in_dataparallel(_base))
+
+
+def _without_counters(name):
+    """The named pair with its source saved by torch < 0.4.1 (or converted):
+    no ``num_batches_tracked``."""
+    def build():
+        case = PAIRS[name].build()
+        case.source = {k: v for k, v in case.source.items()
+                       if not k.endswith('num_batches_tracked')}
+        case.truth = {k: v for k, v in case.truth.items() if k in case.source}
+        return case
+    return build
+
+
+for _base in ['resnet34+resnet18(wrapped)<-resnet18', 'resnet101+resnet50(wrapped)<-resnet50',
+              'resnet18 children+resnet34->resnet18']:
+    register_pair(f'{_base} (no num_batches_tracked)', PAIRS[_base].truth_from,
+                  PAIRS[_base].cross_naming,
+                  fast=_base == 'resnet34+resnet18(wrapped)<-resnet18',
+                  note=f'{_base} from a checkpoint of torch < 0.4.1 (no num_batches_tracked): '
+                       'every BatchNorm of the model has one tensor more, and the sibling '
+                       'of its names still fits only in part')(_without_counters(_base))
+for _base in ['efficientnet_b1+b0(wrapped)<-b0', 'resnet34+resnet18 stem-body<-resnet18']:
+    register_pair(f'{_base} (parameters only)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
+                  note=f'{_base} from a checkpoint of named_parameters() alone: every BatchNorm '
+                       'of the model has three tensors more')(params_first(_base, buffers=False))
