@@ -27,11 +27,15 @@ from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
-__all__ = ['KeyGroups', 'Shape', 'common_module', 'enclosing_modules', 'group_tensor_pairs',
-           'is_word', 'key_span']
+__all__ = ['KeyGroups', 'Shape', 'WRAPPER_PREFIXES', 'common_module', 'enclosing_modules',
+           'group_tensor_pairs', 'is_word', 'key_span']
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
+
+#: prefixes that wrappers add in front of every key (DataParallel and
+#: DistributedDataParallel, torch.compile): no names of the model's
+WRAPPER_PREFIXES = ('module.', '_orig_mod.')
 
 
 def is_word(component: str) -> bool:

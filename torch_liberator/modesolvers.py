@@ -27,6 +27,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
+from torch_liberator.keygroups import WRAPPER_PREFIXES
 from torch_liberator.keytree import KeyTree
 from torch_liberator.openmodules import fill_open_modules
 from torch_liberator.leaveout import checked, in_source_order
@@ -39,12 +40,8 @@ from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
 
 
-__all__ = ['ONE_PREFIX_ROOM', 'SOLVERS', 'WRAPPER_PREFIXES', 'Problem', 'one_prefix_pairs',
-           'strict_pairs', 'unwrapped_pairs']
-
-#: prefixes that wrappers add in front of every key (DataParallel and
-#: DistributedDataParallel, torch.compile)
-WRAPPER_PREFIXES = ('module.', '_orig_mod.')
+__all__ = ['ONE_PREFIX_ROOM', 'SOLVERS', 'Problem', 'one_prefix_pairs', 'strict_pairs',
+           'unwrapped_pairs']
 
 
 class Problem:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import torch
 
 from torch_liberator.errors import CheckpointFormatError
-from torch_liberator.modesolvers import WRAPPER_PREFIXES
+from torch_liberator.keygroups import WRAPPER_PREFIXES
 from torch_liberator.sources import preview_items
 
 __all__ = [
