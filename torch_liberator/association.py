@@ -257,6 +257,10 @@ def _without_lone_buffers(src: Dict[str, Shape], dst: Dict[str, Shape],
     def leaf(key):
         return key.rpartition(sep)[2]
 
+    buffers = [{leaf(k) for k in side if k.endswith(NORM_BUFFERS)} & set(NORM_BUFFERS)
+               for side in (src, dst)]
+    if buffers[0] == buffers[1]:
+        return src, dst  # (most problems end here, without reading every name)
     leaves = ({leaf(k) for k in src}, {leaf(k) for k in dst})
     lone = [{name for name in NORM_BUFFERS if name in mine and name not in theirs}
             if theirs <= mine else set() for mine, theirs in (leaves, leaves[::-1])]
@@ -284,7 +288,7 @@ def _shortcut(problem: Problem, association: str) -> Optional[Association]:
         # the same, once each side's wrapper prefixes are stripped (a
         # densenet169 saved from DataParallel into a densenet121: the
         # solvers would align block 4's layers by their input widths)
-        unwrapped = unwrapped_pairs(problem)
+        unwrapped = unwrapped_pairs(problem) if any(problem.wrapper_chains()) else exact
         if unwrapped != exact and _names_explain_all(problem, unwrapped):
             used = 'module-hack' if association == 'auto' else association
             return Association(unwrapped, {}, used)

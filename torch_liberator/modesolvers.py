@@ -63,6 +63,7 @@ class Problem:
         self.isomorphism = None  # (mapping, ambiguous), once solved
         self._solved = {}  # solver -> (mapping, ambiguous)
         self._unwrapped = None
+        self._chains = None
 
     def trees(self) -> Tuple[KeyTree, KeyTree]:
         """The two sides as :class:`~torch_liberator.keytree.KeyTree`, built once."""
@@ -105,6 +106,12 @@ class Problem:
             self._parts = (pairs, rest)
         return self._parts
 
+    def wrapper_chains(self) -> Tuple[str, str]:
+        """Each side's wrapper prefixes (:func:`_wrapper_chain`), read once."""
+        if self._chains is None:
+            self._chains = (_wrapper_chain(self.src), _wrapper_chain(self.dst))
+        return self._chains
+
     def unwrapped(self) -> Optional[Tuple['Problem', Dict[str, str], Dict[str, str]]]:
         """
         The problem with each side's wrapper prefixes stripped
@@ -129,8 +136,8 @@ class Problem:
         """
         if self._unwrapped is None:
             renamed = []
-            for side, other in ((self.src, self.dst), (self.dst, self.src)):
-                chain = _wrapper_chain(side)
+            for side, other, chain in zip((self.src, self.dst), (self.dst, self.src),
+                                          self.wrapper_chains()):
                 bare = {(k[len(chain):] if chain and k.startswith(chain) else k): k
                         for k in side}
                 if len(bare) != len(side):
@@ -294,11 +301,10 @@ def unwrapped_pairs(problem: 'Problem') -> Dict[str, str]:
         ...                         {'b.w': (3,)}, '.'))
         {'module.b.w': 'b.w'}
     """
-    def stripper(keys):
-        chain = _wrapper_chain(keys)
+    def stripper(chain):
         return lambda key: key[len(chain):] if key.startswith(chain) else key
 
-    bare_dst, bare_src = stripper(problem.dst), stripper(problem.src)
+    bare_src, bare_dst = map(stripper, problem.wrapper_chains())
     dst_by_bare = {}
     for key in problem.dst:
         dst_by_bare.setdefault(bare_dst(key), key)
@@ -479,8 +485,9 @@ def _structure_solver(problem):
     # (an analogy that only digits aside holds: a densenet169's block-4
     # denselayer1 into a densenet121's denselayer5, of its shapes, beside
     # the namesake)
-    crossed = sides.namesakes_crossed(filled)
-    filled = {s: d for s, d in filled.items() if s not in crossed}
+    if filled:
+        crossed = sides.namesakes_crossed(filled)
+        filled = {s: d for s, d in filled.items() if s not in crossed}
     mapping.update(filled)
     ambiguous = {k: v for k, v in ambiguous.items() if k not in filled}
     _leave_out_contested(problem, mapping, ambiguous)
