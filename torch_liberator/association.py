@@ -315,11 +315,11 @@ def _names_explain_all(problem: Problem, pairs: Dict[str, str]) -> bool:
             and not positions_disagree(pairs, src, dst, problem.sep, lists=problem.lists()))
 
 
-def _shoves_have_a_copy(problem: Problem, exact: Dict[str, str]) -> bool:
+def _shoves_have_a_copy(problem: Problem, pairs: Dict[str, str]) -> bool:
     """
-    Whether identical pairs of ``exact`` must be shoved while the checkpoint
-    keys outside it hold a tensor of the model's shape for every one of
-    them: another network of the checkpoint may then fit where the same
+    Whether the pairs of equal names in ``pairs`` that must be shoved have,
+    in the checkpoint keys outside ``pairs``, a tensor of the model's shape
+    for every one of them: another network of the checkpoint may then fit where the same
     names do not, and the solver, not identity, must decide (cross fuzz
     seed 7800: a checkpoint holding an mnasnet0_5 under the model's own
     names and a timm mnasnet1_0 beside it, into torchvision's mnasnet1_0;
@@ -328,12 +328,12 @@ def _shoves_have_a_copy(problem: Problem, exact: Dict[str, str]) -> bool:
     shape, and keeps its identical pairs.
     """
     src, dst = problem.src, problem.dst
-    shoved = Counter(squeeze_units(dst[d]) for s, d in exact.items()
+    shoved = Counter(squeeze_units(dst[d]) for s, d in pairs.items()
                      if shape_relation(src[s], dst[d]) == 'same_rank')
-    if not shoved or len(src) == len(exact):
+    if not shoved or len(src) == len(pairs):
         return False
     rest = Counter(squeeze_units(shape) for key, shape in src.items()
-                   if key not in exact and shape is not None)
+                   if key not in pairs and shape is not None)
     return not shoved - rest
 
 

@@ -27,7 +27,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from torch_liberator.alignment import StructureSides
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
-from torch_liberator.keygroups import WRAPPER_PREFIXES
+from torch_liberator.keygroups import WRAPPER_PREFIXES, common_module
 from torch_liberator.keytree import KeyTree
 from torch_liberator.openmodules import fill_open_modules
 from torch_liberator.leaveout import checked, in_source_order
@@ -531,17 +531,16 @@ def _unmatched_root(keys, other, sep):
     ``keys`` has and no key of ``other`` has anywhere in its path: a root
     wrapper whose name says nothing (Lightning's ``model.``), not a part
     of the other side (a checkpoint of ``layer4.*`` alone)."""
+    common = common_module(keys, sep)
+    if not common:
+        return ''
+    named = {comp for key in other for comp in key.split(sep)}
     root = ''
-    while True:
-        first = next(iter(keys), '')[len(root):].partition(sep)
-        if not first[1]:
-            return root
-        prefix = root + first[0] + sep
-        if not all(k.startswith(prefix) for k in keys):
-            return root
-        if any(first[0] in k.split(sep) for k in other):
-            return root
-        root = prefix
+    for comp in common.split(sep):
+        if comp in named:
+            break
+        root += comp + sep
+    return root
 
 
 def _with_wrappers_stripped(solver):
