@@ -218,7 +218,7 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
             found.append(path)
     # a chain of wrappers around one module holds the same keys: one place
     outer = [p for p in found if not any(p.startswith(q + sep) for q in found)]
-    if len(outer) != 1 or _copy_beside_keys(large, outer[0], sep):
+    if len(outer) != 1 or _copy_beside_keys(large, outer[0], sep, counts):
         return None
     return outer[0]
 
@@ -250,22 +250,24 @@ def _keys_per_module(keys, sep: str) -> Counter:
     return counts
 
 
-def _copy_beside_keys(large: Mapping[str, tuple], path: str, sep: str) -> bool:
+def _copy_beside_keys(large: Mapping[str, tuple], path: str, sep: str,
+                      counts: Counter) -> bool:
     """Whether the module ``path`` of ``large`` lies in a module (or the
     whole of ``large``) whose other keys are a copy of it, shapes alike as
-    many of each: :func:`_copy_beside` for keys without order."""
-    inside = [key for key in large if key.startswith(path + sep)]
-    parent = path
-    while True:
-        parent = parent.rpartition(sep)[0]
-        around = [key for key in large if not parent or key.startswith(parent + sep)]
-        if len(around) > len(inside) or not parent:
-            break
-    if len(around) != 2 * len(inside):
+    many of each: :func:`_copy_beside` for keys without order. ``counts``:
+    :func:`_keys_per_module` of ``large``."""
+    parent = path.rpartition(sep)[0]
+    while parent and counts[parent] == counts[path]:
+        parent = parent.rpartition(sep)[0]  # (wrappers around the module)
+    if (counts[parent] if parent else len(large)) != 2 * counts[path]:
         return False
-    held = set(inside)
-    return (Counter(squeeze_units(large[key]) for key in inside)
-            == Counter(squeeze_units(large[key]) for key in around if key not in held))
+    inside, around = Counter(), Counter()
+    for key, shape in large.items():
+        if key.startswith(path + sep):
+            inside[squeeze_units(shape)] += 1
+        elif not parent or key.startswith(parent + sep):
+            around[squeeze_units(shape)] += 1
+    return inside == around
 
 
 def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
