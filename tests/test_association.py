@@ -2850,6 +2850,63 @@ def test_a_network_of_another_design_beside_the_models_own_gives_nothing(mode, o
     assert associate(small, dst, association=mode).mapping
 
 
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_network_of_the_checkpoints_names_beside_its_design_gets_nothing(mode):
+    # cross fuzz seed 4264 of --wide --reorder: a timm mobilenetv2_100 cut
+    # short (its last two stages), into a model holding torchvision's
+    # mobilenet_v2, classifier registered first, as net beside timm's
+    # efficientnet_b0 (the checkpoint's very names) as encoder: the stem
+    # and first blocks, of one shape in both designs, went to the
+    # efficientnet by name (63-73 wrong); the structure mode finds the
+    # mobilenet_v2 in its place
+    timm, tvm = requires('timm'), requires('torchvision').models
+    src = {k: v for k, v in model_keys(timm.create_model('mobilenetv2_100')).items()
+           if not k.startswith(('blocks.5.', 'blocks.6.'))}
+    mbv2 = model_keys(tvm.mobilenet_v2(weights=None), 'net.')
+    dst = {**{k: v for k, v in mbv2.items() if k.startswith('net.classifier.')},
+           **{k: v for k, v in mbv2.items() if not k.startswith('net.classifier.')},
+           **model_keys(timm.create_model('efficientnet_b0'), 'encoder.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(d.startswith('encoder.') for d in result.mapping.values())
+    if mode in ('structure', 'auto'):
+        # the structure mode aligns the mobilenet_v2 instead, in order, shapes equal
+        assert len(result.mapping) == len(src)
+        assert all(src[s] == dst[d] for s, d in result.mapping.items())
+        order = list(mbv2)
+        body = [order.index(d) for s, d in result.mapping.items() if s[:11] != 'classifier.']
+        assert body == sorted(body)
+        assert result.mapping['classifier.weight'] == 'net.classifier.1.weight'
+    # the efficientnet alone still gets what its names and shapes share
+    alone = {k: v for k, v in dst.items() if k.startswith('encoder.')}
+    assert associate(src, alone, association=mode).mapping
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_head_the_models_network_lacks_stays_out_of_a_wider_copy(mode):
+    # mutation fuzz seed 6950 of --wide: a shufflenet_v2_x0_5 flattened
+    # (nn.Sequential(*children)), into a model holding one cut before its
+    # last convolution as net beside a shufflenet_v2_x1_0 as blocks: the
+    # structure mode put the last BatchNorm and the classifier, of the
+    # shapes the two widths share, into the x1_0's conv5.1 and fc, its
+    # stages left empty (7 wrong in structure and auto); the x1_0, of
+    # other widths, is another design than the checkpoint, as the
+    # efficientnet is above
+    import torch
+    tvm = requires('torchvision').models
+    small = tvm.shufflenet_v2_x0_5(weights=None)
+    src = model_keys(torch.nn.Sequential(*small.children()))
+    headless = {k: v for k, v in model_keys(small, 'net.').items()
+                if not k.startswith(('net.conv5.', 'net.fc.'))}
+    dst = {**headless, **model_keys(tvm.shufflenet_v2_x1_0(weights=None), 'blocks.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(d.startswith('blocks.') for d in result.mapping.values())
+    if mode in ('structure', 'auto'):
+        assert sorted(result.mapping.values()) == sorted(headless)
+        assert all(src[s] == dst[d] for s, d in result.mapping.items())
+
+
 @pytest.mark.parametrize('wrapper', ['', 'module.'])
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mode, wrapper):

@@ -76,14 +76,15 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
-from torch_liberator.keygroups import KeyGroups
+from torch_liberator.keygroups import KeyGroups, Shape
 from torch_liberator.nameanchors import shared_length
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'ONE_DESIGN_SHARE',
            'UNNAMED_CHILDREN', 'against_shared_names', 'chance_pairs', 'design_share',
            'few_shapes', 'inserted_parts', 'kinds_apart',
-           'lone_items', 'names_agree', 'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs',
+           'lone_items', 'names_agree', 'network_parts', 'other_design_parts',
+           'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs',
            'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
@@ -357,6 +358,75 @@ def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
         kernels.append(Counter(shape for shape in squeezed if len(shape) >= 2))
     smaller = min(sum(kernels[0].values()), sum(kernels[1].values()))
     return sum((kernels[0] & kernels[1]).values()) / smaller if smaller else 1.0
+
+
+def network_parts(side: Iterable[str], size: int, sep: str = '.') -> Dict[str, List[str]]:
+    """
+    The children of the network whose keys are ``side``, below its
+    wrappers (modules holding every key), that hold at least half of
+    ``size`` keys: the networks a model or a checkpoint holds side by
+    side. Prefix (ending in ``sep``) -> its keys.
+
+    Example:
+        >>> from torch_liberator.coincidence import network_parts
+        >>> keys = ['m.a.conv.w', 'm.a.bn.w', 'm.b.conv.w', 'm.b.bn.w', 'm.fc.w']
+        >>> network_parts(keys, 4)
+        {'m.a.': ['m.a.conv.w', 'm.a.bn.w'], 'm.b.': ['m.b.conv.w', 'm.b.bn.w']}
+    """
+    prefix, keys = '', list(side)
+    while True:
+        children = {}
+        for key in keys:
+            head, found, _ = key[len(prefix):].partition(sep)
+            if found:
+                children.setdefault(prefix + head + sep, []).append(key)
+        if len(children) == 1 and len(next(iter(children.values()))) == len(keys):
+            prefix = next(iter(children))
+            continue
+        return {p: ks for p, ks in children.items() if 2 * len(ks) >= size}
+
+
+def other_design_parts(one: Mapping[str, Shape], two: Mapping[str, Shape],
+                       sep: str = '.') -> Tuple[str, ...]:
+    """
+    The prefixes of the network-sized parts of ``two``
+    (:func:`network_parts`, sized by ``one``) of another design than
+    ``one`` (:func:`design_share` under :data:`ONE_DESIGN_SHARE`), when
+    ``one`` is one network and another part of ``two`` is of its design:
+    ``two`` holds ``one``'s network, and whatever names or shapes the
+    other parts share with it met by chance. Empty when there is no such
+    part. ``one`` and ``two`` are ``{key: shape}``.
+
+    Example:
+        >>> from torch_liberator.coincidence import other_design_parts
+        >>> net = {'conv.w': (8, 3, 3, 3), 'mid.w': (8, 8, 3, 3), 'fc.w': (10, 8)}
+        >>> other = {'conv.w': (8, 3, 3, 3), 'mid.w': (16, 8, 1, 1), 'fc.w': (10, 16)}
+        >>> two = {**{'a.' + k: v for k, v in other.items()},
+        ...        **{'b.' + k: v for k, v in net.items()}}
+        >>> other_design_parts(net, two)
+        ('a.',)
+        >>> other_design_parts(net, {'a.' + k: v for k, v in other.items()})
+        ()
+        >>> # a part without kernels is of no design
+        >>> other_design_parts(net, {**{'a.' + k: v for k, v in other.items()},
+        ...                          'b.w': (8,), 'b.v': (8,), 'b.u': (3,)})
+        ()
+    """
+    parts = network_parts(two, len(one), sep)
+    if len(parts) < 2 or len(network_parts(one, min(map(len, parts.values())), sep)) >= 2:
+        return ()
+    # (a part without kernels tells no design: neither the checkpoint's nor another)
+    shares = {prefix: design_share(one.values(), (two[k] for k in keys))
+              for prefix, keys in parts.items() if _holds_kernels(two[k] for k in keys)}
+    if not _holds_kernels(one.values()) or max(shares.values(), default=0) < ONE_DESIGN_SHARE:
+        return ()
+    return tuple(prefix for prefix, share in shares.items() if share < ONE_DESIGN_SHARE)
+
+
+def _holds_kernels(shapes):
+    """Whether any of ``shapes`` is a kernel (two or more dimensions
+    besides size-1 ones), the tensors :func:`design_share` compares."""
+    return any(shape is not None and len(squeeze_units(shape)) >= 2 for shape in shapes)
 
 
 def too_thin(held: int, n_src: int, n_dst: int) -> bool:

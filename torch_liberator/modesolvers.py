@@ -26,6 +26,7 @@ Example:
 from typing import Callable, Dict, Optional, Tuple
 
 from torch_liberator.alignment import StructureSides
+from torch_liberator.coincidence import other_design_parts
 from torch_liberator.flatnames import enough_for_flat, torch_spelling
 from torch_liberator.keygroups import WRAPPER_PREFIXES, common_module
 from torch_liberator.keytree import KeyTree
@@ -494,6 +495,29 @@ def _structure_solver(problem):
     return in_source_order(problem, mapping, ambiguous)
 
 
+def _without_other_designs(solver):
+    """
+    ``solver`` run on the model less its network-sized parts of another
+    design than the checkpoint, when another part is of the checkpoint's
+    design (:func:`~torch_liberator.coincidence.other_design_parts`): the
+    alignment that would follow the names or shapes such a part shares
+    with the checkpoint finds the network of its design instead. A timm
+    mobilenetv2_100 cut short, into a model holding torchvision's
+    mobilenet_v2 beside timm's efficientnet_b0 (the checkpoint's names),
+    aligned the efficientnet's stem and first blocks; the mobilenet_v2
+    takes every tensor now.
+    """
+    def solve(problem):
+        if not problem.has_shapes():
+            return solver(problem)
+        weak = other_design_parts(problem.src, problem.dst, problem.sep)
+        if not weak:
+            return solver(problem)
+        dst = {k: shape for k, shape in problem.dst.items() if not k.startswith(weak)}
+        return solver(Problem(problem.src, dst, problem.sep))
+    return solve
+
+
 def _in_torch_spelling(solver):
     """
     ``solver`` run with the keys of a flat side (another framework's
@@ -571,7 +595,7 @@ _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'thin_across_kinds',
                 'against_shared_names', 'shoves_beside_exact_fits',
                 'one_network_in_two', 'one_module_from_two', 'other_design_beside_own',
-                'other_design_by_shapes')
+                'other_design_beside_the_checkpoints', 'other_design_by_shapes')
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`: the mode's core, then the checks of
@@ -592,9 +616,10 @@ SOLVERS: Dict[str, Callable] = {
         _with_moved_parts(_embedding_solver), 'by_name_alone', 'without_rivals',
         *_NAME_CHECKS[1:])),
     'structure': _with_wrappers_stripped(checked(_in_torch_spelling(checked(
-        _structure_solver, 'by_name_alone', 'without_rivals', 'beside_a_whole_fit',
-        'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks', 'one_network_in_two',
-        'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
-        'other_design_by_shapes', 'other_design_beside_own')),
+        _without_other_designs(_structure_solver), 'by_name_alone', 'without_rivals',
+        'beside_a_whole_fit', 'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks',
+        'one_network_in_two', 'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
+        'other_design_by_shapes', 'other_design_beside_own',
+        'other_design_beside_the_checkpoints')),
         'swaps_left_out')),
 }
