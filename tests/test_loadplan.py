@@ -518,6 +518,27 @@ def test_two_backbones_side_by_side_are_ambiguous_until_renamed(capsys):
         assert torch.equal(dst.state_dict()[f'b.{key}'], value), key
 
 
+def test_two_copies_in_the_checkpoint_are_ambiguous_until_one_is_renamed():
+    # a MoCo checkpoint holds the query and the key encoder, copies of one
+    # network: neither is the model's until the user says which
+    src = make_convbn(seed=0)
+    state = {**{f'module.encoder_q.{k}': v for k, v in distinct_state(src).items()},
+             **{f'module.encoder_k.{k}': v + 1000 for k, v in distinct_state(src).items()}}
+    dst = make_convbn(seed=1)
+    before = snapshot(dst)
+    info = load_partial_state(dst, state, verbose=0)
+    assert sorted(info['plan'].ambiguous) == sorted(k for k in state if 'encoder_q' in k)
+    assert_unchanged(dst, before)
+    # exclude acts on the pairs the association made: it moves nothing
+    info = load_partial_state(dst, state, verbose=0, exclude='module.encoder_k.*')
+    assert_unchanged(dst, before)
+    # a rename rule picks the copy
+    info = load_partial_state(dst, state, verbose=0, rename={r'^module\.encoder_q\.': ''})
+    assert info['association'] == 'strict' and info['plan'].ambiguous == {}
+    for key, value in dst.state_dict().items():
+        assert torch.equal(value, state[f'module.encoder_q.{key}']), key
+
+
 # --- sources: only what the plan needs is read ----------------------------------
 
 class RecordingSource:
