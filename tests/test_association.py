@@ -2907,6 +2907,20 @@ def test_a_head_the_models_network_lacks_stays_out_of_a_wider_copy(mode):
         assert all(src[s] == dst[d] for s, d in result.mapping.items())
 
 
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_path_flattened_into_one_name_is_that_path(mode):
+    # timm's features_only=True names densenet121's features.conv0 as
+    # features_conv0 (and norm0, norm5): the name votes counted it as
+    # another word, so structure and auto left those 11 tensors out
+    timm = requires('timm')
+    src = model_keys(timm.create_model('densenet121'))
+    dst = model_keys(timm.create_model('densenet121', features_only=True))
+    truth = {k: d for d in dst for k in src if k.replace('.', '_') == d.replace('.', '_')}
+    result = associate(src, dst, association=mode)
+    assert result.mapping == truth
+    assert result.mapping['features.norm5.weight'] == 'features_norm5.weight'
+
+
 @pytest.mark.parametrize('wrapper', ['', 'module.'])
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mode, wrapper):

@@ -7,8 +7,9 @@ of the same name than of two different names, the two models share a naming
 scheme, and a pair whose names are two different words (``fc`` and
 ``head``; a container's own tensors by their own names) is a conflict: in a
 shared scheme, a different name means a different module. Integer names
-(Sequential positions) and a name found in the other path (an inserted
-level: ``head.fc`` and ``head``) never count against a pair. In a shared
+(Sequential positions), a name found in the other path (an inserted
+level: ``head.fc`` and ``head``) and a path flattened into one name
+(``features_conv0``) never count against a pair. In a shared
 scheme, a pair whose names agree is a conflict too when the paths, the same
 below, first differ in two words that each name a module beside the other:
 the namesake is there, and only order chose the other.
@@ -35,7 +36,9 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
     """
     How two names compare: +1 they agree, -1 two different words, 0 no
     evidence (an empty name, an integer, or one name appears in the other's
-    path: a level was inserted, as ``head.fc`` and ``head``).
+    path: a level was inserted, as ``head.fc`` and ``head``; or one name is
+    the other's path flattened, as ``features_conv0`` and
+    ``features.conv0``).
 
     Example:
         >>> from torch_liberator.namevotes import compare_names
@@ -45,6 +48,8 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
         0
         >>> compare_names('bn1', ('bn1',), 'bn1', ('body', 'bn1'))
         1
+        >>> compare_names('conv0', ('features', 'conv0'), 'features_conv0', ('features_conv0',))
+        0
     """
     if not name1 or not name2:
         return 0  # the root has no name
@@ -54,7 +59,22 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
         return 0
     if name1 in comps2 or name2 in comps1:
         return 0
+    if _joined_tail(name1, comps2) or _joined_tail(name2, comps1):
+        return 0
     return -1
+
+
+def _joined_tail(name, comps):
+    """Whether ``name`` is the last two or more of ``comps`` joined by
+    ``_``: a path flattened into one name (timm's ``features_only``
+    networks name ``features.conv0`` as ``features_conv0``)."""
+    if '_' not in name:
+        return False
+    for start in range(len(comps) - 2, -1, -1):
+        joined = '_'.join(comps[start:])
+        if len(joined) >= len(name):
+            return joined == name
+    return False
 
 
 class NameVotes:

@@ -2,10 +2,12 @@
 Variants of earlier pairs saved or loaded another way: the checkpoint under
 Lightning's ``model.`` (a LightningModule holding ``self.model``), the
 model inside ``nn.DataParallel`` (``module.*``), a checkpoint of torch <
-0.4.1 (no ``num_batches_tracked``) or of ``named_parameters()`` alone. A
-wrapper's name is no name, and a buffer missing on one side changes no
-place: each variant must load what its base pair loads. Imported after the
-pairs it builds on.
+0.4.1 (no ``num_batches_tracked``) or of ``named_parameters()`` alone, and
+a timm checkpoint loaded into the network built with ``features_only=True``
+(which names ``features.conv0`` as ``features_conv0``). A wrapper's name is
+no name, a flattened path is the path, and a buffer missing on one side
+changes no place: each variant must load what its base pair loads.
+Imported after the pairs it builds on.
 
 Example:
     >>> from corpus_pairs import build_case
@@ -15,7 +17,8 @@ Example:
 """
 from torch import nn
 
-from corpus_pairs.registry import PAIRS, register_pair
+from corpus_pairs.models import timm_module
+from corpus_pairs.registry import PAIRS, Case, register_pair
 from corpus_pairs.sorted_keys import params_first
 
 
@@ -83,3 +86,25 @@ for _base in ['efficientnet_b1+b0(wrapped)<-b0', 'resnet34+resnet18 stem-body<-r
     register_pair(f'{_base} (parameters only)', PAIRS[_base].truth_from, PAIRS[_base].cross_naming,
                   note=f'{_base} from a checkpoint of named_parameters() alone: every BatchNorm '
                        'of the model has three tensors more')(params_first(_base, buffers=False))
+
+
+def _timm_features_only(name):
+    """A timm network's checkpoint into the same network built with
+    ``features_only=True``: every key of the features, its module path
+    maybe flattened with ``_`` (``stem_0``, ``features_conv0``)."""
+    def build():
+        timm = timm_module()
+        full = timm.create_model(name, pretrained=False)
+        features = timm.create_model(name, pretrained=False, features_only=True)
+        source = full.state_dict()
+        flat = {key.replace('.', '_'): key for key in source}
+        truth = {flat[key.replace('.', '_')]: key for key in features.state_dict()}
+        return Case(source, features, truth)
+    return build
+
+
+for _name in ['resnet50', 'densenet121', 'convnext_tiny']:
+    register_pair(f'timm-{_name}->timm-{_name}(features_only)', 'names',
+                  note=f"timm's {_name} checkpoint into the network built with features_only=True "
+                       '(FeatureListNet: module paths flattened with _ where timm cuts the '
+                       'network)')(_timm_features_only(_name))
