@@ -727,6 +727,29 @@ def test_an_item_number_below_a_missing_level_is_no_evidence(mode):
     assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
 
 
+@pytest.mark.parametrize('reverse', [False, True])
+def test_embedding_finds_a_layer_wrapped_beside_adapters(reverse):
+    # PEFT's LoRA wraps a Linear as base_layer beside lora_A and lora_B:
+    # the layer's tensors moved one level down beside siblings of other
+    # tensors; embedding placed them only below a chain of single children
+    plain = {'x.weight': (4, 4), 'a.weight': (2, 3), 'a.bias': (2,), 'b.weight': (5, 5)}
+    lora = {'x.weight': (4, 4), 'a.base_layer.weight': (2, 3), 'a.base_layer.bias': (2,),
+            'a.lora_A.default.weight': (8, 3), 'a.lora_B.default.weight': (2, 8),
+            'b.weight': (5, 5)}
+    truth = {'a.weight': 'a.base_layer.weight', 'a.bias': 'a.base_layer.bias',
+             'x.weight': 'x.weight', 'b.weight': 'b.weight'}
+    src, dst = (lora, plain) if reverse else (plain, lora)
+    if reverse:
+        truth = {v: k for k, v in truth.items()}
+    assert associate(src, dst, association='embedding').mapping == truth
+    # two children alike are two places: a tie, nothing of a placed
+    twice = {'x.weight': (4, 4), 'a.one.weight': (2, 3), 'a.one.bias': (2,),
+             'a.two.weight': (2, 3), 'a.two.bias': (2,), 'b.weight': (5, 5)}
+    src, dst = (twice, plain) if reverse else (plain, twice)
+    mapping = associate(src, dst, association='embedding').mapping
+    assert mapping == {'x.weight': 'x.weight', 'b.weight': 'b.weight'}
+
+
 def test_embedding_renames_a_stage_that_agrees_whole():
     # a resnet split into stem and body: layer1 -> body.0 although layer1
     # has a block numbered 0 of its own; every tensor below agrees

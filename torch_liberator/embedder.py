@@ -26,7 +26,11 @@ Algorithm:
     Top-down matching from a start pair (which starts are tried and which
     one wins is :mod:`torch_liberator.subtree_embedding`'s part). For a
     matched pair ``(u, v)`` the module tensors of ``u`` are matched to those
-    of ``v`` by name, and the inner children of ``u`` are placed below ``v``:
+    of ``v`` by name (or, when ``v`` holds none, to those below a chain of
+    single children of ``v``, or of the one child of ``v`` whose tensors
+    have their names and shapes: PEFT's LoRA ``base_layer`` beside
+    ``lora_A`` and ``lora_B``; and the same on the source's side), and the
+    inner children of ``u`` are placed below ``v``:
 
     1. a child goes to the child of ``v`` with the same label when that
        explains every key below it with the same tensors;
@@ -260,8 +264,12 @@ class Embedder:
         skips = 0
         if not leafpairs and self.leaves1[u] and not self.leaves2[v]:
             # levels inserted between the module and its tensors in the
-            # destination: v is a chain of single children down to them
+            # destination: v is a chain of single children down to them,
+            # or holds them in one child beside others (a LoRA wrapper's
+            # base_layer beside its lora_A and lora_B)
             w = _down_chain(self.leaves2, self.inner2, v)
+            if w == v:
+                w = self._one_child_alike(u, v, 2)
             if w != v:
                 leafpairs, good, fair = self._leaf_pairs(u, w)
                 for _, b, _ in leafpairs:
@@ -271,6 +279,8 @@ class Embedder:
         elif not leafpairs and self.leaves2[v] and not self.leaves1[u]:
             # ... or in the source
             x = _down_chain(self.leaves1, self.inner1, u)
+            if x == u:
+                x = self._one_child_alike(v, u, 1)
             if x != u:
                 leafpairs, good, fair = self._leaf_pairs(x, v)
                 if leafpairs:
@@ -292,6 +302,33 @@ class Embedder:
                   len(leafpairs) + placed[2], placed[3] - skips)
         self.memo[(u, v)] = (result, leafpairs, choices)
         return result
+
+    def _one_child_alike(self, node, parent, side):
+        """
+        The one inner child of ``parent`` (a node of tree ``side``, 1 or 2)
+        whose tensors are those of ``node`` (of the other tree): the same
+        names, each of the same shape; ``parent`` itself when there is no
+        such child or more than one. A module's tensors moved one level
+        down beside siblings of other tensors (PEFT's LoRA wraps a Linear
+        as ``base_layer``, ``lora_A``, ``lora_B``) are still that module's.
+        """
+        mine = self.leaves1[node] if side == 2 else self.leaves2[node]
+        tree, other = (self.tree2, self.tree1) if side == 2 else (self.tree1, self.tree2)
+        leaves, inner = (self.leaves2, self.inner2) if side == 2 else (self.leaves1, self.inner1)
+        if not self.shapes_known:
+            return parent
+        found = parent
+        for child in inner[parent]:
+            theirs = leaves[child]
+            if (theirs is None or theirs.keys() != mine.keys() or any(
+                    tree.shape[theirs[label]] is None
+                    or tree.shape[theirs[label]] != other.shape[mine[label]]
+                    for label in mine)):
+                continue
+            if found != parent:
+                return parent  # two such children: a tie, not a place
+            found = child
+        return found
 
     def _only_ties(self, c, d):
         """Whether ``c`` scored against ``d`` placed nothing and met ties."""
