@@ -2944,6 +2944,31 @@ def test_a_path_flattened_into_one_name_is_that_path(mode):
     assert result.mapping['features.norm5.weight'] == 'features_norm5.weight'
 
 
+@pytest.mark.parametrize('mode', ['embedding', 'structure', 'auto'])
+def test_a_joined_name_is_closer_than_a_namesake_a_block_below(mode):
+    # mutation fuzz seed 656 of --joined --wide --reorder: a timm rexnet
+    # with its children lifted under joined names (stem_conv, stem_bn,
+    # features_0, ... as features_only names them) beside an lraspp, into
+    # a rexnet cut to its stem (stem.conv, stem.bn): the structure mode put
+    # the first block's conv_dw.bn into stem.bn, by its name 'bn'
+    timm, seg = requires('timm'), requires('torchvision').models.segmentation
+    rexnet = timm.create_model('rexnet_100')
+    joined = {}
+    for key, shape in model_keys(rexnet).items():
+        top, _, rest = key.partition('.')
+        child, _, leaf = rest.partition('.')
+        joined[f'stem.{top}_{child}.{leaf}' if leaf else f'stem.{key}'] = shape
+    src = {**model_keys(seg.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None),
+                        'features.'), **joined}
+    dst = {k: v for k, v in model_keys(rexnet).items() if k.startswith('stem.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    truth = {'stem.stem_conv.weight': 'stem.conv.weight',
+             **{f'stem.stem_bn.{n}': f'stem.bn.{n}' for n in
+                ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')}}
+    assert all(truth.get(s) == d for s, d in result.mapping.items())
+
+
 @pytest.mark.parametrize('wrapper', ['', 'module.'])
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mode, wrapper):

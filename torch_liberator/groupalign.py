@@ -47,7 +47,7 @@ from bisect import bisect_left, insort
 from collections import Counter
 
 from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
-from torch_liberator.keygroups import is_word
+from torch_liberator.keygroups import is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
     module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
@@ -428,7 +428,9 @@ class GroupAligner:
         the other list (:class:`~torch_liberator.nameanchors.LaterParts`:
         the model's ``stage4.blocks.1`` is not the checkpoint's
         ``stage4.1`` when ``stage4.layers.0`` holds its ``stage4.0``), plus
-        the tensors whose shapes are exactly equal."""
+        the components one name joins with ``_`` above them (``stem_bn``
+        against ``stem.bn``), plus the tensors whose shapes are exactly
+        equal."""
         comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         common = 0
         for c1, c2 in zip(reversed(comps1), reversed(comps2)):
@@ -444,9 +446,15 @@ class GroupAligner:
             if later:
                 common = later - 1
         has_word = any(is_word(c) for c in comps1[len(comps1) - common:])
+        # above them, one name may be the other's components joined with _
+        # (timm's features_only networks: stem_bn for stem.bn)
+        rest1, rest2 = comps1[:len(comps1) - common], comps2[:len(comps2) - common]
+        joined = 0
+        if rest1 and rest2:
+            joined = joined_length(rest1[-1], rest2) or joined_length(rest2[-1], rest1)
         shapes1, shapes2 = self.src.shapes[i], self.dst.shapes[j]
         exact = sum(shapes1[a] == shapes2[b] for a, b in self.inner(i, j))
-        return (common if has_word else 0) + exact
+        return (common if has_word else 0) + joined + exact
 
     def _align_dp(self, src_idx, dst_idx):
         """

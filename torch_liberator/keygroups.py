@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['KeyGroups', 'Shape', 'WRAPPER_PREFIXES', 'common_module', 'enclosing_modules',
-           'group_tensor_pairs', 'is_word', 'key_span']
+           'group_tensor_pairs', 'is_word', 'joined_length', 'key_span']
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
@@ -48,6 +48,29 @@ def is_word(component: str) -> bool:
         (True, False)
     """
     return not component.isdigit()
+
+
+def joined_length(name: str, comps: Sequence[str]) -> int:
+    """
+    How many trailing components of the path ``comps`` the one name
+    ``name`` joins with ``_`` (two or more), else 0: a path flattened into
+    one name, as timm's ``features_only`` networks name ``stem.bn`` as
+    ``stem_bn``.
+
+    Example:
+        >>> from torch_liberator.keygroups import joined_length
+        >>> joined_length('features_conv0', ('body', 'features', 'conv0'))
+        2
+        >>> joined_length('conv_dw', ('conv', 'bn'))
+        0
+    """
+    if '_' not in name:
+        return 0
+    for start in range(len(comps) - 2, -1, -1):
+        joined = '_'.join(comps[start:])
+        if len(joined) >= len(name):
+            return len(comps) - start if joined == name else 0
+    return 0
 
 
 def common_module(keys: Iterable[str], sep: str = '.') -> str:

@@ -25,7 +25,7 @@ Example:
 """
 from typing import Sequence, Set, Tuple
 
-from torch_liberator.keygroups import KeyGroups, is_word
+from torch_liberator.keygroups import KeyGroups, is_word, joined_length
 from torch_liberator.nameanchors import module_children
 
 __all__ = ['NameVotes', 'compare_names']
@@ -59,22 +59,9 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
         return 0
     if name1 in comps2 or name2 in comps1:
         return 0
-    if _joined_tail(name1, comps2) or _joined_tail(name2, comps1):
+    if joined_length(name1, comps2) or joined_length(name2, comps1):
         return 0
     return -1
-
-
-def _joined_tail(name, comps):
-    """Whether ``name`` is the last two or more of ``comps`` joined by
-    ``_``: a path flattened into one name (timm's ``features_only``
-    networks name ``features.conv0`` as ``features_conv0``)."""
-    if '_' not in name:
-        return False
-    for start in range(len(comps) - 2, -1, -1):
-        joined = '_'.join(comps[start:])
-        if len(joined) >= len(name):
-            return joined == name
-    return False
 
 
 class NameVotes:
