@@ -311,7 +311,7 @@ torchvision regnet into timm's whose one block has its ``conv1`` joined
 (``conv1_conv``, ``conv1_bn``: no module of two layers any more), where
 embedding, starting at the torchvision block's ``f`` (an anchor), put
 ``f.a`` into ``downsample``, the one module of its shapes left (210: 6
-wrong in embedding, open; auto right).
+wrong in embedding; fixed, the split module is a place too).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -750,6 +750,28 @@ def test_embedding_finds_a_layer_wrapped_beside_adapters(reverse):
     assert mapping == {'x.weight': 'x.weight', 'b.weight': 'b.weight'}
 
 
+@pytest.mark.parametrize('flat', [False, True])
+def test_embedding_sees_a_module_split_under_joined_names_as_a_place(flat):
+    # mutation fuzz seed 210 of --joined --cross --wide: torchvision's
+    # regnet (as nn.Sequential(*children)) into timm's whose s2.b1 has its
+    # conv1 split under joined names (conv1_conv, conv1_bn): embedding
+    # started at the torchvision block's f, where f.a, a conv and a
+    # BatchNorm, found only downsample of its shapes; the joined pair is
+    # as good a place (and is the right one), so f.a is a tie
+    import torch
+    timm, tvm = requires('timm'), requires('torchvision').models
+    tv = tvm.regnet_y_400mf(weights=None)
+    src = model_keys(torch.nn.Sequential(*tv.children()) if flat else tv)
+    dst = {k.replace('s2.b1.conv1.conv.', 's2.b1.conv1_conv.')
+           .replace('s2.b1.conv1.bn.', 's2.b1.conv1_bn.'): v
+           for k, v in model_keys(timm.create_model('regnety_004')).items()}
+    result = associate(src, dst, association='embedding')
+    check_one_to_one(result, src, dst)
+    for s, d in result.mapping.items():
+        # a shortcut goes to the shortcut, and nothing else does
+        assert ('.proj.' in s) == ('.downsample.' in d), (s, d)
+
+
 def test_embedding_renames_a_stage_that_agrees_whole():
     # a resnet split into stem and body: layer1 -> body.0 although layer1
     # has a block numbered 0 of its own; every tensor below agrees

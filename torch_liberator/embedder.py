@@ -51,7 +51,10 @@ Algorithm:
        look like the module is no evidence). A subtree that agrees whole
        but for the ties met inside it is renamed too, its ties reported
        (the block that holds the shortcut and the conv of one shape is
-       still that block). A lone module (tensors, no submodules) is
+       still that block). A module split under joined names beside the
+       renamed place (``conv1_conv`` and ``conv1_bn`` for a ``conv1`` of
+       a conv and a BatchNorm), holding its shapes, is as good a place: a
+       tie. A lone module (tensors, no submodules) is
        renamed only to a lone module,
        only to a child of ``v``, only when one of the two labels is a
        number (``conv1`` <-> ``0``), only beside a module of its parent
@@ -460,6 +463,31 @@ class Embedder:
             self.source_shapes[node] = found
         return found
 
+    def _joined_alike(self, c, d, v, claims):
+        """
+        The first of free lone children of ``v`` (not ``d``) whose labels
+        join one word with ``_`` (``conv1_conv``, ``conv1_bn``), two or
+        more, that together hold tensors of the shapes below source node
+        ``c``: a module split under joined names, as good a place for
+        ``c`` as ``d`` is, though no node holds it. Empty when there is
+        none.
+        """
+        t2 = self.tree2
+        groups = {}
+        for e in t2.children[v]:
+            label = t2.label[e]
+            if e != d and '_' in label and not self.inner2[e] and self.leaves2[e]:
+                groups.setdefault(label.split('_', 1)[0], []).append(e)
+        if not groups:
+            return []
+        mine = self._source_shapes(c)
+        for members in groups.values():
+            if len(members) >= 2 and all(claims.is_free(e) for e in members):
+                shapes = Counter(t2.shape[k] for e in members for k in t2.keys_below(e))
+                if frozenset(shapes.items()) == mine:
+                    return [members[0]]
+        return []
+
     def _shape_run(self, node):
         """The shapes of the destination keys below ``node``, in order."""
         run = self.shape_runs.get(node)
@@ -662,6 +690,10 @@ class Embedder:
                     continue
                 if s[0] and not s[1]:
                     cands.append((s, d))
+                    # a module of c's tensors split under joined names
+                    # beside d (timm's conv1 as conv1_conv and conv1_bn)
+                    # is as good a place, though no node holds it
+                    cands.extend((s, e) for e in self._joined_alike(c, d, v, claims))
                     if not t1.label[c].isdigit():
                         # a named module renamed to one of equal items:
                         # its number is chance, the items tie
