@@ -3023,6 +3023,33 @@ def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mod
     assert left_out == {wrapper + 'conv1.weight'}
 
 
+def test_two_norms_swapped_between_modules_whose_layers_stayed_are_left_out():
+    # mutation fuzz seed 1188 of --joined --wide --reorder: a googlenet
+    # flattened, into one whose children are registered in another order;
+    # the structure mode put the convs of 3b's branch1 and 5b's branch4.1
+    # in place and swapped their BatchNorms (128 wide both): each model
+    # module filled from two checkpoint modules, each split between them
+    from torch_liberator.leaveout import CHECKS
+    norm = {n: (128,) for n in ('weight', 'bias', 'running_mean', 'running_var')}
+    src = {'6.branch1.conv.weight': (128, 256, 1, 1),
+           **{f'6.branch1.bn.{n}': v for n, v in norm.items()},
+           '15.branch4.1.conv.weight': (128, 832, 1, 1),
+           **{f'15.branch4.1.bn.{n}': v for n, v in norm.items()}}
+    dst = {'i3b.branch1.conv.weight': (128, 256, 1, 1),
+           **{f'i3b.branch1.bn.{n}': v for n, v in norm.items()},
+           'i5b.branch4.1.conv.weight': (128, 832, 1, 1),
+           **{f'i5b.branch4.1.bn.{n}': v for n, v in norm.items()}}
+    mapping = {'6.branch1.conv.weight': 'i3b.branch1.conv.weight',
+               '15.branch4.1.conv.weight': 'i5b.branch4.1.conv.weight',
+               **{f'6.branch1.bn.{n}': f'i5b.branch4.1.bn.{n}' for n in norm},
+               **{f'15.branch4.1.bn.{n}': f'i3b.branch1.bn.{n}' for n in norm}}
+    left_out = CHECKS['one_module_from_two'](Problem(src, dst, '.'), mapping)
+    assert left_out == {k for k in mapping if '.bn.' in k}
+    # in place, nothing is left out
+    right = {s: d for s, d in zip(src, dst)}
+    assert CHECKS['one_module_from_two'](Problem(src, dst, '.'), right) == set()
+
+
 @pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
 def test_both_sides_sorted_a_small_network_goes_to_the_module_of_its_shapes(mode):
     # corpus pair vgg11->vgg11(features split)+vgg16 with both key lists

@@ -982,7 +982,14 @@ def _one_module_from_two(problem, mapping):
     and ``blocks.3.conv`` say that ``blocks.blocks.3`` is ``blocks.3``,
     not that the checkpoint's ``blocks`` is the model's root. Only word
     children count: a list cut in parts keeping its numbers fills one list
-    from two parts.
+    from two parts. When both checkpoint modules have all those children,
+    the one split between two model modules is the one left out, and when
+    both are split, the one that gives no kernel there (a norm follows its
+    layer): a googlenet flattened, into one whose children are registered
+    in another order, swapped the BatchNorms (of one width) of ``3b``'s
+    ``branch1`` and ``5b``'s ``branch4.1``, whose convs went to their
+    places (mutation fuzz seed 1188 of ``--joined --wide --reorder``: 10
+    wrong in structure).
     """
     sep = problem.sep
     modules = {}  # (checkpoint module, model module) -> source keys
@@ -1006,9 +1013,26 @@ def _one_module_from_two(problem, mapping):
         skip = len(dst_mod.split(sep)) if dst_mod else 0
         filled = {mapping[s].split(sep)[skip] for keys in by_src.values() for s in keys}
         whole = [m for m in by_src if _holds_children(tree, m, filled)]
+        if len(whole) > 1:
+            # ... and of those, the one whose other children went nowhere
+            # else: a checkpoint module split between two model modules
+            # lent one of them a child by its shapes alone; when all are
+            # split (two swapped norms of one width), the one that gives
+            # a kernel here: a norm follows its layer
+            unsplit = [m for m in whole if not _split_elsewhere(mapping, m, dst_mod, sep)]
+            whole = unsplit or [m for m in whole if any(
+                problem.src[s] is not None and len(squeeze_units(problem.src[s])) >= 2
+                for s in by_src[m])]
         if len(whole) == 1:
             out.update(s for m, keys in by_src.items() if m != whole[0] for s in keys)
     return out
+
+
+def _split_elsewhere(mapping, src_mod, dst_mod, sep):
+    """Whether a key below checkpoint module ``src_mod`` is paired outside
+    model module ``dst_mod``."""
+    below, into = src_mod + sep, dst_mod + sep if dst_mod else ''
+    return any(s.startswith(below) and not d.startswith(into) for s, d in mapping.items())
 
 
 def _holds_children(tree, path, labels):
