@@ -453,8 +453,8 @@ def _view(m, rng, depth, log, top=False, reorder=False, joined=False):
     if op == 'keep':
         return m
     if op == 'wrap':
-        inner = _view(m, rng, depth + 1, log, reorder=reorder, joined=joined)
-        return _wrap(rng.choice(VOCAB), inner)
+        name = rng.choice(VOCAB)  # (drawn first, as every seed always drew it)
+        return _wrap(name, _view(m, rng, depth + 1, log, reorder=reorder, joined=joined))
     if op == 'recurse':
         deeper = functools.partial(_view, rng=rng, depth=depth + 1, log=log, reorder=reorder,
                                    joined=joined)
