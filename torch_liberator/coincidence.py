@@ -78,7 +78,7 @@ from typing import Dict, Iterable, List, Mapping, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups, Shape
 from torch_liberator.nameanchors import shared_length
-from torch_liberator.shapes import squeeze_units
+from torch_liberator.shapes import is_kernel, squeeze_units
 
 __all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'ONE_DESIGN_SHARE',
            'UNNAMED_CHILDREN', 'against_shared_names', 'chance_pairs', 'design_share',
@@ -417,16 +417,10 @@ def other_design_parts(one: Mapping[str, Shape], two: Mapping[str, Shape],
         return ()
     # (a part without kernels tells no design: neither the checkpoint's nor another)
     shares = {prefix: design_share(one.values(), (two[k] for k in keys))
-              for prefix, keys in parts.items() if _holds_kernels(two[k] for k in keys)}
-    if not _holds_kernels(one.values()) or max(shares.values(), default=0) < ONE_DESIGN_SHARE:
+              for prefix, keys in parts.items() if any(is_kernel(two[k]) for k in keys)}
+    if not any(map(is_kernel, one.values())) or max(shares.values(), default=0) < ONE_DESIGN_SHARE:
         return ()
     return tuple(prefix for prefix, share in shares.items() if share < ONE_DESIGN_SHARE)
-
-
-def _holds_kernels(shapes):
-    """Whether any of ``shapes`` is a kernel (two or more dimensions
-    besides size-1 ones), the tensors :func:`design_share` compares."""
-    return any(shape is not None and len(squeeze_units(shape)) >= 2 for shape in shapes)
 
 
 def too_thin(held: int, n_src: int, n_dst: int) -> bool:
@@ -530,8 +524,7 @@ def against_shared_names(mapping: Mapping[str, str], src_shapes: Mapping, dst_sh
     if against <= agree:
         return set()
     unnamed = {s for s, d in mapping.items() if s != d and not names_agree(s, d, sep)}
-    placed = sum(1 for s in unnamed if src_shapes.get(s) is not None
-                 and len(squeeze_units(src_shapes[s])) >= 2)
+    placed = sum(1 for s in unnamed if is_kernel(src_shapes.get(s)))
     return unnamed if against > agree + placed else set()
 
 

@@ -448,9 +448,10 @@ class GroupAligner:
         has_word = any(is_word(c) for c in comps1[len(comps1) - common:])
         # above them, one name may be the other's components joined with _
         # (timm's features_only networks: stem_bn for stem.bn)
-        rest1, rest2 = comps1[:len(comps1) - common], comps2[:len(comps2) - common]
         joined = 0
-        if rest1 and rest2:
+        if common < min(len(comps1), len(comps2)) and (
+                '_' in comps1[-common - 1] or '_' in comps2[-common - 1]):
+            rest1, rest2 = comps1[:len(comps1) - common], comps2[:len(comps2) - common]
             joined = joined_length(rest1[-1], rest2) or joined_length(rest2[-1], rest1)
         shapes1, shapes2 = self.src.shapes[i], self.dst.shapes[j]
         exact = sum(shapes1[a] == shapes2[b] for a, b in self.inner(i, j))

@@ -11,8 +11,9 @@ the ambiguous keys with the one place they were given: a wrong tensor is
 worse than a missing one.
 
 A check reads only the :class:`~torch_liberator.modesolvers.Problem` it is
-given (its sides, trees, lists and, for the thin-mapping witness, the
-structure mode's cached answer) and the mapping so far.
+given (its sides, trees, lists, parts of other designs and, for the
+thin-mapping witness, the structure mode's cached answer) and the mapping
+so far.
 
 Example:
     >>> from torch_liberator.leaveout import checked
@@ -27,8 +28,8 @@ from typing import Callable, Dict
 
 from torch_liberator import swappednames
 from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
-                                         kinds_apart, names_agree, network_parts,
-                                         other_design_parts, split_items, too_thin)
+                                         kinds_apart, names_agree, network_parts, split_items,
+                                         too_thin)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
@@ -37,7 +38,7 @@ from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fi
 from torch_liberator.nameanchors import shared_length
 from torch_liberator.rivalsources import (foreign_parts, lone_namesakes, lone_shoves, rival_pairs,
                                           rival_places, stray_parts)
-from torch_liberator.shapes import shape_relation, squeeze_units
+from torch_liberator.shapes import is_kernel, shape_relation, squeeze_units
 
 __all__ = ['CHECKS', 'checked', 'in_source_order']
 
@@ -753,9 +754,7 @@ def _other_design_beside_own(problem, mapping):
     fuzz seed 4510 of ``--wide``: 40 wrong in the name modes, 12 in
     ``structure`` and ``auto``).
     """
-    if not mapping or not problem.has_shapes():
-        return set()
-    weak = other_design_parts(problem.dst, problem.src, problem.sep)
+    weak = problem.other_designs()[1] if mapping else ()
     return {s for s in mapping if s.startswith(weak)} if weak else set()
 
 
@@ -773,9 +772,7 @@ def _other_design_beside_the_checkpoints(problem, mapping):
     went to the efficientnet by name (cross fuzz seed 4264 of ``--wide
     --reorder``: 63-73 wrong in every general mode).
     """
-    if not mapping or not problem.has_shapes():
-        return set()
-    weak = other_design_parts(problem.src, problem.dst, problem.sep)
+    weak = problem.other_designs()[0] if mapping else ()
     return {s for s, d in mapping.items() if d.startswith(weak)} if weak else set()
 
 
@@ -1020,9 +1017,8 @@ def _one_module_from_two(problem, mapping):
             # split (two swapped norms of one width), the one that gives
             # a kernel here: a norm follows its layer
             unsplit = [m for m in whole if not _split_elsewhere(mapping, m, dst_mod, sep)]
-            whole = unsplit or [m for m in whole if any(
-                problem.src[s] is not None and len(squeeze_units(problem.src[s])) >= 2
-                for s in by_src[m])]
+            whole = unsplit or [m for m in whole
+                                if any(is_kernel(problem.src[s]) for s in by_src[m])]
         if len(whole) == 1:
             out.update(s for m, keys in by_src.items() if m != whole[0] for s in keys)
     return out

@@ -65,6 +65,7 @@ class Problem:
         self._solved = {}  # solver -> (mapping, ambiguous)
         self._unwrapped = None
         self._chains = None
+        self._designs = None
 
     def trees(self) -> Tuple[KeyTree, KeyTree]:
         """The two sides as :class:`~torch_liberator.keytree.KeyTree`, built once."""
@@ -170,6 +171,22 @@ class Problem:
         """Whether both sides give shapes (the structure mode can run)."""
         return all(any(shape is not None for shape in side.values())
                    for side in (self.src, self.dst))
+
+    def other_designs(self) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+        """
+        The prefixes of the model's network-sized parts of another design
+        than the checkpoint, and of the checkpoint's of another design than
+        the model (:func:`~torch_liberator.coincidence.other_design_parts`,
+        each way; empty without shapes), read once: the structure mode
+        aligns without the former, and two checks leave out what went
+        into the one or came from the other.
+        """
+        if self._designs is None:
+            self._designs = ((), ())
+            if self.has_shapes():
+                self._designs = (other_design_parts(self.src, self.dst, self.sep),
+                                 other_design_parts(self.dst, self.src, self.sep))
+        return self._designs
 
     def sides(self) -> StructureSides:
         if self._sides is None:
@@ -508,9 +525,7 @@ def _without_other_designs(solver):
     takes every tensor now.
     """
     def solve(problem):
-        if not problem.has_shapes():
-            return solver(problem)
-        weak = other_design_parts(problem.src, problem.dst, problem.sep)
+        weak = problem.other_designs()[0]
         if not weak:
             return solver(problem)
         dst = {k: shape for k, shape in problem.dst.items() if not k.startswith(weak)}

@@ -47,7 +47,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, Mapping
 
-from torch_liberator.shapes import shape_relation, squeeze_units
+from torch_liberator.shapes import is_kernel, shape_relation
 
 __all__ = ['feeder_nodes', 'foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs',
            'rival_places', 'stray_parts']
@@ -391,7 +391,7 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
         # the part's modules that an empty module of the bulk could hold
         room, fits, kernels = Counter(free), 0, [0, 0]  # kernel modules: with room, in all
         for module, count in sorted(modules.items()):
-            kernel = any(len(squeeze_units(shape)) >= 2 for _, shape in signatures[module])
+            kernel = any(is_kernel(shape) for _, shape in signatures[module])
             kernels[1] += kernel
             if room[signatures[module]]:
                 room[signatures[module]] -= 1

@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 
 from torch_liberator.errors import ShapeMismatchError
 
-__all__ = ['RELATIONS', 'TensorSpec', 'shape_relation', 'squeeze_units']
+__all__ = ['RELATIONS', 'TensorSpec', 'is_kernel', 'shape_relation', 'squeeze_units']
 
 #: every value :func:`shape_relation` returns, from the closest to the farthest
 RELATIONS = ('equal', 'units', 'same_rank', 'different_rank', 'unknown')
@@ -91,6 +91,20 @@ def squeeze_units(shape: Sequence[int]) -> Tuple[int, ...]:
         (768,)
     """
     return tuple(size for size in shape if size != 1)
+
+
+def is_kernel(shape: Optional[Sequence[int]]) -> bool:
+    """
+    Whether a tensor of ``shape`` is a kernel: two or more dimensions
+    besides size-1 ones (a convolution's or a linear layer's weight, not a
+    norm's vector or a layer scale ``[C, 1, 1]``). An unknown shape is not.
+
+    Example:
+        >>> from torch_liberator.shapes import is_kernel
+        >>> is_kernel((64, 3, 7, 7)), is_kernel((768, 1, 1)), is_kernel(None)
+        (True, False, False)
+    """
+    return shape is not None and len(squeeze_units(shape)) >= 2
 
 
 def shape_relation(src: Optional[Sequence[int]],
