@@ -182,6 +182,26 @@ def test_features_only_joined_names_are_the_paths_they_join():
         assert associate(src, dst, association=mode).mapping == want, mode
 
 
+def test_a_word_and_a_number_written_together_are_the_path_they_join():
+    # torchvision's densenet once named a dense layer's norm1 as norm.1
+    # (checkpoints of that time load only after a regex rename): the
+    # name modes placed 31 of densenet121's 727 tensors, by the
+    # transitions and the stem; the moved parts read norm1 as norm.1
+    tvm = requires('torchvision').models
+    new = {k: tuple(v.shape) for k, v in tvm.densenet121(weights=None).state_dict().items()}
+    old = {re.sub(r'(norm|conv)([12])\.', r'\1.\2.', k): k for k in new}
+    src = {o: new[n] for o, n in old.items()}
+    for keys in (src, dict(sorted(src.items()))):
+        for mode in ('embedding', 'isomorphism', 'auto'):
+            assert associate(keys, new, association=mode).mapping == {
+                o: old[o] for o in keys}, mode
+    # and back: today's names into a model of the old ones
+    assert associate(new, src, association='embedding').mapping == {
+        n: o for o, n in old.items()}
+    # contents that differ are another module: no pair
+    assert _pairs({'norm.1.weight': (8,)}, {'norm1.weight': (4,)}) == {}
+
+
 def test_joined_names_need_the_whole_module_and_one_reading():
     src = {'stem.0.weight': (8, 3, 4, 4), 'stem.1.weight': (8,)}
     # other contents: not the same module (stem_1 still is stem.1)

@@ -42,10 +42,11 @@ equal blocks registered in another order than they run are beyond what
 keys and shapes can tell.
 
 A module may also move under a *joined* name: timm's ``features_only``
-models register ``stages.0`` as ``stages_0``. A label that is the
-``_``-join of a path of several levels on the other side, below the same
-parent path, is that path when the two agree whole and nothing else
-explains the label.
+models register ``stages.0`` as ``stages_0``, and torchvision's densenet
+once registered a dense layer's ``norm1`` as ``norm.1``. A label that is
+the ``_``-join of a path of several levels on the other side, or a word
+and a number written together, below the same parent path, is that path
+when the two agree whole and nothing else explains the label.
 
 Shapes must be known on both sides (with names only, a list of the same
 length would pass for the same list). Everything is sought both ways: a
@@ -472,28 +473,37 @@ def _node_at(tree, path):
     return node
 
 
+#: a label that is a word and a number written together (``norm1``)
+_WORD_NUMBER = re.compile(r'(.*[^\d_])(\d+)')
+
+
 def _joined(joined, spelled):
     """
     ``[(node of spelled, node of joined)]``: a node of ``joined`` whose
     label is the ``_``-join of a path of several levels of ``spelled``
     below the same parent path (timm's ``features_only`` registers
-    ``stages.0`` as ``stages_0``), when the two agree whole and nothing else
-    explains the label: ``spelled`` has no node of that label there and
-    ``joined`` none at the spelled path, and no other grouping agrees.
+    ``stages.0`` as ``stages_0``), or a word and a number written together
+    (torchvision's densenet once named ``norm1`` as ``norm.1``), when the
+    two agree whole and nothing else explains the label: ``spelled`` has
+    no node of that label there and ``joined`` none at the spelled path,
+    and no other grouping agrees.
     """
     t1, t2 = spelled.tree, joined.tree
     found = []
     for y in range(1, t2.num_nodes):
         label = t2.label[y]
         tokens = label.split('_')
-        if not t2.children[y] or not 1 < len(tokens) <= MAX_JOINED or '' in tokens:
+        numbered = _WORD_NUMBER.fullmatch(label) if len(tokens) == 1 else None
+        if not t2.children[y] or '' in tokens or not (
+                1 < len(tokens) <= MAX_JOINED or numbered):
             continue
         parent_path = t2.path(t2.parent[y])
         anchor = _node_at(t1, parent_path)
         if anchor is None or t1.child(anchor, label) is not None:
             continue
         fits = []
-        for parts in _split_joins(tokens):
+        splits = [list(numbered.groups())] if numbered else _split_joins(tokens)
+        for parts in splits:
             x = anchor
             for part in parts:
                 x = t1.child(x, part)
