@@ -3023,6 +3023,31 @@ def test_sorted_keys_go_to_the_body_that_fits_not_the_sibling_of_their_names(mod
     assert left_out == {wrapper + 'conv1.weight'}
 
 
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_later_part_keeps_no_number_against_a_list_cut_to_its_length(mode):
+    # mutation fuzz seed 31127: a resnet50 whose layer1 is cut into
+    # features.0 (block 0) and model.{0,1} (blocks 1 and 2, renumbered),
+    # into a model holding a resnet50 with layer1 cut short to two blocks
+    # beside a resnet34: the lists model and layer1 have one length, and
+    # the structure mode took model.1 for layer1.1 by its number (18 wrong)
+    tvm = requires('torchvision').models
+    r50 = model_keys(tvm.resnet50(weights=None))
+    src = {}
+    for key, shape in r50.items():
+        parts = key.split('.')
+        if parts[0] == 'layer1':
+            n = int(parts[1])
+            parts[1:2] = ['features', '0'] if n == 0 else ['model', str(n - 1)]
+        src['.'.join(parts)] = shape
+    dst = {**{'extractor.' + k: v for k, v in r50.items() if not k.startswith('layer1.2.')},
+           **model_keys(tvm.resnet34(weights=None), 'body.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(s.startswith('layer1.model.1.') for s in result.mapping)
+    assert all(d == 'extractor.layer1.1.' + s[len('layer1.model.0.'):]
+               for s, d in result.mapping.items() if s.startswith('layer1.model.0.'))
+
+
 def test_two_norms_swapped_between_modules_whose_layers_stayed_are_left_out():
     # mutation fuzz seed 1188 of --joined --wide --reorder: a googlenet
     # flattened, into one whose children are registered in another order;

@@ -241,6 +241,8 @@ class LaterParts:
         self.children = children or (module_children(src), module_children(dst))
         self._lists = None
         self._cut = {}  # (list path, list path) -> their cut_offset
+        self._beside = {}  # (list path, side) -> whether a list is beside it
+        self._follows = {}  # (lists, path below) -> whether one list is a later part
 
     def position(self, i: int, j: int) -> int:
         """How many trailing components of the groups' paths reach the
@@ -255,10 +257,16 @@ class LaterParts:
             lists = (a[:-k], b[:-k])
             if self._cut_apart(lists):
                 return k
-            if len(children[0].get(lists[0], ())) == len(children[1].get(lists[1], ())):
-                continue
+            if (len(children[0].get(lists[0], ())) == len(children[1].get(lists[1], ()))
+                    and not self._beside_a_list(lists[0], 0)
+                    and not self._beside_a_list(lists[1], 1)):
+                continue  # (a list of the other's length, no part of a list cut in parts)
             rest = a[len(a) - k + 1:]
-            if self._follows_a_part(lists, rest, 0) or self._follows_a_part(lists, rest, 1):
+            follows = self._follows.get((lists, rest))
+            if follows is None:
+                follows = self._follows[lists, rest] = (self._follows_a_part(lists, rest, 0)
+                                                        or self._follows_a_part(lists, rest, 1))
+            if follows:
                 return k
         return 0
 
@@ -276,6 +284,22 @@ class LaterParts:
             cut = self._cut[lists] = (self._lists[0].cut_offset(lists[0]),
                                       self._lists[1].cut_offset(lists[1]))
         return None not in cut and cut[0][0] != cut[1][0] and cut[0][1] == cut[1][1]
+
+    def _beside_a_list(self, path, s):
+        """Whether the module holding side ``s``'s list ``path`` holds
+        another list beside it: the list may be a part of one cut in parts
+        (a resnet's ``layer1`` cut into ``features.0`` and ``model.{0,1}``,
+        the model's ``layer1`` cut short to two blocks: equal lengths, and
+        ``model.1`` is still not ``layer1.1``, mutation fuzz seed 31127)."""
+        found = self._beside.get((path, s))
+        if found is None:
+            children = self.children[s]
+            parent = path[:-1]
+            found = any(label != path[-1] and any(
+                c.isdigit() for c in children.get(parent + (label,), ()))
+                for label in children.get(parent, ())) if path else False
+            self._beside[path, s] = found
+        return found
 
     def _follows_a_part(self, lists, rest, s):
         """Whether side ``s``'s list of ``lists`` is the later part."""
