@@ -319,7 +319,18 @@ stayed (1188 of ``--joined --wide --reorder``: 10 wrong in structure; the
 norm follows its layer). On the final code ``--joined --cross`` 0-399 and
 ``--joined --wide`` 0-399 found nothing. The order-only family (2737,
 3002, 3310, 3648: a regnet block or inception_v3's children registered
-otherwise, no name shared across the libraries) stays open.
+otherwise, no name shared across the libraries) stays open. Then ordinary
+seeds 31000-31550 found a resnet50 whose ``layer1`` is cut into
+``features.0`` and ``model.{0,1}``, into a model holding a resnet50 with
+``layer1`` cut short to two blocks beside a resnet34: ``model.1`` taken
+for ``layer1.1`` by its number, the two lists of one length (31127: 18
+wrong in structure and auto; fixed, a list beside a list may be a later
+part whatever its length); ``--cross --wide`` 5847-6099 found a timm
+inception_v3 whose ``Mixed_6b`` is flattened and ``Mixed_6d`` wrapped as
+``Mixed_6d.head``, into torchvision's flattened: embedding gave
+``Mixed_6d``'s ``branch1x1`` (of every InceptionC's shape) to the model's
+``11``, which is ``Mixed_6b`` (6009: 22 wrong in embedding, open; auto
+right).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
