@@ -490,16 +490,22 @@ def _joined(joined, spelled):
     """
     t1, t2 = spelled.tree, joined.tree
     found = []
+    anchors = {}  # parent node of joined -> (its path, the node of spelled there)
     for y in range(1, t2.num_nodes):
         label = t2.label[y]
         tokens = label.split('_')
-        numbered = _WORD_NUMBER.fullmatch(label) if len(tokens) == 1 else None
-        if not t2.children[y] or '' in tokens or not (
-                1 < len(tokens) <= MAX_JOINED or numbered):
+        if (not t2.children[y] or '' in tokens or len(tokens) > MAX_JOINED
+                or (len(tokens) == 1 and not label[-1:].isdigit())):
             continue
-        parent_path = t2.path(t2.parent[y])
-        anchor = _node_at(t1, parent_path)
+        parent = t2.parent[y]
+        if parent not in anchors:
+            path = t2.path(parent)
+            anchors[parent] = (path, _node_at(t1, path))
+        parent_path, anchor = anchors[parent]
         if anchor is None or t1.child(anchor, label) is not None:
+            continue
+        numbered = _WORD_NUMBER.fullmatch(label) if len(tokens) == 1 else None
+        if len(tokens) == 1 and numbered is None:
             continue
         fits = []
         splits = [list(numbered.groups())] if numbered else _split_joins(tokens)
