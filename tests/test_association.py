@@ -772,6 +772,54 @@ def test_embedding_sees_a_module_split_under_joined_names_as_a_place(flat):
         assert ('.proj.' in s) == ('.downsample.' in d), (s, d)
 
 
+def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
+    # mutation fuzz seed 6009 of --cross --wide: timm's inception_v3 (its
+    # Mixed_6b flattened, Mixed_6d's branches under an inserted ``head``)
+    # into torchvision's, flattened. Mixed_6c ties between the two equal
+    # blocks 12 and 13; Mixed_6d, finding no place whole, was sought a
+    # level deeper, where the tied blocks were taken, and its branches of
+    # Mixed_6b's shapes went into 11 (22 tensors). They meet the tie.
+    from torch_liberator.keytree import KeyTree
+    from torch_liberator.subtree_embedding import embedding_mapping
+    timm, tvm = requires('timm'), requires('torchvision').models
+    src, order = {}, {}
+    for k, s in model_keys(timm.create_model('inception_v3')).items():
+        if k.startswith('Mixed_6b.'):
+            _, child, rest = k.split('.', 2)
+            k = f'Mixed_6b.{order.setdefault(child, len(order))}.{rest}'
+        elif k.startswith('Mixed_6d.'):
+            k = k.replace('Mixed_6d.', 'Mixed_6d.head.').replace('.branch_pool.',
+                                                                  '.branch_pool.trunk.')
+        src[k] = s
+    tv = tvm.inception_v3(weights=None, init_weights=False)
+    names = [n for n, _ in tv.named_children()]
+    dst = {}
+    for k, s in model_keys(tv).items():
+        head, rest = k.split('.', 1)
+        dst[f'{names.index(head)}.{rest}'] = s
+    result = associate(src, dst, association='embedding')
+    check_one_to_one(result, src, dst)
+    assert not [k for k, v in result.mapping.items()
+                if k.startswith('Mixed_6') and not v.startswith(('10.', '13.', '14.'))]
+    assert result.ambiguous['Mixed_6d.head.branch1x1.conv.weight'] == (
+        '12.branch1x1.conv.weight', '13.branch1x1.conv.weight')
+    # the same in little: the embedding alone (the checks after it caught
+    # this one), a block with an inserted level beside its tied twin
+    a, b, c = (4, 8, 1, 1), (4, 4, 3, 1), (4, 2, 3, 1)
+
+    def block(prefix, y):
+        return {f'{prefix}x.conv.weight': a, f'{prefix}x.bn.weight': (4,),
+                f'{prefix}w.conv.weight': (4, 8, 3, 3), f'{prefix}w.bn.weight': (4,),
+                f'{prefix}y.conv.weight': y, f'{prefix}y.bn.weight': (4,)}
+    src = {**block('a.', b), **{k.replace('y.', 'y.body.'): v
+                                for k, v in block('b.head.', b).items()}}
+    dst = {**block('0.', c), **block('1.', b), **block('2.', b)}
+    mapping, ambiguous = embedding_mapping(KeyTree(list(src), shapes=src),
+                                           KeyTree(list(dst), shapes=dst))
+    assert mapping == {}
+    assert ambiguous['b.head.x.conv.weight'] == ('1.x.conv.weight', '2.x.conv.weight')
+
+
 def test_embedding_renames_a_stage_that_agrees_whole():
     # a resnet split into stem and body: layer1 -> body.0 although layer1
     # has a block numbered 0 of its own; every tensor below agrees

@@ -62,7 +62,10 @@ Algorithm:
        below a skipped level: its shapes alone would speak for it.
        Candidates are granted best score first; equal best scores for one
        source, or for one destination, make a tie, and a later source that
-       comes for a place of a tie meets it too;
+       comes for a place of a tie, or for a node inside one, meets it too
+       (a block's branches, sought a level deeper once the block found no
+       place whole, do not go to the one free block they fit in part while
+       the equal blocks they fit whole are tied);
     3. a child that found nothing is skipped (a level missing in the
        destination): its inner children compete below ``v`` instead. The
        named parts of a list cut in place keeping its numbers are skipped
@@ -142,6 +145,7 @@ class _Claims:
         self.starts = []
         self.ends = {}
         self.contested = set()  # free places one tied source may own
+        self.tied = set()  # taken subtrees that nobody got: places of a tie
 
     def is_free(self, node):
         """True when ``node`` is neither inside nor above a taken subtree."""
@@ -151,15 +155,24 @@ class _Claims:
             return False  # inside (or equal to) a taken subtree
         return not (i < len(starts) and starts[i] < self.tree.end[node])
 
-    def take(self, node):
+    def take(self, node, tie=False):
         insort(self.starts, node)
         self.ends[node] = self.tree.end[node]
+        if tie:
+            self.tied.add(node)
+
+    def in_tie(self, node):
+        """True when ``node`` is inside (or is) a subtree taken by a tie."""
+        starts = self.starts
+        i = bisect_right(starts, node)
+        return bool(i) and starts[i - 1] in self.tied and self.ends[starts[i - 1]] > node
 
     def copy(self):
         """The same claims, to try placements on without touching these."""
         other = _Claims(self.tree)
         other.starts, other.ends = list(self.starts), dict(self.ends)
         other.contested = set(self.contested)
+        other.tied = set(self.tied)
         return other
 
 
@@ -379,7 +392,8 @@ class Embedder:
         return True
 
     def _deeper(self, c, v, claims, direct):
-        """The shallowest free inner nodes below ``v`` labeled like ``c``."""
+        """The shallowest inner nodes below ``v`` labeled like ``c``, free
+        or inside a subtree that a tie took."""
         t2 = self.tree2
         children2 = t2.children
         best_depth = None
@@ -392,8 +406,8 @@ class Embedder:
             d = t2.depth[w]
             if best_depth is not None and d > best_depth:
                 continue
-            if not claims.is_free(w):
-                continue
+            if not claims.is_free(w) and not claims.in_tie(w):
+                continue  # (a place inside a tie stays one: who seeks it meets the tie)
             if best_depth is None or d < best_depth:
                 best_depth, found = d, []
             found.append(w)
@@ -521,10 +535,11 @@ class Embedder:
         total = [0, 0, 0, 0]
 
         def grant(c, d, s):
-            claims.take(d)
             if d in claims.contested:
+                claims.take(d, tie=True)
                 choices.append(('tie', c, (d,)))
                 return
+            claims.take(d)
             choices.append(('pair', c, d))
             for i in range(4):
                 total[i] += s[i]
@@ -724,11 +739,27 @@ class Embedder:
                 group.append(heapq.heappop(heap))
             wants = {}   # source -> free destinations at this score
             wanted = {}  # destination -> sources at this score
+            in_ties = {}  # source -> places at this score that a tie took
             for _, _, d, c, s in group:
-                if c in done or not claims.is_free(d):
+                if c in done:
+                    continue
+                if not claims.is_free(d):
+                    if claims.in_tie(d):
+                        in_ties.setdefault(c, []).append(d)
                     continue
                 wants.setdefault(c, []).append(d)
                 wanted.setdefault(d, []).append(c)
+            for c, ds in in_ties.items():
+                # as good a place inside a tie (the inception block whose
+                # twin tied for the two places, sought a level deeper once
+                # its own level found none): this source meets the tie, and
+                # its free places at this score are contested
+                done.add(c)
+                free = wants.pop(c, [])
+                choices.append(('tie', c, tuple(sorted(set(ds + free)))))
+                for d in free:
+                    wanted[d] = [r for r in wanted[d] if r != c]
+                    claims.contested.add(d)
             # places granted at one score must not nest: nested ones rival
             clear = sorted(ds[0] for c, ds in wants.items()
                            if len(ds) == 1 and len(wanted[ds[0]]) == 1)
@@ -752,7 +783,7 @@ class Embedder:
                         choices.append(('tie', r, tuple(sorted(wants[r]))))
                 for d2 in ds:
                     if len(wanted[d2]) > 1 and claims.is_free(d2):
-                        claims.take(d2)  # nobody gets a contested place
+                        claims.take(d2, tie=True)  # nobody gets a contested place
                     else:
                         # one of a source's equal places may be that
                         # source's: whoever comes for it later meets the
