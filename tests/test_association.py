@@ -820,6 +820,27 @@ def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
     assert ambiguous['b.head.x.conv.weight'] == ('1.x.conv.weight', '2.x.conv.weight')
 
 
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
+def test_no_list_number_past_an_item_its_namesake_does_not_fit(mode):
+    # torchvision's RetinaNet head holds four convs, conv.{0..3}.0 (a conv,
+    # no norm, and a ReLU each); FCOS's holds conv.{0,3,6,9} with a
+    # GroupNorm after each conv. embedding sent RetinaNet's fourth conv,
+    # conv.3.0, into FCOS's conv.3, the second, by its number, though
+    # RetinaNet's conv.1 already met a GroupNorm at FCOS's conv.1
+    src, dst = {'cls.weight': (5, 8, 3, 3)}, {'cls.weight': (5, 8, 3, 3)}
+    for i in range(4):
+        src.update({f'conv.{i}.0.weight': (8, 8, 3, 3), f'conv.{i}.0.bias': (8,)})
+        dst.update({f'conv.{3 * i}.weight': (8, 8, 3, 3), f'conv.{3 * i}.bias': (8,),
+                    f'conv.{3 * i + 1}.weight': (8,), f'conv.{3 * i + 1}.bias': (8,)})
+    truth = {'cls.weight': 'cls.weight'}
+    truth.update({f'conv.{i}.0.{t}': f'conv.{3 * i}.{t}'
+                  for i in range(4) for t in ('weight', 'bias')})
+    mapping = associate(src, dst, association=mode).mapping
+    assert {k: v for k, v in mapping.items() if truth[k] != v} == {}
+    if mode in ('structure', 'auto'):
+        assert mapping == truth  # registration order tells every conv's place
+
+
 def test_embedding_renames_a_stage_that_agrees_whole():
     # a resnet split into stem and body: layer1 -> body.0 although layer1
     # has a block numbered 0 of its own; every tensor below agrees

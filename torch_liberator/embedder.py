@@ -33,7 +33,11 @@ Algorithm:
     inner children of ``u`` are placed below ``v``:
 
     1. a child goes to the child of ``v`` with the same label when that
-       explains every key below it with the same tensors;
+       explains every key below it with the same tensors, but never an
+       item past an earlier item that its namesake does not fit, in two
+       lists of different lengths (RetinaNet's ``conv.{0..3}.0`` against
+       FCOS's ``conv.{0,3,6,9}`` with a GroupNorm after each conv: the
+       fourth conv is not FCOS's ``conv.3``);
     2. the others compete for candidates: the same-label child of ``v``, the
        shallowest free same-label nodes deeper below ``v`` (levels inserted
        in the destination), and children or grandchildren of ``v`` with
@@ -563,8 +567,10 @@ class Embedder:
                     fits.setdefault(t1.parent[c], []).append(
                         s[0] + s[1] == t1.num_keys_below(c))
             loose = {p for p, whole in fits.items() if not all(whole)}
+        past = self._past_an_unfit_item(found, v) if not skipped else None
         for c, d, s in found:
-            if d is None:
+            if d is None or (past is not None and t1.label[c].isdigit()
+                             and int(t1.label[c]) > past):
                 pending.append((c, []))
                 continue
             s = (s[0], s[1], s[2] + 1, s[3])
@@ -820,6 +826,31 @@ class Embedder:
                     total[i] += s[i]
                 total[3] -= len(missing)
         return tuple(total)
+
+    def _past_an_unfit_item(self, found, v):
+        """
+        The lowest number of an item that its namesake does not fit, when
+        ``found`` (``(source, namesake, score)`` of one parent's children,
+        placed below ``v``) are items of two lists of different lengths;
+        ``None`` otherwise. Past it the numbers say nothing: RetinaNet's
+        head holds four convs (``conv.{0..3}.0``) where FCOS's holds
+        ``conv.{0,3,6,9}`` with a GroupNorm after each, so RetinaNet's
+        ``conv.1`` meets a GroupNorm, and its ``conv.3`` (the fourth conv)
+        is not FCOS's ``conv.3`` (the second).
+        """
+        t1, t2 = self.tree1, self.tree2
+        items = [c for c, _, _ in found if t1.label[c].isdigit()]
+        if not items:
+            return None
+        u = t1.parent[items[0]]
+        mine = sum(t1.label[c].isdigit() for c in t1.children[u])
+        theirs = sum(t2.label[d].isdigit() for d in t2.children[v])
+        if mine == theirs:
+            return None
+        unfit = [int(t1.label[c]) for c, d, s in found
+                 if d is not None and t1.label[c].isdigit()
+                 and s[0] + s[1] < t1.num_keys_below(c)]
+        return min(unfit, default=None)
 
     def _prefer_parts_by_number(self, pending, sources, v, claims, renames):
         """
