@@ -1,0 +1,81 @@
+"""
+Norms that crossed to another layer's unit.
+
+A unit is the module that holds a layer and the norm after it (timm's
+``ConvNormAct`` as ``conv1.{conv,bn}``, torchvision's
+``Conv2dNormActivation`` as ``f.a.{0,1}``). The kernel (the layer's weight)
+says which unit of the model a unit of the checkpoint is: its shape is
+rarely shared. A norm's vectors are of one width in many units, so a
+solver that reads order and shapes may send two of them across: in a
+regnet block whose ``conv1`` and ``conv2`` were registered in another order,
+``conv1``'s kernel went to ``f.a`` and ``conv2``'s to ``f.b``, but
+``conv2``'s BatchNorm to ``f.a`` and ``conv1``'s to ``f.b`` (mutation fuzz
+seeds 2737 and 3648 of ``--cross --wide --reorder``). A norm follows its
+layer: a key that is no kernel, sent into the model unit that another
+checkpoint unit's kernels went to, while that unit holds a key of the same
+path and shape itself, is left out (:func:`crossed_norm_pairs`): that
+unit's own norm is the one that belongs there, whether or not the solver
+placed it. A norm that went where its layer did not, with no such twin (a
+model that keeps its norms in a list of their own), stays.
+
+Example:
+    >>> from torch_liberator.crossednorms import crossed_norm_pairs
+    >>> src = {'c1.conv.weight': (8, 8, 1, 1), 'c1.bn.weight': (8,),
+    ...        'c2.conv.weight': (8, 8, 3, 3), 'c2.bn.weight': (8,)}
+    >>> dst = {'a.0.weight': (8, 8, 1, 1), 'a.1.weight': (8,),
+    ...        'b.0.weight': (8, 8, 3, 3), 'b.1.weight': (8,)}
+    >>> crossed = {'c1.conv.weight': 'a.0.weight', 'c1.bn.weight': 'b.1.weight',
+    ...            'c2.conv.weight': 'b.0.weight', 'c2.bn.weight': 'a.1.weight'}
+    >>> sorted(crossed_norm_pairs(crossed, src, dst))
+    ['c1.bn.weight', 'c2.bn.weight']
+    >>> crossed.update({'c1.bn.weight': 'a.1.weight', 'c2.bn.weight': 'b.1.weight'})
+    >>> crossed_norm_pairs(crossed, src, dst)
+    set()
+"""
+from typing import Mapping, Optional, Sequence, Set
+
+from torch_liberator.shapes import is_kernel
+
+__all__ = ['crossed_norm_pairs']
+
+
+def _unit(key: str, sep: str) -> str:
+    """The module above ``key``'s module ('' at the root)."""
+    return key.rpartition(sep)[0].rpartition(sep)[0]
+
+
+def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
+                       dst: Mapping[str, Optional[Sequence[int]]], sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` that are not kernels and went into the
+    unit of the model that another checkpoint unit's kernels all went to,
+    while that unit holds a key of the same path and shape itself (see the
+    module docstring). Only a model unit that got kernels of that one
+    checkpoint unit, and all of them, counts (not a flat list of layers).
+
+    Args:
+        mapping: source key -> destination key.
+        src, dst: key -> shape of each side.
+        sep: separator between path components.
+    """
+    kernels = {}  # checkpoint unit -> the model units its kernels went to
+    owners = {}  # model unit -> the checkpoint units whose kernels went there
+    for s, d in mapping.items():
+        if is_kernel(src[s]):
+            p, q = _unit(s, sep), _unit(d, sep)
+            kernels.setdefault(p, set()).add(q)
+            owners.setdefault(q, set()).add(p)
+    home = {p: next(iter(qs)) for p, qs in kernels.items() if len(qs) == 1}
+    out = set()
+    for s, d in mapping.items():
+        if is_kernel(src[s]):
+            continue
+        p, q = _unit(s, sep), _unit(d, sep)
+        others = list(owners.get(q, ()))
+        if len(others) != 1 or others[0] == p or home.get(others[0]) != q or home.get(p) == q:
+            continue
+        rest = s[len(p) + len(sep):] if p else s  # the key's path in its unit
+        twin = others[0] + sep + rest if others[0] else rest
+        if twin in src and src[twin] == src[s]:
+            out.add(s)
+    return out
