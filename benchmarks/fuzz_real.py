@@ -430,6 +430,39 @@ WIDE = {
 #: every model a seed may draw with ``--wide``
 ZOO = {**MODELS, **WIDE}
 
+
+def _video(name):
+    def b():
+        import torchvision.models.video as video
+        return getattr(video, name)(weights=None)
+    return b
+
+
+#: more models for ``--wider`` (added to :data:`ZOO`): timm families and
+#: torchvision models that neither the corpus nor ``--wide`` draws from,
+#: under 35M parameters each
+WIDER = {
+    **{f'timm_{n}': _tm(n) for n in [
+        'cait_xxs24_224', 'coat_lite_tiny', 'crossvit_tiny_240', 'xcit_nano_12_p16_224',
+        'nf_resnet26', 'regnetz_b16', 'efficientformer_l1', 'fastvit_t8', 'mobileone_s0',
+        'ghostnetv2_100', 'legacy_seresnet18', 'visformer_tiny', 'gcvit_xxtiny',
+        'coatnet_nano_rw_224', 'pvt_v2_b0', 'pit_ti_224', 'deit3_small_patch16_224',
+        'gmlp_ti16_224', 'convit_tiny', 'efficientvit_b0', 'hgnetv2_b0', 'lcnet_050', 'mixnet_s',
+        'semnasnet_075', 'tinynet_a', 'fbnetc_100', 'spnasnet_100', 'mobilenetv4_conv_small',
+        'ese_vovnet19b_dw', 'selecsls42b', 'nest_tiny', 'twins_svt_small', 'maxvit_nano_rw_256',
+        'resnet26t', 'seresnext26d_32x4d', 'skresnet18', 'botnet26t_256', 'halonet26t',
+        'lambda_resnet26t', 'cs3darknet_s', 'darknet17', 'sebotnet33ts_256',
+        'inception_next_tiny', 'convformer_s18', 'mambaout_femto', 'repghostnet_050',
+        'efficientnet_es', 'hrnet_w18_small_v2', 'dla46_c', 'resnest14d', 'eca_nfnet_l0',
+        'vit_small_patch16_224', 'swinv2_cr_tiny_ns_224', 'vit_relpos_small_patch16_224']},
+    **{n: _video(n) for n in ['r3d_18', 'mc3_18', 'r2plus1d_18', 's3d', 'mvit_v2_s', 'swin3d_t']},
+    'ssdlite_mbv3': _det('ssdlite320_mobilenet_v3_large'),
+    'regnet_x_800mf': _tv('regnet_x_800mf'), 'efficientnet_b2': _tv('efficientnet_b2'),
+}
+
+#: every model a seed may draw with ``--wider``
+ALL = {**ZOO, **WIDER}
+
 def _shadow(m, children):
     s = nn.Module()
     for n, p in m._parameters.items():
@@ -546,7 +579,7 @@ def _signature(name):
     """The sequence of state-dict shapes of model ``name`` (its names left
     out), built under a forked torch RNG so no seed's values change."""
     with torch.random.fork_rng(devices=[]):
-        return tuple(tuple(v.shape) for v in ZOO[name]().state_dict().values())
+        return tuple(tuple(v.shape) for v in ALL[name]().state_dict().values())
 
 
 def _twins(name, zoo=MODELS):
@@ -752,10 +785,11 @@ def _beside_cross(view, a, b, rng):
 
 def main(argv=None):
     """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross]
-    [--wide] [--reorder] [--split] [--joined]`` (``--cross``: :func:`make_cross_case`
+    [--wide] [--wider] [--reorder] [--split] [--joined]`` (``--cross``: :func:`make_cross_case`
     instead of :func:`make_case`; ``--wide``: :func:`make_case` drawing
     from :data:`ZOO`, or with ``--cross`` from :data:`CROSS` and
-    :data:`CROSS_WIDE`; ``--reorder``: children and keys in other orders
+    :data:`CROSS_WIDE`; ``--wider``: :func:`make_case` drawing from
+    :data:`ALL`; ``--reorder``: children and keys in other orders
     too; ``--split``: each case judged twice, its checkpoint listed every
     parameter first, then every buffer first, instead of as built;
     ``--joined``: a module's children may also be lifted one level under
@@ -771,7 +805,7 @@ def main(argv=None):
                                   cross={**CROSS, **CROSS_WIDE} if wide else CROSS)
     else:
         build = functools.partial(make_case, reorder=reorder, joined=joined,
-                                  zoo=ZOO if wide else MODELS)
+                                  zoo=ALL if '--wider' in flags else ZOO if wide else MODELS)
     lo, hi, out = int(argv[0]), int(argv[1]), argv[2]
     modes = argv[3].split(',') if len(argv) > 3 else MODES
     for seed in range(lo, hi):
