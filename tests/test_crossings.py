@@ -1,12 +1,12 @@
 """
-A norm follows its layer (torch_liberator.crossednorms), alone and as the
-``crossed_norms`` check of the general modes.
+Pairs that crossed (torch_liberator.crossings), alone and as the
+``crossed_norms`` and ``crossed_ordinals`` checks of the general modes.
 """
 import pytest
 
 from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.crossednorms import crossed_norm_pairs
+from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs
 
 
 def conv_bn(prefix, kernel, names=('conv', 'bn')):
@@ -85,3 +85,46 @@ def test_a_reordered_block_gets_no_norm_of_its_other_layer(mode):
             placed += 1
     if mode != 'embedding':  # (the names across libraries are embedding's limit)
         assert placed >= 3 * 2  # every conv and the last BatchNorm
+
+
+def test_numbered_siblings_of_one_shape_sent_the_other_way_round_are_left_out():
+    src = {'b.ln_1.weight': (8,), 'b.ln_1.bias': (8,), 'b.ln_2.weight': (8,), 'b.ln_2.bias': (8,)}
+    dst = {'k.norm1.weight': (8,), 'k.norm1.bias': (8,), 'k.norm2.weight': (8,),
+           'k.norm2.bias': (8,)}
+    crossed = {'b.ln_1.weight': 'k.norm2.weight', 'b.ln_1.bias': 'k.norm2.bias',
+               'b.ln_2.weight': 'k.norm1.weight', 'b.ln_2.bias': 'k.norm1.bias'}
+    assert crossed_ordinal_pairs(crossed, src, dst) == set(crossed)
+    assert crossed_ordinal_pairs(dict(zip(src, dst)), src, dst) == set()
+    # of other shapes, the shapes decided: two libraries may number otherwise
+    src = {'b.conv1.weight': (8, 4, 1, 1), 'b.conv2.weight': (8, 8, 3, 3)}
+    dst = {'k.conv1.weight': (8, 8, 3, 3), 'k.conv2.weight': (8, 4, 1, 1)}
+    mapping = {'b.conv1.weight': 'k.conv2.weight', 'b.conv2.weight': 'k.conv1.weight'}
+    assert crossed_ordinal_pairs(mapping, src, dst) == set()
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_vit_block_that_registers_its_norms_after_their_layers_gets_no_swapped_norms(mode):
+    # mutation fuzz seed 4588 of --cross --wide --reorder: torchvision's ViT
+    # into timm's whose block 4 registered attn, norm1, mlp, norm2; by order
+    # torchvision's ln_2 (after its attention) went into norm1, and ln_1,
+    # left over, into norm2
+    timm, tvm = requires('timm'), requires('torchvision').models
+    src = {k: tuple(v.shape) for k, v in tvm.VisionTransformer(
+        224, 16, 12, 3, 192, 768).state_dict().items()}
+    dst0 = {k: tuple(v.shape) for k, v in timm.create_model(
+        'deit_tiny_patch16_224').state_dict().items()}
+    block = [k for k in dst0 if k.startswith('blocks.4.')]
+    moved = [k for part in ('attn', 'norm1', 'mlp', 'norm2') for k in block
+             if k.startswith(f'blocks.4.{part}.')]
+    dst = {}
+    for k, shape in dst0.items():
+        if k == block[0]:
+            dst.update((j, dst0[j]) for j in moved)
+        elif k not in block:
+            dst[k] = shape
+    mapping = associate(src, dst, association=mode).mapping
+    prefix = 'encoder.layers.encoder_layer_4.'
+    for number in (1, 2):
+        for t in ('weight', 'bias'):
+            assert mapping.get(f'{prefix}ln_{number}.{t}') in (None, f'blocks.4.norm{number}.{t}')
+    assert mapping[prefix + 'mlp.0.weight'] == 'blocks.4.mlp.fc1.weight'

@@ -1,25 +1,38 @@
 """
-Norms that crossed to another layer's unit.
+Pairs that crossed: two modules of one kind, each sent where the other
+belongs.
 
-A unit is the module that holds a layer and the norm after it (timm's
-``ConvNormAct`` as ``conv1.{conv,bn}``, torchvision's
-``Conv2dNormActivation`` as ``f.a.{0,1}``). The kernel (the layer's weight)
-says which unit of the model a unit of the checkpoint is: its shape is
-rarely shared. A norm's vectors are of one width in many units, so a
-solver that reads order and shapes may send two of them across: in a
-regnet block whose ``conv1`` and ``conv2`` were registered in another order,
-``conv1``'s kernel went to ``f.a`` and ``conv2``'s to ``f.b``, but
-``conv2``'s BatchNorm to ``f.a`` and ``conv1``'s to ``f.b`` (mutation fuzz
-seeds 2737 and 3648 of ``--cross --wide --reorder``). A norm follows its
-layer: a key that is no kernel, sent into the model unit that another
-checkpoint unit's kernels went to, while that unit holds a key of the same
-path and shape itself, is left out (:func:`crossed_norm_pairs`): that
-unit's own norm is the one that belongs there, whether or not the solver
-placed it. A norm that went where its layer did not, with no such twin (a
-model that keeps its norms in a list of their own), stays.
+A solver that reads order and shapes cannot tell apart two modules of one
+shape registered in another order; what can is the evidence around them.
+Two kinds are read here, and the pairs they contradict are left out:
+
+* **A norm follows its layer** (:func:`crossed_norm_pairs`). A unit is the
+  module that holds a layer and the norm after it (timm's ``ConvNormAct``
+  as ``conv1.{conv,bn}``, torchvision's ``Conv2dNormActivation`` as
+  ``f.a.{0,1}``). The kernel (the layer's weight) says which unit of the
+  model a unit of the checkpoint is: its shape is rarely shared. A norm's
+  vectors are of one width in many units: in a regnet block whose
+  ``conv1`` and ``conv2`` were registered in another order, ``conv1``'s
+  kernel went to ``f.a`` and ``conv2``'s to ``f.b``, but ``conv2``'s
+  BatchNorm to ``f.a`` and ``conv1``'s to ``f.b`` (mutation fuzz seeds 2737
+  and 3648 of ``--cross --wide --reorder``). A key that is no kernel, sent
+  into the model unit that another checkpoint unit's kernels went to,
+  while that unit holds a key of the same path and shape itself, is left
+  out: that unit's own norm is the one that belongs there, whether or not
+  the solver placed it. A norm that went where its layer did not, with no
+  such twin (a model that keeps its norms in a list of their own), stays.
+* **Numbered names that crossed** (:func:`crossed_ordinal_pairs`). Two
+  sibling modules numbered by their names (``ln_1``, ``ln_2``) of one
+  shape, sent to two siblings numbered the other way round (``norm2``,
+  ``norm1``): a ViT block of the model registered its second LayerNorm
+  first, and order put torchvision's ``ln_1`` into timm's ``norm2``
+  (mutation fuzz seed 4588 of ``--cross --wide --reorder``). The names say
+  one thing, the order another: both pairs are left out. Modules of other
+  shapes numbered the other way round stay (two libraries may number
+  differently; the shapes decided).
 
 Example:
-    >>> from torch_liberator.crossednorms import crossed_norm_pairs
+    >>> from torch_liberator.crossings import crossed_norm_pairs
     >>> src = {'c1.conv.weight': (8, 8, 1, 1), 'c1.bn.weight': (8,),
     ...        'c2.conv.weight': (8, 8, 3, 3), 'c2.bn.weight': (8,)}
     >>> dst = {'a.0.weight': (8, 8, 1, 1), 'a.1.weight': (8,),
@@ -32,11 +45,16 @@ Example:
     >>> crossed_norm_pairs(crossed, src, dst)
     set()
 """
+import re
 from typing import Mapping, Optional, Sequence, Set
 
 from torch_liberator.shapes import is_kernel
 
-__all__ = ['crossed_norm_pairs']
+__all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs']
+
+
+#: a name that numbers a module: a word, then digits (``norm2``, ``ln_1``)
+_NUMBERED = re.compile(r'(.*[A-Za-z])_?(\d+)')
 
 
 def _unit(key: str, sep: str) -> str:
@@ -79,3 +97,45 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         if twin in src and src[twin] == src[s]:
             out.add(s)
     return out
+
+
+def crossed_ordinal_pairs(mapping: Mapping[str, str],
+                          src: Mapping[str, Optional[Sequence[int]]],
+                          dst: Mapping[str, Optional[Sequence[int]]], sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` in two sibling modules numbered by their
+    names (one word, two numbers) that went to two siblings of the model
+    numbered the other way round, the two modules of one shape (see the
+    module docstring).
+
+    Example:
+        >>> from torch_liberator.crossings import crossed_ordinal_pairs
+        >>> src = {'b.ln_1.weight': (8,), 'b.ln_2.weight': (8,), 'b.fc.weight': (8, 8)}
+        >>> dst = {'k.norm1.weight': (8,), 'k.norm2.weight': (8,), 'k.mlp.weight': (8, 8)}
+        >>> mapping = {'b.ln_1.weight': 'k.norm2.weight', 'b.ln_2.weight': 'k.norm1.weight',
+        ...            'b.fc.weight': 'k.mlp.weight'}
+        >>> sorted(crossed_ordinal_pairs(mapping, src, dst))
+        ['b.ln_1.weight', 'b.ln_2.weight']
+    """
+    modules = {}  # (checkpoint module, model module) -> source keys
+    for s, d in mapping.items():
+        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    numbered = {}  # (parents, words) -> {(number, number): source keys}
+    for (a, b), keys in modules.items():
+        pa, _, la = a.rpartition(sep)
+        pb, _, lb = b.rpartition(sep)
+        ma, mb = _NUMBERED.fullmatch(la), _NUMBERED.fullmatch(lb)
+        if ma and mb:
+            numbered.setdefault((pa, pb, ma[1], mb[1]), {})[int(ma[2]), int(mb[2])] = keys
+    out = set()
+    for by_numbers in numbered.values():
+        for (x, y), keys in by_numbers.items():
+            other = by_numbers.get((y, x))
+            if x != y and other is not None and _shapes(keys, src, sep) == _shapes(other, src, sep):
+                out.update(keys)
+    return out
+
+
+def _shapes(keys, shapes, sep):
+    """The shapes of ``keys`` by their tensor names."""
+    return sorted((key.rpartition(sep)[2], tuple(shapes[key] or ())) for key in keys)

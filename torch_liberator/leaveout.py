@@ -30,7 +30,7 @@ from torch_liberator import swappednames
 from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
                                          kinds_apart, names_agree, network_parts, split_items,
                                          too_thin)
-from torch_liberator.crossednorms import crossed_norm_pairs
+from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
@@ -1048,15 +1048,26 @@ def _crossed_norms(problem, mapping):
     """
     The norms of two checkpoint units that crossed, each into the unit of
     the model that the other's kernel went to
-    (:func:`~torch_liberator.crossednorms.crossed_norm_pairs`: a norm
+    (:func:`~torch_liberator.crossings.crossed_norm_pairs`: a norm
     follows its layer, and order and shapes alone swapped two of one
     width).
     """
     return crossed_norm_pairs(mapping, problem.src, problem.dst, problem.sep)
 
 
+def _crossed_ordinals(problem, mapping):
+    """
+    The pairs of two sibling modules of one shape numbered by their names
+    (``ln_1``, ``ln_2``) that went to two siblings numbered the other way
+    round (``norm2``, ``norm1``): names and order disagree
+    (:func:`~torch_liberator.crossings.crossed_ordinal_pairs`).
+    """
+    return crossed_ordinal_pairs(mapping, problem.src, problem.dst, problem.sep)
+
+
 CHECKS: Dict[str, Callable] = {
     'crossed_norms': _crossed_norms,
+    'crossed_ordinals': _crossed_ordinals,
     'without_rivals': _without_rivals,
     'thin_across_kinds': _thin_across_kinds,
     'against_shared_names': _against_shared_names,
