@@ -76,27 +76,45 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         src, dst: key -> shape of each side.
         sep: separator between path components.
     """
+    pairs = []  # (checkpoint unit, model unit, source keys, whether kernels)
     kernels = {}  # checkpoint unit -> the model units its kernels went to
     owners = {}  # model unit -> the checkpoint units whose kernels went there
-    for s, d in mapping.items():
-        if is_kernel(src[s]):
-            p, q = _unit(s, sep), _unit(d, sep)
-            kernels.setdefault(p, set()).add(q)
-            owners.setdefault(q, set()).add(p)
+    kind = {}  # shape -> whether a kernel
+    for (a, b), keys in _module_pairs(mapping, sep).items():
+        p, q = a.rpartition(sep)[0], b.rpartition(sep)[0]
+        for key in keys:
+            shape = src[key]
+            if shape not in kind:
+                kind[shape] = is_kernel(shape)
+            if kind[shape]:
+                kernels.setdefault(p, set()).add(q)
+                owners.setdefault(q, set()).add(p)
+        pairs.append((p, q, keys))
     home = {p: next(iter(qs)) for p, qs in kernels.items() if len(qs) == 1}
     out = set()
-    for s, d in mapping.items():
-        if is_kernel(src[s]):
+    for p, q, keys in pairs:
+        others = owners.get(q, ())
+        if len(others) != 1 or home.get(p) == q:
             continue
-        p, q = _unit(s, sep), _unit(d, sep)
-        others = list(owners.get(q, ()))
-        if len(others) != 1 or others[0] == p or home.get(others[0]) != q or home.get(p) == q:
+        other = next(iter(others))
+        if other == p or home.get(other) != q:
             continue
-        rest = s[len(p) + len(sep):] if p else s  # the key's path in its unit
-        twin = others[0] + sep + rest if others[0] else rest
-        if twin in src and src[twin] == src[s]:
-            out.add(s)
+        for s in keys:
+            if kind[src[s]]:
+                continue
+            rest = s[len(p) + len(sep):] if p else s  # the key's path in its unit
+            twin = other + sep + rest if other else rest
+            if twin in src and src[twin] == src[s]:
+                out.add(s)
     return out
+
+
+def _module_pairs(mapping, sep):
+    """``{(checkpoint module, model module): source keys}`` of ``mapping``."""
+    modules = {}
+    for s, d in mapping.items():
+        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    return modules
 
 
 def crossed_ordinal_pairs(mapping: Mapping[str, str],
@@ -117,13 +135,12 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
         >>> sorted(crossed_ordinal_pairs(mapping, src, dst))
         ['b.ln_1.weight', 'b.ln_2.weight']
     """
-    modules = {}  # (checkpoint module, model module) -> source keys
-    for s, d in mapping.items():
-        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
     numbered = {}  # (parents, words) -> {(number, number): source keys}
-    for (a, b), keys in modules.items():
+    for (a, b), keys in _module_pairs(mapping, sep).items():
         pa, _, la = a.rpartition(sep)
         pb, _, lb = b.rpartition(sep)
+        if not (la[-1:].isdigit() and lb[-1:].isdigit()):
+            continue  # (the cheap test first)
         ma, mb = _NUMBERED.fullmatch(la), _NUMBERED.fullmatch(lb)
         if ma and mb:
             numbered.setdefault((pa, pb, ma[1], mb[1]), {})[int(ma[2]), int(mb[2])] = keys
