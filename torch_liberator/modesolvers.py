@@ -37,6 +37,7 @@ from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import feeder_nodes
 from torch_liberator.shapes import shape_relation
+from torch_liberator.splitnorms import joined_norms
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
 
@@ -537,32 +538,57 @@ def _in_torch_spelling(solver):
     """
     ``solver`` run with the keys of a flat side (another framework's
     ``bn/gamma`` or ``res2_0_branch2a_bn_s``) spelled as torch spells them
-    (:func:`~torch_liberator.flatnames.torch_spelling`), its answer in the
+    (:func:`~torch_liberator.flatnames.torch_spelling`), and with each
+    BatchNorm saved as two modules (Caffe's ``bn*`` statistics and
+    ``scale*`` affine) spelled as one
+    (:func:`~torch_liberator.splitnorms.joined_norms`), its answer in the
     given keys: the module path is what the structure solver aligns, and
     the tensor's own name what tells a module's tensors apart. With a flat
     side, an alignment of under half of the smaller side is left out
     (:func:`~torch_liberator.flatnames.enough_for_flat`).
     """
     def solve(problem):
-        src = torch_spelling(problem.src, problem.sep)
-        dst = torch_spelling(problem.dst, problem.sep)
+        flat_src = torch_spelling(problem.src, problem.sep)
+        flat_dst = torch_spelling(problem.dst, problem.sep)
+        src = _respelled(problem.src, flat_src, problem.sep)
+        dst = _respelled(problem.dst, flat_dst, problem.sep)
         if src is None and dst is None:
             return solver(problem)
         src = src or {k: k for k in problem.src}
         dst = dst or {k: k for k in problem.dst}
         mapping, ambiguous = solver(Problem(
-            {src[k]: shape for k, shape in problem.src.items()},
-            {dst[k]: shape for k, shape in problem.dst.items()}, problem.sep))
+            {new: problem.src[k] for k, new in src.items()},
+            {new: problem.dst[k] for k, new in dst.items()}, problem.sep))
         src_key = {new: k for k, new in src.items()}
         dst_key = {new: k for k, new in dst.items()}
         mapping = {src_key[s]: dst_key[d] for s, d in mapping.items()}
         ambiguous = {src_key[s]: tuple(dst_key[d] for d in ds) for s, ds in ambiguous.items()}
-        if not enough_for_flat(len(mapping), len(problem.src), len(problem.dst)):
+        if (flat_src or flat_dst) and not enough_for_flat(
+                len(mapping), len(problem.src), len(problem.dst)):
             # a run of shared shapes, not a network: listed with its places
             ambiguous.update((s, (d,)) for s, d in mapping.items())
             return {}, {k: ambiguous[k] for k in problem.src if k in ambiguous}
-        return mapping, ambiguous
+        return in_source_order(problem, mapping, ambiguous)
     return solve
+
+
+def _respelled(shapes, flat, sep):
+    """
+    ``{key: respelled key}`` of one side, ``flat`` (its torch spelling, or
+    None) and then its BatchNorms saved as two modules joined, with the
+    keys of a joined module listed together where its first key was (each
+    module's tensors are together in a state dict); None when neither
+    applies.
+    """
+    spelled = flat or {k: k for k in shapes}
+    joined = joined_norms({spelled[k]: shape for k, shape in shapes.items()}, sep)
+    if joined is None:
+        return flat
+    by_module = {}
+    for k in shapes:
+        new = joined[spelled[k]]
+        by_module.setdefault(new.rpartition(sep)[0], []).append((k, new))
+    return {k: new for pairs in by_module.values() for k, new in pairs}
 
 
 def _unmatched_root(keys, other, sep):
