@@ -128,3 +128,21 @@ def test_a_vit_block_that_registers_its_norms_after_their_layers_gets_no_swapped
         for t in ('weight', 'bias'):
             assert mapping.get(f'{prefix}ln_{number}.{t}') in (None, f'blocks.4.norm{number}.{t}')
     assert mapping[prefix + 'mlp.0.weight'] == 'blocks.4.mlp.fc1.weight'
+
+
+def test_blocks_numbered_by_letters_sent_against_a_lists_order_are_left_out():
+    # inception's Mixed_6c and Mixed_6d (one shape) into a flattened
+    # model's 13 and 12: the names and the list's positions disagree
+    block = {'branch1x1.conv.weight': (8, 16, 1, 1), 'branch1x1.bn.weight': (8,)}
+    src = {f'Mixed_6{x}.{k}': s for x in 'cd' for k, s in block.items()}
+    dst = {f'{n}.{k}': s for n in (12, 13) for k, s in block.items()}
+    swapped = {f'Mixed_6{x}.{k}': f'{n}.{k}' for x, n in (('c', 13), ('d', 12)) for k in block}
+    assert crossed_ordinal_pairs(swapped, src, dst) == set(swapped)
+    # in order, or shifted by one (another library counts from another
+    # number), they stay
+    kept = {f'Mixed_6{x}.{k}': f'{n}.{k}' for x, n in (('c', 12), ('d', 13)) for k in block}
+    assert crossed_ordinal_pairs(kept, src, dst) == set()
+    src = {f'b.ln_{n}.weight': (4,) for n in (1, 2)}
+    dst = {f'k.norm{n}.weight': (4,) for n in (2, 3)}
+    assert crossed_ordinal_pairs({'b.ln_1.weight': 'k.norm2.weight',
+                                  'b.ln_2.weight': 'k.norm3.weight'}, src, dst) == set()

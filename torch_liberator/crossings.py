@@ -22,14 +22,17 @@ Two kinds are read here, and the pairs they contradict are left out:
   the solver placed it. A norm that went where its layer did not, with no
   such twin (a model that keeps its norms in a list of their own), stays.
 * **Numbered names that crossed** (:func:`crossed_ordinal_pairs`). Two
-  sibling modules numbered by their names (``ln_1``, ``ln_2``) of one
-  shape, sent to two siblings numbered the other way round (``norm2``,
-  ``norm1``): a ViT block of the model registered its second LayerNorm
-  first, and order put torchvision's ``ln_1`` into timm's ``norm2``
+  sibling modules of one shape numbered by their names (``ln_1`` and
+  ``ln_2``, ``Mixed_6c`` and ``Mixed_6d``, a list's items), sent to two
+  siblings numbered the other way round (``norm2`` and ``norm1``, ``13``
+  and ``12``): a ViT block of the model registered its norms after their
+  layers, and order put torchvision's ``ln_1`` into timm's ``norm2``
   (mutation fuzz seed 4588 of ``--cross --wide --reorder``). The names say
-  one thing, the order another: both pairs are left out. Modules of other
-  shapes numbered the other way round stay (two libraries may number
-  differently; the shapes decided).
+  one thing, the order another: both pairs are left out. A pair's modules
+  are read where its two paths, from the tensor up, first differ. Modules
+  of other shapes numbered the other way round stay (two libraries may
+  number differently; the shapes decided), and so do numbers shifted
+  alike (``ln_1``, ``ln_2`` into ``norm2``, ``norm3``).
 
 Example:
     >>> from torch_liberator.crossings import crossed_norm_pairs
@@ -51,15 +54,6 @@ from typing import Mapping, Optional, Sequence, Set
 from torch_liberator.shapes import is_kernel
 
 __all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs']
-
-
-#: a name that numbers a module: a word, then digits (``norm2``, ``ln_1``)
-_NUMBERED = re.compile(r'(.*[A-Za-z])_?(\d+)')
-
-
-def _unit(key: str, sep: str) -> str:
-    """The module above ``key``'s module ('' at the root)."""
-    return key.rpartition(sep)[0].rpartition(sep)[0]
 
 
 def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
@@ -121,10 +115,11 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
                           src: Mapping[str, Optional[Sequence[int]]],
                           dst: Mapping[str, Optional[Sequence[int]]], sep: str = '.') -> Set[str]:
     """
-    The source keys of ``mapping`` in two sibling modules numbered by their
-    names (one word, two numbers) that went to two siblings of the model
-    numbered the other way round, the two modules of one shape (see the
-    module docstring).
+    The source keys of ``mapping`` in sibling modules numbered by their
+    names (a word and a number or a letter, or an item's number) that went
+    to siblings of the model numbered the other way round, the modules of
+    one shape (see the module docstring). A pair's modules are read where
+    its two paths, from the tensor up, first differ.
 
     Example:
         >>> from torch_liberator.crossings import crossed_ordinal_pairs
@@ -134,25 +129,77 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
         ...            'b.fc.weight': 'k.mlp.weight'}
         >>> sorted(crossed_ordinal_pairs(mapping, src, dst))
         ['b.ln_1.weight', 'b.ln_2.weight']
+        >>> # inception blocks Mixed_6c and Mixed_6d (one shape) into a list's 13 and 12
+        >>> src = {'Mixed_6c.conv.weight': (8, 8), 'Mixed_6d.conv.weight': (8, 8)}
+        >>> dst = {'12.conv.weight': (8, 8), '13.conv.weight': (8, 8)}
+        >>> sorted(crossed_ordinal_pairs({'Mixed_6c.conv.weight': '13.conv.weight',
+        ...                               'Mixed_6d.conv.weight': '12.conv.weight'}, src, dst))
+        ['Mixed_6c.conv.weight', 'Mixed_6d.conv.weight']
     """
-    numbered = {}  # (parents, words) -> {(number, number): source keys}
+    places = {}  # (checkpoint module, model module) where the paths first differ -> keys
     for (a, b), keys in _module_pairs(mapping, sep).items():
+        while a and b:
+            pa, _, la = a.rpartition(sep)
+            pb, _, lb = b.rpartition(sep)
+            if la != lb:
+                places.setdefault((a, b), []).extend(keys)
+                break
+            a, b = pa, pb
+    numbered = {}  # (parents, kinds of names) -> [(number, number, module, keys)]
+    for (a, b), keys in places.items():
         pa, _, la = a.rpartition(sep)
         pb, _, lb = b.rpartition(sep)
-        if not (la[-1:].isdigit() and lb[-1:].isdigit()):
-            continue  # (the cheap test first)
-        ma, mb = _NUMBERED.fullmatch(la), _NUMBERED.fullmatch(lb)
-        if ma and mb:
-            numbered.setdefault((pa, pb, ma[1], mb[1]), {})[int(ma[2]), int(mb[2])] = keys
+        x, y = _ordinal(la), _ordinal(lb)
+        if x is not None and y is not None:
+            numbered.setdefault((pa, pb, x[0], y[0]), []).append((x[1], y[1], a, keys))
     out = set()
-    for by_numbers in numbered.values():
-        for (x, y), keys in by_numbers.items():
-            other = by_numbers.get((y, x))
-            if x != y and other is not None and _shapes(keys, src, sep) == _shapes(other, src, sep):
-                out.update(keys)
+    for entries in numbered.values():
+        if len(entries) < 2:
+            continue
+        alike = {}  # modules of one shape
+        for x, y, a, keys in entries:
+            alike.setdefault(_shapes(keys, src, a, sep), []).append((x, y, keys))
+        for group in alike.values():
+            out.update(key for keys in _inverted(group) for key in keys)
     return out
 
 
-def _shapes(keys, shapes, sep):
-    """The shapes of ``keys`` by their tensor names."""
-    return sorted((key.rpartition(sep)[2], tuple(shapes[key] or ())) for key in keys)
+#: a name that numbers a module: a word and digits (``norm2``, ``ln_1``), or
+#: digits alone (a list's item)
+_NUMBERED = re.compile(r'(.*?)_?(\d+)')
+
+#: ... or a letter after digits or ``_`` (``Mixed_6c``, ``branch3x3_2a``), or alone
+_LETTERED = re.compile(r'(.*[\d_])?([a-z])')
+
+
+def _ordinal(label):
+    """``((kind, word), number)`` of a name that numbers a module, else None."""
+    if label[-1:].isdigit():
+        match = _NUMBERED.fullmatch(label)
+        return (('number', match[1]), int(match[2])) if match else None
+    match = _LETTERED.fullmatch(label)
+    return (('letter', match[1] or ''), ord(match[2])) if match else None
+
+
+def _inverted(group):
+    """The key lists of ``group`` (``(number, number, keys)``) whose two
+    numbers go the other way round against another's."""
+    group = sorted(group, key=lambda entry: entry[0])
+    ys = [y for _, y, _ in group]
+    before, top = [], None  # the largest number before each
+    for y in ys:
+        before.append(top)
+        top = y if top is None else max(top, y)
+    after, low = [], None  # the smallest number after each
+    for y in reversed(ys):
+        after.append(low)
+        low = y if low is None else min(low, y)
+    after.reverse()
+    return [keys for n, (_, y, keys) in enumerate(group)
+            if (before[n] is not None and before[n] > y) or (after[n] is not None and after[n] < y)]
+
+
+def _shapes(keys, shapes, module, sep):
+    """The shapes of ``keys`` by their paths below ``module``."""
+    cut = len(module) + len(sep) if module else 0
+    return tuple(sorted((key[cut:], tuple(shapes[key] or ())) for key in keys))

@@ -54,6 +54,10 @@ def joined_norms(shapes: Mapping[str, Optional[Sequence[int]]],
         shapes: one side's keys and shapes, in order.
         sep: separator between path components.
     """
+    suffix = sep + 'running_mean'
+    if not any(key.endswith(suffix) and key[:-len('running_mean')] + 'weight' not in shapes
+               for key in shapes):
+        return None  # (the cheap test first: every norm holds its weight)
     modules = {}  # module path -> {tensor name: shape}
     for key, shape in shapes.items():
         path, _, name = key.rpartition(sep)
