@@ -788,8 +788,8 @@ def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
             _, child, rest = k.split('.', 2)
             k = f'Mixed_6b.{order.setdefault(child, len(order))}.{rest}'
         elif k.startswith('Mixed_6d.'):
-            k = k.replace('Mixed_6d.', 'Mixed_6d.head.').replace('.branch_pool.',
-                                                                  '.branch_pool.trunk.')
+            k = k.replace('Mixed_6d.', 'Mixed_6d.head.')
+            k = k.replace('.branch_pool.', '.branch_pool.trunk.')
         src[k] = s
     tv = tvm.inception_v3(weights=None, init_weights=False)
     names = [n for n, _ in tv.named_children()]

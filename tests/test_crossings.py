@@ -17,6 +17,21 @@ def conv_bn(prefix, kernel, names=('conv', 'bn')):
             f'{prefix}.{bn}.running_var': width}
 
 
+def _reordered(state, block, children):
+    """``state`` with the keys below ``block`` (a prefix) listed child by
+    child in the order ``children``, where the block's first key was."""
+    keys = [k for k in state if k.startswith(block)]
+    moved = [k for child in children for k in keys if k.startswith(f'{block}{child}.')]
+    assert sorted(moved) == sorted(keys)
+    out = {}
+    for k, shape in state.items():
+        if k == keys[0]:
+            out.update((j, state[j]) for j in moved)
+        elif k not in keys:
+            out[k] = shape
+    return out
+
+
 def test_two_norms_that_crossed_are_left_out_and_one_with_its_layer_stays():
     src = {**conv_bn('c1', (8, 8, 1, 1)), **conv_bn('c2', (8, 2, 3, 3))}
     dst = {**conv_bn('a', (8, 8, 1, 1), ('0', '1')), **conv_bn('b', (8, 2, 3, 3), ('0', '1'))}
@@ -65,15 +80,7 @@ def test_a_reordered_block_gets_no_norm_of_its_other_layer(mode):
     timm, tvm = requires('timm'), requires('torchvision').models
     src0 = {k: tuple(v.shape) for k, v in timm.create_model('regnety_016').state_dict().items()}
     dst = {k: tuple(v.shape) for k, v in tvm.regnet_y_1_6gf(weights=None).state_dict().items()}
-    block = [k for k in src0 if k.startswith('s3.b3.')]
-    moved = ([k for k in block if k.startswith('s3.b3.conv2.')]
-             + [k for k in block if not k.startswith('s3.b3.conv2.')])
-    src = {}
-    for k, shape in src0.items():
-        if k == block[0]:
-            src.update((j, src0[j]) for j in moved)
-        elif k not in block:
-            src[k] = shape
+    src = _reordered(src0, 's3.b3.', ('conv2', 'conv1', 'se', 'conv3'))
     units = {'conv1': 'f.a', 'conv2': 'f.b', 'conv3': 'f.c'}
     mapping = associate(src, dst, association=mode).mapping
     placed = 0
@@ -113,15 +120,7 @@ def test_a_vit_block_that_registers_its_norms_after_their_layers_gets_no_swapped
         224, 16, 12, 3, 192, 768).state_dict().items()}
     dst0 = {k: tuple(v.shape) for k, v in timm.create_model(
         'deit_tiny_patch16_224').state_dict().items()}
-    block = [k for k in dst0 if k.startswith('blocks.4.')]
-    moved = [k for part in ('attn', 'norm1', 'mlp', 'norm2') for k in block
-             if k.startswith(f'blocks.4.{part}.')]
-    dst = {}
-    for k, shape in dst0.items():
-        if k == block[0]:
-            dst.update((j, dst0[j]) for j in moved)
-        elif k not in block:
-            dst[k] = shape
+    dst = _reordered(dst0, 'blocks.4.', ('attn', 'norm1', 'mlp', 'norm2'))
     mapping = associate(src, dst, association=mode).mapping
     prefix = 'encoder.layers.encoder_layer_4.'
     for number in (1, 2):
