@@ -329,8 +329,22 @@ part whatever its length); ``--cross --wide`` 5847-6099 found a timm
 inception_v3 whose ``Mixed_6b`` is flattened and ``Mixed_6d`` wrapped as
 ``Mixed_6d.head``, into torchvision's flattened: embedding gave
 ``Mixed_6d``'s ``branch1x1`` (of every InceptionC's shape) to the model's
-``11``, which is ``Mixed_6b`` (6009: 22 wrong in embedding, open; auto
-right).
+``11``, which is ``Mixed_6b`` (6009: 22 wrong in embedding; fixed since,
+a source sought inside a subtree that a tie took meets the tie). The
+session after fixed 6009 and, of the order-only family, 2737 and 3648
+(a norm follows its layer: the BatchNorms of a regnet block's ``conv1``
+and ``conv2``, registered in another order, crossed between torchvision's
+``f.a`` and ``f.b``); 3002 (inception_v3's top-level children shuffled,
+``Mixed_6c`` into the flattened model's ``13``) and 3310 (a regnet block's
+``downsample`` and ``conv1``, of one shape, registered in another order)
+stay open. Its ``--joined --cross --wide`` 0-399 found nothing (before
+those fixes); ``--cross --wide --reorder`` 4500-5049 found a torchvision
+ViT into timm's whose block 4 registered its norms after their layers,
+``ln_1`` into ``norm2`` and ``ln_2`` into ``norm1`` (4588: 4 wrong in
+structure and auto; fixed, numbered names that crossed are left out);
+``--wide --reorder`` 4600-4749 found nothing. It added ``--wider``: 54
+timm families and 8 torchvision models neither the corpus nor ``--wide``
+drew from; ``--wider`` 0-1477 found nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
