@@ -49,6 +49,7 @@ Example:
     set()
 """
 import re
+from functools import lru_cache
 from typing import Mapping, Optional, Sequence, Set
 
 from torch_liberator.shapes import is_kernel
@@ -156,9 +157,12 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
     for entries in numbered.values():
         if len(entries) < 2:
             continue
-        alike = {}  # modules of one shape
+        # (the cheap test first: numbers the other way round at all)
+        inverted = {id(keys) for keys in _inverted([(x, y, keys) for x, y, _, keys in entries])}
+        alike = {}  # of those, modules of one shape
         for x, y, a, keys in entries:
-            alike.setdefault(_shapes(keys, src, a, sep), []).append((x, y, keys))
+            if id(keys) in inverted:
+                alike.setdefault(_shapes(keys, src, a, sep), []).append((x, y, keys))
         for group in alike.values():
             out.update(key for keys in _inverted(group) for key in keys)
     return out
@@ -172,6 +176,7 @@ _NUMBERED = re.compile(r'(.*?)_?(\d+)')
 _LETTERED = re.compile(r'(.*[\d_])?([a-z])')
 
 
+@lru_cache(maxsize=4096)
 def _ordinal(label):
     """``((kind, word), number)`` of a name that numbers a module, else None."""
     if label[-1:].isdigit():

@@ -580,10 +580,16 @@ def _respelled(shapes, flat, sep):
     module's tensors are together in a state dict); None when neither
     applies.
     """
-    spelled = flat or {k: k for k in shapes}
-    joined = joined_norms({spelled[k]: shape for k, shape in shapes.items()}, sep)
-    if joined is None:
-        return flat
+    if flat is None:
+        joined = joined_norms(shapes, sep)
+        if joined is None:
+            return None
+        spelled = {k: k for k in shapes}
+    else:
+        joined = joined_norms({flat[k]: shape for k, shape in shapes.items()}, sep)
+        if joined is None:
+            return flat
+        spelled = flat
     by_module = {}
     for k in shapes:
         new = joined[spelled[k]]
