@@ -1043,13 +1043,12 @@ def _holds_children(tree, path, labels):
     return all(tree.child(node, label) is not None for label in labels)
 
 
-#: check name -> ``finder(problem, mapping)``, the source keys it leaves out
 def _crossed_norms(problem, mapping):
     """
-    The norms of two checkpoint units that crossed, each into the unit of
-    the model that the other's kernel went to
-    (:func:`~torch_liberator.crossings.crossed_norm_pairs`: a norm
-    follows its layer, and order and shapes alone swapped two of one
+    The norms sent into the unit of the model that another checkpoint
+    unit's kernels went to, while that unit holds a norm of their path and
+    shape (:func:`~torch_liberator.crossings.crossed_norm_pairs`: a norm
+    follows its layer, and order and shapes alone crossed two of one
     width).
     """
     return crossed_norm_pairs(mapping, problem.src, problem.dst, problem.sep)
@@ -1065,6 +1064,7 @@ def _crossed_ordinals(problem, mapping):
     return crossed_ordinal_pairs(mapping, problem.src, problem.dst, problem.sep)
 
 
+#: check name -> ``finder(problem, mapping)``, the source keys it leaves out
 CHECKS: Dict[str, Callable] = {
     'crossed_norms': _crossed_norms,
     'crossed_ordinals': _crossed_ordinals,

@@ -580,19 +580,13 @@ def _respelled(shapes, flat, sep):
     module's tensors are together in a state dict); None when neither
     applies.
     """
-    if flat is None:
-        joined = joined_norms(shapes, sep)
-        if joined is None:
-            return None
-        spelled = {k: k for k in shapes}
-    else:
-        joined = joined_norms({flat[k]: shape for k, shape in shapes.items()}, sep)
-        if joined is None:
-            return flat
-        spelled = flat
+    joined = joined_norms(shapes if flat is None else
+                          {flat[k]: shape for k, shape in shapes.items()}, sep)
+    if joined is None:
+        return flat
     by_module = {}
     for k in shapes:
-        new = joined[spelled[k]]
+        new = joined[k if flat is None else flat[k]]
         by_module.setdefault(new.rpartition(sep)[0], []).append((k, new))
     return {k: new for pairs in by_module.values() for k, new in pairs}
 
