@@ -1467,6 +1467,26 @@ def test_auto_takes_no_exact_mode_that_must_shove_what_another_mode_fits():
     assert not any(v.startswith('module.') for v in result.mapping.values())
 
 
+def test_auto_reshapes_no_kernel_on_a_tie():
+    # vgg11 into AlexNet, unrelated: by name, isomorphism pairs features.0,
+    # 3, 6 and 8, of which only two biases fit (the 3x3 kernels would go
+    # into AlexNet's 11x11 and 5x5 ones); structure fits the classifier's
+    # last layer, two tensors too. A tie on fitting tensors goes to the
+    # mapping that reshapes fewer kernels
+    import torch
+    tvm = requires('torchvision').models
+    with torch.device('meta'):  # shapes only
+        vgg, alexnet = model_keys(tvm.vgg11()), model_keys(tvm.alexnet())
+    result = associate(vgg, alexnet, association='auto')
+    assert result.mapping == {'classifier.6.weight': 'classifier.6.weight',
+                              'classifier.6.bias': 'classifier.6.bias'}
+    # a shove of another width or class count is no reshaped kernel: the
+    # published head shove stays (a 1000-class head into a 10-class one)
+    head = {**vgg, 'classifier.6.weight': (10, 4096), 'classifier.6.bias': (10,)}
+    mapping = associate(vgg, head, association='auto').mapping
+    assert mapping['classifier.6.weight'] == 'classifier.6.weight'
+
+
 @pytest.mark.parametrize('mode', ['strict', 'module-hack'])
 def test_an_exact_name_shared_by_two_networks_is_not_shoved(mode):
     # mutation fuzz seed 20518: the checkpoint's 'main' is a resnet, the

@@ -35,6 +35,18 @@ def _fitting_pairs(mapping, src, dst):
                for s, d in mapping.items())
 
 
+def _kernels_reshaped(mapping, src, dst):
+    """How many pairs join two kernels of other spatial sizes (a 3x3
+    convolution and an 11x11 one): a shove that no change of width or
+    class count explains."""
+    count = 0
+    for s, d in mapping.items():
+        a, b = src[s], dst[d]
+        if a is not None and b is not None and len(a) == len(b) > 2 and a[2:] != b[2:]:
+            count += 1
+    return count
+
+
 def _places_all_it_can(mapping, src, dst):
     """
     True when ``mapping`` pairs every key of one side that has a tensor of
@@ -85,7 +97,9 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
     the general modes below, first on ties. Otherwise each mode of :data:`AUTO_GENERAL` runs
     (``structure`` only when shapes are known) and the best is the one that
     places the most tensors whose shapes fit (equal, or equal up to size-1
-    dimensions); ties go to the earlier mode (names before structure). A
+    dimensions); ties go to the one that joins fewer kernels of other
+    spatial sizes (vgg11's 3x3 convolutions into AlexNet's 11x11 and 5x5
+    ones by name), then to the earlier mode (names before structure). A
     pair whose tensors must be shoved counts for nothing here: it is weaker
     evidence than a fitting one. Pairs that join two differently named
     modules while the two models otherwise share their names
@@ -147,7 +161,10 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
         conflicts = problem.sides().name_conflicts(mapping)
         mapping = {k: v for k, v in mapping.items() if k not in conflicts}
         candidates.append((_fitting_pairs(mapping, src, dst), mode, mapping, ambiguous))
-    best = max(candidates, key=lambda c: c[0])  # the first of the best
+    # the first of the best; among equals, the one that reshapes fewer
+    # kernels (vgg11 into AlexNet: two biases fit by name in isomorphism,
+    # and its 3x3 convolutions would go into AlexNet's 11x11 and 5x5 ones)
+    best = max(candidates, key=lambda c: (c[0], -_kernels_reshaped(c[2], src, dst)))
     _, mode, mapping, ambiguous = best
     if mode in AUTO_GENERAL and has_shapes and problem.sides().ordered:
         # a few shapes in common: chance, not a network, where names do not agree
