@@ -350,7 +350,13 @@ shares modules under two names: its truth by identity is not one to one,
 and the seed is skipped as unbuilt). On the final code (the first two
 before auto's tie rule for reshaped kernels), ``--joined --wider``
 0-599, ``--cross`` 9100-9499 and ordinary seeds 31550-31849 found
-nothing.
+nothing; ``--wide`` 7400-7599 found one case, left open: a checkpoint of
+timm's caformer_s18 cut to its stem (``head.stem``) beside a whole
+poolformer_s12 (``features``, the same MetaFormer names and widths),
+into a caformer_s18 with one child renamed: prefix-hack, isomorphism and
+auto take ``features.`` as the prefix that explains most and load the
+poolformer's norms, MLPs and layer scales into the caformer (7453: 56
+wrong, 54 in auto); embedding and structure load the stem alone, right.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
