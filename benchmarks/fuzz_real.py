@@ -357,6 +357,14 @@ into a caformer_s18 with one child renamed: prefix-hack, isomorphism and
 auto take ``features.`` as the prefix that explains most and load the
 poolformer's norms, MLPs and layer scales into the caformer (7453: 56
 wrong, 54 in auto); embedding and structure load the stem alone, right.
+Then ``--wide`` 7600-7799 and ``--cross --wide`` 6100-6299 found nothing;
+``--wider`` 1478-1749 found a LeViT whose ``head`` has a level inserted
+(``head.stage.bn``) beside ``head_dist.bn``, into one cut to ``head``:
+structure took ``head_dist`` (1625: 7 wrong; the two are equally good, a
+tie); ``--joined --wide --reorder`` 4300-4499 found a googlenet whose
+inception3b has its branches joined (``branch1_conv``, ``branch2_0``) and
+reordered, where embedding put ``branch2_0`` (of ``branch1``'s shapes) into
+the flattened model's ``branch1`` (4498: 6 wrong). Both left open.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
