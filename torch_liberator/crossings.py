@@ -52,6 +52,7 @@ import re
 from functools import lru_cache
 from typing import Mapping, Optional, Sequence, Set
 
+from torch_liberator.keygroups import module_pairs
 from torch_liberator.shapes import is_kernel
 
 __all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs']
@@ -71,11 +72,11 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         src, dst: key -> shape of each side.
         sep: separator between path components.
     """
-    pairs = []  # (checkpoint unit, model unit, source keys, whether kernels)
+    pairs = []  # (checkpoint unit, model unit, source keys)
     kernels = {}  # checkpoint unit -> the model units its kernels went to
     owners = {}  # model unit -> the checkpoint units whose kernels went there
     kind = {}  # shape -> whether a kernel
-    for (a, b), keys in _module_pairs(mapping, sep).items():
+    for (a, b), keys in module_pairs(mapping, sep).items():
         p, q = a.rpartition(sep)[0], b.rpartition(sep)[0]
         for key in keys:
             shape = src[key]
@@ -104,14 +105,6 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
     return out
 
 
-def _module_pairs(mapping, sep):
-    """``{(checkpoint module, model module): source keys}`` of ``mapping``."""
-    modules = {}
-    for s, d in mapping.items():
-        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
-    return modules
-
-
 def crossed_ordinal_pairs(mapping: Mapping[str, str],
                           src: Mapping[str, Optional[Sequence[int]]],
                           dst: Mapping[str, Optional[Sequence[int]]], sep: str = '.') -> Set[str]:
@@ -138,7 +131,7 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
         ['Mixed_6c.conv.weight', 'Mixed_6d.conv.weight']
     """
     places = {}  # (checkpoint module, model module) where the paths first differ -> keys
-    for (a, b), keys in _module_pairs(mapping, sep).items():
+    for (a, b), keys in module_pairs(mapping, sep).items():
         while a and b:
             pa, _, la = a.rpartition(sep)
             pb, _, lb = b.rpartition(sep)

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['KeyGroups', 'Shape', 'WRAPPER_PREFIXES', 'common_module', 'enclosing_modules',
-           'group_tensor_pairs', 'is_word', 'joined_length', 'key_span']
+           'group_tensor_pairs', 'is_word', 'joined_length', 'key_span', 'module_pairs']
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
@@ -71,6 +71,22 @@ def joined_length(name: str, comps: Sequence[str]) -> int:
         if len(joined) >= len(name):
             return len(comps) - start if joined == name else 0
     return 0
+
+
+def module_pairs(mapping: Mapping[str, str], sep: str = '.') -> dict:
+    """
+    ``{(source module, destination module): source keys}`` of a key
+    mapping, the keys in the mapping's order.
+
+    Example:
+        >>> from torch_liberator.keygroups import module_pairs
+        >>> module_pairs({'a.w': 'x.w', 'a.b': 'x.b', 'c.w': 'y.w'})
+        {('a', 'x'): ['a.w', 'a.b'], ('c', 'y'): ['c.w']}
+    """
+    modules = {}
+    for s, d in mapping.items():
+        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    return modules
 
 
 def common_module(keys: Iterable[str], sep: str = '.') -> str:

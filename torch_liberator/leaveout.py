@@ -31,7 +31,7 @@ from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names,
                                          kinds_apart, names_agree, network_parts, split_items,
                                          too_thin)
 from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs
-from torch_liberator.keygroups import common_module, enclosing_modules, key_span
+from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit, module_spans,
@@ -990,9 +990,7 @@ def _one_module_from_two(problem, mapping):
     wrong in structure).
     """
     sep = problem.sep
-    modules = {}  # (checkpoint module, model module) -> source keys
-    for s, d in mapping.items():
-        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    modules = module_pairs(mapping, sep)  # (checkpoint module, model module) -> source keys
     sources = {}  # model module -> {checkpoint module: source keys}
     for (a, b), keys in modules.items():
         while a and b:  # up the module components both paths end in, to the first word

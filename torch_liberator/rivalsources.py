@@ -47,6 +47,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, Mapping
 
+from torch_liberator.keygroups import module_pairs
 from torch_liberator.shapes import is_kernel, shape_relation
 
 __all__ = ['feeder_nodes', 'foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs',
@@ -512,9 +513,7 @@ def lone_shoves(mapping: Mapping[str, str], src_shapes: Mapping, dst_shapes: Map
               if shape_relation(src_shapes[s], dst_shapes[d]) in ('same_rank', 'different_rank')}
     if not shoves:
         return {}  # (most mappings: no grouping then)
-    modules = {}  # (source module, destination module) -> its source keys
-    for s, d in mapping.items():
-        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    modules = module_pairs(mapping, sep)  # (source module, destination module) -> its source keys
     shoved = [pair for pair, keys in modules.items()
               if pair[0] and pair[1] and not shoves.isdisjoint(keys)]
     if not shoved:
