@@ -70,13 +70,41 @@ def _by_depth(candidates, side):
     return out
 
 
+def _by_word(candidates, side, shared):
+    """word -> the candidates (groups ending in a suffix of ``shared``
+    components) whose path holds that word before the suffix."""
+    out = {}
+    for c in candidates:
+        comps = side.comps[c]
+        for comp in set(comps[:len(comps) - shared]):
+            if is_word(comp):
+                out.setdefault(comp, []).append(c)
+    return out
+
+
+def _most_words(words, candidates, by_word):
+    """The candidates that hold the most of ``words`` before the suffix,
+    or all of them when none holds any: ``head.stage.bn`` is the model's
+    ``head.bn``, not ``head_dist.bn``, which is as close in depth."""
+    counts = {}
+    for word in words:
+        for c in by_word.get(word, ()):
+            counts[c] = counts.get(c, 0) + 1
+    if not counts:
+        return candidates
+    most = max(counts.values())
+    return [c for c in candidates if counts.get(c) == most]
+
+
 def _best_partner(side, g, index, others, cache, sep):
     """The unique group of ``others`` sharing the longest named suffix
-    with group ``g`` of ``side`` (ties to the closest depth), or None."""
+    with group ``g`` of ``side`` (ties to the one holding most of ``g``'s
+    other words, then to the closest depth), or None."""
     path = side.path[g]
     if not path:
         return None
-    depth = len(side.comps[g])
+    comps = side.comps[g]
+    depth = len(comps)
     start = 0
     while True:
         suffix = path[start:]
@@ -84,20 +112,29 @@ def _best_partner(side, g, index, others, cache, sep):
         if candidates is not None:
             if isinstance(candidates, int):
                 return candidates
-            by_depth = cache.get(suffix)
+            shared = suffix.count(sep) + 1
+            # depth tells wrapper levels apart (model.* and
+            # ema_model.module.*), not the items of a list: one item
+            # with an inserted level is the only one at its depth
+            # (blocks.1.main.norm1 is not blocks.3.stem.norm1)
+            if any(c.isdigit() for c in comps[:depth - shared]):
+                return None
+            by_depth, by_word = cache.get(suffix) or (None, None)
             if by_depth is None:
-                by_depth = cache[suffix] = _by_depth(candidates, others)
+                by_depth = _by_depth(candidates, others)
+                by_word = _by_word(candidates, others, shared)
+                cache[suffix] = by_depth, by_word
+            words = [c for c in dict.fromkeys(comps[:depth - shared])
+                     if len(by_word.get(c, ())) < len(candidates)]
+            if words:
+                fewer = _most_words(words, candidates, by_word)
+                if len(fewer) < len(candidates):
+                    by_depth = _by_depth(fewer, others)
             gap = min(abs(d - depth) for d in by_depth)
             closest = [d for d in (depth - gap, depth + gap) if d in by_depth]
             if len(set(closest)) == 1 and by_depth[closest[0]] >= 0:
                 found = by_depth[closest[0]]
-                # depth tells wrapper levels apart (model.* and
-                # ema_model.module.*), not the items of a list: one item
-                # with an inserted level is the only one at its depth
-                # (blocks.1.main.norm1 is not blocks.3.stem.norm1)
-                shared = suffix.count(sep) + 1
-                if any(c.isdigit() for c in side.comps[g][:depth - shared]) or any(
-                        c.isdigit() for c in others.comps[found][:closest[0] - shared]):
+                if any(c.isdigit() for c in others.comps[found][:closest[0] - shared]):
                     return None
                 return found
             return None
