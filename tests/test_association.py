@@ -772,6 +772,40 @@ def test_embedding_sees_a_module_split_under_joined_names_as_a_place(flat):
         assert ('.proj.' in s) == ('.downsample.' in d), (s, d)
 
 
+def test_embedding_weighs_a_module_split_under_joined_names_in_the_checkpoint():
+    # mutation fuzz seed 4498 of --joined --wide --reorder (reduced): a
+    # googlenet checkpoint whose inception3b has branch1 split under joined
+    # names (branch1_conv, branch1_bn) and its lists' items joined
+    # (branch2_0 for branch2.0), into nn.Sequential(*googlenet.children()).
+    # branch2_0, of branch1's shapes, was renamed to the model's 6.branch1
+    # (6 tensors wrong): the joined branch1_* beside it hold those shapes
+    # too, and are as good a source, so the two tie
+    import torch
+    tvm = requires('torchvision').models
+    tv = tvm.googlenet(weights=None, aux_logits=False, init_weights=False)
+    names = [name for name, _ in tv.named_children()]
+
+    def joined(key):
+        if key.startswith('inception3b.'):
+            key = re.sub(r'^(inception3b\.branch1)\.(conv|bn)\.', r'\1_\2.', key)
+            key = re.sub(r'^(inception3b\.branch\d)\.(\d)\.', r'\1_\2.', key)
+        return key
+    truth = {}
+    for key in model_keys(tv):
+        head, rest = key.split('.', 1)
+        truth[joined(key)] = f'{names.index(head)}.{rest}'
+    src = {joined(k): v for k, v in model_keys(tv).items()}
+    dst = model_keys(torch.nn.Sequential(*tv.children()))
+    for mode in ('embedding', 'isomorphism', 'structure', 'auto'):
+        result = associate(src, dst, association=mode)
+        check_one_to_one(result, src, dst)
+        assert {s: d for s, d in result.mapping.items() if truth[s] != d} == {}, mode
+    result = associate(src, dst, association='embedding')
+    ambiguous = {k.split('.')[1] for k in result.ambiguous}
+    assert ambiguous == {'branch1_conv', 'branch1_bn', 'branch2_0'}
+    assert len(result.mapping) == len(truth) - 12  # the rest of the block is placed
+
+
 def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
     # mutation fuzz seed 6009 of --cross --wide: timm's inception_v3 (its
     # Mixed_6b flattened, Mixed_6d's branches under an inserted ``head``)

@@ -58,7 +58,9 @@ Algorithm:
        still that block). A module split under joined names beside the
        renamed place (``conv1_conv`` and ``conv1_bn`` for a ``conv1`` of
        a conv and a BatchNorm), holding its shapes, is as good a place: a
-       tie. A lone module (tensors, no submodules) is
+       tie; so is such a module beside the source a source as good
+       (``branch1_conv`` and ``branch1_bn`` beside ``branch2_0``, renamed
+       to a ``branch1`` of their shapes). A lone module (tensors, no submodules) is
        renamed only to a lone module,
        only to a child of ``v``, only when one of the two labels is a
        number (``conv1`` <-> ``0``), only beside a module of its parent
@@ -506,6 +508,35 @@ class Embedder:
                     return [members[0]]
         return []
 
+    def _joined_sources(self, c, d, pending):
+        """
+        The mirror of :meth:`_joined_alike`: the lone siblings of ``c``
+        whose labels join one word with ``_`` (``branch1_conv``,
+        ``branch1_bn``), two or more, all in ``pending``, that together
+        hold tensors of the shapes below destination node ``d``: a module
+        split under joined names beside ``c``, as good a source for ``d``
+        as ``c`` is (each member meets ``c`` in the tie). Empty when there
+        is none.
+        """
+        t1, t2 = self.tree1, self.tree2
+        parent = t1.parent[c]
+        waiting = {e for e, _ in pending}
+        groups = {}
+        for e in t1.children[parent]:
+            label = t1.label[e]
+            if e != c and '_' in label and not self.inner1[e] and self.leaves1[e]:
+                groups.setdefault(label.split('_', 1)[0], []).append(e)
+        if not groups:
+            return []
+        theirs = frozenset(Counter(t2.shape[k] for k in t2.keys_below(d)).items())
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            shapes = Counter(t1.shape[k] for e in members for k in t1.keys_below(e))
+            if frozenset(shapes.items()) == theirs and waiting.issuperset(members):
+                return members
+        return []
+
     def _shape_run(self, node):
         """The shapes of the destination keys below ``node``, in order."""
         run = self.shape_runs.get(node)
@@ -715,6 +746,12 @@ class Embedder:
                     # beside d (timm's conv1 as conv1_conv and conv1_bn)
                     # is as good a place, though no node holds it
                     cands.extend((s, e) for e in self._joined_alike(c, d, v, claims))
+                    # ... and the mirror: such a module beside c (a googlenet
+                    # block's branch1_conv and branch1_bn beside branch2_0,
+                    # branch2.0 joined, both of branch1's shapes) is as good
+                    # a source for d (mutation fuzz seed 4498 of --joined
+                    # --wide --reorder)
+                    equal_items.extend((e, s, d) for e in self._joined_sources(c, d, pending))
                     if not t1.label[c].isdigit():
                         # a named module renamed to one of equal items:
                         # its number is chance, the items tie
