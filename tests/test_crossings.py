@@ -145,3 +145,48 @@ def test_blocks_numbered_by_letters_sent_against_a_lists_order_are_left_out():
     dst = {f'k.norm{n}.weight': (4,) for n in (2, 3)}
     assert crossed_ordinal_pairs({'b.ln_1.weight': 'k.norm2.weight',
                                   'b.ln_2.weight': 'k.norm3.weight'}, src, dst) == set()
+
+
+def test_a_block_sent_against_a_free_twin_pair_is_left_out():
+    # Mixed_6c into 13 while its twin Mixed_6d placed nothing and 12 got
+    # nothing: Mixed_6d -> 12 is as good a pair, and its numbers say the
+    # other way round
+    block = {'branch1x1.conv.weight': (8, 16, 1, 1), 'branch1x1.bn.weight': (8,)}
+    src = {f'Mixed_6{x}.{k}': s for x in 'bcd' for k, s in block.items()}
+    dst = {f'{n}.{k}': s for n in (11, 12, 13) for k, s in block.items()}
+    b = {f'Mixed_6b.{k}': f'11.{k}' for k in block}
+    against = {f'Mixed_6c.{k}': f'13.{k}' for k in block}
+    assert crossed_ordinal_pairs({**b, **against}, src, dst) == set(against)
+    # along the free pair's numbers it stays (Mixed_6d -> 13 beside a free
+    # Mixed_6c and 12), and so does a pair whose twins are all placed
+    along = {f'Mixed_6d.{k}': f'13.{k}' for k in block}
+    assert crossed_ordinal_pairs({**b, **along}, src, dst) == set()
+    # a free sibling of other shapes is no twin
+    wider = {**src, **{f'Mixed_6d.{k}': (s[0] * 2,) + s[1:] for k, s in block.items()}}
+    assert crossed_ordinal_pairs({**b, **against}, wider, dst) == set()
+
+
+def test_shuffled_inception_blocks_of_one_shape_go_nowhere_by_order_alone():
+    # mutation fuzz seed 3002 of --cross --wide --reorder: timm's
+    # inception_v3 with its top-level children registered in another order,
+    # into torchvision's as nn.Sequential(*children): structure sent
+    # Mixed_6c (of Mixed_6d's shapes) into 13, which is Mixed_6d, by the
+    # shuffled order, with Mixed_6d and 12 left free (60 tensors wrong)
+    import torch
+    timm, tvm = requires('timm'), requires('torchvision').models
+    keys = {k: tuple(v.shape) for k, v in timm.create_model('inception_v3').state_dict().items()}
+    order = ['Mixed_7c', 'Mixed_6a', 'Mixed_5b', 'Mixed_5c', 'Conv2d_3b_1x1', 'Mixed_6b',
+             'Mixed_7b', 'Mixed_6c', 'Mixed_5d', 'Mixed_7a', 'Conv2d_4a_3x3', 'Conv2d_2b_3x3',
+             'fc', 'Mixed_6e', 'Mixed_6d', 'Conv2d_2a_3x3', 'Conv2d_1a_3x3']
+    src = {k: s for top in order for k, s in keys.items() if k.split('.')[0] == top}
+    tv = tvm.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    names = [name for name, _ in tv.named_children()]
+    dst = {k: tuple(v.shape) for k, v in torch.nn.Sequential(*tv.children()).state_dict().items()}
+    truth = {}
+    for key in src:
+        top, rest = key.split('.', 1)
+        truth[key] = f'{names.index(top)}.{rest}'
+    assert set(truth.values()) == set(dst)
+    for mode in ('embedding', 'isomorphism', 'structure', 'auto'):
+        mapping = associate(src, dst, association=mode).mapping
+        assert {s: d for s, d in mapping.items() if truth[s] != d} == {}, mode

@@ -32,7 +32,13 @@ Two kinds are read here, and the pairs they contradict are left out:
   are read where its two paths, from the tensor up, first differ. Modules
   of other shapes numbered the other way round stay (two libraries may
   number differently; the shapes decided), and so do numbers shifted
-  alike (``ln_1``, ``ln_2`` into ``norm2``, ``norm3``).
+  alike (``ln_1``, ``ln_2`` into ``norm2``, ``norm3``). A free twin pair
+  counts as a pair: a module sent where its numbers go the other way round
+  against a sibling of its shapes that placed nothing and a sibling of its
+  place's shapes that received nothing is left out (timm's inception_v3
+  with its children registered in another order: ``Mixed_6c`` into the
+  flattened model's ``13`` by order, ``Mixed_6d`` and ``12`` free;
+  mutation fuzz seed 3002 of ``--cross --wide --reorder``).
 
 Example:
     >>> from torch_liberator.crossings import crossed_norm_pairs
@@ -112,8 +118,10 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
     The source keys of ``mapping`` in sibling modules numbered by their
     names (a word and a number or a letter, or an item's number) that went
     to siblings of the model numbered the other way round, the modules of
-    one shape (see the module docstring). A pair's modules are read where
-    its two paths, from the tensor up, first differ.
+    one shape (see the module docstring), or the other way round against
+    a free twin pair (a sibling of each, of its kind of name and shapes,
+    that placed or received nothing). A pair's modules are read where its
+    two paths, from the tensor up, first differ.
 
     Example:
         >>> from torch_liberator.crossings import crossed_ordinal_pairs
@@ -129,6 +137,9 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
         >>> sorted(crossed_ordinal_pairs({'Mixed_6c.conv.weight': '13.conv.weight',
         ...                               'Mixed_6d.conv.weight': '12.conv.weight'}, src, dst))
         ['Mixed_6c.conv.weight', 'Mixed_6d.conv.weight']
+        >>> # Mixed_6c alone into 13, while Mixed_6d and 12 are free
+        >>> crossed_ordinal_pairs({'Mixed_6c.conv.weight': '13.conv.weight'}, src, dst)
+        {'Mixed_6c.conv.weight'}
     """
     places = {}  # (checkpoint module, model module) where the paths first differ -> keys
     for (a, b), keys in module_pairs(mapping, sep).items():
@@ -145,20 +156,97 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
         pb, _, lb = b.rpartition(sep)
         x, y = _ordinal(la), _ordinal(lb)
         if x is not None and y is not None:
-            numbered.setdefault((pa, pb, x[0], y[0]), []).append((x[1], y[1], a, keys))
+            numbered.setdefault((pa, pb, x[0], y[0]), []).append((x[1], y[1], a, keys, lb))
     out = set()
     for entries in numbered.values():
         if len(entries) < 2:
             continue
         # (the cheap test first: numbers the other way round at all)
-        inverted = {id(keys) for keys in _inverted([(x, y, keys) for x, y, _, keys in entries])}
+        inverted = {id(keys) for keys in _inverted([(x, y, keys) for x, y, _, keys, _ in entries])}
         alike = {}  # of those, modules of one shape
-        for x, y, a, keys in entries:
+        for x, y, a, keys, _ in entries:
             if id(keys) in inverted:
                 alike.setdefault(_shapes(keys, src, a, sep), []).append((x, y, keys))
         for group in alike.values():
             out.update(key for keys in _inverted(group) for key in keys)
+    out.update(_against_free_twins(numbered, mapping, src, dst, sep))
     return out
+
+
+def _against_free_twins(numbered, mapping, src, dst, sep):
+    """
+    The keys of ``numbered``'s entries whose numbers go the other way round
+    against a free twin pair: a sibling of the checkpoint module, of its
+    kind of name and all its shapes, that placed nothing, and a sibling of
+    the model module, likewise, that received nothing. That pair is as
+    good a pair as the entry's, and the numbers of the two pairs disagree
+    (``Mixed_6c`` into ``13`` while ``Mixed_6d`` and ``12`` are free).
+    """
+    filled = set(mapping.values())
+    # a free module has all its keys unused: its name is found among those
+    unused_src = _child_names([k for k in src if k not in mapping],
+                              {pa for pa, _, _, _ in numbered}, sep)
+    unused_dst = _child_names([k for k in dst if k not in filled],
+                              {pb for _, pb, _, _ in numbered}, sep)
+    below = {}  # (side, parent) -> {child: (signature, whether a key is used)}
+    out = set()
+    for (pa, pb, kx, ky), entries in numbered.items():
+        if not any(_kind(c) == kx for c in unused_src.get(pa, ())) or not any(
+                _kind(c) == ky for c in unused_dst.get(pb, ())):
+            continue
+        if (1, pa) not in below:
+            below[1, pa] = _children(src, pa, sep, mapping.__contains__)
+        if (2, pb) not in below:
+            below[2, pb] = _children(dst, pb, sep, filled.__contains__)
+        mine, theirs = below[1, pa], below[2, pb]
+        free_src = [(_ordinal(c)[1], sig) for c, (sig, used) in mine.items()
+                    if not used and _kind(c) == kx]
+        free_dst = [(_ordinal(c)[1], sig) for c, (sig, used) in theirs.items()
+                    if not used and _kind(c) == ky]
+        for x, y, a, keys, b in entries:
+            sig_a, sig_b = mine[a.rpartition(sep)[2]][0], theirs[b][0]
+            if any((x2 - x) * (y2 - y) < 0 for x2, sig1 in free_src if sig1 == sig_a
+                   for y2, sig2 in free_dst if sig2 == sig_b):
+                out.update(keys)
+    return out
+
+
+def _kind(name):
+    """The kind of name of :func:`_ordinal`, or None."""
+    found = _ordinal(name)
+    return None if found is None else found[0]
+
+
+def _child_names(keys, parents, sep):
+    """``{parent: set of child names}`` of the module paths ``parents``
+    (``''``: the root) that hold one of ``keys`` below a child."""
+    out = {}
+    for key in keys:
+        start = 0  # where the child's name begins
+        while True:
+            cut = key.find(sep, start)
+            if cut < 0:
+                break
+            head = key[:start - len(sep)] if start else ''
+            if head in parents:
+                out.setdefault(head, set()).add(key[start:cut])
+            start = cut + len(sep)
+    return out
+
+
+def _children(shapes, parent, sep, used):
+    """``{child name: (its paths and shapes below it, sorted; whether one
+    of its keys is used)}`` of module path ``parent``."""
+    found = {}
+    prefix = parent + sep if parent else ''
+    for key, shape in shapes.items():
+        if key.startswith(prefix):
+            child, _, rest = key[len(prefix):].partition(sep)
+            if rest:
+                entry = found.setdefault(child, [[], False])
+                entry[0].append((rest, tuple(shape or ())))
+                entry[1] = entry[1] or used(key)
+    return {child: (tuple(sorted(paths)), flag) for child, (paths, flag) in found.items()}
 
 
 #: a name that numbers a module: a word and digits (``norm2``, ``ln_1``), or
