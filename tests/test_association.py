@@ -806,6 +806,40 @@ def test_embedding_weighs_a_module_split_under_joined_names_in_the_checkpoint():
     assert len(result.mapping) == len(truth) - 12  # the rest of the block is placed
 
 
+def test_embedding_takes_no_block_for_one_of_two_layers_of_a_shape_inside_it():
+    # mutation fuzz seed 1988 of --wider: a resnext50 whose layer3 is cut
+    # into trunk.{0,1} and features.{0..3}, into one whose layer3.0 is
+    # flattened (its downsample as 0.7), layer3.3.conv1 wrapped and layer4
+    # cut short: embedding took the list trunk for the list 0.7, block
+    # trunk.0 for the conv 0.7.0 by its one child conv3 of that kernel's
+    # shape, though its downsample.0 holds one of that shape too
+    tvm = requires('torchvision').models
+    keys = model_keys(tvm.resnext50_32x4d(weights=None))
+    flat = {'conv1': '0', 'bn1': '1', 'conv2': '2', 'bn2': '3', 'conv3': '4', 'bn3': '5',
+            'downsample': '7'}
+
+    def source(key):
+        found = re.match(r'layer3\.(\d)\.(.*)', key)
+        if not found:
+            return key
+        i = int(found[1])
+        return f'layer3.trunk.{i}.{found[2]}' if i < 2 else f'layer3.features.{i - 2}.{found[2]}'
+
+    def model(key):
+        found = re.match(r'layer3\.0\.([a-z]+\d?)\.(.*)', key)
+        key = f'layer3.0.{flat[found[1]]}.{found[2]}' if found else key
+        key = key.replace('layer3.3.conv1.', 'layer3.3.conv1.trunk.')
+        return None if re.match(r'layer4\.[12]\.', key) else key
+    src = {source(k): v for k, v in keys.items()}
+    dst = {model(k): v for k, v in keys.items() if model(k)}
+    truth = {source(k): model(k) for k in keys}
+    for mode in ('embedding', 'isomorphism', 'structure', 'auto'):
+        result = associate(src, dst, association=mode)
+        assert {s: d for s, d in result.mapping.items() if truth[s] != d} == {}, mode
+        if mode in ('structure', 'auto'):
+            assert len(result.mapping) == len(dst), mode
+
+
 def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
     # mutation fuzz seed 6009 of --cross --wide: timm's inception_v3 (its
     # Mixed_6b flattened, Mixed_6d's branches under an inserted ``head``)

@@ -28,8 +28,10 @@ Algorithm:
     matched pair ``(u, v)`` the module tensors of ``u`` are matched to those
     of ``v`` by name (or, when ``v`` holds none, to those below a chain of
     single children of ``v``, or of the one child of ``v`` whose tensors
-    have their names and shapes: PEFT's LoRA ``base_layer`` beside
-    ``lora_A`` and ``lora_B``; and the same on the source's side), and the
+    have their names and shapes, no node deeper below ``v`` holding such
+    tensors too: PEFT's LoRA ``base_layer`` beside ``lora_A`` and
+    ``lora_B``, not a bottleneck's ``conv3`` beside ``downsample.0``; and
+    the same on the source's side), and the
     inner children of ``u`` are placed below ``v``:
 
     1. a child goes to the child of ``v`` with the same label when that
@@ -182,6 +184,12 @@ class _Claims:
         return other
 
 
+def _tensors_of(tree, leaves):
+    """The names and shapes of one module's tensors (``leaves``: name ->
+    key node), as a hashable set."""
+    return frozenset((label, tree.shape[key]) for label, key in leaves.items())
+
+
 def _module_index(tree):
     """Per node: ``{label: key node}`` of its leaf keys, and its inner children."""
     leaves = [None] * tree.num_nodes
@@ -247,6 +255,7 @@ class Embedder:
         self.sibling_places = {}  # (source node, destination node) -> children placing
         self.shape_runs = {}  # destination node -> shapes of its keys, in order
         self.source_shapes = {}  # source node -> shapes of its keys, counted
+        self.alike = {}  # side -> {module tensors' names and shapes: nodes}
         self.shapes_known = (
             any(tree1.shape[n] is not None for n in tree1.keys_below(0))
             and any(tree2.shape[n] is not None for n in tree2.keys_below(0)))
@@ -330,9 +339,15 @@ class Embedder:
         The one inner child of ``parent`` (a node of tree ``side``, 1 or 2)
         whose tensors are those of ``node`` (of the other tree): the same
         names, each of the same shape; ``parent`` itself when there is no
-        such child or more than one. A module's tensors moved one level
+        such child or more than one, or when a node deeper below
+        ``parent`` holds such tensors too. A module's tensors moved one level
         down beside siblings of other tensors (PEFT's LoRA wraps a Linear
-        as ``base_layer``, ``lora_A``, ``lora_B``) are still that module's.
+        as ``base_layer``, ``lora_A``, ``lora_B``) are still that module's;
+        a bottleneck block is not its ``conv3`` while its ``downsample.0``
+        holds a kernel of that shape too (a resnext50 block of a list cut
+        in parts, ``trunk.0``, was taken for the flattened model's
+        ``downsample`` conv, ``0.7.0``; mutation fuzz seed 1988 of
+        ``--wider``).
         """
         mine = self.leaves1[node] if side == 2 else self.leaves2[node]
         tree, other = (self.tree2, self.tree1) if side == 2 else (self.tree1, self.tree2)
@@ -350,7 +365,22 @@ class Embedder:
             if found != parent:
                 return parent  # two such children: a tie, not a place
             found = child
+        if found != parent and any(parent < n < tree.end[parent] and n != found
+                                   for n in self._alike_nodes(side, found)):
+            return parent  # ... or one deeper
         return found
+
+    def _alike_nodes(self, side, node):
+        """The nodes of tree ``side`` whose module tensors have the names
+        and shapes of ``node``'s."""
+        tree, leaves = (self.tree2, self.leaves2) if side == 2 else (self.tree1, self.leaves1)
+        index = self.alike.get(side)
+        if index is None:
+            index = self.alike[side] = {}
+            for n, found in enumerate(leaves):
+                if found:
+                    index.setdefault(_tensors_of(tree, found), []).append(n)
+        return index.get(_tensors_of(tree, leaves[node]), ())
 
     def _only_ties(self, c, d):
         """Whether ``c`` scored against ``d`` placed nothing and met ties."""
