@@ -190,3 +190,54 @@ def test_shuffled_inception_blocks_of_one_shape_go_nowhere_by_order_alone():
     for mode in ('embedding', 'isomorphism', 'structure', 'auto'):
         mapping = associate(src, dst, association=mode).mapping
         assert {s: d for s, d in mapping.items() if truth[s] != d} == {}, mode
+
+
+def test_twin_units_that_took_each_others_places_against_their_peers_are_left_out():
+    from torch_liberator.crossings import crossed_peer_pairs
+    src, mapping = {}, {}
+    places = {'conv1': 'f.a', 'downsample': 'proj'}
+    for b in range(4):
+        for name, place in places.items():
+            src[f's{b}.b1.{name}.conv.weight'] = (8, 4, 1, 1)
+            src[f's{b}.b1.{name}.bn.weight'] = (8,)
+            if b == 3:
+                place = places['downsample' if name == 'conv1' else 'conv1']
+            mapping[f's{b}.b1.{name}.conv.weight'] = f'block{b}.0.{place}.0.weight'
+            mapping[f's{b}.b1.{name}.bn.weight'] = f'block{b}.0.{place}.1.weight'
+    crossed = {k for k in mapping if k.startswith('s3.')}
+    assert crossed_peer_pairs(mapping, src) == crossed
+    # units of other shapes are no twins: their shapes placed them
+    other = {**src, 's3.b1.downsample.conv.weight': (8, 2, 1, 1)}
+    assert crossed_peer_pairs(mapping, other) == set()
+    # one other parent is not enough evidence, nor are split votes
+    few = {k: v for k, v in mapping.items() if k.startswith(('s0.', 's3.'))}
+    assert crossed_peer_pairs(few, src) == set()
+    split = dict(mapping)
+    for name, place in (('conv1', 'proj'), ('downsample', 'f.a')):
+        split[f's2.b1.{name}.conv.weight'] = f'block2.0.{place}.0.weight'
+        split[f's2.b1.{name}.bn.weight'] = f'block2.0.{place}.1.weight'
+    assert crossed_peer_pairs(split, src) == set()
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_regnet_block_registered_in_another_order_gets_no_crossed_shortcut(mode):
+    # mutation fuzz seed 3310 of --cross --wide --reorder (reduced): timm's
+    # regnety_016 whose s1 is wrapped (s1.head) and whose s1.b1 registered
+    # conv1, se, downsample, conv2, conv3, into torchvision's: by order
+    # conv1 went to proj and downsample to f.a (one shape), while every
+    # other stage's first block sends conv1 to f.a and downsample to proj
+    timm, tvm = requires('timm'), requires('torchvision').models
+    keys = {k: tuple(v.shape) for k, v in timm.create_model('regnety_016').state_dict().items()}
+    dst = {k: tuple(v.shape) for k, v in tvm.regnet_y_1_6gf(weights=None).state_dict().items()}
+    reference = associate(keys, dst, association='structure').mapping
+    assert len(reference) == len(keys) == len(dst)
+    block = [k for k in keys if k.startswith('s1.b1.')]
+    moved = [k for name in ('conv1', 'se', 'downsample', 'conv2', 'conv3')
+             for k in block if k.startswith(f's1.b1.{name}.')]
+    first = list(keys).index(block[0])
+    order = list(keys)[:first] + moved + [k for k in list(keys)[first:] if k not in set(block)]
+    src = {k.replace('s1.', 's1.head.', 1) if k.startswith('s1.') else k: keys[k] for k in order}
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items()
+            if reference[s.replace('s1.head.', 's1.', 1)] != d} == {}
+    assert len(mapping) >= len(dst) - 12

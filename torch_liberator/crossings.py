@@ -4,7 +4,7 @@ belongs.
 
 A solver that reads order and shapes cannot tell apart two modules of one
 shape registered in another order; what can is the evidence around them.
-Two kinds are read here, and the pairs they contradict are left out:
+Three kinds are read here, and the pairs they contradict are left out:
 
 * **A norm follows its layer** (:func:`crossed_norm_pairs`). A unit is the
   module that holds a layer and the norm after it (timm's ``ConvNormAct``
@@ -39,6 +39,18 @@ Two kinds are read here, and the pairs they contradict are left out:
   with its children registered in another order: ``Mixed_6c`` into the
   flattened model's ``13`` by order, ``Mixed_6d`` and ``12`` free;
   mutation fuzz seed 3002 of ``--cross --wide --reorder``).
+* **Twins go where their peers go** (:func:`crossed_peer_pairs`). Two
+  sibling units named by words whose keys have the same paths and shapes
+  (a regnet's ``conv1`` and ``downsample`` in a stage's first block, each
+  a conv and a BatchNorm) that took each other's places, read below the
+  model module holding both, against every other parent holding units of
+  their two names, two or more (the other stages' first blocks send
+  ``conv1`` to ``f.a`` and ``downsample`` to ``proj``): this block
+  registered them in another order, and order alone crossed them
+  (mutation fuzz seed 3310 of ``--cross --wide --reorder``). When the
+  other parents left their twins out as well, nothing speaks against this
+  one, and it stays: a block registered in its own order among blocks
+  that are all ambiguous is not caught (noted on issue 8).
 
 Example:
     >>> from torch_liberator.crossings import crossed_norm_pairs
@@ -58,10 +70,10 @@ import re
 from functools import lru_cache
 from typing import Mapping, Optional, Sequence, Set
 
-from torch_liberator.keygroups import module_pairs
+from torch_liberator.keygroups import is_word, module_pairs
 from torch_liberator.shapes import is_kernel
 
-__all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs']
+__all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs']
 
 
 def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
@@ -247,6 +259,104 @@ def _children(shapes, parent, sep, used):
                 entry[0].append((rest, tuple(shape or ())))
                 entry[1] = entry[1] or used(key)
     return {child: (tuple(sorted(paths)), flag) for child, (paths, flag) in found.items()}
+
+
+def crossed_peer_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
+                       sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` in twin units (modules named by words,
+    one level above the modules that hold tensors, siblings whose keys have
+    the same paths and shapes) that went where the units of their names
+    elsewhere did not: each unit's place, read below the model module that
+    holds the places of all its siblings, is the place that every other
+    unit of its twin's name took, and two or more did (see the module
+    docstring).
+
+    Example:
+        >>> from torch_liberator.crossings import crossed_peer_pairs
+        >>> src, mapping = {}, {}
+        >>> places = {'conv1': 'f.a', 'downsample': 'proj'}
+        >>> for b in range(3):
+        ...     for name, place in places.items():
+        ...         src[f's{b}.b1.{name}.conv.weight'] = (8, 4, 1, 1)
+        ...         if b == 2:  # this block registered them the other way round
+        ...             place = places['downsample' if name == 'conv1' else 'conv1']
+        ...         mapping[f's{b}.b1.{name}.conv.weight'] = f'block{b}.0.{place}.0.weight'
+        >>> sorted(crossed_peer_pairs(mapping, src))
+        ['s2.b1.conv1.conv.weight', 's2.b1.downsample.conv.weight']
+    """
+    units = {}  # checkpoint unit -> [its parent, its label, the model module holding its places]
+    for s, d in mapping.items():
+        module = s[:s.rfind(sep)]
+        cut = module.rfind(sep)
+        if cut < 0:
+            continue
+        unit = module[:cut]
+        place = d[:d.rfind(sep)]
+        found = units.get(unit)
+        if found is None:
+            parent, _, label = unit.rpartition(sep)
+            if is_word(label):
+                units[unit] = [parent, label, place]
+        elif found[2] != place and not place.startswith(found[2] + sep):
+            found[2] = _common(found[2], place, sep)
+    children = {}  # checkpoint parent -> [(label, place)]
+    for parent, label, place in units.values():
+        children.setdefault(parent, []).append((label, place))
+    votes = {}  # (label, label) -> {their places below the module holding both: parents}
+    read = []  # (parent, (label, label), their places so read)
+    for parent, found in children.items():
+        if not 2 <= len(found) <= _MOST_UNITS:
+            continue
+        found.sort()
+        for i, (one, place1) in enumerate(found):
+            for two, place2 in found[i + 1:]:
+                common = _common(place1, place2, sep)
+                cut = len(common) + len(sep) if common else 0
+                places = (place1[cut:], place2[cut:])
+                counts = votes.setdefault((one, two), {})
+                counts[places] = counts.get(places, 0) + 1
+                read.append((parent, (one, two), places))
+    candidates = []  # (parent, label, label): twins, if their keys agree
+    for parent, labels, places in read:
+        if places[0] == places[1]:
+            continue
+        # every other parent holding the two names (two or more) took
+        # their places the other way round
+        others = {p: c - (p == places) for p, c in votes[labels].items()}
+        others = {p: c for p, c in others.items() if c > 0}
+        if len(others) == 1 and others.get(places[::-1], 0) >= 2:
+            candidates.append((parent, *labels))
+    out = set()
+    if not candidates:
+        return out
+    for parent, one, two in candidates:
+        prefix = parent + sep if parent else ''
+        if _keys_below(src, prefix + one, sep) != _keys_below(src, prefix + two, sep):
+            continue  # no twins: their shapes told them apart
+        out.update(k for k in mapping if k.startswith((prefix + one + sep, prefix + two + sep)))
+    return out
+
+
+#: a parent of more units than this is a list, whose items' order other
+#: checks weigh
+_MOST_UNITS = 8
+
+
+def _common(a, b, sep):
+    """The longest module path above both ``a`` and ``b`` ('' for none)."""
+    parts_a, parts_b = a.split(sep), b.split(sep)
+    n = 0
+    while n < min(len(parts_a), len(parts_b)) and parts_a[n] == parts_b[n]:
+        n += 1
+    return sep.join(parts_a[:n])
+
+
+def _keys_below(shapes, module, sep):
+    """The paths and shapes of the keys below ``module``, sorted."""
+    prefix = module + sep
+    return sorted((key[len(prefix):], tuple(shape or ())) for key, shape in shapes.items()
+                  if key.startswith(prefix))
 
 
 #: a name that numbers a module: a word and digits (``norm2``, ``ln_1``), or

@@ -30,7 +30,7 @@ from torch_liberator import swappednames
 from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
                                          kinds_apart, names_agree, network_parts, split_items,
                                          too_thin)
-from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs
+from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs, crossed_peer_pairs
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
@@ -1062,10 +1062,22 @@ def _crossed_ordinals(problem, mapping):
     return crossed_ordinal_pairs(mapping, problem.src, problem.dst, problem.sep)
 
 
+def _crossed_peers(problem, mapping):
+    """
+    The pairs of two twin units (``conv1`` and ``downsample`` of a regnet
+    block, one shape) that took each other's places against every other
+    parent holding units of their names
+    (:func:`~torch_liberator.crossings.crossed_peer_pairs`: the block
+    registered them in another order, and order alone crossed them).
+    """
+    return crossed_peer_pairs(mapping, problem.src, problem.sep)
+
+
 #: check name -> ``finder(problem, mapping)``, the source keys it leaves out
 CHECKS: Dict[str, Callable] = {
     'crossed_norms': _crossed_norms,
     'crossed_ordinals': _crossed_ordinals,
+    'crossed_peers': _crossed_peers,
     'without_rivals': _without_rivals,
     'thin_across_kinds': _thin_across_kinds,
     'against_shared_names': _against_shared_names,

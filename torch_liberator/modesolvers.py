@@ -637,7 +637,7 @@ _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'against_shared_names', 'shoves_beside_exact_fits',
                 'one_network_in_two', 'one_module_from_two', 'other_design_beside_own',
                 'other_design_beside_the_checkpoints', 'other_design_by_shapes',
-                'crossed_norms', 'crossed_ordinals')
+                'crossed_norms', 'crossed_ordinals', 'crossed_peers')
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`: the mode's core, then the checks of
@@ -662,6 +662,7 @@ SOLVERS: Dict[str, Callable] = {
         'beside_a_whole_fit', 'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks',
         'one_network_in_two', 'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
         'other_design_by_shapes', 'other_design_beside_own',
-        'other_design_beside_the_checkpoints', 'crossed_norms', 'crossed_ordinals')),
+        'other_design_beside_the_checkpoints', 'crossed_norms', 'crossed_ordinals',
+        'crossed_peers')),
         'swaps_left_out')),
 }
