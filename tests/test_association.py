@@ -840,6 +840,31 @@ def test_embedding_takes_no_block_for_one_of_two_layers_of_a_shape_inside_it():
             assert len(result.mapping) == len(dst), mode
 
 
+def test_embedding_keeps_a_block_that_fits_its_namesake_in_nothing_out_of_other_blocks():
+    # mutation fuzz seed 85 of --joined --cross --wide --reorder (reduced):
+    # an inception_v3 checkpoint under features., its Mixed_5d's branches
+    # joined (branch3x3dbl_1_conv), beside a regnet, into an inception_v3
+    # whose Mixed_6a's branches are joined. Mixed_6a fits its namesake in
+    # nothing and was skipped as a level missing in the model; its
+    # branch3x3dbl_* (of Mixed_5d's shapes) then went into the model's
+    # Mixed_5d, and Mixed_5d's joined ones into the model's Mixed_6a (36
+    # tensors wrong)
+    tvm = requires('torchvision').models
+    base = model_keys(tvm.inception_v3(weights=None, aux_logits=False, init_weights=False))
+
+    def joined(block, key):
+        return re.sub(rf'^{block}\.(\w+)\.(conv|bn)\.', rf'{block}.\1_\2.', key)
+    src = {'features.' + joined('Mixed_5d', k): v for k, v in base.items()}
+    src.update({'part.' + k: v for k, v in model_keys(tvm.regnet_y_400mf(weights=None)).items()})
+    dst = {joined('Mixed_6a', k): v for k, v in base.items()}
+    truth = {'features.' + joined('Mixed_5d', k): joined('Mixed_6a', k) for k in base}
+    for mode in ('embedding', 'isomorphism', 'structure', 'auto'):
+        result = associate(src, dst, association=mode)
+        check_one_to_one(result, src, dst)
+        assert {s: d for s, d in result.mapping.items() if truth.get(s) != d} == {}, mode
+    assert len(associate(src, dst, association='auto').mapping) == len(dst)
+
+
 def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
     # mutation fuzz seed 6009 of --cross --wide: timm's inception_v3 (its
     # Mixed_6b flattened, Mixed_6d's branches under an inserted ``head``)

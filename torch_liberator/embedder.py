@@ -75,7 +75,10 @@ Algorithm:
        place whole, do not go to the one free block they fit in part while
        the equal blocks they fit whole are tied);
     3. a child that found nothing is skipped (a level missing in the
-       destination): its inner children compete below ``v`` instead. The
+       destination): its inner children compete below ``v`` instead; not
+       one whose free namesake below ``v`` holds submodules too (it is that
+       module, fitting it in nothing: its branches do not go into another
+       block of their names). The
        named parts of a list cut in place keeping its numbers are skipped
        even when they found places, if their items, by number, place as
        many of the same tensors below ``v`` or more. A
@@ -381,6 +384,22 @@ class Embedder:
                 if found:
                     index.setdefault(_tensors_of(tree, found), []).append(n)
         return index.get(_tensors_of(tree, leaves[node]), ())
+
+    def _beside_its_namesake(self, c, v, claims):
+        """
+        Whether the module ``c`` (with submodules) has a free namesake
+        below ``v`` that holds submodules too: ``c`` is that module, though
+        it fits it in nothing, and is not a level missing in the model
+        whose children may be sought anywhere below ``v`` (inception's
+        ``Mixed_6a``, its branches nested against the model's under joined
+        names, is not skipped to send ``branch3x3dbl_1`` into the model's
+        ``Mixed_5d``, whose branch of that name and shapes was joined in
+        the checkpoint; mutation fuzz seed 85 of ``--joined --cross --wide
+        --reorder``).
+        """
+        d = self.tree2.child(v, self.tree1.label[c])
+        return (d is not None and bool(self.inner1[c]) and bool(self.inner2[d])
+                and claims.is_free(d))
 
     def _only_ties(self, c, d):
         """Whether ``c`` scored against ``d`` placed nothing and met ties."""
@@ -877,7 +896,8 @@ class Embedder:
                 grant(c, places[0], _ZERO)
                 done.add(c)
         missing = [c for c, _ in pending
-                   if c not in done and not t1.label[c].isdigit() and c not in tied_in]
+                   if c not in done and not t1.label[c].isdigit() and c not in tied_in
+                   and not self._beside_its_namesake(c, v, claims)]
         numbered = [c for c in missing
                     if any(t1.label[g].isdigit() for g in self.inner1[c])]
         keep_numbers = _numbers_carry(
