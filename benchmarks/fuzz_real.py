@@ -364,7 +364,22 @@ structure took ``head_dist`` (1625: 7 wrong; the two are equally good, a
 tie); ``--joined --wide --reorder`` 4300-4499 found a googlenet whose
 inception3b has its branches joined (``branch1_conv``, ``branch2_0``) and
 reordered, where embedding put ``branch2_0`` (of ``branch1``'s shapes) into
-the flattened model's ``branch1`` (4498: 6 wrong). Both left open.
+the flattened model's ``branch1`` (4498: 6 wrong). Both left open, and
+fixed the session after (a partner holding more of the path's words beats
+depth; a module split under joined names beside the source is as good a
+source), with 3002 and 3310 of the order-only family (a module sent against
+a free twin pair's numbers; twin units that took each other's places
+against their peers). That session's runs: ``--wider`` 1750-2499 found a
+resnext50 block, its layer cut in parts, taken for the flattened model's
+shortcut conv by its one child ``conv3`` of that shape beside its
+``downsample.0`` (1988: 1 wrong in embedding; fixed, a deeper node alike is
+a tie); ``--cross --wide --reorder`` 5050-5399 found nothing;
+``--joined --cross --wide --reorder`` 0-299 found a timm regnet block
+registered in another order (105, of 3310's kind, fixed by then) and an
+inception whose ``Mixed_6a`` fit its namesake in nothing, branches nested
+against joined, and was skipped, its branches going into ``Mixed_5d``
+(85: 36 wrong in embedding; fixed, a block with a free namesake is not
+skipped).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
