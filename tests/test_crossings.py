@@ -241,3 +241,34 @@ def test_a_regnet_block_registered_in_another_order_gets_no_crossed_shortcut(mod
     assert {s: d for s, d in mapping.items()
             if reference[s.replace('s1.head.', 's1.', 1)] != d} == {}
     assert len(mapping) >= len(dst) - 12
+
+
+def test_a_stage_whose_first_branches_have_an_earlier_stages_shapes_keeps_its_own_place():
+    # mutation fuzz seed 4959 of --wide --reorder: timm's hrnet_w18_small
+    # with its children registered in another order (stage3 first) and its
+    # parameters listed before its buffers, into nn.Sequential(*children):
+    # structure sent stage3's first two branches (of stage2's shapes) into
+    # stage2's place, 8, while stage2 and those branches' places in 10 were
+    # free (48 tensors wrong). The free pair's numbers go the other way
+    import torch
+    timm = requires('timm')
+    model = timm.create_model('hrnet_w18_small')
+    names = [name for name, _ in model.named_children()]
+    keys = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    order = ['stage3', 'layer1', 'downsamp_modules', 'transition1', 'final_layer', 'conv2',
+             'transition3', 'bn1', 'stage4', 'stage2', 'classifier', 'incre_modules', 'conv1',
+             'transition2', 'bn2']
+    params = {name for name, _ in model.named_parameters()}
+    listed = [k for top in order for k in keys if k.split('.')[0] == top]
+    listed = [k for k in listed if k in params] + [k for k in listed if k not in params]
+    src = {'features.' + k: keys[k] for k in listed}
+    flat = torch.nn.Sequential(*model.children())
+    dst = {'module.' + k: tuple(v.shape) for k, v in flat.state_dict().items()}
+    truth = {}
+    for key in keys:
+        top, rest = key.split('.', 1)
+        truth['features.' + key] = f'module.{names.index(top)}.{rest}'
+    assert set(truth.values()) == set(dst)
+    for mode in ('embedding', 'isomorphism', 'structure', 'auto'):
+        mapping = associate(src, dst, association=mode).mapping
+        assert {s: d for s, d in mapping.items() if truth[s] != d} == {}, mode

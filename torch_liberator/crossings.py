@@ -34,11 +34,14 @@ Three kinds are read here, and the pairs they contradict are left out:
   number differently; the shapes decided), and so do numbers shifted
   alike (``ln_1``, ``ln_2`` into ``norm2``, ``norm3``). A free twin pair
   counts as a pair: a module sent where its numbers go the other way round
-  against a sibling of its shapes that placed nothing and a sibling of its
-  place's shapes that received nothing is left out (timm's inception_v3
-  with its children registered in another order: ``Mixed_6c`` into the
-  flattened model's ``13`` by order, ``Mixed_6d`` and ``12`` free;
-  mutation fuzz seed 3002 of ``--cross --wide --reorder``).
+  against a sibling that holds its placed tensors unused and a sibling of
+  its place whose places for them are empty is left out (timm's
+  inception_v3 with its children registered in another order:
+  ``Mixed_6c`` into the flattened model's ``13`` by order, ``Mixed_6d``
+  and ``12`` free; mutation fuzz seed 3002 of ``--cross --wide
+  --reorder``; an hrnet's ``stage3`` registered first, its first two
+  branches, of ``stage2``'s shapes, into ``stage2``'s place, seed 4959 of
+  ``--wide --reorder``).
 * **Twins go where their peers go** (:func:`crossed_peer_pairs`). Two
   sibling units named by words whose keys have the same paths and shapes
   (a regnet's ``conv1`` and ``downsample`` in a stage's first block, each
@@ -131,9 +134,9 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
     names (a word and a number or a letter, or an item's number) that went
     to siblings of the model numbered the other way round, the modules of
     one shape (see the module docstring), or the other way round against
-    a free twin pair (a sibling of each, of its kind of name and shapes,
-    that placed or received nothing). A pair's modules are read where its
-    two paths, from the tensor up, first differ.
+    a free twin pair (a sibling of each, of its kind of name, holding the
+    pair's tensors unused or their places empty). A pair's modules are
+    read where its two paths, from the tensor up, first differ.
 
     Example:
         >>> from torch_liberator.crossings import crossed_ordinal_pairs
@@ -188,39 +191,59 @@ def crossed_ordinal_pairs(mapping: Mapping[str, str],
 def _against_free_twins(numbered, mapping, src, dst, sep):
     """
     The keys of ``numbered``'s entries whose numbers go the other way round
-    against a free twin pair: a sibling of the checkpoint module, of its
-    kind of name and all its shapes, that placed nothing, and a sibling of
-    the model module, likewise, that received nothing. That pair is as
-    good a pair as the entry's, and the numbers of the two pairs disagree
-    (``Mixed_6c`` into ``13`` while ``Mixed_6d`` and ``12`` are free).
+    against a free twin pair: another sibling of the checkpoint module, of
+    its kind of name, that holds every one of the entry's tensors (its path
+    and shape) unused, and another sibling of the model module, likewise,
+    whose places for them are empty. That pair is as good a pair for those
+    tensors as the entry's, and the numbers of the two pairs disagree
+    (``Mixed_6c`` into ``13`` while ``Mixed_6d`` and ``12`` are free; an
+    hrnet's ``stage3``, whose first two branches have ``stage2``'s shapes,
+    sent there into ``stage2``'s place while ``stage2`` and those branches'
+    places in ``stage3``'s are free).
     """
     filled = set(mapping.values())
-    # a free module has all its keys unused: its name is found among those
+    # a free module has its keys unused: its name is found among those
     unused_src = _child_names([k for k in src if k not in mapping],
                               {pa for pa, _, _, _ in numbered}, sep)
     unused_dst = _child_names([k for k in dst if k not in filled],
                               {pb for _, pb, _, _ in numbered}, sep)
-    below = {}  # (side, parent) -> {child: (signature, whether a key is used)}
+    below = {}  # (side, parent) -> {child: {path below it: (shape, key)}}
     out = set()
     for (pa, pb, kx, ky), entries in numbered.items():
-        if not any(_kind(c) == kx for c in unused_src.get(pa, ())) or not any(
-                _kind(c) == ky for c in unused_dst.get(pb, ())):
+        free_src = [c for c in unused_src.get(pa, ()) if _kind(c) == kx]
+        free_dst = [c for c in unused_dst.get(pb, ()) if _kind(c) == ky]
+        if not free_src or not free_dst:
             continue
         if (1, pa) not in below:
-            below[1, pa] = _children(src, pa, sep, mapping.__contains__)
+            below[1, pa] = _children(src, pa, sep)
         if (2, pb) not in below:
-            below[2, pb] = _children(dst, pb, sep, filled.__contains__)
+            below[2, pb] = _children(dst, pb, sep)
         mine, theirs = below[1, pa], below[2, pb]
-        free_src = [(_ordinal(c)[1], sig) for c, (sig, used) in mine.items()
-                    if not used and _kind(c) == kx]
-        free_dst = [(_ordinal(c)[1], sig) for c, (sig, used) in theirs.items()
-                    if not used and _kind(c) == ky]
         for x, y, a, keys, b in entries:
-            sig_a, sig_b = mine[a.rpartition(sep)[2]][0], theirs[b][0]
-            if any((x2 - x) * (y2 - y) < 0 for x2, sig1 in free_src if sig1 == sig_a
-                   for y2, sig2 in free_dst if sig2 == sig_b):
+            place = pb + sep + b if pb else b
+            wanted_a = [(k[len(a) + len(sep):], tuple(src[k] or ())) for k in keys]
+            wanted_b = [(mapping[k][len(place) + len(sep):], tuple(dst[mapping[k]] or ()))
+                        for k in keys]
+            here = a.rpartition(sep)[2]
+            numbers_a = [_ordinal(c)[1] for c in free_src
+                         if c != here and _holds(mine[c], wanted_a, mapping.__contains__)]
+            if not numbers_a:
+                continue
+            numbers_b = [_ordinal(c)[1] for c in free_dst
+                         if c != b and _holds(theirs[c], wanted_b, filled.__contains__)]
+            if any((x2 - x) * (y2 - y) < 0 for x2 in numbers_a for y2 in numbers_b):
                 out.update(keys)
     return out
+
+
+def _holds(child, wanted, used):
+    """Whether ``child`` (of :func:`_children`) holds a key at each path
+    of ``wanted`` with its shape, none of them ``used``."""
+    for path, shape in wanted:
+        found = child.get(path)
+        if found is None or found[0] != shape or used(found[1]):
+            return False
+    return True
 
 
 def _kind(name):
@@ -246,19 +269,17 @@ def _child_names(keys, parents, sep):
     return out
 
 
-def _children(shapes, parent, sep, used):
-    """``{child name: (its paths and shapes below it, sorted; whether one
-    of its keys is used)}`` of module path ``parent``."""
+def _children(shapes, parent, sep):
+    """``{child name: {path below it: (shape, key)}}`` of module path
+    ``parent``."""
     found = {}
     prefix = parent + sep if parent else ''
     for key, shape in shapes.items():
         if key.startswith(prefix):
             child, _, rest = key[len(prefix):].partition(sep)
             if rest:
-                entry = found.setdefault(child, [[], False])
-                entry[0].append((rest, tuple(shape or ())))
-                entry[1] = entry[1] or used(key)
-    return {child: (tuple(sorted(paths)), flag) for child, (paths, flag) in found.items()}
+                found.setdefault(child, {})[rest] = (tuple(shape or ()), key)
+    return found
 
 
 def crossed_peer_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
