@@ -73,7 +73,7 @@ import re
 from functools import lru_cache
 from typing import Mapping, Optional, Sequence, Set
 
-from torch_liberator.keygroups import is_word, module_pairs
+from torch_liberator.keygroups import common_module, is_word, module_pairs
 from torch_liberator.shapes import is_kernel
 
 __all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs']
@@ -306,35 +306,28 @@ def crossed_peer_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         >>> sorted(crossed_peer_pairs(mapping, src))
         ['s2.b1.conv1.conv.weight', 's2.b1.downsample.conv.weight']
     """
-    units = {}  # checkpoint unit -> [its parent, its label, the model module holding its places]
+    units = {}  # checkpoint unit -> the model keys its keys went to
     for s, d in mapping.items():
         module = s[:s.rfind(sep)]
         cut = module.rfind(sep)
-        if cut < 0:
-            continue
-        unit = module[:cut]
-        place = d[:d.rfind(sep)]
-        found = units.get(unit)
-        if found is None:
-            parent, _, label = unit.rpartition(sep)
-            if is_word(label):
-                units[unit] = [parent, label, place]
-        elif found[2] != place and not place.startswith(found[2] + sep):
-            found[2] = _common(found[2], place, sep)
-    children = {}  # checkpoint parent -> [(label, place)]
-    for parent, label, place in units.values():
-        children.setdefault(parent, []).append((label, place))
+        if cut >= 0:
+            units.setdefault(module[:cut], []).append(d)
+    children = {}  # checkpoint parent -> [(label, the model keys of that unit)]
+    for unit, places in units.items():
+        parent, _, label = unit.rpartition(sep)
+        if is_word(label):
+            children.setdefault(parent, []).append((label, places))
     votes = {}  # (label, label) -> {their places below the module holding both: parents}
     read = []  # (parent, (label, label), their places so read)
     for parent, found in children.items():
         if not 2 <= len(found) <= _MOST_UNITS:
             continue
         found.sort()
-        for i, (one, place1) in enumerate(found):
-            for two, place2 in found[i + 1:]:
-                common = _common(place1, place2, sep)
+        for i, (one, keys1) in enumerate(found):
+            for two, keys2 in found[i + 1:]:
+                common = common_module(keys1 + keys2, sep)
                 cut = len(common) + len(sep) if common else 0
-                places = (place1[cut:], place2[cut:])
+                places = (common_module(keys1, sep)[cut:], common_module(keys2, sep)[cut:])
                 counts = votes.setdefault((one, two), {})
                 counts[places] = counts.get(places, 0) + 1
                 read.append((parent, (one, two), places))
@@ -362,15 +355,6 @@ def crossed_peer_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
 #: a parent of more units than this is a list, whose items' order other
 #: checks weigh
 _MOST_UNITS = 8
-
-
-def _common(a, b, sep):
-    """The longest module path above both ``a`` and ``b`` ('' for none)."""
-    parts_a, parts_b = a.split(sep), b.split(sep)
-    n = 0
-    while n < min(len(parts_a), len(parts_b)) and parts_a[n] == parts_b[n]:
-        n += 1
-    return sep.join(parts_a[:n])
 
 
 def _keys_below(shapes, module, sep):

@@ -187,6 +187,18 @@ class _Claims:
         return other
 
 
+def _joined_groups(tree, parent, inner, leaves, skip):
+    """The lone children of ``parent`` (tensors, no submodules), ``skip``
+    aside, whose labels join one word with ``_`` (``conv1_conv``,
+    ``conv1_bn``), grouped by that word: the groups of two or more."""
+    groups = {}
+    for e in tree.children[parent]:
+        label = tree.label[e]
+        if e != skip and '_' in label and not inner[e] and leaves[e]:
+            groups.setdefault(label.split('_', 1)[0], []).append(e)
+    return [members for members in groups.values() if len(members) >= 2]
+
+
 def _tensors_of(tree, leaves):
     """The names and shapes of one module's tensors (``leaves``: name ->
     key node), as a hashable set."""
@@ -542,16 +554,12 @@ class Embedder:
         none.
         """
         t2 = self.tree2
-        groups = {}
-        for e in t2.children[v]:
-            label = t2.label[e]
-            if e != d and '_' in label and not self.inner2[e] and self.leaves2[e]:
-                groups.setdefault(label.split('_', 1)[0], []).append(e)
+        groups = _joined_groups(t2, v, self.inner2, self.leaves2, d)
         if not groups:
             return []
         mine = self._source_shapes(c)
-        for members in groups.values():
-            if len(members) >= 2 and all(claims.is_free(e) for e in members):
+        for members in groups:
+            if all(claims.is_free(e) for e in members):
                 shapes = Counter(t2.shape[k] for e in members for k in t2.keys_below(e))
                 if frozenset(shapes.items()) == mine:
                     return [members[0]]
@@ -568,19 +576,12 @@ class Embedder:
         is none.
         """
         t1, t2 = self.tree1, self.tree2
-        parent = t1.parent[c]
-        waiting = {e for e, _ in pending}
-        groups = {}
-        for e in t1.children[parent]:
-            label = t1.label[e]
-            if e != c and '_' in label and not self.inner1[e] and self.leaves1[e]:
-                groups.setdefault(label.split('_', 1)[0], []).append(e)
+        groups = _joined_groups(t1, t1.parent[c], self.inner1, self.leaves1, c)
         if not groups:
             return []
+        waiting = {e for e, _ in pending}
         theirs = frozenset(Counter(t2.shape[k] for k in t2.keys_below(d)).items())
-        for members in groups.values():
-            if len(members) < 2:
-                continue
+        for members in groups:
             shapes = Counter(t1.shape[k] for e in members for k in t1.keys_below(e))
             if frozenset(shapes.items()) == theirs and waiting.issuperset(members):
                 return members
