@@ -379,7 +379,23 @@ registered in another order (105, of 3310's kind, fixed by then) and an
 inception whose ``Mixed_6a`` fit its namesake in nothing, branches nested
 against joined, and was skipped, its branches going into ``Mixed_5d``
 (85: 36 wrong in embedding; fixed, a block with a free namesake is not
-skipped).
+skipped). Then ``--joined --cross --wide --reorder`` 300-699,
+``--wider --reorder`` 2500-2899, ``--wide --reorder`` 5150-5549 and
+``--cross --wide`` 6300-6799 found one case, left open: torchvision's
+regnet_y_1_6gf into timm's whose ``s3.b1.conv1`` is flattened to
+``conv1.{0,1}``, where embedding renamed ``proj`` (a conv and a BatchNorm,
+``proj.{0,1}``) to ``conv1`` rather than ``downsample`` of the same shapes,
+because the item numbers below agree, and ``f.a`` went to ``downsample``
+(6720: 12 wrong); ``--wide --reorder`` 4750-5149
+found an hrnet whose ``stage3``, registered first, sent its first two
+branches into ``stage2``'s place (4959: 48 wrong in structure; fixed, a
+free twin pair need only hold the entry's tensors); ``--wide`` 7800-8299
+found a mixer whose eight equal blocks the model cuts into
+``blocks.stem.0`` and ``blocks.blocks.{0..6}``: the first part was taken
+for a counterpart of the mixer's top-level ``stem`` and so not seen as an
+earlier part, and every mode put block k + 1 into block k (8068: 72-84
+wrong, also in the mirror; fixed, only a list of its name is a part's
+counterpart).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

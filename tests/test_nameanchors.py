@@ -264,3 +264,32 @@ def test_a_partner_holding_more_of_the_path_beats_one_as_close_in_depth():
         assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}, mode
         if mode in ('structure', 'auto'):
             assert mapping == truth, mode
+
+
+@pytest.mark.parametrize('cut_side', ['model', 'checkpoint'])
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_first_part_named_like_a_module_beside_the_other_list_still_counts(mode, cut_side):
+    # mutation fuzz seed 8068 of --wide (reduced): a mixer's blocks (eight
+    # equal blocks) cut into blocks.stem.0 and blocks.blocks.{0..6}; the
+    # later part's keys end exactly as the other side's blocks.{0..6}. The
+    # first part was taken for a counterpart of the mixer's top-level stem
+    # (a patch embedding, no list) and so not counted as an earlier part:
+    # every mode put block k + 1 into block k (84 tensors wrong)
+    def block(prefix):
+        return {f'{prefix}.norm1.weight': (8,), f'{prefix}.mlp_tokens.fc1.weight': (16, 4),
+                f'{prefix}.norm2.weight': (8,), f'{prefix}.mlp_channels.fc1.weight': (32, 8)}
+    whole, cut = {'stem.proj.weight': (8, 3, 4, 4)}, {'stem.proj.weight': (8, 3, 4, 4)}
+    truth = {'stem.proj.weight': 'stem.proj.weight'}
+    for i in range(8):
+        part = 'blocks.stem.0' if i == 0 else f'blocks.blocks.{i - 1}'
+        a, b = block(f'blocks.{i}'), block(part)
+        whole.update(a)
+        cut.update(b)
+        truth.update(zip(a, b))
+    src, dst = (whole, cut) if cut_side == 'model' else (cut, whole)
+    if cut_side == 'checkpoint':
+        truth = {d: s for s, d in truth.items()}
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
+    if mode in ('structure', 'auto'):
+        assert len(mapping) > len(truth) // 2

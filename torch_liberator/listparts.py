@@ -268,10 +268,12 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
     """
     True when ``u`` and ``v`` are lists of different lengths and one of
     them follows (any, when the keys are sorted), among its siblings, a
-    list that has no namesake beside the other and whose first item holds
-    as many of the other's first item's tensors as its own first item
-    does: it is then a later part of a list cut in parts, and its numbers
-    do not say where in the other list it starts. The shorter is such a
+    list that has no list of its name beside the other (a ``stem``
+    module there is no counterpart of a part ``blocks.stem.0``, mutation
+    fuzz seed 8068) and whose first item holds as many of the other's
+    first item's tensors as its own first item does: it is then a later
+    part of a list cut in parts, and its numbers do not say where in the
+    other list it starts. The shorter is such a
     part of the longer (``blocks.blocks`` of a list cut into
     ``blocks.layers`` and ``blocks.blocks``), or the longer of the shorter,
     a whole list cut short (the checkpoint's ``stage4.{0,1}`` against the
@@ -381,9 +383,11 @@ def _follows_a_part(tree, node, other, whole, node_is_src):
                 return False
             continue
         items = list_items(tree, sibling)
-        if not items or numbers.isdisjoint(items) or (
-                beside is not None and other.child(beside, tree.label[sibling]) is not None):
+        if not items or numbers.isdisjoint(items):
             continue  # (parts of disjoint numbers kept the list's: they say where)
+        namesake = None if beside is None else other.child(beside, tree.label[sibling])
+        if namesake is not None and list_items(other, namesake):
+            continue  # (a list of its name beside the other list is its counterpart)
         if own is None:
             own = fit(min(_numbered(tree, node), key=lambda k: int(tree.label[k])))
         if own and fit(tree.child(sibling, min(items, key=int))) >= own:

@@ -240,8 +240,9 @@ class LaterParts:
     ``stage4.blocks.{0,1,2}`` after ``stage4.layers.0`` against the
     checkpoint's whole ``stage4.{0,1}`` cut short, seed 18033): the part
     follows (any, when the keys are sorted), among its siblings, a list
-    that has no namesake beside the other list and whose first item holds
-    a module at the groups' path below the position that pairs with the
+    that has no list of its name beside the other list (a top-level
+    ``stem`` module is no counterpart of ``blocks.stem.0``, seed 8068) and
+    whose first item holds a module at the groups' path below the position that pairs with the
     other list's first item's. Parts of disjoint numbers kept the list's
     own; a part that keeps the other list's name is its first part, unless
     it hangs below the list's namesake, however deep (``blocks.main.blocks``
@@ -354,10 +355,15 @@ class LaterParts:
         theirs = whole.first_item(lists[1 - s], rest)
         if theirs is None:
             return False
-        beside = children[1 - s].get(lists[1 - s][:-1], ()) if lists[1 - s] else ()
+        other = children[1 - s]
+        parent = lists[1 - s][:-1]
+        beside = other.get(parent, ()) if lists[1 - s] else ()
         numbers = children[s][lists[s]]
         for sibling in part.earlier_lists(lists[s], self.ordered):
-            if sibling[-1] in beside or numbers.isdisjoint(children[s][sibling]):
+            if (sibling[-1] in beside and any(
+                    c.isdigit() for c in other.get(parent + (sibling[-1],), ()))):
+                continue  # (a list of its name beside the other list is its counterpart)
+            if numbers.isdisjoint(children[s][sibling]):
                 continue  # (parts of disjoint numbers kept the list's: they say where)
             mine = part.first_item(sibling, rest)
             if mine is not None and (self.inner(mine, theirs) if s == 0
