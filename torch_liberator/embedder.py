@@ -31,8 +31,8 @@ Algorithm:
     have their names and shapes, no node deeper below ``v`` holding such
     tensors too: PEFT's LoRA ``base_layer`` beside ``lora_A`` and
     ``lora_B``, not a bottleneck's ``conv3`` beside ``downsample.0``; and
-    the same on the source's side), and the
-    inner children of ``u`` are placed below ``v``:
+    the same on the source's side), and the inner children of ``u`` are
+    placed below ``v``:
 
     1. a child goes to the child of ``v`` with the same label when that
        explains every key below it with the same tensors, but never an
@@ -62,9 +62,9 @@ Algorithm:
        a conv and a BatchNorm), holding its shapes, is as good a place: a
        tie; so is such a module beside the source a source as good
        (``branch1_conv`` and ``branch1_bn`` beside ``branch2_0``, renamed
-       to a ``branch1`` of their shapes). A lone module (tensors, no submodules) is
-       renamed only to a lone module,
-       only to a child of ``v``, only when one of the two labels is a
+       to a ``branch1`` of their shapes). A lone module (tensors, no
+       submodules) is renamed only to a lone module, only to a child of
+       ``v``, only when one of the two labels is a
        number (``conv1`` <-> ``0``), only beside a module of its parent
        that places tensors below ``v`` too (when it has any), and never
        below a skipped level: its shapes alone would speak for it.
@@ -78,8 +78,7 @@ Algorithm:
        destination): its inner children compete below ``v`` instead; not
        one whose free namesake below ``v`` holds submodules too (it is that
        module, fitting it in nothing: its branches do not go into another
-       block of their names). The
-       named parts of a list cut in place keeping its numbers are skipped
+       block of their names). The named parts of a list cut in place keeping its numbers are skipped
        even when they found places, if their items, by number, place as
        many of the same tensors below ``v`` or more. A
        child whose one place of its name holds only ties (two equal blocks
@@ -355,8 +354,8 @@ class Embedder:
         whose tensors are those of ``node`` (of the other tree): the same
         names, each of the same shape; ``parent`` itself when there is no
         such child or more than one, or when a node deeper below
-        ``parent`` holds such tensors too. A module's tensors moved one level
-        down beside siblings of other tensors (PEFT's LoRA wraps a Linear
+        ``parent`` holds such tensors too. A module's tensors moved one
+        level down beside siblings of other tensors (PEFT's LoRA wraps a Linear
         as ``base_layer``, ``lora_A``, ``lora_B``) are still that module's;
         a bottleneck block is not its ``conv3`` while its ``downsample.0``
         holds a kernel of that shape too (a resnext50 block of a list cut

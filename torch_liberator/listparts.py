@@ -273,8 +273,8 @@ def _part_of_a_cut_list(tree1, u, tree2, v):
     fuzz seed 8068) and whose first item holds as many of the other's
     first item's tensors as its own first item does: it is then a later
     part of a list cut in parts, and its numbers do not say where in the
-    other list it starts. The shorter is such a
-    part of the longer (``blocks.blocks`` of a list cut into
+    other list it starts. The shorter is such a part of the longer
+    (``blocks.blocks`` of a list cut into
     ``blocks.layers`` and ``blocks.blocks``), or the longer of the shorter,
     a whole list cut short (the checkpoint's ``stage4.{0,1}`` against the
     model's ``stage4.blocks.{0,1,2}`` after ``stage4.layers.0``, mutation

@@ -242,8 +242,8 @@ class LaterParts:
     follows (any, when the keys are sorted), among its siblings, a list
     that has no list of its name beside the other list (a top-level
     ``stem`` module is no counterpart of ``blocks.stem.0``, seed 8068) and
-    whose first item holds a module at the groups' path below the position that pairs with the
-    other list's first item's. Parts of disjoint numbers kept the list's
+    whose first item holds a module at the groups' path below the position
+    that pairs with the other list's first item's. Parts of disjoint numbers kept the list's
     own; a part that keeps the other list's name is its first part, unless
     it hangs below the list's namesake, however deep (``blocks.main.blocks``
     after ``blocks.main.model``, seed 27733), or, with the keys in order,
