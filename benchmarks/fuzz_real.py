@@ -381,12 +381,13 @@ against joined, and was skipped, its branches going into ``Mixed_5d``
 (85: 36 wrong in embedding; fixed, a block with a free namesake is not
 skipped). Then ``--joined --cross --wide --reorder`` 300-699,
 ``--wider --reorder`` 2500-2899, ``--wide --reorder`` 5150-5549 and
-``--cross --wide`` 6300-6799 found one case, left open: torchvision's
-regnet_y_1_6gf into timm's whose ``s3.b1.conv1`` is flattened to
-``conv1.{0,1}``, where embedding renamed ``proj`` (a conv and a BatchNorm,
-``proj.{0,1}``) to ``conv1`` rather than ``downsample`` of the same shapes,
-because the item numbers below agree, and ``f.a`` went to ``downsample``
-(6720: 12 wrong); ``--wide --reorder`` 4750-5149
+``--cross --wide`` 6300-6799 found torchvision's regnet_y_1_6gf into
+timm's whose ``s3.b1.conv1`` is flattened to ``conv1.{0,1}``, where
+embedding renamed ``proj`` (a conv and a BatchNorm, ``proj.{0,1}``) to
+``conv1`` rather than ``downsample`` of the same shapes, because the item
+numbers below agree, and ``f.a`` went to ``downsample`` (6720: 12 wrong;
+fixed, a place only shapes found counts its tensors, not its positions);
+``--wide --reorder`` 4750-5149
 found an hrnet whose ``stage3``, registered first, sent its first two
 branches into ``stage2``'s place (4959: 48 wrong in structure; fixed, a
 free twin pair need only hold the entry's tensors); ``--wide`` 7800-8299

@@ -865,6 +865,28 @@ def test_embedding_keeps_a_block_that_fits_its_namesake_in_nothing_out_of_other_
     assert len(associate(src, dst, association='auto').mapping) == len(dst)
 
 
+def test_embedding_reads_no_evidence_in_positions_below_a_place_only_shapes_found():
+    # mutation fuzz seed 6720 of --cross --wide (reduced): torchvision's
+    # regnet_y_1_6gf into timm's whose s3.b1.conv1 is flattened to
+    # conv1.{0,1}. The shortcut proj.{0,1} fits conv1 and downsample alike
+    # by shapes; embedding took conv1, because the positions 0 and 1 below
+    # agree, and sent f.a into downsample (12 tensors wrong)
+    timm, tvm = requires('timm'), requires('torchvision').models
+    src = model_keys(tvm.regnet_y_1_6gf(weights=None))
+    plain = model_keys(timm.create_model('regnety_016'))
+    # (structure maps timm's whole into torchvision's: the truth, reversed)
+    truth = {d: s for s, d in associate(plain, src, association='structure').mapping.items()}
+    assert len(truth) == len(src)
+
+    def flat(key):
+        return key.replace('s3.b1.conv1.conv.', 's3.b1.conv1.0.').replace(
+            's3.b1.conv1.bn.', 's3.b1.conv1.1.')
+    dst = {flat(k): v for k, v in plain.items()}
+    for mode in ('embedding', 'structure', 'auto'):
+        mapping = associate(src, dst, association=mode).mapping
+        assert {s: d for s, d in mapping.items() if flat(truth[s]) != d} == {}, mode
+
+
 def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
     # mutation fuzz seed 6009 of --cross --wide: timm's inception_v3 (its
     # Mixed_6b flattened, Mixed_6d's branches under an inserted ``head``)

@@ -73,7 +73,10 @@ Algorithm:
        comes for a place of a tie, or for a node inside one, meets it too
        (a block's branches, sought a level deeper once the block found no
        place whole, do not go to the one free block they fit in part while
-       the equal blocks they fit whole are tied);
+       the equal blocks they fit whole are tied). A place that only shapes
+       found counts its tensors, not the positions that agree below it
+       (``proj.{0,1}`` is no likelier a flattened ``conv1.{0,1}`` than a
+       ``downsample.{conv,bn}`` of the same shapes);
     3. a child that found nothing is skipped (a level missing in the
        destination): its inner children compete below ``v`` instead; not
        one whose free namesake below ``v`` holds submodules too (it is that
@@ -790,6 +793,10 @@ class Embedder:
                 if not whole and not self._same_list(c, d):
                     continue
                 if s[0] and not s[1]:
+                    # (only shapes found the place: the positions that
+                    # agree below it, 0 and 1 of two Sequentials, are no
+                    # evidence for it)
+                    s = (s[0], s[1], s[0] + s[1], s[3])
                     cands.append((s, d))
                     # a module of c's tensors split under joined names
                     # beside d (timm's conv1 as conv1_conv and conv1_bn)
