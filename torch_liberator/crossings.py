@@ -306,32 +306,33 @@ def crossed_peer_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         >>> sorted(crossed_peer_pairs(mapping, src))
         ['s2.b1.conv1.conv.weight', 's2.b1.downsample.conv.weight']
     """
-    units = {}  # checkpoint unit -> the model keys its keys went to
+    units = {}  # checkpoint unit -> its (source key, model key) pairs
     for s, d in mapping.items():
         module = s[:s.rfind(sep)]
         cut = module.rfind(sep)
         if cut >= 0:
-            units.setdefault(module[:cut], []).append(d)
-    children = {}  # checkpoint parent -> [(label, the model keys of that unit)]
-    for unit, places in units.items():
+            units.setdefault(module[:cut], []).append((s, d))
+    children = {}  # checkpoint parent -> [(label, the model keys of that unit, their module)]
+    for unit, pairs in units.items():
         parent, _, label = unit.rpartition(sep)
         if is_word(label):
-            children.setdefault(parent, []).append((label, places))
+            places = [d for _, d in pairs]
+            children.setdefault(parent, []).append((label, places, common_module(places, sep)))
     votes = {}  # (label, label) -> {their places below the module holding both: parents}
     read = []  # (parent, (label, label), their places so read)
     for parent, found in children.items():
         if not 2 <= len(found) <= _MOST_UNITS:
             continue
         found.sort()
-        for i, (one, keys1) in enumerate(found):
-            for two, keys2 in found[i + 1:]:
+        for i, (one, keys1, place1) in enumerate(found):
+            for two, keys2, place2 in found[i + 1:]:
                 common = common_module(keys1 + keys2, sep)
                 cut = len(common) + len(sep) if common else 0
-                places = (common_module(keys1, sep)[cut:], common_module(keys2, sep)[cut:])
+                places = (place1[cut:], place2[cut:])
                 counts = votes.setdefault((one, two), {})
                 counts[places] = counts.get(places, 0) + 1
                 read.append((parent, (one, two), places))
-    candidates = []  # (parent, label, label): twins, if their keys agree
+    out = set()
     for parent, labels, places in read:
         if places[0] == places[1]:
             continue
@@ -339,29 +340,20 @@ def crossed_peer_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         # their places the other way round
         others = {p: c - (p == places) for p, c in votes[labels].items()}
         others = {p: c for p, c in others.items() if c > 0}
-        if len(others) == 1 and others.get(places[::-1], 0) >= 2:
-            candidates.append((parent, *labels))
-    out = set()
-    if not candidates:
-        return out
-    for parent, one, two in candidates:
-        prefix = parent + sep if parent else ''
-        if _keys_below(src, prefix + one, sep) != _keys_below(src, prefix + two, sep):
+        if len(others) != 1 or others.get(places[::-1], 0) < 2:
+            continue
+        below = _children(src, parent, sep)
+        one, two = ({path: shape for path, (shape, _) in below[label].items()} for label in labels)
+        if one != two:
             continue  # no twins: their shapes told them apart
-        out.update(k for k in mapping if k.startswith((prefix + one + sep, prefix + two + sep)))
+        prefix = parent + sep if parent else ''
+        out.update(s for label in labels for s, _ in units[prefix + label])
     return out
 
 
 #: a parent of more units than this is a list, whose items' order other
 #: checks weigh
 _MOST_UNITS = 8
-
-
-def _keys_below(shapes, module, sep):
-    """The paths and shapes of the keys below ``module``, sorted."""
-    prefix = module + sep
-    return sorted((key[len(prefix):], tuple(shape or ())) for key, shape in shapes.items()
-                  if key.startswith(prefix))
 
 
 #: a name that numbers a module: a word and digits (``norm2``, ``ln_1``), or
