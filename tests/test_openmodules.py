@@ -101,6 +101,32 @@ def test_timm_regnet_into_torchvision_regnet_gives_equal_outputs(mode):
         assert torch.allclose(src(x), dst(x), atol=1e-5)
 
 
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_module_of_another_name_in_a_shared_scheme_stays_open(mode):
+    # a timm ViT that pools the class token (a final norm) into one that
+    # pools by average (fc_norm after the pooling; norm is an Identity), both
+    # under a wrapper: fc_norm was the last open module of norm's shapes in
+    # the wrapper's region, and structure filled it with norm though every
+    # other name agrees (in a shared scheme another name is another module)
+    timm = requires('timm')
+    torch.manual_seed(0)
+    src = timm.create_model('vit_tiny_patch16_224', pretrained=False, depth=2)
+    dst = timm.create_model('vit_tiny_patch16_224', pretrained=False, depth=2,
+                            global_pool='avg', fc_norm=True)
+    model = torch.nn.Module()
+    model.net = dst
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    own = {k: torch.randn(v.shape) for k, v in src.state_dict().items()}  # (norms start alike)
+    load_partial_state(model, {'net.' + k: v for k, v in own.items()}, association=mode,
+                       verbose=0)
+    after = dst.state_dict()
+    for key, value in own.items():
+        if key in after:
+            assert torch.equal(after[key], value), key
+    assert torch.equal(after['fc_norm.weight'], before['fc_norm.weight'])
+    assert torch.equal(after['fc_norm.bias'], before['fc_norm.bias'])
+
+
 def test_keys_only_are_left_alone():
     keys = {k: None for k in SRC}
     assert fill_open_modules(keys, DST, PAIRED, '.') == {}

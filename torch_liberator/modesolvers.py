@@ -503,9 +503,11 @@ def _structure_solver(problem):
     filled = fill_open_modules(sides.src, sides.dst, mapping, problem.sep)
     # (an analogy that only digits aside holds: a densenet169's block-4
     # denselayer1 into a densenet121's denselayer5, of its shapes, beside
-    # the namesake)
+    # the namesake; and, where the two share their names, a module into
+    # one of another name: a timm ViT's norm into the fc_norm of one that
+    # pools by average, the last open module of its shapes)
     if filled:
-        crossed = sides.namesakes_crossed(filled)
+        crossed = sides.namesakes_crossed(filled) | sides.name_conflicts({**mapping, **filled})
         filled = {s: d for s, d in filled.items() if s not in crossed}
     mapping.update(filled)
     ambiguous = {k: v for k, v in ambiguous.items() if k not in filled}
