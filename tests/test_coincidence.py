@@ -178,6 +178,30 @@ def test_an_inserted_part_is_another_design():
     vgg_bn = KeyGroups({'features.0.w': (8, 3), 'features.1.w': (8,), 'features.4.w': (16, 8),
                         'features.5.w': (16,), 'features.8.w': (32, 16)})
     assert inserted_parts(vgg_bn, {0: 0, 2: 1, 4: 2}) == set()
+    assert inserted_parts(vgg, {0: 0, 1: 2, 2: 4}) == set()
+
+
+def test_a_part_the_other_block_holds_elsewhere_is_no_other_design():
+    # HF's ViT layer registers its attention (query, key, value, output)
+    # first and its norms last; torchvision's layer its attention (packed
+    # in_proj, out_proj) between ln_1 and ln_2. The attentions pair nothing,
+    # the norms and the MLP do: the layers' partners are one unbroken run,
+    # but HF's layer has an unpaired attention of its own
+    from torch_liberator.coincidence import inserted_parts
+    hf = KeyGroups({'l.att.q.w': (8, 8), 'l.att.k.w': (8, 8), 'l.att.v.w': (8, 8),
+                    'l.att.out.w': (8, 8), 'l.fc1.w': (32, 8), 'l.fc2.w': (8, 32),
+                    'l.before.w': (8,), 'l.after.w': (8,)})
+    tv = KeyGroups({'e.ln_1.w': (8,), 'e.sa.in_proj_weight': (24, 8), 'e.sa.out_proj.w': (8, 8),
+                    'e.ln_2.w': (8,), 'e.mlp.0.w': (32, 8), 'e.mlp.3.w': (8, 32)})
+    partner = {0: 6, 3: 7, 4: 4, 5: 5}  # tv group -> hf group
+    assert inserted_parts(tv, partner) == {0, 3, 4, 5}  # without the other side: a design
+    assert inserted_parts(tv, partner, hf) == set()
+    # an efficientnet block against a mobilenet_v2 block that pairs whole
+    # is still another design
+    mb = KeyGroups({'b.expand.w': (6, 2), 'b.dw.w': (6, 3, 3), 'b.project.w': (3, 6)})
+    eff = KeyGroups({'b.expand.w': (6, 2), 'b.dw.w': (6, 3, 3), 'b.se.fc1.w': (2, 6),
+                     'b.se.fc2.w': (6, 2), 'b.project.w': (3, 6)})
+    assert inserted_parts(eff, {0: 0, 1: 1, 4: 2}, mb) == {0, 1, 4}
 
 
 def test_names_vouch_only_for_their_own_pairs_in_a_thin_alignment():

@@ -74,7 +74,7 @@ Example:
 """
 from bisect import bisect_left
 from collections import Counter
-from typing import Dict, Iterable, List, Mapping, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups, Shape
 from torch_liberator.nameanchors import shared_length
@@ -147,7 +147,8 @@ def unattached_pairs(src: KeyGroups, dst: KeyGroups,
 
 
 def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[int, int, int, int]],
-                 anchored: Iterable[Tuple[int, int]] = ()) -> Set[Tuple[int, int]]:
+                 anchored: Iterable[Tuple[int, int]] = (),
+                 in_their_modules: Iterable[Tuple[int, int]] = ()) -> Set[Tuple[int, int]]:
     """
     The group pairs of an alignment (keys in registration order) that are
     chance: norms away from their layers (:func:`unattached_pairs`), parts
@@ -164,6 +165,9 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
         tensor_pairs: ``(source group, position, destination group,
             position)`` of every paired tensor.
         anchored: group pairs that name anchors made.
+        in_their_modules: norm pairs that their modules placed (the
+            modules correspond and hold as many norms of that shape): they
+            need no layer beside them.
 
     Returns:
         Set[Tuple[int, int]]: the group pairs to leave out.
@@ -183,10 +187,10 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
     group_pairs = {(i, j) for i, _, j, _ in tensor_pairs}
     if len(group_pairs) >= min(len(src), len(dst)):
         return set()
-    chance = unattached_pairs(src, dst, group_pairs) - anchored
+    chance = unattached_pairs(src, dst, group_pairs) - anchored - set(in_their_modules)
     for side, at in ((src, 0), (dst, 1)):
         partner = {pair[at]: pair[1 - at] for pair in group_pairs}
-        inserted = inserted_parts(side, partner)
+        inserted = inserted_parts(side, partner, dst if at == 0 else src)
         chance |= {pair for pair in group_pairs if pair[at] in inserted} - anchored
     lone_src = lone_items(src, {i for i, _ in group_pairs})
     lone_dst = lone_items(dst, {j for _, j in group_pairs})
@@ -203,7 +207,8 @@ def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[in
     return chance
 
 
-def inserted_parts(side: KeyGroups, partner: Mapping[int, int]) -> Set[int]:
+def inserted_parts(side: KeyGroups, partner: Mapping[int, int],
+                   other: Optional[KeyGroups] = None) -> Set[int]:
     """
     The paired groups of ``side`` inside a module of another design than
     their partners': the module has, between two children that hold paired
@@ -214,11 +219,19 @@ def inserted_parts(side: KeyGroups, partner: Mapping[int, int]) -> Set[int]:
     same parts; a mobilenet_v2 block aligns with an efficientnet_b0 block
     but for the latter's squeeze-excitation. A single unpaired group (a
     BatchNorm that one network has after each convolution and the other
-    not) is no other design: VGG11's convolutions go into VGG11-BN's.
+    not) is no other design: VGG11's convolutions go into VGG11-BN's. Nor
+    is a part whose counterpart the other block holds elsewhere, unpaired
+    too (given ``other``): HuggingFace's ViT registers a layer's attention
+    first and its norms last, torchvision's its attention between its
+    norms, and the attention's query, key and value have no place in the
+    packed ``in_proj``.
 
     Args:
         side: one grouped side (keys in registration order).
         partner: its paired groups -> their groups on the other side.
+        other: the other side, when known: when the lowest module around
+            the partners has an unpaired child of two or more groups, the
+            other block has a part too, registered elsewhere.
 
     Returns:
         Set[int]: the groups of ``side`` whose pairs to leave out.
@@ -251,9 +264,30 @@ def inserted_parts(side: KeyGroups, partner: Mapping[int, int]) -> Set[int]:
             continue
         mine = [g for groups in parts.values() for g in groups if g in partner]
         theirs = sorted(partner[g] for g in mine)
-        if theirs[-1] - theirs[0] + 1 == len(theirs):
+        if theirs[-1] - theirs[0] + 1 == len(theirs) and not (
+                other is not None and _unpaired_part(other, theirs, set(partner.values()))):
             out.update(mine)
     return out
+
+
+def _unpaired_part(side: KeyGroups, groups: List[int], paired: Set[int]) -> bool:
+    """Whether the lowest module around ``groups`` has a child of two or
+    more groups none of which is in ``paired``."""
+    module = side.comps[groups[0]]
+    for g in groups[1:]:
+        comps = side.comps[g]
+        n = 0
+        while n < len(module) and n < len(comps) and module[n] == comps[n]:
+            n += 1
+        module = module[:n]
+    depth = len(module)
+    sizes, held = Counter(), set()
+    for g, comps in enumerate(side.comps):
+        if len(comps) > depth and comps[:depth] == module:
+            sizes[comps[depth]] += 1
+            if g in paired:
+                held.add(comps[depth])
+    return any(n >= 2 and child not in held for child, n in sizes.items())
 
 
 def lone_items(side: KeyGroups, paired: Set[int]) -> Set[int]:

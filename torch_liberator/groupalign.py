@@ -24,7 +24,11 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    and so does a run of the source that one module of the destination
    holds, against name partners into a sibling that holds it in part;
    a module around known pairs pulls in its other groups, then the gaps
-   are aligned again and the leftovers paired again;
+   are aligned again and the leftovers paired again; and the norms two
+   corresponding modules hold directly, as many of one shape on each
+   side, pair in registration order where the same names pair so in two
+   or more module pairs and nowhere otherwise (HF's ViT registers its
+   norms last in each layer);
 6. pairs whose names disagree in a shared naming scheme are dropped, and
    so is a pair, however found, that is the only one inside a module of
    more than :data:`LONE_LIMIT` groups on either side, and (keys in
@@ -47,7 +51,7 @@ from bisect import bisect_left, insort
 from collections import Counter
 
 from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
-from torch_liberator.keygroups import is_word, joined_length
+from torch_liberator.keygroups import common_module, enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
     module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
@@ -104,6 +108,7 @@ class GroupAligner:
         self.settle_norms = settle_norms  # may norms follow their layers
         self.after_layer = set()  # src groups placed by the layer before them
         self.late_pass = False  # siblings resolved again after the leftovers
+        self.norms_by_module = set()  # norm pairs their modules placed
         self.spans = None      # module spans of both sides, when needed
         self.children = (module_children(self.src), module_children(self.dst))
         self.later_parts = LaterParts(self.src, self.dst, self.inner, sides.ordered,
@@ -160,7 +165,7 @@ class GroupAligner:
             if self._close_modules():
                 self._solve_gaps_again()
                 self._resolve_by_siblings()
-            elif not self._settled_late():
+            elif not (self._settled_late() or self._norms_in_their_modules()):
                 break
             self._pair_leftovers()
         mapping, ambiguous = self._result()
@@ -605,6 +610,94 @@ class GroupAligner:
         self.late_pass |= len(self.pairs) > before
         return len(self.pairs) > before
 
+    def _norms_in_their_modules(self):
+        """
+        Pair the free norms (leaf groups of vectors only) that two
+        corresponding modules hold directly, in registration order, where
+        both hold as many of one shape: True when that paired anything.
+        Modules correspond when every pair below one lies below the other,
+        both ways, and there are two or more. Libraries register a block's
+        norms in their own places: HuggingFace's ViT puts
+        ``layernorm_before`` and ``layernorm_after`` last in each layer,
+        torchvision's ``ln_1`` and ``ln_2`` open the attention and the MLP,
+        so the gaps between the layers' anchors hold them crossed and tie.
+        The order is evidence only where the same pair of names recurs in
+        two or more module pairs and no module pair pairs either name
+        otherwise: one module's children registered in another order (a
+        detectron2 block's shortcut first) would swap two norms, and a block
+        whose norms were registered the other way round against its peers
+        leaves those names out everywhere.
+        """
+        loose_src = {i for i, _, _, _ in self.loose_pairs}
+        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+
+        def free_norms(side, paired, blocked, loose):
+            by_module = {}
+            for g in range(len(side)):
+                if (g in paired or g in blocked or g in loose or not side.leaf[g]
+                        or not side.vectors_only(g)):
+                    continue
+                module = self._parent(side.path[g])
+                if module:  # (the root holds everything: it is no block)
+                    by_module.setdefault(module, []).append(g)
+            return by_module
+
+        norms_src = free_norms(self.src, self.pairs, self.blocked_src, loose_src)
+        norms_dst = free_norms(self.dst, self.paired_dst, self.blocked_dst, loose_dst)
+        if not norms_src or not norms_dst:
+            return False
+        went, came = {p: [] for p in norms_src}, {q: [] for q in norms_dst}
+        for i, j in self.pairs.items():
+            src_path, dst_path = self.src.path[i], self.dst.path[j]
+            for p in (src_path, *enclosing_modules(src_path, self.sep)):
+                if p in went:
+                    went[p].append(dst_path)
+            for q in (dst_path, *enclosing_modules(dst_path, self.sep)):
+                if q in came:
+                    came[q].append(src_path)
+
+        def below(paths, module):
+            return all(path == module or path.startswith(module + self.sep) for path in paths)
+
+        proposals = []
+        for p, dst_paths in went.items():
+            if len(dst_paths) < 2:
+                continue
+            common = common_module([path + self.sep for path in dst_paths], self.sep)
+            q = next((m for m in (common, *enclosing_modules(common, self.sep))
+                      if m in norms_dst), None)
+            if q is None or not below(came[q], p):
+                continue
+            shapes_dst = {}
+            for j in norms_dst[q]:
+                shapes_dst.setdefault(self.dst.squeezed[j], []).append(j)
+            shapes_src = {}
+            for i in norms_src[p]:
+                shapes_src.setdefault(self.src.squeezed[i], []).append(i)
+            for shapes, sources in shapes_src.items():
+                places = shapes_dst.get(shapes, ())
+                if len(places) == len(sources):
+                    proposals.extend(zip(sources, places))
+        names = Counter()
+        src_names, dst_names = Counter(), Counter()
+        for i, j in proposals:
+            pair = (self.src.comps[i][-1], self.dst.comps[j][-1])
+            if pair not in names:
+                src_names[pair[0]] += 1
+                dst_names[pair[1]] += 1
+            names[pair] += 1
+        made = False
+        for i, j in proposals:
+            a, b = self.src.comps[i][-1], self.dst.comps[j][-1]
+            if names[a, b] >= 2 and src_names[a] == 1 and dst_names[b] == 1:
+                self._pair(i, j)
+                self.norms_by_module.add((i, j))
+                self.ambiguous.pop(i, None)
+                self.must_pair.discard(i)
+                self.dst_must_pair.pop(j, None)
+                made = True
+        return made
+
     def _beside_their_layers(self):
         """
         Moves ``(i, j)`` for the BatchNorms left tied between places that
@@ -781,7 +874,8 @@ class GroupAligner:
         chance = set()
         if self.sides.ordered:
             chance = chance_pairs(self.src, self.dst, [
-                pair for n, pair in enumerate(tensor_pairs) if n not in dropped], named)
+                pair for n, pair in enumerate(tensor_pairs) if n not in dropped], named,
+                self.norms_by_module)
         by_chance = [pair for pair in tensor_pairs if (pair[0], pair[2]) in chance]
         by_chance.extend(tensor_pairs[n] for n in alone)
         dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs) if (i, j) in chance)
