@@ -3454,3 +3454,22 @@ def test_a_buffer_missing_on_one_side_changes_no_place(mode, saved):
     assert all(d == 'b.inner.' + s for s, d in result.mapping.items())
     if mode in ('structure', 'auto'):  # (the name modes see a tie, as with every buffer)
         assert len(result.mapping) == len({k for k in src if 'b.inner.' + k in dst})
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_an_abbreviation_is_not_a_disagreement(mode):
+    # HuggingFace's BiT shares timm's names but for its stem, embedder.
+    # convolution against stem.conv: conv abbreviates convolution, so in the
+    # shared scheme the stem's kernel is not another module (it was left
+    # out: 152 of 153)
+    import torch
+    from torch_liberator import load_partial_state
+    timm = requires('timm')
+    torch.manual_seed(0)
+    model = timm.create_model('resnetv2_50x1_bit', pretrained=False)
+    own = {k: torch.randn(v.shape) for k, v in model.state_dict().items()}
+    src = {k.replace('stem.conv.', 'embedder.convolution.'): v for k, v in own.items()}
+    info = load_partial_state(model, src, association=mode, verbose=0)
+    assert len(info['plan'].mapping) == len(own) == 153
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in own.items())

@@ -38,7 +38,8 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
     evidence (an empty name, an integer, or one name appears in the other's
     path: a level was inserted, as ``head.fc`` and ``head``; or one name is
     the other's path flattened, as ``features_conv0`` and
-    ``features.conv0``).
+    ``features.conv0``; or one abbreviates the other, as ``conv`` and
+    HuggingFace's ``convolution``).
 
     Example:
         >>> from torch_liberator.namevotes import compare_names
@@ -49,6 +50,8 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
         >>> compare_names('bn1', ('bn1',), 'bn1', ('body', 'bn1'))
         1
         >>> compare_names('conv0', ('features', 'conv0'), 'features_conv0', ('features_conv0',))
+        0
+        >>> compare_names('conv', ('stem', 'conv'), 'convolution', ('embedder', 'convolution'))
         0
     """
     if not name1 or not name2:
@@ -61,7 +64,17 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
         return 0
     if joined_length(name1, comps2) or joined_length(name2, comps1):
         return 0
+    if _abbreviates(name1, name2) or _abbreviates(name2, name1):
+        return 0
     return -1
+
+
+def _abbreviates(short: str, name: str) -> bool:
+    """Whether ``short`` is a word of three letters or more that begins the
+    longer word ``name``, both letters only: ``conv`` and ``convolution``,
+    ``norm`` and ``normalization``, ``proj`` and ``projection``."""
+    return (3 <= len(short) < len(name) and name.startswith(short)
+            and short.isalpha() and name.isalpha())
 
 
 class NameVotes:
