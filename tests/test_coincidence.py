@@ -68,6 +68,22 @@ def test_a_norm_away_from_its_layer_is_chance():
     assert unattached_pairs(src, dst, [(1, 2), (2, 3)]) == set()
 
 
+def test_a_norm_after_one_module_pair_is_attached():
+    # a ViT's final norm: after the last block's norms on one side (HF
+    # registers them last), after its MLP on the other, the heads unpaired
+    hf = KeyGroups({'layer.0.fc1.w': (16, 4), 'layer.0.fc2.w': (4, 16), 'layer.0.ln_a.w': (4,),
+                    'layer.0.ln_b.w': (4,), 'norm.w': (4,), 'classifier.w': (2, 4)})
+    timm = KeyGroups({'blocks.0.norm1.w': (4,), 'blocks.0.norm2.w': (4,), 'blocks.0.fc1.w': (16, 4),
+                      'blocks.0.fc2.w': (4, 16), 'norm.w': (4,), 'head.w': (1000, 4)})
+    pairs = [(0, 2), (1, 3), (2, 0), (3, 1), (4, 4)]
+    assert unattached_pairs(hf, timm, pairs) == set()
+    # a norm inside the module its neighbours were paired into is not after it
+    inside = KeyGroups({'blocks.0.norm1.w': (4,), 'blocks.0.norm2.w': (4,),
+                        'blocks.0.fc1.w': (16, 4), 'blocks.0.fc2.w': (4, 16),
+                        'blocks.0.norm.w': (4,), 'head.w': (1000, 4)})
+    assert unattached_pairs(hf, inside, pairs) == {(4, 4)}
+
+
 def test_too_thin_counts_tensors_of_either_side():
     assert (MIN_SHARE, MIN_SHARE_OF_LARGER) == (0.1, 0.05)
     assert too_thin(1, 10, 20) is False  # a tenth of 10, a twentieth of 20

@@ -18,6 +18,7 @@ import torch
 from conftest import requires
 from corpus import BASE, judge_case, read_back, stamp_source, truth_loader
 from corpus_pairs import PAIRS, Case, build_case, verify_truth
+from torch_liberator import load_partial_state
 from torch_liberator.association import ASSOCIATIONS
 
 
@@ -353,6 +354,26 @@ def test_everything_where_the_names_agree(name, mode):
 def test_structure_crosses_naming_schemes_completely(name, expected, mode):
     score = judge_case(_case(name), mode, pair=name)
     assert (score.correct, score.wrong, score.expected) == (expected, 0, expected)
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_the_final_norm_follows_the_last_block_beside_another_head(mode):
+    # the same checkpoint (1000 classes) into a deit_tiny of 10 classes: the
+    # final layernorm follows the last layer's layernorm_after in the
+    # checkpoint, the last block's mlp.fc2 in the model, and the heads pair
+    # with nothing; both follow the one block (it was left out, 148 of 150)
+    from corpus_pairs.hunt3_names import hf_vit_state
+    timm = requires('timm')
+    torch.manual_seed(0)
+    model = timm.create_model('deit_tiny_patch16_224', pretrained=False, num_classes=10)
+    checkpoint = timm.create_model('deit_tiny_patch16_224', pretrained=False)
+    own = {k: torch.randn(v.shape) for k, v in checkpoint.state_dict().items()}
+    checkpoint.load_state_dict(own)
+    info = load_partial_state(model, hf_vit_state(checkpoint), association=mode, verbose=0)
+    after = model.state_dict()
+    loaded = [k for k, v in own.items() if not k.startswith('head.')]
+    assert all(torch.equal(after[k], own[k]) for k in loaded)
+    assert len(info['plan'].mapping) == len(loaded) == 150
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])

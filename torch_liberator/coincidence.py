@@ -9,7 +9,9 @@ pairs ``(i, j)`` found, in; the pairs to leave out, out
 * **A norm without its layer** (:func:`unattached_pairs`): in
   registration order, a pair of groups whose tensors are all vectors (a
   BatchNorm or LayerNorm, a layer scale) counts only beside a pair of the
-  groups next to them (before or after) on both sides: a norm is placed by
+  groups next to them (before or after) on both sides, or next to one
+  module pair on both sides, or placed by its block (two corresponding
+  modules holding as many norms): a norm is placed by
   the layer it normalizes. Vectors of one width are everywhere; a resnet50
   bottleneck's ``bn1`` and ``bn2`` (128 channels) line up with the
   ``norm2`` of successive densenet121 dense layers, between convolutions
@@ -118,7 +120,11 @@ def unattached_pairs(src: KeyGroups, dst: KeyGroups,
     beside them: ``i - 1`` or ``i + 1`` paired with ``j - 1`` or ``j + 1``
     (a norm registered after its layer on one side and before it on the
     other, as Swin's patch merging in timm and in torchvision, still sits
-    by it). Keys in registration order; see the module docstring.
+    by it), nor a module that the groups just before (or just after) it on
+    both sides are paired into (the final norm after a ViT's last block,
+    registered after that block's norms on one side and its MLP on the
+    other, beside a head that pairs with nothing: 10 classes against
+    1000). Keys in registration order; see the module docstring.
 
     Args:
         src, dst: the two grouped sides.
@@ -138,12 +144,38 @@ def unattached_pairs(src: KeyGroups, dst: KeyGroups,
         [(3, 3)]
     """
     pairs = set(group_pairs)
+    partner_src = dict(pairs)
+    partner_dst = {j: i for i, j in pairs}
     out = set()
     for i, j in pairs:
         if src.vectors_only(i) and not any(
-                (a, b) in pairs for a in (i - 1, i + 1) for b in (j - 1, j + 1)):
+                (a, b) in pairs for a in (i - 1, i + 1) for b in (j - 1, j + 1)) and not any(
+                _beside_one_module(src, dst, i, j, step, partner_src, partner_dst)
+                for step in (-1, 1)):
             out.add((i, j))
     return out
+
+
+def _beside_one_module(src, dst, i, j, step, partner_src, partner_dst) -> bool:
+    """Whether the groups just before (``step`` -1) or after (+1) ``i`` and
+    ``j`` are paired into one module pair that holds neither norm: each
+    lies, with the other's partner, in a module (not the root) that ``i``
+    or ``j`` is outside of."""
+    a, b = i + step, j + step
+    if a not in partner_src or b not in partner_dst:
+        return False
+    for side, g, partner, norm in ((src, a, partner_dst[b], i), (dst, b, partner_src[a], j)):
+        module = _common_prefix(side.comps[g], side.comps[partner])
+        if not module or side.comps[norm][:len(module)] == module:
+            return False
+    return True
+
+
+def _common_prefix(comps1, comps2):
+    n = 0
+    while n < len(comps1) and n < len(comps2) and comps1[n] == comps2[n]:
+        n += 1
+    return comps1[:n]
 
 
 def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[int, int, int, int]],
@@ -275,11 +307,7 @@ def _unpaired_part(side: KeyGroups, groups: List[int], paired: Set[int]) -> bool
     more groups none of which is in ``paired``."""
     module = side.comps[groups[0]]
     for g in groups[1:]:
-        comps = side.comps[g]
-        n = 0
-        while n < len(module) and n < len(comps) and module[n] == comps[n]:
-            n += 1
-        module = module[:n]
+        module = _common_prefix(module, side.comps[g])
     depth = len(module)
     sizes, held = Counter(), set()
     for g, comps in enumerate(side.comps):
