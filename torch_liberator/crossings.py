@@ -54,6 +54,19 @@ Three kinds are read here, and the pairs they contradict are left out:
   other parents left their twins out as well, nothing speaks against this
   one, and it stays: a block registered in its own order among blocks
   that are all ambiguous is not caught (noted on issue 8).
+* **Norms keep their order in their block** (:func:`crossed_twin_norms`).
+  The norms a block holds directly, of one shape (a transformer block's
+  two LayerNorms), are used in the order the block registers them, in
+  every library we know but one way of writing it: HuggingFace's Swin V2
+  registers ``layernorm_before`` after the attention and
+  ``layernorm_after`` after the MLP (a post-norm block), torchvision's
+  ``norm1`` before the attention and ``norm2`` before the MLP, though
+  both apply them after. Order put ``layernorm_before`` into ``norm2``
+  and ``layernorm_after`` into the next block's ``norm1`` (40 wrong in
+  structure and auto, both ways). A norm sent, under another name, to a
+  place whose position among its block's norms of that shape is not its
+  own (the two blocks holding as many) is left out: its neighbours say
+  one place, the norms' order another.
 
 Example:
     >>> from torch_liberator.crossings import crossed_norm_pairs
@@ -74,9 +87,10 @@ from functools import lru_cache
 from typing import Mapping, Optional, Sequence, Set
 
 from torch_liberator.keygroups import common_module, is_word, module_pairs
-from torch_liberator.shapes import is_kernel
+from torch_liberator.shapes import is_kernel, squeeze_units
 
-__all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs']
+__all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs',
+           'crossed_twin_norms']
 
 
 def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
@@ -123,6 +137,81 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
             twin = other + sep + rest if other else rest
             if twin in src and src[twin] == src[s]:
                 out.add(s)
+    return out
+
+
+def crossed_twin_norms(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
+                       dst: Mapping[str, Optional[Sequence[int]]], sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` in a norm (a module of vectors only,
+    with no module below it) sent to a norm of another name whose position
+    among the norms of that shape its parent holds directly is not the
+    source's among its parent's, both parents holding two or more, as
+    many (see the module docstring). A norm sent to its namesake stays:
+    the names decide.
+
+    Example:
+        >>> from torch_liberator.crossings import crossed_twin_norms
+        >>> ln = lambda p: {p + '.weight': (8,), p + '.bias': (8,)}
+        >>> src = {**ln('l.0.attn'), **ln('l.0.before'), **ln('l.0.after')}
+        >>> dst = {**ln('f.0.norm1'), **ln('f.0.attn'), **ln('f.0.norm2')}
+        >>> src['l.0.attn.weight'] = dst['f.0.attn.weight'] = (8, 8)
+        >>> by_order = {'l.0.attn.weight': 'f.0.attn.weight',
+        ...             'l.0.before.weight': 'f.0.norm2.weight',
+        ...             'l.0.before.bias': 'f.0.norm2.bias'}
+        >>> sorted(crossed_twin_norms(by_order, src, dst))
+        ['l.0.before.bias', 'l.0.before.weight']
+        >>> crossed_twin_norms({'l.0.before.weight': 'f.0.norm1.weight'}, src, dst)
+        set()
+    """
+    candidates = [(a, b, keys) for (a, b), keys in module_pairs(mapping, sep).items()
+                  if a and b and a.rpartition(sep)[2] != b.rpartition(sep)[2]]
+    if not candidates:
+        return set()
+    mine = _norms_below(src, {a.rpartition(sep)[0] for a, _, _ in candidates}, sep)
+    theirs = _norms_below(dst, {b.rpartition(sep)[0] for _, b, _ in candidates}, sep)
+    out = set()
+    for a, b, keys in candidates:
+        here, there = mine.get(a), theirs.get(b)
+        if here is None or there is None or here[0] != there[0]:
+            continue
+        (_, twins_a, at_a), (_, twins_b, at_b) = here, there
+        if len(twins_a) == len(twins_b) >= 2 and at_a != at_b:
+            out.update(keys)
+    return out
+
+
+def _norms_below(side, parents, sep):
+    """``{module: (shapes, its twins, its position among them)}`` for the
+    norms (modules of vectors only, with no module below) held directly by
+    ``parents``: the twins are the norms of the same shapes there, in
+    order."""
+    children = {}  # parent -> {child: [shapes]}
+    inner = set()
+    for key, shape in side.items():
+        module = key.rpartition(sep)[0]
+        below = module
+        while below:
+            parent = below.rpartition(sep)[0]
+            if parent in parents:
+                kids = children.setdefault(parent, {})
+                if below == module:
+                    kids.setdefault(below, []).append(
+                        None if shape is None else squeeze_units(shape))
+                else:
+                    kids.setdefault(below, [])
+                    inner.add(below)
+            below = parent
+    out = {}
+    for kids in children.values():
+        norms = {}  # shapes -> children in order
+        for child, shapes in kids.items():
+            if (child not in inner and shapes and None not in shapes
+                    and all(len(shape) <= 1 for shape in shapes)):
+                norms.setdefault(tuple(shapes), []).append(child)
+        for shapes, twins in norms.items():
+            for at, child in enumerate(twins):
+                out[child] = (shapes, twins, at)
     return out
 
 

@@ -639,7 +639,7 @@ _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'against_shared_names', 'shoves_beside_exact_fits',
                 'one_network_in_two', 'one_module_from_two', 'other_design_beside_own',
                 'other_design_beside_the_checkpoints', 'other_design_by_shapes',
-                'crossed_norms', 'crossed_ordinals', 'crossed_peers')
+                'crossed_norms', 'crossed_ordinals', 'crossed_peers', 'crossed_twin_norms')
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`: the mode's core, then the checks of
@@ -665,6 +665,6 @@ SOLVERS: Dict[str, Callable] = {
         'one_network_in_two', 'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
         'other_design_by_shapes', 'other_design_beside_own',
         'other_design_beside_the_checkpoints', 'crossed_norms', 'crossed_ordinals',
-        'crossed_peers')),
+        'crossed_peers', 'crossed_twin_norms')),
         'swaps_left_out')),
 }

@@ -26,8 +26,13 @@ the two networks whose every open block could be placed by shape):
    ``shortcut`` of every other first block to its ``downsample``.
 2. **The last of its shapes** (second pass): an open module of the
    checkpoint whose names and shapes no other open module of its region
-   has, on either side, goes to that one module of the model (the
-   RegNet's ``downsample``, once ``conv1`` went to ``f.a`` by analogy).
+   has, on either side, goes to that one module of the model, unless a
+   list item of the model around that place holds pairs from a list item
+   of the checkpoint that does not hold this one (the RegNet's
+   ``downsample``, once ``conv1`` went to ``f.a`` by analogy; not HF's
+   Swin V2 final ``swinv2.layernorm`` into ``features.7.0.norm1``, a norm
+   left open in a block whose pairs all came from
+   ``swinv2.encoder.layers.3.blocks.0``).
    A region more open than paired serves too when its open modules are
    the same on both sides, names and shapes, as many of each: then they
    are one set of modules, and each of a kind of its own has one place
@@ -115,6 +120,19 @@ class _Regions:
         self.src = _Under(mapping, sep)
         self.dst = _Under(mapping.values(), sep)
         self._cache: Dict[str, Optional[Tuple[str, str]]] = {}
+        self._inverse: Optional[Dict[str, str]] = None
+        self._sources: Dict[str, Optional[str]] = {}
+
+    def source_of(self, module: str) -> Optional[str]:
+        """The checkpoint module that holds exactly the sources of the pairs
+        below the model's ``module``, or None when it holds none."""
+        if module not in self._sources:
+            if self._inverse is None:
+                self._inverse = {d: s for s, d in self.mapping.items()}
+            lo, hi = self.dst.span(module)
+            self._sources[module] = None if hi == lo else common_module(
+                (self._inverse[k] for k in self.dst.keys[lo:hi]), self.sep)
+        return self._sources[module]
 
     def of(self, module: str) -> Optional[Tuple[str, str, str, int]]:
         """``(checkpoint module, model module, widened, pairs)``: the
@@ -200,6 +218,8 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
                 fits = [m for m in fits if m[len(place) + len(sep):] in wanted]
             elif sum(1 for other in modules if mine[other] == mine[module]) != 1:
                 continue
+            else:  # not into a list item of the model that another module's pairs fill
+                fits = [m for m in fits if not _claimed(m, module, lowest, regions, sep)]
             if len(fits) == 1:
                 claims.setdefault(fits[0], []).append(module)
     out = {}
@@ -208,6 +228,21 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
             names = {key.rpartition(sep)[2]: key for key in open_dst[place]}
             out.update((key, names[key.rpartition(sep)[2]]) for key in open_src[modules[0]])
     return out
+
+
+def _claimed(place: str, module: str, lowest: str, regions: '_Regions', sep: str) -> bool:
+    """Whether a list item of the model below ``lowest`` holds ``place`` and
+    pairs whose sources fill a list item of the checkpoint that does not
+    hold ``module``: that item is another block's counterpart."""
+    for up in enclosing_modules(place, sep):
+        if up == lowest or not up.startswith(lowest + sep):
+            return False
+        if up.rpartition(sep)[2].isdigit():
+            source = regions.source_of(up)
+            if (source and source.rpartition(sep)[2].isdigit()
+                    and not module.startswith(source + sep)):
+                return True
+    return False
 
 
 def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str],

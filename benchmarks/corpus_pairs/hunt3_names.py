@@ -19,7 +19,7 @@ from corpus_pairs.hunt3 import names_case, vit_tiny_config
 from corpus_pairs.models import NO_AUX, Slots, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['hf_vit_state', 'keras_resnet']
+__all__ = ['hf_swinv2_state', 'hf_vit_state', 'keras_resnet']
 
 
 # --- other libraries' names
@@ -95,6 +95,73 @@ def _hf_vit_tv():
     to_tv = vit_truth(src.state_dict())
     back = {id(v): k for k, v in keep(src).items()}
     return Case(state, vit_tiny_config(), {k: to_tv[back[id(v)]] for k, v in state.items()})
+
+
+_HF_SWINV2_PARTS = [  # torchvision block part -> HF Swinv2Layer part, in HF's order
+    ('attn.logit_scale', 'attention.self.logit_scale'),
+    ('attn.cpb_mlp.', 'attention.self.continuous_position_bias_mlp.'),
+    ('attn.qkv.', 'attention.self.qkv.'), ('attn.proj.', 'attention.output.dense.'),
+    ('norm1.', 'layernorm_before.'), ('mlp.0.', 'intermediate.dense.'), ('mlp.3.', 'output.dense.'),
+    ('norm2.', 'layernorm_after.')]
+
+
+def _hf_swinv2_name(key):
+    """(HF key, its place in HF's order) of a torchvision swin_v2 key, or None."""
+    m = re.fullmatch(r'features\.(\d+)\.(\d+)\.(.*)', key)
+    if m and int(m[1]) % 2:
+        for part, (tv, hf) in enumerate(_HF_SWINV2_PARTS):
+            if m[3].startswith(tv):
+                stage, block = (int(m[1]) - 1) // 2, int(m[2])
+                return (f'swinv2.encoder.layers.{stage}.blocks.{block}.{hf}{m[3][len(tv):]}',
+                        (1, stage, 0, block, part))
+        return None  # the relative position buffers: HF does not save them
+    m = re.fullmatch(r'features\.(\d+)\.(reduction|norm)\.(.*)', key)
+    if m:
+        return (f'swinv2.encoder.layers.{int(m[1]) // 2 - 1}.downsample.{m[2]}.{m[3]}',
+                (1, int(m[1]) // 2 - 1, 1, 0, 0))
+    for tv, hf, at in [('features.0.0.', 'swinv2.embeddings.patch_embeddings.projection.', (0,)),
+                       ('features.0.2.', 'swinv2.embeddings.norm.', (0, 1)),
+                       ('norm.', 'swinv2.layernorm.', (2,)), ('head.', 'classifier.', (3,))]:
+        if key.startswith(tv):
+            return hf + key[len(tv):], at
+    return None
+
+
+def hf_swinv2_state(model) -> dict:
+    """
+    A torchvision Swin V2's own tensors under HuggingFace's Swinv2 names, in
+    HuggingFace's registration order: each block's attention first, then
+    ``layernorm_before``, the MLP and ``layernorm_after`` (torchvision
+    registers ``norm1`` before the attention, ``norm2`` before the MLP;
+    both apply them after). The qkv stays packed; the relative position
+    buffers, which HF does not save, are left out.
+
+    Example:
+        >>> from corpus_pairs.models import tv_model
+        >>> from corpus_pairs.hunt3_names import hf_swinv2_state
+        >>> keys = list(hf_swinv2_state(tv_model('swin_v2_t')))
+        >>> [key.partition('blocks.0.')[2] for key in keys[4:6]]
+        ['attention.self.logit_scale', 'attention.self.continuous_position_bias_mlp.0.weight']
+        >>> [key.partition('blocks.0.')[2] for key in keys[12:14]]
+        ['layernorm_before.weight', 'layernorm_before.bias']
+    """
+    named = []
+    for key, value in keep(model).items():
+        found = _hf_swinv2_name(key)
+        if found is not None:
+            named.append((found[1], found[0], value))
+    return {key: value for _, key, value in sorted(named, key=lambda entry: entry[0])}
+
+
+@register_pair('hf-swinv2-names->tv-swin_v2_t', 'identity', cross_naming=True, fast=True,
+               note="a torchvision swin_v2_t checkpoint under HuggingFace's Swinv2 names and "
+                    'order (layernorm_before after the attention, layernorm_after after the '
+                    'MLP; '
+                    'qkv kept packed) into torchvision swin_v2_t: order alone put each norm '
+                    "in the other's place or the next block's (40 wrong)")
+def _hf_swinv2_tv():
+    src = tv_model('swin_v2_t')
+    return Case(hf_swinv2_state(src), src, None)
 
 
 def _fpn_neck():

@@ -34,7 +34,7 @@ from corpus_pairs.models import timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
 __all__ = ['effpt_name', 'hf_convnext_name', 'hf_mobilenet_v2_name', 'hf_resnet_name',
-           'hf_swin_name', 'hf_vit_name']
+           'hf_swin_name', 'hf_swinv2_name', 'hf_vit_name']
 
 
 def _have(package):
@@ -126,6 +126,20 @@ def hf_swin_name(key):
     if m:
         return f'features.{2 * int(m[1]) + 2}.{m[2]}'
     return _rules([(r'swin\.layernorm\.(.*)', r'norm.\1'), (r'classifier\.(.*)', r'head.\1')])(key)
+
+
+def hf_swinv2_name(key):
+    """HuggingFace ``Swinv2ForImageClassification`` key -> torchvision swin_v2
+    key: Swin's names, and the attention's ``logit_scale`` and
+    ``continuous_position_bias_mlp`` (``cpb_mlp``)."""
+    if not key.startswith('swinv2.'):
+        return hf_swin_name(key)
+    m = re.fullmatch(r'swinv2\.encoder\.layers\.(\d+)\.blocks\.(\d+)\.attention\.self\.'
+                     r'(logit_scale|continuous_position_bias_mlp\.(.*))', key)
+    if m:
+        block = f'features.{2 * int(m[1]) + 1}.{m[2]}'
+        return f'{block}.attn.' + ('logit_scale' if m[4] is None else f'cpb_mlp.{m[4]}')
+    return hf_swin_name('swin.' + key[len('swinv2.'):])
 
 
 def hf_mobilenet_v2_name(key):
@@ -295,6 +309,17 @@ if _have('transformers'):
          lambda: _case(_hf('Swin', num_labels=1000), tv_model('swin_t'), hf_swin_name),
          "HuggingFace's Swin-T into torchvision's: query, key and value (three Linears) and "
          'the relative position index (another shape) have no place'),
+        ('real-hf-swinv2_t->tv-swin_v2_t',
+         lambda: _case(_hf('Swinv2', image_size=256, window_size=8, num_labels=1000),
+                       tv_model('swin_v2_t'), hf_swinv2_name),
+         "HuggingFace's Swin V2-T into torchvision's: HF registers layernorm_before after the "
+         'attention and layernorm_after after the MLP, torchvision norm1 and norm2 before them '
+         '(both apply them after): order put each norm in the other place, or the next '
+         "block's (40 wrong); query, key and value have no place"),
+        ('real-tv-swin_v2_t->hf-swinv2_t',
+         lambda: _case(_hf('Swinv2', image_size=256, window_size=8, num_labels=1000),
+                       tv_model('swin_v2_t'), hf_swinv2_name, reverse=True),
+         'the same, back'),
         ('real-hf-mobilenet_v2->tv-mobilenet_v2',
          lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
                        hf_mobilenet_v2_name),
