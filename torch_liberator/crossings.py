@@ -164,8 +164,12 @@ def crossed_twin_norms(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         >>> crossed_twin_norms({'l.0.before.weight': 'f.0.norm1.weight'}, src, dst)
         set()
     """
+    vector = {}  # shape -> at most one dimension besides size-1 ones
+    for shape in set(src.values()):
+        vector[shape] = shape is not None and sum(size != 1 for size in shape) <= 1
     candidates = [(a, b, keys) for (a, b), keys in module_pairs(mapping, sep).items()
-                  if a and b and a.rpartition(sep)[2] != b.rpartition(sep)[2]]
+                  if a and b and a.rpartition(sep)[2] != b.rpartition(sep)[2]
+                  and all(vector[src[key]] for key in keys)]
     if not candidates:
         return set()
     mine = _norms_below(src, {a.rpartition(sep)[0] for a, _, _ in candidates}, sep)
@@ -186,32 +190,30 @@ def _norms_below(side, parents, sep):
     norms (modules of vectors only, with no module below) held directly by
     ``parents``: the twins are the norms of the same shapes there, in
     order."""
-    children = {}  # parent -> {child: [shapes]}
-    inner = set()
+    modules = {}  # module -> the shapes of its own keys, in order
     for key, shape in side.items():
-        module = key.rpartition(sep)[0]
-        below = module
-        while below:
-            parent = below.rpartition(sep)[0]
-            if parent in parents:
-                kids = children.setdefault(parent, {})
-                if below == module:
-                    kids.setdefault(below, []).append(
-                        None if shape is None else squeeze_units(shape))
-                else:
-                    kids.setdefault(below, [])
-                    inner.add(below)
-            below = parent
+        modules.setdefault(key.rpartition(sep)[0], []).append(shape)
+    inner = set()
+    for module in modules:
+        up = module.rpartition(sep)[0]
+        while up and up not in inner:
+            inner.add(up)
+            up = up.rpartition(sep)[0]
+    norms = {}  # (parent, shapes) -> children in order
+    squeezed_of = {}
+    for module, shapes in modules.items():
+        parent = module.rpartition(sep)[0]
+        if module and parent in parents and module not in inner and None not in shapes:
+            for shape in shapes:
+                if shape not in squeezed_of:
+                    squeezed_of[shape] = squeeze_units(shape)
+            squeezed = tuple(squeezed_of[shape] for shape in shapes)
+            if all(len(shape) <= 1 for shape in squeezed):
+                norms.setdefault((parent, squeezed), []).append(module)
     out = {}
-    for kids in children.values():
-        norms = {}  # shapes -> children in order
-        for child, shapes in kids.items():
-            if (child not in inner and shapes and None not in shapes
-                    and all(len(shape) <= 1 for shape in shapes)):
-                norms.setdefault(tuple(shapes), []).append(child)
-        for shapes, twins in norms.items():
-            for at, child in enumerate(twins):
-                out[child] = (shapes, twins, at)
+    for (_, shapes), twins in norms.items():
+        for at, child in enumerate(twins):
+            out[child] = (shapes, twins, at)
     return out
 
 
