@@ -6,7 +6,7 @@ import pytest
 
 from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs
+from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs, crossed_twin_norms
 
 
 def conv_bn(prefix, kernel, names=('conv', 'bn')):
@@ -272,3 +272,29 @@ def test_a_stage_whose_first_branches_have_an_earlier_stages_shapes_keeps_its_ow
     for mode in ('embedding', 'isomorphism', 'structure', 'auto'):
         mapping = associate(src, dst, association=mode).mapping
         assert {s: d for s, d in mapping.items() if truth[s] != d} == {}, mode
+
+
+def _ln(path):
+    return {path + '.weight': (8,), path + '.bias': (8,)}
+
+
+def test_a_norm_out_of_its_blocks_order_is_left_out():
+    # HF's Swin V2 order: the attention, layernorm_before, the MLP, layernorm_after
+    src = {'l.0.attn.weight': (8, 8), **_ln('l.0.before'), 'l.0.fc.weight': (8, 8),
+           **_ln('l.0.after'), 'l.1.attn.weight': (8, 8), **_ln('l.1.before'),
+           'l.1.fc.weight': (8, 8), **_ln('l.1.after')}
+    # torchvision's: norm1, the attention, norm2, the MLP
+    dst = {**_ln('f.0.norm1'), 'f.0.attn.weight': (8, 8), **_ln('f.0.norm2'),
+           'f.0.fc.weight': (8, 8), **_ln('f.1.norm1'), 'f.1.attn.weight': (8, 8),
+           **_ln('f.1.norm2'), 'f.1.fc.weight': (8, 8)}
+    by_order = {'l.0.before.weight': 'f.0.norm2.weight', 'l.0.after.weight': 'f.1.norm1.weight',
+                'l.0.attn.weight': 'f.0.attn.weight', 'l.1.attn.weight': 'f.1.attn.weight'}
+    assert crossed_twin_norms(by_order, src, dst) == {'l.0.before.weight', 'l.0.after.weight'}
+    # in order, or to a namesake, they stay
+    in_order = {'l.0.before.weight': 'f.0.norm1.weight', 'l.0.after.weight': 'f.0.norm2.weight'}
+    assert crossed_twin_norms(in_order, src, dst) == set()
+    renamed = {k.replace('before', 'norm2'): v for k, v in src.items()}
+    assert crossed_twin_norms({'l.0.norm2.weight': 'f.0.norm2.weight'}, renamed, dst) == set()
+    # blocks holding unequally many norms of that shape: no order to compare
+    fewer = {k: v for k, v in src.items() if not k.startswith('l.0.after')}
+    assert crossed_twin_norms({'l.0.before.weight': 'f.0.norm2.weight'}, fewer, dst) == set()
