@@ -109,6 +109,7 @@ class GroupAligner:
         self.after_layer = set()  # src groups placed by the layer before them
         self.late_pass = False  # siblings resolved again after the leftovers
         self.norms_by_module = set()  # norm pairs their modules placed
+        self.norms_unpaired = False  # crossed norms unpaired once
         self.spans = None      # module spans of both sides, when needed
         self.children = (module_children(self.src), module_children(self.dst))
         self.later_parts = LaterParts(self.src, self.dst, self.inner, sides.ordered,
@@ -628,6 +629,10 @@ class GroupAligner:
         whose norms were registered the other way round against its peers
         leaves those names out everywhere.
         """
+        unpaired = False
+        if not self.norms_unpaired:  # (once: what pairs them again stays, for the checks)
+            self.norms_unpaired = True
+            unpaired = self._unpair_crossed_norms()
         loose_src = {i for i, _, _, _ in self.loose_pairs}
         loose_dst = {j for _, _, j, _ in self.loose_pairs}
 
@@ -645,7 +650,7 @@ class GroupAligner:
         norms_src = free_norms(self.src, self.pairs, self.blocked_src, loose_src)
         norms_dst = free_norms(self.dst, self.paired_dst, self.blocked_dst, loose_dst)
         if not norms_src or not norms_dst:
-            return False
+            return unpaired
         went, came = {p: [] for p in norms_src}, {q: [] for q in norms_dst}
         for i, j in self.pairs.items():
             src_path, dst_path = self.src.path[i], self.dst.path[j]
@@ -696,7 +701,47 @@ class GroupAligner:
                 self.must_pair.discard(i)
                 self.dst_must_pair.pop(j, None)
                 made = True
-        return made
+        return made or unpaired
+
+    def _unpair_crossed_norms(self):
+        """
+        Unpair the norms that order sent, under another name, to a place
+        whose position among the norms of that shape its module holds
+        directly is not theirs among their module's, both holding as many,
+        two or more: True when any. HF's Swin V2 and timm's register a
+        block's norms after their layers, torchvision's before them, and
+        order put the first into ``norm2`` and the second into the next
+        block's ``norm1`` (40 wrong); unpaired, they are the free norms of
+        two corresponding blocks (:meth:`_norms_in_their_modules`). The
+        same reading leaves such pairs out of every mode
+        (:func:`~torch_liberator.crossings.crossed_twin_norms`).
+        """
+        def twins(side):
+            out = {}  # (parent, shapes) -> leaf norm groups, in order
+            for g in range(len(side)):
+                if side.leaf[g] and side.comps[g] and side.vectors_only(g):
+                    out.setdefault((side.comps[g][:-1], side.squeezed[g]), []).append(g)
+            return out
+
+        crossed = []
+        mine = theirs = None
+        for i, j in self.pairs.items():
+            a, b = self.src.comps[i], self.dst.comps[j]
+            if (not a or not b or a[-1] == b[-1] or i in self.blocked_src
+                    or not self.src.leaf[i] or not self.dst.leaf[j]
+                    or not self.src.vectors_only(i)
+                    or self.src.squeezed[i] != self.dst.squeezed[j]):
+                continue
+            if mine is None:
+                mine, theirs = twins(self.src), twins(self.dst)
+            here = mine.get((a[:-1], self.src.squeezed[i]), ())
+            there = theirs.get((b[:-1], self.dst.squeezed[j]), ())
+            if len(here) == len(there) >= 2 and here.index(i) != there.index(j):
+                crossed.append((i, j))
+        for i, j in crossed:
+            del self.pairs[i]
+            del self.paired_dst[j]
+        return bool(crossed)
 
     def _beside_their_layers(self):
         """

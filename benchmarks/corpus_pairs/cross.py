@@ -16,7 +16,7 @@ from torch import nn
 from corpus_pairs.models import NO_AUX, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair, truth_by_names
 
-__all__ = ['regnet_truth', 'swin_truth', 'vit_truth']
+__all__ = ['regnet_truth', 'swin_truth', 'swinv2_truth', 'vit_truth']
 
 
 # --- cross-library pairs (truth written by hand, checked by equal outputs)
@@ -263,6 +263,64 @@ def swin_truth(timm_keys) -> dict:
 def _swin_cross():
     a = timm_module().create_model('swin_tiny_patch4_window7_224', pretrained=False)
     return Case(keep(a), tv_model('swin_t'), swin_truth(a.state_dict()), a, image(224))
+
+
+_SWINV2_PARTS = {'attn.logit_scale': 'attn.logit_scale', 'attn.cpb_mlp.': 'attn.cpb_mlp.',
+                 'attn.qkv.weight': 'attn.qkv.weight', 'attn.proj.': 'attn.proj.',
+                 'norm1.': 'norm1.', 'norm2.': 'norm2.', 'mlp.fc1.': 'mlp.0.', 'mlp.fc2.': 'mlp.3.'}
+
+
+def swinv2_truth(timm_keys) -> dict:
+    """
+    timm Swin V2 names -> torchvision's, for the keys that have a place (not
+    timm's separate ``q_bias`` and ``v_bias``, nor the relative position
+    buffers).
+
+    Example:
+        >>> from corpus_pairs.cross import swinv2_truth
+        >>> truth = swinv2_truth(['layers.0.blocks.1.norm1.weight', 'layers.0.blocks.1.attn.q_bias',
+        ...                       'layers.1.downsample.reduction.weight'])
+        >>> sorted(truth.values())
+        ['features.1.1.norm1.weight', 'features.2.reduction.weight']
+    """
+    truth = {}
+    for key in timm_keys:
+        m = re.fullmatch(r'layers\.(\d+)\.blocks\.(\d+)\.(.*)', key)
+        if m:
+            for part, place in _SWINV2_PARTS.items():
+                if m[3].startswith(part):
+                    truth[key] = f'features.{2 * int(m[1]) + 1}.{m[2]}.{place}{m[3][len(part):]}'
+            continue
+        m = re.fullmatch(r'layers\.(\d+)\.downsample\.(.*)', key)
+        if m:
+            truth[key] = f'features.{2 * int(m[1])}.{m[2]}'
+            continue
+        for part, place in [('patch_embed.proj.', 'features.0.0.'),
+                            ('patch_embed.norm.', 'features.0.2.'), ('norm.', 'norm.'),
+                            ('head.fc.', 'head.')]:
+            if key.startswith(part):
+                truth[key] = place + key[len(part):]
+    return truth
+
+
+def _swinv2_case(reverse):
+    a = timm_module().create_model('swinv2_tiny_window8_256', pretrained=False)
+    b = tv_model('swin_v2_t')
+    truth = swinv2_truth(a.state_dict())
+    if reverse:
+        return Case(keep(b), a, {v: k for k, v in truth.items()})
+    return Case(keep(a), b, truth)
+
+
+register_pair('timm-swinv2_tiny->tv-swin_v2_t', 'names', cross_naming=True,
+              note='timm swinv2_tiny_window8_256 -> torchvision swin_v2_t: timm registers a '
+                   "block's norm1 after the attention and norm2 after the MLP, torchvision "
+                   'before them (both apply them after): order put norm1 into norm2 and norm2 '
+                   "into the next block's norm1 (40 wrong); timm's q_bias and v_bias have no "
+                   'place')(
+    lambda: _swinv2_case(False))
+register_pair('tv-swin_v2_t->timm-swinv2_tiny', 'names', cross_naming=True,
+              note='the same, back')(lambda: _swinv2_case(True))
 
 
 @register_pair('tv-resnet50->timm-features_only(1,2)', 'names',
