@@ -396,7 +396,18 @@ found a mixer whose eight equal blocks the model cuts into
 for a counterpart of the mixer's top-level ``stem`` and so not seen as an
 earlier part, and every mode put block k + 1 into block k (8068: 72-84
 wrong, also in the mirror; fixed, only a list of its name is a part's
-counterpart).
+counterpart). On that session's final code ``--cross --wide`` 6800-7149
+and ``--wider`` 2900-3249 found nothing. The session after added norms
+placed by their block and Swin V2's order (found on real HuggingFace and
+timm pairs, not by this fuzzer); its runs, ``--wide`` 8300-8699,
+``--wider --reorder`` 2900-3299, ``--cross --wide --reorder``
+5400-6099, ``--joined --cross --wide --reorder`` 700-1049, ``--cross
+--wide`` 7150-7549, ``--cross`` 9500-9899 and ``--wider`` 3250-3599,
+found nothing but, in ``--cross --wide --reorder`` 6100-6449, adversarial
+names again (6417: the checkpoint's ``Mixed_6a`` wrapped as
+``Mixed_6a.main`` and the model's ``Mixed_5d`` renamed ``main``, of the
+same branch shapes, keys sorted: 30 wrong in structure, present before,
+left).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

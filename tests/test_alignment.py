@@ -815,3 +815,24 @@ def test_run_fit_needs_one_place_and_the_same_tree():
     twice = KeyGroups({f'{p}.{k}': v for p in ('x', 'y') for k, v in
                        {'conv.w': (4, 3), 'bn.w': (4,), 'block.c.w': (8, 4), 'block.n.w': (8,)}.items()})
     assert run_fit(children, 0, 4, twice) is None
+
+
+def test_layer_scales_pair_with_neither_norms_nor_lone_biases():
+    # timm's BEiT block holds gamma_1 and gamma_2 itself; HF's layer lambda_1
+    # and lambda_2; a LayerNorm's weight and bias are another thing, and so
+    # are the q_bias and v_bias an attention holds beside its position table
+    from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
+    scales = KeyGroups({'blocks.0.gamma_1': (8,), 'blocks.0.gamma_2': (8,),
+                        'blocks.0.norm1.weight': (8,)})
+    norm = KeyGroups({'layer.0.ln.weight': (8,), 'layer.0.ln.bias': (8,)})
+    assert group_tensor_pairs(scales, 0, norm, 0) is None
+    lambdas = KeyGroups({'layer.0.lambda_1': (8,), 'layer.0.lambda_2': (8,),
+                         'layer.0.ln.weight': (8,)})
+    assert group_tensor_pairs(scales, 0, lambdas, 0) == [(0, 0), (1, 1)]
+    attn = KeyGroups({'b.attn.q_bias': (8,), 'b.attn.v_bias': (8,), 'b.attn.table': (13, 2),
+                      'b.attn.qkv.weight': (24, 8)})
+    assert group_tensor_pairs(attn, 0, lambdas, 0) is None
+    # a class token is more than a vector: it still pairs out of a larger root
+    root = KeyGroups({'cls_token': (1, 1, 8), 'pos_embed': (1, 5, 8), 'blocks.0.w': (8,)})
+    tv_root = KeyGroups({'class_token': (1, 1, 8), 'encoder.w': (8,)})
+    assert group_tensor_pairs(root, 0, tv_root, 0) == [(0, 0)]

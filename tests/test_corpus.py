@@ -298,6 +298,8 @@ FAST_SLICE = [
     'h5-mc3_18+r3d_18 children[:-1]<-r3d_18',
     # HF's and timm's Swin V2 order: norms registered after their layers (structure, auto; fixed)
     'hf-swinv2-names->tv-swin_v2_t', 'timm-swinv2_tiny->tv-swin_v2_t',
+    # HF's BEiT: layer scales and attention biases taken for norms and layer scales (fixed)
+    'hf-beit-like->timm-beit', 'timm-beit->hf-beit-like',
 ]
 
 
@@ -391,6 +393,18 @@ def test_norms_registered_after_their_layers_are_not_crossed(name, expected, mod
     # 18 in auto). Unpaired, each block's norms pair in their order.
     score = judge_case(_case(name), mode, pair=name)
     assert (score.correct, score.wrong, score.expected) == (expected[0], 0, expected[1])
+
+
+@pytest.mark.parametrize('name', ['hf-beit-like->timm-beit', 'timm-beit->hf-beit-like'])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_layer_scales_are_neither_norms_nor_biases(name, mode):
+    # HF's BEiT layer holds its scales lambda_1 and lambda_2 first and its
+    # norms last; timm's block its gamma_1 and gamma_2 first, its attention
+    # q_bias and v_bias beside the position table. Order put timm's scales
+    # into the previous layer's layernorm_before and the attention's biases
+    # into HF's lambdas (8 wrong here, 62 for beit_base with HF's own model)
+    score = judge_case(_case(name), mode, pair=name)
+    assert (score.correct, score.wrong, score.expected) == (42, 0, 46)
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])

@@ -286,7 +286,11 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
     behind unless the two groups have the same path (a layer with a bias
     and one without compute different things). Containers' own tensors
     (class tokens, layer scales) stand alone: their longest common
-    subsequence of exact shapes pairs when it covers the smaller group.
+    subsequence of exact shapes pairs when it covers the smaller group
+    (vectors count only between containers of one size), and a container's
+    own vectors never pair with a module's of other names that has no
+    module below (timm's BEiT ``gamma_1`` and ``gamma_2`` are no
+    LayerNorm's ``weight`` and ``bias``).
 
     Returns:
         List[Tuple[int, int]] | None: ``(position in g1, position in g2)``
@@ -307,6 +311,9 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
     """
     names1, names2 = side1.names[g1], side2.names[g2]
     squeezed1, squeezed2 = side1.squeezed[g1], side2.squeezed[g2]
+    if (side1.leaf[g1] != side2.leaf[g2] and set(names1) != set(names2)
+            and side1.vectors_only(g1) and side2.vectors_only(g2)):
+        return None  # a block's own layer scales are no norm's weight and bias
     if squeezed1 == squeezed2:
         if names1 != names2 and set(names1) == set(names2):
             index = {name: j for j, name in enumerate(names2)}
@@ -322,8 +329,14 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
                                   or not _bias_left_over(names1, names2, pairs)):
         return pairs
     if not side1.leaf[g1] and not side2.leaf[g2]:
-        # containers' own tensors (class tokens, layer scales) stand alone
-        pairs = _exact_lcs(side1.shapes[g1], side2.shapes[g2])
+        # containers' own tensors (class tokens, layer scales) stand alone;
+        # in containers of unequal sizes a vector found in the other is no
+        # evidence (timm's BEiT attention holds q_bias and v_bias beside its
+        # position table, HF's layer lambda_1 and lambda_2)
+        shapes1, shapes2 = side1.shapes[g1], side2.shapes[g2]
+        pairs = _exact_lcs(shapes1, shapes2)
+        if len(shapes1) != len(shapes2):
+            pairs = [(a, b) for a, b in pairs if len(shapes1[a]) > 1]
         if len(pairs) == smaller:
             return pairs
     return None

@@ -12,6 +12,7 @@ Example:
 import re
 from collections import OrderedDict
 
+import torch
 from torch import nn
 
 from corpus_pairs.cross import vit_truth
@@ -19,7 +20,7 @@ from corpus_pairs.hunt3 import names_case, vit_tiny_config
 from corpus_pairs.models import NO_AUX, Slots, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['hf_swinv2_state', 'hf_vit_state', 'keras_resnet']
+__all__ = ['hf_beit_like', 'hf_beit_name', 'hf_swinv2_state', 'hf_vit_state', 'keras_resnet']
 
 
 # --- other libraries' names
@@ -162,6 +163,107 @@ def hf_swinv2_state(model) -> dict:
 def _hf_swinv2_tv():
     src = tv_model('swin_v2_t')
     return Case(hf_swinv2_state(src), src, None)
+
+
+class _HFBeitLayer(nn.Module):
+    """HuggingFace's BeitLayer, its names and registration order (its own
+    layer scales lambda_1 and lambda_2 first in the state dict)."""
+
+    def __init__(self, dim, heads, window):
+        super().__init__()
+        table = nn.Module()
+        table.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window - 1) ** 2 + 3, heads))
+        self.attention = Slots(
+            attention=Slots(query=nn.Linear(dim, dim), key=nn.Linear(dim, dim, bias=False),
+                            value=nn.Linear(dim, dim), relative_position_bias=table),
+            output=Slots(dense=nn.Linear(dim, dim)))
+        self.intermediate = Slots(dense=nn.Linear(dim, 4 * dim))
+        self.output = Slots(dense=nn.Linear(4 * dim, dim))
+        self.layernorm_before = nn.LayerNorm(dim)
+        self.layernorm_after = nn.LayerNorm(dim)
+        self.lambda_1 = nn.Parameter(torch.ones(dim))
+        self.lambda_2 = nn.Parameter(torch.ones(dim))
+
+
+def hf_beit_like(dim=32, depth=3, heads=2, patch=8, image=32, classes=10):
+    """
+    A module of HuggingFace's ``BeitForImageClassification`` names, order and
+    shapes (relative position bias in each layer, mean pooling), for the
+    small timm BEiT of :func:`_small_timm_beit` (no transformers needed).
+
+    Example:
+        >>> from corpus_pairs.hunt3_names import hf_beit_like
+        >>> keys = list(hf_beit_like().state_dict())
+        >>> keys[3:5]
+        ['beit.encoder.layer.0.lambda_1', 'beit.encoder.layer.0.lambda_2']
+        >>> keys[-4:-2]
+        ['beit.pooler.layernorm.weight', 'beit.pooler.layernorm.bias']
+    """
+    embeddings = nn.Module()
+    embeddings.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+    embeddings.patch_embeddings = Slots(projection=nn.Conv2d(3, dim, patch, patch))
+    window = image // patch
+    encoder = Slots(layer=nn.ModuleList(_HFBeitLayer(dim, heads, window) for _ in range(depth)))
+    beit = Slots(embeddings=embeddings, encoder=encoder, pooler=Slots(layernorm=nn.LayerNorm(dim)))
+    return Slots(beit=beit, classifier=nn.Linear(dim, classes))
+
+
+def _small_timm_beit():
+    from timm.models.beit import Beit
+    return Beit(img_size=32, patch_size=8, embed_dim=32, depth=3, num_heads=2, num_classes=10,
+                use_abs_pos_emb=False, use_rel_pos_bias=True, init_values=0.1)
+
+
+_HF_BEIT = [  # timm BEiT key -> HuggingFace's (q_bias, v_bias and the packed qkv have no place)
+    (r'cls_token', 'beit.embeddings.cls_token'),
+    (r'patch_embed\.proj\.(\w+)', r'beit.embeddings.patch_embeddings.projection.\1'),
+    (r'blocks\.(\d+)\.gamma_(\d)', r'beit.encoder.layer.\1.lambda_\2'),
+    (r'blocks\.(\d+)\.norm1\.(\w+)', r'beit.encoder.layer.\1.layernorm_before.\2'),
+    (r'blocks\.(\d+)\.attn\.relative_position_bias_table', r'beit.encoder.layer.\1.attention.'
+     r'attention.relative_position_bias.relative_position_bias_table'),
+    (r'blocks\.(\d+)\.attn\.proj\.(\w+)', r'beit.encoder.layer.\1.attention.output.dense.\2'),
+    (r'blocks\.(\d+)\.norm2\.(\w+)', r'beit.encoder.layer.\1.layernorm_after.\2'),
+    (r'blocks\.(\d+)\.mlp\.fc1\.(\w+)', r'beit.encoder.layer.\1.intermediate.dense.\2'),
+    (r'blocks\.(\d+)\.mlp\.fc2\.(\w+)', r'beit.encoder.layer.\1.output.dense.\2'),
+    (r'fc_norm\.(\w+)', r'beit.pooler.layernorm.\1'),
+    (r'head\.(\w+)', r'classifier.\1'),
+]
+
+
+def hf_beit_name(key):
+    """
+    timm BEiT key -> HuggingFace's, or None where it has no place.
+
+    Example:
+        >>> from corpus_pairs.hunt3_names import hf_beit_name
+        >>> hf_beit_name('blocks.2.gamma_1'), hf_beit_name('blocks.2.attn.q_bias')
+        ('beit.encoder.layer.2.lambda_1', None)
+    """
+    for pattern, repl in _HF_BEIT:
+        if re.fullmatch(pattern, key):
+            return re.sub(pattern, repl, key)
+    return None
+
+
+def _hf_beit_case(reverse):
+    timm_beit, hf = _small_timm_beit(), hf_beit_like()
+    hf_keys = hf.state_dict().keys()
+    truth = {k: hf_beit_name(k) for k in timm_beit.state_dict() if hf_beit_name(k)}
+    assert all(v in hf_keys for v in truth.values())
+    if reverse:
+        return Case(keep(timm_beit), hf, truth)
+    return Case(keep(hf), timm_beit, {v: k for k, v in truth.items()})
+
+
+register_pair('hf-beit-like->timm-beit', 'names', cross_naming=True, fast=True,
+              note="a small BEiT under HuggingFace's names and order (the layer's lambda_1 and "
+                   'lambda_2 first, its norms last, query, key and value apart) into timm\'s: '
+                   "order took timm's block scales for the previous layer's norms and its "
+                   "attention's q_bias and v_bias for HF's lambdas (62 wrong at full size)")(
+    lambda: _hf_beit_case(False))
+register_pair('timm-beit->hf-beit-like', 'names', cross_naming=True, fast=True,
+              note='the same, back')(lambda: _hf_beit_case(True))
 
 
 def _fpn_neck():

@@ -259,6 +259,18 @@ if _have('transformers'):
         return _hf('ResNet', layer_type='basic', depths=[2, 2, 2, 2],
                    hidden_sizes=[64, 128, 256, 512], num_labels=1000)
 
+    def _beit_case(reverse):
+        from corpus_pairs.hunt3_names import hf_beit_name
+        from timm.models.beit import Beit
+        hf = _hf('Beit', hidden_size=192, num_hidden_layers=4, num_attention_heads=3,
+                 intermediate_size=768, image_size=32, patch_size=8, num_labels=10,
+                 use_relative_position_bias=True, use_mean_pooling=True,
+                 layer_scale_init_value=0.1)
+        timm_beit = Beit(img_size=32, patch_size=8, embed_dim=192, depth=4, num_heads=3,
+                         num_classes=10, use_abs_pos_emb=False, use_rel_pos_bias=True,
+                         init_values=0.1)
+        return _case(timm_beit, hf, hf_beit_name, reverse=not reverse)
+
     def _small_vit():
         return _hf('ViT', hidden_size=192, num_hidden_layers=4, num_attention_heads=3,
                    intermediate_size=768, image_size=32, patch_size=8, num_labels=10)
@@ -319,6 +331,14 @@ if _have('transformers'):
         ('real-tv-swin_v2_t->hf-swinv2_t',
          lambda: _case(_hf('Swinv2', image_size=256, window_size=8, num_labels=1000),
                        tv_model('swin_v2_t'), hf_swinv2_name, reverse=True),
+         'the same, back'),
+        ('real-hf-beit->timm-beit',
+         lambda: _beit_case(False),
+         "HuggingFace's BEiT (4 layers of 192, relative position bias per layer) into timm's: "
+         "the layer scales lambda_1/lambda_2 against timm's gamma_1/gamma_2, the norms last "
+         "in HF's layer; query, key and value have no place in timm's packed qkv"),
+        ('real-timm-beit->hf-beit',
+         lambda: _beit_case(True),
          'the same, back'),
         ('real-hf-mobilenet_v2->tv-mobilenet_v2',
          lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
