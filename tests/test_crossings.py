@@ -6,7 +6,7 @@ import pytest
 
 from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs, crossed_twin_norms
+from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs
 
 
 def conv_bn(prefix, kernel, names=('conv', 'bn')):
@@ -279,6 +279,7 @@ def _ln(path):
 
 
 def test_a_norm_out_of_its_blocks_order_is_left_out():
+    from torch_liberator.alignment import StructureSides
     # HF's Swin V2 order: the attention, layernorm_before, the MLP, layernorm_after
     src = {'l.0.attn.weight': (8, 8), **_ln('l.0.before'), 'l.0.fc.weight': (8, 8),
            **_ln('l.0.after'), 'l.1.attn.weight': (8, 8), **_ln('l.1.before'),
@@ -289,12 +290,15 @@ def test_a_norm_out_of_its_blocks_order_is_left_out():
            **_ln('f.1.norm2'), 'f.1.fc.weight': (8, 8)}
     by_order = {'l.0.before.weight': 'f.0.norm2.weight', 'l.0.after.weight': 'f.1.norm1.weight',
                 'l.0.attn.weight': 'f.0.attn.weight', 'l.1.attn.weight': 'f.1.attn.weight'}
-    assert crossed_twin_norms(by_order, src, dst) == {'l.0.before.weight', 'l.0.after.weight'}
+    sides = StructureSides(src, dst)
+    assert sides.twin_norms_crossed(by_order) == {'l.0.before.weight', 'l.0.after.weight'}
     # in order, or to a namesake, they stay
     in_order = {'l.0.before.weight': 'f.0.norm1.weight', 'l.0.after.weight': 'f.0.norm2.weight'}
-    assert crossed_twin_norms(in_order, src, dst) == set()
+    assert sides.twin_norms_crossed(in_order) == set()
     renamed = {k.replace('before', 'norm2'): v for k, v in src.items()}
-    assert crossed_twin_norms({'l.0.norm2.weight': 'f.0.norm2.weight'}, renamed, dst) == set()
+    assert StructureSides(renamed, dst).twin_norms_crossed(
+        {'l.0.norm2.weight': 'f.0.norm2.weight'}) == set()
     # blocks holding unequally many norms of that shape: no order to compare
     fewer = {k: v for k, v in src.items() if not k.startswith('l.0.after')}
-    assert crossed_twin_norms({'l.0.before.weight': 'f.0.norm2.weight'}, fewer, dst) == set()
+    assert StructureSides(fewer, dst).twin_norms_crossed(
+        {'l.0.before.weight': 'f.0.norm2.weight'}) == set()

@@ -122,6 +122,7 @@ Example:
 """
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.groupalign import GroupAligner
 from torch_liberator.keygroups import KeyGroups, Shape, group_tensor_pairs
 from torch_liberator.keyorder import order_is_lost, sort_within_modules
@@ -293,6 +294,25 @@ class StructureSides:
         keys, tensor_pairs = self._tensor_pairs(mapping)
         return {key for key, (i, _, j, _) in zip(keys, tensor_pairs)
                 if self.votes.namesakes_above(i, j)}
+
+    def twin_norms_crossed(self, mapping: Mapping[str, str]) -> set:
+        """
+        The source keys of ``mapping`` in norms sent, under another name, out
+        of their block's order of norms
+        (:func:`~torch_liberator.crossings.crossed_twin_norms`).
+
+        Example:
+            >>> from torch_liberator.alignment import StructureSides
+            >>> ln = lambda p: {p + '.weight': (8,), p + '.bias': (8,)}
+            >>> sides = StructureSides({**ln('l.before'), **ln('l.after')},
+            ...                        {**ln('f.norm1'), **ln('f.norm2')})
+            >>> sorted(sides.twin_norms_crossed({'l.before.weight': 'f.norm2.weight'}))
+            ['l.before.weight']
+        """
+        keys, tensor_pairs = self._tensor_pairs(mapping)
+        crossed = set(crossed_twin_norms(self.src, self.dst,
+                                         {(i, j) for i, _, j, _ in tensor_pairs}))
+        return {key for key, (i, _, j, _) in zip(keys, tensor_pairs) if (i, j) in crossed}
 
     def _tensor_pairs(self, mapping):
         """The source keys of ``mapping`` found on both sides, and their

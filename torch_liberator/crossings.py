@@ -54,7 +54,10 @@ Three kinds are read here, and the pairs they contradict are left out:
   other parents left their twins out as well, nothing speaks against this
   one, and it stays: a block registered in its own order among blocks
   that are all ambiguous is not caught (noted on issue 8).
-* **Norms keep their order in their block** (:func:`crossed_twin_norms`).
+* **Norms keep their order in their block** (:func:`crossed_twin_norms`,
+  on group pairs: the structure alignment unpairs these before it pairs
+  each block's norms in order, and every mode's check reads its mapping
+  so through :meth:`~torch_liberator.alignment.StructureSides.twin_norms_crossed`).
   The norms a block holds directly, of one shape (a transformer block's
   two LayerNorms), are used in the order the block registers them, in
   every library we know but one way of writing it: HuggingFace's Swin V2
@@ -84,10 +87,10 @@ Example:
 """
 import re
 from functools import lru_cache
-from typing import Mapping, Optional, Sequence, Set
+from typing import Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from torch_liberator.keygroups import common_module, is_word, module_pairs
-from torch_liberator.shapes import is_kernel, squeeze_units
+from torch_liberator.keygroups import KeyGroups, common_module, is_word, module_pairs
+from torch_liberator.shapes import is_kernel
 
 __all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs',
            'crossed_twin_norms']
@@ -140,80 +143,49 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
     return out
 
 
-def crossed_twin_norms(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
-                       dst: Mapping[str, Optional[Sequence[int]]], sep: str = '.') -> Set[str]:
+def crossed_twin_norms(src: KeyGroups, dst: KeyGroups,
+                       group_pairs: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
     """
-    The source keys of ``mapping`` in a norm (a module of vectors only,
-    with no module below it) sent to a norm of another name whose position
-    among the norms of that shape its parent holds directly is not the
-    source's among its parent's, both parents holding two or more, as
-    many (see the module docstring). A norm sent to its namesake stays:
-    the names decide.
+    The group pairs ``(i, j)`` of a norm (a group of vectors only, with no
+    module below) sent to a norm of another name whose position among the
+    norms of that shape its module holds directly is not the source's
+    among its module's, both modules holding two or more, as many (see the
+    module docstring). A norm sent to its namesake stays: the names decide.
 
     Example:
         >>> from torch_liberator.crossings import crossed_twin_norms
+        >>> from torch_liberator.keygroups import KeyGroups
         >>> ln = lambda p: {p + '.weight': (8,), p + '.bias': (8,)}
-        >>> src = {**ln('l.0.attn'), **ln('l.0.before'), **ln('l.0.after')}
-        >>> dst = {**ln('f.0.norm1'), **ln('f.0.attn'), **ln('f.0.norm2')}
-        >>> src['l.0.attn.weight'] = dst['f.0.attn.weight'] = (8, 8)
-        >>> by_order = {'l.0.attn.weight': 'f.0.attn.weight',
-        ...             'l.0.before.weight': 'f.0.norm2.weight',
-        ...             'l.0.before.bias': 'f.0.norm2.bias'}
-        >>> sorted(crossed_twin_norms(by_order, src, dst))
-        ['l.0.before.bias', 'l.0.before.weight']
-        >>> crossed_twin_norms({'l.0.before.weight': 'f.0.norm1.weight'}, src, dst)
-        set()
+        >>> src = KeyGroups({'l.0.attn.weight': (8, 8), **ln('l.0.before'), **ln('l.0.after')})
+        >>> dst = KeyGroups({**ln('f.0.norm1'), 'f.0.attn.weight': (8, 8), **ln('f.0.norm2')})
+        >>> crossed_twin_norms(src, dst, [(0, 1), (1, 2)])  # by order: before -> norm2
+        [(1, 2)]
+        >>> crossed_twin_norms(src, dst, [(1, 0), (2, 2)])
+        []
     """
-    vector = {}  # shape -> at most one dimension besides size-1 ones
-    for shape in set(src.values()):
-        vector[shape] = shape is not None and sum(size != 1 for size in shape) <= 1
-    candidates = [(a, b, keys) for (a, b), keys in module_pairs(mapping, sep).items()
-                  if a and b and a.rpartition(sep)[2] != b.rpartition(sep)[2]
-                  and all(vector[src[key]] for key in keys)]
-    if not candidates:
-        return set()
-    mine = _norms_below(src, {a.rpartition(sep)[0] for a, _, _ in candidates}, sep)
-    theirs = _norms_below(dst, {b.rpartition(sep)[0] for _, b, _ in candidates}, sep)
-    out = set()
-    for a, b, keys in candidates:
-        here, there = mine.get(a), theirs.get(b)
-        if here is None or there is None or here[0] != there[0]:
+    mine = theirs = None
+    out = []
+    for i, j in group_pairs:
+        a, b = src.comps[i], dst.comps[j]
+        if (not a or not b or a[-1] == b[-1] or not src.leaf[i] or not dst.leaf[j]
+                or src.squeezed[i] != dst.squeezed[j] or not src.vectors_only(i)):
             continue
-        (_, twins_a, at_a), (_, twins_b, at_b) = here, there
-        if len(twins_a) == len(twins_b) >= 2 and at_a != at_b:
-            out.update(keys)
+        if mine is None:
+            mine, theirs = _norm_twins(src), _norm_twins(dst)
+        here = mine[a[:-1], src.squeezed[i]]
+        there = theirs[b[:-1], dst.squeezed[j]]
+        if len(here) == len(there) >= 2 and here.index(i) != there.index(j):
+            out.append((i, j))
     return out
 
 
-def _norms_below(side, parents, sep):
-    """``{module: (shapes, its twins, its position among them)}`` for the
-    norms (modules of vectors only, with no module below) held directly by
-    ``parents``: the twins are the norms of the same shapes there, in
-    order."""
-    modules = {}  # module -> the shapes of its own keys, in order
-    for key, shape in side.items():
-        modules.setdefault(key.rpartition(sep)[0], []).append(shape)
-    inner = set()
-    for module in modules:
-        up = module.rpartition(sep)[0]
-        while up and up not in inner:
-            inner.add(up)
-            up = up.rpartition(sep)[0]
-    norms = {}  # (parent, shapes) -> children in order
-    squeezed_of = {}
-    for module, shapes in modules.items():
-        parent = module.rpartition(sep)[0]
-        if module and parent in parents and module not in inner and None not in shapes:
-            for shape in shapes:
-                if shape not in squeezed_of:
-                    squeezed_of[shape] = squeeze_units(shape)
-            squeezed = tuple(squeezed_of[shape] for shape in shapes)
-            if all(len(shape) <= 1 for shape in squeezed):
-                norms.setdefault((parent, squeezed), []).append(module)
+def _norm_twins(side: KeyGroups) -> dict:
+    """``{(module, shapes): its norm groups in order}``: the leaf groups of
+    vectors only that each module holds directly, by shapes."""
     out = {}
-    for (_, shapes), twins in norms.items():
-        for at, child in enumerate(twins):
-            out[child] = (shapes, twins, at)
+    for g, comps in enumerate(side.comps):
+        if comps and side.leaf[g] and side.vectors_only(g):
+            out.setdefault((comps[:-1], side.squeezed[g]), []).append(g)
     return out
 
 

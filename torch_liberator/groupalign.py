@@ -51,6 +51,7 @@ from bisect import bisect_left, insort
 from collections import Counter
 
 from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
+from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.keygroups import common_module, enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
@@ -705,39 +706,17 @@ class GroupAligner:
 
     def _unpair_crossed_norms(self):
         """
-        Unpair the norms that order sent, under another name, to a place
-        whose position among the norms of that shape its module holds
-        directly is not theirs among their module's, both holding as many,
-        two or more: True when any. HF's Swin V2 and timm's register a
-        block's norms after their layers, torchvision's before them, and
-        order put the first into ``norm2`` and the second into the next
-        block's ``norm1`` (40 wrong); unpaired, they are the free norms of
-        two corresponding blocks (:meth:`_norms_in_their_modules`). The
-        same reading leaves such pairs out of every mode
-        (:func:`~torch_liberator.crossings.crossed_twin_norms`).
+        Unpair the norms that order sent, under another name, out of their
+        block's order of norms
+        (:func:`~torch_liberator.crossings.crossed_twin_norms`): True when
+        any. HF's Swin V2 and timm's register a block's norms after their
+        layers, torchvision's before them, and order put the first into
+        ``norm2`` and the second into the next block's ``norm1`` (40
+        wrong); unpaired, they are the free norms of two corresponding
+        blocks (:meth:`_norms_in_their_modules`).
         """
-        def twins(side):
-            out = {}  # (parent, shapes) -> leaf norm groups, in order
-            for g in range(len(side)):
-                if side.leaf[g] and side.comps[g] and side.vectors_only(g):
-                    out.setdefault((side.comps[g][:-1], side.squeezed[g]), []).append(g)
-            return out
-
-        crossed = []
-        mine = theirs = None
-        for i, j in self.pairs.items():
-            a, b = self.src.comps[i], self.dst.comps[j]
-            if (not a or not b or a[-1] == b[-1] or i in self.blocked_src
-                    or not self.src.leaf[i] or not self.dst.leaf[j]
-                    or not self.src.vectors_only(i)
-                    or self.src.squeezed[i] != self.dst.squeezed[j]):
-                continue
-            if mine is None:
-                mine, theirs = twins(self.src), twins(self.dst)
-            here = mine.get((a[:-1], self.src.squeezed[i]), ())
-            there = theirs.get((b[:-1], self.dst.squeezed[j]), ())
-            if len(here) == len(there) >= 2 and here.index(i) != there.index(j):
-                crossed.append((i, j))
+        crossed = crossed_twin_norms(
+            self.src, self.dst, [(i, j) for i, j in self.pairs.items() if i not in self.blocked_src])
         for i, j in crossed:
             del self.pairs[i]
             del self.paired_dst[j]

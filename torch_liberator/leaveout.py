@@ -30,8 +30,7 @@ from torch_liberator import swappednames
 from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
                                          kinds_apart, names_agree, network_parts, split_items,
                                          too_thin)
-from torch_liberator.crossings import (
-    crossed_norm_pairs, crossed_ordinal_pairs, crossed_peer_pairs, crossed_twin_norms)
+from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs, crossed_peer_pairs
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
@@ -1078,11 +1077,13 @@ def _crossed_twin_norms(problem, mapping):
     """
     The norms sent, under another name, to a place whose position among its
     block's norms of that shape is not theirs among their block's
-    (:func:`~torch_liberator.crossings.crossed_twin_norms`: HF's Swin V2
+    (:meth:`~torch_liberator.alignment.StructureSides.twin_norms_crossed`: HF's Swin V2
     registers its norms after their layers, torchvision's before, and
     order crossed them).
     """
-    return crossed_twin_norms(mapping, problem.src, problem.dst, problem.sep)
+    if not problem.has_shapes():
+        return set()
+    return problem.sides().twin_norms_crossed(mapping)
 
 
 #: check name -> ``finder(problem, mapping)``, the source keys it leaves out
