@@ -715,8 +715,8 @@ class GroupAligner:
         wrong); unpaired, they are the free norms of two corresponding
         blocks (:meth:`_norms_in_their_modules`).
         """
-        crossed = crossed_twin_norms(
-            self.src, self.dst, [(i, j) for i, j in self.pairs.items() if i not in self.blocked_src])
+        crossed = crossed_twin_norms(self.src, self.dst, [
+            (i, j) for i, j in self.pairs.items() if i not in self.blocked_src])
         for i, j in crossed:
             del self.pairs[i]
             del self.paired_dst[j]
