@@ -74,6 +74,7 @@ Example:
     >>> unattached_pairs(src, dst, [(1, 2)])
     {(1, 2)}
 """
+import os
 from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
@@ -165,17 +166,10 @@ def _beside_one_module(src, dst, i, j, step, partner_src, partner_dst) -> bool:
     if a not in partner_src or b not in partner_dst:
         return False
     for side, g, partner, norm in ((src, a, partner_dst[b], i), (dst, b, partner_src[a], j)):
-        module = _common_prefix(side.comps[g], side.comps[partner])
+        module = os.path.commonprefix([side.comps[g], side.comps[partner]])
         if not module or side.comps[norm][:len(module)] == module:
             return False
     return True
-
-
-def _common_prefix(comps1, comps2):
-    n = 0
-    while n < len(comps1) and n < len(comps2) and comps1[n] == comps2[n]:
-        n += 1
-    return comps1[:n]
 
 
 def chance_pairs(src: KeyGroups, dst: KeyGroups, tensor_pairs: Iterable[Tuple[int, int, int, int]],
@@ -305,9 +299,7 @@ def inserted_parts(side: KeyGroups, partner: Mapping[int, int],
 def _unpaired_part(side: KeyGroups, groups: List[int], paired: Set[int]) -> bool:
     """Whether the lowest module around ``groups`` has a child of two or
     more groups none of which is in ``paired``."""
-    module = side.comps[groups[0]]
-    for g in groups[1:]:
-        module = _common_prefix(module, side.comps[g])
+    module = os.path.commonprefix([side.comps[g] for g in groups])
     depth = len(module)
     sizes, held = Counter(), set()
     for g, comps in enumerate(side.comps):

@@ -47,12 +47,13 @@ Example:
     >>> mapping, ambiguous['a.bias']
     ({}, ('x.bias', 'y.bias'))
 """
+import os
 from bisect import bisect_left, insort
 from collections import Counter
 
 from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
 from torch_liberator.crossings import crossed_twin_norms
-from torch_liberator.keygroups import common_module, enclosing_modules, is_word, joined_length
+from torch_liberator.keygroups import enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
     module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
@@ -657,7 +658,7 @@ class GroupAligner:
             src_path, dst_path = self.src.path[i], self.dst.path[j]
             for p in (src_path, *enclosing_modules(src_path, self.sep)):
                 if p in went:
-                    went[p].append(dst_path)
+                    went[p].append(j)
             for q in (dst_path, *enclosing_modules(dst_path, self.sep)):
                 if q in came:
                     came[q].append(src_path)
@@ -666,10 +667,10 @@ class GroupAligner:
             return all(path == module or path.startswith(module + self.sep) for path in paths)
 
         proposals = []
-        for p, dst_paths in went.items():
-            if len(dst_paths) < 2:
+        for p, partners in went.items():
+            if len(partners) < 2:
                 continue
-            common = common_module([path + self.sep for path in dst_paths], self.sep)
+            common = self.sep.join(os.path.commonprefix([self.dst.comps[j] for j in partners]))
             q = next((m for m in (common, *enclosing_modules(common, self.sep))
                       if m in norms_dst), None)
             if q is None or not below(came[q], p):
