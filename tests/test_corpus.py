@@ -300,6 +300,8 @@ FAST_SLICE = [
     'hf-swinv2-names->tv-swin_v2_t', 'timm-swinv2_tiny->tv-swin_v2_t',
     # HF's BEiT: layer scales and attention biases taken for norms and layer scales (fixed)
     'hf-beit-like->timm-beit', 'timm-beit->hf-beit-like',
+    # timm's MaxViT: stem, blocks and head each short of a place (loaded nothing; fixed)
+    'timm-maxvit_tiny->tv-maxvit_t',
 ]
 
 
@@ -393,6 +395,20 @@ def test_norms_registered_after_their_layers_are_not_crossed(name, expected, mod
     # 18 in auto). Unpaired, each block's norms pair in their order.
     score = judge_case(_case(name), mode, pair=name)
     assert (score.correct, score.wrong, score.expected) == (expected[0], 0, expected[1])
+
+
+@pytest.mark.parametrize('name', ['timm-maxvit_tiny->tv-maxvit_t', 'tv-maxvit_t->timm-maxvit_tiny'])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_network_short_in_every_part_is_still_one_network(name, mode):
+    # torchvision's MaxViT has no bias in its stem convolution and
+    # classifier, and a 1x1 shortcut in its first block that timm's lacks:
+    # stem, blocks and head are each left short of a place. The head's norm
+    # and projection have the shapes of a block's norm and projection, so the
+    # parts read as two alternatives and nothing loaded; no open place in
+    # the blocks could take them, so they are one network: all but the two
+    # biasless weights load.
+    score = judge_case(_case(name), mode, pair=name)
+    assert (score.correct, score.wrong, score.expected) == (534, 0, 536)
 
 
 @pytest.mark.parametrize('name', ['hf-beit-like->timm-beit', 'timm-beit->hf-beit-like'])

@@ -106,7 +106,7 @@ def test_a_keras_mobilenet_v2_crosses_to_torchvision():
     tvm = requires('torchvision').models
     torch.manual_seed(0)
     source = tvm.mobilenet_v2(weights=None).eval()
-    state, names = {}, {}
+    state = {}
     for i, (key, value) in enumerate(source.state_dict().items()):
         if key.endswith('num_batches_tracked'):
             continue

@@ -16,7 +16,7 @@ from torch import nn
 from corpus_pairs.models import NO_AUX, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair, truth_by_names
 
-__all__ = ['regnet_truth', 'swin_truth', 'swinv2_truth', 'vit_truth']
+__all__ = ['maxvit_truth', 'regnet_truth', 'swin_truth', 'swinv2_truth', 'vit_truth']
 
 
 # --- cross-library pairs (truth written by hand, checked by equal outputs)
@@ -321,6 +321,75 @@ register_pair('timm-swinv2_tiny->tv-swin_v2_t', 'names', cross_naming=True,
     lambda: _swinv2_case(False))
 register_pair('tv-swin_v2_t->timm-swinv2_tiny', 'names', cross_naming=True,
               note='the same, back')(lambda: _swinv2_case(True))
+
+
+_MAXVIT_CONV = {'pre_norm.': 'layers.pre_norm.', 'conv1_1x1.': 'layers.conv_a.0.',
+                'norm1.': 'layers.conv_a.1.', 'conv2_kxk.': 'layers.conv_b.0.',
+                'norm2.': 'layers.conv_b.1.', 'se.': 'layers.squeeze_excitation.',
+                'conv3_1x1.': 'layers.conv_c.', 'shortcut.expand.': 'proj.1.'}
+_MAXVIT_ATTN = {'norm1.': 'attn_layer.0.', 'attn.qkv.': 'attn_layer.1.to_qkv.',
+                'attn.proj.': 'attn_layer.1.merge.', 'norm2.': 'mlp_layer.0.',
+                'mlp.fc1.': 'mlp_layer.1.', 'mlp.fc2.': 'mlp_layer.3.'}
+_MAXVIT_ENDS = [('stem.conv1.', 'stem.0.0.'), ('stem.norm1.', 'stem.0.1.'),
+                ('stem.conv2.', 'stem.1.0.'), ('head.norm.', 'classifier.2.'),
+                ('head.pre_logits.fc.', 'classifier.3.'), ('head.fc.', 'classifier.5.')]
+
+
+def maxvit_truth(timm_shapes, tv_shapes) -> dict:
+    """
+    timm MaxViT names -> torchvision's, for the keys whose place has their
+    shape: not the biases of timm's stem convolution and classifier
+    (torchvision's have none), nor the relative position tables (timm's
+    ``(heads, 13, 13)`` is torchvision's ``(169, heads)`` transposed).
+
+    Example:
+        >>> from corpus_pairs.cross import maxvit_truth
+        >>> timm_keys = {'stages.0.blocks.1.attn_grid.attn.proj.weight': (64, 64),
+        ...              'stem.conv1.bias': (64,)}
+        >>> place = 'blocks.0.layers.1.layers.grid_attention.attn_layer.1.merge.weight'
+        >>> truth = maxvit_truth(timm_keys, {place: (64, 64)})
+        >>> list(truth.values())
+        ['blocks.0.layers.1.layers.grid_attention.attn_layer.1.merge.weight']
+    """
+    truth = {}
+    for key, shape in timm_shapes.items():
+        place = None
+        m = re.fullmatch(r'stages\.(\d+)\.blocks\.(\d+)\.(conv|attn_block|attn_grid)\.(.*)', key)
+        if m:
+            parts, unit = ((_MAXVIT_CONV, 'MBconv.') if m[3] == 'conv' else
+                           (_MAXVIT_ATTN, 'window_attention.' if m[3] == 'attn_block'
+                            else 'grid_attention.'))
+            for part, there in parts.items():
+                if m[4].startswith(part):
+                    place = f'blocks.{m[1]}.layers.{m[2]}.layers.{unit}{there}{m[4][len(part):]}'
+        else:
+            for part, there in _MAXVIT_ENDS:
+                if key.startswith(part):
+                    place = there + key[len(part):]
+        if place is not None and tv_shapes.get(place) == shape:
+            truth[key] = place
+    return truth
+
+
+def _maxvit_case(reverse):
+    a = timm_module().create_model('maxvit_tiny_tf_224', pretrained=False)
+    b = tv_model('maxvit_t')
+    truth = maxvit_truth({k: tuple(v.shape) for k, v in a.state_dict().items()},
+                         {k: tuple(v.shape) for k, v in b.state_dict().items()})
+    if reverse:
+        return Case(keep(b), a, {v: k for k, v in truth.items()})
+    return Case(keep(a), b, truth)
+
+
+register_pair('timm-maxvit_tiny->tv-maxvit_t', 'names', cross_naming=True,
+              note="timm maxvit_tiny_tf_224 -> torchvision maxvit_t: torchvision's stem "
+                   'convolution and classifier have no bias and its first block a 1x1 '
+                   "shortcut timm's lacks, so the stem, the blocks and the head are each "
+                   "left short; the head's norm and projection fit a block's, whose places "
+                   'were all taken (was 0: read as two alternatives)')(
+    lambda: _maxvit_case(False))
+register_pair('tv-maxvit_t->timm-maxvit_tiny', 'names', cross_naming=True,
+              note='the same, back')(lambda: _maxvit_case(True))
 
 
 @register_pair('tv-resnet50->timm-features_only(1,2)', 'names',
