@@ -836,3 +836,71 @@ def test_layer_scales_pair_with_neither_norms_nor_lone_biases():
     root = KeyGroups({'cls_token': (1, 1, 8), 'pos_embed': (1, 5, 8), 'blocks.0.w': (8,)})
     tv_root = KeyGroups({'class_token': (1, 1, 8), 'encoder.w': (8,)})
     assert group_tensor_pairs(root, 0, tv_root, 0) == [(0, 0)]
+
+
+def _attention_block(prefix, dim, mlp_first):
+    # a Swin V2 attention: its own logit scale, a position MLP, qkv and proj;
+    # timm registers the MLP first, torchvision last
+    mlp = {**linear(f'{prefix}.attn.cpb_mlp.0', 16, 2), f'{prefix}.attn.cpb_mlp.2.weight': (3, 16)}
+    rest = {f'{prefix}.attn.qkv.weight': (3 * dim, dim), **linear(f'{prefix}.attn.proj', dim, dim)}
+    attn = {f'{prefix}.attn.logit_scale': (3, 1, 1), **(
+        {**mlp, **rest} if mlp_first else {**rest, **mlp})}
+    return {**bn(f'{prefix}.norm1', dim), **attn, **linear(f'{prefix}.mlp.fc1', 4 * dim, dim),
+            **linear(f'{prefix}.mlp.fc2', dim, 4 * dim), **bn(f'{prefix}.norm2', dim)}
+
+
+def test_an_attention_registered_in_another_order_pairs_by_its_names():
+    # the blocks correspond (their norms and MLPs pair), the attention's
+    # children cross: order keeps one run, the names inside place the rest
+    src, dst, truth = {}, {}, {}
+    for b, dim in enumerate((8, 8, 16)):
+        block_src = _attention_block(f'layers.{b}', dim, mlp_first=True)
+        block_dst = _attention_block(f'features.{b}', dim, mlp_first=False)
+        src.update(block_src)
+        dst.update(block_dst)
+        truth.update({k: 'features' + k[len('layers'):] for k in block_src})
+    assert align_structure(src, dst).mapping == truth
+
+
+def test_a_list_position_pairs_by_name_only_where_the_list_keeps_its_positions():
+    # the model's list m holds another first layer: nothing in it paired, so
+    # the checkpoint's m.2 is not known to be the model's m.2
+    src, dst = {}, {}
+    for b in range(2):
+        src.update({**bn(f'l.{b}.n1', 8), **linear(f'l.{b}.m.0', 16, 2),
+                    f'l.{b}.m.2.weight': (3, 16), **linear(f'l.{b}.fc', 24, 8),
+                    **linear(f'l.{b}.out', 8, 24), **bn(f'l.{b}.n2', 8)})
+        dst.update({**bn(f'f.{b}.n1', 8), **linear(f'f.{b}.fc', 24, 8),
+                    **linear(f'f.{b}.out', 8, 24), f'f.{b}.m.0.weight': (9,),
+                    **linear(f'f.{b}.m.1', 16, 2), f'f.{b}.m.2.weight': (3, 16),
+                    **bn(f'f.{b}.n2', 8)})
+    mapping = align_structure(src, dst).mapping
+    assert mapping['l.0.fc.weight'] == 'f.0.fc.weight'
+    assert not any('.m.' in k for k in mapping)
+
+
+def test_a_rename_in_every_block_of_a_shared_scheme_is_no_disagreement():
+    # HF's Hiera: layernorm_before / layernorm_after for timm's norm1 / norm2,
+    # every other name shared; a word used in one module pair only stays a
+    # disagreement (the README's custom layers, above)
+    def ln(prefix):
+        return {f'{prefix}.weight': (8,), f'{prefix}.bias': (8,)}
+
+    src, dst = {}, {}
+    for b in range(3):
+        for side, before, after in ((src, 'layernorm_before', 'layernorm_after'),
+                                    (dst, 'norm1', 'norm2')):
+            side.update({**ln(f'blocks.{b}.{before}'), **linear(f'blocks.{b}.attn.qkv', 24, 8),
+                         **linear(f'blocks.{b}.attn.proj', 8, 8), **ln(f'blocks.{b}.{after}'),
+                         **linear(f'blocks.{b}.mlp.fc1', 32, 8),
+                         **linear(f'blocks.{b}.mlp.fc2', 8, 32)})
+    mapping = align_structure(src, dst).mapping
+    assert mapping == {k: k.replace('layernorm_before', 'norm1').replace('layernorm_after', 'norm2')
+                       for k in src}
+    # a swap is no rename: each name is the other side's too, and the
+    # norms go by their names, not crossed by the order they were registered in
+    swapped = {k.replace('layernorm_before', 'X').replace('layernorm_after', 'norm1')
+               .replace('X', 'norm2'): v for k, v in src.items()}
+    mapping = align_structure(swapped, dst).mapping
+    assert {k: v for k, v in mapping.items() if 'norm' in k} == {
+        k: k for k in swapped if 'norm' in k}

@@ -63,7 +63,11 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    A BatchNorm tied between places follows the layer registered just
    before it, to the place just after that layer's partner (Keras's flat
    ``conv3_block1_0_conv`` / ``_bn`` units have no module to follow); kept
-   only when it adds norms and changes nothing else.
+   only when it adds norms and changes nothing else. Inside two modules
+   that correspond (two or more pairs below each, all landing below the
+   other), groups left over under one relative path pair by their names,
+   tensor by tensor (an attention whose children two libraries register
+   in other orders).
 6. Names that disagree: when more paired tensors sit in modules of the
    same name than of two different names (the two models share a naming
    scheme), a pair whose names are two different words (``fc`` and
@@ -74,7 +78,10 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    such a scheme, is a pair kept whose paths, the same below, first
    differ in two words that each name a module beside the other
    (``branch3x3_2a.bn`` against ``branch3x3dbl_2.bn`` where the model has
-   a ``branch3x3_2a`` too: its branches registered in another order).
+   a ``branch3x3_2a`` too: its branches registered in another order). A
+   rename is no disagreement: two words the other model never uses, paired
+   with each other only, in two or more module pairs (HF's
+   ``layernorm_before`` for timm's ``norm1``).
 7. Coincidences (:mod:`torch_liberator.coincidence`, keys in registration
    order): a norm or layer scale paired away from the layer beside it, and
    an alignment that no name anchors holding under a tenth of the smaller

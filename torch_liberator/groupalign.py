@@ -28,7 +28,10 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    corresponding modules hold directly, as many of one shape on each
    side, pair in registration order where the same names pair so in two
    or more module pairs and nowhere otherwise (HF's ViT registers its
-   norms last in each layer);
+   norms last in each layer); and groups that two corresponding modules
+   hold under one relative path pair by their names (timm's Swin V2
+   registers an attention's position MLP before ``qkv``, torchvision's
+   after it);
 6. pairs whose names disagree in a shared naming scheme are dropped, and
    so is a pair, however found, that is the only one inside a module of
    more than :data:`LONE_LIMIT` groups on either side, and (keys in
@@ -107,6 +110,7 @@ class GroupAligner:
         self.must_pair = set()  # ambiguous src groups no optimum leaves out
         self.dst_must_pair = {}  # the same for dst groups -> src candidates
         self.loose_pairs = []  # containers' tensors paired one by one
+        self.namesake_pairs = []  # tensors paired by their names in their modules
         self.settle_norms = settle_norms  # may norms follow their layers
         self.after_layer = set()  # src groups placed by the layer before them
         self.late_pass = False  # siblings resolved again after the leftovers
@@ -168,7 +172,8 @@ class GroupAligner:
             if self._close_modules():
                 self._solve_gaps_again()
                 self._resolve_by_siblings()
-            elif not (self._settled_late() or self._norms_in_their_modules()):
+            elif not (self._settled_late() or self._norms_in_their_modules()
+                      or self._namesakes_in_their_modules()):
                 break
             self._pair_leftovers()
         mapping, ambiguous = self._result()
@@ -285,8 +290,7 @@ class GroupAligner:
         """Pair what modules around known pairs imply; True when any."""
         if len(self.pairs) in (len(self.src), len(self.dst)):
             return False  # one side is all paired: nothing left to imply
-        loose_src = {i for i, _, _, _ in self.loose_pairs}
-        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+        loose_src, loose_dst = self._loose_groups()
         frozen_src, frozen_dst = self.blocked_src | loose_src, self.blocked_dst | loose_dst
         open_src = {self.src.squeezed[i] for i in range(len(self.src))
                     if i not in self.pairs and i not in frozen_src}
@@ -303,8 +307,7 @@ class GroupAligner:
     def _solve_gaps_again(self):
         """Align the groups still unpaired in the gaps between the pairs
         that every longest increasing chain of all pairs keeps."""
-        loose_src = {i for i, _, _, _ in self.loose_pairs}
-        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+        loose_src, loose_dst = self._loose_groups()
         anchors = certain_lis(self.pairs.items())
         bounds = [(-1, -1)] + anchors + [(len(self.src), len(self.dst))]
         for (i0, j0), (i1, j1) in zip(bounds, bounds[1:]):
@@ -635,8 +638,7 @@ class GroupAligner:
         if not self.norms_unpaired:  # (once: what pairs them again stays, for the checks)
             self.norms_unpaired = True
             unpaired = self._unpair_crossed_norms()
-        loose_src = {i for i, _, _, _ in self.loose_pairs}
-        loose_dst = {j for _, _, j, _ in self.loose_pairs}
+        loose_src, loose_dst = self._loose_groups()
 
         def free_norms(side, paired, blocked, loose):
             by_module = {}
@@ -704,6 +706,118 @@ class GroupAligner:
                 self.dst_must_pair.pop(j, None)
                 made = True
         return made or unpaired
+
+    def _namesakes_in_their_modules(self):
+        """
+        Pair the free groups that two corresponding modules hold under one
+        relative path (``attn.qkv`` in both blocks), tensor by tensor of one
+        name and shape: True when that paired anything. Modules correspond
+        as for :meth:`_norms_in_their_modules` (two or more pairs below
+        each, every one landing below the other). timm's Swin V2 registers
+        an attention's position MLP before ``qkv`` and ``proj``,
+        torchvision's after them: the gap between the blocks' anchors
+        crossed them and the alignment kept only the MLP; the names
+        inside the two blocks say where the rest goes. A list position in
+        the relative path (``cpb_mlp.2``) counts only where the pairs
+        already in that list keep their positions on both sides.
+        """
+        loose_src, loose_dst = self._loose_groups()
+        free_dst = {self.dst.path[j]: j for j in range(len(self.dst))
+                    if j not in self.paired_dst and j not in self.blocked_dst
+                    and j not in loose_dst}
+        free_src = [i for i in range(len(self.src)) if i not in self.pairs
+                    and i not in self.blocked_src and i not in loose_src]
+        if not free_src or not free_dst:
+            return False
+        sep = self.sep
+        went = {p: [] for i in free_src for p in enclosing_modules(self.src.path[i], sep)}
+        came = {q: [] for path in free_dst for q in enclosing_modules(path, sep)}
+        for i, j in self.pairs.items():
+            src_path, dst_path = self.src.path[i], self.dst.path[j]
+            for p in (src_path, *enclosing_modules(src_path, sep)):
+                if p in went:
+                    went[p].append(j)
+            for q in (dst_path, *enclosing_modules(dst_path, sep)):
+                if q in came:
+                    came[q].append(i)
+        lists = None
+        found = {}
+        for i in free_src:
+            path = self.src.path[i]
+            targets = set()
+            for p in enclosing_modules(path, sep):
+                if len(went[p]) < 2:
+                    continue
+                common = os.path.commonprefix([self.dst.comps[j] for j in went[p]])
+                rel = path[len(p) + 1:].split(sep)
+                for k in range(len(common), 0, -1):
+                    q = sep.join(common[:k])
+                    if q not in came:
+                        continue
+                    if not all(self.src.path[g] == p or self.src.path[g].startswith(p + sep)
+                               for g in came[q]):
+                        break
+                    j = free_dst.get(q + sep + sep.join(rel))
+                    if j is None:
+                        continue
+                    if not all(is_word(c) for c in rel):
+                        if lists is None:
+                            lists = self._list_positions()
+                        if not self._positions_kept(lists, p, q, rel):
+                            continue
+                    targets.add(j)
+            if len(targets) == 1:
+                found[i] = targets.pop()
+        taken = Counter(found.values())
+        made = False
+        for i, j in found.items():
+            if taken[j] > 1:
+                continue
+            names, shapes = self.dst.names[j], self.dst.squeezed[j]
+            for a, name in enumerate(self.src.names[i]):
+                b = names.index(name) if name in names else -1
+                if b >= 0 and shapes[b] == self.src.squeezed[i][a]:
+                    self.namesake_pairs.append((i, a, j, b))
+                    self.ambiguous.pop(i, None)
+                    self.must_pair.discard(i)
+                    self.dst_must_pair.pop(j, None)
+                    made = True
+        return made
+
+    def _list_positions(self):
+        """Source list path -> ``(position, destination group)`` of every
+        pair inside the list."""
+        out = {}
+        for i, j in self.pairs.items():
+            comps = self.src.comps[i]
+            for k, c in enumerate(comps):
+                if not is_word(c):
+                    out.setdefault(self.sep.join(comps[:k]), []).append((c, j))
+        return out
+
+    def _positions_kept(self, lists, p, q, rel):
+        """Whether every list position in ``rel`` (below modules ``p`` and
+        ``q``) holds pairs already, each at the same position on both
+        sides."""
+        for k, c in enumerate(rel):
+            if is_word(c):
+                continue
+            src_list = self.sep.join((p, *rel[:k]))
+            dst_list = (*q.split(self.sep), *rel[:k])
+            entries = lists.get(src_list)
+            if not entries or any(
+                    self.dst.comps[j][:len(dst_list) + 1] != (*dst_list, position)
+                    for position, j in entries):
+                return False
+        return True
+
+    def _loose_groups(self):
+        """The groups paired tensor by tensor, on each side."""
+        src = {i for i, _, _, _ in self.loose_pairs}
+        dst = {j for _, _, j, _ in self.loose_pairs}
+        src.update(i for i, _, _, _ in self.namesake_pairs)
+        dst.update(j for _, _, j, _ in self.namesake_pairs)
+        return src, dst
 
     def _unpair_crossed_norms(self):
         """
@@ -875,6 +989,7 @@ class GroupAligner:
             for a, b in self.inner(i, j):
                 out.append((i, a, j, b))
         out.extend(self.loose_pairs)
+        out.extend(self.namesake_pairs)
         return out
 
     def _result(self):
@@ -900,7 +1015,7 @@ class GroupAligner:
         if self.sides.ordered:
             chance = chance_pairs(self.src, self.dst, [
                 pair for n, pair in enumerate(tensor_pairs) if n not in dropped], named,
-                self.norms_by_module)
+                self.norms_by_module | {(i, j) for i, _, j, _ in self.namesake_pairs})
         by_chance = [pair for pair in tensor_pairs if (pair[0], pair[2]) in chance]
         by_chance.extend(tensor_pairs[n] for n in alone)
         dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs) if (i, j) in chance)

@@ -12,7 +12,11 @@ level: ``head.fc`` and ``head``) and a path flattened into one name
 (``features_conv0``) never count against a pair. In a shared
 scheme, a pair whose names agree is a conflict too when the paths, the same
 below, first differ in two words that each name a module beside the other:
-the namesake is there, and only order chose the other.
+the namesake is there, and only order chose the other. A rename is no
+conflict: two words that the other model never uses, paired with each
+other only, in two or more module pairs (HF's ``layernorm_before`` for
+timm's ``norm1`` in every block); a word used once stays one (the
+README's ``custom_model2_layer`` is no ``custom_model1_layer``).
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups
@@ -23,6 +27,7 @@ Example:
     >>> NameVotes(src, dst).conflicts([(0, 0, 0, 0), (1, 0, 1, 0), (2, 0, 2, 0)])
     {2}
 """
+from collections import Counter
 from typing import Sequence, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups, is_word, joined_length
@@ -96,6 +101,7 @@ class NameVotes:
     def __init__(self, src: KeyGroups, dst: KeyGroups):
         self.src, self.dst = src, dst
         self._children = None  # each side's module_children, once needed
+        self._words = None  # each side's path components and tensor names, once needed
 
     @staticmethod
     def _name_of(side, g, pos):
@@ -124,7 +130,8 @@ class NameVotes:
         Positions in ``tensor_pairs`` (``(src group, src position, dst
         group, dst position)`` each) whose names are two different words
         while the models share a naming scheme: more of the paired tensors
-        sit in modules of one name than of two different names.
+        sit in modules of one name than of two different names. Renames
+        (see the module docstring) are left out.
 
         Example:
             >>> from torch_liberator.keygroups import KeyGroups
@@ -135,6 +142,12 @@ class NameVotes:
             set()
             >>> votes.conflicts([(0, 0, 0, 0), (0, 0, 0, 0), (1, 0, 1, 0)])
             {2}
+            >>> # one rename in every block: neither name is the other model's
+            >>> block = lambda p, n: {f'{p}.conv.w': (2,), f'{p}.{n}.w': (3,)}
+            >>> votes = NameVotes(KeyGroups({**block('a', 'norm1'), **block('b', 'norm1')}),
+            ...                   KeyGroups({**block('x', 'ln_1'), **block('y', 'ln_1')}))
+            >>> votes.conflicts([(0, 0, 0, 0), (1, 0, 1, 0), (2, 0, 2, 0), (3, 0, 3, 0)])
+            set()
         """
         vote_of = {}
         votes = []
@@ -147,6 +160,7 @@ class NameVotes:
             return set()
         src, dst = self.src, self.dst
         out = set()
+        disagree = {}  # (src name, dst name) -> positions, of the pairs of two words
         beside = {}  # (src group, dst group) -> namesakes_above, once per pair
         for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
             i, a, j, b = pair
@@ -156,12 +170,42 @@ class NameVotes:
                 verdict = self._verdict(i, a, j, b)
             if verdict < 0:
                 out.add(n)
+                names = (self._name_of(src, i, a)[0], self._name_of(dst, j, b)[0])
+                disagree.setdefault(names, []).append(n)
             else:
                 above = beside.get((i, j))
                 if above is None:
                     above = beside[i, j] = self.namesakes_above(i, j)
                 if above:
                     out.add(n)
+        return out - self._renamed(tensor_pairs, disagree)
+
+    def _renamed(self, tensor_pairs, disagree):
+        """The positions of ``disagree`` (``(source name, destination name)
+        -> positions``) that a rename explains: each name is unknown to the
+        other model, the two pair with each other only, in two or more
+        module pairs (HF's Hiera calls timm's ``norm1`` and ``norm2``
+        ``layernorm_before`` and ``layernorm_after`` in a scheme that
+        shares every other name)."""
+        if not disagree:
+            return set()
+        if self._words is None:
+            self._words = tuple({c for g in range(len(side)) for c in side.comps[g]}
+                                | {name for names in side.names for name in names}
+                                for side in (self.src, self.dst))
+        src_words, dst_words = self._words
+        partners_of_src, partners_of_dst = Counter(), Counter()
+        for name1, name2 in disagree:
+            partners_of_src[name1] += 1
+            partners_of_dst[name2] += 1
+        out = set()
+        for (name1, name2), positions in disagree.items():
+            if (name1 in dst_words or name2 in src_words or partners_of_src[name1] > 1
+                    or partners_of_dst[name2] > 1):
+                continue
+            modules = {(tensor_pairs[n][0], tensor_pairs[n][2]) for n in positions}
+            if len(modules) >= 2:
+                out.update(positions)
         return out
 
     def namesakes_above(self, i: int, j: int) -> bool:

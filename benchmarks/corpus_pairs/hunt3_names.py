@@ -20,7 +20,8 @@ from corpus_pairs.hunt3 import names_case, vit_tiny_config
 from corpus_pairs.models import NO_AUX, Slots, image, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['hf_beit_like', 'hf_beit_name', 'hf_swinv2_state', 'hf_vit_state', 'keras_resnet']
+__all__ = ['hf_beit_like', 'hf_beit_name', 'hf_hiera_state', 'hf_swinv2_state',
+           'hf_vit_state', 'keras_resnet']
 
 
 # --- other libraries' names
@@ -163,6 +164,60 @@ def hf_swinv2_state(model) -> dict:
 def _hf_swinv2_tv():
     src = tv_model('swin_v2_t')
     return Case(hf_swinv2_state(src), src, None)
+
+
+_HF_HIERA_PARTS = [  # timm Hiera block part -> HF HieraLayer part, in HF's order
+    ('norm1.', 'layernorm_before.'), ('attn.', 'attn.'), ('norm2.', 'layernorm_after.'),
+    ('mlp.', 'mlp.'), ('proj.', 'proj.')]
+
+
+def hf_hiera_state(model, depths) -> dict:
+    """
+    A timm Hiera's own tensors under HuggingFace's Hiera names, in
+    HuggingFace's registration order: blocks numbered within their stage,
+    the norms ``layernorm_before`` and ``layernorm_after``, and the
+    projection that opens a stage registered last in its layer (timm
+    registers it first).
+
+    Example:
+        >>> from corpus_pairs.models import timm_module
+        >>> from corpus_pairs.hunt3_names import hf_hiera_state
+        >>> model = timm_module().create_model('hiera_tiny_224', pretrained=False)
+        >>> keys = list(hf_hiera_state(model, (1, 2, 7, 2)))
+        >>> [key.partition('stages.1.layers.0.')[2] for key in keys[15:17]]
+        ['layernorm_before.weight', 'layernorm_before.bias']
+        >>> [key.partition('stages.1.layers.0.')[2] for key in keys[27:29]]
+        ['proj.weight', 'proj.bias']
+    """
+    where = [(stage, layer) for stage, depth in enumerate(depths) for layer in range(depth)]
+    named = []
+    for key, value in keep(model).items():
+        m = re.fullmatch(r'blocks\.(\d+)\.(.*)', key)
+        if m:
+            stage, layer = where[int(m[1])]
+            part = next(n for n, (timm, _) in enumerate(_HF_HIERA_PARTS) if m[2].startswith(timm))
+            timm, hf = _HF_HIERA_PARTS[part]
+            layer_key = f'hiera.encoder.stages.{stage}.layers.{layer}.{hf}{m[2][len(timm):]}'
+            named.append(((1, stage, layer, part), layer_key, value))
+            continue
+        ends = [('pos_embed', 'hiera.embeddings.position_embeddings'),
+                ('patch_embed.proj.', 'hiera.embeddings.patch_embeddings.projection.'),
+                ('head.norm.', 'hiera.pooler.layernorm.'), ('head.fc.', 'classifier.')]
+        for n, (timm, hf) in enumerate(ends):
+            if key.startswith(timm):
+                named.append(((0 if n < 2 else 2, n), hf + key[len(timm):], value))
+    return {key: value for _, key, value in sorted(named, key=lambda entry: entry[0])}
+
+
+@register_pair('hf-hiera-names->timm-hiera_tiny', 'identity', cross_naming=True, fast=True,
+               note="a timm hiera_tiny_224 checkpoint under HuggingFace's Hiera names and order "
+                    "(layernorm_before and layernorm_after for norm1 and norm2 in a scheme that "
+                    "shares every other name; a stage's projection last in its first layer) into "
+                    "timm's: the norms were left out as names that disagree (200 of 299 at "
+                    'base size)')
+def _hf_hiera_timm():
+    model = timm_module().create_model('hiera_tiny_224', pretrained=False)
+    return Case(hf_hiera_state(model, (1, 2, 7, 2)), model, None)
 
 
 class _HFBeitLayer(nn.Module):

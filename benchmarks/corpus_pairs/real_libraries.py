@@ -33,8 +33,9 @@ from torch import nn
 from corpus_pairs.models import timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['effpt_name', 'hf_convnext_name', 'hf_mobilenet_v2_name', 'hf_resnet_name',
-           'hf_swin_name', 'hf_swinv2_name', 'hf_vit_name']
+__all__ = ['effpt_name', 'hf_convnext_name', 'hf_focalnet_name', 'hf_hiera_name',
+           'hf_mobilenet_v2_name', 'hf_resnet_name', 'hf_swin_name', 'hf_swinv2_name',
+           'hf_vit_name']
 
 
 def _have(package):
@@ -140,6 +141,63 @@ def hf_swinv2_name(key):
         block = f'features.{2 * int(m[1]) + 1}.{m[2]}'
         return f'{block}.attn.' + ('logit_scale' if m[4] is None else f'cpb_mlp.{m[4]}')
     return hf_swin_name('swin.' + key[len('swinv2.'):])
+
+
+def hf_hiera_name(depths):
+    """
+    A name function: HuggingFace ``HieraForImageClassification`` key -> timm
+    Hiera key, for stages of ``depths`` layers (HF numbers a layer within
+    its stage, timm its block in one list).
+
+    Example:
+        >>> from corpus_pairs.real_libraries import hf_hiera_name
+        >>> name = hf_hiera_name([2, 3, 16, 3])
+        >>> name('hiera.encoder.stages.1.layers.0.layernorm_after.weight')
+        'blocks.2.norm2.weight'
+    """
+    first = [sum(depths[:stage]) for stage in range(len(depths))]
+    parts = {'layernorm_before': 'norm1', 'layernorm_after': 'norm2'}
+
+    def name(key):
+        m = re.fullmatch(r'hiera\.encoder\.stages\.(\d+)\.layers\.(\d+)\.(\w+)\.(.*)', key)
+        if m:
+            return f'blocks.{first[int(m[1])] + int(m[2])}.{parts.get(m[3], m[3])}.{m[4]}'
+        return _rules([(r'hiera\.embeddings\.position_embeddings', 'pos_embed'),
+                       (r'hiera\.embeddings\.patch_embeddings\.projection\.(.*)',
+                        r'patch_embed.proj.\1'),
+                       (r'hiera\.pooler\.layernorm\.(.*)', r'head.norm.\1'),
+                       (r'classifier\.(.*)', r'head.fc.\1')])(key)
+    return name
+
+
+def hf_focalnet_name(key):
+    """
+    HuggingFace ``FocalNetForImageClassification`` key -> timm FocalNet key
+    (the modulation's ``projection_in``, ``projection_context`` and
+    ``projection_out`` are timm's ``f``, ``h`` and ``proj``).
+
+    Example:
+        >>> from corpus_pairs.real_libraries import hf_focalnet_name
+        >>> hf_focalnet_name('focalnet.encoder.stages.2.layers.1.modulation.projection_in.bias')
+        'layers.2.blocks.1.modulation.f.bias'
+        >>> hf_focalnet_name('focalnet.encoder.stages.0.downsample.projection.weight')
+        'layers.1.downsample.proj.weight'
+    """
+    m = re.fullmatch(r'focalnet\.encoder\.stages\.(\d+)\.layers\.(\d+)\.(.*)', key)
+    if m:
+        part = m[3]
+        for hf, timm in [('projection_in.', 'f.'), ('projection_context.', 'h.'),
+                         ('projection_out.', 'proj.')]:
+            part = part.replace('modulation.' + hf, 'modulation.' + timm)
+        return f'layers.{m[1]}.blocks.{m[2]}.{part}'
+    m = re.fullmatch(r'focalnet\.encoder\.stages\.(\d+)\.downsample\.(projection|norm)\.(.*)', key)
+    if m:
+        part = 'proj' if m[2] == 'projection' else 'norm'
+        return f'layers.{int(m[1]) + 1}.downsample.{part}.{m[3]}'
+    return _rules([(r'focalnet\.embeddings\.patch_embeddings\.projection\.(.*)', r'stem.proj.\1'),
+                   (r'focalnet\.embeddings\.norm\.(.*)', r'stem.norm.\1'),
+                   (r'focalnet\.layernorm\.(.*)', r'norm.\1'),
+                   (r'classifier\.(.*)', r'head.fc.\1')])(key)
 
 
 def hf_mobilenet_v2_name(key):
@@ -339,6 +397,27 @@ if _have('transformers'):
          "in HF's layer; query, key and value have no place in timm's packed qkv"),
         ('real-timm-beit->hf-beit',
          lambda: _beit_case(True),
+         'the same, back'),
+        ('real-hf-hiera->timm-hiera_base',
+         lambda: _case(_hf('Hiera', num_labels=1000), timm_module().create_model(
+             'hiera_base_224', pretrained=False), hf_hiera_name([2, 3, 16, 3])),
+         "HuggingFace's Hiera-B into timm's: layernorm_before and layernorm_after are timm's "
+         'norm1 and norm2 in a scheme that shares every other name (they were left out as '
+         "names that disagree: 200 of 299), and HF registers a stage's projection last in "
+         'its first layer, timm first'),
+        ('real-timm-hiera_base->hf-hiera',
+         lambda: _case(_hf('Hiera', num_labels=1000), timm_module().create_model(
+             'hiera_base_224', pretrained=False), hf_hiera_name([2, 3, 16, 3]), reverse=True),
+         'the same, back'),
+        ('real-hf-focalnet->timm-focalnet_tiny_srf',
+         lambda: _case(_hf('FocalNet', num_labels=1000), timm_module().create_model(
+             'focalnet_tiny_srf', pretrained=False), hf_focalnet_name),
+         "HuggingFace's FocalNet-T (SRF) into timm's: the modulation's projection_in, "
+         "projection_context and projection_out are timm's f, h and proj (was 136 of 212: "
+         "left out as names that disagree), HF's Linears timm's 1x1 convolutions"),
+        ('real-timm-focalnet_tiny_srf->hf-focalnet',
+         lambda: _case(_hf('FocalNet', num_labels=1000), timm_module().create_model(
+             'focalnet_tiny_srf', pretrained=False), hf_focalnet_name, reverse=True),
          'the same, back'),
         ('real-hf-mobilenet_v2->tv-mobilenet_v2',
          lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
