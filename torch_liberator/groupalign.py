@@ -719,7 +719,12 @@ class GroupAligner:
         crossed them and the alignment kept only the MLP; the names
         inside the two blocks say where the rest goes. A list position in
         the relative path (``cpb_mlp.2``) counts only where the pairs
-        already in that list keep their positions on both sides.
+        already in that list keep their positions on both sides. The own
+        tensors of two corresponding modules pair with each other, by
+        name or else as :func:`~torch_liberator.keygroups.group_tensor_pairs`
+        pairs them: HF's BEiT layer holds ``lambda_1`` and ``lambda_2`` as
+        timm's block holds ``gamma_1`` and ``gamma_2``, and the attention
+        inside holds ``q_bias`` and ``v_bias`` of their shape.
         """
         loose_src, loose_dst = self._loose_groups()
         free_dst = {self.dst.path[j]: j for j in range(len(self.dst))
@@ -727,11 +732,23 @@ class GroupAligner:
                     and j not in loose_dst}
         free_src = [i for i in range(len(self.src)) if i not in self.pairs
                     and i not in self.blocked_src and i not in loose_src]
-        if not free_src or not free_dst:
+        # a container's own group paired with another container's own group:
+        # its module's counterpart may hold the place (below)
+        own_pairs = [i for i, j in self.pairs.items() if not self.src.leaf[i]
+                     and self.src.path[i] and not self.dst.leaf[j] and i not in self.blocked_src]
+        if not (free_src or own_pairs) or not free_dst:
             return False
         sep = self.sep
-        went = {p: [] for i in free_src for p in enclosing_modules(self.src.path[i], sep)}
-        came = {q: [] for path in free_dst for q in enclosing_modules(path, sep)}
+
+        def around(side, g):
+            # the modules holding group g; a container's own group: itself
+            # too, unless it is the root's (whose correspondence says nothing)
+            path = side.path[g]
+            return enclosing_modules(path, sep) if side.leaf[g] or not path else (
+                path, *enclosing_modules(path, sep))
+
+        went = {p: [] for i in (*free_src, *own_pairs) for p in around(self.src, i)}
+        came = {q: [] for j in free_dst.values() for q in around(self.dst, j)}
         for i, j in self.pairs.items():
             src_path, dst_path = self.src.path[i], self.dst.path[j]
             for p in (src_path, *enclosing_modules(src_path, sep)):
@@ -742,14 +759,14 @@ class GroupAligner:
                     came[q].append(i)
         lists = None
         found = {}
-        for i in free_src:
+        for i in (*free_src, *own_pairs):
             path = self.src.path[i]
             targets = set()
-            for p in enclosing_modules(path, sep):
+            for p in around(self.src, i):
                 if len(went[p]) < 2:
                     continue
                 common = os.path.commonprefix([self.dst.comps[j] for j in went[p]])
-                rel = path[len(p) + 1:].split(sep)
+                rel = path[len(p) + 1:].split(sep) if path != p else []
                 for k in range(len(common), 0, -1):
                     q = sep.join(common[:k])
                     if q not in came:
@@ -757,8 +774,8 @@ class GroupAligner:
                     if not all(self.src.path[g] == p or self.src.path[g].startswith(p + sep)
                                for g in came[q]):
                         break
-                    j = free_dst.get(q + sep + sep.join(rel))
-                    if j is None:
+                    j = free_dst.get(sep.join((q, *rel)))
+                    if j is None or self.dst.leaf[j] != self.src.leaf[i]:
                         continue
                     if not all(is_word(c) for c in rel):
                         if lists is None:
@@ -766,22 +783,29 @@ class GroupAligner:
                         if not self._positions_kept(lists, p, q, rel):
                             continue
                     targets.add(j)
-            if len(targets) == 1:
+            if len(targets) == 1 and (i not in self.pairs or self.pairs[i] not in targets):
                 found[i] = targets.pop()
         taken = Counter(found.values())
         made = False
         for i, j in found.items():
             if taken[j] > 1:
                 continue
+            if i in self.pairs:  # another module's own group: not the counterpart
+                del self.paired_dst[self.pairs.pop(i)]
             names, shapes = self.dst.names[j], self.dst.squeezed[j]
-            for a, name in enumerate(self.src.names[i]):
-                b = names.index(name) if name in names else -1
-                if b >= 0 and shapes[b] == self.src.squeezed[i][a]:
-                    self.namesake_pairs.append((i, a, j, b))
-                    self.ambiguous.pop(i, None)
-                    self.must_pair.discard(i)
-                    self.dst_must_pair.pop(j, None)
-                    made = True
+            pairs = [(a, names.index(name)) for a, name in enumerate(self.src.names[i])
+                     if name in names and shapes[names.index(name)] == self.src.squeezed[i][a]]
+            if not pairs and not self.src.leaf[i]:
+                # a container's own tensors under other names (HF's BEiT
+                # lambda_1 for timm's gamma_1): the two modules' own groups
+                pairs = self.inner(i, j) or []
+            for a, b in pairs:
+                self.namesake_pairs.append((i, a, j, b))
+            if pairs:
+                self.ambiguous.pop(i, None)
+                self.must_pair.discard(i)
+                self.dst_must_pair.pop(j, None)
+                made = True
         return made
 
     def _list_positions(self):
