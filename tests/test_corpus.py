@@ -304,6 +304,8 @@ FAST_SLICE = [
     'timm-maxvit_tiny->tv-maxvit_t',
     # HF's Hiera: its norms renamed in a scheme that shares every other name (left out; fixed)
     'hf-hiera-names->timm-hiera_tiny',
+    # mmpretrain's ConvNeXt: downsampling layers registered before the stages (47 of 182; fixed)
+    'mmpretrain-convnext-names->tv-convnext_tiny',
 ]
 
 
@@ -427,6 +429,19 @@ def test_norms_renamed_in_every_block_of_a_shared_scheme_load(mode):
     score = judge_case(_case('hf-hiera-names->timm-hiera_tiny'), mode,
                        pair='hf-hiera-names->timm-hiera_tiny')
     assert (score.correct, score.wrong, score.expected) == (152, 0, 157)
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_stages_registered_after_all_downsampling_layers_load_whole(mode):
+    # mmpretrain's ConvNeXt registers its stem and downsampling layers
+    # (backbone.downsample_layers.N) before its stages, torchvision's
+    # features interleave them: the downsampling layers aligned by their
+    # unique shapes and three stages fell in crossed gaps (47 of 182). Each
+    # is the one module nothing was paired in, on either side, with its
+    # shapes in its order: it goes whole.
+    name = 'mmpretrain-convnext-names->tv-convnext_tiny'
+    score = judge_case(_case(name), mode, pair=name)
+    assert (score.correct, score.wrong, score.expected) == (182, 0, 182)
 
 
 @pytest.mark.parametrize('name', ['hf-beit-like->timm-beit', 'timm-beit->hf-beit-like'])

@@ -1,6 +1,7 @@
 """
 Checkpoints under other libraries' names (HuggingFace transformers' ConvNext,
-mmpretrain's VisionTransformer), made by renaming a timm model's own tensors:
+mmpretrain's VisionTransformer and ConvNeXt), made by renaming a timm (or
+torchvision) model's own tensors:
 into that timm model the truth is by identity; into torchvision it goes
 through the timm <-> torchvision correspondence verified by outputs in
 :mod:`corpus_pairs.cross`.
@@ -83,9 +84,63 @@ def _tv_vit_tiny():
     return dst, vit_truth(timm_keys)
 
 
+_MM_CONVNEXT_PARTS = {'0': 'depthwise_conv', '2': 'norm', '3': 'pointwise_conv1',
+                      '5': 'pointwise_conv2'}
+
+
+def _mm_convnext_name(key):
+    """(place in mmpretrain's order, mmpretrain ConvNeXt key) of a torchvision convnext key."""
+    m = re.fullmatch(r'features\.(\d)\.(\d)\.(\w+)', key)
+    if m and int(m[1]) % 2 == 0:  # the stem and the downsampling layers, all registered first
+        return (0, int(m[1]) // 2), f'backbone.downsample_layers.{int(m[1]) // 2}.{m[2]}.{m[3]}'
+    m = re.fullmatch(r'features\.(\d)\.(\d+)\.(layer_scale|block\.(\d)\.(\w+))', key)
+    if m:
+        stage, block = (int(m[1]) - 1) // 2, int(m[2])
+        if m[4] is None:
+            return (1, stage, block), f'backbone.stages.{stage}.{block}.gamma'
+        part = _MM_CONVNEXT_PARTS[m[4]]
+        return (1, stage, block), f'backbone.stages.{stage}.{block}.{part}.{m[5]}'
+    m = re.fullmatch(r'classifier\.(\d)\.(\w+)', key)
+    return (2, int(m[1])), ('backbone.norm3.' if m[1] == '0' else 'head.fc.') + m[2]
+
+
+def mmpretrain_convnext_state(model) -> dict:
+    """
+    A torchvision ConvNeXt's own tensors under mmpretrain's ConvNeXt names and
+    order: the stem and the three downsampling layers
+    (``backbone.downsample_layers.N``) all registered before the four stages
+    (``backbone.stages.N.M``), where torchvision interleaves them in
+    ``features``.
+
+    Example:
+        >>> from corpus_pairs.models import tv_model
+        >>> from corpus_pairs.foreign_names import mmpretrain_convnext_state
+        >>> keys = list(mmpretrain_convnext_state(tv_model('convnext_tiny')))
+        >>> keys[15], keys[16]
+        ('backbone.downsample_layers.3.1.bias', 'backbone.stages.0.0.gamma')
+    """
+    named = []
+    for n, (key, value) in enumerate(keep(model).items()):
+        place, name = _mm_convnext_name(key)
+        named.append(((place, n), name, value))
+    return {name: value for _, name, value in sorted(named, key=lambda entry: entry[0])}
+
+
+@register_pair('mmpretrain-convnext-names->tv-convnext_tiny', 'identity', cross_naming=True,
+               fast=True,
+               note="a torchvision convnext_tiny checkpoint under mmpretrain's ConvNeXt names, "
+                    'its four downsampling layers registered before its four stages: the '
+                    'downsampling layers aligned by their unique shapes and the stages fell in '
+                    'crossed gaps (47 of 182); each is the one free module of its widths')
+def _mm_convnext_tv():
+    model = tv_model('convnext_tiny')
+    return Case(mmpretrain_convnext_state(model), model, None)
+
+
 register_pair('hf-convnext-names->timm-convnext_tiny', 'identity', cross_naming=True,
-              note='a convnext_tiny checkpoint under HuggingFace ConvNext names (convnext.encoder.stages.N.'
-                   'layers.M.dwconv, downsampling_layer, layer_scale_parameter) into timm convnext_tiny')(
+              note='a convnext_tiny checkpoint under HuggingFace ConvNext names '
+                   '(convnext.encoder.stages.N.layers.M.dwconv, downsampling_layer, '
+                   'layer_scale_parameter) into timm convnext_tiny')(
     lambda: _renamed_timm_case('convnext_tiny', _HF_CONVNEXT))
 register_pair('hf-convnext-names->tv-convnext_tiny', 'names', cross_naming=True,
               note='the same checkpoint into torchvision convnext_tiny: the truth goes through timm '
