@@ -790,8 +790,6 @@ class GroupAligner:
         for i, j in found.items():
             if taken[j] > 1:
                 continue
-            if i in self.pairs:  # another module's own group: not the counterpart
-                del self.paired_dst[self.pairs.pop(i)]
             names, shapes = self.dst.names[j], self.dst.squeezed[j]
             pairs = [(a, names.index(name)) for a, name in enumerate(self.src.names[i])
                      if name in names and shapes[names.index(name)] == self.src.squeezed[i][a]]
@@ -799,13 +797,15 @@ class GroupAligner:
                 # a container's own tensors under other names (HF's BEiT
                 # lambda_1 for timm's gamma_1): the two modules' own groups
                 pairs = self.inner(i, j) or []
-            for a, b in pairs:
-                self.namesake_pairs.append((i, a, j, b))
-            if pairs:
-                self.ambiguous.pop(i, None)
-                self.must_pair.discard(i)
-                self.dst_must_pair.pop(j, None)
-                made = True
+            if not pairs:
+                continue
+            if i in self.pairs:  # another module's own group: not the counterpart
+                del self.paired_dst[self.pairs.pop(i)]
+            self.namesake_pairs.extend((i, a, j, b) for a, b in pairs)
+            self.ambiguous.pop(i, None)
+            self.must_pair.discard(i)
+            self.dst_must_pair.pop(j, None)
+            made = True
         return made
 
     def _free_modules_whole(self):
