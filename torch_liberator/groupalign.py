@@ -701,9 +701,7 @@ class GroupAligner:
             if names[a, b] >= 2 and src_names[a] == 1 and dst_names[b] == 1:
                 self._pair(i, j)
                 self.norms_by_module.add((i, j))
-                self.ambiguous.pop(i, None)
-                self.must_pair.discard(i)
-                self.dst_must_pair.pop(j, None)
+                self._settled(i, j)
                 made = True
         return made or unpaired
 
@@ -802,9 +800,7 @@ class GroupAligner:
             if i in self.pairs:  # another module's own group: not the counterpart
                 del self.paired_dst[self.pairs.pop(i)]
             self.namesake_pairs.extend((i, a, j, b) for a, b in pairs)
-            self.ambiguous.pop(i, None)
-            self.must_pair.discard(i)
-            self.dst_must_pair.pop(j, None)
+            self._settled(i, j)
             made = True
         return made
 
@@ -861,9 +857,7 @@ class GroupAligner:
                 continue
             for i, j in zip(groups, targets):
                 self._pair(i, j)
-                self.ambiguous.pop(i, None)
-                self.must_pair.discard(i)
-                self.dst_must_pair.pop(j, None)
+                self._settled(i, j)
             made = True
         return made
 
@@ -1058,6 +1052,13 @@ class GroupAligner:
                 if pos not in taken:
                     add((shape,), (g, pos))
         return units
+
+    def _settled(self, i, j):
+        """Source group ``i`` and destination group ``j`` found their places:
+        neither is ambiguous or owed a pair any longer."""
+        self.ambiguous.pop(i, None)
+        self.must_pair.discard(i)
+        self.dst_must_pair.pop(j, None)
 
     def _taken_positions(self, g, is_src):
         if is_src:

@@ -303,13 +303,17 @@ def swinv2_truth(timm_keys) -> dict:
     return truth
 
 
+def _either_way(timm_model, tv, truth, reverse):
+    """The timm model's checkpoint into torchvision's (``truth``: timm key ->
+    torchvision key), or, reversed, torchvision's into timm's."""
+    if reverse:
+        return Case(keep(tv), timm_model, {v: k for k, v in truth.items()})
+    return Case(keep(timm_model), tv, truth)
+
+
 def _swinv2_case(reverse):
     a = timm_module().create_model('swinv2_tiny_window8_256', pretrained=False)
-    b = tv_model('swin_v2_t')
-    truth = swinv2_truth(a.state_dict())
-    if reverse:
-        return Case(keep(b), a, {v: k for k, v in truth.items()})
-    return Case(keep(a), b, truth)
+    return _either_way(a, tv_model('swin_v2_t'), swinv2_truth(a.state_dict()), reverse)
 
 
 register_pair('timm-swinv2_tiny->tv-swin_v2_t', 'names', cross_naming=True,
@@ -376,9 +380,7 @@ def _maxvit_case(reverse):
     b = tv_model('maxvit_t')
     truth = maxvit_truth({k: tuple(v.shape) for k, v in a.state_dict().items()},
                          {k: tuple(v.shape) for k, v in b.state_dict().items()})
-    if reverse:
-        return Case(keep(b), a, {v: k for k, v in truth.items()})
-    return Case(keep(a), b, truth)
+    return _either_way(a, b, truth, reverse)
 
 
 register_pair('timm-maxvit_tiny->tv-maxvit_t', 'names', cross_naming=True,

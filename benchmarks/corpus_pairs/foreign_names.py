@@ -15,7 +15,7 @@ Example:
 import re
 
 from corpus_pairs.cross import vit_truth
-from corpus_pairs.models import keep, timm_module, torchvision_module, tv_model
+from corpus_pairs.models import in_order, keep, timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
 
@@ -123,7 +123,7 @@ def mmpretrain_convnext_state(model) -> dict:
     for n, (key, value) in enumerate(keep(model).items()):
         place, name = _mm_convnext_name(key)
         named.append(((place, n), name, value))
-    return {name: value for _, name, value in sorted(named, key=lambda entry: entry[0])}
+    return in_order(named)
 
 
 @register_pair('mmpretrain-convnext-names->tv-convnext_tiny', 'identity', cross_naming=True,

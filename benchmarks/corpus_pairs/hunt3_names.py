@@ -17,7 +17,8 @@ from torch import nn
 
 from corpus_pairs.cross import vit_truth
 from corpus_pairs.hunt3 import names_case, vit_tiny_config
-from corpus_pairs.models import NO_AUX, Slots, image, keep, timm_module, torchvision_module, tv_model
+from corpus_pairs.models import (
+    NO_AUX, Slots, image, in_order, keep, timm_module, torchvision_module, tv_model)
 from corpus_pairs.registry import Case, register_pair
 
 __all__ = ['hf_beit_like', 'hf_beit_name', 'hf_hiera_state', 'hf_swinv2_state',
@@ -152,7 +153,7 @@ def hf_swinv2_state(model) -> dict:
         found = _hf_swinv2_name(key)
         if found is not None:
             named.append((found[1], found[0], value))
-    return {key: value for _, key, value in sorted(named, key=lambda entry: entry[0])}
+    return in_order(named)
 
 
 @register_pair('hf-swinv2-names->tv-swin_v2_t', 'identity', cross_naming=True, fast=True,
@@ -206,7 +207,7 @@ def hf_hiera_state(model, depths) -> dict:
         for n, (timm, hf) in enumerate(ends):
             if key.startswith(timm):
                 named.append(((0 if n < 2 else 2, n), hf + key[len(timm):], value))
-    return {key: value for _, key, value in sorted(named, key=lambda entry: entry[0])}
+    return in_order(named)
 
 
 @register_pair('hf-hiera-names->timm-hiera_tiny', 'identity', cross_naming=True, fast=True,

@@ -22,6 +22,7 @@ __all__ = [
     'Slots',
     'Wrap',
     'image',
+    'in_order',
     'keep',
     'timm_module',
     'torchvision_module',
@@ -58,6 +59,19 @@ def timm_module():
     """
     import timm
     return timm
+
+
+def in_order(named) -> dict:
+    """
+    A state dict from ``(place, key, value)`` entries, in the order of their
+    places: another library's registration order.
+
+    Example:
+        >>> from corpus_pairs.models import in_order
+        >>> in_order([((1, 0), 'b', 2), ((0, 5), 'a', 1)])
+        {'a': 1, 'b': 2}
+    """
+    return {key: value for _, key, value in sorted(named, key=lambda entry: entry[0])}
 
 
 def keep(model: nn.Module) -> dict:
