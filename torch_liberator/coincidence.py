@@ -778,7 +778,8 @@ def _shape_of(shape):
     return None if shape is None else tuple(shape)
 
 
-def parts_left_unfilled(side: KeyGroups, paired: Set[int]) -> Set[int]:
+def parts_left_unfilled(side: KeyGroups, paired: Set[int],
+                        other: Optional[KeyGroups] = None) -> Set[int]:
     """
     The paired groups that lie in parts left unfilled, when two or more
     are: below the deepest module holding every paired group of ``side``,
@@ -786,31 +787,27 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int]) -> Set[int]:
     of its groups are unpaired. A network spread over parts fills each
     (a backbone cut into low, mid and high) or leaves only its last one
     short (a truncated checkpoint), and stages of one network hold other
-    widths; two parts left short, one of whose unpaired groups could hold
-    all that the other received, are two alternatives the alignment
-    wandered between (a checkpoint of a two-layer network, named
-    otherwise, whose first layer went into a one-layer network beside the
-    right one, where the right one's first layer stays open): nothing in
-    either is known. Parts short only of what no open place could take
-    from the other (a stem convolution with a bias against one without, a
-    head whose norm and projection a block also holds, where every block
-    place of those shapes is taken: timm's MaxViT against torchvision's)
-    are one network.
+    widths; two parts left short, one of which could hold all that the
+    other received, are two alternatives the alignment wandered between
+    (a checkpoint of a two-layer network, named otherwise, whose first
+    layer went into a one-layer network beside the right one): nothing in
+    either is known. An open group that no group of ``other`` (the other
+    side, when given) could fill leaves its part no shorter: torchvision's
+    MaxViT has no bias in its stem convolution and classifier and a
+    shortcut timm's lacks, so its stem, blocks and head were all short,
+    and the head's norm and projection fit a block's.
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
         >>> from torch_liberator.coincidence import parts_left_unfilled
         >>> side = KeyGroups({'a.0.w': (4, 3), 'a.1.w': (5, 4), 'b.0.w': (4, 3), 'b.1.w': (5, 4)})
-        >>> # the first layer into one copy, the second into the other: the
-        >>> # first copy's open second layer could have taken the second
-        >>> sorted(parts_left_unfilled(side, {0, 3}))
-        [0, 3]
+        >>> # the first layer of each copy: two alternatives, nothing known
+        >>> sorted(parts_left_unfilled(side, {0, 2}))
+        [0, 2]
         >>> parts_left_unfilled(side, {0, 1})
         set()
-        >>> # each part short of what the other never received
-        >>> side = KeyGroups({'stem.conv.w': (4, 3), 'stem.norm.w': (9,),
-        ...                   'body.0.w': (4, 3), 'body.1.w': (5, 4)})
-        >>> parts_left_unfilled(side, {0, 2})
+        >>> # the open layers have a shape the other side never has
+        >>> parts_left_unfilled(side, {0, 2}, KeyGroups({'x.w': (4, 3), 'y.w': (4, 3)}))
         set()
     """
     if not paired:
@@ -829,24 +826,27 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int]) -> Set[int]:
         comps = side.comps[g]
         return comps[depth] if len(comps) > depth and comps[:depth] == prefix else None
 
+    # an open group no group of the other side could fill (a convolution
+    # with a bias against one without) leaves its part no shorter
+    fillable = (None if other is None else
+                {(other.squeezed[g], other.leaf[g]) for g in range(len(other))})
     unfilled = {part(g) for g in range(len(side))
-                if g not in paired and part(g) is not None}
+                if g not in paired and part(g) is not None and (
+                    fillable is None or (side.squeezed[g], side.leaf[g]) in fillable)}
     receiving = {part(g) for g in paired} - {None}
     short = sorted(receiving & unfilled)
     if len(short) < 2:
         return set()
-    room, got = {}, {}
+    held, got = {}, {}
     for g in range(len(side)):
         name = part(g)
         if name in unfilled:
             signature = (side.squeezed[g], side.leaf[g])
+            held.setdefault(name, Counter())[signature] += 1
             if g in paired:
                 got.setdefault(name, Counter())[signature] += 1
-            else:
-                room.setdefault(name, Counter())[signature] += 1
-    # two parts are alternatives when what one received the other's open
-    # places could hold as well (two networks of one family; not two
-    # stages of one, nor a head beside blocks whose places are all taken)
+    # two parts are alternatives when what one received the other could
+    # hold as well (two networks of one family; not two stages of one)
     wandered = {name for a in short for b in short
-                if a != b and not got[a] - room[b] for name in (a, b)}
+                if a != b and not got[a] - held[b] for name in (a, b)}
     return {g for g in paired if part(g) in wandered}

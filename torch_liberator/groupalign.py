@@ -59,8 +59,8 @@ from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.keygroups import enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
-    NAMED_FIT_MIN, module_closure, module_spans, nested_run_fit, parts_against_their_labels,
-    run_fit, unpaired_module_size, whole_fit)
+    module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
+    unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import LaterParts, copy_lacks, module_children, name_partners
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
@@ -173,7 +173,7 @@ class GroupAligner:
                 self._solve_gaps_again()
                 self._resolve_by_siblings()
             elif not (self._settled_late() or self._norms_in_their_modules()
-                      or self._namesakes_in_their_modules() or self._free_modules_whole()):
+                      or self._namesakes_in_their_modules()):
                 break
             self._pair_leftovers()
         mapping, ambiguous = self._result()
@@ -804,63 +804,6 @@ class GroupAligner:
             made = True
         return made
 
-    def _free_modules_whole(self):
-        """
-        Pair, group by group, a module of the checkpoint that nothing was
-        paired in with the one module of the model that nothing was paired
-        in and whose groups have the same shapes in the same order (the
-        nesting aside), when no other free module on either side has them
-        and they are :data:`~torch_liberator.modulefit.NAMED_FIT_MIN`
-        groups or more: True when that paired anything. mmpretrain's
-        ConvNeXt registers its four downsampling layers before its four
-        stages, torchvision's interleaves them; the downsampling layers
-        align by their unique shapes and the stages fall in crossed gaps,
-        each the one free module of its widths.
-        """
-        loose_src, loose_dst = self._loose_groups()
-
-        def free_modules(side, paired, blocked, loose):
-            free = [g not in paired and g not in blocked and g not in loose
-                    for g in range(len(side))]
-            members, spoiled = {}, set()
-            for g in range(len(side)):
-                holders = enclosing_modules(side.path[g], self.sep)
-                if side.path[g] and not side.leaf[g]:
-                    holders = (side.path[g], *holders)
-                for module in holders:
-                    if not free[g]:
-                        spoiled.add(module)
-                    elif module not in spoiled:
-                        members.setdefault(module, []).append(g)
-            by_signature = {}
-            for module, groups in members.items():
-                if module in spoiled or len(groups) < NAMED_FIT_MIN:
-                    continue
-                signature = tuple((side.squeezed[g], side.leaf[g]) for g in groups)
-                by_signature.setdefault(signature, set()).add(tuple(groups))
-            return by_signature
-
-        src = free_modules(self.src, self.pairs, self.blocked_src, loose_src)
-        if not src:
-            return False
-        dst = free_modules(self.dst, self.paired_dst, self.blocked_dst, loose_dst)
-        made = False
-        for signature, sources in src.items():
-            places = dst.get(signature, ())
-            if len(sources) != 1 or len(places) != 1:
-                continue
-            (groups,), (targets,) = sources, places
-            if any(g in self.pairs for g in groups) or any(
-                    j in self.paired_dst for j in targets):
-                continue  # (a larger module of these groups went first)
-            if any(self.inner(i, j) is None for i, j in zip(groups, targets)):
-                continue
-            for i, j in zip(groups, targets):
-                self._pair(i, j)
-                self._settled(i, j)
-            made = True
-        return made
-
     def _list_positions(self):
         """Source list path -> ``(position, destination group)`` of every
         pair inside the list."""
@@ -1087,11 +1030,11 @@ class GroupAligner:
                  if (i, j) not in named and lone(i, j)]
         dropped.update(alone)
         if self.sides.ordered:
-            for side, at in ((self.dst, 2), (self.src, 0)):
+            for side, at, other in ((self.dst, 2, self.src), (self.src, 0, self.dst)):
                 against = parts_against_their_labels(side)
                 dropped.update(n for n, pair in enumerate(tensor_pairs) if pair[at] in against)
                 kept = [n for n in range(len(tensor_pairs)) if n not in dropped]
-                crossed = parts_left_unfilled(side, {tensor_pairs[n][at] for n in kept})
+                crossed = parts_left_unfilled(side, {tensor_pairs[n][at] for n in kept}, other)
                 dropped.update(n for n in kept if tensor_pairs[n][at] in crossed)
         # shapes shared by chance (in registration order): a norm away from
         # its layer, or too little of either network
