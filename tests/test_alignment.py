@@ -887,3 +887,18 @@ def test_a_rename_in_every_block_of_a_shared_scheme_is_no_disagreement():
     mapping = align_structure(swapped, dst).mapping
     assert {k: v for k, v in mapping.items() if 'norm' in k} == {
         k: k for k in swapped if 'norm' in k}
+
+
+def test_a_level_inserted_on_one_side_hides_no_sibling_namesake():
+    # ``dbl_3.main.bn`` against the model's ``dbl_2.bn``: ``main`` is a level
+    # the model never uses, so the two paths first differ in ``dbl_3`` and
+    # ``dbl_2``, two branches each model holds (fuzz --wide --reorder 6059)
+    src = {**conv('mixed.dbl_2.0', 8, 8), **bn('mixed.dbl_2.1', 8),
+           **bn('mixed.dbl_3.main.bn', 8), **conv('mixed.dbl_3.main.conv', 8, 8)}
+    dst = {**conv('mixed.dbl_2.conv', 8, 8), **bn('mixed.dbl_2.bn', 8),
+           **conv('mixed.dbl_3.conv', 8, 8), **bn('mixed.dbl_3.bn', 8)}
+    sides = StructureSides(src, dst)
+    crossed = sides.namesakes_crossed({'mixed.dbl_3.main.bn.weight': 'mixed.dbl_2.bn.weight',
+                                       'mixed.dbl_3.main.bn.bias': 'mixed.dbl_3.bn.bias',
+                                       'mixed.dbl_2.1.weight': 'mixed.dbl_2.bn.weight'})
+    assert crossed == {'mixed.dbl_3.main.bn.weight'}

@@ -487,6 +487,22 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_branch_a_level_deeper_keeps_its_batchnorm(mode):
+    # fuzz_real --wide --reorder seed 6059: an inception_v3 whose
+    # Mixed_6c.branch7x7dbl_2 is flattened (``0``, ``1``) and whose
+    # branch7x7dbl_3 is wrapped as ``branch7x7dbl_3.main``, conv and bn
+    # registered the other way round. Structure gave dbl_3's bn to the
+    # model's branch7x7dbl_2.bn (5 wrong): the level ``main``, a word the
+    # model never uses, hid that the two paths name two sibling branches
+    requires('timm')
+    import fuzz_real
+    *_, case = fuzz_real.make_case(6059, reorder=True, zoo=fuzz_real.ZOO)
+    score = judge_case(case, mode)
+    assert not score.error, score.error
+    assert (score.correct, score.wrong) == (566, 0), score.wrong_keys[:3]
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
     # fuzz_real --wide --reorder seed 5848: timm's hrnet_w18_small with its
     # children reordered, into one flattened to ``extractor.N`` beside a

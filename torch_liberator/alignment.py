@@ -78,7 +78,9 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    such a scheme, is a pair kept whose paths, the same below, first
    differ in two words that each name a module beside the other
    (``branch3x3_2a.bn`` against ``branch3x3dbl_2.bn`` where the model has
-   a ``branch3x3_2a`` too: its branches registered in another order). A
+   a ``branch3x3_2a`` too: its branches registered in another order;
+   a level that only one side names, ``branch7x7dbl_3.main.bn``, is
+   passed over). A
    rename is no disagreement: two words the other model never uses, paired
    with each other only, in two or more module pairs (HF's
    ``layernorm_before`` for timm's ``norm1``).

@@ -180,6 +180,14 @@ class NameVotes:
                     out.add(n)
         return out - self._renamed(tensor_pairs, disagree)
 
+    def _known_words(self):
+        """Each side's path components and tensor names."""
+        if self._words is None:
+            self._words = tuple({c for g in range(len(side)) for c in side.comps[g]}
+                                | {name for names in side.names for name in names}
+                                for side in (self.src, self.dst))
+        return self._words
+
     def _renamed(self, tensor_pairs, disagree):
         """The positions of ``disagree`` (``(source name, destination name)
         -> positions``) that a rename explains: each name is unknown to the
@@ -189,11 +197,7 @@ class NameVotes:
         shares every other name)."""
         if not disagree:
             return set()
-        if self._words is None:
-            self._words = tuple({c for g in range(len(side)) for c in side.comps[g]}
-                                | {name for names in side.names for name in names}
-                                for side in (self.src, self.dst))
-        src_words, dst_words = self._words
+        src_words, dst_words = self._known_words()
         partners_of_src, partners_of_dst = Counter(), Counter()
         for name1, name2 in disagree:
             partners_of_src[name1] += 1
@@ -228,18 +232,28 @@ class NameVotes:
             (True, False)
         """
         comps1, comps2 = self.src.comps[i], self.dst.comps[j]
-        k = 1
+        src_words, dst_words = self._known_words()
+        k1 = k2 = 1
         # (a position against a name below is a level flattened on one
-        # side: ``branch3x3_2a.0`` is ``branch3x3_2a.conv``)
-        while k <= min(len(comps1), len(comps2)) and (
-                comps1[-k] == comps2[-k] or comps1[-k].isdigit() or comps2[-k].isdigit()):
-            k += 1
-        if k > min(len(comps1), len(comps2)):
+        # side: ``branch3x3_2a.0`` is ``branch3x3_2a.conv``; a word the
+        # other model never uses is a level inserted on one side:
+        # ``branch7x7dbl_3.main.bn`` is ``branch7x7dbl_3.bn``, seed 6059)
+        while k1 <= len(comps1) and k2 <= len(comps2):
+            x1, x2 = comps1[-k1], comps2[-k2]
+            if x1 == x2 or x1.isdigit() or x2.isdigit():
+                k1, k2 = k1 + 1, k2 + 1
+            elif x1 not in dst_words and is_word(x1) and x2 in src_words:
+                k1 += 1
+            elif x2 not in src_words and is_word(x2) and x1 in dst_words:
+                k2 += 1
+            else:
+                break
+        if k1 > len(comps1) or k2 > len(comps2):
             return False
-        x1, x2 = comps1[-k], comps2[-k]
+        x1, x2 = comps1[-k1], comps2[-k2]
         if not (is_word(x1) and is_word(x2)):
             return False
         if self._children is None:
             self._children = (module_children(self.src), module_children(self.dst))
-        return (x1 in self._children[1].get(comps2[:-k], ())
-                and x2 in self._children[0].get(comps1[:-k], ()))
+        return (x1 in self._children[1].get(comps2[:-k2], ())
+                and x2 in self._children[0].get(comps1[:-k1], ()))
