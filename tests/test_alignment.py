@@ -530,6 +530,41 @@ def test_keys_sorted_by_name_give_order_no_say():
     # what is unique by shape is still found
     assert result.mapping['conv1.weight'] == 'c1.weight'
     assert result.mapping['fc.weight'] == 'head.weight'
+    # and so is what the modules hold: ``layer1`` is the one module of its
+    # shapes on each side, its items pair by their numbers, and so do the
+    # equal layers inside (``conv1`` and ``c1``, ``bn2`` and ``n2``)
+    assert result.mapping == truth
+
+
+def test_keys_sorted_by_name_leave_siblings_of_one_shape_out():
+    # an attention's q, k and v share a shape: with the order lost and the
+    # names differing by more than numbers, nothing tells which is which
+    # (sorted, the checkpoint lists k before q); the output projection, the
+    # one of its shape in the module, pairs
+    src, dst = {}, {}
+    for b in range(4):
+        for name in 'qkv':
+            src.update(linear(f'blocks.{b}.attn.{name}', 8, 8))
+        src.update(linear(f'blocks.{b}.attn.o', 16, 8))
+        for name in ('query', 'key', 'value'):
+            dst.update(linear(f'layers.layer_{b}.sa.{name}', 8, 8))
+        dst.update(linear(f'layers.layer_{b}.sa.out', 16, 8))
+    result = align_structure({k: src[k] for k in sorted(src)}, dst)
+    assert result.mapping == {f'blocks.{b}.attn.o.{t}': f'layers.layer_{b}.sa.out.{t}'
+                              for b in range(4) for t in ('bias', 'weight')}
+    assert set(result.ambiguous) <= {k for k in src if '.o.' not in k}
+
+
+def test_keys_sorted_by_name_pair_no_list_of_another_length():
+    # three equal blocks against two: which two of the three the model's are,
+    # no order tells once the keys are sorted
+    src = {k: s for b in range(3) for k, s in linear(f'body.{b}.fc', 8, 8).items()}
+    src.update({k: s for b in range(3) for k, s in bn(f'body.{b}.norm', 8).items()})
+    dst = {}
+    for b in range(2):
+        dst.update({**linear(f'trunk.blk{b}.lin', 8, 8), **bn(f'trunk.blk{b}.ln', 8)})
+    result = align_structure({k: src[k] for k in sorted(src)}, dst)
+    assert result.mapping == {}
 
 
 # --- module evidence: a module's tensors go to one module ---------------------
@@ -902,3 +937,24 @@ def test_a_level_inserted_on_one_side_hides_no_sibling_namesake():
                                        'mixed.dbl_3.main.bn.bias': 'mixed.dbl_3.bn.bias',
                                        'mixed.dbl_2.1.weight': 'mixed.dbl_2.bn.weight'})
     assert crossed == {'mixed.dbl_3.main.bn.weight'}
+
+
+def test_keys_sorted_by_name_pair_equal_items_only_in_lists_of_one_shape():
+    # equal blocks numbered in two stages of 2 and 1 against 1 and 2 (the
+    # stages themselves differ by a scale each): in number order the third
+    # block would cross a stage boundary, so none pairs by numbers
+    def block(prefix):
+        return {**linear(prefix + '.fc', 8, 8), **bn(prefix + '.norm', 8)}
+    src = {'blocks.0.scale': (3,), **block('blocks.0.0'), **block('blocks.0.1'),
+           'blocks.1.scale': (5,), **block('blocks.1.0')}
+    dst = {'layers.0.gamma': (6,), **block('layers.0.0'),
+           'layers.1.gamma': (7,), **block('layers.1.0'), **block('layers.1.1')}
+    result = align_structure({k: src[k] for k in sorted(src)}, dst)
+    assert not any('.fc.' in k or '.norm.' in k for k in result.mapping)
+    # as two lists of one shape (2 and 1 on both sides) they pair in order
+    dst = {'layers.0.gamma': (6,), **block('layers.0.0'), **block('layers.0.1'),
+           'layers.1.gamma': (7,), **block('layers.1.0')}
+    result = align_structure({k: src[k] for k in sorted(src)}, dst)
+    assert {k: v for k, v in result.mapping.items() if '.fc.' in k} == {
+        f'blocks.{s}.{b}.fc.{t}': f'layers.{s}.{b}.fc.{t}'
+        for s, b in ((0, 0), (0, 1), (1, 0)) for t in ('weight', 'bias')}

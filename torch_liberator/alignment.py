@@ -90,6 +90,11 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    side or a twentieth of the larger (the stem of a resnet in a densenet),
    are left out and listed as ambiguous.
 
+When either side's order is lost (keys sorted by name, as a safetensors
+file lists them; see :mod:`torch_liberator.keyorder`), steps 2, 3 and 5
+are skipped: after the name anchors, modules pair by the shapes they hold
+(:mod:`torch_liberator.unordered`), then the leftovers by unique shapes.
+
 Notes:
     The parts live in their own modules: :mod:`torch_liberator.keygroups`
     cuts keys into groups and pairs two groups' tensors,

@@ -62,6 +62,7 @@ from torch_liberator.modulefit import (
     module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
     unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import LaterParts, copy_lacks, module_children, name_partners
+from torch_liberator.unordered import signature_pairs
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
 
@@ -111,6 +112,7 @@ class GroupAligner:
         self.dst_must_pair = {}  # the same for dst groups -> src candidates
         self.loose_pairs = []  # containers' tensors paired one by one
         self.namesake_pairs = []  # tensors paired by their names in their modules
+        self.signature_singles = []  # containers' tensors paired by what holds them
         self.settle_norms = settle_norms  # may norms follow their layers
         self.after_layer = set()  # src groups placed by the layer before them
         self.late_pass = False  # siblings resolved again after the leftovers
@@ -153,7 +155,9 @@ class GroupAligner:
         self._find_name_partners()
         if not self.sides.ordered:
             # keys sorted by name: neighbours in the listing are not
-            # neighbours in the model, so only names and unique shapes speak
+            # neighbours in the model, so only names, what modules hold and
+            # unique shapes speak
+            self._pair_by_signatures()
             self._pair_leftovers()
             return self._result()
         if self._fit_whole() or self._fit_run():
@@ -186,6 +190,23 @@ class GroupAligner:
                     k not in plain[0] and k not in norms for k in mapping):
                 return plain
         return mapping, ambiguous
+
+    def _pair_by_signatures(self):
+        """With the order lost, the modules that hold the same shapes as
+        one module of the other side only, and their insides
+        (:func:`~torch_liberator.unordered.signature_pairs`); name partners
+        keep theirs."""
+        groups, singles = signature_pairs(self.src, self.dst, self.inner, self.sep)
+        for i, j in groups:
+            if (i not in self.blocked_src and j not in self.blocked_dst
+                    and i not in self.pairs and j not in self.paired_dst):
+                self._pair(i, j)
+        for i, a, j, b in singles:
+            if i not in self.blocked_src and j not in self.blocked_dst:
+                self.signature_singles.append((i, a, j, b))
+        for i, _, j, _ in self.signature_singles:
+            self.blocked_src.add(i)
+            self.blocked_dst.add(j)
 
     # -- 5. modules as wholes (torch_liberator.modulefit) -----------------
     def _spans(self):
@@ -1017,6 +1038,7 @@ class GroupAligner:
                 out.append((i, a, j, b))
         out.extend(self.loose_pairs)
         out.extend(self.namesake_pairs)
+        out.extend(self.signature_singles)
         return out
 
     def _result(self):

@@ -1,0 +1,315 @@
+"""
+Pair modules by what they hold when the order of the keys is lost.
+
+Pure: two :class:`~torch_liberator.keygroups.KeyGroups` in, group pairs
+out; no torch needed. A checkpoint read from a safetensors file lists its
+tensors sorted by name, so neighbours in the listing are no longer
+neighbours in the model and registration order, the structure mode's main
+evidence, says nothing. What is left is the tree of module paths and the
+shapes. Two modules that hold the same shapes (as a multiset, size-1
+dimensions aside: their *signature*) are the same module when no other
+module of either side holds that signature; inside two such modules their
+children are paired the same way, one level at a time, and a child that
+finds no partner is opened (its own tensors and children take its place)
+when the other side's largest unpaired unit is not larger, so that a level
+that one library inserts (torchvision's ``encoder`` around ``layers``) is
+skipped. Children of one signature pair only when they differ by numbers
+alone on both sides (``blocks.3``, ``encoder_layer_3``; ``norm1`` and
+``ln_1``), in the order of those numbers, as many on each side: lists
+number their items in registration order. Any other tie (``q``, ``k``,
+``v`` of one shape) pairs nothing.
+
+Only modules of two or more groups are matched at the top level, each the
+one module of its signature on both sides: a single group found by its
+shape alone is left to the structure mode's leftovers, which know more
+about chance. Nothing here reads a name beyond its numbers, so it crosses
+naming schemes (timm's ViT into torchvision's, keys sorted).
+
+Example:
+    >>> from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
+    >>> from torch_liberator.unordered import signature_pairs
+    >>> def block(p, n):
+    ...     return {f'{p}.{n[0]}.weight': (8,), f'{p}.{n[1]}.weight': (8, 8),
+    ...             f'{p}.{n[2]}.weight': (16, 8)}
+    >>> src = KeyGroups(dict(sorted({**block('blocks.0', ['norm', 'attn', 'mlp']),
+    ...                              **block('blocks.1', ['norm', 'attn', 'mlp'])}.items())))
+    >>> dst = KeyGroups({**block('layers.layer_0', ['ln', 'sa', 'ff']),
+    ...                  **block('layers.layer_1', ['ln', 'sa', 'ff'])})
+    >>> pairs, _ = signature_pairs(src, dst, lambda i, j: group_tensor_pairs(src, i, dst, j))
+    >>> for i, j in sorted(pairs)[:3]:
+    ...     print(src.path[i], '->', dst.path[j])
+    blocks.0.attn -> layers.layer_0.sa
+    blocks.0.mlp -> layers.layer_0.ff
+    blocks.0.norm -> layers.layer_0.ln
+"""
+import re
+from collections import Counter
+from typing import Callable, Dict, List, Optional, Tuple
+
+from torch_liberator.keygroups import KeyGroups
+
+__all__ = ['signature_pairs']
+
+_DIGITS = re.compile(r'\d+')
+
+
+class _Tree:
+    """One side's module tree over its groups: children, own group and
+    signature of every module path, with chains of single children
+    folded (a module holding nothing but one child is that child)."""
+
+    def __init__(self, side: KeyGroups, sep: str):
+        self.side = side
+        self.sep = sep
+        self.children: Dict[str, List[str]] = {}
+        self.own: Dict[str, int] = {}
+        seen = set()
+        for g, comps in enumerate(side.comps):
+            self.own[side.path[g]] = g
+            for depth in range(len(comps), 0, -1):
+                child = sep.join(comps[:depth])
+                if child in seen:
+                    break
+                seen.add(child)
+                self.children.setdefault(sep.join(comps[:depth - 1]), []).append(child)
+        #: each group's signature
+        self.group_sig = tuple(tuple(sorted(Counter(s for s in shapes if s).items()))
+                               for shapes in side.squeezed)
+        self.sig: Dict[str, tuple] = {}
+        self.groups: Dict[str, int] = {}
+        self._signatures('')
+
+    def _signatures(self, root):
+        # iterative post-order: the signature of a module is the multiset
+        # of its tensors' shapes (size-1 dimensions and scalars aside)
+        counts: Dict[str, Counter] = {}
+        stack = [(root, False)]
+        while stack:
+            path, done = stack.pop()
+            kids = self.children.get(path, [])
+            if not done:
+                stack.append((path, True))
+                stack.extend((kid, False) for kid in kids)
+                continue
+            total = Counter()
+            n = 0
+            g = self.own.get(path)
+            if g is not None:
+                total.update(s for s in self.side.squeezed[g] if s)
+                n += 1
+            for kid in kids:
+                total.update(counts.pop(kid))
+                n += self.groups[kid]
+            counts[path] = total
+            self.sig[path] = tuple(sorted(total.items()))
+            self.groups[path] = n
+
+    def unit(self, path):
+        """The unit a module stands for: itself, or, down a chain of
+        single children with no tensors of their own, the first that
+        holds two things."""
+        while path not in self.own and len(self.children.get(path, ())) == 1:
+            path = self.children[path][0]
+        if path in self.own and not self.children.get(path):
+            return ('g', self.own[path])
+        return ('n', path)
+
+    def opened(self, unit):
+        """What an unpaired unit holds, one level down (None for a leaf
+        group or a single tensor)."""
+        kind = unit[0]
+        if kind == 'n':
+            path = unit[1]
+            out = []
+            if path in self.own:
+                out.append(('o', self.own[path]))
+            out.extend(self.unit(kid) for kid in self.children.get(path, ()))
+            return out
+        if kind == 'o' and len(self.side.names[unit[1]]) > 1:
+            g = unit[1]
+            return [('t', g, k) for k in range(len(self.side.names[g]))]
+        return None
+
+    def signature(self, unit):
+        kind = unit[0]
+        if kind == 'n':
+            return self.sig[unit[1]]
+        if kind == 't':
+            shape = self.side.squeezed[unit[1]][unit[2]]
+            return ((shape, 1),) if shape else ()
+        return self.group_sig[unit[1]]
+
+    def size(self, unit):
+        return sum(n for _, n in self.signature(unit))
+
+    def label(self, unit):
+        """The unit's path (with a tensor's name), for its numbers."""
+        if unit[0] == 'n':
+            return unit[1]
+        if unit[0] == 't':
+            return self.side.keys[unit[1]][unit[2]]
+        return self.side.path[unit[1]] + ('' if unit[0] == 'g' else self.sep + '#own')
+
+    def all_units(self, unit):
+        """Every unit at or below ``unit`` (each once)."""
+        out, stack = [], [unit]
+        while stack:
+            u = stack.pop()
+            out.append(u)
+            stack.extend(self.opened(u) or ())
+        return out
+
+
+def _numbered_order(tree, units):
+    """``units`` in the order of their numbers when they differ by numbers
+    alone (their labels equal once the digits are blanked), else None."""
+    labels = [tree.label(u) for u in units]
+    templates = {_DIGITS.sub('#', label) for label in labels}
+    if len(templates) != 1:
+        return None
+    keyed = sorted((tuple(int(d) for d in _DIGITS.findall(label)), n)
+                   for n, label in enumerate(labels))
+    if len({k for k, _ in keyed}) != len(keyed):
+        return None
+    return [units[n] for _, n in keyed]
+
+
+def _runs(tree, units):
+    """How many of ``units`` (in order) share each value of their numbers
+    but the last that varies, run by run: two stages of 2 and 1 equal
+    blocks are not two of 1 and 2 (None when a single number varies, as in
+    one list, flat or nested in modules of one item each)."""
+    numbers = [tuple(int(d) for d in _DIGITS.findall(tree.label(u))) for u in units]
+    varying = [k for k in range(len(numbers[0])) if len({n[k] for n in numbers}) > 1]
+    if len(varying) < 2:
+        return None
+    runs, last = [], None
+    for n in numbers:
+        outer = tuple(n[k] for k in varying[:-1])
+        if runs and outer == last:
+            runs[-1] += 1
+        else:
+            runs.append(1)
+        last = outer
+    return runs
+
+
+def signature_pairs(src: KeyGroups, dst: KeyGroups,
+                    inner: Callable[[int, int], Optional[list]],
+                    sep: str = '.') -> Tuple[List[Tuple[int, int]], List[tuple]]:
+    """
+    Group pairs, and single-tensor pairs of containers' own tensors, found
+    by signatures alone (see the module's docstring).
+
+    Args:
+        src, dst: the two sides' groups.
+        inner: ``inner(i, j)`` -> the tensor pairs of groups ``i`` and ``j``,
+            or None when they cannot pair
+            (:func:`~torch_liberator.keygroups.group_tensor_pairs`).
+        sep: separator between path components.
+
+    Returns:
+        Tuple: ``[(src group, dst group)]`` and ``[(src group, position,
+        dst group, position)]`` for single tensors.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
+        >>> from torch_liberator.unordered import signature_pairs
+        >>> qkv = {f'{p}.{n}.weight': (4, 4) for p in ('a', 'b') for n in 'kqv'}
+        >>> src, dst = KeyGroups(qkv), KeyGroups({k.replace('a.', 'c.'): s for k, s in qkv.items()})
+        >>> signature_pairs(src, dst, lambda i, j: group_tensor_pairs(src, i, dst, j))
+        ([], [])
+    """
+    trees = (_Tree(src, sep), _Tree(dst, sep))
+    groups, singles = [], []
+    top = (trees[0].unit(''), trees[1].unit(''))
+    _match(trees, top, groups, singles, inner, strong=False)
+    return groups, singles
+
+
+def _match(trees, pair, groups, singles, inner, strong):
+    """Pair what the two units of ``pair`` hold; ``strong``: the two are
+    one module (same signature, each alone in its side), so their single
+    groups and tensors pair too."""
+    a, b = trees
+    scope = [Counter(t.signature(u) for u in t.all_units(unit)[1:])
+             for t, unit in zip(trees, pair)]
+    fronts = [t.opened(unit) or [] for t, unit in zip(trees, pair)]
+    while True:
+        by_sig = [{}, {}]
+        for side in (0, 1):
+            for u in fronts[side]:
+                sig = trees[side].signature(u)
+                if sig:
+                    by_sig[side].setdefault(sig, []).append(u)
+        paired = [set(), set()]
+        for sig, mine in by_sig[0].items():
+            theirs = by_sig[1].get(sig)
+            if not theirs:
+                continue
+            if len(mine) == len(theirs) == scope[0][sig] == scope[1][sig]:
+                if len(mine) == 1:
+                    order = (mine, theirs)
+                else:
+                    order = (_numbered_order(a, mine), _numbered_order(b, theirs))
+                    if order[0] is None or order[1] is None:
+                        continue
+                    runs = (_runs(a, order[0]), _runs(b, order[1]))
+                    if None not in runs and runs[0] != runs[1]:
+                        continue
+                for u, v in zip(*order):
+                    if _take(trees, u, v, groups, singles, inner, strong):
+                        paired[0].add(u)
+                        paired[1].add(v)
+        fronts = [[u for u in front if u not in done] for front, done in zip(fronts, paired)]
+        if not fronts[0] or not fronts[1]:
+            return
+        # open what can pair with nothing on the other side (larger than
+        # all of it); failing that, the largest units that can be opened
+        most = [max(trees[side].size(u) for u in front) for side, front in enumerate(fronts)]
+        progressed = False
+        for side in (0, 1):
+            new = []
+            for u in fronts[side]:
+                inside = trees[side].opened(u) if trees[side].size(u) > most[1 - side] else None
+                new.extend(inside if inside is not None else [u])
+            progressed |= len(new) != len(fronts[side])
+            fronts[side] = new
+        if not progressed:
+            sizes = [trees[side].size(u) for side in (0, 1) for u in fronts[side]
+                     if trees[side].opened(u)]
+            if not sizes:
+                return
+            largest = max(sizes)
+            for side in (0, 1):
+                new = []
+                for u in fronts[side]:
+                    inside = (trees[side].opened(u) if trees[side].size(u) == largest
+                              else None)
+                    new.extend(inside if inside is not None else [u])
+                progressed |= len(new) != len(fronts[side])
+                fronts[side] = new
+        if not progressed:
+            return
+
+
+def _take(trees, u, v, groups, singles, inner, strong):
+    """Record the pair of units ``u``, ``v`` of one signature; True when
+    it placed something (or may, inside)."""
+    a, b = trees
+    if u[0] in ('n', 'o') and v[0] in ('n', 'o') and (u[0] == 'n' or v[0] == 'n'):
+        if u[0] == 'n' and v[0] == 'n' and (strong or min(a.groups[u[1]], b.groups[v[1]]) >= 2):
+            _match(trees, (u, v), groups, singles, inner, strong=True)
+            return True
+        return False
+    if not strong:
+        return False
+    if u[0] in ('g', 'o') and v[0] in ('g', 'o'):
+        if inner(u[1], v[1]) is None:
+            return False
+        groups.append((u[1], v[1]))
+        return True
+    if u[0] == 't' and v[0] == 't':
+        singles.append((u[1], u[2], v[1], v[2]))
+        return True
+    return False
