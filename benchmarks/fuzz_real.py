@@ -877,7 +877,7 @@ def _beside_cross(view, a, b, rng):
 
 def main(argv=None):
     """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross]
-    [--wide] [--wider] [--reorder] [--split] [--joined]`` (``--cross``: :func:`make_cross_case`
+    [--wide] [--wider] [--reorder] [--split] [--joined] [--sorted]`` (``--cross``: :func:`make_cross_case`
     instead of :func:`make_case`; ``--wide``: :func:`make_case` drawing
     from :data:`ZOO`, or with ``--cross`` from :data:`CROSS` and
     :data:`CROSS_WIDE`; ``--wider``: :func:`make_case` drawing from
@@ -886,7 +886,8 @@ def main(argv=None):
     parameter first, then every buffer first, instead of as built;
     ``--joined``: a module's children may also be lifted one level under
     joined names, ``stem.0`` as ``stem_0``, as timm's ``features_only``
-    networks name them)."""
+    networks name them; ``--sorted``: every checkpoint's keys sorted by
+    name, as a safetensors file lists them)."""
     argv = sys.argv[1:] if argv is None else argv
     flags = {arg for arg in argv if arg.startswith('--')}
     argv = [arg for arg in argv if arg not in flags]
@@ -910,6 +911,9 @@ def main(argv=None):
         if not case.truth:
             print(seed, name, 'empty truth', flush=True)
             continue
+        if '--sorted' in flags and 'sorted keys' not in ls:
+            case.source = dict(sorted(case.source.items()))
+            ls = ls + ['sorted keys']
         res = {}
         for order, listed in _listings(case, split):
             for mode in modes:

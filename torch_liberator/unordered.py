@@ -174,6 +174,22 @@ def _numbered_order(tree, units):
     return [units[n] for _, n in keyed]
 
 
+def _tie_pairs(a, b, mine, theirs):
+    """The pairs among units of one signature, as many on each side: one
+    each; or, when on each side they differ by numbers alone, in the order
+    of their numbers, in lists of the same lengths; else none (``q``,
+    ``k``, ``v``)."""
+    if len(mine) == 1:
+        return [(mine[0], theirs[0])]
+    order = (_numbered_order(a, mine), _numbered_order(b, theirs))
+    if None in order:
+        return []
+    runs = (_runs(a, order[0]), _runs(b, order[1]))
+    if None not in runs and runs[0] != runs[1]:
+        return []
+    return list(zip(*order))
+
+
 def _runs(tree, units):
     """How many of ``units`` (in order) share each value of their numbers
     but the last that varies, run by run: two stages of 2 and 1 equal
@@ -248,22 +264,21 @@ def _match(trees, pair, groups, singles, inner, strong):
             if not theirs:
                 continue
             if len(mine) == len(theirs) == scope[0][sig] == scope[1][sig]:
-                if len(mine) == 1:
-                    order = (mine, theirs)
-                else:
-                    order = (_numbered_order(a, mine), _numbered_order(b, theirs))
-                    if order[0] is None or order[1] is None:
-                        continue
-                    runs = (_runs(a, order[0]), _runs(b, order[1]))
-                    if None not in runs and runs[0] != runs[1]:
-                        continue
-                for u, v in zip(*order):
+                for u, v in _tie_pairs(a, b, mine, theirs):
                     if _take(trees, u, v, groups, singles, inner, strong):
                         paired[0].add(u)
                         paired[1].add(v)
+        # what paired is out of the scope: a tie the pair held one of
+        # (a block's bn1 and bn2 beside its shortcut's bn) may resolve
+        for side in (0, 1):
+            for u in paired[side]:
+                scope[side].subtract(trees[side].signature(w)
+                                     for w in trees[side].all_units(u))
         fronts = [[u for u in front if u not in done] for front, done in zip(fronts, paired)]
         if not fronts[0] or not fronts[1]:
             return
+        if paired[0]:
+            continue  # (the scope shrank: look again before opening)
         # open what can pair with nothing on the other side (larger than
         # all of it); failing that, the largest units that can be opened
         most = [max(trees[side].size(u) for u in front) for side, front in enumerate(fronts)]
