@@ -877,8 +877,8 @@ def _beside_cross(view, a, b, rng):
 
 def main(argv=None):
     """The command line: ``fuzz_real.py FIRST_SEED END_SEED OUT.jsonl [MODES] [--cross]
-    [--wide] [--wider] [--reorder] [--split] [--joined] [--sorted]`` (``--cross``: :func:`make_cross_case`
-    instead of :func:`make_case`; ``--wide``: :func:`make_case` drawing
+    [--wide] [--wider] [--reorder] [--split] [--joined] [--sorted]`` (``--cross``:
+    :func:`make_cross_case` instead of :func:`make_case`; ``--wide``: :func:`make_case` drawing
     from :data:`ZOO`, or with ``--cross`` from :data:`CROSS` and
     :data:`CROSS_WIDE`; ``--wider``: :func:`make_case` drawing from
     :data:`ALL`; ``--reorder``: children and keys in other orders
