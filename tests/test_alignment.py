@@ -940,21 +940,39 @@ def test_a_level_inserted_on_one_side_hides_no_sibling_namesake():
 
 
 def test_keys_sorted_by_name_pair_equal_items_only_in_lists_of_one_shape():
-    # equal blocks numbered in two stages of 2 and 1 against 1 and 2 (the
-    # stages themselves differ by a scale each): in number order the third
-    # block would cross a stage boundary, so none pairs by numbers
+    # equal blocks numbered in two stages of 2 and 1 against 1 and 2 (each
+    # stage holds a scale too, so that no stage holds what another does):
+    # in number order the third block would cross a stage boundary, so none
+    # pairs by numbers
     def block(prefix):
         return {**linear(prefix + '.fc', 8, 8), **bn(prefix + '.norm', 8)}
     src = {'blocks.0.scale': (3,), **block('blocks.0.0'), **block('blocks.0.1'),
            'blocks.1.scale': (5,), **block('blocks.1.0')}
-    dst = {'layers.0.gamma': (6,), **block('layers.0.0'),
-           'layers.1.gamma': (7,), **block('layers.1.0'), **block('layers.1.1')}
+    dst = {'layers.0.gamma': (3,), **block('layers.0.0'),
+           'layers.1.gamma': (5,), **block('layers.1.0'), **block('layers.1.1')}
     result = align_structure({k: src[k] for k in sorted(src)}, dst)
     assert not any('.fc.' in k or '.norm.' in k for k in result.mapping)
-    # as two lists of one shape (2 and 1 on both sides) they pair in order
-    dst = {'layers.0.gamma': (6,), **block('layers.0.0'), **block('layers.0.1'),
-           'layers.1.gamma': (7,), **block('layers.1.0')}
+    # as two lists of 2 and 1 on both sides they pair in order
+    dst = {'layers.0.gamma': (5,), **block('layers.0.0'), **block('layers.0.1'),
+           'layers.1.gamma': (3,), **block('layers.1.0')}
     result = align_structure({k: src[k] for k in sorted(src)}, dst)
     assert {k: v for k, v in result.mapping.items() if '.fc.' in k} == {
         f'blocks.{s}.{b}.fc.{t}': f'layers.{s}.{b}.fc.{t}'
         for s, b in ((0, 0), (0, 1), (1, 0)) for t in ('weight', 'bias')}
+
+
+def test_keys_sorted_by_name_pass_over_shapes_only_one_side_has():
+    # the model's attention also saves an index table of a shape the
+    # checkpoint has nowhere (torchvision's Swin against timm's): the blocks
+    # still hold the same shapes where it matters, and pair whole
+    src, dst = {}, {}
+    for b in range(3):
+        src.update({**bn(f'blocks.{b}.norm', 8), **linear(f'blocks.{b}.attn.qkv', 24, 8),
+                    f'blocks.{b}.attn.table': (13, 2), **linear(f'blocks.{b}.fc', 8, 8)})
+        dst.update({**bn(f'layers.l{b}.ln', 8), f'layers.l{b}.sa.rel_table': (13, 2),
+                    f'layers.l{b}.sa.rel_index': (49,), **linear(f'layers.l{b}.sa.in_proj', 24, 8),
+                    **linear(f'layers.l{b}.mlp', 8, 8)})
+    result = align_structure({k: src[k] for k in sorted(src)}, dst)
+    assert result.mapping['blocks.2.attn.table'] == 'layers.l2.sa.rel_table'
+    assert result.mapping['blocks.1.norm.running_var'] == 'layers.l1.ln.running_var'
+    assert len(result.mapping) == len(src)

@@ -474,6 +474,9 @@ def test_norms_registered_against_their_peers_are_left_out(mode):
     ('timm-vit_small->tv-vit(small config) (sorted keys)', 'structure', 152),
     ('timm-convnext_tiny->tv-convnext_tiny (sorted keys)', 'auto', 182),
     ('hf-convnext-names->tv-convnext_tiny (sorted keys)', 'auto', 182),
+    # torchvision saves each window attention's relative_position_index,
+    # timm does not: a shape only one side has says nothing of a module
+    ('timm-swin_tiny->tv-swin_t (sorted keys)', 'structure', 173),
 ])
 def test_sorted_keys_place_modules_by_what_they_hold(name, mode, expected):
     score = judge_case(_case(name), mode, pair=name)

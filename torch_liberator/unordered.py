@@ -7,7 +7,8 @@ tensors sorted by name, so neighbours in the listing are no longer
 neighbours in the model and registration order, the structure mode's main
 evidence, says nothing. What is left is the tree of module paths and the
 shapes. Two modules that hold the same shapes (as a multiset, size-1
-dimensions aside: their *signature*) are the same module when no other
+dimensions and shapes that only one side has aside: their *signature*)
+are the same module when no other
 module of either side holds that signature; inside two such modules their
 children are paired the same way, one level at a time, and a child that
 finds no partner is opened (its own tensors and children take its place)
@@ -58,9 +59,13 @@ class _Tree:
     signature of every module path, with chains of single children
     folded (a module holding nothing but one child is that child)."""
 
-    def __init__(self, side: KeyGroups, sep: str):
+    def __init__(self, side: KeyGroups, sep: str, shared: set):
         self.side = side
         self.sep = sep
+        #: the shapes the other side has too: a tensor of any other shape
+        #: can pair with nothing, and says nothing of what a module is (an
+        #: index buffer that one library saves and the other does not)
+        self.shared = shared
         self.children: Dict[str, List[str]] = {}
         self.own: Dict[str, int] = {}
         seen = set()
@@ -73,7 +78,7 @@ class _Tree:
                 seen.add(child)
                 self.children.setdefault(sep.join(comps[:depth - 1]), []).append(child)
         #: each group's signature
-        self.group_sig = tuple(tuple(sorted(Counter(s for s in shapes if s).items()))
+        self.group_sig = tuple(tuple(sorted(Counter(s for s in shapes if s in shared).items()))
                                for shapes in side.squeezed)
         self.sig: Dict[str, tuple] = {}
         self.groups: Dict[str, int] = {}
@@ -95,7 +100,7 @@ class _Tree:
             n = 0
             g = self.own.get(path)
             if g is not None:
-                total.update(s for s in self.side.squeezed[g] if s)
+                total.update(s for s in self.side.squeezed[g] if s in self.shared)
                 n += 1
             for kid in kids:
                 total.update(counts.pop(kid))
@@ -115,8 +120,9 @@ class _Tree:
         return ('n', path)
 
     def opened(self, unit):
-        """What an unpaired unit holds, one level down (None for a leaf
-        group or a single tensor)."""
+        """What an unpaired unit holds, one level down, less what holds no
+        shape the other side has (None for a leaf group, a single tensor,
+        or a container's own group of one such tensor)."""
         kind = unit[0]
         if kind == 'n':
             path = unit[1]
@@ -124,10 +130,12 @@ class _Tree:
             if path in self.own:
                 out.append(('o', self.own[path]))
             out.extend(self.unit(kid) for kid in self.children.get(path, ()))
-            return out
-        if kind == 'o' and len(self.side.names[unit[1]]) > 1:
+            return [u for u in out if self.signature(u)]
+        if kind == 'o':
             g = unit[1]
-            return [('t', g, k) for k in range(len(self.side.names[g]))]
+            out = [('t', g, k) for k in range(len(self.side.names[g]))
+                   if self.side.squeezed[g][k] in self.shared]
+            return out if len(out) > 1 else None
         return None
 
     def signature(self, unit):
@@ -136,7 +144,7 @@ class _Tree:
             return self.sig[unit[1]]
         if kind == 't':
             shape = self.side.squeezed[unit[1]][unit[2]]
-            return ((shape, 1),) if shape else ()
+            return ((shape, 1),) if shape in self.shared else ()
         return self.group_sig[unit[1]]
 
     def size(self, unit):
@@ -151,12 +159,15 @@ class _Tree:
         return self.side.path[unit[1]] + ('' if unit[0] == 'g' else self.sep + '#own')
 
     def all_units(self, unit):
-        """Every unit at or below ``unit`` (each once)."""
-        out, stack = [], [unit]
+        """Every unit at or below ``unit``, each once (the one thing a unit
+        holds is that unit again)."""
+        out, stack = [], [(unit, True)]
         while stack:
-            u = stack.pop()
-            out.append(u)
-            stack.extend(self.opened(u) or ())
+            u, counted = stack.pop()
+            if counted:
+                out.append(u)
+            inside = self.opened(u) or ()
+            stack.extend((w, len(inside) > 1) for w in inside)
         return out
 
 
@@ -236,7 +247,9 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
         >>> signature_pairs(src, dst, lambda i, j: group_tensor_pairs(src, i, dst, j))
         ([], [])
     """
-    trees = (_Tree(src, sep), _Tree(dst, sep))
+    shared = ({s for group in src.squeezed for s in group}
+              & {s for group in dst.squeezed for s in group}) - {()}
+    trees = (_Tree(src, sep, shared), _Tree(dst, sep, shared))
     groups, singles = [], []
     top = (trees[0].unit(''), trees[1].unit(''))
     _match(trees, top, groups, singles, inner, strong=False)
