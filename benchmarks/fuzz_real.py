@@ -423,6 +423,21 @@ steps let it through: parts left short judged by their open places only,
 and a free module sent whole to the one free module of its shapes. The
 first now counts as short only the open groups the other side could
 fill; the second was taken out.
+The session after taught structure to read a checkpoint whose key order
+is lost by what its modules hold (:mod:`torch_liberator.unordered`) and
+added ``--sorted`` (every checkpoint's keys sorted by name). Its runs:
+``--wide --reorder`` 5850-6199 (on the code before) found an inception_v3
+whose ``branch7x7dbl_3`` is wrapped as ``branch7x7dbl_3.main`` beside a
+flattened ``branch7x7dbl_2``: structure gave dbl_3's bn to the model's
+``branch7x7dbl_2.bn`` (6059: 5 wrong; fixed, a level only one side names
+is passed over when two paths are checked for sibling namesakes);
+``--cross --wide --reorder`` 7450-7799 found a timm regnety_016
+flattened, into torchvision's whose ``block1`` registers its blocks in
+another order (7574: 24 wrong in structure and auto, the order-only
+family, present before, open). ``--wide --reorder`` 6200-6499,
+``--cross --wide --sorted`` 0-799, ``--wide --sorted`` 0-499, ``--wider
+--sorted`` 0-499, ``--cross --reorder --sorted`` 0-399 and ``--joined
+--wide --sorted`` 0-399 found nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
