@@ -129,3 +129,29 @@ def test_keys_sorted_the_other_way_give_order_no_say(mode):
     assert order_is_lost(backwards)
     mapping = associate(backwards, dst, association=mode).mapping
     assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_safetensors_file_from_another_library_loads_whole(tmp_path, mode):
+    # a safetensors file lists its tensors by dtype, then name: the keys are
+    # sorted and every BatchNorm's num_batches_tracked (int64) comes after
+    # all the floats. timm's efficientnet_b0 saved so, into torchvision's:
+    # the modules pair by what they hold (torch_liberator.unordered), each
+    # BatchNorm whole again (29 of 360 once; 303 with the counters apart)
+    tvm, timm = requires('torchvision').models, requires('timm')
+    from safetensors.torch import save_file
+    from torch_liberator import Pretrained
+    torch.manual_seed(0)
+    src = timm.create_model('efficientnet_b0').eval()
+    for module in src.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(1, 2)
+    fpath = tmp_path / 'model.safetensors'
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(fpath))
+    dst = tvm.efficientnet_b0(weights=None).eval()
+    info = Pretrained(fpath, association=mode, verbose=0).forward(dst)
+    assert len(info['seen']['full_add']) == len(dst.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x))

@@ -118,24 +118,23 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
 def sort_within_modules(side: Mapping[str, Shape],
                         sep: str = '.') -> dict:
     """
-    ``side`` with each run of one module's tensors sorted by name, so that
-    two sides whose order was lost compare a module's tensors in one order.
+    ``side`` with each module's tensors together, sorted by name, the
+    modules where their first tensor was listed, so that two sides whose
+    order was lost compare a module's tensors in one order. A safetensors
+    file lists its tensors by dtype, then name: a BatchNorm's integer
+    ``num_batches_tracked`` comes after every float tensor, and joins its
+    module again here.
 
     Example:
         >>> from torch_liberator.keyorder import sort_within_modules
         >>> list(sort_within_modules({'bn.weight': (4,), 'bn.bias': (4,),
-        ...                           'conv.weight': (4, 3)}))
-        ['bn.bias', 'bn.weight', 'conv.weight']
+        ...                           'conv.weight': (4, 3), 'bn.num_batches_tracked': ()}))
+        ['bn.bias', 'bn.num_batches_tracked', 'bn.weight', 'conv.weight']
     """
-    out, run, parent = {}, [], None
-    for key in list(side) + [None]:
-        here = None if key is None else key.rpartition(sep)[0]
-        if key is None or here != parent:
-            out.update((k, side[k]) for k in sorted(run))
-            run, parent = [], here
-        if key is not None:
-            run.append(key)
-    return out
+    modules = {}
+    for key in side:
+        modules.setdefault(key.rpartition(sep)[0], []).append(key)
+    return {k: side[k] for keys in modules.values() for k in sorted(keys)}
 
 
 def registration_order(side: Mapping[str, Shape], sep: str = '.',
