@@ -976,3 +976,20 @@ def test_keys_sorted_by_name_pass_over_shapes_only_one_side_has():
     assert result.mapping['blocks.2.attn.table'] == 'layers.l2.sa.rel_table'
     assert result.mapping['blocks.1.norm.running_var'] == 'layers.l1.ln.running_var'
     assert len(result.mapping) == len(src)
+
+
+def test_keys_sorted_by_name_read_a_b_c_as_numbers():
+    # torchvision's regnet names a block's convolutions f.a, f.b, f.c; timm
+    # calls them conv1, conv2, conv3, and a and c share a shape: the letters
+    # number them, as they would q, k, v never (not the alphabet's start)
+    src, dst = {}, {}
+    for b in range(2):
+        for n, (o, i) in zip((1, 2, 3), ((8, 8), (8, 4), (8, 8))):
+            p = f's1.b{b + 1}.conv{n}'
+            src.update({**conv(p + '.conv', o, i, k=1), **bn(p + '.bn', o)})
+        for n, (o, i) in zip('abc', ((8, 8), (8, 4), (8, 8))):
+            p = f'trunk.block1-{b}.f.{n}'
+            dst.update({**conv(p + '.0', o, i, k=1), **bn(p + '.1', o)})
+    truth = dict(zip(src, dst))
+    result = align_structure({k: src[k] for k in sorted(src)}, dst)
+    assert result.mapping == truth

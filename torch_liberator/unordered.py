@@ -16,9 +16,10 @@ when the other side's largest unpaired unit is not larger, so that a level
 that one library inserts (torchvision's ``encoder`` around ``layers``) is
 skipped. Children of one signature pair only when they differ by numbers
 alone on both sides (``blocks.3``, ``encoder_layer_3``; ``norm1`` and
-``ln_1``), in the order of those numbers, as many on each side: lists
-number their items in registration order. Any other tie (``q``, ``k``,
-``v`` of one shape) pairs nothing.
+``ln_1``; ``f.a`` and ``conv1``, a last letter counting where a module's
+one-letter children are ``a``, ``b``, ... in full), in the order of those
+numbers, as many on each side: lists number their items in registration
+order. Any other tie (``q``, ``k``, ``v`` of one shape) pairs nothing.
 
 Only modules of two or more groups are matched at the top level, each the
 one module of its signature on both sides: a single group found by its
@@ -158,6 +159,16 @@ class _Tree:
             return self.side.keys[unit[1]][unit[2]]
         return self.side.path[unit[1]] + ('' if unit[0] == 'g' else self.sep + '#own')
 
+    def lettered(self, path):
+        """Whether module ``path`` ends in a letter that numbers it: its
+        parent's children of one letter are ``a``, ``b``, ... in full."""
+        parent, _, last = path.rpartition(self.sep)
+        if len(last) != 1 or not 'a' <= last <= 'z':
+            return False
+        letters = sorted(kid.rpartition(self.sep)[2] for kid in self.children.get(parent, ())
+                         if len(kid.rpartition(self.sep)[2]) == 1)
+        return ''.join(letters) == 'abcdefghijklmnopqrstuvwxyz'[:len(letters)]
+
     def all_units(self, unit):
         """Every unit at or below ``unit``, each once (the one thing a unit
         holds is that unit again)."""
@@ -173,13 +184,25 @@ class _Tree:
 
 def _numbered_order(tree, units):
     """``units`` in the order of their numbers when they differ by numbers
-    alone (their labels equal once the digits are blanked), else None."""
-    labels = [tree.label(u) for u in units]
-    templates = {_DIGITS.sub('#', label) for label in labels}
+    alone (their labels equal once the digits are blanked), else None. A
+    last component of one letter counts as a number when its module's
+    one-letter children are the first letters of the alphabet
+    (torchvision's regnet block ``f.a``, ``f.b``, ``f.c``), never
+    otherwise (an attention's ``q``, ``k``, ``v``)."""
+    templates, keyed = set(), []
+    for n, unit in enumerate(units):
+        label = tree.label(unit)
+        numbers = [int(d) for d in _DIGITS.findall(label)]
+        template = _DIGITS.sub('#', label)
+        if unit[0] == 'n' and tree.lettered(label):
+            head, _, letter = template.rpartition(tree.sep)
+            template = head + tree.sep + '@'
+            numbers.append(ord(letter))
+        templates.add(template)
+        keyed.append((tuple(numbers), n))
     if len(templates) != 1:
         return None
-    keyed = sorted((tuple(int(d) for d in _DIGITS.findall(label)), n)
-                   for n, label in enumerate(labels))
+    keyed.sort()
     if len({k for k, _ in keyed}) != len(keyed):
         return None
     return [units[n] for _, n in keyed]
