@@ -993,3 +993,10 @@ def test_keys_sorted_by_name_read_a_b_c_as_numbers():
     truth = dict(zip(src, dst))
     result = align_structure({k: src[k] for k in sorted(src)}, dst)
     assert result.mapping == truth
+    # and so do single layers named a, b, c
+    src = {k: s for b in range(2) for n in (1, 2, 3)
+           for k, s in linear(f'blocks.{b}.fc{n}', 8, 8 if n != 2 else 4).items()}
+    dst = {k: s for b in range(2) for n in 'abc'
+           for k, s in linear(f'layers.layer_{b}.{n}', 8, 8 if n != 'b' else 4).items()}
+    result = align_structure({k: src[k] for k in sorted(src)}, dst)
+    assert result.mapping == dict(zip(src, dst))

@@ -6,20 +6,24 @@ out; no torch needed. A checkpoint read from a safetensors file lists its
 tensors sorted by name, so neighbours in the listing are no longer
 neighbours in the model and registration order, the structure mode's main
 evidence, says nothing. What is left is the tree of module paths and the
-shapes. Two modules that hold the same shapes (as a multiset, size-1
-dimensions and shapes that only one side has aside: their *signature*)
-are the same module when no other
-module of either side holds that signature; inside two such modules their
-children are paired the same way, one level at a time, and a child that
-finds no partner is opened (its own tensors and children take its place)
-when the other side's largest unpaired unit is not larger, so that a level
-that one library inserts (torchvision's ``encoder`` around ``layers``) is
-skipped. Children of one signature pair only when they differ by numbers
-alone on both sides (``blocks.3``, ``encoder_layer_3``; ``norm1`` and
-``ln_1``; ``f.a`` and ``conv1``, a last letter counting where a module's
-one-letter children are ``a``, ``b``, ... in full), in the order of those
-numbers, as many on each side: lists number their items in registration
-order. Any other tie (``q``, ``k``, ``v`` of one shape) pairs nothing.
+shapes. A module's *signature* is the multiset of its tensors' shapes
+(size-1 dimensions dropped, and shapes that only one side has anywhere
+left out: they can pair with nothing). Two modules of one signature are
+one module when no other module of either side holds it; inside two such
+modules the children pair the same way, one level at a time. A unit
+larger than anything left on the other side is opened (its own tensors
+and children take its place), or, when none is, the largest units that
+can be, so that a level one library inserts (torchvision's ``encoder``
+around ``layers``) is skipped. What has paired leaves the count, so a tie
+it held may resolve (a resnet block's shortcut BatchNorm, paired with its
+module, leaves ``bn1`` and ``bn2`` the only two of their width).
+Children of one signature pair only when they differ by numbers alone on
+both sides (``blocks.3``, ``encoder_layer_3``; ``norm1`` and ``ln_1``;
+``f.a`` and ``conv1``, a last letter counting where a module's one-letter
+children are ``a``, ``b``, ... in full), in the order of those numbers,
+as many on each side, in lists of the same lengths: lists number their
+items in registration order. Any other tie (``q``, ``k``, ``v`` of one
+shape) pairs nothing.
 
 Only modules of two or more groups are matched at the top level, each the
 one module of its signature on both sides: a single group found by its
@@ -87,7 +91,7 @@ class _Tree:
 
     def _signatures(self, root):
         # iterative post-order: the signature of a module is the multiset
-        # of its tensors' shapes (size-1 dimensions and scalars aside)
+        # of its tensors' shapes that the other side has too
         counts: Dict[str, Counter] = {}
         stack = [(root, False)]
         while stack:
@@ -194,7 +198,7 @@ def _numbered_order(tree, units):
         label = tree.label(unit)
         numbers = [int(d) for d in _DIGITS.findall(label)]
         template = _DIGITS.sub('#', label)
-        if unit[0] == 'n' and tree.lettered(label):
+        if unit[0] in ('n', 'g') and tree.lettered(label):
             head, _, letter = template.rpartition(tree.sep)
             template = head + tree.sep + '@'
             numbers.append(ord(letter))
