@@ -92,26 +92,40 @@ def test_a_module_of_buffers_alone_beside_one_of_parameters_alone_is_left_unjoin
     assert registration_order(split) is split
 
 
-@pytest.mark.parametrize('first', ['parameters', 'buffers'])
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_checkpoint_of_parameters_then_buffers_crosses_naming_schemes(first, mode):
-    # timm's efficientnet_b0 saved from named_parameters() and
-    # named_buffers(), into torchvision's: with the order lost, structure
-    # placed 29 of 360 tensors; joined back, all, with equal outputs
-    tvm, timm = requires('torchvision').models, requires('timm')
+def _timm_efficientnet_b0():
+    """timm's efficientnet_b0 in eval mode, its BatchNorm statistics drawn
+    (so that a norm loaded in the wrong place changes the output)."""
+    timm = requires('timm')
     torch.manual_seed(0)
     src = timm.create_model('efficientnet_b0').eval()
     for module in src.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-1, 1)
             module.running_var.uniform_(1, 2)
-    state = {k: v.detach().clone() for k, v in split_listing(src, first).items()}
-    dst = tvm.efficientnet_b0(weights=None).eval()
-    info = load_partial_state(dst, state, association=mode, verbose=0)
+    return src
+
+
+def _assert_loads_whole_into_torchvisions(src, load):
+    """``load(model)`` fills every tensor of torchvision's efficientnet_b0,
+    whose outputs are then ``src``'s."""
+    dst = requires('torchvision').models.efficientnet_b0(weights=None).eval()
+    info = load(dst)
     assert len(info['seen']['full_add']) == len(dst.state_dict())
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(dst(x), src(x))
+
+
+@pytest.mark.parametrize('first', ['parameters', 'buffers'])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_checkpoint_of_parameters_then_buffers_crosses_naming_schemes(first, mode):
+    # timm's efficientnet_b0 saved from named_parameters() and
+    # named_buffers(), into torchvision's: with the order lost, structure
+    # placed 29 of 360 tensors; joined back, all, with equal outputs
+    src = _timm_efficientnet_b0()
+    state = {k: v.detach().clone() for k, v in split_listing(src, first).items()}
+    _assert_loads_whole_into_torchvisions(src, lambda dst: load_partial_state(
+        dst, state, association=mode, verbose=0))
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
@@ -138,20 +152,10 @@ def test_a_safetensors_file_from_another_library_loads_whole(tmp_path, mode):
     # all the floats. timm's efficientnet_b0 saved so, into torchvision's:
     # the modules pair by what they hold (torch_liberator.unordered), each
     # BatchNorm whole again (29 of 360 once; 303 with the counters apart)
-    tvm, timm = requires('torchvision').models, requires('timm')
     from safetensors.torch import save_file
     from torch_liberator import Pretrained
-    torch.manual_seed(0)
-    src = timm.create_model('efficientnet_b0').eval()
-    for module in src.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-1, 1)
-            module.running_var.uniform_(1, 2)
+    src = _timm_efficientnet_b0()
     fpath = tmp_path / 'model.safetensors'
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(fpath))
-    dst = tvm.efficientnet_b0(weights=None).eval()
-    info = Pretrained(fpath, association=mode, verbose=0).forward(dst)
-    assert len(info['seen']['full_add']) == len(dst.state_dict())
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(dst(x), src(x))
+    _assert_loads_whole_into_torchvisions(
+        src, Pretrained(fpath, association=mode, verbose=0).forward)
