@@ -437,7 +437,9 @@ another order (7574: 24 wrong in structure and auto, the order-only
 family, present before, open). ``--wide --reorder`` 6200-6799,
 ``--sorted`` 0-599, ``--cross --wide --sorted`` 0-1399, ``--wide
 --sorted`` 0-799, ``--wider --sorted`` 0-699, ``--cross --reorder
---sorted`` 0-399 and ``--joined --wide --sorted`` 0-399 found nothing.
+--sorted`` 0-399, ``--joined --wide --sorted`` 0-399, ``--cross
+--sorted`` 10200-10499 and ``--joined --cross --wide --sorted`` 0-299
+found nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
