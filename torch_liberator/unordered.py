@@ -187,11 +187,11 @@ class _Tree:
 
 
 def _numbered_order(tree, units):
-    """``units`` in the order of their numbers when they differ by numbers
-    alone (their labels equal once the digits are blanked), else None. A
-    last component of one letter counts as a number when its module's
-    one-letter children are the first letters of the alphabet
-    (torchvision's regnet block ``f.a``, ``f.b``, ``f.c``), never
+    """``[(numbers, unit)]`` in the order of the units' numbers when they
+    differ by numbers alone (their labels equal once the digits are
+    blanked), else None. A last component of one letter counts as a number
+    when its module's one-letter children are the first letters of the
+    alphabet (torchvision's regnet block ``f.a``, ``f.b``, ``f.c``), never
     otherwise (an attention's ``q``, ``k``, ``v``)."""
     templates, keyed = set(), []
     for n, unit in enumerate(units):
@@ -209,7 +209,7 @@ def _numbered_order(tree, units):
     keyed.sort()
     if len({k for k, _ in keyed}) != len(keyed):
         return None
-    return [units[n] for _, n in keyed]
+    return [(numbers, units[n]) for numbers, n in keyed]
 
 
 def _tie_pairs(a, b, mine, theirs):
@@ -222,18 +222,18 @@ def _tie_pairs(a, b, mine, theirs):
     order = (_numbered_order(a, mine), _numbered_order(b, theirs))
     if None in order:
         return []
-    runs = (_runs(a, order[0]), _runs(b, order[1]))
+    runs = (_runs([n for n, _ in order[0]]), _runs([n for n, _ in order[1]]))
     if None not in runs and runs[0] != runs[1]:
         return []
-    return list(zip(*order))
+    return [(u, v) for (_, u), (_, v) in zip(*order)]
 
 
-def _runs(tree, units):
-    """How many of ``units`` (in order) share each value of their numbers
-    but the last that varies, run by run: two stages of 2 and 1 equal
-    blocks are not two of 1 and 2 (None when a single number varies, as in
-    one list, flat or nested in modules of one item each)."""
-    numbers = [tuple(int(d) for d in _DIGITS.findall(tree.label(u))) for u in units]
+def _runs(numbers):
+    """How many of the units numbered ``numbers`` (in order) share each
+    value of their numbers but the last that varies, run by run: two
+    stages of 2 and 1 equal blocks are not two of 1 and 2 (None when a
+    single number varies, as in one list, flat or nested in modules of one
+    item each)."""
     varying = [k for k in range(len(numbers[0])) if len({n[k] for n in numbers}) > 1]
     if len(varying) < 2:
         return None
