@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import bn
+from torch_liberator import alignment
 from torch_liberator.alignment import (
     StructureSides, align_structure, find_name_conflicts)
 from torch_liberator.association import associate
@@ -565,6 +566,95 @@ def test_keys_sorted_by_name_pair_no_list_of_another_length():
         dst.update({**linear(f'trunk.blk{b}.lin', 8, 8), **bn(f'trunk.blk{b}.ln', 8)})
     result = align_structure({k: src[k] for k in sorted(src)}, dst)
     assert result.mapping == {}
+
+
+def _layernorm(prefix, c):
+    return {f'{prefix}.weight': (c,), f'{prefix}.bias': (c,)}
+
+
+def _convnext_in_two_orders(widths=(8, 16, 32), depth=2):
+    """A small ConvNeXt under mmpretrain's names and registration order
+    (``downsample_layers.{0..2}``, then ``stages.{0..2}``) and under
+    torchvision's (``features``: stem, stage, downsampling, stage, ...),
+    and the truth."""
+    downs, stages, prev = [], [], 3
+    for n, w in enumerate(widths):
+        if n == 0:
+            downs.append(({**conv('downsample_layers.0.0', w, 3, 4, bias=True),
+                           **_layernorm('downsample_layers.0.1', w)},
+                          {**conv('features.0.0', w, 3, 4, bias=True),
+                           **_layernorm('features.0.1', w)}))
+        else:
+            downs.append(({**_layernorm(f'downsample_layers.{n}.0', prev),
+                           **conv(f'downsample_layers.{n}.1', w, prev, 2, bias=True)},
+                          {**_layernorm(f'features.{2 * n}.0', prev),
+                           **conv(f'features.{2 * n}.1', w, prev, 2, bias=True)}))
+        blocks = []
+        for b in range(depth):
+            p, q = f'stages.{n}.{b}', f'features.{2 * n + 1}.{b}'
+            blocks.append((
+                {f'{p}.gamma': (w, 1, 1), f'{p}.depthwise_conv.weight': (w, 1, 7, 7),
+                 f'{p}.depthwise_conv.bias': (w,), **_layernorm(f'{p}.norm', w),
+                 **linear(f'{p}.pointwise_conv1', 4 * w, w),
+                 **linear(f'{p}.pointwise_conv2', w, 4 * w)},
+                {f'{q}.layer_scale': (w, 1, 1), f'{q}.block.0.weight': (w, 1, 7, 7),
+                 f'{q}.block.0.bias': (w,), **_layernorm(f'{q}.block.2', w),
+                 **linear(f'{q}.block.3', 4 * w, w), **linear(f'{q}.block.5', w, 4 * w)}))
+        stages.append(blocks)
+        prev = w
+    src, dst, truth = {}, {}, {}
+    for s, _ in downs + [block for blocks in stages for block in blocks]:
+        src.update(s)
+    for (s, d), blocks in zip(downs, stages):
+        for s, d in [(s, d)] + blocks:
+            dst.update(d)
+            truth.update(zip(s, d))
+    return src, dst, truth
+
+
+def test_registration_orders_that_disagree_pair_modules_by_what_they_hold(monkeypatch):
+    # mmpretrain registers a ConvNeXt's four downsampling layers before its
+    # stages: in registration order only unique shapes and a few gaps pair
+    # (30 of 66); what each module holds places the rest, and keeps every
+    # pair the order made
+    src, dst, truth = _convnext_in_two_orders()
+    result = align_structure(src, dst)
+    assert result.mapping == truth
+    monkeypatch.setattr(alignment, 'ORDER_DOUBT', 2.0)  # the order alone
+    by_order = align_structure(src, dst).mapping
+    assert len(by_order) == 30
+    assert by_order.items() <= truth.items()
+
+
+def test_an_order_free_alignment_that_places_fewer_is_not_taken(monkeypatch):
+    # a list registered in one order on both sides, its items renamed: the
+    # order pairs them. Three equal heads against two tie and stay out, a
+    # sixth of the model, so the order-free alignment is tried too; with
+    # the order gone, the equal items, their names differing by more than
+    # numbers, tie and pair nothing: the order's pairs stand
+    src, dst, truth = {}, {}, {}
+    for b, name in enumerate(['first', 'second', 'third']):
+        s = {**linear(f'body.{name}.fc', 8, 8), **bn(f'body.{name}.norm', 8)}
+        d = {**linear(f'trunk.item_{"xyz"[b]}.lin', 8, 8), **bn(f'trunk.item_{"xyz"[b]}.ln', 8)}
+        src.update(s)
+        dst.update(d)
+        truth.update(zip(s, d))
+    src.update({**linear('head.a', 5, 5), **linear('head.b', 5, 5), **linear('head.c', 5, 5)})
+    dst.update({**linear('out1', 5, 5), **linear('out2', 5, 5)})
+    tried = []
+    order_free = StructureSides.align
+
+    def align(sides, max_cells=alignment.MAX_CELLS):
+        result = order_free(sides, max_cells)
+        if not sides.ordered:
+            tried.append(len(result.mapping))
+        return result
+
+    monkeypatch.setattr(StructureSides, 'align', align)
+    result = align_structure(src, dst)
+    assert tried == [0]
+    assert result.mapping == truth
+    assert set(result.ambiguous) == {k for k in src if k.startswith('head.')}
 
 
 # --- module evidence: a module's tensors go to one module ---------------------

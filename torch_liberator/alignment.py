@@ -94,6 +94,14 @@ When either side's order is lost (keys sorted by name, as a safetensors
 file lists them; see :mod:`torch_liberator.keyorder`), steps 2, 3 and 5
 are skipped: after the name anchors, modules pair by the shapes they hold
 (:mod:`torch_liberator.unordered`), then the leftovers by unique shapes.
+Two registration orders can also disagree: mmpretrain's ConvNeXt
+registers its four downsampling layers before its stages, torchvision's
+between them. When an alignment in registration order leaves a tenth of
+the smaller side unpaired (:data:`ORDER_DOUBT`), the order-free alignment
+runs too. When it keeps every pair the order made, its pairs for the keys
+the order neither placed nor found ambiguous are added: a tie the order
+saw (equal blocks registered in another order, numbered anew) stays a
+tie, whatever the numbers say.
 
 Notes:
     The parts live in their own modules: :mod:`torch_liberator.keygroups`
@@ -143,11 +151,16 @@ from torch_liberator.keyorder import order_is_lost, sort_within_modules
 from torch_liberator.modulefit import same_groups_fit
 from torch_liberator.namevotes import NameVotes
 
-__all__ = ['Alignment', 'MAX_CELLS', 'StructureSides', 'align_structure',
+__all__ = ['Alignment', 'MAX_CELLS', 'ORDER_DOUBT', 'StructureSides', 'align_structure',
            'find_name_conflicts']
 
 #: the largest gap (src groups x dst groups) aligned by dynamic programming
 MAX_CELLS = 250_000
+
+#: an alignment in registration order that leaves at least this share of
+#: the smaller side unpaired is compared with the order-free one
+#: (:meth:`StructureSides.align`)
+ORDER_DOUBT = 0.1
 
 
 class Alignment(NamedTuple):
@@ -186,6 +199,9 @@ class StructureSides:
             whose shape is None are left out of every group.
         dst: destination (model) keys -> shapes, in state-dict order.
         sep: separator between path components.
+        ordered: whether both sides list their keys in registration
+            order; None tells it from the keys
+            (:func:`~torch_liberator.keyorder.order_is_lost`).
 
     Example:
         >>> from torch_liberator.alignment import StructureSides
@@ -198,14 +214,17 @@ class StructureSides:
     """
 
     def __init__(self, src: Mapping[str, Shape], dst: Mapping[str, Shape],
-                 sep: str = '.'):
+                 sep: str = '.', ordered: Optional[bool] = None):
         self.sep = sep
+        self._given = (src, dst)
         #: False when either side's keys are not in registration order
         #: (sorted by name as in a safetensors file, parameters before
         #: buffers, back to front; see order_is_lost): then order is no
         #: evidence, and a module's tensors are compared in one order on
         #: both sides
-        self.ordered = not (order_is_lost(src, sep=sep) or order_is_lost(dst, sep=sep))
+        if ordered is None:
+            ordered = not (order_is_lost(src, sep=sep) or order_is_lost(dst, sep=sep))
+        self.ordered = ordered
         if not self.ordered:
             src, dst = sort_within_modules(src, sep), sort_within_modules(dst, sep)
         self.src = KeyGroups(src, sep)
@@ -247,7 +266,27 @@ class StructureSides:
         narrowed = self._narrowed()
         if narrowed is not None:
             return narrowed.align(max_cells)
-        return Alignment(*GroupAligner(self, max_cells).solve())
+        found = Alignment(*GroupAligner(self, max_cells).solve())
+        smaller = min(map(len, self._given))
+        if self.ordered and smaller and smaller - len(found.mapping) >= ORDER_DOUBT * smaller:
+            return self._order_free_added(found, max_cells)
+        return found
+
+    def _order_free_added(self, found, max_cells):
+        """``found`` (an alignment in registration order that left much
+        out: two orders that disagree, as mmpretrain's ConvNeXt registers
+        its four downsampling layers before its stages) with the pairs of
+        the order-free alignment for the keys it neither placed nor found
+        ambiguous, when the order-free one keeps all of its pairs."""
+        free = StructureSides(*self._given, self.sep, ordered=False).align(max_cells)
+        if any(free.mapping.get(key) != value for key, value in found.mapping.items()):
+            return found
+        mapping = {key: free.mapping[key] for key in self._given[0]
+                   if key in free.mapping and key not in found.ambiguous}
+        ambiguous = dict(found.ambiguous)
+        ambiguous.update((key, value) for key, value in free.ambiguous.items()
+                         if key not in mapping and key not in ambiguous)
+        return Alignment(mapping, ambiguous)
 
     def _narrowed(self):
         """The two sides less what lies outside the one module of the larger
