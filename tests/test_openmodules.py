@@ -84,6 +84,82 @@ def test_a_region_more_open_than_paired_places_only_the_same_modules():
         f'features.{i}.weight': f'features.{i}.block.weight' for i in range(1, 5)}
 
 
+def _regnet_stage(side, s, c_in, c):
+    """One first block of a RegNet stage, timm's names or torchvision's: conv1
+    and the shortcut are both [c, c_in]; in a stage whose input is as wide
+    as its output, conv3 too."""
+    if side == 'timm':
+        names = ['conv1', 'conv2', 'conv3', 'downsample']
+        block = f's{s}.b1'
+    else:
+        names = ['f.a', 'f.b', 'f.c', 'proj']
+        block = f'trunk.block{s}.block{s}-0'
+    shapes = [(c, c_in), (c, c, 3), (c, c), (c, c_in)]
+    order = [3, 0, 1, 2] if side == 'tv' else [0, 1, 2, 3]  # torchvision's proj comes first
+    return {f'{block}.{names[i]}.weight': shapes[i] for i in order}
+
+
+def _regnets():
+    widths = [(8, 8), (8, 16), (16, 24), (24, 32)]
+    src, dst = {}, {}
+    for s, (c_in, c) in enumerate(widths, 1):
+        src.update(_regnet_stage('timm', s, c_in, c))
+        dst.update(_regnet_stage('tv', s, c_in, c))
+    return src, dst
+
+
+def test_a_block_whose_ties_point_into_one_block_is_placed_like_its_peers():
+    # stage 1's first block: conv1, conv3 and the shortcut all [8, 8]. The
+    # alignment left all of it out, every candidate in torchvision's
+    # block1-0; the other stages' first blocks send conv1 to f.a, conv3 to
+    # f.c and downsample to proj: so does this one, whole
+    src, dst = _regnets()
+    names = {'b1.conv1': 'block{}-0.f.a', 'b1.conv2': 'block{}-0.f.b', 'b1.conv3': 'block{}-0.f.c',
+             'b1.downsample': 'block{}-0.proj'}
+    paired = {}
+    for key in src:
+        stage, rest = key.split('.', 1)
+        module = rest.rpartition('.')[0]
+        paired[key] = f'trunk.block{stage[1:]}.' + names[module].format(stage[1:]) + '.weight'
+    truth, paired = paired, {k: v for k, v in paired.items() if not k.startswith('s1.')}
+    tied = [k for k in src if k.startswith('s1.')]
+    block = [k for k in dst if k.startswith('trunk.block1.')]
+    ambiguous = {k: tuple(d for d in block if dst[d] == src[k]) for k in tied}
+    found = _fill(KeyGroups(src), KeyGroups(dst), paired, '.', ambiguous)
+    assert found == {k: truth[k] for k in tied}
+    # no alignment's ties, no place
+    assert fill_open_modules(src, dst, paired, '.') == {}
+    # ties into two blocks: nothing says which
+    two = {k: v + ('trunk.block2.block2-0.f.c.weight',) for k, v in ambiguous.items()}
+    assert _fill(KeyGroups(src), KeyGroups(dst), paired, '.', two) == {}
+    # another block of the checkpoint tied for the same place: nothing
+    rival = {**src, 'extra.b1.conv1.weight': (8, 8)}
+    claimed = {**ambiguous, 'extra.b1.conv1.weight': ('trunk.block1.block1-0.f.a.weight',)}
+    assert _fill(KeyGroups(rival), KeyGroups(dst), paired, '.', claimed) == {}
+    # a block of other names than its peers' has no analogy
+    renamed = {k.replace('s1.b1.conv3', 's1.b1.conv9'): v for k, v in src.items()}
+    ambiguous = {k.replace('s1.b1.conv3', 's1.b1.conv9'): v for k, v in ambiguous.items()}
+    assert _fill(KeyGroups(renamed), KeyGroups(dst), paired, '.', ambiguous) == {}
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_timm_regnetx_first_stage_goes_whole_into_torchvisions(mode):
+    # timm's regnetx_004 and torchvision's regnet_x_400mf differ in the last
+    # stage's width (and the head); in the first stage's one block conv1, conv3
+    # and the shortcut are all [32, 32, 1, 1] and were left out (180 of the
+    # 204 that fit): the other first blocks place it
+    timm = requires('timm')
+    tvm = requires('torchvision').models
+    src = timm.create_model('regnetx_004', pretrained=False)
+    dst = tvm.regnet_x_400mf(weights=None)
+    found = associate({k: tuple(v.shape) for k, v in src.state_dict().items()},
+                      {k: tuple(v.shape) for k, v in dst.state_dict().items()},
+                      association=mode).mapping
+    assert len(found) == 204
+    assert found['s1.b1.downsample.conv.weight'] == 'trunk_output.block1.block1-0.proj.0.weight'
+    assert found['s1.b1.conv3.bn.bias'] == 'trunk_output.block1.block1-0.f.c.1.bias'
+
+
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_timm_regnet_into_torchvision_regnet_gives_equal_outputs(mode):
     # timm registers downsample after conv1..conv3, torchvision proj before f;

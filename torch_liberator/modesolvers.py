@@ -500,7 +500,7 @@ def _structure_solver(problem):
     alignment = problem.sides().align()
     mapping, ambiguous = dict(alignment.mapping), dict(alignment.ambiguous)
     sides = problem.sides()
-    filled = fill_open_modules(sides.src, sides.dst, mapping, problem.sep)
+    filled = fill_open_modules(sides.src, sides.dst, mapping, problem.sep, ambiguous)
     # (an analogy that only digits aside holds: a densenet169's block-4
     # denselayer1 into a densenet121's denselayer5, of its shapes, beside
     # the namesake; and, where the two share their names, a module into

@@ -9,12 +9,13 @@ first block of ``layer1`` the two are of one shape (``[256, 64, 1, 1]``);
 timm's RegNet registers ``downsample`` after ``conv1``, torchvision's
 ``proj`` before ``f.a``, and in a stage's first block the two are of one
 shape. The pairs around such a module still say where it goes. Two rules,
-in order, each inside a *region*: a module of the checkpoint and a module
-of the model that the mapping makes one (every pair under the one goes
+in order, each inside a *region* (a module of the checkpoint and a module
+of the model that the mapping makes one: every pair under the one goes
 under the other and back; neither is the root), holding no more open
 tensors than paired ones on either side (a mobilenet_v2's stem and
 classifier, paired by name with an efficientnet_b0's, make no region of
-the two networks whose every open block could be placed by shape):
+the two networks whose every open block could be placed by shape), and a
+third for a block left out whole:
 
 1. **By analogy** (:func:`fill_open_modules`, first pass): an open module
    of the checkpoint goes to the one open module of the model, below the
@@ -39,6 +40,20 @@ the two networks whose every open block could be placed by shape):
    (with the keys sorted by name the alignment places only what has a
    shape of its own; a renamed resnet18, keys sorted, gets 24 of its 122
    tensors instead of 9).
+
+3. **A tied block** (:func:`fill_open_modules` with ``ambiguous``, the
+   alignment's ties): a module of the checkpoint none of whose keys is
+   paired, whose ambiguous keys all have their candidates below one
+   module of the model none of whose keys is paired either, is that
+   module when every module below it goes, by analogy as in rule 1, to
+   the one open module of its names and shapes below the other, one to
+   one and all of them, and no key outside it has a candidate there (a
+   surplus block of the checkpoint tied with the block that fills the
+   same place). In timm's regnetx_004 the first stage's one
+   block has ``conv1``, ``conv3`` and ``downsample`` of one shape, and
+   the alignment left all of it out, every candidate in torchvision's
+   ``block1-0``; the other stages' first blocks place it. Candidates in
+   two blocks, or a module without an analogy, place nothing.
 
 Only a module none of whose tensors is mapped counts as open, on either
 side; a module of the model must take a module of the checkpoint whole,
@@ -245,13 +260,82 @@ def _claimed(place: str, module: str, lowest: str, regions: '_Regions', sep: str
     return False
 
 
+def _tied_blocks(src: KeyGroups, dst: KeyGroups, open_src, open_dst, mapping, ambiguous, sep):
+    """Whole open modules of the checkpoint placed by analogy where the
+    ambiguous keys below them all have their candidates below one open
+    module of the model, and no other key has any there (rule 3 of the
+    module docstring)."""
+    candidates: Dict[str, set] = {}  # checkpoint module -> the candidates of keys below it
+    claims: Dict[str, set] = {}  # model module -> the keys that have candidates below it
+    for key, options in ambiguous.items():
+        for up in enclosing_modules(key, sep):
+            candidates.setdefault(up, set()).update(options)
+        for option in options:
+            for up in enclosing_modules(option, sep):
+                claims.setdefault(up, set()).add(key)
+    if not candidates:
+        return {}
+    paired_src, paired_dst = _Under(mapping, sep), _Under(mapping.values(), sep)
+    every_src = {path for path in src.path if path}
+    out: Dict[str, str] = {}
+    tried = set()
+    for module in open_src:
+        for block in enclosing_modules(module, sep):
+            if paired_src.count(block):
+                break  # a region of pairs: the first two rules' case
+            if block in tried or block not in candidates:
+                continue
+            tried.add(block)
+            place = common_module(candidates[block], sep)
+            if (not place or paired_dst.count(place)
+                    or any(not key.startswith(block + sep) for key in claims[place])):
+                continue  # into a module of pairs, or a tie with another block
+            found = _block_by_analogy(src, dst, open_src, open_dst, every_src, mapping,
+                                      (block, place), sep)
+            if found and not any(key in out for key in found):
+                out.update(found)
+                break
+    return out
+
+
+def _block_by_analogy(src, dst, open_src, open_dst, every_src, mapping, region, sep):
+    """Every module below the checkpoint's ``block`` to the one open module
+    below the model's ``place`` of its names and shapes at the path the
+    regions named alike give, one to one and all of them, or nothing."""
+    block, place = region
+    mine = [m for m in every_src if m.startswith(block + sep)]
+    theirs = [m for m in open_dst if m.startswith(place + sep)]
+    if not mine or len(mine) != len(theirs) or any(m not in open_src for m in mine):
+        return {}
+    analogies = _analogies(mapping, region, sep)
+    signature_of = {**_signatures(src, mine), **_signatures(dst, theirs)}
+    chosen = {}
+    for module in mine:
+        wanted = analogies.get(module[len(block) + len(sep):], ())
+        fits = [m for m in theirs if signature_of[m] == signature_of[module]
+                and m[len(place) + len(sep):] in wanted]
+        if len(fits) != 1:
+            return {}
+        chosen[module] = fits[0]
+    if len(set(chosen.values())) != len(chosen):
+        return {}
+    out = {}
+    for module, target in chosen.items():
+        names = {key.rpartition(sep)[2]: key for key in open_dst[target]}
+        out.update((key, names[key.rpartition(sep)[2]]) for key in open_src[module])
+    return out
+
+
 def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str],
-                      sep: str) -> Dict[str, str]:
+                      sep: str, ambiguous: Optional[Mapping[str, Tuple[str, ...]]] = None
+                      ) -> Dict[str, str]:
     """
     The pairs that place open modules of the checkpoint by analogy, then
-    as the last of their shapes in their region (see the module
-    docstring). ``src`` and ``dst`` are the two sides cut in groups;
-    ``mapping`` is not changed.
+    as the last of their shapes in their region, then whole blocks the
+    ambiguous keys point to (see the module docstring). ``src`` and
+    ``dst`` are the two sides cut in groups; ``mapping`` is not changed;
+    ``ambiguous`` (source key -> its candidate model keys) is the
+    alignment's.
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
@@ -278,4 +362,10 @@ def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str]
         open_dst = {m: keys for m, keys in open_dst.items() if keys[0] not in taken}
         regions = _Regions({**mapping, **found}, sep)
     found.update(_one_pass(src, dst, open_src, open_dst, regions, sep, by_analogy=False))
+    if ambiguous:
+        taken = set(found.values())
+        open_src = {m: keys for m, keys in open_src.items() if keys[0] not in found}
+        open_dst = {m: keys for m, keys in open_dst.items() if keys[0] not in taken}
+        found.update(_tied_blocks(src, dst, open_src, open_dst, {**mapping, **found},
+                                  {k: v for k, v in ambiguous.items() if k not in found}, sep))
     return found
