@@ -529,6 +529,21 @@ def test_a_branch_a_level_deeper_keeps_its_batchnorm(mode):
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_block_tied_with_its_equal_neighbour_is_not_placed_by_analogy(mode):
+    # fuzz_real --cross --wide seed 8349: timm's mobilenetv3_large_100 cut
+    # short, into torchvision's wrapped and cut shorter. blocks.5.1 and
+    # blocks.5.2 are equal and both tied for features.14; the first
+    # version of openmodules' tied-block rule placed blocks.5.2 there by
+    # analogy (22 wrong) because it looked only at the block's own ties
+    requires('timm')
+    import fuzz_real
+    *_, case = fuzz_real.make_cross_case(8349, cross={**fuzz_real.CROSS, **fuzz_real.CROSS_WIDE})
+    score = judge_case(case, mode)
+    assert not score.error, score.error
+    assert (score.correct, score.wrong) == (261, 0), score.wrong_keys[:3]
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
     # fuzz_real --wide --reorder seed 5848: timm's hrnet_w18_small with its
     # children reordered, into one flattened to ``extractor.N`` beside a
