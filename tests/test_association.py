@@ -25,6 +25,7 @@ from torch_liberator.modesolvers import Problem, one_prefix_pairs
 from torch_liberator.association import (
     ASSOCIATIONS, AUTO_EXACT, AUTO_GENERAL, Association, associate,
     associate_keys, maximum_common_ordered_subpaths)
+from torch_liberator.rivalsources import rival_pairs
 from torch_liberator.shapes import shape_relation, squeeze_units
 
 TREE_MODES = ('isomorphism', 'embedding')
@@ -314,6 +315,14 @@ def reference_auto(src, dst):
             if other.get(k, v) != v or rivals:
                 ambiguous[k] = tuple(sorted({v, other.get(k, v)} | set(ambiguous.get(k, ()))))
     mapping = {k: v for k, v in best.mapping.items() if k not in ambiguous}
+    # ... and so is a pair from a rival of the copy a witness puts in a
+    # contradicted place
+    places = {best.mapping[k] for k in ambiguous if k in best.mapping}
+    witnessed = {s: d for other in mappings if other is not best.mapping
+                 for s, d in other.items() if d in places and s not in mapping}
+    for k in rival_pairs({**mapping, **witnessed}, src):
+        if k not in witnessed:
+            ambiguous[k] = (mapping.pop(k),)
     ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
     return Association(mapping, ambiguous, best.association)
 
@@ -2500,6 +2509,43 @@ def test_a_head_that_a_copy_beside_lacks_is_no_shape_anchor(mode):
     assert {s: d for s, d in mapping.items() if s != 'head.' + d} == {}
     # the blocks by their order; the stem is either network's by order alone
     assert [k for k in wide if k.startswith('layer') and 'head.' + k not in mapping] == []
+
+
+def test_auto_takes_nothing_from_a_rival_of_the_copy_a_witness_names():
+    # mutation fuzz seed 7453 of --wide, reduced: a caformer checkpoint cut
+    # to its stem (head.*) beside a whole poolformer (features.*, a stem
+    # without a norm, blocks of the model's names and shapes), into the
+    # caformer. isomorphism takes features as the model (its stem too);
+    # embedding and structure take head's stem. auto left the disputed stem
+    # out but kept features' blocks: the poolformer's, 54 wrong. A witness
+    # that fills the stem from head makes features, which has a stem of
+    # its own, a rival copy (rivalsources.rival_pairs): none of it loads
+    def blocks(prefix, caformer):
+        out = {}
+        for b in range(2):
+            p = f'{prefix}stages.0.blocks.{b}.'
+            out.update({p + 'norm1.weight': (64,), p + 'norm2.weight': (64,)})
+            if caformer:
+                out[p + 'token_mixer.pw.weight'] = (128, 64, 1, 1)
+            else:
+                out[p + 'layer_scale1.scale'] = (64,)
+            out[p + 'mlp.fc1.weight'] = (256, 64, 1, 1)
+            out[p + 'mlp.fc2.weight'] = (64, 256, 1, 1)
+        return out
+
+    stem = {'stem.conv.weight': (64, 3, 7, 7), 'stem.conv.bias': (64,)}
+    src = {**{'head.' + k: s for k, s in stem.items()}, 'head.stem.norm.weight': (64,),
+           **{'features.' + k: s for k, s in stem.items()}, **blocks('features.', False),
+           'features.head.fc.weight': (1000, 512)}
+    dst = {**stem, 'stem.norm.weight': (64,), **blocks('', True), 'net_x.fc.weight': (10, 512)}
+    names = associate(src, dst, association='isomorphism').mapping
+    assert names['features.stages.0.blocks.0.mlp.fc1.weight'] == 'stages.0.blocks.0.mlp.fc1.weight'
+    assert associate(src, dst, association='structure').mapping == {
+        'head.' + k: k for k in [*stem, 'stem.norm.weight']}
+    auto = associate(src, dst, association='auto')
+    assert auto.mapping == {}
+    assert auto.ambiguous['features.stages.0.blocks.1.mlp.fc2.weight'] == (
+        'stages.0.blocks.1.mlp.fc2.weight',)
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])

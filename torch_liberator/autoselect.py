@@ -16,6 +16,7 @@ from typing import Dict, Tuple
 
 from torch_liberator.coincidence import thin_unnamed_pairs
 from torch_liberator.modesolvers import Problem
+from torch_liberator.rivalsources import rival_pairs
 from torch_liberator.shapes import shape_relation, squeeze_units
 
 __all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'solve_auto']
@@ -111,7 +112,12 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
     another mode contradicts (it sends the key elsewhere, or gives the place
     to another key) is left out and reported as ambiguous. Two right answers
     never disagree, so this costs nothing where every mode is right, and
-    keeps one mode's mistake from reaching the model. When they contradict
+    keeps one mode's mistake from reaching the model. When a witness fills
+    a contradicted place from another copy of what fills the rest (a
+    checkpoint's caformer stem, where the best mode took the stem of the
+    poolformer beside it and its blocks), the copy that holds such a place
+    of its own is a rival (:func:`~torch_liberator.rivalsources.rival_pairs`)
+    and its pairs are left out too. When they contradict
     most of the best mapping, they saw the checkpoint in different places
     (a network's children-Sequential beside a sibling of its names: the
     names lead to the sibling, the order to the children), and a pair only
@@ -128,6 +134,7 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
     Example:
         >>> from torch_liberator.autoselect import solve_auto
         >>> from torch_liberator.modesolvers import Problem
+from torch_liberator.rivalsources import rival_pairs
         >>> mapping, ambiguous, mode = solve_auto(Problem({'module.w': (3,)}, {'w': (3,)}, '.'))
         >>> mapping, mode
         ({'module.w': 'w'}, 'module-hack')
@@ -181,6 +188,15 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
         disputed.update((s, {d}) for s, d in mapping.items()
                         if s not in disputed and any(other.get(s) != d for other in others))
     if disputed:
+        places = {mapping[k] for k in disputed}
+        mapping = {k: v for k, v in mapping.items() if k not in disputed}
+        # a place a witness fills from another copy of what fills the rest
+        # (a stem from the checkpoint's other network, whose own stem the
+        # best mode took): that network is a rival, not another part
+        witnessed = {s: d for other in others for s, d in other.items()
+                     if d in places and s not in mapping}
+        rivals = set(rival_pairs({**mapping, **witnessed}, src, problem.sep)) - set(witnessed)
+        disputed.update((k, {mapping[k]}) for k in rivals)
         ambiguous = dict(ambiguous)
         ambiguous.update((k, tuple(sorted(ds))) for k, ds in disputed.items())
         mapping = {k: v for k, v in mapping.items() if k not in disputed}
