@@ -500,6 +500,16 @@ def test_registration_orders_that_disagree_pair_modules_by_what_they_hold(name, 
     assert (score.correct, score.wrong) == (expected, 0)
 
 
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_network_fine_tuned_to_other_classes_is_found_beside_a_longer_sibling(mode):
+    # a 1000-class resnet18 into Slots(a = resnet34, b = the resnet18 with a
+    # 10-class fc): the resnet34 takes every key by name and shape, blocks
+    # skipped; the resnet18 is the checkpoint whole but for its head's sizes
+    # (modulefit.resized_head_fit). Was 0: every mode left all 122 out
+    score = judge_case(_case('resnet34+resnet18(10 classes)<-resnet18(1000 classes)'), mode)
+    assert (score.correct, score.wrong, score.expected) == (120, 0, 120)
+
+
 @pytest.mark.corpus
 @pytest.mark.parametrize('name, mode', _params(list(PAIRS)))
 def test_full_corpus_no_tensor_in_a_wrong_place(name, mode):

@@ -53,7 +53,10 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    its BatchNorm goes with it); the gaps are then aligned again between
    all pairs, and the leftovers paired again. Before all this, a side
    that, whole, has the shapes and tree shape of exactly one module of the
-   other side goes there; and a module of the model that is a run of the
+   other side goes there (or, but for the sizes of its last group, a
+   classifier, exactly one: the network fine-tuned to other classes,
+   beside a longer sibling that its names fit with blocks skipped; the
+   head stays out); and a module of the model that is a run of the
    checkpoint's groups (a network's ``nn.Sequential(*children[:-1])``)
    takes that run when name partners send part of it into a sibling of
    the checkpoint's names that fits it only in part (timm's resnet50d

@@ -59,8 +59,8 @@ from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.keygroups import enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
-    module_closure, module_spans, nested_run_fit, parts_against_their_labels, run_fit,
-    unpaired_module_size, whole_fit)
+    module_closure, module_spans, nested_run_fit, parts_against_their_labels, resized_head_fit,
+    run_fit, unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import LaterParts, copy_lacks, module_children, name_partners
 from torch_liberator.unordered import signature_pairs
 
@@ -221,8 +221,15 @@ class GroupAligner:
         n_src, n_dst = len(self.src), len(self.dst)
         if n_src == n_dst:
             return False
+        head = None  # a head of other sizes: (src group, dst group)
         if n_src < n_dst:
             start = whole_fit(self.src, self.dst)
+            if start is None:
+                # the checkpoint, its classifier resized: the network fine-tuned
+                start = resized_head_fit(self.src, self.dst, self.sep)
+                if start is not None:
+                    head = (n_src - 1, start + n_src - 1)
+                    n_src -= 1
             pairs = None if start is None else [(k, start + k) for k in range(n_src)]
         else:
             start = whole_fit(self.dst, self.src)
@@ -231,10 +238,13 @@ class GroupAligner:
             return False
         partner_of_dst = {j: i for i, j in self.partners}
         if any(self.partner_of_src.get(i, j) != j or partner_of_dst.get(j, i) != i
-               for i, j in pairs):
+               for i, j in pairs + ([head] if head else [])):
             return False
         for i, j in pairs:
             self._pair(i, j)
+        if head:  # its place is the fine-tuned head, which takes no tensor of another size
+            self.blocked_src.add(head[0])
+            self.blocked_dst.add(head[1])
         return True
 
     def _fit_run(self):

@@ -5,7 +5,7 @@ module, or to none.
 Pure: :class:`~torch_liberator.keygroups.KeyGroups` and group pairs in, new
 group pairs out. A state dict lists a module's groups as one contiguous run
 (its *span*), so a module is a run of groups with a shape signature (the
-squeezed shapes of its groups, in order). Three pieces of evidence follow:
+squeezed shapes of its groups, in order). The evidence that follows:
 
 * :func:`whole_fit`: one side, whole, has the signature of exactly one
   module of the other side (a resnet18 checkpoint into a model holding a
@@ -16,6 +16,11 @@ squeezed shapes of its groups, in order). Three pieces of evidence follow:
 * :func:`head_fit`: one side, whole, is the first part of exactly one
   module of the other side, that module less its head, in either
   library's nesting.
+* :func:`resized_head_fit`: one side, whole but for its head's sizes, is
+  exactly one module of the other side (a resnet18 checkpoint into a model
+  holding a resnet34 beside the resnet18 fine-tuned to 10 classes: the
+  resnet34 takes every key by name and shape, but only the resnet18 is
+  filled whole, no block skipped).
 * :func:`run_fit`: a module of one side is a run of the other side's
   groups, not a module there (a network's children-Sequential without its
   head holds the checkpoint's groups but the head's).
@@ -46,8 +51,8 @@ from torch_liberator.shapes import squeeze_units
 
 __all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'SHAPES_FIT_KINDS', 'body_shapes_fit',
            'head_fit', 'module_closure',
-           'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'run_fit',
-           'same_groups_fit', 'shapes_fit', 'unpaired_module_size', 'whole_fit']
+           'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'resized_head_fit',
+           'run_fit', 'same_groups_fit', 'shapes_fit', 'unpaired_module_size', 'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
 Span = Tuple[int, int]
@@ -478,6 +483,49 @@ def head_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
             or inside != list(range(s, s + len(inside)))):
         return None  # not the first part of one module holding more
     return s if _nest(_spans_within(large, s, n) | _spans_within(small, 0, n)) else None
+
+
+def resized_head_fit(small: KeyGroups, large: KeyGroups, sep: str = '.') -> Optional[int]:
+    """
+    The first group of the one module of ``large`` that is the whole of
+    ``small`` but for the sizes of its last group, the head: ``small``
+    less its head is the first part of that module (:func:`head_fit`),
+    and the one group after it has the head's names and ranks, of other
+    sizes (a 1000-class classifier against a 10-class one). None when
+    there is no such module, when ``small`` fits whole anywhere
+    (:func:`whole_fit` finds that), or when its last group holds no
+    tensor of two or more dimensions.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.modulefit import resized_head_fit
+        >>> body = {f'l{c}.w': (c + 1, c + 2) for c in range(32)}
+        >>> small = KeyGroups({**body, 'fc.w': (1000, 33), 'fc.b': (1000,)})
+        >>> longer = {f'a.l{i}.w': (c + 1, c + 2) for i, c in enumerate([0, 1, 1, *range(2, 32)])}
+        >>> fine_tuned = {'b.' + k: s for k, s in body.items()}
+        >>> large = KeyGroups({**longer, 'a.fc.w': (1000, 33), 'a.fc.b': (1000,),
+        ...                    **fine_tuned, 'b.fc.w': (10, 33), 'b.fc.b': (10,)})
+        >>> resized_head_fit(small, large)
+        34
+    """
+    n = len(small)
+    head = n - 1
+    if n <= NESTING_FIT_MIN or len(large) <= n or all(len(s) < 2 for s in small.shapes[head]):
+        return None
+    body = KeyGroups({key: shape for g in range(head)
+                      for key, shape in zip(small.keys[g], small.shapes[g])}, sep)
+    at = head_fit(body, large)
+    if at is None:
+        return None
+    inside = _module_around(large, at, head)
+    if inside is None and at == 0:
+        inside = list(range(len(large)))
+    last = at + head
+    if (inside != list(range(at, last + 1)) or large.names[last] != small.names[head]
+            or [len(s) for s in large.shapes[last]] != [len(s) for s in small.shapes[head]]
+            or large.shapes[last] == small.shapes[head]):
+        return None
+    return at
 
 
 def nested_run_fit(side: KeyGroups, start: int, n: int, other: KeyGroups,

@@ -109,5 +109,6 @@ for _short, _long in [('resnet18', 'resnet34'), ('resnet50', 'resnet101')]:
     register_pair(f'{_long}+{_short}(10 classes)<-{_short}(1000 classes)', 'identity',
                   note=f'a 1000-class {_short} checkpoint into a = {_long} (every key by name and '
                        f'shape) beside b = its own network fine-tuned to 10 classes (filled whole, '
-                       'the fc shoved): ambiguous')(
+                       'the fc shoved): ambiguous by names; structure finds the network whole '
+                       'but for its head')(
         lambda s=_short, g=_long: headless_rival_case(s, g))
