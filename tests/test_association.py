@@ -339,6 +339,29 @@ def test_auto_is_the_best_of_the_modes_it_compares(pair):
     assert list(got.ambiguous.items()) == list(want.ambiguous.items())
 
 
+@pytest.mark.parametrize('src, dst', [
+    # found by Hypothesis (related_pairs, run at random): groups of one
+    # shape but other tensors (a weight against a bias) paired as equal
+    # gaps, as unique shapes and as leftovers, then iterated as pairs
+    # (TypeError); a list at the root in name anchors (IndexError)
+    ({'a.weight': (1,), 'b.weight': (1,)}, {'a.bias': (1,), 'a.a.weight': (1,)}),
+    ({'a.weight': (1,), 'b.weight': (1,)}, {'b.bias': (1,), 'b.a.weight': (1,)}),
+    ({'a.weight': (1, 2)}, {'a.weight': (1,), 'b.bias': (1, 2), 'b.a.weight': (1,)}),
+    ({'a.weight': (1, 1, 1), 'layer1.a.weight': (4, 3, 1), 'layer1.a.bias': (5, 6, 6),
+      'layer1.b.weight': (4, 4), 'layer1.b.bias': (1, 4, 2), 'layer1.b.running_mean': (2,),
+      'layer1.c.weight': (5, 1), 'layer1.conv.weight': (5,), 'layer1.conv.bias': (4,),
+      'layer1.conv.running_mean': (3,), 'b.weight': (1, 4, 2), '0.a.weight': (1, 1),
+      '0.1.weight': (1,), '0.b.weight': (1, 1, 1), '0.fc.weight': (1,)}, 'WRAP'),
+])
+def test_tiny_adversarial_pairs_give_an_answer(src, dst):
+    if dst == 'WRAP':
+        dst = {'WRAP.' + k: s for k, s in src.items()}
+        dst.update({'WRAP.HEAD.W': (3, 3), 'WRAP.HEAD.B': (3,)})
+    for a, b in ((src, dst), (dst, src)):
+        for mode in ASSOCIATIONS:
+            check_one_to_one(associate(a, b, association=mode), a, b)
+
+
 @given(pair=related_pairs())
 @settings(max_examples=30, deadline=None)
 def test_no_mode_fits_more_pairs_than_the_shape_classes_hold(pair):

@@ -361,7 +361,7 @@ class GroupAligner:
             if not src_idx or not dst_idx:
                 continue
             if len(src_idx) == len(dst_idx) and all(
-                    self.src.squeezed[i] == self.dst.squeezed[j]
+                    self.src.squeezed[i] == self.dst.squeezed[j] and self.inner(i, j) is not None
                     for i, j in zip(src_idx, dst_idx)):
                 for i, j in zip(src_idx, dst_idx):
                     self._pair(i, j)
@@ -389,6 +389,8 @@ class GroupAligner:
         dst_seen = unique_positions(self.dst, dst_idx)
         candidates = [(a, dst_seen[shapes]) for shapes, a in src_seen.items()
                       if a is not None and dst_seen.get(shapes) is not None
+                      # (one shape, other tensors: a weight against a bias)
+                      and self.inner(src_idx[a], dst_idx[dst_seen[shapes]]) is not None
                       # a shape unique only because a copy beside lacks the
                       # module (a resnext50's fc beside a headless
                       # wide_resnet50_2, seed 18862) is no anchor
@@ -959,6 +961,8 @@ class GroupAligner:
                 continue
             (i, a), (j, b) = src_unit, dst_unit
             if a is None and b is None:
+                if self.inner(i, j) is None:
+                    continue  # one shape, other tensors (a weight against a bias)
                 self._pair(i, j)
             else:
                 self.loose_pairs.append((i, a or 0, j, b or 0))

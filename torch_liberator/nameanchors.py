@@ -343,7 +343,7 @@ class LaterParts:
         """Whether side ``s``'s list of ``lists`` is the later part."""
         children = self.children
         part_path, name = lists[s], lists[1 - s][-1:]
-        if (part_path[-1:] == name and name[0] not in part_path[:-1]
+        if (name and part_path[-1:] == name and name[0] not in part_path[:-1]
                 and (not self.ordered or lists[0] == lists[1])):
             # the first part keeps the list's name (layer3, layer3_tail), at
             # the list's own path; a part registered later whose name only
