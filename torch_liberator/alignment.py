@@ -101,10 +101,14 @@ Two registration orders can also disagree: mmpretrain's ConvNeXt
 registers its four downsampling layers before its stages, torchvision's
 between them. When an alignment in registration order leaves a tenth of
 the smaller side unpaired (:data:`ORDER_DOUBT`), the order-free alignment
-runs too. When it keeps every pair the order made, its pairs for the keys
-the order neither placed nor found ambiguous are added: a tie the order
-saw (equal blocks registered in another order, numbered anew) stays a
-tie, whatever the numbers say.
+runs too. When it keeps every pair the order made, what it places inside
+a module that it paired by what the module holds alone (the one module of
+its shapes on each side, no number taking part there or above) is added,
+if that module has :data:`~torch_liberator.modulefit.NESTING_FIT_MIN`
+groups or more on each side: in a few groups the shapes coincide by
+chance (a level inserted beside a block of the same two shapes). A key the
+order found ambiguous is added only when its other places lie outside
+that module.
 
 Notes:
     The parts live in their own modules: :mod:`torch_liberator.keygroups`
@@ -145,13 +149,14 @@ Example:
     fc.weight head.weight
     fc.bias head.bias
 """
+from collections import Counter
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.groupalign import GroupAligner
-from torch_liberator.keygroups import KeyGroups, Shape, group_tensor_pairs
+from torch_liberator.keygroups import KeyGroups, Shape, enclosing_modules, group_tensor_pairs
 from torch_liberator.keyorder import order_is_lost, sort_within_modules
-from torch_liberator.modulefit import same_groups_fit
+from torch_liberator.modulefit import NESTING_FIT_MIN, same_groups_fit
 from torch_liberator.namevotes import NameVotes
 
 __all__ = ['Alignment', 'MAX_CELLS', 'ORDER_DOUBT', 'StructureSides', 'align_structure',
@@ -228,6 +233,10 @@ class StructureSides:
         if ordered is None:
             ordered = not (order_is_lost(src, sep=sep) or order_is_lost(dst, sep=sep))
         self.ordered = ordered
+        #: with the order lost, ``{src module: dst module}`` that the
+        #: alignment paired by what they hold and no number (see
+        #: :func:`~torch_liberator.unordered.signature_pairs`)
+        self.unique_modules: Dict[str, str] = {}
         if not self.ordered:
             src, dst = sort_within_modules(src, sep), sort_within_modules(dst, sep)
         self.src = KeyGroups(src, sep)
@@ -268,7 +277,9 @@ class StructureSides:
             raise ValueError(f'max_cells={max_cells!r} must be >= 0')
         narrowed = self._narrowed()
         if narrowed is not None:
-            return narrowed.align(max_cells)
+            found = narrowed.align(max_cells)
+            self.unique_modules = narrowed.unique_modules
+            return found
         found = Alignment(*GroupAligner(self, max_cells).solve())
         smaller = min(map(len, self._given))
         if self.ordered and smaller and smaller - len(found.mapping) >= ORDER_DOUBT * smaller:
@@ -278,17 +289,23 @@ class StructureSides:
     def _order_free_added(self, found, max_cells):
         """``found`` (an alignment in registration order that left much
         out: two orders that disagree, as mmpretrain's ConvNeXt registers
-        its four downsampling layers before its stages) with the pairs of
-        the order-free alignment for the keys it neither placed nor found
-        ambiguous, when the order-free one keeps all of its pairs."""
-        free = StructureSides(*self._given, self.sep, ordered=False).align(max_cells)
+        its four downsampling layers before its stages) with the pairs that
+        the order-free alignment makes inside a module of
+        :data:`~torch_liberator.modulefit.NESTING_FIT_MIN` groups or more
+        that it paired by what it holds alone (no number, there or above),
+        when it keeps every pair of ``found``: for a key ``found`` left
+        out, and for an ambiguous one when its other places lie outside."""
+        sides = StructureSides(*self._given, self.sep, ordered=False)
+        free = sides.align(max_cells)
         if any(free.mapping.get(key) != value for key, value in found.mapping.items()):
             return found
+        below = (_groups_below(sides.src, self.sep), _groups_below(sides.dst, self.sep))
+        large = {module: other for module, other in sides.unique_modules.items()
+                 if min(below[0][module], below[1][other]) >= NESTING_FIT_MIN}
         mapping = {key: free.mapping[key] for key in self._given[0]
-                   if key in free.mapping and key not in found.ambiguous}
-        ambiguous = dict(found.ambiguous)
-        ambiguous.update((key, value) for key, value in free.ambiguous.items()
-                         if key not in mapping and key not in ambiguous)
+                   if key in free.mapping and (key in found.mapping or _inside(
+                       key, free.mapping[key], found.ambiguous.get(key, ()), large, self.sep))}
+        ambiguous = {key: value for key, value in found.ambiguous.items() if key not in mapping}
         return Alignment(mapping, ambiguous)
 
     def _narrowed(self):
@@ -385,6 +402,28 @@ class StructureSides:
                 keys.append(s_key)
                 tensor_pairs.append(where_src[s_key] + where_dst[d_key])
         return keys, tensor_pairs
+
+
+def _inside(key: str, place: str, others, modules: Mapping[str, str], sep: str) -> bool:
+    """Whether a module pair of ``modules`` holds ``key`` and ``place``
+    while none of ``others`` (its other candidate places, when it has
+    any, one of them ``place``) lies inside it."""
+    if others and place not in others:
+        return False
+    for module in enclosing_modules(key, sep):
+        other = modules.get(module)
+        if other is not None and place.startswith(other + sep):
+            return not any(p != place and p.startswith(other + sep) for p in others)
+    return False
+
+
+def _groups_below(side: KeyGroups, sep: str) -> Counter:
+    """How many groups of ``side`` lie at or below each module."""
+    counts = Counter()
+    for path in side.path:
+        counts[path] += 1
+        counts.update(enclosing_modules(path, sep))
+    return counts
 
 
 def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],

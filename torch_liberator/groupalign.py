@@ -196,7 +196,8 @@ class GroupAligner:
         one module of the other side only, and their insides
         (:func:`~torch_liberator.unordered.signature_pairs`); name partners
         keep theirs."""
-        groups, singles = signature_pairs(self.src, self.dst, self.inner, self.sep)
+        groups, singles = signature_pairs(self.src, self.dst, self.inner, self.sep,
+                                          unique=self.sides.unique_modules)
         for i, j in groups:
             if (i not in self.blocked_src and j not in self.blocked_dst
                     and i not in self.pairs and j not in self.paired_dst):

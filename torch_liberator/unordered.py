@@ -250,7 +250,8 @@ def _runs(numbers):
 
 def signature_pairs(src: KeyGroups, dst: KeyGroups,
                     inner: Callable[[int, int], Optional[list]],
-                    sep: str = '.') -> Tuple[List[Tuple[int, int]], List[tuple]]:
+                    sep: str = '.', unique: Optional[Dict[str, str]] = None
+                    ) -> Tuple[List[Tuple[int, int]], List[tuple]]:
     """
     Group pairs, and single-tensor pairs of containers' own tensors, found
     by signatures alone (see the module's docstring).
@@ -261,6 +262,10 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
             or None when they cannot pair
             (:func:`~torch_liberator.keygroups.group_tensor_pairs`).
         sep: separator between path components.
+        unique: when given, filled with ``{src module: dst module}`` for
+            the modules paired as the one module of their signature in
+            their scope, inside parents paired so too, up to the top: no
+            number took part in placing them.
 
     Returns:
         Tuple: ``[(src group, dst group)]`` and ``[(src group, position,
@@ -279,14 +284,16 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
     trees = (_Tree(src, sep, shared), _Tree(dst, sep, shared))
     groups, singles = [], []
     top = (trees[0].unit(''), trees[1].unit(''))
-    _match(trees, top, groups, singles, inner, strong=False)
+    _match(trees, top, groups, singles, inner, strong=False,
+           unique=unique if unique is not None else {})
     return groups, singles
 
 
-def _match(trees, pair, groups, singles, inner, strong):
+def _match(trees, pair, groups, singles, inner, strong, unique):
     """Pair what the two units of ``pair`` hold; ``strong``: the two are
     one module (same signature, each alone in its side), so their single
-    groups and tensors pair too."""
+    groups and tensors pair too; ``unique`` collects module pairs placed
+    without numbers, or is None below a pair that numbers placed."""
     a, b = trees
     scope = [Counter(t.signature(u) for u in t.all_units(unit)[1:])
              for t, unit in zip(trees, pair)]
@@ -304,8 +311,11 @@ def _match(trees, pair, groups, singles, inner, strong):
             if not theirs:
                 continue
             if len(mine) == len(theirs) == scope[0][sig] == scope[1][sig]:
+                alone = unique if len(mine) == 1 else None
                 for u, v in _tie_pairs(a, b, mine, theirs):
-                    if _take(trees, u, v, groups, singles, inner, strong):
+                    if alone is not None and u[0] == v[0] == 'n':
+                        alone[u[1]] = v[1]
+                    if _take(trees, u, v, groups, singles, inner, strong, alone):
                         paired[0].add(u)
                         paired[1].add(v)
         # what paired is out of the scope: a tie the pair held one of
@@ -348,13 +358,13 @@ def _match(trees, pair, groups, singles, inner, strong):
             return
 
 
-def _take(trees, u, v, groups, singles, inner, strong):
+def _take(trees, u, v, groups, singles, inner, strong, unique):
     """Record the pair of units ``u``, ``v`` of one signature; True when
     it placed something (or may, inside)."""
     a, b = trees
     if u[0] in ('n', 'o') and v[0] in ('n', 'o') and (u[0] == 'n' or v[0] == 'n'):
         if u[0] == 'n' and v[0] == 'n' and (strong or min(a.groups[u[1]], b.groups[v[1]]) >= 2):
-            _match(trees, (u, v), groups, singles, inner, strong=True)
+            _match(trees, (u, v), groups, singles, inner, strong=True, unique=unique)
             return True
         return False
     if not strong:
