@@ -440,6 +440,22 @@ family, present before, open). ``--wide --reorder`` 6200-6799,
 --sorted`` 0-399, ``--joined --wide --sorted`` 0-399, ``--cross
 --sorted`` 10200-10499 and ``--joined --cross --wide --sorted`` 0-299
 found nothing.
+The session after added an order-free pass where two registration orders
+disagree, a rule for a block left out whole (openmodules), a fit of the
+checkpoint whole but for its classifier's sizes, and a rival check in
+auto. On its code as it grew it ran, in structure and auto, ``--wide
+--reorder`` 6800-7699 (6800-7099 in every mode), ``--cross --wide``
+7800-9000, ``--cross --wide --reorder`` 7800-8099, ordinary seeds
+28240-28839 and 31000-31299 (the latter in every mode), ``--cross --wide
+--sorted`` 1400-1699, ``--wide --sorted`` 800-1099, ``--wide`` 9000-9299
+and ``--wider`` 3900-4199. One case was of its own making and fixed
+before it landed: a first version of the block rule put a timm
+mobilenetv3's ``blocks.5.2`` into ``features.14``, tied with its equal
+neighbour (8349 of ``--cross --wide``: 22 wrong). 7453 of ``--wide`` (a
+caformer cut to its stem beside a poolformer, into a caformer) no longer
+loads the poolformer's blocks in auto (was 54 wrong); isomorphism, a
+published mode, still takes the poolformer as the model (56). 7574 is
+still open.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
