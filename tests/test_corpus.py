@@ -524,6 +524,21 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
     assert verify_truth(_case(name)) <= 1e-4
 
 
+def _wide_fuzz_score(mode, seed, cross=False, **options):
+    """The judged load of ``benchmarks/fuzz_real.py``'s case ``seed`` of
+    ``--wide`` (``--cross --wide`` when ``cross``) in ``mode``."""
+    requires('timm')
+    import fuzz_real
+    if cross:
+        wide = {**fuzz_real.CROSS, **fuzz_real.CROSS_WIDE}
+        *_, case = fuzz_real.make_cross_case(seed, cross=wide, **options)
+    else:
+        *_, case = fuzz_real.make_case(seed, zoo=fuzz_real.ZOO, **options)
+    score = judge_case(case, mode)
+    assert not score.error, score.error
+    return score
+
+
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_branch_a_level_deeper_keeps_its_batchnorm(mode):
     # fuzz_real --wide --reorder seed 6059: an inception_v3 whose
@@ -532,11 +547,7 @@ def test_a_branch_a_level_deeper_keeps_its_batchnorm(mode):
     # registered the other way round. Structure gave dbl_3's bn to the
     # model's branch7x7dbl_2.bn (5 wrong): the level ``main``, a word the
     # model never uses, hid that the two paths name two sibling branches
-    requires('timm')
-    import fuzz_real
-    *_, case = fuzz_real.make_case(6059, reorder=True, zoo=fuzz_real.ZOO)
-    score = judge_case(case, mode)
-    assert not score.error, score.error
+    score = _wide_fuzz_score(mode, 6059, reorder=True)
     assert (score.correct, score.wrong) == (566, 0), score.wrong_keys[:3]
 
 
@@ -547,11 +558,7 @@ def test_a_block_tied_with_its_equal_neighbour_is_not_placed_by_analogy(mode):
     # blocks.5.2 are equal and both tied for features.14; the first
     # version of openmodules' tied-block rule placed blocks.5.2 there by
     # analogy (22 wrong) because it looked only at the block's own ties
-    requires('timm')
-    import fuzz_real
-    *_, case = fuzz_real.make_cross_case(8349, cross={**fuzz_real.CROSS, **fuzz_real.CROSS_WIDE})
-    score = judge_case(case, mode)
-    assert not score.error, score.error
+    score = _wide_fuzz_score(mode, 8349, cross=True)
     assert (score.correct, score.wrong) == (261, 0), score.wrong_keys[:3]
 
 
@@ -562,11 +569,7 @@ def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
     # convnext_tiny. Parts left short judged by their open places only let
     # an incre module's block into a stage3 branch's place (22 wrong in
     # structure); a part is short only of what the checkpoint could fill.
-    requires('timm')
-    import fuzz_real
-    *_, case = fuzz_real.make_case(5848, reorder=True, zoo=fuzz_real.ZOO)
-    score = judge_case(case, mode)
-    assert not score.error, score.error
+    score = _wide_fuzz_score(mode, 5848, reorder=True)
     assert score.wrong == 0, score.wrong_keys[:3]
 
 
