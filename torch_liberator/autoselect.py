@@ -134,7 +134,6 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
     Example:
         >>> from torch_liberator.autoselect import solve_auto
         >>> from torch_liberator.modesolvers import Problem
-from torch_liberator.rivalsources import rival_pairs
         >>> mapping, ambiguous, mode = solve_auto(Problem({'module.w': (3,)}, {'w': (3,)}, '.'))
         >>> mapping, mode
         ({'module.w': 'w'}, 'module-hack')
