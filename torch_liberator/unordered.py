@@ -313,11 +313,11 @@ def _match(trees, pair, groups, singles, inner, strong, unique):
             if len(mine) == len(theirs) == scope[0][sig] == scope[1][sig]:
                 alone = unique if len(mine) == 1 else None
                 for u, v in _tie_pairs(a, b, mine, theirs):
-                    if alone is not None and u[0] == v[0] == 'n':
-                        alone[u[1]] = v[1]
                     if _take(trees, u, v, groups, singles, inner, strong, alone):
                         paired[0].add(u)
                         paired[1].add(v)
+                        if alone is not None and u[0] == v[0] == 'n':
+                            alone[u[1]] = v[1]
         # what paired is out of the scope: a tie the pair held one of
         # (a block's bn1 and bn2 beside its shortcut's bn) may resolve
         for side in (0, 1):
