@@ -478,13 +478,6 @@ def test_norms_registered_against_their_peers_are_left_out(mode):
     # torchvision saves each window attention's relative_position_index,
     # timm does not: a shape only one side has says nothing of a module
     ('timm-swin_tiny->tv-swin_t (sorted keys)', 'structure', 173),
-])
-def test_sorted_keys_place_modules_by_what_they_hold(name, mode, expected):
-    score = judge_case(_case(name), mode, pair=name)
-    assert (score.correct, score.wrong) == (expected, 0)
-
-
-@pytest.mark.parametrize('name, mode, expected', [
     # an alignment in registration order that leaves much out (47 and 114):
     # the order-free one pairs modules by the shapes they hold, and where it
     # keeps every pair of the order, what it places inside a module of 32
@@ -497,7 +490,7 @@ def test_sorted_keys_place_modules_by_what_they_hold(name, mode, expected):
     # transitions: whole blocks by what they hold (auto had these already)
     ('h4-densenet121-blocks-renamed', 'structure', 714),
 ])
-def test_registration_orders_that_disagree_pair_modules_by_what_they_hold(name, mode, expected):
+def test_modules_pair_by_what_they_hold_where_order_says_little(name, mode, expected):
     score = judge_case(_case(name), mode, pair=name)
     assert (score.correct, score.wrong) == (expected, 0)
 
