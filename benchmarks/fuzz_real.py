@@ -455,7 +455,15 @@ neighbour (8349 of ``--cross --wide``: 22 wrong). 7453 of ``--wide`` (a
 caformer cut to its stem beside a poolformer, into a caformer) no longer
 loads the poolformer's blocks in auto (was 54 wrong); isomorphism, a
 published mode, still takes the poolformer as the model (56). 7574 is
-still open.
+still open. On its final code ``--cross --wide`` 9000-9199, ``--wide
+--reorder`` 7700-7899, ``--cross --wide --sorted`` 1700-1899, ``--wide``
+9300-9499 (every mode), ``--cross`` 10500-10699 and ``--wider --sorted``
+4200-4399 found nothing, and ``--joined --cross --wide --reorder``
+1350-1499 one case present before it, left open: torchvision's
+inception_v3, names joined, into timm's whose ``Mixed_6d`` registers its
+branches in another order: ``Mixed_6d_branch7x7dbl_3`` into
+``Mixed_6d.branch7x7_2`` beside its namesake once joined (1388: 6 wrong
+in structure and auto).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
