@@ -459,11 +459,13 @@ still open. On its final code ``--cross --wide`` 9000-9199, ``--wide
 --reorder`` 7700-7899, ``--cross --wide --sorted`` 1700-1899, ``--wide``
 9300-9499 (every mode), ``--cross`` 10500-10699 and ``--wider --sorted``
 4200-4399 found nothing, and ``--joined --cross --wide --reorder``
-1350-1499 one case present before it, left open: torchvision's
-inception_v3, names joined, into timm's whose ``Mixed_6d`` registers its
-branches in another order: ``Mixed_6d_branch7x7dbl_3`` into
-``Mixed_6d.branch7x7_2`` beside its namesake once joined (1388: 6 wrong
-in structure and auto).
+1350-1499 one case present before it: torchvision's inception_v3, names
+joined, into timm's whose ``Mixed_6d`` registers its branches in another
+order: ``Mixed_6d_branch7x7dbl_3`` into ``Mixed_6d.branch7x7_2`` beside
+its namesake once joined (1388: 6 wrong in structure and auto; fixed, a
+name joined from a path is that path's namesake). After that fix
+``--joined --cross --wide --reorder`` 1500-1649 and ``--joined --wide
+--reorder`` 400-549 (every mode) found nothing.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

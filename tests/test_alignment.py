@@ -1055,6 +1055,30 @@ def test_a_level_inserted_on_one_side_hides_no_sibling_namesake():
     assert crossed == {'mixed.dbl_3.main.bn.weight'}
 
 
+def test_a_name_joined_from_a_path_is_the_namesake_of_that_path():
+    # torchvision's inception_v3 with its names joined by ``_``
+    # (``Mixed_6d_branch7x7dbl_3``) into timm's, whose Mixed_6d registers its
+    # branches in another order: paired with the model's
+    # ``Mixed_6d.branch7x7_2``, while the model's ``Mixed_6d.branch7x7dbl_3``
+    # is its name joined (fuzz --joined --cross --wide --reorder 1388)
+    src = {**conv('core.Mixed_6d_branch7x7_2.conv', 8, 8), **bn('core.Mixed_6d_branch7x7_2.bn', 8),
+           **conv('core.Mixed_6d_branch7x7dbl_3.conv', 8, 8),
+           **bn('core.Mixed_6d_branch7x7dbl_3.bn', 8)}
+    dst = {**conv('Mixed_6d.branch7x7dbl_3.conv', 8, 8), **bn('Mixed_6d.branch7x7dbl_3.bn', 8),
+           **conv('Mixed_6d.branch7x7_2.conv', 8, 8), **bn('Mixed_6d.branch7x7_2.bn', 8)}
+    sides = StructureSides(src, dst)
+    crossed = sides.namesakes_crossed({
+        'core.Mixed_6d_branch7x7dbl_3.conv.weight': 'Mixed_6d.branch7x7_2.conv.weight',
+        'core.Mixed_6d_branch7x7_2.bn.bias': 'Mixed_6d.branch7x7_2.bn.bias',
+        'core.Mixed_6d_branch7x7dbl_3.bn.bias': 'Mixed_6d.branch7x7dbl_3.bn.bias'})
+    assert crossed == {'core.Mixed_6d_branch7x7dbl_3.conv.weight'}
+    # and the other way round
+    back = StructureSides(dst, src)
+    assert back.namesakes_crossed(
+        {'Mixed_6d.branch7x7_2.conv.weight': 'core.Mixed_6d_branch7x7dbl_3.conv.weight'}) == {
+        'Mixed_6d.branch7x7_2.conv.weight'}
+
+
 def test_keys_sorted_by_name_pair_equal_items_only_in_lists_of_one_shape():
     # equal blocks numbered in two stages of 2 and 1 against 1 and 2 (each
     # stage holds a scale too, so that no stage holds what another does):

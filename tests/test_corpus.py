@@ -556,6 +556,18 @@ def test_a_block_tied_with_its_equal_neighbour_is_not_placed_by_analogy(mode):
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_joined_name_is_not_crossed_with_a_sibling_of_its_path(mode):
+    # fuzz_real --joined --cross --wide --reorder seed 1388: torchvision's
+    # inception_v3 with its names joined (``Mixed_6d_branch7x7dbl_3``) beside
+    # a googlenet, into timm's whose Mixed_6d registers its branches in
+    # another order: Mixed_6d_branch7x7dbl_3 went into Mixed_6d.branch7x7_2
+    # by order (6 wrong), though the model's Mixed_6d.branch7x7dbl_3 is its
+    # name joined (namevotes.namesakes_above)
+    score = _wide_fuzz_score(mode, 1388, cross=True, reorder=True, joined=True)
+    assert (score.correct, score.wrong) == (542, 0), score.wrong_keys[:3]
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
     # fuzz_real --wide --reorder seed 5848: timm's hrnet_w18_small with its
     # children reordered, into one flattened to ``extractor.N`` beside a

@@ -83,7 +83,8 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    (``branch3x3_2a.bn`` against ``branch3x3dbl_2.bn`` where the model has
    a ``branch3x3_2a`` too: its branches registered in another order;
    a level that only one side names, ``branch7x7dbl_3.main.bn``, is
-   passed over). A
+   passed over, and a name joined from a path, ``Mixed_6d_branch7x7dbl_3``,
+   names the model's ``Mixed_6d.branch7x7dbl_3``). A
    rename is no disagreement: two words the other model never uses, paired
    with each other only, in two or more module pairs (HF's
    ``layernorm_before`` for timm's ``norm1``).

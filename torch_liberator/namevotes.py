@@ -251,9 +251,28 @@ class NameVotes:
         if k1 > len(comps1) or k2 > len(comps2):
             return False
         x1, x2 = comps1[-k1], comps2[-k2]
-        if not (is_word(x1) and is_word(x2)):
-            return False
         if self._children is None:
             self._children = (module_children(self.src), module_children(self.dst))
+        if (_joined_namesake(x1, comps2[:-k2], x2, self._children[1])
+                or _joined_namesake(x2, comps1[:-k1], x1, self._children[0])):
+            return True
+        if not (is_word(x1) and is_word(x2)):
+            return False
         return (x1 in self._children[1].get(comps2[:-k2], ())
                 and x2 in self._children[0].get(comps1[:-k1], ()))
+
+
+def _joined_namesake(joined, parent, name, children) -> bool:
+    """Whether ``joined``, one path component, is the other side's path
+    ``parent`` (its last levels) and a child of it other than ``name``,
+    joined with ``_`` (``Mixed_6d_branch7x7dbl_3`` against
+    ``Mixed_6d.branch7x7_2`` while ``Mixed_6d.branch7x7dbl_3`` exists: a
+    model flattened by joining its names, mutation fuzz seed 1388 of
+    ``--joined --cross --wide --reorder``)."""
+    siblings = children.get(parent, ())
+    for m in range(1, len(parent) + 1):
+        prefix = '_'.join(parent[-m:]) + '_'
+        if joined.startswith(prefix):
+            child = joined[len(prefix):]
+            return child != name and child in siblings
+    return False
