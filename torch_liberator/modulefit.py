@@ -476,9 +476,7 @@ def head_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     if not found or len(found) != 1:
         return None
     s = found[0]
-    inside = _module_around(large, s, n)
-    if inside is None and s == 0:
-        inside = list(range(size))  # the first part of the whole side
+    inside = _module_or_side_around(large, s, n)
     if (not inside or inside[0] != s or len(inside) <= n
             or inside != list(range(s, s + len(inside)))):
         return None  # not the first part of one module holding more
@@ -517,9 +515,7 @@ def resized_head_fit(small: KeyGroups, large: KeyGroups, sep: str = '.') -> Opti
     at = head_fit(body, large)
     if at is None:
         return None
-    inside = _module_around(large, at, head)
-    if inside is None and at == 0:
-        inside = list(range(len(large)))
+    inside = _module_or_side_around(large, at, head)
     last = at + head
     if (inside != list(range(at, last + 1)) or large.names[last] != small.names[head]
             or [len(s) for s in large.shapes[last]] != [len(s) for s in small.shapes[head]]
@@ -729,6 +725,15 @@ def _module_around(side, start, n):
         return None
     prefix = first[:common]
     return [g for g, comps in enumerate(side.comps) if comps[:common] == prefix]
+
+
+def _module_or_side_around(side, start, n):
+    """:func:`_module_around`, or the whole side for a run at its start
+    that no module holds (the first part of the whole side)."""
+    inside = _module_around(side, start, n)
+    if inside is None and start == 0:
+        inside = list(range(len(side)))
+    return inside
 
 
 def _is_one_module(side, start, n):
