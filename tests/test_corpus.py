@@ -568,6 +568,17 @@ def test_a_joined_name_is_not_crossed_with_a_sibling_of_its_path(mode):
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_stage_whose_blocks_are_registered_last_first_is_not_crossed(mode):
+    # fuzz_real --cross --wide --reorder seed 7574: timm's regnety_016 as
+    # children, into torchvision's regnet_y_1_6gf flattened, whose first
+    # stage registers block1-1 before block1-0. The order sent conv2 and
+    # conv3 (one shape in both blocks) across the blocks, the squeeze-
+    # excitations and the first block's own shapes straight (24 wrong)
+    score = _wide_fuzz_score(mode, 7574, cross=True, reorder=True)
+    assert (score.correct, score.wrong) == (626, 0), score.wrong_keys[:3]
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
     # fuzz_real --wide --reorder seed 5848: timm's hrnet_w18_small with its
     # children reordered, into one flattened to ``extractor.N`` beside a

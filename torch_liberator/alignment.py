@@ -109,7 +109,13 @@ if that module has :data:`~torch_liberator.modulefit.NESTING_FIT_MIN`
 groups or more on each side: in a few groups the shapes coincide by
 chance (a level inserted beside a block of the same two shapes). A key the
 order found ambiguous is added only when its other places lie outside
-that module.
+that module. An alignment whose places go back somewhere in the order of
+the destination is read against the order-free one too: a key of a module
+``S`` (paired by what it holds alone with ``D``) sent into ``D'`` (paired
+so with ``S'``) while a key of ``S'`` went into ``D`` crosses two modules
+that the order swapped (a regnet stage whose blocks the model registers
+last first); it goes where the order-free alignment puts it inside ``D``,
+or is left out when that place is taken or missing.
 
 Notes:
     The parts live in their own modules: :mod:`torch_liberator.keygroups`
@@ -282,22 +288,31 @@ class StructureSides:
             self.unique_modules = narrowed.unique_modules
             return found
         found = Alignment(*GroupAligner(self, max_cells).solve())
+        if not self.ordered:
+            return found
         smaller = min(map(len, self._given))
-        if self.ordered and smaller and smaller - len(found.mapping) >= ORDER_DOUBT * smaller:
-            return self._order_free_added(found, max_cells)
+        doubt = smaller and smaller - len(found.mapping) >= ORDER_DOUBT * smaller
+        crossing = _out_of_order(found.mapping, self._given[1])
+        if not (doubt or crossing):
+            return found
+        sides = StructureSides(*self._given, self.sep, ordered=False)
+        free = sides.align(max_cells)
+        if crossing:
+            found = _uncrossed(found, free, sides.unique_modules, self.sep)
+        if doubt:
+            found = self._order_free_added(found, free, sides)
         return found
 
-    def _order_free_added(self, found, max_cells):
+    def _order_free_added(self, found, free, sides):
         """``found`` (an alignment in registration order that left much
         out: two orders that disagree, as mmpretrain's ConvNeXt registers
         its four downsampling layers before its stages) with the pairs that
-        the order-free alignment makes inside a module of
-        :data:`~torch_liberator.modulefit.NESTING_FIT_MIN` groups or more
-        that it paired by what it holds alone (no number, there or above),
-        when it keeps every pair of ``found``: for a key ``found`` left
-        out, and for an ambiguous one when its other places lie outside."""
-        sides = StructureSides(*self._given, self.sep, ordered=False)
-        free = sides.align(max_cells)
+        ``free`` (the order-free alignment of ``sides``) makes inside a
+        module of :data:`~torch_liberator.modulefit.NESTING_FIT_MIN` groups
+        or more that it paired by what it holds alone (no number, there or
+        above), when it keeps every pair of ``found``: for a key ``found``
+        left out, and for an ambiguous one when its other places lie
+        outside."""
         if any(free.mapping.get(key) != value for key, value in found.mapping.items()):
             return found
         below = (_groups_below(sides.src, self.sep), _groups_below(sides.dst, self.sep))
@@ -416,6 +431,56 @@ def _inside(key: str, place: str, others, modules: Mapping[str, str], sep: str) 
         if other is not None and place.startswith(other + sep):
             return not any(p != place and p.startswith(other + sep) for p in others)
     return False
+
+
+def _out_of_order(mapping: Mapping[str, str], dst: Mapping[str, Shape]) -> bool:
+    """Whether the places of ``mapping``, in its order, go back somewhere
+    in the order of ``dst``."""
+    position = {key: n for n, key in enumerate(dst)}
+    last = -1
+    for place in mapping.values():
+        if position[place] < last:
+            return True
+        last = position[place]
+    return False
+
+
+def _uncrossed(found: Alignment, free: Alignment, modules: Mapping[str, str],
+               sep: str) -> Alignment:
+    """``found`` with the pairs that cross two module pairs of ``modules``
+    (each the one module of its shapes on both sides, paired by the
+    order-free alignment ``free`` with no number deciding) put where
+    ``free`` puts them: a key of ``S`` (paired with ``D``) sent into
+    ``D'`` (paired with ``S'``) while a key of ``S'`` went into ``D``.
+    When ``free`` has no free place inside ``D`` for it, the key is left
+    out, with both places. A key sent out of its module's partner in any
+    other way stays: nothing says where the crossing is."""
+    partner_of = {other: module for module, other in modules.items()}
+    crossing = {}  # source key -> (its module, the module whose partner it went into)
+    for key, place in found.mapping.items():
+        mine = next((m for m in enclosing_modules(key, sep) if m in modules), None)
+        if mine is None or place.startswith(modules[mine] + sep):
+            continue
+        theirs = next((partner_of[m] for m in enclosing_modules(place, sep) if m in partner_of),
+                      None)
+        if theirs is not None and theirs != mine:
+            crossing[key] = (mine, theirs)
+    mutual = {(mine, theirs) for mine, theirs in crossing.values()}
+    moved = {key: pair[0] for key, pair in crossing.items() if pair[::-1] in mutual}
+    if not moved:
+        return found
+    mapping = {key: place for key, place in found.mapping.items() if key not in moved}
+    ambiguous = dict(found.ambiguous)
+    used = set(mapping.values())
+    for key, module in moved.items():
+        place = free.mapping.get(key)
+        if place is not None and place not in used and place.startswith(modules[module] + sep):
+            mapping[key] = place
+            used.add(place)
+        else:
+            ambiguous[key] = tuple(p for p in (found.mapping[key], place) if p is not None)
+    order = {key: n for n, key in enumerate(found.mapping)}
+    return Alignment(dict(sorted(mapping.items(), key=lambda pair: order[pair[0]])), ambiguous)
 
 
 def _groups_below(side: KeyGroups, sep: str) -> Counter:
