@@ -1115,6 +1115,33 @@ def test_a_level_inserted_on_one_side_hides_no_sibling_namesake():
     assert crossed == {'mixed.dbl_3.main.bn.weight'}
 
 
+def test_a_shared_suffix_below_two_sibling_namesakes_is_no_name_anchor():
+    # fuzz --cross --wide 7759, reduced: the checkpoint's ``Mixed_6b``
+    # holds its branches a level deeper (``Mixed_6b.trunk.*``), the model's
+    # ``Mixed_6c`` two levels deeper (``Mixed_6c.model.trunk.*``), both
+    # inception blocks of one shape. ``trunk.branch1x1`` is a suffix only
+    # those two share, but the words above it, past the level only the
+    # model names, are ``Mixed_6b`` and ``Mixed_6c``, two blocks each side
+    # holds: the checkpoint's Mixed_6b went into the model's Mixed_6c
+    # (24 wrong in structure)
+    def unit(p, o, i, k):
+        return {**conv(f'{p}.conv', o, i, k), **bn(f'{p}.bn', o)}
+
+    src, dst, truth = {}, {}, {}
+    for block, src_level, dst_level in [('Mixed_6a', '', ''), ('Mixed_6b', 'trunk.', ''),
+                                        ('Mixed_6c', '', 'model.trunk.')]:
+        for name, (o, i, k) in [('branch1x1', (8, 16, 1)), ('branch7x7_1', (4, 16, 1)),
+                                ('branch7x7_2', (4, 4, 3)), ('branch_pool', (8, 16, 1))]:
+            s = unit(f'{block}.{src_level}{name}', o, i, k)
+            d = unit(f'{block}.{dst_level}{name}', o, i, k)
+            src.update(s)
+            dst.update(d)
+            truth.update(zip(s, d))
+    for mode in ('structure', 'auto'):
+        assert associate(src, dst, association=mode).mapping == truth
+        assert associate(dst, src, association=mode).mapping == {v: k for k, v in truth.items()}
+
+
 def test_a_name_joined_from_a_path_is_the_namesake_of_that_path():
     # torchvision's inception_v3 with its names joined by ``_``
     # (``Mixed_6d_branch7x7dbl_3``) into timm's, whose Mixed_6d registers its

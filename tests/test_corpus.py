@@ -579,6 +579,17 @@ def test_a_stage_whose_blocks_are_registered_last_first_is_not_crossed(mode):
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_block_a_level_deeper_keeps_its_branches_beside_a_namesake_suffix(mode):
+    # fuzz_real --cross --wide seed 7759: torchvision's inception_v3 with
+    # ``Mixed_6b.trunk`` inserted, into timm's whose ``Mixed_6d`` holds its
+    # branches as ``Mixed_6d.model.trunk.*``. ``trunk.branch1x1`` named
+    # Mixed_6b's branch1x1 and branch_pool into Mixed_6d (12 wrong in
+    # structure), the words above naming two blocks both sides hold
+    score = _wide_fuzz_score(mode, 7759, cross=True)
+    assert (score.correct, score.wrong) == (565, 0), score.wrong_keys[:3]
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
     # fuzz_real --wide --reorder seed 5848: timm's hrnet_w18_small with its
     # children reordered, into one flattened to ``extractor.N`` beside a

@@ -25,7 +25,12 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    ``1.bn``, a position that a list cut in two renumbers) that no other
    group shares as well (ties go to the smaller difference in depth, so
    ``model.*`` beats ``ema_model.module.*``), in both directions, and whose
-   shapes can pair. A group with such a partner is only ever paired with
+   shapes can pair, unless the paths, past a level only one side names,
+   first differ above that suffix in two words each naming a module
+   beside the other (the checkpoint's ``Mixed_6b.trunk.branch1x1``
+   against the model's ``Mixed_6d.model.trunk.branch1x1``: ``trunk`` is
+   the only such suffix, but both models hold a ``Mixed_6b`` and a
+   ``Mixed_6d``). A group with such a partner is only ever paired with
    it.
 2. The anchors that every longest increasing subsequence keeps (pairs in
    the same order on both sides) cut both sequences into gaps.

@@ -9,7 +9,9 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
 
 1. name anchors (:mod:`torch_liberator.nameanchors`): groups whose paths
    share a suffix starting with a word that no other group shares, both
-   ways, and whose shapes can pair;
+   ways, and whose shapes can pair, unless the words above that suffix
+   name two sibling modules each side holds
+   (:meth:`~torch_liberator.namevotes.NameVotes.namesakes_above`);
 2. the anchors every longest increasing subsequence keeps cut both
    sequences into gaps;
 3. each gap is solved like patience diff (equal gaps position by position,
@@ -127,6 +129,8 @@ class GroupAligner:
     def _find_name_partners(self):
         for i, j in name_partners(self.src, self.dst, self.inner, self.sep,
                                   ordered=self.sides.ordered, later=self.later_parts):
+            if self.sides.votes.namesakes_above(i, j):
+                continue  # the words above name two sibling modules
             self.blocked_src.add(i)
             self.blocked_dst.add(j)
             self.partners.append((i, j))
