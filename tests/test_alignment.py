@@ -1142,6 +1142,34 @@ def test_a_shared_suffix_below_two_sibling_namesakes_is_no_name_anchor():
         assert associate(dst, src, association=mode).mapping == {v: k for k, v in truth.items()}
 
 
+def test_a_suffix_that_is_a_whole_path_beside_a_namesake_is_no_name_anchor():
+    # fuzz --cross --wide --reorder 6417, reduced, keys sorted: the
+    # checkpoint's ``Mixed_6a`` wrapped as ``Mixed_6a.main`` and the model's
+    # ``Mixed_5d`` renamed ``main``, of the same branch shapes.
+    # ``main.dbl_1`` is the model's whole path and a suffix only the
+    # checkpoint's ``Mixed_6a.main.dbl_1`` shares, but the model holds a
+    # ``Mixed_6a.dbl_1`` beside it: ``main`` may as well be a level the
+    # checkpoint inserted (24 wrong in structure)
+    def unit(p, o, i, k):
+        return {**conv(f'{p}.conv', o, i, k), **bn(f'{p}.bn', o)}
+
+    src, dst, truth = {}, {}, {}
+    for src_block, dst_block, first in [('block5d', 'main', ('b1x1', 'b1x1', (12, 16, 1))),
+                                        ('Mixed_6a.main', 'Mixed_6a',
+                                         ('core_x', 'branch3x3', (32, 16, 3)))]:
+        for src_name, dst_name, (o, i, k) in [first, ('dbl_1', 'dbl_1', (8, 16, 1)),
+                                              ('dbl_2', 'dbl_2', (8, 8, 3))]:
+            s = unit(f'{src_block}.{src_name}', o, i, k)
+            d = unit(f'{dst_block}.{dst_name}', o, i, k)
+            src.update(s)
+            dst.update(d)
+            truth.update(zip(s, d))
+    src = dict(sorted(src.items()))
+    for mode in ('structure', 'auto'):
+        assert associate(src, dst, association=mode).mapping == truth
+        assert associate(dst, src, association=mode).mapping == {v: k for k, v in truth.items()}
+
+
 def test_a_name_joined_from_a_path_is_the_namesake_of_that_path():
     # torchvision's inception_v3 with its names joined by ``_``
     # (``Mixed_6d_branch7x7dbl_3``) into timm's, whose Mixed_6d registers its

@@ -590,6 +590,18 @@ def test_a_block_a_level_deeper_keeps_its_branches_beside_a_namesake_suffix(mode
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_wrapped_block_is_not_the_namesake_of_its_wrapper_name(mode):
+    # fuzz_real --cross --wide --reorder seed 6417, keys sorted: timm's
+    # inception_v3 with ``Mixed_6a`` wrapped as ``Mixed_6a.main``, into
+    # torchvision's whose ``Mixed_5d`` is renamed ``main``, of the same
+    # branch shapes: ``main.branch3x3dbl_1`` named Mixed_6a's branches into
+    # the model's main (30 wrong in structure)
+    score = _wide_fuzz_score(mode, 6417, cross=True, reorder=True)
+    assert score.wrong == 0, score.wrong_keys[:3]
+    assert score.correct == {'structure': 488, 'auto': 506}[mode]
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
     # fuzz_real --wide --reorder seed 5848: timm's hrnet_w18_small with its
     # children reordered, into one flattened to ``extractor.N`` beside a

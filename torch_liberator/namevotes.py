@@ -221,7 +221,13 @@ class NameVotes:
         ``Mixed_7b.branch3x3_2a`` exists: the model's branches registered
         in another order, mutation fuzz seed 649 of ``--reorder``;
         positions against names below them are passed over, a level
-        flattened on one side, seed 828).
+        flattened on one side, seed 828). A path that runs out on a level
+        both name, while the other goes on with a word, is a namesake of
+        that word when its side holds a module of that word at its top
+        that holds the path less its first level (seed 6417 of ``--cross
+        --wide --reorder``: the model's ``main.branch3x3dbl_1`` against the
+        checkpoint's ``Mixed_6a.main.branch3x3dbl_1``, the model's
+        ``Mixed_6a.branch3x3dbl_1`` beside it).
 
         Example:
             >>> from torch_liberator.keygroups import KeyGroups
@@ -248,11 +254,18 @@ class NameVotes:
                 k2 += 1
             else:
                 break
-        if k1 > len(comps1) or k2 > len(comps2):
-            return False
-        x1, x2 = comps1[-k1], comps2[-k2]
         if self._children is None:
             self._children = (module_children(self.src), module_children(self.dst))
+        if k1 > len(comps1) and k2 > len(comps2):
+            return False
+        # (a path that ran out on a level both name, the other going on)
+        if k2 > len(comps2):
+            return (k1 > 1 and comps1[1 - k1] == comps2[0]
+                    and _namesake_at_the_top(comps1[-k1], comps2, self._children[1]))
+        if k1 > len(comps1):
+            return (k2 > 1 and comps2[1 - k2] == comps1[0]
+                    and _namesake_at_the_top(comps2[-k2], comps1, self._children[0]))
+        x1, x2 = comps1[-k1], comps2[-k2]
         if (_joined_namesake(x1, comps2[:-k2], x2, self._children[1])
                 or _joined_namesake(x2, comps1[:-k1], x1, self._children[0])):
             return True
@@ -260,6 +273,20 @@ class NameVotes:
             return False
         return (x1 in self._children[1].get(comps2[:-k2], ())
                 and x2 in self._children[0].get(comps1[:-k1], ()))
+
+
+def _namesake_at_the_top(word, path, children) -> bool:
+    """Whether ``path``, which ran out where the other side's path goes on
+    with ``word``, has a sibling module ``word`` at its top that holds
+    ``path`` less its first level (the model's ``main.branch3x3dbl_1``
+    beside its ``Mixed_6a.branch3x3dbl_1``, against the checkpoint's
+    ``Mixed_6a.main.branch3x3dbl_1``: ``main`` is as well a level that the
+    checkpoint inserted, mutation fuzz seed 6417 of ``--cross --wide
+    --reorder``)."""
+    if (len(path) < 2 or word == path[0] or not is_word(word)
+            or word not in children.get((), ())):
+        return False
+    return path[-1] in children.get((word,) + path[1:-1], ())
 
 
 def _joined_namesake(joined, parent, name, children) -> bool:
