@@ -495,6 +495,22 @@ def test_modules_pair_by_what_they_hold_where_order_says_little(name, mode, expe
     assert (score.correct, score.wrong) == (expected, 0)
 
 
+@pytest.mark.parametrize('name, expected', [
+    ('linear x3: blocks[:1] + tail[1:] registered first', 6),
+    ('resnet34-layer3[:2]+tail first', 218),
+    ('timm-deit_tiny-blocks[:4]+tail first', 152),
+])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_list_whose_tail_is_registered_first_loads_whole(name, expected, mode):
+    # the model keeps a list's first items under its name and the rest in a
+    # list named after it (layer3_tail), registered first: the order has
+    # no place for the rest (170 of 218, 56 of 152), and the list of the
+    # model that holds as many items, named after the list, does
+    # (openmodules, rule 4)
+    score = judge_case(_case(name), mode, pair=name)
+    assert (score.correct, score.wrong, score.expected) == (expected, 0, expected)
+
+
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_network_fine_tuned_to_other_classes_is_found_beside_a_longer_sibling(mode):
     # a 1000-class resnet18 into Slots(a = resnet34, b = the resnet18 with a

@@ -203,6 +203,47 @@ def test_a_module_of_another_name_in_a_shared_scheme_stays_open(mode):
     assert torch.equal(after['fc_norm.bias'], before['fc_norm.bias'])
 
 
+def _list_cut_tail_first(tail='blocks_tail', head_items=2, tail_items=3, extra=None):
+    """A checkpoint list of five equal blocks, the model's cut into
+    ``blocks`` (``head_items``) and ``tail`` (``tail_items``, re-indexed,
+    registered first); the head paired by name."""
+    def item(p):
+        return {f'{p}.fc.weight': (8, 8), f'{p}.fc.bias': (8,), f'{p}.norm.weight': (8,)}
+
+    src = {k: v for i in range(5) for k, v in item(f'blocks.{i}').items()}
+    dst = {k: v for i in range(tail_items) for k, v in item(f'{tail}.{i}').items()}
+    for name in extra or ():
+        dst.update({k: v for i in range(tail_items) for k, v in item(f'{name}.{i}').items()})
+    dst.update({k: v for i in range(head_items) for k, v in item(f'blocks.{i}').items()})
+    paired = {k: k for k in src if k in dst}
+    return src, dst, paired
+
+
+def test_the_rest_of_a_list_goes_to_the_list_named_after_it_that_holds_it():
+    # rule 4: a list cut in two, its tail (named after it, blocks_tail)
+    # registered first; the alignment pairs the head by name and has no
+    # order for the tail
+    src, dst, paired = _list_cut_tail_first()
+    assert fill_open_modules(src, dst, paired, '.') == {
+        f'blocks.{i + 2}.{name}': f'blocks_tail.{i}.{name}'
+        for i in range(3) for name in ('fc.weight', 'fc.bias', 'norm.weight')}
+    result = associate(src, dst, association='structure')
+    assert result.mapping == {**paired, **fill_open_modules(src, dst, paired, '.')}
+
+
+@pytest.mark.parametrize('options', [
+    dict(tail='rest'),  # not named after the list
+    dict(tail='blocks_tail', extra=['blocks_extra']),  # two lists that could be the tail
+    dict(tail_items=2),  # the items do not add up
+    dict(head_items=3),  # the model's list holds an open item of its own
+])
+def test_a_list_not_plainly_the_rest_takes_nothing(options):
+    src, dst, paired = _list_cut_tail_first(**options)
+    if options.get('head_items') == 3:
+        paired = {k: v for k, v in paired.items() if not k.startswith('blocks.2.')}
+    assert fill_open_modules(src, dst, paired, '.') == {}
+
+
 def test_keys_only_are_left_alone():
     keys = {k: None for k in SRC}
     assert fill_open_modules(keys, DST, PAIRED, '.') == {}

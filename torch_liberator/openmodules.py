@@ -14,8 +14,9 @@ of the model that the mapping makes one: every pair under the one goes
 under the other and back; neither is the root), holding no more open
 tensors than paired ones on either side (a mobilenet_v2's stem and
 classifier, paired by name with an efficientnet_b0's, make no region of
-the two networks whose every open block could be placed by shape), and a
-third for a block left out whole:
+the two networks whose every open block could be placed by shape); a
+third for a block left out whole, and a fourth for the rest of a list cut
+in two:
 
 1. **By analogy** (:func:`fill_open_modules`, first pass): an open module
    of the checkpoint goes to the one open module of the model, below the
@@ -54,6 +55,17 @@ third for a block left out whole:
    the alignment left all of it out, every candidate in torchvision's
    ``block1-0``; the other stages' first blocks place it. Candidates in
    two blocks, or a module without an analogy, place nothing.
+4. **The rest of a list** (:func:`fill_open_modules`, last): a list of
+   the checkpoint whose first ``k`` items went, item by item and number by
+   number, to a list of the model of ``k`` items, and whose other items
+   are all open, goes on in the one list beside that one named after it
+   (``layer3_tail`` beside ``layer3``, ``blocks_b`` beside ``blocks``) of
+   exactly as many items, all open: item ``k + j`` into its item ``j``,
+   each key at the path the first items' pairs give, shapes equal, every
+   key of both placed, or nothing. A model that keeps a list's head under
+   its name and registers the rest first (``self.layer3_tail =
+   layer3[2:]`` before ``self.layer3 = layer3[:2]``) gives the order no
+   place for the rest, and its items are all alike.
 
 Only a module none of whose tensors is mapped counts as open, on either
 side; a module of the model must take a module of the checkpoint whole,
@@ -326,13 +338,112 @@ def _block_by_analogy(src, dst, open_src, open_dst, every_src, mapping, region, 
     return out
 
 
+def _list_items(groups: KeyGroups) -> Dict[Tuple[str, ...], Dict[int, List[Tuple[str, tuple]]]]:
+    """List path -> item number -> ``(key, squeezed shape)`` of every key
+    below that item, for every path component that is a number."""
+    out: Dict[Tuple[str, ...], Dict[int, List[Tuple[str, tuple]]]] = {}
+    for comps, keys, shapes in zip(groups.comps, groups.keys, groups.squeezed):
+        for depth, comp in enumerate(comps):
+            if comp.isdigit() and comp == str(int(comp)):
+                item = out.setdefault(comps[:depth], {}).setdefault(int(comp), [])
+                item.extend(zip(keys, shapes))
+    return out
+
+
+def _list_tails(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str],
+                sep: str) -> Dict[str, str]:
+    """The open items of the checkpoint's lists placed into the one open
+    list of the model that is the rest of the list their paired items went
+    to (rule 4 of the module docstring)."""
+    src_lists, dst_lists = _list_items(src), _list_items(dst)
+    used = set(mapping.values())
+    out: Dict[str, str] = {}
+    for path, items in src_lists.items():
+        n = len(items)
+        if n < 2 or set(items) != set(range(n)):
+            continue
+        paired = [i for i in range(n) if any(key in mapping for key, _ in items[i])]
+        k = len(paired)
+        if not 0 < k < n or paired != list(range(k)):
+            continue  # (the paired items first, the rest all open)
+        prefix = sep.join(path) + sep if path else ''
+        found = _paired_items(items, k, mapping, prefix, sep)
+        if found is None:
+            continue
+        place, below = found
+        if not place or len(dst_lists.get(place, ())) != k:
+            continue  # (the model's list holds other items: it is not the head of a cut)
+        tail = _tail_of(place, n - k, dst_lists, used)
+        if tail is not None:
+            moved = _items_into(items, range(k, n), tail, below, prefix, sep)
+            if not any(key in out for key in moved):
+                out.update(moved)
+    return out
+
+
+def _paired_items(items, k, mapping, prefix, sep):
+    """``(list, below)`` when every key of the checkpoint's items ``0`` to
+    ``k - 1`` went to the item of its number of one list of the model
+    (``list``, its path components), each path below an item to one path
+    below the model's (``below``); else None."""
+    place, below = None, {}
+    for i in range(k):
+        for key, _ in items[i]:
+            if key not in mapping:
+                return None
+            mine = key[len(prefix) + len(str(i)) + len(sep):]
+            target = mapping[key].split(sep)
+            cut = len(target) - mine.count(sep) - 1
+            if cut < 1 or target[cut - 1] != str(i) or place not in (None, tuple(target[:cut - 1])):
+                return None
+            place = tuple(target[:cut - 1])
+            if below.setdefault(mine, sep.join(target[cut:])) != sep.join(target[cut:]):
+                return None
+    return place, below
+
+
+def _tail_of(place, count, dst_lists, used):
+    """The one list of the model beside ``place`` (a list whose items all
+    paired with the checkpoint's first ones) named after it
+    (``layer3_tail`` beside ``layer3``), of ``count`` items, none of whose
+    keys is used; None when there is not exactly one."""
+    parent, label = place[:-1], place[-1]
+    found = [path for path, items in dst_lists.items()
+             if path[:-1] == parent and path != place and path[-1].startswith(label + '_')
+             and set(items) == set(range(count))
+             and not any(key in used for item in items.values() for key, _ in item)]
+    return (found[0], dst_lists[found[0]]) if len(found) == 1 else None
+
+
+def _items_into(items, numbers, tail, rest, prefix, sep):
+    """The keys of the checkpoint's items ``numbers`` into the tail's items
+    in order, each at the path ``rest`` gives below its item, shapes
+    equal, every key of both placed; or nothing."""
+    path, tail_items = tail
+    tail_prefix = sep.join(path) + sep
+    out = {}
+    for j, i in enumerate(numbers):
+        theirs = dict(tail_items[j])
+        mine = items[i]
+        if len(mine) != len(theirs):
+            return {}
+        for key, shape in mine:
+            below = rest.get(key[len(prefix) + len(str(i)) + len(sep):])
+            target = None if below is None else f'{tail_prefix}{j}{sep}{below}'
+            if target is None or theirs.get(target) != shape:
+                return {}
+            out[key] = target
+    return out if len(set(out.values())) == len(out) else {}
+
+
 def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str],
                       sep: str, ambiguous: Optional[Mapping[str, Tuple[str, ...]]] = None
                       ) -> Dict[str, str]:
     """
     The pairs that place open modules of the checkpoint by analogy, then
     as the last of their shapes in their region, then whole blocks the
-    ambiguous keys point to (see the module docstring). ``src`` and
+    ambiguous keys point to, then the rest of a list cut in two (see the
+    module docstring). ``src`` and
     ``dst`` are the two sides cut in groups; ``mapping`` is not changed;
     ``ambiguous`` (source key -> its candidate model keys) is the
     alignment's.
@@ -368,4 +479,11 @@ def fill_open_modules(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str]
         open_dst = {m: keys for m, keys in open_dst.items() if keys[0] not in taken}
         found.update(_tied_blocks(src, dst, open_src, open_dst, {**mapping, **found},
                                   {k: v for k, v in ambiguous.items() if k not in found}, sep))
+    if _any_item(open_src, sep) and _any_item(open_dst, sep):
+        found.update(_list_tails(src, dst, {**mapping, **found}, sep))
     return found
+
+
+def _any_item(modules, sep) -> bool:
+    """Whether a path of ``modules`` runs through a list item."""
+    return any(comp.isdigit() for module in modules for comp in module.split(sep))
