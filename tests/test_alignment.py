@@ -1073,6 +1073,25 @@ def test_an_attention_registered_in_another_order_pairs_by_its_names():
     assert align_structure(src, dst).mapping == truth
 
 
+def test_a_word_and_the_word_numbered_disagree_only_between_modules_apart():
+    # RAFT's original encoders end in ``conv2``, torchvision's in ``conv``
+    # (h5-raft-original-names: 18 of 106, every encoder pair left out
+    # once the last layer's was): in two modules that correspond (other
+    # pairs join them) that is one layer numbered by one library only. A
+    # densenet169's ``denselayer25.norm1`` sent alone into a densenet121's
+    # ``transition3.norm`` is two modules of other kinds: a disagreement
+    src = {'enc.conv1.weight': (8, 3, 3, 3), 'enc.layer1.conv1.weight': (8, 8, 1, 1),
+           'enc.layer1.conv2.weight': (8, 8, 3, 3), 'enc.conv2.weight': (16, 8, 1, 1),
+           'head.conv1.weight': (4, 16), 'head.conv2.weight': (2, 4),
+           'stray.norm1.weight': (5,)}
+    dst = {'encoder.stem.weight': (8, 3, 3, 3), 'encoder.layer1.conv1.weight': (8, 8, 1, 1),
+           'encoder.layer1.conv2.weight': (8, 8, 3, 3), 'encoder.conv.weight': (16, 8, 1, 1),
+           'head.conv1.weight': (4, 16), 'head.conv2.weight': (2, 4),
+           'other.norm.weight': (5,)}
+    sides = StructureSides(src, dst)
+    assert sides.name_conflicts(dict(zip(src, dst))) == {'enc.conv1.weight', 'stray.norm1.weight'}
+
+
 def test_a_rename_in_every_block_of_a_shared_scheme_is_no_disagreement():
     # HF's Hiera: layernorm_before / layernorm_after for timm's norm1 / norm2,
     # every other name shared; a word used in one module pair only stays a

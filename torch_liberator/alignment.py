@@ -80,7 +80,11 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    same name than of two different names (the two models share a naming
    scheme), a pair whose names are two different words (``fc`` and
    ``head``; a container's own tensors by their own names) is dropped: in a
-   shared scheme, a different name means a different module. Integer names
+   shared scheme, a different name means a different module. A word and
+   the word numbered (``conv`` and ``conv2``) are one layer that one
+   library numbers when the two modules around them hold other pairs
+   between them (RAFT's original ``fnet`` and torchvision's
+   ``feature_encoder``), and two when they hold none. Integer names
    (Sequential positions) and a name found in the other path (an inserted
    level: ``head.fc`` and ``head``) never count against a pair. Nor, in
    such a scheme, is a pair kept whose paths, the same below, first

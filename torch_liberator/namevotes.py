@@ -16,7 +16,10 @@ the namesake is there, and only order chose the other. A rename is no
 conflict: two words that the other model never uses, paired with each
 other only, in two or more module pairs (HF's ``layernorm_before`` for
 timm's ``norm1`` in every block); a word used once stays one (the
-README's ``custom_model2_layer`` is no ``custom_model1_layer``).
+README's ``custom_model2_layer`` is no ``custom_model1_layer``). Nor is a
+word and the word numbered (``conv`` and ``conv2``) a conflict when the
+two modules around them hold other pairs between them: one library numbers
+a layer the other does not.
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups
@@ -161,6 +164,7 @@ class NameVotes:
         src, dst = self.src, self.dst
         out = set()
         disagree = {}  # (src name, dst name) -> positions, of the pairs of two words
+        numbered = []  # positions of pairs of a word and the word numbered
         beside = {}  # (src group, dst group) -> namesakes_above, once per pair
         for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
             i, a, j, b = pair
@@ -169,8 +173,11 @@ class NameVotes:
             else:
                 verdict = self._verdict(i, a, j, b)
             if verdict < 0:
-                out.add(n)
                 names = (self._name_of(src, i, a)[0], self._name_of(dst, j, b)[0])
+                if _numbered(*names) or _numbered(*names[::-1]):
+                    numbered.append(n)
+                    continue
+                out.add(n)
                 disagree.setdefault(names, []).append(n)
             else:
                 above = beside.get((i, j))
@@ -178,6 +185,8 @@ class NameVotes:
                     above = beside[i, j] = self.namesakes_above(i, j)
                 if above:
                     out.add(n)
+        if numbered:
+            out.update(self._numbered_apart(tensor_pairs, numbered))
         return out - self._renamed(tensor_pairs, disagree)
 
     def _known_words(self):
@@ -187,6 +196,37 @@ class NameVotes:
                                 | {name for names in side.names for name in names}
                                 for side in (self.src, self.dst))
         return self._words
+
+    def _numbered_apart(self, tensor_pairs, positions) -> Set[int]:
+        """The ``positions`` of ``tensor_pairs`` (pairs of a word and the
+        word numbered, ``conv`` and ``conv2``) that disagree: their two
+        parent modules hold no other pair between them (two modules of
+        other kinds met by their shapes: a densenet169's
+        ``denselayer25.norm1`` into a densenet121's ``transition3.norm``),
+        or their paths cross two sibling namesakes
+        (:meth:`namesakes_above`). Two parents that hold other pairs
+        correspond, and one library numbers a layer the other does not
+        (RAFT's original ``fnet`` and torchvision's ``feature_encoder`` end
+        in ``conv2`` and ``conv``)."""
+        src, dst = self.src, self.dst
+        group_pairs = {(i, j) for i, _, j, _ in tensor_pairs}
+        below = {}  # src module -> the dst groups of the group pairs below it
+        for i, j in group_pairs:
+            comps = src.comps[i]
+            for depth in range(1, len(comps)):
+                below.setdefault(comps[:depth], []).append(j)
+        counts = {}  # (src parent, dst parent) -> group pairs between them
+        out = set()
+        for n in positions:
+            i, _, j, _ = tensor_pairs[n]
+            parent1, parent2 = src.comps[i][:-1], dst.comps[j][:-1]
+            if (parent1, parent2) not in counts:
+                counts[parent1, parent2] = sum(
+                    1 for g in below.get(parent1, ()) if dst.comps[g][:len(parent2)] == parent2)
+            if (not parent1 or not parent2 or counts[parent1, parent2] < 2
+                    or self.namesakes_above(i, j)):
+                out.add(n)
+        return out
 
     def _renamed(self, tensor_pairs, disagree):
         """The positions of ``disagree`` (``(source name, destination name)
@@ -287,6 +327,13 @@ def _namesake_at_the_top(word, path, children) -> bool:
             or word not in children.get((), ())):
         return False
     return path[-1] in children.get((word,) + path[1:-1], ())
+
+
+def _numbered(numbered: str, name: str) -> bool:
+    """Whether ``numbered`` is the word ``name`` with a number after it
+    (``conv2`` and ``conv``)."""
+    return (name.isalpha() and numbered.startswith(name)
+            and numbered[len(name):].isdigit())
 
 
 def _joined_namesake(joined, parent, name, children) -> bool:
