@@ -376,7 +376,8 @@ def _list_tails(src: KeyGroups, dst: KeyGroups, mapping: Mapping[str, str],
         tail = _tail_of(place, n - k, dst_lists, used)
         if tail is not None:
             moved = _items_into(items, range(k, n), tail, below, prefix, sep)
-            if not any(key in out for key in moved):
+            taken = set(out.values())
+            if not any(key in out or target in taken for key, target in moved.items()):
                 out.update(moved)
     return out
 
