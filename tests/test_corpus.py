@@ -544,84 +544,58 @@ def _wide_fuzz_score(mode, seed, cross=False, **options):
     return score
 
 
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_branch_a_level_deeper_keeps_its_batchnorm(mode):
-    # fuzz_real --wide --reorder seed 6059: an inception_v3 whose
-    # Mixed_6c.branch7x7dbl_2 is flattened (``0``, ``1``) and whose
-    # branch7x7dbl_3 is wrapped as ``branch7x7dbl_3.main``, conv and bn
-    # registered the other way round. Structure gave dbl_3's bn to the
-    # model's branch7x7dbl_2.bn (5 wrong): the level ``main``, a word the
-    # model never uses, hid that the two paths name two sibling branches
-    score = _wide_fuzz_score(mode, 6059, reorder=True)
-    assert (score.correct, score.wrong) == (566, 0), score.wrong_keys[:3]
-
-
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_block_tied_with_its_equal_neighbour_is_not_placed_by_analogy(mode):
-    # fuzz_real --cross --wide seed 8349: timm's mobilenetv3_large_100 cut
-    # short, into torchvision's wrapped and cut shorter. blocks.5.1 and
-    # blocks.5.2 are equal and both tied for features.14; the first
-    # version of openmodules' tied-block rule placed blocks.5.2 there by
-    # analogy (22 wrong) because it looked only at the block's own ties
-    score = _wide_fuzz_score(mode, 8349, cross=True)
-    assert (score.correct, score.wrong) == (261, 0), score.wrong_keys[:3]
-
-
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_joined_name_is_not_crossed_with_a_sibling_of_its_path(mode):
-    # fuzz_real --joined --cross --wide --reorder seed 1388: torchvision's
-    # inception_v3 with its names joined (``Mixed_6d_branch7x7dbl_3``) beside
-    # a googlenet, into timm's whose Mixed_6d registers its branches in
+@pytest.mark.parametrize('seed, options, expected', [
+    # --wide --reorder 6059: an inception_v3 whose Mixed_6c.branch7x7dbl_2
+    # is flattened (``0``, ``1``) and whose branch7x7dbl_3 is wrapped as
+    # ``branch7x7dbl_3.main``, conv and bn registered the other way round.
+    # Structure gave dbl_3's bn to the model's branch7x7dbl_2.bn (5 wrong):
+    # the level ``main``, a word the model never uses, hid that the two
+    # paths name two sibling branches
+    (6059, dict(reorder=True), (566, 566)),
+    # --cross --wide 8349: timm's mobilenetv3_large_100 cut short, into
+    # torchvision's wrapped and cut shorter. blocks.5.1 and blocks.5.2 are
+    # equal and both tied for features.14; the first version of
+    # openmodules' tied-block rule placed blocks.5.2 there by analogy (22
+    # wrong) because it looked only at the block's own ties
+    (8349, dict(cross=True), (261, 261)),
+    # --joined --cross --wide --reorder 1388: torchvision's inception_v3
+    # with its names joined (``Mixed_6d_branch7x7dbl_3``) beside a
+    # googlenet, into timm's whose Mixed_6d registers its branches in
     # another order: Mixed_6d_branch7x7dbl_3 went into Mixed_6d.branch7x7_2
     # by order (6 wrong), though the model's Mixed_6d.branch7x7dbl_3 is its
     # name joined (namevotes.namesakes_above)
-    score = _wide_fuzz_score(mode, 1388, cross=True, reorder=True, joined=True)
-    assert (score.correct, score.wrong) == (542, 0), score.wrong_keys[:3]
-
-
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_stage_whose_blocks_are_registered_last_first_is_not_crossed(mode):
-    # fuzz_real --cross --wide --reorder seed 7574: timm's regnety_016 as
-    # children, into torchvision's regnet_y_1_6gf flattened, whose first
-    # stage registers block1-1 before block1-0. The order sent conv2 and
-    # conv3 (one shape in both blocks) across the blocks, the squeeze-
-    # excitations and the first block's own shapes straight (24 wrong)
-    score = _wide_fuzz_score(mode, 7574, cross=True, reorder=True)
-    assert (score.correct, score.wrong) == (626, 0), score.wrong_keys[:3]
-
-
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_block_a_level_deeper_keeps_its_branches_beside_a_namesake_suffix(mode):
-    # fuzz_real --cross --wide seed 7759: torchvision's inception_v3 with
-    # ``Mixed_6b.trunk`` inserted, into timm's whose ``Mixed_6d`` holds its
-    # branches as ``Mixed_6d.model.trunk.*``. ``trunk.branch1x1`` named
-    # Mixed_6b's branch1x1 and branch_pool into Mixed_6d (12 wrong in
-    # structure), the words above naming two blocks both sides hold
-    score = _wide_fuzz_score(mode, 7759, cross=True)
-    assert (score.correct, score.wrong) == (565, 0), score.wrong_keys[:3]
-
-
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_wrapped_block_is_not_the_namesake_of_its_wrapper_name(mode):
-    # fuzz_real --cross --wide --reorder seed 6417, keys sorted: timm's
-    # inception_v3 with ``Mixed_6a`` wrapped as ``Mixed_6a.main``, into
-    # torchvision's whose ``Mixed_5d`` is renamed ``main``, of the same
-    # branch shapes: ``main.branch3x3dbl_1`` named Mixed_6a's branches into
-    # the model's main (30 wrong in structure)
-    score = _wide_fuzz_score(mode, 6417, cross=True, reorder=True)
-    assert score.wrong == 0, score.wrong_keys[:3]
-    assert score.correct == {'structure': 488, 'auto': 506}[mode]
-
-
-@pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_a_reordered_hrnet_beside_a_convnext_keeps_its_blocks(mode):
-    # fuzz_real --wide --reorder seed 5848: timm's hrnet_w18_small with its
-    # children reordered, into one flattened to ``extractor.N`` beside a
+    (1388, dict(cross=True, reorder=True, joined=True), (542, 542)),
+    # --cross --wide --reorder 7574: timm's regnety_016 as children, into
+    # torchvision's regnet_y_1_6gf flattened, whose first stage registers
+    # block1-1 before block1-0. The order sent conv2 and conv3 (one shape
+    # in both blocks) across the blocks, the squeeze-excitations and the
+    # first block's own shapes straight (24 wrong)
+    (7574, dict(cross=True, reorder=True), (626, 626)),
+    # --cross --wide 7759: torchvision's inception_v3 with ``Mixed_6b.trunk``
+    # inserted, into timm's whose ``Mixed_6d`` holds its branches as
+    # ``Mixed_6d.model.trunk.*``. ``trunk.branch1x1`` named Mixed_6b's
+    # branch1x1 and branch_pool into Mixed_6d (12 wrong in structure), the
+    # words above naming two blocks both sides hold
+    (7759, dict(cross=True), (565, 565)),
+    # --cross --wide --reorder 6417, keys sorted: timm's inception_v3 with
+    # ``Mixed_6a`` wrapped as ``Mixed_6a.main``, into torchvision's whose
+    # ``Mixed_5d`` is renamed ``main``, of the same branch shapes:
+    # ``main.branch3x3dbl_1`` named Mixed_6a's branches into the model's
+    # main (30 wrong in structure)
+    (6417, dict(cross=True, reorder=True), (488, 506)),
+    # --wide --reorder 5848: timm's hrnet_w18_small with its children
+    # reordered, into one flattened to ``extractor.N`` beside a
     # convnext_tiny. Parts left short judged by their open places only let
     # an incre module's block into a stage3 branch's place (22 wrong in
-    # structure); a part is short only of what the checkpoint could fill.
-    score = _wide_fuzz_score(mode, 5848, reorder=True)
+    # structure); a part is short only of what the checkpoint could fill
+    (5848, dict(reorder=True), None),
+])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_wide_fuzz_seeds_that_went_wrong(seed, options, expected, mode):
+    score = _wide_fuzz_score(mode, seed, **options)
     assert score.wrong == 0, score.wrong_keys[:3]
+    if expected is not None:
+        assert score.correct == expected[('structure', 'auto').index(mode)]
 
 
 @pytest.mark.parametrize('seed', [2241, 3154, 10681, 10981, 11346, 11416, 11418, 12097, 12178, 13322,
