@@ -31,7 +31,7 @@ Example:
     {2}
 """
 from collections import Counter
-from typing import Sequence, Set, Tuple
+from typing import Dict, Sequence, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups, is_word, joined_length
 from torch_liberator.nameanchors import module_children
@@ -105,6 +105,7 @@ class NameVotes:
         self.src, self.dst = src, dst
         self._children = None  # each side's module_children, once needed
         self._words = None  # each side's path components and tensor names, once needed
+        self._above: Dict[Tuple[int, int], bool] = {}  # namesakes_above, once per group pair
 
     @staticmethod
     def _name_of(side, g, pos):
@@ -165,7 +166,6 @@ class NameVotes:
         out = set()
         disagree = {}  # (src name, dst name) -> positions, of the pairs of two words
         numbered = []  # positions of pairs of a word and the word numbered
-        beside = {}  # (src group, dst group) -> namesakes_above, once per pair
         for n, (pair, vote) in enumerate(zip(tensor_pairs, votes)):
             i, a, j, b = pair
             if src.leaf[i] and dst.leaf[j] and src.comps[i] and dst.comps[j]:
@@ -180,10 +180,7 @@ class NameVotes:
                 out.add(n)
                 disagree.setdefault(names, []).append(n)
             else:
-                above = beside.get((i, j))
-                if above is None:
-                    above = beside[i, j] = self.namesakes_above(i, j)
-                if above:
+                if self.namesakes_above(i, j):
                     out.add(n)
         if numbered:
             out.update(self._numbered_apart(tensor_pairs, numbered))
@@ -277,6 +274,12 @@ class NameVotes:
             >>> votes.namesakes_above(0, 1), votes.namesakes_above(0, 0)
             (True, False)
         """
+        found = self._above.get((i, j))
+        if found is None:
+            found = self._above[i, j] = self._namesakes_above(i, j)
+        return found
+
+    def _namesakes_above(self, i, j):
         comps1, comps2 = self.src.comps[i], self.dst.comps[j]
         src_words, dst_words = self._known_words()
         k1 = k2 = 1
