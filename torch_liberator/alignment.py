@@ -301,7 +301,7 @@ class StructureSides:
             return found
         smaller = min(map(len, self._given))
         doubt = smaller and smaller - len(found.mapping) >= ORDER_DOUBT * smaller
-        crossing = _out_of_order(found.mapping, self._given[1])
+        crossing = self._goes_back(found.mapping)
         if not (doubt or crossing):
             return found
         sides = StructureSides(*self._given, self.sep, ordered=False)
@@ -412,6 +412,17 @@ class StructureSides:
                                          {(i, j) for i, _, j, _ in tensor_pairs}))
         return {key for key, (i, _, j, _) in zip(keys, tensor_pairs) if (i, j) in crossed}
 
+    def _goes_back(self, mapping: Mapping[str, str]) -> bool:
+        """Whether the places of ``mapping``, in its order, go back
+        somewhere in the destination's order (groups are runs of its keys,
+        in order)."""
+        last = (-1, -1)
+        for _, _, j, b in self._tensor_pairs(mapping)[1]:
+            if (j, b) < last:
+                return True
+            last = (j, b)
+        return False
+
     def _tensor_pairs(self, mapping):
         """The source keys of ``mapping`` found on both sides, and their
         ``(src group, src position, dst group, dst position)``."""
@@ -439,18 +450,6 @@ def _inside(key: str, place: str, others, modules: Mapping[str, str], sep: str) 
         other = modules.get(module)
         if other is not None and place.startswith(other + sep):
             return not any(p != place and p.startswith(other + sep) for p in others)
-    return False
-
-
-def _out_of_order(mapping: Mapping[str, str], dst: Mapping[str, Shape]) -> bool:
-    """Whether the places of ``mapping``, in its order, go back somewhere
-    in the order of ``dst``."""
-    position = {key: n for n, key in enumerate(dst)}
-    last = -1
-    for place in mapping.values():
-        if position[place] < last:
-            return True
-        last = position[place]
     return False
 
 
