@@ -343,14 +343,18 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     A module whose groups also sit at the same depths as those of
     ``small`` is looked for first, among whole modules; it is taken when
     its modules span the same groups as those of ``small`` (a tree of the
-    same shape, the names aside). Failing that, a module of another tree
-    shape (another library's nesting of the same network: timm's
-    ``blocks.0.0`` is torchvision's ``features.1.0.block``) is taken only
-    when the shapes of ``small`` occur at one offset of ``large`` and no
-    other, module or not, when the two nestings agree (no module of one
-    side ends inside a module of the other), and when ``small`` has at
-    least :data:`NESTING_FIT_MIN` groups (:data:`NAMED_FIT_MIN` when each
-    shares a word of its path with its place). The search compares at most :data:`FIT_BUDGET`
+    same shape, the names aside) and, for a ``small`` of fewer than
+    :data:`NESTING_FIT_MIN` groups, when each group sits as many levels
+    below the module around them all as in ``small`` (levels of one child
+    count: a few shapes are too little evidence to pass over them).
+    Failing that, a module of another tree shape (another library's
+    nesting of the same network: timm's ``blocks.0.0`` is torchvision's
+    ``features.1.0.block``) is taken only when the shapes of ``small``
+    occur at one offset of ``large`` and no other, module or not, when the
+    two nestings agree (no module of one side ends inside a module of the
+    other), and when ``small`` has at least :data:`NESTING_FIT_MIN` groups
+    (:data:`NAMED_FIT_MIN` when each shares a word of its path with its
+    place). The search compares at most :data:`FIT_BUDGET`
     groups per group of ``large`` (shapes repeated at many offsets); past
     that it answers None, as for ambiguity.
 
@@ -373,6 +377,11 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
         ...                     **{f'b.s{c // 4}.{c}.w': s for c, s in enumerate(shapes)}})
         >>> whole_fit(flat, nested)
         8
+        >>> # two groups under modules of one child: not the tree of 'b.r6'
+        >>> deep = KeyGroups({'0.0.0.w': (4, 4), '1.m0.0.w': (8, 8, 3, 3)})
+        >>> ckpt = KeyGroups({'a.3.w': (4, 4), 'b.r6.3.w': (4, 4), 'b.r6.4.w': (8, 8, 3, 3)})
+        >>> print(whole_fit(deep, ckpt))
+        None
     """
     n, size = len(small), len(large)
     if n < 2 or size <= n:
@@ -387,6 +396,9 @@ def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     if same_tree:
         own = _spans_within(small, 0, n)
         same_tree = [s for s in same_tree if _spans_within(large, s, n) == own]
+    if n < NESTING_FIT_MIN:
+        below = _depths_below_top(small, 0, n)
+        same_tree = [s for s in same_tree if _depths_below_top(large, s, n) == below]
     if same_tree:
         if len(same_tree) != 1 or _copy_beside(large, same_tree[0], n):
             return None
@@ -695,6 +707,17 @@ def _spans_within(side, start, n):
     counted from ``start``: the shape of that part of the tree."""
     return {(a - start, b - start) for spans in module_spans(side)[start:start + n]
             for a, b in spans if start <= a and b <= start + n}
+
+
+def _depths_below_top(side, start, n):
+    """How many levels below the module around groups ``start`` .. ``start
+    + n - 1`` (their longest common path) each of them sits: levels of one
+    child count, which :func:`_spans_within` does not see."""
+    first, last = side.comps[start], side.comps[start + n - 1]
+    top = 0
+    while top < min(len(first), len(last)) and first[top] == last[top]:
+        top += 1
+    return [len(side.comps[start + k]) - top for k in range(n)]
 
 
 def _nest(spans):
