@@ -53,6 +53,39 @@ def test_without_an_analogy_two_open_modules_of_one_shape_stay_open():
     assert fill_open_modules(SRC, DST, paired, '.') == {}
 
 
+def test_a_block_of_another_design_is_no_analogy():
+    # timm's efficientnet: a depthwise-separable first block (conv_dw, bn1,
+    # conv_pw, bn2), then inverted residuals (conv_pw, bn1, conv_dw, bn2,
+    # conv_pwl, bn3) whose bn1 and bn2 are of one shape; HF's names. The
+    # first block's bn1 is its depthwise norm, but there conv_pw is the
+    # projection, here the expansion: it says nothing of this bn1
+    # (HF's EfficientNet from timm's keys sorted: 150 norms swapped)
+    src = {'b.0.bn1.w': (8,), 'b.0.bn2.w': (4,), 'b.0.conv_dw.w': (8, 1, 3, 3),
+           'b.0.conv_pw.w': (4, 8),
+           'b.1.bn1.w': (16,), 'b.1.bn2.w': (16,), 'b.1.bn3.w': (6,),
+           'b.1.conv_dw.w': (16, 1, 3, 3), 'b.1.conv_pw.w': (16, 4), 'b.1.conv_pwl.w': (6, 16)}
+    dst = {'e.0.dw.conv.w': (8, 1, 3, 3), 'e.0.dw.norm.w': (8,), 'e.0.proj.conv.w': (4, 8),
+           'e.0.proj.bn.w': (4,),
+           'e.1.exp.conv.w': (16, 4), 'e.1.exp.bn.w': (16,), 'e.1.dw.conv.w': (16, 1, 3, 3),
+           'e.1.dw.norm.w': (16,), 'e.1.proj.conv.w': (6, 16), 'e.1.proj.bn.w': (6,)}
+    paired = {'b.0.bn1.w': 'e.0.dw.norm.w', 'b.0.bn2.w': 'e.0.proj.bn.w',
+              'b.0.conv_dw.w': 'e.0.dw.conv.w', 'b.0.conv_pw.w': 'e.0.proj.conv.w',
+              'b.1.bn3.w': 'e.1.proj.bn.w', 'b.1.conv_dw.w': 'e.1.dw.conv.w',
+              'b.1.conv_pw.w': 'e.1.exp.conv.w', 'b.1.conv_pwl.w': 'e.1.proj.conv.w'}
+    assert fill_open_modules(src, dst, paired, '.') == {}
+    # a first block of the same design, its norms paired, is one
+    src.update({'b.2.bn1.w': (24,), 'b.2.bn2.w': (24,), 'b.2.bn3.w': (6,),
+                'b.2.conv_dw.w': (24, 1, 3, 3), 'b.2.conv_pw.w': (24, 6),
+                'b.2.conv_pwl.w': (6, 24)})
+    dst.update({'e.2.exp.conv.w': (24, 6), 'e.2.exp.bn.w': (24,), 'e.2.dw.conv.w': (24, 1, 3, 3),
+                'e.2.dw.norm.w': (24,), 'e.2.proj.conv.w': (6, 24), 'e.2.proj.bn.w': (6,)})
+    paired.update({f'b.2.{name}.w': f'e.2.{place}.w' for name, place in [
+        ('bn1', 'exp.bn'), ('bn2', 'dw.norm'), ('bn3', 'proj.bn'), ('conv_dw', 'dw.conv'),
+        ('conv_pw', 'exp.conv'), ('conv_pwl', 'proj.conv')]})
+    assert fill_open_modules(src, dst, paired, '.') == {'b.1.bn1.w': 'e.1.exp.bn.w',
+                                                        'b.1.bn2.w': 'e.1.dw.norm.w'}
+
+
 def test_the_last_open_module_of_its_shape_in_a_region_is_placed():
     src = {'s.0.conv1.weight': (8, 4), 's.0.conv2.weight': (8, 8), 's.0.conv3.weight': (9, 8),
            's.0.downsample.weight': (9, 4)}

@@ -25,7 +25,13 @@ in two:
    path in the other regions named alike, digits aside (``s2.b1`` and
    ``block2.block2-0`` for ``s1.b1`` and ``block1.block1-0``): the
    ``layer.2`` of every other bottleneck went to its ``conv3``, the
-   ``shortcut`` of every other first block to its ``downsample``.
+   ``shortcut`` of every other first block to its ``downsample``. Only
+   the regions that put every module the region pairs too where the
+   region puts it count: timm's depthwise-separable first block of an
+   efficientnet sends its ``conv_pw`` to HF's ``projection``, an inverted
+   residual to the ``expansion``, so the first block's ``bn1`` (the
+   depthwise norm) is no analogy for theirs (the expansion norm, of the
+   depthwise norm's shape).
 2. **The last of its shapes** (second pass): an open module of the
    checkpoint whose names and shapes no other open module of its region
    has, on either side, goes to that one module of the model, unless a
@@ -189,21 +195,40 @@ class _Regions:
         return None
 
 
-def _analogies(mapping: Mapping[str, str], region: Tuple[str, str], sep: str) -> Dict[str, set]:
+def _analogies(mapping: Mapping[str, str], region: Tuple[str, str], sep: str
+               ) -> Dict[Tuple[str, str], Dict[str, set]]:
     """Where the mapping puts, in every pair of modules named as the
     region's two are, digits aside (``s2.b1`` and ``block2.block2-0`` for
     ``s1.b1`` and ``block1.block1-0``), each module below the checkpoint's:
-    its path below it -> the paths below the model's."""
+    the pair of modules -> its path below the one -> the paths below the
+    other."""
     mine, theirs = region
     depth = (mine.count(sep) + 1, theirs.count(sep) + 1)
     names = (_DIGITS.sub('', mine), _DIGITS.sub('', theirs))
-    out: Dict[str, set] = {}
+    out: Dict[Tuple[str, str], Dict[str, set]] = {}
     for s, d in mapping.items():
         a, b = s.split(sep), d.split(sep)
-        if (len(a) > depth[0] + 1 and len(b) > depth[1] + 1
-                and _DIGITS.sub('', sep.join(a[:depth[0]])) == names[0]
-                and _DIGITS.sub('', sep.join(b[:depth[1]])) == names[1]):
-            out.setdefault(sep.join(a[depth[0]:-1]), set()).add(sep.join(b[depth[1]:-1]))
+        if len(a) > depth[0] + 1 and len(b) > depth[1] + 1:
+            pair = (sep.join(a[:depth[0]]), sep.join(b[:depth[1]]))
+            if _DIGITS.sub('', pair[0]) == names[0] and _DIGITS.sub('', pair[1]) == names[1]:
+                out.setdefault(pair, {}).setdefault(sep.join(a[depth[0]:-1]), set()).add(
+                    sep.join(b[depth[1]:-1]))
+    return out
+
+
+def _agreeing(analogies: Dict[Tuple[str, str], Dict[str, set]], region: Tuple[str, str]
+              ) -> Dict[str, set]:
+    """The places of :func:`_analogies` from the pairs of modules that
+    put every module the region pairs too where the region puts it: timm's
+    depthwise-separable ``blocks.0.0`` sends its ``conv_pw`` to the
+    projection where an inverted residual ``blocks.1.0`` sends its own to
+    the expansion, so its ``bn1`` says nothing of theirs."""
+    own = analogies.get(region, {})
+    out: Dict[str, set] = {}
+    for places in analogies.values():
+        if all(own.get(path, targets) == targets for path, targets in places.items()):
+            for path, targets in places.items():
+                out.setdefault(path, set()).update(targets)
     return out
 
 
@@ -223,7 +248,9 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
                 dst_under.setdefault(up, []).append(module)
     mine = _signatures(src, {m for modules in by_region.values() for m in modules})
     theirs = _signatures(dst, {m for modules in dst_under.values() for m in modules})
-    analogies: Dict[Tuple[str, str], Dict[str, set]] = {}  # by the region's names, digits aside
+    # by the region's names, digits aside; and those that agree with a region
+    analogies: Dict[Tuple[str, str], Dict[Tuple[str, str], Dict[str, set]]] = {}
+    agreeing: Dict[Tuple[str, str], Dict[str, set]] = {}
     claims: Dict[str, List[str]] = {}  # model module -> checkpoint modules claiming it
     for (module_of, lowest, wide, count), modules in by_region.items():
         if (sum(len(open_src[m]) for m in modules) > count
@@ -241,7 +268,9 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
                 names = (_DIGITS.sub('', module_of), _DIGITS.sub('', place))
                 if names not in analogies:
                     analogies[names] = _analogies(regions.mapping, (module_of, place), sep)
-                wanted = analogies[names].get(module[len(module_of) + len(sep):], ())
+                if (module_of, place) not in agreeing:
+                    agreeing[module_of, place] = _agreeing(analogies[names], (module_of, place))
+                wanted = agreeing[module_of, place].get(module[len(module_of) + len(sep):], ())
                 fits = [m for m in fits if m[len(place) + len(sep):] in wanted]
             elif sum(1 for other in modules if mine[other] == mine[module]) != 1:
                 continue
@@ -319,7 +348,7 @@ def _block_by_analogy(src, dst, open_src, open_dst, every_src, mapping, region, 
     theirs = [m for m in open_dst if m.startswith(place + sep)]
     if not mine or len(mine) != len(theirs) or any(m not in open_src for m in mine):
         return {}
-    analogies = _analogies(mapping, region, sep)
+    analogies = _agreeing(_analogies(mapping, region, sep), region)
     signature_of = {**_signatures(src, mine), **_signatures(dst, theirs)}
     chosen = {}
     for module in mine:
