@@ -35,7 +35,7 @@ from corpus_pairs.registry import Case, register_pair
 
 __all__ = ['effpt_name', 'hf_convnext_name', 'hf_focalnet_name', 'hf_hiera_name',
            'hf_mobilenet_v2_name', 'hf_resnet_name', 'hf_swin_name', 'hf_swinv2_name',
-           'hf_vit_name']
+           'hf_vit_name', 'timm_hf_efficientnet_name']
 
 
 def _have(package):
@@ -255,6 +255,48 @@ def effpt_name(repeats):
     return name
 
 
+#: timm's efficientnet block module -> HuggingFace's, in a depthwise-separable
+#: first stage and in the inverted residuals after it
+_HF_EFF_DS = {'conv_dw': 'depthwise_conv.depthwise_conv', 'bn1': 'depthwise_conv.depthwise_norm',
+              'se.conv_reduce': 'squeeze_excite.reduce', 'se.conv_expand': 'squeeze_excite.expand',
+              'conv_pw': 'projection.project_conv', 'bn2': 'projection.project_bn'}
+_HF_EFF_IR = {'conv_pw': 'expansion.expand_conv', 'bn1': 'expansion.expand_bn',
+              'conv_dw': 'depthwise_conv.depthwise_conv', 'bn2': 'depthwise_conv.depthwise_norm',
+              'se.conv_reduce': 'squeeze_excite.reduce', 'se.conv_expand': 'squeeze_excite.expand',
+              'conv_pwl': 'projection.project_conv', 'bn3': 'projection.project_bn'}
+
+
+def timm_hf_efficientnet_name(repeats):
+    """
+    The name function of timm's efficientnet (``blocks.S.B``) into
+    HuggingFace's ``EfficientNetForImageClassification`` (blocks in one
+    flat list), for stages of ``repeats`` blocks.
+
+    Example:
+        >>> from corpus_pairs.real_libraries import timm_hf_efficientnet_name
+        >>> name = timm_hf_efficientnet_name([1, 2, 2, 3, 3, 4, 1])
+        >>> name('blocks.0.0.bn1.weight')
+        'efficientnet.encoder.blocks.0.depthwise_conv.depthwise_norm.weight'
+        >>> name('blocks.2.1.bn1.running_var')
+        'efficientnet.encoder.blocks.4.expansion.expand_bn.running_var'
+    """
+    first = [sum(repeats[:stage]) for stage in range(len(repeats))]
+
+    def name(key):
+        m = re.fullmatch(r'blocks\.(\d+)\.(\d+)\.(.*)\.(\w+)', key)
+        if m:
+            stage, block = int(m[1]), int(m[2])
+            part = (_HF_EFF_DS if stage == 0 else _HF_EFF_IR).get(m[3])
+            return (None if part is None else
+                    f'efficientnet.encoder.blocks.{first[stage] + block}.{part}.{m[4]}')
+        return _rules([(r'conv_stem\.(.*)', r'efficientnet.embeddings.convolution.\1'),
+                       (r'bn1\.(.*)', r'efficientnet.embeddings.batchnorm.\1'),
+                       (r'conv_head\.(.*)', r'efficientnet.encoder.top_conv.\1'),
+                       (r'bn2\.(.*)', r'efficientnet.encoder.top_bn.\1'),
+                       (r'classifier\.(.*)', r'classifier.\1')])(key)
+    return name
+
+
 #: Cadene's se_resnet50 -> timm's seresnet50 (``layer0`` is the stem, ``se_module`` is ``se``)
 _cadene_timm = _rules([(r'layer0\.(conv1|bn1)\.(.*)', r'\1.\2'),
                        (r'(layer\d\.\d+)\.se_module\.(.*)', r'\1.se.\2'),
@@ -328,6 +370,21 @@ if _have('transformers'):
                          num_classes=10, use_abs_pos_emb=False, use_rel_pos_bias=True,
                          init_values=0.1)
         return _case(timm_beit, hf, hf_beit_name, reverse=not reverse)
+
+    _B0_REPEATS = [1, 2, 2, 3, 3, 4, 1]
+
+    def _hf_b0():
+        import transformers
+        return transformers.EfficientNetForImageClassification(transformers.EfficientNetConfig(
+            width_coefficient=1.0, depth_coefficient=1.0, image_size=224, hidden_dim=1280,
+            num_labels=1000))
+
+    def _timm_b0():
+        return timm_module().create_model('efficientnet_b0', pretrained=False)
+
+    def _sorted(case):
+        case.source = dict(sorted(case.source.items()))
+        return case
 
     def _small_vit():
         return _hf('ViT', hidden_size=192, num_hidden_layers=4, num_attention_heads=3,
@@ -419,6 +476,20 @@ if _have('transformers'):
          lambda: _case(_hf('FocalNet', num_labels=1000), timm_module().create_model(
              'focalnet_tiny_srf', pretrained=False), hf_focalnet_name, reverse=True),
          'the same, back'),
+        ('real-timm-efficientnet_b0->hf-efficientnet',
+         lambda: _case(_timm_b0(), _hf_b0(), timm_hf_efficientnet_name(_B0_REPEATS)),
+         "timm's efficientnet_b0 into HuggingFace's EfficientNet of b0's config (one flat "
+         "list of blocks, the first depthwise-separable: its conv_pw is the projection, "
+         "the other blocks' the expansion)"),
+        ('real-timm-efficientnet_b0 (sorted keys)->hf-efficientnet',
+         lambda: _sorted(_case(_timm_b0(), _hf_b0(), timm_hf_efficientnet_name(_B0_REPEATS))),
+         'the same, the checkpoint keys sorted (a .safetensors file): bn1 and bn2 of every '
+         'inverted residual, one shape, were swapped by analogy with the first block '
+         '(150 wrong in structure and auto; now left out)'),
+        ('real-hf-efficientnet (sorted keys)->timm-efficientnet_b0',
+         lambda: _sorted(_case(_timm_b0(), _hf_b0(), timm_hf_efficientnet_name(_B0_REPEATS),
+                               reverse=True)),
+         "HuggingFace's EfficientNet checkpoint, keys sorted, into timm's efficientnet_b0"),
         ('real-hf-mobilenet_v2->tv-mobilenet_v2',
          lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
                        hf_mobilenet_v2_name),
