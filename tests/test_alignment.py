@@ -473,6 +473,21 @@ def test_a_module_the_order_leaves_is_not_placed_by_a_few_coinciding_shapes(seed
     _assert_never_wrong(align_structure(src, dst).mapping, truth)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    'open, measured: 5 wrong of 17. Keys sorted, the order-free alignment pairs the '
+    "checkpoint's 3.4 (a conv, BatchNorms of 4 and 8, two norms) with the model's 0, "
+    "which holds the same shapes as a BatchNorm beside a block (0.0, 0.1); the truth is "
+    '3 -> 0 and 3.4 -> 0.1, the BatchNorm 3.4.5 inserted: as many pairs either way, '
+    'and only the nesting tells'))
+def test_sorted_keys_a_module_of_its_parents_shapes_by_coincidence():
+    # the property above with the checkpoint's keys sorted (seed 2453425757,
+    # reversed): in registration order every pair is right
+    src, dst, truth = _pair(2453425757, insert=0.5)
+    src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
+    _assert_never_wrong(align_structure(dict(sorted(src.items())), dst).mapping, truth)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2 ** 32 - 1))
 def test_property_permuted_siblings_with_telling_shapes(seed):
