@@ -1292,3 +1292,40 @@ def test_keys_sorted_by_name_read_a_b_c_as_numbers():
            for k, s in linear(f'layers.layer_{b}.{n}', 8, 8 if n != 'b' else 4).items()}
     result = align_structure({k: src[k] for k in sorted(src)}, dst)
     assert result.mapping == dict(zip(src, dst))
+
+
+def _inverted_residuals(names, widths):
+    """Blocks of an expansion, a depthwise convolution and a projection,
+    each followed by a BatchNorm, the first two BatchNorms of one width;
+    ``names``: the six module names of a block (timm's or HF's)."""
+    keys = {}
+    for i, (c_in, c) in enumerate(widths):
+        conv_pw, bn1, conv_dw, bn2, conv_pwl, bn3 = (f'blocks.{i}.{name}' for name in names)
+        keys.update({f'{conv_pw}.weight': (c * 4, c_in, 1, 1), **bn(bn1, c * 4),
+                     f'{conv_dw}.weight': (c * 4, 1, 3, 3), **bn(bn2, c * 4),
+                     f'{conv_pwl}.weight': (c, c * 4, 1, 1), **bn(bn3, c)})
+    return keys
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_numbered_twins_of_a_sorted_checkpoint_follow_the_models_registration(mode):
+    # timm's names (bn1, bn2, bn3), keys sorted as a safetensors file lists
+    # them, into HF's (expand_bn, depthwise_norm, project_bn) in
+    # registration order: bn1 and bn2 are of one shape in every block, and
+    # their numbers say which comes first
+    widths = [(8, 16), (16, 24), (24, 32)]
+    timm_names = ['conv_pw', 'bn1', 'conv_dw', 'bn2', 'conv_pwl', 'bn3']
+    hf_names = ['expansion.expand_conv', 'expansion.expand_bn', 'depthwise_conv.depthwise_conv',
+                'depthwise_conv.depthwise_norm', 'projection.project_conv',
+                'projection.project_bn']
+    src = dict(sorted(_inverted_residuals(timm_names, widths).items()))
+    dst = _inverted_residuals(hf_names, widths)
+    truth = {f'blocks.{i}.{a}.{rest}': f'blocks.{i}.{b}.{rest}'
+             for i in range(len(widths)) for a, b in zip(timm_names, hf_names)
+             for rest in ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
+             if f'blocks.{i}.{a}.{rest}' in src}
+    assert associate(src, dst, association=mode).mapping == {k: truth[k] for k in src}
+    # both sorted: no order on either side, the twins stay out
+    mapping = associate(src, dict(sorted(dst.items())), association=mode).mapping
+    assert all(truth[k] == v for k, v in mapping.items())
+    assert 'blocks.0.bn1.weight' not in mapping

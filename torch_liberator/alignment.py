@@ -246,8 +246,15 @@ class StructureSides:
         #: buffers, back to front; see order_is_lost): then order is no
         #: evidence, and a module's tensors are compared in one order on
         #: both sides
+        #: with the order lost on one side only, the other side's keys ->
+        #: their positions (registration order), None for the lost side
+        self.ranks: Tuple[Optional[Dict[str, int]], ...] = (None, None)
         if ordered is None:
-            ordered = not (order_is_lost(src, sep=sep) or order_is_lost(dst, sep=sep))
+            lost = (order_is_lost(src, sep=sep), order_is_lost(dst, sep=sep))
+            ordered = not any(lost)
+            if not ordered:
+                self.ranks = tuple(None if gone else {key: n for n, key in enumerate(side)}
+                                   for gone, side in zip(lost, (src, dst)))
         self.ordered = ordered
         #: with the order lost, ``{src module: dst module}`` that the
         #: alignment paired by what they hold and no number (see

@@ -201,7 +201,8 @@ class GroupAligner:
         (:func:`~torch_liberator.unordered.signature_pairs`); name partners
         keep theirs."""
         groups, singles = signature_pairs(self.src, self.dst, self.inner, self.sep,
-                                          unique=self.sides.unique_modules)
+                                          unique=self.sides.unique_modules,
+                                          ranks=self.sides.ranks)
         for i, j in groups:
             if (i not in self.blocked_src and j not in self.blocked_dst
                     and i not in self.pairs and j not in self.paired_dst):

@@ -22,7 +22,11 @@ both sides (``blocks.3``, ``encoder_layer_3``; ``norm1`` and ``ln_1``;
 ``f.a`` and ``conv1``, a last letter counting where a module's one-letter
 children are ``a``, ``b``, ... in full), in the order of those numbers,
 as many on each side, in lists of the same lengths: lists number their
-items in registration order. Any other tie (``q``, ``k``, ``v`` of one
+items in registration order. When they differ by numbers alone on one
+side only and the other side's keys are in registration order (a
+checkpoint read from a safetensors file, into a model), they pair in the
+order of the numbers and of registration (timm's ``bn1`` and ``bn2``,
+HF's ``expand_bn`` and ``depthwise_norm``). Any other tie (``q``, ``k``, ``v`` of one
 shape) pairs nothing.
 
 Only modules of two or more groups are matched at the top level, each the
@@ -50,7 +54,7 @@ Example:
 """
 import re
 from collections import Counter
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
@@ -64,9 +68,23 @@ class _Tree:
     signature of every module path, with chains of single children
     folded (a module holding nothing but one child is that child)."""
 
-    def __init__(self, side: KeyGroups, sep: str, shared: set):
+    def __init__(self, side: KeyGroups, sep: str, shared: set,
+                 rank: Optional[Mapping[str, int]] = None):
         self.side = side
         self.sep = sep
+        #: module path or group -> the first position of its keys in the
+        #: side's registration order; None when that order is lost
+        self.rank: Optional[Dict[object, int]] = None
+        if rank is not None:
+            self.rank = {}
+            for g, keys in enumerate(side.keys):
+                first = min(rank[key] for key in keys)
+                self.rank[g] = first
+                comps = side.comps[g]
+                for depth in range(len(comps) + 1):
+                    path = sep.join(comps[:depth])
+                    self.rank[path] = min(self.rank.get(path, first), first)
+            self.key_rank = rank
         #: the shapes the other side has too: a tensor of any other shape
         #: can pair with nothing, and says nothing of what a module is (an
         #: index buffer that one library saves and the other does not)
@@ -163,6 +181,14 @@ class _Tree:
             return self.side.keys[unit[1]][unit[2]]
         return self.side.path[unit[1]] + ('' if unit[0] == 'g' else self.sep + '#own')
 
+    def registered(self, unit):
+        """Where ``unit`` comes in the side's registration order."""
+        if unit[0] == 'n':
+            return self.rank[unit[1]]
+        if unit[0] == 't':
+            return self.key_rank[self.side.keys[unit[1]][unit[2]]]
+        return self.rank[unit[1]]
+
     def lettered(self, path):
         """Whether module ``path`` ends in a letter that numbers it: its
         parent's children of one letter are ``a``, ``b``, ... in full."""
@@ -215,11 +241,18 @@ def _numbered_order(tree, units):
 def _tie_pairs(a, b, mine, theirs):
     """The pairs among units of one signature, as many on each side: one
     each; or, when on each side they differ by numbers alone, in the order
-    of their numbers, in lists of the same lengths; else none (``q``,
-    ``k``, ``v``)."""
+    of their numbers, in lists of the same lengths; or, when they do on one
+    side and the other side's keys are in registration order, in the order
+    of the numbers and of registration (timm's ``bn1`` and ``bn2``, keys
+    sorted, and HF's ``expand_bn`` and ``depthwise_norm`` registered in
+    that order); else none (``q``, ``k``, ``v``)."""
     if len(mine) == 1:
         return [(mine[0], theirs[0])]
     order = (_numbered_order(a, mine), _numbered_order(b, theirs))
+    if order[0] is not None and order[1] is None and b.rank is not None:
+        return [(u, v) for (_, u), v in zip(order[0], sorted(theirs, key=b.registered))]
+    if order[1] is not None and order[0] is None and a.rank is not None:
+        return [(u, v) for u, (_, v) in zip(sorted(mine, key=a.registered), order[1])]
     if None in order:
         return []
     runs = (_runs([n for n, _ in order[0]]), _runs([n for n, _ in order[1]]))
@@ -250,7 +283,8 @@ def _runs(numbers):
 
 def signature_pairs(src: KeyGroups, dst: KeyGroups,
                     inner: Callable[[int, int], Optional[list]],
-                    sep: str = '.', unique: Optional[Dict[str, str]] = None
+                    sep: str = '.', unique: Optional[Dict[str, str]] = None,
+                    ranks: Tuple[Optional[Mapping[str, int]], ...] = (None, None)
                     ) -> Tuple[List[Tuple[int, int]], List[tuple]]:
     """
     Group pairs, and single-tensor pairs of containers' own tensors, found
@@ -266,6 +300,8 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
             the modules paired as the one module of their signature in
             their scope, inside parents paired so too, up to the top: no
             number took part in placing them.
+        ranks: for each side, its keys -> their positions when they are in
+            registration order, else None.
 
     Returns:
         Tuple: ``[(src group, dst group)]`` and ``[(src group, position,
@@ -281,7 +317,7 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
     """
     shared = ({s for group in src.squeezed for s in group}
               & {s for group in dst.squeezed for s in group}) - {()}
-    trees = (_Tree(src, sep, shared), _Tree(dst, sep, shared))
+    trees = (_Tree(src, sep, shared, ranks[0]), _Tree(dst, sep, shared, ranks[1]))
     groups, singles = [], []
     top = (trees[0].unit(''), trees[1].unit(''))
     _match(trees, top, groups, singles, inner, strong=False,
