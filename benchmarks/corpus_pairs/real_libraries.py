@@ -485,11 +485,14 @@ if _have('transformers'):
          lambda: _sorted(_case(_timm_b0(), _hf_b0(), timm_hf_efficientnet_name(_B0_REPEATS))),
          'the same, the checkpoint keys sorted (a .safetensors file): bn1 and bn2 of every '
          'inverted residual, one shape, were swapped by analogy with the first block '
-         '(150 wrong in structure and auto; now left out)'),
+         "(150 wrong in structure and auto); their numbers against HF's registration order "
+         'place them now'),
         ('real-hf-efficientnet (sorted keys)->timm-efficientnet_b0',
          lambda: _sorted(_case(_timm_b0(), _hf_b0(), timm_hf_efficientnet_name(_B0_REPEATS),
                                reverse=True)),
-         "HuggingFace's EfficientNet checkpoint, keys sorted, into timm's efficientnet_b0"),
+         "HuggingFace's EfficientNet checkpoint, keys sorted, into timm's efficientnet_b0: "
+         "HF's expand_bn and depthwise_norm, one shape, have neither numbers nor an order "
+         'there (left out)'),
         ('real-hf-mobilenet_v2->tv-mobilenet_v2',
          lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
                        hf_mobilenet_v2_name),
