@@ -1308,7 +1308,7 @@ def _inverted_residuals(names, widths):
 
 
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
-def test_numbered_twins_of_a_sorted_checkpoint_follow_the_models_registration(mode):
+def test_twin_norms_of_a_sorted_checkpoint_follow_the_other_sides_registration(mode):
     # timm's names (bn1, bn2, bn3), keys sorted as a safetensors file lists
     # them, into HF's (expand_bn, depthwise_norm, project_bn) in
     # registration order: bn1 and bn2 are of one shape in every block, and
@@ -1329,3 +1329,21 @@ def test_numbered_twins_of_a_sorted_checkpoint_follow_the_models_registration(mo
     mapping = associate(src, dict(sorted(dst.items())), association=mode).mapping
     assert all(truth[k] == v for k, v in mapping.items())
     assert 'blocks.0.bn1.weight' not in mapping
+    # HF's keys sorted into timm's in registration order: HF's modules say
+    # which layer each norm goes with (the projection's, of a shape of its
+    # own, shows timm registers a norm just after its layer), timm's order
+    # which norm that is
+    back = {v: k for k, v in truth.items()}
+    hf_sorted = dict(sorted(dst.items()))
+    timm = _inverted_residuals(timm_names, widths)
+    assert associate(hf_sorted, timm, association=mode).mapping == {k: back[k] for k in hf_sorted}
+    # the norms registered before their layers: the projection says so,
+    # and each norm goes to the group before its layer's partner
+    before = {}
+    for i in range(len(widths)):
+        block = {k: v for k, v in timm.items() if k.startswith(f'blocks.{i}.')}
+        for conv, norm in (('conv_pw', 'bn1'), ('conv_dw', 'bn2'), ('conv_pwl', 'bn3')):
+            before.update({k: v for k, v in block.items() if f'.{norm}.' in k})
+            before.update({k: v for k, v in block.items() if f'.{conv}.' in k})
+    assert associate(hf_sorted, before, association=mode).mapping == {
+        k: back[k] for k in hf_sorted}

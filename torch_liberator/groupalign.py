@@ -64,7 +64,7 @@ from torch_liberator.modulefit import (
     module_closure, module_spans, nested_run_fit, parts_against_their_labels, resized_head_fit,
     run_fit, unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import LaterParts, copy_lacks, module_children, name_partners
-from torch_liberator.unordered import signature_pairs
+from torch_liberator.unordered import norms_by_their_layers, signature_pairs
 
 __all__ = ['LONE_LIMIT', 'GroupAligner']
 
@@ -163,6 +163,11 @@ class GroupAligner:
             # unique shapes speak
             self._pair_by_signatures()
             self._pair_leftovers()
+            for i, j in norms_by_their_layers(self.src, self.dst, self.pairs, self.sides.ranks,
+                                              self.inner, self.sep):
+                if i not in self.blocked_src and j not in self.blocked_dst:
+                    self._pair(i, j)
+                    self.ambiguous.pop(i, None)
             return self._result()
         if self._fit_whole() or self._fit_run():
             return self._result()

@@ -29,6 +29,11 @@ order of the numbers and of registration (timm's ``bn1`` and ``bn2``,
 HF's ``expand_bn`` and ``depthwise_norm``). Any other tie (``q``, ``k``, ``v`` of one
 shape) pairs nothing.
 
+With one side's keys sorted and the other's in registration order, a
+norm left open beside its layer, the two alone in a module of the sorted
+side, goes next to its layer's partner on the other side, on the side of
+it that every such module already paired shows (:func:`norms_by_their_layers`).
+
 Only modules of two or more groups are matched at the top level, each the
 one module of its signature on both sides: a single group found by its
 shape alone is left to the structure mode's leftovers, which know more
@@ -58,7 +63,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from torch_liberator.keygroups import KeyGroups
 
-__all__ = ['signature_pairs']
+__all__ = ['norms_by_their_layers', 'signature_pairs']
 
 _DIGITS = re.compile(r'\d+')
 
@@ -414,3 +419,95 @@ def _take(trees, u, v, groups, singles, inner, strong, unique):
         singles.append((u[1], u[2], v[1], v[2]))
         return True
     return False
+
+
+def norms_by_their_layers(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
+                          ranks: Tuple[Optional[Mapping[str, int]], ...],
+                          inner: Callable[[int, int], Optional[list]], sep: str = '.'
+                          ) -> List[Tuple[int, int]]:
+    """
+    Group pairs for the norms left open on a side whose keys are sorted,
+    each in a module of two groups beside the layer it goes with (HF's
+    ``expansion.expand_conv`` and ``expansion.expand_bn``), when the other
+    side's keys are in registration order: the norm goes to the group
+    registered just after (or just before) its layer's partner, in that
+    partner's module, when every such module whose layer and norm are both
+    paired says so, two or more of them and none otherwise (timm registers
+    ``conv_pw``, ``bn1``, ``conv_dw``, ``bn2``: its ``bn1`` and ``bn2``,
+    one shape, are HF's ``expand_bn`` and ``depthwise_norm``). A place two
+    norms claim, or one of other tensors, is none.
+
+    Args:
+        src, dst: the two sides' groups (each module's keys together).
+        pairs: the group pairs so far, source -> destination.
+        ranks: for each side, its keys -> positions when they are in
+            registration order, else None; exactly one side must have them.
+        inner: ``inner(i, j)`` -> the tensor pairs of source group ``i`` and
+            destination group ``j``, or None when they cannot pair.
+        sep: separator between path components.
+
+    Returns:
+        List[Tuple[int, int]]: new ``(source group, destination group)`` pairs.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
+        >>> from torch_liberator.unordered import norms_by_their_layers
+        >>> # HF-like modules of a layer and its norm, keys sorted; timm-like
+        >>> # flat blocks in registration order; block 1's norms are twins
+        >>> hf = KeyGroups({'b.0.dw.conv.w': (6, 1, 3), 'b.0.dw.norm.w': (6,),
+        ...                 'b.0.exp.conv.w': (8, 4), 'b.0.exp.norm.w': (8,),
+        ...                 'b.1.dw.conv.w': (9, 1, 3), 'b.1.dw.norm.w': (9,),
+        ...                 'b.1.exp.conv.w': (9, 4), 'b.1.exp.norm.w': (9,)})
+        >>> keys = {'b.0.conv_pw.w': (8, 4), 'b.0.bn1.w': (8,), 'b.0.conv_dw.w': (6, 1, 3),
+        ...         'b.0.bn2.w': (6,), 'b.1.conv_pw.w': (9, 4), 'b.1.bn1.w': (9,),
+        ...         'b.1.conv_dw.w': (9, 1, 3), 'b.1.bn2.w': (9,)}
+        >>> timm = KeyGroups(keys)
+        >>> known = {'b.0.dw.conv': 'b.0.conv_dw', 'b.0.dw.norm': 'b.0.bn2',
+        ...          'b.0.exp.conv': 'b.0.conv_pw', 'b.0.exp.norm': 'b.0.bn1',
+        ...          'b.1.dw.conv': 'b.1.conv_dw', 'b.1.exp.conv': 'b.1.conv_pw'}
+        >>> pairs = {hf.path.index(a): timm.path.index(b) for a, b in known.items()}
+        >>> ranks = (None, {key: n for n, key in enumerate(keys)})
+        >>> found = norms_by_their_layers(hf, timm, pairs, ranks,
+        ...                               lambda i, j: group_tensor_pairs(hf, i, timm, j))
+        >>> sorted((hf.path[i], timm.path[j]) for i, j in found)
+        [('b.1.dw.norm', 'b.1.bn2'), ('b.1.exp.norm', 'b.1.bn1')]
+    """
+    if (ranks[0] is None) == (ranks[1] is None):
+        return []
+    flip = ranks[0] is not None  # the source is in registration order, the model sorted
+    loose, ranked, rank = (dst, src, ranks[0]) if flip else (src, dst, ranks[1])
+    partner = {j: i for i, j in pairs.items()} if flip else dict(pairs)
+    taken = set(partner.values())
+    order = sorted(range(len(ranked)), key=lambda g: min(rank[k] for k in ranked.keys[g]))
+    pos = {g: n for n, g in enumerate(order)}
+    below: Dict[str, List[int]] = {}
+    for g, comps in enumerate(loose.comps):
+        for depth in range(len(comps)):
+            below.setdefault(sep.join(comps[:depth]), []).append(g)
+    units = []  # (layer, norm) alone in a module, each directly below it
+    for module, groups in below.items():
+        if len(groups) == 2 and module and all(
+                loose.path[g].rpartition(sep)[0] == module for g in groups):
+            norm = [g for g in groups if all(len(s) <= 1 for s in loose.squeezed[g])]
+            if len(norm) == 1:
+                units.append((groups[0] if norm[0] == groups[1] else groups[1], norm[0]))
+    steps = Counter(pos[partner[n]] - pos[partner[layer]] for layer, n in units
+                    if layer in partner and n in partner)
+    step = 1 if steps[1] >= 2 and steps[-1] == 0 else -1 if steps[-1] >= 2 and steps[1] == 0 else 0
+    if not step or sum(steps.values()) != steps[step]:
+        return []
+    claims: Dict[int, List[int]] = {}
+    for layer, norm in units:
+        if layer not in partner or norm in partner:
+            continue
+        at = pos[partner[layer]] + step
+        if not 0 <= at < len(order):
+            continue
+        place = order[at]
+        fits = inner(place, norm) if flip else inner(norm, place)
+        if (place not in taken and fits is not None
+                and ranked.path[place].rpartition(sep)[0]
+                == ranked.path[partner[layer]].rpartition(sep)[0]):
+            claims.setdefault(place, []).append(norm)
+    found = [(norms[0], place) for place, norms in claims.items() if len(norms) == 1]
+    return [(j, i) for i, j in found] if flip else found

@@ -491,8 +491,8 @@ if _have('transformers'):
          lambda: _sorted(_case(_timm_b0(), _hf_b0(), timm_hf_efficientnet_name(_B0_REPEATS),
                                reverse=True)),
          "HuggingFace's EfficientNet checkpoint, keys sorted, into timm's efficientnet_b0: "
-         "HF's expand_bn and depthwise_norm, one shape, have neither numbers nor an order "
-         'there (left out)'),
+         "HF's expand_bn and depthwise_norm, one shape, have neither numbers nor an order; "
+         "each goes beside its layer's partner in timm's registration order"),
         ('real-hf-mobilenet_v2->tv-mobilenet_v2',
          lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
                        hf_mobilenet_v2_name),
