@@ -581,8 +581,9 @@ def _wide_fuzz_score(mode, seed, cross=False, **options):
     # ``Mixed_6a`` wrapped as ``Mixed_6a.main``, into torchvision's whose
     # ``Mixed_5d`` is renamed ``main``, of the same branch shapes:
     # ``main.branch3x3dbl_1`` named Mixed_6a's branches into the model's
-    # main (30 wrong in structure)
-    (6417, dict(cross=True, reorder=True), (488, 506)),
+    # main (30 wrong in structure); numbered twins against the model's
+    # registration order (unordered._tie_pairs) place 548 of 566 since
+    (6417, dict(cross=True, reorder=True), (548, 548)),
     # --wide --reorder 5848: timm's hrnet_w18_small with its children
     # reordered, into one flattened to ``extractor.N`` beside a
     # convnext_tiny. Parts left short judged by their open places only let
