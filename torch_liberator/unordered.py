@@ -254,9 +254,9 @@ def _tie_pairs(a, b, mine, theirs):
     if len(mine) == 1:
         return [(mine[0], theirs[0])]
     order = (_numbered_order(a, mine), _numbered_order(b, theirs))
-    if order[0] is not None and order[1] is None and b.rank is not None:
+    if order[0] is not None and order[1] is None and _unnumbered(b, theirs):
         return [(u, v) for (_, u), v in zip(order[0], sorted(theirs, key=b.registered))]
-    if order[1] is not None and order[0] is None and a.rank is not None:
+    if order[1] is not None and order[0] is None and _unnumbered(a, mine):
         return [(u, v) for u, (_, v) in zip(sorted(mine, key=a.registered), order[1])]
     if None in order:
         return []
@@ -264,6 +264,16 @@ def _tie_pairs(a, b, mine, theirs):
     if None not in runs and runs[0] != runs[1]:
         return []
     return [(u, v) for (_, u), (_, v) in zip(*order)]
+
+
+def _unnumbered(tree, units):
+    """Whether ``units`` are in their side's registration order and no two
+    of them differ by numbers alone: two items of a list, or of two lists,
+    are registered as their model registers the lists (a tail cut from a
+    list and registered first), which numbers on the other side do not
+    follow."""
+    templates = {_DIGITS.sub('#', tree.label(unit)) for unit in units}
+    return tree.rank is not None and len(templates) == len(units)
 
 
 def _runs(numbers):

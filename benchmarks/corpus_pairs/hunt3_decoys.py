@@ -156,6 +156,16 @@ def _deit_tail_first():
                             'blocks', 4, 'blocks_tail')
 
 
+@register_pair('timm-deit_tiny-blocks[:4]+tail first (sorted keys)', 'identity',
+               note='the same, the checkpoint keys sorted by name (a .safetensors file): the '
+                    "checkpoint's block numbers are no guide to the model's two lists, registered "
+                    'tail first (48 wrong while they were taken for one)')
+def _deit_tail_first_sorted():
+    case = _deit_tail_first()
+    case.source = dict(sorted(case.source.items()))
+    return case
+
+
 @register_pair('resnet34-layer3[:2]+tail first', 'identity',
                note='resnet34 with layer3 = [:2] kept under its name and layer3_tail = [2:] re-indexed '
                     '(4 blocks of the shapes of layer3.1), registered before layer3')
