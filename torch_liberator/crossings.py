@@ -19,8 +19,13 @@ Three kinds are read here, and the pairs they contradict are left out:
   into the model unit that another checkpoint unit's kernels went to,
   while that unit holds a key of the same path and shape itself, is left
   out: that unit's own norm is the one that belongs there, whether or not
-  the solver placed it. A norm that went where its layer did not, with no
-  such twin (a model that keeps its norms in a list of their own), stays.
+  the solver placed it. So is one whose layer's unit of the model is one
+  layer and one norm that could hold it, when it went elsewhere (a regnet
+  block registered in another order, ``conv3``'s kernel into ``f.c`` and
+  its BatchNorm into ``f.b``, ``conv2`` unplaced: seed 1956 of
+  ``--joined --cross --wide --reorder``). A norm that went where its layer
+  did not, with no such twin or slot (a model that keeps its norms in a
+  list of their own), stays.
 * **Numbered names that crossed** (:func:`crossed_ordinal_pairs`). Two
   sibling modules of one shape numbered by their names (``ln_1`` and
   ``ln_2``, ``Mixed_6c`` and ``Mixed_6d``, a list's items), sent to two
@@ -101,9 +106,12 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
     """
     The source keys of ``mapping`` that are not kernels and went into the
     unit of the model that another checkpoint unit's kernels all went to,
-    while that unit holds a key of the same path and shape itself (see the
-    module docstring). Only a model unit that got kernels of that one
-    checkpoint unit, and all of them, counts (not a flat list of layers).
+    while that unit holds a key of the same path and shape itself, or away
+    from the unit of the model their own unit's kernels all went to, while
+    that unit is one layer and one norm with a key of their name and place
+    shape (see the module docstring). Only a model unit that got kernels
+    of that one checkpoint unit, and all of them, counts (not a flat list
+    of layers).
 
     Args:
         mapping: source key -> destination key.
@@ -126,7 +134,17 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
         pairs.append((p, q, keys))
     home = {p: next(iter(qs)) for p, qs in kernels.items() if len(qs) == 1}
     out = set()
+    slots = None
     for p, q, keys in pairs:
+        mine = home.get(p)
+        if mine is not None and mine != q:
+            # its layer's unit of the model is one layer and one norm that
+            # could hold it: that norm is its place, not another unit's
+            if slots is None:
+                slots = _norm_slots(dst, sep)
+            slot = slots.get(mine, {})
+            out.update(s for s in keys if not kind[src[s]]
+                       and slot.get(s.rpartition(sep)[2]) == dst[mapping[s]])
         others = owners.get(q, ())
         if len(others) != 1 or home.get(p) == q:
             continue
@@ -140,6 +158,34 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
             twin = other + sep + rest if other else rest
             if twin in src and src[twin] == src[s]:
                 out.add(s)
+    return out
+
+
+def _norm_slots(side, sep):
+    """Unit -> {tensor name: shape} of its norm, for the units that hold
+    exactly two modules, directly: a layer (a kernel) and a norm (no
+    kernel)."""
+    modules = {}
+    for key, shape in side.items():
+        module, _, name = key.rpartition(sep)
+        modules.setdefault(module, {})[name] = shape
+    units = {}
+    for module in modules:
+        units.setdefault(module.rpartition(sep)[0] if module else None, []).append(module)
+    below = {}
+    for module in modules:
+        comps = module.split(sep) if module else []
+        for depth in range(len(comps)):
+            unit = sep.join(comps[:depth])
+            below[unit] = below.get(unit, 0) + 1
+    out = {}
+    for unit, children in units.items():
+        if unit is None or unit not in below or below[unit] != 2 or len(children) != 2:
+            continue
+        norms = [m for m in children if not any(
+            shape is not None and is_kernel(shape) for shape in modules[m].values())]
+        if len(norms) == 1:
+            out[unit] = modules[norms[0]]
     return out
 
 
