@@ -241,11 +241,6 @@ class StructureSides:
                  sep: str = '.', ordered: Optional[bool] = None):
         self.sep = sep
         self._given = (src, dst)
-        #: False when either side's keys are not in registration order
-        #: (sorted by name as in a safetensors file, parameters before
-        #: buffers, back to front; see order_is_lost): then order is no
-        #: evidence, and a module's tensors are compared in one order on
-        #: both sides
         #: with the order lost on one side only, the other side's keys ->
         #: their positions (registration order), None for the lost side
         self.ranks: Tuple[Optional[Dict[str, int]], ...] = (None, None)
@@ -255,6 +250,11 @@ class StructureSides:
             if not ordered:
                 self.ranks = tuple(None if gone else {key: n for n, key in enumerate(side)}
                                    for gone, side in zip(lost, (src, dst)))
+        #: False when either side's keys are not in registration order
+        #: (sorted by name as in a safetensors file, parameters before
+        #: buffers, back to front; see order_is_lost): then order is no
+        #: evidence, and a module's tensors are compared in one order on
+        #: both sides
         self.ordered = ordered
         #: with the order lost, ``{src module: dst module}`` that the
         #: alignment paired by what they hold and no number (see

@@ -80,6 +80,7 @@ class _Tree:
         #: module path or group -> the first position of its keys in the
         #: side's registration order; None when that order is lost
         self.rank: Optional[Dict[object, int]] = None
+        self.key_rank = rank
         if rank is not None:
             self.rank = {}
             for g, keys in enumerate(side.keys):
@@ -89,7 +90,6 @@ class _Tree:
                 for depth in range(len(comps) + 1):
                     path = sep.join(comps[:depth])
                     self.rank[path] = min(self.rank.get(path, first), first)
-            self.key_rank = rank
         #: the shapes the other side has too: a tensor of any other shape
         #: can pair with nothing, and says nothing of what a module is (an
         #: index buffer that one library saves and the other does not)
