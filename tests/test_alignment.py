@@ -1337,6 +1337,18 @@ def test_twin_norms_of_a_sorted_checkpoint_follow_the_other_sides_registration(m
     hf_sorted = dict(sorted(dst.items()))
     timm = _inverted_residuals(timm_names, widths)
     assert associate(hf_sorted, timm, association=mode).mapping == {k: back[k] for k in hf_sorted}
+    # the same below a module of a checkpoint that holds a head beside it,
+    # 36 groups (the sides narrowed to that module keep the model's order)
+    six = widths + [(32, 40), (40, 48), (48, 56)]
+    hf_six = _inverted_residuals(hf_names, six)
+    headed = dict(sorted({**{f'net.{k}': v for k, v in hf_six.items()},
+                          'classifier.weight': (10, 56), 'classifier.bias': (10,)}.items()))
+    back_six = {f'net.blocks.{i}.{b}.{rest}': f'blocks.{i}.{a}.{rest}'
+                for i in range(len(six)) for a, b in zip(timm_names, hf_names)
+                for rest in ('weight', 'bias', 'running_mean', 'running_var',
+                             'num_batches_tracked')}
+    assert associate(headed, _inverted_residuals(timm_names, six), association=mode).mapping == {
+        k: back_six[k] for k in headed if k in back_six}
     # the norms registered before their layers: the projection says so,
     # and each norm goes to the group before its layer's partner
     before = {}

@@ -360,9 +360,17 @@ class StructureSides:
         whole = {key: shape for side in ((src,) if outside is dst else (dst,))
                  for g in range(len(side))
                  for key, shape in zip(side.keys[g], side.shapes[g])}
+        # in the order the keys were given (the groups of a side whose
+        # order is lost on the other are sorted within modules), so that
+        # the narrowed sides tell a listing in registration order as well
+        given_src, given_dst = ({key: n for n, key in enumerate(side)} for side in self._given)
         if outside is dst:
-            return StructureSides(whole, part, self.sep)
-        return StructureSides(part, whole, self.sep)
+            return StructureSides(dict(sorted(whole.items(), key=lambda kv: given_src[kv[0]])),
+                                  dict(sorted(part.items(), key=lambda kv: given_dst[kv[0]])),
+                                  self.sep)
+        return StructureSides(dict(sorted(part.items(), key=lambda kv: given_src[kv[0]])),
+                              dict(sorted(whole.items(), key=lambda kv: given_dst[kv[0]])),
+                              self.sep)
 
     def name_conflicts(self, mapping: Mapping[str, str]) -> set:
         """
