@@ -498,7 +498,7 @@ def norms_by_their_layers(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, in
     for module, groups in below.items():
         if len(groups) == 2 and module and all(
                 loose.path[g].rpartition(sep)[0] == module for g in groups):
-            norm = [g for g in groups if all(len(s) <= 1 for s in loose.squeezed[g])]
+            norm = [g for g in groups if loose.vectors_only(g)]
             if len(norm) == 1:
                 units.append((groups[0] if norm[0] == groups[1] else groups[1], norm[0]))
     steps = Counter(pos[partner[n]] - pos[partner[layer]] for layer, n in units
