@@ -137,7 +137,7 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
     slots = None
     for p, q, keys in pairs:
         mine = home.get(p)
-        if mine is not None and mine != q:
+        if mine not in (None, q):
             # its layer's unit of the model is one layer and one norm that
             # could hold it: that norm is its place, not another unit's
             if slots is None:
@@ -146,7 +146,7 @@ def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Se
             out.update(s for s in keys if not kind[src[s]]
                        and slot.get(s.rpartition(sep)[2]) == dst[mapping[s]])
         others = owners.get(q, ())
-        if len(others) != 1 or home.get(p) == q:
+        if len(others) != 1 or mine == q:
             continue
         other = next(iter(others))
         if other == p or home.get(other) != q:
@@ -169,23 +169,20 @@ def _norm_slots(side, sep):
     for key, shape in side.items():
         module, _, name = key.rpartition(sep)
         modules.setdefault(module, {})[name] = shape
-    units = {}
-    for module in modules:
-        units.setdefault(module.rpartition(sep)[0] if module else None, []).append(module)
-    below = {}
+    children, below = {}, {}
     for module in modules:
         comps = module.split(sep) if module else []
+        if comps:
+            children.setdefault(sep.join(comps[:-1]), []).append(module)
         for depth in range(len(comps)):
             unit = sep.join(comps[:depth])
             below[unit] = below.get(unit, 0) + 1
     out = {}
-    for unit, children in units.items():
-        if unit is None or unit not in below or below[unit] != 2 or len(children) != 2:
-            continue
-        norms = [m for m in children if not any(
-            shape is not None and is_kernel(shape) for shape in modules[m].values())]
-        if len(norms) == 1:
-            out[unit] = modules[norms[0]]
+    for unit, two in children.items():
+        if len(two) == 2 and below[unit] == 2:
+            norms = [m for m in two if not any(map(is_kernel, modules[m].values()))]
+            if len(norms) == 1:
+                out[unit] = modules[norms[0]]
     return out
 
 

@@ -713,11 +713,18 @@ def _depths_below_top(side, start, n):
     """How many levels below the module around groups ``start`` .. ``start
     + n - 1`` (their longest common path) each of them sits: levels of one
     child count, which :func:`_spans_within` does not see."""
-    first, last = side.comps[start], side.comps[start + n - 1]
-    top = 0
-    while top < min(len(first), len(last)) and first[top] == last[top]:
-        top += 1
+    top = _common_length(side.comps[start], side.comps[start + n - 1])
     return [len(side.comps[start + k]) - top for k in range(n)]
+
+
+def _common_length(first, last):
+    """How many leading path components ``first`` and ``last`` share."""
+    common = 0
+    for c1, c2 in zip(first, last):
+        if c1 != c2:
+            break
+        common += 1
+    return common
 
 
 def _nest(spans):
@@ -739,11 +746,7 @@ def _module_around(side, start, n):
     """The groups of the module around groups ``start`` and ``start + n -
     1`` (their longest common path), in order; None for the root."""
     first, last = side.comps[start], side.comps[start + n - 1]
-    common = 0
-    for c1, c2 in zip(first, last):
-        if c1 != c2:
-            break
-        common += 1
+    common = _common_length(first, last)
     if not common:
         return None
     prefix = first[:common]
