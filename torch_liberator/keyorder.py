@@ -65,7 +65,8 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
     * most modules listing ``bias`` before ``weight`` (a state dict rebuilt
       back to front). Torch registers ``weight`` first, so with fewer keys
       than ``min_keys`` this sign alone still counts when every module
-      (at least :data:`FEW_MODULES` of them) lists ``bias`` first.
+      (at least :data:`FEW_MODULES` of them, or one in a listing sorted by
+      name throughout) lists ``bias`` first.
 
     Example:
         >>> from torch_liberator.keyorder import order_is_lost
@@ -87,6 +88,8 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
         True
         >>> order_is_lost(['fc.weight', 'conv.weight', 'conv.bias'])  # too few to tell
         False
+        >>> order_is_lost(['conv.bias', 'conv.weight', 'fc.weight'])  # sorted, bias first
+        True
         >>> linears = ['blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight',
         ...            'blocks.1.bias', 'blocks.2.weight', 'blocks.2.bias']
         >>> order_is_lost(linears), order_is_lost(sorted(linears))
@@ -110,8 +113,11 @@ def order_is_lost(keys: Iterable[str], min_keys: int = 32, sep: str = '.') -> bo
     bias_first = sum(names[0] == 'bias' for names in both)
     if len(keys) < min_keys:
         # few keys: only every module listing bias first, in at least
-        # three modules, is not chance (torch registers weight first)
-        return bias_first == len(both) >= FEW_MODULES
+        # three modules, is not chance (torch registers weight first), or
+        # in one module of a listing sorted by name from first to last
+        if bias_first != len(both) or not both:
+            return False
+        return bias_first >= FEW_MODULES or all(a <= b for a, b in zip(keys, keys[1:]))
     return 2 * bias_first > len(both)
 
 

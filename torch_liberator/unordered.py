@@ -445,7 +445,8 @@ def norms_by_their_layers(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, in
     paired says so, two or more of them and none otherwise (timm registers
     ``conv_pw``, ``bn1``, ``conv_dw``, ``bn2``: its ``bn1`` and ``bn2``,
     one shape, are HF's ``expand_bn`` and ``depthwise_norm``). A place two
-    norms claim, or one of other tensors, is none.
+    norms claim, or one of other tensors (a BatchNorm, for a norm of a
+    weight and a bias alone), is none.
 
     Args:
         src, dst: the two sides' groups (each module's keys together).
@@ -516,6 +517,7 @@ def norms_by_their_layers(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, in
         place = order[at]
         fits = inner(place, norm) if flip else inner(norm, place)
         if (place not in taken and fits is not None
+                and sorted(ranked.squeezed[place]) == sorted(loose.squeezed[norm])
                 and ranked.path[place].rpartition(sep)[0]
                 == ranked.path[partner[layer]].rpartition(sep)[0]):
             claims.setdefault(place, []).append(norm)
