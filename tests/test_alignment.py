@@ -473,8 +473,8 @@ def test_a_module_the_order_leaves_is_not_placed_by_a_few_coinciding_shapes(seed
     _assert_never_wrong(align_structure(src, dst).mapping, truth)
 
 
-def _sorted_pair(seed, reverse, side):
-    src, dst, truth = _pair(seed, insert=0.5)
+def _sorted_pair(seed, reverse, side, insert=0.5):
+    src, dst, truth = _pair(seed, insert=insert)
     if reverse:
         src, dst, truth = dst, src, {v: k for k, v in truth.items()}
     if side == 'src':
@@ -499,19 +499,52 @@ def test_sorted_keys_a_few_keys_or_a_norm_is_not_misplaced(seed, reverse, side):
     _assert_never_wrong(align_structure(src, dst).mapping, truth)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'open, measured: 5 wrong of 17. Keys sorted, the order-free alignment pairs the '
-    "checkpoint's 3.4 (a conv, BatchNorms of 4 and 8, two norms) with the model's 0, "
-    "which holds the same shapes as a BatchNorm beside a block (0.0, 0.1); the truth is "
-    '3 -> 0 and 3.4 -> 0.1, the BatchNorm 3.4.5 inserted: as many pairs either way, '
-    'and only the nesting tells'))
-def test_sorted_keys_a_module_of_its_parents_shapes_by_coincidence():
-    # the property above with the checkpoint's keys sorted (seed 2453425757,
-    # reversed): in registration order every pair is right
-    src, dst, truth = _pair(2453425757, insert=0.5)
-    src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+@pytest.mark.parametrize('seed, reverse, side', [
+    # the module of one side's shapes is, on the other, a module that lost
+    # a level, or one with a module inserted; the one below it holds the
+    # same shapes. 2453425757: the checkpoint's 3.4 (a conv, BatchNorms of
+    # 4 and 8, two norms) holds what the model's 0 does (a BatchNorm of 8
+    # beside a block, 0.0 and 0.1), but the truth is 3 -> 0: its BatchNorm
+    # 3.3 is the model's 0.0, and 3.4.5 is inserted (5 wrong); 2068700927:
+    # the checkpoint's 3.3 holds the model's 0 (a conv and a linear), and
+    # its sibling 3.4 the model's 0.1 (2 wrong); 3687639875 and 154963813:
+    # the true partner lies elsewhere, with a module inserted (2 and 3
+    # wrong); 3473353854: the same, a conv inserted (1 wrong)
+    (2453425757, True, 'src'), (2068700927, True, 'src'), (3687639875, True, 'src'),
+    (154963813, False, 'src'), (3473353854, True, 'src'),
+    # two norms of 8 hold the shapes of one BatchNorm of 8: the checkpoint's
+    # 4.4 (a conv, a linear, two norms) is not the model's 0 (a BatchNorm,
+    # a conv, a linear), whose conv and linear are inserted (3 wrong)
+    (405969005, True, 'src'),
+])
+def test_sorted_keys_a_module_of_the_same_shapes_one_level_off_is_doubted(seed, reverse, side):
+    # seeds of the property below, wrong before; 2453425757 was a strict
+    # xfail (as many pairs either way, only the nesting tells)
+    src, dst, truth = _sorted_pair(seed, reverse, side)
     _assert_never_wrong(align_structure(src, dst).mapping, truth)
-    _assert_never_wrong(align_structure(dict(sorted(src.items())), dst).mapping, truth)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'open, measured: 6 wrong of 9 placed (1 seed of 1500 drawn with insert=0.3). The '
+    "checkpoint's 6.r17 (a conv inserted beside a BatchNorm of 8) holds the shapes "
+    "of the model's 2, a module the model inserted whole; the BatchNorm's partner "
+    "3.m2 holds it alone. No module holds more than either: no rival, and the "
+    'exact match wins'))
+def test_sorted_keys_an_inserted_module_of_the_shapes_of_one_with_a_layer_inserted():
+    src, dst, truth = _sorted_pair(4095301784, True, 'src', insert=0.3)
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.booleans(), st.sampled_from(['src', 'dst']))
+def test_property_sorted_keys_with_inserted_modules_never_cause_a_wrong_pair(seed, reverse,
+                                                                             side):
+    # one side's keys sorted by name (a safetensors file): the order says
+    # nothing, modules pair by what they hold, and where a module one
+    # level up, or elsewhere, holds the same shapes with a module inserted,
+    # the groups it could give as well are left out
+    src, dst, truth = _sorted_pair(seed, reverse, side)
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
 
 
 @settings(max_examples=150, deadline=None)

@@ -519,6 +519,26 @@ def test_modules_pair_by_what_they_hold_where_order_says_little(name, mode, expe
     assert (score.correct, score.wrong) == (expected, 0)
 
 
+@pytest.mark.parametrize('name, expected', [
+    # the checkpoint's layer2.0 is the model's block 6 of a flat list by
+    # what both hold; layer2, one level up, holds it and a block more, but
+    # that block (layer2.1) paired with block 7 of its own: no rival, and
+    # nothing is doubted
+    ('resnet18-flat-blocks (sorted keys)', 120),
+    # ShuffleNet's branch2 holds every shape of branch1 and two groups
+    # more: a block of another design, no rival of branch1 (taken for one,
+    # the branches' pairs were doubted and 18 tensors went to a decoy of
+    # their names)
+    ('shufflenet_v2_x0_5 stage2 parts (base collides)', 266),
+])
+def test_a_module_of_the_same_shapes_with_no_rival_keeps_its_pairs(name, expected):
+    case = _case(name)
+    if 'sorted' not in name:
+        case = Case(dict(sorted(case.source.items())), case.destination, case.truth)
+    score = judge_case(case, 'structure')
+    assert (score.correct, score.wrong) == (expected, 0)
+
+
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_network_fine_tuned_to_other_classes_is_found_beside_a_longer_sibling(mode):
     # a 1000-class resnet18 into Slots(a = resnet34, b = the resnet18 with a

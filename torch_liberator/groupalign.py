@@ -204,10 +204,14 @@ class GroupAligner:
         """With the order lost, the modules that hold the same shapes as
         one module of the other side only, and their insides
         (:func:`~torch_liberator.unordered.signature_pairs`); name partners
-        keep theirs."""
-        groups, singles = signature_pairs(self.src, self.dst, self.inner, self.sep,
-                                          unique=self.sides.unique_modules,
-                                          ranks=self.sides.ranks)
+        keep theirs, and the groups a rival module could give as well are
+        listed as ambiguous."""
+        groups, singles, doubts = signature_pairs(self.src, self.dst, self.inner, self.sep,
+                                                  unique=self.sides.unique_modules,
+                                                  ranks=self.sides.ranks)
+        for i, j in doubts:  # listed: a rival could give them as well
+            if i not in self.blocked_src and j not in self.blocked_dst:
+                self.ambiguous.setdefault(i, []).append(j)
         for i, j in groups:
             if (i not in self.blocked_src and j not in self.blocked_dst
                     and i not in self.pairs and j not in self.paired_dst):

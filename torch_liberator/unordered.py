@@ -9,14 +9,26 @@ evidence, says nothing. What is left is the tree of module paths and the
 shapes. A module's *signature* is the multiset of its tensors' shapes
 (size-1 dimensions dropped, and shapes that only one side has anywhere
 left out: they can pair with nothing). Two modules of one signature are
-one module when no other module of either side holds it; inside two such
-modules the children pair the same way, one level at a time. A unit
-larger than anything left on the other side is opened (its own tensors
-and children take its place), or, when none is, the largest units that
-can be, so that a level one library inserts (torchvision's ``encoder``
-around ``layers``) is skipped. What has paired leaves the count, so a tie
-it held may resolve (a resnet block's shortcut BatchNorm, paired with its
-module, leaves ``bn1`` and ``bn2`` the only two of their width).
+one module when no other module of either side holds it and their groups
+are the same (two norms of a weight and a bias hold the shapes of one
+BatchNorm); inside two such modules the children pair the same way, one
+level at a time. A unit larger than anything left on the other side is
+opened (its own tensors and children take its place), or, when none is,
+the largest units that can be, so that a level one library inserts
+(torchvision's ``encoder`` around ``layers``) is skipped.
+
+A module so paired is doubted where a rival of its side could match the
+other module as well: the module one level up, at most twice as large (a
+module inserted beside it), or one elsewhere that holds the same shapes
+and one group more (a module inserted inside). The groups the rival
+reading places otherwise are left out when the rival holds a group of
+their shapes beside the match that paired with nothing outside it and
+lies in no module the other side holds too (a resnet stage whose second
+block paired with a block of its own is no rival of the first).
+
+What has paired leaves the count, so a tie it held may resolve (a resnet
+block's shortcut BatchNorm, paired with its module, leaves ``bn1`` and
+``bn2`` the only two of their width).
 Children of one signature pair only when they differ by numbers alone on
 both sides (``blocks.3``, ``encoder_layer_3``; ``norm1`` and ``ln_1``;
 ``f.a`` and ``conv1``, a last letter counting where a module's one-letter
@@ -50,7 +62,7 @@ Example:
     ...                              **block('blocks.1', ['norm', 'attn', 'mlp'])}.items())))
     >>> dst = KeyGroups({**block('layers.layer_0', ['ln', 'sa', 'ff']),
     ...                  **block('layers.layer_1', ['ln', 'sa', 'ff'])})
-    >>> pairs, _ = signature_pairs(src, dst, lambda i, j: group_tensor_pairs(src, i, dst, j))
+    >>> pairs, _, _ = signature_pairs(src, dst, lambda i, j: group_tensor_pairs(src, i, dst, j))
     >>> for i, j in sorted(pairs)[:3]:
     ...     print(src.path[i], '->', dst.path[j])
     blocks.0.attn -> layers.layer_0.sa
@@ -111,6 +123,8 @@ class _Tree:
         self.sig: Dict[str, tuple] = {}
         self.groups: Dict[str, int] = {}
         self._signatures('')
+        self._held: Dict[str, Counter] = {}
+        self._by_content: Optional[Dict[tuple, set]] = None
 
     def _signatures(self, root):
         # iterative post-order: the signature of a module is the multiset
@@ -136,6 +150,57 @@ class _Tree:
             counts[path] = total
             self.sig[path] = tuple(sorted(total.items()))
             self.groups[path] = n
+
+    def held(self, path):
+        """The multiset of the signatures of the groups at or below module
+        ``path`` (groups of no shared shape left out)."""
+        found = self._held.get(path)
+        if found is None:
+            found = Counter()
+            g = self.own.get(path)
+            if g is not None and self.group_sig[g]:
+                found[self.group_sig[g]] += 1
+            for kid in self.children.get(path, ()):
+                found.update(self.held(kid))
+            self._held[path] = found
+        return found
+
+    def groups_below(self, path):
+        """The groups at or below module ``path`` that hold a shared shape."""
+        out, stack = [], [path]
+        while stack:
+            here = stack.pop()
+            g = self.own.get(here)
+            if g is not None and self.group_sig[g]:
+                out.append(g)
+            stack.extend(self.children.get(here, ()))
+        return out
+
+    def modules_below(self, path):
+        """The module paths below ``path``."""
+        out, stack = [], list(self.children.get(path, ()))
+        while stack:
+            here = stack.pop()
+            if here in self.children:
+                out.append(here)
+                stack.extend(self.children[here])
+        return out
+
+    def holding(self, wanted: Counter) -> set:
+        """The module paths that stand for themselves (no chain of single
+        children above what they hold) whose groups are ``wanted`` (group
+        signatures, counted), or those and one more."""
+        if self._by_content is None:
+            self._by_content = {}
+            for path in self.sig:
+                if self.unit(path) == ('n', path):
+                    held = self.held(path)
+                    self._by_content.setdefault(_content(held), set()).add(path)
+                    for s in held:
+                        held[s] -= 1
+                        self._by_content.setdefault(_content(held), set()).add(path)
+                        held[s] += 1
+        return self._by_content.get(_content(wanted), set())
 
     def unit(self, path):
         """The unit a module stands for: itself, or, down a chain of
@@ -319,8 +384,10 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
             registration order, else None.
 
     Returns:
-        Tuple: ``[(src group, dst group)]`` and ``[(src group, position,
-        dst group, position)]`` for single tensors.
+        Tuple: ``[(src group, dst group)]``, ``[(src group, position,
+        dst group, position)]`` for single tensors, and ``[(src group, dst
+        group)]`` for the pairs left out because a rival module could give
+        the group as well (:func:`_doubted`).
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups, group_tensor_pairs
@@ -328,23 +395,30 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
         >>> qkv = {f'{p}.{n}.weight': (4, 4) for p in ('a', 'b') for n in 'kqv'}
         >>> src, dst = KeyGroups(qkv), KeyGroups({k.replace('a.', 'c.'): s for k, s in qkv.items()})
         >>> signature_pairs(src, dst, lambda i, j: group_tensor_pairs(src, i, dst, j))
-        ([], [])
+        ([], [], [])
     """
     shared = ({s for group in src.squeezed for s in group}
               & {s for group in dst.squeezed for s in group}) - {()}
     trees = (_Tree(src, sep, shared, ranks[0]), _Tree(dst, sep, shared, ranks[1]))
     groups, singles = [], []
     top = (trees[0].unit(''), trees[1].unit(''))
+    alone = []
     _match(trees, top, groups, singles, inner, strong=False,
-           unique=unique if unique is not None else {})
-    return groups, singles
+           unique=unique if unique is not None else {}, alone=alone)
+    doubted = _doubted(trees, alone, groups, singles, inner)
+    doubts = [(found[0], found[2]) if len(found) == 4 else found for found in doubted]
+    return ([found for found in groups if found not in doubted],
+            [found for found in singles if found not in doubted], doubts)
 
 
-def _match(trees, pair, groups, singles, inner, strong, unique):
+def _match(trees, pair, groups, singles, inner, strong, unique, alone):
     """Pair what the two units of ``pair`` hold; ``strong``: the two are
     one module (same signature, each alone in its side), so their single
     groups and tensors pair too; ``unique`` collects module pairs placed
-    without numbers, or is None below a pair that numbers placed."""
+    without numbers, or is None below a pair that numbers placed;
+    ``alone`` collects ``(pair, (src module, dst module), groups, singles)``
+    for the modules paired as the one of their signature in its scope,
+    with the ranges of ``groups`` and ``singles`` they made, or is None."""
     a, b = trees
     scope = [Counter(t.signature(u) for u in t.all_units(unit)[1:])
              for t, unit in zip(trees, pair)]
@@ -362,13 +436,20 @@ def _match(trees, pair, groups, singles, inner, strong, unique):
             if not theirs:
                 continue
             if len(mine) == len(theirs) == scope[0][sig] == scope[1][sig]:
-                alone = unique if len(mine) == 1 else None
+                placed = unique if len(mine) == 1 else None
                 for u, v in _tie_pairs(a, b, mine, theirs):
-                    if _take(trees, u, v, groups, singles, inner, strong, alone):
+                    if (alone is not None and len(mine) == 1 and u[0] == v[0] == 'n'
+                            and a.held(u[1]) != b.held(v[1])):
+                        continue  # the same shapes in other groups: two norms, one BatchNorm
+                    start = len(groups), len(singles)
+                    if _take(trees, u, v, groups, singles, inner, strong, placed, alone):
                         paired[0].add(u)
                         paired[1].add(v)
-                        if alone is not None and u[0] == v[0] == 'n':
-                            alone[u[1]] = v[1]
+                        if alone is not None and len(mine) == 1 and u[0] == v[0] == 'n':
+                            alone.append((pair, (u[1], v[1]), range(start[0], len(groups)),
+                                          range(start[1], len(singles))))
+                        if placed is not None and u[0] == v[0] == 'n':
+                            placed[u[1]] = v[1]
         # what paired is out of the scope: a tie the pair held one of
         # (a block's bn1 and bn2 beside its shortcut's bn) may resolve
         for side in (0, 1):
@@ -409,13 +490,131 @@ def _match(trees, pair, groups, singles, inner, strong, unique):
             return
 
 
-def _take(trees, u, v, groups, singles, inner, strong, unique):
+def _doubted(trees, alone, groups, singles, inner):
+    """The group pairs of ``groups`` and tensor pairs of ``singles`` that a
+    module pair of ``alone`` made where a rival reading disagrees: another
+    module of one side in its scope (:func:`_rival_modules`), matched with
+    the other side's module, pairs the group elsewhere or not at all, and
+    holds a group of its shapes beside what the pair holds that paired
+    with nothing outside it and lies in no module of two or more groups
+    that the other side holds outside the pair (a resnet stage whose
+    second block paired with a block of its own, or holds what one does,
+    is no rival of the first). Keys sorted, a module that lost a level
+    matches the one below it by shapes as well as the one it is."""
+    sig = (trees[0].group_sig, trees[1].group_sig)
+    partner = ({}, {})
+    for i, j in groups:
+        partner[0][i] = j
+        partner[1][j] = i
+    for i, _, j, _ in singles:
+        partner[0].setdefault(i, j)
+        partner[1].setdefault(j, i)
+    doubted = set()
+    for pair, paths, made, made_singles in alone:
+        for side in (0, 1):
+            inside = set(trees[1 - side].groups_below(paths[1 - side]))
+            for module, beside in _rival_modules(trees[side], paths[side], pair[side][1],
+                                                 trees[1 - side], paths[1 - side]):
+                extra = {sig[side][g] for g in beside
+                         if (partner[side].get(g) is None or partner[side][g] in inside)
+                         and not _twinned(trees[side], g, module, paths[side],
+                                          trees[1 - side], paths[1 - side])}
+                if not extra:
+                    continue
+                units = [None, None]
+                units[side] = trees[side].unit(module)
+                units[1 - side] = ('n', paths[1 - side])
+                alt_groups, alt_singles = [], []
+                _match(trees, tuple(units), alt_groups, alt_singles, inner, strong=True,
+                       unique=None, alone=None)
+                # the other side's group -> its group in the rival reading
+                alt = {found[1 - side]: found[side] for found in alt_groups}
+                for n in made:
+                    found = groups[n]
+                    if sig[1 - side][found[1 - side]] in extra and (
+                            alt.get(found[1 - side]) != found[side]):
+                        doubted.add(found)
+                alt = {(found[2 - 2 * side], found[3 - 2 * side]): found[2 * side:2 * side + 2]
+                       for found in alt_singles}
+                for n in made_singles:
+                    found = singles[n]
+                    theirs = found[2 - 2 * side:4 - 2 * side]
+                    if sig[1 - side][theirs[0]] in extra and (
+                            alt.get(theirs) != found[2 * side:2 * side + 2]):
+                        doubted.add(found)
+    return doubted
+
+
+def _twinned(tree, g, rival, path, other, partner) -> bool:
+    """Whether group ``g`` of ``tree`` lies in a module of two or more
+    groups below ``rival``, beside ``path``, whose groups the ``other``
+    tree holds as those of a module outside ``partner``."""
+    sep = tree.sep
+    module = tree.side.path[g]
+    while module and module != rival:
+        module = module.rpartition(sep)[0]
+        if module == rival or path.startswith(module + sep):
+            return False
+        held = tree.held(module)
+        n = sum(held.values())
+        if n >= 2 and any(
+                sum(other.held(twin).values()) == n and twin != partner
+                and not twin.startswith(partner + sep) for twin in other.holding(held)):
+            return True
+    return False
+
+
+def _rival_modules(tree, path, within, other, partner):
+    """The modules of ``tree`` inside ``within`` other than ``path`` that
+    could match module ``partner`` of the ``other`` tree as well as
+    ``path`` does, each with its groups outside ``path``: an ancestor of
+    ``path`` of at most twice as many groups as ``partner`` (one level up,
+    a module inserted beside), or a module elsewhere that holds all of
+    ``partner``'s groups and one more at most (a module inserted inside;
+    a few more are a block of another design: ShuffleNet's ``branch2``
+    holds all the shapes of ``branch1`` and two more)."""
+    sep = tree.sep
+    wanted = other.held(partner)
+    n = sum(wanted.values())
+    size = sum(tree.held(path).values())
+    mine = set(tree.groups_below(path))
+    out = []
+    up = path
+    while up != within and up:
+        up = up.rpartition(sep)[0]
+        if up == within:
+            break
+        held = tree.held(up)
+        if sum(held.values()) == size:
+            continue  # a chain of single children
+        if sum(held.values()) > 2 * n:
+            break
+        out.append((up, [g for g in tree.groups_below(up) if g not in mine]))
+    holding = tree.holding(wanted)
+    if within and tree.groups[within] < len(holding):
+        holding = [m for m in tree.modules_below(within) if m in holding]
+    for module in holding:
+        if module in (path, within) or (within and not module.startswith(within + sep)):
+            continue
+        if module.startswith(path + sep) or path.startswith(module + sep) or not module:
+            continue
+        out.append((module, tree.groups_below(module)))
+    return out
+
+
+def _content(counts: Counter) -> tuple:
+    """A multiset as a key: its items with a count, sorted."""
+    return tuple(sorted(item for item in counts.items() if item[1]))
+
+
+def _take(trees, u, v, groups, singles, inner, strong, unique, alone):
     """Record the pair of units ``u``, ``v`` of one signature; True when
     it placed something (or may, inside)."""
     a, b = trees
     if u[0] in ('n', 'o') and v[0] in ('n', 'o') and (u[0] == 'n' or v[0] == 'n'):
         if u[0] == 'n' and v[0] == 'n' and (strong or min(a.groups[u[1]], b.groups[v[1]]) >= 2):
-            _match(trees, (u, v), groups, singles, inner, strong=True, unique=unique)
+            _match(trees, (u, v), groups, singles, inner, strong=True, unique=unique,
+                   alone=alone)
             return True
         return False
     if not strong:
