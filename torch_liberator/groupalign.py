@@ -167,7 +167,7 @@ class GroupAligner:
                                               self.inner, self.sep):
                 if i not in self.blocked_src and j not in self.blocked_dst:
                     self._pair(i, j)
-                    self.ambiguous.pop(i, None)
+                    self._settled(i, j)
             return self._result()
         if self._fit_whole() or self._fit_run():
             return self._result()
@@ -347,7 +347,7 @@ class GroupAligner:
                              frozen_src=frozen_src, frozen_dst=frozen_dst)
         for i, j in new:
             self._pair(i, j)
-            self.ambiguous.pop(i, None)
+            self._settled(i, j)
         return bool(new)
 
     def _solve_gaps_again(self):
@@ -651,7 +651,7 @@ class GroupAligner:
                 p, q = self._parent(self.src.path[i]), self._parent(self.dst.path[j])
                 down.setdefault(p, set()).add(q)
                 up.setdefault(q, set()).add(p)
-                self.ambiguous.pop(i, None)
+                self._settled(i, j)
                 changed = True
 
     def _settled_late(self):
@@ -964,7 +964,7 @@ class GroupAligner:
         for i, j in self.partners:
             if i not in self.pairs and j not in self.paired_dst:
                 self._pair(i, j)
-                self.ambiguous.pop(i, None)
+                self._settled(i, j)
         src_units = self._leftover_units(self.src, set(self.pairs),
                                          self.blocked_src)
         dst_units = self._leftover_units(self.dst, self.paired_dst,
@@ -981,7 +981,7 @@ class GroupAligner:
                 self._pair(i, j)
             else:
                 self.loose_pairs.append((i, a or 0, j, b or 0))
-            self.ambiguous.pop(i, None)
+            self._settled(i, j)
 
     def _lone_groups(self):
         """A test of a pair ``(i, j)`` made: True when either
