@@ -80,6 +80,7 @@ from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from torch_liberator.keygroups import KeyGroups, Shape
+from torch_liberator.modulefit import NESTING_FIT_MIN, SHAPES_FIT_KINDS
 from torch_liberator.nameanchors import shared_length
 from torch_liberator.shapes import is_kernel, squeeze_units
 
@@ -449,12 +450,18 @@ def other_design_parts(one: Mapping[str, Shape], two: Mapping[str, Shape],
     ``one`` is one network and another part of ``two`` is of its design:
     ``two`` holds ``one``'s network, and whatever names or shapes the
     other parts share with it met by chance. Empty when there is no such
-    part. ``one`` and ``two`` are ``{key: shape}``.
+    part, or when ``one`` has fewer than
+    :data:`~torch_liberator.modulefit.NESTING_FIT_MIN` keys of fewer than
+    :data:`~torch_liberator.modulefit.SHAPES_FIT_KINDS` kernel shapes: a
+    few keys of a few shapes tell no design (in a random tree of 22 keys,
+    a part of the model taken for another design held the place of the
+    checkpoint's linear, which went to an inserted one instead).
+    ``one`` and ``two`` are ``{key: shape}``.
 
     Example:
         >>> from torch_liberator.coincidence import other_design_parts
-        >>> net = {'conv.w': (8, 3, 3, 3), 'mid.w': (8, 8, 3, 3), 'fc.w': (10, 8)}
-        >>> other = {'conv.w': (8, 3, 3, 3), 'mid.w': (16, 8, 1, 1), 'fc.w': (10, 16)}
+        >>> net = {f'c{i}.w': (8 + i, 7 + i, 3, 3) for i in range(8)}  # eight kernel shapes
+        >>> other = {f'c{i}.w': (8 + i, 7 + i, 1, 1) for i in range(8)}
         >>> two = {**{'a.' + k: v for k, v in other.items()},
         ...        **{'b.' + k: v for k, v in net.items()}}
         >>> other_design_parts(net, two)
@@ -463,9 +470,17 @@ def other_design_parts(one: Mapping[str, Shape], two: Mapping[str, Shape],
         ()
         >>> # a part without kernels is of no design
         >>> other_design_parts(net, {**{'a.' + k: v for k, v in other.items()},
-        ...                          'b.w': (8,), 'b.v': (8,), 'b.u': (3,)})
+        ...                          **{f'b.n{i}': (8,) for i in range(8)}})
+        ()
+        >>> # nor is a network of a few keys of a few kernel shapes
+        >>> few = {'conv.w': (8, 3, 3, 3), 'mid.w': (8, 8, 3, 3), 'fc.w': (10, 8)}
+        >>> other_design_parts(few, {'a.conv.w': (8, 3, 3, 3), 'a.mid.w': (16, 8, 1, 1),
+        ...                          'a.fc.w': (10, 16), **{'b.' + k: v for k, v in few.items()}})
         ()
     """
+    if len(one) < NESTING_FIT_MIN and len({squeeze_units(shape) for shape in one.values()
+                                          if is_kernel(shape)}) < SHAPES_FIT_KINDS:
+        return ()  # a few keys of a few kernel shapes: no design to tell
     parts = network_parts(two, len(one), sep)
     if len(parts) < 2 or len(network_parts(one, min(map(len, parts.values())), sep)) >= 2:
         return ()

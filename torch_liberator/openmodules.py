@@ -34,7 +34,9 @@ in two:
    depthwise norm's shape).
 2. **The last of its shapes** (second pass): an open module of the
    checkpoint whose names and shapes no other open module of its region
-   has, on either side, goes to that one module of the model, unless a
+   has, on either side, goes to that one module of the model, unless an
+   open module of another region fits there as well (one whose region,
+   more open than paired, places nothing itself), or a
    list item of the model around that place holds pairs from a list item
    of the checkpoint that does not hold this one (the RegNet's
    ``downsample``, once ``conv1`` went to ``f.a`` by analogy; not HF's
@@ -126,6 +128,29 @@ def _open_groups(groups: KeyGroups, used) -> Dict[str, Tuple[str, ...]]:
 def _signatures(groups: KeyGroups, paths) -> Dict[str, tuple]:
     index = {path: i for i, path in enumerate(groups.path) if path in paths}
     return {path: tuple(sorted(zip(groups.names[i], groups.squeezed[i])))
+            for path, i in index.items()}
+
+
+def _places_by_analogy(src: KeyGroups, agreeing: Dict[str, set], module: str, block: str,
+                       sep: str) -> set:
+    """The paths below the model's module of a region (``block`` its
+    checkpoint's) where the regions of :func:`_agreeing` put the module at
+    ``module``'s path below theirs, when that module is of its kind
+    (:func:`_kinds`): the items of a list may differ, and a norm at one's
+    ``2`` says nothing of a conv at another's."""
+    below = module[len(block) + len(sep):]
+    analogous = agreeing.get(below, ())
+    kinds = _kinds(src, {other + sep + below for _, other in analogous} | {module})
+    return {target for target, other in analogous
+            if kinds.get(other + sep + below) == kinds[module]}
+
+
+def _kinds(groups: KeyGroups, paths) -> Dict[str, tuple]:
+    """Module path -> its tensors' names and ranks (size-1 dimensions
+    aside), for the modules (one group each) of ``paths``."""
+    index = {path: i for i, path in enumerate(groups.path) if path in paths}
+    return {path: tuple(sorted((name, len(shape)) for name, shape
+                               in zip(groups.names[i], groups.squeezed[i])))
             for path, i in index.items()}
 
 
@@ -222,13 +247,14 @@ def _agreeing(analogies: Dict[Tuple[str, str], Dict[str, set]], region: Tuple[st
     put every module the region pairs too where the region puts it: timm's
     depthwise-separable ``blocks.0.0`` sends its ``conv_pw`` to the
     projection where an inverted residual ``blocks.1.0`` sends its own to
-    the expansion, so its ``bn1`` says nothing of theirs."""
+    the expansion, so its ``bn1`` says nothing of theirs. Each place comes
+    with the checkpoint module that went there."""
     own = analogies.get(region, {})
     out: Dict[str, set] = {}
-    for places in analogies.values():
+    for (module, _), places in analogies.items():
         if all(own.get(path, targets) == targets for path, targets in places.items()):
             for path, targets in places.items():
-                out.setdefault(path, set()).update(targets)
+                out.setdefault(path, set()).update((target, module) for target in targets)
     return out
 
 
@@ -270,7 +296,8 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
                     analogies[names] = _analogies(regions.mapping, (module_of, place), sep)
                 if (module_of, place) not in agreeing:
                     agreeing[module_of, place] = _agreeing(analogies[names], (module_of, place))
-                wanted = agreeing[module_of, place].get(module[len(module_of) + len(sep):], ())
+                wanted = _places_by_analogy(src, agreeing[module_of, place], module,
+                                            module_of, sep)
                 fits = [m for m in fits if m[len(place) + len(sep):] in wanted]
             elif sum(1 for other in modules if mine[other] == mine[module]) != 1:
                 continue
@@ -278,6 +305,15 @@ def _one_pass(src: KeyGroups, dst: KeyGroups, open_src, open_dst, regions, sep, 
                 fits = [m for m in fits if not _claimed(m, module, lowest, regions, sep)]
             if len(fits) == 1:
                 claims.setdefault(fits[0], []).append(module)
+    if not by_analogy:
+        # a place that an open module of another region fits as well is
+        # no module's last of its shapes (that region may hold more open
+        # than paired, and claim nothing itself)
+        for (_, _, wide, _), modules in by_region.items():
+            for module in modules:
+                for m in dst_under.get(wide, []):
+                    if theirs[m] == mine[module] and m in claims and module not in claims[m]:
+                        claims[m].append(module)
     out = {}
     for place, modules in claims.items():
         if len(modules) == 1:
@@ -352,7 +388,7 @@ def _block_by_analogy(src, dst, open_src, open_dst, every_src, mapping, region, 
     signature_of = {**_signatures(src, mine), **_signatures(dst, theirs)}
     chosen = {}
     for module in mine:
-        wanted = analogies.get(module[len(block) + len(sep):], ())
+        wanted = _places_by_analogy(src, analogies, module, block, sep)
         fits = [m for m in theirs if signature_of[m] == signature_of[module]
                 and m[len(place) + len(sep):] in wanted]
         if len(fits) != 1:
