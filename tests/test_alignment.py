@@ -567,12 +567,22 @@ def test_the_last_of_its_shapes_in_its_region_is_not_the_last_around(seed, inser
     _assert_never_wrong(associate(src, dst, association='structure').mapping, truth)
 
 
-def test_an_analogy_comes_from_a_module_of_the_same_kind():
-    # seed 2693233350: the checkpoint's 1.1.2, a conv, was left open
-    # between two convs of its shape (4.4.5, inserted, and 4.4.6); the
-    # analogy of the list item beside (1.0 -> 4.3), whose 2 went to 5, sent
-    # it to 4.4.5, but 1.0.2 is a norm: the items of a list differ
-    src, dst, truth = _pair(2693233350, insert=0.3)
+@pytest.mark.parametrize('seed, insert, reverse', [
+    # 2693233350: the checkpoint's 1.1.2, a conv, was left open between two
+    # convs of its shape (4.4.5, inserted, and 4.4.6); the analogy of the
+    # list item beside (1.0 -> 4.3), whose 2 went to 5, sent it to 4.4.5,
+    # but 1.0.2 is a norm: the items of a list differ
+    (2693233350, 0.3, False),
+    # 2658653147 and 2017727998: three linears of one shape in r3.r4, one
+    # inserted, for two places; the analogy came from a list that pairs
+    # none of the region's other paths (r15.r21), or not all of them
+    # (r1.3 -> m0.0 lacks r1.4's 6), and sent the inserted one (2 wrong)
+    (2658653147, 0.3, True), (2017727998, 0.5, True),
+])
+def test_an_analogy_comes_from_a_module_of_the_same_kind(seed, insert, reverse):
+    src, dst, truth = _pair(seed, insert=insert)
+    if reverse:
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
     _assert_never_wrong(associate(src, dst, association='structure').mapping, truth)
 
 

@@ -26,12 +26,14 @@ in two:
    ``block2.block2-0`` for ``s1.b1`` and ``block1.block1-0``): the
    ``layer.2`` of every other bottleneck went to its ``conv3``, the
    ``shortcut`` of every other first block to its ``downsample``. Only
-   the regions that put every module the region pairs too where the
-   region puts it count: timm's depthwise-separable first block of an
-   efficientnet sends its ``conv_pw`` to HF's ``projection``, an inverted
-   residual to the ``expansion``, so the first block's ``bn1`` (the
-   depthwise norm) is no analogy for theirs (the expansion norm, of the
-   depthwise norm's shape).
+   the regions that pair every module the region pairs, each where the
+   region puts it, count, and only from a module of the open one's kind
+   (its tensors' names and ranks: the items of two lists differ):
+   timm's depthwise-separable first block of an efficientnet sends its
+   ``conv_pw`` to HF's ``projection``, an inverted residual to the
+   ``expansion``, so the first block's ``bn1`` (the depthwise norm) is no
+   analogy for theirs (the expansion norm, of the depthwise norm's
+   shape).
 2. **The last of its shapes** (second pass): an open module of the
    checkpoint whose names and shapes no other open module of its region
    has, on either side, goes to that one module of the model, unless an
@@ -247,11 +249,14 @@ def _agreeing(analogies: Dict[Tuple[str, str], Dict[str, set]], region: Tuple[st
     put every module the region pairs too where the region puts it: timm's
     depthwise-separable ``blocks.0.0`` sends its ``conv_pw`` to the
     projection where an inverted residual ``blocks.1.0`` sends its own to
-    the expansion, so its ``bn1`` says nothing of theirs. Each place comes
-    with the checkpoint module that went there."""
+    the expansion, so its ``bn1`` says nothing of theirs; nor does a pair
+    of modules that lacks a path the region pairs (a list of other
+    items). Each place comes with the checkpoint module that went there."""
     own = analogies.get(region, {})
     out: Dict[str, set] = {}
     for (module, _), places in analogies.items():
+        if not own.keys() <= places.keys():
+            continue  # it lacks a path the region pairs: another kind of block
         if all(own.get(path, targets) == targets for path, targets in places.items()):
             for path, targets in places.items():
                 out.setdefault(path, set()).update((target, module) for target in targets)
