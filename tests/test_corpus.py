@@ -539,6 +539,18 @@ def test_a_module_of_the_same_shapes_with_no_rival_keeps_its_pairs(name, expecte
     assert (score.correct, score.wrong) == (expected, 0)
 
 
+def test_a_named_module_has_an_analogy_in_a_block_of_another_design():
+    # inception_v3 into its children-Sequential, keys sorted: Mixed_5b's
+    # open branch1x1 and branch3x3dbl_1 take their places by analogy with
+    # Mixed_7b, another design that names its branches alike but lacks
+    # some of the paths Mixed_5b pairs; only below a list position must
+    # the analogy pair every path (were 228 while it had to here too)
+    case = _case('inception_v3-children')
+    case = Case(dict(sorted(case.source.items())), case.destination, case.truth)
+    score = judge_case(case, 'structure')
+    assert (score.correct, score.wrong) == (258, 0)
+
+
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_network_fine_tuned_to_other_classes_is_found_beside_a_longer_sibling(mode):
     # a 1000-class resnet18 into Slots(a = resnet34, b = the resnet18 with a

@@ -26,10 +26,12 @@ in two:
    ``block2.block2-0`` for ``s1.b1`` and ``block1.block1-0``): the
    ``layer.2`` of every other bottleneck went to its ``conv3``, the
    ``shortcut`` of every other first block to its ``downsample``. Only
-   the regions that pair every module the region pairs, each where the
-   region puts it, count, and only from a module of the open one's kind
-   (its tensors' names and ranks: the items of two lists differ):
-   timm's depthwise-separable first block of an efficientnet sends its
+   the regions that put every module the region pairs too where the
+   region puts it count, and only from a module of the open one's kind
+   (its tensors' names and ranks); below a list position, only those that
+   pair every module the region pairs (the same position in a list of
+   other items is another module; a name, ``branch1x1``, is one). timm's
+   depthwise-separable first block of an efficientnet sends its
    ``conv_pw`` to HF's ``projection``, an inverted residual to the
    ``expansion``, so the first block's ``bn1`` (the depthwise norm) is no
    analogy for theirs (the expansion norm, of the depthwise norm's
@@ -139,9 +141,14 @@ def _places_by_analogy(src: KeyGroups, agreeing: Dict[str, set], module: str, bl
     checkpoint's) where the regions of :func:`_agreeing` put the module at
     ``module``'s path below theirs, when that module is of its kind
     (:func:`_kinds`): the items of a list may differ, and a norm at one's
-    ``2`` says nothing of a conv at another's."""
+    ``2`` says nothing of a conv at another's. Below a list position, only
+    a region that pairs every path the region pairs counts: the same
+    position in a list of other items is another module (a name, such as
+    an inception block's ``branch1x1``, is one in any block)."""
     below = module[len(block) + len(sep):]
-    analogous = agreeing.get(below, ())
+    listed = any(part.isdigit() for part in below.split(sep))
+    analogous = [(target, other) for target, other, whole in agreeing.get(below, ())
+                 if whole or not listed]
     kinds = _kinds(src, {other + sep + below for _, other in analogous} | {module})
     return {target for target, other in analogous
             if kinds.get(other + sep + below) == kinds[module]}
@@ -249,17 +256,17 @@ def _agreeing(analogies: Dict[Tuple[str, str], Dict[str, set]], region: Tuple[st
     put every module the region pairs too where the region puts it: timm's
     depthwise-separable ``blocks.0.0`` sends its ``conv_pw`` to the
     projection where an inverted residual ``blocks.1.0`` sends its own to
-    the expansion, so its ``bn1`` says nothing of theirs; nor does a pair
-    of modules that lacks a path the region pairs (a list of other
-    items). Each place comes with the checkpoint module that went there."""
+    the expansion, so its ``bn1`` says nothing of theirs. Each place comes
+    with the checkpoint module that went there and whether that pair of
+    modules pairs every path the region pairs."""
     own = analogies.get(region, {})
     out: Dict[str, set] = {}
     for (module, _), places in analogies.items():
-        if not own.keys() <= places.keys():
-            continue  # it lacks a path the region pairs: another kind of block
+        whole = own.keys() <= places.keys()  # it pairs every path the region pairs
         if all(own.get(path, targets) == targets for path, targets in places.items()):
             for path, targets in places.items():
-                out.setdefault(path, set()).update((target, module) for target in targets)
+                out.setdefault(path, set()).update((target, module, whole)
+                                                   for target in targets)
     return out
 
 
