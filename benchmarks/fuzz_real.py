@@ -484,7 +484,12 @@ open. The session after, in structure and auto: ``--cross --wide``
 another order whose ``conv3`` kernel went to ``f.c`` and its BatchNorm to
 ``f.b``, ``conv2`` unplaced (1956: 5 wrong in structure, present before;
 fixed, a norm away from its layer's unit of one layer and one norm that
-could hold it is left out).
+could hold it is left out). The session after, which made the order-free
+alignment doubt a module matched by shapes where a rival could match as
+well, found nothing in structure and auto, on its code as it grew, in
+``--cross --wide --sorted`` 2600-2759, ``--wide --reorder --sorted``
+9950-10099, ``--wide --reorder`` 10100-10219 and ``--cross --wide``
+11000-11119.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
