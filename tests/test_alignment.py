@@ -611,6 +611,18 @@ def test_property_the_structure_mode_adds_no_wrong_pair_to_the_alignment(
     assert all(aligned.get(k) == v for k, v in wrong.items())
 
 
+def test_sorted_keys_of_a_module_path_deeper_than_the_recursion_limit():
+    # a file's key may nest 3,000 modules deep: what the modules hold is
+    # counted without recursion
+    deep = '.'.join(f'm{i}' for i in range(3000))
+    src = dict(sorted({deep + '.a.weight': (4, 4), deep + '.b.weight': (8, 8),
+                       'x.weight': (3,)}.items()))
+    dst = {'q.' + deep + '.a.weight': (4, 4), 'q.' + deep + '.b.weight': (8, 8)}
+    assert align_structure(src, dst).mapping == {
+        deep + '.a.weight': 'q.' + deep + '.a.weight',
+        deep + '.b.weight': 'q.' + deep + '.b.weight'}
+
+
 def test_a_group_paired_by_its_shape_alone_is_owed_nothing_more():
     # siblings permuted, shapes repeated: a norm owed a pair (every
     # optimum of its gap pairs it) was paired by its siblings, which

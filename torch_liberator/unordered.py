@@ -153,17 +153,25 @@ class _Tree:
 
     def held(self, path):
         """The multiset of the signatures of the groups at or below module
-        ``path`` (groups of no shared shape left out)."""
-        found = self._held.get(path)
-        if found is None:
+        ``path`` (groups of no shared shape left out), kept once found."""
+        stack = [(path, False)]
+        while stack:  # iterative post-order: a path may be deep
+            here, done = stack.pop()
+            if here in self._held:
+                continue
+            kids = self.children.get(here, ())
+            if not done:
+                stack.append((here, True))
+                stack.extend((kid, False) for kid in kids)
+                continue
             found = Counter()
-            g = self.own.get(path)
+            g = self.own.get(here)
             if g is not None and self.group_sig[g]:
                 found[self.group_sig[g]] += 1
-            for kid in self.children.get(path, ()):
-                found.update(self.held(kid))
-            self._held[path] = found
-        return found
+            for kid in kids:
+                found.update(self._held[kid])
+            self._held[here] = found
+        return self._held[path]
 
     def groups_below(self, path):
         """The groups at or below module ``path`` that hold a shared shape."""
@@ -194,12 +202,12 @@ class _Tree:
             self._by_content = {}
             for path in self.sig:
                 if self.unit(path) == ('n', path):
-                    held = self.held(path)
-                    self._by_content.setdefault(_content(held), set()).add(path)
-                    for s in held:
-                        held[s] -= 1
-                        self._by_content.setdefault(_content(held), set()).add(path)
-                        held[s] += 1
+                    content = _content(self.held(path))
+                    self._by_content.setdefault(content, set()).add(path)
+                    for n, (s, count) in enumerate(content):  # and with one group less
+                        kept = ((s, count - 1),) if count > 1 else ()
+                        less = content[:n] + kept + content[n + 1:]
+                        self._by_content.setdefault(less, set()).add(path)
         return self._by_content.get(_content(wanted), set())
 
     def unit(self, path):
@@ -512,9 +520,10 @@ def _doubted(trees, alone, groups, singles, inner):
     doubted = set()
     for pair, paths, made, made_singles in alone:
         for side in (0, 1):
-            inside = set(trees[1 - side].groups_below(paths[1 - side]))
-            for module, beside in _rival_modules(trees[side], paths[side], pair[side][1],
-                                                 trees[1 - side], paths[1 - side]):
+            rivals = _rival_modules(trees[side], paths[side], pair[side][1],
+                                    trees[1 - side], paths[1 - side])
+            inside = set(trees[1 - side].groups_below(paths[1 - side])) if rivals else ()
+            for module, beside in rivals:
                 extra = {sig[side][g] for g in beside
                          if (partner[side].get(g) is None or partner[side][g] in inside)
                          and not _twinned(trees[side], g, module, paths[side],
