@@ -586,18 +586,19 @@ def _rival_modules(tree, path, within, other, partner):
     wanted = other.held(partner)
     n = sum(wanted.values())
     size = sum(tree.held(path).values())
-    mine = set(tree.groups_below(path))
+    mine = None
     out = []
     up = path
-    while up != within and up:
+    while up:
         up = up.rpartition(sep)[0]
         if up == within:
             break
-        held = tree.held(up)
-        if sum(held.values()) == size:
+        count = sum(tree.held(up).values())
+        if count == size:
             continue  # a chain of single children
-        if sum(held.values()) > 2 * n:
+        if count > 2 * n:
             break
+        mine = mine or set(tree.groups_below(path))
         out.append((up, [g for g in tree.groups_below(up) if g not in mine]))
     holding = tree.holding(wanted)
     if within and tree.groups[within] < len(holding):
