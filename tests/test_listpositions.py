@@ -7,7 +7,8 @@ vgg11_bn and copied its eighth into the sixth, 6 wrong in strict). Judged by
 values on the real pair in tests/test_corpus.py (its fast slice).
 """
 from torch_liberator.association import associate
-from torch_liberator.listpositions import list_positions, positions_disagree
+from torch_liberator.listpositions import list_positions, positions_disagree, witnessed_offsets
+
 
 def test_list_positions_are_the_labels_that_hold_tensors():
     keys = ['features.0.weight', 'features.3.weight', 'features.3.bias', 'layer1.0.conv1.weight',
@@ -60,3 +61,36 @@ def test_the_moved_convolutions_are_reported_with_their_place():
     result = associate(src, dst, association='strict')
     assert result.mapping == {'features.0.weight': 'features.0.weight'}
     assert result.ambiguous == {'features.6.weight': ('features.6.weight',)}
+
+
+def test_a_renumbered_list_shifts_every_item_the_witness_pairs():
+    # nn.Sequential(*features[2:]): the checkpoint's items 2, 3, 5 are the
+    # model's 0, 1, 3, as the witness (the structure mode) found by what
+    # they hold; the same label '3' on both sides names two layers, and
+    # item 4 at 2 keeps the offset
+    witness = {'features.2.weight': 'body.0.weight', 'features.5.weight': 'body.3.weight'}
+    names = {'features.3.weight': 'body.3.weight', 'features.2.weight': 'body.0.weight',
+             'features.4.weight': 'body.2.weight', 'fc.weight': 'head.weight'}
+    assert witnessed_offsets(names, witness) == {'features.3.weight': False,
+                                                 'features.4.weight': True}
+    # a slice that keeps its labels has offset 0 throughout
+    kept = {'features.2.weight': 'body.2.weight', 'features.5.weight': 'body.5.weight'}
+    assert witnessed_offsets({'features.3.weight': 'body.3.weight'}, kept) == {
+        'features.3.weight': True}
+    # two offsets (an item deleted in the middle, the rest renumbered): no
+    # one offset to judge a pair by
+    deleted = {'layer3.0.conv.weight': 'layer3.0.conv.weight',
+               'layer3.3.conv.weight': 'layer3.2.conv.weight'}
+    assert witnessed_offsets({'layer3.1.conv.weight': 'layer3.1.conv.weight'}, deleted) == {}
+
+
+def test_a_list_nested_in_an_item_does_not_stand_for_the_outer_list():
+    # a mobilenet block's inner list pairs one item with the outer list's
+    # item at another offset only by chance: with one item seen, only lists
+    # as deep in lists (inner with inner, outer with outer) are compared
+    witness = {'features.1.conv.0.weight': 'features.1.conv.0.weight'}
+    names = {'features.1.conv.1.weight': 'features.1.conv.1.weight'}
+    assert witnessed_offsets(names, witness) == {'features.1.conv.1.weight': True}
+    # the inner lists themselves: item 0 with item 0, so item 1 with 2 is refuted
+    assert witnessed_offsets({'features.1.conv.1.weight': 'features.1.conv.2.weight'},
+                             witness) == {'features.1.conv.1.weight': False}

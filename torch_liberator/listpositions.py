@@ -19,6 +19,12 @@ keeps its labels) up to the label, each list holds some that the other
 does not. One holding a subset of the other's is a list with items removed
 in place (a pruned block, ``del model.layer3[2]``), which keeps its labels.
 
+Where another reading pairs the items of two lists by what they hold,
+:func:`witnessed_offsets` says which pairs keep the offset it found
+between the lists (a slice that keeps its labels, offset 0) and which
+break it (a list renumbered: ``nn.Sequential(*features[3:])`` holds the
+list's item 3 as its item 0).
+
 Example:
     >>> from torch_liberator.listpositions import positions_disagree
     >>> vgg = ['features.0.weight', 'features.3.weight', 'features.8.weight']
@@ -29,7 +35,7 @@ Example:
 """
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-__all__ = ['list_positions', 'positions_disagree']
+__all__ = ['list_positions', 'positions_disagree', 'witnessed_offsets']
 
 
 def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
@@ -122,3 +128,75 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
                 by_modules[modules] = True
                 break
     return out
+
+
+def _list_steps(src_key: str, dst_key: str, sep: str):
+    """``((source list, destination list), (source label, destination
+    label), level, same below)`` for every list position of the source
+    key's module path with every one of the destination key's; ``level``
+    is True for two with as many list positions below them (the innermost
+    lists, the ones holding those, ...), ``same below`` for two items
+    holding the keys under the same path."""
+    a, b = src_key.split(sep), dst_key.split(sep)
+    at_a = [p for p, x in enumerate(a[:-1]) if x.isdigit()]
+    at_b = [q for q, y in enumerate(b[:-1]) if y.isdigit()]
+    for m, p in enumerate(at_a):
+        for n, q in enumerate(at_b):
+            yield ((sep.join(a[:p]), sep.join(b[:q])), (int(a[p]), int(b[q])),
+                   len(at_a) - m == len(at_b) - n, a[p + 1:] == b[q + 1:])
+
+
+def witnessed_offsets(mapping: Mapping[str, str], witness: Mapping[str, str],
+                      sep: str = '.') -> Dict[str, bool]:
+    """
+    What ``witness`` says of the pairs of ``mapping`` it did not make,
+    where they join two lists whose every pair in the witness has one
+    offset (item ``i`` to item ``i + k``), for two or more items of the
+    source list, or for one where the two lists lie as deep in lists (a
+    list and one nested in the other's item pair one item by chance):
+    ``{source key: False}`` for a pair at another offset, refuted whatever
+    else it keeps to, ``{source key: True}`` for one at that offset
+    between keys of the same path below the two items (the offset and the
+    names lead from one key to the other). Pairs of neither kind are left
+    out.
+
+    A list renumbered (a slice ``features[3:]`` rebuilt as a new
+    ``nn.Sequential``) gives its items the labels of other items of the
+    model's list, and the same key on both sides then names two layers: a
+    witness that pairs items by what they hold (the structure mode) sees
+    the shift. A slice that keeps its labels (``features[4:9]``) keeps
+    offset 0, and a pair by those labels keeps it too.
+
+    Args:
+        mapping: source key -> destination key, the pairs to check.
+        witness: source key -> destination key, another reading.
+        sep: separator between path components.
+
+    Example:
+        >>> from torch_liberator.listpositions import witnessed_offsets
+        >>> witness = {'4.weight': '1.weight', '5.fc.weight': '2.fc.weight'}
+        >>> witnessed_offsets({'3.weight': '3.weight', '6.weight': '3.weight',
+        ...                    '5.bn.weight': '2.fc.weight', '4.weight': '1.weight',
+        ...                    'head.weight': 'fc.weight'}, witness)
+        {'3.weight': False, '6.weight': True}
+    """
+    offsets = {}
+    for s, d in witness.items():
+        for lists, (i, j), level, _ in _list_steps(s, d, sep):
+            seen = offsets.setdefault(lists, [set(), set(), False])
+            seen[0].add(j - i)
+            seen[1].add(i)
+            seen[2] = seen[2] or level
+    verdicts = {}
+    for s, d in mapping.items():
+        if witness.get(s) == d:
+            continue
+        kept = refuted = False
+        for lists, (i, j), level, same in _list_steps(s, d, sep):
+            shifts, items, level = offsets.get(lists, ((), (), False))
+            if len(shifts) == 1 and (len(items) > 1 or level):
+                refuted = refuted or j - i not in shifts
+                kept = kept or (j - i in shifts and same)
+        if refuted or kept:
+            verdicts[s] = not refuted
+    return verdicts
