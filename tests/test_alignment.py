@@ -595,6 +595,30 @@ def test_a_few_keys_of_a_few_shapes_tell_no_other_design():
     _assert_never_wrong(associate(src, dst, association='structure').mapping, truth)
 
 
+@pytest.mark.parametrize('seed, insert, reverse, side', [
+    # the name modes' whole answer is a BatchNorm (or a linear) put by its
+    # shape into a module of no agreeing name, whose own tensor of that
+    # shape is elsewhere in the checkpoint; the structure mode placed
+    # other modules, or nothing: 5 wrong each, auto took the name mode
+    (3494647475, 0.5, True, 'none'), (1367776518, 0.5, True, 'dst'),
+    (3538542405, 0.3, True, 'src'),
+    # the same beside two tensors at the same list positions ('3.weight'
+    # and '3.bias' on both sides, lists numbered from 0 and from 3): 7 wrong
+    (3696566596, 0.5, False, 'dst'),
+    # a list renumbered: the checkpoint's top-level items 3..6 are the
+    # model's 0..3, and its item 3 went to the model's item 3 by the name
+    # (2 wrong), while the structure mode paired items 4 and 5 with 1
+    # and 2
+    (2669262275, 0.0, True, 'dst'), (1515349197, 0.0, True, 'dst'),
+    (196663602, 0.3, True, 'dst'),
+])
+def test_auto_takes_no_name_mode_pair_that_names_do_not_vouch_for(seed, insert, reverse, side):
+    # seeds of random trees (every module renamed, lists renumbered),
+    # wrong in auto before
+    src, dst, truth = _sorted_pair(seed, reverse, side, insert=insert)
+    _assert_never_wrong(associate(src, dst, association='auto').mapping, truth)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 2 ** 32 - 1), st.sampled_from([0.3, 0.5]), st.booleans(),
        st.sampled_from(['none', 'src', 'dst', 'both']))

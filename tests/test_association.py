@@ -14,13 +14,16 @@ name would be.
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from collections import Counter
 
 from conftest import bn, requires
 from torch_liberator.alignment import find_name_conflicts
+from torch_liberator.coincidence import names_agree
+from torch_liberator.keyorder import NORM_BUFFERS
+from torch_liberator.listpositions import witnessed_offsets
 from torch_liberator.modesolvers import Problem, one_prefix_pairs
 from torch_liberator.association import (
     ASSOCIATIONS, AUTO_EXACT, AUTO_GENERAL, Association, associate,
@@ -275,8 +278,21 @@ def leaves_no_fitting_key(mapping, src, dst):
     return False
 
 
+def without_lone_buffers(src, dst):
+    """Both sides, less one side's normalization buffers when the other
+    side has none of them and no tensor name the first lacks (what
+    :func:`associate` leaves out before any mode runs)."""
+    leaves = [{k.rsplit('.', 1)[-1] for k in side} for side in (src, dst)]
+    out = []
+    for side, mine, theirs in ((src, *leaves), (dst, *leaves[::-1])):
+        lone = {n for n in NORM_BUFFERS if n in mine and n not in theirs} if theirs <= mine else ()
+        out.append({k: v for k, v in side.items() if k.rsplit('.', 1)[-1] not in lone})
+    return out
+
+
 def reference_auto(src, dst):
     """'auto' by its documented rule, every mode run in full on its own."""
+    src, dst = without_lone_buffers(src, dst)
     smaller = min(len(src), len(dst))
     exact = [associate(src, dst, association=mode, shortcut=False) for mode in AUTO_EXACT]
     best, best_score, mappings = None, -1, []
@@ -295,6 +311,7 @@ def reference_auto(src, dst):
             break
     has_shapes = (any(s is not None for s in src.values())
                   and any(s is not None for s in dst.values()))
+    general = []
     for mode in AUTO_GENERAL:
         if mode == 'structure' and not has_shapes:
             continue
@@ -302,11 +319,32 @@ def reference_auto(src, dst):
         conflicts = find_name_conflicts(src, dst, result.mapping)
         mapping = {k: v for k, v in result.mapping.items() if k not in conflicts}
         mappings.append(mapping)
-        score = fitting_pairs(mapping, src, dst)
+        general.append(Association(mapping, result.ambiguous, mode))
+    structure = general[-1].mapping if has_shapes else None
+    for result in general:
+        score = fitting_pairs(result.mapping, src, dst)
+        if structure is not None and result.association != 'structure':
+            # a name mode that names and structure vouch for too little of:
+            # agreeing names (not list positions alone), the structure's
+            # own pairs, pairs between lists at the structure's one offset
+            in_step = witnessed_offsets(result.mapping, structure)
+            vouched = [k for k, v in result.mapping.items()
+                       if structure.get(k) == v or in_step.get(k)
+                       or (names_agree(k, v) and not all(c.isdigit() for c in k.split('.')[:-1]))]
+            if 3 * len(vouched) < len(result.mapping):
+                score = -1
         if score > best_score:
-            best, best_score = Association(mapping, result.ambiguous, mode), score
-    # a pair another mode contradicts is left out, as ambiguous
+            best, best_score = result, score
     ambiguous = dict(best.ambiguous)
+    if structure is not None and best.association in ('isomorphism', 'embedding'):
+        # a name mode's pair between two lists at an offset structure refutes
+        shifted = {k for k, kept in witnessed_offsets(best.mapping, structure).items()
+                   if not kept}
+        ambiguous.update((k, (best.mapping[k],)) for k in shifted)
+        kept = {k: v for k, v in best.mapping.items() if k not in shifted}
+        mappings[mappings.index(best.mapping)] = kept
+        best = Association(kept, best.ambiguous, best.association)
+    # a pair another mode contradicts is left out, as ambiguous
     for other in mappings:
         if other is best.mapping:
             continue
@@ -329,6 +367,10 @@ def reference_auto(src, dst):
 
 @given(pair=related_pairs())
 @settings(max_examples=60, deadline=None)
+# found by Hypothesis: a BatchNorm's running_mean that the other side lacks
+# is left out before any mode runs, so the names then explain everything
+@example(pair=({'a.weight': None, 'a.bias': None, 'b.weight': None},
+               {'a.weight': None, 'a.bias': None, 'a.running_mean': None}))
 def test_auto_is_the_best_of_the_modes_it_compares(pair):
     # 'auto' shares work between its solvers; that may not change its answer
     src, dst = pair

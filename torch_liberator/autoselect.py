@@ -8,18 +8,21 @@ tensors whose shapes fit is chosen, and the others act as witnesses: a pair
 that another mode contradicts is left out as ambiguous (:func:`solve_auto`).
 
 Example:
-    >>> from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL
+    >>> from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, VOUCHED_SHARE
     >>> AUTO_EXACT, AUTO_GENERAL
     (('strict', 'module-hack', 'prefix-hack'), ('isomorphism', 'embedding', 'structure'))
+    >>> round(VOUCHED_SHARE, 3)
+    0.333
 """
 from typing import Dict, Tuple
 
-from torch_liberator.coincidence import thin_unnamed_pairs
+from torch_liberator.coincidence import names_agree, thin_unnamed_pairs
+from torch_liberator.listpositions import witnessed_offsets
 from torch_liberator.modesolvers import Problem
 from torch_liberator.rivalsources import rival_pairs
 from torch_liberator.shapes import shape_relation, squeeze_units
 
-__all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'solve_auto']
+__all__ = ['AUTO_EXACT', 'AUTO_GENERAL', 'NAME_MODES', 'VOUCHED_SHARE', 'solve_auto']
 
 #: the modes ``auto`` takes when one maps every key of the smaller side (or
 #: every key of one side that has a tensor of its shape on the other)
@@ -27,6 +30,10 @@ AUTO_EXACT = ('strict', 'module-hack', 'prefix-hack')
 
 #: the modes ``auto`` otherwise compares, in order of preference on ties
 AUTO_GENERAL = ('isomorphism', 'embedding', 'structure')
+
+#: the least share of a name mode's pairs that names or the structure mode
+#: must vouch for (:func:`solve_auto`); below it the mode does not compete
+VOUCHED_SHARE = 1 / 3
 
 
 def _fitting_pairs(mapping, src, dst):
@@ -62,6 +69,28 @@ def _places_all_it_can(mapping, src, dst):
                for key, shape in keys.items()):
             return True
     return False
+
+
+#: the general modes in which names decide
+NAME_MODES = AUTO_GENERAL[:2]
+
+
+def _vouched(mapping, structure, sep):
+    """How many pairs of a name mode's ``mapping`` names or the
+    ``structure`` mode's mapping vouch for: the structure mode's own
+    pairs, pairs of agreeing names
+    (:func:`~torch_liberator.coincidence.names_agree`) but for list
+    positions alone (``3.weight`` and ``3.weight`` in two lists numbered
+    from other starts), and pairs between two lists at the offset every
+    structure pair between them keeps, under the same names below the
+    items (:func:`~torch_liberator.listpositions.witnessed_offsets`)."""
+    in_step = witnessed_offsets(mapping, structure, sep)
+    count = 0
+    for s, d in mapping.items():
+        modules = s.split(sep)[:-1]
+        count += (structure.get(s) == d or in_step.get(s, False)
+                  or (names_agree(s, d, sep) and not (modules and all(map(str.isdigit, modules)))))
+    return count
 
 
 def _disputed(mapping, others):
@@ -112,7 +141,16 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
     another mode contradicts (it sends the key elsewhere, or gives the place
     to another key) is left out and reported as ambiguous. Two right answers
     never disagree, so this costs nothing where every mode is right, and
-    keeps one mode's mistake from reaching the model. When a witness fills
+    keeps one mode's mistake from reaching the model. Given shapes, a name
+    mode of which under :data:`VOUCHED_SHARE` of the pairs are vouched for
+    (by agreeing names, not list positions alone; by the structure mode's
+    pairs; by the offset at which it pairs two lists' items, under the
+    same names below them) does not compete: the tree and the shapes placed
+    the rest, which the structure mode reads better. And a pair of a
+    chosen name mode that the structure mode did not make is left out
+    when it joins two lists at an offset that every structure pair between
+    them contradicts (:func:`~torch_liberator.listpositions.witnessed_offsets`:
+    a list renumbered). When a witness fills
     a contradicted place from another copy of what fills the rest (a
     checkpoint's caformer stem, where the best mode took the stem of the
     poolformer beside it and its blocks), the copy that holds such a place
@@ -167,6 +205,13 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
         conflicts = problem.sides().name_conflicts(mapping)
         mapping = {k: v for k, v in mapping.items() if k not in conflicts}
         candidates.append((_fitting_pairs(mapping, src, dst), mode, mapping, ambiguous))
+    structure = next((c[2] for c in candidates if c[1] == 'structure'), None)
+    if structure is not None:
+        for index, (fitting, mode, mapping, ambiguous) in enumerate(candidates):
+            if (mode in NAME_MODES
+                    and _vouched(mapping, structure, problem.sep) < VOUCHED_SHARE * len(mapping)):
+                # the tree and the shapes placed it, which structure reads better
+                candidates[index] = (-1, mode, mapping, ambiguous)
     # the first of the best; among equals, the one that reshapes fewer
     # kernels (vgg11 into AlexNet: two biases fit by name in isomorphism,
     # and its 3x3 convolutions would go into AlexNet's 11x11 and 5x5 ones)
@@ -179,6 +224,13 @@ def solve_auto(problem: Problem) -> Tuple[Dict[str, str], Dict[str, Tuple[str, .
             ambiguous = {**ambiguous, **{k: (mapping[k],) for k in chance}}
             ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
             mapping = {k: v for k, v in mapping.items() if k not in chance}
+    if mode in NAME_MODES and structure is not None:
+        shifted = {k for k, kept in witnessed_offsets(mapping, structure, problem.sep).items()
+                   if not kept}
+        if shifted:
+            ambiguous = {**ambiguous, **{k: (mapping[k],) for k in shifted}}
+            ambiguous = {k: ambiguous[k] for k in src if k in ambiguous}
+            mapping = {k: v for k, v in mapping.items() if k not in shifted}
     others = [c[2] for c in candidates if c is not best]
     disputed = _disputed(mapping, others)
     if len(disputed) * 2 > len(mapping):
