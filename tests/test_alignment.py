@@ -668,6 +668,22 @@ def test_property_permuted_siblings_of_repeated_shapes_give_a_mapping(seed, inse
     assert set(result.mapping) <= set(src) and set(result.mapping.values()) <= set(dst)
 
 
+@pytest.mark.parametrize('seed, insert, reverse', [
+    (537425047, 0.5, False), (858882631, 0.5, False), (1957895163, 0.5, True),
+    (731488007, 0.3, True)])
+def test_permuted_siblings_a_module_follows_its_siblings_to_a_free_slot(seed, insert, reverse):
+    # siblings permuted, every module's shapes its own but for modules
+    # inserted: order sent a norm (537425047: the checkpoint's m2.0.2) to a
+    # norm of its width the model inserted elsewhere (new11, at the top),
+    # while its siblings went into the model's r3.4, which holds a free
+    # norm of its tensors (1-2 wrong each, in structure and auto)
+    src, dst, truth = _pair(seed, insert=insert, permute=True, unique=True)
+    if reverse:
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+    for mode in ('structure', 'auto'):
+        _assert_never_wrong(associate(src, dst, association=mode).mapping, truth)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2 ** 32 - 1))
 def test_property_permuted_siblings_with_telling_shapes(seed):

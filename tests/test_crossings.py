@@ -1,12 +1,13 @@
 """
 Pairs that crossed (torch_liberator.crossings), alone and as the
-``crossed_norms`` and ``crossed_ordinals`` checks of the general modes.
+``crossed_norms``, ``crossed_ordinals`` and ``strayed`` checks of the
+general modes.
 """
 import pytest
 
 from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs
+from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs, strayed_pairs
 
 
 def conv_bn(prefix, kernel, names=('conv', 'bn')):
@@ -320,3 +321,40 @@ def test_a_norm_out_of_its_blocks_order_is_left_out():
     fewer = {k: v for k, v in src.items() if not k.startswith('l.0.after')}
     assert StructureSides(fewer, dst).twin_norms_crossed(
         {'l.0.before.weight': 'f.0.norm2.weight'}) == set()
+
+
+def _block(prefix, widths):
+    # a block of norms (weight and bias) of the given widths, one per child
+    return {f'{prefix}.{i}.{name}': (width,) for i, width in enumerate(widths)
+            for name in ('weight', 'bias')}
+
+
+def test_a_module_sent_away_from_its_siblings_is_left_out_both_ways():
+    # a block's norms went into the model's block, but for the last one,
+    # which order sent to a norm of its width that the model inserted at
+    # the top, while the model's block has a free child of its tensors
+    src = _block('b', [4, 5, 6, 8])
+    dst = {**_block('blk', [4, 5, 6, 8]), 'new.weight': (8,), 'new.bias': (8,)}
+    strayed = {k: k.replace('b.', 'blk.', 1) for k in src}
+    strayed.update({'b.3.weight': 'new.weight', 'b.3.bias': 'new.bias'})
+    assert strayed_pairs(strayed, src, dst) == {'b.3.weight', 'b.3.bias'}
+    # the same read from the model's side: the checkpoint's block has the
+    # free child, the model's module came from a norm beside it
+    inverse = {d: s for s, d in strayed.items()}
+    assert strayed_pairs(inverse, dst, src) == {'new.weight', 'new.bias'}
+    # its place among the siblings taken: no free slot, nothing to say
+    right = {k: k.replace('b.', 'blk.', 1) for k in src}
+    assert strayed_pairs(right, src, dst) == set()
+
+
+def test_a_list_cut_in_parts_keeps_its_first_item_apart():
+    # features[:1] as 'stem', features[1:] as 'body' (keeping its numbers):
+    # item 0 goes apart from its siblings, and 'body' has no free item of
+    # its tensors, so the pair stays
+    src = _block('features', [4, 5, 6, 7])
+    dst = {**_block('stem', [4]),
+           **{k.replace('features.', 'body.', 1): v
+              for k, v in _block('features', [4, 5, 6, 7]).items() if '.0.' not in k}}
+    mapping = {k: k.replace('features.', 'stem.' if '.0.' in k else 'body.', 1) for k in src}
+    assert set(mapping.values()) <= set(dst)
+    assert strayed_pairs(mapping, src, dst) == set()

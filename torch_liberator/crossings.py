@@ -4,7 +4,7 @@ belongs.
 
 A solver that reads order and shapes cannot tell apart two modules of one
 shape registered in another order; what can is the evidence around them.
-Three kinds are read here, and the pairs they contradict are left out:
+Five kinds are read here, and the pairs they contradict are left out:
 
 * **A norm follows its layer** (:func:`crossed_norm_pairs`). A unit is the
   module that holds a layer and the norm after it (timm's ``ConvNormAct``
@@ -75,6 +75,14 @@ Three kinds are read here, and the pairs they contradict are left out:
   place whose position among its block's norms of that shape is not its
   own (the two blocks holding as many) is left out: its neighbours say
   one place, the norms' order another.
+* **A module follows its siblings** (:func:`strayed_pairs`). Every other
+  child of its parent (two or more) went into one module of the model,
+  it went elsewhere, and that module holds exactly one free child of its
+  very tensors: siblings registered in another order, and a norm of its
+  width that the model inserted at the top, let order alone send a
+  block's norm there (random trees of permuted siblings with modules
+  inserted). A list cut in parts sends its first item apart from the
+  rest too, but the rest's part has no free item for it.
 
 Example:
     >>> from torch_liberator.crossings import crossed_norm_pairs
@@ -98,7 +106,7 @@ from torch_liberator.keygroups import KeyGroups, common_module, is_word, module_
 from torch_liberator.shapes import is_kernel
 
 __all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs',
-           'crossed_twin_norms']
+           'crossed_twin_norms', 'strayed_pairs']
 
 
 def crossed_norm_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
@@ -502,3 +510,107 @@ def _shapes(keys, shapes, module, sep):
     """The shapes of ``keys`` by their paths below ``module``."""
     cut = len(module) + len(sep) if module else 0
     return tuple(sorted((key[cut:], tuple(shapes[key] or ())) for key in keys))
+
+
+def _leaf_modules(shapes, sep):
+    """``{module path: ((tensor name, shape), ...)}`` of the modules that
+    hold tensors, in key order."""
+    out = {}
+    for key, shape in shapes.items():
+        module, _, name = key.rpartition(sep)
+        out.setdefault(module, []).append((name, None if shape is None else tuple(shape)))
+    return {module: tuple(sorted(held)) for module, held in out.items()}
+
+
+def _common_path(paths, sep):
+    """The longest module path that every path of ``paths`` lies in."""
+    paths = iter(paths)
+    common = next(paths).split(sep)
+    for path in paths:
+        parts = path.split(sep)
+        n = 0
+        while n < len(common) and n < len(parts) and common[n] == parts[n]:
+            n += 1
+        del common[n:]
+    return sep.join(common)
+
+
+def _strayed_one_way(mapping, src, dst, sep):
+    targets = {}  # checkpoint module -> model modules its keys went to
+    for s, d in mapping.items():
+        targets.setdefault(s.rpartition(sep)[0], set()).add(d.rpartition(sep)[0])
+    # the parents whose modules went to more than one place (else none of
+    # them went away from the rest), each -> {child: model modules of the
+    # keys below it}
+    leaves = {}
+    for module, went in targets.items():
+        if module:
+            leaves.setdefault(module.rpartition(sep)[0], []).append(went)
+    images = {parent: {} for parent, held in leaves.items()
+              if len(held) < 2 or len({d.rpartition(sep)[0] for w in held for d in w}) > 1}
+    for module, went in targets.items() if images else ():
+        parts = module.split(sep) if module else []
+        for n in range(len(parts)):
+            children = images.get(sep.join(parts[:n]))
+            if children is not None:
+                children.setdefault(parts[n], set()).update(went)
+    strays = []  # (checkpoint module, the model module its siblings went into)
+    for parent, children in images.items():
+        if len(children) < 3:
+            continue
+        places = {}  # child -> the model module its image lies in
+        for child, went in children.items():
+            image = _common_path(went, sep)
+            places[child] = image.rpartition(sep)[0] if image else None
+        for child, went in children.items():
+            module = parent + sep + child if parent else child
+            others = {places[c] for c in children if c != child}
+            if module in targets and len(went) == 1 and len(others) == 1 and None not in others:
+                (place,) = others
+                if not next(iter(went)).startswith(place + sep if place else ''):
+                    strays.append((module, place))
+    if not strays:
+        return set()
+    src_held, dst_held = _leaf_modules(src, sep), _leaf_modules(dst, sep)
+    used = {d.rpartition(sep)[0] for d in mapping.values()}
+    free = {}  # model parent -> {what a module holds: its free modules}
+    for module, held in dst_held.items():
+        if module and module not in used:
+            free.setdefault(module.rpartition(sep)[0], {}).setdefault(held, []).append(module)
+    out = set()
+    for module, place in strays:
+        if len(free.get(place, {}).get(src_held[module], ())) == 1:
+            out.update(s for s in mapping if s.rpartition(sep)[0] == module)
+    return out
+
+
+def strayed_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequence[int]]],
+                  dst: Mapping[str, Optional[Sequence[int]]], sep: str = '.') -> Set[str]:
+    """
+    The source keys of a module that went away from its siblings: every
+    other child of its parent (two or more, modules or whole subtrees)
+    went into one module of the model (as its children), this one
+    elsewhere, while that module holds one free child of its very tensors
+    (names and shapes). Siblings registered
+    in another order, and a module the model inserted elsewhere of the
+    same tensors, let order alone send it there; the free slot among its
+    siblings' places says where it belongs, and two places are no answer.
+    Read both ways: a model module whose siblings came from one checkpoint
+    module, itself filled from elsewhere while that module holds one
+    unused child of its tensors.
+
+    Example:
+        >>> from torch_liberator.crossings import strayed_pairs
+        >>> src = {'b.0.weight': (4,), 'b.1.weight': (5,), 'b.2.weight': (6,),
+        ...        'b.3.weight': (8,)}
+        >>> dst = {'new.weight': (8,), 'blk.0.weight': (4,), 'blk.1.weight': (5,),
+        ...        'blk.2.weight': (6,), 'blk.3.weight': (8,)}
+        >>> strayed = {'b.0.weight': 'blk.0.weight', 'b.1.weight': 'blk.1.weight',
+        ...            'b.2.weight': 'blk.2.weight', 'b.3.weight': 'new.weight'}
+        >>> sorted(strayed_pairs(strayed, src, dst))
+        ['b.3.weight']
+    """
+    out = _strayed_one_way(mapping, src, dst, sep)
+    inverse = {d: s for s, d in mapping.items()}
+    out.update(inverse[d] for d in _strayed_one_way(inverse, dst, src, sep))
+    return out

@@ -30,7 +30,8 @@ from torch_liberator import swappednames
 from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
                                          kinds_apart, names_agree, network_parts, split_items,
                                          too_thin)
-from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs, crossed_peer_pairs
+from torch_liberator.crossings import (crossed_norm_pairs, crossed_ordinal_pairs,
+                                       crossed_peer_pairs, strayed_pairs)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
 from torch_liberator.listpositions import positions_disagree
@@ -1073,6 +1074,15 @@ def _crossed_peers(problem, mapping):
     return crossed_peer_pairs(mapping, problem.src, problem.sep)
 
 
+def _strayed(problem, mapping):
+    """
+    The pairs of a module sent away from its siblings' place, which holds
+    one free child of its tensors
+    (:func:`~torch_liberator.crossings.strayed_pairs`).
+    """
+    return strayed_pairs(mapping, problem.src, problem.dst, problem.sep)
+
+
 def _crossed_twin_norms(problem, mapping):
     """
     The norms sent, under another name, to a place whose position among its
@@ -1092,6 +1102,7 @@ CHECKS: Dict[str, Callable] = {
     'crossed_ordinals': _crossed_ordinals,
     'crossed_peers': _crossed_peers,
     'crossed_twin_norms': _crossed_twin_norms,
+    'strayed': _strayed,
     'without_rivals': _without_rivals,
     'thin_across_kinds': _thin_across_kinds,
     'against_shared_names': _against_shared_names,
