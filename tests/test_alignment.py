@@ -619,6 +619,20 @@ def test_auto_takes_no_name_mode_pair_that_names_do_not_vouch_for(seed, insert, 
     _assert_never_wrong(associate(src, dst, association='auto').mapping, truth)
 
 
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism'])
+@pytest.mark.parametrize('seed, insert, reverse, side', [
+    (317664674, 0.3, True, 'dst'), (162903482, 0.3, False, 'both'),
+    (1066635570, 0.0, True, 'both'), (1821348724, 0.3, True, 'src')])
+def test_name_modes_take_no_list_position_the_structure_mode_refutes(mode, seed, insert,
+                                                                     reverse, side):
+    # seeds of random trees (every module renamed, lists renumbered) where
+    # a name mode paired items of two lists at an offset that every pair
+    # the structure mode makes between those lists contradicts (1 to 5
+    # wrong in embedding, isomorphism or both)
+    src, dst, truth = _sorted_pair(seed, reverse, side, insert=insert)
+    _assert_never_wrong(associate(src, dst, association=mode).mapping, truth)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 2 ** 32 - 1), st.sampled_from([0.3, 0.5]), st.booleans(),
        st.sampled_from(['none', 'src', 'dst', 'both']))

@@ -34,7 +34,7 @@ from torch_liberator.crossings import (crossed_norm_pairs, crossed_ordinal_pairs
                                        crossed_peer_pairs, strayed_pairs)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
-from torch_liberator.listpositions import positions_disagree
+from torch_liberator.listpositions import positions_disagree, relabelled, witnessed_offsets
 from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit, module_spans,
                                        nested_run_fit, run_fit, shapes_fit, whole_fit)
 from torch_liberator.nameanchors import shared_length
@@ -863,6 +863,22 @@ def _positions_checked(problem, mapping):
     return out
 
 
+def _positions_witnessed(problem, mapping):
+    """
+    Where a pair joins two lists of other labels
+    (:func:`~torch_liberator.listpositions.relabelled`), the pairs between
+    two lists at an offset that every structure pair between them refutes
+    (:func:`~torch_liberator.listpositions.witnessed_offsets`): a list
+    renumbered gives one label to two layers. Lists of one labelling are
+    not read (and the structure mode not run for them).
+    """
+    if not (mapping and relabelled(mapping, problem.lists(), problem.sep)
+            and problem.has_shapes()):
+        return set()  # (lists of one labelling: no offset to find)
+    witness = problem.solve('structure')[0]
+    return {k for k, kept in witnessed_offsets(mapping, witness, problem.sep).items() if not kept}
+
+
 def _in_unequal_or_cut_lists(problem, src_module, dst_module):
     """Whether a position that the two module paths share, counted from
     their ends up to their first disagreement, numbers lists of different
@@ -1123,6 +1139,7 @@ CHECKS: Dict[str, Callable] = {
     'namesake_module_free': _namesake_module_free,
     'thin_and_unnamed': _thin_and_unnamed,
     'positions_checked': _positions_checked,
+    'positions_witnessed': _positions_witnessed,
     'swaps_left_out': _swaps_left_out,
     'shoves_beside_exact_fits': _shoves_beside_exact_fits,
     'one_network_in_two': _one_network_in_two,

@@ -35,7 +35,7 @@ Example:
 """
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-__all__ = ['list_positions', 'positions_disagree', 'witnessed_offsets']
+__all__ = ['list_positions', 'positions_disagree', 'relabelled', 'witnessed_offsets']
 
 
 def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
@@ -144,6 +144,32 @@ def _list_steps(src_key: str, dst_key: str, sep: str):
         for n, q in enumerate(at_b):
             yield ((sep.join(a[:p]), sep.join(b[:q])), (int(a[p]), int(b[q])),
                    len(at_a) - m == len(at_b) - n, a[p + 1:] == b[q + 1:])
+
+
+def relabelled(mapping: Mapping[str, str], lists: Tuple[dict, dict], sep: str = '.') -> bool:
+    """
+    Whether a pair of ``mapping`` joins two lists, as deep in lists, whose
+    items hold tensors at other labels (``lists``: both sides'
+    :func:`list_positions`): only then can a witness find an offset
+    between them (:func:`witnessed_offsets`).
+
+    Example:
+        >>> from torch_liberator.listpositions import list_positions, relabelled
+        >>> src, dst = ['f.3.w', 'f.4.w'], ['g.0.w', 'g.1.w']
+        >>> lists = (list_positions(src), list_positions(dst))
+        >>> relabelled({'f.3.w': 'g.0.w'}, lists), relabelled({}, lists)
+        (True, False)
+    """
+    src_lists, dst_lists = lists
+    modules = {(s.rpartition(sep)[0], d.rpartition(sep)[0]) for s, d in mapping.items()}
+    for a, b in modules:
+        a, b = a.split(sep), b.split(sep)
+        at_a = [p for p, x in enumerate(a) if x.isdigit()]
+        at_b = [q for q, y in enumerate(b) if y.isdigit()]
+        for p, q in zip(reversed(at_a), reversed(at_b)):
+            if src_lists.get(sep.join(a[:p])) != dst_lists.get(sep.join(b[:q])):
+                return True
+    return False
 
 
 def witnessed_offsets(mapping: Mapping[str, str], witness: Mapping[str, str],

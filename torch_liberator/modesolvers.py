@@ -634,6 +634,7 @@ def _with_wrappers_stripped(solver):
 #: insert theirs after the first)
 _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'short_of_an_exact_run', 'into_other_networks', 'positions_checked',
+                'positions_witnessed',
                 'exact_keys_contest', 'namesake_module_free', 'prefix_ties', 'thin_and_unnamed',
                 'thin_across_kinds',
                 'against_shared_names', 'shoves_beside_exact_fits',
