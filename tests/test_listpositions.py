@@ -6,8 +6,12 @@ the name modes shoved vgg11's convolutions into other convolutions of
 vgg11_bn and copied its eighth into the sixth, 6 wrong in strict). Judged by
 values on the real pair in tests/test_corpus.py (its fast slice).
 """
+import pytest
+
+from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.listpositions import list_positions, positions_disagree, witnessed_offsets
+from torch_liberator.listpositions import (list_positions, parallel_ties, positions_disagree,
+                                           witnessed_offsets)
 
 
 def test_list_positions_are_the_labels_that_hold_tensors():
@@ -94,3 +98,45 @@ def test_a_list_nested_in_an_item_does_not_stand_for_the_outer_list():
     # the inner lists themselves: item 0 with item 0, so item 1 with 2 is refuted
     assert witnessed_offsets({'features.1.conv.1.weight': 'features.1.conv.2.weight'},
                              witness) == {'features.1.conv.1.weight': False}
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding', 'isomorphism', 'prefix-hack'])
+@pytest.mark.parametrize('reverse', [False, True])
+def test_an_fpns_alike_layer_blocks_follow_its_inner_blocks(mode, reverse):
+    # a retinanet's FPN starts a level later than a fasterrcnn's: its
+    # inner_blocks (one per input width) pair item i with item i + 1, so
+    # its layer_blocks (all alike) are not their namesakes (every mode put
+    # them there before, 6 tensors, both ways)
+    requires('torchvision')
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+    short = resnet_fpn_backbone(backbone_name='resnet18', weights=None, returned_layers=[2, 3, 4],
+                                extra_blocks=LastLevelP6P7(256, 256), trainable_layers=5)
+    longer = resnet_fpn_backbone(backbone_name='resnet18', weights=None, trainable_layers=5)
+    src, dst = ({k: tuple(v.shape) for k, v in m.state_dict().items()} for m in (short, longer))
+    if reverse:
+        src, dst = dst, src
+    mapping = associate(src, dst, association=mode).mapping
+    fpn = {k[4:]: v[4:] for k, v in mapping.items() if k.startswith('fpn.')}
+    shift = -1 if reverse else 1
+    for k, v in fpn.items():
+        i, j = int(k.split('.')[1]), int(v.split('.')[1])
+        assert k.split('.')[0] == v.split('.')[0] == 'inner_blocks' and j - i == shift, (k, v)
+    if mode in ('structure', 'auto'):
+        assert len(fpn) == 6  # the three inner blocks that pair, weight and bias
+        assert all(k == v for k, v in mapping.items() if not k.startswith('fpn.'))
+
+
+def test_parallel_ties_need_a_sibling_of_as_many_unlike_items():
+    src = {'inner.0.w': (4, 8), 'inner.1.w': (4, 16), 'out.0.w': (4, 4), 'out.1.w': (4, 4)}
+    dst = {'inner.0.w': (4, 2), 'inner.1.w': (4, 8), 'inner.2.w': (4, 16),
+           'out.0.w': (4, 4), 'out.1.w': (4, 4), 'out.2.w': (4, 4)}
+    names = {'out.0.w': 'out.0.w', 'out.1.w': 'out.1.w'}
+    shifted = {'inner.0.w': 'inner.1.w', 'inner.1.w': 'inner.2.w'}
+    assert parallel_ties(names, src, dst, witness=shifted) == {'out.0.w', 'out.1.w'}
+    # a sibling of another length says nothing of this list's items
+    longer = {**dst, 'out.3.w': (4, 4)}
+    assert parallel_ties(names, src, longer, witness=shifted) == set()
+    # nor a sibling whose items are alike too (its offset is no evidence)
+    alike = {k: (4, 4) for k in src}
+    assert parallel_ties(names, alike, {k: (4, 4) for k in dst}, witness=shifted) == set()

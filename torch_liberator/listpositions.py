@@ -35,7 +35,8 @@ Example:
 """
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-__all__ = ['list_positions', 'positions_disagree', 'relabelled', 'witnessed_offsets']
+__all__ = ['list_positions', 'parallel_ties', 'positions_disagree', 'relabelled',
+           'witnessed_offsets']
 
 
 def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
@@ -226,3 +227,91 @@ def witnessed_offsets(mapping: Mapping[str, str], witness: Mapping[str, str],
         if refuted or kept:
             verdicts[s] = not refuted
     return verdicts
+
+
+def _items_alike(shapes: Mapping, path: str, sep: str) -> bool:
+    """Whether every item of the list at ``path`` holds the same tensors
+    (paths below the item and shapes)."""
+    items = {}
+    prefix = path + sep if path else ''
+    for key, shape in shapes.items():
+        if key.startswith(prefix):
+            label, _, rest = key[len(prefix):].partition(sep)
+            if label.isdigit() and rest:
+                items.setdefault(label, set()).add((rest, None if shape is None else tuple(shape)))
+    kinds = {frozenset(held) for held in items.values()}
+    return len(items) > 1 and len(kinds) == 1
+
+
+def parallel_ties(mapping: Mapping[str, str], src: Mapping, dst: Mapping, sep: str = '.',
+                  witness: Optional[Mapping[str, str]] = None) -> Set[str]:
+    """
+    The source keys of ``mapping`` in a list of alike items (one shape
+    throughout, so nothing in them says which item is which) paired at
+    another offset than a sibling list of as many items, whose items
+    differ, pairs at (in ``witness``, another reading, when given, else
+    in ``mapping``). An FPN holds its ``inner_blocks`` (one per level, of
+    the level's input width) beside its ``layer_blocks`` (all alike):
+    retinanet's FPN starts at the level whose input is 512 wide,
+    fasterrcnn's one level earlier, so the ``inner_blocks`` pair item
+    ``i`` with item ``i + 1``, and retinanet's ``layer_blocks.0``, which
+    smooths that level, is fasterrcnn's ``layer_blocks.1``, not its
+    namesake. The pairs are left out, not moved: the offset is the
+    sibling's evidence, not theirs.
+
+    Example:
+        >>> from torch_liberator.listpositions import parallel_ties
+        >>> src = {'inner.0.w': (4, 8), 'inner.1.w': (4, 16), 'out.0.w': (4, 4), 'out.1.w': (4, 4)}
+        >>> dst = {'inner.0.w': (4, 2), 'inner.1.w': (4, 8), 'inner.2.w': (4, 16),
+        ...        'out.0.w': (4, 4), 'out.1.w': (4, 4), 'out.2.w': (4, 4)}
+        >>> mapping = {'inner.0.w': 'inner.1.w', 'inner.1.w': 'inner.2.w',
+        ...            'out.0.w': 'out.0.w', 'out.1.w': 'out.1.w'}
+        >>> sorted(parallel_ties(mapping, src, dst))
+        ['out.0.w', 'out.1.w']
+        >>> # the name modes pair the namesakes only; the structure mode sees the offset
+        >>> names = {'out.0.w': 'out.0.w', 'out.1.w': 'out.1.w'}
+        >>> sorted(parallel_ties(names, src, dst, witness=mapping))
+        ['out.0.w', 'out.1.w']
+        >>> mapping.update({'out.0.w': 'out.1.w', 'out.1.w': 'out.2.w'})
+        >>> parallel_ties(mapping, src, dst)
+        set()
+    """
+    def offsets_of(pairs):
+        found = {}  # (source list, model list) -> offsets of the pairs between them
+        for s, d in pairs.items():
+            for lists, (i, j), level, _ in _list_steps(s, d, sep):
+                if level:
+                    found.setdefault(lists, set()).add(j - i)
+        return found
+
+    offsets = offsets_of(mapping)
+    evidence = offsets if witness is None else offsets_of(witness)
+    siblings = {}  # (source parent, model parent) -> list pairs below them
+    for a, b in set(offsets) | set(evidence):
+        siblings.setdefault((a.rpartition(sep)[0], b.rpartition(sep)[0]), []).append((a, b))
+    siblings = [group for group in siblings.values() if len(group) > 1]
+    if not siblings:
+        return set()
+    src_lists, dst_lists = list_positions(src, sep), list_positions(dst, sep)
+    out = set()
+    for group in siblings:
+        for a, b in group:
+            if (a, b) not in offsets or not (_items_alike(src, a, sep)
+                                             and _items_alike(dst, b, sep)):
+                continue
+            shifts = set()
+            for other_a, other_b in group:
+                seen = evidence.get((other_a, other_b), ())
+                if (other_a != a and other_b != b and len(seen) == 1
+                        and len(src_lists[other_a]) == len(src_lists[a])
+                        and len(dst_lists[other_b]) == len(dst_lists[b])
+                        and not _items_alike(src, other_a, sep)):
+                    shifts |= seen
+            if len(shifts) != 1 or offsets[a, b] == shifts:
+                continue
+            (shift,) = shifts
+            for s, d in mapping.items():
+                if any(lists == (a, b) and j - i != shift
+                       for lists, (i, j), level, _ in _list_steps(s, d, sep) if level):
+                    out.add(s)
+    return out
