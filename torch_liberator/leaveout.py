@@ -885,9 +885,10 @@ def _parallel_ties(problem, mapping):
     The pairs of a list of alike items at another offset than a sibling
     list of as many, unlike items pairs at in the same mapping
     (:func:`~torch_liberator.listpositions.parallel_ties`: an FPN's
-    ``layer_blocks`` follow its ``inner_blocks``).
+    ``layer_blocks`` follow its ``inner_blocks``), where a pair joins two
+    lists of other labels (else there is no offset to find).
     """
-    if not problem.has_shapes():
+    if not (mapping and problem.has_shapes() and relabelled(mapping, problem.lists(), problem.sep)):
         return set()
     return parallel_ties(mapping, problem.src, problem.dst, problem.sep)
 
