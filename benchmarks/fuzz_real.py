@@ -490,7 +490,9 @@ well, found nothing in structure and auto, on its code as it grew, in
 ``--cross --wide --sorted`` 2600-2759, ``--wide --reorder --sorted``
 9950-10099, ``--wide --reorder`` 10100-10219, ``--cross --wide``
 11000-11119, ``--joined --cross --wide --reorder`` 2350-2449 and
-``--wider --sorted`` 4600-4699.
+``--wider --sorted`` 4600-4699. The session after (auto's name modes
+vouched for by names or the structure mode, list offsets witnessed) found
+nothing in auto and embedding in ``--wider --sorted`` 4700-4799.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
