@@ -102,7 +102,8 @@ import re
 from functools import lru_cache
 from typing import Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from torch_liberator.keygroups import KeyGroups, common_module, is_word, module_pairs
+from torch_liberator.keygroups import (KeyGroups, common_module, is_word, module_pairs,
+                                       module_signatures)
 from torch_liberator.shapes import is_kernel
 
 __all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs',
@@ -512,42 +513,21 @@ def _shapes(keys, shapes, module, sep):
     return tuple(sorted((key[cut:], tuple(shapes[key] or ())) for key in keys))
 
 
-def _leaf_modules(shapes, sep):
-    """``{module path: ((tensor name, shape), ...)}`` of the modules that
-    hold tensors, in key order."""
-    out = {}
-    for key, shape in shapes.items():
-        module, _, name = key.rpartition(sep)
-        out.setdefault(module, []).append((name, None if shape is None else tuple(shape)))
-    return {module: tuple(sorted(held)) for module, held in out.items()}
-
-
-def _common_path(paths, sep):
-    """The longest module path that every path of ``paths`` lies in."""
-    paths = iter(paths)
-    common = next(paths).split(sep)
-    for path in paths:
-        parts = path.split(sep)
-        n = 0
-        while n < len(common) and n < len(parts) and common[n] == parts[n]:
-            n += 1
-        del common[n:]
-    return sep.join(common)
-
-
 def _strayed_one_way(mapping, src, dst, sep):
-    targets = {}  # checkpoint module -> model modules its keys went to
+    targets = {}  # checkpoint module -> model keys its keys went to
     for s, d in mapping.items():
-        targets.setdefault(s.rpartition(sep)[0], set()).add(d.rpartition(sep)[0])
+        targets.setdefault(s.rpartition(sep)[0], set()).add(d)
     # the parents whose modules went to more than one place (else none of
-    # them went away from the rest), each -> {child: model modules of the
-    # keys below it}
-    leaves = {}
+    # them went away from the rest), each -> {child: model keys the keys
+    # below it went to}
+    places_of = {}  # parent -> [how many of its modules have pairs, where they went]
     for module, went in targets.items():
         if module:
-            leaves.setdefault(module.rpartition(sep)[0], []).append(went)
-    images = {parent: {} for parent, held in leaves.items()
-              if len(held) < 2 or len({d.rpartition(sep)[0] for w in held for d in w}) > 1}
+            seen = places_of.setdefault(module.rpartition(sep)[0], [0, set()])
+            seen[0] += 1
+            seen[1].update(d.rpartition(sep)[0].rpartition(sep)[0] for d in went)
+    images = {parent: {} for parent, (modules, places) in places_of.items()
+              if modules < 2 or len(places) > 1}
     for module, went in targets.items() if images else ():
         parts = module.split(sep) if module else []
         for n in range(len(parts)):
@@ -560,18 +540,19 @@ def _strayed_one_way(mapping, src, dst, sep):
             continue
         places = {}  # child -> the model module its image lies in
         for child, went in children.items():
-            image = _common_path(went, sep)
+            image = common_module(went, sep)
             places[child] = image.rpartition(sep)[0] if image else None
         for child, went in children.items():
             module = parent + sep + child if parent else child
             others = {places[c] for c in children if c != child}
-            if module in targets and len(went) == 1 and len(others) == 1 and None not in others:
+            if (module in targets and len({d.rpartition(sep)[0] for d in went}) == 1
+                    and len(others) == 1 and None not in others):
                 (place,) = others
                 if not next(iter(went)).startswith(place + sep if place else ''):
                     strays.append((module, place))
     if not strays:
         return set()
-    src_held, dst_held = _leaf_modules(src, sep), _leaf_modules(dst, sep)
+    src_held, dst_held = module_signatures(src, sep), module_signatures(dst, sep)
     used = {d.rpartition(sep)[0] for d in mapping.values()}
     free = {}  # model parent -> {what a module holds: its free modules}
     for module, held in dst_held.items():

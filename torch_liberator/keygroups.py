@@ -23,12 +23,13 @@ Example:
     None
 """
 from bisect import bisect_left
-from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['KeyGroups', 'Shape', 'WRAPPER_PREFIXES', 'common_module', 'enclosing_modules',
-           'group_tensor_pairs', 'is_word', 'joined_length', 'key_span', 'module_pairs']
+           'group_tensor_pairs', 'is_word', 'joined_length', 'key_span', 'module_pairs',
+           'module_signatures']
 
 #: a shape as the solver sees it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
@@ -87,6 +88,23 @@ def module_pairs(mapping: Mapping[str, str], sep: str = '.') -> dict:
     for s, d in mapping.items():
         modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
     return modules
+
+
+def module_signatures(shapes: Mapping[str, Shape], sep: str = '.') -> Dict[str, tuple]:
+    """
+    ``{module path: its sorted (tensor name, shape) pairs}`` of the modules
+    that hold tensors directly: what a module holds, to compare modules by.
+
+    Example:
+        >>> from torch_liberator.keygroups import module_signatures
+        >>> module_signatures({'fc.weight': (2, 3), 'fc.bias': (2,), 'gamma': None})
+        {'fc': (('bias', (2,)), ('weight', (2, 3))), '': (('gamma', None),)}
+    """
+    modules = {}
+    for key, shape in shapes.items():
+        module, _, leaf = key.rpartition(sep)
+        modules.setdefault(module, []).append((leaf, None if shape is None else tuple(shape)))
+    return {m: tuple(sorted(leaves)) for m, leaves in modules.items()}
 
 
 def common_module(keys: Iterable[str], sep: str = '.') -> str:

@@ -47,7 +47,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, Mapping
 
-from torch_liberator.keygroups import module_pairs
+from torch_liberator.keygroups import module_pairs, module_signatures
 from torch_liberator.shapes import is_kernel, shape_relation
 
 __all__ = ['feeder_nodes', 'foreign_parts', 'lone_namesakes', 'lone_shoves', 'rival_pairs',
@@ -222,15 +222,6 @@ def rival_places(mapping: Mapping[str, str], dst_keys: Iterable[str],
     return {s: d for s, d in mapping.items() if s in rivals}
 
 
-def _signatures(dst_shapes, sep):
-    """Destination module -> its ``(leaf, shape)`` pairs, sorted."""
-    modules = {}
-    for key, shape in dst_shapes.items():
-        module, _, leaf = key.rpartition(sep)
-        modules.setdefault(module, []).append((leaf, None if shape is None else tuple(shape)))
-    return {m: tuple(sorted(leaves)) for m, leaves in modules.items()}
-
-
 def _parts(mapping, sep):
     """``(prefix, {label: pairs})``: the pairs of ``mapping`` by the child of
     the lowest module holding all their destinations (``prefix``, a list of
@@ -378,7 +369,7 @@ def stray_parts(mapping: Mapping[str, str], dst_shapes: Mapping, sep: str = '.')
     if sizes[-1][0] == sizes[-2][0]:
         return {}
     bulk = sep.join(prefix + [sizes[-1][1]])
-    signatures = _signatures(dst_shapes, sep)
+    signatures = module_signatures(dst_shapes, sep)
     filled = {d.rpartition(sep)[0] for d in mapping.values()}
     free = Counter(sig for m, sig in signatures.items()
                    if (m == bulk or m.startswith(bulk + sep)) and m not in filled)
