@@ -10,7 +10,7 @@ import pytest
 
 from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.listpositions import (list_positions, parallel_ties, positions_disagree,
+from torch_liberator.listpositions import (against_list_shapes, list_positions, positions_disagree,
                                            witnessed_offsets)
 
 
@@ -127,16 +127,18 @@ def test_an_fpns_alike_layer_blocks_follow_its_inner_blocks(mode, reverse):
         assert all(k == v for k, v in mapping.items() if not k.startswith('fpn.'))
 
 
-def test_parallel_ties_need_a_sibling_of_as_many_unlike_items():
+def test_alike_items_need_a_sibling_of_as_many_unlike_items():
     src = {'inner.0.w': (4, 8), 'inner.1.w': (4, 16), 'out.0.w': (4, 4), 'out.1.w': (4, 4)}
     dst = {'inner.0.w': (4, 2), 'inner.1.w': (4, 8), 'inner.2.w': (4, 16),
            'out.0.w': (4, 4), 'out.1.w': (4, 4), 'out.2.w': (4, 4)}
     names = {'out.0.w': 'out.0.w', 'out.1.w': 'out.1.w'}
-    shifted = {'inner.0.w': 'inner.1.w', 'inner.1.w': 'inner.2.w'}
-    assert parallel_ties(names, src, dst, witness=shifted) == {'out.0.w', 'out.1.w'}
+    assert against_list_shapes(names, src, dst) == {'out.0.w', 'out.1.w'}
     # a sibling of another length says nothing of this list's items
     longer = {**dst, 'out.3.w': (4, 4)}
-    assert parallel_ties(names, src, longer, witness=shifted) == set()
-    # nor a sibling whose items are alike too (its offset is no evidence)
+    assert against_list_shapes(names, src, longer) == set()
+    # nor a sibling whose items are alike too
     alike = {k: (4, 4) for k in src}
-    assert parallel_ties(names, alike, {k: (4, 4) for k in dst}, witness=shifted) == set()
+    assert against_list_shapes(names, alike, {k: (4, 4) for k in dst}) == set()
+    # lists of one length: no offset to read
+    same = {k: v for k, v in dst.items() if '.2.' not in k}
+    assert against_list_shapes(names, src, same) == set()

@@ -34,7 +34,7 @@ from torch_liberator.crossings import (crossed_norm_pairs, crossed_ordinal_pairs
                                        crossed_peer_pairs, strayed_pairs)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
-from torch_liberator.listpositions import (parallel_ties, positions_disagree, relabelled,
+from torch_liberator.listpositions import (against_list_shapes, positions_disagree, relabelled,
                                            witnessed_offsets)
 from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit, module_spans,
                                        nested_run_fit, run_fit, shapes_fit, whole_fit)
@@ -85,7 +85,7 @@ def checked(solver: Callable, *checks: str) -> Callable:
         >>> checked(solve, 'no such check')
         Traceback (most recent call last):
         ...
-        ValueError: unknown check 'no such check'; one of ['against_shared_names', ...]
+        ValueError: unknown check 'no such check'; one of ['against_list_shapes', ...]
     """
     unknown = [name for name in checks if name not in CHECKS]
     if unknown:
@@ -880,30 +880,17 @@ def _positions_witnessed(problem, mapping):
     return {k for k, kept in witnessed_offsets(mapping, witness, problem.sep).items() if not kept}
 
 
-def _parallel_ties(problem, mapping):
+def _against_list_shapes(problem, mapping):
     """
-    The pairs of a list of alike items at another offset than a sibling
-    list of as many, unlike items pairs at in the same mapping
-    (:func:`~torch_liberator.listpositions.parallel_ties`: an FPN's
-    ``layer_blocks`` follow its ``inner_blocks``), where a pair joins two
-    lists of other labels (else there is no offset to find).
+    The pairs between two lists of other lengths at another offset than
+    the one their items' kernel shapes show, or for alike items a sibling
+    list's (:func:`~torch_liberator.listpositions.against_list_shapes`:
+    an FPN's ``inner_blocks`` one level on, its ``layer_blocks`` with
+    them).
     """
-    if not (mapping and problem.has_shapes() and relabelled(mapping, problem.lists(), problem.sep)):
+    if not problem.has_shapes():
         return set()
-    return parallel_ties(mapping, problem.src, problem.dst, problem.sep)
-
-
-def _parallel_ties_witnessed(problem, mapping):
-    """
-    :func:`_parallel_ties`, the sibling's offset read from the structure
-    mode's pairs (the name modes pair the namesakes of the alike items,
-    and may pair none of the sibling's), where a pair joins two lists of
-    other labels (else there is no offset to find).
-    """
-    if not (mapping and problem.has_shapes() and relabelled(mapping, problem.lists(), problem.sep)):
-        return set()
-    witness = problem.solve('structure')[0]
-    return parallel_ties(mapping, problem.src, problem.dst, problem.sep, witness=witness)
+    return against_list_shapes(mapping, problem.src, problem.dst, problem.sep)
 
 
 def _in_unequal_or_cut_lists(problem, src_module, dst_module):
@@ -1167,8 +1154,7 @@ CHECKS: Dict[str, Callable] = {
     'thin_and_unnamed': _thin_and_unnamed,
     'positions_checked': _positions_checked,
     'positions_witnessed': _positions_witnessed,
-    'parallel_ties': _parallel_ties,
-    'parallel_ties_witnessed': _parallel_ties_witnessed,
+    'against_list_shapes': _against_list_shapes,
     'swaps_left_out': _swaps_left_out,
     'shoves_beside_exact_fits': _shoves_beside_exact_fits,
     'one_network_in_two': _one_network_in_two,

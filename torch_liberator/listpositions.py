@@ -23,7 +23,9 @@ Where another reading pairs the items of two lists by what they hold,
 :func:`witnessed_offsets` says which pairs keep the offset it found
 between the lists (a slice that keeps its labels, offset 0) and which
 break it (a list renumbered: ``nn.Sequential(*features[3:])`` holds the
-list's item 3 as its item 0).
+list's item 3 as its item 0). Where two lists differ in length, the
+items' own kernel shapes may show the offset: :func:`against_list_shapes`
+leaves out pairs at another (an FPN that starts a level later).
 
 Example:
     >>> from torch_liberator.listpositions import positions_disagree
@@ -35,7 +37,7 @@ Example:
 """
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-__all__ = ['list_positions', 'parallel_ties', 'positions_disagree', 'relabelled',
+__all__ = ['against_list_shapes', 'list_positions', 'positions_disagree', 'relabelled',
            'witnessed_offsets']
 
 
@@ -229,89 +231,101 @@ def witnessed_offsets(mapping: Mapping[str, str], witness: Mapping[str, str],
     return verdicts
 
 
-def _items_alike(shapes: Mapping, path: str, sep: str) -> bool:
-    """Whether every item of the list at ``path`` holds the same tensors
-    (paths below the item and shapes)."""
+def _items(shapes: Mapping, path: str, sep: str) -> Dict[int, tuple]:
+    """``{label: the item's kernel shapes (tensors of two or more
+    dimensions), sorted}`` of the list at ``path``: what tells an item's
+    layers, with or without a norm or a bias beside them."""
     items = {}
     prefix = path + sep if path else ''
     for key, shape in shapes.items():
         if key.startswith(prefix):
             label, _, rest = key[len(prefix):].partition(sep)
             if label.isdigit() and rest:
-                items.setdefault(label, set()).add((rest, None if shape is None else tuple(shape)))
-    kinds = {frozenset(held) for held in items.values()}
-    return len(items) > 1 and len(kinds) == 1
+                kernels = items.setdefault(int(label), [])
+                if shape is not None and len(shape) > 1:
+                    kernels.append(tuple(shape))
+    return {label: tuple(sorted(kernels)) for label, kernels in items.items()}
 
 
-def parallel_ties(mapping: Mapping[str, str], src: Mapping, dst: Mapping, sep: str = '.',
-                  witness: Optional[Mapping[str, str]] = None) -> Set[str]:
+def _shapes_offset(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> Optional[int]:
+    """The one offset at which the items that hold what no other item of
+    their list holds, two or more, find their like in the other list;
+    None if there is no such one."""
+    def unique(items):
+        seen = {}
+        for label, held in items.items():
+            seen.setdefault(held, []).append(label)
+        return {held: labels[0] for held, labels in seen.items() if len(labels) == 1}
+
+    there = unique(theirs)
+    shifts = [there[held] - label for held, label in unique(mine).items() if held in there]
+    return shifts[0] if len(shifts) > 1 and len(set(shifts)) == 1 else None
+
+
+def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
+                        sep: str = '.') -> Set[str]:
     """
-    The source keys of ``mapping`` in a list of alike items (one shape
-    throughout, so nothing in them says which item is which) paired at
-    another offset than a sibling list of as many items, whose items
-    differ, pairs at (in ``witness``, another reading, when given, else
-    in ``mapping``). An FPN holds its ``inner_blocks`` (one per level, of
-    the level's input width) beside its ``layer_blocks`` (all alike):
-    retinanet's FPN starts at the level whose input is 512 wide,
-    fasterrcnn's one level earlier, so the ``inner_blocks`` pair item
-    ``i`` with item ``i + 1``, and retinanet's ``layer_blocks.0``, which
-    smooths that level, is fasterrcnn's ``layer_blocks.1``, not its
-    namesake. The pairs are left out, not moved: the offset is the
-    sibling's evidence, not theirs.
+    The source keys of ``mapping`` between two lists of other lengths,
+    paired at another offset (item ``i`` to item ``i + k``) than the one
+    the lists' items show by their kernel shapes (two or more items whose
+    kernels no other item of their list has, found in the other list at
+    one offset). A list of alike items (one kernel shape throughout, so
+    nothing in them says which is which) is read by a sibling list of as
+    many items on each side, whose items differ. An FPN holds its
+    ``inner_blocks`` (one per level, of the level's input width) beside its
+    ``layer_blocks`` (all alike): retinanet's FPN starts at the level whose
+    input is 512 wide, fasterrcnn's one level earlier, so retinanet's
+    ``inner_blocks.0`` is fasterrcnn's ``inner_blocks.1`` (not the
+    namesake, 256 wide, into which the name modes shoved it), and its
+    ``layer_blocks.0``, which smooths that level, is not fasterrcnn's
+    ``layer_blocks.0``. The pairs are left out, not moved.
 
     Example:
-        >>> from torch_liberator.listpositions import parallel_ties
+        >>> from torch_liberator.listpositions import against_list_shapes
         >>> src = {'inner.0.w': (4, 8), 'inner.1.w': (4, 16), 'out.0.w': (4, 4), 'out.1.w': (4, 4)}
         >>> dst = {'inner.0.w': (4, 2), 'inner.1.w': (4, 8), 'inner.2.w': (4, 16),
         ...        'out.0.w': (4, 4), 'out.1.w': (4, 4), 'out.2.w': (4, 4)}
-        >>> mapping = {'inner.0.w': 'inner.1.w', 'inner.1.w': 'inner.2.w',
-        ...            'out.0.w': 'out.0.w', 'out.1.w': 'out.1.w'}
-        >>> sorted(parallel_ties(mapping, src, dst))
+        >>> sorted(against_list_shapes({'out.0.w': 'out.0.w', 'out.1.w': 'out.1.w'}, src, dst))
         ['out.0.w', 'out.1.w']
-        >>> # the name modes pair the namesakes only; the structure mode sees the offset
-        >>> names = {'out.0.w': 'out.0.w', 'out.1.w': 'out.1.w'}
-        >>> sorted(parallel_ties(names, src, dst, witness=mapping))
-        ['out.0.w', 'out.1.w']
-        >>> mapping.update({'out.0.w': 'out.1.w', 'out.1.w': 'out.2.w'})
-        >>> parallel_ties(mapping, src, dst)
+        >>> against_list_shapes({'out.0.w': 'out.1.w', 'out.1.w': 'out.2.w'}, src, dst)
         set()
+        >>> # the namesakes of items that differ, shoved (8 wide into 2 wide)
+        >>> shoved = {'inner.0.w': 'inner.0.w', 'inner.1.w': 'inner.1.w'}
+        >>> sorted(against_list_shapes(shoved, src, dst))
+        ['inner.0.w', 'inner.1.w']
     """
-    def offsets_of(pairs):
-        found = {}  # (source list, model list) -> offsets of the pairs between them
-        for s, d in pairs.items():
-            for lists, (i, j), level, _ in _list_steps(s, d, sep):
-                if level:
-                    found.setdefault(lists, set()).add(j - i)
-        return found
-
-    offsets = offsets_of(mapping)
-    evidence = offsets if witness is None else offsets_of(witness)
-    siblings = {}  # (source parent, model parent) -> list pairs below them
-    for a, b in set(offsets) | set(evidence):
-        siblings.setdefault((a.rpartition(sep)[0], b.rpartition(sep)[0]), []).append((a, b))
-    siblings = [group for group in siblings.values() if len(group) > 1]
-    if not siblings:
-        return set()
-    src_lists, dst_lists = list_positions(src, sep), list_positions(dst, sep)
+    src_lists = dst_lists = None
+    offsets = {}  # (source list, model list) of alike items -> (pairs, offsets)
+    for s, d in mapping.items():
+        for lists, (i, j), level, _ in _list_steps(s, d, sep):
+            if level:
+                if src_lists is None:
+                    src_lists, dst_lists = list_positions(src, sep), list_positions(dst, sep)
+                if len(src_lists[lists[0]]) != len(dst_lists[lists[1]]):
+                    found = offsets.setdefault(lists, ([], set()))
+                    found[0].append((s, j - i))
+                    found[1].add(j - i)
     out = set()
-    for group in siblings:
-        for a, b in group:
-            if (a, b) not in offsets or not (_items_alike(src, a, sep)
-                                             and _items_alike(dst, b, sep)):
+    for (a, b), (pairs, seen) in offsets.items():
+        mine, theirs = _items(src, a, sep), _items(dst, b, sep)
+        if len(set(mine.values())) != 1 or set(mine.values()) != set(theirs.values()):
+            # items that differ say which is which themselves
+            shift = _shapes_offset(mine, theirs)
+            if shift is not None and seen != {shift}:
+                out.update(s for s, k in pairs if k != shift)
+            continue
+        parent_a, parent_b = a.rpartition(sep)[0], b.rpartition(sep)[0]
+        shifts = set()
+        for other_a, held_a in src_lists.items():
+            if other_a == a or other_a.rpartition(sep)[0] != parent_a or len(held_a) != len(mine):
                 continue
-            shifts = set()
-            for other_a, other_b in group:
-                seen = evidence.get((other_a, other_b), ())
-                if (other_a != a and other_b != b and len(seen) == 1
-                        and len(src_lists[other_a]) == len(src_lists[a])
-                        and len(dst_lists[other_b]) == len(dst_lists[b])
-                        and not _items_alike(src, other_a, sep)):
-                    shifts |= seen
-            if len(shifts) != 1 or offsets[a, b] == shifts:
-                continue
+            for other_b, held_b in dst_lists.items():
+                if (other_b != b and other_b.rpartition(sep)[0] == parent_b
+                        and len(held_b) == len(theirs)):
+                    shift = _shapes_offset(_items(src, other_a, sep), _items(dst, other_b, sep))
+                    if shift is not None:
+                        shifts.add(shift)
+        if len(shifts) == 1 and seen != shifts:
             (shift,) = shifts
-            for s, d in mapping.items():
-                if any(lists == (a, b) and j - i != shift
-                       for lists, (i, j), level, _ in _list_steps(s, d, sep) if level):
-                    out.add(s)
+            out.update(s for s, k in pairs if k != shift)
     return out

@@ -634,7 +634,7 @@ def _with_wrappers_stripped(solver):
 #: insert theirs after the first)
 _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'short_of_an_exact_run', 'into_other_networks', 'positions_checked',
-                'positions_witnessed', 'parallel_ties_witnessed',
+                'positions_witnessed', 'against_list_shapes',
                 'exact_keys_contest', 'namesake_module_free', 'prefix_ties', 'thin_and_unnamed',
                 'thin_across_kinds',
                 'against_shared_names', 'shoves_beside_exact_fits',
@@ -666,6 +666,6 @@ SOLVERS: Dict[str, Callable] = {
         'one_network_in_two', 'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
         'other_design_by_shapes', 'other_design_beside_own',
         'other_design_beside_the_checkpoints', 'crossed_norms', 'crossed_ordinals',
-        'crossed_peers', 'crossed_twin_norms', 'strayed', 'parallel_ties')),
+        'crossed_peers', 'crossed_twin_norms', 'strayed', 'against_list_shapes')),
         'swaps_left_out')),
 }
