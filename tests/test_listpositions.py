@@ -142,3 +142,26 @@ def test_alike_items_need_a_sibling_of_as_many_unlike_items():
     # lists of one length: no offset to read
     same = {k: v for k, v in dst.items() if '.2.' not in k}
     assert against_list_shapes(names, src, same) == set()
+
+
+def test_list_items_are_told_by_their_kernels_with_or_without_norms():
+    # fasterrcnn's v2 FPN has a BatchNorm in each block, retinanet's v2 none:
+    # the blocks' convolutions still show the offset (retinanet's starts a
+    # level later), and no block goes to its namesake
+    def fpn(widths, norm):
+        out = {}
+        for i, width in enumerate(widths):
+            for part, kernel in (('inner_blocks', (8, width, 1, 1)), ('layer_blocks', (8, 8, 3, 3))):
+                out[f'fpn.{part}.{i}.0.weight'] = kernel
+                if norm:
+                    out.update({f'fpn.{part}.{i}.1.{name}': (8,) for name in ('weight', 'bias')})
+                else:
+                    out[f'fpn.{part}.{i}.0.bias'] = (8,)
+        return out
+    src, dst = fpn([4, 8, 16, 32], norm=True), fpn([8, 16, 32], norm=False)
+    names = {k: k for k in src if k in dst and src[k] == dst[k]}
+    names.update({'fpn.inner_blocks.1.0.weight': 'fpn.inner_blocks.1.0.weight'})  # a shove
+    assert against_list_shapes(names, src, dst) == set(names)
+    kept = {'fpn.inner_blocks.1.0.weight': 'fpn.inner_blocks.0.0.weight',
+            'fpn.layer_blocks.1.0.weight': 'fpn.layer_blocks.0.0.weight'}
+    assert against_list_shapes(kept, src, dst) == set()
