@@ -151,7 +151,8 @@ def test_list_items_are_told_by_their_kernels_with_or_without_norms():
     def fpn(widths, norm):
         out = {}
         for i, width in enumerate(widths):
-            for part, kernel in (('inner_blocks', (8, width, 1, 1)), ('layer_blocks', (8, 8, 3, 3))):
+            for part, kernel in (('inner_blocks', (8, width, 1, 1)),
+                                 ('layer_blocks', (8, 8, 3, 3))):
                 out[f'fpn.{part}.{i}.0.weight'] = kernel
                 if norm:
                     out.update({f'fpn.{part}.{i}.1.{name}': (8,) for name in ('weight', 'bias')})
