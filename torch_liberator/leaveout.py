@@ -890,7 +890,8 @@ def _against_list_shapes(problem, mapping):
     """
     if not problem.has_shapes():
         return set()
-    return against_list_shapes(mapping, problem.src, problem.dst, problem.sep)
+    return against_list_shapes(mapping, problem.src, problem.dst, problem.sep,
+                               lists=problem.lists())
 
 
 def _in_unequal_or_cut_lists(problem, src_module, dst_module):

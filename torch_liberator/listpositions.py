@@ -263,7 +263,7 @@ def _shapes_offset(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> Optional
 
 
 def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
-                        sep: str = '.') -> Set[str]:
+                        sep: str = '.', lists: Optional[Tuple[dict, dict]] = None) -> Set[str]:
     """
     The source keys of ``mapping`` between two lists of other lengths,
     paired at another offset (item ``i`` to item ``i + k``) than the one
@@ -280,6 +280,13 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     ``layer_blocks.0``, which smooths that level, is not fasterrcnn's
     ``layer_blocks.0``. The pairs are left out, not moved.
 
+    Args:
+        mapping: source key -> destination key.
+        src, dst: ``{key: shape}`` of each side.
+        sep: separator between path components.
+        lists: the two sides' :func:`list_positions`, when the caller has
+            them already (they are read from the keys otherwise).
+
     Example:
         >>> from torch_liberator.listpositions import against_list_shapes
         >>> src = {'inner.0.w': (4, 8), 'inner.1.w': (4, 16), 'out.0.w': (4, 4), 'out.1.w': (4, 4)}
@@ -294,17 +301,24 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         >>> sorted(against_list_shapes(shoved, src, dst))
         ['inner.0.w', 'inner.1.w']
     """
-    src_lists = dst_lists = None
-    offsets = {}  # (source list, model list) of alike items -> (pairs, offsets)
+    by_modules = {}  # (source module, model module) -> source keys
     for s, d in mapping.items():
-        for lists, (i, j), level, _ in _list_steps(s, d, sep):
-            if level:
-                if src_lists is None:
-                    src_lists, dst_lists = list_positions(src, sep), list_positions(dst, sep)
-                if len(src_lists[lists[0]]) != len(dst_lists[lists[1]]):
-                    found = offsets.setdefault(lists, ([], set()))
-                    found[0].append((s, j - i))
-                    found[1].add(j - i)
+        by_modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    src_lists, dst_lists = lists or (None, None)
+    offsets = {}  # (source list, model list) of other lengths -> (pairs, offsets)
+    for (a, b), keys in by_modules.items():
+        a, b = a.split(sep), b.split(sep)
+        at_a = [p for p, x in enumerate(a) if x.isdigit()]
+        at_b = [q for q, y in enumerate(b) if y.isdigit()]
+        for p, q in zip(reversed(at_a), reversed(at_b)):  # lists as deep in lists
+            if src_lists is None:
+                src_lists, dst_lists = list_positions(src, sep), list_positions(dst, sep)
+            lists = (sep.join(a[:p]), sep.join(b[:q]))
+            if len(src_lists[lists[0]]) != len(dst_lists[lists[1]]):
+                shift = int(b[q]) - int(a[p])
+                found = offsets.setdefault(lists, ([], set()))
+                found[0].extend((s, shift) for s in keys)
+                found[1].add(shift)
     out = set()
     for (a, b), (pairs, seen) in offsets.items():
         mine, theirs = _items(src, a, sep), _items(dst, b, sep)
