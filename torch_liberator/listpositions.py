@@ -149,6 +149,18 @@ def _list_steps(src_key: str, dst_key: str, sep: str):
                    len(at_a) - m == len(at_b) - n, a[p + 1:] == b[q + 1:])
 
 
+def _level_steps(src_module: str, dst_module: str, sep: str):
+    """``((source list, destination list), (source label, destination
+    label))`` for the list positions of two module paths with as many list
+    positions below them (the innermost lists, the ones holding those,
+    ...)."""
+    a, b = src_module.split(sep), dst_module.split(sep)
+    at_a = [p for p, x in enumerate(a) if x.isdigit()]
+    at_b = [q for q, y in enumerate(b) if y.isdigit()]
+    for p, q in zip(reversed(at_a), reversed(at_b)):
+        yield (sep.join(a[:p]), sep.join(b[:q])), (int(a[p]), int(b[q]))
+
+
 def relabelled(mapping: Mapping[str, str], lists: Tuple[dict, dict], sep: str = '.') -> bool:
     """
     Whether a pair of ``mapping`` joins two lists, as deep in lists, whose
@@ -165,14 +177,9 @@ def relabelled(mapping: Mapping[str, str], lists: Tuple[dict, dict], sep: str = 
     """
     src_lists, dst_lists = lists
     modules = {(s.rpartition(sep)[0], d.rpartition(sep)[0]) for s, d in mapping.items()}
-    for a, b in modules:
-        a, b = a.split(sep), b.split(sep)
-        at_a = [p for p, x in enumerate(a) if x.isdigit()]
-        at_b = [q for q, y in enumerate(b) if y.isdigit()]
-        for p, q in zip(reversed(at_a), reversed(at_b)):
-            if src_lists.get(sep.join(a[:p])) != dst_lists.get(sep.join(b[:q])):
-                return True
-    return False
+    return any(src_lists.get(a) != dst_lists.get(b)
+               for src_module, dst_module in modules
+               for (a, b), _ in _level_steps(src_module, dst_module, sep))
 
 
 def witnessed_offsets(mapping: Mapping[str, str], witness: Mapping[str, str],
@@ -221,7 +228,7 @@ def witnessed_offsets(mapping: Mapping[str, str], witness: Mapping[str, str],
         if witness.get(s) == d:
             continue
         kept = refuted = False
-        for lists, (i, j), level, same in _list_steps(s, d, sep):
+        for lists, (i, j), _, same in _list_steps(s, d, sep):
             shifts, items, level = offsets.get(lists, ((), (), False))
             if len(shifts) == 1 and (len(items) > 1 or level):
                 refuted = refuted or j - i not in shifts
@@ -306,19 +313,14 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         by_modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
     src_lists, dst_lists = lists or (None, None)
     offsets = {}  # (source list, model list) of other lengths -> (pairs, offsets)
-    for (a, b), keys in by_modules.items():
-        a, b = a.split(sep), b.split(sep)
-        at_a = [p for p, x in enumerate(a) if x.isdigit()]
-        at_b = [q for q, y in enumerate(b) if y.isdigit()]
-        for p, q in zip(reversed(at_a), reversed(at_b)):  # lists as deep in lists
+    for (src_module, dst_module), keys in by_modules.items():
+        for pair, (i, j) in _level_steps(src_module, dst_module, sep):
             if src_lists is None:
                 src_lists, dst_lists = list_positions(src, sep), list_positions(dst, sep)
-            lists = (sep.join(a[:p]), sep.join(b[:q]))
-            if len(src_lists[lists[0]]) != len(dst_lists[lists[1]]):
-                shift = int(b[q]) - int(a[p])
-                found = offsets.setdefault(lists, ([], set()))
-                found[0].extend((s, shift) for s in keys)
-                found[1].add(shift)
+            if len(src_lists[pair[0]]) != len(dst_lists[pair[1]]):
+                found = offsets.setdefault(pair, ([], set()))
+                found[0].extend((s, j - i) for s in keys)
+                found[1].add(j - i)
     out = set()
     for (a, b), (pairs, seen) in offsets.items():
         mine, theirs = _items(src, a, sep), _items(dst, b, sep)
