@@ -492,7 +492,10 @@ well, found nothing in structure and auto, on its code as it grew, in
 11000-11119, ``--joined --cross --wide --reorder`` 2350-2449 and
 ``--wider --sorted`` 4600-4699. The session after (auto's name modes
 vouched for by names or the structure mode, list offsets witnessed) found
-nothing in auto and embedding in ``--wider --sorted`` 4700-4799.
+nothing in auto and embedding in ``--wider --sorted`` 4700-4799, and on
+its final code (a module follows its siblings, lists read by their
+kernels) nothing in structure, auto, embedding and isomorphism in
+``--cross`` 9100-9249 and ``--wide --reorder`` 7400-7549.
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
