@@ -572,10 +572,10 @@ def strayed_pairs(mapping: Mapping[str, str], src: Mapping[str, Optional[Sequenc
     other child of its parent (two or more, modules or whole subtrees)
     went into one module of the model (as its children), this one
     elsewhere, while that module holds one free child of its very tensors
-    (names and shapes). Siblings registered
-    in another order, and a module the model inserted elsewhere of the
-    same tensors, let order alone send it there; the free slot among its
-    siblings' places says where it belongs, and two places are no answer.
+    (names and shapes). Siblings registered in another order, and a module
+    the model inserted elsewhere of the same tensors, let order alone send
+    it there; the free slot among its siblings' places says where it
+    belongs, and two places are no answer.
     Read both ways: a model module whose siblings came from one checkpoint
     module, itself filled from elsewhere while that module holds one
     unused child of its tensors.
