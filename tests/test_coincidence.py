@@ -14,8 +14,8 @@ from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
     FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, against_shared_names,
-    chance_pairs, few_shapes, lone_items, names_agree, split_items, thin_unnamed_pairs, too_thin,
-    unattached_pairs)
+    chance_pairs, few_shapes, lone_items, names_agree, parts_left_unfilled, split_items,
+    thin_unnamed_pairs, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
 
@@ -326,3 +326,134 @@ def test_against_shared_names_spares_a_list_renumbered():
                       for arch in ('vgg11', 'alexnet'))
     assert against_shared_names({'classifier.3.weight': 'classifier.4.weight'},
                                 vgg11, alexnet) == {'classifier.3.weight'}
+
+
+def _convnext_like(stages, names):
+    """A small ConvNeXt in torchvision's names (``'tv'``: the classifier's
+    norm and Linear at the end) or in a HuggingFace backbone's (``'hf'``:
+    a norm on each stage's output, ``hidden_states_norms``, and no head)."""
+    keys, prev = {}, 3
+    for s, width in enumerate(stages):
+        if names == 'tv':
+            down, block = f'features.{2 * s}', f'features.{2 * s + 1}.0'
+        else:
+            down = 'embeddings' if s == 0 else f'encoder.stages.{s}.downsampling_layer'
+            block = f'encoder.stages.{s}.layers.0'
+        conv = {f'{down}.{int(s > 0)}.weight': (width, prev, 2, 2),
+                f'{down}.{int(s > 0)}.bias': (width,)}
+        norm = {f'{down}.{int(s == 0)}.weight': (prev if s else width,),
+                f'{down}.{int(s == 0)}.bias': (prev if s else width,)}
+        keys.update({**conv, **norm} if s == 0 else {**norm, **conv})  # stem: conv, norm
+        keys.update({f'{block}.dw.weight': (width, 1, 7, 7), f'{block}.norm.weight': (width,),
+                     f'{block}.norm.bias': (width,), f'{block}.pw1.weight': (4 * width, width),
+                     f'{block}.pw2.weight': (width, 4 * width)})
+        prev = width
+    if names == 'tv':
+        keys.update({'classifier.0.weight': (prev,), 'classifier.0.bias': (prev,),
+                     'classifier.2.weight': (10, prev), 'classifier.2.bias': (10,)})
+    else:
+        for s, width in enumerate(stages):
+            keys.update({f'hidden_states_norms.stage{s + 1}.weight': (width,),
+                         f'hidden_states_norms.stage{s + 1}.bias': (width,)})
+    return keys
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_head_norm_is_not_a_backbone_output_norm_with_keys_sorted(mode):
+    # torchvision's convnext_tiny, keys sorted (a .safetensors file), into
+    # HuggingFace's ConvNextBackbone: the classifier's norm and the norm
+    # the backbone puts on its last stage's output were the only vectors of
+    # their width left on each side, and paired (2 wrong); each sits beside
+    # siblings that found no partner, so nothing says they are one norm
+    src = dict(sorted(_convnext_like([8, 16, 24], 'tv').items()))
+    dst = _convnext_like([8, 16, 24], 'hf')
+    mapping = associate(src, dst, association=mode).mapping
+    assert 'classifier.0.weight' not in mapping and 'classifier.0.bias' not in mapping
+    assert mapping['features.5.0.pw1.weight'] == 'encoder.stages.2.layers.0.pw1.weight'
+    # in registration order it was left out already (a norm beside no layer)
+    assert 'classifier.0.weight' not in associate(dict(_convnext_like([8, 16, 24], 'tv')), dst,
+                                                  association=mode).mapping
+
+
+def _swin_like(names, widths=(8, 16, 32, 64), depth=2):
+    """A small Swin in torchvision's names (``'tv'``: ``features.N``, packed
+    ``qkv``, a final norm and head) or in a HuggingFace ``SwinBackbone``'s
+    (``'hf'``: three Linears for ``qkv``, the patch merging at the end of
+    each stage, a norm on each stage's output and no head)."""
+    def lin(path, out, inp, bias=True):
+        return {f'{path}.weight': (out, inp), **({f'{path}.bias': (out,)} if bias else {})}
+
+    def norm(path, w):
+        return {f'{path}.weight': (w,), f'{path}.bias': (w,)}
+
+    if names == 'tv':
+        keys = {'features.0.0.weight': (widths[0], 3, 4, 4), 'features.0.0.bias': (widths[0],),
+                **norm('features.0.2', widths[0])}
+    else:
+        keys = {'embeddings.patch_embeddings.projection.weight': (widths[0], 3, 4, 4),
+                'embeddings.patch_embeddings.projection.bias': (widths[0],),
+                **norm('embeddings.norm', widths[0])}
+    for s, w in enumerate(widths):
+        for b in range(depth):
+            heads = 3 * 2 ** s
+            if names == 'tv':
+                p = f'features.{2 * s + 1}.{b}'
+                keys.update({**norm(f'{p}.norm1', w),
+                             f'{p}.attn.relative_position_bias_table': (169, heads),
+                             f'{p}.attn.relative_position_index': (2401,),
+                             **lin(f'{p}.attn.qkv', 3 * w, w), **lin(f'{p}.attn.proj', w, w),
+                             **norm(f'{p}.norm2', w), **lin(f'{p}.mlp.0', 4 * w, w),
+                             **lin(f'{p}.mlp.3', w, 4 * w)})
+            else:
+                p = f'encoder.layers.{s}.blocks.{b}'
+                keys.update({**norm(f'{p}.layernorm_before', w),
+                             f'{p}.attention.self.relative_position_bias_table': (169, heads),
+                             f'{p}.attention.self.relative_position_index': (2401,),
+                             **{k: v for part in ('query', 'key', 'value')
+                                for k, v in lin(f'{p}.attention.self.{part}', w, w).items()},
+                             **lin(f'{p}.attention.output.dense', w, w),
+                             **norm(f'{p}.layernorm_after', w),
+                             **lin(f'{p}.intermediate.dense', 4 * w, w),
+                             **lin(f'{p}.output.dense', w, 4 * w)})
+        if s + 1 < len(widths):
+            merge = f'features.{2 * s + 2}' if names == 'tv' else f'encoder.layers.{s}.downsample'
+            keys.update({**lin(f'{merge}.reduction', 2 * w, 4 * w, bias=False),
+                         **norm(f'{merge}.norm', 4 * w)})
+    if names == 'tv':
+        keys.update({**norm('norm', widths[-1]), **lin('head', 10, widths[-1])})
+    else:
+        for s, w in enumerate(widths):
+            keys.update(norm(f'hidden_states_norms.stage{s + 1}', w))
+    return keys
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_a_part_given_one_norm_does_not_unsettle_the_network_beside_it(reverse):
+    # torchvision's swin_t into HuggingFace's SwinBackbone (UperNet's and
+    # Mask2Former's): the final norm went into hidden_states_norms.stage4,
+    # so two parts of the model were left short (the encoder lacks query,
+    # key and value, the stage norms all but one), and the encoder could
+    # hold that norm: both were taken for alternatives and nothing loaded
+    # (0 of 145). Only the part whose pairs the other could hold is in
+    # doubt: the encoder's 109 tensors load, the lone norm does not
+    src, dst = _swin_like('tv'), _swin_like('hf')
+    if reverse:
+        src, dst = dst, src
+    mapping = associate(src, dst, association='structure').mapping
+    # every block's norms and MLP (8 blocks of 8 tensors), the stem and
+    # the patch merging (13); the out projection has three rivals of its
+    # shape in query, key and value
+    tv_side = mapping if not reverse else {v: k for k, v in mapping.items()}
+    assert sum('mlp' in k or 'norm' in k for k in tv_side if k.startswith('features.')) >= 64
+    assert tv_side['features.7.1.mlp.3.weight'] == 'encoder.layers.3.blocks.1.output.dense.weight'
+    assert len(mapping) >= 77
+    assert not any('hidden_states_norms' in k + v for k, v in mapping.items())
+    assert 'norm.weight' not in mapping and 'norm.weight' not in mapping.values()
+
+
+def test_parts_left_unfilled_doubts_only_a_part_the_other_could_hold():
+    side = KeyGroups({'enc.0.w': (4, 3), 'enc.1.w': (5, 4), 'enc.2.w': (4,), 'enc.3.w': (6, 5),
+                      'outs.a.w': (4,), 'outs.b.w': (5,)})
+    # enc left short (enc.3 open), outs too (outs.b); enc could hold the
+    # one norm outs got, outs none of enc's kernels
+    assert parts_left_unfilled(side, {0, 1, 2, 4}) == {4}

@@ -106,7 +106,9 @@ The two group sequences are aligned the way ``diff`` aligns lines:
 When either side's order is lost (keys sorted by name, as a safetensors
 file lists them; see :mod:`torch_liberator.keyorder`), steps 2, 3 and 5
 are skipped: after the name anchors, modules pair by the shapes they hold
-(:mod:`torch_liberator.unordered`), then the leftovers by unique shapes.
+(:mod:`torch_liberator.unordered`), then the leftovers by unique shapes,
+but for a norm whose siblings found no partner on either side (a
+classifier's norm is not a backbone's norm on its last stage).
 Two registration orders can also disagree: mmpretrain's ConvNeXt
 registers its four downsampling layers before its stages, torchvision's
 between them. When an alignment in registration order leaves a tenth of

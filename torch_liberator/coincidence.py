@@ -57,9 +57,13 @@ pairs ``(i, j)`` found, in; the pairs to leave out, out
   can (the last block of each ConvNeXt stage pairs its MLP with the MLP of
   the last block of each Swin stage, and nothing else of either).
 
-And two parts of one module left short, one of which could hold what the
-other received (:func:`parts_left_unfilled`), are two alternatives the
-alignment wandered between.
+And of two parts of one module left short, one that could hold what the
+other received makes the other's pairs an alternative the alignment
+wandered to (:func:`parts_left_unfilled`).
+
+With the keys sorted by name, a norm of either side whose siblings, on
+both sides, found no partner is no evidence either
+(:func:`norms_among_unpaired`): it has no layer beside it to be placed by.
 
 The same test, by keys, judges what ``auto`` picks in registration order
 (:func:`thin_unnamed_pairs`): in a general mode's mapping that thin, the
@@ -87,7 +91,8 @@ from torch_liberator.shapes import is_kernel, squeeze_units
 __all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'ONE_DESIGN_SHARE',
            'UNNAMED_CHILDREN', 'against_shared_names', 'chance_pairs', 'design_share',
            'few_shapes', 'inserted_parts', 'kinds_apart',
-           'lone_items', 'names_agree', 'network_parts', 'other_design_parts',
+           'lone_items', 'names_agree', 'network_parts', 'norms_among_unpaired',
+           'other_design_parts',
            'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs',
            'too_thin', 'unattached_pairs']
 
@@ -154,6 +159,62 @@ def unattached_pairs(src: KeyGroups, dst: KeyGroups,
                 (a, b) in pairs for a in (i - 1, i + 1) for b in (j - 1, j + 1)) and not any(
                 _beside_one_module(src, dst, i, j, step, partner_src, partner_dst)
                 for step in (-1, 1)):
+            out.add((i, j))
+    return out
+
+
+def norms_among_unpaired(src: KeyGroups, dst: KeyGroups,
+                         group_pairs: Iterable[Tuple[int, int]]) -> Set[Tuple[int, int]]:
+    """
+    The order-free sign of a norm without its layer: the pairs ``(i, j)``
+    of vector-only groups each of whose parent modules (not the root)
+    holds other groups, none of them paired. With the keys sorted by name
+    there are no neighbours to read (:func:`unattached_pairs`), but a
+    norm's layer is still its sibling: a torchvision ConvNeXt's classifier
+    norm (beside its unpaired ``classifier.2``) is not the norm that a
+    HuggingFace backbone puts on its last stage's output (beside the other
+    stages' ``hidden_states_norms``), though the two are the only vectors
+    of that width left on each side.
+
+    Args:
+        src, dst: the two grouped sides.
+        group_pairs: ``(source group, destination group)`` pairs, one to one.
+
+    Returns:
+        Set[Tuple[int, int]]: the pairs to leave out.
+
+    Example:
+        >>> from torch_liberator.keygroups import KeyGroups
+        >>> from torch_liberator.coincidence import norms_among_unpaired
+        >>> src = KeyGroups({'body.conv.w': (4, 3), 'head.norm.w': (8,), 'head.fc.w': (9, 8)})
+        >>> dst = KeyGroups({'body.conv.w': (4, 3), 'outs.a.w': (4,), 'outs.b.w': (8,)})
+        >>> sorted(norms_among_unpaired(src, dst, [(0, 0), (1, 2)]))
+        [(1, 2)]
+        >>> # a root-level norm sits among every pair of its network
+        >>> norms_among_unpaired(KeyGroups({'conv.w': (4, 3), 'norm.w': (8,)}), dst,
+        ...                      [(0, 0), (1, 2)])
+        set()
+    """
+    pairs = list(group_pairs)
+    out = set()
+    if not pairs:
+        return out
+    counts = []
+    for side, paired in ((src, {i for i, _ in pairs}), (dst, {j for _, j in pairs})):
+        held, taken = Counter(), Counter()
+        for g, comps in enumerate(side.comps):
+            for depth in range(len(comps)):
+                held[comps[:depth]] += 1
+                taken[comps[:depth]] += g in paired
+        counts.append((held, taken))
+
+    def alone(side, g, held, taken):
+        parent = side.comps[g][:-1]
+        return bool(parent) and held[parent] > 1 and taken[parent] == 1
+
+    for i, j in pairs:
+        if (src.vectors_only(i) and dst.vectors_only(j)
+                and alone(src, i, *counts[0]) and alone(dst, j, *counts[1])):
             out.add((i, j))
     return out
 
@@ -802,11 +863,16 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int],
     of its groups are unpaired. A network spread over parts fills each
     (a backbone cut into low, mid and high) or leaves only its last one
     short (a truncated checkpoint), and stages of one network hold other
-    widths; two parts left short, one of which could hold all that the
-    other received, are two alternatives the alignment wandered between
-    (a checkpoint of a two-layer network, named otherwise, whose first
-    layer went into a one-layer network beside the right one): nothing in
-    either is known. An open group that no group of ``other`` (the other
+    widths; of two parts left short, one that could hold all that the
+    other received makes the other's pairs an alternative the alignment
+    wandered to (a checkpoint of a two-layer network, named otherwise,
+    whose first layer went into a one-layer network beside the right one:
+    each could hold what the other got, and nothing in either is known).
+    A part that received what the other could not hold is not in doubt
+    for that: a Swin's encoder, short of the query, key and value that
+    torchvision packs in one ``qkv``, beside HuggingFace's stage norms,
+    one of which took torchvision's final norm (the encoder's 109
+    tensors were all left out with it). An open group that no group of ``other`` (the other
     side, when given) could fill leaves its part no shorter: torchvision's
     MaxViT has no bias in its stem convolution and classifier and a
     shortcut timm's lacks, so its stem, blocks and head were all short,
@@ -862,6 +928,5 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int],
                 got.setdefault(name, Counter())[signature] += 1
     # two parts are alternatives when what one received the other could
     # hold as well (two networks of one family; not two stages of one)
-    wandered = {name for a in short for b in short
-                if a != b and not got[a] - held[b] for name in (a, b)}
+    wandered = {a for a in short for b in short if a != b and not got[a] - held[b]}
     return {g for g in paired if part(g) in wandered}

@@ -37,11 +37,13 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
 6. pairs whose names disagree in a shared naming scheme are dropped, and
    so is a pair, however found, that is the only one inside a module of
    more than :data:`LONE_LIMIT` groups on either side, and (keys in
-   registration order) so are the pairs in parts left unfilled when two or
-   more are (two alternatives the alignment wandered between), and those
-   in lists registered against the order their labels give, and
-   (:mod:`torch_liberator.coincidence`) norms placed away from their
-   layers and alignments too thin to be the same network.
+   registration order) so are the pairs in a part left unfilled when
+   another part left unfilled could hold them (an alternative the
+   alignment wandered to), and those in lists registered against the
+   order their labels give, and (:mod:`torch_liberator.coincidence`)
+   norms placed away from their layers and alignments too thin to be the
+   same network; with the keys sorted, a norm whose siblings found no
+   partner on either side.
 
 Example:
     >>> from torch_liberator.alignment import StructureSides
@@ -56,7 +58,7 @@ import os
 from bisect import bisect_left, insort
 from collections import Counter
 
-from torch_liberator.coincidence import chance_pairs, parts_left_unfilled
+from torch_liberator.coincidence import chance_pairs, norms_among_unpaired, parts_left_unfilled
 from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.keygroups import enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
@@ -1079,6 +1081,13 @@ class GroupAligner:
         lone = self._lone_groups()
         alone = [n for n, (i, _, j, _) in enumerate(tensor_pairs)
                  if (i, j) not in named and lone(i, j)]
+        if not self.sides.ordered:
+            # a norm whose siblings, on both sides, found no partner
+            kept_pairs = {(i, j) for n, (i, _, j, _) in enumerate(tensor_pairs)
+                          if n not in dropped and n not in alone}
+            apart = norms_among_unpaired(self.src, self.dst, kept_pairs) - named
+            alone.extend(n for n, (i, _, j, _) in enumerate(tensor_pairs)
+                         if n not in dropped and n not in alone and (i, j) in apart)
         dropped.update(alone)
         if self.sides.ordered:
             for side, at, other in ((self.dst, 2, self.src), (self.src, 0, self.dst)):
