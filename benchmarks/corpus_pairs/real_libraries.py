@@ -503,6 +503,61 @@ if _have('transformers'):
         register_pair(_name, 'outputs' if _outputs else 'names', cross_naming=True,
                       note=_note)(_build)
 
+if _have('transformers'):
+    def _under(outer, inner, name):
+        """``name`` (a classification model's keys, under ``inner``) for the
+        same network under ``outer`` in a composite model; None elsewhere."""
+        def renamed(key):
+            return name(inner + key[len(outer):]) if key.startswith(outer) else None
+        return renamed
+
+    def _backbone_config(kind, **config):
+        import transformers
+        return getattr(transformers, f'{kind}Config')(
+            out_features=['stage1', 'stage2', 'stage3', 'stage4'], **config)
+
+    def _upernet(kind, **config):
+        import transformers
+        return transformers.UperNetForSemanticSegmentation(transformers.UperNetConfig(
+            backbone_config=_backbone_config(kind, **config), num_labels=19))
+
+    def _hf_backbone(kind, **config):
+        import transformers
+        return getattr(transformers, f'{kind}Backbone')(_backbone_config(kind, **config))
+
+    _R50 = dict(layer_type='bottleneck', depths=[3, 4, 6, 3], hidden_sizes=[256, 512, 1024, 2048])
+    for _name, _build, _note in [
+        ('real-tv-resnet50->hf-upernet(resnet)',
+         lambda: _case(_upernet('ResNet', **_R50), tv_model('resnet50'),
+                       _under('backbone.', 'resnet.', hf_resnet_name), reverse=True),
+         "torchvision's resnet50 into HuggingFace's UperNet on its ResNet backbone "
+         '(backbone.embedder / encoder.stages, beside a PSP decoder and an auxiliary head)'),
+        ('real-tv-convnext_tiny->hf-upernet(convnext)',
+         lambda: _case(_upernet('ConvNext'), tv_model('convnext_tiny'),
+                       _under('backbone.', 'convnext.', hf_convnext_name), reverse=True),
+         "torchvision's convnext_tiny into HuggingFace's UperNet on its ConvNeXt backbone: "
+         "the backbone's four hidden_states_norms are new (the classifier's norm has no "
+         'place there)'),
+        ('real-tv-convnext_tiny (sorted keys)->hf-convnext-backbone',
+         lambda: _sorted(_case(_hf_backbone('ConvNext'), tv_model('convnext_tiny'),
+                               _under('', 'convnext.', hf_convnext_name), reverse=True)),
+         'the same into ConvNextBackbone alone, the checkpoint keys sorted: the classifier '
+         "norm and hidden_states_norms.stage4 were the only 768-wide norms left on each "
+         'side, and paired (2 wrong in structure and auto)'),
+        ('real-tv-swin_t->hf-upernet(swin)',
+         lambda: _case(_upernet('Swin'), tv_model('swin_t'),
+                       _under('backbone.', 'swin.', hf_swin_name), reverse=True),
+         "torchvision's swin_t into HuggingFace's UperNet on its Swin backbone: the final "
+         'norm went into hidden_states_norms.stage4, which made the encoder look like an '
+         'alternative and nothing loaded (0 of 145); query, key and value have no place'),
+        ('real-hf-swin-backbone->tv-swin_t',
+         lambda: _case(_hf_backbone('Swin'), tv_model('swin_t'),
+                       _under('', 'swin.', hf_swin_name)),
+         "HuggingFace's SwinBackbone (Mask2Former's, UperNet's) checkpoint into torchvision's "
+         'swin_t'),
+    ]:
+        register_pair(_name, 'names', cross_naming=True, note=_note)(_build)
+
 if _have('efficientnet_pytorch'):
     def _effpt(variant):
         from efficientnet_pytorch import EfficientNet
