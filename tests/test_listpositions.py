@@ -100,13 +100,15 @@ def test_a_list_nested_in_an_item_does_not_stand_for_the_outer_list():
                              witness) == {'features.1.conv.1.weight': False}
 
 
-@pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding', 'isomorphism', 'prefix-hack'])
+@pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding', 'isomorphism', 'prefix-hack',
+                                  'strict', 'module-hack'])
 @pytest.mark.parametrize('reverse', [False, True])
 def test_an_fpns_alike_layer_blocks_follow_its_inner_blocks(mode, reverse):
     # a retinanet's FPN starts a level later than a fasterrcnn's: its
     # inner_blocks (one per input width) pair item i with item i + 1, so
     # its layer_blocks (all alike) are not their namesakes (every mode put
-    # them there before, 6 tensors, both ways)
+    # them there before, 6 tensors, both ways; the exact modes, by their
+    # identical keys, until they took the same check)
     requires('torchvision')
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
     from torchvision.ops.feature_pyramid_network import LastLevelP6P7

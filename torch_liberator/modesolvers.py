@@ -648,11 +648,12 @@ _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
 #: ``isomorphism`` without the lists moved or cut in parts (and so without
 #: what their solve finds)
 SOLVERS: Dict[str, Callable] = {
-    'strict': checked(strict_pairs, 'positions_checked', 'without_lone_shoves', 'swaps_left_out',
-                      'beside_a_whole_fit', 'short_of_an_exact_run', 'shoved_beside_a_fit'),
-    'module-hack': checked(_module_hack_solver, 'positions_checked', 'without_lone_shoves',
-                           'swaps_left_out', 'beside_a_whole_fit', 'short_of_an_exact_run',
-                           'shoved_beside_a_fit'),
+    'strict': checked(strict_pairs, 'positions_checked', 'against_list_shapes',
+                      'without_lone_shoves', 'swaps_left_out', 'beside_a_whole_fit',
+                      'short_of_an_exact_run', 'shoved_beside_a_fit'),
+    'module-hack': checked(_module_hack_solver, 'positions_checked', 'against_list_shapes',
+                           'without_lone_shoves', 'swaps_left_out', 'beside_a_whole_fit',
+                           'short_of_an_exact_run', 'shoved_beside_a_fit'),
     'prefix-hack': _with_wrappers_stripped(checked(_isomorphism_solver, *_NAME_CHECKS)),
     'isomorphism': _with_wrappers_stripped(checked(
         _with_moved_parts(_isomorphism_solver), 'by_name_alone', 'rivals_beside_moved',

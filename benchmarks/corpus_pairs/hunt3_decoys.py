@@ -89,6 +89,37 @@ def _retina_to_faster():
     return Case(state, dst, truth, unjudged=unjudged)
 
 
+def _fpn_one_level_on(src_name, dst_name, shift):
+    """A detector checkpoint into another whose FPN starts ``shift`` levels
+    later (``-1``: earlier): the body by name, the FPN's blocks one level on."""
+    src, dst = _det(src_name), _det(dst_name)
+    state = keep(src)
+    dst_keys = dst.state_dict()
+    truth = truth_by_names(state, dst, [('backbone.body.', 'backbone.body.')])
+    for key in state:
+        parts = key.split('.')
+        if key.startswith(('backbone.fpn.inner_blocks.', 'backbone.fpn.layer_blocks.')):
+            parts[3] = str(int(parts[3]) + shift)
+            if '.'.join(parts) in dst_keys:
+                truth[key] = '.'.join(parts)
+    return Case(state, dst, truth)
+
+
+@register_pair('retinanet->fasterrcnn (FPN judged)', 'names',
+               note="the same, the FPN judged: retinanet's FPN takes C3-C5, faster's C2-C5, so "
+                    "each of retinanet's inner and layer blocks is faster's one level on (the "
+                    'three layer blocks are alike: every mode put them in their namesakes, '
+                    '6 wrong)')
+def _retina_to_faster_fpn():
+    return _fpn_one_level_on('retinanet_resnet50_fpn', 'fasterrcnn_resnet50_fpn', 1)
+
+
+@register_pair('fasterrcnn->retinanet (FPN judged)', 'names',
+               note='the same, back: the first level of faster\'s FPN has no place')
+def _faster_to_retina_fpn():
+    return _fpn_one_level_on('fasterrcnn_resnet50_fpn', 'retinanet_resnet50_fpn', -1)
+
+
 @register_pair('keypointrcnn->maskrcnn', 'names',
                note='a keypointrcnn_resnet50_fpn checkpoint into maskrcnn_resnet50_fpn: backbone, rpn, '
                     'box head by name, the 2-class box predictor shoved into 91 classes; the keypoint '
