@@ -455,5 +455,10 @@ def test_parts_left_unfilled_doubts_only_a_part_the_other_could_hold():
     side = KeyGroups({'enc.0.w': (4, 3), 'enc.1.w': (5, 4), 'enc.2.w': (4,), 'enc.3.w': (6, 5),
                       'outs.a.w': (4,), 'outs.b.w': (5,)})
     # enc left short (enc.3 open), outs too (outs.b); enc could hold the
-    # one norm outs got, outs none of enc's kernels
+    # one norm outs got, outs none of enc's kernels: a norm says nothing of
+    # enc, whose pairs stay
     assert parts_left_unfilled(side, {0, 1, 2, 4}) == {4}
+    # a kernel that either could hold: two alternatives, both in doubt
+    side = KeyGroups({'enc.0.w': (4, 3), 'enc.1.w': (5, 4), 'enc.2.w': (4,), 'enc.3.w': (6, 5),
+                      'outs.a.w': (4, 3), 'outs.b.w': (5,)})
+    assert parts_left_unfilled(side, {1, 2, 4}) == {1, 2, 4}

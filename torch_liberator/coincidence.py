@@ -868,11 +868,14 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int],
     wandered to (a checkpoint of a two-layer network, named otherwise,
     whose first layer went into a one-layer network beside the right one:
     each could hold what the other got, and nothing in either is known).
-    A part that received what the other could not hold is not in doubt
-    for that: a Swin's encoder, short of the query, key and value that
-    torchvision packs in one ``qkv``, beside HuggingFace's stage norms,
-    one of which took torchvision's final norm (the encoder's 109
-    tensors were all left out with it). An open group that no group of ``other`` (the other
+    When what the other received is norms only (vectors of one width are
+    everywhere), the part that could hold them is not in doubt for that: a
+    Swin's encoder, short of the query, key and value that torchvision
+    packs in one ``qkv``, beside HuggingFace's stage norms, one of which
+    took torchvision's final norm (the encoder's 109 tensors were all
+    left out with it). A kernel is evidence both ways: an hrnet's
+    transition that a stage could hold leaves that stage in doubt, and
+    it held an incre module's block (mutation fuzz seed 5848). An open group that no group of ``other`` (the other
     side, when given) could fill leaves its part no shorter: torchvision's
     MaxViT has no bias in its stem convolution and classifier and a
     shortcut timm's lacks, so its stem, blocks and head were all short,
@@ -928,5 +931,13 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int],
                 got.setdefault(name, Counter())[signature] += 1
     # two parts are alternatives when what one received the other could
     # hold as well (two networks of one family; not two stages of one)
-    wandered = {a for a in short for b in short if a != b and not got[a] - held[b]}
+    # (what is only norms, of widths found everywhere, says nothing of the
+    # part that could hold it: its own pairs alone are in doubt)
+    wandered = set()
+    for a in short:
+        for b in short:
+            if a != b and not got[a] - held[b]:
+                wandered.add(a)
+                if any(len(shape) > 1 for signature, _ in got[a] for shape in signature):
+                    wandered.add(b)
     return {g for g in paired if part(g) in wandered}
