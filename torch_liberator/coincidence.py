@@ -875,8 +875,9 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int],
     took torchvision's final norm (the encoder's 109 tensors were all
     left out with it). A kernel is evidence both ways: an hrnet's
     transition that a stage could hold leaves that stage in doubt, and
-    it held an incre module's block (mutation fuzz seed 5848). An open group that no group of ``other`` (the other
-    side, when given) could fill leaves its part no shorter: torchvision's
+    it held an incre module's block (mutation fuzz seed 5848). An open
+    group that no group of ``other`` (the other side, when given) could
+    fill leaves its part no shorter: torchvision's
     MaxViT has no bias in its stem convolution and classifier and a
     shortcut timm's lacks, so its stem, blocks and head were all short,
     and the head's norm and projection fit a block's.
