@@ -1,6 +1,7 @@
 """
 Other libraries' real models, not their names rebuilt: HuggingFace
-``transformers`` (ResNet, ViT, ConvNeXt, Swin, MobileNetV2),
+``transformers`` (ResNet, ViT, ConvNeXt, Swin, MobileNetV2, and the
+composite models that hold them as backbones: UperNet, ``*Backbone``),
 ``efficientnet_pytorch`` (lukemelas) and Cadene's ``pretrainedmodels``
 (SE-ResNet-50), into torchvision and timm models and their idioms, and back.
 
