@@ -2944,6 +2944,26 @@ def test_one_network_does_not_go_to_two_networks_turn_about(mode):
     assert not any(d.startswith('stem.') for d in result.mapping.values())
 
 
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_list_cut_short_is_not_continued_in_another_network_with_keys_sorted(mode):
+    # mutation fuzz seed 9693 of --wide: a resnet101 checkpoint, keys
+    # sorted, into its own copy whose layer2 is cut to two blocks, beside
+    # an fcn_resnet50: layer2.2 and layer2.3 had no place but went by
+    # their names into the fcn's backbone (36 wrong in structure and auto)
+    tvm = requires('torchvision').models
+    net = tvm.resnet101(weights=None)
+    src = dict(sorted(model_keys(net, 'features.').items()))
+    net.layer2 = net.layer2[:2]
+    dst = {**model_keys(net, 'features.'),
+           **model_keys(tvm.segmentation.fcn_resnet50(weights=None, weights_backbone=None),
+                        'module.')}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(d.startswith('module.') for d in result.mapping.values())
+    assert result.mapping['features.layer2.1.conv2.weight'] == 'features.layer2.1.conv2.weight'
+    assert len(result.mapping) == len(dst) - 318 - 8  # all of the copy: 590 - 36 tensors
+
+
 def test_a_model_module_is_not_filled_from_two_checkpoint_modules_by_child_names():
     # the corpus's 'shufflenet_v2_x0_5 stage2 parts (base collides)' in
     # structure (mutation fuzz seed 9627): stage2 cut in parts on both

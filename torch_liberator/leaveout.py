@@ -24,6 +24,7 @@ Example:
     ({}, {'stem.w': ('layers.w',)})
 """
 import os
+from collections import Counter
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
@@ -963,7 +964,9 @@ def _one_network_in_two(problem, mapping):
     convolution back into the mobilenet and the last BatchNorm and the
     classifier into the mnasnet's (cross fuzz seed 3955: 20 wrong of 33).
     A checkpoint of both networks fills each part in one run, and so does
-    one network split between two parts (SSD's VGG).
+    one network split between two parts (SSD's VGG). With the order lost
+    (keys sorted), the items of one list sent into namesake lists of two
+    parts (:func:`_list_in_two_parts`) tell the same.
     """
     if not mapping:
         return set()
@@ -978,9 +981,11 @@ def _one_network_in_two(problem, mapping):
             part = key[len(under):].split(sep, 1)[0]
             sizes[part] = sizes.get(part, 0) + 1
     parts = {part for part, n in sizes.items() if 2 * n >= len(problem.src)}
-    if len(parts) < 2 or not problem.sides().ordered:
+    if len(parts) < 2:
         return set()
     part_of = {s: d[len(under):].split(sep, 1)[0] for s, d in mapping.items()}
+    if not problem.sides().ordered:
+        return _list_in_two_parts(mapping, part_of, parts, sep)
     left, last = set(), None
     for s in problem.src:
         part = part_of.get(s)
@@ -992,6 +997,44 @@ def _one_network_in_two(problem, mapping):
             left.add(last)
         last = part
     return set()
+
+
+def _list_items(key, sep):
+    """``(list path, label)`` of the first list item on ``key``'s path
+    (``features.layer2.2.conv1.weight``: ``('features.layer2', 'layer2')``),
+    or None."""
+    comps = key.split(sep)
+    for k in range(1, len(comps) - 1):
+        if comps[k].isdigit():
+            return sep.join(comps[:k]), comps[k - 1]
+    return None
+
+
+def _list_in_two_parts(mapping, part_of, parts, sep):
+    """With the order lost: the pairs that send the items of one list of
+    the checkpoint into a list of its name in another network-sized part
+    of the model than the one most of the mapping fills (a resnet101,
+    keys sorted, into its own copy with ``layer2`` cut to two blocks
+    beside an fcn_resnet50: ``layer2.2`` and ``layer2.3`` went by their
+    names into the fcn's backbone, 36 wrong, mutation fuzz seed 9693 of
+    ``--wide``). A list split between two parts under other names (SSD's
+    VGG) is not one list in two namesakes."""
+    filled = Counter(part_of[s] for s in mapping if part_of[s] in parts)
+    if len(filled) < 2:
+        return set()
+    main = max(filled, key=lambda part: (filled[part], part))
+    if filled[main] * 2 <= sum(filled.values()):
+        return set()
+    into = {}
+    for s, d in mapping.items():
+        found, there = _list_items(s, sep), _list_items(d, sep)
+        if found and there and found[1] == there[1] and part_of[s] in parts:
+            into.setdefault(found[0], {}).setdefault(part_of[s], []).append(s)
+    out = set()
+    for by_part in into.values():
+        if main in by_part and len(by_part) > 1:
+            out.update(s for part, keys in by_part.items() if part != main for s in keys)
+    return out
 
 
 def _one_module_from_two(problem, mapping):
