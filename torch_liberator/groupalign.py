@@ -1083,11 +1083,11 @@ class GroupAligner:
                  if (i, j) not in named and lone(i, j)]
         if not self.sides.ordered:
             # a norm whose siblings, on both sides, found no partner
-            kept_pairs = {(i, j) for n, (i, _, j, _) in enumerate(tensor_pairs)
-                          if n not in dropped and n not in alone}
+            out = dropped.union(alone)
+            kept_pairs = {(i, j) for n, (i, _, j, _) in enumerate(tensor_pairs) if n not in out}
             apart = norms_among_unpaired(self.src, self.dst, kept_pairs) - named
             alone.extend(n for n, (i, _, j, _) in enumerate(tensor_pairs)
-                         if n not in dropped and n not in alone and (i, j) in apart)
+                         if n not in out and (i, j) in apart)
         dropped.update(alone)
         if self.sides.ordered:
             for side, at, other in ((self.dst, 2, self.src), (self.src, 0, self.dst)):
