@@ -939,6 +939,6 @@ def parts_left_unfilled(side: KeyGroups, paired: Set[int],
         for b in short:
             if a != b and not got[a] - held[b]:
                 wandered.add(a)
-                if any(len(shape) > 1 for signature, _ in got[a] for shape in signature):
+                if any(is_kernel(shape) for signature, _ in got[a] for shape in signature):
                     wandered.add(b)
     return {g for g in paired if part(g) in wandered}

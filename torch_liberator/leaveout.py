@@ -999,7 +999,7 @@ def _one_network_in_two(problem, mapping):
     return set()
 
 
-def _list_items(key, sep):
+def _first_list(key, sep):
     """``(list path, label)`` of the first list item on ``key``'s path
     (``features.layer2.2.conv1.weight``: ``('features.layer2', 'layer2')``),
     or None."""
@@ -1027,7 +1027,7 @@ def _list_in_two_parts(mapping, part_of, parts, sep):
         return set()
     into = {}
     for s, d in mapping.items():
-        found, there = _list_items(s, sep), _list_items(d, sep)
+        found, there = _first_list(s, sep), _first_list(d, sep)
         if found and there and found[1] == there[1] and part_of[s] in parts:
             into.setdefault(found[0], {}).setdefault(part_of[s], []).append(s)
     out = set()
