@@ -441,12 +441,16 @@ def test_a_part_given_one_norm_does_not_unsettle_the_network_beside_it(reverse):
         src, dst = dst, src
     mapping = associate(src, dst, association='structure').mapping
     # every block's norms and MLP (8 blocks of 8 tensors), the stem and
-    # the patch merging (13); the out projection has three rivals of its
-    # shape in query, key and value
+    # the patch merging (13); the out projection, the position table and
+    # its index (8 blocks of 4: query, key and value are set aside against
+    # the packed qkv, test_fusedruns); only the packed qkv, the final norm
+    # and the head have no place
     tv_side = mapping if not reverse else {v: k for k, v in mapping.items()}
     assert sum('mlp' in k or 'norm' in k for k in tv_side if k.startswith('features.')) >= 64
     assert tv_side['features.7.1.mlp.3.weight'] == 'encoder.layers.3.blocks.1.output.dense.weight'
-    assert len(mapping) >= 77
+    assert tv_side['features.7.1.attn.proj.weight'] == (
+        'encoder.layers.3.blocks.1.attention.output.dense.weight')
+    assert len(mapping) == 109
     assert not any('hidden_states_norms' in k + v for k, v in mapping.items())
     assert 'norm.weight' not in mapping and 'norm.weight' not in mapping.values()
 

@@ -20,6 +20,13 @@ the smaller group has a same-named, shape-compatible tensor in the other.
 
 The two group sequences are aligned the way ``diff`` aligns lines:
 
+0. A layer one side fuses (an attention's ``qkv`` of ``3C`` outputs) and
+   the run of Linears of ``C`` it stacks on the other (HF's ``query``,
+   ``key`` and ``value``, the only layers of their module) are set aside
+   when the two sides hold as many of each and nothing else of those
+   shapes (:mod:`torch_liberator.fusedruns`): no one tensor of either is
+   the other's, and left in, the three would tie with the output Linear
+   of their shape beside them.
 1. *Name anchors*: groups whose module paths share a suffix starting with
    a word (``layer1.0.conv1`` and ``backbone.body.layer1.0.conv1``; not
    ``1.bn``, a position that a list cut in two renumbers) that no other

@@ -7,6 +7,10 @@ Pure: two :class:`~torch_liberator.keygroups.KeyGroups` sides (held by a
 mapping of keys and the ambiguous keys out. The steps (the module docstring
 of :mod:`torch_liberator.alignment` tells why each is sound):
 
+0. a layer fused on one side (an attention's ``qkv``) and the run of
+   Linears it stacks on the other (``query``, ``key``, ``value``) are set
+   aside (:mod:`torch_liberator.fusedruns`): no one tensor of either is
+   the other's, and they count as placed where a lone pair is judged;
 1. name anchors (:mod:`torch_liberator.nameanchors`): groups whose paths
    share a suffix starting with a word that no other group shares, both
    ways, and whose shapes can pair, unless the words above that suffix
@@ -60,6 +64,7 @@ from collections import Counter
 
 from torch_liberator.coincidence import chance_pairs, norms_among_unpaired, parts_left_unfilled
 from torch_liberator.crossings import crossed_twin_norms
+from torch_liberator.fusedruns import fused_counterparts
 from torch_liberator.keygroups import enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
@@ -123,6 +128,7 @@ class GroupAligner:
         self.norms_by_module = set()  # norm pairs their modules placed
         self.norms_unpaired = False  # crossed norms unpaired once
         self.spans = None      # module spans of both sides, when needed
+        self.fused = (set(), set())  # groups one fused layer on one side, a run on the other
         self.children = (module_children(self.src), module_children(self.dst))
         self.later_parts = LaterParts(self.src, self.dst, self.inner, sides.ordered,
                                       children=self.children)
@@ -137,6 +143,16 @@ class GroupAligner:
             self.blocked_dst.add(j)
             self.partners.append((i, j))
             self.partner_of_src[i] = j
+
+    def _set_aside_fused(self):
+        """Block the groups that are one fused layer on one side and a run
+        of Linears on the other
+        (:func:`~torch_liberator.fusedruns.fused_counterparts`): no one
+        tensor of either is the other's, and the run's Linears would tie
+        with the output Linear beside them."""
+        self.fused = fused_counterparts(self.src, self.dst)
+        self.blocked_src.update(self.fused[0])
+        self.blocked_dst.update(self.fused[1])
 
     # -- 2, 3. anchors and gaps -------------------------------------------
     def _pair(self, i, j):
@@ -159,6 +175,7 @@ class GroupAligner:
             ({'w': 'v'}, {})
         """
         self._find_name_partners()
+        self._set_aside_fused()
         if not self.sides.ordered:
             # keys sorted by name: neighbours in the listing are not
             # neighbours in the model, so only names, what modules hold and
@@ -1000,10 +1017,13 @@ class GroupAligner:
         ``layer2.0.downsample`` beside the model's tiny_vit stem)."""
         spans_src, spans_dst = self._spans()
         counts = []
-        for side, paired in ((self.src, self.pairs), (self.dst, self.paired_dst)):
+        # (a fused layer and its run of Linears are accounted for: the
+        # module holding them aligned)
+        for side, paired, fused in ((self.src, self.pairs, self.fused[0]),
+                                    (self.dst, self.paired_dst, self.fused[1])):
             running = [0]
             for g in range(len(side)):
-                running.append(running[-1] + (g in paired))
+                running.append(running[-1] + (g in paired or g in fused))
             counts.append(running)
 
         def unit(side, running, g):  # a layer and the norm registered just after it

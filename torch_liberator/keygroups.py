@@ -305,7 +305,10 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
     and one without compute different things). Containers' own tensors
     (class tokens, layer scales) stand alone: their longest common
     subsequence of exact shapes pairs when it covers the smaller group
-    (vectors count only between containers of one size), and a container's
+    (vectors count only between containers of one size; a same-named
+    tensor of as many elements in another layout, Swin's
+    ``relative_position_index`` as ``[49, 49]`` and as ``[2401]``, pairs
+    with nothing and keeps nothing out), and a container's
     own vectors never pair with a module's of other names that has no
     module below (timm's BEiT ``gamma_1`` and ``gamma_2`` are no
     LayerNorm's ``weight`` and ``bias``).
@@ -326,6 +329,11 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
         >>> biased = KeyGroups({'se.fc1.weight': (8, 16, 1, 1), 'se.fc1.bias': (8,)})
         >>> print(group_tensor_pairs(biased, 0, KeyGroups({'pw.weight': (8, 16, 1, 1)}), 0))
         None
+        >>> # a container's index buffer laid out as a square and flattened
+        >>> hf = KeyGroups({'attn.table': (169, 3), 'attn.index': (49, 49), 'attn.q.weight': (4, 4)})
+        >>> tv = KeyGroups({'attn.table': (169, 3), 'attn.index': (2401,), 'attn.qkv.weight': (12, 4)})
+        >>> group_tensor_pairs(hf, 0, tv, 0)
+        [(0, 0)]
     """
     names1, names2 = side1.names[g1], side2.names[g2]
     squeezed1, squeezed2 = side1.squeezed[g1], side2.squeezed[g2]
@@ -355,6 +363,32 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
         pairs = _exact_lcs(shapes1, shapes2)
         if len(shapes1) != len(shapes2):
             pairs = [(a, b) for a, b in pairs if len(shapes1[a]) > 1]
-        if len(pairs) == smaller:
+        if len(pairs) + _relaid(names1, shapes1, names2, shapes2, pairs) == smaller:
             return pairs
     return None
+
+
+def _relaid(names1, shapes1, names2, shapes2, pairs) -> int:
+    """How many same-named tensors of two containers, both left out of
+    ``pairs``, hold as many elements in another layout: a table of indices
+    one library keeps as ``[49, 49]`` and another flattened to ``[2401]``
+    (Swin's ``relative_position_index``, a buffer each model computes),
+    which is no tensor of the other and no reason to leave the rest."""
+    taken1, taken2 = {a for a, _ in pairs}, {b for _, b in pairs}
+    index = {name: b for b, name in enumerate(names2)}
+    count = 0
+    for a, name in enumerate(names1):
+        b = index.get(name)
+        if (a in taken1 or b is None or b in taken2 or shapes1[a] is None
+                or shapes2[b] is None or shapes1[a] == shapes2[b]):
+            continue
+        if _numel(shapes1[a]) == _numel(shapes2[b]):
+            count += 1
+    return count
+
+
+def _numel(shape):
+    out = 1
+    for size in shape:
+        out *= size
+    return out

@@ -1,0 +1,148 @@
+"""
+An attention's query, key and value fused into one Linear on one side
+(timm, torchvision) and kept as three on the other (HuggingFace): the
+structure solver sets both aside and places the rest of the attention,
+judged by values.
+"""
+import pytest
+import torch
+from torch import nn
+
+from torch_liberator import load_partial_state
+from torch_liberator.association import associate
+from torch_liberator.fusedruns import fused_counterparts
+from torch_liberator.keygroups import KeyGroups
+
+
+class _FusedAttention(nn.Module):
+    """torchvision's and timm's layout: a position table and its index
+    (flattened), then ``qkv`` of 3C outputs and ``proj``."""
+
+    def __init__(self, width, heads, window=3):
+        super().__init__()
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window - 1) ** 2, heads))
+        self.register_buffer('relative_position_index',
+                             torch.zeros(window ** 4, dtype=torch.long))
+
+
+class _SelfAttention(nn.Module):
+    """HuggingFace's ``attention.self``: the table, the index as a square,
+    and three Linears."""
+
+    def __init__(self, width, heads, window=3):
+        super().__init__()
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window - 1) ** 2, heads))
+        self.register_buffer('relative_position_index',
+                             torch.zeros(window ** 2, window ** 2, dtype=torch.long))
+        self.query = nn.Linear(width, width)
+        self.key = nn.Linear(width, width)
+        self.value = nn.Linear(width, width)
+
+
+class _Output(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.dense = nn.Linear(width, width)
+
+
+class _SplitAttention(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.self = _SelfAttention(width, heads)
+        self.output = _Output(width)
+
+
+def _block(width, heads, fused):
+    block = nn.Module()
+    block.norm1 = nn.LayerNorm(width)
+    block.attn = _FusedAttention(width, heads) if fused else _SplitAttention(width, heads)
+    block.norm2 = nn.LayerNorm(width)
+    block.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                              nn.Linear(4 * width, width))
+    return block
+
+
+def _network(fused, widths=(8, 16), depth=2):
+    """Stages of Swin-like blocks; the two layouts differ only in their
+    attentions' names and whether query, key and value are one Linear."""
+    net = nn.Module()
+    net.stages = nn.ModuleList(
+        nn.Sequential(*[_block(w, 2 ** s, fused) for _ in range(depth)])
+        for s, w in enumerate(widths))
+    return net
+
+
+def _truth(fused_src):
+    """source key -> model key for everything that has a place: all but
+    query, key, value, qkv and the position index."""
+    net = _network(fused=fused_src)
+    out = {}
+    renames = {'attn.proj.': 'attn.output.dense.',
+               'attn.relative_position_bias_table': 'attn.self.relative_position_bias_table'}
+    for key in net.state_dict():
+        if 'qkv' in key or 'query' in key or '.key.' in key or 'value' in key \
+                or 'relative_position_index' in key:
+            continue
+        other = key
+        for a, b in renames.items():
+            other = other.replace(a, b) if fused_src else other.replace(b, a)
+        out[key] = other
+    return out
+
+
+@pytest.mark.parametrize('fused_src', [True, False])
+def test_the_rest_of_an_attention_loads_beside_a_fused_qkv(fused_src):
+    # HF's Swin into torchvision's left each attention's output Linear
+    # out (it tied with query, key and value, of its shape) and its
+    # position table (the index beside it is [49, 49] in one, [2401] in
+    # the other): 36 of 149 tensors. Now everything with a place loads
+    torch.manual_seed(0)
+    source, model = _network(fused=fused_src), _network(fused=not fused_src)
+    state = {k: torch.randn(v.shape) if v.is_floating_point() else v
+             for k, v in source.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    load_partial_state(model, state, association='structure', verbose=0)
+    after = model.state_dict()
+    truth = _truth(fused_src)
+    for src_key, dst_key in truth.items():
+        assert torch.equal(after[dst_key], state[src_key]), (src_key, dst_key)
+    # query, key, value and qkv: no one tensor of the other, untouched
+    for key, value in after.items():
+        if key not in truth.values():
+            assert torch.equal(value, before[key]), key
+
+
+def test_a_fused_layer_is_told_apart_only_when_it_is_unmistakable():
+    lin = lambda p, n, w=8: {p + '.weight': (n, w), p + '.bias': (n,)}  # noqa: E731
+    split = {**lin('a.self.query', 8), **lin('a.self.key', 8), **lin('a.self.value', 8),
+             **lin('a.output.dense', 8)}
+    fused = {**lin('a.qkv', 24), **lin('a.proj', 8)}
+    assert fused_counterparts(KeyGroups(split), KeyGroups(fused)) == ({0, 1, 2}, {0})
+    # two fused layers of those shapes for one run: which is which is unknown
+    two = {**fused, **lin('b.qkv', 24)}
+    assert fused_counterparts(KeyGroups(split), KeyGroups(two)) == (set(), set())
+    # a fourth Linear under the same module: not query, key and value alone
+    four = {**split, **lin('a.self.extra', 8)}
+    assert fused_counterparts(KeyGroups(four), KeyGroups(fused)) == (set(), set())
+    # the run's side holds a layer of the fused shapes as well
+    both = {**split, **lin('c.qkv', 24)}
+    assert fused_counterparts(KeyGroups(both), KeyGroups(fused)) == (set(), set())
+    # a Linear without a bias against a fused layer with one: other shapes
+    bare = {**lin('a.qkv', 24), **lin('a.proj', 8)}
+    del bare['a.qkv.bias']
+    assert fused_counterparts(KeyGroups(split), KeyGroups(bare)) == (set(), set())
+
+
+def test_an_output_linear_with_a_rival_stays_out():
+    # set aside, query, key and value leave two Linears of the output's
+    # shape on the split side: which one is the output is not known
+    lin = lambda p, n, w=8: {p + '.weight': (n, w), p + '.bias': (n,)}  # noqa: E731
+    split = {**lin('a.self.query', 8), **lin('a.self.key', 8), **lin('a.self.value', 8),
+             **lin('a.output.dense', 8), **lin('a.output.gate', 8)}
+    fused = {**lin('a.qkv', 24), **lin('a.proj', 8)}
+    found = associate(fused, split, association='structure')
+    assert 'a.proj.weight' not in found.mapping
