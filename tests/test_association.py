@@ -1380,8 +1380,13 @@ def test_lists_renamed_in_part_need_the_same_items_and_the_same_tensors():
     # layer1 has 0, 1): only the positions of lists of the same items speak
     dst.update({k.replace('res2.1.', 'res2.2.'): s for k, s in dst.items() if '.res2.1.' in k})
     mapping = associate(src, dst, association='embedding').mapping
-    assert not [k for k in mapping if k.startswith('layer1.')]
     assert mapping['layer3.2.conv2.weight'] == 'backbone.bottom_up.res4.2.conv2.weight'
+    # (the names rename no list of other items; placing under half, the
+    # embedding takes the structure solve's pairs whose names agree: layer1
+    # is res2 block by block, by order and equal numbers, never res2.2)
+    layer1 = {f'layer1.{b}.conv{c}.weight': f'backbone.bottom_up.res2.{b}.conv{c}.weight'
+              for b in (0, 1) for c in (1, 2)}
+    assert {k: v for k, v in mapping.items() if k.startswith('layer1.')} == layer1
     # a stage of another width (tensors to shove) is not a rename
     src2 = {k: s for k, s in src.items() if not k.startswith('layer2.')}
     src2.update({k.replace('layer3.', 'layer2.'): s for k, s in src.items()
@@ -1389,6 +1394,7 @@ def test_lists_renamed_in_part_need_the_same_items_and_the_same_tensors():
     mapping = associate(src2, _detectron2_names(small_resnet())[0],
                         association='embedding').mapping
     assert not [k for k in mapping if k.startswith('layer2.')]
+    assert {k: v for k, v in mapping.items() if k.startswith('layer1.')} == layer1
 
 
 def test_embedding_renamed_levels_among_many_candidates():
@@ -3604,3 +3610,56 @@ def test_an_abbreviation_is_not_a_disagreement(mode):
     assert len(info['plan'].mapping) == len(own) == 153
     after = model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in own.items())
+
+
+def _stages(names, widths=(8, 16), depth=2):
+    """Two Swin-like stages, keys and shapes: torchvision's layout
+    (``'tv'``: ``features.{1,3}`` blocks, the patch merging at
+    ``features.2``) or HuggingFace's (``'hf'``: ``encoder.layers.N.blocks``,
+    the merging at ``layers.N.downsample``), whose block modules have other
+    names."""
+    keys = {}
+    for s, w in enumerate(widths):
+        for b in range(depth):
+            p = f'features.{2 * s + 1}.{b}' if names == 'tv' else f'encoder.layers.{s}.blocks.{b}'
+            norm1, attn, mlp = (('norm1', 'attn', 'mlp.0') if names == 'tv' else
+                                ('layernorm_before', 'attention.self', 'intermediate.dense'))
+            keys.update({f'{p}.{norm1}.weight': (w,), f'{p}.{norm1}.bias': (w,),
+                         f'{p}.{attn}.relative_position_bias_table': (169, 2 ** s),
+                         f'{p}.{mlp}.weight': (4 * w, w), f'{p}.{mlp}.bias': (4 * w,)})
+        if s + 1 < len(widths):
+            m = 'features.2' if names == 'tv' else 'encoder.layers.0.downsample'
+            keys.update({f'{m}.reduction.weight': (2 * w, 4 * w), f'{m}.norm.weight': (4 * w,),
+                         f'{m}.norm.bias': (4 * w,)})
+    return keys
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+def test_embedding_places_the_same_names_in_a_renumbered_list(reverse):
+    # torchvision's swin_t (features.{1,3,5,7}, merging at features.{2,4,6})
+    # against HF's SwinBackbone (encoder.layers.{0..3}.blocks, merging at
+    # layers.N.downsample): the names agree on the position tables and the
+    # merging alone, and the embedding follows no renumbered list (3 of
+    # 145 tensors; 0.2.1: 21). Where it places under half, the pairs of
+    # the structure solve whose names agree join: 21 of 145
+    src, dst = _stages('tv'), _stages('hf')
+    if reverse:
+        src, dst = dst, src
+    mapping = associate(src, dst, association='embedding').mapping
+    tv_side = {v: k for k, v in mapping.items()} if reverse else mapping
+    expected = {
+        'features.1.0.attn.relative_position_bias_table':
+            'encoder.layers.0.blocks.0.attention.self.relative_position_bias_table',
+        'features.1.1.attn.relative_position_bias_table':
+            'encoder.layers.0.blocks.1.attention.self.relative_position_bias_table',
+        'features.3.0.attn.relative_position_bias_table':
+            'encoder.layers.1.blocks.0.attention.self.relative_position_bias_table',
+        'features.3.1.attn.relative_position_bias_table':
+            'encoder.layers.1.blocks.1.attention.self.relative_position_bias_table',
+        'features.2.reduction.weight': 'encoder.layers.0.downsample.reduction.weight',
+        'features.2.norm.weight': 'encoder.layers.0.downsample.norm.weight',
+        'features.2.norm.bias': 'encoder.layers.0.downsample.norm.bias'}
+    # the norms and MLPs have other names: the structure mode places them,
+    # the name modes do not
+    assert tv_side == expected
+    assert len(associate(src, dst, association='structure').mapping) == len(src)
