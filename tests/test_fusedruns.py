@@ -94,6 +94,10 @@ def _truth(fused_src):
     return out
 
 
+def _linear(path, out, inp=8):
+    return {path + '.weight': (out, inp), path + '.bias': (out,)}
+
+
 @pytest.mark.parametrize('fused_src', [True, False])
 def test_the_rest_of_an_attention_loads_beside_a_fused_qkv(fused_src):
     # HF's Swin into torchvision's left each attention's output Linear
@@ -117,22 +121,21 @@ def test_the_rest_of_an_attention_loads_beside_a_fused_qkv(fused_src):
 
 
 def test_a_fused_layer_is_told_apart_only_when_it_is_unmistakable():
-    lin = lambda p, n, w=8: {p + '.weight': (n, w), p + '.bias': (n,)}  # noqa: E731
-    split = {**lin('a.self.query', 8), **lin('a.self.key', 8), **lin('a.self.value', 8),
-             **lin('a.output.dense', 8)}
-    fused = {**lin('a.qkv', 24), **lin('a.proj', 8)}
+    split = {**_linear('a.self.query', 8), **_linear('a.self.key', 8), **_linear('a.self.value', 8),
+             **_linear('a.output.dense', 8)}
+    fused = {**_linear('a.qkv', 24), **_linear('a.proj', 8)}
     assert fused_counterparts(KeyGroups(split), KeyGroups(fused)) == ({0, 1, 2}, {0})
     # two fused layers of those shapes for one run: which is which is unknown
-    two = {**fused, **lin('b.qkv', 24)}
+    two = {**fused, **_linear('b.qkv', 24)}
     assert fused_counterparts(KeyGroups(split), KeyGroups(two)) == (set(), set())
     # a fourth Linear under the same module: not query, key and value alone
-    four = {**split, **lin('a.self.extra', 8)}
+    four = {**split, **_linear('a.self.extra', 8)}
     assert fused_counterparts(KeyGroups(four), KeyGroups(fused)) == (set(), set())
     # the run's side holds a layer of the fused shapes as well
-    both = {**split, **lin('c.qkv', 24)}
+    both = {**split, **_linear('c.qkv', 24)}
     assert fused_counterparts(KeyGroups(both), KeyGroups(fused)) == (set(), set())
     # a Linear without a bias against a fused layer with one: other shapes
-    bare = {**lin('a.qkv', 24), **lin('a.proj', 8)}
+    bare = {**_linear('a.qkv', 24), **_linear('a.proj', 8)}
     del bare['a.qkv.bias']
     assert fused_counterparts(KeyGroups(split), KeyGroups(bare)) == (set(), set())
 
@@ -140,9 +143,8 @@ def test_a_fused_layer_is_told_apart_only_when_it_is_unmistakable():
 def test_an_output_linear_with_a_rival_stays_out():
     # set aside, query, key and value leave two Linears of the output's
     # shape on the split side: which one is the output is not known
-    lin = lambda p, n, w=8: {p + '.weight': (n, w), p + '.bias': (n,)}  # noqa: E731
-    split = {**lin('a.self.query', 8), **lin('a.self.key', 8), **lin('a.self.value', 8),
-             **lin('a.output.dense', 8), **lin('a.output.gate', 8)}
-    fused = {**lin('a.qkv', 24), **lin('a.proj', 8)}
+    split = {**_linear('a.self.query', 8), **_linear('a.self.key', 8), **_linear('a.self.value', 8),
+             **_linear('a.output.dense', 8), **_linear('a.output.gate', 8)}
+    fused = {**_linear('a.qkv', 24), **_linear('a.proj', 8)}
     found = associate(fused, split, association='structure')
     assert 'a.proj.weight' not in found.mapping

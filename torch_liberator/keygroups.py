@@ -330,8 +330,10 @@ def group_tensor_pairs(side1: KeyGroups, g1: int, side2: KeyGroups,
         >>> print(group_tensor_pairs(biased, 0, KeyGroups({'pw.weight': (8, 16, 1, 1)}), 0))
         None
         >>> # a container's index buffer laid out as a square and flattened
-        >>> hf = KeyGroups({'attn.table': (169, 3), 'attn.index': (49, 49), 'attn.q.weight': (4, 4)})
-        >>> tv = KeyGroups({'attn.table': (169, 3), 'attn.index': (2401,), 'attn.qkv.weight': (12, 4)})
+        >>> hf = KeyGroups({'attn.table': (169, 3), 'attn.index': (49, 49),
+        ...                 'attn.q.weight': (4, 4)})
+        >>> tv = KeyGroups({'attn.table': (169, 3), 'attn.index': (2401,),
+        ...                 'attn.qkv.weight': (12, 4)})
         >>> group_tensor_pairs(hf, 0, tv, 0)
         [(0, 0)]
     """
