@@ -148,3 +148,58 @@ def test_an_output_linear_with_a_rival_stays_out():
     fused = {**_linear('a.qkv', 24), **_linear('a.proj', 8)}
     found = associate(fused, split, association='structure')
     assert 'a.proj.weight' not in found.mapping
+
+
+def _vit(names, width=16, depth=3):
+    """A small ViT's keys and shapes: torchvision's (``'tv'``: query, key
+    and value packed in ``in_proj``, ``ln_1`` and ``ln_2``) or HF's
+    (``'hf'``: three Linears, ``layernorm_before`` and ``layernorm_after``
+    registered last in each layer)."""
+    w = width
+    keys = {}
+    for n in range(depth):
+        if names == 'tv':
+            p = f'encoder.layers.encoder_layer_{n}'
+            keys.update({f'{p}.ln_1.weight': (w,), f'{p}.ln_1.bias': (w,),
+                         f'{p}.self_attention.in_proj_weight': (3 * w, w),
+                         f'{p}.self_attention.in_proj_bias': (3 * w,),
+                         **_linear(f'{p}.self_attention.out_proj', w, w),
+                         f'{p}.ln_2.weight': (w,), f'{p}.ln_2.bias': (w,),
+                         **_linear(f'{p}.mlp.0', 4 * w, w), **_linear(f'{p}.mlp.3', w, 4 * w)})
+        else:
+            p = f'vit.encoder.layer.{n}'
+            keys.update({**_linear(f'{p}.attention.attention.query', w, w),
+                         **_linear(f'{p}.attention.attention.key', w, w),
+                         **_linear(f'{p}.attention.attention.value', w, w),
+                         **_linear(f'{p}.attention.output.dense', w, w),
+                         **_linear(f'{p}.intermediate.dense', 4 * w, w),
+                         **_linear(f'{p}.output.dense', w, 4 * w),
+                         f'{p}.layernorm_before.weight': (w,), f'{p}.layernorm_before.bias': (w,),
+                         f'{p}.layernorm_after.weight': (w,), f'{p}.layernorm_after.bias': (w,)})
+    return keys
+
+
+def _vit_truth(n):
+    """HF key -> torchvision key of layer ``n``, for what has a place."""
+    hf, tv = f'vit.encoder.layer.{n}', f'encoder.layers.encoder_layer_{n}'
+    return {f'{hf}.{a}.{t}': f'{tv}.{b}.{t}' for a, b in [
+        ('attention.output.dense', 'self_attention.out_proj'), ('intermediate.dense', 'mlp.0'),
+        ('output.dense', 'mlp.3'), ('layernorm_before', 'ln_1'), ('layernorm_after', 'ln_2')]
+        for t in ('weight', 'bias')}
+
+
+def test_with_keys_sorted_a_vit_crosses_the_fused_attention():
+    # a safetensors file lists its keys sorted: HF's ViT into torchvision's
+    # loaded nothing (each layer's query, key and value made it look like
+    # another design, and its attention of other shapes than the packed
+    # one). Set aside there too, the layers pair by their numbers, and
+    # inside them what each holds once; only the two norms of one shape
+    # stay out, whose order the sorted names lose (before, after)
+    truth = {k: v for n in range(3) for k, v in _vit_truth(n).items()}
+    hf = dict(sorted(_vit('hf').items()))
+    found = associate(hf, _vit('tv'), association='structure').mapping
+    assert found == {k: v for k, v in truth.items() if 'layernorm' not in k}
+    # torchvision's, keys sorted, into HF's in registration order: ln_1 and
+    # ln_2 number their order, HF registers layernorm_before first
+    back = associate(dict(sorted(_vit('tv').items())), _vit('hf'), association='structure')
+    assert back.mapping == {v: k for k, v in truth.items()}

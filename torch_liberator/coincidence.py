@@ -83,6 +83,7 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
+from torch_liberator.fusedruns import RUN_LENGTHS
 from torch_liberator.keygroups import KeyGroups, Shape
 from torch_liberator.modulefit import NESTING_FIT_MIN, SHAPES_FIT_KINDS
 from torch_liberator.nameanchors import shared_length
@@ -457,7 +458,12 @@ def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
     kernel shapes over the smaller side's count of kernels (1 when a side
     holds none: nothing tells the designs apart). A network and its port
     to another library, or a part of it, share all; two designs share some (a mobilenet_v2 and an
-    efficientnet_b0, 0.23; a resnet18 and a vgg13_bn, 0.69).
+    efficientnet_b0, 0.23; a resnet18 and a vgg13_bn, 0.69). A kernel one
+    side fuses (an attention's ``qkv``, ``[3C, C]``), of a shape the other
+    side lacks, counts as the ``k`` kernels ``[C, C]`` it stacks
+    (:data:`~torch_liberator.fusedruns.RUN_LENGTHS`) when the other side
+    holds that many more of them: HF's ViT keeps query, key and value
+    apart, torchvision's packs them, and is no other design.
 
     Example:
         >>> from torch_liberator.coincidence import design_share
@@ -467,11 +473,24 @@ def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
         0.5
         >>> design_share([(8,), (8,)], [(4, 8)])
         1.0
+        >>> design_share([(24, 8), (8, 8)], [(8, 8)] * 4)
+        1.0
     """
     kernels = []
     for shapes in (src_shapes, dst_shapes):
         squeezed = (squeeze_units(shape) for shape in shapes if shape is not None)
         kernels.append(Counter(shape for shape in squeezed if len(shape) >= 2))
+    # a layer one side fuses (an attention's qkv of 3C outputs) holds the
+    # kernels of the run of Linears the other keeps apart
+    for mine, theirs in ((kernels[0], kernels[1]), (kernels[1], kernels[0])):
+        for shape, count in list(mine.items()):
+            for k in RUN_LENGTHS:
+                part = (shape[0] // k, *shape[1:])
+                if (shape[0] % k == 0 and shape not in theirs
+                        and theirs[part] >= k * count + mine[part]):
+                    del mine[shape]
+                    mine[part] += k * count
+                    break
     smaller = min(sum(kernels[0].values()), sum(kernels[1].values()))
     return sum((kernels[0] & kernels[1]).values()) / smaller if smaller else 1.0
 

@@ -10,14 +10,19 @@ aside before it aligns (:class:`~torch_liberator.groupalign.GroupAligner`):
 neither is any one tensor of the other, and left in the alignment the three
 Linears of one shape tie with the attention's output Linear, of that shape
 too, so that the output projection, which has its place, was left out as
-ambiguous (HF's Swin into torchvision's: 24 of 149 tensors).
+ambiguous (HF's Swin into torchvision's: 24 of 149 tensors). With the keys
+sorted, the signatures that pair modules leave them out
+(:mod:`torch_liberator.unordered`), and
+:func:`~torch_liberator.coincidence.design_share` counts a fused kernel as
+the kernels it stacks.
 
 The evidence must be unmistakable, or nothing is set aside:
 
 * a *run* is two or three groups, one after the other, that are the only
   groups directly below one module (``attention.self.{query,key,value}``),
   leaves, each a weight of one shape, of rank 2 or more, with or without a
-  bias (HF's Swin V2 gives its key none);
+  bias (HF's Swin V2 gives its key none), in either order (keys sorted
+  list the bias first);
 * its *fused* counterpart is a group on the other side whose shapes are
   the run's stacked along the first dimension: the weight, and a bias when
   one Linear of the run has one;
@@ -49,14 +54,16 @@ RUN_LENGTHS = (2, 3)
 
 def _member(side: KeyGroups, g: int):
     """The weight's shape of a group that may be one Linear of a run (a
-    leaf of a weight of rank 2 or more and at most one bias of its
-    outputs), else None."""
+    leaf of one weight of rank 2 or more and at most one bias of its
+    outputs, in either order), else None."""
     shapes = side.squeezed[g]
-    if not side.leaf[g] or not shapes or len(shapes) > 2 or len(shapes[0]) < 2:
+    if not side.leaf[g] or not shapes or len(shapes) > 2:
         return None
-    if len(shapes) == 2 and shapes[1] != shapes[0][:1]:
+    weights = [shape for shape in shapes if len(shape) >= 2]
+    if len(weights) != 1 or any(len(shape) == 1 and shape != weights[0][:1]
+                                for shape in shapes if shape is not weights[0]):
         return None
-    return shapes[0]
+    return weights[0]
 
 
 def _runs(side: KeyGroups):
@@ -73,9 +80,9 @@ def _runs(side: KeyGroups):
             end += 1
         k = end - g
         if weight is not None and k in RUN_LENGTHS and below[comps[:-1]] == k:
-            stacked = ((k * weight[0], *weight[1:]),)
-            if any(len(side.squeezed[h]) == 2 for h in range(g, end)):
-                stacked += ((k * weight[0],),)  # a bias of the fused layer
+            # the shapes of a Linear with a bias where one has one, in its order
+            widest = max(range(g, end), key=lambda h: len(side.squeezed[h]))
+            stacked = tuple((k * shape[0], *shape[1:]) for shape in side.squeezed[widest])
             out.setdefault(stacked, []).append(tuple(range(g, end)))
         g = end
     return out

@@ -227,7 +227,7 @@ class GroupAligner:
         listed as ambiguous."""
         groups, singles, doubts = signature_pairs(self.src, self.dst, self.inner, self.sep,
                                                   unique=self.sides.unique_modules,
-                                                  ranks=self.sides.ranks)
+                                                  ranks=self.sides.ranks, aside=self.fused)
         for i, j in doubts:  # listed: a rival could give them as well
             if i not in self.blocked_src and j not in self.blocked_dst:
                 self.ambiguous.setdefault(i, []).append(j)

@@ -46,6 +46,13 @@ norm left open beside its layer, the two alone in a module of the sorted
 side, goes next to its layer's partner on the other side, on the side of
 it that every such module already paired shows (:func:`norms_by_their_layers`).
 
+Groups set aside (a layer one side fuses and the run of Linears it stacks
+on the other, :mod:`torch_liberator.fusedruns`) hold nothing that pairs:
+they count in no signature and in no module's number of groups, and a
+module that then holds one thing is paired with it (HF's ViT attention,
+its query, key and value aside, holds only ``output.dense``, as
+torchvision's holds only ``out_proj`` beside its packed ``in_proj``).
+
 Only modules of two or more groups are matched at the top level, each the
 one module of its signature on both sides: a single group found by its
 shape alone is left to the structure mode's leftovers, which know more
@@ -86,9 +93,12 @@ class _Tree:
     folded (a module holding nothing but one child is that child)."""
 
     def __init__(self, side: KeyGroups, sep: str, shared: set,
-                 rank: Optional[Mapping[str, int]] = None):
+                 rank: Optional[Mapping[str, int]] = None, aside: frozenset = frozenset()):
         self.side = side
         self.sep = sep
+        #: groups set aside (a fused layer, the run of Linears it stacks):
+        #: they hold nothing that pairs
+        self.aside = aside
         #: module path or group -> the first position of its keys in the
         #: side's registration order; None when that order is lost
         self.rank: Optional[Dict[object, int]] = None
@@ -118,8 +128,9 @@ class _Tree:
                 seen.add(child)
                 self.children.setdefault(sep.join(comps[:depth - 1]), []).append(child)
         #: each group's signature
-        self.group_sig = tuple(tuple(sorted(Counter(s for s in shapes if s in shared).items()))
-                               for shapes in side.squeezed)
+        self.group_sig = tuple(() if g in aside else
+                               tuple(sorted(Counter(s for s in shapes if s in shared).items()))
+                               for g, shapes in enumerate(side.squeezed))
         self.sig: Dict[str, tuple] = {}
         self.groups: Dict[str, int] = {}
         self._signatures('')
@@ -142,8 +153,8 @@ class _Tree:
             n = 0
             g = self.own.get(path)
             if g is not None:
-                total.update(s for s in self.side.squeezed[g] if s in self.shared)
-                n += 1
+                total.update(dict(self.group_sig[g]))
+                n += g not in self.aside
             for kid in kids:
                 total.update(counts.pop(kid))
                 n += self.groups[kid]
@@ -372,7 +383,8 @@ def _runs(numbers):
 def signature_pairs(src: KeyGroups, dst: KeyGroups,
                     inner: Callable[[int, int], Optional[list]],
                     sep: str = '.', unique: Optional[Dict[str, str]] = None,
-                    ranks: Tuple[Optional[Mapping[str, int]], ...] = (None, None)
+                    ranks: Tuple[Optional[Mapping[str, int]], ...] = (None, None),
+                    aside: Tuple[frozenset, frozenset] = (frozenset(), frozenset())
                     ) -> Tuple[List[Tuple[int, int]], List[tuple]]:
     """
     Group pairs, and single-tensor pairs of containers' own tensors, found
@@ -390,6 +402,7 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
             number took part in placing them.
         ranks: for each side, its keys -> their positions when they are in
             registration order, else None.
+        aside: for each side, the groups that hold nothing that pairs.
 
     Returns:
         Tuple: ``[(src group, dst group)]``, ``[(src group, position,
@@ -407,7 +420,8 @@ def signature_pairs(src: KeyGroups, dst: KeyGroups,
     """
     shared = ({s for group in src.squeezed for s in group}
               & {s for group in dst.squeezed for s in group}) - {()}
-    trees = (_Tree(src, sep, shared, ranks[0]), _Tree(dst, sep, shared, ranks[1]))
+    trees = (_Tree(src, sep, shared, ranks[0], aside[0]),
+             _Tree(dst, sep, shared, ranks[1], aside[1]))
     groups, singles = [], []
     top = (trees[0].unit(''), trees[1].unit(''))
     alone = []
@@ -431,6 +445,9 @@ def _match(trees, pair, groups, singles, inner, strong, unique, alone):
     scope = [Counter(t.signature(u) for u in t.all_units(unit)[1:])
              for t, unit in zip(trees, pair)]
     fronts = [t.opened(unit) or [] for t, unit in zip(trees, pair)]
+    for side in (0, 1):
+        if len(fronts[side]) == 1:  # the one thing a unit holds: that unit again
+            scope[side][trees[side].signature(fronts[side][0])] += 1
     while True:
         by_sig = [{}, {}]
         for side in (0, 1):

@@ -426,6 +426,14 @@ if _have('transformers'):
         ('real-tv-vit(small)->hf-vit(small)',
          lambda: _case(_small_vit(), _tv_small_vit(), hf_vit_name, reverse=True),
          'the same, back'),
+        ('real-hf-vit(small) (sorted keys)->tv-vit(small)',
+         lambda: _sorted(_case(_small_vit(), _tv_small_vit(), hf_vit_name)),
+         'the same, the checkpoint keys sorted (a .safetensors file): query, key and value '
+         'against the packed in_proj made every layer look like another design (nothing '
+         'loaded); the two norms of a layer, one shape, have no order once sorted'),
+        ('real-tv-vit(small) (sorted keys)->hf-vit(small)',
+         lambda: _sorted(_case(_small_vit(), _tv_small_vit(), hf_vit_name, reverse=True)),
+         "the same, back: ln_1 and ln_2 number their order, HF's registration gives its own"),
         ('real-hf-convnext_tiny->tv-convnext_tiny',
          lambda: _case(_hf('ConvNext', num_labels=1000), tv_model('convnext_tiny'), hf_convnext_name),
          "HuggingFace's ConvNeXt-T into torchvision's (the layer scale [C] into [C, 1, 1])"),
@@ -437,6 +445,9 @@ if _have('transformers'):
          lambda: _case(_hf('Swin', num_labels=1000), tv_model('swin_t'), hf_swin_name),
          "HuggingFace's Swin-T into torchvision's: query, key and value (three Linears) and "
          'the relative position index (another shape) have no place'),
+        ('real-hf-swin_t (sorted keys)->tv-swin_t',
+         lambda: _sorted(_case(_hf('Swin', num_labels=1000), tv_model('swin_t'), hf_swin_name)),
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
         ('real-hf-swinv2_t->tv-swin_v2_t',
          lambda: _case(_hf('Swinv2', image_size=256, window_size=8, num_labels=1000),
                        tv_model('swin_v2_t'), hf_swinv2_name),
