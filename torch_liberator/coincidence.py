@@ -169,7 +169,11 @@ def norms_among_unpaired(src: KeyGroups, dst: KeyGroups,
     """
     The order-free sign of a norm without its layer: the pairs ``(i, j)``
     of vector-only groups each of whose parent modules (not the root)
-    holds other groups, none of them paired. With the keys sorted by name
+    holds other groups, none of them paired, or one of whose parent
+    modules holds two or more such groups (a root-level norm against one
+    of the norms a backbone puts on each stage's output: torchvision's
+    swin_t, keys sorted, put its final norm into the fourth of HF's
+    ``hidden_states_norms``, the only one of its width). With the keys sorted by name
     there are no neighbours to read (:func:`unattached_pairs`), but a
     norm's layer is still its sibling: a torchvision ConvNeXt's classifier
     norm (beside its unpaired ``classifier.2``) is not the norm that a
@@ -195,6 +199,12 @@ def norms_among_unpaired(src: KeyGroups, dst: KeyGroups,
         >>> norms_among_unpaired(KeyGroups({'conv.w': (4, 3), 'norm.w': (8,)}), dst,
         ...                      [(0, 0), (1, 2)])
         set()
+        >>> # unless its partner is one of three or more norms none other paired
+        >>> outs = KeyGroups({'body.conv.w': (4, 3), 'outs.a.w': (4,), 'outs.b.w': (6,),
+        ...                   'outs.c.w': (8,)})
+        >>> norms_among_unpaired(KeyGroups({'conv.w': (4, 3), 'norm.w': (8,)}), outs,
+        ...                      [(0, 0), (1, 3)])
+        {(1, 3)}
     """
     pairs = list(group_pairs)
     out = set()
@@ -209,13 +219,15 @@ def norms_among_unpaired(src: KeyGroups, dst: KeyGroups,
                 taken[comps[:depth]] += g in paired
         counts.append((held, taken))
 
-    def alone(side, g, held, taken):
+    def alone(side, g, held, taken, siblings=1):
         parent = side.comps[g][:-1]
-        return bool(parent) and held[parent] > 1 and taken[parent] == 1
+        return bool(parent) and held[parent] > siblings and taken[parent] == 1
 
     for i, j in pairs:
-        if (src.vectors_only(i) and dst.vectors_only(j)
-                and alone(src, i, *counts[0]) and alone(dst, j, *counts[1])):
+        if not (src.vectors_only(i) and dst.vectors_only(j)):
+            continue
+        if ((alone(src, i, *counts[0]) and alone(dst, j, *counts[1]))
+                or alone(src, i, *counts[0], siblings=2) or alone(dst, j, *counts[1], siblings=2)):
             out.add((i, j))
     return out
 
