@@ -524,6 +524,12 @@ def test_norms_registered_against_their_peers_are_left_out(mode):
     # a densenet121 regrouped, every dense block registered before the
     # transitions: whole blocks by what they hold (auto had these already)
     ('h4-densenet121-blocks-renamed', 'structure', 714),
+    # HF's ViT and Swin from a safetensors file: query, key and value set
+    # aside against the packed qkv, the layers and blocks pair by what they
+    # hold; each block's two norms, one shape, other names, have no order
+    # once sorted (were 0 and 13)
+    ('real-hf-vit(small) (sorted keys)->tv-vit(small)', 'structure', 30),
+    ('real-hf-swin_t (sorted keys)->tv-swin_t', 'structure', 99),
 ])
 def test_modules_pair_by_what_they_hold_where_order_says_little(name, mode, expected):
     score = judge_case(_case(name), mode, pair=name)

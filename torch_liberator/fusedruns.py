@@ -18,8 +18,9 @@ the kernels it stacks.
 
 The evidence must be unmistakable, or nothing is set aside:
 
-* a *run* is two or three groups, one after the other, that are the only
-  groups directly below one module (``attention.self.{query,key,value}``),
+* a *run* is the two or three groups that are the only groups directly
+  below one module (``attention.self.{query,key,value}``; with the keys
+  sorted, the module's own position table may sort between them),
   leaves, each a weight of one shape, of rank 2 or more, with or without a
   bias (HF's Swin V2 gives its key none), in either order (keys sorted
   list the bias first);
@@ -69,22 +70,19 @@ def _member(side: KeyGroups, g: int):
 def _runs(side: KeyGroups):
     """``{stacked shapes: [run, ...]}``: the runs of ``side`` (see the
     module docstring), each a tuple of group indices."""
-    below = Counter(comps[:-1] for comps in side.comps if comps)
+    below = {}
+    for g, comps in enumerate(side.comps):
+        if comps:
+            below.setdefault(comps[:-1], []).append(g)
     out = {}
-    g = 0
-    while g < len(side):
-        weight, comps = _member(side, g), side.comps[g]
-        end = g + 1
-        while (weight is not None and end < len(side) and side.comps[end][:-1] == comps[:-1]
-               and _member(side, end) == weight):
-            end += 1
-        k = end - g
-        if weight is not None and k in RUN_LENGTHS and below[comps[:-1]] == k:
-            # the shapes of a Linear with a bias where one has one, in its order
-            widest = max(range(g, end), key=lambda h: len(side.squeezed[h]))
-            stacked = tuple((k * shape[0], *shape[1:]) for shape in side.squeezed[widest])
-            out.setdefault(stacked, []).append(tuple(range(g, end)))
-        g = end
+    for run in below.values():
+        weights = {_member(side, g) for g in run}
+        if len(run) not in RUN_LENGTHS or len(weights) != 1 or None in weights:
+            continue
+        # the shapes of a Linear with a bias where one has one, in its order
+        widest = max(run, key=lambda g: len(side.squeezed[g]))
+        stacked = tuple((len(run) * shape[0], *shape[1:]) for shape in side.squeezed[widest])
+        out.setdefault(stacked, []).append(tuple(run))
     return out
 
 

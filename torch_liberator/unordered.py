@@ -48,9 +48,11 @@ it that every such module already paired shows (:func:`norms_by_their_layers`).
 
 Groups set aside (a layer one side fuses and the run of Linears it stacks
 on the other, :mod:`torch_liberator.fusedruns`) hold nothing that pairs:
-they count in no signature and in no module's number of groups, and a
-module that then holds one thing is paired with it (HF's ViT attention,
-its query, key and value aside, holds only ``output.dense``, as
+they count in no signature and in no module's number of groups, a child
+that holds nothing else is no child (HF's Swin ``attention.self``, its
+query, key and value aside, is its position table alone, as torchvision's
+``attn`` holds one of its own), and a module that then holds one thing is
+paired with it (HF's ViT attention holds only ``output.dense``, as
 torchvision's holds only ``out_proj`` beside its packed ``in_proj``).
 
 Only modules of two or more groups are matched at the top level, each the
@@ -224,12 +226,20 @@ class _Tree:
     def unit(self, path):
         """The unit a module stands for: itself, or, down a chain of
         single children with no tensors of their own, the first that
-        holds two things."""
-        while path not in self.own and len(self.children.get(path, ())) == 1:
-            path = self.children[path][0]
-        if path in self.own and not self.children.get(path):
+        holds two things (children that hold only groups set aside do
+        not count)."""
+        while path not in self.own and len(self._kids(path)) == 1:
+            path = self._kids(path)[0]
+        if path in self.own and not self._kids(path):
             return ('g', self.own[path])
         return ('n', path)
+
+    def _kids(self, path):
+        kids = self.children.get(path, ())
+        if not self.aside:
+            return kids
+        return [kid for kid in kids if self.own.get(kid) not in self.aside
+                or self.children.get(kid)]
 
     def opened(self, unit):
         """What an unpaired unit holds, one level down, less what holds no
