@@ -474,8 +474,9 @@ def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
     side fuses (an attention's ``qkv``, ``[3C, C]``), of a shape the other
     side lacks, counts as the ``k`` kernels ``[C, C]`` it stacks
     (:data:`~torch_liberator.fusedruns.RUN_LENGTHS`) when the other side
-    holds that many more of them: HF's ViT keeps query, key and value
-    apart, torchvision's packs them, and is no other design.
+    holds that many more of them, both Linears (a 1x1 convolution of
+    ``3C`` outputs is no fused attention): HF's ViT keeps query, key and
+    value apart, torchvision's packs them, and is no other design.
 
     Example:
         >>> from torch_liberator.coincidence import design_share
@@ -488,19 +489,25 @@ def design_share(src_shapes: Iterable, dst_shapes: Iterable) -> float:
         >>> design_share([(24, 8), (8, 8)], [(8, 8)] * 4)
         1.0
     """
-    kernels = []
+    kernels, linear = [], []
     for shapes in (src_shapes, dst_shapes):
-        squeezed = (squeeze_units(shape) for shape in shapes if shape is not None)
+        shapes = [tuple(shape) for shape in shapes if shape is not None]
+        squeezed = (squeeze_units(shape) for shape in shapes)
         kernels.append(Counter(shape for shape in squeezed if len(shape) >= 2))
-    # a layer one side fuses (an attention's qkv of 3C outputs) holds the
+        linear.append(Counter(shape for shape in shapes if len(shape) == 2))
+    # a Linear one side fuses (an attention's qkv of 3C outputs) holds the
     # kernels of the run of Linears the other keeps apart
-    for mine, theirs in ((kernels[0], kernels[1]), (kernels[1], kernels[0])):
-        for shape, count in list(mine.items()):
+    for a, b in ((0, 1), (1, 0)):
+        mine, theirs = kernels[a], kernels[b]
+        for shape, count in list(linear[a].items()):
+            if shape in theirs or mine[shape] < count:
+                continue
             for k in RUN_LENGTHS:
-                part = (shape[0] // k, *shape[1:])
-                if (shape[0] % k == 0 and shape not in theirs
-                        and theirs[part] >= k * count + mine[part]):
-                    del mine[shape]
+                part = (shape[0] // k, shape[1])
+                if shape[0] % k == 0 and linear[b][part] >= k * count + mine[part]:
+                    mine[shape] -= count
+                    if not mine[shape]:
+                        del mine[shape]
                     mine[part] += k * count
                     break
     smaller = min(sum(kernels[0].values()), sum(kernels[1].values()))
