@@ -142,6 +142,9 @@ def test_a_fused_layer_is_told_apart_only_when_it_is_unmistakable():
     # the run's side holds a layer of the fused shapes as well
     both = {**split, **_linear('c.qkv', 24)}
     assert fused_counterparts(KeyGroups(both), KeyGroups(fused)) == (set(), set())
+    # three Linears held by the root itself: a small MLP, no attention's
+    root = {**_linear('a', 8), **_linear('b', 8), **_linear('c', 8)}
+    assert fused_counterparts(KeyGroups(root), KeyGroups(_linear('abc', 24))) == (set(), set())
     # a Linear without a bias against a fused layer with one: other shapes
     bare = {**_linear('a.qkv', 24), **_linear('a.proj', 8)}
     del bare['a.qkv.bias']

@@ -19,7 +19,7 @@ the kernels it stacks.
 The evidence must be unmistakable, or nothing is set aside:
 
 * a *run* is the two or three groups that are the only groups directly
-  below one module (``attention.self.{query,key,value}``; with the keys
+  below one module, not the root (``attention.self.{query,key,value}``; with the keys
   sorted, the module's own position table may sort between them),
   leaves, each a weight of one shape, of rank 2 or more, with or without a
   bias (HF's Swin V2 gives its key none), in either order (keys sorted
@@ -72,7 +72,7 @@ def _runs(side: KeyGroups):
     module docstring), each a tuple of group indices."""
     below = {}
     for g, comps in enumerate(side.comps):
-        if comps:
+        if len(comps) > 1:  # (the root's own Linears are no attention's)
             below.setdefault(comps[:-1], []).append(g)
     out = {}
     for run in below.values():
