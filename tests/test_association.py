@@ -550,6 +550,34 @@ def test_a_closer_place_filled_in_part_ties_with_a_farther_one_filled_whole(mode
             for k in src}
 
 
+@pytest.mark.parametrize('mode', TREE_MODES)
+@pytest.mark.parametrize('own_first', [False, True])
+def test_the_structure_solve_breaks_a_tie_of_names(mode, own_first):
+    # a resnet18 checkpoint into a model holding it, wrapped, beside a
+    # resnet34 that holds every one of its names and shapes, closer: the
+    # names tie (0 loaded), the blocks each stage holds say which is the
+    # resnet18 (0.2.1's embedding picks it too). Judged by values
+    import torch
+    from torch_liberator import load_partial_state
+    tvm = requires('torchvision').models
+    own, other = tvm.resnet18(weights=None), tvm.resnet34(weights=None)
+    wrapper = torch.nn.Module()
+    wrapper.inner = own
+    model = torch.nn.Module()
+    for name, child in ([('b', wrapper), ('a', other)] if own_first
+                        else [('a', other), ('b', wrapper)]):
+        model.add_module(name, child)
+    checkpoint = {k: torch.full_like(v, i + 1.0) if v.is_floating_point() else v + i + 1
+                  for i, (k, v) in enumerate(tvm.resnet18(weights=None).state_dict().items())}
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    info = load_partial_state(model, checkpoint, association=mode, verbose=0)
+    assert info['association'] == mode
+    got = own.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in checkpoint.items())
+    assert all(torch.equal(other.state_dict()[k], v) for k, v in before.items())
+    assert info['plan'].ambiguous == {}
+
+
 @pytest.mark.parametrize('mode', ('prefix-hack',) + TREE_MODES)
 @pytest.mark.parametrize('long_first', [False, True])
 def test_a_shorter_network_of_the_model_names_is_no_better_than_the_model_itself(mode, long_first):
@@ -853,7 +881,8 @@ def test_embedding_weighs_a_module_split_under_joined_names_in_the_checkpoint():
     # (branch2_0 for branch2.0), into nn.Sequential(*googlenet.children()).
     # branch2_0, of branch1's shapes, was renamed to the model's 6.branch1
     # (6 tensors wrong): the joined branch1_* beside it hold those shapes
-    # too, and are as good a source, so the two tie
+    # too, and are as good a source, so the names tie; the structure solve
+    # (registration order) says which is which, and breaks the tie
     import torch
     tvm = requires('torchvision').models
     tv = tvm.googlenet(weights=None, aux_logits=False, init_weights=False)
@@ -875,9 +904,8 @@ def test_embedding_weighs_a_module_split_under_joined_names_in_the_checkpoint():
         check_one_to_one(result, src, dst)
         assert {s: d for s, d in result.mapping.items() if truth[s] != d} == {}, mode
     result = associate(src, dst, association='embedding')
-    ambiguous = {k.split('.')[1] for k in result.ambiguous}
-    assert ambiguous == {'branch1_conv', 'branch1_bn', 'branch2_0'}
-    assert len(result.mapping) == len(truth) - 12  # the rest of the block is placed
+    assert result.ambiguous == {}
+    assert result.mapping == truth
 
 
 def test_embedding_takes_no_block_for_one_of_two_layers_of_a_shape_inside_it():
@@ -967,7 +995,10 @@ def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
     # into torchvision's, flattened. Mixed_6c ties between the two equal
     # blocks 12 and 13; Mixed_6d, finding no place whole, was sought a
     # level deeper, where the tied blocks were taken, and its branches of
-    # Mixed_6b's shapes went into 11 (22 tensors). They meet the tie.
+    # Mixed_6b's shapes went into 11 (22 tensors). They meet the tie, and
+    # the structure solve (registration order) breaks it: Mixed_6c to 12,
+    # Mixed_6d, its level dropped, to 13; and places the flattened Mixed_6b
+    # in 11, child by child
     from torch_liberator.keytree import KeyTree
     from torch_liberator.subtree_embedding import embedding_mapping
     timm, tvm = requires('timm'), requires('torchvision').models
@@ -988,10 +1019,16 @@ def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
         dst[f'{names.index(head)}.{rest}'] = s
     result = associate(src, dst, association='embedding')
     check_one_to_one(result, src, dst)
-    assert not [k for k, v in result.mapping.items()
-                if k.startswith('Mixed_6') and not v.startswith(('10.', '13.', '14.'))]
-    assert result.ambiguous['Mixed_6d.head.branch1x1.conv.weight'] == (
-        '12.branch1x1.conv.weight', '13.branch1x1.conv.weight')
+    blocks = {'Mixed_6a': '10', 'Mixed_6b': '11', 'Mixed_6c': '12', 'Mixed_6d': '13',
+              'Mixed_6e': '14'}
+    assert {(s.split('.')[0], d.split('.')[0]) for s, d in result.mapping.items()
+            if s.startswith('Mixed_6')} == set(blocks.items())
+    child = {str(n): name for name, n in order.items()}
+    assert {s: d for s, d in result.mapping.items() if s.startswith('Mixed_6b.')} == {
+        s: '11.{}.{}'.format(child[s.split('.')[1]], s.split('.', 2)[2])
+        for s in src if s.startswith('Mixed_6b.')}
+    assert result.mapping['Mixed_6d.head.branch1x1.conv.weight'] == '13.branch1x1.conv.weight'
+    assert result.ambiguous == {}
     # the same in little: the embedding alone (the checks after it caught
     # this one), a block with an inserted level beside its tied twin
     a, b, c = (4, 8, 1, 1), (4, 4, 3, 1), (4, 2, 3, 1)
@@ -1435,14 +1472,19 @@ def test_isomorphism_renames_lists_of_the_same_items_not_renumbered_items(revers
     # layer2.{0,1} <-> res3.{0,1}: the same items, so their positions and the
     # names below them speak. layer1.0 <-> res3.1 (an item renumbered as
     # another, named paths below) would be a guess: every block has the same
-    # shapes, so only the numbers could tell, and they disagree
+    # shapes, so only the numbers could tell, and they disagree. The names
+    # place layer2 alone, under half of either side, so the structure
+    # solve's pairs whose names agree at the end join them: layer1.0 <->
+    # res2.0, by registration order
     src, dst, truth = _stages_of_equal_width([1, 2])
-    want = {k: v for k, v in truth.items() if k.startswith('layer2.') and '.conv' in k}
-    assert len(want) == 4
+    named = {k: v for k, v in truth.items() if k.startswith('layer2.') and '.conv' in k}
+    assert len(named) == 4
     if reverse:
-        src, dst, want = dst, src, {v: k for k, v in want.items()}
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+        named = {v: k for k, v in named.items()}
     result = associate(src, dst, association='isomorphism')
-    assert result.mapping == want
+    assert result.mapping == truth
+    assert associate(src, dst, association='prefix-hack').mapping == named
 
 
 @pytest.mark.parametrize('reverse', [False, True])
@@ -1456,11 +1498,15 @@ def test_isomorphism_never_takes_an_item_renumbered_as_another(reverse):
             src[f'layer{stage}.{block}.conv{j}.weight'] = (16, 16, 3, 3)
             src[f'layer{stage}.{block}.bn{j}.weight'] = (16,)
             src[f'layer{stage}.{block}.bn{j}.bias'] = (16,)
+    # (with the names placing under half, the structure solve places
+    # layer1.0 by registration order: res2.0)
     dst, truth = _detectron2_names(src)
-    want = {k: v for k, v in truth.items() if k.startswith('layer2.') and '.conv' in k}
+    named = {k: v for k, v in truth.items() if k.startswith('layer2.') and '.conv' in k}
     if reverse:
-        src, dst, want = dst, src, {v: k for k, v in want.items()}
-    assert associate(src, dst, association='isomorphism').mapping == want
+        src, dst, truth = dst, src, {v: k for k, v in truth.items()}
+        named = {v: k for k, v in named.items()}
+    assert associate(src, dst, association='isomorphism').mapping == truth
+    assert associate(src, dst, association='prefix-hack').mapping == named
 
 
 def test_a_refused_start_does_not_hide_the_next_best():
@@ -1600,15 +1646,24 @@ def test_embedding_repeats_a_renamed_stage_beside_it():
     # best start (layers.2.blocks <-> features.5); the other stages are the
     # lists beside it, each agreeing whole with exactly one (0.2.1 loaded
     # them, with the downsamples one stage off)
+    # (the downsamples, whose names agree at the end, by the structure
+    # solve: layers.i.downsample <-> features.2i)
+    downsamples = {f'layers.{i}.downsample.reduction.weight': f'features.{2 * i}.reduction.weight'
+                   for i in (1, 2, 3)}
     src, dst, truth = _swin_like([2, 2, 6, 2], [4, 8, 16, 32])
     result = associate(src, dst, association='embedding')
-    assert result.mapping == truth
-    # two stages of the same widths and depths: their places are a tie
+    assert result.mapping == {**truth, **downsamples}
+    # two stages of the same widths and depths: by names their places are
+    # a tie, which the structure solve breaks by registration order (their
+    # mlp.fc1, named mlp.0 in the model, was never tied, and its names
+    # disagree: left out)
     src, dst, truth = _swin_like([2, 2, 6, 2], [4, 8, 16, 4])
-    mapping = associate(src, dst, association='embedding').mapping
-    assert {k: v for k, v in mapping.items() if truth[k] != v} == {}
-    assert not [k for k in mapping if k.startswith(('layers.0.', 'layers.3.'))]
-    assert [k for k in mapping if k.startswith('layers.1.')]
+    truth.update(downsamples)
+    assert associate(src, dst, association='embedding').mapping == {
+        k: v for k, v in truth.items()
+        if not (k.startswith(('layers.0.', 'layers.3.')) and '.mlp.' in k)}
+    assert not [k for k in associate(src, dst, association='prefix-hack').mapping
+                if k.startswith(('layers.0.', 'layers.3.'))]
 
 
 def _regnet_like():
@@ -1637,12 +1692,18 @@ def _regnet_like():
 def test_isomorphism_finds_a_module_whose_name_is_common_by_its_shapes(reverse):
     # se.fc1.weight ends nine keys on each side: too many to say where a
     # block went, but only one of them has each first block's shapes. The
-    # blocks alike after it are a tie (0.2.1 loaded the first block's SE)
+    # blocks alike after it tie by names (0.2.1 loaded the first block's
+    # SE alone); the structure solve, by registration order, breaks the tie
+    # and places the rest but each block's first kernel, whose names differ
+    # (``conv1.conv`` and ``a.0``)
     src, dst, truth = _regnet_like()
     if reverse:
         src, dst, truth = dst, src, {v: k for k, v in truth.items()}
     result = associate(src, dst, association='isomorphism')
     assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}
+    first_kernel = '.f.a.0.weight' if reverse else '.conv1.conv.weight'
+    assert sorted(result.mapping) == sorted(k for k in truth if not k.endswith(first_kernel))
+    result = associate(src, dst, association='prefix-hack')
     first = 'trunk_output.block1.block1-0.f.' if reverse else 's1.b1.'
     assert sorted(result.mapping) == sorted(k for k in truth if k.startswith(first + 'se.'))
 
@@ -2773,11 +2834,13 @@ def test_a_module_of_the_checkpoint_that_is_the_model_less_its_head_outweighs_na
     check_one_to_one(result, src, dst)
     assert not any(s.startswith(wrapper + 'layers.') for s in result.mapping)
     # the model's own network and its head, saved as two parts, still load
-    # (the isomorphism modes keep one common subtree: the body)
+    # (prefix-hack keeps one common subtree: the body; isomorphism's
+    # structure step adds the head, whose names agree at the end)
     own = {**{'body.' + k: v for k, v in dst.items() if not k.startswith('classifier.')},
            **{'head.' + k: v for k, v in dst.items() if k.startswith('classifier.')}}
     mapping = associate(own, dst, association=mode).mapping
-    assert len(mapping) == len(dst) - 2 * (mode in ('prefix-hack', 'isomorphism'))
+    assert {s: d for s, d in mapping.items() if s.split('.', 1)[1] != d} == {}
+    assert len(mapping) == len(dst) - 2 * (mode == 'prefix-hack')
 
 
 @pytest.mark.parametrize('mode', ['strict', 'module-hack', 'embedding', 'structure', 'auto'])

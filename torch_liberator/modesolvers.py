@@ -23,6 +23,7 @@ Example:
     >>> SOLVERS['embedding'](problem)[0]
     {'layer1.0.w': 'backbone.layer1.0.w'}
 """
+from collections import defaultdict
 from typing import Callable, Dict, Optional, Tuple
 
 from torch_liberator.alignment import StructureSides
@@ -36,7 +37,7 @@ from torch_liberator.listpositions import list_positions
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import feeder_nodes
-from torch_liberator.shapes import shape_relation
+from torch_liberator.shapes import shape_relation, squeeze_units
 from torch_liberator.splitnorms import joined_norms
 from torch_liberator.subtree_embedding import embedding_mapping, whole_rivals
 from torch_liberator.subtree_isomorphism import TOP_ANCHORS, find_anchors, isomorphism_mapping
@@ -630,9 +631,11 @@ def _with_wrappers_stripped(solver):
     return solve
 
 
-#: tensor names every module kind uses: no evidence of which module it is
+#: tensor names every module kind uses, in torch and in other frameworks'
+#: checkpoints (Keras, Caffe, JAX): no evidence of which module it is
 _GENERIC_TENSOR_NAMES = frozenset({'weight', 'bias', 'running_mean', 'running_var',
-                                  'num_batches_tracked'})
+                                  'num_batches_tracked', 'w', 'b', 'kernel', 'scale',
+                                  'moving_mean', 'moving_variance'})
 
 
 def _same_named_end(src_key, dst_key, sep):
@@ -653,31 +656,120 @@ def _same_named_end(src_key, dst_key, sep):
 
 def _named_in_structure(solver):
     """
-    ``solver`` (the name modes' core), with, when it placed under half of
-    the smaller side, the pairs of the ``structure`` solve whose names
-    agree (:func:`_same_named_end`) for keys it neither placed nor found tied:
-    names decide, and the order and shapes say which of the equal names
-    it is. A renumbered list whose numbers the name modes never follow
-    (torchvision's swin_t, ``features.{1,3,5,7}`` with the patch merging
-    at ``features.{2,4,6}``, against HuggingFace's
-    ``encoder.layers.{0..3}.blocks`` and ``layers.N.downsample``) keeps
-    its position tables and patch merging: 21 of 145 tensors, as many as
-    0.2.1's embedding places there, where ours placed 3.
+    ``solver`` (the name modes' core), with the pairs of the ``structure``
+    solve that the names leave open: names decide, and the order and shapes
+    say which of the equal names it is. A pair the names made is never
+    changed.
+
+    * A key the names tie between two or more places (not one a check
+      took away) goes where the structure solve puts it, if that is one
+      of the tied places. A checkpoint of resnet18 into a model that holds
+      it, wrapped, beside a resnet34 whose keys hold every one of its
+      names and shapes: the names cannot tell the two apart, the order and
+      the blocks each stage holds can (122 of 122, as 0.2.1 places; we
+      placed 0).
+    * A key the names neither placed nor tied, if the two keys end in the
+      same names (:func:`_same_named_end`). A renumbered list whose numbers
+      the name modes never follow (torchvision's swin_t,
+      ``features.{1,3,5,7}`` with the patch merging at ``features.{2,4,6}``,
+      against HuggingFace's ``encoder.layers.{0..3}.blocks`` and
+      ``layers.N.downsample``) keeps its position tables and patch merging:
+      21 of 145 tensors, as many as 0.2.1's embedding places there, where
+      ours placed 3; a resnet50 whose layer3 is cut in two lists, 314 of
+      320 (0.2.1: 314; ours placed 200).
+
+    The structure solve runs only when there is something to settle: a
+    tie, or a key left out with a free place of its shape (without size-1
+    dimensions) on the other side. A source module's tensors still go to
+    one module: a module whose keys would land in two keeps only what the
+    names placed.
     """
     def solve(problem):
         mapping, ambiguous = solver(problem)
-        smaller = min(len(problem.src), len(problem.dst))
-        if 2 * len(mapping) >= smaller or not problem.has_shapes():
+        if not _left_open(problem, mapping, ambiguous):
             return mapping, ambiguous
         found, _ = problem.solve('structure')
         taken = set(mapping.values())
-        added = {s: d for s, d in found.items()
-                 if s not in mapping and s not in ambiguous and d not in taken
-                 and _same_named_end(s, d, problem.sep)}
+        added = {}
+        for s, d in found.items():
+            if s in mapping or d in taken:
+                continue
+            if s in ambiguous:
+                if len(ambiguous[s]) > 1 and d in ambiguous[s]:
+                    added[s] = d
+            elif _same_named_end(s, d, problem.sep):
+                added[s] = d
+        added = _one_place_per_module(mapping, added, problem.sep)
         if not added:
             return mapping, ambiguous
-        return in_source_order(problem, {**mapping, **added}, ambiguous)
+        return in_source_order(problem, {**mapping, **added},
+                               {s: ds for s, ds in ambiguous.items() if s not in added})
     return solve
+
+
+def _left_open(problem, mapping, ambiguous):
+    """Whether the names left a tie, or a source key out that has a free
+    place of its shape (size-1 dimensions aside): what the structure solve
+    may settle (:func:`_named_in_structure`).
+
+    Example:
+        >>> from torch_liberator.modesolvers import Problem, _left_open
+        >>> problem = Problem({'a.w': (4, 1), 'b.w': (3,)}, {'x.w': (4,), 'y.w': (2,)}, '.')
+        >>> _left_open(problem, {}, {})
+        True
+        >>> _left_open(problem, {'a.w': 'x.w'}, {})
+        False
+    """
+    if not problem.has_shapes():
+        return False
+    if any(len(places) > 1 for places in ambiguous.values()):
+        return True
+    taken = set(mapping.values())
+    free = {squeeze_units(shape) for key, shape in problem.dst.items()
+            if shape is not None and key not in taken}
+    return any(shape is not None and squeeze_units(shape) in free
+               for key, shape in problem.src.items()
+               if key not in mapping and key not in ambiguous)
+
+
+def _one_place_per_module(mapping, added, sep):
+    """``added`` without the pairs that would split a module, or the module
+    above it, between two places, with ``mapping``'s: a source module's
+    tensors land in one destination module and a destination module's come
+    from one source module; so do the modules one level up (unless that
+    level is a list, whose items go their own ways), so that a stem's norm
+    comes from the network its convolution came from. The root holds loose
+    tensors (a class token, a position table), which go their own ways.
+
+    Example:
+        >>> from torch_liberator.modesolvers import _one_place_per_module
+        >>> _one_place_per_module({'bn.weight': 'a.bn.weight'},
+        ...                       {'bn.bias': 'b.bn.bias', 'fc.bias': 'b.fc.bias'}, '.')
+        {'fc.bias': 'b.fc.bias'}
+        >>> _one_place_per_module({'x.stem.conv.weight': 'stem.conv.weight'},
+        ...                       {'y.stem.norm.weight': 'stem.norm.weight'}, '.')
+        {}
+    """
+    def above(key, levels):  # None: the root, or a list (no module)
+        parts = key.split(sep)[:-1]
+        if levels == 2:
+            if len(parts) < 2 or parts[-1].isdigit():
+                return None
+            parts = parts[:-1]
+        return sep.join(parts) or None
+
+    keep = dict(added)
+    for levels in (1, 2):
+        down, up = defaultdict(set), defaultdict(set)
+        for s, d in (*mapping.items(), *keep.items()):
+            a, b = above(s, levels), above(d, levels)
+            if a is not None and b is not None:
+                down[a].add(b)
+                up[b].add(a)
+        keep = {s: d for s, d in keep.items()
+                if len(down.get(above(s, levels), ())) <= 1
+                and len(up.get(above(d, levels), ())) <= 1}
+    return keep
 
 
 #: the checks after the tree modes' core (``isomorphism`` and ``embedding``
@@ -696,7 +788,8 @@ _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
 #: :class:`Problem`: the mode's core, then the checks of
 #: :mod:`torch_liberator.leaveout` in order; ``prefix-hack`` is
 #: ``isomorphism`` without the lists moved or cut in parts (and so without
-#: what their solve finds)
+#: what their solve finds) and without the structure solve's pairs
+#: (:func:`_named_in_structure`)
 SOLVERS: Dict[str, Callable] = {
     'strict': checked(strict_pairs, 'positions_checked', 'against_list_shapes',
                       'without_lone_shoves', 'swaps_left_out', 'beside_a_whole_fit',
@@ -705,9 +798,9 @@ SOLVERS: Dict[str, Callable] = {
                            'without_lone_shoves', 'swaps_left_out', 'beside_a_whole_fit',
                            'short_of_an_exact_run', 'shoved_beside_a_fit'),
     'prefix-hack': _with_wrappers_stripped(checked(_isomorphism_solver, *_NAME_CHECKS)),
-    'isomorphism': _with_wrappers_stripped(checked(
+    'isomorphism': _named_in_structure(_with_wrappers_stripped(checked(
         _with_moved_parts(_isomorphism_solver), 'by_name_alone', 'rivals_beside_moved',
-        *_NAME_CHECKS[1:])),
+        *_NAME_CHECKS[1:]))),
     'embedding': _named_in_structure(_with_wrappers_stripped(checked(
         _with_moved_parts(_embedding_solver), 'by_name_alone', 'without_rivals',
         *_NAME_CHECKS[1:]))),

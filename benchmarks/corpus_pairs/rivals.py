@@ -89,11 +89,13 @@ for _idiom, _first in [('children', False), ('children[:-1]', True), ('stem-body
     register_pair(f'{"resnet18 " + _idiom + "+resnet34" if _first else "resnet34+resnet18 " + _idiom}<-resnet18',
                   'identity',
                   note=f'a resnet18 checkpoint into a = resnet34 (every key by name and shape) beside '
-                       f'b = the resnet18 itself as {_idiom}: ambiguous')(
+                       f'b = the resnet18 itself as {_idiom}: the names tie, the order and '
+                       'shapes do not')(
         lambda i=_idiom, f=_first: idiom_rival_case(i, f))
 register_pair('efficientnet_b1+b0(wrapped)<-b0', 'identity',
               note='an efficientnet_b0 checkpoint into a = efficientnet_b1 (every key by name and shape) '
-                   'beside b.inner = the b0 itself: ambiguous')(
+                   'beside b.inner = the b0 itself: the names tie, the order and shapes '
+                   'do not')(
     lambda: (lambda own: Case(keep(own), Slots(a=tv_model('efficientnet_b1'), b=Slots(inner=own)), None))(
         tv_model('efficientnet_b0')))
 
@@ -101,7 +103,8 @@ register_pair('efficientnet_b1+b0(wrapped)<-b0', 'identity',
 for _short, _long in [('resnet18', 'resnet34'), ('resnet50', 'resnet101')]:
     register_pair(f'{_long}+{_short}(wrapped)<-{_short}', 'identity',
                   note=f'a {_short} checkpoint into a = {_long} (every key by name and shape, '
-                       f'closer) beside b.inner = the {_short} itself (filled whole): ambiguous')(
+                       f'closer) beside b.inner = the {_short} itself (filled whole): the names tie, '
+                       'the order and shapes do not')(
         lambda s=_short, g=_long: wrapped_rival_case(s, g))
     register_pair(f'{_short}(wrapped)+{_long}<-{_short}', 'identity',
                   note=f'the pair above with the {_short} slot registered first')(
@@ -109,6 +112,6 @@ for _short, _long in [('resnet18', 'resnet34'), ('resnet50', 'resnet101')]:
     register_pair(f'{_long}+{_short}(10 classes)<-{_short}(1000 classes)', 'identity',
                   note=f'a 1000-class {_short} checkpoint into a = {_long} (every key by name and '
                        f'shape) beside b = its own network fine-tuned to 10 classes (filled whole, '
-                       'the fc shoved): ambiguous by names; structure finds the network whole '
+                       'the fc shoved): the names tie; structure finds the network whole '
                        'but for its head')(
         lambda s=_short, g=_long: headless_rival_case(s, g))
