@@ -633,9 +633,9 @@ def _with_wrappers_stripped(solver):
 
 #: tensor names every module kind uses, in torch and in other frameworks'
 #: checkpoints (Keras, Caffe, JAX): no evidence of which module it is
-_GENERIC_TENSOR_NAMES = frozenset({'weight', 'bias', 'running_mean', 'running_var',
-                                  'num_batches_tracked', 'w', 'b', 'kernel', 'scale',
-                                  'moving_mean', 'moving_variance'})
+_GENERIC_TENSOR_NAMES = frozenset({
+    'weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked',
+    'w', 'b', 'kernel', 'scale', 'moving_mean', 'moving_variance'})
 
 
 def _same_named_end(src_key, dst_key, sep):
