@@ -45,7 +45,9 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    another part left unfilled could hold them (an alternative the
    alignment wandered to), and those in lists registered against the
    order their labels give, and (:mod:`torch_liberator.coincidence`)
-   norms placed away from their layers and alignments too thin to be the
+   norms placed away from their layers (not two corresponding
+   containers' own tensors of one name, a Swin V2 attention's
+   ``logit_scale``) and alignments too thin to be the
    same network; with the keys sorted, a norm whose siblings found no
    partner on either side.
 
@@ -871,6 +873,40 @@ class GroupAligner:
             made = True
         return made
 
+    def _own_namesakes(self):
+        """The pairs of two containers' own groups whose paired tensors are
+        named alike and whose modules correspond: something paired below the source module, all
+        of it below the destination module. Their names and their modules
+        place them, not a layer beside them (:func:`chance_pairs` leaves a
+        vector without one out): the ``logit_scale`` of HF's Swin V2
+        attention (``attention.self``, registered first) and of
+        torchvision's (``attn``, after the fused ``qkv``)."""
+        sep, out = self.sep, set()
+
+        def alike(i, j):
+            pairs = self.inner(i, j)
+            return bool(pairs) and all(self.src.names[i][a] == self.dst.names[j][b]
+                                       for a, b in pairs)
+
+        candidates = [(i, j) for i, j in self.pairs.items()
+                      if not self.src.leaf[i] and not self.dst.leaf[j] and self.src.path[i]
+                      and alike(i, j)]
+        if not candidates:
+            return out
+        # the pairs by source path: a module's groups are one run of it
+        by_path = sorted((self.src.path[a], self.dst.path[b]) for a, b in self.pairs.items())
+        paths = [src_path for src_path, _ in by_path]
+        for i, j in candidates:
+            below_src, below_dst = self.src.path[i] + sep, self.dst.path[j] + sep
+            start = bisect_left(paths, below_src)
+            stop = start
+            while stop < len(paths) and paths[stop].startswith(below_src):
+                stop += 1
+            if stop > start and all(dst_path.startswith(below_dst)
+                                    for _, dst_path in by_path[start:stop]):
+                out.add((i, j))
+        return out
+
     def _list_positions(self):
         """Source list path -> ``(position, destination group)`` of every
         pair inside the list."""
@@ -1122,7 +1158,8 @@ class GroupAligner:
         if self.sides.ordered:
             chance = chance_pairs(self.src, self.dst, [
                 pair for n, pair in enumerate(tensor_pairs) if n not in dropped], named,
-                self.norms_by_module | {(i, j) for i, _, j, _ in self.namesake_pairs})
+                self.norms_by_module | {(i, j) for i, _, j, _ in self.namesake_pairs}
+                | self._own_namesakes())
         by_chance = [pair for pair in tensor_pairs if (pair[0], pair[2]) in chance]
         by_chance.extend(tensor_pairs[n] for n in alone)
         dropped.update(n for n, (i, _, j, _) in enumerate(tensor_pairs) if (i, j) in chance)
