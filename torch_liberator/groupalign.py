@@ -875,12 +875,16 @@ class GroupAligner:
 
     def _own_namesakes(self):
         """The pairs of two containers' own groups whose paired tensors are
-        named alike and whose modules correspond: something paired below the source module, all
-        of it below the destination module. Their names and their modules
-        place them, not a layer beside them (:func:`chance_pairs` leaves a
-        vector without one out): the ``logit_scale`` of HF's Swin V2
-        attention (``attention.self``, registered first) and of
-        torchvision's (``attn``, after the fused ``qkv``)."""
+        named alike and whose modules correspond: something paired below
+        the source module, all of it below the destination module (one way
+        only, and one pair will do, unlike :meth:`_norms_in_their_modules`:
+        HF splits an attention into ``self`` and ``output``, both in
+        torchvision's one ``attn``, and ``self`` may hold one pair besides).
+        Their names and their modules place them, not a layer beside them
+        (:func:`chance_pairs` leaves a vector without one out): the
+        ``logit_scale`` of HF's Swin V2 attention (``attention.self``,
+        registered first) and of torchvision's (``attn``, after the fused
+        ``qkv``)."""
         sep, out = self.sep, set()
 
         def alike(i, j):

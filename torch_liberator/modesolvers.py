@@ -681,8 +681,9 @@ def _named_in_structure(solver):
     The structure solve runs only when there is something to settle: a
     tie, or a key left out with a free place of its shape (without size-1
     dimensions) on the other side. A source module's tensors still go to
-    one module: a module whose keys would land in two keeps only what the
-    names placed.
+    one module, and the module above them to one
+    (:func:`_one_place_per_module`): what would split them keeps only what
+    the names placed.
     """
     def solve(problem):
         mapping, ambiguous = solver(problem)
