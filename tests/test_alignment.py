@@ -1569,3 +1569,54 @@ def test_twin_norms_of_a_sorted_checkpoint_follow_the_other_sides_registration(m
             before.update({k: v for k, v in block.items() if f'.{conv}.' in k})
     assert associate(hf_sorted, before, association=mode).mapping == {
         k: back[k] for k in hf_sorted}
+
+
+def _regnet_blocks(names, widths):
+    """``{key: shape}`` of regnet-like blocks, each a 1x1 shortcut beside a
+    1x1 conv, a grouped 3x3 conv, a squeeze-excite and a 1x1 conv (each
+    conv with its BatchNorm), the five modules named ``names`` in the
+    order given (shortcut, a, b, se, c)."""
+    keys = {}
+    for i, (c_in, c) in enumerate(widths):
+        short, a, b, se, c3 = (f'blocks.{i}.{name}' for name in names)
+        parts = {
+            short: {f'{short}.0.weight': (c, c_in, 1, 1), **bn(f'{short}.1', c)},
+            a: {f'{a}.0.weight': (c, c_in, 1, 1), **bn(f'{a}.1', c)},
+            b: {f'{b}.0.weight': (c, 8, 3, 3), **bn(f'{b}.1', c)},
+            se: {f'{se}.fc1.weight': (c // 4, c, 1, 1), f'{se}.fc1.bias': (c // 4,),
+                 f'{se}.fc2.weight': (c, c // 4, 1, 1), f'{se}.fc2.bias': (c,)},
+            c3: {f'{c3}.0.weight': (c, c, 1, 1), **bn(f'{c3}.1', c)}}
+        for name in sorted(parts, key=lambda p: p.rpartition('.')[2].isdigit()):
+            keys.update(parts[name])
+    return keys
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_numbered_twins_whose_numbers_cross_the_registration_are_left_out(mode):
+    # fuzz_real --cross --wide 24322: timm's regnet with a block flattened
+    # into numbered children (0 conv1, 1 conv2, 2 se, 3 conv3, 5 the
+    # shortcut, as timm registers them), keys sorted, into torchvision's
+    # block (proj registered first, then f.a, f.b, f.se, f.c). The shortcut
+    # and conv1 have one shape: read against torchvision's registration,
+    # the numbers put 0 on proj, but 1..3 on f.b..f.c say 0 comes after
+    # proj and 5 after f.c, and no order of the two agrees with both
+    widths = [(16, 32), (32, 48)]
+    tv = ['proj', 'f.a', 'f.b', 'f.se', 'f.c']
+    dst = _regnet_blocks(tv, widths)
+
+    def truth(numbers):
+        return {f'blocks.{i}.{n}.{rest}': f'blocks.{i}.{name}.{rest}'
+                for i in range(len(widths)) for n, name in zip(numbers, tv)
+                for rest in ('0.weight', '1.weight', '1.bias', '1.running_mean',
+                             '1.running_var', '1.num_batches_tracked', 'fc1.weight',
+                             'fc1.bias', 'fc2.weight', 'fc2.bias')
+                if f'blocks.{i}.{name}.{rest}' in dst}
+
+    timm = ['5', '0', '1', '2', '3']
+    flat = dict(sorted(_regnet_blocks(timm, widths).items()))
+    mapping = associate(flat, dst, association=mode).mapping
+    assert mapping == {k: v for k, v in truth(timm).items() if k.split('.')[2] not in '05'}
+    # numbered in torchvision's order (the shortcut 0): the numbers agree
+    # with the registration, and everything is placed
+    ordered = dict(sorted(_regnet_blocks(['0', '1', '2', '3', '4'], widths).items()))
+    assert associate(ordered, dst, association=mode).mapping == truth(['0', '1', '2', '3', '4'])

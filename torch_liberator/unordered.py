@@ -38,8 +38,11 @@ items in registration order. When they differ by numbers alone on one
 side only and the other side's keys are in registration order (a
 checkpoint read from a safetensors file, into a model), they pair in the
 order of the numbers and of registration (timm's ``bn1`` and ``bn2``,
-HF's ``expand_bn`` and ``depthwise_norm``). Any other tie (``q``, ``k``, ``v`` of one
-shape) pairs nothing.
+HF's ``expand_bn`` and ``depthwise_norm``), unless the pairs already made
+beside them come in one order by those numbers and in the other by
+registration (a timm block flattened into numbered children numbers its
+shortcut last; torchvision registers its ``proj`` first). Any other tie
+(``q``, ``k``, ``v`` of one shape) pairs nothing.
 
 With one side's keys sorted and the other's in registration order, a
 norm left open beside its layer, the two alone in a module of the sorted
@@ -337,27 +340,55 @@ def _numbered_order(tree, units):
     return [(numbers, units[n]) for numbers, n in keyed]
 
 
-def _tie_pairs(a, b, mine, theirs):
+def _tie_pairs(a, b, mine, theirs, made=()):
     """The pairs among units of one signature, as many on each side: one
     each; or, when on each side they differ by numbers alone, in the order
     of their numbers, in lists of the same lengths; or, when they do on one
     side and the other side's keys are in registration order, in the order
     of the numbers and of registration (timm's ``bn1`` and ``bn2``, keys
     sorted, and HF's ``expand_bn`` and ``depthwise_norm`` registered in
-    that order); else none (``q``, ``k``, ``v``)."""
+    that order), unless that order crosses a pair of ``made`` (the pairs
+    already made beside them); else none (``q``, ``k``, ``v``)."""
     if len(mine) == 1:
         return [(mine[0], theirs[0])]
     order = (_numbered_order(a, mine), _numbered_order(b, theirs))
     if order[0] is not None and order[1] is None and _unnumbered(b, theirs):
-        return [(u, v) for (_, u), v in zip(order[0], sorted(theirs, key=b.registered))]
+        pairs = [(u, v) for (_, u), v in zip(order[0], sorted(theirs, key=b.registered))]
+        return [] if _crossed((a, b), pairs, made) else pairs
     if order[1] is not None and order[0] is None and _unnumbered(a, mine):
-        return [(u, v) for u, (_, v) in zip(sorted(mine, key=a.registered), order[1])]
+        pairs = [(u, v) for u, (_, v) in zip(sorted(mine, key=a.registered), order[1])]
+        return [] if _crossed((b, a), [(v, u) for u, v in pairs],
+                              [(v, u) for u, v in made]) else pairs
     if None in order:
         return []
     runs = (_runs([n for n, _ in order[0]]), _runs([n for n, _ in order[1]]))
     if None not in runs and runs[0] != runs[1]:
         return []
     return [(u, v) for (_, u), (_, v) in zip(*order)]
+
+
+def _crossed(trees, pairs, made):
+    """Whether a pair of ``pairs`` (numbers on the first side, registration
+    on the second) and a pair of ``made`` come in one order by the numbers
+    and in the other by registration: a timm block flattened into numbered
+    children numbers its shortcut last (``5``, after ``1``..``3``), where
+    torchvision registers ``proj`` before ``f.a``..``f.c``, so the two
+    of one shape (``0`` and ``5``; ``proj`` and ``f.a``) are left out."""
+    numbered, registered = trees
+    sep = numbered.sep
+    for u, v in pairs:
+        for w, x in made:
+            # at the depth of the shallower of the two: the twins may be
+            # the layers inside two modules whose own tie was left out
+            here, there = numbered.label(u).split(sep), numbered.label(w).split(sep)
+            depth = min(len(here), len(there))
+            cut = [('n', sep.join(here[:depth])), ('n', sep.join(there[:depth]))]
+            order = _numbered_order(numbered, cut)
+            if order is None:
+                continue
+            if (order[0][1] == cut[0]) != (registered.registered(v) < registered.registered(x)):
+                return True
+    return False
 
 
 def _unnumbered(tree, units):
@@ -458,6 +489,7 @@ def _match(trees, pair, groups, singles, inner, strong, unique, alone):
     for side in (0, 1):
         if len(fronts[side]) == 1:  # the one thing a unit holds: that unit again
             scope[side][trees[side].signature(fronts[side][0])] += 1
+    made = []  # the pairs made at this level, for the ties to check their order
     while True:
         by_sig = [{}, {}]
         for side in (0, 1):
@@ -466,13 +498,14 @@ def _match(trees, pair, groups, singles, inner, strong, unique, alone):
                 if sig:
                     by_sig[side].setdefault(sig, []).append(u)
         paired = [set(), set()]
-        for sig, mine in by_sig[0].items():
+        # one of a signature on each side first: the ties check their order against them
+        for sig, mine in sorted(by_sig[0].items(), key=lambda item: len(item[1]) > 1):
             theirs = by_sig[1].get(sig)
             if not theirs:
                 continue
             if len(mine) == len(theirs) == scope[0][sig] == scope[1][sig]:
                 placed = unique if len(mine) == 1 else None
-                for u, v in _tie_pairs(a, b, mine, theirs):
+                for u, v in _tie_pairs(a, b, mine, theirs, made):
                     if (alone is not None and len(mine) == 1 and u[0] == v[0] == 'n'
                             and a.held(u[1]) != b.held(v[1])):
                         continue  # the same shapes in other groups: two norms, one BatchNorm
@@ -480,6 +513,7 @@ def _match(trees, pair, groups, singles, inner, strong, unique, alone):
                     if _take(trees, u, v, groups, singles, inner, strong, placed, alone):
                         paired[0].add(u)
                         paired[1].add(v)
+                        made.append((u, v))
                         if alone is not None and len(mine) == 1 and u[0] == v[0] == 'n':
                             alone.append((pair, (u[1], v[1]), range(start[0], len(groups)),
                                           range(start[1], len(singles))))
