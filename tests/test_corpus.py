@@ -564,6 +564,25 @@ def test_the_name_modes_take_what_the_structure_solve_settles(name, mode, expect
 
 
 @pytest.mark.parametrize('name, expected', [
+    # a block of a stage's repeats fits every repeat of the deeper model's
+    # stage; registration order and shapes place each stage's first block
+    # and the stem and head, and a block number that timm and torchvision
+    # share is no evidence (a list cut and renumbered numbers its items
+    # anew): the rest is left out, not guessed
+    pytest.param('timm-efficientnet_b0->tv-efficientnet_b1 (another depth)', (124, 124, 2, 0),
+                 marks=pytest.mark.corpus),  # 3 s: with the full corpus
+    # 12 blocks of one shape into 6: nothing tells which six
+    ('timm-deit_tiny->tv-vit(tiny config, 6 layers) (another depth)', (2, 0, 2, 2)),
+])
+def test_a_checkpoint_of_another_depth_from_another_library_lands_nowhere_wrong(name, expected):
+    case = _case(name)
+    scores = [judge_case(case, mode, pair=name)
+              for mode in ('structure', 'auto', 'embedding', 'isomorphism')]
+    assert [score.wrong for score in scores] == [0, 0, 0, 0]
+    assert tuple(score.correct for score in scores) == expected
+
+
+@pytest.mark.parametrize('name, expected', [
     # the checkpoint's layer2.0 is the model's block 6 of a flat list by
     # what both hold; layer2, one level up, holds it and a block more, but
     # that block (layer2.1) paired with block 7 of its own: no rival, and

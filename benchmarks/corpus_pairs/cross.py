@@ -621,3 +621,73 @@ def _effnet_no_head():
                    if not k.startswith(('conv_head.', 'bn2.', 'classifier.'))}
     case.truth = {k: v for k, v in case.truth.items() if k in case.source}
     return case
+
+
+# --- another depth: one library's checkpoint into the other library's model
+# of the same family and another depth (the truth by names: where the other
+# library's model of the checkpoint's own depth names each tensor, kept
+# where the destination has that name in the same shape)
+
+
+def _another_depth(src, names, dst, sort=False):
+    """``names``: source key -> its name in the other library's model of the
+    source's depth (a verified zip or rules). Names the destination holds
+    in another shape are unjudged; ``sort``: the checkpoint's keys sorted,
+    as a safetensors file lists them."""
+    state, have = keep(src), dst.state_dict()
+
+    def squeezed(t):
+        return tuple(n for n in t.shape if n != 1)
+
+    truth = {k: v for k, v in names.items()
+             if v in have and squeezed(state[k]) == squeezed(have[v])}
+    unjudged = {v for v in names.values() if v in have} - set(truth.values())
+    if sort:
+        state = dict(sorted(state.items()))
+    return Case(state, dst, truth, unjudged=unjudged)
+
+
+def _zipped_names(timm_arch, tv_arch):
+    """A timm model and ``{timm key: torchvision key}`` of the zip of the
+    two libraries' models of one architecture (checked by outputs in the
+    corpus's pairs of that architecture)."""
+    a = timm_module().create_model(timm_arch, pretrained=False)
+    b = tv_model(tv_arch)
+    return a, dict(zip(a.state_dict(), b.state_dict()))
+
+
+for _timm, _tv, _other, _sort in [('efficientnet_b0', 'efficientnet_b0', 'efficientnet_b1', False),
+                                  ('efficientnet_b0', 'efficientnet_b0', 'efficientnet_b1', True),
+                                  ('efficientnet_b1', 'efficientnet_b1', 'efficientnet_b0', False),
+                                  ('convnext_tiny', 'convnext_tiny', 'convnext_small', False)]:
+    register_pair(f'timm-{_timm}->tv-{_other} (another depth{", sorted keys" if _sort else ""})',
+                  'names', cross_naming=True,
+                  note=f'timm {_timm} -> torchvision {_other}: blocks go where torchvision '
+                       f'{_tv} names them, where {_other} has them in the same shape')(
+        lambda t=_timm, v=_tv, o=_other, s=_sort: _another_depth(
+            *_zipped_names(t, v), tv_model(o), sort=s))
+
+
+def _swin_another_depth(sort):
+    a = timm_module().create_model('swin_tiny_patch4_window7_224', pretrained=False)
+    return _another_depth(a, swin_truth(a.state_dict()), tv_model('swin_s'), sort=sort)
+
+
+register_pair('timm-swin_tiny->tv-swin_s (another depth)', 'names', cross_naming=True,
+              note='timm swin_tiny -> torchvision swin_s (stage 3 of 6 blocks into one of 18)')(
+    lambda: _swin_another_depth(False))
+register_pair('timm-swin_tiny->tv-swin_s (another depth, sorted keys)', 'names',
+              cross_naming=True, note='the same, keys sorted')(lambda: _swin_another_depth(True))
+
+
+def _vit_another_depth():
+    a = timm_module().create_model('deit_tiny_patch16_224', pretrained=False)
+    b = torchvision_module().models.vision_transformer.VisionTransformer(
+        image_size=224, **{**_DEIT_TINY, 'num_layers': 6})
+    return _another_depth(a, vit_truth(a.state_dict()), b)
+
+
+register_pair('timm-deit_tiny->tv-vit(tiny config, 6 layers) (another depth)', 'names',
+              cross_naming=True,
+              note='timm deit_tiny (12 blocks) -> a torchvision ViT of its width and 6 layers: '
+                   'the first six blocks by their numbers')(_vit_another_depth)
