@@ -1620,3 +1620,64 @@ def test_numbered_twins_whose_numbers_cross_the_registration_are_left_out(mode):
     # with the registration, and everything is placed
     ordered = dict(sorted(_regnet_blocks(['0', '1', '2', '3', '4'], widths).items()))
     assert associate(ordered, dst, association=mode).mapping == truth(['0', '1', '2', '3', '4'])
+
+
+def _hf_stage(blocks, c_in, c):
+    """``{key: shape}`` of a stage of HF ResNet basic blocks (the shortcut
+    registered first, the two convolutions as ``layer.0`` and ``layer.1``)."""
+    keys = {}
+    for b in range(blocks):
+        p = f'stages.0.layers.{b}'
+        if b == 0:
+            keys.update({f'{p}.shortcut.convolution.weight': (c, c_in, 1, 1),
+                         **bn(f'{p}.shortcut.normalization', c)})
+        for n in range(2):
+            width = c_in if b == n == 0 else c
+            keys.update({f'{p}.layer.{n}.convolution.weight': (c, width, 3, 3),
+                         **bn(f'{p}.layer.{n}.normalization', c)})
+    return keys
+
+
+def _tv_stage(blocks, c_in, c):
+    """The same stage as torchvision's resnet registers it (the shortcut
+    last, as ``downsample``)."""
+    keys = {}
+    for b in range(blocks):
+        p = f'layer1.{b}'
+        keys.update({f'{p}.conv1.weight': (c, c_in if b == 0 else c, 3, 3), **bn(f'{p}.bn1', c),
+                     f'{p}.conv2.weight': (c, c, 3, 3), **bn(f'{p}.bn2', c)})
+        if b == 0:
+            keys.update({f'{p}.downsample.0.weight': (c, c_in, 1, 1), **bn(f'{p}.downsample.1', c)})
+    return keys
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_shorter_stage_of_another_library_is_not_spread_over_a_longer_one(mode):
+    # HF's ResNet-18 into torchvision's resnet34 (real-hf-resnet18->tv-
+    # resnet34 in the corpus): the shortcut registered first lined up HF's
+    # two blocks against torchvision's three so that block 0's second
+    # convolution went to block 1 and block 1 to block 2 (18 wrong). A
+    # block goes to the one block that holds its shapes, and a block of a
+    # list with an empty twin is a guess
+    def hf_name(key):
+        key = key.replace('stages.0.layers.', 'layer1.')
+        key = key.replace('.shortcut.convolution', '.downsample.0')
+        key = key.replace('.shortcut.normalization', '.downsample.1')
+        for n in range(2):
+            key = key.replace(f'.layer.{n}.convolution', f'.conv{n + 1}')
+            key = key.replace(f'.layer.{n}.normalization', f'.bn{n + 1}')
+        return key
+
+    stem = {'embedder.convolution.weight': (16, 3, 7, 7), **bn('embedder.normalization', 16)}
+    head = {'classifier.1.weight': (10, 32), 'classifier.1.bias': (10,)}
+    src = {**stem, **_hf_stage(2, 16, 32), **head}
+    dst = {'conv1.weight': (16, 3, 7, 7), **bn('bn1', 16), **_tv_stage(3, 16, 32),
+           'fc.weight': (10, 32), 'fc.bias': (10,)}
+    mapping = associate(src, dst, association=mode).mapping
+    wrong = {k: v for k, v in mapping.items() if k.startswith('stages.') and hf_name(k) != v}
+    assert wrong == {}
+    # the shortcut and the first convolution, of shapes block 0 alone has,
+    # stay in block 0
+    block0 = 'stages.0.layers.0'
+    assert mapping[f'{block0}.shortcut.convolution.weight'] == 'layer1.0.downsample.0.weight'
+    assert mapping[f'{block0}.layer.0.convolution.weight'] == 'layer1.0.conv1.weight'

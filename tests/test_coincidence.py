@@ -14,8 +14,8 @@ from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
     FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, against_shared_names,
-    chance_pairs, few_shapes, lone_items, names_agree, parts_left_unfilled, split_items,
-    thin_unnamed_pairs, too_thin, unattached_pairs)
+    chance_pairs, few_shapes, lone_items, names_agree, parts_left_unfilled, split_from_their_fit,
+    split_items, thin_unnamed_pairs, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
 
@@ -276,6 +276,32 @@ def test_a_block_goes_to_one_block():
     mapping = associate(src, dst, association='structure').mapping
     assert not any(v.startswith('blocks.11.') for v in mapping.values())
     assert all(k.split('.')[:2] == v.split('.')[:2] for k, v in mapping.items())
+
+
+def test_a_block_goes_to_the_one_block_that_holds_its_shapes():
+    # HF's resnet block (shortcut registered first) against torchvision's
+    # (downsample last): block 0's shortcut and first convolution in the
+    # model's block 0, its second convolution sent to block 1, where the
+    # model's block 0 holds a place of its shape
+    src = {'layers.0.shortcut.w': (8, 4, 1, 1), 'layers.0.layer.0.w': (8, 4, 3, 3),
+           'layers.0.layer.1.w': (8, 8, 3, 3)}
+    dst = {'layer4.0.conv1.w': (8, 4, 3, 3), 'layer4.0.conv2.w': (8, 8, 3, 3),
+           'layer4.0.downsample.w': (8, 4, 1, 1),
+           'layer4.1.conv1.w': (8, 8, 3, 3), 'layer4.1.conv2.w': (8, 8, 3, 3)}
+    mapping = {'layers.0.shortcut.w': 'layer4.0.downsample.w',
+               'layers.0.layer.0.w': 'layer4.0.conv1.w', 'layers.0.layer.1.w': 'layer4.1.conv2.w'}
+    assert split_from_their_fit(mapping, src, dst) == {'layers.0.layer.1.w'}
+    # in its place, nothing to leave out
+    mapping['layers.0.layer.1.w'] = 'layer4.0.conv2.w'
+    assert split_from_their_fit(mapping, src, dst) == set()
+    # a stage spread over the model's blocks holds no block's shapes
+    stage = {f'stages.0.{k}': v for k, v in src.items()}
+    stage.update({'stages.0.layers.1.layer.0.w': (8, 8, 3, 3),
+                  'stages.0.layers.1.layer.1.w': (8, 8, 3, 3)})
+    spread = {f'stages.0.{k}': v for k, v in mapping.items()}
+    spread.update({'stages.0.layers.1.layer.0.w': 'layer4.1.conv1.w',
+                   'stages.0.layers.1.layer.1.w': 'layer4.1.conv2.w'})
+    assert split_from_their_fit(spread, stage, dst) == set()
 
 
 def test_split_items_keeps_a_block_cut_in_two_whole_items():

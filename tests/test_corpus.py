@@ -573,6 +573,11 @@ def test_the_name_modes_take_what_the_structure_solve_settles(name, mode, expect
                  marks=pytest.mark.corpus),  # 3 s: with the full corpus
     # 12 blocks of one shape into 6: nothing tells which six
     ('timm-deit_tiny->tv-vit(tiny config, 6 layers) (another depth)', (2, 0, 2, 2)),
+    # HF's shortcut registered first lined up its last stage against
+    # torchvision's longer one, a block split over two (18 wrong before)
+    ('real-hf-resnet18->tv-resnet34 (another depth)', (24, 24, 0, 0)),
+    # HF's last block of 6 into the last of 18 by its place (6 wrong before)
+    ('real-hf-swin_t->tv-swin_s (another depth)', (85, 85, 15, 15)),
 ])
 def test_a_checkpoint_of_another_depth_from_another_library_lands_nowhere_wrong(name, expected):
     case = _case(name)

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.listpositions import (against_list_shapes, list_positions, positions_disagree,
+from torch_liberator.listpositions import (against_list_shapes, free_twin_items, list_positions,
+                                           positions_disagree,
                                            witnessed_offsets)
 
 
@@ -168,3 +169,34 @@ def test_list_items_are_told_by_their_kernels_with_or_without_norms():
     kept = {'fpn.inner_blocks.1.0.weight': 'fpn.inner_blocks.0.0.weight',
             'fpn.layer_blocks.1.0.weight': 'fpn.layer_blocks.0.0.weight'}
     assert against_list_shapes(kept, src, dst) == set()
+
+
+def _blocks(prefix, count, names):
+    return {f'{prefix}.{b}.{n}.weight': (32, 32) for b in range(count) for n in names}
+
+
+def test_a_block_placed_where_an_empty_twin_fits_as_well_is_left_out():
+    # HF's Swin-T (6 blocks in its third stage) into torchvision's Swin-S
+    # (18): order sent HF's block 5 to torchvision's block 17, where
+    # blocks 6 to 16, empty and of the same shapes, fit as well
+    src = _blocks('layers.2.blocks', 6, ['attention.output.dense', 'output.dense'])
+    dst = _blocks('features.5', 18, ['attn.proj', 'mlp.3'])
+    guess = {'layers.2.blocks.5.output.dense.weight': 'features.5.17.mlp.3.weight'}
+    assert free_twin_items(guess, src, dst) == set(guess)
+    # every item of the model's list filled (a list split in two halves
+    # that each take six blocks): no twin is free, nothing is a guess
+    halves = {**_blocks('first', 3, ['proj']), **_blocks('second', 3, ['proj'])}
+    whole = _blocks('blocks', 6, ['attn'])
+    split = {f'blocks.{b}.attn.weight': f'{"first" if b < 3 else "second"}.{b % 3}.proj.weight'
+             for b in range(6)}
+    assert free_twin_items(split, whole, halves) == set()
+    # the checkpoint's list the shorter, each block at its own label
+    # (timm's Swin-T into torchvision's Swin-S, names below agreeing or
+    # not): the label is the item's name, as the name modes read it
+    same = {f'layers.2.blocks.{b}.output.dense.weight': f'features.5.{b}.mlp.3.weight'
+            for b in range(6)}
+    assert free_twin_items(same, src, dst) == set()
+    # a free twin on the checkpoint's side is a guess too (12 blocks into 6)
+    longer = _blocks('blocks', 12, ['attn'])
+    assert free_twin_items({'blocks.11.attn.weight': 'first.2.proj.weight'},
+                           longer, halves) == {'blocks.11.attn.weight'}

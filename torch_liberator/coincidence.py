@@ -94,7 +94,7 @@ __all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 
            'few_shapes', 'inserted_parts', 'kinds_apart',
            'lone_items', 'names_agree', 'network_parts', 'norms_among_unpaired',
            'other_design_parts',
-           'parts_left_unfilled', 'split_items', 'thin_unnamed_pairs',
+           'parts_left_unfilled', 'split_from_their_fit', 'split_items', 'thin_unnamed_pairs',
            'too_thin', 'unattached_pairs']
 
 #: an alignment without name anchors holding less than this share of the
@@ -886,6 +886,98 @@ def split_items(mapping: Mapping[str, str], src_keys: Iterable[str], dst_shapes:
                     and all(room[shape] >= n for shape, n in shapes.items())):
                 out.update(targets[item])
     return out
+
+
+def split_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
+                         sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` that a source list item (a module at a
+    list position, at any depth) sends outside the one model item, of those
+    it fills, that holds exactly its shapes: a block goes to one block.
+    HF's ResNet registers a block's shortcut first, torchvision's last; a
+    resnet18 checkpoint under HF's names into torchvision's resnet34 lined
+    up HF's last stage against torchvision's longer one so that block 0's
+    shortcut and first convolution went to block 0, and its second
+    convolution to block 1 (block 1 then to block 2, a guess the list's
+    free twin shows: :func:`~torch_liberator.listpositions.free_twin_items`).
+    When several items it fills hold its shapes, it keeps only a part
+    larger than every other (a block split between two alike blocks).
+
+    Args:
+        mapping: source key -> destination key.
+        src, dst: ``{key: shape}`` of each side (unknown shapes, None,
+            decide nothing).
+
+    Returns:
+        Set[str]: the source keys to leave out.
+
+    Example:
+        >>> from torch_liberator.coincidence import split_from_their_fit
+        >>> src = {'b.0.short.w': (4, 2), 'b.0.c1.w': (4, 2, 3), 'b.0.c2.w': (4, 4, 3)}
+        >>> dst = {'l.0.c1.w': (4, 2, 3), 'l.0.c2.w': (4, 4, 3), 'l.0.ds.w': (4, 2),
+        ...        'l.1.c1.w': (4, 4, 3), 'l.1.c2.w': (4, 4, 3)}
+        >>> mapping = {'b.0.short.w': 'l.0.ds.w', 'b.0.c1.w': 'l.0.c1.w', 'b.0.c2.w': 'l.1.c2.w'}
+        >>> sorted(split_from_their_fit(mapping, src, dst))
+        ['b.0.c2.w']
+    """
+    if None in src.values() or None in dst.values() or not _sent_apart(mapping, sep):
+        return set()
+    dst_item = _items_of(dst, sep)
+    went = {}  # source list item (any depth) -> model item -> its source keys
+    for s, d in mapping.items():
+        target = dst_item.get(d)
+        if target is None:
+            continue
+        comps = s.split(sep)
+        for n in range(len(comps) - 1):
+            if comps[n].isdigit():
+                went.setdefault(sep.join(comps[:n + 1]), {}).setdefault(target, []).append(s)
+    went = {item: targets for item, targets in went.items() if len(targets) > 1}
+    if not went:
+        return set()
+    mine = {item: Counter() for item in went}  # source item -> its shapes
+    for key, shape in src.items():
+        comps = key.split(sep)
+        for n in range(len(comps) - 1):
+            if comps[n].isdigit():
+                held = mine.get(sep.join(comps[:n + 1]))
+                if held is not None:
+                    held[squeeze_units(shape)] += 1
+    targets_of = {t for targets in went.values() for t in targets}
+    held = {t: Counter() for t in targets_of}  # model item -> its shapes
+    for key, item in dst_item.items():
+        if item in held:
+            held[item][squeeze_units(dst[key])] += 1
+    out = set()
+    for item, targets in went.items():
+        fits = [t for t in targets if held[t] == mine[item]]
+        if not fits:
+            continue
+        sizes = sorted((len(targets[t]) for t in fits), reverse=True)
+        keep = max(fits, key=lambda t: len(targets[t]))
+        if len(fits) > 1 and sizes[0] == sizes[1]:
+            keep = None
+        out.update(s for t, keys in targets.items() if t != keep for s in keys)
+    return out
+
+
+def _sent_apart(mapping: Mapping[str, str], sep: str) -> bool:
+    """Whether some source list item sends keys below two different
+    outermost list items of the model (a model item, read as
+    :func:`_items_of` reads it, lies at or below one of those)."""
+    seen = {}  # source list item -> the model's outermost list item it sends to
+    for s, d in mapping.items():
+        comps = d.split(sep)
+        n = next((n for n, c in enumerate(comps[:-1]) if c.isdigit()), None)
+        if n is None:
+            continue
+        target = sep.join(comps[:n + 1])
+        comps = s.split(sep)
+        for n in range(len(comps) - 1):
+            if comps[n].isdigit():
+                if seen.setdefault(sep.join(comps[:n + 1]), target) != target:
+                    return True
+    return False
 
 
 def _shape_of(shape):

@@ -29,13 +29,14 @@ from typing import Callable, Dict
 
 from torch_liberator import swappednames
 from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
-                                         kinds_apart, names_agree, network_parts, split_items,
-                                         too_thin)
+                                         kinds_apart, names_agree, network_parts,
+                                         split_from_their_fit, split_items, too_thin)
 from torch_liberator.crossings import (crossed_norm_pairs, crossed_ordinal_pairs,
                                        crossed_peer_pairs, strayed_pairs)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
-from torch_liberator.listpositions import (against_list_shapes, positions_disagree, relabelled,
+from torch_liberator.listpositions import (against_list_shapes, free_twin_items,
+                                           positions_disagree, relabelled,
                                            witnessed_offsets)
 from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit, module_spans,
                                        nested_run_fit, run_fit, shapes_fit, whole_fit)
@@ -196,9 +197,12 @@ def _blocks_kept_whole(problem, mapping):
     The smaller part of a block split between two blocks of one list of
     the model, the one it went to filled in part only while the block of
     the larger part has empty places of its shapes
-    (:func:`~torch_liberator.coincidence.split_items`).
+    (:func:`~torch_liberator.coincidence.split_items`); and the parts of a
+    block sent outside the one block it fills that holds exactly its shapes
+    (:func:`~torch_liberator.coincidence.split_from_their_fit`).
     """
-    return split_items(mapping, problem.src, problem.dst, problem.sep)
+    return (split_items(mapping, problem.src, problem.dst, problem.sep)
+            | split_from_their_fit(mapping, problem.src, problem.dst, problem.sep))
 
 
 def _into_other_networks(problem, mapping):
@@ -895,6 +899,19 @@ def _against_list_shapes(problem, mapping):
                                lists=problem.lists())
 
 
+def _free_twin_items(problem, mapping):
+    """
+    The pairs into (or out of) a list item that has a twin of its kernel
+    shapes in its list left empty, unless the names say them
+    (:func:`~torch_liberator.listpositions.free_twin_items`: HF's Swin-T
+    block 5 is not torchvision's Swin-S block 17 by its place before the
+    downsampling).
+    """
+    if not problem.has_shapes():
+        return set()
+    return free_twin_items(mapping, problem.src, problem.dst, problem.sep)
+
+
 def _in_unequal_or_cut_lists(problem, src_module, dst_module):
     """Whether a position that the two module paths share, counted from
     their ends up to their first disagreement, numbers lists of different
@@ -1199,6 +1216,7 @@ CHECKS: Dict[str, Callable] = {
     'positions_checked': _positions_checked,
     'positions_witnessed': _positions_witnessed,
     'against_list_shapes': _against_list_shapes,
+    'free_twin_items': _free_twin_items,
     'swaps_left_out': _swaps_left_out,
     'shoves_beside_exact_fits': _shoves_beside_exact_fits,
     'one_network_in_two': _one_network_in_two,

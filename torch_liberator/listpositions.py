@@ -35,10 +35,11 @@ Example:
     >>> sorted(positions_disagree({k: k for k in vgg if k in vgg_bn}, vgg, vgg_bn))
     ['features.8.weight']
 """
+from collections import Counter
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-__all__ = ['against_list_shapes', 'list_positions', 'positions_disagree', 'relabelled',
-           'witnessed_offsets']
+__all__ = ['against_list_shapes', 'free_twin_items', 'list_positions', 'positions_disagree',
+           'relabelled', 'witnessed_offsets']
 
 
 def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
@@ -345,3 +346,99 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
             (shift,) = shifts
             out.update(s for s, k in pairs if k != shift)
     return out
+
+
+def free_twin_items(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
+                    sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` paired into an item of a list (or out
+    of one) that has a twin in its list, an item holding the same kernel
+    shapes, into which (or out of which) nothing is paired: the two are
+    equally good places, and the pair is a guess. A pair whose other key
+    holds the same label as many levels from its end (``blocks.3.attn.qkv``
+    and ``features.5.3.attn.qkv``; ``layer1.1.conv1`` in resnet18 and
+    resnet34) is kept: the name modes read that as the item's name too.
+
+    HF's Swin-T puts 6 blocks in its third stage, torchvision's Swin-S 18,
+    all of one shape: an alignment in registration order placed the MLP
+    of HF's block 5 in torchvision's block 17 (the last before the
+    downsampling, as HF's block 5 is), where blocks 5 to 16 fit as well.
+
+    Args:
+        mapping: source key -> destination key.
+        src, dst: ``{key: shape}`` of each side.
+        sep: separator between path components.
+
+    Returns:
+        Set[str]: the source keys to leave out.
+
+    Example:
+        >>> from torch_liberator.listpositions import free_twin_items
+        >>> src = {f'blocks.{i}.fc.weight': (4, 4) for i in range(2)}
+        >>> dst = {f'layers.{i}.lin.weight': (4, 4) for i in range(3)}
+        >>> sorted(free_twin_items({'blocks.1.fc.weight': 'layers.2.lin.weight'}, src, dst))
+        ['blocks.1.fc.weight']
+        >>> # the same label as deep: block 1 is layer 1 by its name
+        >>> free_twin_items({'blocks.1.fc.weight': 'layers.1.lin.weight'}, src, dst)
+        set()
+    """
+    sides = (src, dst)
+    modules = {}  # (source module, model module) -> source keys: verdicts read the paths
+    for s, d in mapping.items():
+        modules.setdefault((s.rpartition(sep)[0], d.rpartition(sep)[0]), []).append(s)
+    used = (set(), set())  # per side: the (list, label) items that something is paired in
+    for pair in modules:
+        for side in (0, 1):
+            comps = pair[side].split(sep)
+            for n in range(len(comps)):
+                if comps[n].isdigit():
+                    used[side].add((sep.join(comps[:n]), int(comps[n])))
+    items = [None, None]  # per side: list path -> label -> the item's kernels
+    empty = [None, None]  # per side: list path -> the kernels of its items holding no pair
+    verdicts = {}  # (side, list, label) -> whether a free twin is there
+    out = set()
+    for pair, keys in modules.items():
+        split = (pair[0].split(sep), pair[1].split(sep))
+        guess = False
+        for side in (0, 1):
+            comps, other = split[side], split[1 - side]
+            for n in range(len(comps)):
+                if not comps[n].isdigit():
+                    continue
+                below = len(comps) - n
+                if len(other) >= below and other[-below] == comps[n]:
+                    continue  # the same label as deep: the item's name says it
+                at = (side, sep.join(comps[:n]), int(comps[n]))
+                free = verdicts.get(at)
+                if free is None:
+                    if items[side] is None:
+                        items[side] = _all_items(sides[side], sep)
+                        empty[side] = {path: Counter(kernels for label, kernels in held.items()
+                                                     if (path, label) not in used[side])
+                                       for path, held in items[side].items()}
+                    mine = items[side].get(at[1], {}).get(at[2])
+                    # (the item itself holds a pair: it is not among the empty)
+                    free = verdicts[at] = bool(mine) and empty[side][at[1]][mine] > 0
+                if free:
+                    guess = True
+                    break
+            if guess:
+                break
+        if guess:
+            out.update(keys)
+    return out
+
+
+def _all_items(shapes: Mapping, sep: str) -> Dict[str, Dict[int, tuple]]:
+    """:func:`_items` of every list of a side, read in one pass."""
+    found = {}
+    for key, shape in shapes.items():
+        comps = key.split(sep)
+        kernel = shape is not None and len(shape) > 1
+        for n in range(len(comps) - 1):
+            if comps[n].isdigit():
+                held = found.setdefault(sep.join(comps[:n]), {}).setdefault(int(comps[n]), [])
+                if kernel:
+                    held.append(tuple(shape))
+    return {path: {label: tuple(sorted(kernels)) for label, kernels in labels.items()}
+            for path, labels in found.items()}

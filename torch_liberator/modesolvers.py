@@ -811,6 +811,7 @@ SOLVERS: Dict[str, Callable] = {
         'one_network_in_two', 'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
         'other_design_by_shapes', 'other_design_beside_own',
         'other_design_beside_the_checkpoints', 'crossed_norms', 'crossed_ordinals',
-        'crossed_peers', 'crossed_twin_norms', 'strayed', 'against_list_shapes')),
+        'crossed_peers', 'crossed_twin_norms', 'strayed', 'against_list_shapes',
+        'free_twin_items')),
         'swaps_left_out')),
 }

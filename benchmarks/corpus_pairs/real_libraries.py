@@ -505,6 +505,17 @@ if _have('transformers'):
          "HuggingFace's EfficientNet checkpoint, keys sorted, into timm's efficientnet_b0: "
          "HF's expand_bn and depthwise_norm, one shape, have neither numbers nor an order; "
          "each goes beside its layer's partner in timm's registration order"),
+        ('real-hf-resnet18->tv-resnet34 (another depth)',
+         lambda: _case(_hf_resnet(18), tv_model('resnet34'), hf_resnet_name),
+         "HuggingFace's ResNet-18 into torchvision's resnet34 (each block where torchvision's "
+         "resnet18 names it): HF registers a block's shortcut first, and order lined up its "
+         "last stage against torchvision's longer one, block 0's second convolution into "
+         'block 1 and block 1 into block 2 (18 wrong in structure)'),
+        ('real-hf-swin_t->tv-swin_s (another depth)',
+         lambda: _case(_hf('Swin', num_labels=1000), tv_model('swin_s'), hf_swin_name),
+         "HuggingFace's Swin-T into torchvision's Swin-S (6 blocks into a stage of 18, all of "
+         "one shape): order put the MLP of HF's last block into torchvision's block 17 (6 "
+         'wrong in structure)'),
         ('real-hf-mobilenet_v2->tv-mobilenet_v2',
          lambda: _case(_hf('MobileNetV2', num_labels=1000), tv_model('mobilenet_v2'),
                        hf_mobilenet_v2_name),
