@@ -1681,3 +1681,8 @@ def test_a_shorter_stage_of_another_library_is_not_spread_over_a_longer_one(mode
     block0 = 'stages.0.layers.0'
     assert mapping[f'{block0}.shortcut.convolution.weight'] == 'layer1.0.downsample.0.weight'
     assert mapping[f'{block0}.layer.0.convolution.weight'] == 'layer1.0.conv1.weight'
+    # the other way, torchvision's three blocks into HF's two: HF's block 0
+    # takes nothing from torchvision's block 1
+    back = associate(dst, src, association=mode).mapping
+    names = {hf_name(k): k for k in src}
+    assert {k: v for k, v in back.items() if k.startswith('layer1.') and names[k] != v} == {}

@@ -576,6 +576,7 @@ def test_the_name_modes_take_what_the_structure_solve_settles(name, mode, expect
     # HF's shortcut registered first lined up its last stage against
     # torchvision's longer one, a block split over two (18 wrong before)
     ('real-hf-resnet18->tv-resnet34 (another depth)', (24, 24, 0, 0)),
+    ('real-tv-resnet34->hf-resnet18 (another depth)', (24, 24, 0, 0)),
     # HF's last block of 6 into the last of 18 by its place (6 wrong before)
     ('real-hf-swin_t->tv-swin_s (another depth)', (85, 85, 15, 15)),
 ])

@@ -199,10 +199,16 @@ def _blocks_kept_whole(problem, mapping):
     the larger part has empty places of its shapes
     (:func:`~torch_liberator.coincidence.split_items`); and the parts of a
     block sent outside the one block it fills that holds exactly its shapes
-    (:func:`~torch_liberator.coincidence.split_from_their_fit`).
+    (:func:`~torch_liberator.coincidence.split_from_their_fit`), either way:
+    a model block filled from two checkpoint blocks keeps only what the one
+    of its very shapes gives.
     """
-    return (split_items(mapping, problem.src, problem.dst, problem.sep)
-            | split_from_their_fit(mapping, problem.src, problem.dst, problem.sep))
+    sep = problem.sep
+    out = split_items(mapping, problem.src, problem.dst, sep)
+    out |= split_from_their_fit(mapping, problem.src, problem.dst, sep)
+    back = {d: s for s, d in mapping.items()}
+    out |= {back[d] for d in split_from_their_fit(back, problem.dst, problem.src, sep)}
+    return out
 
 
 def _into_other_networks(problem, mapping):

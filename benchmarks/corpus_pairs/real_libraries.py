@@ -511,6 +511,11 @@ if _have('transformers'):
          "resnet18 names it): HF registers a block's shortcut first, and order lined up its "
          "last stage against torchvision's longer one, block 0's second convolution into "
          'block 1 and block 1 into block 2 (18 wrong in structure)'),
+        ('real-tv-resnet34->hf-resnet18 (another depth)',
+         lambda: _case(_hf_resnet(18), tv_model('resnet34'), hf_resnet_name, reverse=True),
+         "the same, back: torchvision's resnet34 checkpoint into HuggingFace's ResNet-18, "
+         "whose block 0 of the last stage took its second convolution from torchvision's "
+         'block 1 (18 wrong in structure)'),
         ('real-hf-swin_t->tv-swin_s (another depth)',
          lambda: _case(_hf('Swin', num_labels=1000), tv_model('swin_s'), hf_swin_name),
          "HuggingFace's Swin-T into torchvision's Swin-S (6 blocks into a stage of 18, all of "
