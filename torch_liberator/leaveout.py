@@ -199,16 +199,23 @@ def _blocks_kept_whole(problem, mapping):
     the larger part has empty places of its shapes
     (:func:`~torch_liberator.coincidence.split_items`); and the parts of a
     block sent outside the one block it fills that holds exactly its shapes
-    (:func:`~torch_liberator.coincidence.split_from_their_fit`), either way:
-    a model block filled from two checkpoint blocks keeps only what the one
-    of its very shapes gives.
+    (:func:`~torch_liberator.coincidence.split_from_their_fit`).
     """
-    sep = problem.sep
-    out = split_items(mapping, problem.src, problem.dst, sep)
-    out |= split_from_their_fit(mapping, problem.src, problem.dst, sep)
+    return (split_items(mapping, problem.src, problem.dst, problem.sep)
+            | split_from_their_fit(mapping, problem.src, problem.dst, problem.sep))
+
+
+def _filled_from_their_fit(problem, mapping):
+    """
+    The mirror of :func:`_blocks_kept_whole`'s second reading: a model
+    block filled from two checkpoint blocks keeps only what the one of its
+    very shapes gives (torchvision's resnet34 into HF's ResNet-18: HF's
+    last-stage block 0 took its second convolution from torchvision's block
+    1). Run after :func:`_one_module_from_two`, which reads the children's
+    names first.
+    """
     back = {d: s for s, d in mapping.items()}
-    out |= {back[d] for d in split_from_their_fit(back, problem.dst, problem.src, sep)}
-    return out
+    return {back[d] for d in split_from_their_fit(back, problem.dst, problem.src, problem.sep)}
 
 
 def _into_other_networks(problem, mapping):
@@ -1227,4 +1234,5 @@ CHECKS: Dict[str, Callable] = {
     'shoves_beside_exact_fits': _shoves_beside_exact_fits,
     'one_network_in_two': _one_network_in_two,
     'one_module_from_two': _one_module_from_two,
+    'filled_from_their_fit': _filled_from_their_fit,
 }

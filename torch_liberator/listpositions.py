@@ -35,7 +35,6 @@ Example:
     >>> sorted(positions_disagree({k: k for k in vgg if k in vgg_bn}, vgg, vgg_bn))
     ['features.8.weight']
 """
-from collections import Counter
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
 __all__ = ['against_list_shapes', 'free_twin_items', 'list_positions', 'positions_disagree',
@@ -353,8 +352,14 @@ def free_twin_items(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     """
     The source keys of ``mapping`` paired into an item of a list (or out
     of one) that has a twin in its list, an item holding the same kernel
-    shapes, into which (or out of which) nothing is paired: the two are
-    equally good places, and the pair is a guess. A pair whose other key
+    shapes, into which (or out of which) nothing is paired, where the pairs
+    could move into it without losing one: a twin between the list's pairs
+    (block 2 taken while block 1 is empty and block 0 taken), or beyond
+    them while the item on the other side has such a twin too (the whole
+    run could shift). A twin beyond the pairs of a list whose partner list
+    is full is no alternative: a mixer's eight blocks cut into a first part
+    of one and a second of seven fill the seven whatever the first did.
+    A pair whose other key
     holds the same label as many levels from its end (``blocks.3.attn.qkv``
     and ``features.5.3.attn.qkv``; ``layer1.1.conv1`` in resnet18 and
     resnet34) is kept: the name modes read that as the item's name too.
@@ -393,13 +398,18 @@ def free_twin_items(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
             for n in range(len(comps)):
                 if comps[n].isdigit():
                     used[side].add((sep.join(comps[:n]), int(comps[n])))
+    span = ({}, {})  # per side: list path -> the lowest and highest label holding a pair
+    for side in (0, 1):
+        for path, label in used[side]:
+            lo, hi = span[side].get(path, (label, label))
+            span[side][path] = (min(lo, label), max(hi, label))
+    empty = [None, None]  # per side: list path -> kernels -> the labels of its empty items
     items = [None, None]  # per side: list path -> label -> the item's kernels
-    empty = [None, None]  # per side: list path -> the kernels of its items holding no pair
-    verdicts = {}  # (side, list, label) -> whether a free twin is there
+    verdicts = {}  # (side, list, label) -> 'gap', 'edge' or None
     out = set()
     for pair, keys in modules.items():
         split = (pair[0].split(sep), pair[1].split(sep))
-        guess = False
+        found = [set(), set()]
         for side in (0, 1):
             comps, other = split[side], split[1 - side]
             for n in range(len(comps)):
@@ -409,22 +419,24 @@ def free_twin_items(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
                 if len(other) >= below and other[-below] == comps[n]:
                     continue  # the same label as deep: the item's name says it
                 at = (side, sep.join(comps[:n]), int(comps[n]))
-                free = verdicts.get(at)
-                if free is None:
+                if at not in verdicts:
                     if items[side] is None:
                         items[side] = _all_items(sides[side], sep)
-                        empty[side] = {path: Counter(kernels for label, kernels in held.items()
-                                                     if (path, label) not in used[side])
-                                       for path, held in items[side].items()}
+                        empty[side] = {}
+                        for path, held in items[side].items():
+                            for label, kernels in held.items():
+                                if (path, label) not in used[side]:
+                                    empty[side].setdefault(path, {}).setdefault(
+                                        kernels, []).append(label)
                     mine = items[side].get(at[1], {}).get(at[2])
-                    # (the item itself holds a pair: it is not among the empty)
-                    free = verdicts[at] = bool(mine) and empty[side][at[1]][mine] > 0
-                if free:
-                    guess = True
-                    break
-            if guess:
-                break
-        if guess:
+                    twins = empty[side].get(at[1], {}).get(mine, ()) if mine else ()
+                    lo, hi = span[side][at[1]]
+                    verdicts[at] = (None if not twins else
+                                    'gap' if any(lo < label < hi for label in twins) else 'edge')
+                if verdicts[at]:
+                    found[side].add(verdicts[at])
+        # an empty twin between the list's pairs, or beyond them on both sides
+        if 'gap' in found[0] | found[1] or (found[0] and found[1]):
             out.update(keys)
     return out
 

@@ -808,7 +808,8 @@ SOLVERS: Dict[str, Callable] = {
     'structure': _with_wrappers_stripped(checked(_in_torch_spelling(checked(
         _without_other_designs(_structure_solver), 'by_name_alone', 'without_rivals',
         'beside_a_whole_fit', 'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks',
-        'one_network_in_two', 'one_module_from_two', 'thin_across_kinds', 'against_shared_names',
+        'one_network_in_two', 'one_module_from_two', 'filled_from_their_fit',
+        'thin_across_kinds', 'against_shared_names',
         'other_design_by_shapes', 'other_design_beside_own',
         'other_design_beside_the_checkpoints', 'crossed_norms', 'crossed_ordinals',
         'crossed_peers', 'crossed_twin_norms', 'strayed', 'against_list_shapes',
