@@ -238,22 +238,6 @@ def witnessed_offsets(mapping: Mapping[str, str], witness: Mapping[str, str],
     return verdicts
 
 
-def _items(shapes: Mapping, path: str, sep: str) -> Dict[int, tuple]:
-    """``{label: the item's kernel shapes (tensors of two or more
-    dimensions), sorted}`` of the list at ``path``: what tells an item's
-    layers, with or without a norm or a bias beside them."""
-    items = {}
-    prefix = path + sep if path else ''
-    for key, shape in shapes.items():
-        if key.startswith(prefix):
-            label, _, rest = key[len(prefix):].partition(sep)
-            if label.isdigit() and rest:
-                kernels = items.setdefault(int(label), [])
-                if shape is not None and len(shape) > 1:
-                    kernels.append(tuple(shape))
-    return {label: tuple(sorted(kernels)) for label, kernels in items.items()}
-
-
 def _shapes_offset(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> Optional[int]:
     """The one offset at which the items that hold what no other item of
     their list holds, two or more, find their like in the other list;
@@ -322,8 +306,10 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
                 found[0].extend((s, j - i) for s in keys)
                 found[1].add(j - i)
     out = set()
+    if offsets:
+        held = (_all_items(src, sep), _all_items(dst, sep))
     for (a, b), (pairs, seen) in offsets.items():
-        mine, theirs = _items(src, a, sep), _items(dst, b, sep)
+        mine, theirs = held[0].get(a, {}), held[1].get(b, {})
         if len(set(mine.values())) != 1 or set(mine.values()) != set(theirs.values()):
             # items that differ say which is which themselves
             shift = _shapes_offset(mine, theirs)
@@ -338,7 +324,7 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
             for other_b, held_b in dst_lists.items():
                 if (other_b != b and other_b.rpartition(sep)[0] == parent_b
                         and len(held_b) == len(theirs)):
-                    shift = _shapes_offset(_items(src, other_a, sep), _items(dst, other_b, sep))
+                    shift = _shapes_offset(held[0].get(other_a, {}), held[1].get(other_b, {}))
                     if shift is not None:
                         shifts.add(shift)
         if len(shifts) == 1 and seen != shifts:
@@ -442,7 +428,10 @@ def free_twin_items(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
 
 
 def _all_items(shapes: Mapping, sep: str) -> Dict[str, Dict[int, tuple]]:
-    """:func:`_items` of every list of a side, read in one pass."""
+    """``{list path: {label: the item's kernel shapes (tensors of two or
+    more dimensions), sorted}}`` of every list of a side, read in one pass:
+    what tells an item's layers, with or without a norm or a bias beside
+    them."""
     found = {}
     for key, shape in shapes.items():
         comps = key.split(sep)
