@@ -926,23 +926,17 @@ def split_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     went = {}  # source list item (any depth) -> model item -> its source keys
     for s, d in mapping.items():
         target = dst_item.get(d)
-        if target is None:
-            continue
-        comps = s.split(sep)
-        for n in range(len(comps) - 1):
-            if comps[n].isdigit():
-                went.setdefault(sep.join(comps[:n + 1]), {}).setdefault(target, []).append(s)
+        if target is not None:
+            for item in _list_items(s, sep):
+                went.setdefault(item, {}).setdefault(target, []).append(s)
     went = {item: targets for item, targets in went.items() if len(targets) > 1}
     if not went:
         return set()
     mine = {item: Counter() for item in went}  # source item -> its shapes
     for key, shape in src.items():
-        comps = key.split(sep)
-        for n in range(len(comps) - 1):
-            if comps[n].isdigit():
-                held = mine.get(sep.join(comps[:n + 1]))
-                if held is not None:
-                    held[squeeze_units(shape)] += 1
+        for item in _list_items(key, sep):
+            if item in mine:
+                mine[item][squeeze_units(shape)] += 1
     targets_of = {t for targets in went.values() for t in targets}
     held = {t: Counter() for t in targets_of}  # model item -> its shapes
     for key, item in dst_item.items():
@@ -950,13 +944,12 @@ def split_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
             held[item][squeeze_units(dst[key])] += 1
     out = set()
     for item, targets in went.items():
-        fits = [t for t in targets if held[t] == mine[item]]
+        fits = sorted((t for t in targets if held[t] == mine[item]),
+                      key=lambda t: -len(targets[t]))
         if not fits:
             continue
-        sizes = sorted((len(targets[t]) for t in fits), reverse=True)
-        keep = max(fits, key=lambda t: len(targets[t]))
-        if len(fits) > 1 and sizes[0] == sizes[1]:
-            keep = None
+        larger = len(fits) == 1 or len(targets[fits[0]]) > len(targets[fits[1]])
+        keep = fits[0] if larger else None
         out.update(s for t, keys in targets.items() if t != keep for s in keys)
     return out
 
@@ -972,12 +965,16 @@ def _sent_apart(mapping: Mapping[str, str], sep: str) -> bool:
         if n is None:
             continue
         target = sep.join(comps[:n + 1])
-        comps = s.split(sep)
-        for n in range(len(comps) - 1):
-            if comps[n].isdigit():
-                if seen.setdefault(sep.join(comps[:n + 1]), target) != target:
-                    return True
+        if any(seen.setdefault(item, target) != target for item in _list_items(s, sep)):
+            return True
     return False
+
+
+def _list_items(key, sep):
+    """The module paths at a list position (a numbered component) above
+    ``key``, outermost first."""
+    comps = key.split(sep)
+    return [sep.join(comps[:n + 1]) for n in range(len(comps) - 1) if comps[n].isdigit()]
 
 
 def _shape_of(shape):

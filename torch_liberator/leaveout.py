@@ -914,8 +914,8 @@ def _against_list_shapes(problem, mapping):
 
 def _free_twin_items(problem, mapping):
     """
-    The pairs into (or out of) a list item that has a twin of its kernel
-    shapes in its list left empty, unless the names say them
+    The pairs into (or out of) a list item whose pairs could move into an
+    empty twin of its kernel shapes in its list, unless the names say them
     (:func:`~torch_liberator.listpositions.free_twin_items`: HF's Swin-T
     block 5 is not torchvision's Swin-S block 17 by its place before the
     downsampling).
