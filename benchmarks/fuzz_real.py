@@ -503,7 +503,12 @@ an fcn_resnet50, whose ``layer2.2-3`` went by name into the fcn's backbone
 (9693: 36 wrong in structure and auto, there before; fixed), and nothing
 in structure and auto in ``--wide --reorder`` 5800-5949 (5848 among
 them, which an earlier reading of that change got wrong again) and
-``--cross --wide`` 9300-9449.
+``--cross --wide`` 9300-9449. ``--wider`` 29302: a visformer's stage2
+of four alike blocks cut in the checkpoint into parts of 1, 1 and 2,
+keys sorted (the two-block part first), and of 1, 2 and 1 in the model,
+a pit beside it:
+every tree mode paired the two-block parts (28 wrong; fixed, with the
+same stage cut in halves against a whole list, the name modes' kind).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).

@@ -8,6 +8,7 @@ value read back from each model tensor names the source tensor it holds;
 that is compared with a ground truth built from parameter identity, or,
 across libraries, with equal outputs (eval mode, same input).
 """
+import itertools
 import random
 
 import pytest
@@ -1686,3 +1687,53 @@ def test_a_shorter_stage_of_another_library_is_not_spread_over_a_longer_one(mode
     back = associate(dst, src, association=mode).mapping
     names = {hf_name(k): k for k in src}
     assert {k: v for k, v in back.items() if k.startswith('layer1.') and names[k] != v} == {}
+
+
+def _cut_stage(cut, c=8):
+    """A stage of alike transformer blocks cut into named parts, ``cut`` as
+    ``[(part, number of blocks), ...]``, under a stem and a head."""
+    keys = {'stem.weight': (c, 3, 4, 4), 'stem.bias': (c,)}
+    for part, n in cut:
+        for i in range(n):
+            p = f'stage2.{part}.{i}'
+            keys.update({**bn(f'{p}.norm1', c), f'{p}.attn.qkv.weight': (3 * c, c, 1, 1),
+                         f'{p}.attn.proj.weight': (c, c, 1, 1), **bn(f'{p}.norm2', c),
+                         f'{p}.mlp.fc1.weight': (4 * c, c, 1, 1),
+                         f'{p}.mlp.fc2.weight': (c, 4 * c, 1, 1)})
+    keys.update({'head.weight': (10, c), 'head.bias': (10,)})
+    return keys
+
+
+@pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding', 'isomorphism'])
+@pytest.mark.parametrize('src_cut, dst_cut', [
+    # fuzz_real --wider 29302: visformer's stage2 of four alike blocks, cut
+    # into parts of 1, 1 and 2 whose names a safetensors file sorts
+    # (extractor = blocks 2-3 first), into a model cut 1, 2, 1: every tree
+    # mode paired the two-block parts, blocks 2 and 3 into 1 and 2 (28 wrong)
+    ([('stage', 1), ('model', 1), ('extractor', 2)], [('body', 1), ('net', 2), ('blocks', 1)]),
+    # the same stage cut in halves, sorted (a = blocks 2-3 first), into a
+    # whole list: the name modes paired a.0 and a.1 with blocks 0 and 1
+    ([('b', 2), ('a', 2)], [('blocks', 4)]),
+    ([('z', 3), ('a', 1)], [('blocks', 4)]),
+])
+def test_parts_of_a_stage_cut_otherwise_are_not_paired_by_their_sizes(mode, src_cut, dst_cut):
+    src = dict(sorted(_cut_stage(src_cut).items()))
+    dst = _cut_stage(dst_cut)
+    block = {}  # key -> (block number, key in the block)
+    for side, cut in ((src, src_cut), (dst, dst_cut)):
+        starts = dict(zip((p for p, _ in cut), itertools.accumulate([0] + [n for _, n in cut])))
+        for k in side:
+            if k.startswith('stage2.'):
+                _, part, i, rest = k.split('.', 3)
+                block[k] = (starts[part] + int(i), rest)
+    mapping = associate(src, dst, association=mode).mapping
+    assert {k: v for k, v in mapping.items() if block.get(k) != block.get(v)} == {}
+    assert mapping['stem.weight'] == 'stem.weight'
+
+
+def test_parts_of_a_stage_in_registration_order_pair_by_their_places():
+    ordered = _cut_stage([('a', 1), ('b', 1), ('c', 2)])
+    model = _cut_stage([('x', 1), ('y', 2), ('z', 1)])
+    mapping = associate(ordered, model, association='structure').mapping
+    assert mapping['stage2.c.0.mlp.fc1.weight'] == 'stage2.y.1.mlp.fc1.weight'
+    assert mapping['stage2.c.1.mlp.fc1.weight'] == 'stage2.z.0.mlp.fc1.weight'

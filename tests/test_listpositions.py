@@ -10,8 +10,8 @@ import pytest
 
 from conftest import requires
 from torch_liberator.association import associate
-from torch_liberator.listpositions import (against_list_shapes, free_twin_items, list_positions,
-                                           positions_disagree,
+from torch_liberator.listpositions import (across_other_cuts, against_list_shapes,
+                                           free_twin_items, list_positions, positions_disagree,
                                            witnessed_offsets)
 
 
@@ -200,3 +200,48 @@ def test_a_block_placed_where_an_empty_twin_fits_as_well_is_left_out():
     longer = _blocks('blocks', 12, ['attn'])
     assert free_twin_items({'blocks.11.attn.weight': 'first.2.proj.weight'},
                            longer, halves) == {'blocks.11.attn.weight'}
+
+
+def test_parts_of_a_run_pair_only_at_their_places_in_it():
+    # a stage of alike blocks cut in two named parts on both sides, 4 + 2
+    # and 2 + 4: pairs that keep each block's place in the run are kept,
+    # the two-block parts paired by their size are not
+    src = {**_blocks('stage.low', 4, ['fc']), **_blocks('stage.high', 2, ['fc'])}
+    dst = {**_blocks('stage.first', 2, ['lin']), **_blocks('stage.rest', 4, ['lin'])}
+    by_place = {f'stage.low.{b}.fc.weight': (f'stage.first.{b}.lin.weight' if b < 2 else
+                                             f'stage.rest.{b - 2}.lin.weight')
+                for b in range(4)}
+    assert across_other_cuts(by_place, src, dst) == set()
+    by_size = {f'stage.high.{b}.fc.weight': f'stage.first.{b}.lin.weight' for b in range(2)}
+    assert across_other_cuts(by_size, src, dst) == set(by_size)
+    # parts of one name on both sides: the names decide
+    same = {f'stage.high.{b}.fc.weight': f'stage.high.{b}.fc.weight' for b in range(2)}
+    dst_same = {**_blocks('stage.high', 2, ['fc']), **_blocks('stage.low', 4, ['fc'])}
+    assert across_other_cuts(same, src, dst_same) == set()
+    # numbered parts keep their order when the keys come sorted
+    # ('stages.10' before 'stages.2'): place 0 of the run is stages.2's block
+    numbered = dict(sorted({**_blocks('stages.2', 1, ['fc']),
+                            **_blocks('stages.10', 1, ['fc'])}.items()))
+    model = {**_blocks('net.a', 1, ['fc']), **_blocks('net.b', 1, ['fc'])}
+    assert across_other_cuts({'stages.2.0.fc.weight': 'net.a.0.fc.weight'},
+                             numbered, model) == set()
+    assert across_other_cuts({'stages.10.0.fc.weight': 'net.a.0.fc.weight'},
+                             numbered, model) == {'stages.10.0.fc.weight'}
+    # a run that one side cuts, in an order lost (sorted, enough keys to
+    # tell), against a list of as many items: the numbers in the parts say
+    # nothing; in registration order other checks judge it
+    names = ['fc', 'proj', 'out', 'lin', 'up']
+    halves = {**_blocks('stage.b', 4, names), **_blocks('stage.a', 4, names)}
+    whole = _blocks('stage.all', 8, names)
+    by_number = {f'stage.a.{b}.fc.weight': f'stage.all.{b}.fc.weight' for b in range(4)}
+    assert across_other_cuts(by_number, dict(sorted(halves.items())), whole) == set(by_number)
+    assert across_other_cuts(by_number, halves, whole) == set()
+    # a part that holds another layer too is placed by it (VGG's slices)
+    anchored = dict(sorted({**halves, 'stage.a.4.fc.weight': (16, 32)}.items()))
+    assert across_other_cuts(by_number, anchored, whole) == set()
+    # two towers of one module, four and four, against a model's one tower
+    # of four: not one run, the check stays out of it
+    towers = {**_blocks('head.cls_convs', 4, ['conv']), **_blocks('head.reg_convs', 4, ['conv'])}
+    tower = _blocks('head.cls.conv', 4, ['conv'])
+    assert across_other_cuts({'head.reg_convs.0.conv.weight': 'head.cls.conv.0.conv.weight'},
+                             towers, tower) == set()

@@ -35,8 +35,8 @@ from torch_liberator.crossings import (crossed_norm_pairs, crossed_ordinal_pairs
                                        crossed_peer_pairs, strayed_pairs)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
 from torch_liberator.listparts import later_part_modules
-from torch_liberator.listpositions import (against_list_shapes, free_twin_items,
-                                           positions_disagree, relabelled,
+from torch_liberator.listpositions import (across_other_cuts, against_list_shapes,
+                                           free_twin_items, positions_disagree, relabelled,
                                            witnessed_offsets)
 from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit, module_spans,
                                        nested_run_fit, run_fit, shapes_fit, whole_fit)
@@ -87,7 +87,7 @@ def checked(solver: Callable, *checks: str) -> Callable:
         >>> checked(solve, 'no such check')
         Traceback (most recent call last):
         ...
-        ValueError: unknown check 'no such check'; one of ['against_list_shapes', ...]
+        ValueError: unknown check 'no such check'; one of ['across_other_cuts', ...]
     """
     unknown = [name for name in checks if name not in CHECKS]
     if unknown:
@@ -925,6 +925,19 @@ def _free_twin_items(problem, mapping):
     return free_twin_items(mapping, problem.src, problem.dst, problem.sep)
 
 
+def _across_other_cuts(problem, mapping):
+    """
+    The pairs between two runs of alike items that both sides cut into
+    parts of other names, at other places in the runs or where the
+    checkpoint's order is lost
+    (:func:`~torch_liberator.listpositions.across_other_cuts`: a stage's
+    two-block part is not the model's two-block part by its size).
+    """
+    if not problem.has_shapes():
+        return set()
+    return across_other_cuts(mapping, problem.src, problem.dst, problem.sep)
+
+
 def _in_unequal_or_cut_lists(problem, src_module, dst_module):
     """Whether a position that the two module paths share, counted from
     their ends up to their first disagreement, numbers lists of different
@@ -1230,6 +1243,7 @@ CHECKS: Dict[str, Callable] = {
     'positions_witnessed': _positions_witnessed,
     'against_list_shapes': _against_list_shapes,
     'free_twin_items': _free_twin_items,
+    'across_other_cuts': _across_other_cuts,
     'swaps_left_out': _swaps_left_out,
     'shoves_beside_exact_fits': _shoves_beside_exact_fits,
     'one_network_in_two': _one_network_in_two,

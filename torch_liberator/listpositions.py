@@ -37,8 +37,10 @@ Example:
 """
 from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
 
-__all__ = ['against_list_shapes', 'free_twin_items', 'list_positions', 'positions_disagree',
-           'relabelled', 'witnessed_offsets']
+from torch_liberator.keyorder import order_is_lost
+
+__all__ = ['across_other_cuts', 'against_list_shapes', 'free_twin_items', 'list_positions',
+           'positions_disagree', 'relabelled', 'witnessed_offsets']
 
 
 def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
@@ -443,3 +445,128 @@ def _all_items(shapes: Mapping, sep: str) -> Dict[str, Dict[int, tuple]]:
                     held.append(tuple(shape))
     return {path: {label: tuple(sorted(kernels)) for label, kernels in labels.items()}
             for path, labels in found.items()}
+
+
+def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
+                      sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` paired between two runs of alike items
+    (the items of equal kernel shapes that a module holds in its lists),
+    lists of other names, where a run cut into parts (two or more lists)
+    gives no reason for the pair:
+
+    * both runs cut: the item's place in its run differs from its
+      partner's, or a place is unknown (parts whose names are not numbers,
+      on a side whose key order is lost,
+      :func:`~torch_liberator.keyorder.order_is_lost`). A stage of four
+      alike blocks cut into parts of 1, 1 and 2 whose names a safetensors
+      file sorts, the two-block part first, against a model's cut 1, 2, 1:
+      every tree mode paired the two-block parts, blocks 2 and 3 into
+      blocks 1 and 2.
+    * one run cut, in an order lost, into parts that hold nothing but its
+      items, against a list of as many items: neither the parts' numbers
+      nor the sorted listing say where they go (a stage cut in halves,
+      sorted, the second half first: the name modes paired it with the
+      model's first two blocks). A part that holds another layer too is
+      placed by it (a VGG cut in slices); in registration order the other
+      checks judge it (a list's tail registered before it, a part keeping
+      the list's name first).
+
+    Sizes of other runs are not one run (two heads' towers of one module,
+    four and four, against a model's tower of four). A pair whose two lists
+    hold one name is the names' to decide and is kept.
+
+    Args:
+        mapping: source key -> destination key.
+        src, dst: ``{key: shape}`` of each side, in their listing order.
+        sep: separator between path components.
+
+    Returns:
+        Set[str]: the source keys to leave out.
+
+    Example:
+        >>> from torch_liberator.listpositions import across_other_cuts
+        >>> def stage(cut):
+        ...     return {f'{part}.{i}.fc.weight': (4, 4) for part, n in cut for i in range(n)}
+        >>> src = stage([('a', 2), ('b', 1), ('c', 1)])  # blocks 0-1, 2, 3
+        >>> dst = stage([('x', 1), ('y', 2), ('z', 1)])  # blocks 0, 1-2, 3
+        >>> mapping = {'a.0.fc.weight': 'y.0.fc.weight', 'a.1.fc.weight': 'y.1.fc.weight'}
+        >>> sorted(across_other_cuts(mapping, src, dst))
+        ['a.0.fc.weight', 'a.1.fc.weight']
+        >>> # in the order of the run: block 1 is block 1, block 3 block 3
+        >>> across_other_cuts({'a.1.fc.weight': 'y.0.fc.weight',
+        ...                    'c.0.fc.weight': 'z.0.fc.weight'}, src, dst)
+        set()
+    """
+    runs = [_runs(side, sep) for side in (src, dst)]
+    if not any(run[4] for run in runs[0].values()) and not any(
+            run[4] for run in runs[1].values()):
+        return set()
+    out = set()
+    verdicts = {}  # (source module, model module) -> leave out
+    for s, d in mapping.items():
+        pair = (s.rpartition(sep)[0], d.rpartition(sep)[0])
+        if pair not in verdicts:
+            verdicts[pair] = _other_cut(pair, runs, sep)
+        if verdicts[pair]:
+            out.add(s)
+    return out
+
+
+def _other_cut(pair, runs, sep):
+    """Whether an item above the source module and one above the model
+    module, of one kernel signature in lists of other names, are paired
+    against their runs' cuts (:func:`across_other_cuts`)."""
+    places = []
+    for side in (0, 1):
+        comps = pair[side].split(sep)
+        places.append({})
+        for n in range(1, len(comps)):
+            at = runs[side].get((sep.join(comps[:n]), comps[n]))
+            if at is not None:
+                places[side][at[0]] = at[1:]
+    for kernels, (place, label, length, cut, alike) in places[0].items():
+        theirs = places[1].get(kernels)
+        if theirs is None or label == theirs[1]:
+            continue
+        if cut and theirs[3]:  # both cut: the places decide
+            if place is None or theirs[0] is None or place != theirs[0]:
+                return True
+        elif length == theirs[2] and (place is None and alike or
+                                      theirs[0] is None and theirs[4]):
+            return True  # one cut in parts of alike items only, in an order lost
+    return False
+
+
+def _runs(shapes: Mapping, sep: str) -> Dict[Tuple[str, str], tuple]:
+    """``{(list path, item label): (kernels, place, list label, run length,
+    cut, alike)}`` for the items of every run of alike items (of one kernel
+    signature) that a module holds in its lists: the item's place in the
+    run (its lists in the side's order, by number where they are numbered;
+    None where that order is lost), the run's length, whether two or more
+    lists hold it, and whether those lists hold nothing else."""
+    items = _all_items(shapes, sep)
+    runs = {}  # (parent module, kernels) -> list paths holding such items, in order
+    for path, held in items.items():
+        # (the root as a list has no parent: its items' lists are its children)
+        parent = path.rpartition(sep)[0] if path else None
+        for kernels in set(held.values()):
+            if kernels:
+                runs.setdefault((parent, kernels), []).append(path)
+    lost = None
+    out = {}
+    for (parent, kernels), paths in runs.items():
+        cut, known = len(paths) > 1, True
+        if cut and all(path.rpartition(sep)[2].isdigit() for path in paths):
+            paths = sorted(paths, key=lambda p: int(p.rpartition(sep)[2]))
+        elif cut:
+            if lost is None:
+                lost = order_is_lost(shapes, sep=sep)
+            known = not lost
+        found = [(path, label) for path in paths for label in sorted(items[path])
+                 if items[path][label] == kernels]
+        alike = cut and all(set(items[path].values()) == {kernels} for path in paths)
+        for place, (path, label) in enumerate(found):
+            out[(path, str(label))] = (kernels, place if known else None,
+                                       path.rpartition(sep)[2], len(found), cut, alike)
+    return out

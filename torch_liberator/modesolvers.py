@@ -783,7 +783,8 @@ _NAME_CHECKS = ('by_name_alone', 'beside_an_exact_run', 'beside_a_whole_fit',
                 'against_shared_names', 'shoves_beside_exact_fits',
                 'one_network_in_two', 'one_module_from_two', 'other_design_beside_own',
                 'other_design_beside_the_checkpoints', 'other_design_by_shapes',
-                'crossed_norms', 'crossed_ordinals', 'crossed_peers', 'crossed_twin_norms')
+                'crossed_norms', 'crossed_ordinals', 'crossed_peers', 'crossed_twin_norms',
+                'across_other_cuts')
 
 #: association name -> solver(problem) -> (mapping, ambiguous) for a
 #: :class:`Problem`: the mode's core, then the checks of
@@ -813,6 +814,6 @@ SOLVERS: Dict[str, Callable] = {
         'other_design_by_shapes', 'other_design_beside_own',
         'other_design_beside_the_checkpoints', 'crossed_norms', 'crossed_ordinals',
         'crossed_peers', 'crossed_twin_norms', 'strayed', 'against_list_shapes',
-        'free_twin_items')),
+        'free_twin_items', 'across_other_cuts')),
         'swaps_left_out')),
 }
