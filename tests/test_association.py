@@ -658,6 +658,25 @@ def test_closer_copy_wins_over_the_ema_copy(mode, ema_first):
     assert result.ambiguous == {}
 
 
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('name', ['ema_model', 'model_ema', 'ema'])
+def test_a_plain_ema_copy_at_the_model_copys_depth_leaves_the_model_copy(mode, name):
+    # self.ema_model = copy.deepcopy(self.model): the two copies at one
+    # depth were a tie and nothing loaded; the EMA copy's name says which
+    # is the model (ema=True reads the other)
+    model = {'conv.weight': (8, 3, 3, 3), 'conv.bias': (8,), 'fc.weight': (2, 8)}
+    src = {**{'model.' + k: s for k, s in model.items()},
+           **{f'{name}.' + k: s for k, s in model.items()}}
+    result = associate(dict(sorted(src.items())), model, association=mode)
+    assert result.mapping == {'model.' + k: k for k in sorted(model)}
+    # a model that holds both copies takes both by their names
+    assert associate(src, src, association=mode).mapping == {k: k for k in src}
+    # an EMA copy with no model copy beside it (other tensors only) stays
+    alone = {**{f'{name}.' + k: s for k, s in model.items()}, 'step': ()}
+    assert associate(alone, model, association=mode).mapping == {
+        f'{name}.' + k: k for k in model}
+
+
 def test_isomorphism_keeps_one_wrapper_per_mapping():
     # the published README case: the two extra layers have different names
     # and nothing below them but their parameters, so they are not matched
@@ -2609,7 +2628,7 @@ def _grouped(keys, groups):
             for k, s in keys.items()}
 
 
-@pytest.mark.parametrize('mode', TREE_MODES + ('auto',))
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
 def test_blocks_that_take_a_shove_lose_to_blocks_that_fit(mode):
     # mutation fuzz seed 16495: a resnext50 checkpoint into a model holding a
     # wide_resnet50_2 of its very names (`main.*`, every block's conv2 of

@@ -553,6 +553,33 @@ def test_lightning_flat_ema(tmp_path):
     _assert_same(fresh.state_dict(), module.ema_model.module.state_dict())
 
 
+def test_a_deep_copied_ema_beside_the_model_loads_the_model_copy(tmp_path):
+    # self.ema_model = copy.deepcopy(self.model): both copies at one depth
+    # were a tie and nothing loaded; by default the model copy loads
+    class Module(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = _tiny()
+            self.ema_model = copy.deepcopy(self.model)
+    module = Module()
+    with torch.no_grad():
+        for value in module.ema_model.parameters():
+            value.add_(10)
+    fpath = tmp_path / 'last.ckpt'
+    torch.save({'epoch': 1, 'state_dict': module.state_dict()}, fpath)
+    from torch_liberator.initializer import Pretrained, load_partial_state
+    fresh = _tiny()
+    info = Pretrained(fpath, verbose=0).forward(fresh)
+    assert info['self_unset'] == []
+    _assert_same(fresh.state_dict(), module.model.state_dict())
+    fresh = _tiny()
+    load_partial_state(fresh, module.state_dict(), verbose=0)
+    _assert_same(fresh.state_dict(), module.model.state_dict())
+    fresh = _tiny()
+    Pretrained(fpath, ema=True, verbose=0).forward(fresh)
+    _assert_same(fresh.state_dict(), module.ema_model.state_dict())
+
+
 def test_flat_ema_saved_from_dataparallel(tmp_path):
     # timm's train loop keeps model_ema beside the model; a module holding
     # both, saved from DataParallel, has module.* and module.model_ema.module.*

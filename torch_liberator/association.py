@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
+from torch_liberator.emacopy import without_ema_copy
 from torch_liberator.keyorder import NORM_BUFFERS, registration_order
 from torch_liberator.leaveout import in_source_order
 from torch_liberator.listpositions import positions_disagree
@@ -156,6 +157,9 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
     key, and which keys are ambiguous. A side listed back to front, or as
     every parameter, then every buffer (or buffers first), is solved in
     registration order (:func:`~torch_liberator.keyorder.registration_order`).
+    A checkpoint holding the model beside an EMA copy of it under a name
+    ``ema=True`` knows (``ema_model.*``) gives the model copy
+    (:func:`~torch_liberator.emacopy.without_ema_copy`).
 
     Args:
         src: the checkpoint's keys, or a mapping of its keys to shapes
@@ -219,6 +223,7 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
     """
     _check_choice('association', association, ASSOCIATIONS)
     src, dst = _without_lone_buffers(_as_side(src, 'src'), _as_side(dst, 'dst'), sep)
+    src = without_ema_copy(src, dst, sep)
     problem = Problem(src, dst, sep)
     found = _shortcut(problem, association) if shortcut else None
     if found is not None:

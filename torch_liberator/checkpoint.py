@@ -56,6 +56,7 @@ import torch
 from torch_liberator.dcp import DcpSource, is_dcp_dir
 from torch_liberator.deployer._files import is_torch_archive, split_zip_path
 from torch_liberator.deployer._format import read_deploy_state_dict
+from torch_liberator.emacopy import EMA_KEYS, EMA_PREFIXES, select_ema_keys
 from torch_liberator.errors import (
     CheckpointFormatError, CheckpointNotFoundError, UnsafeCheckpointError)
 from torch_liberator.safesources import (
@@ -63,8 +64,7 @@ from torch_liberator.safesources import (
 from torch_liberator.sources import (
     LazySource, MappedStateSource, RenamedSource, check_unchanged,
     describe_error, file_identity, preview_items)
-from torch_liberator.unwrap import (
-    EMA_KEYS, EMA_PREFIXES, WRAPPER_KEYS, select_ema_keys, unwrap_state_dict)
+from torch_liberator.unwrap import WRAPPER_KEYS, unwrap_state_dict
 
 __all__ = [
     'EMA_KEYS',

@@ -19,30 +19,18 @@ from collections.abc import Mapping
 
 import torch
 
+from torch_liberator.emacopy import EMA_KEYS, EMA_PREFIXES, select_ema_keys
 from torch_liberator.errors import CheckpointFormatError
-from torch_liberator.keygroups import WRAPPER_PREFIXES
 from torch_liberator.sources import preview_items
 
 __all__ = [
-    'EMA_KEYS',
-    'EMA_PREFIXES',
     'WRAPPER_KEYS',
-    'select_ema_keys',
     'unwrap_state_dict',
 ]
 
 #: Keys under which training checkpoints nest the model weights, tried in
 #: this order.
 WRAPPER_KEYS = ('model_state_dict', 'state_dict', 'weights', 'model')
-
-#: Keys under which training checkpoints keep exponential-moving-average
-#: weights, tried in this order when ``ema=True``.
-EMA_KEYS = ('ema_state_dict', 'state_dict_ema', 'model_ema', 'ema')
-
-#: Key prefixes under which a flat state dict holds an EMA copy beside the
-#: model (Lightning's ``ema_model.module.*``, timm's ``model_ema.module.*``),
-#: tried in this order when ``ema=True``.
-EMA_PREFIXES = ('ema_model',) + EMA_KEYS
 
 # Wrappers nested deeper than this are assumed to be a cycle or a mistake.
 _MAX_DEPTH = 8
@@ -59,10 +47,12 @@ def unwrap_state_dict(obj, ema=False):
       (``model_state_dict``, ``state_dict``, ``weights``, ``model``, tried in
       that order) is unwrapped, recursively: lightning's
       ``{'state_dict': ..., 'epoch': ...}``, ``{'model': {...}}``.
-    * With ``ema=True``, one of :data:`EMA_KEYS` (``ema_state_dict``,
+    * With ``ema=True``, one of
+      :data:`~torch_liberator.emacopy.EMA_KEYS` (``ema_state_dict``,
       ``state_dict_ema``, ``model_ema``, ``ema``) is preferred at every level,
       and a flat state that holds an EMA copy beside the model under one of
-      :data:`EMA_PREFIXES` gives that copy (:func:`select_ema_keys`).
+      :data:`~torch_liberator.emacopy.EMA_PREFIXES` gives that copy
+      (:func:`~torch_liberator.emacopy.select_ema_keys`).
     * A checkpoint whose only weights are an EMA copy is an error that
       suggests ``ema=True``.
     * An :class:`torch.nn.Module` (only found in files read with
@@ -191,53 +181,3 @@ def _flat_state(obj, ema, where, trail):
             f'{EMA_KEYS}, and for keys under {EMA_PREFIXES}); keys found: '
             f'{found}. Pass ema=False to read the regular weights')
     return dict(items)
-
-
-def select_ema_keys(keys):
-    """
-    Find the EMA copy in the keys of a flat state dict that holds it beside
-    the model, under one of :data:`EMA_PREFIXES` (Lightning's
-    ``ema_model.module.*`` beside ``model.*``).
-
-    Args:
-        keys (Iterable[str]): the flat state dict's keys.
-
-    Returns:
-        Dict[str, str] | None: EMA key without its prefix -> the key as
-        stored, in the given order; None if no key has an EMA prefix. The
-        ``module.`` level of an averaging wrapper
-        (:class:`torch.optim.swa_utils.AveragedModel`, timm's ``ModelEma``)
-        is removed too, and the wrapper's own entries (``n_averaged``) are
-        left out.
-
-    Example:
-        >>> from torch_liberator.unwrap import select_ema_keys
-        >>> select_ema_keys(['model.fc.weight', 'ema_model.module.fc.weight',
-        ...                  'ema_model.n_averaged'])
-        {'fc.weight': 'ema_model.module.fc.weight'}
-        >>> select_ema_keys(['fc.weight']) is None
-        True
-        >>> # saved from DataParallel or torch.compile: module.model_ema.module.*
-        >>> select_ema_keys(['module.fc.weight', 'module.model_ema.module.fc.weight'])
-        {'fc.weight': 'module.model_ema.module.fc.weight'}
-    """
-    keys = list(keys)
-    # the saving wrapper's levels (DataParallel's module., torch.compile's
-    # _orig_mod.) come before the EMA prefix
-    bare = {}
-    for key in keys:
-        name = key
-        while name.startswith(WRAPPER_PREFIXES):
-            name = name.partition('.')[2]
-        bare[key] = name
-    for prefix in EMA_PREFIXES:
-        inner = {bare[key][len(prefix) + 1:]: key for key in keys
-                 if bare[key].startswith(prefix + '.')}
-        if not inner:
-            continue
-        wrapped = {key[len('module.'):]: old for key, old in inner.items()
-                   if key.startswith('module.')}
-        return wrapped or inner
-    return None
-
-

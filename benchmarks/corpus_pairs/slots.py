@@ -207,6 +207,17 @@ def _ema_into_wrapper():
     return Case(state, Slots(model=r, ema=ema), None)
 
 
+def _ema_deep_copy():
+    r = tv_model('convnext_tiny')
+    return Case(keep(Slots(model=r, ema_model=copy.deepcopy(r))), r, None)
+
+
+register_pair('ema deep copy beside model -> model', 'identity',
+              note='self.ema_model = copy.deepcopy(self.model): model.* and ema_model.* at one '
+                   'depth into the bare convnext_tiny; the model copy belongs (a tie before, '
+                   'nothing loaded)')(_ema_deep_copy)
+
+
 @register_pair('compiled DataParallel checkpoint', 'identity',
                note='a state dict of torch.compile(DataParallel(resnet18)) (_orig_mod.module.*) into resnet18')
 def _compiled_dp():
