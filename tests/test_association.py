@@ -677,6 +677,26 @@ def test_a_plain_ema_copy_at_the_model_copys_depth_leaves_the_model_copy(mode, n
         f'{name}.' + k: k for k in model}
 
 
+@pytest.mark.parametrize('mode', ['embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('order', ['student first', 'teacher first', 'sorted'])
+def test_a_student_beside_its_teacher_loads_into_the_students_network(torchvision, mode, order):
+    # a distillation checkpoint: the resnet18 student beside a resnet34
+    # teacher that holds every one of its names and shapes. The names tie
+    # the two copies; the structure mode places the student, whole on both
+    # sides (0.2.1's isomorphism: 122 of 122). With the student listed
+    # first the name modes placed nothing
+    student = torchvision.models.resnet18(weights=None).state_dict()
+    teacher = torchvision.models.resnet34(weights=None).state_dict()
+    copies = {'student': student, 'teacher': teacher}
+    names = ['teacher', 'student'] if order == 'teacher first' else ['student', 'teacher']
+    src = {f'{name}.{k}': tuple(v.shape) for name in names for k, v in copies[name].items()}
+    if order == 'sorted':
+        src = dict(sorted(src.items()))
+    dst = {k: tuple(v.shape) for k, v in student.items()}
+    result = associate(src, dst, association=mode)
+    assert result.mapping == {f'student.{k}': k for k in dst}
+
+
 def test_isomorphism_keeps_one_wrapper_per_mapping():
     # the published README case: the two extra layers have different names
     # and nothing below them but their parameters, so they are not matched

@@ -23,7 +23,7 @@ Example:
     >>> SOLVERS['embedding'](problem)[0]
     {'layer1.0.w': 'backbone.layer1.0.w'}
 """
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Callable, Dict, Optional, Tuple
 
 from torch_liberator.alignment import StructureSides
@@ -668,6 +668,13 @@ def _named_in_structure(solver):
       names and shapes: the names cannot tell the two apart, the order and
       the blocks each stage holds can (122 of 122, as 0.2.1 places; we
       placed 0).
+    * A key the names tie with another copy of it in the checkpoint, the
+      model key whole below each copy's prefix (a distillation checkpoint's
+      ``student.*`` resnet18 beside a ``teacher.*`` resnet34 that holds
+      every one of its names), goes where the structure solve puts it, if
+      that is the one place: the name modes placed the student when the
+      teacher came first, and nothing when the student did (0.2.1's
+      isomorphism: 122 of 122; :func:`_copies_ending_in`).
     * A key the names neither placed nor tied, if the two keys end in the
       same names (:func:`_same_named_end`). A renumbered list whose numbers
       the name modes never follow (torchvision's swin_t,
@@ -691,6 +698,7 @@ def _named_in_structure(solver):
             return mapping, ambiguous
         found, _ = problem.solve('structure')
         taken = set(mapping.values())
+        copies = None  # model key -> how many checkpoint keys end in it below a prefix
         added = {}
         for s, d in found.items():
             if s in mapping or d in taken:
@@ -698,6 +706,11 @@ def _named_in_structure(solver):
             if s in ambiguous:
                 if len(ambiguous[s]) > 1 and d in ambiguous[s]:
                     added[s] = d
+                elif ambiguous[s] == (d,) and s.endswith(problem.sep + d):
+                    if copies is None:
+                        copies = _copies_ending_in(problem, ambiguous)
+                    if copies.get(d, 0) > 1:
+                        added[s] = d
             elif _same_named_end(s, d, problem.sep):
                 added[s] = d
         added = _one_place_per_module(mapping, added, problem.sep)
@@ -706,6 +719,25 @@ def _named_in_structure(solver):
         return in_source_order(problem, {**mapping, **added},
                                {s: ds for s, ds in ambiguous.items() if s not in added})
     return solve
+
+
+def _copies_ending_in(problem, ambiguous):
+    """``{model key: how many checkpoint keys end in it below a prefix}``
+    for the model keys that ambiguous checkpoint keys name whole (a
+    student's ``student.conv1.weight`` and its teacher's
+    ``teacher.conv1.weight`` for ``conv1.weight``: the names tie the two
+    copies, and the order and shapes may tell them apart)."""
+    sep = problem.sep
+    wanted = {places[0] for s, places in ambiguous.items()
+              if len(places) == 1 and s.endswith(sep + places[0])}
+    count = Counter()
+    for key in problem.src:
+        comps = key.split(sep)
+        for n in range(1, len(comps)):
+            tail = sep.join(comps[n:])
+            if tail in wanted:
+                count[tail] += 1
+    return count
 
 
 def _left_open(problem, mapping, ambiguous):

@@ -218,6 +218,23 @@ register_pair('ema deep copy beside model -> model', 'identity',
                    'nothing loaded)')(_ema_deep_copy)
 
 
+def _student_teacher(student_first):
+    student, teacher = tv_model('resnet18'), tv_model('resnet34')
+    parts = {'student': student, 'teacher': teacher}
+    names = ('student', 'teacher') if student_first else ('teacher', 'student')
+    return Case(keep(Slots(**{name: parts[name] for name in names})), student, None)
+
+
+for _first in (True, False):
+    register_pair('distillation student+teacher -> student'
+                  + ('' if _first else ' (teacher first)'), 'identity',
+                  note='a distillation checkpoint: the resnet18 student beside the resnet34 '
+                       'teacher, which holds every name and shape of the student, into '
+                       'resnet18: the student belongs (the name modes placed nothing with the '
+                       'student first; 0.2.1\'s embedding loaded the teacher)')(
+        lambda f=_first: _student_teacher(f))
+
+
 @register_pair('compiled DataParallel checkpoint', 'identity',
                note='a state dict of torch.compile(DataParallel(resnet18)) (_orig_mod.module.*) into resnet18')
 def _compiled_dp():
