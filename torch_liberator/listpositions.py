@@ -25,7 +25,10 @@ between the lists (a slice that keeps its labels, offset 0) and which
 break it (a list renumbered: ``nn.Sequential(*features[3:])`` holds the
 list's item 3 as its item 0). Where two lists differ in length, the
 items' own kernel shapes may show the offset: :func:`against_list_shapes`
-leaves out pairs at another (an FPN that starts a level later).
+leaves out pairs at another (an FPN that starts a level later). Where a
+list is cut into parts, neither the parts' sizes nor their numbers say
+which items they hold: :func:`across_other_cuts` leaves out the pairs
+between such runs that rest on them.
 
 Example:
     >>> from torch_liberator.listpositions import positions_disagree
