@@ -66,13 +66,15 @@ def select_ema_keys(keys: Iterable[str]) -> Optional[Dict[str, str]]:
         >>> select_ema_keys(['module.fc.weight', 'module.model_ema.module.fc.weight'])
         {'fc.weight': 'module.model_ema.module.fc.weight'}
     """
-    keys = list(keys)
     bare = {key: _bare(key) for key in keys}
+    heads = {name.partition('.')[0] for name in bare.values()}
     for prefix in EMA_PREFIXES:
-        inner = {bare[key][len(prefix) + 1:]: key for key in keys
-                 if bare[key].startswith(prefix + '.')}
-        if not inner:
+        if prefix not in heads:
             continue
+        inner = {name[len(prefix) + 1:]: key for key, name in bare.items()
+                 if name.startswith(prefix + '.')}
+        if not inner:
+            continue  # (a tensor named like the prefix itself)
         wrapped = {key[len('module.'):]: old for key, old in inner.items()
                    if key.startswith('module.')}
         return wrapped or inner
@@ -84,10 +86,10 @@ def without_ema_copy(src: Mapping, dst: Mapping, sep: str = '.') -> Mapping:
     ``src`` (``{key: shape}``) less its EMA copy (:func:`select_ema_keys`)
     when the rest of it holds the model copy (every EMA key, of the same
     shape, ends a key of the rest) and the model ``dst`` holds no EMA copy
-    of its own (under any of those names): the model copy is the one asked for (``ema=True``
-    reads the other). Two copies at one depth (``model.*`` and a plain
-    deep copy ``ema_model.*``) were a tie, and nothing loaded. Otherwise
-    ``src`` itself.
+    of its own (under any of those names): the model copy is the one asked
+    for (``ema=True`` reads the other). Two copies at one depth
+    (``model.*`` and a plain deep copy ``ema_model.*``) were a tie, and
+    nothing loaded. Otherwise ``src`` itself.
 
     Example:
         >>> from torch_liberator.emacopy import without_ema_copy

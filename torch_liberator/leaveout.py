@@ -927,9 +927,9 @@ def _free_twin_items(problem, mapping):
 
 def _across_other_cuts(problem, mapping):
     """
-    The pairs between two runs of alike items that both sides cut into
-    parts of other names, at other places in the runs or where the
-    checkpoint's order is lost
+    The pairs between two runs of alike items, in lists of other names,
+    that rest on how a run is cut into parts: at other places in two cut
+    runs, or where a cut run's order is lost
     (:func:`~torch_liberator.listpositions.across_other_cuts`: a stage's
     two-block part is not the model's two-block part by its size).
     """
