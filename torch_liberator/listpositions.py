@@ -38,7 +38,7 @@ Example:
     >>> sorted(positions_disagree({k: k for k in vgg if k in vgg_bn}, vgg, vgg_bn))
     ['features.8.weight']
 """
-from typing import Dict, Iterable, Mapping, Optional, Set, Tuple
+from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Set, Tuple
 
 from torch_liberator.keyorder import order_is_lost
 
@@ -502,8 +502,7 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         set()
     """
     runs = [_runs(side, sep) for side in (src, dst)]
-    if not any(run[4] for run in runs[0].values()) and not any(
-            run[4] for run in runs[1].values()):
+    if not any(at.cut for side in runs for at in side.values()):
         return set()
     out = set()
     verdicts = {}  # (source module, model module) -> leave out
@@ -520,34 +519,42 @@ def _other_cut(pair, runs, sep):
     """Whether an item above the source module and one above the model
     module, of one kernel signature in lists of other names, are paired
     against their runs' cuts (:func:`across_other_cuts`)."""
-    places = []
+    places = []  # per side: kernels -> the _RunItem above the module
     for side in (0, 1):
         comps = pair[side].split(sep)
         places.append({})
         for n in range(1, len(comps)):
             at = runs[side].get((sep.join(comps[:n]), comps[n]))
             if at is not None:
-                places[side][at[0]] = at[1:]
-    for kernels, (place, label, length, cut, alike) in places[0].items():
+                places[side][at.kernels] = at
+    for kernels, mine in places[0].items():
         theirs = places[1].get(kernels)
-        if theirs is None or label == theirs[1]:
+        if theirs is None or mine.label == theirs.label:
             continue
-        if cut and theirs[3]:  # both cut: the places decide
-            if place is None or theirs[0] is None or place != theirs[0]:
+        if mine.cut and theirs.cut:  # both cut: the places decide
+            if mine.place is None or theirs.place is None or mine.place != theirs.place:
                 return True
-        elif length == theirs[2] and (place is None and alike or
-                                      theirs[0] is None and theirs[4]):
+        elif mine.length == theirs.length and any(
+                at.place is None and at.alike for at in (mine, theirs)):
             return True  # one cut in parts of alike items only, in an order lost
     return False
 
 
-def _runs(shapes: Mapping, sep: str) -> Dict[Tuple[str, str], tuple]:
-    """``{(list path, item label): (kernels, place, list label, run length,
-    cut, alike)}`` for the items of every run of alike items (of one kernel
-    signature) that a module holds in its lists: the item's place in the
-    run (its lists in the side's order, by number where they are numbered;
-    None where that order is lost), the run's length, whether two or more
-    lists hold it, and whether those lists hold nothing else."""
+class _RunItem(NamedTuple):
+    """An item of a run of alike items (:func:`_runs`)."""
+    kernels: tuple  # the item's kernel shapes, sorted
+    place: Optional[int]  # its place in the run; None where the order is lost
+    label: str  # the name of the list holding it
+    length: int  # how many items the run holds
+    cut: bool  # whether two or more lists hold the run
+    alike: bool  # whether those lists hold nothing but the run's items
+
+
+def _runs(shapes: Mapping, sep: str) -> Dict[Tuple[str, str], _RunItem]:
+    """``{(list path, item label): _RunItem}`` for the items of every run
+    of alike items (of one kernel signature) that a module holds in its
+    lists; a place counts the run's lists in the side's order, by number
+    where they are numbered."""
     items = _all_items(shapes, sep)
     runs = {}  # (parent module, kernels) -> list paths holding such items, in order
     for path, held in items.items():
@@ -570,6 +577,6 @@ def _runs(shapes: Mapping, sep: str) -> Dict[Tuple[str, str], tuple]:
                  if items[path][label] == kernels]
         alike = cut and all(set(items[path].values()) == {kernels} for path in paths)
         for place, (path, label) in enumerate(found):
-            out[(path, str(label))] = (kernels, place if known else None,
-                                       path.rpartition(sep)[2], len(found), cut, alike)
+            out[(path, str(label))] = _RunItem(kernels, place if known else None,
+                                               path.rpartition(sep)[2], len(found), cut, alike)
     return out
