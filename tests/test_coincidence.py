@@ -14,7 +14,8 @@ from torch_liberator import load_partial_state
 from torch_liberator.association import associate
 from torch_liberator.coincidence import (
     FEW_SHAPES, MIN_SHAPE_SHARE, MIN_SHARE, MIN_SHARE_OF_LARGER, against_shared_names,
-    chance_pairs, few_shapes, lone_items, names_agree, parts_left_unfilled, split_from_their_fit,
+    away_from_their_fit, chance_pairs, few_shapes, lone_items, names_agree, parts_left_unfilled,
+    split_from_their_fit,
     split_items, thin_unnamed_pairs, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
@@ -302,6 +303,50 @@ def test_a_block_goes_to_the_one_block_that_holds_its_shapes():
     spread.update({'stages.0.layers.1.layer.0.w': 'layer4.1.conv1.w',
                    'stages.0.layers.1.layer.1.w': 'layer4.1.conv2.w'})
     assert split_from_their_fit(spread, stage, dst) == set()
+
+
+def _bottlenecks(cut):
+    """A stage of five blocks cut into named parts, block 0 with a shortcut
+    and a wider input, the others alike."""
+    keys, block = {}, 0
+    for part, n in cut:
+        for i in range(n):
+            p = f'layer3.{part}.{i}' if part else f'layer3.{i}'
+            keys.update({f'{p}.conv1.w': (8, 16 if block == 0 else 8, 1, 1),
+                         f'{p}.bn1.w': (8,), f'{p}.conv2.w': (8, 8, 3, 3)})
+            if block == 0:
+                keys[f'{p}.downsample.0.w'] = (8, 16, 1, 1)
+            block += 1
+    return keys
+
+
+def test_a_block_goes_to_its_like_not_to_a_namesake_of_another_design():
+    # a resnet50's layer3, its keys sorted, into a model that cut it in
+    # two, first = [:2] and the rest kept as layer3.rest: the name modes
+    # filled the model's rest.0, one of the alike blocks, from the
+    # checkpoint's block 0 (with the shortcut), all but its conv1
+    src = _bottlenecks([('', 5)])
+    dst = _bottlenecks([('first', 2), ('rest', 3)])
+    by_name = {'layer3.0.bn1.w': 'layer3.rest.0.bn1.w', 'layer3.0.conv2.w': 'layer3.rest.0.conv2.w'}
+    assert away_from_their_fit(by_name, src, dst) == set(by_name)
+    # the like filled already, by anything: the names' pair stands
+    assert away_from_their_fit({**by_name, 'layer3.1.bn1.w': 'layer3.first.0.bn1.w'},
+                               src, dst) == set()
+    # a pair into the like itself, or a block of the same shapes, stands
+    assert away_from_their_fit({'layer3.0.bn1.w': 'layer3.first.0.bn1.w',
+                                'layer3.2.conv2.w': 'layer3.rest.0.conv2.w'}, src, dst) == set()
+    # two likes of its shapes: the names may choose between them
+    twice = {**dst, **{k.replace('first', 'again'): v for k, v in dst.items() if '.first.0.' in k}}
+    assert away_from_their_fit(by_name, src, twice) == set()
+    # below a wrapper list, the same
+    assert away_from_their_fit({f'0.{k}': f'0.{v}' for k, v in by_name.items()},
+                               {f'0.{k}': v for k, v in src.items()},
+                               {f'0.{k}': v for k, v in dst.items()}) == {f'0.{k}' for k in by_name}
+    # a checkpoint item whose keys' counterparts, as far up, are no list
+    # item of the model says nothing (the whole network as item 0 of a
+    # list, against the model's layer3)
+    assert away_from_their_fit({f'net.0.{k}': v for k, v in by_name.items()},
+                               {f'net.0.{k}': v for k, v in src.items()}, dst) == set()
 
 
 def test_split_items_keeps_a_block_cut_in_two_whole_items():

@@ -245,3 +245,60 @@ def test_parts_of_a_run_pair_only_at_their_places_in_it():
     tower = _blocks('head.cls.conv', 4, ['conv'])
     assert across_other_cuts({'head.reg_convs.0.conv.weight': 'head.cls.conv.0.conv.weight'},
                              towers, tower) == set()
+
+
+def test_a_part_keeping_the_lists_name_is_not_its_head_by_that_name():
+    # a list of six alike blocks against the same six cut as early = [:2]
+    # and blocks = [2:], numbered from 0 again: blocks.0 is the run's
+    # block 2 by its place, block 0 by its name; either may be so (the
+    # first blocks kept under the name, the rest registered first)
+    whole = _blocks('blocks', 6, ['fc'])
+    cut = {**_blocks('early', 2, ['fc']), **_blocks('blocks', 4, ['fc'])}
+    by_name = {f'blocks.{b}.fc.weight': f'blocks.{b}.fc.weight' for b in range(4)}
+    assert across_other_cuts(by_name, whole, cut) == set(by_name)
+    by_place = {f'blocks.{b + 2}.fc.weight': f'blocks.{b}.fc.weight' for b in range(4)}
+    assert across_other_cuts(by_place, whole, cut) == set(by_place)
+    # a block of its own kind at the stage's start says which: the numbers
+    # cannot hold, the place does
+    odd = {**whole, 'blocks.0.fc.weight': (32, 64)}
+    odd_cut = {**cut, 'early.0.fc.weight': (32, 64)}
+    assert across_other_cuts(by_place, odd, odd_cut) == set()
+    # the part holding the first blocks under the name: name and place agree
+    head = {**_blocks('blocks', 2, ['fc']), **_blocks('tail', 4, ['fc'])}
+    assert across_other_cuts({'blocks.1.fc.weight': 'blocks.1.fc.weight'}, whole, head) == set()
+    # registered after the rest, its place is another (the names may be
+    # right, but nothing else says so)
+    last = {**_blocks('tail', 4, ['fc']), **_blocks('blocks', 2, ['fc'])}
+    assert across_other_cuts({'blocks.1.fc.weight': 'blocks.1.fc.weight'},
+                             whole, last) == {'blocks.1.fc.weight'}
+    # ... and so is the part beside it: its place, head or tail, rests on
+    # which part the name belongs to
+    rest = {f'blocks.{b + 2}.fc.weight': f'tail.{b}.fc.weight' for b in range(4)}
+    assert across_other_cuts(rest, whole, last) == set(rest)
+    # registered in the run's order, the name and the place agree
+    assert across_other_cuts(rest, whole, head) == set()
+    # one cut on both sides (two towers of one head, in either order):
+    # the names decide
+    towers = {**_blocks('head.cls_convs', 4, ['conv']), **_blocks('head.reg_convs', 4, ['conv'])}
+    swapped = {**_blocks('head.reg_convs', 4, ['conv']), **_blocks('head.cls_convs', 4, ['conv'])}
+    same = {f'head.cls_convs.{b}.conv.weight': f'head.cls_convs.{b}.conv.weight' for b in range(4)}
+    assert across_other_cuts(same, towers, swapped) == set()
+
+
+def test_a_lists_one_odd_item_shows_where_a_shorter_list_lies_in_it():
+    # a stage of one block with a shortcut and five alike blocks, against
+    # the five alike: they are its blocks 1-5, not 0-4 by number
+    def block(conv1, shortcut=False):
+        return [('conv1', (8, conv1, 1, 1)), ('conv2', (8, 8, 3, 3))] + (
+            [('shortcut', (8, 16, 1, 1))] if shortcut else [])
+    stage = {f'layer3.{b}.{n}.weight': shape for b in range(6)
+             for n, shape in block(16 if b == 0 else 8, b == 0)}
+    rest = {f'layer3.{b}.{n}.weight': shape for b in range(5) for n, shape in block(8)}
+    by_number = {f'layer3.{b}.conv2.weight': f'layer3.{b}.conv2.weight' for b in range(1, 5)}
+    assert against_list_shapes(by_number, stage, rest) == set(by_number)
+    by_place = {f'layer3.{b}.conv2.weight': f'layer3.{b - 1}.conv2.weight' for b in range(1, 6)}
+    assert against_list_shapes(by_place, stage, rest) == set()
+    # lists of alike items alone, or one offset only possible: no evidence
+    alike = {k: v for k, v in stage.items() if not k.startswith('layer3.0.')}
+    assert against_list_shapes({'layer3.1.conv2.weight': 'layer3.3.conv2.weight'},
+                               alike, rest) == set()

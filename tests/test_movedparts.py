@@ -276,12 +276,15 @@ def test_a_later_part_named_like_the_list_is_not_its_start(mode, parts, keys_sor
     # mutation fuzz seeds 12097 (a mixer), 12523 (a deit): `blocks` cut into
     # parts, the last (or middle) one named `blocks`; stripping `blocks.` made
     # `blocks.blocks.0` the model's `blocks.0` (the truth: `blocks.5`), in every
-    # tree mode, 36 tensors wrong
+    # tree mode, 36 tensors wrong. Registration order placed the parts (the
+    # fuzzer registers them in order), but the part named like the list may
+    # as well hold its first blocks, registered last (a tail registered
+    # first): the blocks are alike, nothing tells, and all are left out
     src, dst, truth = _cut(parts, keys_sorted)
     mapping = associate(src, dst, association=mode).mapping
     assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
     if mode in ('structure', 'auto') and not keys_sorted:
-        assert mapping == truth  # registration order places the parts
+        assert mapping == {k: k for k in ('stem.weight', 'norm.weight', 'head.weight')}
 
 
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure'])
@@ -369,8 +372,8 @@ def test_a_later_part_named_like_the_list_under_an_inserted_level_is_not_its_sta
     src, dst, truth = _cut_in_the_model_under_a_level([('model', 3), ('blocks', 3), ('trunk', 2)])
     mapping = associate(src, dst, association=mode).mapping
     assert {s: d for s, d in mapping.items() if truth.get(s) != d} == {}
-    if mode in ('structure', 'auto'):
-        assert mapping == truth  # registration order places the parts
+    if mode in ('structure', 'auto'):  # the order or the name: a guess either way, left out
+        assert mapping == {k: k for k in ('stem.weight', 'norm.weight', 'head.weight')}
 
 
 def _shuffle_block(prefix, width, down=False):

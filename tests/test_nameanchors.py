@@ -159,7 +159,9 @@ def test_a_part_that_keeps_the_list_name_at_its_level_is_its_first():
     # the corpus's 'timm-deit_tiny-blocks[:4]+tail first': the model keeps
     # blocks[:4] under its name and registers blocks_tail = blocks[4:] first;
     # the anchor holds blocks.0 in place (the order alone would give it to
-    # blocks_tail.0)
+    # blocks_tail.0), but the mirror, blocks[:4] moved into blocks_head,
+    # registered first, holds the same keys in the same order, and the
+    # final mapping leaves the stage out (listpositions.across_other_cuts)
     src = {k.replace('blocks..', 'blocks.'): v for k, v in _parts([('', 6)]).items()}
     dst = {**{k.replace('blocks.blocks_tail.', 'blocks_tail.'): v
               for k, v in _parts([('blocks_tail', 4)]).items()},
@@ -169,26 +171,35 @@ def test_a_part_that_keeps_the_list_name_at_its_level_is_its_first():
     partners = {(sides.src.path[i], sides.dst.path[j])
                 for i, j in name_partners(sides.src, sides.dst, sides.inner)}
     assert ('blocks.0.norm1', 'blocks.0.norm1') in partners
+    # and nothing of the stage in the final mapping: the anchor and the rest
+    # that follows it (openmodules, rule 4) are a guess against the order
     mapping = associate(src, dst, association='structure').mapping
-    assert mapping['blocks.1.mlp.fc1.weight'] == 'blocks.1.mlp.fc1.weight'
-    # the first two blocks stay in place; the rest go on in blocks_tail, in
-    # order (openmodules, rule 4)
-    moved = {s: d for s, d in mapping.items() if s.startswith('blocks.') and s != d}
-    assert moved == {s: f'blocks_tail.{int(s.split(".")[1]) - 2}.' + s.split('.', 2)[2]
-                     for s in src if s.split('.')[1] not in ('0', '1')}
+    assert not any(s.startswith('blocks.') for s in mapping)
 
 
 def test_a_later_part_whose_name_only_ends_like_the_list_follows_its_order():
     # cross fuzz seed 7274: a torchvision ConvNeXt's features.5 (9 equal
     # blocks) cut into body (2) and blocks (7, renumbered), into timm's
     # stages.2.blocks: the suffix blocks.k put the checkpoint's blocks.k at
-    # the model's blocks.k, two places short (56 wrong in structure and auto)
+    # the model's blocks.k, two places short (56 wrong in structure and auto).
+    # The order says body holds blocks 0-1; the name says blocks holds 0-6;
+    # which, nothing in alike blocks tells: the stage is left out
     src = {k.replace('blocks.', 'features.5.', 1): v
            for k, v in _parts([('body', 2), ('blocks', 7)]).items()}
     dst = {k.replace('blocks..', 'stages.2.blocks.'): v for k, v in _parts([('', 9)]).items()}
+    sides = StructureSides(src, dst)
+    partners = {(sides.src.path[i], sides.dst.path[j])
+                for i, j in name_partners(sides.src, sides.dst, sides.inner)}
+    assert ('features.5.blocks.0.norm1', 'stages.2.blocks.0.norm1') not in partners
     mapping = associate(src, dst, association='structure').mapping
-    assert mapping['features.5.blocks.0.mlp.fc1.weight'] == 'stages.2.blocks.2.mlp.fc1.weight'
-    assert mapping['features.5.body.1.norm1.weight'] == 'stages.2.blocks.1.norm1.weight'
+    assert mapping == {}
+    # a part of the name that comes first in the order is its head: the
+    # order and the name agree
+    first = {k.replace('blocks.', 'features.5.', 1): v
+             for k, v in _parts([('blocks', 7), ('body', 2)]).items()}
+    mapping = associate(first, dst, association='structure').mapping
+    assert mapping['features.5.blocks.0.mlp.fc1.weight'] == 'stages.2.blocks.0.mlp.fc1.weight'
+    assert mapping['features.5.body.1.norm1.weight'] == 'stages.2.blocks.8.norm1.weight'
     assert len(mapping) == len(src)
 
 
@@ -278,7 +289,10 @@ def test_a_first_part_named_like_a_module_beside_the_other_list_still_counts(mod
     # later part's keys end exactly as the other side's blocks.{0..6}. The
     # first part was taken for a counterpart of the mixer's top-level stem
     # (a patch embedding, no list) and so not counted as an earlier part:
-    # every mode put block k + 1 into block k (84 tensors wrong)
+    # every mode put block k + 1 into block k (84 tensors wrong). The order
+    # placed them after that (the fuzzer registers parts in order), but
+    # blocks.blocks may as well hold blocks 0-6 as its numbers say, its tail
+    # registered first: alike blocks, nothing tells, the stage is left out
     def block(prefix):
         return {f'{prefix}.norm1.weight': (8,), f'{prefix}.mlp_tokens.fc1.weight': (16, 4),
                 f'{prefix}.norm2.weight': (8,), f'{prefix}.mlp_channels.fc1.weight': (32, 8)}
@@ -295,5 +309,4 @@ def test_a_first_part_named_like_a_module_beside_the_other_list_still_counts(mod
         truth = {d: s for s, d in truth.items()}
     mapping = associate(src, dst, association=mode).mapping
     assert {s: d for s, d in mapping.items() if truth[s] != d} == {}
-    if mode in ('structure', 'auto'):
-        assert len(mapping) > len(truth) // 2
+    assert mapping == {'stem.proj.weight': 'stem.proj.weight'}

@@ -90,7 +90,8 @@ from torch_liberator.nameanchors import shared_length
 from torch_liberator.shapes import is_kernel, squeeze_units
 
 __all__ = ['FEW_SHAPES', 'MIN_SHAPE_SHARE', 'MIN_SHARE', 'MIN_SHARE_OF_LARGER', 'ONE_DESIGN_SHARE',
-           'UNNAMED_CHILDREN', 'against_shared_names', 'chance_pairs', 'design_share',
+           'UNNAMED_CHILDREN', 'against_shared_names', 'away_from_their_fit', 'chance_pairs',
+           'design_share',
            'few_shapes', 'inserted_parts', 'kinds_apart',
            'lone_items', 'names_agree', 'network_parts', 'norms_among_unpaired',
            'other_design_parts',
@@ -952,6 +953,87 @@ def split_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         keep = fits[0] if larger else None
         out.update(s for t, keys in targets.items() if t != keep for s in keys)
     return out
+
+
+def away_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
+                        sep: str = '.') -> Set[str]:
+    """
+    The source keys of ``mapping`` that a source item (a block at a list
+    position, as :func:`_items_of` reads it) sends, all of them, into one
+    model item of other shapes (the model module as far above the keys as
+    the item is, at a list position), while the one model item that holds
+    exactly its shapes receives nothing: a block goes to its like, not to
+    a namesake of another design. A resnet50 checkpoint, its keys sorted,
+    into a model that cut ``layer3`` in two, the first three blocks under a
+    new name registered first and the last three kept as ``layer3.0-2``:
+    the name modes filled the model's ``layer3.0`` (one of five alike
+    blocks) from the checkpoint's ``layer3.0`` (the block with the
+    shortcut), all but its first convolution, while the model's
+    ``layer3_first.0`` holds exactly its shapes (17 wrong). Where two or
+    more model items hold its shapes, the names may choose.
+
+    Args:
+        mapping: source key -> destination key.
+        src, dst: ``{key: shape}`` of each side (unknown shapes decide
+            nothing).
+        sep: separator between path components.
+
+    Returns:
+        Set[str]: the source keys to leave out.
+
+    Example:
+        >>> from torch_liberator.coincidence import away_from_their_fit
+        >>> src = {'l.0.a.w': (4, 2), 'l.0.b.w': (4, 4), 'l.0.ds.w': (4, 2)}
+        >>> dst = {'first.0.a.w': (4, 2), 'first.0.b.w': (4, 4), 'first.0.ds.w': (4, 2),
+        ...        'l.0.a.w': (4, 4), 'l.0.b.w': (4, 4)}
+        >>> sorted(away_from_their_fit({'l.0.b.w': 'l.0.b.w'}, src, dst))
+        ['l.0.b.w']
+        >>> # its like filled already: the names' pair stands
+        >>> away_from_their_fit({'l.0.b.w': 'l.0.b.w', 'l.0.a.w': 'first.0.a.w'}, src, dst)
+        set()
+    """
+    if not mapping or None in src.values() or None in dst.values():
+        return set()
+    src_item = _items_of(src, sep)
+    went = {}  # source item -> the model modules its keys go to, at its depth
+    for s, d in mapping.items():
+        item = src_item.get(s)
+        if item is not None:
+            below = s.count(sep) - item.count(sep)  # (components below the item)
+            comps = d.split(sep)
+            went.setdefault(item, set()).add(
+                sep.join(comps[:-below]) if below < len(comps) else None)
+    went = {item: targets.pop() for item, targets in went.items()
+            if len(targets) == 1 and None not in targets}
+    went = {item: target for item, target in went.items()
+            if target.rpartition(sep)[2].isdigit()}  # (a list item of the model)
+    if not went:
+        return set()
+    held = _shapes_below_items(dst, sep)
+    mine = _shapes_below_items({k: v for k, v in src.items() if src_item[k] in went}, sep)
+    like = {}  # shapes -> the model items holding exactly them
+    for item, shapes in held.items():
+        like.setdefault(shapes, []).append(item)
+    filled = {sep.join(comps[:n + 1]) for comps in (d.split(sep) for d in mapping.values())
+              for n in range(len(comps) - 1) if comps[n].isdigit()}
+    away = set()
+    for item, target in went.items():
+        fits = like.get(mine[item], ())
+        if held.get(target) != mine[item] and len(fits) == 1 and fits[0] not in filled:
+            away.add(item)
+    return {s for s in mapping if src_item.get(s) in away}
+
+
+def _shapes_below_items(shapes: Mapping, sep: str) -> Dict[str, frozenset]:
+    """``{module at a list position (any depth): the shapes of the tensors
+    below it, size-1 dimensions aside, as a multiset}``."""
+    out = {}
+    for key, shape in shapes.items():
+        comps = key.split(sep)
+        for n in range(len(comps) - 1):
+            if comps[n].isdigit():
+                out.setdefault(sep.join(comps[:n + 1]), Counter())[squeeze_units(shape)] += 1
+    return {item: frozenset(held.items()) for item, held in out.items()}
 
 
 def _sent_apart(mapping: Mapping[str, str], sep: str) -> bool:

@@ -28,9 +28,10 @@ from collections import Counter
 from typing import Callable, Dict
 
 from torch_liberator import swappednames
-from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names, design_share,
-                                         kinds_apart, names_agree, network_parts,
-                                         split_from_their_fit, split_items, too_thin)
+from torch_liberator.coincidence import (ONE_DESIGN_SHARE, against_shared_names,
+                                         away_from_their_fit, design_share, kinds_apart,
+                                         names_agree, network_parts, split_from_their_fit,
+                                         split_items, too_thin)
 from torch_liberator.crossings import (crossed_norm_pairs, crossed_ordinal_pairs,
                                        crossed_peer_pairs, strayed_pairs)
 from torch_liberator.keygroups import common_module, enclosing_modules, key_span, module_pairs
@@ -203,6 +204,21 @@ def _blocks_kept_whole(problem, mapping):
     """
     return (split_items(mapping, problem.src, problem.dst, problem.sep)
             | split_from_their_fit(mapping, problem.src, problem.dst, problem.sep))
+
+
+def _away_from_their_fit(problem, mapping):
+    """
+    The pairs of a checkpoint block sent whole into a model block of other
+    shapes while the one model block of its very shapes receives nothing
+    (:func:`~torch_liberator.coincidence.away_from_their_fit`), and of a
+    model block filled whole from a checkpoint block of other shapes while
+    the one checkpoint block of its very shapes gives nothing: the names
+    met by chance, the like is elsewhere.
+    """
+    src, dst, sep = problem.src, problem.dst, problem.sep
+    back = {d: s for s, d in mapping.items()}
+    return (away_from_their_fit(mapping, src, dst, sep)
+            | {back[d] for d in away_from_their_fit(back, dst, src, sep)})
 
 
 def _filled_from_their_fit(problem, mapping):
@@ -1230,6 +1246,7 @@ CHECKS: Dict[str, Callable] = {
     'shoved_beside_a_fit': _shoved_beside_a_fit,
     'by_name_alone': _by_name_alone,
     'blocks_kept_whole': _blocks_kept_whole,
+    'away_from_their_fit': _away_from_their_fit,
     'into_other_networks': _into_other_networks,
     'rivals_beside_moved': _rivals_beside_moved,
     'short_of_an_exact_run': _short_of_an_exact_run,

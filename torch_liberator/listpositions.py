@@ -26,9 +26,10 @@ break it (a list renumbered: ``nn.Sequential(*features[3:])`` holds the
 list's item 3 as its item 0). Where two lists differ in length, the
 items' own kernel shapes may show the offset: :func:`against_list_shapes`
 leaves out pairs at another (an FPN that starts a level later). Where a
-list is cut into parts, neither the parts' sizes nor their numbers say
-which items they hold: :func:`across_other_cuts` leaves out the pairs
-between such runs that rest on them.
+list is cut into parts, neither the parts' sizes, nor their numbers, nor
+a part keeping the list's name say which items they hold:
+:func:`across_other_cuts` leaves out the pairs between such runs that rest
+on them.
 
 Example:
     >>> from torch_liberator.listpositions import positions_disagree
@@ -38,6 +39,7 @@ Example:
     >>> sorted(positions_disagree({k: k for k in vgg if k in vgg_bn}, vgg, vgg_bn))
     ['features.8.weight']
 """
+from collections import Counter
 from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Set, Tuple
 
 from torch_liberator.keyorder import order_is_lost
@@ -255,7 +257,29 @@ def _shapes_offset(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> Optional
 
     there = unique(theirs)
     shifts = [there[held] - label for held, label in unique(mine).items() if held in there]
-    return shifts[0] if len(shifts) > 1 and len(set(shifts)) == 1 else None
+    if len(shifts) > 1 and len(set(shifts)) == 1:
+        return shifts[0]
+    return _contained_shift(mine, theirs)
+
+
+def _contained_shift(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> Optional[int]:
+    """The one offset at which every item of the shorter list finds its
+    like in the longer one, item after item (a stage of one odd block and
+    five alike ones, against a list of the five alike: they are its last
+    five); None if no offset, or more than one, fits, or the shorter list
+    holds fewer than two items with kernels (items without, a norm after a
+    convolution, say nothing)."""
+    mine, theirs = ({label: held for label, held in items.items() if held}
+                    for items in (mine, theirs))
+    short, long = (mine, theirs) if len(mine) <= len(theirs) else (theirs, mine)
+    if len(short) < 2:
+        return None
+    shifts = range(min(long) - min(short), max(long) - max(short) + 1)
+    fits = [k for k in shifts
+            if all(long.get(label + k) == held for label, held in short.items())]
+    if len(fits) != 1 or len(shifts) < 2:
+        return None  # (one offset alone was possible: that it fits says nothing)
+    return fits[0] if short is mine else -fits[0]
 
 
 def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
@@ -265,7 +289,10 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     paired at another offset (item ``i`` to item ``i + k``) than the one
     the lists' items show by their kernel shapes (two or more items whose
     kernels no other item of their list has, found in the other list at
-    one offset). A list of alike items (one kernel shape throughout, so
+    one offset; or the one offset of the shorter list's items, each by
+    kernels, in the longer: a resnet50's ``layer3`` against its last five
+    blocks, cut off as a list of their own, sits at offset 1, where the
+    block with the shortcut is not). A list of alike items (one kernel shape throughout, so
     nothing in them says which is which) is read by a sibling list of as
     many items on each side, whose items differ. An FPN holds its
     ``inner_blocks`` (one per level, of the level's input width) beside its
@@ -475,9 +502,28 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
       checks judge it (a list's tail registered before it, a part keeping
       the list's name first).
 
+    * one name on both sides, in runs cut otherwise (one side only, or
+      into other parts): the pair keeps its place in the run, or the
+      item's kernels place the two lists at its offset
+      (:func:`against_list_shapes`: a stage's block with the shortcut is
+      its first); otherwise it is left out, and so it is where a place is
+      unknown. A deit's ``blocks[:4]`` moved under ``early``, registered
+      first, and ``blocks[4:]`` numbered from 0 again: every tree mode
+      paired ``blocks.i`` with ``blocks.i``, four blocks off (96 wrong;
+      0.2.1 too). The mirror, ``blocks[:4]`` kept under the name and the
+      rest registered first, holds the same keys: the name was right
+      there, by luck, and is left out too.
+    * one side cut, in registration order, beside a part named like the
+      other side's list whose place the name contradicts, with no odd item
+      to place that part, or the pair's own lists: the other parts hold
+      the rest, but which rest, the head or the tail, nothing says
+      (``blocks_head = blocks[:8]`` registered first: every tree mode
+      filled it with blocks 4 to 11, 96 wrong).
+
     Sizes of other runs are not one run (two heads' towers of one module,
-    four and four, against a model's tower of four). A pair whose two lists
-    hold one name is the names' to decide and is kept.
+    four and four, against a model's tower of four). Runs cut alike on both
+    sides (the same parts, registered in another order) are the names' to
+    decide.
 
     Args:
         mapping: source key -> destination key.
@@ -501,7 +547,8 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         ...                    'c.0.fc.weight': 'z.0.fc.weight'}, src, dst)
         set()
     """
-    runs = [_runs(side, sep) for side in (src, dst)]
+    items = [_all_items(side, sep) for side in (src, dst)]
+    runs = [_runs(held, side, sep) for held, side in zip(items, (src, dst))]
     if not any(at.cut for side in runs for at in side.values()):
         return set()
     out = set()
@@ -509,35 +556,88 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     for s, d in mapping.items():
         pair = (s.rpartition(sep)[0], d.rpartition(sep)[0])
         if pair not in verdicts:
-            verdicts[pair] = _other_cut(pair, runs, sep)
+            verdicts[pair] = _other_cut(pair, runs, items, sep)
         if verdicts[pair]:
             out.add(s)
     return out
 
 
-def _other_cut(pair, runs, sep):
+def _other_cut(pair, runs, items, sep):
     """Whether an item above the source module and one above the model
-    module, of one kernel signature in lists of other names, are paired
-    against their runs' cuts (:func:`across_other_cuts`)."""
-    places = []  # per side: kernels -> the _RunItem above the module
+    module, of one kernel signature, are paired against their runs' cuts
+    (:func:`across_other_cuts`)."""
+    places = []  # per side: kernels -> (list path, item label, the _RunItem) above the module
     for side in (0, 1):
         comps = pair[side].split(sep)
         places.append({})
         for n in range(1, len(comps)):
             at = runs[side].get((sep.join(comps[:n]), comps[n]))
             if at is not None:
-                places[side][at.kernels] = at
-    for kernels, mine in places[0].items():
-        theirs = places[1].get(kernels)
-        if theirs is None or mine.label == theirs.label:
+                places[side][at.kernels] = (sep.join(comps[:n]), int(comps[n]), at)
+    for kernels, (path, label, mine) in places[0].items():
+        if kernels not in places[1]:
             continue
+        their_path, their_label, theirs = places[1][kernels]
+        if mine.label == theirs.label:
+            if mine.parts == theirs.parts or mine.length != theirs.length:
+                continue  # cut alike, or not one run
+            held, whole = items[0][path], items[1][their_path]
+            by_place = None not in (mine.place, theirs.place) and mine.place == theirs.place
+            if by_place and label == their_label:
+                continue  # the name and the order agree
+            if _contained_shift(held, whole) == their_label - label:
+                continue  # the items' kernels place the two lists so
+            if by_place and _numbers_refuted(held, whole):
+                continue  # the lists' numbers cannot be the same items: the order decides
+            return True  # one name, in runs cut otherwise: the name may be either part's
         if mine.cut and theirs.cut:  # both cut: the places decide
             if mine.place is None or theirs.place is None or mine.place != theirs.place:
                 return True
-        elif mine.length == theirs.length and any(
-                at.place is None and at.alike for at in (mine, theirs)):
+        elif mine.length != theirs.length:
+            continue
+        elif any(at.place is None and at.alike for at in (mine, theirs)):
             return True  # one cut in parts of alike items only, in an order lost
+        elif None not in (mine.place, theirs.place) and (
+                _namesake_unplaced(0, path, their_path, kernels, runs, items, sep) if mine.cut
+                else _namesake_unplaced(1, their_path, path, kernels, runs, items, sep)) and (
+                _contained_shift(items[0][path], items[1][their_path]) != their_label - label):
+            return True  # beside a part named like the list, whose place is a guess
     return False
+
+
+def _namesake_unplaced(side, path, their_path, kernels, runs, items, sep):
+    """Whether the run of ``kernels`` that ``side`` cuts (the list at
+    ``path`` one of its parts) holds a part named like the other side's
+    list (at ``their_path``) whose items' places in the run are not those
+    of their namesakes there, with no odd item to show where that part
+    lies (:func:`_contained_shift`): the part may hold the run's first
+    items, as its name says, or the items its place says, and the other
+    parts the rest, whichever it is."""
+    other = 1 - side
+    parent = path.rpartition(sep)[0]
+    name = their_path.rpartition(sep)[2]
+    namesake = parent + sep + name if parent else name
+    held = items[side].get(namesake)
+    if not held:
+        return False
+    agree = True
+    for label, kernels_held in held.items():
+        if kernels_held == kernels:
+            at = runs[side].get((namesake, str(label)))
+            there = runs[other].get((their_path, str(label)))
+            if (at is not None and there is not None and there.kernels == kernels
+                    and at.place != there.place):
+                agree = False
+    whole = items[other][their_path]
+    return not agree and _contained_shift(held, whole) != 0 and not _numbers_refuted(held, whole)
+
+
+def _numbers_refuted(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> bool:
+    """Whether two lists hold items of other kernels under one number: they
+    are not the same items by number (a stage's block with the shortcut
+    against one of the alike blocks)."""
+    return any(held and theirs.get(label) and theirs[label] != held
+               for label, held in mine.items())
 
 
 class _RunItem(NamedTuple):
@@ -548,14 +648,15 @@ class _RunItem(NamedTuple):
     length: int  # how many items the run holds
     cut: bool  # whether two or more lists hold the run
     alike: bool  # whether those lists hold nothing but the run's items
+    parts: tuple  # (list name, how many of the run's items it holds) of each list, sorted
 
 
-def _runs(shapes: Mapping, sep: str) -> Dict[Tuple[str, str], _RunItem]:
+def _runs(items: Dict[str, Dict[int, tuple]], shapes: Mapping,
+          sep: str) -> Dict[Tuple[str, str], _RunItem]:
     """``{(list path, item label): _RunItem}`` for the items of every run
     of alike items (of one kernel signature) that a module holds in its
-    lists; a place counts the run's lists in the side's order, by number
-    where they are numbered."""
-    items = _all_items(shapes, sep)
+    lists (``items``: the side's :func:`_all_items`); a place counts the
+    run's lists in the side's order, by number where they are numbered."""
     runs = {}  # (parent module, kernels) -> list paths holding such items, in order
     for path, held in items.items():
         # (the root as a list has no parent: its items' lists are its children)
@@ -576,7 +677,9 @@ def _runs(shapes: Mapping, sep: str) -> Dict[Tuple[str, str], _RunItem]:
         found = [(path, label) for path in paths for label in sorted(items[path])
                  if items[path][label] == kernels]
         alike = cut and all(set(items[path].values()) == {kernels} for path in paths)
+        parts = tuple(sorted(Counter(path.rpartition(sep)[2] for path, _ in found).items()))
         for place, (path, label) in enumerate(found):
             out[(path, str(label))] = _RunItem(kernels, place if known else None,
-                                               path.rpartition(sep)[2], len(found), cut, alike)
+                                               path.rpartition(sep)[2], len(found), cut, alike,
+                                               parts)
     return out

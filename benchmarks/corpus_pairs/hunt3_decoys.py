@@ -204,6 +204,62 @@ def _resnet34_tail_first():
     return _tail_first_case(tv_model('resnet34'), 'layer3', 2, 'layer3_tail')
 
 
+# --- the mirror: a list's first items moved under a new name, registered first, the rest
+# kept under the list's name and re-indexed (every tree mode paired them by the name)
+
+
+def _head_moved_case(model, list_name, count, head_name):
+    state = keep(model)
+    items = list(getattr(model, list_name))
+    children = []
+    for name, child in model.named_children():
+        if name == list_name:
+            children += [(head_name, nn.Sequential(*items[:count])),
+                         (list_name, nn.Sequential(*items[count:]))]
+        else:
+            children.append((name, child))
+    return Case(state, rebuilt(model, children), None)
+
+
+@register_pair('linear x3: early[:2] registered first + blocks[2:]', 'identity', fast=True,
+               note='the smallest of the kind: blocks = ModuleList of 3 Linear(4, 4); the model '
+                    'holds early = [:2], then blocks = [2:] re-indexed: blocks.0 belongs to '
+                    'blocks.2, not to its namesake (the mirror of the tail-first pair, which '
+                    'a head moved into blocks_b makes of the same keys: a correct answer '
+                    'leaves them out)')
+def _linear_head_moved():
+    src = nn.Module()
+    src.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    return _head_moved_case(src, 'blocks', 2, 'early')
+
+
+def _sorted_if(sort, case):
+    if sort:
+        case.source = dict(sorted(case.source.items()))
+    return case
+
+
+for _sorted in (False, True):
+    register_pair('timm-deit_tiny-early[:4] first+blocks[4:]'
+                  + (' (sorted keys)' if _sorted else ''), 'identity',
+                  note='timm deit_tiny with early = blocks[:4] registered first and blocks = '
+                       '[4:] re-indexed (12 blocks of equal shapes): every tree mode paired '
+                       'blocks.i with blocks.i, 96 wrong; 0.2.1: embedding 120 wrong, '
+                       'isomorphism 96')(
+        lambda s=_sorted: _sorted_if(s, _head_moved_case(
+            timm_module().create_model('deit_tiny_patch16_224', pretrained=False),
+            'blocks', 4, 'early')))
+    for _count in (1, 3):
+        register_pair(f'resnet50-layer3[:{_count}] first+layer3[{_count}:]'
+                      + (' (sorted keys)' if _sorted else ''), 'identity',
+                      note=f'resnet50 with layer3_first = layer3[:{_count}] registered first '
+                           f'and layer3 = [{_count}:] re-indexed: sorted, the name modes filled '
+                           'layer3.0 from the block with the downsample (17 wrong) and '
+                           'layer3.1-4 by number (up to 89 wrong); 0.2.1: 54 to 108 wrong')(
+            lambda s=_sorted, c=_count: _sorted_if(s, _head_moved_case(
+                tv_model('resnet50'), 'layer3', c, 'layer3_first')))
+
+
 @register_pair('linear x4: layers -> second=[2:] + first=[:2]', 'identity', fast=True,
                note='the smallest of the second-first split: layers = 4 Linear(4, 4), the model holds '
                     'second = [2:] then first = [:2], both re-indexed: nothing tells the halves apart '
