@@ -509,6 +509,12 @@ keys sorted (the two-block part first), and of 1, 2 and 1 in the model,
 a pit beside it:
 every tree mode paired the two-block parts (28 wrong; fixed, with the
 same stage cut in halves against a whole list, the name modes' kind).
+``--wider --sorted`` 35070: a crossvit's ``blocks`` wrapped as
+``blocks.stage.{0,1,2}`` against a model's
+``blocks.{features,stem,stage}.0``: the name modes paired the two
+``stage.0`` (96 wrong in auto and embedding; fixed: a part keeping the
+list's name is no proof of its place, and the fuzzer's parts, registered
+in order, with one named like the list, are left out since).
 Cases it still reports are discussed in the notes of issue 8 (a head taken
 from another model beside a headless one; two identical networks side by
 side, where the closer copy wins by design).
