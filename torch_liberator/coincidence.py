@@ -994,12 +994,11 @@ def away_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     """
     if not mapping or None in src.values() or None in dst.values():
         return set()
-    src_item = _items_of(src, sep)
+    outer = {s: _outer_item(s, sep) for s in mapping}
     went = {}  # source item -> the model modules its keys go to, at its depth
     for s, d in mapping.items():
-        item = src_item.get(s)
+        item, below = outer[s]
         if item is not None:
-            below = s.count(sep) - item.count(sep)  # (components below the item)
             comps = d.split(sep)
             went.setdefault(item, set()).add(
                 sep.join(comps[:-below]) if below < len(comps) else None)
@@ -1007,28 +1006,62 @@ def away_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
             if len(targets) == 1 and None not in targets}
     went = {item: target for item, target in went.items()
             if target.rpartition(sep)[2].isdigit()}  # (a list item of the model)
+    # an item that went whole to one of its shapes has every key paired, at
+    # equal shapes, and fills its target: only the others are read further
+    suspect = {_outer_item(s, sep)[0] for s in src if s not in mapping and src[s] != ()}
+    suspect.update(outer[s][0] for s, d in mapping.items()
+                   if squeeze_units(src[s]) != squeeze_units(dst[d]))
+    into = {}  # model item -> the source items sent to it
+    for item, target in went.items():
+        into.setdefault(target, []).append(item)
+    taken = set(mapping.values())
+    for d in dst:
+        if d not in taken and dst[d] != ():
+            comps = d.split(sep)
+            for n in range(len(comps) - 1):
+                suspect.update(into.get(sep.join(comps[:n + 1]), ()))
+    went = {item: target for item, target in went.items() if item in suspect}
     if not went:
         return set()
+    mine, modules = {}, {}  # source item -> the shapes below it, its modules
+    for key, shape in src.items():
+        item = _outer_item(key, sep)[0]
+        if item in went and shape != ():
+            mine.setdefault(item, Counter())[squeeze_units(shape)] += 1
+            modules.setdefault(item, set()).add(key.rpartition(sep)[0])
+    mine = {item: frozenset(shapes.items()) for item, shapes in mine.items()
+            if len(modules[item]) > 1}
     held = _shapes_below_items(dst, sep)
-    mine = _shapes_below_items({k: v for k, v in src.items() if src_item[k] in went}, sep)
     like = {}  # shapes -> the model items holding exactly them
     for item, shapes in held.items():
         like.setdefault(shapes, []).append(item)
-    filled = {sep.join(comps[:n + 1]) for comps in (d.split(sep) for d in mapping.values())
+    filled = {sep.join(comps[:n + 1]) for comps in (d.split(sep) for d in taken)
               for n in range(len(comps) - 1) if comps[n].isdigit()}
-    away = set()
-    for item, target in went.items():
-        fits = like.get(mine[item], ())
-        if held.get(target) != mine[item] and len(fits) == 1 and fits[0] not in filled:
-            away.add(item)
-    return {s for s in mapping if src_item.get(s) in away}
+    away = {item for item, target in went.items()
+            if item in mine and held.get(target) != mine[item]
+            and len(like.get(mine[item], ())) == 1 and like[mine[item]][0] not in filled}
+    return {s for s in mapping if outer[s][0] in away}
+
+
+def _outer_item(key: str, sep: str) -> Tuple[Optional[str], int]:
+    """The outermost module at a list position below the root above
+    ``key`` and how many components of the key lie below it; ``(None, 0)``
+    where there is none."""
+    comps = key.split(sep)
+    for n in range(1, len(comps) - 1):
+        if comps[n].isdigit():
+            return sep.join(comps[:n + 1]), len(comps) - n - 1
+    return None, 0
 
 
 def _shapes_below_items(shapes: Mapping, sep: str) -> Dict[str, frozenset]:
     """``{module at a list position (any depth): the shapes of the tensors
-    below it, size-1 dimensions aside, as a multiset}``."""
+    below it, size-1 dimensions aside, as a multiset}``; scalars (a
+    BatchNorm's count of batches, which a frozen one lacks) say nothing."""
     out = {}
     for key, shape in shapes.items():
+        if shape == ():
+            continue
         comps = key.split(sep)
         for n in range(len(comps) - 1):
             if comps[n].isdigit():

@@ -925,7 +925,7 @@ def _against_list_shapes(problem, mapping):
     if not problem.has_shapes():
         return set()
     return against_list_shapes(mapping, problem.src, problem.dst, problem.sep,
-                               lists=problem.lists())
+                               lists=problem.lists(), items=problem.list_items())
 
 
 def _free_twin_items(problem, mapping):
@@ -951,7 +951,8 @@ def _across_other_cuts(problem, mapping):
     """
     if not problem.has_shapes():
         return set()
-    return across_other_cuts(mapping, problem.src, problem.dst, problem.sep)
+    return across_other_cuts(mapping, problem.src, problem.dst, problem.sep,
+                             items=problem.list_items())
 
 
 def _in_unequal_or_cut_lists(problem, src_module, dst_module):

@@ -44,8 +44,8 @@ from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Set, Tuple
 
 from torch_liberator.keyorder import order_is_lost
 
-__all__ = ['across_other_cuts', 'against_list_shapes', 'free_twin_items', 'list_positions',
-           'positions_disagree', 'relabelled', 'witnessed_offsets']
+__all__ = ['across_other_cuts', 'against_list_shapes', 'free_twin_items', 'list_items',
+           'list_positions', 'positions_disagree', 'relabelled', 'witnessed_offsets']
 
 
 def list_positions(keys: Iterable[str], sep: str = '.') -> Dict[str, Set[int]]:
@@ -93,6 +93,7 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
         sep: separator between path components.
         lists: the two sides' :func:`list_positions`, when the caller has
             them already (they are read from the keys otherwise).
+        items: the two sides' :func:`list_items`, likewise.
 
     Example:
         >>> from torch_liberator.listpositions import positions_disagree
@@ -283,7 +284,8 @@ def _contained_shift(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> Option
 
 
 def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
-                        sep: str = '.', lists: Optional[Tuple[dict, dict]] = None) -> Set[str]:
+                        sep: str = '.', lists: Optional[Tuple[dict, dict]] = None,
+                        items: Optional[Tuple[dict, dict]] = None) -> Set[str]:
     """
     The source keys of ``mapping`` between two lists of other lengths,
     paired at another offset (item ``i`` to item ``i + k``) than the one
@@ -309,6 +311,7 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         sep: separator between path components.
         lists: the two sides' :func:`list_positions`, when the caller has
             them already (they are read from the keys otherwise).
+        items: the two sides' :func:`list_items`, likewise.
 
     Example:
         >>> from torch_liberator.listpositions import against_list_shapes
@@ -339,7 +342,7 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
                 found[1].add(j - i)
     out = set()
     if offsets:
-        held = (_all_items(src, sep), _all_items(dst, sep))
+        held = items or (list_items(src, sep), list_items(dst, sep))
     for (a, b), (pairs, seen) in offsets.items():
         mine, theirs = held[0].get(a, {}), held[1].get(b, {})
         if len(set(mine.values())) != 1 or set(mine.values()) != set(theirs.values()):
@@ -439,7 +442,7 @@ def free_twin_items(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
                 at = (side, sep.join(comps[:n]), int(comps[n]))
                 if at not in verdicts:
                     if items[side] is None:
-                        items[side] = _all_items(sides[side], sep)
+                        items[side] = list_items(sides[side], sep)
                         empty[side] = {}
                         for path, held in items[side].items():
                             for label, kernels in held.items():
@@ -459,11 +462,19 @@ def free_twin_items(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     return out
 
 
-def _all_items(shapes: Mapping, sep: str) -> Dict[str, Dict[int, tuple]]:
-    """``{list path: {label: the item's kernel shapes (tensors of two or
+def list_items(shapes: Mapping, sep: str = '.') -> Dict[str, Dict[int, tuple]]:
+    """
+    ``{list path: {label: the item's kernel shapes (tensors of two or
     more dimensions), sorted}}`` of every list of a side, read in one pass:
     what tells an item's layers, with or without a norm or a bias beside
-    them."""
+    them.
+
+    Example:
+        >>> from torch_liberator.listpositions import list_items
+        >>> list_items({'blocks.0.fc.weight': (4, 8), 'blocks.0.norm.weight': (4,),
+        ...             'blocks.1.norm.weight': (4,)})
+        {'blocks': {0: ((4, 8),), 1: ()}}
+    """
     found = {}
     for key, shape in shapes.items():
         comps = key.split(sep)
@@ -478,7 +489,7 @@ def _all_items(shapes: Mapping, sep: str) -> Dict[str, Dict[int, tuple]]:
 
 
 def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
-                      sep: str = '.') -> Set[str]:
+                      sep: str = '.', items: Optional[Tuple[dict, dict]] = None) -> Set[str]:
     """
     The source keys of ``mapping`` paired between two runs of alike items
     (the items of equal kernel shapes that a module holds in its lists),
@@ -529,6 +540,8 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         mapping: source key -> destination key.
         src, dst: ``{key: shape}`` of each side, in their listing order.
         sep: separator between path components.
+        items: the two sides' :func:`list_items`, when the caller has them
+            already (they are read from the keys otherwise).
 
     Returns:
         Set[str]: the source keys to leave out.
@@ -547,7 +560,7 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
         ...                    'c.0.fc.weight': 'z.0.fc.weight'}, src, dst)
         set()
     """
-    items = [_all_items(side, sep) for side in (src, dst)]
+    items = items or [list_items(side, sep) for side in (src, dst)]
     runs = [_runs(held, side, sep) for held, side in zip(items, (src, dst))]
     if not any(at.cut for side in runs for at in side.values()):
         return set()
@@ -655,7 +668,7 @@ def _runs(items: Dict[str, Dict[int, tuple]], shapes: Mapping,
           sep: str) -> Dict[Tuple[str, str], _RunItem]:
     """``{(list path, item label): _RunItem}`` for the items of every run
     of alike items (of one kernel signature) that a module holds in its
-    lists (``items``: the side's :func:`_all_items`); a place counts the
+    lists (``items``: the side's :func:`list_items`); a place counts the
     run's lists in the side's order, by number where they are numbered."""
     runs = {}  # (parent module, kernels) -> list paths holding such items, in order
     for path, held in items.items():

@@ -33,7 +33,7 @@ from torch_liberator.keygroups import WRAPPER_PREFIXES, common_module
 from torch_liberator.keytree import KeyTree
 from torch_liberator.openmodules import fill_open_modules
 from torch_liberator.leaveout import checked, in_source_order
-from torch_liberator.listpositions import list_positions
+from torch_liberator.listpositions import list_items, list_positions
 from torch_liberator.movedparts import moved_part_pairs
 from torch_liberator.repeateditems import repeated_item_pairs
 from torch_liberator.rivalsources import feeder_nodes
@@ -63,6 +63,7 @@ class Problem:
         self._sides = None
         self._parts = None
         self._lists = None
+        self._items = None
         self.isomorphism = None  # (mapping, ambiguous), once solved
         self._solved = {}  # solver -> (mapping, ambiguous)
         self._unwrapped = None
@@ -90,6 +91,13 @@ class Problem:
             self._lists = (list_positions(self.src, self.sep),
                            list_positions(self.dst, self.sep))
         return self._lists
+
+    def list_items(self):
+        """Both sides' :func:`~torch_liberator.listpositions.list_items`,
+        read once (every solver of ``auto`` checks lists by their items)."""
+        if self._items is None:
+            self._items = (list_items(self.src, self.sep), list_items(self.dst, self.sep))
+        return self._items
 
     def moved_parts(self) -> Tuple[Dict[str, str], 'Problem']:
         """
