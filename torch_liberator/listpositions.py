@@ -492,9 +492,9 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
                       sep: str = '.', items: Optional[Tuple[dict, dict]] = None) -> Set[str]:
     """
     The source keys of ``mapping`` paired between two runs of alike items
-    (the items of equal kernel shapes that a module holds in its lists),
-    lists of other names, where a run cut into parts (two or more lists)
-    gives no reason for the pair:
+    (the items of equal kernel shapes that a module holds in its lists)
+    where a run cut into parts (two or more lists) gives no reason for the
+    pair:
 
     * both runs cut: the item's place in its run differs from its
       partner's, or a place is unknown (parts whose names are not numbers,
@@ -509,16 +509,16 @@ def across_other_cuts(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
       nor the sorted listing say where they go (a stage cut in halves,
       sorted, the second half first: the name modes paired it with the
       model's first two blocks). A part that holds another layer too is
-      placed by it (a VGG cut in slices); in registration order the other
-      checks judge it (a list's tail registered before it, a part keeping
-      the list's name first).
-
+      placed by it (a VGG cut in slices); in registration order the
+      order places it, unless a part named like the other side's list
+      disagrees (below).
     * one name on both sides, in runs cut otherwise (one side only, or
-      into other parts): the pair keeps its place in the run, or the
-      item's kernels place the two lists at its offset
+      into other parts): the pair keeps its place in the run and its
+      number, or the item's kernels place the two lists at its offset
       (:func:`against_list_shapes`: a stage's block with the shortcut is
-      its first); otherwise it is left out, and so it is where a place is
-      unknown. A deit's ``blocks[:4]`` moved under ``early``, registered
+      its first), or show that the numbers cannot be the same items (the
+      place decides); otherwise it is left out, and so it is where a place
+      is unknown. A deit's ``blocks[:4]`` moved under ``early``, registered
       first, and ``blocks[4:]`` numbered from 0 again: every tree mode
       paired ``blocks.i`` with ``blocks.i``, four blocks off (96 wrong;
       0.2.1 too). The mirror, ``blocks[:4]`` kept under the name and the
@@ -633,16 +633,16 @@ def _namesake_unplaced(side, path, their_path, kernels, runs, items, sep):
     held = items[side].get(namesake)
     if not held:
         return False
-    agree = True
-    for label, kernels_held in held.items():
-        if kernels_held == kernels:
-            at = runs[side].get((namesake, str(label)))
-            there = runs[other].get((their_path, str(label)))
-            if (at is not None and there is not None and there.kernels == kernels
-                    and at.place != there.place):
-                agree = False
     whole = items[other][their_path]
-    return not agree and _contained_shift(held, whole) != 0 and not _numbers_refuted(held, whole)
+    for label, kernels_held in held.items():
+        at = runs[side].get((namesake, str(label)))
+        there = runs[other].get((their_path, str(label)))
+        if (kernels_held == kernels and at is not None and there is not None
+                and there.kernels == kernels and at.place != there.place):
+            break  # the name and the order disagree
+    else:
+        return False
+    return _contained_shift(held, whole) != 0 and not _numbers_refuted(held, whole)
 
 
 def _numbers_refuted(mine: Dict[int, tuple], theirs: Dict[int, tuple]) -> bool:
