@@ -20,7 +20,7 @@ from corpus_pairs.cross import vit_truth
 from corpus_pairs.hunt3 import cut_reindexed, slots_case, vit_tiny_config
 from corpus_pairs.hunt3_names import hf_vit_state, keras_resnet
 from corpus_pairs.models import Slots, keep, timm_module, torchvision_module, tv_model
-from corpus_pairs.registry import Case, register_pair, truth_by_names
+from corpus_pairs.registry import Case, register_pair, sorted_keys, truth_by_names
 
 __all__ = ['rebuilt']
 
@@ -156,14 +156,20 @@ def rebuilt(model, children):
     return out
 
 
-def _tail_first_case(model, list_name, keep_count, tail_name):
+def _cut_case(model, list_name, count, first_name, keeps='head'):
+    """``model``'s list cut at ``count`` into two lists, both re-indexed,
+    the one under ``first_name`` registered before the one that keeps the
+    list's name: ``keeps='head'``, the list keeps ``[:count]`` (its tail
+    moved out); ``keeps='tail'``, it keeps ``[count:]`` (its head moved
+    out)."""
     state = keep(model)
     items = list(getattr(model, list_name))
+    head, tail = nn.Sequential(*items[:count]), nn.Sequential(*items[count:])
+    moved, kept = (tail, head) if keeps == 'head' else (head, tail)
     children = []
     for name, child in model.named_children():
         if name == list_name:
-            children += [(tail_name, nn.Sequential(*items[keep_count:])),
-                         (list_name, nn.Sequential(*items[:keep_count]))]
+            children += [(first_name, moved), (list_name, kept)]
         else:
             children.append((name, child))
     return Case(state, rebuilt(model, children), None)
@@ -176,15 +182,15 @@ def _tail_first_case(model, list_name, keep_count, tail_name):
 def _linear_tail_first():
     src = nn.Module()
     src.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
-    return _tail_first_case(src, 'blocks', 1, 'blocks_b')
+    return _cut_case(src, 'blocks', 1, 'blocks_b')
 
 
 @register_pair('timm-deit_tiny-blocks[:4]+tail first', 'identity',
                note='timm deit_tiny with blocks = [:4] kept under its name and blocks_tail = [4:] '
                     're-indexed, registered before blocks (12 blocks of equal shapes)')
 def _deit_tail_first():
-    return _tail_first_case(timm_module().create_model('deit_tiny_patch16_224', pretrained=False),
-                            'blocks', 4, 'blocks_tail')
+    return _cut_case(timm_module().create_model('deit_tiny_patch16_224', pretrained=False),
+                     'blocks', 4, 'blocks_tail')
 
 
 @register_pair('timm-deit_tiny-blocks[:4]+tail first (sorted keys)', 'identity',
@@ -192,33 +198,18 @@ def _deit_tail_first():
                     "checkpoint's block numbers are no guide to the model's two lists, registered "
                     'tail first (48 wrong while they were taken for one)')
 def _deit_tail_first_sorted():
-    case = _deit_tail_first()
-    case.source = dict(sorted(case.source.items()))
-    return case
+    return sorted_keys(_deit_tail_first())
 
 
 @register_pair('resnet34-layer3[:2]+tail first', 'identity',
                note='resnet34 with layer3 = [:2] kept under its name and layer3_tail = [2:] re-indexed '
                     '(4 blocks of the shapes of layer3.1), registered before layer3')
 def _resnet34_tail_first():
-    return _tail_first_case(tv_model('resnet34'), 'layer3', 2, 'layer3_tail')
+    return _cut_case(tv_model('resnet34'), 'layer3', 2, 'layer3_tail')
 
 
 # --- the mirror: a list's first items moved under a new name, registered first, the rest
 # kept under the list's name and re-indexed (every tree mode paired them by the name)
-
-
-def _head_moved_case(model, list_name, count, head_name):
-    state = keep(model)
-    items = list(getattr(model, list_name))
-    children = []
-    for name, child in model.named_children():
-        if name == list_name:
-            children += [(head_name, nn.Sequential(*items[:count])),
-                         (list_name, nn.Sequential(*items[count:]))]
-        else:
-            children.append((name, child))
-    return Case(state, rebuilt(model, children), None)
 
 
 @register_pair('linear x3: early[:2] registered first + blocks[2:]', 'identity', fast=True,
@@ -230,13 +221,12 @@ def _head_moved_case(model, list_name, count, head_name):
 def _linear_head_moved():
     src = nn.Module()
     src.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
-    return _head_moved_case(src, 'blocks', 2, 'early')
+    return _cut_case(src, 'blocks', 2, 'early', keeps='tail')
 
 
-def _sorted_if(sort, case):
-    if sort:
-        case.source = dict(sorted(case.source.items()))
-    return case
+def _head_moved(model, list_name, count, first_name, sort):
+    case = _cut_case(model, list_name, count, first_name, keeps='tail')
+    return sorted_keys(case) if sort else case
 
 
 for _sorted in (False, True):
@@ -246,9 +236,9 @@ for _sorted in (False, True):
                        '[4:] re-indexed (12 blocks of equal shapes): every tree mode paired '
                        'blocks.i with blocks.i, 96 wrong; 0.2.1: embedding 120 wrong, '
                        'isomorphism 96')(
-        lambda s=_sorted: _sorted_if(s, _head_moved_case(
+        lambda s=_sorted: _head_moved(
             timm_module().create_model('deit_tiny_patch16_224', pretrained=False),
-            'blocks', 4, 'early')))
+            'blocks', 4, 'early', s))
     for _count in (1, 3):
         register_pair(f'resnet50-layer3[:{_count}] first+layer3[{_count}:]'
                       + (' (sorted keys)' if _sorted else ''), 'identity',
@@ -256,8 +246,8 @@ for _sorted in (False, True):
                            f'and layer3 = [{_count}:] re-indexed: sorted, the name modes filled '
                            'layer3.0 from the block with the downsample (17 wrong) and '
                            'layer3.1-4 by number (up to 89 wrong); 0.2.1: 54 to 108 wrong')(
-            lambda s=_sorted, c=_count: _sorted_if(s, _head_moved_case(
-                tv_model('resnet50'), 'layer3', c, 'layer3_first')))
+            lambda s=_sorted, c=_count: _head_moved(
+                tv_model('resnet50'), 'layer3', c, 'layer3_first', s))
 
 
 @register_pair('linear x4: layers -> second=[2:] + first=[:2]', 'identity', fast=True,

@@ -20,7 +20,7 @@ import string
 
 from corpus_pairs.hunt4_names import renamed_state
 from corpus_pairs.models import tv_model
-from corpus_pairs.registry import PAIRS, Case, register_pair
+from corpus_pairs.registry import PAIRS, Case, register_pair, sorted_keys
 
 __all__ = ['caffe_resnet_name', 'detectron1_resnet_name', 'mxnet_resnet_name']
 
@@ -157,9 +157,7 @@ for _name, _arch, _rename, _order, _note in [
 def _sorted_variant(name):
     """The named pair with its source sorted by name (as ``safetensors.safe_open`` lists keys)."""
     def build():
-        case = PAIRS[name].build()
-        case.source = dict(sorted(case.source.items()))
-        return case
+        return sorted_keys(PAIRS[name].build())
     return build
 
 

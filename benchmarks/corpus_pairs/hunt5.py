@@ -37,7 +37,7 @@ from corpus_pairs.hunt3 import names_case, slots_case
 from corpus_pairs.hunt4 import getter
 from corpus_pairs.hunt4_names import hf_regnet_name, renamed_state, through_view
 from corpus_pairs.models import Slots, Wrap, keep, timm_module, torchvision_module, tv_model
-from corpus_pairs.registry import PAIRS, Case, register_pair
+from corpus_pairs.registry import PAIRS, Case, register_pair, sorted_keys
 
 __all__ = ['beside_sibling', 'raft_original_name']
 
@@ -174,14 +174,9 @@ for _name, _own, _sibling, _cut, _note in [
         lambda o=_own, g=_sibling, c=_cut: beside_sibling(o(), g(), c))
 
 
-def _sorted(case):
-    case.source = dict(sorted(case.source.items()))
-    return case
-
-
 register_pair('h5-mc3_18+r3d_18 children[:-1]<-r3d_18 (sorted keys)', 'identity',
               note='h5-mc3_18+r3d_18 children[:-1]<-r3d_18 with the checkpoint keys sorted by name')(
-    lambda: _sorted(beside_sibling(_video('r3d_18'), _video('mc3_18'), -1)))
+    lambda: sorted_keys(beside_sibling(_video('r3d_18'), _video('mc3_18'), -1)))
 # (the rest added later: with keys sorted, prefix-hack, isomorphism and
 # structure put 295 of resnet50's tensors into the resnet50d, structure 98
 # of r3d_18's into the r2plus1d_18, until the checkpoint less its head was
@@ -193,7 +188,7 @@ for _name in ['h5-regnet_x_800mf+regnet_x_400mf children<-regnet_x_400mf',
               'h5-timm-resnet50d+resnet50 children[:-1]<-resnet50']:
     register_pair(f'{_name} (sorted keys)', 'identity',
                   note=f'{_name} with the checkpoint keys sorted by name')(
-        lambda build=PAIRS[_name].build: _sorted(build()))
+        lambda build=PAIRS[_name].build: sorted_keys(build()))
 
 
 # --- second-generation image transformers under the idioms

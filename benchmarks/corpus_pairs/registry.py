@@ -22,6 +22,7 @@ __all__ = [
     'build_case',
     'register_pair',
     'select_pairs',
+    'sorted_keys',
     'truth_by_names',
     'verify_truth',
 ]
@@ -79,6 +80,20 @@ class Case:
 def _truth_by_identity(source, destination):
     where = {id(value): key for key, value in destination.state_dict(keep_vars=True).items()}
     return {key: where[id(value)] for key, value in source.items() if id(value) in where}
+
+
+def sorted_keys(case: 'Case') -> 'Case':
+    """
+    ``case`` with its checkpoint's keys sorted by name, as a safetensors
+    file lists them (the case itself, changed).
+
+    Example:
+        >>> from corpus_pairs.registry import build_case, sorted_keys
+        >>> list(sorted_keys(build_case('mlp-wrapped')).source)
+        ['0.bias', '0.weight', '2.bias', '2.weight']
+    """
+    case.source = dict(sorted(case.source.items()))
+    return case
 
 
 def truth_by_names(source: Mapping, destination: nn.Module, rules, unknown=()) -> dict:
