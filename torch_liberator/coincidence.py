@@ -958,12 +958,13 @@ def split_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
 def away_from_their_fit(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
                         sep: str = '.') -> Set[str]:
     """
-    The source keys of ``mapping`` that a source item (a block at a list
-    position, as :func:`_items_of` reads it) sends, all of them, into one
-    model item of other shapes (the model module as far above the keys as
-    the item is, at a list position), while the one model item that holds
-    exactly its shapes receives nothing: a block goes to its like, not to
-    a namesake of another design. A resnet50 checkpoint, its keys sorted,
+    The source keys of ``mapping`` that a source item (the outermost module
+    at a list position below the root, holding two or more modules) sends,
+    all of them, into one model item of other shapes (the model module as
+    far above the keys as the item is, at a list position), while the one
+    model item that holds exactly its shapes receives nothing: a block
+    goes to its like, not to a namesake of another design. Scalars (a
+    BatchNorm's count of batches) say nothing. A resnet50 checkpoint, its keys sorted,
     into a model that cut ``layer3`` in two, the first three blocks under a
     new name registered first and the last three kept as ``layer3.0-2``:
     the name modes filled the model's ``layer3.0`` (one of five alike

@@ -93,7 +93,6 @@ def positions_disagree(mapping: Mapping[str, str], src_keys: Iterable[str],
         sep: separator between path components.
         lists: the two sides' :func:`list_positions`, when the caller has
             them already (they are read from the keys otherwise).
-        items: the two sides' :func:`list_items`, likewise.
 
     Example:
         >>> from torch_liberator.listpositions import positions_disagree
@@ -294,9 +293,9 @@ def against_list_shapes(mapping: Mapping[str, str], src: Mapping, dst: Mapping,
     one offset; or the one offset of the shorter list's items, each by
     kernels, in the longer: a resnet50's ``layer3`` against its last five
     blocks, cut off as a list of their own, sits at offset 1, where the
-    block with the shortcut is not). A list of alike items (one kernel shape throughout, so
-    nothing in them says which is which) is read by a sibling list of as
-    many items on each side, whose items differ. An FPN holds its
+    block with the shortcut is not). A list of alike items (one kernel
+    shape throughout, so nothing in them says which is which) is read by a
+    sibling list of as many items on each side, whose items differ. An FPN holds its
     ``inner_blocks`` (one per level, of the level's input width) beside its
     ``layer_blocks`` (all alike): retinanet's FPN starts at the level whose
     input is 512 wide, fasterrcnn's one level earlier, so retinanet's
