@@ -756,6 +756,10 @@ class GroupAligner:
                 places = shapes_dst.get(shapes, ())
                 if len(places) == len(sources):
                     proposals.extend(zip(sources, places))
+        # a norm proposed for two places, or two norms for one place (two
+        # module pairs reaching one module above their own), is no pair
+        sources, places = Counter(i for i, _ in proposals), Counter(j for _, j in proposals)
+        proposals = [(i, j) for i, j in proposals if sources[i] == places[j] == 1]
         names = Counter()
         src_names, dst_names = Counter(), Counter()
         for i, j in proposals:
