@@ -1317,6 +1317,49 @@ def test_an_attention_registered_in_another_order_pairs_by_its_names():
     assert align_structure(src, dst).mapping == truth
 
 
+def _hf_attention_block(prefix, dim, gate=False):
+    # _attention_block under other names inside the attention (HF's Swin V2
+    # spells the position MLP and the output Linear otherwise), the MLP
+    # registered first; ``gate``: one more Linear of the output's shape
+    attn = {f'{prefix}.attention.logit_scale': (3, 1, 1),
+            **linear(f'{prefix}.attention.position_mlp.0', 16, 2),
+            f'{prefix}.attention.position_mlp.2.weight': (3, 16),
+            f'{prefix}.attention.qkv.weight': (3 * dim, dim),
+            **linear(f'{prefix}.attention.output.dense', dim, dim)}
+    if gate:
+        attn.update(linear(f'{prefix}.attention.output.gate', dim, dim))
+    return {**bn(f'{prefix}.norm1', dim), **attn, **linear(f'{prefix}.mlp.fc1', 4 * dim, dim),
+            **linear(f'{prefix}.mlp.fc2', dim, 4 * dim), **bn(f'{prefix}.norm2', dim)}
+
+
+def test_a_layer_alone_of_its_shapes_in_corresponding_modules_pairs():
+    # the attentions' children cross and their names differ: order keeps
+    # the qkv and one of the position MLP and the output Linear. The
+    # attentions correspond (their logit scales and qkv pair), and each
+    # holds the other layer alone, with its shapes (HF's Swin V2 into
+    # torchvision's: the output Linear of every block, 24 tensors, or the
+    # position MLP, 36, were left out)
+    inside = {'attention.position_mlp': 'attn.cpb_mlp', 'attention.output.dense': 'attn.proj',
+              'attention': 'attn'}
+    src, dst, truth = {}, {}, {}
+    for b, dim in enumerate((8, 8, 16)):
+        block = _hf_attention_block(f'layers.{b}', dim)
+        src.update(block)
+        dst.update(_attention_block(f'features.{b}', dim, mlp_first=False))
+        for key in block:
+            rest = key[len(f'layers.{b}.'):]
+            old = next((o for o in inside if rest.startswith(o + '.')), None)
+            truth[key] = f'features.{b}.' + (rest if old is None else inside[old] + rest[len(old):])
+    assert align_structure(src, dst).mapping == truth
+    # a second Linear of that shape in the source's attention: a tie, left out
+    src = {}
+    for b, dim in enumerate((8, 8, 16)):
+        src.update(_hf_attention_block(f'layers.{b}', dim, gate=True))
+    mapping = align_structure(src, dst).mapping
+    assert mapping.items() <= truth.items()
+    assert not any('.dense.' in key or '.gate.' in key for key in mapping)
+
+
 def test_a_word_and_the_word_numbered_disagree_only_between_modules_apart():
     # RAFT's original encoders end in ``conv2``, torchvision's in ``conv``
     # (h5-raft-original-names: 18 of 106, every encoder pair left out

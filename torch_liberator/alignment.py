@@ -82,7 +82,9 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    that correspond (two or more pairs below each, all landing below the
    other), groups left over under one relative path pair by their names,
    tensor by tensor (an attention whose children two libraries register
-   in other orders).
+   in other orders), and a layer that each holds as the only free layer
+   of its shapes pairs with the other's (HF's Swin V2 spells the layers
+   of its attention otherwise, and registers them in another order).
 6. Names that disagree: when more paired tensors sit in modules of the
    same name than of two different names (the two models share a naming
    scheme), a pair whose names are two different words (``fc`` and

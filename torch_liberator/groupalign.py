@@ -37,7 +37,8 @@ of :mod:`torch_liberator.alignment` tells why each is sound):
    norms last in each layer); and groups that two corresponding modules
    hold under one relative path pair by their names (timm's Swin V2
    registers an attention's position MLP before ``qkv``, torchvision's
-   after it);
+   after it), and a layer that each of two such modules holds as the only
+   free layer of its shapes pairs with the other's;
 6. pairs whose names disagree in a shared naming scheme are dropped, and
    so is a pair, however found, that is the only one inside a module of
    more than :data:`LONE_LIMIT` groups on either side, and (keys in
@@ -207,7 +208,8 @@ class GroupAligner:
                 self._solve_gaps_again()
                 self._resolve_by_siblings()
             elif not (self._settled_late() or self._norms_in_their_modules()
-                      or self._namesakes_in_their_modules()):
+                      or self._namesakes_in_their_modules()
+                      or self._layers_alone_in_their_modules()):
                 break
             self._pair_leftovers()
         mapping, ambiguous = self._result()
@@ -876,6 +878,109 @@ class GroupAligner:
             self._settled(i, j)
             made = True
         return made
+
+    def _layers_alone_in_their_modules(self):
+        """
+        Pair a free layer (a leaf group holding a tensor of two or more
+        dimensions besides size-1 ones) with the one free layer of its
+        shapes in the corresponding module, when each is the only free
+        layer of those shapes in its module: True when that paired anything.
+        Two modules correspond when the pairs below one are the pairs below
+        the other, two or more; a layer is read in the lowest such module
+        around it, on each side, and the two must be one correspondence.
+        HF's Swin V2 registers an attention's position MLP first and its
+        output Linear after ``query``, ``key`` and ``value``; torchvision's
+        registers ``qkv`` and ``proj`` before ``cpb_mlp``. The gap between
+        the blocks' anchors crosses them and keeps one; the two attentions
+        correspond, and each holds the other alone, with its shapes.
+        A layer of a tie stays out: its shapes are not alone in the widest
+        modules around the two that hold the same pairs, or the alignment
+        listed it as ambiguous.
+        """
+        loose_src, loose_dst = self._loose_groups()
+        doubted = {j for places in self.ambiguous.values() for j in places}
+
+        def free_layers(side, paired, blocked, loose, out=()):
+            return [g for g in range(len(side))
+                    if g not in paired and g not in blocked and g not in loose
+                    and g not in out and side.leaf[g] and not side.vectors_only(g)]
+
+        free_src = free_layers(self.src, self.pairs, self.blocked_src, loose_src,
+                               set(self.ambiguous))
+        free_dst = free_layers(self.dst, self.paired_dst, self.blocked_dst, loose_dst, doubted)
+        if not free_src or not free_dst:
+            return False
+        sep = self.sep
+        went = {p: [] for i in free_src for p in enclosing_modules(self.src.path[i], sep) if p}
+        came = {q: [] for j in free_dst for q in enclosing_modules(self.dst.path[j], sep) if q}
+        for i, j in self.pairs.items():
+            for p in (self.src.path[i], *enclosing_modules(self.src.path[i], sep)):
+                if p in went:
+                    went[p].append(j)
+            for q in (self.dst.path[j], *enclosing_modules(self.dst.path[j], sep)):
+                if q in came:
+                    came[q].append(i)
+
+        def below(path, module):
+            return path == module or path.startswith(module + sep)
+
+        counterpart = {}  # src module -> dst module, corresponding
+        for p, places in went.items():
+            if len(places) < 2:
+                continue
+            q = sep.join(os.path.commonprefix([self.dst.comps[j] for j in places]))
+            if q in came and len(came[q]) == len(places):
+                counterpart[p] = q
+
+        def lowest(side, g, modules):
+            return next((m for m in enclosing_modules(side.path[g], sep) if m in modules), None)
+
+        by_src, by_dst = {}, {}
+        for i in free_src:
+            p = lowest(self.src, i, counterpart)
+            if p is not None:
+                by_src.setdefault(p, []).append(i)
+        mirrored = set(counterpart.values())
+        for j in free_dst:
+            q = lowest(self.dst, j, mirrored)
+            if q is not None:
+                by_dst.setdefault(q, []).append(j)
+
+        def widest(module, placed):
+            # the highest module around ``module`` holding the same pairs
+            for outer in enclosing_modules(module, sep):
+                if not outer or len(placed.get(outer, ())) != len(placed[module]):
+                    break
+                module = outer
+            return module
+
+        made = False
+        for p, sources in by_src.items():
+            q = counterpart[p]
+            # every free layer of the widest modules holding these pairs,
+            # not only those whose lowest correspondence this is: a rival
+            # anywhere there is a tie
+            p_wide, q_wide = widest(p, went), widest(q, came)
+            inside_src = [i for i in free_src if below(self.src.path[i], p_wide)]
+            inside_dst = [j for j in free_dst if below(self.dst.path[j], q_wide)]
+            for i in sources:
+                places = [j for j in by_dst.get(q, ()) if self._whole_pair(i, j)]
+                if len(places) != 1:
+                    continue
+                j = places[0]
+                if sum(self._whole_pair(i, k) for k in inside_dst) != 1 or sum(
+                        self._whole_pair(k, j) for k in inside_src) != 1:
+                    continue
+                self._pair(i, j)
+                self._settled(i, j)
+                made = True
+        return made
+
+    def _whole_pair(self, i, j):
+        """Whether source group ``i`` and destination group ``j`` pair
+        every tensor of both."""
+        pairs = self.inner(i, j)
+        return bool(pairs) and len(pairs) == len(self.src.names[i]) == len(self.dst.names[j])
 
     def _own_namesakes(self):
         """The pairs of two containers' own groups whose paired tensors are
