@@ -838,9 +838,10 @@ def _convnext_in_two_orders(widths=(8, 16, 32), depth=2):
     """A small ConvNeXt under mmpretrain's names and registration order
     (``downsample_layers.{0..2}``, then ``stages.{0..2}``) and under
     torchvision's (``features``: stem, stage, downsampling, stage, ...),
-    and the truth."""
+    and the truth. ``depth``: blocks per stage, one for all or one each."""
     downs, stages, prev = [], [], 3
-    for n, w in enumerate(widths):
+    depths = (depth,) * len(widths) if isinstance(depth, int) else depth
+    for n, (w, depth) in enumerate(zip(widths, depths)):
         if n == 0:
             downs.append(({**conv('downsample_layers.0.0', w, 3, 4, bias=True),
                            **_layernorm('downsample_layers.0.1', w)},
@@ -887,11 +888,20 @@ def test_registration_orders_that_disagree_pair_modules_by_what_they_hold(monkey
     by_order = align_structure(src, dst).mapping
     assert len(by_order) == 75
     assert by_order.items() <= truth.items()
-    # stages of 6 blocks (30 groups) are too small to be told by their
-    # shapes alone: what a few shapes make unique may be chance
-    src, dst, truth = _convnext_in_two_orders(depth=6)
     monkeypatch.setattr(alignment, 'ORDER_DOUBT', 0.1)
-    assert len(align_structure(src, dst).mapping) == 66
+    # stages of 6 blocks (30 groups) are too small to be told by a few
+    # shapes, but each holds every tensor of its three kernel shapes (a
+    # depthwise and two pointwise kernels of its width) on both sides
+    src, dst, truth = _convnext_in_two_orders(depth=6)
+    assert align_structure(src, dst).mapping == truth
+    # two stages of one width, 6 and 5 blocks: each is the one module of
+    # what it holds, but its kernel shapes are the other's too, and what a
+    # few shapes make unique may be chance; the third stage is placed
+    src, dst, truth = _convnext_in_two_orders(widths=(8, 8, 16), depth=(6, 5, 6))
+    mapping = align_structure(src, dst).mapping
+    assert mapping.items() <= truth.items()
+    placed = {key.split('.')[1] for key in mapping if key.startswith('stages.')}
+    assert placed == {'2'}
 
 
 def _regnet_blocks_in_two_orders():

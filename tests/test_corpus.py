@@ -306,7 +306,8 @@ FAST_SLICE = [
     # HF's Hiera: its norms renamed in a scheme that shares every other name (left out; fixed)
     'hf-hiera-names->timm-hiera_tiny',
     # mmpretrain's ConvNeXt: downsampling layers registered before the stages (47 of 182 by
-    # the order; 128 with the third stage placed by what it holds)
+    # the order; 128 with the third stage placed by what it holds; 182 with every stage
+    # placed by the kernels it alone holds)
     'mmpretrain-convnext-names->tv-convnext_tiny',
 ]
 
@@ -537,11 +538,14 @@ def test_norms_registered_against_their_peers_are_left_out(mode):
     # an alignment in registration order that leaves much out (47 and 114):
     # the order-free one pairs modules by the shapes they hold, and where it
     # keeps every pair of the order, what it places inside a module of 32
-    # groups or more, paired by its shapes alone, is added. mmpretrain
+    # groups or more, paired by its shapes alone, is added, and so is what
+    # it places inside a smaller module that holds every tensor of each of
+    # its kernel shapes, three shapes or more, on both sides. mmpretrain
     # registers a ConvNeXt's downsampling layers before its stages: its
-    # third stage (9 blocks) is such a module, the others are too small
-    ('mmpretrain-convnext-names->tv-convnext_tiny', 'structure', 128),
-    ('mmpretrain-convnext-names->tv-convnext_tiny', 'auto', 128),
+    # third stage (9 blocks) is of the first kind, the others (3 blocks, 15
+    # groups) of the second (was 128)
+    ('mmpretrain-convnext-names->tv-convnext_tiny', 'structure', 182),
+    ('mmpretrain-convnext-names->tv-convnext_tiny', 'auto', 182),
     # a densenet121 regrouped, every dense block registered before the
     # transitions: whole blocks by what they hold (auto had these already)
     ('h4-densenet121-blocks-renamed', 'structure', 714),
@@ -559,6 +563,13 @@ def test_norms_registered_against_their_peers_are_left_out(mode):
     # one layer of its shapes left in the two attentions (was 161)
     ('real-hf-swinv2_t->tv-swin_v2_t', 'structure', 185),
     ('real-tv-swin_v2_t->hf-swinv2_t', 'structure', 185),
+    # resnet50's stages as a ModuleList registered last first, the stem
+    # last: layer1 (3 blocks, 20 groups) holds every tensor of its kernel
+    # shapes on both sides and is placed by them now (was 253: layer2 to
+    # layer4 and the stem's convolution; its BatchNorm, of layer1's width,
+    # stays out)
+    ('resnet50 stages in reverse (ModuleList)', 'structure', 313),
+    ('resnet50 stages in reverse (ModuleList)', 'auto', 313),
 ])
 def test_modules_pair_by_what_they_hold_where_order_says_little(name, mode, expected):
     score = judge_case(_case(name), mode, pair=name)

@@ -126,8 +126,11 @@ runs too. When it keeps every pair the order made, what it places inside
 a module that it paired by what the module holds alone (the one module of
 its shapes on each side, no number taking part there or above) is added,
 if that module has :data:`~torch_liberator.modulefit.NESTING_FIT_MIN`
-groups or more on each side: in a few groups the shapes coincide by
-chance (a level inserted beside a block of the same two shapes). A key the
+groups or more on each side, or holds every tensor of each of its kernel
+shapes, of :data:`KERNELS_ALONE_MIN` shapes or more, on each side (a
+ConvNeXt stage of three blocks): in a few groups of shapes found elsewhere
+too, the shapes coincide by chance (a level inserted beside a block of the
+same two shapes). A key the
 order found ambiguous is added only when its other places lie outside
 that module. An alignment whose places go back somewhere in the order of
 the destination is read against the order-free one too: a key of a module
@@ -177,7 +180,7 @@ Example:
     fc.bias head.bias
 """
 from collections import Counter
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.groupalign import GroupAligner
@@ -196,6 +199,13 @@ MAX_CELLS = 250_000
 #: the smaller side unpaired is compared with the order-free one
 #: (:meth:`StructureSides.align`)
 ORDER_DOUBT = 0.1
+
+#: a module paired by what it holds alone, of fewer groups than
+#: :data:`~torch_liberator.modulefit.NESTING_FIT_MIN`, is still believed
+#: when it holds every tensor of each of its kernel shapes, of this many
+#: shapes or more, on both sides (a ConvNeXt stage's depthwise and two
+#: pointwise kernels of its width)
+KERNELS_ALONE_MIN = 3
 
 
 class Alignment(NamedTuple):
@@ -345,6 +355,13 @@ class StructureSides:
         below = (_groups_below(sides.src, self.sep), _groups_below(sides.dst, self.sep))
         large = {module: other for module, other in sides.unique_modules.items()
                  if min(below[0][module], below[1][other]) >= NESTING_FIT_MIN}
+        small = {module: other for module, other in sides.unique_modules.items()
+                 if module not in large}
+        if small:
+            alone = (_kernels_alone(sides.src, small, self.sep),
+                     _kernels_alone(sides.dst, small.values(), self.sep))
+            large.update((module, other) for module, other in small.items()
+                         if module in alone[0] and other in alone[1])
         mapping = {key: free.mapping[key] for key in self._given[0]
                    if key in free.mapping and (key in found.mapping or _inside(
                        key, free.mapping[key], found.ambiguous.get(key, ()), large, self.sep))}
@@ -524,6 +541,41 @@ def _groups_below(side: KeyGroups, sep: str) -> Counter:
         counts[path] += 1
         counts.update(enclosing_modules(path, sep))
     return counts
+
+
+def _kernels_alone(side: KeyGroups, modules: Iterable[str], sep: str) -> set:
+    """The modules of ``modules`` that hold kernels of
+    :data:`KERNELS_ALONE_MIN` shapes (size-1 dimensions aside) or more, and
+    every tensor of ``side`` of each of those shapes: no coincidence can put
+    their shapes elsewhere."""
+    kinds = {module: set() for module in modules}
+    homes = {}  # kernel shape -> the lowest module holding every tensor of it
+    for g, path in enumerate(side.path):
+        shapes = [shape for shape in side.squeezed[g] if len(shape) >= 2]
+        if not shapes:
+            continue
+        for shape in shapes:
+            home = homes.get(shape)
+            homes[shape] = path if home is None else _common_path(home, path, sep)
+        for module in (path, *enclosing_modules(path, sep)):
+            if module in kinds:
+                kinds[module].update(shapes)
+    return {module for module, held in kinds.items()
+            if len(held) >= KERNELS_ALONE_MIN and all(
+                homes[shape] == module or homes[shape].startswith(module + sep)
+                for shape in held)}
+
+
+def _common_path(a: str, b: str, sep: str) -> str:
+    """The lowest module holding the paths ``a`` and ``b``."""
+    if a == b:
+        return a
+    common = []
+    for x, y in zip(a.split(sep), b.split(sep)):
+        if x != y:
+            break
+        common.append(x)
+    return sep.join(common)
 
 
 def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],
