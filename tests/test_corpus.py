@@ -309,6 +309,9 @@ FAST_SLICE = [
     # the order; 128 with the third stage placed by what it holds; 182 with every stage
     # placed by the kernels it alone holds)
     'mmpretrain-convnext-names->tv-convnext_tiny',
+    # a CLIP checkpoint, text tower and all, into torchvision's ViT: nothing was wrong on
+    # the first try; kept as a guard (OpenAI's names, nn.MultiheadAttention on both sides)
+    'openai-clip-names->tv-vit(tiny config)',
 ]
 
 

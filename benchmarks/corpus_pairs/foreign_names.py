@@ -154,3 +154,99 @@ register_pair('mmpretrain-vit-names->tv-vit(tiny config)', 'names', cross_naming
               note='the same checkpoint into a torchvision ViT configured alike: the truth goes '
                    'through timm (verified by outputs in timm-deit_tiny->tv-vit(tiny config))')(
     lambda: _renamed_timm_case('deit_tiny_patch16_224', _MM_VIT, _tv_vit_tiny))
+
+
+def clip_state(vit, text_width=128, text_layers=4, embed=64):
+    """
+    A CLIP checkpoint (OpenAI's and open_clip's names and registration
+    order) whose image tower is the torchvision ViT ``vit``'s own tensors,
+    beside a text tower of ``text_width`` and the heads CLIP adds, with the
+    truth into ``vit``. CLIP's image tower registers its own parameters
+    first (``class_embedding`` as a vector, ``positional_embedding``,
+    ``proj``), then ``conv1`` (no bias), a ``ln_pre`` torchvision has no
+    place for, the residual blocks (``attn`` an ``nn.MultiheadAttention``,
+    ``ln_1``, ``mlp.c_fc``, ``mlp.c_proj``, ``ln_2``) and ``ln_post``.
+
+    Example:
+        >>> from corpus_pairs.hunt3 import vit_tiny_config
+        >>> from corpus_pairs.foreign_names import clip_state
+        >>> state, truth = clip_state(vit_tiny_config())
+        >>> list(state)[:4]
+        ['positional_embedding', 'text_projection', 'logit_scale', 'visual.class_embedding']
+        >>> truth['visual.transformer.resblocks.11.mlp.c_proj.weight']
+        'encoder.layers.encoder_layer_11.mlp.3.weight'
+    """
+    torch = torchvision_module().models.vision_transformer.torch
+    own = keep(vit)
+    width = vit.hidden_dim
+    state, truth = {}, {}
+
+    def put(key, value, place=None):
+        state[key] = value
+        if place is not None:
+            truth[key] = place
+
+    put('positional_embedding', torch.zeros(77, text_width))
+    put('text_projection', torch.zeros(text_width, embed))
+    put('logit_scale', torch.zeros(()))
+    put('visual.class_embedding', torch.zeros(width), 'class_token')
+    put('visual.positional_embedding', own['encoder.pos_embedding'], 'encoder.pos_embedding')
+    put('visual.proj', torch.zeros(width, embed))
+    put('visual.conv1.weight', own['conv_proj.weight'], 'conv_proj.weight')
+    put('visual.ln_pre.weight', torch.zeros(width))
+    put('visual.ln_pre.bias', torch.zeros(width))
+    clip_block = {'self_attention.in_proj_weight': 'attn.in_proj_weight',
+                  'self_attention.in_proj_bias': 'attn.in_proj_bias',
+                  'self_attention.out_proj.weight': 'attn.out_proj.weight',
+                  'self_attention.out_proj.bias': 'attn.out_proj.bias',
+                  'ln_1.weight': 'ln_1.weight', 'ln_1.bias': 'ln_1.bias',
+                  'mlp.0.weight': 'mlp.c_fc.weight', 'mlp.0.bias': 'mlp.c_fc.bias',
+                  'mlp.3.weight': 'mlp.c_proj.weight', 'mlp.3.bias': 'mlp.c_proj.bias',
+                  'ln_2.weight': 'ln_2.weight', 'ln_2.bias': 'ln_2.bias'}
+    for n in range(len(vit.encoder.layers)):
+        for tv_name, clip_name in clip_block.items():
+            place = f'encoder.layers.encoder_layer_{n}.{tv_name}'
+            put(f'visual.transformer.resblocks.{n}.{clip_name}', own[place], place)
+    put('visual.ln_post.weight', own['encoder.ln.weight'], 'encoder.ln.weight')
+    put('visual.ln_post.bias', own['encoder.ln.bias'], 'encoder.ln.bias')
+    text = {'attn.in_proj_weight': (3 * text_width, text_width),
+            'attn.in_proj_bias': (3 * text_width,), 'attn.out_proj.weight': (text_width, text_width),
+            'attn.out_proj.bias': (text_width,), 'ln_1.weight': (text_width,),
+            'ln_1.bias': (text_width,), 'mlp.c_fc.weight': (4 * text_width, text_width),
+            'mlp.c_fc.bias': (4 * text_width,), 'mlp.c_proj.weight': (text_width, 4 * text_width),
+            'mlp.c_proj.bias': (text_width,), 'ln_2.weight': (text_width,),
+            'ln_2.bias': (text_width,)}
+    for n in range(text_layers):
+        for name, shape in text.items():
+            put(f'transformer.resblocks.{n}.{name}', torch.zeros(shape))
+    put('token_embedding.weight', torch.zeros(1000, text_width))
+    put('ln_final.weight', torch.zeros(text_width))
+    put('ln_final.bias', torch.zeros(text_width))
+    return state, truth
+
+
+def _clip_case(image_only=False, sort=False):
+    from corpus_pairs.hunt3 import vit_tiny_config
+    vit = vit_tiny_config()
+    state, truth = clip_state(vit)
+    if image_only:
+        state = {key[len('visual.'):]: value for key, value in state.items()
+                 if key.startswith('visual.')}
+        truth = {key[len('visual.'):]: place for key, place in truth.items()}
+    if sort:
+        state = dict(sorted(state.items()))
+    return Case(state, vit, truth)
+
+
+register_pair('openai-clip-names->tv-vit(tiny config)', 'names', cross_naming=True,
+              note="a CLIP checkpoint (OpenAI's names and order: text tower 128 wide, image "
+                   "tower a 192-wide ViT under visual.*) into torchvision's ViT of that "
+                   'configuration: class_embedding a vector for class_token, ln_pre and proj '
+                   'without a place, nn.MultiheadAttention on both sides')(_clip_case)
+register_pair('openai-clip-visual-names->tv-vit(tiny config)', 'names', cross_naming=True,
+              note="CLIP's image tower alone (its visual.* keys without the prefix) into the "
+                   'same ViT')(lambda: _clip_case(image_only=True))
+register_pair('openai-clip-names (sorted keys)->tv-vit(tiny config)', 'names',
+              cross_naming=True,
+              note='the CLIP checkpoint with its keys sorted, as a safetensors file lists '
+                   'them')(lambda: _clip_case(sort=True))
