@@ -921,9 +921,6 @@ class GroupAligner:
                 if q in came:
                     came[q].append(i)
 
-        def below(path, module):
-            return path == module or path.startswith(module + sep)
-
         counterpart = {}  # src module -> dst module, corresponding
         for p, places in went.items():
             if len(places) < 2:
@@ -954,22 +951,29 @@ class GroupAligner:
                 module = outer
             return module
 
+        # every free layer of the widest modules holding these pairs, not
+        # only those whose lowest correspondence this is: a rival anywhere
+        # there is a tie
+        wide = {p: (widest(p, went), widest(counterpart[p], came)) for p in by_src}
+        inside_src = {p_wide: [] for p_wide, _ in wide.values()}
+        inside_dst = {q_wide: [] for _, q_wide in wide.values()}
+        for side, free, inside in ((self.src, free_src, inside_src),
+                                   (self.dst, free_dst, inside_dst)):
+            for g in free:
+                for module in enclosing_modules(side.path[g], sep):
+                    if module in inside:
+                        inside[module].append(g)
         made = False
         for p, sources in by_src.items():
             q = counterpart[p]
-            # every free layer of the widest modules holding these pairs,
-            # not only those whose lowest correspondence this is: a rival
-            # anywhere there is a tie
-            p_wide, q_wide = widest(p, went), widest(q, came)
-            inside_src = [i for i in free_src if below(self.src.path[i], p_wide)]
-            inside_dst = [j for j in free_dst if below(self.dst.path[j], q_wide)]
+            rivals_src, rivals_dst = inside_src[wide[p][0]], inside_dst[wide[p][1]]
             for i in sources:
                 places = [j for j in by_dst.get(q, ()) if self._whole_pair(i, j)]
                 if len(places) != 1:
                     continue
                 j = places[0]
-                if sum(self._whole_pair(i, k) for k in inside_dst) != 1 or sum(
-                        self._whole_pair(k, j) for k in inside_src) != 1:
+                if sum(self._whole_pair(i, k) for k in rivals_dst) != 1 or sum(
+                        self._whole_pair(k, j) for k in rivals_src) != 1:
                     continue
                 self._pair(i, j)
                 self._settled(i, j)
