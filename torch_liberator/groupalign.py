@@ -687,6 +687,23 @@ class GroupAligner:
         self.late_pass |= len(self.pairs) > before
         return len(self.pairs) > before
 
+    def _pairs_below(self, src_modules, dst_modules):
+        """The pairs made so far, read by module: for each source module of
+        ``src_modules`` the destination groups paired from below it, and
+        for each destination module of ``dst_modules`` the source groups
+        paired into it (a group's own path counts as below it)."""
+        went = {p: [] for p in src_modules}
+        came = {q: [] for q in dst_modules}
+        for i, j in self.pairs.items():
+            src_path, dst_path = self.src.path[i], self.dst.path[j]
+            for p in (src_path, *enclosing_modules(src_path, self.sep)):
+                if p in went:
+                    went[p].append(j)
+            for q in (dst_path, *enclosing_modules(dst_path, self.sep)):
+                if q in came:
+                    came[q].append(i)
+        return went, came
+
     def _norms_in_their_modules(self):
         """
         Pair the free norms (leaf groups of vectors only) that two
@@ -726,18 +743,11 @@ class GroupAligner:
         norms_dst = free_norms(self.dst, self.paired_dst, self.blocked_dst, loose_dst)
         if not norms_src or not norms_dst:
             return unpaired
-        went, came = {p: [] for p in norms_src}, {q: [] for q in norms_dst}
-        for i, j in self.pairs.items():
-            src_path, dst_path = self.src.path[i], self.dst.path[j]
-            for p in (src_path, *enclosing_modules(src_path, self.sep)):
-                if p in went:
-                    went[p].append(j)
-            for q in (dst_path, *enclosing_modules(dst_path, self.sep)):
-                if q in came:
-                    came[q].append(src_path)
+        went, came = self._pairs_below(norms_src, norms_dst)
 
-        def below(paths, module):
-            return all(path == module or path.startswith(module + self.sep) for path in paths)
+        def below(groups, module):
+            return all(self.src.path[i] == module or self.src.path[i].startswith(module + self.sep)
+                       for i in groups)
 
         proposals = []
         for p, partners in went.items():
@@ -820,16 +830,9 @@ class GroupAligner:
             return enclosing_modules(path, sep) if side.leaf[g] or not path else (
                 path, *enclosing_modules(path, sep))
 
-        went = {p: [] for i in (*free_src, *own_pairs) for p in around(self.src, i)}
-        came = {q: [] for j in free_dst.values() for q in around(self.dst, j)}
-        for i, j in self.pairs.items():
-            src_path, dst_path = self.src.path[i], self.dst.path[j]
-            for p in (src_path, *enclosing_modules(src_path, sep)):
-                if p in went:
-                    went[p].append(j)
-            for q in (dst_path, *enclosing_modules(dst_path, sep)):
-                if q in came:
-                    came[q].append(i)
+        went, came = self._pairs_below(
+            [p for i in (*free_src, *own_pairs) for p in around(self.src, i)],
+            [q for j in free_dst.values() for q in around(self.dst, j)])
         lists = None
         found = {}
         for i in (*free_src, *own_pairs):
@@ -911,15 +914,9 @@ class GroupAligner:
         if not free_src or not free_dst:
             return False
         sep = self.sep
-        went = {p: [] for i in free_src for p in enclosing_modules(self.src.path[i], sep) if p}
-        came = {q: [] for j in free_dst for q in enclosing_modules(self.dst.path[j], sep) if q}
-        for i, j in self.pairs.items():
-            for p in (self.src.path[i], *enclosing_modules(self.src.path[i], sep)):
-                if p in went:
-                    went[p].append(j)
-            for q in (self.dst.path[j], *enclosing_modules(self.dst.path[j], sep)):
-                if q in came:
-                    came[q].append(i)
+        went, came = self._pairs_below(
+            [p for i in free_src for p in enclosing_modules(self.src.path[i], sep) if p],
+            [q for j in free_dst for q in enclosing_modules(self.dst.path[j], sep) if q])
 
         counterpart = {}  # src module -> dst module, corresponding
         for p, places in went.items():
