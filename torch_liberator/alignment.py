@@ -184,7 +184,8 @@ from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from torch_liberator.crossings import crossed_twin_norms
 from torch_liberator.groupalign import GroupAligner
-from torch_liberator.keygroups import KeyGroups, Shape, enclosing_modules, group_tensor_pairs
+from torch_liberator.keygroups import (KeyGroups, Shape, common_module, enclosing_modules,
+                                       group_tensor_pairs)
 from torch_liberator.keyorder import order_is_lost, sort_within_modules
 from torch_liberator.modulefit import NESTING_FIT_MIN, same_groups_fit
 from torch_liberator.namevotes import NameVotes
@@ -549,33 +550,23 @@ def _kernels_alone(side: KeyGroups, modules: Iterable[str], sep: str) -> set:
     every tensor of ``side`` of each of those shapes: no coincidence can put
     their shapes elsewhere."""
     kinds = {module: set() for module in modules}
-    homes = {}  # kernel shape -> the lowest module holding every tensor of it
+    keys_of = {}  # kernel shape -> every key of that shape
     for g, path in enumerate(side.path):
         shapes = [shape for shape in side.squeezed[g] if len(shape) >= 2]
         if not shapes:
             continue
-        for shape in shapes:
-            home = homes.get(shape)
-            homes[shape] = path if home is None else _common_path(home, path, sep)
+        for key, shape in zip(side.keys[g], side.squeezed[g]):
+            if len(shape) >= 2:
+                keys_of.setdefault(shape, []).append(key)
         for module in (path, *enclosing_modules(path, sep)):
             if module in kinds:
                 kinds[module].update(shapes)
+    # the lowest module holding every tensor of a kernel shape
+    homes = {shape: common_module(keys, sep) for shape, keys in keys_of.items()}
     return {module for module, held in kinds.items()
             if len(held) >= KERNELS_ALONE_MIN and all(
                 homes[shape] == module or homes[shape].startswith(module + sep)
                 for shape in held)}
-
-
-def _common_path(a: str, b: str, sep: str) -> str:
-    """The lowest module holding the paths ``a`` and ``b``."""
-    if a == b:
-        return a
-    common = []
-    for x, y in zip(a.split(sep), b.split(sep)):
-        if x != y:
-            break
-        common.append(x)
-    return sep.join(common)
 
 
 def find_name_conflicts(src: Mapping[str, Shape], dst: Mapping[str, Shape],
