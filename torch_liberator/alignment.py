@@ -552,15 +552,15 @@ def _kernels_alone(side: KeyGroups, modules: Iterable[str], sep: str) -> set:
     kinds = {module: set() for module in modules}
     keys_of = {}  # kernel shape -> every key of that shape
     for g, path in enumerate(side.path):
-        shapes = [shape for shape in side.squeezed[g] if len(shape) >= 2]
-        if not shapes:
-            continue
+        shapes = []
         for key, shape in zip(side.keys[g], side.squeezed[g]):
             if len(shape) >= 2:
+                shapes.append(shape)
                 keys_of.setdefault(shape, []).append(key)
-        for module in (path, *enclosing_modules(path, sep)):
-            if module in kinds:
-                kinds[module].update(shapes)
+        if shapes:
+            for module in (path, *enclosing_modules(path, sep)):
+                if module in kinds:
+                    kinds[module].update(shapes)
     # the lowest module holding every tensor of a kernel shape
     homes = {shape: common_module(keys, sep) for shape, keys in keys_of.items()}
     return {module for module, held in kinds.items()
