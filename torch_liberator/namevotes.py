@@ -47,7 +47,8 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
     path: a level was inserted, as ``head.fc`` and ``head``; or one name is
     the other's path flattened, as ``features_conv0`` and
     ``features.conv0``; or one abbreviates the other, as ``conv`` and
-    HuggingFace's ``convolution``).
+    HuggingFace's ``convolution``, ``norm`` and its ``layernorm``,
+    ``pos_embed`` and its ``position_embeddings``).
 
     Example:
         >>> from torch_liberator.namevotes import compare_names
@@ -61,6 +62,13 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
         0
         >>> compare_names('conv', ('stem', 'conv'), 'convolution', ('embedder', 'convolution'))
         0
+        >>> compare_names('norm', ('norm',), 'layernorm', ('layernorm',))
+        0
+        >>> compare_names('pos_embed', ('pos_embed',), 'position_embeddings',
+        ...               ('embeddings', 'position_embeddings'))
+        0
+        >>> compare_names('fc_norm', ('fc_norm',), 'norm', ('norm',))
+        -1
     """
     if not name1 or not name2:
         return 0  # the root has no name
@@ -78,11 +86,21 @@ def compare_names(name1: str, comps1: Tuple[str, ...], name2: str,
 
 
 def _abbreviates(short: str, name: str) -> bool:
-    """Whether ``short`` is a word of three letters or more that begins the
-    longer word ``name``, both letters only: ``conv`` and ``convolution``,
-    ``norm`` and ``normalization``, ``proj`` and ``projection``."""
-    return (3 <= len(short) < len(name) and name.startswith(short)
-            and short.isalpha() and name.isalpha())
+    """Whether ``short`` names what ``name`` names in fewer letters: a word
+    of three letters or more that begins the longer word (``conv`` and
+    ``convolution``, ``norm`` and ``normalization``, ``proj`` and
+    ``projection``), or of four letters or more that ends it (``norm`` and
+    HuggingFace's ``layernorm``), letters only; or, word by word between
+    underscores, as many words each its namesake or abbreviating it
+    (timm's ``pos_embed`` and HuggingFace's ``position_embeddings``)."""
+    parts1, parts2 = short.split('_'), name.split('_')
+    if len(parts1) > 1 and len(parts1) == len(parts2):
+        return short != name and all(a == b or _abbreviates(a, b)
+                                     for a, b in zip(parts1, parts2))
+    if not (short.isalpha() and name.isalpha() and len(short) < len(name)):
+        return False
+    return (len(short) >= 3 and name.startswith(short)) or (
+        len(short) >= 4 and name.endswith(short))
 
 
 class NameVotes:
