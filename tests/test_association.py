@@ -3824,3 +3824,29 @@ def test_abbreviated_and_compound_names_are_not_a_disagreement(mode):
     after = model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in own.items() if k not in packed)
     assert all(not torch.equal(after[k], own[k]) for k in packed)
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+def test_a_sorted_checkpoint_leaves_a_namesake_of_another_design_for_its_whole_fit(mode):
+    # timm's regnetx_002 (keys sorted, as a .safetensors file lists them)
+    # into a model holding timm's regnety_002 (the checkpoint's names and
+    # widths, with squeeze-excitation in every block) beside the
+    # children-Sequential of a regnetx_002: prefix-hack put the whole
+    # checkpoint into the regnety by its names, and auto took it (266
+    # wrong); in registration order the regnety's skipped groups showed it
+    import torch
+    timm = requires('timm')
+    with torch.device('meta'):
+        net = timm.create_model('regnetx_002', pretrained=False)
+        other = timm.create_model('regnety_002', pretrained=False)
+    src = dict(sorted((k, tuple(v.shape)) for k, v in net.state_dict().items()))
+    dst = {f'a.{k}': tuple(v.shape) for k, v in other.state_dict().items()}
+    children = torch.nn.Sequential(*net.children())
+    dst.update({f'b.{k}': tuple(v.shape) for k, v in children.state_dict().items()})
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert not any(d.startswith('a.') for d in result.mapping.values())
+    if mode in ('structure', 'auto'):
+        assert len(result.mapping) == len(src) == 266
+        want = dict(zip(net.state_dict(), children.state_dict()))
+        assert all(d == 'b.' + want[s] for s, d in result.mapping.items())

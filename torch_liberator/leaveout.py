@@ -518,9 +518,9 @@ def _outside_shapes_fit(problem, mapping, exact):
     tensor into the latter (cross fuzz seeds 393, keys sorted, and 635, both
     headless, of ``--wide``).
     """
-    if len(problem.src) <= exact:
-        return set()
     sep = problem.sep
+    if len(problem.src) <= exact:
+        return _filled_in_part(problem, mapping)
     module = shapes_fit(problem.src, problem.dst, sep)
     if module is not None:
         inside = module + sep
@@ -546,6 +546,38 @@ def _outside_shapes_fit(problem, mapping, exact):
     sizes = {}
     return {s for s, d in mapping.items() if not d.startswith(inside) and (
         not in_head(s) or _in_a_larger_part(d, module, size, problem.dst, sep, sizes))}
+
+
+
+def _filled_in_part(problem, mapping):
+    """
+    The pairs of ``mapping`` (the whole checkpoint, placed without a
+    shove) outside the one module of the model that holds the checkpoint's
+    shapes (:func:`~torch_liberator.modulefit.shapes_fit`), when the module
+    they went to holds tensors the mapping leaves unset: a network of
+    another design, filled in part, against one that the checkpoint fills
+    whole. What :func:`_beside_a_whole_fit` finds by order (the mapping's
+    place skips groups between those it fills) when the keys are sorted:
+    timm's regnetx_002 into a model holding timm's regnety_002 (its names,
+    and squeeze-excitation in every block) beside the children-Sequential
+    of a regnetx_002; prefix-hack put the whole checkpoint into the
+    regnety, and ``auto`` took it (266 wrong).
+    """
+    sep = problem.sep
+    module = shapes_fit(problem.src, problem.dst, sep)
+    if module is None:
+        return set()
+    inside = module + sep
+    outside = {s: d for s, d in mapping.items() if not d.startswith(inside)}
+    if not outside:
+        return set()
+    place = common_module(outside.values(), sep)
+    filled = set(mapping.values())
+    prefix = place + sep if place else ''
+    if any(d.startswith(prefix) and d not in filled and not d.startswith(inside)
+           for d in problem.dst):
+        return set(outside)
+    return set()
 
 
 def _in_a_larger_part(key, module, head, dst_keys, sep, sizes):
