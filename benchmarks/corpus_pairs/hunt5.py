@@ -382,3 +382,22 @@ register_pair('h5-timm-convnext_tiny+aux head->tv-convnext_tiny', 'identity', cr
     lambda: _timm_convnext_aux('model'))
 register_pair('h5-timm-convnext_tiny+aux head (sorted keys)->tv-convnext_tiny', 'identity', cross_naming=True,
               note='the same, keys sorted (aux_head first)')(lambda: _timm_convnext_aux('sorted'))
+
+
+# --- a namesake of another design beside the checkpoint's network renamed
+
+
+def _namesake_beside(sort):
+    x, y = _timm('regnetx_002'), _timm('regnety_002')
+    case = Case(keep(x), Slots(a=y, b=nn.Sequential(*x.children())), None)
+    return sorted_keys(case) if sort else case
+
+
+register_pair('h5-timm-regnetx_002->regnety_002+regnetx_002 children', 'identity',
+              note="timm regnetx_002 into a model holding timm's regnety_002 (the checkpoint's "
+                   'names and widths, squeeze-excitation in every block) beside the '
+                   "children-Sequential of a regnetx_002: the names lead to the regnety, the "
+                   'design to the children')(lambda: _namesake_beside(False))
+register_pair('h5-timm-regnetx_002 (sorted keys)->regnety_002+regnetx_002 children', 'identity',
+              note='the same, keys sorted: prefix-hack put every tensor into the regnety, and auto '
+                   'took it (266 wrong)')(lambda: _namesake_beside(True))

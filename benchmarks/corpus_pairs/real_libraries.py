@@ -34,9 +34,10 @@ from torch import nn
 from corpus_pairs.models import timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['effpt_name', 'hf_convnext_name', 'hf_focalnet_name', 'hf_hiera_name',
-           'hf_mobilenet_v2_name', 'hf_resnet_name', 'hf_swin_name', 'hf_swinv2_name',
-           'hf_vit_name', 'timm_hf_efficientnet_name']
+__all__ = ['effpt_name', 'hf_convnext_name', 'hf_dinov2_name', 'hf_focalnet_name',
+           'hf_hiera_name', 'hf_levit_name', 'hf_mobilenet_v2_name', 'hf_poolformer_name',
+           'hf_resnet_name', 'hf_swin_name', 'hf_swinv2_name', 'hf_vit_name',
+           'timm_hf_efficientnet_name']
 
 
 def _have(package):
@@ -168,6 +169,94 @@ def hf_hiera_name(depths):
                         r'patch_embed.proj.\1'),
                        (r'hiera\.pooler\.layernorm\.(.*)', r'head.norm.\1'),
                        (r'classifier\.(.*)', r'head.fc.\1')])(key)
+    return name
+
+
+#: HuggingFace ``Dinov2Model`` key -> timm ``vit_*_dinov2`` key (``query``,
+#: ``key`` and ``value`` are packed in timm's ``qkv``, HF's ``mask_token``
+#: has no place)
+hf_dinov2_name = _rules([
+    (r'embeddings\.cls_token', 'cls_token'),
+    (r'embeddings\.position_embeddings', 'pos_embed'),
+    (r'embeddings\.patch_embeddings\.projection\.(.*)', r'patch_embed.proj.\1'),
+    (r'encoder\.layer\.(\d+)\.(norm[12]|mlp\.fc[12])\.(.*)', r'blocks.\1.\2.\3'),
+    (r'encoder\.layer\.(\d+)\.attention\.output\.dense\.(.*)', r'blocks.\1.attn.proj.\2'),
+    (r'encoder\.layer\.(\d+)\.layer_scale([12])\.lambda1', r'blocks.\1.ls\2.gamma'),
+    (r'layernorm\.(.*)', r'norm.\1')])
+
+
+def hf_poolformer_name(key):
+    """
+    HuggingFace ``PoolFormerForImageClassification`` key -> timm
+    ``poolformer_s12`` key: HF lists the four patch embeddings (timm's stem
+    and the stages' downsampling) before the blocks, and a block's two
+    layer scales are its own parameters, first (timm's ``layer_scale1`` and
+    ``layer_scale2`` modules, after the mixer and the MLP).
+
+    Example:
+        >>> from corpus_pairs.real_libraries import hf_poolformer_name
+        >>> hf_poolformer_name('poolformer.encoder.patch_embeddings.2.projection.weight')
+        'stages.2.downsample.conv.weight'
+        >>> hf_poolformer_name('poolformer.encoder.block.1.0.layer_scale_2')
+        'stages.1.blocks.0.layer_scale2.scale'
+    """
+    m = re.fullmatch(r'poolformer\.encoder\.patch_embeddings\.(\d+)\.projection\.(.*)', key)
+    if m:
+        return f'stem.conv.{m[2]}' if m[1] == '0' else f'stages.{m[1]}.downsample.conv.{m[2]}'
+    block = r'poolformer\.encoder\.block\.(\d+)\.(\d+)\.'
+    return _rules([
+        (block + r'layer_scale_([12])', r'stages.\1.blocks.\2.layer_scale\3.scale'),
+        (block + r'output\.conv([12])\.(.*)', r'stages.\1.blocks.\2.mlp.fc\3.\4'),
+        (block + r'before_norm\.(.*)', r'stages.\1.blocks.\2.norm1.\3'),
+        (block + r'after_norm\.(.*)', r'stages.\1.blocks.\2.norm2.\3'),
+        (r'norm\.(.*)', r'head.norm.\1'), (r'classifier\.(.*)', r'head.fc.\1')])(key)
+
+
+def hf_levit_name(depths):
+    """
+    A name function: HuggingFace ``LevitForImageClassificationWithTeacher``
+    key -> timm LeViT key, for stages of ``depths`` blocks. HF numbers a
+    block's attention and MLP as two layers of its stage and ends a stage
+    with the next one's subsampling (an attention, then an MLP), timm
+    begins the next stage with it (``downsample``).
+
+    Example:
+        >>> from corpus_pairs.real_libraries import hf_levit_name
+        >>> name = hf_levit_name([2, 3, 4])
+        >>> name('levit.encoder.stages.0.layers.3.module.linear_up.batch_norm.weight')
+        'stages.0.blocks.1.mlp.ln1.bn.weight'
+        >>> name('levit.encoder.stages.0.layers.4.queries.linear.weight')
+        'stages.1.downsample.attn_downsample.q.ln.linear.weight'
+    """
+    words = [('queries_keys_values', 'qkv'), ('keys_values', 'kv'), ('linear_up', 'ln1'),
+             ('linear_down', 'ln2'), ('batch_norm', 'bn')]
+
+    def inner(rest, attention):
+        for a, b in words:
+            rest = re.sub(rf'(^|\.){a}(\.|$)', rf'\1{b}\2', rest)
+        if attention:
+            rest = re.sub(r'^projection\.', 'proj.ln.', rest)
+        return re.sub(r'^queries\.', 'q.ln.', rest)
+
+    def name(key):
+        m = re.fullmatch(r'levit\.patch_embeddings\.embedding_layer_(\d)\.'
+                         r'(convolution|batch_norm)\.(.*)', key)
+        if m:
+            return f'stem.conv{m[1]}.{"linear" if m[2] == "convolution" else "bn"}.{m[3]}'
+        m = re.fullmatch(r'levit\.encoder\.stages\.(\d+)\.layers\.(\d+)\.(module\.)?(.*)', key)
+        if m:
+            stage, layer, rest = int(m[1]), int(m[2]), m[4]
+            if layer < 2 * depths[stage]:
+                part = 'attn' if layer % 2 == 0 else 'mlp'
+                return f'stages.{stage}.blocks.{layer // 2}.{part}.' + inner(rest, part == 'attn')
+            if layer == 2 * depths[stage]:
+                return f'stages.{stage + 1}.downsample.attn_downsample.' + inner(rest, True)
+            return f'stages.{stage + 1}.downsample.mlp.' + inner(rest, False)
+        m = re.fullmatch(r'classifier(_distill)?\.(linear|batch_norm)\.(.*)', key)
+        if m:
+            head = 'head_dist' if m[1] else 'head'
+            return f'{head}.{"linear" if m[2] == "linear" else "bn"}.{m[3]}'
+        return None
     return name
 
 
@@ -583,6 +672,70 @@ if _have('transformers'):
                        _under('', 'swin.', hf_swin_name)),
          "HuggingFace's SwinBackbone (Mask2Former's, UperNet's) checkpoint into torchvision's "
          'swin_t'),
+    ]:
+        register_pair(_name, 'names', cross_naming=True, note=_note)(_build)
+
+if _have('transformers'):
+    def _hf_dinov2():
+        import transformers
+        return transformers.Dinov2Model(transformers.Dinov2Config(
+            hidden_size=192, num_hidden_layers=4, num_attention_heads=3, image_size=56,
+            patch_size=14))
+
+    def _timm_dinov2():
+        return timm_module().create_model('vit_small_patch14_dinov2', pretrained=False,
+                                          img_size=56, embed_dim=192, depth=4, num_heads=3,
+                                          num_classes=0)
+
+    def _hf_levit():
+        import transformers
+        return transformers.LevitForImageClassificationWithTeacher(transformers.LevitConfig(
+            depths=[2, 3, 4], num_attention_heads=[4, 6, 8], num_labels=1000))
+
+    def _timm_levit():
+        return timm_module().create_model('levit_128s', pretrained=False)
+
+    def _hf_poolformer():
+        import transformers
+        return transformers.PoolFormerForImageClassification(
+            transformers.PoolFormerConfig(num_labels=1000))
+
+    def _timm_poolformer():
+        return timm_module().create_model('poolformer_s12', pretrained=False)
+
+    # (each truth checked by equal outputs once, outside the corpus: LeViT's
+    # logits, PoolFormer's features, DINOv2's pooled token with q, k and v
+    # packed by hand)
+    for _name, _build, _note in [
+        ('real-hf-dinov2(small)->timm-vit_dinov2(small)',
+         lambda: _case(_hf_dinov2(), _timm_dinov2(), hf_dinov2_name),
+         "HuggingFace's DINOv2 (4 layers of 192) into timm's DINOv2 ViT of that config: "
+         "query, key and value have no place in timm's qkv; the position table and the last "
+         'norm were left out as names that disagree (position_embeddings and pos_embed, '
+         'layernorm and norm) in a scheme that shares norm1, norm2 and mlp'),
+        ('real-hf-dinov2(small) (sorted keys)->timm-vit_dinov2(small)',
+         lambda: _sorted(_case(_hf_dinov2(), _timm_dinov2(), hf_dinov2_name)),
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
+        ('real-hf-levit_128s->timm-levit_128s',
+         lambda: _case(_hf_levit(), _timm_levit(), hf_levit_name([2, 3, 4])),
+         "HuggingFace's LeViT-128S (with its distillation head) into timm's: a block's "
+         "attention and MLP are two layers of HF's stage, and HF ends a stage with the next "
+         "one's subsampling, which timm begins the next stage with"),
+        ('real-timm-levit_128s->hf-levit_128s',
+         lambda: _case(_hf_levit(), _timm_levit(), hf_levit_name([2, 3, 4]), reverse=True),
+         'the same, back'),
+        ('real-hf-levit_128s (sorted keys)->timm-levit_128s',
+         lambda: _sorted(_case(_hf_levit(), _timm_levit(), hf_levit_name([2, 3, 4]))),
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
+        ('real-hf-poolformer_s12->timm-poolformer_s12',
+         lambda: _case(_hf_poolformer(), _timm_poolformer(), hf_poolformer_name),
+         "HuggingFace's PoolFormer-S12 into timm's: HF lists the four patch embeddings before "
+         "the blocks (timm's stem and the stages' downsampling), and a block's two layer "
+         "scales are one group of its own parameters against timm's two modules; 2 of 132 "
+         'placed (recall, not precision)'),
+        ('real-hf-poolformer_s12 (sorted keys)->timm-poolformer_s12',
+         lambda: _sorted(_case(_hf_poolformer(), _timm_poolformer(), hf_poolformer_name)),
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
     ]:
         register_pair(_name, 'names', cross_naming=True, note=_note)(_build)
 
