@@ -419,9 +419,12 @@ def _beside_a_whole_fit(problem, mapping):
     library's (:func:`~torch_liberator.modulefit.whole_fit`), or is the
     whole checkpoint and a head after it
     (:func:`~torch_liberator.modulefit.head_fit`), and that module holds
-    more of the checkpoint than the mapping places without a shove, or as
-    much while the mapping's place skips groups of the model between those
-    it fills (a longer network, filled in part): the mapping's pairs that
+    more of the checkpoint than the mapping places without a shove in one
+    place (in the fit, or beside it: a mapping split between the two
+    places less than either), or as much while the mapping's place beside
+    the fit skips groups of the model between those it fills, or leaves
+    tensors in it unset (a longer network, or one of another design,
+    filled in part): the mapping's pairs that
     the fit contradicts are left out, those it confirms kept. Cases: timm's
     mnasnet_100 into a model holding torchvision's mnasnet1_0 beside timm's
     efficientnet_b0, whose names are the checkpoint's and whose shapes are
@@ -430,24 +433,37 @@ def _beside_a_whole_fit(problem, mapping):
     into timm's (kept) and the stem by its numbers into the regnet's (left
     out, seed 900); a headless resnet18 into a model holding a resnet18
     with two blocks renamed beside a resnet34 of the checkpoint's names,
-    which the names fill every other block of (seed 2276: all left out).
+    which the names fill every other block of (seed 2276: all left out);
+    timm's resnet26d into a model holding a resnet26t (its names, a stem
+    of other widths) beside the resnet26d's children-Sequential, where the
+    embedding put the body into the resnet26t by name and the stem into
+    the children by shape (175 wrong).
     A module of the model that is the checkpoint less its head judges the
     mapping too (:func:`_beside_its_body`). Where no order finds such a
     module, the one module holding exactly the checkpoint's shapes serves
     (:func:`_outside_shapes_fit`).
     """
     src, dst = problem.src, problem.dst
+    if not mapping:
+        return set()
     exact = _unshoved(problem, mapping)
-    if not mapping or len(dst) - len(mapping) < exact:
-        return set()  # no room beside the mapping for a fit holding as much
     sides = problem.sides()
     if not sides.ordered:
+        # (the fits found by shapes compare their own room: a mapping
+        # split between a namesake and the fit has little beside it)
         return _outside_shapes_fit(problem, mapping, exact)
+    parts, part_of = _network_parts(problem, mapping)
+    straddles = len({part_of[s] for s in mapping} & parts) > 1
+    if len(dst) - len(mapping) < exact and not straddles:
+        return set()  # no room beside the mapping for a fit holding as much
     keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
     held = [g for g in range(len(sides.dst)) if held_before[g + 1] > held_before[g]]
     gapped = bool(held) and held[-1] - held[0] + 1 > len(held)
-    if exact >= len(src) and not gapped:
-        return set()  # (the cheap test first: the whole checkpoint in one run)
+    if (exact >= len(src) and not gapped and not straddles
+            and not _left_unset(problem, mapping, mapping, None)):
+        # (the cheap test first: the whole checkpoint in one run, in one
+        # network of the model, which it fills)
+        return set()
     n = len(sides.src)
     at = whole_fit(sides.src, sides.dst)
     if at is None:
@@ -458,10 +474,18 @@ def _beside_a_whole_fit(problem, mapping):
             return _beside_its_body(problem, mapping, exact, span)
         return _outside_shapes_fit(problem, mapping, exact)
     room = keys_before[at + n] - keys_before[at]
-    if room < exact or (room == exact and not gapped):
+    place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
+    # what the mapping places without a shove in the fit, or beside it (a
+    # mapping split between a namesake and the fit places less than the
+    # fit in either)
+    split = ({}, {})
+    for s, d in mapping.items():
+        split[d in place][s] = d
+    placed = max(_unshoved(problem, pairs) for pairs in split)
+    if room < placed or (room == placed and not gapped and not _left_unset(
+            problem, mapping, split[False], common_module(place, problem.sep) + problem.sep)):
         return set()
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
-    place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
     return {s for s, d in mapping.items() if s in src_group and place.get(d) != src_group[s]}
 
 
@@ -516,7 +540,15 @@ def _outside_shapes_fit(problem, mapping, exact):
     timm's beside torchvision's regnet_y_400mf, whose names are the
     checkpoint's and whose widths are not: the name modes shoved every
     tensor into the latter (cross fuzz seeds 393, keys sorted, and 635, both
-    headless, of ``--wide``).
+    headless, of ``--wide``). The checkpoint less one module serves too
+    (:func:`~torch_liberator.modulefit.body_shapes_fit`: a head cut off, or
+    the root's own tensors, a ViT's tokens, which
+    ``nn.Sequential(*model.children())`` drops), when it holds more than
+    the mapping places in one place, or as much while the mapping's place
+    beside it leaves tensors unset: timm's DeiT III-S, keys sorted, into
+    a model holding a ViT-S (its names, no layer scales) beside the
+    DeiT's children-Sequential, where the structure mode put all but the
+    layer scales into the ViT (151 wrong).
     """
     sep = problem.sep
     if len(problem.src) <= exact:
@@ -532,15 +564,26 @@ def _outside_shapes_fit(problem, mapping, exact):
     if found is None:
         return set()
     module, head = found
-    inside, head_prefix = module + sep, head + sep
+    inside, head_prefix = module + sep, head + sep if head else ''
 
-    def in_head(key):
+    def in_head(key):  # (head '': the root's own tensors, a ViT's tokens)
         return key.startswith(head_prefix) and sep not in key[len(head_prefix):]
 
     body = sum(1 for d in problem.dst if d.startswith(inside))
-    placed = _unshoved(problem, {s: d for s, d in mapping.items() if not in_head(s)})
-    if body <= placed:
-        return set()  # the mapping places as much of the body without a shove
+    # what the mapping places without a shove, in the fit and beside it: a
+    # mapping split between the two (a namesake of another design beside
+    # the fit, which took its names while the fit took the tensors the
+    # namesake lacks) places less than the fit in either
+    split = ({}, {})
+    for s, d in mapping.items():
+        if not in_head(s):
+            split[d.startswith(inside)][s] = d
+    placed = max(_unshoved(problem, pairs) for pairs in split)
+    beside = split[False]
+    if body < placed or body == placed and not _left_unset(problem, mapping, beside, inside):
+        # the mapping places as much of the body without a shove, and
+        # where it went, beside the fit, it leaves nothing unset
+        return set()
 
     size = sum(1 for s in problem.src if in_head(s))
     sizes = {}
@@ -553,31 +596,63 @@ def _filled_in_part(problem, mapping):
     """
     The pairs of ``mapping`` (the whole checkpoint, placed without a
     shove) outside the one module of the model that holds the checkpoint's
-    shapes (:func:`~torch_liberator.modulefit.shapes_fit`), when the module
-    they went to holds tensors the mapping leaves unset: a network of
-    another design, filled in part, against one that the checkpoint fills
-    whole. What :func:`_beside_a_whole_fit` finds by order (the mapping's
-    place skips groups between those it fills) when the keys are sorted:
-    timm's regnetx_002 into a model holding timm's regnety_002 (its names,
-    and squeeze-excitation in every block) beside the children-Sequential
-    of a regnetx_002; prefix-hack put the whole checkpoint into the
-    regnety, and ``auto`` took it (266 wrong).
+    shapes (:func:`~torch_liberator.modulefit.shapes_fit`), or its shapes
+    less one module's (:func:`~torch_liberator.modulefit.body_shapes_fit`:
+    its head, or the root's own tensors, a ViT's tokens, which
+    ``nn.Sequential(*model.children())`` drops), when the module they went
+    to holds tensors the mapping leaves unset: a network of another design,
+    filled in part, against one that the checkpoint fills. What
+    :func:`_beside_a_whole_fit` finds by order (the mapping's place skips
+    groups between those it fills) when the keys are sorted: timm's
+    regnetx_002 into a model holding timm's regnety_002 (its names, and
+    squeeze-excitation in every block) beside the children-Sequential of a
+    regnetx_002; prefix-hack put the whole checkpoint into the regnety, and
+    ``auto`` took it (266 wrong). The same with timm's ViT-S beside a
+    DeiT III-S (its names, and layer scales in every block).
     """
     sep = problem.sep
     module = shapes_fit(problem.src, problem.dst, sep)
     if module is None:
-        return set()
+        found = body_shapes_fit(problem.src, problem.dst, sep)
+        if found is None:
+            return set()
+        module = found[0]
     inside = module + sep
     outside = {s: d for s, d in mapping.items() if not d.startswith(inside)}
-    if not outside:
-        return set()
-    place = common_module(outside.values(), sep)
-    filled = set(mapping.values())
+    return set(outside) if _left_unset(problem, mapping, outside, inside) else set()
+
+
+def _left_unset(problem, mapping, pairs, fit):
+    """Whether the lowest module holding the places of ``pairs`` (a part
+    of ``mapping``, outside the module ``fit``, a prefix, or None) holds
+    model tensors outside ``fit`` that ``mapping`` leaves unset."""
+    if not pairs:
+        return False
+    sep = problem.sep
+    place = common_module(pairs.values(), sep)
     prefix = place + sep if place else ''
-    if any(d.startswith(prefix) and d not in filled and not d.startswith(inside)
-           for d in problem.dst):
-        return set(outside)
-    return set()
+    filled = set(mapping.values())
+    return any(d.startswith(prefix) and d not in filled and not (fit and d.startswith(fit))
+               for d in problem.dst)
+
+
+def _network_parts(problem, mapping):
+    """The network-sized parts of the model around the mapping (children
+    of the module around every place it fills, each holding at least half
+    as many keys as the checkpoint), and each source key's part."""
+    sep = problem.sep
+    # the module around every place filled, as a prefix ending in sep ('' for the root)
+    under = os.path.commonprefix([d.rpartition(sep)[0] + sep if sep in d else ''
+                                  for d in mapping.values()])
+    under = under[:under.rfind(sep) + 1]
+    sizes = {}
+    for key in problem.dst:
+        if key.startswith(under):
+            part = key[len(under):].split(sep, 1)[0]
+            sizes[part] = sizes.get(part, 0) + 1
+    parts = {part for part, n in sizes.items() if 2 * n >= len(problem.src)}
+    part_of = {s: d[len(under):].split(sep, 1)[0] for s, d in mapping.items()}
+    return parts, part_of
 
 
 def _in_a_larger_part(key, module, head, dst_keys, sep, sizes):
@@ -1063,19 +1138,9 @@ def _one_network_in_two(problem, mapping):
     if not mapping:
         return set()
     sep = problem.sep
-    # the module around every place filled, as a prefix ending in sep ('' for the root)
-    under = os.path.commonprefix([d.rpartition(sep)[0] + sep if sep in d else ''
-                                  for d in mapping.values()])
-    under = under[:under.rfind(sep) + 1]
-    sizes = {}
-    for key in problem.dst:
-        if key.startswith(under):
-            part = key[len(under):].split(sep, 1)[0]
-            sizes[part] = sizes.get(part, 0) + 1
-    parts = {part for part, n in sizes.items() if 2 * n >= len(problem.src)}
+    parts, part_of = _network_parts(problem, mapping)
     if len(parts) < 2:
         return set()
-    part_of = {s: d[len(under):].split(sep, 1)[0] for s, d in mapping.items()}
     if not problem.sides().ordered:
         return _list_in_two_parts(mapping, part_of, parts, sep)
     left, last = set(), None

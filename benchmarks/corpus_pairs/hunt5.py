@@ -387,17 +387,34 @@ register_pair('h5-timm-convnext_tiny+aux head (sorted keys)->tv-convnext_tiny', 
 # --- a namesake of another design beside the checkpoint's network renamed
 
 
-def _namesake_beside(sort):
-    x, y = _timm('regnetx_002'), _timm('regnety_002')
+def _namesake_beside(checkpoint, namesake, sort):
+    x, y = _timm(checkpoint), _timm(namesake)
     case = Case(keep(x), Slots(a=y, b=nn.Sequential(*x.children())), None)
     return sorted_keys(case) if sort else case
 
 
-register_pair('h5-timm-regnetx_002->regnety_002+regnetx_002 children', 'identity',
-              note="timm regnetx_002 into a model holding timm's regnety_002 (the checkpoint's "
-                   'names and widths, squeeze-excitation in every block) beside the '
-                   "children-Sequential of a regnetx_002: the names lead to the regnety, the "
-                   'design to the children')(lambda: _namesake_beside(False))
-register_pair('h5-timm-regnetx_002 (sorted keys)->regnety_002+regnetx_002 children', 'identity',
-              note='the same, keys sorted: prefix-hack put every tensor into the regnety, and auto '
-                   'took it (266 wrong)')(lambda: _namesake_beside(True))
+for _name, _args, _note in [
+    ('h5-timm-regnetx_002->regnety_002+regnetx_002 children', ('regnetx_002', 'regnety_002', False),
+     "timm regnetx_002 into a model holding timm's regnety_002 (the checkpoint's names and "
+     'widths, squeeze-excitation in every block) beside the children-Sequential of a '
+     'regnetx_002: the names lead to the regnety, the design to the children'),
+    ('h5-timm-regnetx_002 (sorted keys)->regnety_002+regnetx_002 children',
+     ('regnetx_002', 'regnety_002', True),
+     'the same, keys sorted: prefix-hack put every tensor into the regnety, and auto took it '
+     '(266 wrong)'),
+    ('h5-timm-vit_small->deit3_small+vit_small children',
+     ('vit_small_patch16_224', 'deit3_small_patch16_224', False),
+     "timm's ViT-S into a model holding a DeiT III-S (its names, layer scales in every "
+     "block) beside the ViT's children-Sequential, which drops its tokens: every mode put "
+     'the whole checkpoint into the DeiT (152 wrong); a tie now, nothing loaded'),
+    ('h5-timm-deit3_small (sorted keys)->vit_small+deit3_small children',
+     ('deit3_small_patch16_224', 'vit_small_patch16_224', True),
+     "timm's DeiT III-S, keys sorted, into a model holding a ViT-S (its names, no layer "
+     "scales) beside the DeiT's children-Sequential: structure put all but the layer "
+     'scales into the ViT (151 wrong)'),
+    ('h5-timm-resnet26d->resnet26t+resnet26d children', ('resnet26d', 'resnet26t', False),
+     "timm's resnet26d into a model holding a resnet26t (its names, a stem of other widths) "
+     'beside its children-Sequential: the embedding put the body into the resnet26t by '
+     'name and the stem into the children by shape (175 wrong)'),
+]:
+    register_pair(_name, 'identity', note=_note)(lambda a=_args: _namesake_beside(*a))
