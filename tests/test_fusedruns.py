@@ -214,3 +214,19 @@ def test_with_keys_sorted_a_vit_crosses_the_fused_attention():
     # ln_2 number their order, HF registers layernorm_before first
     back = associate(dict(sorted(_vit('tv').items())), _vit('hf'), association='structure')
     assert back.mapping == {v: k for k, v in truth.items()}
+
+
+def test_a_layer_with_a_scalar_beside_its_weight_is_no_linear_of_a_run():
+    # a cosine classifier (weight [C, D] and a learnable scale of one
+    # element) beside a Linear of its weight's shape: the scale, once its
+    # size-1 dimension is set aside, has no length to stack, and the search
+    # for fused runs raised IndexError (property seed, unrelated trees)
+    keys = {'head.cos.weight': (2, 2), 'head.cos.scale': (1,), 'head.proj.weight': (2, 2)}
+    groups = KeyGroups(keys)
+    assert fused_counterparts(groups, KeyGroups({'fc.weight': (4, 2)})) == (set(), set())
+    for mode in ('embedding', 'structure', 'auto'):
+        result = associate(keys, dict(keys), association=mode)
+        assert result.mapping == {k: k for k in keys}
+    other = {'a.weight': (1,)}
+    result = associate(keys, other, association='structure')
+    assert set(result.mapping) <= {'head.cos.scale'}

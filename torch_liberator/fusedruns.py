@@ -56,12 +56,14 @@ RUN_LENGTHS = (2, 3)
 def _member(side: KeyGroups, g: int):
     """The weight's shape of a group that may be one Linear of a run (a
     leaf of one weight of rank 2 or more and at most one bias of its
-    outputs, in either order), else None."""
+    outputs, in either order), else None. Anything else beside the weight
+    (a scalar, one element once size-1 dimensions are set aside) makes it
+    no Linear."""
     shapes = side.squeezed[g]
     if not side.leaf[g] or not shapes or len(shapes) > 2:
         return None
     weights = [shape for shape in shapes if len(shape) >= 2]
-    if len(weights) != 1 or any(len(shape) == 1 and shape != weights[0][:1]
+    if len(weights) != 1 or any(shape != weights[0][:1]
                                 for shape in shapes if shape is not weights[0]):
         return None
     return weights[0]
