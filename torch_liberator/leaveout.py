@@ -475,15 +475,9 @@ def _beside_a_whole_fit(problem, mapping):
         return _outside_shapes_fit(problem, mapping, exact)
     room = keys_before[at + n] - keys_before[at]
     place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
-    # what the mapping places without a shove in the fit, or beside it (a
-    # mapping split between a namesake and the fit places less than the
-    # fit in either)
-    split = ({}, {})
-    for s, d in mapping.items():
-        split[d in place][s] = d
-    placed = max(_unshoved(problem, pairs) for pairs in split)
+    placed, beside = _in_one_place(problem, mapping, place.__contains__)
     if room < placed or (room == placed and not gapped and not _left_unset(
-            problem, mapping, split[False], common_module(place, problem.sep) + problem.sep)):
+            problem, mapping, beside, common_module(place, problem.sep) + problem.sep)):
         return set()
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
     return {s for s, d in mapping.items() if s in src_group and place.get(d) != src_group[s]}
@@ -570,16 +564,9 @@ def _outside_shapes_fit(problem, mapping, exact):
         return key.startswith(head_prefix) and sep not in key[len(head_prefix):]
 
     body = sum(1 for d in problem.dst if d.startswith(inside))
-    # what the mapping places without a shove, in the fit and beside it: a
-    # mapping split between the two (a namesake of another design beside
-    # the fit, which took its names while the fit took the tensors the
-    # namesake lacks) places less than the fit in either
-    split = ({}, {})
-    for s, d in mapping.items():
-        if not in_head(s):
-            split[d.startswith(inside)][s] = d
-    placed = max(_unshoved(problem, pairs) for pairs in split)
-    beside = split[False]
+    placed, beside = _in_one_place(
+        problem, {s: d for s, d in mapping.items() if not in_head(s)},
+        lambda d: d.startswith(inside))
     if body < placed or body == placed and not _left_unset(problem, mapping, beside, inside):
         # the mapping places as much of the body without a shove, and
         # where it went, beside the fit, it leaves nothing unset
@@ -590,6 +577,17 @@ def _outside_shapes_fit(problem, mapping, exact):
     return {s for s, d in mapping.items() if not d.startswith(inside) and (
         not in_head(s) or _in_a_larger_part(d, module, size, problem.dst, sep, sizes))}
 
+
+def _in_one_place(problem, mapping, inside):
+    """What ``mapping`` places without a shove in one place: in the fit
+    (the places ``inside`` accepts) or beside it, whichever holds more (a
+    mapping split between a namesake of another design and the fit, the
+    names filling the one and the order or the shapes the other, places
+    less than either); and its pairs beside the fit."""
+    split = ({}, {})
+    for s, d in mapping.items():
+        split[bool(inside(d))][s] = d
+    return max(_unshoved(problem, pairs) for pairs in split), split[False]
 
 
 def _filled_in_part(problem, mapping):
