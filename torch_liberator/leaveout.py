@@ -547,17 +547,16 @@ def _outside_shapes_fit(problem, mapping, exact):
     sep = problem.sep
     if len(problem.src) <= exact:
         return _filled_in_part(problem, mapping)
-    module = shapes_fit(problem.src, problem.dst, sep)
-    if module is not None:
+    found = _fit_by_shapes(problem)
+    if found is None:
+        return set()
+    module, head = found
+    if head is None:
         inside = module + sep
         return {s for s, d in mapping.items() if not d.startswith(inside)}
     # the checkpoint less its head (keys sorted, against children()[:-1]):
     # the body's pairs go inside; the head's stay only beside it, in a
     # part of the model no bigger than twice the head (a head of its own)
-    found = body_shapes_fit(problem.src, problem.dst, sep)
-    if found is None:
-        return set()
-    module, head = found
     inside, head_prefix = module + sep, head + sep if head else ''
 
     def in_head(key):  # (head '': the root's own tensors, a ViT's tokens)
@@ -608,16 +607,24 @@ def _filled_in_part(problem, mapping):
     ``auto`` took it (266 wrong). The same with timm's ViT-S beside a
     DeiT III-S (its names, and layer scales in every block).
     """
-    sep = problem.sep
-    module = shapes_fit(problem.src, problem.dst, sep)
-    if module is None:
-        found = body_shapes_fit(problem.src, problem.dst, sep)
-        if found is None:
-            return set()
-        module = found[0]
-    inside = module + sep
+    found = _fit_by_shapes(problem)
+    if found is None:
+        return set()
+    inside = found[0] + problem.sep
     outside = {s: d for s, d in mapping.items() if not d.startswith(inside)}
     return set(outside) if _left_unset(problem, mapping, outside, inside) else set()
+
+
+def _fit_by_shapes(problem):
+    """``(module, None)`` for the one module of the model that holds the
+    checkpoint's shapes (:func:`~torch_liberator.modulefit.shapes_fit`),
+    else ``(module, head)`` for the one that holds them less the
+    checkpoint module ``head`` (:func:`~torch_liberator.modulefit.
+    body_shapes_fit`), else None."""
+    module = shapes_fit(problem.src, problem.dst, problem.sep)
+    if module is not None:
+        return module, None
+    return body_shapes_fit(problem.src, problem.dst, problem.sep)
 
 
 def _left_unset(problem, mapping, pairs, fit):
