@@ -34,6 +34,25 @@ def requires(name):
                     allow_module_level=True)
 
 
+@pytest.fixture
+def models_on_meta(request):
+    """
+    Build the models of a test on the meta device. The association reads
+    keys and shapes only, and initialising real networks' weights took a
+    fifth of the time of tests/test_association.py. A test that loads or
+    compares tensors is marked ``real_tensors`` and builds them on the CPU
+    (a meta tensor fails loudly: it holds no data to copy or compare).
+    """
+    if request.node.get_closest_marker('real_tensors'):
+        yield
+        return
+    torch.set_default_device('meta')
+    try:
+        yield
+    finally:
+        torch.set_default_device(None)
+
+
 def pytest_addoption(parser):
     parser.addoption('--run-corpus', action='store_true',
                      help='also run the full association corpus (tests marked corpus)')

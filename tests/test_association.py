@@ -31,6 +31,10 @@ from torch_liberator.association import (
 from torch_liberator.rivalsources import rival_pairs
 from torch_liberator.shapes import shape_relation, squeeze_units
 
+
+#: models are built on the meta device unless a test is marked real_tensors
+pytestmark = pytest.mark.usefixtures('models_on_meta')
+
 TREE_MODES = ('isomorphism', 'embedding')
 LABELS = ['a', 'b', 'c', 'conv', 'bn', 'fc', '0', '1', '2', 'layer1', 'block']
 LEAVES = ['weight', 'bias', 'running_mean', 'scale']
@@ -550,6 +554,7 @@ def test_a_closer_place_filled_in_part_ties_with_a_farther_one_filled_whole(mode
             for k in src}
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', TREE_MODES)
 @pytest.mark.parametrize('own_first', [False, True])
 def test_the_structure_solve_breaks_a_tie_of_names(mode, own_first):
@@ -891,6 +896,7 @@ def test_embedding_finds_a_layer_wrapped_beside_adapters(reverse):
     assert mapping == {'x.weight': 'x.weight', 'b.weight': 'b.weight'}
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('flat', [False, True])
 def test_embedding_sees_a_module_split_under_joined_names_as_a_place(flat):
     # mutation fuzz seed 210 of --joined --cross --wide: torchvision's
@@ -981,6 +987,7 @@ def test_embedding_takes_no_block_for_one_of_two_layers_of_a_shape_inside_it():
             assert len(result.mapping) == len(dst), mode
 
 
+@pytest.mark.real_tensors
 def test_embedding_keeps_a_block_that_fits_its_namesake_in_nothing_out_of_other_blocks():
     # mutation fuzz seed 85 of --joined --cross --wide --reorder (reduced):
     # an inception_v3 checkpoint under features., its Mixed_5d's branches
@@ -1006,6 +1013,7 @@ def test_embedding_keeps_a_block_that_fits_its_namesake_in_nothing_out_of_other_
     assert len(associate(src, dst, association='auto').mapping) == len(dst)
 
 
+@pytest.mark.real_tensors
 def test_embedding_reads_no_evidence_in_positions_below_a_place_only_shapes_found():
     # mutation fuzz seed 6720 of --cross --wide (reduced): torchvision's
     # regnet_y_1_6gf into timm's whose s3.b1.conv1 is flattened to
@@ -1952,6 +1960,7 @@ def test_the_exact_modes_leave_a_namesake_network_while_another_module_holds_the
     assert alone['module.layer1.0.conv1.weight'] == 'module.layer1.0.conv1.weight'  # a shove
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('keys_sorted', [False, True])
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
 def test_a_network_of_the_checkpoint_names_and_other_widths_is_not_its_place(mode, keys_sorted):
@@ -2019,6 +2028,7 @@ def test_a_lone_module_is_not_renamed_beside_siblings_that_place_nothing(mode):
         assert result.mapping == truth
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
 def test_an_exact_key_of_the_same_shape_contests_a_renamed_pair_into_it(mode):
     # cross fuzz seed 605: timm's mnasnet_100 flattened (nn.Sequential of
@@ -2077,6 +2087,7 @@ def _whole_in_another_nesting_cases():
     yield src, tm3, dict(zip(tv3, tm3)), False
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'auto'])
 def test_a_network_whole_in_another_nesting_outweighs_names_into_another_network(mode):
     for src, dst, truth, complete in _whole_in_another_nesting_cases():
@@ -2119,6 +2130,7 @@ def test_names_that_fill_a_longer_network_in_part_do_not_outweigh_a_whole_fit(mo
     assert result.mapping == {k: 'student.' + k for k in head}
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ASSOCIATIONS)
 def test_a_stem_met_by_its_list_positions_alone_is_chance(mode):
     # cross fuzz seeds 235, 1089, 1541: a mobilenet_v2's stem features.0.{0,1}
@@ -2175,6 +2187,7 @@ def test_a_module_that_is_the_checkpoint_less_its_head_in_another_nesting_outwei
         assert result.mapping == truth
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 def test_a_part_from_beside_the_bulk_network_is_left_out_when_the_bulk_holds_its_own(mode):
     # cross fuzz seed 2861, reduced: a checkpoint holding timm's regnety_004
@@ -3699,6 +3712,7 @@ def test_a_buffer_missing_on_one_side_changes_no_place(mode, saved):
         assert len(result.mapping) == len({k for k in src if 'b.inner.' + k in dst})
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_an_abbreviation_is_not_a_disagreement(mode):
     # HuggingFace's BiT shares timm's names but for its stem, embedder.
@@ -3803,6 +3817,7 @@ def _hf_dinov2_names(state):
     return out
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_abbreviated_and_compound_names_are_not_a_disagreement(mode):
     # HuggingFace's DINOv2 into timm's: the two share norm1, norm2, mlp.fc1

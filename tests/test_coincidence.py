@@ -19,6 +19,9 @@ from torch_liberator.coincidence import (
     split_items, thin_unnamed_pairs, too_thin, unattached_pairs)
 from torch_liberator.keygroups import KeyGroups
 
+#: models are built on the meta device unless a test is marked real_tensors
+pytestmark = pytest.mark.usefixtures('models_on_meta')
+
 
 def _stem_and_blocks(stem, body, make):
     """A 7x7 stem with its BatchNorm (3 tensors), then 32 convolutions (64 tensors)."""
@@ -126,6 +129,7 @@ def test_thin_unnamed_pairs():
     assert thin_unnamed_pairs(mixed, 314, 262) == {'features.14.conv.0.0.weight'}
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_resnet50_into_densenet121_loads_nothing(mode):
     tvm = requires('torchvision').models

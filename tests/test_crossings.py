@@ -9,6 +9,9 @@ from conftest import requires
 from torch_liberator.association import associate
 from torch_liberator.crossings import crossed_norm_pairs, crossed_ordinal_pairs, strayed_pairs
 
+#: models are built on the meta device unless a test is marked real_tensors
+pytestmark = pytest.mark.usefixtures('models_on_meta')
+
 
 def conv_bn(prefix, kernel, names=('conv', 'bn')):
     conv, bn = names
@@ -90,6 +93,7 @@ def test_a_flat_list_of_layers_is_no_unit():
     assert crossed_norm_pairs(mapping, src, dst) == set()
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding'])
 def test_a_reordered_block_gets_no_norm_of_its_other_layer(mode):
     # mutation fuzz seeds 2737 and 3648 of --cross --wide --reorder: timm's
@@ -238,6 +242,7 @@ def test_twin_units_that_took_each_others_places_against_their_peers_are_left_ou
     assert crossed_peer_pairs(split, src) == set()
 
 
+@pytest.mark.real_tensors
 @pytest.mark.parametrize('mode', ['structure', 'auto'])
 def test_a_regnet_block_registered_in_another_order_gets_no_crossed_shortcut(mode):
     # mutation fuzz seed 3310 of --cross --wide --reorder (reduced): timm's

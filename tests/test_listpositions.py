@@ -14,6 +14,9 @@ from torch_liberator.listpositions import (across_other_cuts, against_list_shape
                                            free_twin_items, list_positions, positions_disagree,
                                            witnessed_offsets)
 
+#: models are built on the meta device unless a test is marked real_tensors
+pytestmark = pytest.mark.usefixtures('models_on_meta')
+
 
 def test_list_positions_are_the_labels_that_hold_tensors():
     keys = ['features.0.weight', 'features.3.weight', 'features.3.bias', 'layer1.0.conv1.weight',
