@@ -1,7 +1,8 @@
 """
 Other libraries' real models, not their names rebuilt: HuggingFace
 ``transformers`` (ResNet, ViT, ConvNeXt, Swin, MobileNetV2, and the
-composite models that hold them as backbones: UperNet, ``*Backbone``),
+composite models that hold them as backbones: UperNet, ``*Backbone``; and
+RegNet, BiT, ConvNeXt V2 and MobileNetV1 into timm's, by outputs),
 ``efficientnet_pytorch`` (lukemelas) and Cadene's ``pretrainedmodels``
 (SE-ResNet-50), into torchvision and timm models and their idioms, and back.
 
@@ -34,10 +35,11 @@ from torch import nn
 from corpus_pairs.models import timm_module, torchvision_module, tv_model
 from corpus_pairs.registry import Case, register_pair
 
-__all__ = ['effpt_name', 'hf_convnext_name', 'hf_dinov2_name', 'hf_focalnet_name',
-           'hf_hiera_name', 'hf_levit_name', 'hf_mobilenet_v2_name', 'hf_poolformer_name',
-           'hf_resnet_name', 'hf_swin_name', 'hf_swinv2_name', 'hf_vit_name',
-           'timm_hf_efficientnet_name']
+__all__ = ['effpt_name', 'hf_bit_name', 'hf_convnext_name', 'hf_convnextv2_name',
+           'hf_dinov2_name', 'hf_focalnet_name', 'hf_hiera_name', 'hf_levit_name',
+           'hf_mobilenet_v1_name', 'hf_mobilenet_v2_name', 'hf_poolformer_name',
+           'hf_regnet_timm_name', 'hf_resnet_name', 'hf_swin_name', 'hf_swinv2_name',
+           'hf_vit_name', 'timm_hf_efficientnet_name']
 
 
 def _have(package):
@@ -210,6 +212,96 @@ def hf_poolformer_name(key):
         (block + r'before_norm\.(.*)', r'stages.\1.blocks.\2.norm1.\3'),
         (block + r'after_norm\.(.*)', r'stages.\1.blocks.\2.norm2.\3'),
         (r'norm\.(.*)', r'head.norm.\1'), (r'classifier\.(.*)', r'head.fc.\1')])(key)
+
+
+def hf_regnet_timm_name(key):
+    """
+    HuggingFace ``RegNetForImageClassification`` key (a RegNetY) -> timm
+    ``regnety_*`` key: HF's ``stages.i.layers.j.layer.k`` is timm's
+    ``s{i+1}.b{j+1}``, its four layers ``conv1``, ``conv2``, the
+    squeeze-excitation and ``conv3``.
+
+    Example:
+        >>> from corpus_pairs.real_libraries import hf_regnet_timm_name
+        >>> hf_regnet_timm_name('regnet.encoder.stages.1.layers.0.layer.2.attention.2.bias')
+        's2.b1.se.fc2.bias'
+        >>> hf_regnet_timm_name('regnet.encoder.stages.0.layers.0.shortcut.normalization.weight')
+        's1.b1.downsample.bn.weight'
+    """
+    kind = {'convolution': 'conv', 'normalization': 'bn'}
+    m = re.fullmatch(r'regnet\.embedder\.embedder\.(\w+)\.(.*)', key)
+    if m:
+        return f'stem.{kind[m[1]]}.{m[2]}'
+    block = r'regnet\.encoder\.stages\.(\d+)\.layers\.(\d+)\.'
+    m = re.fullmatch(block + r'(.*)', key)
+    if m:
+        where, rest = f's{int(m[1]) + 1}.b{int(m[2]) + 1}', m[3]
+        m = re.fullmatch(r'shortcut\.(\w+)\.(.*)', rest)
+        if m:
+            return f'{where}.downsample.{kind[m[1]]}.{m[2]}'
+        m = re.fullmatch(r'layer\.2\.attention\.([02])\.(.*)', rest)
+        if m:
+            return f'{where}.se.fc{int(m[1]) // 2 + 1}.{m[2]}'
+        m = re.fullmatch(r'layer\.([013])\.(\w+)\.(.*)', rest)
+        if m:
+            return f'{where}.conv{min(int(m[1]), 2) + 1}.{kind[m[2]]}.{m[3]}'
+        return None
+    m = re.fullmatch(r'classifier\.1\.(.*)', key)
+    return 'head.fc.' + m[1] if m else None
+
+
+#: HuggingFace ``BitForImageClassification`` -> timm ``resnetv2_50x1_bit``
+#: (pre-activation blocks of the same names)
+hf_bit_name = _rules([
+    (r'bit\.embedder\.convolution\.(.*)', r'stem.conv.\1'),
+    (r'bit\.encoder\.stages\.(\d+)\.layers\.(\d+)\.(.*)', r'stages.\1.blocks.\2.\3'),
+    (r'bit\.norm\.(.*)', r'norm.\1'), (r'classifier\.1\.(.*)', r'head.fc.\1')])
+
+#: HuggingFace ``ConvNextV2ForImageClassification`` -> timm ``convnextv2_*``
+hf_convnextv2_name = _rules([
+    (r'convnextv2\.embeddings\.patch_embeddings\.(.*)', r'stem.0.\1'),
+    (r'convnextv2\.embeddings\.layernorm\.(.*)', r'stem.1.\1'),
+    (r'convnextv2\.encoder\.stages\.(\d+)\.downsampling_layer\.(.*)',
+     r'stages.\1.downsample.\2'),
+    (r'convnextv2\.encoder\.stages\.(\d+)\.layers\.(\d+)\.dwconv\.(.*)',
+     r'stages.\1.blocks.\2.conv_dw.\3'),
+    (r'convnextv2\.encoder\.stages\.(\d+)\.layers\.(\d+)\.layernorm\.(.*)',
+     r'stages.\1.blocks.\2.norm.\3'),
+    (r'convnextv2\.encoder\.stages\.(\d+)\.layers\.(\d+)\.pwconv([12])\.(.*)',
+     r'stages.\1.blocks.\2.mlp.fc\3.\4'),
+    (r'convnextv2\.encoder\.stages\.(\d+)\.layers\.(\d+)\.grn\.(.*)',
+     r'stages.\1.blocks.\2.mlp.grn.\3'),
+    (r'convnextv2\.layernorm\.(.*)', r'head.norm.\1'), (r'classifier\.(.*)', r'head.fc.\1')])
+
+
+def hf_mobilenet_v1_name(blocks):
+    """
+    A name function: HuggingFace ``MobileNetV1ForImageClassification`` key
+    -> timm ``mobilenetv1_100`` key, for timm's ``blocks`` (their paths, in
+    order). HF lists each block's depthwise and pointwise convolutions as
+    two layers of one flat list; timm groups its blocks by stage.
+
+    Example:
+        >>> from corpus_pairs.real_libraries import hf_mobilenet_v1_name
+        >>> name = hf_mobilenet_v1_name(['blocks.0.0', 'blocks.1.0', 'blocks.1.1'])
+        >>> name('mobilenet_v1.layer.3.normalization.running_var')
+        'blocks.1.0.bn2.running_var'
+        >>> name('mobilenet_v1.conv_stem.convolution.weight')
+        'conv_stem.weight'
+    """
+    def name(key):
+        m = re.fullmatch(r'mobilenet_v1\.conv_stem\.(\w+)\.(.*)', key)
+        if m:
+            return ('conv_stem.' if m[1] == 'convolution' else 'bn1.') + m[2]
+        m = re.fullmatch(r'mobilenet_v1\.layer\.(\d+)\.(\w+)\.(.*)', key)
+        if m:
+            block, pointwise = divmod(int(m[1]), 2)
+            if m[2] == 'convolution':
+                return f'{blocks[block]}.conv_{"pw" if pointwise else "dw"}.{m[3]}'
+            return f'{blocks[block]}.bn{pointwise + 1}.{m[3]}'
+        m = re.fullmatch(r'classifier\.(.*)', key)
+        return 'classifier.' + m[1] if m else None
+    return name
 
 
 def hf_levit_name(depths):
@@ -738,6 +830,75 @@ if _have('transformers'):
          'the same, the checkpoint keys sorted (a .safetensors file)'),
     ]:
         register_pair(_name, 'names', cross_naming=True, note=_note)(_build)
+
+if _have('transformers'):
+    # HuggingFace's CNNs into timm's: every truth here is checked by equal
+    # outputs (MobileNetV1 built without TF padding, so the two compute one
+    # function); the sibling pairs put another width or depth of the same
+    # timm family beside the checkpoint's network, first, keys sorted too
+    def _hf_timm(kind, config, timm_name, name, sibling=None, sort=False, reverse=False):
+        hf = _hf(kind, num_labels=1000, **config)
+        net = timm_module().create_model(timm_name, pretrained=False)
+        if reverse:
+            return _case(hf, net, name, reverse=True)
+        if sibling is None:
+            case = _case(hf, net, name, outputs=True, inputs=torch.randn(1, 3, 64, 64))
+        else:
+            other = timm_module().create_model(sibling, pretrained=False)
+            case = _case(hf, nn.ModuleDict({'a': other, 'b': net}), _in('b.', name))
+        return _sorted(case) if sort else case
+
+    def _mobilenet_v1_name():
+        net = timm_module().create_model('mobilenetv1_100', pretrained=False)
+        blocks = sorted({k.rsplit('.', 2)[0] for k in net.state_dict() if k.startswith('blocks.')},
+                        key=lambda path: [int(n) for n in path.split('.')[1:]])
+        return hf_mobilenet_v1_name(blocks)
+
+    _REGNET = ('RegNet', {}, 'regnety_040', hf_regnet_timm_name)
+    _BIT = ('Bit', {}, 'resnetv2_50x1_bit', hf_bit_name)
+    _CONVNEXTV2 = ('ConvNextV2', {'depths': [2, 2, 6, 2], 'hidden_sizes': [40, 80, 160, 320]},
+                   'convnextv2_atto', hf_convnextv2_name)
+    for _name, _build, _outputs, _note in [
+        ('real-hf-regnety_040->timm-regnety_040', lambda: _hf_timm(*_REGNET), True,
+         "HuggingFace's RegNetY-4.0GF (stages.i.layers.j.layer.k, the squeeze-excitation as "
+         "the third layer) into timm's regnety_040 (s1.b1.conv1.conv)"),
+        ('real-hf-regnety_040 (sorted keys)->timm-regnety_040',
+         lambda: _hf_timm(*_REGNET, sort=True), False,
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
+        ('real-timm-regnety_040->hf-regnety_040', lambda: _hf_timm(*_REGNET, reverse=True), False,
+         'the same, back'),
+        ('real-hf-regnety_040->timm-regnety_032+regnety_040 (sorted keys)',
+         lambda: _hf_timm(*_REGNET, sibling='regnety_032', sort=True), False,
+         "the same into a model holding timm's regnety_032 (other widths, one name scheme) "
+         "first and regnety_040 second, the checkpoint keys sorted"),
+        ('real-hf-bit_50->timm-resnetv2_50x1_bit', lambda: _hf_timm(*_BIT), True,
+         "HuggingFace's BiT-50 (pre-activation blocks, weight-standardized convolutions) into "
+         "timm's resnetv2_50x1_bit"),
+        ('real-hf-bit_50 (sorted keys)->timm-resnetv2_50x1_bit',
+         lambda: _hf_timm(*_BIT, sort=True), False,
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
+        ('real-hf-bit_50->timm-resnetv2_101x1_bit+resnetv2_50x1_bit',
+         lambda: _hf_timm(*_BIT, sibling='resnetv2_101x1_bit'), False,
+         "the same into a model holding timm's resnetv2_101x1_bit (the same blocks, a longer "
+         'third stage) first and resnetv2_50x1_bit second'),
+        ('real-hf-convnextv2_atto->timm-convnextv2_atto', lambda: _hf_timm(*_CONVNEXTV2), True,
+         "HuggingFace's ConvNeXt V2 (atto widths) into timm's convnextv2_atto: the global "
+         'response norms and the last norm (head.norm in timm)'),
+        ('real-hf-convnextv2_atto (sorted keys)->timm-convnextv2_atto',
+         lambda: _hf_timm(*_CONVNEXTV2, sort=True), False,
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
+        ('real-hf-mobilenet_v1->timm-mobilenetv1_100',
+         lambda: _hf_timm('MobileNetV1', {'tf_padding': False}, 'mobilenetv1_100',
+                          _mobilenet_v1_name()), True,
+         "HuggingFace's MobileNetV1 (a flat list of depthwise and pointwise layers) into "
+         "timm's mobilenetv1_100 (blocks grouped by stage)"),
+        ('real-hf-mobilenet_v1 (sorted keys)->timm-mobilenetv1_100',
+         lambda: _hf_timm('MobileNetV1', {'tf_padding': False}, 'mobilenetv1_100',
+                          _mobilenet_v1_name(), sort=True), False,
+         'the same, the checkpoint keys sorted (a .safetensors file)'),
+    ]:
+        register_pair(_name, 'outputs' if _outputs else 'names', cross_naming=True,
+                      note=_note)(_build)
 
 if _have('efficientnet_pytorch'):
     def _effpt(variant):
