@@ -274,21 +274,25 @@ hf_convnextv2_name = _rules([
     (r'convnextv2\.layernorm\.(.*)', r'head.norm.\1'), (r'classifier\.(.*)', r'head.fc.\1')])
 
 
-def hf_mobilenet_v1_name(blocks):
+def hf_mobilenet_v1_name(depths):
     """
     A name function: HuggingFace ``MobileNetV1ForImageClassification`` key
-    -> timm ``mobilenetv1_100`` key, for timm's ``blocks`` (their paths, in
-    order). HF lists each block's depthwise and pointwise convolutions as
-    two layers of one flat list; timm groups its blocks by stage.
+    -> timm ``mobilenetv1_*`` key, for stages of ``depths`` blocks (timm's
+    ``mobilenetv1_100``: ``[1, 2, 2, 6, 2]``). HF lists each block's
+    depthwise and pointwise convolutions as two layers of one flat list;
+    timm groups its blocks by stage (``blocks.{stage}.{block}``).
 
     Example:
         >>> from corpus_pairs.real_libraries import hf_mobilenet_v1_name
-        >>> name = hf_mobilenet_v1_name(['blocks.0.0', 'blocks.1.0', 'blocks.1.1'])
+        >>> name = hf_mobilenet_v1_name([1, 2])
         >>> name('mobilenet_v1.layer.3.normalization.running_var')
         'blocks.1.0.bn2.running_var'
         >>> name('mobilenet_v1.conv_stem.convolution.weight')
         'conv_stem.weight'
     """
+    blocks = [f'blocks.{stage}.{block}' for stage, depth in enumerate(depths)
+              for block in range(depth)]
+
     def name(key):
         m = re.fullmatch(r'mobilenet_v1\.conv_stem\.(\w+)\.(.*)', key)
         if m:
@@ -848,12 +852,6 @@ if _have('transformers'):
             case = _case(hf, nn.ModuleDict({'a': other, 'b': net}), _in('b.', name))
         return _sorted(case) if sort else case
 
-    def _mobilenet_v1_name():
-        net = timm_module().create_model('mobilenetv1_100', pretrained=False)
-        blocks = sorted({k.rsplit('.', 2)[0] for k in net.state_dict() if k.startswith('blocks.')},
-                        key=lambda path: [int(n) for n in path.split('.')[1:]])
-        return hf_mobilenet_v1_name(blocks)
-
     _REGNET = ('RegNet', {}, 'regnety_040', hf_regnet_timm_name)
     _BIT = ('Bit', {}, 'resnetv2_50x1_bit', hf_bit_name)
     _CONVNEXTV2 = ('ConvNextV2', {'depths': [2, 2, 6, 2], 'hidden_sizes': [40, 80, 160, 320]},
@@ -889,12 +887,12 @@ if _have('transformers'):
          'the same, the checkpoint keys sorted (a .safetensors file)'),
         ('real-hf-mobilenet_v1->timm-mobilenetv1_100',
          lambda: _hf_timm('MobileNetV1', {'tf_padding': False}, 'mobilenetv1_100',
-                          _mobilenet_v1_name()), True,
+                          hf_mobilenet_v1_name([1, 2, 2, 6, 2])), True,
          "HuggingFace's MobileNetV1 (a flat list of depthwise and pointwise layers) into "
          "timm's mobilenetv1_100 (blocks grouped by stage)"),
         ('real-hf-mobilenet_v1 (sorted keys)->timm-mobilenetv1_100',
          lambda: _hf_timm('MobileNetV1', {'tf_padding': False}, 'mobilenetv1_100',
-                          _mobilenet_v1_name(), sort=True), False,
+                          hf_mobilenet_v1_name([1, 2, 2, 6, 2]), sort=True), False,
          'the same, the checkpoint keys sorted (a .safetensors file)'),
     ]:
         register_pair(_name, 'outputs' if _outputs else 'names', cross_naming=True,
