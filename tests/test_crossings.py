@@ -328,6 +328,48 @@ def test_a_norm_out_of_its_blocks_order_is_left_out():
         {'l.0.before.weight': 'f.0.norm2.weight'}) == set()
 
 
+def test_with_the_order_lost_norms_keep_the_order_their_names_number():
+    from torch_liberator.alignment import StructureSides
+    # HF's ViT keys sorted by name (a safetensors file): layernorm_after is
+    # listed before layernorm_before, an order that says nothing; the words
+    # number them, and before -> norm1, after -> norm2 is their order
+    src = {}
+    for b in range(3):
+        src.update({f'l.{b}.attn.weight': (8, 8), **_ln(f'l.{b}.layernorm_before'),
+                    f'l.{b}.fc.weight': (8, 8), **_ln(f'l.{b}.layernorm_after')})
+    dst = {}
+    for b in range(3):
+        dst.update({**_ln(f'f.{b}.norm1'), f'f.{b}.attn.weight': (8, 8),
+                    **_ln(f'f.{b}.norm2'), f'f.{b}.fc.weight': (8, 8)})
+    ordered = dict(sorted(src.items()))
+    assert list(ordered).index('l.0.layernorm_after.bias') < list(ordered).index(
+        'l.0.layernorm_before.bias')
+    sides = StructureSides(ordered, dst)
+    assert not sides.ordered
+    right = {f'l.{b}.layernorm_{w}.weight': f'f.{b}.norm{n}.weight'
+             for b in range(3) for w, n in (('before', 1), ('after', 2))}
+    assert sides.twin_norms_crossed(right) == set()
+    crossed = {f'l.{b}.layernorm_{w}.weight': f'f.{b}.norm{n}.weight'
+               for b in range(3) for w, n in (('before', 2), ('after', 1))}
+    assert sides.twin_norms_crossed(crossed) == set(crossed)
+    # and the structure mode pairs them so, every tensor
+    mapping = associate(ordered, dst, association='structure').mapping
+    assert {k: v for k, v in mapping.items() if 'norm' in k} == {
+        k: k.replace('l.', 'f.').replace('layernorm_before', 'norm1').replace(
+            'layernorm_after', 'norm2') for k in ordered if 'norm' in k}
+
+
+def test_words_of_two_families_number_nothing():
+    from torch_liberator.alignment import StructureSides
+    # ``pre_norm`` and ``after_norm`` are no first and second: left as they are
+    # listed (sorted: after, pre), so by that order pre -> norm1 crossed
+    src = {**_ln('l.after_norm'), **_ln('l.pre_norm'), 'l.attn.weight': (8, 8)}
+    dst = {**_ln('f.norm1'), 'f.attn.weight': (8, 8), **_ln('f.norm2')}
+    sides = StructureSides(src, dst, ordered=False)
+    assert sides.twin_norms_crossed({'l.pre_norm.weight': 'f.norm1.weight'}) == {
+        'l.pre_norm.weight'}
+
+
 def _block(prefix, widths):
     # a block of norms (weight and bias) of the given widths, one per child
     return {f'{prefix}.{i}.{name}': (width,) for i, width in enumerate(widths)

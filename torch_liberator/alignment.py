@@ -452,8 +452,10 @@ class StructureSides:
             ['l.before.weight']
         """
         keys, tensor_pairs = self._tensor_pairs(mapping)
+        ordered = (self.ordered or self.ranks[0] is not None,
+                   self.ordered or self.ranks[1] is not None)
         crossed = set(crossed_twin_norms(self.src, self.dst,
-                                         {(i, j) for i, _, j, _ in tensor_pairs}))
+                                         {(i, j) for i, _, j, _ in tensor_pairs}, ordered))
         return {key for key, (i, _, j, _) in zip(keys, tensor_pairs) if (i, j) in crossed}
 
     def _goes_back(self, mapping: Mapping[str, str]) -> bool:

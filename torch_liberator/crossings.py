@@ -74,7 +74,10 @@ Five kinds are read here, and the pairs they contradict are left out:
   structure and auto, both ways). A norm sent, under another name, to a
   place whose position among its block's norms of that shape is not its
   own (the two blocks holding as many) is left out: its neighbours say
-  one place, the norms' order another.
+  one place, the norms' order another. Where a side's keys are not in
+  registration order (sorted by name), its norms' order is what their
+  names number (``layernorm_before`` before ``layernorm_after``), where
+  they differ by such numbers alone.
 * **A module follows its siblings** (:func:`strayed_pairs`). Every other
   child of its parent (two or more) went into one module of the model,
   it went elsewhere, and that module holds exactly one free child of its
@@ -104,6 +107,7 @@ from typing import Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from torch_liberator.keygroups import (KeyGroups, common_module, is_word, module_pairs,
                                        module_signatures)
+from torch_liberator.namenumbers import name_numbers
 from torch_liberator.shapes import is_kernel
 
 __all__ = ['crossed_norm_pairs', 'crossed_ordinal_pairs', 'crossed_peer_pairs',
@@ -196,13 +200,18 @@ def _norm_slots(side, sep):
 
 
 def crossed_twin_norms(src: KeyGroups, dst: KeyGroups,
-                       group_pairs: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
+                       group_pairs: Iterable[Tuple[int, int]],
+                       ordered: Tuple[bool, bool] = (True, True)) -> List[Tuple[int, int]]:
     """
     The group pairs ``(i, j)`` of a norm (a group of vectors only, with no
     module below) sent to a norm of another name whose position among the
     norms of that shape its module holds directly is not the source's
     among its module's, both modules holding two or more, as many (see the
     module docstring). A norm sent to its namesake stays: the names decide.
+    On a side whose listing is not in registration order (``ordered``, per
+    side), a module's norms that differ by numbers alone come in the order
+    of their numbers (``layernorm_before`` before ``layernorm_after``,
+    :func:`~torch_liberator.namenumbers.name_numbers`), not the listing's.
 
     Example:
         >>> from torch_liberator.crossings import crossed_twin_norms
@@ -223,7 +232,7 @@ def crossed_twin_norms(src: KeyGroups, dst: KeyGroups,
                 or src.squeezed[i] != dst.squeezed[j] or not src.vectors_only(i)):
             continue
         if mine is None:
-            mine, theirs = _norm_twins(src), _norm_twins(dst)
+            mine, theirs = _norm_twins(src, ordered[0]), _norm_twins(dst, ordered[1])
         here = mine[a[:-1], src.squeezed[i]]
         there = theirs[b[:-1], dst.squeezed[j]]
         if len(here) == len(there) >= 2 and here.index(i) != there.index(j):
@@ -231,13 +240,20 @@ def crossed_twin_norms(src: KeyGroups, dst: KeyGroups,
     return out
 
 
-def _norm_twins(side: KeyGroups) -> dict:
+def _norm_twins(side: KeyGroups, ordered: bool = True) -> dict:
     """``{(module, shapes): its norm groups in order}``: the leaf groups of
-    vectors only that each module holds directly, by shapes."""
+    vectors only that each module holds directly, by shapes; with the
+    side's order lost, by their names' numbers where those are all that
+    differ."""
     out = {}
     for g, comps in enumerate(side.comps):
         if comps and side.leaf[g] and side.vectors_only(g):
             out.setdefault((comps[:-1], side.squeezed[g]), []).append(g)
+    if not ordered:
+        for twins in out.values():
+            named = {g: name_numbers(side.path[g], side.sep) for g in twins}
+            if len({template for template, _ in named.values()}) == 1:
+                twins.sort(key=lambda g: named[g][1])
     return out
 
 

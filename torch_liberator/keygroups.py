@@ -179,7 +179,7 @@ class KeyGroups:
     Args:
         side: keys -> shapes, in state-dict order. Keys whose shape is None
             are left out (without a shape there is no structural evidence).
-        sep: separator between path components.
+        sep: separator between path components (kept as ``sep``).
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
@@ -192,9 +192,10 @@ class KeyGroups:
     """
 
     __slots__ = ('path', 'comps', 'keys', 'names', 'shapes', 'squeezed',
-                 'leaf', 'kind')
+                 'leaf', 'kind', 'sep')
 
     def __init__(self, side: Mapping[str, Shape], sep: str = '.'):
+        self.sep = sep
         paths, starts, keys, names, shapes = [], [], [], [], []
         sep_len = len(sep)
         for key, shape in side.items():

@@ -61,7 +61,9 @@ torchvision's holds only ``out_proj`` beside its packed ``in_proj``).
 Only modules of two or more groups are matched at the top level, each the
 one module of its signature on both sides: a single group found by its
 shape alone is left to the structure mode's leftovers, which know more
-about chance. Nothing here reads a name beyond its numbers, so it crosses
+about chance. Nothing here reads a name beyond its numbers (digits, and
+the words that number siblings: HF's ``layernorm_before`` and
+``layernorm_after``, :mod:`torch_liberator.namenumbers`), so it crosses
 naming schemes (timm's ViT into torchvision's, keys sorted).
 
 Example:
@@ -81,15 +83,13 @@ Example:
     blocks.0.mlp -> layers.layer_0.ff
     blocks.0.norm -> layers.layer_0.ln
 """
-import re
 from collections import Counter
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from torch_liberator.keygroups import KeyGroups
+from torch_liberator.namenumbers import name_numbers
 
 __all__ = ['norms_by_their_layers', 'signature_pairs']
-
-_DIGITS = re.compile(r'\d+')
 
 
 class _Tree:
@@ -320,16 +320,17 @@ def _numbered_order(tree, units):
     blanked), else None. A last component of one letter counts as a number
     when its module's one-letter children are the first letters of the
     alphabet (torchvision's regnet block ``f.a``, ``f.b``, ``f.c``), never
-    otherwise (an attention's ``q``, ``k``, ``v``)."""
+    otherwise (an attention's ``q``, ``k``, ``v``); so does a word that
+    numbers siblings (HF's ``layernorm_before`` and ``layernorm_after``,
+    :func:`~torch_liberator.namenumbers.name_numbers`)."""
     templates, keyed = set(), []
     for n, unit in enumerate(units):
         label = tree.label(unit)
-        numbers = [int(d) for d in _DIGITS.findall(label)]
-        template = _DIGITS.sub('#', label)
+        template, numbers = name_numbers(label, tree.sep)
         if unit[0] in ('n', 'g') and tree.lettered(label):
             head, _, letter = template.rpartition(tree.sep)
             template = head + tree.sep + '@'
-            numbers.append(ord(letter))
+            numbers += (ord(letter),)
         templates.add(template)
         keyed.append((tuple(numbers), n))
     if len(templates) != 1:
@@ -397,7 +398,7 @@ def _unnumbered(tree, units):
     are registered as their model registers the lists (a tail cut from a
     list and registered first), which numbers on the other side do not
     follow."""
-    templates = {_DIGITS.sub('#', tree.label(unit)) for unit in units}
+    templates = {name_numbers(tree.label(unit), tree.sep)[0] for unit in units}
     return tree.rank is not None and len(templates) == len(units)
 
 
