@@ -524,6 +524,36 @@ def _structure_solver(problem):
     return in_source_order(problem, mapping, ambiguous)
 
 
+def _with_an_order_free_reading(solver):
+    """
+    ``solver``, and where the checkpoint's order left a tie (ambiguous
+    keys) and the mapping fills neither side, ``solver`` again with the
+    checkpoint's keys sorted: the reading of a safetensors file, where
+    what each module holds and the numbers in its name speak, not the
+    order (:mod:`torch_liberator.unordered`). That reading is taken when
+    it keeps every pair the first one made and places more; otherwise the
+    first stands. An HF-named ViT, each layer's norms registered last,
+    into a model holding a torchvision ViT of its depth and one of half
+    its depth: by order the checkpoint's run fits both and every tensor
+    was a tie (0 of 152); by what the modules hold, the deep one holds it
+    whole (148 of 152, the head of another width left out).
+    """
+    def solve(problem):
+        mapping, ambiguous = solver(problem)
+        if not ambiguous or len(mapping) >= min(len(problem.src), len(problem.dst)):
+            return mapping, ambiguous
+        keys = sorted(problem.src)
+        if keys == list(problem.src):
+            return mapping, ambiguous
+        other, other_ambiguous = solver(Problem({k: problem.src[k] for k in keys},
+                                                problem.dst, problem.sep))
+        if len(other) <= len(mapping) or any(other.get(k) != v for k, v in mapping.items()):
+            return mapping, ambiguous
+        ambiguous = {k: v for k, v in {**other_ambiguous, **ambiguous}.items() if k not in other}
+        return in_source_order(problem, other, ambiguous)
+    return solve
+
+
 def _without_other_designs(solver):
     """
     ``solver`` run on the model less its network-sized parts of another
@@ -850,7 +880,7 @@ SOLVERS: Dict[str, Callable] = {
         _with_moved_parts(_embedding_solver), 'by_name_alone', 'without_rivals',
         *_NAME_CHECKS[1:]))),
     'structure': _with_wrappers_stripped(checked(_in_torch_spelling(checked(
-        _without_other_designs(_structure_solver), 'by_name_alone', 'without_rivals',
+        _with_an_order_free_reading(_without_other_designs(_structure_solver)), 'by_name_alone', 'without_rivals',
         'beside_a_whole_fit', 'short_of_an_exact_run', 'blocks_kept_whole', 'into_other_networks',
         'one_network_in_two', 'one_module_from_two', 'filled_from_their_fit',
         'thin_across_kinds', 'against_shared_names',
