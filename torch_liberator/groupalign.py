@@ -368,6 +368,9 @@ class GroupAligner:
             return False  # no unpaired group has a counterpart to imply
         new = module_closure(self.src, self.dst, self.pairs, *self._spans(),
                              frozen_src=frozen_src, frozen_dst=frozen_dst)
+        # groups of one shape whose tensors do not pair (a weight against a
+        # bias, both of shape (1,)) are no pair
+        new = [(i, j) for i, j in new if self.inner(i, j) is not None]
         for i, j in new:
             self._pair(i, j)
             self._settled(i, j)
