@@ -393,6 +393,9 @@ def test_auto_is_the_best_of_the_modes_it_compares(pair):
     ({'a.weight': (1,), 'b.weight': (1,)}, {'a.bias': (1,), 'a.a.weight': (1,)}),
     ({'a.weight': (1,), 'b.weight': (1,)}, {'b.bias': (1,), 'b.a.weight': (1,)}),
     ({'a.weight': (1, 2)}, {'a.weight': (1,), 'b.bias': (1, 2), 'b.a.weight': (1,)}),
+    # the same listed the other way: modules closed around a pair paired a
+    # bias with a weight of one shape (TypeError)
+    ({'a.a.weight': (1,), 'a.bias': (1,)}, {'a.weight': (1,), 'b.weight': (1,)}),
     ({'a.weight': (1, 1, 1), 'layer1.a.weight': (4, 3, 1), 'layer1.a.bias': (5, 6, 6),
       'layer1.b.weight': (4, 4), 'layer1.b.bias': (1, 4, 2), 'layer1.b.running_mean': (2,),
       'layer1.c.weight': (5, 1), 'layer1.conv.weight': (5,), 'layer1.conv.bias': (4,),
@@ -2146,6 +2149,32 @@ def test_a_stem_met_by_its_list_positions_alone_is_chance(mode):
     for src, dst in ((mobilenet, regnet), (regnet, mobilenet)):
         result = associate(src, dst, association=mode)
         assert result.mapping == {}
+
+
+@pytest.mark.parametrize('split', [False, True])
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_classifier_of_another_network_is_no_evidence_in_a_thin_mapping(mode, split):
+    # mutation fuzz seed 41636 of --wider --split --joined: a checkpoint of
+    # a vovnet's stem (``trunk``) beside a darknet17 (``head``), into the
+    # vovnet with its stem's children joined (``stem_0``). The darknet's
+    # classifier ``head.head.fc`` ([1000, 1024]) met the vovnet's
+    # ``head.fc`` by name and shape, and nothing else of the darknet went
+    # anywhere: embedding and auto loaded it (2 wrong). The structure mode
+    # doubts that very pair (the model's network is fed by the trunk), and
+    # in a mapping that thin its doubt leaves the name pair out
+    timm = requires('timm')
+    vovnet = model_keys(timm.create_model('ese_vovnet19b_dw'))
+    darknet = model_keys(timm.create_model('darknet17'), 'head.')
+    src = {**{'trunk.' + k: v for k, v in vovnet.items() if k.startswith('stem.')}, **darknet}
+    if split:  # parameters first, then buffers
+        buffers = [k for k in src if k.rpartition('.')[2] in NORM_BUFFERS]
+        src = {**{k: v for k, v in src.items() if k not in buffers},
+               **{k: src[k] for k in buffers}}
+    dst = {re.sub(r'^stem\.(\d+)\.', r'stem_\1.', k): v for k, v in vovnet.items()}
+    assert src['head.head.fc.weight'] == dst['head.fc.weight']
+    mapping = associate(src, dst, association=mode).mapping
+    assert {s: d for s, d in mapping.items() if s.startswith('head.')} == {}
+    assert all(d == re.sub(r'^trunk\.stem\.(\d+)\.', r'stem_\1.', s) for s, d in mapping.items())
 
 
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism'])
