@@ -2595,6 +2595,7 @@ def test_an_item_is_no_start_for_another_number_when_its_namesake_fits_as_well()
     f2 = t1.child(t1.child(t1.root, 'features'), '2')
     blocks = t2.child(t2.root, 'blocks')
     b2, b3 = t2.child(blocks, '2'), t2.child(blocks, '3')
+
     def pairs(b):
         return [(t1.child(f2, m), t2.child(b, m), 0) for m in ('a', 'b')]
     assert not start_is_supported(t1, t2, (f2, b3), pairs(b3))
@@ -2777,7 +2778,7 @@ def test_a_disputed_stem_alone_does_not_hold_the_names_place(mode):
     stem = {'stem.conv.weight': (8, 3, 7, 7), 'stem.bn.weight': (8,), 'stem.bn.bias': (8,)}
     src = {**stem, **body, 'fc.weight': (10, 32), 'fc.bias': (10,)}
     sibling = {'a.' + k: s for k, s in {**stem, **_grouped(body, 4), 'fc.weight': (10, 32),
-                                         'fc.bias': (10,)}.items()}
+                                        'fc.bias': (10,)}.items()}
     position = {'stem': '0', 'layer1': '1', 'layer2': '2', 'layer3': '3'}
     children = {f'b.{position[k.split(".")[0]]}.{k.partition(".")[2]}': s
                 for k, s in {**stem, **body}.items()}

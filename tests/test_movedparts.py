@@ -380,7 +380,7 @@ def _shuffle_block(prefix, width, down=False):
     """A shufflenet block: ``branch1`` (when it downsamples) and ``branch2``."""
     def norm(path):
         return {f'{path}.{leaf}': (width,) for leaf in ('weight', 'bias', 'running_mean',
-                                                         'running_var')}
+                                                        'running_var')}
     out = {}
     if down:
         out.update({f'{prefix}.branch1.0.weight': (width, 1, 3, 3), **norm(f'{prefix}.branch1.1'),

@@ -347,7 +347,7 @@ def _build_factory(target):
                 f'{target}({kwargs}) failed: {type(err).__name__}: {err}') from err
     if not isinstance(model, torch.nn.Module):
         raise _MapError(f'{target} returned a {type(model).__name__}, '
-                         'not a torch.nn.Module')
+                        'not a torch.nn.Module')
     return model
 
 

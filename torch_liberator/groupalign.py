@@ -440,7 +440,6 @@ class GroupAligner:
         candidates.sort()
         return certain_lis(candidates)
 
-
     def _give_up(self, src_idx, dst_idx):
         """List a gap too large to align: each source group with (at most
         8 of) the destination groups of its shapes in the gap."""
@@ -573,9 +572,9 @@ class GroupAligner:
         weight = max_bonus * min(p, q) + 1
         verdicts = [
             dp_verdicts([[c * weight + b if c else 0 for c, b in zip(rc, rb)]
-                          for rc, rb in zip(counts, bonus)], p, q),
+                         for rc, rb in zip(counts, bonus)], p, q),
             dp_verdicts([[weight + b if c else 0 for c, b in zip(rc, rb)]
-                          for rc, rb in zip(counts, bonus)], p, q)]
+                         for rc, rb in zip(counts, bonus)], p, q)]
         for a in range(p):
             (partners1, skip1), (partners2, skip2) = (v[0][a] for v in verdicts)
             partners = sorted(set(partners1) | set(partners2))

@@ -222,6 +222,7 @@ def _prefix_rule(src, dst):
         k += 1
     if k == 0:
         return None
+
     def head(parts):
         return ''.join(part + '.' for part in parts[:len(parts) - k])
     return head(s), head(d), '.'.join(s[len(s) - k:])

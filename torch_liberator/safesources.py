@@ -64,6 +64,7 @@ _SAFETENSORS_DTYPES = {
         ('C64', 'complex64'))
     if hasattr(torch, attr)}
 
+
 class SafetensorsSource(LazySource):
     """
     One ``.safetensors`` file: specs from its header, tensors (or slices of

@@ -65,6 +65,7 @@ TOP_ANCHORS = 4
 #: about where a subtree moved.
 VOTE_LIMIT = 16
 
+
 def _suffix_votes(tree1, tree2):
     """
     Count, for each anchor pair, the key pairs whose longest common suffix

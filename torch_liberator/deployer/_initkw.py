@@ -73,6 +73,7 @@ def resolve_initkw(model, initkw):
             raise ExportError(f'initkw has arguments {unknown} that {cls.__name__}.__init__ '
                               f'does not take; valid names: {names}')
         return dict(given), how
+
     def storable(value):
         if isinstance(value, (torch.nn.Module, torch.Tensor)) or inspect.ismethod(value):
             return False
