@@ -52,11 +52,13 @@ it that every such module already paired shows (:func:`norms_by_their_layers`).
 Groups set aside (a layer one side fuses and the run of Linears it stacks
 on the other, :mod:`torch_liberator.fusedruns`) hold nothing that pairs:
 they count in no signature and in no module's number of groups, a child
-that holds nothing else is no child (HF's Swin ``attention.self``, its
-query, key and value aside, is its position table alone, as torchvision's
-``attn`` holds one of its own), and a module that then holds one thing is
-paired with it (HF's ViT attention holds only ``output.dense``, as
-torchvision's holds only ``out_proj`` beside its packed ``in_proj``).
+that holds nothing else, itself or below, is no child (HF's Swin
+``attention.self``, its query, key and value aside, is its position table
+alone, as torchvision's ``attn`` holds one of its own; HF's ViT
+``attention.attention`` holds nothing else), and a module that then holds
+one thing is that thing (HF's ViT attention holds only ``output.dense``,
+as torchvision's holds only ``out_proj`` beside its packed ``in_proj`` and
+timm's only ``proj`` beside its packed ``qkv``).
 
 Only modules of two or more groups are matched at the top level, each the
 one module of its signature on both sides: a single group found by its
@@ -104,6 +106,7 @@ class _Tree:
         #: groups set aside (a fused layer, the run of Linears it stacks):
         #: they hold nothing that pairs
         self.aside = aside
+        self._more: Dict[str, bool] = {}  # module path -> holds a group not set aside
         #: module path or group -> the first position of its keys in the
         #: side's registration order; None when that order is lost
         self.rank: Optional[Dict[object, int]] = None
@@ -228,10 +231,12 @@ class _Tree:
 
     def unit(self, path):
         """The unit a module stands for: itself, or, down a chain of
-        single children with no tensors of their own, the first that
-        holds two things (children that hold only groups set aside do
-        not count)."""
-        while path not in self.own and len(self._kids(path)) == 1:
+        single children with no tensors of their own (or only a group set
+        aside: torchvision's packed ``in_proj``), the first that holds two
+        things (children that hold only groups set aside, themselves or
+        below, do not count)."""
+        while (self.own.get(path) in self.aside or path not in self.own) and len(
+                self._kids(path)) == 1:
             path = self._kids(path)[0]
         if path in self.own and not self._kids(path):
             return ('g', self.own[path])
@@ -241,8 +246,19 @@ class _Tree:
         kids = self.children.get(path, ())
         if not self.aside:
             return kids
-        return [kid for kid in kids if self.own.get(kid) not in self.aside
-                or self.children.get(kid)]
+        return [kid for kid in kids if self._holds_more(kid)]
+
+    def _holds_more(self, path):
+        """Whether module ``path`` holds a group not set aside, itself or
+        below (HF's ViT ``attention.attention`` holds only its query, key
+        and value, each a module of its own)."""
+        found = self._more.get(path)
+        if found is None:
+            own = self.own.get(path)
+            found = (own is not None and own not in self.aside) or any(
+                self._holds_more(kid) for kid in self.children.get(path, ()))
+            self._more[path] = found
+        return found
 
     def opened(self, unit):
         """What an unpaired unit holds, one level down, less what holds no
