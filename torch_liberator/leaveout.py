@@ -397,7 +397,9 @@ def _thin_and_unnamed(problem, mapping):
     shapes: seed 2910). The structure mode is the witness because it reads
     the order of the rest of both networks, which the names cannot reach;
     a pair it made and then doubted (it lists the key as ambiguous with
-    that place) is contradicted too: a darknet17's ``head.fc`` beside a
+    that place) is contradicted too when the checkpoint's top-level module
+    holding the key is four times larger than what the mapping takes from
+    it and the witness places nothing of it: a darknet17's ``head.fc`` beside a
     vovnet's stem in the checkpoint met the vovnet's ``head.fc`` by name
     and shape, and nothing else of the darknet went anywhere (mutation
     fuzz seed 41636 of ``--wider --split --joined``; the structure mode
@@ -419,10 +421,25 @@ def _thin_and_unnamed(problem, mapping):
     for s, d in witness.items():
         owners.setdefault(owner(s), set()).add(owner(d))
         feeders.setdefault(owner(d), set()).add(owner(s))
+
+    def top(key):  # the checkpoint's top-level module holding the key
+        return key.partition(sep)[0] if sep in key else ''
+
+    placed_tops = {top(s) for s in witness}
+    held = Counter(top(s) for s in src)
+    mapped = Counter(top(s) for s in mapping)
+
+    def lone(s, d):
+        # a pair the witness made and doubted, whose top-level module of the
+        # checkpoint is four times larger and sends it nothing: a part of a
+        # network that the model does not hold
+        return (d in doubted.get(s, ()) and top(s) not in placed_tops
+                and held[top(s)] >= 4 * mapped[top(s)])
+
     return {s for s, d in mapping.items()
             if (witness.get(s) != d if s in unnamed
                 else s in witness and witness[s] != d or taken.get(d, s) != s
-                or d in doubted.get(s, ())
+                or lone(s, d)
                 or owner(d) not in owners.get(owner(s), {owner(d)})
                 or owner(s) not in feeders.get(owner(d), {owner(s)}))}
 
