@@ -405,3 +405,34 @@ def test_a_list_cut_in_parts_keeps_its_first_item_apart():
     mapping = {k: k.replace('features.', 'stem.' if '.0.' in k else 'body.', 1) for k in src}
     assert set(mapping.values()) <= set(dst)
     assert strayed_pairs(mapping, src, dst) == set()
+
+
+@pytest.mark.real_tensors
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_a_block_registered_last_first_sends_no_layer_into_its_sibling(mode):
+    # mutation fuzz seed 42872 of --cross --wide --reorder --split: timm's
+    # regnety_016 with its last stage's two blocks registered b2 before b1,
+    # listed parameters first, into torchvision's regnet_y_1_6gf. The
+    # order sent b1's conv3 (one shape with b2's, left out as a tie) into
+    # block4-1 (6 wrong in structure); the order-free reading, which pairs
+    # b1 with block4-0 by the shortcut it alone holds, had b1's conv3 in
+    # block4-0's empty place. The two readings disagree: left out, then
+    # placed by the blocks around it
+    from torch_liberator.keyorder import NORM_BUFFERS
+    timm, tvm = requires('timm'), requires('torchvision').models
+    net = {k: tuple(v.shape) for k, v in timm.create_model('regnety_016').state_dict().items()}
+    model = {k: tuple(v.shape) for k, v in tvm.regnet_y_1_6gf().state_dict().items()}
+    keys = list(net)
+    last = [k for k in keys if k.startswith('s4.')]
+    swapped = ([k for k in last if k.startswith('s4.b2.')]
+               + [k for k in last if k.startswith('s4.b1.')])
+    at = keys.index(last[0])
+    order = keys[:at] + swapped + keys[at + len(last):]
+    buffers = [k for k in order if k.rpartition('.')[2] in NORM_BUFFERS]
+    src = {k: net[k] for k in order if k not in buffers}
+    src.update((k, net[k]) for k in buffers)
+    want = associate(net, model, association=mode).mapping
+    assert len(want) == 626
+    mapping = associate(src, model, association=mode).mapping
+    assert {k: v for k, v in mapping.items() if want[k] != v} == {}
+    assert len(mapping) == 626

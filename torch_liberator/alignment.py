@@ -507,8 +507,11 @@ def _uncrossed(found: Alignment, free: Alignment, modules: Mapping[str, str],
     ``free`` puts them: a key of ``S`` (paired with ``D``) sent into
     ``D'`` (paired with ``S'``) while a key of ``S'`` went into ``D``.
     When ``free`` has no free place inside ``D`` for it, the key is left
-    out, with both places. A key sent out of its module's partner in any
-    other way stays: nothing says where the crossing is."""
+    out, with both places. A key sent so into ``D'`` alone (no key of
+    ``S'`` in ``D``) is left out, with both places, when ``free`` puts it
+    in a place inside ``D`` that ``found`` left empty: the two readings
+    disagree. A key sent out of its module's partner in any other way
+    stays: nothing says where the crossing is."""
     partner_of = {other: module for module, other in modules.items()}
     crossing = {}  # source key -> (its module, the module whose partner it went into)
     for key, place in found.mapping.items():
@@ -521,10 +524,21 @@ def _uncrossed(found: Alignment, free: Alignment, modules: Mapping[str, str],
             crossing[key] = (mine, theirs)
     mutual = {(mine, theirs) for mine, theirs in crossing.values()}
     moved = {key: pair[0] for key, pair in crossing.items() if pair[::-1] in mutual}
-    if not moved:
+    # one way only: the order-free reading has a place for the key inside
+    # its module's partner that the order left empty (a regnet stage whose
+    # blocks the checkpoint registers last first, the second block's conv3
+    # left out as a tie, the first's sent into the second's place)
+    taken = set(found.mapping.values())
+    alone = {key for key, (mine, _) in crossing.items() if key not in moved
+             and free.mapping.get(key) is not None and free.mapping[key] not in taken
+             and free.mapping[key].startswith(modules[mine] + sep)}
+    if not moved and not alone:
         return found
-    mapping = {key: place for key, place in found.mapping.items() if key not in moved}
+    mapping = {key: place for key, place in found.mapping.items()
+               if key not in moved and key not in alone}
     ambiguous = dict(found.ambiguous)
+    for key in alone:
+        ambiguous[key] = (found.mapping[key], free.mapping[key])
     used = set(mapping.values())
     for key, module in moved.items():
         place = free.mapping.get(key)
