@@ -11,6 +11,7 @@ wrong pair, where only shapes can tell (a missing pair is allowed there).
 Labels added by a transformation are fresh (upper case), as a new module
 name would be.
 """
+import functools
 import re
 
 import pytest
@@ -2151,6 +2152,14 @@ def test_a_stem_met_by_its_list_positions_alone_is_chance(mode):
         assert result.mapping == {}
 
 
+@functools.lru_cache(maxsize=1)
+def _vovnet_and_darknet():
+    """timm's ese_vovnet19b_dw keys, and darknet17's under ``head.``."""
+    timm = requires('timm')
+    return (model_keys(timm.create_model('ese_vovnet19b_dw')),
+            model_keys(timm.create_model('darknet17'), 'head.'))
+
+
 @pytest.mark.parametrize('split', [False, True])
 @pytest.mark.parametrize('mode', ASSOCIATIONS)
 def test_a_classifier_of_another_network_is_no_evidence_in_a_thin_mapping(mode, split):
@@ -2162,9 +2171,7 @@ def test_a_classifier_of_another_network_is_no_evidence_in_a_thin_mapping(mode, 
     # anywhere: embedding and auto loaded it (2 wrong). The structure mode
     # doubts that very pair (the model's network is fed by the trunk), and
     # in a mapping that thin its doubt leaves the name pair out
-    timm = requires('timm')
-    vovnet = model_keys(timm.create_model('ese_vovnet19b_dw'))
-    darknet = model_keys(timm.create_model('darknet17'), 'head.')
+    vovnet, darknet = _vovnet_and_darknet()
     src = {**{'trunk.' + k: v for k, v in vovnet.items() if k.startswith('stem.')}, **darknet}
     if split:  # parameters first, then buffers
         buffers = [k for k in src if k.rpartition('.')[2] in NORM_BUFFERS]
