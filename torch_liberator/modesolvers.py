@@ -536,7 +536,8 @@ def _with_an_order_free_reading(solver):
     into a model holding a torchvision ViT of its depth and one of half
     its depth: by order the checkpoint's run fits both and every tensor
     was a tie (0 of 152); by what the modules hold, the deep one holds it
-    whole (148 of 152, the head of another width left out).
+    whole (148 of 152: the class token, position table and head, of the
+    shallow one's shapes too, stay out as ties).
     """
     def solve(problem):
         mapping, ambiguous = solver(problem)
