@@ -818,16 +818,26 @@ def test_keys_sorted_by_name_leave_siblings_of_one_shape_out():
     assert set(result.ambiguous) <= {k for k in src if '.o.' not in k}
 
 
-def test_keys_sorted_by_name_pair_no_list_of_another_length():
-    # three equal blocks against two: which two of the three the model's are,
-    # no order tells once the keys are sorted
+@pytest.mark.parametrize('start', [0, 1])
+def test_keys_sorted_by_name_pair_a_list_of_another_length_by_its_numbers(start):
+    # three equal blocks against two: once the keys are sorted no order
+    # tells which two of the three the model's are, but their numbers do,
+    # as in the name modes (``body.1`` is ``trunk.blk1``); the third stays
+    # out. Numbered from 1 on the model's side, the same number is another
+    # place, and nothing pairs
     src = {k: s for b in range(3) for k, s in linear(f'body.{b}.fc', 8, 8).items()}
     src.update({k: s for b in range(3) for k, s in bn(f'body.{b}.norm', 8).items()})
     dst = {}
-    for b in range(2):
+    for b in range(start, start + 2):
         dst.update({**linear(f'trunk.blk{b}.lin', 8, 8), **bn(f'trunk.blk{b}.ln', 8)})
     result = align_structure({k: src[k] for k in sorted(src)}, dst)
-    assert result.mapping == {}
+    if start:
+        assert result.mapping == {}
+        return
+    renamed = {'fc': 'lin', 'norm': 'ln'}
+    assert result.mapping == {
+        k: f'trunk.blk{b}.{renamed[part]}.{t}'
+        for k in sorted(src) for _, b, part, t in [k.split('.')] if b != '2'}
 
 
 def _layernorm(prefix, c):

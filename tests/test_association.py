@@ -3938,3 +3938,60 @@ def test_a_namesake_of_another_design_gets_nothing_beside_the_checkpoints_childr
     where = {id(v): k for k, v in children.state_dict(keep_vars=True).items()}
     want = {k: where.get(id(v)) for k, v in net.state_dict(keep_vars=True).items()}
     assert all(d == f'b.{want[s]}' for s, d in result.mapping.items())
+
+
+def _hf_resnet_name(key):
+    """HuggingFace ResNet's name of a torchvision resnet key (its shortcut
+    is registered first in a block; see :func:`_hf_resnet`)."""
+    stem = {'conv1': 'convolution', 'bn1': 'normalization'}
+    head, _, tensor = key.rpartition('.')
+    if head in stem:
+        return f'resnet.embedder.embedder.{stem[head]}.{tensor}'
+    if head == 'fc':
+        return f'classifier.1.{tensor}'
+    layer, block, *part = head.split('.')
+    where = f'resnet.encoder.stages.{int(layer[5:]) - 1}.layers.{block}'
+    if part[0] == 'downsample':
+        return f'{where}.shortcut.{("convolution", "normalization")[int(part[1])]}.{tensor}'
+    kind = 'convolution' if part[0].startswith('conv') else 'normalization'
+    return f'{where}.layer.{int(part[0][-1]) - 1}.{kind}.{tensor}'
+
+
+def _hf_resnet(shapes):
+    """A torchvision resnet's ``{key: shape}`` under HuggingFace's names and
+    order: each block's shortcut before its layers."""
+    blocks = {}
+    for key in shapes:
+        parts = key.split('.')
+        blocks.setdefault('.'.join(parts[:2]) if key.startswith('layer') else key, []).append(key)
+    keys = [key for block in blocks.values()
+            for key in sorted(block, key=lambda k: '.downsample.' not in k)]
+    return {_hf_resnet_name(k): shapes[k] for k in keys}
+
+
+@pytest.mark.parametrize('reverse', [False, True])
+@pytest.mark.parametrize('mode', ['structure', 'auto'])
+def test_blocks_of_another_depth_pair_by_their_numbers_across_names(mode, reverse):
+    # torchvision's resnet34 into HF's resnet18 (each block's shortcut
+    # registered first), and back: by order the runs of equal blocks (3
+    # against 2, 4 against 2 ...) tie, and the pairs the order made beside
+    # them do not survive the checks (24 tensors loaded); read by what the
+    # modules hold, each stage's first block pairs by its shapes, and the
+    # blocks after it by their numbers, which the shorter stage keeps
+    # (``layer2.1`` is ``stages.1.layers.1``, as the name modes read
+    # ``layer2.1`` in both depths). The stem's norm, of the shapes of
+    # layer1's, stays out of the shorter side.
+    tvm = requires('torchvision').models
+    deep = {k: tuple(v.shape) for k, v in tvm.resnet34().state_dict().items()}
+    hf = _hf_resnet(_resnet18_shapes())
+    block = 'resnet.encoder.stages.1.layers.0'
+    shortcut, layer = (list(hf).index(f'{block}.{part}.convolution.weight')
+                       for part in ('shortcut', 'layer.0'))
+    assert shortcut < layer
+    truth = {k: _hf_resnet_name(k) for k in deep if _hf_resnet_name(k) in hf}
+    if reverse:
+        result = associate(hf, deep, association=mode)
+        assert result.mapping == {v: k for k, v in truth.items()}
+    else:
+        result = associate(deep, hf, association=mode)
+        assert result.mapping == {k: v for k, v in truth.items() if not k.startswith('bn1.')}

@@ -159,3 +159,44 @@ def test_a_safetensors_file_from_another_library_loads_whole(tmp_path, mode):
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(fpath))
     _assert_loads_whole_into_torchvisions(
         src, Pretrained(fpath, association=mode, verbose=0).forward)
+
+
+def _numbered_blocks(prefix, numbers, first):
+    """A list's blocks of a conv and a norm, the ``first`` taking 4 channels in."""
+    out = {}
+    for n in numbers:
+        out[f'{prefix}.{n}.conv.weight'] = (8, 4 if n == first else 8, 3, 3)
+        out[f'{prefix}.{n}.norm.weight'] = (8,)
+        out[f'{prefix}.{n}.norm.bias'] = (8,)
+    return out
+
+
+@pytest.mark.parametrize('numbers', [range(3), range(6)])
+def test_keys_sorted_pair_blocks_of_another_depth_by_their_numbers(numbers):
+    # a stage of four blocks against one of three (or six) under other
+    # names: in registration order the blocks a shorter stage keeps pair by
+    # their numbers (the first by its shapes); with the keys sorted, the
+    # order-free reading pairs them the same way, where it left them out
+    src = {'stem.weight': (4, 3, 3, 3), **_numbered_blocks('stages.0', range(4), 0),
+           'head.weight': (2, 8)}
+    dst = {'stem.weight': (4, 3, 3, 3), **_numbered_blocks('body.blocks', numbers, 0),
+           'head.weight': (2, 8)}
+    listed = associate(src, dst, association='structure')
+    in_sorted_keys = associate(dict(sorted(src.items())), dst, association='structure')
+    kept = min(len(numbers), 4)
+    expected = {k: k.replace('stages.0.', 'body.blocks.') for k in src
+                if not k.startswith('stages') or int(k.split('.')[2]) < kept}
+    assert listed.mapping == expected
+    assert in_sorted_keys.mapping == expected
+    assert in_sorted_keys.ambiguous == {}
+
+
+def test_keys_sorted_leave_out_blocks_numbered_from_another_start():
+    # the shorter stage numbered from 1: its block 2 is not the checkpoint's
+    # block 2 by its number; the blocks stay out (the stem and head load)
+    src = {'stem.weight': (4, 3, 3, 3), **_numbered_blocks('stages.0', range(4), 0),
+           'head.weight': (2, 8)}
+    dst = {'stem.weight': (4, 3, 3, 3), **_numbered_blocks('body.blocks', range(1, 4), 1),
+           'head.weight': (2, 8)}
+    result = associate(dict(sorted(src.items())), dst, association='structure')
+    assert result.mapping == {'head.weight': 'head.weight', 'stem.weight': 'stem.weight'}

@@ -41,7 +41,13 @@ order of the numbers and of registration (timm's ``bn1`` and ``bn2``,
 HF's ``expand_bn`` and ``depthwise_norm``), unless the pairs already made
 beside them come in one order by those numbers and in the other by
 registration (a timm block flattened into numbered children numbers its
-shortcut last; torchvision registers its ``proj`` first). Any other tie
+shortcut last; torchvision registers its ``proj`` first). More on one
+side than on the other, they pair only as the items of one list on each
+side (they differ in their last number alone), numbered from one start,
+the shorter's numbers all among the longer's: the items of one number pair
+(torchvision's resnet34 ``layer2.1`` is HF's resnet18 ``stages.1.layers.1``,
+as the name modes read ``layer2.1`` in both depths, and as registration
+order pairs them); the longer's other items stay out. Any other tie
 (``q``, ``k``, ``v`` of one shape) pairs nothing.
 
 With one side's keys sorted and the other's in registration order, a
@@ -384,6 +390,31 @@ def _tie_pairs(a, b, mine, theirs, made=()):
     return [(u, v) for (_, u), (_, v) in zip(*order)]
 
 
+def _same_items(a, b, mine, theirs):
+    """The pairs among units of one signature, more on one side than on
+    the other, when each side's are the items of one list (they differ in
+    their last number alone): the items of one number on both sides
+    (torchvision's resnet34 ``layer2.1`` and HF's resnet18
+    ``stages.1.layers.1``, the blocks that a shorter stage keeps, as the
+    name modes read ``layer2.1`` in both depths), when every number of the
+    shorter list is one of the longer's and the two start at one number;
+    else none (a list numbered from 1 against one numbered from 0)."""
+    order = (_numbered_order(a, mine), _numbered_order(b, theirs))
+    if None in order:
+        return []
+    last = []
+    for numbered in order:
+        numbers = [n for n, _ in numbered]
+        if any(not n or len(n) != len(numbers[0]) or n[:-1] != numbers[0][:-1]
+               for n in numbers):
+            return []  # not one list: two stages' blocks, or a number inside a name
+        last.append({n[-1]: unit for n, unit in numbered})
+    short, long = sorted(last, key=len)
+    if not short.keys() <= long.keys() or min(short) != min(long):
+        return []  # numbered from another start: the same number is not the same place
+    return [(last[0][n], last[1][n]) for n in sorted(short)]
+
+
 def _crossed(trees, pairs, made):
     """Whether a pair of ``pairs`` (numbers on the first side, registration
     on the second) and a pair of ``made`` come in one order by the numbers
@@ -520,10 +551,13 @@ def _match(trees, pair, groups, singles, inner, strong, unique, alone):
             theirs = by_sig[1].get(sig)
             if not theirs:
                 continue
-            if len(mine) == len(theirs) == scope[0][sig] == scope[1][sig]:
-                placed = unique if len(mine) == 1 else None
-                for u, v in _tie_pairs(a, b, mine, theirs, made):
-                    if (alone is not None and len(mine) == 1 and u[0] == v[0] == 'n'
+            if len(mine) == scope[0][sig] and len(theirs) == scope[1][sig]:
+                single = len(mine) == len(theirs) == 1
+                placed = unique if single else None
+                ties = (_tie_pairs(a, b, mine, theirs, made) if len(mine) == len(theirs)
+                        else _same_items(a, b, mine, theirs))
+                for u, v in ties:
+                    if (alone is not None and single and u[0] == v[0] == 'n'
                             and a.held(u[1]) != b.held(v[1])):
                         continue  # the same shapes in other groups: two norms, one BatchNorm
                     start = len(groups), len(singles)
@@ -531,7 +565,7 @@ def _match(trees, pair, groups, singles, inner, strong, unique, alone):
                         paired[0].add(u)
                         paired[1].add(v)
                         made.append((u, v))
-                        if alone is not None and len(mine) == 1 and u[0] == v[0] == 'n':
+                        if alone is not None and single and u[0] == v[0] == 'n':
                             alone.append((pair, (u[1], v[1]), range(start[0], len(groups)),
                                           range(start[1], len(singles))))
                         if placed is not None and u[0] == v[0] == 'n':
