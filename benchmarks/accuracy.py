@@ -212,6 +212,7 @@ def main(argv=None):
     if args.child:
         return _child(args.child[0], args.pairs, args.modes, args.child[1], args.time_limit or None)
     names = corpus_pairs.select_pairs(args.pairs, fast=True if args.fast else None)
+    args.json = os.path.abspath(args.json)  # the children run elsewhere
     start = time.time()
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     jobs = {'This checkout': (args.ours_path, args.modes, None, args.json + '.ours.jsonl')}

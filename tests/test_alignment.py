@@ -570,6 +570,25 @@ def test_property_sorted_keys_with_inserted_modules_never_cause_a_wrong_pair(see
     _assert_never_wrong(align_structure(src, dst).mapping, truth)
 
 
+@pytest.mark.xfail(strict=True, reason='known: a module with a layer added elsewhere takes '
+                   "another module's place by its signature (issue 8 note)")
+@pytest.mark.parametrize('seed, reverse, side', [
+    # found by the property above at 2500 examples, wrong at ddacdde too:
+    # 3478243791: the checkpoint's m3 (a norm, then a 4-channel conv) holds
+    # the shapes of the model's r1.r2 exactly, a conv added there beside the
+    # norm that belongs to m0; m3's own place, r23, holds a linear inserted
+    # and a conv added besides, so the signature pairs m3 with r1.r2 and the
+    # rival one level up is no rival (3 wrong); 1344041105: the model's r18.3,
+    # a BatchNorm added beside a conv and a linear, is the checkpoint's m2
+    # by its signature, and m3.0 goes to m2's place (11 wrong)
+    (3478243791, False, 'src'), (1344041105, False, 'dst'),
+])
+def test_sorted_keys_a_module_with_a_layer_added_is_not_another_modules_twin(
+        seed, reverse, side):
+    src, dst, truth = _sorted_pair(seed, reverse, side)
+    _assert_never_wrong(align_structure(src, dst).mapping, truth)
+
+
 @pytest.mark.parametrize('seed, insert, side', [
     # the structure mode, keys sorted: the alignment left these open, and
     # the open modules rule "the last of its shapes" placed one alone in
