@@ -3995,3 +3995,28 @@ def test_blocks_of_another_depth_pair_by_their_numbers_across_names(mode, revers
     else:
         result = associate(deep, hf, association=mode)
         assert result.mapping == {k: v for k, v in truth.items() if not k.startswith('bn1.')}
+
+
+@pytest.mark.xfail(strict=True, reason='known: with the keys sorted, no whole fit is found for a '
+                   'network without its head in another nesting (issue 8 note)')
+@pytest.mark.parametrize('mode', ['structure', 'auto', 'embedding', 'isomorphism'])
+def test_a_sorted_checkpoint_goes_to_its_network_in_another_nesting(mode):
+    # wrong at ddacdde too: torchvision's convnext_small, keys sorted, into a
+    # model holding timm's convnext_small without its head (``trunk``)
+    # beside torchvision's convnext_tiny (``blocks``), whose names are the
+    # checkpoint's and whose third stage is a third as deep. In registration
+    # order the whole fit in timm's nesting takes all 340 tensors and keeps
+    # the name modes out of the shallower namesake; sorted, no fit is found:
+    # the name modes load 182 into it, and structure and auto split the
+    # checkpoint, 182 there by name and 162 into ``trunk``. (Cross fuzz
+    # seed 46723, the same with ``features.1`` renamed: structure right,
+    # the name modes 151 and 155 wrong.)
+    tvm, timm = requires('torchvision').models, requires('timm')
+    src = dict(sorted(model_keys(tvm.convnext_small(weights=None)).items()))
+    tm = timm.create_model('convnext_small', pretrained=False)
+    dst = {**model_keys(tm.stem, 'trunk.stem.'), **model_keys(tm.stages, 'trunk.stages.'),
+           **model_keys(tvm.convnext_tiny(weights=None), 'blocks.')}
+    listed = associate(model_keys(tvm.convnext_small(weights=None)), dst, association=mode)
+    assert not any(d.startswith('blocks.') for d in listed.mapping.values())
+    result = associate(src, dst, association=mode)
+    assert not any(d.startswith('blocks.') for d in result.mapping.values())
