@@ -1040,6 +1040,33 @@ def test_embedding_reads_no_evidence_in_positions_below_a_place_only_shapes_foun
         assert {s: d for s, d in mapping.items() if flat(truth[s]) != d} == {}, mode
 
 
+@pytest.mark.real_tensors  # (timm's regnet cannot be built on the meta device)
+def test_a_shortcut_registered_last_stays_in_its_block_when_the_next_block_is_reordered():
+    # cross fuzz seed 48019 of --cross --wide --reorder --split (reduced):
+    # timm's regnety_016, the second block of its last stage registering its
+    # children in another order (conv2, se, conv1, conv3), into torchvision's
+    # regnet_y_1_6gf. Between the pairs se.fc2 of block 1 and conv2 of block
+    # 2, the order lined up block 1's conv3 and shortcut against torchvision's
+    # block 1 f.c and block 2 f.a: the shortcut's norm (one width with f.a's)
+    # went into block 2 (5 wrong in structure and auto)
+    timm, tvm = requires('timm'), requires('torchvision').models
+    plain = timm.create_model('regnety_016')
+    dst = model_keys(tvm.regnet_y_1_6gf(weights=None))
+    truth = associate(model_keys(plain), dst, association='structure').mapping
+    assert len(truth) == len(dst)
+    block = plain.s4.b2
+    block._modules = {name: block._modules[name]
+                      for name in ['conv2', 'se', 'conv1', 'conv3', *block._modules]
+                      if name in block._modules}
+    src = model_keys(plain)
+    assert list(src).index('s4.b2.conv1.conv.weight') > list(src).index('s4.b2.se.fc2.weight')
+    for mode in ('structure', 'auto', 'embedding', 'isomorphism'):
+        mapping = associate(src, dst, association=mode).mapping
+        assert {s: d for s, d in mapping.items() if truth[s] != d} == {}, mode
+        if mode in ('structure', 'auto'):
+            assert len(mapping) == len(dst), mode
+
+
 def test_embedding_sends_no_block_past_a_tie_to_a_place_that_fits_in_part():
     # mutation fuzz seed 6009 of --cross --wide: timm's inception_v3 (its
     # Mixed_6b flattened, Mixed_6d's branches under an inserted ``head``)

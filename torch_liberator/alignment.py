@@ -49,7 +49,11 @@ The two group sequences are aligned the way ``diff`` aligns lines:
    the number of paired tensors, ties broken by agreeing trailing name
    components, none when they end at two different numbers: the same
    layer of another item, and exact shapes). A pair is kept only when *every* optimal alignment
-   makes it; the others are ambiguous and listed, never guessed.
+   makes it; the others are ambiguous and listed, never guessed. No pair
+   of a gap crosses the two pairs around it: a group whose path shares
+   more leading components with one bound's than with the other's (its
+   block) never pairs with one leaning the other way (a block's shortcut,
+   registered last, is not the next block's first norm).
 4. Leftovers: name partners that were out of order (order is a hint, not a
    law), then groups (or single tensors of containers, such as a class
    token) whose shapes are unique among the leftovers on both sides. Not
