@@ -281,15 +281,18 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     :func:`shapes_fit` for ``small`` less its head, when the order says
     nothing: the one module of ``large`` whose keys have the shapes of all
     of ``small``'s but those of one module of ``small`` (the head a
-    ``children()[:-1]`` cut off), as many of each, and that module. None
-    when no module of ``large`` has them, or several, or the shapes left
-    over are those of no module of ``small``, or of several, or when
+    ``children()[:-1]`` cut off, with its own children: torchvision's
+    ConvNeXt ends in ``classifier.0``, a norm, and ``classifier.2``), as
+    many of each, and that module; the root's own tensors (a ViT's tokens,
+    which ``nn.Sequential(*model.children())`` drops) count as a module.
+    None when no module of ``large`` has them, or several, or the shapes
+    left over are those of no module of ``small``, or of several, or when
     :func:`shapes_fit` would decline (too few keys and kernel shapes,
     nothing beside).
 
     Returns:
         Tuple[str, str] | None: the module of ``large`` and the module of
-        ``small`` left over.
+        ``small`` left over (``''``: the root's own tensors).
 
     Example:
         >>> from torch_liberator.modulefit import body_shapes_fit
@@ -301,6 +304,13 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         >>> body_shapes_fit(small, large)
         ('body', 'fc')
         >>> body_shapes_fit(small, {**large, **{f'copy.{i}.weight': (4, 4) for i in range(40)}})
+        >>> # a head of two modules (a norm and a classifier)
+        >>> layers = {f'layer{i}.weight': (4, 4) for i in range(40)}
+        >>> head = {'head.0.weight': (4,), 'head.2.weight': (3, 4)}
+        >>> other = {f'other.{i}.weight': (5, 5) for i in range(3)}
+        >>> body_shapes_fit({**layers, **head}, {**other, **{f'body.{i}.weight': (4, 4)
+        ...                                                   for i in range(40)}})
+        ('body', 'head')
     """
     want = len(small)
     if _too_small_to_fit(small, large):
@@ -308,26 +318,38 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
     if sum(shapes.values()) != want:
         return None  # (unknown shapes)
-    modules: Dict[str, Counter] = {}
-    for key, shape in small.items():
-        modules.setdefault(key.rpartition(sep)[0], Counter())[squeeze_units(shape)] += 1
-    sizes = {sum(held.values()) for held in modules.values()}
+    below = _keys_per_module(small, sep)
+    roots = Counter(squeeze_units(shape) for key, shape in small.items() if sep not in key)
+    sizes = set(below.values()) | ({sum(roots.values())} if roots else set())
     counts = _keys_per_module(large, sep)
     keys, found = sorted(large), []
+    small_keys = sorted(small)
     for path, count in counts.items():
-        if want - count not in sizes:
-            continue
+        if want - count not in sizes or want - count >= count:
+            continue  # (the head is the smaller part)
         at = bisect_left(keys, path + sep)
         held = Counter(squeeze_units(large[key]) for key in keys[at:at + count]
                        if large[key] is not None)
         if held - shapes:
             continue
         left = shapes - held
-        heads = [module for module, kept in modules.items() if kept == left]
+        heads = [module for module, n in below.items() if n == want - count
+                 and _held_below(small, small_keys, module, n, sep) == left]
+        heads = [h for h in heads if not any(h.startswith(g + sep) for g in heads)]
+        if roots == left:
+            heads.append('')
         if len(heads) == 1:
             found.append((path, heads[0]))
     outer = [(p, h) for p, h in found if not any(p.startswith(q + sep) for q, _ in found)]
     return outer[0] if len(outer) == 1 else None
+
+
+def _held_below(side: Mapping[str, tuple], keys: List[str], module: str, n: int,
+                sep: str) -> Counter:
+    """The shapes (size-1 dimensions aside) of the ``n`` keys of ``side``
+    below ``module``; ``keys``: ``side``'s keys sorted."""
+    at = bisect_left(keys, module + sep)
+    return Counter(squeeze_units(side[key]) for key in keys[at:at + n])
 
 
 def whole_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:

@@ -326,11 +326,7 @@ def _outside_shapes_fit(problem, mapping, exact):
     # the checkpoint less its head (keys sorted, against children()[:-1]):
     # the body's pairs go inside; the head's stay only beside it, in a
     # part of the model no bigger than twice the head (a head of its own)
-    inside, head_prefix = module + sep, head + sep if head else ''
-
-    def in_head(key):  # (head '': the root's own tensors, a ViT's tokens)
-        return key.startswith(head_prefix) and sep not in key[len(head_prefix):]
-
+    inside, in_head = module + sep, _head_keys(head, sep)
     body = sum(1 for d in problem.dst if d.startswith(inside))
     placed, beside = _in_one_place(
         problem, {s: d for s, d in mapping.items() if not in_head(s)},
@@ -375,13 +371,42 @@ def _filled_in_part(problem, mapping):
     regnetx_002; prefix-hack put the whole checkpoint into the regnety, and
     ``auto`` took it (266 wrong). The same with timm's ViT-S beside a
     DeiT III-S (its names, and layer scales in every block).
+
+    The same pairs go when the mapping splits the checkpoint's body between
+    the fit and another place, which it fills: one network is in one
+    place. A torchvision convnext_small, keys sorted, into a model holding
+    timm's convnext_small without its head beside a torchvision
+    convnext_tiny, whose names are the checkpoint's: the names filled the
+    tiny one (182 tensors) and the structure solve put the rest into
+    timm's; the fit holds the body whole (its pairs from outside are left
+    out, and the head's, which has no place of its own beside the fit).
     """
     found = _fit_by_shapes(problem)
     if found is None:
         return set()
-    inside = found[0] + problem.sep
+    sep = problem.sep
+    inside = found[0] + sep
     outside = {s: d for s, d in mapping.items() if not d.startswith(inside)}
-    return set(outside) if _left_unset(problem, mapping, outside, inside) else set()
+    if _left_unset(problem, mapping, outside, inside):
+        return set(outside)
+    in_head = _head_keys(found[1], sep)
+    body_outside = [s for s in outside if not in_head(s)]
+    if not body_outside or all(in_head(s) for s, d in mapping.items() if d.startswith(inside)):
+        return set()
+    size, sizes = sum(1 for s in problem.src if in_head(s)), {}
+    return set(body_outside) | {s for s, d in outside.items() if in_head(s) and _in_a_larger_part(
+        d, found[0], size, problem.dst, sep, sizes)}
+
+
+def _head_keys(head, sep):
+    """``in_head(key)``: whether a checkpoint key is of the module ``head``
+    (``''``: the root's own tensors, a ViT's tokens; None: no head)."""
+    if head is None:
+        return lambda key: False
+    if not head:
+        return lambda key: sep not in key
+    prefix = head + sep
+    return lambda key: key.startswith(prefix)
 
 
 def _fit_by_shapes(problem):
