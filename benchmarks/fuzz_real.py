@@ -875,6 +875,22 @@ CROSS_WIDE = {
 }
 
 
+#: more for ``--cross --wider`` (added to :data:`CROSS` and :data:`CROSS_WIDE`;
+#: a dict of its own, so that the seeds of ``--wide`` keep their cases)
+CROSS_WIDER = {
+    'densenet161': (_tm('densenet161'), _tv('densenet161'), _zip_truth),
+    'efficientnet_b2': (_tm('efficientnet_b2'), _tv('efficientnet_b2'), _zip_truth),
+    'mobilenet_v3_small': (_tm('mobilenetv3_small_100'), _tv('mobilenet_v3_small'), _zip_truth),
+    'resnet101': (_tm('resnet101'), _tv('resnet101'), _zip_truth),
+    'wide_resnet50_2': (_tm('wide_resnet50_2'), _tv('wide_resnet50_2'), _zip_truth),
+    'regnet_x_1_6gf': (_tm('regnetx_016'), _tv('regnet_x_1_6gf'), _cross_truth('regnet_truth')),
+    'vit_small': (_tm('vit_small_patch16_224'),
+                  lambda: tvm.VisionTransformer(224, 16, 12, 6, 384, 1536), _cross_truth('vit_truth')),
+    'swin_s': (_tm('swin_small_patch4_window7_224'), _tv('swin_s'), _cross_truth('swin_truth')),
+    'efficientnet_v2_m': (_tm('tf_efficientnetv2_m'), _tv('efficientnet_v2_m'), _zip_truth),
+}
+
+
 def _tie(a, b, truth):
     """
     Put ``a``'s tensor objects into ``b`` where ``truth`` pairs keys of
@@ -973,7 +989,7 @@ def main(argv=None):
     :func:`make_cross_case` instead of :func:`make_case`; ``--wide``: :func:`make_case` drawing
     from :data:`ZOO`, or with ``--cross`` from :data:`CROSS` and
     :data:`CROSS_WIDE`; ``--wider``: :func:`make_case` drawing from
-    :data:`ALL`; ``--reorder``: children and keys in other orders
+    :data:`ALL`, or with ``--cross`` from :data:`CROSS_WIDER` too; ``--reorder``: children and keys in other orders
     too; ``--split``: each case judged twice, its checkpoint listed every
     parameter first, then every buffer first, instead of as built;
     ``--joined``: a module's children may also be lifted one level under
@@ -986,8 +1002,9 @@ def main(argv=None):
     wide, reorder, split = '--wide' in flags, '--reorder' in flags, '--split' in flags
     joined = '--joined' in flags
     if '--cross' in flags:
-        build = functools.partial(make_cross_case, reorder=reorder, joined=joined,
-                                  cross={**CROSS, **CROSS_WIDE} if wide else CROSS)
+        cross = ({**CROSS, **CROSS_WIDE, **CROSS_WIDER} if '--wider' in flags
+                 else {**CROSS, **CROSS_WIDE} if wide else CROSS)
+        build = functools.partial(make_cross_case, reorder=reorder, joined=joined, cross=cross)
     else:
         build = functools.partial(make_case, reorder=reorder, joined=joined,
                                   zoo=ALL if '--wider' in flags else ZOO if wide else MODELS)
