@@ -47,7 +47,7 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
 from torch_liberator.emacopy import without_ema_copy
-from torch_liberator.keyorder import NORM_BUFFERS, registration_order
+from torch_liberator.keyorder import NORM_BUFFERS, numbered_order, registration_order
 from torch_liberator.leaveout import in_source_order
 from torch_liberator.listpositions import positions_disagree
 from torch_liberator.modesolvers import Problem, one_prefix_pairs, strict_pairs, unwrapped_pairs
@@ -157,6 +157,12 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
     key, and which keys are ambiguous. A side listed back to front, or as
     every parameter, then every buffer (or buffers first), is solved in
     registration order (:func:`~torch_liberator.keyorder.registration_order`).
+    Where a side registers a numbered list out of turn (``b2`` before
+    ``b1``), the two sides are solved again with its items in the order of
+    their numbers (:func:`~torch_liberator.keyorder.numbered_order`); a
+    pair one reading makes is kept where the other makes it too or says
+    nothing of its key and place, and left out as ambiguous where the other
+    places either otherwise or doubts it.
     A checkpoint holding the model beside an EMA copy of it under a name
     ``ema=True`` knows (``ema_model.*``) gives the model copy
     (:func:`~torch_liberator.emacopy.without_ema_copy`).
@@ -233,14 +239,60 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
     ordered = Problem(registration_order(src, sep), registration_order(dst, sep), sep)
     if ordered.src is src and ordered.dst is dst:
         ordered = problem  # (what it has built stays)
-    if association == 'auto':
-        result = Association(*solve_auto(ordered))
-    else:
-        result = Association(*ordered.solve(association), association)
-    if ordered.src is src:
+    result = _solved(ordered, association)
+    # a numbered list registered out of turn: its numbers' order is read
+    # too, and what the two readings contradict each other on is left out
+    renumbered = Problem(numbered_order(ordered.src, sep), numbered_order(ordered.dst, sep), sep)
+    if renumbered.src is not ordered.src or renumbered.dst is not ordered.dst:
+        result = _agreed(result, _solved(renumbered, association))
+    elif ordered.src is src:
         return result
     return Association(*in_source_order(problem, result.mapping, result.ambiguous),
                        result.association)
+
+
+def _solved(problem: Problem, association: str) -> 'Association':
+    """``association`` (a mode, or ``'auto'``) solved on ``problem``."""
+    if association == 'auto':
+        return Association(*solve_auto(problem))
+    return Association(*problem.solve(association), association)
+
+
+def _agreed(first: 'Association', second: 'Association') -> 'Association':
+    """
+    The pairs of two readings that the other makes too, or says nothing of
+    (neither places the key nor lists it as a tie, and neither fills the
+    place nor lists it as one of a tie's places); a key the two place apart,
+    or one reading places and the other doubts, is ambiguous between its
+    places (and so is one either lists as ambiguous and neither places).
+    In the first reading's mode.
+
+    Example:
+        >>> from torch_liberator.association import Association, _agreed
+        >>> first = Association({'a': 'x', 'b': 'y', 'c': 'w'}, {}, 'structure')
+        >>> second = Association({'a': 'x', 'b': 'z', 'd': 'v'}, {'c': ('w', 'u')}, 'structure')
+        >>> found = _agreed(first, second)
+        >>> found.mapping
+        {'a': 'x', 'd': 'v'}
+        >>> found.ambiguous
+        {'c': ('w', 'u'), 'b': ('y', 'z')}
+    """
+    def silent(s, d, other, held):  # the other reading says nothing of s or d
+        return s not in other.mapping and s not in other.ambiguous and d not in held
+
+    held = [set(side.mapping.values()).union(*side.ambiguous.values())
+            for side in (first, second)]
+    mapping = {s: d for s, d in first.mapping.items()
+               if second.mapping.get(s) == d or silent(s, d, second, held[1])}
+    mapping.update((s, d) for s, d in second.mapping.items()
+                   if s not in first.mapping and silent(s, d, first, held[0]))
+    ambiguous = {s: places for s, places in {**second.ambiguous, **first.ambiguous}.items()
+                 if s not in mapping}
+    for s in [*first.mapping, *second.mapping]:
+        if s not in mapping:
+            places = [*ambiguous.get(s, ()), first.mapping.get(s), second.mapping.get(s)]
+            ambiguous[s] = tuple(dict.fromkeys(d for d in places if d is not None))
+    return Association(mapping, ambiguous, first.association)
 
 
 def _without_lone_buffers(src: Dict[str, Shape], dst: Dict[str, Shape],

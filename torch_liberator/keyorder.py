@@ -31,8 +31,10 @@ Example:
 from typing import Iterable, List, Mapping, Optional
 
 from torch_liberator.keygroups import Shape
+from torch_liberator.namenumbers import name_numbers
 
-__all__ = ['FEW_MODULES', 'order_is_lost', 'registration_order', 'sort_within_modules']
+__all__ = ['FEW_MODULES', 'numbered_order', 'order_is_lost', 'registration_order',
+           'sort_within_modules']
 
 #: below ``min_keys``, :func:`order_is_lost` believes a listing whose every
 #: module puts ``bias`` before ``weight`` when at least this many modules
@@ -243,6 +245,83 @@ def registration_order(side: Mapping[str, Shape], sep: str = '.',
     params, buffers = sections[::-1] if buffers_first else sections
     return {key: side[key] for module in order
             for key in params.get(module, []) + buffers.get(module, [])}
+
+
+def numbered_order(side: Mapping[str, Shape], sep: str = '.') -> Mapping[str, Shape]:
+    """
+    ``side`` (in registration order) with the items of each numbered list
+    in the order of their numbers: the children of one module whose names
+    differ by their digits alone (``b1`` to ``b10``, ``block3-0``,
+    ``conv1`` to ``conv3``), registered in another order, put back in the
+    places they took, sorted by their numbers, the other children left
+    where they are. Code registers a list's items first to last; a model
+    that did otherwise (a stage holding its blocks in a dict filled out of
+    turn) gives an order that may not be its network's, and read so, twins
+    of one shape pair across their numbers: timm's regnetx_016 with its
+    third stage's first block registered seventh, against torchvision's,
+    had 115 tensors in the wrong blocks. Nor is the numbers' order sure (a
+    pyramid's ``p5`` to ``p3``, top down): :func:`~torch_liberator.
+    association.associate` reads both and keeps what they agree on.
+    ``side`` itself when every list is in
+    order, when its order is lost (:func:`order_is_lost`: sorted by name,
+    the numbers say nothing of the registration), or when the listing is
+    not one module after another (each module's own tensors, then its
+    children, as ``state_dict()`` writes them).
+
+    Example:
+        >>> from torch_liberator.keyorder import numbered_order
+        >>> keys = ['stem.w', 's.b2.conv.w', 's.b3.conv.w', 's.b1.conv.w', 's.b1.proj.w',
+        ...         's.pool.w', 's.b4.conv.w']
+        >>> print(*numbered_order(dict.fromkeys(keys)))
+        stem.w s.b1.conv.w s.b1.proj.w s.b2.conv.w s.b3.conv.w s.pool.w s.b4.conv.w
+        >>> in_order = ['a.conv1.weight', 'a.bn1.weight', 'a.conv2.weight', 'a.bn2.weight']
+        >>> numbered_order(dict.fromkeys(in_order)) == dict.fromkeys(in_order)
+        True
+    """
+    keys = list(side)
+    own, children = {}, {}  # module -> its own keys; module -> its children, as listed
+    for key in keys:
+        own.setdefault(key.rpartition(sep)[0], []).append(key)
+    for module in own:
+        while module and module not in children.get(module.rpartition(sep)[0], ()):
+            parent, _, name = module.rpartition(sep)
+            children.setdefault(parent, {})[name] = None
+            module = parent
+    numbers_of = {}  # child name -> (template, numbers), each name read once
+    order, moved = {}, False
+    for parent, names in children.items():
+        places = {}  # template -> [(numbers, position)] of the children it names
+        for at, name in enumerate(names):
+            if name not in numbers_of:
+                numbers_of[name] = name_numbers(name)
+            template, numbers = numbers_of[name]
+            if numbers and '@' not in template:
+                places.setdefault(template, []).append((numbers, at))
+        names = list(names)
+        for listed in places.values():
+            if all(a[0] <= b[0] for a, b in zip(listed, listed[1:])):
+                continue
+            moved = True
+            ranked = [names[at] for _, at in sorted(listed)]
+            for (_, at), name in zip(listed, ranked):
+                names[at] = name
+        order[parent] = names
+    if not moved or order_is_lost(keys, sep=sep) or _walk(own, children, sep) != keys:
+        return side
+    return {key: side[key] for key in _walk(own, order, sep)}
+
+
+def _walk(own, children, sep):
+    """The keys of the tree ``own`` / ``children`` (module -> its own keys;
+    module -> its children's names, in order) as ``state_dict()`` lists
+    them: each module's own keys, then its children's, depth first."""
+    out, stack = [], ['']
+    while stack:
+        module = stack.pop()
+        out.extend(own.get(module, ()))
+        below = [module + sep + name if module else name for name in children.get(module, ())]
+        stack.extend(reversed(below))
+    return out
 
 
 def _lists_descend(keys: List[str], sep: str) -> bool:
