@@ -811,6 +811,33 @@ def test_duplicate_or_bad_keys_are_rejected():
         associate({'w': 'big'}, ['w'])
 
 
+@pytest.mark.real_tensors
+@pytest.mark.parametrize('mode', ASSOCIATIONS)
+def test_a_key_numbered_past_any_module_path_is_the_librarys_error(mode):
+    # a hostile checkpoint: the solvers read the numbers in keys, and Python
+    # refuses an integer of over 4300 digits (a bare ValueError from deep
+    # inside, in every mode). Now a CheckpointFormatError that names the
+    # key and the fix, before any tensor is touched
+    import torch
+    from torch_liberator import load_partial_state
+    from torch_liberator.association import KEY_DIGITS_MAX
+    from torch_liberator.errors import CheckpointFormatError
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hostile = 'x.' + '7' * 5000 + '.w'
+    state = {'0.weight': torch.ones(2, 2), '0.bias': torch.ones(2), hostile: torch.ones(1)}
+    with pytest.raises(CheckpointFormatError, match=r"more than 100 digits.*rename it"):
+        load_partial_state(model, state, association=mode, verbose=0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # up to KEY_DIGITS_MAX digits is a key like any other, and rename= is the way out
+    fine = 'x.' + '7' * KEY_DIGITS_MAX + '.w'
+    associate({**{k: tuple(v.shape) for k, v in state.items() if k != hostile}, fine: (1,)},
+              {'0.weight': (2, 2)}, association=mode)
+    info = load_partial_state(model, state, association=mode, verbose=0,
+                              rename={r'x\.7+\.w': 'x.w'})
+    assert torch.equal(model[0].bias, torch.ones(2)), info['seen']
+
+
 # --- renamed levels need more than shapes (found on timm -> torchvision pairs)
 
 def _convbn(prefix, conv, bn, c_out, c_in, k):

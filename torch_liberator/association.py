@@ -41,12 +41,14 @@ Example:
     >>> associate_keys(src, dst, association='embedding')
     {'conv1.weight': 'backbone.body.conv1.weight', 'layer1.0.weight': 'backbone.body.layer1.0.weight'}
 """
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from torch_liberator.autoselect import AUTO_EXACT, AUTO_GENERAL, solve_auto
 from torch_liberator.emacopy import without_ema_copy
+from torch_liberator.errors import CheckpointFormatError
 from torch_liberator.keyorder import NORM_BUFFERS, numbered_order, registration_order
 from torch_liberator.leaveout import in_source_order
 from torch_liberator.listpositions import positions_disagree
@@ -58,6 +60,7 @@ __all__ = [
     'AUTO_EXACT',
     'AUTO_GENERAL',
     'Association',
+    'KEY_DIGITS_MAX',
     'MODES',
     'associate',
     'associate_keys',
@@ -70,6 +73,13 @@ ASSOCIATIONS = ('strict', 'module-hack', 'prefix-hack', 'embedding', 'isomorphis
 
 #: the tree problems accepted by ``mode=`` of maximum_common_ordered_subpaths
 MODES = ('embedding', 'isomorphism')
+
+#: the most digits a number in a key may have: the solvers read a key's
+#: numbers (list positions, ``layer4``), and no module path numbers its
+#: modules with more, while Python refuses to read an integer of over 4300
+KEY_DIGITS_MAX = 100
+
+_LONG_NUMBER = re.compile(r'\d{%d}' % (KEY_DIGITS_MAX + 1))
 
 #: a shape as the solvers see it: sizes, or None when unknown
 Shape = Optional[Tuple[int, ...]]
@@ -127,7 +137,8 @@ def _shape_of(key, value) -> Shape:
 
 
 def _as_side(side, name) -> Dict[str, Shape]:
-    """``{key: shape or None}`` in the given order; duplicates are errors."""
+    """``{key: shape or None}`` in the given order; duplicates, keys that are no
+    strings and numbers of more than :data:`KEY_DIGITS_MAX` digits are errors."""
     if isinstance(side, str):
         raise TypeError(
             f'{name} is a str ({side!r}), not a collection of keys; pass a '
@@ -147,6 +158,11 @@ def _as_side(side, name) -> Dict[str, Shape]:
         if not isinstance(key, str):
             raise TypeError(
                 f'keys must be strings, got {type(key).__name__}: {key!r}')
+        if _LONG_NUMBER.search(key):
+            raise CheckpointFormatError(
+                f'key {key[:80]!r}... of {name} holds a number of more than {KEY_DIGITS_MAX} '
+                'digits, which no module path does; drop that key, or rename it '
+                "(rename={pattern: 'new.name'}), before loading")
     return out
 
 
