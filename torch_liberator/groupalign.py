@@ -1345,12 +1345,5 @@ class GroupAligner:
 def _lean(comps, left, right):
     """1 when the path ``comps`` shares more leading components with
     ``left`` than with ``right``, -1 the other way round, 0 when as many."""
-    def shared(other):
-        n = 0
-        for a, b in zip(comps, other):
-            if a != b:
-                break
-            n += 1
-        return n
-    a, b = shared(left), shared(right)
+    a, b = (len(os.path.commonprefix([comps, other])) for other in (left, right))
     return (a > b) - (a < b)
