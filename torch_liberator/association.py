@@ -257,7 +257,8 @@ def associate(src: Side, dst: Side, association: str = 'isomorphism',
         ordered = problem  # (what it has built stays)
     result = _solved(ordered, association)
     # a numbered list registered out of turn: its numbers' order is read
-    # too, and what the two readings contradict each other on is left out
+    # too, and a pair one reading makes and the other places otherwise or
+    # doubts is left out
     renumbered = Problem(numbered_order(ordered.src, sep), numbered_order(ordered.dst, sep), sep)
     if renumbered.src is not ordered.src or renumbered.dst is not ordered.dst:
         result = _agreed(result, _solved(renumbered, association))

@@ -261,9 +261,9 @@ def numbered_order(side: Mapping[str, Shape], sep: str = '.') -> Mapping[str, Sh
     third stage's first block registered seventh, against torchvision's,
     had 115 tensors in the wrong blocks. Nor is the numbers' order sure (a
     pyramid's ``p5`` to ``p3``, top down): :func:`~torch_liberator.
-    association.associate` reads both and keeps what they agree on.
-    ``side`` itself when every list is in
-    order, when its order is lost (:func:`order_is_lost`: sorted by name,
+    association.associate` reads both, and keeps a pair where the other
+    reading makes it too or says nothing of it. ``side`` itself when every
+    list is in order, when its order is lost (:func:`order_is_lost`: sorted by name,
     the numbers say nothing of the registration), or when the listing is
     not one module after another (each module's own tensors, then its
     children, as ``state_dict()`` writes them).
