@@ -417,8 +417,7 @@ class GroupAligner:
             if anchors:
                 for a, b in anchors:
                     self._pair(src_idx[a], dst_idx[b])
-                inner = [(src_idx[a], dst_idx[b]) for a, b in anchors]
-                ends = [left] + inner + [right]
+                ends = [left, *((src_idx[a], dst_idx[b]) for a, b in anchors), right]
                 bounds = [(-1, -1)] + anchors + [(len(src_idx), len(dst_idx))]
                 for n, ((a0, b0), (a1, b1)) in enumerate(zip(bounds, bounds[1:])):
                     stack.append((src_idx[a0 + 1:a1], dst_idx[b0 + 1:b1], ends[n], ends[n + 1]))
@@ -450,10 +449,14 @@ class GroupAligner:
             return lambda i, j: False
         src_bounds = (self.src.comps[i0], self.src.comps[i1])
         dst_bounds = (self.dst.comps[j0], self.dst.comps[j1])
+        src_lean, dst_lean = {}, {}  # each group's lean, read once (the DP asks per cell)
 
         def crossing(i, j):
-            leans = _lean(self.src.comps[i], *src_bounds), _lean(self.dst.comps[j], *dst_bounds)
-            return leans[0] * leans[1] < 0
+            if i not in src_lean:
+                src_lean[i] = _lean(self.src.comps[i], *src_bounds)
+            if j not in dst_lean:
+                dst_lean[j] = _lean(self.dst.comps[j], *dst_bounds)
+            return src_lean[i] * dst_lean[j] < 0
         return crossing
 
     def _unique_shape_anchors(self, src_idx, dst_idx):
