@@ -761,9 +761,17 @@ def _shapes(module):
 @functools.lru_cache(maxsize=None)
 def _signature(name):
     """The sequence of state-dict shapes of model ``name`` (its names left
-    out), built under a forked torch RNG so no seed's values change."""
+    out), once per process. Built on the meta device (shapes only, no weights
+    drawn), or where a model reads numbers back while it is built
+    (torchvision's RegNets) on the CPU; under a forked torch RNG either
+    way, so no seed's values change."""
     with torch.random.fork_rng(devices=[]):
-        return tuple(tuple(v.shape) for v in ALL[name]().state_dict().values())
+        try:
+            with torch.device('meta'):
+                model = ALL[name]()
+        except NotImplementedError:  # "Cannot copy out of meta tensor"
+            model = ALL[name]()
+    return tuple(tuple(v.shape) for v in model.state_dict().values())
 
 
 def _twins(name, zoo=MODELS):

@@ -7,6 +7,7 @@ a fresh tiny model when a test needs to see an untouched destination.
 """
 import functools
 import importlib
+import os
 
 import pytest
 import torch
@@ -17,6 +18,12 @@ from hypothesis import settings
 # seed loops of the notes, not to a CI run that must be reproducible)
 settings.register_profile('torch_liberator', derandomize=True)
 settings.load_profile('torch_liberator')
+
+# each pytest-xdist worker gets its share of the cores: torch's own threads,
+# one per core in every worker, would fight over them
+if 'PYTEST_XDIST_WORKER_COUNT' in os.environ:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1)
+                              // int(os.environ['PYTEST_XDIST_WORKER_COUNT'])))
 
 
 def requires(name):
@@ -58,8 +65,26 @@ def pytest_addoption(parser):
                      help='also run the full association corpus (tests marked corpus)')
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``corpus`` run only with ``--run-corpus`` or ``-m corpus``."""
+    """
+    Tests marked ``corpus`` run only with ``--run-corpus`` or ``-m corpus``.
+    The tests of one corpus pair (or fuzz seed) run one after another on
+    one worker (``--dist loadgroup``), so the pair is built once, not once
+    per test function and worker.
+    """
+    first = {}  # pair -> the index of its first test
+    order = []
+    for index, item in enumerate(items):
+        params = item.callspec.params if hasattr(item, 'callspec') else {}
+        pair = params.get('name', params.get('seed'))
+        if item.path.name == 'test_corpus.py' and pair is not None:
+            pair = str(pair)
+            item.add_marker(pytest.mark.xdist_group(pair))
+            order.append((first.setdefault(pair, index), index))
+        else:
+            order.append((index, index))
+    items[:] = [items[index] for _, index in sorted(order)]
     if config.getoption('--run-corpus') or 'corpus' in (config.getoption('-m') or ''):
         return
     skip = pytest.mark.skip(reason='the full corpus runs with --run-corpus or -m corpus')

@@ -733,9 +733,10 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
     assert verify_truth(_case(name)) <= 1e-4
 
 
-def _wide_fuzz_score(mode, seed, cross=False, **options):
-    """The judged load of ``benchmarks/fuzz_real.py``'s case ``seed`` of
-    ``--wide`` (``--cross --wide`` when ``cross``) in ``mode``."""
+@functools.lru_cache(maxsize=1)  # the modes of one seed run one after another
+def _wide_fuzz_case(seed, cross=False, **options):
+    """``benchmarks/fuzz_real.py``'s case ``seed`` of ``--wide``
+    (``--cross --wide`` when ``cross``)."""
     requires('timm')
     import fuzz_real
     if cross:
@@ -743,7 +744,12 @@ def _wide_fuzz_score(mode, seed, cross=False, **options):
         *_, case = fuzz_real.make_cross_case(seed, cross=wide, **options)
     else:
         *_, case = fuzz_real.make_case(seed, zoo=fuzz_real.ZOO, **options)
-    score = judge_case(case, mode)
+    return case
+
+
+def _wide_fuzz_score(mode, seed, cross=False, **options):
+    """The judged load of :func:`_wide_fuzz_case` in ``mode``."""
+    score = judge_case(_wide_fuzz_case(seed, cross, **options), mode)
     assert not score.error, score.error
     return score
 
