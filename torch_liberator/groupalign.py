@@ -71,7 +71,7 @@ from torch_liberator.fusedruns import fused_counterparts
 from torch_liberator.keygroups import enclosing_modules, is_word, joined_length
 from torch_liberator.lcs import certain_lis, dp_verdicts
 from torch_liberator.modulefit import (
-    module_closure, module_spans, nested_run_fit, parts_against_their_labels, resized_head_fit,
+    module_closure, nested_run_fit, parts_against_their_labels, resized_head_fit,
     run_fit, unpaired_module_size, whole_fit)
 from torch_liberator.nameanchors import LaterParts, copy_lacks, module_children, name_partners
 from torch_liberator.unordered import norms_by_their_layers, signature_pairs
@@ -249,8 +249,8 @@ class GroupAligner:
     # -- 5. modules as wholes (torch_liberator.modulefit) -----------------
     def _spans(self):
         if self.spans is None:
-            self.spans = (module_spans(self.src),
-                          module_spans(self.dst))
+            self.spans = (self.src.module_spans(),
+                          self.dst.module_spans())
         return self.spans
 
     def _fit_whole(self):

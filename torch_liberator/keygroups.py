@@ -192,7 +192,7 @@ class KeyGroups:
     """
 
     __slots__ = ('path', 'comps', 'keys', 'names', 'shapes', 'squeezed',
-                 'leaf', 'kind', 'sep')
+                 'leaf', 'kind', 'sep', '_spans')
 
     def __init__(self, side: Mapping[str, Shape], sep: str = '.'):
         self.sep = sep
@@ -237,9 +237,69 @@ class KeyGroups:
         kinds = {}
         self.kind = tuple(kinds.setdefault(kind, len(kinds)) for kind in
                           zip(self.names, self.shapes, self.leaf))
+        self._spans = None
 
     def __len__(self):
         return len(self.path)
+
+    def module_spans(self) -> Tuple[Tuple[Tuple[int, int], ...], ...]:
+        """
+        For each group, the spans ``(first, end)`` of the modules around
+        it, innermost first (the group's own module, its parent, ... the
+        root), leaving out modules whose groups are not one contiguous run
+        and repeating none (a wrapper level spans what its only child
+        spans). Worked out once.
+
+        Example:
+            >>> from torch_liberator.keygroups import KeyGroups
+            >>> KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.w': (3,)}).module_spans()
+            (((0, 1), (0, 2), (0, 3)), ((1, 2), (0, 2), (0, 3)), ((2, 3), (0, 3)))
+        """
+        if self._spans is None:
+            self._spans = self._worked_out_spans()
+        return self._spans
+
+    def _worked_out_spans(self):
+        # one pass in state-dict order: a module opens at its first group and
+        # closes at the first group outside it; a path that opens again was
+        # not one contiguous run
+        starts, ends = [], []
+        first_of, split = {}, set()
+        open_ids, chains, previous = [], [], None
+        for g, comps in enumerate(self.comps):
+            keep = 0
+            if previous is not None:
+                keep = 1  # the root stays open
+                for c1, c2 in zip(previous, comps):
+                    if c1 != c2:
+                        break
+                    keep += 1
+            for occurrence in open_ids[keep:]:
+                ends[occurrence] = g
+            del open_ids[keep:]
+            for depth in range(keep, len(comps) + 1):
+                occurrence = len(starts)
+                starts.append(g)
+                ends.append(len(self))
+                path = comps[:depth]
+                if path in first_of:
+                    split.update((first_of[path], occurrence))
+                else:
+                    first_of[path] = occurrence
+                open_ids.append(occurrence)
+            chains.append(tuple(open_ids))
+            previous = comps
+        out = []
+        for chain in chains:
+            spans = []
+            for occurrence in reversed(chain):
+                if occurrence in split:
+                    continue
+                span = (starts[occurrence], ends[occurrence])
+                if not spans or spans[-1] != span:
+                    spans.append(span)
+            out.append(tuple(spans))
+        return tuple(out)
 
     def vectors_only(self, g: int) -> bool:
         """

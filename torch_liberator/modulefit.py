@@ -34,11 +34,11 @@ squeezed shapes of its groups, in order). The evidence that follows:
 
 Example:
     >>> from torch_liberator.keygroups import KeyGroups
-    >>> from torch_liberator.modulefit import module_closure, module_spans
+    >>> from torch_liberator.modulefit import module_closure
     >>> src = KeyGroups({'down.0.w': (8, 4), 'down.1.w': (8,), 'bn3.w': (8,)})
     >>> dst = KeyGroups({'bn.w': (8,), 'short.conv.w': (8, 4), 'short.norm.w': (8,)})
     >>> # down.0 <-> short.conv is known; down is [conv, norm] like short
-    >>> module_closure(src, dst, {0: 1}, module_spans(src), module_spans(dst))
+    >>> module_closure(src, dst, {0: 1}, src.module_spans(), dst.module_spans())
     [(1, 2)]
 """
 from bisect import bisect_left
@@ -51,7 +51,7 @@ from torch_liberator.shapes import squeeze_units
 
 __all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'SHAPES_FIT_KINDS', 'body_shapes_fit',
            'head_fit', 'module_closure',
-           'module_spans', 'nested_run_fit', 'parts_against_their_labels', 'resized_head_fit',
+           'nested_run_fit', 'parts_against_their_labels', 'resized_head_fit',
            'run_fit', 'same_groups_fit', 'shapes_fit', 'unpaired_module_size', 'whole_fit']
 
 #: a module's groups: ``(first group, one past the last)``
@@ -77,62 +77,6 @@ SHAPES_FIT_KINDS = 8
 NAMED_FIT_MIN = 8
 
 
-def module_spans(side: KeyGroups) -> Tuple[Tuple[Span, ...], ...]:
-    """
-    For each group, the spans of the modules around it, innermost first
-    (the group's own module, its parent, ... the root), leaving out modules
-    whose groups are not one contiguous run and repeating none (a wrapper
-    level spans what its only child spans).
-
-    Example:
-        >>> from torch_liberator.keygroups import KeyGroups
-        >>> from torch_liberator.modulefit import module_spans
-        >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.w': (3,)})
-        >>> module_spans(side)
-        (((0, 1), (0, 2), (0, 3)), ((1, 2), (0, 2), (0, 3)), ((2, 3), (0, 3)))
-    """
-    # one pass in state-dict order: a module opens at its first group and
-    # closes at the first group outside it; a path that opens again was
-    # not one contiguous run
-    starts, ends = [], []
-    first_of, split = {}, set()
-    open_ids, chains, previous = [], [], None
-    for g, comps in enumerate(side.comps):
-        keep = 0
-        if previous is not None:
-            keep = 1  # the root stays open
-            for c1, c2 in zip(previous, comps):
-                if c1 != c2:
-                    break
-                keep += 1
-        for occurrence in open_ids[keep:]:
-            ends[occurrence] = g
-        del open_ids[keep:]
-        for depth in range(keep, len(comps) + 1):
-            occurrence = len(starts)
-            starts.append(g)
-            ends.append(len(side))
-            path = comps[:depth]
-            if path in first_of:
-                split.update((first_of[path], occurrence))
-            else:
-                first_of[path] = occurrence
-            open_ids.append(occurrence)
-        chains.append(tuple(open_ids))
-        previous = comps
-    out = []
-    for chain in chains:
-        spans = []
-        for occurrence in reversed(chain):
-            if occurrence in split:
-                continue
-            span = (starts[occurrence], ends[occurrence])
-            if not spans or spans[-1] != span:
-                spans.append(span)
-        out.append(tuple(spans))
-    return tuple(out)
-
-
 def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int,
                          unit: Optional[Span] = None) -> int:
     """
@@ -145,16 +89,16 @@ def unpaired_module_size(spans: Tuple[Span, ...], paired: List[int], g: int,
 
     Args:
         spans: the spans around ``g``, innermost first (an item of
-            :func:`module_spans`).
+            :meth:`~torch_liberator.keygroups.KeyGroups.module_spans`).
         paired: running counts of paired groups: ``paired[k]`` is how many
             of groups ``0 .. k - 1`` are paired (``len(side) + 1`` items).
         g: the group.
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
-        >>> from torch_liberator.modulefit import module_spans, unpaired_module_size
+        >>> from torch_liberator.modulefit import unpaired_module_size
         >>> side = KeyGroups({'a.x.w': (1,), 'a.y.w': (2,), 'b.p.w': (3,), 'b.q.w': (4,)})
-        >>> spans = module_spans(side)
+        >>> spans = side.module_spans()
         >>> paired = [0, 1, 1, 1, 1]  # only a.x is paired
         >>> unpaired_module_size(spans[1], paired, 1), unpaired_module_size(spans[3], paired, 3)
         (1, 2)
@@ -635,7 +579,7 @@ def same_groups_fit(small: KeyGroups, large: KeyGroups) -> Optional[int]:
     n = len(small)
     if n < NESTING_FIT_MIN or len(large) <= n:
         return None
-    starts = {a for spans in module_spans(large) for a, b in spans if b - a == n}
+    starts = {a for spans in large.module_spans() for a, b in spans if b - a == n}
     want = Counter(zip(small.squeezed, small.leaf))
     found = [a for a in sorted(starts)
              if Counter(zip(large.squeezed[a:a + n], large.leaf[a:a + n])) == want]
@@ -654,7 +598,7 @@ def _copy_beside(side: KeyGroups, start: int, n: int) -> bool:
     ``module.model_ema.module.*``), where only the EMA copy is one module.
     A fit found there is no one place; the names decide.
     """
-    chain = module_spans(side)[start]
+    chain = side.module_spans()[start]
     larger = [(a, b) for a, b in chain if a <= start and start + n <= b and b - a > n]
     a, b = larger[0] if larger else (0, len(side))
     if b - a != 2 * n:
@@ -727,7 +671,7 @@ def _words_agree(small, large, start):
 def _spans_within(side, start, n):
     """The spans of the modules within groups ``start .. start + n - 1``,
     counted from ``start``: the shape of that part of the tree."""
-    return {(a - start, b - start) for spans in module_spans(side)[start:start + n]
+    return {(a - start, b - start) for spans in side.module_spans()[start:start + n]
             for a, b in spans if start <= a and b <= start + n}
 
 
@@ -815,8 +759,8 @@ def module_closure(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
         src: the source's groups.
         dst: the destination's groups.
         pairs: the known pairs, source group -> destination group.
-        src_spans: :func:`module_spans` of ``src``.
-        dst_spans: :func:`module_spans` of ``dst``.
+        src_spans: :meth:`~torch_liberator.keygroups.KeyGroups.module_spans` of ``src``.
+        dst_spans: :meth:`~torch_liberator.keygroups.KeyGroups.module_spans` of ``dst``.
         frozen_src: unpaired source groups that must stay unpaired (a module
             holding one is not closed).
         frozen_dst: the same for the destination.
@@ -826,14 +770,14 @@ def module_closure(src: KeyGroups, dst: KeyGroups, pairs: Mapping[int, int],
 
     Example:
         >>> from torch_liberator.keygroups import KeyGroups
-        >>> from torch_liberator.modulefit import module_closure, module_spans
+        >>> from torch_liberator.modulefit import module_closure
         >>> conv_bn = lambda p: {p + '.c.w': (8, 4), p + '.n.w': (8,)}
         >>> src = KeyGroups({**conv_bn('a'), 'x.w': (8,)})
         >>> dst = KeyGroups({**conv_bn('p'), **conv_bn('q')})
         >>> # a = [c, n] is p = [c, n]: a.n goes to p.n, unless p.n is taken
-        >>> module_closure(src, dst, {0: 0}, module_spans(src), module_spans(dst))
+        >>> module_closure(src, dst, {0: 0}, src.module_spans(), dst.module_spans())
         [(1, 1)]
-        >>> module_closure(src, dst, {0: 0, 2: 1}, module_spans(src), module_spans(dst))
+        >>> module_closure(src, dst, {0: 0, 2: 1}, src.module_spans(), dst.module_spans())
         []
     """
     paired_dst = {j: i for i, j in pairs.items()}

@@ -28,7 +28,7 @@ import os
 from typing import Callable, Dict
 
 from torch_liberator.keygroups import common_module
-from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit, module_spans,
+from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit,
                                        nested_run_fit, run_fit, shapes_fit, whole_fit)
 from torch_liberator.shapes import shape_relation
 
@@ -128,7 +128,7 @@ def _less_its_head(whole, side, sep):
     groups; None when there is none or several.
     """
     m = len(whole)
-    spans = {span for chain in module_spans(side) for span in chain
+    spans = {span for chain in side.module_spans() for span in chain
              if max(NESTING_FIT_MIN, (m + 1) // 2) <= span[1] - span[0] < m}
     found = []
     for a, b in sorted(spans):
@@ -163,7 +163,7 @@ def _beside_an_exact_run(problem, mapping):
     if not sides.ordered:
         return set()
     keys_before, held_before = _running_counts(sides.dst, set(mapping.values()))
-    spans = {span for chain in module_spans(sides.dst) for span in chain}
+    spans = {span for chain in sides.dst.module_spans() for span in chain}
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
     for a, b in sorted(spans, key=lambda span: span[0] - span[1]):
         if (keys_before[b] - keys_before[a] <= exact or b - a > len(sides.src)
