@@ -130,7 +130,6 @@ class GroupAligner:
         self.late_pass = False  # siblings resolved again after the leftovers
         self.norms_by_module = set()  # norm pairs their modules placed
         self.norms_unpaired = False  # crossed norms unpaired once
-        self.spans = None      # module spans of both sides, when needed
         self.fused = (set(), set())  # groups one fused layer on one side, a run on the other
         self.children = (module_children(self.src), module_children(self.dst))
         self.later_parts = LaterParts(self.src, self.dst, self.inner, sides.ordered,
@@ -248,10 +247,7 @@ class GroupAligner:
 
     # -- 5. modules as wholes (torch_liberator.modulefit) -----------------
     def _spans(self):
-        if self.spans is None:
-            self.spans = (self.src.module_spans(),
-                          self.dst.module_spans())
-        return self.spans
+        return self.src.module_spans(), self.dst.module_spans()
 
     def _fit_whole(self):
         """One side whole into the one module of the other side that has
