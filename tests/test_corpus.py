@@ -734,16 +734,20 @@ def test_full_corpus_hand_written_truths_give_equal_outputs(name):
 
 
 @functools.lru_cache(maxsize=1)  # the modes of one seed run one after another
-def _wide_fuzz_case(seed, cross=False, **options):
+def _wide_fuzz_case(seed, cross=False, wider=False, sorted_keys=False, **options):
     """``benchmarks/fuzz_real.py``'s case ``seed`` of ``--wide``
-    (``--cross --wide`` when ``cross``)."""
+    (``--cross --wide`` when ``cross``, ``--cross --wider`` when ``wider``
+    too), its checkpoint's keys sorted when ``sorted_keys`` (``--sorted``)."""
     requires('timm')
     import fuzz_real
     if cross:
-        wide = {**fuzz_real.CROSS, **fuzz_real.CROSS_WIDE}
+        wide = {**fuzz_real.CROSS, **fuzz_real.CROSS_WIDE,
+                **(fuzz_real.CROSS_WIDER if wider else {})}
         *_, case = fuzz_real.make_cross_case(seed, cross=wide, **options)
     else:
         *_, case = fuzz_real.make_case(seed, zoo=fuzz_real.ZOO, **options)
+    if sorted_keys:
+        case.source = dict(sorted(case.source.items()))
     return case
 
 
@@ -812,16 +816,6 @@ def test_wide_fuzz_seeds_that_went_wrong(seed, options, expected, mode):
         assert score.correct == expected[('structure', 'auto').index(mode)]
 
 
-@functools.lru_cache(maxsize=1)
-def _seed_67034_sorted():
-    requires('timm')
-    import fuzz_real
-    wider = {**fuzz_real.CROSS, **fuzz_real.CROSS_WIDE, **fuzz_real.CROSS_WIDER}
-    *_, case = fuzz_real.make_cross_case(67034, cross=wider, reorder=True)
-    case.source = dict(sorted(case.source.items()))
-    return case
-
-
 #: measured at 636dd5a: (correct, wrong) of 624
 _SEED_67034_MEASURED = {'structure': (0, 194), 'auto': (0, 318), 'embedding': (0, 318),
                         'isomorphism': (0, 318)}
@@ -841,7 +835,8 @@ def test_a_shallower_network_of_the_models_names_beside_its_renamed_twin_is_no_s
     # resnet101 without its fc. The truth, by identity, is ``base``; every
     # tree mode loads the resnet50's tensors instead (registration order:
     # structure and auto 194 wrong, embedding 2)
-    score = judge_case(_seed_67034_sorted(), mode)
+    case = _wide_fuzz_case(67034, cross=True, wider=True, sorted_keys=True, reorder=True)
+    score = judge_case(case, mode)
     assert not score.error, score.error
     assert score.wrong == 0, score.wrong_keys[:3]
 
