@@ -4075,3 +4075,40 @@ def test_a_sorted_checkpoint_goes_to_its_network_in_another_nesting(mode):
     assert {s: d for s, d in result.mapping.items() if listed.mapping.get(s) != d} == {}
     if mode in ('structure', 'auto'):  # (what trunk holds by what its modules hold)
         assert len(listed.mapping) == 340 and len(result.mapping) == 90
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('sorted_keys', [False, True])
+def test_a_shallower_namesake_beside_the_models_renamed_network_is_no_source(mode, sorted_keys):
+    # the shapes of cross fuzz seed 67034: the model's own network (a
+    # resnet101, its stages cut in renamed parts, its fc kept) beside a
+    # resnet50 of the model's names, into a headless resnet101. The
+    # resnet50 fills half the model by name (every tree mode took it, 194
+    # to 318 wrong with the keys sorted); the renamed resnet101 holds the
+    # model's shapes and a head. Nothing may come from the resnet50
+    torch = requires('torch')
+    tvm = requires('torchvision').models
+    with torch.device('meta'):
+        full = {k: tuple(v.shape) for k, v in tvm.resnet101().state_dict().items()}
+        other = {'backbone.' + k: tuple(v.shape) for k, v in tvm.resnet50().state_dict().items()}
+    dst = {k: v for k, v in full.items() if not k.startswith('fc.')}
+    parts = {'layer1.0.': 'layer1.trunk.0.', 'layer1.1.': 'layer1.extractor.1.',
+             'layer1.2.': 'layer1.part.2.', 'layer2.1.': 'layer2.stage2.'}
+
+    def renamed(key):
+        for old, new in parts.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+        key = re.sub(r'^layer3\.(\d+)\.', lambda m: (
+            f'layer3.part.{m[1]}.' if int(m[1]) < 8 else f'layer3.body.{int(m[1]) - 8}.'), key)
+        return 'base.' + key
+
+    src = {**{renamed(k): v for k, v in full.items()}, **other}
+    if sorted_keys:
+        src = dict(sorted(src.items()))
+    truth = {renamed(k): k for k in dst}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
+    if mode in ('structure', 'auto') and not sorted_keys:
+        assert result.mapping == truth

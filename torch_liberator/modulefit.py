@@ -50,7 +50,7 @@ from torch_liberator.movedparts import labels_in_order
 from torch_liberator.shapes import squeeze_units
 
 __all__ = ['FIT_BUDGET', 'NAMED_FIT_MIN', 'NESTING_FIT_MIN', 'SHAPES_FIT_KINDS', 'body_shapes_fit',
-           'head_fit', 'module_closure',
+           'head_fit', 'headed_shapes_fit', 'module_closure',
            'nested_run_fit', 'parts_against_their_labels', 'resized_head_fit',
            'run_fit', 'same_groups_fit', 'shapes_fit', 'unpaired_module_size', 'whole_fit']
 
@@ -286,6 +286,67 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
             found.append((path, heads[0]))
     outer = [(p, h) for p, h in found if not any(p.startswith(q + sep) for q, _ in found)]
     return outer[0] if len(outer) == 1 else None
+
+
+def headed_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
+                      sep: str = '.') -> Optional[Tuple[str, str]]:
+    """
+    :func:`shapes_fit` for a module of ``large`` that holds ``small`` and a
+    head: the one module of ``large`` whose keys, less those of one of its
+    children (a classifier that ``small``, cut before it, lacks), have the
+    shapes of all of ``small``'s, as many of each, the head the smaller
+    part: the place :func:`head_fit` finds by order, found by the shapes
+    alone (keys sorted by name). None when no module has them, or several,
+    or when :func:`shapes_fit` would decline (too few keys and kernel
+    shapes, nothing beside), or when the rest of the module around the one
+    found is a copy of it.
+
+    Returns:
+        Tuple[str, str] | None: the module of ``large`` and its child left
+        over.
+
+    Example:
+        >>> from torch_liberator.modulefit import headed_shapes_fit
+        >>> small = {f'layer{i}.weight': (4, 4) for i in range(40)}
+        >>> large = {f'net.x{i}.weight': (4, 4) for i in range(40)}
+        >>> large.update({'net.fc.weight': (3, 4), 'net.fc.bias': (3,)})
+        >>> large.update({f'other.{i}.weight': (4, 4) for i in range(20)})
+        >>> headed_shapes_fit(small, large)
+        ('net', 'net.fc')
+        >>> # a second such module: two places, none found
+        >>> large.update({f'copy.{k[4:]}': v for k, v in large.items() if k.startswith('net.')})
+        >>> headed_shapes_fit(small, large) is None
+        True
+    """
+    want = len(small)
+    if _too_small_to_fit(small, large):
+        return None
+    shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
+    if sum(shapes.values()) != want:
+        return None  # (unknown shapes)
+    counts = _keys_per_module(large, sep)
+    keys, found = sorted(large), []
+    for path, count in counts.items():
+        head_size = count - want
+        if not 0 < head_size < want:
+            continue  # (the head is the smaller part)
+        at = bisect_left(keys, path + sep)
+        held = Counter(squeeze_units(large[key]) for key in keys[at:at + count]
+                       if large[key] is not None)
+        if shapes - held:
+            continue
+        left = held - shapes
+        heads = [child for child in {key[:key.find(sep, len(path) + 1)]
+                                     for key in keys[at:at + count]
+                                     if sep in key[len(path) + 1:]}
+                 if counts[child] == head_size
+                 and _held_below(large, keys, child, head_size, sep) == left]
+        if len(heads) == 1:
+            found.append((path, heads[0]))
+    outer = [(p, h) for p, h in found if not any(p.startswith(q + sep) for q, _ in found)]
+    if len(outer) != 1 or _copy_beside_keys(large, outer[0][0], sep, counts):
+        return None
+    return outer[0]
 
 
 def _held_below(side: Mapping[str, tuple], keys: List[str], module: str, n: int,

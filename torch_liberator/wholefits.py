@@ -25,14 +25,15 @@ Example:
     ['bn.bias', 'bn.weight', 'conv.weight', 'fc.bias', 'fc.weight']
 """
 import os
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 from torch_liberator.keygroups import common_module
 from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit,
-                                       nested_run_fit, run_fit, shapes_fit, whole_fit)
+                                       headed_shapes_fit, nested_run_fit, run_fit,
+                                       shapes_fit, whole_fit)
 from torch_liberator.shapes import shape_relation
 
-__all__ = ['WHOLE_FIT_CHECKS', 'parts_around']
+__all__ = ['WHOLE_FIT_CHECKS', 'model_fit_by_shapes', 'parts_around']
 
 
 def _short_of_an_exact_run(problem, mapping):
@@ -111,12 +112,43 @@ def _outside_a_shapes_fit(problem, mapping):
     (:func:`~torch_liberator.modulefit.shapes_fit`): the fit that no order
     finds (keys sorted, or the model's children registered in another
     order: timm's efficientnet_b1 against a torchvision one beside timm's
-    b0, whose names are the model's, cross fuzz seed 54 of ``--reorder``)."""
-    module = shapes_fit(problem.dst, problem.src, problem.sep)
+    b0, whose names are the model's, cross fuzz seed 54 of ``--reorder``).
+    A module that holds them and a head after them serves too
+    (:func:`~torch_liberator.modulefit.headed_shapes_fit`, the twin of
+    :func:`~torch_liberator.modulefit.head_fit`): timm's resnet101, its
+    lists cut in renamed parts, beside a resnet50 of the model's names, keys
+    sorted, into torchvision's resnet101 without its fc; the names filled
+    the model's resnet50 part from the resnet50 (cross fuzz seed 67034 of
+    ``--wider --reorder --sorted``, 318 wrong)."""
+    module = model_fit_by_shapes(problem)
     if module is None:
         return set()
     inside = module + problem.sep
     return {s for s in mapping if not s.startswith(inside)}
+
+
+def model_fit_by_shapes(problem) -> Optional[str]:
+    """
+    The one module of the checkpoint that holds the model's shapes, as
+    many of each (:func:`~torch_liberator.modulefit.shapes_fit`), or them
+    and a head (:func:`~torch_liberator.modulefit.headed_shapes_fit`); None
+    when there is none, or several.
+
+    Example:
+        >>> from torch_liberator.modesolvers import Problem
+        >>> from torch_liberator.wholefits import model_fit_by_shapes
+        >>> model = {f'layer{i}.weight': (4, 4) for i in range(40)}
+        >>> src = {f'other.{k}': (8, 8) for k in model}
+        >>> src.update({f'net.{i}.weight': (4, 4) for i in range(40)})
+        >>> src.update({'net.fc.weight': (3, 4), 'net.fc.bias': (3,)})
+        >>> model_fit_by_shapes(Problem(src, model, '.'))
+        'net'
+    """
+    module = shapes_fit(problem.dst, problem.src, problem.sep)
+    if module is None:
+        found = headed_shapes_fit(problem.dst, problem.src, problem.sep)
+        module = found and found[0]
+    return module
 
 
 def _less_its_head(whole, side, sep):
