@@ -4077,21 +4077,53 @@ def test_a_sorted_checkpoint_goes_to_its_network_in_another_nesting(mode):
         assert len(listed.mapping) == 340 and len(result.mapping) == 90
 
 
+@pytest.mark.parametrize('sorted_side', ['src', 'dst', 'both'])
+def test_a_whole_fit_outweighs_names_into_a_longer_network_with_the_keys_sorted(sorted_side):
+    # cross fuzz seed 2276 (test_names_that_fill_a_longer_network_in_part_
+    # do_not_outweigh_a_whole_fit) with either side's keys sorted, as a
+    # safetensors file lists them: no order finds the resnet18 of the model
+    # (two blocks renamed, its fc kept), and the name modes and 'auto' put
+    # all 120 tensors into the resnet34 of the checkpoint's names, skipping
+    # its third and later blocks. The resnet18 holds the checkpoint's shapes
+    # and a head of its own: the resnet34 gets nothing
+    head = _meta_shapes('resnet18')
+    deeper = {'blocks.' + k: v for k, v in _meta_shapes('resnet34').items()}
+    src = {k: v for k, v in head.items() if not k.startswith('fc.')}
+
+    def renamed(key):
+        key = key.replace('layer1.0.', 'layer1.net.')
+        return 'body.' + key.replace('layer2.1.', 'layer2.1.body.')
+
+    truth = {k: renamed(k) for k in src}
+    for body_first in (True, False):
+        body = {renamed(k): v for k, v in head.items()}
+        dst = {**body, **deeper} if body_first else {**deeper, **body}
+        if sorted_side in ('src', 'both'):
+            src = dict(sorted(src.items()))
+        if sorted_side in ('dst', 'both'):
+            dst = dict(sorted(dst.items()))
+        for mode in ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']:
+            result = associate(src, dst, association=mode)
+            check_one_to_one(result, src, dst)
+            assert {k: v for k, v in result.mapping.items() if truth[k] != v} == {}, mode
+
+
 @pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
 @pytest.mark.parametrize('sorted_keys', [False, True])
-def test_a_shallower_namesake_beside_the_models_renamed_network_is_no_source(mode, sorted_keys):
+@pytest.mark.parametrize('head_in', ['checkpoint', 'model'])
+def test_a_shallower_namesake_beside_the_models_renamed_network_is_no_source(
+        mode, sorted_keys, head_in):
     # the shapes of cross fuzz seed 67034: the model's own network (a
-    # resnet101, its stages cut in renamed parts, its fc kept) beside a
-    # resnet50 of the model's names, into a headless resnet101. The
-    # resnet50 fills half the model by name (every tree mode took it, 194
-    # to 318 wrong with the keys sorted); the renamed resnet101 holds the
-    # model's shapes and a head. Nothing may come from the resnet50
-    torch = requires('torch')
-    tvm = requires('torchvision').models
-    with torch.device('meta'):
-        full = {k: tuple(v.shape) for k, v in tvm.resnet101().state_dict().items()}
-        other = {'backbone.' + k: tuple(v.shape) for k, v in tvm.resnet50().state_dict().items()}
-    dst = {k: v for k, v in full.items() if not k.startswith('fc.')}
+    # resnet101, its stages cut in renamed parts) beside a resnet50 of the
+    # model's names, into a resnet101; the fc in the checkpoint's copy and
+    # not in the model, or the other way about. The resnet50 fills half the
+    # model by name (every tree mode took it, 194 to 320 wrong with the keys
+    # sorted; in registration order 136 in the structure mode, with the fc
+    # in the model); the renamed resnet101 holds the model's shapes and a
+    # head, or the model's less its head. Nothing may come from the
+    # resnet50, its fc included
+    full, other = _meta_shapes('resnet101'), _meta_shapes('resnet50')
+    headless = {k: v for k, v in full.items() if not k.startswith('fc.')}
     parts = {'layer1.0.': 'layer1.trunk.0.', 'layer1.1.': 'layer1.extractor.1.',
              'layer1.2.': 'layer1.part.2.', 'layer2.1.': 'layer2.stage2.'}
 
@@ -4099,11 +4131,42 @@ def test_a_shallower_namesake_beside_the_models_renamed_network_is_no_source(mod
         for old, new in parts.items():
             if key.startswith(old):
                 key = new + key[len(old):]
-        key = re.sub(r'^layer3\.(\d+)\.', lambda m: (
-            f'layer3.part.{m[1]}.' if int(m[1]) < 8 else f'layer3.body.{int(m[1]) - 8}.'), key)
-        return 'base.' + key
+        return 'base.' + _cut_in_parts(key, 'layer3', 8)
 
-    src = {**{renamed(k): v for k, v in full.items()}, **other}
+    base, dst = (full, headless) if head_in == 'checkpoint' else (headless, full)
+    src = {**{renamed(k): v for k, v in base.items()},
+           **{'backbone.' + k: v for k, v in other.items()}}
+    if sorted_keys:
+        src = dict(sorted(src.items()))
+    truth = {renamed(k): k for k in headless}
+    result = associate(src, dst, association=mode)
+    check_one_to_one(result, src, dst)
+    assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
+    if mode in ('structure', 'auto') and not sorted_keys:
+        assert result.mapping == truth
+
+
+@pytest.mark.parametrize('mode', ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto'])
+@pytest.mark.parametrize('sorted_keys', [False, True])
+@pytest.mark.parametrize('model, rival', [('resnet101', 'resnet50'), ('resnet50', 'resnet101')])
+def test_the_models_renamed_network_beside_a_namesake_of_another_depth(
+        mode, sorted_keys, model, rival):
+    # the model's own network in the checkpoint, ``layer3`` cut in two
+    # renamed parts and ``layer2.1`` renamed, beside a namesake of another
+    # depth under ``backbone``. A shallower namesake filled the stem,
+    # layer1, layer2 and layer4 by name and the renamed copy the rest
+    # (isomorphism, 206 wrong of 626); a deeper one filled the whole model
+    # by name, its extra blocks skipped (every name mode and 'auto', 320
+    # wrong). One network comes from one place, and a longer network used
+    # in part is no exact place beside a whole fit
+    dst, other = _meta_shapes(model), _meta_shapes(rival)
+    cut = {'resnet101': 11, 'resnet50': 3}[model]
+
+    def renamed(key):
+        return 'base.' + _cut_in_parts(key, 'layer3', cut).replace('layer2.1.', 'layer2.trunk.')
+
+    src = {**{renamed(k): v for k, v in dst.items()},
+           **{'backbone.' + k: v for k, v in other.items()}}
     if sorted_keys:
         src = dict(sorted(src.items()))
     truth = {renamed(k): k for k in dst}
@@ -4112,3 +4175,69 @@ def test_a_shallower_namesake_beside_the_models_renamed_network_is_no_source(mod
     assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}
     if mode in ('structure', 'auto') and not sorted_keys:
         assert result.mapping == truth
+
+
+@functools.lru_cache(maxsize=4)
+def _meta_shapes(name):
+    """A torchvision model's state dict shapes, built on the meta device."""
+    torch = requires('torch')
+    make = getattr(requires('torchvision').models, name)
+    with torch.device('meta'):
+        return {k: tuple(v.shape) for k, v in make().state_dict().items()}
+
+
+def _cut_in_parts(key, lst, cut):
+    """``key`` with the items of the list ``lst`` cut in two renamed parts
+    at ``cut`` (``lst.part.i``, then ``lst.body.i - cut``)."""
+    if not key.startswith(lst + '.'):
+        return key
+    i, _, rest = key[len(lst) + 1:].partition('.')
+    return f'{lst}.part.{i}.{rest}' if int(i) < cut else f'{lst}.body.{int(i) - cut}.{rest}'
+
+
+@pytest.mark.parametrize('sorted_keys', [False, True])
+def test_another_networks_head_does_not_complete_the_models_body(sorted_keys):
+    # the model's vgg16 less its classifier (``features`` cut in two renamed
+    # parts) beside a whole vgg11, whose classifier has the vgg16's names
+    # and shapes: the name modes, structure and 'auto' took the vgg11's
+    # classifier for the model's (6 wrong); it is another network's head
+    full, other = _meta_shapes('vgg16'), _meta_shapes('vgg11')
+    body = {k: v for k, v in full.items() if k.startswith('features.')}
+
+    def renamed(key):
+        return 'base.' + _cut_in_parts(key, 'features', 15)
+
+    src = {**{renamed(k): v for k, v in body.items()},
+           **{'backbone.' + k: v for k, v in other.items()}}
+    if sorted_keys:
+        src = dict(sorted(src.items()))
+    truth = {renamed(k): k for k in body}
+    for mode in ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']:
+        result = associate(src, full, association=mode)
+        check_one_to_one(result, src, full)
+        assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}, mode
+
+
+@pytest.mark.parametrize('sorted_keys', [False, True])
+def test_a_checkpoint_does_not_fill_a_longer_namesake_beside_its_own_body(sorted_keys):
+    # a torchvision convnext_tiny into a model holding it headless
+    # (``features.5`` cut in two renamed parts) beside a convnext_small of
+    # its names: the names filled the small one's blocks and head, skipping
+    # its later blocks, and the name modes kept it (101 wrong): the body
+    # fits the tiny one whole, and the head has no place of its own
+    full, other = _meta_shapes('convnext_tiny'), _meta_shapes('convnext_small')
+    body = {k: v for k, v in full.items() if k.startswith('features.')}
+
+    def renamed(key):
+        return 'base.' + _cut_in_parts(key, 'features.5', 4)
+
+    dst = {**{renamed(k): v for k, v in body.items()},
+           **{'backbone.' + k: v for k, v in other.items()}}
+    src = full
+    if sorted_keys:
+        src, dst = dict(sorted(src.items())), dict(sorted(dst.items()))
+    truth = {k: renamed(k) for k in body}
+    for mode in ['prefix-hack', 'embedding', 'isomorphism', 'structure', 'auto']:
+        result = associate(src, dst, association=mode)
+        check_one_to_one(result, src, dst)
+        assert {k: v for k, v in result.mapping.items() if truth.get(k) != v} == {}, mode

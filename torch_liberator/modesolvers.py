@@ -573,7 +573,7 @@ def _inside_the_models_fit(solver):
     """
     ``solver``, and where it leaves part of the model unset while one
     module of a larger checkpoint holds the model's shapes, as many of
-    each, alone or with a head
+    each, alone, with a head, or less the model's head
     (:func:`~torch_liberator.wholefits.model_fit_by_shapes`), ``solver``
     again on that module's keys alone: the other networks of the
     checkpoint are rivals the checks leave out (a namesake of another
@@ -590,10 +590,10 @@ def _inside_the_models_fit(solver):
         mapping, ambiguous = solver(problem)
         if len(mapping) >= len(problem.dst) or len(problem.src) <= len(problem.dst):
             return mapping, ambiguous
-        module = model_fit_by_shapes(problem)
-        if module is None:
+        found = model_fit_by_shapes(problem)
+        if found is None:
             return mapping, ambiguous
-        inside = module + problem.sep
+        inside = found[0] + problem.sep
         if any(not s.startswith(inside) for s in mapping):
             return mapping, ambiguous
         other, other_ambiguous = solver(Problem(

@@ -25,13 +25,14 @@ Example:
     ['bn.bias', 'bn.weight', 'conv.weight', 'fc.bias', 'fc.weight']
 """
 import os
-from typing import Callable, Dict, Optional
+from collections import Counter
+from typing import Callable, Dict, Optional, Tuple
 
 from torch_liberator.keygroups import common_module
 from torch_liberator.modulefit import (NESTING_FIT_MIN, body_shapes_fit, head_fit,
                                        headed_shapes_fit, nested_run_fit, run_fit,
                                        shapes_fit, whole_fit)
-from torch_liberator.shapes import shape_relation
+from torch_liberator.shapes import shape_relation, squeeze_units
 
 __all__ = ['WHOLE_FIT_CHECKS', 'model_fit_by_shapes', 'parts_around']
 
@@ -64,75 +65,170 @@ def _short_of_an_exact_run(problem, mapping):
     by name, cross fuzz seed 2548 of ``--wide``); where no order finds
     such a module, the one holding the model's shapes serves
     (:func:`_outside_a_shapes_fit`). A mapping that fills the
-    whole model without a shove stays (the names decide between two exact
-    places).
+    whole model without a shove from outside the fit stays (the names
+    decide between two exact places); one that fills it from the fit and
+    from elsewhere does not: one network comes from one place (timm's
+    resnet101, its ``layer3`` cut in two renamed parts, beside a resnet50
+    of torchvision's names, into torchvision's resnet101: ``isomorphism``
+    took the stem, ``layer1``, ``layer2`` and ``layer4`` from the resnet50
+    by name and ``layer3`` from the resnet101, 206 wrong).
     """
     src, dst = problem.src, problem.dst
     if len(src) <= len(dst) or not mapping:
         return set()
-    exact = _unshoved(problem, mapping)
-    if exact >= len(dst):
-        return set()
     sides, sep = problem.sides(), problem.sep
     if len(sides.dst) >= len(sides.src):
         return set()
-    if not sides.ordered:
-        return _outside_a_shapes_fit(problem, mapping)
-    at = run_fit(sides.dst, 0, len(sides.dst), sides.src)
-    if at is None:  # or in another library's nesting, a module of the checkpoint
-        at = whole_fit(sides.dst, sides.src)
-    if at is None:  # or the first part of one, less its head
-        at = head_fit(sides.dst, sides.src)
-    if at is not None:
-        run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}
-        return {s for s in mapping if s not in run}
-    # or, the other way about, a module of the checkpoint is the model less
-    # its head: the pairs from outside it into its place are left out, and
-    # so are the head's from a module of the checkpoint that sent them
-    span = _less_its_head(sides.dst, sides.src, sep)
-    if span is None:
-        return _outside_a_shapes_fit(problem, mapping)
-    a, b = span
-    run = {key for keys in sides.src.keys[a:b] for key in keys}
-    place = {key for keys in sides.dst.keys[:b - a] for key in keys}
-    out = {s for s, d in mapping.items() if s not in run and d in place}
-    if out:
-        # the parts of the checkpoint (children of the module around all
-        # of it, a wrapper passed) that sent them
-        root = len(os.path.commonprefix([key.split(sep)[:-1] for key in problem.src]))
-        rivals = {tuple(s.split(sep)[:root + 1]) for s in out}
-        out.update(s for s in mapping
-                   if s not in run and tuple(s.split(sep)[:root + 1]) in rivals)
-    return out
+    full = _unshoved(problem, mapping) >= len(dst)
+    found = _outside_a_shapes_fit(problem, mapping) if not sides.ordered else None
+    if sides.ordered:
+        at = run_fit(sides.dst, 0, len(sides.dst), sides.src)
+        if at is None:  # or in another library's nesting, a module of the checkpoint
+            at = whole_fit(sides.dst, sides.src)
+        if at is None:  # or the first part of one, less its head
+            at = head_fit(sides.dst, sides.src)
+        # or, the other way about, a module of the checkpoint is the model
+        # less its head: the pairs from outside it into its place are left
+        # out, and so are the head's from a module of the checkpoint that sent them
+        span = _less_its_head(sides.dst, sides.src, sep) if at is None else None
+        if at is not None:
+            run = {key for keys in sides.src.keys[at:at + len(sides.dst)] for key in keys}
+            found = {s for s in mapping if s not in run}, run.__contains__
+        elif span is not None:
+            a, b = span
+            run = {key for keys in sides.src.keys[a:b] for key in keys}
+            place = {key for keys in sides.dst.keys[:b - a] for key in keys}
+            out = {s for s, d in mapping.items() if s not in run and d in place}
+            found = _with_their_parts(problem, mapping, out, run.__contains__), run.__contains__
+        else:
+            found = _outside_a_shapes_fit(problem, mapping)
+    if found is None:
+        return set()
+    out, in_fit = found
+    return _split_from(problem, mapping, out, in_fit, full)
+
+
+def _split_from(problem, mapping, out, in_fit, full):
+    """
+    ``out``, the pairs of ``mapping`` from outside a fit (``in_fit(key)``
+    false), unless the mapping fills the whole model without a shove
+    (``full``) and either all of it comes from outside the fit, whole from
+    the network it came from (two exact places, which the names decide), or
+    what comes from outside is no network's part (a classifier by its name
+    beside an auxiliary one that the fit's run holds): parts of the
+    checkpoint (children of the module around all of it, a wrapper passed)
+    of fewer than :data:`~torch_liberator.modulefit.NESTING_FIT_MIN` keys
+    that hold nothing the mapping leaves unused with a kernel (a vgg11
+    beside the model's vgg16 less its head is a network, its classifier
+    another network's head). A longer network that the names fill the
+    model from in part, its blocks skipped, is no exact place beside the
+    fit: a resnet101 of the model's names beside the model's resnet50, its
+    lists cut in renamed parts (:func:`_used_in_part`); the mapping is left
+    out.
+    """
+    if not full or not out:
+        return out
+    if len(out) == len(mapping):
+        return out if _used_in_part(problem, mapping, in_fit) else set()
+    src, part = problem.src, _parts_of(problem)
+    parts = {part(s) for s in out}
+    sizes = Counter(part(key) for key in src)
+    if any(sizes[p] >= NESTING_FIT_MIN for p in parts):
+        return out
+    # (or a network of fewer keys, whose body the mapping leaves unused)
+    return out if any(part(key) in parts and key not in mapping and not in_fit(key)
+                      and shape is not None and len(squeeze_units(shape)) >= 2
+                      for key, shape in src.items()) else set()
+
+
+def _parts_of(problem):
+    """``part(key)``: the part of the checkpoint a key lies in, the child of
+    the module around all of the checkpoint (a wrapper passed)."""
+    sep = problem.sep
+    root = len(os.path.commonprefix([key.split(sep)[:-1] for key in problem.src]))
+    return lambda key: tuple(key.split(sep)[:root + 1])
+
+
+def _used_in_part(problem, mapping, in_fit):
+    """Whether the module of the checkpoint around the sources of
+    ``mapping`` holds, outside the fit, tensors the mapping leaves unused
+    with the kernel shapes (two or more dimensions, size-1 ones aside) of
+    tensors it uses: blocks of a longer network that the names skip, not
+    its head."""
+    src, sep = problem.src, problem.sep
+    module = common_module(mapping, sep)
+    prefix = module + sep if module else ''
+    used = {kernel for kernel in (squeeze_units(src[s]) for s in mapping) if len(kernel) >= 2}
+    return any(key.startswith(prefix) and key not in mapping and not in_fit(key)
+               and src[key] is not None and squeeze_units(src[key]) in used for key in src)
 
 
 def _outside_a_shapes_fit(problem, mapping):
-    """The pairs of ``mapping`` from outside the one module of the
-    checkpoint that holds the model's shapes, as many of each
-    (:func:`~torch_liberator.modulefit.shapes_fit`): the fit that no order
+    """
+    The pairs of ``mapping`` from outside the one module of the checkpoint
+    that holds the model's shapes (:func:`model_fit_by_shapes`), and
+    ``in_fit(key)``; None without such a module: the fit that no order
     finds (keys sorted, or the model's children registered in another
     order: timm's efficientnet_b1 against a torchvision one beside timm's
     b0, whose names are the model's, cross fuzz seed 54 of ``--reorder``).
-    A module that holds them and a head after them serves too
-    (:func:`~torch_liberator.modulefit.headed_shapes_fit`, the twin of
-    :func:`~torch_liberator.modulefit.head_fit`): timm's resnet101, its
-    lists cut in renamed parts, beside a resnet50 of the model's names, keys
-    sorted, into torchvision's resnet101 without its fc; the names filled
-    the model's resnet50 part from the resnet50 (cross fuzz seed 67034 of
-    ``--wider --reorder --sorted``, 318 wrong)."""
-    module = model_fit_by_shapes(problem)
-    if module is None:
-        return set()
+    A module that holds them and a head serves too: timm's resnet101, its
+    lists cut in renamed parts, beside a resnet50 of the model's names,
+    keys sorted, into torchvision's resnet101 without its fc; the names
+    filled the model's resnet50 part from the resnet50 (cross fuzz seed
+    67034 of ``--wider --reorder --sorted``, 318 wrong). And so does one
+    that holds the model less its head, as :func:`_less_its_head` finds by
+    order: the pairs from outside it into its place are left out, and so
+    are the head's from a part of the checkpoint that sent them (the same
+    resnet101 without its fc, into torchvision's with its fc: the structure
+    mode's sorted reading took the resnet50 whole, its fc too).
+    """
+    found = model_fit_by_shapes(problem)
+    if found is None:
+        return None
+    module, head = found
     inside = module + problem.sep
-    return {s for s in mapping if not s.startswith(inside)}
+
+    def in_fit(key):
+        return key.startswith(inside)
+
+    if head is None:
+        return {s for s in mapping if not in_fit(s)}, in_fit
+    head = head + problem.sep
+    out = {s for s, d in mapping.items() if not in_fit(s) and not d.startswith(head)}
+    return _with_their_parts(problem, mapping, out, in_fit), in_fit
 
 
-def model_fit_by_shapes(problem) -> Optional[str]:
+def _with_their_parts(problem, mapping, out, in_fit):
+    """
+    ``out`` (pairs from outside a fit, ``in_fit(key)`` false, into its
+    place) and the other pairs of ``mapping`` from the parts of the
+    checkpoint that sent them (children of the module around all of it, a
+    wrapper passed), outside the fit: a rival network's head goes with its
+    body. So does one from a part outside the fit that holds a body of
+    its own the mapping leaves unused (kernels, two or more dimensions
+    besides size-1 ones): a vgg11 beside the model's vgg16 less its
+    classifier, whose classifier has the model's names and shapes, is
+    another network's head. A head saved as a part of its own beside the
+    body keeps its pairs.
+    """
+    src, part = problem.src, _parts_of(problem)
+    own = {part(key) for key in src if in_fit(key)}  # (the fit's neck and heads are its own)
+    rivals = {part(s) for s in out}
+    rivals.update(part(key) for key, shape in src.items()
+                  if key not in mapping and not in_fit(key) and shape is not None
+                  and len(squeeze_units(shape)) >= 2 and part(key) not in own)
+    return set(out) | {s for s in mapping if not in_fit(s) and part(s) in rivals}
+
+
+def model_fit_by_shapes(problem) -> Optional[Tuple[str, Optional[str]]]:
     """
     The one module of the checkpoint that holds the model's shapes, as
     many of each (:func:`~torch_liberator.modulefit.shapes_fit`), or them
-    and a head (:func:`~torch_liberator.modulefit.headed_shapes_fit`); None
-    when there is none, or several.
+    and a head (:func:`~torch_liberator.modulefit.headed_shapes_fit`),
+    and None beside it; else the one that holds the model's shapes less
+    those of one module of the model, its head
+    (:func:`~torch_liberator.modulefit.body_shapes_fit`), and that module;
+    None when there is none, or several.
 
     Example:
         >>> from torch_liberator.modesolvers import Problem
@@ -142,13 +238,21 @@ def model_fit_by_shapes(problem) -> Optional[str]:
         >>> src.update({f'net.{i}.weight': (4, 4) for i in range(40)})
         >>> src.update({'net.fc.weight': (3, 4), 'net.fc.bias': (3,)})
         >>> model_fit_by_shapes(Problem(src, model, '.'))
-        'net'
+        ('net', None)
+        >>> model.update({'fc.weight': (5, 4), 'fc.bias': (5,)})
+        >>> model_fit_by_shapes(Problem(src, model, '.'))  # no head of the model's shapes
+        >>> src = {k: v for k, v in src.items() if not k.startswith('net.fc.')}
+        >>> model_fit_by_shapes(Problem(src, model, '.'))
+        ('net', 'fc')
     """
-    module = shapes_fit(problem.dst, problem.src, problem.sep)
+    sep = problem.sep
+    module = shapes_fit(problem.dst, problem.src, sep)
     if module is None:
-        found = headed_shapes_fit(problem.dst, problem.src, problem.sep)
-        module = found and found[0]
-    return module
+        headed = headed_shapes_fit(problem.dst, problem.src, sep)
+        module = headed and headed[0]
+    if module is not None:
+        return module, None
+    return body_shapes_fit(problem.dst, problem.src, sep)
 
 
 def _less_its_head(whole, side, sep):
@@ -272,7 +376,7 @@ def _beside_a_whole_fit(problem, mapping):
     if at is None:  # or the checkpoint less its head
         span = _less_its_head(sides.src, sides.dst, problem.sep)
         if span is not None:
-            return _beside_its_body(problem, mapping, exact, span)
+            return _beside_its_body(problem, mapping, exact, span, gapped)
         return _outside_shapes_fit(problem, mapping, exact)
     room = keys_before[at + n] - keys_before[at]
     place = {key: g for g, keys in enumerate(sides.dst.keys[at:at + n]) for key in keys}
@@ -284,31 +388,45 @@ def _beside_a_whole_fit(problem, mapping):
     return {s for s, d in mapping.items() if s in src_group and place.get(d) != src_group[s]}
 
 
-def _beside_its_body(problem, mapping, exact, span):
+def _beside_its_body(problem, mapping, exact, span, gapped):
     """
     The pairs of ``mapping`` that the module of the model at ``span``
     contradicts, when it is the checkpoint less its head
     (:func:`_less_its_head`) and holds more of the checkpoint than the
-    mapping places without a shove: those of the body that go elsewhere,
-    and those of the head that go, not to the groups after the body's, but
-    into a part of the model beside it that holds more than twice the
-    head: another network. Case: a timm rexnet_100 into a model holding it
-    headless as ``trunk`` beside a resnet50d as ``head``, whose
+    mapping places without a shove, or as much of its body while the
+    mapping's place beside it skips groups of the model between those it
+    fills (``gapped``) or leaves tensors unset: those of the body that go
+    elsewhere, and those of the head that go, not to the groups after the
+    body's, but into a part of the model beside it that holds more than
+    twice the head: another network. Cases: a timm rexnet_100 into a model
+    holding it headless as ``trunk`` beside a resnet50d as ``head``, whose
     ``head.fc`` strict shoved the rexnet's classifier into (mutation fuzz
-    seed 3256 of ``--wide --reorder``). A head of the model's own (beside
-    the body, or after a neck) keeps its pairs.
+    seed 3256 of ``--wide --reorder``); a torchvision convnext_tiny into a
+    model holding it headless, ``features.5`` cut in two renamed parts,
+    beside a convnext_small of its names, which the names filled every
+    block and the head of, skipping the small one's later blocks (the name
+    modes, 101 wrong). A head of the model's own (beside the body, or after
+    a neck) keeps its pairs.
     """
     sides, sep = problem.sides(), problem.sep
     a, b = span
     keys_before, _ = _running_counts(sides.dst, ())
-    if keys_before[b] - keys_before[a] <= exact:
-        return set()
     body = b - a
     src_group = {key: g for g, keys in enumerate(sides.src.keys) for key in keys}
+    place = sep.join(os.path.commonprefix(list(sides.dst.comps[a:b])))
+    room = keys_before[b] - keys_before[a]
+    if room <= exact:
+        # the mapping places as much; it gives way only where it places the
+        # body no better, in a network filled in part
+        body_pairs = {s: d for s, d in mapping.items() if src_group.get(s, body) < body}
+        inside = place + sep if place else ''
+        beside = {s: d for s, d in mapping.items() if not d.startswith(inside)}
+        if room != _unshoved(problem, body_pairs) or not (
+                gapped or _left_unset(problem, mapping, beside, inside)):
+            return set()
     dst_group = {key: g for g, keys in enumerate(sides.dst.keys) for key in keys}
     after = range(b, b + len(sides.src) - body)
     head = sum(len(keys) for keys in sides.src.keys[body:])
-    place = sep.join(os.path.commonprefix(list(sides.dst.comps[a:b])))
     out, sizes = set(), {}
     for s, d in mapping.items():
         g = src_group.get(s)
@@ -446,11 +564,21 @@ def _fit_by_shapes(problem):
     checkpoint's shapes (:func:`~torch_liberator.modulefit.shapes_fit`),
     else ``(module, head)`` for the one that holds them less the
     checkpoint module ``head`` (:func:`~torch_liberator.modulefit.
-    body_shapes_fit`), else None."""
-    module = shapes_fit(problem.src, problem.dst, problem.sep)
+    body_shapes_fit`), else ``(module, None)`` for the one that holds them
+    and a head of its own (:func:`~torch_liberator.modulefit.
+    headed_shapes_fit`: a headless resnet18, keys sorted, into a model
+    holding a resnet18 with two blocks renamed beside a resnet34 of the
+    checkpoint's names; the names filled every other block of the resnet34,
+    120 wrong in the name modes), else None."""
+    sep = problem.sep
+    module = shapes_fit(problem.src, problem.dst, sep)
     if module is not None:
         return module, None
-    return body_shapes_fit(problem.src, problem.dst, problem.sep)
+    found = body_shapes_fit(problem.src, problem.dst, sep)
+    if found is None:
+        headed = headed_shapes_fit(problem.src, problem.dst, sep)
+        found = headed and (headed[0], None)
+    return found
 
 
 def _left_unset(problem, mapping, pairs, fit):
