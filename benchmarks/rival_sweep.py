@@ -18,7 +18,8 @@ model's, the renamed copy is the model's network. Two renaming schemes
 (``--scheme``): ``parts`` cuts the longest numbered list in two renamed
 parts (``layer3.part.i``, ``layer3.body.i``) and renames item 1 of another
 list (``layer2.trunk``); ``children`` is ``nn.Sequential(*model.children())``
-(each top-level child named by its index).
+(each top-level child named by its index); ``nested`` inserts a level below
+each top-level child that holds modules (``layer1.main.0``).
 
 This judges mappings, not loaded values: a mapping of keys is what decides
 the values, and the corpus (``accuracy.py``) judges the values.
@@ -119,6 +120,16 @@ def as_children(name):
     return rename
 
 
+def nested():
+    """A renaming (into ``base.*``) that inserts a level (``main``) below
+    every top-level child that holds modules (``layer1.0.conv1.weight`` ->
+    ``layer1.main.0.conv1.weight``), as a wrapper around each stage does."""
+    def rename(key):
+        head, _, rest = key.partition('.')
+        return 'base.' + (f'{head}.main.{rest}' if '.' in rest else key)
+    return rename
+
+
 def wrong_pairs(src, dst, truth):
     """``[(mode, wrong, mapped, examples)]`` for the modes whose mapping
     holds a pair outside ``truth``."""
@@ -135,7 +146,8 @@ def cases(model_name, rival_name, scheme):
     """Yield ``(label, src, dst, truth)`` for one pair."""
     full, rival = shapes(model_name), shapes(rival_name)
     headless = {k: v for k, v in full.items() if not k.startswith(HEADS)}
-    rename = as_children(model_name) if scheme == 'children' else cut_in_parts(list(full))
+    rename = (as_children(model_name) if scheme == 'children' else
+              nested() if scheme == 'nested' else cut_in_parts(list(full)))
     if rename is None:
         return
     for ck_head, model_head in [(True, False), (False, True), (True, True), (False, False)]:
@@ -166,7 +178,7 @@ def cases(model_name, rival_name, scheme):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('models', nargs='*', help='only the pairs of these models')
-    parser.add_argument('--scheme', choices=['parts', 'children'], default='parts')
+    parser.add_argument('--scheme', choices=['parts', 'children', 'nested'], default='parts')
     args = parser.parse_args(argv)
     total = bad = 0
     for model_name, rival_name in PAIRS:
