@@ -14,7 +14,7 @@ or not, two cases are built from key shapes alone (meta device):
 
 The truth is by construction (each tensor's renamed key), and every tree
 mode's mapping must hold no pair outside it: the rival's names are the
-model's, the renamed copy is the model's network. Two renaming schemes
+model's, the renamed copy is the model's network. Three renaming schemes
 (``--scheme``): ``parts`` cuts the longest numbered list in two renamed
 parts (``layer3.part.i``, ``layer3.body.i``) and renames item 1 of another
 list (``layer2.trunk``); ``children`` is ``nn.Sequential(*model.children())``
