@@ -560,13 +560,20 @@ def _with_an_order_free_reading(solver):
         keys = sorted(problem.src)
         if keys == list(problem.src):
             return mapping, ambiguous
-        other, other_ambiguous = solver(Problem({k: problem.src[k] for k in keys},
-                                                problem.dst, problem.sep))
-        if len(other) <= len(mapping) or any(other.get(k) != v for k, v in mapping.items()):
-            return mapping, ambiguous
-        ambiguous = {k: v for k, v in {**other_ambiguous, **ambiguous}.items() if k not in other}
-        return in_source_order(problem, other, ambiguous)
+        other = solver(Problem({k: problem.src[k] for k in keys}, problem.dst, problem.sep))
+        return _more_if_kept(problem, (mapping, ambiguous), other)
     return solve
+
+
+def _more_if_kept(problem, first, second):
+    """The second reading ``(mapping, ambiguous)`` of ``problem`` when it
+    keeps every pair the first one made and places more (the keys either
+    leaves ambiguous and it leaves unplaced stay ambiguous), else the first."""
+    (mapping, ambiguous), (other, other_ambiguous) = first, second
+    if len(other) <= len(mapping) or any(other.get(k) != v for k, v in mapping.items()):
+        return mapping, ambiguous
+    ambiguous = {k: v for k, v in {**other_ambiguous, **ambiguous}.items() if k not in other}
+    return in_source_order(problem, other, ambiguous)
 
 
 def _inside_the_models_fit(solver):
@@ -596,13 +603,9 @@ def _inside_the_models_fit(solver):
         inside = found[0] + problem.sep
         if any(not s.startswith(inside) for s in mapping):
             return mapping, ambiguous
-        other, other_ambiguous = solver(Problem(
-            {k: shape for k, shape in problem.src.items() if k.startswith(inside)},
-            problem.dst, problem.sep))
-        if len(other) <= len(mapping) or any(other.get(k) != v for k, v in mapping.items()):
-            return mapping, ambiguous
-        ambiguous = {k: v for k, v in {**other_ambiguous, **ambiguous}.items() if k not in other}
-        return in_source_order(problem, other, ambiguous)
+        other = solver(Problem({k: shape for k, shape in problem.src.items()
+                                if k.startswith(inside)}, problem.dst, problem.sep))
+        return _more_if_kept(problem, (mapping, ambiguous), other)
     return solve
 
 

@@ -147,17 +147,13 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         True
     """
     want = len(small)
-    if _too_small_to_fit(small, large):
+    shapes = _wanted_shapes(small, large)
+    if shapes is None:
         return None
     counts = _keys_per_module(large, sep)
     sized = [path for path, count in counts.items() if count == want]
     if not sized:
         return None
-    # shapes that differ only by size-1 dimensions are one tensor's (a
-    # layer scale [C] in timm, [C, 1, 1] in torchvision)
-    shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
-    if sum(shapes.values()) != want:
-        return None  # (unknown shapes)
     keys, found = sorted(large), []
     for path in sized:
         at = bisect_left(keys, path + sep)
@@ -170,6 +166,17 @@ def shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
     if len(outer) != 1 or _copy_beside_keys(large, outer[0], sep, counts):
         return None
     return outer[0]
+
+
+def _wanted_shapes(small: Mapping[str, tuple], large: Mapping[str, tuple]) -> Optional[Counter]:
+    """The shapes of ``small``'s keys, as many of each, size-1 dimensions
+    aside (a layer scale ``[C]`` in timm is ``[C, 1, 1]`` in torchvision),
+    for the fits by shapes; None when a shape is unknown or when
+    :func:`_too_small_to_fit` declines."""
+    if _too_small_to_fit(small, large):
+        return None
+    shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
+    return shapes if sum(shapes.values()) == len(small) else None
 
 
 def _too_small_to_fit(small: Mapping[str, tuple], large: Mapping[str, tuple]) -> bool:
@@ -257,11 +264,9 @@ def body_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         ('body', 'head')
     """
     want = len(small)
-    if _too_small_to_fit(small, large):
+    shapes = _wanted_shapes(small, large)
+    if shapes is None:
         return None
-    shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
-    if sum(shapes.values()) != want:
-        return None  # (unknown shapes)
     below = _keys_per_module(small, sep)
     roots = Counter(squeeze_units(shape) for key, shape in small.items() if sep not in key)
     sizes = set(below.values()) | ({sum(roots.values())} if roots else set())
@@ -319,11 +324,9 @@ def headed_shapes_fit(small: Mapping[str, tuple], large: Mapping[str, tuple],
         True
     """
     want = len(small)
-    if _too_small_to_fit(small, large):
+    shapes = _wanted_shapes(small, large)
+    if shapes is None:
         return None
-    shapes = Counter(squeeze_units(shape) for shape in small.values() if shape is not None)
-    if sum(shapes.values()) != want:
-        return None  # (unknown shapes)
     counts = _keys_per_module(large, sep)
     keys, found = sorted(large), []
     for path, count in counts.items():
